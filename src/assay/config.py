@@ -1,0 +1,34 @@
+"""Settings: one object, built once at the edge (CLI, server, SDK) and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything Assay reads from the environment (prefix ``ASSAY_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="ASSAY_", extra="ignore")
+
+    home: Path = Field(
+        default_factory=lambda: Path.home() / ".assay",
+        description="Directory for the embedded database and local state.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default is SQLite at $ASSAY_HOME/assay.db.",
+    )
+    project: str = Field(default="default", description="Project used by the CLI and SDK.")
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    import_batch_size: int = Field(default=5_000, ge=1, le=100_000)
+    echo_sql: bool = False
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, with the embedded SQLite default filled in."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home.expanduser() / 'assay.db'}"

@@ -1,0 +1,58 @@
+"""Pydantic records shared by every layer: what storage returns and every interface renders."""
+
+from assay.domain.catalog import ApiKey, Connection, Endpoint, Evaluator, Project, Prompt
+from assay.domain.common import JSON, Input, JsonObject, Page, Record
+from assay.domain.datasets import (
+    Dataset,
+    DatasetCreate,
+    DatasetDiff,
+    DatasetSort,
+    DatasetUpdate,
+    DatasetVersion,
+    Item,
+    ItemChange,
+    ItemCreate,
+    ItemSort,
+    ItemSource,
+    ItemUpdate,
+)
+from assay.domain.experiments import Experiment, ExperimentStatus, Result, ResultStatus
+from assay.domain.scores import Score, ScoreCreate, ScoreDataType, ScoreSource
+from assay.domain.traces import Observation, ObservationType, Trace
+
+__all__ = [
+    "JSON",
+    "ApiKey",
+    "Connection",
+    "Dataset",
+    "DatasetCreate",
+    "DatasetDiff",
+    "DatasetSort",
+    "DatasetUpdate",
+    "DatasetVersion",
+    "Endpoint",
+    "Evaluator",
+    "Experiment",
+    "ExperimentStatus",
+    "Input",
+    "Item",
+    "ItemChange",
+    "ItemCreate",
+    "ItemSort",
+    "ItemSource",
+    "ItemUpdate",
+    "JsonObject",
+    "Observation",
+    "ObservationType",
+    "Page",
+    "Project",
+    "Prompt",
+    "Record",
+    "Result",
+    "ResultStatus",
+    "Score",
+    "ScoreCreate",
+    "ScoreDataType",
+    "ScoreSource",
+    "Trace",
+]

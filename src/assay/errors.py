@@ -1,0 +1,76 @@
+"""The one error tree. Every error carries an HTTP status and a machine code.
+
+    AssayError (500, internal)
+    ├── InvalidInput (422, invalid_input)   field / row / column at fault in ``details``
+    ├── NotFound (404, not_found)
+    ├── Conflict (409, conflict)
+    ├── Unauthorized (401, unauthorized)
+    ├── Forbidden (403, forbidden)
+    └── StorageError (503, storage_unavailable)
+
+The API renders them as ``{"error": {"code", "message", "details"}}``; the CLI prints the
+message on one line and exits non-zero. Per-item failures in an experiment are data, not errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class AssayError(Exception):
+    """Base of every error Assay raises on purpose."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = {k: v for k, v in details.items() if v is not None}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class InvalidInput(AssayError):
+    """The caller sent something we cannot accept; ``details`` names row, field and reason."""
+
+    status = 422
+    code = "invalid_input"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        row: int | None = None,
+        **details: Any,
+    ) -> None:
+        super().__init__(message, field=field, row=row, **details)
+        self.field = field
+        self.row = row
+
+
+class NotFound(AssayError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(AssayError):
+    status = 409
+    code = "conflict"
+
+
+class Unauthorized(AssayError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(AssayError):
+    status = 403
+    code = "forbidden"
+
+
+class StorageError(AssayError):
+    status = 503
+    code = "storage_unavailable"

@@ -1,0 +1,1 @@
+"""Streaming import and export of dataset items: CSV, JSON and JSONL."""

@@ -1,0 +1,131 @@
+"""The scorer protocol, the ``@scorer`` decorator and the sample a scorer sees.
+
+A scorer turns one :class:`Sample` (input, output, expected output, context, …) into one or
+more :class:`~assay.domain.ScoreCreate`. ``score`` may be sync or async; the engine awaits
+whatever is awaitable. Built-ins and plugins register through the same registry.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol, runtime_checkable
+
+from assay.domain import ScoreCreate
+from assay.errors import InvalidInput
+
+ScoreOutput = ScoreCreate | list[ScoreCreate]
+
+
+@dataclass(slots=True, frozen=True)
+class Sample:
+    """Everything known about one result when it is scored."""
+
+    input: Any
+    output: Any
+    expected_output: Any = None
+    context: Any = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    item_id: str | None = None
+    error: str | None = None
+    latency_ms: float | None = None
+    cost: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    tool_calls: list[Mapping[str, Any]] = field(default_factory=list)
+    trace: Any = None
+
+
+SAMPLE_FIELDS = frozenset(f.name for f in fields(Sample))
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """Anything with a ``name`` and a ``score(sample)`` method (sync or async)."""
+
+    name: str
+
+    def score(self, sample: Sample) -> ScoreOutput | Awaitable[ScoreOutput]: ...
+
+
+def to_score(name: str, value: Any, passed: bool | None = None) -> ScoreOutput:
+    """Normalise what a scorer function returned into score records."""
+    if isinstance(value, ScoreCreate):
+        return value
+    if isinstance(value, list):
+        return [s for v in value for s in _as_list(to_score(name, v))]
+    if isinstance(value, dict):
+        return ScoreCreate(**{"name": name, **value})
+    if value is None or isinstance(value, bool | int | float | str):
+        if passed is None and isinstance(value, bool):
+            passed = value
+        return ScoreCreate(name=name, value=value, passed=passed)
+    raise InvalidInput(
+        f"scorer {name!r} returned {type(value).__name__}; expected a number, bool, str, "
+        "dict or ScoreCreate",
+        field="scorer",
+    )
+
+
+def _as_list(output: ScoreOutput) -> list[ScoreCreate]:
+    return output if isinstance(output, list) else [output]
+
+
+class FunctionScorer:
+    """Adapts a plain function whose parameters are named after :class:`Sample` fields."""
+
+    def __init__(self, fn: Callable[..., Any], name: str | None = None) -> None:
+        self.fn = fn
+        self.name = name or fn.__name__
+        params = inspect.signature(fn).parameters
+        unknown = [p for p in params if p not in SAMPLE_FIELDS and p != "sample"]
+        if unknown:
+            raise InvalidInput(
+                f"scorer {self.name!r} asks for unknown field(s) {unknown}; "
+                f"available: sample, {', '.join(sorted(SAMPLE_FIELDS))}",
+                field="scorer",
+            )
+        self._params = list(params)
+        self._async = inspect.iscoroutinefunction(fn)
+
+    def _kwargs(self, sample: Sample) -> dict[str, Any]:
+        return {p: sample if p == "sample" else getattr(sample, p) for p in self._params}
+
+    def score(self, sample: Sample) -> ScoreOutput | Awaitable[ScoreOutput]:
+        if self._async:
+            return self._score_async(sample)
+        return to_score(self.name, self.fn(**self._kwargs(sample)))
+
+    async def _score_async(self, sample: Sample) -> ScoreOutput:
+        return to_score(self.name, await self.fn(**self._kwargs(sample)))
+
+
+def scorer(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
+    """Turn a function into a scorer factory: ``@scorer`` or ``@scorer(name="...")``.
+
+    The function's parameters pick the sample fields it needs (``input``, ``output``,
+    ``expected_output``, ``context``, ``metadata``, …, or ``sample`` for all of them). Calling
+    the decorated name returns a :class:`Scorer`, so it is used like a built-in: ``my_check()``.
+    """
+
+    def wrap(f: Callable[..., Any]) -> Callable[[], FunctionScorer]:
+        def factory() -> FunctionScorer:
+            return FunctionScorer(f, name)
+
+        factory.__name__ = f.__name__
+        factory.__doc__ = f.__doc__
+        return factory
+
+    return wrap(fn) if fn is not None else wrap
+
+
+async def run_scorer(scorer_: Scorer, sample: Sample) -> list[ScoreCreate]:
+    """Score one sample; a failure inside the scorer becomes a score with value None."""
+    try:
+        out = scorer_.score(sample)
+        if inspect.isawaitable(out):
+            out = await out
+    except Exception as exc:  # a broken scorer is data on the result, not a crash
+        return [ScoreCreate(name=scorer_.name, value=None, reason=f"scorer error: {exc}")]
+    return _as_list(out)

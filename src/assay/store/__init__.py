@@ -1,0 +1,46 @@
+"""Storage: SQLAlchemy Core tables, migrations and the repositories every layer above uses.
+
+ORM rows never leave this package: repositories return the records of ``assay.domain``.
+"""
+
+from __future__ import annotations
+
+from assay.config import Settings
+from assay.store.datasets import Datasets, VersionChange
+from assay.store.db import Database
+from assay.store.migrate import ensure_schema
+from assay.store.projects import ensure_project
+
+
+class Store:
+    """Every repository, scoped to one project."""
+
+    def __init__(self, db: Database, project_id: str) -> None:
+        self.db = db
+        self.project_id = project_id
+        self.datasets = Datasets(db, project_id)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def open_store(
+    settings: Settings | None = None,
+    *,
+    url: str | None = None,
+    project: str | None = None,
+    migrate: bool = True,
+) -> Store:
+    """Open the configured database, apply pending migrations and select a project."""
+    settings = settings or Settings()
+    db = Database(
+        url or settings.resolved_database_url,
+        echo=settings.echo_sql,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+    )
+    if migrate:
+        ensure_schema(db)
+    return Store(db, ensure_project(db, project or settings.project).id)
+
+
+__all__ = ["Database", "Datasets", "Store", "VersionChange", "open_store"]

@@ -1,0 +1,622 @@
+"""Datasets and their versioned items.
+
+Every change to a dataset's items (one item, or a whole import) is one write transaction that
+creates exactly one new dataset version. Item rows are append-only states: a row is alive for
+versions ``valid_from <= v < valid_to``; updating an item closes its row and appends a new one.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from sqlalchemy import ColumnElement, Connection, Row, and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from assay.domain import (
+    Dataset,
+    DatasetCreate,
+    DatasetDiff,
+    DatasetSort,
+    DatasetUpdate,
+    DatasetVersion,
+    Item,
+    ItemChange,
+    ItemCreate,
+    ItemSort,
+    ItemSource,
+    ItemUpdate,
+    Page,
+)
+from assay.errors import Conflict, InvalidInput, NotFound
+from assay.ids import new_id
+from assay.store.db import Database
+from assay.store.sql import (
+    after_keyset,
+    decode_cursor,
+    encode_cursor,
+    json_array_contains,
+    text_contains,
+)
+from assay.store.tables import dataset_items, dataset_versions, datasets
+from assay.store.types import utcnow
+
+_ITEM_FIELDS = ("input", "expected_output", "context", "metadata", "tags", "sort_order", "archived")
+_MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class VersionChange:
+    """What one write did to a dataset."""
+
+    dataset_id: str
+    version: int
+    added: int
+    changed: int
+    removed: int
+    item_count: int
+
+
+class _SchemaCheck:
+    """Validates item input / expected output against the dataset's JSON Schemas."""
+
+    def __init__(self, row: Row[Any]) -> None:
+        self.input = Draft202012Validator(row.input_schema) if row.input_schema else None
+        self.expected = (
+            Draft202012Validator(row.expected_output_schema) if row.expected_output_schema else None
+        )
+
+    def check(self, item: ItemCreate | Item, row: int | None = None) -> None:
+        for field, validator, value in (
+            ("input", self.input, item.input),
+            ("expected_output", self.expected, item.expected_output),
+        ):
+            if validator is None:
+                continue
+            error = next(iter(validator.iter_errors(value)), None)
+            if error is not None:
+                path = ".".join(str(p) for p in error.absolute_path)
+                where = f"{field}.{path}" if path else field
+                at = f"row {row}: " if row is not None else ""
+                raise InvalidInput(
+                    f"{at}{where} does not match the dataset schema: {error.message}",
+                    field=where,
+                    row=row,
+                )
+
+
+def _dataset(row: Row[Any]) -> Dataset:
+    return Dataset.model_construct(**row._mapping)
+
+
+def _item(row: Row[Any]) -> Item:
+    m = row._mapping
+    return Item.model_construct(
+        id=m["id"],
+        dataset_id=m["dataset_id"],
+        version=m["valid_from"],
+        input=m["input"],
+        expected_output=m["expected_output"],
+        context=m["context"],
+        metadata=m["metadata"],
+        tags=m["tags"],
+        source=ItemSource(m["source"]),
+        source_trace_id=m["source_trace_id"],
+        sort_order=m["sort_order"],
+        archived=m["archived"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def alive_at(version: int | None) -> ColumnElement[bool]:
+    """Item rows alive at ``version`` (``None``: the current version)."""
+    if version is None:
+        return dataset_items.c.valid_to.is_(None)
+    return and_(
+        dataset_items.c.valid_from <= version,
+        or_(dataset_items.c.valid_to.is_(None), dataset_items.c.valid_to > version),
+    )
+
+
+_DATASET_COLUMNS = [c for c in datasets.c if c.name != "next_sort_order"]
+
+
+class Datasets:
+    """Dataset and item operations within one project."""
+
+    def __init__(self, db: Database, project_id: str) -> None:
+        self.db = db
+        self.project_id = project_id
+
+    # ------------------------------------------------------------------ datasets
+    def create(self, data: DatasetCreate) -> Dataset:
+        with self.db.write() as conn:
+            return self._create(conn, data)
+
+    def _create(self, conn: Connection, data: DatasetCreate) -> Dataset:
+        now = utcnow()
+        values = {
+            "id": new_id(),
+            "project_id": self.project_id,
+            **data.model_dump(),
+            "version": 0,
+            "item_count": 0,
+            "next_sort_order": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            with conn.begin_nested():
+                conn.execute(datasets.insert().values(values))
+        except IntegrityError:
+            raise Conflict(f"dataset {data.name!r} already exists", field="name") from None
+        values.pop("next_sort_order")
+        return Dataset.model_construct(**values)
+
+    def get(self, ref: str) -> Dataset:
+        """A dataset by id or by name."""
+        with self.db.read() as conn:
+            return _dataset(self._row(conn, ref))
+
+    def _row(self, conn: Connection, ref: str, *, lock: bool = False) -> Row[Any]:
+        query = select(datasets).where(
+            datasets.c.project_id == self.project_id,
+            or_(datasets.c.id == ref, datasets.c.name == ref),
+        )
+        if lock and not self.db.is_sqlite:
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        if row is None:
+            raise NotFound(f"dataset {ref!r} not found", field="dataset")
+        return row
+
+    def list(
+        self,
+        *,
+        search: str | None = None,
+        tag: str | None = None,
+        sort: DatasetSort = "-created_at",
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Dataset]:
+        limit = _check_limit(limit)
+        key = datasets.c[sort.lstrip("-")]
+        descending = sort.startswith("-")
+        query = select(*_DATASET_COLUMNS).where(datasets.c.project_id == self.project_id)
+        if search:
+            query = query.where(
+                or_(
+                    text_contains(datasets.c.name, search),
+                    text_contains(datasets.c.description, search),
+                )
+            )
+        if tag:
+            query = query.where(json_array_contains(datasets.c.tags, tag, self.db.dialect))
+        if cursor:
+            value, last_id = decode_cursor(cursor, 2)
+            if key.name != "name":
+                value = _parse_time(value)
+            query = query.where(after_keyset([key, datasets.c.id], [value, last_id], descending))
+        order = [key.desc(), datasets.c.id.desc()] if descending else [key, datasets.c.id]
+        with self.db.read() as conn:
+            rows = conn.execute(query.order_by(*order).limit(limit + 1)).all()
+        items = [_dataset(r) for r in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = items[-1]
+            raw = getattr(last, key.name)
+            next_cursor = encode_cursor(raw if isinstance(raw, str) else raw.isoformat(), last.id)
+        return Page[Dataset](items=items, next_cursor=next_cursor)
+
+    def update(self, ref: str, data: DatasetUpdate) -> Dataset:
+        changes = data.model_dump(exclude_unset=True)
+        if "name" in changes and changes["name"] is None:
+            raise InvalidInput("name cannot be null", field="name")
+        with self.db.write() as conn:
+            row = self._row(conn, ref, lock=True)
+            if changes:
+                changes["updated_at"] = utcnow()
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            update(datasets).where(datasets.c.id == row.id).values(changes)
+                        )
+                except IntegrityError:
+                    raise Conflict(
+                        f"dataset {changes['name']!r} already exists", field="name"
+                    ) from None
+            return _dataset(self._row(conn, row.id))
+
+    def delete(self, ref: str) -> None:
+        """Delete a dataset with all its items and versions."""
+        with self.db.write() as conn:
+            row = self._row(conn, ref, lock=True)
+            conn.execute(delete(dataset_items).where(dataset_items.c.dataset_id == row.id))
+            conn.execute(delete(datasets).where(datasets.c.id == row.id))
+
+    # ------------------------------------------------------------------ versions
+    def versions(self, ref: str) -> builtins.list[DatasetVersion]:
+        with self.db.read() as conn:
+            row = self._row(conn, ref)
+            rows = conn.execute(
+                select(dataset_versions)
+                .where(dataset_versions.c.dataset_id == row.id)
+                .order_by(dataset_versions.c.version.desc())
+            ).all()
+        return [DatasetVersion.model_construct(**r._mapping) for r in rows]
+
+    def _check_version(self, row: Row[Any], version: int | None) -> None:
+        if version is not None and not 0 <= version <= row.version:
+            raise NotFound(
+                f"dataset {row.name!r} has no version {version} (current is {row.version})",
+                field="version",
+            )
+
+    def _begin_version(self, conn: Connection, ref: str) -> tuple[Row[Any], int]:
+        row = self._row(conn, ref, lock=True)
+        return row, row.version + 1
+
+    def _commit_version(
+        self,
+        conn: Connection,
+        row: Row[Any],
+        version: int,
+        *,
+        added: int = 0,
+        changed: int = 0,
+        removed: int = 0,
+        next_sort_order: int | None = None,
+        message: str | None = None,
+    ) -> VersionChange:
+        now = utcnow()
+        item_count = conn.execute(
+            select(func.count())
+            .select_from(dataset_items)
+            .where(
+                dataset_items.c.dataset_id == row.id,
+                dataset_items.c.valid_to.is_(None),
+                dataset_items.c.archived.is_(False),
+            )
+        ).scalar_one()
+        conn.execute(
+            dataset_versions.insert().values(
+                dataset_id=row.id,
+                version=version,
+                created_at=now,
+                item_count=item_count,
+                added=added,
+                changed=changed,
+                removed=removed,
+                message=message,
+            )
+        )
+        values: dict[str, Any] = {"version": version, "item_count": item_count, "updated_at": now}
+        if next_sort_order is not None:
+            values["next_sort_order"] = next_sort_order
+        conn.execute(update(datasets).where(datasets.c.id == row.id).values(values))
+        return VersionChange(row.id, version, added, changed, removed, item_count)
+
+    # ------------------------------------------------------------------ items: writes
+    def add_items(
+        self, ref: str, items: Iterable[ItemCreate], *, message: str | None = None
+    ) -> VersionChange:
+        """Append items as one new version, all or nothing."""
+        return self.import_items(ref, enumerate(items, start=1), message=message)
+
+    def import_items(
+        self,
+        ref: str,
+        items: Iterable[tuple[int, ItemCreate]],
+        *,
+        create: DatasetCreate | None = None,
+        message: str | None = None,
+        batch_size: int = 5_000,
+    ) -> VersionChange:
+        """Append numbered items (row number, item) as one new version, all or nothing.
+
+        ``items`` may be a lazy stream (an importer): it is consumed in batches inside one
+        transaction, so an error raised by the stream or by a schema check rolls back
+        everything. With ``create``, a missing dataset is created in the same transaction.
+        """
+        with self.db.write() as conn:
+            if create is not None and not self._exists(conn, ref):
+                self._create(conn, create)
+            row, version = self._begin_version(conn, ref)
+            checker = _SchemaCheck(row)
+            sort_order = row.next_sort_order
+            now = utcnow()
+            added = 0
+            batch: list[dict[str, Any]] = []
+            for number, item in items:
+                checker.check(item, number)
+                if item.sort_order is None:
+                    order = sort_order
+                    sort_order += 1
+                else:
+                    order = item.sort_order
+                    sort_order = max(sort_order, order + 1)
+                batch.append(
+                    {
+                        "id": new_id(),
+                        "dataset_id": row.id,
+                        "valid_from": version,
+                        "valid_to": None,
+                        "input": item.input,
+                        "expected_output": item.expected_output,
+                        "context": item.context,
+                        "metadata": item.metadata,
+                        "tags": item.tags,
+                        "source": item.source.value,
+                        "source_trace_id": item.source_trace_id,
+                        "sort_order": order,
+                        "archived": False,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+                if len(batch) >= batch_size:
+                    conn.execute(dataset_items.insert(), batch)
+                    added += len(batch)
+                    batch = []
+            if batch:
+                conn.execute(dataset_items.insert(), batch)
+                added += len(batch)
+            if added == 0:
+                raise InvalidInput("no items to add: the input holds no rows", field="items")
+            return self._commit_version(
+                conn, row, version, added=added, next_sort_order=sort_order, message=message
+            )
+
+    def _exists(self, conn: Connection, ref: str) -> bool:
+        query = select(datasets.c.id).where(
+            datasets.c.project_id == self.project_id,
+            or_(datasets.c.id == ref, datasets.c.name == ref),
+        )
+        return conn.execute(query).first() is not None
+
+    def add_item(self, ref: str, item: ItemCreate) -> Item:
+        change = self.add_items(ref, [item])
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(dataset_items).where(
+                    dataset_items.c.dataset_id == change.dataset_id,
+                    dataset_items.c.valid_from == change.version,
+                )
+            ).one()
+        return _item(row)
+
+    def update_item(self, ref: str, item_id: str, data: ItemUpdate) -> Item:
+        """Change an item: closes its current state and appends the new one as a new version."""
+        changes = data.model_dump(exclude_unset=True)
+        for field in ("input", "metadata", "tags", "archived"):
+            if field in changes and changes[field] is None:
+                raise InvalidInput(f"{field} cannot be null", field=field)
+        with self.db.write() as conn:
+            row, version = self._begin_version(conn, ref)
+            current = self._current_item(conn, row.id, item_id)
+            merged = {f: current._mapping[f] for f in _ITEM_FIELDS} | changes
+            if merged == {f: current._mapping[f] for f in _ITEM_FIELDS}:
+                return _item(current)
+            candidate = _item(current).model_copy(update=merged)
+            _SchemaCheck(row).check(candidate)
+            now = utcnow()
+            conn.execute(
+                update(dataset_items)
+                .where(dataset_items.c.row_id == current.row_id)
+                .values(valid_to=version)
+            )
+            new_row = {
+                **{c.name: current._mapping[c.name] for c in dataset_items.c if c.name != "row_id"},
+                **merged,
+                "valid_from": version,
+                "valid_to": None,
+                "updated_at": now,
+            }
+            conn.execute(dataset_items.insert().values(new_row))
+            next_order = max(row.next_sort_order, merged["sort_order"] + 1)
+            self._commit_version(conn, row, version, changed=1, next_sort_order=next_order)
+            return _item(self._current_item(conn, row.id, item_id))
+
+    def delete_item(self, ref: str, item_id: str) -> VersionChange:
+        with self.db.write() as conn:
+            row, version = self._begin_version(conn, ref)
+            current = self._current_item(conn, row.id, item_id)
+            conn.execute(
+                update(dataset_items)
+                .where(dataset_items.c.row_id == current.row_id)
+                .values(valid_to=version)
+            )
+            return self._commit_version(conn, row, version, removed=1)
+
+    def _current_item(self, conn: Connection, dataset_id: str, item_id: str) -> Row[Any]:
+        found = conn.execute(
+            select(dataset_items).where(
+                dataset_items.c.dataset_id == dataset_id,
+                dataset_items.c.id == item_id,
+                dataset_items.c.valid_to.is_(None),
+            )
+        ).first()
+        if found is None:
+            raise NotFound(f"item {item_id!r} not found", field="item_id")
+        return found
+
+    # ------------------------------------------------------------------ items: reads
+    def get_item(self, ref: str, item_id: str, *, version: int | None = None) -> Item:
+        with self.db.read() as conn:
+            row = self._row(conn, ref)
+            self._check_version(row, version)
+            found = conn.execute(
+                select(dataset_items).where(
+                    dataset_items.c.dataset_id == row.id,
+                    dataset_items.c.id == item_id,
+                    alive_at(version),
+                )
+            ).first()
+        if found is None:
+            at = "" if version is None else f" at version {version}"
+            raise NotFound(f"item {item_id!r} not found{at}", field="item_id")
+        return _item(found)
+
+    def list_items(
+        self,
+        ref: str,
+        *,
+        version: int | None = None,
+        search: str | None = None,
+        tag: str | None = None,
+        include_archived: bool = False,
+        sort: ItemSort = "sort_order",
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Item]:
+        limit = _check_limit(limit)
+        key = dataset_items.c[sort.lstrip("-")]
+        descending = sort.startswith("-")
+        with self.db.read() as conn:
+            row = self._row(conn, ref)
+            self._check_version(row, version)
+            query = self._items_query(row.id, version, search, tag, include_archived)
+            if cursor:
+                value, last_id = decode_cursor(cursor, 2)
+                if key.name == "created_at":
+                    value = _parse_time(value)
+                query = query.where(
+                    after_keyset([key, dataset_items.c.id], [value, last_id], descending)
+                )
+            order = (
+                [key.desc(), dataset_items.c.id.desc()] if descending else [key, dataset_items.c.id]
+            )
+            rows = conn.execute(query.order_by(*order).limit(limit + 1)).all()
+        items = [_item(r) for r in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            raw = rows[limit - 1]._mapping[key.name]
+            next_cursor = encode_cursor(
+                raw if isinstance(raw, int) else raw.isoformat(), items[-1].id
+            )
+        return Page[Item](items=items, next_cursor=next_cursor)
+
+    def _items_query(
+        self,
+        dataset_id: str,
+        version: int | None,
+        search: str | None = None,
+        tag: str | None = None,
+        include_archived: bool = False,
+    ) -> Any:
+        query = select(dataset_items).where(
+            dataset_items.c.dataset_id == dataset_id, alive_at(version)
+        )
+        if not include_archived:
+            query = query.where(dataset_items.c.archived.is_(False))
+        if search:
+            query = query.where(
+                or_(
+                    text_contains(dataset_items.c.input, search),
+                    text_contains(dataset_items.c.expected_output, search),
+                )
+            )
+        if tag:
+            query = query.where(json_array_contains(dataset_items.c.tags, tag, self.db.dialect))
+        return query
+
+    def iter_items(
+        self,
+        ref: str,
+        *,
+        version: int | None = None,
+        include_archived: bool = False,
+        batch_size: int = 5_000,
+    ) -> Iterator[Item]:
+        """Stream every item at ``version`` in sort order, one short read per batch."""
+        with self.db.read() as conn:
+            row = self._row(conn, ref)
+            self._check_version(row, version)
+        # Pin the version so concurrent writes between batches cannot shift the result.
+        pinned = row.version if version is None else version
+        base = self._items_query(row.id, pinned, include_archived=include_archived)
+        keys = [dataset_items.c.sort_order, dataset_items.c.id]
+        last: list[Any] | None = None
+        while True:
+            query = base if last is None else base.where(after_keyset(keys, last, False))
+            with self.db.read() as conn:
+                rows = conn.execute(query.order_by(*keys).limit(batch_size)).all()
+            for r in rows:
+                yield _item(r)
+            if len(rows) < batch_size:
+                return
+            last = [rows[-1].sort_order, rows[-1].id]
+
+    def diff(self, ref: str, from_version: int, to_version: int | None = None) -> DatasetDiff:
+        """Items added, changed and removed between two versions."""
+        with self.db.read() as conn:
+            row = self._row(conn, ref)
+            to_version = row.version if to_version is None else to_version
+            self._check_version(row, from_version)
+            self._check_version(row, to_version)
+            before = {
+                r.id: _item(r)
+                for r in conn.execute(
+                    select(dataset_items).where(
+                        dataset_items.c.dataset_id == row.id,
+                        alive_at(from_version),
+                        dataset_items.c.valid_to <= to_version,
+                    )
+                )
+            }
+            after = {
+                r.id: _item(r)
+                for r in conn.execute(
+                    select(dataset_items).where(
+                        dataset_items.c.dataset_id == row.id,
+                        alive_at(to_version),
+                        dataset_items.c.valid_from > from_version,
+                    )
+                )
+            }
+        changes: list[ItemChange] = []
+        for item_id in sorted(before.keys() | after.keys()):
+            old, new = before.get(item_id), after.get(item_id)
+            if old is None:
+                changes.append(ItemChange(kind="added", item_id=item_id, before=None, after=new))
+            elif new is None:
+                changes.append(ItemChange(kind="removed", item_id=item_id, before=old, after=None))
+            else:
+                a, b = (
+                    old.content() | {"archived": old.archived},
+                    new.content() | {"archived": new.archived},
+                )
+                fields = sorted(k for k in a if a[k] != b[k])
+                if fields:
+                    changes.append(
+                        ItemChange(
+                            kind="changed", item_id=item_id, before=old, after=new, fields=fields
+                        )
+                    )
+        counts = {k: sum(c.kind == k for c in changes) for k in ("added", "changed", "removed")}
+        return DatasetDiff(
+            dataset_id=row.id,
+            from_version=from_version,
+            to_version=to_version,
+            changes=changes,
+            **counts,
+        )
+
+
+def _check_limit(limit: int) -> int:
+    if not 1 <= limit <= _MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {_MAX_LIMIT}", field="limit")
+    return limit
+
+
+def _parse_time(value: Any) -> Any:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise InvalidInput("malformed pagination cursor", field="cursor") from None

@@ -1,0 +1,56 @@
+"""Small SQL helpers shared by the repositories: keyset cursors, JSON filters, row mapping."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, Text, and_, cast, exists, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
+
+from assay.errors import InvalidInput
+
+
+def encode_cursor(*values: Any) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(list(values))).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, arity: int) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = orjson.loads(base64.urlsafe_b64decode(padded))
+    except (ValueError, orjson.JSONDecodeError):
+        raise InvalidInput("malformed pagination cursor", field="cursor") from None
+    if not isinstance(values, list) or len(values) != arity:
+        raise InvalidInput("malformed pagination cursor", field="cursor")
+    return values
+
+
+def after_keyset(
+    columns: Sequence[ColumnElement[Any]], values: Sequence[Any], descending: bool
+) -> ColumnElement[bool]:
+    """Rows strictly after ``values`` in (columns...) order, written portably as OR-of-ANDs."""
+    clauses = []
+    for i, column in enumerate(columns):
+        equal = [columns[j] == values[j] for j in range(i)]
+        step = column < values[i] if descending else column > values[i]
+        clauses.append(and_(*equal, step))
+    return or_(*clauses)
+
+
+def json_array_contains(
+    column: ColumnElement[Any], value: str, dialect: str
+) -> ColumnElement[bool]:
+    """``value`` is an element of the JSON array in ``column``."""
+    if dialect == "postgresql":
+        return cast(column, JSONB).op("?")(literal(value))
+    each = func.json_each(column).table_valued("value").alias("each")
+    return exists(select(literal(1)).select_from(each).where(each.c.value == value))
+
+
+def text_contains(column: ColumnElement[Any], needle: str) -> ColumnElement[bool]:
+    """Case-insensitive substring match on a column (JSON columns match their serialised text)."""
+    escaped = needle.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return func.lower(cast(column, Text)).like(f"%{escaped}%", escape="\\")

@@ -1,0 +1,339 @@
+"""The schema: one SQLAlchemy Core metadata for SQLite and PostgreSQL.
+
+Every table carries ``project_id`` (directly or through its parent) and every query filters by it.
+Whatever is filtered, sorted or aggregated is a real, indexed column; user payloads are JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from assay.store.types import Json, UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(36)
+
+
+def _id() -> Column[str]:
+    return Column("id", ID, primary_key=True)
+
+
+def _project() -> Column[str]:
+    return Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+
+
+def _created() -> Column[Any]:
+    return Column("created_at", UtcDateTime, nullable=False)
+
+
+projects = Table(
+    "projects",
+    metadata,
+    _id(),
+    Column("name", String(200), nullable=False, unique=True),
+    _created(),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    _id(),
+    _project(),
+    Column("name", String(200)),
+    Column("public_key", String(64), nullable=False, unique=True),
+    Column("secret_hash", String(128), nullable=False),
+    _created(),
+    Column("last_used_at", UtcDateTime),
+    Column("revoked_at", UtcDateTime),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    _id(),
+    _project(),
+    Column("name", String(200), nullable=False),
+    Column("description", Text),
+    Column("tags", Json, nullable=False),
+    Column("metadata", Json, nullable=False),
+    Column("input_schema", Json),
+    Column("expected_output_schema", Json),
+    Column("version", Integer, nullable=False, server_default=text("0")),
+    Column("item_count", Integer, nullable=False, server_default=text("0")),
+    Column("next_sort_order", Integer, nullable=False, server_default=text("0")),
+    _created(),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("project_id", "name"),
+    Index(None, "project_id", "created_at"),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("dataset_id", ID, ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    _created(),
+    Column("item_count", Integer, nullable=False),
+    Column("added", Integer, nullable=False),
+    Column("changed", Integer, nullable=False),
+    Column("removed", Integer, nullable=False),
+    Column("message", Text),
+)
+
+# Items are versioned append-only: a row is one state of an item, alive for dataset versions
+# valid_from <= v < valid_to (valid_to NULL = still current). Deleting an item closes its row.
+dataset_items = Table(
+    "dataset_items",
+    metadata,
+    Column("row_id", Integer, primary_key=True, autoincrement=True),
+    Column("id", ID, nullable=False),
+    Column("dataset_id", ID, ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False),
+    Column("valid_from", Integer, nullable=False),
+    Column("valid_to", Integer),
+    Column("input", Json, nullable=False),
+    Column("expected_output", Json),
+    Column("context", Json),
+    Column("metadata", Json, nullable=False),
+    Column("tags", Json, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("source_trace_id", String(64)),
+    Column("sort_order", Integer, nullable=False),
+    Column("archived", Boolean, nullable=False, server_default=text("false")),
+    _created(),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "dataset_id", "valid_to", "sort_order", "id"),
+    Index(None, "dataset_id", "valid_from"),
+    Index(None, "id", "valid_to"),
+)
+
+evaluators = Table(
+    "evaluators",
+    metadata,
+    _id(),
+    _project(),
+    Column("name", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(100), nullable=False),
+    Column("params", Json, nullable=False),
+    Column("mapping", Json, nullable=False),
+    Column("threshold", Json),
+    _created(),
+    UniqueConstraint("project_id", "name", "version"),
+)
+
+dataset_evaluators = Table(
+    "dataset_evaluators",
+    metadata,
+    Column("dataset_id", ID, ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True),
+    Column("evaluator_id", ID, ForeignKey("evaluators.id", ondelete="CASCADE"), primary_key=True),
+    _created(),
+)
+
+experiments = Table(
+    "experiments",
+    metadata,
+    _id(),
+    _project(),
+    Column("dataset_id", ID, ForeignKey("datasets.id", ondelete="SET NULL")),
+    Column("dataset_version", Integer),
+    Column("name", String(300), nullable=False),
+    Column("description", Text),
+    Column("config", Json, nullable=False),
+    Column("config_hash", String(64)),
+    Column("selection", Json),
+    Column("evaluator_ids", Json, nullable=False),
+    Column("scorers", Json, nullable=False),
+    Column("concurrency", Integer, nullable=False),
+    Column("trials", Integer, nullable=False, server_default=text("1")),
+    Column("run_tag", String(200)),
+    Column("tags", Json, nullable=False),
+    Column("metadata", Json, nullable=False),
+    Column("notes", Text),
+    Column("external", Boolean, nullable=False, server_default=text("false")),
+    Column("status", String(16), nullable=False),
+    Column("error", Text),
+    Column("cancel_requested", Boolean, nullable=False, server_default=text("false")),
+    Column("worker_id", String(100)),
+    Column("heartbeat_at", UtcDateTime),
+    _created(),
+    Column("started_at", UtcDateTime),
+    Column("finished_at", UtcDateTime),
+    Index(None, "project_id", "created_at"),
+    Index(None, "dataset_id", "created_at"),
+    Index(None, "project_id", "run_tag"),
+    Index(None, "status"),
+)
+
+results = Table(
+    "results",
+    metadata,
+    _id(),
+    Column("experiment_id", ID, ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),
+    Column("item_id", ID),
+    Column("repetition", Integer, nullable=False, server_default=text("0")),
+    Column("status", String(16), nullable=False),
+    Column("input", Json),
+    Column("expected_output", Json),
+    Column("output", Json),
+    Column("error", Text),
+    Column("latency_ms", Float),
+    Column("tokens_in", Integer),
+    Column("tokens_out", Integer),
+    Column("cost", Float),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("passed", Boolean),
+    Column("trace_id", String(64)),
+    Column("observation_id", String(64)),
+    Column("started_at", UtcDateTime),
+    Column("finished_at", UtcDateTime),
+    UniqueConstraint("experiment_id", "item_id", "repetition"),
+    Index(None, "experiment_id", "status"),
+)
+
+scores = Table(
+    "scores",
+    metadata,
+    _id(),
+    _project(),
+    Column("experiment_id", ID, ForeignKey("experiments.id", ondelete="CASCADE")),
+    Column("result_id", ID, ForeignKey("results.id", ondelete="CASCADE")),
+    Column("trace_id", String(64)),
+    Column("name", String(200), nullable=False),
+    Column("data_type", String(16), nullable=False),
+    Column("numeric_value", Float),
+    Column("string_value", Text),
+    Column("passed", Boolean),
+    Column("reason", Text),
+    Column("source", String(16), nullable=False),
+    Column("evaluator_id", ID),
+    Column("evaluator_version", Integer),
+    Column("cost", Float),
+    Column("tokens_in", Integer),
+    Column("tokens_out", Integer),
+    Column("latency_ms", Float),
+    Column("metadata", Json, nullable=False),
+    _created(),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("result_id", "name", "source"),
+    Index(None, "experiment_id", "name"),
+    Index(None, "trace_id"),
+)
+
+prompts = Table(
+    "prompts",
+    metadata,
+    _id(),
+    _project(),
+    Column("name", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("template", Text),
+    Column("messages", Json),
+    Column("model_config", Json, nullable=False),
+    _created(),
+    UniqueConstraint("project_id", "name", "version"),
+)
+
+prompt_labels = Table(
+    "prompt_labels",
+    metadata,
+    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("label", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+endpoints = Table(
+    "endpoints",
+    metadata,
+    _id(),
+    _project(),
+    Column("name", String(200), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("method", String(10), nullable=False),
+    Column("headers", Json, nullable=False),
+    Column("secret_headers", Json, nullable=False),
+    Column("body_template", Text),
+    Column("output_path", String(500)),
+    Column("timeout_s", Float, nullable=False),
+    _created(),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("project_id", "name"),
+)
+
+connections = Table(
+    "connections",
+    metadata,
+    _id(),
+    _project(),
+    Column("name", String(200), nullable=False),
+    Column("provider", String(50), nullable=False),
+    Column("base_url", Text),
+    Column("api_key", Text),
+    _created(),
+    UniqueConstraint("project_id", "name"),
+)
+
+traces = Table(
+    "traces",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    _project(),
+    Column("name", String(300)),
+    Column("input", Json),
+    Column("output", Json),
+    Column("metadata", Json, nullable=False),
+    Column("tags", Json, nullable=False),
+    Column("session_id", String(200)),
+    Column("user_id", String(200)),
+    Column("start_time", UtcDateTime),
+    Column("end_time", UtcDateTime),
+    _created(),
+    Index(None, "project_id", "created_at"),
+)
+
+observations = Table(
+    "observations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("trace_id", String(64), ForeignKey("traces.id", ondelete="CASCADE"), nullable=False),
+    Column("parent_id", String(64)),
+    Column("type", String(16), nullable=False),
+    Column("name", String(300)),
+    Column("start_time", UtcDateTime),
+    Column("end_time", UtcDateTime),
+    Column("input", Json),
+    Column("output", Json),
+    Column("model", String(200)),
+    Column("model_parameters", Json),
+    Column("tokens_in", Integer),
+    Column("tokens_out", Integer),
+    Column("cost", Float),
+    Column("level", String(16)),
+    Column("status_message", Text),
+    Column("metadata", Json, nullable=False),
+    Index(None, "trace_id", "start_time"),
+)

@@ -1,0 +1,72 @@
+"""Shared fixtures: a fresh store per test on SQLite, PostgreSQL, or both (``--db``)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assay.config import Settings
+from assay.store import Database, Store, open_store
+from assay.store.migrate import upgrade
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        choices=["sqlite", "postgresql", "all"],
+        default=os.environ.get("ASSAY_TEST_DB", "sqlite"),
+        help="Database(s) for tests that take the `store` fixture (default: sqlite).",
+    )
+
+
+def pg_url() -> str:
+    return os.environ.get("ASSAY_TEST_POSTGRES_URL", DEFAULT_PG_URL)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db_kind" in metafunc.fixturenames:
+        choice = metafunc.config.getoption("--db")
+        kinds = ["sqlite", "postgresql"] if choice == "all" else [choice]
+        marks = {"postgresql": [pytest.mark.postgres], "sqlite": []}
+        metafunc.parametrize(
+            "db_kind", [pytest.param(k, marks=marks[k], id=k) for k in kinds], scope="session"
+        )
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[Database]:
+    """The PostgreSQL test database, reset and migrated once per session."""
+    db = Database(pg_url())
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
+    upgrade(db)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def db_url(db_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if db_kind == "postgresql":
+        request.getfixturevalue("pg_database")
+        return pg_url()
+    return f"sqlite:///{tmp_path / 'assay.db'}"
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "home", database_url=db_url)
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    """A store in its own project: tests never see each other's rows, on either database."""
+    s = open_store(settings, project=f"test-{uuid.uuid4().hex[:12]}")
+    yield s
+    s.close()
