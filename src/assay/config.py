@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     import_batch_size: int = Field(default=5_000, ge=1, le=100_000)
     echo_sql: bool = False
+    price_table: Path | None = Field(
+        default=None,
+        description="JSON file of token prices merged over the shipped table (per 1M tokens).",
+    )
 
     @property
     def resolved_database_url(self) -> str:

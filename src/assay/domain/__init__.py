@@ -16,7 +16,18 @@ from assay.domain.datasets import (
     ItemSource,
     ItemUpdate,
 )
-from assay.domain.experiments import Experiment, ExperimentStatus, Result, ResultStatus
+from assay.domain.experiments import (
+    Experiment,
+    ExperimentCreate,
+    ExperimentResults,
+    ExperimentStatus,
+    ExperimentSummary,
+    Result,
+    ResultDetail,
+    ResultStatus,
+    ScorerStats,
+    Selection,
+)
 from assay.domain.scores import Score, ScoreCreate, ScoreDataType, ScoreSource
 from assay.domain.traces import Observation, ObservationType, Trace
 
@@ -33,7 +44,10 @@ __all__ = [
     "Endpoint",
     "Evaluator",
     "Experiment",
+    "ExperimentCreate",
+    "ExperimentResults",
     "ExperimentStatus",
+    "ExperimentSummary",
     "Input",
     "Item",
     "ItemChange",
@@ -49,10 +63,13 @@ __all__ = [
     "Prompt",
     "Record",
     "Result",
+    "ResultDetail",
     "ResultStatus",
     "Score",
     "ScoreCreate",
     "ScoreDataType",
     "ScoreSource",
+    "ScorerStats",
+    "Selection",
     "Trace",
 ]

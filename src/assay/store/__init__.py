@@ -6,8 +6,11 @@ ORM rows never leave this package: repositories return the records of ``assay.do
 from __future__ import annotations
 
 from assay.config import Settings
+from assay.store.cache import CachedResponse, ResponseCache
+from assay.store.connections import Connections, Credentials
 from assay.store.datasets import Datasets, VersionChange
 from assay.store.db import Database
+from assay.store.experiments import Completion, Experiments, WorkItem
 from assay.store.migrate import ensure_schema
 from assay.store.projects import ensure_project
 
@@ -19,6 +22,9 @@ class Store:
         self.db = db
         self.project_id = project_id
         self.datasets = Datasets(db, project_id)
+        self.experiments = Experiments(db, project_id)
+        self.cache = ResponseCache(db, project_id)
+        self.connections = Connections(db, project_id)
 
     def close(self) -> None:
         self.db.dispose()
@@ -43,4 +49,17 @@ def open_store(
     return Store(db, ensure_project(db, project or settings.project).id)
 
 
-__all__ = ["Database", "Datasets", "Store", "VersionChange", "open_store"]
+__all__ = [
+    "CachedResponse",
+    "Completion",
+    "Connections",
+    "Credentials",
+    "Database",
+    "Datasets",
+    "Experiments",
+    "ResponseCache",
+    "Store",
+    "VersionChange",
+    "WorkItem",
+    "open_store",
+]

@@ -243,6 +243,20 @@ scores = Table(
     Index(None, "trace_id"),
 )
 
+# Target responses keyed by a hash of (target config, item input), for cheap re-runs.
+response_cache = Table(
+    "response_cache",
+    metadata,
+    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("output", Json),
+    Column("tokens_in", Integer),
+    Column("tokens_out", Integer),
+    Column("cost", Float),
+    Column("latency_ms", Float),
+    _created(),
+)
+
 prompts = Table(
     "prompts",
     metadata,

@@ -1,0 +1,80 @@
+"""Plan a new experiment or pick one up again, ready for a :class:`Runner`.
+
+These are the functions the SDK, the CLI and the API's worker share: they validate everything
+before writing anything, so bad input leaves no experiment behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from assay.domain import Experiment, ExperimentCreate, Selection
+from assay.engine.runner import Runner, RunOptions
+from assay.engine.spec import build_scorers, check_resumable, config_hash
+from assay.store import Store, WorkItem
+from assay.targets import Target
+
+
+@dataclass
+class Prepared:
+    experiment: Experiment
+    work: list[WorkItem] | None
+    runner: Runner
+
+    async def run(self) -> Experiment:
+        return await self.runner.run(self.experiment.id, self.work)
+
+
+def plan(
+    store: Store,
+    *,
+    dataset: str,
+    target: Target,
+    scorers: Sequence[Any] = (),
+    name: str | None = None,
+    description: str | None = None,
+    dataset_version: int | None = None,
+    selection: Selection | None = None,
+    trials: int = 1,
+    metadata: dict[str, Any] | None = None,
+    tags: Sequence[str] = (),
+    run_tag: str | None = None,
+    options: RunOptions | None = None,
+) -> Prepared:
+    """Create the experiment and its result rows; return it with a runner for it."""
+    options = options or RunOptions()
+    built, recorded = build_scorers(scorers)
+    spec = target.spec()
+    data = ExperimentCreate(
+        name=name or f"{spec.get('type', 'run')} on {dataset}",
+        dataset=dataset,
+        dataset_version=dataset_version,
+        description=description,
+        config=spec,
+        scorers=recorded,
+        selection=selection if selection is not None and not selection.is_empty() else None,
+        concurrency=options.concurrency,
+        trials=trials,
+        run_tag=run_tag,
+        tags=list(tags),
+        metadata=metadata or {},
+    )
+    experiment, work = store.experiments.create(data, config_hash=config_hash(spec, recorded))
+    return Prepared(experiment, work, Runner(store, target, built, options))
+
+
+def resume(
+    store: Store,
+    ref: str,
+    *,
+    target: Target,
+    scorers: Sequence[Any] = (),
+    options: RunOptions | None = None,
+) -> Prepared:
+    """Continue an experiment with the same target and scorers (refused if they changed)."""
+    experiment = store.experiments.get(ref)
+    built, recorded = build_scorers(scorers)
+    check_resumable(experiment, config_hash(target.spec(), recorded))
+    return Prepared(experiment, None, Runner(store, target, built, options or RunOptions()))
