@@ -1,6 +1,7 @@
 """The experiment engine: plan, run, resume and cancel experiments."""
 
-from assay.engine.experiment import Prepared, plan, resume
+from assay.engine.config import RunConfig, load_run_config, parse_run_config
+from assay.engine.experiment import Prepared, plan, rebuild, resume
 from assay.engine.limits import AdaptiveLimit, RateLimiter
 from assay.engine.retry import Failure, RetryPolicy, classify
 from assay.engine.runner import Progress, Runner, RunOptions
@@ -13,12 +14,16 @@ __all__ = [
     "Progress",
     "RateLimiter",
     "RetryPolicy",
+    "RunConfig",
     "RunOptions",
     "Runner",
     "build_scorers",
     "check_resumable",
     "classify",
     "config_hash",
+    "load_run_config",
+    "parse_run_config",
     "plan",
+    "rebuild",
     "resume",
 ]

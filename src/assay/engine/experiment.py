@@ -13,8 +13,9 @@ from typing import Any
 from assay.domain import Experiment, ExperimentCreate, Selection
 from assay.engine.runner import Runner, RunOptions
 from assay.engine.spec import build_scorers, check_resumable, config_hash
+from assay.errors import InvalidInput
 from assay.store import Store, WorkItem
-from assay.targets import Target
+from assay.targets import BuildContext, Target, create_target
 
 
 @dataclass
@@ -78,3 +79,22 @@ def resume(
     built, recorded = build_scorers(scorers)
     check_resumable(experiment, config_hash(target.spec(), recorded))
     return Prepared(experiment, None, Runner(store, target, built, options or RunOptions()))
+
+
+def rebuild(experiment: Experiment, context: BuildContext) -> tuple[Target, list[Any]]:
+    """The target and scorer specs an experiment was run with, rebuilt from what it stored."""
+    if experiment.external or not experiment.config.get("type"):
+        raise InvalidInput(
+            f"experiment {experiment.id} has no target configuration to run", field="config"
+        )
+    target = create_target(dict(experiment.config), context)
+    scorers: list[Any] = []
+    for spec in experiment.scorers:
+        if "impl" in spec:
+            raise InvalidInput(
+                f"scorer {spec.get('name')!r} was given as a Python object; resume this run "
+                "from Python: assay.evaluate(None, task, scorers, resume=ID)",
+                field="scorers",
+            )
+        scorers.append(spec)
+    return target, scorers

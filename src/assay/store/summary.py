@@ -55,14 +55,13 @@ def percentile(conn: Connection, experiment_id: str, n: int, q: float) -> float 
 
 def summarize(conn: Connection, experiment: Row[Any]) -> ExperimentSummary:
     experiment_id = experiment.id
-    counts: dict[str, int] = {
-        status: count
-        for status, count in conn.execute(
-            select(results.c.status, func.count())
-            .where(results.c.experiment_id == experiment_id)
-            .group_by(results.c.status)
-        )
-    }
+    counts: dict[str, int] = {}
+    for status, count in conn.execute(
+        select(results.c.status, func.count())
+        .where(results.c.experiment_id == experiment_id)
+        .group_by(results.c.status)
+    ):
+        counts[status] = count
     completed = results.c.status == ResultStatus.completed.value
     agg = conn.execute(
         select(

@@ -103,16 +103,18 @@ class HttpTarget:
         self._client: httpx.AsyncClient | None = None
 
     def spec(self) -> dict[str, Any]:
-        return {
+        spec: dict[str, Any] = {
             "type": "http",
             "url": self.url,
             "method": self.method,
             "headers": self.headers,
-            "secret_headers": sorted(self.secret_headers),
             "body": self.body,
             "output_path": self.output_path,
             "timeout": self.timeout,
         }
+        if self.secret_headers:  # names only: values are never stored with the experiment
+            spec["secret_headers"] = sorted(self.secret_headers)
+        return spec
 
     @property
     def client(self) -> httpx.AsyncClient:
