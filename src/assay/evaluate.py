@@ -26,7 +26,7 @@ from assay.domain import (
     ResultDetail,
     Selection,
 )
-from assay.engine import Prepared, RunOptions, plan, resume
+from assay.engine import Prepared, RunOptions, build_scorers, plan, resume
 from assay.errors import InvalidInput, from_validation
 from assay.store import Store, open_store
 from assay.targets import BuildContext, FunctionTarget, PriceTable, Target, create_target
@@ -267,20 +267,26 @@ def _prepare(
         return resume(store, resume_id, target=target, scorers=scorers, options=options)
     if data is None:
         raise InvalidInput("data is required unless resuming", field="data")
+    build_scorers(scorers)  # fail on a bad scorer before saving anything
     dataset = _dataset_ref(data, store, name)
-    return plan(
-        store,
-        dataset=dataset,
-        target=target,
-        scorers=scorers,
-        name=name,
-        description=description,
-        dataset_version=dataset_version,
-        selection=selection,
-        trials=trials,
-        metadata=metadata,
-        options=options,
-    )
+    try:
+        return plan(
+            store,
+            dataset=dataset,
+            target=target,
+            scorers=scorers,
+            name=name,
+            description=description,
+            dataset_version=dataset_version,
+            selection=selection,
+            trials=trials,
+            metadata=metadata,
+            options=options,
+        )
+    except BaseException:
+        if not isinstance(data, str | Dataset):  # the dataset was saved for this call only
+            store.datasets.delete(dataset)
+        raise
 
 
 def evaluate(

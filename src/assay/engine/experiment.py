@@ -48,8 +48,11 @@ def plan(
     options = options or RunOptions()
     built, recorded = build_scorers(scorers)
     spec = target.spec()
+    if name is None:
+        what = str(spec.get("function") or spec.get("model") or spec.get("url") or target.kind)
+        name = f"{what.rpartition(':')[2] or what} on {store.datasets.get(dataset).name}"
     data = ExperimentCreate(
-        name=name or f"{spec.get('type', 'run')} on {dataset}",
+        name=name,
         dataset=dataset,
         dataset_version=dataset_version,
         description=description,

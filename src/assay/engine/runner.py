@@ -218,7 +218,9 @@ class Runner:
         if self._fatal is not None:
             return ExperimentStatus.failed, f"{type(self._fatal).__name__}: {self._fatal}"
         if self.stop_reason and self.stop_reason.startswith("cost budget"):
-            return ExperimentStatus.failed, self.stop_reason
+            if p.done < p.total:
+                return ExperimentStatus.failed, self.stop_reason
+            return ExperimentStatus.completed, None
         if self._stopping:
             return ExperimentStatus.cancelled, self.stop_reason
         if p.done and p.completed == 0 and p.failed == p.done:
@@ -258,8 +260,8 @@ class Runner:
         return chunk
 
     def _chunk_size(self) -> int:
-        if self.timeout is not None or self._chunk_avg is None:
-            return 1
+        if self._chunk_avg is None or self.options.max_cost is not None:
+            return 1  # a budget is checked after every call
         if self._chunk_avg <= 0:
             return _MAX_CHUNK
         return max(1, min(_MAX_CHUNK, int(_CHUNK_SECONDS / self._chunk_avg)))
