@@ -9,7 +9,6 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from fakes.provider import Fault, FakeProvider
 
 from assay.config import Settings
 from assay.domain import DatasetCreate, ExperimentStatus, ItemCreate, ResultStatus
@@ -17,6 +16,7 @@ from assay.engine import RunOptions, plan
 from assay.scorers import exact_match
 from assay.store import Store
 from assay.targets import HttpTarget, PromptTarget
+from fakes.provider import FakeProvider, Fault
 
 FAST = {"backoff_base": 0.001, "backoff_max": 0.01, "poll_interval": 0.05}
 
@@ -79,7 +79,8 @@ def test_openai_target_output_tokens_cost_and_auth(store: Store, fake: FakeProvi
     assert first.headers["authorization"] == "Bearer sk-test"
     assert first.body["messages"][0] == {"role": "system", "content": "Be brief."}
     summary = store.experiments.summary(exp_id)
-    assert summary.tokens_in == 12 and summary.tokens_out == 9
+    assert summary.tokens_in == 12
+    assert summary.tokens_out == 9
 
 
 def test_anthropic_target_moves_system_and_reads_usage(store: Store, fake: FakeProvider) -> None:
@@ -99,7 +100,8 @@ def test_anthropic_target_moves_system_and_reads_usage(store: Store, fake: FakeP
     assert all(m["role"] != "system" for m in request.body["messages"])
     row = by_input(store, exp_id)["item 0"]
     assert row.output == "echo: item 0"  # type: ignore[attr-defined]
-    assert row.tokens_in == 4 and row.tokens_out == 3  # type: ignore[attr-defined]
+    assert row.tokens_in == 4
+    assert row.tokens_out == 3
     # shipped price table: claude-3-5-haiku at 0.80 / 4.00 per 1M tokens (prefix match)
     assert row.cost == pytest.approx((4 * 0.8 + 3 * 4.0) / 1_000_000)  # type: ignore[attr-defined]
 
@@ -124,7 +126,8 @@ def test_5xx_and_529_are_retried_up_to_the_limit(store: Store, fake: FakeProvide
     fake.when("item 1", *[Fault(503)] * 10)
     exp_id, experiment = run(store, openai(fake), n=3, max_retries=3)
     rows = by_input(store, exp_id)
-    assert rows["item 0"].attempts == 3 and rows["item 0"].status == ResultStatus.completed  # type: ignore[attr-defined]
+    assert rows["item 0"].attempts == 3
+    assert rows["item 0"].status == ResultStatus.completed
     assert rows["item 1"].status == ResultStatus.failed  # type: ignore[attr-defined]
     assert rows["item 1"].attempts == 4  # type: ignore[attr-defined]  # 1 + 3 retries
     assert "HTTP 503" in rows["item 1"].error  # type: ignore[attr-defined]
@@ -138,7 +141,8 @@ def test_non_retryable_4xx_is_tried_once(store: Store, fake: FakeProvider) -> No
     row = by_input(store, exp_id)["item 1"]
     assert row.status == ResultStatus.failed  # type: ignore[attr-defined]
     assert row.attempts == 1  # type: ignore[attr-defined]
-    assert "HTTP 400" in row.error and "bad request: nope" in row.error  # type: ignore[attr-defined]
+    assert "HTTP 400" in row.error
+    assert "bad request: nope" in row.error
     assert len(fake.requests_for("item 1")) == 1
 
 
@@ -147,8 +151,10 @@ def test_per_attempt_timeout_then_retry(store: Store, fake: FakeProvider) -> Non
     fake.when("item 1", Fault(hang=True), Fault(hang=True))
     exp_id, _ = run(store, openai(fake), n=2, timeout=0.2, max_retries=1)
     rows = by_input(store, exp_id)
-    assert rows["item 0"].status == ResultStatus.completed and rows["item 0"].attempts == 2  # type: ignore[attr-defined]
-    assert rows["item 1"].status == ResultStatus.failed and rows["item 1"].attempts == 2  # type: ignore[attr-defined]
+    assert rows["item 0"].status == ResultStatus.completed
+    assert rows["item 0"].attempts == 2
+    assert rows["item 1"].status == ResultStatus.failed
+    assert rows["item 1"].attempts == 2
     assert "timed out" in rows["item 1"].error  # type: ignore[attr-defined]
 
 
@@ -156,7 +162,8 @@ def test_connection_errors_are_retried(store: Store, fake: FakeProvider) -> None
     fake.when("item 0", Fault(drop=True))
     exp_id, _ = run(store, openai(fake), n=1)
     row = by_input(store, exp_id)["item 0"]
-    assert row.status == ResultStatus.completed and row.attempts == 2  # type: ignore[attr-defined]
+    assert row.status == ResultStatus.completed
+    assert row.attempts == 2
 
 
 def test_in_flight_never_exceeds_the_concurrency_limit(store: Store) -> None:

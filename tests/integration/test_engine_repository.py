@@ -64,7 +64,8 @@ def test_plan_pins_version_and_creates_one_row_per_item_and_repetition(store: St
     assert len(rids) == 12 == len(set(rids))
     assert rids == sorted(rids)  # plan order is id order
     summary = store.experiments.summary(exp_id)
-    assert summary.total == 12 and summary.pending == 12
+    assert summary.total == 12
+    assert summary.pending == 12
     # a later dataset change does not touch the pinned run
     store.datasets.add_items("qa", [ItemCreate(input="new")])
     _, work = store.experiments.unfinished(exp_id)
@@ -77,16 +78,17 @@ def test_selection_and_bad_input_leave_nothing_behind(store: Store) -> None:
     _, rids = create(store, selection=Selection(tags=["even"]))
     assert len(rids) == 3
     _, rids = create(store, selection=Selection(sample=2, seed=7))
-    _, again = create(store, selection=Selection(sample=2, seed=7))
+    _, _again = create(store, selection=Selection(sample=2, seed=7))
     first = [
         w.item_id for w in store.experiments.unfinished(store.experiments.list().items[1].id)[1]
     ]
     second = [
         w.item_id for w in store.experiments.unfinished(store.experiments.list().items[0].id)[1]
     ]
-    assert first == second and len(first) == 2
+    assert first == second
+    assert len(first) == 2
     before = len(store.experiments.list().items)
-    with pytest.raises(InvalidInput, match="selection.ids"):
+    with pytest.raises(InvalidInput, match=r"selection\.ids"):
         create(store, selection=Selection(ids=["nope"]))
     with pytest.raises(InvalidInput, match="no items matching"):
         create(store, selection=Selection(tags=["none"]))
@@ -108,7 +110,8 @@ def test_record_never_completes_a_result_twice(store: Store) -> None:
     )
     page = store.experiments.results(exp_id)
     first = page.results[0]
-    assert first.latency_ms == 5.0 and first.passed is True
+    assert first.latency_ms == 5.0
+    assert first.passed is True
     assert [s.numeric_value for s in first.scores] == [1.0]
     assert page.summary.completed == 2
 
@@ -144,7 +147,8 @@ def test_summary_is_computed_in_sql(store: Store) -> None:
     assert s.total_cost == pytest.approx(0.04)
     assert s.avg_cost == pytest.approx(0.01)
     assert (s.tokens_in, s.tokens_out) == (40, 20)
-    assert s.passed == 3 and s.pass_rate == pytest.approx(0.75)
+    assert s.passed == 3
+    assert s.pass_rate == pytest.approx(0.75)
     (scorer,) = s.scores
     assert (scorer.name, scorer.passed, scorer.failed) == ("exact_match", 3, 1)
     assert scorer.mean == pytest.approx(0.75)
@@ -156,7 +160,8 @@ def test_results_page_with_cursor_and_filters(store: Store) -> None:
     store.experiments.record(exp_id, [done(r, 1.0, passed=i % 2 == 0) for i, r in enumerate(rids)])
     first = store.experiments.results(exp_id, limit=2)
     assert [r.id for r in first.results] == rids[:2]
-    assert first.dataset_name == "qa" and first.experiment_name == "exp"
+    assert first.dataset_name == "qa"
+    assert first.experiment_name == "exp"
     assert first.results[0].item_input == {"q": "q0"}
     assert first.results[0].item_expected_output == "a0"
     second = store.experiments.results(exp_id, limit=2, cursor=first.next_cursor)

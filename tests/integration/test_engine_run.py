@@ -26,13 +26,15 @@ def upper(x: dict[str, str]) -> str:
 def test_evaluate_list_data_sync_function(store: Store) -> None:
     result = assay.evaluate(ITEMS, upper, [exact_match()], name="upper", store=store)
     assert result.status == "completed"
-    assert result.summary.completed == 6 and result.summary.pass_rate == 1.0
+    assert result.summary.completed == 6
+    assert result.summary.pass_rate == 1.0
     rows = result.rows
     assert [r.output for r in rows] == [f"Q{i}" for i in range(6)]
     assert all(r.attempts == 1 and r.passed for r in rows)
     assert len(result) == 6
     dicts = result.to_dicts()
-    assert dicts[0]["score.exact_match"] == 1.0 and dicts[0]["input"] == {"q": "q0"}
+    assert dicts[0]["score.exact_match"] == 1.0
+    assert dicts[0]["input"] == {"q": "q0"}
     assert "upper" in repr(result)
     # the data was saved as a dataset the experiment pins
     assert store.datasets.get(result.experiment.dataset_id or "").item_count == 6
@@ -124,7 +126,8 @@ def test_resume_runs_only_unfinished_and_refuses_changed_config(store: Store) ->
     calls.clear()
     resumed = assay.evaluate(None, task, [exact_match()], resume=first.id, store=store)
     assert sorted(calls) == ["q0", "q1"]
-    assert resumed.id == first.id and resumed.summary.completed == 4
+    assert resumed.id == first.id
+    assert resumed.summary.completed == 4
     assert resumed.summary.scores[0].count == 4  # one score per result, none duplicated
     with pytest.raises(Conflict, match="different target or scorers"):
         assay.evaluate(None, task, [contains()], resume=first.id, store=store)
@@ -149,7 +152,8 @@ def test_retry_errors_on_resume(store: Store) -> None:
     fixed = assay.evaluate(
         None, task, [exact_match()], resume=first.id, retry_errors=True, store=store
     )
-    assert fixed.summary.failed == 0 and fixed.summary.completed == 3
+    assert fixed.summary.failed == 0
+    assert fixed.summary.completed == 3
 
 
 def test_cost_budget_stops_the_run(store: Store) -> None:
@@ -200,7 +204,7 @@ def test_bad_input_is_precise_and_leaves_nothing(store: Store) -> None:
         assay.evaluate(ITEMS, upper, [exact_match], store=store)
     with pytest.raises(InvalidInput, match="unknown scorer"):
         assay.evaluate(ITEMS, upper, ["nope"], store=store)
-    with pytest.raises(InvalidInput, match="target.type"):
+    with pytest.raises(InvalidInput, match=r"target\.type"):
         assay.evaluate(ITEMS, {"type": "carrier-pigeon"}, store=store)
     assert len(store.experiments.list().items) == before
     assert store.datasets.list().items == []
