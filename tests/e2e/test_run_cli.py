@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.provider import Fault, FakeProvider
+
+from fakes.provider import FakeProvider, Fault
 
 pytestmark = pytest.mark.e2e
 
@@ -75,7 +76,8 @@ def test_run_list_show_export(env: dict[str, str], tmp_path: Path) -> None:
     config = write_config(tmp_path, {"type": "function", "function": "task:answer"})
     done = assay(env, "run", str(config))
     assert done.returncode == 0, done.stderr
-    assert "completed" in done.stdout and "exact_match" in done.stdout
+    assert "completed" in done.stdout
+    assert "exact_match" in done.stdout
     assert "66.7%" in done.stdout
 
     listed = json.loads(assay(env, "runs", "list", "--json").stdout)
@@ -94,7 +96,8 @@ def test_run_list_show_export(env: dict[str, str], tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert len(rows) == 3
-    assert rows[0]["status"] == "completed" and rows[0]["output"] == "Q0"
+    assert rows[0]["status"] == "completed"
+    assert rows[0]["output"] == "Q0"
     assert json.loads(rows[0]["input"]) == {"q": "q0"}
     assert rows[2]["score.exact_match"] == "0.0"
 
@@ -120,7 +123,8 @@ def test_bad_config_is_one_line_and_exit_1(env: dict[str, str], tmp_path: Path) 
     assert "has no attribute 'missing'" in done.stderr
     config = write_config(tmp_path, {"type": "function", "function": "task:answer"}, trials=0)
     done = assay(env, "run", str(config))
-    assert done.returncode == 1 and "trials" in done.stderr
+    assert done.returncode == 1
+    assert "trials" in done.stderr
     assert json.loads(assay(env, "runs", "list", "--json").stdout)["items"] == []
 
 

@@ -151,5 +151,6 @@ def test_sigkill_at_random_points_then_resume_loses_and_duplicates_nothing(
         ).fetchone()[0]
     assert len(per_key) == ITEMS * TRIALS  # none lost
     assert all(count == 1 and done == 1 for _, _, count, done in per_key)  # none duplicated
-    assert scores == [] and total_scores == ITEMS * TRIALS
+    assert scores == []
+    assert total_scores == ITEMS * TRIALS
     assert wrong == 0

@@ -48,7 +48,8 @@ def test_retry_after_is_a_floor_and_retry_limit() -> None:
     policy = RetryPolicy(max_retries=2, base=0.001, cap=0.001)
     assert policy.delay(1, retry_after=3.0) == 3.0
     failure = classify(TargetError("x", retryable=True))
-    assert policy.should_retry(1, failure) and policy.should_retry(2, failure)
+    assert policy.should_retry(1, failure)
+    assert policy.should_retry(2, failure)
     assert not policy.should_retry(3, failure)
     assert not policy.should_retry(1, classify(TargetError("bad request")))
 
@@ -59,9 +60,11 @@ def test_classify_exceptions() -> None:
     assert classify(ConnectionResetError("reset")).retryable
     assert classify(httpx.ConnectError("refused")).retryable
     plain = classify(ValueError("bad"))
-    assert not plain.retryable and plain.message == "ValueError: bad"
+    assert not plain.retryable
+    assert plain.message == "ValueError: bad"
     limited = classify(TargetError("slow down", retryable=True, retry_after=2, status=429))
-    assert limited.rate_limited and limited.retry_after == 2
+    assert limited.rate_limited
+    assert limited.retry_after == 2
 
 
 def test_retry_after_headers() -> None:
@@ -82,7 +85,8 @@ def test_rate_limiter_window_arithmetic() -> None:
     assert limiter._wait_time(20.0, 10.0) == 0.0
     assert limiter._wait_time(20.0, 30.0) == pytest.approx(40.0)  # needs the first 40 tokens back
     limiter._expire(60.5)
-    assert len(limiter._events) == 1 and limiter._tokens == 40.0
+    assert len(limiter._events) == 1
+    assert limiter._tokens == 40.0
 
 
 async def test_rate_limiter_acquire_and_settle() -> None:
@@ -117,7 +121,8 @@ async def test_adaptive_limit_blocks_at_the_limit() -> None:
     assert not waiter.done()
     gate.release()
     await asyncio.wait_for(waiter, 1)
-    assert gate.in_use == 1 and gate.peak == 1
+    assert gate.in_use == 1
+    assert gate.peak == 1
 
 
 # ---------------------------------------------------------------- templates
@@ -176,7 +181,8 @@ def test_function_target_signatures_and_outputs() -> None:
         return TargetOutput("a", cost=0.1)
 
     target = FunctionTarget(coro)
-    assert target.is_async and not hasattr(target, "call_sync")
+    assert target.is_async
+    assert not hasattr(target, "call_sync")
     assert asyncio.run(target.call(item())).cost == 0.1
     with pytest.raises(InvalidInput, match="takes no argument"):
         FunctionTarget(lambda *, k: k)
@@ -229,7 +235,7 @@ def test_provider_connections_from_env() -> None:
         resolve("anthropic", env={})
     anthropic = resolve("anthropic", env={"ANTHROPIC_API_KEY": "k"})
     assert anthropic.base_url == "https://api.anthropic.com"
-    with pytest.raises(InvalidInput, match="target.provider"):
+    with pytest.raises(InvalidInput, match=r"target\.provider"):
         resolve("cohere", env={})
 
 
@@ -258,7 +264,8 @@ def test_selection_order_and_sampling() -> None:
     assert one == select_items(items, Selection(sample=3, seed=4))
     assert [i.id for i in one] == sorted((i.id for i in one), key=lambda s: int(s[1:]))
     ids = sequential_ids(1000)
-    assert ids == sorted(ids) and len(set(ids)) == 1000
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 1000
 
 
 def test_run_config_validation(tmp_path: Path) -> None:
@@ -266,7 +273,8 @@ def test_run_config_validation(tmp_path: Path) -> None:
         {"dataset": "d", "target": {"type": "function", "function": "m:f"}, "concurrency": 3}
     )
     options = cfg.options(concurrency=7)
-    assert options.concurrency == 7 and options.max_retries == 5
+    assert options.concurrency == 7
+    assert options.max_retries == 5
     with pytest.raises(InvalidInput, match="target"):
         parse_run_config({"dataset": "d"})
     with pytest.raises(InvalidInput, match="concurrenc"):
