@@ -10,9 +10,10 @@ from assay.store.cache import CachedResponse, ResponseCache
 from assay.store.connections import Connections, Credentials
 from assay.store.datasets import Datasets, VersionChange
 from assay.store.db import Database
-from assay.store.experiments import Completion, Experiments, WorkItem
+from assay.store.experiments import Experiments, WorkItem
 from assay.store.migrate import ensure_schema
 from assay.store.projects import ensure_project
+from assay.store.recording import Completion
 
 
 class Store:

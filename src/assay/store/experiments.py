@@ -25,7 +25,6 @@ from assay.domain import (
     ResultDetail,
     ResultStatus,
     Score,
-    ScoreCreate,
     ScoreDataType,
     ScoreSource,
 )
@@ -35,6 +34,7 @@ from assay.store.bulk import Bulk
 from assay.store.datasets import Datasets, alive_at
 from assay.store.db import Database
 from assay.store.planning import load_items, select_items, sequential_ids, worker_alive
+from assay.store.recording import Completion, ResultRow, ScoreRow, completion_rows, write_rows
 from assay.store.sql import after_keyset, decode_cursor, encode_cursor
 from assay.store.summary import summarize
 from assay.store.tables import dataset_items, datasets, experiments, results, scores
@@ -56,25 +56,6 @@ class WorkItem:
     context: Any = None
     metadata: dict[str, Any] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Completion:
-    """What the engine learned about one result; written with its scores in one batch."""
-
-    result_id: str
-    status: str
-    output: Any = None
-    error: str | None = None
-    latency_ms: float | None = None
-    tokens_in: int | None = None
-    tokens_out: int | None = None
-    cost: float | None = None
-    attempts: int = 0
-    passed: bool | None = None
-    started_at: datetime | float | None = None  # a datetime or Unix seconds
-    finished_at: datetime | float | None = None
-    scores: list[ScoreCreate] = field(default_factory=list)
 
 
 def _experiment(row: Row[Any]) -> Experiment:
@@ -521,80 +502,18 @@ class Experiments:
         A result that is already completed is left alone, and so are the scores sent with it:
         there is never a second completion for one (experiment, item, repetition).
         """
-        if not batch:
-            return 0
-        now = utcnow()
-        with self.db.write() as conn:
-            done = self._completed(conn, [c.result_id for c in batch])
-            todo = [c for c in batch if c.result_id not in done] if done else batch
-            if not todo:
-                return 0
-            self._bulk.record(
-                conn,
-                [
-                    (
-                        c.status,
-                        c.output,
-                        c.error,
-                        c.latency_ms,
-                        c.tokens_in,
-                        c.tokens_out,
-                        c.cost,
-                        c.attempts,
-                        c.passed,
-                        c.started_at,
-                        c.finished_at or now,
-                        c.result_id,
-                    )
-                    for c in todo
-                ],
-            )
-            n_scores = sum(len(c.scores) for c in todo)
-            if n_scores:
-                score_ids = iter(sequential_ids(n_scores))
-                project_id = self.project_id
-                self._bulk.insert_scores(
-                    conn,
-                    [
-                        (
-                            next(score_ids),
-                            project_id,
-                            experiment_id,
-                            c.result_id,
-                            s.name,
-                            (s.data_type or ScoreDataType.categorical).value,
-                            s.numeric_value,
-                            s.string_value,
-                            s.passed,
-                            s.reason,
-                            s.source.value,
-                            s.evaluator_id,
-                            s.evaluator_version,
-                            s.cost,
-                            s.tokens_in,
-                            s.tokens_out,
-                            s.latency_ms,
-                            s.metadata,
-                            now,
-                            now,
-                        )
-                        for c in todo
-                        for s in c.scores
-                    ],
-                )
-        return len(todo)
+        return self.record_rows(experiment_id, *completion_rows(batch))
 
-    def _completed(self, conn: Connection, ids: builtins.list[str]) -> set[str]:
-        found: set[str] = set()
-        for start in range(0, len(ids), 900):
-            rows = conn.execute(
-                select(results.c.id).where(
-                    results.c.id.in_(ids[start : start + 900]),
-                    results.c.status == ResultStatus.completed.value,
-                )
-            )
-            found.update(r[0] for r in rows)
-        return found
+    def record_rows(
+        self,
+        experiment_id: str,
+        result_rows: Sequence[ResultRow],
+        score_rows: Sequence[ScoreRow],
+    ) -> int:
+        """:meth:`record` for rows already flattened by :func:`completion_rows`."""
+        return write_rows(
+            self.db, self._bulk, self.project_id, experiment_id, result_rows, score_rows
+        )
 
     def delete(self, ref: str) -> None:
         """Delete an experiment with its results and scores."""
