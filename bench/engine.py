@@ -39,7 +39,10 @@ def _prepare(n: int) -> Any:
     store.datasets.create(DatasetCreate(name="bench"))
     store.datasets.add_items(
         "bench",
-        (ItemCreate(input={"q": f"question {i}"}, expected_output=f"question {i}") for i in range(n)),
+        (
+            ItemCreate(input={"q": f"question {i}"}, expected_output=f"question {i}")
+            for i in range(n)
+        ),
     )
     return store
 
@@ -70,7 +73,8 @@ def zero(n: int, concurrency: int) -> dict[str, Any]:
     experiment = asyncio.run(prepared.run())
     elapsed = time.perf_counter() - start
     summary = store.experiments.summary(experiment.id)
-    assert summary.completed == n and summary.pass_rate == 1.0, summary
+    if summary.completed != n or summary.pass_rate != 1.0:
+        raise SystemExit(f"unexpected outcome: {summary}")
     return {
         "workload": "zero-latency function + exact_match",
         "items": n,
@@ -104,7 +108,8 @@ def sleep(n: int, concurrency: int, delay: float = 0.05) -> dict[str, Any]:
     experiment = asyncio.run(prepared.run())
     elapsed = time.perf_counter() - start
     summary = store.experiments.summary(experiment.id)
-    assert summary.completed == n, summary
+    if summary.completed != n:
+        raise SystemExit(f"unexpected outcome: {summary}")
     ideal = concurrency / delay
     return {
         "workload": f"async target sleeping {delay * 1000:g} ms",

@@ -16,13 +16,13 @@ import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-ITEMS = 300
+ITEMS = 400
 TRIALS = 2
 TASK = """
 import time
 
 def answer(x):
-    time.sleep(0.002)
+    time.sleep(0.006)
     return x["q"].upper()
 """
 
@@ -58,7 +58,7 @@ def start(env: dict[str, str], args: list[str], cwd: Path) -> subprocess.Popen[b
 def kill_mid_run(proc: subprocess.Popen[bytes], db: Path, rng: random.Random) -> bool:
     """SIGKILL once the run has made some random amount of progress; False if it finished."""
     before = completed(db)
-    goal = before + rng.randint(1, 120)
+    goal = before + rng.randint(1, 80)
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline:
         if completed(db) >= goal:
@@ -72,8 +72,9 @@ def kill_mid_run(proc: subprocess.Popen[bytes], db: Path, rng: random.Random) ->
     return killed
 
 
+@pytest.mark.parametrize("writer", ["thread", "process"])
 def test_sigkill_at_random_points_then_resume_loses_and_duplicates_nothing(
-    tmp_path: Path,
+    tmp_path: Path, writer: str
 ) -> None:
     rng = random.Random(int(os.environ.get("ASSAY_CRASH_SEED", "20261122")))
     db = tmp_path / "crash.db"
@@ -103,6 +104,7 @@ def test_sigkill_at_random_points_then_resume_loses_and_duplicates_nothing(
                 "scorers": ["exact_match"],
                 "concurrency": 4,
                 "trials": TRIALS,
+                "writer": writer,
             }
         )
     )
@@ -115,10 +117,10 @@ def test_sigkill_at_random_points_then_resume_loses_and_duplicates_nothing(
     exp = experiment_id(db)
     assert exp is not None
 
-    for _ in range(4):  # resumed and killed again, each time at a random point
+    for _ in range(6):  # resumed and killed again, each time at a random point
         if completed(db) == ITEMS * TRIALS:
             break
-        proc = start(env, ["runs", "resume", exp, "-q"], tmp_path)
+        proc = start(env, ["runs", "resume", exp, "-q", "--writer", writer], tmp_path)
         if kill_mid_run(proc, db, rng):
             kills.append(completed(db))
     # the kills really landed mid-run

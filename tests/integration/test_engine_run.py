@@ -241,3 +241,12 @@ def test_cancelled_before_start_ends_cancelled(store: Store) -> None:
     experiment = asyncio.run(prepared.run())
     assert experiment.status == ExperimentStatus.cancelled
     assert store.experiments.summary(experiment.id).cancelled == 5
+
+
+def test_writer_process_records_everything(store: Store) -> None:
+    data = [{"input": {"q": f"q{i}"}, "expected_output": f"Q{i}"} for i in range(300)]
+    options = RunOptions(concurrency=4, writer="process", batch_size=50)
+    result = assay.evaluate(data, upper, [exact_match()], options=options, store=store)
+    assert result.status == "completed"
+    assert result.summary.completed == 300 and result.summary.pass_rate == 1.0
+    assert result.summary.scores[0].count == 300

@@ -191,6 +191,9 @@ def resume_command(
     concurrency: Annotated[int | None, typer.Option(min=1, max=10_000)] = None,
     max_retries: Annotated[int | None, typer.Option(min=0, max=100)] = None,
     timeout: Annotated[float | None, typer.Option(min=0.001, help="Per attempt (s).")] = None,
+    writer: Annotated[
+        str, typer.Option(help="Result writer: thread, process (another CPU) or auto.")
+    ] = "thread",
     as_json: JsonFlag = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -203,8 +206,10 @@ def resume_command(
     experiment = store.experiments.get(ref)
     context = BuildContext(store=store, prices=PriceTable.load(st.settings.price_table))
     target, scorers = rebuild(experiment, context)
+    if writer not in ("thread", "process", "auto"):
+        raise InvalidInput("--writer must be thread, process or auto", field="writer")
     options = RunOptions(
-        concurrency=concurrency or experiment.concurrency, retry_errors=retry_errors
+        concurrency=concurrency or experiment.concurrency, retry_errors=retry_errors, writer=writer
     )
     if max_retries is not None:
         options.max_retries = max_retries

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -50,6 +50,7 @@ class RunConfig(BaseModel):
     adaptive_concurrency: bool = True
     max_cost: float | None = Field(default=None, gt=0)
     cache: bool = False
+    writer: Literal["thread", "process", "auto"] = "thread"
     select: Selection | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
@@ -67,6 +68,7 @@ class RunConfig(BaseModel):
             "adaptive_concurrency": self.adaptive_concurrency,
             "max_cost": self.max_cost,
             "cache": self.cache,
+            "writer": self.writer,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return RunOptions(**values)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assay.domain import Experiment, ExperimentCreate, Selection
+from assay.engine.memory import relaxed_gc
 from assay.engine.runner import Runner, RunOptions
 from assay.engine.spec import build_scorers, check_resumable, config_hash
 from assay.errors import InvalidInput
@@ -48,9 +49,10 @@ def plan(
     options = options or RunOptions()
     built, recorded = build_scorers(scorers)
     spec = target.spec()
+    found = store.datasets.get(dataset)
     if name is None:
         what = str(spec.get("function") or spec.get("model") or spec.get("url") or target.kind)
-        name = f"{what.rpartition(':')[2] or what} on {store.datasets.get(dataset).name}"
+        name = f"{what.rpartition(':')[2] or what} on {found.name}"
     data = ExperimentCreate(
         name=name,
         dataset=dataset,
@@ -65,8 +67,17 @@ def plan(
         tags=list(tags),
         metadata=metadata or {},
     )
-    experiment, work = store.experiments.create(data, config_hash=config_hash(spec, recorded))
-    return Prepared(experiment, work, Runner(store, target, built, options))
+    runner = Runner(store, target, built, options)
+    runner.prewarm(found.item_count * trials)  # a writer process starts while we plan
+    try:
+        with relaxed_gc():
+            experiment, work = store.experiments.create(
+                data, config_hash=config_hash(spec, recorded)
+            )
+    except BaseException:
+        runner.discard()
+        raise
+    return Prepared(experiment, work, runner)
 
 
 def resume(

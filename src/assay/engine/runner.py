@@ -20,9 +20,10 @@ from typing import Any
 
 from assay.domain import Experiment, ExperimentStatus, ResultStatus, ScoreCreate
 from assay.engine.limits import AdaptiveLimit, RateLimiter, limiter_for
+from assay.engine.memory import relaxed_gc
 from assay.engine.retry import Failure, RetryPolicy, classify
 from assay.engine.spec import digest
-from assay.engine.writer import ResultWriter
+from assay.engine.writer import ChildWriter, ResultWriter
 from assay.scoring import Sample, Scorer, run_scorer
 from assay.store import CachedResponse, Completion, Store, WorkItem
 from assay.store.planning import worker_id
@@ -52,6 +53,8 @@ class RunOptions:
     poll_interval: float = 0.5
     heartbeat_interval: float = 5.0
     stale_after: float = 30.0
+    writer: str = "thread"  # "thread", "process", or "auto" (a process from process_writer_min)
+    process_writer_min: int = 5000
 
 
 @dataclass
@@ -120,6 +123,28 @@ class Runner:
         self._cache: dict[str, CachedResponse] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._child: ChildWriter | None = None
+
+    # ------------------------------------------------------------------ writer process
+    def _wants_process(self, expected: int) -> bool:
+        mode = self.options.writer
+        url = self.store.db.url
+        in_memory = self.store.db.is_sqlite and (url.database or "") in ("", ":memory:")
+        if mode == "thread" or in_memory:
+            return False
+        return mode == "process" or expected >= self.options.process_writer_min
+
+    def prewarm(self, expected: int) -> None:
+        """Start the writer process now if a run of ``expected`` results will want one."""
+        if self._child is None and self._wants_process(expected):
+            url = self.store.db.url.render_as_string(hide_password=False)
+            self._child = ChildWriter(url, self.store.project_id)
+
+    def discard(self) -> None:
+        """Release a prewarmed writer process of a run that will not start."""
+        if self._child is not None:
+            self._child.discard()
+            self._child = None
 
     # ------------------------------------------------------------------ control
     def cancel(self, *, force: bool = False, reason: str = "cancelled") -> None:
@@ -148,15 +173,28 @@ class Runner:
     # ------------------------------------------------------------------ run
     async def run(self, experiment_id: str, work: Sequence[WorkItem] | None = None) -> Experiment:
         """Execute the experiment's unfinished results (or ``work``) and return it finished."""
+        with relaxed_gc():
+            return await self._run(experiment_id, work)
+
+    async def _run(self, experiment_id: str, work: Sequence[WorkItem] | None) -> Experiment:
         self._loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
         if self._stopping:
             self._stop_event.set()
         experiments = self.store.experiments
         me = worker_id()
-        experiment = experiments.claim(experiment_id, me, stale_after=self.options.stale_after)
-        if work is None:
-            _, work = experiments.unfinished(experiment.id, retry_errors=self.options.retry_errors)
+        try:
+            experiment = experiments.claim(experiment_id, me, stale_after=self.options.stale_after)
+            if work is None:
+                _, work = experiments.unfinished(
+                    experiment.id, retry_errors=self.options.retry_errors
+                )
+            self.prewarm(len(work))
+            if self._child is not None and not self._wants_process(len(work)):
+                self.discard()
+        except BaseException:
+            self.discard()
+            raise
         self.progress = Progress(total=len(work))
         if self.options.max_cost is not None:
             self._spent = experiments.spent(experiment.id)
@@ -170,7 +208,9 @@ class Runner:
             batch_size=self.options.batch_size,
             flush_interval=self.options.flush_interval,
             on_written=self._on_written,
+            child=self._child,
         )
+        self._child = None
         self._pool = pool = (
             ThreadPoolExecutor(min(self.options.concurrency, 1000), "assay-target")
             if self.sync

@@ -2,18 +2,26 @@
 
 The event loop only appends to a queue; the writer commits a batch when it holds
 ``batch_size`` results or its oldest result has waited ``flush_interval`` seconds, so a crash
-loses at most the results of the last interval (they are simply run again on resume).
+loses at most the results of the last interval (they are simply run again on resume). For large
+runs the thread hands the batches to a :class:`ChildWriter` process instead, which commits them
+on another CPU (see :mod:`assay.engine.writer_child`).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import queue
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 
-from assay.errors import AssayError
+from assay.engine.writer_child import write_frame
+from assay.errors import AssayError, StorageError
 from assay.store import CachedResponse, Completion, Store
+from assay.store.recording import completion_rows
 
 _STOP = object()
 Entry = tuple[Completion, CachedResponse | None]
@@ -29,6 +37,7 @@ class ResultWriter:
         flush_interval: float = 0.05,
         retries: int = 5,
         on_written: Callable[[int], None] | None = None,
+        child: ChildWriter | None = None,
     ) -> None:
         self.store = store
         self.experiment_id = experiment_id
@@ -36,6 +45,9 @@ class ResultWriter:
         self.flush_interval = flush_interval
         self.retries = retries
         self.on_written = on_written
+        self.child = child
+        if child is not None:
+            child.start(experiment_id)
         self.written = 0
         self.error: BaseException | None = None
         self._queue: queue.SimpleQueue[Entry | object] = queue.SimpleQueue()
@@ -49,6 +61,11 @@ class ResultWriter:
         """Write everything submitted so far and stop; raises what made the writer fail."""
         self._queue.put(_STOP)
         self._thread.join()
+        if self.child is not None:
+            try:
+                self.child.close()
+            except StorageError as exc:
+                self.error = self.error or exc
         if self.error is not None:
             raise self.error
 
@@ -86,6 +103,14 @@ class ResultWriter:
     def _flush(self, batch: list[Completion], cached: list[CachedResponse]) -> None:
         if not batch or self.error is not None:
             return
+        if self.child is not None:
+            try:
+                self.child.send(batch, cached)
+            except OSError as exc:
+                self.error = StorageError(f"result writer process failed: {exc}")
+                return
+            self.written += len(batch)
+            return
         for attempt in range(self.retries + 1):
             try:
                 self.store.experiments.record(self.experiment_id, batch)
@@ -107,3 +132,57 @@ class ResultWriter:
 
 def get_nowait(q: queue.SimpleQueue[Entry | object]) -> Entry | object:
     return q.get_nowait()
+
+
+class ChildWriter:
+    """A writer process started ahead of a run (its imports overlap with planning)."""
+
+    def __init__(self, url: str, project_id: str, *, busy_timeout_ms: int = 30_000) -> None:
+        self.url = url
+        self.project_id = project_id
+        self.busy_timeout_ms = busy_timeout_ms
+        path = os.pathsep.join(p for p in sys.path if p)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "assay.engine.writer_child"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": path},
+        )
+        assert self.proc.stdin is not None
+        self._stdin = self.proc.stdin
+
+    def start(self, experiment_id: str) -> None:
+        start = ("start", self.url, self.project_id, experiment_id, self.busy_timeout_ms)
+        write_frame(self._stdin, start)
+
+    def send(self, batch: list[Completion], cached: list[CachedResponse]) -> None:
+        result_rows, score_rows = completion_rows(batch)
+        write_frame(self._stdin, ("rows", result_rows, score_rows, cached))
+        self._stdin.flush()
+
+    def close(self) -> int:
+        """Wait for the process to commit everything; returns how many results it wrote."""
+        try:
+            out, err = self.proc.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            raise StorageError("result writer process did not finish in time") from None
+        lines = out.decode(errors="replace").strip().splitlines()
+        try:
+            outcome = json.loads(lines[-1]) if lines else {}
+        except json.JSONDecodeError:
+            outcome = {}
+        if self.proc.returncode != 0 or "written" not in outcome:
+            detail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise StorageError(f"result writer process failed: {detail[0]}")
+        if outcome.get("error"):
+            raise StorageError(f"result writer process failed: {outcome['error']}")
+        return int(outcome["written"])
+
+    def discard(self) -> None:
+        """Stop a writer that will not be used (its run was never started)."""
+        if self.proc.poll() is None:
+            self._stdin.close()
+            self.proc.communicate(timeout=60)

@@ -76,9 +76,15 @@ class Bulk:
         return f"{text[:26]}Z" if value.microsecond else f"{text[:19]}.000000Z"
 
     def insert_results(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Rows of (id, experiment_id, item_id, repetition, status, input, expected_output)."""
+        """Rows of (id, experiment_id, item_id, repetition, status, input, expected_output,
+        raw) where ``raw`` is None or (input, expected_output) already as JSON text."""
         json = self.json
-        params = [(r[0], r[1], r[2], r[3], r[4], json(r[5]), json(r[6])) for r in rows]
+        params = [
+            (r[0], r[1], r[2], r[3], r[4], *r[7])
+            if r[7] is not None
+            else (r[0], r[1], r[2], r[3], r[4], json(r[5]), json(r[6]))
+            for r in rows
+        ]
         conn.exec_driver_sql(self._insert_results, params)
 
     def record(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:

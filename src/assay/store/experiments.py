@@ -172,7 +172,16 @@ class Experiments:
                     )
                 )
                 rows.append(
-                    (rid, experiment_id, item.id, rep, pending, item.input, item.expected_output)
+                    (
+                        rid,
+                        experiment_id,
+                        item.id,
+                        rep,
+                        pending,
+                        item.input,
+                        item.expected_output,
+                        item.raw,
+                    )
                 )
         with self.db.write() as conn:
             conn.execute(experiments.insert().values(values))

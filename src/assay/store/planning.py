@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
+import orjson
+from sqlalchemy import Connection, Text, select, type_coerce
 
 from assay.domain import Selection
 from assay.errors import InvalidInput
@@ -60,6 +61,7 @@ class PlannedItem:
     context: Any
     metadata: dict[str, Any]
     tags: list[str]
+    raw: tuple[str | None, str | None] | None = None  # input, expected_output as stored JSON
 
 
 def select_items(items: Sequence[PlannedItem], selection: Selection | None) -> list[PlannedItem]:
@@ -91,9 +93,31 @@ def select_items(items: Sequence[PlannedItem], selection: Selection | None) -> l
 def load_items(conn: Connection, dataset_id: str, version: int) -> list[PlannedItem]:
     """Every live item of a dataset version, in dataset order."""
     c = dataset_items.c
-    rows = conn.execute(
-        select(c.id, c.input, c.expected_output, c.context, c.metadata, c.tags)
-        .where(c.dataset_id == dataset_id, alive_at(version), c.archived.is_(False))
-        .order_by(c.sort_order, c.id)
-    )
-    return [PlannedItem(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+    where = (c.dataset_id == dataset_id, alive_at(version), c.archived.is_(False))
+    order = (c.sort_order, c.id)
+    if conn.dialect.name != "sqlite":
+        rows = conn.execute(
+            select(c.id, c.input, c.expected_output, c.context, c.metadata, c.tags)
+            .where(*where)
+            .order_by(*order)
+        )
+        return [PlannedItem(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+    # SQLite: read the JSON text as stored, parse it with orjson once, and keep the text so
+    # planning can copy it into the result rows without serialising again.
+    raw = [type_coerce(col, Text) for col in (c.input, c.expected_output, c.context)]
+    meta = [type_coerce(col, Text) for col in (c.metadata, c.tags)]
+    loads = orjson.loads
+    items = []
+    for r in conn.execute(select(c.id, *raw, *meta).where(*where).order_by(*order)):
+        items.append(
+            PlannedItem(
+                r[0],
+                loads(r[1]),
+                None if r[2] is None else loads(r[2]),
+                None if r[3] is None else loads(r[3]),
+                {} if r[4] in (None, "{}") else loads(r[4]),
+                [] if r[5] in (None, "[]") else loads(r[5]),
+                (r[1], r[2]),
+            )
+        )
+    return items
