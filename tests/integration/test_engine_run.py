@@ -248,5 +248,6 @@ def test_writer_process_records_everything(store: Store) -> None:
     options = RunOptions(concurrency=4, writer="process", batch_size=50)
     result = assay.evaluate(data, upper, [exact_match()], options=options, store=store)
     assert result.status == "completed"
-    assert result.summary.completed == 300 and result.summary.pass_rate == 1.0
+    assert result.summary.completed == 300
+    assert result.summary.pass_rate == 1.0
     assert result.summary.scores[0].count == 300
