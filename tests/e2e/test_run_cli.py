@@ -147,3 +147,46 @@ def test_prompt_target_from_environment_connection(env: dict[str, str], tmp_path
         assert fake.requests[0].body["temperature"] == 0
         assert fake.requests[0].headers["authorization"] == "Bearer sk-e2e"
         assert len(fake.requests_for("q1")) == 2
+
+
+def test_ctrl_c_stops_gracefully_and_keeps_finished_results(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    import signal
+    import sqlite3
+    import time
+
+    seed(env, tmp_path, n=200)
+    (tmp_path / "slow.py").write_text(
+        "import time\n\ndef answer(x):\n    time.sleep(0.02)\n    return x\n"
+    )
+    config = write_config(tmp_path, {"type": "function", "function": "slow:answer"}, concurrency=2)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assay", "run", str(config), "--json"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    db = tmp_path / "cli.db"
+    deadline = time.monotonic() + 60
+    done = 0
+    while time.monotonic() < deadline and done < 10:
+        time.sleep(0.05)
+        try:
+            with sqlite3.connect(db) as conn:
+                done = conn.execute(
+                    "SELECT count(*) FROM results WHERE status = 'completed'"
+                ).fetchone()[0]
+        except sqlite3.OperationalError:
+            pass
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "stopping" in err
+    outcome = json.loads(out)
+    assert outcome["experiment"]["status"] == "cancelled"
+    summary = outcome["summary"]
+    assert summary["completed"] >= 10
+    assert summary["completed"] + summary["cancelled"] == 200

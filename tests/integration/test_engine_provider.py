@@ -277,3 +277,22 @@ def _project_name(store: Store) -> str:
         return str(
             conn.execute(select(projects.c.name).where(projects.c.id == store.project_id)).scalar()
         )
+
+
+def test_stored_connection_supplies_url_and_key(store: Store, fake: FakeProvider) -> None:
+    from assay.targets import BuildContext, create_target
+
+    created = store.connections.create(
+        "local", "openai", base_url=fake.openai_url, api_key="sk-stored"
+    )
+    assert created.has_api_key
+    assert "sk-stored" not in created.model_dump_json()
+    assert all(not hasattr(c, "api_key") for c in store.connections.list())
+    target = create_target(
+        {"type": "prompt", "model": "gpt-4o-mini", "prompt": "{{ q }}", "connection": "local"},
+        BuildContext(store=store),
+    )
+    assert "sk-stored" not in str(target.spec())
+    _, experiment = run(store, target, n=1)
+    assert experiment.status == ExperimentStatus.completed  # type: ignore[attr-defined]
+    assert fake.requests[0].headers["authorization"] == "Bearer sk-stored"
