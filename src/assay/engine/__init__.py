@@ -3,8 +3,9 @@
 from assay.engine.config import RunConfig, load_run_config, parse_run_config
 from assay.engine.experiment import Prepared, plan, rebuild, resume
 from assay.engine.limits import AdaptiveLimit, RateLimiter
+from assay.engine.options import Progress, RunOptions
 from assay.engine.retry import Failure, RetryPolicy, classify
-from assay.engine.runner import Progress, Runner, RunOptions
+from assay.engine.runner import Runner
 from assay.engine.spec import build_scorers, check_resumable, config_hash
 
 __all__ = [

@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assay.domain import Selection
-from assay.engine.runner import RunOptions
+from assay.engine.options import RunOptions
 from assay.errors import InvalidInput, from_validation
 
 

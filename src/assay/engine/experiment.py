@@ -12,7 +12,8 @@ from typing import Any
 
 from assay.domain import Experiment, ExperimentCreate, Selection
 from assay.engine.memory import relaxed_gc
-from assay.engine.runner import Runner, RunOptions
+from assay.engine.options import RunOptions
+from assay.engine.runner import Runner
 from assay.engine.spec import build_scorers, check_resumable, config_hash
 from assay.errors import InvalidInput
 from assay.store import Store, WorkItem

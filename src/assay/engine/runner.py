@@ -15,12 +15,12 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 from assay.domain import Experiment, ExperimentStatus, ResultStatus, ScoreCreate
 from assay.engine.limits import AdaptiveLimit, RateLimiter, limiter_for
 from assay.engine.memory import relaxed_gc
+from assay.engine.options import Progress, RunOptions
 from assay.engine.retry import Failure, RetryPolicy, classify
 from assay.engine.spec import digest
 from assay.engine.writer import ChildWriter, ResultWriter
@@ -31,50 +31,6 @@ from assay.targets import Target, TargetOutput, is_sync
 
 _CHUNK_SECONDS = 0.002
 _MAX_CHUNK = 256
-
-
-@dataclass
-class RunOptions:
-    """How to run: concurrency, retries, timeouts, limits, budget, cache, batching."""
-
-    concurrency: int = 10
-    max_retries: int = 5
-    backoff_base: float = 2.0
-    backoff_max: float = 60.0
-    timeout: float | None = None  # per attempt; None: the target's own (HTTP 30 s, LLM 120 s)
-    rpm: int | None = None
-    tpm: int | None = None
-    adaptive_concurrency: bool = True
-    max_cost: float | None = None
-    cache: bool = False
-    retry_errors: bool = False
-    batch_size: int = 2000
-    flush_interval: float = 0.05
-    poll_interval: float = 0.5
-    heartbeat_interval: float = 5.0
-    stale_after: float = 30.0
-    writer: str = "thread"  # "thread", "process", or "auto" (a process from process_writer_min)
-    process_writer_min: int = 5000
-
-
-@dataclass
-class Progress:
-    """Live counters, read by progress bars (updated on the event loop)."""
-
-    total: int = 0
-    done: int = 0
-    completed: int = 0
-    failed: int = 0
-    cached: int = 0
-    retries: int = 0
-    cost: float = 0.0
-    written: int = 0
-    started: float = field(default_factory=time.monotonic)
-
-    @property
-    def rate(self) -> float:
-        elapsed = time.monotonic() - self.started
-        return self.done / elapsed if elapsed > 0 else 0.0
 
 
 class Runner:

@@ -24,9 +24,6 @@ from assay.domain import (
     Page,
     ResultDetail,
     ResultStatus,
-    Score,
-    ScoreDataType,
-    ScoreSource,
 )
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
@@ -35,6 +32,7 @@ from assay.store.datasets import Datasets, alive_at
 from assay.store.db import Database
 from assay.store.planning import load_items, select_items, sequential_ids, worker_alive
 from assay.store.recording import Completion, ResultRow, ScoreRow, completion_rows, write_rows
+from assay.store.result_pages import page
 from assay.store.sql import after_keyset, decode_cursor, encode_cursor
 from assay.store.summary import summarize
 from assay.store.tables import dataset_items, datasets, experiments, results, scores
@@ -65,32 +63,6 @@ def _experiment(row: Row[Any]) -> Experiment:
     m.pop("heartbeat_at", None)
     m["status"] = ExperimentStatus(m["status"])
     return Experiment.model_construct(**m)
-
-
-def _score(m: Any) -> Score:
-    return Score.model_construct(
-        id=m["id"],
-        name=m["name"],
-        data_type=ScoreDataType(m["data_type"]),
-        numeric_value=m["numeric_value"],
-        string_value=m["string_value"],
-        passed=m["passed"],
-        reason=m["reason"],
-        source=ScoreSource(m["source"]),
-        result_id=m["result_id"],
-        trace_id=m["trace_id"],
-        evaluator_id=m["evaluator_id"],
-        evaluator_version=m["evaluator_version"],
-        cost=m["cost"],
-        tokens_in=m["tokens_in"],
-        tokens_out=m["tokens_out"],
-        latency_ms=m["latency_ms"],
-        metadata=m["metadata"],
-        created_at=m["created_at"],
-    )
-
-
-_RESULT_COLUMNS = [c for c in results.c if c.name not in ("trace_id", "observation_id")]
 
 
 class Experiments:
@@ -295,14 +267,14 @@ class Experiments:
                 dataset_name = conn.execute(
                     select(datasets.c.name).where(datasets.c.id == row.dataset_id)
                 ).scalar_one_or_none()
-            page, next_cursor = self._page(conn, row.id, status, passed, limit, cursor)
+            rows, next_cursor = page(conn, row.id, status, passed, limit, cursor)
         return ExperimentResults(
             experiment_id=row.id,
             experiment_name=row.name,
             dataset_name=dataset_name,
             status=ExperimentStatus(row.status),
             summary=summary,
-            results=page,
+            results=rows,
             next_cursor=next_cursor,
         )
 
@@ -312,62 +284,10 @@ class Experiments:
         cursor: str | None = None
         while True:
             with self.db.read() as conn:
-                page, cursor = self._page(conn, experiment_id, None, None, batch_size, cursor)
-            yield from page
+                rows, cursor = page(conn, experiment_id, None, None, batch_size, cursor)
+            yield from rows
             if cursor is None:
                 return
-
-    def _page(
-        self,
-        conn: Connection,
-        experiment_id: str,
-        status: ResultStatus | None,
-        passed: bool | None,
-        limit: int,
-        cursor: str | None,
-    ) -> tuple[builtins.list[ResultDetail], str | None]:
-        query = select(*_RESULT_COLUMNS).where(results.c.experiment_id == experiment_id)
-        if status is not None:
-            query = query.where(results.c.status == status.value)
-        if passed is not None:
-            query = query.where(results.c.passed.is_(passed))
-        if cursor:
-            (last_id,) = decode_cursor(cursor, 1)
-            query = query.where(results.c.id > last_id)
-        rows = conn.execute(query.order_by(results.c.id).limit(limit + 1)).all()
-        rows, more = rows[:limit], len(rows) > limit
-        by_result: dict[str, list[Score]] = {r.id: [] for r in rows}
-        if rows:
-            score_rows = conn.execute(
-                select(scores)
-                .where(scores.c.result_id.in_(list(by_result)))
-                .order_by(scores.c.result_id, scores.c.name)
-            )
-            for s in score_rows:
-                by_result[s.result_id].append(_score(s._mapping))
-        page = [
-            ResultDetail.model_construct(
-                id=r.id,
-                dataset_item_id=r.item_id,
-                repetition=r.repetition,
-                status=ResultStatus(r.status),
-                output=r.output,
-                error=r.error or "",
-                latency_ms=r.latency_ms,
-                tokens_in=r.tokens_in,
-                tokens_out=r.tokens_out,
-                cost=r.cost,
-                attempts=r.attempts,
-                passed=r.passed,
-                item_input=r.input,
-                item_expected_output=r.expected_output,
-                started_at=r.started_at,
-                finished_at=r.finished_at,
-                scores=by_result[r.id],
-            )
-            for r in rows
-        ]
-        return page, encode_cursor(rows[-1].id) if more else None
 
     # ------------------------------------------------------------------ running
     def claim(self, ref: str, worker: str, *, stale_after: float = 30.0) -> Experiment:
