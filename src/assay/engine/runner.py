@@ -285,12 +285,12 @@ class Runner:
                         assert error is not None
                         await self._failed_attempt(item, classify(error), 1, latency, started)
             else:
-                chunk = self._take(1)
-                if not chunk:
+                single = None if self._stopping else next(self._items, None)
+                if single is None:
                     return
-                if self._cache and await self._serve_cached(chunk[0]):
+                if self._cache and await self._serve_cached(single):
                     continue
-                await self._execute(chunk[0], pool)
+                await self._execute(single, pool)
 
     def _run_chunk(
         self, chunk: list[WorkItem]

@@ -74,8 +74,16 @@ def is_sync(target: object) -> bool:
     return callable(getattr(target, "call_sync", None))
 
 
+_PLAIN = frozenset({str, int, float, bool, dict, list, type(None)})
+
+
 def as_output(value: Any) -> TargetOutput:
     """Normalise a function's return: a TargetOutput, an object with ``.output``, or a value."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return TargetOutput(value)
+    if kind is TargetOutput:
+        return value  # type: ignore[no-any-return]
     if isinstance(value, TargetOutput):
         return value
     if (
