@@ -251,3 +251,16 @@ def test_writer_process_records_everything(store: Store) -> None:
     assert result.summary.completed == 300
     assert result.summary.pass_rate == 1.0
     assert result.summary.scores[0].count == 300
+
+
+def test_to_pandas_or_a_clear_error(store: Store) -> None:
+    result = assay.evaluate(ITEMS[:2], upper, [exact_match()], store=store)
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        with pytest.raises(InvalidInput, match=r"assay\[pandas\]"):
+            result.to_pandas()
+    else:
+        frame = result.to_pandas()
+        assert list(frame["output"]) == ["Q0", "Q1"]
+        assert list(frame["score.exact_match"]) == [1.0, 1.0]

@@ -1,5 +1,6 @@
 """Targets: what an experiment calls for each item (functions, HTTP endpoints, prompt + model)."""
 
+from assay.store import WorkItem
 from assay.targets.base import Target, TargetError, TargetOutput, as_output, is_sync
 from assay.targets.function import FunctionTarget, import_function
 from assay.targets.http import HttpTarget
@@ -17,6 +18,7 @@ __all__ = [
     "Target",
     "TargetError",
     "TargetOutput",
+    "WorkItem",
     "as_output",
     "create_target",
     "import_function",
