@@ -264,3 +264,27 @@ def test_to_pandas_or_a_clear_error(store: Store) -> None:
         frame = result.to_pandas()
         assert list(frame["output"]) == ["Q0", "Q1"]
         assert list(frame["score.exact_match"]) == [1.0, 1.0]
+
+
+async def test_cancelling_the_caller_cancels_the_run(store: Store) -> None:
+    async def slow(x: Any) -> Any:
+        await asyncio.sleep(0.02)
+        return x
+
+    data = [{"input": str(i)} for i in range(200)]
+    task = asyncio.create_task(
+        assay.evaluate_async(data, slow, concurrency=2, name="interrupted", store=store)
+    )
+    while (
+        not store.experiments.list().items
+        or not store.experiments.summary(store.experiments.list().items[0].id).completed
+    ):
+        await asyncio.sleep(0.02)
+    task.cancel()  # what Ctrl+C does to asyncio.run(evaluate_async(...))
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    (experiment,) = store.experiments.list().items
+    assert experiment.status == ExperimentStatus.cancelled
+    summary = store.experiments.summary(experiment.id)
+    assert summary.completed >= 1
+    assert summary.completed + summary.cancelled == 200
