@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -62,16 +63,19 @@ def zero(n: int, concurrency: int) -> dict[str, Any]:
         return x["q"]
 
     start = time.perf_counter()
+    cpu = time.process_time()
     prepared = plan(
         store,
         dataset="bench",
         target=FunctionTarget(task),
         scorers=[exact_match()],
         options=RunOptions(concurrency=concurrency),
+        defer=True,
     )
     planned = time.perf_counter()
     experiment = asyncio.run(prepared.run())
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     summary = store.experiments.summary(experiment.id)
     if summary.completed != n or summary.pass_rate != 1.0:
         raise SystemExit(f"unexpected outcome: {summary}")
@@ -82,6 +86,9 @@ def zero(n: int, concurrency: int) -> dict[str, Any]:
         "seconds": round(elapsed, 3),
         "plan_seconds": round(planned - start, 3),
         "items_per_s": round(n / elapsed),
+        "cpu_seconds": round(cpu, 3),
+        "items_per_cpu_s": round(n / cpu),
+        "load_average_1m": os.getloadavg()[0],
         "p50_latency_ms": summary.p50_latency_ms,
         "p95_latency_ms": summary.p95_latency_ms,
         "peak_rss_mb": round(_peak_rss_mb(), 1),
@@ -104,6 +111,7 @@ def sleep(n: int, concurrency: int, delay: float = 0.05) -> dict[str, Any]:
         dataset="bench",
         target=FunctionTarget(task),
         options=RunOptions(concurrency=concurrency),
+        defer=True,
     )
     planned = time.perf_counter()
     experiment = asyncio.run(prepared.run())
@@ -162,7 +170,8 @@ def main() -> None:
         + ", ".join(f"{r['items_per_s']:,}/s" for r in runs)
         + f"  (best {best['items_per_s']:,} items/s, plan {best['plan_seconds']} s, "
         f"p50 {best['p50_latency_ms']:.4f} ms, p95 {best['p95_latency_ms']:.4f} ms, "
-        f"peak RSS {best['peak_rss_mb']} MB)"
+        f"peak RSS {best['peak_rss_mb']} MB; {best['items_per_cpu_s']:,} items per CPU-second, "
+        f"load average {best['load_average_1m']:.2f})"
     )
     sleeps = []
     for concurrency, n in ((100, 4_000), (1_000, 20_000)):
@@ -182,7 +191,7 @@ def main() -> None:
                 "machine": {
                     "python": platform.python_version(),
                     "platform": platform.platform(),
-                    "cpus": __import__("os").cpu_count(),
+                    "cpus": os.cpu_count(),
                 },
                 "zero_latency": {"best": best, "runs": runs},
                 "sleep_50ms": sleeps,

@@ -282,6 +282,7 @@ def _prepare(
             trials=trials,
             metadata=metadata,
             options=options,
+            defer=True,
         )
     except BaseException:
         if not isinstance(data, str | Dataset):  # the dataset was saved for this call only

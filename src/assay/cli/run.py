@@ -136,6 +136,7 @@ def run_command(
             tags=cfg.tags,
             run_tag=cfg.run_tag,
             options=options,
+            defer=True,
         )
     finish(ctx, prepared, as_json=as_json, quiet=quiet)
 

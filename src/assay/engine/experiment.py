@@ -17,6 +17,7 @@ from assay.engine.runner import Runner
 from assay.engine.spec import build_scorers, check_resumable, config_hash
 from assay.errors import InvalidInput
 from assay.store import Store, WorkItem
+from assay.store.experiments import PlannedRun
 from assay.targets import BuildContext, Target, create_target
 
 
@@ -25,8 +26,12 @@ class Prepared:
     experiment: Experiment
     work: list[WorkItem] | None
     runner: Runner
+    planned: PlannedRun | None = None
 
     async def run(self) -> Experiment:
+        if self.planned is not None:
+            planned, self.planned = self.planned, None
+            return await self.runner.run(self.experiment.id, planned=planned)
         return await self.runner.run(self.experiment.id, self.work)
 
 
@@ -45,8 +50,14 @@ def plan(
     tags: Sequence[str] = (),
     run_tag: str | None = None,
     options: RunOptions | None = None,
+    defer: bool = False,
 ) -> Prepared:
-    """Create the experiment and its result rows; return it with a runner for it."""
+    """Create the experiment and its result rows; return it with a runner for it.
+
+    With ``defer`` the rows are validated and built but written by the runner as it starts
+    (one transaction, before any result), so a caller that runs at once saves a round of
+    waiting; nothing is stored unless ``run()`` is called.
+    """
     options = options or RunOptions()
     built, recorded = build_scorers(scorers)
     spec = target.spec()
@@ -72,13 +83,13 @@ def plan(
     runner.prewarm(found.item_count * trials)  # a writer process starts while we plan
     try:
         with relaxed_gc():
-            experiment, work = store.experiments.create(
-                data, config_hash=config_hash(spec, recorded)
-            )
+            planned = store.experiments.prepare(data, config_hash=config_hash(spec, recorded))
+            if not defer:
+                planned.commit()
     except BaseException:
         runner.discard()
         raise
-    return Prepared(experiment, work, runner)
+    return Prepared(planned.experiment, planned.work, runner, planned if defer else None)
 
 
 def resume(

@@ -11,9 +11,10 @@ keeps the heartbeat that tells other processes this run is alive.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,6 +27,7 @@ from assay.engine.spec import digest
 from assay.engine.writer import ChildWriter, ResultWriter
 from assay.scoring import Sample, Scorer, run_scorer
 from assay.store import CachedResponse, Completion, Store, WorkItem
+from assay.store.experiments import PlannedRun
 from assay.store.planning import worker_id
 from assay.targets import Target, TargetOutput, is_sync
 
@@ -127,20 +129,39 @@ class Runner:
                 task.cancel()
 
     # ------------------------------------------------------------------ run
-    async def run(self, experiment_id: str, work: Sequence[WorkItem] | None = None) -> Experiment:
-        """Execute the experiment's unfinished results (or ``work``) and return it finished."""
-        with relaxed_gc():
-            return await self._run(experiment_id, work)
+    async def run(
+        self,
+        experiment_id: str,
+        work: Sequence[WorkItem] | None = None,
+        *,
+        planned: PlannedRun | None = None,
+    ) -> Experiment:
+        """Execute the experiment's unfinished results (or ``work``) and return it finished.
 
-    async def _run(self, experiment_id: str, work: Sequence[WorkItem] | None) -> Experiment:
+        With ``planned`` (a plan not yet written) the writer thread commits the plan first while
+        the items already start running.
+        """
+        with relaxed_gc():
+            return await self._run(experiment_id, work, planned)
+
+    async def _run(
+        self, experiment_id: str, work: Sequence[WorkItem] | None, planned: PlannedRun | None
+    ) -> Experiment:
         self._loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
         if self._stopping:
             self._stop_event.set()
         experiments = self.store.experiments
         me = worker_id()
+        first_job: Callable[[], None] | None = None
         try:
-            experiment = experiments.claim(experiment_id, me, stale_after=self.options.stale_after)
+            if planned is not None:
+                experiment, work = planned.experiment, planned.work
+                first_job = functools.partial(planned.commit, worker=me)
+            else:
+                experiment = experiments.claim(
+                    experiment_id, me, stale_after=self.options.stale_after
+                )
             if work is None:
                 _, work = experiments.unfinished(
                     experiment.id, retry_errors=self.options.retry_errors
@@ -152,7 +173,7 @@ class Runner:
             self.discard()
             raise
         self.progress = Progress(total=len(work))
-        if self.options.max_cost is not None:
+        if self.options.max_cost is not None and planned is None:
             self._spent = experiments.spent(experiment.id)
         if self.options.cache:
             keys = [self._cache_key(w) for w in work]
@@ -165,6 +186,7 @@ class Runner:
             flush_interval=self.options.flush_interval,
             on_written=self._on_written,
             child=self._child,
+            first_job=first_job,
         )
         self._child = None
         self._pool = pool = (
@@ -207,6 +229,8 @@ class Runner:
                 await closer()
         if outer_cancelled:
             raise asyncio.CancelledError
+        if first_job is not None and not writer.first_job_done and writer.error is not None:
+            raise writer.error  # the plan itself could not be written: nothing was stored
         return experiments.get(experiment.id)
 
     def _outcome(self) -> tuple[ExperimentStatus, str | None]:

@@ -38,6 +38,7 @@ class ResultWriter:
         retries: int = 5,
         on_written: Callable[[int], None] | None = None,
         child: ChildWriter | None = None,
+        first_job: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.experiment_id = experiment_id
@@ -50,6 +51,8 @@ class ResultWriter:
             child.start(experiment_id)
         self.written = 0
         self.error: BaseException | None = None
+        self.first_job = first_job
+        self.first_job_done = first_job is None
         self._queue: queue.SimpleQueue[Entry | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="assay-result-writer", daemon=True)
         self._thread.start()
@@ -70,6 +73,12 @@ class ResultWriter:
             raise self.error
 
     def _run(self) -> None:
+        if self.first_job is not None:  # e.g. the plan's own transaction, before any result
+            try:
+                self.first_job()
+                self.first_job_done = True
+            except BaseException as exc:
+                self.error = exc
         batch: list[Completion] = []
         cached: list[CachedResponse] = []
         deadline = 0.0

@@ -65,6 +65,25 @@ def _experiment(row: Row[Any]) -> Experiment:
     return Experiment.model_construct(**m)
 
 
+@dataclass
+class PlannedRun:
+    """An experiment and its result rows, validated and built, not yet written.
+
+    ``commit()`` writes the experiment row and every result row in one transaction. A runner
+    may commit from its writer thread while it starts executing the items (the writer commits
+    the plan before any result), so planning and execution overlap.
+    """
+
+    _owner: Experiments
+    experiment: Experiment
+    work: builtins.list[WorkItem]
+    _values: dict[str, Any]
+    _rows: builtins.list[tuple[Any, ...]]
+
+    def commit(self, *, worker: str | None = None) -> None:
+        self._owner._commit_plan(self._values, self._rows, worker)
+
+
 class Experiments:
     """Experiment, result and score operations within one project."""
 
@@ -79,6 +98,12 @@ class Experiments:
         self, data: ExperimentCreate, *, config_hash: str | None = None
     ) -> tuple[Experiment, builtins.list[WorkItem]]:
         """Pin the dataset version, select items and plan every result row, all or nothing."""
+        planned = self.prepare(data, config_hash=config_hash)
+        planned.commit()
+        return planned.experiment, planned.work
+
+    def prepare(self, data: ExperimentCreate, *, config_hash: str | None = None) -> PlannedRun:
+        """Everything :meth:`create` does except the write: ``commit()`` it (once) later."""
         dataset = self._datasets.get(data.dataset)
         version = dataset.version if data.dataset_version is None else data.dataset_version
         if not 0 <= version <= dataset.version:
@@ -155,13 +180,26 @@ class Experiments:
                         item.raw,
                     )
                 )
+        record = {k: v for k, v in values.items() if k != "cancel_requested"}
+        record["status"] = ExperimentStatus.pending
+        return PlannedRun(self, Experiment.model_construct(**record), work, values, rows)
+
+    def _commit_plan(
+        self, values: dict[str, Any], rows: Sequence[tuple[Any, ...]], worker: str | None
+    ) -> None:
+        if worker is not None:  # planned by the runner that executes it: born running
+            now = utcnow()
+            values = {
+                **values,
+                "status": ExperimentStatus.running.value,
+                "worker_id": worker,
+                "heartbeat_at": now,
+                "started_at": now,
+            }
         with self.db.write() as conn:
             conn.execute(experiments.insert().values(values))
             for start in range(0, len(rows), 10_000):
                 self._bulk.insert_results(conn, rows[start : start + 10_000])
-        values.pop("cancel_requested")
-        values["status"] = ExperimentStatus.pending
-        return Experiment.model_construct(**values), work
 
     # ------------------------------------------------------------------ reads
     def get(self, ref: str) -> Experiment:
