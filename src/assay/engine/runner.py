@@ -111,11 +111,14 @@ class Runner:
         Safe to call from any thread (a signal handler, another task).
         """
         loop = self._loop
-        if loop is None:
-            self._stopping = True
-            self.stop_reason = self.stop_reason or reason
-            return
-        loop.call_soon_threadsafe(self._cancel, force, reason)
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._cancel, force, reason)
+                return
+            except RuntimeError:  # the loop has closed: the run is over
+                pass
+        self._stopping = True
+        self.stop_reason = self.stop_reason or reason
 
     def _cancel(self, force: bool, reason: str) -> None:
         force = force or self._stopping
