@@ -174,7 +174,7 @@ def main() -> None:
         f"load average {best['load_average_1m']:.2f})"
     )
     sleeps = []
-    for concurrency, n in ((100, 4_000), (1_000, 20_000)):
+    for concurrency, n in ((100, 10_000), (1_000, 20_000)):
         r = _child(["sleep", str(n), str(concurrency)])
         sleeps.append(r)
         print(
