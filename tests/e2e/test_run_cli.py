@@ -84,6 +84,9 @@ def test_run_list_show_export(env: dict[str, str], tmp_path: Path) -> None:
     (run,) = listed["items"]
     assert (run["name"], run["status"]) == ("cli run", "completed")
     assert run["counts"] == {"completed": 3}
+    assert run["items"] == 3
+    assert run["pass_rate"] == pytest.approx(2 / 3)
+    assert run["avg_latency_ms"] is not None
     run_id = run["id"]
 
     shown = json.loads(assay(env, "runs", "show", run_id, "--json").stdout)

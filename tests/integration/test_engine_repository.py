@@ -209,6 +209,19 @@ def test_list_and_counts(store: Store) -> None:
     rest = store.experiments.list(limit=2, cursor=page.next_cursor)
     assert [e.id for e in rest.items] == [ids[0]]
     assert store.experiments.counts(ids)[ids[0]] == {"pending": 2}
+    _, rids = (
+        store.experiments.unfinished(ids[1])[0].id,
+        [w.result_id for w in store.experiments.unfinished(ids[1])[1]],
+    )
+    store.experiments.record(
+        ids[1], [done(rids[0], 10.0, cost=0.5), done(rids[1], 30.0, passed=False)]
+    )
+    overview = store.experiments.overview(ids)
+    assert overview[ids[1]]["items"] == 2
+    assert overview[ids[1]]["avg_latency_ms"] == pytest.approx(20.0)
+    assert overview[ids[1]]["avg_cost"] == pytest.approx(0.255)
+    assert overview[ids[1]]["pass_rate"] == pytest.approx(0.5)
+    assert overview[ids[0]]["pass_rate"] is None
     assert store.experiments.list(dataset="qa", status=ExperimentStatus.pending).items
     store.experiments.delete(ids[0])
     with pytest.raises(NotFound):

@@ -101,12 +101,18 @@ def list_command(
     """List experiment runs, newest first."""
     store = state(ctx).store()
     page = store.experiments.list(dataset=dataset, status=status, limit=limit, cursor=cursor)
-    counts = store.experiments.counts([e.id for e in page.items])
+    ids = [e.id for e in page.items]
+    counts = store.experiments.counts(ids)
+    overview = store.experiments.overview(ids)
     if as_json:
         print_json(
             {
                 "items": [
-                    {**e.model_dump(mode="json"), "counts": counts.get(e.id, {})}
+                    {
+                        **e.model_dump(mode="json"),
+                        "counts": counts.get(e.id, {}),
+                        **overview.get(e.id, {}),
+                    }
                     for e in page.items
                 ],
                 "next_cursor": page.next_cursor,
@@ -116,6 +122,8 @@ def list_command(
     rows = []
     for e in page.items:
         c = counts.get(e.id, {})
+        o = overview.get(e.id, {})
+        rate = o.get("pass_rate")
         rows.append(
             (
                 e.id,
@@ -123,10 +131,24 @@ def list_command(
                 e.status.value,
                 f"{c.get('completed', 0)}/{sum(c.values())}",
                 c.get("failed", 0),
+                _ms(o.get("avg_latency_ms")),
+                "" if o.get("avg_cost") is None else f"${o['avg_cost']:.6f}",
+                "" if rate is None else f"{rate:.1%}",
                 e.created_at,
             )
         )
-    console.print(table(None, ["ID", "Name", "Status", "Done", "Failed", "Created"], rows))
+    columns = [
+        "ID",
+        "Name",
+        "Status",
+        "Done",
+        "Failed",
+        "Avg latency",
+        "Avg cost",
+        "Pass",
+        "Created",
+    ]
+    console.print(table(None, columns, rows))
     if page.next_cursor:
         console.print(f"more: --cursor {page.next_cursor}")
 

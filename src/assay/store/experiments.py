@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, Row, and_, case, delete, func, or_, select, update
 
 from assay.domain import (
     Experiment,
@@ -268,6 +268,34 @@ class Experiments:
         with self.db.read() as conn:
             for exp_id, status, count in conn.execute(query):
                 out[exp_id][status] = count
+        return out
+
+    def overview(self, experiment_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Per experiment, for run tables: result count, avg latency (ms), avg cost, pass rate."""
+        out: dict[str, dict[str, Any]] = {}
+        if not experiment_ids:
+            return out
+        completed = results.c.status == ResultStatus.completed.value
+        query = (
+            select(
+                results.c.experiment_id,
+                func.count(),
+                func.avg(case((completed, results.c.latency_ms))),
+                func.avg(results.c.cost),
+                func.sum(case((results.c.passed.is_(True), 1), else_=0)),
+                func.count(results.c.passed),
+            )
+            .where(results.c.experiment_id.in_(list(experiment_ids)))
+            .group_by(results.c.experiment_id)
+        )
+        with self.db.read() as conn:
+            for exp_id, count, latency, cost, passed, judged in conn.execute(query):
+                out[exp_id] = {
+                    "items": count,
+                    "avg_latency_ms": None if latency is None else float(latency),
+                    "avg_cost": None if cost is None else float(cost),
+                    "pass_rate": int(passed or 0) / judged if judged else None,
+                }
         return out
 
     def summary(self, ref: str) -> ExperimentSummary:
