@@ -297,3 +297,36 @@ def test_scorer_specs() -> None:
         build_scorers([exact_match(), "exact_match"])
     with pytest.raises(InvalidInput, match=r"scorers\[0\]"):
         build_scorers([{"name": "exact_match", "weight": 2}])
+
+
+def test_rebuild_explains_what_cannot_be_resumed_from_storage() -> None:
+    from datetime import UTC, datetime
+
+    from assay.domain import Experiment, ExperimentStatus
+    from assay.engine import rebuild
+    from assay.targets import BuildContext
+
+    def experiment(config: dict[str, Any], scorers: list[dict[str, Any]]) -> Experiment:
+        return Experiment.model_construct(
+            id="e", config=config, scorers=scorers, external=False,
+            status=ExperimentStatus.failed, created_at=datetime.now(UTC),
+        )  # fmt: skip
+
+    with pytest.raises(InvalidInput, match="defined in a script or inline"):
+        rebuild(experiment({"type": "function", "function": "__main__:task"}, []), BuildContext())
+    with pytest.raises(InvalidInput, match="secret headers"):
+        rebuild(
+            experiment({"type": "http", "url": "http://h/", "secret_headers": ["auth"]}, []),
+            BuildContext(),
+        )
+    with pytest.raises(InvalidInput, match="Python object"):
+        rebuild(
+            experiment({"type": "http", "url": "http://h/"}, [{"name": "x", "impl": "m:X"}]),
+            BuildContext(),
+        )
+    target, scorers = rebuild(
+        experiment({"type": "http", "url": "http://h/"}, [{"name": "exact_match"}]),
+        BuildContext(),
+    )
+    assert target.kind == "http"
+    assert scorers == [{"name": "exact_match"}]

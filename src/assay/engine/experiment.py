@@ -113,7 +113,21 @@ def rebuild(experiment: Experiment, context: BuildContext) -> tuple[Target, list
         raise InvalidInput(
             f"experiment {experiment.id} has no target configuration to run", field="config"
         )
-    target = create_target(dict(experiment.config), context)
+    config = dict(experiment.config)
+    function = str(config.get("function") or "")
+    if function.startswith("__main__:") or "<" in function:
+        raise InvalidInput(
+            f"target function {function!r} was defined in a script or inline and cannot be "
+            "imported again; resume from Python: assay.evaluate(None, task, scorers, resume=ID)",
+            field="config",
+        )
+    if config.get("secret_headers"):
+        raise InvalidInput(
+            "the HTTP target used secret headers, which are never stored; resume from Python "
+            "with the same target: assay.evaluate(None, target, scorers, resume=ID)",
+            field="config",
+        )
+    target = create_target(config, context)
     scorers: list[Any] = []
     for spec in experiment.scorers:
         if "impl" in spec:
