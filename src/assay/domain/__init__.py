@@ -1,6 +1,14 @@
 """Pydantic records shared by every layer: what storage returns and every interface renders."""
 
-from assay.domain.catalog import ApiKey, Connection, Endpoint, Evaluator, Project, Prompt
+from assay.domain.catalog import (
+    ApiKey,
+    Connection,
+    Endpoint,
+    Evaluator,
+    EvaluatorCreate,
+    Project,
+    Prompt,
+)
 from assay.domain.common import JSON, Input, JsonObject, Page, Record
 from assay.domain.datasets import (
     Dataset,
@@ -32,6 +40,7 @@ __all__ = [
     "DatasetVersion",
     "Endpoint",
     "Evaluator",
+    "EvaluatorCreate",
     "Experiment",
     "ExperimentStatus",
     "Input",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from assay.config import Settings
 from assay.store.datasets import Datasets, VersionChange
 from assay.store.db import Database
+from assay.store.evaluators import Evaluators
 from assay.store.migrate import ensure_schema
 from assay.store.projects import ensure_project
 
@@ -19,6 +20,7 @@ class Store:
         self.db = db
         self.project_id = project_id
         self.datasets = Datasets(db, project_id)
+        self.evaluators = Evaluators(db, project_id)
 
     def close(self) -> None:
         self.db.dispose()
@@ -43,4 +45,4 @@ def open_store(
     return Store(db, ensure_project(db, project or settings.project).id)
 
 
-__all__ = ["Database", "Datasets", "Store", "VersionChange", "open_store"]
+__all__ = ["Database", "Datasets", "Evaluators", "Store", "VersionChange", "open_store"]
