@@ -195,26 +195,33 @@ class JsonMatch:
     def _compare_unordered(
         self, exp: list[Any], act: list[Any], path: str, diffs: list[str]
     ) -> tuple[float, int]:
-        """Greedy best pairing of elements, for arrays whose order does not matter."""
+        """Pair elements regardless of order: exact counterparts first, then the closest
+        partial ones; what stays unpaired is missing or unexpected."""
         remaining = list(range(len(act)))
+        unpaired: list[int] = []
         matched, total = 0.0, 0
         for i, e in enumerate(exp):
-            best: tuple[float, int, int] | None = None
-            for j in remaining:
-                m, t = self._compare(e, act[j], path, [])
-                ratio = m / t if t else 1.0
-                if best is None or ratio > best[0] / max(best[1], 1):
-                    best = (m, t, j)
-                if ratio == 1.0:
-                    break
-            if best is None:
+            j = next(
+                (j for j in remaining if _ratio(self._compare(e, act[j], path, [])) == 1.0), None
+            )
+            if j is None:
+                unpaired.append(i)
+                continue
+            remaining.remove(j)
+            m, t = self._compare(e, act[j], path, [])
+            matched += m
+            total += t
+        for i in unpaired:
+            e = exp[i]
+            scored = [(self._compare(e, act[j], path, []), j) for j in remaining]
+            best = max(scored, key=lambda s: _ratio(s[0]), default=None)
+            if best is None or best[0][0] == 0:
                 total += _leaves(e)
                 _note(diffs, f"{path}[{i}]: missing")
                 continue
-            m, t, j = best
+            (m, t), j = best
             remaining.remove(j)
-            if m < t:
-                _note(diffs, f"{path}[{i}]: no exact counterpart")
+            _note(diffs, f"{path}[{i}]: no exact counterpart")
             matched += m
             total += t
         for j in remaining:
@@ -230,6 +237,11 @@ class JsonMatch:
         if self.ignore_case and isinstance(exp, str) and isinstance(act, str):
             return exp.casefold() == act.casefold()
         return bool(exp == act)
+
+
+def _ratio(result: tuple[float, int]) -> float:
+    matched, total = result
+    return 1.0 if total == 0 else matched / total
 
 
 def _leaves(value: Any) -> int:
