@@ -84,6 +84,15 @@ def as_list(output: ScoreOutput) -> list[ScoreCreate]:
     return output if isinstance(output, list) else [output]
 
 
+def normalise(name: str, out: Any) -> list[ScoreCreate]:
+    """Score records from whatever a scorer returned (scores, numbers, bools, dicts, lists)."""
+    if isinstance(out, ScoreCreate):
+        return [out]
+    if isinstance(out, list) and all(isinstance(s, ScoreCreate) for s in out):
+        return out
+    return as_list(to_score(name, out))
+
+
 def to_score(name: str, value: Any, passed: bool | None = None) -> ScoreOutput:
     """Normalise what a scorer function returned into score records."""
     if isinstance(value, ScoreCreate):
@@ -169,6 +178,6 @@ async def run_scorer(scorer_: Scorer, sample: Sample) -> list[ScoreCreate]:
         out = scorer_.score(sample)
         if inspect.isawaitable(out):
             out = await out
+        return normalise(scorer_.name, out)
     except Exception as exc:  # a broken scorer is data on the result, not a crash
         return [ScoreCreate(name=scorer_.name, value=None, reason=f"scorer error: {exc}")]
-    return as_list(out)

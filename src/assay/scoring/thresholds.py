@@ -14,6 +14,7 @@ score with a pass/fail verdict passed.
 
 from __future__ import annotations
 
+import inspect
 import operator
 from collections.abc import Awaitable, Iterable, Mapping
 from typing import Any, Protocol
@@ -22,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 
 from assay.domain import ScoreCreate
 from assay.errors import InvalidInput, from_validation
-from assay.scoring.base import Sample, ScoreOutput, Scorer, as_list
+from assay.scoring.base import Sample, ScoreOutput, Scorer, normalise
 
 Number = float
 _OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
@@ -113,15 +114,15 @@ class ThresholdScorer:
 
     def score(self, sample: Sample) -> ScoreOutput | Awaitable[ScoreOutput]:
         out = self.inner.score(sample)
-        if isinstance(out, ScoreCreate | list):
-            return self._apply(out)
-        return self._apply_async(out)
+        if inspect.isawaitable(out):
+            return self._apply_async(out)
+        return self._apply(out)
 
     async def _apply_async(self, out: Awaitable[ScoreOutput]) -> ScoreOutput:
         return self._apply(await out)
 
     def _apply(self, out: ScoreOutput) -> ScoreOutput:
-        applied = [self.threshold.apply(s) for s in as_list(out)]
+        applied = [self.threshold.apply(s) for s in normalise(self.name, out)]
         return applied if isinstance(out, list) else applied[0]
 
 
