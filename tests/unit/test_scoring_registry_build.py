@@ -293,3 +293,25 @@ def test_build_rejects_other_types_and_duplicate_names() -> None:
         "exact_match",
         "b",
     ]
+
+
+def test_run_scorer_records_the_scorer_latency() -> None:
+    @scorer
+    def slowish(output: Any) -> float:
+        return 1.0
+
+    @scorer
+    def own_latency(output: Any) -> dict[str, Any]:
+        return {"value": 1.0, "latency_ms": 123.0}
+
+    @scorer
+    def silent_failure(output: Any) -> float:
+        raise KeyError
+
+    (s,) = score_all(slowish())
+    assert s.latency_ms is not None
+    assert s.latency_ms >= 0
+    assert score_all(own_latency())[0].latency_ms == 123.0
+    failed = score_all(silent_failure())[0]
+    assert failed.reason == "scorer error: KeyError"
+    assert failed.latency_ms is not None

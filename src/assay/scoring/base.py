@@ -8,6 +8,7 @@ whatever is awaitable. Built-ins and plugins register through the same registry.
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
@@ -173,11 +174,21 @@ def scorer(
 
 
 async def run_scorer(scorer_: Scorer, sample: Sample) -> list[ScoreCreate]:
-    """Score one sample; a failure inside the scorer becomes a score with value None."""
+    """Score one sample; a failure inside the scorer becomes a score with value None.
+
+    Scores that do not report their own latency get the scorer's wall time in milliseconds.
+    """
+    start = time.perf_counter()
     try:
         out = scorer_.score(sample)
         if inspect.isawaitable(out):
             out = await out
-        return normalise(scorer_.name, out)
+        scores = normalise(scorer_.name, out)
     except Exception as exc:  # a broken scorer is data on the result, not a crash
-        return [ScoreCreate(name=scorer_.name, value=None, reason=f"scorer error: {exc}")]
+        why = str(exc) or type(exc).__name__
+        scores = [ScoreCreate(name=scorer_.name, value=None, reason=f"scorer error: {why}")]
+    elapsed = round((time.perf_counter() - start) * 1000, 3)
+    for score in scores:
+        if score.latency_ms is None:
+            score.latency_ms = elapsed
+    return scores
