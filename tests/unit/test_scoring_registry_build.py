@@ -315,3 +315,19 @@ def test_run_scorer_records_the_scorer_latency() -> None:
     failed = score_all(silent_failure())[0]
     assert failed.reason == "scorer error: KeyError"
     assert failed.latency_ms is not None
+
+
+def test_dict_results_are_checked_and_bools_pass() -> None:
+    @scorer
+    def as_dict(output: Any) -> dict[str, Any]:
+        return {"value": output == "Paris", "reason": "compared"}
+
+    @scorer
+    def malformed(output: Any) -> dict[str, Any]:
+        return {"value": [1, 2]}
+
+    (s,) = score_all(as_dict())
+    assert (s.value, s.passed, s.reason) == (True, True, "compared")
+    (bad,) = score_all(malformed())
+    assert bad.value is None
+    assert (bad.reason or "").startswith("scorer error: scorer 'malformed' returned an invalid")

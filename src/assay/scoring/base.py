@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
+from pydantic import ValidationError
+
 from assay.domain import ScoreCreate, ScoreDataType, ScoreSource
 from assay.domain.scores import infer_data_type
 from assay.errors import InvalidInput
@@ -101,7 +103,18 @@ def to_score(name: str, value: Any, passed: bool | None = None) -> ScoreOutput:
     if isinstance(value, list):
         return [s for v in value for s in as_list(to_score(name, v))]
     if isinstance(value, dict):
-        return ScoreCreate(**{"name": name, **value})
+        fields = {"name": name, **value}
+        if "passed" not in fields and isinstance(fields.get("value"), bool):
+            fields["passed"] = fields["value"]
+        try:
+            return ScoreCreate(**fields)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = str(first["loc"][0]) if first["loc"] else "score"
+            raise InvalidInput(
+                f"scorer {name!r} returned an invalid score: {where}: {first['msg']}",
+                field="scorer",
+            ) from None
     if value is None or isinstance(value, bool | int | float | str):
         if passed is None and isinstance(value, bool):
             passed = value
