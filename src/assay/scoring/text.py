@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any, Literal
 
 from assay.domain import ScoreCreate, ScoreDataType
 from assay.scoring.base import Sample, make_score
 from assay.scoring.registry import register
-from assay.scoring.values import as_text, normalize, require, tokens
+from assay.scoring.values import NotJson, as_text, normalize, parse_json, require, tokens
 
 
 class MissingValue(ValueError):
@@ -32,8 +33,9 @@ def _quote(items: list[str], limit: int = 5) -> str:
 class ExactMatch:
     """True when the output equals the expected output, after optional normalisation.
 
-    Strings are compared as text; two structured values (dicts, lists, numbers) are compared
-    as values; a string against a structured value compares the value's JSON text.
+    Strings are compared as text and structured values (dicts, lists, numbers) as values; text
+    against a structured value is parsed as JSON and compared as a value when it can be, else
+    compared with the value's JSON text.
     """
 
     def __init__(
@@ -55,6 +57,12 @@ class ExactMatch:
 
     def score(self, sample: Sample) -> ScoreCreate:
         out, exp = sample.output, expected_or(self.value, sample)
+        if isinstance(out, str) != isinstance(exp, str) and out is not None:
+            # text against a structured value: compare as values when the text is JSON
+            with contextlib.suppress(NotJson):
+                out, exp = (
+                    (parse_json(out), exp) if isinstance(out, str) else (out, parse_json(exp))
+                )
         if isinstance(out, str) or isinstance(exp, str) or out is None:
             equal = normalize(as_text(out), **self._norm) == normalize(as_text(exp), **self._norm)
         else:
