@@ -179,3 +179,16 @@ async def test_saved_evaluator_builds_a_working_scorer(store: Store) -> None:
     (score,) = await run_scorer(scorer, bad)
     assert score.passed is False
     assert "algorithm" in (score.reason or "")
+
+
+def test_concurrent_saves_get_distinct_versions(store: Store) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def save(i: int) -> int:
+        data = EvaluatorCreate(name="raced", kind="length", params={"max": i})
+        return store.evaluators.create(data).version
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        versions = sorted(pool.map(save, range(10)))
+    assert versions == list(range(1, 11))
+    assert len(store.evaluators.versions("raced")) == 10

@@ -25,7 +25,7 @@ from assay.store.sql import text_contains
 from assay.store.tables import dataset_evaluators, datasets, evaluators
 from assay.store.types import utcnow
 
-_RETRIES = 3
+_RETRIES = 10
 
 
 def _evaluator(row: Row[Any]) -> Evaluator:
