@@ -11,6 +11,7 @@ from assay.domain import ScoreCreate
 from assay.errors import InvalidInput
 from assay.scorers import is_json, json_match, json_schema
 from assay.scoring import Sample, Scorer
+from assay.scoring.text import MissingValue
 
 
 def one(scorer: Scorer, output: Any, expected: Any = None) -> ScoreCreate:
@@ -161,6 +162,11 @@ def test_json_match_options() -> None:
     assert one(json_match({"k": 1}), {"k": 1}).passed is True
     with pytest.raises(InvalidInput, match="abs_tol"):
         json_match(abs_tol=-1)
+
+
+def test_json_match_needs_a_json_expected_output() -> None:
+    with pytest.raises(MissingValue, match="expected output is not valid JSON"):
+        one(json_match(), {"a": 1}, "plain words")
 
 
 def test_json_match_unordered_with_missing_and_extra_elements() -> None:

@@ -89,7 +89,7 @@ class ToolUsed:
         self.max_calls = max_calls
 
     def score(self, sample: Sample) -> ScoreCreate:
-        tool = expected_or(self.tool, sample, "tool name")
+        tool = expected_or(self.tool, sample, "tool")
         if not isinstance(tool, str):
             raise MissingValue(f"tool name must be text, not {type(tool).__name__}")
         count = sum(call_name(c) == tool for c in _calls(sample))
@@ -179,7 +179,7 @@ class ToolSequence:
         self.mode = mode
 
     def score(self, sample: Sample) -> ScoreCreate:
-        raw = expected_or(self.sequence, sample, "tool sequence")
+        raw = expected_or(self.sequence, sample, "sequence")
         if not isinstance(raw, list):
             raise MissingValue("the expected tool sequence must be a list")
         expected = [call_name(c) for c in raw]

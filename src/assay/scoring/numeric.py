@@ -46,10 +46,10 @@ class NumericClose:
         self.extract = extract
 
     def score(self, sample: Sample) -> ScoreCreate:
-        raw = expected_or(self.value, sample, "expected number")
+        raw = expected_or(self.value, sample)
         expected = to_number(raw)
         if expected is None:
-            raise MissingValue(f"expected output {raw!r} is not a number")
+            raise MissingValue(f"expected output {_short(raw)} is not a number")
         actual = to_number(sample.output, extract=self.extract)
         if actual is None:
             return make_score(

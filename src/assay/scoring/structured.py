@@ -11,7 +11,7 @@ from jsonschema.exceptions import SchemaError
 from assay.domain import ScoreCreate
 from assay.scoring.base import Sample, make_score
 from assay.scoring.registry import register
-from assay.scoring.text import expected_or
+from assay.scoring.text import MissingValue, expected_or
 from assay.scoring.values import NotJson, parse_json, require
 
 _MAX_DIFFS = 20
@@ -129,7 +129,10 @@ class JsonMatch:
         self.strip_fences = strip_fences
 
     def score(self, sample: Sample) -> ScoreCreate:
-        expected = parse_json(expected_or(self.value, sample), strip_fences=self.strip_fences)
+        try:
+            expected = parse_json(expected_or(self.value, sample), strip_fences=self.strip_fences)
+        except NotJson as exc:
+            raise MissingValue(f"expected output is {exc}") from None
         try:
             actual = parse_json(sample.output, strip_fences=self.strip_fences)
         except NotJson as exc:

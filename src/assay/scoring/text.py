@@ -16,12 +16,14 @@ class MissingValue(ValueError):
     """A scorer needs a value the sample does not have (usually the expected output)."""
 
 
-def expected_or(value: Any, sample: Sample, what: str = "expected output") -> Any:
+def expected_or(value: Any, sample: Sample, param: str = "value") -> Any:
     """The configured value, else the sample's expected output; an error when both are missing."""
     if value is not None:
         return value
     if sample.expected_output is None:
-        raise MissingValue(f"no {what} to compare with (set the parameter or expected_output)")
+        raise MissingValue(
+            f"no expected output to compare with (give the item one, or set {param!r})"
+        )
     return sample.expected_output
 
 
@@ -109,7 +111,7 @@ class Contains:
         self.mode = mode
 
     def _needles(self, sample: Sample) -> list[str]:
-        target = expected_or(self.value, sample, "text to look for")
+        target = expected_or(self.value, sample)
         if isinstance(target, dict) and "should_contain" in target:
             target = target["should_contain"]
         needles = [as_text(t) for t in target] if isinstance(target, list) else [as_text(target)]
@@ -227,7 +229,7 @@ class Affix:
         self.strip = strip
 
     def score(self, sample: Sample) -> ScoreCreate:
-        text, affix = as_text(sample.output), as_text(expected_or(self.value, sample, "text"))
+        text, affix = as_text(sample.output), as_text(expected_or(self.value, sample))
         if self.strip:
             text = text.strip()
         if self.ignore_case:
