@@ -16,6 +16,8 @@ from assay.scoring import (
     Composite,
     Sample,
     ScorerSpec,
+    Threshold,
+    ThresholdScorer,
     all_of,
     any_of,
     available,
@@ -192,6 +194,28 @@ def test_composite_with_a_failing_part_and_parts_included() -> None:
     assert [s.name for s in scores] == ["composite", "exact_match", "has_x"]
     assert scores[0].value is None
     assert "exact_match: scorer error: no expected output" in (scores[0].reason or "")
+
+
+def test_threshold_on_a_composite_with_parts_applies_to_the_composite() -> None:
+    config = {
+        "kind": "composite",
+        "params": {"scorers": ["token_f1", "exact_match"], "include_parts": True},
+        "threshold": {"gte": 0.4},
+    }
+    sample = Sample(input=None, output="a b", expected_output="a b c")
+    scores = {s.name: s for s in score_all(build(config), sample)}
+    assert scores["composite"].passed is True  # (0.8 + 0) / 2
+    assert scores["token_f1"].passed is None
+    assert scores["exact_match"].passed is False  # its own verdict
+
+
+def test_threshold_on_several_differently_named_scores_applies_to_all() -> None:
+    @scorer
+    def two(output: Any) -> list[dict[str, Any]]:
+        return [{"name": "a", "value": 0.9}, {"name": "b", "value": 0.1}]
+
+    a, b = score_all(ThresholdScorer(two(), Threshold(gte=0.5)))
+    assert (a.passed, b.passed) == (True, False)
 
 
 def test_composite_parameter_errors() -> None:

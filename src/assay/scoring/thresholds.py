@@ -105,7 +105,11 @@ def _same(value: Any, target: Any) -> bool:
 
 
 class ThresholdScorer:
-    """Runs ``inner`` and sets ``passed`` on each of its scores from a threshold."""
+    """Runs ``inner`` and sets ``passed`` on its score from a threshold.
+
+    When the scorer returns several scores, the one named like the scorer is thresholded
+    (a composite's parts keep their own verdicts); if none is, all of them are.
+    """
 
     def __init__(self, inner: Scorer, threshold: Threshold) -> None:
         self.inner = inner
@@ -122,7 +126,10 @@ class ThresholdScorer:
         return self._apply(await out)
 
     def _apply(self, out: ScoreOutput) -> ScoreOutput:
-        applied = [self.threshold.apply(s) for s in normalise(self.name, out)]
+        """Threshold the scorer's own score (named like it); if it has none, every score."""
+        scores = normalise(self.name, out)
+        own = any(s.name == self.name for s in scores)
+        applied = [self.threshold.apply(s) if not own or s.name == self.name else s for s in scores]
         return applied if isinstance(out, list) else applied[0]
 
 
