@@ -33,6 +33,7 @@ from assay.domain import (
 )
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
+from assay.store.bulk import ItemWriter, fetch_items
 from assay.store.db import Database
 from assay.store.sql import (
     after_keyset,
@@ -327,48 +328,26 @@ class Datasets:
                 self._create(conn, create)
             row, version = self._begin_version(conn, ref)
             checker = _SchemaCheck(row)
+            check = checker.check if checker.input or checker.expected else None
+            writer = ItemWriter(
+                conn, dataset_id=row.id, version=version, now=utcnow(), batch_size=batch_size
+            )
             sort_order = row.next_sort_order
-            now = utcnow()
-            added = 0
-            batch: list[dict[str, Any]] = []
             for number, item in items:
-                checker.check(item, number)
+                if check is not None:
+                    check(item, number)
                 if item.sort_order is None:
                     order = sort_order
                     sort_order += 1
                 else:
                     order = item.sort_order
                     sort_order = max(sort_order, order + 1)
-                batch.append(
-                    {
-                        "id": new_id(),
-                        "dataset_id": row.id,
-                        "valid_from": version,
-                        "valid_to": None,
-                        "input": item.input,
-                        "expected_output": item.expected_output,
-                        "context": item.context,
-                        "metadata": item.metadata,
-                        "tags": item.tags,
-                        "source": item.source.value,
-                        "source_trace_id": item.source_trace_id,
-                        "sort_order": order,
-                        "archived": False,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                )
-                if len(batch) >= batch_size:
-                    conn.execute(dataset_items.insert(), batch)
-                    added += len(batch)
-                    batch = []
-            if batch:
-                conn.execute(dataset_items.insert(), batch)
-                added += len(batch)
-            if added == 0:
+                writer.add(item, order, number)
+            writer.flush()
+            if writer.count == 0:
                 raise InvalidInput("no items to add: the input holds no rows", field="items")
             return self._commit_version(
-                conn, row, version, added=added, next_sort_order=sort_order, message=message
+                conn, row, version, added=writer.count, next_sort_order=sort_order, message=message
             )
 
     def _exists(self, conn: Connection, ref: str) -> bool:
@@ -544,12 +523,11 @@ class Datasets:
         while True:
             query = base if last is None else base.where(after_keyset(keys, last, False))
             with self.db.read() as conn:
-                rows = conn.execute(query.order_by(*keys).limit(batch_size)).all()
-            for r in rows:
-                yield _item(r)
-            if len(rows) < batch_size:
+                batch = fetch_items(conn, query.order_by(*keys).limit(batch_size))
+            yield from batch
+            if len(batch) < batch_size:
                 return
-            last = [rows[-1].sort_order, rows[-1].id]
+            last = [batch[-1].sort_order, batch[-1].id]
 
     def diff(self, ref: str, from_version: int, to_version: int | None = None) -> DatasetDiff:
         """Items added, changed and removed between two versions."""
