@@ -179,7 +179,7 @@ def test_export_at_an_old_version_and_without_archived_items(store: Store) -> No
     ]
     assert [r["input"] for r in orjson.loads(export(store, "v", "json"))] == ["b", "c"]
     lines = export(store, "v", "jsonl", version=2).splitlines()
-    assert [orjson.loads(line)["id"] for line in lines][0] == first.id
+    assert orjson.loads(lines[0])["id"] == first.id
 
 
 def test_export_of_an_empty_dataset(store: Store) -> None:
