@@ -8,8 +8,9 @@ from typing import Any
 
 import orjson
 import pytest
+from pydantic import ValidationError
 
-from assay.domain import DatasetCreate, ItemCreate, ItemSource, ItemUpdate
+from assay.domain import DatasetCreate, Item, ItemCreate, ItemSource, ItemUpdate
 from assay.errors import InvalidInput, NotFound
 from assay.io import Format, export_dataset, import_file, import_stream
 from assay.store import Store
@@ -223,3 +224,46 @@ def test_schema_is_enforced_on_import(store: Store) -> None:
     )
     import_stream(store, io.BytesIO(b'{"input": {"q": "ok"}}\n'), format="jsonl", dataset="typed")
     assert store.datasets.get("typed").item_count == 1
+
+
+def test_streamed_items_equal_validated_single_reads(store: Store) -> None:
+    store.datasets.create(DatasetCreate(name="s"))
+    store.datasets.add_items(
+        "s",
+        [
+            ItemCreate(input={"a": [1, {"b": None}]}, expected_output=0.5, tags=["x"]),
+            ItemCreate(input="text", context="c", metadata={"k": 1}, source_trace_id="t"),
+        ],
+    )
+    streamed = list(store.datasets.iter_items("s"))
+    assert len(streamed) == 2
+    for item in streamed:
+        assert item == store.datasets.get_item("s", item.id)
+        assert item == Item.model_validate(item.model_dump())
+        assert item.model_dump_json()
+        with pytest.raises(ValidationError):
+            item.sort_order = 5  # type: ignore[misc]
+
+
+def test_iteration_as_of_a_version_with_later_changes(store: Store) -> None:
+    """Items closed after the requested version still belong to it, in sort order."""
+    store.datasets.create(DatasetCreate(name="h"))
+    store.datasets.add_items("h", [ItemCreate(input=f"v1-{n}") for n in range(7)])
+    items = list(store.datasets.iter_items("h"))
+    store.datasets.update_item("h", items[1].id, ItemUpdate(input="changed"))
+    store.datasets.delete_item("h", items[4].id)
+    store.datasets.add_items("h", [ItemCreate(input="v4", sort_order=4)])
+    as_of_1 = [i.input for i in store.datasets.iter_items("h", version=1, batch_size=2)]
+    assert as_of_1 == [f"v1-{n}" for n in range(7)]
+    as_of_3 = [i.input for i in store.datasets.iter_items("h", version=3, batch_size=2)]
+    assert as_of_3 == ["v1-0", "changed", "v1-2", "v1-3", "v1-5", "v1-6"]
+    current = [(i.sort_order, i.input) for i in store.datasets.iter_items("h", batch_size=2)]
+    assert current == [
+        (0, "v1-0"),
+        (1, "changed"),
+        (2, "v1-2"),
+        (3, "v1-3"),
+        (4, "v4"),
+        (5, "v1-5"),
+        (6, "v1-6"),
+    ]
