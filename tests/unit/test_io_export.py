@@ -74,14 +74,16 @@ def test_csv_cells() -> None:
         ),
         item(1, input="=1+1", expected_output="[not json]", context="-note"),
         item(2, input={"q": "=x"}, expected_output={"a": None}, sort_order=-4),
+        item(3, input="\u00a0[x]", expected_output=" {", context=False),
     ]
-    assert write_csv(items, out) == 3
+    assert write_csv(items, out) == 4
     header, *body = rows(out.getvalue())
     assert tuple(header) == CSV_COLUMNS
     assert body == [
         ["id-0", "plain", "42", "[1]", '{"k":"v"}', '["a","b"]', "import", "tr", "0"],
         ["id-1", "'=1+1", '"[not json]"', "'-note", "", "", "import", "", "1"],
         ["id-2", '{"q":"=x"}', '{"a":null}', "", "", "", "import", "", "-4"],
+        ["id-3", '"\u00a0[x]"', '" {"', "false", "", "", "import", "", "3"],
     ]
 
 
