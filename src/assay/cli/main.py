@@ -10,6 +10,8 @@ from assay import __version__
 from assay.cli.context import State, run_guarded
 from assay.cli.datasets import app as datasets_app
 from assay.cli.db import app as db_app
+from assay.cli.demo import demo_command
+from assay.cli.transfer import export_command, import_command
 
 app = typer.Typer(
     name="assay",
@@ -20,6 +22,9 @@ app = typer.Typer(
 )
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(db_app, name="db")
+app.command("demo")(demo_command)
+app.command("import")(import_command)
+app.command("export")(export_command)
 
 
 def _version(value: bool) -> None:

@@ -6,6 +6,7 @@ ORM rows never leave this package: repositories return the records of ``assay.do
 from __future__ import annotations
 
 from assay.config import Settings
+from assay.store.analytics import Analytics
 from assay.store.datasets import Datasets, VersionChange
 from assay.store.db import Database
 from assay.store.evaluators import Evaluators
@@ -21,6 +22,7 @@ class Store:
         self.project_id = project_id
         self.datasets = Datasets(db, project_id)
         self.evaluators = Evaluators(db, project_id)
+        self.analytics = Analytics(db, project_id)
 
     def close(self) -> None:
         self.db.dispose()
@@ -45,4 +47,12 @@ def open_store(
     return Store(db, ensure_project(db, project or settings.project).id)
 
 
-__all__ = ["Database", "Datasets", "Evaluators", "Store", "VersionChange", "open_store"]
+__all__ = [
+    "Analytics",
+    "Database",
+    "Datasets",
+    "Evaluators",
+    "Store",
+    "VersionChange",
+    "open_store",
+]
