@@ -1,0 +1,66 @@
+"""Analysis: paired statistics, run comparison aligned by item, trends, regression gates.
+
+Everything here is pure: inputs are in-memory runs (:class:`RunFrame`), outputs are pydantic
+models that the API, CLI and dashboard render.
+"""
+
+from assay.analysis.compare import compare_runs
+from assay.analysis.frame import RunFrame, ScoreColumn
+from assay.analysis.items import filter_items
+from assay.analysis.models import (
+    PASS_METRIC,
+    Cell,
+    CompareWarning,
+    Comparison,
+    Contrast,
+    DiffOp,
+    Distribution,
+    ItemReliability,
+    ItemRow,
+    MetricComparison,
+    RunInfo,
+    UsageComparison,
+)
+from assay.analysis.stats import (
+    Direction,
+    Interval,
+    TestResult,
+    Verdict,
+    bootstrap_ci,
+    cluster_differences,
+    mcnemar_exact,
+    permutation_test,
+    verdict,
+    wilcoxon_test,
+)
+from assay.analysis.textdiff import word_diff
+
+__all__ = [
+    "PASS_METRIC",
+    "Cell",
+    "CompareWarning",
+    "Comparison",
+    "Contrast",
+    "DiffOp",
+    "Direction",
+    "Distribution",
+    "Interval",
+    "ItemReliability",
+    "ItemRow",
+    "MetricComparison",
+    "RunFrame",
+    "RunInfo",
+    "ScoreColumn",
+    "TestResult",
+    "UsageComparison",
+    "Verdict",
+    "bootstrap_ci",
+    "cluster_differences",
+    "compare_runs",
+    "filter_items",
+    "mcnemar_exact",
+    "permutation_test",
+    "verdict",
+    "wilcoxon_test",
+    "word_diff",
+]
