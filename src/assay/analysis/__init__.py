@@ -24,7 +24,7 @@ from assay.analysis.models import (
 from assay.analysis.stats import (
     Direction,
     Interval,
-    TestResult,
+    Significance,
     Verdict,
     bootstrap_ci,
     cluster_differences,
@@ -51,7 +51,7 @@ __all__ = [
     "RunFrame",
     "RunInfo",
     "ScoreColumn",
-    "TestResult",
+    "Significance",
     "UsageComparison",
     "Verdict",
     "bootstrap_ci",

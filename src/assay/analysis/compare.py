@@ -30,7 +30,7 @@ from assay.analysis.models import (
 )
 from assay.analysis.stats import (
     Direction,
-    TestResult,
+    Significance,
     Verdict,
     bootstrap_ci,
     cluster_differences,
@@ -180,7 +180,7 @@ def _contrast(
             verdict=Verdict.inconclusive,
         )
     rows = int(np.sum(~(np.isnan(a) | np.isnan(b))))
-    test: TestResult
+    test: Significance
     if kind == "pass_fail" and rows == d.size:
         test = mcnemar_exact(a, b)
     elif kind == "pass_fail" or s.numeric == "permutation":

@@ -53,7 +53,7 @@ class Interval(BaseModel):
     n: int
 
 
-class TestResult(BaseModel):
+class Significance(BaseModel):
     """A two-sided significance test of "no difference between the runs"."""
 
     model_config = ConfigDict(frozen=True)
@@ -162,7 +162,7 @@ def binomial_two_sided(k: int, n: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def mcnemar_exact(a_pass: npt.ArrayLike, b_pass: npt.ArrayLike) -> TestResult:
+def mcnemar_exact(a_pass: npt.ArrayLike, b_pass: npt.ArrayLike) -> Significance:
     """McNemar's exact test on paired pass/fail outcomes (1/0; NaN rows are dropped).
 
     Only discordant pairs carry information: ``b`` rows passing only in run A, ``c`` passing
@@ -179,7 +179,7 @@ def mcnemar_exact(a_pass: npt.ArrayLike, b_pass: npt.ArrayLike) -> TestResult:
         raise InvalidInput("pass/fail outcomes must be 0 or 1", field="a_pass")
     only_a = int(np.sum((av == 1) & (bv == 0)))
     only_b = int(np.sum((av == 0) & (bv == 1)))
-    return TestResult(
+    return Significance(
         test="mcnemar_exact",
         p_value=binomial_two_sided(only_b, only_a + only_b),
         statistic=float(only_b - only_a),
@@ -206,7 +206,7 @@ def permutation_test(
     permutations: int = 10_000,
     seed: int = 0,
     exact_max: int = 20,
-) -> TestResult:
+) -> Significance:
     """Paired sign-flip permutation test of ``mean(differences) == 0``.
 
     Under no difference each per-cluster difference is as likely to have either sign. With at
@@ -218,7 +218,7 @@ def permutation_test(
         raise InvalidInput("differences contain NaN", field="differences")
     n = d.size
     if n == 0:
-        return TestResult(test="permutation_exact", p_value=1.0, statistic=0.0, n=0)
+        return Significance(test="permutation_exact", p_value=1.0, statistic=0.0, n=0)
     observed = abs(float(d.sum()))
     bar = observed - 1e-9 * max(1.0, observed)
     if n <= exact_max:
@@ -230,7 +230,7 @@ def permutation_test(
             codes = np.arange(start, min(total, start + rows), dtype=np.int64)
             signs = np.where((codes[:, None] & bits) != 0, -1.0, 1.0)
             hits += int(np.sum(np.abs(signs @ d) >= bar))
-        return TestResult(
+        return Significance(
             test="permutation_exact", p_value=hits / total, statistic=float(d.sum()), n=n
         )
     if permutations < 100:
@@ -249,7 +249,7 @@ def permutation_test(
             signs = rng.integers(0, 2, size=(stop - start, n)).astype(np.float64) * 2 - 1
             stats[start:stop] = signs @ d
     hits = int(np.sum(np.abs(stats) >= bar))
-    return TestResult(
+    return Significance(
         test="permutation",
         p_value=(1 + hits) / (1 + permutations),
         statistic=float(d.sum()),
@@ -257,7 +257,7 @@ def permutation_test(
     )
 
 
-def wilcoxon_test(differences: npt.ArrayLike, *, correction: bool = False) -> TestResult:
+def wilcoxon_test(differences: npt.ArrayLike, *, correction: bool = False) -> Significance:
     """Wilcoxon signed-rank test with the normal approximation.
 
     Zero differences are dropped, tied magnitudes get their average rank and the variance is
@@ -268,7 +268,7 @@ def wilcoxon_test(differences: npt.ArrayLike, *, correction: bool = False) -> Te
         raise InvalidInput("differences contain NaN", field="differences")
     n = d.size
     if n == 0:
-        return TestResult(test="wilcoxon", p_value=1.0, statistic=0.0, n=0)
+        return Significance(test="wilcoxon", p_value=1.0, statistic=0.0, n=0)
     _, inverse, ties = np.unique(np.abs(d), return_inverse=True, return_counts=True)
     starts = np.cumsum(ties) - ties
     ranks = (starts + (ties + 1) / 2)[inverse]
@@ -276,17 +276,17 @@ def wilcoxon_test(differences: npt.ArrayLike, *, correction: bool = False) -> Te
     mean = n * (n + 1) / 4
     var = n * (n + 1) * (2 * n + 1) / 24 - float(np.sum(ties**3 - ties)) / 48
     if var <= 0:
-        return TestResult(test="wilcoxon", p_value=1.0, statistic=w_plus, n=n)
+        return Significance(test="wilcoxon", p_value=1.0, statistic=w_plus, n=n)
     gap = abs(w_plus - mean)
     if correction:
         gap = max(0.0, gap - 0.5)
     z = gap / math.sqrt(var)
-    return TestResult(test="wilcoxon", p_value=math.erfc(z / math.sqrt(2)), statistic=w_plus, n=n)
+    return Significance(test="wilcoxon", p_value=math.erfc(z / math.sqrt(2)), statistic=w_plus, n=n)
 
 
 def verdict(
     interval: Interval,
-    test: TestResult,
+    test: Significance,
     *,
     direction: Direction = "higher",
     alpha: float = 0.05,
