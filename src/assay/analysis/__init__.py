@@ -6,6 +6,14 @@ models that the API, CLI and dashboard render.
 
 from assay.analysis.compare import compare_runs
 from assay.analysis.frame import RunFrame, ScoreColumn
+from assay.analysis.gate import (
+    GateCheck,
+    GateVerdict,
+    ItemOutcome,
+    RegressionPolicy,
+    ScorerRule,
+    evaluate_gate,
+)
 from assay.analysis.items import filter_items
 from assay.analysis.models import (
     PASS_METRIC,
@@ -21,6 +29,7 @@ from assay.analysis.models import (
     RunInfo,
     UsageComparison,
 )
+from assay.analysis.report import render_comparison_markdown, render_junit, render_markdown
 from assay.analysis.stats import (
     Direction,
     Interval,
@@ -44,22 +53,31 @@ __all__ = [
     "DiffOp",
     "Direction",
     "Distribution",
+    "GateCheck",
+    "GateVerdict",
     "Interval",
+    "ItemOutcome",
     "ItemReliability",
     "ItemRow",
     "MetricComparison",
+    "RegressionPolicy",
     "RunFrame",
     "RunInfo",
     "ScoreColumn",
+    "ScorerRule",
     "Significance",
     "UsageComparison",
     "Verdict",
     "bootstrap_ci",
     "cluster_differences",
     "compare_runs",
+    "evaluate_gate",
     "filter_items",
     "mcnemar_exact",
     "permutation_test",
+    "render_comparison_markdown",
+    "render_junit",
+    "render_markdown",
     "verdict",
     "wilcoxon_test",
     "word_diff",
