@@ -172,7 +172,7 @@ def test_junit_has_one_case_per_item_and_escapes() -> None:
     gate, run = root.findall("testsuite")
     assert gate.get("name") == "assay.gate"
     assert int(gate.get("tests", "0")) == len(verdict.checks)
-    # Three items newly fail: too few to be significant, but the policy blocks inconclusive drops.
+    # Two items newly fail: too few to be significant, but the policy blocks inconclusive drops.
     assert int(gate.get("failures", "0")) == 1
     assert gate.find("testcase[@name='drop:passed']/failure") is not None
     cases = run.findall("testcase")

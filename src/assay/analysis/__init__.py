@@ -43,6 +43,14 @@ from assay.analysis.stats import (
     wilcoxon_test,
 )
 from assay.analysis.textdiff import word_diff
+from assay.analysis.trend import (
+    DatasetHealth,
+    Histogram,
+    TrendPoint,
+    dataset_health,
+    score_histogram,
+    trend,
+)
 
 __all__ = [
     "PASS_METRIC",
@@ -50,11 +58,13 @@ __all__ = [
     "CompareWarning",
     "Comparison",
     "Contrast",
+    "DatasetHealth",
     "DiffOp",
     "Direction",
     "Distribution",
     "GateCheck",
     "GateVerdict",
+    "Histogram",
     "Interval",
     "ItemOutcome",
     "ItemReliability",
@@ -66,11 +76,13 @@ __all__ = [
     "ScoreColumn",
     "ScorerRule",
     "Significance",
+    "TrendPoint",
     "UsageComparison",
     "Verdict",
     "bootstrap_ci",
     "cluster_differences",
     "compare_runs",
+    "dataset_health",
     "evaluate_gate",
     "filter_items",
     "mcnemar_exact",
@@ -78,6 +90,8 @@ __all__ = [
     "render_comparison_markdown",
     "render_junit",
     "render_markdown",
+    "score_histogram",
+    "trend",
     "verdict",
     "wilcoxon_test",
     "word_diff",
