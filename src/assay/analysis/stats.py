@@ -31,8 +31,11 @@ TestName = Literal["mcnemar_exact", "permutation_exact", "permutation", "wilcoxo
 #: Differences closer than this are treated as equal (ties, zeros): scores like 0.7 - 0.5 and
 #: 0.9 - 0.7 differ in the last bits of a float but are the same difference.
 _DECIMALS = 12
-#: Budget of random draws per chunk, bounding memory of the resampling matrices.
+#: Budget of cells per chunk, bounding memory of the sign-pattern matrices.
 _CHUNK_CELLS = 4_000_000
+#: Bootstrap resamples are drawn a few rows at a time: index arrays that stay in cache are
+#: gathered about twice as fast as large ones.
+_GATHER_CELLS = 200_000
 
 
 class Verdict(StrEnum):
@@ -130,7 +133,7 @@ def bootstrap_ci(
         means = weights @ values / n
     else:
         means = np.empty(resamples)
-        rows = max(1, _CHUNK_CELLS // n)
+        rows = max(1, _GATHER_CELLS // n)
         for start in range(0, resamples, rows):
             stop = min(resamples, start + rows)
             idx = rng.integers(0, n, size=(stop - start, n))

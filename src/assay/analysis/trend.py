@@ -1,4 +1,8 @@
-"""Analytics over a dataset's runs: trend series, score histograms and dataset health."""
+"""Trend series over in-memory runs: the headline figures of each run, in order.
+
+Storage computes the same figures in SQL for stored experiments (``assay.store.analytics``);
+this works on :class:`RunFrame` columns, for runs that are compared or gated in memory.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from assay.analysis.frame import FAILED, FloatArray, RunFrame
-from assay.errors import InvalidInput
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-class TrendPoint(_Model):
+class RunFigures(_Model):
     """One run's headline figures; a list of them, in run order, is a trend series."""
 
     run_id: str
@@ -41,9 +44,9 @@ def _nansum(values: FloatArray) -> float | None:
     return float(v.sum()) if v.size else None
 
 
-def trend(runs: Sequence[RunFrame]) -> list[TrendPoint]:
+def trend(runs: Sequence[RunFrame]) -> list[RunFigures]:
     """Per-run pass rate, mean scores, cost, latency p50/p95 and error rate, in the given order."""
-    points: list[TrendPoint] = []
+    points: list[RunFigures] = []
     for run in runs:
         done = run.finished
         finished = int(done.sum())
@@ -51,7 +54,7 @@ def trend(runs: Sequence[RunFrame]) -> list[TrendPoint]:
         latency = latency[~np.isnan(latency)]
         p50, p95 = np.percentile(latency, [50, 95]) if latency.size else (None, None)
         points.append(
-            TrendPoint(
+            RunFigures(
                 run_id=run.run_id,
                 name=run.name,
                 results=len(run),
@@ -66,65 +69,3 @@ def trend(runs: Sequence[RunFrame]) -> list[TrendPoint]:
             )
         )
     return points
-
-
-class Histogram(_Model):
-    """Counts of a scorer's values in equal-width bins; ``edges`` has one more entry."""
-
-    scorer: str
-    edges: list[float]
-    counts: list[int]
-    missing: int = Field(description="Finished rows without a value.")
-
-
-def score_histogram(run: RunFrame, scorer: str, *, bins: int = 10) -> Histogram:
-    """Distribution of one scorer's values in a run (finished rows)."""
-    if scorer not in run.scores:
-        raise InvalidInput(f"run {run.name!r} has no scores named {scorer!r}", field="scorer")
-    if not 1 <= bins <= 1000:
-        raise InvalidInput("bins must be between 1 and 1000", field="bins")
-    values = run.scores[scorer].metric()[run.finished]
-    present = values[~np.isnan(values)]
-    if present.size:
-        low, high = float(present.min()), float(present.max())
-        if low == high:
-            low, high = low - 0.5, high + 0.5
-        counts, edges = np.histogram(present, bins=bins, range=(low, high))
-    else:
-        counts, edges = np.zeros(bins, dtype=np.int64), np.linspace(0, 1, bins + 1)
-    return Histogram(
-        scorer=scorer,
-        edges=[float(e) for e in edges],
-        counts=[int(c) for c in counts],
-        missing=int(values.size - present.size),
-    )
-
-
-class DatasetHealth(_Model):
-    """Items by how informative they have been across runs (each needs two or more outcomes)."""
-
-    runs: int
-    always_fail: list[str] = Field(description="Failed every time: broken item or real gap.")
-    never_fail: list[str] = Field(description="Passed every time: little signal.")
-    flaky: list[str] = Field(description="Passed sometimes and failed other times.")
-    pass_rates: dict[str, float]
-
-
-def dataset_health(runs: Sequence[RunFrame]) -> DatasetHealth:
-    """Classify items by their outcomes over the history of runs (and their repetitions)."""
-    if not runs:
-        raise InvalidInput("dataset health needs at least one run", field="runs")
-    ids = np.concatenate([r.item_ids[r.finished] for r in runs])
-    passes = np.concatenate([r.pass_metric()[r.finished] for r in runs])
-    items, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
-    wins = np.bincount(inverse, weights=passes, minlength=items.size)
-    seen = counts >= 2
-    names = items.tolist()
-    rates = (wins / counts).tolist()
-    return DatasetHealth(
-        runs=len(runs),
-        always_fail=[names[i] for i in np.flatnonzero(seen & (wins == 0))],
-        never_fail=[names[i] for i in np.flatnonzero(seen & (wins == counts))],
-        flaky=[names[i] for i in np.flatnonzero(seen & (wins > 0) & (wins < counts))],
-        pass_rates=dict(zip(names, rates, strict=True)),
-    )
