@@ -7,6 +7,7 @@ import pytest
 from analysis_support import frame, result, score
 
 from assay.analysis import Comparison, RunFrame, Verdict, compare_runs, filter_items, word_diff
+from assay.analysis.items import item_rows
 from assay.domain import ResultStatus, ScoreSource
 from assay.errors import InvalidInput
 
@@ -280,3 +281,57 @@ def test_bad_input_is_named() -> None:
             judge_cost=np.ones(2),
             scores={},
         )
+
+
+def _mixed_runs() -> list[RunFrame]:
+    rng = np.random.default_rng(5)
+    runs = []
+    for name in ("A", "B", "C"):
+        rows = []
+        for k in range(60):
+            if rng.random() < 0.1:
+                continue  # some items missing in some runs
+            status = ResultStatus.failed if rng.random() < 0.1 else ResultStatus.completed
+            rows.append(
+                result(
+                    name,
+                    f"i{k}",
+                    status=status,
+                    passed=None if status == ResultStatus.failed else bool(rng.random() < 0.6),
+                    output=f"answer {int(rng.integers(0, 3))}",
+                    scores=[score("acc", float(rng.integers(0, 3)) / 2)],
+                )
+            )
+        runs.append(_run(name, rows))
+    return runs
+
+
+@pytest.mark.parametrize("only", [None, "regressions", "improvements", "changed", "failed"])
+@pytest.mark.parametrize("run_id", [None, "B"])
+@pytest.mark.parametrize("tag", [None, "even"])
+def test_filters_before_building_match_filters_after(
+    only: str | None, run_id: str | None, tag: str | None
+) -> None:
+    runs = _mixed_runs()
+    tags = {f"i{k}": ["even"] for k in range(0, 60, 2)}
+    everything = compare_runs(runs, item_tags=tags, diffs=False).items
+    expected = filter_items(everything, only=only, tag=tag, run_id=run_id)  # type: ignore[arg-type]
+    rows, total = item_rows(runs, tags, diffs=False, only=only, tag=tag, run_id=run_id)  # type: ignore[arg-type]
+    assert rows == expected
+    assert total == len(expected)
+    if only is not None:
+        assert 0 < total < len(everything)
+
+
+def test_item_pages() -> None:
+    runs = _mixed_runs()
+    whole = compare_runs(runs, only="changed", diffs=False)
+    page = compare_runs(runs, only="changed", diffs=False, offset=5, limit=10)
+    assert page.items == whole.items[5:15]
+    assert page.items_total == whole.items_total == len(whole.items)
+    assert page.metrics == whole.metrics  # statistics always cover every item
+    assert compare_runs(runs, items=False).items == []
+    with pytest.raises(InvalidInput, match="negative"):
+        compare_runs(runs, offset=-1)
+    with pytest.raises(InvalidInput, match="not part of the comparison"):
+        item_rows(runs, {}, run_id="Z")

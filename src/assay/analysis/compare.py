@@ -22,6 +22,7 @@ from assay.analysis.models import (
     Contrast,
     Distribution,
     DistributionDelta,
+    ItemFilter,
     ItemReliability,
     MetricComparison,
     MetricKind,
@@ -77,12 +78,18 @@ def compare_runs(
     seed: int = 0,
     items: bool = True,
     diffs: bool = True,
+    only: ItemFilter | None = None,
+    tag: str | None = None,
+    offset: int = 0,
+    limit: int | None = None,
 ) -> Comparison:
     """Compare ``runs[1:]`` with the baseline ``runs[0]``.
 
     ``directions`` says, per scorer, whether a higher or a lower value is better (default
     higher). ``items=False`` skips the per-item rows (statistics only); ``diffs=False`` skips
-    the word diffs of differing outputs.
+    the word diffs of differing outputs. ``only`` and ``tag`` select item rows (see
+    :func:`~assay.analysis.items.filter_items`), ``offset``/``limit`` page them; statistics
+    always cover every item.
     """
     if len(runs) < 2:
         raise InvalidInput("a comparison needs at least two runs", field="runs")
@@ -117,12 +124,20 @@ def compare_runs(
         b = o.pass_metric()[pairs[o.run_id].b]
         regressions[o.run_id] = int(np.sum((a == 1) & (b == 0)))
         improvements[o.run_id] = int(np.sum((a == 0) & (b == 1)))
+    rows, total = (
+        item_rows(
+            runs, item_tags or {}, diffs=diffs, only=only, tag=tag, offset=offset, limit=limit
+        )
+        if items
+        else ([], 0)
+    )
     return Comparison(
         baseline_id=base.run_id,
         runs=[_info(r) for r in runs],
         metrics=metrics,
         usage=[_usage(name, runs) for name in ("latency_ms", "cost", "judge_cost")],
-        items=item_rows(runs, item_tags or {}, diffs=diffs) if items else [],
+        items=rows,
+        items_total=total,
         reliability=_reliability(runs),
         regressions=regressions,
         improvements=improvements,

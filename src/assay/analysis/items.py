@@ -44,6 +44,10 @@ class _Columns:
             zip(*([_opt(x) for x in v] for v in self.scores.values()), strict=True)
         )
 
+    def failed(self, row: int) -> bool:
+        """The target failed, or the result did not pass."""
+        return bool(self.status[row] == "failed" or self.passed[row] == 0.0)
+
     def cell(self, row: int) -> Cell:
         return Cell(
             status=self.status[row],
@@ -80,66 +84,140 @@ def paused_gc() -> Iterator[None]:
 
 
 def item_rows(
-    runs: Sequence[RunFrame], item_tags: Mapping[str, Sequence[str]], *, diffs: bool = True
-) -> list[ItemRow]:
-    """One row per (item, repetition) found in any run, in the baseline's order first."""
-    with paused_gc():
-        return _item_rows(runs, item_tags, diffs=diffs)
-
-
-def _item_rows(
-    runs: Sequence[RunFrame], item_tags: Mapping[str, Sequence[str]], *, diffs: bool
-) -> list[ItemRow]:
+    runs: Sequence[RunFrame],
+    item_tags: Mapping[str, Sequence[str]],
+    *,
+    diffs: bool = True,
+    only: ItemFilter | None = None,
+    tag: str | None = None,
+    run_id: str | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+) -> tuple[list[ItemRow], int]:
+    """Rows per (item, repetition) found in any run, the baseline's order first, and how many
+    match. ``only``, ``tag`` and ``run_id`` filter as :func:`filter_items` does, but before any
+    row is built, so a page of a large comparison costs only its own rows."""
+    _check_filter(only)
+    if offset < 0 or (limit is not None and limit < 0):
+        raise InvalidInput("offset and limit must not be negative", field="offset")
     cols = [_Columns(r) for r in runs]
     base, others = cols[0], cols[1:]
+    if run_id is not None and run_id not in {c.run_id for c in cols}:
+        raise InvalidInput(f"run {run_id} is not part of the comparison", field="run_id")
     keys: dict[tuple[str, int], None] = dict.fromkeys(base.index)
     for c in others:
         keys.update(dict.fromkeys(c.index))
-    rows: list[ItemRow] = []
-    for key in keys:
-        i = base.index.get(key)
-        cells: dict[str, Cell | None] = {base.run_id: None if i is None else base.cell(i)}
-        changes: dict[str, Change] = {}
-        deltas: dict[str, dict[str, float]] = {}
-        text_diffs: dict[str, list[DiffOp]] = {}
-        for c in others:
+    if only is not None or tag is not None:
+        wanted = [k for k in keys if _wanted(k, cols, item_tags, only, tag, run_id)]
+    else:
+        wanted = list(keys)
+    page = wanted[offset : None if limit is None else offset + limit]
+    with paused_gc():
+        rows = [_row(key, base, others, item_tags, diffs) for key in page]
+    return rows, len(wanted)
+
+
+def _wanted(
+    key: tuple[str, int],
+    cols: list[_Columns],
+    item_tags: Mapping[str, Sequence[str]],
+    only: ItemFilter | None,
+    tag: str | None,
+    run_id: str | None,
+) -> bool:
+    if tag is not None and tag not in item_tags.get(key[0], ()):
+        return False
+    if only is None:
+        return True
+    base = cols[0]
+    i = base.index.get(key)
+    if only == "failed":
+        for c in cols:
             j = c.index.get(key)
-            cells[c.run_id] = None if j is None else c.cell(j)
-            if i is None or j is None:
-                changes[c.run_id] = "missing"
-                continue
-            changes[c.run_id] = _change(base.pass_metric[i], c.pass_metric[j])
-            delta: dict[str, float] = {}
-            for name, values in c.scores.items():
-                before = base.scores.get(name)
-                if before is not None and not math.isnan(values[j] - before[i]):
-                    delta[name] = values[j] - before[i]
-            deltas[c.run_id] = delta
-            if diffs and base.outputs[i] != c.outputs[j]:
-                text_diffs[c.run_id] = word_diff(as_text(base.outputs[i]), as_text(c.outputs[j]))
-        rows.append(
-            ItemRow(
-                item_id=key[0],
-                repetition=key[1],
-                tags=list(item_tags.get(key[0], ())),
-                cells=cells,
-                changes=changes,
-                deltas=deltas,
-                diffs=text_diffs,
-            )
+            if (run_id is None or c.run_id == run_id) and j is not None and c.failed(j):
+                return True
+        return False
+    for c in cols[1:]:
+        j = c.index.get(key)
+        if (run_id is not None and c.run_id != run_id) or i is None or j is None:
+            continue
+        change = _change(base.pass_metric[i], c.pass_metric[j])
+        if only == "regressions" and change == "regression":
+            return True
+        if only == "improvements" and change == "improvement":
+            return True
+        if only == "changed" and (
+            change in ("regression", "improvement")
+            or base.outputs[i] != c.outputs[j]
+            or any(d != 0 for d in _deltas(base, i, c, j).values())
+        ):
+            return True
+    return False
+
+
+def _deltas(base: _Columns, i: int, c: _Columns, j: int) -> dict[str, float]:
+    delta: dict[str, float] = {}
+    for name, values in c.scores.items():
+        before = base.scores.get(name)
+        if before is not None and not math.isnan(values[j] - before[i]):
+            delta[name] = values[j] - before[i]
+    return delta
+
+
+def _row(
+    key: tuple[str, int],
+    base: _Columns,
+    others: list[_Columns],
+    item_tags: Mapping[str, Sequence[str]],
+    diffs: bool,
+) -> ItemRow:
+    i = base.index.get(key)
+    cells: dict[str, Cell | None] = {base.run_id: None if i is None else base.cell(i)}
+    changes: dict[str, Change] = {}
+    deltas: dict[str, dict[str, float]] = {}
+    text_diffs: dict[str, list[DiffOp]] = {}
+    for c in others:
+        j = c.index.get(key)
+        cells[c.run_id] = None if j is None else c.cell(j)
+        if i is None or j is None:
+            changes[c.run_id] = "missing"
+            continue
+        changes[c.run_id] = _change(base.pass_metric[i], c.pass_metric[j])
+        deltas[c.run_id] = _deltas(base, i, c, j)
+        if diffs and base.outputs[i] != c.outputs[j]:
+            text_diffs[c.run_id] = word_diff(as_text(base.outputs[i]), as_text(c.outputs[j]))
+    return ItemRow(
+        item_id=key[0],
+        repetition=key[1],
+        tags=list(item_tags.get(key[0], ())),
+        cells=cells,
+        changes=changes,
+        deltas=deltas,
+        diffs=text_diffs,
+    )
+
+
+def _check_filter(only: str | None) -> None:
+    if only is not None and only not in _FILTERS:
+        raise InvalidInput(
+            f"unknown filter {only!r}; use one of {', '.join(_FILTERS)}", field="only"
         )
-    return rows
 
 
 def _failed(cell: Cell | None) -> bool:
     return cell is not None and (cell.status == ResultStatus.failed or cell.passed is False)
 
 
-def _changed(row: ItemRow) -> bool:
+def _output_changed(row: ItemRow, run_id: str, baseline: str) -> bool:
+    before, after = row.cells.get(baseline), row.cells.get(run_id)
+    return before is not None and after is not None and before.output != after.output
+
+
+def _changed(row: ItemRow, run_id: str, baseline: str) -> bool:
     return (
-        any(c in ("regression", "improvement") for c in row.changes.values())
-        or any(d != 0 for delta in row.deltas.values() for d in delta.values())
-        or bool(row.diffs)
+        row.changes.get(run_id) in ("regression", "improvement")
+        or any(d != 0 for d in row.deltas.get(run_id, {}).values())
+        or _output_changed(row, run_id, baseline)
     )
 
 
@@ -155,8 +233,7 @@ def filter_items(
     ``run_id`` narrows regressions/improvements/changed to that run against the baseline, and
     failed to that run's cell.
     """
-    if only is not None and only not in _FILTERS:
-        raise InvalidInput(f"unknown filter {only!r}; use one of {', '.join(_FILTERS)}")
+    _check_filter(only)
 
     def keep(row: ItemRow) -> bool:
         if tag is not None and tag not in row.tags:
@@ -170,13 +247,8 @@ def filter_items(
             cells = row.cells.values() if run_id is None else [row.cells.get(run_id)]
             return any(_failed(c) for c in cells)
         if only == "changed":
-            if run_id is None:
-                return _changed(row)
-            return (
-                changes[run_id] in ("regression", "improvement")
-                or any(d != 0 for d in row.deltas.get(run_id, {}).values())
-                or run_id in row.diffs
-            )
+            baseline = next(iter(row.cells))
+            return any(_changed(row, r, baseline) for r in changes)
         return True
 
     return [row for row in rows if keep(row)]

@@ -135,7 +135,8 @@ class Comparison(_Model):
     runs: list[RunInfo]
     metrics: list[MetricComparison]
     usage: list[UsageComparison]
-    items: list[ItemRow]
+    items: list[ItemRow] = Field(description="The requested page of item rows.")
+    items_total: int = Field(description="Item rows matching the filters, over all pages.")
     reliability: list[ItemReliability] = Field(
         description="Items with more than one trial in some run."
     )
