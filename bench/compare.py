@@ -167,6 +167,9 @@ def main() -> None:
     figures["frames_from_results_s"] = t
     stats, t = timed(lambda: compare_runs([base, cand], items=False))
     figures["compare_statistics_s"] = t
+    page, t = timed(lambda: compare_runs([base, cand], only="regressions", limit=50))
+    figures["compare_with_first_page_of_regressions_s"] = t
+    figures["regressions"] = page.items_total
     full, t = timed(lambda: compare_runs([base, cand]), repeat=1)
     figures["compare_with_items_and_diffs_s"] = t
     figures["compare_item_rows"] = len(full.items)
