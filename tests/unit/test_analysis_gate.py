@@ -224,3 +224,11 @@ def test_comparison_markdown_lists_runs_and_warnings() -> None:
     assert "30 regressions (pass → fail), 0 improvements (fail → pass)." in md
     assert "**Warnings**" in md
     assert "10 only in the baseline" in md
+
+
+def test_policy_can_tune_the_pass_rate_like_a_scorer() -> None:
+    base, cand = _runs(30)
+    policy = RegressionPolicy.parse({"scorers": {"passed": {"max_drop": 0.2, "threshold": 0.8}}})
+    verdict = evaluate_gate(cand, base, policy)
+    assert verdict.passed
+    assert [c.name for c in verdict.checks] == ["min_items", "threshold:passed", "drop:passed"]

@@ -221,7 +221,7 @@ def evaluate_gate(
             message=f"{finished_items} items finished; at least {policy.min_items} required",
         )
     )
-    metrics = [PASS_METRIC, *policy.scorers]
+    metrics = list(dict.fromkeys([PASS_METRIC, *policy.scorers]))
     means = {name: _mean(candidate, name) for name in [PASS_METRIC, *candidate.scores]}
     means.update({name: _mean(candidate, name) for name in policy.scorers})
     if policy.min_pass_rate is not None:
