@@ -335,3 +335,48 @@ def test_item_pages() -> None:
         compare_runs(runs, offset=-1)
     with pytest.raises(InvalidInput, match="not part of the comparison"):
         item_rows(runs, {}, run_id="Z")
+
+
+def test_from_experiment_uses_name_version_and_selection() -> None:
+    from datetime import UTC, datetime
+
+    from assay.domain import Experiment, ExperimentStatus
+
+    def experiment(eid: str, version: int, selection: dict | None) -> Experiment:
+        return Experiment(
+            id=eid,
+            project_id="p",
+            dataset_id="d",
+            dataset_version=version,
+            name=f"exp {eid}",
+            description=None,
+            config={},
+            config_hash=None,
+            selection=selection,
+            evaluator_ids=[],
+            scorers=[],
+            concurrency=1,
+            trials=1,
+            run_tag=None,
+            tags=[],
+            metadata={},
+            notes=None,
+            external=False,
+            status=ExperimentStatus.completed,
+            error=None,
+            created_at=datetime(2026, 11, 22, tzinfo=UTC),
+            started_at=None,
+            finished_at=None,
+        )
+
+    a = RunFrame.from_experiment(experiment("A", 1, None), [result("A", "i1"), result("A", "i2")])
+    # B selected three items but has results for two: the selection is its item set.
+    b = RunFrame.from_experiment(
+        experiment("B", 1, {"item_ids": ["i1", "i2", "i3"]}),
+        [result("B", "i1"), result("B", "i2")],
+    )
+    assert (a.name, a.dataset_version, a.items) == ("exp A", 1, frozenset({"i1", "i2"}))
+    assert b.items == frozenset({"i1", "i2", "i3"})
+    warning = compare_runs([a, b]).warnings[0]
+    assert warning.code == "item_set"
+    assert "0 only in the baseline, 1 only in 'exp B'" in warning.message

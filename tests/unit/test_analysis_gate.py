@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -232,3 +234,12 @@ def test_policy_can_tune_the_pass_rate_like_a_scorer() -> None:
     verdict = evaluate_gate(cand, base, policy)
     assert verdict.passed
     assert [c.name for c in verdict.checks] == ["min_items", "threshold:passed", "drop:passed"]
+
+
+def test_policy_example_in_the_docs_parses() -> None:
+    docs = Path(__file__).parents[2] / "docs" / "statistics.md"
+    block = re.search(r"```yaml\n(.*?)```", docs.read_text(), re.S)
+    assert block is not None
+    policy = RegressionPolicy.parse(block.group(1), source="docs")
+    assert policy.scorers["toxicity"].direction == "lower"
+    assert policy.min_items == 100

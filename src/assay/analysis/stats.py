@@ -36,6 +36,8 @@ _CHUNK_CELLS = 4_000_000
 #: Bootstrap resamples are drawn a few rows at a time: index arrays that stay in cache are
 #: gathered about twice as fast as large ones.
 _GATHER_CELLS = 200_000
+#: Up to this many non-zero differences the permutation test enumerates every sign pattern.
+EXACT_MAX = 16
 
 
 class Verdict(StrEnum):
@@ -198,7 +200,7 @@ def _nonzero(d: FloatArray) -> FloatArray:
 def permutation_cost(differences: npt.ArrayLike, permutations: int = 10_000) -> int:
     """Random draws a Monte Carlo :func:`permutation_test` needs (0 when it is exact)."""
     d = _nonzero(_as_float_array(differences, "differences"))
-    if d.size <= 20:
+    if d.size <= EXACT_MAX:
         return 0
     return permutations * min(d.size, np.unique(np.abs(d)).size)
 
@@ -208,7 +210,7 @@ def permutation_test(
     *,
     permutations: int = 10_000,
     seed: int = 0,
-    exact_max: int = 20,
+    exact_max: int = EXACT_MAX,
 ) -> Significance:
     """Paired sign-flip permutation test of ``mean(differences) == 0``.
 
