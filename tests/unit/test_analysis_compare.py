@@ -265,6 +265,10 @@ def test_bad_input_is_named() -> None:
         compare_runs([a])
     with pytest.raises(InvalidInput, match="listed twice"):
         compare_runs([a, a])
+    with pytest.raises(InvalidInput, match="resamples"):
+        compare_runs([a, b], resamples=10)
+    with pytest.raises(InvalidInput, match="alpha"):
+        compare_runs([a, b], alpha=1.5)
     with pytest.raises(InvalidInput) as bad:
         compare_runs([a, b], directions={"acc": "up"})  # type: ignore[dict-item]
     assert bad.value.field == "directions.acc"

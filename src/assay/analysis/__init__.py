@@ -14,7 +14,7 @@ from assay.analysis.gate import (
     ScorerRule,
     evaluate_gate,
 )
-from assay.analysis.items import filter_items
+from assay.analysis.items import filter_items, item_rows
 from assay.analysis.models import (
     PASS_METRIC,
     Cell,
@@ -75,6 +75,7 @@ __all__ = [
     "compare_runs",
     "evaluate_gate",
     "filter_items",
+    "item_rows",
     "mcnemar_exact",
     "permutation_test",
     "render_comparison_markdown",

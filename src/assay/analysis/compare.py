@@ -151,6 +151,10 @@ class _Settings:
     ) -> None:
         if not 0 < alpha < 1:
             raise InvalidInput("alpha must be between 0 and 1", field="alpha")
+        if resamples < 100:
+            raise InvalidInput("resamples must be at least 100", field="resamples")
+        if permutations < 100:
+            raise InvalidInput("permutations must be at least 100", field="permutations")
         self.alpha = alpha
         self.confidence = 1 - alpha
         self.resamples = resamples
