@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -195,6 +196,7 @@ def main() -> None:
     figures["trend_s"] = t
     figures["trend_points"] = len(series)
 
+    figures["load_average_1m"] = os.getloadavg()[0]  # the machine is shared: context for timings
     figures["python"] = platform.python_version()
     figures["numpy"] = np.__version__
     figures["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")

@@ -135,16 +135,17 @@ def _mean(run: RunFrame, name: str) -> float | None:
 
 def _drop_check(name: str, rule: ScorerRule, allowed: float, c: Contrast, block: bool) -> GateCheck:
     check = f"drop:{name}"
+    label = "pass rate" if name == PASS_METRIC else name
     if c.difference is None or c.ci_low is None or c.ci_high is None:
         return GateCheck(
             name=check,
             passed=False,
             limit=allowed,
-            message=f"{name}: no items shared with the baseline to compare",
+            message=f"{label}: no items shared with the baseline to compare",
         )
     drop = -c.difference if rule.direction == "higher" else c.difference
     detail = (
-        f"{name}: change {c.difference:+.4g} (CI {c.ci_low:+.4g} to {c.ci_high:+.4g}, "
+        f"{label}: change {c.difference:+.4g} (CI {c.ci_low:+.4g} to {c.ci_high:+.4g}, "
         f"p={c.p_value:.3g}, {c.verdict.value})"
     )
     if drop <= allowed:
