@@ -139,3 +139,13 @@ def test_repeated_trials_of_identical_runs_are_inconclusive() -> None:
         flaky += len(cmp.flaky_items)
     assert seen[Verdict.inconclusive] / sims >= 0.93
     assert flaky > 0
+
+
+def test_bootstrap_interval_covers_the_true_difference() -> None:
+    rng = np.random.default_rng(3)
+    sims, covered = 300, 0
+    for sim in range(sims):
+        d = rng.exponential(1.0, 80) - 0.8  # skewed; true mean 0.2
+        ci = bootstrap_ci(d, resamples=1000, seed=sim)
+        covered += ci.low <= 0.2 <= ci.high
+    assert 0.89 <= covered / sims <= 0.99
