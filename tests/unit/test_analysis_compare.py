@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from analysis_support import frame, result, score
 
 from assay.analysis import Comparison, RunFrame, Verdict, compare_runs, filter_items, word_diff
 from assay.analysis.items import item_rows
 from assay.domain import ResultStatus, ScoreSource
 from assay.errors import InvalidInput
+from tests.unit.analysis_support import frame, result, score
 
 
 def _run(run_id: str, rows: list, **kw: object) -> RunFrame:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from analysis_support import frame, result, score
 
 from assay.analysis import (
     RegressionPolicy,
@@ -21,6 +20,7 @@ from assay.analysis import (
 )
 from assay.domain import ResultStatus
 from assay.errors import InvalidInput
+from tests.unit.analysis_support import frame, result, score
 
 N = 200
 

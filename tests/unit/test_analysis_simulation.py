@@ -11,10 +11,10 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from analysis_support import frame
 
 from assay.analysis import Verdict, bootstrap_ci, cluster_differences, compare_runs, verdict
 from assay.analysis.stats import permutation_test
+from tests.unit.analysis_support import frame
 
 FAST = {"resamples": 1000, "permutations": 1000, "items": False}
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from analysis_support import frame, result, score
 
 from assay.analysis import RunFrame, trend
 from assay.domain import ResultStatus
+from tests.unit.analysis_support import frame, result, score
 
 
 def test_trend_points_per_run() -> None:
