@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from fakes.provider import FakeProvider, Fault
+from tests.fakes.provider import FakeProvider, Fault
 
 pytestmark = pytest.mark.e2e
 

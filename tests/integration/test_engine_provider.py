@@ -16,7 +16,7 @@ from assay.engine import RunOptions, plan
 from assay.scorers import exact_match
 from assay.store import Store
 from assay.targets import HttpTarget, PromptTarget
-from fakes.provider import FakeProvider, Fault
+from tests.fakes.provider import FakeProvider, Fault
 
 FAST = {"backoff_base": 0.001, "backoff_max": 0.01, "poll_interval": 0.05}
 

@@ -1,6 +1,23 @@
 """Pydantic records shared by every layer: what storage returns and every interface renders."""
 
-from assay.domain.catalog import ApiKey, Connection, Endpoint, Evaluator, Project, Prompt
+from assay.domain.analytics import (
+    DatasetHealth,
+    Distribution,
+    HistogramBin,
+    ItemHealth,
+    LatencyStats,
+    ScorerPoint,
+    TrendPoint,
+)
+from assay.domain.catalog import (
+    ApiKey,
+    Connection,
+    Endpoint,
+    Evaluator,
+    EvaluatorCreate,
+    Project,
+    Prompt,
+)
 from assay.domain.common import JSON, Input, JsonObject, Page, Record
 from assay.domain.datasets import (
     Dataset,
@@ -38,24 +55,30 @@ __all__ = [
     "Dataset",
     "DatasetCreate",
     "DatasetDiff",
+    "DatasetHealth",
     "DatasetSort",
     "DatasetUpdate",
     "DatasetVersion",
+    "Distribution",
     "Endpoint",
     "Evaluator",
+    "EvaluatorCreate",
     "Experiment",
     "ExperimentCreate",
     "ExperimentResults",
     "ExperimentStatus",
     "ExperimentSummary",
+    "HistogramBin",
     "Input",
     "Item",
     "ItemChange",
     "ItemCreate",
+    "ItemHealth",
     "ItemSort",
     "ItemSource",
     "ItemUpdate",
     "JsonObject",
+    "LatencyStats",
     "Observation",
     "ObservationType",
     "Page",
@@ -69,7 +92,9 @@ __all__ = [
     "ScoreCreate",
     "ScoreDataType",
     "ScoreSource",
+    "ScorerPoint",
     "ScorerStats",
     "Selection",
     "Trace",
+    "TrendPoint",
 ]

@@ -18,10 +18,10 @@ import time
 from typing import IO, Any
 
 from assay.errors import AssayError
-from assay.store.bulk import Bulk
 from assay.store.cache import ResponseCache
 from assay.store.db import Database
 from assay.store.recording import write_rows
+from assay.store.run_bulk import Bulk
 
 
 def read_frame(stream: IO[bytes]) -> Any:

@@ -6,10 +6,12 @@ ORM rows never leave this package: repositories return the records of ``assay.do
 from __future__ import annotations
 
 from assay.config import Settings
+from assay.store.analytics import Analytics
 from assay.store.cache import CachedResponse, ResponseCache
 from assay.store.connections import Connections, Credentials
 from assay.store.datasets import Datasets, VersionChange
 from assay.store.db import Database
+from assay.store.evaluators import Evaluators
 from assay.store.experiments import Experiments, WorkItem
 from assay.store.migrate import ensure_schema
 from assay.store.projects import ensure_project
@@ -23,6 +25,8 @@ class Store:
         self.db = db
         self.project_id = project_id
         self.datasets = Datasets(db, project_id)
+        self.evaluators = Evaluators(db, project_id)
+        self.analytics = Analytics(db, project_id)
         self.experiments = Experiments(db, project_id)
         self.cache = ResponseCache(db, project_id)
         self.connections = Connections(db, project_id)
@@ -51,12 +55,14 @@ def open_store(
 
 
 __all__ = [
+    "Analytics",
     "CachedResponse",
     "Completion",
     "Connections",
     "Credentials",
     "Database",
     "Datasets",
+    "Evaluators",
     "Experiments",
     "ResponseCache",
     "Store",

@@ -27,12 +27,12 @@ from assay.domain import (
 )
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
-from assay.store.bulk import Bulk
 from assay.store.datasets import Datasets, alive_at
 from assay.store.db import Database
 from assay.store.planning import load_items, select_items, sequential_ids, worker_alive
 from assay.store.recording import Completion, ResultRow, ScoreRow, completion_rows, write_rows
 from assay.store.result_pages import page
+from assay.store.run_bulk import Bulk
 from assay.store.sql import after_keyset, decode_cursor, encode_cursor
 from assay.store.summary import summarize
 from assay.store.tables import dataset_items, datasets, experiments, results, scores

@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from assay.domain import ResultStatus, ScoreCreate, ScoreDataType
-from assay.store.bulk import Bulk
 from assay.store.db import Database
 from assay.store.planning import sequential_ids
+from assay.store.run_bulk import Bulk
 from assay.store.tables import results
 from assay.store.types import utcnow
 
