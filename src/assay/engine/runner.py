@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from assay.domain import Experiment, ExperimentStatus, ResultStatus, ScoreCreate
 from assay.engine.limits import AdaptiveLimit, RateLimiter, limiter_for
@@ -518,16 +517,3 @@ class Runner:
         await self._succeed(item, output, 0, hit.latency_ms or 0.0, time.time())
         self.progress.cached += 1
         return True
-
-
-def summarize_progress(progress: Progress) -> dict[str, Any]:
-    return {
-        "total": progress.total,
-        "done": progress.done,
-        "completed": progress.completed,
-        "failed": progress.failed,
-        "cached": progress.cached,
-        "retries": progress.retries,
-        "cost": progress.cost,
-        "items_per_s": progress.rate,
-    }
