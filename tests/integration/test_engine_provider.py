@@ -296,3 +296,20 @@ def test_stored_connection_supplies_url_and_key(store: Store, fake: FakeProvider
     _, experiment = run(store, target, n=1)
     assert experiment.status == ExperimentStatus.completed  # type: ignore[attr-defined]
     assert fake.requests[0].headers["authorization"] == "Bearer sk-stored"
+
+
+def test_requests_per_minute_limit_spaces_calls(
+    store: Store, fake: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assay.engine import limits
+
+    monkeypatch.setattr(limits.RateLimiter, "WINDOW", 0.4)  # a 0.4 s "minute"
+    monkeypatch.setattr(limits, "_LIMITERS", {})
+    _, experiment = run(store, openai(fake, rpm=2), n=6, concurrency=6)
+    assert experiment.status == ExperimentStatus.completed  # type: ignore[attr-defined]
+    times = sorted(r.at for r in fake.requests)
+    assert len(times) == 6
+    # never more than 2 requests in a window: the 3rd is sent a window after the 1st (the
+    # margin covers the first requests' connection set-up, seen here as arrival delay)
+    for i in range(2, 6):
+        assert times[i] - times[i - 2] >= 0.4 - 0.1
