@@ -1,1 +1,29 @@
-"""Streaming import and export of dataset items: CSV, JSON and JSONL."""
+"""Streaming import and export of dataset items: CSV, JSON and JSONL.
+
+Imports are atomic (one transaction, one new dataset version, nothing written on a bad row) and
+stream, so file size does not bound memory. See ``docs/import-export.md`` for the file rules.
+"""
+
+from assay.io._api import (
+    FORMATS,
+    Format,
+    detect_format,
+    export_dataset,
+    import_file,
+    import_stream,
+    read_items,
+)
+from assay.io._export import neutralise
+from assay.io._fields import parse_mapping
+
+__all__ = [
+    "FORMATS",
+    "Format",
+    "detect_format",
+    "export_dataset",
+    "import_file",
+    "import_stream",
+    "neutralise",
+    "parse_mapping",
+    "read_items",
+]

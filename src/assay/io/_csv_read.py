@@ -1,0 +1,255 @@
+"""Read items from CSV, one row at a time.
+
+Rows are numbered as a spreadsheet shows them: the header is row 1. Columns map to item fields
+by name (``input``, ``input.query``, ``expected_output.answer``, ``metadata.category``, ``tags``,
+...), by an explicit mapping, or by the fallback rule: a column that names no field goes to
+``input.<column>`` when no column sets ``input``, and to ``metadata.<column>`` otherwise.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import IO, Any
+
+import orjson
+
+from assay.domain import ItemCreate
+from assay.errors import InvalidInput
+from assay.io._fields import (
+    IGNORED,
+    NESTABLE,
+    Path,
+    check_mapping,
+    dotted,
+    find_conflict,
+    parse_target,
+    set_path,
+    validate_item,
+)
+
+_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_TAG_SPLIT = re.compile(r"[,;]")
+#: Long contexts (whole documents) are legitimate cells; the csv module's default is 128 KiB.
+_FIELD_LIMIT = 64 * 1024 * 1024
+
+
+class _CellError(ValueError):
+    pass
+
+
+def _json_or_text(cell: str) -> Any:
+    """A cell that starts with ``{`` or ``[`` is JSON; any other cell is text."""
+    first = cell[0]
+    if first.isspace():
+        stripped = cell.lstrip()
+        first = stripped[:1]
+    if first == "{" or first == "[":
+        try:
+            return orjson.loads(cell)
+        except orjson.JSONDecodeError as exc:
+            raise _CellError(f"invalid JSON cell: {exc}") from None
+    return cell
+
+
+def _tags(cell: str) -> Any:
+    if cell.lstrip().startswith("["):
+        value = _json_or_text(cell)
+        if not all(isinstance(t, str) for t in value):
+            raise _CellError("tags must be a JSON array of strings or a comma-separated list")
+        return value
+    return [t for t in (p.strip() for p in _TAG_SPLIT.split(cell)) if t]
+
+
+def _integer(cell: str) -> int:
+    try:
+        return int(cell)
+    except ValueError:
+        raise _CellError(f"not an integer: {cell.strip()!r}") from None
+
+
+def _text(cell: str) -> str:
+    return cell
+
+
+_CONVERTERS: dict[str, Callable[[str], Any]] = {
+    "tags": _tags,
+    "sort_order": _integer,
+    "source_trace_id": _text,
+}
+
+
+@dataclass(frozen=True)
+class _Column:
+    index: int
+    name: str
+    path: Path
+    convert: Callable[[str], Any]
+
+
+def plan_columns(header: list[str], mapping: Mapping[str, str] | None) -> list[_Column]:
+    """Decide where every column goes, rejecting headers that cannot import cleanly."""
+    explicit = check_mapping(mapping or {})
+    names = [h.strip() for h in header]
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names, start=1):
+        if not name:
+            raise InvalidInput(f"row 1: column {i} has no name", field="header", row=1)
+        if name in seen:
+            raise InvalidInput(
+                f'row 1: duplicate column "{name}" (columns {seen[name]} and {i})',
+                field=name,
+                row=1,
+            )
+        seen[name] = i
+    unknown = sorted(set(explicit) - set(names))
+    if unknown:
+        raise InvalidInput(
+            f'mapping names column "{unknown[0]}", which is not in the header ({", ".join(names)})',
+            field="map",
+        )
+    targets: dict[int, Path | None] = {}
+    unmapped: list[int] = []
+    for i, name in enumerate(names):
+        if name in explicit:
+            targets[i] = explicit[name]
+        elif (path := parse_target(name)) is not None:
+            targets[i] = path
+        elif name in IGNORED:
+            targets[i] = None
+        else:
+            unmapped.append(i)
+    has_input = any(p is not None and p[0] == "input" for p in targets.values())
+    fallback = "metadata" if has_input else "input"
+    for i in unmapped:
+        targets[i] = (fallback, names[i])
+    if not any(p is not None and p[0] == "input" for p in targets.values()):
+        raise InvalidInput(
+            "row 1: no column sets input: add an 'input' column (or input.<key> columns), "
+            "or map one with COLUMN=input",
+            field="input",
+            row=1,
+        )
+    placed = [(names[i], p) for i, p in targets.items() if p is not None]
+    conflict = find_conflict(placed)
+    if conflict is not None:
+        a, b, path = conflict
+        raise InvalidInput(
+            f'row 1: columns "{a}" and "{b}" both set {dotted(path)}', field=b, row=1
+        )
+    columns = []
+    for i, path in sorted(targets.items()):
+        if path is None:
+            continue
+        convert = _json_or_text if path[0] in NESTABLE else _CONVERTERS[path[0]]
+        columns.append(_Column(i, names[i], path, convert))
+    return columns
+
+
+def _lines(stream: IO[bytes], position: list[int]) -> Iterator[str]:
+    """Decode the file line by line so an encoding error names its row."""
+    first = True
+    for raw in stream:
+        if first:
+            first = False
+            if raw.startswith(_UTF16_BOMS):
+                raise InvalidInput(
+                    "row 1: the file is UTF-16 encoded; save it as UTF-8", field="encoding", row=1
+                )
+            if raw.startswith(_BOM):
+                raw = raw[len(_BOM) :]
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            row = position[0] + 1
+            raise InvalidInput(
+                f"row {row}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at position "
+                f"{exc.start + 1} of the line); save the file as UTF-8",
+                field="encoding",
+                row=row,
+            ) from None
+
+
+def read_csv(
+    stream: IO[bytes], mapping: Mapping[str, str] | None = None
+) -> Iterator[tuple[int, ItemCreate]]:
+    """Yield ``(row number, item)`` for every data row; raise on the first bad row."""
+    if csv.field_size_limit() < _FIELD_LIMIT:
+        csv.field_size_limit(_FIELD_LIMIT)
+    position = [0]  # rows read so far, for errors raised while decoding
+    reader = csv.reader(_lines(stream, position), strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise InvalidInput(f"row 1: malformed CSV: {exc}", field="header", row=1) from None
+    if header is None:
+        raise InvalidInput("the file is empty: a CSV needs a header row", field="file", row=1)
+    position[0] = 1
+    columns = plan_columns(header, mapping)
+    width = len(header)
+    row = 1
+    count = 0
+    while True:
+        try:
+            cells = next(reader, None)
+        except csv.Error as exc:
+            raise InvalidInput(
+                f"row {row + 1}: malformed CSV: {exc}", field="file", row=row + 1
+            ) from None
+        if cells is None:
+            break
+        row += 1
+        position[0] = row
+        if len(cells) != width:
+            if not cells or not any(c.strip() for c in cells):
+                continue  # blank line or a row of empty cells
+            raise InvalidInput(
+                f"row {row}: expected {width} cells (one per header column), found {len(cells)}",
+                field="file",
+                row=row,
+            )
+        data: dict[str, Any] = {}
+        empty = True
+        for col in columns:
+            cell = cells[col.index]
+            if not cell or cell.isspace():
+                continue
+            empty = False
+            try:
+                value = col.convert(cell)
+            except _CellError as exc:
+                raise InvalidInput(
+                    f'row {row}, column "{col.name}": {exc}', field=col.name, row=row
+                ) from None
+            path = col.path
+            if len(path) == 1:
+                data[path[0]] = value
+            elif not set_path(data, path, value):  # pragma: no cover - conflicts rejected above
+                raise InvalidInput(f'row {row}, column "{col.name}": conflicting value', row=row)
+        if empty and not any(c.strip() for c in cells):
+            continue
+        count += 1
+        yield row, _validate(data, row, columns)
+    if count == 0:
+        raise InvalidInput(
+            "no items: the CSV has a header row but no data rows", field="file", row=row
+        )
+
+
+def _validate(data: dict[str, Any], row: int, columns: list[_Column]) -> ItemCreate:
+    try:
+        return validate_item(data, f"row {row}", row)
+    except InvalidInput as exc:
+        # Name the column the user sees, not only the item field.
+        field = exc.field or ""
+        for col in columns:
+            target = dotted(col.path)
+            if field == target or field.startswith(target + "."):
+                if col.name == target:
+                    break
+                message = exc.message.replace(f"row {row}", f'row {row}, column "{col.name}"', 1)
+                raise InvalidInput(message, field=col.name, row=row) from None
+        raise
