@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +26,17 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     import_batch_size: int = Field(default=5_000, ge=1, le=100_000)
     echo_sql: bool = False
+    auth: Literal["none", "keys"] = Field(
+        default="none",
+        description="Server authentication: 'none' (single user, loopback only) or 'keys'.",
+    )
+    max_request_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1024, description="Largest request body the server accepts."
+    )
+    outbound_allow: list[str] = Field(
+        default_factory=list,
+        description="Hosts, IPs or CIDR networks that outbound calls may reach even when private.",
+    )
 
     @property
     def resolved_database_url(self) -> str:

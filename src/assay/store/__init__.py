@@ -8,8 +8,12 @@ from __future__ import annotations
 from assay.config import Settings
 from assay.store.datasets import Datasets, VersionChange
 from assay.store.db import Database
+from assay.store.endpoints import Endpoints
+from assay.store.keys import Keys
 from assay.store.migrate import ensure_schema
 from assay.store.projects import ensure_project
+from assay.store.prompts import Prompts
+from assay.store.traces import Traces
 
 
 class Store:
@@ -19,6 +23,10 @@ class Store:
         self.db = db
         self.project_id = project_id
         self.datasets = Datasets(db, project_id)
+        self.prompts = Prompts(db, project_id)
+        self.endpoints = Endpoints(db, project_id)
+        self.traces = Traces(db, project_id)
+        self.keys = Keys(db, project_id)
 
     def close(self) -> None:
         self.db.dispose()
@@ -43,4 +51,14 @@ def open_store(
     return Store(db, ensure_project(db, project or settings.project).id)
 
 
-__all__ = ["Database", "Datasets", "Store", "VersionChange", "open_store"]
+__all__ = [
+    "Database",
+    "Datasets",
+    "Endpoints",
+    "Keys",
+    "Prompts",
+    "Store",
+    "Traces",
+    "VersionChange",
+    "open_store",
+]

@@ -1,0 +1,67 @@
+"""The app factory: one FastAPI app per Settings, migrations applied before it serves."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from assay import __version__
+from assay.config import Settings
+from assay.server import errors
+from assay.server.api.v1 import router as v1_router
+from assay.server.api.v1.health import router as health_router
+from assay.server.limits import BodySizeLimit
+from assay.store import Database
+from assay.store.migrate import ensure_schema
+from assay.store.projects import ensure_project
+
+DESCRIPTION = """\
+Datasets of test cases, prompts, endpoints and traces for evaluating LLM applications.
+
+Authenticate with an API key pair as HTTP Basic (`public_key:secret_key`) or with
+`Authorization: Bearer <secret_key>`. Errors are `{"error": {"code", "message", "details"}}`.
+"""
+
+
+@dataclass(frozen=True)
+class AppState:
+    """What every request needs: settings, the database, and the single-user project."""
+
+    settings: Settings
+    db: Database
+    default_project_id: str
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app: open the database, apply pending migrations, mount the routers."""
+    settings = settings or Settings()
+    db = Database(
+        settings.resolved_database_url,
+        echo=settings.echo_sql,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+    )
+    ensure_schema(db)
+    default = ensure_project(db, settings.project)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        db.dispose()
+
+    app = FastAPI(
+        title="Assay",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.assay = AppState(settings=settings, db=db, default_project_id=default.id)
+    errors.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.include_router(health_router)
+    app.include_router(v1_router, prefix="/api/v1")
+    return app
