@@ -10,6 +10,8 @@ from assay import __version__
 from assay.cli.context import State, run_guarded
 from assay.cli.datasets import app as datasets_app
 from assay.cli.db import app as db_app
+from assay.cli.keys import app as keys_app
+from assay.cli.serve import serve_command
 
 app = typer.Typer(
     name="assay",
@@ -20,6 +22,8 @@ app = typer.Typer(
 )
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.command("serve")(serve_command)
 
 
 def _version(value: bool) -> None:
