@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from fastapi.testclient import TestClient
@@ -200,10 +201,11 @@ def test_seed_000_sdk_calls(client: Assay) -> None:
 
 def test_from_run_turns_a_trace_into_an_item(client: Assay) -> None:
     dataset = client.datasets.create("regressions")
+    run_id = f"run-{uuid.uuid4().hex}"
     client.traces.ingest(
         [
             {
-                "id": "run-42",
+                "id": run_id,
                 "name": "support-agent",
                 "input": {"query": "Where is my order?"},
                 "output": {"answer": "It ships tomorrow"},
@@ -211,12 +213,12 @@ def test_from_run_turns_a_trace_into_an_item(client: Assay) -> None:
             }
         ]
     )
-    item = client.datasets.from_run(dataset.id, "run-42")
+    item = client.datasets.from_run(dataset.id, run_id)
     assert item.input == {"query": "Where is my order?"}
     assert item.expected_output == {"answer": "It ships tomorrow"}
     assert item.context == {"agent_name": "support-agent", "workflow": "order-status"}
     assert item.source == ItemSource.trace
-    assert item.source_trace_id == "run-42"
+    assert item.source_trace_id == run_id
     with pytest.raises(NotFound):
         client.datasets.from_run(dataset.id, "run-missing")
 
