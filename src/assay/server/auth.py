@@ -15,9 +15,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+import fastapi.routing
+from fastapi import Depends, FastAPI, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 
 from assay.errors import Unauthorized
 from assay.store import Store
@@ -62,3 +67,54 @@ Public = Depends(public)
 
 #: The dependencies that declare a requirement; every route has exactly one.
 REQUIREMENTS = (public, project_store)
+
+
+def _calls(dependant: Dependant) -> list[Callable[..., Any]]:
+    found: list[Callable[..., Any]] = []
+    for dep in dependant.dependencies:
+        if dep.call is not None:
+            found.append(dep.call)
+        found.extend(_calls(dep))
+    return found
+
+
+#: Routes FastAPI itself adds (the schema and its viewer); they expose no project data.
+FRAMEWORK_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect"})
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """A served route with its full path (router prefixes included)."""
+
+    path: str
+    methods: frozenset[str]
+    dependant: Dependant | None
+
+
+def served_routes(app: FastAPI) -> list[RouteInfo]:
+    """Every route the app serves, flattening included routers on every FastAPI version."""
+    iterate = getattr(fastapi.routing, "iter_route_contexts", None)
+    contexts: list[Any] = list(iterate(app.routes)) if iterate else list(app.routes)
+    out: list[RouteInfo] = []
+    for ctx in contexts:
+        original = getattr(ctx, "original_route", ctx)
+        dependant = getattr(ctx, "dependant", None)
+        if dependant is None and isinstance(original, APIRoute):
+            dependant = original.dependant
+        methods = getattr(ctx, "methods", None) or set()
+        out.append(RouteInfo(str(ctx.path), frozenset(methods), dependant))
+    return out
+
+
+def undeclared_routes(app: FastAPI) -> list[str]:
+    """Routes that do not declare exactly one requirement (should be none)."""
+    bad: list[str] = []
+    for route in served_routes(app):
+        if route.dependant is None:
+            if route.path not in FRAMEWORK_PATHS:
+                bad.append(route.path)
+            continue
+        declared = [c for c in _calls(route.dependant) if c in REQUIREMENTS]
+        if len(declared) != 1:
+            bad.append(f"{sorted(route.methods)} {route.path}")
+    return bad
