@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from assay import __version__
 from assay.config import Settings
@@ -63,5 +65,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.include_router(health_router)
-    app.include_router(v1_router, prefix="/api/v1")
+    app.include_router(v1_router, prefix="/api/v1", responses=errors.ERROR_RESPONSES)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated schema plus the API-key security schemes."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "apiKeyPair": {
+                "type": "http",
+                "scheme": "basic",
+                "description": "public key as user name, secret key as password",
+            },
+            "secretKey": {"type": "http", "scheme": "bearer"},
+        }
+        for path, operations in schema.get("paths", {}).items():
+            if path.startswith("/api/"):
+                for operation in operations.values():
+                    operation["security"] = [{"apiKeyPair": []}, {"secretKey": []}]
+        app.openapi_schema = schema
+    return app.openapi_schema

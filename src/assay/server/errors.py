@@ -9,12 +9,30 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
 from assay.errors import AssayError, Unauthorized, from_validation
 
 log = logging.getLogger("assay.server")
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorEnvelope(BaseModel):
+    """The shape of every 4xx/5xx response."""
+
+    error: ErrorBody
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorEnvelope, "description": "The request was refused; see error.code."},
+    "5XX": {"model": ErrorEnvelope, "description": "A server fault."},
+}
 
 _HTTP_CODES = {
     400: "bad_request",
