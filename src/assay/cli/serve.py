@@ -19,9 +19,9 @@ def serve_command(
     missing = [m for m in ("fastapi", "uvicorn") if importlib.util.find_spec(m) is None]
     if missing:
         err_console.print(
-            f"[bold red]error:[/] the server needs {' and '.join(missing)}: "
-            "pip install 'assay[server]'",
+            f"error: the server needs {' and '.join(missing)}: pip install 'assay[server]'",
             highlight=False,
+            markup=False,
         )
         raise typer.Exit(1)
     from assay.server.serve import serve
