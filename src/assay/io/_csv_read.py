@@ -162,7 +162,7 @@ def _lines(stream: IO[bytes], position: list[int]) -> Iterator[str]:
             if raw.startswith(_BOM):
                 raw = raw[len(_BOM) :]
         try:
-            yield raw.decode("utf-8")
+            line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             row = position[0] + 1
             raise InvalidInput(
@@ -171,6 +171,14 @@ def _lines(stream: IO[bytes], position: list[int]) -> Iterator[str]:
                 field="encoding",
                 row=row,
             ) from None
+        if "\x00" in line:
+            row = position[0] + 1
+            raise InvalidInput(
+                f"row {row}: contains a NUL character, which no text cell may hold",
+                field="file",
+                row=row,
+            )
+        yield line
 
 
 def read_csv(

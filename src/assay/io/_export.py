@@ -56,14 +56,23 @@ def neutralise(cell: str) -> str:
     return cell
 
 
+_CAREFUL_START = frozenset("{[=+-@\t\r")
+
+
 def _cell(value: Any) -> str:
     """Text stays text unless it would read back as JSON; everything else is written as JSON."""
     if value is None:
         return ""
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
+        first = value[:1]
+        if first not in _CAREFUL_START and not first.isspace():
+            return value  # the common case: nothing to quote or neutralise
         if value.lstrip()[:1] in ("{", "["):
             return neutralise(orjson.dumps(value).decode())
         return neutralise(value)
+    if kind is dict or kind is list:
+        return orjson.dumps(value).decode()  # starts with { or [: never a formula
     return neutralise(orjson.dumps(value).decode())
 
 

@@ -44,11 +44,11 @@ DROP = "-"
 
 def parse_target(spec: str) -> Path | None:
     """``"input.query"`` -> ``("input", "query")``; ``None`` if it names no item field."""
-    head, _, rest = spec.partition(".")
+    head, sep, rest = spec.partition(".")
     field = ALIASES.get(head, head)
     if field not in FIELDS:
         return None
-    if not rest:
+    if not sep:
         return (field,)
     keys = tuple(rest.split("."))
     if field not in NESTABLE or any(not k for k in keys):

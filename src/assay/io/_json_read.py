@@ -150,7 +150,7 @@ def read_json(
             yield number, shaper.item(obj, f"item {number}", number)
     except ijson.JSONError as exc:
         at = number + 1
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = _reason(exc)
         raise InvalidInput(
             f"item {at}: invalid or truncated JSON: {reason}", field="file", row=at
         ) from None
@@ -168,6 +168,14 @@ def read_json(
             else ('the object has no "items" array, or it is empty')
         )
         raise InvalidInput(f"no items: {where}", field="file")
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of a parser error (yajl reports some as bytes with a caret diagram)."""
+    raw = exc.args[0] if exc.args else ""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    lines = text.strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def read_jsonl(

@@ -1,0 +1,178 @@
+"""Benchmark: import a large CSV into a dataset and export it again, on SQLite and PostgreSQL.
+
+    python bench/import_export.py                    # 1,000,000 rows, both databases
+    python bench/import_export.py --rows 100000 --db sqlite
+
+Writes a CSV of ``--rows`` rows (about 150 bytes each) to a temporary directory, then runs each
+phase in a fresh subprocess so its peak RSS (``ru_maxrss``) is that phase's alone: import the
+CSV, export CSV, export JSONL. Prints rows/s and peak RSS and writes
+``bench/results/import_export.json``. On PostgreSQL it uses a fresh project and deletes the
+dataset afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+RESULTS = Path(__file__).resolve().parent / "results" / "import_export.json"
+PHASE_TIMEOUT_S = 1_800
+TOPICS = ["password", "billing", "invoice", "account", "refund", "shipping", "login", "api key"]
+
+
+def write_csv(path: Path, rows: int) -> int:
+    """A realistic support-FAQ dataset: nested input, expected answer, category, tags."""
+    with path.open("w", encoding="utf-8", newline="") as f:
+        f.write("input.query,input.lang,expected_output.answer,metadata.category,tags\n")
+        for n in range(rows):
+            topic = TOPICS[n % len(TOPICS)]
+            f.write(
+                f"How do I change my {topic} settings for account {n:07d}?,en,"
+                f"Open Settings > {topic.title()} and follow the steps (case {n:07d}),"
+                f'{topic},"faq,{topic.replace(" ", "-")}"\n'
+            )
+    return path.stat().st_size
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def run_phase(args: argparse.Namespace) -> dict[str, Any]:
+    """One phase, in this (fresh) process."""
+    from assay.config import Settings
+    from assay.io import export_dataset, import_file
+    from assay.store import open_store
+
+    store = open_store(Settings(database_url=args.url), project=args.project)
+    baseline = peak_rss_mb()
+    started = time.perf_counter()
+    if args.phase == "import":
+        change = import_file(store, Path(args.file), dataset="bench", create=True)
+        rows = change.added
+    elif args.phase.startswith("export-"):
+        fmt = args.phase.removeprefix("export-")
+        with Path(args.file).open("wb") as out:
+            rows = export_dataset(store, "bench", out, format=fmt)
+    elif args.phase == "cleanup":
+        store.datasets.delete("bench")
+        rows = 0
+    else:
+        raise SystemExit(f"unknown phase {args.phase}")
+    seconds = time.perf_counter() - started
+    store.close()
+    return {
+        "rows": rows,
+        "seconds": round(seconds, 3),
+        "rows_per_s": round(rows / seconds) if rows else 0,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "rss_before_phase_mb": round(baseline, 1),
+    }
+
+
+def spawn(phase: str, url: str, project: str, file: Path) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--phase",
+        phase,
+        "--url",
+        url,
+        "--project",
+        project,
+        "--file",
+        str(file),
+    ]
+    done = subprocess.run(
+        command, env=os.environ.copy(), capture_output=True, text=True, timeout=PHASE_TIMEOUT_S
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"phase {phase} failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def bench_database(kind: str, url: str, csv_path: Path, work: Path, rows: int) -> dict[str, Any]:
+    project = f"bench-{uuid.uuid4().hex[:10]}"
+    results: dict[str, Any] = {}
+    try:
+        results["import_csv"] = spawn("import", url, project, csv_path)
+        for fmt in ("csv", "jsonl", "json"):
+            target = work / f"export-{kind}.{fmt}"
+            results[f"export_{fmt}"] = spawn(f"export-{fmt}", url, project, target)
+            results[f"export_{fmt}"]["bytes"] = target.stat().st_size
+            target.unlink()
+    finally:
+        if kind == "postgresql":
+            spawn("cleanup", url, project, csv_path)
+    for phase, r in results.items():
+        if r["rows"] != rows:
+            raise SystemExit(f"{kind} {phase}: expected {rows} rows, got {r['rows']}")
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "all"], default="all")
+    parser.add_argument(
+        "--pg-url", default=os.environ.get("ASSAY_BENCH_POSTGRES_URL", DEFAULT_PG_URL)
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    # Internal: run one phase in this process.
+    parser.add_argument("--phase", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--project", help=argparse.SUPPRESS)
+    parser.add_argument("--file", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        print(json.dumps(run_phase(args)))
+        return
+
+    kinds = ["sqlite", "postgresql"] if args.db == "all" else [args.db]
+    with tempfile.TemporaryDirectory(prefix="assay-bench-") as tmp:
+        work = Path(tmp)
+        csv_path = work / "items.csv"
+        started = time.perf_counter()
+        size = write_csv(csv_path, args.rows)
+        print(
+            f"wrote {args.rows:,} rows, {size / 1e6:.1f} MB ({size / args.rows:.0f} bytes/row) "
+            f"in {time.perf_counter() - started:.1f}s"
+        )
+        report: dict[str, Any] = {
+            "rows": args.rows,
+            "csv_bytes": size,
+            "bytes_per_row": round(size / args.rows, 1),
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "python": platform.python_version(),
+            "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cpus",
+            "databases": {},
+        }
+        for kind in kinds:
+            url = f"sqlite:///{work / 'assay.db'}" if kind == "sqlite" else args.pg_url
+            results = bench_database(kind, url, csv_path, work, args.rows)
+            report["databases"][kind] = results
+            for phase, r in results.items():
+                print(
+                    f"{kind:<10} {phase:<11} {r['rows_per_s']:>9,} rows/s  "
+                    f"{r['seconds']:>7.1f}s  peak RSS {r['peak_rss_mb']:>6.1f} MB"
+                )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"results: {args.output}")
+
+
+if __name__ == "__main__":
+    main()
