@@ -72,3 +72,10 @@ def test_malformed_urls(url: str, field: str) -> None:
 def test_unresolvable_host() -> None:
     with pytest.raises(InvalidInput):
         check_url("https://nowhere.example/", resolve=resolver())
+
+
+def test_allow_list_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from assay.config import Settings
+
+    monkeypatch.setenv("ASSAY_OUTBOUND_ALLOW", "10.0.0.0/8, gateway.internal,")
+    assert Settings().outbound_allow == ["10.0.0.0/8", "gateway.internal"]
