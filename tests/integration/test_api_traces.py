@@ -106,3 +106,17 @@ def test_trace_errors(client: Assay, run: str) -> None:
     assert info.value.field == "traces.0.observations.0.type"
     with pytest.raises(NotFound):
         client.traces.get(f"bad-{run}")
+
+
+def test_same_ids_twice_in_one_batch(client: Assay, run: str) -> None:
+    t1 = f"t1-{run}"
+    result = client.traces.ingest(
+        [
+            {"id": t1, "name": "first", "observations": [{"id": f"{t1}-o", "name": "a"}]},
+            {"id": t1, "output": "done", "observations": [{"id": f"{t1}-o", "name": "b"}]},
+        ]
+    )
+    assert (result.created, result.updated) == (1, 1)
+    detail = client.traces.get(t1)
+    assert (detail.name, detail.output) == ("first", "done")
+    assert [o.name for o in detail.observations] == ["b"]

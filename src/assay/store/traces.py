@@ -11,7 +11,6 @@ from assay.domain import (
     ItemCreate,
     ItemSource,
     Observation,
-    ObservationCreate,
     ObservationType,
     Page,
     Trace,
@@ -34,6 +33,7 @@ from assay.store.types import utcnow
 
 _TRACE_FIELDS = ("name", "input", "output", "metadata", "tags", "session_id", "user_id")
 _TRACE_TIMES = ("start_time", "end_time")
+_CHUNK = 500  # ids per IN list and rows per multi-row insert
 
 
 def _trace(row: Row[Any]) -> Trace:
@@ -59,78 +59,91 @@ class Traces:
         """Create or update every trace of ``batch`` (and its observations) in one transaction.
 
         Re-sending a trace or observation id replaces the fields sent and keeps the others.
+        New rows are written with one multi-row insert per table.
         """
         trace_ids = [t.id or new_id() for t in batch]
-        created = updated = observed = 0
+        obs_ids = [[o.id or new_id() for o in t.observations] for t in batch]
+        created = updated = 0
+        new_traces: list[dict[str, Any]] = []
+        new_obs: list[dict[str, Any]] = []
+        trace_changes: list[tuple[str, dict[str, Any]]] = []
+        obs_changes: list[tuple[str, dict[str, Any]]] = []
+        now = utcnow()
         with self.db.write() as conn:
-            owners = self._owners(conn, traces.c.id, traces.c.project_id, set(trace_ids))
+            owners = self._trace_owners(conn, set(trace_ids))
+            known = self._observation_owners(conn, {i for ids in obs_ids for i in ids})
             for row, (trace, trace_id) in enumerate(zip(batch, trace_ids, strict=True), start=1):
                 owner = owners.get(trace_id)
                 if owner is not None and owner != self.project_id:
                     raise Conflict(f"row {row}: trace id {trace_id!r} is already in use", row=row)
                 if owner is None:
-                    conn.execute(traces.insert().values(self._trace_values(trace, trace_id)))
+                    new_traces.append(self._trace_values(trace, trace_id, now))
                     owners[trace_id] = self.project_id
                     created += 1
                 else:
-                    changes = trace.model_dump(
-                        include=set(trace.model_fields_set) - {"id", "observations"}
-                    )
-                    if changes:
-                        conn.execute(update(traces).where(traces.c.id == trace_id).values(changes))
+                    fields = set(trace.model_fields_set) - {"id", "observations"}
+                    if fields:
+                        trace_changes.append((trace_id, trace.model_dump(include=fields)))
                     updated += 1
-                observed += self._ingest_observations(conn, trace_id, trace.observations, row)
+                for obs, obs_id in zip(trace.observations, obs_ids[row - 1], strict=True):
+                    found = known.get(obs_id)
+                    if found is None:
+                        new_obs.append(
+                            {"id": obs_id, "trace_id": trace_id, **obs.model_dump(exclude={"id"})}
+                        )
+                        known[obs_id] = (trace_id, self.project_id)
+                    elif found != (trace_id, self.project_id):
+                        raise Conflict(
+                            f"row {row}: observation id {obs_id!r} is already in use", row=row
+                        )
+                    elif fields := set(obs.model_fields_set) - {"id"}:
+                        obs_changes.append((obs_id, obs.model_dump(include=fields)))
+            if new_traces:
+                conn.execute(traces.insert(), new_traces)
+            for trace_id, changes in trace_changes:
+                conn.execute(update(traces).where(traces.c.id == trace_id).values(changes))
+            for start in range(0, len(new_obs), _CHUNK):
+                conn.execute(observations.insert(), new_obs[start : start + _CHUNK])
+            for obs_id, changes in obs_changes:
+                conn.execute(
+                    update(observations).where(observations.c.id == obs_id).values(changes)
+                )
         return TraceIngestResult(
-            created=created, updated=updated, observations=observed, trace_ids=trace_ids
+            created=created,
+            updated=updated,
+            observations=sum(len(ids) for ids in obs_ids),
+            trace_ids=trace_ids,
         )
 
-    def _trace_values(self, trace: TraceCreate, trace_id: str) -> dict[str, Any]:
+    def _trace_values(self, trace: TraceCreate, trace_id: str, now: datetime) -> dict[str, Any]:
         return {
             "id": trace_id,
             "project_id": self.project_id,
             **trace.model_dump(include=set(_TRACE_FIELDS + _TRACE_TIMES)),
-            "created_at": utcnow(),
+            "created_at": now,
         }
 
-    def _ingest_observations(
-        self, conn: Connection, trace_id: str, batch: list[ObservationCreate], row: int
-    ) -> int:
-        if not batch:
-            return 0
-        ids = [o.id or new_id() for o in batch]
-        query = select(observations.c.id, observations.c.trace_id, traces.c.project_id).join(
+    def _trace_owners(self, conn: Connection, ids: set[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            query = select(traces.c.id, traces.c.project_id).where(traces.c.id.in_(chunk))
+            found.update({r.id: r.project_id for r in conn.execute(query)})
+        return found
+
+    def _observation_owners(self, conn: Connection, ids: set[str]) -> dict[str, tuple[str, str]]:
+        """Existing observation id -> (trace id, project id)."""
+        found: dict[str, tuple[str, str]] = {}
+        ordered = sorted(ids)
+        base = select(observations.c.id, observations.c.trace_id, traces.c.project_id).join(
             traces, traces.c.id == observations.c.trace_id
         )
-        existing = {
-            r.id: r for r in conn.execute(query.where(observations.c.id.in_(set(ids)))).all()
-        }
-        inserted: set[str] = set()
-        for obs, obs_id in zip(batch, ids, strict=True):
-            found = existing.get(obs_id)
-            if found is None and obs_id not in inserted:
-                conn.execute(
-                    observations.insert().values(
-                        id=obs_id, trace_id=trace_id, **obs.model_dump(exclude={"id"})
-                    )
-                )
-                inserted.add(obs_id)
-                continue
-            if found is not None and (
-                found.project_id != self.project_id or found.trace_id != trace_id
-            ):
-                raise Conflict(f"row {row}: observation id {obs_id!r} is already in use", row=row)
-            changes = obs.model_dump(include=set(obs.model_fields_set) - {"id"})
-            if changes:
-                conn.execute(
-                    update(observations).where(observations.c.id == obs_id).values(changes)
-                )
-        return len(batch)
-
-    def _owners(
-        self, conn: Connection, key: Any, owner: Any, ids: set[str]
-    ) -> dict[str, str | None]:
-        rows = conn.execute(select(key, owner).where(key.in_(ids))).all()
-        return {r[0]: r[1] for r in rows}
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            rows = conn.execute(base.where(observations.c.id.in_(chunk)))
+            found.update({r.id: (r.trace_id, r.project_id) for r in rows})
+        return found
 
     def get(self, trace_id: str) -> TraceDetail:
         with self.db.read() as conn:
