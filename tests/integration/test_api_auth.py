@@ -232,6 +232,10 @@ def test_error_envelope_for_framework_errors(http: TestClient) -> None:
         assert set(body) == {"error"}
         assert set(body["error"]) == {"code", "message", "details"}
         assert body["error"]["code"] == code
+    broken = http.post(
+        "/api/v1/datasets/", content=b"[", headers={"content-type": "application/json"}
+    )
+    assert broken.json()["error"]["details"]["field"] == "body"
 
 
 def test_request_size_limit(settings: Settings, store: Store) -> None:

@@ -64,9 +64,17 @@ def _field(loc: Sequence[int | str]) -> str:
     return ".".join(str(p) for p in parts) or "body"
 
 
+def _problem(error: Any) -> dict[str, str]:
+    if error.get("type") == "json_invalid":
+        # FastAPI reports the character offset as the location; it is not a field.
+        where = error["loc"][-1] if error.get("loc") else "?"
+        return {"field": "body", "message": f"invalid JSON at character {where}"}
+    return {"field": _field(error["loc"]), "message": error["msg"]}
+
+
 def validation_envelope(errors: Sequence[Any]) -> JSONResponse:
     """422 naming the field path of every problem; the first one is the message."""
-    problems = [{"field": _field(e["loc"]), "message": e["msg"]} for e in errors]
+    problems = [_problem(e) for e in errors]
     first = problems[0] if problems else {"field": "body", "message": "invalid request"}
     details: dict[str, Any] = {"field": first["field"], "errors": problems}
     loc = list(errors[0]["loc"]) if errors else []
