@@ -232,6 +232,7 @@ def test_error_envelope_for_framework_errors(http: TestClient) -> None:
         assert set(body) == {"error"}
         assert set(body["error"]) == {"code", "message", "details"}
         assert body["error"]["code"] == code
+    assert http.patch("/api/v1/datasets/").headers["allow"] == "GET, POST"
     broken = http.post(
         "/api/v1/datasets/", content=b"[", headers={"content-type": "application/json"}
     )

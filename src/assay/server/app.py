@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 
 from assay import __version__
 from assay.config import Settings
+from assay.domain import ImportRequest
 from assay.server import errors
 from assay.server.api.v1 import router as v1_router
 from assay.server.api.v1.health import router as health_router
@@ -79,7 +80,13 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             description=app.description,
             routes=app.routes,
         )
-        schema.setdefault("components", {})["securitySchemes"] = {
+        components = schema.setdefault("components", {})
+        # Bodies parsed by hand (JSON or multipart import) still need their schemas listed.
+        for extra in (ImportRequest,):
+            body = extra.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.setdefault("schemas", {}).update(body.pop("$defs", {}))
+            components["schemas"][extra.__name__] = body
+        components["securitySchemes"] = {
             "apiKeyPair": {
                 "type": "http",
                 "scheme": "basic",

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
+from starlette.routing import compile_path
 
 from assay.errors import AssayError, Unauthorized, from_validation
 
@@ -47,9 +48,15 @@ _HTTP_CODES = {
 
 
 def envelope(
-    status: int, code: str, message: str, details: dict[str, Any] | None = None
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Basic realm="assay"'} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", 'Basic realm="assay"')
     return JSONResponse(
         {"error": {"code": code, "message": message, "details": details or {}}},
         status_code=status,
@@ -101,13 +108,31 @@ async def _pydantic_validation(_request: Request, exc: Exception) -> JSONRespons
     return envelope(err.status, err.code, err.message, err.details)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> str | None:
+    """Every method some route serves at this path (Starlette names only the first match)."""
+    from assay.server.auth import served_routes
+
+    path = request.url.path
+    methods: set[str] = set()
+    for route in served_routes(request.app):
+        regex, _, _ = compile_path(route.path)
+        if regex.match(path):
+            methods |= route.methods
+    return ", ".join(sorted(methods)) if methods else None
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        if allowed:
+            headers["Allow"] = allowed
     if exc.status_code == 401:
-        return envelope(401, Unauthorized.code, str(exc.detail))
+        return envelope(401, Unauthorized.code, str(exc.detail), headers=headers)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return envelope(exc.status_code, code, message)
+    return envelope(exc.status_code, code, message, headers=headers)
 
 
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -145,4 +145,7 @@ def _chunks(spool: tempfile.SpooledTemporaryFile[bytes]) -> Iterator[bytes]:
 
 
 def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:100] or "dataset"
+    return (
+        "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in name)[:100]
+        or "dataset"
+    )
