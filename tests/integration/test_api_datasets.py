@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 
@@ -242,6 +243,11 @@ def test_versions_diff_and_export(client: Assay) -> None:
     assert "late" in csv
     with pytest.raises(NotFound):
         client.datasets.export(dataset.id, version=9)
+    out = io.BytesIO()
+    assert client.datasets.export_to(dataset.id, out, format="csv") == len(csv.encode())
+    assert out.getvalue().decode() == csv
+    with pytest.raises(NotFound):
+        client.datasets.export_to(dataset.id, io.BytesIO(), version=9)
 
 
 def test_export_headers(http: TestClient, client: Assay) -> None:
@@ -262,3 +268,7 @@ async def test_async_client_twin(aclient: AsyncAssay) -> None:
     assert (await aclient.datasets.get("async-set")).item_count == 1
     with pytest.raises(NotFound):
         await aclient.datasets.get("nope")
+    out = io.BytesIO()
+    written = await aclient.datasets.export_to("async-set", out, format="json")
+    assert written == len(out.getvalue())
+    assert json.loads(out.getvalue())[0]["input"] == "x"

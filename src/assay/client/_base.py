@@ -20,7 +20,7 @@ from assay.errors import AssayError
 T = TypeVar("T")
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-RETRY_STATUSES = frozenset({500, 502, 503, 504})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)

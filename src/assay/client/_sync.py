@@ -11,7 +11,13 @@ from typing import Any, BinaryIO, TypeVar
 import httpx
 
 from assay.client import _calls as calls
-from assay.client._base import Call, ClientConfig, raise_for_error, retryable_error
+from assay.client._base import (
+    RETRY_STATUSES,
+    Call,
+    ClientConfig,
+    raise_for_error,
+    retryable_error,
+)
 from assay.client._calls import FileLike, ItemLike
 from assay.domain import (
     Dataset,
@@ -68,30 +74,42 @@ class Assay:
         self.traces = Traces(self)
 
     def _run(self, call: Call[T]) -> T:
+        response = self._send(call, stream=False)
+        return call.parse(response)
+
+    def _send(self, call: Call[T], *, stream: bool) -> httpx.Response:
+        """Send ``call``, retrying what may be retried; the response is checked for errors.
+
+        With ``stream`` the body is not read yet: the caller must read or close it.
+        """
         attempt = 0
         while True:
             attempt += 1
+            request = self._http.build_request(
+                call.method,
+                self.config.base_url + call.path,
+                headers=self.config.headers,
+                **call.request_kwargs(),
+            )
             try:
-                response = self._http.request(
-                    call.method,
-                    self.config.base_url + call.path,
-                    headers=self.config.headers,
-                    **call.request_kwargs(),
-                )
+                response = self._http.send(request, stream=stream)
             except httpx.HTTPError as exc:
                 if call.retryable and retryable_error(exc) and attempt <= self.config.max_retries:
                     time.sleep(self.config.delay(attempt, None))
                     continue
                 raise
-            if (
-                call.retryable
-                and response.status_code in (429, 500, 502, 503, 504)
-                and attempt <= self.config.max_retries
-            ):
-                time.sleep(self.config.delay(attempt, response))
-                continue
-            raise_for_error(response)
-            return call.parse(response)
+            if response.status_code >= 400:
+                response.read()
+                response.close()
+                if (
+                    call.retryable
+                    and response.status_code in RETRY_STATUSES
+                    and attempt <= self.config.max_retries
+                ):
+                    time.sleep(self.config.delay(attempt, response))
+                    continue
+                raise_for_error(response)
+            return response
 
     def project(self) -> Project:
         """The project these credentials belong to."""
@@ -216,13 +234,28 @@ class Datasets:
         *,
         format: str = "jsonl",
         version: int | None = None,
-        out: BinaryIO | None = None,
     ) -> bytes:
-        """The items as CSV, JSON or JSONL bytes (also written to ``out`` when given)."""
-        data = self._c._run(calls.dataset_export(dataset, format, version))
-        if out is not None:
-            out.write(data)
-        return data
+        """The items as CSV, JSON or JSONL bytes (``export_to`` streams into a file)."""
+        return self._c._run(calls.dataset_export(dataset, format, version))
+
+    def export_to(
+        self,
+        dataset: str,
+        out: BinaryIO,
+        *,
+        format: str = "jsonl",
+        version: int | None = None,
+    ) -> int:
+        """Stream the export into ``out`` chunk by chunk; returns the bytes written."""
+        response = self._c._send(calls.dataset_export(dataset, format, version), stream=True)
+        written = 0
+        try:
+            for chunk in response.iter_bytes():
+                out.write(chunk)
+                written += len(chunk)
+        finally:
+            response.close()
+        return written
 
 
 class Prompts:

@@ -116,7 +116,7 @@ class EndpointCreate(Input):
     secret_headers: dict[HeaderName, str] = Field(default_factory=dict)
     body_template: str | None = None
     output_path: str | None = Field(default=None, max_length=500)
-    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    timeout_s: float = Field(default=30.0, gt=0, le=600, strict=True)
 
 
 class EndpointUpdate(Input):
@@ -135,7 +135,7 @@ class EndpointUpdate(Input):
     secret_headers: dict[HeaderName, str] | None = None
     body_template: str | None = None
     output_path: str | None = Field(default=None, max_length=500)
-    timeout_s: float | None = Field(default=None, gt=0, le=600)
+    timeout_s: float | None = Field(default=None, gt=0, le=600, strict=True)
 
 
 class ApiKeyCreated(Record):

@@ -75,9 +75,9 @@ class ObservationCreate(Input):
     model_parameters: JsonObject | None = Field(
         default=None, validation_alias=AliasChoices("model_parameters", "modelParameters")
     )
-    tokens_in: int | None = Field(default=None, ge=0)
-    tokens_out: int | None = Field(default=None, ge=0)
-    cost: float | None = Field(default=None, ge=0)
+    tokens_in: int | None = Field(default=None, ge=0, strict=True)
+    tokens_out: int | None = Field(default=None, ge=0, strict=True)
+    cost: float | None = Field(default=None, ge=0, strict=True)
     level: str | None = Field(default=None, max_length=16)
     status_message: str | None = None
     metadata: JsonObject = Field(default_factory=dict)
