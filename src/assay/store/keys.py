@@ -110,11 +110,3 @@ def authenticate(db: Database, *, public_key: str | None, secret: str) -> Projec
         with db.write() as conn:
             conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(last_used_at=now))
     return Project(id=row.project_id, name=row.project_name, created_at=row.project_created_at)
-
-
-def find_project(db: Database, name: str) -> Project:
-    with db.read() as conn:
-        row = conn.execute(select(projects).where(projects.c.name == name)).first()
-    if row is None:
-        raise NotFound(f"project {name!r} not found", field="project")
-    return Project.model_construct(**row._mapping)

@@ -1,4 +1,9 @@
-"""``/api/v1``: one router per noun."""
+"""``/api/v1``: one router per noun.
+
+A new noun is a module here with a ``router`` whose routes each take ``ProjectStore`` (or declare
+``Public``), parse input, call one Store or core function, and return a domain record; list the
+module below. No SQL and no business rule in a route.
+"""
 
 from fastapi import APIRouter
 
