@@ -11,7 +11,7 @@ directory, or a fresh project on PostgreSQL), then measures with one keep-alive 
 - listing items (50 per page): p50/p95 of the first page and of a page 90% deep (cursor);
 - trace ingestion ``POST /traces/`` (batches of 100 traces with 3 observations each): traces/s.
 
-Prints the figures and writes ``bench/results/api.json``.
+Prints the figures and writes ``bench/results/api-<database>.json``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-RESULTS = Path(__file__).resolve().parent / "results" / "api.json"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 BATCH = 5_000
 
 
@@ -184,8 +184,8 @@ def main() -> int:
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     print(json.dumps(result, indent=2))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / f"api-{args.db}.json").write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
 
