@@ -13,13 +13,22 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 if TYPE_CHECKING:
     from assay.client import Assay, AsyncAssay
 
-__all__ = ["Assay", "AsyncAssay", "__version__"]
+_LAZY = {
+    "Assay": "assay.client",
+    "AsyncAssay": "assay.client",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # The SDK client is imported on first use so ``import assay`` stays light.
-    if name in ("Assay", "AsyncAssay"):
-        from assay import client
+    # Imported on first use, so `import assay.errors` stays light.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'assay' has no attribute {name!r}")
+    import importlib
 
-        return getattr(client, name)
-    raise AttributeError(f"module 'assay' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = ["Assay", "AsyncAssay", "__version__"]
