@@ -191,27 +191,22 @@ def test_another_projects_key_reaches_nothing(
     assert a.endpoints.get(endpoint.id) == endpoint
 
 
-def test_another_projects_trace_cannot_be_overwritten_or_used(
+def test_trace_ids_belong_to_each_project(
     keyed: TestClient, store: Store, other_store: Store
 ) -> None:
+    """The same trace id in two projects is two traces: no collision, nothing revealed."""
     a_key, b_key = store.keys.create(), other_store.keys.create()
     a = Assay(base_url=BASE, secret_key=a_key.secret_key, http_client=keyed, max_retries=0)
     b = Assay(base_url=BASE, secret_key=b_key.secret_key, http_client=keyed, max_retries=0)
     trace_id = f"t-{uuid.uuid4().hex}"
-    a.traces.ingest([{"id": trace_id, "input": "a-only"}])
-    response = keyed.post(
-        "/api/v1/traces/",
-        headers=basic(b_key),
-        json={"traces": [{"id": trace_id, "input": "b-overwrite"}]},
-    )
-    assert response.status_code == 409
-    assert "a-only" not in response.text
+    a.traces.ingest([{"id": trace_id, "input": "a-only", "observations": [{"id": "o-1"}]}])
+    result = b.traces.ingest([{"id": trace_id, "input": "b-own", "observations": [{"id": "o-1"}]}])
+    assert (result.created, result.updated) == (1, 0)
     assert a.traces.get(trace_id).input == "a-only"
+    assert b.traces.get(trace_id).input == "b-own"
+    assert [o.id for o in a.traces.get(trace_id).observations] == ["o-1"]
     b_set = b.datasets.create("b-set")
-    response = keyed.post(
-        f"/api/v1/datasets/{b_set.id}/from-run/", headers=basic(b_key), json={"run_id": trace_id}
-    )
-    assert response.status_code == 404
+    assert b.datasets.from_run(b_set.id, trace_id).input == "b-own"
 
 
 # ---------------------------------------------------------------------- envelope & limits

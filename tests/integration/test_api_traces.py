@@ -8,7 +8,7 @@ import pytest
 
 from assay.client import Assay
 from assay.domain import ObservationType
-from assay.errors import InvalidInput, NotFound
+from assay.errors import Conflict, InvalidInput, NotFound
 
 
 @pytest.fixture
@@ -120,3 +120,12 @@ def test_same_ids_twice_in_one_batch(client: Assay, run: str) -> None:
     detail = client.traces.get(t1)
     assert (detail.name, detail.output) == ("first", "done")
     assert [o.name for o in detail.observations] == ["b"]
+
+
+def test_an_observation_cannot_move_between_traces(client: Assay, run: str) -> None:
+    t1, t2 = f"t1-{run}", f"t2-{run}"
+    client.traces.ingest([{"id": t1, "observations": [{"id": f"o-{run}"}]}])
+    with pytest.raises(Conflict):
+        client.traces.ingest([{"id": t2, "observations": [{"id": f"o-{run}"}]}])
+    with pytest.raises(NotFound):
+        client.traces.get(t2)  # the whole batch was refused

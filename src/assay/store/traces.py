@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import ColumnElement, Connection, Row, and_, select, update
 
 from assay.domain import (
     ItemCreate,
@@ -59,7 +59,7 @@ class Traces:
         """Create or update every trace of ``batch`` (and its observations) in one transaction.
 
         Re-sending a trace or observation id replaces the fields sent and keeps the others.
-        New rows are written with one multi-row insert per table.
+        Ids are unique per project. New rows are written with one multi-row insert per table.
         """
         trace_ids = [t.id or new_id() for t in batch]
         obs_ids = [[o.id or new_id() for o in t.observations] for t in batch]
@@ -70,15 +70,12 @@ class Traces:
         obs_changes: list[tuple[str, dict[str, Any]]] = []
         now = utcnow()
         with self.db.write() as conn:
-            owners = self._trace_owners(conn, set(trace_ids))
-            known = self._observation_owners(conn, {i for ids in obs_ids for i in ids})
+            existing = self._existing_traces(conn, set(trace_ids))
+            known = self._observation_traces(conn, {i for ids in obs_ids for i in ids})
             for row, (trace, trace_id) in enumerate(zip(batch, trace_ids, strict=True), start=1):
-                owner = owners.get(trace_id)
-                if owner is not None and owner != self.project_id:
-                    raise Conflict(f"row {row}: trace id {trace_id!r} is already in use", row=row)
-                if owner is None:
+                if trace_id not in existing:
                     new_traces.append(self._trace_values(trace, trace_id, now))
-                    owners[trace_id] = self.project_id
+                    existing.add(trace_id)
                     created += 1
                 else:
                     fields = set(trace.model_fields_set) - {"id", "observations"}
@@ -86,27 +83,37 @@ class Traces:
                         trace_changes.append((trace_id, trace.model_dump(include=fields)))
                     updated += 1
                 for obs, obs_id in zip(trace.observations, obs_ids[row - 1], strict=True):
-                    found = known.get(obs_id)
-                    if found is None:
+                    owner = known.get(obs_id)
+                    if owner is None:
                         new_obs.append(
-                            {"id": obs_id, "trace_id": trace_id, **obs.model_dump(exclude={"id"})}
+                            {
+                                "project_id": self.project_id,
+                                "id": obs_id,
+                                "trace_id": trace_id,
+                                **obs.model_dump(exclude={"id"}),
+                            }
                         )
-                        known[obs_id] = (trace_id, self.project_id)
-                    elif found != (trace_id, self.project_id):
+                        known[obs_id] = trace_id
+                    elif owner != trace_id:
                         raise Conflict(
-                            f"row {row}: observation id {obs_id!r} is already in use", row=row
+                            f"row {row}: observation {obs_id!r} belongs to trace {owner!r}",
+                            row=row,
                         )
                     elif fields := set(obs.model_fields_set) - {"id"}:
                         obs_changes.append((obs_id, obs.model_dump(include=fields)))
             if new_traces:
                 conn.execute(traces.insert(), new_traces)
             for trace_id, changes in trace_changes:
-                conn.execute(update(traces).where(traces.c.id == trace_id).values(changes))
+                conn.execute(update(traces).where(self._trace_is(trace_id)).values(changes))
             for start in range(0, len(new_obs), _CHUNK):
                 conn.execute(observations.insert(), new_obs[start : start + _CHUNK])
             for obs_id, changes in obs_changes:
                 conn.execute(
-                    update(observations).where(observations.c.id == obs_id).values(changes)
+                    update(observations)
+                    .where(
+                        observations.c.project_id == self.project_id, observations.c.id == obs_id
+                    )
+                    .values(changes)
                 )
         return TraceIngestResult(
             created=created,
@@ -114,6 +121,9 @@ class Traces:
             observations=sum(len(ids) for ids in obs_ids),
             trace_ids=trace_ids,
         )
+
+    def _trace_is(self, trace_id: str) -> ColumnElement[bool]:
+        return and_(traces.c.project_id == self.project_id, traces.c.id == trace_id)
 
     def _trace_values(self, trace: TraceCreate, trace_id: str, now: datetime) -> dict[str, Any]:
         return {
@@ -123,26 +133,27 @@ class Traces:
             "created_at": now,
         }
 
-    def _trace_owners(self, conn: Connection, ids: set[str]) -> dict[str, str]:
+    def _existing_traces(self, conn: Connection, ids: set[str]) -> set[str]:
+        found: set[str] = set()
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), _CHUNK):
+            query = select(traces.c.id).where(
+                traces.c.project_id == self.project_id,
+                traces.c.id.in_(ordered[start : start + _CHUNK]),
+            )
+            found.update(conn.execute(query).scalars())
+        return found
+
+    def _observation_traces(self, conn: Connection, ids: set[str]) -> dict[str, str]:
+        """This project's existing observation id -> its trace id."""
         found: dict[str, str] = {}
         ordered = sorted(ids)
         for start in range(0, len(ordered), _CHUNK):
-            chunk = ordered[start : start + _CHUNK]
-            query = select(traces.c.id, traces.c.project_id).where(traces.c.id.in_(chunk))
-            found.update({r.id: r.project_id for r in conn.execute(query)})
-        return found
-
-    def _observation_owners(self, conn: Connection, ids: set[str]) -> dict[str, tuple[str, str]]:
-        """Existing observation id -> (trace id, project id)."""
-        found: dict[str, tuple[str, str]] = {}
-        ordered = sorted(ids)
-        base = select(observations.c.id, observations.c.trace_id, traces.c.project_id).join(
-            traces, traces.c.id == observations.c.trace_id
-        )
-        for start in range(0, len(ordered), _CHUNK):
-            chunk = ordered[start : start + _CHUNK]
-            rows = conn.execute(base.where(observations.c.id.in_(chunk)))
-            found.update({r.id: (r.trace_id, r.project_id) for r in rows})
+            query = select(observations.c.id, observations.c.trace_id).where(
+                observations.c.project_id == self.project_id,
+                observations.c.id.in_(ordered[start : start + _CHUNK]),
+            )
+            found.update({r.id: r.trace_id for r in conn.execute(query)})
         return found
 
     def get(self, trace_id: str) -> TraceDetail:
@@ -156,7 +167,10 @@ class Traces:
                 raise NotFound(f"trace {trace_id!r} not found", field="trace_id")
             obs = conn.execute(
                 select(observations)
-                .where(observations.c.trace_id == trace_id)
+                .where(
+                    observations.c.project_id == self.project_id,
+                    observations.c.trace_id == trace_id,
+                )
                 .order_by(observations.c.start_time, observations.c.id)
             ).all()
         return TraceDetail.model_construct(
