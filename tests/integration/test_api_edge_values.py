@@ -59,3 +59,18 @@ def test_export_of_a_non_ascii_name(http: TestClient, client: Assay) -> None:
     response = http.get(f"/api/v1/datasets/{dataset.id}/export/")
     assert response.status_code == 200
     assert 'filename="Qualit_t___set-v1.jsonl"' in response.headers["content-disposition"]
+
+
+def test_out_of_range_integers(client: Assay, http: TestClient) -> None:
+    client.prompts.create("p", template="x")
+    response = http.get("/api/v1/prompts/p/", params={"version": 2**63})
+    assert response.status_code == 422
+    assert response.json()["error"]["details"]["field"] == "version"
+    response = http.put(
+        "/api/v1/prompts/p/versions/9223372036854775808/labels/", json={"labels": []}
+    )
+    assert response.status_code == 422
+    dataset = client.datasets.create("d")
+    with pytest.raises(InvalidInput):
+        client.datasets.create_item(dataset.id, {"input": "x", "sort_order": 2**63})
+    assert client.datasets.get(dataset.id).item_count == 0

@@ -10,6 +10,9 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+#: Largest version number a query may name (the columns are 32-bit on PostgreSQL).
+MAX_VERSION = 2_147_483_647
+
 
 class BodySizeLimit:
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:

@@ -102,6 +102,8 @@ class Database:
             yield
         except OperationalError as exc:
             raise StorageError(f"database unavailable: {exc.orig}") from exc
+        except OverflowError as exc:  # the driver cannot bind an integer this large
+            raise InvalidInput(f"cannot store value: {exc}") from exc
         except DataError as exc:  # the database refused a value (e.g. NUL in PostgreSQL text)
             raise InvalidInput(f"cannot store value: {exc.orig}".strip()) from exc
         except StatementError as exc:

@@ -23,6 +23,7 @@ from assay.domain import (
 from assay.errors import InvalidInput
 from assay.io import export_dataset
 from assay.server.auth import ProjectStore
+from assay.server.limits import MAX_VERSION
 from assay.store import Store
 
 router = APIRouter(tags=["datasets"])
@@ -91,8 +92,8 @@ def list_versions(store: ProjectStore, dataset_id: str) -> Page[DatasetVersion]:
 def diff_versions(
     store: ProjectStore,
     dataset_id: str,
-    from_version: Annotated[int, Query(alias="from", ge=0)],
-    to_version: Annotated[int | None, Query(alias="to", ge=0)] = None,
+    from_version: Annotated[int, Query(alias="from", ge=0, le=MAX_VERSION)],
+    to_version: Annotated[int | None, Query(alias="to", ge=0, le=MAX_VERSION)] = None,
 ) -> DatasetDiff:
     """Items added, changed and removed between two versions (``to`` defaults to current)."""
     return store.datasets.diff(dataset_id, from_version, to_version)
@@ -107,7 +108,7 @@ async def export(
     store: ProjectStore,
     dataset_id: str,
     format: Literal["csv", "json", "jsonl"] = "jsonl",
-    version: Annotated[int | None, Query(ge=0)] = None,
+    version: Annotated[int | None, Query(ge=0, le=MAX_VERSION)] = None,
 ) -> StreamingResponse:
     """Download the items (at ``version``, default current) as CSV, JSON or JSONL."""
     dataset = await run_in_threadpool(store.datasets.get, dataset_id)

@@ -26,6 +26,7 @@ from assay.domain import (
 from assay.errors import InvalidInput
 from assay.io import FORMATS, detect_format, import_stream, parse_mapping
 from assay.server.auth import ProjectStore
+from assay.server.limits import MAX_VERSION
 from assay.store import Store, VersionChange
 
 router = APIRouter(tags=["items"])
@@ -35,7 +36,9 @@ router = APIRouter(tags=["items"])
 def list_items(
     store: ProjectStore,
     dataset_id: str,
-    version: Annotated[int | None, Query(ge=0, description="Items as of this version.")] = None,
+    version: Annotated[
+        int | None, Query(ge=0, le=MAX_VERSION, description="Items as of this version.")
+    ] = None,
     search: str | None = None,
     tag: str | None = None,
     include_archived: bool = False,
@@ -67,7 +70,7 @@ def get_item(
     store: ProjectStore,
     dataset_id: str,
     item_id: str,
-    version: Annotated[int | None, Query(ge=0)] = None,
+    version: Annotated[int | None, Query(ge=0, le=MAX_VERSION)] = None,
 ) -> Item:
     return store.datasets.get_item(dataset_id, item_id, version=version)
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from assay.domain import Page, Prompt, PromptCreate, PromptLabels
 from assay.server.auth import ProjectStore
+from assay.server.limits import MAX_VERSION
 
 router = APIRouter(tags=["prompts"])
 
@@ -33,7 +34,7 @@ def create_prompt(store: ProjectStore, body: PromptCreate) -> Prompt:
 def get_prompt(
     store: ProjectStore,
     name: str,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
     label: str | None = None,
 ) -> Prompt:
     """One version by number or label (default: the newest)."""
@@ -50,7 +51,7 @@ def list_prompt_versions(store: ProjectStore, name: str) -> Page[Prompt]:
 def set_prompt_labels(
     store: ProjectStore,
     name: str,
-    version: Annotated[int, Path(ge=1)],
+    version: Annotated[int, Path(ge=1, le=MAX_VERSION)],
     body: PromptLabels,
 ) -> Prompt:
     """Make ``labels`` exactly this version's labels; each listed label moves here."""
