@@ -13,6 +13,7 @@ dataset afterwards.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -53,12 +54,14 @@ def peak_rss_mb() -> float:
 def run_phase(args: argparse.Namespace) -> dict[str, Any]:
     """One phase, in this (fresh) process."""
     from assay.config import Settings
+    from assay.errors import NotFound
     from assay.io import export_dataset, import_file
     from assay.store import open_store
 
     store = open_store(Settings(database_url=args.url), project=args.project)
     baseline = peak_rss_mb()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     if args.phase == "import":
         change = import_file(store, Path(args.file), dataset="bench", create=True)
         rows = change.added
@@ -67,16 +70,22 @@ def run_phase(args: argparse.Namespace) -> dict[str, Any]:
         with Path(args.file).open("wb") as out:
             rows = export_dataset(store, "bench", out, format=fmt)
     elif args.phase == "cleanup":
-        store.datasets.delete("bench")
+        with contextlib.suppress(NotFound):  # the import may have failed before creating it
+            store.datasets.delete("bench")
         rows = 0
     else:
         raise SystemExit(f"unknown phase {args.phase}")
     seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
     store.close()
     return {
         "rows": rows,
         "seconds": round(seconds, 3),
         "rows_per_s": round(rows / seconds) if rows else 0,
+        # On a shared machine wall time swings with other load; this process's CPU time
+        # does not (the database server's own CPU is not included for PostgreSQL).
+        "cpu_seconds": round(cpu_seconds, 3),
+        "rows_per_cpu_s": round(rows / cpu_seconds) if rows and cpu_seconds else 0,
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "rss_before_phase_mb": round(baseline, 1),
     }
@@ -116,7 +125,10 @@ def bench_database(kind: str, url: str, csv_path: Path, work: Path, rows: int) -
             target.unlink()
     finally:
         if kind == "postgresql":
-            spawn("cleanup", url, project, csv_path)
+            try:
+                spawn("cleanup", url, project, csv_path)
+            except SystemExit as exc:  # report, but do not hide the phase that failed
+                print(f"cleanup failed: {exc}", file=sys.stderr)
     for phase, r in results.items():
         if r["rows"] != rows:
             raise SystemExit(f"{kind} {phase}: expected {rows} rows, got {r['rows']}")
@@ -158,6 +170,7 @@ def main() -> None:
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "python": platform.python_version(),
             "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cpus",
+            "load_average_at_start": list(os.getloadavg()),
             "databases": {},
         }
         for kind in kinds:
@@ -166,8 +179,9 @@ def main() -> None:
             report["databases"][kind] = results
             for phase, r in results.items():
                 print(
-                    f"{kind:<10} {phase:<11} {r['rows_per_s']:>9,} rows/s  "
-                    f"{r['seconds']:>7.1f}s  peak RSS {r['peak_rss_mb']:>6.1f} MB"
+                    f"{kind:<10} {phase:<12} {r['rows_per_s']:>7,} rows/s "
+                    f"({r['rows_per_cpu_s']:>7,} per CPU s)  {r['seconds']:>6.1f}s  "
+                    f"peak RSS {r['peak_rss_mb']:>6.1f} MB"
                 )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")

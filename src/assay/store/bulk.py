@@ -208,7 +208,12 @@ def fetch_items(conn: Connection, query: Select[Any]) -> list[Item]:
     load = _loads
     stamp = _Timestamps()
     columns = raw_item_columns(conn.dialect.name)
-    rows: Sequence[Any] = conn.execute(query.with_only_columns(*columns)).all()
+    result = conn.execute(query.with_only_columns(*columns))
+    try:
+        # Plain DBAPI tuples: every column is already raw, so Row objects would only cost time.
+        rows: Sequence[Any] = result.cursor.fetchall()
+    finally:
+        result.close()
     sources = _SOURCES
     return [
         _trusted_item(
