@@ -345,17 +345,20 @@ class Datasets:
                 conn, dataset_id=row.id, version=version, now=utcnow(), batch_size=batch_size
             )
             sort_order = row.next_sort_order
-            for number, item in items:
-                if check is not None:
-                    check(item, number)
-                if item.sort_order is None:
-                    order = sort_order
-                    sort_order += 1
-                else:
-                    order = item.sort_order
-                    sort_order = max(sort_order, order + 1)
-                writer.add(item, order, number)
-            writer.flush()
+            try:
+                for number, item in items:
+                    if check is not None:
+                        check(item, number)
+                    if item.sort_order is None:
+                        order = sort_order
+                        sort_order += 1
+                    else:
+                        order = item.sort_order
+                        sort_order = max(sort_order, order + 1)
+                    writer.add(item, order, number)
+                writer.finish()
+            finally:
+                writer.close()  # no insert may still be running when the transaction ends
             if writer.count == 0:
                 raise InvalidInput("no items to add: the input holds no rows", field="items")
             return self._commit_version(
