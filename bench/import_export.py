@@ -5,9 +5,10 @@
 
 Writes a CSV of ``--rows`` rows (about 150 bytes each) to a temporary directory, then runs each
 phase in a fresh subprocess so its peak RSS (``ru_maxrss``) is that phase's alone: import the
-CSV, export CSV, export JSONL. Prints rows/s and peak RSS and writes
-``bench/results/import_export.json``. On PostgreSQL it uses a fresh project and deletes the
-dataset afterwards.
+CSV, export CSV, JSONL and JSON. Prints rows/s (wall and per CPU second) and peak RSS and
+writes ``bench/results/import_export.json``. On PostgreSQL it uses a fresh project and deletes
+the dataset afterwards; the test suite resets the default test database when a session starts,
+so while tests run elsewhere pass ``--pg-url`` for a database of its own.
 """
 
 from __future__ import annotations
