@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import ValidationError
+
 
 class AssayError(Exception):
     """Base of every error Assay raises on purpose."""
@@ -74,3 +76,14 @@ class Forbidden(AssayError):
 class StorageError(AssayError):
     status = 503
     code = "storage_unavailable"
+
+
+def from_validation(
+    exc: ValidationError, *, prefix: str = "", row: int | None = None
+) -> InvalidInput:
+    """Turn pydantic's first validation error into an InvalidInput naming the field."""
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or None
+    at = f"row {row}: " if row is not None else ""
+    where = f"{prefix}{field}" if field else prefix.rstrip(".") or "value"
+    return InvalidInput(f"{at}{where}: {first['msg']}", field=where, row=row)

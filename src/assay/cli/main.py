@@ -1,7 +1,58 @@
-"""Entry point of the ``assay`` command."""
+"""Entry point of the ``assay`` command: one Typer app, one sub-app per noun."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
+
+from assay import __version__
+from assay.cli.context import State, run_guarded
+from assay.cli.datasets import app as datasets_app
+from assay.cli.db import app as db_app
+from assay.cli.demo import demo_command
+from assay.cli.transfer import export_command, import_command
+
+app = typer.Typer(
+    name="assay",
+    help="Evaluate LLM applications and agents: datasets, experiments, scores, comparisons.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(datasets_app, name="datasets")
+app.add_typer(db_app, name="db")
+app.command("demo")(demo_command)
+app.command("import")(import_command)
+app.command("export")(export_command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"assay {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="ASSAY_DATABASE_URL",
+            help="Database URL (default: SQLite in ASSAY_HOME).",
+        ),
+    ] = None,
+    project: Annotated[
+        str | None, typer.Option("--project", envvar="ASSAY_PROJECT", help="Project name.")
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    ctx.obj = State(database_url=db, project=project)
+
 
 def main() -> None:
-    raise SystemExit("assay: the command line is being assembled")
+    run_guarded(app)

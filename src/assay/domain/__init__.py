@@ -1,6 +1,23 @@
 """Pydantic records shared by every layer: what storage returns and every interface renders."""
 
-from assay.domain.catalog import ApiKey, Connection, Endpoint, Evaluator, Project, Prompt
+from assay.domain.analytics import (
+    DatasetHealth,
+    Distribution,
+    HistogramBin,
+    ItemHealth,
+    LatencyStats,
+    ScorerPoint,
+    TrendPoint,
+)
+from assay.domain.catalog import (
+    ApiKey,
+    Connection,
+    Endpoint,
+    Evaluator,
+    EvaluatorCreate,
+    Project,
+    Prompt,
+)
 from assay.domain.common import JSON, Input, JsonObject, Page, Record
 from assay.domain.datasets import (
     Dataset,
@@ -27,21 +44,27 @@ __all__ = [
     "Dataset",
     "DatasetCreate",
     "DatasetDiff",
+    "DatasetHealth",
     "DatasetSort",
     "DatasetUpdate",
     "DatasetVersion",
+    "Distribution",
     "Endpoint",
     "Evaluator",
+    "EvaluatorCreate",
     "Experiment",
     "ExperimentStatus",
+    "HistogramBin",
     "Input",
     "Item",
     "ItemChange",
     "ItemCreate",
+    "ItemHealth",
     "ItemSort",
     "ItemSource",
     "ItemUpdate",
     "JsonObject",
+    "LatencyStats",
     "Observation",
     "ObservationType",
     "Page",
@@ -54,5 +77,7 @@ __all__ = [
     "ScoreCreate",
     "ScoreDataType",
     "ScoreSource",
+    "ScorerPoint",
     "Trace",
+    "TrendPoint",
 ]

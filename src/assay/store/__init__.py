@@ -6,8 +6,10 @@ ORM rows never leave this package: repositories return the records of ``assay.do
 from __future__ import annotations
 
 from assay.config import Settings
+from assay.store.analytics import Analytics
 from assay.store.datasets import Datasets, VersionChange
 from assay.store.db import Database
+from assay.store.evaluators import Evaluators
 from assay.store.migrate import ensure_schema
 from assay.store.projects import ensure_project
 
@@ -19,6 +21,8 @@ class Store:
         self.db = db
         self.project_id = project_id
         self.datasets = Datasets(db, project_id)
+        self.evaluators = Evaluators(db, project_id)
+        self.analytics = Analytics(db, project_id)
 
     def close(self) -> None:
         self.db.dispose()
@@ -43,4 +47,12 @@ def open_store(
     return Store(db, ensure_project(db, project or settings.project).id)
 
 
-__all__ = ["Database", "Datasets", "Store", "VersionChange", "open_store"]
+__all__ = [
+    "Analytics",
+    "Database",
+    "Datasets",
+    "Evaluators",
+    "Store",
+    "VersionChange",
+    "open_store",
+]
