@@ -80,7 +80,18 @@ def test_batches_are_inserted_in_the_background_one_at_a_time() -> None:
     assert conn.calls == [3, 3, 3, 1]
     assert w.count == 10
     assert not conn.overlapped
-    assert all(name.startswith("assay-import") for name in conn.threads)
+    # Full batches go to the background thread; the remainder is written by the caller.
+    assert conn.threads == {"assay-import_0", threading.current_thread().name}
+
+
+def test_a_write_smaller_than_a_batch_starts_no_thread() -> None:
+    conn = FakeConnection()
+    w = writer(conn, batch_size=5_000)
+    w.add(ItemCreate(input="one"), 0, 1)
+    w.finish()
+    w.close()
+    assert conn.calls == [1]
+    assert conn.threads == {threading.current_thread().name}
 
 
 def test_an_insert_error_reaches_the_caller() -> None:

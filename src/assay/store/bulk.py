@@ -86,6 +86,7 @@ class ItemWriter:
     the next: the drivers release the GIL while the database works, so reading the file and
     writing the rows overlap. At most one batch is in flight, and the caller never uses the
     connection while it is. Call :meth:`finish` to write the rest, and always :meth:`close`.
+    Writes smaller than one batch (a single API item) never start the thread.
     """
 
     def __init__(
@@ -147,9 +148,12 @@ class ItemWriter:
         self.count += len(rows)
 
     def finish(self) -> None:
-        """Insert everything buffered and wait until it is in the transaction."""
-        self.flush()
+        """Insert the rest in this thread (so small writes never start a thread) and wait."""
         self._wait()
+        if self.rows:
+            rows, self.rows = self.rows, []
+            self._insert(rows)
+            self.count += len(rows)
 
     def close(self) -> None:
         """Wait for any in-flight insert (its error, if any, is already moot) and stop."""
