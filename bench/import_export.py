@@ -5,10 +5,11 @@
 
 Writes a CSV of ``--rows`` rows (about 150 bytes each) to a temporary directory, then runs each
 phase in a fresh subprocess so its peak RSS (``ru_maxrss``) is that phase's alone: import the
-CSV, export CSV, JSONL and JSON. Prints rows/s (wall and per CPU second) and peak RSS and
-writes ``bench/results/import_export.json``. On PostgreSQL it uses a fresh project and deletes
-the dataset afterwards; the test suite resets the default test database when a session starts,
-so while tests run elsewhere pass ``--pg-url`` for a database of its own.
+CSV; export CSV, JSONL and JSON; import the exported JSONL and JSON back. Prints rows/s (wall and
+per CPU second) and peak RSS and writes ``bench/results/import_export.json``. On PostgreSQL it
+uses a fresh project and deletes its datasets afterwards; the test suite resets the default test
+database when a session starts, so while tests run elsewhere pass ``--pg-url`` for a database of
+its own.
 """
 
 from __future__ import annotations
@@ -63,16 +64,20 @@ def run_phase(args: argparse.Namespace) -> dict[str, Any]:
     baseline = peak_rss_mb()
     started = time.perf_counter()
     cpu_started = time.process_time()
-    if args.phase == "import":
-        change = import_file(store, Path(args.file), dataset="bench", create=True)
+    if args.phase.startswith("import-"):
+        # The CSV goes to "bench"; exported JSONL / JSON files are re-imported beside it.
+        fmt = args.phase.removeprefix("import-")
+        dataset = "bench" if fmt == "csv" else f"bench-{fmt}"
+        change = import_file(store, Path(args.file), dataset=dataset, create=True)
         rows = change.added
     elif args.phase.startswith("export-"):
         fmt = args.phase.removeprefix("export-")
         with Path(args.file).open("wb") as out:
             rows = export_dataset(store, "bench", out, format=fmt)
     elif args.phase == "cleanup":
-        with contextlib.suppress(NotFound):  # the import may have failed before creating it
-            store.datasets.delete("bench")
+        for dataset in ("bench", "bench-jsonl", "bench-json"):
+            with contextlib.suppress(NotFound):  # an import may have failed before creating it
+                store.datasets.delete(dataset)
         rows = 0
     else:
         raise SystemExit(f"unknown phase {args.phase}")
@@ -118,11 +123,13 @@ def bench_database(kind: str, url: str, csv_path: Path, work: Path, rows: int) -
     project = f"bench-{uuid.uuid4().hex[:10]}"
     results: dict[str, Any] = {}
     try:
-        results["import_csv"] = spawn("import", url, project, csv_path)
+        results["import_csv"] = spawn("import-csv", url, project, csv_path)
         for fmt in ("csv", "jsonl", "json"):
             target = work / f"export-{kind}.{fmt}"
             results[f"export_{fmt}"] = spawn(f"export-{fmt}", url, project, target)
             results[f"export_{fmt}"]["bytes"] = target.stat().st_size
+            if fmt != "csv":  # the exported file imports back: JSON import speed
+                results[f"import_{fmt}"] = spawn(f"import-{fmt}", url, project, target)
             target.unlink()
     finally:
         if kind == "postgresql":
