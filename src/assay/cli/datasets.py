@@ -178,10 +178,13 @@ def _print_diff(diff: DatasetDiff) -> None:
     )
     rows = []
     for c in diff.changes:
-        before = c.before.input if c.before else None
-        after = c.after.input if c.after else None
-        rows.append((c.kind, c.item_id, ", ".join(c.fields), before, after))
+        item = c.after or c.before
+        assert item is not None
+        if c.kind == "changed" and c.before and c.after:
+            field = c.fields[0]
+            before, after = getattr(c.before, field), getattr(c.after, field)
+        else:
+            field, before, after = "input", c.before and c.before.input, c.after and c.after.input
+        rows.append((c.kind, c.item_id[-12:], ", ".join(c.fields) or field, before, after))
     if rows:
-        console.print(
-            table(None, ["Change", "Item", "Fields", "Before (input)", "After (input)"], rows)
-        )
+        console.print(table(None, ["Change", "Item", "Fields", "Before", "After"], rows))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
-from assay.domain.common import JsonObject, Record
+from assay.domain.common import Input, JsonObject, Record
 
 
 class Project(Record):
@@ -35,6 +36,22 @@ class Evaluator(Record):
     mapping: dict[str, str]
     threshold: JsonObject | None
     created_at: datetime
+
+
+class EvaluatorCreate(Input):
+    """A saved scorer configuration; saving an existing name creates its next version."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    kind: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = (
+        Field(description="Registered scorer name, e.g. exact_match or contains.")
+    )
+    params: JsonObject = Field(default_factory=dict)
+    mapping: dict[str, str] = Field(
+        default_factory=dict, description="Scorer variable → field path, e.g. input.query."
+    )
+    threshold: JsonObject | None = Field(
+        default=None, description='Pass/fail rule, e.g. {"gte": 0.8} or {"in": ["good"]}.'
+    )
 
 
 class Prompt(Record):

@@ -8,11 +8,15 @@ whatever is awaitable. Built-ins and plugins register through the same registry.
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
-from assay.domain import ScoreCreate
+from pydantic import ValidationError
+
+from assay.domain import ScoreCreate, ScoreDataType, ScoreSource
+from assay.domain.scores import infer_data_type
 from assay.errors import InvalidInput
 
 ScoreOutput = ScoreCreate | list[ScoreCreate]
@@ -35,6 +39,8 @@ class Sample:
     tokens_out: int | None = None
     tool_calls: list[Mapping[str, Any]] = field(default_factory=list)
     trace: Any = None
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    """Extra named values an evaluator's mapping supplies (e.g. a judge rubric's variables)."""
 
 
 SAMPLE_FIELDS = frozenset(f.name for f in fields(Sample))
@@ -49,14 +55,66 @@ class Scorer(Protocol):
     def score(self, sample: Sample) -> ScoreOutput | Awaitable[ScoreOutput]: ...
 
 
+def make_score(
+    name: str,
+    value: float | bool | str | None,
+    *,
+    passed: bool | None = None,
+    reason: str | None = None,
+    data_type: ScoreDataType | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> ScoreCreate:
+    """A score record built without validation (the hot path of every built-in)."""
+    return ScoreCreate.model_construct(
+        name=name,
+        value=value,
+        data_type=data_type or infer_data_type(value),
+        passed=passed,
+        reason=reason,
+        source=ScoreSource.evaluator,
+        evaluator_id=None,
+        evaluator_version=None,
+        cost=None,
+        tokens_in=None,
+        tokens_out=None,
+        latency_ms=None,
+        metadata=metadata if metadata is not None else {},
+    )
+
+
+def as_list(output: ScoreOutput) -> list[ScoreCreate]:
+    """One score or several, always as a list."""
+    return output if isinstance(output, list) else [output]
+
+
+def normalise(name: str, out: Any) -> list[ScoreCreate]:
+    """Score records from whatever a scorer returned (scores, numbers, bools, dicts, lists)."""
+    if isinstance(out, ScoreCreate):
+        return [out]
+    if isinstance(out, list) and all(isinstance(s, ScoreCreate) for s in out):
+        return out
+    return as_list(to_score(name, out))
+
+
 def to_score(name: str, value: Any, passed: bool | None = None) -> ScoreOutput:
     """Normalise what a scorer function returned into score records."""
     if isinstance(value, ScoreCreate):
         return value
     if isinstance(value, list):
-        return [s for v in value for s in _as_list(to_score(name, v))]
+        return [s for v in value for s in as_list(to_score(name, v))]
     if isinstance(value, dict):
-        return ScoreCreate(**{"name": name, **value})
+        fields = {"name": name, **value}
+        if "passed" not in fields and isinstance(fields.get("value"), bool):
+            fields["passed"] = fields["value"]
+        try:
+            return ScoreCreate(**fields)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = str(first["loc"][0]) if first["loc"] else "score"
+            raise InvalidInput(
+                f"scorer {name!r} returned an invalid score: {where}: {first['msg']}",
+                field="scorer",
+            ) from None
     if value is None or isinstance(value, bool | int | float | str):
         if passed is None and isinstance(value, bool):
             passed = value
@@ -66,10 +124,6 @@ def to_score(name: str, value: Any, passed: bool | None = None) -> ScoreOutput:
         "dict or ScoreCreate",
         field="scorer",
     )
-
-
-def _as_list(output: ScoreOutput) -> list[ScoreCreate]:
-    return output if isinstance(output, list) else [output]
 
 
 class FunctionScorer:
@@ -101,31 +155,53 @@ class FunctionScorer:
         return to_score(self.name, await self.fn(**self._kwargs(sample)))
 
 
-def scorer(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
+def scorer(
+    fn: Callable[..., Any] | None = None, *, name: str | None = None, register: bool = False
+) -> Any:
     """Turn a function into a scorer factory: ``@scorer`` or ``@scorer(name="...")``.
 
     The function's parameters pick the sample fields it needs (``input``, ``output``,
-    ``expected_output``, ``context``, ``metadata``, …, or ``sample`` for all of them). Calling
-    the decorated name returns a :class:`Scorer`, so it is used like a built-in: ``my_check()``.
+    ``expected_output``, ``context``, ``metadata``, …, or ``sample`` for all of them). It may be
+    sync or async and return a number, bool, string, dict, a score, or a list of them. Calling
+    the decorated name returns a :class:`Scorer`, so it is used like a built-in: ``my_check()``
+    (``my_check(name="other")`` renames it). With ``register=True`` it is also added to the
+    registry under its name, so run configs and saved evaluators can refer to it.
     """
 
-    def wrap(f: Callable[..., Any]) -> Callable[[], FunctionScorer]:
-        def factory() -> FunctionScorer:
+    def wrap(f: Callable[..., Any]) -> Callable[..., FunctionScorer]:
+        FunctionScorer(f, name)  # check the signature now, not at the first score
+
+        def factory(*, name: str | None = name) -> FunctionScorer:
             return FunctionScorer(f, name)
 
         factory.__name__ = f.__name__
+        factory.__qualname__ = f.__qualname__
         factory.__doc__ = f.__doc__
+        if register:
+            from assay.scoring.registry import register as add
+
+            add(name or f.__name__, factory)
         return factory
 
     return wrap(fn) if fn is not None else wrap
 
 
 async def run_scorer(scorer_: Scorer, sample: Sample) -> list[ScoreCreate]:
-    """Score one sample; a failure inside the scorer becomes a score with value None."""
+    """Score one sample; a failure inside the scorer becomes a score with value None.
+
+    Scores that do not report their own latency get the scorer's wall time in milliseconds.
+    """
+    start = time.perf_counter()
     try:
         out = scorer_.score(sample)
         if inspect.isawaitable(out):
             out = await out
+        scores = normalise(scorer_.name, out)
     except Exception as exc:  # a broken scorer is data on the result, not a crash
-        return [ScoreCreate(name=scorer_.name, value=None, reason=f"scorer error: {exc}")]
-    return _as_list(out)
+        why = str(exc) or type(exc).__name__
+        scores = [ScoreCreate(name=scorer_.name, value=None, reason=f"scorer error: {why}")]
+    elapsed = round((time.perf_counter() - start) * 1000, 3)
+    for score in scores:
+        if score.latency_ms is None:
+            score.latency_ms = elapsed
+    return scores

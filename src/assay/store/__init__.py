@@ -6,9 +6,11 @@ ORM rows never leave this package: repositories return the records of ``assay.do
 from __future__ import annotations
 
 from assay.config import Settings
+from assay.store.analytics import Analytics
 from assay.store.datasets import Datasets, VersionChange
 from assay.store.db import Database
 from assay.store.endpoints import Endpoints
+from assay.store.evaluators import Evaluators
 from assay.store.keys import Keys
 from assay.store.migrate import ensure_schema
 from assay.store.projects import ensure_project
@@ -27,6 +29,8 @@ class Store:
         self.endpoints = Endpoints(db, project_id)
         self.traces = Traces(db, project_id)
         self.keys = Keys(db, project_id)
+        self.evaluators = Evaluators(db, project_id)
+        self.analytics = Analytics(db, project_id)
 
     def close(self) -> None:
         self.db.dispose()
@@ -52,9 +56,11 @@ def open_store(
 
 
 __all__ = [
+    "Analytics",
     "Database",
     "Datasets",
     "Endpoints",
+    "Evaluators",
     "Keys",
     "Prompts",
     "Store",

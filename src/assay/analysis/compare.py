@@ -1,0 +1,416 @@
+"""Compare runs aligned by (item, repetition): per-item changes, per-scorer statistics, usage.
+
+The first run is the baseline; every other run is compared with it. Statistics are paired
+over the items present in both runs and cluster repetitions of an item (see
+:mod:`assay.analysis.stats`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from assay.analysis.frame import FloatArray, RunFrame
+from assay.analysis.items import item_rows
+from assay.analysis.models import (
+    PASS_METRIC,
+    CompareWarning,
+    Comparison,
+    Contrast,
+    Distribution,
+    DistributionDelta,
+    ItemFilter,
+    ItemReliability,
+    MetricComparison,
+    MetricKind,
+    RunInfo,
+    UsageComparison,
+)
+from assay.analysis.stats import (
+    Direction,
+    Significance,
+    Verdict,
+    bootstrap_ci,
+    cluster_differences,
+    mcnemar_exact,
+    permutation_cost,
+    permutation_test,
+    verdict,
+    wilcoxon_test,
+)
+from assay.errors import InvalidInput
+
+NumericTest = Literal["auto", "permutation", "wilcoxon"]
+#: Above this many random draws, ``auto`` uses the Wilcoxon test instead of permutations.
+PERMUTATION_BUDGET = 20_000_000
+IntArray = npt.NDArray[np.intp]
+
+
+class _Pair:
+    """Rows of the baseline and of another run that hold the same (item, repetition)."""
+
+    def __init__(self, base: RunFrame, other: RunFrame, codes: IntArray) -> None:
+        index = other.index
+        ia: list[int] = []
+        ib: list[int] = []
+        for key, row in base.index.items():
+            j = index.get(key)
+            if j is not None:
+                ia.append(row)
+                ib.append(j)
+        self.a = np.array(ia, dtype=np.intp)
+        self.b = np.array(ib, dtype=np.intp)
+        self.clusters = codes[self.a]
+
+
+def compare_runs(
+    runs: Sequence[RunFrame],
+    *,
+    directions: Mapping[str, Direction] | None = None,
+    item_tags: Mapping[str, Sequence[str]] | None = None,
+    alpha: float = 0.05,
+    resamples: int = 2000,
+    permutations: int = 10_000,
+    numeric_test: NumericTest = "auto",
+    seed: int = 0,
+    items: bool = True,
+    diffs: bool = True,
+    only: ItemFilter | None = None,
+    tag: str | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+) -> Comparison:
+    """Compare ``runs[1:]`` with the baseline ``runs[0]``.
+
+    ``directions`` says, per scorer, whether a higher or a lower value is better (default
+    higher). ``items=False`` skips the per-item rows (statistics only); ``diffs=False`` skips
+    the word diffs of differing outputs. ``only`` and ``tag`` select item rows (see
+    :func:`~assay.analysis.items.filter_items`), ``offset``/``limit`` page them; statistics
+    always cover every item.
+    """
+    if len(runs) < 2:
+        raise InvalidInput("a comparison needs at least two runs", field="runs")
+    seen: set[str] = set()
+    for i, run in enumerate(runs):
+        if run.run_id in seen:
+            raise InvalidInput(f"run {run.run_id} is listed twice", field="runs", row=i)
+        seen.add(run.run_id)
+    if numeric_test not in ("auto", "permutation", "wilcoxon"):
+        raise InvalidInput(f"unknown numeric test {numeric_test!r}", field="numeric_test")
+    directions = dict(directions or {})
+    for name, direction in directions.items():
+        if direction not in ("higher", "lower"):
+            raise InvalidInput(
+                f"direction of {name!r} must be 'higher' or 'lower', not {direction!r}",
+                field=f"directions.{name}",
+            )
+    base, others = runs[0], list(runs[1:])
+    _, codes = np.unique(base.item_ids, return_inverse=True)
+    pairs = {o.run_id: _Pair(base, o, codes.astype(np.intp)) for o in others}
+    settings = _Settings(alpha, resamples, permutations, numeric_test, seed)
+
+    metrics = [_pass_metric(base, others, pairs, settings)]
+    for name in _scorer_names(runs):
+        metrics.append(
+            _scorer_metric(name, directions.get(name, "higher"), base, others, pairs, settings)
+        )
+    regressions: dict[str, int] = {}
+    improvements: dict[str, int] = {}
+    for o in others:
+        a = base.pass_metric()[pairs[o.run_id].a]
+        b = o.pass_metric()[pairs[o.run_id].b]
+        regressions[o.run_id] = int(np.sum((a == 1) & (b == 0)))
+        improvements[o.run_id] = int(np.sum((a == 0) & (b == 1)))
+    rows, total = (
+        item_rows(
+            runs, item_tags or {}, diffs=diffs, only=only, tag=tag, offset=offset, limit=limit
+        )
+        if items
+        else ([], 0)
+    )
+    return Comparison(
+        baseline_id=base.run_id,
+        runs=[_info(r) for r in runs],
+        metrics=metrics,
+        usage=[_usage(name, runs) for name in ("latency_ms", "cost", "judge_cost")],
+        items=rows,
+        items_total=total,
+        reliability=_reliability(runs),
+        regressions=regressions,
+        improvements=improvements,
+        warnings=_warnings(runs),
+    )
+
+
+class _Settings:
+    def __init__(
+        self, alpha: float, resamples: int, permutations: int, numeric: NumericTest, seed: int
+    ) -> None:
+        if not 0 < alpha < 1:
+            raise InvalidInput("alpha must be between 0 and 1", field="alpha")
+        if resamples < 100:
+            raise InvalidInput("resamples must be at least 100", field="resamples")
+        if permutations < 100:
+            raise InvalidInput("permutations must be at least 100", field="permutations")
+        self.alpha = alpha
+        self.confidence = 1 - alpha
+        self.resamples = resamples
+        self.permutations = permutations
+        self.numeric = numeric
+        self.seed = seed
+
+
+def _scorer_names(runs: Sequence[RunFrame]) -> list[str]:
+    names: dict[str, None] = {}
+    for run in runs:
+        names.update(dict.fromkeys(run.scores))
+    return list(names)
+
+
+def _mean_and_count(run: RunFrame, values: FloatArray) -> tuple[float | None, int]:
+    v = values[run.finished]
+    v = v[~np.isnan(v)]
+    return (float(v.mean()) if v.size else None), int(v.size)
+
+
+def _contrast(
+    run_id: str,
+    a: FloatArray,
+    b: FloatArray,
+    pair: _Pair,
+    kind: MetricKind,
+    direction: Direction,
+    s: _Settings,
+) -> Contrast:
+    d = cluster_differences(a, b, pair.clusters)
+    if d.size == 0:
+        return Contrast(
+            run_id=run_id,
+            n=0,
+            difference=None,
+            ci_low=None,
+            ci_high=None,
+            confidence=s.confidence,
+            p_value=None,
+            test=None,
+            verdict=Verdict.inconclusive,
+        )
+    rows = int(np.sum(~(np.isnan(a) | np.isnan(b))))
+    test: Significance
+    if kind == "pass_fail" and rows == d.size:
+        test = mcnemar_exact(a, b)
+    elif kind == "pass_fail" or s.numeric == "permutation":
+        test = permutation_test(d, permutations=s.permutations, seed=s.seed)
+    elif s.numeric == "wilcoxon" or permutation_cost(d, s.permutations) > PERMUTATION_BUDGET:
+        test = wilcoxon_test(d)
+    else:
+        test = permutation_test(d, permutations=s.permutations, seed=s.seed)
+    ci = bootstrap_ci(d, resamples=s.resamples, confidence=s.confidence, seed=s.seed)
+    return Contrast(
+        run_id=run_id,
+        n=int(d.size),
+        difference=ci.estimate,
+        ci_low=ci.low,
+        ci_high=ci.high,
+        confidence=s.confidence,
+        p_value=test.p_value,
+        test=test.test,
+        verdict=verdict(ci, test, direction=direction, alpha=s.alpha),
+    )
+
+
+def _pass_metric(
+    base: RunFrame, others: list[RunFrame], pairs: dict[str, _Pair], s: _Settings
+) -> MetricComparison:
+    runs = [base, *others]
+    stats = {r.run_id: _mean_and_count(r, r.pass_metric()) for r in runs}
+    base_pass = base.pass_metric()
+    contrasts = [
+        _contrast(
+            o.run_id,
+            base_pass[pairs[o.run_id].a],
+            o.pass_metric()[pairs[o.run_id].b],
+            pairs[o.run_id],
+            "pass_fail",
+            "higher",
+            s,
+        )
+        for o in others
+    ]
+    return MetricComparison(
+        name=PASS_METRIC,
+        kind="pass_fail",
+        direction="higher",
+        means={k: v[0] for k, v in stats.items()},
+        counts={k: v[1] for k, v in stats.items()},
+        contrasts=contrasts,
+    )
+
+
+def _scorer_metric(
+    name: str,
+    direction: Direction,
+    base: RunFrame,
+    others: list[RunFrame],
+    pairs: dict[str, _Pair],
+    s: _Settings,
+) -> MetricComparison:
+    runs = [base, *others]
+    columns = [r.scores.get(name) for r in runs]
+    present = [c for c in columns if c is not None]
+    kind: MetricKind = "pass_fail" if all(c.is_pass_fail for c in present) else "numeric"
+    values = [
+        (c.passed if kind == "pass_fail" else c.value) if c is not None else None for c in columns
+    ]
+    means: dict[str, float | None] = {}
+    counts: dict[str, int] = {}
+    for run, v in zip(runs, values, strict=True):
+        means[run.run_id], counts[run.run_id] = (
+            _mean_and_count(run, v) if v is not None else (None, 0)
+        )
+    contrasts: list[Contrast] = []
+    base_v = values[0]
+    for o, v in zip(others, values[1:], strict=True):
+        pair = pairs[o.run_id]
+        a = base_v[pair.a] if base_v is not None else np.full(pair.a.size, np.nan)
+        b = v[pair.b] if v is not None else np.full(pair.b.size, np.nan)
+        a = np.where(base.finished[pair.a], a, np.nan)
+        b = np.where(o.finished[pair.b], b, np.nan)
+        contrasts.append(_contrast(o.run_id, a, b, pair, kind, direction, s))
+    return MetricComparison(
+        name=name,
+        kind=kind,
+        direction=direction,
+        means=means,
+        counts=counts,
+        contrasts=contrasts,
+    )
+
+
+def _distribution(values: FloatArray) -> Distribution:
+    v = values[~np.isnan(values)]
+    if v.size == 0:
+        return Distribution(count=0, total=None, mean=None, p50=None, p95=None)
+    p50, p95 = np.percentile(v, [50, 95])
+    return Distribution(
+        count=int(v.size), total=float(v.sum()), mean=float(v.mean()), p50=p50, p95=p95
+    )
+
+
+def _minus(x: float | None, y: float | None) -> float | None:
+    return None if x is None or y is None else x - y
+
+
+def _usage(
+    name: Literal["latency_ms", "cost", "judge_cost"], runs: Sequence[RunFrame]
+) -> UsageComparison:
+    dists = {r.run_id: _distribution(getattr(r, name)) for r in runs}
+    base = dists[runs[0].run_id]
+    deltas = [
+        DistributionDelta(
+            run_id=r.run_id,
+            total=_minus(dists[r.run_id].total, base.total),
+            mean=_minus(dists[r.run_id].mean, base.mean),
+            p95=_minus(dists[r.run_id].p95, base.p95),
+        )
+        for r in runs[1:]
+    ]
+    return UsageComparison(name=name, runs=dists, deltas=deltas)
+
+
+def _info(run: RunFrame) -> RunInfo:
+    return RunInfo(
+        run_id=run.run_id,
+        name=run.name,
+        dataset_id=run.dataset_id,
+        dataset_version=run.dataset_version,
+        results=len(run),
+        items=len(run.items),
+        finished=int(run.finished.sum()),
+        unaligned=run.unaligned,
+    )
+
+
+def _warnings(runs: Sequence[RunFrame]) -> list[CompareWarning]:
+    out: list[CompareWarning] = []
+    base = runs[0]
+    for run in runs[1:]:
+        pair = f"{run.name!r} and baseline {base.name!r}"
+        if run.dataset_id != base.dataset_id:
+            out.append(CompareWarning(code="dataset", message=f"{pair} ran different datasets"))
+        elif run.dataset_version != base.dataset_version:
+            out.append(
+                CompareWarning(
+                    code="dataset_version",
+                    message=f"{pair} used different dataset versions "
+                    f"({run.dataset_version} vs {base.dataset_version})",
+                )
+            )
+        only_base, only_run = len(base.items - run.items), len(run.items - base.items)
+        shared = len(base.items & run.items)
+        if only_base or only_run:
+            out.append(
+                CompareWarning(
+                    code="item_set",
+                    message=f"{pair} cover different items: {only_base} only in the baseline, "
+                    f"{only_run} only in {run.name!r}; statistics use the {shared} shared items",
+                )
+            )
+        for name in set(base.scores) ^ set(run.scores):
+            missing = run.name if name in base.scores else base.name
+            out.append(
+                CompareWarning(
+                    code="scorer_missing", message=f"scorer {name!r} has no scores in {missing!r}"
+                )
+            )
+    for run in runs:
+        if run.unaligned:
+            out.append(
+                CompareWarning(
+                    code="unaligned",
+                    message=f"{run.unaligned} results of {run.name!r} have no item id and are "
+                    "left out",
+                )
+            )
+        unfinished = len(run) - int(run.finished.sum())
+        if unfinished:
+            out.append(
+                CompareWarning(
+                    code="unfinished",
+                    message=f"{unfinished} results of {run.name!r} did not finish and are left "
+                    "out of the statistics",
+                )
+            )
+    return out
+
+
+def _reliability(runs: Sequence[RunFrame]) -> list[ItemReliability]:
+    """Per-item pass rates for items with several finished trials in some run."""
+    per_item: dict[str, dict[str, tuple[float, int]]] = {}
+    for run in runs:
+        done = run.finished
+        ids, inverse, trials = np.unique(
+            run.item_ids[done], return_inverse=True, return_counts=True
+        )
+        if not (trials > 1).any():
+            continue
+        passes = np.bincount(inverse, weights=run.pass_metric()[done], minlength=ids.size)
+        for item, n, k in zip(ids.tolist(), trials.tolist(), passes.tolist(), strict=True):
+            per_item.setdefault(item, {})[run.run_id] = (k / n, n)
+    out: list[ItemReliability] = []
+    for item, by_run in per_item.items():
+        if not any(n > 1 for _, n in by_run.values()):
+            continue
+        out.append(
+            ItemReliability(
+                item_id=item,
+                pass_rates={r: rate for r, (rate, _) in by_run.items()},
+                trials={r: n for r, (_, n) in by_run.items()},
+                flaky_in=[r for r, (rate, n) in by_run.items() if n > 1 and 0 < rate < 1],
+            )
+        )
+    out.sort(key=lambda r: (not r.flaky_in, r.item_id))
+    return out

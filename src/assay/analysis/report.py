@@ -1,0 +1,219 @@
+"""Renderers for CI: JUnit XML (one test case per item) and a Markdown summary for a PR comment."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+from assay.analysis.gate import GateVerdict
+from assay.analysis.items import paused_gc
+from assay.analysis.models import PASS_METRIC, Comparison, MetricComparison
+
+#: Characters XML 1.0 cannot carry even escaped (control characters other than tab/newline/CR).
+_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+NA = "n/a"
+#: Regressions listed by name in the Markdown summary; the rest are counted.
+MAX_LISTED = 20
+
+
+def _xml_text(value: object) -> str:
+    return _INVALID_XML.sub("\ufffd", str(value))
+
+
+def render_junit(verdict: GateVerdict, *, suite: str = "assay") -> str:
+    """JUnit XML: a ``gate`` suite with one case per check, and one suite for the run with
+    one case per (item, repetition): a failure when the item did not pass, an error when
+    the target failed, skipped when it did not finish."""
+    with paused_gc():
+        return _junit(verdict, suite)
+
+
+def _junit(verdict: GateVerdict, suite: str) -> str:
+    root = ET.Element("testsuites", name=_xml_text(suite))
+    gate = ET.SubElement(root, "testsuite", name=_xml_text(f"{suite}.gate"))
+    gate_failures = 0
+    for check in verdict.checks:
+        case = ET.SubElement(gate, "testcase", classname=f"{suite}.gate", name=check.name)
+        if not check.passed:
+            gate_failures += 1
+            failure = ET.SubElement(case, "failure", message=_xml_text(check.message))
+            failure.set("type", "policy")
+            failure.text = _xml_text(check.message)
+    gate.set("tests", str(len(verdict.checks)))
+    gate.set("failures", str(gate_failures))
+    gate.set("errors", "0")
+
+    classname = _xml_text(f"{suite}.{verdict.run_name}")
+    run = ET.SubElement(root, "testsuite", name=classname)
+    counts = {"failures": 0, "errors": 0, "skipped": 0}
+    total_time = 0.0
+    for item in verdict.items:
+        name = item.item_id if item.repetition == 0 else f"{item.item_id}[{item.repetition}]"
+        case = ET.SubElement(run, "testcase", classname=classname, name=_xml_text(name))
+        if item.latency_ms is not None:
+            case.set("time", f"{item.latency_ms / 1000:.3f}")
+            total_time += item.latency_ms / 1000
+        if item.status == "failed":
+            counts["errors"] += 1
+            error = ET.SubElement(case, "error", message=_xml_text(item.error or "target failed"))
+            error.set("type", "target_error")
+            error.text = _xml_text(item.error or "")
+        elif item.status != "completed":
+            counts["skipped"] += 1
+            ET.SubElement(case, "skipped", message=f"result is {item.status}")
+        elif not item.passed:
+            counts["failures"] += 1
+            detail = (
+                "failing scores: " + ", ".join(item.failing_scores)
+                if item.failing_scores
+                else "did not pass"
+            )
+            if item.regressed:
+                detail += " (passed in the baseline)"
+            failure = ET.SubElement(case, "failure", message=_xml_text(detail))
+            failure.set("type", "regression" if item.regressed else "failed")
+            failure.text = _xml_text(detail)
+    run.set("tests", str(len(verdict.items)))
+    for key, value in counts.items():
+        run.set(key, str(value))
+    run.set("time", f"{total_time:.3f}")
+    root.set("tests", str(len(verdict.checks) + len(verdict.items)))
+    root.set("failures", str(gate_failures + counts["failures"]))
+    root.set("errors", str(counts["errors"]))
+    _layout(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _layout(root: ET.Element) -> None:
+    """One suite and one test case per line (``ET.indent`` costs seconds on 100,000 cases)."""
+    root.text = "\n  "
+    suites = list(root)
+    for k, suite in enumerate(suites):
+        suite.tail = "\n" if k == len(suites) - 1 else "\n  "
+        cases = list(suite)
+        if cases:
+            suite.text = "\n    "
+            for case in cases:
+                case.tail = "\n    "
+            cases[-1].tail = "\n  "
+
+
+def _cell(text: object) -> str:
+    """Markdown table cell: pipes and newlines would break the row."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _value(metric: MetricComparison | None, mean: float | None, kind: str | None = None) -> str:
+    if mean is None:
+        return NA
+    if (metric is not None and metric.kind == "pass_fail") or kind == "pass_fail":
+        return f"{100 * mean:.1f}%"
+    return f"{mean:.4g}"
+
+
+def _delta(metric: MetricComparison, x: float | None) -> str:
+    if x is None:
+        return NA
+    return f"{100 * x:+.1f} pp" if metric.kind == "pass_fail" else f"{x:+.4g}"
+
+
+_ICON = {"better": "🟢 better", "worse": "🔴 worse", "inconclusive": "⚪ inconclusive"}
+
+
+def comparison_table(comparison: Comparison, run_id: str | None = None) -> str:
+    """Markdown table of every metric: baseline and run means, difference, CI, p, verdict."""
+    names = {r.run_id: r.name for r in comparison.runs}
+    run_id = run_id or comparison.runs[1].run_id
+    base = comparison.baseline_id
+    lines = [
+        f"| Scorer | {_cell(names[base])} (baseline) | {_cell(names[run_id])} | Δ "
+        f"| {round(100 * _confidence(comparison))}% CI | p | Verdict |",
+        "|---|---:|---:|---:|---|---:|---|",
+    ]
+    for m in comparison.metrics:
+        c = m.contrast(run_id)
+        if c is None:
+            continue
+        ci = NA if c.ci_low is None else f"{_delta(m, c.ci_low)} … {_delta(m, c.ci_high)}"
+        p = NA if c.p_value is None else f"{c.p_value:.3g}"
+        label = "pass rate" if m.name == PASS_METRIC else m.name
+        lines.append(
+            f"| {_cell(label)} | {_value(m, m.means.get(base))} | {_value(m, m.means.get(run_id))}"
+            f" | {_delta(m, c.difference)} | {ci} | {p} | {_ICON[c.verdict.value]} |"
+        )
+    return "\n".join(lines)
+
+
+def _confidence(comparison: Comparison) -> float:
+    for m in comparison.metrics:
+        for c in m.contrasts:
+            return c.confidence
+    return 0.95
+
+
+def render_comparison_markdown(comparison: Comparison) -> str:
+    """Markdown for ``assay compare``: one table per run against the baseline, and warnings."""
+    names = {r.run_id: r.name for r in comparison.runs}
+    parts: list[str] = []
+    for run in comparison.runs[1:]:
+        parts.append(f"### {_cell(run.name)} vs {_cell(names[comparison.baseline_id])}\n")
+        parts.append(comparison_table(comparison, run.run_id))
+        parts.append(
+            f"\n{comparison.regressions.get(run.run_id, 0)} regressions (pass → fail), "
+            f"{comparison.improvements.get(run.run_id, 0)} improvements (fail → pass).\n"
+        )
+    if comparison.flaky_items:
+        parts.append(
+            f"**Flaky items** ({len(comparison.flaky_items)}): " + _listed(comparison.flaky_items)
+        )
+    if comparison.warnings:
+        parts.append("**Warnings**\n" + "\n".join(f"- {w.message}" for w in comparison.warnings))
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def _listed(ids: list[str]) -> str:
+    shown = ", ".join(f"`{_cell(i)}`" for i in ids[:MAX_LISTED])
+    more = len(ids) - MAX_LISTED
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def render_markdown(verdict: GateVerdict) -> str:
+    """A pull-request comment: the verdict, why, the scorer table and the regressed items."""
+    head = "✅ Gate passed" if verdict.passed else "❌ Gate failed"
+    against = f" vs baseline **{_cell(verdict.baseline_name)}**" if verdict.baseline_name else ""
+    lines = [f"## {head}: **{_cell(verdict.run_name)}**{against}", ""]
+    if verdict.reasons:
+        lines += ["**Why it failed**", *[f"- {_cell(r)}" for r in verdict.reasons], ""]
+    if verdict.comparison is not None:
+        lines += [comparison_table(verdict.comparison), ""]
+    else:
+        lines += ["| Scorer | Mean |", "|---|---:|"]
+        for name, mean in verdict.means.items():
+            label = "pass rate" if name == PASS_METRIC else name
+            kind = "pass_fail" if name == PASS_METRIC else None
+            lines.append(f"| {_cell(label)} | {_value(None, mean, kind)} |")
+        lines.append("")
+    lines += ["| Check | Result | Detail |", "|---|---|---|"]
+    lines += [
+        f"| {_cell(c.name)} | {'pass' if c.passed else '**fail**'} | {_cell(c.message)} |"
+        for c in verdict.checks
+    ]
+    regressed = [
+        i.item_id if i.repetition == 0 else f"{i.item_id}[{i.repetition}]"
+        for i in verdict.items
+        if i.regressed
+    ]
+    failing = sum(1 for i in verdict.items if not i.passed)
+    lines += ["", f"{failing} of {len(verdict.items)} results did not pass."]
+    if regressed:
+        lines += [
+            "",
+            f"**Regressions** ({len(regressed)}, passed in the baseline): " + _listed(regressed),
+        ]
+    if verdict.comparison is not None and verdict.comparison.warnings:
+        lines += [
+            "",
+            "**Warnings**",
+            *[f"- {_cell(w.message)}" for w in verdict.comparison.warnings],
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,350 @@
+"""Analytics computed in SQL: dataset trends, score distributions, latency, dataset health.
+
+Every function aggregates in the database (GROUP BY, bucketed counts, ORDER BY … OFFSET for
+percentiles) and returns domain records, so the API, CLI and dashboard share one definition.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Integer, and_, case, cast, func, or_, select
+
+from assay.domain import (
+    DatasetHealth,
+    Distribution,
+    HistogramBin,
+    ItemHealth,
+    LatencyStats,
+    ScorerPoint,
+    TrendPoint,
+)
+from assay.domain.analytics import HealthKind
+from assay.errors import InvalidInput, NotFound
+from assay.store.db import Database
+from assay.store.tables import datasets, experiments, results, scores
+
+_FINISHED = ("completed", "failed", "cancelled")
+
+
+def _count_if(condition: ColumnElement[bool]) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def quantile(
+    conn: Connection, where: ColumnElement[bool], column: Any, n: int, q: float
+) -> float | None:
+    """The q-quantile of ``column`` over ``n`` matching rows, interpolated like numpy's default."""
+    if n == 0:
+        return None
+    rank = q * (n - 1)
+    low = math.floor(rank)
+    values = (
+        conn.execute(
+            select(column).where(where, column.is_not(None)).order_by(column).limit(2).offset(low)
+        )
+        .scalars()
+        .all()
+    )
+    if not values:
+        return None
+    if len(values) == 1 or rank == low:
+        return float(values[0])
+    return float(values[0] + (values[1] - values[0]) * (rank - low))
+
+
+class Analytics:
+    """Read-only aggregates within one project."""
+
+    def __init__(self, db: Database, project_id: str) -> None:
+        self.db = db
+        self.project_id = project_id
+
+    def _dataset_id(self, conn: Connection, ref: str) -> str:
+        found = conn.execute(
+            select(datasets.c.id).where(
+                datasets.c.project_id == self.project_id,
+                or_(datasets.c.id == ref, datasets.c.name == ref),
+            )
+        ).scalar()
+        if found is None:
+            raise NotFound(f"dataset {ref!r} not found", field="dataset")
+        return str(found)
+
+    def _experiment_id(self, conn: Connection, ref: str) -> str:
+        found = conn.execute(
+            select(experiments.c.id)
+            .where(
+                experiments.c.project_id == self.project_id,
+                or_(experiments.c.id == ref, experiments.c.name == ref),
+            )
+            .order_by(experiments.c.created_at.desc())
+        ).scalar()
+        if found is None:
+            raise NotFound(f"experiment {ref!r} not found", field="experiment")
+        return str(found)
+
+    # ------------------------------------------------------------------ trend
+    def trend(
+        self, dataset: str, *, limit: int = 100, run_tag: str | None = None
+    ) -> list[TrendPoint]:
+        """The last ``limit`` experiments on a dataset, oldest first, with their aggregates."""
+        if not 1 <= limit <= 1000:
+            raise InvalidInput("limit must be between 1 and 1000", field="limit")
+        with self.db.read() as conn:
+            dataset_id = self._dataset_id(conn, dataset)
+            query = select(experiments).where(
+                experiments.c.project_id == self.project_id,
+                experiments.c.dataset_id == dataset_id,
+            )
+            if run_tag:
+                query = query.where(experiments.c.run_tag == run_tag)
+            runs = conn.execute(query.order_by(experiments.c.created_at.desc()).limit(limit)).all()[
+                ::-1
+            ]
+            ids = [r.id for r in runs]
+            if not ids:
+                return []
+            completed = results.c.status == "completed"
+            agg = {
+                row.experiment_id: row
+                for row in conn.execute(
+                    select(
+                        results.c.experiment_id,
+                        func.count().label("total"),
+                        _count_if(completed).label("completed"),
+                        _count_if(results.c.status == "failed").label("failed"),
+                        _count_if(results.c.passed.is_(True)).label("passed"),
+                        _count_if(results.c.passed.is_not(None)).label("judged"),
+                        func.avg(case((completed, results.c.latency_ms))).label("avg_latency"),
+                        func.count(case((completed, results.c.latency_ms))).label("n_latency"),
+                        func.coalesce(func.sum(results.c.cost), 0.0).label("cost"),
+                        func.count(results.c.cost).label("n_cost"),
+                    )
+                    .where(results.c.experiment_id.in_(ids))
+                    .group_by(results.c.experiment_id)
+                )
+            }
+            per_scorer: dict[str, dict[str, ScorerPoint]] = defaultdict(dict)
+            for row in conn.execute(
+                select(
+                    scores.c.experiment_id,
+                    scores.c.name,
+                    func.count().label("n"),
+                    func.avg(scores.c.numeric_value).label("mean"),
+                    _count_if(scores.c.passed.is_(True)).label("passed"),
+                    _count_if(scores.c.passed.is_not(None)).label("judged"),
+                )
+                .where(scores.c.experiment_id.in_(ids))
+                .group_by(scores.c.experiment_id, scores.c.name)
+            ):
+                per_scorer[row.experiment_id][row.name] = ScorerPoint(
+                    count=row.n,
+                    mean=None if row.mean is None else float(row.mean),
+                    pass_rate=_ratio(row.passed, row.judged),
+                )
+            points = []
+            for run in runs:
+                a = agg.get(run.id)
+                total = a.total if a else 0
+                done = a.completed if a else 0
+                failed = a.failed if a else 0
+                p95 = (
+                    quantile(
+                        conn,
+                        and_(results.c.experiment_id == run.id, completed),
+                        results.c.latency_ms,
+                        a.n_latency,
+                        0.95,
+                    )
+                    if a
+                    else None
+                )
+                points.append(
+                    TrendPoint(
+                        experiment_id=run.id,
+                        name=run.name,
+                        run_tag=run.run_tag,
+                        status=run.status,
+                        dataset_version=run.dataset_version,
+                        created_at=run.created_at,
+                        total=total,
+                        completed=done,
+                        failed=failed,
+                        error_rate=_ratio(failed, done + failed),
+                        pass_rate=_ratio(a.passed, a.judged) if a else None,
+                        avg_latency_ms=None
+                        if not a or a.avg_latency is None
+                        else float(a.avg_latency),
+                        p95_latency_ms=p95,
+                        total_cost=float(a.cost) if a else 0.0,
+                        avg_cost=float(a.cost) / a.n_cost if a and a.n_cost else None,
+                        scores=per_scorer.get(run.id, {}),
+                    )
+                )
+        return points
+
+    # ------------------------------------------------------------------ distributions
+    def score_distribution(self, experiment: str, name: str, *, bins: int = 10) -> Distribution:
+        """Histogram of one score's numeric values (and counts of categorical values)."""
+        if not 1 <= bins <= 200:
+            raise InvalidInput("bins must be between 1 and 200", field="bins")
+        with self.db.read() as conn:
+            experiment_id = self._experiment_id(conn, experiment)
+            where = and_(scores.c.experiment_id == experiment_id, scores.c.name == name)
+            categories = {
+                str(value): int(n)
+                for value, n in conn.execute(
+                    select(scores.c.string_value, func.count())
+                    .where(
+                        where, scores.c.numeric_value.is_(None), scores.c.string_value.is_not(None)
+                    )
+                    .group_by(scores.c.string_value)
+                )
+            }
+            return self._histogram(
+                conn, experiment_id, name, where, scores.c.numeric_value, bins, categories
+            )
+
+    def latency_distribution(self, experiment: str, *, bins: int = 20) -> Distribution:
+        with self.db.read() as conn:
+            experiment_id = self._experiment_id(conn, experiment)
+            where = and_(results.c.experiment_id == experiment_id, results.c.status == "completed")
+            return self._histogram(
+                conn, experiment_id, "latency_ms", where, results.c.latency_ms, bins, {}
+            )
+
+    def _histogram(
+        self,
+        conn: Connection,
+        experiment_id: str,
+        name: str,
+        where: ColumnElement[bool],
+        column: Any,
+        bins: int,
+        categories: dict[str, int],
+    ) -> Distribution:
+        n, low, high, mean = conn.execute(
+            select(func.count(column), func.min(column), func.max(column), func.avg(column)).where(
+                where
+            )
+        ).one()
+        if n == 0 and not categories:
+            raise NotFound(f"no values for {name!r} in experiment {experiment_id}", field="name")
+        out_bins: list[HistogramBin] = []
+        if n:
+            low, high = float(low), float(high)
+            width = (high - low) / bins if high > low else 1.0
+            scaled = (column - low) / width
+            # floor() is not built into every SQLite; CAST truncates, which is floor for x >= 0.
+            floor = func.floor(scaled) if not self.db.is_sqlite else cast(scaled, Integer)
+            index = case((column >= high, bins - 1), else_=floor)
+            count_of = {
+                int(b): int(c)
+                for b, c in conn.execute(
+                    select(index.label("b"), func.count())
+                    .where(where, column.is_not(None))
+                    .group_by("b")
+                )
+            }
+            edges = [low + i * width for i in range(bins + 1)]
+            if high > low:
+                out_bins = [
+                    HistogramBin(lower=edges[i], upper=edges[i + 1], count=count_of.get(i, 0))
+                    for i in range(bins)
+                ]
+            else:
+                out_bins = [HistogramBin(lower=low, upper=high, count=int(n))]
+        return Distribution(
+            experiment_id=experiment_id,
+            name=name,
+            count=int(n) + sum(categories.values()),
+            min=None if not n else float(low),
+            max=None if not n else float(high),
+            mean=None if mean is None else float(mean),
+            bins=out_bins,
+            categories=categories,
+        )
+
+    def latency(self, experiment: str) -> LatencyStats:
+        """Latency percentiles of an experiment's completed results."""
+        with self.db.read() as conn:
+            experiment_id = self._experiment_id(conn, experiment)
+            where = and_(results.c.experiment_id == experiment_id, results.c.status == "completed")
+            col = results.c.latency_ms
+            n, mean, top = conn.execute(
+                select(func.count(col), func.avg(col), func.max(col)).where(where)
+            ).one()
+            q = {p: quantile(conn, where, col, n, p / 100) for p in (50, 90, 95, 99)}
+        return LatencyStats(
+            experiment_id=experiment_id,
+            count=n,
+            mean=None if mean is None else float(mean),
+            p50=q[50],
+            p90=q[90],
+            p95=q[95],
+            p99=q[99],
+            max=None if top is None else float(top),
+        )
+
+    # ------------------------------------------------------------------ health
+    def dataset_health(self, dataset: str, *, last: int = 20, min_runs: int = 2) -> DatasetHealth:
+        """Classify items by their pass/fail history over the last ``last`` finished experiments."""
+        with self.db.read() as conn:
+            dataset_id = self._dataset_id(conn, dataset)
+            recent = (
+                select(experiments.c.id)
+                .where(
+                    experiments.c.project_id == self.project_id,
+                    experiments.c.dataset_id == dataset_id,
+                    experiments.c.status.in_(_FINISHED),
+                )
+                .order_by(experiments.c.created_at.desc())
+                .limit(last)
+            ).subquery()
+            n_runs = conn.execute(select(func.count()).select_from(recent)).scalar_one()
+            passes = _count_if(results.c.passed.is_(True))
+            fails = _count_if(results.c.passed.is_(False))
+            rows = conn.execute(
+                select(results.c.item_id, passes.label("passes"), fails.label("fails"))
+                .where(
+                    results.c.experiment_id.in_(select(recent.c.id)),
+                    results.c.passed.is_not(None),
+                    results.c.item_id.is_not(None),
+                )
+                .group_by(results.c.item_id)
+            ).all()
+        items: list[ItemHealth] = []
+        for row in rows:
+            runs = row.passes + row.fails
+            if runs < min_runs:
+                continue
+            kind: HealthKind = (
+                "flaky"
+                if row.passes and row.fails
+                else "always_pass"
+                if row.passes
+                else "always_fail"
+            )
+            items.append(
+                ItemHealth(
+                    item_id=row.item_id, kind=kind, runs=runs, passes=row.passes, fails=row.fails
+                )
+            )
+        order = {"flaky": 0, "always_fail": 1, "always_pass": 2}
+        items.sort(key=lambda h: (order[h.kind], -min(h.passes, h.fails), h.item_id))
+        return DatasetHealth(
+            dataset_id=dataset_id,
+            experiments=n_runs,
+            items_seen=len(rows),
+            always_fail=sum(h.kind == "always_fail" for h in items),
+            always_pass=sum(h.kind == "always_pass" for h in items),
+            flaky=sum(h.kind == "flaky" for h in items),
+            items=items,
+        )

@@ -1,0 +1,138 @@
+"""The ``assay`` command as users run it: a real process, a real database file."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+class Cli(Protocol):
+    def __call__(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]: ...
+
+
+@pytest.fixture
+def cli(tmp_path: Path, db_url: str) -> Cli:
+    env = {**os.environ, "ASSAY_HOME": str(tmp_path / "home"), "ASSAY_DATABASE_URL": db_url}
+    project = f"cli-{tmp_path.name[-12:]}"
+
+    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "assay", "--project", project, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        if ok:
+            assert proc.returncode == 0, proc.stderr
+        return proc
+
+    return run
+
+
+def test_version(cli: Cli) -> None:
+    out = cli("--version").stdout
+    assert out.startswith("assay ")
+
+
+def test_dataset_lifecycle_with_import_and_export(cli: Cli, tmp_path: Path) -> None:
+    run = cli
+    source = tmp_path / "cases.csv"
+    source.write_text(
+        "question,answer,tags\n"
+        "How do I reset my password?,Settings > Security,account\n"
+        '"Pricing, please",Free and Pro,"billing,sales"\n',
+        encoding="utf-8",
+    )
+    run("datasets", "create", "qa", "--description", "golden", "--tag", "support")
+    imported = run(
+        "import",
+        str(source),
+        "--dataset",
+        "qa",
+        "--map",
+        "question=input.query",
+        "--map",
+        "answer=expected_output",
+        "--json",
+    )
+    assert json.loads(imported.stdout)["imported"] == 2
+
+    listed = json.loads(run("datasets", "list", "--json").stdout)
+    assert [(d["name"], d["item_count"], d["version"]) for d in listed["items"]] == [("qa", 2, 1)]
+
+    shown = json.loads(run("datasets", "show", "qa", "--json").stdout)
+    assert shown["items"][0]["input"] == {"query": "How do I reset my password?"}
+    assert shown["items"][1]["tags"] == ["billing", "sales"]
+
+    run("import", str(source), "--dataset", "qa", "--map", "question=input.query")
+    versions = json.loads(run("datasets", "versions", "qa", "--json").stdout)
+    assert [v["version"] for v in versions] == [2, 1]
+    diff = json.loads(run("datasets", "diff", "qa", "--from", "1", "--json").stdout)
+    assert (diff["added"], diff["changed"], diff["removed"]) == (2, 0, 0)
+
+    out = tmp_path / "v1.csv"
+    run("export", "qa", "--version", "1", "-o", str(out))
+    with out.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2
+    assert json.loads(rows[0]["input"]) == {"query": "How do I reset my password?"}
+
+    jsonl = run("export", "qa", "--format", "jsonl").stdout
+    assert len(jsonl.strip().splitlines()) == 4
+
+    run("datasets", "delete", "qa", "--yes")
+    assert json.loads(run("datasets", "list", "--json").stdout)["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("datasets", "show", "missing"), "error: dataset 'missing' not found"),
+        (("datasets", "diff", "missing", "--from", "1"), "error: dataset 'missing' not found"),
+        (("export", "missing"), "error: dataset 'missing' not found"),
+        (("datasets", "create", " "), "error: name: String should have at least 1 character"),
+        (("datasets", "list", "--sort", "size"), "error: cannot sort by 'size'"),
+        (("datasets", "list", "--cursor", "zzz"), "error: malformed pagination cursor"),
+    ],
+)
+def test_errors_are_one_line_and_exit_1(cli: Cli, args: tuple[str, ...], message: str) -> None:
+    proc = cli(*args, ok=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == message
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_import_names_the_row_and_writes_nothing(cli: Cli, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"input": "ok"}\n{"input": "ok"}\n{"input": \n', encoding="utf-8")
+    proc = cli("import", str(bad), "--dataset", "fresh", "--create", ok=False)
+    assert proc.returncode == 1
+    assert "line 3: invalid JSON" in proc.stderr
+    assert json.loads(cli("datasets", "list", "--json").stdout)["items"] == []
+
+
+def test_demo_runs_offline_and_twice(cli: Cli, tmp_path: Path) -> None:
+    first = cli("demo", "--output-dir", str(tmp_path / "out"))
+    assert "demo-support-qa" in first.stdout
+    again = cli("demo", "--output-dir", str(tmp_path / "out"))
+    assert "removed the previous demo-support-qa" in again.stdout
+    exported = (tmp_path / "out" / "v1.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(exported) == 24
+    v3 = (tmp_path / "out" / "v3.csv").read_text(encoding="utf-8")
+    assert len(list(csv.DictReader(v3.splitlines()))) == 25
+
+
+def test_db_upgrade_and_status(cli: Cli) -> None:
+    cli("db", "upgrade")
+    assert "up to date" in cli("db", "upgrade").stdout
+    assert "revision:" in cli("db", "status").stdout
