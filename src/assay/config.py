@@ -42,6 +42,17 @@ class Settings(BaseSettings):
         description="Hosts, IPs or CIDR networks that outbound calls may reach even when private "
         "(comma-separated in ASSAY_OUTBOUND_ALLOW).",
     )
+    serve_worker: bool = Field(
+        default=True,
+        description="Run started experiments inside `assay serve`; false leaves them to "
+        "`assay worker` processes.",
+    )
+    worker_poll_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between a worker's looks for started experiments."
+    )
+    worker_stale_after: float = Field(
+        default=30.0, gt=0, description="Seconds without a heartbeat before a run is taken over."
+    )
 
     @field_validator("outbound_allow", mode="before")
     @classmethod

@@ -22,7 +22,7 @@ BASE = "http://testserver"
 def api_settings(settings: Settings, store: Store) -> Settings:
     """Single-user settings whose default project is the test's own project."""
     name = get_project(store.db, store.project_id).name
-    return settings.model_copy(update={"project": name, "auth": "none"})
+    return settings.model_copy(update={"project": name, "auth": "none", "serve_worker": False})
 
 
 @pytest.fixture
@@ -54,6 +54,8 @@ async def aclient(app: FastAPI) -> AsyncIterator[AsyncAssay]:
 def keyed_app(settings: Settings, store: Store) -> Iterator[FastAPI]:
     """The app with API-key authentication on."""
     name = get_project(store.db, store.project_id).name
-    application = create_app(settings.model_copy(update={"project": name, "auth": "keys"}))
+    application = create_app(
+        settings.model_copy(update={"project": name, "auth": "keys", "serve_worker": False})
+    )
     yield application
     application.state.assay.db.dispose()

@@ -36,7 +36,9 @@ def fuzz_secret(store: Store) -> str:
 @pytest.fixture
 def api_schema(settings: Settings, store: Store, fuzz_secret: str) -> Iterator[Any]:
     name = get_project(store.db, store.project_id).name
-    app = create_app(settings.model_copy(update={"project": name, "auth": "keys"}))
+    app = create_app(
+        settings.model_copy(update={"project": name, "auth": "keys", "serve_worker": False})
+    )
     yield schemathesis.openapi.from_asgi("/openapi.json", app)
     app.state.assay.db.dispose()
 

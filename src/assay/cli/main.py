@@ -16,6 +16,7 @@ from assay.cli.run import run_command
 from assay.cli.runs import app as runs_app
 from assay.cli.serve import serve_command
 from assay.cli.transfer import export_command, import_command
+from assay.cli.worker import worker_command
 
 app = typer.Typer(
     name="assay",
@@ -28,6 +29,7 @@ app.add_typer(datasets_app, name="datasets")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.command("serve")(serve_command)
+app.command("worker")(worker_command)
 app.command("demo")(demo_command)
 app.command("import")(import_command)
 app.command("export")(export_command)

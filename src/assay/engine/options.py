@@ -28,6 +28,9 @@ class RunOptions:
     stale_after: float = 30.0
     writer: str = "thread"  # "thread", "process", or "auto" (a process from process_writer_min)
     process_writer_min: int = 5000
+    worker: str | None = (
+        None  # runner identity; a worker that already claimed the run passes its own
+    )
 
 
 @dataclass

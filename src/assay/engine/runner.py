@@ -154,7 +154,7 @@ class Runner:
         if self._stopping:
             self._stop_event.set()
         experiments = self.store.experiments
-        me = worker_id()
+        me = self.options.worker or worker_id()
         first_job: Callable[[], None] | None = None
         try:
             if planned is not None:

@@ -17,6 +17,7 @@ from assay.server import errors
 from assay.server.api.v1 import router as v1_router
 from assay.server.api.v1.health import router as health_router
 from assay.server.limits import BodySizeLimit
+from assay.server.worker import Worker
 from assay.store import Database
 from assay.store.migrate import ensure_schema
 from assay.store.projects import ensure_project
@@ -36,6 +37,7 @@ class AppState:
     settings: Settings
     db: Database
     default_project_id: str
+    worker: Worker | None = None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -49,9 +51,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ensure_schema(db)
     default = ensure_project(db, settings.project)
 
+    worker = Worker(settings, db) if settings.serve_worker else None
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if worker is not None:
+            worker.start_thread()
         yield
+        if worker is not None:
+            worker.stop()
         db.dispose()
 
     app = FastAPI(
@@ -62,7 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
-    app.state.assay = AppState(settings=settings, db=db, default_project_id=default.id)
+    app.state.assay = AppState(
+        settings=settings, db=db, default_project_id=default.id, worker=worker
+    )
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.include_router(health_router)

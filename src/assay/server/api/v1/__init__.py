@@ -7,10 +7,18 @@ module below. No SQL and no business rule in a route.
 
 from fastapi import APIRouter
 
-from assay.server.api.v1 import datasets, endpoints, items, projects, prompts, traces
+from assay.server.api.v1 import (
+    datasets,
+    endpoints,
+    experiments,
+    items,
+    projects,
+    prompts,
+    traces,
+)
 
 router = APIRouter()
-for module in (datasets, items, prompts, endpoints, traces, projects):
+for module in (datasets, items, prompts, endpoints, traces, projects, experiments):
     router.include_router(module.router)
 
 __all__ = ["router"]

@@ -1,0 +1,302 @@
+"""``/api/v1/experiments/``: create, start, cancel, results, export and notes of experiments.
+
+``start/`` marks the experiment running; a worker (in ``assay serve`` or ``assay worker``)
+takes it from the database and runs it, so ``cancel/`` works from any process.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from assay.domain import (
+    Experiment,
+    ExperimentCreate,
+    ExperimentResults,
+    ExperimentStatus,
+    ExperimentSummary,
+    JsonObject,
+    Page,
+    ResultDetail,
+    ResultStatus,
+    Selection,
+)
+from assay.errors import Conflict, NotFound
+from assay.server.auth import ProjectStore
+from assay.server.resolve import build_scorer_list, build_target, hash_for, pin
+from assay.store.queue import RunQueue
+
+router = APIRouter(tags=["experiments"])
+
+
+class ExperimentBody(BaseModel):
+    """An experiment to create (``pending`` until ``start/``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=300)
+    dataset_id: str = Field(min_length=1, description="Dataset id or name.")
+    dataset_version: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    description: str | None = None
+    config: JsonObject = Field(
+        description="Prompt form (prompt_name, prompt_label or prompt_version, model, "
+        "temperature, provider) or endpoint form (endpoint_id, or an inline endpoint)."
+    )
+    evaluator_ids: list[str] | None = Field(
+        default=None, description="Saved evaluators; default: those attached to the dataset."
+    )
+    scorers: list[JsonObject] = Field(default_factory=list, description="Inline scorer specs.")
+    selection: Selection | None = None
+    trials: int = Field(default=1, ge=1, le=1000)
+    concurrency: int = Field(default=10, ge=1, le=1000)
+    run_tag: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    metadata: JsonObject = Field(default_factory=dict)
+
+
+class ExperimentView(Experiment):
+    """An experiment with its result counts by status."""
+
+    counts: dict[str, int]
+
+
+class ExperimentDetail(ExperimentView):
+    summary: ExperimentSummary
+
+
+class StartResponse(BaseModel):
+    id: str
+    name: str
+    status: ExperimentStatus
+    runs_created: int
+    started_at: datetime
+
+
+class NotesBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    notes: str | None = Field(max_length=100_000)
+
+
+def _evaluator_id(store: ProjectStore, index: int, ref: str) -> str:
+    try:
+        return store.evaluators.get(ref).id
+    except NotFound as exc:
+        raise NotFound(exc.message, field=f"evaluator_ids[{index}]") from None
+
+
+def _view(store: ProjectStore, experiment: Experiment) -> ExperimentView:
+    counts = store.experiments.counts([experiment.id])[experiment.id]
+    return ExperimentView(**experiment.model_dump(), counts=counts)
+
+
+@router.get("/experiments/")
+def list_experiments(
+    store: ProjectStore,
+    dataset_id: str | None = None,
+    status: ExperimentStatus | None = None,
+    sort: Literal["-created_at"] = "-created_at",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: str | None = None,
+) -> Page[ExperimentView]:
+    """Experiments, newest first (``sort=-created_at``, the one order offered)."""
+    page = store.experiments.list(dataset=dataset_id, status=status, limit=limit, cursor=cursor)
+    counts = store.experiments.counts([e.id for e in page.items])
+    return Page[ExperimentView](
+        items=[ExperimentView(**e.model_dump(), counts=counts[e.id]) for e in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.post("/experiments/", status_code=201)
+def create_experiment(
+    store: ProjectStore, request: Request, body: ExperimentBody
+) -> ExperimentView:
+    """Validate the config, evaluators and dataset, pin the versions, and plan every result."""
+    settings = request.app.state.assay.settings
+    config = pin(store, body.config)
+    if body.evaluator_ids is None:
+        evaluator_ids = [e.id for e in store.evaluators.defaults(body.dataset_id)]
+    else:
+        evaluator_ids = [_evaluator_id(store, i, ref) for i, ref in enumerate(body.evaluator_ids)]
+    target = build_target(store, settings, config)
+    scorers = build_scorer_list(store, evaluator_ids, body.scorers)
+    digest = hash_for(target, scorers)
+    data = ExperimentCreate(
+        name=body.name,
+        dataset=body.dataset_id,
+        dataset_version=body.dataset_version,
+        description=body.description,
+        config=config,
+        scorers=body.scorers,
+        evaluator_ids=evaluator_ids,
+        selection=body.selection if body.selection and not body.selection.is_empty() else None,
+        concurrency=body.concurrency,
+        trials=body.trials,
+        run_tag=body.run_tag,
+        tags=body.tags,
+        metadata=body.metadata,
+    )
+    experiment, _ = store.experiments.create(data, config_hash=digest)
+    return _view(store, experiment)
+
+
+@router.get("/experiments/{experiment_id}/")
+def get_experiment(store: ProjectStore, experiment_id: str) -> ExperimentDetail:
+    experiment = store.experiments.get(experiment_id)
+    return ExperimentDetail(
+        **_view(store, experiment).model_dump(),
+        summary=store.experiments.summary(experiment.id),
+    )
+
+
+@router.delete("/experiments/{experiment_id}/", status_code=204)
+def delete_experiment(store: ProjectStore, experiment_id: str) -> Response:
+    """Delete an experiment with its results; a running one must be cancelled first."""
+    experiment = store.experiments.get(experiment_id)
+    if experiment.status in (ExperimentStatus.running, ExperimentStatus.scoring):
+        raise Conflict(
+            f"experiment {experiment.id} is {experiment.status.value}: cancel it first",
+            field="status",
+        )
+    store.experiments.delete(experiment.id)
+    return Response(status_code=204)
+
+
+@router.post("/experiments/{experiment_id}/start/")
+def start_experiment(store: ProjectStore, request: Request, experiment_id: str) -> StartResponse:
+    """Hand a pending experiment to the workers; ``runs_created`` counts its planned results."""
+    experiment = store.experiments.get(experiment_id)
+    settings = request.app.state.assay.settings
+    build_target(store, settings, experiment.config)  # the outbound check, with fresh DNS
+    started = RunQueue(store.db).start(store.project_id, experiment.id)
+    return StartResponse(
+        id=experiment.id,
+        name=experiment.name,
+        status=ExperimentStatus.running,
+        runs_created=started.runs,
+        started_at=started.started_at,
+    )
+
+
+@router.post("/experiments/{experiment_id}/cancel/")
+def cancel_experiment(store: ProjectStore, experiment_id: str) -> ExperimentView:
+    """Cancel: at once when no worker runs it, else the worker stops within a second."""
+    return _view(store, store.experiments.request_cancel(experiment_id))
+
+
+@router.get("/experiments/{experiment_id}/results/")
+def experiment_results(
+    store: ProjectStore,
+    experiment_id: str,
+    status: ResultStatus | None = None,
+    passed: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+) -> ExperimentResults:
+    """The summary and one page of results in plan order; follow ``next_cursor``."""
+    return store.experiments.results(
+        experiment_id, status=status, passed=passed, limit=limit, cursor=cursor
+    )
+
+
+@router.put("/experiments/{experiment_id}/notes/")
+def set_notes(store: ProjectStore, experiment_id: str, body: NotesBody) -> ExperimentView:
+    experiment = store.experiments.get(experiment_id)
+    RunQueue(store.db).set_notes(store.project_id, experiment.id, body.notes)
+    return _view(store, store.experiments.get(experiment.id))
+
+
+def export_record(r: ResultDetail) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "item_id": r.dataset_item_id,
+        "repetition": r.repetition,
+        "status": r.status.value,
+        "input": r.item_input,
+        "expected_output": r.item_expected_output,
+        "output": r.output,
+        "error": r.error or None,
+        "latency_ms": r.latency_ms,
+        "tokens_in": r.tokens_in,
+        "tokens_out": r.tokens_out,
+        "cost": r.cost,
+        "attempts": r.attempts,
+        "passed": r.passed,
+        "scores": {
+            s.name: s.numeric_value if s.numeric_value is not None else s.string_value
+            for s in r.scores
+        },
+    }
+
+
+_COLUMNS = [
+    "id", "item_id", "repetition", "status", "input", "expected_output", "output", "error",
+    "latency_ms", "tokens_in", "tokens_out", "cost", "attempts", "passed",
+]  # fmt: skip
+_JSON_COLUMNS = {"input", "expected_output", "output"}
+
+
+def _cell(column: str, value: Any) -> Any:
+    if value is None:
+        return ""
+    if column in _JSON_COLUMNS and not isinstance(value, str):
+        return orjson.dumps(value).decode()
+    return value
+
+
+def _csv_lines(records: Iterator[dict[str, Any]], names: list[str]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(_COLUMNS + [f"score.{n}" for n in names])
+    for n, record in enumerate(records):
+        scores = record["scores"]
+        writer.writerow(
+            [_cell(c, record[c]) for c in _COLUMNS]
+            + ["" if scores.get(name) is None else scores[name] for name in names]
+        )
+        if n % 500 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _json_lines(records: Iterator[dict[str, Any]], array: bool) -> Iterator[bytes]:
+    if array:
+        yield b"["
+    for n, record in enumerate(records):
+        data = orjson.dumps(record)
+        yield ((b"," if n else b"") + b"\n" + data) if array else data + b"\n"
+    if array:
+        yield b"\n]\n"
+
+
+@router.get("/experiments/{experiment_id}/export/")
+def export_experiment(
+    store: ProjectStore,
+    experiment_id: str,
+    format: Literal["csv", "json", "jsonl"] = "jsonl",
+) -> StreamingResponse:
+    """Every result with input, expected and actual output, metrics and scores (streamed)."""
+    experiment = store.experiments.get(experiment_id)
+    names = [s.name for s in store.experiments.summary(experiment.id).scores]
+    records = (export_record(r) for r in store.experiments.iter_results(experiment.id))
+    filename = f"experiment-{experiment.id}.{format}"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if format == "csv":
+        return StreamingResponse(
+            _csv_lines(records, names), media_type="text/csv; charset=utf-8", headers=headers
+        )
+    media = "application/json" if format == "json" else "application/x-ndjson"
+    return StreamingResponse(
+        _json_lines(records, format == "json"), media_type=media, headers=headers
+    )

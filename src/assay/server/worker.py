@@ -1,0 +1,93 @@
+"""The background worker: takes started experiments from the database and runs them.
+
+It runs in a thread of ``assay serve`` (unless ``ASSAY_SERVE_WORKER=false``) and in every
+``assay worker`` process. A process that stops mid-run leaves the experiment ``running``; the
+next worker to look takes it over (dead process or stale heartbeat) and runs only what is
+unfinished: completed results are never run or written twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+from assay.config import Settings
+from assay.domain import ExperimentStatus
+from assay.engine import Runner, RunOptions, build_scorers, check_resumable, config_hash
+from assay.errors import AssayError
+from assay.server.resolve import runnable
+from assay.store import Database, Store
+from assay.store.planning import worker_id
+from assay.store.queue import Claim, RunQueue
+
+log = logging.getLogger("assay.worker")
+
+
+class Worker:
+    """Runs started experiments one after another until stopped."""
+
+    def __init__(
+        self, settings: Settings, db: Database, *, project_ids: list[str] | None = None
+    ) -> None:
+        self.settings = settings
+        self.project_ids = project_ids
+        self.db = db
+        self.queue = RunQueue(db)
+        self.me = worker_id()
+        self.stopping = threading.Event()
+        self.runs = 0
+        self._thread: threading.Thread | None = None
+
+    def start_thread(self) -> None:
+        """Run in a daemon thread of this process (the server's in-process worker)."""
+        self._thread = threading.Thread(target=self.run_forever, name="assay-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop looking for work; a run in progress is left for the next worker if it outlives
+        ``timeout``."""
+        self.stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run_forever(self, *, until_idle: bool = False) -> None:
+        asyncio.run(self._loop(until_idle))
+
+    async def _loop(self, until_idle: bool) -> None:
+        while not self.stopping.is_set():
+            claim = await asyncio.to_thread(
+                self.queue.claim_next,
+                self.me,
+                stale_after=self.settings.worker_stale_after,
+                project_ids=self.project_ids,
+            )
+            if claim is None:
+                if until_idle:
+                    return
+                await asyncio.to_thread(self.stopping.wait, self.settings.worker_poll_interval)
+                continue
+            try:
+                await self.run_claim(claim)
+            except Exception:  # one broken run must not stop the worker
+                log.exception("experiment %s failed in the worker", claim.experiment_id)
+
+    async def run_claim(self, claim: Claim) -> None:
+        store = Store(self.db, claim.project_id)
+        experiment = store.experiments.get(claim.experiment_id)
+        try:
+            target, scorers = await asyncio.to_thread(runnable, store, self.settings, experiment)
+            built, recorded = build_scorers(scorers)
+            check_resumable(experiment, config_hash(target.spec(), recorded))
+        except AssayError as exc:
+            store.experiments.finish(experiment.id, ExperimentStatus.failed, exc.message)
+            return
+        stale = self.settings.worker_stale_after
+        options = RunOptions(
+            concurrency=experiment.concurrency,
+            worker=self.me,
+            stale_after=stale,
+            heartbeat_interval=min(5.0, stale / 3),
+        )
+        self.runs += 1
+        await Runner(store, target, built, options).run(experiment.id)

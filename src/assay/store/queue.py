@@ -1,0 +1,116 @@
+"""The database as the ledger of started experiments, shared by every worker process.
+
+Starting an experiment marks it ``running`` with no worker. A worker takes a run nobody holds
+(no worker, a stale heartbeat, or a dead process on this host) with a compare-and-set update,
+so two workers never both take one run, and a restarted process picks up what was left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, select, update
+
+from assay.domain import ExperimentStatus
+from assay.errors import Conflict
+from assay.store.db import Database
+from assay.store.planning import worker_alive
+from assay.store.tables import experiments, results
+from assay.store.types import utcnow
+
+_ACTIVE = (ExperimentStatus.running.value, ExperimentStatus.scoring.value)
+
+
+@dataclass(frozen=True)
+class Started:
+    experiment_id: str
+    runs: int
+    started_at: datetime
+
+
+@dataclass(frozen=True)
+class Claim:
+    experiment_id: str
+    project_id: str
+
+
+class RunQueue:
+    """Start experiments and hand them to workers, across every project."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def start(self, project_id: str, experiment_id: str) -> Started:
+        """Move a pending experiment to running, for a worker to take; 409 otherwise."""
+        now = utcnow()
+        c = experiments.c
+        with self.db.write() as conn:
+            done = conn.execute(
+                update(experiments)
+                .where(
+                    c.id == experiment_id,
+                    c.project_id == project_id,
+                    c.status == ExperimentStatus.pending.value,
+                    c.external.is_(False),
+                )
+                .values(
+                    status=ExperimentStatus.running.value,
+                    worker_id=None,
+                    heartbeat_at=None,
+                    started_at=now,
+                )
+            ).rowcount
+            if done != 1:
+                row = conn.execute(
+                    select(c.status, c.external).where(
+                        c.id == experiment_id, c.project_id == project_id
+                    )
+                ).one()
+                what = "external (its outputs are uploaded)" if row.external else row.status
+                raise Conflict(
+                    f"experiment {experiment_id} cannot start: it is {what}", field="status"
+                )
+            runs = conn.execute(
+                select(func.count()).where(results.c.experiment_id == experiment_id)
+            ).scalar_one()
+        return Started(experiment_id, int(runs), now)
+
+    def claim_next(
+        self, worker: str, *, stale_after: float, project_ids: Sequence[str] | None = None
+    ) -> Claim | None:
+        """Take the oldest started experiment that no live worker holds, or None."""
+        c = experiments.c
+        query = select(c.id, c.project_id, c.worker_id, c.heartbeat_at).where(
+            c.status.in_(_ACTIVE), c.external.is_(False)
+        )
+        if project_ids is not None:
+            query = query.where(c.project_id.in_(list(project_ids)))
+        with self.db.read() as conn:
+            rows = conn.execute(query.order_by(c.started_at, c.id).limit(100)).all()
+        for row in rows:
+            if worker_alive(row.worker_id, row.heartbeat_at, stale_after):
+                continue
+            holder = (
+                c.worker_id.is_(None) if row.worker_id is None else c.worker_id == row.worker_id
+            )
+            with self.db.write() as conn:
+                taken = conn.execute(
+                    update(experiments)
+                    .where(and_(c.id == row.id, c.status.in_(_ACTIVE), holder))
+                    .values(worker_id=worker, heartbeat_at=utcnow())
+                ).rowcount
+            if taken == 1:
+                return Claim(row.id, row.project_id)
+        return None
+
+    def set_notes(self, project_id: str, experiment_id: str, notes: str | None) -> None:
+        """Replace an experiment's free-text notes (any status)."""
+        c = experiments.c
+        with self.db.write() as conn:
+            conn.execute(
+                update(experiments)
+                .where(c.id == experiment_id, c.project_id == project_id)
+                .values(notes=notes)
+            )
