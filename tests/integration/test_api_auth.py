@@ -125,11 +125,17 @@ def _bodies(names: dict[str, str]) -> dict[tuple[str, str], Any]:
         ("POST", "/api/v1/endpoints/"): {"name": f"b-ep-{fresh}", "url": "https://93.184.215.14/"},
         ("PUT", "/api/v1/endpoints/{endpoint_id}/"): {"name": "b"},
         ("POST", "/api/v1/traces/"): {"traces": [{"id": f"b-{uuid.uuid4().hex}"}]},
+        ("POST", "/api/v1/experiments/"): {
+            "name": "b",
+            "dataset_id": names["dataset_id"],
+            "config": {"prompt_name": names["name"], "model": "m"},
+        },
+        ("PUT", "/api/v1/experiments/{experiment_id}/notes/"): {"notes": "b"},
     }
 
 
 #: Routes without path parameters whose body names another project's resource.
-_BODY_REFERENCES = {("POST", "/api/v1/dataset-items/")}
+_BODY_REFERENCES = {("POST", "/api/v1/dataset-items/"), ("POST", "/api/v1/experiments/")}
 
 
 def test_another_projects_key_reaches_nothing(
@@ -144,6 +150,19 @@ def test_another_projects_key_reaches_nothing(
     endpoint = a.endpoints.create(f"a-ep-{secret}", "https://93.184.215.14/", headers={"X": secret})
     trace_id = f"a-trace-{secret}"
     a.traces.ingest([{"id": trace_id, "input": secret, "output": secret}])
+    experiment = keyed.post(
+        "/api/v1/experiments/",
+        headers=basic(a_key),
+        json={
+            "name": f"a-exp-{secret}",
+            "dataset_id": dataset.id,
+            "config": {
+                "prompt_name": prompt.name,
+                "model": "m",
+                "base_url": "https://93.184.215.14/v1",
+            },
+        },
+    ).json()
     before = (a.datasets.get(dataset.id), a.prompts.versions(prompt.name), a.traces.get(trace_id))
 
     ids = {
@@ -154,8 +173,14 @@ def test_another_projects_key_reaches_nothing(
         "name": prompt.name,
         "version": "1",
         "dataset_name": dataset.name,
+        "experiment_id": experiment["id"],
     }
-    by_name = {**ids, "dataset_id": dataset.name, "endpoint_id": endpoint.name}
+    by_name = {
+        **ids,
+        "dataset_id": dataset.name,
+        "endpoint_id": endpoint.name,
+        "experiment_id": experiment["name"],
+    }
     checked = 0
     for values in (ids, by_name):
         for route in served_routes(keyed_app):
@@ -189,6 +214,8 @@ def test_another_projects_key_reaches_nothing(
     after = (a.datasets.get(dataset.id), a.prompts.versions(prompt.name), a.traces.get(trace_id))
     assert after == before
     assert a.endpoints.get(endpoint.id) == endpoint
+    kept = keyed.get(f"/api/v1/experiments/{experiment['id']}/", headers=basic(a_key)).json()
+    assert (kept["status"], kept["notes"]) == ("pending", None)
 
 
 def test_trace_ids_belong_to_each_project(
