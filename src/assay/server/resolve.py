@@ -82,7 +82,9 @@ def pin(store: Store, raw: dict[str, Any]) -> dict[str, Any]:
                 config.prompt_name, version=config.prompt_version, label=config.prompt_label
             )
         except NotFound as exc:
-            raise NotFound(exc.message, field="config.prompt_name") from None
+            where = {"label": "prompt_label", "version": "prompt_version"}
+            field = where.get(str(exc.details.get("field")), "prompt_name")
+            raise NotFound(exc.message, field=f"config.{field}") from None
         if not (config.model or prompt.model_config_.get("model")):
             raise InvalidInput(
                 f"config.model: required (prompt {prompt.name!r} v{prompt.version} names no model)",

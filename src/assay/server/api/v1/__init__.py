@@ -8,6 +8,7 @@ module below. No SQL and no business rule in a route.
 from fastapi import APIRouter
 
 from assay.server.api.v1 import (
+    compare,
     datasets,
     endpoints,
     experiments,
@@ -18,7 +19,8 @@ from assay.server.api.v1 import (
 )
 
 router = APIRouter()
-for module in (datasets, items, prompts, endpoints, traces, projects, experiments):
+# compare before experiments: /experiments/compare/ is not an experiment id.
+for module in (datasets, items, prompts, endpoints, traces, projects, compare, experiments):
     router.include_router(module.router)
 
 __all__ = ["router"]

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from assay.config import Settings
 from assay.domain import (
     Experiment,
     ExperimentCreate,
@@ -32,7 +33,7 @@ from assay.domain import (
 from assay.errors import Conflict, NotFound
 from assay.server.auth import ProjectStore
 from assay.server.resolve import build_scorer_list, build_target, hash_for, pin
-from assay.store.queue import RunQueue
+from assay.store.queue import RunQueue, Started
 
 router = APIRouter(tags=["experiments"])
 
@@ -116,12 +117,8 @@ def list_experiments(
     )
 
 
-@router.post("/experiments/", status_code=201)
-def create_experiment(
-    store: ProjectStore, request: Request, body: ExperimentBody
-) -> ExperimentView:
+def create_planned(store: ProjectStore, settings: Settings, body: ExperimentBody) -> Experiment:
     """Validate the config, evaluators and dataset, pin the versions, and plan every result."""
-    settings = request.app.state.assay.settings
     config = pin(store, body.config)
     if body.evaluator_ids is None:
         evaluator_ids = [e.id for e in store.evaluators.defaults(body.dataset_id)]
@@ -146,7 +143,15 @@ def create_experiment(
         metadata=body.metadata,
     )
     experiment, _ = store.experiments.create(data, config_hash=digest)
-    return _view(store, experiment)
+    return experiment
+
+
+@router.post("/experiments/", status_code=201)
+def create_experiment(
+    store: ProjectStore, request: Request, body: ExperimentBody
+) -> ExperimentView:
+    """Create a ``pending`` experiment with one planned result per item (and trial)."""
+    return _view(store, create_planned(store, request.app.state.assay.settings, body))
 
 
 @router.get("/experiments/{experiment_id}/")
@@ -175,9 +180,7 @@ def delete_experiment(store: ProjectStore, experiment_id: str) -> Response:
 def start_experiment(store: ProjectStore, request: Request, experiment_id: str) -> StartResponse:
     """Hand a pending experiment to the workers; ``runs_created`` counts its planned results."""
     experiment = store.experiments.get(experiment_id)
-    settings = request.app.state.assay.settings
-    build_target(store, settings, experiment.config)  # the outbound check, with fresh DNS
-    started = RunQueue(store.db).start(store.project_id, experiment.id)
+    started = start(store, request.app.state.assay.settings, experiment)
     return StartResponse(
         id=experiment.id,
         name=experiment.name,
@@ -185,6 +188,11 @@ def start_experiment(store: ProjectStore, request: Request, experiment_id: str) 
         runs_created=started.runs,
         started_at=started.started_at,
     )
+
+
+def start(store: ProjectStore, settings: Settings, experiment: Experiment) -> Started:
+    build_target(store, settings, experiment.config)  # the outbound check, with fresh DNS
+    return RunQueue(store.db).start(store.project_id, experiment.id)
 
 
 @router.post("/experiments/{experiment_id}/cancel/")

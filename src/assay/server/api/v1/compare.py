@@ -1,0 +1,165 @@
+"""Comparison, gate and prompt-version comparison routes over experiments."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from assay.analysis import Comparison, GateVerdict
+from assay.domain import JSON, JsonObject
+from assay.errors import InvalidInput
+from assay.server.api.v1.experiments import ExperimentBody, create_planned, start
+from assay.server.auth import ProjectStore
+from assay.server.comparison import MAX_EXPERIMENTS, compare, gate
+
+router = APIRouter(tags=["experiments"])
+
+
+class CompareBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    experiment_ids: list[str] = Field(
+        min_length=2, max_length=MAX_EXPERIMENTS, description="The first is the baseline."
+    )
+    offset: int = Field(default=0, ge=0, le=10_000_000)
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class ExperimentBrief(BaseModel):
+    name: str
+    config: JsonObject
+    status: str
+    dataset_id: str | None
+    dataset_version: int | None
+
+
+class DatasetItemBrief(BaseModel):
+    id: str | None
+    input: JSON
+    expected_output: JSON
+
+
+class ComparisonRow(BaseModel):
+    dataset_item: DatasetItemBrief
+    repetition: int
+    results: dict[str, JsonObject] = Field(description="Per experiment id: its result.")
+
+
+class CompareResponse(BaseModel):
+    experiments: dict[str, ExperimentBrief]
+    comparisons: list[ComparisonRow]
+    total_items: int
+    offset: int
+    statistics: Comparison = Field(description="Paired statistics; the first run is baseline.")
+
+
+def _compare(store: ProjectStore, ids: list[str], offset: int, limit: int) -> CompareResponse:
+    return CompareResponse.model_validate(compare(store, ids, offset=offset, limit=limit))
+
+
+@router.post("/experiments/compare/")
+def compare_experiments(store: ProjectStore, body: CompareBody) -> CompareResponse:
+    """Experiments side by side, aligned by dataset item, with paired statistics."""
+    return _compare(store, body.experiment_ids, body.offset, body.limit)
+
+
+@router.get("/experiments/compare/")
+def compare_experiments_get(
+    store: ProjectStore,
+    experiment_ids: Annotated[str, Query(min_length=1, description="Comma-separated ids.")],
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> CompareResponse:
+    """The same comparison, addressable as a link (``compare_url``)."""
+    ids = [part.strip() for part in experiment_ids.split(",") if part.strip()]
+    if not 2 <= len(ids) <= MAX_EXPERIMENTS:
+        raise InvalidInput(
+            f"experiment_ids: give between 2 and {MAX_EXPERIMENTS} comma-separated ids",
+            field="experiment_ids",
+        )
+    return _compare(store, ids, offset, limit)
+
+
+@router.get("/experiments/{experiment_id}/gate/")
+def gate_experiment(
+    store: ProjectStore,
+    experiment_id: str,
+    baseline: str | None = None,
+    baseline_tag: str | None = None,
+) -> GateVerdict:
+    """Pass or fail a finished run, against ``baseline`` (id or name) or the newest completed
+    run tagged ``baseline_tag`` on its dataset."""
+    if baseline is not None and baseline_tag is not None:
+        raise InvalidInput("give baseline or baseline_tag, not both", field="baseline_tag")
+    return gate(store, experiment_id, baseline=baseline, baseline_tag=baseline_tag)
+
+
+class PromptVersionsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt_name: str = Field(min_length=1)
+    version_a: int = Field(ge=1, le=2**31 - 1)
+    version_b: int = Field(ge=1, le=2**31 - 1)
+    model: str | None = Field(default=None, min_length=1)
+    provider: str | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    base_url: str | None = None
+    evaluator_ids: list[str] | None = None
+    scorers: list[JsonObject] = Field(default_factory=list)
+    concurrency: int = Field(default=10, ge=1, le=1000)
+
+
+class LinkedExperiment(BaseModel):
+    id: str
+    name: str
+    version: int
+
+
+class PromptVersionsResponse(BaseModel):
+    experiment_a: LinkedExperiment
+    experiment_b: LinkedExperiment
+    compare_url: str
+
+
+@router.post("/datasets/{dataset_id}/compare-prompt-versions/", status_code=201)
+def compare_prompt_versions(
+    store: ProjectStore, request: Request, dataset_id: str, body: PromptVersionsBody
+) -> PromptVersionsResponse:
+    """Create and start two linked experiments, one per prompt version, on this dataset."""
+    if body.version_a == body.version_b:
+        raise InvalidInput("version_a and version_b must differ", field="version_b")
+    dataset = store.datasets.get(dataset_id)
+    settings = request.app.state.assay.settings
+    stem = f"{body.prompt_name}-v{body.version_a}-vs-v{body.version_b}"
+    bodies = []
+    for side, version in (("a", body.version_a), ("b", body.version_b)):
+        config: dict[str, Any] = {"prompt_name": body.prompt_name, "prompt_version": version}
+        for key in ("model", "provider", "temperature", "base_url"):
+            if getattr(body, key) is not None:
+                config[key] = getattr(body, key)
+        bodies.append(
+            ExperimentBody(
+                name=f"{stem}-{side}",
+                dataset_id=dataset.id,
+                config=config,
+                evaluator_ids=body.evaluator_ids,
+                scorers=body.scorers,
+                concurrency=body.concurrency,
+                metadata={"compare_prompt_versions": stem, "side": side},
+            )
+        )
+    a = create_planned(store, settings, bodies[0])
+    try:
+        b = create_planned(store, settings, bodies[1])
+    except Exception:
+        store.experiments.delete(a.id)  # both or neither
+        raise
+    for experiment in (a, b):
+        start(store, settings, experiment)
+    return PromptVersionsResponse(
+        experiment_a=LinkedExperiment(id=a.id, name=a.name, version=body.version_a),
+        experiment_b=LinkedExperiment(id=b.id, name=b.name, version=body.version_b),
+        compare_url=f"/api/v1/experiments/compare/?experiment_ids={a.id},{b.id}",
+    )
