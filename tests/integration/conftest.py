@@ -11,9 +11,11 @@ from fastapi.testclient import TestClient
 
 from assay.client import Assay, AsyncAssay
 from assay.config import Settings
+from assay.domain import DatasetCreate, ItemCreate, PromptCreate
 from assay.server import create_app
 from assay.store import Store
 from assay.store.projects import get_project
+from tests.fakes.provider import FakeProvider
 
 BASE = "http://testserver"
 
@@ -59,3 +61,29 @@ def keyed_app(settings: Settings, store: Store) -> Iterator[FastAPI]:
     )
     yield application
     application.state.assay.db.dispose()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeProvider]:
+    with FakeProvider() as server:
+        yield server
+
+
+@pytest.fixture
+def qa(store: Store) -> str:
+    dataset = store.datasets.create(DatasetCreate(name="Support Agent QA"))
+    store.datasets.add_items(
+        dataset.id,
+        [
+            ItemCreate(input={"query": q}, expected_output={"answer": f"echo: {q}"})
+            for q in ("reset password", "pricing plans", "contact support")
+        ],
+    )
+    store.prompts.create(
+        PromptCreate(
+            name="support-system-prompt",
+            template="Answer: {{ input.query }}",
+            labels=["production"],
+        )
+    )
+    return dataset.id

@@ -8,12 +8,7 @@ from assay.config import Settings
 from assay.domain import PromptCreate
 from assay.store import Store
 from tests.fakes.provider import FakeProvider, Fault
-from tests.integration.test_api_experiments import (  # noqa: F401  (fixtures)
-    fake,
-    prompt_body,
-    qa,
-    run_worker,
-)
+from tests.integration.experiment_support import prompt_body, run_worker
 
 
 def two_runs(

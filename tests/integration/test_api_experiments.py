@@ -4,68 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
-import pytest
 from fastapi.testclient import TestClient
 
 from assay.config import Settings
-from assay.domain import DatasetCreate, EndpointCreate, ItemCreate, PromptCreate
+from assay.domain import EndpointCreate
 from assay.server import create_app
-from assay.server.worker import Worker
 from assay.store import Store
 from tests.fakes.provider import FakeProvider
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeProvider]:
-    with FakeProvider() as server:
-        yield server
-
-
-@pytest.fixture
-def qa(store: Store) -> str:
-    dataset = store.datasets.create(DatasetCreate(name="Support Agent QA"))
-    store.datasets.add_items(
-        dataset.id,
-        [
-            ItemCreate(input={"query": q}, expected_output={"answer": f"echo: {q}"})
-            for q in ("reset password", "pricing plans", "contact support")
-        ],
-    )
-    store.prompts.create(
-        PromptCreate(
-            name="support-system-prompt",
-            template="Answer: {{ input.query }}",
-            labels=["production"],
-        )
-    )
-    return dataset.id
-
-
-def run_worker(store: Store, settings: Settings) -> Worker:
-    worker = Worker(settings, store.db, project_ids=[store.project_id])
-    worker.run_forever(until_idle=True)
-    return worker
-
-
-def prompt_body(dataset_id: str, fake: FakeProvider, **extra: Any) -> dict[str, Any]:
-    return {
-        "name": "gpt-4o on Support QA",
-        "dataset_id": dataset_id,
-        "config": {
-            "prompt_name": "support-system-prompt",
-            "prompt_label": "production",
-            "model": "gpt-4o",
-            "temperature": 0.3,
-            "base_url": fake.openai_url,
-        },
-        "scorers": [{"name": "contains", "params": {"value": "echo"}}],
-        "metadata": {"hypothesis": "echo answers"},
-        **extra,
-    }
+from tests.integration.experiment_support import prompt_body, run_worker
 
 
 def test_lifecycle_create_start_run_results(
