@@ -1,10 +1,48 @@
 """Assay: evaluation platform for LLM applications and agents."""
 
+from __future__ import annotations
+
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("assay")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["__version__"]
+if TYPE_CHECKING:
+    from assay.client import Assay, AsyncAssay
+    from assay.evaluate import EvaluationResult, evaluate, evaluate_async
+    from assay.targets import TargetOutput
+
+_LAZY = {
+    "evaluate": "assay.evaluate",
+    "evaluate_async": "assay.evaluate",
+    "EvaluationResult": "assay.evaluate",
+    "TargetOutput": "assay.targets",
+    "Assay": "assay.client",
+    "AsyncAssay": "assay.client",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use, so `import assay.errors` stays light.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'assay' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "Assay",
+    "AsyncAssay",
+    "EvaluationResult",
+    "TargetOutput",
+    "__version__",
+    "evaluate",
+    "evaluate_async",
+]

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from assay.domain.common import JSON, JsonObject, Record
+from assay.domain.common import JSON, Input, JsonObject, Record
 from assay.domain.scores import Score
 
 
@@ -83,3 +83,106 @@ class Result(Record):
     started_at: datetime | None
     finished_at: datetime | None
     scores: list[Score] = Field(default_factory=list)
+
+
+class Selection(Input):
+    """Which items of the pinned dataset version an experiment runs (all of them by default).
+
+    Filters apply in this order: ``ids``, ``tags`` (an item needs one of them), ``first``
+    (the first N in dataset order), ``sample`` (N drawn at random with ``seed``).
+    """
+
+    ids: list[str] | None = None
+    tags: list[str] | None = None
+    first: int | None = Field(default=None, ge=1)
+    sample: int | None = Field(default=None, ge=1)
+    seed: int | None = None
+
+    def is_empty(self) -> bool:
+        return not any(v is not None for v in self.model_dump().values())
+
+
+class ExperimentCreate(Input):
+    """What a caller sends to plan an experiment over a dataset."""
+
+    name: str = Field(min_length=1, max_length=300)
+    dataset: str = Field(min_length=1, description="Dataset id or name.")
+    dataset_version: int | None = Field(default=None, ge=0, description="Default: current.")
+    description: str | None = None
+    config: JsonObject = Field(default_factory=dict)
+    scorers: list[JsonObject] = Field(default_factory=list)
+    evaluator_ids: list[str] = Field(default_factory=list)
+    selection: Selection | None = None
+    concurrency: int = Field(default=10, ge=1, le=10_000)
+    trials: int = Field(default=1, ge=1, le=1_000)
+    run_tag: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    metadata: JsonObject = Field(default_factory=dict)
+
+
+class ScorerStats(Record):
+    """Aggregate of one scorer's scores over an experiment."""
+
+    name: str
+    count: int
+    scored: int = Field(description="Scores with a value (a scorer error leaves it empty).")
+    passed: int
+    failed: int
+    pass_rate: float | None = Field(description="passed / (passed + failed).")
+    mean: float | None = Field(description="Mean numeric value (booleans count as 0/1).")
+
+
+class ExperimentSummary(Record):
+    """Counts, latency, cost, tokens and pass rates of one experiment, computed in SQL."""
+
+    total: int
+    pending: int
+    running: int
+    completed: int
+    failed: int
+    cancelled: int
+    passed: int
+    pass_rate: float | None = Field(description="Passed over completed results with a verdict.")
+    avg_latency_ms: float | None
+    p50_latency_ms: float | None
+    p95_latency_ms: float | None
+    total_cost: float
+    avg_cost: float | None
+    tokens_in: int
+    tokens_out: int
+    duration_s: float | None
+    scores: list[ScorerStats]
+
+
+class ResultDetail(Record):
+    """One result as the results listing shows it: the item it ran, what came out, its scores."""
+
+    id: str
+    dataset_item_id: str | None
+    repetition: int
+    status: ResultStatus
+    output: JSON
+    error: str
+    latency_ms: float | None
+    tokens_in: int | None
+    tokens_out: int | None
+    cost: float | None
+    attempts: int
+    passed: bool | None
+    item_input: JSON
+    item_expected_output: JSON
+    started_at: datetime | None
+    finished_at: datetime | None
+    scores: list[Score]
+
+
+class ExperimentResults(Record):
+    """An experiment's summary with one page of its results."""
+
+    experiment_id: str
+    experiment_name: str
+    dataset_name: str | None
+    status: ExperimentStatus
+    summary: ExperimentSummary
+    results: list[ResultDetail]
+    next_cursor: str | None

@@ -66,7 +66,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, str):
         first = value[:1]
         if first not in _CAREFUL_START and not first.isspace():
-            return value  # the common case: nothing to quote or neutralise
+            return str(value)  # the common case: nothing to quote or neutralise
         if value.lstrip()[:1] in ("{", "["):
             return neutralise(orjson.dumps(value).decode())
         return neutralise(value)

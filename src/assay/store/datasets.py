@@ -227,8 +227,9 @@ class Datasets:
 
     def update(self, ref: str, data: DatasetUpdate) -> Dataset:
         changes = data.model_dump(exclude_unset=True)
-        if "name" in changes and changes["name"] is None:
-            raise InvalidInput("name cannot be null", field="name")
+        for field in ("name", "tags", "metadata"):
+            if field in changes and changes[field] is None:
+                raise InvalidInput(f"{field} cannot be null", field=field)
         with self.db.write() as conn:
             row = self._row(conn, ref, lock=True)
             if changes:

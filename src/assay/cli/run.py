@@ -1,0 +1,157 @@
+"""``assay run CONFIG.yaml``: plan an experiment from a run config, run it with a progress bar.
+
+Ctrl+C once stops taking new items and lets in-flight calls finish; twice cancels them. Either
+way finished results are kept and ``assay runs resume ID`` picks up the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from assay.cli.context import console, err_console, print_json, state
+from assay.cli.runs import print_summary
+from assay.domain import Experiment, ExperimentStatus
+from assay.engine import Prepared, Runner, load_run_config, plan, resume
+from assay.targets import BuildContext, PriceTable, create_target
+
+
+class _Rate(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        rate = task.fields.get("rate", 0.0)
+        failed = task.fields.get("failed", 0)
+        style = "red" if failed else "dim"
+        return Text.assemble((f"{rate:,.0f} items/s", "cyan"), "  ", (f"{failed} failed", style))
+
+
+async def drive(prepared: Prepared, *, show_progress: bool) -> Experiment:
+    """Run with a live progress bar and Ctrl+C handling (graceful, then forced)."""
+    runner: Runner = prepared.runner
+    loop = asyncio.get_running_loop()
+    presses = 0
+
+    def on_interrupt() -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            err_console.print(
+                "stopping: letting in-flight calls finish (Ctrl+C again to cancel them)"
+            )
+            runner.cancel(reason="interrupted")
+        else:
+            runner.cancel(force=True, reason="interrupted")
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_interrupt)
+        installed = True
+    except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+        installed = False
+    task = asyncio.create_task(prepared.run())
+    try:
+        if not show_progress:
+            return await task
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            _Rate(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=console, transient=False) as bar:
+            bar_id = bar.add_task(prepared.experiment.name, total=None)
+            while not task.done():
+                p = runner.progress
+                bar.update(
+                    bar_id, total=p.total or None, completed=p.done, rate=p.rate, failed=p.failed
+                )
+                await asyncio.wait({task}, timeout=0.1)
+            p = runner.progress
+            bar.update(bar_id, total=p.total, completed=p.done, rate=p.rate, failed=p.failed)
+        return await task
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+def run_command(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Argument(help="Run config (YAML): dataset, target, scorers…")],
+    name: Annotated[
+        str | None, typer.Option(help="Experiment name (overrides the config).")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, max=10_000, help="In-flight calls (overrides).")
+    ] = None,
+    resume_id: Annotated[
+        str | None,
+        typer.Option("--resume", help="Continue this experiment with the config's target."),
+    ] = None,
+    retry_errors: Annotated[
+        bool, typer.Option("--retry-errors", help="With --resume: run failed results again.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run an experiment described by a config file and print its summary."""
+    cfg = load_run_config(config)
+    st = state(ctx)
+    store = st.store()
+    settings = st.settings
+    context = BuildContext(
+        store=store, prices=PriceTable.load(settings.price_table), base_dir=config.parent.resolve()
+    )
+    target = create_target(cfg.target, context)
+    options = cfg.options(concurrency=concurrency, retry_errors=retry_errors or None)
+    if resume_id is not None:
+        prepared = resume(store, resume_id, target=target, scorers=cfg.scorers, options=options)
+    else:
+        prepared = plan(
+            store,
+            dataset=cfg.dataset,
+            target=target,
+            scorers=cfg.scorers,
+            name=name or cfg.name,
+            description=cfg.description,
+            dataset_version=cfg.dataset_version,
+            selection=cfg.select,
+            trials=cfg.trials,
+            metadata=cfg.metadata,
+            tags=cfg.tags,
+            run_tag=cfg.run_tag,
+            options=options,
+            defer=True,
+        )
+    finish(ctx, prepared, as_json=as_json, quiet=quiet)
+
+
+def finish(ctx: typer.Context, prepared: Prepared, *, as_json: bool, quiet: bool) -> None:
+    """Run a prepared experiment, print the outcome, exit 1 unless it completed."""
+    store = state(ctx).store()
+    if not as_json:
+        console.print(f"experiment [bold]{prepared.experiment.id}[/]", highlight=False)
+    show = not (as_json or quiet) and console.is_terminal
+    experiment = asyncio.run(drive(prepared, show_progress=show))
+    summary = store.experiments.summary(experiment.id)
+    if as_json:
+        print_json({"experiment": experiment, "summary": summary})
+    else:
+        print_summary(experiment, summary)
+    if experiment.status != ExperimentStatus.completed:
+        raise typer.Exit(1)

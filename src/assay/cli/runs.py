@@ -1,0 +1,334 @@
+"""``assay runs``: list, show, cancel, resume and export experiments."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import orjson
+import typer
+
+from assay.cli.context import console, print_json, state
+from assay.cli.render import cell, table
+from assay.domain import Experiment, ExperimentStatus, ExperimentSummary, ResultDetail
+from assay.errors import InvalidInput
+from assay.targets import BuildContext, PriceTable
+
+app = typer.Typer(
+    help="Experiment runs: list, inspect, cancel, resume, export.", no_args_is_help=True
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    json = "json"
+    jsonl = "jsonl"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.3f} ms" if value < 10 else f"{value:,.1f} ms"
+
+
+def print_summary(experiment: Experiment, summary: ExperimentSummary) -> None:
+    """The summary table every run command ends with."""
+    status = experiment.status.value
+    colour = {"completed": "green", "failed": "red", "cancelled": "yellow"}.get(status, "cyan")
+    console.print(
+        f"[bold]{experiment.name}[/]  [{colour}]{status}[/]"
+        + (f"  {experiment.error}" if experiment.error else ""),
+        highlight=False,
+    )
+    rows: list[tuple[Any, ...]] = [
+        ("results", f"{summary.total}"),
+        (
+            "completed / failed / cancelled / pending",
+            f"{summary.completed} / {summary.failed} / {summary.cancelled} / {summary.pending}",
+        ),
+        (
+            "pass rate",
+            "" if summary.pass_rate is None else f"{summary.pass_rate:.1%} ({summary.passed})",
+        ),
+        (
+            "latency avg / p50 / p95",
+            f"{_ms(summary.avg_latency_ms)} / {_ms(summary.p50_latency_ms)} / "
+            f"{_ms(summary.p95_latency_ms)}",
+        ),
+        ("cost total / avg", f"${summary.total_cost:.4f} / ${summary.avg_cost or 0:.6f}"),
+        ("tokens in / out", f"{summary.tokens_in:,} / {summary.tokens_out:,}"),
+        ("duration", "" if summary.duration_s is None else f"{summary.duration_s:.2f} s"),
+    ]
+    console.print(table(None, ["Metric", "Value"], rows))
+    if summary.scores:
+        console.print(
+            table(
+                None,
+                ["Scorer", "Scored", "Passed", "Failed", "Pass rate", "Mean"],
+                [
+                    (
+                        s.name,
+                        s.scored,
+                        s.passed,
+                        s.failed,
+                        "" if s.pass_rate is None else f"{s.pass_rate:.1%}",
+                        "" if s.mean is None else f"{s.mean:.3f}",
+                    )
+                    for s in summary.scores
+                ],
+            )
+        )
+
+
+@app.command("list")
+def list_command(
+    ctx: typer.Context,
+    dataset: Annotated[str | None, typer.Option(help="Only runs of this dataset.")] = None,
+    status: Annotated[
+        ExperimentStatus | None, typer.Option(help="Only runs in this status.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    cursor: Annotated[str | None, typer.Option(help="Cursor printed by the previous page.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List experiment runs, newest first."""
+    store = state(ctx).store()
+    page = store.experiments.list(dataset=dataset, status=status, limit=limit, cursor=cursor)
+    ids = [e.id for e in page.items]
+    counts = store.experiments.counts(ids)
+    overview = store.experiments.overview(ids)
+    if as_json:
+        print_json(
+            {
+                "items": [
+                    {
+                        **e.model_dump(mode="json"),
+                        "counts": counts.get(e.id, {}),
+                        **overview.get(e.id, {}),
+                    }
+                    for e in page.items
+                ],
+                "next_cursor": page.next_cursor,
+            }
+        )
+        return
+    rows = []
+    for e in page.items:
+        c = counts.get(e.id, {})
+        o = overview.get(e.id, {})
+        rate = o.get("pass_rate")
+        rows.append(
+            (
+                e.id,
+                e.name,
+                e.status.value,
+                f"{c.get('completed', 0)}/{sum(c.values())}",
+                c.get("failed", 0),
+                _ms(o.get("avg_latency_ms")),
+                "" if o.get("avg_cost") is None else f"${o['avg_cost']:.6f}",
+                "" if rate is None else f"{rate:.1%}",
+                e.created_at,
+            )
+        )
+    columns = [
+        "ID",
+        "Name",
+        "Status",
+        "Done",
+        "Failed",
+        "Avg latency",
+        "Avg cost",
+        "Pass",
+        "Created",
+    ]
+    console.print(table(None, columns, rows))
+    if page.next_cursor:
+        console.print(f"more: --cursor {page.next_cursor}")
+
+
+@app.command("show")
+def show_command(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="Experiment id (or name: the newest with it).")],
+    results: Annotated[int, typer.Option(min=0, max=1000, help="Results to list.")] = 10,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a run: its configuration, summary and first results."""
+    store = state(ctx).store()
+    experiment = store.experiments.get(ref)
+    page = store.experiments.results(experiment.id, limit=max(results, 1))
+    if as_json:
+        print_json({"experiment": experiment, **page.model_dump(mode="json")})
+        return
+    console.print(
+        f"id {experiment.id} · dataset {page.dataset_name or '-'} "
+        f"v{experiment.dataset_version} · config {cell(experiment.config, 80)}",
+        highlight=False,
+    )
+    print_summary(experiment, page.summary)
+    if results:
+        console.print(
+            table(
+                None,
+                ["Status", "Input", "Expected", "Output", "Scores", "Error"],
+                [_result_row(r) for r in page.results[:results]],
+            )
+        )
+
+
+def _result_row(r: ResultDetail) -> tuple[Any, ...]:
+    scores = ", ".join(
+        f"{s.name}={s.numeric_value if s.numeric_value is not None else s.string_value}"
+        for s in r.scores
+    )
+    return (r.status.value, r.item_input, r.item_expected_output, r.output, scores, r.error)
+
+
+@app.command("cancel")
+def cancel_command(
+    ctx: typer.Context, ref: Annotated[str, typer.Argument(help="Experiment id.")]
+) -> None:
+    """Cancel a run; a running engine notices within a second and keeps finished results."""
+    experiment = state(ctx).store().experiments.request_cancel(ref)
+    if experiment.status == ExperimentStatus.cancelled:
+        console.print(f"cancelled {experiment.id}")
+    else:
+        console.print(f"cancel requested for {experiment.id}: the running process will stop it")
+
+
+@app.command("resume")
+def resume_command(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="Experiment id.")],
+    retry_errors: Annotated[
+        bool, typer.Option("--retry-errors", help="Also run the failed results again.")
+    ] = False,
+    concurrency: Annotated[int | None, typer.Option(min=1, max=10_000)] = None,
+    max_retries: Annotated[int | None, typer.Option(min=0, max=100)] = None,
+    timeout: Annotated[float | None, typer.Option(min=0.001, help="Per attempt (s).")] = None,
+    writer: Annotated[
+        str, typer.Option(help="Result writer: thread, process (another CPU) or auto.")
+    ] = "thread",
+    as_json: JsonFlag = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run the unfinished results of a run with the target and scorers it was started with."""
+    from assay.cli.run import finish
+    from assay.engine import RunOptions, rebuild, resume
+
+    st = state(ctx)
+    store = st.store()
+    experiment = store.experiments.get(ref)
+    context = BuildContext(store=store, prices=PriceTable.load(st.settings.price_table))
+    target, scorers = rebuild(experiment, context)
+    if writer not in ("thread", "process", "auto"):
+        raise InvalidInput("--writer must be thread, process or auto", field="writer")
+    options = RunOptions(
+        concurrency=concurrency or experiment.concurrency, retry_errors=retry_errors, writer=writer
+    )
+    if max_retries is not None:
+        options.max_retries = max_retries
+    if timeout is not None:
+        options.timeout = timeout
+    prepared = resume(store, experiment.id, target=target, scorers=scorers, options=options)
+    finish(ctx, prepared, as_json=as_json, quiet=quiet)
+
+
+def export_record(r: ResultDetail) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "item_id": r.dataset_item_id,
+        "repetition": r.repetition,
+        "status": r.status.value,
+        "input": r.item_input,
+        "expected_output": r.item_expected_output,
+        "output": r.output,
+        "error": r.error or None,
+        "latency_ms": r.latency_ms,
+        "tokens_in": r.tokens_in,
+        "tokens_out": r.tokens_out,
+        "cost": r.cost,
+        "attempts": r.attempts,
+        "passed": r.passed,
+        "scores": {
+            s.name: s.numeric_value if s.numeric_value is not None else s.string_value
+            for s in r.scores
+        },
+    }
+
+
+@contextmanager
+def _open(path: Path | None) -> Iterator[IO[str]]:
+    if path is None:
+        yield sys.stdout
+        return
+    try:
+        handle = path.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {path}: {exc.strerror}", field="output") from None
+    with handle:
+        yield handle
+
+
+def _json_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+@app.command("export")
+def export_command(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="Experiment id.")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="csv, json or jsonl.")] = (
+        ExportFormat.jsonl
+    ),
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File (default: stdout).")
+    ] = (None),
+) -> None:
+    """Export every result with input, expected and actual output, metrics and scores."""
+    store = state(ctx).store()
+    experiment = store.experiments.get(ref)
+    names = [s.name for s in store.experiments.summary(experiment.id).scores]
+    records = (export_record(r) for r in store.experiments.iter_results(experiment.id))
+    count = 0
+    with _open(output) as out:
+        if fmt == ExportFormat.jsonl:
+            for record in records:
+                out.write(orjson.dumps(record).decode() + "\n")
+                count += 1
+        elif fmt == ExportFormat.json:
+            out.write("[")
+            for record in records:
+                out.write(("," if count else "") + "\n  " + orjson.dumps(record).decode())
+                count += 1
+            out.write("\n]\n")
+        else:
+            columns = [
+                "id", "item_id", "repetition", "status", "input", "expected_output", "output",
+                "error", "latency_ms", "tokens_in", "tokens_out", "cost", "attempts", "passed",
+            ]  # fmt: skip
+            writer = csv.writer(out)
+            writer.writerow(columns + [f"score.{n}" for n in names])
+            for record in records:
+                scores = record.pop("scores")
+                row = [
+                    _json_cell(record[c]) if c in ("input", "expected_output", "output") else
+                    ("" if record[c] is None else record[c])
+                    for c in columns
+                ]  # fmt: skip
+                writer.writerow(row + ["" if scores.get(n) is None else scores[n] for n in names])
+                count += 1
+    if output is not None:
+        console.print(f"exported {count} results to {output}")
+
+
+__all__ = ["app", "export_record", "print_summary"]

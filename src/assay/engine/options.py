@@ -1,0 +1,50 @@
+"""Run options and live progress counters."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RunOptions:
+    """How to run: concurrency, retries, timeouts, limits, budget, cache, batching."""
+
+    concurrency: int = 10
+    max_retries: int = 5
+    backoff_base: float = 2.0
+    backoff_max: float = 60.0
+    timeout: float | None = None  # per attempt; None: the target's own (HTTP 30 s, LLM 120 s)
+    rpm: int | None = None
+    tpm: int | None = None
+    adaptive_concurrency: bool = True
+    max_cost: float | None = None
+    cache: bool = False
+    retry_errors: bool = False
+    batch_size: int = 2000
+    flush_interval: float = 0.05
+    poll_interval: float = 0.5
+    heartbeat_interval: float = 5.0
+    stale_after: float = 30.0
+    writer: str = "thread"  # "thread", "process", or "auto" (a process from process_writer_min)
+    process_writer_min: int = 5000
+
+
+@dataclass
+class Progress:
+    """Live counters, read by progress bars (updated on the event loop)."""
+
+    total: int = 0
+    done: int = 0
+    completed: int = 0
+    failed: int = 0
+    cached: int = 0
+    retries: int = 0
+    cost: float = 0.0
+    written: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.done / elapsed if elapsed > 0 else 0.0

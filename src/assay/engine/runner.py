@@ -1,0 +1,519 @@
+"""The runner: executes an experiment's planned results through a target, scores and records them.
+
+One asyncio task per concurrency slot pulls planned items from a shared iterator. Async
+targets run on the loop under a per-attempt timeout; sync targets run on a thread pool, in
+chunks sized so that each thread hop carries about two milliseconds of work (one item at a time
+for slow functions, hundreds for instant ones). Failures are retried with backoff; finished
+results go to the :class:`ResultWriter`. A monitor task polls for cross-process cancellation and
+keeps the heartbeat that tells other processes this run is alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from assay.domain import Experiment, ExperimentStatus, ResultStatus, ScoreCreate
+from assay.engine.limits import AdaptiveLimit, RateLimiter, limiter_for
+from assay.engine.memory import relaxed_gc
+from assay.engine.options import Progress, RunOptions
+from assay.engine.retry import Failure, RetryPolicy, classify
+from assay.engine.spec import digest
+from assay.engine.writer import ChildWriter, ResultWriter
+from assay.scoring import Sample, Scorer, run_scorer
+from assay.store import CachedResponse, Completion, Store, WorkItem
+from assay.store.experiments import PlannedRun
+from assay.store.planning import worker_id
+from assay.targets import Target, TargetOutput, is_sync
+
+_CHUNK_SECONDS = 0.002
+_MAX_CHUNK = 256
+
+
+class Runner:
+    """Runs one experiment; ``cancel()`` stops it (graceful first, forced when asked twice)."""
+
+    def __init__(
+        self,
+        store: Store,
+        target: Target,
+        scorers: Sequence[Scorer] = (),
+        options: RunOptions | None = None,
+    ) -> None:
+        self.store = store
+        self.target = target
+        self.scorers = list(scorers)
+        self.options = options or RunOptions()
+        self.policy = RetryPolicy(
+            self.options.max_retries, self.options.backoff_base, self.options.backoff_max
+        )
+        self.timeout = (
+            self.options.timeout
+            if self.options.timeout is not None
+            else getattr(target, "timeout", None)
+        )
+        self.sync = is_sync(target)
+        self.progress = Progress()
+        self.gate = AdaptiveLimit(
+            self.options.concurrency, enabled=self.options.adaptive_concurrency
+        )
+        rpm = self.options.rpm or getattr(target, "rpm", None)
+        tpm = self.options.tpm or getattr(target, "tpm", None)
+        key = getattr(target, "rate_key", None) or target.kind
+        self.limiter: RateLimiter | None = limiter_for(key, rpm, tpm)
+        self.stop_reason: str | None = None
+        self.first_error: str | None = None
+        self._stopping = False
+        self._stop_event: asyncio.Event | None = None
+        self._abort = threading.Event()
+        self._slots: list[asyncio.Task[None]] = []
+        self._items: Iterator[WorkItem] = iter(())
+        self._writer: ResultWriter | None = None
+        self._fatal: BaseException | None = None
+        self._spent = 0.0
+        self._chunk_avg: float | None = None
+        self._target_hash = digest(target.spec())
+        self._cache: dict[str, CachedResponse] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._child: ChildWriter | None = None
+
+    # ------------------------------------------------------------------ writer process
+    def _wants_process(self, expected: int) -> bool:
+        mode = self.options.writer
+        url = self.store.db.url
+        in_memory = self.store.db.is_sqlite and (url.database or "") in ("", ":memory:")
+        if mode == "thread" or in_memory:
+            return False
+        return mode == "process" or expected >= self.options.process_writer_min
+
+    def prewarm(self, expected: int) -> None:
+        """Start the writer process now if a run of ``expected`` results will want one."""
+        if self._child is None and self._wants_process(expected):
+            url = self.store.db.url.render_as_string(hide_password=False)
+            self._child = ChildWriter(url, self.store.project_id)
+
+    def discard(self) -> None:
+        """Release a prewarmed writer process of a run that will not start."""
+        if self._child is not None:
+            self._child.discard()
+            self._child = None
+
+    # ------------------------------------------------------------------ control
+    def cancel(self, *, force: bool = False, reason: str = "cancelled") -> None:
+        """Stop the run: no new items; with ``force`` (or a second call) in-flight calls too.
+
+        Safe to call from any thread (a signal handler, another task).
+        """
+        loop = self._loop
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._cancel, force, reason)
+                return
+            except RuntimeError:  # the loop has closed: the run is over
+                pass
+        self._stopping = True
+        self.stop_reason = self.stop_reason or reason
+
+    def _cancel(self, force: bool, reason: str) -> None:
+        force = force or self._stopping
+        self._stopping = True
+        self.stop_reason = self.stop_reason or reason
+        if self._stop_event is not None:
+            self._stop_event.set()
+        if force:
+            self._abort.set()
+            for task in self._slots:
+                task.cancel()
+
+    # ------------------------------------------------------------------ run
+    async def run(
+        self,
+        experiment_id: str,
+        work: Sequence[WorkItem] | None = None,
+        *,
+        planned: PlannedRun | None = None,
+    ) -> Experiment:
+        """Execute the experiment's unfinished results (or ``work``) and return it finished.
+
+        With ``planned`` (a plan not yet written) the writer thread commits the plan first while
+        the items already start running.
+        """
+        with relaxed_gc():
+            return await self._run(experiment_id, work, planned)
+
+    async def _run(
+        self, experiment_id: str, work: Sequence[WorkItem] | None, planned: PlannedRun | None
+    ) -> Experiment:
+        self._loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+        if self._stopping:
+            self._stop_event.set()
+        experiments = self.store.experiments
+        me = worker_id()
+        first_job: Callable[[], None] | None = None
+        try:
+            if planned is not None:
+                experiment, work = planned.experiment, planned.work
+                first_job = functools.partial(planned.commit, worker=me)
+            else:
+                experiment = experiments.claim(
+                    experiment_id, me, stale_after=self.options.stale_after
+                )
+            if work is None:
+                _, work = experiments.unfinished(
+                    experiment.id, retry_errors=self.options.retry_errors
+                )
+            self.prewarm(len(work))
+            if self._child is not None and not self._wants_process(len(work)):
+                self.discard()
+        except BaseException:
+            self.discard()
+            raise
+        self.progress = Progress(total=len(work))
+        if self.options.max_cost is not None and planned is None:
+            self._spent = experiments.spent(experiment.id)
+        if self.options.cache:
+            keys = [self._cache_key(w) for w in work]
+            self._cache = await asyncio.to_thread(self.store.cache.get_many, keys)
+        self._items = iter(work)
+        self._writer = writer = ResultWriter(
+            self.store,
+            experiment.id,
+            batch_size=self.options.batch_size,
+            flush_interval=self.options.flush_interval,
+            on_written=self._on_written,
+            child=self._child,
+            first_job=first_job,
+        )
+        self._child = None
+        self._pool = pool = (
+            ThreadPoolExecutor(min(self.options.concurrency, 1000), "assay-target")
+            if self.sync
+            else None
+        )
+        monitor = asyncio.create_task(self._monitor(experiment.id, me))
+        outer_cancelled = False
+        try:
+            slots = min(self.options.concurrency, max(len(work), 1))
+            self._slots = [asyncio.create_task(self._slot(pool)) for _ in range(slots)]
+            outcomes = await asyncio.gather(*self._slots, return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, Exception) and self._fatal is None:
+                    self._fatal = outcome
+        except asyncio.CancelledError:
+            outer_cancelled = True
+            self._cancel(True, "cancelled")
+            await asyncio.gather(*self._slots, return_exceptions=True)
+        finally:
+            monitor.cancel()
+            await asyncio.gather(monitor, return_exceptions=True)
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+            if not outer_cancelled and not self._stopping:
+                await asyncio.to_thread(
+                    experiments.set_status, experiment.id, ExperimentStatus.scoring
+                )
+            try:
+                await asyncio.shield(asyncio.to_thread(writer.close))
+            except Exception as exc:
+                self._fatal = self._fatal or exc
+            status, error = self._outcome()
+            await asyncio.shield(
+                asyncio.to_thread(experiments.finish, experiment.id, status, error)
+            )
+            closer = getattr(self.target, "aclose", None)
+            if closer is not None:
+                await closer()
+        if outer_cancelled:
+            raise asyncio.CancelledError
+        if first_job is not None and not writer.first_job_done and writer.error is not None:
+            raise writer.error  # the plan itself could not be written: nothing was stored
+        return experiments.get(experiment.id)
+
+    def _outcome(self) -> tuple[ExperimentStatus, str | None]:
+        p = self.progress
+        if self._fatal is not None:
+            return ExperimentStatus.failed, f"{type(self._fatal).__name__}: {self._fatal}"
+        if self.stop_reason and self.stop_reason.startswith("cost budget"):
+            if p.done < p.total:
+                return ExperimentStatus.failed, self.stop_reason
+            return ExperimentStatus.completed, None
+        if self._stopping:
+            return ExperimentStatus.cancelled, self.stop_reason
+        if p.done and p.completed == 0 and p.failed == p.done:
+            return (
+                ExperimentStatus.failed,
+                f"all {p.failed} results failed; first: {self.first_error}",
+            )
+        return ExperimentStatus.completed, None
+
+    def _on_written(self, written: int) -> None:
+        self.progress.written = written
+
+    async def _monitor(self, experiment_id: str, me: str) -> None:
+        experiments = self.store.experiments
+        beat = time.monotonic()
+        while True:
+            await asyncio.sleep(self.options.poll_interval)
+            writer = self._writer
+            if writer is not None and writer.error is not None and self._fatal is None:
+                self._fatal = writer.error
+                self._cancel(True, "storage failure")
+            if await asyncio.to_thread(experiments.cancel_requested, experiment_id):
+                self._cancel(True, "cancelled by request")
+            if time.monotonic() - beat >= self.options.heartbeat_interval:
+                beat = time.monotonic()
+                await asyncio.to_thread(experiments.heartbeat, experiment_id, me)
+
+    # ------------------------------------------------------------------ slots
+    def _take(self, n: int) -> list[WorkItem]:
+        if self._stopping:
+            return []
+        chunk: list[WorkItem] = []
+        for item in self._items:
+            chunk.append(item)
+            if len(chunk) >= n:
+                break
+        return chunk
+
+    def _chunk_size(self) -> int:
+        if self._chunk_avg is None or self.options.max_cost is not None:
+            return 1  # a budget is checked after every call
+        if self._chunk_avg <= 0:
+            return _MAX_CHUNK
+        return max(1, min(_MAX_CHUNK, int(_CHUNK_SECONDS / self._chunk_avg)))
+
+    async def _slot(self, pool: ThreadPoolExecutor | None) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if pool is not None and self.timeout is None:
+                chunk = self._take(self._chunk_size())
+                if not chunk:
+                    return
+                if self._cache:
+                    chunk = [i for i in chunk if not await self._serve_cached(i)]
+                    if not chunk:
+                        continue
+                await self.gate.acquire()
+                try:
+                    ran = await loop.run_in_executor(pool, self._run_chunk, chunk)
+                finally:
+                    self.gate.release()
+                for item, output, error, latency, started in ran:
+                    if error is None and output is not None:
+                        await self._succeed(item, output, 1, latency, started)
+                    else:
+                        assert error is not None
+                        await self._failed_attempt(item, classify(error), 1, latency, started)
+            else:
+                single = None if self._stopping else next(self._items, None)
+                if single is None:
+                    return
+                if self._cache and await self._serve_cached(single):
+                    continue
+                await self._execute(single, pool)
+
+    def _run_chunk(
+        self, chunk: list[WorkItem]
+    ) -> list[tuple[WorkItem, TargetOutput | None, BaseException | None, float, float]]:
+        """Runs on a pool thread: the chunk's calls one after the other, timed."""
+        call = self.target.call_sync  # type: ignore[attr-defined]
+        out: list[tuple[WorkItem, TargetOutput | None, BaseException | None, float, float]] = []
+        clock = time.perf_counter
+        begin = clock()
+        for item in chunk:
+            if self._abort.is_set():
+                break
+            started = time.time()
+            t0 = clock()
+            try:
+                out.append((item, call(item), None, (clock() - t0) * 1000, started))
+            except Exception as exc:
+                out.append((item, None, exc, (clock() - t0) * 1000, started))
+        if out:
+            per_call = (clock() - begin) / len(out)
+            avg = self._chunk_avg
+            self._chunk_avg = per_call if avg is None else 0.8 * avg + 0.2 * per_call
+        return out
+
+    async def _attempt(
+        self, item: WorkItem, pool: ThreadPoolExecutor | None
+    ) -> tuple[TargetOutput | None, Failure | None, float, float]:
+        """One call under the gate, rate limit and timeout: (output, failure, ms, started)."""
+        await self.gate.acquire()
+        event = None
+        if self.limiter is not None:
+            estimate = getattr(self.target, "estimate_tokens", None)
+            event = await self.limiter.acquire(estimate(item) if estimate else 0.0)
+        started = time.time()
+        t0 = time.perf_counter()
+        try:
+            if pool is not None:
+                future = asyncio.get_running_loop().run_in_executor(
+                    pool,
+                    self.target.call_sync,  # type: ignore[attr-defined]
+                    item,
+                )
+                output = await (asyncio.wait_for(future, self.timeout) if self.timeout else future)
+            elif self.timeout is not None:
+                async with asyncio.timeout(self.timeout):
+                    output = await self.target.call(item)
+            else:
+                output = await self.target.call(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return None, classify(exc, self.timeout), (time.perf_counter() - t0) * 1000, started
+        finally:
+            self.gate.release()
+        if event is not None and self.limiter is not None:
+            self.limiter.settle(event, (output.tokens_in or 0) + (output.tokens_out or 0))
+        self.gate.on_success()
+        return output, None, (time.perf_counter() - t0) * 1000, started
+
+    async def _execute(
+        self, item: WorkItem, pool: ThreadPoolExecutor | None, attempt: int = 0
+    ) -> None:
+        while True:
+            attempt += 1
+            output, failure, latency, started = await self._attempt(item, pool)
+            if failure is None:
+                assert output is not None
+                await self._succeed(item, output, attempt, latency, started)
+                return
+            if not await self._backoff(item, failure, attempt, latency, started):
+                return
+
+    async def _failed_attempt(
+        self, item: WorkItem, failure: Failure, attempt: int, latency: float, started: float
+    ) -> None:
+        if await self._backoff(item, failure, attempt, latency, started):
+            await self._execute(item, self._pool, attempt)
+
+    async def _backoff(
+        self, item: WorkItem, failure: Failure, attempt: int, latency: float, started: float
+    ) -> bool:
+        """After a failed attempt: True to try again (having waited), False once recorded."""
+        if failure.rate_limited:
+            self.gate.on_rate_limited()
+        if not self.policy.should_retry(attempt, failure):
+            self._record_failure(item, failure, attempt, latency, started)
+            return False
+        if self._stopping:
+            return False  # left unfinished: a resume runs it again
+        self.progress.retries += 1
+        delay = self.policy.delay(attempt, failure.retry_after)
+        assert self._stop_event is not None
+        try:
+            await asyncio.wait_for(self._stop_event.wait(), delay)
+        except TimeoutError:
+            return True
+        return False
+
+    # ------------------------------------------------------------------ outcomes
+    async def _succeed(
+        self, item: WorkItem, output: TargetOutput, attempts: int, latency: float, started: float
+    ) -> None:
+        scores, passed = await self._score(item, output, latency)
+        cache = None
+        if self.options.cache and attempts > 0:
+            cache = CachedResponse(
+                self._cache_key(item),
+                output.output,
+                output.tokens_in,
+                output.tokens_out,
+                output.cost,
+                latency,
+            )
+        self._submit(
+            Completion(
+                item.result_id,
+                ResultStatus.completed.value,
+                output.output,
+                None,
+                latency,
+                output.tokens_in,
+                output.tokens_out,
+                output.cost,
+                attempts,
+                passed,
+                started,
+                started + latency / 1000,
+                scores,
+            ),
+            cache,
+        )
+        self.progress.completed += 1
+
+    def _record_failure(
+        self, item: WorkItem, failure: Failure, attempts: int, latency: float, started: float
+    ) -> None:
+        if self.first_error is None:
+            self.first_error = failure.message
+        self._submit(
+            Completion(
+                item.result_id,
+                ResultStatus.failed.value,
+                None,
+                failure.message,
+                latency,
+                attempts=attempts,
+                started_at=started,
+                finished_at=started + latency / 1000,
+            ),
+            None,
+        )
+        self.progress.failed += 1
+
+    def _submit(self, completion: Completion, cache: CachedResponse | None) -> None:
+        assert self._writer is not None
+        self._writer.submit(completion, cache)
+        self.progress.done += 1
+        if completion.cost:
+            self.progress.cost += completion.cost
+            self._spent += completion.cost
+            budget = self.options.max_cost
+            if budget is not None and self._spent >= budget and not self._stopping:
+                self._cancel(False, f"cost budget of {budget:g} reached (spent {self._spent:.4f})")
+
+    async def _score(
+        self, item: WorkItem, output: TargetOutput, latency: float
+    ) -> tuple[list[ScoreCreate], bool | None]:
+        if not self.scorers:
+            return [], None
+        sample = Sample(
+            input=item.input,
+            output=output.output,
+            expected_output=item.expected_output,
+            context=item.context,
+            metadata=item.metadata,
+            item_id=item.item_id,
+            latency_ms=latency,
+            cost=output.cost,
+            tokens_in=output.tokens_in,
+            tokens_out=output.tokens_out,
+            tool_calls=output.tool_calls,
+        )
+        scores: list[ScoreCreate] = []
+        for scorer in self.scorers:
+            scores.extend(await run_scorer(scorer, sample))
+        verdicts = [s.passed for s in scores if s.passed is not None]
+        return scores, (all(verdicts) if verdicts else None)
+
+    # ------------------------------------------------------------------ cache
+    def _cache_key(self, item: WorkItem) -> str:
+        return digest([self._target_hash, item.input])
+
+    async def _serve_cached(self, item: WorkItem) -> bool:
+        hit = self._cache.get(self._cache_key(item))
+        if hit is None:
+            return False
+        output = TargetOutput(hit.output, hit.tokens_in, hit.tokens_out, hit.cost)
+        await self._succeed(item, output, 0, hit.latency_ms or 0.0, time.time())
+        self.progress.cached += 1
+        return True

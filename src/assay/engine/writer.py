@@ -1,0 +1,197 @@
+"""The result writer: one thread that persists finished results and their scores in batches.
+
+The event loop only appends to a queue; the writer commits a batch when it holds
+``batch_size`` results or its oldest result has waited ``flush_interval`` seconds, so a crash
+loses at most the results of the last interval (they are simply run again on resume). For large
+runs the thread hands the batches to a :class:`ChildWriter` process instead, which commits them
+on another CPU (see :mod:`assay.engine.writer_child`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from assay.engine.writer_child import write_frame
+from assay.errors import AssayError, StorageError
+from assay.store import CachedResponse, Completion, Store
+from assay.store.recording import completion_rows
+
+_STOP = object()
+Entry = tuple[Completion, CachedResponse | None]
+
+
+class ResultWriter:
+    def __init__(
+        self,
+        store: Store,
+        experiment_id: str,
+        *,
+        batch_size: int = 2000,
+        flush_interval: float = 0.05,
+        retries: int = 5,
+        on_written: Callable[[int], None] | None = None,
+        child: ChildWriter | None = None,
+        first_job: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.experiment_id = experiment_id
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.retries = retries
+        self.on_written = on_written
+        self.child = child
+        if child is not None:
+            child.start(experiment_id)
+        self.written = 0
+        self.error: BaseException | None = None
+        self.first_job = first_job
+        self.first_job_done = first_job is None
+        self._queue: queue.SimpleQueue[Entry | object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="assay-result-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, completion: Completion, cache: CachedResponse | None = None) -> None:
+        self._queue.put((completion, cache))
+
+    def close(self) -> None:
+        """Write everything submitted so far and stop; raises what made the writer fail."""
+        self._queue.put(_STOP)
+        self._thread.join()
+        if self.child is not None:
+            try:
+                self.child.close()
+            except StorageError as exc:
+                self.error = self.error or exc
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        if self.first_job is not None:  # e.g. the plan's own transaction, before any result
+            try:
+                self.first_job()
+                self.first_job_done = True
+            except BaseException as exc:
+                self.error = exc
+        batch: list[Completion] = []
+        cached: list[CachedResponse] = []
+        deadline = 0.0
+        get = self._queue.get
+        while True:
+            if batch:
+                remaining = deadline - time.monotonic()
+                try:
+                    entry = get(timeout=remaining) if remaining > 0 else get_nowait(self._queue)
+                except queue.Empty:
+                    entry = None
+            else:
+                entry = get()
+            if entry is _STOP:
+                self._flush(batch, cached)
+                return
+            if isinstance(entry, tuple):
+                completion, cache = entry
+                if not batch:
+                    deadline = time.monotonic() + self.flush_interval
+                batch.append(completion)
+                if cache is not None:
+                    cached.append(cache)
+                if len(batch) < self.batch_size and time.monotonic() < deadline:
+                    continue
+            elif not batch:
+                continue
+            self._flush(batch, cached)
+            batch, cached = [], []
+
+    def _flush(self, batch: list[Completion], cached: list[CachedResponse]) -> None:
+        if not batch or self.error is not None:
+            return
+        if self.child is not None:
+            try:
+                self.child.send(batch, cached)
+            except OSError as exc:
+                self.error = StorageError(f"result writer process failed: {exc}")
+                return
+            self.written += len(batch)
+            return
+        for attempt in range(self.retries + 1):
+            try:
+                self.store.experiments.record(self.experiment_id, batch)
+                if cached:
+                    self.store.cache.put_many(cached)
+                break
+            except AssayError as exc:  # storage briefly unavailable: wait and try again
+                if attempt == self.retries:
+                    self.error = exc
+                    return
+                time.sleep(min(0.05 * 2**attempt, 2.0))
+            except BaseException as exc:
+                self.error = exc
+                return
+        self.written += len(batch)
+        if self.on_written is not None:
+            self.on_written(self.written)
+
+
+def get_nowait(q: queue.SimpleQueue[Entry | object]) -> Entry | object:
+    return q.get_nowait()
+
+
+class ChildWriter:
+    """A writer process started ahead of a run (its imports overlap with planning)."""
+
+    def __init__(self, url: str, project_id: str, *, busy_timeout_ms: int = 30_000) -> None:
+        self.url = url
+        self.project_id = project_id
+        self.busy_timeout_ms = busy_timeout_ms
+        path = os.pathsep.join(p for p in sys.path if p)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "assay.engine.writer_child"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": path},
+        )
+        assert self.proc.stdin is not None
+        self._stdin = self.proc.stdin
+
+    def start(self, experiment_id: str) -> None:
+        start = ("start", self.url, self.project_id, experiment_id, self.busy_timeout_ms)
+        write_frame(self._stdin, start)
+
+    def send(self, batch: list[Completion], cached: list[CachedResponse]) -> None:
+        result_rows, score_rows = completion_rows(batch)
+        write_frame(self._stdin, ("rows", result_rows, score_rows, cached))
+        self._stdin.flush()
+
+    def close(self) -> int:
+        """Wait for the process to commit everything; returns how many results it wrote."""
+        try:
+            out, err = self.proc.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            raise StorageError("result writer process did not finish in time") from None
+        lines = out.decode(errors="replace").strip().splitlines()
+        try:
+            outcome = json.loads(lines[-1]) if lines else {}
+        except json.JSONDecodeError:
+            outcome = {}
+        if self.proc.returncode != 0 or "written" not in outcome:
+            detail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise StorageError(f"result writer process failed: {detail[0]}")
+        if outcome.get("error"):
+            raise StorageError(f"result writer process failed: {outcome['error']}")
+        return int(outcome["written"])
+
+    def discard(self) -> None:
+        """Stop a writer that will not be used (its run was never started)."""
+        if self.proc.poll() is None:
+            self._stdin.close()
+            self.proc.communicate(timeout=60)

@@ -1,0 +1,329 @@
+"""The SDK entry point: ``assay.evaluate(data, task, scorers=[...])``.
+
+Runs an experiment in this process against the embedded store (or the configured database) and
+returns an :class:`EvaluationResult`. ``evaluate`` works from plain scripts and from code that
+already runs an event loop (it then runs on a helper thread); ``await evaluate_async(...)`` is
+the native form for async code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from assay.config import Settings
+from assay.domain import (
+    Dataset,
+    DatasetCreate,
+    Experiment,
+    ExperimentSummary,
+    ItemCreate,
+    ResultDetail,
+    Selection,
+)
+from assay.engine import Prepared, RunOptions, build_scorers, plan, resume
+from assay.errors import InvalidInput, from_validation
+from assay.store import Store, open_store
+from assay.targets import BuildContext, FunctionTarget, PriceTable, Target, create_target
+
+Data = str | Dataset | Sequence[dict[str, Any] | ItemCreate]
+
+
+class EvaluationResult:
+    """A finished (or stopped) experiment: ``.id``, ``.summary``, per-item ``.rows``."""
+
+    def __init__(self, store: Store, experiment: Experiment, *, owns_store: bool) -> None:
+        self._store = store
+        self._owns_store = owns_store
+        self.experiment = experiment
+        self._summary: ExperimentSummary | None = None
+        self._rows: list[ResultDetail] | None = None
+
+    @property
+    def id(self) -> str:
+        return self.experiment.id
+
+    @property
+    def name(self) -> str:
+        return self.experiment.name
+
+    @property
+    def status(self) -> str:
+        return self.experiment.status.value
+
+    @property
+    def summary(self) -> ExperimentSummary:
+        if self._summary is None:
+            self._summary = self._store.experiments.summary(self.id)
+        return self._summary
+
+    @property
+    def rows(self) -> list[ResultDetail]:
+        """Every result with its item and scores, in dataset order (loaded on first use)."""
+        if self._rows is None:
+            self._rows = list(self._store.experiments.iter_results(self.id))
+        return self._rows
+
+    def __iter__(self) -> Iterator[ResultDetail]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return self.summary.total
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """One flat record per result; each score becomes a ``score.<name>`` column."""
+        out = []
+        for r in self.rows:
+            record: dict[str, Any] = {
+                "id": r.id,
+                "item_id": r.dataset_item_id,
+                "repetition": r.repetition,
+                "status": r.status.value,
+                "input": r.item_input,
+                "expected_output": r.item_expected_output,
+                "output": r.output,
+                "error": r.error or None,
+                "latency_ms": r.latency_ms,
+                "tokens_in": r.tokens_in,
+                "tokens_out": r.tokens_out,
+                "cost": r.cost,
+                "attempts": r.attempts,
+                "passed": r.passed,
+            }
+            for s in r.scores:
+                value = s.numeric_value if s.numeric_value is not None else s.string_value
+                record[f"score.{s.name}"] = value
+            out.append(record)
+        return out
+
+    def to_pandas(self) -> Any:
+        """A pandas DataFrame of :meth:`to_dicts` (``pip install 'assay[pandas]'``)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise InvalidInput(
+                "to_pandas() needs pandas: pip install 'assay[pandas]'", field="pandas"
+            ) from None
+        return pd.DataFrame(self.to_dicts())
+
+    def close(self) -> None:
+        if self._owns_store:
+            self._store.close()
+
+    def __repr__(self) -> str:
+        s = self.summary
+        rate = f", pass rate {s.pass_rate:.1%}" if s.pass_rate is not None else ""
+        return (
+            f"<EvaluationResult {self.id} {self.name!r} {self.status}: "
+            f"{s.completed}/{s.total} completed, {s.failed} failed{rate}>"
+        )
+
+
+def as_target(task: Any, store: Store, settings: Settings) -> Target:
+    """A target from a callable, a target object, or a spec dict (``{"type": ...}``)."""
+    if isinstance(task, dict):
+        prices = PriceTable.load(settings.price_table)
+        return create_target(task, BuildContext(store=store, prices=prices))
+    if hasattr(task, "spec") and hasattr(task, "call") and hasattr(task, "kind"):
+        return task  # type: ignore[no-any-return]
+    if callable(task):
+        return FunctionTarget(task)
+    raise InvalidInput(
+        "task must be a function, a target, or a target spec like {'type': 'http', ...}",
+        field="task",
+    )
+
+
+def _items(rows: Sequence[Any]) -> list[ItemCreate]:
+    items = []
+    for number, row in enumerate(rows, start=1):
+        if isinstance(row, ItemCreate):
+            items.append(row)
+            continue
+        if not isinstance(row, dict) or "input" not in row:
+            raise InvalidInput(
+                f"row {number}: each item needs an 'input' (got {type(row).__name__})",
+                field="input",
+                row=number,
+            )
+        try:
+            items.append(ItemCreate(**row))
+        except ValidationError as exc:
+            raise from_validation(exc, row=number) from None
+    if not items:
+        raise InvalidInput("data holds no items", field="data")
+    return items
+
+
+def _dataset_ref(data: Data, store: Store, name: str | None) -> str:
+    if isinstance(data, str):
+        return store.datasets.get(data).id
+    if isinstance(data, Dataset):
+        return data.id
+    if isinstance(data, Sequence):
+        items = _items(data)
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
+        dataset_name = f"{name or 'evaluate'} {stamp}"
+        change = store.datasets.import_items(
+            dataset_name,
+            enumerate(items, start=1),
+            create=DatasetCreate(name=dataset_name, description="Saved by assay.evaluate()"),
+        )
+        return change.dataset_id
+    raise InvalidInput(
+        "data must be a dataset name or id, a Dataset, or a list of items", field="data"
+    )
+
+
+async def evaluate_async(
+    data: Data | None,
+    task: Callable[..., Any] | Target | dict[str, Any],
+    scorers: Sequence[Any] = (),
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    concurrency: int = 10,
+    trials: int = 1,
+    metadata: dict[str, Any] | None = None,
+    resume: str | None = None,
+    retry_errors: bool = False,
+    max_retries: int = 5,
+    timeout: float | None = None,
+    max_cost: float | None = None,
+    cache: bool = False,
+    ids: list[str] | None = None,
+    tags: list[str] | None = None,
+    first: int | None = None,
+    sample: int | None = None,
+    seed: int | None = None,
+    dataset_version: int | None = None,
+    options: RunOptions | None = None,
+    store: Store | None = None,
+    settings: Settings | None = None,
+) -> EvaluationResult:
+    """Run ``task`` over ``data`` and score it; see :func:`evaluate`."""
+    settings = settings or Settings()
+    owns_store = store is None
+    store = store or open_store(settings)
+    try:
+        prepared = _prepare(
+            store,
+            settings,
+            data,
+            task,
+            scorers,
+            name=name,
+            description=description,
+            trials=trials,
+            metadata=metadata,
+            resume_id=resume,
+            selection=Selection(ids=ids, tags=tags, first=first, sample=sample, seed=seed),
+            dataset_version=dataset_version,
+            options=options
+            or RunOptions(
+                concurrency=concurrency,
+                max_retries=max_retries,
+                timeout=timeout,
+                max_cost=max_cost,
+                cache=cache,
+                retry_errors=retry_errors,
+            ),
+        )
+        experiment = await prepared.run()
+    except BaseException:
+        if owns_store:
+            store.close()
+        raise
+    return EvaluationResult(store, experiment, owns_store=owns_store)
+
+
+def _prepare(
+    store: Store,
+    settings: Settings,
+    data: Data | None,
+    task: Any,
+    scorers: Sequence[Any],
+    *,
+    name: str | None,
+    description: str | None,
+    trials: int,
+    metadata: dict[str, Any] | None,
+    resume_id: str | None,
+    selection: Selection,
+    dataset_version: int | None,
+    options: RunOptions,
+) -> Prepared:
+    if options.concurrency < 1:
+        raise InvalidInput("concurrency must be at least 1", field="concurrency")
+    if trials < 1:
+        raise InvalidInput("trials must be at least 1", field="trials")
+    target = as_target(task, store, settings)
+    if resume_id is not None:
+        return resume(store, resume_id, target=target, scorers=scorers, options=options)
+    if data is None:
+        raise InvalidInput("data is required unless resuming", field="data")
+    build_scorers(scorers)  # fail on a bad scorer before saving anything
+    dataset = _dataset_ref(data, store, name)
+    try:
+        return plan(
+            store,
+            dataset=dataset,
+            target=target,
+            scorers=scorers,
+            name=name,
+            description=description,
+            dataset_version=dataset_version,
+            selection=selection,
+            trials=trials,
+            metadata=metadata,
+            options=options,
+            defer=True,
+        )
+    except BaseException:
+        if not isinstance(data, str | Dataset):  # the dataset was saved for this call only
+            store.datasets.delete(dataset)
+        raise
+
+
+def evaluate(
+    data: Data | None,
+    task: Callable[..., Any] | Target | dict[str, Any],
+    scorers: Sequence[Any] = (),
+    **kwargs: Any,
+) -> EvaluationResult:
+    """Run ``task`` over every item of ``data``, score the outputs, store everything.
+
+    ``data`` is a dataset name or id, a ``Dataset``, or a list of ``{"input": ...,
+    "expected_output": ...}`` dicts (saved as a new dataset). ``task`` is a function (sync or
+    async) taking the item input, a target, or a target spec. ``resume=ID`` continues an
+    experiment (``data`` may then be None). Keyword options: ``name``, ``description``,
+    ``concurrency``, ``trials``, ``metadata``, ``retry_errors``, ``max_retries``, ``timeout``,
+    ``max_cost``, ``cache``, item selection (``ids``, ``tags``, ``first``, ``sample``,
+    ``seed``), ``dataset_version``, ``options`` (a full RunOptions), ``store``, ``settings``.
+    """
+    coro = evaluate_async(data, task, scorers, **kwargs)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    # Called from inside a running loop (a notebook, an async app): run on a helper thread.
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = asyncio.run(coro)
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="assay-evaluate")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    result: EvaluationResult = box["result"]
+    return result

@@ -1,0 +1,525 @@
+"""Experiments, their results and scores.
+
+An experiment pins a dataset version. Planning it writes the experiment row and one result row
+per (item, repetition) in one transaction; the engine then records finished results in batches,
+each result together with its scores, and never over a result that is already completed.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, case, delete, func, or_, select, update
+
+from assay.domain import (
+    Experiment,
+    ExperimentCreate,
+    ExperimentResults,
+    ExperimentStatus,
+    ExperimentSummary,
+    Page,
+    ResultDetail,
+    ResultStatus,
+)
+from assay.errors import Conflict, InvalidInput, NotFound
+from assay.ids import new_id
+from assay.store.datasets import Datasets, alive_at
+from assay.store.db import Database
+from assay.store.planning import load_items, select_items, sequential_ids, worker_alive
+from assay.store.recording import Completion, ResultRow, ScoreRow, completion_rows, write_rows
+from assay.store.result_pages import page
+from assay.store.run_bulk import Bulk
+from assay.store.sql import after_keyset, decode_cursor, encode_cursor
+from assay.store.summary import summarize
+from assay.store.tables import dataset_items, datasets, experiments, results, scores
+from assay.store.types import utcnow
+
+_MAX_LIMIT = 1000
+_UNFINISHED = (ResultStatus.pending.value, ResultStatus.running.value, ResultStatus.cancelled.value)
+
+
+@dataclass(slots=True)
+class WorkItem:
+    """One planned (item, repetition) for the engine to execute."""
+
+    result_id: str
+    item_id: str | None
+    repetition: int
+    input: Any
+    expected_output: Any
+    context: Any = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+
+
+def _experiment(row: Row[Any]) -> Experiment:
+    m = dict(row._mapping)
+    m.pop("cancel_requested", None)
+    m.pop("worker_id", None)
+    m.pop("heartbeat_at", None)
+    m["status"] = ExperimentStatus(m["status"])
+    return Experiment.model_construct(**m)
+
+
+@dataclass
+class PlannedRun:
+    """An experiment and its result rows, validated and built, not yet written.
+
+    ``commit()`` writes the experiment row and every result row in one transaction. A runner
+    may commit from its writer thread while it starts executing the items (the writer commits
+    the plan before any result), so planning and execution overlap.
+    """
+
+    _owner: Experiments
+    experiment: Experiment
+    work: builtins.list[WorkItem]
+    _values: dict[str, Any]
+    _rows: builtins.list[tuple[Any, ...]]
+
+    def commit(self, *, worker: str | None = None) -> None:
+        self._owner._commit_plan(self._values, self._rows, worker)
+
+
+class Experiments:
+    """Experiment, result and score operations within one project."""
+
+    def __init__(self, db: Database, project_id: str) -> None:
+        self.db = db
+        self.project_id = project_id
+        self._datasets = Datasets(db, project_id)
+        self._bulk = Bulk(db.dialect)
+
+    # ------------------------------------------------------------------ planning
+    def create(
+        self, data: ExperimentCreate, *, config_hash: str | None = None
+    ) -> tuple[Experiment, builtins.list[WorkItem]]:
+        """Pin the dataset version, select items and plan every result row, all or nothing."""
+        planned = self.prepare(data, config_hash=config_hash)
+        planned.commit()
+        return planned.experiment, planned.work
+
+    def prepare(self, data: ExperimentCreate, *, config_hash: str | None = None) -> PlannedRun:
+        """Everything :meth:`create` does except the write: ``commit()`` it (once) later."""
+        dataset = self._datasets.get(data.dataset)
+        version = dataset.version if data.dataset_version is None else data.dataset_version
+        if not 0 <= version <= dataset.version:
+            raise InvalidInput(
+                f"dataset {dataset.name!r} has no version {version} (current is {dataset.version})",
+                field="dataset_version",
+            )
+        with self.db.read() as conn:
+            items = select_items(load_items(conn, dataset.id, version), data.selection)
+        if not items:
+            raise InvalidInput(
+                f"nothing to run: dataset {dataset.name!r} version {version} has no items"
+                + (" matching the selection" if data.selection else ""),
+                field="selection" if data.selection else "dataset",
+            )
+        now = utcnow()
+        values: dict[str, Any] = {
+            "id": new_id(),
+            "project_id": self.project_id,
+            "dataset_id": dataset.id,
+            "dataset_version": version,
+            "name": data.name,
+            "description": data.description,
+            "config": data.config,
+            "config_hash": config_hash,
+            "selection": data.selection.model_dump(exclude_none=True) if data.selection else None,
+            "evaluator_ids": data.evaluator_ids,
+            "scorers": data.scorers,
+            "concurrency": data.concurrency,
+            "trials": data.trials,
+            "run_tag": data.run_tag,
+            "tags": data.tags,
+            "metadata": data.metadata,
+            "notes": None,
+            "external": False,
+            "status": ExperimentStatus.pending.value,
+            "error": None,
+            "cancel_requested": False,
+            "created_at": now,
+            "started_at": None,
+            "finished_at": None,
+        }
+        ids = sequential_ids(len(items) * data.trials)
+        experiment_id = values["id"]
+        work: list[WorkItem] = []
+        rows: list[tuple[Any, ...]] = []
+        n = 0
+        pending = ResultStatus.pending.value
+        for item in items:
+            for rep in range(data.trials):
+                rid = ids[n]
+                n += 1
+                work.append(
+                    WorkItem(
+                        rid,
+                        item.id,
+                        rep,
+                        item.input,
+                        item.expected_output,
+                        item.context,
+                        item.metadata,
+                        item.tags,
+                    )
+                )
+                rows.append(
+                    (
+                        rid,
+                        experiment_id,
+                        item.id,
+                        rep,
+                        pending,
+                        item.input,
+                        item.expected_output,
+                        item.raw,
+                    )
+                )
+        record = {k: v for k, v in values.items() if k != "cancel_requested"}
+        record["status"] = ExperimentStatus.pending
+        return PlannedRun(self, Experiment.model_construct(**record), work, values, rows)
+
+    def _commit_plan(
+        self, values: dict[str, Any], rows: Sequence[tuple[Any, ...]], worker: str | None
+    ) -> None:
+        if worker is not None:  # planned by the runner that executes it: born running
+            now = utcnow()
+            values = {
+                **values,
+                "status": ExperimentStatus.running.value,
+                "worker_id": worker,
+                "heartbeat_at": now,
+                "started_at": now,
+            }
+        with self.db.write() as conn:
+            conn.execute(experiments.insert().values(values))
+            for start in range(0, len(rows), 10_000):
+                self._bulk.insert_results(conn, rows[start : start + 10_000])
+
+    # ------------------------------------------------------------------ reads
+    def get(self, ref: str) -> Experiment:
+        """An experiment by id, or the newest one with that name."""
+        with self.db.read() as conn:
+            return _experiment(self._row(conn, ref))
+
+    def _row(self, conn: Connection, ref: str) -> Row[Any]:
+        query = (
+            select(experiments)
+            .where(
+                experiments.c.project_id == self.project_id,
+                or_(experiments.c.id == ref, experiments.c.name == ref),
+            )
+            .order_by(experiments.c.created_at.desc())
+            .limit(1)
+        )
+        row = conn.execute(query).first()
+        if row is None:
+            raise NotFound(f"experiment {ref!r} not found", field="experiment")
+        return row
+
+    def list(
+        self,
+        *,
+        dataset: str | None = None,
+        status: ExperimentStatus | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Experiment]:
+        """Experiments, newest first."""
+        limit = _check_limit(limit)
+        query = select(experiments).where(experiments.c.project_id == self.project_id)
+        if dataset is not None:
+            query = query.where(experiments.c.dataset_id == self._datasets.get(dataset).id)
+        if status is not None:
+            query = query.where(experiments.c.status == status.value)
+        if cursor:
+            created, last_id = decode_cursor(cursor, 2)
+            try:
+                when = datetime.fromisoformat(created)
+            except (TypeError, ValueError):
+                raise InvalidInput("malformed pagination cursor", field="cursor") from None
+            query = query.where(
+                after_keyset([experiments.c.created_at, experiments.c.id], [when, last_id], True)
+            )
+        query = query.order_by(experiments.c.created_at.desc(), experiments.c.id.desc())
+        with self.db.read() as conn:
+            rows = conn.execute(query.limit(limit + 1)).all()
+        items = [_experiment(r) for r in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            next_cursor = encode_cursor(items[-1].created_at.isoformat(), items[-1].id)
+        return Page[Experiment](items=items, next_cursor=next_cursor)
+
+    def counts(self, experiment_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Result counts by status for several experiments at once."""
+        out: dict[str, dict[str, int]] = {i: {} for i in experiment_ids}
+        if not experiment_ids:
+            return out
+        query = (
+            select(results.c.experiment_id, results.c.status, func.count())
+            .where(results.c.experiment_id.in_(list(experiment_ids)))
+            .group_by(results.c.experiment_id, results.c.status)
+        )
+        with self.db.read() as conn:
+            for exp_id, status, count in conn.execute(query):
+                out[exp_id][status] = count
+        return out
+
+    def overview(self, experiment_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Per experiment, for run tables: result count, avg latency (ms), avg cost, pass rate."""
+        out: dict[str, dict[str, Any]] = {}
+        if not experiment_ids:
+            return out
+        completed = results.c.status == ResultStatus.completed.value
+        query = (
+            select(
+                results.c.experiment_id,
+                func.count(),
+                func.avg(case((completed, results.c.latency_ms))),
+                func.avg(results.c.cost),
+                func.sum(case((results.c.passed.is_(True), 1), else_=0)),
+                func.count(results.c.passed),
+            )
+            .where(results.c.experiment_id.in_(list(experiment_ids)))
+            .group_by(results.c.experiment_id)
+        )
+        with self.db.read() as conn:
+            for exp_id, count, latency, cost, passed, judged in conn.execute(query):
+                out[exp_id] = {
+                    "items": count,
+                    "avg_latency_ms": None if latency is None else float(latency),
+                    "avg_cost": None if cost is None else float(cost),
+                    "pass_rate": int(passed or 0) / judged if judged else None,
+                }
+        return out
+
+    def summary(self, ref: str) -> ExperimentSummary:
+        with self.db.read() as conn:
+            row = self._row(conn, ref)
+            return summarize(conn, row)
+
+    def spent(self, experiment_id: str) -> float:
+        """Total cost recorded so far (for cost budgets across resumes)."""
+        with self.db.read() as conn:
+            total = conn.execute(
+                select(func.coalesce(func.sum(results.c.cost), 0.0)).where(
+                    results.c.experiment_id == experiment_id
+                )
+            ).scalar_one()
+        return float(total)
+
+    # ------------------------------------------------------------------ results
+    def results(
+        self,
+        ref: str,
+        *,
+        status: ResultStatus | None = None,
+        passed: bool | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> ExperimentResults:
+        """The summary and one page of results (plan order) with their item and scores."""
+        limit = _check_limit(limit)
+        with self.db.read() as conn:
+            row = self._row(conn, ref)
+            summary = summarize(conn, row)
+            dataset_name = None
+            if row.dataset_id is not None:
+                dataset_name = conn.execute(
+                    select(datasets.c.name).where(datasets.c.id == row.dataset_id)
+                ).scalar_one_or_none()
+            rows, next_cursor = page(conn, row.id, status, passed, limit, cursor)
+        return ExperimentResults(
+            experiment_id=row.id,
+            experiment_name=row.name,
+            dataset_name=dataset_name,
+            status=ExperimentStatus(row.status),
+            summary=summary,
+            results=rows,
+            next_cursor=next_cursor,
+        )
+
+    def iter_results(self, ref: str, *, batch_size: int = 1000) -> Iterator[ResultDetail]:
+        """Every result with its scores, in plan order, one short read per batch."""
+        experiment_id = self.get(ref).id
+        cursor: str | None = None
+        while True:
+            with self.db.read() as conn:
+                rows, cursor = page(conn, experiment_id, None, None, batch_size, cursor)
+            yield from rows
+            if cursor is None:
+                return
+
+    # ------------------------------------------------------------------ running
+    def claim(self, ref: str, worker: str, *, stale_after: float = 30.0) -> Experiment:
+        """Mark the experiment running in ``worker``; refuse if a live runner holds it."""
+        with self.db.write() as conn:
+            row = self._row(conn, ref)
+            if (
+                row.status in (ExperimentStatus.running.value, ExperimentStatus.scoring.value)
+                and row.worker_id != worker
+                and worker_alive(row.worker_id, row.heartbeat_at, stale_after)
+            ):
+                raise Conflict(
+                    f"experiment {row.id} is running in another process ({row.worker_id})",
+                    field="experiment",
+                )
+            now = utcnow()
+            conn.execute(
+                update(experiments)
+                .where(experiments.c.id == row.id)
+                .values(
+                    status=ExperimentStatus.running.value,
+                    worker_id=worker,
+                    heartbeat_at=now,
+                    cancel_requested=False,
+                    error=None,
+                    started_at=row.started_at or now,
+                    finished_at=None,
+                )
+            )
+            return _experiment(self._row(conn, row.id))
+
+    def heartbeat(self, experiment_id: str, worker: str) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                update(experiments)
+                .where(experiments.c.id == experiment_id, experiments.c.worker_id == worker)
+                .values(heartbeat_at=utcnow())
+            )
+
+    def cancel_requested(self, experiment_id: str) -> bool:
+        with self.db.read() as conn:
+            flag = conn.execute(
+                select(experiments.c.cancel_requested).where(experiments.c.id == experiment_id)
+            ).scalar_one_or_none()
+        return bool(flag)
+
+    def set_status(self, experiment_id: str, status: ExperimentStatus) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                update(experiments)
+                .where(experiments.c.id == experiment_id)
+                .values(status=status.value)
+            )
+
+    def request_cancel(self, ref: str, *, stale_after: float = 30.0) -> Experiment:
+        """Ask the runner to stop; a run nobody is executing is cancelled on the spot."""
+        with self.db.write() as conn:
+            row = self._row(conn, ref)
+            status = ExperimentStatus(row.status)
+            if status.finished:
+                raise Conflict(f"experiment {row.id} is already {status.value}", field="experiment")
+            alive = worker_alive(row.worker_id, row.heartbeat_at, stale_after)
+            if status == ExperimentStatus.pending or not alive:
+                self._finish(conn, row.id, ExperimentStatus.cancelled, "cancelled")
+            else:
+                conn.execute(
+                    update(experiments)
+                    .where(experiments.c.id == row.id)
+                    .values(cancel_requested=True)
+                )
+            return _experiment(self._row(conn, row.id))
+
+    def finish(self, experiment_id: str, status: ExperimentStatus, error: str | None) -> None:
+        """End a run: unfinished results become cancelled, the status and error are set."""
+        with self.db.write() as conn:
+            self._finish(conn, experiment_id, status, error)
+
+    def _finish(
+        self, conn: Connection, experiment_id: str, status: ExperimentStatus, error: str | None
+    ) -> None:
+        conn.execute(
+            update(results)
+            .where(
+                results.c.experiment_id == experiment_id,
+                results.c.status.in_([ResultStatus.pending.value, ResultStatus.running.value]),
+            )
+            .values(status=ResultStatus.cancelled.value)
+        )
+        conn.execute(
+            update(experiments)
+            .where(experiments.c.id == experiment_id)
+            .values(
+                status=status.value,
+                error=error,
+                finished_at=utcnow(),
+                cancel_requested=False,
+                worker_id=None,
+            )
+        )
+
+    def unfinished(
+        self, ref: str, *, retry_errors: bool = False
+    ) -> tuple[Experiment, builtins.list[WorkItem]]:
+        """The results a resumed run must execute, with their item's context and metadata."""
+        statuses = list(_UNFINISHED) + ([ResultStatus.failed.value] if retry_errors else [])
+        with self.db.read() as conn:
+            row = self._row(conn, ref)
+            query = (
+                select(
+                    results.c.id,
+                    results.c.item_id,
+                    results.c.repetition,
+                    results.c.input,
+                    results.c.expected_output,
+                    dataset_items.c.context,
+                    dataset_items.c.metadata,
+                    dataset_items.c.tags,
+                )
+                .select_from(
+                    results.outerjoin(
+                        dataset_items,
+                        and_(
+                            dataset_items.c.id == results.c.item_id,
+                            dataset_items.c.dataset_id == row.dataset_id,
+                            alive_at(row.dataset_version),
+                        ),
+                    )
+                )
+                .where(results.c.experiment_id == row.id, results.c.status.in_(statuses))
+                .order_by(results.c.id)
+            )
+            work = [
+                WorkItem(r[0], r[1], r[2], r[3], r[4], r[5], r[6] or {}, r[7] or [])
+                for r in conn.execute(query)
+            ]
+            return _experiment(row), work
+
+    def record(self, experiment_id: str, batch: Sequence[Completion]) -> int:
+        """Write finished results and their scores in one transaction; returns rows written.
+
+        A result that is already completed is left alone, and so are the scores sent with it:
+        there is never a second completion for one (experiment, item, repetition).
+        """
+        return self.record_rows(experiment_id, *completion_rows(batch))
+
+    def record_rows(
+        self,
+        experiment_id: str,
+        result_rows: Sequence[ResultRow],
+        score_rows: Sequence[ScoreRow],
+    ) -> int:
+        """:meth:`record` for rows already flattened by :func:`completion_rows`."""
+        return write_rows(
+            self.db, self._bulk, self.project_id, experiment_id, result_rows, score_rows
+        )
+
+    def delete(self, ref: str) -> None:
+        """Delete an experiment with its results and scores."""
+        with self.db.write() as conn:
+            row = self._row(conn, ref)
+            conn.execute(delete(scores).where(scores.c.experiment_id == row.id))
+            conn.execute(delete(results).where(results.c.experiment_id == row.id))
+            conn.execute(delete(experiments).where(experiments.c.id == row.id))
+
+
+def _check_limit(limit: int) -> int:
+    if not 1 <= limit <= _MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {_MAX_LIMIT}", field="limit")
+    return limit

@@ -1,0 +1,89 @@
+"""One keyset page of an experiment's results with their scores (plan order)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from assay.domain import ResultDetail, ResultStatus, Score, ScoreDataType, ScoreSource
+from assay.store.sql import decode_cursor, encode_cursor
+from assay.store.tables import results, scores
+
+
+def _score(m: Any) -> Score:
+    return Score.model_construct(
+        id=m["id"],
+        name=m["name"],
+        data_type=ScoreDataType(m["data_type"]),
+        numeric_value=m["numeric_value"],
+        string_value=m["string_value"],
+        passed=m["passed"],
+        reason=m["reason"],
+        source=ScoreSource(m["source"]),
+        result_id=m["result_id"],
+        trace_id=m["trace_id"],
+        evaluator_id=m["evaluator_id"],
+        evaluator_version=m["evaluator_version"],
+        cost=m["cost"],
+        tokens_in=m["tokens_in"],
+        tokens_out=m["tokens_out"],
+        latency_ms=m["latency_ms"],
+        metadata=m["metadata"],
+        created_at=m["created_at"],
+    )
+
+
+_RESULT_COLUMNS = [c for c in results.c if c.name not in ("trace_id", "observation_id")]
+
+
+def page(
+    conn: Connection,
+    experiment_id: str,
+    status: ResultStatus | None,
+    passed: bool | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[ResultDetail], str | None]:
+    query = select(*_RESULT_COLUMNS).where(results.c.experiment_id == experiment_id)
+    if status is not None:
+        query = query.where(results.c.status == status.value)
+    if passed is not None:
+        query = query.where(results.c.passed.is_(passed))
+    if cursor:
+        (last_id,) = decode_cursor(cursor, 1)
+        query = query.where(results.c.id > last_id)
+    rows = conn.execute(query.order_by(results.c.id).limit(limit + 1)).all()
+    rows, more = rows[:limit], len(rows) > limit
+    by_result: dict[str, list[Score]] = {r.id: [] for r in rows}
+    if rows:
+        score_rows = conn.execute(
+            select(scores)
+            .where(scores.c.result_id.in_(list(by_result)))
+            .order_by(scores.c.result_id, scores.c.name)
+        )
+        for s in score_rows:
+            by_result[s.result_id].append(_score(s._mapping))
+    page = [
+        ResultDetail.model_construct(
+            id=r.id,
+            dataset_item_id=r.item_id,
+            repetition=r.repetition,
+            status=ResultStatus(r.status),
+            output=r.output,
+            error=r.error or "",
+            latency_ms=r.latency_ms,
+            tokens_in=r.tokens_in,
+            tokens_out=r.tokens_out,
+            cost=r.cost,
+            attempts=r.attempts,
+            passed=r.passed,
+            item_input=r.input,
+            item_expected_output=r.expected_output,
+            started_at=r.started_at,
+            finished_at=r.finished_at,
+            scores=by_result[r.id],
+        )
+        for r in rows
+    ]
+    return page, encode_cursor(rows[-1].id) if more else None

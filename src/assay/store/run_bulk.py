@@ -1,0 +1,126 @@
+"""Bulk statements on the hot path of a run, executed straight through the DB-API driver.
+
+Planning writes one result row per (item, repetition) and the writer records thousands of
+results and scores per second. Going through SQLAlchemy Core would run its per-row parameter
+processing (type decorators, datetime formatting) for every value; here the values are
+converted once, in the exact storage format of :mod:`assay.store.types`, and handed to the
+driver's ``executemany``. The SQL is the same for both dialects apart from placeholders and the
+JSONB casts PostgreSQL needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+_EMPTY_OBJECT = "{}"
+
+
+class Bulk:
+    """Dialect-aware bulk writes for results and scores."""
+
+    def __init__(self, dialect: str) -> None:
+        self.pg = dialect == "postgresql"
+        self._seconds: dict[int, str] = {}
+        mark = "%s" if self.pg else "?"
+        json = f"CAST({mark} AS JSONB)" if self.pg else mark
+        self._insert_results = (
+            "INSERT INTO results (id, experiment_id, item_id, repetition, status, input, "
+            f"expected_output, attempts) VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, "
+            f"{json}, {json}, 0)"
+        )
+        self._record = (
+            f"UPDATE results SET status = {mark}, output = {json}, error = {mark}, "
+            f"latency_ms = {mark}, tokens_in = {mark}, tokens_out = {mark}, cost = {mark}, "
+            f"attempts = {mark}, passed = {mark}, started_at = {mark}, finished_at = {mark} "
+            f"WHERE id = {mark} AND status <> 'completed'"
+        )
+        self._insert_scores = (
+            "INSERT INTO scores (id, project_id, experiment_id, result_id, name, data_type, "
+            "numeric_value, string_value, passed, reason, source, evaluator_id, "
+            "evaluator_version, cost, tokens_in, tokens_out, latency_ms, metadata, created_at, "
+            f"updated_at) VALUES ({', '.join([mark] * 17)}, {json}, {mark}, {mark})"
+        )
+
+    def json(self, value: Any) -> str | None:
+        """JSON text for a JSON column (SQL NULL for None, like the Json column type)."""
+        if value is None:
+            return None
+        return orjson.dumps(value).decode()
+
+    def time(self, value: datetime | float | None) -> Any:
+        """A timestamp (datetime or Unix seconds) as UtcDateTime stores it: ISO text ending in
+        Z on SQLite, an aware datetime on PostgreSQL."""
+        if value is None:
+            return None
+        if isinstance(value, float | int):
+            if self.pg:
+                return datetime.fromtimestamp(value, UTC)
+            second = int(value)
+            prefix = self._seconds.get(second)
+            if prefix is None:
+                if len(self._seconds) > 4096:
+                    self._seconds.clear()
+                prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+                self._seconds[second] = prefix
+            return f"{prefix}.{int((value - second) * 1_000_000):06d}Z"
+        if self.pg:
+            return value
+        if value.tzinfo is not None and value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
+        text = value.isoformat()
+        return f"{text[:26]}Z" if value.microsecond else f"{text[:19]}.000000Z"
+
+    def insert_results(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Rows of (id, experiment_id, item_id, repetition, status, input, expected_output,
+        raw) where ``raw`` is None or (input, expected_output) already as JSON text."""
+        json = self.json
+        params = [
+            (r[0], r[1], r[2], r[3], r[4], *r[7])
+            if r[7] is not None
+            else (r[0], r[1], r[2], r[3], r[4], json(r[5]), json(r[6]))
+            for r in rows
+        ]
+        conn.exec_driver_sql(self._insert_results, params)
+
+    def record(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Rows of (status, output, error, latency, tokens_in, tokens_out, cost, attempts,
+        passed, started_at, finished_at, id); completed rows are never overwritten."""
+        json, time = self.json, self.time
+        params = [
+            (
+                r[0],
+                json(r[1]),
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                r[8],
+                time(r[9]),
+                time(r[10]),
+                r[11],
+            )
+            for r in rows
+        ]
+        conn.exec_driver_sql(self._record, params)
+
+    def insert_scores(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Rows in column order of the INSERT, metadata as a dict and timestamps as datetimes."""
+        json, time = self.json, self.time
+        stamps: dict[Any, Any] = {}  # a batch shares one or two timestamps: format them once
+        params = []
+        for r in rows:
+            created, updated = r[18], r[19]
+            if created not in stamps:
+                stamps[created] = time(created)
+            if updated not in stamps:
+                stamps[updated] = time(updated)
+            metadata = json(r[17]) if r[17] else _EMPTY_OBJECT
+            params.append((*r[:17], metadata, stamps[created], stamps[updated]))
+        conn.exec_driver_sql(self._insert_scores, params)

@@ -1,0 +1,135 @@
+"""An experiment's summary, computed in SQL: counts, latency percentiles, cost, tokens, pass rates.
+
+Percentiles are portable: count the latencies, then read the one or two rows around the rank
+with ``ORDER BY latency_ms LIMIT 2 OFFSET k`` (the (experiment_id, status) index narrows the
+rows to sort), and interpolate linearly between them (numpy's default definition).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sqlalchemy import Connection, Row, case, func, or_, select
+
+from assay.domain import ExperimentSummary, ResultStatus, ScorerStats
+from assay.store.tables import results, scores
+from assay.store.types import utcnow
+
+
+def _sum_true(column: Any) -> Any:
+    return func.coalesce(func.sum(case((column.is_(True), 1), else_=0)), 0)
+
+
+def _sum_false(column: Any) -> Any:
+    return func.coalesce(func.sum(case((column.is_(False), 1), else_=0)), 0)
+
+
+def percentile(conn: Connection, experiment_id: str, n: int, q: float) -> float | None:
+    """The q-quantile of completed results' latency (linear interpolation), or None."""
+    if n == 0:
+        return None
+    rank = q * (n - 1)
+    low = math.floor(rank)
+    values = (
+        conn.execute(
+            select(results.c.latency_ms)
+            .where(
+                results.c.experiment_id == experiment_id,
+                results.c.latency_ms.is_not(None),
+                results.c.status == ResultStatus.completed.value,
+            )
+            .order_by(results.c.latency_ms)
+            .limit(2)
+            .offset(low)
+        )
+        .scalars()
+        .all()
+    )
+    if not values:
+        return None
+    if len(values) == 1 or rank == low:
+        return float(values[0])
+    return float(values[0] + (values[1] - values[0]) * (rank - low))
+
+
+def summarize(conn: Connection, experiment: Row[Any]) -> ExperimentSummary:
+    experiment_id = experiment.id
+    counts: dict[str, int] = {}
+    for status, count in conn.execute(
+        select(results.c.status, func.count())
+        .where(results.c.experiment_id == experiment_id)
+        .group_by(results.c.status)
+    ):
+        counts[status] = count
+    completed = results.c.status == ResultStatus.completed.value
+    agg = conn.execute(
+        select(
+            func.avg(case((completed, results.c.latency_ms))),
+            func.count(case((completed, results.c.latency_ms))),
+            func.coalesce(func.sum(results.c.cost), 0.0),
+            func.count(results.c.cost),
+            func.coalesce(func.sum(results.c.tokens_in), 0),
+            func.coalesce(func.sum(results.c.tokens_out), 0),
+            _sum_true(results.c.passed),
+            _sum_false(results.c.passed),
+        ).where(results.c.experiment_id == experiment_id)
+    ).one()
+    avg_latency, n_latency, total_cost, n_cost, tokens_in, tokens_out, passed, not_passed = agg
+    scorer_rows = conn.execute(
+        select(
+            scores.c.name,
+            func.count(),
+            func.count(
+                case(
+                    (
+                        or_(
+                            scores.c.numeric_value.is_not(None), scores.c.string_value.is_not(None)
+                        ),
+                        1,
+                    )
+                )
+            ),
+            _sum_true(scores.c.passed),
+            _sum_false(scores.c.passed),
+            func.avg(scores.c.numeric_value),
+        )
+        .where(scores.c.experiment_id == experiment_id)
+        .group_by(scores.c.name)
+        .order_by(scores.c.name)
+    ).all()
+    stats = [
+        ScorerStats(
+            name=name,
+            count=count,
+            scored=int(scored),
+            passed=int(ok),
+            failed=int(ko),
+            pass_rate=(int(ok) / (int(ok) + int(ko))) if ok or ko else None,
+            mean=float(mean) if mean is not None else None,
+        )
+        for name, count, scored, ok, ko, mean in scorer_rows
+    ]
+    duration = None
+    if experiment.started_at is not None:
+        end = experiment.finished_at or utcnow()
+        duration = max((end - experiment.started_at).total_seconds(), 0.0)
+    return ExperimentSummary(
+        total=sum(counts.values()),
+        pending=counts.get(ResultStatus.pending.value, 0),
+        running=counts.get(ResultStatus.running.value, 0),
+        completed=counts.get(ResultStatus.completed.value, 0),
+        failed=counts.get(ResultStatus.failed.value, 0),
+        cancelled=counts.get(ResultStatus.cancelled.value, 0),
+        passed=int(passed),
+        pass_rate=(int(passed) / (int(passed) + int(not_passed))) if passed or not_passed else None,
+        avg_latency_ms=float(avg_latency) if avg_latency is not None else None,
+        p50_latency_ms=percentile(conn, experiment_id, int(n_latency), 0.5),
+        p95_latency_ms=percentile(conn, experiment_id, int(n_latency), 0.95),
+        total_cost=float(total_cost),
+        avg_cost=float(total_cost) / n_cost if n_cost else None,
+        tokens_in=int(tokens_in),
+        tokens_out=int(tokens_out),
+        duration_s=duration,
+        scores=stats,
+    )

@@ -1,0 +1,145 @@
+"""Prompt + model targets: a chat template filled from each item, sent to a model provider."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from assay.errors import InvalidInput
+from assay.store import WorkItem
+from assay.targets.base import TargetError, TargetOutput
+from assay.targets.pricing import Price, PriceTable
+from assay.targets.providers import PROVIDERS, Endpoint, resolve, send
+from assay.targets.templating import RenderError, check, render_text, variables
+
+_ROLES = ("system", "user", "assistant", "developer", "tool")
+
+
+class PromptTarget:
+    """Renders ``prompt`` (one user message) or ``messages`` and calls ``provider``/``model``.
+
+    ``params`` pass through to the API (``temperature``, ``max_tokens``, ``top_p``, ``stop``,
+    ``seed``, ``response_format``, …). Cost = tokens times the price of the model (per 1M tokens).
+    """
+
+    kind = "prompt"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        provider: str = "openai",
+        prompt: str | None = None,
+        messages: list[dict[str, Any]] | None = None,
+        system: str | None = None,
+        params: dict[str, Any] | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        connection: str | None = None,
+        timeout: float = 120.0,
+        price: dict[str, float] | None = None,
+        prices: PriceTable | None = None,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if provider not in PROVIDERS:
+            raise InvalidInput(
+                f"target.provider must be 'openai' or 'anthropic', got {provider!r}",
+                field="target.provider",
+            )
+        if (prompt is None) == (messages is None):
+            raise InvalidInput(
+                "target: give exactly one of 'prompt' or 'messages'", field="target.messages"
+            )
+        chat = [{"role": "user", "content": prompt}] if prompt is not None else list(messages or [])
+        if system is not None:
+            chat.insert(0, {"role": "system", "content": system})
+        for i, m in enumerate(chat):
+            if not isinstance(m, dict) or m.get("role") not in _ROLES or "content" not in m:
+                raise InvalidInput(
+                    f"target.messages[{i}]: expected {{role, content}} with role in "
+                    f"{', '.join(_ROLES)}",
+                    field=f"target.messages[{i}]",
+                )
+            if isinstance(m["content"], str):
+                check(m["content"], f"target.messages[{i}].content")
+        self.provider = provider
+        self.model = model
+        self.messages = chat
+        self.params = dict(params or {})
+        self.timeout = timeout
+        self.connection = connection
+        self.endpoint: Endpoint = resolve(provider, base_url=base_url, api_key=api_key)
+        self.rpm = rpm
+        self.tpm = tpm
+        self._price = Price(float(price["input"]), float(price["output"])) if price else None
+        self._prices = prices or PriceTable.load()
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def rate_key(self) -> str:
+        return f"{self.provider}:{self.endpoint.base_url}"
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "type": "prompt",
+            "provider": self.provider,
+            "model": self.model,
+            "messages": self.messages,
+            "params": self.params,
+            "base_url": self.endpoint.base_url,
+            "connection": self.connection,
+        }
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                transport=self._transport,
+                timeout=self.timeout,
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
+            )
+        return self._client
+
+    def render(self, item: WorkItem) -> list[dict[str, Any]]:
+        values = variables(item)
+        try:
+            return [
+                {**m, "content": render_text(m["content"], values)}
+                if isinstance(m["content"], str)
+                else m
+                for m in self.messages
+            ]
+        except RenderError as exc:
+            raise TargetError(str(exc)) from None
+
+    def estimate_tokens(self, item: WorkItem) -> int:
+        """Rough token count of a request (for tokens-per-minute limits before the call)."""
+        chars = sum(len(str(m["content"])) for m in self.messages) + len(str(item.input))
+        return chars // 4 + int(self.params.get("max_tokens") or 256)
+
+    async def call(self, item: WorkItem) -> TargetOutput:
+        messages = self.render(item)
+        reply = await send(
+            self.client, PROVIDERS[self.provider], self.endpoint, self.model, messages, self.params
+        )
+        if self._price is not None:
+            cost: float | None = self._price.cost(reply.tokens_in, reply.tokens_out)
+        else:
+            cost = self._prices.cost(self.provider, self.model, reply.tokens_in, reply.tokens_out)
+        return TargetOutput(
+            output=reply.text,
+            tokens_in=reply.tokens_in,
+            tokens_out=reply.tokens_out,
+            cost=cost,
+            metadata={"finish_reason": reply.raw_finish} if reply.raw_finish else {},
+            tool_calls=reply.tool_calls,
+        )
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

@@ -1,0 +1,181 @@
+"""One registry of target kinds: ``function``, ``http``, ``prompt`` and whatever plugins add.
+
+A run config names its target as ``{"type": KIND, ...options}``. Each kind registers a factory
+taking the options and a :class:`BuildContext` (store for stored connections, price table,
+directory of the config file for imports). Plugins register from the ``assay.plugins`` entry
+point group, like scorers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from assay.errors import InvalidInput, from_validation
+from assay.store import Store
+from assay.targets.base import Target
+from assay.targets.function import FunctionTarget, import_function
+from assay.targets.http import HttpTarget
+from assay.targets.pricing import PriceTable
+from assay.targets.prompt import PromptTarget
+
+
+@dataclass
+class BuildContext:
+    store: Store | None = None
+    prices: PriceTable | None = None
+    base_dir: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Factory = Callable[[dict[str, Any], BuildContext], Target]
+_REGISTRY: dict[str, Factory] = {}
+_plugins_loaded = False
+
+
+def register_target(kind: str, factory: Factory) -> Factory:
+    """Make ``factory`` build targets of ``type: kind``."""
+    _REGISTRY[kind] = factory
+    return factory
+
+
+def target_kinds() -> list[str]:
+    _load_plugins()
+    return sorted(_REGISTRY)
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if not _plugins_loaded:
+        _plugins_loaded = True
+        for ep in entry_points(group="assay.plugins"):
+            ep.load()
+
+
+def create_target(spec: dict[str, Any], context: BuildContext | None = None) -> Target:
+    """Build a target from its spec (``{"type": ..., ...}``), with errors naming the field."""
+    if not isinstance(spec, dict):
+        raise InvalidInput("target: expected an object with a 'type'", field="target")
+    kind = spec.get("type")
+    if not isinstance(kind, str):
+        raise InvalidInput(
+            f"target.type: required, one of {', '.join(target_kinds())}", field="target.type"
+        )
+    _load_plugins()
+    factory = _REGISTRY.get(kind)
+    if factory is None:
+        raise InvalidInput(
+            f"target.type: unknown target type {kind!r}; available: {', '.join(target_kinds())}",
+            field="target.type",
+        )
+    options = {k: v for k, v in spec.items() if k != "type"}
+    return factory(options, context or BuildContext())
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+S = TypeVar("S", bound=_Spec)
+
+
+class FunctionSpec(_Spec):
+    function: str = Field(min_length=3, description="module:attribute")
+    timeout: float | None = Field(default=None, gt=0)
+
+
+class HttpSpec(_Spec):
+    url: str
+    method: str = "POST"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any = None
+    output_path: str | None = None
+    timeout: float = Field(default=30.0, gt=0)
+
+
+class PromptSpec(_Spec):
+    model: str = Field(min_length=1)
+    provider: str = "openai"
+    prompt: str | None = None
+    messages: list[dict[str, Any]] | None = None
+    system: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    base_url: str | None = None
+    connection: str | None = None
+    timeout: float = Field(default=120.0, gt=0)
+    price: dict[str, float] | None = None
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
+
+
+def _parse(model: type[S], options: dict[str, Any]) -> S:
+    try:
+        return model(**options)
+    except ValidationError as exc:
+        raise from_validation(exc, prefix="target.") from None
+
+
+def _function(options: dict[str, Any], context: BuildContext) -> Target:
+    spec = _parse(FunctionSpec, options)
+    search = [context.base_dir] if context.base_dir else None
+    fn = import_function(spec.function, search_path=search)
+    return FunctionTarget(fn, name=spec.function, timeout=spec.timeout)
+
+
+def _http(options: dict[str, Any], context: BuildContext) -> Target:
+    spec = _parse(HttpSpec, options)
+    return HttpTarget(
+        spec.url,
+        method=spec.method,
+        headers=spec.headers,
+        body=spec.body,
+        output_path=spec.output_path,
+        timeout=spec.timeout,
+    )
+
+
+def _prompt(options: dict[str, Any], context: BuildContext) -> Target:
+    spec = _parse(PromptSpec, options)
+    params = dict(spec.params)
+    if spec.temperature is not None:
+        params["temperature"] = spec.temperature
+    if spec.max_tokens is not None:
+        params["max_tokens"] = spec.max_tokens
+    base_url, api_key, provider = spec.base_url, None, spec.provider
+    if spec.connection:
+        if context.store is None:
+            raise InvalidInput(
+                "target.connection: stored connections need a store", field="target.connection"
+            )
+        creds = context.store.connections.credentials(spec.connection)
+        provider = creds.provider
+        base_url = base_url or creds.base_url
+        api_key = creds.api_key
+    return PromptTarget(
+        model=spec.model,
+        provider=provider,
+        prompt=spec.prompt,
+        messages=spec.messages,
+        system=spec.system,
+        params=params,
+        base_url=base_url,
+        api_key=api_key,
+        connection=spec.connection,
+        timeout=spec.timeout,
+        price=spec.price,
+        prices=context.prices,
+        rpm=spec.rpm,
+        tpm=spec.tpm,
+    )
+
+
+register_target("function", _function)
+register_target("http", _http)
+register_target("prompt", _prompt)
