@@ -11,6 +11,7 @@ from assay.server.api.v1 import (
     compare,
     datasets,
     endpoints,
+    evaluators,
     experiments,
     items,
     projects,
@@ -20,7 +21,17 @@ from assay.server.api.v1 import (
 
 router = APIRouter()
 # compare before experiments: /experiments/compare/ is not an experiment id.
-for module in (datasets, items, prompts, endpoints, traces, projects, compare, experiments):
+for module in (
+    datasets,
+    items,
+    prompts,
+    endpoints,
+    traces,
+    projects,
+    evaluators,
+    compare,
+    experiments,
+):
     router.include_router(module.router)
 
 __all__ = ["router"]
