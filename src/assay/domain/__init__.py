@@ -58,6 +58,14 @@ from assay.domain.payloads import (
     PromptCreate,
     PromptLabels,
 )
+from assay.domain.runs import (
+    DatasetRun,
+    DatasetRunCreate,
+    RunItemCreate,
+    RunItemsCreate,
+    RunItemsResult,
+    RunTag,
+)
 from assay.domain.scores import Score, ScoreCreate, ScoreDataType, ScoreSource
 from assay.domain.traces import (
     Observation,
@@ -81,6 +89,8 @@ __all__ = [
     "DatasetDetail",
     "DatasetDiff",
     "DatasetHealth",
+    "DatasetRun",
+    "DatasetRunCreate",
     "DatasetSort",
     "DatasetUpdate",
     "DatasetVersion",
@@ -122,6 +132,10 @@ __all__ = [
     "Result",
     "ResultDetail",
     "ResultStatus",
+    "RunItemCreate",
+    "RunItemsCreate",
+    "RunItemsResult",
+    "RunTag",
     "Score",
     "ScoreCreate",
     "ScoreDataType",

@@ -9,6 +9,7 @@ from assay.config import Settings
 from assay.store.analytics import Analytics
 from assay.store.cache import CachedResponse, ResponseCache
 from assay.store.connections import Connections, Credentials
+from assay.store.dataset_runs import DatasetRuns
 from assay.store.datasets import Datasets, VersionChange
 from assay.store.db import Database
 from assay.store.endpoints import Endpoints
@@ -38,6 +39,7 @@ class Store:
         self.experiments = Experiments(db, project_id)
         self.cache = ResponseCache(db, project_id)
         self.connections = Connections(db, project_id)
+        self.dataset_runs = DatasetRuns(db, project_id)
 
     def close(self) -> None:
         self.db.dispose()
@@ -69,6 +71,7 @@ __all__ = [
     "Connections",
     "Credentials",
     "Database",
+    "DatasetRuns",
     "Datasets",
     "Endpoints",
     "Evaluators",

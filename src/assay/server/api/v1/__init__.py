@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from assay.server.api.v1 import (
     compare,
+    dataset_runs,
     datasets,
     endpoints,
     evaluators,
@@ -29,6 +30,7 @@ for module in (
     traces,
     projects,
     evaluators,
+    dataset_runs,
     compare,
     experiments,
 ):

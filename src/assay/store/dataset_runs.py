@@ -1,0 +1,272 @@
+"""Dataset runs with uploaded outputs: external experiments, by dataset name.
+
+A run pins the dataset's current version. Each uploaded item becomes the run's result for a
+dataset item (given by id, or found by an equal ``input``); uploading for the same item again
+replaces its output, so a retried upload never duplicates. Items matching no dataset item are
+kept without an item id (they are listed and exported, not aligned in comparisons).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Row, func, select, update
+
+from assay.domain import (
+    DatasetRun,
+    DatasetRunCreate,
+    ExperimentStatus,
+    Page,
+    ResultStatus,
+    RunItemCreate,
+    RunItemsResult,
+    RunTag,
+)
+from assay.errors import Conflict, InvalidInput, NotFound
+from assay.ids import new_id
+from assay.store.datasets import Datasets
+from assay.store.db import Database
+from assay.store.planning import load_items
+from assay.store.tables import datasets, experiments, results
+from assay.store.types import utcnow
+
+_TAGS = uuid.UUID("6f1c1b9e-4d1e-4f43-9b38-6a7d9e0b1c2a")
+
+
+def tag_id(project_id: str, dataset_id: str | None, name: str) -> str:
+    """The stable id of a run tag: the same name on the same dataset is the same tag."""
+    return str(uuid.uuid5(_TAGS, f"{project_id}:{dataset_id}:{name}"))
+
+
+def _key(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+class DatasetRuns:
+    """External runs within one project."""
+
+    def __init__(self, db: Database, project_id: str) -> None:
+        self.db = db
+        self.project_id = project_id
+        self._datasets = Datasets(db, project_id)
+
+    def create(self, data: DatasetRunCreate) -> DatasetRun:
+        dataset = self._datasets.get(data.dataset_name)
+        now = utcnow()
+        values: dict[str, Any] = {
+            "id": new_id(),
+            "project_id": self.project_id,
+            "dataset_id": dataset.id,
+            "dataset_version": dataset.version,
+            "name": data.name,
+            "description": data.description,
+            "config": {},
+            "config_hash": None,
+            "selection": None,
+            "evaluator_ids": [],
+            "scorers": [],
+            "concurrency": 1,
+            "trials": 1,
+            "run_tag": data.tag,
+            "tags": [data.tag] if data.tag else [],
+            "metadata": data.metadata,
+            "notes": None,
+            "external": True,
+            "status": ExperimentStatus.completed.value,
+            "created_at": now,
+            "started_at": now,
+            "finished_at": now,
+        }
+        with self.db.write() as conn:
+            conn.execute(experiments.insert().values(values))
+            return self._run(conn, self._row(conn, values["id"]))
+
+    def get(self, ref: str) -> DatasetRun:
+        with self.db.read() as conn:
+            return self._run(conn, self._row(conn, ref))
+
+    def tagged(self, dataset: str, tag: str) -> DatasetRun | None:
+        """The newest external run of a dataset under a run tag, if any."""
+        dataset_id = self._datasets.get(dataset).id
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(experiments)
+                .where(
+                    experiments.c.project_id == self.project_id,
+                    experiments.c.dataset_id == dataset_id,
+                    experiments.c.run_tag == tag,
+                    experiments.c.external.is_(True),
+                )
+                .order_by(experiments.c.created_at.desc())
+                .limit(1)
+            ).first()
+            return None if row is None else self._run(conn, row)
+
+    def list(self, dataset: str, *, limit: int = 50, offset: int = 0) -> Page[DatasetRun]:
+        """Every run (external or executed) of a dataset, newest first."""
+        if not 1 <= limit <= 1000:
+            raise InvalidInput("limit must be between 1 and 1000", field="limit")
+        dataset_id = self._datasets.get(dataset).id
+        where = (
+            experiments.c.project_id == self.project_id,
+            experiments.c.dataset_id == dataset_id,
+        )
+        with self.db.read() as conn:
+            total = conn.execute(select(func.count()).where(*where)).scalar_one()
+            rows = conn.execute(
+                select(experiments)
+                .where(*where)
+                .order_by(experiments.c.created_at.desc(), experiments.c.id.desc())
+                .limit(limit)
+                .offset(offset)
+            ).all()
+            items = [self._run(conn, r) for r in rows]
+        return Page[DatasetRun](items=items, total=int(total))
+
+    def add_items(
+        self, ref: str, items: Sequence[RunItemCreate], *, dataset_name: str | None = None
+    ) -> RunItemsResult:
+        """Record uploaded outputs, all or nothing; errors name the item (``items[i]``)."""
+        with self.db.read() as conn:
+            run = self._row(conn, ref)
+        if dataset_name is not None and self._datasets.get(dataset_name).id != run.dataset_id:
+            raise InvalidInput(
+                f"run {run.id} belongs to another dataset than {dataset_name!r}",
+                field="dataset_name",
+            )
+        with self.db.write() as conn:
+            run = self._row(conn, ref)
+            if not run.external:
+                raise Conflict(
+                    f"run {run.id} is executed by Assay; outputs are uploaded to external runs",
+                    field="dataset_run_id",
+                )
+            planned = (
+                load_items(conn, run.dataset_id, run.dataset_version) if run.dataset_id else []
+            )
+            by_id = {p.id: p for p in planned}
+            by_input: dict[bytes, str] = {}
+            for p in planned:
+                by_input.setdefault(_key(p.input), p.id)
+            existing: dict[str, str] = {
+                r[0]: r[1]
+                for r in conn.execute(
+                    select(results.c.item_id, results.c.id).where(
+                        results.c.experiment_id == run.id,
+                        results.c.repetition == 0,
+                        results.c.item_id.is_not(None),
+                    )
+                )
+            }
+            now = utcnow()
+            inserts: list[dict[str, Any]] = []
+            updates: list[dict[str, Any]] = []
+            seen: dict[str, int] = {}
+            ids: list[str] = []
+            for i, item in enumerate(items):
+                if item.dataset_item_id is not None:
+                    found = by_id.get(item.dataset_item_id)
+                    if found is None:
+                        raise NotFound(
+                            f"items[{i}]: dataset item {item.dataset_item_id!r} is not in the "
+                            f"run's dataset (version {run.dataset_version})",
+                            field=f"items[{i}].datasetItemId",
+                            row=i,
+                        )
+                    item_id: str | None = found.id
+                elif item.input is not None:
+                    item_id = by_input.get(_key(item.input))
+                    found = by_id.get(item_id) if item_id else None
+                else:
+                    raise InvalidInput(
+                        f"items[{i}]: give datasetItemId or input",
+                        field=f"items[{i}].input",
+                        row=i,
+                    )
+                if item_id is not None and item_id in seen:
+                    raise InvalidInput(
+                        f"items[{i}]: the same dataset item as items[{seen[item_id]}]",
+                        field=f"items[{i}]",
+                        row=i,
+                    )
+                if item_id is not None:
+                    seen[item_id] = i
+                values = {
+                    "status": (
+                        ResultStatus.failed.value if item.error else ResultStatus.completed.value
+                    ),
+                    "input": item.input
+                    if item.input is not None
+                    else (found.input if found else None),
+                    "expected_output": item.expected_output
+                    if item.expected_output is not None
+                    else (found.expected_output if found else None),
+                    "output": item.output,
+                    "error": item.error,
+                    "latency_ms": item.latency_ms,
+                    "tokens_in": item.tokens_in,
+                    "tokens_out": item.tokens_out,
+                    "cost": item.cost,
+                    "attempts": 1,
+                    "trace_id": item.trace_id,
+                    "observation_id": item.observation_id,
+                    "started_at": now,
+                    "finished_at": now,
+                }
+                current = existing.get(item_id) if item_id else None
+                if current is not None:
+                    updates.append({"rid": current, **values})
+                    ids.append(current)
+                else:
+                    rid = new_id()
+                    inserts.append(
+                        {"id": rid, "experiment_id": run.id, "item_id": item_id, "repetition": 0}
+                        | values
+                    )
+                    ids.append(rid)
+            if inserts:
+                conn.execute(results.insert(), inserts)
+            for u in updates:
+                rid = u.pop("rid")
+                conn.execute(update(results).where(results.c.id == rid).values(**u))
+        return RunItemsResult(
+            dataset_run_id=run.id, created=len(inserts), updated=len(updates), result_ids=ids
+        )
+
+    # ------------------------------------------------------------------ rows
+    def _row(self, conn: Connection, ref: str) -> Row[Any]:
+        row = conn.execute(
+            select(experiments)
+            .where(experiments.c.project_id == self.project_id, experiments.c.id == ref)
+            .limit(1)
+        ).first()
+        if row is None:
+            raise NotFound(f"dataset run {ref!r} not found", field="dataset_run_id")
+        return row
+
+    def _run(self, conn: Connection, row: Row[Any]) -> DatasetRun:
+        dataset_name = None
+        if row.dataset_id is not None:
+            dataset_name = conn.execute(
+                select(datasets.c.name).where(datasets.c.id == row.dataset_id)
+            ).scalar_one_or_none()
+        count = conn.execute(
+            select(func.count()).where(results.c.experiment_id == row.id)
+        ).scalar_one()
+        names = list(dict.fromkeys(([row.run_tag] if row.run_tag else []) + list(row.tags)))
+        return DatasetRun(
+            id=row.id,
+            name=row.name,
+            description=row.description,
+            dataset_id=row.dataset_id,
+            dataset_name=dataset_name,
+            status=ExperimentStatus(row.status),
+            external=row.external,
+            tags=[RunTag(id=tag_id(self.project_id, row.dataset_id, n), name=n) for n in names],
+            metadata=row.metadata,
+            item_count=int(count),
+            created_at=row.created_at,
+        )
