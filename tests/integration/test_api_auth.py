@@ -131,11 +131,47 @@ def _bodies(names: dict[str, str]) -> dict[tuple[str, str], Any]:
             "config": {"prompt_name": names["name"], "model": "m"},
         },
         ("PUT", "/api/v1/experiments/{experiment_id}/notes/"): {"notes": "b"},
+        ("POST", "/api/v1/experiments/compare/"): {
+            "experiment_ids": [names["experiment_id"], names["dataset_run_id"]]
+        },
+        ("POST", "/api/v1/datasets/{dataset_id}/compare-prompt-versions/"): {
+            "prompt_name": names["name"],
+            "version_a": 1,
+            "version_b": 2,
+            "model": "m",
+        },
+        ("POST", "/api/v1/evaluators/"): {"name": f"b-eval-{fresh}", "kind": "contains"},
+        ("POST", "/api/v1/datasets/{dataset_id}/evaluators/"): {
+            "evaluator_id": names["evaluator_id"]
+        },
+        ("POST", "/api/v1/dataset-runs/"): {"datasetName": names["dataset_name"], "name": "b"},
+        ("POST", "/api/v1/dataset-runs/{dataset_run_id}/items/"): {"items": [{"input": "b"}]},
+    }
+
+
+def _params(names: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        ("GET", "/api/v1/experiments/compare/"): {
+            "experiment_ids": f"{names['experiment_id']},{names['dataset_run_id']}"
+        },
+        ("GET", "/api/v1/dataset-runs/"): {"dataset_name": names["dataset_name"]},
+        ("POST", "/api/v1/dataset-runs/upload/"): {
+            "dataset_name": names["dataset_name"],
+            "tag": "b",
+        },
     }
 
 
 #: Routes without path parameters whose body names another project's resource.
-_BODY_REFERENCES = {("POST", "/api/v1/dataset-items/"), ("POST", "/api/v1/experiments/")}
+_BODY_REFERENCES = {
+    ("POST", "/api/v1/dataset-items/"),
+    ("POST", "/api/v1/experiments/"),
+    ("POST", "/api/v1/experiments/compare/"),
+    ("GET", "/api/v1/experiments/compare/"),
+    ("POST", "/api/v1/dataset-runs/"),
+    ("GET", "/api/v1/dataset-runs/"),
+    ("POST", "/api/v1/dataset-runs/upload/"),
+}
 
 
 def test_another_projects_key_reaches_nothing(
@@ -163,6 +199,16 @@ def test_another_projects_key_reaches_nothing(
             },
         },
     ).json()
+    run = keyed.post(
+        "/api/v1/dataset-runs/",
+        headers=basic(a_key),
+        json={"datasetName": dataset.name, "name": f"a-run-{secret}", "tag": secret},
+    ).json()
+    evaluator = keyed.post(
+        "/api/v1/evaluators/",
+        headers=basic(a_key),
+        json={"name": f"a-eval-{secret}", "kind": "contains", "params": {"value": secret}},
+    ).json()
     before = (a.datasets.get(dataset.id), a.prompts.versions(prompt.name), a.traces.get(trace_id))
 
     ids = {
@@ -174,12 +220,15 @@ def test_another_projects_key_reaches_nothing(
         "version": "1",
         "dataset_name": dataset.name,
         "experiment_id": experiment["id"],
+        "dataset_run_id": run["id"],
+        "evaluator_id": evaluator["id"],
     }
     by_name = {
         **ids,
         "dataset_id": dataset.name,
         "endpoint_id": endpoint.name,
         "experiment_id": experiment["name"],
+        "evaluator_id": evaluator["name"],
     }
     checked = 0
     for values in (ids, by_name):
@@ -194,7 +243,9 @@ def test_another_projects_key_reaches_nothing(
                     url,
                     headers=basic(b_key),
                     json=_bodies(ids).get((method, route.path)),
-                    params={"from": 0} if url.endswith("/diff/") else None,
+                    params={"from": 0}
+                    if url.endswith("/diff/")
+                    else _params(ids).get((method, route.path)),
                 )
                 where = f"{method} {url}: {response.status_code} {response.text[:200]}"
                 # Errors may echo what B itself sent; anything else of A's is a leak.

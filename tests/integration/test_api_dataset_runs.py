@@ -109,7 +109,8 @@ def test_csv_upload_under_a_run_tag(http: TestClient, qa: str) -> None:
         content=csv_text,
         headers={"content-type": "text/csv"},
     ).json()
-    assert preview["rows"] == 2 and preview["dataset_run"] is None
+    assert preview["rows"] == 2
+    assert preview["dataset_run"] is None
     assert preview["preview"][0]["input"] == {"query": "reset password"}
     assert http.get("/api/v1/dataset-runs/", params={"dataset_name": qa}).json()["items"] == []
 
@@ -120,7 +121,8 @@ def test_csv_upload_under_a_run_tag(http: TestClient, qa: str) -> None:
     )
     assert up.status_code == 200, up.text
     run = up.json()["dataset_run"]
-    assert run["tags"][0]["name"] == "csv-v1" and run["item_count"] == 2
+    assert run["tags"][0]["name"] == "csv-v1"
+    assert run["item_count"] == 2
     again = http.post(
         "/api/v1/dataset-runs/upload/",
         params=params,
@@ -128,7 +130,8 @@ def test_csv_upload_under_a_run_tag(http: TestClient, qa: str) -> None:
         headers={"content-type": "text/csv"},
     ).json()
     assert again["dataset_run"]["id"] == run["id"]
-    assert again["written"]["updated"] == 2 and again["dataset_run"]["item_count"] == 2
+    assert again["written"]["updated"] == 2
+    assert again["dataset_run"]["item_count"] == 2
 
     bad = http.post(
         "/api/v1/dataset-runs/upload/",
@@ -136,14 +139,16 @@ def test_csv_upload_under_a_run_tag(http: TestClient, qa: str) -> None:
         content="input,colour\n1,2\n",
         headers={"content-type": "text/csv"},
     )
-    assert bad.status_code == 422 and "colour" in bad.json()["error"]["message"]
+    assert bad.status_code == 422
+    assert "colour" in bad.json()["error"]["message"]
     ragged = http.post(
         "/api/v1/dataset-runs/upload/",
         params={**params, "tag": "csv-bad"},
         content="input,output\n1\n",
         headers={"content-type": "text/csv"},
     )
-    assert ragged.status_code == 422 and "line 2" in ragged.json()["error"]["message"]
+    assert ragged.status_code == 422
+    assert "line 2" in ragged.json()["error"]["message"]
     names = [
         r["tags"][0]["name"]
         for r in http.get("/api/v1/dataset-runs/", params={"dataset_name": qa}).json()["items"]

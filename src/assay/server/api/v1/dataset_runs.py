@@ -173,6 +173,7 @@ async def upload_dataset_run(
 
     With ``preview=true`` the parsed rows come back and nothing is written.
     """
+    await run_in_threadpool(store.datasets.get, dataset_name)  # 404 before reading the file
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form()
         try:
