@@ -19,6 +19,7 @@ from assay.client._base import (
     retryable_error,
 )
 from assay.client._calls import FileLike, ItemLike
+from assay.client._runs import DatasetRuns, Evaluators, Experiments
 from assay.domain import (
     Dataset,
     DatasetDetail,
@@ -72,6 +73,9 @@ class Assay:
         self.prompts = Prompts(self)
         self.endpoints = Endpoints(self)
         self.traces = Traces(self)
+        self.experiments = Experiments(self)
+        self.dataset_runs = DatasetRuns(self)
+        self.evaluators = Evaluators(self)
 
     def _run(self, call: Call[T]) -> T:
         response = self._send(call, stream=False)

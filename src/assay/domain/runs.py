@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import AliasChoices, ConfigDict, Field
 
 from assay.domain.common import JSON, Input, JsonObject, Record
-from assay.domain.experiments import ExperimentStatus
+from assay.domain.experiments import Experiment, ExperimentStatus, ExperimentSummary
 
 
 class _Subscriptable(Record):
@@ -98,3 +98,23 @@ class RunItemsResult(Record):
     created: int
     updated: int
     result_ids: list[str]
+
+
+class ExperimentView(Experiment):
+    """An experiment with its result counts by status."""
+
+    counts: dict[str, int]
+
+
+class ExperimentDetail(ExperimentView):
+    summary: ExperimentSummary
+
+
+class ExperimentStarted(Record):
+    """What ``start/`` answers: the run is handed to a worker."""
+
+    id: str
+    name: str
+    status: ExperimentStatus
+    runs_created: int = Field(description="Results planned (items x trials).")
+    started_at: datetime

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -21,9 +20,11 @@ from assay.config import Settings
 from assay.domain import (
     Experiment,
     ExperimentCreate,
+    ExperimentDetail,
     ExperimentResults,
+    ExperimentStarted,
     ExperimentStatus,
-    ExperimentSummary,
+    ExperimentView,
     JsonObject,
     Page,
     ResultDetail,
@@ -61,24 +62,6 @@ class ExperimentBody(BaseModel):
     run_tag: str | None = None
     tags: list[str] = Field(default_factory=list)
     metadata: JsonObject = Field(default_factory=dict)
-
-
-class ExperimentView(Experiment):
-    """An experiment with its result counts by status."""
-
-    counts: dict[str, int]
-
-
-class ExperimentDetail(ExperimentView):
-    summary: ExperimentSummary
-
-
-class StartResponse(BaseModel):
-    id: str
-    name: str
-    status: ExperimentStatus
-    runs_created: int
-    started_at: datetime
 
 
 class NotesBody(BaseModel):
@@ -177,11 +160,13 @@ def delete_experiment(store: ProjectStore, experiment_id: str) -> Response:
 
 
 @router.post("/experiments/{experiment_id}/start/")
-def start_experiment(store: ProjectStore, request: Request, experiment_id: str) -> StartResponse:
+def start_experiment(
+    store: ProjectStore, request: Request, experiment_id: str
+) -> ExperimentStarted:
     """Hand a pending experiment to the workers; ``runs_created`` counts its planned results."""
     experiment = store.experiments.get(experiment_id)
     started = start(store, request.app.state.assay.settings, experiment)
-    return StartResponse(
+    return ExperimentStarted(
         id=experiment.id,
         name=experiment.name,
         status=ExperimentStatus.running,

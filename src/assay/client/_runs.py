@@ -1,0 +1,165 @@
+"""SDK namespaces for experiments, dataset runs and evaluators (synchronous client)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from assay.client import _run_calls as calls
+from assay.domain import (
+    DatasetRun,
+    Evaluator,
+    ExperimentDetail,
+    ExperimentResults,
+    ExperimentStarted,
+    ExperimentView,
+    Page,
+    RunItemsResult,
+)
+
+if TYPE_CHECKING:
+    from assay.client._sync import Assay
+
+
+class Experiments:
+    """Experiments run by the server's workers: create, start, watch, compare, gate."""
+
+    def __init__(self, client: Assay) -> None:
+        self._c = client
+
+    def create(
+        self, name: str, dataset_id: str, config: Mapping[str, Any], **fields: Any
+    ) -> ExperimentView:
+        """Plan an experiment (``pending``); ``config`` is the prompt or endpoint form."""
+        body = {"name": name, "dataset_id": dataset_id, "config": dict(config), **fields}
+        return self._c._run(calls.experiment_create(body))
+
+    def get(self, experiment: str) -> ExperimentDetail:
+        return self._c._run(calls.experiment_get(experiment))
+
+    def list(
+        self,
+        *,
+        dataset_id: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[ExperimentView]:
+        return self._c._run(calls.experiment_list(dataset_id, status, limit, cursor))
+
+    def start(self, experiment: str) -> ExperimentStarted:
+        return self._c._run(calls.experiment_start(experiment))
+
+    def cancel(self, experiment: str) -> ExperimentView:
+        return self._c._run(calls.experiment_cancel(experiment))
+
+    def results(
+        self,
+        experiment: str,
+        *,
+        status: str | None = None,
+        passed: bool | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> ExperimentResults:
+        return self._c._run(calls.experiment_results(experiment, status, passed, limit, cursor))
+
+    def export(self, experiment: str, *, format: str = "jsonl") -> bytes:
+        return self._c._run(calls.experiment_export(experiment, format))
+
+    def set_notes(self, experiment: str, notes: str | None) -> ExperimentView:
+        return self._c._run(calls.experiment_notes(experiment, notes))
+
+    def delete(self, experiment: str) -> None:
+        self._c._run(calls.experiment_delete(experiment))
+
+    def compare(
+        self, experiment_ids: Sequence[str], *, offset: int = 0, limit: int = 100
+    ) -> dict[str, Any]:
+        """Side by side per dataset item, with paired statistics (the first is baseline)."""
+        result: dict[str, Any] = self._c._run(
+            calls.experiment_compare(experiment_ids, offset, limit)
+        )
+        return result
+
+    def gate(
+        self, experiment: str, *, baseline: str | None = None, baseline_tag: str | None = None
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self._c._run(
+            calls.experiment_gate(experiment, baseline, baseline_tag)
+        )
+        return result
+
+    def compare_prompt_versions(
+        self, dataset_id: str, prompt_name: str, version_a: int, version_b: int, **fields: Any
+    ) -> dict[str, Any]:
+        body = {
+            "prompt_name": prompt_name,
+            "version_a": version_a,
+            "version_b": version_b,
+            **fields,
+        }
+        result: dict[str, Any] = self._c._run(calls.compare_prompt_versions(dataset_id, body))
+        return result
+
+
+class DatasetRuns:
+    """Runs whose outputs you upload, by dataset name."""
+
+    def __init__(self, client: Assay) -> None:
+        self._c = client
+
+    def create(
+        self,
+        *,
+        dataset_name: str,
+        name: str,
+        description: str | None = None,
+        tag: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> DatasetRun:
+        body: dict[str, Any] = {"datasetName": dataset_name, "name": name}
+        for key, value in (("description", description), ("tag", tag), ("metadata", metadata)):
+            if value is not None:
+                body[key] = dict(value) if isinstance(value, Mapping) else value
+        return self._c._run(calls.dataset_run_create(body))
+
+    def create_items(
+        self, *, dataset_run_id: str, items: Sequence[Any], dataset_name: str | None = None
+    ) -> RunItemsResult:
+        """Upload outputs (``input``/``datasetItemId``, ``output``, ``traceId``, …)."""
+        return self._c._run(calls.dataset_run_items(dataset_name, dataset_run_id, items))
+
+    def get(self, dataset_run_id: str) -> DatasetRun:
+        return self._c._run(calls.dataset_run_get(dataset_run_id))
+
+    def list(self, *, dataset_name: str, limit: int = 50, offset: int = 0) -> Page[DatasetRun]:
+        return self._c._run(calls.dataset_run_list(dataset_name, limit, offset))
+
+
+class Evaluators:
+    """Saved scorer configurations and the evaluators attached to datasets."""
+
+    def __init__(self, client: Assay) -> None:
+        self._c = client
+
+    def create(self, name: str, kind: str, **fields: Any) -> Evaluator:
+        return self._c._run(calls.evaluator_create({"name": name, "kind": kind, **fields}))
+
+    def get(self, evaluator: str, *, version: int | None = None) -> Evaluator:
+        return self._c._run(calls.evaluator_get(evaluator, version))
+
+    def list(self, *, search: str | None = None, kind: str | None = None) -> Page[Evaluator]:
+        return self._c._run(calls.evaluator_list(search, kind))
+
+    def delete(self, evaluator: str, *, version: int | None = None) -> None:
+        self._c._run(calls.evaluator_delete(evaluator, version))
+
+    def attach(self, dataset: str, evaluator: str, *, version: int | None = None) -> Evaluator:
+        return self._c._run(calls.evaluator_attach(dataset, evaluator, version))
+
+    def detach(self, dataset: str, evaluator: str) -> None:
+        self._c._run(calls.evaluator_detach(dataset, evaluator))
+
+
+__all__ = ["DatasetRuns", "Evaluators", "Experiments"]
