@@ -9,7 +9,11 @@ directory, or a fresh project on PostgreSQL), then measures with one keep-alive 
 - bulk import through ``POST /datasets/{id}/import/`` (JSON batches of 5,000): items/s;
 - single-item creation ``POST /items/``: p50/p95 latency;
 - listing items (50 per page): p50/p95 of the first page and of a page 90% deep (cursor);
-- trace ingestion ``POST /traces/`` (batches of 100 traces with 3 observations each): traces/s.
+- trace ingestion ``POST /traces/`` (batches of 100 traces with 3 observations each): traces/s;
+- result ingestion ``POST /dataset-runs/{id}/items/`` (batches of 5,000 uploaded outputs, one
+  per dataset item): items/s; then listing that run's results (50 per page) through
+  ``GET /experiments/{id}/results/?include_summary=false``: p50/p95 of the first page and of a
+  page 90% deep (and of the first page with the full summary, which scans every result).
 
 Prints the figures and writes ``bench/results/api-<database>.json``.
 """
@@ -149,7 +153,60 @@ def run(base: str, items: int) -> dict[str, Any]:
             http.post(f"{api}/traces/", json={"traces": batch}).raise_for_status()
             traces += len(batch)
         figures["trace_ingest_per_s"] = round(traces / (time.perf_counter() - start))
+        figures.update(results_figures(http, api, dataset_id, items))
         http.delete(f"{api}/datasets/{dataset_id}/").raise_for_status()
+    return figures
+
+
+def results_figures(http: httpx.Client, api: str, dataset_id: str, items: int) -> dict[str, Any]:
+    """Upload one output per item into a dataset run, then page through its results."""
+    figures: dict[str, Any] = {}
+    ids: list[str] = []
+    cursor = None
+    url = f"{api}/datasets/{dataset_id}/items/"
+    while True:
+        page = http.get(url, params={"limit": 1000, "cursor": cursor}).json()
+        ids.extend(i["id"] for i in page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    run = http.post(f"{api}/dataset-runs/", json={"datasetName": dataset_id, "name": "bench-run"})
+    run.raise_for_status()
+    run_id = run.json()["id"]
+    start = time.perf_counter()
+    for first in range(0, len(ids), BATCH):
+        batch = [
+            {
+                "datasetItemId": item_id,
+                "output": f"Open Settings > Billing ({n:07d})",
+                "latencyMs": 900.0 + n % 400,
+                "cost": 0.0002,
+                "traceId": f"trace-{n}",
+            }
+            for n, item_id in enumerate(ids[first : first + BATCH], start=first)
+        ]
+        http.post(f"{api}/dataset-runs/{run_id}/items/", json={"items": batch}).raise_for_status()
+    figures["result_ingest_per_s"] = round(len(ids) / (time.perf_counter() - start))
+    figures["results"] = len(ids)
+
+    url = f"{api}/experiments/{run_id}/results/"
+    lean = {"include_summary": False}
+    figures["list_results_first_page_with_summary"] = percentiles(
+        timed(lambda: http.get(url, params={"limit": 50}), 50)
+    )
+    figures["list_results_first_page"] = percentiles(
+        timed(lambda: http.get(url, params={"limit": 50, **lean}), 200)
+    )
+    cursor, seen = None, 0
+    while seen < len(ids) * 0.9:
+        page = http.get(url, params={"limit": 1000, "cursor": cursor, **lean}).json()
+        seen += len(page["results"])
+        cursor = page["next_cursor"]
+    figures["list_results_deep_page"] = percentiles(
+        timed(lambda: http.get(url, params={"limit": 50, "cursor": cursor, **lean}), 200)
+    )
+    figures["list_results_deep_page"]["offset"] = seen
+    http.delete(f"{api}/experiments/{run_id}/").raise_for_status()
     return figures
 
 

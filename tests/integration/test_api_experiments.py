@@ -61,6 +61,12 @@ def test_lifecycle_create_start_run_results(
         params={"limit": 2, "cursor": page["next_cursor"]},
     ).json()
     assert [r["item_input"]["query"] for r in rest["results"]] == ["contact support"]
+    lean = http.get(
+        f"/api/v1/experiments/{exp['id']}/results/",
+        params={"limit": 2, "cursor": page["next_cursor"], "include_summary": False},
+    ).json()
+    assert lean["summary"] is None
+    assert lean["results"] == rest["results"]
     assert rest["next_cursor"] is None
 
     detail = http.get(f"/api/v1/experiments/{exp['id']}/").json()

@@ -8,7 +8,12 @@ from typing import Any
 from pydantic import AliasChoices, ConfigDict, Field
 
 from assay.domain.common import JSON, Input, JsonObject, Record
-from assay.domain.experiments import Experiment, ExperimentStatus, ExperimentSummary
+from assay.domain.experiments import (
+    Experiment,
+    ExperimentStatus,
+    ExperimentSummary,
+    ResultDetail,
+)
 
 
 class _Subscriptable(Record):
@@ -118,3 +123,16 @@ class ExperimentStarted(Record):
     status: ExperimentStatus
     runs_created: int = Field(description="Results planned (items x trials).")
     started_at: datetime
+
+
+class ResultsPage(Record):
+    """One page of an experiment's results; ``summary`` only when asked for (it scans every
+    result, so cursor pages of large runs skip it)."""
+
+    experiment_id: str
+    experiment_name: str
+    dataset_name: str | None
+    status: ExperimentStatus
+    summary: ExperimentSummary | None
+    results: list[ResultDetail]
+    next_cursor: str | None

@@ -8,6 +8,7 @@ kept without an item id (they are listed and exported, not aligned in comparison
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -27,10 +28,10 @@ from assay.domain import (
 )
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
-from assay.store.datasets import Datasets
+from assay.store.datasets import Datasets, alive_at
 from assay.store.db import Database
-from assay.store.planning import load_items
-from assay.store.tables import datasets, experiments, results
+from assay.store.planning import PlannedItem, load_items
+from assay.store.tables import dataset_items, datasets, experiments, results
 from assay.store.types import utcnow
 
 _TAGS = uuid.UUID("6f1c1b9e-4d1e-4f43-9b38-6a7d9e0b1c2a")
@@ -144,28 +145,13 @@ class DatasetRuns:
                     f"run {run.id} is executed by Assay; outputs are uploaded to external runs",
                     field="dataset_run_id",
                 )
-            planned = (
-                load_items(conn, run.dataset_id, run.dataset_version) if run.dataset_id else []
-            )
-            by_id = {p.id: p for p in planned}
-            by_input: dict[bytes, str] = {}
-            for p in planned:
-                by_input.setdefault(_key(p.input), p.id)
-            existing: dict[str, str] = {
-                r[0]: r[1]
-                for r in conn.execute(
-                    select(results.c.item_id, results.c.id).where(
-                        results.c.experiment_id == run.id,
-                        results.c.repetition == 0,
-                        results.c.item_id.is_not(None),
-                    )
-                )
-            }
+            by_id, by_input = self._items(conn, run, items)
             now = utcnow()
             inserts: list[dict[str, Any]] = []
             updates: list[dict[str, Any]] = []
             seen: dict[str, int] = {}
             ids: list[str] = []
+            resolved: list[tuple[str | None, PlannedItem | None]] = []
             for i, item in enumerate(items):
                 if item.dataset_item_id is not None:
                     found = by_id.get(item.dataset_item_id)
@@ -194,6 +180,9 @@ class DatasetRuns:
                     )
                 if item_id is not None:
                     seen[item_id] = i
+                resolved.append((item_id, found))
+            existing = self._existing(conn, run.id, list(seen))
+            for item, (item_id, found) in zip(items, resolved, strict=True):
                 values = {
                     "status": (
                         ResultStatus.failed.value if item.error else ResultStatus.completed.value
@@ -235,6 +224,51 @@ class DatasetRuns:
         return RunItemsResult(
             dataset_run_id=run.id, created=len(inserts), updated=len(updates), result_ids=ids
         )
+
+    def _items(
+        self, conn: Connection, run: Row[Any], items: Sequence[RunItemCreate]
+    ) -> tuple[dict[str, PlannedItem], dict[bytes, str]]:
+        """The dataset items the upload names: by id (one indexed read), and every item of
+        the pinned version by input only when some upload gives no id."""
+        if run.dataset_id is None:
+            return {}, {}
+        if any(i.dataset_item_id is None for i in items):
+            planned = load_items(conn, run.dataset_id, run.dataset_version)
+            by_input: dict[bytes, str] = {}
+            for p in planned:
+                by_input.setdefault(_key(p.input), p.id)
+            return {p.id: p for p in planned}, by_input
+        wanted = list({i.dataset_item_id for i in items if i.dataset_item_id})
+        c = dataset_items.c
+        found: dict[str, PlannedItem] = {}
+        for start in range(0, len(wanted), 5000):
+            rows = conn.execute(
+                select(c.id, c.input, c.expected_output).where(
+                    c.dataset_id == run.dataset_id,
+                    c.id.in_(wanted[start : start + 5000]),
+                    alive_at(run.dataset_version),
+                    c.archived.is_(False),
+                )
+            )
+            for r in rows:
+                found[r[0]] = PlannedItem(r[0], r[1], r[2], None, {}, [])
+        return found, {}
+
+    def _existing(
+        self, conn: Connection, run_id: str, item_ids: builtins.list[str]
+    ) -> dict[str, str]:
+        """Result ids already recorded for these items (uploading again replaces them)."""
+        out: dict[str, str] = {}
+        for start in range(0, len(item_ids), 5000):
+            rows = conn.execute(
+                select(results.c.item_id, results.c.id).where(
+                    results.c.experiment_id == run_id,
+                    results.c.repetition == 0,
+                    results.c.item_id.in_(item_ids[start : start + 5000]),
+                )
+            )
+            out.update({r[0]: r[1] for r in rows})
+        return out
 
     # ------------------------------------------------------------------ rows
     def _row(self, conn: Connection, ref: str) -> Row[Any]:

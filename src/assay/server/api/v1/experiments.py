@@ -21,13 +21,13 @@ from assay.domain import (
     Experiment,
     ExperimentCreate,
     ExperimentDetail,
-    ExperimentResults,
     ExperimentStarted,
     ExperimentStatus,
     ExperimentView,
     JsonObject,
     Page,
     ResultDetail,
+    ResultsPage,
     ResultStatus,
     Selection,
 )
@@ -35,6 +35,7 @@ from assay.errors import Conflict, NotFound
 from assay.server.auth import ProjectStore
 from assay.server.resolve import build_scorer_list, build_target, hash_for, pin
 from assay.store.queue import RunQueue, Started
+from assay.store.result_listing import results_page
 
 router = APIRouter(tags=["experiments"])
 
@@ -194,10 +195,26 @@ def experiment_results(
     passed: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
-) -> ExperimentResults:
-    """The summary and one page of results in plan order; follow ``next_cursor``."""
-    return store.experiments.results(
-        experiment_id, status=status, passed=passed, limit=limit, cursor=cursor
+    include_summary: bool = True,
+) -> ResultsPage:
+    """The summary and one page of results in plan order; follow ``next_cursor``.
+
+    The summary scans every result: pass ``include_summary=false`` when paging a large run.
+    """
+    if include_summary:
+        full = store.experiments.results(
+            experiment_id, status=status, passed=passed, limit=limit, cursor=cursor
+        )
+        return ResultsPage(**dict(full))
+    experiment = store.experiments.get(experiment_id)
+    return results_page(
+        store.db,
+        store.project_id,
+        experiment.id,
+        status=status,
+        passed=passed,
+        limit=limit,
+        cursor=cursor,
     )
 
 
