@@ -9,6 +9,7 @@ the native form for async code.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from assay.client.journal import Outcome
 from assay.config import Settings
 from assay.domain import (
     Dataset,
@@ -43,6 +45,7 @@ class EvaluationResult:
         self.experiment = experiment
         self._summary: ExperimentSummary | None = None
         self._rows: list[ResultDetail] | None = None
+        self.upload: Outcome | None = None  # what reached the server, when one is configured
 
     @property
     def id(self) -> str:
@@ -205,6 +208,7 @@ async def evaluate_async(
     options: RunOptions | None = None,
     store: Store | None = None,
     settings: Settings | None = None,
+    server: Any = None,
 ) -> EvaluationResult:
     """Run ``task`` over ``data`` and score it; see :func:`evaluate`."""
     settings = settings or Settings()
@@ -235,11 +239,47 @@ async def evaluate_async(
             ),
         )
         experiment = await prepared.run()
+        uploaded = None
+        if server is not None or os.environ.get("ASSAY_URL"):
+            uploaded = await asyncio.to_thread(upload, store, experiment, settings, server)
     except BaseException:
         if owns_store:
             store.close()
         raise
-    return EvaluationResult(store, experiment, owns_store=owns_store)
+    result = EvaluationResult(store, experiment, owns_store=owns_store)
+    result.upload = uploaded
+    return result
+
+
+def upload(store: Store, experiment: Experiment, settings: Settings, server: Any) -> Outcome:
+    """Journal the finished results under ``ASSAY_HOME/uploads`` and send them to the server
+    (``server``, else the client configured by ``ASSAY_URL`` and the key variables). What an
+    outage leaves unsent goes with the next upload or ``assay.client.journal.replay``."""
+    from assay.client import Assay
+    from assay.client.journal import Journal, journal_path, replay, result_record, send
+
+    client = server if server is not None else Assay()
+    directory = settings.home.expanduser() / "uploads"
+    replay(client, directory)  # earlier runs' leftovers first
+    path = journal_path(directory, experiment.id)
+    if not path.exists():
+        dataset = store.datasets.get(str(experiment.dataset_id))
+        items = [
+            {"input": i.input, "expected_output": i.expected_output}
+            for i in store.datasets.iter_items(dataset.id)
+        ]
+        header = {
+            "run_id": experiment.id,
+            "dataset_name": dataset.name,
+            "name": experiment.name,
+            "description": experiment.description,
+            "metadata": experiment.metadata,
+            "dataset_items": items,
+        }
+        finished = ("completed", "failed")
+        rows = store.experiments.iter_results(experiment.id)
+        Journal.create(path, header, (result_record(r) for r in rows if r.status in finished))
+    return send(client, Journal(path))
 
 
 def _prepare(

@@ -117,9 +117,12 @@ class DatasetRuns:
         description: str | None = None,
         tag: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        id: str | None = None,
     ) -> DatasetRun:
+        """A run to upload outputs into; with your own ``id``, creating again is harmless."""
         body: dict[str, Any] = {"datasetName": dataset_name, "name": name}
-        for key, value in (("description", description), ("tag", tag), ("metadata", metadata)):
+        fields = (("description", description), ("tag", tag), ("metadata", metadata), ("id", id))
+        for key, value in fields:
             if value is not None:
                 body[key] = dict(value) if isinstance(value, Mapping) else value
         return self._c._run(calls.dataset_run_create(body))

@@ -54,6 +54,12 @@ class DatasetRunCreate(Input):
     dataset_name: str = Field(
         min_length=1, validation_alias=_alias("dataset_name", "datasetName", "dataset")
     )
+    id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=36,
+        description="Client-chosen id: creating the same id again returns the existing run.",
+    )
     name: str = Field(min_length=1, max_length=300)
     description: str | None = None
     tag: str | None = Field(default=None, min_length=1, max_length=200)
@@ -66,6 +72,12 @@ class RunItemCreate(Input):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
+    id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=36,
+        description="Client-chosen result id: sending it again replaces that result.",
+    )
     dataset_item_id: str | None = Field(
         default=None, validation_alias=_alias("dataset_item_id", "datasetItemId")
     )

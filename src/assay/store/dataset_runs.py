@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from assay.domain import (
     DatasetRun,
@@ -55,10 +56,22 @@ class DatasetRuns:
         self._datasets = Datasets(db, project_id)
 
     def create(self, data: DatasetRunCreate) -> DatasetRun:
+        """A new run; with a client-chosen ``id`` already used here, that run (idempotent)."""
         dataset = self._datasets.get(data.dataset_name)
+        if data.id is not None:
+            with self.db.read() as conn:
+                found = conn.execute(
+                    select(experiments).where(
+                        experiments.c.project_id == self.project_id, experiments.c.id == data.id
+                    )
+                ).first()
+                if found is not None:
+                    if found.dataset_id != dataset.id or not found.external:
+                        raise Conflict(f"id {data.id!r} is another run", field="id")
+                    return self._run(conn, found)
         now = utcnow()
         values: dict[str, Any] = {
-            "id": new_id(),
+            "id": data.id or new_id(),
             "project_id": self.project_id,
             "dataset_id": dataset.id,
             "dataset_version": dataset.version,
@@ -82,7 +95,11 @@ class DatasetRuns:
             "finished_at": now,
         }
         with self.db.write() as conn:
-            conn.execute(experiments.insert().values(values))
+            try:
+                with conn.begin_nested():
+                    conn.execute(experiments.insert().values(values))
+            except IntegrityError:
+                raise Conflict(f"id {data.id!r} is already used", field="id") from None
             return self._run(conn, self._row(conn, values["id"]))
 
     def get(self, ref: str) -> DatasetRun:
@@ -182,6 +199,7 @@ class DatasetRuns:
                     seen[item_id] = i
                 resolved.append((item_id, found))
             existing = self._existing(conn, run.id, list(seen))
+            by_result = self._by_result_id(conn, run.id, [i.id for i in items if i.id])
             for item, (item_id, found) in zip(items, resolved, strict=True):
                 values = {
                     "status": (
@@ -205,19 +223,27 @@ class DatasetRuns:
                     "started_at": now,
                     "finished_at": now,
                 }
-                current = existing.get(item_id) if item_id else None
+                current = by_result.get(item.id) if item.id else None
+                if current is None and item_id is not None:
+                    current = existing.get(item_id)
                 if current is not None:
                     updates.append({"rid": current, **values})
                     ids.append(current)
                 else:
-                    rid = new_id()
+                    rid = item.id or new_id()
                     inserts.append(
                         {"id": rid, "experiment_id": run.id, "item_id": item_id, "repetition": 0}
                         | values
                     )
                     ids.append(rid)
             if inserts:
-                conn.execute(results.insert(), inserts)
+                try:
+                    with conn.begin_nested():
+                        conn.execute(results.insert(), inserts)
+                except IntegrityError:
+                    raise Conflict(
+                        "an item id is already used by another run's result", field="items"
+                    ) from None
             for u in updates:
                 rid = u.pop("rid")
                 conn.execute(update(results).where(results.c.id == rid).values(**u))
@@ -253,6 +279,19 @@ class DatasetRuns:
             for r in rows:
                 found[r[0]] = PlannedItem(r[0], r[1], r[2], None, {}, [])
         return found, {}
+
+    def _by_result_id(
+        self, conn: Connection, run_id: str, ids: builtins.list[str]
+    ) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for start in range(0, len(ids), 5000):
+            rows = conn.execute(
+                select(results.c.id).where(
+                    results.c.experiment_id == run_id, results.c.id.in_(ids[start : start + 5000])
+                )
+            )
+            out.update({r[0]: r[0] for r in rows})
+        return out
 
     def _existing(
         self, conn: Connection, run_id: str, item_ids: builtins.list[str]
