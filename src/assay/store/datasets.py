@@ -23,6 +23,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     tuple_,
     update,
 )
@@ -123,6 +124,9 @@ def _item(row: Row[Any]) -> Item:
         created_at=m["created_at"],
         updated_at=m["updated_at"],
     )
+
+
+_ANALYZE_AFTER = 10_000  # imported rows after which PostgreSQL statistics are refreshed
 
 
 def alive_at(version: int | None) -> ColumnElement[bool]:
@@ -362,9 +366,14 @@ class Datasets:
                 writer.close()  # no insert may still be running when the transaction ends
             if writer.count == 0:
                 raise InvalidInput("no items to add: the input holds no rows", field="items")
-            return self._commit_version(
+            change = self._commit_version(
                 conn, row, version, added=writer.count, next_sort_order=sort_order, message=message
             )
+        if writer.count >= _ANALYZE_AFTER and self.db.dialect == "postgresql":
+            # Fresh planner statistics, so item pages of the grown table keep using the index.
+            with self.db.write() as conn:
+                conn.execute(text("ANALYZE dataset_items"))
+        return change
 
     def _exists(self, conn: Connection, ref: str) -> bool:
         query = select(datasets.c.id).where(
