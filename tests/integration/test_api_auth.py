@@ -146,6 +146,7 @@ def _bodies(names: dict[str, str]) -> dict[tuple[str, str], Any]:
         },
         ("POST", "/api/v1/dataset-runs/"): {"datasetName": names["dataset_name"], "name": "b"},
         ("POST", "/api/v1/dataset-runs/{dataset_run_id}/items/"): {"items": [{"input": "b"}]},
+        ("POST", "/api/v1/scores/"): {"trace_id": names["trace_id"], "name": "b", "value": 1},
     }
 
 
@@ -171,6 +172,7 @@ _BODY_REFERENCES = {
     ("POST", "/api/v1/dataset-runs/"),
     ("GET", "/api/v1/dataset-runs/"),
     ("POST", "/api/v1/dataset-runs/upload/"),
+    ("POST", "/api/v1/scores/"),
 }
 
 
@@ -209,6 +211,11 @@ def test_another_projects_key_reaches_nothing(
         headers=basic(a_key),
         json={"name": f"a-eval-{secret}", "kind": "contains", "params": {"value": secret}},
     ).json()
+    score = keyed.post(
+        "/api/v1/scores/",
+        headers=basic(a_key),
+        json={"trace_id": trace_id, "name": "a-score", "value": secret},
+    ).json()
     before = (a.datasets.get(dataset.id), a.prompts.versions(prompt.name), a.traces.get(trace_id))
 
     ids = {
@@ -222,6 +229,7 @@ def test_another_projects_key_reaches_nothing(
         "experiment_id": experiment["id"],
         "dataset_run_id": run["id"],
         "evaluator_id": evaluator["id"],
+        "score_id": score["id"],
     }
     by_name = {
         **ids,

@@ -17,6 +17,7 @@ from assay.server.api.v1 import (
     items,
     projects,
     prompts,
+    scores,
     traces,
 )
 
@@ -30,6 +31,7 @@ for module in (
     traces,
     projects,
     evaluators,
+    scores,
     dataset_runs,
     compare,
     experiments,
