@@ -43,7 +43,12 @@ def test_scores_on_results_and_traces(http: TestClient, qa: str) -> None:
         ("human", "numeric"),
         ("api", "boolean"),
     ]
-    http.get(f"/api/v1/experiments/{listed[0]['result_id'] and ''}").status_code
+    run_id = http.get("/api/v1/experiments/").json()["items"][0]["id"]
+    shown = http.get(f"/api/v1/experiments/{run_id}/results/").json()["results"][0]["scores"]
+    assert sorted((s["name"], s["source"]) for s in shown) == [
+        ("helpful", "api"),
+        ("helpful", "human"),
+    ]
 
     http.post("/api/v1/traces/", json={"traces": [{"id": "t-1", "input": "q"}]})
     on_trace = http.post(
