@@ -33,6 +33,13 @@ def test_dataset_runs_as_documented(client: Assay, qa: str) -> None:
     )
     assert (written.created, written.updated) == (1, 0)
     assert client.dataset_runs.get(run.id).item_count == 1
+    score = client.scores.create(
+        "helpful", 4, result_id=written.result_ids[0], source="human", reason="clear"
+    )
+    assert (score.numeric_value, score.reason) == (4.0, "clear")
+    assert [s.id for s in client.scores.list(result_id=written.result_ids[0]).items] == [score.id]
+    client.scores.delete(score.id)
+    assert client.scores.list(result_id=written.result_ids[0]).items == []
     listed = client.dataset_runs.list(dataset_name="Support Agent QA")
     assert [r.id for r in listed.items] == [run.id]
 

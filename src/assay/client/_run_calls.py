@@ -17,6 +17,7 @@ from assay.domain import (
     ExperimentView,
     Page,
     RunItemsResult,
+    Score,
 )
 
 
@@ -140,3 +141,21 @@ def evaluator_attach(dataset: str, evaluator: str, version: int | None) -> Call[
 
 def evaluator_detach(dataset: str, evaluator: str) -> Call[None]:
     return Call("DELETE", path("datasets", dataset, "evaluators", evaluator), nothing)
+
+
+# ---------------------------------------------------------------------- scores
+def score_add(body: Mapping[str, Any]) -> Call[Score]:
+    # Adding the same (target, name, source) again replaces the score: safe to retry.
+    return Call("POST", path("scores"), model(Score), json=dict(body), idempotent=True)
+
+
+def score_list(params: Mapping[str, Any]) -> Call[Page[Score]]:
+    return Call("GET", path("scores"), model(Page[Score]), params=dict(params))
+
+
+def score_get(score_id: str) -> Call[Score]:
+    return Call("GET", path("scores", score_id), model(Score))
+
+
+def score_delete(score_id: str) -> Call[None]:
+    return Call("DELETE", path("scores", score_id), nothing)

@@ -15,6 +15,7 @@ from assay.domain import (
     ExperimentView,
     Page,
     RunItemsResult,
+    Score,
 )
 
 if TYPE_CHECKING:
@@ -165,4 +166,36 @@ class Evaluators:
         self._c._run(calls.evaluator_detach(dataset, evaluator))
 
 
-__all__ = ["DatasetRuns", "Evaluators", "Experiments"]
+class Scores:
+    """Human and API scores on experiment results or traces."""
+
+    def __init__(self, client: Assay) -> None:
+        self._c = client
+
+    def create(
+        self,
+        name: str,
+        value: float | bool | str,
+        *,
+        result_id: str | None = None,
+        trace_id: str | None = None,
+        source: str = "api",
+        **fields: Any,
+    ) -> Score:
+        """Add a score, or replace the one with the same name and source on that target."""
+        body = {"name": name, "value": value, "source": source, **fields}
+        body.update({k: v for k, v in (("result_id", result_id), ("trace_id", trace_id)) if v})
+        return self._c._run(calls.score_add(body))
+
+    def list(self, **filters: Any) -> Page[Score]:
+        """Filters: result_id, trace_id, experiment_id, name, source, limit, offset."""
+        return self._c._run(calls.score_list(filters))
+
+    def get(self, score_id: str) -> Score:
+        return self._c._run(calls.score_get(score_id))
+
+    def delete(self, score_id: str) -> None:
+        self._c._run(calls.score_delete(score_id))
+
+
+__all__ = ["DatasetRuns", "Evaluators", "Experiments", "Scores"]

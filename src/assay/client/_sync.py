@@ -19,7 +19,7 @@ from assay.client._base import (
     retryable_error,
 )
 from assay.client._calls import FileLike, ItemLike
-from assay.client._runs import DatasetRuns, Evaluators, Experiments
+from assay.client._runs import DatasetRuns, Evaluators, Experiments, Scores
 from assay.domain import (
     Dataset,
     DatasetDetail,
@@ -76,6 +76,7 @@ class Assay:
         self.experiments = Experiments(self)
         self.dataset_runs = DatasetRuns(self)
         self.evaluators = Evaluators(self)
+        self.scores = Scores(self)
 
     def _run(self, call: Call[T]) -> T:
         response = self._send(call, stream=False)
