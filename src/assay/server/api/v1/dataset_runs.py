@@ -22,7 +22,7 @@ from assay.domain import (
     RunItemsResult,
 )
 from assay.errors import InvalidInput, from_validation
-from assay.server.api.v1.experiments import export_experiment
+from assay.server.api.v1.experiments import EXPORT_RESPONSES, export_experiment
 from assay.server.auth import ProjectStore
 
 router = APIRouter(tags=["dataset runs"])
@@ -83,7 +83,11 @@ def create_dataset_run_items(
     return store.dataset_runs.add_items(dataset_run_id, body.items, dataset_name=body.dataset_name)
 
 
-@router.get("/dataset-runs/{dataset_run_id}/export/")
+@router.get(
+    "/dataset-runs/{dataset_run_id}/export/",
+    response_class=StreamingResponse,
+    responses=EXPORT_RESPONSES,
+)
 def export_dataset_run(
     store: ProjectStore,
     dataset_run_id: str,

@@ -290,7 +290,17 @@ def _json_lines(records: Iterator[dict[str, Any]], array: bool) -> Iterator[byte
         yield b"\n]\n"
 
 
-@router.get("/experiments/{experiment_id}/export/")
+EXPORT_MEDIA = {"csv": "text/csv", "json": "application/json", "jsonl": "application/x-ndjson"}
+EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {m: {} for m in EXPORT_MEDIA.values()}}
+}
+
+
+@router.get(
+    "/experiments/{experiment_id}/export/",
+    response_class=StreamingResponse,
+    responses=EXPORT_RESPONSES,
+)
 def export_experiment(
     store: ProjectStore,
     experiment_id: str,
