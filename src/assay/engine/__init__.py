@@ -2,6 +2,7 @@
 
 from assay.engine.config import RunConfig, load_run_config, parse_run_config
 from assay.engine.experiment import Prepared, plan, rebuild, resume
+from assay.engine.judge import JudgeCallError, ProviderJudge, llm_judge
 from assay.engine.limits import AdaptiveLimit, RateLimiter
 from assay.engine.options import Progress, RunOptions
 from assay.engine.retry import Failure, RetryPolicy, classify
@@ -11,8 +12,10 @@ from assay.engine.spec import build_scorers, check_resumable, config_hash
 __all__ = [
     "AdaptiveLimit",
     "Failure",
+    "JudgeCallError",
     "Prepared",
     "Progress",
+    "ProviderJudge",
     "RateLimiter",
     "RetryPolicy",
     "RunConfig",
@@ -22,6 +25,7 @@ __all__ = [
     "check_resumable",
     "classify",
     "config_hash",
+    "llm_judge",
     "load_run_config",
     "parse_run_config",
     "plan",

@@ -16,6 +16,7 @@ from assay.store.experiments import Experiments, WorkItem
 from assay.store.migrate import ensure_schema
 from assay.store.projects import ensure_project
 from assay.store.recording import Completion
+from assay.store.scores import Scores, StoredResult
 
 
 class Store:
@@ -30,6 +31,7 @@ class Store:
         self.experiments = Experiments(db, project_id)
         self.cache = ResponseCache(db, project_id)
         self.connections = Connections(db, project_id)
+        self.scores = Scores(db, project_id)
 
     def close(self) -> None:
         self.db.dispose()
@@ -65,7 +67,9 @@ __all__ = [
     "Evaluators",
     "Experiments",
     "ResponseCache",
+    "Scores",
     "Store",
+    "StoredResult",
     "VersionChange",
     "WorkItem",
     "open_store",
