@@ -12,13 +12,14 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 if TYPE_CHECKING:
     from assay.client import Assay, AsyncAssay
-    from assay.evaluate import EvaluationResult, evaluate, evaluate_async
+    from assay.evaluate import EvaluationResult, evaluate, evaluate_async, rescore
     from assay.targets import TargetOutput
 
 _LAZY = {
     "evaluate": "assay.evaluate",
     "evaluate_async": "assay.evaluate",
     "EvaluationResult": "assay.evaluate",
+    "rescore": "assay.evaluate",
     "TargetOutput": "assay.targets",
     "Assay": "assay.client",
     "AsyncAssay": "assay.client",
@@ -32,9 +33,11 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'assay' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    loaded = importlib.import_module(module)
+    # Importing ``assay.evaluate`` binds the submodule to ``assay.evaluate``: bind every lazy
+    # name of that module now, so the function wins over the submodule of the same name.
+    globals().update({n: getattr(loaded, n) for n, m in _LAZY.items() if m == module})
+    return globals()[name]
 
 
 __all__ = [
@@ -45,4 +48,5 @@ __all__ = [
     "__version__",
     "evaluate",
     "evaluate_async",
+    "rescore",
 ]
