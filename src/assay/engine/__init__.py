@@ -5,6 +5,8 @@ from assay.engine.experiment import Prepared, plan, rebuild, resume
 from assay.engine.judge import JudgeCallError, ProviderJudge, llm_judge
 from assay.engine.limits import AdaptiveLimit, RateLimiter
 from assay.engine.options import Progress, RunOptions
+from assay.engine.pairwise import PairwiseItem, PairwiseReport, pairwise_judge, pairwise_judge_async
+from assay.engine.rescore import RescoreReport, rescore, rescore_async
 from assay.engine.retry import Failure, RetryPolicy, classify
 from assay.engine.runner import Runner
 from assay.engine.spec import build_scorers, check_resumable, config_hash
@@ -13,10 +15,13 @@ __all__ = [
     "AdaptiveLimit",
     "Failure",
     "JudgeCallError",
+    "PairwiseItem",
+    "PairwiseReport",
     "Prepared",
     "Progress",
     "ProviderJudge",
     "RateLimiter",
+    "RescoreReport",
     "RetryPolicy",
     "RunConfig",
     "RunOptions",
@@ -27,8 +32,12 @@ __all__ = [
     "config_hash",
     "llm_judge",
     "load_run_config",
+    "pairwise_judge",
+    "pairwise_judge_async",
     "parse_run_config",
     "plan",
     "rebuild",
+    "rescore",
+    "rescore_async",
     "resume",
 ]

@@ -10,10 +10,13 @@ retries (timeouts, connection errors, 408/429/5xx, honouring ``Retry-After``; ne
 from __future__ import annotations
 
 import asyncio
+import functools
+import ssl
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import certifi
 import httpx
 
 from assay.engine.limits import limiter_for
@@ -23,6 +26,12 @@ from assay.scoring import register
 from assay.scoring.judge import JudgeReply, LLMJudge, rubric_for
 from assay.targets import Price, PriceTable
 from assay.targets.providers import PROVIDERS, Endpoint, resolve, send
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every judge call (building one costs tens of milliseconds)."""
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 class JudgeCallError(Exception):
@@ -104,7 +113,9 @@ class ProviderJudge:
         )
         attempt = 0
         start = time.perf_counter()
-        async with httpx.AsyncClient(transport=self._transport, timeout=self.timeout) as client:
+        async with httpx.AsyncClient(
+            transport=self._transport, timeout=self.timeout, verify=_tls()
+        ) as client:
             while True:
                 attempt += 1
                 event = await limiter.acquire(estimate) if limiter is not None else None
