@@ -220,20 +220,20 @@ def test_cli_score_and_judge_pairwise(store: Store, settings: Settings, fake: Fa
     assert (out["wins_a"], out["wins_b"], out["ties"]) == (4, 0, 2)
 
 
-def test_cli_tables(store: Store, settings: Settings, fake: FakeProvider) -> None:
+def test_cli_tables(store: Store, fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
     from assay.cli.main import app
 
     a, b = two_runs(store)
-    env = _env(store, settings)
+    monkeypatch.setattr("assay.cli.context.open_store", lambda settings: store)
     runner = CliRunner()
     shown = runner.invoke(
-        app, ["judge-pairwise", a, b, "--model", "judge", "--base-url", fake.openai_url], env=env
+        app, ["judge-pairwise", a, b, "--model", "judge", "--base-url", fake.openai_url]
     )
     assert shown.exit_code == 0, shown.output
     assert "4 wins" in shown.output
     assert "position flips 0" in shown.output
-    none = runner.invoke(app, ["score", b], env=env)
+    none = runner.invoke(app, ["score", b])
     assert isinstance(none.exception, InvalidInput)
     assert "at least one scorer" in none.exception.message
