@@ -14,6 +14,7 @@ from assay.errors import InvalidInput
 from assay.scoring import RUBRICS, Sample, create, parse_verdict, rubric_for, run_scorer
 from assay.scoring.judge import JudgeReplyError, judge_messages
 from tests.fakes.provider import FakeProvider, Fault
+from tests.unit.test_scorers_awkward import AWKWARD
 
 FAST = {"backoff_base": 0.001, "backoff_max": 0.01}
 
@@ -232,3 +233,17 @@ def test_parse_verdict_rejects_unknown() -> None:
         parse_verdict("verdict = excellent", ["A", "B"])
     with pytest.raises(JudgeReplyError, match="empty"):
         parse_verdict(None, ["A", "B"])
+
+
+@pytest.mark.parametrize("sample_name", sorted(AWKWARD))
+def test_awkward_samples_score_or_fail_clearly(fake: FakeProvider, sample_name: str) -> None:
+    sample = AWKWARD[sample_name]
+    judge = llm_judge(model="m", base_url=fake.openai_url, api_key="k")
+    [out] = score(judge, sample)
+    if sample.expected_output is None:
+        assert out.value is None
+        assert "needs expected_output" in (out.reason or "")
+    else:
+        assert out.value in (0.0, 1.0)
+        body = json.dumps(fake.requests[-1].body, ensure_ascii=False)
+        assert len(body) < 4 * len(str(sample.output)) + 6_000  # the prompt holds the sample once
