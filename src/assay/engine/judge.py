@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
+import threading
 import time
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import certifi
@@ -32,6 +34,50 @@ from assay.targets.providers import PROVIDERS, Endpoint, resolve, send
 def _tls() -> ssl.SSLContext:
     """One TLS context for every judge call (building one costs tens of milliseconds)."""
     return ssl.create_default_context(cafile=certifi.where())
+
+
+async def _held(client: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+    """Yields ``client`` once; closing the generator closes the client.
+
+    The event loop tracks async generators and closes the live ones when ``asyncio.run``
+    finishes (``shutdown_asyncgens``), so a client held this way lives exactly as long as the
+    loop it was made in, keeping connections alive between judge calls.
+    """
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+_CLIENTS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop,
+    dict[int, tuple[AsyncIterator[httpx.AsyncClient], httpx.AsyncClient]],
+] = weakref.WeakKeyDictionary()
+_CLIENTS_LOCK = threading.Lock()
+
+
+async def _client(transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+    """The running loop's HTTP client for judge calls, shared by every judge in that loop.
+
+    Connections stay alive between calls; the client closes when the loop finishes. Timeouts
+    are applied per attempt by the caller.
+    """
+    loop = asyncio.get_running_loop()
+    key = 0 if transport is None else id(transport)
+    with _CLIENTS_LOCK:
+        held = _CLIENTS.setdefault(loop, {}).get(key)
+    if held is None:
+        client = httpx.AsyncClient(
+            transport=transport,
+            timeout=None,
+            verify=_tls(),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
+        )
+        holder = _held(client)
+        await anext(holder)
+        with _CLIENTS_LOCK:
+            held = _CLIENTS[loop].setdefault(key, (holder, client))
+    return held[1]
 
 
 class JudgeCallError(Exception):
@@ -113,40 +159,36 @@ class ProviderJudge:
         )
         attempt = 0
         start = time.perf_counter()
-        async with httpx.AsyncClient(
-            transport=self._transport, timeout=self.timeout, verify=_tls()
-        ) as client:
-            while True:
-                attempt += 1
-                event = await limiter.acquire(estimate) if limiter is not None else None
-                self.calls += 1
-                try:
-                    async with asyncio.timeout(self.timeout):
-                        reply = await send(
-                            client, provider, self.endpoint, self.model, messages, self.params
-                        )
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    failure = classify(exc, self.timeout)
-                    if not self.policy.should_retry(attempt, failure):
-                        tries = f" (after {attempt} attempts)" if attempt > 1 else ""
-                        raise JudgeCallError(
-                            f"judge call failed{tries}: {failure.message}"
-                        ) from None
-                    self.retries += 1
-                    await asyncio.sleep(self.policy.delay(attempt, failure.retry_after))
-                    continue
-                if event is not None and limiter is not None:
-                    limiter.settle(event, (reply.tokens_in or 0) + (reply.tokens_out or 0))
-                return JudgeReply(
-                    text=reply.text,
-                    tokens_in=reply.tokens_in,
-                    tokens_out=reply.tokens_out,
-                    cost=self._cost(reply.tokens_in, reply.tokens_out),
-                    latency_ms=round((time.perf_counter() - start) * 1000, 3),
-                    model=self.label,
-                )
+        client = await _client(self._transport)
+        while True:
+            attempt += 1
+            event = await limiter.acquire(estimate) if limiter is not None else None
+            self.calls += 1
+            try:
+                async with asyncio.timeout(self.timeout):
+                    reply = await send(
+                        client, provider, self.endpoint, self.model, messages, self.params
+                    )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failure = classify(exc, self.timeout)
+                if not self.policy.should_retry(attempt, failure):
+                    tries = f" (after {attempt} attempts)" if attempt > 1 else ""
+                    raise JudgeCallError(f"judge call failed{tries}: {failure.message}") from None
+                self.retries += 1
+                await asyncio.sleep(self.policy.delay(attempt, failure.retry_after))
+                continue
+            if event is not None and limiter is not None:
+                limiter.settle(event, (reply.tokens_in or 0) + (reply.tokens_out or 0))
+            return JudgeReply(
+                text=reply.text,
+                tokens_in=reply.tokens_in,
+                tokens_out=reply.tokens_out,
+                cost=self._cost(reply.tokens_in, reply.tokens_out),
+                latency_ms=round((time.perf_counter() - start) * 1000, 3),
+                model=self.label,
+            )
 
 
 def llm_judge(
