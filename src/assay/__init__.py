@@ -12,14 +12,14 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 if TYPE_CHECKING:
     from assay.client import Assay, AsyncAssay
-    from assay.evaluate import EvaluationResult, evaluate, evaluate_async, rescore
+    from assay.evaluation import EvaluationResult, evaluate, evaluate_async, rescore
     from assay.targets import TargetOutput
 
 _LAZY = {
-    "evaluate": "assay.evaluate",
-    "evaluate_async": "assay.evaluate",
-    "EvaluationResult": "assay.evaluate",
-    "rescore": "assay.evaluate",
+    "evaluate": "assay.evaluation",
+    "evaluate_async": "assay.evaluation",
+    "EvaluationResult": "assay.evaluation",
+    "rescore": "assay.evaluation",
     "TargetOutput": "assay.targets",
     "Assay": "assay.client",
     "AsyncAssay": "assay.client",
@@ -33,11 +33,9 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'assay' has no attribute {name!r}")
     import importlib
 
-    loaded = importlib.import_module(module)
-    # Importing ``assay.evaluate`` binds the submodule to ``assay.evaluate``: bind every lazy
-    # name of that module now, so the function wins over the submodule of the same name.
-    globals().update({n: getattr(loaded, n) for n, m in _LAZY.items() if m == module})
-    return globals()[name]
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [
