@@ -156,11 +156,20 @@ async def rescore_async(
             await flush()
 
     writer = asyncio.create_task(write())
+    tasks = [
+        asyncio.create_task(feed()),
+        *(asyncio.create_task(work()) for _ in range(concurrency)),
+    ]
     try:
-        await asyncio.gather(feed(), *(work() for _ in range(concurrency)))
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     finally:
         await done.put(None)
-        await writer
+        await writer  # what was scored before a failure is still written
     return report
 
 
