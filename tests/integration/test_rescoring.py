@@ -329,3 +329,18 @@ def test_resume_rebuilds_saved_evaluators(store: Store) -> None:
     rows = list(store.experiments.iter_results(experiment_id))
     assert all(r.scores[0].evaluator_version == 1 for r in rows)
     assert json.dumps([r.passed for r in rows]) == "[true, true, true, false, true]"
+
+
+def test_concurrent_feedback_on_one_trace_keeps_one_score(store: Store) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store.traces.ingest([TraceCreate(id="busy", name="chat")])
+
+    def send(i: int) -> str:
+        data = ScoreCreate(name="rating", value=float(i), source=ScoreSource.api)
+        return store.scores.upsert(data, trace_id="busy").id
+
+    with ThreadPoolExecutor(4) as pool:
+        ids = set(pool.map(send, range(12)))
+    [kept] = store.scores.list(trace_id="busy")
+    assert ids == {kept.id}

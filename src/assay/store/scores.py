@@ -129,10 +129,12 @@ class Scores:
             if experiment_id is None:
                 raise NotFound(f"result {result_id!r} not found", field="result_id")
             return str(experiment_id)
+        # Locking the trace row serialises concurrent upserts of its scores on PostgreSQL
+        # (trace scores have no result, so the unique (result, name, source) key cannot).
         found = conn.execute(
-            select(traces.c.id).where(
-                traces.c.id == trace_id, traces.c.project_id == self.project_id
-            )
+            select(traces.c.id)
+            .where(traces.c.id == trace_id, traces.c.project_id == self.project_id)
+            .with_for_update()
         ).first()
         if found is None:
             raise NotFound(f"trace {trace_id!r} not found", field="trace_id")
