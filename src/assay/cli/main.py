@@ -14,6 +14,7 @@ from assay.cli.demo import demo_command
 from assay.cli.keys import app as keys_app
 from assay.cli.run import run_command
 from assay.cli.runs import app as runs_app
+from assay.cli.score import judge_pairwise_command, score_command
 from assay.cli.serve import serve_command
 from assay.cli.transfer import export_command, import_command
 from assay.cli.worker import worker_command
@@ -35,6 +36,8 @@ app.command("import")(import_command)
 app.command("export")(export_command)
 app.add_typer(runs_app, name="runs")
 app.command("run")(run_command)
+app.command("score")(score_command)
+app.command("judge-pairwise")(judge_pairwise_command)
 
 
 def _version(value: bool) -> None:

@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from assay.domain import Page, Score, ScoreCreate, ScoreDataType, ScoreSource
 from assay.errors import from_validation
 from assay.server.auth import ProjectStore
-from assay.store.feedback import Feedback
 
 router = APIRouter(tags=["scores"])
 
@@ -30,10 +29,6 @@ class ScoreBody(BaseModel):
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
 
 
-def _feedback(store: ProjectStore) -> Feedback:
-    return Feedback(store.db, store.project_id)
-
-
 @router.post("/scores/", status_code=201)
 def add_score(store: ProjectStore, body: ScoreBody) -> Score:
     """Add a score (``source`` human or api), or replace the one with its name and source."""
@@ -42,7 +37,7 @@ def add_score(store: ProjectStore, body: ScoreBody) -> Score:
         data = ScoreCreate(**fields)
     except ValidationError as exc:
         raise from_validation(exc) from None
-    return _feedback(store).upsert(data, result_id=body.result_id, trace_id=body.trace_id)
+    return store.scores.upsert(data, result_id=body.result_id, trace_id=body.trace_id)
 
 
 @router.get("/scores/")
@@ -56,7 +51,7 @@ def list_scores(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Page[Score]:
-    items = _feedback(store).list(
+    items = store.scores.list(
         result_id=result_id,
         trace_id=trace_id,
         experiment_id=experiment_id,
@@ -70,10 +65,10 @@ def list_scores(
 
 @router.get("/scores/{score_id}/")
 def get_score(store: ProjectStore, score_id: str) -> Score:
-    return _feedback(store).get(score_id)
+    return store.scores.get(score_id)
 
 
 @router.delete("/scores/{score_id}/", status_code=204)
 def delete_score(store: ProjectStore, score_id: str) -> Response:
-    _feedback(store).delete(score_id)
+    store.scores.delete(score_id)
     return Response(status_code=204)
