@@ -223,3 +223,21 @@ def test_the_server_runs_started_experiments_itself(
             assert len(fake.requests) == 3
     finally:
         app.state.assay.db.dispose()
+
+
+def test_cancel_between_claim_and_run_is_kept(
+    http: TestClient, store: Store, api_settings: Settings, qa: str, fake: FakeProvider
+) -> None:
+    import asyncio
+
+    exp = http.post("/api/v1/experiments/", json=prompt_body(qa, fake)).json()
+    http.post(f"/api/v1/experiments/{exp['id']}/start/")
+    worker = Worker(api_settings, store.db, project_ids=[store.project_id])
+    claim = worker.queue.claim_next(worker.me, stale_after=30)
+    assert claim is not None and claim.experiment_id == exp["id"]
+    assert worker.queue.claim_next("other:1:x", stale_after=30) is None  # held by a live worker
+    requested = http.post(f"/api/v1/experiments/{exp['id']}/cancel/").json()
+    assert requested["status"] == "running"  # the holder is alive: it must stop the run
+    asyncio.run(worker.run_claim(claim))
+    assert http.get(f"/api/v1/experiments/{exp['id']}/").json()["status"] == "cancelled"
+    assert fake.requests == []

@@ -75,6 +75,9 @@ class Worker:
     async def run_claim(self, claim: Claim) -> None:
         store = Store(self.db, claim.project_id)
         experiment = store.experiments.get(claim.experiment_id)
+        if store.experiments.cancel_requested(experiment.id):  # cancelled as it was taken
+            store.experiments.finish(experiment.id, ExperimentStatus.cancelled, "cancelled")
+            return
         try:
             target, scorers = await asyncio.to_thread(runnable, store, self.settings, experiment)
             built, recorded = build_scorers(scorers)
