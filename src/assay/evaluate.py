@@ -190,6 +190,7 @@ async def evaluate_async(
     concurrency: int = 10,
     trials: int = 1,
     metadata: dict[str, Any] | None = None,
+    run_tag: str | None = None,
     resume: str | None = None,
     retry_errors: bool = False,
     max_retries: int = 5,
@@ -221,6 +222,7 @@ async def evaluate_async(
             description=description,
             trials=trials,
             metadata=metadata,
+            run_tag=run_tag,
             resume_id=resume,
             selection=Selection(ids=ids, tags=tags, first=first, sample=sample, seed=seed),
             dataset_version=dataset_version,
@@ -253,6 +255,7 @@ def _prepare(
     description: str | None,
     trials: int,
     metadata: dict[str, Any] | None,
+    run_tag: str | None,
     resume_id: str | None,
     selection: Selection,
     dataset_version: int | None,
@@ -281,6 +284,7 @@ def _prepare(
             selection=selection,
             trials=trials,
             metadata=metadata,
+            run_tag=run_tag,
             options=options,
             defer=True,
         )
@@ -302,7 +306,8 @@ def evaluate(
     "expected_output": ...}`` dicts (saved as a new dataset). ``task`` is a function (sync or
     async) taking the item input, a target, or a target spec. ``resume=ID`` continues an
     experiment (``data`` may then be None). Keyword options: ``name``, ``description``,
-    ``concurrency``, ``trials``, ``metadata``, ``retry_errors``, ``max_retries``, ``timeout``,
+    ``concurrency``, ``trials``, ``metadata``, ``run_tag`` (a baseline label such as
+    ``main`` that gates look up), ``retry_errors``, ``max_retries``, ``timeout``,
     ``max_cost``, ``cache``, item selection (``ids``, ``tags``, ``first``, ``sample``,
     ``seed``), ``dataset_version``, ``options`` (a full RunOptions), ``store``, ``settings``.
     """

@@ -14,6 +14,7 @@ from assay.store.db import Database
 from assay.store.evaluators import Evaluators
 from assay.store.experiments import Experiments, WorkItem
 from assay.store.migrate import ensure_schema
+from assay.store.policies import Policies
 from assay.store.projects import ensure_project
 from assay.store.recording import Completion
 
@@ -30,6 +31,7 @@ class Store:
         self.experiments = Experiments(db, project_id)
         self.cache = ResponseCache(db, project_id)
         self.connections = Connections(db, project_id)
+        self.policies = Policies(db, project_id)
 
     def close(self) -> None:
         self.db.dispose()
@@ -64,6 +66,7 @@ __all__ = [
     "Datasets",
     "Evaluators",
     "Experiments",
+    "Policies",
     "ResponseCache",
     "Store",
     "VersionChange",
