@@ -11,6 +11,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 if TYPE_CHECKING:
+    from assay.client import Assay, AsyncAssay
     from assay.evaluate import EvaluationResult, evaluate, evaluate_async
     from assay.targets import TargetOutput
 
@@ -19,6 +20,8 @@ _LAZY = {
     "evaluate_async": "assay.evaluate",
     "EvaluationResult": "assay.evaluate",
     "TargetOutput": "assay.targets",
+    "Assay": "assay.client",
+    "AsyncAssay": "assay.client",
 }
 
 
@@ -34,4 +37,12 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-__all__ = ["EvaluationResult", "TargetOutput", "__version__", "evaluate", "evaluate_async"]
+__all__ = [
+    "Assay",
+    "AsyncAssay",
+    "EvaluationResult",
+    "TargetOutput",
+    "__version__",
+    "evaluate",
+    "evaluate_async",
+]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -29,6 +30,25 @@ class Settings(BaseSettings):
         default=None,
         description="JSON file of token prices merged over the shipped table (per 1M tokens).",
     )
+    auth: Literal["none", "keys"] = Field(
+        default="none",
+        description="Server authentication: 'none' (single user, loopback only) or 'keys'.",
+    )
+    max_request_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1024, description="Largest request body the server accepts."
+    )
+    outbound_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts, IPs or CIDR networks that outbound calls may reach even when private "
+        "(comma-separated in ASSAY_OUTBOUND_ALLOW).",
+    )
+
+    @field_validator("outbound_allow", mode="before")
+    @classmethod
+    def _split_allow(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @property
     def resolved_database_url(self) -> str:

@@ -6,6 +6,7 @@
     ├── Conflict (409, conflict)
     ├── Unauthorized (401, unauthorized)
     ├── Forbidden (403, forbidden)
+    ├── PayloadTooLarge (413, payload_too_large)
     └── StorageError (503, storage_unavailable)
 
 The API renders them as ``{"error": {"code", "message", "details"}}``; the CLI prints the
@@ -71,6 +72,11 @@ class Unauthorized(AssayError):
 class Forbidden(AssayError):
     status = 403
     code = "forbidden"
+
+
+class PayloadTooLarge(AssayError):
+    status = 413
+    code = "payload_too_large"
 
 
 class StorageError(AssayError):

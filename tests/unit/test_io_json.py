@@ -224,3 +224,26 @@ def test_jsonl_latin1() -> None:
 def test_utf16(format: Format) -> None:
     e = error('{"input": "a"}\n'.encode("utf-16"), format)
     assert e.message.endswith("the file is UTF-16 encoded; save it as UTF-8")
+
+
+class Trickle(io.RawIOBase):
+    """A non-seekable stream that hands out a few bytes per read, like a slow pipe."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self.data = data
+        self.step = step
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        n = self.step if size < 0 else min(size, self.step)
+        chunk, self.data = self.data[:n], self.data[n:]
+        return chunk
+
+
+@pytest.mark.parametrize("step", [1, 3, 4096])
+def test_json_from_a_trickling_stream(step: int) -> None:
+    data = b"\xef\xbb\xbf" + b" " * 5000 + b'{"items": [{"input": "a"}, {"input": {"b": 1}}]}'
+    items = list(read_items(Trickle(data, step), format="json"))  # type: ignore[arg-type]
+    assert [(n, i.input) for n, i in items] == [(1, "a"), (2, {"b": 1})]

@@ -11,8 +11,10 @@ from assay.cli.context import State, run_guarded
 from assay.cli.datasets import app as datasets_app
 from assay.cli.db import app as db_app
 from assay.cli.demo import demo_command
+from assay.cli.keys import app as keys_app
 from assay.cli.run import run_command
 from assay.cli.runs import app as runs_app
+from assay.cli.serve import serve_command
 from assay.cli.transfer import export_command, import_command
 
 app = typer.Typer(
@@ -24,6 +26,8 @@ app = typer.Typer(
 )
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.command("serve")(serve_command)
 app.command("demo")(demo_command)
 app.command("import")(import_command)
 app.command("export")(export_command)

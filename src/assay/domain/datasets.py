@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import AliasChoices, ConfigDict, Field, StringConstraints, field_validator
 
 from assay.domain.common import JSON, Input, JsonObject, Record
 
@@ -70,25 +70,41 @@ class Dataset(Record):
 
 
 class ItemCreate(Input):
+    """A new item; the camelCase spellings (``expectedOutput``, ...) are accepted too."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
     input: JsonObject | str
-    expected_output: JSON = None
+    expected_output: JSON = Field(
+        default=None, validation_alias=AliasChoices("expected_output", "expectedOutput")
+    )
     context: JSON = None
     metadata: JsonObject = Field(default_factory=dict)
     tags: list[Tag] = Field(default_factory=list)
     source: ItemSource = ItemSource.manual
-    source_trace_id: str | None = None
-    sort_order: int | None = None
+    source_trace_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("source_trace_id", "sourceTraceId")
+    )
+    sort_order: int | None = Field(
+        default=None, validation_alias=AliasChoices("sort_order", "sortOrder")
+    )
 
 
 class ItemUpdate(Input):
     """Fields to change; omitted fields keep their value."""
 
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
     input: JsonObject | str | None = None
-    expected_output: JSON = None
+    expected_output: JSON = Field(
+        default=None, validation_alias=AliasChoices("expected_output", "expectedOutput")
+    )
     context: JSON = None
     metadata: JsonObject | None = None
     tags: list[Tag] | None = None
-    sort_order: int | None = None
+    sort_order: int | None = Field(
+        default=None, validation_alias=AliasChoices("sort_order", "sortOrder")
+    )
     archived: bool | None = None
 
 

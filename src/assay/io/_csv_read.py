@@ -61,6 +61,8 @@ def _tags(cell: str) -> Any:
         if not all(isinstance(t, str) for t in value):
             raise _CellError("tags must be a JSON array of strings or a comma-separated list")
         return value
+    if "," not in cell and ";" not in cell:
+        return [cell.strip()]  # one tag; the caller skips empty cells
     return [t for t in (p.strip() for p in _TAG_SPLIT.split(cell)) if t]
 
 
@@ -235,6 +237,12 @@ def read_csv(
             path = col.path
             if len(path) == 1:
                 data[path[0]] = value
+            elif len(path) == 2:  # the common dotted column, e.g. input.query
+                inner = data.get(path[0])
+                if inner is None:
+                    data[path[0]] = {path[1]: value}
+                else:
+                    inner[path[1]] = value
             elif not set_path(data, path, value):  # pragma: no cover - conflicts rejected above
                 raise InvalidInput(f'row {row}, column "{col.name}": conflicting value', row=row)
         if empty and not any(c.strip() for c in cells):

@@ -63,15 +63,14 @@ def _cell(value: Any) -> str:
     """Text stays text unless it would read back as JSON; everything else is written as JSON."""
     if value is None:
         return ""
-    kind = type(value)
-    if kind is str:
+    if isinstance(value, str):
         first = value[:1]
         if first not in _CAREFUL_START and not first.isspace():
-            return value  # the common case: nothing to quote or neutralise
+            return str(value)  # the common case: nothing to quote or neutralise
         if value.lstrip()[:1] in ("{", "["):
             return neutralise(orjson.dumps(value).decode())
         return neutralise(value)
-    if kind is dict or kind is list:
+    if isinstance(value, dict | list):
         return orjson.dumps(value).decode()  # starts with { or [: never a formula
     return neutralise(orjson.dumps(value).decode())
 

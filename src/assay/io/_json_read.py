@@ -113,6 +113,11 @@ def _place(data: dict[str, Any], path: Path, value: Any) -> bool:
 def _first_byte(stream: IO[bytes]) -> tuple[bytes, IO[bytes] | _Prefixed]:
     """The first significant byte of the document (BOM and whitespace skipped)."""
     head = stream.read(4096)
+    while 0 < len(head) < 4:  # enough bytes to recognise a byte-order mark
+        more = stream.read(4096)
+        if not more:
+            break
+        head += more
     if head.startswith(_UTF16_BOMS):
         raise InvalidInput("the file is UTF-16 encoded; save it as UTF-8", field="encoding")
     if head.startswith(_BOM):

@@ -11,12 +11,16 @@ from assay.store.cache import CachedResponse, ResponseCache
 from assay.store.connections import Connections, Credentials
 from assay.store.datasets import Datasets, VersionChange
 from assay.store.db import Database
+from assay.store.endpoints import Endpoints
 from assay.store.evaluators import Evaluators
 from assay.store.experiments import Experiments, WorkItem
+from assay.store.keys import Keys
 from assay.store.migrate import ensure_schema
 from assay.store.policies import Policies
 from assay.store.projects import ensure_project
+from assay.store.prompts import Prompts
 from assay.store.recording import Completion
+from assay.store.traces import Traces
 
 
 class Store:
@@ -26,6 +30,10 @@ class Store:
         self.db = db
         self.project_id = project_id
         self.datasets = Datasets(db, project_id)
+        self.prompts = Prompts(db, project_id)
+        self.endpoints = Endpoints(db, project_id)
+        self.traces = Traces(db, project_id)
+        self.keys = Keys(db, project_id)
         self.evaluators = Evaluators(db, project_id)
         self.analytics = Analytics(db, project_id)
         self.experiments = Experiments(db, project_id)
@@ -64,11 +72,15 @@ __all__ = [
     "Credentials",
     "Database",
     "Datasets",
+    "Endpoints",
     "Evaluators",
     "Experiments",
+    "Keys",
     "Policies",
+    "Prompts",
     "ResponseCache",
     "Store",
+    "Traces",
     "VersionChange",
     "WorkItem",
     "open_store",

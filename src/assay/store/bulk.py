@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from assay.store.tables import dataset_items
 from assay.store.types import UtcDateTime
 
 _VARIANT = "89ab" * 4
+_TRACE_ID_MAX: int = getattr(dataset_items.c.source_trace_id.type, "length", None) or 64
 
 
 def new_ids(count: int) -> list[str]:
@@ -78,7 +80,14 @@ def _json(value: Any) -> str | None:
 
 
 class ItemWriter:
-    """Buffers new item rows for one dataset version and inserts them in batches."""
+    """Buffers new item rows for one dataset version and inserts them in batches.
+
+    Each full batch is inserted by one background thread while the caller goes on parsing
+    the next: the drivers release the GIL while the database works, so reading the file and
+    writing the rows overlap. At most one batch is in flight, and the caller never uses the
+    connection while it is. Call :meth:`finish` to write the rest, and always :meth:`close`.
+    Writes smaller than one batch (a single API item) never start the thread.
+    """
 
     def __init__(
         self, conn: Connection, *, dataset_id: str, version: int, now: datetime, batch_size: int
@@ -94,12 +103,17 @@ class ItemWriter:
         self.batch_size = batch_size
         self.rows: list[tuple[Any, ...]] = []
         self.count = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
 
     def add(self, item: ItemCreate, sort_order: int, number: int) -> None:
         trace = item.source_trace_id
         try:
-            if trace is not None and "\x00" in trace:
-                raise ValueError("source_trace_id contains a NUL character")
+            if trace is not None:
+                if "\x00" in trace:
+                    raise ValueError("source_trace_id contains a NUL character")
+                if len(trace) > _TRACE_ID_MAX:
+                    raise ValueError(f"source_trace_id is longer than {_TRACE_ID_MAX} characters")
             row = (
                 None,  # id, filled per batch
                 self.dataset_id,
@@ -123,13 +137,41 @@ class ItemWriter:
             self.flush()
 
     def flush(self) -> None:
+        """Hand the buffered rows to the background insert (after the previous one is done)."""
         if not self.rows:
             return
-        ids = new_ids(len(self.rows))
-        batch = [(ids[i], *row[1:]) for i, row in enumerate(self.rows)]
-        self.conn.exec_driver_sql(self.sql, batch)
-        self.count += len(batch)
-        self.rows = []
+        rows, self.rows = self.rows, []
+        self._wait()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="assay-import")
+        self._pending = self._pool.submit(self._insert, rows)
+        self.count += len(rows)
+
+    def finish(self) -> None:
+        """Insert the rest in this thread (so small writes never start a thread) and wait."""
+        self._wait()
+        if self.rows:
+            rows, self.rows = self.rows, []
+            self._insert(rows)
+            self.count += len(rows)
+
+    def close(self) -> None:
+        """Wait for any in-flight insert (its error, if any, is already moot) and stop."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            wait([pending])
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()  # re-raises a database error in the caller's thread
+
+    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        ids = new_ids(len(rows))
+        self.conn.exec_driver_sql(self.sql, [(ids[i], *row[1:]) for i, row in enumerate(rows)])
 
 
 # ---------------------------------------------------------------------------------- reads
@@ -208,7 +250,12 @@ def fetch_items(conn: Connection, query: Select[Any]) -> list[Item]:
     load = _loads
     stamp = _Timestamps()
     columns = raw_item_columns(conn.dialect.name)
-    rows: Sequence[Any] = conn.execute(query.with_only_columns(*columns)).all()
+    result = conn.execute(query.with_only_columns(*columns))
+    try:
+        # Plain DBAPI tuples: every column is already raw, so Row objects would only cost time.
+        rows: Sequence[Any] = result.cursor.fetchall()
+    finally:
+        result.close()
     sources = _SOURCES
     return [
         _trusted_item(

@@ -227,8 +227,9 @@ class Datasets:
 
     def update(self, ref: str, data: DatasetUpdate) -> Dataset:
         changes = data.model_dump(exclude_unset=True)
-        if "name" in changes and changes["name"] is None:
-            raise InvalidInput("name cannot be null", field="name")
+        for field in ("name", "tags", "metadata"):
+            if field in changes and changes[field] is None:
+                raise InvalidInput(f"{field} cannot be null", field=field)
         with self.db.write() as conn:
             row = self._row(conn, ref, lock=True)
             if changes:
@@ -345,17 +346,20 @@ class Datasets:
                 conn, dataset_id=row.id, version=version, now=utcnow(), batch_size=batch_size
             )
             sort_order = row.next_sort_order
-            for number, item in items:
-                if check is not None:
-                    check(item, number)
-                if item.sort_order is None:
-                    order = sort_order
-                    sort_order += 1
-                else:
-                    order = item.sort_order
-                    sort_order = max(sort_order, order + 1)
-                writer.add(item, order, number)
-            writer.flush()
+            try:
+                for number, item in items:
+                    if check is not None:
+                        check(item, number)
+                    if item.sort_order is None:
+                        order = sort_order
+                        sort_order += 1
+                    else:
+                        order = item.sort_order
+                        sort_order = max(sort_order, order + 1)
+                    writer.add(item, order, number)
+                writer.finish()
+            finally:
+                writer.close()  # no insert may still be running when the transaction ends
             if writer.count == 0:
                 raise InvalidInput("no items to add: the input holds no rows", field="items")
             return self._commit_version(
@@ -540,18 +544,23 @@ class Datasets:
         base = select(dataset_items).where(c.dataset_id == row.id, (c.valid_from + 0) <= pinned)
         if not include_archived:
             base = base.where(c.archived.is_(False))
-        parts = [base.where(c.valid_to.is_(None)), base.where(c.valid_to > pinned)]
         keys = (c.sort_order, c.id)
+        # Open rows are also ordered by valid_to (NULL for all of them): naming it lets
+        # PostgreSQL read the index in order instead of sorting the rest of the dataset.
+        parts = [
+            (base.where(c.valid_to.is_(None)), (c.valid_to, *keys)),
+            (base.where(c.valid_to > pinned), keys),
+        ]
         last: tuple[int, str] | None = None
         while True:
             batch: list[Item] = []
             with self.db.read() as conn:
-                for part in parts:
+                for part, order in parts:
                     if last is not None:
                         part = part.where(
                             tuple_(*keys) > tuple_(literal(last[0]), literal(last[1]))
                         )
-                    batch.extend(fetch_items(conn, part.order_by(*keys).limit(batch_size)))
+                    batch.extend(fetch_items(conn, part.order_by(*order).limit(batch_size)))
             batch.sort(key=lambda i: (i.sort_order, i.id))
             yield from batch[:batch_size]
             if len(batch) < batch_size:

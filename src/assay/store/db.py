@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DataError, DBAPIError, OperationalError, StatementError
 from sqlalchemy.pool import NullPool
 
 from assay.errors import InvalidInput, StorageError
@@ -102,6 +102,15 @@ class Database:
             yield
         except OperationalError as exc:
             raise StorageError(f"database unavailable: {exc.orig}") from exc
+        except OverflowError as exc:  # the driver cannot bind an integer this large
+            raise InvalidInput(f"cannot store value: {exc}") from exc
+        except DataError as exc:  # the database refused a value (e.g. NUL in PostgreSQL text)
+            raise InvalidInput(f"cannot store value: {exc.orig}".strip()) from exc
+        except StatementError as exc:
+            # A value that could not be converted for the database (e.g. a > 64-bit integer).
+            if isinstance(exc.orig, TypeError | ValueError) and not isinstance(exc, DBAPIError):
+                raise InvalidInput(f"cannot store value: {exc.orig}") from exc
+            raise
 
     def dispose(self) -> None:
         self.engine.dispose()

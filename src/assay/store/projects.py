@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from assay.domain import Project
+from assay.errors import NotFound
 from assay.ids import new_id
 from assay.store.db import Database
 from assay.store.tables import projects
@@ -25,3 +26,11 @@ def ensure_project(db: Database, name: str) -> Project:
             return project
     except IntegrityError:  # created concurrently by another process
         return ensure_project(db, name)
+
+
+def get_project(db: Database, project_id: str) -> Project:
+    with db.read() as conn:
+        row = conn.execute(select(projects).where(projects.c.id == project_id)).first()
+    if row is None:
+        raise NotFound(f"project {project_id!r} not found", field="project")
+    return Project.model_construct(**row._mapping)

@@ -31,13 +31,18 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
 def after_keyset(
     columns: Sequence[ColumnElement[Any]], values: Sequence[Any], descending: bool
 ) -> ColumnElement[bool]:
-    """Rows strictly after ``values`` in (columns...) order, written portably as OR-of-ANDs."""
+    """Rows strictly after ``values`` in (columns...) order, written portably as OR-of-ANDs.
+
+    The leading ``first >= value`` (``<=`` descending) is implied by the OR but lets the
+    database seek the index to the cursor instead of scanning from the start.
+    """
     clauses = []
     for i, column in enumerate(columns):
         equal = [columns[j] == values[j] for j in range(i)]
         step = column < values[i] if descending else column > values[i]
         clauses.append(and_(*equal, step))
-    return or_(*clauses)
+    first = columns[0] <= values[0] if descending else columns[0] >= values[0]
+    return and_(first, or_(*clauses))
 
 
 def json_array_contains(

@@ -13,9 +13,11 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -319,10 +321,11 @@ connections = Table(
     UniqueConstraint("project_id", "name"),
 )
 
+# Trace and observation ids come from callers: they are unique per project, not globally.
 traces = Table(
     "traces",
     metadata,
-    Column("id", String(64), primary_key=True),
+    Column("id", String(64), nullable=False),
     _project(),
     Column("name", String(300)),
     Column("input", Json),
@@ -334,14 +337,15 @@ traces = Table(
     Column("start_time", UtcDateTime),
     Column("end_time", UtcDateTime),
     _created(),
+    PrimaryKeyConstraint("project_id", "id"),
     Index(None, "project_id", "created_at"),
 )
 
 observations = Table(
     "observations",
     metadata,
-    Column("id", String(64), primary_key=True),
-    Column("trace_id", String(64), ForeignKey("traces.id", ondelete="CASCADE"), nullable=False),
+    Column("id", String(64), nullable=False),
+    Column("trace_id", String(64), nullable=False),
     Column("parent_id", String(64)),
     Column("type", String(16), nullable=False),
     Column("name", String(300)),
@@ -357,5 +361,10 @@ observations = Table(
     Column("level", String(16)),
     Column("status_message", Text),
     Column("metadata", Json, nullable=False),
-    Index(None, "trace_id", "start_time"),
+    Column("project_id", ID, nullable=False),
+    PrimaryKeyConstraint("project_id", "id"),
+    ForeignKeyConstraint(
+        ["project_id", "trace_id"], ["traces.project_id", "traces.id"], ondelete="CASCADE"
+    ),
+    Index(None, "project_id", "trace_id", "start_time"),
 )

@@ -61,7 +61,8 @@ class UtcDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         if dialect.name == "postgresql":
             return value
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        # Four-digit years (strftime leaves years < 1000 unpadded) keep text order = time order.
+        return f"{value.year:04d}-" + value.strftime("%m-%dT%H:%M:%S.%fZ")
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

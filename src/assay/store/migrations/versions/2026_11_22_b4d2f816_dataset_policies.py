@@ -1,7 +1,7 @@
 """dataset regression policies
 
 Revision ID: b4d2f816
-Revises: e7c1a9d2
+Revises: b3f1c0d7
 Create Date: 2026-11-22 04:10:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import assay.store.types
 
 revision: str = "b4d2f816"
-down_revision: str | None = "e7c1a9d2"
+down_revision: str | None = "b3f1c0d7"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

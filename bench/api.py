@@ -1,0 +1,193 @@
+"""Benchmark: the REST API of a real ``assay serve`` process, over HTTP on loopback.
+
+    python bench/api.py                          # 100,000 items, SQLite
+    python bench/api.py --items 20000 --db postgresql
+
+Starts the server in a subprocess on a free port with a fresh database (SQLite in a temporary
+directory, or a fresh project on PostgreSQL), then measures with one keep-alive client:
+
+- bulk import through ``POST /datasets/{id}/import/`` (JSON batches of 5,000): items/s;
+- single-item creation ``POST /items/``: p50/p95 latency;
+- listing items (50 per page): p50/p95 of the first page and of a page 90% deep (cursor);
+- trace ingestion ``POST /traces/`` (batches of 100 traces with 3 observations each): traces/s.
+
+Prints the figures and writes ``bench/results/api-<database>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+BATCH = 5_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    q = statistics.quantiles(ordered, n=100, method="inclusive")
+    return {"p50_ms": round(q[49], 2), "p95_ms": round(q[94], 2), "n": len(ordered)}
+
+
+def timed(fn: Callable[[], httpx.Response], repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        response = fn()
+        out.append((time.perf_counter() - start) * 1000)
+        response.raise_for_status()
+    return out
+
+
+def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "assay", "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("server did not start within 60 s")
+
+
+def item(n: int) -> dict[str, Any]:
+    return {
+        "input": {"query": f"How do I change my billing settings for account {n:07d}?"},
+        "expected_output": {"answer": f"Open Settings > Billing (case {n:07d})"},
+        "metadata": {"category": "billing"},
+        "tags": ["faq"],
+    }
+
+
+def run(base: str, items: int) -> dict[str, Any]:
+    api = f"{base}/api/v1"
+    figures: dict[str, Any] = {}
+    with httpx.Client(timeout=300) as http:
+        dataset = http.post(f"{api}/datasets/", json={"name": f"bench-{uuid.uuid4().hex}"})
+        dataset.raise_for_status()
+        dataset_id = dataset.json()["id"]
+
+        start = time.perf_counter()
+        for first in range(0, items, BATCH):
+            batch = [item(n) for n in range(first, min(first + BATCH, items))]
+            http.post(
+                f"{api}/datasets/{dataset_id}/import/", json={"items": batch}
+            ).raise_for_status()
+        elapsed = time.perf_counter() - start
+        figures["import_items_per_s"] = round(items / elapsed)
+
+        figures["create_item"] = percentiles(
+            timed(lambda: http.post(f"{api}/datasets/{dataset_id}/items/", json=item(-1)), 200)
+        )
+
+        url = f"{api}/datasets/{dataset_id}/items/"
+        figures["list_items_first_page"] = percentiles(
+            timed(lambda: http.get(url, params={"limit": 50}), 200)
+        )
+        # Walk to a page 90% deep with large pages, then time that cursor with pages of 50.
+        cursor, seen = None, 0
+        while seen < items * 0.9:
+            page = http.get(url, params={"limit": 1000, "cursor": cursor}).json()
+            seen += len(page["items"])
+            cursor = page["next_cursor"]
+        figures["list_items_deep_page"] = percentiles(
+            timed(lambda: http.get(url, params={"limit": 50, "cursor": cursor}), 200)
+        )
+        figures["list_items_deep_page"]["offset"] = seen
+
+        traces = 0
+        start = time.perf_counter()
+        for b in range(20):
+            batch = [
+                {
+                    "id": f"bench-{uuid.uuid4().hex}",
+                    "name": "support-agent",
+                    "input": {"query": f"q{b}-{t}"},
+                    "output": {"answer": "a"},
+                    "observations": [
+                        {"type": "span", "name": "pipeline"},
+                        {"type": "generation", "model": "gpt-4o-mini", "tokens_in": 100},
+                        {"type": "tool", "name": "search"},
+                    ],
+                }
+                for t in range(100)
+            ]
+            http.post(f"{api}/traces/", json={"traces": batch}).raise_for_status()
+            traces += len(batch)
+        figures["trace_ingest_per_s"] = round(traces / (time.perf_counter() - start))
+        http.delete(f"{api}/datasets/{dataset_id}/").raise_for_status()
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "ASSAY_HOME": tmp, "ASSAY_AUTH": "none"}
+        env["ASSAY_PROJECT"] = f"bench-{uuid.uuid4().hex[:8]}"
+        if args.db == "postgresql":
+            env["ASSAY_DATABASE_URL"] = os.environ.get("ASSAY_TEST_POSTGRES_URL", DEFAULT_PG_URL)
+        else:
+            env.pop("ASSAY_DATABASE_URL", None)
+        proc, base = start_server(env, Path(tmp) / "server.log")
+        try:
+            figures = run(base, args.items)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+    result = {
+        "benchmark": "api",
+        "database": args.db,
+        "items": args.items,
+        "figures": figures,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    print(json.dumps(result, indent=2))
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / f"api-{args.db}.json").write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

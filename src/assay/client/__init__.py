@@ -1,0 +1,14 @@
+"""The Python SDK for an Assay server: ``Assay`` (sync) and ``AsyncAssay`` (async).
+
+    from assay.client import Assay
+    client = Assay(base_url="http://127.0.0.1:8000", public_key="pk-…", secret_key="sk-…")
+    client.datasets.create(name="trivia-set", description="Trivia QA dataset")
+
+Arguments default to ``ASSAY_URL``, ``ASSAY_PUBLIC_KEY`` and ``ASSAY_SECRET_KEY``. Calls return
+the records of ``assay.domain`` and raise the ``assay.errors`` classes the server reports.
+"""
+
+from assay.client._async import AsyncAssay
+from assay.client._sync import Assay
+
+__all__ = ["Assay", "AsyncAssay"]

@@ -1,0 +1,344 @@
+"""The asynchronous client: the same namespaces and calls as ``Assay``, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, BinaryIO, TypeVar
+
+import httpx
+
+from assay.client import _calls as calls
+from assay.client._base import (
+    RETRY_STATUSES,
+    Call,
+    ClientConfig,
+    raise_for_error,
+    retryable_error,
+)
+from assay.client._calls import FileLike, ItemLike
+from assay.domain import (
+    Dataset,
+    DatasetDetail,
+    DatasetDiff,
+    DatasetVersion,
+    Endpoint,
+    ImportResult,
+    Item,
+    Page,
+    Project,
+    Prompt,
+    Trace,
+    TraceDetail,
+    TraceIngestResult,
+)
+
+T = TypeVar("T")
+
+
+class AsyncAssay:
+    """Async REST client for an Assay server.
+
+    ``http_client`` lets tests and proxies supply their own ``httpx.AsyncClient`` (for example one
+    wired to an in-process app); otherwise one is created for ``base_url``.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        public_key: str | None = None,
+        secret_key: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        retry_backoff: float = 0.5,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.config = ClientConfig.build(
+            base_url,
+            public_key,
+            secret_key,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_backoff=retry_backoff,
+        )
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(
+            base_url=self.config.base_url, timeout=self.config.timeout
+        )
+        self.datasets = AsyncDatasets(self)
+        self.prompts = AsyncPrompts(self)
+        self.endpoints = AsyncEndpoints(self)
+        self.traces = AsyncTraces(self)
+
+    async def _run(self, call: Call[T]) -> T:
+        response = await self._send(call, stream=False)
+        return call.parse(response)
+
+    async def _send(self, call: Call[T], *, stream: bool) -> httpx.Response:
+        """Send ``call``, retrying what may be retried; the response is checked for errors.
+
+        With ``stream`` the body is not read yet: the caller must read or close it.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            request = self._http.build_request(
+                call.method,
+                self.config.base_url + call.path,
+                headers=self.config.headers,
+                **call.request_kwargs(),
+            )
+            try:
+                response = await self._http.send(request, stream=stream)
+            except httpx.HTTPError as exc:
+                if call.retryable and retryable_error(exc) and attempt <= self.config.max_retries:
+                    await asyncio.sleep(self.config.delay(attempt, None))
+                    continue
+                raise
+            if response.status_code >= 400:
+                await response.aread()
+                await response.aclose()
+                if (
+                    call.retryable
+                    and response.status_code in RETRY_STATUSES
+                    and attempt <= self.config.max_retries
+                ):
+                    await asyncio.sleep(self.config.delay(attempt, response))
+                    continue
+                raise_for_error(response)
+            return response
+
+    async def project(self) -> Project:
+        """The project these credentials belong to."""
+        return await self._run(calls.project_current())
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncAssay:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class AsyncDatasets:
+    def __init__(self, client: AsyncAssay) -> None:
+        self._c = client
+
+    async def create(
+        self,
+        name: str,
+        description: str | None = None,
+        *,
+        tags: Sequence[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        input_schema: Mapping[str, Any] | None = None,
+        expected_output_schema: Mapping[str, Any] | None = None,
+    ) -> Dataset:
+        return await self._c._run(
+            calls.dataset_create(
+                name, description, tags, metadata, input_schema, expected_output_schema
+            )
+        )
+
+    async def get(self, dataset: str) -> DatasetDetail:
+        """A dataset by id or name, with its most recent items."""
+        return await self._c._run(calls.dataset_get(dataset))
+
+    async def list(
+        self,
+        *,
+        search: str | None = None,
+        tag: str | None = None,
+        sort: str = "-created_at",
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Dataset]:
+        return await self._c._run(calls.dataset_list(search, tag, sort, limit, cursor))
+
+    async def update(self, dataset: str, **changes: Any) -> Dataset:
+        return await self._c._run(calls.dataset_update(dataset, changes))
+
+    async def delete(self, dataset: str) -> None:
+        await self._c._run(calls.dataset_delete(dataset))
+
+    async def create_item(self, dataset: str, item: ItemLike) -> Item:
+        return await self._c._run(calls.item_create(dataset, item))
+
+    async def create_items(self, dataset_name: str, items: Sequence[ItemLike]) -> ImportResult:
+        """Add items (``input``, ``expected_output`` / ``expectedOutput``, …) as one version."""
+        return await self._c._run(calls.items_create(dataset_name, items))
+
+    async def items(
+        self,
+        dataset: str,
+        *,
+        version: int | None = None,
+        search: str | None = None,
+        tag: str | None = None,
+        sort: str = "sort_order",
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Item]:
+        return await self._c._run(
+            calls.item_list(dataset, version, search, tag, sort, limit, cursor)
+        )
+
+    async def get_item(self, dataset: str, item_id: str, *, version: int | None = None) -> Item:
+        return await self._c._run(calls.item_get(dataset, item_id, version))
+
+    async def update_item(self, dataset: str, item_id: str, **changes: Any) -> Item:
+        return await self._c._run(calls.item_update(dataset, item_id, changes))
+
+    async def delete_item(self, dataset: str, item_id: str) -> None:
+        await self._c._run(calls.item_delete(dataset, item_id))
+
+    async def import_(
+        self,
+        dataset: str,
+        *,
+        items: Sequence[ItemLike] | None = None,
+        file: FileLike | None = None,
+        format: str | None = None,
+        mapping: Mapping[str, str] | None = None,
+    ) -> ImportResult:
+        """Append ``items`` or a CSV/JSON/JSONL ``file`` as one new version, all or nothing."""
+        if (items is None) == (file is None):
+            raise ValueError("give either items or file")
+        if items is not None:
+            return await self._c._run(calls.import_items(dataset, items))
+        assert file is not None
+        return await self._c._run(calls.import_file(dataset, file, format, mapping))
+
+    async def from_run(self, dataset: str, run_id: str) -> Item:
+        """Turn a recorded trace into an item of ``dataset``."""
+        return await self._c._run(calls.item_from_run(dataset, run_id))
+
+    async def versions(self, dataset: str) -> builtins.list[DatasetVersion]:
+        return await self._c._run(calls.dataset_versions(dataset))
+
+    async def diff(
+        self, dataset: str, from_version: int, to_version: int | None = None
+    ) -> DatasetDiff:
+        return await self._c._run(calls.dataset_diff(dataset, from_version, to_version))
+
+    async def export(
+        self,
+        dataset: str,
+        *,
+        format: str = "jsonl",
+        version: int | None = None,
+    ) -> bytes:
+        """The items as CSV, JSON or JSONL bytes (``export_to`` streams into a file)."""
+        return await self._c._run(calls.dataset_export(dataset, format, version))
+
+    async def export_to(
+        self,
+        dataset: str,
+        out: BinaryIO,
+        *,
+        format: str = "jsonl",
+        version: int | None = None,
+    ) -> int:
+        """Stream the export into ``out`` chunk by chunk; returns the bytes written."""
+        response = await self._c._send(calls.dataset_export(dataset, format, version), stream=True)
+        written = 0
+        try:
+            async for chunk in response.aiter_bytes():
+                out.write(chunk)
+                written += len(chunk)
+        finally:
+            await response.aclose()
+        return written
+
+
+class AsyncPrompts:
+    def __init__(self, client: AsyncAssay) -> None:
+        self._c = client
+
+    async def create(
+        self,
+        name: str,
+        *,
+        template: str | None = None,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        model_config: Mapping[str, Any] | None = None,
+        labels: Sequence[str] | None = None,
+    ) -> Prompt:
+        """Store the next version of ``name``."""
+        return await self._c._run(
+            calls.prompt_create(name, template, messages, model_config, labels)
+        )
+
+    async def get(
+        self, name: str, *, version: int | None = None, label: str | None = None
+    ) -> Prompt:
+        return await self._c._run(calls.prompt_get(name, version, label))
+
+    async def list(
+        self, *, search: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> Page[Prompt]:
+        return await self._c._run(calls.prompt_list(search, limit, cursor))
+
+    async def versions(self, name: str) -> builtins.list[Prompt]:
+        return await self._c._run(calls.prompt_versions(name))
+
+    async def set_labels(self, name: str, version: int, labels: Sequence[str]) -> Prompt:
+        return await self._c._run(calls.prompt_set_labels(name, version, labels))
+
+
+class AsyncEndpoints:
+    def __init__(self, client: AsyncAssay) -> None:
+        self._c = client
+
+    async def create(self, name: str, url: str, **fields: Any) -> Endpoint:
+        """Save an endpoint; ``secret_headers`` are stored but never returned."""
+        return await self._c._run(calls.endpoint_create({"name": name, "url": url, **fields}))
+
+    async def get(self, endpoint: str) -> Endpoint:
+        return await self._c._run(calls.endpoint_get(endpoint))
+
+    async def list(
+        self, *, search: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> Page[Endpoint]:
+        return await self._c._run(calls.endpoint_list(search, limit, cursor))
+
+    async def update(self, endpoint: str, **changes: Any) -> Endpoint:
+        return await self._c._run(calls.endpoint_update(endpoint, changes))
+
+    async def delete(self, endpoint: str) -> None:
+        await self._c._run(calls.endpoint_delete(endpoint))
+
+
+class AsyncTraces:
+    def __init__(self, client: AsyncAssay) -> None:
+        self._c = client
+
+    async def ingest(self, traces: Sequence[ItemLike]) -> TraceIngestResult:
+        """Send traces with their observations; safe to retry (idempotent by id)."""
+        return await self._c._run(calls.trace_ingest(traces))
+
+    async def get(self, trace_id: str) -> TraceDetail:
+        return await self._c._run(calls.trace_get(trace_id))
+
+    async def list(
+        self,
+        *,
+        search: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Trace]:
+        return await self._c._run(calls.trace_list(search, session_id, user_id, tag, limit, cursor))

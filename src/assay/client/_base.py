@@ -1,0 +1,168 @@
+"""What the sync and async clients share: configuration, requests as data, error decoding,
+the retry rule."""
+
+from __future__ import annotations
+
+import base64
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from assay import errors
+from assay.errors import AssayError
+
+T = TypeVar("T")
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One API request and how to read its answer."""
+
+    method: str
+    path: str
+    parse: Callable[[httpx.Response], T]
+    params: dict[str, Any] = field(default_factory=dict)
+    json: Any = None
+    files: Any = None
+    data: Any = None
+    idempotent: bool = False
+
+    def request_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"params": {k: v for k, v in self.params.items() if v is not None}}
+        if self.json is not None:
+            kwargs["json"] = self.json
+        if self.files is not None:
+            kwargs["files"] = self.files
+        if self.data is not None:
+            kwargs["data"] = self.data
+        return kwargs
+
+    @property
+    def retryable(self) -> bool:
+        return self.idempotent or self.method in ("GET", "PUT", "DELETE")
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    base_url: str
+    headers: dict[str, str]
+    timeout: float
+    max_retries: int
+    retry_backoff: float
+
+    @classmethod
+    def build(
+        cls,
+        base_url: str | None,
+        public_key: str | None,
+        secret_key: str | None,
+        *,
+        timeout: float,
+        max_retries: int,
+        retry_backoff: float,
+    ) -> ClientConfig:
+        url = (base_url or os.environ.get("ASSAY_URL") or DEFAULT_URL).rstrip("/")
+        public = public_key or os.environ.get("ASSAY_PUBLIC_KEY")
+        secret = secret_key or os.environ.get("ASSAY_SECRET_KEY")
+        headers = {"Accept": "application/json", "User-Agent": "assay-python"}
+        if secret and public:
+            token = base64.b64encode(f"{public}:{secret}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        elif secret:
+            headers["Authorization"] = f"Bearer {secret}"
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        return cls(url, headers, timeout, max_retries, retry_backoff)
+
+    def delay(self, attempt: int, response: httpx.Response | None) -> float:
+        """Seconds to wait before retry ``attempt`` (1-based): Retry-After, else backoff."""
+        if response is not None:
+            after = response.headers.get("retry-after")
+            if after is not None:
+                try:
+                    return min(float(after), 60.0)
+                except ValueError:
+                    pass
+        base = self.retry_backoff * (2 ** (attempt - 1))
+        return float(base * (0.5 + random.random() / 2))
+
+
+def path(*parts: str) -> str:
+    """``/api/v1/`` + the URL-quoted parts, with the trailing slash the API uses."""
+    return "/api/v1/" + "".join(quote(str(p), safe="") + "/" for p in parts)
+
+
+def _error_classes() -> dict[str, type[AssayError]]:
+    found: dict[str, type[AssayError]] = {}
+    stack: list[type[AssayError]] = [AssayError]
+    while stack:
+        cls = stack.pop()
+        found.setdefault(cls.code, cls)
+        stack.extend(cls.__subclasses__())
+    return found
+
+
+_BY_CODE = _error_classes()
+_BY_STATUS = {cls.status: cls for cls in reversed(list(_BY_CODE.values()))}
+
+
+def raise_for_error(response: httpx.Response) -> None:
+    """Raise the AssayError the server's envelope names (or one matching the status)."""
+    if response.status_code < 400:
+        return
+    try:
+        body = response.json()
+        error = body["error"]
+        code, message, details = error["code"], error["message"], dict(error.get("details") or {})
+    except (ValueError, KeyError, TypeError):
+        code, message, details = "", response.text[:500] or response.reason_phrase, {}
+    cls = _BY_CODE.get(code) or _BY_STATUS.get(response.status_code, AssayError)
+    details.setdefault("status", response.status_code)
+    if cls is errors.InvalidInput:
+        raise errors.InvalidInput(
+            message, field=details.pop("field", None), row=details.pop("row", None), **details
+        )
+    raise cls(message, **details)
+
+
+def model(cls: type[T]) -> Callable[[httpx.Response], T]:
+    """Parse the response body as the pydantic model ``cls``."""
+
+    def parse(response: httpx.Response) -> T:
+        assert issubclass(cls, BaseModel)
+        try:
+            return cls.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise AssayError(f"unexpected response from the server: {exc}") from None
+
+    return parse
+
+
+def nothing(_response: httpx.Response) -> None:
+    return None
+
+
+def raw(response: httpx.Response) -> bytes:
+    return response.content
+
+
+def dump(value: Any) -> Any:
+    """Request JSON from records or plain data."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    if isinstance(value, list):
+        return [dump(v) for v in value]
+    return value
+
+
+def retryable_error(exc: Exception) -> bool:
+    return isinstance(exc, httpx.TransportError)

@@ -1,0 +1,58 @@
+"""``/api/v1/endpoints/``: HTTP endpoints (API records). Secret headers are write-only."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from assay.domain import Endpoint, EndpointCreate, EndpointUpdate, Page
+from assay.outbound import check_url
+from assay.server.auth import ProjectStore
+
+router = APIRouter(tags=["endpoints"])
+
+
+def _check_outbound(request: Request, url: str | None) -> None:
+    """With auth on, an endpoint may not point into the server's own network."""
+    settings = request.app.state.assay.settings
+    if url is not None and settings.auth != "none":
+        check_url(url, allow=settings.outbound_allow)
+
+
+@router.get("/endpoints/")
+def list_endpoints(
+    store: ProjectStore,
+    search: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: str | None = None,
+) -> Page[Endpoint]:
+    return store.endpoints.list(search=search, limit=limit, cursor=cursor)
+
+
+@router.post("/endpoints/", status_code=201)
+def create_endpoint(store: ProjectStore, request: Request, body: EndpointCreate) -> Endpoint:
+    """Save an endpoint; only the names of ``secret_headers`` ever come back."""
+    _check_outbound(request, body.url)
+    return store.endpoints.create(body)
+
+
+@router.get("/endpoints/{endpoint_id}/")
+def get_endpoint(store: ProjectStore, endpoint_id: str) -> Endpoint:
+    return store.endpoints.get(endpoint_id)
+
+
+@router.put("/endpoints/{endpoint_id}/")
+def update_endpoint(
+    store: ProjectStore, request: Request, endpoint_id: str, body: EndpointUpdate
+) -> Endpoint:
+    """Change an endpoint; a new URL drops the stored secret headers unless new ones are sent."""
+    store.endpoints.get(endpoint_id)  # another project's endpoint is a 404, not a URL error
+    _check_outbound(request, body.url)
+    return store.endpoints.update(endpoint_id, body)
+
+
+@router.delete("/endpoints/{endpoint_id}/", status_code=204)
+def delete_endpoint(store: ProjectStore, endpoint_id: str) -> Response:
+    store.endpoints.delete(endpoint_id)
+    return Response(status_code=204)

@@ -1,0 +1,102 @@
+"""The app factory: one FastAPI app per Settings, migrations applied before it serves."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from assay import __version__
+from assay.config import Settings
+from assay.domain import ImportRequest
+from assay.server import errors
+from assay.server.api.v1 import router as v1_router
+from assay.server.api.v1.health import router as health_router
+from assay.server.limits import BodySizeLimit
+from assay.store import Database
+from assay.store.migrate import ensure_schema
+from assay.store.projects import ensure_project
+
+DESCRIPTION = """\
+Datasets of test cases, prompts, endpoints and traces for evaluating LLM applications.
+
+Authenticate with an API key pair as HTTP Basic (`public_key:secret_key`) or with
+`Authorization: Bearer <secret_key>`. Errors are `{"error": {"code", "message", "details"}}`.
+"""
+
+
+@dataclass(frozen=True)
+class AppState:
+    """What every request needs: settings, the database, and the single-user project."""
+
+    settings: Settings
+    db: Database
+    default_project_id: str
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app: open the database, apply pending migrations, mount the routers."""
+    settings = settings or Settings()
+    db = Database(
+        settings.resolved_database_url,
+        echo=settings.echo_sql,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+    )
+    ensure_schema(db)
+    default = ensure_project(db, settings.project)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        db.dispose()
+
+    app = FastAPI(
+        title="Assay",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.assay = AppState(settings=settings, db=db, default_project_id=default.id)
+    errors.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.include_router(health_router)
+    app.include_router(v1_router, prefix="/api/v1", responses=errors.ERROR_RESPONSES)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated schema plus the API-key security schemes."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        components = schema.setdefault("components", {})
+        # Bodies parsed by hand (JSON or multipart import) still need their schemas listed.
+        for extra in (ImportRequest,):
+            body = extra.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.setdefault("schemas", {}).update(body.pop("$defs", {}))
+            components["schemas"][extra.__name__] = body
+        components["securitySchemes"] = {
+            "apiKeyPair": {
+                "type": "http",
+                "scheme": "basic",
+                "description": "public key as user name, secret key as password",
+            },
+            "secretKey": {"type": "http", "scheme": "bearer"},
+        }
+        for path, operations in schema.get("paths", {}).items():
+            if path.startswith("/api/"):
+                for operation in operations.values():
+                    operation["security"] = [{"apiKeyPair": []}, {"secretKey": []}]
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -1,0 +1,120 @@
+"""What each route requires, declared as a dependency.
+
+Every route depends on exactly one of:
+
+- ``public``: no credentials (``/health``);
+- ``project_store``: an API key of a project (HTTP Basic ``public:secret`` or
+  ``Authorization: Bearer <secret>``), or nothing when the server runs with ``ASSAY_AUTH=none``
+  (single user, loopback only, the configured project). The route gets that project's Store,
+  so another project's rows are simply not found.
+
+``undeclared_routes`` lists any served route that declares neither; a test keeps it empty.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import fastapi.routing
+from fastapi import Depends, FastAPI, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from assay.errors import Unauthorized
+from assay.store import Store
+from assay.store.keys import authenticate
+
+
+def public() -> None:
+    """Declares a route that anyone may call."""
+
+
+def _credentials(header: str | None) -> tuple[str | None, str]:
+    if not header:
+        raise Unauthorized("missing credentials: send an API key as HTTP Basic or Bearer")
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return None, value
+    if scheme.lower() == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthorized("malformed Basic credentials") from None
+        public_key, sep, secret = decoded.partition(":")
+        if sep and public_key and secret:
+            return public_key, secret
+        raise Unauthorized("Basic credentials must be public_key:secret_key")
+    raise Unauthorized("unsupported authorization scheme: use Basic or Bearer")
+
+
+def project_store(request: Request) -> Store:
+    """The Store of the project the request is authenticated for."""
+    state = request.app.state.assay
+    if state.settings.auth == "none":
+        return Store(state.db, state.default_project_id)
+    public_key, secret = _credentials(request.headers.get("authorization"))
+    project = authenticate(state.db, public_key=public_key, secret=secret)
+    return Store(state.db, project.id)
+
+
+ProjectStore = Annotated[Store, Depends(project_store)]
+Public = Depends(public)
+
+#: The dependencies that declare a requirement; every route has exactly one.
+REQUIREMENTS = (public, project_store)
+
+
+def _calls(dependant: Dependant) -> list[Callable[..., Any]]:
+    found: list[Callable[..., Any]] = []
+    for dep in dependant.dependencies:
+        if dep.call is not None:
+            found.append(dep.call)
+        found.extend(_calls(dep))
+    return found
+
+
+#: Routes FastAPI itself adds (the schema and its viewer); they expose no project data.
+FRAMEWORK_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect"})
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """A served route with its full path (router prefixes included)."""
+
+    path: str
+    methods: frozenset[str]
+    dependant: Dependant | None
+
+
+def served_routes(app: FastAPI) -> list[RouteInfo]:
+    """Every route the app serves, flattening included routers on every FastAPI version."""
+    iterate = getattr(fastapi.routing, "iter_route_contexts", None)
+    contexts: list[Any] = list(iterate(app.routes)) if iterate else list(app.routes)
+    out: list[RouteInfo] = []
+    for ctx in contexts:
+        original = getattr(ctx, "original_route", ctx)
+        dependant = getattr(ctx, "dependant", None)
+        if dependant is None and isinstance(original, APIRoute):
+            dependant = original.dependant
+        methods = getattr(ctx, "methods", None) or set()
+        out.append(RouteInfo(str(ctx.path), frozenset(methods), dependant))
+    return out
+
+
+def undeclared_routes(app: FastAPI) -> list[str]:
+    """Routes that do not declare exactly one requirement (should be none)."""
+    bad: list[str] = []
+    for route in served_routes(app):
+        if route.dependant is None:
+            if route.path not in FRAMEWORK_PATHS:
+                bad.append(route.path)
+            continue
+        declared = [c for c in _calls(route.dependant) if c in REQUIREMENTS]
+        if len(declared) != 1:
+            bad.append(f"{sorted(route.methods)} {route.path}")
+    return bad

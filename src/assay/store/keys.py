@@ -1,0 +1,112 @@
+"""Projects and their API keys.
+
+A key is a public part (``pk-…``, stored as is) and a secret (``sk-…``, 256 random bits, stored
+only as its SHA-256). Secrets are shown once, when created; a revoked key never authenticates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Row, or_, select, update
+
+from assay.domain import ApiKey, ApiKeyCreated, Project
+from assay.errors import NotFound, Unauthorized
+from assay.ids import new_id
+from assay.store.db import Database
+from assay.store.tables import api_keys, projects
+from assay.store.types import utcnow
+
+_TOUCH_EVERY = timedelta(minutes=1)
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _key(row: Row[Any]) -> ApiKey:
+    m = row._mapping
+    return ApiKey.model_construct(**{k: m[k] for k in ApiKey.model_fields})
+
+
+class Keys:
+    """API keys of one project."""
+
+    def __init__(self, db: Database, project_id: str) -> None:
+        self.db = db
+        self.project_id = project_id
+
+    def create(self, name: str | None = None) -> ApiKeyCreated:
+        public = f"pk-{secrets.token_hex(16)}"
+        secret = f"sk-{secrets.token_urlsafe(32)}"
+        key = ApiKey(
+            id=new_id(),
+            project_id=self.project_id,
+            name=name,
+            public_key=public,
+            created_at=utcnow(),
+            last_used_at=None,
+            revoked_at=None,
+        )
+        with self.db.write() as conn:
+            conn.execute(
+                api_keys.insert().values(**key.model_dump(), secret_hash=hash_secret(secret))
+            )
+        return ApiKeyCreated(key=key, secret_key=secret)
+
+    def list(self, *, include_revoked: bool = False) -> list[ApiKey]:
+        query = select(api_keys).where(api_keys.c.project_id == self.project_id)
+        if not include_revoked:
+            query = query.where(api_keys.c.revoked_at.is_(None))
+        with self.db.read() as conn:
+            rows = conn.execute(query.order_by(api_keys.c.created_at, api_keys.c.id)).all()
+        return [_key(r) for r in rows]
+
+    def revoke(self, ref: str) -> ApiKey:
+        """Revoke a key by its id or public key; revoking twice keeps the first time."""
+        with self.db.write() as conn:
+            row = conn.execute(
+                select(api_keys).where(
+                    api_keys.c.project_id == self.project_id,
+                    or_(api_keys.c.id == ref, api_keys.c.public_key == ref),
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"API key {ref!r} not found", field="key")
+            if row.revoked_at is None:
+                conn.execute(
+                    update(api_keys).where(api_keys.c.id == row.id).values(revoked_at=utcnow())
+                )
+            found = conn.execute(select(api_keys).where(api_keys.c.id == row.id)).one()
+        return _key(found)
+
+
+def authenticate(db: Database, *, public_key: str | None, secret: str) -> Project:
+    """The project a (public key, secret) pair or a bare secret belongs to; else Unauthorized."""
+    digest = hash_secret(secret)
+    query = select(
+        api_keys,
+        projects.c.name.label("project_name"),
+        projects.c.created_at.label("project_created_at"),
+    ).join(projects, projects.c.id == api_keys.c.project_id)
+    if public_key is not None:
+        query = query.where(api_keys.c.public_key == public_key)
+    else:
+        query = query.where(api_keys.c.secret_hash == digest)
+    with db.read() as conn:
+        row = conn.execute(query).first()
+    if (
+        row is None
+        or row.revoked_at is not None
+        or not hmac.compare_digest(row.secret_hash, digest)
+    ):
+        raise Unauthorized("invalid or revoked API key")
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY:
+        with db.write() as conn:
+            conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(last_used_at=now))
+    return Project(id=row.project_id, name=row.project_name, created_at=row.project_created_at)

@@ -1,0 +1,240 @@
+"""Traces and their observations, ingested in batches idempotently by id."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Row, and_, select, update
+
+from assay.domain import (
+    ItemCreate,
+    ItemSource,
+    Observation,
+    ObservationType,
+    Page,
+    Trace,
+    TraceCreate,
+    TraceDetail,
+    TraceIngestResult,
+)
+from assay.errors import Conflict, InvalidInput, NotFound
+from assay.ids import new_id
+from assay.store.db import Database
+from assay.store.sql import (
+    after_keyset,
+    decode_cursor,
+    encode_cursor,
+    json_array_contains,
+    text_contains,
+)
+from assay.store.tables import observations, traces
+from assay.store.types import utcnow
+
+_TRACE_FIELDS = ("name", "input", "output", "metadata", "tags", "session_id", "user_id")
+_TRACE_TIMES = ("start_time", "end_time")
+_CHUNK = 500  # ids per IN list and rows per multi-row insert
+
+
+def _trace(row: Row[Any]) -> Trace:
+    m = row._mapping
+    return Trace.model_construct(**{k: m[k] for k in Trace.model_fields})
+
+
+def _observation(row: Row[Any]) -> Observation:
+    m = row._mapping
+    values = {k: m[k] for k in Observation.model_fields}
+    values["type"] = ObservationType(m["type"])
+    return Observation.model_construct(**values)
+
+
+class Traces:
+    """Trace ingestion and reads within one project."""
+
+    def __init__(self, db: Database, project_id: str) -> None:
+        self.db = db
+        self.project_id = project_id
+
+    def ingest(self, batch: list[TraceCreate]) -> TraceIngestResult:
+        """Create or update every trace of ``batch`` (and its observations) in one transaction.
+
+        Re-sending a trace or observation id replaces the fields sent and keeps the others.
+        Ids are unique per project. New rows are written with one multi-row insert per table.
+        """
+        trace_ids = [t.id or new_id() for t in batch]
+        obs_ids = [[o.id or new_id() for o in t.observations] for t in batch]
+        created = updated = 0
+        new_traces: list[dict[str, Any]] = []
+        new_obs: list[dict[str, Any]] = []
+        trace_changes: list[tuple[str, dict[str, Any]]] = []
+        obs_changes: list[tuple[str, dict[str, Any]]] = []
+        now = utcnow()
+        with self.db.write() as conn:
+            existing = self._existing_traces(conn, set(trace_ids))
+            known = self._observation_traces(conn, {i for ids in obs_ids for i in ids})
+            for row, (trace, trace_id) in enumerate(zip(batch, trace_ids, strict=True), start=1):
+                if trace_id not in existing:
+                    new_traces.append(self._trace_values(trace, trace_id, now))
+                    existing.add(trace_id)
+                    created += 1
+                else:
+                    fields = set(trace.model_fields_set) - {"id", "observations"}
+                    if fields:
+                        trace_changes.append((trace_id, trace.model_dump(include=fields)))
+                    updated += 1
+                for obs, obs_id in zip(trace.observations, obs_ids[row - 1], strict=True):
+                    owner = known.get(obs_id)
+                    if owner is None:
+                        new_obs.append(
+                            {
+                                "project_id": self.project_id,
+                                "id": obs_id,
+                                "trace_id": trace_id,
+                                **obs.model_dump(exclude={"id"}),
+                            }
+                        )
+                        known[obs_id] = trace_id
+                    elif owner != trace_id:
+                        raise Conflict(
+                            f"row {row}: observation {obs_id!r} belongs to trace {owner!r}",
+                            row=row,
+                        )
+                    elif fields := set(obs.model_fields_set) - {"id"}:
+                        obs_changes.append((obs_id, obs.model_dump(include=fields)))
+            if new_traces:
+                conn.execute(traces.insert(), new_traces)
+            for trace_id, changes in trace_changes:
+                conn.execute(update(traces).where(self._trace_is(trace_id)).values(changes))
+            for start in range(0, len(new_obs), _CHUNK):
+                conn.execute(observations.insert(), new_obs[start : start + _CHUNK])
+            for obs_id, changes in obs_changes:
+                conn.execute(
+                    update(observations)
+                    .where(
+                        observations.c.project_id == self.project_id, observations.c.id == obs_id
+                    )
+                    .values(changes)
+                )
+        return TraceIngestResult(
+            created=created,
+            updated=updated,
+            observations=sum(len(ids) for ids in obs_ids),
+            trace_ids=trace_ids,
+        )
+
+    def _trace_is(self, trace_id: str) -> ColumnElement[bool]:
+        return and_(traces.c.project_id == self.project_id, traces.c.id == trace_id)
+
+    def _trace_values(self, trace: TraceCreate, trace_id: str, now: datetime) -> dict[str, Any]:
+        return {
+            "id": trace_id,
+            "project_id": self.project_id,
+            **trace.model_dump(include=set(_TRACE_FIELDS + _TRACE_TIMES)),
+            "created_at": now,
+        }
+
+    def _existing_traces(self, conn: Connection, ids: set[str]) -> set[str]:
+        found: set[str] = set()
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), _CHUNK):
+            query = select(traces.c.id).where(
+                traces.c.project_id == self.project_id,
+                traces.c.id.in_(ordered[start : start + _CHUNK]),
+            )
+            found.update(conn.execute(query).scalars())
+        return found
+
+    def _observation_traces(self, conn: Connection, ids: set[str]) -> dict[str, str]:
+        """This project's existing observation id -> its trace id."""
+        found: dict[str, str] = {}
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), _CHUNK):
+            query = select(observations.c.id, observations.c.trace_id).where(
+                observations.c.project_id == self.project_id,
+                observations.c.id.in_(ordered[start : start + _CHUNK]),
+            )
+            found.update({r.id: r.trace_id for r in conn.execute(query)})
+        return found
+
+    def get(self, trace_id: str) -> TraceDetail:
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(traces).where(
+                    traces.c.project_id == self.project_id, traces.c.id == trace_id
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"trace {trace_id!r} not found", field="trace_id")
+            obs = conn.execute(
+                select(observations)
+                .where(
+                    observations.c.project_id == self.project_id,
+                    observations.c.trace_id == trace_id,
+                )
+                .order_by(observations.c.start_time, observations.c.id)
+            ).all()
+        return TraceDetail.model_construct(
+            **_trace(row).__dict__, observations=[_observation(o) for o in obs]
+        )
+
+    def list(
+        self,
+        *,
+        search: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Trace]:
+        """Traces, newest first."""
+        if not 1 <= limit <= 1000:
+            raise InvalidInput("limit must be between 1 and 1000", field="limit")
+        query = select(traces).where(traces.c.project_id == self.project_id)
+        if search:
+            query = query.where(text_contains(traces.c.name, search))
+        if session_id:
+            query = query.where(traces.c.session_id == session_id)
+        if user_id:
+            query = query.where(traces.c.user_id == user_id)
+        if tag:
+            query = query.where(json_array_contains(traces.c.tags, tag, self.db.dialect))
+        if cursor:
+            when, last_id = decode_cursor(cursor, 2)
+            try:
+                at = datetime.fromisoformat(when)
+            except (TypeError, ValueError):
+                raise InvalidInput("malformed pagination cursor", field="cursor") from None
+            query = query.where(
+                after_keyset([traces.c.created_at, traces.c.id], [at, last_id], True)
+            )
+        with self.db.read() as conn:
+            rows = conn.execute(
+                query.order_by(traces.c.created_at.desc(), traces.c.id.desc()).limit(limit + 1)
+            ).all()
+        items = [_trace(r) for r in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            next_cursor = encode_cursor(items[-1].created_at.isoformat(), items[-1].id)
+        return Page[Trace](items=items, next_cursor=next_cursor)
+
+    def to_item(self, trace_id: str) -> ItemCreate:
+        """A dataset item from a recorded run: input → input, output → expected output,
+        agent name and workflow → context."""
+        trace = self.get(trace_id)
+        if trace.input is None:
+            raise InvalidInput(f"trace {trace_id!r} has no input to test with", field="run_id")
+        value = trace.input if isinstance(trace.input, dict | str) else {"input": trace.input}
+        meta = trace.metadata
+        context = {
+            "agent_name": meta.get("agent_name") or meta.get("agent") or trace.name,
+            "workflow": meta.get("workflow") or meta.get("workflow_name") or trace.name,
+        }
+        return ItemCreate(
+            input=value,
+            expected_output=trace.output,
+            context=context,
+            metadata={"trace_id": trace.id},
+            source=ItemSource.trace,
+            source_trace_id=trace.id,
+        )
