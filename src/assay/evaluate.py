@@ -24,6 +24,7 @@ from assay.domain import (
     ExperimentSummary,
     ItemCreate,
     ResultDetail,
+    ScorerStats,
     Selection,
 )
 from assay.engine import Prepared, RunOptions, build_scorers, plan, resume
@@ -61,6 +62,21 @@ class EvaluationResult:
         if self._summary is None:
             self._summary = self._store.experiments.summary(self.id)
         return self._summary
+
+    @property
+    def store(self) -> Store:
+        """The store the experiment was written to."""
+        return self._store
+
+    @property
+    def pass_rate(self) -> float | None:
+        """Passed over completed results with a verdict (None when nothing was judged)."""
+        return self.summary.pass_rate
+
+    @property
+    def scores(self) -> dict[str, ScorerStats]:
+        """Per scorer: ``.mean``, ``.pass_rate``, ``.passed``, ``.failed`` …"""
+        return {s.name: s for s in self.summary.scores}
 
     @property
     def rows(self) -> list[ResultDetail]:
