@@ -15,6 +15,7 @@ import numpy as np
 from assay.analysis.compare import NumericTest, compare_runs
 from assay.analysis.frame import STATUSES, RunFrame, ScoreColumn
 from assay.analysis.gate import GateVerdict, RegressionPolicy, evaluate_gate
+from assay.analysis.items import paused_gc
 from assay.analysis.models import Comparison, ItemFilter
 from assay.analysis.stats import Direction
 from assay.domain import Experiment, ExperimentStatus
@@ -38,6 +39,11 @@ def _flags(values: Sequence[bool | None]) -> np.ndarray[Any, np.dtype[np.float64
 
 def frame_of(store: Store, experiment: Experiment, *, outputs: bool = True) -> RunFrame:
     """The :class:`RunFrame` of an experiment already fetched."""
+    with paused_gc():
+        return _frame(store, experiment, outputs=outputs)
+
+
+def _frame(store: Store, experiment: Experiment, *, outputs: bool) -> RunFrame:
     res = result_columns(store.db, experiment.id, outputs=outputs)
     sc = score_columns(store.db, experiment.id)
     n = len(res.ids)

@@ -10,6 +10,7 @@ import typer
 
 from assay.cli.context import console, state
 from assay.cli.datasets import _print_diff
+from assay.cli.demo_compare import compare_step
 from assay.cli.render import table
 from assay.domain import ItemCreate, ItemUpdate
 from assay.errors import NotFound
@@ -26,7 +27,7 @@ def demo_command(
         typer.Option("--output-dir", help="Where to write the export (default: ASSAY_HOME/demo)."),
     ] = None,
 ) -> None:
-    """Create a sample dataset, version it, diff the versions and export it."""
+    """Create a sample dataset, version it, diff and export it, then compare and gate two runs."""
     st = state(ctx)
     store = st.store()
     out_dir = output_dir or st.settings.home.expanduser() / "demo"
@@ -95,9 +96,11 @@ def demo_command(
                 version=version,
             )
         console.print(f"version {version}: {rows} items → {target}", highlight=False)
+    console.rule("[bold]4. Two runs, compared and gated")
+    compare_step(store, DEMO_DATASET)
     console.print(
         f"\nDone. Explore with: assay datasets show {DEMO_DATASET} · "
-        f"assay datasets diff {DEMO_DATASET} --from 1"
+        f"assay datasets diff {DEMO_DATASET} --from 1 · assay compare bot-v1 bot-v2"
     )
 
 

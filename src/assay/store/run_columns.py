@@ -6,13 +6,52 @@ No record object is built per row: each column comes back as a plain list, in pl
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import desc, select
+from sqlalchemy import Connection, Select, desc, select
 
 from assay.store.db import Database
 from assay.store.tables import dataset_items, experiments, results, scores
+from assay.store.types import loads
+
+
+@contextmanager
+def _paused_gc() -> Iterator[None]:
+    """Hundreds of thousands of fresh tuples would trigger the cyclic collector over and over;
+    none of them form cycles."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _fetch_columns(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
+    """Run ``query`` on the driver's own cursor and return its columns (transposed rows).
+
+    SQLAlchemy's per-row processing is skipped: values come back as the driver gives them
+    (SQLite booleans as 0/1, JSON as text), which is what columnar readers want.
+    """
+    compiled = query.compile(dialect=conn.dialect)
+    if compiled.positional:
+        params: Any = tuple(compiled.params[k] for k in compiled.positiontup or ())
+    else:
+        params = compiled.params
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with _paused_gc():
+            cursor.execute(str(compiled), params)
+            rows = cursor.fetchall()
+            width = len(cursor.description)
+            return list(zip(*rows, strict=True)) if rows else [()] * width
+    finally:
+        cursor.close()
 
 
 @dataclass(slots=True)
@@ -59,23 +98,28 @@ def result_columns(db: Database, experiment_id: str, *, outputs: bool = True) ->
         cols.append(results.c.output)
     query = select(*cols).where(results.c.experiment_id == experiment_id).order_by(results.c.id)
     with db.read() as conn:
-        rows = conn.execute(query).tuples().all()
+        columns = _fetch_columns(conn, query)
     out = ResultColumns(output=[] if outputs else None)
-    kept = [r for r in rows if r[1] is not None]
-    out.unaligned = len(rows) - len(kept)
-    if not kept:
+    if not columns[0]:
         return out
-    columns = list(zip(*kept, strict=True))
-    out.ids = list(columns[0])
-    out.item_ids = list(columns[1])
-    out.repetition = list(columns[2])
-    out.status = list(columns[3])
-    out.passed = list(columns[4])
-    out.latency_ms = list(columns[5])
-    out.cost = list(columns[6])
-    out.error = list(columns[7])
-    if outputs:
-        out.output = list(columns[8])
+    with _paused_gc():
+        keep = [k for k, item in enumerate(columns[1]) if item is not None]
+        out.unaligned = len(columns[1]) - len(keep)
+        if out.unaligned:
+            columns = [tuple(c[k] for k in keep) for c in columns]
+        out.ids = list(columns[0])
+        out.item_ids = list(columns[1])
+        out.repetition = list(columns[2])
+        out.status = list(columns[3])
+        out.passed = [None if v is None else bool(v) for v in columns[4]]
+        out.latency_ms = list(columns[5])
+        out.cost = list(columns[6])
+        out.error = list(columns[7])
+        if outputs:
+            raw = columns[8]
+            out.output = (
+                [None if v is None else loads(v) for v in raw] if db.is_sqlite else list(raw)
+            )
     return out
 
 
@@ -90,11 +134,10 @@ def score_columns(db: Database, experiment_id: str) -> ScoreColumns:
         scores.c.cost,
     ).where(scores.c.experiment_id == experiment_id, scores.c.result_id.is_not(None))
     with db.read() as conn:
-        rows = conn.execute(query).tuples().all()
-    if not rows:
-        return ScoreColumns([], [], [], [], [], [])
-    c = list(zip(*rows, strict=True))
-    return ScoreColumns(list(c[0]), list(c[1]), list(c[2]), list(c[3]), list(c[4]), list(c[5]))
+        c = _fetch_columns(conn, query)
+    with _paused_gc():
+        passed = [None if v is None else bool(v) for v in c[3]]
+    return ScoreColumns(list(c[0]), list(c[1]), list(c[2]), passed, list(c[4]), list(c[5]))
 
 
 def item_tags(
