@@ -124,6 +124,8 @@ def test_bad_import_names_the_row_and_writes_nothing(cli: Cli, tmp_path: Path) -
 def test_demo_runs_offline_and_twice(cli: Cli, tmp_path: Path) -> None:
     first = cli("demo", "--output-dir", str(tmp_path / "out"))
     assert "demo-support-qa" in first.stdout
+    assert "9 improvements" in first.stdout
+    assert "gate PASSED: bot-v2 vs bot-v1" in first.stdout
     again = cli("demo", "--output-dir", str(tmp_path / "out"))
     assert "removed the previous demo-support-qa" in again.stdout
     exported = (tmp_path / "out" / "v1.jsonl").read_text(encoding="utf-8").splitlines()

@@ -186,7 +186,7 @@ def _write(path: Path, text: str, what: str) -> None:
         raise InvalidInput(f"cannot write {what} to {path}: {exc.strerror}", field=what) from None
 
 
-def print_verdict(verdict: GateVerdict) -> None:
+def print_verdict(verdict: GateVerdict, *, scorers: bool = True) -> None:
     head = "[bold green]PASSED[/]" if verdict.passed else "[bold red]FAILED[/]"
     against = f" vs {verdict.baseline_name}" if verdict.baseline_name else ""
     console.print(f"gate {head}: {verdict.run_name}{against}", highlight=False)
@@ -197,7 +197,7 @@ def print_verdict(verdict: GateVerdict) -> None:
     for c in verdict.checks:
         t.add_row(c.name, "[green]pass[/]" if c.passed else "[red]fail[/]", c.message)
     console.print(t)
-    if verdict.comparison is not None:
+    if scorers and verdict.comparison is not None:
         console.print(_metrics_table(verdict.comparison))
     regressed = [i.item_id for i in verdict.items if i.regressed]
     if regressed:

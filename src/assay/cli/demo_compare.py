@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import assay
 from assay.analysis import compare_experiments, gate_experiment
 from assay.cli.compare import print_comparison, print_verdict
 from assay.cli.context import console
-from assay.evaluate import evaluate
 from assay.scorers import exact_match, similarity
 from assay.store import Store
 
@@ -29,7 +29,7 @@ def _bot(store: Store, dataset: str, knows: set[str]) -> Any:
 def compare_step(store: Store, dataset: str) -> None:
     runs = []
     for name, knows in (("bot-v1", {"easy"}), ("bot-v2", {"easy", "medium"})):
-        result = evaluate(
+        result = assay.evaluate(  # the package attribute: importing the submodule would shadow it
             dataset,
             _bot(store, dataset, knows),
             [exact_match(), similarity()],
@@ -42,4 +42,4 @@ def compare_step(store: Store, dataset: str) -> None:
         )
         runs.append(result.id)
     print_comparison(compare_experiments(store, runs, only="changed", limit=5))
-    print_verdict(gate_experiment(store, runs[1], baseline=runs[0]))
+    print_verdict(gate_experiment(store, runs[1], baseline=runs[0]), scorers=False)
