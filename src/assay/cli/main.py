@@ -67,6 +67,7 @@ def root(
     ] = False,
 ) -> None:
     ctx.obj = State(database_url=db, project=project)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def main() -> None:
