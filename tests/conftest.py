@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
 from assay.config import Settings
 from assay.store import Database, Store, open_store
@@ -41,21 +43,31 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[Database]:
-    """The PostgreSQL test database, reset and migrated once per session."""
-    db = Database(pg_url())
-    with db.engine.begin() as conn:
-        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-        conn.exec_driver_sql("CREATE SCHEMA public")
-    upgrade(db)
-    yield db
-    db.dispose()
+    """A private PostgreSQL database for this test session, migrated once and dropped after.
+
+    Created next to the configured one (``ASSAY_TEST_POSTGRES_URL``, database ``test`` by
+    default), so concurrent test sessions on one server never see each other's schema.
+    """
+    name = f"assay_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(pg_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    db = Database(str(make_url(pg_url()).set(database=name).render_as_string(hide_password=False)))
+    try:
+        upgrade(db)
+        yield db
+    finally:
+        db.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
 
 
 @pytest.fixture
 def db_url(db_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     if db_kind == "postgresql":
-        request.getfixturevalue("pg_database")
-        return pg_url()
+        db: Database = request.getfixturevalue("pg_database")
+        return db.url.render_as_string(hide_password=False)
     return f"sqlite:///{tmp_path / 'assay.db'}"
 
 

@@ -12,13 +12,13 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 if TYPE_CHECKING:
     from assay.client import Assay, AsyncAssay
-    from assay.evaluate import EvaluationResult, evaluate, evaluate_async
+    from assay.evaluation import EvaluationResult, evaluate, evaluate_async
     from assay.targets import TargetOutput
 
 _LAZY = {
-    "evaluate": "assay.evaluate",
-    "evaluate_async": "assay.evaluate",
-    "EvaluationResult": "assay.evaluate",
+    "evaluate": "assay.evaluation",
+    "evaluate_async": "assay.evaluation",
+    "EvaluationResult": "assay.evaluation",
     "TargetOutput": "assay.targets",
     "Assay": "assay.client",
     "AsyncAssay": "assay.client",

@@ -21,15 +21,10 @@ from typing import Any
 
 import pytest
 
-import assay
 from assay.analysis import PASS_METRIC, GateVerdict, RegressionPolicy, gate_experiment
 from assay.config import Settings
-from assay.evaluate import EvaluationResult, evaluate
+from assay.evaluation import EvaluationResult, evaluate
 from assay.store import Store, open_store
-
-# Importing the ``assay.evaluate`` submodule binds that name on the package to the module;
-# test code calls ``assay.evaluate(...)``, so put the function back.
-vars(assay)["evaluate"] = evaluate
 
 PolicyLike = RegressionPolicy | Mapping[str, Any] | str | Path
 

@@ -124,10 +124,18 @@ def test_bad_import_names_the_row_and_writes_nothing(cli: Cli, tmp_path: Path) -
 def test_demo_runs_offline_and_twice(cli: Cli, tmp_path: Path) -> None:
     first = cli("demo", "--output-dir", str(tmp_path / "out"))
     assert "demo-support-qa" in first.stdout
-    assert "9 improvements" in first.stdout
-    assert "gate PASSED: bot-v2 vs bot-v1" in first.stdout
+    assert "support-bot v1" in first.stdout
+    assert "support-bot v2" in first.stdout
+    assert "1 regressions (pass → fail)" in first.stdout
+    assert "gate PASSED: support-bot v2 vs support-bot v1" in first.stdout
+    runs = json.loads(cli("runs", "list", "--json").stdout)["items"]
+    assert [(r["name"], r["status"]) for r in runs] == [
+        ("support-bot v2", "completed"),
+        ("support-bot v1", "completed"),
+    ]
     again = cli("demo", "--output-dir", str(tmp_path / "out"))
-    assert "removed the previous demo-support-qa" in again.stdout
+    assert "removed the previous demo-support-qa dataset and its 2 runs" in again.stdout
+    assert len(json.loads(cli("runs", "list", "--json").stdout)["items"]) == 2
     exported = (tmp_path / "out" / "v1.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(exported) == 24
     v3 = (tmp_path / "out" / "v3.csv").read_text(encoding="utf-8")

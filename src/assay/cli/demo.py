@@ -8,13 +8,17 @@ from typing import Annotated
 
 import typer
 
+from assay.analysis import compare_experiments, gate_experiment
+from assay.cli.compare import print_comparison, print_verdict
 from assay.cli.context import console, state
 from assay.cli.datasets import _print_diff
-from assay.cli.demo_compare import compare_step
+from assay.cli.demo_bot import bot_v1, bot_v2
 from assay.cli.render import table
-from assay.domain import ItemCreate, ItemUpdate
+from assay.domain import ExperimentSummary, ItemCreate, ItemUpdate
 from assay.errors import NotFound
+from assay.evaluation import evaluate
 from assay.io import export_dataset, import_file
+from assay.scorers import exact_match, token_f1
 from assay.store import Store
 
 DEMO_DATASET = "demo-support-qa"
@@ -27,7 +31,7 @@ def demo_command(
         typer.Option("--output-dir", help="Where to write the export (default: ASSAY_HOME/demo)."),
     ] = None,
 ) -> None:
-    """Create a sample dataset, version it, diff and export it, then compare and gate two runs."""
+    """Build a dataset, version it, run two bot versions over it and compare them."""
     st = state(ctx)
     store = st.store()
     out_dir = output_dir or st.settings.home.expanduser() / "demo"
@@ -96,18 +100,56 @@ def demo_command(
                 version=version,
             )
         console.print(f"version {version}: {rows} items → {target}", highlight=False)
-    console.rule("[bold]4. Two runs, compared and gated")
-    compare_step(store, DEMO_DATASET)
+
+    console.rule("[bold]4. Run two versions of the bot over the dataset")
+    runs = []
+    for name, task in (("support-bot v1", bot_v1), ("support-bot v2", bot_v2)):
+        result = evaluate(
+            DEMO_DATASET,
+            task,
+            [exact_match(ignore_case=True, ignore_punctuation=True), token_f1()],
+            name=name,
+            concurrency=8,
+            store=store,
+        )
+        runs.append(result)
+        _print_summary(name, result.summary)
+
+    console.rule("[bold]5. Is v2 better? Compare, then gate")
+    ids = [r.id for r in runs]
+    print_comparison(compare_experiments(store, ids, only="changed", limit=10))
+    print_verdict(gate_experiment(store, ids[1], baseline=ids[0]), scorers=False)
     console.print(
-        f"\nDone. Explore with: assay datasets show {DEMO_DATASET} · "
-        f"assay datasets diff {DEMO_DATASET} --from 1 · assay compare bot-v1 bot-v2"
+        f"\nExplore: assay runs list · assay runs show {runs[1].id} · "
+        f"assay compare {ids[0]} {ids[1]} · assay gate {ids[1]} --baseline {ids[0]}"
     )
+
+
+def _print_summary(name: str, summary: ExperimentSummary) -> None:
+    rate = "-" if summary.pass_rate is None else f"{summary.pass_rate:.0%}"
+    rows: list[tuple[object, ...]] = [
+        ("items", f"{summary.completed} completed, {summary.failed} failed"),
+        ("pass rate", f"{rate} ({summary.passed} passed)"),
+        (
+            "latency p50 / p95",
+            f"{summary.p50_latency_ms or 0:.1f} / {summary.p95_latency_ms or 0:.1f} ms",
+        ),
+        ("total cost", f"${summary.total_cost:.6f}"),
+    ]
+    rows += [
+        (f"score {s.name}", f"mean {s.mean:.3f}" if s.mean is not None else "-")
+        for s in summary.scores
+    ]
+    console.print(table(name, ["Metric", "Value"], rows))
 
 
 def _reset(store: Store) -> None:
     """Start the demo from a clean dataset so it can be run again and again."""
     try:
-        store.datasets.delete(DEMO_DATASET)
+        old_runs = store.experiments.list(dataset=DEMO_DATASET, limit=1000).items
     except NotFound:
         return
-    console.print(f"removed the previous {DEMO_DATASET} dataset")
+    for run in old_runs:
+        store.experiments.delete(run.id)
+    store.datasets.delete(DEMO_DATASET)
+    console.print(f"removed the previous {DEMO_DATASET} dataset and its {len(old_runs)} runs")
