@@ -12,13 +12,14 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 if TYPE_CHECKING:
     from assay.client import Assay, AsyncAssay
-    from assay.evaluation import EvaluationResult, evaluate, evaluate_async
+    from assay.evaluation import EvaluationResult, evaluate, evaluate_async, rescore
     from assay.targets import TargetOutput
 
 _LAZY = {
     "evaluate": "assay.evaluation",
     "evaluate_async": "assay.evaluation",
     "EvaluationResult": "assay.evaluation",
+    "rescore": "assay.evaluation",
     "TargetOutput": "assay.targets",
     "Assay": "assay.client",
     "AsyncAssay": "assay.client",
@@ -45,4 +46,5 @@ __all__ = [
     "__version__",
     "evaluate",
     "evaluate_async",
+    "rescore",
 ]

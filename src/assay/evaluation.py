@@ -28,6 +28,7 @@ from assay.domain import (
     Selection,
 )
 from assay.engine import Prepared, RunOptions, build_scorers, plan, resume
+from assay.engine.rescore import RescoreReport, rescore_async
 from assay.errors import InvalidInput, from_validation
 from assay.store import Store, open_store
 from assay.targets import BuildContext, FunctionTarget, PriceTable, Target, create_target
@@ -348,3 +349,50 @@ def evaluate(
         raise box["error"]
     result: EvaluationResult = box["result"]
     return result
+
+
+def rescore(
+    run: str | EvaluationResult,
+    scorers: Sequence[Any] = (),
+    *,
+    evaluators: Sequence[str] = (),
+    concurrency: int = 8,
+    store: Store | None = None,
+    settings: Settings | None = None,
+) -> RescoreReport:
+    """Score a stored experiment again without running its target.
+
+    ``run`` is an experiment id or name, or an :class:`EvaluationResult`. ``scorers`` are
+    scorer objects, names or specs (``{"kind": "llm_judge", "params": {...}}``);
+    ``evaluators`` are saved evaluators by id or name. Scores of the same name replace the old
+    ones, and each result's ``passed`` is recomputed.
+    """
+    if isinstance(run, EvaluationResult):
+        store = store or run._store
+        run = run.id
+    owns_store = store is None
+    store = store or open_store(settings or Settings())
+    coro = rescore_async(store, run, scorers, evaluators=evaluators, concurrency=concurrency)
+    try:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(coro)
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["result"] = asyncio.run(coro)
+            except BaseException as exc:
+                box["error"] = exc
+
+        thread = threading.Thread(target=target, name="assay-rescore")
+        thread.start()
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        report: RescoreReport = box["result"]
+        return report
+    finally:
+        if owns_store:
+            store.close()

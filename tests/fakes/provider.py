@@ -67,6 +67,10 @@ def _text(content: Any) -> str:
     return str(content)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default backlog of 5 resets connections under load
+
+
 class FakeProvider:
     def __init__(self, *, delay: float = 0.0, reply: Callable[[str], str] | None = None) -> None:
         self.delay = delay
@@ -79,7 +83,7 @@ class FakeProvider:
         self._lock = threading.Lock()
         self._release = threading.Event()
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _Server(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

@@ -19,3 +19,4 @@ def test_public_names_survive_importing_every_module() -> None:
         assert not isinstance(value, type(assay)), f"assay.{name} is shadowed by a module"
     assert callable(assay.evaluate)
     assert callable(assay.evaluate_async)
+    assert callable(assay.rescore)

@@ -17,6 +17,7 @@ from assay.cli.keys import app as keys_app
 from assay.cli.policy import policy_command
 from assay.cli.run import run_command
 from assay.cli.runs import app as runs_app
+from assay.cli.score import judge_pairwise_command, score_command
 from assay.cli.serve import serve_command
 from assay.cli.transfer import export_command, import_command
 
@@ -40,6 +41,8 @@ app.command("compare")(compare_command)
 app.command("gate")(gate_command)
 app.add_typer(analytics_app, name="analytics")
 datasets_app.command("policy")(policy_command)
+app.command("score")(score_command)
+app.command("judge-pairwise")(judge_pairwise_command)
 
 
 def _version(value: bool) -> None:

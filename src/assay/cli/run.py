@@ -141,6 +141,8 @@ def run_command(
             run_tag=run_tag or cfg.run_tag,
             options=options,
             defer=True,
+            evaluators=cfg.evaluators,
+            use_defaults=cfg.default_evaluators,
         )
     finish(ctx, prepared, as_json=as_json, quiet=quiet)
 

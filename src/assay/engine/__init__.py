@@ -2,8 +2,11 @@
 
 from assay.engine.config import RunConfig, load_run_config, parse_run_config
 from assay.engine.experiment import Prepared, plan, rebuild, resume
+from assay.engine.judge import JudgeCallError, ProviderJudge, llm_judge
 from assay.engine.limits import AdaptiveLimit, RateLimiter
 from assay.engine.options import Progress, RunOptions
+from assay.engine.pairwise import PairwiseItem, PairwiseReport, pairwise_judge, pairwise_judge_async
+from assay.engine.rescore import RescoreReport, rescore, rescore_async
 from assay.engine.retry import Failure, RetryPolicy, classify
 from assay.engine.runner import Runner
 from assay.engine.spec import build_scorers, check_resumable, config_hash
@@ -11,9 +14,14 @@ from assay.engine.spec import build_scorers, check_resumable, config_hash
 __all__ = [
     "AdaptiveLimit",
     "Failure",
+    "JudgeCallError",
+    "PairwiseItem",
+    "PairwiseReport",
     "Prepared",
     "Progress",
+    "ProviderJudge",
     "RateLimiter",
+    "RescoreReport",
     "RetryPolicy",
     "RunConfig",
     "RunOptions",
@@ -22,9 +30,14 @@ __all__ = [
     "check_resumable",
     "classify",
     "config_hash",
+    "llm_judge",
     "load_run_config",
+    "pairwise_judge",
+    "pairwise_judge_async",
     "parse_run_config",
     "plan",
     "rebuild",
+    "rescore",
+    "rescore_async",
     "resume",
 ]

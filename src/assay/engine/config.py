@@ -40,6 +40,8 @@ class RunConfig(BaseModel):
     dataset_version: int | None = Field(default=None, ge=0)
     target: dict[str, Any]
     scorers: list[str | dict[str, Any]] = Field(default_factory=list)
+    evaluators: list[str] = Field(default_factory=list)
+    default_evaluators: bool = True
     concurrency: int = Field(default=10, ge=1, le=10_000)
     trials: int = Field(default=1, ge=1, le=1_000)
     max_retries: int = Field(default=5, ge=0, le=100)

@@ -10,12 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assay.domain import Experiment, ExperimentCreate, Selection
+from assay.domain import Evaluator, Experiment, ExperimentCreate, Selection
 from assay.engine.memory import relaxed_gc
 from assay.engine.options import RunOptions
 from assay.engine.runner import Runner
 from assay.engine.spec import build_scorers, check_resumable, config_hash
 from assay.errors import InvalidInput
+from assay.scoring import Scorer, build
 from assay.store import Store, WorkItem
 from assay.store.experiments import PlannedRun
 from assay.targets import BuildContext, Target, create_target
@@ -51,17 +52,30 @@ def plan(
     run_tag: str | None = None,
     options: RunOptions | None = None,
     defer: bool = False,
+    evaluators: Sequence[str] = (),
+    use_defaults: bool = True,
 ) -> Prepared:
     """Create the experiment and its result rows; return it with a runner for it.
 
     With ``defer`` the rows are validated and built but written by the runner as it starts
     (one transaction, before any result), so a caller that runs at once saves a round of
     waiting; nothing is stored unless ``run()`` is called.
+
+    Saved ``evaluators`` (ids or names) and, with ``use_defaults``, the dataset's default
+    evaluators score every result too; their scores carry the evaluator id and version. An
+    evaluator named like one of ``scorers`` is left out (the explicit scorer wins).
     """
     options = options or RunOptions()
     built, recorded = build_scorers(scorers)
     spec = target.spec()
     found = store.datasets.get(dataset)
+    saved = [store.evaluators.get(ref) for ref in evaluators]
+    if use_defaults:
+        chosen = {e.name for e in saved}
+        saved += [e for e in store.evaluators.defaults(found.id) if e.name not in chosen]
+    extra = saved_scorers(saved, taken={s.name for s in built})
+    built += [scorer for scorer, _ in extra]
+    evaluator_ids = [e.id for _, e in extra]
     if name is None:
         what = str(spec.get("function") or spec.get("model") or spec.get("url") or target.kind)
         name = f"{what.rpartition(':')[2] or what} on {found.name}"
@@ -72,6 +86,7 @@ def plan(
         description=description,
         config=spec,
         scorers=recorded,
+        evaluator_ids=evaluator_ids,
         selection=selection if selection is not None and not selection.is_empty() else None,
         concurrency=options.concurrency,
         trials=trials,
@@ -83,13 +98,34 @@ def plan(
     runner.prewarm(found.item_count * trials)  # a writer process starts while we plan
     try:
         with relaxed_gc():
-            planned = store.experiments.prepare(data, config_hash=config_hash(spec, recorded))
+            planned = store.experiments.prepare(
+                data, config_hash=config_hash(spec, recorded, evaluator_ids)
+            )
             if not defer:
                 planned.commit()
     except BaseException:
         runner.discard()
         raise
     return Prepared(planned.experiment, planned.work, runner, planned if defer else None)
+
+
+def saved_scorers(saved: Sequence[Evaluator], *, taken: set[str]) -> list[tuple[Scorer, Evaluator]]:
+    """Scorers of saved evaluators, skipping names already ``taken`` and repeats."""
+    out: list[tuple[Scorer, Evaluator]] = []
+    names = set(taken)
+    for evaluator in saved:
+        if evaluator.name in names:
+            continue
+        try:
+            scorer = build(evaluator)
+        except InvalidInput as exc:
+            raise InvalidInput(
+                f"evaluator {evaluator.name!r} v{evaluator.version}: {exc.message}",
+                field="evaluators",
+            ) from None
+        names.add(evaluator.name)
+        out.append((scorer, evaluator))
+    return out
 
 
 def resume(
@@ -103,7 +139,9 @@ def resume(
     """Continue an experiment with the same target and scorers (refused if they changed)."""
     experiment = store.experiments.get(ref)
     built, recorded = build_scorers(scorers)
-    check_resumable(experiment, config_hash(target.spec(), recorded))
+    check_resumable(experiment, config_hash(target.spec(), recorded, experiment.evaluator_ids))
+    saved = [store.evaluators.get(evaluator_id) for evaluator_id in experiment.evaluator_ids]
+    built += [scorer for scorer, _ in saved_scorers(saved, taken={s.name for s in built})]
     return Prepared(experiment, None, Runner(store, target, built, options or RunOptions()))
 
 

@@ -14,7 +14,7 @@ import orjson
 
 from assay.domain import Experiment
 from assay.errors import Conflict, InvalidInput
-from assay.scoring import Scorer, create
+from assay.scoring import Scorer, ScorerSpec, build, create
 
 
 def canonical(value: Any) -> bytes:
@@ -37,13 +37,20 @@ def scorer_spec(scorer: Scorer) -> dict[str, Any]:
 
 
 def build_scorers(specs: Sequence[Any]) -> tuple[list[Scorer], list[dict[str, Any]]]:
-    """Scorers from objects, registered names, or ``{"name": ..., "params": {...}}`` dicts."""
+    """Scorers from objects, registered names, ``{"name": ..., "params": {...}}`` dicts, or
+    scorer specs ``{"kind": ..., "params": ..., "mapping": ..., "threshold": ...}``."""
     scorers: list[Scorer] = []
     recorded: list[dict[str, Any]] = []
     for i, spec in enumerate(specs):
         if isinstance(spec, str):
             scorers.append(create(spec))
             recorded.append({"name": spec})
+        elif isinstance(spec, dict) and "kind" in spec:
+            try:
+                scorers.append(build(spec))
+            except InvalidInput as exc:
+                raise InvalidInput(f"scorers[{i}]: {exc.message}", field=f"scorers[{i}]") from None
+            recorded.append(ScorerSpec.model_validate(spec).model_dump(exclude_defaults=True))
         elif isinstance(spec, dict):
             name = spec.get("name") or spec.get("type")
             params = spec.get("params") or {}
@@ -75,8 +82,15 @@ def build_scorers(specs: Sequence[Any]) -> tuple[list[Scorer], list[dict[str, An
     return scorers, recorded
 
 
-def config_hash(target_spec: dict[str, Any], scorers: Sequence[dict[str, Any]]) -> str:
-    return digest({"target": target_spec, "scorers": list(scorers)})
+def config_hash(
+    target_spec: dict[str, Any],
+    scorers: Sequence[dict[str, Any]],
+    evaluator_ids: Sequence[str] = (),
+) -> str:
+    config: dict[str, Any] = {"target": target_spec, "scorers": list(scorers)}
+    if evaluator_ids:
+        config["evaluators"] = list(evaluator_ids)
+    return digest(config)
 
 
 def check_resumable(experiment: Experiment, expected_hash: str) -> None:

@@ -26,6 +26,15 @@ from assay.scoring.build import (
     weighted_mean,
 )
 from assay.scoring.composite import Composite
+from assay.scoring.judge import (
+    RUBRICS,
+    JudgeModel,
+    JudgeReply,
+    LLMJudge,
+    Rubric,
+    parse_verdict,
+    rubric_for,
+)
 from assay.scoring.mapping import MappedScorer, MappingError, Path, apply_mapping, parse_mapping
 from assay.scoring.registry import (
     PLUGIN_GROUP,
@@ -40,12 +49,17 @@ from assay.scoring.thresholds import Threshold, ThresholdScorer, item_passed
 
 __all__ = [
     "PLUGIN_GROUP",
+    "RUBRICS",
     "Composite",
     "EvaluatorScorer",
     "FunctionScorer",
+    "JudgeModel",
+    "JudgeReply",
+    "LLMJudge",
     "MappedScorer",
     "MappingError",
     "Path",
+    "Rubric",
     "Sample",
     "ScoreOutput",
     "Scorer",
@@ -71,8 +85,10 @@ __all__ = [
     "normalise",
     "numeric",
     "parse_mapping",
+    "parse_verdict",
     "register",
     "registered",
+    "rubric_for",
     "run_scorer",
     "scorer",
     "similarity",

@@ -20,6 +20,7 @@ from assay.store.policies import Policies
 from assay.store.projects import ensure_project
 from assay.store.prompts import Prompts
 from assay.store.recording import Completion
+from assay.store.scores import Scores, StoredResult
 from assay.store.traces import Traces
 
 
@@ -40,6 +41,7 @@ class Store:
         self.cache = ResponseCache(db, project_id)
         self.connections = Connections(db, project_id)
         self.policies = Policies(db, project_id)
+        self.scores = Scores(db, project_id)
 
     def close(self) -> None:
         self.db.dispose()
@@ -79,7 +81,9 @@ __all__ = [
     "Policies",
     "Prompts",
     "ResponseCache",
+    "Scores",
     "Store",
+    "StoredResult",
     "Traces",
     "VersionChange",
     "WorkItem",
