@@ -1,8 +1,14 @@
-"""Comparison, gate and trend speed on large synthetic runs.
+"""Comparison, gate and trend speed on large runs, in memory and from SQLite.
 
-Two runs of 100,000 items (a pass/fail scorer and a continuous numeric scorer; about 10 % of
-outputs differ) are compared end to end; then a trend is computed over 100 runs of 10,000
-items. Prints the figures and writes ``bench/results/compare.json``.
+In memory: two runs of 100,000 items (a pass/fail scorer and a continuous numeric scorer;
+about 10 % of outputs differ) are compared from :class:`RunFrame` columns.
+
+From SQLite: two 100,000-item runs are executed by the engine (``assay.evaluate`` with a
+function target, ``exact_match`` and ``similarity``) into a fresh store; then
+``compare_experiments`` and ``gate_experiment`` run end to end (loading the runs from SQL
+included), and ``store.analytics.trend`` runs over 100 runs of 10,000 items written through
+the engine's bulk recording path. Prints the figures and writes
+``bench/results/compare.json``.
 
     PYTHONPATH=src python bench/compare.py [--items 100000] [--runs 100] [--run-items 10000]
 """
@@ -13,6 +19,8 @@ import argparse
 import json
 import os
 import platform
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,18 +29,32 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+import assay
 from assay.analysis import (
     RunFrame,
-    ScoreColumn,
     bootstrap_ci,
+    compare_experiments,
     compare_runs,
     evaluate_gate,
+    gate_experiment,
+    load_run,
     render_junit,
     render_markdown,
-    trend,
 )
-from assay.analysis.frame import COMPLETED, FAILED
-from assay.domain import Result, ResultStatus, Score, ScoreDataType, ScoreSource
+from assay.config import Settings
+from assay.domain import (
+    DatasetCreate,
+    ExperimentCreate,
+    ExperimentStatus,
+    ItemCreate,
+    Result,
+    ResultStatus,
+    Score,
+    ScoreDataType,
+    ScoreSource,
+)
+from assay.scorers import exact_match, similarity
+from assay.store import Store, open_store
 
 T = TypeVar("T")
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -117,28 +139,132 @@ def synthetic_results(run_id: str, n: int, p_pass: float, shift: float, seed: in
     return out
 
 
-def synthetic_frame(run_id: str, n: int, seed: int) -> RunFrame:
-    """A run built straight from columns, as storage would fill it from SQL."""
-    rng = np.random.default_rng(seed)
-    passed = (rng.random(n) < 0.7 + 0.002 * (seed % 50)).astype(np.float64)
-    failed = rng.random(n) < 0.01
-    status = np.where(failed, FAILED, COMPLETED).astype(np.int8)
-    passed[failed] = np.nan
-    return RunFrame(
-        run_id=run_id,
-        name=run_id,
-        item_ids=np.array([f"item-{k:06d}" for k in range(n)], dtype=np.str_),
-        repetition=np.zeros(n, dtype=np.int64),
-        status=status,
-        passed=passed,
-        latency_ms=rng.gamma(2.0, 400.0, n),
-        cost=np.full(n, 0.0004),
-        judge_cost=np.full(n, 0.0001),
-        scores={
-            "exact_match": ScoreColumn(passed.copy(), passed.copy()),
-            "similarity": ScoreColumn(rng.random(n), np.full(n, np.nan)),
-        },
+def _engine_runs(store: Store, n: int) -> tuple[str, str]:
+    """Two runs of ``n`` items executed by the engine; the second is slightly better."""
+    store.datasets.create(DatasetCreate(name="bench"))
+    store.datasets.add_items(
+        "bench",
+        (ItemCreate(input={"k": k}, expected_output=f"answer {k} is forty-two") for k in range(n)),
     )
+    difficulty = np.random.default_rng(0).random(n)
+    ids = []
+    for name, p_pass, seed in (("main", 0.70, 1), ("feature", 0.71, 2)):
+        ok = np.random.default_rng(seed).random(n) < p_pass + 0.3 * (difficulty - 0.5)
+        flags = ok.tolist()
+
+        def task(x: dict[str, int], flags: list[bool] = flags) -> str:
+            k = x["k"]
+            return f"answer {k} is forty-two" if flags[k] else f"answer {k} is forty two"
+
+        result = assay.evaluate(
+            "bench",
+            task,
+            [exact_match(), similarity()],
+            name=name,
+            run_tag=name,
+            store=store,
+            concurrency=50,
+        )
+        ids.append(result.id)
+    return ids[0], ids[1]
+
+
+def _recorded_runs(store: Store, runs: int, items: int) -> None:
+    """``runs`` finished experiments of ``items`` results with one score each, written
+    through the engine's bulk recording path (plan, record rows, finish)."""
+    store.datasets.create(DatasetCreate(name="trend"))
+    store.datasets.add_items(
+        "trend", (ItemCreate(input={"k": k}, expected_output="yes") for k in range(items))
+    )
+    now = datetime.now(UTC)
+    for r in range(runs):
+        rng = np.random.default_rng(r)
+        planned = store.experiments.prepare(
+            ExperimentCreate(
+                name=f"run-{r:03d}", dataset="trend", scorers=[{"name": "exact_match"}]
+            )
+        )
+        planned.commit()
+        passed = (rng.random(items) < 0.6 + 0.003 * r).tolist()
+        latency = rng.gamma(2.0, 400.0, items).tolist()
+        result_rows = [
+            (
+                "completed",
+                "yes" if ok else "no",
+                None,
+                lat,
+                100,
+                20,
+                0.0004,
+                1,
+                ok,
+                now,
+                now,
+                w.result_id,
+            )
+            for w, ok, lat in zip(planned.work, passed, latency, strict=True)
+        ]
+        score_rows = [
+            (
+                w.result_id,
+                "exact_match",
+                "boolean",
+                float(ok),
+                None,
+                ok,
+                None,
+                "evaluator",
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                {},
+            )
+            for w, ok in zip(planned.work, passed, strict=True)
+        ]
+        store.experiments.record_rows(planned.experiment.id, result_rows, score_rows)
+        store.experiments.finish(planned.experiment.id, ExperimentStatus.completed, None)
+
+
+def sqlite_figures(n: int, runs: int, run_items: int) -> dict[str, Any]:
+    """The comparison, gate and trend path from a fresh SQLite store."""
+    figures: dict[str, Any] = {}
+    home = Path(tempfile.mkdtemp(prefix="assay-bench-compare-"))
+    store = open_store(Settings(home=home))
+    try:
+        start = time.perf_counter()
+        base, cand = _engine_runs(store, n)
+        figures["setup_two_engine_runs_s"] = time.perf_counter() - start
+        _, t = timed(lambda: load_run(store, cand, outputs=False))
+        figures["load_run_s"] = t
+        _, t = timed(lambda: load_run(store, cand))
+        figures["load_run_with_outputs_s"] = t
+        stats, t = timed(lambda: compare_experiments(store, [base, cand], items=False))
+        figures["compare_experiments_s"] = t
+        page, t = timed(
+            lambda: compare_experiments(store, [base, cand], only="regressions", limit=50)
+        )
+        figures["compare_experiments_first_page_of_regressions_s"] = t
+        figures["regressions"] = page.items_total
+        verdict, t = timed(lambda: gate_experiment(store, cand, baseline_tag="main"))
+        figures["gate_experiment_s"] = t
+        figures["gate_passed"] = verdict.passed
+        figures["verdicts"] = {m.name: m.contrasts[0].verdict.value for m in stats.metrics}
+        start = time.perf_counter()
+        _recorded_runs(store, runs, run_items)
+        figures["setup_trend_runs_s"] = time.perf_counter() - start
+        series, t = timed(lambda: store.analytics.trend("trend", limit=runs))
+        figures["trend_s"] = t
+        figures["trend_points"] = len(series)
+        health, t = timed(lambda: store.analytics.dataset_health("trend", last=runs), repeat=1)
+        figures["dataset_health_s"] = t
+        figures["flaky_items"] = health.flaky
+    finally:
+        store.close()
+        shutil.rmtree(home, ignore_errors=True)
+    return figures
 
 
 def main() -> None:
@@ -191,20 +317,17 @@ def main() -> None:
         for m in stats.metrics
     }
 
-    runs = [synthetic_frame(f"run-{k:03d}", args.run_items, seed=k) for k in range(args.runs)]
-    series, t = timed(lambda: trend(runs))
-    figures["trend_s"] = t
-    figures["trend_points"] = len(series)
+    figures["sqlite"] = sqlite_figures(n, args.runs, args.run_items)
 
     figures["load_average_1m"] = os.getloadavg()[0]  # the machine is shared: context for timings
     figures["python"] = platform.python_version()
     figures["numpy"] = np.__version__
     figures["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    for key, value in figures.items():
+    for key, value in [*figures.items(), *figures["sqlite"].items()]:
         if key.endswith("_s"):
-            print(f"{key:34s} {value:8.3f} s")
+            print(f"{key:40s} {value:8.3f} s")
     for name, v in figures["verdicts"].items():
-        print(f"{name:34s} {v['verdict']} ({v['test']}, p={v['p_value']:.3g})")
+        print(f"{name:40s} {v['verdict']} ({v['test']}, p={v['p_value']:.3g})")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"wrote {OUT}")

@@ -26,6 +26,7 @@ from assay.domain import (
     ExperimentSummary,
     ItemCreate,
     ResultDetail,
+    ScorerStats,
     Selection,
 )
 from assay.engine import Prepared, RunOptions, build_scorers, plan, resume
@@ -65,6 +66,21 @@ class EvaluationResult:
         if self._summary is None:
             self._summary = self._store.experiments.summary(self.id)
         return self._summary
+
+    @property
+    def store(self) -> Store:
+        """The store the experiment was written to."""
+        return self._store
+
+    @property
+    def pass_rate(self) -> float | None:
+        """Passed over completed results with a verdict (None when nothing was judged)."""
+        return self.summary.pass_rate
+
+    @property
+    def scores(self) -> dict[str, ScorerStats]:
+        """Per scorer: ``.mean``, ``.pass_rate``, ``.passed``, ``.failed`` …"""
+        return {s.name: s for s in self.summary.scores}
 
     @property
     def rows(self) -> list[ResultDetail]:
@@ -194,6 +210,7 @@ async def evaluate_async(
     concurrency: int = 10,
     trials: int = 1,
     metadata: dict[str, Any] | None = None,
+    run_tag: str | None = None,
     resume: str | None = None,
     retry_errors: bool = False,
     max_retries: int = 5,
@@ -226,6 +243,7 @@ async def evaluate_async(
             description=description,
             trials=trials,
             metadata=metadata,
+            run_tag=run_tag,
             resume_id=resume,
             selection=Selection(ids=ids, tags=tags, first=first, sample=sample, seed=seed),
             dataset_version=dataset_version,
@@ -294,6 +312,7 @@ def _prepare(
     description: str | None,
     trials: int,
     metadata: dict[str, Any] | None,
+    run_tag: str | None,
     resume_id: str | None,
     selection: Selection,
     dataset_version: int | None,
@@ -322,6 +341,7 @@ def _prepare(
             selection=selection,
             trials=trials,
             metadata=metadata,
+            run_tag=run_tag,
             options=options,
             defer=True,
         )
@@ -343,7 +363,8 @@ def evaluate(
     "expected_output": ...}`` dicts (saved as a new dataset). ``task`` is a function (sync or
     async) taking the item input, a target, or a target spec. ``resume=ID`` continues an
     experiment (``data`` may then be None). Keyword options: ``name``, ``description``,
-    ``concurrency``, ``trials``, ``metadata``, ``retry_errors``, ``max_retries``, ``timeout``,
+    ``concurrency``, ``trials``, ``metadata``, ``run_tag`` (a baseline label such as
+    ``main`` that gates look up), ``retry_errors``, ``max_retries``, ``timeout``,
     ``max_cost``, ``cache``, item selection (``ids``, ``tags``, ``first``, ``sample``,
     ``seed``), ``dataset_version``, ``options`` (a full RunOptions), ``store``, ``settings``.
     """

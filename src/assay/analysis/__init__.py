@@ -1,7 +1,9 @@
-"""Analysis: paired statistics, run comparison aligned by item, trends, regression gates.
+"""Analysis: paired statistics, run comparison aligned by item, regression gates.
 
-Everything here is pure: inputs are in-memory runs (:class:`RunFrame`), outputs are pydantic
-models that the API, CLI and dashboard render.
+The core is pure: inputs are in-memory runs (:class:`RunFrame`), outputs are pydantic models
+that the API, CLI and dashboard render. :mod:`assay.analysis.service` loads stored
+experiments into frames and resolves baselines and stored policies. Trends and other
+analytics over stored runs are computed in SQL by ``Store.analytics``.
 """
 
 from assay.analysis.compare import compare_runs
@@ -30,6 +32,15 @@ from assay.analysis.models import (
     UsageComparison,
 )
 from assay.analysis.report import render_comparison_markdown, render_junit, render_markdown
+from assay.analysis.service import (
+    clear_dataset_policy,
+    compare_experiments,
+    dataset_policy,
+    gate_experiment,
+    load_run,
+    resolve_baseline,
+    set_dataset_policy,
+)
 from assay.analysis.stats import (
     Direction,
     Interval,
@@ -43,7 +54,6 @@ from assay.analysis.stats import (
     wilcoxon_test,
 )
 from assay.analysis.textdiff import word_diff
-from assay.analysis.trend import RunFigures, trend
 
 __all__ = [
     "PASS_METRIC",
@@ -62,7 +72,6 @@ __all__ = [
     "ItemRow",
     "MetricComparison",
     "RegressionPolicy",
-    "RunFigures",
     "RunFrame",
     "RunInfo",
     "ScoreColumn",
@@ -71,17 +80,23 @@ __all__ = [
     "UsageComparison",
     "Verdict",
     "bootstrap_ci",
+    "clear_dataset_policy",
     "cluster_differences",
+    "compare_experiments",
     "compare_runs",
+    "dataset_policy",
     "evaluate_gate",
     "filter_items",
+    "gate_experiment",
     "item_rows",
+    "load_run",
     "mcnemar_exact",
     "permutation_test",
     "render_comparison_markdown",
     "render_junit",
     "render_markdown",
-    "trend",
+    "resolve_baseline",
+    "set_dataset_policy",
     "verdict",
     "wilcoxon_test",
     "word_diff",

@@ -60,6 +60,13 @@ class RegressionPolicy(BaseModel):
     )
     min_items: int = Field(default=1, ge=0)
     alpha: float = Field(default=0.05, gt=0, lt=1)
+    baseline: str | None = Field(
+        default=None, description="Default baseline: a pinned run (id or name)."
+    )
+    baseline_tag: str | None = Field(
+        default=None,
+        description="Default baseline: the latest finished run on the dataset with this run tag.",
+    )
 
     @classmethod
     def parse(cls, data: Mapping[str, Any] | str, *, source: str = "policy") -> RegressionPolicy:

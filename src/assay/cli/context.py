@@ -39,6 +39,11 @@ class State:
             self._store = open_store(self.settings)
         return self._store
 
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
 
 def state(ctx: typer.Context) -> State:
     obj = ctx.find_root().obj

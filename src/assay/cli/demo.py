@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from assay.analysis import compare_experiments, gate_experiment
+from assay.cli.compare import print_comparison, print_verdict
 from assay.cli.context import console, state
 from assay.cli.datasets import _print_diff
 from assay.cli.demo_bot import bot_v1, bot_v2
@@ -112,9 +114,14 @@ def demo_command(
         )
         runs.append(result)
         _print_summary(name, result.summary)
+
+    console.rule("[bold]5. Is v2 better? Compare, then gate")
+    ids = [r.id for r in runs]
+    print_comparison(compare_experiments(store, ids, only="changed", limit=10))
+    print_verdict(gate_experiment(store, ids[1], baseline=ids[0]), scorers=False)
     console.print(
         f"\nExplore: assay runs list · assay runs show {runs[1].id} · "
-        f"assay datasets versions {DEMO_DATASET}"
+        f"assay compare {ids[0]} {ids[1]} · assay gate {ids[1]} --baseline {ids[0]}"
     )
 
 

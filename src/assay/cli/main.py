@@ -7,11 +7,14 @@ from typing import Annotated
 import typer
 
 from assay import __version__
+from assay.cli.analytics import app as analytics_app
+from assay.cli.compare import compare_command, gate_command
 from assay.cli.context import State, run_guarded
 from assay.cli.datasets import app as datasets_app
 from assay.cli.db import app as db_app
 from assay.cli.demo import demo_command
 from assay.cli.keys import app as keys_app
+from assay.cli.policy import policy_command
 from assay.cli.run import run_command
 from assay.cli.runs import app as runs_app
 from assay.cli.score import judge_pairwise_command, score_command
@@ -36,6 +39,10 @@ app.command("import")(import_command)
 app.command("export")(export_command)
 app.add_typer(runs_app, name="runs")
 app.command("run")(run_command)
+app.command("compare")(compare_command)
+app.command("gate")(gate_command)
+app.add_typer(analytics_app, name="analytics")
+datasets_app.command("policy")(policy_command)
 app.command("score")(score_command)
 app.command("judge-pairwise")(judge_pairwise_command)
 
@@ -65,6 +72,7 @@ def root(
     ] = False,
 ) -> None:
     ctx.obj = State(database_url=db, project=project)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def main() -> None:

@@ -99,6 +99,10 @@ def run_command(
     concurrency: Annotated[
         int | None, typer.Option(min=1, max=10_000, help="In-flight calls (overrides).")
     ] = None,
+    run_tag: Annotated[
+        str | None,
+        typer.Option("--run-tag", help="Baseline label such as main, for gates (overrides)."),
+    ] = None,
     resume_id: Annotated[
         str | None,
         typer.Option("--resume", help="Continue this experiment with the config's target."),
@@ -134,7 +138,7 @@ def run_command(
             trials=cfg.trials,
             metadata=cfg.metadata,
             tags=cfg.tags,
-            run_tag=cfg.run_tag,
+            run_tag=run_tag or cfg.run_tag,
             options=options,
             defer=True,
             evaluators=cfg.evaluators,

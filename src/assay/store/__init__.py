@@ -17,6 +17,7 @@ from assay.store.evaluators import Evaluators
 from assay.store.experiments import Experiments, WorkItem
 from assay.store.keys import Keys
 from assay.store.migrate import ensure_schema
+from assay.store.policies import Policies
 from assay.store.projects import ensure_project
 from assay.store.prompts import Prompts
 from assay.store.recording import Completion
@@ -41,6 +42,7 @@ class Store:
         self.cache = ResponseCache(db, project_id)
         self.connections = Connections(db, project_id)
         self.dataset_runs = DatasetRuns(db, project_id)
+        self.policies = Policies(db, project_id)
         self.scores = Scores(db, project_id)
 
     def close(self) -> None:
@@ -79,6 +81,7 @@ __all__ = [
     "Evaluators",
     "Experiments",
     "Keys",
+    "Policies",
     "Prompts",
     "ResponseCache",
     "Scores",

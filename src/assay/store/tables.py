@@ -93,6 +93,14 @@ datasets = Table(
     Index(None, "project_id", "created_at"),
 )
 
+dataset_policies = Table(
+    "dataset_policies",
+    metadata,
+    Column("dataset_id", ID, ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True),
+    Column("policy", Json, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
 dataset_versions = Table(
     "dataset_versions",
     metadata,

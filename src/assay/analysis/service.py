@@ -1,0 +1,273 @@
+"""Comparisons and gates over stored experiments: what the API, CLI and test plugin call.
+
+:func:`load_run` reads an experiment's results and scores as columns straight from SQL into
+a :class:`RunFrame`; :func:`compare_experiments` and :func:`gate_experiment` resolve runs,
+baselines and the dataset's stored regression policy, then hand over to the pure analysis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from assay.analysis.compare import NumericTest, compare_runs
+from assay.analysis.frame import STATUSES, RunFrame, ScoreColumn
+from assay.analysis.gate import GateVerdict, RegressionPolicy, evaluate_gate
+from assay.analysis.items import paused_gc
+from assay.analysis.models import Comparison, ItemFilter
+from assay.analysis.stats import Direction
+from assay.domain import Experiment, ExperimentStatus
+from assay.errors import Conflict, InvalidInput, NotFound
+from assay.store import Store
+from assay.store.run_columns import item_tags, latest_tagged_run, result_columns, score_columns
+
+_CODE = {s.value: i for i, s in enumerate(STATUSES)}
+#: When one result has scores of the same name from several sources, later sources win.
+_SOURCE_ORDER = ("evaluator", "api", "human")
+NAN = float("nan")
+
+
+def _floats(values: Sequence[float | None]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    return np.array([NAN if v is None else v for v in values], dtype=np.float64)
+
+
+def _flags(values: Sequence[bool | None]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    return np.array([NAN if v is None else (1.0 if v else 0.0) for v in values], dtype=np.float64)
+
+
+def frame_of(store: Store, experiment: Experiment, *, outputs: bool = True) -> RunFrame:
+    """The :class:`RunFrame` of an experiment already fetched."""
+    with paused_gc():
+        return _frame(store, experiment, outputs=outputs)
+
+
+def _frame(store: Store, experiment: Experiment, *, outputs: bool) -> RunFrame:
+    res = result_columns(store.db, experiment.id, outputs=outputs)
+    sc = score_columns(store.db, experiment.id)
+    n = len(res.ids)
+    row_of = {rid: k for k, rid in enumerate(res.ids)}
+    rows = np.array([row_of.get(r, -1) for r in sc.result_ids], dtype=np.intp)
+    known = rows >= 0
+    names = np.array(sc.names, dtype=object)
+    sources = np.array(sc.source, dtype=object)
+    numeric = _floats(sc.numeric)
+    flags = _flags(sc.passed)
+    cost = _floats(sc.cost)
+    columns: dict[str, ScoreColumn] = {}
+    for name in sorted(set(sc.names)):
+        value = np.full(n, NAN)
+        passed = np.full(n, NAN)
+        of_name = known & (names == name)
+        for source in (*_SOURCE_ORDER, *sorted(set(sc.source) - set(_SOURCE_ORDER))):
+            pick = of_name & (sources == source)
+            if pick.any():
+                value[rows[pick]] = numeric[pick]
+                passed[rows[pick]] = flags[pick]
+        columns[name] = ScoreColumn(value, passed)
+    has_cost = known & ~np.isnan(cost)
+    judge = np.bincount(rows[has_cost], weights=cost[has_cost], minlength=n).astype(np.float64)
+    judged = np.bincount(rows[has_cost], minlength=n)
+    judge[judged == 0] = NAN
+    try:
+        status = np.array([_CODE[s] for s in res.status], dtype=np.int8)
+    except KeyError as exc:
+        raise InvalidInput(f"unknown result status {exc.args[0]!r}", field="status") from None
+    return RunFrame(
+        run_id=experiment.id,
+        name=experiment.name,
+        item_ids=np.array(res.item_ids, dtype=np.str_),
+        repetition=np.array(res.repetition, dtype=np.int64),
+        status=status,
+        passed=_flags(res.passed),
+        latency_ms=_floats(res.latency_ms),
+        cost=_floats(res.cost),
+        judge_cost=judge,
+        scores=columns,
+        dataset_id=experiment.dataset_id,
+        dataset_version=experiment.dataset_version,
+        outputs=res.output,
+        errors=res.error,
+        unaligned=res.unaligned,
+    )
+
+
+def load_run(store: Store, experiment_ref: str, *, outputs: bool = True) -> RunFrame:
+    """An experiment (id or name; the newest of that name) as columns, read in two queries.
+
+    ``outputs=False`` skips the output column (statistics and gates do not need it).
+    """
+    return frame_of(store, store.experiments.get(experiment_ref), outputs=outputs)
+
+
+# ---------------------------------------------------------------- policies
+def dataset_policy(store: Store, dataset: str) -> RegressionPolicy | None:
+    """The regression policy stored for a dataset, or None."""
+    raw = store.policies.get(dataset)
+    if raw is None:
+        return None
+    return RegressionPolicy.parse(raw, source=f"stored policy of dataset {dataset!r}")
+
+
+def set_dataset_policy(
+    store: Store, dataset: str, policy: RegressionPolicy | Mapping[str, Any] | str
+) -> RegressionPolicy:
+    """Validate and store a dataset's policy (a policy, a mapping, or YAML/JSON text)."""
+    if not isinstance(policy, RegressionPolicy):
+        policy = RegressionPolicy.parse(policy)
+    store.policies.set(dataset, policy.model_dump(mode="json", exclude_defaults=True))
+    return policy
+
+
+def clear_dataset_policy(store: Store, dataset: str) -> bool:
+    return store.policies.clear(dataset)
+
+
+# ---------------------------------------------------------------- compare
+def compare_experiments(
+    store: Store,
+    refs: Sequence[str],
+    *,
+    directions: Mapping[str, Direction] | None = None,
+    alpha: float = 0.05,
+    resamples: int = 2000,
+    permutations: int = 10_000,
+    numeric_test: NumericTest = "auto",
+    seed: int = 0,
+    items: bool = True,
+    diffs: bool = True,
+    only: ItemFilter | None = None,
+    tag: str | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+) -> Comparison:
+    """Compare stored experiments; the first is the baseline.
+
+    Scorer directions default to the baseline dataset's stored policy. Item rows (and their
+    dataset tags) are read only when ``items`` is true; see
+    :func:`~assay.analysis.compare.compare_runs` for the other options.
+    """
+    if len(refs) < 2:
+        raise InvalidInput("a comparison needs at least two runs", field="runs")
+    found = [store.experiments.get(ref) for ref in refs]
+    for i, e in enumerate(found):
+        if e.status in (ExperimentStatus.pending, ExperimentStatus.running):
+            raise Conflict(
+                f"run {e.name!r} ({e.id}) is still {e.status.value}; compare finished runs",
+                field="runs",
+                row=i,
+            )
+    runs = [frame_of(store, e, outputs=items) for e in found]
+    if directions is None:
+        base = found[0]
+        policy = dataset_policy(store, base.dataset_id) if base.dataset_id else None
+        directions = {k: r.direction for k, r in policy.scorers.items()} if policy else {}
+    tags: dict[str, list[str]] = {}
+    if (items or tag) and found[0].dataset_id is not None:
+        wanted: set[str] = set()
+        for run in runs:
+            wanted.update(run.item_ids.tolist())
+        tags = item_tags(store.db, found[0].dataset_id, found[0].dataset_version, wanted)
+    return compare_runs(
+        runs,
+        directions=directions,
+        item_tags=tags,
+        alpha=alpha,
+        resamples=resamples,
+        permutations=permutations,
+        numeric_test=numeric_test,
+        seed=seed,
+        items=items,
+        diffs=diffs,
+        only=only,
+        tag=tag,
+        offset=offset,
+        limit=limit,
+    )
+
+
+# ---------------------------------------------------------------- gate
+def _finished(experiment: Experiment, role: str) -> Experiment:
+    if experiment.status is not ExperimentStatus.completed:
+        raise Conflict(
+            f"{role} run {experiment.name!r} ({experiment.id}) is {experiment.status.value}; "
+            "a gate needs a completed run",
+            field=role,
+        )
+    return experiment
+
+
+def resolve_baseline(
+    store: Store,
+    candidate: Experiment,
+    *,
+    baseline: str | None = None,
+    baseline_tag: str | None = None,
+) -> Experiment | None:
+    """The pinned ``baseline`` run, or the newest completed run on the candidate's dataset
+    tagged ``baseline_tag`` (never the candidate itself), or None when neither is given."""
+    if baseline is not None and baseline_tag is not None:
+        raise InvalidInput("give a baseline run or a baseline tag, not both", field="baseline")
+    if baseline is not None:
+        found = _finished(store.experiments.get(baseline), "baseline")
+        if found.id == candidate.id:
+            raise InvalidInput("the baseline is the run being gated", field="baseline")
+        return found
+    if baseline_tag is None:
+        return None
+    found_id = latest_tagged_run(
+        store.db,
+        store.project_id,
+        dataset_id=candidate.dataset_id,
+        run_tag=baseline_tag,
+        exclude=candidate.id,
+    )
+    if found_id is None:
+        raise NotFound(
+            f"no completed run tagged {baseline_tag!r} on the dataset of run "
+            f"{candidate.name!r} to use as the baseline",
+            field="baseline_tag",
+        )
+    return store.experiments.get(found_id)
+
+
+def gate_experiment(
+    store: Store,
+    ref: str,
+    *,
+    baseline: str | None = None,
+    baseline_tag: str | None = None,
+    policy: RegressionPolicy | None = None,
+    seed: int = 0,
+) -> GateVerdict:
+    """Gate a completed run: the policy (given, else the dataset's stored one, else the
+    defaults) checked on the run and against its baseline.
+
+    The baseline is ``baseline`` (a run id or name), else the newest completed run tagged
+    ``baseline_tag`` on the same dataset, else whatever the policy names.
+    """
+    candidate = _finished(store.experiments.get(ref), "candidate")
+    if policy is None and candidate.dataset_id is not None:
+        policy = dataset_policy(store, candidate.dataset_id)
+    policy = policy or RegressionPolicy()
+    if baseline is None and baseline_tag is None:
+        baseline, baseline_tag = policy.baseline, policy.baseline_tag
+        if baseline is not None:
+            baseline_tag = None
+    base = resolve_baseline(store, candidate, baseline=baseline, baseline_tag=baseline_tag)
+    frame = frame_of(store, candidate, outputs=False)
+    base_frame = frame_of(store, base, outputs=False) if base is not None else None
+    return evaluate_gate(frame, base_frame, policy, seed=seed)
+
+
+__all__ = [
+    "clear_dataset_policy",
+    "compare_experiments",
+    "dataset_policy",
+    "frame_of",
+    "gate_experiment",
+    "load_run",
+    "resolve_baseline",
+    "set_dataset_policy",
+]

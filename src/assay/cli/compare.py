@@ -1,0 +1,253 @@
+"""``assay compare`` and ``assay gate``: statistics between runs, and the CI gate."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+
+from assay.analysis import (
+    PASS_METRIC,
+    Comparison,
+    GateVerdict,
+    MetricComparison,
+    RegressionPolicy,
+    compare_experiments,
+    gate_experiment,
+    render_comparison_markdown,
+    render_junit,
+    render_markdown,
+)
+from assay.analysis.textdiff import as_text
+from assay.cli.context import console, err_console, print_json, state
+from assay.cli.render import cell
+from assay.errors import AssayError, InvalidInput, from_validation
+
+#: Exit codes of ``assay gate``.
+GATE_PASSED, GATE_FAILED, GATE_ERROR = 0, 1, 2
+
+
+class CompareFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+class Only(StrEnum):
+    regressions = "regressions"
+    improvements = "improvements"
+    changed = "changed"
+    failed = "failed"
+
+
+_COLOUR = {"better": "green", "worse": "red", "inconclusive": "dim"}
+
+
+def _value(metric: MetricComparison, x: float | None, *, delta: bool = False) -> str:
+    if x is None:
+        return "-"
+    if metric.kind == "pass_fail":
+        return f"{100 * x:+.1f} pp" if delta else f"{100 * x:.1f}%"
+    return f"{x:+.4g}" if delta else f"{x:.4g}"
+
+
+def _metrics_table(cmp: Comparison) -> Table:
+    names = {r.run_id: r.name for r in cmp.runs}
+    t = Table(title="Scorers", title_justify="left", header_style="bold")
+    t.add_column("Scorer")
+    t.add_column(f"{names[cmp.baseline_id]} (baseline)", justify="right")
+    for run in cmp.runs[1:]:
+        t.add_column(run.name, justify="right")
+        t.add_column("Δ", justify="right")
+        t.add_column("95% CI" if len(cmp.runs) == 2 else "CI", justify="right")
+        t.add_column("p", justify="right")
+        t.add_column("Verdict")
+    for m in cmp.metrics:
+        row = [
+            "pass rate" if m.name == PASS_METRIC else m.name,
+            _value(m, m.means.get(cmp.baseline_id)),
+        ]
+        for run in cmp.runs[1:]:
+            c = m.contrast(run.run_id)
+            row.append(_value(m, m.means.get(run.run_id)))
+            if c is None:
+                row += ["-", "-", "-", ""]
+                continue
+            ci = (
+                "-"
+                if c.ci_low is None
+                else f"{_value(m, c.ci_low, delta=True)} … {_value(m, c.ci_high, delta=True)}"
+            )
+            p = "-" if c.p_value is None else f"{c.p_value:.3g}"
+            v = c.verdict.value
+            row += [_value(m, c.difference, delta=True), ci, p, f"[{_COLOUR[v]}]{v}[/]"]
+        t.add_row(*row)
+    return t
+
+
+def _items_table(cmp: Comparison) -> Table:
+    names = {r.run_id: r.name for r in cmp.runs}
+    t = Table(
+        title=f"Items ({len(cmp.items)} of {cmp.items_total})",
+        title_justify="left",
+        header_style="bold",
+    )
+    t.add_column("Item")
+    for run in cmp.runs:
+        t.add_column(names[run.run_id], overflow="fold", max_width=40)
+    t.add_column("Change")
+    for item in cmp.items:
+        label = item.item_id if item.repetition == 0 else f"{item.item_id}[{item.repetition}]"
+        cells = []
+        for run in cmp.runs:
+            c = item.cells.get(run.run_id)
+            if c is None:
+                cells.append("[dim]missing[/]")
+                continue
+            mark = {True: "[green]✓[/]", False: "[red]✗[/]", None: "·"}[c.passed]
+            shown = c.error if c.status == "failed" else as_text(c.output)
+            cells.append(f"{mark} {cell(shown, 80)}")
+        changes = ", ".join(f"{names[k]}: {v}" for k, v in item.changes.items() if v != "unchanged")
+        t.add_row(label, *cells, changes or "unchanged")
+    return t
+
+
+def print_comparison(cmp: Comparison) -> None:
+    console.print(_metrics_table(cmp))
+    names = {r.run_id: r.name for r in cmp.runs}
+    for run in cmp.runs[1:]:
+        console.print(
+            f"{run.name}: {cmp.regressions.get(run.run_id, 0)} regressions (pass → fail), "
+            f"{cmp.improvements.get(run.run_id, 0)} improvements (fail → pass) "
+            f"vs {names[cmp.baseline_id]}",
+            highlight=False,
+        )
+    if cmp.flaky_items:
+        console.print(f"flaky items: {len(cmp.flaky_items)}", highlight=False)
+    for w in cmp.warnings:
+        console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+    if cmp.items:
+        console.print(_items_table(cmp))
+
+
+def compare_command(
+    ctx: typer.Context,
+    runs: Annotated[
+        list[str], typer.Argument(help="Runs (id or name); the first is the baseline.")
+    ],
+    fmt: Annotated[CompareFormat, typer.Option("--format", help="Output format.")] = (
+        CompareFormat.table
+    ),
+    only: Annotated[Only | None, typer.Option(help="Only these item rows.")] = None,
+    tag: Annotated[str | None, typer.Option(help="Only items with this dataset tag.")] = None,
+    limit: Annotated[int, typer.Option(min=0, help="Item rows to show (0: none).")] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="Item rows to skip.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap and permutations.")] = 0,
+) -> None:
+    """Compare runs item by item: per-scorer means, difference with CI, p-value, verdict."""
+    store = state(ctx).store()
+    cmp = compare_experiments(
+        store,
+        runs,
+        only=None if only is None else only.value,
+        tag=tag,
+        items=limit > 0,
+        offset=offset,
+        limit=limit or None,
+        seed=seed,
+    )
+    if fmt is CompareFormat.json:
+        print_json(cmp)
+    elif fmt is CompareFormat.markdown:
+        typer.echo(render_comparison_markdown(cmp), nl=False)
+    else:
+        print_comparison(cmp)
+
+
+def _load_policy(path: Path) -> RegressionPolicy:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot read policy file {path}: {exc.strerror}", field="policy"
+        ) from None
+    return RegressionPolicy.parse(text, source=str(path))
+
+
+def _write(path: Path, text: str, what: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {what} to {path}: {exc.strerror}", field=what) from None
+
+
+def print_verdict(verdict: GateVerdict, *, scorers: bool = True) -> None:
+    head = "[bold green]PASSED[/]" if verdict.passed else "[bold red]FAILED[/]"
+    against = f" vs {verdict.baseline_name}" if verdict.baseline_name else ""
+    console.print(f"gate {head}: {verdict.run_name}{against}", highlight=False)
+    t = Table(header_style="bold")
+    t.add_column("Check")
+    t.add_column("Result")
+    t.add_column("Detail", overflow="fold")
+    for c in verdict.checks:
+        t.add_row(c.name, "[green]pass[/]" if c.passed else "[red]fail[/]", c.message)
+    console.print(t)
+    if scorers and verdict.comparison is not None:
+        console.print(_metrics_table(verdict.comparison))
+    regressed = [i.item_id for i in verdict.items if i.regressed]
+    if regressed:
+        shown = ", ".join(regressed[:10]) + (" …" if len(regressed) > 10 else "")
+        console.print(f"{len(regressed)} regressions: {shown}", highlight=False)
+
+
+def gate_command(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Argument(help="The run to gate (id or name).")],
+    baseline: Annotated[
+        str | None, typer.Option(help="Compare with this run (id or name).")
+    ] = None,
+    baseline_tag: Annotated[
+        str | None,
+        typer.Option(help="Compare with the latest completed run with this run tag, e.g. main."),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(help="Policy file (YAML or JSON); default: the dataset's stored policy."),
+    ] = None,
+    junit: Annotated[
+        Path | None, typer.Option(help="Write a JUnit XML report (one test case per item).")
+    ] = None,
+    markdown: Annotated[
+        Path | None, typer.Option(help="Write a Markdown summary for a pull-request comment.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
+) -> None:
+    """Gate a run against its policy and baseline. Exit 0 passed, 1 failed, 2 error."""
+    try:
+        rules = _load_policy(policy) if policy is not None else None
+        verdict = gate_experiment(
+            state(ctx).store(), run, baseline=baseline, baseline_tag=baseline_tag, policy=rules
+        )
+        if junit is not None:
+            _write(junit, render_junit(verdict), "junit")
+        if markdown is not None:
+            _write(markdown, render_markdown(verdict), "markdown")
+    except ValidationError as exc:
+        err_console.print(f"[bold red]error:[/] {from_validation(exc).message}", highlight=False)
+        raise typer.Exit(GATE_ERROR) from None
+    except AssayError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        raise typer.Exit(GATE_ERROR) from None
+    except Exception as exc:  # a crash is an error, never a failed gate
+        err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        raise typer.Exit(GATE_ERROR) from None
+    if as_json:
+        print_json(verdict)
+    else:
+        print_verdict(verdict)
+    raise typer.Exit(GATE_PASSED if verdict.passed else GATE_FAILED)

@@ -1,0 +1,195 @@
+"""``assay gate``, ``assay compare``, ``assay analytics`` and ``assay datasets policy`` as
+processes over runs made by the engine: exit codes, JUnit and Markdown files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+import assay
+from assay.cli.main import app
+from assay.config import Settings
+from assay.domain import DatasetCreate, ItemCreate
+from assay.errors import NotFound
+from assay.scorers import exact_match
+from assay.store import Store
+from assay.store.tables import projects
+
+N = 20
+
+
+def good(x: dict[str, str]) -> str:
+    return x["q"].upper()
+
+
+def worse(x: dict[str, str]) -> str:
+    k = int(x["q"][1:])
+    return x["q"] if k % 3 == 0 else x["q"].upper()
+
+
+class Cli:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        with store.db.read() as conn:
+            project = conn.execute(
+                select(projects.c.name).where(projects.c.id == store.project_id)
+            ).scalar_one()
+        self.env = {
+            **os.environ,
+            "ASSAY_DATABASE_URL": settings.resolved_database_url,
+            "ASSAY_PROJECT": project,
+            "COLUMNS": "200",
+        }
+
+    def inproc(self, *args: str) -> Result:
+        """The same command in this process (faster), for output checks."""
+        return CliRunner().invoke(app, list(args), env=self.env, catch_exceptions=True)
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "assay", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=120,
+        )
+
+
+@pytest.fixture
+def runs(store: Store) -> dict[str, str]:
+    store.datasets.create(DatasetCreate(name="qa"))
+    store.datasets.add_items(
+        "qa", [ItemCreate(input={"q": f"q{i}"}, expected_output=f"Q{i}") for i in range(N)]
+    )
+    out = {}
+    for name, task, tag in (("base", good, "main"), ("cand", worse, None), ("same", good, None)):
+        result = assay.evaluate("qa", task, [exact_match()], name=name, run_tag=tag, store=store)
+        out[name] = result.id
+    return out
+
+
+@pytest.fixture
+def cli(store: Store, settings: Settings) -> Cli:
+    return Cli(store, settings)
+
+
+def test_gate_exit_codes_and_reports(cli: Cli, runs: dict[str, str], tmp_path: Path) -> None:
+    junit, md = tmp_path / "out" / "junit.xml", tmp_path / "out" / "gate.md"
+    failed = cli(
+        "gate", "cand", "--baseline-tag", "main", "--junit", str(junit), "--markdown", str(md)
+    )
+    assert failed.returncode == 1, failed.stderr
+    assert "FAILED" in failed.stdout
+    root = ET.parse(junit).getroot()
+    cases = root.findall(".//testcase")
+    item_cases = [c for c in cases if c.get("classname") != "assay.gate"]
+    assert len(item_cases) == N  # one test case per item
+    assert sum(1 for c in item_cases if c.find("failure") is not None) == 7  # q0, q3, …, q18
+    text = md.read_text()
+    assert text.startswith("## ❌ Gate failed: **cand** vs baseline **base**")
+    assert "| pass rate |" in text
+
+    passed = cli("gate", "same", "--baseline", "base", "--json")
+    assert passed.returncode == 0, passed.stderr
+    verdict = json.loads(passed.stdout)
+    assert verdict["passed"] is True
+    assert verdict["baseline_id"] == runs["base"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["gate", "nope"], "experiment 'nope' not found"),
+        (["gate", "cand", "--baseline-tag", "release"], "no completed run tagged 'release'"),
+        (["gate", "cand", "--baseline", "base", "--baseline-tag", "main"], "not both"),
+        (["gate", "cand", "--policy", "missing.yaml"], "cannot read policy file"),
+    ],
+)
+def test_gate_errors_exit_2(cli: Cli, runs: dict[str, str], args: list[str], message: str) -> None:
+    proc = cli(*args)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert message in proc.stderr
+
+
+def test_gate_bad_policy_file_exits_2(cli: Cli, runs: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "policy.yaml"
+    bad.write_text("min_pass_rate: 2\n")
+    proc = cli("gate", "cand", "--policy", str(bad))
+    assert proc.returncode == 2
+    assert "min_pass_rate" in proc.stderr
+
+
+def test_stored_policy_drives_the_gate(cli: Cli, runs: dict[str, str], tmp_path: Path) -> None:
+    lenient = tmp_path / "lenient.yaml"
+    lenient.write_text("baseline_tag: main\nmax_drop: 0.5\nmin_pass_rate: 0.6\n")
+    assert cli("datasets", "policy", "qa", "--set", str(lenient)).returncode == 0
+    shown = cli("datasets", "policy", "qa", "--json")
+    assert json.loads(shown.stdout)["max_drop"] == 0.5
+    proc = cli("gate", "cand", "--json")
+    assert proc.returncode == 0, proc.stdout
+    assert json.loads(proc.stdout)["baseline_id"] == runs["base"]
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(json.dumps({"min_pass_rate": 0.9}))
+    assert cli("gate", "cand", "--policy", str(strict)).returncode == 1  # a call overrides
+    assert cli("datasets", "policy", "qa", "--clear").returncode == 0
+    assert "no stored policy" in cli("datasets", "policy", "qa").stdout
+    assert cli("gate", "cand", "--baseline-tag", "main").returncode == 1
+
+
+def test_compare_formats(cli: Cli, runs: dict[str, str]) -> None:
+    table = cli.inproc("compare", "base", "cand", "--only", "regressions")
+    assert table.exit_code == 0, table.output
+    assert "pass rate" in table.output
+    assert "worse" in table.output
+    assert "7 regressions" in table.output
+    data: dict[str, Any] = json.loads(
+        cli.inproc("compare", "base", "cand", "same", "--format", "json").output
+    )
+    assert [r["run_id"] for r in data["runs"]] == [runs["base"], runs["cand"], runs["same"]]
+    assert data["regressions"] == {runs["cand"]: 7, runs["same"]: 0}
+    md = cli.inproc("compare", "base", "cand", "--format", "markdown").output
+    assert md.startswith("### cand vs base")
+    bad = cli("compare", "base")  # a process: errors go through the error printer
+    assert bad.returncode == 1
+    assert "at least two runs" in bad.stderr
+
+
+def test_analytics_commands(cli: Cli, runs: dict[str, str]) -> None:
+    trend = json.loads(cli.inproc("analytics", "trend", "qa", "--json").output)
+    assert [p["name"] for p in trend] == ["base", "cand", "same"]
+    assert trend[1]["pass_rate"] == pytest.approx(13 / 20)
+    assert [
+        p["name"]
+        for p in json.loads(
+            cli.inproc("analytics", "trend", "qa", "--tag", "main", "--json").output
+        )
+    ] == ["base"]
+    health = json.loads(cli.inproc("analytics", "health", "qa", "--json").output)
+    assert health["flaky"] == 7
+    latency = json.loads(cli.inproc("analytics", "latency", "cand", "--json").output)
+    assert latency["latency"]["count"] == N
+    dist = json.loads(
+        cli.inproc(
+            "analytics", "distribution", "cand", "exact_match", "--bins", "2", "--json"
+        ).output
+    )
+    assert [b["count"] for b in dist["bins"]] == [7, 13]
+    for args in (
+        ["trend", "qa"],
+        ["health", "qa"],
+        ["latency", "cand"],
+        ["distribution", "cand", "exact_match"],
+    ):
+        proc = cli.inproc("analytics", *args)
+        assert proc.exit_code == 0, proc.output
+    missing = cli.inproc("analytics", "trend", "nope")
+    assert isinstance(missing.exception, NotFound)
