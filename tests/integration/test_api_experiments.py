@@ -234,7 +234,8 @@ def test_cancel_between_claim_and_run_is_kept(
     http.post(f"/api/v1/experiments/{exp['id']}/start/")
     worker = Worker(api_settings, store.db, project_ids=[store.project_id])
     claim = worker.queue.claim_next(worker.me, stale_after=30)
-    assert claim is not None and claim.experiment_id == exp["id"]
+    assert claim is not None
+    assert claim.experiment_id == exp["id"]
     assert worker.queue.claim_next("other:1:x", stale_after=30) is None  # held by a live worker
     requested = http.post(f"/api/v1/experiments/{exp['id']}/cancel/").json()
     assert requested["status"] == "running"  # the holder is alive: it must stop the run

@@ -2,7 +2,7 @@
 
 The seed response shape (``experiments`` map, ``comparisons`` per dataset item) is enriched
 with ``statistics``: the paired tests, confidence intervals and warnings of
-:func:`assay.analysis.compare_runs`, the first experiment being the baseline.
+:func:`assay.analysis.compare_experiments`, the first experiment being the baseline.
 """
 
 from __future__ import annotations
@@ -10,38 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from assay.analysis import RegressionPolicy, RunFrame, compare_runs, evaluate_gate
+from assay.analysis import RegressionPolicy, compare_experiments, gate_experiment
 from assay.analysis.gate import GateVerdict
-from assay.domain import Experiment, ExperimentStatus, Result, ResultDetail
-from assay.errors import Conflict, InvalidInput, NotFound
+from assay.domain import Experiment, ResultDetail
+from assay.errors import InvalidInput, NotFound
 from assay.store import Store
 
 MAX_EXPERIMENTS = 10
-
-
-def _as_result(experiment_id: str, r: ResultDetail) -> Result:
-    return Result.model_construct(
-        id=r.id,
-        experiment_id=experiment_id,
-        item_id=r.dataset_item_id,
-        repetition=r.repetition,
-        status=r.status,
-        input=r.item_input,
-        expected_output=r.item_expected_output,
-        output=r.output,
-        error=r.error or None,
-        latency_ms=r.latency_ms,
-        tokens_in=r.tokens_in,
-        tokens_out=r.tokens_out,
-        cost=r.cost,
-        attempts=r.attempts,
-        passed=r.passed,
-        trace_id=None,
-        observation_id=None,
-        started_at=r.started_at,
-        finished_at=r.finished_at,
-        scores=r.scores,
-    )
 
 
 def _experiments(store: Store, refs: Sequence[str]) -> list[Experiment]:
@@ -86,13 +61,8 @@ def compare(
     """The seed comparison (a page of items) with the statistics over every item."""
     found = _experiments(store, refs)
     rows: dict[tuple[str, int], dict[str, Any]] = {}
-    frames: list[RunFrame] = []
     for experiment in found:
-        details = list(store.experiments.iter_results(experiment.id))
-        frames.append(
-            RunFrame.from_experiment(experiment, (_as_result(experiment.id, r) for r in details))
-        )
-        for r in details:
+        for r in store.experiments.iter_results(experiment.id):
             key = (r.dataset_item_id or f"result:{r.id}", r.repetition)
             row = rows.get(key)
             if row is None:
@@ -106,7 +76,7 @@ def compare(
                     "results": {},
                 }
             row["results"][experiment.id] = _cell(r)
-    statistics = compare_runs(frames, items=False, diffs=False)
+    statistics = compare_experiments(store, [e.id for e in found], items=False, diffs=False)
     ordered = list(rows.values())
     return {
         "experiments": {
@@ -126,26 +96,6 @@ def compare(
     }
 
 
-def _baseline_by_tag(store: Store, candidate: Experiment, tag: str) -> Experiment:
-    cursor: str | None = None
-    while True:
-        page = store.experiments.list(
-            dataset=candidate.dataset_id,
-            status=ExperimentStatus.completed,
-            limit=200,
-            cursor=cursor,
-        )
-        for e in page.items:
-            if e.id != candidate.id and (e.run_tag == tag or tag in e.tags):
-                return e
-        cursor = page.next_cursor
-        if cursor is None:
-            raise NotFound(
-                f"no completed run tagged {tag!r} on this dataset to compare with",
-                field="baseline_tag",
-            )
-
-
 def gate(
     store: Store,
     ref: str,
@@ -154,24 +104,5 @@ def gate(
     baseline_tag: str | None = None,
     policy: RegressionPolicy | None = None,
 ) -> GateVerdict:
-    """The gate verdict of a finished run, against a baseline run when one is named."""
-    candidate = store.experiments.get(ref)
-    if not candidate.status.finished:
-        raise Conflict(
-            f"experiment {candidate.id} is {candidate.status.value}: gate it once it finishes",
-            field="experiment",
-        )
-    base: Experiment | None = None
-    if baseline is not None:
-        try:
-            base = store.experiments.get(baseline)
-        except NotFound as exc:
-            raise NotFound(exc.message, field="baseline") from None
-    elif baseline_tag is not None:
-        base = _baseline_by_tag(store, candidate, baseline_tag)
-
-    def frame(e: Experiment) -> RunFrame:
-        rows = (_as_result(e.id, r) for r in store.experiments.iter_results(e.id))
-        return RunFrame.from_experiment(e, rows)
-
-    return evaluate_gate(frame(candidate), frame(base) if base else None, policy)
+    """The verdict ``assay gate`` gives: the given policy, else the dataset's stored one."""
+    return gate_experiment(store, ref, baseline=baseline, baseline_tag=baseline_tag, policy=policy)

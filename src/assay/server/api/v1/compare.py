@@ -89,10 +89,9 @@ def gate_experiment(
     baseline: str | None = None,
     baseline_tag: str | None = None,
 ) -> GateVerdict:
-    """Pass or fail a finished run, against ``baseline`` (id or name) or the newest completed
-    run tagged ``baseline_tag`` on its dataset."""
-    if baseline is not None and baseline_tag is not None:
-        raise InvalidInput("give baseline or baseline_tag, not both", field="baseline_tag")
+    """Pass or fail a completed run (the verdict of ``assay gate``): the dataset's stored
+    regression policy, against ``baseline`` (id or name) or the newest completed run tagged
+    ``baseline_tag`` on its dataset, else the policy's own baseline."""
     return gate(store, experiment_id, baseline=baseline, baseline_tag=baseline_tag)
 
 
