@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from typing import Any
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from assay.config import Settings
 from assay.domain import EndpointCreate
 from assay.server import create_app
+from assay.server.worker import Worker
 from assay.store import Store
 from tests.fakes.provider import FakeProvider
 from tests.integration.experiment_support import prompt_body, run_worker
@@ -228,8 +230,6 @@ def test_the_server_runs_started_experiments_itself(
 def test_cancel_between_claim_and_run_is_kept(
     http: TestClient, store: Store, api_settings: Settings, qa: str, fake: FakeProvider
 ) -> None:
-    import asyncio
-
     exp = http.post("/api/v1/experiments/", json=prompt_body(qa, fake)).json()
     http.post(f"/api/v1/experiments/{exp['id']}/start/")
     worker = Worker(api_settings, store.db, project_ids=[store.project_id])
