@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assay.client import Assay
+from assay.client import Assay, AsyncAssay
 from assay.config import Settings
 from assay.store import Store
 from tests.fakes.provider import FakeProvider
@@ -75,3 +75,18 @@ def test_experiments_and_evaluators_namespaces(
     client.evaluators.detach(qa, saved.name)
     client.experiments.delete(other.id)
     assert len(client.experiments.list().items) == 1
+
+
+async def test_async_namespaces(aclient: AsyncAssay, qa: str) -> None:
+    run = await aclient.dataset_runs.create(dataset_name="Support Agent QA", name="async run")
+    written = await aclient.dataset_runs.create_items(
+        dataset_run_id=run.id, items=[{"input": {"query": "reset password"}, "output": "ok"}]
+    )
+    score = await aclient.scores.create("helpful", True, result_id=written.result_ids[0])
+    assert score.data_type == "boolean"
+    saved = await aclient.evaluators.create("says-ok", "contains", params={"value": "ok"})
+    assert (await aclient.evaluators.get("says-ok")).id == saved.id
+    listed = await aclient.experiments.list(dataset_id=qa)
+    assert [e.id for e in listed.items] == [run.id]
+    results = await aclient.experiments.results(run.id)
+    assert results.results[0].output == "ok"

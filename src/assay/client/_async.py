@@ -19,6 +19,12 @@ from assay.client._base import (
     retryable_error,
 )
 from assay.client._calls import FileLike, ItemLike
+from assay.client._runs_async import (
+    AsyncDatasetRuns,
+    AsyncEvaluators,
+    AsyncExperiments,
+    AsyncScores,
+)
 from assay.domain import (
     Dataset,
     DatasetDetail,
@@ -72,6 +78,10 @@ class AsyncAssay:
         self.prompts = AsyncPrompts(self)
         self.endpoints = AsyncEndpoints(self)
         self.traces = AsyncTraces(self)
+        self.experiments = AsyncExperiments(self)
+        self.dataset_runs = AsyncDatasetRuns(self)
+        self.evaluators = AsyncEvaluators(self)
+        self.scores = AsyncScores(self)
 
     async def _run(self, call: Call[T]) -> T:
         response = await self._send(call, stream=False)

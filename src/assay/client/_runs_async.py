@@ -1,0 +1,207 @@
+"""SDK namespaces for experiments, dataset runs, evaluators and scores (async client)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from assay.client import _run_calls as calls
+from assay.domain import (
+    DatasetRun,
+    Evaluator,
+    ExperimentDetail,
+    ExperimentResults,
+    ExperimentStarted,
+    ExperimentView,
+    Page,
+    RunItemsResult,
+    Score,
+)
+
+if TYPE_CHECKING:
+    from assay.client._async import AsyncAssay
+
+
+class AsyncExperiments:
+    """Experiments run by the server's workers: create, start, watch, compare, gate."""
+
+    def __init__(self, client: AsyncAssay) -> None:
+        self._c = client
+
+    async def create(
+        self, name: str, dataset_id: str, config: Mapping[str, Any], **fields: Any
+    ) -> ExperimentView:
+        """Plan an experiment (``pending``); ``config`` is the prompt or endpoint form."""
+        body = {"name": name, "dataset_id": dataset_id, "config": dict(config), **fields}
+        return await self._c._run(calls.experiment_create(body))
+
+    async def get(self, experiment: str) -> ExperimentDetail:
+        return await self._c._run(calls.experiment_get(experiment))
+
+    async def list(
+        self,
+        *,
+        dataset_id: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[ExperimentView]:
+        return await self._c._run(calls.experiment_list(dataset_id, status, limit, cursor))
+
+    async def start(self, experiment: str) -> ExperimentStarted:
+        return await self._c._run(calls.experiment_start(experiment))
+
+    async def cancel(self, experiment: str) -> ExperimentView:
+        return await self._c._run(calls.experiment_cancel(experiment))
+
+    async def results(
+        self,
+        experiment: str,
+        *,
+        status: str | None = None,
+        passed: bool | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> ExperimentResults:
+        return await self._c._run(
+            calls.experiment_results(experiment, status, passed, limit, cursor)
+        )
+
+    async def export(self, experiment: str, *, format: str = "jsonl") -> bytes:
+        return await self._c._run(calls.experiment_export(experiment, format))
+
+    async def set_notes(self, experiment: str, notes: str | None) -> ExperimentView:
+        return await self._c._run(calls.experiment_notes(experiment, notes))
+
+    async def delete(self, experiment: str) -> None:
+        await self._c._run(calls.experiment_delete(experiment))
+
+    async def compare(
+        self, experiment_ids: Sequence[str], *, offset: int = 0, limit: int = 100
+    ) -> dict[str, Any]:
+        """Side by side per dataset item, with paired statistics (the first is baseline)."""
+        result: dict[str, Any] = await self._c._run(
+            calls.experiment_compare(experiment_ids, offset, limit)
+        )
+        return result
+
+    async def gate(
+        self, experiment: str, *, baseline: str | None = None, baseline_tag: str | None = None
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self._c._run(
+            calls.experiment_gate(experiment, baseline, baseline_tag)
+        )
+        return result
+
+    async def compare_prompt_versions(
+        self, dataset_id: str, prompt_name: str, version_a: int, version_b: int, **fields: Any
+    ) -> dict[str, Any]:
+        body = {
+            "prompt_name": prompt_name,
+            "version_a": version_a,
+            "version_b": version_b,
+            **fields,
+        }
+        result: dict[str, Any] = await self._c._run(calls.compare_prompt_versions(dataset_id, body))
+        return result
+
+
+class AsyncDatasetRuns:
+    """Runs whose outputs you upload, by dataset name."""
+
+    def __init__(self, client: AsyncAssay) -> None:
+        self._c = client
+
+    async def create(
+        self,
+        *,
+        dataset_name: str,
+        name: str,
+        description: str | None = None,
+        tag: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        id: str | None = None,
+    ) -> DatasetRun:
+        """A run to upload outputs into; with your own ``id``, creating again is harmless."""
+        body: dict[str, Any] = {"datasetName": dataset_name, "name": name}
+        fields = (("description", description), ("tag", tag), ("metadata", metadata), ("id", id))
+        for key, value in fields:
+            if value is not None:
+                body[key] = dict(value) if isinstance(value, Mapping) else value
+        return await self._c._run(calls.dataset_run_create(body))
+
+    async def create_items(
+        self, *, dataset_run_id: str, items: Sequence[Any], dataset_name: str | None = None
+    ) -> RunItemsResult:
+        """Upload outputs (``input``/``datasetItemId``, ``output``, ``traceId``, …)."""
+        return await self._c._run(calls.dataset_run_items(dataset_name, dataset_run_id, items))
+
+    async def get(self, dataset_run_id: str) -> DatasetRun:
+        return await self._c._run(calls.dataset_run_get(dataset_run_id))
+
+    async def list(
+        self, *, dataset_name: str, limit: int = 50, offset: int = 0
+    ) -> Page[DatasetRun]:
+        return await self._c._run(calls.dataset_run_list(dataset_name, limit, offset))
+
+
+class AsyncEvaluators:
+    """Saved scorer configurations and the evaluators attached to datasets."""
+
+    def __init__(self, client: AsyncAssay) -> None:
+        self._c = client
+
+    async def create(self, name: str, kind: str, **fields: Any) -> Evaluator:
+        return await self._c._run(calls.evaluator_create({"name": name, "kind": kind, **fields}))
+
+    async def get(self, evaluator: str, *, version: int | None = None) -> Evaluator:
+        return await self._c._run(calls.evaluator_get(evaluator, version))
+
+    async def list(self, *, search: str | None = None, kind: str | None = None) -> Page[Evaluator]:
+        return await self._c._run(calls.evaluator_list(search, kind))
+
+    async def delete(self, evaluator: str, *, version: int | None = None) -> None:
+        await self._c._run(calls.evaluator_delete(evaluator, version))
+
+    async def attach(
+        self, dataset: str, evaluator: str, *, version: int | None = None
+    ) -> Evaluator:
+        return await self._c._run(calls.evaluator_attach(dataset, evaluator, version))
+
+    async def detach(self, dataset: str, evaluator: str) -> None:
+        await self._c._run(calls.evaluator_detach(dataset, evaluator))
+
+
+class AsyncScores:
+    """Human and API scores on experiment results or traces."""
+
+    def __init__(self, client: AsyncAssay) -> None:
+        self._c = client
+
+    async def create(
+        self,
+        name: str,
+        value: float | bool | str,
+        *,
+        result_id: str | None = None,
+        trace_id: str | None = None,
+        source: str = "api",
+        **fields: Any,
+    ) -> Score:
+        """Add a score, or replace the one with the same name and source on that target."""
+        body = {"name": name, "value": value, "source": source, **fields}
+        body.update({k: v for k, v in (("result_id", result_id), ("trace_id", trace_id)) if v})
+        return await self._c._run(calls.score_add(body))
+
+    async def list(self, **filters: Any) -> Page[Score]:
+        """Filters: result_id, trace_id, experiment_id, name, source, limit, offset."""
+        return await self._c._run(calls.score_list(filters))
+
+    async def get(self, score_id: str) -> Score:
+        return await self._c._run(calls.score_get(score_id))
+
+    async def delete(self, score_id: str) -> None:
+        await self._c._run(calls.score_delete(score_id))
+
+
+__all__ = ["AsyncDatasetRuns", "AsyncEvaluators", "AsyncExperiments", "AsyncScores"]
