@@ -99,25 +99,10 @@ class EvaluationResult:
         """One flat record per result; each score becomes a ``score.<name>`` column."""
         out = []
         for r in self.rows:
-            record: dict[str, Any] = {
-                "id": r.id,
-                "item_id": r.dataset_item_id,
-                "repetition": r.repetition,
-                "status": r.status.value,
-                "input": r.item_input,
-                "expected_output": r.item_expected_output,
-                "output": r.output,
-                "error": r.error or None,
-                "latency_ms": r.latency_ms,
-                "tokens_in": r.tokens_in,
-                "tokens_out": r.tokens_out,
-                "cost": r.cost,
-                "attempts": r.attempts,
-                "passed": r.passed,
-            }
-            for s in r.scores:
-                value = s.numeric_value if s.numeric_value is not None else s.string_value
-                record[f"score.{s.name}"] = value
+            record = r.export_record()
+            del record["scores"]
+            for name, value in r.score_values().items():
+                record[f"score.{name}"] = value
             out.append(record)
         return out
 

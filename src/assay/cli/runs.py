@@ -241,29 +241,6 @@ def resume_command(
     finish(ctx, prepared, as_json=as_json, quiet=quiet)
 
 
-def export_record(r: ResultDetail) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "item_id": r.dataset_item_id,
-        "repetition": r.repetition,
-        "status": r.status.value,
-        "input": r.item_input,
-        "expected_output": r.item_expected_output,
-        "output": r.output,
-        "error": r.error or None,
-        "latency_ms": r.latency_ms,
-        "tokens_in": r.tokens_in,
-        "tokens_out": r.tokens_out,
-        "cost": r.cost,
-        "attempts": r.attempts,
-        "passed": r.passed,
-        "scores": {
-            s.name: s.numeric_value if s.numeric_value is not None else s.string_value
-            for s in r.scores
-        },
-    }
-
-
 @contextmanager
 def _open(path: Path | None) -> Iterator[IO[str]]:
     if path is None:
@@ -298,7 +275,7 @@ def export_command(
     store = state(ctx).store()
     experiment = store.experiments.get(ref)
     names = [s.name for s in store.experiments.summary(experiment.id).scores]
-    records = (export_record(r) for r in store.experiments.iter_results(experiment.id))
+    records = (r.export_record() for r in store.experiments.iter_results(experiment.id))
     count = 0
     with _open(output) as out:
         if fmt == ExportFormat.jsonl:
@@ -331,4 +308,4 @@ def export_command(
         console.print(f"exported {count} results to {output}")
 
 
-__all__ = ["app", "export_record", "print_summary"]
+__all__ = ["app", "print_summary"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import Field
 
@@ -174,6 +175,33 @@ class ResultDetail(Record):
     started_at: datetime | None
     finished_at: datetime | None
     scores: list[Score]
+
+    def score_values(self) -> dict[str, float | str | None]:
+        """Each score's value: the number when there is one, else the category."""
+        return {
+            s.name: s.numeric_value if s.numeric_value is not None else s.string_value
+            for s in self.scores
+        }
+
+    def export_record(self) -> dict[str, Any]:
+        """One flat record per result, as run exports show it."""
+        return {
+            "id": self.id,
+            "item_id": self.dataset_item_id,
+            "repetition": self.repetition,
+            "status": self.status.value,
+            "input": self.item_input,
+            "expected_output": self.item_expected_output,
+            "output": self.output,
+            "error": self.error or None,
+            "latency_ms": self.latency_ms,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "cost": self.cost,
+            "attempts": self.attempts,
+            "passed": self.passed,
+            "scores": self.score_values(),
+        }
 
 
 class ExperimentResults(Record):

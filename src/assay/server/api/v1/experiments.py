@@ -26,7 +26,6 @@ from assay.domain import (
     ExperimentView,
     JsonObject,
     Page,
-    ResultDetail,
     ResultsPage,
     ResultStatus,
     Selection,
@@ -225,29 +224,6 @@ def set_notes(store: ProjectStore, experiment_id: str, body: NotesBody) -> Exper
     return _view(store, store.experiments.get(experiment.id))
 
 
-def export_record(r: ResultDetail) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "item_id": r.dataset_item_id,
-        "repetition": r.repetition,
-        "status": r.status.value,
-        "input": r.item_input,
-        "expected_output": r.item_expected_output,
-        "output": r.output,
-        "error": r.error or None,
-        "latency_ms": r.latency_ms,
-        "tokens_in": r.tokens_in,
-        "tokens_out": r.tokens_out,
-        "cost": r.cost,
-        "attempts": r.attempts,
-        "passed": r.passed,
-        "scores": {
-            s.name: s.numeric_value if s.numeric_value is not None else s.string_value
-            for s in r.scores
-        },
-    }
-
-
 _COLUMNS = [
     "id", "item_id", "repetition", "status", "input", "expected_output", "output", "error",
     "latency_ms", "tokens_in", "tokens_out", "cost", "attempts", "passed",
@@ -309,7 +285,7 @@ def export_experiment(
     """Every result with input, expected and actual output, metrics and scores (streamed)."""
     experiment = store.experiments.get(experiment_id)
     names = [s.name for s in store.experiments.summary(experiment.id).scores]
-    records = (export_record(r) for r in store.experiments.iter_results(experiment.id))
+    records = (r.export_record() for r in store.experiments.iter_results(experiment.id))
     filename = f"experiment-{experiment.id}.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if format == "csv":
