@@ -252,3 +252,18 @@ def test_malformed_cursor_and_limit(store: Store, qa: str) -> None:
         store.datasets.list_items(qa, cursor="not-a-cursor")
     with pytest.raises(InvalidInput, match="limit"):
         store.datasets.list_items(qa, limit=0)
+
+
+def test_item_count_follows_every_kind_of_change(store: Store, qa: str) -> None:
+    store.datasets.add_items(qa, items(4))
+    a, b, c, _d = store.datasets.list_items(qa).items
+    store.datasets.update_item(qa, a.id, ItemUpdate(archived=True))
+    store.datasets.update_item(qa, a.id, ItemUpdate(tags=["still archived"]))
+    store.datasets.update_item(qa, b.id, ItemUpdate(archived=True))
+    store.datasets.update_item(qa, b.id, ItemUpdate(archived=False))
+    store.datasets.delete_item(qa, a.id)  # archived: the live count does not move
+    store.datasets.delete_item(qa, c.id)
+    live = len(store.datasets.list_items(qa).items)
+    assert live == 2
+    assert store.datasets.get(qa).item_count == live
+    assert [v.item_count for v in store.datasets.versions(qa)] == [2, 3, 3, 2, 3, 3, 4]

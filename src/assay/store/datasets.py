@@ -19,7 +19,6 @@ from sqlalchemy import (
     Row,
     and_,
     delete,
-    func,
     literal,
     or_,
     select,
@@ -287,19 +286,17 @@ class Datasets:
         added: int = 0,
         changed: int = 0,
         removed: int = 0,
+        live_delta: int,
         next_sort_order: int | None = None,
         message: str | None = None,
     ) -> VersionChange:
+        """Record the version; ``live_delta`` is how the count of live (unarchived) items moved.
+
+        ``row`` was read under the write lock, so its count plus the delta is exact without
+        recounting the dataset.
+        """
         now = utcnow()
-        item_count = conn.execute(
-            select(func.count())
-            .select_from(dataset_items)
-            .where(
-                dataset_items.c.dataset_id == row.id,
-                dataset_items.c.valid_to.is_(None),
-                dataset_items.c.archived.is_(False),
-            )
-        ).scalar_one()
+        item_count = row.item_count + live_delta
         conn.execute(
             dataset_versions.insert().values(
                 dataset_id=row.id,
@@ -367,7 +364,13 @@ class Datasets:
             if writer.count == 0:
                 raise InvalidInput("no items to add: the input holds no rows", field="items")
             change = self._commit_version(
-                conn, row, version, added=writer.count, next_sort_order=sort_order, message=message
+                conn,
+                row,
+                version,
+                added=writer.count,
+                live_delta=writer.count,
+                next_sort_order=sort_order,
+                message=message,
             )
         if writer.count >= _ANALYZE_AFTER and self.db.dialect == "postgresql":
             # Fresh planner statistics, so item pages of the grown table keep using the index.
@@ -422,7 +425,10 @@ class Datasets:
             }
             conn.execute(dataset_items.insert().values(new_row))
             next_order = max(row.next_sort_order, merged["sort_order"] + 1)
-            self._commit_version(conn, row, version, changed=1, next_sort_order=next_order)
+            live_delta = int(current.archived) - int(merged["archived"])
+            self._commit_version(
+                conn, row, version, changed=1, live_delta=live_delta, next_sort_order=next_order
+            )
             return _item(self._current_item(conn, row.id, item_id))
 
     def delete_item(self, ref: str, item_id: str) -> VersionChange:
@@ -434,7 +440,8 @@ class Datasets:
                 .where(dataset_items.c.row_id == current.row_id)
                 .values(valid_to=version)
             )
-            return self._commit_version(conn, row, version, removed=1)
+            live_delta = 0 if current.archived else -1
+            return self._commit_version(conn, row, version, removed=1, live_delta=live_delta)
 
     def _current_item(self, conn: Connection, dataset_id: str, item_id: str) -> Row[Any]:
         found = conn.execute(
