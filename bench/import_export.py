@@ -7,9 +7,7 @@ Writes a CSV of ``--rows`` rows (about 150 bytes each) to a temporary directory,
 phase in a fresh subprocess so its peak RSS (``ru_maxrss``) is that phase's alone: import the
 CSV; export CSV, JSONL and JSON; import the exported JSONL and JSON back. Prints rows/s (wall and
 per CPU second) and peak RSS and writes ``bench/results/import_export.json``. On PostgreSQL it
-uses a fresh project and deletes its datasets afterwards; the test suite resets the default test
-database when a session starts, so while tests run elsewhere pass ``--pg-url`` for a database of
-its own.
+uses a fresh project and deletes its datasets afterwards (``--pg-url`` picks another database).
 """
 
 from __future__ import annotations
