@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
 
 
+@contextmanager
+def scratch_pg_database(prefix: str) -> Iterator[Database]:
+    """A new, empty PostgreSQL database next to the configured one, dropped on exit."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(pg_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    db = Database(str(make_url(pg_url()).set(database=name).render_as_string(hide_password=False)))
+    try:
+        yield db
+    finally:
+        db.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[Database]:
     """A private PostgreSQL database for this test session, migrated once and dropped after.
@@ -48,19 +66,21 @@ def pg_database() -> Iterator[Database]:
     Created next to the configured one (``ASSAY_TEST_POSTGRES_URL``, database ``test`` by
     default), so concurrent test sessions on one server never see each other's schema.
     """
-    name = f"assay_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(pg_url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    db = Database(str(make_url(pg_url()).set(database=name).render_as_string(hide_password=False)))
-    try:
+    with scratch_pg_database("assay_test") as db:
         upgrade(db)
         yield db
-    finally:
-        db.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+
+
+@pytest.fixture
+def empty_db(db_kind: str, tmp_path: Path) -> Iterator[Database]:
+    """An empty database with no schema, for migration tests."""
+    if db_kind == "postgresql":
+        with scratch_pg_database("assay_migrate") as db:
+            yield db
+        return
+    db = Database(f"sqlite:///{tmp_path / 'm.db'}")
+    yield db
+    db.dispose()
 
 
 @pytest.fixture

@@ -2,40 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import inspect
 
 from assay.store import Database
 from assay.store.migrate import current_revision, downgrade, ensure_schema, head_revision, upgrade
 from assay.store.tables import metadata
-from tests.conftest import pg_url
-
-
-@pytest.fixture
-def empty_db(db_kind: str, tmp_path: Path) -> Iterator[Database]:
-    if db_kind == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'm.db'}")
-        yield db
-        db.dispose()
-        return
-    name = f"assay_migrate_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg_url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    db = Database(pg_url().rsplit("/", 1)[0] + f"/{name}")
-    try:
-        yield db
-    finally:
-        db.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def tables(db: Database) -> set[str]:

@@ -2,43 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from assay.store import Database
 from assay.store.migrate import downgrade, upgrade
-
-
-def pg_url() -> str:
-    return os.environ.get(
-        "ASSAY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    )
-
-
-@pytest.fixture
-def empty_db(db_kind: str, tmp_path: Path) -> Iterator[Database]:
-    if db_kind == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'm.db'}")
-        yield db
-        db.dispose()
-        return
-    name = f"assay_trace_keys_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg_url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    db = Database(pg_url().rsplit("/", 1)[0] + f"/{name}")
-    try:
-        yield db
-    finally:
-        db.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def test_existing_rows_survive_up_and_down(empty_db: Database) -> None:

@@ -29,8 +29,9 @@ from assay.domain import (
 )
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
-from assay.store.datasets import Datasets, alive_at
+from assay.store.datasets import Datasets
 from assay.store.db import Database
+from assay.store.item_rows import alive_at
 from assay.store.planning import PlannedItem, load_items
 from assay.store.tables import dataset_items, datasets, experiments, results
 from assay.store.types import utcnow

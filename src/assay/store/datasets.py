@@ -12,12 +12,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Row,
-    and_,
     delete,
     literal,
     or_,
@@ -36,10 +33,8 @@ from assay.domain import (
     DatasetUpdate,
     DatasetVersion,
     Item,
-    ItemChange,
     ItemCreate,
     ItemSort,
-    ItemSource,
     ItemUpdate,
     Page,
 )
@@ -47,6 +42,7 @@ from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
 from assay.store.bulk import ItemWriter, fetch_items
 from assay.store.db import Database
+from assay.store.item_rows import SchemaCheck, alive_at, item_record, pair_changes
 from assay.store.sql import (
     after_keyset,
     decode_cursor,
@@ -73,69 +69,11 @@ class VersionChange:
     item_count: int
 
 
-class _SchemaCheck:
-    """Validates item input / expected output against the dataset's JSON Schemas."""
-
-    def __init__(self, row: Row[Any]) -> None:
-        self.input = Draft202012Validator(row.input_schema) if row.input_schema else None
-        self.expected = (
-            Draft202012Validator(row.expected_output_schema) if row.expected_output_schema else None
-        )
-
-    def check(self, item: ItemCreate | Item, row: int | None = None) -> None:
-        for field, validator, value in (
-            ("input", self.input, item.input),
-            ("expected_output", self.expected, item.expected_output),
-        ):
-            if validator is None:
-                continue
-            error = next(iter(validator.iter_errors(value)), None)
-            if error is not None:
-                path = ".".join(str(p) for p in error.absolute_path)
-                where = f"{field}.{path}" if path else field
-                at = f"row {row}: " if row is not None else ""
-                raise InvalidInput(
-                    f"{at}{where} does not match the dataset schema: {error.message}",
-                    field=where,
-                    row=row,
-                )
-
-
 def _dataset(row: Row[Any]) -> Dataset:
     return Dataset.model_construct(**row._mapping)
 
 
-def _item(row: Row[Any]) -> Item:
-    m = row._mapping
-    return Item.model_construct(
-        id=m["id"],
-        dataset_id=m["dataset_id"],
-        version=m["valid_from"],
-        input=m["input"],
-        expected_output=m["expected_output"],
-        context=m["context"],
-        metadata=m["metadata"],
-        tags=m["tags"],
-        source=ItemSource(m["source"]),
-        source_trace_id=m["source_trace_id"],
-        sort_order=m["sort_order"],
-        archived=m["archived"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-    )
-
-
 _ANALYZE_AFTER = 10_000  # imported rows after which PostgreSQL statistics are refreshed
-
-
-def alive_at(version: int | None) -> ColumnElement[bool]:
-    """Item rows alive at ``version`` (``None``: the current version)."""
-    if version is None:
-        return dataset_items.c.valid_to.is_(None)
-    return and_(
-        dataset_items.c.valid_from <= version,
-        or_(dataset_items.c.valid_to.is_(None), dataset_items.c.valid_to > version),
-    )
 
 
 _DATASET_COLUMNS = [c for c in datasets.c if c.name != "next_sort_order"]
@@ -341,7 +279,7 @@ class Datasets:
             if create is not None and not self._exists(conn, ref):
                 self._create(conn, create)
             row, version = self._begin_version(conn, ref)
-            checker = _SchemaCheck(row)
+            checker = SchemaCheck(row)
             check = checker.check if checker.input or checker.expected else None
             writer = ItemWriter(
                 conn, dataset_id=row.id, version=version, now=utcnow(), batch_size=batch_size
@@ -394,7 +332,7 @@ class Datasets:
                     dataset_items.c.valid_from == change.version,
                 )
             ).one()
-        return _item(row)
+        return item_record(row)
 
     def update_item(self, ref: str, item_id: str, data: ItemUpdate) -> Item:
         """Change an item: closes its current state and appends the new one as a new version."""
@@ -407,9 +345,9 @@ class Datasets:
             current = self._current_item(conn, row.id, item_id)
             merged = {f: current._mapping[f] for f in _ITEM_FIELDS} | changes
             if merged == {f: current._mapping[f] for f in _ITEM_FIELDS}:
-                return _item(current)
-            candidate = _item(current).model_copy(update=merged)
-            _SchemaCheck(row).check(candidate)
+                return item_record(current)
+            candidate = item_record(current).model_copy(update=merged)
+            SchemaCheck(row).check(candidate)
             now = utcnow()
             conn.execute(
                 update(dataset_items)
@@ -429,7 +367,7 @@ class Datasets:
             self._commit_version(
                 conn, row, version, changed=1, live_delta=live_delta, next_sort_order=next_order
             )
-            return _item(self._current_item(conn, row.id, item_id))
+            return item_record(self._current_item(conn, row.id, item_id))
 
     def delete_item(self, ref: str, item_id: str) -> VersionChange:
         with self.db.write() as conn:
@@ -470,7 +408,7 @@ class Datasets:
         if found is None:
             at = "" if version is None else f" at version {version}"
             raise NotFound(f"item {item_id!r} not found{at}", field="item_id")
-        return _item(found)
+        return item_record(found)
 
     def list_items(
         self,
@@ -502,7 +440,7 @@ class Datasets:
                 [key.desc(), dataset_items.c.id.desc()] if descending else [key, dataset_items.c.id]
             )
             rows = conn.execute(query.order_by(*order).limit(limit + 1)).all()
-        items = [_item(r) for r in rows[:limit]]
+        items = [item_record(r) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             raw = rows[limit - 1]._mapping[key.name]
@@ -591,7 +529,7 @@ class Datasets:
             self._check_version(row, from_version)
             self._check_version(row, to_version)
             before = {
-                r.id: _item(r)
+                r.id: item_record(r)
                 for r in conn.execute(
                     select(dataset_items).where(
                         dataset_items.c.dataset_id == row.id,
@@ -601,7 +539,7 @@ class Datasets:
                 )
             }
             after = {
-                r.id: _item(r)
+                r.id: item_record(r)
                 for r in conn.execute(
                     select(dataset_items).where(
                         dataset_items.c.dataset_id == row.id,
@@ -610,25 +548,7 @@ class Datasets:
                     )
                 )
             }
-        changes: list[ItemChange] = []
-        for item_id in sorted(before.keys() | after.keys()):
-            old, new = before.get(item_id), after.get(item_id)
-            if old is None:
-                changes.append(ItemChange(kind="added", item_id=item_id, before=None, after=new))
-            elif new is None:
-                changes.append(ItemChange(kind="removed", item_id=item_id, before=old, after=None))
-            else:
-                a, b = (
-                    old.content() | {"archived": old.archived},
-                    new.content() | {"archived": new.archived},
-                )
-                fields = sorted(k for k in a if a[k] != b[k])
-                if fields:
-                    changes.append(
-                        ItemChange(
-                            kind="changed", item_id=item_id, before=old, after=new, fields=fields
-                        )
-                    )
+        changes = pair_changes(before, after)
         counts = {k: sum(c.kind == k for c in changes) for k in ("added", "changed", "removed")}
         return DatasetDiff(
             dataset_id=row.id,

@@ -27,8 +27,9 @@ from assay.domain import (
 )
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
-from assay.store.datasets import Datasets, alive_at
+from assay.store.datasets import Datasets
 from assay.store.db import Database
+from assay.store.item_rows import alive_at
 from assay.store.planning import load_items, select_items, sequential_ids, worker_alive
 from assay.store.recording import Completion, ResultRow, ScoreRow, completion_rows, write_rows
 from assay.store.result_pages import page

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Text, select, type_coerce
 from assay.domain import Selection
 from assay.errors import InvalidInput
 from assay.ids import new_id
-from assay.store.datasets import alive_at
+from assay.store.item_rows import alive_at
 from assay.store.tables import dataset_items
 from assay.store.types import utcnow
 

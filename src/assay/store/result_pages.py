@@ -2,37 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import Connection, select
 
-from assay.domain import ResultDetail, ResultStatus, Score, ScoreDataType, ScoreSource
+from assay.domain import ResultDetail, ResultStatus, Score
+from assay.store.scores import score_record
 from assay.store.sql import decode_cursor, encode_cursor
 from assay.store.tables import results, scores
-
-
-def _score(m: Any) -> Score:
-    return Score.model_construct(
-        id=m["id"],
-        name=m["name"],
-        data_type=ScoreDataType(m["data_type"]),
-        numeric_value=m["numeric_value"],
-        string_value=m["string_value"],
-        passed=m["passed"],
-        reason=m["reason"],
-        source=ScoreSource(m["source"]),
-        result_id=m["result_id"],
-        trace_id=m["trace_id"],
-        evaluator_id=m["evaluator_id"],
-        evaluator_version=m["evaluator_version"],
-        cost=m["cost"],
-        tokens_in=m["tokens_in"],
-        tokens_out=m["tokens_out"],
-        latency_ms=m["latency_ms"],
-        metadata=m["metadata"],
-        created_at=m["created_at"],
-    )
-
 
 _RESULT_COLUMNS = [c for c in results.c if c.name not in ("trace_id", "observation_id")]
 
@@ -63,7 +38,7 @@ def page(
             .order_by(scores.c.result_id, scores.c.name)
         )
         for s in score_rows:
-            by_result[s.result_id].append(_score(s._mapping))
+            by_result[s.result_id].append(score_record(s._mapping))
     page = [
         ResultDetail.model_construct(
             id=r.id,

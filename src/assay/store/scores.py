@@ -26,8 +26,8 @@ from assay.store.types import utcnow
 _CHUNK = 500
 
 
-def _record(row: Any) -> Score:
-    m = row._mapping
+def score_record(m: Any) -> Score:
+    """A stored score row as a domain record."""
     return Score.model_construct(
         id=m["id"],
         name=m["name"],
@@ -193,7 +193,7 @@ class Scores:
                 )
             )
         row = conn.execute(select(scores).where(scores.c.id == score_id)).one()
-        return _record(row)
+        return score_record(row._mapping)
 
     def get(self, score_id: str) -> Score:
         with self.db.read() as conn:
@@ -204,7 +204,7 @@ class Scores:
             ).first()
         if row is None:
             raise NotFound(f"score {score_id!r} not found", field="score")
-        return _record(row)
+        return score_record(row._mapping)
 
     def list(
         self,
@@ -240,7 +240,7 @@ class Scores:
                 ) from None
         query = query.order_by(scores.c.created_at, scores.c.id).limit(limit).offset(offset)
         with self.db.read() as conn:
-            return [_record(r) for r in conn.execute(query)]
+            return [score_record(r._mapping) for r in conn.execute(query)]
 
     def delete(self, score_id: str) -> None:
         with self.db.write() as conn:

@@ -1,0 +1,94 @@
+"""Item rows: which rows are alive at a version, rows as records, schema checks, changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from sqlalchemy import ColumnElement, Row, and_, or_
+
+from assay.domain import Item, ItemChange, ItemCreate, ItemSource
+from assay.errors import InvalidInput
+from assay.store.tables import dataset_items
+
+
+class SchemaCheck:
+    """Validates item input / expected output against the dataset's JSON Schemas."""
+
+    def __init__(self, row: Row[Any]) -> None:
+        self.input = Draft202012Validator(row.input_schema) if row.input_schema else None
+        self.expected = (
+            Draft202012Validator(row.expected_output_schema) if row.expected_output_schema else None
+        )
+
+    def check(self, item: ItemCreate | Item, row: int | None = None) -> None:
+        for field, validator, value in (
+            ("input", self.input, item.input),
+            ("expected_output", self.expected, item.expected_output),
+        ):
+            if validator is None:
+                continue
+            error = next(iter(validator.iter_errors(value)), None)
+            if error is not None:
+                path = ".".join(str(p) for p in error.absolute_path)
+                where = f"{field}.{path}" if path else field
+                at = f"row {row}: " if row is not None else ""
+                raise InvalidInput(
+                    f"{at}{where} does not match the dataset schema: {error.message}",
+                    field=where,
+                    row=row,
+                )
+
+
+def item_record(row: Row[Any]) -> Item:
+    m = row._mapping
+    return Item.model_construct(
+        id=m["id"],
+        dataset_id=m["dataset_id"],
+        version=m["valid_from"],
+        input=m["input"],
+        expected_output=m["expected_output"],
+        context=m["context"],
+        metadata=m["metadata"],
+        tags=m["tags"],
+        source=ItemSource(m["source"]),
+        source_trace_id=m["source_trace_id"],
+        sort_order=m["sort_order"],
+        archived=m["archived"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def alive_at(version: int | None) -> ColumnElement[bool]:
+    """Item rows alive at ``version`` (``None``: the current version)."""
+    if version is None:
+        return dataset_items.c.valid_to.is_(None)
+    return and_(
+        dataset_items.c.valid_from <= version,
+        or_(dataset_items.c.valid_to.is_(None), dataset_items.c.valid_to > version),
+    )
+
+
+def pair_changes(before: dict[str, Item], after: dict[str, Item]) -> list[ItemChange]:
+    """Items added, removed and changed between two states keyed by item id."""
+    changes: list[ItemChange] = []
+    for item_id in sorted(before.keys() | after.keys()):
+        old, new = before.get(item_id), after.get(item_id)
+        if old is None:
+            changes.append(ItemChange(kind="added", item_id=item_id, before=None, after=new))
+        elif new is None:
+            changes.append(ItemChange(kind="removed", item_id=item_id, before=old, after=None))
+        else:
+            a, b = (
+                old.content() | {"archived": old.archived},
+                new.content() | {"archived": new.archived},
+            )
+            fields = sorted(k for k in a if a[k] != b[k])
+            if fields:
+                changes.append(
+                    ItemChange(
+                        kind="changed", item_id=item_id, before=old, after=new, fields=fields
+                    )
+                )
+    return changes
