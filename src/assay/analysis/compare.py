@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from assay.analysis.frame import FloatArray, RunFrame
+from assay.analysis.frame import FloatArray, RunFrame, align, item_codes
 from assay.analysis.items import item_rows
 from assay.analysis.models import (
     PASS_METRIC,
@@ -53,16 +53,7 @@ class _Pair:
     """Rows of the baseline and of another run that hold the same (item, repetition)."""
 
     def __init__(self, base: RunFrame, other: RunFrame, codes: IntArray) -> None:
-        index = other.index
-        ia: list[int] = []
-        ib: list[int] = []
-        for key, row in base.index.items():
-            j = index.get(key)
-            if j is not None:
-                ia.append(row)
-                ib.append(j)
-        self.a = np.array(ia, dtype=np.intp)
-        self.b = np.array(ib, dtype=np.intp)
+        self.a, self.b = align(base, other)
         self.clusters = codes[self.a]
 
 
@@ -108,8 +99,8 @@ def compare_runs(
                 field=f"directions.{name}",
             )
     base, others = runs[0], list(runs[1:])
-    _, codes = np.unique(base.item_ids, return_inverse=True)
-    pairs = {o.run_id: _Pair(base, o, codes.astype(np.intp)) for o in others}
+    codes = item_codes(base)
+    pairs = {o.run_id: _Pair(base, o, codes) for o in others}
     settings = _Settings(alpha, resamples, permutations, numeric_test, seed)
 
     metrics = [_pass_metric(base, others, pairs, settings)]
@@ -391,6 +382,8 @@ def _reliability(runs: Sequence[RunFrame]) -> list[ItemReliability]:
     """Per-item pass rates for items with several finished trials in some run."""
     per_item: dict[str, dict[str, tuple[float, int]]] = {}
     for run in runs:
+        if not run.repeated:
+            continue
         done = run.finished
         ids, inverse, trials = np.unique(
             run.item_ids[done], return_inverse=True, return_counts=True

@@ -9,7 +9,8 @@ Missing numbers are NaN; pass/fail columns hold 1.0, 0.0 or NaN (unknown).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -76,7 +77,6 @@ class RunFrame:
     outputs: Sequence[Any] | None = None
     errors: Sequence[str | None] | None = None
     unaligned: int = 0
-    _index: dict[tuple[str, int], int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         n = len(self.item_ids)
@@ -99,32 +99,48 @@ class RunFrame:
                     field=name,
                     run_id=self.run_id,
                 )
-        for row, key in enumerate(
-            zip(self.item_ids.tolist(), self.repetition.tolist(), strict=True)
-        ):
-            if key in self._index:
+        distinct = len(set(self.keys())) if self.repeated else len(self.observed_items)
+        if distinct != n:
+            self._duplicate()
+
+    def _duplicate(self) -> None:
+        seen: set[tuple[str, int]] = set()
+        for row, key in enumerate(self.keys()):
+            if key in seen:
                 raise InvalidInput(
                     f"run {self.name!r} has two results for item {key[0]} repetition {key[1]}",
                     row=row,
                     field="item_id",
                     run_id=self.run_id,
                 )
-            self._index[key] = row
+            seen.add(key)
 
     def __len__(self) -> int:
         return len(self.item_ids)
 
-    @property
+    def keys(self) -> list[tuple[str, int]]:
+        """(item_id, repetition) of each row."""
+        return list(zip(self.item_ids.tolist(), self.repetition.tolist(), strict=True))
+
+    @cached_property
     def index(self) -> Mapping[tuple[str, int], int]:
         """Row of each (item_id, repetition)."""
-        return self._index
+        return {key: row for row, key in enumerate(self.keys())}
 
-    @property
+    @cached_property
     def items(self) -> frozenset[str]:
         """Items the run covers: its selection when known, else the items it has results for."""
-        if self.selection is not None:
-            return self.selection
+        return self.observed_items if self.selection is None else self.selection
+
+    @cached_property
+    def observed_items(self) -> frozenset[str]:
+        """Items the run has results for."""
         return frozenset(self.item_ids.tolist())
+
+    @property
+    def repeated(self) -> bool:
+        """Whether some item has more than one row (trials)."""
+        return bool(self.repetition.any())
 
     @property
     def finished(self) -> npt.NDArray[np.bool_]:
@@ -236,3 +252,35 @@ class RunFrame:
             dataset_version=experiment.dataset_version,
             selection=selection,
         )
+
+
+def align(base: RunFrame, other: RunFrame) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Rows of ``base`` and of ``other`` holding the same (item, repetition), in base order.
+
+    Two runs planned from the same items line up row for row; that common case is checked
+    in one vectorised comparison before falling back to a lookup per row.
+    """
+    if (
+        len(base) == len(other)
+        and np.array_equal(base.item_ids, other.item_ids)
+        and np.array_equal(base.repetition, other.repetition)
+    ):
+        rows = np.arange(len(base), dtype=np.intp)
+        return rows, rows.copy()
+    index = other.index
+    a: list[int] = []
+    b: list[int] = []
+    for row, key in enumerate(base.keys()):
+        j = index.get(key)
+        if j is not None:
+            a.append(row)
+            b.append(j)
+    return np.array(a, dtype=np.intp), np.array(b, dtype=np.intp)
+
+
+def item_codes(run: RunFrame) -> npt.NDArray[np.intp]:
+    """One integer per row naming its item: rows of the same item (trials) share it."""
+    if not run.repeated:
+        return np.arange(len(run), dtype=np.intp)
+    _, codes = np.unique(run.item_ids, return_inverse=True)
+    return codes.astype(np.intp)

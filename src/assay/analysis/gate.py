@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assay.analysis.compare import compare_runs
-from assay.analysis.frame import STATUSES, RunFrame
+from assay.analysis.frame import STATUSES, RunFrame, align
 from assay.analysis.items import paused_gc
 from assay.analysis.models import PASS_METRIC, Comparison, Contrast
 from assay.analysis.stats import Direction, Verdict
@@ -182,31 +182,36 @@ def _drop_check(name: str, rule: ScorerRule, allowed: float, c: Contrast, block:
 
 
 def _items(candidate: RunFrame, baseline: RunFrame | None) -> list[ItemOutcome]:
-    passed = candidate.pass_metric().tolist()
-    before = baseline.pass_metric().tolist() if baseline is not None else []
-    base_index = baseline.index if baseline is not None else {}
-    status = [STATUSES[c].value for c in candidate.status.tolist()]
-    latency = candidate.latency_ms.tolist()
-    failing = {name: (col.passed == 0.0).tolist() for name, col in candidate.scores.items()}
+    ok = candidate.pass_metric() == 1.0
+    regressed = np.zeros(len(candidate), dtype=np.bool_)
+    if baseline is not None:
+        rows_b, rows_c = align(baseline, candidate)
+        regressed[rows_c] = baseline.pass_metric()[rows_b] == 1.0
+        regressed &= ~ok
+    status = np.array([s.value for s in STATUSES], dtype=object)[candidate.status].tolist()
+    latency = [None if math.isnan(v) else v for v in candidate.latency_ms.tolist()]
+    failing: list[list[str]] = [[] for _ in range(len(candidate))]
+    for name, col in candidate.scores.items():
+        for row in np.flatnonzero(col.passed == 0.0).tolist():
+            failing[row].append(name)
     errors = candidate.errors or [None] * len(candidate)
-    out: list[ItemOutcome] = []
+    keys = candidate.keys()
     with paused_gc():
-        for (item, rep), row in candidate.index.items():
-            ok = passed[row] == 1.0
-            j = base_index.get((item, rep))
-            out.append(
-                ItemOutcome(
-                    item_id=item,
-                    repetition=rep,
-                    status=status[row],
-                    passed=ok,
-                    error=errors[row],
-                    failing_scores=[n for n, f in failing.items() if f[row]],
-                    latency_ms=None if math.isnan(latency[row]) else latency[row],
-                    regressed=not ok and j is not None and before[j] == 1.0,
-                )
+        return [
+            ItemOutcome(
+                item_id=key[0],
+                repetition=key[1],
+                status=status[row],
+                passed=passed,
+                error=errors[row],
+                failing_scores=failing[row],
+                latency_ms=latency[row],
+                regressed=worse,
             )
-    return out
+            for row, (key, passed, worse) in enumerate(
+                zip(keys, ok.tolist(), regressed.tolist(), strict=True)
+            )
+        ]
 
 
 def evaluate_gate(

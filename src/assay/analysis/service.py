@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from assay.analysis import snapshot
 from assay.analysis.compare import NumericTest, compare_runs
 from assay.analysis.frame import STATUSES, RunFrame, ScoreColumn
 from assay.analysis.gate import GateVerdict, RegressionPolicy, evaluate_gate
@@ -20,7 +21,7 @@ from assay.analysis.models import Comparison, ItemFilter
 from assay.analysis.stats import Direction
 from assay.domain import Experiment, ExperimentStatus
 from assay.errors import Conflict, InvalidInput, NotFound
-from assay.store import Store
+from assay.store import Store, run_frames
 from assay.store.run_columns import item_tags, latest_tagged_run, result_columns, score_columns
 
 _CODE = {s.value: i for i, s in enumerate(STATUSES)}
@@ -38,9 +39,23 @@ def _flags(values: Sequence[bool | None]) -> np.ndarray[Any, np.dtype[np.float64
 
 
 def frame_of(store: Store, experiment: Experiment, *, outputs: bool = True) -> RunFrame:
-    """The :class:`RunFrame` of an experiment already fetched."""
+    """The :class:`RunFrame` of an experiment already fetched.
+
+    Without outputs, a finished run's frame is read from its stored snapshot when that is
+    current, and stored after it is built otherwise (see :mod:`assay.store.run_frames`).
+    """
     with paused_gc():
-        return _frame(store, experiment, outputs=outputs)
+        if outputs or not experiment.status.finished:
+            return _frame(store, experiment, outputs=outputs)
+        data = run_frames.load(store.db, experiment.id)
+        stored = None if data is None else snapshot.loads(data, experiment)
+        if stored is not None:
+            return stored
+        with store.db.read() as conn:  # the revision is read before the data it stamps
+            revision = run_frames.revision(conn, experiment.id)
+        frame = _frame(store, experiment, outputs=False)
+        run_frames.save(store.db, experiment.id, revision, snapshot.dumps(frame))
+        return frame
 
 
 def _frame(store: Store, experiment: Experiment, *, outputs: bool) -> RunFrame:

@@ -33,6 +33,7 @@ from assay.store.datasets import Datasets
 from assay.store.db import Database
 from assay.store.item_rows import alive_at
 from assay.store.planning import PlannedItem, load_items
+from assay.store.run_frames import touch
 from assay.store.tables import dataset_items, datasets, experiments, results
 from assay.store.types import utcnow
 
@@ -248,6 +249,7 @@ class DatasetRuns:
             for u in updates:
                 rid = u.pop("rid")
                 conn.execute(update(results).where(results.c.id == rid).values(**u))
+            touch(conn, [run.id])
         return RunItemsResult(
             dataset_run_id=run.id, created=len(inserts), updated=len(updates), result_ids=ids
         )

@@ -34,6 +34,7 @@ from assay.store.planning import load_items, select_items, sequential_ids, worke
 from assay.store.recording import Completion, ResultRow, ScoreRow, completion_rows, write_rows
 from assay.store.result_pages import page
 from assay.store.run_bulk import Bulk
+from assay.store.run_frames import touch
 from assay.store.sql import after_keyset, decode_cursor, encode_cursor
 from assay.store.summary import summarize
 from assay.store.tables import dataset_items, datasets, experiments, results, scores
@@ -62,6 +63,7 @@ def _experiment(row: Row[Any]) -> Experiment:
     m.pop("cancel_requested", None)
     m.pop("worker_id", None)
     m.pop("heartbeat_at", None)
+    m.pop("data_revision", None)
     m["status"] = ExperimentStatus(m["status"])
     return Experiment.model_construct(**m)
 
@@ -435,6 +437,7 @@ class Experiments:
     def _finish(
         self, conn: Connection, experiment_id: str, status: ExperimentStatus, error: str | None
     ) -> None:
+        touch(conn, [experiment_id])
         conn.execute(
             update(results)
             .where(

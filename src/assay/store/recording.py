@@ -17,6 +17,7 @@ from assay.domain import ResultStatus, ScoreCreate, ScoreDataType
 from assay.store.db import Database
 from assay.store.planning import sequential_ids
 from assay.store.run_bulk import Bulk
+from assay.store.run_frames import touch
 from assay.store.tables import results
 from assay.store.types import utcnow
 
@@ -124,6 +125,7 @@ def write_rows(
         if not result_rows:
             return 0
         bulk.record(conn, result_rows)
+        touch(conn, [experiment_id])
         if score_rows:
             ids = sequential_ids(len(score_rows))
             bulk.insert_scores(

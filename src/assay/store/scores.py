@@ -20,6 +20,7 @@ from assay.domain import ResultStatus, Score, ScoreCreate, ScoreDataType, ScoreS
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
 from assay.store.db import Database
+from assay.store.run_frames import touch
 from assay.store.tables import dataset_items, experiments, results, scores, traces
 from assay.store.types import utcnow
 
@@ -160,6 +161,7 @@ class Scores:
         self, conn: Connection, data: ScoreCreate, result_id: str | None, trace_id: str | None
     ) -> Score:
         experiment_id = self._owner(conn, result_id, trace_id)
+        touch(conn, [experiment_id])
         key = scores.c.result_id == result_id if result_id else scores.c.trace_id == trace_id
         if trace_id is not None:
             key = and_(key, scores.c.result_id.is_(None))
@@ -245,10 +247,11 @@ class Scores:
     def delete(self, score_id: str) -> None:
         with self.db.write() as conn:
             gone = conn.execute(
-                delete(scores).where(
-                    scores.c.id == score_id, scores.c.project_id == self.project_id
-                )
-            ).rowcount
+                delete(scores)
+                .where(scores.c.id == score_id, scores.c.project_id == self.project_id)
+                .returning(scores.c.experiment_id)
+            ).all()
+            touch(conn, [row[0] for row in gone])
         if not gone:
             raise NotFound(f"score {score_id!r} not found", field="score")
 
@@ -340,6 +343,7 @@ class Scores:
                 )
         verdicts: dict[str, bool | None] = {}
         with self.db.write() as conn:
+            touch(conn, [experiment_id])
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start : start + _CHUNK]
                 keys = {(s.name, s.source.value) for r in chunk for s in by_result[r]}

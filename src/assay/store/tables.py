@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -187,6 +188,9 @@ experiments = Table(
     Column("status", String(16), nullable=False),
     Column("error", Text),
     Column("cancel_requested", Boolean, nullable=False, server_default=text("false")),
+    # Bumped by every write to the run's results or scores: stored run frames of an older
+    # revision are stale (see store/run_frames.py).
+    Column("data_revision", Integer, nullable=False, server_default=text("0")),
     Column("worker_id", String(100)),
     Column("heartbeat_at", UtcDateTime),
     _created(),
@@ -196,6 +200,15 @@ experiments = Table(
     Index(None, "dataset_id", "created_at"),
     Index(None, "project_id", "run_tag"),
     Index(None, "status"),
+)
+
+run_frames = Table(
+    "run_frames",
+    metadata,
+    Column("experiment_id", ID, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True),
+    Column("data_revision", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    _created(),
 )
 
 results = Table(

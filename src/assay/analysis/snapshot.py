@@ -1,0 +1,63 @@
+"""A run frame's statistics columns as bytes, for storing next to a finished run.
+
+The format is an uncompressed NumPy ``.npz`` archive read without pickle: one array per
+numeric column, two per scorer, and a JSON header (format, item ids, scorer names) stored
+as a byte array. Outputs and error texts are not part of it; frames that need them are read
+from the results themselves.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import numpy as np
+
+from assay.analysis.frame import RunFrame, ScoreColumn
+from assay.domain import Experiment
+
+FORMAT = 1
+_COLUMNS = ("repetition", "status", "passed", "latency_ms", "cost", "judge_cost")
+
+
+def dumps(frame: RunFrame) -> bytes:
+    """The frame's columns (not its outputs or errors) as bytes."""
+    names = list(frame.scores)
+    header = {
+        "format": FORMAT,
+        "item_ids": frame.item_ids.tolist(),
+        "scores": names,
+        "unaligned": frame.unaligned,
+    }
+    arrays: dict[str, Any] = {c: getattr(frame, c) for c in _COLUMNS}
+    for i, name in enumerate(names):
+        arrays[f"value_{i}"] = frame.scores[name].value
+        arrays[f"passed_{i}"] = frame.scores[name].passed
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    out = io.BytesIO()
+    np.savez(out, **arrays)
+    return out.getvalue()
+
+
+def loads(data: bytes, experiment: Experiment) -> RunFrame | None:
+    """The frame stored by :func:`dumps`, or None when it was written in another format."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+        header = json.loads(archive["header"].tobytes())
+        if header.get("format") != FORMAT:
+            return None
+        columns = {c: archive[c] for c in _COLUMNS}
+        scores = {
+            name: ScoreColumn(archive[f"value_{i}"], archive[f"passed_{i}"])
+            for i, name in enumerate(header["scores"])
+        }
+    return RunFrame(
+        run_id=experiment.id,
+        name=experiment.name,
+        item_ids=np.array(header["item_ids"], dtype=np.str_),
+        scores=scores,
+        dataset_id=experiment.dataset_id,
+        dataset_version=experiment.dataset_version,
+        unaligned=int(header["unaligned"]),
+        **columns,
+    )

@@ -1,0 +1,75 @@
+"""Stored snapshots of finished runs' analysis columns ("run frames").
+
+Comparisons, gates and dashboards read a finished run again and again; a snapshot turns a
+read of every result and score row into one blob read. Freshness is exact, not timed: every
+write to a run's results or scores calls :func:`touch` in its transaction, bumping
+``experiments.data_revision``, and a snapshot is served only while its revision is current.
+The blob's format belongs to the analysis layer; storage keeps bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from assay.store.db import Database
+from assay.store.tables import experiments, run_frames
+from assay.store.types import utcnow
+
+
+def touch(conn: Connection, experiment_ids: Iterable[str | None]) -> None:
+    """Mark the runs' results or scores as changed (inside the writing transaction)."""
+    ids = sorted({i for i in experiment_ids if i is not None})
+    if ids:
+        conn.execute(
+            update(experiments)
+            .where(experiments.c.id.in_(ids))
+            .values(data_revision=experiments.c.data_revision + 1)
+        )
+
+
+def revision(conn: Connection, experiment_id: str) -> int:
+    """The run's current data revision (read it before the data a snapshot is built from)."""
+    found = conn.execute(
+        select(experiments.c.data_revision).where(experiments.c.id == experiment_id)
+    ).scalar()
+    return int(found or 0)
+
+
+def load(db: Database, experiment_id: str) -> bytes | None:
+    """The run's snapshot if one was built from its current data, else None."""
+    query = (
+        select(run_frames.c.data)
+        .join(experiments, experiments.c.id == run_frames.c.experiment_id)
+        .where(
+            run_frames.c.experiment_id == experiment_id,
+            run_frames.c.data_revision == experiments.c.data_revision,
+        )
+    )
+    with db.read() as conn:
+        data = conn.execute(query).scalar()
+    return None if data is None else bytes(data)
+
+
+def save(db: Database, experiment_id: str, data_revision: int, data: bytes) -> None:
+    """Store a snapshot built from ``data_revision``; skipped when the run changed since."""
+    insert = sqlite_insert if db.is_sqlite else pg_insert
+    values = {
+        "experiment_id": experiment_id,
+        "data_revision": data_revision,
+        "data": data,
+        "created_at": utcnow(),
+    }
+    with db.write() as conn:
+        if revision(conn, experiment_id) != data_revision:
+            return
+        statement = insert(run_frames).values(values)
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[run_frames.c.experiment_id],
+                set_={k: statement.excluded[k] for k in ("data_revision", "data", "created_at")},
+            )
+        )
