@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from assay.analysis import Comparison, RunFrame, Verdict, compare_runs, filter_items, word_diff
+from assay.analysis.frame import align, item_codes
 from assay.analysis.items import item_rows
 from assay.domain import ResultStatus, ScoreSource
 from assay.errors import InvalidInput
@@ -384,3 +385,23 @@ def test_from_experiment_uses_name_version_and_selection() -> None:
     warning = compare_runs([a, b]).warnings[0]
     assert warning.code == "item_set"
     assert "0 only in the baseline, 1 only in 'exp B'" in warning.message
+
+
+def test_align_same_plan_and_different_orders() -> None:
+    a = frame("A", [1, 0, 1, 1], items=["i1", "i1", "i2", "i3"], repetition=[0, 1, 0, 0])
+    same = frame("B", [0, 0, 1, 1], items=["i1", "i1", "i2", "i3"], repetition=[0, 1, 0, 0])
+    rows_a, rows_b = align(a, same)
+    assert rows_a.tolist() == rows_b.tolist() == [0, 1, 2, 3]
+    shuffled = frame("C", [1, 1, 0], items=["i3", "i9", "i1"], repetition=[0, 0, 1])
+    rows_a, rows_c = align(a, shuffled)
+    assert rows_a.tolist() == [1, 3]  # (i1, 1) and (i3, 0), in the baseline's order
+    assert rows_c.tolist() == [2, 0]
+    assert item_codes(a).tolist() == [0, 0, 1, 2]  # trials of one item share a code
+    assert item_codes(frame("D", [1, 1], items=["i9", "i3"])).tolist() == [0, 1]
+
+
+def test_duplicate_trial_is_named() -> None:
+    with pytest.raises(InvalidInput) as err:
+        frame("A", [1, 1, 1], items=["i1", "i1", "i1"], repetition=[0, 1, 1])
+    assert err.value.row == 2
+    assert "item i1 repetition 1" in err.value.message

@@ -1,0 +1,184 @@
+"""Stored run-frame snapshots: served while current, never after the run's data changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+import assay
+from assay.analysis import load_run, service, snapshot
+from assay.analysis.frame import RunFrame
+from assay.domain import (
+    DatasetCreate,
+    DatasetRunCreate,
+    ItemCreate,
+    RunItemCreate,
+    ScoreCreate,
+    ScoreDataType,
+    ScoreSource,
+)
+from assay.engine.rescore import rescore
+from assay.scorers import exact_match
+from assay.store import Store, run_frames
+from assay.store.tables import run_frames as run_frames_table
+
+N = 12
+
+
+@pytest.fixture
+def run_id(store: Store) -> str:
+    store.datasets.create(DatasetCreate(name="qa"))
+    store.datasets.add_items(
+        "qa", [ItemCreate(input={"q": f"q{i}"}, expected_output=f"Q{i}") for i in range(N)]
+    )
+
+    def answer(x: dict[str, str]) -> str:
+        return x["q"] if x["q"] == "q1" else x["q"].upper()
+
+    result = assay.evaluate("qa", answer, [exact_match()], name="base", store=store)
+    assert result.status == "completed"
+    return result.id
+
+
+def _stored(store: Store, run_id: str) -> int:
+    query = select(func.count()).where(run_frames_table.c.experiment_id == run_id)
+    with store.db.read() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def _same(a: RunFrame, b: RunFrame) -> None:
+    assert a.item_ids.tolist() == b.item_ids.tolist()
+    for column in ("repetition", "status", "passed", "latency_ms", "cost", "judge_cost"):
+        np.testing.assert_array_equal(getattr(a, column), getattr(b, column))
+    assert list(a.scores) == list(b.scores)
+    for name in a.scores:
+        np.testing.assert_array_equal(a.scores[name].value, b.scores[name].value)
+        np.testing.assert_array_equal(a.scores[name].passed, b.scores[name].passed)
+    assert (a.run_id, a.name, a.dataset_version, a.unaligned) == (
+        b.run_id,
+        b.name,
+        b.dataset_version,
+        b.unaligned,
+    )
+
+
+def _built_only(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every frame built from the results (rather than read from a snapshot)."""
+    built: list[str] = []
+    real = service._frame
+
+    def spy(store: Store, experiment: Any, *, outputs: bool) -> RunFrame:
+        built.append(experiment.id)
+        return real(store, experiment, outputs=outputs)
+
+    monkeypatch.setattr(service, "_frame", spy)
+    return built
+
+
+def test_snapshot_is_stored_once_then_served(
+    store: Store, run_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = _built_only(monkeypatch)
+    assert _stored(store, run_id) == 0
+    first = load_run(store, run_id, outputs=False)
+    assert built == [run_id]
+    assert _stored(store, run_id) == 1
+    second = load_run(store, run_id, outputs=False)
+    assert built == [run_id]  # read from the snapshot
+    _same(first, second)
+    _same(second, load_run(store, run_id))  # outputs always come from the results
+    assert built == [run_id, run_id]
+
+
+def test_every_write_to_a_run_invalidates_its_snapshot(
+    store: Store, run_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = _built_only(monkeypatch)
+
+    def fresh() -> RunFrame:
+        before = len(built)
+        frame = load_run(store, run_id, outputs=False)
+        assert len(built) == before + 1, "a stale snapshot was served"
+        _same(frame, load_run(store, run_id, outputs=False))  # and stored again
+        return frame
+
+    fresh()
+    result = next(r for r in store.experiments.iter_results(run_id))
+
+    human = store.scores.upsert(
+        ScoreCreate(
+            name="helpful", value=0.25, data_type=ScoreDataType.numeric, source=ScoreSource.human
+        ),
+        result_id=result.id,
+    )
+    frame = fresh()
+    assert frame.scores["helpful"].value[frame.index[(result.dataset_item_id, 0)]] == 0.25
+
+    store.scores.upsert(
+        ScoreCreate(
+            name="helpful", value=0.75, data_type=ScoreDataType.numeric, source=ScoreSource.human
+        ),
+        result_id=result.id,
+    )
+    frame = fresh()
+    assert frame.scores["helpful"].value[frame.index[(result.dataset_item_id, 0)]] == 0.75
+
+    store.scores.delete(human.id)
+    assert "helpful" not in fresh().scores
+
+    rescore(store, run_id, [{"kind": "exact_match", "params": {"ignore_case": True}}])
+    assert fresh().pass_metric().tolist() == [1.0] * N
+
+
+def test_uploads_to_an_external_run_invalidate_its_snapshot(store: Store, run_id: str) -> None:
+    run = store.dataset_runs.create(DatasetRunCreate(dataset_name="qa", name="external"))
+    item_ids = [i.id for i in store.datasets.list_items("qa").items]
+    store.dataset_runs.add_items(
+        run.id, [RunItemCreate(dataset_item_id=i, output="x") for i in item_ids[:3]]
+    )
+    assert len(load_run(store, run.id, outputs=False)) == 3
+    store.dataset_runs.add_items(
+        run.id, [RunItemCreate(dataset_item_id=i, output="y") for i in item_ids[3:5]]
+    )
+    assert len(load_run(store, run.id, outputs=False)) == 5
+
+
+def test_a_snapshot_built_from_an_older_revision_is_not_saved(store: Store, run_id: str) -> None:
+    experiment = store.experiments.get(run_id)
+    with store.db.read() as conn:
+        old = run_frames.revision(conn, run_id)
+    data = snapshot.dumps(service._frame(store, experiment, outputs=False))
+    with store.db.write() as conn:
+        run_frames.touch(conn, [run_id])  # a write lands while the frame is being built
+    run_frames.save(store.db, run_id, old, data)
+    assert _stored(store, run_id) == 0
+    assert run_frames.load(store.db, run_id) is None
+    with store.db.read() as conn:
+        run_frames.save(store.db, run_id, run_frames.revision(conn, run_id), data)
+    assert run_frames.load(store.db, run_id) == data
+
+
+def test_snapshots_go_with_their_run(store: Store, run_id: str) -> None:
+    load_run(store, run_id, outputs=False)
+    assert _stored(store, run_id) == 1
+    store.experiments.delete(run_id)
+    assert _stored(store, run_id) == 0
+
+
+def test_a_snapshot_of_another_format_is_ignored(
+    store: Store, run_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    experiment = store.experiments.get(run_id)
+    frame = load_run(store, run_id, outputs=False)
+    again = snapshot.loads(snapshot.dumps(frame), experiment)
+    assert again is not None
+    _same(frame, again)
+    monkeypatch.setattr(snapshot, "FORMAT", snapshot.FORMAT + 1)
+    assert snapshot.loads(snapshot.dumps(frame), experiment) is not None
+    monkeypatch.undo()
+    older = snapshot.dumps(frame)
+    monkeypatch.setattr(snapshot, "FORMAT", snapshot.FORMAT + 1)
+    assert snapshot.loads(older, experiment) is None
