@@ -151,6 +151,26 @@ def test_compare_experiments_end_to_end(store: Store, dataset: str) -> None:
     assert stats.metric("exact_match") is not None
 
 
+@pytest.mark.parametrize("only", [None, "regressions", "improvements", "failed", "changed"])
+def test_a_page_reads_only_its_rows_yet_matches_the_whole_comparison(
+    store: Store, dataset: str, only: Any
+) -> None:
+    base = run(store, good, "good")
+    cand = run(store, worse, "worse")
+    whole = compare_experiments(store, [base, cand], only=only)
+    pages = [
+        compare_experiments(store, [base, cand], only=only, offset=k, limit=4)
+        for k in range(0, whole.items_total + 4, 4)
+    ]
+    assert all(p.items_total == whole.items_total for p in pages)
+    paged = [row for p in pages for row in p.items]
+    assert [r.model_dump() for r in paged] == [r.model_dump() for r in whole.items]
+    if only in ("regressions", "failed"):
+        assert any(r.cells[cand] and r.cells[cand].output for r in paged)  # outputs were read
+        assert any(r.cells[cand] and r.cells[cand].error for r in paged)
+        assert all(r.tags for r in paged)
+
+
 def test_compare_rejects_bad_references(store: Store, dataset: str) -> None:
     base = run(store, good, "good")
     with pytest.raises(InvalidInput):

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 import assay
 from assay.analysis import load_run, service, snapshot
@@ -36,6 +36,8 @@ def run_id(store: Store) -> str:
     )
 
     def answer(x: dict[str, str]) -> str:
+        if x["q"] == "q2":
+            raise RuntimeError("no answer for q2")
         return x["q"] if x["q"] == "q1" else x["q"].upper()
 
     result = assay.evaluate("qa", answer, [exact_match()], name="base", store=store)
@@ -53,6 +55,7 @@ def _same(a: RunFrame, b: RunFrame) -> None:
     assert a.item_ids.tolist() == b.item_ids.tolist()
     for column in ("repetition", "status", "passed", "latency_ms", "cost", "judge_cost"):
         np.testing.assert_array_equal(getattr(a, column), getattr(b, column))
+    assert list(a.errors or ()) == list(b.errors or ())
     assert list(a.scores) == list(b.scores)
     for name in a.scores:
         np.testing.assert_array_equal(a.scores[name].value, b.scores[name].value)
@@ -78,18 +81,23 @@ def _built_only(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return built
 
 
-def test_snapshot_is_stored_once_then_served(
+def test_a_run_stores_its_snapshot_when_it_ends(
     store: Store, run_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    built = _built_only(monkeypatch)
-    assert _stored(store, run_id) == 0
-    first = load_run(store, run_id, outputs=False)
-    assert built == [run_id]
     assert _stored(store, run_id) == 1
-    second = load_run(store, run_id, outputs=False)
-    assert built == [run_id]  # read from the snapshot
-    _same(first, second)
-    _same(second, load_run(store, run_id))  # outputs always come from the results
+    built = _built_only(monkeypatch)
+    first = load_run(store, run_id, outputs=False)
+    assert built == []  # read from the snapshot
+    _same(first, load_run(store, run_id))  # outputs always come from the results
+    assert built == [run_id]
+
+    with store.db.write() as conn:
+        conn.execute(delete(run_frames_table).where(run_frames_table.c.experiment_id == run_id))
+    again = load_run(store, run_id, outputs=False)  # no snapshot: built, then stored
+    assert built == [run_id, run_id]
+    assert _stored(store, run_id) == 1
+    _same(first, again)
+    load_run(store, run_id, outputs=False)
     assert built == [run_id, run_id]
 
 
@@ -105,8 +113,7 @@ def test_every_write_to_a_run_invalidates_its_snapshot(
         _same(frame, load_run(store, run_id, outputs=False))  # and stored again
         return frame
 
-    fresh()
-    result = next(r for r in store.experiments.iter_results(run_id))
+    result = next(r for r in store.experiments.iter_results(run_id) if r.status == "completed")
 
     human = store.scores.upsert(
         ScoreCreate(
@@ -130,7 +137,12 @@ def test_every_write_to_a_run_invalidates_its_snapshot(
     assert "helpful" not in fresh().scores
 
     rescore(store, run_id, [{"kind": "exact_match", "params": {"ignore_case": True}}])
-    assert fresh().pass_metric().tolist() == [1.0] * N
+    before = len(built)
+    frame = load_run(store, run_id, outputs=False)
+    assert len(built) == before  # re-scoring stored the new snapshot as it ended
+    _same(frame, service._frame(store, store.experiments.get(run_id), outputs=False))
+    assert np.nansum(frame.pass_metric()) == N - 1
+    assert sum(e is not None and "no answer for q2" in e for e in frame.errors or ()) == 1
 
 
 def test_uploads_to_an_external_run_invalidate_its_snapshot(store: Store, run_id: str) -> None:
@@ -148,6 +160,8 @@ def test_uploads_to_an_external_run_invalidate_its_snapshot(store: Store, run_id
 
 def test_a_snapshot_built_from_an_older_revision_is_not_saved(store: Store, run_id: str) -> None:
     experiment = store.experiments.get(run_id)
+    with store.db.write() as conn:
+        conn.execute(delete(run_frames_table).where(run_frames_table.c.experiment_id == run_id))
     with store.db.read() as conn:
         old = run_frames.revision(conn, run_id)
     data = snapshot.dumps(service._frame(store, experiment, outputs=False))

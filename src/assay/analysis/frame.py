@@ -8,7 +8,7 @@ Missing numbers are NaN; pass/fail columns hold 1.0, 0.0 or NaN (unknown).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -57,6 +57,9 @@ class ScoreColumn:
         return self.passed if self.is_pass_fail else self.value
 
 
+OutputFetcher = Callable[[Sequence[tuple[str, int]]], Mapping[tuple[str, int], Any]]
+
+
 @dataclass(frozen=True, eq=False)
 class RunFrame:
     """The results of one run (experiment), as aligned columns."""
@@ -77,6 +80,9 @@ class RunFrame:
     outputs: Sequence[Any] | None = None
     errors: Sequence[str | None] | None = None
     unaligned: int = 0
+    # Reads the outputs of some (item_id, repetition) keys when ``outputs`` was not loaded:
+    # a page of a comparison then reads its own rows' outputs only.
+    fetch_outputs: OutputFetcher | None = None
 
     def __post_init__(self) -> None:
         n = len(self.item_ids)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from assay.analysis.frame import STATUSES, RunFrame
+import numpy as np
+
+from assay.analysis.frame import FAILED, STATUSES, RunFrame, align
 from assay.analysis.models import Cell, Change, DiffOp, ItemFilter, ItemRow
 from assay.analysis.textdiff import as_text, word_diff
 from assay.domain import ResultStatus
@@ -26,39 +28,42 @@ def _flag(x: float) -> bool | None:
 
 
 class _Columns:
-    """A run's columns as Python lists, read once per comparison."""
+    """One run's columns, turned into Python values row by row as rows are needed."""
 
     def __init__(self, run: RunFrame) -> None:
+        self.run = run
         self.run_id = run.run_id
         self.index = run.index
-        self.status = [STATUSES[c].value for c in run.status.tolist()]
-        self.passed = run.passed.tolist()
-        self.pass_metric = run.pass_metric().tolist()
-        self.latency = run.latency_ms.tolist()
-        self.cost = run.cost.tolist()
+        self.pass_metric = run.pass_metric()
         self.outputs: Sequence[Any] = run.outputs or [None] * len(run)
         self.errors: Sequence[str | None] = run.errors or [None] * len(run)
-        self.scores = {k: c.metric().tolist() for k, c in run.scores.items()}
-        self._names = list(self.scores)
-        self._score_rows = list(
-            zip(*([_opt(x) for x in v] for v in self.scores.values()), strict=True)
-        )
+        self.scores = {k: c.metric() for k, c in run.scores.items()}
+        self._fetch = run.fetch_outputs if run.outputs is None else None
+
+    def read_outputs(self, keys: Iterable[tuple[str, int]]) -> None:
+        """Fetch the outputs of ``keys`` when the run's outputs were not loaded."""
+        if self._fetch is None:
+            return
+        found = self._fetch([k for k in keys if k in self.index])
+        outputs = list(self.outputs)
+        for key, output in found.items():
+            outputs[self.index[key]] = output
+        self.outputs = outputs
 
     def failed(self, row: int) -> bool:
         """The target failed, or the result did not pass."""
-        return bool(self.status[row] == "failed" or self.passed[row] == 0.0)
+        return bool(self.run.status[row] == FAILED or self.run.passed[row] == 0.0)
 
     def cell(self, row: int) -> Cell:
+        run = self.run
         return Cell(
-            status=self.status[row],
-            passed=_flag(self.passed[row]),
+            status=STATUSES[run.status[row]].value,
+            passed=_flag(float(run.passed[row])),
             output=self.outputs[row],
             error=self.errors[row],
-            latency_ms=_opt(self.latency[row]),
-            cost=_opt(self.cost[row]),
-            scores=dict(zip(self._names, self._score_rows[row], strict=True))
-            if self._names
-            else {},
+            latency_ms=_opt(float(run.latency_ms[row])),
+            cost=_opt(float(run.cost[row])),
+            scores={name: _opt(float(values[row])) for name, values in self.scores.items()},
         )
 
 
@@ -107,47 +112,68 @@ def item_rows(
     keys: dict[tuple[str, int], None] = dict.fromkeys(base.index)
     for c in others:
         keys.update(dict.fromkeys(c.index))
-    if only is not None or tag is not None:
-        wanted = [k for k in keys if _wanted(k, cols, item_tags, only, tag, run_id)]
+    if only == "changed":
+        for c in cols:
+            c.read_outputs(keys)
+        wanted = [k for k in keys if _changed_key(k, cols, run_id)]
+    elif only == "failed":
+        failing = _failing(runs, run_id)
+        wanted = [k for k in keys if k in failing]
+    elif only is not None:
+        wanted = _status_changes(runs, only, run_id)
     else:
         wanted = list(keys)
+    if tag is not None:
+        wanted = [k for k in wanted if tag in item_tags.get(k[0], ())]
     page = wanted[offset : None if limit is None else offset + limit]
+    if only != "changed":
+        for c in cols:
+            c.read_outputs(page)
     with paused_gc():
         rows = [_row(key, base, others, item_tags, diffs) for key in page]
     return rows, len(wanted)
 
 
-def _wanted(
-    key: tuple[str, int],
-    cols: list[_Columns],
-    item_tags: Mapping[str, Sequence[str]],
-    only: ItemFilter | None,
-    tag: str | None,
-    run_id: str | None,
-) -> bool:
-    if tag is not None and tag not in item_tags.get(key[0], ()):
-        return False
-    if only is None:
-        return True
+def _status_changes(
+    runs: Sequence[RunFrame], only: ItemFilter, run_id: str | None
+) -> list[tuple[str, int]]:
+    """Keys whose pass/fail outcome got worse (regressions) or better (improvements) in some
+    run against the baseline, in the baseline's order; computed on whole columns at once."""
+    base = runs[0]
+    before = base.pass_metric()
+    hit = np.zeros(len(base), dtype=np.bool_)
+    for other in runs[1:]:
+        if run_id is not None and other.run_id != run_id:
+            continue
+        a, b = align(base, other)
+        after = other.pass_metric()[b]
+        hit[a] |= before[a] > after if only == "regressions" else before[a] < after
+    keys = base.keys()
+    return [keys[i] for i in np.flatnonzero(hit).tolist()]
+
+
+def _failing(runs: Sequence[RunFrame], run_id: str | None) -> set[tuple[str, int]]:
+    """Keys whose target failed or whose result did not pass, in any run (or in ``run_id``)."""
+    out: set[tuple[str, int]] = set()
+    for run in runs:
+        if run_id is None or run.run_id == run_id:
+            rows = np.flatnonzero((run.status == FAILED) | (run.passed == 0.0))
+            out.update(zip(run.item_ids[rows].tolist(), run.repetition[rows].tolist(), strict=True))
+    return out
+
+
+def _changed_key(key: tuple[str, int], cols: list[_Columns], run_id: str | None) -> bool:
+    """The outcome, a score or the output of ``key`` differs from the baseline in some run."""
     base = cols[0]
     i = base.index.get(key)
-    if only == "failed":
-        for c in cols:
-            j = c.index.get(key)
-            if (run_id is None or c.run_id == run_id) and j is not None and c.failed(j):
-                return True
+    if i is None:
         return False
     for c in cols[1:]:
         j = c.index.get(key)
-        if (run_id is not None and c.run_id != run_id) or i is None or j is None:
+        if (run_id is not None and c.run_id != run_id) or j is None:
             continue
-        change = _change(base.pass_metric[i], c.pass_metric[j])
-        if only == "regressions" and change == "regression":
-            return True
-        if only == "improvements" and change == "improvement":
-            return True
-        if only == "changed" and (
-            change in ("regression", "improvement")
+        if (
+            _change(base.pass_metric[i], c.pass_metric[j]) in ("regression", "improvement")
             or base.outputs[i] != c.outputs[j]
             or any(d != 0 for d in _deltas(base, i, c, j).values())
         ):
@@ -159,8 +185,9 @@ def _deltas(base: _Columns, i: int, c: _Columns, j: int) -> dict[str, float]:
     delta: dict[str, float] = {}
     for name, values in c.scores.items():
         before = base.scores.get(name)
-        if before is not None and not math.isnan(values[j] - before[i]):
-            delta[name] = values[j] - before[i]
+        change = float(values[j] - before[i]) if before is not None else math.nan
+        if not math.isnan(change):
+            delta[name] = change
     return delta
 
 

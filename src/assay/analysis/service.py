@@ -7,7 +7,9 @@ baselines and the dataset's stored regression policy, then hand over to the pure
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,8 +24,15 @@ from assay.analysis.stats import Direction
 from assay.domain import Experiment, ExperimentStatus
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.store import Store, run_frames
-from assay.store.run_columns import item_tags, latest_tagged_run, result_columns, score_columns
+from assay.store.run_columns import (
+    item_tags,
+    latest_tagged_run,
+    outputs_of,
+    result_columns,
+    score_columns,
+)
 
+log = logging.getLogger("assay.analysis")
 _CODE = {s.value: i for i, s in enumerate(STATUSES)}
 #: When one result has scores of the same name from several sources, later sources win.
 _SOURCE_ORDER = ("evaluator", "api", "human")
@@ -41,14 +50,16 @@ def _flags(values: Sequence[bool | None]) -> np.ndarray[Any, np.dtype[np.float64
 def frame_of(store: Store, experiment: Experiment, *, outputs: bool = True) -> RunFrame:
     """The :class:`RunFrame` of an experiment already fetched.
 
-    Without outputs, a finished run's frame is read from its stored snapshot when that is
-    current, and stored after it is built otherwise (see :mod:`assay.store.run_frames`).
+    Without ``outputs``, the frame reads outputs on demand (``fetch_outputs``), and a
+    finished run's frame is read from its stored snapshot when that is current, and stored
+    after it is built otherwise (see :mod:`assay.store.run_frames`).
     """
     with paused_gc():
         if outputs or not experiment.status.finished:
             return _frame(store, experiment, outputs=outputs)
+        fetch = partial(outputs_of, store.db, experiment.id)
         data = run_frames.load(store.db, experiment.id)
-        stored = None if data is None else snapshot.loads(data, experiment)
+        stored = None if data is None else snapshot.loads(data, experiment, fetch)
         if stored is not None:
             return stored
         with store.db.read() as conn:  # the revision is read before the data it stamps
@@ -56,6 +67,18 @@ def frame_of(store: Store, experiment: Experiment, *, outputs: bool = True) -> R
         frame = _frame(store, experiment, outputs=False)
         run_frames.save(store.db, experiment.id, revision, snapshot.dumps(frame))
         return frame
+
+
+def store_frame(store: Store, experiment_id: str) -> None:
+    """Store a finished run's snapshot now, so that its first comparison or gate reads it
+    rather than every result and score row (the engine calls this when a run ends or is
+    re-scored). A snapshot is only a cache: a failure here is logged, never raised."""
+    try:
+        experiment = store.experiments.get(experiment_id)
+        if experiment.status.finished:
+            frame_of(store, experiment, outputs=False)
+    except Exception:
+        log.warning("could not store the run frame of %s", experiment_id, exc_info=True)
 
 
 def _frame(store: Store, experiment: Experiment, *, outputs: bool) -> RunFrame:
@@ -105,6 +128,7 @@ def _frame(store: Store, experiment: Experiment, *, outputs: bool) -> RunFrame:
         outputs=res.output,
         errors=res.error,
         unaligned=res.unaligned,
+        fetch_outputs=None if outputs else partial(outputs_of, store.db, experiment.id),
     )
 
 
@@ -173,21 +197,26 @@ def compare_experiments(
                 field="runs",
                 row=i,
             )
-    runs = [frame_of(store, e, outputs=items) for e in found]
+    # A page of item rows reads its own rows' outputs; all rows, or the "changed" filter
+    # (which compares every output), read every output at once.
+    every_output = items and (limit is None or only == "changed")
+    runs = [frame_of(store, e, outputs=every_output) for e in found]
+    base = found[0]
     if directions is None:
-        base = found[0]
         policy = dataset_policy(store, base.dataset_id) if base.dataset_id else None
         directions = {k: r.direction for k, r in policy.scorers.items()} if policy else {}
-    tags: dict[str, list[str]] = {}
-    if (items or tag) and found[0].dataset_id is not None:
-        wanted: set[str] = set()
-        for run in runs:
-            wanted.update(run.item_ids.tolist())
-        tags = item_tags(store.db, found[0].dataset_id, found[0].dataset_version, wanted)
-    return compare_runs(
+
+    def tags_of(ids: set[str]) -> dict[str, list[str]]:
+        if base.dataset_id is None or not ids:
+            return {}
+        return item_tags(store.db, base.dataset_id, base.dataset_version, ids)
+
+    # The tag filter needs every item's tags; otherwise only the page's rows are looked up.
+    every_tag = set().union(*(r.observed_items for r in runs)) if tag is not None else set()
+    comparison = compare_runs(
         runs,
         directions=directions,
-        item_tags=tags,
+        item_tags=tags_of(every_tag),
         alpha=alpha,
         resamples=resamples,
         permutations=permutations,
@@ -200,6 +229,14 @@ def compare_experiments(
         offset=offset,
         limit=limit,
     )
+    if tag is not None or not comparison.items:
+        return comparison
+    page_tags = tags_of({row.item_id for row in comparison.items})
+    rows = [
+        row.model_copy(update={"tags": list(page_tags.get(row.item_id, ()))})
+        for row in comparison.items
+    ]
+    return comparison.model_copy(update={"items": rows})
 
 
 # ---------------------------------------------------------------- gate
@@ -285,4 +322,5 @@ __all__ = [
     "load_run",
     "resolve_baseline",
     "set_dataset_policy",
+    "store_frame",
 ]

@@ -1,9 +1,9 @@
 """A run frame's statistics columns as bytes, for storing next to a finished run.
 
 The format is an uncompressed NumPy ``.npz`` archive read without pickle: one array per
-numeric column, two per scorer, and a JSON header (format, item ids, scorer names) stored
-as a byte array. Outputs and error texts are not part of it; frames that need them are read
-from the results themselves.
+numeric column, two per scorer, and a JSON header (format, item ids, scorer names, the
+error texts of the rows that have one) stored as a byte array. Outputs are not part of it;
+frames that need them are read from the results themselves.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from assay.analysis.frame import RunFrame, ScoreColumn
+from assay.analysis.frame import OutputFetcher, RunFrame, ScoreColumn
 from assay.domain import Experiment
 
-FORMAT = 1
+FORMAT = 2
 _COLUMNS = ("repetition", "status", "passed", "latency_ms", "cost", "judge_cost")
 
 
@@ -29,6 +29,7 @@ def dumps(frame: RunFrame) -> bytes:
         "item_ids": frame.item_ids.tolist(),
         "scores": names,
         "unaligned": frame.unaligned,
+        "errors": {row: e for row, e in enumerate(frame.errors or ()) if e is not None},
     }
     arrays: dict[str, Any] = {c: getattr(frame, c) for c in _COLUMNS}
     for i, name in enumerate(names):
@@ -40,7 +41,9 @@ def dumps(frame: RunFrame) -> bytes:
     return out.getvalue()
 
 
-def loads(data: bytes, experiment: Experiment) -> RunFrame | None:
+def loads(
+    data: bytes, experiment: Experiment, fetch_outputs: OutputFetcher | None = None
+) -> RunFrame | None:
     """The frame stored by :func:`dumps`, or None when it was written in another format."""
     with np.load(io.BytesIO(data), allow_pickle=False) as archive:
         header = json.loads(archive["header"].tobytes())
@@ -51,6 +54,9 @@ def loads(data: bytes, experiment: Experiment) -> RunFrame | None:
             name: ScoreColumn(archive[f"value_{i}"], archive[f"passed_{i}"])
             for i, name in enumerate(header["scores"])
         }
+    errors: list[str | None] = [None] * len(header["item_ids"])
+    for row, text in header["errors"].items():
+        errors[int(row)] = text
     return RunFrame(
         run_id=experiment.id,
         name=experiment.name,
@@ -59,5 +65,7 @@ def loads(data: bytes, experiment: Experiment) -> RunFrame | None:
         dataset_id=experiment.dataset_id,
         dataset_version=experiment.dataset_version,
         unaligned=int(header["unaligned"]),
+        errors=errors,
+        fetch_outputs=fetch_outputs,
         **columns,
     )

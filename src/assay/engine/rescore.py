@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from assay.analysis.service import store_frame
 from assay.domain import Evaluator, ScoreCreate
 from assay.engine.spec import build_scorers
 from assay.errors import InvalidInput
@@ -170,6 +171,7 @@ async def rescore_async(
     finally:
         await done.put(None)
         await writer  # what was scored before a failure is still written
+    await asyncio.to_thread(store_frame, store, found.id)
     return report
 
 

@@ -7,7 +7,7 @@ No record object is built per row: each column comes back as a plain list, in pl
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +17,8 @@ from sqlalchemy import Connection, Select, desc, select
 from assay.store.db import Database
 from assay.store.tables import dataset_items, experiments, results, scores
 from assay.store.types import loads
+
+_IN_CHUNK = 500
 
 
 @contextmanager
@@ -143,18 +145,31 @@ def score_columns(db: Database, experiment_id: str) -> ScoreColumns:
 def item_tags(
     db: Database, dataset_id: str, version: int | None, item_ids: set[str]
 ) -> dict[str, list[str]]:
-    """Tags of dataset items as of ``version`` (the newest row of each when None)."""
+    """Tags of dataset items as of ``version`` (the newest row of each when None).
+
+    A few items (a page of a comparison) are looked up by id; many are read in one scan.
+    """
     query = select(dataset_items.c.id, dataset_items.c.tags).where(
         dataset_items.c.dataset_id == dataset_id
     )
     if version is not None:
         query = query.where(dataset_items.c.valid_from <= version)
     query = query.order_by(dataset_items.c.valid_from)
+    ids = sorted(item_ids)
+    chunks = (
+        [
+            query.where(dataset_items.c.id.in_(ids[k : k + _IN_CHUNK]))
+            for k in range(0, len(ids), _IN_CHUNK)
+        ]
+        if len(ids) <= 10 * _IN_CHUNK
+        else [query]
+    )
     out: dict[str, list[str]] = {}
     with db.read() as conn:
-        for item_id, tags in conn.execute(query).tuples():
-            if item_id in item_ids:
-                out[item_id] = list(tags or [])  # later versions overwrite earlier ones
+        for chunk in chunks:
+            for item_id, tags in conn.execute(chunk).tuples():
+                if item_id in item_ids:
+                    out[item_id] = list(tags or [])  # later versions overwrite earlier ones
     return out
 
 
@@ -186,3 +201,22 @@ def latest_tagged_run(
     with db.read() as conn:
         found = conn.execute(query).scalar()
     return None if found is None else str(found)
+
+
+def outputs_of(
+    db: Database, experiment_id: str, keys: Sequence[tuple[str, int]]
+) -> dict[tuple[str, int], Any]:
+    """The outputs of an experiment's results at the given (item id, repetition) keys."""
+    wanted = set(keys)
+    item_ids = sorted({item for item, _ in wanted})
+    found: dict[tuple[str, int], Any] = {}
+    with db.read() as conn:
+        for start in range(0, len(item_ids), _IN_CHUNK):
+            query = select(results.c.item_id, results.c.repetition, results.c.output).where(
+                results.c.experiment_id == experiment_id,
+                results.c.item_id.in_(item_ids[start : start + _IN_CHUNK]),
+            )
+            for item, repetition, output in conn.execute(query):
+                if (item, repetition) in wanted:
+                    found[(item, repetition)] = output
+    return found
