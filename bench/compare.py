@@ -5,8 +5,9 @@ about 10 % of outputs differ) are compared from :class:`RunFrame` columns.
 
 From SQLite: two 100,000-item runs are executed by the engine (``assay.evaluate`` with a
 function target, ``exact_match`` and ``similarity``) into a fresh store; then
-``compare_experiments`` and ``gate_experiment`` run end to end (loading the runs from SQL
-included), and ``store.analytics.trend`` runs over 100 runs of 10,000 items written through
+``compare_experiments`` and ``gate_experiment`` run end to end: once without the runs'
+stored snapshots (every result and score row read from SQL), then as usual (each run's
+snapshot, written when it ended, read back), and ``store.analytics.trend`` runs over 100 runs of 10,000 items written through
 the engine's bulk recording path. Prints the figures and writes
 ``bench/results/compare.json``.
 
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+from sqlalchemy import delete
 
 import assay
 from assay.analysis import (
@@ -40,6 +42,7 @@ from assay.analysis import (
     load_run,
     render_junit,
     render_markdown,
+    store_frame,
 )
 from assay.config import Settings
 from assay.domain import (
@@ -55,6 +58,7 @@ from assay.domain import (
 )
 from assay.scorers import exact_match, similarity
 from assay.store import Store, open_store
+from assay.store.tables import run_frames
 
 T = TypeVar("T")
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -228,6 +232,11 @@ def _recorded_runs(store: Store, runs: int, items: int) -> None:
         store.experiments.finish(planned.experiment.id, ExperimentStatus.completed, None)
 
 
+def _drop_snapshots(store: Store) -> None:
+    with store.db.write() as conn:
+        conn.execute(delete(run_frames))
+
+
 def sqlite_figures(n: int, runs: int, run_items: int) -> dict[str, Any]:
     """The comparison, gate and trend path from a fresh SQLite store."""
     figures: dict[str, Any] = {}
@@ -237,12 +246,20 @@ def sqlite_figures(n: int, runs: int, run_items: int) -> dict[str, Any]:
         start = time.perf_counter()
         base, cand = _engine_runs(store, n)
         figures["setup_two_engine_runs_s"] = time.perf_counter() - start
+        # A run stores its analysis snapshot as it ends; runs without one (uploaded runs,
+        # or runs changed since by human scores) are read from their result and score rows.
+        _drop_snapshots(store)
+        _, t = timed(lambda: store_frame(store, cand), repeat=1)
+        figures["store_snapshot_at_run_end_s"] = t
+        _drop_snapshots(store)
+        _, t = timed(lambda: compare_experiments(store, [base, cand], items=False), repeat=1)
+        figures["compare_experiments_without_snapshots_s"] = t
+        stats, t = timed(lambda: compare_experiments(store, [base, cand], items=False))
+        figures["compare_experiments_s"] = t
         _, t = timed(lambda: load_run(store, cand, outputs=False))
         figures["load_run_s"] = t
         _, t = timed(lambda: load_run(store, cand))
         figures["load_run_with_outputs_s"] = t
-        stats, t = timed(lambda: compare_experiments(store, [base, cand], items=False))
-        figures["compare_experiments_s"] = t
         page, t = timed(
             lambda: compare_experiments(store, [base, cand], only="regressions", limit=50)
         )

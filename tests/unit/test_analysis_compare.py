@@ -405,3 +405,21 @@ def test_duplicate_trial_is_named() -> None:
         frame("A", [1, 1, 1], items=["i1", "i1", "i1"], repetition=[0, 1, 1])
     assert err.value.row == 2
     assert "item i1 repetition 1" in err.value.message
+
+
+def test_many_rows_and_pages_build_the_same_rows() -> None:
+    rng = np.random.default_rng(3)
+    n = 1500  # above the size where columns are converted to lists at once
+    a = frame("A", rng.random(n) < 0.7, scores={"sim": rng.random(n)})
+    b = frame("B", rng.random(n) < 0.7, scores={"sim": rng.random(n)})
+    whole = compare_runs([a, b], resamples=200)
+    assert len(whole.items) == n
+    paged = [
+        row
+        for k in range(0, n, 400)
+        for row in compare_runs([a, b], resamples=200, offset=k, limit=400).items
+    ]
+    assert [r.model_dump() for r in paged] == [r.model_dump() for r in whole.items]
+    first = whole.items[0]
+    assert first.cells["A"] is not None
+    assert first.cells["A"].scores["sim"] == pytest.approx(float(a.scores["sim"].value[0]))

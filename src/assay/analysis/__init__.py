@@ -40,6 +40,7 @@ from assay.analysis.service import (
     load_run,
     resolve_baseline,
     set_dataset_policy,
+    store_frame,
 )
 from assay.analysis.stats import (
     Direction,
@@ -97,6 +98,7 @@ __all__ = [
     "render_markdown",
     "resolve_baseline",
     "set_dataset_policy",
+    "store_frame",
     "verdict",
     "wilcoxon_test",
     "word_diff",

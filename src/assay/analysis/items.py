@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from assay.analysis.frame import FAILED, STATUSES, RunFrame, align
 from assay.analysis.models import Cell, Change, DiffOp, ItemFilter, ItemRow
@@ -16,6 +17,9 @@ from assay.analysis.textdiff import as_text, word_diff
 from assay.domain import ResultStatus
 from assay.errors import InvalidInput
 
+_MANY_ROWS = 1000
+#: A column: a numpy array, or the same values as a list once many rows need them.
+_Values = npt.NDArray[Any] | list[Any]
 _FILTERS = ("regressions", "improvements", "changed", "failed")
 
 
@@ -28,17 +32,27 @@ def _flag(x: float) -> bool | None:
 
 
 class _Columns:
-    """One run's columns, turned into Python values row by row as rows are needed."""
+    """One run's columns for building item rows: numpy arrays read row by row for a page,
+    Python lists (converted once) when many rows are built."""
 
     def __init__(self, run: RunFrame) -> None:
-        self.run = run
         self.run_id = run.run_id
         self.index = run.index
-        self.pass_metric = run.pass_metric()
+        self.pass_metric: _Values = run.pass_metric()
         self.outputs: Sequence[Any] = run.outputs or [None] * len(run)
         self.errors: Sequence[str | None] = run.errors or [None] * len(run)
-        self.scores = {k: c.metric() for k, c in run.scores.items()}
+        self.scores: dict[str, _Values] = {k: c.metric() for k, c in run.scores.items()}
+        self.status: _Values = run.status
+        self.passed: _Values = run.passed
+        self.latency: _Values = run.latency_ms
+        self.cost: _Values = run.cost
         self._fetch = run.fetch_outputs if run.outputs is None else None
+
+    def as_lists(self) -> None:
+        """Convert the columns to lists: cheaper per row than numpy scalars for many rows."""
+        for name in ("pass_metric", "status", "passed", "latency", "cost"):
+            setattr(self, name, np.asarray(getattr(self, name)).tolist())
+        self.scores = {k: np.asarray(v).tolist() for k, v in self.scores.items()}
 
     def read_outputs(self, keys: Iterable[tuple[str, int]]) -> None:
         """Fetch the outputs of ``keys`` when the run's outputs were not loaded."""
@@ -50,19 +64,14 @@ class _Columns:
             outputs[self.index[key]] = output
         self.outputs = outputs
 
-    def failed(self, row: int) -> bool:
-        """The target failed, or the result did not pass."""
-        return bool(self.run.status[row] == FAILED or self.run.passed[row] == 0.0)
-
     def cell(self, row: int) -> Cell:
-        run = self.run
         return Cell(
-            status=STATUSES[run.status[row]].value,
-            passed=_flag(float(run.passed[row])),
+            status=STATUSES[self.status[row]].value,
+            passed=_flag(float(self.passed[row])),
             output=self.outputs[row],
             error=self.errors[row],
-            latency_ms=_opt(float(run.latency_ms[row])),
-            cost=_opt(float(run.cost[row])),
+            latency_ms=_opt(float(self.latency[row])),
+            cost=_opt(float(self.cost[row])),
             scores={name: _opt(float(values[row])) for name, values in self.scores.items()},
         )
 
@@ -126,9 +135,11 @@ def item_rows(
     if tag is not None:
         wanted = [k for k in wanted if tag in item_tags.get(k[0], ())]
     page = wanted[offset : None if limit is None else offset + limit]
-    if only != "changed":
-        for c in cols:
+    for c in cols:
+        if only != "changed":
             c.read_outputs(page)
+        if len(page) > _MANY_ROWS:
+            c.as_lists()
     with paused_gc():
         rows = [_row(key, base, others, item_tags, diffs) for key in page]
     return rows, len(wanted)
