@@ -174,6 +174,7 @@ class ResultDetail(Record):
     item_expected_output: JSON
     started_at: datetime | None
     finished_at: datetime | None
+    trace_id: str | None = Field(default=None, description="The trace that produced the output.")
     scores: list[Score]
 
     def score_values(self) -> dict[str, float | str | None]:

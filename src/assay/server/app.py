@@ -17,6 +17,7 @@ from assay.server import errors
 from assay.server.api.v1 import router as v1_router
 from assay.server.api.v1.health import router as health_router
 from assay.server.limits import BodySizeLimit
+from assay.server.web import router as web_router
 from assay.server.worker import Worker
 from assay.store import Database
 from assay.store.migrate import ensure_schema
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.include_router(health_router)
     app.include_router(v1_router, prefix="/api/v1", responses=errors.ERROR_RESPONSES)
+    app.include_router(web_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
@@ -45,6 +45,27 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
+
+
+_NOT_PAGES = ("/api/", "/health", "/docs", "/openapi.json", "/static/")
+
+
+def _page(request: Request) -> bool:
+    """A dashboard page (not the API): errors render as HTML for a person."""
+    return not request.url.path.startswith(_NOT_PAGES)
+
+
+def html_error(status: int, message: str, headers: dict[str, str] | None = None) -> HTMLResponse:
+    from assay.server.web.templating import env
+
+    headers = dict(headers or {})
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", 'Basic realm="assay"')
+    title = {401: "Sign in needed", 403: "Not allowed", 404: "Not found"}.get(
+        status, "Something went wrong" if status >= 500 else "That did not work"
+    )
+    html = env.get_template("error.html").render(title=title, message=message, section="")
+    return HTMLResponse(html, status_code=status, headers=headers)
 
 
 def envelope(
@@ -90,15 +111,20 @@ def validation_envelope(errors: Sequence[Any]) -> JSONResponse:
     return envelope(422, "invalid_input", f"{first['field']}: {first['message']}", details)
 
 
-async def _assay_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _assay_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AssayError)
     if exc.status >= 500:
         log.error("request failed: %s", exc.message, exc_info=exc)
+    if _page(request):
+        return html_error(exc.status, exc.message)
     return envelope(exc.status, exc.code, exc.message, exc.details)
 
 
-async def _request_validation(_request: Request, exc: Exception) -> JSONResponse:
+async def _request_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if _page(request):
+        problem = _problem(exc.errors()[0]) if exc.errors() else {"field": "?", "message": "?"}
+        return html_error(422, f"{problem['field']}: {problem['message']}")
     return validation_envelope(exc.errors())
 
 
@@ -121,9 +147,12 @@ def _allowed_methods(request: Request) -> str | None:
     return ", ".join(sorted(methods)) if methods else None
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     headers = dict(exc.headers or {})
+    if _page(request) and exc.status_code in (404, 401):
+        message = "no such page" if exc.status_code == 404 else str(exc.detail)
+        return html_error(exc.status_code, message, headers)
     if exc.status_code == 405:
         allowed = _allowed_methods(request)
         if allowed:
@@ -135,8 +164,10 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return envelope(exc.status_code, code, message, headers=headers)
 
 
-async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error", exc_info=exc)
+    if _page(request):
+        return html_error(500, "internal server error")
     return envelope(500, "internal", "internal server error")
 
 

@@ -35,7 +35,7 @@ from assay.store.recording import Completion, ResultRow, ScoreRow, completion_ro
 from assay.store.result_pages import page
 from assay.store.run_bulk import Bulk
 from assay.store.run_frames import touch
-from assay.store.sql import after_keyset, decode_cursor, encode_cursor
+from assay.store.sql import after_keyset, decode_cursor, encode_cursor, text_contains
 from assay.store.summary import summarize
 from assay.store.tables import dataset_items, datasets, experiments, results, scores
 from assay.store.types import utcnow
@@ -230,16 +230,30 @@ class Experiments:
         *,
         dataset: str | None = None,
         status: ExperimentStatus | None = None,
+        search: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Experiment]:
-        """Experiments, newest first."""
+        """Experiments, newest first; ``search`` matches the name or the run tag."""
         limit = _check_limit(limit)
         query = select(experiments).where(experiments.c.project_id == self.project_id)
         if dataset is not None:
             query = query.where(experiments.c.dataset_id == self._datasets.get(dataset).id)
         if status is not None:
             query = query.where(experiments.c.status == status.value)
+        if search:
+            query = query.where(
+                or_(
+                    text_contains(experiments.c.name, search),
+                    text_contains(experiments.c.run_tag, search),
+                )
+            )
+        if created_after is not None:
+            query = query.where(experiments.c.created_at >= created_after)
+        if created_before is not None:
+            query = query.where(experiments.c.created_at < created_before)
         if cursor:
             created, last_id = decode_cursor(cursor, 2)
             try:

@@ -9,7 +9,7 @@ from assay.store.scores import score_record
 from assay.store.sql import decode_cursor, encode_cursor
 from assay.store.tables import results, scores
 
-_RESULT_COLUMNS = [c for c in results.c if c.name not in ("trace_id", "observation_id")]
+_RESULT_COLUMNS = [c for c in results.c if c.name != "observation_id"]
 
 
 def page(
@@ -57,6 +57,7 @@ def page(
             item_expected_output=r.expected_output,
             started_at=r.started_at,
             finished_at=r.finished_at,
+            trace_id=r.trace_id,
             scores=by_result[r.id],
         )
         for r in rows

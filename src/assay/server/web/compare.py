@@ -1,0 +1,85 @@
+"""The comparison page: statistics of two or more runs, then their items side by side."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from assay.analysis import compare_experiments, gate_experiment
+from assay.analysis.gate import GateVerdict
+from assay.analysis.models import ItemFilter
+from assay.errors import AssayError, InvalidInput, NotFound
+from assay.server.auth import ProjectStore
+from assay.server.comparison import MAX_EXPERIMENTS
+from assay.server.web.templating import render
+from assay.store import Store
+
+router = APIRouter()
+
+PAGE = 50
+
+
+def _items(
+    store: Store, dataset_id: str | None, version: int | None, ids: set[str]
+) -> dict[str, Any]:
+    """The dataset items shown next to a page of rows (input and expected output)."""
+    found: dict[str, Any] = {}
+    if dataset_id is None:
+        return found
+    for item_id in ids:
+        try:
+            found[item_id] = store.datasets.get_item(dataset_id, item_id, version=version)
+        except NotFound:  # deleted since, or the version is gone: the row still shows
+            continue
+    return found
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare_page(
+    request: Request,
+    store: ProjectStore,
+    runs: Annotated[list[str], Query(max_length=MAX_EXPERIMENTS)] = [],  # noqa: B006
+    only: ItemFilter | None = None,
+    tag: Annotated[str | None, Query(max_length=200)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> HTMLResponse:
+    """Runs in the order given; the first is the baseline."""
+    if len(runs) < 2:
+        raise InvalidInput(
+            "select at least two runs to compare (the first is the baseline)", field="runs"
+        )
+    experiments = [store.experiments.get(ref) for ref in runs]
+    comparison = compare_experiments(
+        store, [e.id for e in experiments], only=only, tag=tag or None, offset=offset, limit=PAGE
+    )
+    base = experiments[0]
+    gates: dict[str, GateVerdict | str] = {}
+    for candidate in experiments[1:]:
+        try:
+            gates[candidate.id] = gate_experiment(store, candidate.id, baseline=base.id)
+        except AssayError as exc:  # not completed yet, for instance: show why, not a gate
+            gates[candidate.id] = exc.message
+    items = _items(
+        store, base.dataset_id, base.dataset_version, {r.item_id for r in comparison.items}
+    )
+    query = "&".join(f"runs={e.id}" for e in experiments)
+    return render(
+        request,
+        "compare.html",
+        {
+            "section": "runs",
+            "experiments": experiments,
+            "names": {e.id: e.name for e in experiments},
+            "cmp": comparison,
+            "gates": gates,
+            "items": items,
+            "only": only or "",
+            "tag": tag or "",
+            "offset": offset,
+            "limit": PAGE,
+            "query": query,
+        },
+        block="items",
+    )

@@ -1,0 +1,140 @@
+"""Run pages: every run with filters, and one run's summary and per-item results."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from assay.domain import Experiment, ExperimentStatus
+from assay.errors import NotFound
+from assay.server.auth import ProjectStore
+from assay.server.web import charts
+from assay.server.web.templating import render
+
+router = APIRouter()
+
+Outcome = Literal["all", "passed", "failed"]
+
+
+def target_label(experiment: Experiment) -> str:
+    """What the run evaluated: the prompt and model, the function, or the endpoint."""
+    if experiment.external:
+        return "uploaded outputs"
+    c = experiment.config
+    if c.get("prompt_name"):
+        model = c.get("model")
+        return f"{c['prompt_name']}" + (f" · {model}" if model else "")
+    for key in ("function", "model", "url", "endpoint_id", "type"):
+        if isinstance(c.get(key), str):
+            return str(c[key])
+    return "—"
+
+
+def _day(value: date | None, *, end: bool = False) -> datetime | None:
+    if value is None:
+        return None
+    start = datetime.combine(value, time(), tzinfo=UTC)
+    return start + timedelta(days=1) if end else start
+
+
+@router.get("/runs", response_class=HTMLResponse)
+def runs_page(
+    request: Request,
+    store: ProjectStore,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    dataset: Annotated[str | None, Query(max_length=300)] = None,
+    status: ExperimentStatus | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    cursor: str | None = None,
+) -> HTMLResponse:
+    """Every run, newest first: search by name or run tag, filter by dataset, status, dates."""
+    page = store.experiments.list(
+        dataset=dataset or None,
+        status=status,
+        search=q or None,
+        created_after=_day(since),
+        created_before=_day(until, end=True),
+        limit=50,
+        cursor=cursor,
+    )
+    overview = store.experiments.overview([e.id for e in page.items])
+    names = {d.id: d.name for d in store.datasets.list(limit=1000).items}
+    rows = [
+        {
+            "run": e,
+            "target": target_label(e),
+            "dataset": names.get(e.dataset_id or ""),
+            "stats": overview.get(e.id, {}),
+        }
+        for e in page.items
+    ]
+    filters = {
+        "q": q or "",
+        "dataset": dataset or "",
+        "status": status.value if status else "",
+        "since": since.isoformat() if since else "",
+        "until": until.isoformat() if until else "",
+    }
+    return render(
+        request,
+        "runs.html",
+        {
+            "section": "runs",
+            "rows": rows,
+            "next_cursor": page.next_cursor,
+            "filters": filters,
+            "statuses": [s.value for s in ExperimentStatus],
+            "datasets": sorted(names.values()),
+        },
+        block="table",
+    )
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(
+    request: Request,
+    store: ProjectStore,
+    run_id: str,
+    outcome: Outcome = "all",
+    cursor: str | None = None,
+) -> HTMLResponse:
+    """Summary metrics, score statistics and distributions, then the results page by page."""
+    run = store.experiments.get(run_id)
+    passed = {"all": None, "passed": True, "failed": False}[outcome]
+    listing = store.experiments.results(run.id, passed=passed, limit=50, cursor=cursor)
+    summary = listing.summary
+    distributions: list[Any] = []
+    if run.status.finished:
+        latency = store.analytics.latency_distribution(run.id)
+        distributions.append(charts.histogram("Latency (ms)", latency.bins, fmt="{:.0f}"))
+        for s in summary.scores:
+            dist = store.analytics.score_distribution(run.id, s.name)
+            distributions.append(charts.histogram(f"{s.name} scores", dist.bins))
+    dataset = None
+    if run.dataset_id is not None:
+        try:
+            dataset = store.datasets.get(run.dataset_id)
+        except NotFound:  # the dataset was deleted; the run stays readable
+            dataset = None
+    return render(
+        request,
+        "run.html",
+        {
+            "section": "runs",
+            "run": run,
+            "target": target_label(run),
+            "dataset": dataset,
+            "summary": summary,
+            "results": listing.results,
+            "next_cursor": listing.next_cursor,
+            "outcome": outcome,
+            "distributions": distributions,
+            "live": not run.status.finished,
+        },
+        # HTMX refreshes the summary of a live run, or pages and filters the results.
+        block="results" if request.headers.get("hx-target") == "results" else "summary",
+    )
