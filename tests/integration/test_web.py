@@ -1,0 +1,283 @@
+"""Dashboard pages through the app on each database: content, HTMX fragments, forms, errors."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+import assay
+from assay.analysis import set_dataset_policy
+from assay.domain import DatasetCreate, ItemCreate, PromptCreate, TraceCreate
+from assay.scorers import exact_match
+from assay.store import Store
+from tests.integration.conftest import BASE
+
+N = 20
+WRONG = {3, 7, 11}  # items the candidate gets wrong: three regressions
+HX = {"HX-Request": "true"}
+
+
+def right(x: dict[str, str]) -> str:
+    return x["q"].upper()
+
+
+def cand(x: dict[str, str]) -> str:
+    return f"{x['q']} lower" if int(x["q"][1:]) in WRONG else x["q"].upper()
+
+
+@pytest.fixture
+def seeded(store: Store) -> dict[str, Any]:
+    store.datasets.create(DatasetCreate(name="qa", description="capital letters"))
+    store.datasets.add_items(
+        "qa",
+        [
+            ItemCreate(
+                input={"q": f"q{i}"}, expected_output=f"Q{i}", tags=["odd" if i % 2 else "even"]
+            )
+            for i in range(N)
+        ],
+    )
+    base = assay.evaluate("qa", right, [exact_match()], name="base", run_tag="main", store=store)
+    other = assay.evaluate("qa", cand, [exact_match()], name="cand", store=store)
+    store.prompts.create(PromptCreate(name="greet", template="Hello {{ name }}"))
+    store.prompts.create(
+        PromptCreate(name="greet", template="Hi {{ name }}!", labels=["production"])
+    )
+    store.traces.ingest(
+        [
+            TraceCreate.model_validate(
+                {
+                    "id": "trace-1",
+                    "name": "chat turn",
+                    "input": {"m": "hi"},
+                    "output": "hello",
+                    "observations": [
+                        {
+                            "id": "root",
+                            "name": "agent",
+                            "type": "span",
+                            "start_time": "2026-11-01T00:00:00Z",
+                            "end_time": "2026-11-01T00:00:02Z",
+                        },
+                        {
+                            "id": "llm",
+                            "parent_id": "root",
+                            "name": "llm call",
+                            "type": "generation",
+                            "model": "gpt-test",
+                            "start_time": "2026-11-01T00:00:01Z",
+                            "end_time": "2026-11-01T00:00:02Z",
+                        },
+                    ],
+                }
+            )
+        ]
+    )
+    return {"base": base.id, "cand": other.id}
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_datasets_items_runs_and_analytics(http: TestClient, seeded: dict[str, Any]) -> None:
+    home = http.get("/")
+    assert home.status_code == 200
+    assert home.url.path == "/datasets"
+    assert 'href="/datasets/qa"' in home.text
+    assert "capital letters" in home.text
+
+    items = http.get("/datasets/qa")
+    assert items.status_code == 200
+    assert items.text.count('<tr id="item-') == N
+    odd = http.get("/datasets/qa", params={"tag": "odd"})
+    assert odd.text.count('<tr id="item-') == N // 2
+
+    runs = _text(http.get("/datasets/qa/runs").text)
+    for column in ("Run name", "Version", "Status", "Error", "Created at", "Count run items"):
+        assert column in runs
+    assert "Avg latency" in runs
+    assert "Avg total cost" in runs
+    assert "100.0 %" in runs  # base
+    assert f"{(N - len(WRONG)) / N * 100:.1f} %" in runs  # cand
+
+    analytics = http.get("/datasets/qa/analytics").text
+    first_chart = analytics.split("</svg>")[0]
+    assert first_chart.count('<circle class="dot"') == 2
+    assert re.search(r'id="flaky">\s*3\s*<', analytics)  # the three items flipped between runs
+
+
+def test_htmx_requests_get_only_the_fragment(http: TestClient, seeded: dict[str, Any]) -> None:
+    page = http.get("/datasets", params={"q": "capital"}, headers=HX)
+    assert page.text.lstrip().startswith('<div id="datasets">')
+    assert "<html" not in page.text
+    assert "qa" in page.text
+    none = http.get("/datasets", params={"q": "nothing like it"}, headers=HX)
+    assert "No dataset matches" in none.text
+    results = http.get(
+        f"/runs/{seeded['cand']}",
+        params={"outcome": "failed"},
+        headers={**HX, "HX-Target": "results"},
+    )
+    assert results.text.lstrip().startswith('<div id="results">')
+    assert results.text.count('<tr class="result"') == len(WRONG)
+
+
+def test_run_page_shows_summary_results_and_filters(
+    http: TestClient, seeded: dict[str, Any]
+) -> None:
+    page = http.get(f"/runs/{seeded['cand']}")
+    assert page.status_code == 200
+    pass_rate = re.search(r'id="pass-rate">([^<]+)<', page.text)
+    assert pass_rate is not None
+    assert pass_rate.group(1) == f"{(N - len(WRONG)) / N * 100:.1f} %"
+    assert page.text.count('<tr class="result"') == N
+    assert 'id="scorer-stats"' in page.text
+    assert "q3 lower" in page.text
+    passed = http.get(f"/runs/{seeded['cand']}", params={"outcome": "passed"})
+    assert passed.text.count('<tr class="result"') == N - len(WRONG)
+    assert "q3 lower" not in passed.text
+
+
+def test_runs_list_filters(http: TestClient, store: Store, seeded: dict[str, Any]) -> None:
+    everything = http.get("/runs").text
+    assert f'href="/runs/{seeded["base"]}"' in everything
+    assert f'href="/runs/{seeded["cand"]}"' in everything
+    assert "test_web:right" in everything  # the function the run evaluated
+    by_name = http.get("/runs", params={"q": "cand"}).text
+    assert f'href="/runs/{seeded["cand"]}"' in by_name
+    assert f'href="/runs/{seeded["base"]}"' not in by_name
+    by_tag = http.get("/runs", params={"q": "main"}).text
+    assert f'href="/runs/{seeded["base"]}"' in by_tag
+    failed = http.get("/runs", params={"status": "failed"}).text
+    assert "No run matches" in failed
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    assert "No run matches" in http.get("/runs", params={"since": tomorrow}).text
+    assert "No run matches" not in http.get("/runs", params={"until": tomorrow}).text
+    bad = http.get("/runs", params={"status": "nope"})
+    assert bad.status_code == 422
+    assert "status" in _text(bad.text)
+
+
+def test_compare_page_statistics_gate_and_item_filters(
+    http: TestClient, store: Store, seeded: dict[str, Any]
+) -> None:
+    set_dataset_policy(store, "qa", {"min_pass_rate": 0.9})
+    url = f"/compare?runs={seeded['base']}&runs={seeded['cand']}"
+    page = http.get(url)
+    assert page.status_code == 200
+    row = re.search(r'<tr data-metric="passed">(.*?)</tr>', page.text, re.S)
+    assert row is not None
+    assert ">worse<" in row.group(1) or ">inconclusive<" in row.group(1)
+    gate = re.search(rf'id="gate-{seeded["cand"]}">(.*?)</div>', page.text, re.S)
+    assert gate is not None
+    assert "FAILED" in gate.group(1)  # 85 % passed, the dataset's policy asks for 90 %
+    assert "pass rate" in gate.group(1)
+    assert f"{len(WRONG)} regressions" in _text(gate.group(1))
+    assert page.text.count('class="item-row"') == N
+
+    regressions = http.get(url + "&only=regressions", headers=HX)
+    assert regressions.text.count('class="item-row"') == len(WRONG)
+    assert regressions.text.count('data-changes="regression"') == len(WRONG)
+    assert "<ins>" in regressions.text or "<del>" in regressions.text
+    assert "q3" in regressions.text  # the item's input is shown next to its row
+    tagged = http.get(url + "&only=regressions&tag=odd", headers=HX)
+    assert tagged.text.count('class="item-row"') == len(WRONG)  # 3, 7 and 11 are odd
+    assert http.get(url + "&tag=even", headers=HX).text.count('class="item-row"') == N // 2
+
+
+def test_traces_and_prompts(http: TestClient, seeded: dict[str, Any]) -> None:
+    traces = http.get("/traces").text
+    assert 'href="/traces/trace-1"' in traces
+    trace = http.get("/traces/trace-1").text
+    spans = re.findall(r'<tr class="span" data-depth="(\d)">', trace)
+    assert spans == ["0", "1"]  # the generation sits under the agent span
+    assert "gpt-test" in trace
+    assert "margin-left: 50.0%" in trace  # it starts halfway through the trace
+    prompts = http.get("/prompts").text
+    assert 'href="/prompts/greet"' in prompts
+    prompt = http.get("/prompts/greet").text
+    assert 'id="version-2"' in prompt
+    assert 'id="version-1"' in prompt
+    assert "production" in prompt
+
+
+def test_add_item_form_validates_and_is_all_or_nothing(
+    http: TestClient, store: Store, seeded: dict[str, Any]
+) -> None:
+    version = store.datasets.get("qa").version
+    refused = http.post("/datasets/qa/items", data={"input": "hello"})
+    assert refused.status_code == 403  # not sent by the dashboard's own pages
+    bad = http.post(
+        "/datasets/qa/items", data={"input": "hello", "metadata": "{not json"}, headers=HX
+    )
+    assert bad.status_code == 422
+    assert "metadata: not valid JSON" in bad.text
+    assert "{not json" in bad.text  # what was typed is kept
+    empty = http.post("/datasets/qa/items", data={"input": "  "}, headers=HX)
+    assert empty.status_code == 422
+    assert "input" in empty.text
+    not_object = http.post(
+        "/datasets/qa/items", data={"input": "x", "metadata": "[1, 2]"}, headers=HX
+    )
+    assert not_object.status_code == 422
+    assert store.datasets.get("qa").version == version
+
+    added = http.post(
+        "/datasets/qa/items",
+        data={
+            "input": '{"q": "new"}',
+            "expected_output": "NEW",
+            "metadata": '{"origin": "form"}',
+            "tags": "fresh, manual",
+        },
+        headers=HX,
+    )
+    assert added.status_code == 200
+    assert "Added item" in added.text
+    dataset = store.datasets.get("qa")
+    assert dataset.version == version + 1
+    newest = store.datasets.list_items("qa", tag="fresh").items
+    assert len(newest) == 1
+    assert newest[0].input == {"q": "new"}
+    assert newest[0].metadata == {"origin": "form"}
+    assert newest[0].tags == ["fresh", "manual"]
+
+
+def test_page_errors_are_html(http: TestClient, seeded: dict[str, Any]) -> None:
+    missing = http.get("/datasets/nope")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("text/html")
+    assert "dataset &#39;nope&#39; not found" in missing.text  # escaped
+    one = http.get(f"/compare?runs={seeded['base']}")
+    assert one.status_code == 422
+    assert "at least two runs" in one.text
+    assert http.get("/runs/no-such-run").status_code == 404
+    assert http.get("/no/such/page").status_code == 404
+    api = http.get("/api/v1/datasets/nope")
+    assert api.headers["content-type"].startswith("application/json")  # the API keeps JSON
+
+
+def test_static_files_are_served_and_nothing_else(http: TestClient) -> None:
+    css = http.get("/static/assay.css")
+    assert css.status_code == 200
+    assert css.headers["content-type"].startswith("text/css")
+    js = http.get("/static/htmx-2.0.11.min.js")
+    assert js.status_code == 200
+    assert "htmx" in js.text[:200]
+    assert http.get("/static/..%2Fapp.py").status_code == 404
+    assert http.get("/static/missing.js").status_code == 404
+
+
+def test_pages_need_a_key_when_keys_are_on(keyed_app: FastAPI) -> None:
+    with TestClient(keyed_app, base_url=BASE) as client:
+        page = client.get("/datasets")
+        assert page.status_code == 401
+        assert page.headers["www-authenticate"].startswith("Basic")
+        assert page.headers["content-type"].startswith("text/html")
+        assert client.get("/static/assay.css").status_code == 200  # no project data
