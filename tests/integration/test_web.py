@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,10 +13,13 @@ from fastapi.testclient import TestClient
 
 import assay
 from assay.analysis import set_dataset_policy
+from assay.config import Settings
 from assay.domain import DatasetCreate, ItemCreate, PromptCreate, TraceCreate
 from assay.scorers import exact_match
 from assay.store import Store
+from tests.fakes.provider import FakeProvider
 from tests.integration.conftest import BASE
+from tests.integration.experiment_support import run_worker
 
 N = 20
 WRONG = {3, 7, 11}  # items the candidate gets wrong: three regressions
@@ -281,3 +285,94 @@ def test_pages_need_a_key_when_keys_are_on(keyed_app: FastAPI) -> None:
         assert page.headers["www-authenticate"].startswith("Basic")
         assert page.headers["content-type"].startswith("text/html")
         assert client.get("/static/assay.css").status_code == 200  # no project data
+
+
+def test_create_a_run_from_the_dashboard(
+    http: TestClient, store: Store, api_settings: Settings, qa: str, fake: FakeProvider
+) -> None:
+    """The runs tab's form creates and starts a prompt run; the server's worker executes it."""
+    dataset = store.datasets.get(qa).name
+    url = f"/datasets/{dataset}/runs"
+    form = http.get(url).text
+    assert 'id="run-form"' in form
+    assert "support-system-prompt" in form  # the prompt library is offered
+
+    fields = {
+        "run_name": "echo run",
+        "target": "prompt",
+        "prompt_name": "support-system-prompt",
+        "prompt_label": "production",
+        "model": "gpt-4o",
+        "base_url": fake.openai_url,
+        "concurrency": "3",
+        "run_tag": "candidate",
+    }
+    for bad, message in (
+        ({"concurrency": "50"}, "concurrency: a whole number from 1 to 10"),
+        ({"temperature": "warm"}, "temperature: 'warm' is not a number"),
+        ({"prompt_name": "no-such-prompt"}, "no-such-prompt"),
+        ({"target": "endpoint", "endpoint_id": "nope"}, "nope"),
+    ):
+        refused = http.post(url, data={**fields, **bad}, headers=HX)
+        assert refused.status_code == 422
+        assert message in html.unescape(refused.text)
+        assert 'value="echo run"' in refused.text  # the form keeps what was typed
+    assert store.experiments.list(dataset=qa).items == []  # nothing was created
+
+    created = http.post(url, data=fields, headers=HX)
+    assert created.status_code == 200
+    run_id = created.headers["HX-Redirect"].removeprefix("/runs/")
+    run = store.experiments.get(run_id)
+    assert (run.name, run.status.value, run.run_tag, run.concurrency) == (
+        "echo run",
+        "running",
+        "candidate",
+        3,
+    )
+    live = http.get(f"/runs/{run_id}").text
+    assert 'hx-trigger="every 2s"' in live  # the page follows the run until it ends
+    assert "Cancel run" in live
+
+    second = http.post(url, data={**fields, "run_name": "cancelled run"}, headers=HX)
+    second_id = second.headers["HX-Redirect"].removeprefix("/runs/")
+    assert http.post(f"/runs/{second_id}/cancel", headers=HX).headers["HX-Redirect"] == (
+        f"/runs/{second_id}"
+    )
+    assert store.experiments.get(second_id).status.value == "cancelled"
+
+    assert run_worker(store, api_settings).runs == 1  # the cancelled run is not executed
+    assert len(fake.requests) == 3
+    done = http.get(f"/runs/{run_id}").text
+    assert 'hx-trigger="every 2s"' not in done
+    assert "echo: Answer: reset password" in done
+    assert "Delete run" in done
+
+
+def test_human_scores_cancel_and_delete(
+    http: TestClient, store: Store, seeded: dict[str, Any]
+) -> None:
+    run_id = seeded["cand"]
+    result = next(store.experiments.iter_results(run_id))
+    url = f"/runs/{run_id}/results/{result.id}/scores"
+    assert http.post(url, data={"name": "tone", "value": "4"}).status_code == 403
+    empty = http.post(url, data={"name": "tone", "value": " "}, headers=HX)
+    assert empty.status_code == 422
+    assert "value: give a number" in empty.text
+    saved = http.post(url, data={"name": "tone", "value": "4", "comment": "polite"}, headers=HX)
+    assert saved.status_code == 200
+    assert saved.text.lstrip().startswith(f'<td id="scores-{result.id}">')
+    assert "(human)" in saved.text
+    assert "polite" in saved.text
+    flag = http.post(url, data={"name": "safe", "value": "pass"}, headers=HX)
+    assert flag.status_code == 200
+    human = {s.name: s for s in store.scores.list(result_id=result.id, source="human")}
+    assert human["tone"].numeric_value == 4.0
+    assert human["tone"].reason == "polite"
+    assert human["safe"].passed is True
+
+    finished = http.post(f"/runs/{run_id}/cancel", headers=HX)
+    assert finished.status_code == 409  # a finished run has nothing to cancel
+    assert store.experiments.get(run_id).status.value == "completed"
+    deleted = http.post(f"/runs/{run_id}/delete", headers=HX)
+    assert deleted.headers["HX-Redirect"] == "/runs"
+    assert http.get(f"/runs/{run_id}").status_code == 404

@@ -121,7 +121,9 @@ def demo_command(
     print_verdict(gate_experiment(store, ids[1], baseline=ids[0]), scorers=False)
     console.print(
         f"\nExplore: assay runs list · assay runs show {runs[1].id} · "
-        f"assay compare {ids[0]} {ids[1]} · assay gate {ids[1]} --baseline {ids[0]}"
+        f"assay compare {ids[0]} {ids[1]} · assay gate {ids[1]} --baseline {ids[0]}\n"
+        f"Dashboard: pip install 'assay\\[server]' && assay serve, then open "
+        f"http://127.0.0.1:8000/compare?runs={ids[0]}&runs={ids[1]}"
     )
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
 
-from assay.domain import Experiment, ExperimentStatus
-from assay.errors import NotFound
+from assay.domain import Experiment, ExperimentStatus, ScoreCreate, ScoreSource
+from assay.errors import Conflict, InvalidInput, NotFound, from_validation
 from assay.server.auth import ProjectStore
 from assay.server.web import charts
+from assay.server.web.guard import FormGuard
 from assay.server.web.templating import render
 
 router = APIRouter()
@@ -137,4 +139,82 @@ def run_page(
         },
         # HTMX refreshes the summary of a live run, or pages and filters the results.
         block="results" if request.headers.get("hx-target") == "results" else "summary",
+    )
+
+
+@router.post("/runs/{run_id}/cancel", dependencies=[FormGuard])
+def cancel_run(store: ProjectStore, run_id: str) -> HTMLResponse:
+    """Ask the run to stop: at once when no worker has it, else within a second."""
+    run = store.experiments.request_cancel(run_id)
+    return HTMLResponse("", headers={"HX-Redirect": f"/runs/{run.id}"})
+
+
+@router.post("/runs/{run_id}/delete", dependencies=[FormGuard])
+def delete_run(store: ProjectStore, run_id: str) -> HTMLResponse:
+    """Delete a run with its results and scores; a running one must be cancelled first."""
+    run = store.experiments.get(run_id)
+    if not run.status.finished and run.status is not ExperimentStatus.pending:
+        raise Conflict(f"run {run.name!r} is {run.status.value}: cancel it first", field="status")
+    store.experiments.delete(run.id)
+    return HTMLResponse("", headers={"HX-Redirect": "/runs"})
+
+
+def _feedback_value(text: str) -> float | bool | str:
+    """A typed value: a number, pass/fail (true/false), or a category."""
+    text = text.strip()
+    if not text:
+        raise InvalidInput("value: give a number, pass/fail or a category", field="value")
+    lowered = text.lower()
+    if lowered in ("true", "pass", "yes"):
+        return True
+    if lowered in ("false", "fail", "no"):
+        return False
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+@router.post(
+    "/runs/{run_id}/results/{result_id}/scores",
+    response_class=HTMLResponse,
+    dependencies=[FormGuard],
+)
+def add_score(
+    request: Request,
+    store: ProjectStore,
+    run_id: str,
+    result_id: str,
+    name: Annotated[str, Form()] = "",
+    value: Annotated[str, Form()] = "",
+    comment: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    """A person's score on one result (replacing their earlier score of that name)."""
+    error = None
+    try:
+        typed = _feedback_value(value)
+        store.scores.upsert(
+            ScoreCreate(
+                name=name.strip(),
+                value=typed,
+                passed=typed if isinstance(typed, bool) else None,
+                reason=comment.strip() or None,
+                source=ScoreSource.human,
+            ),
+            result_id=result_id,
+        )
+    except ValidationError as exc:
+        error = from_validation(exc).message
+    except InvalidInput as exc:
+        error = exc.message
+    return render(
+        request,
+        "result_scores.html",
+        {
+            "run_id": run_id,
+            "result_id": result_id,
+            "scores": store.scores.list(result_id=result_id),
+            "error": error,
+        },
+        status=422 if error else 200,
     )

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from assay.analysis import Comparison, GateVerdict
 from assay.domain import JSON, JsonObject
 from assay.errors import InvalidInput
-from assay.server.api.v1.experiments import ExperimentBody, create_planned, start
 from assay.server.auth import ProjectStore
 from assay.server.comparison import MAX_EXPERIMENTS, compare, gate
+from assay.server.launch import ExperimentBody, create_planned, start
 
 router = APIRouter(tags=["experiments"])
 
