@@ -376,3 +376,48 @@ def test_human_scores_cancel_and_delete(
     deleted = http.post(f"/runs/{run_id}/delete", headers=HX)
     assert deleted.headers["HX-Redirect"] == "/runs"
     assert http.get(f"/runs/{run_id}").status_code == 404
+
+
+def test_create_a_dataset_and_import_a_file(http: TestClient, store: Store) -> None:
+    assert http.post("/datasets", data={"name": "support"}).status_code == 403
+    created = http.post("/datasets", data={"name": "support", "description": "tickets"}, headers=HX)
+    assert created.headers["HX-Redirect"] == "/datasets/support"
+    twice = http.post("/datasets", data={"name": "support"}, headers=HX)
+    assert twice.status_code == 422
+    assert "support" in twice.text
+    assert 'value="support"' in twice.text
+
+    good = "question,answer,tags\nHow do I reset?,Settings,account\nPricing?,Three plans,billing\n"
+    mapping = "question=input.query\nanswer=expected_output"
+    imported = http.post(
+        "/datasets/support/import",
+        files={"file": ("tickets.csv", good.encode(), "text/csv")},
+        data={"mapping": mapping},
+        headers=HX,
+    )
+    assert imported.status_code == 200, imported.text
+    assert "Imported 2 items" in imported.text
+    items = store.datasets.list_items("support").items
+    assert [i.input for i in items] == [{"query": "How do I reset?"}, {"query": "Pricing?"}]
+    version = store.datasets.get("support").version
+
+    bad = '{"input": "fine"}\n{"input": "ok", "expected_output": "x", "nope": 1}\n'
+    refused = http.post(
+        "/datasets/support/import",
+        files={"file": ("more.jsonl", bad.encode(), "application/x-ndjson")},
+        headers=HX,
+    )
+    assert refused.status_code == 422
+    assert "Nothing was imported" in refused.text
+    assert "2" in _text(refused.text)  # the bad line is named
+    assert "nope" in refused.text
+    missing = http.post("/datasets/support/import", data={"mapping": ""}, headers=HX)
+    assert missing.status_code == 422
+    assert "choose a CSV, JSON or JSONL file" in missing.text
+    unknown = http.post(
+        "/datasets/support/import",
+        files={"file": ("notes.txt", b"hello", "text/plain")},
+        headers=HX,
+    )
+    assert unknown.status_code == 422
+    assert store.datasets.get("support").version == version  # nothing half-imported

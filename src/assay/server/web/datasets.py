@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
-from assay.domain import ItemCreate, TrendPoint
+from assay.domain import DatasetCreate, ItemCreate, TrendPoint
 from assay.errors import Conflict, InvalidInput, NotFound, from_validation
+from assay.io import detect_format, import_stream, parse_mapping
 from assay.server.auth import ProjectStore
 from assay.server.launch import ExperimentBody, create_planned, start
 from assay.server.web import charts
@@ -38,6 +42,27 @@ def datasets_page(
         {"section": "datasets", "page": page, "q": q or ""},
         block="table",
     )
+
+
+@router.post("/datasets", response_class=HTMLResponse, dependencies=[FormGuard])
+def create_dataset(
+    request: Request,
+    store: ProjectStore,
+    name: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    form = {"name": name, "description": description}
+    try:
+        created = store.datasets.create(
+            DatasetCreate(name=name, description=description.strip() or None)
+        )
+    except ValidationError as exc:
+        error = from_validation(exc).message
+    except (InvalidInput, Conflict) as exc:
+        error = exc.message
+    else:
+        return HTMLResponse("", headers={"HX-Redirect": f"/datasets/{quote(created.name)}"})
+    return render(request, "dataset_create_form.html", {"form": form, "error": error}, status=422)
 
 
 @router.get("/datasets/{name}", response_class=HTMLResponse)
@@ -68,6 +93,41 @@ def dataset_items_page(
             "added": None,
         },
         block="table",
+    )
+
+
+@router.post("/datasets/{name}/import", response_class=HTMLResponse, dependencies=[FormGuard])
+async def import_file(
+    request: Request,
+    store: ProjectStore,
+    name: str,
+    file: Annotated[UploadFile | None, File()] = None,
+    mapping: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    """Append a CSV, JSON or JSONL file's items as one new version, all or nothing."""
+    dataset = store.datasets.get(name)
+    error = change = None
+    try:
+        if file is None or not file.filename:
+            raise InvalidInput("file: choose a CSV, JSON or JSONL file", field="file")
+        fmt = detect_format(Path(file.filename), None)
+        columns = parse_mapping([m.strip() for m in mapping.replace(",", "\n").splitlines()])
+        change = await run_in_threadpool(
+            import_stream,
+            store,
+            file.file,
+            format=fmt,
+            dataset=dataset.id,
+            mapping=columns or None,
+            source_name=file.filename,
+        )
+    except InvalidInput as exc:
+        error = exc.message
+    return render(
+        request,
+        "dataset_import_form.html",
+        {"dataset": dataset, "change": change, "error": error, "mapping": mapping},
+        status=422 if error else 200,
     )
 
 
