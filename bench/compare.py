@@ -7,9 +7,9 @@ From SQLite: two 100,000-item runs are executed by the engine (``assay.evaluate`
 function target, ``exact_match`` and ``similarity``) into a fresh store; then
 ``compare_experiments`` and ``gate_experiment`` run end to end: once without the runs'
 stored snapshots (every result and score row read from SQL), then as usual (each run's
-snapshot, written when it ended, read back), and ``store.analytics.trend`` runs over 100 runs of 10,000 items written through
-the engine's bulk recording path. Prints the figures and writes
-``bench/results/compare.json``.
+snapshot, written when it ended, read back), and ``store.analytics.trend`` runs over 100 runs
+of 10,000 items written through the engine's bulk recording path. Prints the figures and
+writes ``bench/results/compare.json``.
 
     PYTHONPATH=src python bench/compare.py [--items 100000] [--runs 100] [--run-items 10000]
 """
