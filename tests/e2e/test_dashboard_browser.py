@@ -3,49 +3,39 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 import assay
 from assay.config import Settings
-from assay.domain import DatasetCreate, ItemCreate, PromptCreate, TraceCreate
+from assay.domain import DatasetCreate, ItemCreate, ObservationCreate, PromptCreate, TraceCreate
 from assay.scorers import exact_match
 from assay.store import open_store
-
-sync_api = pytest.importorskip("playwright.sync_api")
-Browser = sync_api.Browser
-Page = sync_api.Page
-expect = sync_api.expect
+from tests.e2e.test_serve import start
 
 pytestmark = pytest.mark.e2e
 
 N_ITEMS = 30
 WRONG = (3, 7, 11, 15, 19, 23)  # items "cand" gets wrong: regressions against "base"
+TAGS = ("even", "odd")
 CAND_PASS_RATE = f"{(N_ITEMS - len(WRONG)) / N_ITEMS * 100:.1f} %"  # as the pages format it
-OBSERVATIONS = [
-    ("root", None, "agent", "span", "00", "03"),
-    ("llm-1", "root", "llm", "generation", "00", "01"),
-    ("tool-1", "llm-1", "search", "tool", "01", "02"),
-    ("llm-2", "root", "llm", "generation", "02", "03"),
+UNSET = ("ASSAY_DATABASE_URL", "ASSAY_PROJECT", "ASSAY_URL", "ASSAY_SECRET_KEY")
+TRACE_ID = "trace-1"
+T = "2026-11-01T00:00:0{}Z"
+OBSERVATIONS = [  # id, parent, name, type, start, end: a tree three levels deep
+    ("root", None, "agent", "span", T.format(0), T.format(3)),
+    ("llm-1", "root", "llm", "generation", T.format(0), T.format(1)),
+    ("tool-1", "llm-1", "search", "tool", T.format(1), T.format(2)),
+    ("llm-2", "root", "llm", "generation", T.format(2), T.format(3)),
 ]
-
-
-def free_port() -> int:
-    """A port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -55,18 +45,23 @@ class Site:
     url: str
     base_id: str
     cand_id: str
-    trace_id: str
 
 
-def right(x: dict[str, str]) -> str:
-    """The task of "base": every answer right."""
-    return f"answer {x['q'].split()[-1]}"
+def task(wrong: tuple[int, ...]) -> Callable[[dict[str, str]], str]:
+    """A task answering "answer k" to question k, or "wrong answer k" for k in ``wrong``."""
+
+    def answer(x: dict[str, str]) -> str:
+        k = int(x["q"].split()[-1])
+        return f"wrong answer {k}" if k in wrong else f"answer {k}"
+
+    return answer
 
 
-def sometimes_wrong(x: dict[str, str]) -> str:
-    """The task of "cand": the items in WRONG get a different answer."""
-    k = int(x["q"].split()[-1])
-    return f"wrong answer {k}" if k in WRONG else f"answer {k}"
+def item(i: int) -> ItemCreate:
+    """Question i, expecting "answer i", tagged even or odd."""
+    return ItemCreate(
+        input={"q": f"question {i}"}, expected_output=f"answer {i}", tags=[TAGS[i % 2]]
+    )
 
 
 def seed(home: Path) -> tuple[str, str]:
@@ -75,41 +70,18 @@ def seed(home: Path) -> tuple[str, str]:
     try:
         store.datasets.create(DatasetCreate(name="qa", description="questions", tags=["demo"]))
         store.datasets.create(DatasetCreate(name="billing", description="invoices"))
-        items = [
-            ItemCreate(
-                input={"q": f"question {i}"},
-                expected_output=f"answer {i}",
-                tags=["odd" if i % 2 else "even"],
-            )
-            for i in range(N_ITEMS)
+        store.datasets.add_items("qa", [item(i) for i in range(N_ITEMS)])
+        scorers = [exact_match()]
+        base = assay.evaluate("qa", task(()), scorers, name="base", run_tag="main", store=store)
+        cand = assay.evaluate("qa", task(WRONG), scorers, name="cand", store=store)
+        for template in ("Hello {{name}}", "Hi there {{name}}"):
+            store.prompts.create(PromptCreate(name="greeter", template=template))
+        keys = ("id", "parent_id", "name", "type", "start_time", "end_time")
+        spans = [
+            ObservationCreate.model_validate(dict(zip(keys, o, strict=True))) for o in OBSERVATIONS
         ]
-        store.datasets.add_items("qa", items)
-        base = assay.evaluate(
-            "qa", right, [exact_match()], name="base", run_tag="main", store=store
-        )
-        cand = assay.evaluate("qa", sometimes_wrong, [exact_match()], name="cand", store=store)
-        for template, model in (("Hello {{name}}", "m"), ("Hi there {{name}}", "m2")):
-            store.prompts.create(
-                PromptCreate(name="greeter", template=template, model_config={"model": model})
-            )
-        observations: list[dict[str, Any]] = [
-            {
-                "id": oid,
-                "parent_id": parent,
-                "name": name,
-                "type": kind,
-                "start_time": f"2026-11-01T00:00:{start}Z",
-                "end_time": f"2026-11-01T00:00:{end}Z",
-            }
-            for oid, parent, name, kind, start, end in OBSERVATIONS
-        ]
-        store.traces.ingest(
-            [
-                TraceCreate(
-                    id="trace-1", name="support-agent", input={"q": "hi"}, observations=observations
-                )
-            ]
-        )
+        trace = TraceCreate(id=TRACE_ID, name="support-agent", input="hi", observations=spans)
+        store.traces.ingest([trace])
         return base.id, cand.id
     finally:
         store.close()
@@ -117,42 +89,20 @@ def seed(home: Path) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """One seeded ``assay serve`` process for the whole module."""
+    """One seeded ``assay serve`` process for the whole module (started as test_serve does)."""
     home = tmp_path_factory.mktemp("dashboard") / "home"
     base_id, cand_id = seed(home)
-    env = {**os.environ, "ASSAY_HOME": str(home), "ASSAY_AUTH": "none"}
-    for key in ("ASSAY_DATABASE_URL", "ASSAY_PROJECT", "ASSAY_URL", "ASSAY_SECRET_KEY"):
-        env.pop(key, None)
-    port = free_port()
-    log = home / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "assay", "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, f"server exited early:\n{log.read_text()}"
-            assert time.monotonic() < deadline, "server did not answer /health within 30 s"
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield Site(url, base_id, cand_id, "trace-1")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    env = {k: v for k, v in os.environ.items() if k not in UNSET}
+    proc, url = start({**env, "ASSAY_HOME": str(home), "ASSAY_AUTH": "none"})
+    yield Site(url, base_id, cand_id)
+    proc.terminate()
+    proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Headless Debian Chromium (never a downloaded browser)."""
-    with sync_api.sync_playwright() as p:
+    with sync_playwright() as p:
         chromium = p.chromium.launch(
             executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=["--no-sandbox"]
         )
@@ -196,9 +146,7 @@ def test_navigation_through_a_dataset(page: Page, site: Site) -> None:
     assert [h for h in headers if h] == seed_columns
     rows = page.locator("#runs tbody tr")
     expect(rows).to_have_count(2)
-    by_name = {
-        r.locator("td").nth(1).inner_text(): r.locator("td").all_inner_texts() for r in rows.all()
-    }
+    by_name = {cells[1]: cells for cells in (r.locator("td").all_inner_texts() for r in rows.all())}
     pass_rate = headers.index("Pass rate")
     assert by_name["base"][pass_rate] == "100.0 %"
     assert by_name["cand"][pass_rate] == CAND_PASS_RATE
@@ -258,15 +206,27 @@ def test_add_item_form(page: Page, site: Site) -> None:
     expect(row.locator(".tag")).to_have_text(["ui", "e2e"])
 
 
-def test_compare_selected_runs(page: Page, site: Site) -> None:
-    """Checking base then cand compares cand against base, with the planted regressions."""
+def compare_from_runs_table(page: Page, *names: str) -> list[str]:
+    """Tick runs of qa's runs table in this order, submit; the run ids /compare received."""
     page.goto("/datasets/qa/runs")
-    page.get_by_label("select base").check()
-    page.get_by_label("select cand").check()
+    for name in names:
+        page.get_by_label(f"select {name}").check()
     page.get_by_role("button", name="Compare selected runs").click()
     page.wait_for_url("**/compare?**")
-    query = urlsplit(page.url).query
-    assert query == f"runs={site.base_id}&runs={site.cand_id}", "first checked is not the baseline"
+    return parse_qs(urlsplit(page.url).query)["runs"]
+
+
+def test_oldest_selected_run_is_the_baseline(page: Page, site: Site) -> None:
+    """Whatever order the runs are ticked in, the older one is the baseline."""
+    assert compare_from_runs_table(page, "cand", "base") == [site.base_id, site.cand_id]
+
+
+def test_compare_selected_runs(page: Page, site: Site) -> None:
+    """The ticked runs reach /compare; cand against base shows the planted regressions."""
+    compared = compare_from_runs_table(page, "base", "cand")
+    assert compared == [site.base_id, site.cand_id]
+    assert {"base", "cand"} <= set(page.locator("#statistics thead th").all_inner_texts())
+    query = f"runs={site.base_id}&runs={site.cand_id}"
     expect(page.locator("main > p.muted").first).to_contain_text("Baseline base against cand")
     expect(page.locator('#statistics tr[data-metric="passed"] td').last).to_have_text("worse")
     expect(page.locator('#statistics tr[data-metric="exact_match"] td').last).to_have_text("worse")
@@ -306,11 +266,10 @@ def test_trace_and_prompt_pages(page: Page, site: Site) -> None:
     """The seeded trace's timeline has one row per observation; both prompt versions show."""
     page.goto("/traces")
     page.get_by_role("link", name="support-agent").click()
-    expect(page).to_have_url(f"{site.url}/traces/{site.trace_id}")
+    expect(page).to_have_url(f"{site.url}/traces/{TRACE_ID}")
     spans = page.locator("#timeline tr.span")
     expect(spans).to_have_count(len(OBSERVATIONS))
-    depths = [s.get_attribute("data-depth") for s in spans.all()]
-    assert depths == ["0", "1", "2", "1"]
+    assert [s.get_attribute("data-depth") for s in spans.all()] == ["0", "1", "2", "1"]
     expect(spans.locator("summary")).to_have_text(["agent", "llm", "search", "llm"])
 
     page.goto("/prompts")
@@ -323,13 +282,13 @@ def test_trace_and_prompt_pages(page: Page, site: Site) -> None:
 def test_plain_post_is_forbidden_and_unknown_dataset_is_404(page: Page, site: Site) -> None:
     """A form POST without HX-Request is refused; an unknown dataset renders the error page."""
     before = item_count(site)
-    with httpx.Client(base_url=site.url, timeout=10) as http:
-        refused = http.post("/datasets/qa/items", data={"input": "sneaky", "tags": "x"})
+    refused = httpx.post(f"{site.url}/datasets/qa/items", data={"input": "sneaky"}, timeout=10)
     assert refused.status_code == 403
     assert item_count(site) == before
 
     response = page.goto("/datasets/no-such-dataset")
-    assert response is not None and response.status == 404
+    assert response is not None
+    assert response.status == 404
     assert "text/html" in response.headers["content-type"]
     expect(page.locator("section.error")).to_contain_text("no-such-dataset")
 
@@ -338,7 +297,12 @@ def test_no_console_errors_or_foreign_requests(page: Page, site: Site) -> None:
     """Every page and HTMX swap logs no error and loads nothing from another host."""
     errors: list[str] = []
     urls: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+    def on_console(m: ConsoleMessage) -> None:
+        if m.type == "error":
+            errors.append(f"{m.text} at {m.location['url']}")
+
+    page.on("console", on_console)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("requestfailed", lambda r: errors.append(f"failed: {r.url}"))
     page.on("request", lambda r: urls.append(r.url))
@@ -347,18 +311,21 @@ def test_no_console_errors_or_foreign_requests(page: Page, site: Site) -> None:
     )
 
     paths = ["/", "/datasets/qa", "/datasets/qa/runs", "/datasets/qa/analytics", "/runs"]
-    paths += [f"/runs/{site.base_id}", f"/compare?runs={site.base_id}&runs={site.cand_id}"]
-    paths += ["/traces", f"/traces/{site.trace_id}", "/prompts", "/prompts/greeter"]
+    paths += [f"/runs/{site.base_id}", "/traces", f"/traces/{TRACE_ID}", "/prompts"]
+    paths += ["/prompts/greeter", f"/compare?runs={site.base_id}&runs={site.cand_id}"]
     for path in paths:
         response = page.goto(path)
-        assert response is not None and response.ok, path
+        assert response is not None, path
+        assert response.ok, path
         expect(page.locator("header.top")).to_be_visible()
-    page.goto(f"/compare?runs={site.base_id}&runs={site.cand_id}")
     page.locator("select[name=only]").select_option("changed")
     expect(page.locator("#items tr.item-row")).to_have_count(len(WRONG))
-    page.goto("/runs")
-    page.locator("input[name=q]").fill("cand")
-    expect(page.locator("#runs tbody tr")).to_have_count(1)
+    page.goto(f"/runs/{site.cand_id}")
+    page.locator("nav#outcome-tabs").get_by_role("link", name="passed", exact=True).click()
+    expect(page.locator("#results tr.result")).to_have_count(N_ITEMS - len(WRONG))
+    page.goto("/datasets")
+    page.locator("input[name=q]").fill("qa")
+    expect(page).to_have_url(f"{site.url}/datasets?q=qa")
 
     assert errors == []
     origin = urlsplit(site.url).netloc
@@ -366,3 +333,32 @@ def test_no_console_errors_or_foreign_requests(page: Page, site: Site) -> None:
     assert foreign == []
     assert any(u.endswith("/static/htmx-2.0.11.min.js") for u in urls)
     assert any("only=changed" in u for u in urls), "the HTMX filter request was not seen"
+
+
+def test_runs_search_filters_in_place(page: Page, site: Site) -> None:
+    """Typing a run name on /runs narrows the table to that run."""
+    page.goto("/runs")
+    expect(page.locator("#runs tbody tr")).to_have_count(2)
+    page.locator("input[name=q]").fill("cand")
+    expect(page).to_have_url(re.compile(r"/runs\?q=cand"))
+    expect(page.locator("#runs tbody tr")).to_have_text([re.compile("cand")], timeout=3_000)
+
+
+def test_favicon_is_declared_and_served(page: Page, site: Site) -> None:
+    """The page names its icon, so the browser never asks for a missing /favicon.ico."""
+    page.goto("/datasets")
+    href = page.locator("link[rel~=icon]").get_attribute("href")
+    assert href is not None
+    icon = httpx.get(f"{site.url}{href}", timeout=10)
+    assert icon.status_code == 200
+    assert icon.headers["content-type"].startswith("image/svg+xml")
+
+
+def test_compare_filter_back_to_all_items(page: Page, site: Site) -> None:
+    """Filtering to regressions and back to all items shows every item again."""
+    page.goto(f"/compare?runs={site.base_id}&runs={site.cand_id}")
+    rows = page.locator("#items tr.item-row")
+    page.locator("select[name=only]").select_option("regressions")
+    expect(rows).to_have_count(len(WRONG))
+    page.locator("select[name=only]").select_option("")
+    expect(rows).to_have_count(N_ITEMS, timeout=3_000)

@@ -163,9 +163,17 @@ def test_runs_list_filters(http: TestClient, store: Store, seeded: dict[str, Any
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
     assert "No run matches" in http.get("/runs", params={"since": tomorrow}).text
     assert "No run matches" not in http.get("/runs", params={"until": tomorrow}).text
+    blank = http.get("/runs", params={"q": "cand", "status": "", "since": "", "until": ""})
+    assert blank.status_code == 200  # empty filter fields mean "any"
+    assert f'href="/runs/{seeded["cand"]}"' in blank.text
     bad = http.get("/runs", params={"status": "nope"})
     assert bad.status_code == 422
-    assert "status" in _text(bad.text)
+    assert "status: &#39;nope&#39; is not one of pending" in bad.text
+    flash = http.get("/runs", params={"since": "yesterday"}, headers=HX)
+    assert flash.status_code == 422
+    assert flash.headers["HX-Retarget"] == "#flash"  # shown above the table, not instead of it
+    assert flash.text.strip().startswith('<p class="error-box" role="alert">since:')
+    assert "<html" not in flash.text
 
 
 def test_compare_page_statistics_gate_and_item_filters(
@@ -173,6 +181,12 @@ def test_compare_page_statistics_gate_and_item_filters(
 ) -> None:
     set_dataset_policy(store, "qa", {"min_pass_rate": 0.9})
     url = f"/compare?runs={seeded['base']}&runs={seeded['cand']}"
+    from_table = http.get(
+        f"/compare?runs={seeded['cand']}&runs={seeded['base']}&order=oldest",
+        follow_redirects=False,
+    )
+    assert from_table.status_code == 303
+    assert from_table.headers["location"] == url  # the oldest selected run is the baseline
     page = http.get(url)
     assert page.status_code == 200
     row = re.search(r'<tr data-metric="passed">(.*?)</tr>', page.text, re.S)
@@ -193,6 +207,8 @@ def test_compare_page_statistics_gate_and_item_filters(
     tagged = http.get(url + "&only=regressions&tag=odd", headers=HX)
     assert tagged.text.count('class="item-row"') == len(WRONG)  # 3, 7 and 11 are odd
     assert http.get(url + "&tag=even", headers=HX).text.count('class="item-row"') == N // 2
+    everything = http.get(url + "&only=&tag=", headers=HX)  # the filter form's "all items"
+    assert everything.text.count('class="item-row"') == N
 
 
 def test_traces_and_prompts(http: TestClient, seeded: dict[str, Any]) -> None:
@@ -276,6 +292,8 @@ def test_static_files_are_served_and_nothing_else(http: TestClient) -> None:
     assert "htmx" in js.text[:200]
     assert http.get("/static/..%2Fapp.py").status_code == 404
     assert http.get("/static/missing.js").status_code == 404
+    icon = http.get("/static/favicon.svg")
+    assert icon.headers["content-type"].startswith("image/svg+xml")
 
 
 def test_pages_need_a_key_when_keys_are_on(keyed_app: FastAPI) -> None:

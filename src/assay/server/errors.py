@@ -55,12 +55,19 @@ def _page(request: Request) -> bool:
     return not request.url.path.startswith(_NOT_PAGES)
 
 
-def html_error(status: int, message: str, headers: dict[str, str] | None = None) -> HTMLResponse:
+def html_error(
+    request: Request, status: int, message: str, headers: dict[str, str] | None = None
+) -> HTMLResponse:
+    """An error page; for an HTMX request, a message shown above the page it came from."""
     from assay.server.web.templating import env
 
     headers = dict(headers or {})
     if status == 401:
         headers.setdefault("WWW-Authenticate", 'Basic realm="assay"')
+    if request.headers.get("hx-request") == "true":
+        html = env.get_template("error_flash.html").render(message=message)
+        headers.update({"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"})
+        return HTMLResponse(html, status_code=status, headers=headers)
     title = {401: "Sign in needed", 403: "Not allowed", 404: "Not found"}.get(
         status, "Something went wrong" if status >= 500 else "That did not work"
     )
@@ -116,7 +123,7 @@ async def _assay_error(request: Request, exc: Exception) -> Response:
     if exc.status >= 500:
         log.error("request failed: %s", exc.message, exc_info=exc)
     if _page(request):
-        return html_error(exc.status, exc.message)
+        return html_error(request, exc.status, exc.message)
     return envelope(exc.status, exc.code, exc.message, exc.details)
 
 
@@ -124,7 +131,7 @@ async def _request_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     if _page(request):
         problem = _problem(exc.errors()[0]) if exc.errors() else {"field": "?", "message": "?"}
-        return html_error(422, f"{problem['field']}: {problem['message']}")
+        return html_error(request, 422, f"{problem['field']}: {problem['message']}")
     return validation_envelope(exc.errors())
 
 
@@ -152,7 +159,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     headers = dict(exc.headers or {})
     if _page(request) and exc.status_code in (404, 401):
         message = "no such page" if exc.status_code == 404 else str(exc.detail)
-        return html_error(exc.status_code, message, headers)
+        return html_error(request, exc.status_code, message, headers)
     if exc.status_code == 405:
         allowed = _allowed_methods(request)
         if allowed:
@@ -167,7 +174,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error", exc_info=exc)
     if _page(request):
-        return html_error(500, "internal server error")
+        return html_error(request, 500, "internal server error")
     return envelope(500, "internal", "internal server error")
 
 

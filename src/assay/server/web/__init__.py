@@ -20,7 +20,12 @@ from assay.server.web.templating import STATIC
 router = APIRouter(include_in_schema=False)
 
 _STATIC_FILES = {p.name: p for p in STATIC.iterdir() if p.is_file()}
-_MEDIA = {".css": "text/css", ".js": "text/javascript", ".txt": "text/plain"}
+_MEDIA = {
+    ".css": "text/css",
+    ".js": "text/javascript",
+    ".svg": "image/svg+xml",
+    ".txt": "text/plain",
+}
 
 
 @router.get("/")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import RedirectResponse, Response
 
 from assay.analysis import compare_experiments, gate_experiment
 from assay.analysis.gate import GateVerdict
@@ -13,6 +13,7 @@ from assay.analysis.models import ItemFilter
 from assay.errors import AssayError, InvalidInput, NotFound
 from assay.server.auth import ProjectStore
 from assay.server.comparison import MAX_EXPERIMENTS
+from assay.server.web.query import literal
 from assay.server.web.templating import render
 from assay.store import Store
 
@@ -36,23 +37,31 @@ def _items(
     return found
 
 
-@router.get("/compare", response_class=HTMLResponse)
+@router.get("/compare", response_model=None)
 def compare_page(
     request: Request,
     store: ProjectStore,
     runs: Annotated[list[str], Query(max_length=MAX_EXPERIMENTS)] = [],  # noqa: B006
-    only: ItemFilter | None = None,
+    only: Annotated[str | None, Query(max_length=20)] = None,
     tag: Annotated[str | None, Query(max_length=200)] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> HTMLResponse:
-    """Runs in the order given; the first is the baseline."""
+    order: Literal["given", "oldest"] = "given",
+) -> Response:
+    """Runs in the order given, the first being the baseline; ``order=oldest`` (what the runs
+    tables send) puts the oldest selected run first and redirects to that address."""
     if len(runs) < 2:
         raise InvalidInput(
             "select at least two runs to compare (the first is the baseline)", field="runs"
         )
     experiments = [store.experiments.get(ref) for ref in runs]
+    if order == "oldest":
+        experiments.sort(key=lambda e: (e.created_at, e.id))
+        return RedirectResponse(
+            "/compare?" + "&".join(f"runs={e.id}" for e in experiments), status_code=303
+        )
+    show = cast(ItemFilter | None, literal(ItemFilter, only, "only"))
     comparison = compare_experiments(
-        store, [e.id for e in experiments], only=only, tag=tag or None, offset=offset, limit=PAGE
+        store, [e.id for e in experiments], only=show, tag=tag or None, offset=offset, limit=PAGE
     )
     base = experiments[0]
     gates: dict[str, GateVerdict | str] = {}
@@ -75,7 +84,7 @@ def compare_page(
             "cmp": comparison,
             "gates": gates,
             "items": items,
-            "only": only or "",
+            "only": show or "",
             "tag": tag or "",
             "offset": offset,
             "limit": PAGE,

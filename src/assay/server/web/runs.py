@@ -14,6 +14,7 @@ from assay.errors import Conflict, InvalidInput, NotFound, from_validation
 from assay.server.auth import ProjectStore
 from assay.server.web import charts
 from assay.server.web.guard import FormGuard
+from assay.server.web.query import choice, day, literal
 from assay.server.web.templating import render
 
 router = APIRouter()
@@ -48,18 +49,20 @@ def runs_page(
     store: ProjectStore,
     q: Annotated[str | None, Query(max_length=200)] = None,
     dataset: Annotated[str | None, Query(max_length=300)] = None,
-    status: ExperimentStatus | None = None,
-    since: date | None = None,
-    until: date | None = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    since: Annotated[str | None, Query(max_length=20)] = None,
+    until: Annotated[str | None, Query(max_length=20)] = None,
     cursor: str | None = None,
 ) -> HTMLResponse:
     """Every run, newest first: search by name or run tag, filter by dataset, status, dates."""
+    state = choice(ExperimentStatus, status, "status")
+    first, last = day(since, "since"), day(until, "until")
     page = store.experiments.list(
         dataset=dataset or None,
-        status=status,
+        status=state,
         search=q or None,
-        created_after=_day(since),
-        created_before=_day(until, end=True),
+        created_after=_day(first),
+        created_before=_day(last, end=True),
         limit=50,
         cursor=cursor,
     )
@@ -77,9 +80,9 @@ def runs_page(
     filters = {
         "q": q or "",
         "dataset": dataset or "",
-        "status": status.value if status else "",
-        "since": since.isoformat() if since else "",
-        "until": until.isoformat() if until else "",
+        "status": state.value if state else "",
+        "since": first.isoformat() if first else "",
+        "until": last.isoformat() if last else "",
     }
     return render(
         request,
@@ -101,11 +104,12 @@ def run_page(
     request: Request,
     store: ProjectStore,
     run_id: str,
-    outcome: Outcome = "all",
+    outcome: Annotated[str | None, Query(max_length=20)] = None,
     cursor: str | None = None,
 ) -> HTMLResponse:
     """Summary metrics, score statistics and distributions, then the results page by page."""
     run = store.experiments.get(run_id)
+    outcome = literal(Outcome, outcome, "outcome") or "all"
     passed = {"all": None, "passed": True, "failed": False}[outcome]
     listing = store.experiments.results(run.id, passed=passed, limit=50, cursor=cursor)
     summary = listing.summary

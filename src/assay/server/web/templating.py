@@ -85,6 +85,9 @@ env.globals.update(
 )
 
 
+_CLEAR_FLASH = '<div id="flash" aria-live="assertive" hx-swap-oob="true"></div>'
+
+
 def render(
     request: Request,
     template: str,
@@ -99,6 +102,7 @@ def render(
     values = {"request": request, **context}
     if block is not None and request.headers.get("hx-request") == "true":
         html = "".join(page.blocks[block](page.new_context(values)))
+        html += _CLEAR_FLASH  # an earlier error message is stale once a request succeeds
     else:
         html = page.render(values)
     return HTMLResponse(html, status_code=status, headers=headers)
