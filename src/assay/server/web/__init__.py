@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 
 from assay.errors import NotFound
 from assay.server.auth import ProjectStore, Public
-from assay.server.web import compare, datasets, prompts, runs, traces
+from assay.server.web import compare, dataset_runs, datasets, prompts, runs, traces
 from assay.server.web.templating import STATIC
 
 router = APIRouter(include_in_schema=False)
@@ -46,7 +46,7 @@ def static(name: Annotated[str, Path(max_length=100)]) -> FileResponse:
     )
 
 
-for module in (datasets, runs, compare, traces, prompts):
+for module in (datasets, dataset_runs, runs, compare, traces, prompts):
     router.include_router(module.router)
 
 __all__ = ["router"]

@@ -1,0 +1,187 @@
+"""A dataset's runs tab (with the form that starts a run) and its analytics tab."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
+
+from assay.domain import TrendPoint
+from assay.errors import Conflict, InvalidInput, NotFound, from_validation
+from assay.server.auth import ProjectStore
+from assay.server.launch import ExperimentBody, create_planned, start
+from assay.server.web import charts
+from assay.server.web.guard import FormGuard
+from assay.server.web.templating import render
+from assay.store import Store
+
+router = APIRouter()
+
+RUNS_SHOWN = 50
+
+
+@router.get("/datasets/{name}/runs", response_class=HTMLResponse)
+def dataset_runs_page(request: Request, store: ProjectStore, name: str) -> HTMLResponse:
+    """The runs table: one row per run with the columns of the dataset-runs view."""
+    dataset = store.datasets.get(name)
+    points = store.analytics.trend(dataset.id, limit=RUNS_SHOWN)[::-1]  # newest first
+    runs = {e.id: e for e in store.experiments.list(dataset=dataset.id, limit=RUNS_SHOWN).items}
+    rows = [{"point": p, "run": runs.get(p.experiment_id)} for p in points]
+    scorers = sorted({name for p in points for name in p.scores})
+    return render(
+        request,
+        "dataset_runs.html",
+        {
+            "section": "datasets",
+            "tab": "runs",
+            "dataset": dataset,
+            "rows": rows,
+            "scorers": scorers,
+            **_run_form(store, dataset.id),
+        },
+        block="table",
+    )
+
+
+def _run_form(
+    store: Store, dataset_id: str, form: dict[str, Any] | None = None, error: str | None = None
+) -> dict[str, Any]:
+    """What the *Create dataset run* form offers: prompts, endpoints and saved evaluators."""
+    attached = {e.id for e in store.evaluators.defaults(dataset_id)}
+    return {
+        "prompts": [p.name for p in store.prompts.list(limit=1000).items],
+        "endpoints": store.endpoints.list(limit=1000).items,
+        "evaluators": store.evaluators.list(),
+        "form": form or {"target": "prompt", "concurrency": "5", "evaluator_ids": attached},
+        "error": error,
+    }
+
+
+@router.post("/datasets/{name}/runs", response_class=HTMLResponse, dependencies=[FormGuard])
+def create_run(
+    request: Request,
+    store: ProjectStore,
+    name: str,
+    run_name: Annotated[str, Form()] = "",
+    target: Annotated[str, Form()] = "prompt",
+    prompt_name: Annotated[str, Form()] = "",
+    prompt_label: Annotated[str, Form()] = "",
+    model: Annotated[str, Form()] = "",
+    provider: Annotated[str, Form()] = "",
+    base_url: Annotated[str, Form()] = "",
+    temperature: Annotated[str, Form()] = "",
+    endpoint_id: Annotated[str, Form()] = "",
+    concurrency: Annotated[str, Form()] = "5",
+    run_tag: Annotated[str, Form()] = "",
+    evaluator_ids: Annotated[list[str] | None, Form()] = None,
+) -> HTMLResponse:
+    """Create a run over the dataset with a prompt or an endpoint and start it; the server's
+    worker executes it and the run page follows its progress."""
+    dataset = store.datasets.get(name)
+    form: dict[str, Any] = {
+        "run_name": run_name,
+        "target": target,
+        "prompt_name": prompt_name,
+        "prompt_label": prompt_label,
+        "model": model,
+        "provider": provider,
+        "base_url": base_url,
+        "temperature": temperature,
+        "endpoint_id": endpoint_id,
+        "concurrency": concurrency,
+        "run_tag": run_tag,
+        "evaluator_ids": set(evaluator_ids or []),
+    }
+    try:
+        config: dict[str, Any]
+        if target == "endpoint":
+            config = {"endpoint_id": endpoint_id}
+        else:
+            config = {"prompt_name": prompt_name, "model": model or None}
+            optional = {"prompt_label": prompt_label, "provider": provider, "base_url": base_url}
+            config |= {k: v.strip() for k, v in optional.items() if v.strip()}
+            if temperature.strip():
+                config["temperature"] = _number("temperature", temperature)
+        body = ExperimentBody(
+            name=run_name.strip() or f"{prompt_name or 'endpoint'} run",
+            dataset_id=dataset.id,
+            config=config,
+            evaluator_ids=list(evaluator_ids or []),
+            concurrency=_concurrency(concurrency),
+            run_tag=run_tag.strip() or None,
+        )
+        settings = request.app.state.assay.settings
+        experiment = create_planned(store, settings, body)
+        start(store, settings, experiment)
+    except ValidationError as exc:
+        error = from_validation(exc).message
+    except (InvalidInput, NotFound, Conflict) as exc:
+        error = exc.message
+    else:
+        return HTMLResponse("", headers={"HX-Redirect": f"/runs/{experiment.id}"})
+    return render(
+        request,
+        "dataset_run_form.html",
+        {"dataset": dataset, **_run_form(store, dataset.id, form, error)},
+        status=422,
+    )
+
+
+def _number(field: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidInput(f"{field}: {text!r} is not a number", field=field) from None
+
+
+def _concurrency(text: str) -> int:
+    value = _number("concurrency", text)
+    if value != int(value) or not 1 <= value <= 10:
+        raise InvalidInput("concurrency: a whole number from 1 to 10", field="concurrency")
+    return int(value)
+
+
+def _p95_seconds(point: TrendPoint) -> float | None:
+    return None if point.p95_latency_ms is None else point.p95_latency_ms / 1000
+
+
+@router.get("/datasets/{name}/analytics", response_class=HTMLResponse)
+def dataset_analytics_page(request: Request, store: ProjectStore, name: str) -> HTMLResponse:
+    """Trends over the dataset's runs and its health: always failing, never failing, flaky."""
+    dataset = store.datasets.get(name)
+    points = store.analytics.trend(dataset.id, limit=100)
+    health = store.analytics.dataset_health(dataset.id)
+    scorers = sorted({name for p in points for name in p.scores})
+    series: dict[str, tuple[str, Callable[[TrendPoint], float | None], float | None, str]] = {
+        "pass_rate": ("Pass rate by run", lambda p: p.pass_rate, 1.0, "{:.0%}"),
+        "error_rate": ("Error rate by run", lambda p: p.error_rate, 1.0, "{:.0%}"),
+        "latency": ("p95 latency by run (s)", _p95_seconds, None, "{:.2f}"),
+        "cost": ("Total cost by run (USD)", lambda p: p.total_cost, None, "{:.4f}"),
+    }
+    trend = {
+        key: charts.line(title, [(p.name, value(p)) for p in points], low=0.0, high=high, fmt=fmt)
+        for key, (title, value, high, fmt) in series.items()
+    }
+    score_charts = [
+        charts.line(
+            f"{scorer}: mean score by run",
+            [(p.name, p.scores[scorer].mean if scorer in p.scores else None) for p in points],
+        )
+        for scorer in scorers
+    ]
+    return render(
+        request,
+        "dataset_analytics.html",
+        {
+            "section": "datasets",
+            "tab": "analytics",
+            "dataset": dataset,
+            "points": points,
+            "trend": trend,
+            "score_charts": score_charts,
+            "health": health,
+        },
+    )
