@@ -58,26 +58,43 @@ def _cell(r: ResultDetail) -> dict[str, Any]:
 def compare(
     store: Store, refs: Sequence[str], *, offset: int = 0, limit: int = 100
 ) -> dict[str, Any]:
-    """The seed comparison (a page of items) with the statistics over every item."""
+    """The seed comparison (a page of items) with the statistics over every item.
+
+    Rows are paged by the analysis (item ids and repetitions, from each run's columns); only
+    the page's results are then read as records, so a page of two 100,000-item runs reads
+    a few hundred rows, not all of them.
+    """
     found = _experiments(store, refs)
-    rows: dict[tuple[str, int], dict[str, Any]] = {}
-    for experiment in found:
-        for r in store.experiments.iter_results(experiment.id):
-            key = (r.dataset_item_id or f"result:{r.id}", r.repetition)
-            row = rows.get(key)
-            if row is None:
-                row = rows[key] = {
-                    "dataset_item": {
-                        "id": r.dataset_item_id,
-                        "input": r.item_input,
-                        "expected_output": r.item_expected_output,
-                    },
-                    "repetition": r.repetition,
-                    "results": {},
-                }
-            row["results"][experiment.id] = _cell(r)
-    statistics = compare_experiments(store, [e.id for e in found], items=False, diffs=False)
-    ordered = list(rows.values())
+    comparison = compare_experiments(
+        store, [e.id for e in found], diffs=False, offset=offset, limit=limit
+    )
+    keys = [(row.item_id, row.repetition) for row in comparison.items]
+    wanted = sorted({item for item, _ in keys})
+    cells = {
+        e.id: {
+            (r.dataset_item_id, r.repetition): r
+            for r in store.experiments.results_for_items(e.id, wanted)
+        }
+        for e in found
+    }
+    rows = []
+    for key in keys:
+        present = {run_id: by_key[key] for run_id, by_key in cells.items() if key in by_key}
+        if not present:
+            continue
+        first = next(iter(present.values()))
+        rows.append(
+            {
+                "dataset_item": {
+                    "id": key[0],
+                    "input": first.item_input,
+                    "expected_output": first.item_expected_output,
+                },
+                "repetition": key[1],
+                "results": {run_id: _cell(r) for run_id, r in present.items()},
+            }
+        )
+    statistics = comparison.model_copy(update={"items": [], "items_total": 0})
     return {
         "experiments": {
             e.id: {
@@ -89,8 +106,8 @@ def compare(
             }
             for e in found
         },
-        "comparisons": ordered[offset : offset + limit],
-        "total_items": len(ordered),
+        "comparisons": rows,
+        "total_items": comparison.items_total,
         "offset": offset,
         "statistics": statistics.model_dump(mode="json"),
     }

@@ -32,7 +32,7 @@ from assay.store.db import Database
 from assay.store.item_rows import alive_at
 from assay.store.planning import load_items, select_items, sequential_ids, worker_alive
 from assay.store.recording import Completion, ResultRow, ScoreRow, completion_rows, write_rows
-from assay.store.result_pages import page
+from assay.store.result_pages import for_items, page
 from assay.store.run_bulk import Bulk
 from assay.store.run_frames import touch
 from assay.store.sql import after_keyset, decode_cursor, encode_cursor, text_contains
@@ -360,6 +360,11 @@ class Experiments:
             results=rows,
             next_cursor=next_cursor,
         )
+
+    def results_for_items(self, ref: str, item_ids: Sequence[str]) -> builtins.list[ResultDetail]:
+        """The results (every repetition) of some dataset items, with their scores."""
+        with self.db.read() as conn:
+            return for_items(conn, self._row(conn, ref).id, item_ids)
 
     def iter_results(self, ref: str, *, batch_size: int = 1000) -> Iterator[ResultDetail]:
         """Every result with its scores, in plan order, one short read per batch."""

@@ -1,8 +1,11 @@
-"""One keyset page of an experiment's results with their scores (plan order)."""
+"""Results with their scores as records: a keyset page in plan order, or chosen items' results."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row, select
 
 from assay.domain import ResultDetail, ResultStatus, Score
 from assay.store.scores import score_record
@@ -10,6 +13,7 @@ from assay.store.sql import decode_cursor, encode_cursor
 from assay.store.tables import results, scores
 
 _RESULT_COLUMNS = [c for c in results.c if c.name != "observation_id"]
+_IN_CHUNK = 500
 
 
 def page(
@@ -30,16 +34,39 @@ def page(
         query = query.where(results.c.id > last_id)
     rows = conn.execute(query.order_by(results.c.id).limit(limit + 1)).all()
     rows, more = rows[:limit], len(rows) > limit
+    return details(conn, rows), encode_cursor(rows[-1].id) if more else None
+
+
+def for_items(conn: Connection, experiment_id: str, item_ids: Sequence[str]) -> list[ResultDetail]:
+    """Every result (all repetitions) of the given dataset items, in plan order."""
+    rows: list[Row[Any]] = []
+    ids = sorted(set(item_ids))
+    for start in range(0, len(ids), _IN_CHUNK):
+        rows.extend(
+            conn.execute(
+                select(*_RESULT_COLUMNS).where(
+                    results.c.experiment_id == experiment_id,
+                    results.c.item_id.in_(ids[start : start + _IN_CHUNK]),
+                )
+            )
+        )
+    rows.sort(key=lambda r: r.id)
+    return details(conn, rows)
+
+
+def details(conn: Connection, rows: Sequence[Row[Any]]) -> list[ResultDetail]:
+    """Result rows as records, with their scores read in one query."""
     by_result: dict[str, list[Score]] = {r.id: [] for r in rows}
-    if rows:
+    for start in range(0, len(rows), _IN_CHUNK):
+        chunk = [r.id for r in rows[start : start + _IN_CHUNK]]
         score_rows = conn.execute(
             select(scores)
-            .where(scores.c.result_id.in_(list(by_result)))
+            .where(scores.c.result_id.in_(chunk))
             .order_by(scores.c.result_id, scores.c.name)
         )
         for s in score_rows:
             by_result[s.result_id].append(score_record(s._mapping))
-    page = [
+    return [
         ResultDetail.model_construct(
             id=r.id,
             dataset_item_id=r.item_id,
@@ -62,4 +89,3 @@ def page(
         )
         for r in rows
     ]
-    return page, encode_cursor(rows[-1].id) if more else None
