@@ -57,6 +57,7 @@ from assay.domain import (
     ScoreSource,
 )
 from assay.scorers import exact_match, similarity
+from assay.server.comparison import compare as api_compare
 from assay.store import Store, open_store
 from assay.store.tables import run_frames
 
@@ -265,6 +266,8 @@ def sqlite_figures(n: int, runs: int, run_items: int) -> dict[str, Any]:
         )
         figures["compare_experiments_first_page_of_regressions_s"] = t
         figures["regressions"] = page.items_total
+        _, t = timed(lambda: api_compare(store, [base, cand], offset=0, limit=100))
+        figures["api_compare_first_page_of_100_s"] = t
         verdict, t = timed(lambda: gate_experiment(store, cand, baseline_tag="main"))
         figures["gate_experiment_s"] = t
         figures["gate_passed"] = verdict.passed
