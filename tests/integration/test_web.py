@@ -14,7 +14,14 @@ from fastapi.testclient import TestClient
 import assay
 from assay.analysis import set_dataset_policy
 from assay.config import Settings
-from assay.domain import DatasetCreate, ItemCreate, PromptCreate, TraceCreate
+from assay.domain import (
+    DatasetCreate,
+    EvaluatorCreate,
+    ItemCreate,
+    ItemUpdate,
+    PromptCreate,
+    TraceCreate,
+)
 from assay.scorers import exact_match
 from assay.store import Store
 from tests.fakes.provider import FakeProvider
@@ -439,3 +446,44 @@ def test_create_a_dataset_and_import_a_file(http: TestClient, store: Store) -> N
     )
     assert unknown.status_code == 422
     assert store.datasets.get("support").version == version  # nothing half-imported
+
+
+def test_versions_diff_and_old_items(
+    http: TestClient, store: Store, seeded: dict[str, Any]
+) -> None:
+    first = store.datasets.list_items("qa").items[0]
+    store.datasets.update_item("qa", first.id, ItemUpdate(expected_output="changed"))
+    latest = store.datasets.get("qa").version
+    page = http.get("/datasets/qa/versions").text
+    assert page.count("<tr") == latest + 1  # a header row and one row per version
+    diff = http.get("/datasets/qa/versions", params={"diff": latest}).text
+    assert diff.count('<tr class="change" data-kind="changed">') == 1
+    assert "expected_output" in diff
+    assert "changed" in diff
+    too_far = http.get("/datasets/qa/versions", params={"diff": latest + 1})
+    assert too_far.status_code == 422
+    old = http.get("/datasets/qa", params={"version": latest - 1})
+    assert 'id="old-version"' in old.text
+    assert 'id="add-item-box"' not in old.text  # an old version is read only
+    assert old.text.count('<tr id="item-') == N
+    assert 'id="old-version"' not in http.get("/datasets/qa", params={"version": latest}).text
+
+
+def test_attach_and_detach_evaluators(
+    http: TestClient, store: Store, seeded: dict[str, Any]
+) -> None:
+    saved = store.evaluators.create(EvaluatorCreate(name="exact", kind="exact_match"))
+    page = http.get("/datasets/qa/evaluators").text
+    assert "No evaluators attached" in page
+    assert f'<option value="{saved.id}">exact (exact_match, v1)</option>' in page
+    assert http.post("/datasets/qa/evaluators", data={"attach": saved.id}).status_code == 403
+    attached = http.post("/datasets/qa/evaluators", data={"attach": saved.id}, headers=HX)
+    assert attached.status_code == 200
+    assert attached.text.count('<tr class="evaluator">') == 1
+    assert [e.id for e in store.evaluators.defaults("qa")] == [saved.id]
+    unknown = http.post("/datasets/qa/evaluators", data={"attach": "nope"}, headers=HX)
+    assert unknown.status_code == 422
+    assert "nope" in unknown.text
+    detached = http.post("/datasets/qa/evaluators", data={"detach": saved.id}, headers=HX)
+    assert "No evaluators attached" in detached.text
+    assert store.evaluators.defaults("qa") == []

@@ -14,7 +14,15 @@ from fastapi.responses import FileResponse, RedirectResponse
 
 from assay.errors import NotFound
 from assay.server.auth import ProjectStore, Public
-from assay.server.web import compare, dataset_runs, datasets, prompts, runs, traces
+from assay.server.web import (
+    compare,
+    dataset_history,
+    dataset_runs,
+    datasets,
+    prompts,
+    runs,
+    traces,
+)
 from assay.server.web.templating import STATIC
 
 router = APIRouter(include_in_schema=False)
@@ -46,7 +54,7 @@ def static(name: Annotated[str, Path(max_length=100)]) -> FileResponse:
     )
 
 
-for module in (datasets, dataset_runs, runs, compare, traces, prompts):
+for module in (datasets, dataset_runs, dataset_history, runs, compare, traces, prompts):
     router.include_router(module.router)
 
 __all__ = ["router"]

@@ -66,11 +66,15 @@ def dataset_items_page(
     name: str,
     q: Annotated[str | None, Query(max_length=200)] = None,
     tag: Annotated[str | None, Query(max_length=200)] = None,
+    version: Annotated[int | None, Query(ge=0)] = None,
     cursor: str | None = None,
 ) -> HTMLResponse:
+    """The items of the newest version, or of an older ``version`` (read only)."""
     dataset = store.datasets.get(name)
+    if version == dataset.version:
+        version = None
     items = store.datasets.list_items(
-        dataset.id, search=q or None, tag=tag or None, limit=50, cursor=cursor
+        dataset.id, version=version, search=q or None, tag=tag or None, limit=50, cursor=cursor
     )
     return render(
         request,
@@ -82,6 +86,7 @@ def dataset_items_page(
             "items": items,
             "q": q or "",
             "tag": tag or "",
+            "version": version,
             "form": {},
             "error": None,
             "added": None,

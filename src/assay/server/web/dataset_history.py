@@ -1,0 +1,95 @@
+"""A dataset's versions (with the diff between two of them) and its attached evaluators."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse
+
+from assay.errors import Conflict, InvalidInput, NotFound
+from assay.server.auth import ProjectStore
+from assay.server.web.guard import FormGuard
+from assay.server.web.templating import render
+
+router = APIRouter()
+
+
+@router.get("/datasets/{name}/versions", response_class=HTMLResponse)
+def versions_page(
+    request: Request,
+    store: ProjectStore,
+    name: str,
+    diff: Annotated[int | None, Query(ge=1)] = None,
+) -> HTMLResponse:
+    """Every version with its counts; ``diff=N`` shows what version N changed."""
+    dataset = store.datasets.get(name)
+    versions = store.datasets.versions(dataset.id)
+    changes = None
+    if diff is not None:
+        if diff > dataset.version:
+            raise InvalidInput(
+                f"diff: version {diff} does not exist (latest is {dataset.version})", field="diff"
+            )
+        changes = store.datasets.diff(dataset.id, diff - 1, diff)
+    return render(
+        request,
+        "dataset_versions.html",
+        {
+            "section": "datasets",
+            "tab": "versions",
+            "dataset": dataset,
+            "versions": versions,
+            "changes": changes,
+            "shown": diff,
+        },
+    )
+
+
+@router.get("/datasets/{name}/evaluators", response_class=HTMLResponse)
+def evaluators_page(request: Request, store: ProjectStore, name: str) -> HTMLResponse:
+    """The evaluators new runs of the dataset apply by default, and the saved ones to add."""
+    dataset = store.datasets.get(name)
+    return render(request, "dataset_evaluators.html", _evaluators(store, dataset.id, None))
+
+
+def _evaluators(store: ProjectStore, dataset_id: str, error: str | None) -> dict[str, object]:
+    attached = store.evaluators.defaults(dataset_id)
+    ids = {e.id for e in attached}
+    return {
+        "section": "datasets",
+        "tab": "evaluators",
+        "dataset": store.datasets.get(dataset_id),
+        "attached": attached,
+        "available": [e for e in store.evaluators.list() if e.id not in ids],
+        "error": error,
+    }
+
+
+@router.post("/datasets/{name}/evaluators", response_class=HTMLResponse, dependencies=[FormGuard])
+def change_evaluators(
+    request: Request,
+    store: ProjectStore,
+    name: str,
+    attach: Annotated[str, Form()] = "",
+    detach: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    """Attach a saved evaluator to the dataset, or detach one."""
+    dataset = store.datasets.get(name)
+    error = None
+    try:
+        if attach:
+            store.evaluators.attach(dataset.id, attach)
+        elif detach:
+            store.evaluators.detach(dataset.id, detach)
+        else:
+            raise InvalidInput("choose an evaluator", field="attach")
+    except (InvalidInput, NotFound, Conflict) as exc:
+        error = exc.message
+    return render(
+        request,
+        "dataset_evaluators.html",
+        _evaluators(store, dataset.id, error),
+        block="evaluators",
+        status=422 if error else 200,
+    )
