@@ -487,3 +487,22 @@ def test_attach_and_detach_evaluators(
     detached = http.post("/datasets/qa/evaluators", data={"detach": saved.id}, headers=HX)
     assert "No evaluators attached" in detached.text
     assert store.evaluators.defaults("qa") == []
+
+
+def test_item_history_across_runs(http: TestClient, store: Store, seeded: dict[str, Any]) -> None:
+    items = {i.input["q"]: i for i in store.datasets.list_items("qa").items}  # type: ignore[index]
+    flaky = items["q3"]  # right in base, wrong in cand
+    page = http.get(f"/datasets/qa/items/{flaky.id}")
+    assert page.status_code == 200
+    rows = re.findall(r'<tr class="history-row" data-passed="(\w*)">', page.text)
+    assert rows == ["false", "true"]  # newest run first
+    assert "q3 lower" in page.text
+    assert "flaky" in page.text
+    steady = http.get(f"/datasets/qa/items/{items['q2'].id}").text
+    assert "Passed in 2 of 2" in steady
+    assert "flaky" not in steady
+    listing = http.get("/datasets/qa").text
+    assert f'href="/datasets/qa/items/{flaky.id}"' in listing
+    compared = http.get(f"/compare?runs={seeded['base']}&runs={seeded['cand']}").text
+    assert f'href="/datasets/qa/items/{flaky.id}"' in compared
+    assert http.get("/datasets/qa/items/no-such-item").status_code == 404

@@ -32,7 +32,7 @@ from assay.store.db import Database
 from assay.store.item_rows import alive_at
 from assay.store.planning import load_items, select_items, sequential_ids, worker_alive
 from assay.store.recording import Completion, ResultRow, ScoreRow, completion_rows, write_rows
-from assay.store.result_pages import for_items, page
+from assay.store.result_pages import for_items, for_runs, page
 from assay.store.run_bulk import Bulk
 from assay.store.run_frames import touch
 from assay.store.sql import after_keyset, decode_cursor, encode_cursor, text_contains
@@ -365,6 +365,30 @@ class Experiments:
         """The results (every repetition) of some dataset items, with their scores."""
         with self.db.read() as conn:
             return for_items(conn, self._row(conn, ref).id, item_ids)
+
+    def item_history(
+        self, dataset: str, item_id: str, *, limit: int = 50
+    ) -> builtins.list[tuple[Experiment, ResultDetail]]:
+        """How one dataset item fared in the dataset's newest ``limit`` runs (every trial)."""
+        limit = _check_limit(limit)
+        dataset_id = self._datasets.get(dataset).id
+        with self.db.read() as conn:
+            runs = {
+                row.id: _experiment(row)
+                for row in conn.execute(
+                    select(experiments)
+                    .where(
+                        experiments.c.project_id == self.project_id,
+                        experiments.c.dataset_id == dataset_id,
+                    )
+                    .order_by(experiments.c.created_at.desc(), experiments.c.id.desc())
+                    .limit(limit)
+                )
+            }
+            found = for_runs(conn, list(runs), item_id)
+        order = {run_id: k for k, run_id in enumerate(runs)}
+        found.sort(key=lambda pair: (order[pair[0]], pair[1].repetition))
+        return [(runs[run_id], result) for run_id, result in found]
 
     def iter_results(self, ref: str, *, batch_size: int = 1000) -> Iterator[ResultDetail]:
         """Every result with its scores, in plan order, one short read per batch."""

@@ -54,6 +54,20 @@ def for_items(conn: Connection, experiment_id: str, item_ids: Sequence[str]) -> 
     return details(conn, rows)
 
 
+def for_runs(
+    conn: Connection, experiment_ids: Sequence[str], item_id: str
+) -> list[tuple[str, ResultDetail]]:
+    """One dataset item's results in several experiments, as (experiment id, result)."""
+    if not experiment_ids:
+        return []
+    rows = conn.execute(
+        select(*_RESULT_COLUMNS).where(
+            results.c.item_id == item_id, results.c.experiment_id.in_(list(experiment_ids))
+        )
+    ).all()
+    return list(zip([r.experiment_id for r in rows], details(conn, rows), strict=True))
+
+
 def details(conn: Connection, rows: Sequence[Row[Any]]) -> list[ResultDetail]:
     """Result rows as records, with their scores read in one query."""
     by_result: dict[str, list[Score]] = {r.id: [] for r in rows}

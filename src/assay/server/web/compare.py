@@ -37,6 +37,15 @@ def _items(
     return found
 
 
+def _dataset_name(store: Store, dataset_id: str | None) -> str | None:
+    if dataset_id is None:
+        return None
+    try:
+        return store.datasets.get(dataset_id).name
+    except NotFound:
+        return None
+
+
 @router.get("/compare", response_model=None)
 def compare_page(
     request: Request,
@@ -84,6 +93,7 @@ def compare_page(
             "cmp": comparison,
             "gates": gates,
             "items": items,
+            "dataset_name": _dataset_name(store, base.dataset_id),
             "only": show or "",
             "tag": tag or "",
             "offset": offset,

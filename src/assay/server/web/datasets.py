@@ -187,3 +187,25 @@ def add_item(
         {"dataset": dataset, "form": form, "error": error, "added": None},
         status=422,
     )
+
+
+@router.get("/datasets/{name}/items/{item_id}", response_class=HTMLResponse)
+def item_page(request: Request, store: ProjectStore, name: str, item_id: str) -> HTMLResponse:
+    """One item and how it fared in the dataset's recent runs: a regression's first step."""
+    dataset = store.datasets.get(name)
+    item = store.datasets.get_item(dataset.id, item_id)
+    history = store.experiments.item_history(dataset.id, item.id)
+    verdicts = [r.passed for _, r in history if r.passed is not None]
+    return render(
+        request,
+        "dataset_item.html",
+        {
+            "section": "datasets",
+            "tab": "items",
+            "dataset": dataset,
+            "item": item,
+            "history": history,
+            "passes": sum(verdicts),
+            "judged": len(verdicts),
+        },
+    )
