@@ -158,20 +158,22 @@ def dataset_analytics_page(request: Request, store: ProjectStore, name: str) -> 
     series: dict[str, tuple[str, Callable[[TrendPoint], float | None], float | None, str]] = {
         "pass_rate": ("Pass rate by run", lambda p: p.pass_rate, 1.0, "{:.0%}"),
         "error_rate": ("Error rate by run", lambda p: p.error_rate, 1.0, "{:.0%}"),
-        "latency": ("p95 latency by run (s)", _p95_seconds, None, "{:.2f}"),
-        "cost": ("Total cost by run (USD)", lambda p: p.total_cost, None, "{:.4f}"),
+        "latency": ("p95 latency by run (s)", _p95_seconds, None, "{:.3g}"),
+        "cost": ("Total cost by run (USD)", lambda p: p.total_cost, None, "{:.3g}"),
     }
     trend = {
         key: charts.line(title, [(p.name, value(p)) for p in points], low=0.0, high=high, fmt=fmt)
         for key, (title, value, high, fmt) in series.items()
     }
-    score_charts = [
-        charts.line(
-            f"{scorer}: mean score by run",
-            [(p.name, p.scores[scorer].mean if scorer in p.scores else None) for p in points],
+    score_charts = []
+    for scorer in scorers:
+        means = [(p.name, p.scores[scorer].mean if scorer in p.scores else None) for p in points]
+        known = [m for _, m in means if m is not None]
+        # Scores usually lie in [0, 1]: show that whole range so small moves look small.
+        low, high = min([0.0, *known]), max([1.0, *known])
+        score_charts.append(
+            charts.line(f"{scorer}: mean score by run", means, low=low, high=high, fmt="{:.3g}")
         )
-        for scorer in scorers
-    ]
     return render(
         request,
         "dataset_analytics.html",

@@ -116,10 +116,10 @@ def run_page(
     distributions: list[Any] = []
     if run.status.finished:
         latency = store.analytics.latency_distribution(run.id)
-        distributions.append(charts.histogram("Latency (ms)", latency.bins, fmt="{:.0f}"))
+        distributions.append(charts.histogram("Latency (ms)", latency.bins, fmt="{:.3g}"))
         for s in summary.scores:
             dist = store.analytics.score_distribution(run.id, s.name)
-            distributions.append(charts.histogram(f"{s.name} scores", dist.bins))
+            distributions.append(charts.histogram(f"{s.name} scores", dist.bins, fmt="{:.3g}"))
     dataset = None
     if run.dataset_id is not None:
         try:
