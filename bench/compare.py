@@ -59,6 +59,7 @@ from assay.domain import (
 from assay.scorers import exact_match, similarity
 from assay.server.comparison import compare as api_compare
 from assay.store import Store, open_store
+from assay.store.recording import Rows
 from assay.store.tables import run_frames
 
 T = TypeVar("T")
@@ -206,6 +207,7 @@ def _recorded_runs(store: Store, runs: int, items: int) -> None:
                 now,
                 now,
                 w.result_id,
+                None,
             )
             for w, ok, lat in zip(planned.work, passed, latency, strict=True)
         ]
@@ -229,7 +231,7 @@ def _recorded_runs(store: Store, runs: int, items: int) -> None:
             )
             for w, ok in zip(planned.work, passed, strict=True)
         ]
-        store.experiments.record_rows(planned.experiment.id, result_rows, score_rows)
+        store.experiments.record_rows(planned.experiment.id, Rows(result_rows, score_rows))
         store.experiments.finish(planned.experiment.id, ExperimentStatus.completed, None)
 
 

@@ -5,6 +5,7 @@ Workloads (each in its own process, so peak RSS is its own):
 - ``zero``: N items (default 20,000), a zero-latency sync function target, the ``exact_match``
   scorer; timed from ``plan`` (pin version, select items, write one result row per item) to
   every result and score committed and the experiment finished.
+  Each result is recorded with its trace; the same workload runs again with traces off.
 - ``sleep``: a target that awaits 50 ms, at concurrency 100 and 1,000, no scorer; reported as
   achieved items/s over the ideal (concurrency / 0.05 s).
 
@@ -52,7 +53,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def zero(n: int, concurrency: int) -> dict[str, Any]:
+def zero(n: int, concurrency: int, traces: bool = True) -> dict[str, Any]:
     from assay.engine import RunOptions, plan
     from assay.scorers import exact_match
     from assay.targets import FunctionTarget
@@ -69,7 +70,7 @@ def zero(n: int, concurrency: int) -> dict[str, Any]:
         dataset="bench",
         target=FunctionTarget(task),
         scorers=[exact_match()],
-        options=RunOptions(concurrency=concurrency),
+        options=RunOptions(concurrency=concurrency, traces=traces),
         defer=True,
     )
     planned = time.perf_counter()
@@ -80,7 +81,7 @@ def zero(n: int, concurrency: int) -> dict[str, Any]:
     if summary.completed != n or summary.pass_rate != 1.0:
         raise SystemExit(f"unexpected outcome: {summary}")
     return {
-        "workload": "zero-latency function + exact_match",
+        "workload": "zero-latency function + exact_match" + ("" if traces else ", traces off"),
         "items": n,
         "concurrency": concurrency,
         "seconds": round(elapsed, 3),
@@ -159,8 +160,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.child is not None:
         kind, n, concurrency = args.child[0], int(args.child[1]), int(args.child[2])
-        fn = zero if kind == "zero" else sleep
-        print(json.dumps(fn(n, concurrency)))
+        if kind == "sleep":
+            print(json.dumps(sleep(n, concurrency)))
+        else:
+            print(json.dumps(zero(n, concurrency, traces=kind == "zero")))
         return
 
     runs = [_child(["zero", str(args.items), "10"]) for _ in range(args.repeat)]
@@ -172,6 +175,13 @@ def main() -> None:
         f"p50 {best['p50_latency_ms']:.4f} ms, p95 {best['p95_latency_ms']:.4f} ms, "
         f"peak RSS {best['peak_rss_mb']} MB; {best['items_per_cpu_s']:,} items per CPU-second, "
         f"load average {best['load_average_1m']:.2f})"
+    )
+    untraced = [_child(["zero-untraced", str(args.items), "10"]) for _ in range(args.repeat)]
+    fastest = max(untraced, key=lambda r: r["items_per_s"])
+    print(
+        "the same without traces: "
+        + ", ".join(f"{r['items_per_s']:,}/s" for r in untraced)
+        + f"  (best {fastest['items_per_s']:,} items/s)"
     )
     sleeps = []
     for concurrency, n in ((100, 10_000), (1_000, 20_000)):
@@ -194,6 +204,7 @@ def main() -> None:
                     "cpus": os.cpu_count(),
                 },
                 "zero_latency": {"best": best, "runs": runs},
+                "zero_latency_traces_off": {"best": fastest, "runs": untraced},
                 "sleep_50ms": sleeps,
             },
             indent=2,

@@ -140,7 +140,7 @@ def test_htmx_requests_get_only_the_fragment(http: TestClient, seeded: dict[str,
 
 
 def test_run_page_shows_summary_results_and_filters(
-    http: TestClient, seeded: dict[str, Any]
+    http: TestClient, store: Store, seeded: dict[str, Any]
 ) -> None:
     page = http.get(f"/runs/{seeded['cand']}")
     assert page.status_code == 200
@@ -150,6 +150,12 @@ def test_run_page_shows_summary_results_and_filters(
     assert page.text.count('<tr class="result"') == N
     assert 'id="scorer-stats"' in page.text
     assert "q3 lower" in page.text
+    first = next(store.experiments.iter_results(seeded["cand"]))
+    assert f'href="/traces/{first.trace_id}">View trace</a>' in page.text
+    trace = http.get(f"/traces/{first.trace_id}").text
+    assert f'Recorded by run <a href="/runs/{seeded["cand"]}">cand</a>' in trace
+    assert f"/items/{first.dataset_item_id}" in trace
+    assert http.get(f"/datasets/qa/items/{first.dataset_item_id}").status_code == 200
     passed = http.get(f"/runs/{seeded['cand']}", params={"outcome": "passed"})
     assert passed.text.count('<tr class="result"') == N - len(WRONG)
     assert "q3 lower" not in passed.text

@@ -20,6 +20,7 @@ class RunOptions:
     adaptive_concurrency: bool = True
     max_cost: float | None = None
     cache: bool = False
+    traces: bool = True  # record a trace of each call with its result
     retry_errors: bool = False
     batch_size: int = 2000
     flush_interval: float = 0.05

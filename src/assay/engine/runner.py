@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from assay.analysis.service import store_frame
 from assay.domain import Experiment, ExperimentStatus, ResultStatus, ScoreCreate
@@ -29,6 +30,7 @@ from assay.scoring import Sample, Scorer, run_scorer
 from assay.store import CachedResponse, Completion, Store, WorkItem
 from assay.store.experiments import PlannedRun
 from assay.store.planning import worker_id
+from assay.store.recording import RunTrace
 from assay.targets import Target, TargetOutput, is_sync
 
 _CHUNK_SECONDS = 0.002
@@ -76,6 +78,8 @@ class Runner:
         self._writer: ResultWriter | None = None
         self._fatal: BaseException | None = None
         self._spent = 0.0
+        self._name = ""
+        self._experiment_id = ""
         self._chunk_avg: float | None = None
         self._target_hash = digest(target.spec())
         self._cache: dict[str, CachedResponse] = {}
@@ -176,6 +180,7 @@ class Runner:
             self.discard()
             raise
         self.progress = Progress(total=len(work))
+        self._name, self._experiment_id = experiment.name, experiment.id
         if self.options.max_cost is not None and planned is None:
             self._spent = experiments.spent(experiment.id)
         if self.options.cache:
@@ -447,6 +452,7 @@ class Runner:
                 started,
                 started + latency / 1000,
                 scores,
+                self._trace(item, output, attempts, cached=attempts == 0),
             ),
             cache,
         )
@@ -467,10 +473,32 @@ class Runner:
                 attempts=attempts,
                 started_at=started,
                 finished_at=started + latency / 1000,
+                trace=self._trace(item, None, attempts),
             ),
             None,
         )
         self.progress.failed += 1
+
+    def _trace(
+        self, item: WorkItem, output: TargetOutput | None, attempts: int, *, cached: bool = False
+    ) -> RunTrace | None:
+        """The trace recorded with a result: the item and what the target was sent."""
+        if not self.options.traces:
+            return None
+        metadata: dict[str, Any] = {"dataset_item_id": item.item_id, "attempts": attempts}
+        if item.repetition:
+            metadata["repetition"] = item.repetition
+        if cached:
+            metadata["cached"] = True
+        trace = RunTrace(self._name, self._experiment_id, item.input, metadata=metadata)
+        if output is not None:
+            trace.request = output.request
+            trace.model = output.model
+            trace.parameters = output.parameters
+            trace.tool_calls = list(output.tool_calls)
+            if output.model is not None:
+                trace.kind = "generation"
+        return trace
 
     def _submit(self, completion: Completion, cache: CachedResponse | None) -> None:
         assert self._writer is not None

@@ -166,8 +166,7 @@ class ChildWriter:
         write_frame(self._stdin, start)
 
     def send(self, batch: list[Completion], cached: list[CachedResponse]) -> None:
-        result_rows, score_rows = completion_rows(batch)
-        write_frame(self._stdin, ("rows", result_rows, score_rows, cached))
+        write_frame(self._stdin, ("rows", completion_rows(batch), cached))
         self._stdin.flush()
 
     def close(self) -> int:

@@ -3,9 +3,10 @@
 Large runs move database writes out of the running process, so writing results does not
 compete with running targets for one interpreter lock. Frames are a 4-byte big-endian length
 and a pickle: first ``("start", url, project_id, experiment_id, busy_timeout_ms)``, then
-``("rows", result_rows, score_rows, cached)``. Each frame is committed when it arrives. On end
-of input (the runner closed the pipe, or died) the process prints ``{"written", "error"}`` as
-JSON and exits, so a killed runner loses nothing it had already sent.
+``("rows", rows, cached)`` with :class:`~assay.store.recording.Rows`. Each frame is committed
+when it arrives. On end of input (the runner closed the pipe, or died) the process prints
+``{"written", "error"}`` as JSON and exits, so a killed runner loses nothing it had already
+sent.
 """
 
 from __future__ import annotations
@@ -54,12 +55,10 @@ def serve(stdin: IO[bytes], retries: int = 5) -> dict[str, Any]:
         while (frame := read_frame(stdin)) is not None:
             if error is not None:
                 continue  # drain the pipe so the runner never blocks on a full pipe
-            _, result_rows, score_rows, cached = frame
+            _, rows, cached = frame
             for attempt in range(retries + 1):
                 try:
-                    written += write_rows(
-                        db, bulk, project_id, experiment_id, result_rows, score_rows
-                    )
+                    written += write_rows(db, bulk, project_id, experiment_id, rows)
                     if cached:
                         cache.put_many(cached)
                     break

@@ -31,13 +31,13 @@ from assay.store.datasets import Datasets
 from assay.store.db import Database
 from assay.store.item_rows import alive_at
 from assay.store.planning import load_items, select_items, sequential_ids, worker_alive
-from assay.store.recording import Completion, ResultRow, ScoreRow, completion_rows, write_rows
+from assay.store.recording import Completion, Rows, completion_rows, delete_traces, write_rows
 from assay.store.result_pages import for_items, for_runs, page
 from assay.store.run_bulk import Bulk
 from assay.store.run_frames import touch
 from assay.store.sql import after_keyset, decode_cursor, encode_cursor, text_contains
 from assay.store.summary import summarize
-from assay.store.tables import dataset_items, datasets, experiments, results, scores
+from assay.store.tables import dataset_items, datasets, experiments, results, scores, traces
 from assay.store.types import utcnow
 
 _MAX_LIMIT = 1000
@@ -544,23 +544,27 @@ class Experiments:
         A result that is already completed is left alone, and so are the scores sent with it:
         there is never a second completion for one (experiment, item, repetition).
         """
-        return self.record_rows(experiment_id, *completion_rows(batch))
+        return self.record_rows(experiment_id, completion_rows(batch))
 
-    def record_rows(
-        self,
-        experiment_id: str,
-        result_rows: Sequence[ResultRow],
-        score_rows: Sequence[ScoreRow],
-    ) -> int:
+    def record_rows(self, experiment_id: str, rows: Rows) -> int:
         """:meth:`record` for rows already flattened by :func:`completion_rows`."""
-        return write_rows(
-            self.db, self._bulk, self.project_id, experiment_id, result_rows, score_rows
-        )
+        return write_rows(self.db, self._bulk, self.project_id, experiment_id, rows)
 
     def delete(self, ref: str) -> None:
-        """Delete an experiment with its results and scores."""
+        """Delete an experiment with its results, scores and the traces its runs recorded
+        (traces linked to uploaded results belong to the application and stay)."""
         with self.db.write() as conn:
             row = self._row(conn, ref)
+            own = conn.execute(
+                select(traces.c.id).where(
+                    traces.c.project_id == self.project_id,
+                    traces.c.session_id == row.id,
+                    traces.c.id.in_(
+                        select(results.c.trace_id).where(results.c.experiment_id == row.id)
+                    ),
+                )
+            ).scalars()
+            delete_traces(conn, self.project_id, list(own))
             conn.execute(delete(scores).where(scores.c.experiment_id == row.id))
             conn.execute(delete(results).where(results.c.experiment_id == row.id))
             conn.execute(delete(experiments).where(experiments.c.id == row.id))

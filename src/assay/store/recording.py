@@ -11,22 +11,49 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, select
 
 from assay.domain import ResultStatus, ScoreCreate, ScoreDataType
 from assay.store.db import Database
 from assay.store.planning import sequential_ids
 from assay.store.run_bulk import Bulk
 from assay.store.run_frames import touch
-from assay.store.tables import results
+from assay.store.tables import observations, results, traces
 from assay.store.types import utcnow
 
 # (status, output, error, latency_ms, tokens_in, tokens_out, cost, attempts, passed,
-#  started_at, finished_at, result_id)
+#  started_at, finished_at, result_id, trace_id)
 ResultRow = tuple[Any, ...]
 # (result_id, name, data_type, numeric_value, string_value, passed, reason, source,
 #  evaluator_id, evaluator_version, cost, tokens_in, tokens_out, latency_ms, metadata)
 ScoreRow = tuple[Any, ...]
+# (id, name, input, output, metadata, session_id, start_time, end_time)
+TraceRow = tuple[Any, ...]
+# (id, trace_id, parent_id, type, name, start_time, end_time, input, output, model,
+#  model_parameters, tokens_in, tokens_out, cost, level, status_message, metadata)
+ObservationRow = tuple[Any, ...]
+
+
+@dataclass(slots=True)
+class RunTrace:
+    """What the engine saw of one target call; stored as the result's trace.
+
+    The trace has the result's id, the run's id as its session, the item's input and the
+    output. Under it, one observation for the call when it says more than the trace itself (a
+    ``generation`` for model calls with the request sent, model and parameters; a failed call
+    with its error; a call that used tools), and one ``tool`` observation per tool call. A
+    plain function's successful call is the trace alone: one row, not two.
+    """
+
+    name: str
+    experiment_id: str
+    input: Any = None
+    kind: str = "span"
+    request: Any = None
+    model: str | None = None
+    parameters: dict[str, Any] | None = None
+    tool_calls: list[Any] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -46,10 +73,21 @@ class Completion:
     started_at: datetime | float | None = None  # a datetime or Unix seconds
     finished_at: datetime | float | None = None
     scores: list[ScoreCreate] = field(default_factory=list)
+    trace: RunTrace | None = None
 
 
-def completion_rows(batch: Sequence[Completion]) -> tuple[list[ResultRow], list[ScoreRow]]:
-    """Flatten completions (and their scores) to plain tuples."""
+@dataclass(slots=True)
+class Rows:
+    """Completions flattened to plain tuples (cheap to pickle to a writer process)."""
+
+    results: list[ResultRow]
+    scores: list[ScoreRow] = field(default_factory=list)
+    traces: list[TraceRow] = field(default_factory=list)
+    observations: list[ObservationRow] = field(default_factory=list)
+
+
+def completion_rows(batch: Sequence[Completion]) -> Rows:
+    """Flatten completions (their scores and traces) to plain tuples."""
     now = utcnow()
     result_rows = [
         (
@@ -65,6 +103,7 @@ def completion_rows(batch: Sequence[Completion]) -> tuple[list[ResultRow], list[
             c.started_at,
             c.finished_at if c.finished_at is not None else now,
             c.result_id,
+            c.result_id if c.trace is not None else None,
         )
         for c in batch
     ]
@@ -89,41 +128,116 @@ def completion_rows(batch: Sequence[Completion]) -> tuple[list[ResultRow], list[
         for c in batch
         for s in c.scores
     ]
-    return result_rows, score_rows
+    rows = Rows(result_rows, score_rows)
+    for c in batch:
+        if c.trace is not None:
+            _trace_rows(c, c.trace, now, rows)
+    return rows
 
 
-def _completed(conn: Connection, ids: list[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(ids), 900):
-        rows = conn.execute(
-            select(results.c.id).where(
-                results.c.id.in_(ids[start : start + 900]),
-                results.c.status == ResultStatus.completed.value,
+def _trace_rows(c: Completion, t: RunTrace, now: datetime, rows: Rows) -> None:
+    end = c.finished_at if c.finished_at is not None else now
+    failed = c.status == ResultStatus.failed.value
+    rows.traces.append(
+        (c.result_id, t.name, t.input, c.output, t.metadata, t.experiment_id, c.started_at, end)
+    )
+    if not (failed or t.tool_calls or t.model is not None or t.request is not None):
+        return
+    call = f"{c.result_id}:call"
+    rows.observations.append(
+        (
+            call,
+            c.result_id,
+            None,
+            t.kind,
+            "target",
+            c.started_at,
+            end,
+            t.request if t.request is not None else t.input,
+            c.output,
+            t.model,
+            t.parameters,
+            c.tokens_in,
+            c.tokens_out,
+            c.cost,
+            "ERROR" if failed else "DEFAULT",
+            c.error,
+            {"attempts": c.attempts},
+        )
+    )
+    for k, tool in enumerate(t.tool_calls):
+        name, arguments = _tool(tool)
+        rows.observations.append(
+            (
+                f"{c.result_id}:tool:{k}",
+                c.result_id,
+                call,
+                "tool",
+                name,
+                None,
+                None,
+                arguments,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                "DEFAULT",
+                None,
+                {},
             )
         )
-        found.update(r[0] for r in rows)
-    return found
 
 
-def write_rows(
-    db: Database,
-    bulk: Bulk,
-    project_id: str,
-    experiment_id: str,
-    result_rows: Sequence[ResultRow],
-    score_rows: Sequence[ScoreRow],
-) -> int:
-    """One transaction: results not yet completed get their outcome and scores."""
-    if not result_rows:
+def _tool(call: Any) -> tuple[str, Any]:
+    """A tool call's name and arguments, in the OpenAI or Anthropic shape or a plain one."""
+    if not isinstance(call, dict):
+        return "tool", call
+    function = call.get("function")
+    if isinstance(function, dict):
+        return str(function.get("name") or "tool"), function.get("arguments")
+    return str(call.get("name") or "tool"), call.get("arguments", call.get("input", call))
+
+
+def _recorded(conn: Connection, ids: list[str]) -> tuple[set[str], set[str]]:
+    """Of these results, those already completed and those with a trace from an earlier try."""
+    completed: set[str] = set()
+    traced: set[str] = set()
+    for start in range(0, len(ids), 900):
+        rows = conn.execute(
+            select(results.c.id, results.c.status, results.c.trace_id).where(
+                results.c.id.in_(ids[start : start + 900]),
+                (results.c.status == ResultStatus.completed.value)
+                | results.c.trace_id.is_not(None),
+            )
+        )
+        for rid, status, trace_id in rows:
+            if status == ResultStatus.completed.value:
+                completed.add(rid)
+            elif trace_id is not None:
+                traced.add(trace_id)
+    return completed, traced
+
+
+def write_rows(db: Database, bulk: Bulk, project_id: str, experiment_id: str, rows: Rows) -> int:
+    """One transaction: results not yet completed get their outcome, scores and trace."""
+    if not rows.results:
         return 0
     now = utcnow()
+    result_rows, score_rows = rows.results, rows.scores
+    trace_rows, observation_rows = rows.traces, rows.observations
     with db.write() as conn:
-        done = _completed(conn, [r[11] for r in result_rows])
+        done, traced = _recorded(conn, [r[11] for r in result_rows])
         if done:
             result_rows = [r for r in result_rows if r[11] not in done]
             score_rows = [s for s in score_rows if s[0] not in done]
+            trace_rows = [t for t in trace_rows if t[0] not in done]
+            observation_rows = [o for o in observation_rows if o[1] not in done]
         if not result_rows:
             return 0
+        if traced:  # a failed try's trace, replaced by this one
+            delete_traces(conn, project_id, sorted(traced))
         bulk.record(conn, result_rows)
         touch(conn, [experiment_id])
         if score_rows:
@@ -135,4 +249,22 @@ def write_rows(
                     for i, row in enumerate(score_rows)
                 ],
             )
+        if trace_rows:
+            bulk.insert_traces(conn, project_id, now, trace_rows)
+        if observation_rows:
+            bulk.insert_observations(conn, project_id, observation_rows)
     return len(result_rows)
+
+
+def delete_traces(conn: Connection, project_id: str, trace_ids: Sequence[str]) -> None:
+    """Delete traces (their observations go with them)."""
+    for start in range(0, len(trace_ids), 900):
+        chunk = list(trace_ids[start : start + 900])
+        conn.execute(
+            delete(observations).where(
+                observations.c.project_id == project_id, observations.c.trace_id.in_(chunk)
+            )
+        )
+        conn.execute(
+            delete(traces).where(traces.c.project_id == project_id, traces.c.id.in_(chunk))
+        )

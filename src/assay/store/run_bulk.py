@@ -36,8 +36,21 @@ class Bulk:
         self._record = (
             f"UPDATE results SET status = {mark}, output = {json}, error = {mark}, "
             f"latency_ms = {mark}, tokens_in = {mark}, tokens_out = {mark}, cost = {mark}, "
-            f"attempts = {mark}, passed = {mark}, started_at = {mark}, finished_at = {mark} "
-            f"WHERE id = {mark} AND status <> 'completed'"
+            f"attempts = {mark}, passed = {mark}, started_at = {mark}, finished_at = {mark}, "
+            f"trace_id = {mark} WHERE id = {mark} AND status <> 'completed'"
+        )
+        self._insert_traces = (
+            "INSERT INTO traces (id, project_id, name, input, output, metadata, tags, "
+            "session_id, start_time, end_time, created_at) VALUES "
+            f"({mark}, {mark}, {mark}, {json}, {json}, {json}, {json}, {mark}, {mark}, {mark}, "
+            f"{mark})"
+        )
+        self._insert_observations = (
+            "INSERT INTO observations (id, trace_id, parent_id, type, name, start_time, "
+            "end_time, input, output, model, model_parameters, tokens_in, tokens_out, cost, "
+            "level, status_message, metadata, project_id) VALUES "
+            f"({', '.join([mark] * 7)}, {json}, {json}, {mark}, {json}, "
+            f"{', '.join([mark] * 5)}, {json}, {mark})"
         )
         self._insert_scores = (
             "INSERT INTO scores (id, project_id, experiment_id, result_id, name, data_type, "
@@ -89,7 +102,7 @@ class Bulk:
 
     def record(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         """Rows of (status, output, error, latency, tokens_in, tokens_out, cost, attempts,
-        passed, started_at, finished_at, id); completed rows are never overwritten."""
+        passed, started_at, finished_at, id, trace_id); completed rows are never overwritten."""
         json, time = self.json, self.time
         params = [
             (
@@ -104,11 +117,58 @@ class Bulk:
                 r[8],
                 time(r[9]),
                 time(r[10]),
+                r[12],
                 r[11],
             )
             for r in rows
         ]
         conn.exec_driver_sql(self._record, params)
+
+    def insert_traces(
+        self, conn: Connection, project_id: str, now: datetime, rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """Rows of (id, name, input, output, metadata, session_id, start_time, end_time)."""
+        json, time = self.json, self.time
+        created = time(now)
+        params = [
+            (
+                r[0],
+                project_id,
+                r[1],
+                json(r[2]),
+                json(r[3]),
+                json(r[4]) if r[4] else _EMPTY_OBJECT,
+                "[]",
+                r[5],
+                time(r[6]),
+                time(r[7]),
+                created,
+            )
+            for r in rows
+        ]
+        conn.exec_driver_sql(self._insert_traces, params)
+
+    def insert_observations(
+        self, conn: Connection, project_id: str, rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """Rows in column order of the INSERT up to metadata (the project comes last)."""
+        json, time = self.json, self.time
+        params = [
+            (
+                *r[:5],
+                time(r[5]),
+                time(r[6]),
+                json(r[7]),
+                json(r[8]),
+                r[9],
+                json(r[10]),
+                *r[11:16],
+                json(r[16]) if r[16] else _EMPTY_OBJECT,
+                project_id,
+            )
+            for r in rows
+        ]
+        conn.exec_driver_sql(self._insert_observations, params)
 
     def insert_scores(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         """Rows in column order of the INSERT, metadata as a dict and timestamps as datetimes."""

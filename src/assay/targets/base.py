@@ -25,6 +25,11 @@ class TargetOutput:
     cost: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     tool_calls: list[Mapping[str, Any]] = field(default_factory=list)
+    # What the call was, for the result's trace: the request sent (a prompt's messages),
+    # and for model calls the model and its parameters.
+    request: Any = None
+    model: str | None = None
+    parameters: dict[str, Any] | None = None
 
 
 class TargetError(Exception):

@@ -137,6 +137,9 @@ class PromptTarget:
             cost=cost,
             metadata={"finish_reason": reply.raw_finish} if reply.raw_finish else {},
             tool_calls=reply.tool_calls,
+            request=messages,
+            model=self.model,
+            parameters=dict(self.params),
         )
 
     async def aclose(self) -> None:

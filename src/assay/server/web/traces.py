@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from assay.domain import Observation, TraceDetail
+from assay.errors import NotFound
 from assay.server.auth import ProjectStore
 from assay.server.web.templating import render
 
@@ -81,6 +82,14 @@ def traces_page(
 @router.get("/traces/{trace_id}", response_class=HTMLResponse)
 def trace_page(request: Request, store: ProjectStore, trace_id: str) -> HTMLResponse:
     trace = store.traces.get(trace_id)
+    run = None
+    if trace.session_id is not None:  # the traces a run records share the run's id as session
+        try:
+            run = store.experiments.get(trace.session_id)
+        except NotFound:
+            run = None
     return render(
-        request, "trace.html", {"section": "traces", "trace": trace, "spans": timeline(trace)}
+        request,
+        "trace.html",
+        {"section": "traces", "trace": trace, "spans": timeline(trace), "run": run},
     )

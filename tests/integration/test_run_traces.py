@@ -1,0 +1,162 @@
+"""Every result the engine records carries a trace of its target call (both databases)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from assay.domain import DatasetCreate, DatasetRunCreate, ItemCreate, RunItemCreate, TraceCreate
+from assay.engine import RunOptions, plan, resume
+from assay.errors import NotFound
+from assay.scorers import exact_match
+from assay.store import Store
+from assay.targets import FunctionTarget, PromptTarget, TargetOutput
+from tests.fakes.provider import FakeProvider
+
+FAST = {"poll_interval": 0.05, "backoff_base": 0.01, "max_retries": 0}
+DOWN = {"q2"}  # inputs whose lookup fails
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeProvider]:
+    with FakeProvider() as server:
+        yield server
+
+
+def _dataset(store: Store, n: int = 4) -> str:
+    store.datasets.create(DatasetCreate(name="qa"))
+    store.datasets.add_items(
+        "qa", [ItemCreate(input={"q": f"q{i}"}, expected_output=f"Q{i}") for i in range(n)]
+    )
+    return "qa"
+
+
+def _run(store: Store, target: Any, **options: Any) -> str:
+    prepared = plan(
+        store,
+        dataset="qa" if store.datasets.list().items else _dataset(store),
+        target=target,
+        scorers=[exact_match()],
+        name="traced",
+        options=RunOptions(**{**FAST, **options}),
+    )
+    return asyncio.run(prepared.run()).id
+
+
+def agent(x: dict[str, str]) -> TargetOutput:
+    """Uppercases, calling a 'lookup' tool first; fails on the inputs in DOWN."""
+    if x["q"] in DOWN:
+        raise RuntimeError("lookup service down")
+    return TargetOutput(
+        x["q"].upper(), tool_calls=[{"name": "lookup", "arguments": {"key": x["q"]}}]
+    )
+
+
+@pytest.mark.parametrize("writer", ["thread", "process"])
+def test_function_runs_record_a_trace_per_result(store: Store, writer: str) -> None:
+    run_id = _run(store, FunctionTarget(agent), writer=writer)
+    results = list(store.experiments.iter_results(run_id))
+    assert len(results) == 4
+    for r in results:
+        assert r.trace_id == r.id
+        trace = store.traces.get(r.id)
+        assert trace.session_id == run_id  # the run's traces form one session
+        assert trace.name == "traced"
+        assert trace.input == r.item_input
+        assert trace.metadata["dataset_item_id"] == r.dataset_item_id
+        assert trace.start_time is not None
+        assert trace.end_time is not None
+        call = next(o for o in trace.observations if o.name == "target")
+        assert call.type.value == "span"  # a function, not a model call
+        if r.status.value == "failed":
+            assert call.level == "ERROR"
+            assert "lookup service down" in (call.status_message or "")
+            assert len(trace.observations) == 1
+        else:
+            assert trace.output == r.output
+            tool = next(o for o in trace.observations if o.type.value == "tool")
+            assert (tool.name, tool.parent_id) == ("lookup", call.id)
+            assert tool.input == {"key": r.item_input["q"]}  # type: ignore[index]
+    listed = store.traces.list(session_id=run_id, limit=10).items
+    assert {t.id for t in listed} == {r.id for r in results}
+
+
+def test_prompt_runs_trace_the_model_call(store: Store, fake: FakeProvider) -> None:
+    target = PromptTarget(
+        model="gpt-4o-mini",
+        prompt="Answer {{ q }}",
+        base_url=fake.openai_url,
+        api_key="sk-test",
+        params={"temperature": 0.2},
+    )
+    run_id = _run(store, target)
+    result = next(store.experiments.iter_results(run_id))
+    trace = store.traces.get(result.trace_id or "")
+    (call,) = trace.observations
+    assert call.type.value == "generation"
+    assert call.model == "gpt-4o-mini"
+    assert call.model_parameters == {"temperature": 0.2}
+    assert call.input == [{"role": "user", "content": "Answer q0"}]  # what was sent
+    assert call.output == "echo: Answer q0"
+    assert call.tokens_in is not None
+    assert call.tokens_in > 0
+    assert call.cost == result.cost
+
+
+def test_a_plain_function_call_is_the_trace_alone(store: Store) -> None:
+    run_id = _run(store, FunctionTarget(shout))
+    result = next(store.experiments.iter_results(run_id))
+    trace = store.traces.get(result.trace_id or "")
+    assert trace.output == result.output
+    assert trace.observations == []  # the trace already says all the call does
+
+
+def shout(x: dict[str, str]) -> str:
+    return x["q"].upper()
+
+
+def test_traces_can_be_turned_off(store: Store) -> None:
+    run_id = _run(store, FunctionTarget(agent), traces=False)
+    results = list(store.experiments.iter_results(run_id))
+    assert all(r.trace_id is None for r in results)
+    assert store.traces.list(session_id=run_id).items == []
+
+
+def test_a_retried_result_replaces_its_failed_trace(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = _run(store, FunctionTarget(agent))
+    failed = next(r for r in store.experiments.iter_results(run_id) if r.status.value == "failed")
+    monkeypatch.setattr(f"{__name__}.DOWN", set())  # the lookup service is back
+    prepared = resume(
+        store,
+        run_id,
+        target=FunctionTarget(agent),
+        scorers=[exact_match()],
+        options=RunOptions(**{**FAST, "retry_errors": True}),
+    )
+    assert asyncio.run(prepared.run()).status.value == "completed"
+    trace = store.traces.get(failed.id)
+    assert trace.output == "Q2"
+    calls = [o for o in trace.observations if o.name == "target"]
+    assert [c.level for c in calls] == ["DEFAULT"]  # the failed try's call is gone
+
+
+def test_deleting_a_run_deletes_its_traces_not_the_applications(store: Store) -> None:
+    run_id = _run(store, FunctionTarget(agent))
+    traced = [r.id for r in store.experiments.iter_results(run_id)]
+    store.traces.ingest([TraceCreate(id="app-trace", name="production call")])
+    uploaded = store.dataset_runs.create(DatasetRunCreate(dataset_name="qa", name="uploaded"))
+    item = store.datasets.list_items("qa").items[0]
+    store.dataset_runs.add_items(
+        uploaded.id, [RunItemCreate(dataset_item_id=item.id, output="x", trace_id="app-trace")]
+    )
+    store.experiments.delete(run_id)
+    for trace_id in traced:
+        with pytest.raises(NotFound):
+            store.traces.get(trace_id)
+    store.experiments.delete(uploaded.id)
+    assert store.traces.get("app-trace").name == "production call"
