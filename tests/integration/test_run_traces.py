@@ -13,7 +13,7 @@ from assay.engine import RunOptions, plan, resume
 from assay.errors import NotFound
 from assay.scorers import exact_match
 from assay.store import Store
-from assay.targets import FunctionTarget, PromptTarget, TargetOutput
+from assay.targets import FunctionTarget, HttpTarget, PromptTarget, TargetOutput
 from tests.fakes.provider import FakeProvider
 
 FAST = {"poll_interval": 0.05, "backoff_base": 0.01, "max_retries": 0}
@@ -104,6 +104,21 @@ def test_prompt_runs_trace_the_model_call(store: Store, fake: FakeProvider) -> N
     assert call.tokens_in is not None
     assert call.tokens_in > 0
     assert call.cost == result.cost
+
+
+def test_endpoint_runs_trace_the_request_without_secrets(store: Store, fake: FakeProvider) -> None:
+    target = HttpTarget(
+        f"{fake.url}/echo",
+        secret_headers={"authorization": "Bearer sk-secret"},
+        body={"q": "{{ input.q }}"},
+        output_path="answer",
+    )
+    run_id = _run(store, target)
+    result = next(store.experiments.iter_results(run_id))
+    (call,) = store.traces.get(result.trace_id or "").observations
+    assert call.input == {"method": "POST", "url": f"{fake.url}/echo", "body": {"q": "q0"}}
+    assert call.output == "echo: q0"
+    assert "sk-secret" not in str(store.traces.get(result.id).model_dump())
 
 
 def test_a_plain_function_call_is_the_trace_alone(store: Store) -> None:

@@ -149,9 +149,13 @@ class HttpTarget:
             raise classify(response, what)
         payload = decode(response, what) if response.content else None
         try:
-            return TargetOutput(output=extract(payload, self.output_path))
+            output = extract(payload, self.output_path)
         except RenderError as exc:
             raise TargetError(str(exc)) from None
+        sent = {"method": self.method, "url": url}  # secret headers stay out of the trace
+        if self.body is not None:
+            sent["body"] = kwargs.get("json", kwargs.get("content", b"").decode(errors="replace"))
+        return TargetOutput(output=output, request=sent)
 
     async def aclose(self) -> None:
         if self._client is not None:
