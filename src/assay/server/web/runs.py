@@ -29,7 +29,7 @@ def target_label(experiment: Experiment) -> str:
     c = experiment.config
     if c.get("prompt_name"):
         model = c.get("model")
-        return f"{c['prompt_name']}" + (f" · {model}" if model else "")
+        return str(c["prompt_name"]) + (f" · {model}" if model else "")
     for key in ("function", "model", "url", "endpoint_id", "type"):
         if isinstance(c.get(key), str):
             return str(c[key])
