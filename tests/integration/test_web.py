@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import assay
-from assay.analysis import set_dataset_policy
+from assay.analysis import dataset_policy, set_dataset_policy
 from assay.config import Settings
 from assay.domain import (
     DatasetCreate,
@@ -512,3 +512,36 @@ def test_item_history_across_runs(http: TestClient, store: Store, seeded: dict[s
     compared = http.get(f"/compare?runs={seeded['base']}&runs={seeded['cand']}").text
     assert f'href="/datasets/qa/items/{flaky.id}"' in compared
     assert http.get("/datasets/qa/items/no-such-item").status_code == 404
+
+
+def test_gate_tab_edits_the_policy(http: TestClient, store: Store, seeded: dict[str, Any]) -> None:
+    page = http.get("/datasets/qa/gate").text
+    assert "No policy is stored" in page
+    assert "min_pass_rate: null" in page  # the defaults are shown
+    newest = re.search(r'id="newest-verdict">(.*?)</div>', page, re.S)
+    assert newest is not None
+    assert "cand" in newest.group(1)
+    assert "PASSED" in newest.group(1)
+
+    url = "/datasets/qa/gate"
+    assert http.post(url, data={"policy": "min_pass_rate: 0.9"}).status_code == 403
+    bad = http.post(url, data={"policy": "min_pass_rate: 2"}, headers=HX)
+    assert bad.status_code == 422
+    assert "min_pass_rate" in bad.text
+    assert "min_pass_rate: 2" in bad.text  # what was typed is kept
+    assert dataset_policy(store, "qa") is None
+    broken = http.post(url, data={"policy": "min_pass_rate: [1"}, headers=HX)
+    assert broken.status_code == 422
+    assert "not valid YAML or JSON" in broken.text
+
+    saved = http.post(url, data={"policy": "min_pass_rate: 0.9\nbaseline_tag: main"}, headers=HX)
+    assert saved.status_code == 200
+    assert "This dataset has a stored policy" in saved.text
+    assert "FAILED" in saved.text  # the newest run, 85 % passed, now fails the gate
+    policy = dataset_policy(store, "qa")
+    assert policy is not None
+    assert (policy.min_pass_rate, policy.baseline_tag) == (0.9, "main")
+
+    cleared = http.post(url, data={"policy": "", "clear": "1"}, headers=HX)
+    assert "No policy is stored" in cleared.text
+    assert dataset_policy(store, "qa") is None
