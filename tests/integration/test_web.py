@@ -545,3 +545,33 @@ def test_gate_tab_edits_the_policy(http: TestClient, store: Store, seeded: dict[
     cleared = http.post(url, data={"policy": "", "clear": "1"}, headers=HX)
     assert "No policy is stored" in cleared.text
     assert dataset_policy(store, "qa") is None
+
+
+def test_edit_and_delete_an_item(http: TestClient, store: Store, seeded: dict[str, Any]) -> None:
+    item = store.datasets.list_items("qa").items[0]
+    page = http.get(f"/datasets/qa/items/{item.id}").text
+    assert 'id="edit-item"' in page
+    assert "&#34;q&#34;: &#34;q0&#34;" in page  # the input, as JSON, ready to edit
+    url = f"/datasets/qa/items/{item.id}"
+    version = store.datasets.get("qa").version
+    assert http.post(url, data={"input": "x"}).status_code == 403
+    bad = http.post(url, data={"input": '{"q": "q0"}', "metadata": "[1]"}, headers=HX)
+    assert bad.status_code == 422
+    assert "metadata" in bad.text
+    assert store.datasets.get("qa").version == version
+    saved = http.post(
+        url,
+        data={"input": '{"q": "q0"}', "expected_output": "Q0!", "tags": "even, edited"},
+        headers=HX,
+    )
+    assert saved.headers["HX-Redirect"] == url
+    changed = store.datasets.get_item("qa", item.id)
+    assert (changed.expected_output, changed.tags) == ("Q0!", ["even", "edited"])
+    assert store.datasets.get("qa").version == version + 1
+
+    deleted = http.post(f"{url}/delete", headers=HX)
+    assert deleted.headers["HX-Redirect"] == "/datasets/qa"
+    assert store.datasets.get("qa").item_count == N - 1
+    assert http.get(url).status_code == 404  # gone from the newest version
+    old = store.datasets.get_item("qa", item.id, version=version + 1)
+    assert old.expected_output == "Q0!"  # older versions keep it

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
-from assay.domain import DatasetCreate, ItemCreate
+from assay.domain import DatasetCreate, Item, ItemCreate, ItemUpdate
 from assay.errors import Conflict, InvalidInput, from_validation
 from assay.io import detect_format, import_stream, parse_mapping
 from assay.server.auth import ProjectStore
@@ -207,5 +207,76 @@ def item_page(request: Request, store: ProjectStore, name: str, item_id: str) ->
             "history": history,
             "passes": sum(verdicts),
             "judged": len(verdicts),
+            "form": edit_form(item),
+            "error": None,
         },
     )
+
+
+def _as_text(value: Any) -> str:
+    """A field's value as the edit form shows it: text as is, anything else as JSON."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def edit_form(item: Item) -> dict[str, str]:
+    return {
+        "input": _as_text(item.input),
+        "expected_output": _as_text(item.expected_output),
+        "metadata": _as_text(item.metadata) if item.metadata else "",
+        "tags": ", ".join(item.tags),
+    }
+
+
+@router.post(
+    "/datasets/{name}/items/{item_id}", response_class=HTMLResponse, dependencies=[FormGuard]
+)
+def edit_item(
+    request: Request,
+    store: ProjectStore,
+    name: str,
+    item_id: str,
+    input: Annotated[str, Form()] = "",
+    expected_output: Annotated[str, Form()] = "",
+    metadata: Annotated[str, Form()] = "",
+    tags: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    """Change an item (one new dataset version); a bad field re-renders the form."""
+    dataset = store.datasets.get(name)
+    item = store.datasets.get_item(dataset.id, item_id)
+    form = {"input": input, "expected_output": expected_output, "metadata": metadata, "tags": tags}
+    try:
+        if not input.strip():
+            raise InvalidInput("input: give the test case's input", field="input")
+        store.datasets.update_item(
+            dataset.id,
+            item.id,
+            ItemUpdate(
+                input=_json_field("input", input, default=""),
+                expected_output=_json_field("expected_output", expected_output, default=None),
+                metadata=_json_field("metadata", metadata, default={}),
+                tags=[t.strip() for t in tags.split(",") if t.strip()],
+            ),
+        )
+    except ValidationError as exc:
+        error = from_validation(exc).message
+    except InvalidInput as exc:
+        error = exc.message
+    else:
+        url = f"/datasets/{quote(dataset.name)}/items/{item.id}"
+        return HTMLResponse("", headers={"HX-Redirect": url})
+    return render(
+        request,
+        "dataset_item_edit.html",
+        {"dataset": dataset, "item": item, "form": form, "error": error},
+        status=422,
+    )
+
+
+@router.post("/datasets/{name}/items/{item_id}/delete", dependencies=[FormGuard])
+def delete_item(store: ProjectStore, name: str, item_id: str) -> HTMLResponse:
+    """Remove an item from the newest version; older versions and runs keep it."""
+    dataset = store.datasets.get(name)
+    store.datasets.delete_item(dataset.id, item_id)
+    return HTMLResponse("", headers={"HX-Redirect": f"/datasets/{quote(dataset.name)}"})
