@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
@@ -13,6 +14,7 @@ from assay.domain import TrendPoint
 from assay.errors import Conflict, InvalidInput, NotFound, from_validation
 from assay.server.auth import ProjectStore
 from assay.server.launch import ExperimentBody, create_planned, start
+from assay.server.run_uploads import parse_csv, upload_outputs
 from assay.server.web import charts
 from assay.server.web.guard import FormGuard
 from assay.server.web.templating import render
@@ -127,6 +129,38 @@ def create_run(
         "dataset_run_form.html",
         {"dataset": dataset, **_run_form(store, dataset.id, form, error)},
         status=422,
+    )
+
+
+@router.post("/datasets/{name}/runs/upload", response_class=HTMLResponse, dependencies=[FormGuard])
+async def upload_run(
+    request: Request,
+    store: ProjectStore,
+    name: str,
+    tag: Annotated[str, Form()] = "",
+    run_name: Annotated[str, Form()] = "",
+    file: Annotated[UploadFile | None, File()] = None,
+) -> HTMLResponse:
+    """Outputs produced elsewhere, as CSV, into the dataset's run under ``tag`` (created when
+    missing); the same item again replaces its output. All rows or none."""
+    dataset = await run_in_threadpool(store.datasets.get, name)
+    error = result = None
+    try:
+        if not tag.strip():
+            raise InvalidInput("tag: name the run tag to upload under", field="tag")
+        if file is None or not file.filename:
+            raise InvalidInput("file: choose a CSV file", field="file")
+        items = parse_csv(await file.read())
+        result = await run_in_threadpool(
+            upload_outputs, store, dataset.name, tag.strip(), run_name.strip() or None, items
+        )
+    except (InvalidInput, NotFound, Conflict) as exc:
+        error = exc.message
+    return render(
+        request,
+        "dataset_upload_form.html",
+        {"dataset": dataset, "result": result, "error": error, "tag": tag, "run_name": run_name},
+        status=422 if error else 200,
     )
 
 

@@ -3,55 +3,25 @@ CSV upload under a run tag), listed with the dataset's executed experiments."""
 
 from __future__ import annotations
 
-import csv
-import io
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from assay.domain import (
     DatasetRun,
     DatasetRunCreate,
     Page,
-    RunItemCreate,
     RunItemsCreate,
     RunItemsResult,
 )
-from assay.errors import InvalidInput, from_validation
+from assay.errors import InvalidInput
 from assay.server.api.v1.experiments import EXPORT_RESPONSES, export_experiment
 from assay.server.auth import ProjectStore
+from assay.server.run_uploads import UploadResult, parse_csv, upload_outputs
 
 router = APIRouter(tags=["dataset runs"])
-
-_CSV_COLUMNS = {
-    "input": "input",
-    "expected_output": "expected_output",
-    "expectedoutput": "expected_output",
-    "output": "output",
-    "dataset_item_id": "dataset_item_id",
-    "datasetitemid": "dataset_item_id",
-    "trace_id": "trace_id",
-    "traceid": "trace_id",
-    "observation_id": "observation_id",
-    "observationid": "observation_id",
-    "error": "error",
-    "latency_ms": "latency_ms",
-    "cost": "cost",
-    "tokens_in": "tokens_in",
-    "tokens_out": "tokens_out",
-}
-_JSON_CELLS = {"input", "expected_output", "output"}
-
-
-class UploadResult(BaseModel):
-    dataset_run: DatasetRun | None
-    preview: list[RunItemCreate]
-    rows: int
-    written: RunItemsResult | None
 
 
 @router.post("/dataset-runs/", status_code=201)
@@ -95,56 +65,6 @@ def export_dataset_run(
 ) -> StreamingResponse:
     store.dataset_runs.get(dataset_run_id)
     return export_experiment(store, dataset_run_id, format)
-
-
-def _cell(column: str, text: str) -> Any:
-    if text == "":
-        return None
-    if column in _JSON_CELLS:
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return text
-    return text
-
-
-def parse_csv(data: bytes) -> list[RunItemCreate]:
-    """Run items from CSV (header row; JSON cells decoded); errors name the line and column."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidInput("the CSV file is not UTF-8 text", field="file") from None
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if not header:
-        raise InvalidInput("the CSV file is empty: expected a header row", field="file")
-    columns = []
-    for name in header:
-        key = _CSV_COLUMNS.get(name.strip().lower().replace(" ", "_"))
-        if key is None:
-            raise InvalidInput(
-                f"unknown CSV column {name!r}; expected some of "
-                "input, expected_output, output, dataset_item_id, trace_id, observation_id, "
-                "error, latency_ms, cost, tokens_in, tokens_out",
-                field="file",
-            )
-        columns.append(key)
-    items = []
-    for line, row in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(columns):
-            raise InvalidInput(
-                f"line {line}: {len(row)} cells for {len(columns)} columns", field="file", row=line
-            )
-        values = {c: _cell(c, cell) for c, cell in zip(columns, row, strict=True)}
-        try:
-            items.append(RunItemCreate(**{k: v for k, v in values.items() if v is not None}))
-        except ValidationError as exc:
-            raise from_validation(exc, prefix=f"line {line}: ") from None
-    if not items:
-        raise InvalidInput("the CSV file has no rows", field="file")
-    return items
 
 
 @router.post(
@@ -192,21 +112,4 @@ async def upload_dataset_run(
     items = parse_csv(data)
     if preview:
         return UploadResult(dataset_run=None, preview=items[:20], rows=len(items), written=None)
-    return await run_in_threadpool(_upload, store, dataset_name, tag, name, items)
-
-
-def _upload(
-    store: ProjectStore, dataset: str, tag: str, name: str | None, items: list[RunItemCreate]
-) -> UploadResult:
-    runs = store.dataset_runs
-    run = runs.tagged(dataset, tag)
-    created = run is None
-    if run is None:
-        run = runs.create(DatasetRunCreate(dataset_name=dataset, name=name or tag, tag=tag))
-    try:
-        written = runs.add_items(run.id, items)
-    except Exception:
-        if created:  # a refused upload leaves no empty run behind
-            store.experiments.delete(run.id)
-        raise
-    return UploadResult(dataset_run=runs.get(run.id), preview=[], rows=len(items), written=written)
+    return await run_in_threadpool(upload_outputs, store, dataset_name, tag, name, items)
