@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from assay.client import Assay, AsyncAssay
     from assay.evaluation import EvaluationResult, evaluate, evaluate_async, rescore
     from assay.targets import TargetOutput
+    from assay.targets.spans import Span, span
 
 _LAZY = {
     "evaluate": "assay.evaluation",
@@ -21,6 +22,8 @@ _LAZY = {
     "EvaluationResult": "assay.evaluation",
     "rescore": "assay.evaluation",
     "TargetOutput": "assay.targets",
+    "span": "assay.targets.spans",
+    "Span": "assay.targets.spans",
     "Assay": "assay.client",
     "AsyncAssay": "assay.client",
 }
@@ -42,9 +45,11 @@ __all__ = [
     "Assay",
     "AsyncAssay",
     "EvaluationResult",
+    "Span",
     "TargetOutput",
     "__version__",
     "evaluate",
     "evaluate_async",
     "rescore",
+    "span",
 ]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import assay
 from assay.domain import DatasetCreate, DatasetRunCreate, ItemCreate, RunItemCreate, TraceCreate
 from assay.engine import RunOptions, plan, resume
 from assay.errors import NotFound
@@ -175,3 +176,73 @@ def test_deleting_a_run_deletes_its_traces_not_the_applications(store: Store) ->
             store.traces.get(trace_id)
     store.experiments.delete(uploaded.id)
     assert store.traces.get("app-trace").name == "production call"
+
+
+def research(x: dict[str, str]) -> str:
+    """An agent: plans with a model call, then searches with a tool; q1's search fails."""
+    with assay.span("plan", type="generation", model="planner-1", input=x["q"]) as plan_step:
+        plan_step.update(output=f"search {x['q']}", tokens_in=3, tokens_out=2, cost=0.001)
+    with assay.span("search", type="tool", input={"query": x["q"]}) as search:
+        if x["q"] == "q1":
+            raise LookupError("index offline")
+        with assay.span("rank"):
+            search.update(output=["doc"])
+    return x["q"].upper()
+
+
+async def research_async(x: dict[str, str]) -> str:
+    """The same steps from async code: children across awaits and tasks keep their parent."""
+    with assay.span("fan out"):
+        await asyncio.gather(*(_lookup(x["q"], k) for k in range(2)))
+    return x["q"].upper()
+
+
+async def _lookup(query: str, k: int) -> None:
+    with assay.span(f"lookup {k}", type="tool", input=query):
+        await asyncio.sleep(0)
+
+
+def test_spans_a_task_records_go_under_its_trace(store: Store) -> None:
+    run_id = _run(store, FunctionTarget(research))
+    by_item = {r.item_input["q"]: r for r in store.experiments.iter_results(run_id)}  # type: ignore[index]
+    trace = store.traces.get(by_item["q0"].id)
+    steps = {o.name: o for o in trace.observations}
+    assert set(steps) == {"target", "plan", "search", "rank"}
+    assert steps["plan"].parent_id == steps["target"].id
+    assert steps["plan"].type.value == "generation"
+    assert (steps["plan"].model, steps["plan"].tokens_in, steps["plan"].cost) == (
+        "planner-1",
+        3,
+        0.001,
+    )
+    assert steps["plan"].output == "search q0"
+    assert steps["search"].output == ["doc"]
+    assert steps["rank"].parent_id == steps["search"].id
+    assert steps["search"].start_time is not None
+    assert steps["search"].end_time is not None
+    assert steps["search"].start_time <= steps["search"].end_time
+
+    failed = store.traces.get(by_item["q1"].id)
+    search = next(o for o in failed.observations if o.name == "search")
+    assert search.level == "ERROR"
+    assert search.status_message == "LookupError: index offline"
+    assert by_item["q1"].status.value == "failed"
+
+
+def test_spans_from_async_tasks_keep_their_parent(store: Store) -> None:
+    run_id = _run(store, FunctionTarget(research_async))
+    result = next(store.experiments.iter_results(run_id))
+    steps = {o.name: o for o in store.traces.get(result.id).observations}
+    assert steps["lookup 0"].parent_id == steps["fan out"].id
+    assert steps["lookup 1"].parent_id == steps["fan out"].id
+
+
+def test_span_outside_a_run_records_nothing() -> None:
+    with assay.span("alone", type="tool") as step:
+        step.update(output=1)
+    assert step.output == 1
+    assert step.parent is None
+    with pytest.raises(ValueError, match="span type"), assay.span("bad", type="wrong"):  # type: ignore[arg-type]
+        pass
+    with pytest.raises(TypeError, match="cannot be set: name"):
+        step.update(name="renamed")

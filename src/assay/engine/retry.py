@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import httpx
 
 from assay.targets import TargetError
+from assay.targets.spans import Span, spans_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,10 +23,17 @@ class Failure:
     retryable: bool
     retry_after: float | None = None
     rate_limited: bool = False
+    spans: list[Span] = field(default_factory=list)  # steps recorded before the failure
 
 
 def classify(exc: BaseException, timeout: float | None = None) -> Failure:
-    """Describe an exception raised by a target call."""
+    """Describe an exception raised by a target call (with the steps it recorded)."""
+    failure = _classify(exc, timeout)
+    spans = spans_of(exc)
+    return replace(failure, spans=spans) if spans else failure
+
+
+def _classify(exc: BaseException, timeout: float | None) -> Failure:
     if isinstance(exc, TargetError):
         return Failure(exc.message, exc.retryable, exc.retry_after, exc.rate_limited)
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):

@@ -32,6 +32,7 @@ from assay.store.experiments import PlannedRun
 from assay.store.planning import worker_id
 from assay.store.recording import RunTrace
 from assay.targets import Target, TargetOutput, is_sync
+from assay.targets.spans import Span
 
 _CHUNK_SECONDS = 0.002
 _MAX_CHUNK = 256
@@ -473,16 +474,22 @@ class Runner:
                 attempts=attempts,
                 started_at=started,
                 finished_at=started + latency / 1000,
-                trace=self._trace(item, None, attempts),
+                trace=self._trace(item, None, attempts, spans=failure.spans),
             ),
             None,
         )
         self.progress.failed += 1
 
     def _trace(
-        self, item: WorkItem, output: TargetOutput | None, attempts: int, *, cached: bool = False
+        self,
+        item: WorkItem,
+        output: TargetOutput | None,
+        attempts: int,
+        *,
+        cached: bool = False,
+        spans: Sequence[Span] = (),
     ) -> RunTrace | None:
-        """The trace recorded with a result: the item and what the target was sent."""
+        """The trace recorded with a result: the item, what the target was sent, its steps."""
         if not self.options.traces:
             return None
         metadata: dict[str, Any] = {"dataset_item_id": item.item_id, "attempts": attempts}
@@ -496,8 +503,28 @@ class Runner:
             trace.model = output.model
             trace.parameters = output.parameters
             trace.tool_calls = list(output.tool_calls)
+            spans = output.spans
             if output.model is not None:
                 trace.kind = "generation"
+        trace.steps = [
+            (
+                s.name,
+                s.type,
+                s.parent,
+                s.start,
+                s.end,
+                s.input,
+                s.output,
+                s.model,
+                s.tokens_in,
+                s.tokens_out,
+                s.cost,
+                s.level,
+                s.status_message,
+                s.metadata,
+            )
+            for s in spans
+        ]
         return trace
 
     def _submit(self, completion: Completion, cache: CachedResponse | None) -> None:

@@ -54,6 +54,9 @@ class RunTrace:
     parameters: dict[str, Any] | None = None
     tool_calls: list[Any] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Steps the task recorded: (name, type, parent index, start, end, input, output, model,
+    # tokens_in, tokens_out, cost, level, status_message, metadata).
+    steps: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -141,7 +144,7 @@ def _trace_rows(c: Completion, t: RunTrace, now: datetime, rows: Rows) -> None:
     rows.traces.append(
         (c.result_id, t.name, t.input, c.output, t.metadata, t.experiment_id, c.started_at, end)
     )
-    if not (failed or t.tool_calls or t.model is not None or t.request is not None):
+    if not (failed or t.tool_calls or t.steps or t.model is not None or t.request is not None):
         return
     call = f"{c.result_id}:call"
     rows.observations.append(
@@ -187,6 +190,15 @@ def _trace_rows(c: Completion, t: RunTrace, now: datetime, rows: Rows) -> None:
                 None,
                 {},
             )
+        )
+
+    for k, step in enumerate(t.steps):
+        name, kind, parent, start, stop = step[:5]
+        parent_id = call if parent is None else f"{c.result_id}:step:{parent}"
+        # (input, output, model), no model parameters, then tokens, cost, level, message, meta
+        details = (*step[5:8], None, *step[8:])
+        rows.observations.append(
+            (f"{c.result_id}:step:{k}", c.result_id, parent_id, kind, name, start, stop, *details)
         )
 
 

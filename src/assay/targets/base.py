@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from assay.store import WorkItem
+from assay.targets.spans import Span
 
 
 @dataclass(slots=True)
@@ -30,6 +31,7 @@ class TargetOutput:
     request: Any = None
     model: str | None = None
     parameters: dict[str, Any] | None = None
+    spans: list[Span] = field(default_factory=list)  # steps the task recorded (assay.span)
 
 
 class TargetError(Exception):

@@ -19,6 +19,7 @@ from typing import Any
 from assay.errors import InvalidInput
 from assay.store import WorkItem
 from assay.targets.base import TargetOutput, as_output
+from assay.targets.spans import Span, recording
 
 
 def _qualified(fn: Callable[..., Any]) -> str:
@@ -104,14 +105,23 @@ class FunctionTarget:
 
     def _call_sync(self, item: WorkItem) -> TargetOutput:
         args, kwargs = self._args(item)
-        return as_output(self.fn(*args, **kwargs))
+        with recording() as spans:
+            output = as_output(self.fn(*args, **kwargs))
+        return _with_spans(output, spans)
 
     async def call(self, item: WorkItem) -> TargetOutput:
         args, kwargs = self._args(item)
-        value = self.fn(*args, **kwargs)
-        if inspect.isawaitable(value):
-            value = await value
-        return as_output(value)
+        with recording() as spans:
+            value = self.fn(*args, **kwargs)
+            if inspect.isawaitable(value):
+                value = await value
+        return _with_spans(as_output(value), spans)
+
+
+def _with_spans(output: TargetOutput, spans: list[Span]) -> TargetOutput:
+    if spans:
+        output.spans = [*output.spans, *spans]
+    return output
 
 
 def function_target(
