@@ -143,6 +143,18 @@ def _json_field(name: str, text: str, *, default: Any) -> Any:
         return text
 
 
+def _item_fields(form: dict[str, str]) -> dict[str, Any]:
+    """The item form's text fields as an item's values; errors name the field."""
+    if not form["input"].strip():
+        raise InvalidInput("input: give the test case's input", field="input")
+    return {
+        "input": _json_field("input", form["input"], default=""),
+        "expected_output": _json_field("expected_output", form["expected_output"], default=None),
+        "metadata": _json_field("metadata", form["metadata"], default={}),
+        "tags": [t.strip() for t in form["tags"].split(",") if t.strip()],
+    }
+
+
 @router.post("/datasets/{name}/items", response_class=HTMLResponse, dependencies=[FormGuard])
 def add_item(
     request: Request,
@@ -157,15 +169,7 @@ def add_item(
     dataset = store.datasets.get(name)
     form = {"input": input, "expected_output": expected_output, "metadata": metadata, "tags": tags}
     try:
-        item = ItemCreate(
-            input=_json_field("input", input, default=""),
-            expected_output=_json_field("expected_output", expected_output, default=None),
-            metadata=_json_field("metadata", metadata, default={}),
-            tags=[t.strip() for t in tags.split(",") if t.strip()],
-        )
-        if item.input == "":
-            raise InvalidInput("input: give the test case's input", field="input")
-        created = store.datasets.add_item(dataset.id, item)
+        created = store.datasets.add_item(dataset.id, ItemCreate(**_item_fields(form)))
     except ValidationError as exc:
         error = from_validation(exc).message
     except InvalidInput as exc:
@@ -247,18 +251,7 @@ def edit_item(
     item = store.datasets.get_item(dataset.id, item_id)
     form = {"input": input, "expected_output": expected_output, "metadata": metadata, "tags": tags}
     try:
-        if not input.strip():
-            raise InvalidInput("input: give the test case's input", field="input")
-        store.datasets.update_item(
-            dataset.id,
-            item.id,
-            ItemUpdate(
-                input=_json_field("input", input, default=""),
-                expected_output=_json_field("expected_output", expected_output, default=None),
-                metadata=_json_field("metadata", metadata, default={}),
-                tags=[t.strip() for t in tags.split(",") if t.strip()],
-            ),
-        )
+        store.datasets.update_item(dataset.id, item.id, ItemUpdate(**_item_fields(form)))
     except ValidationError as exc:
         error = from_validation(exc).message
     except InvalidInput as exc:
