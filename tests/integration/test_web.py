@@ -22,6 +22,7 @@ from assay.domain import (
     PromptCreate,
     TraceCreate,
 )
+from assay.errors import NotFound
 from assay.scorers import exact_match
 from assay.store import Store
 from tests.fakes.provider import FakeProvider
@@ -611,3 +612,45 @@ def test_upload_outputs_to_a_run(http: TestClient, store: Store, seeded: dict[st
     )
     assert "unknown CSV column" in unknown.text
     assert "tag: name the run tag" in http.post(url, data={"tag": " "}, headers=HX).text
+
+
+def test_prompt_versions_and_labels_from_the_dashboard(
+    http: TestClient, store: Store, seeded: dict[str, Any]
+) -> None:
+    assert http.post("/prompts", data={"name": "triage", "template": "x"}).status_code == 403
+    bad = http.post("/prompts", data={"name": "triage", "messages": "[{'role'"}, headers=HX)
+    assert bad.status_code == 422
+    assert "messages: not valid JSON" in bad.text
+    neither = http.post("/prompts", data={"name": "triage"}, headers=HX)
+    assert neither.status_code == 422
+    with pytest.raises(NotFound):
+        store.prompts.get("triage")
+
+    created = http.post(
+        "/prompts",
+        data={
+            "name": "triage",
+            "messages": '[{"role": "system", "content": "Sort {{ q }}"}]',
+            "config": '{"model": "gpt-4o-mini"}',
+            "labels": "staging",
+        },
+        headers=HX,
+    )
+    assert created.headers["HX-Redirect"] == "/prompts/triage#version-1"
+    first = store.prompts.get("triage", label="staging")
+    assert (first.version, first.model_config_) == (1, {"model": "gpt-4o-mini"})
+
+    page = http.get("/prompts/triage").text
+    assert "Sort {{ q }}" in html.unescape(page)  # the new-version form starts from the newest
+    http.post("/prompts", data={"name": "triage", "template": "Sort: {{ q }}"}, headers=HX)
+    moved = http.post(
+        "/prompts/triage/labels", data={"version": "2", "labels": "staging, production"}, headers=HX
+    )
+    assert moved.headers["HX-Redirect"] == "/prompts/triage#version-2"
+    assert store.prompts.get("triage", label="staging").version == 2
+    assert store.prompts.get("triage", label="production").version == 2
+    refused = http.post(
+        "/prompts/triage/labels", data={"version": "2", "labels": "has space"}, headers=HX
+    )
+    assert refused.status_code == 422
+    assert refused.headers["HX-Retarget"] == "#flash"
