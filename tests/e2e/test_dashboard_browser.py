@@ -12,7 +12,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Request,
+    expect,
+    sync_playwright,
+)
 
 import assay
 from assay.config import Settings
@@ -304,7 +311,13 @@ def test_no_console_errors_or_foreign_requests(page: Page, site: Site) -> None:
 
     page.on("console", on_console)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("requestfailed", lambda r: errors.append(f"failed: {r.url}"))
+
+    def on_failed(r: Request) -> None:
+        # Leaving a page cancels what it still loads (often its icon): not an error.
+        if r.failure != "net::ERR_ABORTED":
+            errors.append(f"failed: {r.url} ({r.failure})")
+
+    page.on("requestfailed", on_failed)
     page.on("request", lambda r: urls.append(r.url))
     page.on(
         "response", lambda r: errors.append(f"{r.status}: {r.url}") if r.status >= 400 else None
