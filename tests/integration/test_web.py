@@ -205,7 +205,7 @@ def test_compare_page_statistics_gate_and_item_filters(
     assert page.status_code == 200
     row = re.search(r'<tr data-metric="passed">(.*?)</tr>', page.text, re.S)
     assert row is not None
-    assert ">worse<" in row.group(1) or ">inconclusive<" in row.group(1)
+    assert ">inconclusive<" in row.group(1)  # 3 regressions of 20: McNemar p = 0.25
     gate = re.search(rf'id="gate-{seeded["cand"]}">(.*?)</div>', page.text, re.S)
     assert gate is not None
     assert "FAILED" in gate.group(1)  # 85 % passed, the dataset's policy asks for 90 %

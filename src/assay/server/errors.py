@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 
 from assay.errors import AssayError, Unauthorized, from_validation
+from assay.server.web.templating import env
 
 log = logging.getLogger("assay.server")
 
@@ -59,8 +60,6 @@ def html_error(
     request: Request, status: int, message: str, headers: dict[str, str] | None = None
 ) -> HTMLResponse:
     """An error page; for an HTMX request, a message shown above the page it came from."""
-    from assay.server.web.templating import env
-
     headers = dict(headers or {})
     if status == 401:
         headers.setdefault("WWW-Authenticate", 'Basic realm="assay"')

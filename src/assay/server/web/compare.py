@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Query, Request
@@ -22,18 +23,16 @@ router = APIRouter()
 PAGE = 50
 
 
-def _items(
-    store: Store, dataset_id: str | None, version: int | None, ids: set[str]
-) -> dict[str, Any]:
-    """The dataset items shown next to a page of rows (input and expected output)."""
+def _inputs(store: Store, run_ids: Sequence[str], item_ids: set[str]) -> dict[str, Any]:
+    """What each item of a page was run with (input and expected output), read from the
+    runs' results: one query per run, and only for items an earlier run does not have."""
     found: dict[str, Any] = {}
-    if dataset_id is None:
-        return found
-    for item_id in ids:
-        try:
-            found[item_id] = store.datasets.get_item(dataset_id, item_id, version=version)
-        except NotFound:  # deleted since, or the version is gone: the row still shows
-            continue
+    for run_id in run_ids:
+        missing = sorted(item_ids - found.keys())
+        if not missing:
+            break
+        for result in store.experiments.results_for_items(run_id, missing):
+            found.setdefault(result.dataset_item_id or "", result)
     return found
 
 
@@ -79,9 +78,7 @@ def compare_page(
             gates[candidate.id] = gate_experiment(store, candidate.id, baseline=base.id)
         except AssayError as exc:  # not completed yet, for instance: show why, not a gate
             gates[candidate.id] = exc.message
-    items = _items(
-        store, base.dataset_id, base.dataset_version, {r.item_id for r in comparison.items}
-    )
+    items = _inputs(store, [e.id for e in experiments], {r.item_id for r in comparison.items})
     query = "&".join(f"runs={e.id}" for e in experiments)
     return render(
         request,

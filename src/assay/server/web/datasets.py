@@ -10,13 +10,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from assay.domain import DatasetCreate, Item, ItemCreate, ItemUpdate
 from assay.errors import Conflict, InvalidInput, from_validation
 from assay.io import detect_format, import_stream, parse_mapping
 from assay.server.auth import ProjectStore
 from assay.server.web.guard import FormGuard
+from assay.server.web.query import json_field
 from assay.server.web.templating import render
 
 router = APIRouter()
@@ -130,29 +131,41 @@ async def import_file(
     )
 
 
-def _json_field(name: str, text: str, *, default: Any) -> Any:
-    """A form field holding JSON; plain text that is not JSON is taken as a string."""
-    text = text.strip()
-    if not text:
-        return default
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        if name in ("metadata",):
-            raise InvalidInput(f"{name}: not valid JSON", field=name) from None
-        return text
+def _as_text(value: Any) -> str:
+    """A value as the item form shows it: text as is, anything else as JSON."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
 
 
-def _item_fields(form: dict[str, str]) -> dict[str, Any]:
-    """The item form's text fields as an item's values; errors name the field."""
-    if not form["input"].strip():
-        raise InvalidInput("input: give the test case's input", field="input")
-    return {
-        "input": _json_field("input", form["input"], default=""),
-        "expected_output": _json_field("expected_output", form["expected_output"], default=None),
-        "metadata": _json_field("metadata", form["metadata"], default={}),
-        "tags": [t.strip() for t in form["tags"].split(",") if t.strip()],
-    }
+class ItemForm(BaseModel):
+    """The add and edit item forms: text fields, JSON where a value is structured."""
+
+    input: str = ""
+    expected_output: str = ""
+    metadata: str = ""
+    tags: str = ""
+
+    @classmethod
+    def of(cls, item: Item) -> ItemForm:
+        """An item's values, ready to edit."""
+        return cls(
+            input=_as_text(item.input),
+            expected_output=_as_text(item.expected_output),
+            metadata=_as_text(item.metadata) if item.metadata else "",
+            tags=", ".join(item.tags),
+        )
+
+    def values(self) -> dict[str, Any]:
+        """The fields as an item's values; errors name the field."""
+        if not self.input.strip():
+            raise InvalidInput("input: give the test case's input", field="input")
+        return {
+            "input": json_field(self.input, default=""),
+            "expected_output": json_field(self.expected_output, default=None),
+            "metadata": json_field(self.metadata, default={}, field="metadata"),
+            "tags": [t.strip() for t in self.tags.split(",") if t.strip()],
+        }
 
 
 @router.post("/datasets/{name}/items", response_class=HTMLResponse, dependencies=[FormGuard])
@@ -160,16 +173,12 @@ def add_item(
     request: Request,
     store: ProjectStore,
     name: str,
-    input: Annotated[str, Form()] = "",
-    expected_output: Annotated[str, Form()] = "",
-    metadata: Annotated[str, Form()] = "",
-    tags: Annotated[str, Form()] = "",
+    form: Annotated[ItemForm, Form()],
 ) -> HTMLResponse:
     """Add one item from the form; a bad field re-renders the form with the reason."""
     dataset = store.datasets.get(name)
-    form = {"input": input, "expected_output": expected_output, "metadata": metadata, "tags": tags}
     try:
-        created = store.datasets.add_item(dataset.id, ItemCreate(**_item_fields(form)))
+        created = store.datasets.add_item(dataset.id, ItemCreate(**form.values()))
     except ValidationError as exc:
         error = from_validation(exc).message
     except InvalidInput as exc:
@@ -188,7 +197,7 @@ def add_item(
     return render(
         request,
         "dataset_item_form.html",
-        {"dataset": dataset, "form": form, "error": error, "added": None},
+        {"dataset": dataset, "form": form.model_dump(), "error": error, "added": None},
         status=422,
     )
 
@@ -211,26 +220,10 @@ def item_page(request: Request, store: ProjectStore, name: str, item_id: str) ->
             "history": history,
             "passes": sum(verdicts),
             "judged": len(verdicts),
-            "form": edit_form(item),
+            "form": ItemForm.of(item).model_dump(),
             "error": None,
         },
     )
-
-
-def _as_text(value: Any) -> str:
-    """A field's value as the edit form shows it: text as is, anything else as JSON."""
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
-
-
-def edit_form(item: Item) -> dict[str, str]:
-    return {
-        "input": _as_text(item.input),
-        "expected_output": _as_text(item.expected_output),
-        "metadata": _as_text(item.metadata) if item.metadata else "",
-        "tags": ", ".join(item.tags),
-    }
 
 
 @router.post(
@@ -241,17 +234,13 @@ def edit_item(
     store: ProjectStore,
     name: str,
     item_id: str,
-    input: Annotated[str, Form()] = "",
-    expected_output: Annotated[str, Form()] = "",
-    metadata: Annotated[str, Form()] = "",
-    tags: Annotated[str, Form()] = "",
+    form: Annotated[ItemForm, Form()],
 ) -> HTMLResponse:
     """Change an item (one new dataset version); a bad field re-renders the form."""
     dataset = store.datasets.get(name)
     item = store.datasets.get_item(dataset.id, item_id)
-    form = {"input": input, "expected_output": expected_output, "metadata": metadata, "tags": tags}
     try:
-        store.datasets.update_item(dataset.id, item.id, ItemUpdate(**_item_fields(form)))
+        store.datasets.update_item(dataset.id, item.id, ItemUpdate(**form.values()))
     except ValidationError as exc:
         error = from_validation(exc).message
     except InvalidInput as exc:
@@ -262,7 +251,7 @@ def edit_item(
     return render(
         request,
         "dataset_item_edit.html",
-        {"dataset": dataset, "item": item, "form": form, "error": error},
+        {"dataset": dataset, "item": item, "form": form.model_dump(), "error": error},
         status=422,
     )
 

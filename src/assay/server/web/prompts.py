@@ -4,7 +4,7 @@ labels, a new version, and moving labels between versions."""
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
@@ -15,6 +15,7 @@ from assay.domain import PromptCreate, PromptLabels
 from assay.errors import InvalidInput, from_validation
 from assay.server.auth import ProjectStore
 from assay.server.web.guard import FormGuard
+from assay.server.web.query import json_field
 from assay.server.web.templating import render
 
 router = APIRouter()
@@ -53,15 +54,6 @@ def prompt_page(request: Request, store: ProjectStore, name: str) -> HTMLRespons
     )
 
 
-def _json(field: str, text: str) -> Any:
-    if not text.strip():
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{field}: not valid JSON ({exc.msg})", field=field) from None
-
-
 @router.post("/prompts", response_class=HTMLResponse, dependencies=[FormGuard])
 def create_version(
     request: Request,
@@ -85,8 +77,8 @@ def create_version(
             PromptCreate(
                 name=name,
                 template=template if template.strip() else None,
-                messages=_json("messages", messages),
-                model_config_=_json("config", config) or {},
+                messages=json_field(messages, default=None, field="messages"),
+                model_config_=json_field(config, default={}, field="config"),
                 labels=[label.strip() for label in labels.split(",") if label.strip()],
             )
         )

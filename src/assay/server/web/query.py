@@ -1,4 +1,4 @@
-"""Query parameters of the dashboard's filter forms, where an empty field means "any".
+"""Fields of the dashboard's forms: filters, where an empty field means "any", and JSON.
 
 A form sends every field, empty ones too (``status=&since=``); FastAPI would refuse an empty
 enum or date, so the pages take text and parse it here, with errors naming the field.
@@ -6,9 +6,10 @@ enum or date, so the pages take text and parse it here, with errors naming the f
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from enum import Enum
-from typing import TypeVar, get_args
+from typing import Any, TypeVar, get_args
 
 from assay.errors import InvalidInput
 
@@ -44,3 +45,17 @@ def day(value: str | None, field: str) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise InvalidInput(f"{field}: {value!r} is not a date (YYYY-MM-DD)", field=field) from None
+
+
+def json_field(text: str, *, default: Any, field: str | None = None) -> Any:
+    """A form field holding JSON; text that is not JSON is taken as a string, unless ``field``
+    names a field that must be JSON."""
+    text = text.strip()
+    if not text:
+        return default
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        if field is not None:
+            raise InvalidInput(f"{field}: not valid JSON", field=field) from None
+        return text

@@ -113,8 +113,10 @@ def run_page(
     passed = {"all": None, "passed": True, "failed": False}[outcome]
     listing = store.experiments.results(run.id, passed=passed, limit=50, cursor=cursor)
     summary = listing.summary
+    # HTMX refreshes the summary of a live run, or pages and filters the results.
+    block = "results" if request.headers.get("hx-target") == "results" else "summary"
     distributions: list[Any] = []
-    if run.status.finished:
+    if run.status.finished and block == "summary":  # the results block shows none
         latency = store.analytics.latency_distribution(run.id)
         distributions.append(charts.histogram("Latency (ms)", latency.bins, fmt="{:.3g}"))
         for s in summary.scores:
@@ -141,8 +143,7 @@ def run_page(
             "distributions": distributions,
             "live": not run.status.finished,
         },
-        # HTMX refreshes the summary of a live run, or pages and filters the results.
-        block="results" if request.headers.get("hx-target") == "results" else "summary",
+        block=block,
     )
 
 
