@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from assay.domain import Dataset, DatasetCreate, Item, ItemCreate
-from assay.errors import InvalidInput, NotFound
+from assay.errors import Conflict, InvalidInput, NotFound
 from assay.store import Store
 
 if TYPE_CHECKING:
@@ -111,7 +111,13 @@ def mirror(store: Store, source: ServerDataset, url: str) -> Dataset:
         description=f"Items of {source.name!r} version {source.version} read from {url}",
         metadata=meta,
     )
-    change = store.datasets.import_items(name, items, create=create)
+    try:
+        change = store.datasets.import_items(name, items, create=create)
+    except Conflict:  # another call made the same copy meanwhile
+        found = store.datasets.get(name)
+        if server_source(found) is not None and found.metadata[SERVER_KEY]["item_ids"] == ids:
+            return found
+        raise
     return store.datasets.get(change.dataset_id)
 
 
