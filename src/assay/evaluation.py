@@ -32,6 +32,7 @@ from assay.domain import (
 from assay.engine import Prepared, RunOptions, build_scorers, plan, resume
 from assay.engine.rescore import RescoreReport, rescore_async
 from assay.errors import InvalidInput, from_validation
+from assay.remote import connect, fetch, item_map, local_ids, mirror, server_source
 from assay.store import Store, open_store
 from assay.targets import BuildContext, FunctionTarget, PriceTable, Target, create_target
 
@@ -60,6 +61,11 @@ class EvaluationResult:
     @property
     def status(self) -> str:
         return self.experiment.status.value
+
+    @property
+    def url(self) -> str | None:
+        """The run's page on the server's dashboard (None without a server)."""
+        return self.upload.url if self.upload is not None else None
 
     @property
     def summary(self) -> ExperimentSummary:
@@ -212,12 +218,31 @@ async def evaluate_async(
     store: Store | None = None,
     settings: Settings | None = None,
     server: Any = None,
+    evaluators: Sequence[str] | None = None,
 ) -> EvaluationResult:
     """Run ``task`` over ``data`` and score it; see :func:`evaluate`."""
     settings = settings or Settings()
+    remote = server is not None or bool(os.environ.get("ASSAY_URL"))
+    if evaluators is not None and not remote:
+        raise InvalidInput(
+            "evaluators= names saved evaluators on a server: give server= (or set ASSAY_URL)",
+            field="evaluators",
+        )
     owns_store = store is None
     store = store or open_store(settings)
+    client: Any = None
+    owns_client = False
     try:
+        if remote:
+            client, owns_client = connect(server)
+        if client is not None and isinstance(data, str) and resume is None:
+            # The dataset is the server's: read it (paged), run it here, upload against it.
+            source = await asyncio.to_thread(fetch, client, data, dataset_version)
+            data = await asyncio.to_thread(mirror, store, source, client.config.base_url)
+            dataset_version = None  # the mirror holds exactly that version
+            name = name or f"{getattr(task, '__name__', None) or 'evaluate'} on {source.name}"
+            if ids:
+                ids = local_ids(store, data, ids)
         prepared = _prepare(
             store,
             settings,
@@ -244,46 +269,95 @@ async def evaluate_async(
         )
         experiment = await prepared.run()
         uploaded = None
-        if server is not None or os.environ.get("ASSAY_URL"):
-            uploaded = await asyncio.to_thread(upload, store, experiment, settings, server)
+        if client is not None:
+            uploaded = await asyncio.to_thread(
+                upload, store, experiment, settings, client, evaluators=evaluators
+            )
+            _report(uploaded)
     except BaseException:
         if owns_store:
             store.close()
         raise
+    finally:
+        if owns_client:
+            client.close()
     result = EvaluationResult(store, experiment, owns_store=owns_store)
     result.upload = uploaded
     return result
 
 
-def upload(store: Store, experiment: Experiment, settings: Settings, server: Any) -> Outcome:
-    """Journal the finished results under ``ASSAY_HOME/uploads`` and send them to the server
-    (``server``, else the client configured by ``ASSAY_URL`` and the key variables). What an
-    outage leaves unsent goes with the next upload or ``assay.client.journal.replay``."""
-    from assay.client import Assay
+def upload(
+    store: Store,
+    experiment: Experiment,
+    settings: Settings,
+    server: Any,
+    *,
+    evaluators: Sequence[str] | None = None,
+) -> Outcome:
+    """Journal the finished results (with their scores) under ``ASSAY_HOME/uploads`` and send
+    them to the server (``server``: a client or a base URL, else the client configured by
+    ``ASSAY_URL`` and the key variables), then have the server apply its saved
+    ``evaluators`` (None: the dataset's attached ones; evaluators named like a local scorer
+    are left out). What an outage leaves unsent goes with the next upload or
+    ``assay.client.journal.replay``."""
     from assay.client.journal import Journal, journal_path, replay, result_record, send
 
-    client = server if server is not None else Assay()
-    directory = settings.home.expanduser() / "uploads"
-    replay(client, directory)  # earlier runs' leftovers first
-    path = journal_path(directory, experiment.id)
-    if not path.exists():
-        dataset = store.datasets.get(str(experiment.dataset_id))
-        items = [
-            {"input": i.input, "expected_output": i.expected_output}
-            for i in store.datasets.iter_items(dataset.id)
-        ]
-        header = {
-            "run_id": experiment.id,
-            "dataset_name": dataset.name,
-            "name": experiment.name,
-            "description": experiment.description,
-            "metadata": experiment.metadata,
-            "dataset_items": items,
-        }
-        finished = ("completed", "failed")
-        rows = store.experiments.iter_results(experiment.id)
-        Journal.create(path, header, (result_record(r) for r in rows if r.status in finished))
-    return send(client, Journal(path))
+    client, owns_client = connect(server)
+    try:
+        directory = settings.home.expanduser() / "uploads"
+        replay(client, directory)  # earlier runs' leftovers first
+        path = journal_path(directory, experiment.id)
+        if not path.exists():
+            dataset = store.datasets.get(str(experiment.dataset_id))
+            source = server_source(dataset)
+            header: dict[str, Any] = {
+                "run_id": experiment.id,
+                "name": experiment.name,
+                "description": experiment.description,
+                "metadata": experiment.metadata,
+            }
+            if source is not None:  # the server's own dataset, at the version that ran
+                header |= {
+                    "dataset_name": source["dataset_id"],
+                    "dataset_version": source["version"],
+                    "server_dataset": True,
+                }
+            else:
+                items = [
+                    {"input": i.input, "expected_output": i.expected_output}
+                    for i in store.datasets.iter_items(dataset.id)
+                ]
+                header |= {"dataset_name": dataset.name, "dataset_items": items}
+            local = [s.name for s in store.experiments.summary(experiment.id).scores]
+            if evaluators is None or evaluators:
+                header["score"] = {
+                    "evaluators": None if evaluators is None else list(evaluators),
+                    "skip": local,
+                }
+            to_server = item_map(store, dataset)
+            finished = ("completed", "failed")
+            rows = store.experiments.iter_results(experiment.id)
+            records = (
+                result_record(r, to_server.get(r.dataset_item_id or ""))
+                for r in rows
+                if r.status in finished
+            )
+            Journal.create(path, header, records)
+        return send(client, Journal(path))
+    finally:
+        if owns_client:
+            client.close()
+
+
+def _report(outcome: Outcome) -> None:
+    """Say where the run is on the server (and what is still to send)."""
+    if outcome.done:
+        print(f"assay: view the run at {outcome.url}")
+    else:
+        print(
+            f"assay: the run will be at {outcome.url}; the upload stopped ({outcome.error}), "
+            f"{outcome.pending} results wait in the journal and go with the next upload"
+        )
 
 
 def _prepare(
@@ -352,6 +426,14 @@ def evaluate(
     ``main`` that gates look up), ``retry_errors``, ``max_retries``, ``timeout``,
     ``max_cost``, ``cache``, item selection (``ids``, ``tags``, ``first``, ``sample``,
     ``seed``), ``dataset_version``, ``options`` (a full RunOptions), ``store``, ``settings``.
+
+    With ``server`` (an ``assay.Assay`` client or the server's URL; ``ASSAY_URL`` does the
+    same) a dataset name or id in ``data`` is the server's dataset: its items are read over
+    the API (at ``dataset_version``, default the current one) and run here; the outputs and
+    the local scorers' scores are uploaded as a run of that dataset (journaled, so an outage
+    loses nothing), then the server applies ``evaluators`` (saved evaluators by name or id;
+    default the dataset's attached ones, ``[]`` for none) with its own keys. The result's
+    ``url`` is the run's page on the dashboard, and it is printed.
     """
     coro = evaluate_async(data, task, scorers, **kwargs)
     try:

@@ -154,3 +154,123 @@ def test_csv_upload_under_a_run_tag(http: TestClient, qa: str) -> None:
         for r in http.get("/api/v1/dataset-runs/", params={"dataset_name": qa}).json()["items"]
     ]
     assert names == ["csv-v1"]
+
+
+def _run(http: TestClient, **fields: object) -> str:
+    made = http.post(
+        "/api/v1/dataset-runs/", json={"datasetName": "Support Agent QA", "name": "r", **fields}
+    )
+    assert made.status_code == 201, made.text
+    return str(made.json()["id"])
+
+
+def test_items_with_scores_set_the_verdict_and_replace_on_upload(
+    http: TestClient, store: Store, qa: str
+) -> None:
+    items = store.datasets.list_items(qa).items
+    run = _run(http)
+    first = {
+        "datasetItemId": items[0].id,
+        "output": "Go to Settings",
+        "scores": [
+            {"name": "exact", "value": True, "passed": True, "reason": "same"},
+            {"name": "sim", "value": 0.75, "passed": True},
+        ],
+    }
+    second = {
+        "datasetItemId": items[1].id,
+        "output": "?",
+        "scores": [
+            {"name": "exact", "value": False, "passed": False},
+            {"name": "label", "value": "off-topic", "dataType": "categorical"},
+        ],
+    }
+    posted = http.post(f"/api/v1/dataset-runs/{run}/items/", json={"items": [first, second]})
+    assert posted.status_code == 201, posted.text
+    detail = http.get(f"/api/v1/experiments/{run}/").json()
+    stats = {s["name"]: s for s in detail["summary"]["scores"]}
+    assert (stats["exact"]["passed"], stats["exact"]["failed"]) == (1, 1)
+    assert stats["sim"]["mean"] == 0.75
+    assert detail["summary"]["passed"] == 1
+
+    second["scores"] = [{"name": "exact", "value": True, "passed": True}]
+    again = http.post(f"/api/v1/dataset-runs/{run}/items/", json={"items": [second]})
+    assert again.json()["updated"] == 1
+    rows = http.get(f"/api/v1/experiments/{run}/results/").json()["results"]
+    by_item = {r["dataset_item_id"]: r for r in rows}
+    redone = by_item[items[1].id]
+    assert sorted((s["name"], s["source"]) for s in redone["scores"]) == [
+        ("exact", "evaluator"),
+        ("label", "evaluator"),
+    ]
+    assert redone["passed"] is True
+    kept = by_item[items[0].id]
+    assert {s["name"]: s["reason"] for s in kept["scores"]}["exact"] == "same"
+
+    bad = {"datasetItemId": items[2].id, "output": "x", "scores": [{"name": "", "value": 1}]}
+    refused = http.post(f"/api/v1/dataset-runs/{run}/items/", json={"items": [bad]})
+    assert refused.status_code == 422
+    assert http.get(f"/api/v1/dataset-runs/{run}/").json()["item_count"] == 2
+
+
+def test_scoring_a_run_on_the_server(http: TestClient, store: Store, qa: str) -> None:
+    items = store.datasets.list_items(qa).items
+    run = _run(http)
+    uploaded = [
+        {
+            "datasetItemId": i.id,
+            "output": f"echo: {i.input['query']}" if n else "wrong",
+            "scores": [{"name": "mine", "value": 1.0}],
+        }
+        for n, i in enumerate(items)
+    ]
+    assert http.post(f"/api/v1/dataset-runs/{run}/items/", json={"items": uploaded}).is_success
+    for name, kind, params in (
+        ("says-echo", "contains", {"value": "echo"}),
+        ("mine", "length", {"max": 1}),
+        ("short", "length", {"max": 100}),
+    ):
+        body = {"name": name, "kind": kind, "params": params}
+        assert http.post("/api/v1/evaluators/", json=body).status_code == 201
+    for name in ("says-echo", "mine"):
+        attached = http.post(f"/api/v1/datasets/{qa}/evaluators/", json={"evaluator_id": name})
+        assert attached.status_code == 201, attached.text
+
+    report = http.post(f"/api/v1/dataset-runs/{run}/score/", json={"skip": ["mine"]})
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert body["evaluators"] == ["says-echo"]  # attached, less the uploaded "mine"
+    assert (body["results"], body["passed"], body["failed"]) == (3, 2, 1)
+    again = http.post(f"/api/v1/dataset-runs/{run}/score/", json={"skip": ["mine"]}).json()
+    assert again["scores"] == 3
+    picked = http.post(f"/api/v1/dataset-runs/{run}/score/", json={"evaluators": ["short"]})
+    assert picked.json()["evaluators"] == ["short"]
+
+    scores = http.get("/api/v1/scores/", params={"experiment_id": run, "limit": 100}).json()
+    names = sorted(s["name"] for s in scores["items"])
+    assert names == sorted(["mine", "says-echo", "short"] * 3)  # replaced, never duplicated
+    mine = [s for s in scores["items"] if s["name"] == "mine"]
+    assert {s["numeric_value"] for s in mine} == {1.0}  # the uploaded score won
+
+    none = http.post(f"/api/v1/dataset-runs/{run}/score/", json={"evaluators": []}).json()
+    assert (none["evaluators"], none["results"]) == ([], 0)
+    missing = http.post(f"/api/v1/dataset-runs/{run}/score/", json={"evaluators": ["nope"]})
+    assert missing.status_code == 404
+    assert http.post("/api/v1/dataset-runs/nope/score/", json={}).status_code == 404
+
+
+def test_a_run_pins_an_earlier_dataset_version(http: TestClient, store: Store, qa: str) -> None:
+    items = store.datasets.list_items(qa).items
+    old = store.datasets.get(qa).version
+    http.delete(f"/api/v1/datasets/{qa}/items/{items[0].id}/")
+    run = _run(http, datasetVersion=old)
+    posted = http.post(
+        f"/api/v1/dataset-runs/{run}/items/",
+        json={"items": [{"datasetItemId": items[0].id, "output": "kept"}]},
+    )
+    assert posted.status_code == 201, posted.text  # the deleted item is in that version
+    later = http.post(
+        "/api/v1/dataset-runs/",
+        json={"datasetName": "Support Agent QA", "name": "r", "datasetVersion": old + 5},
+    )
+    assert later.status_code == 404

@@ -93,3 +93,28 @@ def test_evaluate_uploads_at_once_when_the_server_is_up(app: FastAPI, tmp_path: 
         assert first.upload is not None
         assert (first.upload.sent, first.upload.pending) == (2, 0)
         assert client.dataset_runs.get(first.id).item_count == 2
+
+
+def test_a_journal_from_before_scores_replays_as_it_was(app: FastAPI, tmp_path: Path) -> None:
+    """Journals written before uploads carried scores (no ``score`` step) still replay."""
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    header = {
+        "run_id": "old-run-1",
+        "dataset_name": "older-set",
+        "name": "old",
+        "description": None,
+        "metadata": {},
+        "dataset_items": [{"input": {"q": "a"}, "expected_output": "A"}],
+    }
+    record = {"id": "old-result-1", "input": {"q": "a"}, "output": "A", "error": None}
+    lines = [{"header": header}, {"batch": 0, "items": [record]}]
+    (uploads / "old-run-1.jsonl").write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines))
+    with Flaky(app, base_url="http://testserver") as http:
+        client = Assay(base_url="http://testserver", http_client=http, max_retries=0)
+        [outcome] = replay(client, uploads)
+        assert outcome.done
+        assert outcome.scoring is None
+        assert outcome.url == "http://testserver/runs/old-run-1"
+        assert replay(client, uploads) == []
+        assert client.dataset_runs.get("old-run-1").item_count == 1

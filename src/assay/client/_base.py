@@ -35,9 +35,12 @@ class Call(Generic[T]):
     files: Any = None
     data: Any = None
     idempotent: bool = False
+    timeout: float | None = None  # this request's own timeout (else the client's)
 
     def request_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"params": {k: v for k, v in self.params.items() if v is not None}}
+        if self.timeout is not None:
+            kwargs["timeout"] = self.timeout
         if self.json is not None:
             kwargs["json"] = self.json
         if self.files is not None:

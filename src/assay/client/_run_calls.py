@@ -17,6 +17,7 @@ from assay.domain import (
     ExperimentView,
     Page,
     RunItemsResult,
+    RunScoreReport,
     Score,
 )
 
@@ -104,6 +105,29 @@ def dataset_run_items(
         model(RunItemsResult),
         json=body,
         idempotent=True,
+    )
+
+
+def dataset_run_score(
+    run_id: str,
+    evaluators: Sequence[str] | None,
+    skip: Sequence[str],
+    concurrency: int,
+    timeout: float | None,
+) -> Call[RunScoreReport]:
+    body = {
+        "evaluators": None if evaluators is None else list(evaluators),
+        "skip": list(skip),
+        "concurrency": concurrency,
+    }
+    # Scoring again replaces the scores of the same names: a retry cannot duplicate them.
+    return Call(
+        "POST",
+        path("dataset-runs", run_id, "score"),
+        model(RunScoreReport),
+        json=body,
+        idempotent=True,
+        timeout=timeout,
     )
 
 

@@ -15,6 +15,7 @@ from assay.domain import (
     ExperimentView,
     Page,
     RunItemsResult,
+    RunScoreReport,
     Score,
 )
 
@@ -119,10 +120,19 @@ class DatasetRuns:
         tag: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         id: str | None = None,
+        dataset_version: int | None = None,
     ) -> DatasetRun:
-        """A run to upload outputs into; with your own ``id``, creating again is harmless."""
+        """A run to upload outputs into; with your own ``id``, creating again is harmless.
+
+        ``dataset_version`` pins an earlier version of the dataset (default: the current)."""
         body: dict[str, Any] = {"datasetName": dataset_name, "name": name}
-        fields = (("description", description), ("tag", tag), ("metadata", metadata), ("id", id))
+        fields = (
+            ("description", description),
+            ("tag", tag),
+            ("metadata", metadata),
+            ("id", id),
+            ("datasetVersion", dataset_version),
+        )
         for key, value in fields:
             if value is not None:
                 body[key] = dict(value) if isinstance(value, Mapping) else value
@@ -133,6 +143,21 @@ class DatasetRuns:
     ) -> RunItemsResult:
         """Upload outputs (``input``/``datasetItemId``, ``output``, ``traceId``, …)."""
         return self._c._run(calls.dataset_run_items(dataset_name, dataset_run_id, items))
+
+    def score(
+        self,
+        dataset_run_id: str,
+        *,
+        evaluators: Sequence[str] | None = None,
+        skip: Sequence[str] = (),
+        concurrency: int = 8,
+        timeout: float | None = 600.0,
+    ) -> RunScoreReport:
+        """Score the run's outputs on the server with saved evaluators (``None``: the
+        dataset's attached ones); evaluators named in ``skip`` are left out. Judges run on
+        the server with its keys; this waits until scoring is done (up to ``timeout``)."""
+        call = calls.dataset_run_score(dataset_run_id, evaluators, skip, concurrency, timeout)
+        return self._c._run(call)
 
     def get(self, dataset_run_id: str) -> DatasetRun:
         return self._c._run(calls.dataset_run_get(dataset_run_id))

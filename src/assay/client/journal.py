@@ -1,12 +1,14 @@
 """Uploading a local run's results to a server, journaled on disk so an outage loses nothing.
 
-The journal is one JSON-lines file per run: a header (server dataset, run id and name), then
-every batch of results to send, then an acknowledgement line per batch the server stored.
-Batches are written (and fsynced) before anything is sent; :func:`send` posts the batches not
-yet acknowledged and stops at the first failure, leaving the rest for the next call
+The journal is one JSON-lines file per run: a header (server dataset, run id and name, and
+which saved evaluators the server should apply), then every batch of results to send (each
+result with its scores), then an acknowledgement line per batch the server stored and a
+``scored`` line once the server applied its evaluators. Batches are written (and fsynced)
+before anything is sent; :func:`send` posts the batches not yet acknowledged, then asks the
+server to score, and stops at the first failure, leaving the rest for the next call
 (:func:`replay` sends every journal in a directory). The run and every result carry ids chosen
-here, and the server treats a repeated id as the same record, so a batch sent twice (stored,
-but the answer lost) is still stored once.
+here, and the server treats a repeated id as the same record and a repeated score name as the
+same score, so a batch sent twice (stored, but the answer lost) is still stored once.
 """
 
 from __future__ import annotations
@@ -31,10 +33,19 @@ BATCH = 1000
 
 @dataclass
 class Outcome:
+    """What an upload did: results ``sent`` now, ``pending`` in the journal, the server's
+    ``scoring`` report once its evaluators ran, and the run's dashboard ``url``."""
+
     run_id: str
     sent: int
     pending: int
     error: str | None = None
+    scoring: dict[str, Any] | None = None
+    url: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.error is None and self.pending == 0
 
 
 class Journal:
@@ -45,6 +56,7 @@ class Journal:
         self.header: dict[str, Any] = {}
         self.batches: dict[int, list[dict[str, Any]]] = {}
         self.acked: set[int] = set()
+        self.scored: dict[str, Any] | None = None
         if path.exists():
             self._load()
 
@@ -89,9 +101,26 @@ class Journal:
                 self.batches[int(entry["batch"])] = entry["items"]
             elif "ack" in entry:
                 self.acked.add(int(entry["ack"]))
+            elif "scored" in entry:
+                self.scored = entry["scored"]
 
     def pending(self) -> list[int]:
         return sorted(set(self.batches) - self.acked)
+
+    def wants_scoring(self) -> bool:
+        """The server is still to apply its evaluators (journals without a ``score`` header
+        entry, written before this step existed, never do)."""
+        return self.header.get("score") is not None and self.scored is None
+
+    def unfinished(self) -> bool:
+        return bool(self.pending()) or self.wants_scoring()
+
+    def mark_scored(self, report: dict[str, Any]) -> None:
+        with self.path.open("ab") as out:
+            out.write(orjson.dumps({"scored": report}) + b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+        self.scored = report
 
     def ack(self, batch: int) -> None:
         with self.path.open("ab") as out:
@@ -102,27 +131,43 @@ class Journal:
 
 
 def send(client: Assay, journal: Journal) -> Outcome:
-    """Create the run (idempotent by id) and post every unacknowledged batch, in order."""
+    """Create the run (idempotent by id), post every unacknowledged batch in order, then have
+    the server apply its evaluators (once every batch is stored)."""
     header = journal.header
     run_id = str(header["run_id"])
+    url = run_url(client, run_id)
     sent = 0
     try:
-        _ensure_dataset(client, header)
+        if not header.get("server_dataset"):
+            _ensure_dataset(client, header)
         client.dataset_runs.create(
             dataset_name=header["dataset_name"],
             name=header["name"],
             description=header.get("description"),
             metadata=header.get("metadata"),
             id=run_id,
+            dataset_version=header.get("dataset_version"),
         )
         for batch in journal.pending():
             client.dataset_runs.create_items(dataset_run_id=run_id, items=journal.batches[batch])
             journal.ack(batch)
             sent += len(journal.batches[batch])
+        if journal.wants_scoring():
+            score = header["score"]
+            report = client.dataset_runs.score(
+                run_id, evaluators=score.get("evaluators"), skip=score.get("skip") or ()
+            )
+            journal.mark_scored(report.model_dump(mode="json"))
     except (httpx.HTTPError, AssayError) as exc:
         pending = sum(len(journal.batches[b]) for b in journal.pending())
-        return Outcome(run_id, sent, pending, f"{type(exc).__name__}: {exc}")
-    return Outcome(run_id, sent, 0)
+        error = f"{type(exc).__name__}: {exc}"
+        return Outcome(run_id, sent, pending, error, scoring=journal.scored, url=url)
+    return Outcome(run_id, sent, 0, scoring=journal.scored, url=url)
+
+
+def run_url(client: Assay, run_id: str) -> str:
+    """The run's page on the server's dashboard."""
+    return f"{client.config.base_url}/runs/{run_id}"
 
 
 def _ensure_dataset(client: Assay, header: dict[str, Any]) -> None:
@@ -144,14 +189,15 @@ def replay(client: Assay, directory: Path) -> list[Outcome]:
     outcomes = []
     for path in sorted(directory.glob("*.jsonl")):
         journal = Journal(path)
-        if journal.header and journal.pending():
+        if journal.header and journal.unfinished():
             outcomes.append(send(client, journal))
     return outcomes
 
 
-def result_record(row: Any) -> dict[str, Any]:
-    """A stored result (``ResultDetail``) as an uploaded run item, keyed by its own id."""
-    return {
+def result_record(row: Any, dataset_item_id: str | None = None) -> dict[str, Any]:
+    """A stored result (``ResultDetail``) as an uploaded run item, keyed by its own id, with
+    its evaluator scores; ``dataset_item_id`` names the server's item it ran."""
+    record = {
         "id": row.id,
         "input": row.item_input,
         "expectedOutput": row.item_expected_output,
@@ -161,6 +207,34 @@ def result_record(row: Any) -> dict[str, Any]:
         "cost": row.cost,
         "tokens_in": row.tokens_in,
         "tokens_out": row.tokens_out,
+        "scores": [score_record(s) for s in row.scores if s.source == "evaluator"],
+    }
+    if dataset_item_id is not None:
+        record["datasetItemId"] = dataset_item_id
+    return record
+
+
+def score_record(score: Any) -> dict[str, Any]:
+    """A stored score (``Score``) as an uploaded one."""
+    kind = str(getattr(score.data_type, "value", score.data_type))
+    value: float | bool | str | None
+    if kind == "boolean":
+        value = None if score.numeric_value is None else bool(score.numeric_value)
+    elif kind == "numeric":
+        value = score.numeric_value
+    else:
+        value = score.string_value
+    return {
+        "name": score.name,
+        "value": value,
+        "dataType": kind,
+        "passed": score.passed,
+        "reason": score.reason,
+        "cost": score.cost,
+        "tokens_in": score.tokens_in,
+        "tokens_out": score.tokens_out,
+        "latency_ms": score.latency_ms,
+        "metadata": score.metadata or {},
     }
 
 
@@ -168,4 +242,13 @@ def journal_path(directory: Path, run_id: str) -> Path:
     return directory / f"{run_id}.jsonl"
 
 
-__all__ = ["Journal", "Outcome", "journal_path", "replay", "result_record", "send"]
+__all__ = [
+    "Journal",
+    "Outcome",
+    "journal_path",
+    "replay",
+    "result_record",
+    "run_url",
+    "score_record",
+    "send",
+]

@@ -66,8 +66,11 @@ from assay.domain.runs import (
     ExperimentView,
     ResultsPage,
     RunItemCreate,
+    RunItemScore,
     RunItemsCreate,
     RunItemsResult,
+    RunScoreReport,
+    RunScoreRequest,
     RunTag,
 )
 from assay.domain.scores import Score, ScoreCreate, ScoreDataType, ScoreSource
@@ -141,8 +144,11 @@ __all__ = [
     "ResultStatus",
     "ResultsPage",
     "RunItemCreate",
+    "RunItemScore",
     "RunItemsCreate",
     "RunItemsResult",
+    "RunScoreReport",
+    "RunScoreRequest",
     "RunTag",
     "Score",
     "ScoreCreate",

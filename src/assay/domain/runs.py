@@ -14,6 +14,7 @@ from assay.domain.experiments import (
     ExperimentSummary,
     ResultDetail,
 )
+from assay.domain.scores import ScoreCreate, ScoreDataType, ScoreSource
 
 
 class _Subscriptable(Record):
@@ -64,6 +65,52 @@ class DatasetRunCreate(Input):
     description: str | None = None
     tag: str | None = Field(default=None, min_length=1, max_length=200)
     metadata: JsonObject = Field(default_factory=dict)
+    dataset_version: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**31 - 1,
+        validation_alias=_alias("dataset_version", "datasetVersion"),
+        description="Pin this version of the dataset (default: its current version).",
+    )
+
+
+class RunItemScore(Input):
+    """A score computed where the output was produced (the SDK's local scorers)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    value: float | bool | str | None = Field(
+        description="Numeric, boolean or categorical value; null when the scorer could not score."
+    )
+    data_type: ScoreDataType | None = Field(
+        default=None,
+        validation_alias=_alias("data_type", "dataType"),
+        description="Inferred from value.",
+    )
+    passed: bool | None = None
+    reason: str | None = Field(default=None, max_length=100_000)
+    cost: float | None = Field(default=None, ge=0)
+    tokens_in: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    tokens_out: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    latency_ms: float | None = Field(default=None, ge=0)
+    metadata: JsonObject = Field(default_factory=dict)
+
+    def as_score(self) -> ScoreCreate:
+        """The stored form: an evaluator score, like those of runs executed by Assay."""
+        return ScoreCreate(
+            name=self.name,
+            value=self.value,
+            data_type=self.data_type,
+            passed=self.passed,
+            reason=self.reason,
+            source=ScoreSource.evaluator,
+            cost=self.cost,
+            tokens_in=self.tokens_in,
+            tokens_out=self.tokens_out,
+            latency_ms=self.latency_ms,
+            metadata=self.metadata,
+        )
 
 
 class RunItemCreate(Input):
@@ -99,6 +146,12 @@ class RunItemCreate(Input):
     cost: float | None = Field(default=None, ge=0)
     tokens_in: int | None = Field(default=None, ge=0, le=2**31 - 1)
     tokens_out: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    scores: list[RunItemScore] | None = Field(
+        default=None,
+        max_length=1000,
+        description="Scores of this output; each replaces the run item's evaluator score of "
+        "the same name, and the item's pass/fail follows their verdicts.",
+    )
 
 
 class RunItemsCreate(Input):
@@ -115,6 +168,40 @@ class RunItemsResult(Record):
     created: int
     updated: int
     result_ids: list[str]
+
+
+class RunScoreRequest(Input):
+    """Score a run's outputs on the server with saved evaluators."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    evaluators: list[str] | None = Field(
+        default=None,
+        max_length=100,
+        description="Saved evaluators by id or name; null means the dataset's attached ones.",
+    )
+    skip: list[str] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Score names already given by the uploader: evaluators of these names "
+        "are left out (the uploaded score wins).",
+    )
+    concurrency: int = Field(default=8, ge=1, le=64)
+
+
+class RunScoreReport(Record):
+    """What scoring a run on the server did."""
+
+    dataset_run_id: str
+    evaluators: list[str] = Field(description="Names of the evaluators applied.")
+    evaluator_ids: list[str]
+    results: int
+    scores: int
+    errors: int
+    passed: int
+    failed: int
+    cost: float
+    first_error: str | None
 
 
 class ExperimentView(Experiment):

@@ -26,6 +26,7 @@ from assay.domain import (
     RunItemCreate,
     RunItemsResult,
     RunTag,
+    ScoreCreate,
 )
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
@@ -34,6 +35,7 @@ from assay.store.db import Database
 from assay.store.item_rows import alive_at
 from assay.store.planning import PlannedItem, load_items
 from assay.store.run_frames import touch
+from assay.store.scores import replace_scores
 from assay.store.tables import dataset_items, datasets, experiments, results
 from assay.store.types import utcnow
 
@@ -60,6 +62,12 @@ class DatasetRuns:
     def create(self, data: DatasetRunCreate) -> DatasetRun:
         """A new run; with a client-chosen ``id`` already used here, that run (idempotent)."""
         dataset = self._datasets.get(data.dataset_name)
+        version = dataset.version if data.dataset_version is None else data.dataset_version
+        if version > dataset.version:
+            raise NotFound(
+                f"dataset {dataset.name!r} has no version {version} (latest {dataset.version})",
+                field="dataset_version",
+            )
         if data.id is not None:
             with self.db.read() as conn:
                 found = conn.execute(
@@ -76,7 +84,7 @@ class DatasetRuns:
             "id": data.id or new_id(),
             "project_id": self.project_id,
             "dataset_id": dataset.id,
-            "dataset_version": dataset.version,
+            "dataset_version": version,
             "name": data.name,
             "description": data.description,
             "config": {},
@@ -170,6 +178,7 @@ class DatasetRuns:
             updates: list[dict[str, Any]] = []
             seen: dict[str, int] = {}
             ids: list[str] = []
+            scored: dict[str, list[ScoreCreate]] = {}
             resolved: list[tuple[str | None, PlannedItem | None]] = []
             for i, item in enumerate(items):
                 if item.dataset_item_id is not None:
@@ -230,14 +239,16 @@ class DatasetRuns:
                     current = existing.get(item_id)
                 if current is not None:
                     updates.append({"rid": current, **values})
-                    ids.append(current)
+                    rid = current
                 else:
                     rid = item.id or new_id()
                     inserts.append(
                         {"id": rid, "experiment_id": run.id, "item_id": item_id, "repetition": 0}
                         | values
                     )
-                    ids.append(rid)
+                ids.append(rid)
+                if item.scores is not None:
+                    scored[rid] = [score.as_score() for score in item.scores]
             if inserts:
                 try:
                     with conn.begin_nested():
@@ -250,6 +261,7 @@ class DatasetRuns:
                 rid = u.pop("rid")
                 conn.execute(update(results).where(results.c.id == rid).values(**u))
             touch(conn, [run.id])
+            replace_scores(conn, self.project_id, run.id, scored)
         return RunItemsResult(
             dataset_run_id=run.id, created=len(inserts), updated=len(updates), result_ids=ids
         )

@@ -324,56 +324,66 @@ class Scores:
         """
         if not by_result:
             return {}
-        ids = builtins.list(by_result)
-        now = utcnow()
-        rows: builtins.list[dict[str, Any]] = []
-        for result_id, batch in by_result.items():
-            for s in batch:
-                rows.append(
-                    {
-                        "id": new_id(),
-                        "project_id": self.project_id,
-                        "experiment_id": experiment_id,
-                        "result_id": result_id,
-                        "trace_id": None,
-                        "created_at": now,
-                        "updated_at": now,
-                        **_values(s),
-                    }
-                )
-        verdicts: dict[str, bool | None] = {}
         with self.db.write() as conn:
-            touch(conn, [experiment_id])
-            for start in range(0, len(ids), _CHUNK):
-                chunk = ids[start : start + _CHUNK]
-                keys = {(s.name, s.source.value) for r in chunk for s in by_result[r]}
-                for name, source in keys:
-                    conn.execute(
-                        delete(scores).where(
-                            scores.c.result_id.in_(chunk),
-                            scores.c.name == name,
-                            scores.c.source == source,
-                        )
-                    )
-            if rows:
-                conn.execute(scores.insert(), rows)
-            for start in range(0, len(ids), _CHUNK):
-                chunk = ids[start : start + _CHUNK]
-                found: dict[str, builtins.list[bool]] = {r: [] for r in chunk}
-                for result_id, passed in conn.execute(
-                    select(scores.c.result_id, scores.c.passed).where(
-                        scores.c.result_id.in_(chunk),
-                        scores.c.source == ScoreSource.evaluator.value,
-                        scores.c.passed.is_not(None),
-                    )
-                ):
-                    found[result_id].append(bool(passed))
-                for result_id, marks in found.items():
-                    verdicts[result_id] = all(marks) if marks else None
-            conn.execute(
-                update(results)
-                .where(results.c.id == bindparam("rid"))
-                .values(passed=bindparam("verdict")),
-                [{"rid": k, "verdict": v} for k, v in verdicts.items()],
+            return replace_scores(conn, self.project_id, experiment_id, by_result)
+
+
+def replace_scores(
+    conn: Connection,
+    project_id: str,
+    experiment_id: str,
+    by_result: Mapping[str, Sequence[ScoreCreate]],
+) -> dict[str, bool | None]:
+    """:meth:`Scores.replace` inside the caller's writing transaction."""
+    if not by_result:
+        return {}
+    ids = builtins.list(by_result)
+    now = utcnow()
+    rows: builtins.list[dict[str, Any]] = []
+    for result_id, batch in by_result.items():
+        for s in batch:
+            rows.append(
+                {
+                    "id": new_id(),
+                    "project_id": project_id,
+                    "experiment_id": experiment_id,
+                    "result_id": result_id,
+                    "trace_id": None,
+                    "created_at": now,
+                    "updated_at": now,
+                    **_values(s),
+                }
             )
-        return verdicts
+    verdicts: dict[str, bool | None] = {}
+    touch(conn, [experiment_id])
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        keys = {(s.name, s.source.value) for r in chunk for s in by_result[r]}
+        for name, source in keys:
+            conn.execute(
+                delete(scores).where(
+                    scores.c.result_id.in_(chunk),
+                    scores.c.name == name,
+                    scores.c.source == source,
+                )
+            )
+    if rows:
+        conn.execute(scores.insert(), rows)
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        found: dict[str, builtins.list[bool]] = {r: [] for r in chunk}
+        for result_id, passed in conn.execute(
+            select(scores.c.result_id, scores.c.passed).where(
+                scores.c.result_id.in_(chunk),
+                scores.c.source == ScoreSource.evaluator.value,
+                scores.c.passed.is_not(None),
+            )
+        ):
+            found[result_id].append(bool(passed))
+        for result_id, marks in found.items():
+            verdicts[result_id] = all(marks) if marks else None
+    conn.execute(
+        update(results).where(results.c.id == bindparam("rid")).values(passed=bindparam("verdict")),
+        [{"rid": k, "verdict": v} for k, v in verdicts.items()],
+    )
+    return verdicts

@@ -15,11 +15,13 @@ from assay.domain import (
     Page,
     RunItemsCreate,
     RunItemsResult,
+    RunScoreReport,
+    RunScoreRequest,
 )
 from assay.errors import InvalidInput
 from assay.server.api.v1.experiments import EXPORT_RESPONSES, export_experiment
 from assay.server.auth import ProjectStore
-from assay.server.run_uploads import UploadResult, parse_csv, upload_outputs
+from assay.server.run_uploads import UploadResult, parse_csv, score_run, upload_outputs
 
 router = APIRouter(tags=["dataset runs"])
 
@@ -51,6 +53,18 @@ def create_dataset_run_items(
 ) -> RunItemsResult:
     """Record outputs for dataset items; the same item again replaces its output."""
     return store.dataset_runs.add_items(dataset_run_id, body.items, dataset_name=body.dataset_name)
+
+
+@router.post("/dataset-runs/{dataset_run_id}/score/")
+async def score_dataset_run(
+    store: ProjectStore, dataset_run_id: str, body: RunScoreRequest | None = None
+) -> RunScoreReport:
+    """Score the run's uploaded outputs on the server with saved evaluators (by default the
+    dataset's attached ones); scores of the same names are replaced, so it is safe to repeat.
+
+    Judges run here with the server's provider keys; the answer comes when scoring is done.
+    """
+    return await score_run(store, dataset_run_id, body or RunScoreRequest())
 
 
 @router.get(
