@@ -43,10 +43,11 @@ class Experiments:
         *,
         dataset_id: str | None = None,
         status: str | None = None,
+        sort: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[ExperimentView]:
-        return self._c._run(calls.experiment_list(dataset_id, status, limit, cursor))
+        return self._c._run(calls.experiment_list(dataset_id, status, limit, cursor, sort))
 
     def start(self, experiment: str) -> ExperimentStarted:
         return self._c._run(calls.experiment_start(experiment))

@@ -249,6 +249,14 @@ class DatasetRuns:
             for u in updates:
                 rid = u.pop("rid")
                 conn.execute(update(results).where(results.c.id == rid).values(**u))
+            if run.status == ExperimentStatus.pending.value:  # created awaiting its outputs
+                conn.execute(
+                    update(experiments)
+                    .where(experiments.c.id == run.id)
+                    .values(
+                        status=ExperimentStatus.completed.value, started_at=now, finished_at=now
+                    )
+                )
             touch(conn, [run.id])
         return RunItemsResult(
             dataset_run_id=run.id, created=len(inserts), updated=len(updates), result_ids=ids

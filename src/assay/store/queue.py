@@ -68,7 +68,12 @@ class RunQueue:
                         c.id == experiment_id, c.project_id == project_id
                     )
                 ).one()
-                what = "external (its outputs are uploaded)" if row.external else row.status
+                what = (
+                    "external: it has no config, its outputs are uploaded with "
+                    f"POST /api/v1/dataset-runs/{experiment_id}/items/"
+                    if row.external
+                    else row.status
+                )
                 raise Conflict(
                     f"experiment {experiment_id} cannot start: it is {what}", field="status"
                 )
