@@ -155,7 +155,10 @@ class ExperimentSummary(Record):
     avg_cost: float | None
     tokens_in: int
     tokens_out: int
-    duration_s: float | None
+    duration_s: float | None = Field(
+        description="Seconds the run was active: the sum of its running periods, so the gap "
+        "between an interruption and its resume is left out (None if it never started)."
+    )
     scores: list[ScorerStats]
 
 

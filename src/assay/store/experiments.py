@@ -28,6 +28,7 @@ from assay.domain import (
 )
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
+from assay.store.active_time import active_periods, close_period
 from assay.store.datasets import Datasets
 from assay.store.db import Database
 from assay.store.item_rows import alive_at
@@ -66,6 +67,8 @@ def _experiment(row: Row[Any]) -> Experiment:
     m.pop("worker_id", None)
     m.pop("heartbeat_at", None)
     m.pop("data_revision", None)
+    m.pop("active_s", None)
+    m.pop("resumed_at", None)
     m["status"] = ExperimentStatus(m["status"])
     return Experiment.model_construct(**m)
 
@@ -205,6 +208,8 @@ class Experiments:
                 "worker_id": worker,
                 "heartbeat_at": now,
                 "started_at": now,
+                "active_s": 0.0,
+                "resumed_at": now,
             }
         with self.db.write() as conn:
             conn.execute(experiments.insert().values(values))
@@ -437,6 +442,13 @@ class Experiments:
                     field="experiment",
                 )
             now = utcnow()
+            done, current = active_periods(row)
+            if row.status not in (ExperimentStatus.running.value, ExperimentStatus.scoring.value):
+                current = now  # resumed: a new active period starts
+            elif row.worker_id is not None and row.worker_id != worker:
+                # taken over from a dead process: its period ended at its last heartbeat
+                done = close_period(row, row.heartbeat_at or now)
+                current = now
             conn.execute(
                 update(experiments)
                 .where(experiments.c.id == row.id)
@@ -448,6 +460,8 @@ class Experiments:
                     error=None,
                     started_at=row.started_at or now,
                     finished_at=None,
+                    active_s=done,
+                    resumed_at=current or now,
                 )
             )
             return _experiment(self._row(conn, row.id))
@@ -484,7 +498,9 @@ class Experiments:
                 raise Conflict(f"experiment {row.id} is already {status.value}", field="experiment")
             alive = worker_alive(row.worker_id, row.heartbeat_at, stale_after)
             if status == ExperimentStatus.pending or not alive:
-                self._finish(conn, row.id, ExperimentStatus.cancelled, "cancelled")
+                # a dead runner's active period ended at its last heartbeat
+                end = row.heartbeat_at if row.worker_id is not None else None
+                self._finish(conn, row.id, ExperimentStatus.cancelled, "cancelled", end=end)
             else:
                 conn.execute(
                     update(experiments)
@@ -499,8 +515,25 @@ class Experiments:
             self._finish(conn, experiment_id, status, error)
 
     def _finish(
-        self, conn: Connection, experiment_id: str, status: ExperimentStatus, error: str | None
+        self,
+        conn: Connection,
+        experiment_id: str,
+        status: ExperimentStatus,
+        error: str | None,
+        *,
+        end: datetime | None = None,
     ) -> None:
+        """End the run; its active period (if one is open) ends at ``end`` (default: now)."""
+        now = utcnow()
+        row = conn.execute(
+            select(
+                experiments.c.active_s,
+                experiments.c.resumed_at,
+                experiments.c.started_at,
+                experiments.c.finished_at,
+            ).where(experiments.c.id == experiment_id)
+        ).one()
+        active = close_period(row, end or now)
         touch(conn, [experiment_id])
         conn.execute(
             update(results)
@@ -516,9 +549,11 @@ class Experiments:
             .values(
                 status=status.value,
                 error=error,
-                finished_at=utcnow(),
+                finished_at=now,
                 cancel_requested=False,
                 worker_id=None,
+                active_s=active,
+                resumed_at=None,
             )
         )
 
