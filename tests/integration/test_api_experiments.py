@@ -242,3 +242,125 @@ def test_cancel_between_claim_and_run_is_kept(
     asyncio.run(worker.run_claim(claim))
     assert http.get(f"/api/v1/experiments/{exp['id']}/").json()["status"] == "cancelled"
     assert fake.requests == []
+
+
+def test_listing_sorts_by_each_documented_field_both_ways(
+    http: TestClient, qa: str, fake: FakeProvider
+) -> None:
+    ids = {}
+    for name in ("bravo", "alpha", "charlie"):
+        created = http.post("/api/v1/experiments/", json=prompt_body(qa, fake, name=name))
+        ids[name] = created.json()["id"]
+    http.post(f"/api/v1/experiments/{ids['alpha']}/start/")  # running
+    http.post(f"/api/v1/experiments/{ids['charlie']}/cancel/")  # cancelled; bravo pending
+
+    def names(sort: str, limit: int = 1000) -> list[str]:
+        out: list[str] = []
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"sort": sort, "limit": limit}
+            if cursor:
+                params["cursor"] = cursor
+            response = http.get("/api/v1/experiments/", params=params)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            out += [e["name"] for e in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return out
+
+    assert names("name") == ["alpha", "bravo", "charlie"]
+    assert names("-name") == ["charlie", "bravo", "alpha"]
+    assert names("created_at") == ["bravo", "alpha", "charlie"]
+    assert names("-created_at") == ["charlie", "alpha", "bravo"]
+    assert names("status") == ["charlie", "bravo", "alpha"]  # cancelled, pending, running
+    assert names("-status") == ["alpha", "bravo", "charlie"]
+    default = http.get("/api/v1/experiments/").json()["items"]
+    assert [e["name"] for e in default] == names("-created_at")
+    for sort in ("name", "-name", "created_at", "-created_at", "status", "-status"):
+        assert names(sort, limit=1) == names(sort), sort  # cursors continue the same order
+
+    bad = http.get("/api/v1/experiments/", params={"sort": "cost"})
+    assert bad.status_code == 422
+    error = bad.json()["error"]
+    assert error["details"]["field"] == "sort"
+    for allowed in ("created_at", "-created_at", "name", "-name", "status", "-status"):
+        assert f"'{allowed}'" in error["message"], error["message"]
+
+
+def test_detail_lists_the_runs(
+    http: TestClient, store: Store, api_settings: Settings, qa: str, fake: FakeProvider
+) -> None:
+    exp = http.post("/api/v1/experiments/", json=prompt_body(qa, fake, trials=2)).json()
+    pending = http.get(f"/api/v1/experiments/{exp['id']}/").json()
+    assert [r["status"] for r in pending["runs"]] == ["pending"] * 6
+    assert pending["runs_next_cursor"] is None
+    http.post(f"/api/v1/experiments/{exp['id']}/start/")
+    run_worker(store, api_settings)
+
+    detail = http.get(f"/api/v1/experiments/{exp['id']}/").json()
+    runs = detail["runs"]
+    results = http.get(f"/api/v1/experiments/{exp['id']}/results/").json()["results"]
+    assert runs == results
+    assert [(r["item_input"]["query"], r["repetition"]) for r in runs] == [
+        (q, rep) for q in ("reset password", "pricing plans", "contact support") for rep in (0, 1)
+    ]
+    assert all(r["status"] == "completed" and r["output"].startswith("echo") for r in runs)
+    assert all(r["dataset_item_id"] and r["scores"] for r in runs)
+
+    paged: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"runs_limit": 4}
+    while True:
+        page = http.get(f"/api/v1/experiments/{exp['id']}/", params=params).json()
+        paged += page["runs"]
+        if page["runs_next_cursor"] is None:
+            break
+        params["runs_cursor"] = page["runs_next_cursor"]
+    assert paged == runs
+    lean = http.get(f"/api/v1/experiments/{exp['id']}/", params={"runs_limit": 0}).json()
+    assert (lean["runs"], lean["summary"]["completed"]) == ([], 6)
+    bad = http.get(f"/api/v1/experiments/{exp['id']}/", params={"runs_cursor": "!!!"})
+    assert bad.status_code == 422
+    assert bad.json()["error"]["details"]["field"] == "runs_cursor"
+
+
+def test_experiment_without_config_awaits_uploaded_outputs(
+    http: TestClient, store: Store, api_settings: Settings, qa: str
+) -> None:
+    body = {
+        "name": "my pipeline on Support QA",
+        "dataset_id": qa,
+        "metadata": {"hypothesis": "the pipeline is good enough"},
+    }
+    created = http.post("/api/v1/experiments/", json=body)
+    assert created.status_code == 201, created.text
+    exp = created.json()
+    assert (exp["status"], exp["external"], exp["config"]) == ("pending", True, {})
+    assert exp["counts"] == {"pending": 3}
+    assert exp["evaluator_ids"] == []
+    refused = http.post(f"/api/v1/experiments/{exp['id']}/start/")
+    assert refused.status_code == 409
+    assert f"/dataset-runs/{exp['id']}/items/" in refused.json()["error"]["message"]
+    assert run_worker(store, api_settings).runs == 0  # no worker takes it
+
+    uploaded = http.post(
+        f"/api/v1/dataset-runs/{exp['id']}/items/",
+        json={"items": [{"input": {"query": "reset password"}, "output": "Go to Settings"}]},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    assert (uploaded.json()["created"], uploaded.json()["updated"]) == (0, 1)
+    detail = http.get(f"/api/v1/experiments/{exp['id']}/").json()
+    assert detail["status"] == "completed"
+    assert detail["counts"] == {"completed": 1, "pending": 2}
+    assert [r["output"] for r in detail["runs"]] == ["Go to Settings", None, None]
+
+    for field, value in (("evaluator_ids", ["x"]), ("scorers", [{"name": "contains"}]),
+                         ("trials", 2)):  # fmt: skip
+        response = http.post("/api/v1/experiments/", json={**body, field: value})
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["details"]["field"] == field
+    null_config = http.post("/api/v1/experiments/", json={**body, "config": None})
+    assert null_config.status_code == 201
+    empty = http.post("/api/v1/experiments/", json={**body, "config": {}})
+    assert empty.status_code == 422  # an empty config is a config naming no target
+    assert len(http.get("/api/v1/experiments/").json()["items"]) == 2

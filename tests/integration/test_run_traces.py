@@ -246,3 +246,52 @@ def test_span_outside_a_run_records_nothing() -> None:
         pass
     with pytest.raises(TypeError, match="cannot be set: name"):
         step.update(name="renamed")
+
+
+def billed(x: dict[str, str]) -> Any:
+    """Model calls recorded as spans with their usage, in the shapes the roll-up handles."""
+    q = x["q"]
+    if q == "q0":  # two calls side by side: both count
+        with assay.span("draft", type="generation", cost=0.001, tokens_in=10, tokens_out=4):
+            pass
+        with assay.span("polish", type="generation") as step:
+            step.update(cost=0.002, tokens_in=20, tokens_out=8)
+        return q.upper()
+    if q == "q1":  # a step reporting its cost covers the calls inside it; tokens only inside
+        with (
+            assay.span("agent", cost=0.01),
+            assay.span("call", tokens_in=7, tokens_out=3, cost=0.004),
+        ):
+            pass
+        return q.upper()
+    if q == "q2":  # the task reports its cost itself: that is the total, not added to
+        with assay.span("call", type="generation", cost=0.001, tokens_in=5, tokens_out=1):
+            pass
+        return TargetOutput(q.upper(), cost=0.5)
+    with assay.span("call", type="generation", cost=0.002, tokens_in=9, tokens_out=0):
+        pass
+    raise RuntimeError("parsing the answer failed")  # q3: the spend before failing counts
+
+
+def test_span_usage_rolls_up_into_the_result(store: Store) -> None:
+    run_id = _run(store, FunctionTarget(billed))
+    by_item = {r.item_input["q"]: r for r in store.experiments.iter_results(run_id)}  # type: ignore[index]
+
+    def usage(q: str) -> tuple[float | None, int | None, int | None]:
+        r = by_item[q]
+        return (None if r.cost is None else round(r.cost, 6), r.tokens_in, r.tokens_out)
+
+    assert usage("q0") == (0.003, 30, 12)
+    assert usage("q1") == (0.01, 7, 3)
+    assert usage("q2") == (0.5, 5, 1)
+    assert by_item["q3"].status.value == "failed"
+    assert usage("q3") == (0.002, 9, 0)
+    summary = store.experiments.summary(run_id)
+    assert round(summary.total_cost, 6) == 0.515
+    assert (summary.tokens_in, summary.tokens_out) == (51, 16)
+
+
+def test_span_takes_usage_as_arguments() -> None:
+    with assay.span("call", type="generation", cost=0.25, tokens_in=3, tokens_out=2) as step:
+        pass
+    assert (step.cost, step.tokens_in, step.tokens_out) == (0.25, 3, 2)

@@ -72,6 +72,12 @@ def test_experiments_and_evaluators_namespaces(
         other.id,
         created.id,
     ]
+    oldest_first = client.experiments.list(sort="created_at").items
+    assert [e.id for e in oldest_first] == [created.id, other.id]
+    assert client.experiments.get(created.id).runs[0].status == "completed"
+    awaiting = client.experiments.create("uploaded later", qa)
+    assert (awaiting.status, awaiting.external) == ("pending", True)
+    client.experiments.delete(awaiting.id)
     client.evaluators.detach(qa, saved.name)
     client.experiments.delete(other.id)
     assert len(client.experiments.list().items) == 1

@@ -36,9 +36,19 @@ def experiment_get(ref: str) -> Call[ExperimentDetail]:
 
 
 def experiment_list(
-    dataset_id: str | None, status: str | None, limit: int, cursor: str | None
+    dataset_id: str | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+    sort: str | None = None,
 ) -> Call[Page[ExperimentView]]:
-    params = {"dataset_id": dataset_id, "status": status, "limit": limit, "cursor": cursor}
+    params = {
+        "dataset_id": dataset_id,
+        "status": status,
+        "sort": sort,
+        "limit": limit,
+        "cursor": cursor,
+    }
     return Call("GET", path("experiments"), model(Page[ExperimentView]), params=params)
 
 

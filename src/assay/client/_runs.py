@@ -30,10 +30,20 @@ class Experiments:
         self._c = client
 
     def create(
-        self, name: str, dataset_id: str, config: Mapping[str, Any], **fields: Any
+        self,
+        name: str,
+        dataset_id: str,
+        config: Mapping[str, Any] | None = None,
+        **fields: Any,
     ) -> ExperimentView:
-        """Plan an experiment (``pending``); ``config`` is the prompt or endpoint form."""
-        body = {"name": name, "dataset_id": dataset_id, "config": dict(config), **fields}
+        """Plan an experiment (``pending``); ``config`` is the prompt or endpoint form.
+
+        Without ``config`` it runs nothing: its results await outputs uploaded with
+        ``dataset_runs.create_items``.
+        """
+        body: dict[str, Any] = {"name": name, "dataset_id": dataset_id, **fields}
+        if config is not None:
+            body["config"] = dict(config)
         return self._c._run(calls.experiment_create(body))
 
     def get(self, experiment: str) -> ExperimentDetail:
@@ -44,10 +54,11 @@ class Experiments:
         *,
         dataset_id: str | None = None,
         status: str | None = None,
+        sort: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[ExperimentView]:
-        return self._c._run(calls.experiment_list(dataset_id, status, limit, cursor))
+        return self._c._run(calls.experiment_list(dataset_id, status, limit, cursor, sort))
 
     def start(self, experiment: str) -> ExperimentStarted:
         return self._c._run(calls.experiment_start(experiment))

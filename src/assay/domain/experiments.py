@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -27,6 +27,10 @@ class ExperimentStatus(StrEnum):
             ExperimentStatus.failed,
             ExperimentStatus.cancelled,
         )
+
+
+ExperimentSort = Literal["created_at", "-created_at", "name", "-name", "status", "-status"]
+"""Orders of the experiment listing: a field, ascending, or ``-field``, descending."""
 
 
 class ResultStatus(StrEnum):
@@ -151,7 +155,10 @@ class ExperimentSummary(Record):
     avg_cost: float | None
     tokens_in: int
     tokens_out: int
-    duration_s: float | None
+    duration_s: float | None = Field(
+        description="Seconds the run was active: the sum of its running periods, so the gap "
+        "between an interruption and its resume is left out (None if it never started)."
+    )
     scores: list[ScorerStats]
 
 

@@ -211,7 +211,15 @@ class ExperimentView(Experiment):
 
 
 class ExperimentDetail(ExperimentView):
+    """An experiment with its summary and its per-item runs (results), in plan order."""
+
     summary: ExperimentSummary
+    runs: list[ResultDetail] = Field(
+        default_factory=list,
+        description="The experiment's runs, one per dataset item and trial, in plan order "
+        "(the first ``runs_limit``; follow ``runs_next_cursor`` with ``runs_cursor``).",
+    )
+    runs_next_cursor: str | None = None
 
 
 class ExperimentStarted(Record):

@@ -32,7 +32,7 @@ from assay.store.experiments import PlannedRun
 from assay.store.planning import worker_id
 from assay.store.recording import RunTrace
 from assay.targets import Target, TargetOutput, is_sync
-from assay.targets.spans import Span
+from assay.targets.spans import Span, span_totals
 
 _CHUNK_SECONDS = 0.002
 _MAX_CHUNK = 256
@@ -464,6 +464,7 @@ class Runner:
     ) -> None:
         if self.first_error is None:
             self.first_error = failure.message
+        usage = span_totals(failure.spans)  # what the failed call spent before raising
         self._submit(
             Completion(
                 item.result_id,
@@ -471,6 +472,9 @@ class Runner:
                 None,
                 failure.message,
                 latency,
+                tokens_in=usage.tokens_in,
+                tokens_out=usage.tokens_out,
+                cost=usage.cost,
                 attempts=attempts,
                 started_at=started,
                 finished_at=started + latency / 1000,

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from assay.config import Settings
 from assay.domain import Experiment, ExperimentCreate, JsonObject, Selection
-from assay.errors import NotFound
+from assay.errors import InvalidInput, NotFound
 from assay.server.resolve import build_scorer_list, build_target, hash_for, pin
 from assay.store import Store
 from assay.store.queue import RunQueue, Started
@@ -23,9 +23,12 @@ class ExperimentBody(BaseModel):
     dataset_id: str = Field(min_length=1, description="Dataset id or name.")
     dataset_version: int | None = Field(default=None, ge=0, le=2**31 - 1)
     description: str | None = None
-    config: JsonObject = Field(
+    config: JsonObject | None = Field(
+        default=None,
         description="Prompt form (prompt_name, prompt_label or prompt_version, model, "
-        "temperature, provider) or endpoint form (endpoint_id, or an inline endpoint)."
+        "temperature, provider) or endpoint form (endpoint_id, or an inline endpoint). "
+        "Without it the experiment runs nothing: its results await outputs uploaded with "
+        "POST /dataset-runs/{id}/items/ (no evaluators, scorers or trials then).",
     )
     evaluator_ids: list[str] | None = Field(
         default=None, description="Saved evaluators; default: those attached to the dataset."
@@ -46,8 +49,40 @@ def _evaluator_id(store: Store, index: int, ref: str) -> str:
         raise NotFound(exc.message, field=f"evaluator_ids[{index}]") from None
 
 
+def _awaiting_uploads(store: Store, body: ExperimentBody) -> Experiment:
+    """An experiment without ``config``: external, one pending result per item for the
+    uploaded outputs to fill."""
+    refused = [
+        ("evaluator_ids", bool(body.evaluator_ids)),
+        ("scorers", bool(body.scorers)),
+        ("trials", body.trials != 1),
+    ]
+    for field, given in refused:
+        if given:
+            raise InvalidInput(
+                f"{field}: needs a config; an experiment without one runs nothing and its "
+                "outputs are uploaded (score them with POST /scores/ or `assay score`)",
+                field=field,
+            )
+    data = ExperimentCreate(
+        name=body.name,
+        dataset=body.dataset_id,
+        dataset_version=body.dataset_version,
+        description=body.description,
+        selection=body.selection if body.selection and not body.selection.is_empty() else None,
+        concurrency=1,
+        run_tag=body.run_tag,
+        tags=body.tags,
+        metadata=body.metadata,
+    )
+    experiment, _ = store.experiments.create(data, external=True)
+    return experiment
+
+
 def create_planned(store: Store, settings: Settings, body: ExperimentBody) -> Experiment:
     """Validate the config, evaluators and dataset, pin the versions, and plan every result."""
+    if body.config is None:
+        return _awaiting_uploads(store, body)
     config = pin(store, body.config)
     if body.evaluator_ids is None:
         evaluator_ids = [e.id for e in store.evaluators.defaults(body.dataset_id)]
@@ -76,5 +111,6 @@ def create_planned(store: Store, settings: Settings, body: ExperimentBody) -> Ex
 
 
 def start(store: Store, settings: Settings, experiment: Experiment) -> Started:
-    build_target(store, settings, experiment.config)  # the outbound check, with fresh DNS
+    if not experiment.external:  # an external one is refused by the queue, naming why
+        build_target(store, settings, experiment.config)  # the outbound check, fresh DNS
     return RunQueue(store.db).start(store.project_id, experiment.id)

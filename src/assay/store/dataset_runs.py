@@ -260,6 +260,14 @@ class DatasetRuns:
             for u in updates:
                 rid = u.pop("rid")
                 conn.execute(update(results).where(results.c.id == rid).values(**u))
+            if run.status == ExperimentStatus.pending.value:  # created awaiting its outputs
+                conn.execute(
+                    update(experiments)
+                    .where(experiments.c.id == run.id)
+                    .values(
+                        status=ExperimentStatus.completed.value, started_at=now, finished_at=now
+                    )
+                )
             touch(conn, [run.id])
             replace_scores(conn, self.project_id, run.id, scored)
         return RunItemsResult(

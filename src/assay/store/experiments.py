@@ -11,7 +11,7 @@ import builtins
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import Connection, Row, and_, case, delete, func, or_, select, update
 
@@ -19,6 +19,7 @@ from assay.domain import (
     Experiment,
     ExperimentCreate,
     ExperimentResults,
+    ExperimentSort,
     ExperimentStatus,
     ExperimentSummary,
     Page,
@@ -27,6 +28,7 @@ from assay.domain import (
 )
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
+from assay.store.active_time import active_periods, close_period
 from assay.store.datasets import Datasets
 from assay.store.db import Database
 from assay.store.item_rows import alive_at
@@ -41,6 +43,7 @@ from assay.store.tables import dataset_items, datasets, experiments, results, sc
 from assay.store.types import utcnow
 
 _MAX_LIMIT = 1000
+_SORTS: tuple[str, ...] = get_args(ExperimentSort)
 _UNFINISHED = (ResultStatus.pending.value, ResultStatus.running.value, ResultStatus.cancelled.value)
 
 
@@ -64,6 +67,8 @@ def _experiment(row: Row[Any]) -> Experiment:
     m.pop("worker_id", None)
     m.pop("heartbeat_at", None)
     m.pop("data_revision", None)
+    m.pop("active_s", None)
+    m.pop("resumed_at", None)
     m["status"] = ExperimentStatus(m["status"])
     return Experiment.model_construct(**m)
 
@@ -98,14 +103,19 @@ class Experiments:
 
     # ------------------------------------------------------------------ planning
     def create(
-        self, data: ExperimentCreate, *, config_hash: str | None = None
+        self, data: ExperimentCreate, *, config_hash: str | None = None, external: bool = False
     ) -> tuple[Experiment, builtins.list[WorkItem]]:
-        """Pin the dataset version, select items and plan every result row, all or nothing."""
-        planned = self.prepare(data, config_hash=config_hash)
+        """Pin the dataset version, select items and plan every result row, all or nothing.
+
+        ``external``: nothing runs it; its planned results await uploaded outputs.
+        """
+        planned = self.prepare(data, config_hash=config_hash, external=external)
         planned.commit()
         return planned.experiment, planned.work
 
-    def prepare(self, data: ExperimentCreate, *, config_hash: str | None = None) -> PlannedRun:
+    def prepare(
+        self, data: ExperimentCreate, *, config_hash: str | None = None, external: bool = False
+    ) -> PlannedRun:
         """Everything :meth:`create` does except the write: ``commit()`` it (once) later."""
         dataset = self._datasets.get(data.dataset)
         version = dataset.version if data.dataset_version is None else data.dataset_version
@@ -141,7 +151,7 @@ class Experiments:
             "tags": data.tags,
             "metadata": data.metadata,
             "notes": None,
-            "external": False,
+            "external": external,
             "status": ExperimentStatus.pending.value,
             "error": None,
             "cancel_requested": False,
@@ -198,6 +208,8 @@ class Experiments:
                 "worker_id": worker,
                 "heartbeat_at": now,
                 "started_at": now,
+                "active_s": 0.0,
+                "resumed_at": now,
             }
         with self.db.write() as conn:
             conn.execute(experiments.insert().values(values))
@@ -233,11 +245,22 @@ class Experiments:
         search: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        sort: ExperimentSort = "-created_at",
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Experiment]:
-        """Experiments, newest first; ``search`` matches the name or the run tag."""
+        """Experiments, newest first by default; ``search`` matches the name or the run tag.
+
+        ``sort`` is ``created_at``, ``name`` or ``status``, ascending, or descending with a
+        leading ``-``; ties are broken by id in the same direction.
+        """
         limit = _check_limit(limit)
+        if sort not in _SORTS:
+            raise InvalidInput(
+                f"sort must be one of {', '.join(_SORTS)} (got {sort!r})", field="sort"
+            )
+        key = experiments.c[sort.lstrip("-")]
+        descending = sort.startswith("-")
         query = select(experiments).where(experiments.c.project_id == self.project_id)
         if dataset is not None:
             query = query.where(experiments.c.dataset_id == self._datasets.get(dataset).id)
@@ -255,21 +278,24 @@ class Experiments:
         if created_before is not None:
             query = query.where(experiments.c.created_at < created_before)
         if cursor:
-            created, last_id = decode_cursor(cursor, 2)
-            try:
-                when = datetime.fromisoformat(created)
-            except (TypeError, ValueError):
-                raise InvalidInput("malformed pagination cursor", field="cursor") from None
-            query = query.where(
-                after_keyset([experiments.c.created_at, experiments.c.id], [when, last_id], True)
-            )
-        query = query.order_by(experiments.c.created_at.desc(), experiments.c.id.desc())
+            value, last_id = decode_cursor(cursor, 2)
+            if not isinstance(value, str) or not isinstance(last_id, str):
+                raise InvalidInput("malformed pagination cursor", field="cursor")
+            if key.name == "created_at":
+                try:
+                    value = datetime.fromisoformat(value)
+                except ValueError:
+                    raise InvalidInput("malformed pagination cursor", field="cursor") from None
+            query = query.where(after_keyset([key, experiments.c.id], [value, last_id], descending))
+        order = [key.desc(), experiments.c.id.desc()] if descending else [key, experiments.c.id]
         with self.db.read() as conn:
-            rows = conn.execute(query.limit(limit + 1)).all()
+            rows = conn.execute(query.order_by(*order).limit(limit + 1)).all()
         items = [_experiment(r) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
-            next_cursor = encode_cursor(items[-1].created_at.isoformat(), items[-1].id)
+            last = rows[limit - 1]
+            raw = getattr(last, key.name)
+            next_cursor = encode_cursor(raw if isinstance(raw, str) else raw.isoformat(), last.id)
         return Page[Experiment](items=items, next_cursor=next_cursor)
 
     def counts(self, experiment_ids: Sequence[str]) -> dict[str, dict[str, int]]:
@@ -416,6 +442,13 @@ class Experiments:
                     field="experiment",
                 )
             now = utcnow()
+            done, current = active_periods(row)
+            if row.status not in (ExperimentStatus.running.value, ExperimentStatus.scoring.value):
+                current = now  # resumed: a new active period starts
+            elif row.worker_id is not None and row.worker_id != worker:
+                # taken over from a dead process: its period ended at its last heartbeat
+                done = close_period(row, row.heartbeat_at or now)
+                current = now
             conn.execute(
                 update(experiments)
                 .where(experiments.c.id == row.id)
@@ -427,6 +460,8 @@ class Experiments:
                     error=None,
                     started_at=row.started_at or now,
                     finished_at=None,
+                    active_s=done,
+                    resumed_at=current or now,
                 )
             )
             return _experiment(self._row(conn, row.id))
@@ -463,7 +498,9 @@ class Experiments:
                 raise Conflict(f"experiment {row.id} is already {status.value}", field="experiment")
             alive = worker_alive(row.worker_id, row.heartbeat_at, stale_after)
             if status == ExperimentStatus.pending or not alive:
-                self._finish(conn, row.id, ExperimentStatus.cancelled, "cancelled")
+                # a dead runner's active period ended at its last heartbeat
+                end = row.heartbeat_at if row.worker_id is not None else None
+                self._finish(conn, row.id, ExperimentStatus.cancelled, "cancelled", end=end)
             else:
                 conn.execute(
                     update(experiments)
@@ -478,8 +515,25 @@ class Experiments:
             self._finish(conn, experiment_id, status, error)
 
     def _finish(
-        self, conn: Connection, experiment_id: str, status: ExperimentStatus, error: str | None
+        self,
+        conn: Connection,
+        experiment_id: str,
+        status: ExperimentStatus,
+        error: str | None,
+        *,
+        end: datetime | None = None,
     ) -> None:
+        """End the run; its active period (if one is open) ends at ``end`` (default: now)."""
+        now = utcnow()
+        row = conn.execute(
+            select(
+                experiments.c.active_s,
+                experiments.c.resumed_at,
+                experiments.c.started_at,
+                experiments.c.finished_at,
+            ).where(experiments.c.id == experiment_id)
+        ).one()
+        active = close_period(row, end or now)
         touch(conn, [experiment_id])
         conn.execute(
             update(results)
@@ -495,9 +549,11 @@ class Experiments:
             .values(
                 status=status.value,
                 error=error,
-                finished_at=utcnow(),
+                finished_at=now,
                 cancel_requested=False,
                 worker_id=None,
+                active_s=active,
+                resumed_at=None,
             )
         )
 

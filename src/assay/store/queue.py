@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, func, select, update
 
 from assay.domain import ExperimentStatus
 from assay.errors import Conflict
+from assay.store.active_time import close_period
 from assay.store.db import Database
 from assay.store.planning import worker_alive
 from assay.store.tables import experiments, results
@@ -60,6 +62,8 @@ class RunQueue:
                     worker_id=None,
                     heartbeat_at=None,
                     started_at=now,
+                    active_s=0.0,
+                    resumed_at=now,
                 )
             ).rowcount
             if done != 1:
@@ -68,7 +72,12 @@ class RunQueue:
                         c.id == experiment_id, c.project_id == project_id
                     )
                 ).one()
-                what = "external (its outputs are uploaded)" if row.external else row.status
+                what = (
+                    "external: it has no config, its outputs are uploaded with "
+                    f"POST /api/v1/dataset-runs/{experiment_id}/items/"
+                    if row.external
+                    else row.status
+                )
                 raise Conflict(
                     f"experiment {experiment_id} cannot start: it is {what}", field="status"
                 )
@@ -82,9 +91,16 @@ class RunQueue:
     ) -> Claim | None:
         """Take the oldest started experiment that no live worker holds, or None."""
         c = experiments.c
-        query = select(c.id, c.project_id, c.worker_id, c.heartbeat_at).where(
-            c.status.in_(_ACTIVE), c.external.is_(False)
-        )
+        query = select(
+            c.id,
+            c.project_id,
+            c.worker_id,
+            c.heartbeat_at,
+            c.active_s,
+            c.resumed_at,
+            c.started_at,
+            c.finished_at,
+        ).where(c.status.in_(_ACTIVE), c.external.is_(False))
         if project_ids is not None:
             query = query.where(c.project_id.in_(list(project_ids)))
         with self.db.read() as conn:
@@ -95,11 +111,16 @@ class RunQueue:
             holder = (
                 c.worker_id.is_(None) if row.worker_id is None else c.worker_id == row.worker_id
             )
+            now = utcnow()
+            values: dict[str, Any] = {"worker_id": worker, "heartbeat_at": now}
+            if row.worker_id is not None:  # a dead worker's active period ended at its heartbeat
+                values["active_s"] = close_period(row, row.heartbeat_at or now)
+                values["resumed_at"] = now
             with self.db.write() as conn:
                 taken = conn.execute(
                     update(experiments)
                     .where(and_(c.id == row.id, c.status.in_(_ACTIVE), holder))
-                    .values(worker_id=worker, heartbeat_at=utcnow())
+                    .values(**values)
                 ).rowcount
             if taken == 1:
                 return Claim(row.id, row.project_id)

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import Connection, Row, case, func, or_, select
 
 from assay.domain import ExperimentSummary, ResultStatus, ScorerStats
+from assay.store.active_time import duration_s
 from assay.store.tables import results, scores
-from assay.store.types import utcnow
 
 
 def _sum_true(column: Any) -> Any:
@@ -110,10 +110,7 @@ def summarize(conn: Connection, experiment: Row[Any]) -> ExperimentSummary:
         )
         for name, count, scored, ok, ko, mean in scorer_rows
     ]
-    duration = None
-    if experiment.started_at is not None:
-        end = experiment.finished_at or utcnow()
-        duration = max((end - experiment.started_at).total_seconds(), 0.0)
+    duration = duration_s(experiment)  # active time: a resumed run's idle gap is left out
     return ExperimentSummary(
         total=sum(counts.values()),
         pending=counts.get(ResultStatus.pending.value, 0),

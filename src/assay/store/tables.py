@@ -196,6 +196,10 @@ experiments = Table(
     _created(),
     Column("started_at", UtcDateTime),
     Column("finished_at", UtcDateTime),
+    # Active time across interruptions (see store/active_time.py): seconds of the ended
+    # periods, and the start of the current one while the run is active.
+    Column("active_s", Float),
+    Column("resumed_at", UtcDateTime),
     Index(None, "project_id", "created_at"),
     Index(None, "dataset_id", "created_at"),
     Index(None, "project_id", "run_tag"),

@@ -19,7 +19,7 @@ from typing import Any
 from assay.errors import InvalidInput
 from assay.store import WorkItem
 from assay.targets.base import TargetOutput, as_output
-from assay.targets.spans import Span, recording
+from assay.targets.spans import Span, recording, span_totals
 
 
 def _qualified(fn: Callable[..., Any]) -> str:
@@ -119,8 +119,16 @@ class FunctionTarget:
 
 
 def _with_spans(output: TargetOutput, spans: list[Span]) -> TargetOutput:
+    """Attach the recorded spans; their cost and tokens fill what the task did not report."""
     if spans:
         output.spans = [*output.spans, *spans]
+        usage = span_totals(spans)
+        if output.cost is None:
+            output.cost = usage.cost
+        if output.tokens_in is None:
+            output.tokens_in = usage.tokens_in
+        if output.tokens_out is None:
+            output.tokens_out = usage.tokens_out
     return output
 
 

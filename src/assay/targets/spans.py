@@ -4,6 +4,14 @@ Inside a function target, ``with assay.span("search", type="tool", input=query) 
 a step and ``s.update(output=hits)`` fills it in; spans opened inside it become its children
 (also across ``await`` and in tasks it starts). The engine stores them under the result's
 trace. Outside a run, ``span`` records nothing and costs almost nothing.
+
+Usage rolls up into the result: ``assay.span("llm", type="generation", cost=0.002,
+tokens_in=120, tokens_out=40)`` (or ``s.update(cost=...)``) adds to the result's ``cost``,
+``tokens_in`` and ``tokens_out`` (see :func:`span_totals`). Each field is rolled up on its own,
+and only when the task did not report it itself: a ``TargetOutput`` (or response object) that
+gives ``cost`` is the result's cost, taken to include its spans', so nothing is counted twice.
+A span that reports a field covers the spans inside it: their values for that field are
+taken to be part of its own and are not added again.
 """
 
 from __future__ import annotations
@@ -62,12 +70,28 @@ def span(
     type: SpanType = "span",
     input: Any = None,
     model: str | None = None,
+    tokens_in: int | None = None,
+    tokens_out: int | None = None,
+    cost: float | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Iterator[Span]:
-    """Record a step of the running task; an exception marks it ``ERROR`` and propagates."""
+    """Record a step of the running task; an exception marks it ``ERROR`` and propagates.
+
+    ``cost``, ``tokens_in`` and ``tokens_out`` (here or set later with ``update``) add up
+    into the result's, unless the task reports them itself.
+    """
     if type not in _TYPES:
         raise ValueError(f"span type must be one of {', '.join(_TYPES)}, got {type!r}")
-    record = Span(name, type, input, model=model, metadata=dict(metadata or {}))
+    record = Span(
+        name,
+        type,
+        input,
+        model=model,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        cost=cost,
+        metadata=dict(metadata or {}),
+    )
     spans = _spans.get()
     if spans is None:  # not inside a run
         yield record
@@ -108,3 +132,36 @@ def spans_of(exc: BaseException) -> list[Span]:
     """The spans a failed call recorded before raising ``exc``."""
     found = getattr(exc, _ATTRIBUTE, None)
     return list(found) if isinstance(found, list) else []
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What a list of spans adds up to; a field is None when no span reports it."""
+
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost: float | None = None
+
+
+def _total(spans: list[Span], name: str) -> Any:
+    """The sum of one field over the spans that report it and have no ancestor that does
+    (a span's value covers its subtree). ``parent`` indexes into ``spans``."""
+    total: Any = None
+    for i, record in enumerate(spans):
+        value = getattr(record, name)
+        if value is None:
+            continue
+        parent, seen = record.parent, {i}
+        while parent is not None and 0 <= parent < len(spans) and parent not in seen:
+            if getattr(spans[parent], name) is not None:
+                break
+            seen.add(parent)
+            parent = spans[parent].parent
+        else:
+            total = value if total is None else total + value
+    return total
+
+
+def span_totals(spans: list[Span]) -> Usage:
+    """Tokens and cost of the spans recorded by one call, without counting a value twice."""
+    return Usage(_total(spans, "tokens_in"), _total(spans, "tokens_out"), _total(spans, "cost"))

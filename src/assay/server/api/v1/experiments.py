@@ -19,14 +19,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from assay.domain import (
     Experiment,
     ExperimentDetail,
+    ExperimentSort,
     ExperimentStarted,
     ExperimentStatus,
     ExperimentView,
     Page,
+    ResultDetail,
     ResultsPage,
     ResultStatus,
 )
-from assay.errors import Conflict
+from assay.errors import Conflict, InvalidInput
 from assay.server.auth import ProjectStore
 from assay.server.launch import ExperimentBody, create_planned, start
 from assay.store.queue import RunQueue
@@ -51,12 +53,18 @@ def list_experiments(
     store: ProjectStore,
     dataset_id: str | None = None,
     status: ExperimentStatus | None = None,
-    sort: Literal["-created_at"] = "-created_at",
+    sort: ExperimentSort = "-created_at",
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: str | None = None,
 ) -> Page[ExperimentView]:
-    """Experiments, newest first (``sort=-created_at``, the one order offered)."""
-    page = store.experiments.list(dataset=dataset_id, status=status, limit=limit, cursor=cursor)
+    """Experiments, newest first by default.
+
+    ``sort`` is ``created_at``, ``name`` or ``status`` (ascending) or the same with a leading
+    ``-`` (descending); a cursor continues the order it was issued for.
+    """
+    page = store.experiments.list(
+        dataset=dataset_id, status=status, sort=sort, limit=limit, cursor=cursor
+    )
     counts = store.experiments.counts([e.id for e in page.items])
     return Page[ExperimentView](
         items=[ExperimentView(**e.model_dump(), counts=counts[e.id]) for e in page.items],
@@ -73,11 +81,35 @@ def create_experiment(
 
 
 @router.get("/experiments/{experiment_id}/")
-def get_experiment(store: ProjectStore, experiment_id: str) -> ExperimentDetail:
+def get_experiment(
+    store: ProjectStore,
+    experiment_id: str,
+    runs_limit: Annotated[int, Query(ge=0, le=1000)] = 1000,
+    runs_cursor: str | None = None,
+) -> ExperimentDetail:
+    """The experiment, its counts and summary, and its runs (one per item and trial).
+
+    ``runs`` holds up to ``runs_limit`` runs in plan order, each as the results listing shows
+    it; a larger experiment gives ``runs_next_cursor`` to pass back as ``runs_cursor``.
+    ``runs_limit=0`` leaves the runs out.
+    """
     experiment = store.experiments.get(experiment_id)
+    runs: list[ResultDetail] = []
+    next_cursor = None
+    if runs_limit:
+        try:
+            page = results_page(
+                store.db, store.project_id, experiment.id, limit=runs_limit, cursor=runs_cursor
+            )
+        except InvalidInput as exc:
+            message = exc.message.replace("cursor", "runs_cursor")
+            raise InvalidInput(message, field="runs_cursor") from None
+        runs, next_cursor = page.results, page.next_cursor
     return ExperimentDetail(
         **_view(store, experiment).model_dump(),
         summary=store.experiments.summary(experiment.id),
+        runs=runs,
+        runs_next_cursor=next_cursor,
     )
 
 
