@@ -520,7 +520,10 @@ def evaluate(
     """
     coro = evaluate_async(data, task, scorers, **kwargs)
     if not _loop_running():  # (asyncio.run outside the except: no chained "no running loop")
-        return asyncio.run(coro)
+        try:
+            return asyncio.run(coro)
+        except KeyboardInterrupt:  # the resume hint is printed; spare the asyncio internals
+            raise KeyboardInterrupt from None
     # Called from inside a running loop (a notebook, an async app): run on a helper thread.
     box: dict[str, Any] = {}
 
