@@ -209,7 +209,6 @@ def report(result: EvaluationResult, *, quiet: bool | None = None) -> None:
         f"{s.failed} of {s.total} items failed"
         + (f", {s.scorer_errors} scores could not be computed" if s.scorer_errors else "")
     ]
-    shown = 0
     rows = result.store.experiments.iter_results(result.id)
     for shown, error in enumerate(_item_errors(rows), start=1):
         if shown > REPORTED_ERRORS:
