@@ -12,6 +12,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 if TYPE_CHECKING:
     from assay.client import Assay, AsyncAssay
+    from assay.errors import AllItemsFailedWarning
     from assay.evaluation import EvaluationResult, evaluate, evaluate_async, rescore
     from assay.targets import TargetOutput
     from assay.targets.spans import Span, span
@@ -21,6 +22,7 @@ _LAZY = {
     "evaluate_async": "assay.evaluation",
     "EvaluationResult": "assay.evaluation",
     "rescore": "assay.evaluation",
+    "AllItemsFailedWarning": "assay.errors",
     "TargetOutput": "assay.targets",
     "span": "assay.targets.spans",
     "Span": "assay.targets.spans",
@@ -42,6 +44,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AllItemsFailedWarning",
     "Assay",
     "AsyncAssay",
     "EvaluationResult",

@@ -84,6 +84,14 @@ class StorageError(AssayError):
     code = "storage_unavailable"
 
 
+class AssayWarning(UserWarning):
+    """Base of the warnings Assay issues."""
+
+
+class AllItemsFailedWarning(AssayWarning):
+    """``evaluate()`` finished and every item failed: the task (or the setup) is broken."""
+
+
 def from_validation(
     exc: ValidationError, *, prefix: str = "", row: int | None = None
 ) -> InvalidInput:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,15 +30,36 @@ from assay.domain import (
     ResultDetail,
     ScorerStats,
     Selection,
+    item_content_hash,
+    list_content_hash,
 )
 from assay.engine import Prepared, RunOptions, build_scorers, plan, resume
 from assay.engine.rescore import RescoreReport, rescore_async
-from assay.errors import InvalidInput, from_validation
+from assay.errors import AllItemsFailedWarning, InvalidInput, NotFound, from_validation
 from assay.remote import connect, fetch, item_map, local_ids, mirror, server_source
 from assay.store import Store, open_store
 from assay.targets import BuildContext, FunctionTarget, PriceTable, Target, create_target
 
 Data = str | Dataset | Sequence[dict[str, Any] | ItemCreate]
+#: Errors the printed report of :func:`evaluate` quotes (``result.errors`` holds them all).
+REPORTED_ERRORS = 3
+
+
+@dataclass(frozen=True)
+class ItemError:
+    """One item that errored: its target call failed, or a scorer could not score it."""
+
+    item_id: str | None
+    repetition: int
+    input: Any
+    error: str
+    scorer: str | None = None  # the scorer that errored; None when the target call failed
+
+    def __str__(self) -> str:
+        text = repr(self.input)
+        text = text if len(text) <= 60 else text[:57] + "..."
+        where = f"scorer {self.scorer}" if self.scorer else "task"
+        return f"item {self.item_id} {text}: {where}: {self.error}"
 
 
 class EvaluationResult:
@@ -95,6 +118,14 @@ class EvaluationResult:
             self._rows = list(self._store.experiments.iter_results(self.id))
         return self._rows
 
+    @property
+    def errors(self) -> list[ItemError]:
+        """Every item that errored (failed target calls, then scorer errors), in dataset
+        order; ``summary.errors`` counts them without loading the results."""
+        if not self.summary.errors:
+            return []
+        return list(_item_errors(self._store.experiments.iter_results(self.id)))
+
     def __iter__(self) -> Iterator[ResultDetail]:
         return iter(self.rows)
 
@@ -135,6 +166,78 @@ class EvaluationResult:
         )
 
 
+def _item_errors(rows: Iterator[ResultDetail]) -> Iterator[ItemError]:
+    for r in rows:
+        if r.status.value == "failed":
+            yield ItemError(r.dataset_item_id, r.repetition, r.item_input, r.error or "failed")
+        for s in r.scores:
+            if s.numeric_value is None and s.string_value is None:
+                error = s.reason or "scorer error"
+                yield ItemError(r.dataset_item_id, r.repetition, r.item_input, error, s.name)
+
+
+_INTERNAL = (os.path.dirname(__file__) + os.sep, os.path.dirname(asyncio.__file__) + os.sep)
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside Assay and asyncio: the user's call of
+    ``evaluate()`` (through ``asyncio.run``) or ``await evaluate_async()``."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_INTERNAL):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _quiet(quiet: bool | None) -> bool:
+    if quiet is not None:
+        return quiet
+    return os.environ.get("ASSAY_QUIET", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def report(result: EvaluationResult, *, quiet: bool | None = None) -> None:
+    """After a run: say on stderr how many items errored, quoting the first few, and warn
+    (:class:`~assay.errors.AllItemsFailedWarning`) when every item failed. Silent when nothing
+    errored, and with ``quiet=True`` or ``ASSAY_QUIET=1`` (the warning is still issued)."""
+    s = result.summary
+    every_failed = s.total > 0 and s.failed == s.total
+    if every_failed:
+        first = next(_item_errors(result.store.experiments.iter_results(result.id)), None)
+        warnings.warn(
+            f"every item of run {result.id} ({result.name!r}) failed"
+            + (f"; first: {first.error}" if first else ""),
+            AllItemsFailedWarning,
+            stacklevel=_caller_level(),
+        )
+    if not s.errors or _quiet(quiet):
+        return
+    lines = [
+        f"assay: run {result.id} ({result.name!r}) {result.status}: "
+        f"{s.failed} of {s.total} items failed"
+        + (f", {s.scorer_errors} scores could not be computed" if s.scorer_errors else "")
+    ]
+    rows = result.store.experiments.iter_results(result.id)
+    for shown, error in enumerate(_item_errors(rows), start=1):
+        if shown > REPORTED_ERRORS:
+            lines.append(f"  ... {s.errors - REPORTED_ERRORS} more: result.errors, or "
+                         f"assay runs show {result.id}")  # fmt: skip
+            break
+        lines.append(f"  {error}")
+    if every_failed:
+        lines.append("assay: warning: every item failed; the task itself is probably broken")
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+def _interrupted(experiment_id: str, quiet: bool | None) -> None:
+    if not _quiet(quiet):
+        print(
+            f"assay: interrupted; run {experiment_id} keeps its finished results. Resume it "
+            f"with assay.evaluate(None, task, scorers, resume={experiment_id!r}) "
+            f"(or: assay runs resume {experiment_id}, for an importable task)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def as_target(task: Any, store: Store, settings: Settings) -> Target:
     """A target from a callable, a target object, or a spec dict (``{"type": ...}``)."""
     if isinstance(task, dict):
@@ -171,24 +274,67 @@ def _items(rows: Sequence[Any]) -> list[ItemCreate]:
     return items
 
 
-def _dataset_ref(data: Data, store: Store, name: str | None) -> str:
+#: Marks the datasets evaluate() saves inline lists into (the only ones it changes by itself).
+SAVED_BY = "assay.evaluate"
+
+
+def _content_message(digest: str) -> str:
+    return f"{SAVED_BY} content sha256:{digest}"
+
+
+def _dataset_ref(
+    data: Data, store: Store, name: str | None, task: Any = None, dataset: str | None = None
+) -> tuple[str, int | None, bool]:
+    """The dataset to run (id, version to pin or None for current, created by this call).
+
+    An inline list is content-addressed: a list whose items (input, expected output, context,
+    metadata, tags, in any order) were saved before runs that same dataset version, so its
+    items keep their ids. Otherwise the list is saved into the dataset ``dataset``, else one
+    named after ``name`` or the task function: a changed list becomes a new version of it,
+    unchanged items keep their ids.
+    """
     if isinstance(data, str):
-        return store.datasets.get(data).id
+        return store.datasets.get(data).id, None, False
     if isinstance(data, Dataset):
-        return data.id
+        return data.id, None, False
     if isinstance(data, Sequence):
         items = _items(data)
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
-        dataset_name = f"{name or 'evaluate'} {stamp}"
-        change = store.datasets.import_items(
-            dataset_name,
-            enumerate(items, start=1),
-            create=DatasetCreate(name=dataset_name, description="Saved by assay.evaluate()"),
+        keys = [
+            item_content_hash(i.input, i.expected_output, i.context, i.metadata, i.tags)
+            for i in items
+        ]
+        message = _content_message(list_content_hash(keys))
+        if dataset is None:
+            found = store.datasets.find_content(message)
+            if found is not None:
+                return found[0], found[1], False
+        target = dataset or _inline_name(store, name, task, message[-8:])
+        change, created = store.datasets.sync_items(
+            target,
+            items,
+            create=DatasetCreate(
+                name=target,
+                description="Saved by assay.evaluate() from an inline list of items",
+                metadata={"saved_by": SAVED_BY},
+            ),
+            message=message,
         )
-        return change.dataset_id
+        return change.dataset_id, change.version, created
     raise InvalidInput(
         "data must be a dataset name or id, a Dataset, or a list of items", field="data"
     )
+
+
+def _inline_name(store: Store, name: str | None, task: Any, suffix: str) -> str:
+    """``name``, else the task function's name, else ``evaluate``; with the content hash's
+    start appended when a dataset of that name exists that evaluate() did not save."""
+    base = name or getattr(task, "__name__", None) or "evaluate"
+    base = base if base != "<lambda>" else "evaluate"
+    try:
+        existing = store.datasets.get(base)
+    except NotFound:
+        return base
+    return base if existing.metadata.get("saved_by") == SAVED_BY else f"{base} {suffix}"
 
 
 async def evaluate_async(
@@ -219,6 +365,8 @@ async def evaluate_async(
     settings: Settings | None = None,
     server: Any = None,
     evaluators: Sequence[str] | None = None,
+    quiet: bool | None = None,
+    dataset: str | None = None,
 ) -> EvaluationResult:
     """Run ``task`` over ``data`` and score it; see :func:`evaluate`."""
     settings = settings or Settings()
@@ -257,6 +405,7 @@ async def evaluate_async(
             resume_id=resume,
             selection=Selection(ids=ids, tags=tags, first=first, sample=sample, seed=seed),
             dataset_version=dataset_version,
+            dataset_name=dataset,
             options=options
             or RunOptions(
                 concurrency=concurrency,
@@ -267,7 +416,11 @@ async def evaluate_async(
                 retry_errors=retry_errors,
             ),
         )
-        experiment = await prepared.run()
+        try:
+            experiment = await prepared.run()
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            _interrupted(prepared.experiment.id, quiet)
+            raise
         uploaded = None
         if client is not None:
             uploaded = await asyncio.to_thread(
@@ -283,6 +436,7 @@ async def evaluate_async(
             client.close()
     result = EvaluationResult(store, experiment, owns_store=owns_store)
     result.upload = uploaded
+    report(result, quiet=quiet)
     return result
 
 
@@ -325,7 +479,9 @@ def upload(
             else:
                 items = [
                     {"input": i.input, "expected_output": i.expected_output}
-                    for i in store.datasets.iter_items(dataset.id)
+                    for i in store.datasets.iter_items(
+                        dataset.id, version=experiment.dataset_version
+                    )
                 ]
                 header |= {"dataset_name": dataset.name, "dataset_items": items}
             local = [s.name for s in store.experiments.summary(experiment.id).scores]
@@ -376,6 +532,7 @@ def _prepare(
     selection: Selection,
     dataset_version: int | None,
     options: RunOptions,
+    dataset_name: str | None = None,
 ) -> Prepared:
     if options.concurrency < 1:
         raise InvalidInput("concurrency must be at least 1", field="concurrency")
@@ -387,7 +544,9 @@ def _prepare(
     if data is None:
         raise InvalidInput("data is required unless resuming", field="data")
     build_scorers(scorers)  # fail on a bad scorer before saving anything
-    dataset = _dataset_ref(data, store, name)
+    dataset, version, created = _dataset_ref(data, store, name, task, dataset_name)
+    if version is not None and dataset_version is None:
+        dataset_version = version  # the version holding exactly the inline list
     try:
         return plan(
             store,
@@ -405,7 +564,7 @@ def _prepare(
             defer=True,
         )
     except BaseException:
-        if not isinstance(data, str | Dataset):  # the dataset was saved for this call only
+        if created:  # the dataset was saved for this call only
             store.datasets.delete(dataset)
         raise
 
@@ -419,13 +578,15 @@ def evaluate(
     """Run ``task`` over every item of ``data``, score the outputs, store everything.
 
     ``data`` is a dataset name or id, a ``Dataset``, or a list of ``{"input": ...,
-    "expected_output": ...}`` dicts (saved as a new dataset). ``task`` is a function (sync or
-    async) taking the item input, a target, or a target spec. ``resume=ID`` continues an
-    experiment (``data`` may then be None). Keyword options: ``name``, ``description``,
-    ``concurrency``, ``trials``, ``metadata``, ``run_tag`` (a baseline label such as
-    ``main`` that gates look up), ``retry_errors``, ``max_retries``, ``timeout``,
+    "expected_output": ...}`` dicts (saved content-addressed: the same list runs the same
+    dataset version; ``dataset=NAME`` names the dataset it is saved into). ``task`` is a
+    function (sync or async) taking the item input, a target, or a target spec. ``resume=ID``
+    continues an experiment (``data`` may then be None). Keyword options: ``name``,
+    ``description``, ``concurrency``, ``trials``, ``metadata``, ``run_tag`` (a baseline label
+    such as ``main`` that gates look up), ``retry_errors``, ``max_retries``, ``timeout``,
     ``max_cost``, ``cache``, item selection (``ids``, ``tags``, ``first``, ``sample``,
-    ``seed``), ``dataset_version``, ``options`` (a full RunOptions), ``store``, ``settings``.
+    ``seed``), ``dataset_version``, ``options`` (a full RunOptions), ``store``, ``settings``,
+    ``quiet`` (no error report on stderr; also ``ASSAY_QUIET=1``).
 
     With ``server`` (an ``assay.Assay`` client or the server's URL; ``ASSAY_URL`` does the
     same) a dataset name or id in ``data`` is the server's dataset: its items are read over
@@ -434,12 +595,17 @@ def evaluate(
     loses nothing), then the server applies ``evaluators`` (saved evaluators by name or id;
     default the dataset's attached ones, ``[]`` for none) with its own keys. The result's
     ``url`` is the run's page on the dashboard, and it is printed.
+
+    Items that error are reported on stderr (how many, the first few) and in
+    ``result.errors`` / ``result.summary.errors``; when every item failed an
+    :class:`~assay.errors.AllItemsFailedWarning` is issued too.
     """
     coro = evaluate_async(data, task, scorers, **kwargs)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
+    if not _loop_running():  # (asyncio.run outside the except: no chained "no running loop")
+        try:
+            return asyncio.run(coro)
+        except KeyboardInterrupt:  # the resume hint is printed; spare the asyncio internals
+            raise KeyboardInterrupt from None
     # Called from inside a running loop (a notebook, an async app): run on a helper thread.
     box: dict[str, Any] = {}
 
@@ -456,6 +622,14 @@ def evaluate(
         raise box["error"]
     result: EvaluationResult = box["result"]
     return result
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def rescore(
@@ -481,9 +655,7 @@ def rescore(
     store = store or open_store(settings or Settings())
     coro = rescore_async(store, run, scorers, evaluators=evaluators, concurrency=concurrency)
     try:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
+        if not _loop_running():
             return asyncio.run(coro)
         box: dict[str, Any] = {}
 

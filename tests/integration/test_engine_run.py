@@ -82,7 +82,9 @@ def test_all_failed_run_ends_failed_with_the_first_error(store: Store) -> None:
     def broken(x: Any) -> Any:
         raise KeyError("api_key")
 
-    result = assay.evaluate(ITEMS[:2], broken, store=store)
+    with pytest.warns(assay.AllItemsFailedWarning, match="KeyError: 'api_key'") as caught:
+        result = assay.evaluate(ITEMS[:2], broken, store=store)
+    assert caught[0].filename == __file__  # points at the caller's evaluate() line
     assert result.status == "failed"
     assert "all 2 results failed" in (result.experiment.error or "")
 

@@ -330,7 +330,15 @@ def _warnings(runs: Sequence[RunFrame]) -> list[CompareWarning]:
     base = runs[0]
     for run in runs[1:]:
         pair = f"{run.name!r} and baseline {base.name!r}"
-        if run.dataset_id != base.dataset_id:
+        if run.content_aligned:
+            out.append(
+                CompareWarning(
+                    code="content_aligned",
+                    message=f"{pair} ran different datasets: {run.content_aligned} items were "
+                    "matched by content (same input and expected output)",
+                )
+            )
+        elif run.dataset_id != base.dataset_id:
             out.append(CompareWarning(code="dataset", message=f"{pair} ran different datasets"))
         elif run.dataset_version != base.dataset_version:
             out.append(

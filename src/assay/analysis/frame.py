@@ -80,6 +80,8 @@ class RunFrame:
     outputs: Sequence[Any] | None = None
     errors: Sequence[str | None] | None = None
     unaligned: int = 0
+    #: Items whose ids were mapped onto the baseline's by content (runs of other datasets).
+    content_aligned: int = 0
     # Reads the outputs of some (item_id, repetition) keys when ``outputs`` was not loaded:
     # a page of a comparison then reads its own rows' outputs only.
     fetch_outputs: OutputFetcher | None = None

@@ -125,7 +125,13 @@ class ItemReliability(_Model):
 
 class CompareWarning(_Model):
     code: Literal[
-        "dataset_version", "dataset", "item_set", "unaligned", "unfinished", "scorer_missing"
+        "dataset_version",
+        "dataset",
+        "item_set",
+        "unaligned",
+        "unfinished",
+        "scorer_missing",
+        "content_aligned",
     ]
     message: str
 

@@ -7,7 +7,9 @@ baselines and the dataset's stored regression policy, then hand over to the pure
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -25,6 +27,7 @@ from assay.domain import Experiment, ExperimentStatus
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.store import Store, run_frames
 from assay.store.run_columns import (
+    item_contents,
     item_tags,
     latest_tagged_run,
     outputs_of,
@@ -132,6 +135,39 @@ def _frame(store: Store, experiment: Experiment, *, outputs: bool) -> RunFrame:
     )
 
 
+def align_by_content(store: Store, base: RunFrame, run: RunFrame) -> RunFrame:
+    """``run`` with its item ids mapped onto the baseline's where the two ran different
+    datasets and an item has the same input and expected output in both (content unique in
+    each run); the frame counts the matches in ``content_aligned``. Same dataset: unchanged."""
+    if run.dataset_id == base.dataset_id or base.dataset_id is None or run.dataset_id is None:
+        return run
+    base_keys, run_keys = item_contents(store.db, base.run_id), item_contents(store.db, run.run_id)
+    base_count, run_count = Counter(base_keys.values()), Counter(run_keys.values())
+    base_item = {key: item for item, key in base_keys.items() if base_count[key] == 1}
+    mapping = {
+        item: base_item[key]
+        for item, key in run_keys.items()
+        if run_count[key] == 1 and key in base_item and item != base_item[key]
+    }
+    if not mapping:
+        return run
+    back = {new: old for old, new in mapping.items()}
+    fetch = run.fetch_outputs
+
+    def fetch_mapped(keys: Sequence[tuple[str, int]]) -> Mapping[tuple[str, int], Any]:
+        assert fetch is not None
+        found = fetch([(back.get(item, item), rep) for item, rep in keys])
+        return {(mapping.get(item, item), rep): value for (item, rep), value in found.items()}
+
+    ids = np.array([mapping.get(i, i) for i in run.item_ids.tolist()], dtype=np.str_)
+    return dataclasses.replace(
+        run,
+        item_ids=ids,
+        content_aligned=len(mapping),
+        fetch_outputs=None if fetch is None else fetch_mapped,
+    )
+
+
 def load_run(store: Store, experiment_ref: str, *, outputs: bool = True) -> RunFrame:
     """An experiment (id or name; the newest of that name) as columns, read in two queries.
 
@@ -201,6 +237,7 @@ def compare_experiments(
     # (which compares every output), read every output at once.
     every_output = items and (limit is None or only == "changed")
     runs = [frame_of(store, e, outputs=every_output) for e in found]
+    runs = runs[:1] + [align_by_content(store, runs[0], r) for r in runs[1:]]
     base = found[0]
     if directions is None:
         policy = dataset_policy(store, base.dataset_id) if base.dataset_id else None
@@ -310,10 +347,13 @@ def gate_experiment(
     base = resolve_baseline(store, candidate, baseline=baseline, baseline_tag=baseline_tag)
     frame = frame_of(store, candidate, outputs=False)
     base_frame = frame_of(store, base, outputs=False) if base is not None else None
+    if base_frame is not None:
+        frame = align_by_content(store, base_frame, frame)
     return evaluate_gate(frame, base_frame, policy, seed=seed)
 
 
 __all__ = [
+    "align_by_content",
     "clear_dataset_policy",
     "compare_experiments",
     "dataset_policy",

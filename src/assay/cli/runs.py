@@ -38,21 +38,47 @@ def _ms(value: float | None) -> str:
     return f"{value:.3f} ms" if value < 10 else f"{value:,.1f} ms"
 
 
+def status_label(status: ExperimentStatus, errors: int) -> str:
+    """The status people read: ``completed with 3 errors`` when results or scorers errored."""
+    if errors and status in (ExperimentStatus.completed, ExperimentStatus.failed):
+        return f"{status.value} with {errors} error{'s' if errors != 1 else ''}"
+    return status.value
+
+
+def resume_hint(experiment: Experiment) -> str | None:
+    """How to finish a run that stopped early, or None when there is nothing to resume."""
+    if experiment.status not in (ExperimentStatus.interrupted, ExperimentStatus.cancelled):
+        return None
+    return (
+        f"resume it with: assay runs resume {experiment.id}  (or from Python: "
+        f"assay.evaluate(None, task, scorers, resume={experiment.id!r}))"
+    )
+
+
 def print_summary(experiment: Experiment, summary: ExperimentSummary) -> None:
     """The summary table every run command ends with."""
     status = experiment.status.value
     colour = {"completed": "green", "failed": "red", "cancelled": "yellow"}.get(status, "cyan")
+    if status == "completed" and summary.errors:
+        colour = "yellow"
+    if status == "interrupted":
+        colour = "red"
+    label = status_label(experiment.status, summary.errors)
     console.print(
-        f"[bold]{experiment.name}[/]  [{colour}]{status}[/]"
+        f"[bold]{experiment.name}[/]  [{colour}]{label}[/]"
         + (f"  {experiment.error}" if experiment.error else ""),
         highlight=False,
     )
+    hint = resume_hint(experiment)
+    if hint and summary.completed + summary.failed < summary.total:
+        console.print(hint, highlight=False)
     rows: list[tuple[Any, ...]] = [
         ("results", f"{summary.total}"),
         (
             "completed / failed / cancelled / pending",
             f"{summary.completed} / {summary.failed} / {summary.cancelled} / {summary.pending}",
         ),
+        ("errors (failed results + scorer errors)", f"{summary.errors}"),
         (
             "pass rate",
             "" if summary.pass_rate is None else f"{summary.pass_rate:.1%} ({summary.passed})",
@@ -104,6 +130,8 @@ def list_command(
     ids = [e.id for e in page.items]
     counts = store.experiments.counts(ids)
     overview = store.experiments.overview(ids)
+    scorer_errors = store.experiments.scorer_errors(ids)
+    errors = {i: counts.get(i, {}).get("failed", 0) + scorer_errors.get(i, 0) for i in ids}
     if as_json:
         print_json(
             {
@@ -111,6 +139,7 @@ def list_command(
                     {
                         **e.model_dump(mode="json"),
                         "counts": counts.get(e.id, {}),
+                        "errors": errors[e.id],
                         **overview.get(e.id, {}),
                     }
                     for e in page.items
@@ -128,7 +157,7 @@ def list_command(
             (
                 e.id,
                 e.name,
-                e.status.value,
+                status_label(e.status, errors[e.id]),
                 f"{c.get('completed', 0)}/{sum(c.values())}",
                 c.get("failed", 0),
                 _ms(o.get("avg_latency_ms")),

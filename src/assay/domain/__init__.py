@@ -32,6 +32,9 @@ from assay.domain.datasets import (
     ItemSort,
     ItemSource,
     ItemUpdate,
+    content_hash,
+    item_content_hash,
+    list_content_hash,
 )
 from assay.domain.experiments import (
     Experiment,
@@ -165,4 +168,7 @@ __all__ = [
     "TraceDetail",
     "TraceIngestResult",
     "TrendPoint",
+    "content_hash",
+    "item_content_hash",
+    "list_content_hash",
 ]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
+import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import AliasChoices, ConfigDict, Field, StringConstraints, field_validator
@@ -88,6 +91,23 @@ class ItemCreate(Input):
     sort_order: int | None = Field(
         default=None, validation_alias=AliasChoices("sort_order", "sortOrder")
     )
+
+
+def content_hash(*values: Any) -> str:
+    """A SHA-256 of JSON values (object keys sorted): equal content, equal hash."""
+    return hashlib.sha256(orjson.dumps(list(values), option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def item_content_hash(
+    input: Any, expected_output: Any, context: Any, metadata: Any, tags: Iterable[str]
+) -> str:
+    """What makes two items the same item: input, expected output, context, metadata, tags."""
+    return content_hash(input, expected_output, context, metadata or {}, sorted(tags or ()))
+
+
+def list_content_hash(item_hashes: Iterable[str]) -> str:
+    """The content of a whole item list, whatever its order."""
+    return content_hash(sorted(item_hashes))
 
 
 class ItemUpdate(Input):

@@ -19,6 +19,9 @@ class ExperimentStatus(StrEnum):
     completed = "completed"
     failed = "failed"
     cancelled = "cancelled"
+    #: Never stored: a ``running``/``scoring`` run whose process is gone (dead process on this
+    #: host, or no heartbeat for a while) reads as interrupted. Resume it to finish it.
+    interrupted = "interrupted"
 
     @property
     def finished(self) -> bool:
@@ -160,6 +163,13 @@ class ExperimentSummary(Record):
         "between an interruption and its resume is left out (None if it never started)."
     )
     scores: list[ScorerStats]
+    scorer_errors: int = Field(
+        default=0, description="Scores a scorer could not produce (it raised or could not score)."
+    )
+    errors: int = Field(
+        default=0,
+        description="Errors during execution or scoring: failed results plus scorer errors.",
+    )
 
 
 class ResultDetail(Record):

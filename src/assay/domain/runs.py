@@ -208,6 +208,11 @@ class ExperimentView(Experiment):
     """An experiment with its result counts by status."""
 
     counts: dict[str, int]
+    errors: int = Field(
+        default=0,
+        description="Errors during execution or scoring: failed results plus scores a scorer "
+        "could not produce. A completed run with errors is 'completed with N errors'.",
+    )
 
 
 class ExperimentDetail(ExperimentView):

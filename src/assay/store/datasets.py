@@ -37,6 +37,7 @@ from assay.domain import (
     ItemSort,
     ItemUpdate,
     Page,
+    item_content_hash,
 )
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
@@ -315,6 +316,104 @@ class Datasets:
             with self.db.write() as conn:
                 conn.execute(text("ANALYZE dataset_items"))
         return change
+
+    def find_content(self, message: str) -> tuple[str, int] | None:
+        """The newest (dataset id, version) whose version message is ``message`` (how
+        :meth:`sync_items` stamps the content it saved), or None."""
+        query = (
+            select(dataset_versions.c.dataset_id, dataset_versions.c.version)
+            .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+            .where(datasets.c.project_id == self.project_id, dataset_versions.c.message == message)
+            .order_by(dataset_versions.c.created_at.desc(), dataset_versions.c.version.desc())
+            .limit(1)
+        )
+        with self.db.read() as conn:
+            found = conn.execute(query).first()
+        return None if found is None else (str(found[0]), int(found[1]))
+
+    def sync_items(
+        self,
+        ref: str,
+        items: builtins.list[ItemCreate],
+        *,
+        create: DatasetCreate,
+        message: str | None = None,
+    ) -> tuple[VersionChange, bool]:
+        """Make ``items`` the dataset's content, matching items by content.
+
+        Items whose content (input, expected output, context, metadata, tags) is already in
+        the current version keep their ids; the others are added and the current items not in
+        ``items`` are removed, as one new version. When nothing differs no version is made
+        and the current one is returned. A missing dataset is created from ``create``.
+        Returns the change and whether the dataset was created.
+        """
+        with self.db.write() as conn:
+            created = not self._exists(conn, ref)
+            if created:
+                self._create(conn, create)
+            row, version = self._begin_version(conn, ref)
+            current = conn.execute(
+                select(
+                    dataset_items.c.row_id,
+                    dataset_items.c.input,
+                    dataset_items.c.expected_output,
+                    dataset_items.c.context,
+                    dataset_items.c.metadata,
+                    dataset_items.c.tags,
+                    dataset_items.c.archived,
+                )
+                .where(dataset_items.c.dataset_id == row.id, alive_at(None))
+                .order_by(dataset_items.c.sort_order, dataset_items.c.id)
+            ).all()
+            by_hash: dict[str, builtins.list[Any]] = {}
+            for r in current:
+                key = item_content_hash(r.input, r.expected_output, r.context, r.metadata, r.tags)
+                by_hash.setdefault(key, []).append(r)
+            new: builtins.list[ItemCreate] = []
+            for item in items:
+                key = item_content_hash(
+                    item.input, item.expected_output, item.context, item.metadata, item.tags
+                )
+                kept = by_hash.get(key)
+                if kept:
+                    kept.pop(0)
+                else:
+                    new.append(item)
+            gone = [r for rows in by_hash.values() for r in rows]
+            if not new and not gone:
+                change = VersionChange(row.id, row.version, 0, 0, 0, row.item_count)
+                return change, created
+            if gone:
+                conn.execute(
+                    update(dataset_items)
+                    .where(dataset_items.c.row_id.in_([r.row_id for r in gone]))
+                    .values(valid_to=version)
+                )
+            sort_order = row.next_sort_order
+            checker = SchemaCheck(row)
+            writer = ItemWriter(
+                conn, dataset_id=row.id, version=version, now=utcnow(), batch_size=5_000
+            )
+            try:
+                for number, item in enumerate(new, start=1):
+                    if checker.input or checker.expected:
+                        checker.check(item, number)
+                    writer.add(item, sort_order, number)
+                    sort_order += 1
+                writer.finish()
+            finally:
+                writer.close()
+            change = self._commit_version(
+                conn,
+                row,
+                version,
+                added=len(new),
+                removed=len(gone),
+                live_delta=len(new) - sum(1 for r in gone if not r.archived),
+                next_sort_order=sort_order,
+                message=message,
+            )
+        return change, created
 
     def _exists(self, conn: Connection, ref: str) -> bool:
         query = select(datasets.c.id).where(

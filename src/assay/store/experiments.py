@@ -61,16 +61,34 @@ class WorkItem:
     tags: list[str] = field(default_factory=list)
 
 
+#: A run not heard from for this long (and not provably alive on this host) reads interrupted.
+STALE_AFTER = 30.0
+_ACTIVE = (ExperimentStatus.running.value, ExperimentStatus.scoring.value)
+
+
 def _experiment(row: Row[Any]) -> Experiment:
     m = dict(row._mapping)
     m.pop("cancel_requested", None)
-    m.pop("worker_id", None)
-    m.pop("heartbeat_at", None)
+    worker = m.pop("worker_id", None)
+    heartbeat = m.pop("heartbeat_at", None)
     m.pop("data_revision", None)
     m.pop("active_s", None)
     m.pop("resumed_at", None)
     m["status"] = ExperimentStatus(m["status"])
+    if interrupted(m["status"].value, worker, heartbeat):
+        m["status"] = ExperimentStatus.interrupted
     return Experiment.model_construct(**m)
+
+
+def interrupted(status: str, worker: str | None, heartbeat_at: datetime | None) -> bool:
+    """A run marked running by a process that is gone: its process on this host is dead, or
+    it has not sent a heartbeat for :data:`STALE_AFTER` seconds. A started run no worker has
+    taken yet (no worker id: queued for ``assay worker``) is not interrupted."""
+    return (
+        status in _ACTIVE
+        and worker is not None
+        and not worker_alive(worker, heartbeat_at, STALE_AFTER)
+    )
 
 
 @dataclass
@@ -264,7 +282,11 @@ class Experiments:
         query = select(experiments).where(experiments.c.project_id == self.project_id)
         if dataset is not None:
             query = query.where(experiments.c.dataset_id == self._datasets.get(dataset).id)
-        if status is not None:
+        if status is ExperimentStatus.interrupted:
+            # Interrupted is read, not stored: the active runs are filtered below, page by page
+            # (a page may then hold fewer than ``limit`` runs; follow ``next_cursor``).
+            query = query.where(experiments.c.status.in_(_ACTIVE))
+        elif status is not None:
             query = query.where(experiments.c.status == status.value)
         if search:
             query = query.where(
@@ -296,6 +318,8 @@ class Experiments:
             last = rows[limit - 1]
             raw = getattr(last, key.name)
             next_cursor = encode_cursor(raw if isinstance(raw, str) else raw.isoformat(), last.id)
+        if status is not None:
+            items = [e for e in items if e.status is status]
         return Page[Experiment](items=items, next_cursor=next_cursor)
 
     def counts(self, experiment_ids: Sequence[str]) -> dict[str, dict[str, int]]:
@@ -339,6 +363,25 @@ class Experiments:
                     "avg_cost": None if cost is None else float(cost),
                     "pass_rate": int(passed or 0) / judged if judged else None,
                 }
+        return out
+
+    def scorer_errors(self, experiment_ids: Sequence[str]) -> dict[str, int]:
+        """Per experiment, the scores a scorer could not produce (no value: it raised)."""
+        out = dict.fromkeys(experiment_ids, 0)
+        if not experiment_ids:
+            return out
+        query = (
+            select(scores.c.experiment_id, func.count())
+            .where(
+                scores.c.experiment_id.in_(list(experiment_ids)),
+                scores.c.numeric_value.is_(None),
+                scores.c.string_value.is_(None),
+            )
+            .group_by(scores.c.experiment_id)
+        )
+        with self.db.read() as conn:
+            for exp_id, count in conn.execute(query):
+                out[exp_id] = int(count)
         return out
 
     def summary(self, ref: str) -> ExperimentSummary:

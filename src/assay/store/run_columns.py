@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, desc, select
 
+from assay.domain import content_hash
 from assay.store.db import Database
 from assay.store.tables import dataset_items, experiments, results, scores
 from assay.store.types import loads
@@ -220,3 +221,15 @@ def outputs_of(
                 if (item, repetition) in wanted:
                     found[(item, repetition)] = output
     return found
+
+
+def item_contents(db: Database, experiment_id: str) -> dict[str, str]:
+    """Per item id, a hash of the input and expected output the experiment ran it with (from
+    the results' snapshots): what aligns runs over different datasets by content."""
+    query = select(results.c.item_id, results.c.input, results.c.expected_output).where(
+        results.c.experiment_id == experiment_id,
+        results.c.repetition == 0,
+        results.c.item_id.is_not(None),
+    )
+    with db.read() as conn:
+        return {str(item): content_hash(i, e) for item, i, e in conn.execute(query)}

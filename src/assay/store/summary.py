@@ -110,6 +110,7 @@ def summarize(conn: Connection, experiment: Row[Any]) -> ExperimentSummary:
         )
         for name, count, scored, ok, ko, mean in scorer_rows
     ]
+    scorer_errors = sum(s.count - s.scored for s in stats)
     duration = duration_s(experiment)  # active time: a resumed run's idle gap is left out
     return ExperimentSummary(
         total=sum(counts.values()),
@@ -129,4 +130,6 @@ def summarize(conn: Connection, experiment: Row[Any]) -> ExperimentSummary:
         tokens_out=int(tokens_out),
         duration_s=duration,
         scores=stats,
+        scorer_errors=scorer_errors,
+        errors=counts.get(ResultStatus.failed.value, 0) + scorer_errors,
     )

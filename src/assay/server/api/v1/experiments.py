@@ -45,7 +45,10 @@ class NotesBody(BaseModel):
 
 def _view(store: ProjectStore, experiment: Experiment) -> ExperimentView:
     counts = store.experiments.counts([experiment.id])[experiment.id]
-    return ExperimentView(**experiment.model_dump(), counts=counts)
+    errors = store.experiments.scorer_errors([experiment.id])[experiment.id]
+    return ExperimentView(
+        **experiment.model_dump(), counts=counts, errors=counts.get("failed", 0) + errors
+    )
 
 
 @router.get("/experiments/")
@@ -65,9 +68,18 @@ def list_experiments(
     page = store.experiments.list(
         dataset=dataset_id, status=status, sort=sort, limit=limit, cursor=cursor
     )
-    counts = store.experiments.counts([e.id for e in page.items])
+    ids = [e.id for e in page.items]
+    counts = store.experiments.counts(ids)
+    scorer_errors = store.experiments.scorer_errors(ids)
     return Page[ExperimentView](
-        items=[ExperimentView(**e.model_dump(), counts=counts[e.id]) for e in page.items],
+        items=[
+            ExperimentView(
+                **e.model_dump(),
+                counts=counts[e.id],
+                errors=counts[e.id].get("failed", 0) + scorer_errors[e.id],
+            )
+            for e in page.items
+        ],
         next_cursor=page.next_cursor,
     )
 
