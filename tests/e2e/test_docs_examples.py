@@ -13,8 +13,14 @@ A comment on the line before a fence changes how the block runs:
   documented ``http://127.0.0.1:8000`` is replaced by that server's address, which is also in
   ``ASSAY_URL``.
 
+A block whose first line is a comment naming a test file (``# tests/test_x.py``) is written
+there and run with pytest, as its reader would.
+
 From README.md, the ``bash`` blocks' lines that start with ``assay`` run as commands (installing
-and ``assay serve`` / ``assay demo`` are covered elsewhere), and its ``python`` blocks run.
+and ``assay serve`` / ``assay demo`` are covered elsewhere), and its ``python`` blocks run, from an
+empty store. Each docs/ file starts where the docs assume their reader is: a store holding the
+dataset ``support-qa`` (``examples/support-qa.csv``) and runs of ``examples/run.yaml`` under the
+names the docs use (see ``GIVEN``).
 """
 
 from __future__ import annotations
@@ -40,6 +46,16 @@ DOCUMENTED_URL = "http://127.0.0.1:8000"
 FENCE = re.compile(r"^```(\w*)\s*$")
 MARKER = re.compile(r"^<!--\s*docs-test:\s*(\w+)\s*(?:\((.+)\))?\s*-->\s*$")
 NOT_RUN_HERE = ("assay serve", "assay demo")
+TEST_FILE = re.compile(r"^# (tests/test_\w+\.py)\n")
+GIVEN = [
+    "assay import examples/support-qa.csv --dataset support-qa --create"
+    " --map question=input.query --map answer=expected_output",
+    "assay run examples/run.yaml -q --name main-4f2a91c --run-tag main",
+    "assay run examples/run.yaml -q --name pr-123-abc1234",
+    "assay run examples/run.yaml -q --name baseline",
+    "assay run examples/run.yaml -q --name candidate",
+    "assay run examples/run.yaml -q --name 'gpt-4o on support-qa'",
+]
 
 
 @dataclass(frozen=True)
@@ -162,18 +178,39 @@ class Workspaces:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.spaces: dict[Path, Workspace] = {}
+        self.given: Path | None = None
 
     def __getitem__(self, doc: Path) -> Workspace:
         if doc not in self.spaces:
             cwd = self.root / doc.stem
-            cwd.mkdir()
             shutil.copytree(ROOT / "examples", cwd / "examples")
+            home = self.root / f"{doc.stem}-home"
+            if doc.parent.name == "docs":
+                shutil.copytree(self.given_home(), home)
             self.spaces[doc] = Workspace(
-                cwd,
-                clean_env(self.root / f"{doc.stem}-home"),
-                Server(self.root / f"{doc.stem}-server"),
+                cwd, clean_env(home), Server(self.root / f"{doc.stem}-server")
             )
         return self.spaces[doc]
+
+    def given_home(self) -> Path:
+        """A store in the state docs/ assume: ``GIVEN`` run once, copied for each file."""
+        if self.given is None:
+            cwd = self.root / "given"
+            shutil.copytree(ROOT / "examples", cwd / "examples")
+            home = self.root / "given-home"
+            for line in GIVEN:
+                command = [sys.executable, "-m", "assay", *shlex.split(line)[1:]]
+                proc = subprocess.run(
+                    command,
+                    cwd=cwd,
+                    env=clean_env(home),
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                )
+                assert proc.returncode == 0, f"{line}\n{proc.stdout}\n{proc.stderr}"
+            self.given = home
+        return self.given
 
     def close(self) -> None:
         for space in self.spaces.values():
@@ -194,6 +231,16 @@ def execute(block: Block, space: Workspace) -> subprocess.CompletedProcess[str]:
         url = space.server()
         env["ASSAY_URL"] = url
         code = code.replace(DOCUMENTED_URL, url)
+    test_file = TEST_FILE.match(code)
+    if test_file:
+        path = space.cwd / test_file.group(1)
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(code, encoding="utf-8")
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(space.cwd / "examples"), *filter(None, [env.get("PYTHONPATH")])]
+        )
+        pytest_args = ["-q", "-p", "no:cacheprovider", str(path)]
+        return run([sys.executable, "-m", "pytest", *pytest_args], space.cwd, env, block)
     if block.lang == "python":
         return run([sys.executable, "-c", code], space.cwd, env, block)
     proc: subprocess.CompletedProcess[str] | None = None
@@ -235,10 +282,16 @@ def test_block_runs(block: Block, workspaces: Workspaces) -> None:
 
 def check_output(block: Block, stdout: str) -> None:
     """What a reader of the block would obviously expect to see."""
-    if "assay.evaluate(" in block.code and "print(result.id, result.summary.pass_rate" in block.code:
+    if (
+        "assay.evaluate(" in block.code
+        and "print(result.id, result.summary.pass_rate" in block.code
+    ):
         run_id, pass_rate, *_ = stdout.split()
         assert run_id
         assert pass_rate != "None"
         float(pass_rate)
+    if "print(result.upload)" in block.code:
+        assert "pending=0" in stdout
+        assert "error=None" in stdout
     if "assay runs list" in block.code:
         assert "keyword bot baseline" in stdout
