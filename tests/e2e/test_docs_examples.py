@@ -14,7 +14,8 @@ A comment on the line before a fence changes how the block runs:
   ``ASSAY_URL``.
 
 A block whose first line is a comment naming a test file (``# tests/test_x.py``) is written
-there and run with pytest, as its reader would.
+there and run with pytest, as its reader would. A YAML, JSON, TOML or CSV block whose first line
+names a file (``# gate.yaml``) is written to that file for the blocks after it.
 
 From README.md, the ``bash`` blocks' lines that start with ``assay`` run as commands (installing
 and ``assay serve`` / ``assay demo`` are covered elsewhere), and its ``python`` blocks run, from an
@@ -47,6 +48,7 @@ FENCE = re.compile(r"^```(\w*)\s*$")
 MARKER = re.compile(r"^<!--\s*docs-test:\s*(\w+)\s*(?:\((.+)\))?\s*-->\s*$")
 NOT_RUN_HERE = ("assay serve", "assay demo")
 TEST_FILE = re.compile(r"^# (tests/test_\w+\.py)\n")
+DATA_FILE = re.compile(r"^# ([\w-]+\.(?:ya?ml|json|toml|csv))\n")
 GIVEN = [
     "assay import examples/support-qa.csv --dataset support-qa --create"
     " --map question=input.query --map answer=expected_output",
@@ -172,6 +174,7 @@ class Workspace:
     env: dict[str, str]
     server: Server
     done: set[int] = field(default_factory=set)
+    failed: set[int] = field(default_factory=set)
 
 
 class Workspaces:
@@ -267,17 +270,28 @@ def run(
 @pytest.mark.parametrize("block", [pytest.param(b, id=b.id) for b in ALL])
 def test_block_runs(block: Block, workspaces: Workspaces) -> None:
     if block.marker == "skip":
-        pytest.skip(block.reason)
+        pytest.skip(f"{block.id}: {block.reason}")
     space = workspaces[block.path]
-    for earlier in runnable(block.path):
+    steps = runnable(block.path)
+    for earlier in blocks(block.path):
         if earlier.line >= block.line:
             break
-        if earlier.line not in space.done and earlier.marker != "skip":
-            execute(earlier, space)
-            space.done.add(earlier.line)
+        data_file = DATA_FILE.match(earlier.code)
+        if data_file and earlier.lang != "python":
+            (space.cwd / data_file.group(1)).write_text(earlier.code, encoding="utf-8")
+        if earlier not in steps or earlier.marker == "skip" or earlier.line in space.done:
+            continue
+        assert earlier.line not in space.failed, f"an earlier block failed: {earlier.id}"
+        step(earlier, space)
+    check_output(block, step(block, space).stdout)
+
+
+def step(block: Block, space: Workspace) -> subprocess.CompletedProcess[str]:
+    space.failed.add(block.line)
     proc = execute(block, space)
+    space.failed.discard(block.line)
     space.done.add(block.line)
-    check_output(block, proc.stdout)
+    return proc
 
 
 def check_output(block: Block, stdout: str) -> None:
