@@ -188,7 +188,7 @@ class Workspaces:
             cwd = self.root / doc.stem
             shutil.copytree(ROOT / "examples", cwd / "examples")
             home = self.root / f"{doc.stem}-home"
-            if doc.parent.name == "docs":
+            if doc.parent == ROOT / "docs":
                 shutil.copytree(self.given_home(), home)
             self.spaces[doc] = Workspace(
                 cwd, clean_env(home), Server(self.root / f"{doc.stem}-server")
