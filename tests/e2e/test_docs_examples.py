@@ -26,6 +26,7 @@ names the docs use (see ``GIVEN``).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -124,6 +125,13 @@ ALL = [b for doc in DOCS for b in runnable(doc)]
 
 def test_markers_are_well_formed() -> None:
     for doc in DOCS:
+        lines = doc.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, start=1):
+            if "docs-test" in line:
+                where = f"{doc.relative_to(ROOT)}:{number}"
+                assert MARKER.match(line), f"{where}: not a docs-test marker: {line!r}"
+                assert number < len(lines), where
+                assert FENCE.match(lines[number]), f"{where}: a marker goes right before a fence"
         for block in blocks(doc):
             if block.marker is None:
                 continue
@@ -303,9 +311,11 @@ def check_output(block: Block, stdout: str) -> None:
         run_id, pass_rate, *_ = stdout.split()
         assert run_id
         assert pass_rate != "None"
-        float(pass_rate)
+        assert 0 <= float(pass_rate) <= 1
     if "print(result.upload)" in block.code:
         assert "pending=0" in stdout
         assert "error=None" in stdout
+    if block.code.rstrip().endswith("assay datasets list --json"):
+        assert "support-qa" in [d["name"] for d in json.loads(stdout)["items"]]
     if "assay runs list" in block.code:
         assert "keyword bot baseline" in stdout
