@@ -21,7 +21,7 @@ From README.md, the ``bash`` blocks' lines that start with ``assay`` run as comm
 and ``assay serve`` / ``assay demo`` are covered elsewhere), and its ``python`` blocks run, from an
 empty store. Each docs/ file starts where the docs assume their reader is: a store holding the
 dataset ``support-qa`` (``examples/support-qa.csv``) and runs of ``examples/run.yaml`` under the
-names the docs use (see ``GIVEN``).
+names the docs use (see ``GIVEN``); a docs/ file's server starts from a copy of that store.
 """
 
 from __future__ import annotations
@@ -196,11 +196,11 @@ class Workspaces:
             cwd = self.root / doc.stem
             shutil.copytree(ROOT / "examples", cwd / "examples")
             home = self.root / f"{doc.stem}-home"
-            if doc.parent == ROOT / "docs":
+            server_home = self.root / f"{doc.stem}-server"
+            if doc.parent == ROOT / "docs":  # the server holds what docs/ assume too
                 shutil.copytree(self.given_home(), home)
-            self.spaces[doc] = Workspace(
-                cwd, clean_env(home), Server(self.root / f"{doc.stem}-server")
-            )
+                shutil.copytree(self.given_home(), server_home)
+            self.spaces[doc] = Workspace(cwd, clean_env(home), Server(server_home))
         return self.spaces[doc]
 
     def given_home(self) -> Path:
