@@ -126,7 +126,7 @@ def test_demo_runs_offline_and_twice(cli: Cli, tmp_path: Path) -> None:
     assert "demo-support-qa" in first.stdout
     assert "support-bot v1" in first.stdout
     assert "support-bot v2" in first.stdout
-    assert "1 regressions (pass → fail)" in first.stdout
+    assert "1 regression (pass → fail)" in first.stdout
     assert "gate PASSED: support-bot v2 vs support-bot v1" in first.stdout
     runs = json.loads(cli("runs", "list", "--json").stdout)["items"]
     assert [(r["name"], r["status"]) for r in runs] == [

@@ -9,6 +9,7 @@ import typer
 from assay.cli.context import console, print_json, state
 from assay.cli.render import table
 from assay.domain import HistogramBin
+from assay.domain.formatting import plural, usd
 
 app = typer.Typer(
     help="Analytics over stored runs: trends, dataset health, latency, distributions.",
@@ -50,7 +51,7 @@ def trend_command(
             _pct(p.error_rate),
             *(_num(p.scores[n].mean) if n in p.scores else "" for n in names),
             _num(p.p95_latency_ms, ".1f"),
-            f"{p.total_cost:.4f}",
+            usd(p.total_cost),
         )
         for p in points
     ]
@@ -73,7 +74,7 @@ def health_command(
         print_json(health)
         return
     console.print(
-        f"{health.experiments} runs, {health.items_seen} items seen: "
+        f"{plural(health.experiments, 'run')}, {plural(health.items_seen, 'item')} seen: "
         f"{health.flaky} flaky, {health.always_fail} always fail, "
         f"{health.always_pass} always pass",
         highlight=False,
@@ -129,7 +130,7 @@ def distribution_command(
         print_json(dist)
         return
     console.print(
-        f"{dist.name}: {dist.count} values, mean {_num(dist.mean)}, "
+        f"{dist.name}: {plural(dist.count, 'value')}, mean {_num(dist.mean)}, "
         f"min {_num(dist.min)}, max {_num(dist.max)}",
         highlight=False,
     )

@@ -25,6 +25,7 @@ from assay.analysis import (
 from assay.analysis.textdiff import as_text
 from assay.cli.context import console, err_console, print_json, state
 from assay.cli.render import cell
+from assay.domain.formatting import plural
 from assay.errors import AssayError, InvalidInput, from_validation
 
 #: Exit codes of ``assay gate``.
@@ -121,13 +122,14 @@ def print_comparison(cmp: Comparison) -> None:
     names = {r.run_id: r.name for r in cmp.runs}
     for run in cmp.runs[1:]:
         console.print(
-            f"{run.name}: {cmp.regressions.get(run.run_id, 0)} regressions (pass → fail), "
-            f"{cmp.improvements.get(run.run_id, 0)} improvements (fail → pass) "
+            f"{run.name}: {plural(cmp.regressions.get(run.run_id, 0), 'regression')} "
+            f"(pass → fail), {plural(cmp.improvements.get(run.run_id, 0), 'improvement')} "
+            "(fail → pass) "
             f"vs {names[cmp.baseline_id]}",
             highlight=False,
         )
     if cmp.flaky_items:
-        console.print(f"flaky items: {len(cmp.flaky_items)}", highlight=False)
+        console.print(f"{plural(len(cmp.flaky_items), 'flaky item')}", highlight=False)
     for w in cmp.warnings:
         console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
     if cmp.items:
@@ -202,7 +204,7 @@ def print_verdict(verdict: GateVerdict, *, scorers: bool = True) -> None:
     regressed = [i.item_id for i in verdict.items if i.regressed]
     if regressed:
         shown = ", ".join(regressed[:10]) + (" …" if len(regressed) > 10 else "")
-        console.print(f"{len(regressed)} regressions: {shown}", highlight=False)
+        console.print(f"{plural(len(regressed), 'regression')}: {shown}", highlight=False)
 
 
 def gate_command(

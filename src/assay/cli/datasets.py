@@ -9,6 +9,7 @@ import typer
 from assay.cli.context import console, print_json, state
 from assay.cli.render import table
 from assay.domain import DatasetCreate, DatasetDiff, DatasetSort
+from assay.domain.formatting import plural
 from assay.errors import InvalidInput
 
 app = typer.Typer(help="Datasets of test cases.", no_args_is_help=True)
@@ -94,7 +95,7 @@ def show_command(
         return
     console.print(f"[bold]{dataset.name}[/]  {dataset.description or ''}", highlight=False)
     console.print(
-        f"id {dataset.id} · version {dataset.version} · {dataset.item_count} items"
+        f"id {dataset.id} · version {dataset.version} · {plural(dataset.item_count, 'item')}"
         + (f" · tags {', '.join(dataset.tags)}" if dataset.tags else "")
     )
     title = f"items at version {version}" if version is not None else "items"
@@ -123,7 +124,8 @@ def delete_command(
     dataset = store.datasets.get(name)
     if not yes:
         typer.confirm(
-            f"Delete dataset {dataset.name!r} and its {dataset.item_count} items?", abort=True
+            f"Delete dataset {dataset.name!r} and its {plural(dataset.item_count, 'item')}?",
+            abort=True,
         )
     store.datasets.delete(dataset.id)
     console.print(f"deleted dataset {dataset.name}")

@@ -15,6 +15,7 @@ from assay.cli.datasets import _print_diff
 from assay.cli.demo_bot import bot_v1, bot_v2
 from assay.cli.render import table
 from assay.domain import ExperimentSummary, ItemCreate, ItemUpdate
+from assay.domain.formatting import plural, usd
 from assay.errors import NotFound
 from assay.evaluation import evaluate
 from assay.io import export_dataset, import_file
@@ -43,7 +44,7 @@ def demo_command(
     with as_file(sample) as path:
         change = import_file(store, path, dataset=DEMO_DATASET, create=True)
     console.print(
-        f"imported {change.added} support questions into [bold]{DEMO_DATASET}[/] "
+        f"imported {plural(change.added, 'support question')} into [bold]{DEMO_DATASET}[/] "
         f"(version {change.version})"
     )
     page = store.datasets.list_items(DEMO_DATASET, limit=5)
@@ -99,7 +100,7 @@ def demo_command(
                 format="csv" if name.endswith("csv") else "jsonl",
                 version=version,
             )
-        console.print(f"version {version}: {rows} items → {target}", highlight=False)
+        console.print(f"version {version}: {plural(rows, 'item')} → {target}", highlight=False)
 
     console.rule("[bold]4. Run two versions of the bot over the dataset")
     runs = []
@@ -136,7 +137,7 @@ def _print_summary(name: str, summary: ExperimentSummary) -> None:
             "latency p50 / p95",
             f"{summary.p50_latency_ms or 0:.1f} / {summary.p95_latency_ms or 0:.1f} ms",
         ),
-        ("total cost", f"${summary.total_cost:.6f}"),
+        ("total cost", usd(summary.total_cost)),
     ]
     rows += [
         (f"score {s.name}", f"mean {s.mean:.3f}" if s.mean is not None else "-")
@@ -154,4 +155,6 @@ def _reset(store: Store) -> None:
     for run in old_runs:
         store.experiments.delete(run.id)
     store.datasets.delete(DEMO_DATASET)
-    console.print(f"removed the previous {DEMO_DATASET} dataset and its {len(old_runs)} runs")
+    console.print(
+        f"removed the previous {DEMO_DATASET} dataset and its {plural(len(old_runs), 'run')}"
+    )

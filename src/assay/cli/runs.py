@@ -16,6 +16,7 @@ import typer
 from assay.cli.context import console, print_json, state
 from assay.cli.render import cell, table
 from assay.domain import Experiment, ExperimentStatus, ExperimentSummary, ResultDetail
+from assay.domain.formatting import plural, usd
 from assay.errors import InvalidInput
 from assay.targets import BuildContext, PriceTable
 
@@ -62,7 +63,7 @@ def print_summary(experiment: Experiment, summary: ExperimentSummary) -> None:
             f"{_ms(summary.avg_latency_ms)} / {_ms(summary.p50_latency_ms)} / "
             f"{_ms(summary.p95_latency_ms)}",
         ),
-        ("cost total / avg", f"${summary.total_cost:.4f} / ${summary.avg_cost or 0:.6f}"),
+        ("cost total / avg", f"{usd(summary.total_cost)} / {usd(summary.avg_cost)}"),
         ("tokens in / out", f"{summary.tokens_in:,} / {summary.tokens_out:,}"),
         ("duration", "" if summary.duration_s is None else f"{summary.duration_s:.2f} s"),
     ]
@@ -132,7 +133,7 @@ def list_command(
                 f"{c.get('completed', 0)}/{sum(c.values())}",
                 c.get("failed", 0),
                 _ms(o.get("avg_latency_ms")),
-                "" if o.get("avg_cost") is None else f"${o['avg_cost']:.6f}",
+                usd(o.get("avg_cost"), missing=""),
                 "" if rate is None else f"{rate:.1%}",
                 e.created_at,
             )
@@ -305,7 +306,7 @@ def export_command(
                 writer.writerow(row + ["" if scores.get(n) is None else scores[n] for n in names])
                 count += 1
     if output is not None:
-        console.print(f"exported {count} results to {output}")
+        console.print(f"exported {plural(count, 'result')} to {output}", highlight=False)
 
 
 __all__ = ["app", "print_summary"]
