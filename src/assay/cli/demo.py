@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from assay.analysis import compare_experiments, gate_experiment
+from assay.analysis import compare_experiments, gate_experiment, item_inputs
 from assay.cli.compare import print_comparison, print_verdict
 from assay.cli.context import console, state
 from assay.cli.datasets import _print_diff
@@ -118,13 +118,18 @@ def demo_command(
 
     console.rule("[bold]5. Is v2 better? Compare, then gate")
     ids = [r.id for r in runs]
-    print_comparison(compare_experiments(store, ids, only="changed", limit=10))
+    changed = compare_experiments(store, ids, only="changed", limit=10)
+    print_comparison(changed, item_inputs(store, ids, {i.item_id for i in changed.items}))
     print_verdict(gate_experiment(store, ids[1], baseline=ids[0]), scorers=False)
     console.print(
-        f"\nExplore: assay runs list · assay runs show {runs[1].id} · "
-        f"assay compare {ids[0]} {ids[1]} · assay gate {ids[1]} --baseline {ids[0]}\n"
-        f"Dashboard: pip install 'assay\\[server]' && assay serve, then open "
-        f"http://127.0.0.1:8000/compare?runs={ids[0]}&runs={ids[1]}"
+        "\nExplore:\n  assay runs list\n"
+        f"  assay runs show {runs[1].id}\n"
+        f"  assay compare {ids[0]} {ids[1]}\n"
+        f"  assay gate {ids[1]} --baseline {ids[0]}\n"
+        "Dashboard: pip install 'assay\\[server]' && assay serve, then open\n"
+        f"  http://127.0.0.1:8000/compare?runs={ids[0]}&runs={ids[1]}",
+        highlight=False,
+        soft_wrap=True,
     )
 
 

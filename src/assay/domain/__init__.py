@@ -34,9 +34,11 @@ from assay.domain.datasets import (
     ItemUpdate,
 )
 from assay.domain.experiments import (
+    EXPERIMENT_SORT_FIELDS,
     Experiment,
     ExperimentCreate,
     ExperimentResults,
+    ExperimentSort,
     ExperimentStatus,
     ExperimentSummary,
     Result,
@@ -83,6 +85,7 @@ from assay.domain.traces import (
 )
 
 __all__ = [
+    "EXPERIMENT_SORT_FIELDS",
     "JSON",
     "ApiKey",
     "ApiKeyCreated",
@@ -108,6 +111,7 @@ __all__ = [
     "ExperimentCreate",
     "ExperimentDetail",
     "ExperimentResults",
+    "ExperimentSort",
     "ExperimentStarted",
     "ExperimentStatus",
     "ExperimentSummary",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -61,6 +61,28 @@ class Experiment(Record):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+    @property
+    def target_label(self) -> str:
+        """What the run evaluated: the prompt and model, the function, or the endpoint."""
+        if self.external:
+            return "uploaded outputs"
+        c = self.config
+        if c.get("prompt_name"):
+            model = c.get("model")
+            return str(c["prompt_name"]) + (f" · {model}" if model else "")
+        for key in ("function", "model", "url", "endpoint_id", "type"):
+            if isinstance(c.get(key), str):
+                return str(c[key])
+        return "—"
+
+
+#: Orders of run listings: a field, ``-`` first for descending.
+EXPERIMENT_SORT_FIELDS = ("created_at", "name", "status", "pass_rate", "cost", "latency")
+ExperimentSort = Literal[
+    "created_at", "-created_at", "name", "-name", "status", "-status",
+    "pass_rate", "-pass_rate", "cost", "-cost", "latency", "-latency",
+]  # fmt: skip
 
 
 class Result(Record):

@@ -13,12 +13,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, case, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    Row,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 
 from assay.domain import (
+    EXPERIMENT_SORT_FIELDS,
     Experiment,
     ExperimentCreate,
     ExperimentResults,
+    ExperimentSort,
     ExperimentStatus,
     ExperimentSummary,
     Page,
@@ -58,8 +73,44 @@ class WorkItem:
     tags: list[str] = field(default_factory=list)
 
 
+#: Where runs without a value sort: after every real value, ascending or descending.
+_NO_VALUE_LAST = {False: 1e300, True: -1.0}
+
+
+def _sort_key(field: str, descending: bool) -> ColumnElement[Any]:
+    """The value runs are ordered by: a column, or an aggregate of their results."""
+    if field in ("created_at", "name", "status"):
+        return experiments.c[field]
+    mine = results.c.experiment_id == experiments.c.id
+    value: ColumnElement[Any]
+    if field == "pass_rate":
+        passed = func.sum(case((results.c.passed.is_(True), 1), else_=0))
+        value = cast(passed, Float) / func.nullif(func.count(results.c.passed), 0)
+    elif field == "cost":
+        value = func.avg(results.c.cost)
+    else:  # latency: of the completed results, as the runs tables show it
+        mine = and_(mine, results.c.status == ResultStatus.completed.value)
+        value = func.avg(results.c.latency_ms)
+    found = select(value).where(mine).scalar_subquery()
+    return func.coalesce(found, _NO_VALUE_LAST[descending])
+
+
+def _cursor_value(field: str, value: Any) -> Any:
+    """The sort value a cursor carries, checked against the field's type."""
+    if field == "created_at":
+        try:
+            return datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            raise InvalidInput("malformed pagination cursor", field="cursor") from None
+    kinds: tuple[type, ...] = (str,) if field in ("name", "status") else (int, float)
+    if not isinstance(value, kinds) or isinstance(value, bool):
+        raise InvalidInput("malformed pagination cursor", field="cursor")
+    return value
+
+
 def _experiment(row: Row[Any]) -> Experiment:
     m = dict(row._mapping)
+    m.pop("sort_key", None)
     m.pop("cancel_requested", None)
     m.pop("worker_id", None)
     m.pop("heartbeat_at", None)
@@ -233,12 +284,23 @@ class Experiments:
         search: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        sort: ExperimentSort = "-created_at",
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Experiment]:
-        """Experiments, newest first; ``search`` matches the name or the run tag."""
+        """Experiments, newest first unless ``sort`` names another order (a field, ``-`` first
+        for descending; runs without a value for it come last either way); ``search``
+        matches the name or the run tag."""
         limit = _check_limit(limit)
-        query = select(experiments).where(experiments.c.project_id == self.project_id)
+        field = sort.lstrip("-")
+        if field not in EXPERIMENT_SORT_FIELDS:
+            allowed = ", ".join(EXPERIMENT_SORT_FIELDS)
+            raise InvalidInput(f"sort: {sort!r} is not one of {allowed}", field="sort")
+        descending = sort.startswith("-")
+        key = _sort_key(field, descending)
+        query = select(experiments, key.label("sort_key")).where(
+            experiments.c.project_id == self.project_id
+        )
         if dataset is not None:
             query = query.where(experiments.c.dataset_id == self._datasets.get(dataset).id)
         if status is not None:
@@ -255,21 +317,18 @@ class Experiments:
         if created_before is not None:
             query = query.where(experiments.c.created_at < created_before)
         if cursor:
-            created, last_id = decode_cursor(cursor, 2)
-            try:
-                when = datetime.fromisoformat(created)
-            except (TypeError, ValueError):
-                raise InvalidInput("malformed pagination cursor", field="cursor") from None
-            query = query.where(
-                after_keyset([experiments.c.created_at, experiments.c.id], [when, last_id], True)
-            )
-        query = query.order_by(experiments.c.created_at.desc(), experiments.c.id.desc())
+            value, last_id = decode_cursor(cursor, 2)
+            value = _cursor_value(field, value)
+            query = query.where(after_keyset([key, experiments.c.id], [value, last_id], descending))
+        order = [key.desc(), experiments.c.id.desc()] if descending else [key, experiments.c.id]
         with self.db.read() as conn:
-            rows = conn.execute(query.limit(limit + 1)).all()
+            rows = conn.execute(query.order_by(*order).limit(limit + 1)).all()
         items = [_experiment(r) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
-            next_cursor = encode_cursor(items[-1].created_at.isoformat(), items[-1].id)
+            last = rows[limit - 1].sort_key
+            raw = last.isoformat() if isinstance(last, datetime) else last
+            next_cursor = encode_cursor(raw, items[-1].id)
         return Page[Experiment](items=items, next_cursor=next_cursor)
 
     def counts(self, experiment_ids: Sequence[str]) -> dict[str, dict[str, int]]:
