@@ -107,6 +107,18 @@ def test_dataset_lifecycle_with_import_and_export(cli: Cli, tmp_path: Path) -> N
         (("datasets", "create", " "), "error: name: String should have at least 1 character"),
         (("datasets", "list", "--sort", "size"), "error: cannot sort by 'size'"),
         (("datasets", "list", "--cursor", "zzz"), "error: malformed pagination cursor"),
+        (
+            ("--db", "sqlite://", "datasets", "list"),
+            "error: --db sqlite://: an in-memory database lasts one process, and every assay "
+            "command is a process of its own; use a file path such as --db sqlite:///assay.db "
+            "(assay demo and Python's evaluate() can use one)",
+        ),
+        (
+            ("--db", "sqlite:///:memory:", "db", "status"),
+            "error: --db sqlite:///:memory:: an in-memory database lasts one process, and every "
+            "assay command is a process of its own; use a file path such as --db "
+            "sqlite:///assay.db (assay demo and Python's evaluate() can use one)",
+        ),
     ],
 )
 def test_errors_are_one_line_and_exit_1(cli: Cli, args: tuple[str, ...], message: str) -> None:

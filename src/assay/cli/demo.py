@@ -34,7 +34,7 @@ def demo_command(
 ) -> None:
     """Build a dataset, version it, run two bot versions over it and compare them."""
     st = state(ctx)
-    store = st.store()
+    store = st.store(in_memory_ok=True)  # the whole loop runs in this one process
     out_dir = output_dir or st.settings.home.expanduser() / "demo"
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -121,6 +121,13 @@ def demo_command(
     changed = compare_experiments(store, ids, only="changed", limit=10)
     print_comparison(changed, item_inputs(store, ids, {i.item_id for i in changed.items}))
     print_verdict(gate_experiment(store, ids[1], baseline=ids[0]), scorers=False)
+    if store.db.in_memory:
+        console.print(
+            "\nThe database was in memory and ends with this command: run the demo on a file "
+            "database (the default) to explore its runs afterwards.",
+            highlight=False,
+        )
+        return
     console.print(
         "\nExplore:\n  assay runs list\n"
         f"  assay runs show {runs[1].id}\n"

@@ -278,7 +278,9 @@ def resume_command(
         str, typer.Option(help="Result writer: thread, process (another CPU) or auto.")
     ] = "thread",
     as_json: JsonFlag = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only the outcome: no progress bar.")
+    ] = False,
 ) -> None:
     """Run the unfinished results of a run with the target and scorers it was started with."""
     from assay.cli.run import finish
