@@ -206,6 +206,8 @@ def test_a_newcomer_reads_runs_comparisons_and_gates_at_80_columns(
         ("runs", "show", v2),
         ("datasets", "list"),
         ("datasets", "show", "demo-support-qa"),
+        ("datasets", "versions", "demo-support-qa"),
+        ("analytics", "trend", "demo-support-qa"),
     ):
         _fits(cli(*args, columns=80).stdout)
 

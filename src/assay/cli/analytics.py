@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from assay.cli.context import console, print_json, state
-from assay.cli.render import table
+from assay.cli.render import Col, table
 from assay.domain import HistogramBin
 from assay.domain.formatting import plural, usd
 
@@ -55,8 +55,19 @@ def trend_command(
         )
         for p in points
     ]
-    columns = ["Created", "Run", "Tag", "Results", "Pass rate", "Errors", *names]
-    console.print(table(f"trend of {dataset}", [*columns, "p95 ms", "Cost"], rows))
+    # At 80 columns: time, run, results, pass rate and cost; wider terminals add the rest.
+    columns = [
+        Col("Created", fixed=True),
+        Col("Run", min_width=12),
+        Col("Tag", drop=5, min_width=6),
+        Col("Results", fixed=True, justify="right"),
+        Col("Pass rate", fixed=True, justify="right"),
+        Col("Errors", fixed=True, justify="right", drop=4),
+        *(Col(n, fixed=True, justify="right", drop=3) for n in names),
+        Col("p95 ms", fixed=True, justify="right", drop=2),
+        Col("Cost", fixed=True, justify="right"),
+    ]
+    console.print(table(f"trend of {dataset}", columns, rows))
 
 
 @app.command("health")
