@@ -202,6 +202,9 @@ def test_a_newcomer_reads_runs_comparisons_and_gates_at_80_columns(
     gate = cli("gate", v2, "--baseline", v1, columns=80).stdout
     _fits(gate)
     assert "1 regression:" in gate
+    regressed = gate.split("1 regression:", 1)[1].split()
+    assert regressed[0].endswith(regression.split()[0])  # the item the comparison showed
+    assert " ".join(regressed[1:]) == "Do you offer refunds?"  # and what it asked
     for args in (
         ("runs", "show", v2),
         ("datasets", "list"),

@@ -207,7 +207,11 @@ def _write(path: Path, text: str, what: str) -> None:
         raise InvalidInput(f"cannot write {what} to {path}: {exc.strerror}", field=what) from None
 
 
-def print_verdict(verdict: GateVerdict, *, scorers: bool = True) -> None:
+def print_verdict(
+    verdict: GateVerdict, *, scorers: bool = True, inputs: Mapping[str, Any] | None = None
+) -> None:
+    """The verdict, its checks, the statistics (``scorers``) and the regressed items, each
+    with a preview of its input when ``inputs`` (results by item id) has it."""
     head = "[bold green]PASSED[/]" if verdict.passed else "[bold red]FAILED[/]"
     against = f" vs {verdict.baseline_name}" if verdict.baseline_name else ""
     console.print(f"gate {head}: {verdict.run_name}{against}", highlight=False)
@@ -226,8 +230,14 @@ def print_verdict(verdict: GateVerdict, *, scorers: bool = True) -> None:
         console.print(_metrics_table(verdict.comparison))
     regressed = [i.item_id for i in verdict.items if i.regressed]
     if regressed:
-        shown = ", ".join(regressed[:10]) + (" …" if len(regressed) > 10 else "")
-        console.print(f"{plural(len(regressed), 'regression')}: {shown}", highlight=False)
+        console.print(f"{plural(len(regressed), 'regression')}:", highlight=False)
+        for item_id in regressed[:10]:
+            found = (inputs or {}).get(item_id)
+            width = max(20, console.width - len(item_id) - 4)
+            about = "" if found is None else f"  {preview(found.item_input, width)}"
+            console.print(f"  {item_id}{about}", highlight=False, markup=False, soft_wrap=True)
+        if len(regressed) > 10:
+            console.print(f"  … and {len(regressed) - 10} more", highlight=False)
 
 
 def gate_command(
@@ -274,5 +284,9 @@ def gate_command(
     if as_json:
         print_json(verdict)
     else:
-        print_verdict(verdict)
+        from assay.analysis import item_inputs
+
+        regressed = {i.item_id for i in verdict.items if i.regressed}
+        runs = [verdict.run_id, *([verdict.baseline_id] if verdict.baseline_id else [])]
+        print_verdict(verdict, inputs=item_inputs(state(ctx).store(), runs, regressed))
     raise typer.Exit(GATE_PASSED if verdict.passed else GATE_FAILED)

@@ -120,7 +120,9 @@ def demo_command(
     ids = [r.id for r in runs]
     changed = compare_experiments(store, ids, only="changed", limit=10)
     print_comparison(changed, item_inputs(store, ids, {i.item_id for i in changed.items}))
-    print_verdict(gate_experiment(store, ids[1], baseline=ids[0]), scorers=False)
+    verdict = gate_experiment(store, ids[1], baseline=ids[0])
+    regressed = {i.item_id for i in verdict.items if i.regressed}
+    print_verdict(verdict, scorers=False, inputs=item_inputs(store, ids[::-1], regressed))
     if store.db.in_memory:
         console.print(
             "\nThe database was in memory and ends with this command: run the demo on a file "
