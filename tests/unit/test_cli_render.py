@@ -54,3 +54,12 @@ def test_preview_shows_a_lone_text_field_as_its_text() -> None:
     assert preview({"question": "How do I\nreset it?"}) == "How do I reset it?"
     assert preview({"a": 1, "b": "x"}) == '{"a":1,"b":"x"}'
     assert preview("x" * 300, 10) == "x" * 9 + "…"
+
+
+def test_data_is_shown_as_it_is_and_markup_only_where_asked() -> None:
+    columns = [Col("Output [v2]"), Col("Verdict", markup=True)]
+    lines = _render(60, None, columns, [("see [/b] and [bold]x[/bold]", "[green]better[/]")])
+    assert lines[0].split() == ["Output", "[v2]", "Verdict"]
+    assert "see [/b] and [bold]x[/bold]" in lines[2]
+    assert lines[2].rstrip().endswith("better")
+    assert "[green]" not in lines[2]

@@ -72,7 +72,7 @@ def _metrics_table(cmp: Comparison) -> Table:
             Col("Δ", fixed=True, justify="right"),
             Col("95% CI" if len(cmp.runs) == 2 else "CI", fixed=True, justify="right", drop=2),
             Col("p", fixed=True, justify="right", drop=3),
-            Col("Verdict", fixed=True),
+            Col("Verdict", fixed=True, markup=True),
         ]
     rows = []
     for m in cmp.metrics:
@@ -105,7 +105,7 @@ def _items_table(cmp: Comparison, inputs: Mapping[str, Any]) -> Table:
     columns = [
         Col("Item", fixed=True, drop=1),
         Col("Input", min_width=12),
-        *(Col(names[run.run_id], wrap=True) for run in cmp.runs),
+        *(Col(names[run.run_id], wrap=True, markup=True) for run in cmp.runs),
         Col("Change", fixed=two, min_width=11),
     ]
     rows = []
@@ -114,7 +114,7 @@ def _items_table(cmp: Comparison, inputs: Mapping[str, Any]) -> Table:
         if item.repetition:
             label += f"[{item.repetition}]"
         result = inputs.get(item.item_id)
-        cells: list[str] = [label, "" if result is None else escape(preview(result.item_input))]
+        cells: list[str] = [label, "" if result is None else preview(result.item_input)]
         for run in cmp.runs:
             c = item.cells.get(run.run_id)
             if c is None:
@@ -216,13 +216,17 @@ def print_verdict(
     against = f" vs {verdict.baseline_name}" if verdict.baseline_name else ""
     console.print(f"gate {head}: {verdict.run_name}{against}", highlight=False)
     checks = [
-        (c.name, "[green]pass[/]" if c.passed else "[red]fail[/]", escape(c.message))
+        (c.name, "[green]pass[/]" if c.passed else "[red]fail[/]", c.message)
         for c in verdict.checks
     ]
     console.print(
         table(
             None,
-            [Col("Check", fixed=True), Col("Result", fixed=True), Col("Detail", wrap=True)],
+            [
+                Col("Check", fixed=True),
+                Col("Result", fixed=True, markup=True),
+                Col("Detail", wrap=True),
+            ],
             checks,
         )
     )

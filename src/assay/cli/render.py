@@ -16,6 +16,7 @@ import orjson
 from rich import box
 from rich.cells import cell_len
 from rich.errors import MarkupError
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -37,6 +38,9 @@ class Col:
     min_width: int = 10
     """Narrowest a text column gets before columns are left out."""
     justify: Literal["left", "right"] = "left"
+    markup: bool = False
+    """The cells are Rich markup (colours, marks); otherwise they are shown as they are, so
+    data such as ``[/b]`` neither styles the table nor breaks it."""
 
 
 def cell(value: Any, width: int = 60) -> str:
@@ -66,6 +70,10 @@ def preview(value: Any, width: int = 200) -> str:
         if isinstance(only, str):
             value = only
     return cell(value, width)
+
+
+def _markup(text: str, column: Col) -> str:
+    return text if column.markup else escape(text)
 
 
 def _length(text: str) -> int:
@@ -132,7 +140,7 @@ def table(
     ]
     texts = [
         [
-            v if isinstance(v, Text) else cell(v, 400 if c.wrap else 60)
+            v if isinstance(v, Text) else _markup(cell(v, 400 if c.wrap else 60), c)
             for v, c in zip(r, cols, strict=True)
         ]
         for r in data
@@ -151,7 +159,7 @@ def table(
     for c, w in zip(cols, widths, strict=True):
         if w:
             t.add_column(
-                c.header,
+                escape(c.header),
                 width=w,
                 justify=c.justify,
                 no_wrap=not c.wrap,
