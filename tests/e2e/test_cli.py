@@ -16,7 +16,9 @@ pytestmark = pytest.mark.e2e
 
 
 class Cli(Protocol):
-    def __call__(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]: ...
+    def __call__(
+        self, *args: str, ok: bool = True, columns: int | None = None
+    ) -> subprocess.CompletedProcess[str]: ...
 
 
 @pytest.fixture
@@ -24,12 +26,14 @@ def cli(tmp_path: Path, db_url: str) -> Cli:
     env = {**os.environ, "ASSAY_HOME": str(tmp_path / "home"), "ASSAY_DATABASE_URL": db_url}
     project = f"cli-{tmp_path.name[-12:]}"
 
-    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, ok: bool = True, columns: int | None = None
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [sys.executable, "-m", "assay", "--project", project, *args],
             capture_output=True,
             text=True,
-            env=env,
+            env=env if columns is None else {**env, "COLUMNS": str(columns)},
             timeout=120,
         )
         if ok:
@@ -103,6 +107,18 @@ def test_dataset_lifecycle_with_import_and_export(cli: Cli, tmp_path: Path) -> N
         (("datasets", "create", " "), "error: name: String should have at least 1 character"),
         (("datasets", "list", "--sort", "size"), "error: cannot sort by 'size'"),
         (("datasets", "list", "--cursor", "zzz"), "error: malformed pagination cursor"),
+        (
+            ("--db", "sqlite://", "datasets", "list"),
+            "error: --db sqlite://: an in-memory database lasts one process, and every assay "
+            "command is a process of its own; use a file path such as --db sqlite:///assay.db "
+            "(assay demo and Python's evaluate() can use one)",
+        ),
+        (
+            ("--db", "sqlite:///:memory:", "db", "status"),
+            "error: --db sqlite:///:memory:: an in-memory database lasts one process, and every "
+            "assay command is a process of its own; use a file path such as --db "
+            "sqlite:///assay.db (assay demo and Python's evaluate() can use one)",
+        ),
     ],
 )
 def test_errors_are_one_line_and_exit_1(cli: Cli, args: tuple[str, ...], message: str) -> None:
@@ -126,7 +142,7 @@ def test_demo_runs_offline_and_twice(cli: Cli, tmp_path: Path) -> None:
     assert "demo-support-qa" in first.stdout
     assert "support-bot v1" in first.stdout
     assert "support-bot v2" in first.stdout
-    assert "1 regressions (pass → fail)" in first.stdout
+    assert "1 regression (pass → fail)" in first.stdout
     assert "gate PASSED: support-bot v2 vs support-bot v1" in first.stdout
     runs = json.loads(cli("runs", "list", "--json").stdout)["items"]
     assert [(r["name"], r["status"]) for r in runs] == [
@@ -140,6 +156,63 @@ def test_demo_runs_offline_and_twice(cli: Cli, tmp_path: Path) -> None:
     assert len(exported) == 24
     v3 = (tmp_path / "out" / "v3.csv").read_text(encoding="utf-8")
     assert len(list(csv.DictReader(v3.splitlines()))) == 25
+
+
+def _fits(text: str, width: int = 80) -> None:
+    too_wide = [line for line in text.splitlines() if len(line) > width]
+    assert not too_wide, too_wide
+
+
+def test_a_newcomer_reads_runs_comparisons_and_gates_at_80_columns(
+    cli: Cli, tmp_path: Path
+) -> None:
+    demo = cli("demo", "--output-dir", str(tmp_path / "out"), columns=80).stdout
+    _fits(demo.split("Explore:")[0])  # the commands to copy after it are whole lines
+    # The changed items show what was asked, not only ids: the regressed refund question.
+    regression = next(line for line in demo.splitlines() if line.rstrip().endswith("regression"))
+    assert "Do you offer refun" in regression
+    runs = json.loads(cli("runs", "list", "--json").stdout)["items"]
+    v2, v1 = (r["id"] for r in runs)
+    assert [(r["dataset_name"], r["target"]) for r in runs] == [
+        ("demo-support-qa", "assay.cli.demo_bot:bot_v2"),
+        ("demo-support-qa", "assay.cli.demo_bot:bot_v1"),
+    ]
+
+    listed = cli("runs", "list", columns=80).stdout
+    _fits(listed)
+    assert listed.splitlines()[0].split() == ["ID", "Name", "Dataset", "Status", "Pass"]
+    assert [line.split()[0] for line in listed.splitlines()[2:]] == [v2, v1]  # ids whole
+    wide = cli("runs", "list", columns=200).stdout
+    assert "demo-support-qa" in wide
+    assert "assay.cli.demo_bot:bot_v1" in wide
+    assert "$0.0000" in wide  # an average cost of a fraction of a cent still shows
+    by_rate = cli("runs", "list", "--sort", "pass_rate", columns=80).stdout
+    assert [line.split()[0] for line in by_rate.splitlines()[2:]] == [v1, v2]
+    by_rate = cli("runs", "list", "--sort", "-pass_rate", columns=80).stdout
+    assert [line.split()[0] for line in by_rate.splitlines()[2:]] == [v2, v1]
+    bad = cli("runs", "list", "--sort", "size", ok=False)
+    assert bad.returncode == 1
+    assert "cannot sort by 'size': use created_at, name, status, pass_rate" in bad.stderr
+
+    compared = cli("compare", v1, v2, "--only", "regressions", columns=80).stdout
+    _fits(compared)
+    assert "Input" in compared
+    assert "Do you offer refun" in compared
+    assert "1 regression (pass → fail)" in compared
+    gate = cli("gate", v2, "--baseline", v1, columns=80).stdout
+    _fits(gate)
+    assert "1 regression:" in gate
+    regressed = gate.split("1 regression:", 1)[1].split()
+    assert regressed[0].endswith(regression.split()[0])  # the item the comparison showed
+    assert " ".join(regressed[1:]) == "Do you offer refunds?"  # and what it asked
+    for args in (
+        ("runs", "show", v2),
+        ("datasets", "list"),
+        ("datasets", "show", "demo-support-qa"),
+        ("datasets", "versions", "demo-support-qa"),
+        ("analytics", "trend", "demo-support-qa"),
+    ):
+        _fits(cli(*args, columns=80).stdout)
 
 
 def test_db_upgrade_and_status(cli: Cli) -> None:

@@ -357,6 +357,28 @@ def test_runs_search_filters_in_place(page: Page, site: Site) -> None:
     expect(page.locator("#runs tbody tr")).to_have_text([re.compile("cand")], timeout=3_000)
 
 
+def _order(page: Page, *names: str) -> list[str]:
+    """The given run names in the order the runs table lists them."""
+    texts = page.locator("#runs tbody tr td:nth-child(2)").all_inner_texts()
+    return [t.strip() for t in texts if t.strip() in names]
+
+
+def test_runs_sort_by_column_header(page: Page, site: Site) -> None:
+    """A header sorts the runs by its column, a second click reverses, a search keeps it."""
+    page.goto("/runs?q=a")
+    page.get_by_role("link", name="Pass rate", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/runs\?q=a&sort=pass_rate$"))
+    expect(page.locator("th[aria-sort=ascending]")).to_contain_text("Pass rate")
+    assert _order(page, "base", "cand") == ["cand", "base"]  # 85 % before 100 %
+    page.get_by_role("link", name="Pass rate ▲").click()
+    expect(page).to_have_url(re.compile(r"sort=-pass_rate$"))
+    expect(page.locator("th[aria-sort=descending]")).to_contain_text("Pass rate")
+    assert _order(page, "base", "cand") == ["base", "cand"]
+    page.locator("input[name=q]").fill("cand")
+    expect(page).to_have_url(re.compile(r"q=cand.*sort=-pass_rate"))
+    expect(page.locator("#runs tbody tr")).to_have_text([re.compile("cand")], timeout=3_000)
+
+
 def test_favicon_is_declared_and_served(page: Page, site: Site) -> None:
     """The page names its icon, so the browser never asks for a missing /favicon.ico."""
     page.goto("/datasets")

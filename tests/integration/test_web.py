@@ -190,6 +190,39 @@ def test_runs_list_filters(http: TestClient, store: Store, seeded: dict[str, Any
     assert "<html" not in flash.text
 
 
+def _run_order(page: str, seeded: dict[str, Any]) -> list[str]:
+    found = {name: page.find(f'href="/runs/{run_id}"') for name, run_id in seeded.items()}
+    return sorted(found, key=found.__getitem__)
+
+
+def test_runs_list_shows_dataset_and_target_and_sorts_by_column(
+    http: TestClient, seeded: dict[str, Any]
+) -> None:
+    newest = http.get("/runs").text
+    assert _run_order(newest, seeded) == ["cand", "base"]
+    row = _text(newest[newest.index(f'href="/runs/{seeded["base"]}"') :])
+    assert row.split("base", 1)[1].split()[:2] == ["tests.integration.test_web:right", "qa"]
+    # The headers link to their order; the active one says which way it sorts.
+    assert 'data-sort="pass_rate" href="/runs?sort=pass_rate"' in newest
+    assert 'aria-sort="descending"' in newest  # newest first: started at, descending
+    by_rate = http.get("/runs", params={"sort": "pass_rate"}).text
+    assert _run_order(by_rate, seeded) == ["cand", "base"]  # 85 % before 100 %
+    assert 'aria-sort="ascending"' in by_rate
+    assert 'data-sort="-pass_rate"' in by_rate  # a second click reverses it
+    assert _run_order(http.get("/runs", params={"sort": "-pass_rate"}).text, seeded) == [
+        "base",
+        "cand",
+    ]
+    assert _run_order(http.get("/runs", params={"sort": "name"}).text, seeded) == ["base", "cand"]
+    # The filters keep the order, and the order keeps the filters.
+    filtered = http.get("/runs", params={"q": "a", "sort": "-name"}).text
+    assert 'name="sort" value="-name"' in filtered
+    assert 'href="/runs?q=a&sort=name"' in filtered
+    bad = http.get("/runs", params={"sort": "size"})
+    assert bad.status_code == 422
+    assert "sort: &#39;size&#39; is not one of" in bad.text
+
+
 def test_compare_page_statistics_gate_and_item_filters(
     http: TestClient, store: Store, seeded: dict[str, Any]
 ) -> None:

@@ -157,7 +157,46 @@ def test_a_scorer_that_raises_becomes_an_error_score() -> None:
         raise RuntimeError("kaput")
 
     (s,) = score_all(boom())
-    assert (s.value, s.passed, s.reason) == (None, None, "scorer error: kaput")
+    here = f"{__name__}.test_a_scorer_that_raises_becomes_an_error_score.<locals>.boom"
+    assert (s.value, s.passed) == (None, None)
+    assert s.reason == f"scorer error: function {here} raised RuntimeError: kaput"
+
+
+class _Strict:
+    """A user's scorer class, not a function."""
+
+    name = "strict"
+
+    def score(self, sample: Any) -> Any:
+        if sample.output is None:
+            raise ValueError("no output")
+        return {"value": "high", "passed": "maybe"}
+
+
+def test_errors_of_user_code_name_it_and_say_why() -> None:
+    raised, bad = (score_all(_Strict(), Sample(input="q", output=o))[0] for o in (None, "x"))
+    assert raised.reason == (
+        f"scorer error: scorer class {__name__}._Strict raised ValueError: no output"
+    )
+    assert (bad.reason or "").startswith(
+        f"scorer error: scorer class {__name__}._Strict returned an invalid score: passed:"
+    )
+
+    @scorer
+    def wrong_type(output: Any) -> object:
+        return object()
+
+    (s,) = score_all(ThresholdScorer(wrong_type(), Threshold(gte=0.5)))  # wrapped, still named
+    assert s.reason == (
+        f"scorer error: function {__name__}.test_errors_of_user_code_name_it_and_say_why"
+        ".<locals>.wrong_type returned object; expected a number, bool, str, dict, ScoreCreate "
+        "or a list of them"
+    )
+    with pytest.raises(InvalidInput, match=r"scorer 'odd' \(function .*<locals>\.odd\) asks"):
+
+        @scorer
+        def odd(answer: Any) -> float:
+            return 1.0
 
 
 # ---------------------------------------------------------------- composites
@@ -337,7 +376,7 @@ def test_run_scorer_records_the_scorer_latency() -> None:
     assert s.latency_ms >= 0
     assert score_all(own_latency())[0].latency_ms == 123.0
     failed = score_all(silent_failure())[0]
-    assert failed.reason == "scorer error: KeyError"
+    assert (failed.reason or "").endswith(".<locals>.silent_failure raised KeyError")
     assert failed.latency_ms is not None
 
 
@@ -354,4 +393,5 @@ def test_dict_results_are_checked_and_bools_pass() -> None:
     assert (s.value, s.passed, s.reason) == (True, True, "compared")
     (bad,) = score_all(malformed())
     assert bad.value is None
-    assert (bad.reason or "").startswith("scorer error: scorer 'malformed' returned an invalid")
+    assert (bad.reason or "").startswith("scorer error: function ")
+    assert ".<locals>.malformed returned an invalid score: value: " in (bad.reason or "")

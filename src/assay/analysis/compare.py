@@ -41,6 +41,7 @@ from assay.analysis.stats import (
     verdict,
     wilcoxon_test,
 )
+from assay.domain.formatting import plural
 from assay.errors import InvalidInput
 
 NumericTest = Literal["auto", "permutation", "wilcoxon"]
@@ -370,8 +371,9 @@ def _warnings(runs: Sequence[RunFrame]) -> list[CompareWarning]:
             out.append(
                 CompareWarning(
                     code="unaligned",
-                    message=f"{run.unaligned} results of {run.name!r} have no item id and are "
-                    "left out",
+                    message=f"{plural(run.unaligned, 'result')} of {run.name!r} "
+                    + ("has no item id and is" if run.unaligned == 1 else "have no item id and are")
+                    + " left out",
                 )
             )
         unfinished = len(run) - int(run.finished.sum())
@@ -379,8 +381,8 @@ def _warnings(runs: Sequence[RunFrame]) -> list[CompareWarning]:
             out.append(
                 CompareWarning(
                     code="unfinished",
-                    message=f"{unfinished} results of {run.name!r} did not finish and are left "
-                    "out of the statistics",
+                    message=f"{plural(unfinished, 'result')} of {run.name!r} did not finish "
+                    f"and {'is' if unfinished == 1 else 'are'} left out of the statistics",
                 )
             )
     return out

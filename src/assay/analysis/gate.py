@@ -22,6 +22,7 @@ from assay.analysis.frame import STATUSES, RunFrame, align
 from assay.analysis.items import paused_gc
 from assay.analysis.models import PASS_METRIC, Comparison, Contrast
 from assay.analysis.stats import Direction, Verdict
+from assay.domain.formatting import plural
 from assay.errors import InvalidInput
 
 
@@ -231,7 +232,8 @@ def evaluate_gate(
             passed=finished_items >= policy.min_items,
             observed=finished_items,
             limit=policy.min_items,
-            message=f"{finished_items} items finished; at least {policy.min_items} required",
+            message=f"{plural(finished_items, 'item')} finished; "
+            f"at least {policy.min_items} required",
         )
     )
     metrics = list(dict.fromkeys([PASS_METRIC, *policy.scorers]))

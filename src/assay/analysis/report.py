@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from assay.analysis.gate import GateVerdict
 from assay.analysis.items import paused_gc
 from assay.analysis.models import PASS_METRIC, Comparison, MetricComparison
+from assay.domain.formatting import plural
 
 #: Characters XML 1.0 cannot carry even escaped (control characters other than tab/newline/CR).
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -159,8 +160,9 @@ def render_comparison_markdown(comparison: Comparison) -> str:
         parts.append(f"### {_cell(run.name)} vs {_cell(names[comparison.baseline_id])}\n")
         parts.append(comparison_table(comparison, run.run_id))
         parts.append(
-            f"\n{comparison.regressions.get(run.run_id, 0)} regressions (pass → fail), "
-            f"{comparison.improvements.get(run.run_id, 0)} improvements (fail → pass).\n"
+            f"\n{plural(comparison.regressions.get(run.run_id, 0), 'regression')} (pass → fail), "
+            f"{plural(comparison.improvements.get(run.run_id, 0), 'improvement')} "
+            "(fail → pass).\n"
         )
     if comparison.flaky_items:
         parts.append(
@@ -204,7 +206,7 @@ def render_markdown(verdict: GateVerdict) -> str:
         if i.regressed
     ]
     failing = sum(1 for i in verdict.items if not i.passed)
-    lines += ["", f"{failing} of {len(verdict.items)} results did not pass."]
+    lines += ["", f"{failing} of {plural(len(verdict.items), 'result')} did not pass."]
     if regressed:
         lines += [
             "",

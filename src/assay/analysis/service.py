@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -23,7 +23,7 @@ from assay.analysis.gate import GateVerdict, RegressionPolicy, evaluate_gate
 from assay.analysis.items import paused_gc
 from assay.analysis.models import Comparison, ItemFilter
 from assay.analysis.stats import Direction
-from assay.domain import Experiment, ExperimentStatus
+from assay.domain import Experiment, ExperimentStatus, ResultDetail
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.store import Store, run_frames
 from assay.store.run_columns import (
@@ -277,6 +277,21 @@ def compare_experiments(
 
 
 # ---------------------------------------------------------------- gate
+def item_inputs(
+    store: Store, run_ids: Sequence[str], item_ids: Collection[str]
+) -> dict[str, ResultDetail]:
+    """What each item of a comparison page was run with (input and expected output), read
+    from the runs' results: one query per run, only for items an earlier run does not have."""
+    found: dict[str, ResultDetail] = {}
+    for run_id in run_ids:
+        missing = sorted(set(item_ids) - found.keys())
+        if not missing:
+            break
+        for result in store.experiments.results_for_items(run_id, missing):
+            found.setdefault(result.dataset_item_id or "", result)
+    return found
+
+
 def _finished(experiment: Experiment, role: str) -> Experiment:
     if experiment.status is not ExperimentStatus.completed:
         raise Conflict(

@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 
 from assay.cli.context import console, print_json, state
-from assay.cli.render import table
+from assay.cli.render import Col, table
 from assay.domain import HistogramBin
+from assay.domain.formatting import plural, usd
 
 app = typer.Typer(
     help="Analytics over stored runs: trends, dataset health, latency, distributions.",
@@ -50,12 +51,23 @@ def trend_command(
             _pct(p.error_rate),
             *(_num(p.scores[n].mean) if n in p.scores else "" for n in names),
             _num(p.p95_latency_ms, ".1f"),
-            f"{p.total_cost:.4f}",
+            usd(p.total_cost),
         )
         for p in points
     ]
-    columns = ["Created", "Run", "Tag", "Results", "Pass rate", "Errors", *names]
-    console.print(table(f"trend of {dataset}", [*columns, "p95 ms", "Cost"], rows))
+    # At 80 columns: time, run, results, pass rate and cost; wider terminals add the rest.
+    columns = [
+        Col("Created", fixed=True),
+        Col("Run", min_width=12),
+        Col("Tag", drop=5, min_width=6),
+        Col("Results", fixed=True, justify="right"),
+        Col("Pass rate", fixed=True, justify="right"),
+        Col("Errors", fixed=True, justify="right", drop=4),
+        *(Col(n, fixed=True, justify="right", drop=3) for n in names),
+        Col("p95 ms", fixed=True, justify="right", drop=2),
+        Col("Cost", fixed=True, justify="right"),
+    ]
+    console.print(table(f"trend of {dataset}", columns, rows))
 
 
 @app.command("health")
@@ -73,7 +85,7 @@ def health_command(
         print_json(health)
         return
     console.print(
-        f"{health.experiments} runs, {health.items_seen} items seen: "
+        f"{plural(health.experiments, 'run')}, {plural(health.items_seen, 'item')} seen: "
         f"{health.flaky} flaky, {health.always_fail} always fail, "
         f"{health.always_pass} always pass",
         highlight=False,
@@ -129,7 +141,7 @@ def distribution_command(
         print_json(dist)
         return
     console.print(
-        f"{dist.name}: {dist.count} values, mean {_num(dist.mean)}, "
+        f"{dist.name}: {plural(dist.count, 'value')}, mean {_num(dist.mean)}, "
         f"min {_num(dist.min)}, max {_num(dist.max)}",
         highlight=False,
     )

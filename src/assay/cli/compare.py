@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 from rich.table import Table
 
 from assay.analysis import (
@@ -24,7 +26,8 @@ from assay.analysis import (
 )
 from assay.analysis.textdiff import as_text
 from assay.cli.context import console, err_console, print_json, state
-from assay.cli.render import cell
+from assay.cli.render import Col, cell, preview, table
+from assay.domain.formatting import plural
 from assay.errors import AssayError, InvalidInput, from_validation
 
 #: Exit codes of ``assay gate``.
@@ -57,15 +60,21 @@ def _value(metric: MetricComparison, x: float | None, *, delta: bool = False) ->
 
 def _metrics_table(cmp: Comparison) -> Table:
     names = {r.run_id: r.name for r in cmp.runs}
-    t = Table(title="Scorers", title_justify="left", header_style="bold")
-    t.add_column("Scorer")
-    t.add_column(f"{names[cmp.baseline_id]} (baseline)", justify="right")
+
+    def run_column(name: str) -> Col:  # a header may wrap between words, not inside them
+        longest = max(len(word) for word in name.split() or [""])
+        return Col(name, wrap=True, justify="right", min_width=max(8, min(longest, 16)))
+
+    columns: list[Col] = [Col("Scorer"), run_column(names[cmp.baseline_id])]
     for run in cmp.runs[1:]:
-        t.add_column(run.name, justify="right")
-        t.add_column("Δ", justify="right")
-        t.add_column("95% CI" if len(cmp.runs) == 2 else "CI", justify="right")
-        t.add_column("p", justify="right")
-        t.add_column("Verdict")
+        columns += [
+            run_column(run.name),
+            Col("Δ", fixed=True, justify="right"),
+            Col("95% CI" if len(cmp.runs) == 2 else "CI", fixed=True, justify="right", drop=2),
+            Col("p", fixed=True, justify="right", drop=3),
+            Col("Verdict", fixed=True, markup=True),
+        ]
+    rows = []
     for m in cmp.metrics:
         row = [
             "pass rate" if m.name == PASS_METRIC else m.name,
@@ -80,29 +89,32 @@ def _metrics_table(cmp: Comparison) -> Table:
             ci = (
                 "-"
                 if c.ci_low is None
-                else f"{_value(m, c.ci_low, delta=True)} … {_value(m, c.ci_high, delta=True)}"
+                else f"{_value(m, c.ci_low, delta=True).removesuffix(' pp')} … "
+                f"{_value(m, c.ci_high, delta=True)}"
             )
             p = "-" if c.p_value is None else f"{c.p_value:.3g}"
             v = c.verdict.value
             row += [_value(m, c.difference, delta=True), ci, p, f"[{_COLOUR[v]}]{v}[/]"]
-        t.add_row(*row)
-    return t
+        rows.append(row)
+    return table(f"Scorers (baseline: {escape(names[cmp.baseline_id])})", columns, rows)
 
 
-def _items_table(cmp: Comparison) -> Table:
+def _items_table(cmp: Comparison, inputs: Mapping[str, Any]) -> Table:
     names = {r.run_id: r.name for r in cmp.runs}
-    t = Table(
-        title=f"Items ({len(cmp.items)} of {cmp.items_total})",
-        title_justify="left",
-        header_style="bold",
-    )
-    t.add_column("Item")
-    for run in cmp.runs:
-        t.add_column(names[run.run_id], overflow="fold", max_width=40)
-    t.add_column("Change")
+    two = len(cmp.runs) == 2
+    columns = [
+        Col("Item", fixed=True, drop=1),
+        Col("Input", min_width=12),
+        *(Col(names[run.run_id], wrap=True, markup=True) for run in cmp.runs),
+        Col("Change", fixed=two, min_width=11),
+    ]
+    rows = []
     for item in cmp.items:
-        label = item.item_id if item.repetition == 0 else f"{item.item_id}[{item.repetition}]"
-        cells = []
+        label = item.item_id[-8:]
+        if item.repetition:
+            label += f"[{item.repetition}]"
+        result = inputs.get(item.item_id)
+        cells: list[str] = [label, "" if result is None else preview(result.item_input)]
         for run in cmp.runs:
             c = item.cells.get(run.run_id)
             if c is None:
@@ -110,28 +122,34 @@ def _items_table(cmp: Comparison) -> Table:
                 continue
             mark = {True: "[green]✓[/]", False: "[red]✗[/]", None: "·"}[c.passed]
             shown = c.error if c.status == "failed" else as_text(c.output)
-            cells.append(f"{mark} {cell(shown, 80)}")
-        changes = ", ".join(f"{names[k]}: {v}" for k, v in item.changes.items() if v != "unchanged")
-        t.add_row(label, *cells, changes or "unchanged")
-    return t
+            cells.append(f"{mark} {escape(cell(shown, 80))}")
+        changes = [(names[k], v) for k, v in item.changes.items() if v != "unchanged"]
+        if two:
+            cells.append(changes[0][1] if changes else "unchanged")
+        else:
+            cells.append(", ".join(f"{name}: {v}" for name, v in changes) or "unchanged")
+        rows.append(cells)
+    return table(f"Items ({len(cmp.items)} of {cmp.items_total})", columns, rows)
 
 
-def print_comparison(cmp: Comparison) -> None:
+def print_comparison(cmp: Comparison, inputs: Mapping[str, Any] | None = None) -> None:
+    """The statistics, then the page of item rows with each item's input (``inputs``: results
+    by item id, as :func:`assay.analysis.item_inputs` reads them)."""
     console.print(_metrics_table(cmp))
     names = {r.run_id: r.name for r in cmp.runs}
     for run in cmp.runs[1:]:
         console.print(
-            f"{run.name}: {cmp.regressions.get(run.run_id, 0)} regressions (pass → fail), "
-            f"{cmp.improvements.get(run.run_id, 0)} improvements (fail → pass) "
-            f"vs {names[cmp.baseline_id]}",
+            f"{run.name}: {plural(cmp.regressions.get(run.run_id, 0), 'regression')} "
+            f"(pass → fail), {plural(cmp.improvements.get(run.run_id, 0), 'improvement')} "
+            f"(fail → pass) vs {names[cmp.baseline_id]}",
             highlight=False,
         )
     if cmp.flaky_items:
-        console.print(f"flaky items: {len(cmp.flaky_items)}", highlight=False)
+        console.print(f"{plural(len(cmp.flaky_items), 'flaky item')}", highlight=False)
     for w in cmp.warnings:
         console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
     if cmp.items:
-        console.print(_items_table(cmp))
+        console.print(_items_table(cmp, inputs or {}))
 
 
 def compare_command(
@@ -165,7 +183,10 @@ def compare_command(
     elif fmt is CompareFormat.markdown:
         typer.echo(render_comparison_markdown(cmp), nl=False)
     else:
-        print_comparison(cmp)
+        from assay.analysis import item_inputs
+
+        ids = [r.run_id for r in cmp.runs]
+        print_comparison(cmp, item_inputs(store, ids, {i.item_id for i in cmp.items}))
 
 
 def _load_policy(path: Path) -> RegressionPolicy:
@@ -186,23 +207,41 @@ def _write(path: Path, text: str, what: str) -> None:
         raise InvalidInput(f"cannot write {what} to {path}: {exc.strerror}", field=what) from None
 
 
-def print_verdict(verdict: GateVerdict, *, scorers: bool = True) -> None:
+def print_verdict(
+    verdict: GateVerdict, *, scorers: bool = True, inputs: Mapping[str, Any] | None = None
+) -> None:
+    """The verdict, its checks, the statistics (``scorers``) and the regressed items, each
+    with a preview of its input when ``inputs`` (results by item id) has it."""
     head = "[bold green]PASSED[/]" if verdict.passed else "[bold red]FAILED[/]"
     against = f" vs {verdict.baseline_name}" if verdict.baseline_name else ""
     console.print(f"gate {head}: {verdict.run_name}{against}", highlight=False)
-    t = Table(header_style="bold")
-    t.add_column("Check")
-    t.add_column("Result")
-    t.add_column("Detail", overflow="fold")
-    for c in verdict.checks:
-        t.add_row(c.name, "[green]pass[/]" if c.passed else "[red]fail[/]", c.message)
-    console.print(t)
+    checks = [
+        (c.name, "[green]pass[/]" if c.passed else "[red]fail[/]", c.message)
+        for c in verdict.checks
+    ]
+    console.print(
+        table(
+            None,
+            [
+                Col("Check", fixed=True),
+                Col("Result", fixed=True, markup=True),
+                Col("Detail", wrap=True),
+            ],
+            checks,
+        )
+    )
     if scorers and verdict.comparison is not None:
         console.print(_metrics_table(verdict.comparison))
     regressed = [i.item_id for i in verdict.items if i.regressed]
     if regressed:
-        shown = ", ".join(regressed[:10]) + (" …" if len(regressed) > 10 else "")
-        console.print(f"{len(regressed)} regressions: {shown}", highlight=False)
+        console.print(f"{plural(len(regressed), 'regression')}:", highlight=False)
+        for item_id in regressed[:10]:
+            found = (inputs or {}).get(item_id)
+            width = max(20, console.width - len(item_id) - 4)
+            about = "" if found is None else f"  {preview(found.item_input, width)}"
+            console.print(f"  {item_id}{about}", highlight=False, markup=False, soft_wrap=True)
+        if len(regressed) > 10:
+            console.print(f"  … and {len(regressed) - 10} more", highlight=False)
 
 
 def gate_command(
@@ -249,5 +288,9 @@ def gate_command(
     if as_json:
         print_json(verdict)
     else:
-        print_verdict(verdict)
+        from assay.analysis import item_inputs
+
+        regressed = {i.item_id for i in verdict.items if i.regressed}
+        runs = [verdict.run_id, *([verdict.baseline_id] if verdict.baseline_id else [])]
+        print_verdict(verdict, inputs=item_inputs(state(ctx).store(), runs, regressed))
     raise typer.Exit(GATE_PASSED if verdict.passed else GATE_FAILED)

@@ -12,11 +12,12 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
 from assay.config import Settings
-from assay.errors import AssayError, from_validation
+from assay.errors import AssayError, InvalidInput, from_validation
 from assay.store import Store, open_store
+from assay.store.db import is_in_memory
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # an error is one line, even when piped
 
 
 @dataclass
@@ -34,8 +35,22 @@ class State:
             overrides["project"] = self.project
         return Settings(**overrides)
 
-    def store(self) -> Store:
+    def checked_url(self, *, in_memory_ok: bool = False) -> str:
+        """The database URL; an in-memory one is refused unless the command is whole in
+        itself (each command is a process of its own, and such a database ends with it)."""
+        url = self.settings.resolved_database_url
+        if not in_memory_ok and is_in_memory(url):
+            raise InvalidInput(
+                f"--db {url}: an in-memory database lasts one process, and every assay command "
+                "is a process of its own; use a file path such as --db sqlite:///assay.db "
+                "(assay demo and Python's evaluate() can use one)",
+                field="database_url",
+            )
+        return url
+
+    def store(self, *, in_memory_ok: bool = False) -> Store:
         if self._store is None:
+            self.checked_url(in_memory_ok=in_memory_ok)
             self._store = open_store(self.settings)
         return self._store
 

@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 
 from assay.cli.context import console, print_json, state
-from assay.cli.render import table
+from assay.cli.render import Col, preview, table
 from assay.domain import DatasetCreate, DatasetDiff, DatasetSort
+from assay.domain.formatting import plural
 from assay.errors import InvalidInput
 
 app = typer.Typer(help="Datasets of test cases.", no_args_is_help=True)
@@ -42,7 +43,14 @@ def list_command(
     console.print(
         table(
             None,
-            ["Name", "Items", "Version", "Tags", "Updated", "Description"],
+            [
+                Col("Name", min_width=16),
+                "Items",
+                "Version",
+                Col("Tags", drop=2),
+                "Updated",
+                Col("Description", drop=1),
+            ],
             [
                 (d.name, d.item_count, d.version, ", ".join(d.tags), d.updated_at, d.description)
                 for d in page.items
@@ -94,16 +102,28 @@ def show_command(
         return
     console.print(f"[bold]{dataset.name}[/]  {dataset.description or ''}", highlight=False)
     console.print(
-        f"id {dataset.id} · version {dataset.version} · {dataset.item_count} items"
+        f"id {dataset.id} · version {dataset.version} · {plural(dataset.item_count, 'item')}"
         + (f" · tags {', '.join(dataset.tags)}" if dataset.tags else "")
     )
     title = f"items at version {version}" if version is not None else "items"
     console.print(
         table(
             title,
-            ["#", "Input", "Expected output", "Tags", "Source"],
             [
-                (i.sort_order, i.input, i.expected_output, ", ".join(i.tags), i.source.value)
+                Col("#", fixed=True, justify="right"),
+                Col("Input"),
+                Col("Expected output"),
+                Col("Tags", drop=1),
+                Col("Source", fixed=True, drop=2),
+            ],
+            [
+                (
+                    i.sort_order,
+                    preview(i.input),
+                    preview(i.expected_output),
+                    ", ".join(i.tags),
+                    i.source.value,
+                )
                 for i in page.items
             ],
         )
@@ -123,7 +143,8 @@ def delete_command(
     dataset = store.datasets.get(name)
     if not yes:
         typer.confirm(
-            f"Delete dataset {dataset.name!r} and its {dataset.item_count} items?", abort=True
+            f"Delete dataset {dataset.name!r} and its {plural(dataset.item_count, 'item')}?",
+            abort=True,
         )
     store.datasets.delete(dataset.id)
     console.print(f"deleted dataset {dataset.name}")
@@ -185,6 +206,15 @@ def _print_diff(diff: DatasetDiff) -> None:
             before, after = getattr(c.before, field), getattr(c.after, field)
         else:
             field, before, after = "input", c.before and c.before.input, c.after and c.after.input
-        rows.append((c.kind, c.item_id[-12:], ", ".join(c.fields) or field, before, after))
+        rows.append(
+            (c.kind, c.item_id[-8:], ", ".join(c.fields) or field, preview(before), preview(after))
+        )
     if rows:
-        console.print(table(None, ["Change", "Item", "Fields", "Before", "After"], rows))
+        columns = [
+            Col("Change", fixed=True),
+            Col("Item", fixed=True, drop=1),
+            Col("Fields", min_width=8),
+            Col("Before", wrap=True),
+            Col("After", wrap=True),
+        ]
+        console.print(table(None, columns, rows))

@@ -14,8 +14,7 @@ app = typer.Typer(help="Database schema.", no_args_is_help=True)
 @app.command("upgrade")
 def upgrade_command(ctx: typer.Context) -> None:
     """Apply pending migrations (they also apply automatically on first use)."""
-    settings = state(ctx).settings
-    db = Database(settings.resolved_database_url)
+    db = Database(state(ctx).checked_url())
     try:
         before = current_revision(db)
         upgrade(db)
@@ -31,8 +30,7 @@ def upgrade_command(ctx: typer.Context) -> None:
 @app.command("status")
 def status_command(ctx: typer.Context) -> None:
     """Show the database URL and its schema revision."""
-    settings = state(ctx).settings
-    db = Database(settings.resolved_database_url)
+    db = Database(state(ctx).checked_url())
     try:
         current = current_revision(db)
     finally:

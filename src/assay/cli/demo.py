@@ -8,13 +8,14 @@ from typing import Annotated
 
 import typer
 
-from assay.analysis import compare_experiments, gate_experiment
+from assay.analysis import compare_experiments, gate_experiment, item_inputs
 from assay.cli.compare import print_comparison, print_verdict
 from assay.cli.context import console, state
 from assay.cli.datasets import _print_diff
 from assay.cli.demo_bot import bot_v1, bot_v2
 from assay.cli.render import table
 from assay.domain import ExperimentSummary, ItemCreate, ItemUpdate
+from assay.domain.formatting import plural, usd
 from assay.errors import NotFound
 from assay.evaluation import evaluate
 from assay.io import export_dataset, import_file
@@ -33,7 +34,7 @@ def demo_command(
 ) -> None:
     """Build a dataset, version it, run two bot versions over it and compare them."""
     st = state(ctx)
-    store = st.store()
+    store = st.store(in_memory_ok=True)  # the whole loop runs in this one process
     out_dir = output_dir or st.settings.home.expanduser() / "demo"
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -43,7 +44,7 @@ def demo_command(
     with as_file(sample) as path:
         change = import_file(store, path, dataset=DEMO_DATASET, create=True)
     console.print(
-        f"imported {change.added} support questions into [bold]{DEMO_DATASET}[/] "
+        f"imported {plural(change.added, 'support question')} into [bold]{DEMO_DATASET}[/] "
         f"(version {change.version})"
     )
     page = store.datasets.list_items(DEMO_DATASET, limit=5)
@@ -99,7 +100,7 @@ def demo_command(
                 format="csv" if name.endswith("csv") else "jsonl",
                 version=version,
             )
-        console.print(f"version {version}: {rows} items → {target}", highlight=False)
+        console.print(f"version {version}: {plural(rows, 'item')} → {target}", highlight=False)
 
     console.rule("[bold]4. Run two versions of the bot over the dataset")
     runs = []
@@ -117,13 +118,27 @@ def demo_command(
 
     console.rule("[bold]5. Is v2 better? Compare, then gate")
     ids = [r.id for r in runs]
-    print_comparison(compare_experiments(store, ids, only="changed", limit=10))
-    print_verdict(gate_experiment(store, ids[1], baseline=ids[0]), scorers=False)
+    changed = compare_experiments(store, ids, only="changed", limit=10)
+    print_comparison(changed, item_inputs(store, ids, {i.item_id for i in changed.items}))
+    verdict = gate_experiment(store, ids[1], baseline=ids[0])
+    regressed = {i.item_id for i in verdict.items if i.regressed}
+    print_verdict(verdict, scorers=False, inputs=item_inputs(store, ids[::-1], regressed))
+    if store.db.in_memory:
+        console.print(
+            "\nThe database was in memory and ends with this command: run the demo on a file "
+            "database (the default) to explore its runs afterwards.",
+            highlight=False,
+        )
+        return
     console.print(
-        f"\nExplore: assay runs list · assay runs show {runs[1].id} · "
-        f"assay compare {ids[0]} {ids[1]} · assay gate {ids[1]} --baseline {ids[0]}\n"
-        f"Dashboard: pip install 'assay\\[server]' && assay serve, then open "
-        f"http://127.0.0.1:8000/compare?runs={ids[0]}&runs={ids[1]}"
+        "\nExplore:\n  assay runs list\n"
+        f"  assay runs show {runs[1].id}\n"
+        f"  assay compare {ids[0]} {ids[1]}\n"
+        f"  assay gate {ids[1]} --baseline {ids[0]}\n"
+        "Dashboard: pip install 'assay\\[server]' && assay serve, then open\n"
+        f"  http://127.0.0.1:8000/compare?runs={ids[0]}&runs={ids[1]}",
+        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -136,7 +151,7 @@ def _print_summary(name: str, summary: ExperimentSummary) -> None:
             "latency p50 / p95",
             f"{summary.p50_latency_ms or 0:.1f} / {summary.p95_latency_ms or 0:.1f} ms",
         ),
-        ("total cost", f"${summary.total_cost:.6f}"),
+        ("total cost", usd(summary.total_cost)),
     ]
     rows += [
         (f"score {s.name}", f"mean {s.mean:.3f}" if s.mean is not None else "-")
@@ -154,4 +169,6 @@ def _reset(store: Store) -> None:
     for run in old_runs:
         store.experiments.delete(run.id)
     store.datasets.delete(DEMO_DATASET)
-    console.print(f"removed the previous {DEMO_DATASET} dataset and its {len(old_runs)} runs")
+    console.print(
+        f"removed the previous {DEMO_DATASET} dataset and its {plural(len(old_runs), 'run')}"
+    )

@@ -20,6 +20,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 def _store(ctx: typer.Context, project: str | None) -> Store:
     current = state(ctx)
+    current.checked_url()  # refuses an in-memory database, gone when the command ends
     return open_store(current.settings, project=project or current.settings.project)
 
 

@@ -111,7 +111,9 @@ def run_command(
         bool, typer.Option("--retry-errors", help="With --resume: run failed results again.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only the outcome: no progress bar.")
+    ] = False,
 ) -> None:
     """Run an experiment described by a config file and print its summary."""
     cfg = load_run_config(config)
@@ -148,16 +150,22 @@ def run_command(
 
 
 def finish(ctx: typer.Context, prepared: Prepared, *, as_json: bool, quiet: bool) -> None:
-    """Run a prepared experiment, print the outcome, exit 1 unless it completed."""
+    """Run a prepared experiment, print the outcome, exit 1 unless it completed.
+
+    Quiet, nothing is printed while it runs (no id first, no progress bar): only the outcome.
+    """
     store = state(ctx).store()
-    if not as_json:
-        console.print(f"experiment [bold]{prepared.experiment.id}[/]", highlight=False)
+    head = f"experiment [bold]{prepared.experiment.id}[/]"
+    if not (as_json or quiet):  # first, so an interrupted run still shows what to resume
+        console.print(head, highlight=False)
     show = not (as_json or quiet) and console.is_terminal
     experiment = asyncio.run(drive(prepared, show_progress=show))
     summary = store.experiments.summary(experiment.id)
     if as_json:
         print_json({"experiment": experiment, "summary": summary})
     else:
+        if quiet:
+            console.print(head, highlight=False)
         print_summary(experiment, summary)
     if experiment.status != ExperimentStatus.completed:
         raise typer.Exit(1)

@@ -8,16 +8,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 
 from assay.cli.context import console, print_json, state
-from assay.cli.render import cell, table
-from assay.domain import Experiment, ExperimentStatus, ExperimentSummary, ResultDetail
-from assay.errors import InvalidInput
+from assay.cli.render import Col, cell, preview, table
+from assay.domain import (
+    EXPERIMENT_SORT_FIELDS,
+    Experiment,
+    ExperimentSort,
+    ExperimentStatus,
+    ExperimentSummary,
+    ResultDetail,
+)
+from assay.domain.formatting import plural, usd
+from assay.errors import InvalidInput, NotFound
 from assay.targets import BuildContext, PriceTable
+
+if TYPE_CHECKING:
+    from assay.store import Store
 
 app = typer.Typer(
     help="Experiment runs: list, inspect, cancel, resume, export.", no_args_is_help=True
@@ -88,7 +99,7 @@ def print_summary(experiment: Experiment, summary: ExperimentSummary) -> None:
             f"{_ms(summary.avg_latency_ms)} / {_ms(summary.p50_latency_ms)} / "
             f"{_ms(summary.p95_latency_ms)}",
         ),
-        ("cost total / avg", f"${summary.total_cost:.4f} / ${summary.avg_cost or 0:.6f}"),
+        ("cost total / avg", f"{usd(summary.total_cost)} / {usd(summary.avg_cost)}"),
         ("tokens in / out", f"{summary.tokens_in:,} / {summary.tokens_out:,}"),
         ("duration", "" if summary.duration_s is None else f"{summary.duration_s:.2f} s"),
     ]
@@ -120,24 +131,41 @@ def list_command(
     status: Annotated[
         ExperimentStatus | None, typer.Option(help="Only runs in this status.")
     ] = None,
+    sort: Annotated[
+        str,
+        typer.Option(
+            help=f"Order: {', '.join(EXPERIMENT_SORT_FIELDS)}; prefix - for descending "
+            "(runs without a value come last)."
+        ),
+    ] = "-created_at",
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     cursor: Annotated[str | None, typer.Option(help="Cursor printed by the previous page.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """List experiment runs, newest first."""
+    """List experiment runs with their dataset and target, newest first unless --sort."""
+    if sort.lstrip("-") not in EXPERIMENT_SORT_FIELDS:
+        allowed = ", ".join(EXPERIMENT_SORT_FIELDS)
+        raise InvalidInput(
+            f"cannot sort by {sort!r}: use {allowed}, with - first for descending", field="sort"
+        )
     store = state(ctx).store()
-    page = store.experiments.list(dataset=dataset, status=status, limit=limit, cursor=cursor)
+    page = store.experiments.list(
+        dataset=dataset, status=status, sort=_sort(sort), limit=limit, cursor=cursor
+    )
     ids = [e.id for e in page.items]
     counts = store.experiments.counts(ids)
     overview = store.experiments.overview(ids)
     scorer_errors = store.experiments.scorer_errors(ids)
     errors = {i: counts.get(i, {}).get("failed", 0) + scorer_errors.get(i, 0) for i in ids}
+    names = _dataset_names(store, {e.dataset_id for e in page.items if e.dataset_id})
     if as_json:
         print_json(
             {
                 "items": [
                     {
                         **e.model_dump(mode="json"),
+                        "dataset_name": names.get(e.dataset_id or ""),
+                        "target": e.target_label,
                         "counts": counts.get(e.id, {}),
                         "errors": errors[e.id],
                         **overview.get(e.id, {}),
@@ -157,29 +185,50 @@ def list_command(
             (
                 e.id,
                 e.name,
+                names.get(e.dataset_id or "", "-"),
+                e.target_label,
                 status_label(e.status, errors[e.id]),
+                "" if rate is None else f"{rate:.1%}",
                 f"{c.get('completed', 0)}/{sum(c.values())}",
                 c.get("failed", 0),
                 _ms(o.get("avg_latency_ms")),
-                "" if o.get("avg_cost") is None else f"${o['avg_cost']:.6f}",
-                "" if rate is None else f"{rate:.1%}",
-                e.created_at,
+                usd(o.get("avg_cost"), missing=""),
+                e.created_at.strftime("%Y-%m-%d %H:%M"),
             )
         )
+    # At 80 columns the id, name, dataset, status and pass rate fit; wider terminals show
+    # the rest, the least useful last (``drop``).
     columns = [
-        "ID",
-        "Name",
-        "Status",
-        "Done",
-        "Failed",
-        "Avg latency",
-        "Avg cost",
-        "Pass",
-        "Created",
+        Col("ID", fixed=True),
+        Col("Name", min_width=12),
+        Col("Dataset", drop=1),
+        Col("Target", drop=3, min_width=16),
+        Col("Status", fixed=True),
+        Col("Pass", fixed=True, justify="right"),
+        Col("Done", fixed=True, justify="right", drop=4),
+        Col("Failed", fixed=True, justify="right", drop=7),
+        Col("Latency", fixed=True, justify="right", drop=6),
+        Col("Avg cost", fixed=True, justify="right", drop=5),
+        Col("Created", fixed=True, drop=2),
     ]
     console.print(table(None, columns, rows))
     if page.next_cursor:
-        console.print(f"more: --cursor {page.next_cursor}")
+        console.print(f"more: --cursor {page.next_cursor}", soft_wrap=True)
+
+
+def _sort(sort: str) -> ExperimentSort:
+    return sort  # type: ignore[return-value]  # checked against the allowed fields above
+
+
+def _dataset_names(store: Store, dataset_ids: set[str]) -> dict[str, str]:
+    """Names of the datasets some runs used; a deleted one has none."""
+    names = {}
+    for dataset_id in dataset_ids:
+        try:
+            names[dataset_id] = store.datasets.get(dataset_id).name
+        except NotFound:
+            continue
+    return names
 
 
 @app.command("show")
@@ -203,13 +252,18 @@ def show_command(
     )
     print_summary(experiment, page.summary)
     if results:
-        console.print(
-            table(
-                None,
-                ["Status", "Input", "Expected", "Output", "Scores", "Error"],
-                [_result_row(r) for r in page.results[:results]],
-            )
-        )
+        shown = page.results[:results]
+        columns = [
+            Col("Status", fixed=True),
+            Col("Input"),
+            Col("Expected", drop=2),
+            Col("Output"),
+            Col("Scores", drop=1, min_width=14),
+        ]
+        if any(r.error for r in shown):
+            columns.append(Col("Error", drop=3))
+        rows = [_result_row(r)[: len(columns)] for r in shown]
+        console.print(table(None, columns, rows))
 
 
 def _result_row(r: ResultDetail) -> tuple[Any, ...]:
@@ -217,7 +271,14 @@ def _result_row(r: ResultDetail) -> tuple[Any, ...]:
         f"{s.name}={s.numeric_value if s.numeric_value is not None else s.string_value}"
         for s in r.scores
     )
-    return (r.status.value, r.item_input, r.item_expected_output, r.output, scores, r.error)
+    return (
+        r.status.value,
+        preview(r.item_input),
+        preview(r.item_expected_output),
+        preview(r.output),
+        scores,
+        r.error,
+    )
 
 
 @app.command("cancel")
@@ -246,7 +307,9 @@ def resume_command(
         str, typer.Option(help="Result writer: thread, process (another CPU) or auto.")
     ] = "thread",
     as_json: JsonFlag = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only the outcome: no progress bar.")
+    ] = False,
 ) -> None:
     """Run the unfinished results of a run with the target and scorers it was started with."""
     from assay.cli.run import finish
@@ -334,7 +397,7 @@ def export_command(
                 writer.writerow(row + ["" if scores.get(n) is None else scores[n] for n in names])
                 count += 1
     if output is not None:
-        console.print(f"exported {count} results to {output}")
+        console.print(f"exported {plural(count, 'result')} to {output}", highlight=False)
 
 
 __all__ = ["app", "print_summary"]

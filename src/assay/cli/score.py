@@ -9,6 +9,7 @@ import typer
 
 from assay.cli.context import console, print_json, state
 from assay.cli.render import table
+from assay.domain.formatting import plural, usd
 from assay.engine import pairwise_judge, rescore
 from assay.errors import InvalidInput
 
@@ -63,9 +64,9 @@ def score_command(
         if s.name in report.scorers
     ]
     console.print(
-        f"re-scored [bold]{report.results}[/] results of {report.experiment_id} "
-        f"({report.scores} scores, {report.errors} scorer errors"
-        + (f", judge cost {report.cost:.4f}" if report.cost else "")
+        f"re-scored {plural(report.results, 'result')} of {report.experiment_id} "
+        f"({plural(report.scores, 'score')}, {plural(report.errors, 'scorer error')}"
+        + (f", judge cost {usd(report.cost)}" if report.cost else "")
         + ")",
         highlight=False,
     )
@@ -116,10 +117,10 @@ def judge_pairwise_command(
         return "" if value is None else f"{value:.1%}"
 
     console.print(
-        f"A {report.run_a}: {report.wins_a} wins ({rate(report.win_rate_a)})   "
-        f"B {report.run_b}: {report.wins_b} wins ({rate(report.win_rate_b)})   "
+        f"A {report.run_a}: {plural(report.wins_a, 'win')} ({rate(report.win_rate_a)})   "
+        f"B {report.run_b}: {plural(report.wins_b, 'win')} ({rate(report.win_rate_b)})   "
         f"ties {report.ties}   errors {report.errors}   position flips {report.inconsistent}"
         + (f"   unmatched {report.unmatched}" if report.unmatched else "")
-        + (f"   judge cost {report.cost:.4f}" if report.cost else ""),
+        + (f"   judge cost {usd(report.cost)}" if report.cost else ""),
         highlight=False,
     )

@@ -26,4 +26,6 @@ def serve_command(
         raise typer.Exit(1)
     from assay.server.serve import serve
 
-    serve(state(ctx).settings, host=host, port=port)
+    st = state(ctx)
+    st.checked_url()  # refuses an in-memory database: the server's processes would not share it
+    serve(st.settings, host=host, port=port)

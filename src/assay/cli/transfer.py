@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import typer
 
 from assay.cli.context import console, print_json, state
+from assay.domain.formatting import plural
 from assay.io import Format, detect_format, export_dataset, import_file, parse_mapping
 
 FormatOption = Annotated[
@@ -53,8 +54,8 @@ def import_command(
         )
     else:
         console.print(
-            f"imported {change.added} items into {dataset} "
-            f"(version {change.version}, {change.item_count} items)"
+            f"imported {plural(change.added, 'item')} into {dataset} "
+            f"(version {change.version}, {plural(change.item_count, 'item')})"
         )
 
 
@@ -82,4 +83,4 @@ def export_command(
         partial.replace(output)
     finally:
         partial.unlink(missing_ok=True)
-    console.print(f"exported {rows} items to {output}", highlight=False)
+    console.print(f"exported {plural(rows, 'item')} to {output}", highlight=False)

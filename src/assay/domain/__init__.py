@@ -37,6 +37,7 @@ from assay.domain.datasets import (
     list_content_hash,
 )
 from assay.domain.experiments import (
+    EXPERIMENT_SORT_FIELDS,
     Experiment,
     ExperimentCreate,
     ExperimentResults,
@@ -90,6 +91,7 @@ from assay.domain.traces import (
 )
 
 __all__ = [
+    "EXPERIMENT_SORT_FIELDS",
     "JSON",
     "ApiKey",
     "ApiKeyCreated",

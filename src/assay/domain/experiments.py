@@ -32,10 +32,6 @@ class ExperimentStatus(StrEnum):
         )
 
 
-ExperimentSort = Literal["created_at", "-created_at", "name", "-name", "status", "-status"]
-"""Orders of the experiment listing: a field, ascending, or ``-field``, descending."""
-
-
 class ResultStatus(StrEnum):
     pending = "pending"
     running = "running"
@@ -68,6 +64,28 @@ class Experiment(Record):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+    @property
+    def target_label(self) -> str:
+        """What the run evaluated: the prompt and model, the function, or the endpoint."""
+        if self.external:
+            return "uploaded outputs"
+        c = self.config
+        if c.get("prompt_name"):
+            model = c.get("model")
+            return str(c["prompt_name"]) + (f" · {model}" if model else "")
+        for key in ("function", "model", "url", "endpoint_id", "type"):
+            if isinstance(c.get(key), str):
+                return str(c[key])
+        return "—"
+
+
+#: Orders of run listings: a field, ``-`` first for descending.
+EXPERIMENT_SORT_FIELDS = ("created_at", "name", "status", "pass_rate", "cost", "latency")
+ExperimentSort = Literal[
+    "created_at", "-created_at", "name", "-name", "status", "-status",
+    "pass_rate", "-pass_rate", "cost", "-cost", "latency", "-latency",
+]  # fmt: skip
 
 
 class Result(Record):

@@ -256,7 +256,8 @@ class Runner:
         if p.done and p.completed == 0 and p.failed == p.done:
             return (
                 ExperimentStatus.failed,
-                f"all {p.failed} results failed; first: {self.first_error}",
+                ("the only result" if p.failed == 1 else f"all {p.failed} results")
+                + f" failed; first: {self.first_error}",
             )
         return ExperimentStatus.completed, None
 

@@ -87,21 +87,25 @@ def as_list(output: ScoreOutput) -> list[ScoreCreate]:
     return output if isinstance(output, list) else [output]
 
 
-def normalise(name: str, out: Any) -> list[ScoreCreate]:
+def normalise(name: str, out: Any, *, origin: str | None = None) -> list[ScoreCreate]:
     """Score records from whatever a scorer returned (scores, numbers, bools, dicts, lists)."""
     if isinstance(out, ScoreCreate):
         return [out]
     if isinstance(out, list) and all(isinstance(s, ScoreCreate) for s in out):
         return out
-    return as_list(to_score(name, out))
+    return as_list(to_score(name, out, origin=origin))
 
 
-def to_score(name: str, value: Any, passed: bool | None = None) -> ScoreOutput:
-    """Normalise what a scorer function returned into score records."""
+def to_score(
+    name: str, value: Any, passed: bool | None = None, *, origin: str | None = None
+) -> ScoreOutput:
+    """Normalise what a scorer function returned into score records; an error names
+    ``origin`` (the user's function) when given, else the scorer."""
+    who = origin or f"scorer {name!r}"
     if isinstance(value, ScoreCreate):
         return value
     if isinstance(value, list):
-        return [s for v in value for s in as_list(to_score(name, v))]
+        return [s for v in value for s in as_list(to_score(name, v, origin=origin))]
     if isinstance(value, dict):
         fields = {"name": name, **value}
         if "passed" not in fields and isinstance(fields.get("value"), bool):
@@ -112,18 +116,38 @@ def to_score(name: str, value: Any, passed: bool | None = None) -> ScoreOutput:
             first = exc.errors()[0]
             where = str(first["loc"][0]) if first["loc"] else "score"
             raise InvalidInput(
-                f"scorer {name!r} returned an invalid score: {where}: {first['msg']}",
-                field="scorer",
+                f"{who} returned an invalid score: {where}: {first['msg']}", field="scorer"
             ) from None
     if value is None or isinstance(value, bool | int | float | str):
         if passed is None and isinstance(value, bool):
             passed = value
         return ScoreCreate(name=name, value=value, passed=passed)
     raise InvalidInput(
-        f"scorer {name!r} returned {type(value).__name__}; expected a number, bool, str, "
-        "dict or ScoreCreate",
+        f"{who} returned {type(value).__name__}; expected a number, bool, str, dict, "
+        "ScoreCreate or a list of them",
         field="scorer",
     )
+
+
+def _qualified(fn: Any) -> str:
+    """``module.QualName`` of a function (or of a callable's class)."""
+    qualname = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    module = getattr(fn, "__module__", None) or type(fn).__module__
+    return f"{module}.{qualname}"
+
+
+def origin(scorer_: Scorer) -> str | None:
+    """The user's code behind a scorer, for error messages: ``function mod.check`` or
+    ``scorer class mod.Check``; None for Assay's own scorers, whose errors speak for them."""
+    if isinstance(scorer_, FunctionScorer):
+        return f"function {_qualified(scorer_.fn)}"
+    inner = getattr(scorer_, "inner", None)
+    if inner is not None and hasattr(inner, "score"):  # a wrapper: thresholds, renames, …
+        return origin(inner)
+    kind = type(scorer_)
+    if kind.__module__ == "assay" or kind.__module__.startswith("assay."):
+        return None
+    return f"scorer class {_qualified(kind)}"
 
 
 class FunctionScorer:
@@ -132,11 +156,12 @@ class FunctionScorer:
     def __init__(self, fn: Callable[..., Any], name: str | None = None) -> None:
         self.fn = fn
         self.name = name or fn.__name__
+        self.origin = f"function {_qualified(fn)}"
         params = inspect.signature(fn).parameters
         unknown = [p for p in params if p not in SAMPLE_FIELDS and p != "sample"]
         if unknown:
             raise InvalidInput(
-                f"scorer {self.name!r} asks for unknown field(s) {unknown}; "
+                f"scorer {self.name!r} ({self.origin}) asks for unknown field(s) {unknown}; "
                 f"available: sample, {', '.join(sorted(SAMPLE_FIELDS))}",
                 field="scorer",
             )
@@ -149,10 +174,10 @@ class FunctionScorer:
     def score(self, sample: Sample) -> ScoreOutput | Awaitable[ScoreOutput]:
         if self._async:
             return self._score_async(sample)
-        return to_score(self.name, self.fn(**self._kwargs(sample)))
+        return to_score(self.name, self.fn(**self._kwargs(sample)), origin=self.origin)
 
     async def _score_async(self, sample: Sample) -> ScoreOutput:
-        return to_score(self.name, await self.fn(**self._kwargs(sample)))
+        return to_score(self.name, await self.fn(**self._kwargs(sample)), origin=self.origin)
 
 
 def scorer(
@@ -192,13 +217,16 @@ async def run_scorer(scorer_: Scorer, sample: Sample) -> list[ScoreCreate]:
     Scores that do not report their own latency get the scorer's wall time in milliseconds.
     """
     start = time.perf_counter()
+    who = origin(scorer_)
     try:
         out = scorer_.score(sample)
         if inspect.isawaitable(out):
             out = await out
-        scores = normalise(scorer_.name, out)
+        scores = normalise(scorer_.name, out, origin=who)
     except Exception as exc:  # a broken scorer is data on the result, not a crash
         why = str(exc) or type(exc).__name__
+        if who is not None and who not in why:  # the user's code raised: say whose, and what
+            why = f"{who} raised {type(exc).__name__}" + (f": {exc}" if str(exc) else "")
         scores = [ScoreCreate(name=scorer_.name, value=None, reason=f"scorer error: {why}")]
     elapsed = round((time.perf_counter() - start) * 1000, 3)
     for score in scores:

@@ -3,10 +3,18 @@
 SQLite runs in WAL mode with ``synchronous=NORMAL``, foreign keys on and a busy timeout. All
 writes in a process go through one writer (a lock plus ``BEGIN IMMEDIATE``), so readers never
 block and writers never deadlock on lock upgrades.
+
+An in-memory SQLite URL (``sqlite://``, ``sqlite:///:memory:``) is a database that lasts as long
+as its :class:`Database`: it lives in a private scratch file (in ``/dev/shm`` where there is one)
+removed on :meth:`Database.dispose`, so every connection and thread of the process sees the same
+data with the same concurrency as a file, which SQLite's own ``:memory:`` (one database per
+connection) cannot give.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,11 +22,21 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DataError, DBAPIError, OperationalError, StatementError
-from sqlalchemy.pool import NullPool
 
 from assay.errors import InvalidInput, StorageError
+
+
+def is_in_memory(url: str | URL) -> bool:
+    """An SQLite URL whose database lives in memory: gone when the process that opened it ends."""
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except ArgumentError:
+        return False
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    return (parsed.database or "") in ("", ":memory:") or parsed.query.get("mode") == "memory"
 
 
 class Database:
@@ -37,26 +55,35 @@ class Database:
                 field="database_url",
             )
         self._write_lock = threading.RLock()
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self.engine = self._create_engine(busy_timeout_ms, echo)
 
     @property
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
+    @property
+    def in_memory(self) -> bool:
+        """Its data lasts as long as this object (see the module's documentation)."""
+        return is_in_memory(self.url)
+
     def _create_engine(self, busy_timeout_ms: int, echo: bool) -> Engine:
         if not self.is_sqlite:
             return create_engine(
                 self.url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20
             )
-        database = self.url.database or ""
-        in_memory = database in ("", ":memory:")
-        if not in_memory:
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        target = self.url
+        if self.in_memory:
+            shm = "/dev/shm"
+            where = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
+            self._scratch = tempfile.TemporaryDirectory(prefix="assay-memory-", dir=where)
+            target = URL.create("sqlite", database=str(Path(self._scratch.name) / "assay.db"))
+        else:
+            Path(self.url.database or "").expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            self.url,
+            target,
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
-            poolclass=NullPool if in_memory else None,
         )
 
         @event.listens_for(engine, "connect")
@@ -114,3 +141,6 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._scratch is not None:  # an in-memory database ends here
+            self._scratch.cleanup()
+            self._scratch = None

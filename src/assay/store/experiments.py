@@ -11,11 +11,25 @@ import builtins
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, get_args
+from typing import Any
 
-from sqlalchemy import Connection, Row, and_, case, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    Row,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 
 from assay.domain import (
+    EXPERIMENT_SORT_FIELDS,
     Experiment,
     ExperimentCreate,
     ExperimentResults,
@@ -43,7 +57,6 @@ from assay.store.tables import dataset_items, datasets, experiments, results, sc
 from assay.store.types import utcnow
 
 _MAX_LIMIT = 1000
-_SORTS: tuple[str, ...] = get_args(ExperimentSort)
 _UNFINISHED = (ResultStatus.pending.value, ResultStatus.running.value, ResultStatus.cancelled.value)
 
 
@@ -66,8 +79,44 @@ STALE_AFTER = 30.0
 _ACTIVE = (ExperimentStatus.running.value, ExperimentStatus.scoring.value)
 
 
+#: Where runs without a value sort: after every real value, ascending or descending.
+_NO_VALUE_LAST = {False: 1e300, True: -1.0}
+
+
+def _sort_key(field: str, descending: bool) -> ColumnElement[Any]:
+    """The value runs are ordered by: a column, or an aggregate of their results."""
+    if field in ("created_at", "name", "status"):
+        return experiments.c[field]
+    mine = results.c.experiment_id == experiments.c.id
+    value: ColumnElement[Any]
+    if field == "pass_rate":
+        passed = func.sum(case((results.c.passed.is_(True), 1), else_=0))
+        value = cast(passed, Float) / func.nullif(func.count(results.c.passed), 0)
+    elif field == "cost":
+        value = func.avg(results.c.cost)
+    else:  # latency: of the completed results, as the runs tables show it
+        mine = and_(mine, results.c.status == ResultStatus.completed.value)
+        value = func.avg(results.c.latency_ms)
+    found = select(value).where(mine).scalar_subquery()
+    return func.coalesce(found, _NO_VALUE_LAST[descending])
+
+
+def _cursor_value(field: str, value: Any) -> Any:
+    """The sort value a cursor carries, checked against the field's type."""
+    if field == "created_at":
+        try:
+            return datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            raise InvalidInput("malformed pagination cursor", field="cursor") from None
+    kinds: tuple[type, ...] = (str,) if field in ("name", "status") else (int, float)
+    if not isinstance(value, kinds) or isinstance(value, bool):
+        raise InvalidInput("malformed pagination cursor", field="cursor")
+    return value
+
+
 def _experiment(row: Row[Any]) -> Experiment:
     m = dict(row._mapping)
+    m.pop("sort_key", None)
     m.pop("cancel_requested", None)
     worker = m.pop("worker_id", None)
     heartbeat = m.pop("heartbeat_at", None)
@@ -267,19 +316,19 @@ class Experiments:
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Experiment]:
-        """Experiments, newest first by default; ``search`` matches the name or the run tag.
-
-        ``sort`` is ``created_at``, ``name`` or ``status``, ascending, or descending with a
-        leading ``-``; ties are broken by id in the same direction.
-        """
+        """Experiments, newest first unless ``sort`` names another order (a field, ``-`` first
+        for descending; runs without a value for it come last either way); ``search``
+        matches the name or the run tag."""
         limit = _check_limit(limit)
-        if sort not in _SORTS:
-            raise InvalidInput(
-                f"sort must be one of {', '.join(_SORTS)} (got {sort!r})", field="sort"
-            )
-        key = experiments.c[sort.lstrip("-")]
+        field = sort.lstrip("-")
+        if field not in EXPERIMENT_SORT_FIELDS:
+            allowed = ", ".join(EXPERIMENT_SORT_FIELDS)
+            raise InvalidInput(f"sort: {sort!r} is not one of {allowed}", field="sort")
         descending = sort.startswith("-")
-        query = select(experiments).where(experiments.c.project_id == self.project_id)
+        key = _sort_key(field, descending)
+        query = select(experiments, key.label("sort_key")).where(
+            experiments.c.project_id == self.project_id
+        )
         if dataset is not None:
             query = query.where(experiments.c.dataset_id == self._datasets.get(dataset).id)
         if status is ExperimentStatus.interrupted:
@@ -301,13 +350,7 @@ class Experiments:
             query = query.where(experiments.c.created_at < created_before)
         if cursor:
             value, last_id = decode_cursor(cursor, 2)
-            if not isinstance(value, str) or not isinstance(last_id, str):
-                raise InvalidInput("malformed pagination cursor", field="cursor")
-            if key.name == "created_at":
-                try:
-                    value = datetime.fromisoformat(value)
-                except ValueError:
-                    raise InvalidInput("malformed pagination cursor", field="cursor") from None
+            value = _cursor_value(field, value)
             query = query.where(after_keyset([key, experiments.c.id], [value, last_id], descending))
         order = [key.desc(), experiments.c.id.desc()] if descending else [key, experiments.c.id]
         with self.db.read() as conn:
@@ -315,9 +358,9 @@ class Experiments:
         items = [_experiment(r) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
-            last = rows[limit - 1]
-            raw = getattr(last, key.name)
-            next_cursor = encode_cursor(raw if isinstance(raw, str) else raw.isoformat(), last.id)
+            last = rows[limit - 1].sort_key
+            raw = last.isoformat() if isinstance(last, datetime) else last
+            next_cursor = encode_cursor(raw, items[-1].id)
         if status is not None:
             items = [e for e in items if e.status is status]
         return Page[Experiment](items=items, next_cursor=next_cursor)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from assay.analysis import compare_experiments, gate_experiment
+from assay.analysis import compare_experiments, gate_experiment, item_inputs
 from assay.analysis.gate import GateVerdict
 from assay.analysis.models import ItemFilter
 from assay.errors import AssayError, InvalidInput, NotFound
@@ -21,19 +20,6 @@ from assay.store import Store
 router = APIRouter()
 
 PAGE = 50
-
-
-def _inputs(store: Store, run_ids: Sequence[str], item_ids: set[str]) -> dict[str, Any]:
-    """What each item of a page was run with (input and expected output), read from the
-    runs' results: one query per run, and only for items an earlier run does not have."""
-    found: dict[str, Any] = {}
-    for run_id in run_ids:
-        missing = sorted(item_ids - found.keys())
-        if not missing:
-            break
-        for result in store.experiments.results_for_items(run_id, missing):
-            found.setdefault(result.dataset_item_id or "", result)
-    return found
 
 
 def _dataset_name(store: Store, dataset_id: str | None) -> str | None:
@@ -78,7 +64,7 @@ def compare_page(
             gates[candidate.id] = gate_experiment(store, candidate.id, baseline=base.id)
         except AssayError as exc:  # not completed yet, for instance: show why, not a gate
             gates[candidate.id] = exc.message
-    items = _inputs(store, [e.id for e in experiments], {r.item_id for r in comparison.items})
+    items = item_inputs(store, [e.id for e in experiments], {r.item_id for r in comparison.items})
     query = "&".join(f"runs={e.id}" for e in experiments)
     return render(
         request,

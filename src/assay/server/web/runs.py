@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
-from assay.domain import Experiment, ExperimentStatus, ScoreCreate, ScoreSource
+from assay.domain import ExperimentSort, ExperimentStatus, ScoreCreate, ScoreSource
 from assay.errors import Conflict, InvalidInput, NotFound, from_validation
 from assay.server.auth import ProjectStore
 from assay.server.web import charts
@@ -20,20 +20,6 @@ from assay.server.web.templating import render
 router = APIRouter()
 
 Outcome = Literal["all", "passed", "failed"]
-
-
-def target_label(experiment: Experiment) -> str:
-    """What the run evaluated: the prompt and model, the function, or the endpoint."""
-    if experiment.external:
-        return "uploaded outputs"
-    c = experiment.config
-    if c.get("prompt_name"):
-        model = c.get("model")
-        return str(c["prompt_name"]) + (f" · {model}" if model else "")
-    for key in ("function", "model", "url", "endpoint_id", "type"):
-        if isinstance(c.get(key), str):
-            return str(c[key])
-    return "—"
 
 
 def _day(value: date | None, *, end: bool = False) -> datetime | None:
@@ -52,12 +38,16 @@ def runs_page(
     status: Annotated[str | None, Query(max_length=20)] = None,
     since: Annotated[str | None, Query(max_length=20)] = None,
     until: Annotated[str | None, Query(max_length=20)] = None,
+    sort: Annotated[str | None, Query(max_length=20)] = None,
     cursor: str | None = None,
 ) -> HTMLResponse:
-    """Every run, newest first: search by name or run tag, filter by dataset, status, dates."""
+    """Every run, newest first unless a column header asks for another order (``sort``): search
+    by name or run tag, filter by dataset, status, dates."""
     state = choice(ExperimentStatus, status, "status")
     first, last = day(since, "since"), day(until, "until")
+    order = cast(ExperimentSort, literal(ExperimentSort, sort, "sort") or "-created_at")
     page = store.experiments.list(
+        sort=order,
         dataset=dataset or None,
         status=state,
         search=q or None,
@@ -71,7 +61,7 @@ def runs_page(
     rows = [
         {
             "run": e,
-            "target": target_label(e),
+            "target": e.target_label,
             "dataset": names.get(e.dataset_id or ""),
             "stats": overview.get(e.id, {}),
         }
@@ -83,6 +73,7 @@ def runs_page(
         "status": state.value if state else "",
         "since": first.isoformat() if first else "",
         "until": last.isoformat() if last else "",
+        "sort": "" if order == "-created_at" else order,
     }
     return render(
         request,
@@ -94,6 +85,7 @@ def runs_page(
             "filters": filters,
             "statuses": [s.value for s in ExperimentStatus],
             "datasets": sorted(names.values()),
+            "order": order,
         },
         block="table",
     )
@@ -134,7 +126,7 @@ def run_page(
         {
             "section": "runs",
             "run": run,
-            "target": target_label(run),
+            "target": run.target_label,
             "dataset": dataset,
             "summary": summary,
             "results": listing.results,

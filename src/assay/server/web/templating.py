@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from assay import __version__
+from assay.domain.formatting import plural, usd
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -46,12 +47,6 @@ def seconds(ms: float | None) -> str:
     return "—" if ms is None else f"{ms / 1000:,.2f} s"
 
 
-def usd(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"${value:,.4f}" if abs(value) < 1 else f"${value:,.2f}"
-
-
 def when(value: datetime | None) -> str:
     if value is None:
         return "—"
@@ -75,7 +70,14 @@ def short(value: Any, limit: int = 160) -> str:
 
 
 env.filters.update(
-    number=_number, percent=percent, seconds=seconds, usd=usd, when=when, pretty=pretty, short=short
+    number=_number,
+    percent=percent,
+    seconds=seconds,
+    usd=usd,
+    plural=plural,
+    when=when,
+    pretty=pretty,
+    short=short,
 )
 env.globals["version"] = __version__
 # The macros (badges, tags, charts) are globals, so a block rendered alone still has them.

@@ -62,7 +62,7 @@ def list_experiments(
 ) -> Page[ExperimentView]:
     """Experiments, newest first by default.
 
-    ``sort`` is ``created_at``, ``name`` or ``status`` (ascending) or the same with a leading
+    ``sort`` is one of ``EXPERIMENT_SORT_FIELDS`` (ascending) or the same with a leading
     ``-`` (descending); a cursor continues the order it was issued for.
     """
     page = store.experiments.list(
