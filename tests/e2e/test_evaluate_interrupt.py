@@ -162,6 +162,10 @@ def test_a_killed_run_reads_interrupted_everywhere_and_resumes(
     app = create_app(settings.model_copy(update={"auth": "none"}))
     with TestClient(app) as http:
         assert http.get(f"/api/v1/experiments/{run_id}/").json()["status"] == "interrupted"
+        page = http.get(f"/runs/{run_id}")  # the dashboard shows it stopped, not refreshing
+        assert page.status_code == 200
+        assert "badge-interrupted" in page.text
+        assert "hx-trigger" not in page.text
     app.state.assay.db.dispose()
 
     resume_and_check(tmp_path, env, run_id)

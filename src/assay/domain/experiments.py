@@ -31,6 +31,11 @@ class ExperimentStatus(StrEnum):
             ExperimentStatus.cancelled,
         )
 
+    @property
+    def stopped(self) -> bool:
+        """Nothing is running it: finished, or interrupted (resuming it goes on)."""
+        return self.finished or self is ExperimentStatus.interrupted
+
 
 class ResultStatus(StrEnum):
     pending = "pending"

@@ -108,7 +108,7 @@ def run_page(
     # HTMX refreshes the summary of a live run, or pages and filters the results.
     block = "results" if request.headers.get("hx-target") == "results" else "summary"
     distributions: list[Any] = []
-    if run.status.finished and block == "summary":  # the results block shows none
+    if run.status.stopped and block == "summary":  # the results block shows none
         latency = store.analytics.latency_distribution(run.id)
         distributions.append(charts.histogram("Latency (ms)", latency.bins, fmt="{:.3g}"))
         for s in summary.scores:
@@ -133,7 +133,7 @@ def run_page(
             "next_cursor": listing.next_cursor,
             "outcome": outcome,
             "distributions": distributions,
-            "live": not run.status.finished,
+            "live": not run.status.stopped,
         },
         block=block,
     )
