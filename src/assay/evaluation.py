@@ -13,11 +13,10 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from assay.client.journal import Outcome
 from assay.config import Settings
 from assay.domain import (
     Dataset,
@@ -34,6 +33,9 @@ from assay.engine.rescore import RescoreReport, rescore_async
 from assay.errors import InvalidInput, from_validation
 from assay.store import Store, open_store
 from assay.targets import BuildContext, FunctionTarget, PriceTable, Target, create_target
+
+if TYPE_CHECKING:
+    from assay.client.journal import Outcome
 
 Data = str | Dataset | Sequence[dict[str, Any] | ItemCreate]
 

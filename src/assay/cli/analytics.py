@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from assay.cli.context import console, print_json, state
 from assay.cli.render import table
-from assay.domain import HistogramBin
+
+if TYPE_CHECKING:
+    from assay.domain import HistogramBin
 
 app = typer.Typer(
     help="Analytics over stored runs: trends, dataset health, latency, distributions.",

@@ -4,28 +4,18 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.table import Table
 
-from assay.analysis import (
-    PASS_METRIC,
-    Comparison,
-    GateVerdict,
-    MetricComparison,
-    RegressionPolicy,
-    compare_experiments,
-    gate_experiment,
-    render_comparison_markdown,
-    render_junit,
-    render_markdown,
-)
-from assay.analysis.textdiff import as_text
 from assay.cli.context import console, err_console, print_json, state
 from assay.cli.render import cell
 from assay.errors import AssayError, InvalidInput, from_validation
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from assay.analysis import Comparison, GateVerdict, MetricComparison, RegressionPolicy
 
 #: Exit codes of ``assay gate``.
 GATE_PASSED, GATE_FAILED, GATE_ERROR = 0, 1, 2
@@ -56,6 +46,10 @@ def _value(metric: MetricComparison, x: float | None, *, delta: bool = False) ->
 
 
 def _metrics_table(cmp: Comparison) -> Table:
+    from rich.table import Table
+
+    from assay.analysis import PASS_METRIC
+
     names = {r.run_id: r.name for r in cmp.runs}
     t = Table(title="Scorers", title_justify="left", header_style="bold")
     t.add_column("Scorer")
@@ -90,6 +84,10 @@ def _metrics_table(cmp: Comparison) -> Table:
 
 
 def _items_table(cmp: Comparison) -> Table:
+    from rich.table import Table
+
+    from assay.analysis.textdiff import as_text
+
     names = {r.run_id: r.name for r in cmp.runs}
     t = Table(
         title=f"Items ({len(cmp.items)} of {cmp.items_total})",
@@ -149,6 +147,8 @@ def compare_command(
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and permutations.")] = 0,
 ) -> None:
     """Compare runs item by item: per-scorer means, difference with CI, p-value, verdict."""
+    from assay.analysis import compare_experiments, render_comparison_markdown
+
     store = state(ctx).store()
     cmp = compare_experiments(
         store,
@@ -169,6 +169,8 @@ def compare_command(
 
 
 def _load_policy(path: Path) -> RegressionPolicy:
+    from assay.analysis import RegressionPolicy
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -190,6 +192,8 @@ def print_verdict(verdict: GateVerdict, *, scorers: bool = True) -> None:
     head = "[bold green]PASSED[/]" if verdict.passed else "[bold red]FAILED[/]"
     against = f" vs {verdict.baseline_name}" if verdict.baseline_name else ""
     console.print(f"gate {head}: {verdict.run_name}{against}", highlight=False)
+    from rich.table import Table
+
     t = Table(header_style="bold")
     t.add_column("Check")
     t.add_column("Result")
@@ -228,7 +232,11 @@ def gate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
 ) -> None:
     """Gate a run against its policy and baseline. Exit 0 passed, 1 failed, 2 error."""
+    from pydantic import ValidationError
+
     try:
+        from assay.analysis import gate_experiment, render_junit, render_markdown
+
         rules = _load_policy(policy) if policy is not None else None
         verdict = gate_experiment(
             state(ctx).store(), run, baseline=baseline, baseline_tag=baseline_tag, policy=rules

@@ -1,19 +1,27 @@
-"""What every command shares: the lazily opened store, output helpers, error rendering."""
+"""What every command shares: the lazily opened store, output helpers, error rendering.
+
+Command modules import only this, typer and the standard library at their top: the store,
+the engine, the analysis stack and the server are imported inside the commands that use them,
+so ``assay --help`` and light commands start fast (tests/e2e/test_startup.py guards it).
+"""
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import typer
-from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
-from assay.config import Settings
 from assay.errors import AssayError, from_validation
-from assay.store import Store, open_store
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from assay.config import Settings
+    from assay.store import Store
 
 console = Console()
 err_console = Console(stderr=True)
@@ -27,6 +35,8 @@ class State:
 
     @property
     def settings(self) -> Settings:
+        from assay.config import Settings
+
         overrides: dict[str, Any] = {}
         if self.database_url:
             overrides["database_url"] = self.database_url
@@ -51,8 +61,16 @@ def state(ctx: typer.Context) -> State:
     return obj
 
 
+def open_store(settings: Settings) -> Store:
+    """The configured store; SQLAlchemy and the repositories load here, not at start-up."""
+    from assay.store import open_store
+
+    return open_store(settings)
+
+
 def print_json(value: Any) -> None:
     """Machine-readable output for scripts: pydantic records, lists of them, or plain data."""
+    from pydantic import BaseModel
 
     def default(obj: Any) -> Any:
         if isinstance(obj, BaseModel):
@@ -67,9 +85,23 @@ def run_guarded(app: typer.Typer) -> None:
     """Run the app; an AssayError prints one clear line and exits with a non-zero code."""
     try:
         app(standalone_mode=True)
-    except ValidationError as exc:
-        err_console.print(f"[bold red]error:[/] {from_validation(exc).message}", highlight=False)
-        raise SystemExit(1) from None
     except AssayError as exc:
         err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
         raise SystemExit(1) from None
+    except Exception as exc:
+        invalid = _validation_error(exc)
+        if invalid is None:
+            raise
+        err_console.print(
+            f"[bold red]error:[/] {from_validation(invalid).message}", highlight=False
+        )
+        raise SystemExit(1) from None
+
+
+def _validation_error(exc: Exception) -> ValidationError | None:
+    """``exc`` if it is pydantic's ValidationError; pydantic is not imported if nothing used it."""
+    if "pydantic_core" not in sys.modules:
+        return None
+    from pydantic import ValidationError
+
+    return exc if isinstance(exc, ValidationError) else None

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from assay.cli.context import console, print_json, state
 from assay.cli.render import table
-from assay.domain import DatasetCreate, DatasetDiff, DatasetSort
 from assay.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from assay.domain import DatasetDiff, DatasetSort
 
 app = typer.Typer(help="Datasets of test cases.", no_args_is_help=True)
 
@@ -66,6 +68,8 @@ def create_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Create an empty dataset."""
+    from assay.domain import DatasetCreate
+
     dataset = (
         state(ctx)
         .store()

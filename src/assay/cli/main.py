@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from assay import __version__
 from assay.cli.analytics import app as analytics_app
 from assay.cli.compare import compare_command, gate_command
 from assay.cli.context import State, run_guarded
@@ -49,6 +48,8 @@ app.command("judge-pairwise")(judge_pairwise_command)
 
 def _version(value: bool) -> None:
     if value:
+        from assay import __version__
+
         typer.echo(f"assay {__version__}")
         raise typer.Exit()
 

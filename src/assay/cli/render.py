@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def cell(value: Any, width: int = 60) -> str:
@@ -22,6 +24,8 @@ def cell(value: Any, width: int = 60) -> str:
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    from rich.table import Table
+
     t = Table(title=title, title_justify="left", header_style="bold")
     for c in columns:
         t.add_column(c, overflow="fold")

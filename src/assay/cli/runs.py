@@ -8,22 +8,34 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 
 from assay.cli.context import console, print_json, state
 from assay.cli.render import cell, table
-from assay.domain import Experiment, ExperimentStatus, ExperimentSummary, ResultDetail
 from assay.errors import InvalidInput
-from assay.targets import BuildContext, PriceTable
+
+if TYPE_CHECKING:
+    from assay.domain import Experiment, ExperimentSummary, ResultDetail
 
 app = typer.Typer(
     help="Experiment runs: list, inspect, cancel, resume, export.", no_args_is_help=True
 )
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+class StatusFilter(StrEnum):
+    """The values of ``assay.domain.ExperimentStatus``, without importing the domain models."""
+
+    pending = "pending"
+    running = "running"
+    scoring = "scoring"
+    completed = "completed"
+    failed = "failed"
+    cancelled = "cancelled"
 
 
 class ExportFormat(StrEnum):
@@ -91,16 +103,21 @@ def print_summary(experiment: Experiment, summary: ExperimentSummary) -> None:
 def list_command(
     ctx: typer.Context,
     dataset: Annotated[str | None, typer.Option(help="Only runs of this dataset.")] = None,
-    status: Annotated[
-        ExperimentStatus | None, typer.Option(help="Only runs in this status.")
-    ] = None,
+    status: Annotated[StatusFilter | None, typer.Option(help="Only runs in this status.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     cursor: Annotated[str | None, typer.Option(help="Cursor printed by the previous page.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List experiment runs, newest first."""
+    from assay.domain import ExperimentStatus
+
     store = state(ctx).store()
-    page = store.experiments.list(dataset=dataset, status=status, limit=limit, cursor=cursor)
+    page = store.experiments.list(
+        dataset=dataset,
+        status=None if status is None else ExperimentStatus(status.value),
+        limit=limit,
+        cursor=cursor,
+    )
     ids = [e.id for e in page.items]
     counts = store.experiments.counts(ids)
     overview = store.experiments.overview(ids)
@@ -197,7 +214,7 @@ def cancel_command(
 ) -> None:
     """Cancel a run; a running engine notices within a second and keeps finished results."""
     experiment = state(ctx).store().experiments.request_cancel(ref)
-    if experiment.status == ExperimentStatus.cancelled:
+    if experiment.status == "cancelled":
         console.print(f"cancelled {experiment.id}")
     else:
         console.print(f"cancel requested for {experiment.id}: the running process will stop it")
@@ -222,6 +239,7 @@ def resume_command(
     """Run the unfinished results of a run with the target and scorers it was started with."""
     from assay.cli.run import finish
     from assay.engine import RunOptions, rebuild, resume
+    from assay.targets import BuildContext, PriceTable
 
     st = state(ctx)
     store = st.store()

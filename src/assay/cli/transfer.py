@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from assay.cli.context import console, print_json, state
-from assay.io import Format, detect_format, export_dataset, import_file, parse_mapping
+
+if TYPE_CHECKING:
+    from assay.io import Format
 
 FormatOption = Annotated[
     Literal["csv", "json", "jsonl"] | None,
@@ -34,6 +36,8 @@ def import_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Import items from a file into a dataset, all or nothing, as one new version."""
+    from assay.io import import_file, parse_mapping
+
     change = import_file(
         state(ctx).store(),
         file,
@@ -69,6 +73,8 @@ def export_command(
     ] = None,
 ) -> None:
     """Export a dataset's items as CSV, JSON or JSONL."""
+    from assay.io import detect_format, export_dataset
+
     fmt: Format = detect_format(output, format) if output is not None else (format or "jsonl")
     store = state(ctx).store()
     if output is None:
