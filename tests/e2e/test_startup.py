@@ -103,6 +103,7 @@ def test_datasets_list_loads_only_storage(tmp_path: Path) -> None:
     modules = loaded(tmp_path, _CLI, "datasets", "list", home=home)
     assert "assay.store.datasets" in modules
     assert present(modules, (*HEAVY, "httpx", "assay.store.experiments")) == []
+    assert present(modules, ("assay.cli.runs", "assay.cli.compare", "assay.cli.demo")) == []
 
 
 def test_evaluate_loads_the_engine_but_not_the_server(tmp_path: Path) -> None:
@@ -110,6 +111,22 @@ def test_evaluate_loads_the_engine_but_not_the_server(tmp_path: Path) -> None:
     assert "assay.engine" in modules
     assert present(modules, ("fastapi", "starlette", "uvicorn", "assay.server", "torch")) == []
     assert present(modules, ("numpy", "assay.analysis", "alembic", "pandas", "scipy")) == []
+
+
+def test_every_root_command_builds() -> None:
+    import typer
+    from typer.main import get_command
+
+    from assay.cli.main import COMMANDS, app
+
+    group = get_command(app)
+    ctx = typer.Context(group)
+    assert isinstance(group, typer.core.TyperGroup)
+    assert group.list_commands(ctx) == list(COMMANDS)
+    for name in COMMANDS:
+        command = group.get_command(ctx, name)
+        assert command is not None
+        assert command.name == name
 
 
 def test_runs_status_filter_matches_experiment_status() -> None:

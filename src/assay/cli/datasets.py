@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from assay.cli.context import console, print_json, state
+from assay.cli.policy import policy_command
 from assay.cli.render import table
 from assay.errors import InvalidInput
 
@@ -192,3 +193,6 @@ def _print_diff(diff: DatasetDiff) -> None:
         rows.append((c.kind, c.item_id[-12:], ", ".join(c.fields) or field, before, after))
     if rows:
         console.print(table(None, ["Change", "Item", "Fields", "Before", "After"], rows))
+
+
+app.command("policy")(policy_command)
