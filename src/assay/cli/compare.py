@@ -189,11 +189,11 @@ def _write(path: Path, text: str, what: str) -> None:
 
 
 def print_verdict(verdict: GateVerdict, *, scorers: bool = True) -> None:
+    from rich.table import Table
+
     head = "[bold green]PASSED[/]" if verdict.passed else "[bold red]FAILED[/]"
     against = f" vs {verdict.baseline_name}" if verdict.baseline_name else ""
     console.print(f"gate {head}: {verdict.run_name}{against}", highlight=False)
-    from rich.table import Table
-
     t = Table(header_style="bold")
     t.add_column("Check")
     t.add_column("Result")

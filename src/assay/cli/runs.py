@@ -213,8 +213,10 @@ def cancel_command(
     ctx: typer.Context, ref: Annotated[str, typer.Argument(help="Experiment id.")]
 ) -> None:
     """Cancel a run; a running engine notices within a second and keeps finished results."""
+    from assay.domain import ExperimentStatus
+
     experiment = state(ctx).store().experiments.request_cancel(ref)
-    if experiment.status == "cancelled":
+    if experiment.status == ExperimentStatus.cancelled:
         console.print(f"cancelled {experiment.id}")
     else:
         console.print(f"cancel requested for {experiment.id}: the running process will stop it")
