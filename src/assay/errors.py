@@ -15,9 +15,10 @@ message on one line and exits non-zero. Per-item failures in an experiment are d
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import ValidationError
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class AssayError(Exception):

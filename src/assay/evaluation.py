@@ -15,11 +15,10 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from assay.client.journal import Outcome
 from assay.config import Settings
 from assay.domain import (
     Dataset,
@@ -39,6 +38,9 @@ from assay.errors import AllItemsFailedWarning, InvalidInput, NotFound, from_val
 from assay.remote import connect, fetch, item_map, local_ids, mirror, server_source
 from assay.store import Store, open_store
 from assay.targets import BuildContext, FunctionTarget, PriceTable, Target, create_target
+
+if TYPE_CHECKING:
+    from assay.client.journal import Outcome
 
 Data = str | Dataset | Sequence[dict[str, Any] | ItemCreate]
 #: Errors the printed report of :func:`evaluate` quotes (``result.errors`` holds them all).

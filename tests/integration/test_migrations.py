@@ -7,7 +7,14 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from assay.store import Database
-from assay.store.migrate import current_revision, downgrade, ensure_schema, head_revision, upgrade
+from assay.store.migrate import (
+    current_revision,
+    downgrade,
+    ensure_schema,
+    head_revision,
+    scripted_head,
+    upgrade,
+)
 from assay.store.tables import metadata
 
 
@@ -40,3 +47,15 @@ def test_ensure_schema_is_idempotent(empty_db: Database) -> None:
     ensure_schema(empty_db)
     ensure_schema(empty_db)
     assert current_revision(empty_db) == head_revision()
+
+
+def test_scripted_head_is_alembics_head() -> None:
+    assert scripted_head() is not None
+    assert scripted_head() == head_revision()
+
+
+def test_ensure_schema_upgrades_a_database_behind_the_head(empty_db: Database) -> None:
+    upgrade(empty_db, "0001")
+    ensure_schema(empty_db)
+    assert current_revision(empty_db) == head_revision()
+    assert tables(empty_db) == set(metadata.tables)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assay.domain.formatting import plural, usd
+from assay.formatting import plural, usd
 from assay.server.web.templating import env
 
 

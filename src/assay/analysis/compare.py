@@ -41,8 +41,8 @@ from assay.analysis.stats import (
     verdict,
     wilcoxon_test,
 )
-from assay.domain.formatting import plural
 from assay.errors import InvalidInput
+from assay.formatting import plural
 
 NumericTest = Literal["auto", "permutation", "wilcoxon"]
 #: Above this many random draws, ``auto`` uses the Wilcoxon test instead of permutations.

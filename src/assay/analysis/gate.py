@@ -22,8 +22,8 @@ from assay.analysis.frame import STATUSES, RunFrame, align
 from assay.analysis.items import paused_gc
 from assay.analysis.models import PASS_METRIC, Comparison, Contrast
 from assay.analysis.stats import Direction, Verdict
-from assay.domain.formatting import plural
 from assay.errors import InvalidInput
+from assay.formatting import plural
 
 
 class ScorerRule(BaseModel):

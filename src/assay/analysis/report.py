@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from assay.analysis.gate import GateVerdict
 from assay.analysis.items import paused_gc
 from assay.analysis.models import PASS_METRIC, Comparison, MetricComparison
-from assay.domain.formatting import plural
+from assay.formatting import plural
 
 #: Characters XML 1.0 cannot carry even escaped (control characters other than tab/newline/CR).
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

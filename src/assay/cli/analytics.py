@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from assay.cli.context import console, print_json, state
 from assay.cli.render import Col, table
-from assay.domain import HistogramBin
-from assay.domain.formatting import plural, usd
+from assay.formatting import plural, usd
+
+if TYPE_CHECKING:
+    from assay.domain import HistogramBin
 
 app = typer.Typer(
     help="Analytics over stored runs: trends, dataset health, latency, distributions.",

@@ -5,30 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.markup import escape
-from rich.table import Table
 
-from assay.analysis import (
-    PASS_METRIC,
-    Comparison,
-    GateVerdict,
-    MetricComparison,
-    RegressionPolicy,
-    compare_experiments,
-    gate_experiment,
-    render_comparison_markdown,
-    render_junit,
-    render_markdown,
-)
-from assay.analysis.textdiff import as_text
 from assay.cli.context import console, err_console, print_json, state
 from assay.cli.render import Col, cell, preview, table
-from assay.domain.formatting import plural
 from assay.errors import AssayError, InvalidInput, from_validation
+from assay.formatting import plural
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from assay.analysis import Comparison, GateVerdict, MetricComparison, RegressionPolicy
 
 #: Exit codes of ``assay gate``.
 GATE_PASSED, GATE_FAILED, GATE_ERROR = 0, 1, 2
@@ -59,6 +49,9 @@ def _value(metric: MetricComparison, x: float | None, *, delta: bool = False) ->
 
 
 def _metrics_table(cmp: Comparison) -> Table:
+
+    from assay.analysis import PASS_METRIC
+
     names = {r.run_id: r.name for r in cmp.runs}
 
     def run_column(name: str) -> Col:  # a header may wrap between words, not inside them
@@ -100,6 +93,8 @@ def _metrics_table(cmp: Comparison) -> Table:
 
 
 def _items_table(cmp: Comparison, inputs: Mapping[str, Any]) -> Table:
+    from assay.analysis.textdiff import as_text
+
     names = {r.run_id: r.name for r in cmp.runs}
     two = len(cmp.runs) == 2
     columns = [
@@ -167,6 +162,8 @@ def compare_command(
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and permutations.")] = 0,
 ) -> None:
     """Compare runs item by item: per-scorer means, difference with CI, p-value, verdict."""
+    from assay.analysis import compare_experiments, render_comparison_markdown
+
     store = state(ctx).store()
     cmp = compare_experiments(
         store,
@@ -190,6 +187,8 @@ def compare_command(
 
 
 def _load_policy(path: Path) -> RegressionPolicy:
+    from assay.analysis import RegressionPolicy
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -267,7 +266,11 @@ def gate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
 ) -> None:
     """Gate a run against its policy and baseline. Exit 0 passed, 1 failed, 2 error."""
+    from pydantic import ValidationError
+
     try:
+        from assay.analysis import gate_experiment, render_junit, render_markdown
+
         rules = _load_policy(policy) if policy is not None else None
         verdict = gate_experiment(
             state(ctx).store(), run, baseline=baseline, baseline_tag=baseline_tag, policy=rules

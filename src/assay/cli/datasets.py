@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from assay.cli.context import console, print_json, state
+from assay.cli.policy import policy_command
 from assay.cli.render import Col, preview, table
-from assay.domain import DatasetCreate, DatasetDiff, DatasetSort
-from assay.domain.formatting import plural
 from assay.errors import InvalidInput
+from assay.formatting import plural
+
+if TYPE_CHECKING:
+    from assay.domain import DatasetDiff, DatasetSort
 
 app = typer.Typer(help="Datasets of test cases.", no_args_is_help=True)
 
@@ -74,6 +77,8 @@ def create_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Create an empty dataset."""
+    from assay.domain import DatasetCreate
+
     dataset = (
         state(ctx)
         .store()
@@ -218,3 +223,6 @@ def _print_diff(diff: DatasetDiff) -> None:
             Col("After", wrap=True),
         ]
         console.print(table(None, columns, rows))
+
+
+app.command("policy")(policy_command)

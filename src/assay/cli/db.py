@@ -5,8 +5,6 @@ from __future__ import annotations
 import typer
 
 from assay.cli.context import console, state
-from assay.store import Database
-from assay.store.migrate import current_revision, head_revision, upgrade
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -14,6 +12,9 @@ app = typer.Typer(help="Database schema.", no_args_is_help=True)
 @app.command("upgrade")
 def upgrade_command(ctx: typer.Context) -> None:
     """Apply pending migrations (they also apply automatically on first use)."""
+    from assay.store import Database
+    from assay.store.migrate import current_revision, upgrade
+
     db = Database(state(ctx).checked_url())
     try:
         before = current_revision(db)
@@ -30,6 +31,9 @@ def upgrade_command(ctx: typer.Context) -> None:
 @app.command("status")
 def status_command(ctx: typer.Context) -> None:
     """Show the database URL and its schema revision."""
+    from assay.store import Database
+    from assay.store.migrate import current_revision, head_revision
+
     db = Database(state(ctx).checked_url())
     try:
         current = current_revision(db)

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from importlib.resources import as_file, files
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from assay.analysis import compare_experiments, gate_experiment, item_inputs
 from assay.cli.compare import print_comparison, print_verdict
 from assay.cli.context import console, state
 from assay.cli.datasets import _print_diff
-from assay.cli.demo_bot import bot_v1, bot_v2
 from assay.cli.render import table
-from assay.domain import ExperimentSummary, ItemCreate, ItemUpdate
-from assay.domain.formatting import plural, usd
 from assay.errors import NotFound
-from assay.evaluation import evaluate
-from assay.io import export_dataset, import_file
-from assay.scorers import exact_match, token_f1
-from assay.store import Store
+from assay.formatting import plural, usd
+
+if TYPE_CHECKING:
+    from assay.domain import ExperimentSummary
+    from assay.store import Store
 
 DEMO_DATASET = "demo-support-qa"
 
@@ -33,6 +30,13 @@ def demo_command(
     ] = None,
 ) -> None:
     """Build a dataset, version it, run two bot versions over it and compare them."""
+    from assay.analysis import compare_experiments, gate_experiment, item_inputs
+    from assay.cli.demo_bot import bot_v1, bot_v2
+    from assay.domain import ItemCreate, ItemUpdate
+    from assay.evaluation import evaluate
+    from assay.io import export_dataset, import_file
+    from assay.scorers import exact_match, token_f1
+
     st = state(ctx)
     store = st.store(in_memory_ok=True)  # the whole loop runs in this one process
     out_dir = output_dir or st.settings.home.expanduser() / "demo"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from assay.cli.context import console, print_json, state
 from assay.cli.render import table
-from assay.store import Store, open_store
+
+if TYPE_CHECKING:
+    from assay.store import Store
 
 app = typer.Typer(help="API keys for the REST API.", no_args_is_help=True)
 
@@ -19,6 +21,8 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _store(ctx: typer.Context, project: str | None) -> Store:
+    from assay.store import open_store
+
     current = state(ctx)
     current.checked_url()  # refuses an in-memory database, gone when the command ends
     return open_store(current.settings, project=project or current.settings.project)

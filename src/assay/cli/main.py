@@ -1,54 +1,105 @@
-"""Entry point of the ``assay`` command: one Typer app, one sub-app per noun."""
+"""Entry point of the ``assay`` command: one Typer app, one sub-app per noun.
+
+Commands are registered by name and built on first use, so ``assay datasets list`` imports
+neither the other command modules nor what they need (tests/e2e/test_startup.py).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import importlib
+from collections.abc import Iterator, MutableMapping
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-from assay import __version__
-from assay.cli.analytics import app as analytics_app
-from assay.cli.compare import compare_command, gate_command
 from assay.cli.context import State, run_guarded
-from assay.cli.datasets import app as datasets_app
-from assay.cli.db import app as db_app
-from assay.cli.demo import demo_command
-from assay.cli.keys import app as keys_app
-from assay.cli.policy import policy_command
-from assay.cli.run import run_command
-from assay.cli.runs import app as runs_app
-from assay.cli.score import judge_pairwise_command, score_command
-from assay.cli.serve import serve_command
-from assay.cli.transfer import export_command, import_command
-from assay.cli.worker import worker_command
+
+if TYPE_CHECKING:
+    from typer._click import Command
+
+#: The root's commands in help order: name -> (module, attribute), a Typer sub-app or a command
+#: function. A module is imported, and its command built, only when that command is looked up:
+#: to run it, or for the full help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("assay.cli.serve", "serve_command"),
+    "worker": ("assay.cli.worker", "worker_command"),
+    "demo": ("assay.cli.demo", "demo_command"),
+    "import": ("assay.cli.transfer", "import_command"),
+    "export": ("assay.cli.transfer", "export_command"),
+    "run": ("assay.cli.run", "run_command"),
+    "compare": ("assay.cli.compare", "compare_command"),
+    "gate": ("assay.cli.compare", "gate_command"),
+    "score": ("assay.cli.score", "score_command"),
+    "judge-pairwise": ("assay.cli.score", "judge_pairwise_command"),
+    "datasets": ("assay.cli.datasets", "app"),
+    "db": ("assay.cli.db", "app"),
+    "keys": ("assay.cli.keys", "app"),
+    "runs": ("assay.cli.runs", "app"),
+    "analytics": ("assay.cli.analytics", "app"),
+}
+
+
+def _build(name: str) -> Command:
+    """The Click command Typer would have built for ``name`` registered on the root."""
+    module, attribute = COMMANDS[name]
+    target = getattr(importlib.import_module(module), attribute)
+    holder = typer.Typer()
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name)
+    else:
+        holder.command(name)(target)
+    return typer.main.get_group(holder).commands[name]
+
+
+class _LazyCommands(MutableMapping[str, "Command"]):
+    """Every root command by name; each is built on first access."""
+
+    def __init__(self, built: MutableMapping[str, Command]) -> None:
+        self._built = dict(built)
+
+    def __getitem__(self, name: str) -> Command:
+        if name not in self._built:
+            if name not in COMMANDS:
+                raise KeyError(name)
+            self._built[name] = _build(name)
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Command) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**dict.fromkeys(COMMANDS), **self._built})
+
+    def __len__(self) -> int:
+        return len(COMMANDS.keys() | self._built.keys())
+
+
+class _LazyGroup(TyperGroup):
+    """The root group: running one command imports that command's module only."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.commands = _LazyCommands(self.commands)
+
 
 app = typer.Typer(
     name="assay",
     help="Evaluate LLM applications and agents: datasets, experiments, scores, comparisons.",
+    cls=_LazyGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(datasets_app, name="datasets")
-app.add_typer(db_app, name="db")
-app.add_typer(keys_app, name="keys")
-app.command("serve")(serve_command)
-app.command("worker")(worker_command)
-app.command("demo")(demo_command)
-app.command("import")(import_command)
-app.command("export")(export_command)
-app.add_typer(runs_app, name="runs")
-app.command("run")(run_command)
-app.command("compare")(compare_command)
-app.command("gate")(gate_command)
-app.add_typer(analytics_app, name="analytics")
-datasets_app.command("policy")(policy_command)
-app.command("score")(score_command)
-app.command("judge-pairwise")(judge_pairwise_command)
 
 
 def _version(value: bool) -> None:
     if value:
+        from assay import __version__
+
         typer.echo(f"assay {__version__}")
         raise typer.Exit()
 

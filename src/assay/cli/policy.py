@@ -6,9 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 
-from assay.analysis import clear_dataset_policy, dataset_policy, set_dataset_policy
 from assay.cli.context import console, print_json, state
 from assay.errors import InvalidInput
 
@@ -23,6 +21,10 @@ def policy_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of YAML.")] = False,
 ) -> None:
     """Show, set (--set FILE) or clear (--clear) the regression policy gates use by default."""
+    import yaml
+
+    from assay.analysis import clear_dataset_policy, dataset_policy, set_dataset_policy
+
     store = state(ctx).store()
     if set_file is not None and clear:
         raise InvalidInput("give --set FILE or --clear, not both", field="set")

@@ -10,15 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from rich import box
 from rich.cells import cell_len
 from rich.errors import MarkupError
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 #: Spaces between two columns: the tables have no vertical rules, only a line under the header.
 _GAP = 2
@@ -130,6 +132,8 @@ def table(
     width: int | None = None,
 ) -> Table:
     """A table that fits ``width`` (default: the console's) columns of terminal."""
+    from rich.table import Table
+
     if width is None:
         from assay.cli.context import console
 

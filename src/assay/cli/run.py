@@ -6,88 +6,16 @@ way finished results are kept and ``assay runs resume ID`` picks up the rest.
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
-from assay.cli.context import console, err_console, print_json, state
+from assay.cli.context import console, print_json, state
 from assay.cli.runs import print_summary
-from assay.domain import Experiment, ExperimentStatus
-from assay.engine import Prepared, Runner, load_run_config, plan, resume
-from assay.targets import BuildContext, PriceTable, create_target
 
-
-class _Rate(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        rate = task.fields.get("rate", 0.0)
-        failed = task.fields.get("failed", 0)
-        style = "red" if failed else "dim"
-        return Text.assemble((f"{rate:,.0f} items/s", "cyan"), "  ", (f"{failed} failed", style))
-
-
-async def drive(prepared: Prepared, *, show_progress: bool) -> Experiment:
-    """Run with a live progress bar and Ctrl+C handling (graceful, then forced)."""
-    runner: Runner = prepared.runner
-    loop = asyncio.get_running_loop()
-    presses = 0
-
-    def on_interrupt() -> None:
-        nonlocal presses
-        presses += 1
-        if presses == 1:
-            err_console.print(
-                "stopping: letting in-flight calls finish (Ctrl+C again to cancel them)"
-            )
-            runner.cancel(reason="interrupted")
-        else:
-            runner.cancel(force=True, reason="interrupted")
-
-    try:
-        loop.add_signal_handler(signal.SIGINT, on_interrupt)
-        installed = True
-    except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
-        installed = False
-    task = asyncio.create_task(prepared.run())
-    try:
-        if not show_progress:
-            return await task
-        columns = (
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            _Rate(),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=console, transient=False) as bar:
-            bar_id = bar.add_task(prepared.experiment.name, total=None)
-            while not task.done():
-                p = runner.progress
-                bar.update(
-                    bar_id, total=p.total or None, completed=p.done, rate=p.rate, failed=p.failed
-                )
-                await asyncio.wait({task}, timeout=0.1)
-            p = runner.progress
-            bar.update(bar_id, total=p.total, completed=p.done, rate=p.rate, failed=p.failed)
-        return await task
-    finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGINT)
+if TYPE_CHECKING:
+    from assay.engine import Prepared
 
 
 def run_command(
@@ -116,6 +44,9 @@ def run_command(
     ] = False,
 ) -> None:
     """Run an experiment described by a config file and print its summary."""
+    from assay.engine import load_run_config, plan, resume
+    from assay.targets import BuildContext, PriceTable, create_target
+
     cfg = load_run_config(config)
     st = state(ctx)
     store = st.store()
@@ -154,6 +85,11 @@ def finish(ctx: typer.Context, prepared: Prepared, *, as_json: bool, quiet: bool
 
     Quiet, nothing is printed while it runs (no id first, no progress bar): only the outcome.
     """
+    import asyncio
+
+    from assay.cli.progress import drive
+    from assay.domain import ExperimentStatus
+
     store = state(ctx).store()
     head = f"experiment [bold]{prepared.experiment.id}[/]"
     if not (as_json or quiet):  # first, so an interrupted run still shows what to resume

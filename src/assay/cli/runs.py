@@ -15,19 +15,17 @@ import typer
 
 from assay.cli.context import console, print_json, state
 from assay.cli.render import Col, cell, preview, table
-from assay.domain import (
-    EXPERIMENT_SORT_FIELDS,
-    Experiment,
-    ExperimentSort,
-    ExperimentStatus,
-    ExperimentSummary,
-    ResultDetail,
-)
-from assay.domain.formatting import plural, usd
 from assay.errors import InvalidInput, NotFound
-from assay.targets import BuildContext, PriceTable
+from assay.formatting import plural, usd
 
 if TYPE_CHECKING:
+    from assay.domain import (
+        Experiment,
+        ExperimentSort,
+        ExperimentStatus,
+        ExperimentSummary,
+        ResultDetail,
+    )
     from assay.store import Store
 
 app = typer.Typer(
@@ -35,6 +33,22 @@ app = typer.Typer(
 )
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+class StatusFilter(StrEnum):
+    """The values of ``assay.domain.ExperimentStatus``, without importing the domain models."""
+
+    pending = "pending"
+    running = "running"
+    scoring = "scoring"
+    completed = "completed"
+    failed = "failed"
+    cancelled = "cancelled"
+    interrupted = "interrupted"
+
+
+#: ``assay.domain.EXPERIMENT_SORT_FIELDS``, without importing the domain models.
+SORT_FIELDS = ("created_at", "name", "status", "pass_rate", "cost", "latency")
 
 
 class ExportFormat(StrEnum):
@@ -51,6 +65,8 @@ def _ms(value: float | None) -> str:
 
 def status_label(status: ExperimentStatus, errors: int) -> str:
     """The status people read: ``completed with 3 errors`` when results or scorers errored."""
+    from assay.domain import ExperimentStatus
+
     if errors and status in (ExperimentStatus.completed, ExperimentStatus.failed):
         return f"{status.value} with {errors} error{'s' if errors != 1 else ''}"
     return status.value
@@ -58,6 +74,8 @@ def status_label(status: ExperimentStatus, errors: int) -> str:
 
 def resume_hint(experiment: Experiment) -> str | None:
     """How to finish a run that stopped early, or None when there is nothing to resume."""
+    from assay.domain import ExperimentStatus
+
     if experiment.status not in (ExperimentStatus.interrupted, ExperimentStatus.cancelled):
         return None
     return (
@@ -128,13 +146,11 @@ def print_summary(experiment: Experiment, summary: ExperimentSummary) -> None:
 def list_command(
     ctx: typer.Context,
     dataset: Annotated[str | None, typer.Option(help="Only runs of this dataset.")] = None,
-    status: Annotated[
-        ExperimentStatus | None, typer.Option(help="Only runs in this status.")
-    ] = None,
+    status: Annotated[StatusFilter | None, typer.Option(help="Only runs in this status.")] = None,
     sort: Annotated[
         str,
         typer.Option(
-            help=f"Order: {', '.join(EXPERIMENT_SORT_FIELDS)}; prefix - for descending "
+            help=f"Order: {', '.join(SORT_FIELDS)}; prefix - for descending "
             "(runs without a value come last)."
         ),
     ] = "-created_at",
@@ -143,14 +159,20 @@ def list_command(
     as_json: JsonFlag = False,
 ) -> None:
     """List experiment runs with their dataset and target, newest first unless --sort."""
-    if sort.lstrip("-") not in EXPERIMENT_SORT_FIELDS:
-        allowed = ", ".join(EXPERIMENT_SORT_FIELDS)
+    from assay.domain import ExperimentStatus
+
+    if sort.lstrip("-") not in SORT_FIELDS:
         raise InvalidInput(
-            f"cannot sort by {sort!r}: use {allowed}, with - first for descending", field="sort"
+            f"cannot sort by {sort!r}: use {', '.join(SORT_FIELDS)}, with - first for descending",
+            field="sort",
         )
     store = state(ctx).store()
     page = store.experiments.list(
-        dataset=dataset, status=status, sort=_sort(sort), limit=limit, cursor=cursor
+        dataset=dataset,
+        status=None if status is None else ExperimentStatus(status.value),
+        sort=_sort(sort),
+        limit=limit,
+        cursor=cursor,
     )
     ids = [e.id for e in page.items]
     counts = store.experiments.counts(ids)
@@ -286,6 +308,8 @@ def cancel_command(
     ctx: typer.Context, ref: Annotated[str, typer.Argument(help="Experiment id.")]
 ) -> None:
     """Cancel a run; a running engine notices within a second and keeps finished results."""
+    from assay.domain import ExperimentStatus
+
     experiment = state(ctx).store().experiments.request_cancel(ref)
     if experiment.status == ExperimentStatus.cancelled:
         console.print(f"cancelled {experiment.id}")
@@ -314,6 +338,7 @@ def resume_command(
     """Run the unfinished results of a run with the target and scorers it was started with."""
     from assay.cli.run import finish
     from assay.engine import RunOptions, rebuild, resume
+    from assay.targets import BuildContext, PriceTable
 
     st = state(ctx)
     store = st.store()

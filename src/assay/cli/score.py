@@ -9,9 +9,8 @@ import typer
 
 from assay.cli.context import console, print_json, state
 from assay.cli.render import table
-from assay.domain.formatting import plural, usd
-from assay.engine import pairwise_judge, rescore
 from assay.errors import InvalidInput
+from assay.formatting import plural, usd
 
 
 def _scorer_arg(text: str, index: int) -> str | dict[str, Any]:
@@ -51,6 +50,8 @@ def score_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
 ) -> None:
     """Score a stored experiment again without re-running it; same-named scores are replaced."""
+    from assay.engine import rescore
+
     specs = [_scorer_arg(s, i) for i, s in enumerate(scorer or [])]
     store = state(ctx).store()
     report = rescore(store, run, specs, evaluators=evaluator or [], concurrency=concurrency)
@@ -94,6 +95,8 @@ def judge_pairwise_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Ask a judge which run answered each item better (each pair asked twice, swapped)."""
+    from assay.engine import pairwise_judge
+
     store = state(ctx).store()
     judge: dict[str, Any] = {
         "model": model,

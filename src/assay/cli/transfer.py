@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from assay.cli.context import console, print_json, state
-from assay.domain.formatting import plural
-from assay.io import Format, detect_format, export_dataset, import_file, parse_mapping
+from assay.formatting import plural
+
+if TYPE_CHECKING:
+    from assay.io import Format
 
 FormatOption = Annotated[
     Literal["csv", "json", "jsonl"] | None,
@@ -35,6 +37,8 @@ def import_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Import items from a file into a dataset, all or nothing, as one new version."""
+    from assay.io import import_file, parse_mapping
+
     change = import_file(
         state(ctx).store(),
         file,
@@ -70,6 +74,8 @@ def export_command(
     ] = None,
 ) -> None:
     """Export a dataset's items as CSV, JSON or JSONL."""
+    from assay.io import detect_format, export_dataset
+
     fmt: Format = detect_format(output, format) if output is not None else (format or "jsonl")
     store = state(ctx).store()
     if output is None:

@@ -9,8 +9,6 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import orjson
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 from pydantic import AliasChoices, ConfigDict, Field, StringConstraints, field_validator
 
 from assay.domain.common import JSON, Input, JsonObject, Record
@@ -28,6 +26,9 @@ class ItemSource(StrEnum):
 
 def _check_schema(value: JsonObject | None) -> JsonObject | None:
     if value is not None:
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
         try:
             Draft202012Validator.check_schema(value)
         except SchemaError as exc:

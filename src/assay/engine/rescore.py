@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from assay.analysis.service import store_frame
 from assay.domain import Evaluator, ScoreCreate
 from assay.engine.spec import build_scorers
 from assay.errors import InvalidInput
@@ -171,6 +170,8 @@ async def rescore_async(
     finally:
         await done.put(None)
         await writer  # what was scored before a failure is still written
+    from assay.analysis.service import store_frame  # NumPy: loaded when scoring ends
+
     await asyncio.to_thread(store_frame, store, found.id)
     return report
 

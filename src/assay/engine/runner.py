@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from assay.analysis.service import store_frame
 from assay.domain import Experiment, ExperimentStatus, ResultStatus, ScoreCreate
 from assay.engine.limits import AdaptiveLimit, RateLimiter, limiter_for
 from assay.engine.memory import relaxed_gc
@@ -240,6 +239,8 @@ class Runner:
             raise asyncio.CancelledError
         if first_job is not None and not writer.first_job_done and writer.error is not None:
             raise writer.error  # the plan itself could not be written: nothing was stored
+        from assay.analysis.service import store_frame  # NumPy: loaded when a run ends
+
         await asyncio.to_thread(store_frame, self.store, experiment.id)
         return experiments.get(experiment.id)
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+from typing import TYPE_CHECKING, Any
 
 from assay.domain import ScoreCreate
 from assay.scoring.base import Sample, make_score
 from assay.scoring.registry import register
 from assay.scoring.text import MissingValue, expected_or
 from assay.scoring.values import NotJson, parse_json, require
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 _MAX_DIFFS = 20
 
@@ -61,6 +61,9 @@ class JsonSchema:
 
     @staticmethod
     def _validator(schema: Any, param: str) -> Draft202012Validator:
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
         require(isinstance(schema, dict | bool), param, "must be a JSON Schema object")
         try:
             Draft202012Validator.check_schema(schema)
@@ -72,6 +75,9 @@ class JsonSchema:
         if self.validator is not None:
             validator = self.validator
         else:
+            from jsonschema import Draft202012Validator
+            from jsonschema.exceptions import SchemaError
+
             schema = expected_or(None, sample, "schema")
             try:
                 Draft202012Validator.check_schema(schema)

@@ -5,45 +5,147 @@ ORM rows never leave this package: repositories return the records of ``assay.do
 
 from __future__ import annotations
 
-from assay.config import Settings
-from assay.store.analytics import Analytics
-from assay.store.cache import CachedResponse, ResponseCache
-from assay.store.connections import Connections, Credentials
-from assay.store.dataset_runs import DatasetRuns
-from assay.store.datasets import Datasets, VersionChange
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
 from assay.store.db import Database
-from assay.store.endpoints import Endpoints
-from assay.store.evaluators import Evaluators
-from assay.store.experiments import Experiments, WorkItem
-from assay.store.keys import Keys
-from assay.store.migrate import ensure_schema
-from assay.store.policies import Policies
-from assay.store.projects import ensure_project
-from assay.store.prompts import Prompts
-from assay.store.recording import Completion
-from assay.store.scores import Scores, StoredResult
-from assay.store.traces import Traces
+
+if TYPE_CHECKING:
+    from assay.config import Settings
+    from assay.store.analytics import Analytics
+    from assay.store.cache import CachedResponse, ResponseCache
+    from assay.store.connections import Connections, Credentials
+    from assay.store.dataset_runs import DatasetRuns
+    from assay.store.datasets import Datasets, VersionChange
+    from assay.store.endpoints import Endpoints
+    from assay.store.evaluators import Evaluators
+    from assay.store.experiments import Experiments, WorkItem
+    from assay.store.keys import Keys
+    from assay.store.policies import Policies
+    from assay.store.prompts import Prompts
+    from assay.store.recording import Completion
+    from assay.store.scores import Scores, StoredResult
+    from assay.store.traces import Traces
+
+# Imported on first use, so that a command touching one repository loads only that one.
+_LAZY = {
+    "Analytics": "assay.store.analytics",
+    "CachedResponse": "assay.store.cache",
+    "Completion": "assay.store.recording",
+    "Connections": "assay.store.connections",
+    "Credentials": "assay.store.connections",
+    "DatasetRuns": "assay.store.dataset_runs",
+    "Datasets": "assay.store.datasets",
+    "Endpoints": "assay.store.endpoints",
+    "Evaluators": "assay.store.evaluators",
+    "Experiments": "assay.store.experiments",
+    "Keys": "assay.store.keys",
+    "Policies": "assay.store.policies",
+    "Prompts": "assay.store.prompts",
+    "ResponseCache": "assay.store.cache",
+    "Scores": "assay.store.scores",
+    "StoredResult": "assay.store.scores",
+    "Traces": "assay.store.traces",
+    "VersionChange": "assay.store.datasets",
+    "WorkItem": "assay.store.experiments",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'assay.store' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 class Store:
-    """Every repository, scoped to one project."""
+    """Every repository, scoped to one project; each is created on first use."""
 
     def __init__(self, db: Database, project_id: str) -> None:
         self.db = db
         self.project_id = project_id
-        self.datasets = Datasets(db, project_id)
-        self.prompts = Prompts(db, project_id)
-        self.endpoints = Endpoints(db, project_id)
-        self.traces = Traces(db, project_id)
-        self.keys = Keys(db, project_id)
-        self.evaluators = Evaluators(db, project_id)
-        self.analytics = Analytics(db, project_id)
-        self.experiments = Experiments(db, project_id)
-        self.cache = ResponseCache(db, project_id)
-        self.connections = Connections(db, project_id)
-        self.dataset_runs = DatasetRuns(db, project_id)
-        self.policies = Policies(db, project_id)
-        self.scores = Scores(db, project_id)
+
+    @cached_property
+    def datasets(self) -> Datasets:
+        from assay.store.datasets import Datasets
+
+        return Datasets(self.db, self.project_id)
+
+    @cached_property
+    def prompts(self) -> Prompts:
+        from assay.store.prompts import Prompts
+
+        return Prompts(self.db, self.project_id)
+
+    @cached_property
+    def endpoints(self) -> Endpoints:
+        from assay.store.endpoints import Endpoints
+
+        return Endpoints(self.db, self.project_id)
+
+    @cached_property
+    def traces(self) -> Traces:
+        from assay.store.traces import Traces
+
+        return Traces(self.db, self.project_id)
+
+    @cached_property
+    def keys(self) -> Keys:
+        from assay.store.keys import Keys
+
+        return Keys(self.db, self.project_id)
+
+    @cached_property
+    def evaluators(self) -> Evaluators:
+        from assay.store.evaluators import Evaluators
+
+        return Evaluators(self.db, self.project_id)
+
+    @cached_property
+    def analytics(self) -> Analytics:
+        from assay.store.analytics import Analytics
+
+        return Analytics(self.db, self.project_id)
+
+    @cached_property
+    def experiments(self) -> Experiments:
+        from assay.store.experiments import Experiments
+
+        return Experiments(self.db, self.project_id)
+
+    @cached_property
+    def cache(self) -> ResponseCache:
+        from assay.store.cache import ResponseCache
+
+        return ResponseCache(self.db, self.project_id)
+
+    @cached_property
+    def connections(self) -> Connections:
+        from assay.store.connections import Connections
+
+        return Connections(self.db, self.project_id)
+
+    @cached_property
+    def dataset_runs(self) -> DatasetRuns:
+        from assay.store.dataset_runs import DatasetRuns
+
+        return DatasetRuns(self.db, self.project_id)
+
+    @cached_property
+    def policies(self) -> Policies:
+        from assay.store.policies import Policies
+
+        return Policies(self.db, self.project_id)
+
+    @cached_property
+    def scores(self) -> Scores:
+        from assay.store.scores import Scores
+
+        return Scores(self.db, self.project_id)
 
     def close(self) -> None:
         self.db.dispose()
@@ -57,6 +159,10 @@ def open_store(
     migrate: bool = True,
 ) -> Store:
     """Open the configured database, apply pending migrations and select a project."""
+    from assay.config import Settings
+    from assay.store.migrate import ensure_schema
+    from assay.store.projects import ensure_project
+
     settings = settings or Settings()
     db = Database(
         url or settings.resolved_database_url,

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from assay.store.db import Database
+from assay.store.sql import upsert
 from assay.store.tables import response_cache
 from assay.store.types import utcnow
 
@@ -70,8 +69,7 @@ class ResponseCache:
             }
             for e in {e.key: e for e in entries}.values()
         ]
-        insert = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
-        stmt = insert(response_cache).on_conflict_do_nothing()
+        stmt = upsert(response_cache, self.db.dialect).on_conflict_do_nothing()
         with self.db.write() as conn:
             conn.execute(stmt, rows)
 

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
 from sqlalchemy import ColumnElement, Row, and_, or_
 
 from assay.domain import Item, ItemChange, ItemCreate, ItemSource
 from assay.errors import InvalidInput
 from assay.store.tables import dataset_items
 
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+
+
+def _validator(schema: dict[str, Any] | None) -> Draft202012Validator | None:
+    if not schema:
+        return None
+    from jsonschema import Draft202012Validator  # only datasets with a schema need it
+
+    return Draft202012Validator(schema)
+
 
 class SchemaCheck:
     """Validates item input / expected output against the dataset's JSON Schemas."""
 
     def __init__(self, row: Row[Any]) -> None:
-        self.input = Draft202012Validator(row.input_schema) if row.input_schema else None
-        self.expected = (
-            Draft202012Validator(row.expected_output_schema) if row.expected_output_schema else None
-        )
+        self.input = _validator(row.input_schema)
+        self.expected = _validator(row.expected_output_schema)
 
     def check(self, item: ItemCreate | Item, row: int | None = None) -> None:
         for field, validator, value in (

@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import Connection, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from assay.store.db import Database
+from assay.store.sql import upsert
 from assay.store.tables import experiments, run_frames
 from assay.store.types import utcnow
 
@@ -56,7 +55,6 @@ def load(db: Database, experiment_id: str) -> bytes | None:
 
 def save(db: Database, experiment_id: str, data_revision: int, data: bytes) -> None:
     """Store a snapshot built from ``data_revision``; skipped when the run changed since."""
-    insert = sqlite_insert if db.is_sqlite else pg_insert
     values = {
         "experiment_id": experiment_id,
         "data_revision": data_revision,
@@ -66,7 +64,7 @@ def save(db: Database, experiment_id: str, data_revision: int, data: bytes) -> N
     with db.write() as conn:
         if revision(conn, experiment_id) != data_revision:
             return
-        statement = insert(run_frames).values(values)
+        statement = upsert(run_frames, db.dialect).values(values)
         conn.execute(
             statement.on_conflict_do_update(
                 index_elements=[run_frames.c.experiment_id],

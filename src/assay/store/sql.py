@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import ColumnElement, Text, and_, cast, exists, func, literal, or_, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import ColumnElement, Table, Text, and_, cast, exists, func, literal, or_, select
 
 from assay.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql import Insert as PgInsert
+    from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
 
 def encode_cursor(*values: Any) -> str:
@@ -50,9 +53,22 @@ def json_array_contains(
 ) -> ColumnElement[bool]:
     """``value`` is an element of the JSON array in ``column``."""
     if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSONB
+
         return cast(column, JSONB).op("?")(literal(value))
     each = func.json_each(column).table_valued("value").alias("each")
     return exists(select(literal(1)).select_from(each).where(each.c.value == value))
+
+
+def upsert(table: Table, dialect: str) -> PgInsert | SqliteInsert:
+    """An INSERT with the dialect's ON CONFLICT clauses; imports only the dialect in use."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 def text_contains(column: ColumnElement[Any], needle: str) -> ColumnElement[bool]:

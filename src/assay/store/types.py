@@ -7,7 +7,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Dialect, String, Text, TypeDecorator
-from sqlalchemy.dialects.postgresql import JSONB
 
 
 def dumps(value: Any) -> str:
@@ -26,6 +25,8 @@ class Json(TypeDecorator[Any]):
 
     def load_dialect_impl(self, dialect: Dialect) -> Any:
         if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
             return dialect.type_descriptor(JSONB(none_as_null=True))
         return dialect.type_descriptor(Text())
 

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from assay import __version__
-from assay.domain.formatting import plural, usd
+from assay.formatting import plural, usd
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"

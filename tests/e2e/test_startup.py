@@ -1,0 +1,137 @@
+"""Start-up stays light: what ``import assay`` and short commands load, in fresh processes.
+
+Each case runs in a new interpreter and reports its ``sys.modules`` at exit; heavy
+dependencies (the server, NumPy and the analysis stack, Alembic, PostgreSQL's dialect...) must
+be absent until a command needs them. No timings here: ``bench/startup.py`` measures those.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+#: Never needed to import the package, print help or list datasets.
+HEAVY = (
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "numpy",
+    "scipy",
+    "pandas",
+    "torch",
+    "alembic",
+    "jsonschema",
+    "yaml",
+    "sqlalchemy.dialects.postgresql",
+    "assay.server",
+    "assay.analysis",
+    "assay.engine",
+    "assay.io",
+)
+#: Not needed before a command touches the database.
+STORAGE = ("sqlalchemy", "pydantic", "pydantic_settings", "assay.store", "assay.domain")
+
+_REPORT = """
+import atexit, json, os, sys
+
+def _report():
+    with open(os.environ["STARTUP_MODULES_OUT"], "w") as out:
+        json.dump(sorted(sys.modules), out)
+
+atexit.register(_report)
+"""
+
+_CLI = "import sys\nsys.argv = ['assay', *sys.argv[1:]]\nfrom assay.cli.main import main\nmain()\n"
+
+
+def loaded(tmp_path: Path, code: str, *args: str, home: Path | None = None) -> set[str]:
+    """The modules loaded by ``code`` (run with ``args``) in a fresh interpreter."""
+    out = tmp_path / "modules.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_")}
+    env["STARTUP_MODULES_OUT"] = str(out)
+    env["ASSAY_HOME"] = str(home or tmp_path / "home")
+    proc = subprocess.run(
+        [sys.executable, "-c", _REPORT + code, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return set(json.loads(out.read_text()))
+
+
+def present(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
+    """The forbidden packages (or any of their submodules) among ``modules``."""
+    return sorted(
+        name
+        for name in forbidden
+        if name in modules or any(m.startswith(name + ".") for m in modules)
+    )
+
+
+def test_import_assay_is_light(tmp_path: Path) -> None:
+    modules = loaded(tmp_path, "import assay")
+    assert present(modules, (*HEAVY, *STORAGE, "typer", "rich", "httpx", "assay.cli")) == []
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"]])
+def test_version_and_help_load_no_storage(tmp_path: Path, args: list[str]) -> None:
+    modules = loaded(tmp_path, _CLI, *args)
+    assert "assay.cli.main" in modules
+    assert present(modules, (*HEAVY, *STORAGE, "httpx")) == []
+
+
+def test_command_help_loads_no_storage(tmp_path: Path) -> None:
+    modules = loaded(tmp_path, _CLI, "datasets", "list", "--help")
+    # Typer itself coerces the root options (--db, --project) with pydantic.
+    storage = tuple(m for m in STORAGE if m != "pydantic")
+    assert present(modules, (*HEAVY, *storage, "httpx")) == []
+
+
+def test_datasets_list_loads_only_storage(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    first = loaded(tmp_path, _CLI, "datasets", "list", home=home)
+    assert "alembic" in first  # the first run creates the database
+    modules = loaded(tmp_path, _CLI, "datasets", "list", home=home)
+    assert "assay.store.datasets" in modules
+    assert present(modules, (*HEAVY, "httpx", "assay.store.experiments")) == []
+    assert present(modules, ("assay.cli.runs", "assay.cli.compare", "assay.cli.demo")) == []
+
+
+def test_evaluate_loads_the_engine_but_not_the_server(tmp_path: Path) -> None:
+    modules = loaded(tmp_path, "import assay\nassay.evaluate")
+    assert "assay.engine" in modules
+    assert present(modules, ("fastapi", "starlette", "uvicorn", "assay.server", "torch")) == []
+    assert present(modules, ("numpy", "assay.analysis", "alembic", "pandas", "scipy")) == []
+
+
+def test_every_root_command_builds() -> None:
+    import typer
+    from typer.main import get_command
+
+    from assay.cli.main import COMMANDS, app
+
+    group = get_command(app)
+    ctx = typer.Context(group)
+    assert isinstance(group, typer.core.TyperGroup)
+    assert group.list_commands(ctx) == list(COMMANDS)
+    for name in COMMANDS:
+        command = group.get_command(ctx, name)
+        assert command is not None
+        assert command.name == name
+
+
+def test_runs_filters_match_the_domain() -> None:
+    from assay.cli.runs import SORT_FIELDS, StatusFilter
+    from assay.domain import EXPERIMENT_SORT_FIELDS, ExperimentStatus
+
+    assert [s.value for s in StatusFilter] == [s.value for s in ExperimentStatus]
+    assert SORT_FIELDS == EXPERIMENT_SORT_FIELDS
