@@ -86,7 +86,7 @@ def test_two_workers_never_run_one_item_twice(
 ) -> None:
     plan(home, fake, experiments=4, items=40, concurrency=4)
     procs = [worker(env, "--until-idle") for _ in range(2)]
-    outs = [p.communicate(timeout=120) for p in procs]
+    outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     ran = sum(int(out.split(" ran ")[1].split()[0]) for out, _ in outs)
     assert ran == 4
@@ -121,7 +121,7 @@ def test_a_killed_workers_run_is_taken_over(
     assert 10 <= len(done_before) < 60
     fake.hold = False
     second = worker(env, "--until-idle")
-    _out, err = second.communicate(timeout=120)
+    _out, err = second.communicate(timeout=300)
     assert second.returncode == 0, err
     assert query(home, "SELECT status FROM experiments") == [("completed",)]
     assert query(home, "SELECT count(*) FROM results WHERE status = 'completed'") == [(60,)]
