@@ -32,22 +32,22 @@ def server(env: dict[str, str], fake: FakeProvider) -> Iterator[str]:  # noqa: F
     proc, base = start(env)
     yield base
     proc.terminate()
-    proc.wait(timeout=10)
+    proc.wait(timeout=60)
 
 
 def wait_finished(http: httpx.Client, url: str) -> dict[str, object]:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # generous: a loaded machine is only slower
     while time.monotonic() < deadline:
         body: dict[str, object] = http.get(url).json()
         if body["status"] in ("completed", "failed", "cancelled"):
             return body
         time.sleep(0.1)
-    raise AssertionError(f"{url} did not finish within 60 s")
+    raise AssertionError(f"{url} did not finish within 300 s")
 
 
 def test_seed_004_experiments(server: str, fake: FakeProvider) -> None:
     api = f"{server}/api/v1"
-    with httpx.Client(timeout=10) as http:
+    with httpx.Client(timeout=60) as http:
         dataset_id = http.post(f"{api}/datasets/", json={"name": "Support Agent QA"}).json()["id"]
         http.post(f"{api}/datasets/{dataset_id}/import/", json={"items": SEED_ITEMS})
         for template in (

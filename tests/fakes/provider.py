@@ -9,7 +9,8 @@ Routes: ``POST /v1/chat/completions`` (OpenAI), ``POST /v1/messages`` (Anthropic
 ``POST /echo`` (any JSON: answers ``{"answer": ..., "echo": body}``). Replies are deterministic:
 ``reply(text)`` of the last user message (default: ``"echo: " + text``); token usage counts
 words. Every request is recorded with its arrival time; ``max_in_flight`` is the peak number of
-requests handled at once.
+requests handled at once. Setting ``hold = True`` makes every later request hang (as
+``Fault(hang=True)``): a run then cannot finish, however slowly or quickly the machine runs it.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class _Server(ThreadingHTTPServer):
 class FakeProvider:
     def __init__(self, *, delay: float = 0.0, reply: Callable[[str], str] | None = None) -> None:
         self.delay = delay
+        self.hold = False
         self.reply = reply or (lambda text: f"echo: {text}")
         self.requests: list[Request] = []
         self.in_flight = 0
@@ -222,7 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         fake._enter()
         try:
-            if fault is not None and fault.hang:
+            if fake.hold or (fault is not None and fault.hang):
                 fake._release.wait(60)
                 self.close_connection = True
                 return

@@ -43,6 +43,20 @@ def api_schema(settings: Settings, store: Store, fuzz_secret: str) -> Iterator[A
     app.state.assay.db.dispose()
 
 
+@pytest.fixture(autouse=True)
+def _legacy_node_id(request: pytest.FixtureRequest) -> None:
+    """Give the test item the ``_nodeid`` attribute schemathesis' pytest plugin reads.
+
+    schemathesis (4.32 at least) reads and rewrites ``request.node._nodeid`` to name each API
+    operation in reports; pytest 9.2 keeps the id in ``_id`` (a ``NodeId``) and has no
+    ``_nodeid`` any more. A plain string attribute is enough: on pytest 9.2 the rewritten value
+    is only cosmetic, on older pytest the attribute already exists and is left alone.
+    """
+    node = request.node
+    if not hasattr(node, "_nodeid"):
+        node._nodeid = node.nodeid
+
+
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 

@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +17,7 @@ from assay.engine import RunOptions, plan
 from assay.scorers import exact_match
 from assay.store import Store
 from assay.targets import HttpTarget, PromptTarget
+from tests.fakes.clock import FakeClock
 from tests.fakes.provider import FakeProvider, Fault
 
 FAST = {"backoff_base": 0.001, "backoff_max": 0.01, "poll_interval": 0.05}
@@ -147,15 +149,18 @@ def test_non_retryable_4xx_is_tried_once(store: Store, fake: FakeProvider) -> No
 
 
 def test_per_attempt_timeout_then_retry(store: Store, fake: FakeProvider) -> None:
+    # A hung request never answers before the server closes (a minute at most), so only the
+    # timeout can end it; 3 s is far more than a healthy call takes on a loaded machine.
     fake.when("item 0", Fault(hang=True))
     fake.when("item 1", Fault(hang=True), Fault(hang=True))
-    exp_id, _ = run(store, openai(fake), n=2, timeout=0.2, max_retries=1)
+    exp_id, _ = run(store, openai(fake), n=2, timeout=3.0, max_retries=1)
     rows = by_input(store, exp_id)
     assert rows["item 0"].status == ResultStatus.completed
     assert rows["item 0"].attempts == 2
     assert rows["item 1"].status == ResultStatus.failed
     assert rows["item 1"].attempts == 2
-    assert "timed out" in rows["item 1"].error  # type: ignore[attr-defined]
+    assert "timed out after 3s" in rows["item 1"].error  # type: ignore[attr-defined]
+    assert len(fake.requests_for("item 1")) == 2
 
 
 def test_connection_errors_are_retried(store: Store, fake: FakeProvider) -> None:
@@ -249,6 +254,9 @@ def test_cancel_from_another_process(store: Store, settings: Settings) -> None:
             task = asyncio.create_task(prepared.run())
             while prepared.runner.progress.done < 2:
                 await asyncio.sleep(0.01)
+            # from now on no call returns: only the cancel can end the run, however long the
+            # other process takes to start
+            slow.hold = True
             done = await asyncio.to_thread(
                 subprocess.run,
                 [sys.executable, "-m", "assay", "runs", "cancel", prepared.experiment.id],
@@ -266,6 +274,7 @@ def test_cancel_from_another_process(store: Store, settings: Settings) -> None:
     summary = store.experiments.summary(prepared.experiment.id)
     assert 2 <= summary.completed < 200
     assert summary.completed + summary.cancelled == 200
+    assert summary.pending == 0
 
 
 def _project_name(store: Store) -> str:
@@ -301,15 +310,37 @@ def test_stored_connection_supplies_url_and_key(store: Store, fake: FakeProvider
 def test_requests_per_minute_limit_spaces_calls(
     store: Store, fake: FakeProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The engine asks the provider's limiter before every call (exact times on a fake clock)."""
     from assay.engine import limits
 
-    monkeypatch.setattr(limits.RateLimiter, "WINDOW", 0.4)  # a 0.4 s "minute"
-    monkeypatch.setattr(limits, "_LIMITERS", {})
-    _, experiment = run(store, openai(fake, rpm=2), n=6, concurrency=6)
+    clock = FakeClock(start=1000.0)
+    target = openai(fake, rpm=2)
+    limiter = limits.RateLimiter(2, None, clock=clock, sleep=clock.sleep)
+    monkeypatch.setattr(limits, "_LIMITERS", {(target.rate_key, 2, None): limiter})
+    _, experiment = run(store, target, n=6, concurrency=6)
     assert experiment.status == ExperimentStatus.completed  # type: ignore[attr-defined]
-    times = sorted(r.at for r in fake.requests)
-    assert len(times) == 6
-    # never more than 2 requests in a window: the 3rd is sent a window after the 1st (the
-    # margin covers the first requests' connection set-up, seen here as arrival delay)
-    for i in range(2, 6):
-        assert times[i] - times[i - 2] >= 0.4 - 0.1
+    assert len(fake.requests) == 6
+    # two requests per (fake) minute, the next pair a whole window later
+    granted = sorted(event[0] for event in limiter._events)
+    assert granted == [1120.0, 1120.0]  # the last pair; the earlier ones left the window
+    assert clock.sleeps == [60.0, 60.0]
+    assert clock.now == 1120.0
+
+
+def test_requests_per_minute_limit_holds_back_a_real_run(
+    store: Store, fake: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the real clock: 6 calls at 2 per window cannot finish sooner than two windows."""
+    from assay.engine import limits
+
+    window = 0.4
+    monkeypatch.setattr(limits.RateLimiter, "WINDOW", window)  # a 0.4 s "minute"
+    monkeypatch.setattr(limits, "_LIMITERS", {})
+    started = time.monotonic()
+    _, experiment = run(store, openai(fake, rpm=2), n=6, concurrency=6)
+    elapsed = time.monotonic() - started
+    assert experiment.status == ExperimentStatus.completed  # type: ignore[attr-defined]
+    assert len(fake.requests) == 6
+    # the 5th and 6th calls wait for the 3rd and 4th to leave the window, which waited for the
+    # 1st and 2nd: a lower bound only, a loaded machine makes the run slower, never faster
+    assert elapsed >= 2 * window

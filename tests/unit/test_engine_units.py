@@ -28,6 +28,7 @@ from assay.targets import (
 from assay.targets.http import retry_after
 from assay.targets.providers import resolve
 from assay.targets.templating import RenderError, extract, render_json, render_text, variables
+from tests.fakes.clock import FakeClock
 
 
 def item(value: Any = None, **kw: Any) -> WorkItem:
@@ -96,6 +97,61 @@ async def test_rate_limiter_acquire_and_settle() -> None:
     assert limiter._tokens == 25
 
 
+async def test_rate_limiter_spaces_requests_a_window_apart_on_a_fake_clock() -> None:
+    clock = FakeClock(start=100.0)
+    limiter = RateLimiter(rpm=2, clock=clock, sleep=clock.sleep)
+    granted = [event[0] for event in await asyncio.gather(*(limiter.acquire() for _ in range(6)))]
+    # two per minute: the 3rd waits for the 1st to leave the window, the 5th for the 3rd
+    assert granted == [100.0, 100.0, 160.0, 160.0, 220.0, 220.0]
+    assert clock.sleeps == [60.0, 60.0]
+
+
+async def test_rate_limiter_frees_the_window_as_time_passes() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(rpm=2, clock=clock, sleep=clock.sleep)
+    await limiter.acquire()
+    clock.advance(45.0)
+    await limiter.acquire()
+    third = await limiter.acquire()
+    assert third[0] == 60.0  # waited only for the first one's remaining 15 s
+    assert clock.sleeps == [15.0]
+    clock.advance(60.0)
+    assert (await limiter.acquire())[0] == 120.0  # the window is empty again: no wait
+    assert clock.sleeps == [15.0]
+
+
+async def test_rate_limiter_tokens_per_minute_on_a_fake_clock() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(tpm=100, clock=clock, sleep=clock.sleep)
+    first = await limiter.acquire(30)
+    clock.advance(10.0)
+    second = await limiter.acquire(30)
+    limiter.settle(first, 60)  # the first call really used 60 tokens: 90 in the window
+    clock.advance(10.0)
+    third = await limiter.acquire(30)  # 120 > 100: waits until the first 60 leave (t=60)
+    assert (second[0], third[0]) == (10.0, 60.0)
+    assert clock.sleeps == [40.0]
+    assert limiter._tokens == 60.0  # 30 (second) + 30 (third)
+    # a single request larger than the whole budget is let through once the window is empty
+    clock.advance(70.0)
+    assert (await limiter.acquire(500))[0] == 130.0
+
+
+async def test_rate_limiter_serves_waiters_in_arrival_order() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(rpm=1, clock=clock, sleep=clock.sleep)
+    order: list[int] = []
+
+    async def call(n: int) -> None:
+        await limiter.acquire()
+        order.append(n)
+
+    await asyncio.gather(*(call(n) for n in range(4)))
+    assert order == [0, 1, 2, 3]
+    assert [e[0] for e in limiter._events] == [180.0]
+    assert clock.now == 180.0
+
+
 async def test_adaptive_limit_halves_on_429_and_recovers() -> None:
     gate = AdaptiveLimit(8, cooldown=0.0)
     gate.on_rate_limited()
@@ -111,6 +167,28 @@ async def test_adaptive_limit_halves_on_429_and_recovers() -> None:
     off = AdaptiveLimit(8, enabled=False)
     off.on_rate_limited()
     assert off.limit == 8
+
+
+def test_adaptive_limit_cuts_once_per_cooldown_on_its_clock() -> None:
+    clock = FakeClock()
+    gate = AdaptiveLimit(16, cooldown=1.0, clock=clock)
+    gate.on_rate_limited()
+    assert gate.limit == 8
+    clock.advance(0.999)
+    gate.on_rate_limited()  # an answer to a call sent before the cut: no second cut
+    assert gate.limit == 8
+    clock.advance(0.001)
+    gate.on_rate_limited()
+    assert gate.limit == 4
+    for _ in range(4):
+        gate.on_success()
+    assert gate.limit == 5
+    clock.advance(0.5)
+    gate.on_rate_limited()
+    assert gate.limit == 5
+    clock.advance(10.0)
+    gate.on_rate_limited()
+    assert gate.limit == 2
 
 
 async def test_adaptive_limit_blocks_at_the_limit() -> None:

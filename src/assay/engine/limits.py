@@ -6,20 +6,35 @@ import asyncio
 import math
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class RateLimiter:
     """Sliding one-minute window on requests and tokens, shared by every run in the process.
 
     ``acquire(tokens)`` waits until one more request of about ``tokens`` fits in the window;
-    ``settle`` replaces the estimate with the tokens the call really used.
+    ``settle`` replaces the estimate with the tokens the call really used. ``clock`` and
+    ``sleep`` (``time.monotonic`` and ``asyncio.sleep`` by default) let tests run the window on
+    a fake clock.
     """
 
     WINDOW = 60.0
 
-    def __init__(self, rpm: int | None = None, tpm: int | None = None) -> None:
+    def __init__(
+        self,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         self.rpm = rpm
         self.tpm = tpm
+        self._clock = clock
+        self._sleep = sleep
         self._events: deque[list[float]] = deque()  # [time, tokens]
         self._tokens = 0.0
         self._lock = asyncio.Lock()
@@ -45,7 +60,7 @@ class RateLimiter:
     async def acquire(self, tokens: float = 0.0) -> list[float]:
         async with self._lock:
             while True:
-                now = time.monotonic()
+                now = self._clock()
                 self._expire(now)
                 wait = self._wait_time(now, tokens)
                 if wait <= 0:
@@ -53,7 +68,7 @@ class RateLimiter:
                     self._events.append(event)
                     self._tokens += tokens
                     return event
-                await asyncio.sleep(wait)
+                await self._sleep(wait)
 
     def settle(self, event: list[float], tokens: float) -> None:
         if event in self._events:
@@ -72,13 +87,25 @@ def limiter_for(key: str, rpm: int | None, tpm: int | None) -> RateLimiter | Non
 
 
 class AdaptiveLimit:
-    """Concurrency that halves on a 429 and grows back by one per window of successes (AIMD)."""
+    """Concurrency that halves on a 429 and grows back by one per window of successes (AIMD).
 
-    def __init__(self, maximum: int, *, enabled: bool = True, cooldown: float = 1.0) -> None:
+    Rate limits less than ``cooldown`` seconds (on ``clock``, ``time.monotonic`` by default)
+    after a cut are answers to calls sent before it and do not cut again.
+    """
+
+    def __init__(
+        self,
+        maximum: int,
+        *,
+        enabled: bool = True,
+        cooldown: float = 1.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
         self.maximum = maximum
         self.limit = maximum
         self.enabled = enabled
         self.cooldown = cooldown
+        self._clock = clock
         self.in_use = 0
         self.peak = 0
         self._successes = 0
@@ -120,7 +147,7 @@ class AdaptiveLimit:
     def on_rate_limited(self) -> None:
         if not self.enabled:
             return
-        now = time.monotonic()
+        now = self._clock()
         if now - self._last_cut >= self.cooldown:
             self._last_cut = now
             self.limit = max(1, self.limit // 2)
