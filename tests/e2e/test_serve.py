@@ -64,8 +64,24 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def start(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a server logging to a file in ASSAY_HOME; wait until /health answers."""
-    port = free_port()
+    """Start a server logging to a file in ASSAY_HOME; wait until /health answers.
+
+    A port found free can be taken by another test process before the server binds it: that
+    start is tried again on another port.
+    """
+    for _ in range(3):
+        try:
+            return _start(env, free_port())
+        except PortTaken:
+            continue
+    raise AssertionError("no free port after 3 tries")
+
+
+class PortTaken(Exception):
+    pass
+
+
+def _start(env: dict[str, str], port: int) -> tuple[subprocess.Popen[bytes], str]:
     home = Path(env["ASSAY_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     log = home / f"server-{port}.log"
@@ -80,6 +96,8 @@ def start(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     deadline = time.monotonic() + STARTUP  # generous: a loaded machine is only slower
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            if "address already in use" in log.read_text().lower():
+                raise PortTaken
             raise AssertionError(f"server exited early:\n{log.read_text()}")
         try:
             if httpx.get(f"{base}/health", timeout=1).status_code == 200:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import orjson
 import pytest
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "import-export.md"
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "import-export.md"
 
 
 def test_python_example_runs(
@@ -20,11 +22,12 @@ def test_python_example_runs(
     monkeypatch.setenv("ASSAY_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("ASSAY_DATABASE_URL", db_url)
     monkeypatch.setenv("ASSAY_PROJECT", f"docs-{tmp_path.name[-20:]}")
-    Path("faq.csv").write_text("question,expected_output\nHow do I reset?,Settings\nPricing?,Pro\n")
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
     exec(compile(block.group(1), str(DOC), "exec"), {})
-    assert capsys.readouterr().out.split() == ["1", "2"]
+    assert capsys.readouterr().out.split() == ["1", "3"]
     lines = Path("faq.jsonl").read_bytes().splitlines()
-    assert [orjson.loads(line)["input"] for line in lines] == [
-        {"query": "How do I reset?"},
-        {"query": "Pricing?"},
+    assert [orjson.loads(line)["input"]["query"] for line in lines] == [
+        "How do I reset my password?",
+        "What are your pricing plans?",
+        "How do I contact support?",
     ]

@@ -65,8 +65,11 @@ def test_a_dead_runners_period_ends_at_its_last_heartbeat(store: Store) -> None:
     run = _planned(store)
     started = queue.start(store.project_id, run)
     assert _row(store, run).resumed_at == started.started_at
-    claim = queue.claim_next("runner-1", stale_after=30)
+    # Only this test's project: other tests' runs share the session's PostgreSQL database.
+    mine = [store.project_id]
+    claim = queue.claim_next("runner-1", stale_after=30, project_ids=mine)
     assert claim is not None
+    assert claim.experiment_id == run
     store.experiments.claim(run, "runner-1")  # the same period goes on
     assert _row(store, run).resumed_at == started.started_at
 
@@ -78,7 +81,9 @@ def test_a_dead_runners_period_ends_at_its_last_heartbeat(store: Store) -> None:
 
     # The worker queue takes it over: 10 minutes ran before the runner died an hour ago.
     died(DEAD, 60, 10)
-    assert queue.claim_next("runner-2", stale_after=30) is not None
+    claim = queue.claim_next("runner-2", stale_after=30, project_ids=mine)
+    assert claim is not None
+    assert claim.experiment_id == run
     assert _row(store, run).active_s == 600.0
     store.experiments.claim(run, "runner-2")
     assert _row(store, run).active_s == 600.0
