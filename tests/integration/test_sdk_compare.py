@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -29,7 +30,7 @@ from assay.domain import (
     RunInfo,
     Verdict,
 )
-from assay.errors import Conflict
+from assay.errors import AssayError, Conflict
 from assay.store import Store
 from tests.fakes.provider import FakeProvider
 from tests.integration.experiment_support import prompt_body, run_worker
@@ -210,3 +211,25 @@ async def test_async_compare_gate_and_prompt_versions(
     assert isinstance(compared.statistics.runs[0], RunInfo)
     cells = compared.comparisons[0].results
     assert cells[pair.experiment_b.id]["output"] == "echo: V2 reset password"
+
+
+def test_fields_from_a_newer_server_are_ignored_and_a_wrong_shape_is_an_error(
+    client: Assay,
+    http: TestClient,
+    store: Store,
+    api_settings: Settings,
+    qa: str,
+    fake: FakeProvider,
+) -> None:
+    a, b = two_runs(client, store, api_settings, qa, fake)
+    served = http.get(f"/api/v1/experiments/{b}/gate/", params={"baseline": a}).json()
+    newer = {**served, "added_later": 1, "checks": [{**c, "weight": 2} for c in served["checks"]]}
+    answers = iter([httpx.Response(200, json=newer), httpx.Response(200, json={"passed": True})])
+    mock = httpx.Client(
+        transport=httpx.MockTransport(lambda request: next(answers)), base_url="http://assay.test"
+    )
+    sdk = Assay(base_url="http://assay.test", http_client=mock, max_retries=0)
+    verdict = sdk.experiments.gate(b, baseline=a)
+    assert verdict.model_dump(mode="json") == served
+    with pytest.raises(AssayError, match="unexpected response"):
+        sdk.experiments.gate(b, baseline=a)
