@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
-from assay.analysis import PASS_METRIC, GateVerdict, RegressionPolicy, gate_experiment
+from assay.analysis import gate_experiment
 from assay.config import Settings
+from assay.domain import PASS_METRIC, GateVerdict, RegressionPolicy
 from assay.evaluation import EvaluationResult, evaluate
 from assay.store import Store, open_store
 

@@ -11,7 +11,6 @@ import pytest
 
 import assay
 from assay.analysis import (
-    RegressionPolicy,
     compare_experiments,
     dataset_policy,
     gate_experiment,
@@ -20,7 +19,7 @@ from assay.analysis import (
     set_dataset_policy,
 )
 from assay.analysis.frame import COMPLETED, FAILED
-from assay.domain import DatasetCreate, ItemCreate
+from assay.domain import DatasetCreate, ItemCreate, RegressionPolicy
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
 from assay.scorers import exact_match, scorer

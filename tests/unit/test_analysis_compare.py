@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assay.analysis import Comparison, RunFrame, Verdict, compare_runs, filter_items, word_diff
+from assay.analysis import RunFrame, compare_runs, filter_items, word_diff
 from assay.analysis.frame import align, item_codes
 from assay.analysis.items import item_rows
-from assay.domain import ResultStatus, ScoreSource
+from assay.domain import Comparison, ResultStatus, ScoreSource, Verdict
 from assay.errors import InvalidInput
 from tests.unit.analysis_support import frame, result, score
 

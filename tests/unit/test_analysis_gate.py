@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from assay.analysis import (
-    RegressionPolicy,
     RunFrame,
     compare_runs,
     evaluate_gate,
@@ -18,7 +17,7 @@ from assay.analysis import (
     render_junit,
     render_markdown,
 )
-from assay.domain import ResultStatus
+from assay.domain import RegressionPolicy, ResultStatus
 from assay.errors import InvalidInput
 from tests.unit.analysis_support import frame, result, score
 

@@ -12,8 +12,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from assay.analysis import Verdict, bootstrap_ci, cluster_differences, compare_runs, verdict
+from assay.analysis import bootstrap_ci, cluster_differences, compare_runs, verdict
 from assay.analysis.stats import permutation_test
+from assay.domain import Verdict
 from tests.unit.analysis_support import frame
 
 FAST = {"resamples": 1000, "permutations": 1000, "items": False}

@@ -10,7 +10,6 @@ import pytest
 from assay.analysis.stats import (
     Interval,
     Significance,
-    Verdict,
     binomial_two_sided,
     bootstrap_ci,
     cluster_differences,
@@ -19,6 +18,7 @@ from assay.analysis.stats import (
     verdict,
     wilcoxon_test,
 )
+from assay.domain import Verdict
 from assay.errors import InvalidInput
 
 

@@ -1,36 +1,16 @@
 """Analysis: paired statistics, run comparison aligned by item, regression gates.
 
-The core is pure: inputs are in-memory runs (:class:`RunFrame`), outputs are pydantic models
-that the API, CLI and dashboard render. :mod:`assay.analysis.service` loads stored
-experiments into frames and resolves baselines and stored policies. Trends and other
-analytics over stored runs are computed in SQL by ``Store.analytics``.
+The core is pure: inputs are in-memory runs (:class:`RunFrame`), outputs are the comparison
+and gate records of :mod:`assay.domain.comparison`, which the API, SDK, CLI and dashboard
+render. :mod:`assay.analysis.service` loads stored experiments into frames and resolves
+baselines and stored policies. Trends and other analytics over stored runs are computed in
+SQL by ``Store.analytics``.
 """
 
 from assay.analysis.compare import compare_runs
 from assay.analysis.frame import RunFrame, ScoreColumn
-from assay.analysis.gate import (
-    GateCheck,
-    GateVerdict,
-    ItemOutcome,
-    RegressionPolicy,
-    ScorerRule,
-    evaluate_gate,
-)
+from assay.analysis.gate import evaluate_gate
 from assay.analysis.items import filter_items, item_rows
-from assay.analysis.models import (
-    PASS_METRIC,
-    Cell,
-    CompareWarning,
-    Comparison,
-    Contrast,
-    DiffOp,
-    Distribution,
-    ItemReliability,
-    ItemRow,
-    MetricComparison,
-    RunInfo,
-    UsageComparison,
-)
 from assay.analysis.report import render_comparison_markdown, render_junit, render_markdown
 from assay.analysis.service import (
     clear_dataset_policy,
@@ -44,10 +24,8 @@ from assay.analysis.service import (
     store_frame,
 )
 from assay.analysis.stats import (
-    Direction,
     Interval,
     Significance,
-    Verdict,
     bootstrap_ci,
     cluster_differences,
     mcnemar_exact,
@@ -58,29 +36,10 @@ from assay.analysis.stats import (
 from assay.analysis.textdiff import word_diff
 
 __all__ = [
-    "PASS_METRIC",
-    "Cell",
-    "CompareWarning",
-    "Comparison",
-    "Contrast",
-    "DiffOp",
-    "Direction",
-    "Distribution",
-    "GateCheck",
-    "GateVerdict",
     "Interval",
-    "ItemOutcome",
-    "ItemReliability",
-    "ItemRow",
-    "MetricComparison",
-    "RegressionPolicy",
     "RunFrame",
-    "RunInfo",
     "ScoreColumn",
-    "ScorerRule",
     "Significance",
-    "UsageComparison",
-    "Verdict",
     "bootstrap_ci",
     "clear_dataset_policy",
     "cluster_differences",

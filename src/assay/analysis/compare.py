@@ -15,24 +15,8 @@ import numpy.typing as npt
 
 from assay.analysis.frame import FloatArray, RunFrame, align, item_codes
 from assay.analysis.items import item_rows
-from assay.analysis.models import (
-    PASS_METRIC,
-    CompareWarning,
-    Comparison,
-    Contrast,
-    Distribution,
-    DistributionDelta,
-    ItemFilter,
-    ItemReliability,
-    MetricComparison,
-    MetricKind,
-    RunInfo,
-    UsageComparison,
-)
 from assay.analysis.stats import (
-    Direction,
     Significance,
-    Verdict,
     bootstrap_ci,
     cluster_differences,
     mcnemar_exact,
@@ -40,6 +24,22 @@ from assay.analysis.stats import (
     permutation_test,
     verdict,
     wilcoxon_test,
+)
+from assay.domain import (
+    PASS_METRIC,
+    CompareWarning,
+    Comparison,
+    Contrast,
+    Direction,
+    DistributionDelta,
+    ItemFilter,
+    ItemReliability,
+    MetricComparison,
+    MetricKind,
+    RunInfo,
+    UsageComparison,
+    UsageDistribution,
+    Verdict,
 )
 from assay.errors import InvalidInput
 from assay.formatting import plural
@@ -282,12 +282,12 @@ def _scorer_metric(
     )
 
 
-def _distribution(values: FloatArray) -> Distribution:
+def _distribution(values: FloatArray) -> UsageDistribution:
     v = values[~np.isnan(values)]
     if v.size == 0:
-        return Distribution(count=0, total=None, mean=None, p50=None, p95=None)
+        return UsageDistribution(count=0, total=None, mean=None, p50=None, p95=None)
     p50, p95 = np.percentile(v, [50, 95])
-    return Distribution(
+    return UsageDistribution(
         count=int(v.size), total=float(v.sum()), mean=float(v.mean()), p50=p50, p95=p95
     )
 

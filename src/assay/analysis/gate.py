@@ -1,8 +1,8 @@
-"""Regression policy and the gate that decides whether a run may ship.
+"""The gate that decides whether a run may ship, under a regression policy.
 
-A :class:`RegressionPolicy` sets absolute limits on the candidate run (minimum item count,
-minimum pass rate, per-scorer thresholds) and relative ones against a baseline run (maximum
-allowed drop of the pass rate and of each scorer's mean). A drop larger than allowed blocks
+A :class:`~assay.domain.RegressionPolicy` sets absolute limits on the candidate run (minimum
+item count, minimum pass rate, per-scorer thresholds) and relative ones against a baseline run
+(maximum allowed drop of the pass rate and of each scorer's mean). A drop larger than allowed blocks
 when the comparison calls it *worse*; when the evidence is *inconclusive* it blocks only if
 ``block_inconclusive`` is set.
 """
@@ -10,124 +10,23 @@ when the comparison calls it *worse*; when the evidence is *inconclusive* it blo
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assay.analysis.compare import compare_runs
 from assay.analysis.frame import STATUSES, RunFrame, align
 from assay.analysis.items import paused_gc
-from assay.analysis.models import PASS_METRIC, Comparison, Contrast
-from assay.analysis.stats import Direction, Verdict
-from assay.errors import InvalidInput
+from assay.domain import (
+    PASS_METRIC,
+    Contrast,
+    GateCheck,
+    GateVerdict,
+    ItemOutcome,
+    RegressionPolicy,
+    ScorerRule,
+    Verdict,
+)
 from assay.formatting import plural
-
-
-class ScorerRule(BaseModel):
-    """Limits for one scorer's mean (the pass rate, for pass/fail scorers)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    direction: Direction = "higher"
-    threshold: float | None = Field(
-        default=None,
-        description="The candidate's mean must be at least this (at most, when lower is better).",
-    )
-    max_drop: float | None = Field(
-        default=None, ge=0, description="Overrides the policy's max_drop for this scorer."
-    )
-
-
-class RegressionPolicy(BaseModel):
-    """What a run must satisfy to pass the gate. Load one with :meth:`parse`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    scorers: dict[str, ScorerRule] = Field(default_factory=dict)
-    min_pass_rate: float | None = Field(default=None, ge=0, le=1)
-    max_drop: float | None = Field(
-        default=0.0,
-        ge=0,
-        description="Largest allowed fall of the pass rate and of scorer means versus the "
-        "baseline, in the metric's own units (0.02 = two points of pass rate). "
-        "None: no comparison with the baseline.",
-    )
-    block_inconclusive: bool = Field(
-        default=False,
-        description="Block a drop larger than allowed even when it is not significant.",
-    )
-    min_items: int = Field(default=1, ge=0)
-    alpha: float = Field(default=0.05, gt=0, lt=1)
-    baseline: str | None = Field(
-        default=None, description="Default baseline: a pinned run (id or name)."
-    )
-    baseline_tag: str | None = Field(
-        default=None,
-        description="Default baseline: the latest finished run on the dataset with this run tag.",
-    )
-
-    @classmethod
-    def parse(cls, data: Mapping[str, Any] | str, *, source: str = "policy") -> RegressionPolicy:
-        """A policy from a dict or from YAML/JSON text; errors name the field at fault."""
-        if isinstance(data, str):
-            try:
-                data = yaml.safe_load(data) or {}
-            except yaml.YAMLError as exc:
-                raise InvalidInput(f"{source} is not valid YAML or JSON: {exc}") from None
-        if not isinstance(data, Mapping):
-            raise InvalidInput(f"{source} must be a mapping of settings")
-        try:
-            return cls.model_validate(dict(data))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise InvalidInput(
-                f"{source}: {where}: {first['msg']}", field=where, errors=len(exc.errors())
-            ) from None
-
-
-class GateCheck(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    passed: bool
-    observed: float | None = None
-    limit: float | None = None
-    message: str
-
-
-class ItemOutcome(BaseModel):
-    """One (item, repetition) of the candidate: one test case in the JUnit report."""
-
-    model_config = ConfigDict(frozen=True)
-
-    item_id: str
-    repetition: int
-    status: str
-    passed: bool
-    error: str | None = None
-    failing_scores: list[str] = Field(default_factory=list)
-    latency_ms: float | None = None
-    regressed: bool = Field(default=False, description="Passed in the baseline, fails now.")
-
-
-class GateVerdict(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    passed: bool
-    run_id: str
-    run_name: str
-    baseline_id: str | None
-    baseline_name: str | None
-    reasons: list[str] = Field(description="Why the gate failed; empty when it passed.")
-    checks: list[GateCheck]
-    means: dict[str, float | None] = Field(description="The candidate's mean per metric.")
-    comparison: Comparison | None = Field(description="Against the baseline, statistics only.")
-    items: list[ItemOutcome]
-    policy: RegressionPolicy
 
 
 def _mean(run: RunFrame, name: str) -> float | None:
@@ -317,11 +216,4 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
-__all__ = [
-    "GateCheck",
-    "GateVerdict",
-    "ItemOutcome",
-    "RegressionPolicy",
-    "ScorerRule",
-    "evaluate_gate",
-]
+__all__ = ["evaluate_gate"]

@@ -12,9 +12,8 @@ import numpy as np
 import numpy.typing as npt
 
 from assay.analysis.frame import FAILED, STATUSES, RunFrame, align
-from assay.analysis.models import Cell, Change, DiffOp, ItemFilter, ItemRow
 from assay.analysis.textdiff import as_text, word_diff
-from assay.domain import ResultStatus
+from assay.domain import Cell, Change, DiffOp, ItemFilter, ItemRow, ResultStatus
 from assay.errors import InvalidInput
 
 _MANY_ROWS = 1000

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from assay.analysis.gate import GateVerdict
 from assay.analysis.items import paused_gc
-from assay.analysis.models import PASS_METRIC, Comparison, MetricComparison
+from assay.domain import PASS_METRIC, Comparison, GateVerdict, MetricComparison
 from assay.formatting import plural
 
 #: Characters XML 1.0 cannot carry even escaped (control characters other than tab/newline/CR).

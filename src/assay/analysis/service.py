@@ -19,11 +19,18 @@ import numpy as np
 from assay.analysis import snapshot
 from assay.analysis.compare import NumericTest, compare_runs
 from assay.analysis.frame import STATUSES, RunFrame, ScoreColumn
-from assay.analysis.gate import GateVerdict, RegressionPolicy, evaluate_gate
+from assay.analysis.gate import evaluate_gate
 from assay.analysis.items import paused_gc
-from assay.analysis.models import Comparison, ItemFilter
-from assay.analysis.stats import Direction
-from assay.domain import Experiment, ExperimentStatus, ResultDetail
+from assay.domain import (
+    Comparison,
+    Direction,
+    Experiment,
+    ExperimentStatus,
+    GateVerdict,
+    ItemFilter,
+    RegressionPolicy,
+    ResultDetail,
+)
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.store import Store, run_frames
 from assay.store.run_columns import (

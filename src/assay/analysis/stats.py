@@ -15,18 +15,15 @@ Every function is pure and seeded: the same input and ``seed`` give the same ans
 from __future__ import annotations
 
 import math
-from enum import StrEnum
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
+from assay.domain import Direction, TestName, Verdict
 from assay.errors import InvalidInput
 
 FloatArray = npt.NDArray[np.float64]
-Direction = Literal["higher", "lower"]
-TestName = Literal["mcnemar_exact", "permutation_exact", "permutation", "wilcoxon"]
 
 #: Differences closer than this are treated as equal (ties, zeros): scores like 0.7 - 0.5 and
 #: 0.9 - 0.7 differ in the last bits of a float but are the same difference.
@@ -38,12 +35,6 @@ _CHUNK_CELLS = 4_000_000
 _GATHER_CELLS = 200_000
 #: Up to this many non-zero differences the permutation test enumerates every sign pattern.
 EXACT_MAX = 16
-
-
-class Verdict(StrEnum):
-    better = "better"
-    worse = "worse"
-    inconclusive = "inconclusive"
 
 
 class Interval(BaseModel):

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from assay.analysis.models import DiffOp
+from assay.domain import DiffOp
 
 _TOKENS = re.compile(r"\s+|[^\s]+")
 

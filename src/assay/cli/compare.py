@@ -18,7 +18,7 @@ from assay.formatting import plural
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from assay.analysis import Comparison, GateVerdict, MetricComparison, RegressionPolicy
+    from assay.domain import Comparison, GateVerdict, MetricComparison, RegressionPolicy
 
 #: Exit codes of ``assay gate``.
 GATE_PASSED, GATE_FAILED, GATE_ERROR = 0, 1, 2
@@ -50,7 +50,7 @@ def _value(metric: MetricComparison, x: float | None, *, delta: bool = False) ->
 
 def _metrics_table(cmp: Comparison) -> Table:
 
-    from assay.analysis import PASS_METRIC
+    from assay.domain import PASS_METRIC
 
     names = {r.run_id: r.name for r in cmp.runs}
 
@@ -187,7 +187,7 @@ def compare_command(
 
 
 def _load_policy(path: Path) -> RegressionPolicy:
-    from assay.analysis import RegressionPolicy
+    from assay.domain import RegressionPolicy
 
     try:
         text = path.read_text(encoding="utf-8")

@@ -5,25 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import httpx
-
 from assay.client._base import Call, dump, model, nothing, path, raw
 from assay.domain import (
     DatasetRun,
     Evaluator,
+    ExperimentComparison,
     ExperimentDetail,
     ExperimentResults,
     ExperimentStarted,
     ExperimentView,
+    GateVerdict,
     Page,
+    PromptVersionComparison,
     RunItemsResult,
     RunScoreReport,
     Score,
 )
-
-
-def as_json(response: httpx.Response) -> Any:
-    return response.json()
 
 
 # ---------------------------------------------------------------------- experiments
@@ -81,19 +78,28 @@ def experiment_delete(ref: str) -> Call[None]:
     return Call("DELETE", path("experiments", ref), nothing)
 
 
-def experiment_compare(ids: Sequence[str], offset: int, limit: int) -> Call[Any]:
+def experiment_compare(ids: Sequence[str], offset: int, limit: int) -> Call[ExperimentComparison]:
     body = {"experiment_ids": list(ids), "offset": offset, "limit": limit}
-    return Call("POST", path("experiments", "compare"), as_json, json=body, idempotent=True)
-
-
-def experiment_gate(ref: str, baseline: str | None, baseline_tag: str | None) -> Call[Any]:
-    params = {"baseline": baseline, "baseline_tag": baseline_tag}
-    return Call("GET", path("experiments", ref, "gate"), as_json, params=params)
-
-
-def compare_prompt_versions(dataset: str, body: Mapping[str, Any]) -> Call[Any]:
     return Call(
-        "POST", path("datasets", dataset, "compare-prompt-versions"), as_json, json=dict(body)
+        "POST",
+        path("experiments", "compare"),
+        model(ExperimentComparison),
+        json=body,
+        idempotent=True,
+    )
+
+
+def experiment_gate(ref: str, baseline: str | None, baseline_tag: str | None) -> Call[GateVerdict]:
+    params = {"baseline": baseline, "baseline_tag": baseline_tag}
+    return Call("GET", path("experiments", ref, "gate"), model(GateVerdict), params=params)
+
+
+def compare_prompt_versions(dataset: str, body: Mapping[str, Any]) -> Call[PromptVersionComparison]:
+    return Call(
+        "POST",
+        path("datasets", dataset, "compare-prompt-versions"),
+        model(PromptVersionComparison),
+        json=dump(dict(body)),
     )
 
 

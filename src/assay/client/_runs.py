@@ -9,11 +9,14 @@ from assay.client import _run_calls as calls
 from assay.domain import (
     DatasetRun,
     Evaluator,
+    ExperimentComparison,
     ExperimentDetail,
     ExperimentResults,
     ExperimentStarted,
     ExperimentView,
+    GateVerdict,
     Page,
+    PromptVersionComparison,
     RunItemsResult,
     RunScoreReport,
     Score,
@@ -88,32 +91,31 @@ class Experiments:
 
     def compare(
         self, experiment_ids: Sequence[str], *, offset: int = 0, limit: int = 100
-    ) -> dict[str, Any]:
-        """Side by side per dataset item, with paired statistics (the first is baseline)."""
-        result: dict[str, Any] = self._c._run(
-            calls.experiment_compare(experiment_ids, offset, limit)
-        )
-        return result
+    ) -> ExperimentComparison:
+        """Side by side per dataset item (one page of ``limit`` rows from ``offset``), with
+        paired statistics over every item in ``statistics`` (the first is the baseline)."""
+        return self._c._run(calls.experiment_compare(experiment_ids, offset, limit))
 
     def gate(
         self, experiment: str, *, baseline: str | None = None, baseline_tag: str | None = None
-    ) -> dict[str, Any]:
-        result: dict[str, Any] = self._c._run(
-            calls.experiment_gate(experiment, baseline, baseline_tag)
-        )
-        return result
+    ) -> GateVerdict:
+        """The verdict ``assay gate`` gives, under the dataset's stored regression policy:
+        against ``baseline`` (id or name), else the newest completed run tagged
+        ``baseline_tag``, else the policy's own baseline."""
+        return self._c._run(calls.experiment_gate(experiment, baseline, baseline_tag))
 
     def compare_prompt_versions(
         self, dataset_id: str, prompt_name: str, version_a: int, version_b: int, **fields: Any
-    ) -> dict[str, Any]:
+    ) -> PromptVersionComparison:
+        """Create and start two linked experiments, one per prompt version; pass their ids
+        to :meth:`compare` (or open ``compare_url``) once they finish."""
         body = {
             "prompt_name": prompt_name,
             "version_a": version_a,
             "version_b": version_b,
             **fields,
         }
-        result: dict[str, Any] = self._c._run(calls.compare_prompt_versions(dataset_id, body))
-        return result
+        return self._c._run(calls.compare_prompt_versions(dataset_id, body))
 
 
 class DatasetRuns:

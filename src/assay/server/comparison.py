@@ -10,9 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from assay.analysis import RegressionPolicy, compare_experiments, gate_experiment
-from assay.analysis.gate import GateVerdict
-from assay.domain import Experiment, ResultDetail
+from assay.analysis import compare_experiments, gate_experiment
+from assay.domain import (
+    ComparisonRow,
+    DatasetItemBrief,
+    Experiment,
+    ExperimentBrief,
+    ExperimentComparison,
+    GateVerdict,
+    RegressionPolicy,
+    ResultDetail,
+)
 from assay.errors import InvalidInput, NotFound
 from assay.store import Store
 
@@ -57,7 +65,7 @@ def _cell(r: ResultDetail) -> dict[str, Any]:
 
 def compare(
     store: Store, refs: Sequence[str], *, offset: int = 0, limit: int = 100
-) -> dict[str, Any]:
+) -> ExperimentComparison:
     """The seed comparison (a page of items) with the statistics over every item.
 
     Rows are paged by the analysis (item ids and repetitions, from each run's columns); only
@@ -84,33 +92,30 @@ def compare(
             continue
         first = next(iter(present.values()))
         rows.append(
-            {
-                "dataset_item": {
-                    "id": key[0],
-                    "input": first.item_input,
-                    "expected_output": first.item_expected_output,
-                },
-                "repetition": key[1],
-                "results": {run_id: _cell(r) for run_id, r in present.items()},
-            }
+            ComparisonRow(
+                dataset_item=DatasetItemBrief(
+                    id=key[0], input=first.item_input, expected_output=first.item_expected_output
+                ),
+                repetition=key[1],
+                results={run_id: _cell(r) for run_id, r in present.items()},
+            )
         )
-    statistics = comparison.model_copy(update={"items": [], "items_total": 0})
-    return {
-        "experiments": {
-            e.id: {
-                "name": e.name,
-                "config": e.config,
-                "status": e.status.value,
-                "dataset_id": e.dataset_id,
-                "dataset_version": e.dataset_version,
-            }
+    return ExperimentComparison(
+        experiments={
+            e.id: ExperimentBrief(
+                name=e.name,
+                config=e.config,
+                status=e.status.value,
+                dataset_id=e.dataset_id,
+                dataset_version=e.dataset_version,
+            )
             for e in found
         },
-        "comparisons": rows,
-        "total_items": comparison.items_total,
-        "offset": offset,
-        "statistics": statistics.model_dump(mode="json"),
-    }
+        comparisons=rows,
+        total_items=comparison.items_total,
+        offset=offset,
+        statistics=comparison.model_copy(update={"items": [], "items_total": 0}),
+    )
 
 
 def gate(

@@ -8,8 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from assay.analysis import compare_experiments, gate_experiment, item_inputs
-from assay.analysis.gate import GateVerdict
-from assay.analysis.models import ItemFilter
+from assay.domain import GateVerdict, ItemFilter
 from assay.errors import AssayError, InvalidInput, NotFound
 from assay.server.auth import ProjectStore
 from assay.server.comparison import MAX_EXPERIMENTS

@@ -10,14 +10,12 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
 
 from assay.analysis import (
-    RegressionPolicy,
     clear_dataset_policy,
     dataset_policy,
     gate_experiment,
     set_dataset_policy,
 )
-from assay.analysis.gate import GateVerdict
-from assay.domain import ExperimentStatus
+from assay.domain import ExperimentStatus, GateVerdict, RegressionPolicy
 from assay.errors import AssayError, Conflict, InvalidInput, NotFound
 from assay.server.auth import ProjectStore
 from assay.server.web.guard import FormGuard

@@ -7,8 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from assay.analysis import Comparison, GateVerdict
-from assay.domain import JSON, JsonObject
+from assay.domain import (
+    ExperimentComparison,
+    GateVerdict,
+    JsonObject,
+    LinkedExperiment,
+    PromptVersionComparison,
+)
 from assay.errors import InvalidInput
 from assay.server.auth import ProjectStore
 from assay.server.comparison import MAX_EXPERIMENTS, compare, gate
@@ -27,40 +32,12 @@ class CompareBody(BaseModel):
     limit: int = Field(default=100, ge=1, le=1000)
 
 
-class ExperimentBrief(BaseModel):
-    name: str
-    config: JsonObject
-    status: str
-    dataset_id: str | None
-    dataset_version: int | None
-
-
-class DatasetItemBrief(BaseModel):
-    id: str | None
-    input: JSON
-    expected_output: JSON
-
-
-class ComparisonRow(BaseModel):
-    dataset_item: DatasetItemBrief
-    repetition: int
-    results: dict[str, JsonObject] = Field(description="Per experiment id: its result.")
-
-
-class CompareResponse(BaseModel):
-    experiments: dict[str, ExperimentBrief]
-    comparisons: list[ComparisonRow]
-    total_items: int
-    offset: int
-    statistics: Comparison = Field(description="Paired statistics; the first run is baseline.")
-
-
-def _compare(store: ProjectStore, ids: list[str], offset: int, limit: int) -> CompareResponse:
-    return CompareResponse.model_validate(compare(store, ids, offset=offset, limit=limit))
+def _compare(store: ProjectStore, ids: list[str], offset: int, limit: int) -> ExperimentComparison:
+    return compare(store, ids, offset=offset, limit=limit)
 
 
 @router.post("/experiments/compare/")
-def compare_experiments(store: ProjectStore, body: CompareBody) -> CompareResponse:
+def compare_experiments(store: ProjectStore, body: CompareBody) -> ExperimentComparison:
     """Experiments side by side, aligned by dataset item, with paired statistics."""
     return _compare(store, body.experiment_ids, body.offset, body.limit)
 
@@ -71,7 +48,7 @@ def compare_experiments_get(
     experiment_ids: Annotated[str, Query(min_length=1, description="Comma-separated ids.")],
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> CompareResponse:
+) -> ExperimentComparison:
     """The same comparison, addressable as a link (``compare_url``)."""
     ids = [part.strip() for part in experiment_ids.split(",") if part.strip()]
     if not 2 <= len(ids) <= MAX_EXPERIMENTS:
@@ -110,22 +87,10 @@ class PromptVersionsBody(BaseModel):
     concurrency: int = Field(default=10, ge=1, le=1000)
 
 
-class LinkedExperiment(BaseModel):
-    id: str
-    name: str
-    version: int
-
-
-class PromptVersionsResponse(BaseModel):
-    experiment_a: LinkedExperiment
-    experiment_b: LinkedExperiment
-    compare_url: str
-
-
 @router.post("/datasets/{dataset_id}/compare-prompt-versions/", status_code=201)
 def compare_prompt_versions(
     store: ProjectStore, request: Request, dataset_id: str, body: PromptVersionsBody
-) -> PromptVersionsResponse:
+) -> PromptVersionComparison:
     """Create and start two linked experiments, one per prompt version, on this dataset."""
     if body.version_a == body.version_b:
         raise InvalidInput("version_a and version_b must differ", field="version_b")
@@ -157,7 +122,7 @@ def compare_prompt_versions(
         raise
     for experiment in (a, b):
         start(store, settings, experiment)
-    return PromptVersionsResponse(
+    return PromptVersionComparison(
         experiment_a=LinkedExperiment(id=a.id, name=a.name, version=body.version_a),
         experiment_b=LinkedExperiment(id=b.id, name=b.name, version=body.version_b),
         compare_url=f"/api/v1/experiments/compare/?experiment_ids={a.id},{b.id}",

@@ -1,0 +1,369 @@
+"""Comparison and gate records: what the analysis computes and the API, SDK, CLI and UI render.
+
+:mod:`assay.analysis` computes these from runs (paired statistics aligned by item, regression
+gates); the REST API serves them and the SDK client parses them back into the same classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from assay.domain.common import JSON, JsonObject
+from assay.errors import InvalidInput
+
+Direction = Literal["higher", "lower"]
+TestName = Literal["mcnemar_exact", "permutation_exact", "permutation", "wilcoxon"]
+
+
+class Verdict(StrEnum):
+    better = "better"
+    worse = "worse"
+    inconclusive = "inconclusive"
+
+
+MetricKind = Literal["pass_fail", "numeric"]
+Change = Literal["regression", "improvement", "unchanged", "missing"]
+ItemFilter = Literal["regressions", "improvements", "changed", "failed"]
+
+#: Name of the metric for the overall outcome of a result (``Result.passed``).
+PASS_METRIC = "passed"
+
+
+class _Model(BaseModel):
+    """Immutable; unknown fields from a newer server are ignored. Also readable as
+    ``verdict["passed"]``, as the SDK returned plain JSON before it returned records."""
+
+    model_config = ConfigDict(frozen=True)
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in type(self).model_fields:
+            raise KeyError(key)
+        return getattr(self, key)
+
+
+class RunInfo(_Model):
+    run_id: str
+    name: str
+    dataset_id: str | None
+    dataset_version: int | None
+    results: int = Field(description="Aligned results (item, repetition) in the run.")
+    items: int = Field(description="Distinct items the run covers.")
+    finished: int = Field(description="Results that completed or failed.")
+    unaligned: int = Field(description="Results without an item id, left out of the comparison.")
+
+
+class Contrast(_Model):
+    """One run against the baseline for one metric: paired over items present in both."""
+
+    run_id: str
+    n: int = Field(description="Items (clusters) with a value in both runs.")
+    difference: float | None = Field(description="Mean per-item difference, run - baseline.")
+    ci_low: float | None
+    ci_high: float | None
+    confidence: float
+    p_value: float | None
+    test: TestName | None
+    verdict: Verdict
+
+
+class MetricComparison(_Model):
+    """A scorer (or the overall pass rate) across runs."""
+
+    name: str
+    kind: MetricKind
+    direction: Direction
+    means: dict[str, float | None] = Field(description="Mean per run over its finished rows.")
+    counts: dict[str, int] = Field(description="Rows with a value, per run.")
+    contrasts: list[Contrast] = Field(description="Each other run against the baseline.")
+
+    def contrast(self, run_id: str) -> Contrast | None:
+        return next((c for c in self.contrasts if c.run_id == run_id), None)
+
+
+class UsageDistribution(_Model):
+    """Spread of latency or cost over one run's finished results."""
+
+    count: int
+    total: float | None
+    mean: float | None
+    p50: float | None
+    p95: float | None
+
+
+class DistributionDelta(_Model):
+    run_id: str
+    total: float | None
+    mean: float | None
+    p95: float | None
+
+
+class UsageComparison(_Model):
+    """Latency, target cost or judge (scorer) cost per run, and deltas against the baseline."""
+
+    name: Literal["latency_ms", "cost", "judge_cost"]
+    runs: dict[str, UsageDistribution]
+    deltas: list[DistributionDelta]
+
+
+class Cell(_Model):
+    """One run's result for one (item, repetition)."""
+
+    status: str
+    passed: bool | None
+    output: Any = None
+    error: str | None = None
+    latency_ms: float | None = None
+    cost: float | None = None
+    scores: dict[str, float | None] = Field(default_factory=dict)
+
+
+class DiffOp(_Model):
+    op: Literal["equal", "insert", "delete"]
+    text: str
+
+
+class ItemRow(_Model):
+    item_id: str
+    repetition: int
+    tags: list[str] = Field(default_factory=list)
+    cells: dict[str, Cell | None] = Field(description="Per run; None when the run lacks it.")
+    changes: dict[str, Change] = Field(description="Per other run, outcome against the baseline.")
+    deltas: dict[str, dict[str, float]] = Field(
+        description="Per other run, score differences against the baseline."
+    )
+    diffs: dict[str, list[DiffOp]] = Field(
+        default_factory=dict,
+        description="Per other run whose output differs: word diff from the baseline output.",
+    )
+
+
+class ItemReliability(_Model):
+    """Pass rate of one item over its trials in each run; flaky where outcomes vary."""
+
+    item_id: str
+    pass_rates: dict[str, float]
+    trials: dict[str, int]
+    flaky_in: list[str]
+
+
+class CompareWarning(_Model):
+    code: Literal[
+        "dataset_version",
+        "dataset",
+        "item_set",
+        "unaligned",
+        "unfinished",
+        "scorer_missing",
+        "content_aligned",
+    ]
+    message: str
+
+
+class Comparison(_Model):
+    """Runs compared with the first (the baseline), aligned by item: statistics per metric."""
+
+    baseline_id: str
+    runs: list[RunInfo]
+    metrics: list[MetricComparison]
+    usage: list[UsageComparison]
+    items: list[ItemRow] = Field(description="The requested page of item rows.")
+    items_total: int = Field(description="Item rows matching the filters, over all pages.")
+    reliability: list[ItemReliability] = Field(
+        description="Items with more than one trial in some run."
+    )
+    regressions: dict[str, int] = Field(description="Per other run, rows that went pass -> fail.")
+    improvements: dict[str, int] = Field(description="Per other run, rows that went fail -> pass.")
+    warnings: list[CompareWarning]
+
+    def metric(self, name: str) -> MetricComparison | None:
+        return next((m for m in self.metrics if m.name == name), None)
+
+    @property
+    def flaky_items(self) -> list[str]:
+        return [r.item_id for r in self.reliability if r.flaky_in]
+
+
+# ---------------------------------------------------------------------- gate
+class ScorerRule(_Model):
+    """Limits for one scorer's mean (the pass rate, for pass/fail scorers)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    direction: Direction = "higher"
+    threshold: float | None = Field(
+        default=None,
+        description="The candidate's mean must be at least this (at most, when lower is better).",
+    )
+    max_drop: float | None = Field(
+        default=None, ge=0, description="Overrides the policy's max_drop for this scorer."
+    )
+
+
+class RegressionPolicy(_Model):
+    """What a run must satisfy to pass the gate. Load one with :meth:`parse`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scorers: dict[str, ScorerRule] = Field(default_factory=dict)
+    min_pass_rate: float | None = Field(default=None, ge=0, le=1)
+    max_drop: float | None = Field(
+        default=0.0,
+        ge=0,
+        description="Largest allowed fall of the pass rate and of scorer means versus the "
+        "baseline, in the metric's own units (0.02 = two points of pass rate). "
+        "None: no comparison with the baseline.",
+    )
+    block_inconclusive: bool = Field(
+        default=False,
+        description="Block a drop larger than allowed even when it is not significant.",
+    )
+    min_items: int = Field(default=1, ge=0)
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    baseline: str | None = Field(
+        default=None, description="Default baseline: a pinned run (id or name)."
+    )
+    baseline_tag: str | None = Field(
+        default=None,
+        description="Default baseline: the latest finished run on the dataset with this run tag.",
+    )
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any] | str, *, source: str = "policy") -> RegressionPolicy:
+        """A policy from a dict or from YAML/JSON text; errors name the field at fault."""
+        if isinstance(data, str):
+            import yaml  # only when a policy is read from text: keeps listings light
+
+            try:
+                data = yaml.safe_load(data) or {}
+            except yaml.YAMLError as exc:
+                raise InvalidInput(f"{source} is not valid YAML or JSON: {exc}") from None
+        if not isinstance(data, Mapping):
+            raise InvalidInput(f"{source} must be a mapping of settings")
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise InvalidInput(
+                f"{source}: {where}: {first['msg']}", field=where, errors=len(exc.errors())
+            ) from None
+
+
+class GateCheck(_Model):
+    name: str
+    passed: bool
+    observed: float | None = None
+    limit: float | None = None
+    message: str
+
+
+class ItemOutcome(_Model):
+    """One (item, repetition) of the candidate: one test case in the JUnit report."""
+
+    item_id: str
+    repetition: int
+    status: str
+    passed: bool
+    error: str | None = None
+    failing_scores: list[str] = Field(default_factory=list)
+    latency_ms: float | None = None
+    regressed: bool = Field(default=False, description="Passed in the baseline, fails now.")
+
+
+class GateVerdict(_Model):
+    """Whether a run passes its regression policy, check by check."""
+
+    passed: bool
+    run_id: str
+    run_name: str
+    baseline_id: str | None
+    baseline_name: str | None
+    reasons: list[str] = Field(description="Why the gate failed; empty when it passed.")
+    checks: list[GateCheck]
+    means: dict[str, float | None] = Field(description="The candidate's mean per metric.")
+    comparison: Comparison | None = Field(description="Against the baseline, statistics only.")
+    items: list[ItemOutcome]
+    policy: RegressionPolicy
+
+
+# ---------------------------------------------------------------------- seed-shaped responses
+class ExperimentBrief(_Model):
+    name: str
+    config: JsonObject
+    status: str
+    dataset_id: str | None
+    dataset_version: int | None
+
+
+class DatasetItemBrief(_Model):
+    id: str | None
+    input: JSON
+    expected_output: JSON
+
+
+class ComparisonRow(_Model):
+    dataset_item: DatasetItemBrief
+    repetition: int
+    results: dict[str, JsonObject] = Field(description="Per experiment id: its result.")
+
+
+class ExperimentComparison(_Model):
+    """Experiments side by side per dataset item (one page), with paired statistics."""
+
+    experiments: dict[str, ExperimentBrief]
+    comparisons: list[ComparisonRow]
+    total_items: int
+    offset: int
+    statistics: Comparison = Field(description="Paired statistics; the first run is baseline.")
+
+
+class LinkedExperiment(_Model):
+    id: str
+    name: str
+    version: int
+
+
+class PromptVersionComparison(_Model):
+    """Two linked experiments, one per prompt version, and where to compare them."""
+
+    experiment_a: LinkedExperiment
+    experiment_b: LinkedExperiment
+    compare_url: str
+
+
+__all__ = [
+    "PASS_METRIC",
+    "Cell",
+    "Change",
+    "CompareWarning",
+    "Comparison",
+    "ComparisonRow",
+    "Contrast",
+    "DatasetItemBrief",
+    "DiffOp",
+    "Direction",
+    "DistributionDelta",
+    "ExperimentBrief",
+    "ExperimentComparison",
+    "GateCheck",
+    "GateVerdict",
+    "ItemFilter",
+    "ItemOutcome",
+    "ItemReliability",
+    "ItemRow",
+    "LinkedExperiment",
+    "MetricComparison",
+    "MetricKind",
+    "PromptVersionComparison",
+    "RegressionPolicy",
+    "RunInfo",
+    "ScorerRule",
+    "TestName",
+    "UsageComparison",
+    "UsageDistribution",
+    "Verdict",
+]
