@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -223,29 +224,26 @@ def test_storage_writes_retry_storage_errors_only() -> None:
     from assay.engine.writer_child import retry_storage
     from assay.errors import StorageError
 
-    calls: list[str] = []
+    def scripted(*outcomes: Exception | int) -> tuple[list[int], Callable[[], int]]:
+        calls: list[int] = []
 
-    def busy_once() -> int:
-        calls.append("write")
-        if len(calls) == 1:
-            raise StorageError("database is locked")
-        return 7
+        def write() -> int:
+            outcome = outcomes[min(len(calls), len(outcomes) - 1)]
+            calls.append(1)
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
 
-    assert retry_storage(busy_once, retries=2) == 7
-    assert calls == ["write", "write"]
+        return calls, write
 
-    def broken() -> int:
-        calls.append("broken")
-        raise ValueError("not a storage hiccup")
-
+    calls, write = scripted(StorageError("database is locked"), 7)
+    assert retry_storage(write, retries=2) == 7
+    assert len(calls) == 2
+    calls, write = scripted(ValueError("not a storage hiccup"))
     with pytest.raises(ValueError):
-        retry_storage(broken, retries=2)
-    assert calls.count("broken") == 1
-
-    def always_busy() -> int:
-        calls.append("busy")
-        raise StorageError("still locked")
-
+        retry_storage(write, retries=2)
+    assert len(calls) == 1
+    calls, write = scripted(StorageError("still locked"))
     with pytest.raises(StorageError):
-        retry_storage(always_busy, retries=1)
-    assert calls.count("busy") == 2
+        retry_storage(write, retries=1)
+    assert len(calls) == 2
