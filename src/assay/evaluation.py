@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from assay.engine.rescore import RescoreReport, rescore_async
 from assay.errors import AllItemsFailedWarning, InvalidInput, NotFound, from_validation
 from assay.remote import connect, fetch, item_map, local_ids, mirror, server_source
 from assay.store import Store, open_store
+from assay.sync import run_sync
 from assay.targets import BuildContext, FunctionTarget, PriceTable, Target, create_target
 
 if TYPE_CHECKING:
@@ -602,36 +602,8 @@ def evaluate(
     ``result.errors`` / ``result.summary.errors``; when every item failed an
     :class:`~assay.errors.AllItemsFailedWarning` is issued too.
     """
-    coro = evaluate_async(data, task, scorers, **kwargs)
-    if not _loop_running():  # (asyncio.run outside the except: no chained "no running loop")
-        try:
-            return asyncio.run(coro)
-        except KeyboardInterrupt:  # the resume hint is printed; spare the asyncio internals
-            raise KeyboardInterrupt from None
-    # Called from inside a running loop (a notebook, an async app): run on a helper thread.
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["result"] = asyncio.run(coro)
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="assay-evaluate")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    result: EvaluationResult = box["result"]
-    return result
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+    # Inside a running loop (a notebook, an async app) it runs on a helper thread.
+    return run_sync(evaluate_async(data, task, scorers, **kwargs), name="assay-evaluate")
 
 
 def rescore(
@@ -657,23 +629,7 @@ def rescore(
     store = store or open_store(settings or Settings())
     coro = rescore_async(store, run, scorers, evaluators=evaluators, concurrency=concurrency)
     try:
-        if not _loop_running():
-            return asyncio.run(coro)
-        box: dict[str, Any] = {}
-
-        def target() -> None:
-            try:
-                box["result"] = asyncio.run(coro)
-            except BaseException as exc:
-                box["error"] = exc
-
-        thread = threading.Thread(target=target, name="assay-rescore")
-        thread.start()
-        thread.join()
-        if "error" in box:
-            raise box["error"]
-        report: RescoreReport = box["result"]
-        return report
+        return run_sync(coro, name="assay-rescore")
     finally:
         if owns_store:
             store.close()

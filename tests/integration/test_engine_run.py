@@ -294,3 +294,31 @@ async def test_cancelling_the_caller_cancels_the_run(store: Store) -> None:
     summary = store.experiments.summary(experiment.id)
     assert 1 <= summary.completed <= 10
     assert summary.completed + summary.cancelled == 200
+
+
+async def test_stopping_ends_a_retry_wait_and_leaves_the_item_unfinished(store: Store) -> None:
+    from assay.engine import plan
+    from assay.targets import FunctionTarget, TargetError
+
+    failed = asyncio.Event()
+
+    async def busy(x: Any) -> Any:
+        failed.set()
+        raise TargetError("busy", retryable=True, retry_after=600)  # a wait only a stop ends
+
+    store.datasets.create(DatasetCreate(name="busy"))
+    store.datasets.add_items("busy", [ItemCreate(input="x")])
+    prepared = plan(
+        store,
+        dataset="busy",
+        target=FunctionTarget(busy),
+        options=RunOptions(max_retries=3, poll_interval=0.05),
+    )
+    run = asyncio.create_task(prepared.run())
+    await failed.wait()
+    prepared.runner.cancel()
+    experiment = await run
+    assert experiment.status == ExperimentStatus.cancelled
+    summary = store.experiments.summary(experiment.id)
+    assert (summary.failed, summary.cancelled) == (0, 1)  # not recorded as failed
+    assert prepared.runner.progress.retries == 1

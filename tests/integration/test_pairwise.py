@@ -237,3 +237,12 @@ def test_cli_tables(store: Store, fake: FakeProvider, monkeypatch: pytest.Monkey
     none = runner.invoke(app, ["score", b])
     assert isinstance(none.exception, InvalidInput)
     assert "at least one scorer" in none.exception.message
+
+
+async def test_blocking_pairwise_judge_inside_a_running_loop(
+    store: Store, fake: FakeProvider
+) -> None:
+    a, b = await asyncio.to_thread(two_runs, store)
+    # called from the loop: it runs on a helper thread
+    report = pairwise_judge(store, a, b, judge=judge(fake))  # type: ignore[arg-type]
+    assert (report.wins_a, report.wins_b, report.ties, report.errors) == (4, 0, 2, 0)

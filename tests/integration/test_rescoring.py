@@ -160,6 +160,15 @@ def test_rescore_with_llm_judge_records_judge_cost_apart(
     assert report.cost == pytest.approx(sum(r.scores[0].cost or 0 for r in rows))
 
 
+async def test_blocking_rescore_inside_a_running_loop(store: Store) -> None:
+    experiment_id = await asyncio.to_thread(_run, store)
+    report = rescore(store, experiment_id, ["exact_match"])  # on a helper thread
+    assert (report.results, report.passed, report.failed) == (5, 4, 1)
+    lenient = {"kind": "exact_match", "params": {"ignore_case": True}, "threshold": {"gte": 1}}
+    again = assay.rescore(experiment_id, [lenient], store=store)
+    assert (again.results, again.passed, again.failed) == (5, 4, 1)
+
+
 def test_judge_in_a_run_malformed_reply_does_not_stop_it(
     store: Store, server: FakeProvider
 ) -> None:

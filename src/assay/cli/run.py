@@ -85,17 +85,16 @@ def finish(ctx: typer.Context, prepared: Prepared, *, as_json: bool, quiet: bool
 
     Quiet, nothing is printed while it runs (no id first, no progress bar): only the outcome.
     """
-    import asyncio
-
     from assay.cli.progress import drive
     from assay.domain import ExperimentStatus
+    from assay.sync import run_sync
 
     store = state(ctx).store()
     head = f"experiment [bold]{prepared.experiment.id}[/]"
     if not (as_json or quiet):  # first, so an interrupted run still shows what to resume
         console.print(head, highlight=False)
     show = not (as_json or quiet) and console.is_terminal
-    experiment = asyncio.run(drive(prepared, show_progress=show))
+    experiment = run_sync(drive(prepared, show_progress=show), name="assay-run")
     summary = store.experiments.summary(experiment.id)
     if as_json:
         print_json({"experiment": experiment, "summary": summary})

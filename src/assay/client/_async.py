@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -12,11 +11,11 @@ import httpx
 
 from assay.client import _calls as calls
 from assay.client._base import (
-    RETRY_STATUSES,
     Call,
     ClientConfig,
-    raise_for_error,
-    retryable_error,
+    ErrorResponse,
+    error_for,
+    retry_rule,
 )
 from assay.client._calls import FileLike, ItemLike
 from assay.client._runs_async import (
@@ -40,6 +39,7 @@ from assay.domain import (
     TraceDetail,
     TraceIngestResult,
 )
+from assay.retrying import retry_call_async
 
 T = TypeVar("T")
 
@@ -74,6 +74,7 @@ class AsyncAssay:
         self._http = http_client or httpx.AsyncClient(
             base_url=self.config.base_url, timeout=self.config.timeout
         )
+        self._backoff = self.config.backoff()
         self.datasets = AsyncDatasets(self)
         self.prompts = AsyncPrompts(self)
         self.endpoints = AsyncEndpoints(self)
@@ -92,34 +93,26 @@ class AsyncAssay:
 
         With ``stream`` the body is not read yet: the caller must read or close it.
         """
-        attempt = 0
-        while True:
-            attempt += 1
+
+        async def attempt(_number: int) -> httpx.Response:
             request = self._http.build_request(
                 call.method,
                 self.config.base_url + call.path,
                 headers=self.config.headers,
                 **call.request_kwargs(),
             )
-            try:
-                response = await self._http.send(request, stream=stream)
-            except httpx.HTTPError as exc:
-                if call.retryable and retryable_error(exc) and attempt <= self.config.max_retries:
-                    await asyncio.sleep(self.config.delay(attempt, None))
-                    continue
-                raise
+            response = await self._http.send(request, stream=stream)
             if response.status_code >= 400:
                 await response.aread()
                 await response.aclose()
-                if (
-                    call.retryable
-                    and response.status_code in RETRY_STATUSES
-                    and attempt <= self.config.max_retries
-                ):
-                    await asyncio.sleep(self.config.delay(attempt, response))
-                    continue
-                raise_for_error(response)
+                raise ErrorResponse(response)
             return response
+
+        try:
+            return await retry_call_async(attempt, self._backoff, retry_rule(call))
+        except ErrorResponse as failed:
+            error = error_for(failed.response)
+        raise error
 
     async def project(self) -> Project:
         """The project these credentials belong to."""

@@ -1,11 +1,10 @@
 """What the sync and async clients share: configuration, requests as data, error decoding,
-the retry rule."""
+the retry rule (the waits are :mod:`assay.retrying`'s)."""
 
 from __future__ import annotations
 
 import base64
 import os
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -16,11 +15,13 @@ from pydantic import BaseModel, ValidationError
 
 from assay import errors
 from assay.errors import AssayError
+from assay.retrying import Backoff, retry_after
 
 T = TypeVar("T")
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_CAP = 60.0  # the longest backoff between two attempts (a Retry-After may ask for more)
 
 
 @dataclass(frozen=True)
@@ -86,17 +87,32 @@ class ClientConfig:
             raise ValueError("max_retries must be >= 0")
         return cls(url, headers, timeout, max_retries, retry_backoff)
 
-    def delay(self, attempt: int, response: httpx.Response | None) -> float:
-        """Seconds to wait before retry ``attempt`` (1-based): Retry-After, else backoff."""
-        if response is not None:
-            after = response.headers.get("retry-after")
-            if after is not None:
-                try:
-                    return min(float(after), 60.0)
-                except ValueError:
-                    pass
-        base = self.retry_backoff * (2 ** (attempt - 1))
-        return float(base * (0.5 + random.random() / 2))
+    def backoff(self) -> Backoff:
+        """The retry policy: ``max_retries``, waits from ``retry_backoff`` doubling to a cap."""
+        return Backoff(self.max_retries, self.retry_backoff, RETRY_CAP)
+
+
+class ErrorResponse(Exception):
+    """An answer with an error status (read and closed), retried when its status allows."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
+        self.retry_after = retry_after(response.headers)
+
+
+def retry_rule(call: Call[Any]) -> Callable[[BaseException], bool]:
+    """Whether a failed attempt at ``call`` may be retried: an idempotent call that met a
+    connection error or a transient status."""
+
+    def should_retry(exc: BaseException) -> bool:
+        if not call.retryable:
+            return False
+        if isinstance(exc, ErrorResponse):
+            return exc.response.status_code in RETRY_STATUSES
+        return isinstance(exc, httpx.TransportError)
+
+    return should_retry
 
 
 def path(*parts: str) -> str:
@@ -122,6 +138,11 @@ def raise_for_error(response: httpx.Response) -> None:
     """Raise the AssayError the server's envelope names (or one matching the status)."""
     if response.status_code < 400:
         return
+    raise error_for(response)
+
+
+def error_for(response: httpx.Response) -> AssayError:
+    """The AssayError the server's error envelope names (or one matching the status)."""
     try:
         body = response.json()
         error = body["error"]
@@ -131,10 +152,10 @@ def raise_for_error(response: httpx.Response) -> None:
     cls = _BY_CODE.get(code) or _BY_STATUS.get(response.status_code, AssayError)
     details.setdefault("status", response.status_code)
     if cls is errors.InvalidInput:
-        raise errors.InvalidInput(
+        return errors.InvalidInput(
             message, field=details.pop("field", None), row=details.pop("row", None), **details
         )
-    raise cls(message, **details)
+    return cls(message, **details)
 
 
 def model(cls: type[T]) -> Callable[[httpx.Response], T]:
@@ -165,7 +186,3 @@ def dump(value: Any) -> Any:
     if isinstance(value, list):
         return [dump(v) for v in value]
     return value
-
-
-def retryable_error(exc: Exception) -> bool:
-    return isinstance(exc, httpx.TransportError)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, BinaryIO, TypeVar
@@ -12,11 +11,11 @@ import httpx
 
 from assay.client import _calls as calls
 from assay.client._base import (
-    RETRY_STATUSES,
     Call,
     ClientConfig,
-    raise_for_error,
-    retryable_error,
+    ErrorResponse,
+    error_for,
+    retry_rule,
 )
 from assay.client._calls import FileLike, ItemLike
 from assay.client._runs import DatasetRuns, Evaluators, Experiments, Scores
@@ -35,6 +34,7 @@ from assay.domain import (
     TraceDetail,
     TraceIngestResult,
 )
+from assay.retrying import retry_call
 
 T = TypeVar("T")
 
@@ -69,6 +69,7 @@ class Assay:
         self._http = http_client or httpx.Client(
             base_url=self.config.base_url, timeout=self.config.timeout
         )
+        self._backoff = self.config.backoff()
         self.datasets = Datasets(self)
         self.prompts = Prompts(self)
         self.endpoints = Endpoints(self)
@@ -87,34 +88,26 @@ class Assay:
 
         With ``stream`` the body is not read yet: the caller must read or close it.
         """
-        attempt = 0
-        while True:
-            attempt += 1
+
+        def attempt(_number: int) -> httpx.Response:
             request = self._http.build_request(
                 call.method,
                 self.config.base_url + call.path,
                 headers=self.config.headers,
                 **call.request_kwargs(),
             )
-            try:
-                response = self._http.send(request, stream=stream)
-            except httpx.HTTPError as exc:
-                if call.retryable and retryable_error(exc) and attempt <= self.config.max_retries:
-                    time.sleep(self.config.delay(attempt, None))
-                    continue
-                raise
+            response = self._http.send(request, stream=stream)
             if response.status_code >= 400:
                 response.read()
                 response.close()
-                if (
-                    call.retryable
-                    and response.status_code in RETRY_STATUSES
-                    and attempt <= self.config.max_retries
-                ):
-                    time.sleep(self.config.delay(attempt, response))
-                    continue
-                raise_for_error(response)
+                raise ErrorResponse(response)
             return response
+
+        try:
+            return retry_call(attempt, self._backoff, retry_rule(call))
+        except ErrorResponse as failed:
+            error = error_for(failed.response)
+        raise error
 
     def project(self) -> Project:
         """The project these credentials belong to."""

@@ -24,10 +24,11 @@ import httpx
 from assay.engine.limits import limiter_for
 from assay.engine.retry import RetryPolicy, classify
 from assay.errors import InvalidInput
+from assay.retrying import retry_call_async
 from assay.scoring import register
 from assay.scoring.judge import JudgeReply, LLMJudge, rubric_for
 from assay.targets import Price, PriceTable
-from assay.targets.providers import PROVIDERS, Endpoint, resolve, send
+from assay.targets.providers import PROVIDERS, Endpoint, Reply, resolve, send
 
 
 @functools.cache
@@ -157,38 +158,45 @@ class ProviderJudge:
         estimate = sum(len(m["content"]) for m in messages) // 4 + int(
             self.params.get("max_tokens") or 256
         )
-        attempt = 0
         start = time.perf_counter()
         client = await _client(self._transport)
-        while True:
-            attempt += 1
+        attempts = 0
+
+        async def attempt(number: int) -> Reply:
+            nonlocal attempts
+            attempts = number
             event = await limiter.acquire(estimate) if limiter is not None else None
             self.calls += 1
-            try:
-                async with asyncio.timeout(self.timeout):
-                    reply = await send(
-                        client, provider, self.endpoint, self.model, messages, self.params
-                    )
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failure = classify(exc, self.timeout)
-                if not self.policy.should_retry(attempt, failure):
-                    tries = f" (after {attempt} attempts)" if attempt > 1 else ""
-                    raise JudgeCallError(f"judge call failed{tries}: {failure.message}") from None
-                self.retries += 1
-                await asyncio.sleep(self.policy.delay(attempt, failure.retry_after))
-                continue
+            async with asyncio.timeout(self.timeout):
+                reply = await send(
+                    client, provider, self.endpoint, self.model, messages, self.params
+                )
             if event is not None and limiter is not None:
                 limiter.settle(event, (reply.tokens_in or 0) + (reply.tokens_out or 0))
-            return JudgeReply(
-                text=reply.text,
-                tokens_in=reply.tokens_in,
-                tokens_out=reply.tokens_out,
-                cost=self._cost(reply.tokens_in, reply.tokens_out),
-                latency_ms=round((time.perf_counter() - start) * 1000, 3),
-                model=self.label,
+            return reply
+
+        def retried(_attempt: int, _exc: BaseException, _wait: float) -> None:
+            self.retries += 1
+
+        try:
+            reply = await retry_call_async(
+                attempt,
+                self.policy,
+                lambda exc: classify(exc, self.timeout).retryable,
+                on_retry=retried,
             )
+        except Exception as exc:
+            failure = classify(exc, self.timeout)
+            tries = f" (after {attempts} attempts)" if attempts > 1 else ""
+            raise JudgeCallError(f"judge call failed{tries}: {failure.message}") from None
+        return JudgeReply(
+            text=reply.text,
+            tokens_in=reply.tokens_in,
+            tokens_out=reply.tokens_out,
+            cost=self._cost(reply.tokens_in, reply.tokens_out),
+            latency_ms=round((time.perf_counter() - start) * 1000, 3),
+            model=self.label,
+        )
 
 
 def llm_judge(

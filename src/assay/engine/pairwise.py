@@ -25,6 +25,7 @@ from assay.scoring.judge import (
     parse_verdict,
 )
 from assay.store import Store, StoredResult
+from assay.sync import run_sync
 
 Side = Literal["a", "b", "tie"]
 
@@ -205,7 +206,7 @@ def pairwise_judge(
     concurrency: int = 8,
 ) -> PairwiseReport:
     """Blocking form of :func:`pairwise_judge_async`."""
-    return asyncio.run(
+    return run_sync(
         pairwise_judge_async(
             store, run_a, run_b, judge=judge, criteria=criteria, concurrency=concurrency
         )

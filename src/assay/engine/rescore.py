@@ -19,6 +19,7 @@ from assay.engine.spec import build_scorers
 from assay.errors import InvalidInput
 from assay.scoring import Sample, Scorer, build, run_scorer
 from assay.store import Store, StoredResult
+from assay.sync import run_sync
 
 
 @dataclass(slots=True)
@@ -186,7 +187,7 @@ def rescore(
     batch_size: int = 200,
 ) -> RescoreReport:
     """Blocking form of :func:`rescore_async` (for scripts and the CLI)."""
-    return asyncio.run(
+    return run_sync(
         rescore_async(
             store,
             experiment,

@@ -1,18 +1,17 @@
 """Retries: which failures are worth another attempt, and how long to wait before it.
 
-Waits grow exponentially with full jitter (a uniform draw between 0 and
-``min(cap, base * 2 ** (attempt - 1))``), so many clients that failed together do not retry
-together. A ``Retry-After`` from the server is a floor: we never come back sooner than asked.
+How long is :class:`assay.retrying.Backoff`'s (full-jitter exponential waits, the server's
+``Retry-After`` a floor); this module says which target failures are worth another attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 from dataclasses import dataclass, field, replace
 
 import httpx
 
+from assay.retrying import Backoff
 from assay.targets import TargetError
 from assay.targets.spans import Span, spans_of
 
@@ -48,21 +47,8 @@ def _classify(exc: BaseException, timeout: float | None) -> Failure:
 
 
 @dataclass(slots=True)
-class RetryPolicy:
+class RetryPolicy(Backoff):
     """``max_retries`` further attempts after the first, exponential backoff with full jitter."""
 
-    max_retries: int = 5
-    base: float = 2.0
-    cap: float = 60.0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        ceiling = min(self.cap, self.base * (2 ** (attempt - 1)))
-        wait = self.rng.uniform(0, ceiling)
-        if retry_after is not None:
-            wait = max(wait, retry_after)
-        return wait
-
     def should_retry(self, attempt: int, failure: Failure) -> bool:
-        return failure.retryable and attempt <= self.max_retries
+        return failure.retryable and self.allows(attempt)

@@ -25,6 +25,7 @@ from assay.engine.options import Progress, RunOptions
 from assay.engine.retry import Failure, RetryPolicy, classify
 from assay.engine.spec import digest
 from assay.engine.writer import ChildWriter, ResultWriter
+from assay.retrying import retry_call_async
 from assay.scoring import Sample, Scorer, run_scorer
 from assay.store import CachedResponse, Completion, Store, WorkItem
 from assay.store.experiments import PlannedRun
@@ -35,6 +36,26 @@ from assay.targets.spans import Span, span_totals
 
 _CHUNK_SECONDS = 0.002
 _MAX_CHUNK = 256
+
+
+class _Failed(Exception):
+    """A failed attempt at an item: what went wrong, which attempt, its latency and start."""
+
+    def __init__(self, failure: Failure, attempt: int, latency: float, started: float) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+        self.attempt = attempt
+        self.latency = latency
+        self.started = started
+        self.retry_after = failure.retry_after
+
+
+class _Stopped(Exception):
+    """The run stopped while an item waited to be tried again."""
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, _Failed) and exc.failure.retryable
 
 
 class Runner:
@@ -319,7 +340,8 @@ class Runner:
                         await self._succeed(item, output, 1, latency, started)
                     else:
                         assert error is not None
-                        await self._failed_attempt(item, classify(error), 1, latency, started)
+                        failed = _Failed(classify(error), 1, latency, started)
+                        await self._execute(item, pool, failed)
             else:
                 single = None if self._stopping else next(self._items, None)
                 if single is None:
@@ -387,43 +409,48 @@ class Runner:
         return output, None, (time.perf_counter() - t0) * 1000, started
 
     async def _execute(
-        self, item: WorkItem, pool: ThreadPoolExecutor | None, attempt: int = 0
+        self, item: WorkItem, pool: ThreadPoolExecutor | None, first: _Failed | None = None
     ) -> None:
-        while True:
-            attempt += 1
-            output, failure, latency, started = await self._attempt(item, pool)
-            if failure is None:
-                assert output is not None
-                await self._succeed(item, output, attempt, latency, started)
-                return
-            if not await self._backoff(item, failure, attempt, latency, started):
-                return
+        """Run ``item`` until it succeeds, fails for good, or the run stops (then it is left
+        unfinished: a resume runs it again). ``first``: its first attempt, already failed."""
 
-    async def _failed_attempt(
-        self, item: WorkItem, failure: Failure, attempt: int, latency: float, started: float
-    ) -> None:
-        if await self._backoff(item, failure, attempt, latency, started):
-            await self._execute(item, self._pool, attempt)
+        async def attempt(number: int) -> tuple[TargetOutput, int, float, float]:
+            if number == 1 and first is not None:
+                failed = first
+            else:
+                output, failure, latency, started = await self._attempt(item, pool)
+                if failure is None:
+                    assert output is not None
+                    return output, number, latency, started
+                failed = _Failed(failure, number, latency, started)
+            if failed.failure.rate_limited:
+                self.gate.on_rate_limited()
+            raise failed
 
-    async def _backoff(
-        self, item: WorkItem, failure: Failure, attempt: int, latency: float, started: float
-    ) -> bool:
-        """After a failed attempt: True to try again (having waited), False once recorded."""
-        if failure.rate_limited:
-            self.gate.on_rate_limited()
-        if not self.policy.should_retry(attempt, failure):
-            self._record_failure(item, failure, attempt, latency, started)
-            return False
+        try:
+            output, attempts, latency, started = await retry_call_async(
+                attempt, self.policy, _retryable, sleep=self._pause
+            )
+        except _Failed as failed:
+            self._record_failure(
+                item, failed.failure, failed.attempt, failed.latency, failed.started
+            )
+            return
+        except _Stopped:
+            return
+        await self._succeed(item, output, attempts, latency, started)
+
+    async def _pause(self, delay: float) -> None:
+        """The wait before another attempt; raises :class:`_Stopped` if the run stops first."""
         if self._stopping:
-            return False  # left unfinished: a resume runs it again
+            raise _Stopped
         self.progress.retries += 1
-        delay = self.policy.delay(attempt, failure.retry_after)
         assert self._stop_event is not None
         try:
             await asyncio.wait_for(self._stop_event.wait(), delay)
         except TimeoutError:
-            return True
-        return False
+            return
+        raise _Stopped
 
     # ------------------------------------------------------------------ outcomes
     async def _succeed(

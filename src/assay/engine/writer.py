@@ -18,8 +18,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from assay.engine.writer_child import write_frame
-from assay.errors import AssayError, StorageError
+from assay.engine.writer_child import retry_storage, write_frame
+from assay.errors import StorageError
 from assay.store import CachedResponse, Completion, Store
 from assay.store.recording import completion_rows
 
@@ -120,20 +120,17 @@ class ResultWriter:
                 return
             self.written += len(batch)
             return
-        for attempt in range(self.retries + 1):
-            try:
-                self.store.experiments.record(self.experiment_id, batch)
-                if cached:
-                    self.store.cache.put_many(cached)
-                break
-            except AssayError as exc:  # storage briefly unavailable: wait and try again
-                if attempt == self.retries:
-                    self.error = exc
-                    return
-                time.sleep(min(0.05 * 2**attempt, 2.0))
-            except BaseException as exc:
-                self.error = exc
-                return
+
+        def write() -> None:
+            self.store.experiments.record(self.experiment_id, batch)
+            if cached:
+                self.store.cache.put_many(cached)
+
+        try:
+            retry_storage(write, self.retries)
+        except BaseException as exc:
+            self.error = exc
+            return
         self.written += len(batch)
         if self.on_written is not None:
             self.on_written(self.written)

@@ -11,18 +11,25 @@ sent.
 
 from __future__ import annotations
 
+import functools
 import json
 import pickle
 import struct
 import sys
-import time
-from typing import IO, Any
+from collections.abc import Callable
+from typing import IO, Any, TypeVar
 
 from assay.errors import AssayError
+from assay.retrying import Backoff, retry_call
 from assay.store.cache import ResponseCache
 from assay.store.db import Database
 from assay.store.recording import write_rows
 from assay.store.run_bulk import Bulk
+
+T = TypeVar("T")
+
+STORAGE_BACKOFF_BASE = 0.05  # seconds: the waits between storage retries double from here
+STORAGE_BACKOFF_CAP = 2.0
 
 
 def read_frame(stream: IO[bytes]) -> Any:
@@ -41,6 +48,31 @@ def write_frame(stream: IO[bytes], value: Any) -> None:
     stream.write(struct.pack(">I", len(payload)) + payload)
 
 
+def retry_storage(write: Callable[[], T], retries: int) -> T:
+    """``write()``, tried again up to ``retries`` times while storage is briefly unavailable
+    (an :class:`~assay.errors.AssayError`), with short backoff between tries."""
+    return retry_call(
+        lambda _attempt: write(),
+        Backoff(retries, STORAGE_BACKOFF_BASE, STORAGE_BACKOFF_CAP),
+        lambda exc: isinstance(exc, AssayError),
+    )
+
+
+def _write(
+    db: Database,
+    bulk: Bulk,
+    cache: ResponseCache,
+    project_id: str,
+    experiment_id: str,
+    rows: Any,
+    cached: Any,
+) -> int:
+    written = write_rows(db, bulk, project_id, experiment_id, rows)
+    if cached:
+        cache.put_many(cached)
+    return written
+
+
 def serve(stdin: IO[bytes], retries: int = 5) -> dict[str, Any]:
     start = read_frame(stdin)
     if start is None:
@@ -56,20 +88,15 @@ def serve(stdin: IO[bytes], retries: int = 5) -> dict[str, Any]:
             if error is not None:
                 continue  # drain the pipe so the runner never blocks on a full pipe
             _, rows, cached = frame
-            for attempt in range(retries + 1):
-                try:
-                    written += write_rows(db, bulk, project_id, experiment_id, rows)
-                    if cached:
-                        cache.put_many(cached)
-                    break
-                except AssayError as exc:
-                    if attempt == retries:
-                        error = f"{type(exc).__name__}: {exc}"
-                    else:
-                        time.sleep(min(0.05 * 2**attempt, 2.0))
-                except Exception as exc:
-                    error = f"{type(exc).__name__}: {exc}"
-                    break
+            try:
+                written += retry_storage(
+                    functools.partial(
+                        _write, db, bulk, cache, project_id, experiment_id, rows, cached
+                    ),
+                    retries,
+                )
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
     finally:
         db.dispose()
     return {"written": written, "error": error}

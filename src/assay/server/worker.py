@@ -20,6 +20,7 @@ from assay.server.resolve import runnable
 from assay.store import Database, Store
 from assay.store.planning import worker_id
 from assay.store.queue import Claim, RunQueue
+from assay.sync import run_sync
 
 log = logging.getLogger("assay.worker")
 
@@ -52,7 +53,7 @@ class Worker:
             self._thread.join(timeout)
 
     def run_forever(self, *, until_idle: bool = False) -> None:
-        asyncio.run(self._loop(until_idle))
+        run_sync(self._loop(until_idle), name="assay-worker-loop")
 
     async def _loop(self, until_idle: bool) -> None:
         while not self.stopping.is_set():

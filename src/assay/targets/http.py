@@ -7,41 +7,18 @@ fail at once.
 
 from __future__ import annotations
 
-import email.utils
-import time
 from typing import Any
 
 import httpx
 import orjson
 
 from assay.errors import InvalidInput
+from assay.retrying import retry_after
 from assay.store import WorkItem
 from assay.targets.base import TargetError, TargetOutput
 from assay.targets.templating import RenderError, check, extract, render_json, variables
 
 RETRYABLE_STATUS = frozenset({408, 429})  # and every 5xx, including 529 (overloaded)
-
-
-def retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds the server asked us to wait (``retry-after-ms``, ``Retry-After`` secs or date)."""
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(float(ms) / 1000, 0.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
 
 
 def classify(response: httpx.Response, what: str) -> TargetError:
