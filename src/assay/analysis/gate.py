@@ -114,6 +114,21 @@ class ItemOutcome(BaseModel):
     regressed: bool = Field(default=False, description="Passed in the baseline, fails now.")
 
 
+class ItemRegression(BaseModel):
+    """One item that passed in the baseline and fails now, listed once however many trials."""
+
+    model_config = ConfigDict(frozen=True)
+
+    item_id: str
+    regressed: int = Field(description="Trials that passed in the baseline and fail now.")
+    trials: int = Field(description="Trials of the item compared with the baseline.")
+
+    @property
+    def detail(self) -> str:
+        """``"2 of 3 trials"``; empty for an item run once."""
+        return "" if self.trials <= 1 else f"{self.regressed} of {self.trials} trials"
+
+
 class GateVerdict(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -126,7 +141,12 @@ class GateVerdict(BaseModel):
     checks: list[GateCheck]
     means: dict[str, float | None] = Field(description="The candidate's mean per metric.")
     comparison: Comparison | None = Field(description="Against the baseline, statistics only.")
-    items: list[ItemOutcome]
+    items: list[ItemOutcome] = Field(description="One per (item, repetition) of the candidate.")
+    regressions: list[ItemRegression] = Field(
+        default_factory=list,
+        description="Items that passed in the baseline and fail now, once each (in run order), "
+        "with how many of their compared trials regressed.",
+    )
     policy: RegressionPolicy
 
 
@@ -215,6 +235,25 @@ def _items(candidate: RunFrame, baseline: RunFrame | None) -> list[ItemOutcome]:
         ]
 
 
+def _regressions(
+    candidate: RunFrame, baseline: RunFrame | None, items: list[ItemOutcome]
+) -> list[ItemRegression]:
+    if baseline is None:
+        return []
+    compared: dict[str, int] = {}
+    _, rows_c = align(baseline, candidate)
+    for item_id in candidate.item_ids[rows_c].tolist():
+        compared[item_id] = compared.get(item_id, 0) + 1
+    regressed: dict[str, int] = {}
+    for item in items:
+        if item.regressed:
+            regressed[item.item_id] = regressed.get(item.item_id, 0) + 1
+    return [
+        ItemRegression(item_id=item_id, regressed=count, trials=compared[item_id])
+        for item_id, count in regressed.items()
+    ]
+
+
 def evaluate_gate(
     candidate: RunFrame,
     baseline: RunFrame | None,
@@ -298,6 +337,7 @@ def evaluate_gate(
             contrast = metric.contrasts[0]
             checks.append(_drop_check(name, rule, allowed, contrast, policy.block_inconclusive))
     reasons = [c.message for c in checks if not c.passed]
+    items = _items(candidate, baseline)
     return GateVerdict(
         passed=not reasons,
         run_id=candidate.run_id,
@@ -308,7 +348,8 @@ def evaluate_gate(
         checks=checks,
         means=means,
         comparison=comparison,
-        items=_items(candidate, baseline),
+        items=items,
+        regressions=_regressions(candidate, baseline, items),
         policy=policy,
     )
 
@@ -321,6 +362,7 @@ __all__ = [
     "GateCheck",
     "GateVerdict",
     "ItemOutcome",
+    "ItemRegression",
     "RegressionPolicy",
     "ScorerRule",
     "evaluate_gate",
