@@ -12,7 +12,7 @@ import asyncio
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -339,6 +339,25 @@ def _inline_name(store: Store, name: str | None, task: Any, suffix: str) -> str:
     return base if existing.metadata.get("saved_by") == SAVED_BY else f"{base} {suffix}"
 
 
+def _backoff(backoff: float | Mapping[str, float] | None) -> tuple[float, float]:
+    """``backoff=`` as (base, cap) seconds: a base alone, or ``{"base": .., "max": ..}``."""
+    from assay.engine.config import Backoff
+
+    if backoff is None:
+        return Backoff().base, Backoff().max
+    value = {"base": backoff} if isinstance(backoff, int | float) else backoff
+    if not isinstance(value, Mapping):
+        raise InvalidInput(
+            "backoff: give seconds (the first wait) or {'base': seconds, 'max': seconds}",
+            field="backoff",
+        )
+    try:
+        parsed = Backoff(**value)
+    except ValidationError as exc:
+        raise from_validation(exc, prefix="backoff.") from None
+    return parsed.base, parsed.max
+
+
 async def evaluate_async(
     data: Data | None,
     task: Callable[..., Any] | Target | dict[str, Any],
@@ -353,6 +372,7 @@ async def evaluate_async(
     resume: str | None = None,
     retry_errors: bool = False,
     max_retries: int = 5,
+    backoff: float | Mapping[str, float] | None = None,
     timeout: float | None = None,
     max_cost: float | None = None,
     cache: bool = False,
@@ -372,6 +392,7 @@ async def evaluate_async(
 ) -> EvaluationResult:
     """Run ``task`` over ``data`` and score it; see :func:`evaluate`."""
     settings = settings or Settings()
+    backoff_base, backoff_max = _backoff(backoff)
     remote = server is not None or bool(os.environ.get("ASSAY_URL"))
     if evaluators is not None and not remote:
         raise InvalidInput(
@@ -412,6 +433,8 @@ async def evaluate_async(
             or RunOptions(
                 concurrency=concurrency,
                 max_retries=max_retries,
+                backoff_base=backoff_base,
+                backoff_max=backoff_max,
                 timeout=timeout,
                 max_cost=max_cost,
                 cache=cache,
@@ -585,10 +608,12 @@ def evaluate(
     function (sync or async) taking the item input, a target, or a target spec. ``resume=ID``
     continues an experiment (``data`` may then be None). Keyword options: ``name``,
     ``description``, ``concurrency``, ``trials``, ``metadata``, ``run_tag`` (a baseline label
-    such as ``main`` that gates look up), ``retry_errors``, ``max_retries``, ``timeout``,
-    ``max_cost``, ``cache``, item selection (``ids``, ``tags``, ``first``, ``sample``,
-    ``seed``), ``dataset_version``, ``options`` (a full RunOptions), ``store``, ``settings``,
-    ``quiet`` (no error report on stderr; also ``ASSAY_QUIET=1``).
+    such as ``main`` that gates look up), ``retry_errors``, ``max_retries``, ``backoff``
+    (the wait before retrying: a base in seconds, doubling up to 60 s, or ``{"base": 2,
+    "max": 60}`` as in a run config; full jitter), ``timeout``, ``max_cost``, ``cache``, item
+    selection (``ids``, ``tags``, ``first``, ``sample``, ``seed``), ``dataset_version``,
+    ``options`` (a full RunOptions), ``store``, ``settings``, ``quiet`` (no error report on
+    stderr; also ``ASSAY_QUIET=1``).
 
     With ``server`` (an ``assay.Assay`` client or the server's URL; ``ASSAY_URL`` does the
     same) a dataset name or id in ``data`` is the server's dataset: its items are read over

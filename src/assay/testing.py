@@ -96,7 +96,9 @@ def gate_message(verdict: GateVerdict) -> str:
         was = f" (baseline {_pct_or_mean(name, base)})" if base is not None else ""
         shown.append(f"{label} {_pct_or_mean(name, mean)}{was}")
     lines.append("  scores: " + ", ".join(shown))
-    regressed = [i.item_id for i in verdict.items if i.regressed]
+    regressed = [
+        f"{i.item_id} ({i.detail})" if i.detail else i.item_id for i in verdict.regressions
+    ]
     if regressed:
         more = f" and {len(regressed) - MAX_LISTED} more" if len(regressed) > MAX_LISTED else ""
         lines.append(f"  regressions ({len(regressed)}): {', '.join(regressed[:MAX_LISTED])}{more}")

@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+import assay
 from assay.domain import DatasetCreate, ItemCreate
 from assay.errors import NotFound
 from assay.ids import new_id
+from assay.scoring import scorer
 from assay.store import Store
 from assay.store.tables import experiments, results, scores
 
@@ -27,8 +29,12 @@ def seed_run(
     minutes: int = 0,
     status: str = "completed",
     failed: frozenset[int] = frozenset(),
+    config_hash: str | None = None,
+    run_tag: str | None = None,
+    repetitions: list[int] | None = None,
 ) -> str:
-    """Write one finished experiment straight into the tables."""
+    """Write one finished experiment straight into the tables (``item_ids`` may repeat an
+    item, with its ``repetitions``)."""
     exp_id = new_id()
     now = T0 + timedelta(minutes=minutes)
     with store.db.write() as conn:
@@ -47,6 +53,8 @@ def seed_run(
                 metadata={},
                 status=status,
                 created_at=now,
+                config_hash=config_hash,
+                run_tag=run_tag,
             )
         )
         rows, score_rows = [], []
@@ -58,7 +66,7 @@ def seed_run(
                     "id": rid,
                     "experiment_id": exp_id,
                     "item_id": item_id,
-                    "repetition": 0,
+                    "repetition": repetitions[i] if repetitions else 0,
                     "status": "failed" if is_failed else "completed",
                     "latency_ms": None if is_failed else latency[i],
                     "cost": None if is_failed else cost,
@@ -169,15 +177,17 @@ def test_distributions_and_latency(store: Store, dataset: tuple[str, list[str]])
 
 def test_dataset_health(store: Store, dataset: tuple[str, list[str]]) -> None:
     ds, items = dataset
-    seed_run(
-        store, ds, items, name="a", passed=[True, False, True, None], latency=[1] * 4, minutes=1
-    )
-    seed_run(
-        store, ds, items, name="b", passed=[True, False, False, None], latency=[1] * 4, minutes=2
-    )
-    seed_run(
-        store, ds, items, name="c", passed=[True, False, True, None], latency=[1] * 4, minutes=3
-    )
+    for minutes, (name, third) in enumerate((("a", True), ("b", False), ("c", True)), 1):
+        seed_run(
+            store,
+            ds,
+            items,
+            name=name,
+            passed=[True, False, third, None],
+            latency=[1] * 4,
+            minutes=minutes,
+            config_hash="bot-v1",  # three runs of one configuration
+        )
     health = store.analytics.dataset_health("qa")
     assert (health.experiments, health.items_seen) == (3, 3)
     kinds = {h.item_id: (h.kind, h.passes, h.fails) for h in health.items}
@@ -188,6 +198,103 @@ def test_dataset_health(store: Store, dataset: tuple[str, list[str]]) -> None:
     }
     assert health.items[0].kind == "flaky"
     assert store.analytics.dataset_health("qa", min_runs=4).items == []
+
+
+@scorer
+def echoed(input: str, output: str) -> bool:
+    return output == input
+
+
+def health_of(store: Store) -> dict[str, tuple[str, int, int]]:
+    return {
+        h.item_id: (h.kind, h.passes, h.fails) for h in store.analytics.dataset_health("qa").items
+    }
+
+
+def test_different_systems_disagreeing_is_not_flakiness(
+    store: Store, dataset: tuple[str, list[str]]
+) -> None:
+    """Two bots (their own config hashes) differ on an item: a real difference, not a flake."""
+    ds, items = dataset
+    two = items[:2]
+    seed_run(store, ds, two, name="bot a", passed=[True, True], latency=[1, 1], config_hash="a")
+    seed_run(store, ds, two, name="bot b", passed=[False, True], latency=[1, 1], config_hash="b")
+    seed_run(store, ds, two, name="no hash", passed=[False, True], latency=[1, 1], minutes=2)
+    health = store.analytics.dataset_health("qa")
+    assert (health.flaky, health.items_seen) == (0, 2)
+    assert health_of(store) == {items[1]: ("always_pass", 3, 0)}  # items[0] is not classified
+
+
+def test_trials_of_one_run_disagreeing_are_flaky(
+    store: Store, dataset: tuple[str, list[str]]
+) -> None:
+    ds, items = dataset
+    seed_run(
+        store,
+        ds,
+        [items[0]] * 3 + [items[1]] * 3,
+        name="three trials",
+        passed=[True, False, True, False, False, False],
+        latency=[1] * 6,
+        repetitions=[0, 1, 2] * 2,
+    )
+    assert health_of(store) == {items[0]: ("flaky", 2, 1), items[1]: ("always_fail", 0, 3)}
+
+
+@pytest.mark.parametrize("same", [{"config_hash": "bot-v1"}, {"run_tag": "main"}])
+def test_runs_of_one_configuration_disagreeing_are_flaky(
+    store: Store, dataset: tuple[str, list[str]], same: dict[str, str]
+) -> None:
+    ds, items = dataset
+    one = items[:1]
+    seed_run(store, ds, one, name="first", passed=[True], latency=[1], **same)
+    seed_run(store, ds, one, name="again", passed=[False], latency=[1], minutes=1, **same)
+    seed_run(store, ds, one, name="other bot", passed=[False], latency=[1], minutes=2)
+    assert health_of(store) == {items[0]: ("flaky", 1, 2)}
+    assert store.analytics.dataset_health("qa").flaky == 1
+
+
+def test_health_of_runs_made_by_evaluate(store: Store, dataset: tuple[str, list[str]]) -> None:
+    """evaluate() records each target's config hash: two bots are two configurations, and
+    the same bot run twice is one."""
+    calls = {"n": 0}
+
+    def right(q: str) -> str:
+        return q
+
+    def wrong_on_q0(q: str) -> str:
+        return "nope" if q == "q0" else q
+
+    def flips(q: str) -> str:  # right on its first run, wrong on q0 afterwards
+        calls["n"] += 1
+        return "nope" if q == "q0" and calls["n"] > 4 else q
+
+    for task in (right, wrong_on_q0):
+        assay.evaluate("qa", task, [echoed()], store=store, quiet=True)
+    assert store.analytics.dataset_health("qa").flaky == 0
+    for _ in range(2):
+        assay.evaluate("qa", flips, [echoed()], store=store, quiet=True)
+    health = store.analytics.dataset_health("qa")
+    assert [h.kind for h in health.items if h.item_id == dataset[1][0]] == ["flaky"]
+    assert health.flaky == 1
+
+
+def test_configurations_join_runs_sharing_a_hash_or_a_tag() -> None:
+    from types import SimpleNamespace as Run
+
+    from assay.store.analytics import configurations
+
+    runs = [
+        Run(id="r1", config_hash="h1", run_tag=None),
+        Run(id="r2", config_hash="h1", run_tag="main"),
+        Run(id="r3", config_hash="h2", run_tag="main"),  # joined to r1 through r2
+        Run(id="r4", config_hash="h3", run_tag=None),
+        Run(id="r5", config_hash=None, run_tag=None),
+        Run(id="r6", config_hash=None, run_tag=None),
+    ]
+    group = configurations(runs)
+    assert group["r1"] == group["r2"] == group["r3"]
+    assert len({group["r1"], group["r4"], group["r5"], group["r6"]}) == 4
 
 
 def test_unknown_dataset_or_experiment(store: Store) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import Result
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -174,7 +175,8 @@ def test_analytics_commands(cli: Cli, runs: dict[str, str]) -> None:
         )
     ] == ["base"]
     health = json.loads(cli.inproc("analytics", "health", "qa", "--json").output)
-    assert health["flaky"] == 7
+    # `good` and `worse` are two systems: the 7 items they disagree on are not flaky.
+    assert (health["flaky"], health["always_pass"], health["items_seen"]) == (0, 13, N)
     latency = json.loads(cli.inproc("analytics", "latency", "cand", "--json").output)
     assert latency["latency"]["count"] == N
     dist = json.loads(
@@ -193,3 +195,75 @@ def test_analytics_commands(cli: Cli, runs: dict[str, str]) -> None:
         assert proc.exit_code == 0, proc.output
     missing = cli.inproc("analytics", "trend", "nope")
     assert isinstance(missing.exception, NotFound)
+
+
+def fails_some_trials() -> Any:
+    """q0 fails its first two calls (2 of 3 trials), q1 every call, the others never."""
+    calls: dict[str, int] = {}
+
+    def task(x: dict[str, str]) -> str:
+        calls[x["q"]] = calls.get(x["q"], 0) + 1
+        if x["q"] == "q1" or (x["q"] == "q0" and calls["q0"] <= 2):
+            return "wrong"
+        return x["q"].upper()
+
+    return task
+
+
+@pytest.fixture
+def trial_runs(store: Store) -> dict[str, str]:
+    """A baseline and a candidate of three trials per item; q0 and q1 regress."""
+    store.datasets.create(DatasetCreate(name="tq"))
+    store.datasets.add_items(
+        "tq", [ItemCreate(input={"q": f"q{i}"}, expected_output=f"Q{i}") for i in range(4)]
+    )
+    ids = {item.input["q"]: item.id for item in store.datasets.iter_items("tq")}
+    for name, task, tag in (("tbase", good, "main"), ("tcand", fails_some_trials(), None)):
+        assay.evaluate(
+            "tq",
+            task,
+            [exact_match()],
+            name=name,
+            run_tag=tag,
+            trials=3,
+            concurrency=1,
+            store=store,
+        )
+    return ids
+
+
+def test_gate_lists_an_item_regressed_in_several_trials_once(
+    cli: Cli, trial_runs: dict[str, str], tmp_path: Path
+) -> None:
+    md, policy = tmp_path / "gate.md", tmp_path / "policy.yaml"
+    policy.write_text("baseline_tag: main\nblock_inconclusive: true\n")
+    out = cli.inproc("gate", "tcand", "--policy", str(policy), "--markdown", str(md))
+    assert out.exit_code == 1, out.output  # 4 items: a drop too small to be significant
+    assert "2 regressions:" in out.output
+    assert out.output.count(trial_runs["q0"]) == 1
+    assert out.output.count(trial_runs["q1"]) == 1
+    assert f"{trial_runs['q0']} (2 of 3 trials)" in out.output
+    assert f"{trial_runs['q1']} (3 of 3 trials)" in out.output
+    assert trial_runs["q2"] not in out.output
+    text = md.read_text()
+    assert f"`{trial_runs['q0']}` (2 of 3 trials)" in text
+    assert text.count(trial_runs["q0"]) == 1
+
+    verdict = json.loads(cli.inproc("gate", "tcand", "--baseline-tag", "main", "--json").output)
+    assert sorted((r["item_id"], r["regressed"], r["trials"]) for r in verdict["regressions"]) == (
+        sorted([(trial_runs["q0"], 2, 3), (trial_runs["q1"], 3, 3)])
+    )
+
+
+def test_gate_api_lists_an_item_regressed_in_several_trials_once(
+    http: TestClient, store: Store, trial_runs: dict[str, str]
+) -> None:
+    cand = store.experiments.get("tcand").id
+    got = http.get(f"/api/v1/experiments/{cand}/gate/", params={"baseline_tag": "main"})
+    assert got.status_code == 200, got.text
+    verdict = got.json()
+    assert len(verdict["items"]) == 12  # every (item, trial) outcome is still there
+    listed = [r["item_id"] for r in verdict["regressions"]]
+    assert sorted(listed) == sorted([trial_runs["q0"], trial_runs["q1"]])  # once each
+    counts = {r["item_id"]: (r["regressed"], r["trials"]) for r in verdict["regressions"]}
+    assert counts == {trial_runs["q0"]: (2, 3), trial_runs["q1"]: (3, 3)}

@@ -177,7 +177,7 @@ def test_junit_has_one_case_per_item_and_escapes() -> None:
     assert int(gate.get("failures", "0")) == 1
     assert gate.find("testcase[@name='drop:passed']/failure") is not None
     cases = run.findall("testcase")
-    assert [c.get("name") for c in cases] == ["i0", "i1", "i2", "i3", "i4[1]"]
+    assert [c.get("name") for c in cases] == ["i0", "i1", "i2", "i3", "i4"]  # one per item
     assert (run.get("tests"), run.get("failures"), run.get("errors"), run.get("skipped")) == (
         "5",
         "2",
@@ -194,6 +194,40 @@ def test_junit_has_one_case_per_item_and_escapes() -> None:
     assert error.get("message") == 'bad <tag> & "quote"\ufffd\ufffd'
     assert cases[3].find("skipped") is not None
     assert root.get("tests") == str(len(verdict.checks) + 5)
+
+
+def test_an_item_regressed_in_several_trials_is_listed_once() -> None:
+    """Three trials per item: i0 regressed in two, i1 in all three, i2 in none."""
+    items = [f"i{k}" for k in range(3) for _ in range(3)]
+    reps = [0, 1, 2] * 3
+    base = frame("base", np.ones(9), items=items, repetition=reps)
+    cand = frame("cand", [0, 1, 0, 0, 0, 0, 1, 1, 1], items=items, repetition=reps)
+    verdict = evaluate_gate(cand, base)
+    assert [(r.item_id, r.regressed, r.trials) for r in verdict.regressions] == [
+        ("i0", 2, 3),
+        ("i1", 3, 3),
+    ]
+    assert len(verdict.items) == 9  # the per-trial outcomes stay available
+
+    md = render_markdown(verdict)
+    assert (
+        "**Regressions** (2, passed in the baseline): `i0` (2 of 3 trials), `i1` (3 of 3 trials)"
+        in md
+    )
+    assert "i0[" not in md
+
+    run = ET.fromstring(render_junit(verdict)).findall("testsuite")[1]
+    cases = run.findall("testcase")
+    assert [c.get("name") for c in cases] == ["i0", "i1", "i2"]
+    assert (run.get("tests"), run.get("failures")) == ("3", "2")
+    failure = cases[0].find("failure")
+    assert failure is not None
+    assert failure.get("type") == "regression"
+    assert failure.get("message") == (
+        "did not pass (2 of 3 trials did not pass); 2 of 3 trials regressed "
+        "(passed in the baseline)"
+    )
+    assert cases[2].find("failure") is None
 
 
 def test_markdown_summary_for_a_pull_request() -> None:

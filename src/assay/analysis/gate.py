@@ -22,6 +22,7 @@ from assay.domain import (
     GateCheck,
     GateVerdict,
     ItemOutcome,
+    ItemRegression,
     RegressionPolicy,
     ScorerRule,
     Verdict,
@@ -114,6 +115,25 @@ def _items(candidate: RunFrame, baseline: RunFrame | None) -> list[ItemOutcome]:
         ]
 
 
+def _regressions(
+    candidate: RunFrame, baseline: RunFrame | None, items: list[ItemOutcome]
+) -> list[ItemRegression]:
+    if baseline is None:
+        return []
+    compared: dict[str, int] = {}
+    _, rows_c = align(baseline, candidate)
+    for item_id in candidate.item_ids[rows_c].tolist():
+        compared[item_id] = compared.get(item_id, 0) + 1
+    regressed: dict[str, int] = {}
+    for item in items:
+        if item.regressed:
+            regressed[item.item_id] = regressed.get(item.item_id, 0) + 1
+    return [
+        ItemRegression(item_id=item_id, regressed=count, trials=compared[item_id])
+        for item_id, count in regressed.items()
+    ]
+
+
 def evaluate_gate(
     candidate: RunFrame,
     baseline: RunFrame | None,
@@ -197,6 +217,7 @@ def evaluate_gate(
             contrast = metric.contrasts[0]
             checks.append(_drop_check(name, rule, allowed, contrast, policy.block_inconclusive))
     reasons = [c.message for c in checks if not c.passed]
+    items = _items(candidate, baseline)
     return GateVerdict(
         passed=not reasons,
         run_id=candidate.run_id,
@@ -207,7 +228,8 @@ def evaluate_gate(
         checks=checks,
         means=means,
         comparison=comparison,
-        items=_items(candidate, baseline),
+        items=items,
+        regressions=_regressions(candidate, baseline, items),
         policy=policy,
     )
 

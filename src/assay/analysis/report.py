@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 
 from assay.analysis.items import paused_gc
-from assay.domain import PASS_METRIC, Comparison, GateVerdict, MetricComparison
+from assay.domain import PASS_METRIC, Comparison, GateVerdict, ItemOutcome, MetricComparison
 from assay.formatting import plural
 
 #: Characters XML 1.0 cannot carry even escaped (control characters other than tab/newline/CR).
@@ -22,8 +23,8 @@ def _xml_text(value: object) -> str:
 
 def render_junit(verdict: GateVerdict, *, suite: str = "assay") -> str:
     """JUnit XML: a ``gate`` suite with one case per check, and one suite for the run with
-    one case per (item, repetition): a failure when the item did not pass, an error when
-    the target failed, skipped when it did not finish."""
+    one case per item (its trials summed up): a failure when a trial did not pass, an error
+    when the target failed, skipped when no trial finished."""
     with paused_gc():
         return _junit(verdict, suite)
 
@@ -47,41 +48,64 @@ def _junit(verdict: GateVerdict, suite: str) -> str:
     run = ET.SubElement(root, "testsuite", name=classname)
     counts = {"failures": 0, "errors": 0, "skipped": 0}
     total_time = 0.0
+    trials: dict[str, list[ItemOutcome]] = {}
     for item in verdict.items:
-        name = item.item_id if item.repetition == 0 else f"{item.item_id}[{item.repetition}]"
-        case = ET.SubElement(run, "testcase", classname=classname, name=_xml_text(name))
-        if item.latency_ms is not None:
-            case.set("time", f"{item.latency_ms / 1000:.3f}")
-            total_time += item.latency_ms / 1000
-        if item.status == "failed":
-            counts["errors"] += 1
-            error = ET.SubElement(case, "error", message=_xml_text(item.error or "target failed"))
-            error.set("type", "target_error")
-            error.text = _xml_text(item.error or "")
-        elif item.status != "completed":
-            counts["skipped"] += 1
-            ET.SubElement(case, "skipped", message=f"result is {item.status}")
-        elif not item.passed:
-            counts["failures"] += 1
-            detail = (
-                "failing scores: " + ", ".join(item.failing_scores)
-                if item.failing_scores
-                else "did not pass"
-            )
-            if item.regressed:
-                detail += " (passed in the baseline)"
-            failure = ET.SubElement(case, "failure", message=_xml_text(detail))
-            failure.set("type", "regression" if item.regressed else "failed")
-            failure.text = _xml_text(detail)
-    run.set("tests", str(len(verdict.items)))
+        trials.setdefault(item.item_id, []).append(item)
+    for item_id, outcomes in trials.items():
+        case = ET.SubElement(run, "testcase", classname=classname, name=_xml_text(item_id))
+        latencies = [o.latency_ms for o in outcomes if o.latency_ms is not None]
+        if latencies:
+            case.set("time", f"{sum(latencies) / 1000:.3f}")
+            total_time += sum(latencies) / 1000
+        outcome = _case_outcome(outcomes)
+        if outcome is not None:
+            kind, kind_type, message = outcome
+            counts[{"failure": "failures", "error": "errors", "skipped": "skipped"}[kind]] += 1
+            element = ET.SubElement(case, kind, message=_xml_text(message))
+            if kind != "skipped":
+                element.set("type", kind_type)
+                element.text = _xml_text(message)
+    run.set("tests", str(len(trials)))
     for key, value in counts.items():
         run.set(key, str(value))
     run.set("time", f"{total_time:.3f}")
-    root.set("tests", str(len(verdict.checks) + len(verdict.items)))
+    root.set("tests", str(len(verdict.checks) + len(trials)))
     root.set("failures", str(gate_failures + counts["failures"]))
     root.set("errors", str(counts["errors"]))
     _layout(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _of(count: int, total: int, what: str) -> str:
+    return "" if total == 1 else f" ({count} of {total} trials {what})"
+
+
+def _case_outcome(trials: list[ItemOutcome]) -> tuple[str, str, str] | None:
+    """One item's test case from its trials: ``(element, type, message)``, None when it
+    passed. A completed trial that did not pass makes a failure (a regression when one of
+    them passed in the baseline); else a target error makes an error; else an item with no
+    finished trial is skipped."""
+    n = len(trials)
+    failing = [t for t in trials if t.status == "completed" and not t.passed]
+    if failing:
+        scores = list(dict.fromkeys(s for t in failing for s in t.failing_scores))
+        detail = "failing scores: " + ", ".join(scores) if scores else "did not pass"
+        detail += _of(len(failing), n, "did not pass")
+        regressed = sum(t.regressed for t in failing)
+        if regressed:
+            detail += (
+                " (passed in the baseline)"
+                if n == 1
+                else f"; {regressed} of {n} trials regressed (passed in the baseline)"
+            )
+        return "failure", "regression" if regressed else "failed", detail
+    errors = [t for t in trials if t.status == "failed"]
+    if errors:
+        message = (errors[0].error or "target failed") + _of(len(errors), n, "failed")
+        return "error", "target_error", message
+    if all(t.status != "completed" for t in trials):
+        return "skipped", "", f"result is {trials[0].status}"
+    return None
 
 
 def _layout(root: ET.Element) -> None:
@@ -172,8 +196,13 @@ def render_comparison_markdown(comparison: Comparison) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def _listed(ids: list[str]) -> str:
-    shown = ", ".join(f"`{_cell(i)}`" for i in ids[:MAX_LISTED])
+def _listed(ids: list[str], detail: Mapping[str, str] | None = None) -> str:
+    """Ids in code spans, each followed by its ``detail`` when it has one."""
+    detail = detail or {}
+    shown = ", ".join(
+        f"`{_cell(i)}`" + (f" ({_cell(detail[i])})" if i in detail else "")
+        for i in ids[:MAX_LISTED]
+    )
     more = len(ids) - MAX_LISTED
     return shown + (f" and {more} more" if more > 0 else "")
 
@@ -199,17 +228,15 @@ def render_markdown(verdict: GateVerdict) -> str:
         f"| {_cell(c.name)} | {'pass' if c.passed else '**fail**'} | {_cell(c.message)} |"
         for c in verdict.checks
     ]
-    regressed = [
-        i.item_id if i.repetition == 0 else f"{i.item_id}[{i.repetition}]"
-        for i in verdict.items
-        if i.regressed
-    ]
+    regressed = [i.item_id for i in verdict.regressions]
+    detail = {i.item_id: i.detail for i in verdict.regressions if i.detail}
     failing = sum(1 for i in verdict.items if not i.passed)
     lines += ["", f"{failing} of {plural(len(verdict.items), 'result')} did not pass."]
     if regressed:
         lines += [
             "",
-            f"**Regressions** ({len(regressed)}, passed in the baseline): " + _listed(regressed),
+            f"**Regressions** ({len(regressed)}, passed in the baseline): "
+            + _listed(regressed, detail),
         ]
     if verdict.comparison is not None and verdict.comparison.warnings:
         lines += [

@@ -81,7 +81,7 @@ def health_command(
     limit: Annotated[int, typer.Option(min=0, help="Items to list (table only).")] = 30,
     as_json: JsonFlag = False,
 ) -> None:
-    """Items that always fail, always pass (low signal) or flip between runs (flaky)."""
+    """Items that always fail, always pass (low signal) or vary for one configuration (flaky)."""
     health = state(ctx).store().analytics.dataset_health(dataset, last=last, min_runs=min_runs)
     if as_json:
         print_json(health)

@@ -231,14 +231,15 @@ def print_verdict(
     )
     if scorers and verdict.comparison is not None:
         console.print(_metrics_table(verdict.comparison))
-    regressed = [i.item_id for i in verdict.items if i.regressed]
+    regressed = verdict.regressions  # one per item, its regressed trials counted
     if regressed:
         console.print(f"{plural(len(regressed), 'regression')}:", highlight=False)
-        for item_id in regressed[:10]:
-            found = (inputs or {}).get(item_id)
-            width = max(20, console.width - len(item_id) - 4)
+        for item in regressed[:10]:
+            label = f"{item.item_id} ({item.detail})" if item.detail else item.item_id
+            found = (inputs or {}).get(item.item_id)
+            width = max(20, console.width - len(label) - 4)
             about = "" if found is None else f"  {preview(found.item_input, width)}"
-            console.print(f"  {item_id}{about}", highlight=False, markup=False, soft_wrap=True)
+            console.print(f"  {label}{about}", highlight=False, markup=False, soft_wrap=True)
         if len(regressed) > 10:
             console.print(f"  … and {len(regressed) - 10} more", highlight=False)
 
@@ -293,7 +294,7 @@ def gate_command(
     else:
         from assay.analysis import item_inputs
 
-        regressed = {i.item_id for i in verdict.items if i.regressed}
+        regressed = {i.item_id for i in verdict.regressions}
         runs = [verdict.run_id, *([verdict.baseline_id] if verdict.baseline_id else [])]
         print_verdict(verdict, inputs=item_inputs(state(ctx).store(), runs, regressed))
     raise typer.Exit(GATE_PASSED if verdict.passed else GATE_FAILED)

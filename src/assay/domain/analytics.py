@@ -81,7 +81,8 @@ class ItemHealth(Record):
 
 
 class DatasetHealth(Record):
-    """Items that always fail, never fail (low signal) or flip between runs, across history."""
+    """Items that always fail, never fail (low signal) or vary for one configuration (flaky:
+    across the trials of a run, or runs sharing a config hash or run tag), across history."""
 
     dataset_id: str
     experiments: int = Field(description="Experiments considered (finished, on this dataset).")

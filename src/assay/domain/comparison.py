@@ -274,6 +274,19 @@ class ItemOutcome(_Model):
     regressed: bool = Field(default=False, description="Passed in the baseline, fails now.")
 
 
+class ItemRegression(_Model):
+    """One item that passed in the baseline and fails now, listed once however many trials."""
+
+    item_id: str
+    regressed: int = Field(description="Trials that passed in the baseline and fail now.")
+    trials: int = Field(description="Trials of the item compared with the baseline.")
+
+    @property
+    def detail(self) -> str:
+        """``"2 of 3 trials"``; empty for an item run once."""
+        return "" if self.trials <= 1 else f"{self.regressed} of {self.trials} trials"
+
+
 class GateVerdict(_Model):
     """Whether a run passes its regression policy, check by check."""
 
@@ -286,7 +299,12 @@ class GateVerdict(_Model):
     checks: list[GateCheck]
     means: dict[str, float | None] = Field(description="The candidate's mean per metric.")
     comparison: Comparison | None = Field(description="Against the baseline, statistics only.")
-    items: list[ItemOutcome]
+    items: list[ItemOutcome] = Field(description="One per (item, repetition) of the candidate.")
+    regressions: list[ItemRegression] = Field(
+        default_factory=list,
+        description="Items that passed in the baseline and fail now, once each (in run order), "
+        "with how many of their compared trials regressed.",
+    )
     policy: RegressionPolicy
 
 

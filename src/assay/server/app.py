@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from assay import __version__
 from assay.config import Settings
 from assay.domain import ImportRequest
-from assay.server import errors
+from assay.server import docs, errors
 from assay.server.api.v1 import router as v1_router
 from assay.server.api.v1.health import router as health_router
 from assay.server.limits import BodySizeLimit
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by assay.server.docs, without a CDN
         redoc_url=None,
     )
     app.state.assay = AppState(
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.include_router(health_router)
+    app.include_router(docs.router)
     app.include_router(v1_router, prefix="/api/v1", responses=errors.ERROR_RESPONSES)
     app.include_router(web_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

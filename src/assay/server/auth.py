@@ -78,8 +78,8 @@ def _calls(dependant: Dependant) -> list[Callable[..., Any]]:
     return found
 
 
-#: Routes FastAPI itself adds (the schema and its viewer); they expose no project data.
-FRAMEWORK_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect"})
+#: Routes FastAPI itself adds (the schema); they expose no project data.
+FRAMEWORK_PATHS = frozenset({"/openapi.json"})
 
 
 @dataclass(frozen=True)

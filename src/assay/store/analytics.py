@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Integer, and_, case, cast, func, or_, select
@@ -35,6 +36,28 @@ def _count_if(condition: ColumnElement[bool]) -> Any:
 
 def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
+
+
+def configurations(runs: Sequence[Any]) -> dict[str, int]:
+    """A configuration number per run (``id``, ``config_hash``, ``run_tag``): runs sharing a
+    config hash or a run tag, directly or through other runs, are one configuration; a run
+    with neither is its own."""
+    parent = list(range(len(runs)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[tuple[str, str], int] = {}
+    for i, run in enumerate(runs):
+        for key in (("hash", run.config_hash), ("tag", run.run_tag)):
+            if key[1] is None:
+                continue
+            j = first.setdefault(key, i)
+            parent[root(i)] = root(j)
+    return {run.id: root(i) for i, run in enumerate(runs)}
 
 
 def quantile(
@@ -295,11 +318,17 @@ class Analytics:
 
     # ------------------------------------------------------------------ health
     def dataset_health(self, dataset: str, *, last: int = 20, min_runs: int = 2) -> DatasetHealth:
-        """Classify items by their pass/fail history over the last ``last`` finished experiments."""
+        """Classify items by their pass/fail history over the last ``last`` finished experiments.
+
+        An item is *flaky* when its outcome varies for one configuration: across the trials of
+        a run, or across runs of the same configuration (the same config hash or the same run
+        tag). Different systems disagreeing on an item is not flakiness: such an item is
+        seen but not classified.
+        """
         with self.db.read() as conn:
             dataset_id = self._dataset_id(conn, dataset)
-            recent = (
-                select(experiments.c.id)
+            recent = conn.execute(
+                select(experiments.c.id, experiments.c.config_hash, experiments.c.run_tag)
                 .where(
                     experiments.c.project_id == self.project_id,
                     experiments.c.dataset_id == dataset_id,
@@ -307,31 +336,25 @@ class Analytics:
                 )
                 .order_by(experiments.c.created_at.desc())
                 .limit(last)
-            ).subquery()
-            n_runs = conn.execute(select(func.count()).select_from(recent)).scalar_one()
-            passes = _count_if(results.c.passed.is_(True))
-            fails = _count_if(results.c.passed.is_(False))
-            rows = conn.execute(
-                select(results.c.item_id, passes.label("passes"), fails.label("fails"))
-                .where(
-                    results.c.experiment_id.in_(select(recent.c.id)),
-                    results.c.passed.is_not(None),
-                    results.c.item_id.is_not(None),
-                )
-                .group_by(results.c.item_id)
             ).all()
+            n_runs = len(recent)
+            rows = self._health_rows(conn, configurations(recent)) if recent else []
         items: list[ItemHealth] = []
         for row in rows:
             runs = row.passes + row.fails
             if runs < min_runs:
                 continue
-            kind: HealthKind = (
+            kind: HealthKind | None = (
                 "flaky"
-                if row.passes and row.fails
+                if row.varies
                 else "always_pass"
-                if row.passes
+                if not row.fails
                 else "always_fail"
+                if not row.passes
+                else None  # passes with some configurations, fails with others
             )
+            if kind is None:
+                continue
             items.append(
                 ItemHealth(
                     item_id=row.item_id, kind=kind, runs=runs, passes=row.passes, fails=row.fails
@@ -347,4 +370,36 @@ class Analytics:
             always_pass=sum(h.kind == "always_pass" for h in items),
             flaky=sum(h.kind == "flaky" for h in items),
             items=items,
+        )
+
+    @staticmethod
+    def _health_rows(conn: Connection, groups: dict[str, int]) -> list[Any]:
+        """Per item: passes, fails, and whether both occur within one configuration."""
+        passes = _count_if(results.c.passed.is_(True))
+        fails = _count_if(results.c.passed.is_(False))
+        group = case(groups, value=results.c.experiment_id, else_=-1)
+        per_config = (
+            select(
+                results.c.item_id,
+                group.label("configuration"),
+                passes.label("passes"),
+                fails.label("fails"),
+            )
+            .where(
+                results.c.experiment_id.in_(list(groups)),
+                results.c.passed.is_not(None),
+                results.c.item_id.is_not(None),
+            )
+            .group_by(results.c.item_id, "configuration")
+        ).subquery()
+        both = case((and_(per_config.c.passes > 0, per_config.c.fails > 0), 1), else_=0)
+        return list(
+            conn.execute(
+                select(
+                    per_config.c.item_id,
+                    func.sum(per_config.c.passes).label("passes"),
+                    func.sum(per_config.c.fails).label("fails"),
+                    func.max(both).label("varies"),
+                ).group_by(per_config.c.item_id)
+            ).all()
         )

@@ -12,13 +12,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ValidationError
 
-from assay.domain import DatasetCreate, Item, ItemCreate, ItemUpdate
+from assay.domain import DatasetCreate, Experiment, Item, ItemCreate, ItemUpdate, ResultDetail
 from assay.errors import Conflict, InvalidInput, from_validation
 from assay.io import detect_format, import_stream, parse_mapping
 from assay.server.auth import ProjectStore
 from assay.server.web.guard import FormGuard
 from assay.server.web.query import json_field
 from assay.server.web.templating import render
+from assay.store.analytics import configurations
 
 router = APIRouter()
 
@@ -202,6 +203,18 @@ def add_item(
     )
 
 
+def _varies_for_one_configuration(history: list[tuple[Experiment, ResultDetail]]) -> bool:
+    """Flaky as dataset health means it: passed and failed across the trials of one run or
+    runs of one configuration (config hash or run tag), not across different systems."""
+    runs = list({run.id: run for run, _ in history}.values())
+    group = configurations(runs)
+    seen: dict[int, set[bool]] = {}
+    for run, result in history:
+        if result.passed is not None:
+            seen.setdefault(group[run.id], set()).add(result.passed)
+    return any(len(outcomes) == 2 for outcomes in seen.values())
+
+
 @router.get("/datasets/{name}/items/{item_id}", response_class=HTMLResponse)
 def item_page(request: Request, store: ProjectStore, name: str, item_id: str) -> HTMLResponse:
     """One item and how it fared in the dataset's recent runs: a regression's first step."""
@@ -220,6 +233,7 @@ def item_page(request: Request, store: ProjectStore, name: str, item_id: str) ->
             "history": history,
             "passes": sum(verdicts),
             "judged": len(verdicts),
+            "flaky": _varies_for_one_configuration(history),
             "form": ItemForm.of(item).model_dump(),
             "error": None,
         },
