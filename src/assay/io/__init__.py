@@ -13,6 +13,7 @@ from assay.io._api import (
     import_stream,
     read_items,
 )
+from assay.io._csv_read import read_run_outputs
 from assay.io._export import neutralise
 from assay.io._fields import parse_mapping
 from assay.io._results import RESULT_COLUMNS, export_results, result_bytes, result_media_type
@@ -29,6 +30,7 @@ __all__ = [
     "neutralise",
     "parse_mapping",
     "read_items",
+    "read_run_outputs",
     "result_bytes",
     "result_media_type",
 ]
