@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from assay.cli.main import app
+from assay.client import Assay
 from assay.config import Settings
 from assay.io import RESULT_COLUMNS
 from assay.store import Store
@@ -77,6 +78,15 @@ def test_api_experiment_and_dataset_run_exports(http: TestClient, store: Store, 
         )
     assert http.get("/api/v1/dataset-runs/nope/export/").status_code == 404
     assert http.get("/api/v1/experiments/nope/export/").status_code == 404
+
+
+def test_sdk_export(http: TestClient, store: Store, qa: str, client: Assay) -> None:
+    run = _run(http, store, qa)
+    _check_csv(client.experiments.export(run, format="csv"))
+    _check_raw(
+        client.experiments.export(run, format="jsonl"),
+        client.experiments.export(run, format="json"),
+    )
 
 
 def test_dashboard_export_link(http: TestClient, store: Store, qa: str) -> None:
