@@ -346,7 +346,7 @@ def _run_outputs(
         try:
             item = RunItemCreate(**data)
         except ValidationError as exc:
-            raise from_validation(exc, prefix=f"row {row}: ", row=row) from None
+            raise from_validation(exc, row=row) from None
         count += 1
         yield row, item
     if count == 0:
