@@ -148,7 +148,7 @@ def test_csv_upload_under_a_run_tag(http: TestClient, qa: str) -> None:
         headers={"content-type": "text/csv"},
     )
     assert ragged.status_code == 422
-    assert "line 2" in ragged.json()["error"]["message"]
+    assert "row 2" in ragged.json()["error"]["message"]
     names = [
         r["tags"][0]["name"]
         for r in http.get("/api/v1/dataset-runs/", params={"dataset_name": qa}).json()["items"]

@@ -285,3 +285,37 @@ def test_mapping_naming_an_absent_column() -> None:
     e = error("input\nq\n", {"question": "input"})
     assert e.message == 'mapping names column "question", which is not in the header (input)'
     assert e.field == "map"
+
+
+def test_run_outputs_read_with_the_import_cell_rules() -> None:
+    from assay.io import read_run_outputs
+
+    data = (
+        b'\xef\xbb\xbfInput,Expected Output,output,latency_ms\n42,"[1]",-7,12\n,,,\n'
+        b'"{""q"": 1}",true,"{""a"": 2}",\n'
+    )
+    rows = [
+        (row, item.input, item.expected_output, item.output, item.latency_ms)
+        for row, item in read_run_outputs(io.BytesIO(data))
+    ]
+    assert rows == [(2, "42", [1], "-7", 12.0), (4, {"q": 1}, "true", {"a": 2}, None)]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"input,colour\n1,2\n", "row 1: unknown CSV column 'colour'"),
+        (b"output,output\n1,2\n", "row 1: two columns set output"),
+        (b"input,output\n", "the CSV file has no rows"),
+        (b"", "the file is empty"),
+        (b"input,output\n1\n", "row 2: expected 2 cells"),
+        (b'input,output\n1,"{x"\n', 'row 2, column "output": invalid JSON cell'),
+        (b"input,latency_ms\n1,fast\n", "row 2: latency_ms"),
+    ],
+)
+def test_run_output_errors_name_the_row(data: bytes, message: str) -> None:
+    from assay.io import read_run_outputs
+
+    with pytest.raises(InvalidInput) as caught:
+        list(read_run_outputs(io.BytesIO(data)))
+    assert caught.value.message.startswith(message), caught.value.message

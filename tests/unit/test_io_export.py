@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -132,3 +133,28 @@ def test_jsonl_one_object_per_line() -> None:
     lines = out.getvalue().splitlines()
     assert len(lines) == 1_500
     assert orjson.loads(lines[-1])["sort_order"] == 1_499
+
+
+def test_exports_stream_in_chunks() -> None:
+    """Each format reads its records a chunk at a time: a big run never sits in memory."""
+    from assay.io._export import csv_chunks, json_chunks, jsonl_chunks
+
+    produced = 0
+
+    def records() -> Iterator[dict[str, Any]]:
+        nonlocal produced
+        for n in range(100_000):
+            produced += 1
+            yield {"n": n}
+
+    for chunks in (
+        csv_chunks(["n"], lambda r: [str(r["n"])], records()),
+        jsonl_chunks(lambda r: r, records()),
+        json_chunks(lambda r: r, records()),
+    ):
+        produced = 0
+        seen = 0
+        for _data, rows in chunks:
+            seen += rows
+            assert produced - seen <= 1_000  # at most one chunk held
+        assert seen == produced == 100_000

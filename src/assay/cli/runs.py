@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import orjson
 import typer
 
 from assay.cli.context import console, print_json, state
@@ -26,6 +22,7 @@ if TYPE_CHECKING:
         ExperimentSummary,
         ResultDetail,
     )
+    from assay.io import Format
     from assay.store import Store
 
 app = typer.Typer(
@@ -358,25 +355,6 @@ def resume_command(
     finish(ctx, prepared, as_json=as_json, quiet=quiet)
 
 
-@contextmanager
-def _open(path: Path | None) -> Iterator[IO[str]]:
-    if path is None:
-        yield sys.stdout
-        return
-    try:
-        handle = path.open("w", encoding="utf-8", newline="")
-    except OSError as exc:
-        raise InvalidInput(f"cannot write {path}: {exc.strerror}", field="output") from None
-    with handle:
-        yield handle
-
-
-def _json_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else orjson.dumps(value).decode()
-
-
 @app.command("export")
 def export_command(
     ctx: typer.Context,
@@ -389,40 +367,23 @@ def export_command(
     ] = (None),
 ) -> None:
     """Export every result with input, expected and actual output, metrics and scores."""
+    from assay.io import export_results
+
     store = state(ctx).store()
     experiment = store.experiments.get(ref)
-    names = [s.name for s in store.experiments.summary(experiment.id).scores]
-    records = (r.export_record() for r in store.experiments.iter_results(experiment.id))
-    count = 0
-    with _open(output) as out:
-        if fmt == ExportFormat.jsonl:
-            for record in records:
-                out.write(orjson.dumps(record).decode() + "\n")
-                count += 1
-        elif fmt == ExportFormat.json:
-            out.write("[")
-            for record in records:
-                out.write(("," if count else "") + "\n  " + orjson.dumps(record).decode())
-                count += 1
-            out.write("\n]\n")
-        else:
-            columns = [
-                "id", "item_id", "repetition", "status", "input", "expected_output", "output",
-                "error", "latency_ms", "tokens_in", "tokens_out", "cost", "attempts", "passed",
-            ]  # fmt: skip
-            writer = csv.writer(out)
-            writer.writerow(columns + [f"score.{n}" for n in names])
-            for record in records:
-                scores = record.pop("scores")
-                row = [
-                    _json_cell(record[c]) if c in ("input", "expected_output", "output") else
-                    ("" if record[c] is None else record[c])
-                    for c in columns
-                ]  # fmt: skip
-                writer.writerow(row + ["" if scores.get(n) is None else scores[n] for n in names])
-                count += 1
-    if output is not None:
-        console.print(f"exported {plural(count, 'result')} to {output}", highlight=False)
+    format: Format = fmt.value
+    if output is None:
+        sys.stdout.flush()
+        export_results(store, experiment.id, sys.stdout.buffer, format=format)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        out = output.open("wb")
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {output}: {exc.strerror}", field="output") from None
+    with out:
+        count = export_results(store, experiment.id, out, format=format)
+    console.print(f"exported {plural(count, 'result')} to {output}", highlight=False)
 
 
 __all__ = ["app", "print_summary"]

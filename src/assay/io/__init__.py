@@ -1,4 +1,4 @@
-"""Streaming import and export of dataset items: CSV, JSON and JSONL.
+"""Streaming import and export of dataset items, and export of run results: CSV, JSON, JSONL.
 
 Imports are atomic (one transaction, one new dataset version, nothing written on a bad row) and
 stream, so file size does not bound memory. See ``docs/import-export.md`` for the file rules.
@@ -13,17 +13,24 @@ from assay.io._api import (
     import_stream,
     read_items,
 )
+from assay.io._csv_read import read_run_outputs
 from assay.io._export import neutralise
 from assay.io._fields import parse_mapping
+from assay.io._results import RESULT_COLUMNS, export_results, result_bytes, result_media_type
 
 __all__ = [
     "FORMATS",
+    "RESULT_COLUMNS",
     "Format",
     "detect_format",
     "export_dataset",
+    "export_results",
     "import_file",
     "import_stream",
     "neutralise",
     "parse_mapping",
     "read_items",
+    "read_run_outputs",
+    "result_bytes",
+    "result_media_type",
 ]

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 import orjson
+from pydantic import ValidationError
 
-from assay.domain import ItemCreate
-from assay.errors import InvalidInput
+from assay.domain import ItemCreate, RunItemCreate
+from assay.errors import InvalidInput, from_validation
 from assay.io._fields import (
     IGNORED,
     NESTABLE,
@@ -41,7 +42,7 @@ class _CellError(ValueError):
     pass
 
 
-def _json_or_text(cell: str) -> Any:
+def json_or_text(cell: str) -> Any:
     """A cell that starts with ``{`` or ``[`` is JSON; any other cell is text."""
     first = cell[0]
     if first.isspace():
@@ -57,7 +58,7 @@ def _json_or_text(cell: str) -> Any:
 
 def _tags(cell: str) -> Any:
     if cell.lstrip().startswith("["):
-        value = _json_or_text(cell)
+        value = json_or_text(cell)
         if not all(isinstance(t, str) for t in value):
             raise _CellError("tags must be a JSON array of strings or a comma-separated list")
         return value
@@ -146,7 +147,7 @@ def plan_columns(header: list[str], mapping: Mapping[str, str] | None) -> list[_
     for i, path in sorted(targets.items()):
         if path is None:
             continue
-        convert = _json_or_text if path[0] in NESTABLE else _CONVERTERS[path[0]]
+        convert = json_or_text if path[0] in NESTABLE else _CONVERTERS[path[0]]
         columns.append(_Column(i, names[i], path, convert))
     return columns
 
@@ -183,10 +184,13 @@ def _lines(stream: IO[bytes], position: list[int]) -> Iterator[str]:
         yield line
 
 
-def read_csv(
-    stream: IO[bytes], mapping: Mapping[str, str] | None = None
-) -> Iterator[tuple[int, ItemCreate]]:
-    """Yield ``(row number, item)`` for every data row; raise on the first bad row."""
+def csv_rows(stream: IO[bytes]) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header, and the data rows as ``(row number, cells)``, read lazily.
+
+    The one CSV reader of every upload (dataset imports, run outputs): UTF-8 with or without a
+    byte-order mark, rows numbered as a spreadsheet shows them (the header is row 1), blank rows
+    skipped, and a row with more or fewer cells than the header an error.
+    """
     if csv.field_size_limit() < _FIELD_LIMIT:
         csv.field_size_limit(_FIELD_LIMIT)
     position = [0]  # rows read so far, for errors raised while decoding
@@ -198,10 +202,13 @@ def read_csv(
     if header is None:
         raise InvalidInput("the file is empty: a CSV needs a header row", field="file", row=1)
     position[0] = 1
-    columns = plan_columns(header, mapping)
-    width = len(header)
+    return header, _data_rows(reader, len(header), position)
+
+
+def _data_rows(
+    reader: Iterator[list[str]], width: int, position: list[int]
+) -> Iterator[tuple[int, list[str]]]:
     row = 1
-    count = 0
     while True:
         try:
             cells = next(reader, None)
@@ -210,7 +217,7 @@ def read_csv(
                 f"row {row + 1}: malformed CSV: {exc}", field="file", row=row + 1
             ) from None
         if cells is None:
-            break
+            return
         row += 1
         position[0] = row
         if len(cells) != width:
@@ -221,6 +228,24 @@ def read_csv(
                 field="file",
                 row=row,
             )
+        yield row, cells
+
+
+def read_csv(
+    stream: IO[bytes], mapping: Mapping[str, str] | None = None
+) -> Iterator[tuple[int, ItemCreate]]:
+    """Yield ``(row number, item)`` for every data row; raise on the first bad row."""
+    header, rows = csv_rows(stream)
+    columns = plan_columns(header, mapping)
+    return _items(rows, columns)
+
+
+def _items(
+    rows: Iterator[tuple[int, list[str]]], columns: list[_Column]
+) -> Iterator[tuple[int, ItemCreate]]:
+    row = 1
+    count = 0
+    for row, cells in rows:
         data: dict[str, Any] = {}
         empty = True
         for col in columns:
@@ -253,6 +278,79 @@ def read_csv(
         raise InvalidInput(
             "no items: the CSV has a header row but no data rows", field="file", row=row
         )
+
+
+#: Run-output upload columns, by their lower-case name with spaces as underscores.
+_OUTPUT_COLUMNS = {
+    "input": "input",
+    "expected_output": "expected_output",
+    "expectedoutput": "expected_output",
+    "output": "output",
+    "dataset_item_id": "dataset_item_id",
+    "datasetitemid": "dataset_item_id",
+    "trace_id": "trace_id",
+    "traceid": "trace_id",
+    "observation_id": "observation_id",
+    "observationid": "observation_id",
+    "error": "error",
+    "latency_ms": "latency_ms",
+    "cost": "cost",
+    "tokens_in": "tokens_in",
+    "tokens_out": "tokens_out",
+}
+_OUTPUT_JSON = frozenset({"input", "expected_output", "output"})
+
+
+def read_run_outputs(stream: IO[bytes]) -> Iterator[tuple[int, RunItemCreate]]:
+    """Yield ``(row number, run item)`` for every row of a CSV of run outputs.
+
+    The same reader and cell rules as a dataset import: an empty cell leaves its field out, a
+    cell starting with ``{`` or ``[`` in ``input``, ``expected_output`` or ``output`` is JSON,
+    and every other cell is text as written (``42`` stays ``"42"``).
+    """
+    header, rows = csv_rows(stream)
+    columns: list[str] = []
+    for name in header:
+        key = _OUTPUT_COLUMNS.get(name.strip().lower().replace(" ", "_"))
+        if key is None:
+            raise InvalidInput(
+                f"row 1: unknown CSV column {name!r}; expected some of "
+                "input, expected_output, output, dataset_item_id, trace_id, observation_id, "
+                "error, latency_ms, cost, tokens_in, tokens_out",
+                field=name,
+                row=1,
+            )
+        if key in columns:
+            raise InvalidInput(f"row 1: two columns set {key}", field=name, row=1)
+        columns.append(key)
+    return _run_outputs(rows, header, columns)
+
+
+def _run_outputs(
+    rows: Iterator[tuple[int, list[str]]], header: list[str], columns: list[str]
+) -> Iterator[tuple[int, RunItemCreate]]:
+    row = 1
+    count = 0
+    for row, cells in rows:
+        data: dict[str, Any] = {}
+        for name, key, cell in zip(header, columns, cells, strict=True):
+            if not cell or cell.isspace():
+                continue
+            try:
+                data[key] = json_or_text(cell) if key in _OUTPUT_JSON else cell
+            except _CellError as exc:
+                message = f'row {row}, column "{name}": {exc}'
+                raise InvalidInput(message, field=name, row=row) from None
+        if not data:
+            continue
+        try:
+            item = RunItemCreate(**data)
+        except ValidationError as exc:
+            raise from_validation(exc, row=row) from None
+        count += 1
+        yield row, item
+    if count == 0:
+        raise InvalidInput("the CSV file has no rows", field="file", row=row)
 
 
 def _validate(data: dict[str, Any], row: int, columns: list[_Column]) -> ItemCreate:

@@ -1,12 +1,16 @@
-"""Write items as CSV, JSON or JSONL, streaming: memory stays flat whatever the dataset size."""
+"""Write dataset items as CSV, JSON or JSONL, streaming: memory stays flat whatever the size.
+
+The CSV cell rules (:func:`cell`, :func:`neutralise`) and the streaming writers are shared with
+the export of run results (:mod:`assay.io._results`).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator
-from typing import IO, Any, Literal
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import IO, Any, Literal, TypeVar
 
 import orjson
 
@@ -29,6 +33,7 @@ CSV_COLUMNS = (
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
 _CHUNK = 1_000
+T = TypeVar("T")
 
 
 def _record(item: Item) -> dict[str, Any]:
@@ -45,21 +50,21 @@ def _record(item: Item) -> dict[str, Any]:
     }
 
 
-def neutralise(cell: str) -> str:
+def neutralise(text: str) -> str:
     """Stop spreadsheets from running a cell as a formula (CSV injection).
 
     A text cell starting with ``= + - @``, tab or carriage return gets a leading ``'``. Plain
     numbers such as ``-3`` are left alone: spreadsheets read them as numbers, not formulas.
     """
-    if cell and cell.startswith(_FORMULA_START) and not _NUMBER.fullmatch(cell):
-        return "'" + cell
-    return cell
+    if text and text.startswith(_FORMULA_START) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 _CAREFUL_START = frozenset("{[=+-@\t\r")
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
     """Text stays text unless it would read back as JSON; everything else is written as JSON."""
     if value is None:
         return ""
@@ -78,11 +83,11 @@ def _cell(value: Any) -> str:
 def _csv_row(item: Item) -> list[str]:
     return [
         item.id,
-        _cell(item.input),
-        _cell(item.expected_output),
-        _cell(item.context),
-        _cell(item.metadata) if item.metadata else "",
-        _cell(item.tags) if item.tags else "",
+        cell(item.input),
+        cell(item.expected_output),
+        cell(item.context),
+        cell(item.metadata) if item.metadata else "",
+        cell(item.tags) if item.tags else "",
         item.source.value,
         neutralise(item.source_trace_id or ""),
         str(item.sort_order),
@@ -90,49 +95,66 @@ def _csv_row(item: Item) -> list[str]:
 
 
 def write_csv(items: Iterable[Item], out: IO[bytes]) -> int:
-    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
-    try:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerow(CSV_COLUMNS)
-        count = 0
-        for chunk in _chunks(items):
-            writer.writerows(_csv_row(item) for item in chunk)
-            count += len(chunk)
-            text.write(buffer.getvalue())
-            buffer.seek(0)
-            buffer.truncate()
-        text.write(buffer.getvalue())
-        text.flush()
-    finally:
-        text.detach()  # leave the caller's stream open
-    return count
+    return write_chunks(csv_chunks(CSV_COLUMNS, _csv_row, items), out)
 
 
 def write_jsonl(items: Iterable[Item], out: IO[bytes]) -> int:
-    count = 0
-    dumps = orjson.dumps
-    for chunk in _chunks(items):
-        out.write(b"".join(dumps(_record(item)) + b"\n" for item in chunk))
-        count += len(chunk)
-    return count
+    return write_chunks(jsonl_chunks(_record, items), out)
 
 
 def write_json(items: Iterable[Item], out: IO[bytes]) -> int:
     """A JSON array written element by element, one item per line."""
+    return write_chunks(json_chunks(_record, items), out)
+
+
+def write_chunks(chunks: Iterable[tuple[bytes, int]], out: IO[bytes]) -> int:
+    """Write ``(bytes, rows)`` chunks to ``out``; returns the rows written."""
     count = 0
-    dumps = orjson.dumps
-    out.write(b"[")
-    for chunk in _chunks(items):
-        lead = b"\n" if count == 0 else b",\n"
-        out.write(lead + b",\n".join(dumps(_record(item)) for item in chunk))
-        count += len(chunk)
-    out.write(b"\n]\n" if count else b"]\n")
+    for data, rows in chunks:
+        out.write(data)
+        count += rows
     return count
 
 
-def _chunks(items: Iterable[Item]) -> Iterator[list[Item]]:
-    chunk: list[Item] = []
+# The three streaming formats, shared by every export (dataset items, run results): each
+# yields ``(bytes, rows in them)`` one chunk of rows at a time, so memory stays flat.
+
+
+def csv_chunks(
+    header: Sequence[str], row: Callable[[T], list[str]], records: Iterable[T]
+) -> Iterator[tuple[bytes, int]]:
+    """CSV with CRLF line ends; ``row`` must return cells already made safe with :func:`cell`."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    for chunk in _chunks(records):
+        writer.writerows(row(record) for record in chunk)
+        yield buffer.getvalue().encode(), len(chunk)
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue().encode(), 0
+
+
+def jsonl_chunks(record: Callable[[T], Any], records: Iterable[T]) -> Iterator[tuple[bytes, int]]:
+    dumps = orjson.dumps
+    for chunk in _chunks(records):
+        yield b"".join(dumps(record(r)) + b"\n" for r in chunk), len(chunk)
+
+
+def json_chunks(record: Callable[[T], Any], records: Iterable[T]) -> Iterator[tuple[bytes, int]]:
+    """A JSON array written element by element, one element per line."""
+    count = 0
+    dumps = orjson.dumps
+    yield b"[", 0
+    for chunk in _chunks(records):
+        lead = b"\n" if count == 0 else b",\n"
+        yield lead + b",\n".join(dumps(record(r)) for r in chunk), len(chunk)
+        count += len(chunk)
+    yield (b"\n]\n" if count else b"]\n"), 0
+
+
+def _chunks(items: Iterable[T]) -> Iterator[list[T]]:
+    chunk: list[T] = []
     for item in items:
         chunk.append(item)
         if len(chunk) >= _CHUNK:

@@ -8,12 +8,9 @@ attached ones): the evaluators, and any judge keys they need, never leave the se
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
-from typing import Any
 
-import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from assay.domain import (
     DatasetRun,
@@ -25,7 +22,7 @@ from assay.domain import (
     RunScoreRequest,
 )
 from assay.engine.rescore import rescore_async
-from assay.errors import InvalidInput, from_validation
+from assay.io import read_run_outputs
 from assay.store import Store
 
 
@@ -36,74 +33,10 @@ class UploadResult(BaseModel):
     written: RunItemsResult | None
 
 
-_CSV_COLUMNS = {
-    "input": "input",
-    "expected_output": "expected_output",
-    "expectedoutput": "expected_output",
-    "output": "output",
-    "dataset_item_id": "dataset_item_id",
-    "datasetitemid": "dataset_item_id",
-    "trace_id": "trace_id",
-    "traceid": "trace_id",
-    "observation_id": "observation_id",
-    "observationid": "observation_id",
-    "error": "error",
-    "latency_ms": "latency_ms",
-    "cost": "cost",
-    "tokens_in": "tokens_in",
-    "tokens_out": "tokens_out",
-}
-_JSON_CELLS = {"input", "expected_output", "output"}
-
-
-def _cell(column: str, text: str) -> Any:
-    if text == "":
-        return None
-    if column in _JSON_CELLS:
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return text
-    return text
-
-
 def parse_csv(data: bytes) -> list[RunItemCreate]:
-    """Run items from CSV (header row; JSON cells decoded); errors name the line and column."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidInput("the CSV file is not UTF-8 text", field="file") from None
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if not header:
-        raise InvalidInput("the CSV file is empty: expected a header row", field="file")
-    columns = []
-    for name in header:
-        key = _CSV_COLUMNS.get(name.strip().lower().replace(" ", "_"))
-        if key is None:
-            raise InvalidInput(
-                f"unknown CSV column {name!r}; expected some of "
-                "input, expected_output, output, dataset_item_id, trace_id, observation_id, "
-                "error, latency_ms, cost, tokens_in, tokens_out",
-                field="file",
-            )
-        columns.append(key)
-    items = []
-    for line, row in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(columns):
-            raise InvalidInput(
-                f"line {line}: {len(row)} cells for {len(columns)} columns", field="file", row=line
-            )
-        values = {c: _cell(c, cell) for c, cell in zip(columns, row, strict=True)}
-        try:
-            items.append(RunItemCreate(**{k: v for k, v in values.items() if v is not None}))
-        except ValidationError as exc:
-            raise from_validation(exc, prefix=f"line {line}: ") from None
-    if not items:
-        raise InvalidInput("the CSV file has no rows", field="file")
-    return items
+    """Run items from an uploaded CSV, read by :func:`assay.io.read_run_outputs` with the
+    dataset import's cell rules; errors name the row and column."""
+    return [item for _, item in read_run_outputs(io.BytesIO(data))]
 
 
 def upload_outputs(

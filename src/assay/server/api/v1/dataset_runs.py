@@ -3,7 +3,7 @@ CSV upload under a run tag), listed with the dataset's executed experiments."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
@@ -19,7 +19,7 @@ from assay.domain import (
     RunScoreRequest,
 )
 from assay.errors import InvalidInput
-from assay.server.api.v1.experiments import EXPORT_RESPONSES, export_experiment
+from assay.server.api.v1.experiments import EXPORT_RESPONSES, ExportFormat, export_response
 from assay.server.auth import ProjectStore
 from assay.server.run_uploads import UploadResult, parse_csv, score_run, upload_outputs
 
@@ -73,12 +73,11 @@ async def score_dataset_run(
     responses=EXPORT_RESPONSES,
 )
 def export_dataset_run(
-    store: ProjectStore,
-    dataset_run_id: str,
-    format: Literal["csv", "json", "jsonl"] = "jsonl",
+    store: ProjectStore, dataset_run_id: str, format: ExportFormat = "jsonl"
 ) -> StreamingResponse:
-    store.dataset_runs.get(dataset_run_id)
-    return export_experiment(store, dataset_run_id, format)
+    """The run's results as the experiment export writes them (streamed)."""
+    run = store.dataset_runs.get(dataset_run_id)
+    return export_response(store, run.id, format)
 
 
 @router.post(

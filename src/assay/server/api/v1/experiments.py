@@ -6,12 +6,8 @@ takes it from the database and runs it, so ``cancel/`` works from any process.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,12 +25,15 @@ from assay.domain import (
     ResultStatus,
 )
 from assay.errors import Conflict, InvalidInput
+from assay.io import result_bytes, result_media_type
 from assay.server.auth import ProjectStore
 from assay.server.launch import ExperimentBody, create_planned, start
+from assay.store import Store
 from assay.store.queue import RunQueue
 from assay.store.result_listing import results_page
 
 router = APIRouter(tags=["experiments"])
+ExportFormat = Literal["csv", "json", "jsonl"]
 
 
 class NotesBody(BaseModel):
@@ -198,52 +197,20 @@ def set_notes(store: ProjectStore, experiment_id: str, body: NotesBody) -> Exper
     return _view(store, store.experiments.get(experiment.id))
 
 
-_COLUMNS = [
-    "id", "item_id", "repetition", "status", "input", "expected_output", "output", "error",
-    "latency_ms", "tokens_in", "tokens_out", "cost", "attempts", "passed",
-]  # fmt: skip
-_JSON_COLUMNS = {"input", "expected_output", "output"}
-
-
-def _cell(column: str, value: Any) -> Any:
-    if value is None:
-        return ""
-    if column in _JSON_COLUMNS and not isinstance(value, str):
-        return orjson.dumps(value).decode()
-    return value
-
-
-def _csv_lines(records: Iterator[dict[str, Any]], names: list[str]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(_COLUMNS + [f"score.{n}" for n in names])
-    for n, record in enumerate(records):
-        scores = record["scores"]
-        writer.writerow(
-            [_cell(c, record[c]) for c in _COLUMNS]
-            + ["" if scores.get(name) is None else scores[name] for name in names]
-        )
-        if n % 500 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
-
-
-def _json_lines(records: Iterator[dict[str, Any]], array: bool) -> Iterator[bytes]:
-    if array:
-        yield b"["
-    for n, record in enumerate(records):
-        data = orjson.dumps(record)
-        yield ((b"," if n else b"") + b"\n" + data) if array else data + b"\n"
-    if array:
-        yield b"\n]\n"
-
-
-EXPORT_MEDIA = {"csv": "text/csv", "json": "application/json", "jsonl": "application/x-ndjson"}
 EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {m: {} for m in EXPORT_MEDIA.values()}}
+    200: {"content": {"text/csv": {}, "application/json": {}, "application/x-ndjson": {}}}
 }
+
+
+def export_response(store: Store, run_id: str, format: ExportFormat) -> StreamingResponse:
+    """A run's results streamed as an attachment, through :func:`assay.io.result_bytes`."""
+    chunks = result_bytes(store, run_id, format=format)  # a missing run fails here, not mid-body
+    filename = f"experiment-{run_id}.{format}"
+    return StreamingResponse(
+        chunks,
+        media_type=result_media_type(format),
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 @router.get(
@@ -252,21 +219,8 @@ EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=EXPORT_RESPONSES,
 )
 def export_experiment(
-    store: ProjectStore,
-    experiment_id: str,
-    format: Literal["csv", "json", "jsonl"] = "jsonl",
+    store: ProjectStore, experiment_id: str, format: ExportFormat = "jsonl"
 ) -> StreamingResponse:
     """Every result with input, expected and actual output, metrics and scores (streamed)."""
     experiment = store.experiments.get(experiment_id)
-    names = [s.name for s in store.experiments.summary(experiment.id).scores]
-    records = (r.export_record() for r in store.experiments.iter_results(experiment.id))
-    filename = f"experiment-{experiment.id}.{format}"
-    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
-    if format == "csv":
-        return StreamingResponse(
-            _csv_lines(records, names), media_type="text/csv; charset=utf-8", headers=headers
-        )
-    media = "application/json" if format == "json" else "application/x-ndjson"
-    return StreamingResponse(
-        _json_lines(records, format == "json"), media_type=media, headers=headers
-    )
+    return export_response(store, experiment.id, format)
