@@ -15,12 +15,11 @@ from fastapi import APIRouter, Path, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 
-from assay.errors import NotFound
 from assay.server.auth import Public
+from assay.server.static import static_file
 
 #: Where the Swagger UI files are served.
 SWAGGER_STATIC = "/static/swagger"
-_MEDIA = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
 _FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon.png")
 
 
@@ -56,12 +55,5 @@ def swagger_ui(request: Request) -> HTMLResponse:
 
 @router.get(SWAGGER_STATIC + "/{name}", dependencies=[Public])
 def swagger_asset(name: Annotated[str, Path(max_length=100)]) -> FileResponse:
-    """One Swagger UI file (cached for a day; it changes only with the package)."""
-    path = _ASSETS.get(name)
-    if path is None:
-        raise NotFound(f"no static file {name!r}")
-    return FileResponse(
-        path,
-        media_type=_MEDIA.get(path.suffix, "application/octet-stream"),
-        headers={"Cache-Control": "public, max-age=86400"},
-    )
+    """One Swagger UI file."""
+    return static_file(_ASSETS, name)

@@ -12,8 +12,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from fastapi.responses import FileResponse, RedirectResponse
 
-from assay.errors import NotFound
 from assay.server.auth import ProjectStore, Public
+from assay.server.static import static_file
 from assay.server.web import (
     compare,
     dataset_history,
@@ -28,12 +28,6 @@ from assay.server.web.templating import STATIC
 router = APIRouter(include_in_schema=False)
 
 _STATIC_FILES = {p.name: p for p in STATIC.iterdir() if p.is_file()}
-_MEDIA = {
-    ".css": "text/css",
-    ".js": "text/javascript",
-    ".svg": "image/svg+xml",
-    ".txt": "text/plain",
-}
 
 
 @router.get("/")
@@ -43,15 +37,8 @@ def home(_store: ProjectStore) -> RedirectResponse:
 
 @router.get("/static/{name}", dependencies=[Public])
 def static(name: Annotated[str, Path(max_length=100)]) -> FileResponse:
-    """A file shipped with the package (cached for a day: names carry versions)."""
-    path = _STATIC_FILES.get(name)
-    if path is None:
-        raise NotFound(f"no static file {name!r}")
-    return FileResponse(
-        path,
-        media_type=_MEDIA.get(path.suffix, "application/octet-stream"),
-        headers={"Cache-Control": "public, max-age=86400"},
-    )
+    """A file shipped with the package (the stylesheet, the vendored HTMX, the icon)."""
+    return static_file(_STATIC_FILES, name)
 
 
 for module in (datasets, dataset_runs, dataset_history, runs, compare, traces, prompts):
