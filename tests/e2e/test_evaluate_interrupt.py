@@ -22,11 +22,19 @@ from assay.server import create_app
 pytestmark = [pytest.mark.e2e]
 
 ITEMS = 300
+#: After 20 calls each call takes 0.5 s until a ``release`` file exists, which a test writes only
+#: once its signal is sent: the run cannot finish before the interruption (that would take over
+#: a minute), and resuming it afterwards is quick.
 TASK = """
-import time
+import os, time
+
+calls = 0
 
 def answer(x):
-    time.sleep(0.02)
+    global calls
+    calls += 1
+    if calls > 20 and not os.path.exists("release"):
+        time.sleep(0.5)
     return x["q"].upper()
 """
 SCRIPT = """
@@ -101,6 +109,7 @@ def assay_cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Complete
 
 
 def resume_and_check(tmp_path: Path, env: dict[str, str], run_id: str) -> None:
+    (tmp_path / "release").touch()
     done = subprocess.run(
         [sys.executable, "script.py", run_id],
         cwd=tmp_path,
@@ -122,7 +131,8 @@ def test_ctrl_c_says_how_to_resume_and_the_run_resumes(
     tmp_path, env = workdir
     proc = start_until_some_results(tmp_path, env)
     proc.send_signal(signal.SIGINT)
-    _out, err = proc.communicate(timeout=60)
+    (tmp_path / "release").touch()
+    _out, err = proc.communicate(timeout=120)
     assert proc.returncode != 0
     run_id = experiment_id(tmp_path / "assay.db")
     assert f"resume={run_id!r}" in err
@@ -199,12 +209,13 @@ def test_ctrl_c_during_assay_run_says_how_to_resume(workdir: tuple[Path, dict[st
         assert time.monotonic() < deadline, "no results recorded"
         time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
-    out, _err = proc.communicate(timeout=60)
+    (tmp_path / "release").touch()
+    out, _err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     run_id = experiment_id(tmp_path / "assay.db")
     assert "cancelled" in out
     assert f"assay runs resume {run_id}" in out
-    resumed = assay_cli(env, tmp_path, "runs", "resume", run_id, "-q")
+    resumed = assay_cli(env, tmp_path, "runs", "resume", run_id, "-q")  # released above
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     with sqlite3.connect(tmp_path / "assay.db") as conn:
         rows = conn.execute("SELECT status, count(*) FROM results GROUP BY status").fetchall()
