@@ -443,6 +443,11 @@ async def evaluate_async(
         )
         try:
             experiment = await prepared.run()
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                # Ctrl+C's cancellation landed where the run stops gracefully and returns: it
+                # still ends here, as an interruption (asyncio.run then raises KeyboardInterrupt).
+                raise asyncio.CancelledError
         except (asyncio.CancelledError, KeyboardInterrupt):
             _interrupted(prepared.experiment.id, quiet)
             raise
