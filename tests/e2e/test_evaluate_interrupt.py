@@ -18,13 +18,14 @@ from fastapi.testclient import TestClient
 
 from assay.config import Settings
 from assay.server import create_app
+from tests.fakes.signals import interruptible
 
 pytestmark = [pytest.mark.e2e]
 
 ITEMS = 300
 #: After 20 calls each call takes 0.5 s until a ``release`` file exists, which a test writes only
-#: once its signal is sent: the run cannot finish before the interruption (that would take over
-#: a minute), and resuming it afterwards is quick.
+#: once the interrupted process has ended: the run cannot finish before the interruption (that
+#: would take over two minutes), and resuming it afterwards is quick.
 TASK = """
 import os, time
 
@@ -88,6 +89,7 @@ def start_until_some_results(tmp_path: Path, env: dict[str, str]) -> subprocess.
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,
     )
     deadline = time.monotonic() + 120
     while completed(tmp_path / "assay.db") < 10:
@@ -131,7 +133,8 @@ def test_ctrl_c_says_how_to_resume_and_the_run_resumes(
     tmp_path, env = workdir
     proc = start_until_some_results(tmp_path, env)
     proc.send_signal(signal.SIGINT)
-    (tmp_path / "release").touch()
+    # Not released yet: only the interruption can end this run (a run that finished anyway,
+    # because the signal was handled after its last item, would prove nothing).
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode != 0
     run_id = experiment_id(tmp_path / "assay.db")
@@ -202,6 +205,7 @@ def test_ctrl_c_during_assay_run_says_how_to_resume(workdir: tuple[Path, dict[st
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,
     )
     deadline = time.monotonic() + 120
     while completed(tmp_path / "assay.db") < 10:
@@ -209,13 +213,13 @@ def test_ctrl_c_during_assay_run_says_how_to_resume(workdir: tuple[Path, dict[st
         assert time.monotonic() < deadline, "no results recorded"
         time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
-    (tmp_path / "release").touch()
     out, _err = proc.communicate(timeout=120)
+    (tmp_path / "release").touch()
     assert proc.returncode == 1
     run_id = experiment_id(tmp_path / "assay.db")
     assert "cancelled" in out
     assert f"assay runs resume {run_id}" in out
-    resumed = assay_cli(env, tmp_path, "runs", "resume", run_id, "-q")  # released above
+    resumed = assay_cli(env, tmp_path, "runs", "resume", run_id, "-q")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     with sqlite3.connect(tmp_path / "assay.db") as conn:
         rows = conn.execute("SELECT status, count(*) FROM results GROUP BY status").fetchall()

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.provider import FakeProvider, Fault
+from tests.fakes.signals import interruptible
 
 pytestmark = pytest.mark.e2e
 
@@ -183,6 +184,7 @@ def test_ctrl_c_stops_gracefully_and_keeps_finished_results(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,
     )
     assert proc.stderr is not None
     errors: list[str] = []

@@ -11,6 +11,7 @@ keeps the heartbeat that tells other processes this run is alive.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
 import time
@@ -223,7 +224,8 @@ class Runner:
             if self.sync
             else None
         )
-        monitor = asyncio.create_task(self._monitor(experiment.id, me))
+        finished = asyncio.Event()
+        monitor = asyncio.create_task(self._monitor(experiment.id, me, finished))
         outer_cancelled = False
         try:
             slots = min(self.options.concurrency, max(len(work), 1))
@@ -237,8 +239,9 @@ class Runner:
             self._cancel(True, "cancelled")
             await asyncio.gather(*self._slots, return_exceptions=True)
         finally:
-            monitor.cancel()
-            await asyncio.gather(monitor, return_exceptions=True)
+            # Not cancelled: a poll already in a thread must end before the store may close.
+            finished.set()
+            await asyncio.shield(asyncio.gather(monitor, return_exceptions=True))
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
             if not outer_cancelled and not self._stopping:
@@ -286,11 +289,14 @@ class Runner:
     def _on_written(self, written: int) -> None:
         self.progress.written = written
 
-    async def _monitor(self, experiment_id: str, me: str) -> None:
+    async def _monitor(self, experiment_id: str, me: str, finished: asyncio.Event) -> None:
         experiments = self.store.experiments
         beat = time.monotonic()
         while True:
-            await asyncio.sleep(self.options.poll_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(finished.wait(), self.options.poll_interval)
+            if finished.is_set():
+                return
             writer = self._writer
             if writer is not None and writer.error is not None and self._fatal is None:
                 self._fatal = writer.error
