@@ -14,12 +14,12 @@ if TYPE_CHECKING:
     from assay.config import Settings
     from assay.store.analytics import Analytics
     from assay.store.cache import CachedResponse, ResponseCache
-    from assay.store.connections import Connections, Credentials
+    from assay.store.connections import Connections
     from assay.store.dataset_runs import DatasetRuns
     from assay.store.datasets import Datasets, VersionChange
     from assay.store.endpoints import Endpoints
     from assay.store.evaluators import Evaluators
-    from assay.store.experiments import Experiments, WorkItem
+    from assay.store.experiments import Experiments
     from assay.store.keys import Keys
     from assay.store.policies import Policies
     from assay.store.prompts import Prompts
@@ -33,7 +33,6 @@ _LAZY = {
     "CachedResponse": "assay.store.cache",
     "Completion": "assay.store.recording",
     "Connections": "assay.store.connections",
-    "Credentials": "assay.store.connections",
     "DatasetRuns": "assay.store.dataset_runs",
     "Datasets": "assay.store.datasets",
     "Endpoints": "assay.store.endpoints",
@@ -47,7 +46,6 @@ _LAZY = {
     "StoredResult": "assay.store.scores",
     "Traces": "assay.store.traces",
     "VersionChange": "assay.store.datasets",
-    "WorkItem": "assay.store.experiments",
 }
 
 
@@ -179,7 +177,6 @@ __all__ = [
     "CachedResponse",
     "Completion",
     "Connections",
-    "Credentials",
     "Database",
     "DatasetRuns",
     "Datasets",
@@ -195,6 +192,5 @@ __all__ = [
     "StoredResult",
     "Traces",
     "VersionChange",
-    "WorkItem",
     "open_store",
 ]

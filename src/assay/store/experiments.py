@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +39,7 @@ from assay.domain import (
     Page,
     ResultDetail,
     ResultStatus,
+    WorkItem,
 )
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
@@ -58,20 +59,6 @@ from assay.store.types import utcnow
 
 _MAX_LIMIT = 1000
 _UNFINISHED = (ResultStatus.pending.value, ResultStatus.running.value, ResultStatus.cancelled.value)
-
-
-@dataclass(slots=True)
-class WorkItem:
-    """One planned (item, repetition) for the engine to execute."""
-
-    result_id: str
-    item_id: str | None
-    repetition: int
-    input: Any
-    expected_output: Any
-    context: Any = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    tags: list[str] = field(default_factory=list)
 
 
 #: A run not heard from for this long (and not provably alive on this host) reads interrupted.
