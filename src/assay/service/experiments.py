@@ -1,17 +1,35 @@
-"""Creating and starting experiments: what ``POST /experiments/`` and the dashboard's run
-form share. The target and scorers are built once here, so a bad config is refused before
-anything is stored."""
+"""Creating, starting and resuming experiments.
+
+Two ways to run one. A *queued* experiment (``POST /experiments/``, the dashboard's run form)
+is created from an API config and started: a worker (:mod:`assay.service.worker`) takes it from
+the database. An *in-process* one (``assay run``, ``assay runs resume``, ``evaluate()``) is
+prepared here and run by the caller, which shows its progress. Either way the target and
+scorers are built before anything is stored, so a bad config leaves no experiment behind.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from assay.config import Settings
 from assay.domain import Experiment, ExperimentCreate, JsonObject, Selection
+from assay.engine import Prepared, RunConfig, RunOptions, plan, rebuild, resume
 from assay.errors import InvalidInput, NotFound
-from assay.server.resolve import build_scorer_list, build_target, hash_for, pin
+from assay.service.targets import (
+    build_context,
+    build_scorer_list,
+    build_target,
+    hash_for,
+    pin,
+    target_from_spec,
+)
 from assay.store import Store
 from assay.store.queue import RunQueue, Started
+from assay.targets import Target
 
 
 class ExperimentBody(BaseModel):
@@ -111,6 +129,142 @@ def create_planned(store: Store, settings: Settings, body: ExperimentBody) -> Ex
 
 
 def start(store: Store, settings: Settings, experiment: Experiment) -> Started:
+    """Hand a pending experiment to the workers (its target's URL checked again first)."""
     if not experiment.external:  # an external one is refused by the queue, naming why
         build_target(store, settings, experiment.config)  # the outbound check, fresh DNS
     return RunQueue(store.db).start(store.project_id, experiment.id)
+
+
+def launch(store: Store, settings: Settings, body: ExperimentBody) -> Experiment:
+    """Create and start at once (the dashboard's run form)."""
+    experiment = create_planned(store, settings, body)
+    start(store, settings, experiment)
+    return experiment
+
+
+def launch_pair(
+    store: Store, settings: Settings, first: ExperimentBody, second: ExperimentBody
+) -> tuple[Experiment, Experiment]:
+    """Create two linked experiments, both or neither, then start both."""
+    a = create_planned(store, settings, first)
+    try:
+        b = create_planned(store, settings, second)
+    except Exception:
+        store.experiments.delete(a.id)
+        raise
+    for experiment in (a, b):
+        start(store, settings, experiment)
+    return a, b
+
+
+def set_notes(store: Store, ref: str, notes: str | None) -> Experiment:
+    """Replace an experiment's free-text notes (any status)."""
+    experiment = store.experiments.get(ref)
+    RunQueue(store.db).set_notes(store.project_id, experiment.id, notes)
+    return store.experiments.get(experiment.id)
+
+
+def prepare(
+    store: Store,
+    target: Target,
+    scorers: Sequence[Any],
+    options: RunOptions,
+    *,
+    resume_id: str | None = None,
+    dataset: str | None = None,
+    name: str | None = None,
+    description: str | None = None,
+    dataset_version: int | None = None,
+    selection: Selection | None = None,
+    trials: int = 1,
+    metadata: dict[str, Any] | None = None,
+    tags: Sequence[str] = (),
+    run_tag: str | None = None,
+    evaluators: Sequence[str] = (),
+    use_defaults: bool = True,
+) -> Prepared:
+    """An experiment to run in this process: ``resume_id`` continued (refused if the target
+    or scorers changed), else a new one over ``dataset``, written as its run starts."""
+    if resume_id is not None:
+        return resume(store, resume_id, target=target, scorers=scorers, options=options)
+    if dataset is None:
+        raise InvalidInput("a dataset is required unless resuming", field="dataset")
+    return plan(
+        store,
+        dataset=dataset,
+        target=target,
+        scorers=scorers,
+        name=name,
+        description=description,
+        dataset_version=dataset_version,
+        selection=selection,
+        trials=trials,
+        metadata=metadata,
+        tags=tags,
+        run_tag=run_tag,
+        options=options,
+        defer=True,
+        evaluators=evaluators,
+        use_defaults=use_defaults,
+    )
+
+
+def from_config(
+    store: Store,
+    settings: Settings,
+    config: RunConfig,
+    base_dir: Path,
+    *,
+    name: str | None = None,
+    run_tag: str | None = None,
+    concurrency: int | None = None,
+    retry_errors: bool = False,
+    resume_id: str | None = None,
+) -> Prepared:
+    """``assay run CONFIG``: the config's experiment (or ``resume_id`` with its target), the
+    arguments overriding the config's name, run tag and concurrency."""
+    target = target_from_spec(store, settings, config.target, base_dir)
+    return prepare(
+        store,
+        target,
+        config.scorers,
+        config.options(concurrency=concurrency, retry_errors=retry_errors or None),
+        resume_id=resume_id,
+        dataset=config.dataset,
+        name=name or config.name,
+        description=config.description,
+        dataset_version=config.dataset_version,
+        selection=config.select,
+        trials=config.trials,
+        metadata=config.metadata,
+        tags=config.tags,
+        run_tag=run_tag or config.run_tag,
+        evaluators=config.evaluators,
+        use_defaults=config.default_evaluators,
+    )
+
+
+def resume_stored(
+    store: Store,
+    settings: Settings,
+    ref: str,
+    *,
+    retry_errors: bool = False,
+    concurrency: int | None = None,
+    max_retries: int | None = None,
+    timeout: float | None = None,
+    writer: str = "thread",
+) -> Prepared:
+    """Continue a run with the target and scorers it stored (``assay runs resume``)."""
+    if writer not in ("thread", "process", "auto"):
+        raise InvalidInput("--writer must be thread, process or auto", field="writer")
+    experiment = store.experiments.get(ref)
+    target, scorers = rebuild(experiment, build_context(store, settings))
+    options = RunOptions(
+        concurrency=concurrency or experiment.concurrency, retry_errors=retry_errors, writer=writer
+    )
+    if max_retries is not None:
+        options.max_retries = max_retries
+    if timeout is not None:
+        options.timeout = timeout
+    return resume(store, experiment.id, target=target, scorers=scorers, options=options)
