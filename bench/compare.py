@@ -57,7 +57,7 @@ from assay.domain import (
     ScoreSource,
 )
 from assay.scorers import exact_match, similarity
-from assay.server.comparison import compare as api_compare
+from assay.service.compare import compare as api_compare
 from assay.store import Store, open_store
 from assay.store.recording import Rows
 from assay.store.tables import run_frames

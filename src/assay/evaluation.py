@@ -31,13 +31,15 @@ from assay.domain import (
     item_content_hash,
     list_content_hash,
 )
-from assay.engine import Prepared, RunOptions, build_scorers, plan, resume
-from assay.engine.rescore import RescoreReport, rescore_async
+from assay.engine import Prepared, RunOptions, build_scorers
+from assay.engine.rescore import RescoreReport
 from assay.errors import AllItemsFailedWarning, InvalidInput, NotFound, from_validation
 from assay.remote import connect, fetch, item_map, local_ids, mirror, server_source
+from assay.service import experiments, scoring
+from assay.service.targets import as_target
 from assay.store import Store, open_store
 from assay.sync import run_sync
-from assay.targets import BuildContext, FunctionTarget, PriceTable, Target, create_target
+from assay.targets import Target
 
 if TYPE_CHECKING:
     from assay.client.journal import Outcome
@@ -238,21 +240,6 @@ def _interrupted(experiment_id: str, quiet: bool | None) -> None:
             file=sys.stderr,
             flush=True,
         )
-
-
-def as_target(task: Any, store: Store, settings: Settings) -> Target:
-    """A target from a callable, a target object, or a spec dict (``{"type": ...}``)."""
-    if isinstance(task, dict):
-        prices = PriceTable.load(settings.price_table)
-        return create_target(task, BuildContext(store=store, prices=prices))
-    if hasattr(task, "spec") and hasattr(task, "call") and hasattr(task, "kind"):
-        return task  # type: ignore[no-any-return]
-    if callable(task):
-        return FunctionTarget(task)
-    raise InvalidInput(
-        "task must be a function, a target, or a target spec like {'type': 'http', ...}",
-        field="task",
-    )
 
 
 def _items(rows: Sequence[Any]) -> list[ItemCreate]:
@@ -570,7 +557,7 @@ def _prepare(
         raise InvalidInput("trials must be at least 1", field="trials")
     target = as_target(task, store, settings)
     if resume_id is not None:
-        return resume(store, resume_id, target=target, scorers=scorers, options=options)
+        return experiments.prepare(store, target, scorers, options, resume_id=resume_id)
     if data is None:
         raise InvalidInput("data is required unless resuming", field="data")
     build_scorers(scorers)  # fail on a bad scorer before saving anything
@@ -578,11 +565,12 @@ def _prepare(
     if version is not None and dataset_version is None:
         dataset_version = version  # the version holding exactly the inline list
     try:
-        return plan(
+        return experiments.prepare(
             store,
+            target,
+            scorers,
+            options,
             dataset=dataset,
-            target=target,
-            scorers=scorers,
             name=name,
             description=description,
             dataset_version=dataset_version,
@@ -590,8 +578,6 @@ def _prepare(
             trials=trials,
             metadata=metadata,
             run_tag=run_tag,
-            options=options,
-            defer=True,
         )
     except BaseException:
         if created:  # the dataset was saved for this call only
@@ -657,9 +643,8 @@ def rescore(
         run = run.id
     owns_store = store is None
     store = store or open_store(settings or Settings())
-    coro = rescore_async(store, run, scorers, evaluators=evaluators, concurrency=concurrency)
     try:
-        return run_sync(coro, name="assay-rescore")
+        return scoring.rescore(store, run, scorers, evaluators=evaluators, concurrency=concurrency)
     finally:
         if owns_store:
             store.close()

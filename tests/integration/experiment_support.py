@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from assay.config import Settings
-from assay.server.worker import Worker
+from assay.service.worker import Worker
 from assay.store import Store
 from tests.fakes.provider import FakeProvider
 

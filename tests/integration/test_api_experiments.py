@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from assay.config import Settings
 from assay.domain import EndpointCreate
 from assay.server import create_app
-from assay.server.worker import Worker
+from assay.service.worker import Worker
 from assay.store import Store
 from tests.fakes.provider import FakeProvider
 from tests.integration.experiment_support import prompt_body, run_worker

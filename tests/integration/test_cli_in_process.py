@@ -13,7 +13,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import assay
-from assay.cli import context, progress, run, runs
+from assay.cli import context, progress, runs
 from assay.cli.main import app
 from assay.config import Settings
 from assay.domain import DatasetCreate, ItemCreate
@@ -29,7 +29,7 @@ def terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
     """What the commands print, as on a terminal (where the progress bar shows)."""
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=120)
-    for module in (context, progress, run, runs):
+    for module in (context, progress, runs):
         monkeypatch.setattr(module, "console", console)
     return out
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 import assay
-from assay.domain import DatasetCreate, ExperimentStatus, ItemCreate, ResultStatus
+from assay.domain import DatasetCreate, ExperimentStatus, ItemCreate, ResultStatus, WorkItem
 from assay.engine import RunOptions
 from assay.errors import Conflict, InvalidInput
 from assay.scorers import contains, exact_match, scorer
-from assay.store import Store, WorkItem
+from assay.store import Store
 from assay.targets import TargetOutput
 
 ITEMS = [{"input": {"q": f"q{i}"}, "expected_output": f"Q{i}"} for i in range(6)]

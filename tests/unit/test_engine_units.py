@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
+from assay.domain import WorkItem
 from assay.engine import AdaptiveLimit, RateLimiter, RetryPolicy, build_scorers, classify
 from assay.engine.config import load_run_config, parse_run_config
 from assay.errors import InvalidInput
 from assay.scorers import exact_match
-from assay.store import WorkItem
 from assay.store.planning import PlannedItem, select_items, sequential_ids
 from assay.targets import (
     FunctionTarget,

@@ -162,10 +162,10 @@ def compare_command(
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and permutations.")] = 0,
 ) -> None:
     """Compare runs item by item: per-scorer means, difference with CI, p-value, verdict."""
-    from assay.analysis import compare_experiments, render_comparison_markdown
+    from assay.service.compare import compare_runs
 
     store = state(ctx).store()
-    cmp = compare_experiments(
+    cmp = compare_runs(
         store,
         runs,
         only=None if only is None else only.value,
@@ -178,12 +178,14 @@ def compare_command(
     if fmt is CompareFormat.json:
         print_json(cmp)
     elif fmt is CompareFormat.markdown:
+        from assay.analysis import render_comparison_markdown
+
         typer.echo(render_comparison_markdown(cmp), nl=False)
     else:
-        from assay.analysis import item_inputs
+        from assay.service.compare import inputs_of
 
         ids = [r.run_id for r in cmp.runs]
-        print_comparison(cmp, item_inputs(store, ids, {i.item_id for i in cmp.items}))
+        print_comparison(cmp, inputs_of(store, ids, {i.item_id for i in cmp.items}))
 
 
 def _load_policy(path: Path) -> RegressionPolicy:
@@ -270,10 +272,11 @@ def gate_command(
     from pydantic import ValidationError
 
     try:
-        from assay.analysis import gate_experiment, render_junit, render_markdown
+        from assay.analysis import render_junit, render_markdown
+        from assay.service.compare import gate
 
         rules = _load_policy(policy) if policy is not None else None
-        verdict = gate_experiment(
+        verdict = gate(
             state(ctx).store(), run, baseline=baseline, baseline_tag=baseline_tag, policy=rules
         )
         if junit is not None:
@@ -292,9 +295,7 @@ def gate_command(
     if as_json:
         print_json(verdict)
     else:
-        from assay.analysis import item_inputs
+        from assay.service.compare import regression_inputs
 
-        regressed = {i.item_id for i in verdict.regressions}
-        runs = [verdict.run_id, *([verdict.baseline_id] if verdict.baseline_id else [])]
-        print_verdict(verdict, inputs=item_inputs(state(ctx).store(), runs, regressed))
+        print_verdict(verdict, inputs=regression_inputs(state(ctx).store(), verdict))
     raise typer.Exit(GATE_PASSED if verdict.passed else GATE_FAILED)

@@ -47,7 +47,7 @@ class State:
     def checked_url(self, *, in_memory_ok: bool = False) -> str:
         """The database URL; an in-memory one is refused unless the command is whole in
         itself (each command is a process of its own, and such a database ends with it)."""
-        from assay.store.db import is_in_memory
+        from assay.store import is_in_memory
 
         url = self.settings.resolved_database_url
         if not in_memory_ok and is_in_memory(url):

@@ -12,8 +12,7 @@ app = typer.Typer(help="Database schema.", no_args_is_help=True)
 @app.command("upgrade")
 def upgrade_command(ctx: typer.Context) -> None:
     """Apply pending migrations (they also apply automatically on first use)."""
-    from assay.store import Database
-    from assay.store.migrate import current_revision, upgrade
+    from assay.store import Database, current_revision, upgrade
 
     db = Database(state(ctx).checked_url())
     try:
@@ -31,8 +30,7 @@ def upgrade_command(ctx: typer.Context) -> None:
 @app.command("status")
 def status_command(ctx: typer.Context) -> None:
     """Show the database URL and its schema revision."""
-    from assay.store import Database
-    from assay.store.migrate import current_revision, head_revision
+    from assay.store import Database, current_revision, head_revision
 
     db = Database(state(ctx).checked_url())
     try:

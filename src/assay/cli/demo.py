@@ -30,12 +30,12 @@ def demo_command(
     ] = None,
 ) -> None:
     """Build a dataset, version it, run two bot versions over it and compare them."""
-    from assay.analysis import compare_experiments, gate_experiment, item_inputs
     from assay.cli.demo_bot import bot_v1, bot_v2
     from assay.domain import ItemCreate, ItemUpdate
     from assay.evaluation import evaluate
     from assay.io import export_dataset, import_file
     from assay.scorers import exact_match, token_f1
+    from assay.service.compare import compare_runs, gate, inputs_of, regression_inputs
 
     st = state(ctx)
     store = st.store(in_memory_ok=True)  # the whole loop runs in this one process
@@ -122,11 +122,10 @@ def demo_command(
 
     console.rule("[bold]5. Is v2 better? Compare, then gate")
     ids = [r.id for r in runs]
-    changed = compare_experiments(store, ids, only="changed", limit=10)
-    print_comparison(changed, item_inputs(store, ids, {i.item_id for i in changed.items}))
-    verdict = gate_experiment(store, ids[1], baseline=ids[0])
-    regressed = {i.item_id for i in verdict.items if i.regressed}
-    print_verdict(verdict, scorers=False, inputs=item_inputs(store, ids[::-1], regressed))
+    changed = compare_runs(store, ids, only="changed", limit=10)
+    print_comparison(changed, inputs_of(store, ids, {i.item_id for i in changed.items}))
+    verdict = gate(store, ids[1], baseline=ids[0])
+    print_verdict(verdict, scorers=False, inputs=regression_inputs(store, verdict))
     if store.db.in_memory:
         console.print(
             "\nThe database was in memory and ends with this command: run the demo on a file "

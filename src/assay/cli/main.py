@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("assay.cli.demo", "demo_command"),
     "import": ("assay.cli.transfer", "import_command"),
     "export": ("assay.cli.transfer", "export_command"),
-    "run": ("assay.cli.run", "run_command"),
+    "run": ("assay.cli.runs", "run_command"),
     "compare": ("assay.cli.compare", "compare_command"),
     "gate": ("assay.cli.compare", "gate_command"),
     "score": ("assay.cli.score", "score_command"),

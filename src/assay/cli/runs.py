@@ -1,4 +1,10 @@
-"""``assay runs``: list, show, cancel, resume and export experiments."""
+"""``assay run CONFIG.yaml`` and ``assay runs``: run, list, show, cancel, resume and export
+experiments.
+
+A run in this process shows a progress bar. Ctrl+C once stops taking new items and lets
+in-flight calls finish; twice cancels them. Either way finished results are kept and
+``assay runs resume ID`` picks up the rest.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ if TYPE_CHECKING:
         ExperimentSummary,
         ResultDetail,
     )
+    from assay.engine import Prepared
     from assay.io import Format
     from assay.store import Store
 
@@ -137,6 +144,76 @@ def print_summary(experiment: Experiment, summary: ExperimentSummary) -> None:
                 ],
             )
         )
+
+
+def run_command(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Argument(help="Run config (YAML): dataset, target, scorers…")],
+    name: Annotated[
+        str | None, typer.Option(help="Experiment name (overrides the config).")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, max=10_000, help="In-flight calls (overrides).")
+    ] = None,
+    run_tag: Annotated[
+        str | None,
+        typer.Option("--run-tag", help="Baseline label such as main, for gates (overrides)."),
+    ] = None,
+    resume_id: Annotated[
+        str | None,
+        typer.Option("--resume", help="Continue this experiment with the config's target."),
+    ] = None,
+    retry_errors: Annotated[
+        bool, typer.Option("--retry-errors", help="With --resume: run failed results again.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only the outcome: no progress bar.")
+    ] = False,
+) -> None:
+    """Run an experiment described by a config file and print its summary."""
+    from assay.engine import load_run_config
+    from assay.service.experiments import from_config
+
+    st = state(ctx)
+    prepared = from_config(
+        st.store(),
+        st.settings,
+        load_run_config(config),
+        config.parent.resolve(),
+        name=name,
+        run_tag=run_tag,
+        concurrency=concurrency,
+        retry_errors=retry_errors,
+        resume_id=resume_id,
+    )
+    finish(ctx, prepared, as_json=as_json, quiet=quiet)
+
+
+def finish(ctx: typer.Context, prepared: Prepared, *, as_json: bool, quiet: bool) -> None:
+    """Run a prepared experiment, print the outcome, exit 1 unless it completed.
+
+    Quiet, nothing is printed while it runs (no id first, no progress bar): only the outcome.
+    """
+    from assay.cli.progress import drive
+    from assay.domain import ExperimentStatus
+    from assay.sync import run_sync
+
+    store = state(ctx).store()
+    head = f"experiment [bold]{prepared.experiment.id}[/]"
+    if not (as_json or quiet):  # first, so an interrupted run still shows what to resume
+        console.print(head, highlight=False)
+    show = not (as_json or quiet) and console.is_terminal
+    experiment = run_sync(drive(prepared, show_progress=show), name="assay-run")
+    summary = store.experiments.summary(experiment.id)
+    if as_json:
+        print_json({"experiment": experiment, "summary": summary})
+    else:
+        if quiet:
+            console.print(head, highlight=False)
+        print_summary(experiment, summary)
+    if experiment.status != ExperimentStatus.completed:
+        raise typer.Exit(1)
 
 
 @app.command("list")
@@ -333,25 +410,19 @@ def resume_command(
     ] = False,
 ) -> None:
     """Run the unfinished results of a run with the target and scorers it was started with."""
-    from assay.cli.run import finish
-    from assay.engine import RunOptions, rebuild, resume
-    from assay.targets import BuildContext, PriceTable
+    from assay.service.experiments import resume_stored
 
     st = state(ctx)
-    store = st.store()
-    experiment = store.experiments.get(ref)
-    context = BuildContext(store=store, prices=PriceTable.load(st.settings.price_table))
-    target, scorers = rebuild(experiment, context)
-    if writer not in ("thread", "process", "auto"):
-        raise InvalidInput("--writer must be thread, process or auto", field="writer")
-    options = RunOptions(
-        concurrency=concurrency or experiment.concurrency, retry_errors=retry_errors, writer=writer
+    prepared = resume_stored(
+        st.store(),
+        st.settings,
+        ref,
+        retry_errors=retry_errors,
+        concurrency=concurrency,
+        max_retries=max_retries,
+        timeout=timeout,
+        writer=writer,
     )
-    if max_retries is not None:
-        options.max_retries = max_retries
-    if timeout is not None:
-        options.timeout = timeout
-    prepared = resume(store, experiment.id, target=target, scorers=scorers, options=options)
     finish(ctx, prepared, as_json=as_json, quiet=quiet)
 
 
@@ -386,4 +457,4 @@ def export_command(
     console.print(f"exported {plural(count, 'result')} to {output}", highlight=False)
 
 
-__all__ = ["app", "print_summary"]
+__all__ = ["app", "print_summary", "run_command"]

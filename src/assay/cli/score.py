@@ -50,7 +50,7 @@ def score_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
 ) -> None:
     """Score a stored experiment again without re-running it; same-named scores are replaced."""
-    from assay.engine import rescore
+    from assay.service.scoring import rescore
 
     specs = [_scorer_arg(s, i) for i, s in enumerate(scorer or [])]
     store = state(ctx).store()

@@ -25,8 +25,8 @@ def worker_command(
     Any number of workers may share a database: each experiment is taken by one of them, and
     one left behind by a stopped process is taken over and resumed.
     """
-    from assay.server.worker import Worker
-    from assay.store.projects import ensure_project
+    from assay.service.worker import Worker
+    from assay.store import ensure_project
 
     st = state(ctx)
     store = st.store()

@@ -12,6 +12,7 @@ from assay.domain.analytics import (
 from assay.domain.catalog import (
     ApiKey,
     Connection,
+    Credentials,
     Endpoint,
     Evaluator,
     EvaluatorCreate,
@@ -110,6 +111,7 @@ from assay.domain.runs import (
     RunScoreReport,
     RunScoreRequest,
     RunTag,
+    WorkItem,
 )
 from assay.domain.scores import Score, ScoreCreate, ScoreDataType, ScoreSource
 from assay.domain.traces import (
@@ -137,6 +139,7 @@ __all__ = [
     "Connection",
     "Contrast",
     "CreateItemsRequest",
+    "Credentials",
     "Dataset",
     "DatasetCreate",
     "DatasetDetail",
@@ -234,6 +237,7 @@ __all__ = [
     "UsageComparison",
     "UsageDistribution",
     "Verdict",
+    "WorkItem",
     "content_hash",
     "item_content_hash",
     "list_content_hash",

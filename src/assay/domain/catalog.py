@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -93,3 +94,12 @@ class Connection(Record):
     base_url: str | None
     has_api_key: bool
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a provider call needs; never rendered by any interface."""
+
+    provider: str
+    base_url: str | None
+    api_key: str | None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -248,3 +249,17 @@ class ResultsPage(Record):
     summary: ExperimentSummary | None
     results: list[ResultDetail]
     next_cursor: str | None
+
+
+@dataclass(slots=True)
+class WorkItem:
+    """One planned (item, repetition) for the engine to execute."""
+
+    result_id: str
+    item_id: str | None
+    repetition: int
+    input: Any
+    expected_output: Any
+    context: Any = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)

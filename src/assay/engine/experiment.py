@@ -10,14 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assay.domain import Evaluator, Experiment, ExperimentCreate, Selection
+from assay.domain import Evaluator, Experiment, ExperimentCreate, Selection, WorkItem
 from assay.engine.memory import relaxed_gc
 from assay.engine.options import RunOptions
 from assay.engine.runner import Runner
 from assay.engine.spec import build_scorers, check_resumable, config_hash
 from assay.errors import InvalidInput
 from assay.scoring import Scorer, build
-from assay.store import Store, WorkItem
+from assay.store import Store
 from assay.store.experiments import PlannedRun
 from assay.targets import BuildContext, Target, create_target
 

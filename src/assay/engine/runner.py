@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from assay.domain import Experiment, ExperimentStatus, ResultStatus, ScoreCreate
+from assay.domain import Experiment, ExperimentStatus, ResultStatus, ScoreCreate, WorkItem
 from assay.engine.limits import AdaptiveLimit, RateLimiter, limiter_for
 from assay.engine.memory import relaxed_gc
 from assay.engine.options import Progress, RunOptions
@@ -28,7 +28,7 @@ from assay.engine.spec import digest
 from assay.engine.writer import ChildWriter, ResultWriter
 from assay.retrying import retry_call_async
 from assay.scoring import Sample, Scorer, run_scorer
-from assay.store import CachedResponse, Completion, Store, WorkItem
+from assay.store import CachedResponse, Completion, Store
 from assay.store.experiments import PlannedRun
 from assay.store.planning import worker_id
 from assay.store.recording import RunTrace

@@ -18,10 +18,8 @@ from assay.server.api.v1 import router as v1_router
 from assay.server.api.v1.health import router as health_router
 from assay.server.limits import BodySizeLimit
 from assay.server.web import router as web_router
-from assay.server.worker import Worker
-from assay.store import Database
-from assay.store.migrate import ensure_schema
-from assay.store.projects import ensure_project
+from assay.service.worker import Worker
+from assay.store import Database, ensure_project, ensure_schema
 
 DESCRIPTION = """\
 Datasets of test cases, prompts, endpoints and traces for evaluating LLM applications.

@@ -25,8 +25,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from assay.errors import Unauthorized
-from assay.store import Store
-from assay.store.keys import authenticate
+from assay.store import Store, authenticate
 
 
 def public() -> None:

@@ -1,6 +1,8 @@
 """Storage: SQLAlchemy Core tables, migrations and the repositories every layer above uses.
 
-ORM rows never leave this package: repositories return the records of ``assay.domain``.
+ORM rows never leave this package: repositories return the records of ``assay.domain``. The
+interfaces (``assay.cli``, ``assay.server``) use only what this package exports: the
+:class:`Store` facade and the few functions below, each imported on first use.
 """
 
 from __future__ import annotations
@@ -8,20 +10,22 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from assay.store.db import Database
+from assay.store.db import Database, is_in_memory
 
 if TYPE_CHECKING:
     from assay.config import Settings
-    from assay.store.analytics import Analytics
+    from assay.store.analytics import Analytics, configurations
     from assay.store.cache import CachedResponse, ResponseCache
-    from assay.store.connections import Connections, Credentials
+    from assay.store.connections import Connections
     from assay.store.dataset_runs import DatasetRuns
     from assay.store.datasets import Datasets, VersionChange
     from assay.store.endpoints import Endpoints
     from assay.store.evaluators import Evaluators
-    from assay.store.experiments import Experiments, WorkItem
-    from assay.store.keys import Keys
+    from assay.store.experiments import Experiments
+    from assay.store.keys import Keys, authenticate
+    from assay.store.migrate import current_revision, ensure_schema, head_revision, upgrade
     from assay.store.policies import Policies
+    from assay.store.projects import ensure_project, get_project
     from assay.store.prompts import Prompts
     from assay.store.recording import Completion
     from assay.store.scores import Scores, StoredResult
@@ -33,7 +37,6 @@ _LAZY = {
     "CachedResponse": "assay.store.cache",
     "Completion": "assay.store.recording",
     "Connections": "assay.store.connections",
-    "Credentials": "assay.store.connections",
     "DatasetRuns": "assay.store.dataset_runs",
     "Datasets": "assay.store.datasets",
     "Endpoints": "assay.store.endpoints",
@@ -47,7 +50,14 @@ _LAZY = {
     "StoredResult": "assay.store.scores",
     "Traces": "assay.store.traces",
     "VersionChange": "assay.store.datasets",
-    "WorkItem": "assay.store.experiments",
+    "authenticate": "assay.store.keys",
+    "configurations": "assay.store.analytics",
+    "current_revision": "assay.store.migrate",
+    "ensure_project": "assay.store.projects",
+    "ensure_schema": "assay.store.migrate",
+    "get_project": "assay.store.projects",
+    "head_revision": "assay.store.migrate",
+    "upgrade": "assay.store.migrate",
 }
 
 
@@ -179,7 +189,6 @@ __all__ = [
     "CachedResponse",
     "Completion",
     "Connections",
-    "Credentials",
     "Database",
     "DatasetRuns",
     "Datasets",
@@ -195,6 +204,14 @@ __all__ = [
     "StoredResult",
     "Traces",
     "VersionChange",
-    "WorkItem",
+    "authenticate",
+    "configurations",
+    "current_revision",
+    "ensure_project",
+    "ensure_schema",
+    "get_project",
+    "head_revision",
+    "is_in_memory",
     "open_store",
+    "upgrade",
 ]

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import builtins
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from assay.domain import Connection
+from assay.domain import Connection, Credentials
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
 from assay.store.db import Database
@@ -17,15 +16,6 @@ from assay.store.tables import connections
 from assay.store.types import utcnow
 
 PROVIDERS = ("openai", "anthropic")
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """What a provider call needs; never rendered by any interface."""
-
-    provider: str
-    base_url: str | None
-    api_key: str | None
 
 
 def _record(row: Row[Any]) -> Connection:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DataError, DBAPIError, OperationalError, StatementError
 
@@ -122,6 +122,11 @@ class Database:
         """A read transaction with a consistent snapshot."""
         with self._translate_errors(), self.engine.connect() as conn, conn.begin():
             yield conn
+
+    def ping(self) -> None:
+        """One round trip to the database (raises :class:`StorageError` when it is down)."""
+        with self.read() as conn:
+            conn.execute(text("SELECT 1"))
 
     @contextmanager
     def _translate_errors(self) -> Iterator[None]:

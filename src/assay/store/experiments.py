@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -38,7 +38,9 @@ from assay.domain import (
     ExperimentSummary,
     Page,
     ResultDetail,
+    ResultsPage,
     ResultStatus,
+    WorkItem,
 )
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
@@ -48,7 +50,7 @@ from assay.store.db import Database
 from assay.store.item_rows import alive_at
 from assay.store.planning import load_items, select_items, sequential_ids, worker_alive
 from assay.store.recording import Completion, Rows, completion_rows, delete_traces, write_rows
-from assay.store.result_pages import for_items, for_runs, page
+from assay.store.result_pages import for_items, for_runs, page, results_page
 from assay.store.run_bulk import Bulk
 from assay.store.run_frames import touch
 from assay.store.sql import after_keyset, decode_cursor, encode_cursor, text_contains
@@ -58,20 +60,6 @@ from assay.store.types import utcnow
 
 _MAX_LIMIT = 1000
 _UNFINISHED = (ResultStatus.pending.value, ResultStatus.running.value, ResultStatus.cancelled.value)
-
-
-@dataclass(slots=True)
-class WorkItem:
-    """One planned (item, repetition) for the engine to execute."""
-
-    result_id: str
-    item_id: str | None
-    repetition: int
-    input: Any
-    expected_output: Any
-    context: Any = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    tags: list[str] = field(default_factory=list)
 
 
 #: A run not heard from for this long (and not provably alive on this host) reads interrupted.
@@ -471,6 +459,26 @@ class Experiments:
             summary=summary,
             results=rows,
             next_cursor=next_cursor,
+        )
+
+    def results_page(
+        self,
+        experiment_id: str,
+        *,
+        status: ResultStatus | None = None,
+        passed: bool | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> ResultsPage:
+        """One page of results (plan order) without the summary, which scans every result."""
+        return results_page(
+            self.db,
+            self.project_id,
+            experiment_id,
+            status=status,
+            passed=passed,
+            limit=limit,
+            cursor=cursor,
         )
 
     def results_for_items(self, ref: str, item_ids: Sequence[str]) -> builtins.list[ResultDetail]:

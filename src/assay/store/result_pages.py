@@ -1,4 +1,5 @@
-"""Results with their scores as records: a keyset page in plan order, or chosen items' results."""
+"""Results with their scores as records: a keyset page in plan order (with or without the
+experiment's summary), or chosen items' results."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
-from assay.domain import ResultDetail, ResultStatus, Score
+from assay.domain import ExperimentStatus, ResultDetail, ResultsPage, ResultStatus, Score
+from assay.errors import InvalidInput, NotFound
+from assay.store.db import Database
 from assay.store.scores import score_record
 from assay.store.sql import decode_cursor, encode_cursor
-from assay.store.tables import results, scores
+from assay.store.tables import datasets, experiments, results, scores
 
 _RESULT_COLUMNS = [c for c in results.c if c.name != "observation_id"]
 _IN_CHUNK = 500
@@ -103,3 +106,36 @@ def details(conn: Connection, rows: Sequence[Row[Any]]) -> list[ResultDetail]:
         )
         for r in rows
     ]
+
+
+def results_page(
+    db: Database,
+    project_id: str,
+    experiment_id: str,
+    *,
+    status: ResultStatus | None = None,
+    passed: bool | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> ResultsPage:
+    """A page of results without the summary: cheap at any depth."""
+    if not 1 <= limit <= 1000:
+        raise InvalidInput("limit must be between 1 and 1000", field="limit")
+    with db.read() as conn:
+        row = conn.execute(
+            select(experiments.c.id, experiments.c.name, experiments.c.status, datasets.c.name)
+            .select_from(experiments.outerjoin(datasets, datasets.c.id == experiments.c.dataset_id))
+            .where(experiments.c.project_id == project_id, experiments.c.id == experiment_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"experiment {experiment_id!r} not found", field="experiment")
+        rows, next_cursor = page(conn, row[0], status, passed, limit, cursor)
+    return ResultsPage(
+        experiment_id=row[0],
+        experiment_name=row[1],
+        dataset_name=row[3],
+        status=ExperimentStatus(row[2]),
+        summary=None,
+        results=rows,
+        next_cursor=next_cursor,
+    )

@@ -1,6 +1,6 @@
 """Targets: what an experiment calls for each item (functions, HTTP endpoints, prompt + model)."""
 
-from assay.store import WorkItem
+from assay.domain import WorkItem
 from assay.targets.base import Target, TargetError, TargetOutput, as_output, is_sync
 from assay.targets.function import FunctionTarget, import_function
 from assay.targets.http import HttpTarget

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from assay.store import WorkItem
+from assay.domain import WorkItem
 from assay.targets.spans import Span
 
 

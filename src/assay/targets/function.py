@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from assay.domain import WorkItem
 from assay.errors import InvalidInput
-from assay.store import WorkItem
 from assay.targets.base import TargetOutput, as_output
 from assay.targets.spans import Span, recording, span_totals
 

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import orjson
 
+from assay.domain import WorkItem
 from assay.errors import InvalidInput
 from assay.retrying import retry_after
-from assay.store import WorkItem
 from assay.targets.base import TargetError, TargetOutput
 from assay.targets.templating import RenderError, check, extract, render_json, variables
 

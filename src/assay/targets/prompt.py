@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
+from assay.domain import WorkItem
 from assay.errors import InvalidInput
-from assay.store import WorkItem
 from assay.targets.base import TargetError, TargetOutput
 from assay.targets.pricing import Price, PriceTable
 from assay.targets.providers import PROVIDERS, Endpoint, resolve, send

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from assay.domain import Credentials
 from assay.errors import InvalidInput, from_validation
-from assay.store import Store
 from assay.targets.base import Target
 from assay.targets.function import FunctionTarget, import_function
 from assay.targets.http import HttpTarget
@@ -25,9 +25,20 @@ from assay.targets.pricing import PriceTable
 from assay.targets.prompt import PromptTarget
 
 
+class Connections(Protocol):
+    def credentials(self, ref: str) -> Credentials: ...
+
+
+class ConnectionSource(Protocol):
+    """Where stored provider connections are read: an ``assay.store.Store``."""
+
+    @property
+    def connections(self) -> Connections: ...
+
+
 @dataclass
 class BuildContext:
-    store: Store | None = None
+    store: ConnectionSource | None = None
     prices: PriceTable | None = None
     base_dir: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)

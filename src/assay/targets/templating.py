@@ -16,8 +16,8 @@ import orjson
 from jinja2 import StrictUndefined, TemplateError, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from assay.domain import WorkItem
 from assay.errors import InvalidInput
-from assay.store import WorkItem
 
 _ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 _ENV.filters["tojson"] = lambda v: orjson.dumps(v).decode()

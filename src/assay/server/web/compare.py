@@ -7,13 +7,12 @@ from typing import Annotated, Literal, cast
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from assay.analysis import compare_experiments, gate_experiment, item_inputs
-from assay.domain import GateVerdict, ItemFilter
-from assay.errors import AssayError, InvalidInput, NotFound
+from assay.domain import ItemFilter
+from assay.errors import InvalidInput, NotFound
 from assay.server.auth import ProjectStore
-from assay.server.comparison import MAX_EXPERIMENTS
 from assay.server.web.query import literal
 from assay.server.web.templating import render
+from assay.service.compare import MAX_EXPERIMENTS, compare_runs, gates_against, inputs_of
 from assay.store import Store
 
 router = APIRouter()
@@ -53,17 +52,11 @@ def compare_page(
             "/compare?" + "&".join(f"runs={e.id}" for e in experiments), status_code=303
         )
     show = cast(ItemFilter | None, literal(ItemFilter, only, "only"))
-    comparison = compare_experiments(
-        store, [e.id for e in experiments], only=show, tag=tag or None, offset=offset, limit=PAGE
-    )
+    ids = [e.id for e in experiments]
+    comparison = compare_runs(store, ids, only=show, tag=tag or None, offset=offset, limit=PAGE)
     base = experiments[0]
-    gates: dict[str, GateVerdict | str] = {}
-    for candidate in experiments[1:]:
-        try:
-            gates[candidate.id] = gate_experiment(store, candidate.id, baseline=base.id)
-        except AssayError as exc:  # not completed yet, for instance: show why, not a gate
-            gates[candidate.id] = exc.message
-    items = item_inputs(store, [e.id for e in experiments], {r.item_id for r in comparison.items})
+    gates = gates_against(store, base.id, ids[1:])
+    items = inputs_of(store, ids, {r.item_id for r in comparison.items})
     query = "&".join(f"runs={e.id}" for e in experiments)
     return render(
         request,

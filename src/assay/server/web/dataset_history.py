@@ -9,17 +9,13 @@ import yaml
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
 
-from assay.analysis import (
-    clear_dataset_policy,
-    dataset_policy,
-    gate_experiment,
-    set_dataset_policy,
-)
+from assay.analysis import clear_dataset_policy, dataset_policy, set_dataset_policy
 from assay.domain import ExperimentStatus, GateVerdict, RegressionPolicy
 from assay.errors import AssayError, Conflict, InvalidInput, NotFound
 from assay.server.auth import ProjectStore
 from assay.server.web.guard import FormGuard
 from assay.server.web.templating import render
+from assay.service.compare import gate
 
 router = APIRouter()
 
@@ -113,7 +109,7 @@ def _policy(store: ProjectStore, dataset_id: str) -> dict[str, object]:
     verdict: GateVerdict | str | None = None
     if newest:
         try:
-            verdict = gate_experiment(store, newest[0].id)
+            verdict = gate(store, newest[0].id)
         except AssayError as exc:  # the policy's baseline is missing, for instance
             verdict = exc.message
     return {

@@ -13,11 +13,11 @@ from pydantic import ValidationError
 from assay.domain import TrendPoint
 from assay.errors import Conflict, InvalidInput, NotFound, from_validation
 from assay.server.auth import ProjectStore
-from assay.server.launch import ExperimentBody, create_planned, start
-from assay.server.run_uploads import parse_csv, upload_outputs
 from assay.server.web import charts
 from assay.server.web.guard import FormGuard
 from assay.server.web.templating import render
+from assay.service.experiments import ExperimentBody, launch
+from assay.service.uploads import parse_csv, upload_outputs
 from assay.store import Store
 
 router = APIRouter()
@@ -115,9 +115,7 @@ def create_run(
             concurrency=_concurrency(concurrency),
             run_tag=run_tag.strip() or None,
         )
-        settings = request.app.state.assay.settings
-        experiment = create_planned(store, settings, body)
-        start(store, settings, experiment)
+        experiment = launch(store, request.app.state.assay.settings, body)
     except ValidationError as exc:
         error = from_validation(exc).message
     except (InvalidInput, NotFound, Conflict) as exc:

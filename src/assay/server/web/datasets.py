@@ -19,7 +19,7 @@ from assay.server.auth import ProjectStore
 from assay.server.web.guard import FormGuard
 from assay.server.web.query import json_field
 from assay.server.web.templating import render
-from assay.store.analytics import configurations
+from assay.store import configurations
 
 router = APIRouter()
 

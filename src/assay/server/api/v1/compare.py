@@ -16,8 +16,8 @@ from assay.domain import (
 )
 from assay.errors import InvalidInput
 from assay.server.auth import ProjectStore
-from assay.server.comparison import MAX_EXPERIMENTS, compare, gate
-from assay.server.launch import ExperimentBody, create_planned, start
+from assay.service.compare import MAX_EXPERIMENTS, compare, gate
+from assay.service.experiments import ExperimentBody, launch_pair
 
 router = APIRouter(tags=["experiments"])
 
@@ -114,14 +114,7 @@ def compare_prompt_versions(
                 metadata={"compare_prompt_versions": stem, "side": side},
             )
         )
-    a = create_planned(store, settings, bodies[0])
-    try:
-        b = create_planned(store, settings, bodies[1])
-    except Exception:
-        store.experiments.delete(a.id)  # both or neither
-        raise
-    for experiment in (a, b):
-        start(store, settings, experiment)
+    a, b = launch_pair(store, settings, bodies[0], bodies[1])
     return PromptVersionComparison(
         experiment_a=LinkedExperiment(id=a.id, name=a.name, version=body.version_a),
         experiment_b=LinkedExperiment(id=b.id, name=b.name, version=body.version_b),

@@ -21,7 +21,8 @@ from assay.domain import (
 from assay.errors import InvalidInput
 from assay.server.api.v1.experiments import EXPORT_RESPONSES, ExportFormat, export_response
 from assay.server.auth import ProjectStore
-from assay.server.run_uploads import UploadResult, parse_csv, score_run, upload_outputs
+from assay.service.scoring import score_run
+from assay.service.uploads import UploadResult, parse_csv, upload_outputs
 
 router = APIRouter(tags=["dataset runs"])
 

@@ -27,10 +27,9 @@ from assay.domain import (
 from assay.errors import Conflict, InvalidInput
 from assay.io import result_bytes, result_media_type
 from assay.server.auth import ProjectStore
-from assay.server.launch import ExperimentBody, create_planned, start
+from assay.service import experiments as service
+from assay.service.experiments import ExperimentBody, create_planned, start
 from assay.store import Store
-from assay.store.queue import RunQueue
-from assay.store.result_listing import results_page
 
 router = APIRouter(tags=["experiments"])
 ExportFormat = Literal["csv", "json", "jsonl"]
@@ -109,8 +108,8 @@ def get_experiment(
     next_cursor = None
     if runs_limit:
         try:
-            page = results_page(
-                store.db, store.project_id, experiment.id, limit=runs_limit, cursor=runs_cursor
+            page = store.experiments.results_page(
+                experiment.id, limit=runs_limit, cursor=runs_cursor
             )
         except InvalidInput as exc:
             message = exc.message.replace("cursor", "runs_cursor")
@@ -179,9 +178,7 @@ def experiment_results(
         )
         return ResultsPage(**dict(full))
     experiment = store.experiments.get(experiment_id)
-    return results_page(
-        store.db,
-        store.project_id,
+    return store.experiments.results_page(
         experiment.id,
         status=status,
         passed=passed,
@@ -192,9 +189,7 @@ def experiment_results(
 
 @router.put("/experiments/{experiment_id}/notes/")
 def set_notes(store: ProjectStore, experiment_id: str, body: NotesBody) -> ExperimentView:
-    experiment = store.experiments.get(experiment_id)
-    RunQueue(store.db).set_notes(store.project_id, experiment.id, body.notes)
-    return _view(store, store.experiments.get(experiment.id))
+    return _view(store, service.set_notes(store, experiment_id, body.notes))
 
 
 EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from sqlalchemy import text
 
 from assay import __version__
 from assay.domain import Health
@@ -16,8 +15,7 @@ router = APIRouter(tags=["health"])
 def health(request: Request) -> Health:
     """The server is up and its database answers."""
     state = request.app.state.assay
-    with state.db.read() as conn:
-        conn.execute(text("SELECT 1"))
+    state.db.ping()
     return Health(
         status="ok", version=__version__, database=state.db.dialect, auth=state.settings.auth
     )

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from assay.domain import Project
 from assay.server.auth import ProjectStore
-from assay.store.projects import get_project
+from assay.store import get_project
 
 router = APIRouter(tags=["projects"])
 

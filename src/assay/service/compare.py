@@ -1,27 +1,31 @@
-"""Side-by-side comparison of experiments (aligned by dataset item) and the gate verdict.
+"""Comparing runs and gating them: what ``assay compare``/``assay gate``, the comparison API
+and the dashboard's comparison page share.
 
-The seed response shape (``experiments`` map, ``comparisons`` per dataset item) is enriched
-with ``statistics``: the paired tests, confidence intervals and warnings of
-:func:`assay.analysis.compare_experiments`, the first experiment being the baseline.
+:func:`compare_runs` gives the statistics and a page of item rows (:func:`inputs_of` what
+those items were run with); :func:`compare` gives the API's side-by-side shape (``experiments``
+map, ``comparisons`` per dataset item) enriched with ``statistics``, the first experiment being
+the baseline; :func:`gate` gives the verdict of a run against its baseline and policy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from assay.analysis import compare_experiments, gate_experiment
+from assay.analysis import compare_experiments, gate_experiment, item_inputs
 from assay.domain import (
+    Comparison,
     ComparisonRow,
     DatasetItemBrief,
     Experiment,
     ExperimentBrief,
     ExperimentComparison,
     GateVerdict,
+    ItemFilter,
     RegressionPolicy,
     ResultDetail,
 )
-from assay.errors import InvalidInput, NotFound
+from assay.errors import AssayError, InvalidInput, NotFound
 from assay.store import Store
 
 MAX_EXPERIMENTS = 10
@@ -61,6 +65,31 @@ def _cell(r: ResultDetail) -> dict[str, Any]:
             for s in r.scores
         },
     }
+
+
+def compare_runs(
+    store: Store,
+    refs: Sequence[str],
+    *,
+    only: ItemFilter | None = None,
+    tag: str | None = None,
+    items: bool = True,
+    offset: int = 0,
+    limit: int | None = None,
+    seed: int = 0,
+) -> Comparison:
+    """The paired statistics of runs (the first is the baseline) and a page of item rows."""
+    return compare_experiments(
+        store, refs, only=only, tag=tag, items=items, offset=offset, limit=limit, seed=seed
+    )
+
+
+def inputs_of(
+    store: Store, run_ids: Sequence[str], item_ids: Collection[str]
+) -> dict[str, ResultDetail]:
+    """Results by item id, read from the first of ``run_ids`` that ran each item: what the
+    items of a comparison page or a verdict's regressions were run with."""
+    return item_inputs(store, run_ids, item_ids)
 
 
 def compare(
@@ -128,3 +157,22 @@ def gate(
 ) -> GateVerdict:
     """The verdict ``assay gate`` gives: the given policy, else the dataset's stored one."""
     return gate_experiment(store, ref, baseline=baseline, baseline_tag=baseline_tag, policy=policy)
+
+
+def regression_inputs(store: Store, verdict: GateVerdict) -> dict[str, ResultDetail]:
+    """What the verdict's regressed items were run with (by item id)."""
+    runs = [verdict.run_id, *([verdict.baseline_id] if verdict.baseline_id else [])]
+    return inputs_of(store, runs, {i.item_id for i in verdict.regressions})
+
+
+def gates_against(
+    store: Store, baseline: str, candidates: Sequence[str]
+) -> dict[str, GateVerdict | str]:
+    """Each candidate's verdict against ``baseline``, or why it has none (not finished…)."""
+    gates: dict[str, GateVerdict | str] = {}
+    for candidate in candidates:
+        try:
+            gates[candidate] = gate(store, candidate, baseline=baseline)
+        except AssayError as exc:
+            gates[candidate] = exc.message
+    return gates

@@ -16,7 +16,7 @@ from assay.config import Settings
 from assay.domain import ExperimentStatus
 from assay.engine import Runner, RunOptions, build_scorers, check_resumable, config_hash
 from assay.errors import AssayError
-from assay.server.resolve import runnable
+from assay.service.targets import runnable
 from assay.store import Database, Store
 from assay.store.planning import worker_id
 from assay.store.queue import Claim, RunQueue

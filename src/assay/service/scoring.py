@@ -1,59 +1,36 @@
-"""Outputs uploaded as CSV into a dataset's run under a run tag: what the upload API and the
-dashboard's upload form share. All rows or none: a refused upload leaves no run behind.
+"""Scoring stored runs again without running their targets.
 
-Also scoring an uploaded run on the server with saved evaluators (by default the dataset's
-attached ones): the evaluators, and any judge keys they need, never leave the server.
+:func:`rescore` applies scorers or saved evaluators to an experiment (``assay score``,
+``assay.rescore()``); :func:`score_run` applies saved evaluators (by default the dataset's
+attached ones) to a run whose outputs were uploaded, on the server, so the evaluators and any
+judge keys they need never leave it. Scores of the same names are replaced, so scoring again
+never duplicates.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
+from collections.abc import Sequence
+from typing import Any
 
-from pydantic import BaseModel
-
-from assay.domain import (
-    DatasetRun,
-    DatasetRunCreate,
-    Evaluator,
-    RunItemCreate,
-    RunItemsResult,
-    RunScoreReport,
-    RunScoreRequest,
-)
-from assay.engine.rescore import rescore_async
-from assay.io import read_run_outputs
+from assay.domain import Evaluator, RunScoreReport, RunScoreRequest
+from assay.engine.rescore import RescoreReport, rescore_async
 from assay.store import Store
+from assay.sync import run_sync
 
 
-class UploadResult(BaseModel):
-    dataset_run: DatasetRun | None
-    preview: list[RunItemCreate]
-    rows: int
-    written: RunItemsResult | None
-
-
-def parse_csv(data: bytes) -> list[RunItemCreate]:
-    """Run items from an uploaded CSV, read by :func:`assay.io.read_run_outputs` with the
-    dataset import's cell rules; errors name the row and column."""
-    return [item for _, item in read_run_outputs(io.BytesIO(data))]
-
-
-def upload_outputs(
-    store: Store, dataset: str, tag: str, name: str | None, items: list[RunItemCreate]
-) -> UploadResult:
-    runs = store.dataset_runs
-    run = runs.tagged(dataset, tag)
-    created = run is None
-    if run is None:
-        run = runs.create(DatasetRunCreate(dataset_name=dataset, name=name or tag, tag=tag))
-    try:
-        written = runs.add_items(run.id, items)
-    except Exception:
-        if created:  # a refused upload leaves no empty run behind
-            store.experiments.delete(run.id)
-        raise
-    return UploadResult(dataset_run=runs.get(run.id), preview=[], rows=len(items), written=written)
+def rescore(
+    store: Store,
+    run: str,
+    scorers: Sequence[Any] = (),
+    *,
+    evaluators: Sequence[str] = (),
+    concurrency: int = 8,
+) -> RescoreReport:
+    """Score experiment ``run`` (id or name) with ``scorers`` (objects, names or specs) and
+    saved ``evaluators`` (ids or names); each result's ``passed`` is recomputed."""
+    coro = rescore_async(store, run, scorers, evaluators=evaluators, concurrency=concurrency)
+    return run_sync(coro, name="assay-rescore")
 
 
 async def score_run(store: Store, run_id: str, request: RunScoreRequest) -> RunScoreReport:

@@ -1,14 +1,19 @@
-"""What an API experiment runs: its ``config`` resolved into a target and its scorers.
+"""Target specs resolved into targets: an API experiment's ``config``, a run config's or
+``evaluate()``'s ``target`` spec, and a stored experiment's config when a worker runs it.
 
 ``config`` takes one of two forms. A prompt: ``prompt_name`` with ``prompt_label`` or
 ``prompt_version`` (resolved from the prompts repository and pinned to a version at creation),
 ``model``, ``temperature``, ``max_tokens``, optional ``provider``, ``base_url`` or ``connection``.
 An endpoint: ``endpoint_id`` (a saved endpoint; its secret headers are sent, never echoed) or an
 inline ``endpoint`` object. Scorers come from ``evaluator_ids`` and inline ``scorers`` specs.
+
+Run configs and ``evaluate()`` name a target kind instead (``{"type": "http", ...}``, see
+:mod:`assay.targets.registry`); :func:`target_from_spec` builds those with the same price table.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -20,7 +25,7 @@ from assay.errors import InvalidInput, NotFound, from_validation
 from assay.outbound import check_url
 from assay.scoring.build import build as build_scorer
 from assay.store import Store
-from assay.targets import BuildContext, PriceTable, Target, create_target
+from assay.targets import BuildContext, FunctionTarget, PriceTable, Target, create_target
 from assay.targets.http import HttpTarget
 
 
@@ -104,10 +109,39 @@ def _outbound(settings: Settings, url: str | None) -> None:
         check_url(url, allow=settings.outbound_allow)
 
 
+def build_context(store: Store, settings: Settings, base_dir: Path | None = None) -> BuildContext:
+    """What target factories read: stored connections, the price table, and the directory a
+    run config's relative imports start from."""
+    return BuildContext(
+        store=store, prices=PriceTable.load(settings.price_table), base_dir=base_dir
+    )
+
+
+def target_from_spec(
+    store: Store, settings: Settings, spec: dict[str, Any], base_dir: Path | None = None
+) -> Target:
+    """A target of a registered kind from its spec (``{"type": "http", ...}``)."""
+    return create_target(spec, build_context(store, settings, base_dir))
+
+
+def as_target(task: Any, store: Store, settings: Settings) -> Target:
+    """``evaluate()``'s task as a target: a callable, a target object, or a spec dict."""
+    if isinstance(task, dict):
+        return target_from_spec(store, settings, task)
+    if hasattr(task, "spec") and hasattr(task, "call") and hasattr(task, "kind"):
+        return task  # type: ignore[no-any-return]
+    if callable(task):
+        return FunctionTarget(task)
+    raise InvalidInput(
+        "task must be a function, a target, or a target spec like {'type': 'http', ...}",
+        field="task",
+    )
+
+
 def build_target(store: Store, settings: Settings, raw: dict[str, Any]) -> Target:
     """The target of a pinned config; URLs are checked (after DNS) when auth is on."""
     config = parse_config(raw)
-    context = BuildContext(store=store, prices=PriceTable.load(settings.price_table))
+    context = build_context(store, settings)
     if config.prompt_name is not None:
         prompt = store.prompts.get(config.prompt_name, version=config.prompt_version)
         defaults = prompt.model_config_
