@@ -224,6 +224,7 @@ def test_the_server_runs_started_experiments_itself(
             assert status == "completed"
             assert len(fake.requests) == 3
     finally:
+        app.state.assay.worker.stop(timeout=120)  # its last poll may still hold a connection
         app.state.assay.db.dispose()
 
 

@@ -57,9 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if worker is not None:
             worker.start_thread()
         yield
-        if worker is not None:
-            worker.stop()
-        db.dispose()
+        # A worker still inside a run keeps its connections: the process exit closes them.
+        if worker is None or worker.stop():
+            db.dispose()
 
     app = FastAPI(
         title="Assay",

@@ -45,12 +45,14 @@ class Worker:
         self._thread = threading.Thread(target=self.run_forever, name="assay-worker", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 5.0) -> bool:
         """Stop looking for work; a run in progress is left for the next worker if it outlives
-        ``timeout``."""
+        ``timeout``. Returns whether the worker has ended (its connections are back)."""
         self.stopping.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
 
     def run_forever(self, *, until_idle: bool = False) -> None:
         run_sync(self._loop(until_idle), name="assay-worker-loop")
