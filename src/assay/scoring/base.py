@@ -87,7 +87,11 @@ def as_list(output: ScoreOutput) -> list[ScoreCreate]:
     return output if isinstance(output, list) else [output]
 
 
-def normalise(name: str, out: Any, *, origin: str | None = None) -> list[ScoreCreate]:
+#: Who a score came from, for error messages; a callable is asked only when there is an error.
+Origin = str | Callable[[], str | None] | None
+
+
+def normalise(name: str, out: Any, *, origin: Origin = None) -> list[ScoreCreate]:
     """Score records from whatever a scorer returned (scores, numbers, bools, dicts, lists)."""
     if isinstance(out, ScoreCreate):
         return [out]
@@ -96,12 +100,16 @@ def normalise(name: str, out: Any, *, origin: str | None = None) -> list[ScoreCr
     return as_list(to_score(name, out, origin=origin))
 
 
+def _who(name: str, origin: Origin) -> str:
+    found = origin() if callable(origin) else origin
+    return found or f"scorer {name!r}"
+
+
 def to_score(
-    name: str, value: Any, passed: bool | None = None, *, origin: str | None = None
+    name: str, value: Any, passed: bool | None = None, *, origin: Origin = None
 ) -> ScoreOutput:
     """Normalise what a scorer function returned into score records; an error names
     ``origin`` (the user's function) when given, else the scorer."""
-    who = origin or f"scorer {name!r}"
     if isinstance(value, ScoreCreate):
         return value
     if isinstance(value, list):
@@ -116,15 +124,16 @@ def to_score(
             first = exc.errors()[0]
             where = str(first["loc"][0]) if first["loc"] else "score"
             raise InvalidInput(
-                f"{who} returned an invalid score: {where}: {first['msg']}", field="scorer"
+                f"{_who(name, origin)} returned an invalid score: {where}: {first['msg']}",
+                field="scorer",
             ) from None
     if value is None or isinstance(value, bool | int | float | str):
         if passed is None and isinstance(value, bool):
             passed = value
         return ScoreCreate(name=name, value=value, passed=passed)
     raise InvalidInput(
-        f"{who} returned {type(value).__name__}; expected a number, bool, str, dict, "
-        "ScoreCreate or a list of them",
+        f"{_who(name, origin)} returned {type(value).__name__}; expected a number, bool, str, "
+        "dict, ScoreCreate or a list of them",
         field="scorer",
     )
 
@@ -217,14 +226,14 @@ async def run_scorer(scorer_: Scorer, sample: Sample) -> list[ScoreCreate]:
     Scores that do not report their own latency get the scorer's wall time in milliseconds.
     """
     start = time.perf_counter()
-    who = origin(scorer_)
     try:
         out = scorer_.score(sample)
         if inspect.isawaitable(out):
             out = await out
-        scores = normalise(scorer_.name, out, origin=who)
+        scores = normalise(scorer_.name, out, origin=lambda: origin(scorer_))
     except Exception as exc:  # a broken scorer is data on the result, not a crash
         why = str(exc) or type(exc).__name__
+        who = origin(scorer_)
         if who is not None and who not in why:  # the user's code raised: say whose, and what
             why = f"{who} raised {type(exc).__name__}" + (f": {exc}" if str(exc) else "")
         scores = [ScoreCreate(name=scorer_.name, value=None, reason=f"scorer error: {why}")]

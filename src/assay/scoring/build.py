@@ -134,7 +134,7 @@ class _Renamed:
         return self._rename(await out)
 
     def _rename(self, out: ScoreOutput) -> ScoreOutput:
-        scores = normalise(self.inner.name, out, origin=origin(self.inner))
+        scores = normalise(self.inner.name, out, origin=lambda: origin(self.inner))
         if scores and scores[0].name == self.inner.name:
             scores = [scores[0].model_copy(update={"name": self.name}), *scores[1:]]
         return scores if isinstance(out, list) else scores[0]
@@ -160,7 +160,7 @@ class EvaluatorScorer:
 
     def _stamp(self, out: ScoreOutput) -> ScoreOutput:
         update = {"evaluator_id": self.evaluator_id, "evaluator_version": self.version}
-        scores = normalise(self.name, out, origin=origin(self.inner))
+        scores = normalise(self.name, out, origin=lambda: origin(self.inner))
         stamped: list[ScoreCreate] = [s.model_copy(update=update) for s in scores]
         return stamped if isinstance(out, list) else stamped[0]
 

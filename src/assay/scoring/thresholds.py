@@ -127,7 +127,7 @@ class ThresholdScorer:
 
     def _apply(self, out: ScoreOutput) -> ScoreOutput:
         """Threshold the scorer's own score (named like it); if it has none, every score."""
-        scores = normalise(self.name, out, origin=origin(self.inner))
+        scores = normalise(self.name, out, origin=lambda: origin(self.inner))
         own = any(s.name == self.name for s in scores)
         applied = [self.threshold.apply(s) if not own or s.name == self.name else s for s in scores]
         return applied if isinstance(out, list) else applied[0]
