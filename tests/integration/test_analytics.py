@@ -171,7 +171,7 @@ def test_distributions_and_latency(store: Store, dataset: tuple[str, list[str]])
     stats = store.analytics.latency(exp)
     assert (stats.count, stats.mean, stats.p50, stats.max) == (4, 250, 250, 400)
     assert stats.p90 == pytest.approx(370)
-    with pytest.raises(NotFound, match="no values"):
+    with pytest.raises(NotFound, match="no score 'missing'"):
         store.analytics.score_distribution(exp, "missing")
 
 

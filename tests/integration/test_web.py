@@ -22,8 +22,8 @@ from assay.domain import (
     PromptCreate,
     TraceCreate,
 )
-from assay.errors import NotFound
-from assay.scorers import exact_match
+from assay.errors import AllItemsFailedWarning, NotFound
+from assay.scorers import exact_match, scorer
 from assay.store import Store
 from tests.fakes.provider import FakeProvider
 from tests.integration.conftest import BASE
@@ -161,6 +161,31 @@ def test_run_page_shows_summary_results_and_filters(
     passed = http.get(f"/runs/{seeded['cand']}", params={"outcome": "passed"})
     assert passed.text.count('<tr class="result"') == N - len(WRONG)
     assert "q3 lower" not in passed.text
+
+
+def broken(x: dict[str, str]) -> str:
+    raise RuntimeError(f"no answer for {x['q']}")
+
+
+@scorer
+def unscoreable(output: str) -> float:
+    raise ValueError("judge unavailable")
+
+
+def test_a_run_where_everything_failed_opens_and_says_why(
+    http: TestClient, store: Store, seeded: dict[str, Any]
+) -> None:
+    with pytest.warns(AllItemsFailedWarning):
+        errored = assay.evaluate("qa", broken, [exact_match()], name="errored", store=store)
+    unscored = assay.evaluate("qa", right, [unscoreable()], name="unscored", store=store)
+    page = http.get(f"/runs/{errored.id}")
+    assert page.status_code == 200
+    text = _text(page.text)
+    assert "no result completed, so there is no latency to draw" in text
+    assert "no answer for q1" in text
+    page = http.get(f"/runs/{unscored.id}")
+    assert page.status_code == 200
+    assert "unscoreable scores: no values" in _text(page.text)
 
 
 def test_runs_list_filters(http: TestClient, store: Store, seeded: dict[str, Any]) -> None:

@@ -215,7 +215,8 @@ class Analytics:
 
     # ------------------------------------------------------------------ distributions
     def score_distribution(self, experiment: str, name: str, *, bins: int = 10) -> Distribution:
-        """Histogram of one score's numeric values (and counts of categorical values)."""
+        """Histogram of one score's numeric values (and counts of categorical values); empty
+        when every value is missing (the scorer failed), NotFound for a score never given."""
         if not 1 <= bins <= 200:
             raise InvalidInput("bins must be between 1 and 200", field="bins")
         with self.db.read() as conn:
@@ -231,11 +232,14 @@ class Analytics:
                     .group_by(scores.c.string_value)
                 )
             }
+            if not categories and conn.execute(select(func.count()).where(where)).scalar() == 0:
+                raise NotFound(f"no score {name!r} in experiment {experiment_id}", field="name")
             return self._histogram(
                 conn, experiment_id, name, where, scores.c.numeric_value, bins, categories
             )
 
     def latency_distribution(self, experiment: str, *, bins: int = 20) -> Distribution:
+        """Histogram of completed results' latency; empty (no bins) when none completed."""
         with self.db.read() as conn:
             experiment_id = self._experiment_id(conn, experiment)
             where = and_(results.c.experiment_id == experiment_id, results.c.status == "completed")
@@ -258,8 +262,6 @@ class Analytics:
                 where
             )
         ).one()
-        if n == 0 and not categories:
-            raise NotFound(f"no values for {name!r} in experiment {experiment_id}", field="name")
         out_bins: list[HistogramBin] = []
         if n:
             low, high = float(low), float(high)

@@ -38,6 +38,8 @@ class Chart:
     bars: list[Mark] = field(default_factory=list)
     ticks: list[Mark] = field(default_factory=list)
     xticks: list[Mark] = field(default_factory=list)
+    #: What an empty chart says instead of bars (why there is nothing to draw).
+    note: str = "No data yet."
 
     @property
     def empty(self) -> bool:
@@ -85,9 +87,11 @@ def line(
     return chart
 
 
-def histogram(title: str, bins: Sequence[HistogramBin], *, fmt: str = "{:.2f}") -> Chart:
-    """Bars of a distribution's bins, scaled to the fullest one."""
-    chart = Chart(title)
+def histogram(
+    title: str, bins: Sequence[HistogramBin], *, fmt: str = "{:.2f}", note: str | None = None
+) -> Chart:
+    """Bars of a distribution's bins, scaled to the fullest one; ``note`` when there are none."""
+    chart = Chart(title) if note is None else Chart(title, note=note)
     top = max((b.count for b in bins), default=0)
     if not top:
         return chart

@@ -110,10 +110,16 @@ def run_page(
     distributions: list[Any] = []
     if run.status.stopped and block == "summary":  # the results block shows none
         latency = store.analytics.latency_distribution(run.id)
-        distributions.append(charts.histogram("Latency (ms)", latency.bins, fmt="{:.3g}"))
+        none_completed = "no result completed, so there is no latency to draw."
+        distributions.append(
+            charts.histogram("Latency (ms)", latency.bins, fmt="{:.3g}", note=none_completed)
+        )
         for s in summary.scores:
             dist = store.analytics.score_distribution(run.id, s.name)
-            distributions.append(charts.histogram(f"{s.name} scores", dist.bins, fmt="{:.3g}"))
+            no_values = "no values (the scorer failed or gave categories only)."
+            distributions.append(
+                charts.histogram(f"{s.name} scores", dist.bins, fmt="{:.3g}", note=no_values)
+            )
     dataset = None
     if run.dataset_id is not None:
         try:
