@@ -46,6 +46,7 @@ from assay.store.active_time import active_periods, close_period
 from assay.store.datasets import Datasets
 from assay.store.db import Database
 from assay.store.item_rows import alive_at
+from assay.store.lease import FIRST_LEASE, Lease, fence
 from assay.store.planning import load_items, select_items, sequential_ids, worker_alive
 from assay.store.recording import Completion, Rows, completion_rows, delete_traces, write_rows
 from assay.store.result_pages import for_items, for_runs, page
@@ -123,6 +124,7 @@ def _experiment(row: Row[Any]) -> Experiment:
     m.pop("data_revision", None)
     m.pop("active_s", None)
     m.pop("resumed_at", None)
+    m.pop("lease", None)
     m["status"] = ExperimentStatus(m["status"])
     if interrupted(m["status"].value, worker, heartbeat):
         m["status"] = ExperimentStatus.interrupted
@@ -277,6 +279,7 @@ class Experiments:
                 "started_at": now,
                 "active_s": 0.0,
                 "resumed_at": now,
+                "lease": FIRST_LEASE,
             }
         with self.db.write() as conn:
             conn.execute(experiments.insert().values(values))
@@ -516,6 +519,12 @@ class Experiments:
     # ------------------------------------------------------------------ running
     def claim(self, ref: str, worker: str, *, stale_after: float = 30.0) -> Experiment:
         """Mark the experiment running in ``worker``; refuse if a live runner holds it."""
+        return self.claim_lease(ref, worker, stale_after=stale_after)[0]
+
+    def claim_lease(
+        self, ref: str, worker: str, *, stale_after: float = 30.0
+    ) -> tuple[Experiment, Lease]:
+        """:meth:`claim`, with the lease (a new token) the claim gives ``worker``."""
         with self.db.write() as conn:
             row = self._row(conn, ref)
             if (
@@ -548,17 +557,23 @@ class Experiments:
                     finished_at=None,
                     active_s=done,
                     resumed_at=current or now,
+                    lease=experiments.c.lease + 1,
                 )
             )
-            return _experiment(self._row(conn, row.id))
+            claimed = self._row(conn, row.id)
+            return _experiment(claimed), Lease(row.id, worker, int(claimed.lease))
 
-    def heartbeat(self, experiment_id: str, worker: str) -> None:
+    def heartbeat(self, experiment_id: str, worker: str, lease: Lease | None = None) -> bool:
+        """Say ``worker`` is alive; with ``lease``, False when the lease is lost (stop now)."""
+        c = experiments.c
+        holder = [c.id == experiment_id, c.worker_id == worker]
+        if lease is not None:
+            holder.append(c.lease == lease.token)
         with self.db.write() as conn:
-            conn.execute(
-                update(experiments)
-                .where(experiments.c.id == experiment_id, experiments.c.worker_id == worker)
-                .values(heartbeat_at=utcnow())
-            )
+            beat = conn.execute(
+                update(experiments).where(*holder).values(heartbeat_at=utcnow())
+            ).rowcount
+        return lease is None or beat == 1
 
     def cancel_requested(self, experiment_id: str) -> bool:
         with self.db.read() as conn:
@@ -567,8 +582,12 @@ class Experiments:
             ).scalar_one_or_none()
         return bool(flag)
 
-    def set_status(self, experiment_id: str, status: ExperimentStatus) -> None:
+    def set_status(
+        self, experiment_id: str, status: ExperimentStatus, *, lease: Lease | None = None
+    ) -> None:
         with self.db.write() as conn:
+            if lease is not None:
+                fence(conn, lease)
             conn.execute(
                 update(experiments)
                 .where(experiments.c.id == experiment_id)
@@ -595,9 +614,21 @@ class Experiments:
                 )
             return _experiment(self._row(conn, row.id))
 
-    def finish(self, experiment_id: str, status: ExperimentStatus, error: str | None) -> None:
-        """End a run: unfinished results become cancelled, the status and error are set."""
+    def finish(
+        self,
+        experiment_id: str,
+        status: ExperimentStatus,
+        error: str | None,
+        *,
+        lease: Lease | None = None,
+    ) -> None:
+        """End a run: unfinished results become cancelled, the status and error are set.
+
+        With ``lease``, only while the lease is held (else :class:`LeaseLost`, nothing written).
+        """
         with self.db.write() as conn:
+            if lease is not None:
+                fence(conn, lease)
             self._finish(conn, experiment_id, status, error)
 
     def _finish(
@@ -680,17 +711,22 @@ class Experiments:
             ]
             return _experiment(row), work
 
-    def record(self, experiment_id: str, batch: Sequence[Completion]) -> int:
+    def record(
+        self, experiment_id: str, batch: Sequence[Completion], *, lease: Lease | None = None
+    ) -> int:
         """Write finished results and their scores in one transaction; returns rows written.
 
         A result that is already completed is left alone, and so are the scores sent with it:
         there is never a second completion for one (experiment, item, repetition).
         """
-        return self.record_rows(experiment_id, completion_rows(batch))
+        return self.record_rows(experiment_id, completion_rows(batch), lease=lease)
 
-    def record_rows(self, experiment_id: str, rows: Rows) -> int:
-        """:meth:`record` for rows already flattened by :func:`completion_rows`."""
-        return write_rows(self.db, self._bulk, self.project_id, experiment_id, rows)
+    def record_rows(self, experiment_id: str, rows: Rows, *, lease: Lease | None = None) -> int:
+        """:meth:`record` for rows already flattened by :func:`completion_rows`.
+
+        With ``lease``, the rows are written only while it is held (else :class:`LeaseLost`).
+        """
+        return write_rows(self.db, self._bulk, self.project_id, experiment_id, rows, lease=lease)
 
     def delete(self, ref: str) -> None:
         """Delete an experiment with its results, scores and the traces its runs recorded

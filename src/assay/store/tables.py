@@ -193,6 +193,8 @@ experiments = Table(
     Column("data_revision", Integer, nullable=False, server_default=text("0")),
     Column("worker_id", String(100)),
     Column("heartbeat_at", UtcDateTime),
+    # The fencing token of the run's lease, bumped by every claim (see store/lease.py).
+    Column("lease", Integer, nullable=False, server_default=text("0")),
     _created(),
     Column("started_at", UtcDateTime),
     Column("finished_at", UtcDateTime),
