@@ -14,8 +14,10 @@ def upgrade_command(ctx: typer.Context) -> None:
     """Apply pending migrations (they also apply automatically on first use)."""
     from assay.store import Database
     from assay.store.migrate import current_revision, upgrade
+    from assay.store.sealing import load_keyring
 
     db = Database(state(ctx).checked_url())
+    db.keyring = load_keyring(state(ctx).settings)  # the migration seals stored secrets
     try:
         before = current_revision(db)
         upgrade(db)

@@ -22,6 +22,7 @@ from assay.server.worker import Worker
 from assay.store import Database
 from assay.store.migrate import ensure_schema
 from assay.store.projects import ensure_project
+from assay.store.sealing import load_keyring
 
 DESCRIPTION = """\
 Datasets of test cases, prompts, endpoints and traces for evaluating LLM applications.
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         echo=settings.echo_sql,
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,
     )
+    db.keyring = load_keyring(settings)
     ensure_schema(db)
     default = ensure_project(db, settings.project)
 

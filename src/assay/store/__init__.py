@@ -162,6 +162,7 @@ def open_store(
     from assay.config import Settings
     from assay.store.migrate import ensure_schema
     from assay.store.projects import ensure_project
+    from assay.store.sealing import load_keyring
 
     settings = settings or Settings()
     db = Database(
@@ -169,6 +170,7 @@ def open_store(
         echo=settings.echo_sql,
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,
     )
+    db.keyring = load_keyring(settings)
     if migrate:
         ensure_schema(db)
     return Store(db, ensure_project(db, project or settings.project).id)

@@ -52,6 +52,7 @@ from assay.store.recording import Completion, Rows, completion_rows, delete_trac
 from assay.store.result_pages import for_items, for_runs, page
 from assay.store.run_bulk import Bulk
 from assay.store.run_frames import touch
+from assay.store.sealing import has_sealed
 from assay.store.sql import after_keyset, decode_cursor, encode_cursor, text_contains
 from assay.store.summary import summarize
 from assay.store.tables import dataset_items, datasets, experiments, results, scores, traces
@@ -170,6 +171,19 @@ class Experiments:
         self._datasets = Datasets(db, project_id)
         self._bulk = Bulk(db.dialect)
 
+    def _open(self, row: Row[Any]) -> Experiment:
+        """The record of a row, its sealed secrets opened (for the runner that needs them)."""
+        experiment = _experiment(row)
+        if not (has_sealed(experiment.config) or has_sealed(experiment.scorers)):
+            return experiment
+        keyring = self.db.keyring
+        return experiment.model_copy(
+            update={
+                "config": keyring.unseal_tree(experiment.config),
+                "scorers": keyring.unseal_tree(experiment.scorers),
+            }
+        )
+
     # ------------------------------------------------------------------ planning
     def create(
         self, data: ExperimentCreate, *, config_hash: str | None = None, external: bool = False
@@ -264,6 +278,9 @@ class Experiments:
                 )
         record = {k: v for k, v in values.items() if k != "cancel_requested"}
         record["status"] = ExperimentStatus.pending
+        keyring = self.db.keyring  # secrets in the config are stored sealed
+        values["config"] = keyring.seal_tree(data.config)
+        values["scorers"] = keyring.seal_tree(data.scorers)
         return PlannedRun(self, Experiment.model_construct(**record), work, values, rows)
 
     def _commit_plan(
@@ -290,7 +307,7 @@ class Experiments:
     def get(self, ref: str) -> Experiment:
         """An experiment by id, or the newest one with that name."""
         with self.db.read() as conn:
-            return _experiment(self._row(conn, ref))
+            return self._open(self._row(conn, ref))
 
     def _row(self, conn: Connection, ref: str) -> Row[Any]:
         query = (
@@ -358,7 +375,7 @@ class Experiments:
         order = [key.desc(), experiments.c.id.desc()] if descending else [key, experiments.c.id]
         with self.db.read() as conn:
             rows = conn.execute(query.order_by(*order).limit(limit + 1)).all()
-        items = [_experiment(r) for r in rows[:limit]]
+        items = [self._open(r) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1].sort_key
@@ -489,7 +506,7 @@ class Experiments:
         dataset_id = self._datasets.get(dataset).id
         with self.db.read() as conn:
             runs = {
-                row.id: _experiment(row)
+                row.id: self._open(row)
                 for row in conn.execute(
                     select(experiments)
                     .where(
@@ -561,7 +578,7 @@ class Experiments:
                 )
             )
             claimed = self._row(conn, row.id)
-            return _experiment(claimed), Lease(row.id, worker, int(claimed.lease))
+            return self._open(claimed), Lease(row.id, worker, int(claimed.lease))
 
     def heartbeat(self, experiment_id: str, worker: str, lease: Lease | None = None) -> bool:
         """Say ``worker`` is alive; with ``lease``, False when the lease is lost (stop now)."""
@@ -612,7 +629,7 @@ class Experiments:
                     .where(experiments.c.id == row.id)
                     .values(cancel_requested=True)
                 )
-            return _experiment(self._row(conn, row.id))
+            return self._open(self._row(conn, row.id))
 
     def finish(
         self,
@@ -709,7 +726,7 @@ class Experiments:
                 WorkItem(r[0], r[1], r[2], r[3], r[4], r[5], r[6] or {}, r[7] or [])
                 for r in conn.execute(query)
             ]
-            return _experiment(row), work
+            return self._open(row), work
 
     def record(
         self, experiment_id: str, batch: Sequence[Completion], *, lease: Lease | None = None
