@@ -136,7 +136,11 @@ dataset_items = Table(
     Column("archived", Boolean, nullable=False, server_default=text("false")),
     _created(),
     Column("updated_at", UtcDateTime, nullable=False),
+    # SHA-256 of the input as sorted-key JSON (store/item_rows.py: input_hash): uploads that
+    # name items by input find them through it.
+    Column("input_hash", String(64)),
     Index(None, "dataset_id", "valid_to", "sort_order", "id"),
+    Index(None, "dataset_id", "input_hash"),
     Index(None, "dataset_id", "valid_from"),
     Index(None, "id", "valid_to"),
 )

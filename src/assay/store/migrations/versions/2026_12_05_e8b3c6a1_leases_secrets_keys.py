@@ -1,4 +1,4 @@
-"""run leases with fencing tokens; stored secrets sealed with the server key
+"""run leases with fencing tokens; stored secrets sealed with the server key; item input hashes
 
 Revision ID: e8b3c6a1
 Revises: d2a7f4b9
@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import context, op
 
+from assay.store.item_rows import input_hash
 from assay.store.sealing import Keyring, load_keyring
 from assay.store.types import Json
 
@@ -50,11 +51,34 @@ def _text(change: Callable[[str], str]) -> Callable[[Any], Any]:
     return lambda value: change(value) if value else value
 
 
+def _hash_inputs() -> None:
+    items = sa.table(
+        "dataset_items", sa.column("row_id"), sa.column("input", Json()), sa.column("input_hash")
+    )
+    conn = op.get_bind()
+    rows = conn.execute(sa.select(items.c.row_id, items.c.input)).all()
+    for start in range(0, len(rows), 5000):
+        conn.execute(
+            sa.update(items)
+            .where(items.c.row_id == sa.bindparam("rid"))
+            .values(input_hash=sa.bindparam("hash")),
+            [{"rid": r.row_id, "hash": input_hash(r.input)} for r in rows[start : start + 5000]],
+        )
+
+
 def upgrade() -> None:
     op.add_column(
         "experiments",
         sa.Column("lease", sa.Integer(), server_default=sa.text("0"), nullable=False),
     )
+    op.add_column("dataset_items", sa.Column("input_hash", sa.String(length=64), nullable=True))
+    op.create_index(
+        op.f("ix_dataset_items_dataset_id_input_hash"),
+        "dataset_items",
+        ["dataset_id", "input_hash"],
+        unique=False,
+    )
+    _hash_inputs()
     keyring = _keyring()
     _rewrite(_endpoints, ["secret_headers"], _headers(keyring.seal))
     _rewrite(_connections, ["api_key"], _text(keyring.seal))
@@ -68,5 +92,7 @@ def downgrade() -> None:
     _rewrite(_evaluators, ["params"], keyring.unseal_tree)
     _rewrite(_connections, ["api_key"], _text(keyring.unseal))
     _rewrite(_endpoints, ["secret_headers"], _headers(keyring.unseal))
-    # A plain ALTER TABLE on SQLite too: recreating the table would cascade-delete its runs.
+    op.drop_index(op.f("ix_dataset_items_dataset_id_input_hash"), table_name="dataset_items")
+    # Plain ALTER TABLEs on SQLite too: recreating a table would cascade-delete its rows.
+    op.drop_column("dataset_items", "input_hash")
     op.drop_column("experiments", "lease")
