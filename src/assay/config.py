@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -52,6 +52,23 @@ class Settings(BaseSettings):
     )
     worker_stale_after: float = Field(
         default=30.0, gt=0, description="Seconds without a heartbeat before a run is taken over."
+    )
+    rate_limit_auth_failures: int = Field(
+        default=30,
+        ge=0,
+        description="Failed authentications a client IP may make per minute (burst as large); "
+        "then 429 with Retry-After. 0: no limit.",
+    )
+    rate_limit_requests: int = Field(
+        default=6000,
+        ge=0,
+        description="Requests an API key may make per minute (burst as large); then 429 with "
+        "Retry-After. 0: no limit.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Server key that encrypts stored secrets and peppers API key hashes; "
+        "default: generated once into $ASSAY_HOME/secret.key (mode 0600).",
     )
 
     @field_validator("outbound_allow", mode="before")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
 from typer.testing import CliRunner
 
 from assay.cli.main import app
@@ -13,6 +14,12 @@ from assay.store import Database
 from assay.store.keys import authenticate
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def home(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI and the checks read the server key (it peppers key hashes) from this home."""
+    monkeypatch.setenv("ASSAY_HOME", str(settings.home))
 
 
 def test_create_list_revoke(settings: Settings, db_url: str) -> None:

@@ -12,9 +12,10 @@ app = typer.Typer(help="Database schema.", no_args_is_help=True)
 @app.command("upgrade")
 def upgrade_command(ctx: typer.Context) -> None:
     """Apply pending migrations (they also apply automatically on first use)."""
-    from assay.store import Database, current_revision, upgrade
+    from assay.store import Database, current_revision, load_keyring, upgrade
 
     db = Database(state(ctx).checked_url())
+    db.keyring = load_keyring(state(ctx).settings)  # the migration seals stored secrets
     try:
         before = current_revision(db)
         upgrade(db)

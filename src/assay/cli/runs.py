@@ -335,6 +335,8 @@ def show_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Show a run: its configuration, summary and first results."""
+    from assay.domain.redaction import redact
+
     store = state(ctx).store()
     experiment = store.experiments.get(ref)
     page = store.experiments.results(experiment.id, limit=max(results, 1))
@@ -343,7 +345,7 @@ def show_command(
         return
     console.print(
         f"id {experiment.id} · dataset {page.dataset_name or '-'} "
-        f"v{experiment.dataset_version} · config {cell(experiment.config, 80)}",
+        f"v{experiment.dataset_version} · config {cell(redact(experiment.config), 80)}",
         highlight=False,
     )
     print_summary(experiment, page.summary)

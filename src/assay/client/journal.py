@@ -195,10 +195,12 @@ def replay(client: Assay, directory: Path) -> list[Outcome]:
 
 
 def result_record(row: Any, dataset_item_id: str | None = None) -> dict[str, Any]:
-    """A stored result (``ResultDetail``) as an uploaded run item, keyed by its own id, with
-    its evaluator scores; ``dataset_item_id`` names the server's item it ran."""
+    """A stored result (``ResultDetail``) as an uploaded run item, keyed by its own id and
+    repetition, with its times and evaluator scores; ``dataset_item_id`` names the server's
+    item it ran (without it the server matches the input, each trial to its own result)."""
     record = {
         "id": row.id,
+        "repetition": row.repetition,
         "input": row.item_input,
         "expectedOutput": row.item_expected_output,
         "output": row.output,
@@ -209,6 +211,9 @@ def result_record(row: Any, dataset_item_id: str | None = None) -> dict[str, Any
         "tokens_out": row.tokens_out,
         "scores": [score_record(s) for s in row.scores if s.source == "evaluator"],
     }
+    for field, at in (("startedAt", row.started_at), ("finishedAt", row.finished_at)):
+        if at is not None:  # the run's own times: a replay sends the same ones
+            record[field] = at.isoformat()
     if dataset_item_id is not None:
         record["datasetItemId"] = dataset_item_id
     return record

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from assay.domain.common import Input, JsonObject, Record
+from assay.domain.redaction import RedactedHeaders, RedactedObject
 
 
 class Project(Record):
@@ -33,7 +34,7 @@ class Evaluator(Record):
     name: str
     version: int
     kind: str = Field(description="Registered scorer name, e.g. exact_match or llm_judge.")
-    params: JsonObject
+    params: RedactedObject
     mapping: dict[str, str]
     threshold: JsonObject | None
     created_at: datetime
@@ -62,7 +63,7 @@ class Prompt(Record):
     version: int
     template: str | None
     messages: list[JsonObject] | None
-    model_config_: JsonObject = Field(alias="model_config")
+    model_config_: RedactedObject = Field(alias="model_config")
     labels: list[str]
     created_at: datetime
 
@@ -75,7 +76,7 @@ class Endpoint(Record):
     name: str
     url: str
     method: str
-    headers: dict[str, str]
+    headers: RedactedHeaders
     secret_header_names: list[str]
     body_template: str | None
     output_path: str | None

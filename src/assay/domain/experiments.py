@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from assay.domain.common import JSON, Input, JsonObject, Record
+from assay.domain.redaction import RedactedObject, RedactedObjects
 from assay.domain.scores import Score
 
 
@@ -52,11 +53,13 @@ class Experiment(Record):
     dataset_version: int | None
     name: str
     description: str | None
-    config: JsonObject = Field(description="Target spec: prompt + model, endpoint, or function.")
+    config: RedactedObject = Field(
+        description="Target spec: prompt + model, endpoint, or function."
+    )
     config_hash: str | None
     selection: JsonObject | None
     evaluator_ids: list[str]
-    scorers: list[JsonObject]
+    scorers: RedactedObjects
     concurrency: int
     trials: int
     run_tag: str | None

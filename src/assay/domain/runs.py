@@ -129,6 +129,13 @@ class RunItemCreate(Input):
     dataset_item_id: str | None = Field(
         default=None, validation_alias=_alias("dataset_item_id", "datasetItemId")
     )
+    repetition: int = Field(
+        default=0,
+        ge=0,
+        le=10_000,
+        description="Which trial of the item this output is (0 for the first): one result per "
+        "(item, repetition).",
+    )
     input: JSON = None
     expected_output: JSON = Field(
         default=None, validation_alias=_alias("expected_output", "expectedOutput")
@@ -147,6 +154,15 @@ class RunItemCreate(Input):
     cost: float | None = Field(default=None, ge=0)
     tokens_in: int | None = Field(default=None, ge=0, le=2**31 - 1)
     tokens_out: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    started_at: datetime | None = Field(
+        default=None,
+        validation_alias=_alias("started_at", "startedAt"),
+        description="When the output was produced (default: when first uploaded; sending the "
+        "item again keeps the recorded times unless new ones are given).",
+    )
+    finished_at: datetime | None = Field(
+        default=None, validation_alias=_alias("finished_at", "finishedAt")
+    )
     scores: list[RunItemScore] | None = Field(
         default=None,
         max_length=1000,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -32,6 +33,7 @@ class RunOptions:
     worker: str | None = (
         None  # runner identity; a worker that already claimed the run passes its own
     )
+    clock: Callable[[], float] = field(default=time.monotonic)  # seconds, for lease checks
 
 
 @dataclass

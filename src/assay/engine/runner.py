@@ -6,6 +6,13 @@ chunks sized so that each thread hop carries about two milliseconds of work (one
 for slow functions, hundreds for instant ones). Failures are retried with backoff; finished
 results go to the :class:`ResultWriter`. A monitor task polls for cross-process cancellation and
 keeps the heartbeat that tells other processes this run is alive.
+
+The run is held under a lease (see :mod:`assay.store.lease`). A heartbeat that finds the lease
+lost (another runner took the run over while this one was paused) stops the run at once: its
+in-flight calls are cancelled, no new item starts, and nothing more is written, the writer's
+transactions being fenced by the lease token. A slot that finds the last confirmed heartbeat
+older than half of ``stale_after`` (the process was paused) checks the lease before it starts
+another item.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +38,7 @@ from assay.retrying import retry_call_async
 from assay.scoring import Sample, Scorer, run_scorer
 from assay.store import CachedResponse, Completion, Store
 from assay.store.experiments import PlannedRun
+from assay.store.lease import FIRST_LEASE, Lease, LeaseLost
 from assay.store.planning import worker_id
 from assay.store.recording import RunTrace
 from assay.targets import Target, TargetOutput, is_sync
@@ -108,6 +117,9 @@ class Runner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._child: ChildWriter | None = None
+        self._lease: Lease | None = None
+        self._lost = False
+        self._confirmed = 0.0
 
     # ------------------------------------------------------------------ writer process
     def _wants_process(self, expected: int) -> bool:
@@ -187,10 +199,12 @@ class Runner:
             if planned is not None:
                 experiment, work = planned.experiment, planned.work
                 first_job = functools.partial(planned.commit, worker=me)
+                self._lease = Lease(experiment.id, me, FIRST_LEASE)
             else:
-                experiment = experiments.claim(
+                experiment, self._lease = experiments.claim_lease(
                     experiment_id, me, stale_after=self.options.stale_after
                 )
+            self._confirmed = self.options.clock()
             if work is None:
                 _, work = experiments.unfinished(
                     experiment.id, retry_errors=self.options.retry_errors
@@ -217,6 +231,7 @@ class Runner:
             on_written=self._on_written,
             child=self._child,
             first_job=first_job,
+            lease=self._lease,
         )
         self._child = None
         self._pool = pool = (
@@ -244,29 +259,88 @@ class Runner:
             await asyncio.shield(asyncio.gather(monitor, return_exceptions=True))
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
-            if not outer_cancelled and not self._stopping:
-                await asyncio.to_thread(
-                    experiments.set_status, experiment.id, ExperimentStatus.scoring
-                )
-            try:
-                await asyncio.shield(asyncio.to_thread(writer.close))
-            except Exception as exc:
-                self._fatal = self._fatal or exc
-            status, error = self._outcome()
-            await asyncio.shield(
-                asyncio.to_thread(experiments.finish, experiment.id, status, error)
-            )
+            await self._end(writer, outer_cancelled)
             closer = getattr(self.target, "aclose", None)
             if closer is not None:
                 await closer()
         if outer_cancelled:
             raise asyncio.CancelledError
+        if self._lost:
+            raise LeaseLost(
+                f"experiment {experiment.id}: another runner took it over; this one stopped",
+                field="experiment",
+            )
         if first_job is not None and not writer.first_job_done and writer.error is not None:
             raise writer.error  # the plan itself could not be written: nothing was stored
         from assay.analysis.service import store_frame  # NumPy: loaded when a run ends
 
         await asyncio.to_thread(store_frame, self.store, experiment.id)
         return experiments.get(experiment.id)
+
+    async def _end(self, writer: ResultWriter, outer_cancelled: bool) -> None:
+        """Write what is left and the run's outcome, unless the lease was lost meanwhile."""
+        experiments, lease = self.store.experiments, self._lease
+        try:
+            if not outer_cancelled and not self._stopping:
+                await asyncio.to_thread(
+                    functools.partial(
+                        experiments.set_status,
+                        writer.experiment_id,
+                        ExperimentStatus.scoring,
+                        lease=lease,
+                    )
+                )
+            try:
+                await asyncio.shield(asyncio.to_thread(writer.close))
+            except Exception as exc:
+                self._fatal = self._fatal or exc
+            if isinstance(self._fatal, LeaseLost):
+                raise self._fatal
+            if self._lost:
+                return
+            status, error = self._outcome()
+            await asyncio.shield(
+                asyncio.to_thread(
+                    functools.partial(
+                        experiments.finish, writer.experiment_id, status, error, lease=lease
+                    )
+                )
+            )
+        except LeaseLost:
+            self._lost = True
+            self._fatal = None
+
+    def _lose(self) -> None:
+        """The lease is gone: stop everything now; nothing more is written."""
+        self._lost = True
+        self._cancel(True, "lease lost: another runner took the run over")
+
+    async def _hold(self) -> bool:
+        """Renew the lease (a heartbeat); False, and the run stops, when it was lost."""
+        lease, writer = self._lease, self._writer
+        if lease is None or self._lost:
+            return not self._lost
+        if writer is not None and not writer.first_job_done:
+            return True  # the plan is not written yet: nobody else can hold the run
+        experiments = self.store.experiments
+        if await asyncio.to_thread(experiments.heartbeat, lease.experiment_id, lease.worker, lease):
+            self._confirmed = self.options.clock()
+            return True
+        self._lose()
+        return False
+
+    def _paused(self) -> bool:
+        """No heartbeat confirmed the lease for half of ``stale_after``: it may be lost."""
+        if self._lease is None:
+            return False
+        return self.options.clock() - self._confirmed >= self.options.stale_after / 2
+
+    async def _still_held(self) -> bool:
+        """Before an item starts: after a pause the lease is checked first, so a paused
+        runner starts nothing more once another runner has taken the run over."""
+        if self._lost:
+            return False
+        return not self._paused() or await self._hold()
 
     def _outcome(self) -> tuple[ExperimentStatus, str | None]:
         p = self.progress
@@ -298,14 +372,19 @@ class Runner:
             if finished.is_set():
                 return
             writer = self._writer
-            if writer is not None and writer.error is not None and self._fatal is None:
+            if isinstance(writer and writer.error, LeaseLost):
+                self._lose()
+            elif writer is not None and writer.error is not None and self._fatal is None:
                 self._fatal = writer.error
                 self._cancel(True, "storage failure")
             if await asyncio.to_thread(experiments.cancel_requested, experiment_id):
                 self._cancel(True, "cancelled by request")
             if time.monotonic() - beat >= self.options.heartbeat_interval:
                 beat = time.monotonic()
-                await asyncio.to_thread(experiments.heartbeat, experiment_id, me)
+                if self._lease is None:
+                    await asyncio.to_thread(experiments.heartbeat, experiment_id, me)
+                elif not await self._hold():
+                    return
 
     # ------------------------------------------------------------------ slots
     def _take(self, n: int) -> list[WorkItem]:
@@ -328,6 +407,8 @@ class Runner:
     async def _slot(self, pool: ThreadPoolExecutor | None) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            if not await self._still_held():
+                return
             if pool is not None and self.timeout is None:
                 chunk = self._take(self._chunk_size())
                 if not chunk:
@@ -341,6 +422,8 @@ class Runner:
                     ran = await loop.run_in_executor(pool, self._run_chunk, chunk)
                 finally:
                     self.gate.release()
+                if len(ran) < len(chunk) and not self._stopping:  # paused: the rest waits
+                    self._items = itertools.chain(chunk[len(ran) :], self._items)
                 for item, output, error, latency, started in ran:
                     if error is None and output is not None:
                         await self._succeed(item, output, 1, latency, started)
@@ -365,7 +448,7 @@ class Runner:
         clock = time.perf_counter
         begin = clock()
         for item in chunk:
-            if self._abort.is_set():
+            if self._abort.is_set() or (out and self._paused()):
                 break
             started = time.time()
             t0 = clock()

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from assay.engine.writer_child import retry_storage, write_frame
 from assay.errors import StorageError
 from assay.store import CachedResponse, Completion, Store
+from assay.store.lease import Lease
 from assay.store.recording import completion_rows
 
 _STOP = object()
@@ -39,6 +40,7 @@ class ResultWriter:
         on_written: Callable[[int], None] | None = None,
         child: ChildWriter | None = None,
         first_job: Callable[[], None] | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self.store = store
         self.experiment_id = experiment_id
@@ -47,8 +49,9 @@ class ResultWriter:
         self.retries = retries
         self.on_written = on_written
         self.child = child
+        self.lease = lease
         if child is not None:
-            child.start(experiment_id)
+            child.start(experiment_id, lease)
         self.written = 0
         self.error: BaseException | None = None
         self.first_job = first_job
@@ -122,7 +125,7 @@ class ResultWriter:
             return
 
         def write() -> None:
-            self.store.experiments.record(self.experiment_id, batch)
+            self.store.experiments.record(self.experiment_id, batch, lease=self.lease)
             if cached:
                 self.store.cache.put_many(cached)
 
@@ -158,8 +161,9 @@ class ChildWriter:
         assert self.proc.stdin is not None
         self._stdin = self.proc.stdin
 
-    def start(self, experiment_id: str) -> None:
-        start = ("start", self.url, self.project_id, experiment_id, self.busy_timeout_ms)
+    def start(self, experiment_id: str, lease: Lease | None = None) -> None:
+        held = None if lease is None else (lease.worker, lease.token)
+        start = ("start", self.url, self.project_id, experiment_id, self.busy_timeout_ms, held)
         write_frame(self._stdin, start)
 
     def send(self, batch: list[Completion], cached: list[CachedResponse]) -> None:

@@ -2,7 +2,8 @@
 
 Large runs move database writes out of the running process, so writing results does not
 compete with running targets for one interpreter lock. Frames are a 4-byte big-endian length
-and a pickle: first ``("start", url, project_id, experiment_id, busy_timeout_ms)``, then
+and a pickle: first ``("start", url, project_id, experiment_id, busy_timeout_ms, lease)`` (lease:
+``(worker, token)`` or None; every write is fenced by it), then
 ``("rows", rows, cached)`` with :class:`~assay.store.recording.Rows`. Each frame is committed
 when it arrives. On end of input (the runner closed the pipe, or died) the process prints
 ``{"written", "error"}`` as JSON and exits, so a killed runner loses nothing it had already
@@ -23,6 +24,7 @@ from assay.errors import AssayError
 from assay.retrying import Backoff, retry_call
 from assay.store.cache import ResponseCache
 from assay.store.db import Database
+from assay.store.lease import Lease, LeaseLost
 from assay.store.recording import write_rows
 from assay.store.run_bulk import Bulk
 
@@ -50,11 +52,12 @@ def write_frame(stream: IO[bytes], value: Any) -> None:
 
 def retry_storage(write: Callable[[], T], retries: int) -> T:
     """``write()``, tried again up to ``retries`` times while storage is briefly unavailable
-    (an :class:`~assay.errors.AssayError`), with short backoff between tries."""
+    (an :class:`~assay.errors.AssayError`), with short backoff between tries. A lost lease is
+    final: never tried again."""
     return retry_call(
         lambda _attempt: write(),
         Backoff(retries, STORAGE_BACKOFF_BASE, STORAGE_BACKOFF_CAP),
-        lambda exc: isinstance(exc, AssayError),
+        lambda exc: isinstance(exc, AssayError) and not isinstance(exc, LeaseLost),
     )
 
 
@@ -66,8 +69,9 @@ def _write(
     experiment_id: str,
     rows: Any,
     cached: Any,
+    lease: Lease | None = None,
 ) -> int:
-    written = write_rows(db, bulk, project_id, experiment_id, rows)
+    written = write_rows(db, bulk, project_id, experiment_id, rows, lease=lease)
     if cached:
         cache.put_many(cached)
     return written
@@ -77,7 +81,8 @@ def serve(stdin: IO[bytes], retries: int = 5) -> dict[str, Any]:
     start = read_frame(stdin)
     if start is None:
         return {"written": 0, "error": None}
-    _, url, project_id, experiment_id, busy_timeout_ms = start
+    _, url, project_id, experiment_id, busy_timeout_ms, held = start
+    lease = None if held is None else Lease(experiment_id, held[0], held[1])
     db = Database(url, busy_timeout_ms=busy_timeout_ms)
     bulk = Bulk(db.dialect)
     cache = ResponseCache(db, project_id)
@@ -91,7 +96,7 @@ def serve(stdin: IO[bytes], retries: int = 5) -> dict[str, Any]:
             try:
                 written += retry_storage(
                     functools.partial(
-                        _write, db, bulk, cache, project_id, experiment_id, rows, cached
+                        _write, db, bulk, cache, project_id, experiment_id, rows, cached, lease
                     ),
                     retries,
                 )

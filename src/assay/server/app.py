@@ -19,7 +19,7 @@ from assay.server.api.v1.health import router as health_router
 from assay.server.limits import BodySizeLimit
 from assay.server.web import router as web_router
 from assay.service.worker import Worker
-from assay.store import Database, ensure_project, ensure_schema
+from assay.store import Database, ensure_project, ensure_schema, load_keyring
 
 DESCRIPTION = """\
 Datasets of test cases, prompts, endpoints and traces for evaluating LLM applications.
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         echo=settings.echo_sql,
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,
     )
+    db.keyring = load_keyring(settings)
     ensure_schema(db)
     default = ensure_project(db, settings.project)
 

@@ -25,6 +25,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from assay.errors import Unauthorized
+from assay.server.ratelimit import rate_limits
 from assay.store import Store, authenticate
 
 
@@ -56,8 +57,16 @@ def project_store(request: Request) -> Store:
     state = request.app.state.assay
     if state.settings.auth == "none":
         return Store(state.db, state.default_project_id)
-    public_key, secret = _credentials(request.headers.get("authorization"))
-    project = authenticate(state.db, public_key=public_key, secret=secret)
+    limits = rate_limits(request.app)
+    ip = request.client.host if request.client else "unknown"
+    limits.before_auth(ip)
+    try:
+        public_key, secret = _credentials(request.headers.get("authorization"))
+        project = authenticate(state.db, public_key=public_key, secret=secret)
+    except Unauthorized:
+        limits.failed(ip)
+        raise
+    limits.request(public_key, secret)
     return Store(state.db, project.id)
 
 

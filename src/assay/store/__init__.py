@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from assay.store.prompts import Prompts
     from assay.store.recording import Completion
     from assay.store.scores import Scores, StoredResult
+    from assay.store.sealing import load_keyring
     from assay.store.traces import Traces
 
 # Imported on first use, so that a command touching one repository loads only that one.
@@ -57,6 +58,7 @@ _LAZY = {
     "ensure_schema": "assay.store.migrate",
     "get_project": "assay.store.projects",
     "head_revision": "assay.store.migrate",
+    "load_keyring": "assay.store.sealing",
     "upgrade": "assay.store.migrate",
 }
 
@@ -172,6 +174,7 @@ def open_store(
     from assay.config import Settings
     from assay.store.migrate import ensure_schema
     from assay.store.projects import ensure_project
+    from assay.store.sealing import load_keyring
 
     settings = settings or Settings()
     db = Database(
@@ -179,6 +182,7 @@ def open_store(
         echo=settings.echo_sql,
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,
     )
+    db.keyring = load_keyring(settings)
     if migrate:
         ensure_schema(db)
     return Store(db, ensure_project(db, project or settings.project).id)
@@ -212,6 +216,7 @@ __all__ = [
     "get_project",
     "head_revision",
     "is_in_memory",
+    "load_keyring",
     "open_store",
     "upgrade",
 ]

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Select, String, Text, cast, type_coerce
 
 from assay.domain import Item, ItemCreate, ItemSource
 from assay.errors import InvalidInput
+from assay.store.item_rows import input_hash
 from assay.store.tables import dataset_items
 from assay.store.types import UtcDateTime
 
@@ -54,6 +55,7 @@ _INSERT_COLUMNS = (
     "archived",
     "created_at",
     "updated_at",
+    "input_hash",
 )
 _JSON_COLUMNS = frozenset({"input", "expected_output", "context", "metadata", "tags"})
 
@@ -129,6 +131,7 @@ class ItemWriter:
                 self.archived,
                 self.stamp,
                 self.stamp,
+                input_hash(item.input),
             )
         except (ValueError, TypeError) as exc:  # orjson.JSONEncodeError is a TypeError
             raise InvalidInput(f"row {number}: cannot store item: {exc}", row=number) from None

@@ -1,4 +1,5 @@
-"""Stored provider connections. API keys are write-only: records say only whether one is set."""
+"""Stored provider connections. API keys are write-only (records say only whether one is set)
+and stored sealed with the server key (see ``store/sealing.py``)."""
 
 from __future__ import annotations
 
@@ -53,9 +54,10 @@ class Connections:
             "api_key": api_key,
             "created_at": utcnow(),
         }
+        sealed = {**values, "api_key": self.db.keyring.seal(api_key) if api_key else api_key}
         try:
             with self.db.write() as conn:
-                conn.execute(connections.insert().values(values))
+                conn.execute(connections.insert().values(sealed))
         except IntegrityError:
             raise Conflict(f"connection {name!r} already exists", field="name") from None
         return Connection.model_construct(
@@ -88,4 +90,5 @@ class Connections:
 
     def credentials(self, ref: str) -> Credentials:
         row = self._row(ref)
-        return Credentials(row.provider, row.base_url, row.api_key)
+        key = self.db.keyring.unseal(row.api_key) if row.api_key else row.api_key
+        return Credentials(row.provider, row.base_url, key)

@@ -1,8 +1,11 @@
 """Dataset runs with uploaded outputs: external experiments, by dataset name.
 
 A run pins the dataset's current version. Each uploaded item becomes the run's result for a
-dataset item (given by id, or found by an equal ``input``); uploading for the same item again
-replaces its output, so a retried upload never duplicates. Items matching no dataset item are
+(dataset item, repetition): the item given by id, or found by an equal ``input`` through the
+items' indexed content hash (the first such item without that repetition yet, so trials and
+items with equal inputs each get theirs). Uploading a result id again, or for the same item and
+repetition, replaces its output (its recorded times stay), so a retried upload never
+duplicates. Items matching no dataset item are
 kept without an item id (they are listed and exported, not aligned in comparisons).
 """
 
@@ -32,8 +35,8 @@ from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
 from assay.store.datasets import Datasets
 from assay.store.db import Database
-from assay.store.item_rows import alive_at
-from assay.store.planning import PlannedItem, load_items
+from assay.store.item_rows import alive_at, input_hash
+from assay.store.planning import PlannedItem
 from assay.store.run_frames import touch
 from assay.store.scores import replace_scores
 from assay.store.tables import dataset_items, datasets, experiments, results
@@ -172,46 +175,20 @@ class DatasetRuns:
                     f"run {run.id} is executed by Assay; outputs are uploaded to external runs",
                     field="dataset_run_id",
                 )
-            by_id, by_input = self._items(conn, run, items)
+            found_items = self._items(conn, run, items)
+            matches = _Matches(
+                found_items,
+                self._recorded(conn, run.id, list(found_items.by_id)),
+                self._by_result_id(conn, run.id, [i.id for i in items if i.id]),
+            )
             now = utcnow()
             inserts: list[dict[str, Any]] = []
             updates: list[dict[str, Any]] = []
-            seen: dict[str, int] = {}
             ids: list[str] = []
             scored: dict[str, list[ScoreCreate]] = {}
-            resolved: list[tuple[str | None, PlannedItem | None]] = []
             for i, item in enumerate(items):
-                if item.dataset_item_id is not None:
-                    found = by_id.get(item.dataset_item_id)
-                    if found is None:
-                        raise NotFound(
-                            f"items[{i}]: dataset item {item.dataset_item_id!r} is not in the "
-                            f"run's dataset (version {run.dataset_version})",
-                            field=f"items[{i}].datasetItemId",
-                            row=i,
-                        )
-                    item_id: str | None = found.id
-                elif item.input is not None:
-                    item_id = by_input.get(_key(item.input))
-                    found = by_id.get(item_id) if item_id else None
-                else:
-                    raise InvalidInput(
-                        f"items[{i}]: give datasetItemId or input",
-                        field=f"items[{i}].input",
-                        row=i,
-                    )
-                if item_id is not None and item_id in seen:
-                    raise InvalidInput(
-                        f"items[{i}]: the same dataset item as items[{seen[item_id]}]",
-                        field=f"items[{i}]",
-                        row=i,
-                    )
-                if item_id is not None:
-                    seen[item_id] = i
-                resolved.append((item_id, found))
-            existing = self._existing(conn, run.id, list(seen))
-            by_result = self._by_result_id(conn, run.id, [i.id for i in items if i.id])
-            for item, (item_id, found) in zip(items, resolved, strict=True):
+                item_id, repetition, current = matches.resolve(i, item, run.dataset_version)
+                found = found_items.by_id.get(item_id) if item_id else None
                 values = {
                     "status": (
                         ResultStatus.failed.value if item.error else ResultStatus.completed.value
@@ -231,19 +208,24 @@ class DatasetRuns:
                     "attempts": 1,
                     "trace_id": item.trace_id,
                     "observation_id": item.observation_id,
-                    "started_at": now,
-                    "finished_at": now,
                 }
-                current = by_result.get(item.id) if item.id else None
-                if current is None and item_id is not None:
-                    current = existing.get(item_id)
+                # Times are the first upload's (or the client's): a replay does not move them.
+                if item.started_at is not None or current is None:
+                    values["started_at"] = item.started_at or now
+                if item.finished_at is not None or current is None:
+                    values["finished_at"] = item.finished_at or item.started_at or now
                 if current is not None:
                     updates.append({"rid": current, **values})
                     rid = current
                 else:
                     rid = item.id or new_id()
                     inserts.append(
-                        {"id": rid, "experiment_id": run.id, "item_id": item_id, "repetition": 0}
+                        {
+                            "id": rid,
+                            "experiment_id": run.id,
+                            "item_id": item_id,
+                            "repetition": repetition,
+                        }
                         | values
                     )
                 ids.append(rid)
@@ -274,62 +256,59 @@ class DatasetRuns:
             dataset_run_id=run.id, created=len(inserts), updated=len(updates), result_ids=ids
         )
 
-    def _items(
-        self, conn: Connection, run: Row[Any], items: Sequence[RunItemCreate]
-    ) -> tuple[dict[str, PlannedItem], dict[bytes, str]]:
-        """The dataset items the upload names: by id (one indexed read), and every item of
-        the pinned version by input only when some upload gives no id."""
+    def _items(self, conn: Connection, run: Row[Any], items: Sequence[RunItemCreate]) -> _Found:
+        """The dataset items the upload names, by id or by input: indexed reads of those
+        items only (inputs through their content hash), never the whole dataset."""
+        found = _Found()
         if run.dataset_id is None:
-            return {}, {}
-        if any(i.dataset_item_id is None for i in items):
-            planned = load_items(conn, run.dataset_id, run.dataset_version)
-            by_input: dict[bytes, str] = {}
-            for p in planned:
-                by_input.setdefault(_key(p.input), p.id)
-            return {p.id: p for p in planned}, by_input
-        wanted = list({i.dataset_item_id for i in items if i.dataset_item_id})
+            return found
         c = dataset_items.c
-        found: dict[str, PlannedItem] = {}
-        for start in range(0, len(wanted), 5000):
-            rows = conn.execute(
-                select(c.id, c.input, c.expected_output).where(
-                    c.dataset_id == run.dataset_id,
-                    c.id.in_(wanted[start : start + 5000]),
-                    alive_at(run.dataset_version),
-                    c.archived.is_(False),
+        wanted = list({i.dataset_item_id for i in items if i.dataset_item_id})
+        hashes = list({input_hash(i.input) for i in items if not i.dataset_item_id})
+        rows: list[Row[Any]] = []
+        for column, keys in ((c.id, wanted), (c.input_hash, hashes)):
+            for start in range(0, len(keys), 5000):
+                rows.extend(
+                    conn.execute(  # no ORDER BY: it would lead the planner to scan the dataset
+                        select(c.id, c.input, c.expected_output, c.input_hash, c.sort_order).where(
+                            c.dataset_id == run.dataset_id,
+                            column.in_(keys[start : start + 5000]),
+                            alive_at(run.dataset_version, indexed=False),
+                            c.archived.is_(False),
+                        )
+                    ).all()
                 )
-            )
-            for r in rows:
-                found[r[0]] = PlannedItem(r[0], r[1], r[2], None, {}, [])
-        return found, {}
+        for r in sorted(rows, key=lambda r: (r[4], r[0])):  # dataset order
+            found.add(PlannedItem(r[0], r[1], r[2], None, {}, []), r[3])
+        return found
 
     def _by_result_id(
         self, conn: Connection, run_id: str, ids: builtins.list[str]
-    ) -> dict[str, str]:
-        out: dict[str, str] = {}
+    ) -> dict[str, tuple[str | None, int]]:
+        """Uploaded result ids already recorded in the run: their (item id, repetition)."""
+        out: dict[str, tuple[str | None, int]] = {}
         for start in range(0, len(ids), 5000):
             rows = conn.execute(
-                select(results.c.id).where(
+                select(results.c.id, results.c.item_id, results.c.repetition).where(
                     results.c.experiment_id == run_id, results.c.id.in_(ids[start : start + 5000])
                 )
             )
-            out.update({r[0]: r[0] for r in rows})
+            out.update({r[0]: (r[1], int(r[2])) for r in rows})
         return out
 
-    def _existing(
+    def _recorded(
         self, conn: Connection, run_id: str, item_ids: builtins.list[str]
-    ) -> dict[str, str]:
-        """Result ids already recorded for these items (uploading again replaces them)."""
-        out: dict[str, str] = {}
+    ) -> dict[tuple[str, int], str]:
+        """Result ids already recorded for these items, by (item, repetition)."""
+        out: dict[tuple[str, int], str] = {}
         for start in range(0, len(item_ids), 5000):
             rows = conn.execute(
-                select(results.c.item_id, results.c.id).where(
+                select(results.c.item_id, results.c.repetition, results.c.id).where(
                     results.c.experiment_id == run_id,
-                    results.c.repetition == 0,
                     results.c.item_id.in_(item_ids[start : start + 5000]),
                 )
             )
-            out.update({r[0]: r[1] for r in rows})
+            out.update({(r[0], int(r[1])): r[2] for r in rows})
         return out
 
     # ------------------------------------------------------------------ rows
@@ -366,3 +345,89 @@ class DatasetRuns:
             item_count=int(count),
             created_at=row.created_at,
         )
+
+
+class _Found:
+    """Dataset items an upload names: by id, and the ids of each input (in dataset order)."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, PlannedItem] = {}
+        self.by_hash: dict[str, list[str]] = {}
+
+    def add(self, item: PlannedItem, content_hash: str | None) -> None:
+        if item.id in self.by_id:
+            return
+        self.by_id[item.id] = item
+        if content_hash is not None:
+            self.by_hash.setdefault(content_hash, []).append(item.id)
+
+    def with_input(self, value: Any) -> list[str]:
+        """Items whose input equals ``value`` (the hash finds them; equality confirms)."""
+        key = _key(value)
+        return [
+            i for i in self.by_hash.get(input_hash(value), []) if _key(self.by_id[i].input) == key
+        ]
+
+
+class _Matches:
+    """Which result each uploaded item is: the same result id again (a replay), the named
+    dataset item, or the first item with an equal input not yet holding this repetition, so
+    trials and items with equal inputs each get their own result."""
+
+    def __init__(
+        self,
+        found: _Found,
+        recorded: dict[tuple[str, int], str],
+        by_result: dict[str, tuple[str | None, int]],
+    ) -> None:
+        self.found = found
+        self.recorded = recorded
+        self.by_result = by_result
+        self.taken: dict[tuple[str, int], int] = {}
+
+    def resolve(
+        self, i: int, item: RunItemCreate, version: int | None
+    ) -> tuple[str | None, int, str | None]:
+        """(dataset item id, repetition, result id to replace or None) of ``items[i]``."""
+        repetition = item.repetition
+        current: str | None = None
+        if item.id is not None and item.id in self.by_result:
+            item_id, repetition = self.by_result[item.id]
+            current = item.id
+        elif item.dataset_item_id is not None:
+            if item.dataset_item_id not in self.found.by_id:
+                raise NotFound(
+                    f"items[{i}]: dataset item {item.dataset_item_id!r} is not in the "
+                    f"run's dataset (version {version})",
+                    field=f"items[{i}].datasetItemId",
+                    row=i,
+                )
+            item_id = item.dataset_item_id
+        elif item.input is not None:
+            item_id = self._by_input(item, repetition)
+        else:
+            raise InvalidInput(
+                f"items[{i}]: give datasetItemId or input", field=f"items[{i}].input", row=i
+            )
+        if item_id is None:
+            return None, repetition, current
+        slot = (item_id, repetition)
+        if slot in self.taken:
+            raise InvalidInput(
+                f"items[{i}]: the same dataset item and repetition as items[{self.taken[slot]}]",
+                field=f"items[{i}]",
+                row=i,
+            )
+        self.taken[slot] = i
+        return item_id, repetition, current or self.recorded.get(slot)
+
+    def _by_input(self, item: RunItemCreate, repetition: int) -> str | None:
+        candidates = self.found.with_input(item.input)
+        free = [c for c in candidates if (c, repetition) not in self.taken]
+        if item.expected_output is not None:  # among equal inputs, the same expected output
+            key = _key(item.expected_output)
+            same = [c for c in free if _key(self.found.by_id[c].expected_output) == key]
+            free = same or free
+        unused = [c for c in free if (c, repetition) not in self.recorded]
+        chosen = unused or free or candidates  # none free: refused as a duplicate
+        return chosen[0] if chosen else None

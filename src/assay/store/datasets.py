@@ -43,7 +43,7 @@ from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
 from assay.store.bulk import ItemWriter, fetch_items
 from assay.store.db import Database
-from assay.store.item_rows import SchemaCheck, alive_at, item_record, pair_changes
+from assay.store.item_rows import SchemaCheck, alive_at, input_hash, item_record, pair_changes
 from assay.store.sql import (
     after_keyset,
     decode_cursor,
@@ -459,6 +459,7 @@ class Datasets:
                 "valid_from": version,
                 "valid_to": None,
                 "updated_at": now,
+                "input_hash": input_hash(merged["input"]),
             }
             conn.execute(dataset_items.insert().values(new_row))
             next_order = max(row.next_sort_order, merged["sort_order"] + 1)

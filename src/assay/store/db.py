@@ -19,13 +19,16 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DataError, DBAPIError, OperationalError, StatementError
 
 from assay.errors import InvalidInput, StorageError
+
+if TYPE_CHECKING:
+    from assay.store.sealing import Keyring
 
 
 def is_in_memory(url: str | URL) -> bool:
@@ -56,7 +59,22 @@ class Database:
             )
         self._write_lock = threading.RLock()
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self._keyring: Keyring | None = None
         self.engine = self._create_engine(busy_timeout_ms, echo)
+
+    @property
+    def keyring(self) -> Keyring:
+        """The server key's keyring (see :mod:`assay.store.sealing`); set it from the
+        settings the database was opened with, else it is loaded from the environment."""
+        if self._keyring is None:
+            from assay.store.sealing import load_keyring
+
+            self._keyring = load_keyring()
+        return self._keyring
+
+    @keyring.setter
+    def keyring(self, value: Keyring) -> None:
+        self._keyring = value
 
     @property
     def is_sqlite(self) -> bool:

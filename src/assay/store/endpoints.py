@@ -1,6 +1,7 @@
 """Endpoints (API records): HTTP targets an experiment can call.
 
-Secret headers are write-only: stored for the engine (``secrets()``), never part of the record.
+Secret headers are write-only: stored sealed with the server key (see ``store/sealing.py``) for
+the engine (``secrets()``), never part of the record.
 Changing an endpoint's URL drops its secret headers unless new ones come with the change, so a
 secret cannot be redirected to a different host.
 """
@@ -42,6 +43,7 @@ class Endpoints:
             "id": new_id(),
             "project_id": self.project_id,
             **data.model_dump(),
+            "secret_headers": self._seal(data.secret_headers),
             "created_at": now,
             "updated_at": now,
         }
@@ -61,7 +63,13 @@ class Endpoints:
     def secrets(self, ref: str) -> dict[str, str]:
         """The secret headers, for the code that calls the endpoint."""
         with self.db.read() as conn:
-            return dict(self._row(conn, ref).secret_headers)
+            stored = dict(self._row(conn, ref).secret_headers)
+        keyring = self.db.keyring
+        return {name: keyring.unseal(value) for name, value in stored.items()}
+
+    def _seal(self, headers: dict[str, str] | None) -> dict[str, str]:
+        keyring = self.db.keyring
+        return {name: keyring.seal(value) for name, value in (headers or {}).items()}
 
     def list(
         self, *, search: str | None = None, limit: int = 50, cursor: str | None = None
@@ -95,6 +103,8 @@ class Endpoints:
             row = self._row(conn, ref)
             if "url" in changes and changes["url"] != row.url and "secret_headers" not in changes:
                 changes["secret_headers"] = {}
+            if changes.get("secret_headers"):
+                changes["secret_headers"] = self._seal(changes["secret_headers"])
             if changes:
                 changes["updated_at"] = utcnow()
                 try:

@@ -21,6 +21,7 @@ from assay.domain import Evaluator, EvaluatorCreate
 from assay.errors import Conflict, NotFound
 from assay.ids import new_id
 from assay.store.db import Database
+from assay.store.sealing import has_sealed
 from assay.store.sql import text_contains
 from assay.store.tables import dataset_evaluators, datasets, evaluators
 from assay.store.types import utcnow
@@ -38,6 +39,15 @@ class Evaluators:
     def __init__(self, db: Database, project_id: str) -> None:
         self.db = db
         self.project_id = project_id
+
+    def _open(self, row: Row[Any]) -> Evaluator:
+        """The record of a row, its sealed parameters opened (for the scorer that needs them)."""
+        evaluator = _evaluator(row)
+        if not has_sealed(evaluator.params):
+            return evaluator
+        return evaluator.model_copy(
+            update={"params": self.db.keyring.unseal_tree(evaluator.params)}
+        )
 
     # ------------------------------------------------------------------ evaluators
     def create(self, data: EvaluatorCreate, *, move_attachments: bool = True) -> Evaluator:
@@ -68,7 +78,8 @@ class Evaluators:
             "threshold": data.threshold,
             "created_at": utcnow(),
         }
-        conn.execute(evaluators.insert().values(values))
+        sealed = {**values, "params": self.db.keyring.seal_tree(data.params)}
+        conn.execute(evaluators.insert().values(sealed))
         if latest is not None and move:
             conn.execute(
                 update(dataset_evaluators)
@@ -113,7 +124,7 @@ class Evaluators:
     def get(self, ref: str, *, version: int | None = None) -> Evaluator:
         """An evaluator by id, or by name (latest version unless ``version`` is given)."""
         with self.db.read() as conn:
-            return _evaluator(self._row(conn, ref, version))
+            return self._open(self._row(conn, ref, version))
 
     def list(
         self, *, search: str | None = None, kind: str | None = None
@@ -141,14 +152,14 @@ class Evaluators:
             query = query.where(evaluators.c.kind == kind)
         with self.db.read() as conn:
             rows = conn.execute(query.order_by(evaluators.c.name)).all()
-        return [_evaluator(r) for r in rows]
+        return [self._open(r) for r in rows]
 
     def versions(self, ref: str) -> builtins.list[Evaluator]:
         """Every version of an evaluator (by id or name), newest first."""
         with self.db.read() as conn:
             name = self._row(conn, ref).name
             rows = conn.execute(self._by_name(name).order_by(evaluators.c.version.desc())).all()
-        return [_evaluator(r) for r in rows]
+        return [self._open(r) for r in rows]
 
     def delete(self, ref: str, *, version: int | None = None) -> int:
         """Delete an evaluator: one version (an id, or a name with ``version``) or, for a
@@ -207,7 +218,7 @@ class Evaluators:
                         dataset_id=dataset_id, evaluator_id=row.id, created_at=utcnow()
                     )
                 )
-            return _evaluator(row)
+            return self._open(row)
 
     def detach(self, dataset: str, evaluator: str) -> None:
         """Remove an evaluator (any of its versions, by name or id) from a dataset's defaults."""
@@ -236,4 +247,4 @@ class Evaluators:
                 .where(dataset_evaluators.c.dataset_id == dataset_id)
                 .order_by(dataset_evaluators.c.created_at, evaluators.c.name)
             ).all()
-        return [_evaluator(r) for r in rows]
+        return [self._open(r) for r in rows]

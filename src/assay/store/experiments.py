@@ -48,11 +48,13 @@ from assay.store.active_time import active_periods, close_period
 from assay.store.datasets import Datasets
 from assay.store.db import Database
 from assay.store.item_rows import alive_at
+from assay.store.lease import FIRST_LEASE, Lease, fence
 from assay.store.planning import load_items, select_items, sequential_ids, worker_alive
 from assay.store.recording import Completion, Rows, completion_rows, delete_traces, write_rows
 from assay.store.result_pages import for_items, for_runs, page, results_page
 from assay.store.run_bulk import Bulk
 from assay.store.run_frames import touch
+from assay.store.sealing import has_sealed
 from assay.store.sql import after_keyset, decode_cursor, encode_cursor, text_contains
 from assay.store.summary import summarize
 from assay.store.tables import dataset_items, datasets, experiments, results, scores, traces
@@ -111,6 +113,7 @@ def _experiment(row: Row[Any]) -> Experiment:
     m.pop("data_revision", None)
     m.pop("active_s", None)
     m.pop("resumed_at", None)
+    m.pop("lease", None)
     m["status"] = ExperimentStatus(m["status"])
     if interrupted(m["status"].value, worker, heartbeat):
         m["status"] = ExperimentStatus.interrupted
@@ -155,6 +158,19 @@ class Experiments:
         self.project_id = project_id
         self._datasets = Datasets(db, project_id)
         self._bulk = Bulk(db.dialect)
+
+    def _open(self, row: Row[Any]) -> Experiment:
+        """The record of a row, its sealed secrets opened (for the runner that needs them)."""
+        experiment = _experiment(row)
+        if not (has_sealed(experiment.config) or has_sealed(experiment.scorers)):
+            return experiment
+        keyring = self.db.keyring
+        return experiment.model_copy(
+            update={
+                "config": keyring.unseal_tree(experiment.config),
+                "scorers": keyring.unseal_tree(experiment.scorers),
+            }
+        )
 
     # ------------------------------------------------------------------ planning
     def create(
@@ -250,6 +266,9 @@ class Experiments:
                 )
         record = {k: v for k, v in values.items() if k != "cancel_requested"}
         record["status"] = ExperimentStatus.pending
+        keyring = self.db.keyring  # secrets in the config are stored sealed
+        values["config"] = keyring.seal_tree(data.config)
+        values["scorers"] = keyring.seal_tree(data.scorers)
         return PlannedRun(self, Experiment.model_construct(**record), work, values, rows)
 
     def _commit_plan(
@@ -265,6 +284,7 @@ class Experiments:
                 "started_at": now,
                 "active_s": 0.0,
                 "resumed_at": now,
+                "lease": FIRST_LEASE,
             }
         with self.db.write() as conn:
             conn.execute(experiments.insert().values(values))
@@ -275,7 +295,7 @@ class Experiments:
     def get(self, ref: str) -> Experiment:
         """An experiment by id, or the newest one with that name."""
         with self.db.read() as conn:
-            return _experiment(self._row(conn, ref))
+            return self._open(self._row(conn, ref))
 
     def _row(self, conn: Connection, ref: str) -> Row[Any]:
         query = (
@@ -343,7 +363,7 @@ class Experiments:
         order = [key.desc(), experiments.c.id.desc()] if descending else [key, experiments.c.id]
         with self.db.read() as conn:
             rows = conn.execute(query.order_by(*order).limit(limit + 1)).all()
-        items = [_experiment(r) for r in rows[:limit]]
+        items = [self._open(r) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1].sort_key
@@ -494,7 +514,7 @@ class Experiments:
         dataset_id = self._datasets.get(dataset).id
         with self.db.read() as conn:
             runs = {
-                row.id: _experiment(row)
+                row.id: self._open(row)
                 for row in conn.execute(
                     select(experiments)
                     .where(
@@ -524,6 +544,12 @@ class Experiments:
     # ------------------------------------------------------------------ running
     def claim(self, ref: str, worker: str, *, stale_after: float = 30.0) -> Experiment:
         """Mark the experiment running in ``worker``; refuse if a live runner holds it."""
+        return self.claim_lease(ref, worker, stale_after=stale_after)[0]
+
+    def claim_lease(
+        self, ref: str, worker: str, *, stale_after: float = 30.0
+    ) -> tuple[Experiment, Lease]:
+        """:meth:`claim`, with the lease (a new token) the claim gives ``worker``."""
         with self.db.write() as conn:
             row = self._row(conn, ref)
             if (
@@ -556,17 +582,23 @@ class Experiments:
                     finished_at=None,
                     active_s=done,
                     resumed_at=current or now,
+                    lease=experiments.c.lease + 1,
                 )
             )
-            return _experiment(self._row(conn, row.id))
+            claimed = self._row(conn, row.id)
+            return self._open(claimed), Lease(row.id, worker, int(claimed.lease))
 
-    def heartbeat(self, experiment_id: str, worker: str) -> None:
+    def heartbeat(self, experiment_id: str, worker: str, lease: Lease | None = None) -> bool:
+        """Say ``worker`` is alive; with ``lease``, False when the lease is lost (stop now)."""
+        c = experiments.c
+        holder = [c.id == experiment_id, c.worker_id == worker]
+        if lease is not None:
+            holder.append(c.lease == lease.token)
         with self.db.write() as conn:
-            conn.execute(
-                update(experiments)
-                .where(experiments.c.id == experiment_id, experiments.c.worker_id == worker)
-                .values(heartbeat_at=utcnow())
-            )
+            beat = conn.execute(
+                update(experiments).where(*holder).values(heartbeat_at=utcnow())
+            ).rowcount
+        return lease is None or beat == 1
 
     def cancel_requested(self, experiment_id: str) -> bool:
         with self.db.read() as conn:
@@ -575,8 +607,12 @@ class Experiments:
             ).scalar_one_or_none()
         return bool(flag)
 
-    def set_status(self, experiment_id: str, status: ExperimentStatus) -> None:
+    def set_status(
+        self, experiment_id: str, status: ExperimentStatus, *, lease: Lease | None = None
+    ) -> None:
         with self.db.write() as conn:
+            if lease is not None:
+                fence(conn, lease)
             conn.execute(
                 update(experiments)
                 .where(experiments.c.id == experiment_id)
@@ -601,11 +637,23 @@ class Experiments:
                     .where(experiments.c.id == row.id)
                     .values(cancel_requested=True)
                 )
-            return _experiment(self._row(conn, row.id))
+            return self._open(self._row(conn, row.id))
 
-    def finish(self, experiment_id: str, status: ExperimentStatus, error: str | None) -> None:
-        """End a run: unfinished results become cancelled, the status and error are set."""
+    def finish(
+        self,
+        experiment_id: str,
+        status: ExperimentStatus,
+        error: str | None,
+        *,
+        lease: Lease | None = None,
+    ) -> None:
+        """End a run: unfinished results become cancelled, the status and error are set.
+
+        With ``lease``, only while the lease is held (else :class:`LeaseLost`, nothing written).
+        """
         with self.db.write() as conn:
+            if lease is not None:
+                fence(conn, lease)
             self._finish(conn, experiment_id, status, error)
 
     def _finish(
@@ -686,19 +734,24 @@ class Experiments:
                 WorkItem(r[0], r[1], r[2], r[3], r[4], r[5], r[6] or {}, r[7] or [])
                 for r in conn.execute(query)
             ]
-            return _experiment(row), work
+            return self._open(row), work
 
-    def record(self, experiment_id: str, batch: Sequence[Completion]) -> int:
+    def record(
+        self, experiment_id: str, batch: Sequence[Completion], *, lease: Lease | None = None
+    ) -> int:
         """Write finished results and their scores in one transaction; returns rows written.
 
         A result that is already completed is left alone, and so are the scores sent with it:
         there is never a second completion for one (experiment, item, repetition).
         """
-        return self.record_rows(experiment_id, completion_rows(batch))
+        return self.record_rows(experiment_id, completion_rows(batch), lease=lease)
 
-    def record_rows(self, experiment_id: str, rows: Rows) -> int:
-        """:meth:`record` for rows already flattened by :func:`completion_rows`."""
-        return write_rows(self.db, self._bulk, self.project_id, experiment_id, rows)
+    def record_rows(self, experiment_id: str, rows: Rows, *, lease: Lease | None = None) -> int:
+        """:meth:`record` for rows already flattened by :func:`completion_rows`.
+
+        With ``lease``, the rows are written only while it is held (else :class:`LeaseLost`).
+        """
+        return write_rows(self.db, self._bulk, self.project_id, experiment_id, rows, lease=lease)
 
     def delete(self, ref: str) -> None:
         """Delete an experiment with its results, scores and the traces its runs recorded

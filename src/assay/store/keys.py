@@ -1,7 +1,10 @@
 """Projects and their API keys.
 
 A key is a public part (``pk-…``, stored as is) and a secret (``sk-…``, 256 random bits, stored
-only as its SHA-256). Secrets are shown once, when created; a revoked key never authenticates.
+only as its HMAC-SHA256 keyed by the server's pepper, ``h1:<hex>``; see ``store/sealing.py``).
+Keys hashed before the pepper (a bare SHA-256) still authenticate, and their hash is replaced
+by the peppered one when they do. Secrets are shown once, when created; a revoked key never
+authenticates.
 """
 
 from __future__ import annotations
@@ -24,8 +27,16 @@ from assay.store.types import utcnow
 _TOUCH_EVERY = timedelta(minutes=1)
 
 
+_PEPPERED = "h1:"
+
+
 def hash_secret(secret: str) -> str:
+    """The unpeppered hash of keys created before the pepper (accepted, then upgraded)."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def peppered_hash(db: Database, secret: str) -> str:
+    return _PEPPERED + db.keyring.pepper(secret)
 
 
 def _key(row: Row[Any]) -> ApiKey:
@@ -54,7 +65,9 @@ class Keys:
         )
         with self.db.write() as conn:
             conn.execute(
-                api_keys.insert().values(**key.model_dump(), secret_hash=hash_secret(secret))
+                api_keys.insert().values(
+                    **key.model_dump(), secret_hash=peppered_hash(self.db, secret)
+                )
             )
         return ApiKeyCreated(key=key, secret_key=secret)
 
@@ -87,7 +100,7 @@ class Keys:
 
 def authenticate(db: Database, *, public_key: str | None, secret: str) -> Project:
     """The project a (public key, secret) pair or a bare secret belongs to; else Unauthorized."""
-    digest = hash_secret(secret)
+    digest, legacy = peppered_hash(db, secret), hash_secret(secret)
     query = select(
         api_keys,
         projects.c.name.label("project_name"),
@@ -96,17 +109,22 @@ def authenticate(db: Database, *, public_key: str | None, secret: str) -> Projec
     if public_key is not None:
         query = query.where(api_keys.c.public_key == public_key)
     else:
-        query = query.where(api_keys.c.secret_hash == digest)
+        query = query.where(api_keys.c.secret_hash.in_([digest, legacy]))
     with db.read() as conn:
         row = conn.execute(query).first()
+    stored = "" if row is None else row.secret_hash
+    upgrade = hmac.compare_digest(stored, legacy)
     if (
         row is None
         or row.revoked_at is not None
-        or not hmac.compare_digest(row.secret_hash, digest)
+        or not (hmac.compare_digest(stored, digest) or upgrade)
     ):
         raise Unauthorized("invalid or revoked API key")
     now = utcnow()
+    changes: dict[str, Any] = {"secret_hash": digest} if upgrade else {}
     if row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY:
+        changes["last_used_at"] = now
+    if changes:
         with db.write() as conn:
-            conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(last_used_at=now))
+            conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(**changes))
     return Project(id=row.project_id, name=row.project_name, created_at=row.project_created_at)

@@ -28,13 +28,15 @@ _DOWN = re.compile(
 )
 
 
-def _config(conn: Connection | None = None) -> Config:
+def _config(conn: Connection | None = None, db: Database | None = None) -> Config:
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(_SCRIPTS))
     cfg.set_main_option("file_template", "%%(year)d_%%(month).2d_%%(day).2d_%%(rev)s_%%(slug)s")
     cfg.attributes["connection"] = conn
+    if db is not None:  # migrations that seal stored secrets use the database's server key
+        cfg.attributes["keyring"] = db.keyring
     return cfg
 
 
@@ -112,4 +114,4 @@ def _run(db: Database, action: object) -> None:
     with db.write() as conn:
         if not db.is_sqlite:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
-        action(_config(conn))
+        action(_config(conn, db))

@@ -112,7 +112,11 @@ class RunQueue:
                 c.worker_id.is_(None) if row.worker_id is None else c.worker_id == row.worker_id
             )
             now = utcnow()
-            values: dict[str, Any] = {"worker_id": worker, "heartbeat_at": now}
+            values: dict[str, Any] = {
+                "worker_id": worker,
+                "heartbeat_at": now,
+                "lease": c.lease + 1,  # fences out the runner it takes over from
+            }
             if row.worker_id is not None:  # a dead worker's active period ended at its heartbeat
                 values["active_s"] = close_period(row, row.heartbeat_at or now)
                 values["resumed_at"] = now

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, delete, select
 
 from assay.domain import ResultStatus, ScoreCreate, ScoreDataType
 from assay.store.db import Database
+from assay.store.lease import Lease, fence
 from assay.store.planning import sequential_ids
 from assay.store.run_bulk import Bulk
 from assay.store.run_frames import touch
@@ -232,14 +233,28 @@ def _recorded(conn: Connection, ids: list[str]) -> tuple[set[str], set[str]]:
     return completed, traced
 
 
-def write_rows(db: Database, bulk: Bulk, project_id: str, experiment_id: str, rows: Rows) -> int:
-    """One transaction: results not yet completed get their outcome, scores and trace."""
+def write_rows(
+    db: Database,
+    bulk: Bulk,
+    project_id: str,
+    experiment_id: str,
+    rows: Rows,
+    *,
+    lease: Lease | None = None,
+) -> int:
+    """One transaction: results not yet completed get their outcome, scores and trace.
+
+    With ``lease``, the transaction first checks the runner still holds the run (see
+    :mod:`assay.store.lease`): a runner that lost it writes nothing.
+    """
     if not rows.results:
         return 0
     now = utcnow()
     result_rows, score_rows = rows.results, rows.scores
     trace_rows, observation_rows = rows.traces, rows.observations
     with db.write() as conn:
+        if lease is not None:
+            fence(conn, lease)
         done, traced = _recorded(conn, [r[11] for r in result_rows])
         if done:
             result_rows = [r for r in result_rows if r[11] not in done]

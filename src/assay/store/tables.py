@@ -136,7 +136,11 @@ dataset_items = Table(
     Column("archived", Boolean, nullable=False, server_default=text("false")),
     _created(),
     Column("updated_at", UtcDateTime, nullable=False),
+    # SHA-256 of the input as sorted-key JSON (store/item_rows.py: input_hash): uploads that
+    # name items by input find them through it.
+    Column("input_hash", String(64)),
     Index(None, "dataset_id", "valid_to", "sort_order", "id"),
+    Index(None, "dataset_id", "input_hash"),
     Index(None, "dataset_id", "valid_from"),
     Index(None, "id", "valid_to"),
 )
@@ -193,6 +197,8 @@ experiments = Table(
     Column("data_revision", Integer, nullable=False, server_default=text("0")),
     Column("worker_id", String(100)),
     Column("heartbeat_at", UtcDateTime),
+    # The fencing token of the run's lease, bumped by every claim (see store/lease.py).
+    Column("lease", Integer, nullable=False, server_default=text("0")),
     _created(),
     Column("started_at", UtcDateTime),
     Column("finished_at", UtcDateTime),

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from assay import __version__
+from assay.domain.redaction import redact
 from assay.formatting import plural, usd
 
 HERE = Path(__file__).parent
@@ -78,6 +79,7 @@ env.filters.update(
     when=when,
     pretty=pretty,
     short=short,
+    redacted=redact,
 )
 env.globals["version"] = __version__
 # The macros (badges, tags, charts) are globals, so a block rendered alone still has them.
