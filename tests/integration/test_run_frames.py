@@ -122,7 +122,7 @@ def test_every_write_to_a_run_invalidates_its_snapshot(
         result_id=result.id,
     )
     frame = fresh()
-    assert frame.scores["helpful"].value[frame.index[(result.dataset_item_id, 0)]] == 0.25
+    assert frame.scores["helpful"].value[frame.index[(result.item_id, 0)]] == 0.25
 
     store.scores.upsert(
         ScoreCreate(
@@ -131,7 +131,7 @@ def test_every_write_to_a_run_invalidates_its_snapshot(
         result_id=result.id,
     )
     frame = fresh()
-    assert frame.scores["helpful"].value[frame.index[(result.dataset_item_id, 0)]] == 0.75
+    assert frame.scores["helpful"].value[frame.index[(result.item_id, 0)]] == 0.75
 
     store.scores.delete(human.id)
     assert "helpful" not in fresh().scores

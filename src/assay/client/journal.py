@@ -27,6 +27,7 @@ from assay.errors import AssayError, Conflict, NotFound
 
 if TYPE_CHECKING:
     from assay.client._sync import Assay
+    from assay.domain import Result
 
 BATCH = 1000
 
@@ -194,15 +195,15 @@ def replay(client: Assay, directory: Path) -> list[Outcome]:
     return outcomes
 
 
-def result_record(row: Any, dataset_item_id: str | None = None) -> dict[str, Any]:
-    """A stored result (``ResultDetail``) as an uploaded run item, keyed by its own id, with
+def result_record(row: Result, dataset_item_id: str | None = None) -> dict[str, Any]:
+    """A stored result as an uploaded run item, keyed by its own id, with
     its evaluator scores; ``dataset_item_id`` names the server's item it ran."""
     record = {
         "id": row.id,
-        "input": row.item_input,
-        "expectedOutput": row.item_expected_output,
+        "input": row.input,
+        "expectedOutput": row.expected_output,
         "output": row.output,
-        "error": row.error or None,
+        "error": row.error,
         "latencyMs": row.latency_ms,
         "cost": row.cost,
         "tokens_in": row.tokens_in,
