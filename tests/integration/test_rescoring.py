@@ -58,9 +58,7 @@ def _run(store: Store, scorers: list[object] | None = None, **kw: object) -> str
 def _scores(store: Store, experiment_id: str) -> dict[str, list[tuple[str, object, object]]]:
     out: dict[str, list[tuple[str, object, object]]] = {}
     for r in store.experiments.iter_results(experiment_id):
-        out[r.item_id or ""] = sorted(
-            (s.name, s.numeric_value, s.source.value) for s in r.scores
-        )
+        out[r.item_id or ""] = sorted((s.name, s.numeric_value, s.source.value) for s in r.scores)
     return out
 
 

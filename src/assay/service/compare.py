@@ -81,9 +81,7 @@ def compare_runs(
     )
 
 
-def inputs_of(
-    store: Store, run_ids: Sequence[str], item_ids: Collection[str]
-) -> dict[str, Result]:
+def inputs_of(store: Store, run_ids: Sequence[str], item_ids: Collection[str]) -> dict[str, Result]:
     """Results by item id, read from the first of ``run_ids`` that ran each item: what the
     items of a comparison page or a verdict's regressions were run with."""
     return item_inputs(store, run_ids, item_ids)
@@ -106,8 +104,7 @@ def compare(
     wanted = sorted({item for item, _ in keys})
     cells = {
         e.id: {
-            (r.item_id, r.repetition): r
-            for r in store.experiments.results_for_items(e.id, wanted)
+            (r.item_id, r.repetition): r for r in store.experiments.results_for_items(e.id, wanted)
         }
         for e in found
     }
