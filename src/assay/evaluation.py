@@ -25,7 +25,7 @@ from assay.domain import (
     Experiment,
     ExperimentSummary,
     ItemCreate,
-    ResultDetail,
+    Result,
     ScorerStats,
     Selection,
     item_content_hash,
@@ -74,7 +74,7 @@ class EvaluationResult:
         self._owns_store = owns_store
         self.experiment = experiment
         self._summary: ExperimentSummary | None = None
-        self._rows: list[ResultDetail] | None = None
+        self._rows: list[Result] | None = None
         self.upload: Outcome | None = None  # what reached the server, when one is configured
 
     @property
@@ -116,7 +116,7 @@ class EvaluationResult:
         return {s.name: s for s in self.summary.scores}
 
     @property
-    def rows(self) -> list[ResultDetail]:
+    def rows(self) -> list[Result]:
         """Every result with its item and scores, in dataset order (loaded on first use)."""
         if self._rows is None:
             self._rows = list(self._store.experiments.iter_results(self.id))
@@ -130,7 +130,7 @@ class EvaluationResult:
             return []
         return list(_item_errors(self._store.experiments.iter_results(self.id)))
 
-    def __iter__(self) -> Iterator[ResultDetail]:
+    def __iter__(self) -> Iterator[Result]:
         return iter(self.rows)
 
     def __len__(self) -> int:
@@ -140,9 +140,8 @@ class EvaluationResult:
         """One flat record per result; each score becomes a ``score.<name>`` column."""
         out = []
         for r in self.rows:
-            record = r.export_record()
-            del record["scores"]
-            for name, value in r.score_values().items():
+            record: dict[str, Any] = dict(r.export_record())
+            for name, value in record.pop("scores").items():
                 record[f"score.{name}"] = value
             out.append(record)
         return out
@@ -170,14 +169,14 @@ class EvaluationResult:
         )
 
 
-def _item_errors(rows: Iterator[ResultDetail]) -> Iterator[ItemError]:
+def _item_errors(rows: Iterator[Result]) -> Iterator[ItemError]:
     for r in rows:
         if r.status.value == "failed":
-            yield ItemError(r.dataset_item_id, r.repetition, r.item_input, r.error or "failed")
+            yield ItemError(r.item_id, r.repetition, r.input, r.error or "failed")
         for s in r.scores:
             if s.numeric_value is None and s.string_value is None:
                 error = s.reason or "scorer error"
-                yield ItemError(r.dataset_item_id, r.repetition, r.item_input, error, s.name)
+                yield ItemError(r.item_id, r.repetition, r.input, error, s.name)
 
 
 _INTERNAL = (os.path.dirname(__file__) + os.sep, os.path.dirname(asyncio.__file__) + os.sep)
@@ -511,7 +510,7 @@ def upload(
             finished = ("completed", "failed")
             rows = store.experiments.iter_results(experiment.id)
             records = (
-                result_record(r, to_server.get(r.dataset_item_id or ""))
+                result_record(r, to_server.get(r.item_id or ""))
                 for r in rows
                 if r.status in finished
             )

@@ -127,8 +127,8 @@ def test_evaluate_a_server_dataset(
     assert (run.summary.completed, run.summary.passed) == (1201, 1200)
 
     rows = all_results(client, result.id)
-    assert sorted(r.dataset_item_id for r in rows) == sorted(ids)  # every item, by its id
-    again = next(r for r in rows if r.item_expected_output == "QUESTION 0 (again)")
+    assert sorted(r.item_id for r in rows) == sorted(ids)  # every item, by its id
+    again = next(r for r in rows if r.expected_output == "QUESTION 0 (again)")
     verdicts = {s.name: s.passed for s in again.scores}
     assert verdicts == {"exact_match": False, "mentions": True}
     assert again.passed is False
@@ -175,14 +175,14 @@ def test_evaluate_a_pinned_version_and_chosen_items(
     assert old.upload is not None
     assert old.upload.done
     rows = all_results(client, old.id)
-    assert sorted(r.dataset_item_id for r in rows) == sorted(ids)
+    assert sorted(r.item_id for r in rows) == sorted(ids)
     assert all({s.name for s in r.scores} == {"exact_match", "short"} for r in rows)
 
     chosen = assay.evaluate(
         "versions", answer, ["exact_match"], server=server, settings=local, ids=ids[1:3]
     )
     assert chosen.summary.total == 2
-    assert sorted(r.dataset_item_id for r in all_results(client, chosen.id)) == sorted(ids[1:3])
+    assert sorted(r.item_id for r in all_results(client, chosen.id)) == sorted(ids[1:3])
     old.close()
     chosen.close()
 

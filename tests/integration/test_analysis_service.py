@@ -117,7 +117,7 @@ def test_later_score_sources_overrule_evaluators(store: Store, dataset: str) -> 
             )
         )
     frame = load_run(store, rid)
-    row = frame.index[(first.dataset_item_id or "", 0)]
+    row = frame.index[(first.item_id or "", 0)]
     assert frame.scores["exact_match"].passed[row] == 0.0
     assert frame.judge_cost[row] == pytest.approx(0.25)
     other = frame.index[(frame.item_ids[1 if row == 0 else 0], 0)]

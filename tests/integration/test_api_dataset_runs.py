@@ -54,6 +54,11 @@ def test_create_and_items_as_the_sdk_docs_show(http: TestClient, store: Store, q
     assert by_output["Free, Pro, Enterprise"]["item_input"] == {"query": "pricing plans"}
     assert by_output["?"]["dataset_item_id"] is None
     assert len(results) == 3
+    listed_here = http.get(f"/api/v1/dataset-runs/{run['id']}/results/", params={"limit": 2})
+    assert listed_here.status_code == 200, listed_here.text
+    assert listed_here.json()["results"] == results[:2]
+    assert listed_here.json()["total"] == 3
+    assert by_output["Go to Settings"]["observation_id"] == "gen-id-xyz"
     lines = http.get(f"/api/v1/dataset-runs/{run['id']}/export/").text.splitlines()
     assert {orjson.loads(line)["output"] for line in lines} == set(by_output)
     listed = http.get("/api/v1/dataset-runs/", params={"dataset_name": "Support Agent QA"}).json()

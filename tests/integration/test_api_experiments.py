@@ -49,9 +49,14 @@ def test_lifecycle_create_start_run_results(
     assert results["dataset_name"] == "Support Agent QA"
     summary = results["summary"]
     assert (summary["total"], summary["completed"], summary["failed"]) == (3, 3, 0)
+    assert results["total"] == 3
     first = results["results"][0]
     assert first["output"] == "echo: Answer: reset password"
     assert first["item_input"] == {"query": "reset password"}
+    # the seed's names on the wire, and no error as ""
+    assert {"dataset_item_id", "item_input", "item_expected_output"} <= set(first)
+    assert not {"item_id", "input", "expected_output"} & set(first)
+    assert (first["error"], first["experiment_id"]) == ("", exp["id"])
     assert first["tokens_in"] > 0
     assert [s["name"] for s in first["scores"]] == ["contains"]
 
@@ -69,6 +74,7 @@ def test_lifecycle_create_start_run_results(
     ).json()
     assert lean["summary"] is None
     assert lean["results"] == rest["results"]
+    assert (page["total"], rest["total"]) == (3, None)  # counted on the first page only
     assert rest["next_cursor"] is None
 
     detail = http.get(f"/api/v1/experiments/{exp['id']}/").json()

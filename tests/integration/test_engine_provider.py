@@ -62,7 +62,7 @@ def run(store: Store, target: object, n: int = 3, **options: object) -> tuple[st
 
 
 def by_input(store: Store, experiment_id: str) -> dict[str, object]:
-    return {r.item_input["q"]: r for r in store.experiments.iter_results(experiment_id)}  # type: ignore[index]
+    return {r.input["q"]: r for r in store.experiments.iter_results(experiment_id)}  # type: ignore[index]
 
 
 def test_openai_target_output_tokens_cost_and_auth(store: Store, fake: FakeProvider) -> None:

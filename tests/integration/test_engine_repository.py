@@ -162,8 +162,8 @@ def test_results_page_with_cursor_and_filters(store: Store) -> None:
     assert [r.id for r in first.results] == rids[:2]
     assert first.dataset_name == "qa"
     assert first.experiment_name == "exp"
-    assert first.results[0].item_input == {"q": "q0"}
-    assert first.results[0].item_expected_output == "a0"
+    assert first.results[0].input == {"q": "q0"}
+    assert first.results[0].expected_output == "a0"
     second = store.experiments.results(exp_id, limit=2, cursor=first.next_cursor)
     assert [r.id for r in second.results] == rids[2:4]
     failing = store.experiments.results(exp_id, passed=False)

@@ -66,7 +66,7 @@ def test_scores_gate_passed_and_failures_are_data(store: Store) -> None:
         return {"value": len(output), "passed": len(output) < 10}
 
     result = assay.evaluate(ITEMS[:3], task, [exact_match(), short()], store=store)
-    rows = {r.item_input["q"]: r for r in result.rows}  # type: ignore[index]
+    rows = {r.input["q"]: r for r in result.rows}  # type: ignore[index]
     assert rows["q0"].passed is True
     assert rows["q2"].passed is False  # one failing scorer fails the result
     assert rows["q1"].status == ResultStatus.failed

@@ -35,7 +35,7 @@ def right_for(share: float) -> Any:
 
 
 def item_ids(store: Store, result: assay.EvaluationResult) -> list[str]:
-    return sorted(str(r.dataset_item_id) for r in result.rows)
+    return sorted(str(r.item_id) for r in result.rows)
 
 
 def test_same_list_runs_the_same_dataset_version_and_a_real_gain_is_better(
@@ -88,8 +88,8 @@ def test_changed_list_is_a_new_version_of_the_same_dataset(store: Store) -> None
     assert (a.experiment.dataset_version, b.experiment.dataset_version) == (1, 2)
     version = store.datasets.versions(str(b.experiment.dataset_id))[0]
     assert (version.version, version.added, version.removed, version.item_count) == (2, 1, 2, 9)
-    by_input_a = {str(r.item_input): r.dataset_item_id for r in a.rows}
-    by_input_b = {str(r.item_input): r.dataset_item_id for r in b.rows}
+    by_input_a = {str(r.input): r.item_id for r in a.rows}
+    by_input_b = {str(r.input): r.item_id for r in b.rows}
     for row in first[:8]:  # unchanged items keep their ids
         assert by_input_b[str(row["input"])] == by_input_a[str(row["input"])]
 
@@ -137,8 +137,8 @@ def test_runs_over_different_datasets_align_by_content_with_a_warning(store: Sto
     assert all(None not in row.cells.values() for row in comparison.items)
 
     paged = compare_experiments(store, [a.id, b.id], limit=5)  # outputs read per page
-    outputs = {str(r.item_input): r.output for r in b.rows}
-    inputs = {r.dataset_item_id: str(r.item_input) for r in a.rows}
+    outputs = {str(r.input): r.output for r in b.rows}
+    inputs = {r.item_id: str(r.input) for r in a.rows}
     for row in paged.items:
         cell = row.cells[b.id]
         assert cell is not None

@@ -58,9 +58,7 @@ def _run(store: Store, scorers: list[object] | None = None, **kw: object) -> str
 def _scores(store: Store, experiment_id: str) -> dict[str, list[tuple[str, object, object]]]:
     out: dict[str, list[tuple[str, object, object]]] = {}
     for r in store.experiments.iter_results(experiment_id):
-        out[r.dataset_item_id or ""] = sorted(
-            (s.name, s.numeric_value, s.source.value) for s in r.scores
-        )
+        out[r.item_id or ""] = sorted((s.name, s.numeric_value, s.source.value) for s in r.scores)
     return out
 
 
@@ -178,7 +176,7 @@ def test_judge_in_a_run_malformed_reply_does_not_stop_it(
     experiment_id = _run(store, [exact_match(), judge])
     experiment = store.experiments.get(experiment_id)
     assert experiment.status.value == "completed"
-    rows = {r.dataset_item_id: r for r in store.experiments.iter_results(experiment_id)}
+    rows = {r.item_id: r for r in store.experiments.iter_results(experiment_id)}
     assert len(rows) == 5
     broken = [s for r in rows.values() for s in r.scores if s.numeric_value is None]
     assert len(broken) == 1

@@ -101,6 +101,21 @@ def test_a_run_stores_its_snapshot_when_it_ends(
     assert built == [run_id, run_id]
 
 
+def test_the_result_records_give_the_frame_the_columns_give(store: Store, run_id: str) -> None:
+    """``RunFrame.from_experiment`` takes the records the store returns, as they come."""
+    store.scores.upsert(
+        ScoreCreate(name="helpful", value=0.5, source=ScoreSource.human),
+        result_id=next(store.experiments.iter_results(run_id)).id,
+    )
+    experiment = store.experiments.get(run_id)
+    from_records = RunFrame.from_experiment(experiment, store.experiments.iter_results(run_id))
+    from_columns = load_run(store, run_id)
+    _same(from_records, from_columns)
+    assert list(from_records.outputs or ()) == list(from_columns.outputs or ())
+    assert from_records.errors is not None
+    assert "no answer for q2" in str(from_records.errors)
+
+
 def test_every_write_to_a_run_invalidates_its_snapshot(
     store: Store, run_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -122,7 +137,7 @@ def test_every_write_to_a_run_invalidates_its_snapshot(
         result_id=result.id,
     )
     frame = fresh()
-    assert frame.scores["helpful"].value[frame.index[(result.dataset_item_id, 0)]] == 0.25
+    assert frame.scores["helpful"].value[frame.index[(result.item_id, 0)]] == 0.25
 
     store.scores.upsert(
         ScoreCreate(
@@ -131,7 +146,7 @@ def test_every_write_to_a_run_invalidates_its_snapshot(
         result_id=result.id,
     )
     frame = fresh()
-    assert frame.scores["helpful"].value[frame.index[(result.dataset_item_id, 0)]] == 0.75
+    assert frame.scores["helpful"].value[frame.index[(result.item_id, 0)]] == 0.75
 
     store.scores.delete(human.id)
     assert "helpful" not in fresh().scores

@@ -66,8 +66,8 @@ def test_function_runs_record_a_trace_per_result(store: Store, writer: str) -> N
         trace = store.traces.get(r.id)
         assert trace.session_id == run_id  # the run's traces form one session
         assert trace.name == "traced"
-        assert trace.input == r.item_input
-        assert trace.metadata["dataset_item_id"] == r.dataset_item_id
+        assert trace.input == r.input
+        assert trace.metadata["dataset_item_id"] == r.item_id
         assert trace.start_time is not None
         assert trace.end_time is not None
         call = next(o for o in trace.observations if o.name == "target")
@@ -80,7 +80,7 @@ def test_function_runs_record_a_trace_per_result(store: Store, writer: str) -> N
             assert trace.output == r.output
             tool = next(o for o in trace.observations if o.type.value == "tool")
             assert (tool.name, tool.parent_id) == ("lookup", call.id)
-            assert tool.input == {"key": r.item_input["q"]}  # type: ignore[index]
+            assert tool.input == {"key": r.input["q"]}  # type: ignore[index]
     listed = store.traces.list(session_id=run_id, limit=10).items
     assert {t.id for t in listed} == {r.id for r in results}
 
@@ -204,7 +204,7 @@ async def _lookup(query: str, k: int) -> None:
 
 def test_spans_a_task_records_go_under_its_trace(store: Store) -> None:
     run_id = _run(store, FunctionTarget(research))
-    by_item = {r.item_input["q"]: r for r in store.experiments.iter_results(run_id)}  # type: ignore[index]
+    by_item = {r.input["q"]: r for r in store.experiments.iter_results(run_id)}  # type: ignore[index]
     trace = store.traces.get(by_item["q0"].id)
     steps = {o.name: o for o in trace.observations}
     assert set(steps) == {"target", "plan", "search", "rank"}
@@ -275,7 +275,7 @@ def billed(x: dict[str, str]) -> Any:
 
 def test_span_usage_rolls_up_into_the_result(store: Store) -> None:
     run_id = _run(store, FunctionTarget(billed))
-    by_item = {r.item_input["q"]: r for r in store.experiments.iter_results(run_id)}  # type: ignore[index]
+    by_item = {r.input["q"]: r for r in store.experiments.iter_results(run_id)}  # type: ignore[index]
 
     def usage(q: str) -> tuple[float | None, int | None, int | None]:
         r = by_item[q]

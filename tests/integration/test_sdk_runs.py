@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from assay.client import Assay, AsyncAssay
 from assay.config import Settings
+from assay.domain import Result, ResultsPage
 from assay.store import Store
 from tests.fakes.provider import FakeProvider
 from tests.integration.experiment_support import run_worker
 
 
-def test_dataset_runs_as_documented(client: Assay, qa: str) -> None:
+def test_dataset_runs_as_documented(client: Assay, store: Store, qa: str) -> None:
     run = client.dataset_runs.create(
         dataset_name="Support Agent QA",
         name="gpt-4o-run-1",
@@ -33,6 +34,21 @@ def test_dataset_runs_as_documented(client: Assay, qa: str) -> None:
     )
     assert (written.created, written.updated) == (1, 0)
     assert client.dataset_runs.get(run.id).item_count == 1
+    page = client.dataset_runs.results(run.id)
+    assert isinstance(page, ResultsPage)
+    assert page.total == 1
+    assert page.summary is not None
+    assert page.summary.completed == 1
+    (result,) = page.results
+    assert isinstance(result, Result)
+    assert (result.item_id, result.input, result.expected_output) == (
+        store.datasets.list_items(qa).items[0].id,
+        {"query": "reset password"},
+        {"answer": "Settings"},  # what was uploaded with it
+    )
+    assert (result.trace_id, result.observation_id) == ("trace-id-abc", "gen-id-xyz")
+    assert page.results == store.experiments.results(run.id).results  # the store's record
+    assert page == client.experiments.results(run.id)
     score = client.scores.create(
         "helpful", 4, result_id=written.result_ids[0], source="human", reason="clear"
     )
@@ -96,3 +112,7 @@ async def test_async_namespaces(aclient: AsyncAssay, qa: str) -> None:
     assert [e.id for e in listed.items] == [run.id]
     results = await aclient.experiments.results(run.id)
     assert results.results[0].output == "ok"
+    assert isinstance(results.results[0], Result)
+    rest = await aclient.dataset_runs.results(run.id, include_summary=False, limit=1)
+    assert (rest.summary, rest.total, rest.next_cursor) == (None, 1, None)
+    assert rest.results == results.results

@@ -156,8 +156,8 @@ def test_run_page_shows_summary_results_and_filters(
     assert f'href="/traces/{first.trace_id}">View trace</a>' in page.text
     trace = http.get(f"/traces/{first.trace_id}").text
     assert f'Recorded by run <a href="/runs/{seeded["cand"]}">cand</a>' in trace
-    assert f"/items/{first.dataset_item_id}" in trace
-    assert http.get(f"/datasets/qa/items/{first.dataset_item_id}").status_code == 200
+    assert f"/items/{first.item_id}" in trace
+    assert http.get(f"/datasets/qa/items/{first.item_id}").status_code == 200
     passed = http.get(f"/runs/{seeded['cand']}", params={"outcome": "passed"})
     assert passed.text.count('<tr class="result"') == N - len(WRONG)
     assert "q3 lower" not in passed.text

@@ -29,7 +29,7 @@ from assay.domain import (
     GateVerdict,
     ItemFilter,
     RegressionPolicy,
-    ResultDetail,
+    Result,
 )
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.store import Store, run_frames
@@ -286,16 +286,16 @@ def compare_experiments(
 # ---------------------------------------------------------------- gate
 def item_inputs(
     store: Store, run_ids: Sequence[str], item_ids: Collection[str]
-) -> dict[str, ResultDetail]:
+) -> dict[str, Result]:
     """What each item of a comparison page was run with (input and expected output), read
     from the runs' results: one query per run, only for items an earlier run does not have."""
-    found: dict[str, ResultDetail] = {}
+    found: dict[str, Result] = {}
     for run_id in run_ids:
         missing = sorted(set(item_ids) - found.keys())
         if not missing:
             break
         for result in store.experiments.results_for_items(run_id, missing):
-            found.setdefault(result.dataset_item_id or "", result)
+            found.setdefault(result.item_id or "", result)
     return found
 
 

@@ -109,7 +109,7 @@ def _items_table(cmp: Comparison, inputs: Mapping[str, Any]) -> Table:
         if item.repetition:
             label += f"[{item.repetition}]"
         result = inputs.get(item.item_id)
-        cells: list[str] = [label, "" if result is None else preview(result.item_input)]
+        cells: list[str] = [label, "" if result is None else preview(result.input)]
         for run in cmp.runs:
             c = item.cells.get(run.run_id)
             if c is None:
@@ -240,7 +240,7 @@ def print_verdict(
             label = f"{item.item_id} ({item.detail})" if item.detail else item.item_id
             found = (inputs or {}).get(item.item_id)
             width = max(20, console.width - len(label) - 4)
-            about = "" if found is None else f"  {preview(found.item_input, width)}"
+            about = "" if found is None else f"  {preview(found.input, width)}"
             console.print(f"  {label}{about}", highlight=False, markup=False, soft_wrap=True)
         if len(regressed) > 10:
             console.print(f"  … and {len(regressed) - 10} more", highlight=False)

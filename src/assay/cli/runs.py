@@ -26,7 +26,7 @@ if TYPE_CHECKING:
         ExperimentSort,
         ExperimentStatus,
         ExperimentSummary,
-        ResultDetail,
+        Result,
     )
     from assay.engine import Prepared
     from assay.io import Format
@@ -341,14 +341,15 @@ def show_command(
     experiment = store.experiments.get(ref)
     page = store.experiments.results(experiment.id, limit=max(results, 1))
     if as_json:
-        print_json({"experiment": experiment, **page.model_dump(mode="json")})
+        print_json({"experiment": experiment, **page.model_dump(mode="json", by_alias=True)})
         return
     console.print(
         f"id {experiment.id} · dataset {page.dataset_name or '-'} "
         f"v{experiment.dataset_version} · config {cell(redact(experiment.config), 80)}",
         highlight=False,
     )
-    print_summary(experiment, page.summary)
+    if page.summary is not None:  # asked for
+        print_summary(experiment, page.summary)
     if results:
         shown = page.results[:results]
         columns = [
@@ -364,15 +365,15 @@ def show_command(
         console.print(table(None, columns, rows))
 
 
-def _result_row(r: ResultDetail) -> tuple[Any, ...]:
+def _result_row(r: Result) -> tuple[Any, ...]:
     scores = ", ".join(
         f"{s.name}={s.numeric_value if s.numeric_value is not None else s.string_value}"
         for s in r.scores
     )
     return (
         r.status.value,
-        preview(r.item_input),
-        preview(r.item_expected_output),
+        preview(r.input),
+        preview(r.expected_output),
         preview(r.output),
         scores,
         r.error,

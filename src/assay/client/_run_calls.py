@@ -11,12 +11,12 @@ from assay.domain import (
     Evaluator,
     ExperimentComparison,
     ExperimentDetail,
-    ExperimentResults,
     ExperimentStarted,
     ExperimentView,
     GateVerdict,
     Page,
     PromptVersionComparison,
+    ResultsPage,
     RunItemsResult,
     RunScoreReport,
     Score,
@@ -57,11 +57,24 @@ def experiment_cancel(ref: str) -> Call[ExperimentView]:
     return Call("POST", path("experiments", ref, "cancel"), model(ExperimentView))
 
 
-def experiment_results(
-    ref: str, status: str | None, passed: bool | None, limit: int, cursor: str | None
-) -> Call[ExperimentResults]:
-    params = {"status": status, "passed": passed, "limit": limit, "cursor": cursor}
-    return Call("GET", path("experiments", ref, "results"), model(ExperimentResults), params=params)
+def results_page(
+    kind: str,
+    ref: str,
+    status: str | None,
+    passed: bool | None,
+    limit: int,
+    cursor: str | None,
+    include_summary: bool,
+) -> Call[ResultsPage]:
+    """A page of an experiment's (``kind="experiments"``) or a dataset run's results."""
+    params = {
+        "status": status,
+        "passed": passed,
+        "limit": limit,
+        "cursor": cursor,
+        "include_summary": include_summary,
+    }
+    return Call("GET", path(kind, ref, "results"), model(ResultsPage), params=params)
 
 
 def experiment_export(ref: str, format: str) -> Call[bytes]:

@@ -11,12 +11,12 @@ from assay.domain import (
     Evaluator,
     ExperimentComparison,
     ExperimentDetail,
-    ExperimentResults,
     ExperimentStarted,
     ExperimentView,
     GateVerdict,
     Page,
     PromptVersionComparison,
+    ResultsPage,
     RunItemsResult,
     RunScoreReport,
     Score,
@@ -77,8 +77,14 @@ class Experiments:
         passed: bool | None = None,
         limit: int = 100,
         cursor: str | None = None,
-    ) -> ExperimentResults:
-        return self._c._run(calls.experiment_results(experiment, status, passed, limit, cursor))
+        include_summary: bool = True,
+    ) -> ResultsPage:
+        """One page of results (:class:`~assay.domain.Result`, plan order) with the summary;
+        pass ``next_cursor`` back as ``cursor`` (and ``include_summary=False``) for the next."""
+        call = calls.results_page(
+            "experiments", experiment, status, passed, limit, cursor, include_summary
+        )
+        return self._c._run(call)
 
     def export(self, experiment: str, *, format: str = "jsonl") -> bytes:
         return self._c._run(calls.experiment_export(experiment, format))
@@ -170,6 +176,22 @@ class DatasetRuns:
         dataset's attached ones); evaluators named in ``skip`` are left out. Judges run on
         the server with its keys; this waits until scoring is done (up to ``timeout``)."""
         call = calls.dataset_run_score(dataset_run_id, evaluators, skip, concurrency, timeout)
+        return self._c._run(call)
+
+    def results(
+        self,
+        dataset_run_id: str,
+        *,
+        status: str | None = None,
+        passed: bool | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        include_summary: bool = True,
+    ) -> ResultsPage:
+        """One page of the run's results, as :meth:`Experiments.results` gives them."""
+        call = calls.results_page(
+            "dataset-runs", dataset_run_id, status, passed, limit, cursor, include_summary
+        )
         return self._c._run(call)
 
     def get(self, dataset_run_id: str) -> DatasetRun:

@@ -11,12 +11,12 @@ from assay.domain import (
     Evaluator,
     ExperimentComparison,
     ExperimentDetail,
-    ExperimentResults,
     ExperimentStarted,
     ExperimentView,
     GateVerdict,
     Page,
     PromptVersionComparison,
+    ResultsPage,
     RunItemsResult,
     RunScoreReport,
     Score,
@@ -77,10 +77,14 @@ class AsyncExperiments:
         passed: bool | None = None,
         limit: int = 100,
         cursor: str | None = None,
-    ) -> ExperimentResults:
-        return await self._c._run(
-            calls.experiment_results(experiment, status, passed, limit, cursor)
+        include_summary: bool = True,
+    ) -> ResultsPage:
+        """One page of results (:class:`~assay.domain.Result`, plan order) with the summary;
+        pass ``next_cursor`` back as ``cursor`` (and ``include_summary=False``) for the next."""
+        call = calls.results_page(
+            "experiments", experiment, status, passed, limit, cursor, include_summary
         )
+        return await self._c._run(call)
 
     async def export(self, experiment: str, *, format: str = "jsonl") -> bytes:
         return await self._c._run(calls.experiment_export(experiment, format))
@@ -172,6 +176,22 @@ class AsyncDatasetRuns:
         dataset's attached ones); evaluators named in ``skip`` are left out. Judges run on
         the server with its keys; this waits until scoring is done (up to ``timeout``)."""
         call = calls.dataset_run_score(dataset_run_id, evaluators, skip, concurrency, timeout)
+        return await self._c._run(call)
+
+    async def results(
+        self,
+        dataset_run_id: str,
+        *,
+        status: str | None = None,
+        passed: bool | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        include_summary: bool = True,
+    ) -> ResultsPage:
+        """One page of the run's results, as :meth:`AsyncExperiments.results` gives them."""
+        call = calls.results_page(
+            "dataset-runs", dataset_run_id, status, passed, limit, cursor, include_summary
+        )
         return await self._c._run(call)
 
     async def get(self, dataset_run_id: str) -> DatasetRun:

@@ -27,6 +27,7 @@ from assay.errors import AssayError, Conflict, NotFound
 
 if TYPE_CHECKING:
     from assay.client._sync import Assay
+    from assay.domain import Result
 
 BATCH = 1000
 
@@ -194,17 +195,17 @@ def replay(client: Assay, directory: Path) -> list[Outcome]:
     return outcomes
 
 
-def result_record(row: Any, dataset_item_id: str | None = None) -> dict[str, Any]:
-    """A stored result (``ResultDetail``) as an uploaded run item, keyed by its own id and
-    repetition, with its times and evaluator scores; ``dataset_item_id`` names the server's
-    item it ran (without it the server matches the input, each trial to its own result)."""
+def result_record(row: Result, dataset_item_id: str | None = None) -> dict[str, Any]:
+    """A stored result as an uploaded run item, keyed by its own id and repetition, with its
+    times and evaluator scores; ``dataset_item_id`` names the server's item it ran (without it
+    the server matches the input, each trial to its own result)."""
     record = {
         "id": row.id,
         "repetition": row.repetition,
-        "input": row.item_input,
-        "expectedOutput": row.item_expected_output,
+        "input": row.input,
+        "expectedOutput": row.expected_output,
         "output": row.output,
-        "error": row.error or None,
+        "error": row.error,
         "latencyMs": row.latency_ms,
         "cost": row.cost,
         "tokens_in": row.tokens_in,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, field_serializer, field_validator
 
 from assay.domain.common import JSON, Input, JsonObject, Record
 from assay.domain.redaction import RedactedObject, RedactedObjects
@@ -97,14 +97,87 @@ ExperimentSort = Literal[
 
 
 class Result(Record):
+    """One result (a run item): what one dataset item and repetition gave in an experiment,
+    run by a target or uploaded, with its scores. The one record of a result: storage returns
+    it, the API and the SDK carry it, the dashboard, the CLI and the analysis read it.
+
+    On the wire three fields keep the names of the experiments API: ``item_id`` is written as
+    ``dataset_item_id``, ``input`` as ``item_input`` and ``expected_output`` as
+    ``item_expected_output`` (either name is read), and no error is written as ``""``.
+    """
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True
+    )
+
     id: str
     experiment_id: str
+    item_id: str | None = Field(alias="dataset_item_id", description="The dataset item it ran.")
+    repetition: int = Field(description="The trial, from 0.")
+    status: ResultStatus
+    input: JSON = Field(alias="item_input", description="The item's input, as it ran.")
+    expected_output: JSON = Field(alias="item_expected_output")
+    output: JSON
+    error: str | None = Field(description="Why the target call failed.")
+    latency_ms: float | None
+    tokens_in: int | None
+    tokens_out: int | None
+    cost: float | None
+    attempts: int
+    passed: bool | None = Field(description="The verdict of its scores' thresholds.")
+    trace_id: str | None = Field(description="The trace that produced the output.")
+    observation_id: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    scores: list[Score] = Field(default_factory=list)
+
+    @field_validator("error", mode="before")
+    @classmethod
+    def _no_empty_error(cls, value: Any) -> Any:
+        return value or None
+
+    @field_serializer("error", when_used="json")
+    def _error_text(self, value: str | None) -> str:
+        return value or ""
+
+    def score_values(self) -> dict[str, float | str | None]:
+        """Each score's value: the number when there is one, else the category."""
+        return {
+            s.name: s.numeric_value if s.numeric_value is not None else s.string_value
+            for s in self.scores
+        }
+
+    def export_record(self) -> ResultExport:
+        """The flat record run exports write (CSV, JSON, JSONL) and ``to_pandas()`` shows."""
+        return {
+            "id": self.id,
+            "item_id": self.item_id,
+            "repetition": self.repetition,
+            "status": self.status.value,
+            "input": self.input,
+            "expected_output": self.expected_output,
+            "output": self.output,
+            "error": self.error,
+            "latency_ms": self.latency_ms,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "cost": self.cost,
+            "attempts": self.attempts,
+            "passed": self.passed,
+            "scores": self.score_values(),
+        }
+
+
+class ResultExport(TypedDict):
+    """One result as run exports write it: a flat row, each score's value under its name."""
+
+    id: str
     item_id: str | None
     repetition: int
-    status: ResultStatus
-    input: JSON
-    expected_output: JSON
-    output: JSON
+    status: str
+    input: Any
+    expected_output: Any
+    output: Any
     error: str | None
     latency_ms: float | None
     tokens_in: int | None
@@ -112,11 +185,7 @@ class Result(Record):
     cost: float | None
     attempts: int
     passed: bool | None
-    trace_id: str | None
-    observation_id: str | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    scores: list[Score] = Field(default_factory=list)
+    scores: dict[str, float | str | None]
 
 
 class Selection(Input):
@@ -196,65 +265,3 @@ class ExperimentSummary(Record):
         default=0,
         description="Errors during execution or scoring: failed results plus scorer errors.",
     )
-
-
-class ResultDetail(Record):
-    """One result as the results listing shows it: the item it ran, what came out, its scores."""
-
-    id: str
-    dataset_item_id: str | None
-    repetition: int
-    status: ResultStatus
-    output: JSON
-    error: str
-    latency_ms: float | None
-    tokens_in: int | None
-    tokens_out: int | None
-    cost: float | None
-    attempts: int
-    passed: bool | None
-    item_input: JSON
-    item_expected_output: JSON
-    started_at: datetime | None
-    finished_at: datetime | None
-    trace_id: str | None = Field(default=None, description="The trace that produced the output.")
-    scores: list[Score]
-
-    def score_values(self) -> dict[str, float | str | None]:
-        """Each score's value: the number when there is one, else the category."""
-        return {
-            s.name: s.numeric_value if s.numeric_value is not None else s.string_value
-            for s in self.scores
-        }
-
-    def export_record(self) -> dict[str, Any]:
-        """One flat record per result, as run exports show it."""
-        return {
-            "id": self.id,
-            "item_id": self.dataset_item_id,
-            "repetition": self.repetition,
-            "status": self.status.value,
-            "input": self.item_input,
-            "expected_output": self.item_expected_output,
-            "output": self.output,
-            "error": self.error or None,
-            "latency_ms": self.latency_ms,
-            "tokens_in": self.tokens_in,
-            "tokens_out": self.tokens_out,
-            "cost": self.cost,
-            "attempts": self.attempts,
-            "passed": self.passed,
-            "scores": self.score_values(),
-        }
-
-
-class ExperimentResults(Record):
-    """An experiment's summary with one page of its results."""
-
-    experiment_id: str
-    experiment_name: str
-    dataset_name: str | None
-    status: ExperimentStatus
-    summary: ExperimentSummary
-    results: list[ResultDetail]
-    next_cursor: str | None

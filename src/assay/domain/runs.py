@@ -13,7 +13,7 @@ from assay.domain.experiments import (
     Experiment,
     ExperimentStatus,
     ExperimentSummary,
-    ResultDetail,
+    Result,
 )
 from assay.domain.scores import ScoreCreate, ScoreDataType, ScoreSource
 
@@ -236,7 +236,7 @@ class ExperimentDetail(ExperimentView):
     """An experiment with its summary and its per-item runs (results), in plan order."""
 
     summary: ExperimentSummary
-    runs: list[ResultDetail] = Field(
+    runs: list[Result] = Field(
         default_factory=list,
         description="The experiment's runs, one per dataset item and trial, in plan order "
         "(the first ``runs_limit``; follow ``runs_next_cursor`` with ``runs_cursor``).",
@@ -255,16 +255,20 @@ class ExperimentStarted(Record):
 
 
 class ResultsPage(Record):
-    """One page of an experiment's results; ``summary`` only when asked for (it scans every
-    result, so cursor pages of large runs skip it)."""
+    """An experiment's results, one page in plan order; ``summary`` only when asked for (it
+    scans every result, so cursor pages of large runs skip it)."""
 
     experiment_id: str
     experiment_name: str
     dataset_name: str | None
     status: ExperimentStatus
     summary: ExperimentSummary | None
-    results: list[ResultDetail]
-    next_cursor: str | None
+    results: list[Result]
+    next_cursor: str | None = Field(description="Pass back as ``cursor`` for the next page.")
+    total: int | None = Field(
+        default=None,
+        description="Results matching the filters, over all pages (counted for the first page).",
+    )
 
 
 @dataclass(slots=True)

@@ -8,34 +8,20 @@ cells follow the dataset export's rules, formula neutralisation included.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import IO, Literal
+from collections.abc import Iterator, Mapping
+from typing import IO, Any, Literal
 
-from assay.domain import ResultDetail
+from assay.domain import Result, ResultExport
 from assay.errors import InvalidInput
 from assay.io._export import cell, csv_chunks, json_chunks, jsonl_chunks, write_chunks
 from assay.store import Store
 
 Format = Literal["csv", "json", "jsonl"]
 
-#: The CSV columns before one ``score.<name>`` column per score name; JSON and JSONL records
-#: have the same keys, with the scores as one ``scores`` object instead.
-RESULT_COLUMNS = (
-    "id",
-    "item_id",
-    "repetition",
-    "status",
-    "input",
-    "expected_output",
-    "output",
-    "error",
-    "latency_ms",
-    "tokens_in",
-    "tokens_out",
-    "cost",
-    "attempts",
-    "passed",
-)
+#: The CSV columns before one ``score.<name>`` column per score name: the fields of the export
+#: record (:class:`~assay.domain.ResultExport`); JSON and JSONL records have the same keys, with
+#: the scores as one ``scores`` object instead.
+RESULT_COLUMNS = tuple(name for name in ResultExport.__annotations__ if name != "scores")
 
 _MEDIA_TYPES: dict[str, str] = {
     "csv": "text/csv; charset=utf-8",
@@ -62,14 +48,14 @@ def result_chunks(store: Store, experiment: str, *, format: Format) -> Iterator[
     found = store.experiments.get(experiment)
     results = store.experiments.iter_results(found.id)
     if format == "jsonl":
-        return jsonl_chunks(ResultDetail.export_record, results)
+        return jsonl_chunks(Result.export_record, results)
     if format == "json":
-        return json_chunks(ResultDetail.export_record, results)
+        return json_chunks(Result.export_record, results)
     names = [s.name for s in store.experiments.summary(found.id).scores]
     header = [*RESULT_COLUMNS, *(f"score.{n}" for n in names)]
 
-    def row(result: ResultDetail) -> list[str]:
-        record = result.export_record()
+    def row(result: Result) -> list[str]:
+        record: Mapping[str, Any] = result.export_record()
         scores = record["scores"]
         return [cell(record[c]) for c in RESULT_COLUMNS] + [cell(scores.get(n)) for n in names]
 

@@ -23,7 +23,7 @@ from assay.domain import (
     GateVerdict,
     ItemFilter,
     RegressionPolicy,
-    ResultDetail,
+    Result,
 )
 from assay.errors import AssayError, InvalidInput, NotFound
 from assay.store import Store
@@ -49,21 +49,18 @@ def _experiments(store: Store, refs: Sequence[str]) -> list[Experiment]:
     return found
 
 
-def _cell(r: ResultDetail) -> dict[str, Any]:
+def _cell(r: Result) -> dict[str, Any]:
     return {
         "run_id": r.id,
         "status": r.status.value,
         "output": r.output,
-        "error": r.error or None,
+        "error": r.error,
         "latency_ms": r.latency_ms,
         "cost": r.cost,
         "tokens_in": r.tokens_in,
         "tokens_out": r.tokens_out,
         "passed": r.passed,
-        "scores": {
-            s.name: s.numeric_value if s.numeric_value is not None else s.string_value
-            for s in r.scores
-        },
+        "scores": r.score_values(),
     }
 
 
@@ -84,9 +81,7 @@ def compare_runs(
     )
 
 
-def inputs_of(
-    store: Store, run_ids: Sequence[str], item_ids: Collection[str]
-) -> dict[str, ResultDetail]:
+def inputs_of(store: Store, run_ids: Sequence[str], item_ids: Collection[str]) -> dict[str, Result]:
     """Results by item id, read from the first of ``run_ids`` that ran each item: what the
     items of a comparison page or a verdict's regressions were run with."""
     return item_inputs(store, run_ids, item_ids)
@@ -109,8 +104,7 @@ def compare(
     wanted = sorted({item for item, _ in keys})
     cells = {
         e.id: {
-            (r.dataset_item_id, r.repetition): r
-            for r in store.experiments.results_for_items(e.id, wanted)
+            (r.item_id, r.repetition): r for r in store.experiments.results_for_items(e.id, wanted)
         }
         for e in found
     }
@@ -123,7 +117,7 @@ def compare(
         rows.append(
             ComparisonRow(
                 dataset_item=DatasetItemBrief(
-                    id=key[0], input=first.item_input, expected_output=first.item_expected_output
+                    id=key[0], input=first.input, expected_output=first.expected_output
                 ),
                 repetition=key[1],
                 results={run_id: _cell(r) for run_id, r in present.items()},
@@ -159,7 +153,7 @@ def gate(
     return gate_experiment(store, ref, baseline=baseline, baseline_tag=baseline_tag, policy=policy)
 
 
-def regression_inputs(store: Store, verdict: GateVerdict) -> dict[str, ResultDetail]:
+def regression_inputs(store: Store, verdict: GateVerdict) -> dict[str, Result]:
     """What the verdict's regressed items were run with (by item id)."""
     runs = [verdict.run_id, *([verdict.baseline_id] if verdict.baseline_id else [])]
     return inputs_of(store, runs, {i.item_id for i in verdict.regressions})

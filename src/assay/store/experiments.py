@@ -32,12 +32,11 @@ from assay.domain import (
     EXPERIMENT_SORT_FIELDS,
     Experiment,
     ExperimentCreate,
-    ExperimentResults,
     ExperimentSort,
     ExperimentStatus,
     ExperimentSummary,
     Page,
-    ResultDetail,
+    Result,
     ResultsPage,
     ResultStatus,
     WorkItem,
@@ -51,7 +50,7 @@ from assay.store.item_rows import alive_at
 from assay.store.lease import FIRST_LEASE, Lease, fence
 from assay.store.planning import load_items, select_items, sequential_ids, worker_alive
 from assay.store.recording import Completion, Rows, completion_rows, delete_traces, write_rows
-from assay.store.result_pages import for_items, for_runs, page, results_page
+from assay.store.result_pages import count, for_items, for_runs, page
 from assay.store.run_bulk import Bulk
 from assay.store.run_frames import touch
 from assay.store.sealing import has_sealed
@@ -459,56 +458,39 @@ class Experiments:
         passed: bool | None = None,
         limit: int = 100,
         cursor: str | None = None,
-    ) -> ExperimentResults:
-        """The summary and one page of results (plan order) with their item and scores."""
+        summary: bool = True,
+    ) -> ResultsPage:
+        """One page of results (plan order) with their scores; the first page also counts the
+        matching results. ``summary=False`` leaves out the summary, which scans every result,
+        so a cursor page of a large run stays cheap."""
         limit = _check_limit(limit)
         with self.db.read() as conn:
             row = self._row(conn, ref)
-            summary = summarize(conn, row)
             dataset_name = None
             if row.dataset_id is not None:
                 dataset_name = conn.execute(
                     select(datasets.c.name).where(datasets.c.id == row.dataset_id)
                 ).scalar_one_or_none()
             rows, next_cursor = page(conn, row.id, status, passed, limit, cursor)
-        return ExperimentResults(
-            experiment_id=row.id,
-            experiment_name=row.name,
-            dataset_name=dataset_name,
-            status=ExperimentStatus(row.status),
-            summary=summary,
-            results=rows,
-            next_cursor=next_cursor,
-        )
+            return ResultsPage(
+                experiment_id=row.id,
+                experiment_name=row.name,
+                dataset_name=dataset_name,
+                status=_experiment(row).status,
+                summary=summarize(conn, row) if summary else None,
+                results=rows,
+                next_cursor=next_cursor,
+                total=None if cursor else count(conn, row.id, status, passed),
+            )
 
-    def results_page(
-        self,
-        experiment_id: str,
-        *,
-        status: ResultStatus | None = None,
-        passed: bool | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-    ) -> ResultsPage:
-        """One page of results (plan order) without the summary, which scans every result."""
-        return results_page(
-            self.db,
-            self.project_id,
-            experiment_id,
-            status=status,
-            passed=passed,
-            limit=limit,
-            cursor=cursor,
-        )
-
-    def results_for_items(self, ref: str, item_ids: Sequence[str]) -> builtins.list[ResultDetail]:
+    def results_for_items(self, ref: str, item_ids: Sequence[str]) -> builtins.list[Result]:
         """The results (every repetition) of some dataset items, with their scores."""
         with self.db.read() as conn:
             return for_items(conn, self._row(conn, ref).id, item_ids)
 
     def item_history(
         self, dataset: str, item_id: str, *, limit: int = 50
-    ) -> builtins.list[tuple[Experiment, ResultDetail]]:
+    ) -> builtins.list[tuple[Experiment, Result]]:
         """How one dataset item fared in the dataset's newest ``limit`` runs (every trial)."""
         limit = _check_limit(limit)
         dataset_id = self._datasets.get(dataset).id
@@ -530,7 +512,7 @@ class Experiments:
         found.sort(key=lambda pair: (order[pair[0]], pair[1].repetition))
         return [(runs[run_id], result) for run_id, result in found]
 
-    def iter_results(self, ref: str, *, batch_size: int = 1000) -> Iterator[ResultDetail]:
+    def iter_results(self, ref: str, *, batch_size: int = 1000) -> Iterator[Result]:
         """Every result with its scores, in plan order, one short read per batch."""
         experiment_id = self.get(ref).id
         cursor: str | None = None

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ValidationError
 
-from assay.domain import DatasetCreate, Experiment, Item, ItemCreate, ItemUpdate, ResultDetail
+from assay.domain import DatasetCreate, Experiment, Item, ItemCreate, ItemUpdate, Result
 from assay.errors import Conflict, InvalidInput, from_validation
 from assay.io import detect_format, import_stream, parse_mapping
 from assay.server.auth import ProjectStore
@@ -203,7 +203,7 @@ def add_item(
     )
 
 
-def _varies_for_one_configuration(history: list[tuple[Experiment, ResultDetail]]) -> bool:
+def _varies_for_one_configuration(history: list[tuple[Experiment, Result]]) -> bool:
     """Flaky as dataset health means it: passed and failed across the trials of one run or
     runs of one configuration (config hash or run tag), not across different systems."""
     runs = list({run.id: run for run, _ in history}.values())

@@ -103,12 +103,15 @@ def run_page(
     run = store.experiments.get(run_id)
     outcome = literal(Outcome, outcome, "outcome") or "all"
     passed = {"all": None, "passed": True, "failed": False}[outcome]
-    listing = store.experiments.results(run.id, passed=passed, limit=50, cursor=cursor)
-    summary = listing.summary
     # HTMX refreshes the summary of a live run, or pages and filters the results.
     block = "results" if request.headers.get("hx-target") == "results" else "summary"
+    fragment = block == "results" and request.headers.get("hx-request") == "true"
+    listing = store.experiments.results(
+        run.id, passed=passed, limit=50, cursor=cursor, summary=not fragment
+    )
+    summary = listing.summary
     distributions: list[Any] = []
-    if run.status.stopped and block == "summary":  # the results block shows none
+    if run.status.stopped and summary is not None and block == "summary":
         latency = store.analytics.latency_distribution(run.id)
         none_completed = "no result completed, so there is no latency to draw."
         distributions.append(

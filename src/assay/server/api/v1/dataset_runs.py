@@ -13,13 +13,20 @@ from assay.domain import (
     DatasetRun,
     DatasetRunCreate,
     Page,
+    ResultsPage,
+    ResultStatus,
     RunItemsCreate,
     RunItemsResult,
     RunScoreReport,
     RunScoreRequest,
 )
 from assay.errors import InvalidInput
-from assay.server.api.v1.experiments import EXPORT_RESPONSES, ExportFormat, export_response
+from assay.server.api.v1.experiments import (
+    EXPORT_RESPONSES,
+    ExportFormat,
+    experiment_results,
+    export_response,
+)
 from assay.server.auth import ProjectStore
 from assay.service.scoring import score_run
 from assay.service.uploads import UploadResult, parse_csv, upload_outputs
@@ -46,6 +53,22 @@ def list_dataset_runs(
 @router.get("/dataset-runs/{dataset_run_id}/")
 def get_dataset_run(store: ProjectStore, dataset_run_id: str) -> DatasetRun:
     return store.dataset_runs.get(dataset_run_id)
+
+
+@router.get("/dataset-runs/{dataset_run_id}/results/")
+def dataset_run_results(
+    store: ProjectStore,
+    dataset_run_id: str,
+    status: ResultStatus | None = None,
+    passed: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+    include_summary: bool = True,
+) -> ResultsPage:
+    """The run's results as the experiment results listing gives them (one page in plan
+    order; follow ``next_cursor``)."""
+    run = store.dataset_runs.get(dataset_run_id)
+    return experiment_results(store, run.id, status, passed, limit, cursor, include_summary)
 
 
 @router.post("/dataset-runs/{dataset_run_id}/items/", status_code=201)

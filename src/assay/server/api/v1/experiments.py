@@ -20,7 +20,7 @@ from assay.domain import (
     ExperimentStatus,
     ExperimentView,
     Page,
-    ResultDetail,
+    Result,
     ResultsPage,
     ResultStatus,
 )
@@ -104,12 +104,12 @@ def get_experiment(
     ``runs_limit=0`` leaves the runs out.
     """
     experiment = store.experiments.get(experiment_id)
-    runs: list[ResultDetail] = []
+    runs: list[Result] = []
     next_cursor = None
     if runs_limit:
         try:
-            page = store.experiments.results_page(
-                experiment.id, limit=runs_limit, cursor=runs_cursor
+            page = store.experiments.results(
+                experiment.id, limit=runs_limit, cursor=runs_cursor, summary=False
             )
         except InvalidInput as exc:
             message = exc.message.replace("cursor", "runs_cursor")
@@ -171,19 +171,15 @@ def experiment_results(
     """The summary and one page of results in plan order; follow ``next_cursor``.
 
     The summary scans every result: pass ``include_summary=false`` when paging a large run.
+    ``total`` counts the results matching the filters on the first page (no ``cursor``).
     """
-    if include_summary:
-        full = store.experiments.results(
-            experiment_id, status=status, passed=passed, limit=limit, cursor=cursor
-        )
-        return ResultsPage(**dict(full))
-    experiment = store.experiments.get(experiment_id)
-    return store.experiments.results_page(
-        experiment.id,
+    return store.experiments.results(
+        experiment_id,
         status=status,
         passed=passed,
         limit=limit,
         cursor=cursor,
+        summary=include_summary,
     )
 
 
