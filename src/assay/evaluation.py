@@ -328,7 +328,7 @@ def _inline_name(store: Store, name: str | None, task: Any, suffix: str) -> str:
 
 def _backoff(backoff: float | Mapping[str, float] | None) -> tuple[float, float]:
     """``backoff=`` as (base, cap) seconds: a base alone, or ``{"base": .., "max": ..}``."""
-    from assay.engine.config import Backoff
+    from assay.engine.run_config import Backoff
 
     if backoff is None:
         return Backoff().base, Backoff().max
