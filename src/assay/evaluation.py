@@ -644,7 +644,9 @@ def rescore(
     owns_store = store is None
     store = store or open_store(settings or Settings())
     try:
-        return scoring.rescore(store, run, scorers, evaluators=evaluators, concurrency=concurrency)
+        return scoring.rescore_experiment(
+            store, run, scorers, evaluators=evaluators, concurrency=concurrency
+        )
     finally:
         if owns_store:
             store.close()
