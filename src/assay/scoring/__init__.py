@@ -26,7 +26,7 @@ from assay.scoring.build import (
     weighted_mean,
 )
 from assay.scoring.composite import Composite
-from assay.scoring.judge import (
+from assay.scoring.llm_judge import (
     RUBRICS,
     JudgeModel,
     JudgeReply,

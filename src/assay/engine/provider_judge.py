@@ -26,7 +26,7 @@ from assay.engine.retry import RetryPolicy, classify
 from assay.errors import InvalidInput
 from assay.retrying import retry_call_async
 from assay.scoring import register
-from assay.scoring.judge import JudgeReply, LLMJudge, rubric_for
+from assay.scoring.llm_judge import JudgeReply, LLMJudge, rubric_for
 from assay.targets import Price, PriceTable
 from assay.targets.providers import PROVIDERS, Endpoint, Reply, resolve, send
 
@@ -86,7 +86,7 @@ class JudgeCallError(Exception):
 
 
 class ProviderJudge:
-    """A :class:`~assay.scoring.judge.JudgeModel` calling ``provider``/``model``."""
+    """A :class:`~assay.scoring.llm_judge.JudgeModel` calling ``provider``/``model``."""
 
     def __init__(
         self,
