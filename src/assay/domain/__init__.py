@@ -2,7 +2,7 @@
 
 from assay.domain.analytics import (
     DatasetHealth,
-    Distribution,
+    Histogram,
     HistogramBin,
     ItemHealth,
     LatencyStats,
@@ -153,7 +153,6 @@ __all__ = [
     "DatasetVersion",
     "DiffOp",
     "Direction",
-    "Distribution",
     "DistributionDelta",
     "Endpoint",
     "EndpointCreate",
@@ -175,6 +174,7 @@ __all__ = [
     "GateCheck",
     "GateVerdict",
     "Health",
+    "Histogram",
     "HistogramBin",
     "ImportRequest",
     "ImportResult",

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Connection, Integer, and_, case, cast, fun
 
 from assay.domain import (
     DatasetHealth,
-    Distribution,
+    Histogram,
     HistogramBin,
     ItemHealth,
     LatencyStats,
@@ -214,7 +214,7 @@ class Analytics:
         return points
 
     # ------------------------------------------------------------------ distributions
-    def score_distribution(self, experiment: str, name: str, *, bins: int = 10) -> Distribution:
+    def score_distribution(self, experiment: str, name: str, *, bins: int = 10) -> Histogram:
         """Histogram of one score's numeric values (and counts of categorical values)."""
         if not 1 <= bins <= 200:
             raise InvalidInput("bins must be between 1 and 200", field="bins")
@@ -235,7 +235,7 @@ class Analytics:
                 conn, experiment_id, name, where, scores.c.numeric_value, bins, categories
             )
 
-    def latency_distribution(self, experiment: str, *, bins: int = 20) -> Distribution:
+    def latency_distribution(self, experiment: str, *, bins: int = 20) -> Histogram:
         with self.db.read() as conn:
             experiment_id = self._experiment_id(conn, experiment)
             where = and_(results.c.experiment_id == experiment_id, results.c.status == "completed")
@@ -252,7 +252,7 @@ class Analytics:
         column: Any,
         bins: int,
         categories: dict[str, int],
-    ) -> Distribution:
+    ) -> Histogram:
         n, low, high, mean = conn.execute(
             select(func.count(column), func.min(column), func.max(column), func.avg(column)).where(
                 where
@@ -284,7 +284,7 @@ class Analytics:
                 ]
             else:
                 out_bins = [HistogramBin(lower=low, upper=high, count=int(n))]
-        return Distribution(
+        return Histogram(
             experiment_id=experiment_id,
             name=name,
             count=int(n) + sum(categories.values()),
