@@ -28,7 +28,7 @@ from assay.retrying import retry_call_async
 from assay.scoring import register
 from assay.scoring.llm_judge import JudgeReply, LLMJudge, rubric_for
 from assay.targets import Price, PriceTable
-from assay.targets.providers import PROVIDERS, Endpoint, Reply, resolve, send
+from assay.targets.providers import PROVIDERS, ProviderEndpoint, Reply, resolve, send
 
 
 @functools.cache
@@ -119,7 +119,7 @@ class ProviderJudge:
             raise InvalidInput("timeout must be positive", field="params.timeout")
         self.provider = provider
         self.model = model
-        self.endpoint: Endpoint = resolve(provider, base_url=base_url, api_key=api_key)
+        self.endpoint: ProviderEndpoint = resolve(provider, base_url=base_url, api_key=api_key)
         self.params: dict[str, Any] = dict(params or {})
         if temperature is not None:
             self.params.setdefault("temperature", temperature)
