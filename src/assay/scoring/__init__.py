@@ -1,6 +1,5 @@
 """Scoring: the scorer protocol, registry, built-in scorers, mappings, thresholds, composites."""
 
-# Importing the built-in modules registers their scorers.
 from assay.scoring import agent, embeddings, numeric, similarity, structured, text
 from assay.scoring.base import (
     FunctionScorer,
