@@ -27,12 +27,12 @@ from assay.scoring import (
     check,
     create,
     describe,
-    load_plugins,
     registry,
     run_scorer,
     scorer,
     weighted_mean,
 )
+from assay.scoring.registry import load_plugins
 
 SAMPLE = Sample(input="q", output="Paris", expected_output="Paris")
 
