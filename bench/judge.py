@@ -67,7 +67,7 @@ def judge(calls: int) -> dict[str, Any]:
 def rescore(items: int) -> dict[str, Any]:
     from assay.config import Settings
     from assay.domain import DatasetCreate, ItemCreate
-    from assay.engine import RunOptions, plan, rescore
+    from assay.engine import RunOptions, plan, rescore_results
     from assay.store import open_store
     from assay.targets import FunctionTarget
 
@@ -87,7 +87,7 @@ def rescore(items: int) -> dict[str, Any]:
     out: dict[str, Any] = {"results": items}
     for label in ("add", "replace"):
         start = time.perf_counter()
-        report = rescore(store, experiment_id, ["exact_match"], concurrency=8)
+        report = rescore_results(store, experiment_id, ["exact_match"], concurrency=8)
         elapsed = time.perf_counter() - start
         assert report.results == items
         assert report.passed == items

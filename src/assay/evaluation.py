@@ -327,7 +327,7 @@ def _inline_name(store: Store, name: str | None, task: Any, suffix: str) -> str:
 
 def _backoff(backoff: float | Mapping[str, float] | None) -> tuple[float, float]:
     """``backoff=`` as (base, cap) seconds: a base alone, or ``{"base": .., "max": ..}``."""
-    from assay.engine.config import Backoff
+    from assay.engine.run_config import Backoff
 
     if backoff is None:
         return Backoff().base, Backoff().max
@@ -643,7 +643,9 @@ def rescore(
     owns_store = store is None
     store = store or open_store(settings or Settings())
     try:
-        return scoring.rescore(store, run, scorers, evaluators=evaluators, concurrency=concurrency)
+        return scoring.rescore_experiment(
+            store, run, scorers, evaluators=evaluators, concurrency=concurrency
+        )
     finally:
         if owns_store:
             store.close()

@@ -3,7 +3,7 @@
 Each name builds a scorer: ``exact_match(ignore_case=True)``, ``contains(["refund"])``.
 """
 
-from assay.engine.judge import llm_judge
+from assay.engine.provider_judge import llm_judge
 from assay.scoring import Sample, Scorer, all_of, any_of, composite, scorer, weighted_mean
 from assay.scoring.agent import tool_arguments, tool_sequence, tool_used
 from assay.scoring.embeddings import semantic_similarity

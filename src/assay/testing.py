@@ -17,17 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from assay.analysis import gate_experiment
-from assay.config import Settings
-from assay.domain import PASS_METRIC, GateVerdict, RegressionPolicy
-from assay.evaluation import EvaluationResult, evaluate
-from assay.store import Store, open_store
+# pytest loads this plugin in every session of a project that installs Assay, so the store,
+# the engine and the analysis are imported only inside the fixtures and functions using them.
+if TYPE_CHECKING:
+    from assay.domain import GateVerdict, RegressionPolicy
+    from assay.evaluation import EvaluationResult
+    from assay.store import Store
 
-PolicyLike = RegressionPolicy | Mapping[str, Any] | str | Path
+    PolicyLike = RegressionPolicy | Mapping[str, Any] | str | Path
 
 MAX_LISTED = 10
 
@@ -46,6 +47,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(scope="session")
 def assay_store(pytestconfig: pytest.Config) -> Iterator[Store]:
     """The configured store (``--assay-db``/``--assay-project`` override the environment)."""
+    from assay.config import Settings
+    from assay.store import open_store
+
     overrides: dict[str, Any] = {}
     if pytestconfig.getoption("assay_db", None):
         overrides["database_url"] = pytestconfig.getoption("assay_db")
@@ -59,6 +63,7 @@ def assay_store(pytestconfig: pytest.Config) -> Iterator[Store]:
 @pytest.fixture
 def assay_evaluate(assay_store: Store) -> Callable[..., EvaluationResult]:
     """``assay.evaluate`` writing to :func:`assay_store`; same arguments, same result."""
+    from assay.evaluation import evaluate
 
     def run(data: Any, task: Any, scorers: Any = (), **kwargs: Any) -> EvaluationResult:
         kwargs.setdefault("store", assay_store)
@@ -68,6 +73,8 @@ def assay_evaluate(assay_store: Store) -> Callable[..., EvaluationResult]:
 
 
 def _policy(policy: PolicyLike | None) -> RegressionPolicy | None:
+    from assay.domain import RegressionPolicy
+
     if policy is None or isinstance(policy, RegressionPolicy):
         return policy
     if isinstance(policy, Path):
@@ -76,6 +83,8 @@ def _policy(policy: PolicyLike | None) -> RegressionPolicy | None:
 
 
 def _pct_or_mean(name: str, value: float | None) -> str:
+    from assay.domain import PASS_METRIC
+
     if value is None:
         return "n/a"
     return f"{100 * value:.1f}%" if name == PASS_METRIC else f"{value:.4g}"
@@ -83,6 +92,8 @@ def _pct_or_mean(name: str, value: float | None) -> str:
 
 def gate_message(verdict: GateVerdict) -> str:
     """A readable account of a failed gate, for an assertion message."""
+    from assay.domain import PASS_METRIC
+
     against = f" vs baseline {verdict.baseline_name!r}" if verdict.baseline_name else ""
     lines = [f"assay gate failed for run {verdict.run_name!r}{against}:"]
     lines += [f"  - {reason}" for reason in verdict.reasons]
@@ -118,11 +129,13 @@ def assert_gate(
     ``policy`` is a :class:`RegressionPolicy`, a mapping, YAML/JSON text or a file path;
     without it the dataset's stored policy (else the defaults) applies. Returns the verdict.
     """
-    if isinstance(result, EvaluationResult):
+    from assay.analysis import gate_experiment
+
+    if isinstance(result, str):
+        ref = result
+    else:
         store = store or result.store
         ref = result.id
-    else:
-        ref = result
     if store is None:
         raise TypeError("assert_gate needs store= when given a run id")
     verdict = gate_experiment(

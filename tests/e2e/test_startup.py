@@ -135,3 +135,30 @@ def test_runs_filters_match_the_domain() -> None:
 
     assert [s.value for s in StatusFilter] == [s.value for s in ExperimentStatus]
     assert SORT_FIELDS == EXPERIMENT_SORT_FIELDS
+
+
+_PYTEST = (
+    "import sys\nimport pytest\n"
+    "args = ['-q', '-p', 'no:cacheprovider', '-p', 'assay.testing', *sys.argv[1:]]\n"
+    "sys.exit(pytest.main(args))\n"
+)
+
+
+def test_the_pytest_plugin_loads_the_engine_only_when_a_test_uses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # only Assay's plugin, named
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    session = ("--rootdir", str(tmp_path), str(tmp_path / "test_sample.py"))
+
+    (tmp_path / "test_sample.py").write_text("def test_plain():\n    assert True\n")
+    modules = loaded(tmp_path, _PYTEST, "--co", *session)
+    assert "assay.testing" in modules
+    assert present(modules, (*HEAVY, *STORAGE, "httpx")) == []
+
+    (tmp_path / "test_sample.py").write_text(
+        "def test_store(assay_store):\n    assert assay_store\n"
+    )
+    modules = loaded(tmp_path, _PYTEST, *session)
+    assert "assay.store" in modules
+    assert present(modules, ("assay.engine", "assay.analysis", "numpy")) == []

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# pytester unloads the modules first imported while it is in use; Alembic (which the store
+# fixture may import) would then be imported again and its PostgreSQL dialect warn about
+# re-registering its functions. Imported here, it stays.
+import alembic.runtime.migration  # noqa: F401
 import pytest
 from sqlalchemy import select
 

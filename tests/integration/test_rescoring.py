@@ -19,7 +19,7 @@ from assay.domain import (
     TraceCreate,
 )
 from assay.engine import RunOptions, plan, resume
-from assay.engine.rescore import rescore
+from assay.engine.rescore import rescore_results
 from assay.errors import InvalidInput, NotFound
 from assay.scorers import exact_match, scorer
 from assay.store import Store
@@ -73,7 +73,7 @@ def test_rescore_adds_then_replaces_and_recomputes_passed(store: Store) -> None:
     rows = list(store.experiments.iter_results(experiment_id))
     assert all(r.scores == [] and r.passed is None for r in rows)
 
-    report = rescore(store, experiment_id, ["exact_match"])
+    report = rescore_results(store, experiment_id, ["exact_match"])
     assert (report.results, report.scores, report.errors) == (5, 5, 0)
     assert (report.passed, report.failed) == (4, 1)
     rows = list(store.experiments.iter_results(experiment_id))
@@ -83,7 +83,7 @@ def test_rescore_adds_then_replaces_and_recomputes_passed(store: Store) -> None:
 
     # again, now lenient about case: replaces the five scores, never duplicates
     lenient = {"kind": "exact_match", "params": {"ignore_case": True}, "threshold": {"gte": 1}}
-    again = rescore(store, experiment_id, [lenient], concurrency=2, batch_size=2)
+    again = rescore_results(store, experiment_id, [lenient], concurrency=2, batch_size=2)
     assert again.results == 5
     rows = list(store.experiments.iter_results(experiment_id))
     assert all(len(r.scores) == 1 for r in rows)
@@ -95,7 +95,7 @@ def test_rescore_adds_then_replaces_and_recomputes_passed(store: Store) -> None:
     def mentions_doc(context: str, output: str) -> bool:
         return "Q0" in output and context == "doc 0"
 
-    rescore(store, experiment_id, [mentions_doc()])
+    rescore_results(store, experiment_id, [mentions_doc()])
     rows = list(store.experiments.iter_results(experiment_id))
     assert all(len(r.scores) == 2 for r in rows)
     assert [r.passed for r in rows] == [True, False, False, False, False]
@@ -114,15 +114,15 @@ def test_rescore_only_completed_results_and_bad_input(store: Store) -> None:
         options=RunOptions(max_retries=0, poll_interval=0.05),
     )
     experiment_id = asyncio.run(prepared.run()).id
-    assert rescore(store, experiment_id, ["exact_match"]).results == 4
+    assert rescore_results(store, experiment_id, ["exact_match"]).results == 4
     with pytest.raises(InvalidInput, match="at least one scorer"):
-        rescore(store, experiment_id, [])
+        rescore_results(store, experiment_id, [])
     with pytest.raises(InvalidInput, match="unknown scorer"):
-        rescore(store, experiment_id, [{"kind": "nope"}])
+        rescore_results(store, experiment_id, [{"kind": "nope"}])
     with pytest.raises(NotFound):
-        rescore(store, "no-such-run", ["exact_match"])
+        rescore_results(store, "no-such-run", ["exact_match"])
     with pytest.raises(InvalidInput, match="distinct name"):
-        rescore(store, experiment_id, ["exact_match", {"kind": "exact_match"}])
+        rescore_results(store, experiment_id, ["exact_match", {"kind": "exact_match"}])
 
 
 def test_rescore_with_llm_judge_records_judge_cost_apart(
@@ -160,7 +160,7 @@ def test_rescore_with_llm_judge_records_judge_cost_apart(
 
 async def test_blocking_rescore_inside_a_running_loop(store: Store) -> None:
     experiment_id = await asyncio.to_thread(_run, store)
-    report = rescore(store, experiment_id, ["exact_match"])  # on a helper thread
+    report = rescore_results(store, experiment_id, ["exact_match"])  # on a helper thread
     assert (report.results, report.passed, report.failed) == (5, 4, 1)
     lenient = {"kind": "exact_match", "params": {"ignore_case": True}, "threshold": {"gte": 1}}
     again = assay.rescore(experiment_id, [lenient], store=store)

@@ -20,7 +20,7 @@ from assay.domain import (
     ScoreDataType,
     ScoreSource,
 )
-from assay.engine.rescore import rescore
+from assay.engine.rescore import rescore_results
 from assay.scorers import exact_match
 from assay.store import Store, run_frames
 from assay.store.tables import run_frames as run_frames_table
@@ -151,7 +151,7 @@ def test_every_write_to_a_run_invalidates_its_snapshot(
     store.scores.delete(human.id)
     assert "helpful" not in fresh().scores
 
-    rescore(store, run_id, [{"kind": "exact_match", "params": {"ignore_case": True}}])
+    rescore_results(store, run_id, [{"kind": "exact_match", "params": {"ignore_case": True}}])
     before = len(built)
     frame = load_run(store, run_id, outputs=False)
     assert len(built) == before  # re-scoring stored the new snapshot as it ended

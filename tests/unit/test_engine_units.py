@@ -13,7 +13,7 @@ import pytest
 
 from assay.domain import WorkItem
 from assay.engine import AdaptiveLimit, RateLimiter, RetryPolicy, build_scorers, classify
-from assay.engine.config import load_run_config, parse_run_config
+from assay.engine.run_config import load_run_config, parse_run_config
 from assay.errors import InvalidInput
 from assay.scorers import exact_match
 from assay.store.planning import PlannedItem, select_items, sequential_ids

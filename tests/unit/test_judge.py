@@ -12,7 +12,7 @@ import pytest
 from assay.engine import llm_judge
 from assay.errors import InvalidInput
 from assay.scoring import RUBRICS, Sample, create, parse_verdict, rubric_for, run_scorer
-from assay.scoring.judge import JudgeReplyError, judge_messages
+from assay.scoring.llm_judge import JudgeReplyError, judge_messages
 from tests.fakes.provider import FakeProvider, Fault
 from tests.unit.test_scorers_awkward import AWKWARD
 

@@ -13,7 +13,6 @@ from assay.scorers import exact_match, similarity
 from assay.scoring import (
     MappedScorer,
     MappingError,
-    Path,
     Sample,
     Threshold,
     ThresholdScorer,
@@ -23,6 +22,7 @@ from assay.scoring import (
     parse_mapping,
     run_scorer,
 )
+from assay.scoring.mapping import Path
 
 TRACE = Trace(
     id="t1",

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from assay import plugins
 from assay.domain import Evaluator, ScoreCreate, ScoreDataType
 from assay.errors import InvalidInput
 from assay.scorers import contains, exact_match, similarity
@@ -26,12 +27,12 @@ from assay.scoring import (
     check,
     create,
     describe,
-    load_plugins,
     registry,
     run_scorer,
     scorer,
     weighted_mean,
 )
+from assay.scoring.registry import load_plugins
 
 SAMPLE = Sample(input="q", output="Paris", expected_output="Paris")
 
@@ -44,7 +45,9 @@ def score_all(s: Any, sample: Sample = SAMPLE) -> list[ScoreCreate]:
 def clean_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """Registrations made by a test are undone after it."""
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    monkeypatch.setattr(registry, "_plugin_errors", {})
+    monkeypatch.setattr(registry, "_builtins_registered", registry._builtins_registered)
+    monkeypatch.setattr(registry, "_plugins_generation", registry._plugins_generation)
+    monkeypatch.setattr(plugins, "_loaded", plugins._loaded)
 
 
 # ---------------------------------------------------------------- registry and plugins

@@ -50,11 +50,13 @@ def score_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
 ) -> None:
     """Score a stored experiment again without re-running it; same-named scores are replaced."""
-    from assay.service.scoring import rescore
+    from assay.service.scoring import rescore_experiment
 
     specs = [_scorer_arg(s, i) for i, s in enumerate(scorer or [])]
     store = state(ctx).store()
-    report = rescore(store, run, specs, evaluators=evaluator or [], concurrency=concurrency)
+    report = rescore_experiment(
+        store, run, specs, evaluators=evaluator or [], concurrency=concurrency
+    )
     if as_json:
         print_json(report.as_dict())
         return

@@ -2,7 +2,7 @@
 
 from assay.domain.analytics import (
     DatasetHealth,
-    Distribution,
+    Histogram,
     HistogramBin,
     ItemHealth,
     LatencyStats,
@@ -152,7 +152,6 @@ __all__ = [
     "DatasetVersion",
     "DiffOp",
     "Direction",
-    "Distribution",
     "DistributionDelta",
     "Endpoint",
     "EndpointCreate",
@@ -173,6 +172,7 @@ __all__ = [
     "GateCheck",
     "GateVerdict",
     "Health",
+    "Histogram",
     "HistogramBin",
     "ImportRequest",
     "ImportResult",

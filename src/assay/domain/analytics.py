@@ -43,7 +43,7 @@ class HistogramBin(Record):
     count: int
 
 
-class Distribution(Record):
+class Histogram(Record):
     """How one score (or latency) is spread over an experiment's results."""
 
     experiment_id: str

@@ -14,10 +14,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from assay.engine.judge import ProviderJudge
+from assay.engine.provider_judge import ProviderJudge
 from assay.errors import InvalidInput
 from assay.scoring import Sample
-from assay.scoring.judge import (
+from assay.scoring.llm_judge import (
     PAIRWISE_CHOICES,
     JudgeModel,
     JudgeReply,

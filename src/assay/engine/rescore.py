@@ -94,7 +94,7 @@ def sample_of(result: StoredResult) -> Sample:
     )
 
 
-async def rescore_async(
+async def rescore_results_async(
     store: Store,
     experiment: str,
     scorers: Sequence[Any] = (),
@@ -177,7 +177,7 @@ async def rescore_async(
     return report
 
 
-def rescore(
+def rescore_results(
     store: Store,
     experiment: str,
     scorers: Sequence[Any] = (),
@@ -186,9 +186,9 @@ def rescore(
     concurrency: int = 8,
     batch_size: int = 200,
 ) -> RescoreReport:
-    """Blocking form of :func:`rescore_async` (for scripts and the CLI)."""
+    """Blocking form of :func:`rescore_results_async` (for scripts and the CLI)."""
     return run_sync(
-        rescore_async(
+        rescore_results_async(
             store,
             experiment,
             scorers,

@@ -1,21 +1,19 @@
-"""Scoring: the scorer protocol, registry, built-in scorers, mappings, thresholds, composites."""
+"""Scoring: the scorer protocol, registry, built-in scorers, mappings, thresholds, composites.
 
-# Importing the built-in modules registers their scorers.
-from assay.scoring import agent, embeddings, numeric, similarity, structured, text
+The built-in scorers themselves are in :mod:`assay.scorers` (``exact_match``, ``contains``…);
+this package exports what writing, registering, building and combining scorers needs.
+"""
+
 from assay.scoring.base import (
     FunctionScorer,
     Sample,
     ScoreOutput,
     Scorer,
-    as_list,
     make_score,
-    normalise,
     run_scorer,
     scorer,
-    to_score,
 )
 from assay.scoring.build import (
-    EvaluatorScorer,
     ScorerSpec,
     all_of,
     any_of,
@@ -26,39 +24,19 @@ from assay.scoring.build import (
     weighted_mean,
 )
 from assay.scoring.composite import Composite
-from assay.scoring.judge import (
-    RUBRICS,
-    JudgeModel,
-    JudgeReply,
-    LLMJudge,
-    Rubric,
-    parse_verdict,
-    rubric_for,
-)
-from assay.scoring.mapping import MappedScorer, MappingError, Path, apply_mapping, parse_mapping
-from assay.scoring.registry import (
-    PLUGIN_GROUP,
-    available,
-    create,
-    describe,
-    load_plugins,
-    register,
-    registered,
-)
+from assay.scoring.llm_judge import RUBRICS, JudgeModel, LLMJudge, Rubric, parse_verdict, rubric_for
+from assay.scoring.mapping import MappedScorer, MappingError, apply_mapping, parse_mapping
+from assay.scoring.registry import available, create, describe, register, registered
 from assay.scoring.thresholds import Threshold, ThresholdScorer, item_passed
 
 __all__ = [
-    "PLUGIN_GROUP",
     "RUBRICS",
     "Composite",
-    "EvaluatorScorer",
     "FunctionScorer",
     "JudgeModel",
-    "JudgeReply",
     "LLMJudge",
     "MappedScorer",
     "MappingError",
-    "Path",
     "Rubric",
     "Sample",
     "ScoreOutput",
@@ -66,11 +44,9 @@ __all__ = [
     "ScorerSpec",
     "Threshold",
     "ThresholdScorer",
-    "agent",
     "all_of",
     "any_of",
     "apply_mapping",
-    "as_list",
     "available",
     "build",
     "build_all",
@@ -78,12 +54,8 @@ __all__ = [
     "composite",
     "create",
     "describe",
-    "embeddings",
     "item_passed",
-    "load_plugins",
     "make_score",
-    "normalise",
-    "numeric",
     "parse_mapping",
     "parse_verdict",
     "register",
@@ -91,9 +63,5 @@ __all__ = [
     "rubric_for",
     "run_scorer",
     "scorer",
-    "similarity",
-    "structured",
-    "text",
-    "to_score",
     "weighted_mean",
 ]

@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 from assay.domain import ScoreCreate
 from assay.scoring.base import Sample, make_score
-from assay.scoring.registry import register
 from assay.scoring.text import MissingValue, expected_or
 from assay.scoring.values import NotJson, parse_json, require
 
@@ -203,6 +202,6 @@ class ToolSequence:
         )
 
 
-tool_used = register("tool_used", ToolUsed)
-tool_arguments = register("tool_arguments", ToolArguments)
-tool_sequence = register("tool_sequence", ToolSequence)
+tool_used = ToolUsed
+tool_arguments = ToolArguments
+tool_sequence = ToolSequence

@@ -18,7 +18,7 @@ from assay.errors import InvalidInput, from_validation
 from assay.scoring.base import Sample, ScoreOutput, Scorer, normalise, origin
 from assay.scoring.composite import Composite, Mode
 from assay.scoring.mapping import MappedScorer
-from assay.scoring.registry import create, factory, register
+from assay.scoring.registry import create, factory
 from assay.scoring.thresholds import Threshold, ThresholdScorer
 
 
@@ -203,6 +203,3 @@ def all_of(*scorers: SpecLike, name: str = "all_of") -> Composite:
 def any_of(*scorers: SpecLike, name: str = "any_of") -> Composite:
     """Passes when at least one scorer passes."""
     return composite(scorers, mode="any", name=name)
-
-
-register("composite", composite)

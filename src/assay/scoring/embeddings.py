@@ -21,7 +21,6 @@ from typing import Any
 from assay.domain import ScoreCreate, ScoreDataType
 from assay.errors import InvalidInput
 from assay.scoring.base import Sample, make_score
-from assay.scoring.registry import register
 from assay.scoring.text import expected_or
 from assay.scoring.values import as_text, references
 
@@ -115,4 +114,4 @@ class SemanticSimilarity:
         )
 
 
-semantic_similarity = register("semantic_similarity", SemanticSimilarity)
+semantic_similarity = SemanticSimilarity

@@ -7,7 +7,6 @@ from typing import Any
 
 from assay.domain import ScoreCreate, ScoreDataType
 from assay.scoring.base import Sample, make_score
-from assay.scoring.registry import register
 from assay.scoring.text import MissingValue, expected_or
 from assay.scoring.values import require, to_number
 
@@ -124,7 +123,4 @@ def token_count(*, max: int, name: str = "tokens") -> Ceiling:
     return Ceiling("tokens", "tokens", max, name)
 
 
-numeric_close = register("numeric_close", NumericClose)
-register("latency", latency)
-register("cost", cost)
-register("tokens", token_count)
+numeric_close = NumericClose

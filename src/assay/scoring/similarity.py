@@ -17,7 +17,6 @@ from rapidfuzz.distance import Levenshtein as _Lev
 
 from assay.domain import ScoreCreate
 from assay.scoring.base import Sample, make_score
-from assay.scoring.registry import register
 from assay.scoring.text import expected_or
 from assay.scoring.values import as_text, normalize, references, require, tokens
 
@@ -246,8 +245,8 @@ class RougeL:
         return make_score(self.name, round(value, 6), metadata=meta)
 
 
-levenshtein = register("levenshtein", Levenshtein)
-similarity = register("similarity", SimilarityRatio)
-token_f1 = register("token_f1", TokenF1)
-bleu = register("bleu", Bleu)
-rouge_l = register("rouge_l", RougeL)
+levenshtein = Levenshtein
+similarity = SimilarityRatio
+token_f1 = TokenF1
+bleu = Bleu
+rouge_l = RougeL

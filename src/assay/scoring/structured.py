@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from assay.domain import ScoreCreate
 from assay.scoring.base import Sample, make_score
-from assay.scoring.registry import register
 from assay.scoring.text import MissingValue, expected_or
 from assay.scoring.values import NotJson, parse_json, require
 
@@ -272,6 +271,6 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-is_json = register("is_json", IsJson)
-json_schema = register("json_schema", JsonSchema)
-json_match = register("json_match", JsonMatch)
+is_json = IsJson
+json_schema = JsonSchema
+json_match = JsonMatch

@@ -8,7 +8,6 @@ from typing import Any, Literal
 
 from assay.domain import ScoreCreate, ScoreDataType
 from assay.scoring.base import Sample, make_score
-from assay.scoring.registry import register
 from assay.scoring.values import NotJson, as_text, normalize, parse_json, require, tokens
 
 
@@ -307,12 +306,7 @@ class Length:
         )
 
 
-exact_match = register("exact_match", ExactMatch)
-contains = register("contains", Contains)
-register("icontains", icontains)
-register("contains_all", contains_all)
-register("contains_any", contains_any)
-regex = register("regex", Regex)
-register("starts_with", starts_with)
-register("ends_with", ends_with)
-length = register("length", Length)
+exact_match = ExactMatch
+contains = Contains
+regex = Regex
+length = Length

@@ -1,6 +1,6 @@
 """Scoring stored runs again without running their targets.
 
-:func:`rescore` applies scorers or saved evaluators to an experiment (``assay score``,
+:func:`rescore_experiment` applies scorers or saved evaluators to an experiment (``assay score``,
 ``assay.rescore()``); :func:`score_run` applies saved evaluators (by default the dataset's
 attached ones) to a run whose outputs were uploaded, on the server, so the evaluators and any
 judge keys they need never leave it. Scores of the same names are replaced, so scoring again
@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from assay.domain import Evaluator, RunScoreReport, RunScoreRequest
-from assay.engine.rescore import RescoreReport, rescore_async
+from assay.engine.rescore import RescoreReport, rescore_results_async
 from assay.store import Store
 from assay.sync import run_sync
 
 
-def rescore(
+def rescore_experiment(
     store: Store,
     run: str,
     scorers: Sequence[Any] = (),
@@ -29,7 +29,9 @@ def rescore(
 ) -> RescoreReport:
     """Score experiment ``run`` (id or name) with ``scorers`` (objects, names or specs) and
     saved ``evaluators`` (ids or names); each result's ``passed`` is recomputed."""
-    coro = rescore_async(store, run, scorers, evaluators=evaluators, concurrency=concurrency)
+    coro = rescore_results_async(
+        store, run, scorers, evaluators=evaluators, concurrency=concurrency
+    )
     return run_sync(coro, name="assay-rescore")
 
 
@@ -39,7 +41,7 @@ async def score_run(store: Store, run_id: str, request: RunScoreRequest) -> RunS
     report = await asyncio.to_thread(_planned_scoring, store, run_id, request)
     if not report.evaluator_ids:
         return report
-    done = await rescore_async(
+    done = await rescore_results_async(
         store, run_id, evaluators=report.evaluator_ids, concurrency=request.concurrency
     )
     return report.model_copy(

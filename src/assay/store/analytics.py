@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Connection, Integer, and_, case, cast, fun
 
 from assay.domain import (
     DatasetHealth,
-    Distribution,
+    Histogram,
     HistogramBin,
     ItemHealth,
     LatencyStats,
@@ -214,7 +214,7 @@ class Analytics:
         return points
 
     # ------------------------------------------------------------------ distributions
-    def score_distribution(self, experiment: str, name: str, *, bins: int = 10) -> Distribution:
+    def score_distribution(self, experiment: str, name: str, *, bins: int = 10) -> Histogram:
         """Histogram of one score's numeric values (and counts of categorical values); empty
         when every value is missing (the scorer failed), NotFound for a score never given."""
         if not 1 <= bins <= 200:
@@ -238,7 +238,7 @@ class Analytics:
                 conn, experiment_id, name, where, scores.c.numeric_value, bins, categories
             )
 
-    def latency_distribution(self, experiment: str, *, bins: int = 20) -> Distribution:
+    def latency_distribution(self, experiment: str, *, bins: int = 20) -> Histogram:
         """Histogram of completed results' latency; empty (no bins) when none completed."""
         with self.db.read() as conn:
             experiment_id = self._experiment_id(conn, experiment)
@@ -256,7 +256,7 @@ class Analytics:
         column: Any,
         bins: int,
         categories: dict[str, int],
-    ) -> Distribution:
+    ) -> Histogram:
         n, low, high, mean = conn.execute(
             select(func.count(column), func.min(column), func.max(column), func.avg(column)).where(
                 where
@@ -286,7 +286,7 @@ class Analytics:
                 ]
             else:
                 out_bins = [HistogramBin(lower=low, upper=high, count=int(n))]
-        return Distribution(
+        return Histogram(
             experiment_id=experiment_id,
             name=name,
             count=int(n) + sum(categories.values()),

@@ -33,7 +33,7 @@ def _config(conn: Connection | None = None, db: Database | None = None) -> Confi
 
     cfg = Config()
     cfg.set_main_option("script_location", str(_SCRIPTS))
-    cfg.set_main_option("file_template", "%%(year)d_%%(month).2d_%%(day).2d_%%(rev)s_%%(slug)s")
+    cfg.set_main_option("file_template", "%%(rev)s_%%(slug)s")  # NNNN_slug.py with --rev-id NNNN
     cfg.attributes["connection"] = conn
     if db is not None:  # migrations that seal stored secrets use the database's server key
         cfg.attributes["keyring"] = db.keyring

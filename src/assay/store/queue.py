@@ -39,7 +39,28 @@ class Claim:
 
 
 class RunQueue:
-    """Start experiments and hand them to workers, across every project."""
+    """Start experiments and hand them to workers, across every project.
+
+    What it guarantees:
+
+    - **Start once.** :meth:`start` moves only a ``pending``, non-external experiment to
+      ``running``, in one conditional update; anything else is a 409 and changes nothing.
+    - **One holder at a time.** :meth:`claim_next` takes a run with a compare-and-set on its
+      current holder (and on its status still being active), so of two workers racing for
+      one run exactly one wins; the loser moves on to the next run.
+    - **Nothing is lost to a crash.** A run whose holder is gone (no heartbeat for
+      ``stale_after`` seconds, or a dead process on this host) can be claimed again, and the
+      dead holder's active period is closed at its last heartbeat. Delivery is therefore at
+      least once: a worker that stalls past ``stale_after`` may find its run taken over. That
+      is safe because a new holder resumes the run, and a completed result is never written
+      twice.
+    - **Oldest first.** Runs are offered in ``(started_at, id)`` order; each call looks at
+      the 100 oldest active runs only.
+
+    It does not keep runs alive (the runner's monitor refreshes ``heartbeat_at``) and does not
+    cancel them (``cancel_requested`` is read by the runner); it holds no state besides the
+    ``experiments`` rows, so every process sharing the database sees the same queue.
+    """
 
     def __init__(self, db: Database) -> None:
         self.db = db

@@ -10,7 +10,7 @@ from assay.domain import WorkItem
 from assay.errors import InvalidInput
 from assay.targets.base import TargetError, TargetOutput
 from assay.targets.pricing import Price, PriceTable
-from assay.targets.providers import PROVIDERS, Endpoint, resolve, send
+from assay.targets.providers import PROVIDERS, ProviderEndpoint, resolve, send
 from assay.targets.templating import RenderError, check, render_text, variables
 
 _ROLES = ("system", "user", "assistant", "developer", "tool")
@@ -71,7 +71,7 @@ class PromptTarget:
         self.params = dict(params or {})
         self.timeout = timeout
         self.connection = connection
-        self.endpoint: Endpoint = resolve(provider, base_url=base_url, api_key=api_key)
+        self.endpoint: ProviderEndpoint = resolve(provider, base_url=base_url, api_key=api_key)
         self.rpm = rpm
         self.tpm = tpm
         self._price = Price(float(price["input"]), float(price["output"])) if price else None

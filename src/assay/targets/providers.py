@@ -34,7 +34,9 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
-class Endpoint:
+class ProviderEndpoint:
+    """Where a provider call goes: base URL and API key (not a stored ``assay.domain.Endpoint``)."""
+
     base_url: str
     api_key: str | None
 
@@ -45,7 +47,7 @@ def resolve(
     base_url: str | None = None,
     api_key: str | None = None,
     env: Mapping[str, str] | None = None,
-) -> Endpoint:
+) -> ProviderEndpoint:
     """Fill base URL and key from the environment when not given."""
     env = os.environ if env is None else env
     if provider == "openai":
@@ -70,7 +72,7 @@ def resolve(
             f"target.provider must be 'openai' or 'anthropic', got {provider!r}",
             field="target.provider",
         )
-    return Endpoint(url.rstrip("/"), key)
+    return ProviderEndpoint(url.rstrip("/"), key)
 
 
 def _int(value: Any) -> int | None:
@@ -83,7 +85,11 @@ class OpenAIProvider:
     name = "openai"
 
     def request(
-        self, endpoint: Endpoint, model: str, messages: list[dict[str, Any]], params: dict[str, Any]
+        self,
+        endpoint: ProviderEndpoint,
+        model: str,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
     ) -> tuple[str, dict[str, str], dict[str, Any]]:
         headers = {"content-type": "application/json"}
         if endpoint.api_key:
@@ -115,7 +121,11 @@ class AnthropicProvider:
     name = "anthropic"
 
     def request(
-        self, endpoint: Endpoint, model: str, messages: list[dict[str, Any]], params: dict[str, Any]
+        self,
+        endpoint: ProviderEndpoint,
+        model: str,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
     ) -> tuple[str, dict[str, str], dict[str, Any]]:
         headers = {
             "content-type": "application/json",
@@ -157,7 +167,7 @@ PROVIDERS: dict[str, OpenAIProvider | AnthropicProvider] = {
 async def send(
     client: httpx.AsyncClient,
     provider: OpenAIProvider | AnthropicProvider,
-    endpoint: Endpoint,
+    endpoint: ProviderEndpoint,
     model: str,
     messages: list[dict[str, Any]],
     params: dict[str, Any],

@@ -2,20 +2,23 @@
 
 A run config names its target as ``{"type": KIND, ...options}``. Each kind registers a factory
 taking the options and a :class:`BuildContext` (store for stored connections, price table,
-directory of the config file for imports). Plugins register from the ``assay.plugins`` entry
-point group, like scorers.
+directory of the config file for imports). Nothing is registered by importing a module: the
+first lookup (:func:`target_kinds`, :func:`create_target`) registers the built-in kinds and has
+:mod:`assay.plugins` load the ``assay.plugins`` entry points once, whose modules register their
+kinds with :func:`register_target`. Kinds registered before that lookup are kept over built-ins
+of the same name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from assay import plugins
 from assay.domain import Credentials
 from assay.errors import InvalidInput, from_validation
 from assay.targets.base import Target
@@ -46,7 +49,7 @@ class BuildContext:
 
 Factory = Callable[[dict[str, Any], BuildContext], Target]
 _REGISTRY: dict[str, Factory] = {}
-_plugins_loaded = False
+_builtins_registered = False
 
 
 def register_target(kind: str, factory: Factory) -> Factory:
@@ -56,16 +59,18 @@ def register_target(kind: str, factory: Factory) -> Factory:
 
 
 def target_kinds() -> list[str]:
-    _load_plugins()
+    _ensure()
     return sorted(_REGISTRY)
 
 
-def _load_plugins() -> None:
-    global _plugins_loaded
-    if not _plugins_loaded:
-        _plugins_loaded = True
-        for ep in entry_points(group="assay.plugins"):
-            ep.load()
+def _ensure() -> None:
+    """Register the built-in kinds once, then load the plugins (once, in :mod:`assay.plugins`)."""
+    global _builtins_registered
+    if not _builtins_registered:
+        _builtins_registered = True
+        for kind, made in (("function", _function), ("http", _http), ("prompt", _prompt)):
+            _REGISTRY.setdefault(kind, made)
+    plugins.load()
 
 
 def create_target(spec: dict[str, Any], context: BuildContext | None = None) -> Target:
@@ -77,7 +82,7 @@ def create_target(spec: dict[str, Any], context: BuildContext | None = None) -> 
         raise InvalidInput(
             f"target.type: required, one of {', '.join(target_kinds())}", field="target.type"
         )
-    _load_plugins()
+    _ensure()
     factory = _REGISTRY.get(kind)
     if factory is None:
         raise InvalidInput(
@@ -185,8 +190,3 @@ def _prompt(options: dict[str, Any], context: BuildContext) -> Target:
         rpm=spec.rpm,
         tpm=spec.tpm,
     )
-
-
-register_target("function", _function)
-register_target("http", _http)
-register_target("prompt", _prompt)

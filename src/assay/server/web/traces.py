@@ -17,7 +17,7 @@ router = APIRouter()
 
 
 @dataclass(frozen=True)
-class Span:
+class TimelineSpan:
     """An observation placed on the trace's timeline (percent offsets of the whole trace)."""
 
     observation: Observation
@@ -27,7 +27,7 @@ class Span:
     duration_ms: float | None
 
 
-def timeline(trace: TraceDetail) -> list[Span]:
+def timeline(trace: TraceDetail) -> list[TimelineSpan]:
     """Observations depth-first under their parents, each with its place on the timeline."""
     children: dict[str | None, list[Observation]] = {}
     ids = {o.id for o in trace.observations}
@@ -37,7 +37,7 @@ def timeline(trace: TraceDetail) -> list[Span]:
     times = [t for o in trace.observations for t in (o.start_time, o.end_time) if t is not None]
     start = min(times) if times else None
     total = (max(times) - start).total_seconds() if times and start else 0.0
-    out: list[Span] = []
+    out: list[TimelineSpan] = []
 
     def walk(parent: str | None, depth: int) -> None:
         for o in children.get(parent, []):
@@ -50,7 +50,9 @@ def timeline(trace: TraceDetail) -> list[Span]:
                     seconds = (o.end_time - o.start_time).total_seconds()
                     duration = seconds * 1000
                     width = seconds / total * 100 if total > 0 else 100.0
-            out.append(Span(o, depth, round(offset, 2), round(max(width, 0.5), 2), duration))
+            out.append(
+                TimelineSpan(o, depth, round(offset, 2), round(max(width, 0.5), 2), duration)
+            )
             if depth < 50:  # a cycle of parent ids cannot recurse forever
                 walk(o.id, depth + 1)
 

@@ -3,8 +3,8 @@
 :class:`ProviderJudge` sends a judge's messages through the same provider code as prompt
 targets (OpenAI-compatible chat completions or Anthropic messages), retries what the engine
 retries (timeouts, connection errors, 408/429/5xx, honouring ``Retry-After``; never other
-4xx), and prices the call from the same price table. Importing this module registers the
-``llm_judge`` scorer kind.
+4xx), and prices the call from the same price table. The ``llm_judge`` scorer kind is declared in
+:data:`assay.plugins.BUILTIN` and registered on the scorer registry's first lookup.
 """
 
 from __future__ import annotations
@@ -25,10 +25,9 @@ from assay.engine.limits import limiter_for
 from assay.engine.retry import RetryPolicy, classify
 from assay.errors import InvalidInput
 from assay.retrying import retry_call_async
-from assay.scoring import register
-from assay.scoring.judge import JudgeReply, LLMJudge, rubric_for
+from assay.scoring.llm_judge import JudgeReply, LLMJudge, rubric_for
 from assay.targets import Price, PriceTable
-from assay.targets.providers import PROVIDERS, Endpoint, Reply, resolve, send
+from assay.targets.providers import PROVIDERS, ProviderEndpoint, Reply, resolve, send
 
 
 @functools.cache
@@ -86,7 +85,7 @@ class JudgeCallError(Exception):
 
 
 class ProviderJudge:
-    """A :class:`~assay.scoring.judge.JudgeModel` calling ``provider``/``model``."""
+    """A :class:`~assay.scoring.llm_judge.JudgeModel` calling ``provider``/``model``."""
 
     def __init__(
         self,
@@ -119,7 +118,7 @@ class ProviderJudge:
             raise InvalidInput("timeout must be positive", field="params.timeout")
         self.provider = provider
         self.model = model
-        self.endpoint: Endpoint = resolve(provider, base_url=base_url, api_key=api_key)
+        self.endpoint: ProviderEndpoint = resolve(provider, base_url=base_url, api_key=api_key)
         self.params: dict[str, Any] = dict(params or {})
         if temperature is not None:
             self.params.setdefault("temperature", temperature)
@@ -248,6 +247,3 @@ def llm_judge(
         transport=transport,
     )
     return LLMJudge(judge, spec, name=name)
-
-
-register("llm_judge", llm_judge)
