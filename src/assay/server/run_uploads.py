@@ -21,7 +21,7 @@ from assay.domain import (
     RunScoreReport,
     RunScoreRequest,
 )
-from assay.engine.rescore import rescore_async
+from assay.engine.rescore import rescore
 from assay.io import read_run_outputs
 from assay.store import Store
 
@@ -62,8 +62,8 @@ async def score_run(store: Store, run_id: str, request: RunScoreRequest) -> RunS
     report = await asyncio.to_thread(_planned_scoring, store, run_id, request)
     if not report.evaluator_ids:
         return report
-    done = await rescore_async(
-        store, run_id, evaluators=report.evaluator_ids, concurrency=request.concurrency
+    done = await asyncio.to_thread(  # off the server's event loop: scorers run user patterns
+        rescore, store, run_id, evaluators=report.evaluator_ids, concurrency=request.concurrency
     )
     return report.model_copy(
         update={
