@@ -29,6 +29,7 @@ _SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 _TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT "IPv4-translated"
 _NUMERIC = re.compile(r"[0-9a-fx.]+", re.IGNORECASE)
+_HOST = re.compile(r"[a-z0-9._:-]+", re.IGNORECASE)  # a name (IDNA-encoded) or an address
 
 
 class Unresolvable(InvalidInput):
@@ -140,6 +141,8 @@ def check_host(
     """The addresses to connect to for ``host``, every one of them checked."""
     allow = list(allow)
     bare = host.strip("[]").rstrip(".")
+    if not _HOST.fullmatch(bare):
+        raise InvalidInput(f"not a valid host name: {host!r}", field="url")
     if bare.lower() in _METADATA_HOSTS and not _allowed(
         bare, ipaddress.ip_address("169.254.169.254"), allow
     ):

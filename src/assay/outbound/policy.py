@@ -9,7 +9,7 @@ judge or target built there is guarded without every builder having to pass it a
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -21,7 +21,6 @@ from assay.outbound.addresses import (
     check_host,
     check_url,
     resolve_host,
-    split_url,
 )
 
 LOOPBACK = ("127.0.0.0/8", "::1/128")
@@ -44,13 +43,12 @@ class Policy:
         URL is refused. A name that does not resolve now, or a host still to be filled from a
         template, passes: every connection is checked again, on the rendered URL."""
         try:
-            host, port = split_url(url)
+            self.check_url(url, resolve)
+        except Unresolvable:
+            pass
         except InvalidInput:
-            if "{{" in url or "{%" in url:
-                return
-            raise
-        with suppress(Unresolvable):
-            self.check_host(host, port, resolve)
+            if "{{" not in url and "{%" not in url:
+                raise
 
 
 def server_policy(settings: Settings) -> Policy:
