@@ -3,10 +3,10 @@
 - :class:`RequestGuard`: a keyless server answers only requests addressed to a loopback name
   (a DNS name rebound to 127.0.0.1 by another site arrives with that site's ``Host``); a
   request that changes data (POST, PUT, PATCH, DELETE) is refused when the browser says it
-  comes from another site (``Origin``, ``Referer``, ``Sec-Fetch-Site``), and, when nothing
-  shows it comes from the server's own pages, it must be one no page can send without a
+  comes from another site (``Origin``, ``Referer``, ``Sec-Fetch-Site``), and a POST that
+  nothing shows to come from the server's own pages must be one no page can send without a
   preflight: JSON, or a custom header (``X-Assay-Client``, HTMX's ``HX-Request``), or a
-  Bearer key.
+  Bearer key. (Other methods always need a preflight, which this server never grants.)
 - :class:`OutboundScope`: puts the server's outbound policy in force while a request is
   handled, so any target or judge built for it is guarded.
 """
@@ -46,7 +46,7 @@ def loopback_host(host: str | None) -> bool:
     return name == TEST_HOST or (bool(name) and is_loopback(name))
 
 
-def cross_site(headers: Headers) -> str | None:
+def cross_site(method: str, headers: Headers) -> str | None:
     """Why a data-changing request must be refused, or None."""
     own = (headers.get("host") or "").lower()
     site = headers.get("sec-fetch-site")
@@ -59,6 +59,8 @@ def cross_site(headers: Headers) -> str | None:
         if urlsplit(value).netloc.lower() != own or value == "null":
             return f"refused a request from {value!r}: changes are accepted only from this site"
         return None  # the browser says it comes from this site
+    if method != "POST":  # PUT, PATCH, DELETE never cross sites without a preflight
+        return None
     if headers.get("authorization", "").lower().startswith("bearer "):
         return None
     if any(headers.get(h) for h in CLIENT_HEADERS):
@@ -89,7 +91,7 @@ class RequestGuard:
                 f"addressed to localhost, 127.0.0.1 or [::1], not {headers.get('host')!r}"
             )
         elif scope["method"] in MUTATING:
-            problem = cross_site(headers)
+            problem = cross_site(scope["method"], headers)
         if problem is None:
             await self.app(scope, receive, send)
             return

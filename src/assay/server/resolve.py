@@ -145,8 +145,9 @@ def build_target(store: Store, settings: Settings, raw: dict[str, Any]) -> Targe
             outbound=policy,
         )
     assert config.endpoint is not None
+    target = create_target({"type": "http", **config.endpoint.model_dump()}, context)
     policy.screen_url(config.endpoint.url)
-    return create_target({"type": "http", **config.endpoint.model_dump()}, context)
+    return target
 
 
 def build_scorer_list(
