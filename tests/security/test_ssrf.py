@@ -229,7 +229,7 @@ def test_judge_base_url_is_checked_when_saved(http: TestClient, base_url: str) -
     assert "internal address" in error["message"] or "metadata" in error["message"]
 
 
-def test_judge_on_loopback_is_a_tenants_problem_only_with_keys(
+def test_judge_on_loopback_is_refused_only_with_keys(
     tenant: TestClient, http: TestClient, fake: FakeProvider
 ) -> None:
     body = {"kind": "llm_judge", "params": {"model": "m", "base_url": fake.openai_url}}
