@@ -33,14 +33,16 @@ def fake() -> Iterator[FakeProvider]:
 
 
 @pytest.fixture
-def server(env: dict[str, str], db_url: str) -> Iterator[str]:  # noqa: F811
-    """``assay serve`` on the test database, in a project of its own, holding a judge key."""
+def server(env: dict[str, str], db_url: str, fake: FakeProvider) -> Iterator[str]:  # noqa: F811
+    """``assay serve`` on the test database, in a project of its own, holding a judge key for
+    its provider (the fake)."""
     values = {
         **env,
         "ASSAY_DATABASE_URL": db_url,
         "ASSAY_PROJECT": f"evaluate-{uuid.uuid4().hex[:10]}",
         "ASSAY_SERVE_WORKER": "false",
         "OPENAI_API_KEY": SERVER_KEY,
+        "OPENAI_BASE_URL": fake.openai_url,
     }
     proc, base = start(values)
     yield base
@@ -192,7 +194,7 @@ def test_attached_judge_scores_on_the_server_with_its_own_key(
 ) -> None:
     fake.reply = lambda prompt: '{"reason": "fine", "choice": "A"}'
     seed(client, "judged", 3)
-    judge = {"model": "judge-model", "base_url": fake.openai_url}  # no key: the server's
+    judge = {"model": "judge-model"}  # the server's provider, with the server's key
     client.evaluators.create("judge", "llm_judge", params=judge)
     client.evaluators.attach("judged", "judge")
 

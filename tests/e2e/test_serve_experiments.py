@@ -47,7 +47,7 @@ def wait_finished(http: httpx.Client, url: str) -> dict[str, object]:
 
 def test_seed_004_experiments(server: str, fake: FakeProvider) -> None:
     api = f"{server}/api/v1"
-    with httpx.Client(timeout=60) as http:
+    with httpx.Client(timeout=60, headers={"X-Assay-Client": "tests"}) as http:
         dataset_id = http.post(f"{api}/datasets/", json={"name": "Support Agent QA"}).json()["id"]
         http.post(f"{api}/datasets/{dataset_id}/import/", json={"items": SEED_ITEMS})
         for template in (

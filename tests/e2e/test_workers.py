@@ -46,7 +46,7 @@ def plan(home: Path, fake: FakeProvider, experiments: int, items: int, concurren
     store.prompts.create(PromptCreate(name="p", template="{{ input.q }}"))
     store.close()
     app = create_app(settings)
-    with TestClient(app, base_url="http://testserver") as http:
+    with TestClient(app, base_url="http://testserver", headers={"X-Assay-Client": "t"}) as http:
         for n in range(experiments):
             body = {
                 "name": f"run {n}",

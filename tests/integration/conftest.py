@@ -18,6 +18,8 @@ from assay.store.projects import get_project
 from tests.fakes.provider import FakeProvider
 
 BASE = "http://testserver"
+#: What a script (not a web page) sends with a change that is not JSON.
+CLIENT_HEADER = {"X-Assay-Client": "tests"}
 
 
 @pytest.fixture
@@ -36,7 +38,7 @@ def app(api_settings: Settings) -> Iterator[FastAPI]:
 
 @pytest.fixture
 def http(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, base_url=BASE) as client:
+    with TestClient(app, base_url=BASE, headers=CLIENT_HEADER) as client:
         yield client
 
 

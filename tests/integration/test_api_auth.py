@@ -19,6 +19,7 @@ from assay.errors import Unauthorized
 from assay.server import create_app
 from assay.server.auth import served_routes, undeclared_routes
 from assay.store import Store, open_store
+from tests.integration.conftest import CLIENT_HEADER
 
 BASE = "http://testserver"
 
@@ -30,7 +31,7 @@ def basic(key: ApiKeyCreated) -> dict[str, str]:
 
 @pytest.fixture
 def keyed(keyed_app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(keyed_app, base_url=BASE) as http:
+    with TestClient(keyed_app, base_url=BASE, headers=CLIENT_HEADER) as http:
         yield http
 
 

@@ -16,6 +16,7 @@ from assay.server import create_app
 from assay.service.worker import Worker
 from assay.store import Store
 from tests.fakes.provider import FakeProvider
+from tests.integration.conftest import CLIENT_HEADER
 from tests.integration.experiment_support import prompt_body, run_worker
 
 
@@ -218,7 +219,7 @@ def test_the_server_runs_started_experiments_itself(
     settings = api_settings.model_copy(update={"serve_worker": True, "worker_poll_interval": 0.05})
     app = create_app(settings)
     try:
-        with TestClient(app, base_url="http://testserver") as http:
+        with TestClient(app, base_url="http://testserver", headers=CLIENT_HEADER) as http:
             exp = http.post("/api/v1/experiments/", json=prompt_body(qa, fake)).json()
             http.post(f"/api/v1/experiments/{exp['id']}/start/")
             status = "running"

@@ -77,7 +77,13 @@ class ClientConfig:
         url = (base_url or os.environ.get("ASSAY_URL") or DEFAULT_URL).rstrip("/")
         public = public_key or os.environ.get("ASSAY_PUBLIC_KEY")
         secret = secret_key or os.environ.get("ASSAY_SECRET_KEY")
-        headers = {"Accept": "application/json", "User-Agent": "assay-python"}
+        # X-Assay-Client: no browser sends a custom header across sites without a preflight
+        # the server never grants, so it marks requests a page cannot forge
+        headers = {
+            "Accept": "application/json",
+            "User-Agent": "assay-python",
+            "X-Assay-Client": "python",
+        }
         if secret and public:
             token = base64.b64encode(f"{public}:{secret}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"

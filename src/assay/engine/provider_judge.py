@@ -10,30 +10,22 @@ retries (timeouts, connection errors, 408/429/5xx, honouring ``Retry-After``; ne
 from __future__ import annotations
 
 import asyncio
-import functools
-import ssl
 import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-import certifi
 import httpx
 
 from assay.engine.limits import limiter_for
 from assay.engine.retry import RetryPolicy, classify
 from assay.errors import InvalidInput
+from assay.outbound import Policy, active, async_client
 from assay.retrying import retry_call_async
 from assay.scoring.llm_judge import JudgeReply, LLMJudge, rubric_for
 from assay.targets import Price, PriceTable
-from assay.targets.providers import PROVIDERS, ProviderEndpoint, Reply, resolve, send
-
-
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """One TLS context for every judge call (building one costs tens of milliseconds)."""
-    return ssl.create_default_context(cafile=certifi.where())
+from assay.targets.providers import PROVIDERS, ProviderEndpoint, Reply, guarded, resolve, send
 
 
 async def _held(client: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
@@ -49,30 +41,29 @@ async def _held(client: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
         await client.aclose()
 
 
+_ClientKey = tuple[Policy | None, int]
 _CLIENTS: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop,
-    dict[int, tuple[AsyncIterator[httpx.AsyncClient], httpx.AsyncClient]],
+    dict[_ClientKey, tuple[AsyncIterator[httpx.AsyncClient], httpx.AsyncClient]],
 ] = weakref.WeakKeyDictionary()
 _CLIENTS_LOCK = threading.Lock()
 
 
-async def _client(transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
-    """The running loop's HTTP client for judge calls, shared by every judge in that loop.
+async def _client(
+    policy: Policy | None, transport: httpx.AsyncBaseTransport | None
+) -> httpx.AsyncClient:
+    """The running loop's HTTP client for judge calls, shared by every judge in that loop
+    with the same outbound policy.
 
     Connections stay alive between calls; the client closes when the loop finishes. Timeouts
     are applied per attempt by the caller.
     """
     loop = asyncio.get_running_loop()
-    key = 0 if transport is None else id(transport)
+    key = (policy, 0 if transport is None else id(transport))
     with _CLIENTS_LOCK:
         held = _CLIENTS.setdefault(loop, {}).get(key)
     if held is None:
-        client = httpx.AsyncClient(
-            transport=transport,
-            timeout=None,
-            verify=_tls(),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
-        )
+        client = async_client(policy, timeout=None, transport=transport)
         holder = _held(client)
         await anext(holder)
         with _CLIENTS_LOCK:
@@ -106,6 +97,7 @@ class ProviderJudge:
         price: Mapping[str, float] | None = None,
         prices: PriceTable | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        outbound: Policy | None = None,
     ) -> None:
         if provider not in PROVIDERS:
             raise InvalidInput(
@@ -119,6 +111,7 @@ class ProviderJudge:
         self.provider = provider
         self.model = model
         self.endpoint: ProviderEndpoint = resolve(provider, base_url=base_url, api_key=api_key)
+        self._outbound = guarded(self.endpoint, outbound or active(), "params.base_url")
         self.params: dict[str, Any] = dict(params or {})
         if temperature is not None:
             self.params.setdefault("temperature", temperature)
@@ -158,7 +151,7 @@ class ProviderJudge:
             self.params.get("max_tokens") or 256
         )
         start = time.perf_counter()
-        client = await _client(self._transport)
+        client = await _client(self._outbound, self._transport)
         attempts = 0
 
         async def attempt(number: int) -> Reply:

@@ -184,6 +184,16 @@ def _lines(stream: IO[bytes], position: list[int]) -> Iterator[str]:
         yield line
 
 
+def _malformed(exc: csv.Error) -> str:
+    """``csv``'s complaint, in the user's terms."""
+    if "new-line character seen in unquoted field" in str(exc):
+        return (
+            "malformed CSV: a bare carriage return (\\r) outside quotes; save the file with "
+            "\\n or \\r\\n line endings, or quote the cell"
+        )
+    return f"malformed CSV: {exc}"
+
+
 def csv_rows(stream: IO[bytes]) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     """The header, and the data rows as ``(row number, cells)``, read lazily.
 
@@ -198,7 +208,7 @@ def csv_rows(stream: IO[bytes]) -> tuple[list[str], Iterator[tuple[int, list[str
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        raise InvalidInput(f"row 1: malformed CSV: {exc}", field="header", row=1) from None
+        raise InvalidInput(f"row 1: {_malformed(exc)}", field="header", row=1) from None
     if header is None:
         raise InvalidInput("the file is empty: a CSV needs a header row", field="file", row=1)
     position[0] = 1
@@ -214,7 +224,7 @@ def _data_rows(
             cells = next(reader, None)
         except csv.Error as exc:
             raise InvalidInput(
-                f"row {row + 1}: malformed CSV: {exc}", field="file", row=row + 1
+                f"row {row + 1}: {_malformed(exc)}", field="file", row=row + 1
             ) from None
         if cells is None:
             return

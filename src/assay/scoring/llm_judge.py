@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
 
 from assay.domain import ScoreCreate, ScoreDataType
 from assay.errors import InvalidInput
+from assay.sandbox import BoundedSandbox, render
 from assay.scoring.base import Sample
 
 
@@ -153,7 +153,7 @@ Choose exactly one of:
 {% endfor %}
 Reply with JSON only: {"reason": "<one or two sentences>", "choice": "<{{ names }}>"}"""
 
-_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_env = BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
 
 def _text(value: Any) -> str:
@@ -313,9 +313,10 @@ def judge_messages(rubric: Rubric, sample: Sample) -> list[dict[str, str]]:
         **{k: _text(v) for k, v in sample.variables.items()},
     }
     try:
-        criteria = _env.from_string(rubric.criteria).render(values)
+        criteria = render(_env.from_string(rubric.criteria), values)
         choices = [(c, rubric.descriptions.get(c, "")) for c in rubric.choices]
-        user = _env.from_string(_TEMPLATE).render(
+        user = render(
+            _env.from_string(_TEMPLATE),
             values,
             criteria=criteria,
             choices=choices,
@@ -398,7 +399,9 @@ def pairwise_messages(
     sample: Sample, first: Any, second: Any, *, criteria: str | None = None
 ) -> list[dict[str, str]]:
     """Messages asking which of two outputs (shown as A then B) better answers the sample."""
-    user = _env.from_string(_PAIRWISE_TEMPLATE).render(
+    user = render(
+        _env.from_string(_PAIRWISE_TEMPLATE),
+        {},
         criteria=criteria or PAIRWISE_CRITERIA,
         input=_text(sample.input),
         expected_output=None if sample.expected_output is None else _text(sample.expected_output),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from assay.domain import ScoreCreate
+from assay.patterns import PatternError, compile_pattern, search
 from assay.scoring.base import Sample, make_score
 from assay.scoring.text import MissingValue, expected_or
 from assay.scoring.values import NotJson, parse_json, require
@@ -44,6 +47,56 @@ class IsJson:
         return make_score(self.name, True, passed=True)
 
 
+@functools.cache
+def _linear_class() -> type[Draft202012Validator]:
+    """Draft 2020-12 with ``pattern`` and ``patternProperties`` matched by RE2 (linear time)."""
+    from jsonschema import Draft202012Validator, validators
+    from jsonschema.exceptions import ValidationError
+
+    def pattern(validator: Any, pattern: str, instance: Any, _schema: Any) -> Iterator[Any]:
+        if validator.is_type(instance, "string") and not search(pattern, instance):
+            yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+    def pattern_properties(
+        validator: Any, properties: dict[str, Any], instance: Any, _schema: Any
+    ) -> Iterator[Any]:
+        if validator.is_type(instance, "object"):
+            for pattern, subschema in properties.items():
+                for key, value in instance.items():
+                    if search(pattern, key):
+                        yield from validator.descend(
+                            value, subschema, path=key, schema_path=pattern
+                        )
+
+    extended: type[Draft202012Validator] = validators.extend(  # type: ignore[no-untyped-call]
+        Draft202012Validator, {"pattern": pattern, "patternProperties": pattern_properties}
+    )
+    return extended
+
+
+def _patterns(schema: Any) -> Iterator[str]:
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "pattern" and isinstance(value, str):
+                yield value
+            elif key == "patternProperties" and isinstance(value, dict):
+                yield from (k for k in value if isinstance(k, str))
+            yield from _patterns(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            yield from _patterns(value)
+
+
+def linear_validator(schema: Any) -> Draft202012Validator:
+    """A validator for a checked schema whose patterns compile on RE2 (ValueError if not)."""
+    for pattern in _patterns(schema):
+        try:
+            compile_pattern(pattern)
+        except PatternError as exc:
+            raise ValueError(f"schema pattern {pattern!r}: {exc}") from None
+    return _linear_class()(schema)
+
+
 class JsonSchema:
     """True when the output (parsed as JSON) validates against a JSON Schema (2020-12)."""
 
@@ -66,9 +119,12 @@ class JsonSchema:
         require(isinstance(schema, dict | bool), param, "must be a JSON Schema object")
         try:
             Draft202012Validator.check_schema(schema)
+            return linear_validator(schema)
         except SchemaError as exc:
             require(False, param, f"not a valid JSON Schema: {exc.message}")
-        return Draft202012Validator(schema)
+        except ValueError as exc:
+            require(False, param, str(exc))
+        raise AssertionError("unreachable: require raised")
 
     def score(self, sample: Sample) -> ScoreCreate:
         if self.validator is not None:
@@ -82,7 +138,7 @@ class JsonSchema:
                 Draft202012Validator.check_schema(schema)
             except SchemaError as exc:
                 raise ValueError(f"expected output is not a JSON Schema: {exc.message}") from None
-            validator = Draft202012Validator(schema)
+            validator = linear_validator(schema)
         try:
             value = parse_json(sample.output, strip_fences=self.strip_fences)
         except NotJson as exc:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from typing import Any, Literal
 
 from assay.domain import ScoreCreate, ScoreDataType
+from assay.patterns import PatternError, compile_pattern
 from assay.scoring.base import Sample, make_score
 from assay.scoring.values import NotJson, as_text, normalize, parse_json, require, tokens
 
@@ -159,7 +159,10 @@ def contains_any(
 
 
 class Regex:
-    """True when the pattern (or the expected output, as a pattern) matches the output."""
+    """True when the pattern (or the expected output, as a pattern) matches the output.
+
+    Patterns run on RE2 (:mod:`assay.patterns`): linear time, no backreferences or lookaround.
+    """
 
     def __init__(
         self,
@@ -172,38 +175,33 @@ class Regex:
         name: str = "regex",
     ) -> None:
         self.name = name
-        self.flags = (
-            (re.IGNORECASE if ignore_case else 0)
-            | (re.MULTILINE if multiline else 0)
-            | (re.DOTALL if dotall else 0)
-        )
+        self.flags = {"ignore_case": ignore_case, "multiline": multiline, "dotall": dotall}
         self.full_match = full_match
-        self.pattern = self._compile(pattern) if pattern is not None else None
-
-    def _compile(self, pattern: Any) -> re.Pattern[str]:
-        require(isinstance(pattern, str), "pattern", "must be a string")
-        try:
-            return re.compile(pattern, self.flags)
-        except re.error as exc:
-            require(False, "pattern", f"not a valid regular expression: {exc}")
-            raise  # unreachable: require raised
+        self.pattern = pattern
+        if pattern is not None:
+            require(isinstance(pattern, str), "pattern", "must be a string")
+            try:
+                compile_pattern(pattern, **self.flags)
+            except PatternError as exc:
+                require(False, "pattern", f"not a valid regular expression: {exc}")
 
     def score(self, sample: Sample) -> ScoreCreate:
-        if self.pattern is not None:
-            pattern = self.pattern
-        else:
-            raw = expected_or(None, sample, "pattern")
-            try:
-                pattern = re.compile(as_text(raw), self.flags)
-            except re.error as exc:
-                raise MissingValue(f"expected output is not a valid pattern: {exc}") from None
+        source = (
+            self.pattern
+            if self.pattern is not None
+            else as_text(expected_or(None, sample, "pattern"))
+        )
+        try:
+            pattern = compile_pattern(source, **self.flags)
+        except PatternError as exc:
+            raise MissingValue(f"expected output is not a valid pattern: {exc}") from None
         text = as_text(sample.output)
         match = pattern.fullmatch(text) if self.full_match else pattern.search(text)
         return make_score(
             self.name,
             match is not None,
             passed=match is not None,
-            reason=None if match else f"no match for /{pattern.pattern}/",
+            reason=None if match else f"no match for /{source}/",
             metadata={"match": match.group(0)[:200]} if match else {},
         )
 

@@ -13,9 +13,11 @@ from fastapi.openapi.utils import get_openapi
 from assay import __version__
 from assay.config import Settings
 from assay.domain import ImportRequest
+from assay.outbound import server_policy
 from assay.server import docs, errors
 from assay.server.api.v1 import router as v1_router
 from assay.server.api.v1.health import router as health_router
+from assay.server.guards import OutboundScope, RequestGuard
 from assay.server.limits import BodySizeLimit
 from assay.server.web import router as web_router
 from assay.service.worker import Worker
@@ -74,7 +76,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings, db=db, default_project_id=default.id, worker=worker
     )
     errors.install(app)
+    app.add_middleware(OutboundScope, policy=server_policy(settings))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestGuard, loopback_only=settings.auth == "none")  # outermost
     app.include_router(health_router)
     app.include_router(docs.router)
     app.include_router(v1_router, prefix="/api/v1", responses=errors.ERROR_RESPONSES)

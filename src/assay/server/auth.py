@@ -14,7 +14,6 @@ Every route depends on exactly one of:
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -43,7 +42,7 @@ def _credentials(header: str | None) -> tuple[str | None, str]:
     if scheme.lower() == "basic" and value:
         try:
             decoded = base64.b64decode(value, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8 inside
             raise Unauthorized("malformed Basic credentials") from None
         public_key, sep, secret = decoded.partition(":")
         if sep and public_key and secret:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from assay.domain import Evaluator, RunScoreReport, RunScoreRequest
-from assay.engine.rescore import RescoreReport, rescore_results_async
+from assay.engine.rescore import RescoreReport, rescore_results, rescore_results_async
 from assay.store import Store
 from assay.sync import run_sync
 
@@ -41,8 +41,12 @@ async def score_run(store: Store, run_id: str, request: RunScoreRequest) -> RunS
     report = await asyncio.to_thread(_planned_scoring, store, run_id, request)
     if not report.evaluator_ids:
         return report
-    done = await rescore_results_async(
-        store, run_id, evaluators=report.evaluator_ids, concurrency=request.concurrency
+    done = await asyncio.to_thread(  # off the server's event loop: scorers run user patterns
+        rescore_results,
+        store,
+        run_id,
+        evaluators=report.evaluator_ids,
+        concurrency=request.concurrency,
     )
     return report.model_copy(
         update={

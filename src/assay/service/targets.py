@@ -22,7 +22,7 @@ from assay.config import Settings
 from assay.domain import Experiment
 from assay.engine import build_scorers, config_hash
 from assay.errors import InvalidInput, NotFound, from_validation
-from assay.outbound import check_url
+from assay.outbound import Policy, server_policy
 from assay.scoring.build import build as build_scorer
 from assay.store import Store
 from assay.targets import BuildContext, FunctionTarget, PriceTable, Target, create_target
@@ -104,16 +104,16 @@ def pin(store: Store, raw: dict[str, Any]) -> dict[str, Any]:
     return config.model_dump(exclude_none=True, mode="json")
 
 
-def _outbound(settings: Settings, url: str | None) -> None:
-    if url is not None and settings.auth != "none":
-        check_url(url, allow=settings.outbound_allow)
-
-
-def build_context(store: Store, settings: Settings, base_dir: Path | None = None) -> BuildContext:
-    """What target factories read: stored connections, the price table, and the directory a
-    run config's relative imports start from."""
+def build_context(
+    store: Store, settings: Settings, base_dir: Path | None = None, outbound: Policy | None = None
+) -> BuildContext:
+    """What target factories read: stored connections, the price table, the directory a run
+    config's relative imports start from, and the policy guarding a tenant's URLs."""
     return BuildContext(
-        store=store, prices=PriceTable.load(settings.price_table), base_dir=base_dir
+        store=store,
+        prices=PriceTable.load(settings.price_table),
+        base_dir=base_dir,
+        outbound=outbound,
     )
 
 
@@ -139,9 +139,11 @@ def as_target(task: Any, store: Store, settings: Settings) -> Target:
 
 
 def build_target(store: Store, settings: Settings, raw: dict[str, Any]) -> Target:
-    """The target of a pinned config; URLs are checked (after DNS) when auth is on."""
+    """The target of a pinned config; its URLs are checked (after DNS) by the server's policy
+    now, and again on every connection the target makes."""
     config = parse_config(raw)
-    context = build_context(store, settings)
+    policy = server_policy(settings)
+    context = build_context(store, settings, outbound=policy)
     if config.prompt_name is not None:
         prompt = store.prompts.get(config.prompt_name, version=config.prompt_version)
         defaults = prompt.model_config_
@@ -165,11 +167,10 @@ def build_target(store: Store, settings: Settings, raw: dict[str, Any]) -> Targe
         ):
             if value is not None:
                 spec[key] = value
-        _outbound(settings, config.base_url)
         return create_target(spec, context)
     if config.endpoint_id is not None:
         saved = store.endpoints.get(config.endpoint_id)
-        _outbound(settings, saved.url)
+        policy.screen_url(saved.url)
         return HttpTarget(
             saved.url,
             method=saved.method,
@@ -178,10 +179,12 @@ def build_target(store: Store, settings: Settings, raw: dict[str, Any]) -> Targe
             output_path=saved.output_path,
             timeout=saved.timeout_s,
             secret_headers=store.endpoints.secrets(saved.id),
+            outbound=policy,
         )
     assert config.endpoint is not None
-    _outbound(settings, config.endpoint.url)
-    return create_target({"type": "http", **config.endpoint.model_dump()}, context)
+    target = create_target({"type": "http", **config.endpoint.model_dump()}, context)
+    policy.screen_url(config.endpoint.url)
+    return target
 
 
 def build_scorer_list(

@@ -16,6 +16,7 @@ from assay.config import Settings
 from assay.domain import ExperimentStatus
 from assay.engine import Runner, RunOptions, build_scorers, check_resumable, config_hash
 from assay.errors import AssayError
+from assay.outbound import enforced, server_policy
 from assay.service.targets import runnable
 from assay.store import Database, Store
 from assay.store.planning import worker_id
@@ -58,6 +59,10 @@ class Worker:
         run_sync(self._loop(until_idle), name="assay-worker-loop")
 
     async def _loop(self, until_idle: bool) -> None:
+        with enforced(server_policy(self.settings)):  # targets and judges it builds are guarded
+            await self._claims(until_idle)
+
+    async def _claims(self, until_idle: bool) -> None:
         while not self.stopping.is_set():
             claim = await asyncio.to_thread(
                 self.queue.claim_next,

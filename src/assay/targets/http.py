@@ -13,7 +13,8 @@ import httpx
 import orjson
 
 from assay.domain import WorkItem
-from assay.errors import InvalidInput
+from assay.errors import Forbidden, InvalidInput
+from assay.outbound import Policy, active, async_client
 from assay.retrying import retry_after
 from assay.targets.base import TargetError, TargetOutput
 from assay.targets.templating import RenderError, check, extract, render_json, variables
@@ -34,7 +35,10 @@ def classify(response: httpx.Response, what: str) -> TargetError:
     )
 
 
-def transport_error(exc: httpx.HTTPError, what: str) -> TargetError:
+def transport_error(exc: httpx.HTTPError | Forbidden, what: str) -> TargetError:
+    """The error for a call that got no response; a refused address is not retried."""
+    if isinstance(exc, Forbidden):
+        return TargetError(f"{what} refused: {exc.message}")
     if isinstance(exc, httpx.TimeoutException):
         return TargetError(f"{what} timed out ({type(exc).__name__})", retryable=True)
     return TargetError(f"{what} connection error: {exc or type(exc).__name__}", retryable=True)
@@ -63,6 +67,7 @@ class HttpTarget:
         timeout: float = 30.0,
         secret_headers: dict[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        outbound: Policy | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise InvalidInput(f"target.url: not an http(s) URL: {url!r}", field="target.url")
@@ -77,6 +82,7 @@ class HttpTarget:
             check(body, "target.body")
         check(url, "target.url")
         self._transport = transport
+        self._outbound = outbound or active()
         self._client: httpx.AsyncClient | None = None
 
     def spec(self) -> dict[str, Any]:
@@ -96,10 +102,8 @@ class HttpTarget:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                transport=self._transport,
-                timeout=self.timeout,
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
+            self._client = async_client(
+                self._outbound, timeout=self.timeout, transport=self._transport
             )
         return self._client
 
@@ -120,7 +124,7 @@ class HttpTarget:
         what = f"{self.method} {self.url}"
         try:
             response = await self.client.request(self.method, url, **kwargs)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, Forbidden) as exc:
             raise transport_error(exc, what) from None
         if response.status_code >= 300:
             raise classify(response, what)

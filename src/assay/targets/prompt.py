@@ -8,9 +8,10 @@ import httpx
 
 from assay.domain import WorkItem
 from assay.errors import InvalidInput
+from assay.outbound import Policy, active, async_client
 from assay.targets.base import TargetError, TargetOutput
 from assay.targets.pricing import Price, PriceTable
-from assay.targets.providers import PROVIDERS, ProviderEndpoint, resolve, send
+from assay.targets.providers import PROVIDERS, ProviderEndpoint, guarded, resolve, send
 from assay.targets.templating import RenderError, check, render_text, variables
 
 _ROLES = ("system", "user", "assistant", "developer", "tool")
@@ -43,6 +44,7 @@ class PromptTarget:
         rpm: int | None = None,
         tpm: int | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        outbound: Policy | None = None,
     ) -> None:
         if provider not in PROVIDERS:
             raise InvalidInput(
@@ -77,6 +79,7 @@ class PromptTarget:
         self._price = Price(float(price["input"]), float(price["output"])) if price else None
         self._prices = prices or PriceTable.load()
         self._transport = transport
+        self._outbound = guarded(self.endpoint, outbound or active(), "target.base_url")
         self._client: httpx.AsyncClient | None = None
 
     @property
@@ -97,10 +100,8 @@ class PromptTarget:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                transport=self._transport,
-                timeout=self.timeout,
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
+            self._client = async_client(
+                self._outbound, timeout=self.timeout, transport=self._transport
             )
         return self._client
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import httpx
 
-from assay.errors import InvalidInput
+from assay.errors import Forbidden, InvalidInput
+from assay.outbound import Policy
 from assay.targets.base import TargetError
 from assay.targets.http import classify, decode, transport_error
 
@@ -35,10 +36,35 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class ProviderEndpoint:
-    """Where a provider call goes: base URL and API key (not a stored ``assay.domain.Endpoint``)."""
+    """Where a provider call goes and the key sent there (not a stored ``assay.domain.Endpoint``).
+    ``default``: the provider's own URL (built in or from the environment), where the
+    environment's key may go; any other URL is the user's."""
 
     base_url: str
     api_key: str | None
+    default: bool = False
+
+
+#: provider → (key variable, URL variable, built-in URL)
+_ENVIRONMENT = {
+    "openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL", OPENAI_DEFAULT_URL),
+    "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", ANTHROPIC_DEFAULT_URL),
+}
+
+
+def same_url(a: str | None, b: str | None) -> bool:
+    return (a or "").rstrip("/") == (b or "").rstrip("/")
+
+
+def default_url(provider: str, env: Mapping[str, str] | None = None) -> str:
+    """The provider's own URL: from the environment (``OPENAI_BASE_URL``…) or built in."""
+    if provider not in _ENVIRONMENT:
+        raise InvalidInput(
+            f"target.provider must be 'openai' or 'anthropic', got {provider!r}",
+            field="target.provider",
+        )
+    _, url_name, builtin = _ENVIRONMENT[provider]
+    return (os.environ if env is None else env).get(url_name) or builtin
 
 
 def resolve(
@@ -48,31 +74,37 @@ def resolve(
     api_key: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> ProviderEndpoint:
-    """Fill base URL and key from the environment when not given."""
+    """The endpoint of a call: ``base_url`` or the provider's default URL, and its key.
+
+    A key from the environment goes only to the provider's default URL: a ``base_url`` that
+    differs gets the ``api_key`` given with it, or no key at all.
+    """
+    own = default_url(provider, env)
     env = os.environ if env is None else env
-    if provider == "openai":
-        url = base_url or env.get("OPENAI_BASE_URL") or OPENAI_DEFAULT_URL
-        key = api_key or env.get("OPENAI_API_KEY")
-        if not key and url.rstrip("/") == OPENAI_DEFAULT_URL:
-            raise InvalidInput(
-                "no OpenAI API key: set OPENAI_API_KEY, or give the target a connection "
-                "or a base_url for a local OpenAI-compatible server",
-                field="target.connection",
-            )
-    elif provider == "anthropic":
-        url = base_url or env.get("ANTHROPIC_BASE_URL") or ANTHROPIC_DEFAULT_URL
-        key = api_key or env.get("ANTHROPIC_API_KEY")
-        if not key:
-            raise InvalidInput(
-                "no Anthropic API key: set ANTHROPIC_API_KEY or give the target a connection",
-                field="target.connection",
-            )
-    else:
+    key_name, _, builtin = _ENVIRONMENT[provider]
+    url = base_url or own
+    default = same_url(url, own)
+    key = api_key or (env.get(key_name) if default else None)
+    if not key and same_url(url, builtin):
+        local = ", or a base_url for a local OpenAI-compatible server"
         raise InvalidInput(
-            f"target.provider must be 'openai' or 'anthropic', got {provider!r}",
-            field="target.provider",
+            f"no {'OpenAI' if provider == 'openai' else 'Anthropic'} API key: set {key_name}, "
+            f"or give the target a connection{local if provider == 'openai' else ''}",
+            field="target.connection",
         )
-    return ProviderEndpoint(url.rstrip("/"), key)
+    return ProviderEndpoint(url.rstrip("/"), key, default)
+
+
+def guarded(endpoint: ProviderEndpoint, policy: Policy | None, field: str) -> Policy | None:
+    """The policy for calls to ``endpoint``, its URL checked now (InvalidInput naming
+    ``field``); None for the provider's own URL, which the operator configured."""
+    if endpoint.default or policy is None:
+        return None
+    try:
+        policy.screen_url(endpoint.base_url)
+    except (Forbidden, InvalidInput) as exc:
+        raise InvalidInput(f"{field}: {exc.message}", field=field) from None
+    return policy
 
 
 def _int(value: Any) -> int | None:
@@ -130,8 +162,9 @@ class AnthropicProvider:
         headers = {
             "content-type": "application/json",
             "anthropic-version": ANTHROPIC_VERSION,
-            "x-api-key": endpoint.api_key or "",
         }
+        if endpoint.api_key:
+            headers["x-api-key"] = endpoint.api_key
         system = [m["content"] for m in messages if m.get("role") == "system"]
         chat = [m for m in messages if m.get("role") != "system"]
         body: dict[str, Any] = {"model": model, "messages": chat, "max_tokens": 1024, **params}
@@ -176,7 +209,7 @@ async def send(
     what = f"{provider.name} {model}"
     try:
         response = await client.post(url, headers=headers, json=body)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, Forbidden) as exc:
         raise transport_error(exc, what) from None
     if response.status_code >= 300:
         raise classify(response, what)

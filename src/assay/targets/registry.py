@@ -21,11 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from assay import plugins
 from assay.domain import Credentials
 from assay.errors import InvalidInput, from_validation
+from assay.outbound import Policy
 from assay.targets.base import Target
 from assay.targets.function import FunctionTarget, import_function
 from assay.targets.http import HttpTarget
 from assay.targets.pricing import PriceTable
 from assay.targets.prompt import PromptTarget
+from assay.targets.providers import default_url, same_url
 
 
 class Connections(Protocol):
@@ -44,6 +46,7 @@ class BuildContext:
     store: ConnectionSource | None = None
     prices: PriceTable | None = None
     base_dir: Path | None = None
+    outbound: Policy | None = None  # the guard on URLs the spec names (the server's)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -154,6 +157,7 @@ def _http(options: dict[str, Any], context: BuildContext) -> Target:
         body=spec.body,
         output_path=spec.output_path,
         timeout=spec.timeout,
+        outbound=context.outbound,
     )
 
 
@@ -172,8 +176,14 @@ def _prompt(options: dict[str, Any], context: BuildContext) -> Target:
             )
         creds = context.store.connections.credentials(spec.connection)
         provider = creds.provider
-        base_url = base_url or creds.base_url
-        api_key = creds.api_key
+        own = creds.base_url or default_url(provider)
+        if base_url is not None and not same_url(base_url, own):
+            raise InvalidInput(
+                f"target.base_url: connection {spec.connection!r} sends its key only to its "
+                f"own URL ({own}); leave base_url out, or save a connection for {base_url}",
+                field="target.base_url",
+            )
+        base_url, api_key = own, creds.api_key
     return PromptTarget(
         model=spec.model,
         provider=provider,
@@ -189,4 +199,5 @@ def _prompt(options: dict[str, Any], context: BuildContext) -> Target:
         prices=context.prices,
         rpm=spec.rpm,
         tpm=spec.tpm,
+        outbound=context.outbound,
     )

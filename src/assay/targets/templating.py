@@ -3,7 +3,8 @@
 Templates see ``input``, ``expected_output``, ``context``, ``metadata`` and ``item``; when the
 input is an object its keys are also top-level variables (``{{ question }}``). Undefined
 variables are errors, not empty strings. In JSON templates a string that is exactly one
-expression (``"{{ input.tags }}"``) keeps the value's JSON type.
+expression (``"{{ input.tags }}"``) keeps the value's JSON type. Templates run in a bounded
+sandbox (:mod:`assay.sandbox`): none can loop, repeat or grow without limit.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from typing import Any
 
 import orjson
 from jinja2 import StrictUndefined, TemplateError, Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from assay.domain import WorkItem
 from assay.errors import InvalidInput
+from assay.sandbox import ImmutableBoundedSandbox, evaluate, render
 
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-_ENV.filters["tojson"] = lambda v: orjson.dumps(v).decode()
+_ENV = ImmutableBoundedSandbox(undefined=StrictUndefined, autoescape=False)
+_ENV.add_filter("tojson", lambda v: orjson.dumps(v).decode())
 _WHOLE = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.DOTALL)
 _PATH_TOKEN = re.compile(r"[^.\[\]]+|\[\d+\]")
 
@@ -63,7 +64,7 @@ def check(source: str, field: str) -> None:
 
 def render_text(source: str, values: dict[str, Any]) -> str:
     try:
-        return str(_template(source).render(values))
+        return render(_template(source), values)
     except TemplateError as exc:
         raise RenderError(f"template error: {exc}") from None
 
@@ -74,7 +75,7 @@ def render_json(template: Any, values: dict[str, Any]) -> Any:
         whole = _WHOLE.match(template)
         if whole and "{{" not in whole.group(1) and "{%" not in template:
             try:
-                value = _expression(whole.group(1).strip())(**values)
+                value = evaluate(_expression(whole.group(1).strip()), values)
             except TemplateError as exc:
                 raise RenderError(f"template error: {exc}") from None
             if isinstance(value, Undefined):

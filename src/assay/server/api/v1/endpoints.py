@@ -7,17 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from assay.domain import Endpoint, EndpointCreate, EndpointUpdate, Page
-from assay.outbound import check_url
+from assay.outbound import server_policy
 from assay.server.auth import ProjectStore
 
 router = APIRouter(tags=["endpoints"])
 
 
 def _check_outbound(request: Request, url: str | None) -> None:
-    """With auth on, an endpoint may not point into the server's own network."""
-    settings = request.app.state.assay.settings
-    if url is not None and settings.auth != "none":
-        check_url(url, allow=settings.outbound_allow)
+    """An endpoint may not point into the server's own network (``ASSAY_OUTBOUND_ALLOW``)."""
+    if url is not None:
+        server_policy(request.app.state.assay.settings).screen_url(url)
 
 
 @router.get("/endpoints/")
