@@ -84,6 +84,14 @@ from assay.domain.experiments import (
     ScorerStats,
     Selection,
 )
+from assay.domain.options import (
+    MODEL_OPTIONS,
+    RUN_SETTINGS,
+    BackoffOptions,
+    ModelOptions,
+    ModelPrice,
+    RunSettings,
+)
 from assay.domain.payloads import (
     ApiKeyCreated,
     CreateItemsRequest,
@@ -128,9 +136,12 @@ from assay.domain.traces import (
 __all__ = [
     "EXPERIMENT_SORT_FIELDS",
     "JSON",
+    "MODEL_OPTIONS",
     "PASS_METRIC",
+    "RUN_SETTINGS",
     "ApiKey",
     "ApiKeyCreated",
+    "BackoffOptions",
     "Cell",
     "Change",
     "CompareWarning",
@@ -196,6 +207,8 @@ __all__ = [
     "LinkedExperiment",
     "MetricComparison",
     "MetricKind",
+    "ModelOptions",
+    "ModelPrice",
     "Observation",
     "ObservationCreate",
     "ObservationType",
@@ -218,6 +231,7 @@ __all__ = [
     "RunItemsResult",
     "RunScoreReport",
     "RunScoreRequest",
+    "RunSettings",
     "RunTag",
     "Score",
     "ScoreCreate",

@@ -6,14 +6,17 @@ from typing import Any
 
 import httpx
 
-from assay.domain import WorkItem
+from assay.domain import ModelOptions, WorkItem
 from assay.errors import InvalidInput
 from assay.targets.base import TargetError, TargetOutput
-from assay.targets.pricing import Price, PriceTable
-from assay.targets.providers import PROVIDERS, Endpoint, resolve, send
+from assay.targets.model import Model, model_options
+from assay.targets.pricing import PriceTable
+from assay.targets.providers import PROVIDERS, Endpoint, send
 from assay.targets.templating import RenderError, check, render_text, variables
 
 _ROLES = ("system", "user", "assistant", "developer", "tool")
+#: A prompt target's model defaults (the run's settings win over timeout, rpm and tpm).
+DEFAULTS = ModelOptions(provider="openai", timeout=120.0)
 
 
 class PromptTarget:
@@ -27,9 +30,8 @@ class PromptTarget:
 
     def __init__(
         self,
+        options: ModelOptions | None = None,
         *,
-        model: str,
-        provider: str = "openai",
         prompt: str | None = None,
         messages: list[dict[str, Any]] | None = None,
         system: str | None = None,
@@ -37,18 +39,22 @@ class PromptTarget:
         base_url: str | None = None,
         api_key: str | None = None,
         connection: str | None = None,
-        timeout: float = 120.0,
-        price: dict[str, float] | None = None,
         prices: PriceTable | None = None,
-        rpm: int | None = None,
-        tpm: int | None = None,
+        source: dict[str, Any] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        **model: Any,
     ) -> None:
-        if provider not in PROVIDERS:
-            raise InvalidInput(
-                f"target.provider must be 'openai' or 'anthropic', got {provider!r}",
-                field="target.provider",
-            )
+        """``options`` (or its fields as keywords: ``model``, ``provider``, ``temperature``,
+        ``max_tokens``, ``timeout``, ``rpm``, ``tpm``, ``price``…) say which model and how;
+        ``source`` records the stored prompt the messages came from."""
+        self.model_call = Model(
+            model_options(options, model, "target."),
+            DEFAULTS,
+            base_url=base_url,
+            api_key=api_key,
+            params=params,
+            prices=prices,
+        )
         if (prompt is None) == (messages is None):
             raise InvalidInput(
                 "target: give exactly one of 'prompt' or 'messages'", field="target.messages"
@@ -65,26 +71,26 @@ class PromptTarget:
                 )
             if isinstance(m["content"], str):
                 check(m["content"], f"target.messages[{i}].content")
-        self.provider = provider
-        self.model = model
+        settings = self.model_call.options
+        self.provider = self.model_call.provider
+        self.model = self.model_call.name
         self.messages = chat
-        self.params = dict(params or {})
-        self.timeout = timeout
+        self.params = self.model_call.params
+        self.timeout = settings.timeout
+        self.rpm = settings.rpm
+        self.tpm = settings.tpm
         self.connection = connection
-        self.endpoint: Endpoint = resolve(provider, base_url=base_url, api_key=api_key)
-        self.rpm = rpm
-        self.tpm = tpm
-        self._price = Price(float(price["input"]), float(price["output"])) if price else None
-        self._prices = prices or PriceTable.load()
+        self.endpoint: Endpoint = self.model_call.endpoint
+        self.source = dict(source) if source else None
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
 
     @property
     def rate_key(self) -> str:
-        return f"{self.provider}:{self.endpoint.base_url}"
+        return self.model_call.rate_key
 
     def spec(self) -> dict[str, Any]:
-        return {
+        spec = {
             "type": "prompt",
             "provider": self.provider,
             "model": self.model,
@@ -93,6 +99,9 @@ class PromptTarget:
             "base_url": self.endpoint.base_url,
             "connection": self.connection,
         }
+        if self.source:  # where the messages came from (display only; not read back)
+            spec["source"] = self.source
+        return spec
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -126,10 +135,7 @@ class PromptTarget:
         reply = await send(
             self.client, PROVIDERS[self.provider], self.endpoint, self.model, messages, self.params
         )
-        if self._price is not None:
-            cost: float | None = self._price.cost(reply.tokens_in, reply.tokens_out)
-        else:
-            cost = self._prices.cost(self.provider, self.model, reply.tokens_in, reply.tokens_out)
+        cost = self.model_call.cost(reply.tokens_in, reply.tokens_out)
         return TargetOutput(
             output=reply.text,
             tokens_in=reply.tokens_in,
