@@ -126,11 +126,13 @@ class StoreTargets:
 
     def prompt(self, name: str, *, label: str | None, version: int | None) -> dict[str, Any]:
         try:
-            prompt = self.store.prompts.get(name, version=version, label=label)
+            try:
+                prompt = self.store.prompts.get(name, version=version, label=label)
+            except NotFound:
+                self.store.prompts.get(name)  # an unknown prompt is named as such first
+                raise
         except NotFound as exc:
             where = exc.details.get("field")
-            if where != "name":
-                self.store.prompts.get(name)  # an unknown prompt is named as such first
             field = {"label": "label", "version": "version"}.get(str(where), "prompt")
             raise NotFound(f"target.{field}: {exc.message}", field=f"target.{field}") from None
         spec: dict[str, Any] = {
