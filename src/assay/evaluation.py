@@ -26,6 +26,7 @@ from assay.domain import (
     ExperimentSummary,
     ItemCreate,
     Result,
+    RunSettings,
     ScorerStats,
     Selection,
     item_content_hash,
@@ -325,23 +326,12 @@ def _inline_name(store: Store, name: str | None, task: Any, suffix: str) -> str:
     return base if existing.metadata.get("saved_by") == SAVED_BY else f"{base} {suffix}"
 
 
-def _backoff(backoff: float | Mapping[str, float] | None) -> tuple[float, float]:
-    """``backoff=`` as (base, cap) seconds: a base alone, or ``{"base": .., "max": ..}``."""
-    from assay.engine.run_config import Backoff
-
-    if backoff is None:
-        return Backoff().base, Backoff().max
-    value = {"base": backoff} if isinstance(backoff, int | float) else backoff
-    if not isinstance(value, Mapping):
-        raise InvalidInput(
-            "backoff: give seconds (the first wait) or {'base': seconds, 'max': seconds}",
-            field="backoff",
-        )
+def run_settings(**values: Any) -> RunSettings:
+    """``evaluate()``'s run options validated like a run config's (errors name the field)."""
     try:
-        parsed = Backoff(**value)
+        return RunSettings(**values)
     except ValidationError as exc:
-        raise from_validation(exc, prefix="backoff.") from None
-    return parsed.base, parsed.max
+        raise from_validation(exc) from None
 
 
 async def evaluate_async(
@@ -360,6 +350,9 @@ async def evaluate_async(
     max_retries: int = 5,
     backoff: float | Mapping[str, float] | None = None,
     timeout: float | None = None,
+    rpm: int | None = None,
+    tpm: int | None = None,
+    adaptive_concurrency: bool = True,
     max_cost: float | None = None,
     cache: bool = False,
     ids: list[str] | None = None,
@@ -378,7 +371,18 @@ async def evaluate_async(
 ) -> EvaluationResult:
     """Run ``task`` over ``data`` and score it; see :func:`evaluate`."""
     settings = settings or Settings()
-    backoff_base, backoff_max = _backoff(backoff)
+    run = run_settings(
+        concurrency=concurrency,
+        trials=trials,
+        max_retries=max_retries,
+        timeout=timeout,
+        rpm=rpm,
+        tpm=tpm,
+        adaptive_concurrency=adaptive_concurrency,
+        max_cost=max_cost,
+        cache=cache,
+        **({} if backoff is None else {"backoff": backoff}),
+    )
     remote = server is not None or bool(os.environ.get("ASSAY_URL"))
     if evaluators is not None and not remote:
         raise InvalidInput(
@@ -408,24 +412,14 @@ async def evaluate_async(
             scorers,
             name=name,
             description=description,
-            trials=trials,
+            trials=run.trials,
             metadata=metadata,
             run_tag=run_tag,
             resume_id=resume,
             selection=Selection(ids=ids, tags=tags, first=first, sample=sample, seed=seed),
             dataset_version=dataset_version,
             dataset_name=dataset,
-            options=options
-            or RunOptions(
-                concurrency=concurrency,
-                max_retries=max_retries,
-                backoff_base=backoff_base,
-                backoff_max=backoff_max,
-                timeout=timeout,
-                max_cost=max_cost,
-                cache=cache,
-                retry_errors=retry_errors,
-            ),
+            options=options or RunOptions.from_settings(run, retry_errors=retry_errors),
         )
         try:
             experiment = await prepared.run()
@@ -550,10 +544,6 @@ def _prepare(
     options: RunOptions,
     dataset_name: str | None = None,
 ) -> Prepared:
-    if options.concurrency < 1:
-        raise InvalidInput("concurrency must be at least 1", field="concurrency")
-    if trials < 1:
-        raise InvalidInput("trials must be at least 1", field="trials")
     target = as_target(task, store, settings)
     if resume_id is not None:
         return experiments.prepare(store, target, scorers, options, resume_id=resume_id)
@@ -595,12 +585,17 @@ def evaluate(
     ``data`` is a dataset name or id, a ``Dataset``, or a list of ``{"input": ...,
     "expected_output": ...}`` dicts (saved content-addressed: the same list runs the same
     dataset version; ``dataset=NAME`` names the dataset it is saved into). ``task`` is a
-    function (sync or async) taking the item input, a target, or a target spec. ``resume=ID``
+    function (sync or async) taking the item input, a target, or a target spec such as
+    ``{"type": "prompt", "prompt": "support-answer", "label": "production"}`` (a stored
+    prompt), ``{"type": "endpoint", "endpoint": "my-bot"}`` (a saved endpoint) or
+    ``{"type": "http", "url": ...}`` (see docs/targets.md). ``resume=ID``
     continues an experiment (``data`` may then be None). Keyword options: ``name``,
-    ``description``, ``concurrency``, ``trials``, ``metadata``, ``run_tag`` (a baseline label
-    such as ``main`` that gates look up), ``retry_errors``, ``max_retries``, ``backoff``
-    (the wait before retrying: a base in seconds, doubling up to 60 s, or ``{"base": 2,
-    "max": 60}`` as in a run config; full jitter), ``timeout``, ``max_cost``, ``cache``, item
+    ``description``, ``metadata``, ``run_tag`` (a baseline label such as ``main`` that gates
+    look up), ``retry_errors``; the run settings of a run config, validated the same way
+    (:class:`~assay.domain.RunSettings`): ``concurrency``, ``trials``, ``max_retries``,
+    ``backoff`` (the wait before retrying: a base in seconds, doubling up to 60 s, or
+    ``{"base": 2, "max": 60}``; full jitter), ``timeout``, ``rpm``, ``tpm``,
+    ``adaptive_concurrency``, ``max_cost``, ``cache``; item
     selection (``ids``, ``tags``, ``first``, ``sample``, ``seed``), ``dataset_version``,
     ``options`` (a full RunOptions), ``store``, ``settings``, ``quiet`` (no error report on
     stderr; also ``ASSAY_QUIET=1``).

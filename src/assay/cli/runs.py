@@ -152,8 +152,14 @@ def run_command(
     name: Annotated[
         str | None, typer.Option(help="Experiment name (overrides the config).")
     ] = None,
-    concurrency: Annotated[
-        int | None, typer.Option(min=1, max=10_000, help="In-flight calls (overrides).")
+    concurrency: Annotated[int | None, typer.Option(help="In-flight calls (overrides).")] = None,
+    trials: Annotated[int | None, typer.Option(help="Runs of each item (overrides).")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Per attempt, seconds (overrides).")] = None,
+    max_retries: Annotated[int | None, typer.Option(help="Retries per call (overrides).")] = None,
+    rpm: Annotated[int | None, typer.Option(help="Requests per minute (overrides).")] = None,
+    tpm: Annotated[int | None, typer.Option(help="Tokens per minute (overrides).")] = None,
+    max_cost: Annotated[
+        float | None, typer.Option(help="Budget in USD: stop when spent (overrides).")
     ] = None,
     run_tag: Annotated[
         str | None,
@@ -183,7 +189,15 @@ def run_command(
         config.parent.resolve(),
         name=name,
         run_tag=run_tag,
-        concurrency=concurrency,
+        overrides={
+            "concurrency": concurrency,
+            "trials": trials,
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "rpm": rpm,
+            "tpm": tpm,
+            "max_cost": max_cost,
+        },
         retry_errors=retry_errors,
         resume_id=resume_id,
     )

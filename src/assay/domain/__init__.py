@@ -83,6 +83,14 @@ from assay.domain.experiments import (
     ScorerStats,
     Selection,
 )
+from assay.domain.options import (
+    MODEL_OPTIONS,
+    RUN_SETTINGS,
+    BackoffOptions,
+    ModelOptions,
+    ModelPrice,
+    RunSettings,
+)
 from assay.domain.payloads import (
     ApiKeyCreated,
     CreateItemsRequest,
@@ -127,9 +135,12 @@ from assay.domain.traces import (
 __all__ = [
     "EXPERIMENT_SORT_FIELDS",
     "JSON",
+    "MODEL_OPTIONS",
     "PASS_METRIC",
+    "RUN_SETTINGS",
     "ApiKey",
     "ApiKeyCreated",
+    "BackoffOptions",
     "Cell",
     "Change",
     "CompareWarning",
@@ -194,6 +205,8 @@ __all__ = [
     "LinkedExperiment",
     "MetricComparison",
     "MetricKind",
+    "ModelOptions",
+    "ModelPrice",
     "Observation",
     "ObservationCreate",
     "ObservationType",
@@ -216,6 +229,7 @@ __all__ = [
     "RunItemsResult",
     "RunScoreReport",
     "RunScoreRequest",
+    "RunSettings",
     "RunTag",
     "Score",
     "ScoreCreate",

@@ -79,10 +79,17 @@ class Experiment(Record):
         if self.external:
             return "uploaded outputs"
         c = self.config
-        if c.get("prompt_name"):
+        source = c.get("source")
+        stored = c.get("type") == "prompt" and ("label" in c or "version" in c)
+        prompt = (
+            c.get("prompt_name")
+            or (source.get("prompt") if isinstance(source, dict) else None)
+            or (c.get("prompt") if stored else None)
+        )
+        if prompt:
             model = c.get("model")
-            return str(c["prompt_name"]) + (f" · {model}" if model else "")
-        for key in ("function", "model", "url", "endpoint_id", "type"):
+            return str(prompt) + (f" · {model}" if model else "")
+        for key in ("function", "model", "url", "endpoint", "endpoint_id", "type"):
             if isinstance(c.get(key), str):
                 return str(c[key])
         return "—"

@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+from assay.domain import RunSettings
 
 
 @dataclass
@@ -34,6 +37,24 @@ class RunOptions:
         None  # runner identity; a worker that already claimed the run passes its own
     )
     clock: Callable[[], float] = field(default=time.monotonic)  # seconds, for lease checks
+
+    @classmethod
+    def from_settings(cls, settings: RunSettings, **extra: Any) -> RunOptions:
+        """The engine's options from the validated run settings every surface parses
+        (``trials`` is the plan's, not the runner's), plus engine-only ``extra``."""
+        values: dict[str, Any] = {
+            "concurrency": settings.concurrency,
+            "max_retries": settings.max_retries,
+            "backoff_base": settings.backoff.base,
+            "backoff_max": settings.backoff.max,
+            "timeout": settings.timeout,
+            "rpm": settings.rpm,
+            "tpm": settings.tpm,
+            "adaptive_concurrency": settings.adaptive_concurrency,
+            "max_cost": settings.max_cost,
+            "cache": settings.cache,
+        }
+        return cls(**{**values, **extra})
 
 
 @dataclass

@@ -76,8 +76,9 @@ def _judge_model(judge: JudgeModel | Mapping[str, Any]) -> JudgeModel:
             raise InvalidInput("the pairwise judge needs a model", field="judge.model")
         try:
             return ProviderJudge(**params)
-        except TypeError as exc:
-            raise InvalidInput(f"judge: {exc}", field="judge") from None
+        except InvalidInput as exc:  # the judge's own fields are this call's ``judge.*``
+            field = str(exc.field or "judge").replace("params.", "judge.", 1)
+            raise InvalidInput(exc.message.replace("params.", "judge.", 1), field=field) from None
     if not callable(getattr(judge, "complete", None)):
         raise InvalidInput(
             "judge: a judge model or {model, provider, base_url, ...}", field="judge"

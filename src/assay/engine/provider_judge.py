@@ -18,14 +18,15 @@ from typing import Any
 
 import httpx
 
+from assay.domain import BackoffOptions, ModelOptions
 from assay.engine.limits import limiter_for
 from assay.engine.retry import RetryPolicy, classify
-from assay.errors import InvalidInput
 from assay.outbound import Policy, active, async_client
 from assay.retrying import retry_call_async
 from assay.scoring.llm_judge import JudgeReply, LLMJudge, rubric_for
-from assay.targets import Price, PriceTable
-from assay.targets.providers import PROVIDERS, ProviderEndpoint, Reply, guarded, resolve, send
+from assay.targets import PriceTable
+from assay.targets.model import Model, model_options
+from assay.targets.providers import PROVIDERS, ProviderEndpoint, Reply, guarded, send
 
 
 async def _held(client: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
@@ -71,82 +72,73 @@ async def _client(
     return held[1]
 
 
+#: A judge's model defaults: deterministic, short answers, its own timeout and retries.
+DEFAULTS = ModelOptions(
+    provider="openai",
+    temperature=0.0,
+    max_tokens=512,
+    timeout=60.0,
+    max_retries=5,
+    backoff=BackoffOptions(),
+)
+
+
 class JudgeCallError(Exception):
     """A judge call failed for good (after retries, or with a non-retryable error)."""
 
 
 class ProviderJudge:
-    """A :class:`~assay.scoring.llm_judge.JudgeModel` calling ``provider``/``model``."""
+    """A :class:`~assay.scoring.llm_judge.JudgeModel` calling a model given by
+    :class:`~assay.domain.ModelOptions` (or its fields as keywords: ``model``, ``provider``,
+    ``temperature``, ``max_tokens``, ``timeout``, ``max_retries``, ``backoff``, ``rpm``,
+    ``tpm``, ``price``; ``backoff_base``/``backoff_max`` still work)."""
 
     def __init__(
         self,
+        options: ModelOptions | None = None,
         *,
-        model: str,
-        provider: str = "openai",
         base_url: str | None = None,
         api_key: str | None = None,
-        temperature: float | None = 0.0,
-        max_tokens: int | None = 512,
         params: Mapping[str, Any] | None = None,
-        timeout: float = 60.0,
-        max_retries: int = 5,
-        backoff_base: float = 2.0,
-        backoff_max: float = 60.0,
-        rpm: int | None = None,
-        tpm: int | None = None,
-        price: Mapping[str, float] | None = None,
         prices: PriceTable | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         outbound: Policy | None = None,
+        **model: Any,
     ) -> None:
-        if provider not in PROVIDERS:
-            raise InvalidInput(
-                f"judge provider must be 'openai' or 'anthropic', got {provider!r}",
-                field="params.provider",
-            )
-        if not isinstance(model, str) or not model:
-            raise InvalidInput("the judge needs a model name", field="params.model")
-        if timeout <= 0:
-            raise InvalidInput("timeout must be positive", field="params.timeout")
-        self.provider = provider
-        self.model = model
-        self.endpoint: ProviderEndpoint = resolve(provider, base_url=base_url, api_key=api_key)
+        self.model_call = Model(
+            model_options(options, model, "params."),
+            DEFAULTS,
+            base_url=base_url,
+            api_key=api_key,
+            params=params,
+            prices=prices,
+            prefix="params.",
+        )
+        settings = self.model_call.options
+        backoff = settings.backoff or BackoffOptions()
+        self.provider = self.model_call.provider
+        self.model = self.model_call.name
+        self.endpoint: ProviderEndpoint = self.model_call.endpoint
         self._outbound = guarded(self.endpoint, outbound or active(), "params.base_url")
-        self.params: dict[str, Any] = dict(params or {})
-        if temperature is not None:
-            self.params.setdefault("temperature", temperature)
-        if max_tokens is not None:
-            self.params.setdefault("max_tokens", max_tokens)
-        self.timeout = timeout
-        self.policy = RetryPolicy(max_retries, backoff_base, backoff_max)
-        self.rpm = rpm
-        self.tpm = tpm
-        try:
-            self._price = Price(float(price["input"]), float(price["output"])) if price else None
-        except (KeyError, TypeError, ValueError):
-            raise InvalidInput(
-                "price: expected {input, output} in USD per 1M tokens", field="params.price"
-            ) from None
-        self._prices = prices
+        self.params = self.model_call.params
+        self.timeout = settings.timeout or 60.0
+        self.policy = RetryPolicy(
+            5 if settings.max_retries is None else settings.max_retries, backoff.base, backoff.max
+        )
+        self.rpm = settings.rpm
+        self.tpm = settings.tpm
         self._transport = transport
         self.calls = 0
         self.retries = 0
 
     @property
     def label(self) -> str:
-        return f"{self.provider}:{self.model}"
-
-    def _cost(self, tokens_in: int | None, tokens_out: int | None) -> float | None:
-        if self._price is not None:
-            return self._price.cost(tokens_in, tokens_out)
-        if self._prices is None:
-            self._prices = PriceTable.load()
-        return self._prices.cost(self.provider, self.model, tokens_in, tokens_out)
+        return self.model_call.label
 
     async def complete(self, messages: list[dict[str, str]]) -> JudgeReply:
         """One judge call, retried like a target call; raises :class:`JudgeCallError`."""
         provider = PROVIDERS[self.provider]
-        limiter = limiter_for(f"{self.provider}:{self.endpoint.base_url}", self.rpm, self.tpm)
+        limiter = limiter_for(self.model_call.rate_key, self.rpm, self.tpm)
         estimate = sum(len(m["content"]) for m in messages) // 4 + int(
             self.params.get("max_tokens") or 256
         )
@@ -185,7 +177,7 @@ class ProviderJudge:
             text=reply.text,
             tokens_in=reply.tokens_in,
             tokens_out=reply.tokens_out,
-            cost=self._cost(reply.tokens_in, reply.tokens_out),
+            cost=self.model_call.cost(reply.tokens_in, reply.tokens_out),
             latency_ms=round((time.perf_counter() - start) * 1000, 3),
             model=self.label,
         )
@@ -193,50 +185,35 @@ class ProviderJudge:
 
 def llm_judge(
     *,
-    model: str,
     rubric: str = "correctness",
-    provider: str = "openai",
-    base_url: str | None = None,
-    api_key: str | None = None,
     criteria: str | None = None,
     choices: Mapping[str, float] | Sequence[str] | None = None,
     pass_choices: Sequence[str] | None = None,
-    temperature: float | None = 0.0,
-    max_tokens: int | None = 512,
-    params: Mapping[str, Any] | None = None,
-    timeout: float = 60.0,
-    max_retries: int = 5,
-    backoff_base: float = 2.0,
-    backoff_max: float = 60.0,
-    rpm: int | None = None,
-    tpm: int | None = None,
-    price: Mapping[str, float] | None = None,
     name: str | None = None,
+    options: ModelOptions | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    params: Mapping[str, Any] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    **model: Any,
 ) -> LLMJudge:
     """LLM-as-judge: a model grades each output by a rubric; choices map to scores.
 
     ``rubric``: correctness, faithfulness, helpfulness, safety or custom (with ``criteria``).
     ``choices``: labels best first, or label → score; ``pass_choices``: labels that pass
-    (default: the best-scoring ones). Keys come from the environment (``OPENAI_API_KEY``,
-    ``ANTHROPIC_API_KEY``) unless ``api_key`` is given.
+    (default: the best-scoring ones). The model is :class:`~assay.domain.ModelOptions`, given
+    as ``options`` or as its fields (``model``, ``provider``, ``temperature`` (default 0),
+    ``max_tokens`` (512), ``timeout`` (60 s), ``max_retries`` (5), ``backoff``, ``rpm``,
+    ``tpm``, ``price``), the same fields a prompt target takes. Keys come from the
+    environment (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``) unless ``api_key`` is given.
     """
     spec = rubric_for(rubric, criteria=criteria, choices=choices, pass_choices=pass_choices)
     judge = ProviderJudge(
-        model=model,
-        provider=provider,
+        options,
         base_url=base_url,
         api_key=api_key,
-        temperature=temperature,
-        max_tokens=max_tokens,
         params=params,
-        timeout=timeout,
-        max_retries=max_retries,
-        backoff_base=backoff_base,
-        backoff_max=backoff_max,
-        rpm=rpm,
-        tpm=tpm,
-        price=price,
         transport=transport,
+        **model,
     )
     return LLMJudge(judge, spec, name=name)

@@ -7,6 +7,9 @@
     target: {type: function, function: "bot:answer"}
     scorers: [exact_match, {name: contains, params: {ignore_case: true}}]
     concurrency: 10
+    timeout: 30
+    max_retries: 3
+    backoff: {base: 1, max: 30}
 """
 
 from __future__ import annotations
@@ -14,24 +17,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
-from assay.domain import Selection
+from assay.domain import RunSettings, Selection
 from assay.engine.options import RunOptions
 from assay.errors import InvalidInput, from_validation
 
 
-class Backoff(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    base: float = Field(default=2.0, ge=0)
-    max: float = Field(default=60.0, ge=0)
-
-
-class RunConfig(BaseModel):
-    """Everything one experiment run needs besides the store."""
-
-    model_config = ConfigDict(extra="forbid")
+class RunConfig(RunSettings):
+    """Everything one experiment run needs besides the store: the run settings (concurrency,
+    trials, retries, backoff, timeout, rpm/tpm, budget, cache) at the top level."""
 
     name: str | None = Field(default=None, min_length=1, max_length=300)
     description: str | None = None
@@ -41,38 +36,27 @@ class RunConfig(BaseModel):
     scorers: list[str | dict[str, Any]] = Field(default_factory=list)
     evaluators: list[str] = Field(default_factory=list)
     default_evaluators: bool = True
-    concurrency: int = Field(default=10, ge=1, le=10_000)
-    trials: int = Field(default=1, ge=1, le=1_000)
-    max_retries: int = Field(default=5, ge=0, le=100)
-    backoff: Backoff = Field(default_factory=Backoff)
-    timeout: float | None = Field(default=None, gt=0)
-    rpm: int | None = Field(default=None, ge=1)
-    tpm: int | None = Field(default=None, ge=1)
-    adaptive_concurrency: bool = True
-    max_cost: float | None = Field(default=None, gt=0)
-    cache: bool = False
     writer: Literal["thread", "process", "auto"] = "thread"
     select: Selection | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
     run_tag: str | None = None
 
-    def options(self, **overrides: Any) -> RunOptions:
-        values: dict[str, Any] = {
-            "concurrency": self.concurrency,
-            "max_retries": self.max_retries,
-            "backoff_base": self.backoff.base,
-            "backoff_max": self.backoff.max,
-            "timeout": self.timeout,
-            "rpm": self.rpm,
-            "tpm": self.tpm,
-            "adaptive_concurrency": self.adaptive_concurrency,
-            "max_cost": self.max_cost,
-            "cache": self.cache,
-            "writer": self.writer,
-        }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return RunOptions(**values)
+    def with_settings(self, **overrides: Any) -> RunConfig:
+        """This config with run settings replaced (command-line flags; None: keep), validated
+        like the file."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if not given:
+            return self
+        try:
+            return RunConfig(**{**self.model_dump(exclude_unset=True), **given})
+        except ValidationError as exc:
+            raise from_validation(exc) from None
+
+    def options(self, **extra: Any) -> RunOptions:
+        """The engine's options; ``extra`` (None: keep) overrides or adds engine-only ones."""
+        given = {k: v for k, v in extra.items() if v is not None}
+        return RunOptions.from_settings(self, **{"writer": self.writer, **given})
 
 
 def parse_run_config(data: Any, source: str = "config") -> RunConfig:

@@ -87,7 +87,9 @@ def config_hash(
     scorers: Sequence[dict[str, Any]],
     evaluator_ids: Sequence[str] = (),
 ) -> str:
-    config: dict[str, Any] = {"target": target_spec, "scorers": list(scorers)}
+    # ``source`` (the stored prompt or endpoint a target was read from) is for display only.
+    target = {k: v for k, v in target_spec.items() if k != "source"}
+    config: dict[str, Any] = {"target": target, "scorers": list(scorers)}
     if evaluator_ids:
         config["evaluators"] = list(evaluator_ids)
     return digest(config)

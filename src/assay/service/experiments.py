@@ -9,14 +9,14 @@ scorers are built before anything is stored, so a bad config leaves no experimen
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from assay.config import Settings
-from assay.domain import Experiment, ExperimentCreate, JsonObject, Selection
+from assay.domain import Experiment, ExperimentCreate, JsonObject, RunSettings, Selection
 from assay.engine import Prepared, RunConfig, RunOptions, plan, rebuild, resume
 from assay.errors import InvalidInput, NotFound
 from assay.service.targets import (
@@ -26,16 +26,16 @@ from assay.service.targets import (
     hash_for,
     pin,
     target_from_spec,
+    with_options,
 )
 from assay.store import Store
 from assay.store.queue import RunQueue, Started
 from assay.targets import Target
 
 
-class ExperimentBody(BaseModel):
-    """An experiment to create (``pending`` until ``start/``)."""
-
-    model_config = ConfigDict(extra="forbid")
+class ExperimentBody(RunSettings):
+    """An experiment to create (``pending`` until ``start/``), with the run settings every
+    surface takes (concurrency, trials, max_retries, backoff, timeout, rpm, tpm, max_cost…)."""
 
     name: str = Field(min_length=1, max_length=300)
     dataset_id: str = Field(min_length=1, description="Dataset id or name.")
@@ -43,8 +43,11 @@ class ExperimentBody(BaseModel):
     description: str | None = None
     config: JsonObject | None = Field(
         default=None,
-        description="Prompt form (prompt_name, prompt_label or prompt_version, model, "
-        "temperature, provider) or endpoint form (endpoint_id, or an inline endpoint). "
+        description="A target spec: {type: prompt, prompt: NAME, label or version, model, "
+        "temperature, max_tokens, provider, ...}, {type: endpoint, endpoint: NAME or id} or "
+        "{type: http, url, ...}; or the older prompt form (prompt_name, prompt_label or "
+        "prompt_version, model, temperature, provider) or endpoint form (endpoint_id, or an "
+        "inline endpoint). "
         "Without it the experiment runs nothing: its results await outputs uploaded with "
         "POST /dataset-runs/{id}/items/ (no evaluators, scorers or trials then).",
     )
@@ -53,8 +56,6 @@ class ExperimentBody(BaseModel):
     )
     scorers: list[JsonObject] = Field(default_factory=list, description="Inline scorer specs.")
     selection: Selection | None = None
-    trials: int = Field(default=1, ge=1, le=1000)
-    concurrency: int = Field(default=10, ge=1, le=1000)
     run_tag: str | None = None
     tags: list[str] = Field(default_factory=list)
     metadata: JsonObject = Field(default_factory=dict)
@@ -101,7 +102,7 @@ def create_planned(store: Store, settings: Settings, body: ExperimentBody) -> Ex
     """Validate the config, evaluators and dataset, pin the versions, and plan every result."""
     if body.config is None:
         return _awaiting_uploads(store, body)
-    config = pin(store, body.config)
+    config = with_options(pin(store, settings, body.config), body)
     if body.evaluator_ids is None:
         evaluator_ids = [e.id for e in store.evaluators.defaults(body.dataset_id)]
     else:
@@ -217,18 +218,20 @@ def from_config(
     *,
     name: str | None = None,
     run_tag: str | None = None,
-    concurrency: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
     retry_errors: bool = False,
     resume_id: str | None = None,
 ) -> Prepared:
     """``assay run CONFIG``: the config's experiment (or ``resume_id`` with its target), the
-    arguments overriding the config's name, run tag and concurrency."""
+    arguments overriding the config's name, run tag and run settings (``overrides``:
+    concurrency, timeout, max_retries…, validated like the file)."""
+    config = config.with_settings(**(overrides or {}))
     target = target_from_spec(store, settings, config.target, base_dir)
     return prepare(
         store,
         target,
         config.scorers,
-        config.options(concurrency=concurrency, retry_errors=retry_errors or None),
+        config.options(retry_errors=retry_errors),
         resume_id=resume_id,
         dataset=config.dataset,
         name=name or config.name,

@@ -1,14 +1,19 @@
 """Target specs resolved into targets: an API experiment's ``config``, a run config's or
 ``evaluate()``'s ``target`` spec, and a stored experiment's config when a worker runs it.
 
-``config`` takes one of two forms. A prompt: ``prompt_name`` with ``prompt_label`` or
-``prompt_version`` (resolved from the prompts repository and pinned to a version at creation),
-``model``, ``temperature``, ``max_tokens``, optional ``provider``, ``base_url`` or ``connection``.
-An endpoint: ``endpoint_id`` (a saved endpoint; its secret headers are sent, never echoed) or an
-inline ``endpoint`` object. Scorers come from ``evaluator_ids`` and inline ``scorers`` specs.
+Every surface takes a target spec naming a kind (``{"type": "prompt", "prompt":
+"support-answer", "label": "production", "model": ...}``, ``{"type": "endpoint", "endpoint":
+"my-bot"}``, ``{"type": "http", "url": ...}``; see :mod:`assay.targets.registry`).
+:class:`StoreTargets` reads the stored prompts and saved endpoints those kinds name, and
+:func:`target_from_spec` builds them with the price table.
 
-Run configs and ``evaluate()`` name a target kind instead (``{"type": "http", ...}``, see
-:mod:`assay.targets.registry`); :func:`target_from_spec` builds those with the same price table.
+An API ``config`` is such a spec (``prompt``, ``endpoint`` or ``http`` only: the server imports
+no functions) or the older form: ``prompt_name`` with ``prompt_label`` or ``prompt_version``,
+``model``, ``temperature``, ``max_tokens``, optional ``provider``, ``base_url`` or
+``connection``; ``endpoint_id`` (a saved endpoint; its secret headers are sent, never echoed);
+or an inline ``endpoint`` object. Either way a label is pinned to its version at creation. The
+run settings the experiment was created with beyond concurrency and trials are kept in
+``config["options"]``. Scorers come from ``evaluator_ids`` and inline ``scorers`` specs.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assay.config import Settings
-from assay.domain import Experiment
+from assay.domain import MODEL_OPTIONS, Experiment, RunSettings
 from assay.engine import build_scorers, config_hash
 from assay.errors import InvalidInput, NotFound, from_validation
 from assay.outbound import Policy, server_policy
@@ -71,11 +76,13 @@ def parse_config(raw: dict[str, Any]) -> ExperimentConfig:
     return config
 
 
-def pin(store: Store, raw: dict[str, Any]) -> dict[str, Any]:
+def pin(store: Store, settings: Settings, raw: dict[str, Any]) -> dict[str, Any]:
     """Validate ``config`` and pin a prompt label (or the newest) to its version number.
 
-    The label stays in the stored config for display; the pinned ``prompt_version`` is what runs.
+    The label stays in the stored config for display; the pinned version is what runs.
     """
+    if "type" in raw:
+        return _pin_spec(store, settings, raw)
     config = parse_config(raw)
     if config.prompt_label is not None and config.prompt_version is not None:
         raise InvalidInput(
@@ -104,23 +111,77 @@ def pin(store: Store, raw: dict[str, Any]) -> dict[str, Any]:
     return config.model_dump(exclude_none=True, mode="json")
 
 
+#: Target kinds an API experiment may run (no ``function``: the server imports no code).
+API_KINDS = ("prompt", "endpoint", "http")
+#: Where a run's settings beyond concurrency and trials are kept in an API experiment's config.
+OPTIONS_KEY = "options"
+_MODEL_KEYS = frozenset(MODEL_OPTIONS)
+
+
+class StoreTargets:
+    """Stored prompts and saved endpoints read for the ``prompt`` and ``endpoint`` kinds."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def prompt(self, name: str, *, label: str | None, version: int | None) -> dict[str, Any]:
+        try:
+            try:
+                prompt = self.store.prompts.get(name, version=version, label=label)
+            except NotFound:
+                self.store.prompts.get(name)  # an unknown prompt is named as such first
+                raise
+        except NotFound as exc:
+            where = exc.details.get("field")
+            field = {"label": "label", "version": "version"}.get(str(where), "prompt")
+            raise NotFound(f"target.{field}: {exc.message}", field=f"target.{field}") from None
+        spec: dict[str, Any] = {
+            k: v for k, v in prompt.model_config_.items() if k in _MODEL_KEYS and v is not None
+        }
+        if prompt.template is not None:
+            spec["prompt"] = prompt.template
+        else:
+            spec["messages"] = prompt.messages
+        source = {"prompt": prompt.name, "version": prompt.version}
+        spec["source"] = source | ({"label": label} if label else {})
+        return spec
+
+    def endpoint(self, ref: str) -> tuple[dict[str, Any], dict[str, str]]:
+        try:
+            saved = self.store.endpoints.get(ref)
+        except NotFound as exc:
+            raise NotFound(f"target.endpoint: {exc.message}", field="target.endpoint") from None
+        spec = {
+            "url": saved.url,
+            "method": saved.method,
+            "headers": saved.headers,
+            "body": saved.body_template,
+            "output_path": saved.output_path,
+            "timeout": saved.timeout_s,
+            "source": {"endpoint": saved.name, "id": saved.id},
+        }
+        return spec, self.store.endpoints.secrets(saved.id)
+
+
 def build_context(
     store: Store, settings: Settings, base_dir: Path | None = None, outbound: Policy | None = None
 ) -> BuildContext:
-    """What target factories read: stored connections, the price table, the directory a run
-    config's relative imports start from, and the policy guarding a tenant's URLs."""
+    """What target factories read: stored connections, stored prompts and endpoints, the price
+    table, the directory a run config's relative imports start from, and the policy guarding
+    a tenant's URLs."""
     return BuildContext(
         store=store,
         prices=PriceTable.load(settings.price_table),
         base_dir=base_dir,
         outbound=outbound,
+        stored=StoreTargets(store),
     )
 
 
 def target_from_spec(
     store: Store, settings: Settings, spec: dict[str, Any], base_dir: Path | None = None
 ) -> Target:
-    """A target of a registered kind from its spec (``{"type": "http", ...}``)."""
+    """A target of a registered kind from its spec (``{"type": "prompt", ...}``)."""
     return create_target(spec, build_context(store, settings, base_dir))
 
 
@@ -133,57 +194,65 @@ def as_target(task: Any, store: Store, settings: Settings) -> Target:
     if callable(task):
         return FunctionTarget(task)
     raise InvalidInput(
-        "task must be a function, a target, or a target spec like {'type': 'http', ...}",
+        "task must be a function, a target, or a target spec like "
+        "{'type': 'prompt', 'prompt': NAME, 'label': 'production'}",
         field="task",
     )
+
+
+def run_options(config: dict[str, Any]) -> RunSettings:
+    """The run settings an API experiment was created with (its config's ``options``)."""
+    return RunSettings(**(config.get(OPTIONS_KEY) or {}))
+
+
+def with_options(config: dict[str, Any], settings: RunSettings) -> dict[str, Any]:
+    """``config`` keeping the run settings that are not columns of their own."""
+    kept = {k: v for k, v in settings.changed().items() if k not in ("concurrency", "trials")}
+    return {**config, OPTIONS_KEY: kept} if kept else config
+
+
+def _spec(config: dict[str, Any]) -> dict[str, Any]:
+    """The target spec of an API config, either form."""
+    if "type" in config:
+        return {k: v for k, v in config.items() if k != OPTIONS_KEY}
+    legacy = parse_config({k: v for k, v in config.items() if k != OPTIONS_KEY})
+    if legacy.endpoint is not None:
+        return {"type": "http", **legacy.endpoint.model_dump()}
+    if legacy.endpoint_id is not None:
+        return {"type": "endpoint", "endpoint": legacy.endpoint_id}
+    spec: dict[str, Any] = {"type": "prompt", "prompt": legacy.prompt_name}
+    spec["version"] = legacy.prompt_version or "latest"
+    for key in ("model", "provider", "temperature", "max_tokens", "base_url", "connection"):
+        if getattr(legacy, key) is not None:
+            spec[key] = getattr(legacy, key)
+    return spec
+
+
+def _pin_spec(store: Store, settings: Settings, config: dict[str, Any]) -> dict[str, Any]:
+    """A spec-form config checked by building it, its label or ``latest`` pinned to a version
+    and its endpoint to an id."""
+    kind = config.get("type")
+    if kind not in API_KINDS:
+        raise InvalidInput(
+            f"config.type: one of {', '.join(API_KINDS)} (got {kind!r})", field="config.type"
+        )
+    target = target_from_spec(store, settings, config)
+    source = getattr(target, "source", None) or {}
+    pinned = dict(config)
+    if kind == "prompt" and "version" in source:
+        pinned["version"] = source["version"]
+    if kind == "endpoint" and "id" in source:
+        pinned["endpoint"] = source["id"]
+    return pinned
 
 
 def build_target(store: Store, settings: Settings, raw: dict[str, Any]) -> Target:
     """The target of a pinned config; its URLs are checked (after DNS) by the server's policy
     now, and again on every connection the target makes."""
-    config = parse_config(raw)
     policy = server_policy(settings)
-    context = build_context(store, settings, outbound=policy)
-    if config.prompt_name is not None:
-        prompt = store.prompts.get(config.prompt_name, version=config.prompt_version)
-        defaults = prompt.model_config_
-        spec: dict[str, Any] = {
-            "type": "prompt",
-            "model": config.model or defaults.get("model"),
-            "provider": config.provider or defaults.get("provider") or "openai",
-        }
-        if prompt.template is not None:
-            spec["prompt"] = prompt.template
-        else:
-            spec["messages"] = prompt.messages
-        temperature = config.temperature
-        if temperature is None and isinstance(defaults.get("temperature"), int | float):
-            temperature = float(defaults["temperature"])
-        for key, value in (
-            ("temperature", temperature),
-            ("max_tokens", config.max_tokens),
-            ("base_url", config.base_url),
-            ("connection", config.connection),
-        ):
-            if value is not None:
-                spec[key] = value
-        return create_target(spec, context)
-    if config.endpoint_id is not None:
-        saved = store.endpoints.get(config.endpoint_id)
-        policy.screen_url(saved.url)
-        return HttpTarget(
-            saved.url,
-            method=saved.method,
-            headers=saved.headers,
-            body=saved.body_template,
-            output_path=saved.output_path,
-            timeout=saved.timeout_s,
-            secret_headers=store.endpoints.secrets(saved.id),
-            outbound=policy,
-        )
-    assert config.endpoint is not None
-    target = create_target({"type": "http", **config.endpoint.model_dump()}, context)
-    policy.screen_url(config.endpoint.url)
+    target = create_target(_spec(raw), build_context(store, settings, outbound=policy))
+    if isinstance(target, HttpTarget):
+        policy.screen_url(target.url)
     return target
 
 

@@ -17,7 +17,7 @@ from assay.domain import ExperimentStatus
 from assay.engine import Runner, RunOptions, build_scorers, check_resumable, config_hash
 from assay.errors import AssayError
 from assay.outbound import enforced, server_policy
-from assay.service.targets import runnable
+from assay.service.targets import run_options, runnable
 from assay.store import Database, Store
 from assay.store.planning import worker_id
 from assay.store.queue import Claim, RunQueue
@@ -94,8 +94,10 @@ class Worker:
             store.experiments.finish(experiment.id, ExperimentStatus.failed, exc.message)
             return
         stale = self.settings.worker_stale_after
-        options = RunOptions(
-            concurrency=experiment.concurrency,
+        options = RunOptions.from_settings(
+            run_options(experiment.config).model_copy(
+                update={"concurrency": experiment.concurrency}
+            ),
             worker=self.me,
             stale_after=stale,
             heartbeat_interval=min(5.0, stale / 3),

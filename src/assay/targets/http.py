@@ -66,6 +66,7 @@ class HttpTarget:
         output_path: str | None = None,
         timeout: float = 30.0,
         secret_headers: dict[str, str] | None = None,
+        source: dict[str, Any] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         outbound: Policy | None = None,
     ) -> None:
@@ -78,6 +79,7 @@ class HttpTarget:
         self.body = body
         self.output_path = output_path
         self.timeout = timeout
+        self.source = dict(source) if source else None  # the saved endpoint it came from
         if isinstance(body, str):
             check(body, "target.body")
         check(url, "target.url")
@@ -97,6 +99,8 @@ class HttpTarget:
         }
         if self.secret_headers:  # names only: values are never stored with the experiment
             spec["secret_headers"] = sorted(self.secret_headers)
+        if self.source:
+            spec["source"] = self.source
         return spec
 
     @property

@@ -6,15 +6,18 @@ from typing import Any
 
 import httpx
 
-from assay.domain import WorkItem
+from assay.domain import ModelOptions, WorkItem
 from assay.errors import InvalidInput
 from assay.outbound import Policy, active, async_client
 from assay.targets.base import TargetError, TargetOutput
-from assay.targets.pricing import Price, PriceTable
-from assay.targets.providers import PROVIDERS, ProviderEndpoint, guarded, resolve, send
+from assay.targets.model import Model, model_options
+from assay.targets.pricing import PriceTable
+from assay.targets.providers import PROVIDERS, ProviderEndpoint, guarded, send
 from assay.targets.templating import RenderError, check, render_text, variables
 
 _ROLES = ("system", "user", "assistant", "developer", "tool")
+#: A prompt target's model defaults (the run's settings win over timeout, rpm and tpm).
+DEFAULTS = ModelOptions(provider="openai", timeout=120.0)
 
 
 class PromptTarget:
@@ -28,9 +31,8 @@ class PromptTarget:
 
     def __init__(
         self,
+        options: ModelOptions | None = None,
         *,
-        model: str,
-        provider: str = "openai",
         prompt: str | None = None,
         messages: list[dict[str, Any]] | None = None,
         system: str | None = None,
@@ -38,19 +40,23 @@ class PromptTarget:
         base_url: str | None = None,
         api_key: str | None = None,
         connection: str | None = None,
-        timeout: float = 120.0,
-        price: dict[str, float] | None = None,
         prices: PriceTable | None = None,
-        rpm: int | None = None,
-        tpm: int | None = None,
+        source: dict[str, Any] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         outbound: Policy | None = None,
+        **model: Any,
     ) -> None:
-        if provider not in PROVIDERS:
-            raise InvalidInput(
-                f"target.provider must be 'openai' or 'anthropic', got {provider!r}",
-                field="target.provider",
-            )
+        """``options`` (or its fields as keywords: ``model``, ``provider``, ``temperature``,
+        ``max_tokens``, ``timeout``, ``rpm``, ``tpm``, ``price``…) say which model and how;
+        ``source`` records the stored prompt the messages came from."""
+        self.model_call = Model(
+            model_options(options, model, "target."),
+            DEFAULTS,
+            base_url=base_url,
+            api_key=api_key,
+            params=params,
+            prices=prices,
+        )
         if (prompt is None) == (messages is None):
             raise InvalidInput(
                 "target: give exactly one of 'prompt' or 'messages'", field="target.messages"
@@ -67,27 +73,27 @@ class PromptTarget:
                 )
             if isinstance(m["content"], str):
                 check(m["content"], f"target.messages[{i}].content")
-        self.provider = provider
-        self.model = model
+        settings = self.model_call.options
+        self.provider = self.model_call.provider
+        self.model = self.model_call.name
         self.messages = chat
-        self.params = dict(params or {})
-        self.timeout = timeout
+        self.params = self.model_call.params
+        self.timeout = settings.timeout
+        self.rpm = settings.rpm
+        self.tpm = settings.tpm
         self.connection = connection
-        self.endpoint: ProviderEndpoint = resolve(provider, base_url=base_url, api_key=api_key)
-        self.rpm = rpm
-        self.tpm = tpm
-        self._price = Price(float(price["input"]), float(price["output"])) if price else None
-        self._prices = prices or PriceTable.load()
+        self.endpoint: ProviderEndpoint = self.model_call.endpoint
+        self.source = dict(source) if source else None
         self._transport = transport
         self._outbound = guarded(self.endpoint, outbound or active(), "target.base_url")
         self._client: httpx.AsyncClient | None = None
 
     @property
     def rate_key(self) -> str:
-        return f"{self.provider}:{self.endpoint.base_url}"
+        return self.model_call.rate_key
 
     def spec(self) -> dict[str, Any]:
-        return {
+        spec = {
             "type": "prompt",
             "provider": self.provider,
             "model": self.model,
@@ -96,6 +102,9 @@ class PromptTarget:
             "base_url": self.endpoint.base_url,
             "connection": self.connection,
         }
+        if self.source:  # where the messages came from (display only; not read back)
+            spec["source"] = self.source
+        return spec
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -127,10 +136,7 @@ class PromptTarget:
         reply = await send(
             self.client, PROVIDERS[self.provider], self.endpoint, self.model, messages, self.params
         )
-        if self._price is not None:
-            cost: float | None = self._price.cost(reply.tokens_in, reply.tokens_out)
-        else:
-            cost = self._prices.cost(self.provider, self.model, reply.tokens_in, reply.tokens_out)
+        cost = self.model_call.cost(reply.tokens_in, reply.tokens_out)
         return TargetOutput(
             output=reply.text,
             tokens_in=reply.tokens_in,

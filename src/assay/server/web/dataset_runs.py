@@ -100,10 +100,14 @@ def create_run(
     try:
         config: dict[str, Any]
         if target == "endpoint":
-            config = {"endpoint_id": endpoint_id}
+            config = {"type": "endpoint", "endpoint": endpoint_id.strip()}
         else:
-            config = {"prompt_name": prompt_name, "model": model or None}
-            optional = {"prompt_label": prompt_label, "provider": provider, "base_url": base_url}
+            config = {"type": "prompt", "prompt": prompt_name.strip()}
+            if prompt_label.strip():
+                config["label"] = prompt_label.strip()
+            else:
+                config["version"] = "latest"
+            optional = {"model": model, "provider": provider, "base_url": base_url}
             config |= {k: v.strip() for k, v in optional.items() if v.strip()}
             if temperature.strip():
                 config["temperature"] = _number("temperature", temperature)
