@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from assay.domain import Endpoint, EndpointCreate, EndpointUpdate, Page
+from assay.domain import CLI_ACTOR, Endpoint, EndpointCreate, EndpointUpdate, Page
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
+from assay.store.audit import record
 from assay.store.db import Database
 from assay.store.sql import after_keyset, decode_cursor, encode_cursor, text_contains
 from assay.store.tables import endpoints
@@ -33,9 +34,10 @@ def _endpoint(row: Row[Any]) -> Endpoint:
 class Endpoints:
     """Endpoint records within one project."""
 
-    def __init__(self, db: Database, project_id: str) -> None:
+    def __init__(self, db: Database, project_id: str, actor: str = CLI_ACTOR) -> None:
         self.db = db
         self.project_id = project_id
+        self.actor = actor  # who the audit log records for deletes
 
     def create(self, data: EndpointCreate) -> Endpoint:
         now = utcnow()
@@ -122,6 +124,15 @@ class Endpoints:
         with self.db.write() as conn:
             row = self._row(conn, ref)
             conn.execute(delete(endpoints).where(endpoints.c.id == row.id))
+            record(
+                conn,
+                self.project_id,
+                self.actor,
+                "endpoint.delete",
+                "endpoint",
+                row.id,
+                name=row.name,
+            )
 
     def _row(self, conn: Connection, ref: str) -> Row[Any]:
         row = conn.execute(

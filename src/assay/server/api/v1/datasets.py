@@ -22,7 +22,7 @@ from assay.domain import (
 )
 from assay.errors import InvalidInput
 from assay.io import export_dataset
-from assay.server.auth import ProjectStore
+from assay.server.auth import AdminStore, ProjectStore
 from assay.server.limits import MAX_VERSION
 from assay.store import Store
 
@@ -76,8 +76,8 @@ def update_dataset(store: ProjectStore, dataset_id: str, body: DatasetUpdate) ->
 
 
 @router.delete("/datasets/{dataset_id}/", status_code=204)
-def delete_dataset(store: ProjectStore, dataset_id: str) -> Response:
-    """Delete a dataset with all its items and versions."""
+def delete_dataset(store: AdminStore, dataset_id: str) -> Response:
+    """Delete a dataset with all its items and versions. Needs an admin key."""
     store.datasets.delete(dataset_id)
     return Response(status_code=204)
 
