@@ -95,6 +95,24 @@ class Datasets:
         with self.db.write() as conn:
             return self._create(conn, data)
 
+    def create_once(self, data: DatasetCreate) -> tuple[Dataset, bool]:
+        """Create the dataset, or, when one of that name already has exactly these fields (a
+        retried or concurrent identical create), return it: ``(dataset, created)``. A dataset
+        of that name with other fields is a Conflict."""
+        try:
+            return self.create(data), True
+        except Conflict:
+            with self.db.read() as conn:
+                row = conn.execute(
+                    select(datasets).where(
+                        datasets.c.project_id == self.project_id, datasets.c.name == data.name
+                    )
+                ).first()
+            sent = data.model_dump()
+            if row is None or any(row._mapping[k] != v for k, v in sent.items()):
+                raise
+            return _dataset(row), False
+
     def _create(self, conn: Connection, data: DatasetCreate) -> Dataset:
         now = utcnow()
         values = {

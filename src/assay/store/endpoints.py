@@ -57,6 +57,31 @@ class Endpoints:
                 raise Conflict(f"endpoint {data.name!r} already exists", field="name") from None
             return _endpoint(self._row(conn, values["id"]))
 
+    def create_once(self, data: EndpointCreate) -> tuple[Endpoint, bool]:
+        """Create the endpoint, or, when one of that name already has exactly these fields (a
+        retried or concurrent identical create), return it: ``(endpoint, created)``. An endpoint
+        of that name that differs is a Conflict, and so is one with secret headers: matching
+        them would let a caller confirm a guess of a secret it may not read."""
+        try:
+            return self.create(data), True
+        except Conflict:
+            with self.db.read() as conn:
+                row = conn.execute(
+                    select(endpoints).where(
+                        endpoints.c.project_id == self.project_id, endpoints.c.name == data.name
+                    )
+                ).first()
+            if row is None or not self._same(row, data):
+                raise
+            return _endpoint(row), False
+
+    @staticmethod
+    def _same(row: Row[Any], data: EndpointCreate) -> bool:
+        if row.secret_headers or data.secret_headers:
+            return False
+        sent = data.model_dump(exclude={"secret_headers"})
+        return all(row._mapping[k] == v for k, v in sent.items())
+
     def get(self, ref: str) -> Endpoint:
         """An endpoint by id or name."""
         with self.db.read() as conn:

@@ -55,10 +55,18 @@ def list_datasets(
     )
 
 
-@router.post("/datasets/", status_code=201)
-def create_dataset(store: ProjectStore, body: DatasetCreate) -> Dataset:
-    """Create an empty dataset."""
-    return store.datasets.create(body)
+@router.post(
+    "/datasets/",
+    status_code=201,
+    responses={200: {"model": Dataset, "description": "An identical dataset already existed."}},
+)
+def create_dataset(store: ProjectStore, body: DatasetCreate, response: Response) -> Dataset:
+    """Create an empty dataset. Creating it again with the same fields returns it (200); a
+    dataset of that name with other fields is a conflict (409)."""
+    dataset, created = store.datasets.create_once(body)
+    if not created:
+        response.status_code = 200
+    return dataset
 
 
 @router.get("/datasets/{dataset_id}/")
