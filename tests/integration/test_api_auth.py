@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from assay.client import Assay
 from assay.config import Settings
-from assay.domain import ApiKeyCreated
+from assay.domain import ApiKeyCreated, KeyRole
 from assay.errors import Unauthorized
 from assay.server import create_app
 from assay.server.auth import served_routes, undeclared_routes
@@ -180,7 +180,8 @@ _BODY_REFERENCES = {
 def test_another_projects_key_reaches_nothing(
     keyed_app: FastAPI, keyed: TestClient, store: Store, other_store: Store
 ) -> None:
-    a_key, b_key = store.keys.create("a"), other_store.keys.create("b")
+    # B holds an admin key: every route (admin ones too) must still find nothing of A's.
+    a_key, b_key = store.keys.create("a"), other_store.keys.create("b", role=KeyRole.admin)
     a = Assay(base_url=BASE, secret_key=a_key.secret_key, http_client=keyed, max_retries=0)
     secret = f"secret-{uuid.uuid4().hex}"
     dataset = a.datasets.create(f"a-set-{secret}")

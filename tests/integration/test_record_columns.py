@@ -198,6 +198,7 @@ def stored(store: Store) -> dict[str, list[BaseModel]]:
     return {
         "projects": [get_project(store.db, store.project_id)],
         "api_keys": _all(store.keys.list(include_revoked=True)),
+        "audit_log": store.audit.list().items,
         "datasets": [store.datasets.get(dataset.id), *store.datasets.list().items],
         "dataset_versions": _all(store.datasets.versions("qa")),
         "dataset_items": [

@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "datasets": ("assay.cli.datasets", "app"),
     "db": ("assay.cli.db", "app"),
     "keys": ("assay.cli.keys", "app"),
+    "audit": ("assay.cli.audit", "app"),
     "runs": ("assay.cli.runs", "app"),
     "analytics": ("assay.cli.analytics", "app"),
 }

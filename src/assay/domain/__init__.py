@@ -9,6 +9,7 @@ from assay.domain.analytics import (
     ScorerPoint,
     TrendPoint,
 )
+from assay.domain.audit import CLI_ACTOR, LOCAL_ACTOR, AuditEntry
 from assay.domain.catalog import (
     ApiKey,
     Connection,
@@ -16,6 +17,7 @@ from assay.domain.catalog import (
     Endpoint,
     Evaluator,
     EvaluatorCreate,
+    KeyRole,
     Project,
     Prompt,
 )
@@ -133,13 +135,16 @@ from assay.domain.traces import (
 )
 
 __all__ = [
+    "CLI_ACTOR",
     "EXPERIMENT_SORT_FIELDS",
     "JSON",
+    "LOCAL_ACTOR",
     "MODEL_OPTIONS",
     "PASS_METRIC",
     "RUN_SETTINGS",
     "ApiKey",
     "ApiKeyCreated",
+    "AuditEntry",
     "BackoffOptions",
     "Cell",
     "Change",
@@ -201,6 +206,7 @@ __all__ = [
     "ItemSource",
     "ItemUpdate",
     "JsonObject",
+    "KeyRole",
     "LatencyStats",
     "LinkedExperiment",
     "MetricComparison",

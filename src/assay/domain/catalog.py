@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import Field, StringConstraints
@@ -18,12 +19,26 @@ class Project(Record):
     created_at: datetime
 
 
+class KeyRole(StrEnum):
+    """What an API key may do; each role includes the ones before it."""
+
+    read = "read"  # GET and HEAD only
+    write = "write"  # every change except the admin actions
+    admin = "admin"  # also the audit log and deletes of datasets and experiments
+
+    def allows(self, needed: KeyRole) -> bool:
+        order = list(KeyRole)
+        return order.index(self) >= order.index(needed)
+
+
 class ApiKey(Record):
     id: str
     project_id: str
     name: str | None
     public_key: str
+    role: KeyRole = KeyRole.write
     created_at: datetime
+    expires_at: datetime | None = None
     last_used_at: datetime | None
     revoked_at: datetime | None
 

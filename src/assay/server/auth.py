@@ -6,7 +6,13 @@ Every route depends on exactly one of:
 - ``project_store``: an API key of a project (HTTP Basic ``public:secret`` or
   ``Authorization: Bearer <secret>``), or nothing when the server runs with ``ASSAY_AUTH=none``
   (single user, loopback only, the configured project). The route gets that project's Store,
-  so another project's rows are simply not found.
+  so another project's rows are simply not found. GET and HEAD need a ``read`` key (any key),
+  every other method a ``write`` key;
+- ``admin_store``: the same, with an ``admin`` key whatever the method (key management, the
+  audit log, deleting datasets and experiments).
+
+A key whose role is short of what the route needs gets 403 ``forbidden`` naming the role needed,
+before the route looks anything up (so it learns nothing about the target either).
 
 ``undeclared_routes`` lists any served route that declares neither; a test keeps it empty.
 """
@@ -23,9 +29,13 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from assay.errors import Unauthorized
+from assay.domain import LOCAL_ACTOR, KeyRole
+from assay.errors import Forbidden, Unauthorized
 from assay.server.ratelimit import rate_limits
-from assay.store import Store, authenticate
+from assay.store import Store, authenticate_key
+
+#: Methods that change nothing: a ``read`` key may use them.
+READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 def public() -> None:
@@ -51,29 +61,49 @@ def _credentials(header: str | None) -> tuple[str | None, str]:
     raise Unauthorized("unsupported authorization scheme: use Basic or Bearer")
 
 
-def project_store(request: Request) -> Store:
-    """The Store of the project the request is authenticated for."""
+def _authorized(request: Request, needed: KeyRole) -> Store:
+    """The Store of the project the request's key belongs to, if its role allows ``needed``."""
     state = request.app.state.assay
     if state.settings.auth == "none":
-        return Store(state.db, state.default_project_id)
+        return Store(state.db, state.default_project_id, actor=LOCAL_ACTOR)
     limits = rate_limits(request.app)
     ip = request.client.host if request.client else "unknown"
     limits.before_auth(ip)
     try:
         public_key, secret = _credentials(request.headers.get("authorization"))
-        project = authenticate(state.db, public_key=public_key, secret=secret)
+        project, key = authenticate_key(state.db, public_key=public_key, secret=secret)
     except Unauthorized:
         limits.failed(ip)
         raise
     limits.request(public_key, secret)
-    return Store(state.db, project.id)
+    if not key.role.allows(needed):
+        raise Forbidden(
+            f"this API key has the {key.role.value} role; {request.method} "
+            f"{request.url.path} needs a key with the {needed.value} role",
+            role=key.role.value,
+            required_role=needed.value,
+        )
+    return Store(state.db, project.id, actor=key.public_key)
+
+
+def project_store(request: Request) -> Store:
+    """The project's Store, for a ``read`` key on GET and HEAD, a ``write`` key otherwise."""
+    needed = KeyRole.read if request.method in READ_METHODS else KeyRole.write
+    return _authorized(request, needed)
+
+
+def admin_store(request: Request) -> Store:
+    """The project's Store, for an ``admin`` key only."""
+    return _authorized(request, KeyRole.admin)
 
 
 ProjectStore = Annotated[Store, Depends(project_store)]
+AdminStore = Annotated[Store, Depends(admin_store)]
 Public = Depends(public)
+Admin = Depends(admin_store)
 
 #: The dependencies that declare a requirement; every route has exactly one.
-REQUIREMENTS = (public, project_store)
+REQUIREMENTS = (public, project_store, admin_store)
 
 
 def _calls(dependant: Dependant) -> list[Callable[..., Any]]:
@@ -111,6 +141,16 @@ def served_routes(app: FastAPI) -> list[RouteInfo]:
         methods = getattr(ctx, "methods", None) or set()
         out.append(RouteInfo(str(ctx.path), frozenset(methods), dependant))
     return out
+
+
+def required_role(route: RouteInfo, method: str) -> KeyRole | None:
+    """The role a key needs for ``method`` on ``route``; None for a public route."""
+    calls = _calls(route.dependant) if route.dependant is not None else []
+    if admin_store in calls:
+        return KeyRole.admin
+    if project_store in calls:
+        return KeyRole.read if method in READ_METHODS else KeyRole.write
+    return None
 
 
 def undeclared_routes(app: FastAPI) -> list[str]:

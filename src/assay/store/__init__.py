@@ -15,6 +15,7 @@ from assay.store.db import Database, is_in_memory
 if TYPE_CHECKING:
     from assay.config import Settings
     from assay.store.analytics import Analytics, configurations
+    from assay.store.audit import AuditLog
     from assay.store.cache import CachedResponse, ResponseCache
     from assay.store.connections import Connections
     from assay.store.dataset_runs import DatasetRuns
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from assay.store.endpoints import Endpoints
     from assay.store.evaluators import Evaluators
     from assay.store.experiments import Experiments
-    from assay.store.keys import Keys, authenticate
+    from assay.store.keys import Keys, authenticate, authenticate_key
     from assay.store.migrate import current_revision, ensure_schema, head_revision, upgrade
     from assay.store.policies import Policies
     from assay.store.projects import ensure_project, get_project
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 # Imported on first use, so that a command touching one repository loads only that one.
 _LAZY = {
     "Analytics": "assay.store.analytics",
+    "AuditLog": "assay.store.audit",
     "CachedResponse": "assay.store.cache",
     "Completion": "assay.store.recording",
     "Connections": "assay.store.connections",
@@ -52,6 +54,7 @@ _LAZY = {
     "Traces": "assay.store.traces",
     "VersionChange": "assay.store.datasets",
     "authenticate": "assay.store.keys",
+    "authenticate_key": "assay.store.keys",
     "configurations": "assay.store.analytics",
     "current_revision": "assay.store.migrate",
     "ensure_project": "assay.store.projects",
@@ -75,17 +78,23 @@ def __getattr__(name: str) -> Any:
 
 
 class Store:
-    """Every repository, scoped to one project; each is created on first use."""
+    """Every repository, scoped to one project; each is created on first use.
 
-    def __init__(self, db: Database, project_id: str) -> None:
+    ``actor`` is who the audit log records for the changes made through this store: an API
+    key's public key, ``"cli"`` (the default: the command line and the SDK on this machine),
+    or ``"local"`` (a server running without keys).
+    """
+
+    def __init__(self, db: Database, project_id: str, actor: str = "cli") -> None:
         self.db = db
         self.project_id = project_id
+        self.actor = actor
 
     @cached_property
     def datasets(self) -> Datasets:
         from assay.store.datasets import Datasets
 
-        return Datasets(self.db, self.project_id)
+        return Datasets(self.db, self.project_id, self.actor)
 
     @cached_property
     def prompts(self) -> Prompts:
@@ -97,7 +106,7 @@ class Store:
     def endpoints(self) -> Endpoints:
         from assay.store.endpoints import Endpoints
 
-        return Endpoints(self.db, self.project_id)
+        return Endpoints(self.db, self.project_id, self.actor)
 
     @cached_property
     def traces(self) -> Traces:
@@ -109,13 +118,19 @@ class Store:
     def keys(self) -> Keys:
         from assay.store.keys import Keys
 
-        return Keys(self.db, self.project_id)
+        return Keys(self.db, self.project_id, self.actor)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        from assay.store.audit import AuditLog
+
+        return AuditLog(self.db, self.project_id)
 
     @cached_property
     def evaluators(self) -> Evaluators:
         from assay.store.evaluators import Evaluators
 
-        return Evaluators(self.db, self.project_id)
+        return Evaluators(self.db, self.project_id, self.actor)
 
     @cached_property
     def analytics(self) -> Analytics:
@@ -127,7 +142,7 @@ class Store:
     def experiments(self) -> Experiments:
         from assay.store.experiments import Experiments
 
-        return Experiments(self.db, self.project_id)
+        return Experiments(self.db, self.project_id, self.actor)
 
     @cached_property
     def cache(self) -> ResponseCache:
@@ -190,6 +205,7 @@ def open_store(
 
 __all__ = [
     "Analytics",
+    "AuditLog",
     "CachedResponse",
     "Completion",
     "Connections",
@@ -209,6 +225,7 @@ __all__ = [
     "Traces",
     "VersionChange",
     "authenticate",
+    "authenticate_key",
     "configurations",
     "current_revision",
     "ensure_project",

@@ -33,6 +33,7 @@ from assay.domain import (
 )
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
+from assay.store.client_ids import check, unusable
 from assay.store.datasets import Datasets
 from assay.store.db import Database
 from assay.store.item_rows import alive_at, input_hash
@@ -64,6 +65,13 @@ class DatasetRuns:
 
     def create(self, data: DatasetRunCreate) -> DatasetRun:
         """A new run; with a client-chosen ``id`` already used here, that run (idempotent)."""
+        return self.create_once(data)[0]
+
+    def create_once(self, data: DatasetRunCreate) -> tuple[DatasetRun, bool]:
+        """``(run, created)``: a new run, or, for a client-chosen ``id`` this project already
+        has with the same dataset, name, description, tag and metadata (a retried or concurrent
+        identical create), that run. Other fields under that id are a Conflict; an id that
+        cannot be used (malformed, or held outside this project) is refused as malformed."""
         dataset = self._datasets.get(data.dataset_name)
         version = dataset.version if data.dataset_version is None else data.dataset_version
         if version > dataset.version:
@@ -72,16 +80,10 @@ class DatasetRuns:
                 field="dataset_version",
             )
         if data.id is not None:
-            with self.db.read() as conn:
-                found = conn.execute(
-                    select(experiments).where(
-                        experiments.c.project_id == self.project_id, experiments.c.id == data.id
-                    )
-                ).first()
-                if found is not None:
-                    if found.dataset_id != dataset.id or not found.external:
-                        raise Conflict(f"id {data.id!r} is another run", field="id")
-                    return self._run(conn, found)
+            check("id", data.id)
+            found = self._same_run(data, dataset.id)
+            if found is not None:
+                return found, False
         now = utcnow()
         values: dict[str, Any] = {
             "id": data.id or new_id(),
@@ -112,8 +114,35 @@ class DatasetRuns:
                 with conn.begin_nested():
                     conn.execute(experiments.insert().values(values))
             except IntegrityError:
-                raise Conflict(f"id {data.id!r} is already used", field="id") from None
-            return self._run(conn, self._row(conn, values["id"]))
+                pass  # the id is taken: below, by whom
+            else:
+                return self._run(conn, self._row(conn, values["id"])), True
+        assert data.id is not None  # a new id is never taken
+        found = self._same_run(data, dataset.id)  # an identical create won the race here
+        if found is not None:
+            return found, False
+        raise unusable("id", data.id)
+
+    def _same_run(self, data: DatasetRunCreate, dataset_id: str) -> DatasetRun | None:
+        """This project's run of id ``data.id``, if it has one; Conflict if it differs."""
+        with self.db.read() as conn:
+            found = conn.execute(
+                select(experiments).where(
+                    experiments.c.project_id == self.project_id, experiments.c.id == data.id
+                )
+            ).first()
+            if found is None:
+                return None
+            same = (
+                found.dataset_id == dataset_id
+                and found.external
+                and (found.name, found.description, found.run_tag, found.metadata)
+                == (data.name, data.description, data.tag, data.metadata)
+                and data.dataset_version in (None, found.dataset_version)
+            )
+            if not same:
+                raise Conflict(f"id {data.id!r} is another run", field="id")
+            return self._run(conn, found)
 
     def get(self, ref: str) -> DatasetRun:
         with self.db.read() as conn:
@@ -161,6 +190,9 @@ class DatasetRuns:
         self, ref: str, items: Sequence[RunItemCreate], *, dataset_name: str | None = None
     ) -> RunItemsResult:
         """Record uploaded outputs, all or nothing; errors name the item (``items[i]``)."""
+        for i, item in enumerate(items):
+            if item.id is not None:
+                check(f"items[{i}].id", item.id)
         with self.db.read() as conn:
             run = self._row(conn, ref)
         if dataset_name is not None and self._datasets.get(dataset_name).id != run.dataset_id:
@@ -236,9 +268,7 @@ class DatasetRuns:
                     with conn.begin_nested():
                         conn.execute(results.insert(), inserts)
                 except IntegrityError:
-                    raise Conflict(
-                        "an item id is already used by another run's result", field="items"
-                    ) from None
+                    raise self._taken(conn, items, [r["id"] for r in inserts]) from None
             for u in updates:
                 rid = u.pop("rid")
                 conn.execute(update(results).where(results.c.id == rid).values(**u))
@@ -281,6 +311,31 @@ class DatasetRuns:
         for r in sorted(rows, key=lambda r: (r[4], r[0])):  # dataset order
             found.add(PlannedItem(r[0], r[1], r[2], None, {}, []), r[3])
         return found
+
+    def _taken(
+        self, conn: Connection, items: Sequence[RunItemCreate], ids: builtins.list[str]
+    ) -> Exception:
+        """The error for result ids held by other runs: a Conflict naming them when the runs
+        are this project's, else the error of a malformed id (nothing said about others)."""
+        held: set[str] = set()
+        own: set[str] = set()
+        for start in range(0, len(ids), 5000):
+            rows = conn.execute(
+                select(results.c.id, experiments.c.project_id)
+                .join(experiments, experiments.c.id == results.c.experiment_id)
+                .where(results.c.id.in_(ids[start : start + 5000]))
+            ).all()
+            held.update(r[0] for r in rows)
+            own.update(r[0] for r in rows if r[1] == self.project_id)
+        if own:
+            return Conflict(
+                f"result ids used by another run of this project: {', '.join(sorted(own))}",
+                field="items",
+            )
+        for i, item in enumerate(items):
+            if item.id is not None and item.id in held:
+                return unusable(f"items[{i}].id", item.id)
+        return Conflict("the run was written concurrently; retry", field="items")
 
     def _by_result_id(
         self, conn: Connection, run_id: str, ids: builtins.list[str]

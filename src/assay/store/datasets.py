@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from assay.domain import (
+    CLI_ACTOR,
     Dataset,
     DatasetCreate,
     DatasetDiff,
@@ -41,6 +42,7 @@ from assay.domain import (
 )
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
+from assay.store.audit import record
 from assay.store.bulk import ItemWriter, fetch_items
 from assay.store.db import Database
 from assay.store.item_rows import SchemaCheck, alive_at, input_hash, item_record, pair_changes
@@ -83,14 +85,33 @@ _DATASET_COLUMNS = [c for c in datasets.c if c.name != "next_sort_order"]
 class Datasets:
     """Dataset and item operations within one project."""
 
-    def __init__(self, db: Database, project_id: str) -> None:
+    def __init__(self, db: Database, project_id: str, actor: str = CLI_ACTOR) -> None:
         self.db = db
         self.project_id = project_id
+        self.actor = actor  # who the audit log records for deletes
 
     # ------------------------------------------------------------------ datasets
     def create(self, data: DatasetCreate) -> Dataset:
         with self.db.write() as conn:
             return self._create(conn, data)
+
+    def create_once(self, data: DatasetCreate) -> tuple[Dataset, bool]:
+        """Create the dataset, or, when one of that name already has exactly these fields (a
+        retried or concurrent identical create), return it: ``(dataset, created)``. A dataset
+        of that name with other fields is a Conflict."""
+        try:
+            return self.create(data), True
+        except Conflict:
+            with self.db.read() as conn:
+                row = conn.execute(
+                    select(datasets).where(
+                        datasets.c.project_id == self.project_id, datasets.c.name == data.name
+                    )
+                ).first()
+            sent = data.model_dump()
+            if row is None or any(row._mapping[k] != v for k, v in sent.items()):
+                raise
+            return _dataset(row), False
 
     def _create(self, conn: Connection, data: DatasetCreate) -> Dataset:
         now = utcnow()
@@ -193,6 +214,16 @@ class Datasets:
             row = self._row(conn, ref, lock=True)
             conn.execute(delete(dataset_items).where(dataset_items.c.dataset_id == row.id))
             conn.execute(delete(datasets).where(datasets.c.id == row.id))
+            record(
+                conn,
+                self.project_id,
+                self.actor,
+                "dataset.delete",
+                "dataset",
+                row.id,
+                name=row.name,
+                items=row.item_count,
+            )
 
     # ------------------------------------------------------------------ versions
     def versions(self, ref: str) -> builtins.list[DatasetVersion]:
@@ -479,6 +510,16 @@ class Datasets:
                 .values(valid_to=version)
             )
             live_delta = 0 if current.archived else -1
+            record(
+                conn,
+                self.project_id,
+                self.actor,
+                "item.delete",
+                "item",
+                item_id,
+                dataset_id=row.id,
+                version=version,
+            )
             return self._commit_version(conn, row, version, removed=1, live_delta=live_delta)
 
     def _current_item(self, conn: Connection, dataset_id: str, item_id: str) -> Row[Any]:

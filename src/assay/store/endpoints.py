@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from assay.domain import Endpoint, EndpointCreate, EndpointUpdate, Page
+from assay.domain import CLI_ACTOR, Endpoint, EndpointCreate, EndpointUpdate, Page
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
+from assay.store.audit import record
 from assay.store.db import Database
 from assay.store.sql import after_keyset, decode_cursor, encode_cursor, text_contains
 from assay.store.tables import endpoints
@@ -33,9 +34,10 @@ def _endpoint(row: Row[Any]) -> Endpoint:
 class Endpoints:
     """Endpoint records within one project."""
 
-    def __init__(self, db: Database, project_id: str) -> None:
+    def __init__(self, db: Database, project_id: str, actor: str = CLI_ACTOR) -> None:
         self.db = db
         self.project_id = project_id
+        self.actor = actor  # who the audit log records for deletes
 
     def create(self, data: EndpointCreate) -> Endpoint:
         now = utcnow()
@@ -54,6 +56,31 @@ class Endpoints:
             except IntegrityError:
                 raise Conflict(f"endpoint {data.name!r} already exists", field="name") from None
             return _endpoint(self._row(conn, values["id"]))
+
+    def create_once(self, data: EndpointCreate) -> tuple[Endpoint, bool]:
+        """Create the endpoint, or, when one of that name already has exactly these fields (a
+        retried or concurrent identical create), return it: ``(endpoint, created)``. An endpoint
+        of that name that differs is a Conflict, and so is one with secret headers: matching
+        them would let a caller confirm a guess of a secret it may not read."""
+        try:
+            return self.create(data), True
+        except Conflict:
+            with self.db.read() as conn:
+                row = conn.execute(
+                    select(endpoints).where(
+                        endpoints.c.project_id == self.project_id, endpoints.c.name == data.name
+                    )
+                ).first()
+            if row is None or not self._same(row, data):
+                raise
+            return _endpoint(row), False
+
+    @staticmethod
+    def _same(row: Row[Any], data: EndpointCreate) -> bool:
+        if row.secret_headers or data.secret_headers:
+            return False
+        sent = data.model_dump(exclude={"secret_headers"})
+        return all(row._mapping[k] == v for k, v in sent.items())
 
     def get(self, ref: str) -> Endpoint:
         """An endpoint by id or name."""
@@ -122,6 +149,15 @@ class Endpoints:
         with self.db.write() as conn:
             row = self._row(conn, ref)
             conn.execute(delete(endpoints).where(endpoints.c.id == row.id))
+            record(
+                conn,
+                self.project_id,
+                self.actor,
+                "endpoint.delete",
+                "endpoint",
+                row.id,
+                name=row.name,
+            )
 
     def _row(self, conn: Connection, ref: str) -> Row[Any]:
         row = conn.execute(

@@ -17,9 +17,10 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from assay.domain import Evaluator, EvaluatorCreate
+from assay.domain import CLI_ACTOR, Evaluator, EvaluatorCreate
 from assay.errors import Conflict, NotFound
 from assay.ids import new_id
+from assay.store.audit import record
 from assay.store.db import Database
 from assay.store.sealing import has_sealed
 from assay.store.sql import text_contains
@@ -36,9 +37,10 @@ def _evaluator(row: Row[Any]) -> Evaluator:
 class Evaluators:
     """Evaluator operations within one project."""
 
-    def __init__(self, db: Database, project_id: str) -> None:
+    def __init__(self, db: Database, project_id: str, actor: str = CLI_ACTOR) -> None:
         self.db = db
         self.project_id = project_id
+        self.actor = actor  # who the audit log records for deletes
 
     def _open(self, row: Row[Any]) -> Evaluator:
         """The record of a row, its sealed parameters opened (for the scorer that needs them)."""
@@ -175,6 +177,16 @@ class Evaluators:
                 delete(dataset_evaluators).where(dataset_evaluators.c.evaluator_id.in_(ids))
             )
             conn.execute(delete(evaluators).where(evaluators.c.id.in_(ids)))
+            for gone in ids:
+                record(
+                    conn,
+                    self.project_id,
+                    self.actor,
+                    "evaluator.delete",
+                    "evaluator",
+                    gone,
+                    name=row.name,
+                )
             return len(ids)
 
     # ------------------------------------------------------------------ dataset defaults

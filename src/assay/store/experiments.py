@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 
 from assay.domain import (
+    CLI_ACTOR,
     EXPERIMENT_SORT_FIELDS,
     Experiment,
     ExperimentCreate,
@@ -44,6 +45,7 @@ from assay.domain import (
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
 from assay.store.active_time import active_periods, close_period
+from assay.store.audit import record
 from assay.store.datasets import Datasets
 from assay.store.db import Database
 from assay.store.item_rows import alive_at
@@ -152,9 +154,10 @@ class PlannedRun:
 class Experiments:
     """Experiment, result and score operations within one project."""
 
-    def __init__(self, db: Database, project_id: str) -> None:
+    def __init__(self, db: Database, project_id: str, actor: str = CLI_ACTOR) -> None:
         self.db = db
         self.project_id = project_id
+        self.actor = actor  # who the audit log records for deletes
         self._datasets = Datasets(db, project_id)
         self._bulk = Bulk(db.dialect)
 
@@ -753,6 +756,15 @@ class Experiments:
             conn.execute(delete(scores).where(scores.c.experiment_id == row.id))
             conn.execute(delete(results).where(results.c.experiment_id == row.id))
             conn.execute(delete(experiments).where(experiments.c.id == row.id))
+            record(
+                conn,
+                self.project_id,
+                self.actor,
+                "experiment.delete",
+                "experiment",
+                row.id,
+                name=row.name,
+            )
 
 
 def _check_limit(limit: int) -> int:

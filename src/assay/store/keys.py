@@ -4,7 +4,10 @@ A key is a public part (``pk-…``, stored as is) and a secret (``sk-…``, 256 
 only as its HMAC-SHA256 keyed by the server's pepper, ``h1:<hex>``; see ``store/sealing.py``).
 Keys hashed before the pepper (a bare SHA-256) still authenticate, and their hash is replaced
 by the peppered one when they do. Secrets are shown once, when created; a revoked key never
-authenticates.
+authenticates, nor does one past its ``expires_at``.
+
+Each key has a role (``read``, ``write``, ``admin``; see ``KeyRole``). Creating and revoking
+keys and changing their roles are recorded in the audit log.
 """
 
 from __future__ import annotations
@@ -12,14 +15,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, or_, select, update
+from sqlalchemy import Connection, Row, or_, select, update
 
-from assay.domain import ApiKey, ApiKeyCreated, Project
+from assay.domain import CLI_ACTOR, ApiKey, ApiKeyCreated, KeyRole, Project
 from assay.errors import NotFound, Unauthorized
 from assay.ids import new_id
+from assay.store.audit import record
 from assay.store.db import Database
 from assay.store.tables import api_keys, projects
 from assay.store.types import utcnow
@@ -41,17 +45,26 @@ def peppered_hash(db: Database, secret: str) -> str:
 
 def _key(row: Row[Any]) -> ApiKey:
     m = row._mapping
-    return ApiKey.model_construct(**{k: m[k] for k in ApiKey.model_fields})
+    values = {k: m[k] for k in ApiKey.model_fields}
+    return ApiKey.model_construct(**{**values, "role": KeyRole(values["role"])})
 
 
 class Keys:
-    """API keys of one project."""
+    """API keys of one project; ``actor`` is who the audit log records for changes."""
 
-    def __init__(self, db: Database, project_id: str) -> None:
+    def __init__(self, db: Database, project_id: str, actor: str = CLI_ACTOR) -> None:
         self.db = db
         self.project_id = project_id
+        self.actor = actor
 
-    def create(self, name: str | None = None) -> ApiKeyCreated:
+    def create(
+        self,
+        name: str | None = None,
+        *,
+        role: KeyRole = KeyRole.write,
+        expires_at: datetime | None = None,
+    ) -> ApiKeyCreated:
+        """A new key pair; it stops authenticating at ``expires_at`` (default: never)."""
         public = f"pk-{secrets.token_hex(16)}"
         secret = f"sk-{secrets.token_urlsafe(32)}"
         key = ApiKey(
@@ -59,7 +72,9 @@ class Keys:
             project_id=self.project_id,
             name=name,
             public_key=public,
+            role=KeyRole(role),
             created_at=utcnow(),
+            expires_at=expires_at,
             last_used_at=None,
             revoked_at=None,
         )
@@ -69,7 +84,38 @@ class Keys:
                     **key.model_dump(), secret_hash=peppered_hash(self.db, secret)
                 )
             )
+            self._audit(
+                conn,
+                "key.create",
+                key.public_key,
+                role=key.role.value,
+                expires_at=expires_at.isoformat() if expires_at else None,
+            )
         return ApiKeyCreated(key=key, secret_key=secret)
+
+    def _audit(self, conn: Connection, action: str, public_key: str, **details: Any) -> None:
+        record(conn, self.project_id, self.actor, action, "key", public_key, **details)
+
+    def _find(self, conn: Connection, ref: str) -> Row[Any]:
+        row = conn.execute(
+            select(api_keys).where(
+                api_keys.c.project_id == self.project_id,
+                or_(api_keys.c.id == ref, api_keys.c.public_key == ref),
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"API key {ref!r} not found", field="key")
+        return row
+
+    def set_role(self, ref: str, role: KeyRole) -> ApiKey:
+        """Change a key's role (by id or public key); it applies from the next request."""
+        role = KeyRole(role)
+        with self.db.write() as conn:
+            row = self._find(conn, ref)
+            if row.role != role.value:
+                conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(role=role))
+                self._audit(conn, "key.role", row.public_key, previous=row.role, role=role.value)
+            return _key(conn.execute(select(api_keys).where(api_keys.c.id == row.id)).one())
 
     def list(self, *, include_revoked: bool = False) -> list[ApiKey]:
         query = select(api_keys).where(api_keys.c.project_id == self.project_id)
@@ -82,24 +128,26 @@ class Keys:
     def revoke(self, ref: str) -> ApiKey:
         """Revoke a key by its id or public key; revoking twice keeps the first time."""
         with self.db.write() as conn:
-            row = conn.execute(
-                select(api_keys).where(
-                    api_keys.c.project_id == self.project_id,
-                    or_(api_keys.c.id == ref, api_keys.c.public_key == ref),
-                )
-            ).first()
-            if row is None:
-                raise NotFound(f"API key {ref!r} not found", field="key")
+            row = self._find(conn, ref)
             if row.revoked_at is None:
                 conn.execute(
                     update(api_keys).where(api_keys.c.id == row.id).values(revoked_at=utcnow())
                 )
+                self._audit(conn, "key.revoke", row.public_key)
             found = conn.execute(select(api_keys).where(api_keys.c.id == row.id)).one()
         return _key(found)
 
 
 def authenticate(db: Database, *, public_key: str | None, secret: str) -> Project:
     """The project a (public key, secret) pair or a bare secret belongs to; else Unauthorized."""
+    return authenticate_key(db, public_key=public_key, secret=secret)[0]
+
+
+def authenticate_key(
+    db: Database, *, public_key: str | None, secret: str, now: datetime | None = None
+) -> tuple[Project, ApiKey]:
+    """The project and the key of a (public key, secret) pair or a bare secret; Unauthorized
+    when none matches, the key is revoked, or it expired (then the message says so)."""
     digest, legacy = peppered_hash(db, secret), hash_secret(secret)
     query = select(
         api_keys,
@@ -120,11 +168,17 @@ def authenticate(db: Database, *, public_key: str | None, secret: str) -> Projec
         or not (hmac.compare_digest(stored, digest) or upgrade)
     ):
         raise Unauthorized("invalid or revoked API key")
-    now = utcnow()
+    now = now or utcnow()
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Unauthorized(
+            f"API key {row.public_key} expired at {row.expires_at.isoformat(timespec='seconds')}:"
+            " create a new one"
+        )
     changes: dict[str, Any] = {"secret_hash": digest} if upgrade else {}
     if row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY:
         changes["last_used_at"] = now
     if changes:
         with db.write() as conn:
             conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(**changes))
-    return Project(id=row.project_id, name=row.project_name, created_at=row.project_created_at)
+    project = Project(id=row.project_id, name=row.project_name, created_at=row.project_created_at)
+    return project, _key(row)

@@ -69,9 +69,26 @@ api_keys = Table(
     Column("name", String(200)),
     Column("public_key", String(64), nullable=False, unique=True),
     Column("secret_hash", String(128), nullable=False),
+    Column("role", String(16), nullable=False, server_default="write"),
     _created(),
+    Column("expires_at", UtcDateTime),
     Column("last_used_at", UtcDateTime),
     Column("revoked_at", UtcDateTime),
+)
+
+# Destructive and security-relevant actions, newest last; written with the action itself.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    _id(),
+    _project(),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target_kind", String(32), nullable=False),
+    Column("target_id", String(200), nullable=False),
+    Column("details", Json, nullable=False),
+    Index(None, "project_id", "at", "id"),
 )
 
 datasets = Table(

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, and_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from assay.domain import (
     ItemCreate,
@@ -60,9 +61,19 @@ class Traces:
 
         Re-sending a trace or observation id replaces the fields sent and keeps the others.
         Ids are unique per project. New rows are written with one multi-row insert per table.
+        Two batches racing to create the same ids both succeed: the one that finds them already
+        written (its insert refused) runs again and updates them.
         """
         trace_ids = [t.id or new_id() for t in batch]
         obs_ids = [[o.id or new_id() for o in t.observations] for t in batch]
+        try:
+            return self._ingest(batch, trace_ids, obs_ids)
+        except IntegrityError:
+            return self._ingest(batch, trace_ids, obs_ids)
+
+    def _ingest(
+        self, batch: list[TraceCreate], trace_ids: list[str], obs_ids: list[list[str]]
+    ) -> TraceIngestResult:
         created = updated = 0
         new_traces: list[dict[str, Any]] = []
         new_obs: list[dict[str, Any]] = []

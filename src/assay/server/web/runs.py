@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from assay.domain import ExperimentSort, ExperimentStatus, ScoreCreate, ScoreSource
 from assay.errors import Conflict, InvalidInput, NotFound, from_validation
-from assay.server.auth import ProjectStore
+from assay.server.auth import AdminStore, ProjectStore
 from assay.server.web import charts
 from assay.server.web.guard import FormGuard
 from assay.server.web.query import choice, day, literal
@@ -156,7 +156,7 @@ def cancel_run(store: ProjectStore, run_id: str) -> HTMLResponse:
 
 
 @router.post("/runs/{run_id}/delete", dependencies=[FormGuard])
-def delete_run(store: ProjectStore, run_id: str) -> HTMLResponse:
+def delete_run(store: AdminStore, run_id: str) -> HTMLResponse:
     """Delete a run with its results and scores; a running one must be cancelled first."""
     run = store.experiments.get(run_id)
     if not run.status.finished and run.status is not ExperimentStatus.pending:

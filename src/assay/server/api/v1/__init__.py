@@ -1,13 +1,14 @@
 """``/api/v1``: one router per noun.
 
-A new noun is a module here with a ``router`` whose routes each take ``ProjectStore`` (or declare
-``Public``), parse input, call one Store or core function, and return a domain record; list the
-module below. No SQL and no business rule in a route.
+A new noun is a module here with a ``router`` whose routes each take ``ProjectStore`` (or
+``AdminStore``, or declare ``Public``), parse input, call one Store or core function, and return
+a domain record; list the module below. No SQL and no business rule in a route.
 """
 
 from fastapi import APIRouter
 
 from assay.server.api.v1 import (
+    audit,
     compare,
     dataset_runs,
     datasets,
@@ -35,6 +36,7 @@ for module in (
     dataset_runs,
     compare,
     experiments,
+    audit,
 ):
     router.include_router(module.router)
 

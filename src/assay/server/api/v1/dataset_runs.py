@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -34,10 +34,20 @@ from assay.service.uploads import UploadResult, parse_csv, upload_outputs
 router = APIRouter(tags=["dataset runs"])
 
 
-@router.post("/dataset-runs/", status_code=201)
-def create_dataset_run(store: ProjectStore, body: DatasetRunCreate) -> DatasetRun:
-    """A run of the named dataset (pinned at its current version) to upload outputs into."""
-    return store.dataset_runs.create(body)
+@router.post(
+    "/dataset-runs/",
+    status_code=201,
+    responses={200: {"model": DatasetRun, "description": "The run of this id already existed."}},
+)
+def create_dataset_run(
+    store: ProjectStore, body: DatasetRunCreate, response: Response
+) -> DatasetRun:
+    """A run of the named dataset (pinned at its current version) to upload outputs into.
+    Creating a client-chosen ``id`` again with the same fields returns that run (200)."""
+    run, created = store.dataset_runs.create_once(body)
+    if not created:
+        response.status_code = 200
+    return run
 
 
 @router.get("/dataset-runs/")

@@ -22,7 +22,7 @@ from assay.domain import (
 )
 from assay.errors import InvalidInput
 from assay.io import export_dataset
-from assay.server.auth import ProjectStore
+from assay.server.auth import AdminStore, ProjectStore
 from assay.server.limits import MAX_VERSION
 from assay.store import Store
 
@@ -55,10 +55,18 @@ def list_datasets(
     )
 
 
-@router.post("/datasets/", status_code=201)
-def create_dataset(store: ProjectStore, body: DatasetCreate) -> Dataset:
-    """Create an empty dataset."""
-    return store.datasets.create(body)
+@router.post(
+    "/datasets/",
+    status_code=201,
+    responses={200: {"model": Dataset, "description": "An identical dataset already existed."}},
+)
+def create_dataset(store: ProjectStore, body: DatasetCreate, response: Response) -> Dataset:
+    """Create an empty dataset. Creating it again with the same fields returns it (200); a
+    dataset of that name with other fields is a conflict (409)."""
+    dataset, created = store.datasets.create_once(body)
+    if not created:
+        response.status_code = 200
+    return dataset
 
 
 @router.get("/datasets/{dataset_id}/")
@@ -76,8 +84,8 @@ def update_dataset(store: ProjectStore, dataset_id: str, body: DatasetUpdate) ->
 
 
 @router.delete("/datasets/{dataset_id}/", status_code=204)
-def delete_dataset(store: ProjectStore, dataset_id: str) -> Response:
-    """Delete a dataset with all its items and versions."""
+def delete_dataset(store: AdminStore, dataset_id: str) -> Response:
+    """Delete a dataset with all its items and versions. Needs an admin key."""
     store.datasets.delete(dataset_id)
     return Response(status_code=204)
 

@@ -29,11 +29,22 @@ def list_endpoints(
     return store.endpoints.list(search=search, limit=limit, cursor=cursor)
 
 
-@router.post("/endpoints/", status_code=201)
-def create_endpoint(store: ProjectStore, request: Request, body: EndpointCreate) -> Endpoint:
-    """Save an endpoint; only the names of ``secret_headers`` ever come back."""
+@router.post(
+    "/endpoints/",
+    status_code=201,
+    responses={200: {"model": Endpoint, "description": "An identical endpoint already existed."}},
+)
+def create_endpoint(
+    store: ProjectStore, request: Request, body: EndpointCreate, response: Response
+) -> Endpoint:
+    """Save an endpoint; only the names of ``secret_headers`` ever come back. Saving it again
+    with the same fields and no secret headers returns it (200); otherwise a name in use is a
+    conflict (409)."""
     _check_outbound(request, body.url)
-    return store.endpoints.create(body)
+    endpoint, created = store.endpoints.create_once(body)
+    if not created:
+        response.status_code = 200
+    return endpoint
 
 
 @router.get("/endpoints/{endpoint_id}/")

@@ -26,7 +26,7 @@ from assay.domain import (
 )
 from assay.errors import Conflict, InvalidInput
 from assay.io import result_bytes, result_media_type
-from assay.server.auth import ProjectStore
+from assay.server.auth import AdminStore, ProjectStore
 from assay.service import experiments as service
 from assay.service.experiments import ExperimentBody, create_planned, start
 from assay.store import Store
@@ -124,8 +124,9 @@ def get_experiment(
 
 
 @router.delete("/experiments/{experiment_id}/", status_code=204)
-def delete_experiment(store: ProjectStore, experiment_id: str) -> Response:
-    """Delete an experiment with its results; a running one must be cancelled first."""
+def delete_experiment(store: AdminStore, experiment_id: str) -> Response:
+    """Delete an experiment with its results; a running one must be cancelled first.
+    Needs an admin key."""
     experiment = store.experiments.get(experiment_id)
     if experiment.status in (ExperimentStatus.running, ExperimentStatus.scoring):
         raise Conflict(
