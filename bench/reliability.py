@@ -304,10 +304,13 @@ def worker_takeover(mode: Mode) -> Outcome:
                 raise RuntimeError("the first worker never called the target")
             first.send_signal(signal.SIGSTOP)  # a stall: no heartbeat, calls frozen
             time.sleep(stale + 1.0)
+            stalled = len(fake.requests)
             second = assay_cli("worker", "--until-idle", env=env, stdout=subprocess.DEVNULL)
             if second.wait(120) != 0:
                 raise RuntimeError("the second worker failed")
             mark = len(fake.requests)
+            if mark == stalled:
+                raise RuntimeError("the second worker did not take the stalled run over")
             first.send_signal(signal.SIGCONT)
             first.wait(120)
         finally:
