@@ -210,9 +210,7 @@ def test_an_unreachable_server_journals_then_replays_once(
     client.close()
 
 
-def test_a_lost_answer_is_replayed_and_stored_once(
-    server: FakeTraceServer, tmp_path: Path
-) -> None:
+def test_a_lost_answer_is_replayed_and_stored_once(server: FakeTraceServer, tmp_path: Path) -> None:
     server.store_then_fail = httpx.Response(502)
     client = server.client(tmp_path)
     trace = client.trace(name="t")

@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Callable, Generator
 from typing import Any, TypeVar, overload
 
 from assay.client import _inrun
-from assay.client._handles import Kind, Node, ObservationHandle, RunScope, TraceHandle, current
+from assay.client._handles import Kind, ObservationHandle, RunScope, TraceHandle, current
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("assay.client.tracing")
@@ -73,9 +73,13 @@ def get_client() -> Any:
     return _default
 
 
-def current_observation() -> Node | None:
-    """The innermost open observation (or trace) in this context, to ``update`` it."""
-    return current.get()
+def current_observation() -> ObservationHandle | TraceHandle:
+    """The innermost open observation (or trace) in this context, to ``update`` it; when
+    none is open (or nothing records it), a handle whose updates go nowhere."""
+    found = current.get()
+    if isinstance(found, ObservationHandle | TraceHandle):
+        return found
+    return ObservationHandle(RunScope(None), "span", None, {})
 
 
 @overload
