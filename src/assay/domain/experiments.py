@@ -218,6 +218,9 @@ class ResultDetail(Record):
     started_at: datetime | None
     finished_at: datetime | None
     trace_id: str | None = Field(default=None, description="The trace that produced the output.")
+    observation_id: str | None = Field(
+        default=None, description="The observation (e.g. the generation) within that trace."
+    )
     scores: list[Score]
 
     def score_values(self) -> dict[str, float | str | None]:

@@ -15,7 +15,7 @@ from assay.store.scores import score_record
 from assay.store.sql import decode_cursor, encode_cursor
 from assay.store.tables import datasets, experiments, results, scores
 
-_RESULT_COLUMNS = [c for c in results.c if c.name != "observation_id"]
+_RESULT_COLUMNS = list(results.c)
 _IN_CHUNK = 500
 
 
@@ -102,6 +102,7 @@ def details(conn: Connection, rows: Sequence[Row[Any]]) -> list[ResultDetail]:
             started_at=r.started_at,
             finished_at=r.finished_at,
             trace_id=r.trace_id,
+            observation_id=r.observation_id,
             scores=by_result[r.id],
         )
         for r in rows
