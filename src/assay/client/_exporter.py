@@ -34,9 +34,20 @@ from assay.retrying import Backoff
 
 log = logging.getLogger("assay.client.tracing")
 
-Record = tuple[str, str, dict[str, Any]]  # ("trace" | "observation", trace id, fields)
+# ("trace" | "observation", trace id, the values of TRACE_FIELDS or OBSERVATION_FIELDS):
+# a tuple is what is cheapest to make on the caller's thread.
+Record = tuple[str, str, tuple[Any, ...]]
 Mask = Callable[[Any], Any]
 
+TRACE_FIELDS = (
+    "name", "start_time", "end_time", "tags", "user_id", "session_id", "input", "output",
+    "metadata",
+)  # fmt: skip
+OBSERVATION_FIELDS = (
+    "id", "type", "parent_id", "name", "start_time", "end_time", "model", "tokens_in",
+    "tokens_out", "cost", "level", "status_message", "input", "output", "metadata",
+    "model_parameters",
+)  # fmt: skip
 JSON_FIELDS = ("input", "output", "metadata", "model_parameters")
 TIME_FIELDS = ("start_time", "end_time")
 LIMITS = {"name": 300, "model": 200, "level": 16, "session_id": 200, "user_id": 200}
@@ -269,8 +280,8 @@ class Exporter:
 
 # ---------------------------------------------------------------------- batches
 def record_size(record: Record) -> int:
-    fields = record[2]
-    return 200 + sum(len(fields[k]) for k in JSON_FIELDS if k in fields)
+    """About how many bytes a record adds to a request."""
+    return 200 + sum(len(v) for v in record[2] if isinstance(v, bytes | str))
 
 
 def build(records: list[Record], mask: Mask | None, stats: ExportStats) -> list[dict[str, Any]]:
@@ -282,7 +293,7 @@ def build(records: list[Record], mask: Mask | None, stats: ExportStats) -> list[
         entry = traces.get(trace_id)
         if entry is None:
             entry = traces[trace_id] = {"id": trace_id}
-        values = wire(fields, mask, stats)
+        values = wire(TRACE_FIELDS if kind == "trace" else OBSERVATION_FIELDS, fields, mask, stats)
         if kind == "trace":
             entry.update(values)
             continue
@@ -297,21 +308,26 @@ def build(records: list[Record], mask: Mask | None, stats: ExportStats) -> list[
     return list(traces.values())
 
 
-def wire(fields: dict[str, Any], mask: Mask | None, stats: ExportStats) -> dict[str, Any]:
-    """One record's fields as the API takes them: JSON values (serialized on the caller's
-    thread) passed through ``mask``, times as ISO 8601, strings cut to the API's limits."""
-    out = dict(fields)
+def wire(
+    keys: tuple[str, ...], values: tuple[Any, ...], mask: Mask | None, stats: ExportStats
+) -> dict[str, Any]:
+    """One record as the API takes it: the fields set, JSON values (serialized on the
+    caller's thread, or plain strings and numbers) passed through ``mask``, times as ISO 8601,
+    strings cut to the API's limits."""
+    out = {k: v for k, v in zip(keys, values, strict=True) if v is not None}
     for key in JSON_FIELDS:
         raw = out.get(key)
         if raw is None:
             continue
         if mask is not None:
             try:
-                raw = orjson.dumps(mask(orjson.loads(raw)), default=str)
+                value = orjson.loads(raw) if isinstance(raw, bytes) else raw
+                raw = orjson.dumps(mask(value), default=str)
             except Exception:
                 stats.mask_errors += 1
                 raw = orjson.dumps(MASK_FAILED)
-        out[key] = orjson.Fragment(raw)
+        if isinstance(raw, bytes):
+            out[key] = orjson.Fragment(raw)
     for key in TIME_FIELDS:
         at = out.get(key)
         if isinstance(at, float):
@@ -341,4 +357,12 @@ atexit.register(_shutdown_all)
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-__all__ = ["ExportStats", "Exporter", "Record", "TracingConfig", "build"]
+__all__ = [
+    "OBSERVATION_FIELDS",
+    "TRACE_FIELDS",
+    "ExportStats",
+    "Exporter",
+    "Record",
+    "TracingConfig",
+    "build",
+]

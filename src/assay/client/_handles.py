@@ -50,8 +50,14 @@ def _default(value: Any) -> Any:
     return repr(value)[:10_000]
 
 
-def snapshot(value: Any) -> bytes:
-    """``value`` as JSON bytes, now (an unserializable value becomes its ``repr``)."""
+_SCALARS = frozenset({str, int, float, bool})
+
+
+def snapshot(value: Any) -> Any:
+    """``value`` as JSON bytes, now (an unserializable value becomes its ``repr``); None and
+    plain strings and numbers, which cannot change, are kept as they are."""
+    if value is None or type(value) in _SCALARS:
+        return value
     try:
         return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
     except (TypeError, orjson.JSONEncodeError):
@@ -105,15 +111,13 @@ def _cost(value: Any) -> float | None:
 class Node:
     """What traces and observations share: children, context management, run steps."""
 
-    __slots__ = ("_index", "_recorder", "_sampled", "_step", "_tokens", "_tracer", "id")
-
     id: str
     _tracer: Tracer | None
     _sampled: bool
-    _recorder: Any  # the engine's step recorder inside a running target
-    _step: Any  # this node's step there
-    _index: int | None
-    _tokens: tuple[Token[Node | None], Token[int | None] | None] | None
+    _recorder: Any = None  # the engine's step recorder inside a running target
+    _step: Any = None  # this node's step there
+    _index: int | None = None
+    _tokens: tuple[Token[Node | None], Token[int | None] | None] | None = None
 
     @property
     def trace_id(self) -> str:
@@ -163,11 +167,8 @@ class RunScope(Node):
     """The parent of the outermost observations made inside a running target (no trace of
     their own: the result's trace holds them)."""
 
-    __slots__ = ()
-
     def __init__(self, recorder: Any) -> None:
-        self.id, self._tracer, self._sampled = "", None, False
-        self._recorder, self._step, self._index, self._tokens = recorder, None, None, None
+        self.id, self._tracer, self._sampled, self._recorder = "", None, False, recorder
 
     @property
     def trace_id(self) -> str:
@@ -176,11 +177,6 @@ class RunScope(Node):
 
 class TraceHandle(Node):
     """One recorded execution (``client.trace(...)``)."""
-
-    __slots__ = (
-        "end_time", "input", "metadata", "name", "output", "session_id", "start_time", "tags",
-        "user_id",
-    )  # fmt: skip
 
     def __init__(
         self,
@@ -192,7 +188,7 @@ class TraceHandle(Node):
         **fields: Any,
     ) -> None:
         self.id = id or new_id()
-        self._tracer, self._sampled, self._recorder, self._tokens = tracer, sampled, recorder, None
+        self._tracer, self._sampled, self._recorder = tracer, sampled, recorder
         self.name: str | None = fields.get("name")
         self.input: Any = fields.get("input")
         self.output: Any = fields.get("output")
@@ -202,7 +198,6 @@ class TraceHandle(Node):
         self.session_id: str | None = fields.get("session_id")
         self.start_time = time.time()
         self.end_time: float | None = None
-        self._step, self._index = None, None
         if recorder is not None:
             self._step, self._index = _inrun.open_step(
                 recorder, self.name or "trace", "span", self.input, None, nested=True
@@ -247,16 +242,23 @@ class TraceHandle(Node):
             return
         if not self._sampled or self._tracer is None:
             return
-        fields: dict[str, Any] = {"start_time": self.start_time}
-        for key in ("name", "tags", "user_id", "session_id", "end_time"):
-            value = getattr(self, key)
-            if value is not None:
-                fields[key] = value
-        for key in ("input", "output", "metadata"):
-            value = getattr(self, key)
-            if value is not None:
-                fields[key] = snapshot(value)
-        self._tracer.put(("trace", self.id, fields))
+        self._tracer.put(
+            (
+                "trace",
+                self.id,
+                (
+                    self.name,
+                    self.start_time,
+                    self.end_time,
+                    self.tags,
+                    self.user_id,
+                    self.session_id,
+                    snapshot(self.input),
+                    snapshot(self.output),
+                    snapshot(self.metadata),
+                ),  # fmt: skip  (the order of TRACE_FIELDS)
+            )
+        )
 
     def _fill_step(self) -> None:
         step = self._step
@@ -269,11 +271,19 @@ class TraceHandle(Node):
 class ObservationHandle(Node):
     """A span, generation, tool call or event inside a trace."""
 
-    __slots__ = (
-        "_ended", "cost", "end_time", "input", "level", "metadata", "model", "model_parameters",
-        "name", "output", "parent_id", "root", "start_time", "status_message", "tokens_in",
-        "tokens_out", "trace", "type",
-    )  # fmt: skip
+    # Unset fields read these class defaults: a handle stores only what it was given.
+    output: Any = None
+    metadata: Any = None
+    model: str | None = None
+    model_parameters: Any = None
+    level: str | None = None
+    status_message: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost: float | None = None
+    end_time: float | None = None
+    root: TraceHandle | None = None  # a trace started for this observation alone
+    _ended = False
 
     def __init__(
         self,
@@ -288,28 +298,16 @@ class ObservationHandle(Node):
         or with ``nested`` under the innermost step open in this context."""
         self.id = fields.pop("id", None) or new_id()
         self.trace: str = parent.trace_id
-        self.parent_id: str | None = parent.id if isinstance(parent, ObservationHandle) else None
-        self._tracer, self._sampled, self._tokens = parent._tracer, parent._sampled, None
-        self._recorder, self._ended = parent._recorder, False
-        self.root: TraceHandle | None = None  # a trace started for this observation alone
+        self.parent_id: str | None = parent.id if type(parent) is ObservationHandle else None
+        self._tracer, self._sampled = parent._tracer, parent._sampled
         self.type: Kind = kind
         self.name = name
-        self.input: Any = fields.pop("input", None)
-        if self.input is None:
+        self.input: Any = fields.pop("input", None) if fields else None
+        if self.input is None and fields:
             self.input = fields.pop("prompt", None)
-        self.output: Any = None
-        self.metadata: Any = None
-        self.model: str | None = None
-        self.model_parameters: Any = None
-        self.level: str | None = None
-        self.status_message: str | None = None
-        self.tokens_in: int | None = None
-        self.tokens_out: int | None = None
-        self.cost: float | None = None
         self.start_time = time.time()
-        self.end_time: float | None = None
-        self._step, self._index = None, None
-        if self._recorder is not None:
+        if parent._recorder is not None:
+            self._recorder = parent._recorder
             self._step, self._index = _inrun.open_step(
                 self._recorder, name or kind, kind, self.input, parent._index, nested=nested
             )
@@ -381,19 +379,30 @@ class ObservationHandle(Node):
             return
         if not self._sampled or self._tracer is None:
             return
-        fields: dict[str, Any] = {"id": self.id, "type": self.type, "start_time": self.start_time}
-        for key in (
-            "parent_id", "name", "end_time", "model", "tokens_in", "tokens_out", "cost", "level",
-            "status_message",
-        ):  # fmt: skip
-            value = getattr(self, key)
-            if value is not None:
-                fields[key] = value
-        for key in ("input", "output", "metadata", "model_parameters"):
-            value = getattr(self, key)
-            if value is not None:
-                fields[key] = snapshot(value)
-        self._tracer.put(("observation", self.trace, fields))
+        self._tracer.put(
+            (
+                "observation",
+                self.trace,
+                (
+                    self.id,
+                    self.type,
+                    self.parent_id,
+                    self.name,
+                    self.start_time,
+                    self.end_time,
+                    self.model,
+                    self.tokens_in,
+                    self.tokens_out,
+                    self.cost,
+                    self.level,
+                    self.status_message,
+                    snapshot(self.input),
+                    snapshot(self.output),
+                    snapshot(self.metadata),
+                    snapshot(self.model_parameters),
+                ),  # fmt: skip  (the order of OBSERVATION_FIELDS)
+            )
+        )
 
     def _fill_step(self) -> None:
         step = self._step
