@@ -3,6 +3,7 @@ example as a user runs it, and an outage the SDK rides out without losing or dou
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.client import Assay
+from assay.client import Assay, AsyncAssay
 from tests.e2e.test_serve import _start, assay, env, free_port, start  # noqa: F401
 
 pytestmark = pytest.mark.e2e
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.e2e
 COMPLETE_EXAMPLE = """
 import os
 import openai
-from assay.client import Assay
+from assay.client import Assay, AsyncAssay
 
 client = Assay(
     public_key=os.environ["ASSAY_PUBLIC_KEY"],
@@ -177,6 +178,18 @@ def test_the_complete_example_links_its_traces_to_the_run(
         explicit = next(r for r in results if r.trace_id == trace.id)
         assert explicit.observation_id == generation.id
         assert client.traces.get(trace.id).observations[0].id == generation.id
+
+        async def traced_async() -> str:
+            async with AsyncAssay(
+                base_url=base, public_key=key["public_key"], secret_key=key["secret_key"]
+            ) as aclient:
+                trace = aclient.trace(name="async-answer", input={"q": "?"})
+                trace.start_generation(name="answer", model="m").end(output="!")
+                await aclient.flush()
+                return trace.id
+
+        async_id = asyncio.run(traced_async())
+        assert [o.output for o in client.traces.get(async_id).observations] == ["!"]
         client.close()
     finally:
         proc.terminate()

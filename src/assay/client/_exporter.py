@@ -187,10 +187,11 @@ class Exporter:
         """Drain the queue into batches, deliver each, then replay the journal: now
         (``replay=True``), never, or (None) when its backoff is over."""
         with self._round:
+            spooling = self._spooling  # not when the server failed just now, in this round
             for records in self._batches():
                 self._deliver(build(records, self.config.mask, self.stats))
             due = replay if replay is not None else time.monotonic() >= self._next_replay
-            if self._spooling and due:
+            if spooling and self._spooling and due:
                 self._replay()
             self._report_drops()
 

@@ -44,6 +44,7 @@ class Spool:
         self.directory = directory
         self.max_bytes = max_bytes
         self._seq = itertools.count()
+        self._bytes: int | None = None  # what the directory holds, as far as we know
 
     def files(self) -> list[Path]:
         try:
@@ -60,12 +61,17 @@ class Spool:
 
     def write(self, traces: list[dict[str, Any]]) -> bool:
         """Journal one batch; False when the journal is full (or the disk refuses)."""
-        if self.size() >= self.max_bytes:
+        if self._bytes is None:
+            self._bytes = self.size()
+        if self._bytes >= self.max_bytes:
             return False
         name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._seq):08d}.jsonl"
         header = {"kind": "traces", "traces": len(traces)}
         try:
-            Journal.create(self.directory / name, header, traces, batch_size=max(len(traces), 1))
+            journal = Journal.create(
+                self.directory / name, header, traces, batch_size=max(len(traces), 1)
+            )
+            self._bytes += journal.path.stat().st_size
         except OSError:
             return False
         return True
@@ -95,6 +101,7 @@ class Spool:
                         journal.ack(batch)
             with contextlib.suppress(OSError):
                 path.unlink()
+        self._bytes = None  # counted again at the next write
         return sent
 
 

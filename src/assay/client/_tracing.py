@@ -154,6 +154,9 @@ class _Tracing:
         tracer = self.__dict__.get("_tracing")
         if tracer is not None:
             tracer.shutdown()
+        mirror = self.__dict__.pop("_tracing_mirror", None)
+        if mirror is not None:
+            mirror.close()
 
 
 class SyncTracing(_Tracing):
@@ -193,6 +196,10 @@ class AsyncTracing(_Tracing):
             retry_backoff=config.retry_backoff,
         )
         mirror.config = config
+        previous = self.__dict__.get("_tracing_mirror")
+        if previous is not None:  # its tracer was shut down before this one was made
+            previous.close()
+        self.__dict__["_tracing_mirror"] = mirror
 
         def send(traces: list[dict[str, Any]]) -> None:
             mirror._run(trace_batch(traces))
