@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     __version__: str
-    from assay.client import Assay, AsyncAssay
+    from assay.client import Assay, AsyncAssay, configure, current_observation, observe
     from assay.errors import AllItemsFailedWarning
     from assay.evaluation import EvaluationResult, evaluate, evaluate_async, rescore
     from assay.targets import TargetOutput
@@ -23,6 +23,9 @@ _LAZY = {
     "Span": "assay.targets.spans",
     "Assay": "assay.client",
     "AsyncAssay": "assay.client",
+    "observe": "assay.client",
+    "configure": "assay.client",
+    "current_observation": "assay.client",
 }
 
 
@@ -58,8 +61,11 @@ __all__ = [
     "Span",
     "TargetOutput",
     "__version__",
+    "configure",
+    "current_observation",
     "evaluate",
     "evaluate_async",
+    "observe",
     "rescore",
     "span",
 ]

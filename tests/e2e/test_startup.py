@@ -82,6 +82,13 @@ def test_import_assay_is_light(tmp_path: Path) -> None:
     assert present(modules, (*HEAVY, *STORAGE, "typer", "rich", "httpx", "assay.cli")) == []
 
 
+def test_observe_loads_the_client_but_not_the_engine(tmp_path: Path) -> None:
+    code = "import assay\n@assay.observe()\ndef f(x):\n    return x\nf(1)"
+    modules = loaded(tmp_path, code)
+    assert "assay.client._observe" in modules
+    assert present(modules, (*HEAVY, "assay.store", "assay.targets", "sqlalchemy")) == []
+
+
 @pytest.mark.parametrize("args", [["--version"], ["--help"]])
 def test_version_and_help_load_no_storage(tmp_path: Path, args: list[str]) -> None:
     modules = loaded(tmp_path, _CLI, *args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -24,6 +25,7 @@ from assay.client._runs_async import (
     AsyncExperiments,
     AsyncScores,
 )
+from assay.client._tracing import AsyncTracing
 from assay.domain import (
     Dataset,
     DatasetDetail,
@@ -44,7 +46,7 @@ from assay.retrying import retry_call_async
 T = TypeVar("T")
 
 
-class AsyncAssay:
+class AsyncAssay(AsyncTracing):
     """Async REST client for an Assay server.
 
     ``http_client`` lets tests and proxies supply their own ``httpx.AsyncClient`` (for example one
@@ -98,7 +100,7 @@ class AsyncAssay:
             request = self._http.build_request(
                 call.method,
                 self.config.base_url + call.path,
-                headers=self.config.headers,
+                headers=call.headers(self.config.headers),
                 **call.request_kwargs(),
             )
             response = await self._http.send(request, stream=stream)
@@ -119,6 +121,7 @@ class AsyncAssay:
         return await self._run(calls.project_current())
 
     async def aclose(self) -> None:
+        await asyncio.to_thread(self._close_tracing)
         if self._owns_http:
             await self._http.aclose()
 

@@ -37,6 +37,8 @@ class Call(Generic[T]):
     data: Any = None
     idempotent: bool = False
     timeout: float | None = None  # this request's own timeout (else the client's)
+    content: bytes | None = None  # a body already encoded (sent with ``content_type``)
+    content_type: str | None = None
 
     def request_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"params": {k: v for k, v in self.params.items() if v is not None}}
@@ -48,7 +50,15 @@ class Call(Generic[T]):
             kwargs["files"] = self.files
         if self.data is not None:
             kwargs["data"] = self.data
+        if self.content is not None:
+            kwargs["content"] = self.content
         return kwargs
+
+    def headers(self, base: dict[str, str]) -> dict[str, str]:
+        """The client's headers, with this request's content type."""
+        if self.content_type is None:
+            return base
+        return {**base, "Content-Type": self.content_type}
 
     @property
     def retryable(self) -> bool:

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from assay.client import _run_calls as calls
+from assay.client._tracing import link_trace
 from assay.domain import (
     DatasetRun,
     Evaluator,
@@ -160,7 +161,11 @@ class AsyncDatasetRuns:
     async def create_items(
         self, *, dataset_run_id: str, items: Sequence[Any], dataset_name: str | None = None
     ) -> RunItemsResult:
-        """Upload outputs (``input``/``datasetItemId``, ``output``, ``traceId``, …)."""
+        """Upload outputs (``input``/``datasetItemId``, ``output``, ``traceId``, …).
+
+        One item without a ``traceId`` is linked to the trace this client started last in
+        this context, unless already linked (see ``docs/tracing.md``)."""
+        items = link_trace(self._c, items)
         return await self._c._run(calls.dataset_run_items(dataset_name, dataset_run_id, items))
 
     async def score(

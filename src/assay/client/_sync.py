@@ -19,6 +19,7 @@ from assay.client._base import (
 )
 from assay.client._calls import FileLike, ItemLike
 from assay.client._runs import DatasetRuns, Evaluators, Experiments, Scores
+from assay.client._tracing import SyncTracing
 from assay.domain import (
     Dataset,
     DatasetDetail,
@@ -39,11 +40,12 @@ from assay.retrying import retry_call
 T = TypeVar("T")
 
 
-class Assay:
+class Assay(SyncTracing):
     """REST client for an Assay server.
 
     ``http_client`` lets tests and proxies supply their own ``httpx.Client`` (for example one
-    wired to an in-process app); otherwise one is created for ``base_url``.
+    wired to an in-process app); otherwise one is created for ``base_url``. ``trace(...)``,
+    ``flush()`` and ``shutdown()`` record traces in the background (see ``docs/tracing.md``).
     """
 
     def __init__(
@@ -93,7 +95,7 @@ class Assay:
             request = self._http.build_request(
                 call.method,
                 self.config.base_url + call.path,
-                headers=self.config.headers,
+                headers=call.headers(self.config.headers),
                 **call.request_kwargs(),
             )
             response = self._http.send(request, stream=stream)
@@ -114,6 +116,7 @@ class Assay:
         return self._run(calls.project_current())
 
     def close(self) -> None:
+        self._close_tracing()
         if self._owns_http:
             self._http.close()
 

@@ -3,7 +3,9 @@
 Inside a function target, ``with assay.span("search", type="tool", input=query) as s:`` times
 a step and ``s.update(output=hits)`` fills it in; spans opened inside it become its children
 (also across ``await`` and in tasks it starts). The engine stores them under the result's
-trace. Outside a run, ``span`` records nothing and costs almost nothing.
+trace. Outside a run, ``span`` records nothing and costs almost nothing. The SDK's
+``@assay.observe`` and ``client.trace(...)`` record here too when called inside a target
+(through :func:`active`, :func:`attach`, :func:`enter` and :func:`leave`).
 
 Usage rolls up into the result: ``assay.span("llm", type="generation", cost=0.002,
 tokens_in=120, tokens_out=40)`` (or ``s.update(cost=...)``) adds to the result's ``cost``,
@@ -19,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -126,6 +128,32 @@ def recording() -> Iterator[list[Span]]:
     finally:
         _spans.reset(token)
         _parent.reset(parent)
+
+
+def active() -> bool:
+    """Whether a task is being recorded in this context (inside an evaluate() target)."""
+    return _spans.get() is not None
+
+
+def attach(record: Span, parent: int | None = -1) -> int | None:
+    """Add ``record`` to the running task's spans, under ``parent`` (an index from an earlier
+    ``attach``) or, by default, under the innermost open ``span``; its index, or None outside
+    a run. Used by the SDK's ``@observe`` and ``client.trace`` inside a target."""
+    spans = _spans.get()
+    if spans is None:
+        return None
+    record.parent = _parent.get() if parent == -1 else parent
+    spans.append(record)
+    return len(spans) - 1
+
+
+def enter(index: int | None) -> Token[int | None]:
+    """Make the span at ``index`` the parent of spans opened from here (undo with ``leave``)."""
+    return _parent.set(index)
+
+
+def leave(token: Token[int | None]) -> None:
+    _parent.reset(token)
 
 
 def spans_of(exc: BaseException) -> list[Span]:
