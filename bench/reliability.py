@@ -129,14 +129,7 @@ def store_for(home: Path, project: str = "scorecard") -> Any:
 
 
 def all_results(store: Any, experiment_id: str) -> list[Any]:
-    rows: list[Any] = []
-    cursor = None
-    while True:
-        page = store.experiments.results_page(experiment_id, limit=1000, cursor=cursor)
-        rows.extend(page.results)
-        cursor = page.next_cursor
-        if cursor is None:
-            return rows
+    return list(store.experiments.iter_results(experiment_id))
 
 
 @contextlib.contextmanager
@@ -229,7 +222,7 @@ def crash_resume(mode: Mode) -> Outcome:
             try:
                 runs = store.experiments.list(limit=1).items
                 before = {
-                    r.item_input["i"]
+                    r.input["i"]
                     for r in (all_results(store, runs[0].id) if runs else [])
                     if r.status.value == "completed"
                 }
@@ -246,9 +239,7 @@ def crash_resume(mode: Mode) -> Outcome:
                 rows = all_results(store, runs[0].id)
             finally:
                 store.close()
-            done = Counter(
-                r.item_input["i"] for r in rows if r.status.value == "completed" and r.scores
-            )
+            done = Counter(r.input["i"] for r in rows if r.status.value == "completed" and r.scores)
             lost += n - len(done)
             # Calls for items whose result was stored before the kill, and extra rows.
             duplicated += max(0, len(rows) - n) + sum(again[i] for i in before)

@@ -38,7 +38,15 @@ def fuzz_secret(store: Store) -> str:
 def api_schema(settings: Settings, store: Store, fuzz_secret: str) -> Iterator[Any]:
     name = get_project(store.db, store.project_id).name
     app = create_app(
-        settings.model_copy(update={"project": name, "auth": "keys", "serve_worker": False})
+        settings.model_copy(
+            # Bad credentials are fuzzed on purpose: no failed-login limit (tested on its own).
+            update={
+                "project": name,
+                "auth": "keys",
+                "serve_worker": False,
+                "rate_limit_auth_failures": 0,
+            }
+        )
     )
     yield schemathesis.openapi.from_asgi("/openapi.json", app)
     app.state.assay.db.dispose()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,6 +62,8 @@ class Database:
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._keyring: Keyring | None = None
         self.engine = self._create_engine(busy_timeout_ms, echo)
+        # A database dropped without dispose() still closes its pooled connections.
+        weakref.finalize(self, self.engine.dispose)
 
     @property
     def keyring(self) -> Keyring:
