@@ -13,7 +13,6 @@ what stays behind is kept as the observation's metadata.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +52,40 @@ _MESSAGE_EVENTS = {
     "gen_ai.assistant.message": "assistant",
     "gen_ai.tool.message": "tool",
 }
-_INDEX = re.compile(r"\d{1,6}")
+_FLAT = ("llm.input_messages.", "llm.output_messages.", "gen_ai.prompt.", "gen_ai.completion.")
+_PARAMETER_KEYS = tuple(f"gen_ai.request.{name}" for name in _PARAMETERS)
+_MODEL = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
+_SESSION = ("session.id", "gen_ai.conversation.id")
+_USER = ("user.id", "enduser.id")
+_TOTALS = ("llm.token_count.total", "gen_ai.usage.total_tokens")
+_MESSAGES = (
+    "gen_ai.system_instructions",
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.prompt",
+    "gen_ai.completion",
+)
+_TOOL = ("gen_ai.tool.call.arguments", "gen_ai.tool.call.result")
+_VALUES = ("input.value", "input.mime_type", "output.value", "output.mime_type")
+#: Every attribute :func:`read` may take out (besides the flattened messages).
+KNOWN = frozenset(
+    {
+        *_PARAMETER_KEYS,
+        *_MODEL,
+        *_INPUT_TOKENS,
+        *_OUTPUT_TOKENS,
+        *_TOTALS,
+        *_COST,
+        *_SESSION,
+        *_USER,
+        *_MESSAGES,
+        *_TOOL,
+        *_VALUES,
+        "llm.invocation_parameters",
+        "tag.tags",
+        "metadata",
+    }
+)
 
 
 @dataclass
@@ -95,25 +127,27 @@ def _count(value: Any) -> int | None:
     return None
 
 
-def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
+def _first(attrs: dict[str, Any], keys: tuple[str, ...], present: frozenset[str]) -> Any:
+    """The first of ``keys`` set; all of them leave ``attrs``."""
     found = None
     for key in keys:
-        value = attrs.pop(key, None)
-        if found is None:
-            found = value
+        if key in present:
+            value = attrs.pop(key)
+            if found is None:
+                found = value
     return found
 
 
-def _unflatten(attrs: dict[str, Any], prefix: str) -> list[Any] | None:
+def _unflatten(attrs: dict[str, Any], prefix: str, flat: dict[str, list[str]]) -> list[Any] | None:
     """Take ``prefix.0.message.role``-style keys out of ``attrs`` as a list of objects."""
-    keys = [k for k in attrs if k.startswith(prefix)]
+    keys = flat.get(prefix)
     if not keys:
         return None
     rows: dict[int, dict[str, Any]] = {}
     for key in keys:
         value = attrs.pop(key)
         index, _, rest = key[len(prefix) :].partition(".")
-        if not _INDEX.fullmatch(index) or not rest:
+        if not (index.isdigit() and len(index) <= 6 and index.isascii()) or not rest:
             continue
         node = rows.setdefault(int(index), {})
         parts = [p for p in rest.split(".") if p not in ("message", "tool_call", "message_content")]
@@ -131,14 +165,14 @@ def _lists(node: Any) -> Any:
     """Objects whose keys are all indexes (``{"0": …, "1": …}``) as lists, all the way down."""
     if not isinstance(node, dict):
         return node
-    if node and all(_INDEX.fullmatch(k) for k in node):
+    if node and all(k.isdigit() and len(k) <= 6 and k.isascii() for k in node):
         return [_lists(node[k]) for k in sorted(node, key=int)]
     return {k: _lists(v) for k, v in node.items()}
 
 
-def _value(attrs: dict[str, Any], name: str) -> Any:
-    value = attrs.pop(f"{name}.value", None)
-    mime = attrs.pop(f"{name}.mime_type", None)
+def _value(attrs: dict[str, Any], name: str, present: frozenset[str]) -> Any:
+    value = attrs.pop(f"{name}.value", None) if f"{name}.value" in present else None
+    mime = attrs.pop(f"{name}.mime_type", None) if f"{name}.mime_type" in present else None
     if isinstance(value, str) and (mime == "application/json" or mime is None):
         return _json(value)
     return value
@@ -169,26 +203,37 @@ def _event_messages(events: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]
     return inputs, outputs
 
 
-def _messages(attrs: dict[str, Any], events: list[dict[str, Any]]) -> tuple[Any, Any]:
+def _messages(
+    attrs: dict[str, Any],
+    events: list[dict[str, Any]],
+    present: frozenset[str],
+    flat: dict[str, list[str]],
+) -> tuple[Any, Any]:
     """A generation's input and output messages, whichever way the span records them."""
     for event in events:
         if event.get("name") == "gen_ai.client.inference.operation.details":
             for key, value in (event.get("attributes") or {}).items():
-                attrs.setdefault(key, value)
-    system = _json(attrs.pop("gen_ai.system_instructions", None))
+                if key not in attrs:
+                    attrs[key] = value
+                    present = present | {key}
+
+    def take(key: str) -> Any:
+        return _json(attrs.pop(key)) if key in present else None
+
+    system = take("gen_ai.system_instructions")
     inputs = (
-        _unflatten(attrs, "llm.input_messages.")
-        or _json(attrs.pop("gen_ai.input.messages", None))
-        or _unflatten(attrs, "gen_ai.prompt.")
-        or _json(attrs.pop("gen_ai.prompt", None))
+        _unflatten(attrs, "llm.input_messages.", flat)
+        or take("gen_ai.input.messages")
+        or _unflatten(attrs, "gen_ai.prompt.", flat)
+        or take("gen_ai.prompt")
     )
     outputs = (
-        _unflatten(attrs, "llm.output_messages.")
-        or _json(attrs.pop("gen_ai.output.messages", None))
-        or _unflatten(attrs, "gen_ai.completion.")
-        or _json(attrs.pop("gen_ai.completion", None))
+        _unflatten(attrs, "llm.output_messages.", flat)
+        or take("gen_ai.output.messages")
+        or _unflatten(attrs, "gen_ai.completion.", flat)
+        or take("gen_ai.completion")
     )
-    if inputs is None and outputs is None:
+    if inputs is None and outputs is None and events:
         event_in, event_out = _event_messages(events)
         inputs, outputs = event_in or None, event_out or None
     if system is not None and isinstance(inputs, list):
@@ -215,38 +260,59 @@ def _type(attrs: dict[str, Any]) -> ObservationType:
     return ObservationType.span
 
 
-def _parameters(attrs: dict[str, Any]) -> dict[str, Any] | None:
+def _parameters(attrs: dict[str, Any], present: frozenset[str]) -> dict[str, Any] | None:
     params: dict[str, Any] = {}
-    for name in _PARAMETERS:
-        value = attrs.pop(f"gen_ai.request.{name}", None)
-        if value is not None:
-            params[name] = value
-    invocation = _json(attrs.pop("llm.invocation_parameters", None))
-    if isinstance(invocation, dict):
-        params = {**invocation, **params}
+    for name, key in zip(_PARAMETERS, _PARAMETER_KEYS, strict=True):
+        if key in present:
+            params[name] = attrs.pop(key)
+    if "llm.invocation_parameters" in present:
+        invocation = _json(attrs.pop("llm.invocation_parameters"))
+        if isinstance(invocation, dict):
+            params = {**invocation, **params}
     return params or None
+
+
+def _usage(found: Semantics, attrs: dict[str, Any], present: frozenset[str]) -> None:
+    found.tokens_in = _count(_first(attrs, _INPUT_TOKENS, present))
+    found.tokens_out = _count(_first(attrs, _OUTPUT_TOKENS, present))
+    _first(attrs, _TOTALS, present)
+    cost = _first(attrs, _COST, present)
+    if isinstance(cost, int | float) and not isinstance(cost, bool) and 0 <= cost < float("inf"):
+        found.cost = float(cost)
+
+
+def _context(found: Semantics, attrs: dict[str, Any], present: frozenset[str]) -> None:
+    session = _first(attrs, _SESSION, present)
+    user = _first(attrs, _USER, present)
+    found.session_id = str(session)[:200] if session not in (None, "") else None
+    found.user_id = str(user)[:200] if user not in (None, "") else None
+    if "tag.tags" in present:
+        tags = _json(attrs.pop("tag.tags"))
+        if isinstance(tags, str):
+            tags = [tags]
+        if isinstance(tags, list):
+            found.tags = [str(t)[:100] for t in tags if isinstance(t, str | int) and str(t)][:50]
+    if "metadata" in present and isinstance(attrs["metadata"], str):
+        attrs["metadata"] = _json(attrs["metadata"])
 
 
 def read(attrs: dict[str, Any], events: list[dict[str, Any]]) -> Semantics:
     """What the span's attributes and events say; mapped attributes leave ``attrs``."""
+    present = KNOWN.intersection(attrs)
+    flat: dict[str, list[str]] = {}
+    for key in attrs:
+        if key.startswith(_FLAT):
+            prefix = next(p for p in _FLAT if key.startswith(p))
+            flat.setdefault(prefix, []).append(key)
     found = Semantics(type=_type(attrs))
-    response_model = attrs.pop("gen_ai.response.model", None)
-    request_model = attrs.pop("gen_ai.request.model", None)
-    model = response_model or request_model or attrs.pop("llm.model_name", None)
-    attrs.pop("llm.model_name", None)
+    model = _first(attrs, _MODEL, present)
     found.model = model[:200] if isinstance(model, str) and model else None
     provider = next((attrs[k] for k in _PROVIDER if isinstance(attrs.get(k), str)), None)
     found.provider = provider.lower() if provider else None
-    found.model_parameters = _parameters(attrs)
-    found.tokens_in = _count(_first(attrs, _INPUT_TOKENS))
-    found.tokens_out = _count(_first(attrs, _OUTPUT_TOKENS))
-    attrs.pop("llm.token_count.total", None)
-    attrs.pop("gen_ai.usage.total_tokens", None)
-    cost = _first(attrs, _COST)
-    if isinstance(cost, int | float) and not isinstance(cost, bool) and 0 <= cost < float("inf"):
-        found.cost = float(cost)
-    value_in, value_out = _value(attrs, "input"), _value(attrs, "output")
-    messages_in, messages_out = _messages(attrs, events)
+    found.model_parameters = _parameters(attrs, present)
+    _usage(found, attrs, present)
+    value_in, value_out = _value(attrs, "input", present), _value(attrs, "output", present)
+    messages_in, messages_out = _messages(attrs, events, present, flat)
     tool_in = _json(attrs.pop("gen_ai.tool.call.arguments", None))
     tool_out = _json(attrs.pop("gen_ai.tool.call.result", None))
     if found.type is ObservationType.generation:
@@ -255,16 +321,5 @@ def read(attrs: dict[str, Any], events: list[dict[str, Any]]) -> Semantics:
     else:
         found.input = next((v for v in (value_in, tool_in, messages_in) if v is not None), None)
         found.output = next((v for v in (value_out, tool_out, messages_out) if v is not None), None)
-    session = _first(attrs, ("session.id", "gen_ai.conversation.id"))
-    user = _first(attrs, ("user.id", "enduser.id"))
-    found.session_id = str(session)[:200] if session not in (None, "") else None
-    found.user_id = str(user)[:200] if user not in (None, "") else None
-    tags = _json(attrs.pop("tag.tags", None))
-    if isinstance(tags, str):
-        tags = [tags]
-    if isinstance(tags, list):
-        found.tags = [str(t)[:100] for t in tags if isinstance(t, str | int) and str(t)][:50]
-    metadata = attrs.get("metadata")
-    if isinstance(metadata, str):
-        attrs["metadata"] = _json(metadata)
+    _context(found, attrs, present)
     return found

@@ -25,13 +25,15 @@ from typing import Any
 
 from assay.service import otel_semconv
 from assay.service.otel_values import OtelLimits, clean_text, key_values
-from assay.targets.pricing import PriceTable
+from assay.targets.pricing import Price, PriceTable
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_NANOS = 253_402_300_799 * 1_000_000_000  # 9999-12-31T23:59:59Z
 _SPAN_KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
 _STATUS = ("unset", "ok", "error")
 _REASONS_KEPT = 5
+_ZERO_TRACE = bytes(16)
+_ZERO_SPAN = bytes(8)
 
 
 @dataclass
@@ -88,6 +90,7 @@ class SpanMapper:
     def __init__(self, prices: PriceTable, limits: OtelLimits) -> None:
         self.prices = prices
         self.limits = limits
+        self._prices: dict[tuple[str | None, str], Price | None] = {}
 
     def map(self, request: Any) -> SpanRows:
         """Every span of an ``ExportTraceServiceRequest``, as rows."""
@@ -118,10 +121,10 @@ class SpanMapper:
         scope: dict[str, str],
     ) -> None:
         raw_trace, raw_span, raw_parent = span.trace_id, span.span_id, span.parent_span_id
-        if len(raw_trace) != 16 or not any(raw_trace):
+        if len(raw_trace) != 16 or raw_trace == _ZERO_TRACE:
             rows.reject("a span has no valid trace_id (16 bytes, not all zero)")
             return
-        if len(raw_span) != 8 or not any(raw_span):
+        if len(raw_span) != 8 or raw_span == _ZERO_SPAN:
             rows.reject("a span has no valid span_id (8 bytes, not all zero)")
             return
         if raw_parent and len(raw_parent) != 8:
@@ -134,7 +137,7 @@ class SpanMapper:
                 rows.reject(f"span {span_id} appears under two traces")
             return  # the same span twice in one request: kept once
         owners[span_id] = trace_id
-        parent_id = raw_parent.hex() if raw_parent and any(raw_parent) else None
+        parent_id = raw_parent.hex() if raw_parent and raw_parent != _ZERO_SPAN else None
 
         attrs, dropped = key_values(span.attributes, self.limits)
         events = _events(span, self.limits)
@@ -198,10 +201,11 @@ class SpanMapper:
 
     def _cost(self, found: otel_semconv.Semantics) -> float | None:
         assert found.model is not None
-        providers = [found.provider] if found.provider in self.prices.table else []
-        providers += [p for p in self.prices.table if p not in providers]
-        for provider in providers:
-            cost = self.prices.cost(provider, found.model, found.tokens_in, found.tokens_out)
-            if cost is not None:
-                return cost
-        return None
+        key = (found.provider, found.model)
+        if key not in self._prices:
+            providers = [found.provider] if found.provider in self.prices.table else []
+            providers += [p for p in self.prices.table if p not in providers]
+            prices = (self.prices.price(p, found.model) for p in providers)
+            self._prices[key] = next((p for p in prices if p is not None), None)
+        price = self._prices[key]
+        return None if price is None else price.cost(found.tokens_in, found.tokens_out)
