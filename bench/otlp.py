@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import socket
 import statistics
 import subprocess
 import sys
@@ -37,14 +38,18 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from api import DEFAULT_PG_URL, free_port  # noqa: E402
-
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 RESULTS = Path(__file__).resolve().parent / "results" / "otlp.json"
 SPANS_PER_BATCH = 1_000
 SPANS_PER_TRACE = 10
 PROTOBUF = {"content-type": "application/x-protobuf"}
 T0 = 1_770_000_000_000_000_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _kv(key: str, value: Any) -> KeyValue:
