@@ -90,8 +90,12 @@ def key_values(pairs: Any, limits: OtelLimits, depth: int = 0) -> tuple[dict[str
     """Repeated ``KeyValue`` as a dict of cleaned keys, and how many pairs were dropped."""
     out: dict[str, Any] = {}
     dropped = 0
+    cache = _CLEAN
     for pair in pairs:
-        key = clean_key(pair.key)
+        raw = pair.key
+        key = cache.get(raw)
+        if key is None:
+            key = clean_key(raw)
         if not key or key in out or len(out) >= limits.attributes:
             dropped += 1
             continue

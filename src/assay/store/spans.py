@@ -10,6 +10,8 @@ span at once never fail on a duplicate key.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,7 +25,9 @@ from assay.store.tables import observations, traces
 from assay.store.types import utcnow
 
 _CHUNK = 500  # ids per IN list
-_ROWS = 1000  # rows per executemany
+_ROWS = 1000  # rows per executemany (SQLite)
+_PG_ROWS = 500  # rows per multi-row INSERT (PostgreSQL: 18 columns, under its 65,535 parameters)
+_GROWTH_LOCK = threading.Lock()
 _COLUMNS = (
     "id",
     "trace_id",
@@ -109,11 +113,53 @@ def write_spans(
                 result.duplicates += 1
             else:
                 result.refused.append(span["id"])
-        sql = _insert_sql(db.dialect)
-        for start in range(0, len(new), _ROWS):
-            conn.exec_driver_sql(sql, new[start : start + _ROWS])
+        head = f"INSERT INTO {observations.name} ({', '.join(_COLUMNS)})"
+        values = f"({_values(db.dialect, _COLUMNS, _JSON)})"
+        _insert(conn, db.dialect, head, values, "ON CONFLICT DO NOTHING", new)
         result.inserted = len(new)
+    _refresh_statistics(db, len(new))
     return result
+
+
+def _insert(
+    conn: Connection,
+    dialect: str,
+    head: str,
+    values: str,
+    conflict: str,
+    rows: list[tuple[Any, ...]],
+) -> None:
+    """``rows`` inserted: ``executemany`` on SQLite, multi-row statements on PostgreSQL
+    (one round trip per chunk instead of one per row)."""
+    if dialect == "sqlite":
+        for start in range(0, len(rows), _ROWS):
+            conn.exec_driver_sql(f"{head} VALUES {values} {conflict}", rows[start : start + _ROWS])
+        return
+    for start in range(0, len(rows), _PG_ROWS):
+        chunk = rows[start : start + _PG_ROWS]
+        sql = f"{head} VALUES {', '.join([values] * len(chunk))} {conflict}"
+        conn.exec_driver_sql(sql, tuple(v for row in chunk for v in row))
+
+
+#: Rows written by this process per PostgreSQL database, and the count at which the next
+#: ANALYZE runs: a table that grew from empty in a burst (before autovacuum looked at it)
+#: otherwise keeps statistics that make id lookups scan it.
+_GROWTH: weakref.WeakKeyDictionary[Database, list[int]] = weakref.WeakKeyDictionary()
+_FIRST_ANALYZE = 5_000
+
+
+def _refresh_statistics(db: Database, inserted: int) -> None:
+    if db.dialect != "postgresql" or not inserted:
+        return
+    with _GROWTH_LOCK:
+        counts = _GROWTH.setdefault(db, [0, _FIRST_ANALYZE])
+        counts[0] += inserted
+        due = counts[0] >= counts[1]
+        if due:
+            counts[1] = counts[0] * 2  # at 5k, 10k, 20k… rows: a logarithmic number of times
+    if due:
+        with db.write() as conn:
+            conn.exec_driver_sql(f"ANALYZE {traces.name}, {observations.name}")
 
 
 def _json(value: Any) -> str | None:
@@ -174,13 +220,6 @@ def _values(dialect: str, columns: Sequence[str], json: frozenset[str]) -> str:
     return ", ".join(f"{mark}{cast}" if c in json else mark for c in columns)
 
 
-def _insert_sql(dialect: str) -> str:
-    return (
-        f"INSERT INTO {observations.name} ({', '.join(_COLUMNS)}) "
-        f"VALUES ({_values(dialect, _COLUMNS, _JSON)}) ON CONFLICT DO NOTHING"
-    )
-
-
 def _upsert_traces(
     conn: Connection,
     dialect: str,
@@ -194,10 +233,10 @@ def _upsert_traces(
     created = stamp(now)
     groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for trace_id, fields in trace_fields.items():
-        values = {**_TRACE_DEFAULTS, **fields}
+        given = {**_TRACE_DEFAULTS, **fields}
         row = [trace_id, project_id, created]
         for column in _TRACE_COLUMNS[3:]:
-            value = values[column]
+            value = given[column]
             if column in _TRACE_JSON:
                 value = _json(value)
             elif column in _TIMES:
@@ -210,12 +249,9 @@ def _upsert_traces(
             conflict = f"ON CONFLICT (project_id, id) DO UPDATE SET {changes}"
         else:
             conflict = "ON CONFLICT DO NOTHING"
-        sql = (
-            f"INSERT INTO {traces.name} ({', '.join(_TRACE_COLUMNS)}) "
-            f"VALUES ({_values(dialect, _TRACE_COLUMNS, _TRACE_JSON)}) {conflict}"
-        )
-        for start in range(0, len(rows), _ROWS):
-            conn.exec_driver_sql(sql, rows[start : start + _ROWS])
+        head = f"INSERT INTO {traces.name} ({', '.join(_TRACE_COLUMNS)})"
+        marks = f"({_values(dialect, _TRACE_COLUMNS, _TRACE_JSON)})"
+        _insert(conn, dialect, head, marks, conflict, rows)
 
 
 def _owners(conn: Connection, project_id: str, ids: list[str]) -> dict[str, str]:
