@@ -117,6 +117,9 @@ def _bodies(names: dict[str, str]) -> dict[tuple[str, str], Any]:
         ("PUT", "/api/v1/datasets/{dataset_id}/items/{item_id}/"): {"input": "b"},
         ("POST", "/api/v1/datasets/{dataset_id}/import/"): {"items": [{"input": "b"}]},
         ("POST", "/api/v1/datasets/{dataset_id}/from-run/"): {"run_id": names["trace_id"]},
+        ("POST", "/api/v1/datasets/{dataset_id}/items/from-traces/"): {
+            "trace_ids": [names["trace_id"]]
+        },
         ("POST", "/api/v1/dataset-items/"): {
             "datasetName": names["dataset_name"],
             "items": [{"input": "b"}],
@@ -126,6 +129,7 @@ def _bodies(names: dict[str, str]) -> dict[tuple[str, str], Any]:
         ("POST", "/api/v1/endpoints/"): {"name": f"b-ep-{fresh}", "url": "https://93.184.215.14/"},
         ("PUT", "/api/v1/endpoints/{endpoint_id}/"): {"name": "b"},
         ("POST", "/api/v1/traces/"): {"traces": [{"id": f"b-{uuid.uuid4().hex}"}]},
+        ("POST", "/api/public/otel/v1/traces"): {"resourceSpans": []},
         ("POST", "/api/v1/experiments/"): {
             "name": "b",
             "dataset_id": names["dataset_id"],

@@ -41,6 +41,7 @@ from assay.domain import (
     TraceDetail,
     TraceIngestResult,
 )
+from assay.domain.trace_items import FromTracesResult
 from assay.retrying import retry_call_async
 
 T = TypeVar("T")
@@ -229,6 +230,26 @@ class AsyncDatasets:
     async def from_run(self, dataset: str, run_id: str) -> Item:
         """Turn a recorded trace into an item of ``dataset``."""
         return await self._c._run(calls.item_from_run(dataset, run_id))
+
+    async def from_traces(
+        self,
+        dataset: str,
+        *,
+        trace_ids: Sequence[str] | None = None,
+        filter: Mapping[str, Any] | None = None,
+        mapping: Mapping[str, Any] | None = None,
+        limit: int = 1000,
+        message: str | None = None,
+    ) -> FromTracesResult:
+        """Add recorded traces (by id and/or ``filter``) to ``dataset`` as one new version.
+
+        ``mapping`` says where each item field comes from, e.g. ``{"input": {"span":
+        "retrieve", "field": "input"}, "expected_output": {"field": "output"}}``; a trace
+        already in the dataset is not added again.
+        """
+        return await self._c._run(
+            calls.items_from_traces(dataset, trace_ids, filter, mapping, limit, message)
+        )
 
     async def versions(self, dataset: str) -> builtins.list[DatasetVersion]:
         return await self._c._run(calls.dataset_versions(dataset))

@@ -25,6 +25,7 @@ from assay.domain import (
     TraceDetail,
     TraceIngestResult,
 )
+from assay.domain.trace_items import FromTracesResult, TraceFilter, TraceMapping
 
 ItemLike = Mapping[str, Any] | Any
 FileLike = str | Path | tuple[str, bytes | BinaryIO]
@@ -162,6 +163,28 @@ def item_delete(ref: str, item_id: str) -> Call[None]:
 
 def item_from_run(ref: str, run_id: str) -> Call[Item]:
     return Call("POST", path("datasets", ref, "from-run"), model(Item), json={"run_id": run_id})
+
+
+def items_from_traces(
+    ref: str,
+    trace_ids: Sequence[str] | None,
+    filter: Mapping[str, Any] | None,
+    mapping: Mapping[str, Any] | None,
+    limit: int,
+    message: str | None,
+) -> Call[FromTracesResult]:
+    body: dict[str, Any] = {"limit": limit, "message": message}
+    if trace_ids is not None:
+        body["trace_ids"] = list(trace_ids)
+    if filter is not None:
+        chosen = TraceFilter.model_validate(filter)
+        body["filter"] = chosen.model_dump(mode="json", exclude_unset=True)
+    if mapping is not None:
+        fields = TraceMapping.model_validate(mapping)
+        body["mapping"] = fields.model_dump(mode="json", exclude_unset=True)
+    return Call(
+        "POST", path("datasets", ref, "items", "from-traces"), model(FromTracesResult), json=body
+    )
 
 
 # ---------------------------------------------------------------------- prompts

@@ -19,6 +19,7 @@ from assay.server.api.v1 import router as v1_router
 from assay.server.api.v1.health import router as health_router
 from assay.server.guards import OutboundScope, RequestGuard
 from assay.server.limits import BodySizeLimit
+from assay.server.otlp import router as otlp_router
 from assay.server.web import router as web_router
 from assay.service.worker import Worker
 from assay.store import Database, ensure_project, ensure_schema, load_keyring
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(docs.router)
     app.include_router(v1_router, prefix="/api/v1", responses=errors.ERROR_RESPONSES)
+    app.include_router(otlp_router)  # /v1/traces, where OpenTelemetry exporters post
     app.include_router(web_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -111,7 +113,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             "secretKey": {"type": "http", "scheme": "bearer"},
         }
         for path, operations in schema.get("paths", {}).items():
-            if path.startswith("/api/"):
+            if path.startswith(("/api/", "/v1/")):
                 for operation in operations.values():
                     operation["security"] = [{"apiKeyPair": []}, {"secretKey": []}]
         app.openapi_schema = schema

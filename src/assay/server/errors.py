@@ -49,7 +49,7 @@ _HTTP_CODES = {
 }
 
 
-_NOT_PAGES = ("/api/", "/health", "/docs", "/openapi.json", "/static/")
+_NOT_PAGES = ("/api/", "/v1/", "/health", "/docs", "/openapi.json", "/static/")
 
 
 def _page(request: Request) -> bool:

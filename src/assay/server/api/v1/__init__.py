@@ -19,6 +19,7 @@ from assay.server.api.v1 import (
     projects,
     prompts,
     scores,
+    trace_items,
     traces,
 )
 
@@ -26,6 +27,7 @@ router = APIRouter()
 # compare before experiments: /experiments/compare/ is not an experiment id.
 for module in (
     datasets,
+    trace_items,
     items,
     prompts,
     endpoints,
