@@ -183,6 +183,13 @@ def test_a_run_where_everything_failed_opens_and_says_why(
     text = _text(page.text)
     assert "no result completed, so there is no latency to draw" in text
     assert "no answer for q1" in text
+    errors = http.get(f"/runs/{errored.id}", params={"outcome": "errors"})
+    assert errors.text.count('<tr class="result"') == N
+    failed = http.get(f"/runs/{errored.id}", params={"outcome": "failed"})
+    assert failed.text.count('<tr class="result"') == 0  # no output was scored
+    assert "No results that failed." in failed.text
+    scored = http.get(f"/runs/{seeded['cand']}", params={"outcome": "errors"})
+    assert "No results with errors." in scored.text  # wrong answers are failures, not errors
     page = http.get(f"/runs/{unscored.id}")
     assert page.status_code == 200
     assert "unscoreable scores: no values" in _text(page.text)

@@ -9,7 +9,13 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
-from assay.domain import ExperimentSort, ExperimentStatus, ScoreCreate, ScoreSource
+from assay.domain import (
+    ExperimentSort,
+    ExperimentStatus,
+    ResultStatus,
+    ScoreCreate,
+    ScoreSource,
+)
 from assay.errors import Conflict, InvalidInput, NotFound, from_validation
 from assay.server.auth import AdminStore, ProjectStore
 from assay.server.web import charts
@@ -19,7 +25,8 @@ from assay.server.web.templating import render
 
 router = APIRouter()
 
-Outcome = Literal["all", "passed", "failed"]
+#: Result tabs: "failed" were scored and failed; "errors" produced no output.
+Outcome = Literal["all", "passed", "failed", "errors"]
 
 
 def _day(value: date | None, *, end: bool = False) -> datetime | None:
@@ -102,12 +109,13 @@ def run_page(
     """Summary metrics, score statistics and distributions, then the results page by page."""
     run = store.experiments.get(run_id)
     outcome = literal(Outcome, outcome, "outcome") or "all"
-    passed = {"all": None, "passed": True, "failed": False}[outcome]
+    passed = {"passed": True, "failed": False}.get(outcome)
+    status = ResultStatus.failed if outcome == "errors" else None
     # HTMX refreshes the summary of a live run, or pages and filters the results.
     block = "results" if request.headers.get("hx-target") == "results" else "summary"
     fragment = block == "results" and request.headers.get("hx-request") == "true"
     listing = store.experiments.results(
-        run.id, passed=passed, limit=50, cursor=cursor, summary=not fragment
+        run.id, status=status, passed=passed, limit=50, cursor=cursor, summary=not fragment
     )
     summary = listing.summary
     distributions: list[Any] = []
