@@ -68,12 +68,17 @@ def _authorized(request: Request, needed: KeyRole) -> Store:
         return Store(state.db, state.default_project_id, actor=LOCAL_ACTOR)
     limits = rate_limits(request.app)
     ip = request.client.host if request.client else "unknown"
-    limits.before_auth(ip)
     try:
         public_key, secret = _credentials(request.headers.get("authorization"))
+    except Unauthorized:
+        limits.before_auth(ip, None)
+        limits.failed(ip, None)
+        raise
+    limits.before_auth(ip, public_key)
+    try:
         project, key = authenticate_key(state.db, public_key=public_key, secret=secret)
     except Unauthorized:
-        limits.failed(ip)
+        limits.failed(ip, public_key)
         raise
     limits.request(public_key, secret)
     if not key.role.allows(needed):

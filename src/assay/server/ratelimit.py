@@ -1,10 +1,13 @@
-"""Rate limits: failed authentications per client IP, requests per API key.
+"""Rate limits: failed authentications per client IP and key, requests per API key.
 
 Token buckets in this process's memory (each server process counts on its own): a bucket
-holds up to ``per_minute`` tokens and refills at ``per_minute / 60`` a second. A client IP whose
-failure bucket is empty is refused (429, ``Retry-After``) before its credentials are checked; an
-API key whose request bucket is empty is refused after. The clock is injectable, so tests do
-not depend on the machine's speed.
+holds up to ``per_minute`` tokens and refills at ``per_minute / 60`` a second. Failures are
+counted twice: per (client IP, public key named) and per client IP with ``ADDRESS_FACTOR`` times
+the allowance. Guessing one key's secret locks out only that key from that address, so other
+keys used from behind the same NAT keep working, while spraying many keys from one address
+still ends at the wider limit. A request whose buckets are empty is refused (429,
+``Retry-After``) before its credentials are checked; an API key whose request bucket is empty is
+refused after. The clock is injectable, so tests do not depend on the machine's speed.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from fastapi import FastAPI, HTTPException
 from assay.config import Settings
 
 _MAX_BUCKETS = 100_000  # beyond this, full (idle) buckets are forgotten
+#: How many more failures an address may have, across all keys, than one key from it.
+ADDRESS_FACTOR = 10
 
 
 @dataclass
@@ -85,6 +90,10 @@ class Buckets:
             return self._bucket(key, now).take(now)
 
 
+def _failure_key(ip: str, public_key: str | None) -> str:
+    return f"{ip}\n{public_key or ''}"
+
+
 def too_many(wait: float, what: str) -> HTTPException:
     seconds = max(1, math.ceil(wait))
     return HTTPException(
@@ -96,17 +105,24 @@ class RateLimits:
     """The server's limits, from the settings."""
 
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
-        self.failures = Buckets(settings.rate_limit_auth_failures, clock)
+        allowed = settings.rate_limit_auth_failures
+        self.failures = Buckets(allowed, clock)
+        self.address_failures = Buckets(allowed * ADDRESS_FACTOR, clock)
         self.requests = Buckets(settings.rate_limit_requests, clock)
 
-    def before_auth(self, ip: str) -> None:
-        """Refuse a client IP that has used up its failed authentications."""
-        wait = self.failures.wait(ip)
+    def before_auth(self, ip: str, public_key: str | None) -> None:
+        """Refuse a client IP that has used up its failed authentications, for this key (a
+        public key, or Bearer secrets as one) or for all keys."""
+        wait = self.failures.wait(_failure_key(ip, public_key))
+        if wait:
+            raise too_many(wait, "failed authentications for this key from this address")
+        wait = self.address_failures.wait(ip)
         if wait:
             raise too_many(wait, "failed authentications from this address")
 
-    def failed(self, ip: str) -> None:
-        self.failures.take(ip)
+    def failed(self, ip: str, public_key: str | None) -> None:
+        self.failures.take(_failure_key(ip, public_key))
+        self.address_failures.take(ip)
 
     def request(self, public_key: str | None, secret: str) -> None:
         """Count a request of an authenticated key; refuse it once the key's limit is used."""
