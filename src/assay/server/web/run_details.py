@@ -98,7 +98,8 @@ def _endpoint(store: Store, config: dict[str, Any], out: RunDetails) -> None:
         out.target.append(Line("Endpoint", endpoint.name))
         out.target.append(Line("URL", f"{endpoint.method} {endpoint.url}"))
         return
-    inline = config.get("endpoint") if isinstance(config.get("endpoint"), dict) else config
+    nested = config.get("endpoint")
+    inline: dict[str, Any] = nested if isinstance(nested, dict) else config
     if isinstance(inline.get("url"), str):
         method = inline.get("method")
         out.target.append(Line("URL", f"{method} {inline['url']}" if method else inline["url"]))
@@ -141,7 +142,11 @@ def details(store: Store, run: Experiment, dataset_name: str | None) -> RunDetai
     if dataset_name is not None:
         version = "" if run.dataset_version is None else f" · version {run.dataset_version}"
         out.options.append(
-            Line("Dataset", f"{dataset_name}{version}", f"/datasets/{quote(dataset_name, safe='')}/runs")
+            Line(
+                "Dataset",
+                f"{dataset_name}{version}",
+                f"/datasets/{quote(dataset_name, safe='')}/runs",
+            )
         )
     out.options.append(Line("Concurrency", str(run.concurrency)))
     out.options.append(Line("Trials", str(run.trials)))

@@ -214,7 +214,9 @@ def run_status_cell(request: Request, store: ProjectStore, run_id: str) -> HTMLR
 
 
 @router.get("/runs/{run_id}/notes", response_class=HTMLResponse)
-def run_notes(request: Request, store: ProjectStore, run_id: str, edit: bool = False) -> HTMLResponse:
+def run_notes(
+    request: Request, store: ProjectStore, run_id: str, edit: bool = False
+) -> HTMLResponse:
     """The run's notes, or (``edit``) the form that edits them in place."""
     run = store.experiments.get(run_id)
     return render(request, "run_notes.html", {"run": run, "editing": edit, "error": None})
