@@ -146,27 +146,25 @@ def run_page(
     status = ResultStatus.failed if outcome == "errors" else None
     htmx = request.headers.get("hx-request") == "true"
     block = "results" if request.headers.get("hx-target") == "results" else "summary"
+    context: dict[str, Any] = {"section": "runs", "target": run.target_label, "outcome": outcome}
+    if htmx and block == "summary":  # its live refresh: the status is read before the figures
+        summary = store.experiments.summary(run.id)
+        context |= {"run": run, "summary": summary, "live": not run.status.stopped}
+        context["distributions"] = _distributions(store, run, summary)
+        return render(request, "run.html", context, block=block)
     listing = store.experiments.results(
-        run.id,
-        status=status,
-        passed=passed,
-        limit=50,
-        cursor=cursor,
-        summary=not (htmx and block == "results"),
+        run.id, status=status, passed=passed, limit=50, cursor=cursor, summary=not htmx
     )
     # The results page and its run status are read together: once the run has stopped, the
     # rows read are final and the refresh stops.
-    live = not listing.status.stopped
-    context: dict[str, Any] = {
-        "section": "runs",
-        "run": run.model_copy(update={"status": listing.status}),
-        "target": run.target_label,
+    run = run.model_copy(update={"status": listing.status})
+    context |= {
+        "run": run,
         "summary": listing.summary,
         "results": listing.results,
         "next_cursor": listing.next_cursor,
         "cursor": cursor or "",
-        "outcome": outcome,
-        "live": live,
+        "live": not listing.status.stopped,
     }
     if listing.summary is not None:
         context["distributions"] = _distributions(store, run, listing.summary)
