@@ -428,7 +428,9 @@ def test_create_a_run_from_the_dashboard(
         3,
     )
     live = http.get(f"/runs/{run_id}").text
-    assert 'hx-trigger="every 2s"' in live  # the page follows the run until it ends
+    # the page follows the run until it ends: progress, rows and summary poll
+    assert f'hx-get="/runs/{run_id}/progress" hx-trigger="every 1s"' in live
+    assert 'id="results" hx-get=' in live
     assert "Cancel run" in live
 
     second = http.post(url, data={**fields, "run_name": "cancelled run"}, headers=HX)
@@ -441,7 +443,8 @@ def test_create_a_run_from_the_dashboard(
     assert run_worker(store, api_settings).runs == 1  # the cancelled run is not executed
     assert len(fake.requests) == 3
     done = http.get(f"/runs/{run_id}").text
-    assert 'hx-trigger="every 2s"' not in done
+    assert "hx-trigger" not in done.split('id="outcome-tabs"')[1]  # rows no longer refresh
+    assert 'hx-trigger="every' not in done
     assert "echo: Answer: reset password" in done
     assert "Delete run" in done
 

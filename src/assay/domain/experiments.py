@@ -252,6 +252,10 @@ class ExperimentSummary(Record):
     failed: int
     cancelled: int
     passed: int
+    judged: int = Field(
+        default=0,
+        description="Results with a verdict (passed or failed): the pass rate's denominator.",
+    )
     pass_rate: float | None = Field(description="Passed over completed results with a verdict.")
     avg_latency_ms: float | None
     p50_latency_ms: float | None

@@ -158,8 +158,16 @@ def launch_pair(
     return a, b
 
 
+#: The longest run notes accepted, in characters.
+NOTES_MAX = 100_000
+
+
 def set_notes(store: Store, ref: str, notes: str | None) -> Experiment:
-    """Replace an experiment's free-text notes (any status)."""
+    """Replace an experiment's free-text notes (any status); None clears them."""
+    if notes is not None and len(notes) > NOTES_MAX:
+        raise InvalidInput(
+            f"notes: at most {NOTES_MAX:,} characters (got {len(notes):,})", field="notes"
+        )
     experiment = store.experiments.get(ref)
     RunQueue(store.db).set_notes(store.project_id, experiment.id, notes)
     return store.experiments.get(experiment.id)

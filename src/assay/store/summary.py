@@ -120,6 +120,7 @@ def summarize(conn: Connection, experiment: Row[Any]) -> ExperimentSummary:
         failed=counts.get(ResultStatus.failed.value, 0),
         cancelled=counts.get(ResultStatus.cancelled.value, 0),
         passed=int(passed),
+        judged=int(passed) + int(not_passed),
         pass_rate=(int(passed) / (int(passed) + int(not_passed))) if passed or not_passed else None,
         avg_latency_ms=float(avg_latency) if avg_latency is not None else None,
         p50_latency_ms=percentile(conn, experiment_id, int(n_latency), 0.5),

@@ -10,18 +10,23 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from assay.domain import (
+    Experiment,
     ExperimentSort,
     ExperimentStatus,
+    ExperimentSummary,
     ResultStatus,
     ScoreCreate,
     ScoreSource,
 )
 from assay.errors import Conflict, InvalidInput, NotFound, from_validation
 from assay.server.auth import AdminStore, ProjectStore
-from assay.server.web import charts
+from assay.server.web import charts, run_details
 from assay.server.web.guard import FormGuard
 from assay.server.web.query import choice, day, literal
+from assay.server.web.run_progress import progress
 from assay.server.web.templating import render
+from assay.service.experiments import set_notes
+from assay.store import Store
 
 router = APIRouter()
 
@@ -98,6 +103,31 @@ def runs_page(
     )
 
 
+def _distributions(store: Store, run: Experiment, summary: ExperimentSummary) -> list[Any]:
+    """Latency and score histograms, drawn once a run has stopped."""
+    if not run.status.stopped:
+        return []
+    latency = store.analytics.latency_distribution(run.id)
+    none_completed = "no result completed, so there is no latency to draw."
+    charts_ = [charts.histogram("Latency (ms)", latency.bins, fmt="{:.3g}", note=none_completed)]
+    for s in summary.scores:
+        dist = store.analytics.score_distribution(run.id, s.name)
+        no_values = "no values (the scorer failed or gave categories only)."
+        charts_.append(
+            charts.histogram(f"{s.name} scores", dist.bins, fmt="{:.3g}", note=no_values)
+        )
+    return charts_
+
+
+def _dataset_name(store: Store, run: Experiment) -> str | None:
+    if run.dataset_id is None:
+        return None
+    try:
+        return store.datasets.get(run.dataset_id).name
+    except NotFound:  # the dataset was deleted; the run stays readable
+        return None
+
+
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(
     request: Request,
@@ -106,54 +136,106 @@ def run_page(
     outcome: Annotated[str | None, Query(max_length=20)] = None,
     cursor: str | None = None,
 ) -> HTMLResponse:
-    """Summary metrics, score statistics and distributions, then the results page by page."""
+    """Summary metrics, score statistics and distributions, then the results page by page.
+
+    HTMX asks for one part: the results (``HX-Target: results``: tabs, pages, and the live
+    refresh of the rows) or the summary (its live refresh)."""
     run = store.experiments.get(run_id)
     outcome = literal(Outcome, outcome, "outcome") or "all"
     passed = {"passed": True, "failed": False}.get(outcome)
     status = ResultStatus.failed if outcome == "errors" else None
-    # HTMX refreshes the summary of a live run, or pages and filters the results.
+    htmx = request.headers.get("hx-request") == "true"
     block = "results" if request.headers.get("hx-target") == "results" else "summary"
-    fragment = block == "results" and request.headers.get("hx-request") == "true"
+    context: dict[str, Any] = {"section": "runs", "target": run.target_label, "outcome": outcome}
+    if htmx and block == "summary":  # its live refresh: the status is read before the figures
+        summary = store.experiments.summary(run.id)
+        context |= {"run": run, "summary": summary, "live": not run.status.stopped}
+        context["distributions"] = _distributions(store, run, summary)
+        return render(request, "run.html", context, block=block)
     listing = store.experiments.results(
-        run.id, status=status, passed=passed, limit=50, cursor=cursor, summary=not fragment
+        run.id, status=status, passed=passed, limit=50, cursor=cursor, summary=not htmx
     )
-    summary = listing.summary
-    distributions: list[Any] = []
-    if run.status.stopped and summary is not None and block == "summary":
-        latency = store.analytics.latency_distribution(run.id)
-        none_completed = "no result completed, so there is no latency to draw."
-        distributions.append(
-            charts.histogram("Latency (ms)", latency.bins, fmt="{:.3g}", note=none_completed)
-        )
-        for s in summary.scores:
-            dist = store.analytics.score_distribution(run.id, s.name)
-            no_values = "no values (the scorer failed or gave categories only)."
-            distributions.append(
-                charts.histogram(f"{s.name} scores", dist.bins, fmt="{:.3g}", note=no_values)
-            )
-    dataset = None
-    if run.dataset_id is not None:
-        try:
-            dataset = store.datasets.get(run.dataset_id)
-        except NotFound:  # the dataset was deleted; the run stays readable
-            dataset = None
+    # The results page and its run status are read together: once the run has stopped, the
+    # rows read are final and the refresh stops.
+    run = run.model_copy(update={"status": listing.status})
+    context |= {
+        "run": run,
+        "summary": listing.summary,
+        "results": listing.results,
+        "next_cursor": listing.next_cursor,
+        "cursor": cursor or "",
+        "live": not listing.status.stopped,
+    }
+    if listing.summary is not None:
+        context["distributions"] = _distributions(store, run, listing.summary)
+    if not htmx:
+        dataset_name = _dataset_name(store, run)
+        counts = store.experiments.counts([run.id])[run.id]
+        context |= {
+            "dataset_name": dataset_name,
+            "details": run_details.details(store, run, dataset_name),
+            "progress": progress(run, counts),
+            "editing": False,
+            "error": None,
+        }
+    return render(request, "run.html", context, block=block)
+
+
+@router.get("/runs/{run_id}/progress", response_class=HTMLResponse)
+def run_progress(request: Request, store: ProjectStore, run_id: str) -> HTMLResponse:
+    """The progress bar of a run (done of total, throughput, ETA) from its counts by status.
+
+    A live run's fragment polls again each second; the first one after the run stops has no
+    trigger, which ends the polling, and replaces the run's actions (no *Cancel run* then)."""
+    run = store.experiments.get(run_id)
+    counts = store.experiments.counts([run.id])[run.id]  # read after the status: final if stopped
+    live = not run.status.stopped
     return render(
         request,
-        "run.html",
-        {
-            "section": "runs",
-            "run": run,
-            "target": run.target_label,
-            "dataset": dataset,
-            "summary": summary,
-            "results": listing.results,
-            "next_cursor": listing.next_cursor,
-            "outcome": outcome,
-            "distributions": distributions,
-            "live": not run.status.stopped,
-        },
-        block=block,
+        "run_progress.html",
+        {"run": run, "progress": progress(run, counts), "live": live, "oob": not live},
     )
+
+
+@router.get("/runs/{run_id}/status-cell", response_class=HTMLResponse)
+def run_status_cell(request: Request, store: ProjectStore, run_id: str) -> HTMLResponse:
+    """A runs table's status cell: it polls while the run is live and stops once it ended."""
+    run = store.experiments.get(run_id)
+    done = None
+    if not run.status.stopped:
+        done = progress(run, store.experiments.counts([run.id])[run.id])
+    return render(
+        request,
+        "run_status_cell.html",
+        {"run_id": run.id, "status": run.status.value, "error": run.error, "done": done},
+    )
+
+
+@router.get("/runs/{run_id}/notes", response_class=HTMLResponse)
+def run_notes(
+    request: Request, store: ProjectStore, run_id: str, edit: bool = False
+) -> HTMLResponse:
+    """The run's notes, or (``edit``) the form that edits them in place."""
+    run = store.experiments.get(run_id)
+    return render(request, "run_notes.html", {"run": run, "editing": edit, "error": None})
+
+
+@router.post("/runs/{run_id}/notes", response_class=HTMLResponse, dependencies=[FormGuard])
+def save_notes(
+    request: Request,
+    store: ProjectStore,
+    run_id: str,
+    notes: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    """Replace the run's notes (blank clears them); too long keeps the form with the text."""
+    run = store.experiments.get(run_id)
+    try:
+        run = set_notes(store, run.id, notes if notes.strip() else None)
+    except InvalidInput as exc:
+        draft = run.model_copy(update={"notes": notes})
+        context = {"run": draft, "editing": True, "error": exc.message}
+        return render(request, "run_notes.html", context, status=422)
+    return render(request, "run_notes.html", {"run": run, "editing": False, "error": None})
 
 
 @router.post("/runs/{run_id}/cancel", dependencies=[FormGuard])
