@@ -78,9 +78,9 @@ def _check_spans(store: Store, ids: list[str], mapping: TraceMapping) -> None:
     names = store.traces.span_names(ids)
     for prefix, span in sorted(wanted):
         if span not in names:
-            count = "the trace has" if len(ids) == 1 else f"none of the {len(ids)} traces has"
+            count = "the trace has no" if len(ids) == 1 else f"none of the {len(ids)} traces has an"
             raise InvalidInput(
-                f"{prefix}_span: {count} an observation named {span!r}", field=f"{prefix}_span"
+                f"{prefix}_span: {count} observation named {span!r}", field=f"{prefix}_span"
             )
 
 
