@@ -77,9 +77,14 @@ def test_totals_and_scores(seeded: Store) -> None:
     assert t1.duration_ms == pytest.approx(3000)  # the trace's own start and end
     assert not t1.error
     assert [(s.name, s.numeric_value) for s in t1.scores] == [("helpfulness", 0.9)]
-    assert t2.error and t2.duration_ms == pytest.approx(6000)  # from its observation
-    assert t3.error and t3.observation_count == 0 and t3.tokens_in is None and t3.cost is None
-    assert t0.duration_ms is None and t0.scores == []
+    assert t2.error
+    assert t2.duration_ms == pytest.approx(6000)
+    assert t3.error
+    assert t3.observation_count == 0
+    assert t3.tokens_in is None
+    assert t3.cost is None
+    assert t0.duration_ms is None
+    assert t0.scores == []
 
 
 @pytest.mark.parametrize("where", [{}, {"name": "chat"}, {"tags": ["prod"]}, {"errors": True}])
@@ -112,11 +117,13 @@ def test_oldest_first_pages(seeded: Store) -> None:
     second = seeded.traces.list(
         TraceQuery(name="chat"), limit=2, oldest_first=True, cursor=first.next_cursor
     )
-    assert [t.id for t in second.items] == ["t4"] and second.next_cursor is None
+    assert [t.id for t in second.items] == ["t4"]
+    assert second.next_cursor is None
     again = seeded.traces.list(
         TraceQuery(name="chat"), limit=2, oldest_first=True, cursor=second.prev_cursor
     )
-    assert [t.id for t in again.items] == ["t1", "t2"] and again.prev_cursor is None
+    assert [t.id for t in again.items] == ["t1", "t2"]
+    assert again.prev_cursor is None
 
 
 def test_bad_cursor_and_query(seeded: Store) -> None:
@@ -141,11 +148,14 @@ def test_sessions(seeded: Store) -> None:
     s2, s1 = page.items
     assert (s1.trace_count, s1.tokens_in, s1.tokens_out) == (2, 17, 5)
     assert s1.cost == pytest.approx(0.0135)
-    assert s1.first_time < s1.last_time and s1.user_id in {"u1", "u2"}
+    assert s1.first_time < s1.last_time
+    assert s1.user_id in {"u1", "u2"}
     assert (s2.trace_count, s2.user_id, s2.cost) == (1, "u1", None)
     first = seeded.traces.sessions(limit=1)
-    assert [s.session_id for s in first.items] == ["s2"] and first.next_cursor
+    assert [s.session_id for s in first.items] == ["s2"]
+    assert first.next_cursor
     second = seeded.traces.sessions(limit=1, cursor=first.next_cursor)
-    assert [s.session_id for s in second.items] == ["s1"] and second.next_cursor is None
+    assert [s.session_id for s in second.items] == ["s1"]
+    assert second.next_cursor is None
     assert [s.session_id for s in seeded.traces.sessions(search="1").items] == ["s1"]
     assert [s.session_id for s in seeded.traces.sessions(user_id="u2").items] == ["s1"]

@@ -32,7 +32,8 @@ def test_list_filters_in_the_url(http: TestClient, seeded: Store) -> None:
     page = http.get("/traces")
     assert page.status_code == 200
     assert listed(page.text) == ["t4", "t3", "t2", "t1", "t0"]
-    assert 'id="filters"' in page.text and 'id="add-to-dataset"' in page.text
+    assert 'id="filters"' in page.text
+    assert 'id="add-to-dataset"' in page.text
     # each filter by its URL field; an HTMX request gets the table alone
     cases = {
         "q=sear": ["t3"],
@@ -62,19 +63,24 @@ def test_list_columns(http: TestClient, seeded: Store) -> None:
     row = text[text.index('data-id="t1"') :]
     row = row[: row.index("</tr>")]
     assert '<a href="/sessions/s1">s1</a>' in row
-    assert "prod" in row and "geo" in row and "u1" in row
+    assert "prod" in row
+    assert "geo" in row
+    assert "u1" in row
     assert "3.00 s" in row  # latency
     assert ">15<" in row  # tokens in + out
     assert "$0.0125" in row
-    assert "helpfulness" in row and "0.90" in row
+    assert "helpfulness" in row
+    assert "0.90" in row
     failed = text[text.index('data-id="t2"') :]
-    assert 'class="trace error"' in text and "ERROR" in failed[: failed.index("</tr>")]
+    assert 'class="trace error"' in text
+    assert "ERROR" in failed[: failed.index("</tr>")]
 
 
 def test_list_paging_keeps_filters(http: TestClient, seeded: Store) -> None:
     # 5 traces, 50 per page: page through with the API's cursor to check the links' shape
     first = http.get("/traces?name=chat").text
-    assert "next page" not in first and "previous page" not in first
+    assert "next page" not in first
+    assert "previous page" not in first
     api = http.get("/api/v1/traces/", params={"name": "chat", "limit": 1}).json()
     second = http.get(f"/traces?name=chat&cursor={api['next_cursor']}", headers=HX).text
     assert listed(second) == ["t2", "t1"]
@@ -82,7 +88,8 @@ def test_list_paging_keeps_filters(http: TestClient, seeded: Store) -> None:
     assert prev is not None
     back = http.get(html.unescape(prev.group(1)), headers=HX).text
     assert listed(back) == ["t4"]  # the previous page: what comes before t2
-    assert "next page" in back and "previous page" not in back
+    assert "next page" in back
+    assert "previous page" not in back
 
 
 def test_bad_filters_say_which_field(http: TestClient, seeded: Store) -> None:
@@ -105,7 +112,9 @@ def test_trace_waterfall_and_details(http: TestClient, seeded: Store) -> None:
     assert "<details open" in text  # the agent's children collapse
     assert 'href="/sessions/s1"' in text
     totals = text[text.index('id="trace-totals"') : text.index('class="grid2"')]
-    assert "3.00 s" in totals and "10 / 5" in totals and "$0.0125" in totals
+    assert "3.00 s" in totals
+    assert "10 / 5" in totals
+    assert "$0.0125" in totals
     assert "helpfulness" in totals
     assert 'class="bubble role-user"' in text  # the trace's input is a chat message
     assert "Select an observation" in text
@@ -116,7 +125,8 @@ def test_trace_waterfall_and_details(http: TestClient, seeded: Store) -> None:
         assert 'class="obs-tokens">10 / 5<' in page
         assert 'class="obs-cost">$0.0125<' in page
         assert "temperature" in page
-        assert 'class="bubble role-system"' in page and "You answer geography" in page
+        assert 'class="bubble role-system"' in page
+        assert "You answer geography" in page
         assert 'class="bubble role-assistant"' in page  # the output message
         assert re.search(r"Show all \(3,?0\d\d characters\)", page)  # the long value, cut
     assert 'class="wf-row span selected"' in http.get("/traces/t1?observation=t1-gen").text
@@ -135,7 +145,8 @@ def test_failure_paths_render(http: TestClient, seeded: Store) -> None:
     assert "badge-failed" in no_obs.text  # its metadata says ERROR
     orphan = http.get("/traces/t4")
     assert orphan.status_code == 200
-    assert 'data-id="t4-lost"' in orphan.text and "no parent" in orphan.text
+    assert 'data-id="t4-lost"' in orphan.text
+    assert "no parent" in orphan.text
     assert http.get("/traces/unknown").status_code == 404
 
 
@@ -164,13 +175,17 @@ def test_sessions_pages(http: TestClient, seeded: Store) -> None:
     assert sessions == ["s2", "s1"]
     row = text[text.index('href="/sessions/s1"') :]
     row = row[: row.index("</tr>")]
-    assert ">2<" in row and "$0.0135" in row and ">22<" in row
+    assert ">2<" in row
+    assert "$0.0135" in row
+    assert ">22<" in row
     assert "s1" in http.get("/sessions?user=u2", headers=HX).text
     assert "s2" not in http.get("/sessions?user=u2", headers=HX).text
     one = http.get("/sessions/s1").text
     turns = re.findall(r'<li class="turn[^"]*" data-id="([^"]+)"', one)
     assert turns == ["t1", "t2"]  # in order, like a conversation
-    assert "Capital of Japan?" in one and "Tokyo" in one and "And of France?" in one
+    assert "Capital of Japan?" in one
+    assert "Tokyo" in one
+    assert "And of France?" in one
     assert 'href="/traces/t2"' in one
     assert http.get("/sessions/nope").status_code == 404
 
@@ -184,16 +199,19 @@ def add(http: TestClient, **form: str | list[str]) -> tuple[int, str]:
 def test_add_selected_and_filtered(http: TestClient, seeded: Store, client: Assay) -> None:
     status, text = add(http, scope="selected", trace_ids=["t1", "t3"])
     assert status == 200, text
-    assert "2 added" in text and "golden version 2" in text
+    assert "2 added" in text
+    assert "golden version 2" in text
     assert 'href="/datasets/golden/versions?diff=2"' in text
     items = client.datasets.items("golden").items
     assert {i.source_trace_id for i in items} == {None, "t1", "t3"}
     # all that match the filter: t1 is there already, t2 comes in
     status, text = add(http, scope="filter", session="s1")
     assert status == 200, text
-    assert "1 added, 1 already present" in text and "version 3" in text
+    assert "1 added, 1 already present" in text
+    assert "version 3" in text
     status, text = add(http, scope="selected", trace_ids=["t1"])
-    assert "0 added, 1 already present" in text and "stays at" in text
+    assert "0 added, 1 already present" in text
+    assert "stays at" in text
     assert seeded.datasets.get("golden").version == 3
 
 
@@ -207,7 +225,8 @@ def test_add_from_a_span(http: TestClient, seeded: Store) -> None:
         expected_span="answer",
         expected_field="output",
     )
-    assert status == 200 and "1 added" in text
+    assert status == 200
+    assert "1 added" in text
     item = seeded.datasets.list_items("golden").items[-1]
     assert item.source_trace_id == "t1"
     assert item.expected_output == {"role": "assistant", "content": "Tokyo"}
@@ -233,7 +252,8 @@ def test_add_errors_inline(http: TestClient, seeded: Store) -> None:
     ):
         status, text = add(http, **form)  # type: ignore[arg-type]
         assert status == 422, form
-        assert 'class="error-box"' in text and message in text, (form, text)
+        assert 'class="error-box"' in text, form
+        assert message in text, (form, text)
     assert seeded.datasets.get("golden").version == before
     refused = http.post("/traces/add-to-dataset", data={"trace_ids": "t1", "dataset": "golden"})
     assert refused.status_code == 403  # only from the dashboard's own pages
@@ -241,14 +261,17 @@ def test_add_errors_inline(http: TestClient, seeded: Store) -> None:
 
 def test_api_and_sdk_filters(client: Assay, seeded: Store) -> None:
     page = client.traces.list(model="gpt-4o-mini")
-    assert [t.id for t in page.items] == ["t2"] and page.items[0].error
+    assert [t.id for t in page.items] == ["t2"]
+    assert page.items[0].error
     assert [t.id for t in client.traces.list(tags=["prod", "geo"]).items] == ["t1"]
     assert [t.id for t in client.traces.list(errors=True, user_id="u1").items] == ["t3"]
     scored = client.traces.list(score_name="helpfulness", score_min=0.5)
-    assert [t.id for t in scored.items] == ["t1"] and scored.items[0].scores[0].numeric_value == 0.9
+    assert [t.id for t in scored.items] == ["t1"]
+    assert scored.items[0].scores[0].numeric_value == 0.9
     first = client.traces.list(name="chat", limit=2)
     second = client.traces.list(name="chat", limit=2, cursor=first.next_cursor)
-    assert [t.id for t in second.items] == ["t1"] and second.prev_cursor
+    assert [t.id for t in second.items] == ["t1"]
+    assert second.prev_cursor
     back = client.traces.list(name="chat", limit=2, cursor=second.prev_cursor)
     assert [t.id for t in back.items] == ["t4", "t2"]
     assert [s.session_id for s in client.traces.sessions().items] == ["s2", "s1"]
