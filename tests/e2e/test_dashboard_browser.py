@@ -280,10 +280,10 @@ def test_trace_and_prompt_pages(page: Page, site: Site) -> None:
     page.goto("/traces")
     page.get_by_role("link", name="support-agent").click()
     expect(page).to_have_url(f"{site.url}/traces/{TRACE_ID}")
-    spans = page.locator("#timeline tr.span")
+    spans = page.locator("#timeline .span")
     expect(spans).to_have_count(len(OBSERVATIONS))
     assert [s.get_attribute("data-depth") for s in spans.all()] == ["0", "1", "2", "1"]
-    expect(spans.locator("summary")).to_have_text(["agent", "llm", "search", "llm"])
+    expect(spans.locator(".span-name")).to_have_text(["agent", "llm", "search", "llm"])
 
     page.goto("/prompts")
     page.get_by_role("link", name="greeter").click()

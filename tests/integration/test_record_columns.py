@@ -76,7 +76,17 @@ DERIVED: dict[str, set[str]] = {
     "prompts": {"labels", "model_config_"},
     "endpoints": {"secret_header_names"},
     "connections": {"has_api_key"},
-    "traces": {"observations"},
+    "traces": {
+        "observations",
+        # a listed trace's totals, added up from its observations and scores
+        "observation_count",
+        "tokens_in",
+        "tokens_out",
+        "cost",
+        "duration_ms",
+        "error",
+        "scores",
+    },
 }
 
 #: Tables no repository returns records of, and where their rows show.
@@ -246,6 +256,7 @@ def stored(store: Store) -> dict[str, list[BaseModel]]:
             store.dataset_runs.get(uploaded.id),
             *store.dataset_runs.list("qa").items,
             experiments.summary(run.id),
+            *store.traces.sessions().items,
         ],
     }
 

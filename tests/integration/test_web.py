@@ -295,7 +295,7 @@ def test_traces_and_prompts(http: TestClient, seeded: dict[str, Any]) -> None:
     traces = http.get("/traces").text
     assert 'href="/traces/trace-1"' in traces
     trace = http.get("/traces/trace-1").text
-    spans = re.findall(r'<tr class="span" data-depth="(\d)">', trace)
+    spans = re.findall(r'class="wf-row span[^"]*" data-depth="(\d)"', trace)
     assert spans == ["0", "1"]  # the generation sits under the agent span
     assert "gpt-test" in trace
     assert "margin-left: 50.0%" in trace  # it starts halfway through the trace

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any, BinaryIO, TypeVar
 
@@ -37,9 +38,11 @@ from assay.domain import (
     Page,
     Project,
     Prompt,
-    Trace,
+    SessionSummary,
     TraceDetail,
     TraceIngestResult,
+    TracePage,
+    TraceQuery,
 )
 from assay.domain.trace_items import FromTracesResult
 from assay.retrying import retry_call_async
@@ -362,10 +365,47 @@ class AsyncTraces:
         self,
         *,
         search: str | None = None,
+        name: str | None = None,
         session_id: str | None = None,
         user_id: str | None = None,
         tag: str | None = None,
+        tags: Sequence[str] = (),
+        model: str | None = None,
+        errors: bool = False,
+        score_name: str | None = None,
+        score_min: float | None = None,
+        score_max: float | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> Page[Trace]:
-        return await self._c._run(calls.trace_list(search, session_id, user_id, tag, limit, cursor))
+    ) -> TracePage:
+        """Traces, newest first, with their totals and scores; every filter given must hold
+        (``tags``: all of them; ``model``: a generation used it; ``errors``: only traces with
+        an error; ``score_min``/``score_max`` bound the score ``score_name``)."""
+        where = TraceQuery(
+            search=search,
+            name=name,
+            session_id=session_id,
+            user_id=user_id,
+            tags=[*tags, *([tag] if tag else [])],
+            model=model,
+            errors=errors,
+            score_name=score_name,
+            score_min=score_min,
+            score_max=score_max,
+            since=since,
+            until=until,
+        )
+        return await self._c._run(calls.trace_list(where, limit, cursor))
+
+    async def sessions(
+        self,
+        *,
+        search: str | None = None,
+        user_id: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[SessionSummary]:
+        """Sessions (traces sharing a session id), the latest active first, with totals."""
+        return await self._c._run(calls.session_list(search, user_id, limit, cursor))

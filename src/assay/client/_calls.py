@@ -21,9 +21,11 @@ from assay.domain import (
     Page,
     Project,
     Prompt,
-    Trace,
+    SessionSummary,
     TraceDetail,
     TraceIngestResult,
+    TracePage,
+    TraceQuery,
 )
 from assay.domain.trace_items import FromTracesResult, TraceFilter, TraceMapping
 
@@ -279,23 +281,31 @@ def trace_get(trace_id: str) -> Call[TraceDetail]:
     return Call("GET", path("traces", trace_id), model(TraceDetail))
 
 
-def trace_list(
-    search: str | None,
-    session_id: str | None,
-    user_id: str | None,
-    tag: str | None,
-    limit: int,
-    cursor: str | None,
-) -> Call[Page[Trace]]:
-    params = {
-        "search": search,
-        "session_id": session_id,
-        "user_id": user_id,
-        "tag": tag,
+def trace_list(where: TraceQuery, limit: int, cursor: str | None) -> Call[TracePage]:
+    params: dict[str, Any] = {
+        "search": where.search,
+        "name": where.name,
+        "session_id": where.session_id,
+        "user_id": where.user_id,
+        "tag": where.tags or None,
+        "model": where.model,
+        "errors": "true" if where.errors else None,
+        "score_name": where.score_name,
+        "score_min": where.score_min,
+        "score_max": where.score_max,
+        "since": where.since.isoformat() if where.since else None,
+        "until": where.until.isoformat() if where.until else None,
         "limit": limit,
         "cursor": cursor,
     }
-    return Call("GET", path("traces"), model(Page[Trace]), params=params)
+    return Call("GET", path("traces"), model(TracePage), params=params)
+
+
+def session_list(
+    search: str | None, user_id: str | None, limit: int, cursor: str | None
+) -> Call[Page[SessionSummary]]:
+    params = {"search": search, "user_id": user_id, "limit": limit, "cursor": cursor}
+    return Call("GET", path("sessions"), model(Page[SessionSummary]), params=params)
 
 
 def project_current() -> Call[Project]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import AliasChoices, ConfigDict, Field
+from pydantic import AliasChoices, ConfigDict, Field, model_validator
 
-from assay.domain.common import JSON, Input, JsonObject, Record
+from assay.domain.common import JSON, Input, JsonObject, Page, Record
+from assay.domain.scores import Score
 
 
 class ObservationType(StrEnum):
@@ -122,3 +123,73 @@ class TraceIngestResult(Record):
 
 class TraceDetail(Trace):
     observations: list[Observation]
+
+
+class TraceQuery(Input):
+    """Which traces a list shows; every condition given must hold."""
+
+    search: str | None = Field(
+        default=None, max_length=200, description="Part of the trace's name or id."
+    )
+    name: str | None = Field(default=None, max_length=300, description="The trace's name.")
+    session_id: str | None = Field(default=None, max_length=200)
+    user_id: str | None = Field(default=None, max_length=200)
+    tags: list[str] = Field(default_factory=list, description="Tags the trace has, all of them.")
+    model: str | None = Field(
+        default=None, max_length=200, description="A generation of the trace used this model."
+    )
+    errors: bool = Field(
+        default=False,
+        description="Only traces with an observation at level ERROR (or ``level: ERROR`` in "
+        "the trace's metadata).",
+    )
+    score_name: str | None = Field(
+        default=None, max_length=200, description="The trace has a score of this name."
+    )
+    score_min: float | None = Field(default=None, description="That score's value is at least.")
+    score_max: float | None = Field(default=None, description="That score's value is at most.")
+    since: datetime | None = Field(
+        default=None, description="Started at or after (its creation time if it has no start)."
+    )
+    until: datetime | None = Field(default=None, description="Started before.")
+
+    @model_validator(mode="after")
+    def _coherent(self) -> TraceQuery:
+        if (self.score_min is not None or self.score_max is not None) and not self.score_name:
+            raise ValueError("score_min and score_max need score_name")
+        if self.since and self.until and self.since >= self.until:
+            raise ValueError("since must be before until")
+        return self
+
+
+class TraceSummary(Trace):
+    """A trace with what its observations and scores add up to (one row of the list)."""
+
+    observation_count: int
+    tokens_in: int | None
+    tokens_out: int | None
+    cost: float | None
+    duration_ms: float | None = Field(
+        description="From the first start to the last end of the trace and its observations."
+    )
+    error: bool = Field(description="An observation is at level ERROR (or the trace is).")
+    scores: list[Score] = Field(description="Scores recorded on the trace, by name.")
+
+
+class TracePage(Page[TraceSummary]):
+    """A page of traces; ``prev_cursor`` goes back one page, ``next_cursor`` forward."""
+
+    prev_cursor: str | None = None
+
+
+class SessionSummary(Record):
+    """The traces that share a session id, added up."""
+
+    session_id: str
+    trace_count: int
+    first_time: datetime
+    last_time: datetime
+    user_id: str | None = Field(description="The session's user (one of them, when several).")
+    tokens_in: int | None
+    tokens_out: int | None
+    cost: float | None

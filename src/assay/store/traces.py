@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,22 +17,19 @@ from assay.domain import (
     Observation,
     ObservationType,
     Page,
+    Score,
+    SessionSummary,
     Trace,
     TraceCreate,
     TraceDetail,
     TraceIngestResult,
+    TracePage,
+    TraceQuery,
 )
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
 from assay.store.db import Database
-from assay.store.sql import (
-    after_keyset,
-    decode_cursor,
-    encode_cursor,
-    json_array_contains,
-    text_contains,
-)
-from assay.store.tables import observations, traces
+from assay.store.tables import experiments, observations, results, scores, traces
 from assay.store.types import utcnow
 
 _TRACE_FIELDS = ("name", "input", "output", "metadata", "tags", "session_id", "user_id")
@@ -47,6 +47,17 @@ def _observation(row: Row[Any]) -> Observation:
     values = {k: m[k] for k in Observation.model_fields}
     values["type"] = ObservationType(m["type"])
     return Observation.model_construct(**values)
+
+
+@dataclass(frozen=True)
+class TraceResult:
+    """An experiment result that recorded a trace, and where it sits."""
+
+    result_id: str
+    item_id: str | None
+    run_id: str
+    run_name: str
+    dataset_id: str | None
 
 
 class Traces:
@@ -190,6 +201,7 @@ class Traces:
 
     def list(
         self,
+        where: TraceQuery | None = None,
         *,
         search: str | None = None,
         session_id: str | None = None,
@@ -197,37 +209,114 @@ class Traces:
         tag: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> Page[Trace]:
-        """Traces, newest first."""
+        oldest_first: bool = False,
+    ) -> TracePage:
+        """Traces meeting ``where`` (and the shorthand filters), newest first, with their
+        observations' totals and scores; ``cursor`` is a page's ``next_cursor`` or
+        ``prev_cursor``."""
+        from assay.store.trace_lists import filtered, page_rows, summaries
+
         if not 1 <= limit <= 1000:
             raise InvalidInput("limit must be between 1 and 1000", field="limit")
-        query = select(traces).where(traces.c.project_id == self.project_id)
-        if search:
-            query = query.where(text_contains(traces.c.name, search))
-        if session_id:
-            query = query.where(traces.c.session_id == session_id)
-        if user_id:
-            query = query.where(traces.c.user_id == user_id)
+        where = where or TraceQuery()
+        extra: dict[str, Any] = {
+            k: v
+            for k, v in (("search", search), ("session_id", session_id), ("user_id", user_id))
+            if v
+        }
         if tag:
-            query = query.where(json_array_contains(traces.c.tags, tag, self.db.dialect))
-        if cursor:
-            when, last_id = decode_cursor(cursor, 2)
-            try:
-                at = datetime.fromisoformat(when)
-            except (TypeError, ValueError):
-                raise InvalidInput("malformed pagination cursor", field="cursor") from None
-            query = query.where(
-                after_keyset([traces.c.created_at, traces.c.id], [at, last_id], True)
-            )
+            extra["tags"] = [*where.tags, tag]
+        if extra:
+            where = where.model_copy(update=extra)
+        query = filtered(self.project_id, where, self.db.dialect)
         with self.db.read() as conn:
-            rows = conn.execute(
-                query.order_by(traces.c.created_at.desc(), traces.c.id.desc()).limit(limit + 1)
-            ).all()
-        items = [_trace(r) for r in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit:
-            next_cursor = encode_cursor(items[-1].created_at.isoformat(), items[-1].id)
-        return Page[Trace](items=items, next_cursor=next_cursor)
+            rows, prev, after = page_rows(
+                conn, query, limit=limit, cursor=cursor, oldest_first=oldest_first
+            )
+            items = summaries(conn, self.project_id, rows, _trace)
+        return TracePage(items=items, next_cursor=after, prev_cursor=prev)
+
+    def ids(self, where: TraceQuery, *, limit: int) -> builtins.list[str]:
+        """The ids of at most ``limit`` traces meeting ``where``, newest first."""
+        from assay.store.trace_lists import filtered
+
+        query = filtered(self.project_id, where, self.db.dialect).with_only_columns(traces.c.id)
+        with self.db.read() as conn:
+            return list(
+                conn.execute(
+                    query.order_by(traces.c.created_at.desc(), traces.c.id.desc()).limit(limit)
+                ).scalars()
+            )
+
+    def sessions(
+        self,
+        *,
+        search: str | None = None,
+        user_id: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[SessionSummary]:
+        """Sessions (traces sharing a session id), the latest active first, with totals."""
+        from assay.store.trace_lists import session_page
+
+        if not 1 <= limit <= 1000:
+            raise InvalidInput("limit must be between 1 and 1000", field="limit")
+        with self.db.read() as conn:
+            items, after = session_page(
+                conn, self.project_id, search=search, user_id=user_id, limit=limit, cursor=cursor
+            )
+        return Page[SessionSummary](items=items, next_cursor=after)
+
+    def span_names(self, trace_ids: Sequence[str]) -> set[str]:
+        """The names the observations of these traces have."""
+        found: set[str] = set()
+        with self.db.read() as conn:
+            for start in range(0, len(trace_ids), _CHUNK):
+                query = (
+                    select(observations.c.name)
+                    .where(
+                        observations.c.project_id == self.project_id,
+                        observations.c.trace_id.in_(trace_ids[start : start + _CHUNK]),
+                        observations.c.name.is_not(None),
+                    )
+                    .distinct()
+                )
+                found.update(conn.execute(query).scalars())
+        return found
+
+    def scores(self, trace_id: str) -> builtins.list[Score]:
+        """The scores recorded on a trace, by name."""
+        from assay.store.scores import score_record
+
+        query = (
+            select(scores)
+            .where(scores.c.project_id == self.project_id, scores.c.trace_id == trace_id)
+            .order_by(scores.c.name, scores.c.created_at)
+        )
+        with self.db.read() as conn:
+            return [score_record(r._mapping) for r in conn.execute(query)]
+
+    def results_of(self, trace_id: str, run_id: str | None) -> builtins.list[TraceResult]:
+        """The experiment results that recorded this trace. With ``run_id`` (the run a trace
+        recorded by a run names as its session) only that run's, through its index."""
+        query = (
+            select(
+                results.c.id,
+                results.c.item_id,
+                results.c.experiment_id,
+                experiments.c.name,
+                experiments.c.dataset_id,
+            )
+            .join(experiments, experiments.c.id == results.c.experiment_id)
+            .where(experiments.c.project_id == self.project_id, results.c.trace_id == trace_id)
+        )
+        if run_id is not None:
+            query = query.where(results.c.experiment_id == run_id)
+        with self.db.read() as conn:
+            return [
+                TraceResult(r.id, r.item_id, r.experiment_id, r.name, r.dataset_id)
+                for r in conn.execute(query.limit(20))
+            ]
 
     def to_item(self, trace_id: str) -> ItemCreate:
         """A dataset item from a recorded run: input → input, output → expected output,

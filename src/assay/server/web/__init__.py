@@ -21,7 +21,9 @@ from assay.server.web import (
     datasets,
     prompts,
     runs,
+    sessions,
     traces,
+    traces_add,
 )
 from assay.server.web.templating import STATIC
 
@@ -41,7 +43,17 @@ def static(name: Annotated[str, Path(max_length=100)]) -> FileResponse:
     return static_file(_STATIC_FILES, name)
 
 
-for module in (datasets, dataset_runs, dataset_history, runs, compare, traces, prompts):
+for module in (
+    datasets,
+    dataset_runs,
+    dataset_history,
+    runs,
+    compare,
+    traces_add,
+    traces,
+    sessions,
+    prompts,
+):
     router.include_router(module.router)
 
 __all__ = ["router"]
