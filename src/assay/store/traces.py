@@ -22,6 +22,7 @@ from assay.domain import (
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
 from assay.store.db import Database
+from assay.store.online_queue import mark_pending
 from assay.store.sql import (
     after_keyset,
     decode_cursor,
@@ -126,6 +127,7 @@ class Traces:
                     )
                     .values(changes)
                 )
+            mark_pending(conn, self.db.dialect, self.project_id, trace_ids, now)
         return TraceIngestResult(
             created=created,
             updated=updated,
