@@ -30,8 +30,8 @@ from assay.domain.online import (
     OnlineRunReport,
 )
 from assay.errors import AssayError, InvalidInput, NotFound
+from assay.outbound import enforced, server_policy
 from assay.scoring import Scorer, build, run_scorer
-from assay.scoring.mapping import Path
 from assay.service.online_match import (
     check_glob,
     matches,
@@ -115,7 +115,9 @@ class _Pass:
     """What one pass reads once: each project's enabled rules and built evaluators."""
 
     rules: dict[str, list[OnlineRule]] = field(default_factory=dict)
-    scorers: dict[tuple[str, str, int | None], Scorer | AssayError] = field(default_factory=dict)
+    scorers: dict[tuple[str, str, int | None], tuple[Evaluator, Scorer] | AssayError] = field(
+        default_factory=dict
+    )
     matched: int = 0
     scores: int = 0
     errors: int = 0
@@ -150,7 +152,13 @@ class OnlineEvaluator:
         self.scored = 0
 
     async def run_once(self, *, limit: int = 100) -> OnlineRunReport:
-        """Take up to ``limit`` settled traces and score them; returns what was done."""
+        """Take up to ``limit`` settled traces and score them; returns what was done.
+
+        Judges and other outbound calls go through the server's outbound guard."""
+        with enforced(server_policy(self.settings)):
+            return await self._run_once(limit)
+
+    async def _run_once(self, limit: int) -> OnlineRunReport:
         claimed = await asyncio.to_thread(
             self.queue.claim,
             self.me,
@@ -228,25 +236,29 @@ class OnlineEvaluator:
         self, state: _Pass, store: Store, ref: OnlineEvaluatorRef, trace: TraceDetail
     ) -> list[ScoreCreate]:
         key = (store.project_id, ref.evaluator, ref.version)
-        scorer = state.scorers.get(key)
-        if scorer is None:
-            scorer = await asyncio.to_thread(_built, store, ref)
-            state.scorers[key] = scorer
-        if isinstance(scorer, AssayError):
-            return [_failed(ref.evaluator, scorer.message)]
+        built = state.scorers.get(key)
+        if built is None:
+            built = await asyncio.to_thread(_built, store, ref)
+            state.scorers[key] = built
+        if isinstance(built, AssayError):
+            return [_failed(ref.evaluator, built.message)]
+        saved, scorer = built
         try:
-            paths: dict[str, Path] = rule_mapping(ref.mapping)
-            sample = trace_sample(trace, paths)
+            sample = trace_sample(trace, rule_mapping(ref.mapping))
+            scores = await run_scorer(scorer, sample)
         except AssayError as exc:
-            return [_failed(scorer.name, exc.message)]
-        return await run_scorer(scorer, sample)
+            scores = [_failed(scorer.name, exc.message)]
+        for score in scores:  # failures too: which evaluator version could not score
+            if score.evaluator_id is None:
+                score.evaluator_id, score.evaluator_version = saved.id, saved.version
+        return scores
 
 
-def _built(store: Store, ref: OnlineEvaluatorRef) -> Scorer | AssayError:
+def _built(store: Store, ref: OnlineEvaluatorRef) -> tuple[Evaluator, Scorer] | AssayError:
     """The scorer of a rule's evaluator, or why there is none (deleted, no longer builds)."""
     try:
-        saved: Evaluator = store.evaluators.get(ref.evaluator, version=ref.version)
-        return build(saved)
+        saved = store.evaluators.get(ref.evaluator, version=ref.version)
+        return saved, build(saved)
     except AssayError as exc:
         return exc
 

@@ -125,7 +125,7 @@ class OnlineQueue:
             holders = conn.execute(
                 select(p.claimed_by).where(p.claimed_until >= now).distinct()
             ).scalars()
-            dead = [h for h in holders if not worker_alive(h, now, float("inf"))]
+            dead = [h for h in holders if not worker_alive(h, now, 1e9)]
         if dead:
             with self.db.write() as conn:
                 conn.execute(
@@ -199,9 +199,9 @@ class OnlineQueue:
                         score_id=None,
                         ingested_at=ingested_at,
                         created_at=now,
-                    )
-                ).rowcount
-                if taken != 1:
+                    ).returning(online_evaluations.c.rule_id)
+                ).first()
+                if taken is None:
                     skipped += 1
                     continue
                 if ids:

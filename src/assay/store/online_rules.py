@@ -65,7 +65,8 @@ def _rule(row: Row[Any]) -> OnlineRule:
 def _stored(data: OnlineRuleCreate | OnlineRuleUpdate) -> dict[str, Any]:
     """The columns a create or an update sets."""
     values: dict[str, Any] = {}
-    for key in data.model_fields_set if isinstance(data, OnlineRuleUpdate) else data.model_fields:
+    given = data.model_fields_set if isinstance(data, OnlineRuleUpdate) else type(data).model_fields
+    for key in given:
         value = getattr(data, key)
         if value is None and key != "filter":
             continue
