@@ -20,7 +20,7 @@ from assay.service.online_match import sampled
 from assay.store import Store
 from assay.store.online_queue import Evaluated, OnlineQueue
 from assay.store.tables import online_pending
-from tests.fakes.provider import Fault, FakeProvider
+from tests.fakes.provider import FakeProvider, Fault
 
 
 def _explodes(**_: Any) -> Any:
@@ -338,7 +338,9 @@ def test_llm_judge_rule_cost_apart_and_outbound_guard(store: Store, settings: Se
         [wrong] = _online_scores(store, "t-1")
         [refused] = _online_scores(store, "t-4")
         assert (right.passed, wrong.passed) == (True, False)
-        assert right.cost is not None and right.cost > 0 and right.tokens_in
+        assert right.cost is not None
+        assert right.cost > 0
+        assert right.tokens_in
         assert right.cost != 0.5  # the judge's cost, not the trace's generation
         assert store.traces.get("t-0").observations[0].cost == 0.5
         assert (refused.reason or "").startswith("scorer error")
