@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -90,9 +91,7 @@ def test_rule_crud_and_validation_over_http(http: TestClient) -> None:
 
 
 @pytest.mark.usefixtures("saved")
-def test_sdk_rules_and_scores_over_time(
-    client: Assay, store: Store, settings: Settings
-) -> None:
+def test_sdk_rules_and_scores_over_time(client: Assay, store: Store, settings: Settings) -> None:
     rule = client.online_rules.create(
         "capitals", ["says-paris", {"evaluator": "short"}], filter={"tags": ["prod"]}
     )
@@ -158,3 +157,52 @@ async def test_async_sdk_rules(aclient: AsyncAssay) -> None:
     await aclient.online_rules.delete("a")
     with pytest.raises(NotFound):
         await aclient.online_rules.get("a")
+
+
+@pytest.mark.usefixtures("saved")
+def test_cli_online_commands(
+    store: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from assay.cli.main import app
+    from assay.store.projects import get_project
+
+    monkeypatch.setenv("ASSAY_DATABASE_URL", settings.resolved_database_url)
+    monkeypatch.setenv("ASSAY_HOME", str(settings.home))
+    monkeypatch.setenv("ASSAY_PROJECT", get_project(store.db, store.project_id).name)
+    runner = CliRunner()
+
+    def cli(*args: str) -> Any:
+        return runner.invoke(app, ["online", *args])
+
+    made = cli(
+        "create", "capitals", "-e", "says-paris", "-e", "short@1",
+        "--trace-name", "chat-*", "--tag", "prod", "--metadata", "tier=pro",
+        "--no-errors", "--sample-rate", "0.5",
+        "--map", "says-paris:output=trace.generation.output", "--json",
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    rule = store.online_rules.get("capitals")
+    assert rule.filter.model_dump(exclude_defaults=True) == {
+        "name": "chat-*",
+        "tags": ["prod"],
+        "metadata": {"tier": "pro"},
+        "has_error": False,
+    }
+    assert [(e.evaluator, e.version, e.mapping) for e in rule.evaluators] == [
+        ("says-paris", None, {"output": "trace.generation.output"}),
+        ("short", 1, {}),
+    ]
+    bad = cli("create", "x", "-e", "short", "--trace-name", "a[b")
+    assert "unclosed '['" in str(bad.exception)
+    assert "'ghost' not found" in str(cli("create", "x", "-e", "ghost").exception)
+    unmapped = cli("create", "x", "-e", "short", "--map", "other:output=output")
+    assert "--map" in str(unmapped.exception)
+    assert cli("disable", "capitals").exit_code == 0
+    assert store.online_rules.get("capitals").enabled is False
+    listed = cli("list", "--json")
+    assert [r["name"] for r in json.loads(listed.output)] == ["capitals"]
+    assert cli("scores", "--rule", "capitals").exit_code == 0
+    assert cli("delete", "capitals").exit_code == 0
+    assert store.online_rules.list() == []
