@@ -19,6 +19,7 @@ from assay.server.web import (
     dataset_history,
     dataset_runs,
     datasets,
+    online,
     prompts,
     runs,
     traces,
@@ -41,7 +42,7 @@ def static(name: Annotated[str, Path(max_length=100)]) -> FileResponse:
     return static_file(_STATIC_FILES, name)
 
 
-for module in (datasets, dataset_runs, dataset_history, runs, compare, traces, prompts):
+for module in (datasets, dataset_runs, dataset_history, runs, compare, traces, prompts, online):
     router.include_router(module.router)
 
 __all__ = ["router"]
