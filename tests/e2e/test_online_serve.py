@@ -24,9 +24,7 @@ def _wait(check: object, what: str, seconds: float = 60.0) -> None:
 
 
 def test_sdk_traces_get_online_scores(env: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
-    proc, url = start(
-        {**env, "ASSAY_ONLINE_SETTLE_S": "1", "ASSAY_WORKER_POLL_INTERVAL": "0.2"}
-    )
+    proc, url = start({**env, "ASSAY_ONLINE_SETTLE_S": "1", "ASSAY_WORKER_POLL_INTERVAL": "0.2"})
     try:
         client = Assay(base_url=url)
         client.evaluators.create("says-paris", "contains", params={"value": "Paris"})
