@@ -14,6 +14,7 @@ whose reason says why; it never stops the worker.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import threading
@@ -173,11 +174,12 @@ class OnlineEvaluator:
         async def one(pending: PendingTrace) -> None:
             async with gate:
                 try:
-                    await self._trace(state, pending)
+                    released = await self._trace(state, pending)
                 except Exception:  # one broken trace must not stop the others
                     log.exception("online evaluation of trace %s failed", pending.trace_id)
                     return
-            await asyncio.to_thread(self.queue.release, self.me, pending)
+            if not released:
+                await asyncio.to_thread(self.queue.release, self.me, pending)
 
         await asyncio.gather(*(one(p) for p in claimed))
         self.scored += state.scores
@@ -197,18 +199,19 @@ class OnlineEvaluator:
                 return
             await asyncio.to_thread(stopping.wait, self.settings.worker_poll_interval)
 
-    async def _trace(self, state: _Pass, pending: PendingTrace) -> None:
+    async def _trace(self, state: _Pass, pending: PendingTrace) -> bool:
+        """Score one trace; returns whether its claim was released with the scores."""
         store = Store(self.db, pending.project_id)
         rules = state.rules.get(pending.project_id)
         if rules is None:
             rules = await asyncio.to_thread(store.online_rules.list, enabled=True)
             state.rules[pending.project_id] = rules
         if not rules:
-            return
+            return False
         try:
             trace = await asyncio.to_thread(store.traces.get, pending.trace_id)
         except NotFound:  # deleted since it was ingested
-            return
+            return False
         done = await asyncio.to_thread(self.queue.evaluated, pending.project_id, pending.trace_id)
         results: list[Evaluated] = []
         for rule in rules:
@@ -222,15 +225,23 @@ class OnlineEvaluator:
                 scores = await self._score(state, store, ref, trace)
                 results.append(Evaluated(rule.id, ref.evaluator, scores))
         if not results:
-            return
+            return False
         stored, skipped = await asyncio.to_thread(
-            self.queue.store, pending.project_id, trace.id, pending.touched_at, results
+            functools.partial(
+                self.queue.store,
+                pending.project_id,
+                trace.id,
+                pending.touched_at,
+                results,
+                release=(self.me, pending),
+            )
         )
         state.scores += stored
         state.skipped += skipped
         state.errors += sum(
             1 for r in results for s in r.scores if (s.reason or "").startswith("scorer error")
         )
+        return True
 
     async def _score(
         self, state: _Pass, store: Store, ref: OnlineEvaluatorRef, trace: TraceDetail

@@ -137,19 +137,8 @@ class OnlineQueue:
     def release(self, worker: str, done: PendingTrace) -> bool:
         """Drop a trace evaluated by ``worker``; one ingested again meanwhile stays, free for
         the next look. Returns whether it was dropped."""
-        p = online_pending.c
-        mine = and_(
-            p.project_id == done.project_id, p.trace_id == done.trace_id, p.claimed_by == worker
-        )
         with self.db.write() as conn:
-            gone = conn.execute(
-                delete(online_pending).where(mine, p.touched_at == done.touched_at)
-            ).rowcount
-            if not gone:
-                conn.execute(
-                    update(online_pending).where(mine).values(claimed_by=None, claimed_until=None)
-                )
-        return bool(gone)
+            return _release(conn, worker, done)
 
     def pending(self, project_id: str | None = None) -> int:
         """How many traces wait (ready or not)."""
@@ -171,14 +160,23 @@ class OnlineQueue:
         return {(r.rule_id, r.evaluator) for r in rows}
 
     def store(
-        self, project_id: str, trace_id: str, ingested_at: datetime, done: Sequence[Evaluated]
+        self,
+        project_id: str,
+        trace_id: str,
+        ingested_at: datetime,
+        done: Sequence[Evaluated],
+        *,
+        release: tuple[str, PendingTrace] | None = None,
     ) -> tuple[int, int]:
         """Store each evaluator's scores on the trace unless that (rule, evaluator, trace)
-        was stored before; one transaction. Returns (scores stored, evaluations skipped)."""
+        was stored before, and ``release`` (worker, claim) the trace; one transaction.
+        Returns (scores stored, evaluations skipped)."""
         stored = skipped = 0
         now = utcnow()
         rules = {d.rule_id for d in done}
         with self.db.write() as conn:
+            if release is not None:
+                _release(conn, *release)
             live = set(
                 conn.execute(
                     select(online_rules.c.id).where(online_rules.c.id.in_(sorted(rules)))
@@ -229,6 +227,17 @@ class OnlineQueue:
             return bool(
                 conn.execute(select(exists().where(online_rules.c.enabled.is_(True)))).scalar()
             )
+
+
+def _release(conn: Connection, worker: str, done: PendingTrace) -> bool:
+    p = online_pending.c
+    mine = and_(
+        p.project_id == done.project_id, p.trace_id == done.trace_id, p.claimed_by == worker
+    )
+    gone = conn.execute(delete(online_pending).where(mine, p.touched_at == done.touched_at))
+    if not gone.rowcount:
+        conn.execute(update(online_pending).where(mine).values(claimed_by=None, claimed_until=None))
+    return bool(gone.rowcount)
 
 
 def _score_row(
