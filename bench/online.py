@@ -27,18 +27,14 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _server import start_server  # noqa: E402
-
-from assay.client import Assay  # noqa: E402
+from _server import start_server  # bench/ is on sys.path when a script runs
+from assay.client import Assay
 
 RESULTS = Path(__file__).resolve().parent / "results" / "online.json"
 BATCH = 100
