@@ -53,6 +53,20 @@ class Settings(BaseSettings):
     worker_stale_after: float = Field(
         default=30.0, gt=0, description="Seconds without a heartbeat before a run is taken over."
     )
+    online_settle_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds a trace must go without new spans before online rules score it.",
+    )
+    online_lease_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds a worker holds the traces it took for online evaluation before "
+        "another may take them.",
+    )
+    online_concurrency: int = Field(
+        default=8, ge=1, le=256, description="Traces a worker scores at once for online rules."
+    )
     rate_limit_auth_failures: int = Field(
         default=30,
         ge=0,

@@ -34,6 +34,7 @@ from assay.domain import (
     ScoreCreate,
     TraceCreate,
 )
+from assay.domain.online import OnlineRuleCreate
 from assay.scorers import exact_match
 from assay.store import Store
 from assay.store.projects import get_project
@@ -96,6 +97,8 @@ NO_RECORD: dict[str, str] = {
     "run_frames": "cached columns of a finished run for the analysis",
     "response_cache": "cached target responses (CachedResponse), never rendered",
     "prompt_labels": "shown as Prompt.labels",
+    "online_pending": "traces waiting for online rules: a work queue, shown nowhere",
+    "online_evaluations": "which (rule, evaluator, trace) was scored: the scores show it",
 }
 
 
@@ -133,6 +136,16 @@ def stored(store: Store) -> dict[str, list[BaseModel]]:
         EvaluatorCreate(name="mentions", kind="contains", params={"value": "Q"})
     )
     store.evaluators.attach("qa", evaluator.id)
+    rule = store.online_rules.create(
+        OnlineRuleCreate.model_validate(
+            {
+                "name": "online",
+                "filter": {"name": "answer*", "metadata": {"n": 1}, "has_error": False},
+                "sample_rate": 0.5,
+                "evaluators": [{"evaluator": "mentions", "version": 1, "mapping": {"x": "input"}}],
+            }
+        )
+    )
 
     run = assay.evaluate("qa", _answer, [exact_match()], name="base", store=store, quiet=True)
     result = next(store.experiments.iter_results(run.id))
@@ -248,6 +261,7 @@ def stored(store: Store) -> dict[str, list[BaseModel]]:
         "endpoints": [store.endpoints.get(endpoint.id), *store.endpoints.list().items],
         "connections": [store.connections.get("openai"), *store.connections.list()],
         "traces": [store.traces.get("trace-1"), *store.traces.list().items],
+        "online_rules": [store.online_rules.get(rule.id), *store.online_rules.list()],
         "observations": _all(store.traces.get("trace-1").observations),
         # shapes of their own over several tables: validated, not compared with one table
         "views": [

@@ -28,7 +28,12 @@ COMPLETED = _CODE[ResultStatus.completed]
 FAILED = _CODE[ResultStatus.failed]
 #: When one result has a score of the same name from several sources, people overrule the API,
 #: which overrules evaluators.
-_SOURCE_RANK = {ScoreSource.evaluator: 0, ScoreSource.api: 1, ScoreSource.human: 2}
+_SOURCE_RANK = {
+    ScoreSource.evaluator: 0,
+    ScoreSource.online: 0,
+    ScoreSource.api: 1,
+    ScoreSource.human: 2,
+}
 
 
 def _num(value: float | None) -> float:

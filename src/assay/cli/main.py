@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("assay.cli.audit", "app"),
     "runs": ("assay.cli.runs", "app"),
     "analytics": ("assay.cli.analytics", "app"),
+    "online": ("assay.cli.online", "app"),
 }
 
 

@@ -20,6 +20,7 @@ from assay.client._base import (
     retry_rule,
 )
 from assay.client._calls import FileLike, ItemLike
+from assay.client._online import AsyncOnlineRules
 from assay.client._runs_async import (
     AsyncDatasetRuns,
     AsyncEvaluators,
@@ -89,6 +90,7 @@ class AsyncAssay(AsyncTracing):
         self.dataset_runs = AsyncDatasetRuns(self)
         self.evaluators = AsyncEvaluators(self)
         self.scores = AsyncScores(self)
+        self.online_rules = AsyncOnlineRules(self)
 
     async def _run(self, call: Call[T]) -> T:
         response = await self._send(call, stream=False)

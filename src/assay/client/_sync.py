@@ -19,6 +19,7 @@ from assay.client._base import (
     retry_rule,
 )
 from assay.client._calls import FileLike, ItemLike
+from assay.client._online import OnlineRules
 from assay.client._runs import DatasetRuns, Evaluators, Experiments, Scores
 from assay.client._tracing import SyncTracing
 from assay.domain import (
@@ -84,6 +85,7 @@ class Assay(SyncTracing):
         self.dataset_runs = DatasetRuns(self)
         self.evaluators = Evaluators(self)
         self.scores = Scores(self)
+        self.online_rules = OnlineRules(self)
 
     def _run(self, call: Call[T]) -> T:
         response = self._send(call, stream=False)

@@ -20,6 +20,8 @@ class ScoreSource(StrEnum):
     evaluator = "evaluator"
     human = "human"
     api = "api"
+    online = "online"
+    """Written by an online evaluation rule on a production trace."""
 
 
 class Score(Record):

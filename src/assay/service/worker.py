@@ -1,9 +1,10 @@
 """The background worker: takes started experiments from the database and runs them.
 
 It runs in a thread of ``assay serve`` (unless ``ASSAY_SERVE_WORKER=false``) and in every
-``assay worker`` process. A process that stops mid-run leaves the experiment ``running``; the
-next worker to look takes it over (dead process or stale heartbeat) and runs only what is
-unfinished: completed results are never run or written twice.
+``assay worker`` process. Beside the experiments it scores settled production traces with the
+projects' online rules (``service/online.py``). A process that stops mid-run leaves the
+experiment ``running``; the next worker to look takes it over (dead process or stale
+heartbeat) and runs only what is unfinished: completed results are never run or written twice.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from assay.domain import ExperimentStatus
 from assay.engine import Runner, RunOptions, build_scorers, check_resumable, config_hash
 from assay.errors import AssayError
 from assay.outbound import enforced, server_policy
+from assay.service.online import OnlineEvaluator
 from assay.service.targets import run_options, runnable
 from assay.store import Database, Store
 from assay.store.planning import worker_id
@@ -39,6 +41,7 @@ class Worker:
         self.me = worker_id()
         self.stopping = threading.Event()
         self.runs = 0
+        self.online = OnlineEvaluator(settings, db, worker=self.me, project_ids=project_ids)
         self._thread: threading.Thread | None = None
 
     def start_thread(self) -> None:
@@ -60,7 +63,10 @@ class Worker:
 
     async def _loop(self, until_idle: bool) -> None:
         with enforced(server_policy(self.settings)):  # targets and judges it builds are guarded
-            await self._claims(until_idle)
+            await asyncio.gather(
+                self._claims(until_idle),
+                self.online.run_forever(self.stopping, until_idle=until_idle),
+            )
 
     async def _claims(self, until_idle: bool) -> None:
         while not self.stopping.is_set():

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from assay.store.experiments import Experiments
     from assay.store.keys import Keys, authenticate, authenticate_key
     from assay.store.migrate import current_revision, ensure_schema, head_revision, upgrade
+    from assay.store.online_rules import OnlineRules
     from assay.store.policies import Policies
     from assay.store.projects import ensure_project, get_project
     from assay.store.prompts import Prompts
@@ -46,6 +47,7 @@ _LAZY = {
     "Evaluators": "assay.store.evaluators",
     "Experiments": "assay.store.experiments",
     "Keys": "assay.store.keys",
+    "OnlineRules": "assay.store.online_rules",
     "Policies": "assay.store.policies",
     "Prompts": "assay.store.prompts",
     "ResponseCache": "assay.store.cache",
@@ -169,6 +171,12 @@ class Store:
         return Policies(self.db, self.project_id)
 
     @cached_property
+    def online_rules(self) -> OnlineRules:
+        from assay.store.online_rules import OnlineRules
+
+        return OnlineRules(self.db, self.project_id, self.actor)
+
+    @cached_property
     def scores(self) -> Scores:
         from assay.store.scores import Scores
 
@@ -216,6 +224,7 @@ __all__ = [
     "Evaluators",
     "Experiments",
     "Keys",
+    "OnlineRules",
     "Policies",
     "Prompts",
     "ResponseCache",

@@ -72,9 +72,10 @@ def _values(data: ScoreCreate) -> dict[str, Any]:
 
 def check_feedback(data: ScoreCreate) -> None:
     """A human/API score: a source other than evaluator and a value matching its data type."""
-    if data.source is ScoreSource.evaluator:
+    if data.source in (ScoreSource.evaluator, ScoreSource.online):
         raise InvalidInput(
-            "source must be 'human' or 'api'; evaluator scores are written by runs and re-scoring",
+            "source must be 'human' or 'api'; evaluator scores are written by runs, re-scoring "
+            "and online rules",
             field="source",
         )
     value, kind = data.value, data.data_type

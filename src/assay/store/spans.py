@@ -21,6 +21,7 @@ import orjson
 from sqlalchemy import Connection, select
 
 from assay.store.db import Database
+from assay.store.online_queue import mark_pending
 from assay.store.tables import observations, traces
 from assay.store.types import utcnow
 
@@ -117,6 +118,8 @@ def write_spans(
         values = f"({_values(db.dialect, _COLUMNS, _JSON)})"
         _insert(conn, db.dialect, head, values, "ON CONFLICT DO NOTHING", new)
         result.inserted = len(new)
+        touched = {*trace_fields, *(s["trace_id"] for s in spans)}
+        mark_pending(conn, db.dialect, project_id, touched, now)
     _refresh_statistics(db, len(new))
     return result
 

@@ -291,6 +291,7 @@ scores = Table(
     UniqueConstraint("result_id", "name", "source"),
     Index(None, "experiment_id", "name"),
     Index(None, "trace_id"),
+    Index(None, "project_id", "source", "created_at"),  # online scores over time
 )
 
 # Target responses keyed by a hash of (target config, item input), for cheap re-runs.
@@ -407,4 +408,53 @@ observations = Table(
         ["project_id", "trace_id"], ["traces.project_id", "traces.id"], ondelete="CASCADE"
     ),
     Index(None, "project_id", "trace_id", "start_time"),
+)
+
+# Online evaluation (migration 0009): rules that score production traces as they arrive.
+online_rules = Table(
+    "online_rules",
+    metadata,
+    _id(),
+    _project(),
+    Column("name", String(200), nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    # Which traces: trace name (exact or glob), tags, metadata, model, errors (see domain).
+    Column("filter", Json, nullable=False),
+    Column("sample_rate", Float, nullable=False),
+    # The saved evaluators to apply: [{evaluator, version, mapping}].
+    Column("evaluators", Json, nullable=False),
+    _created(),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("project_id", "name"),
+)
+
+# Traces waiting to be evaluated: written by every ingestion while the project has an enabled
+# rule; ``touched_at`` is the last ingestion, so a trace is ready once it settled.
+online_pending = Table(
+    "online_pending",
+    metadata,
+    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("trace_id", String(64), nullable=False),
+    Column("touched_at", UtcDateTime, nullable=False),
+    Column("claimed_by", String(100)),
+    Column("claimed_until", UtcDateTime),
+    PrimaryKeyConstraint("project_id", "trace_id"),
+    Index(None, "touched_at"),
+)
+
+# One row per (rule, evaluator, trace) ever scored: written in the score's transaction, its key
+# is what makes online scoring exactly once.
+online_evaluations = Table(
+    "online_evaluations",
+    metadata,
+    Column("rule_id", ID, ForeignKey("online_rules.id", ondelete="CASCADE"), nullable=False),
+    Column("evaluator", String(200), nullable=False),
+    Column("trace_id", String(64), nullable=False),
+    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("score_id", ID, ForeignKey("scores.id", ondelete="SET NULL")),
+    Column("ingested_at", UtcDateTime),
+    _created(),
+    PrimaryKeyConstraint("rule_id", "evaluator", "trace_id"),
+    Index(None, "project_id", "created_at"),
+    Index(None, "score_id"),
 )

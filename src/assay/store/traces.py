@@ -29,6 +29,7 @@ from assay.domain import (
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
 from assay.store.db import Database
+from assay.store.online_queue import mark_pending
 from assay.store.tables import experiments, observations, results, scores, traces
 from assay.store.types import utcnow
 
@@ -137,6 +138,7 @@ class Traces:
                     )
                     .values(changes)
                 )
+            mark_pending(conn, self.db.dialect, self.project_id, trace_ids, now)
         return TraceIngestResult(
             created=created,
             updated=updated,

@@ -19,6 +19,7 @@ from assay.server.web import (
     dataset_history,
     dataset_runs,
     datasets,
+    online,
     prompts,
     runs,
     sessions,
@@ -53,6 +54,7 @@ for module in (
     traces,
     sessions,
     prompts,
+    online,
 ):
     router.include_router(module.router)
 

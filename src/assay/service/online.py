@@ -1,0 +1,278 @@
+"""Online evaluation: rules checked and saved, and the evaluator workers run over traces.
+
+Rules are refused with the field at fault before anything is written: a rate outside 0..1,
+a glob whose brackets do not close, an unknown evaluator or version, an evaluator that does
+not build, a mapping path that cannot be read, the same evaluator twice.
+
+:class:`OnlineEvaluator` is what ``assay serve`` and ``assay worker`` run beside the
+experiment queue: it takes traces that settled (``store/online_queue.py``), scores each with
+every enabled rule of its project that matches and samples it, and stores the scores on the
+trace, each (rule, evaluator, trace) once. A scorer that fails gives a score without a value
+whose reason says why; it never stops the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from assay.config import Settings
+from assay.domain import Evaluator, ScoreCreate, TraceDetail
+from assay.domain.online import (
+    OnlineEvaluatorRef,
+    OnlineRule,
+    OnlineRuleCreate,
+    OnlineRuleUpdate,
+    OnlineRunReport,
+)
+from assay.errors import AssayError, InvalidInput, NotFound
+from assay.outbound import enforced, server_policy
+from assay.scoring import Scorer, build, run_scorer
+from assay.service.online_match import (
+    check_glob,
+    matches,
+    rule_mapping,
+    sampled,
+    trace_sample,
+)
+from assay.store import Database, Store
+from assay.store.online_queue import Evaluated, OnlineQueue, PendingTrace
+from assay.store.planning import worker_id
+
+log = logging.getLogger("assay.online")
+
+
+# ---------------------------------------------------------------------- rules
+def check_rule(store: Store, data: OnlineRuleCreate) -> OnlineRuleCreate:
+    """``data`` checked; evaluators named by id come back named by name, pinned to that id's
+    version (what a rule records)."""
+    rate = data.sample_rate
+    if not math.isfinite(rate) or not 0.0 <= rate <= 1.0:
+        raise InvalidInput(
+            f"sample_rate must be between 0 and 1, got {rate!r}", field="sample_rate"
+        )
+    if data.filter.name is not None:
+        if not data.filter.name.strip():
+            raise InvalidInput("filter.name must not be blank", field="filter.name")
+        check_glob(data.filter.name)
+    if not data.evaluators:
+        raise InvalidInput("give at least one evaluator", field="evaluators")
+    refs: list[OnlineEvaluatorRef] = []
+    seen: set[str] = set()
+    for i, ref in enumerate(data.evaluators):
+        where = f"evaluators[{i}]"
+        try:
+            saved = store.evaluators.get(ref.evaluator, version=ref.version)
+        except NotFound:
+            what = f"evaluator {ref.evaluator!r}"
+            if ref.version is not None:
+                what += f" version {ref.version}"
+            raise InvalidInput(f"{where}: {what} not found", field=f"{where}.evaluator") from None
+        try:
+            build(saved)
+        except InvalidInput as exc:
+            raise InvalidInput(
+                f"{where}: evaluator {saved.name!r} v{saved.version} does not build: {exc.message}",
+                field=f"{where}.evaluator",
+            ) from None
+        if saved.name in seen:
+            raise InvalidInput(
+                f"{where}: evaluator {saved.name!r} is listed twice", field=f"{where}.evaluator"
+            )
+        seen.add(saved.name)
+        rule_mapping(ref.mapping, field=f"{where}.mapping")
+        version = saved.version if ref.version is not None or saved.id == ref.evaluator else None
+        refs.append(ref.model_copy(update={"evaluator": saved.name, "version": version}))
+    return data.model_copy(update={"evaluators": refs})
+
+
+def create_rule(store: Store, data: OnlineRuleCreate) -> OnlineRule:
+    return store.online_rules.create(check_rule(store, data))
+
+
+def update_rule(store: Store, ref: str, changes: OnlineRuleUpdate) -> OnlineRule:
+    """Change some fields; the rule as it would become is checked whole first."""
+    current = store.online_rules.get(ref)
+    merged = OnlineRuleCreate.model_validate(
+        {
+            **current.model_dump(include=set(OnlineRuleCreate.model_fields)),
+            **changes.model_dump(exclude_unset=True),
+        }
+    )
+    checked = check_rule(store, merged)
+    given = changes.model_fields_set
+    values = {k: getattr(checked, k) for k in given}
+    return store.online_rules.update(current.id, OnlineRuleUpdate.model_validate(values))
+
+
+# ---------------------------------------------------------------------- evaluation
+@dataclass
+class _Pass:
+    """What one pass reads once: each project's enabled rules and built evaluators."""
+
+    rules: dict[str, list[OnlineRule]] = field(default_factory=dict)
+    scorers: dict[tuple[str, str, int | None], tuple[Evaluator, Scorer] | AssayError] = field(
+        default_factory=dict
+    )
+    matched: int = 0
+    scores: int = 0
+    errors: int = 0
+    skipped: int = 0
+
+    def report(self, traces: int) -> OnlineRunReport:
+        return OnlineRunReport(
+            traces=traces,
+            matched=self.matched,
+            scores=self.scores,
+            errors=self.errors,
+            skipped=self.skipped,
+        )
+
+
+class OnlineEvaluator:
+    """Scores settled traces with their project's online rules, batch after batch."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        worker: str | None = None,
+        project_ids: Sequence[str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.queue = OnlineQueue(db)
+        self.me = worker or worker_id()
+        self.project_ids = project_ids
+        self.scored = 0
+
+    async def run_once(self, *, limit: int = 100) -> OnlineRunReport:
+        """Take up to ``limit`` settled traces and score them; returns what was done.
+
+        Judges and other outbound calls go through the server's outbound guard."""
+        with enforced(server_policy(self.settings)):
+            return await self._run_once(limit)
+
+    async def _run_once(self, limit: int) -> OnlineRunReport:
+        claimed = await asyncio.to_thread(
+            self.queue.claim,
+            self.me,
+            settle_s=self.settings.online_settle_s,
+            lease_s=self.settings.online_lease_s,
+            limit=limit,
+            project_ids=self.project_ids,
+        )
+        state = _Pass()
+        gate = asyncio.Semaphore(self.settings.online_concurrency)
+
+        async def one(pending: PendingTrace) -> None:
+            async with gate:
+                try:
+                    released = await self._trace(state, pending)
+                except Exception:  # one broken trace must not stop the others
+                    log.exception("online evaluation of trace %s failed", pending.trace_id)
+                    return
+            if not released:
+                await asyncio.to_thread(self.queue.release, self.me, pending)
+
+        await asyncio.gather(*(one(p) for p in claimed))
+        self.scored += state.scores
+        return state.report(len(claimed))
+
+    async def run_forever(self, stopping: threading.Event, *, until_idle: bool = False) -> None:
+        """Score batches until ``stopping`` is set (or, ``until_idle``, none is ready)."""
+        while not stopping.is_set():
+            try:
+                report = await self.run_once()
+            except Exception:  # a database hiccup: look again later
+                log.exception("online evaluation pass failed")
+                report = OnlineRunReport()
+            if report.traces:
+                continue
+            if until_idle:
+                return
+            await asyncio.to_thread(stopping.wait, self.settings.worker_poll_interval)
+
+    async def _trace(self, state: _Pass, pending: PendingTrace) -> bool:
+        """Score one trace; returns whether its claim was released with the scores."""
+        store = Store(self.db, pending.project_id)
+        rules = state.rules.get(pending.project_id)
+        if rules is None:
+            rules = await asyncio.to_thread(store.online_rules.list, enabled=True)
+            state.rules[pending.project_id] = rules
+        if not rules:
+            return False
+        try:
+            trace = await asyncio.to_thread(store.traces.get, pending.trace_id)
+        except NotFound:  # deleted since it was ingested
+            return False
+        done = await asyncio.to_thread(self.queue.evaluated, pending.project_id, pending.trace_id)
+        results: list[Evaluated] = []
+        for rule in rules:
+            if not matches(rule.filter, trace) or not sampled(trace.id, rule.sample_rate):
+                continue
+            state.matched += 1
+            for ref in rule.evaluators:
+                if (rule.id, ref.evaluator) in done:
+                    state.skipped += 1
+                    continue
+                scores = await self._score(state, store, ref, trace)
+                results.append(Evaluated(rule.id, ref.evaluator, scores))
+        if not results:
+            return False
+        stored, skipped = await asyncio.to_thread(
+            functools.partial(
+                self.queue.store,
+                pending.project_id,
+                trace.id,
+                pending.touched_at,
+                results,
+                release=(self.me, pending),
+            )
+        )
+        state.scores += stored
+        state.skipped += skipped
+        state.errors += sum(
+            1 for r in results for s in r.scores if (s.reason or "").startswith("scorer error")
+        )
+        return True
+
+    async def _score(
+        self, state: _Pass, store: Store, ref: OnlineEvaluatorRef, trace: TraceDetail
+    ) -> list[ScoreCreate]:
+        key = (store.project_id, ref.evaluator, ref.version)
+        built = state.scorers.get(key)
+        if built is None:
+            built = await asyncio.to_thread(_built, store, ref)
+            state.scorers[key] = built
+        if isinstance(built, AssayError):
+            return [_failed(ref.evaluator, built.message)]
+        saved, scorer = built
+        try:
+            sample = trace_sample(trace, rule_mapping(ref.mapping))
+            scores = await run_scorer(scorer, sample)
+        except AssayError as exc:
+            scores = [_failed(scorer.name, exc.message)]
+        for score in scores:  # failures too: which evaluator version could not score
+            if score.evaluator_id is None:
+                score.evaluator_id, score.evaluator_version = saved.id, saved.version
+        return scores
+
+
+def _built(store: Store, ref: OnlineEvaluatorRef) -> tuple[Evaluator, Scorer] | AssayError:
+    """The scorer of a rule's evaluator, or why there is none (deleted, no longer builds)."""
+    try:
+        saved = store.evaluators.get(ref.evaluator, version=ref.version)
+        return saved, build(saved)
+    except AssayError as exc:
+        return exc
+
+
+def _failed(name: str, why: str) -> ScoreCreate:
+    return ScoreCreate(name=name, value=None, reason=f"scorer error: {why}")
