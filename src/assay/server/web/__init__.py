@@ -19,9 +19,13 @@ from assay.server.web import (
     dataset_history,
     dataset_runs,
     datasets,
+    endpoints,
+    evaluators,
     prompts,
+    run_actions,
     runs,
     traces,
+    uploads,
 )
 from assay.server.web.templating import STATIC
 
@@ -41,7 +45,19 @@ def static(name: Annotated[str, Path(max_length=100)]) -> FileResponse:
     return static_file(_STATIC_FILES, name)
 
 
-for module in (datasets, dataset_runs, dataset_history, runs, compare, traces, prompts):
+for module in (
+    datasets,
+    uploads,
+    dataset_runs,
+    dataset_history,
+    evaluators,
+    run_actions,
+    runs,
+    compare,
+    traces,
+    prompts,
+    endpoints,
+):
     router.include_router(module.router)
 
 __all__ = ["router"]
