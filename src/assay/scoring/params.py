@@ -141,7 +141,7 @@ def _read(param: Param, text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        if "str" in param.annotation or param.annotation == "Any":
+        if {"str", "Any"} & {part.strip() for part in param.annotation.split("|")}:
             return text  # a plain word where text is accepted
         raise InvalidInput(
             f"{field}: not valid JSON ({exc.msg} at character {exc.pos + 1})", field=field
