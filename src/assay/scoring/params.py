@@ -80,9 +80,7 @@ def _model_params() -> list[Param]:
         field = ModelOptions.model_fields[name]
         text = str(field.annotation).replace("typing.", "")  # e.g. "str | None"
         widget, choices = _widget(text)
-        params.append(
-            Param(name, text, widget, False, None, choices, help=field.description or "")
-        )
+        params.append(Param(name, text, widget, False, None, choices, help=field.description or ""))
     return params
 
 

@@ -7,6 +7,7 @@ a new URL drops the stored secrets (as the API does) so a secret never follows a
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -193,10 +194,8 @@ def edit_endpoint(
     return render(request, "endpoint_form.html", context, status=422)
 
 
-@router.post(
-    "/endpoints/{endpoint_id}/test", response_class=HTMLResponse, dependencies=[FormGuard]
-)
-async def test_endpoint(
+@router.post("/endpoints/{endpoint_id}/test", response_class=HTMLResponse, dependencies=[FormGuard])
+async def try_endpoint_form(
     request: Request,
     store: ProjectStore,
     endpoint_id: str,
@@ -224,8 +223,6 @@ async def test_endpoint(
 )
 def delete_endpoint(store: ProjectStore, endpoint_id: str) -> HTMLResponse:
     """Delete the endpoint; runs that used it keep what they recorded."""
-    try:
+    with suppress(NotFound):  # already gone: the list is where the user wanted to be
         store.endpoints.delete(endpoint_id)
-    except NotFound:
-        pass  # already gone: the list is where the user wanted to be
     return HTMLResponse("", headers={"HX-Redirect": "/endpoints"})

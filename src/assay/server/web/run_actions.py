@@ -81,9 +81,7 @@ def score_page(
     return render(request, "run_score.html", _score_context(store, run, back, None))
 
 
-@router.post(
-    "/run-actions/{run_id}/score", response_class=HTMLResponse, dependencies=[FormGuard]
-)
+@router.post("/run-actions/{run_id}/score", response_class=HTMLResponse, dependencies=[FormGuard])
 async def score(
     request: Request,
     store: ProjectStore,
@@ -98,7 +96,9 @@ async def score(
     context = _score_context(store, run, back, set(chosen))
     try:
         if not chosen:
-            raise InvalidInput("evaluator_ids: choose at least one evaluator", field="evaluator_ids")
+            raise InvalidInput(
+                "evaluator_ids: choose at least one evaluator", field="evaluator_ids"
+            )
         if not run.status.finished and not run.external:
             raise Conflict(f"run {run.name!r} is {run.status.value}: score it once it ends")
         request_body = RunScoreRequest(evaluators=chosen)
