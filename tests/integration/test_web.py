@@ -490,10 +490,19 @@ def test_create_a_dataset_and_import_a_file(http: TestClient, store: Store) -> N
 
     good = "question,answer,tags\nHow do I reset?,Settings,account\nPricing?,Three plans,billing\n"
     mapping = "question=input.query\nanswer=expected_output"
-    imported = http.post(
+    previewed = http.post(
         "/datasets/support/import",
         files={"file": ("tickets.csv", good.encode(), "text/csv")},
         data={"mapping": mapping},
+        headers=HX,
+    )
+    assert previewed.status_code == 200, previewed.text
+    assert store.datasets.list_items("support").items == []  # a preview writes nothing
+    data = re.search(r'name="data" value="([^"]+)"', previewed.text)
+    assert data is not None
+    imported = http.post(
+        "/datasets/support/import",
+        data={"mapping": mapping, "step": "commit", "data": data[1], "filename": "tickets.csv"},
         headers=HX,
     )
     assert imported.status_code == 200, imported.text
@@ -652,42 +661,6 @@ def test_edit_and_delete_an_item(http: TestClient, store: Store, seeded: dict[st
     assert http.get(url).status_code == 404  # gone from the newest version
     old = store.datasets.get_item("qa", item.id, version=version + 1)
     assert old.expected_output == "Q0!"  # older versions keep it
-
-
-def test_upload_outputs_to_a_run(http: TestClient, store: Store, seeded: dict[str, Any]) -> None:
-    items = store.datasets.list_items("qa").items
-    url = "/datasets/qa/runs/upload"
-    good = "dataset_item_id,output,latency_ms\n" + "".join(
-        f"{i.id},out {k},{100 + k}\n" for k, i in enumerate(items[:3])
-    )
-    csv_file = {"file": ("outputs.csv", good.encode(), "text/csv")}
-    assert http.post(url, data={"tag": "nightly"}, files=csv_file).status_code == 403
-    done = http.post(url, data={"tag": "nightly"}, files=csv_file, headers=HX)
-    assert done.status_code == 200, done.text
-    assert "3 rows into run" in _text(done.text)
-    run = store.dataset_runs.tagged("qa", "nightly")
-    assert run is not None
-    assert run.item_count == 3
-
-    bad = "dataset_item_id,output\n" + f"{items[3].id},fine\nno-such-item,lost\n"
-    refused = http.post(
-        url,
-        data={"tag": "nightly"},
-        files={"file": ("more.csv", bad.encode(), "text/csv")},
-        headers=HX,
-    )
-    assert refused.status_code == 422
-    assert "Nothing was uploaded" in refused.text
-    assert "items[1]" in refused.text  # the row at fault
-    assert store.dataset_runs.get(run.id).item_count == 3  # all or nothing
-    unknown = http.post(
-        url,
-        data={"tag": "nightly"},
-        files={"file": ("x.csv", b"colour\nred\n", "text/csv")},
-        headers=HX,
-    )
-    assert "unknown CSV column" in unknown.text
-    assert "tag: name the run tag" in http.post(url, data={"tag": " "}, headers=HX).text
 
 
 def test_prompt_versions_and_labels_from_the_dashboard(

@@ -98,6 +98,7 @@ def test_every_route_needs_the_role_its_method_implies(keyed_app: FastAPI) -> No
         ("DELETE", "/api/v1/experiments/{experiment_id}/"),
         ("GET", "/api/v1/audit/"),
         ("POST", "/runs/{run_id}/delete"),
+        ("POST", "/run-actions/{run_id}/delete"),
     }
     seen = set()
     for route in served_routes(keyed_app):

@@ -149,8 +149,32 @@ def gate(
     baseline_tag: str | None = None,
     policy: RegressionPolicy | None = None,
 ) -> GateVerdict:
-    """The verdict ``assay gate`` gives: the given policy, else the dataset's stored one."""
-    return gate_experiment(store, ref, baseline=baseline, baseline_tag=baseline_tag, policy=policy)
+    """The verdict ``assay gate`` gives: the given policy, else the dataset's stored one.
+
+    A run (or baseline) without a single score is refused: a pass rate of 0 % against 0 %
+    would otherwise pass the gate without anything having been judged.
+    """
+    verdict = gate_experiment(
+        store, ref, baseline=baseline, baseline_tag=baseline_tag, policy=policy
+    )
+    runs = [verdict.run_id, *([verdict.baseline_id] if verdict.baseline_id else [])]
+    missing = unscored(store, runs)
+    if missing:
+        raise InvalidInput(no_scores_message(missing[0]), field="run")
+    return verdict
+
+
+def unscored(store: Store, run_ids: Sequence[str]) -> list[Experiment]:
+    """The runs among ``run_ids`` that have no score at all (nothing judged them yet)."""
+    found = []
+    for run_id in run_ids:
+        if not store.experiments.summary(run_id).scores:
+            found.append(store.experiments.get(run_id))
+    return found
+
+
+def no_scores_message(run: Experiment) -> str:
+    return f"run {run.name!r} has no scores; score it first"
 
 
 def regression_inputs(store: Store, verdict: GateVerdict) -> dict[str, Result]:

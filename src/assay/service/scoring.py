@@ -87,3 +87,8 @@ def _planned_scoring(store: Store, run_id: str, request: RunScoreRequest) -> Run
         cost=0.0,
         first_error=None,
     )
+
+
+def score_run_now(store: Store, run_id: str, request: RunScoreRequest) -> RunScoreReport:
+    """Blocking form of :func:`score_run` (the dashboard's upload and *Score this run*)."""
+    return run_sync(score_run(store, run_id, request), name="assay-score-run")

@@ -19,12 +19,16 @@ from assay.server.web import (
     dataset_history,
     dataset_runs,
     datasets,
+    endpoints,
+    evaluators,
     online,
     prompts,
+    run_actions,
     runs,
     sessions,
     traces,
     traces_add,
+    uploads,
 )
 from assay.server.web.templating import STATIC
 
@@ -46,14 +50,18 @@ def static(name: Annotated[str, Path(max_length=100)]) -> FileResponse:
 
 for module in (
     datasets,
+    uploads,
     dataset_runs,
     dataset_history,
+    evaluators,
+    run_actions,
     runs,
     compare,
     traces_add,
     traces,
     sessions,
     prompts,
+    endpoints,
     online,
 ):
     router.include_router(module.router)

@@ -12,7 +12,14 @@ from assay.errors import InvalidInput, NotFound
 from assay.server.auth import ProjectStore
 from assay.server.web.query import literal
 from assay.server.web.templating import render
-from assay.service.compare import MAX_EXPERIMENTS, compare_runs, gates_against, inputs_of
+from assay.service.compare import (
+    MAX_EXPERIMENTS,
+    compare_runs,
+    gates_against,
+    inputs_of,
+    no_scores_message,
+    unscored,
+)
 from assay.store import Store
 
 router = APIRouter()
@@ -56,6 +63,7 @@ def compare_page(
     comparison = compare_runs(store, ids, only=show, tag=tag or None, offset=offset, limit=PAGE)
     base = experiments[0]
     gates = gates_against(store, base.id, ids[1:])
+    missing = [{"run": e, "message": no_scores_message(e)} for e in unscored(store, ids)]
     items = inputs_of(store, ids, {r.item_id for r in comparison.items})
     query = "&".join(f"runs={e.id}" for e in experiments)
     return render(
@@ -67,6 +75,7 @@ def compare_page(
             "names": {e.id: e.name for e in experiments},
             "cmp": comparison,
             "gates": gates,
+            "unscored": missing,
             "items": items,
             "dataset_name": _dataset_name(store, base.dataset_id),
             "only": show or "",

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
-from assay.domain import TrendPoint
+from assay.analysis import dataset_policy
+from assay.domain import Experiment, TrendPoint
 from assay.errors import Conflict, InvalidInput, NotFound, from_validation
 from assay.server.auth import ProjectStore
 from assay.server.web import charts
 from assay.server.web.guard import FormGuard
 from assay.server.web.templating import render
 from assay.service.experiments import ExperimentBody, launch
-from assay.service.uploads import parse_csv, upload_outputs
 from assay.store import Store
 
 router = APIRouter()
@@ -31,8 +31,11 @@ def dataset_runs_page(request: Request, store: ProjectStore, name: str) -> HTMLR
     dataset = store.datasets.get(name)
     points = store.analytics.trend(dataset.id, limit=RUNS_SHOWN)[::-1]  # newest first
     runs = {e.id: e for e in store.experiments.list(dataset=dataset.id, limit=RUNS_SHOWN).items}
-    rows = [{"point": p, "run": runs.get(p.experiment_id)} for p in points]
-    scorers = sorted({name for p in points for name in p.scores})
+    links = linked_experiments(list(runs.values()), _gate_baseline(store, dataset.id))
+    rows = [
+        {"point": p, "run": runs.get(p.experiment_id), "links": links.get(p.experiment_id, [])}
+        for p in points
+    ]
     return render(
         request,
         "dataset_runs.html",
@@ -41,11 +44,56 @@ def dataset_runs_page(request: Request, store: ProjectStore, name: str) -> HTMLR
             "tab": "runs",
             "dataset": dataset,
             "rows": rows,
-            "scorers": scorers,
+            "back": f"/datasets/{quote(dataset.name)}/runs",
             **_run_form(store, dataset.id),
         },
         block="table",
     )
+
+
+def _gate_baseline(store: Store, dataset_id: str) -> str | None:
+    """The run (id or name) the dataset's regression policy names as its baseline."""
+    policy = dataset_policy(store, dataset_id)
+    return policy.baseline if policy is not None else None
+
+
+def linked_experiments(
+    runs: Sequence[Experiment], gate_baseline: str | None = None
+) -> dict[str, list[dict[str, str]]]:
+    """The experiments that reference each run: the other side of a prompt-version
+    comparison, runs whose metadata names it, and every other run when the dataset's gate
+    takes it as the baseline. ``{run id: [{"id", "name", "why"}]}``."""
+    links: dict[str, list[dict[str, str]]] = {r.id: [] for r in runs}
+    pairs: dict[str, list[Experiment]] = {}
+    for run in runs:
+        stem = run.metadata.get("compare_prompt_versions")
+        if isinstance(stem, str):
+            pairs.setdefault(stem, []).append(run)
+    for run in runs:
+        stem = run.metadata.get("compare_prompt_versions")
+        for other in pairs.get(stem, []) if isinstance(stem, str) else []:
+            if other.id != run.id:
+                links[run.id].append({"id": other.id, "name": other.name, "why": "compared with"})
+        for other in runs:
+            named = {v for v in other.metadata.values() if isinstance(v, str)}
+            if other.id != run.id and run.id in named:
+                links[run.id].append({"id": other.id, "name": other.name, "why": "references"})
+        if gate_baseline is not None and gate_baseline in (run.id, run.name):
+            for other in runs:
+                if other.id != run.id and other.created_at > run.created_at:
+                    links[run.id].append(
+                        {"id": other.id, "name": other.name, "why": "gated against"}
+                    )
+    return links
+
+
+def run_tags(store: Store) -> list[str]:
+    """Run tags already used in the project, newest first (what the tag pickers offer)."""
+    seen: dict[str, None] = {}
+    for run in store.experiments.list(limit=500).items:
+        if run.run_tag:
+            seen.setdefault(run.run_tag, None)
+    return list(seen)
 
 
 def _run_form(
@@ -54,6 +102,7 @@ def _run_form(
     """What the *Create dataset run* form offers: prompts, endpoints and saved evaluators."""
     attached = {e.id for e in store.evaluators.defaults(dataset_id)}
     return {
+        "run_tags": run_tags(store),
         "prompts": [p.name for p in store.prompts.list(limit=1000).items],
         "endpoints": store.endpoints.list(limit=1000).items,
         "evaluators": store.evaluators.list(),
@@ -131,38 +180,6 @@ def create_run(
         "dataset_run_form.html",
         {"dataset": dataset, **_run_form(store, dataset.id, form, error)},
         status=422,
-    )
-
-
-@router.post("/datasets/{name}/runs/upload", response_class=HTMLResponse, dependencies=[FormGuard])
-async def upload_run(
-    request: Request,
-    store: ProjectStore,
-    name: str,
-    tag: Annotated[str, Form()] = "",
-    run_name: Annotated[str, Form()] = "",
-    file: Annotated[UploadFile | None, File()] = None,
-) -> HTMLResponse:
-    """Outputs produced elsewhere, as CSV, into the dataset's run under ``tag`` (created when
-    missing); the same item again replaces its output. All rows or none."""
-    dataset = await run_in_threadpool(store.datasets.get, name)
-    error = result = None
-    try:
-        if not tag.strip():
-            raise InvalidInput("tag: name the run tag to upload under", field="tag")
-        if file is None or not file.filename:
-            raise InvalidInput("file: choose a CSV file", field="file")
-        items = parse_csv(await file.read())
-        result = await run_in_threadpool(
-            upload_outputs, store, dataset.name, tag.strip(), run_name.strip() or None, items
-        )
-    except (InvalidInput, NotFound, Conflict) as exc:
-        error = exc.message
-    return render(
-        request,
-        "dataset_upload_form.html",
-        {"dataset": dataset, "result": result, "error": error, "tag": tag, "run_name": run_name},
-        status=422 if error else 200,
     )
 
 

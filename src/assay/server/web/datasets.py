@@ -1,20 +1,18 @@
-"""Dataset pages: the list (and creating one), one dataset's items, adding and importing them."""
+"""Dataset pages: the list (and creating one), one dataset's items, adding and editing them
+(importing a file is in ``uploads.py``)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ValidationError
 
 from assay.domain import DatasetCreate, Experiment, Item, ItemCreate, ItemUpdate, Result
 from assay.errors import Conflict, InvalidInput, from_validation
-from assay.io import detect_format, import_stream, parse_mapping
 from assay.server.auth import ProjectStore
 from assay.server.web.guard import FormGuard
 from assay.server.web.query import json_field
@@ -94,41 +92,6 @@ def dataset_items_page(
             "added": None,
         },
         block="table",
-    )
-
-
-@router.post("/datasets/{name}/import", response_class=HTMLResponse, dependencies=[FormGuard])
-async def import_file(
-    request: Request,
-    store: ProjectStore,
-    name: str,
-    file: Annotated[UploadFile | None, File()] = None,
-    mapping: Annotated[str, Form()] = "",
-) -> HTMLResponse:
-    """Append a CSV, JSON or JSONL file's items as one new version, all or nothing."""
-    dataset = store.datasets.get(name)
-    error = change = None
-    try:
-        if file is None or not file.filename:
-            raise InvalidInput("file: choose a CSV, JSON or JSONL file", field="file")
-        fmt = detect_format(Path(file.filename), None)
-        columns = parse_mapping([m.strip() for m in mapping.replace(",", "\n").splitlines()])
-        change = await run_in_threadpool(
-            import_stream,
-            store,
-            file.file,
-            format=fmt,
-            dataset=dataset.id,
-            mapping=columns or None,
-            source_name=file.filename,
-        )
-    except InvalidInput as exc:
-        error = exc.message
-    return render(
-        request,
-        "dataset_import_form.html",
-        {"dataset": dataset, "change": change, "error": error, "mapping": mapping},
-        status=422 if error else 200,
     )
 
 
