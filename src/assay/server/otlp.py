@@ -17,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from assay.errors import AssayError
 from assay.server.auth import ProjectStore
 from assay.service import otlp
-from assay.service.otel_values import OtelLimits
+from assay.domain.otel_values import OtelLimits
 
 router = APIRouter(tags=["opentelemetry"])
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from assay.errors import AssayError, PayloadTooLarge
 from assay.service.otel_spans import SpanMapper, SpanRows
-from assay.service.otel_values import OtelLimits
+from assay.domain.otel_values import OtelLimits
 from assay.store import Store
 from assay.targets.pricing import PriceTable
 
