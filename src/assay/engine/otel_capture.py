@@ -55,6 +55,7 @@ class CaptureProcessor(SpanProcessor):
         here = steps.current()
         parent = span.parent
         found = self._open.get(parent.span_id) if parent is not None else None
+        index: int | None
         if found is not None:
             spans, index = found[0], found[1]
             if here is not None and here[0] is spans and here[1] is not None:

@@ -136,7 +136,7 @@ class StepMapper:
         if found.tags:
             metadata["tags"] = found.tags
         record.name = clean_text(span.name or "", 300)[:300] or record.name
-        record.type = found.type.value  # type: ignore[assignment]  # span, generation, tool
+        record.type = found.type.value  # span, generation or tool
         record.input, record.output = found.input, found.output
         record.model, record.model_parameters = found.model, found.model_parameters
         record.tokens_in, record.tokens_out, record.cost = (
@@ -164,4 +164,3 @@ class StepMapper:
             self._prices[key] = next((p for p in prices if p is not None), None)
         price = self._prices[key]
         return None if price is None else price.cost(found.tokens_in, found.tokens_out)
-

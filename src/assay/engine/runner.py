@@ -30,8 +30,8 @@ from typing import Any
 from assay.domain import Experiment, ExperimentStatus, ResultStatus, ScoreCreate, WorkItem
 from assay.engine.limits import AdaptiveLimit, RateLimiter, limiter_for
 from assay.engine.memory import relaxed_gc
-from assay.engine.otel import capture as capture_otel
 from assay.engine.options import Progress, RunOptions
+from assay.engine.otel import capture as capture_otel
 from assay.engine.retry import Failure, RetryPolicy, classify
 from assay.engine.spec import digest
 from assay.engine.writer import ChildWriter, ResultWriter

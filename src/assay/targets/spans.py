@@ -19,7 +19,7 @@ taken to be part of its own and are not added again.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
@@ -226,11 +226,11 @@ def span_totals(spans: list[Span]) -> Usage:
     return Usage(_total(spans, "tokens_in"), _total(spans, "tokens_out"), _total(spans, "cost"))
 
 
-def tool_calls(spans: list[Span]) -> list[dict[str, Any]]:
+def tool_calls(spans: list[Span]) -> list[Mapping[str, Any]]:
     """The ``tool`` steps of a call as tool calls (``name``, ``arguments``, ``output``), in
     the order they started: what agent scorers check when the task reports none itself. A
     captured OpenTelemetry tool span is named by its ``gen_ai.tool.name`` / ``tool.name``."""
-    calls = []
+    calls: list[Mapping[str, Any]] = []
     for record in spans:
         if record.type == "tool":
             name = record.metadata.get("tool")
