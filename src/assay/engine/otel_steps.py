@@ -27,6 +27,8 @@ from assay.targets.pricing import Price, PriceTable
 from assay.targets.spans import Span
 
 _LIMITS = OtelLimits()
+_NAMES: dict[Any, str] = {}  # enum member (span kind, status code) -> lower-case name
+_SCOPES: dict[Any, dict[str, str]] = {}
 _TOOL_NAMES = ("gen_ai.tool.name", "tool.name")
 
 
@@ -58,6 +60,22 @@ def attributes(
             continue
         out[key] = plain(value, limits)
     return out, dropped
+
+
+def _name(member: Any) -> str:
+    name = _NAMES.get(member)
+    if name is None:
+        name = _NAMES[member] = str(member.name).lower()
+    return name
+
+
+def _scope(scope: Any) -> dict[str, str]:
+    found = _SCOPES.get(scope)
+    if found is None:
+        found = {"name": scope.name, "version": scope.version or ""}
+        if len(_SCOPES) < 1000:
+            _SCOPES[scope] = found
+    return found
 
 
 def _seconds(nanos: int | None) -> float | None:
@@ -105,22 +123,22 @@ class StepMapper:
         """Copy what ``span`` (an SDK ``ReadableSpan``) says into ``record``."""
         limits = self.limits
         attrs, dropped = attributes(span.attributes, limits)
-        events = _events(span, limits)
+        events = _events(span, limits) if span.events else []
         tool_name = next((attrs[k] for k in _TOOL_NAMES if isinstance(attrs.get(k), str)), None)
         found = otel_semconv.read(attrs, events)
         if found.cost is None and found.model and (found.tokens_in or found.tokens_out):
             found.cost = self._cost(found)
-        status = span.status.status_code.name.lower()
+        status = _name(span.status.status_code)
         context = span.context
         scope = span.instrumentation_scope
         otel: dict[str, Any] = {
-            "span_kind": span.kind.name.lower(),
+            "span_kind": _name(span.kind),
             "status": status,
             "trace_id": f"{context.trace_id:032x}",
             "span_id": f"{context.span_id:016x}",
         }
         if scope is not None:
-            otel["scope"] = {"name": scope.name, "version": scope.version or ""}
+            otel["scope"] = _scope(scope)
         if events:
             otel["events"] = events
         if found.provider:
