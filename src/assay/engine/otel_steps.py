@@ -29,6 +29,7 @@ from assay.targets.spans import Span
 _LIMITS = OtelLimits()
 _NAMES: dict[Any, str] = {}  # enum member (span kind, status code) -> lower-case name
 _SCOPES: dict[Any, dict[str, str]] = {}
+_PLAIN = otel_semconv.Semantics()  # what a span without attributes or events says
 _TOOL_NAMES = ("gen_ai.tool.name", "tool.name")
 
 
@@ -125,7 +126,7 @@ class StepMapper:
         attrs, dropped = attributes(span.attributes, limits)
         events = _events(span, limits) if span.events else []
         tool_name = next((attrs[k] for k in _TOOL_NAMES if isinstance(attrs.get(k), str)), None)
-        found = otel_semconv.read(attrs, events)
+        found = otel_semconv.read(attrs, events) if attrs or events else _PLAIN
         if found.cost is None and found.model and (found.tokens_in or found.tokens_out):
             found.cost = self._cost(found)
         status = _name(span.status.status_code)
