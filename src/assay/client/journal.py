@@ -2,14 +2,14 @@
 
 The journal is one JSON-lines file per run: a header (server dataset, run id and name, and
 which saved evaluators the server should apply), then every batch of results to send (each
-result with its scores), then an acknowledgement line per batch the server stored (a batch's results' traces are
-sent to the trace ingestion first, and its items name them) and a ``scored`` line once the
-server applied its evaluators. Batches are written (and fsynced)
-before anything is sent; :func:`send` posts the batches not yet acknowledged, then asks the
-server to score, and stops at the first failure, leaving the rest for the next call
-(:func:`replay` sends every journal in a directory). The run and every result carry ids chosen
-here, and the server treats a repeated id as the same record and a repeated score name as the
-same score, so a batch sent twice (stored, but the answer lost) is still stored once.
+result with its scores and trace), then an acknowledgement line per batch the server stored
+and a ``scored`` line once the server applied its evaluators. Batches are written (and fsynced)
+before anything is sent; :func:`send` posts the batches not yet acknowledged (a batch's traces
+to the trace ingestion first, then its items, which name them), then asks the server to score,
+and stops at the first failure, leaving the rest for the next call (:func:`replay` sends every
+journal in a directory). The run, every result and every trace carry ids chosen here, and the
+server treats a repeated id as the same record and a repeated score name as the same score, so
+a batch sent twice (stored, but the answer lost) is still stored once.
 """
 
 from __future__ import annotations
