@@ -14,7 +14,17 @@ alike; each figure is the median over rounds of (wall time of the loop / spans):
 - ``assay span``: ``trace.span(name="step").end()``;
 - ``assay span + input/output``: ``trace.span(name="step", input=i).end(output=i)``;
 - ``assay @observe``: a call of an ``@assay.observe()`` function inside an observed call (its
-  argument and return value captured).
+  argument and return value captured);
+- ``otel generation (GenAI attributes)``: an OpenTelemetry span with the six attributes a
+  GenAI instrumentation sets on a chat call (operation, system, model, temperature, tokens);
+- ``otel span, captured in a run`` and ``otel generation, captured in a run``: the same two
+  spans made inside an ``evaluate()`` target call, where Assay's span processor
+  (``assay.engine.otel_capture``) also records each as a step of the result's trace (the
+  generation mapped with its model, tokens and priced cost). The difference to the uncaptured
+  case is what capturing adds per span.
+
+Each case also reports the CPU time of the caller's thread (``time.thread_time``) per span,
+which background load on the machine does not inflate.
 
 Both exporters run for real on their own threads while the caller records (Assay's sends its
 batches to an in-process transport that answers 200 at once), so the figures include what a
@@ -38,11 +48,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 import assay
 from assay.client import Assay
+from assay.engine import otel_capture
+from assay.targets.spans import recording
 
 RESULTS = Path(__file__).resolve().parent / "results" / "traces.json"
 
@@ -125,6 +138,18 @@ def cases(tracer: Any, bare: Any, client: Assay, n: int) -> dict[str, Callable[[
             step(i)
         return time.perf_counter() - start
 
+    def otel_generation() -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            with tracer.start_as_current_span("chat gpt-4o-mini") as span:
+                span.set_attribute("gen_ai.operation.name", "chat")
+                span.set_attribute("gen_ai.system", "openai")
+                span.set_attribute("gen_ai.request.model", "gpt-4o-mini")
+                span.set_attribute("gen_ai.request.temperature", 0.0)
+                span.set_attribute("gen_ai.usage.input_tokens", 120)
+                span.set_attribute("gen_ai.usage.output_tokens", 40)
+        return time.perf_counter() - start
+
     return {
         "otel span": otel,
         "otel span + 2 attributes": otel_attributes,
@@ -132,7 +157,28 @@ def cases(tracer: Any, bare: Any, client: Assay, n: int) -> dict[str, Callable[[
         "assay span": assay_span,
         "assay span + input/output": assay_span_io,
         "assay @observe": loop,
+        "otel generation (GenAI attributes)": otel_generation,
+        CAPTURED + "otel span": otel,
+        CAPTURED + "otel generation": otel_generation,
     }
+
+
+CAPTURED = "captured in a run: "
+
+
+def timed(name: str, run: Callable[[], float]) -> tuple[float, float]:
+    """(wall seconds, caller-thread CPU seconds) of one round of a case."""
+    if not name.startswith(CAPTURED):
+        cpu = time.thread_time()
+        return run(), time.thread_time() - cpu
+    otel_capture.acquire()  # what a run does when it starts (outside the timing)
+    try:
+        with recording():  # inside a target call
+            cpu = time.thread_time()
+            wall = run()
+            return wall, time.thread_time() - cpu
+    finally:
+        otel_capture.release()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -144,13 +190,17 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory() as journal:
         tracer, bare, provider, discard, client = setup(Path(journal))
+        otel_trace.set_tracer_provider(provider)  # the process's provider, as a user sets it
         measured = cases(tracer, bare, client, args.spans)
-        for run in measured.values():  # warm up
-            run()
+        for name, run in measured.items():  # warm up
+            timed(name, run)
         samples: dict[str, list[float]] = {name: [] for name in measured}
+        cpu: dict[str, list[float]] = {name: [] for name in measured}
         for _ in range(args.rounds):
             for name, run in measured.items():
-                samples[name].append(run() / args.spans * 1e6)
+                wall, used = timed(name, run)
+                samples[name].append(wall / args.spans * 1e6)
+                cpu[name].append(used / args.spans * 1e6)
                 provider.force_flush()
                 client.flush()
         stats = client.tracing_stats()
@@ -158,12 +208,32 @@ def main(argv: Sequence[str] | None = None) -> None:
         client.close()
 
     figures = {
-        name: {"median_us": round(statistics.median(v), 3), "min_us": round(min(v), 3)}
+        name: {
+            "median_us": round(statistics.median(v), 3),
+            "min_us": round(min(v), 3),
+            "cpu_median_us": round(statistics.median(cpu[name]), 3),
+        }
         for name, v in samples.items()
     }
     floor = figures["otel span"]["median_us"]
+    cpu_floor = figures["otel span"]["cpu_median_us"]
     for values in figures.values():
         values["vs_otel_span"] = round(values["median_us"] / floor, 2)
+        values["cpu_vs_otel_span"] = round(values["cpu_median_us"] / cpu_floor, 2)
+    capture = {
+        kind: {
+            "added_cpu_us": round(
+                figures[CAPTURED + kind]["cpu_median_us"] - figures[base]["cpu_median_us"], 3
+            ),
+            "cpu_ratio": round(
+                figures[CAPTURED + kind]["cpu_median_us"] / figures[base]["cpu_median_us"], 2
+            ),
+        }
+        for kind, base in (
+            ("otel span", "otel span"),
+            ("otel generation", "otel generation (GenAI attributes)"),
+        )
+    }
     report = {
         "machine": {
             "python": platform.python_version(),
@@ -175,17 +245,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         "spans_per_round": args.spans,
         "rounds": args.rounds,
         "per_span": figures,
+        "capture_overhead": capture,
         "exported": {
             "assay_records": stats.records,
             "assay_dropped": stats.dropped,
             "otel_spans": discard.spans,
         },
     }
-    print(f"{'case':<28} {'median µs/span':>15} {'min':>8} {'vs otel':>8}")
+    print(f"{'case':<40} {'median µs/span':>15} {'min':>8} {'vs otel':>8} {'cpu µs':>8}")
     for name, values in figures.items():
         print(
-            f"{name:<28} {values['median_us']:>15.2f} {values['min_us']:>8.2f} "
-            f"{values['vs_otel_span']:>8.2f}"
+            f"{name:<40} {values['median_us']:>15.2f} {values['min_us']:>8.2f} "
+            f"{values['vs_otel_span']:>8.2f} {values['cpu_median_us']:>8.2f}"
+        )
+    for kind, values in capture.items():
+        print(
+            f"capturing an {kind} in a run adds {values['added_cpu_us']:.2f} µs of CPU "
+            f"on the caller's thread (x{values['cpu_ratio']:.2f})"
         )
     print(f"exported: {report['exported']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

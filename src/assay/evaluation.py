@@ -29,6 +29,7 @@ from assay.domain import (
     RunSettings,
     ScorerStats,
     Selection,
+    TraceDetail,
     item_content_hash,
     list_content_hash,
 )
@@ -504,7 +505,7 @@ def upload(
             finished = ("completed", "failed")
             rows = store.experiments.iter_results(experiment.id)
             records = (
-                result_record(r, to_server.get(r.item_id or ""))
+                result_record(r, to_server.get(r.item_id or ""), _trace(store, r.trace_id))
                 for r in rows
                 if r.status in finished
             )
@@ -513,6 +514,16 @@ def upload(
     finally:
         if owns_client:
             client.close()
+
+
+def _trace(store: Store, trace_id: str | None) -> TraceDetail | None:
+    """A result's trace (sent with it), if it has one."""
+    if trace_id is None:
+        return None
+    try:
+        return store.traces.get(trace_id)
+    except NotFound:
+        return None
 
 
 def _report(outcome: Outcome) -> None:

@@ -2,13 +2,14 @@
 
 The journal is one JSON-lines file per run: a header (server dataset, run id and name, and
 which saved evaluators the server should apply), then every batch of results to send (each
-result with its scores), then an acknowledgement line per batch the server stored and a
-``scored`` line once the server applied its evaluators. Batches are written (and fsynced)
-before anything is sent; :func:`send` posts the batches not yet acknowledged, then asks the
-server to score, and stops at the first failure, leaving the rest for the next call
-(:func:`replay` sends every journal in a directory). The run and every result carry ids chosen
-here, and the server treats a repeated id as the same record and a repeated score name as the
-same score, so a batch sent twice (stored, but the answer lost) is still stored once.
+result with its scores and trace), then an acknowledgement line per batch the server stored
+and a ``scored`` line once the server applied its evaluators. Batches are written (and fsynced)
+before anything is sent; :func:`send` posts the batches not yet acknowledged (a batch's traces
+to the trace ingestion first, then its items, which name them), then asks the server to score,
+and stops at the first failure, leaving the rest for the next call (:func:`replay` sends every
+journal in a directory). The run, every result and every trace carry ids chosen here, and the
+server treats a repeated id as the same record and a repeated score name as the same score, so
+a batch sent twice (stored, but the answer lost) is still stored once.
 """
 
 from __future__ import annotations
@@ -27,9 +28,33 @@ from assay.errors import AssayError, Conflict, NotFound
 
 if TYPE_CHECKING:
     from assay.client._sync import Assay
-    from assay.domain import Result
+    from assay.domain import Result, TraceDetail
 
 BATCH = 1000
+TRACES_PER_REQUEST = 100
+_TRACE_FIELDS = frozenset(
+    {"id", "name", "input", "output", "metadata", "tags", "session_id", "user_id"}
+)
+_OBSERVATION_FIELDS = frozenset(
+    {
+        "id",
+        "parent_id",
+        "type",
+        "name",
+        "start_time",
+        "end_time",
+        "input",
+        "output",
+        "model",
+        "model_parameters",
+        "tokens_in",
+        "tokens_out",
+        "cost",
+        "level",
+        "status_message",
+        "metadata",
+    }
+)
 
 
 @dataclass
@@ -150,7 +175,12 @@ def send(client: Assay, journal: Journal) -> Outcome:
             dataset_version=header.get("dataset_version"),
         )
         for batch in journal.pending():
-            client.dataset_runs.create_items(dataset_run_id=run_id, items=journal.batches[batch])
+            records = journal.batches[batch]
+            traces = [r["trace"] for r in records if r.get("trace")]
+            for start in range(0, len(traces), TRACES_PER_REQUEST):  # before the items naming them
+                client.traces.ingest(traces[start : start + TRACES_PER_REQUEST])
+            items = [{k: v for k, v in r.items() if k != "trace"} for r in records]
+            client.dataset_runs.create_items(dataset_run_id=run_id, items=items)
             journal.ack(batch)
             sent += len(journal.batches[batch])
         if journal.wants_scoring():
@@ -195,10 +225,13 @@ def replay(client: Assay, directory: Path) -> list[Outcome]:
     return outcomes
 
 
-def result_record(row: Result, dataset_item_id: str | None = None) -> dict[str, Any]:
+def result_record(
+    row: Result, dataset_item_id: str | None = None, trace: TraceDetail | None = None
+) -> dict[str, Any]:
     """A stored result as an uploaded run item, keyed by its own id and repetition, with its
     times and evaluator scores; ``dataset_item_id`` names the server's item it ran (without it
-    the server matches the input, each trial to its own result)."""
+    the server matches the input, each trial to its own result). With ``trace`` (the result's
+    trace and its observations) the trace is sent too, before the item, which names it."""
     record = {
         "id": row.id,
         "repetition": row.repetition,
@@ -217,6 +250,18 @@ def result_record(row: Result, dataset_item_id: str | None = None) -> dict[str, 
             record[field] = at.isoformat()
     if dataset_item_id is not None:
         record["datasetItemId"] = dataset_item_id
+    if trace is not None:
+        record["traceId"] = trace.id
+        record["trace"] = trace_record(trace)
+    return record
+
+
+def trace_record(trace: TraceDetail) -> dict[str, Any]:
+    """A stored trace with its observations, as the trace ingest endpoint takes it."""
+    record = trace.model_dump(mode="json", include=set(_TRACE_FIELDS | {"start_time", "end_time"}))
+    record["observations"] = [
+        o.model_dump(mode="json", include=set(_OBSERVATION_FIELDS)) for o in trace.observations
+    ]
     return record
 
 

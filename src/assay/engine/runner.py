@@ -31,6 +31,7 @@ from assay.domain import Experiment, ExperimentStatus, ResultStatus, ScoreCreate
 from assay.engine.limits import AdaptiveLimit, RateLimiter, limiter_for
 from assay.engine.memory import relaxed_gc
 from assay.engine.options import Progress, RunOptions
+from assay.engine.otel import capture as capture_otel
 from assay.engine.retry import Failure, RetryPolicy, classify
 from assay.engine.spec import digest
 from assay.engine.writer import ChildWriter, ResultWriter
@@ -42,7 +43,7 @@ from assay.store.lease import FIRST_LEASE, Lease, LeaseLost
 from assay.store.planning import worker_id
 from assay.store.recording import RunTrace
 from assay.targets import Target, TargetOutput, is_sync
-from assay.targets.spans import Span, span_totals
+from assay.targets.spans import Span, span_totals, tool_calls
 
 _CHUNK_SECONDS = 0.002
 _MAX_CHUNK = 256
@@ -182,7 +183,7 @@ class Runner:
         With ``planned`` (a plan not yet written) the writer thread commits the plan first while
         the items already start running.
         """
-        with relaxed_gc():
+        with relaxed_gc(), capture_otel():  # OpenTelemetry spans inside target calls
             return await self._run(experiment_id, work, planned)
 
     async def _run(
@@ -644,6 +645,7 @@ class Runner:
                 s.level,
                 s.status_message,
                 s.metadata,
+                s.model_parameters,
             )
             for s in spans
         ]
@@ -676,7 +678,7 @@ class Runner:
             cost=output.cost,
             tokens_in=output.tokens_in,
             tokens_out=output.tokens_out,
-            tool_calls=output.tool_calls,
+            tool_calls=output.tool_calls or tool_calls(output.spans),
         )
         scores: list[ScoreCreate] = []
         for scorer in self.scorers:

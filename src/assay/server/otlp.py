@@ -14,10 +14,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from assay.domain.otel_values import OtelLimits
 from assay.errors import AssayError
 from assay.server.auth import ProjectStore
 from assay.service import otlp
-from assay.service.otel_values import OtelLimits
 
 router = APIRouter(tags=["opentelemetry"])
 

@@ -6,8 +6,8 @@ trace and gives it its input, output, times and metadata; a batch holding only c
 trace creates it (or leaves it as it is) without touching those fields, so spans may arrive in
 any order and in any number of requests.
 
-Mapped attributes fill the observation's columns (:mod:`assay.service.otel_semconv`). The rest
-are kept, cleaned (:mod:`assay.service.otel_values`), under ``metadata["attributes"]``; what
+Mapped attributes fill the observation's columns (:mod:`assay.domain.otel_semconv`). The rest
+are kept, cleaned (:mod:`assay.domain.otel_values`), under ``metadata["attributes"]``; what
 Assay itself records about the span (its kind, status, scope, events, dropped counts) lives
 under ``metadata["otel"]``, so no attribute can overwrite it. The trace's metadata holds the
 resource attributes under ``resource`` and the root span's kept attributes under
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from assay.service import otel_semconv
-from assay.service.otel_values import OtelLimits, clean_text, key_values
+from assay.domain import otel_semconv
+from assay.domain.otel_values import OtelLimits, clean_text, key_values
 from assay.targets.pricing import Price, PriceTable
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

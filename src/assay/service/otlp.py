@@ -17,9 +17,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from assay.domain.otel_values import OtelLimits
 from assay.errors import AssayError, PayloadTooLarge
 from assay.service.otel_spans import SpanMapper, SpanRows
-from assay.service.otel_values import OtelLimits
 from assay.store import Store
 from assay.targets.pricing import PriceTable
 

@@ -56,7 +56,7 @@ class RunTrace:
     tool_calls: list[Any] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     # Steps the task recorded: (name, type, parent index, start, end, input, output, model,
-    # tokens_in, tokens_out, cost, level, status_message, metadata).
+    # tokens_in, tokens_out, cost, level, status_message, metadata[, model_parameters]).
     steps: list[tuple[Any, ...]] = field(default_factory=list)
 
 
@@ -196,8 +196,8 @@ def _trace_rows(c: Completion, t: RunTrace, now: datetime, rows: Rows) -> None:
     for k, step in enumerate(t.steps):
         name, kind, parent, start, stop = step[:5]
         parent_id = call if parent is None else f"{c.result_id}:step:{parent}"
-        # (input, output, model), no model parameters, then tokens, cost, level, message, meta
-        details = (*step[5:8], None, *step[8:])
+        # (input, output, model), model parameters, then tokens, cost, level, message, meta
+        details = (*step[5:8], step[14] if len(step) > 14 else None, *step[8:14])
         rows.observations.append(
             (f"{c.result_id}:step:{k}", c.result_id, parent_id, kind, name, start, stop, *details)
         )

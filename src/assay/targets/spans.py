@@ -19,7 +19,7 @@ taken to be part of its own and are not added again.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
@@ -50,6 +50,7 @@ class Span:
     start: float = field(default_factory=time.time)
     end: float | None = None
     parent: int | None = None
+    model_parameters: dict[str, Any] | None = None
 
     def update(self, **values: Any) -> None:
         """Set fields once they are known: ``output``, ``model``, tokens, ``cost``, …"""
@@ -63,6 +64,22 @@ class Span:
 _ATTRIBUTE = "_assay_spans"
 _spans: ContextVar[list[Span] | None] = ContextVar("assay_spans", default=None)
 _parent: ContextVar[int | None] = ContextVar("assay_span_parent", default=None)
+#: While OpenTelemetry spans are captured (``assay.engine.otel``): the index, in the given
+#: list, of the current OpenTelemetry span when it is one of its steps, so that steps opened
+#: inside it nest under it.
+otel_parent: Callable[[list[Span]], int | None] | None = None
+
+
+def _innermost(spans: list[Span]) -> int | None:
+    """The index of the innermost open step in this context: an ``assay.span`` (or SDK
+    observation), or a captured OpenTelemetry span opened inside it."""
+    parent = _parent.get()
+    hook = otel_parent
+    if hook is not None:
+        other = hook(spans)
+        if other is not None and (parent is None or other > parent):
+            return other
+    return parent
 
 
 @contextmanager
@@ -98,9 +115,8 @@ def span(
     if spans is None:  # not inside a run
         yield record
         return
-    record.parent = _parent.get()
-    spans.append(record)
-    token = _parent.set(len(spans) - 1)
+    record.parent = _innermost(spans)
+    token = _parent.set(append(spans, record))
     try:
         yield record
     except BaseException as exc:
@@ -142,9 +158,24 @@ def attach(record: Span, parent: int | None = -1) -> int | None:
     spans = _spans.get()
     if spans is None:
         return None
-    record.parent = _parent.get() if parent == -1 else parent
+    record.parent = _innermost(spans) if parent == -1 else parent
+    return append(spans, record)
+
+
+def append(spans: list[Span], record: Span) -> int:
+    """Add ``record`` and return its index (right even when another thread appends too)."""
     spans.append(record)
-    return len(spans) - 1
+    index = len(spans) - 1
+    if spans[index] is not record:
+        index = next(i for i in range(index, -1, -1) if spans[i] is record)
+    return index
+
+
+def current() -> tuple[list[Span], int | None] | None:
+    """The running task's steps and the index of the open ``assay.span`` step (None at the
+    top), or None outside a run."""
+    spans = _spans.get()
+    return None if spans is None else (spans, _parent.get())
 
 
 def enter(index: int | None) -> Token[int | None]:
@@ -193,3 +224,21 @@ def _total(spans: list[Span], name: str) -> Any:
 def span_totals(spans: list[Span]) -> Usage:
     """Tokens and cost of the spans recorded by one call, without counting a value twice."""
     return Usage(_total(spans, "tokens_in"), _total(spans, "tokens_out"), _total(spans, "cost"))
+
+
+def tool_calls(spans: list[Span]) -> list[Mapping[str, Any]]:
+    """The ``tool`` steps of a call as tool calls (``name``, ``arguments``, ``output``), in
+    the order they started: what agent scorers check when the task reports none itself. A
+    captured OpenTelemetry tool span is named by its ``gen_ai.tool.name`` / ``tool.name``."""
+    calls: list[Mapping[str, Any]] = []
+    for record in spans:
+        if record.type == "tool":
+            name = record.metadata.get("tool")
+            calls.append(
+                {
+                    "name": name if isinstance(name, str) else record.name,
+                    "arguments": record.input,
+                    "output": record.output,
+                }
+            )
+    return calls
