@@ -41,7 +41,9 @@ def _reference_tango_z(only_a: int, only_b: int, n: int, delta0: float) -> float
 
     def minus_loglik(q: float) -> float:
         cells = (q, q + delta0, 1 - 2 * q - delta0)
-        return -sum(k * math.log(max(p, 1e-300)) for k, p in zip((only_a, only_b, rest), cells))
+        return -sum(
+            k * math.log(max(p, 1e-300)) for k, p in zip((only_a, only_b, rest), cells, strict=True)
+        )
 
     q = optimize.minimize_scalar(
         minus_loglik, bounds=(low, high), method="bounded", options={"xatol": 1e-13}
@@ -62,8 +64,12 @@ def test_tango_matches_its_definition(only_a: int, only_b: int, n: int) -> None:
     low, high = tango_interval(only_a, only_b, n, 0.95)
     z = stats.norm.ppf(0.975)
     estimate = (only_b - only_a) / n
-    ref_low = optimize.brentq(lambda d: _reference_tango_z(only_a, only_b, n, d) - z, -0.999, estimate)
-    ref_high = optimize.brentq(lambda d: _reference_tango_z(only_a, only_b, n, d) + z, estimate, 0.999)
+    ref_low = optimize.brentq(
+        lambda d: _reference_tango_z(only_a, only_b, n, d) - z, -0.999, estimate
+    )
+    ref_high = optimize.brentq(
+        lambda d: _reference_tango_z(only_a, only_b, n, d) + z, estimate, 0.999
+    )
     assert (low, high) == pytest.approx((ref_low, ref_high), abs=1e-6)
     assert low < estimate < high
 

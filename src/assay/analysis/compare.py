@@ -153,9 +153,7 @@ def compare_runs(
     )
 
 
-def _margins(
-    margin: float | None, margins: Mapping[str, float] | None
-) -> dict[str | None, float]:
+def _margins(margin: float | None, margins: Mapping[str, float] | None) -> dict[str | None, float]:
     """Margins by metric name; the key None holds the ``margin`` given for every metric."""
     out: dict[str | None, float] = {}
     if margin is not None:
@@ -292,9 +290,7 @@ def _contrast(
         verdict=verdict(ci, test, direction=direction, alpha=s.alpha),
         margin=None
         if margin is None
-        else margin_test(
-            a, b, d, kind=kind, margin=margin, direction=direction, alpha=s.alpha
-        ),
+        else margin_test(a, b, d, kind=kind, margin=margin, direction=direction, alpha=s.alpha),
     )
 
 

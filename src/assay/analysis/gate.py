@@ -82,6 +82,50 @@ def _drop_check(name: str, rule: ScorerRule, allowed: float, c: Contrast, block:
     )
 
 
+def _margin_check(
+    name: str, kind: str, rule: ScorerRule, c: Contrast | None, scale: float
+) -> GateCheck:
+    """``non_inferiority:<name>`` or ``equivalence:<name>``: passes only when shown.
+
+    The ``1 - 2 alpha`` interval decides (the tests are its inversions), so a metric with
+    both rules is judged against each rule's own margin."""
+    margin = rule.non_inferiority if kind == "non_inferiority" else rule.equivalence
+    assert margin is not None
+    check = f"{kind}:{name}"
+    label = "pass rate" if name == PASS_METRIC else name
+    what = "non-inferior" if kind == "non_inferiority" else "equivalent"
+    test = None if c is None else c.margin
+    if test is None or test.ci_low is None or test.ci_high is None:
+        return GateCheck(
+            name=check,
+            passed=False,
+            limit=margin.margin,
+            message=f"{label}: too few items shared with the baseline to show it {what} "
+            f"within {margin.margin * scale:g}",
+        )
+    m = margin.margin
+    low, high = test.ci_low, test.ci_high
+    if kind == "equivalence":
+        shown = -m < low and high < m
+    else:
+        shown = low > -m if rule.direction == "higher" else high < m
+    p = test.p_non_inferiority if kind == "non_inferiority" else test.p_equivalence
+    same = test.margin == m and p is not None
+    unit = " pp" if scale == 100 else ""
+    detail = (
+        f"{label}: {100 * test.confidence:.0f}% CI {low * scale:+.4g} to {high * scale:+.4g}"
+        f"{unit}, margin {m * scale:g}{unit}" + (f", p={p:.3g}" if same else "")
+    )
+    worst = -low if rule.direction == "higher" else high
+    return GateCheck(
+        name=check,
+        passed=shown,
+        observed=max(-low, high) if kind == "equivalence" else worst,
+        limit=m,
+        message=f"{detail}; {what}" if shown else f"{detail}; {what} not shown",
+    )
+
+
 def _items(candidate: RunFrame, baseline: RunFrame | None) -> list[ItemOutcome]:
     ok = candidate.pass_metric() == 1.0
     regressed = np.zeros(len(candidate), dtype=np.bool_)
@@ -190,14 +234,17 @@ def evaluate_gate(
     comparison = None
     if baseline is not None:
         directions = {name: rule.direction for name, rule in policy.scorers.items()}
+        rules = {PASS_METRIC: ScorerRule(non_inferiority=policy.non_inferiority), **policy.scorers}
         comparison = compare_runs(
             [baseline, candidate],
             directions=directions,
             alpha=policy.alpha,
             seed=seed,
             items=False,
+            margins=_margins(rules),
+            p_adjust=policy.p_adjust,
+            adjust_over=set(metrics),
         )
-        rules = {PASS_METRIC: ScorerRule(), **policy.scorers}
         for name in metrics:
             rule = rules[name]
             allowed = rule.max_drop if rule.max_drop is not None else policy.max_drop
@@ -216,6 +263,17 @@ def evaluate_gate(
                 continue
             contrast = metric.contrasts[0]
             checks.append(_drop_check(name, rule, allowed, contrast, policy.block_inconclusive))
+        for name in metrics:
+            rule = rules[name]
+            metric = comparison.metric(name)
+            scale = 100.0 if metric is not None and metric.kind == "pass_fail" else 1.0
+            contrast = metric.contrasts[0] if metric is not None else None
+            if rule.non_inferiority is not None:
+                checks.append(_margin_check(name, "non_inferiority", rule, contrast, scale))
+            if rule.equivalence is not None:
+                checks.append(_margin_check(name, "equivalence", rule, contrast, scale))
+    if baseline is None:
+        checks += _no_baseline_margin_checks(policy)
     reasons = [c.message for c in checks if not c.passed]
     items = _items(candidate, baseline)
     return GateVerdict(
@@ -232,6 +290,36 @@ def evaluate_gate(
         regressions=_regressions(candidate, baseline, items),
         policy=policy,
     )
+
+
+def _no_baseline_margin_checks(policy: RegressionPolicy) -> list[GateCheck]:
+    """A margin rule cannot be met without a baseline to be within the margin of."""
+    rules = {PASS_METRIC: ScorerRule(non_inferiority=policy.non_inferiority), **policy.scorers}
+    return [
+        GateCheck(
+            name=f"{kind}:{name}",
+            passed=False,
+            limit=margin.margin,
+            message=f"{name}: {kind.replace('_', '-')} needs a baseline run to compare with",
+        )
+        for name, rule in rules.items()
+        for kind, margin in (
+            ("non_inferiority", rule.non_inferiority),
+            ("equivalence", rule.equivalence),
+        )
+        if margin is not None
+    ]
+
+
+def _margins(rules: dict[str, ScorerRule]) -> dict[str, float]:
+    """The margin each metric is tested with: the smaller of its two rules' margins, so the
+    interval of a non-inferiority and an equivalence rule is the same."""
+    out: dict[str, float] = {}
+    for name, rule in rules.items():
+        given = [r.margin for r in (rule.non_inferiority, rule.equivalence) if r is not None]
+        if given:
+            out[name] = min(given)
+    return out
 
 
 def _pct(x: float | None) -> str:
