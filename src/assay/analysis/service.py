@@ -28,6 +28,7 @@ from assay.domain import (
     ExperimentStatus,
     GateVerdict,
     ItemFilter,
+    PAdjust,
     RegressionPolicy,
     Result,
 )
@@ -223,6 +224,9 @@ def compare_experiments(
     tag: str | None = None,
     offset: int = 0,
     limit: int | None = None,
+    margin: float | None = None,
+    margins: Mapping[str, float] | None = None,
+    p_adjust: PAdjust = "holm",
 ) -> Comparison:
     """Compare stored experiments; the first is the baseline.
 
@@ -272,6 +276,9 @@ def compare_experiments(
         tag=tag,
         offset=offset,
         limit=limit,
+        margin=margin,
+        margins=margins,
+        p_adjust=p_adjust,
     )
     if tag is not None or not comparison.items:
         return comparison

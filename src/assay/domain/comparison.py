@@ -36,6 +36,8 @@ class MarginVerdict(StrEnum):
     non_inferior = "non_inferior"
     equivalent = "equivalent"
     not_shown = "not_shown"
+
+
 Change = Literal["regression", "improvement", "unchanged", "missing"]
 ItemFilter = Literal["regressions", "improvements", "changed", "failed"]
 
