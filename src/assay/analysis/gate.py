@@ -10,6 +10,7 @@ when the comparison calls it *worse*; when the evidence is *inconclusive* it blo
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from assay.analysis.frame import STATUSES, RunFrame, align
 from assay.analysis.items import paused_gc
 from assay.domain import (
     PASS_METRIC,
+    Agreement,
     Contrast,
     GateCheck,
     GateVerdict,
@@ -184,8 +186,12 @@ def evaluate_gate(
     policy: RegressionPolicy | None = None,
     *,
     seed: int = 0,
+    agreements: Mapping[str, Agreement | None] | None = None,
 ) -> GateVerdict:
-    """Check ``candidate`` against ``policy`` and, when given, against ``baseline``."""
+    """Check ``candidate`` against ``policy`` and, when given, against ``baseline``.
+
+    ``agreements`` holds, per scorer of the policy, its judge's agreement with human scores
+    (None: no result has both), for the ``min_judge_agreement`` checks."""
     policy = policy or RegressionPolicy()
     checks: list[GateCheck] = []
     finished_items = len(set(candidate.item_ids[candidate.finished].tolist()))
@@ -274,6 +280,7 @@ def evaluate_gate(
                 checks.append(_margin_check(name, "equivalence", rule, contrast, scale))
     if baseline is None:
         checks += _no_baseline_margin_checks(policy)
+    checks += _agreement_checks(policy, agreements or {})
     reasons = [c.message for c in checks if not c.passed]
     items = _items(candidate, baseline)
     return GateVerdict(
@@ -290,6 +297,59 @@ def evaluate_gate(
         regressions=_regressions(candidate, baseline, items),
         policy=policy,
     )
+
+
+def _agreement_checks(
+    policy: RegressionPolicy, agreements: Mapping[str, Agreement | None]
+) -> list[GateCheck]:
+    """``judge_agreement:<scorer>``: the gate relies on a judge only when it agrees with
+    human scores at least as well as the policy asks."""
+    checks = []
+    for name, rule in policy.scorers.items():
+        limit = (
+            rule.min_judge_agreement
+            if rule.min_judge_agreement is not None
+            else policy.min_judge_agreement
+        )
+        if limit is None:
+            continue
+        found = agreements.get(name)
+        statistic, value = (None, None) if found is None else found.statistic
+        if found is None or value is None:
+            why = (
+                "no result has both a judge and a human score"
+                if found is None
+                else f"agreement is undefined on {found.n} paired scores"
+            )
+            checks.append(
+                GateCheck(
+                    name=f"judge_agreement:{name}",
+                    passed=False,
+                    limit=limit,
+                    message=f"{name}: {why}; the gate does not rely on a judge whose agreement "
+                    f"with humans is unknown (min_judge_agreement {limit:g})",
+                )
+            )
+            continue
+        label = "Cohen's kappa" if statistic == "cohen_kappa" else "Spearman's rho"
+        ok = value >= limit
+        version = "" if found.version is None else f" (evaluator version {found.version})"
+        checks.append(
+            GateCheck(
+                name=f"judge_agreement:{name}",
+                passed=ok,
+                observed=value,
+                limit=limit,
+                message=f"{name}{version}: {label} {value:.3f} with human scores over "
+                f"{found.n} results; "
+                + (
+                    f"at least {limit:g} required"
+                    if ok
+                    else f"below {limit:g}, the gate does not rely on this judge"
+                ),
+            )
+        )
+    return checks
 
 
 def _no_baseline_margin_checks(policy: RegressionPolicy) -> list[GateCheck]:

@@ -378,7 +378,16 @@ def gate_experiment(
     base_frame = frame_of(store, base, outputs=False) if base is not None else None
     if base_frame is not None:
         frame = align_by_content(store, base_frame, frame)
-    return evaluate_gate(frame, base_frame, policy, seed=seed)
+    agreements = None
+    wanted = policy.min_judge_agreement is not None or any(
+        rule.min_judge_agreement is not None for rule in policy.scorers.values()
+    )
+    if wanted and candidate.dataset_id is not None:
+        from assay.analysis.agreement import scorer_agreement
+
+        dataset_id = candidate.dataset_id
+        agreements = {name: scorer_agreement(store, dataset_id, name) for name in policy.scorers}
+    return evaluate_gate(frame, base_frame, policy, seed=seed, agreements=agreements)
 
 
 __all__ = [

@@ -138,6 +138,7 @@ from assay.domain.traces import (
     TraceDetail,
     TraceIngestResult,
 )
+from assay.domain.verdicts import Agreement, AgreementStatistic, Frontier, FrontierPoint
 
 __all__ = [
     "CLI_ACTOR",
@@ -147,6 +148,8 @@ __all__ = [
     "MODEL_OPTIONS",
     "PASS_METRIC",
     "RUN_SETTINGS",
+    "Agreement",
+    "AgreementStatistic",
     "ApiKey",
     "ApiKeyCreated",
     "AuditEntry",
@@ -190,6 +193,8 @@ __all__ = [
     "ExperimentSummary",
     "ExperimentView",
     "FromRunRequest",
+    "Frontier",
+    "FrontierPoint",
     "GateCheck",
     "GateVerdict",
     "Health",
