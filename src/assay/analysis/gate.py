@@ -273,11 +273,11 @@ def evaluate_gate(
             rule = rules[name]
             metric = comparison.metric(name)
             scale = 100.0 if metric is not None and metric.kind == "pass_fail" else 1.0
-            contrast = metric.contrasts[0] if metric is not None else None
+            shared = metric.contrasts[0] if metric is not None else None
             if rule.non_inferiority is not None:
-                checks.append(_margin_check(name, "non_inferiority", rule, contrast, scale))
+                checks.append(_margin_check(name, "non_inferiority", rule, shared, scale))
             if rule.equivalence is not None:
-                checks.append(_margin_check(name, "equivalence", rule, contrast, scale))
+                checks.append(_margin_check(name, "equivalence", rule, shared, scale))
     if baseline is None:
         checks += _no_baseline_margin_checks(policy)
     checks += _agreement_checks(policy, agreements or {})

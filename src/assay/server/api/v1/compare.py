@@ -8,7 +8,10 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from assay.domain import (
+    PASS_METRIC,
+    Agreement,
     ExperimentComparison,
+    Frontier,
     GateVerdict,
     JsonObject,
     LinkedExperiment,
@@ -143,3 +146,27 @@ def compare_prompt_versions(
         experiment_b=LinkedExperiment(id=b.id, name=b.name, version=body.version_b),
         compare_url=f"/api/v1/experiments/compare/?experiment_ids={a.id},{b.id}",
     )
+
+
+@router.get("/datasets/{dataset_id}/frontier/")
+def dataset_frontier(
+    store: ProjectStore,
+    dataset_id: str,
+    metric: Annotated[str, Query(min_length=1, max_length=200)] = PASS_METRIC,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    run_tag: Annotated[str | None, Query(max_length=200)] = None,
+) -> Frontier:
+    """The dataset's last finished runs by cost per item and quality (the metric's mean with
+    a 95 % interval), cheapest first; ``on_front`` marks the cheapest run at each quality."""
+    from assay.analysis.frontier import frontier
+
+    return frontier(store, dataset_id, metric=metric, limit=limit, run_tag=run_tag)
+
+
+@router.get("/evaluators/{evaluator_id}/agreement/")
+def evaluator_agreement(store: ProjectStore, evaluator_id: str) -> list[Agreement]:
+    """Per version and score name, how the evaluator's scores agree with human scores of the
+    same results: Cohen's kappa (categorical, pass/fail) or Pearson and Spearman (numeric)."""
+    from assay.analysis.agreement import evaluator_agreement as agreement
+
+    return agreement(store, evaluator_id)
