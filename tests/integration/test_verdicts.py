@@ -137,13 +137,10 @@ def test_gate_with_margin_rules(cli: Cli, runs: dict[str, str], tmp_path: Path) 
 def _judge_and_humans(store: Store, run_id: str, judge: list[str], human: list[str]) -> str:
     evaluator = store.evaluators.create(EvaluatorCreate(name="tone", kind="exact_match", params={}))
     results = store.experiments.results(run_id, limit=1000).results
-    scored = dict(
-        (
-            r.id,
-            [ScoreCreate(name="tone", value=j, evaluator_id=evaluator.id, evaluator_version=1)],
-        )
+    scored = {
+        r.id: [ScoreCreate(name="tone", value=j, evaluator_id=evaluator.id, evaluator_version=1)]
         for r, j in zip(results, judge, strict=False)
-    )
+    }
     store.scores.replace(run_id, scored)
     for r, h in zip(results, human, strict=False):
         store.scores.upsert(
