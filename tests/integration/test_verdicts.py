@@ -5,6 +5,7 @@ evaluators agreement``, ``assay frontier`` and their API routes."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -233,3 +234,23 @@ def test_frontier_marks_the_cheapest_run_at_each_quality(
     assert shown["points"] == got.json()["points"]
     assert http.get("/api/v1/datasets/nope/frontier/").status_code == 404
     assert http.get("/api/v1/datasets/qa/frontier/", params={"limit": 0}).status_code == 422
+
+
+def test_compare_page_tests_a_margin(runs: dict[str, str], http: TestClient) -> None:
+    url = f"/compare?runs={runs['base']}&runs={runs['same']}&runs={runs['cand']}"
+    plain = http.get(url)
+    assert plain.status_code == 200
+    assert "p (Holm)" in plain.text
+    assert 'name="margin"' in plain.text
+    assert "Within ±margin" not in plain.text
+    page = http.get(url + "&margin=10")
+    assert page.status_code == 200, page.text
+    cells = re.findall(r'data-non-inferiority="(\w*)" data-equivalence="(\w*)"', page.text)
+    # passed and exact_match, for same then cand
+    assert cells[:2] == [("non_inferior", "equivalent"), ("not_shown", "not_shown")]
+    assert "±10 pp" in page.text
+    assert 'name="margin" min="0" step="any" size="6" value="10.0"' in page.text
+    bad = http.get(url + "&margin=ten")
+    assert bad.status_code in (400, 422)
+    assert "margin must be a number" in bad.text
+    assert "margin must be a positive number" in http.get(url + "&margin=-3").text
