@@ -17,7 +17,9 @@ from assay.analysis.stats import permutation_test
 from assay.domain import Verdict
 from tests.unit.analysis_support import frame
 
-FAST = {"resamples": 1000, "permutations": 1000, "items": False}
+#: One test per comparison is checked here, unadjusted; test_analysis_verdicts.py covers the
+#: adjustment for several.
+FAST = {"resamples": 1000, "permutations": 1000, "items": False, "p_adjust": "none"}
 
 
 def _phi(x: float) -> float:

@@ -7,7 +7,7 @@ over the items present in both runs and cluster repetitions of an item (see
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -15,6 +15,8 @@ import numpy.typing as npt
 
 from assay.analysis.frame import FloatArray, RunFrame, align, item_codes
 from assay.analysis.items import item_rows
+from assay.analysis.margins import margin_test
+from assay.analysis.multitest import adjust
 from assay.analysis.stats import (
     Significance,
     bootstrap_ci,
@@ -36,6 +38,7 @@ from assay.domain import (
     ItemReliability,
     MetricComparison,
     MetricKind,
+    PAdjust,
     RunInfo,
     UsageComparison,
     UsageDistribution,
@@ -74,8 +77,18 @@ def compare_runs(
     tag: str | None = None,
     offset: int = 0,
     limit: int | None = None,
+    margin: float | None = None,
+    margins: Mapping[str, float] | None = None,
+    p_adjust: PAdjust = "holm",
+    adjust_over: Collection[str] | None = None,
 ) -> Comparison:
     """Compare ``runs[1:]`` with the baseline ``runs[0]``.
+
+    ``margin`` asks every metric for non-inferiority and equivalence within it, read in
+    points for pass rates (``2`` = 0.02) and in the scorer's units for numeric scores;
+    ``margins`` sets it per metric in the metric's own units and wins. ``p_adjust`` adjusts
+    the p-values of every contrast (or of the metrics in ``adjust_over``) for multiplicity,
+    and the verdicts use the adjusted values.
 
     ``directions`` says, per scorer, whether a higher or a lower value is better (default
     higher). ``items=False`` skips the per-item rows (statistics only); ``diffs=False`` skips
@@ -103,12 +116,14 @@ def compare_runs(
     codes = item_codes(base)
     pairs = {o.run_id: _Pair(base, o, codes) for o in others}
     settings = _Settings(alpha, resamples, permutations, numeric_test, seed)
+    settings.margins = _margins(margin, margins)
 
     metrics = [_pass_metric(base, others, pairs, settings)]
     for name in _scorer_names(runs):
         metrics.append(
             _scorer_metric(name, directions.get(name, "higher"), base, others, pairs, settings)
         )
+    metrics = _adjusted(metrics, p_adjust, adjust_over, alpha)
     regressions: dict[str, int] = {}
     improvements: dict[str, int] = {}
     for o in others:
@@ -134,7 +149,58 @@ def compare_runs(
         regressions=regressions,
         improvements=improvements,
         warnings=_warnings(runs),
+        p_adjust=p_adjust,
     )
+
+
+def _margins(margin: float | None, margins: Mapping[str, float] | None) -> dict[str | None, float]:
+    """Margins by metric name; the key None holds the ``margin`` given for every metric."""
+    out: dict[str | None, float] = {}
+    if margin is not None:
+        if not np.isfinite(margin) or margin <= 0:
+            raise InvalidInput("margin must be a positive number", field="margin")
+        out[None] = float(margin)
+    for name, value in (margins or {}).items():
+        if not np.isfinite(value) or value <= 0:
+            raise InvalidInput(
+                f"margin of {name!r} must be a positive number", field=f"margins.{name}"
+            )
+        out[name] = float(value)
+    return out
+
+
+def _adjusted(
+    metrics: list[MetricComparison],
+    method: PAdjust,
+    over: Collection[str] | None,
+    alpha: float,
+) -> list[MetricComparison]:
+    """The metrics with ``p_adjusted`` set over the family of contrasts, and verdicts that
+    stay *better*/*worse* only when the adjusted p-value is still below ``alpha``."""
+    family = [
+        (i, j)
+        for i, m in enumerate(metrics)
+        if over is None or m.name in over
+        for j in range(len(m.contrasts))
+    ]
+    fixed = adjust([metrics[i].contrasts[j].p_value for i, j in family], method)
+    adjusted = dict(zip(family, fixed, strict=True))
+    out = []
+    for i, m in enumerate(metrics):
+        contrasts = []
+        for j, c in enumerate(m.contrasts):
+            p = adjusted.get((i, j), c.p_value)
+            keep = p is not None and p < alpha
+            contrasts.append(
+                c.model_copy(
+                    update={
+                        "p_adjusted": p,
+                        "verdict": c.verdict if keep else Verdict.inconclusive,
+                    }
+                )
+            )
+        out.append(m.model_copy(update={"contrasts": contrasts}))
+    return out
 
 
 class _Settings:
@@ -153,6 +219,15 @@ class _Settings:
         self.permutations = permutations
         self.numeric = numeric
         self.seed = seed
+        self.margins: dict[str | None, float] = {}
+
+    def margin(self, name: str, kind: MetricKind) -> float | None:
+        if name in self.margins:
+            return self.margins[name]
+        given = self.margins.get(None)
+        if given is None:
+            return None
+        return given / 100 if kind == "pass_fail" else given
 
 
 def _scorer_names(runs: Sequence[RunFrame]) -> list[str]:
@@ -169,6 +244,7 @@ def _mean_and_count(run: RunFrame, values: FloatArray) -> tuple[float | None, in
 
 
 def _contrast(
+    name: str,
     run_id: str,
     a: FloatArray,
     b: FloatArray,
@@ -201,6 +277,7 @@ def _contrast(
     else:
         test = permutation_test(d, permutations=s.permutations, seed=s.seed)
     ci = bootstrap_ci(d, resamples=s.resamples, confidence=s.confidence, seed=s.seed)
+    margin = s.margin(name, kind)
     return Contrast(
         run_id=run_id,
         n=int(d.size),
@@ -211,6 +288,9 @@ def _contrast(
         p_value=test.p_value,
         test=test.test,
         verdict=verdict(ci, test, direction=direction, alpha=s.alpha),
+        margin=None
+        if margin is None
+        else margin_test(a, b, d, kind=kind, margin=margin, direction=direction, alpha=s.alpha),
     )
 
 
@@ -222,6 +302,7 @@ def _pass_metric(
     base_pass = base.pass_metric()
     contrasts = [
         _contrast(
+            PASS_METRIC,
             o.run_id,
             base_pass[pairs[o.run_id].a],
             o.pass_metric()[pairs[o.run_id].b],
@@ -271,7 +352,7 @@ def _scorer_metric(
         b = v[pair.b] if v is not None else np.full(pair.b.size, np.nan)
         a = np.where(base.finished[pair.a], a, np.nan)
         b = np.where(o.finished[pair.b], b, np.nan)
-        contrasts.append(_contrast(o.run_id, a, b, pair, kind, direction, s))
+        contrasts.append(_contrast(name, o.run_id, a, b, pair, kind, direction, s))
     return MetricComparison(
         name=name,
         kind=kind,

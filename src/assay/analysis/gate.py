@@ -10,6 +10,7 @@ when the comparison calls it *worse*; when the evidence is *inconclusive* it blo
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from assay.analysis.frame import STATUSES, RunFrame, align
 from assay.analysis.items import paused_gc
 from assay.domain import (
     PASS_METRIC,
+    Agreement,
     Contrast,
     GateCheck,
     GateVerdict,
@@ -82,6 +84,50 @@ def _drop_check(name: str, rule: ScorerRule, allowed: float, c: Contrast, block:
     )
 
 
+def _margin_check(
+    name: str, kind: str, rule: ScorerRule, c: Contrast | None, scale: float
+) -> GateCheck:
+    """``non_inferiority:<name>`` or ``equivalence:<name>``: passes only when shown.
+
+    The ``1 - 2 alpha`` interval decides (the tests are its inversions), so a metric with
+    both rules is judged against each rule's own margin."""
+    margin = rule.non_inferiority if kind == "non_inferiority" else rule.equivalence
+    assert margin is not None
+    check = f"{kind}:{name}"
+    label = "pass rate" if name == PASS_METRIC else name
+    what = "non-inferior" if kind == "non_inferiority" else "equivalent"
+    test = None if c is None else c.margin
+    if test is None or test.ci_low is None or test.ci_high is None:
+        return GateCheck(
+            name=check,
+            passed=False,
+            limit=margin.margin,
+            message=f"{label}: too few items shared with the baseline to show it {what} "
+            f"within {margin.margin * scale:g}",
+        )
+    m = margin.margin
+    low, high = test.ci_low, test.ci_high
+    if kind == "equivalence":
+        shown = -m < low and high < m
+    else:
+        shown = low > -m if rule.direction == "higher" else high < m
+    p = test.p_non_inferiority if kind == "non_inferiority" else test.p_equivalence
+    same = test.margin == m and p is not None
+    unit = " pp" if scale == 100 else ""
+    detail = (
+        f"{label}: {100 * test.confidence:.0f}% CI {low * scale:+.4g} to {high * scale:+.4g}"
+        f"{unit}, margin {m * scale:g}{unit}" + (f", p={p:.3g}" if same else "")
+    )
+    worst = -low if rule.direction == "higher" else high
+    return GateCheck(
+        name=check,
+        passed=shown,
+        observed=max(-low, high) if kind == "equivalence" else worst,
+        limit=m,
+        message=f"{detail}; {what}" if shown else f"{detail}; {what} not shown",
+    )
+
+
 def _items(candidate: RunFrame, baseline: RunFrame | None) -> list[ItemOutcome]:
     ok = candidate.pass_metric() == 1.0
     regressed = np.zeros(len(candidate), dtype=np.bool_)
@@ -140,8 +186,12 @@ def evaluate_gate(
     policy: RegressionPolicy | None = None,
     *,
     seed: int = 0,
+    agreements: Mapping[str, Agreement | None] | None = None,
 ) -> GateVerdict:
-    """Check ``candidate`` against ``policy`` and, when given, against ``baseline``."""
+    """Check ``candidate`` against ``policy`` and, when given, against ``baseline``.
+
+    ``agreements`` holds, per scorer of the policy, its judge's agreement with human scores
+    (None: no result has both), for the ``min_judge_agreement`` checks."""
     policy = policy or RegressionPolicy()
     checks: list[GateCheck] = []
     finished_items = len(set(candidate.item_ids[candidate.finished].tolist()))
@@ -190,14 +240,17 @@ def evaluate_gate(
     comparison = None
     if baseline is not None:
         directions = {name: rule.direction for name, rule in policy.scorers.items()}
+        rules = {PASS_METRIC: ScorerRule(non_inferiority=policy.non_inferiority), **policy.scorers}
         comparison = compare_runs(
             [baseline, candidate],
             directions=directions,
             alpha=policy.alpha,
             seed=seed,
             items=False,
+            margins=_margins(rules),
+            p_adjust=policy.p_adjust,
+            adjust_over=set(metrics),
         )
-        rules = {PASS_METRIC: ScorerRule(), **policy.scorers}
         for name in metrics:
             rule = rules[name]
             allowed = rule.max_drop if rule.max_drop is not None else policy.max_drop
@@ -216,6 +269,18 @@ def evaluate_gate(
                 continue
             contrast = metric.contrasts[0]
             checks.append(_drop_check(name, rule, allowed, contrast, policy.block_inconclusive))
+        for name in metrics:
+            rule = rules[name]
+            metric = comparison.metric(name)
+            scale = 100.0 if metric is not None and metric.kind == "pass_fail" else 1.0
+            shared = metric.contrasts[0] if metric is not None else None
+            if rule.non_inferiority is not None:
+                checks.append(_margin_check(name, "non_inferiority", rule, shared, scale))
+            if rule.equivalence is not None:
+                checks.append(_margin_check(name, "equivalence", rule, shared, scale))
+    if baseline is None:
+        checks += _no_baseline_margin_checks(policy)
+    checks += _agreement_checks(policy, agreements or {})
     reasons = [c.message for c in checks if not c.passed]
     items = _items(candidate, baseline)
     return GateVerdict(
@@ -232,6 +297,89 @@ def evaluate_gate(
         regressions=_regressions(candidate, baseline, items),
         policy=policy,
     )
+
+
+def _agreement_checks(
+    policy: RegressionPolicy, agreements: Mapping[str, Agreement | None]
+) -> list[GateCheck]:
+    """``judge_agreement:<scorer>``: the gate relies on a judge only when it agrees with
+    human scores at least as well as the policy asks."""
+    checks = []
+    for name, rule in policy.scorers.items():
+        limit = (
+            rule.min_judge_agreement
+            if rule.min_judge_agreement is not None
+            else policy.min_judge_agreement
+        )
+        if limit is None:
+            continue
+        found = agreements.get(name)
+        statistic, value = (None, None) if found is None else found.statistic
+        if found is None or value is None:
+            why = (
+                "no result has both a judge and a human score"
+                if found is None
+                else f"agreement is undefined on {found.n} paired scores"
+            )
+            checks.append(
+                GateCheck(
+                    name=f"judge_agreement:{name}",
+                    passed=False,
+                    limit=limit,
+                    message=f"{name}: {why}; the gate does not rely on a judge whose agreement "
+                    f"with humans is unknown (min_judge_agreement {limit:g})",
+                )
+            )
+            continue
+        label = "Cohen's kappa" if statistic == "cohen_kappa" else "Spearman's rho"
+        ok = value >= limit
+        version = "" if found.version is None else f" (evaluator version {found.version})"
+        checks.append(
+            GateCheck(
+                name=f"judge_agreement:{name}",
+                passed=ok,
+                observed=value,
+                limit=limit,
+                message=f"{name}{version}: {label} {value:.3f} with human scores over "
+                f"{found.n} results; "
+                + (
+                    f"at least {limit:g} required"
+                    if ok
+                    else f"below {limit:g}, the gate does not rely on this judge"
+                ),
+            )
+        )
+    return checks
+
+
+def _no_baseline_margin_checks(policy: RegressionPolicy) -> list[GateCheck]:
+    """A margin rule cannot be met without a baseline to be within the margin of."""
+    rules = {PASS_METRIC: ScorerRule(non_inferiority=policy.non_inferiority), **policy.scorers}
+    return [
+        GateCheck(
+            name=f"{kind}:{name}",
+            passed=False,
+            limit=margin.margin,
+            message=f"{name}: {kind.replace('_', '-')} needs a baseline run to compare with",
+        )
+        for name, rule in rules.items()
+        for kind, margin in (
+            ("non_inferiority", rule.non_inferiority),
+            ("equivalence", rule.equivalence),
+        )
+        if margin is not None
+    ]
+
+
+def _margins(rules: dict[str, ScorerRule]) -> dict[str, float]:
+    """The margin each metric is tested with: the smaller of its two rules' margins, so the
+    interval of a non-inferiority and an equivalence rule is the same."""
+    out: dict[str, float] = {}
+    for name, rule in rules.items():
+        given = [r.margin for r in (rule.non_inferiority, rule.equivalence) if r is not None]
+        if given:
+            out[name] = min(given)
+    return out
 
 
 def _pct(x: float | None) -> str:

@@ -151,7 +151,7 @@ def comparison_table(comparison: Comparison, run_id: str | None = None) -> str:
     base = comparison.baseline_id
     lines = [
         f"| Scorer | {_cell(names[base])} (baseline) | {_cell(names[run_id])} | Δ "
-        f"| {round(100 * _confidence(comparison))}% CI | p | Verdict |",
+        f"| {round(100 * _confidence(comparison))}% CI | {_p_header(comparison)} | Verdict |",
         "|---|---:|---:|---:|---|---:|---|",
     ]
     for m in comparison.metrics:
@@ -159,13 +159,53 @@ def comparison_table(comparison: Comparison, run_id: str | None = None) -> str:
         if c is None:
             continue
         ci = NA if c.ci_low is None else f"{_delta(m, c.ci_low)} … {_delta(m, c.ci_high)}"
-        p = NA if c.p_value is None else f"{c.p_value:.3g}"
+        shown = c.p_adjusted if comparison.p_adjust != "none" else c.p_value
+        p = NA if shown is None else f"{shown:.3g}"
         label = "pass rate" if m.name == PASS_METRIC else m.name
         lines.append(
             f"| {_cell(label)} | {_value(m, m.means.get(base))} | {_value(m, m.means.get(run_id))}"
             f" | {_delta(m, c.difference)} | {ci} | {p} | {_ICON[c.verdict.value]} |"
         )
-    return "\n".join(lines)
+    margins = margin_table(comparison, run_id)
+    return "\n".join(lines) + (f"\n\n{margins}" if margins else "")
+
+
+_P_HEADER = {"holm": "p (Holm-adjusted)", "bh": "p (BH-adjusted)", "none": "p"}
+_SHOWN = {
+    "non_inferior": "✅ non-inferior",
+    "equivalent": "✅ equivalent",
+    "not_shown": "not shown",
+}
+
+
+def _p_header(comparison: Comparison) -> str:
+    return _P_HEADER[comparison.p_adjust]
+
+
+def margin_table(comparison: Comparison, run_id: str) -> str:
+    """Markdown table of the non-inferiority and equivalence tests, when a margin was given."""
+    rows = []
+    for m in comparison.metrics:
+        c = m.contrast(run_id)
+        t = None if c is None else c.margin
+        if t is None:
+            continue
+        ci = NA if t.ci_low is None else f"{_delta(m, t.ci_low)} … {_delta(m, t.ci_high)}"
+        label = "pass rate" if m.name == PASS_METRIC else m.name
+        rows.append(
+            f"| {_cell(label)} | ±{_delta(m, t.margin).lstrip('+')} | {ci} "
+            f"| {_SHOWN[t.non_inferiority.value]} | {_SHOWN[t.equivalence.value]} |"
+        )
+    if not rows:
+        return ""
+    confidence = next(
+        (c.margin.confidence for m in comparison.metrics for c in m.contrasts if c.margin), 0.9
+    )
+    head = [
+        f"| Scorer | Margin | {round(100 * confidence)}% CI | Non-inferiority | Equivalence |",
+        "|---|---:|---|---|---|",
+    ]
+    return "\n".join(head + rows)
 
 
 def _confidence(comparison: Comparison) -> float:

@@ -28,6 +28,7 @@ from assay.domain import (
     ExperimentStatus,
     GateVerdict,
     ItemFilter,
+    PAdjust,
     RegressionPolicy,
     Result,
 )
@@ -223,6 +224,9 @@ def compare_experiments(
     tag: str | None = None,
     offset: int = 0,
     limit: int | None = None,
+    margin: float | None = None,
+    margins: Mapping[str, float] | None = None,
+    p_adjust: PAdjust = "holm",
 ) -> Comparison:
     """Compare stored experiments; the first is the baseline.
 
@@ -272,6 +276,9 @@ def compare_experiments(
         tag=tag,
         offset=offset,
         limit=limit,
+        margin=margin,
+        margins=margins,
+        p_adjust=p_adjust,
     )
     if tag is not None or not comparison.items:
         return comparison
@@ -371,7 +378,16 @@ def gate_experiment(
     base_frame = frame_of(store, base, outputs=False) if base is not None else None
     if base_frame is not None:
         frame = align_by_content(store, base_frame, frame)
-    return evaluate_gate(frame, base_frame, policy, seed=seed)
+    agreements = None
+    wanted = policy.min_judge_agreement is not None or any(
+        rule.min_judge_agreement is not None for rule in policy.scorers.values()
+    )
+    if wanted and candidate.dataset_id is not None:
+        from assay.analysis.agreement import scorer_agreement
+
+        dataset_id = candidate.dataset_id
+        agreements = {name: scorer_agreement(store, dataset_id, name) for name in policy.scorers}
+    return evaluate_gate(frame, base_frame, policy, seed=seed, agreements=agreements)
 
 
 __all__ = [

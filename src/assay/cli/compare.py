@@ -30,6 +30,12 @@ class CompareFormat(StrEnum):
     markdown = "markdown"
 
 
+class PAdjustOption(StrEnum):
+    holm = "holm"
+    bh = "bh"
+    none = "none"
+
+
 class Only(StrEnum):
     regressions = "regressions"
     improvements = "improvements"
@@ -38,6 +44,12 @@ class Only(StrEnum):
 
 
 _COLOUR = {"better": "green", "worse": "red", "inconclusive": "dim"}
+_P_LABEL = {"holm": "p (Holm)", "bh": "p (BH)", "none": "p"}
+_SHOWN = {
+    "non_inferior": "[green]non-inferior[/]",
+    "equivalent": "[green]equivalent[/]",
+    "not_shown": "[dim]not shown[/]",
+}
 
 
 def _value(metric: MetricComparison, x: float | None, *, delta: bool = False) -> str:
@@ -64,7 +76,7 @@ def _metrics_table(cmp: Comparison) -> Table:
             run_column(run.name),
             Col("Δ", fixed=True, justify="right"),
             Col("95% CI" if len(cmp.runs) == 2 else "CI", fixed=True, justify="right", drop=2),
-            Col("p", fixed=True, justify="right", drop=3),
+            Col(_P_LABEL[cmp.p_adjust], fixed=True, justify="right", drop=3),
             Col("Verdict", fixed=True, markup=True),
         ]
     rows = []
@@ -85,11 +97,54 @@ def _metrics_table(cmp: Comparison) -> Table:
                 else f"{_value(m, c.ci_low, delta=True).removesuffix(' pp')} … "
                 f"{_value(m, c.ci_high, delta=True)}"
             )
-            p = "-" if c.p_value is None else f"{c.p_value:.3g}"
+            shown = c.p_value if cmp.p_adjust == "none" else c.p_adjusted
+            p = "-" if shown is None else f"{shown:.3g}"
             v = c.verdict.value
             row += [_value(m, c.difference, delta=True), ci, p, f"[{_COLOUR[v]}]{v}[/]"]
         rows.append(row)
     return table(f"Scorers (baseline: {escape(names[cmp.baseline_id])})", columns, rows)
+
+
+def _margins_table(cmp: Comparison) -> Table | None:
+    """Non-inferiority and equivalence per metric and run, when a margin was asked for."""
+    from assay.domain import PASS_METRIC
+
+    names = {r.run_id: r.name for r in cmp.runs}
+    rows = []
+    confidence = 0.9
+    for m in cmp.metrics:
+        for c in m.contrasts:
+            t = c.margin
+            if t is None:
+                continue
+            confidence = t.confidence
+            ci = (
+                "-"
+                if t.ci_low is None
+                else f"{_value(m, t.ci_low, delta=True).removesuffix(' pp')} … "
+                f"{_value(m, t.ci_high, delta=True)}"
+            )
+            rows.append(
+                [
+                    "pass rate" if m.name == PASS_METRIC else m.name,
+                    names[c.run_id],
+                    "±" + _value(m, t.margin, delta=True).lstrip("+"),
+                    ci,
+                    _SHOWN[t.non_inferiority.value],
+                    _SHOWN[t.equivalence.value],
+                ]
+            )
+    if not rows:
+        return None
+    columns = [
+        Col("Scorer"),
+        Col("Run", wrap=True),
+        Col("Margin", fixed=True, justify="right"),
+        Col(f"{100 * confidence:.0f}% CI", fixed=True, justify="right"),
+        Col("Non-inferiority", fixed=True, markup=True),
+        Col("Equivalence", fixed=True, markup=True),
+    ]
+    return table("Within the margin", columns, rows)
 
 
 def _items_table(cmp: Comparison, inputs: Mapping[str, Any]) -> Table:
@@ -131,6 +186,9 @@ def print_comparison(cmp: Comparison, inputs: Mapping[str, Any] | None = None) -
     """The statistics, then the page of item rows with each item's input (``inputs``: results
     by item id, as :func:`assay.analysis.item_inputs` reads them)."""
     console.print(_metrics_table(cmp))
+    margins = _margins_table(cmp)
+    if margins is not None:
+        console.print(margins)
     names = {r.run_id: r.name for r in cmp.runs}
     for run in cmp.runs[1:]:
         console.print(
@@ -160,6 +218,17 @@ def compare_command(
     limit: Annotated[int, typer.Option(min=0, help="Item rows to show (0: none).")] = 50,
     offset: Annotated[int, typer.Option(min=0, help="Item rows to skip.")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and permutations.")] = 0,
+    margin: Annotated[
+        float | None,
+        typer.Option(
+            help="Test non-inferiority and equivalence within this margin: points for pass "
+            "rates (2 = two points), the scorer's units for numeric scores.",
+        ),
+    ] = None,
+    p_adjust: Annotated[
+        PAdjustOption,
+        typer.Option(help="Adjust p-values for the several tests: holm, bh (FDR) or none."),
+    ] = PAdjustOption.holm,
 ) -> None:
     """Compare runs item by item: per-scorer means, difference with CI, p-value, verdict."""
     from assay.service.compare import compare_runs
@@ -168,6 +237,8 @@ def compare_command(
     cmp = compare_runs(
         store,
         runs,
+        margin=margin,
+        p_adjust=p_adjust.value,
         only=None if only is None else only.value,
         tag=tag,
         items=limit > 0,

@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("assay.cli.runs", "run_command"),
     "compare": ("assay.cli.compare", "compare_command"),
     "gate": ("assay.cli.compare", "gate_command"),
+    "frontier": ("assay.cli.verdicts", "frontier_command"),
+    "evaluators": ("assay.cli.verdicts", "app"),
     "score": ("assay.cli.score", "score_command"),
     "judge-pairwise": ("assay.cli.score", "judge_pairwise_command"),
     "datasets": ("assay.cli.datasets", "app"),

@@ -26,6 +26,18 @@ class Verdict(StrEnum):
 
 
 MetricKind = Literal["pass_fail", "numeric"]
+#: How p-values of a comparison's several tests are adjusted: Holm (family-wise error),
+#: Benjamini-Hochberg (false discovery rate) or not at all.
+PAdjust = Literal["holm", "bh", "none"]
+MarginMethod = Literal["tango_score", "paired_t"]
+
+
+class MarginVerdict(StrEnum):
+    non_inferior = "non_inferior"
+    equivalent = "equivalent"
+    not_shown = "not_shown"
+
+
 Change = Literal["regression", "improvement", "unchanged", "missing"]
 ItemFilter = Literal["regressions", "improvements", "changed", "failed"]
 
@@ -56,6 +68,22 @@ class RunInfo(_Model):
     unaligned: int = Field(description="Results without an item id, left out of the comparison.")
 
 
+class MarginTest(_Model):
+    """Is the run no worse than the baseline by more than ``margin`` (non-inferiority), or
+    within ``margin`` of it either way (equivalence)? One-sided tests at ``alpha``: the
+    interval is the ``1 - 2 alpha`` two-sided one, so each verdict reads off it."""
+
+    margin: float = Field(description="In the metric's units (0.02 = two points of pass rate).")
+    method: MarginMethod
+    confidence: float
+    ci_low: float | None
+    ci_high: float | None
+    p_non_inferiority: float | None = Field(description="One-sided p of 'worse by the margin'.")
+    p_equivalence: float | None = Field(description="Two one-sided tests: the larger p.")
+    non_inferiority: MarginVerdict
+    equivalence: MarginVerdict
+
+
 class Contrast(_Model):
     """One run against the baseline for one metric: paired over items present in both."""
 
@@ -68,6 +96,14 @@ class Contrast(_Model):
     p_value: float | None
     test: TestName | None
     verdict: Verdict
+    p_adjusted: float | None = Field(
+        default=None,
+        description="p_value adjusted for the comparison's several tests (see p_adjust); "
+        "the verdict uses it.",
+    )
+    margin: MarginTest | None = Field(
+        default=None, description="Non-inferiority and equivalence within a margin, when asked."
+    )
 
 
 class MetricComparison(_Model):
@@ -178,6 +214,9 @@ class Comparison(_Model):
     regressions: dict[str, int] = Field(description="Per other run, rows that went pass -> fail.")
     improvements: dict[str, int] = Field(description="Per other run, rows that went fail -> pass.")
     warnings: list[CompareWarning]
+    p_adjust: PAdjust = Field(
+        default="none", description="How p_adjusted was computed over the comparison's tests."
+    )
 
     def metric(self, name: str) -> MetricComparison | None:
         return next((m for m in self.metrics if m.name == name), None)
@@ -188,6 +227,14 @@ class Comparison(_Model):
 
 
 # ---------------------------------------------------------------------- gate
+class MarginRule(_Model):
+    """``{margin: 0.02}``: in the metric's units (a fraction for pass rates)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    margin: float = Field(gt=0, description="Largest difference that does not matter.")
+
+
 class ScorerRule(_Model):
     """Limits for one scorer's mean (the pass rate, for pass/fail scorers)."""
 
@@ -200,6 +247,18 @@ class ScorerRule(_Model):
     )
     max_drop: float | None = Field(
         default=None, ge=0, description="Overrides the policy's max_drop for this scorer."
+    )
+    non_inferiority: MarginRule | None = Field(
+        default=None, description="Require non-inferiority to the baseline within a margin."
+    )
+    equivalence: MarginRule | None = Field(
+        default=None, description="Require equivalence to the baseline within a margin."
+    )
+    min_judge_agreement: float | None = Field(
+        default=None,
+        ge=-1,
+        le=1,
+        description="Overrides the policy's min_judge_agreement for this scorer.",
     )
 
 
@@ -223,6 +282,21 @@ class RegressionPolicy(_Model):
     )
     min_items: int = Field(default=1, ge=0)
     alpha: float = Field(default=0.05, gt=0, lt=1)
+    p_adjust: PAdjust = Field(
+        default="holm",
+        description="Adjust the p-values of the checked metrics for multiplicity: holm, bh "
+        "(Benjamini-Hochberg) or none.",
+    )
+    non_inferiority: MarginRule | None = Field(
+        default=None, description="Require the pass rate to be non-inferior within a margin."
+    )
+    min_judge_agreement: float | None = Field(
+        default=None,
+        ge=-1,
+        le=1,
+        description="Refuse to rely on an evaluator scorer whose agreement with human scores "
+        "(Cohen's kappa, or Spearman's rho for numeric scores) is below this.",
+    )
     baseline: str | None = Field(
         default=None, description="Default baseline: a pinned run (id or name)."
     )

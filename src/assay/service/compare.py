@@ -9,7 +9,7 @@ the baseline; :func:`gate` gives the verdict of a run against its baseline and p
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from assay.analysis import compare_experiments, gate_experiment, item_inputs
@@ -22,6 +22,7 @@ from assay.domain import (
     ExperimentComparison,
     GateVerdict,
     ItemFilter,
+    PAdjust,
     RegressionPolicy,
     Result,
 )
@@ -74,10 +75,26 @@ def compare_runs(
     offset: int = 0,
     limit: int | None = None,
     seed: int = 0,
+    margin: float | None = None,
+    margins: Mapping[str, float] | None = None,
+    p_adjust: PAdjust = "holm",
 ) -> Comparison:
-    """The paired statistics of runs (the first is the baseline) and a page of item rows."""
+    """The paired statistics of runs (the first is the baseline) and a page of item rows.
+
+    ``margin`` is in points for pass rates and in units for numeric scores (see
+    :func:`assay.analysis.compare_runs`)."""
     return compare_experiments(
-        store, refs, only=only, tag=tag, items=items, offset=offset, limit=limit, seed=seed
+        store,
+        refs,
+        only=only,
+        tag=tag,
+        items=items,
+        offset=offset,
+        limit=limit,
+        seed=seed,
+        margin=margin,
+        margins=margins,
+        p_adjust=p_adjust,
     )
 
 
@@ -88,7 +105,14 @@ def inputs_of(store: Store, run_ids: Sequence[str], item_ids: Collection[str]) -
 
 
 def compare(
-    store: Store, refs: Sequence[str], *, offset: int = 0, limit: int = 100
+    store: Store,
+    refs: Sequence[str],
+    *,
+    offset: int = 0,
+    limit: int = 100,
+    margin: float | None = None,
+    margins: Mapping[str, float] | None = None,
+    p_adjust: PAdjust = "holm",
 ) -> ExperimentComparison:
     """The seed comparison (a page of items) with the statistics over every item.
 
@@ -98,7 +122,14 @@ def compare(
     """
     found = _experiments(store, refs)
     comparison = compare_experiments(
-        store, [e.id for e in found], diffs=False, offset=offset, limit=limit
+        store,
+        [e.id for e in found],
+        diffs=False,
+        offset=offset,
+        limit=limit,
+        margin=margin,
+        margins=margins,
+        p_adjust=p_adjust,
     )
     keys = [(row.item_id, row.repetition) for row in comparison.items]
     wanted = sorted({item for item, _ in keys})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Query, Request
@@ -36,6 +37,19 @@ def _dataset_name(store: Store, dataset_id: str | None) -> str | None:
         return None
 
 
+def _margin(text: str | None) -> float | None:
+    """The margin typed in the form (points for pass rates, units for scores); blank: none."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidInput(f"margin must be a number, not {text!r}", field="margin") from None
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidInput("margin must be a positive number", field="margin")
+    return value
+
+
 @router.get("/compare", response_model=None)
 def compare_page(
     request: Request,
@@ -45,6 +59,7 @@ def compare_page(
     tag: Annotated[str | None, Query(max_length=200)] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     order: Literal["given", "oldest"] = "given",
+    margin: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
     """Runs in the order given, the first being the baseline; ``order=oldest`` (what the runs
     tables send) puts the oldest selected run first and redirects to that address."""
@@ -60,7 +75,10 @@ def compare_page(
         )
     show = cast(ItemFilter | None, literal(ItemFilter, only, "only"))
     ids = [e.id for e in experiments]
-    comparison = compare_runs(store, ids, only=show, tag=tag or None, offset=offset, limit=PAGE)
+    within = _margin(margin)
+    comparison = compare_runs(
+        store, ids, only=show, tag=tag or None, offset=offset, limit=PAGE, margin=within
+    )
     base = experiments[0]
     gates = gates_against(store, base.id, ids[1:])
     missing = [{"run": e, "message": no_scores_message(e)} for e in unscored(store, ids)]
@@ -82,7 +100,8 @@ def compare_page(
             "tag": tag or "",
             "offset": offset,
             "limit": PAGE,
-            "query": query,
+            "query": query + (f"&margin={within:g}" if within is not None else ""),
+            "margin": within,
         },
         block="items",
     )

@@ -8,10 +8,14 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from assay.domain import (
+    PASS_METRIC,
+    Agreement,
     ExperimentComparison,
+    Frontier,
     GateVerdict,
     JsonObject,
     LinkedExperiment,
+    PAdjust,
     PromptVersionComparison,
 )
 from assay.errors import InvalidInput
@@ -30,16 +34,36 @@ class CompareBody(BaseModel):
     )
     offset: int = Field(default=0, ge=0, le=10_000_000)
     limit: int = Field(default=100, ge=1, le=1000)
-
-
-def _compare(store: ProjectStore, ids: list[str], offset: int, limit: int) -> ExperimentComparison:
-    return compare(store, ids, offset=offset, limit=limit)
+    margin: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Non-inferiority and equivalence margin for every metric: points for pass "
+        "rates (2 = two points), the scorer's units for numeric scores.",
+    )
+    margins: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] | None = Field(
+        default=None,
+        description="Margin per metric in the metric's own units (0.02 = two points of pass "
+        "rate); overrides margin.",
+    )
+    p_adjust: PAdjust = Field(
+        default="holm", description="Multiplicity adjustment of the p-values: holm, bh or none."
+    )
 
 
 @router.post("/experiments/compare/")
 def compare_experiments(store: ProjectStore, body: CompareBody) -> ExperimentComparison:
-    """Experiments side by side, aligned by dataset item, with paired statistics."""
-    return _compare(store, body.experiment_ids, body.offset, body.limit)
+    """Experiments side by side, aligned by dataset item, with paired statistics; with a
+    margin, non-inferiority and equivalence per metric."""
+    return compare(
+        store,
+        body.experiment_ids,
+        offset=body.offset,
+        limit=body.limit,
+        margin=body.margin,
+        margins=body.margins,
+        p_adjust=body.p_adjust,
+    )
 
 
 @router.get("/experiments/compare/")
@@ -48,6 +72,8 @@ def compare_experiments_get(
     experiment_ids: Annotated[str, Query(min_length=1, description="Comma-separated ids.")],
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    margin: Annotated[float | None, Query(gt=0, allow_inf_nan=False)] = None,
+    p_adjust: PAdjust = "holm",
 ) -> ExperimentComparison:
     """The same comparison, addressable as a link (``compare_url``)."""
     ids = [part.strip() for part in experiment_ids.split(",") if part.strip()]
@@ -56,7 +82,7 @@ def compare_experiments_get(
             f"experiment_ids: give between 2 and {MAX_EXPERIMENTS} comma-separated ids",
             field="experiment_ids",
         )
-    return _compare(store, ids, offset, limit)
+    return compare(store, ids, offset=offset, limit=limit, margin=margin, p_adjust=p_adjust)
 
 
 @router.get("/experiments/{experiment_id}/gate/")
@@ -120,3 +146,27 @@ def compare_prompt_versions(
         experiment_b=LinkedExperiment(id=b.id, name=b.name, version=body.version_b),
         compare_url=f"/api/v1/experiments/compare/?experiment_ids={a.id},{b.id}",
     )
+
+
+@router.get("/datasets/{dataset_id}/frontier/")
+def dataset_frontier(
+    store: ProjectStore,
+    dataset_id: str,
+    metric: Annotated[str, Query(min_length=1, max_length=200)] = PASS_METRIC,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    run_tag: Annotated[str | None, Query(max_length=200)] = None,
+) -> Frontier:
+    """The dataset's last finished runs by cost per item and quality (the metric's mean with
+    a 95 % interval), cheapest first; ``on_front`` marks the cheapest run at each quality."""
+    from assay.analysis.frontier import frontier
+
+    return frontier(store, dataset_id, metric=metric, limit=limit, run_tag=run_tag)
+
+
+@router.get("/evaluators/{evaluator_id}/agreement/")
+def evaluator_agreement(store: ProjectStore, evaluator_id: str) -> list[Agreement]:
+    """Per version and score name, how the evaluator's scores agree with human scores of the
+    same results: Cohen's kappa (categorical, pass/fail) or Pearson and Spearman (numeric)."""
+    from assay.analysis.agreement import evaluator_agreement as agreement
+
+    return agreement(store, evaluator_id)
