@@ -13,7 +13,7 @@ import sqlite3
 import statistics
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -39,6 +39,8 @@ _JSON = {"input", "output", "model_parameters", "metadata", "tags"}
 def _cell(column: str, value: Any, dialect: str) -> Any:
     if column in _JSON:
         return None if value is None else orjson.dumps(value).decode()
+    if isinstance(value, int) and column in ("start_time", "end_time"):  # nanoseconds
+        value = datetime.fromtimestamp(value // 1000 / 1e6, UTC)
     if isinstance(value, datetime) and dialect == "sqlite":
         return value.isoformat(timespec="microseconds")[:26] + "Z"
     return value

@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 
+from assay.errors import InvalidInput, StorageError
 from assay.store.db import Database
 from assay.store.tables import observations, traces
 from assay.store.types import utcnow
@@ -110,9 +111,12 @@ def write_spans(
     now = utcnow()
     with db.write() as conn:
         _upsert_traces(conn, db.dialect, project_id, trace_fields, now)
-        head = f"INSERT INTO {observations.name} ({', '.join(_COLUMNS)})"
-        values = f"({_values(db.dialect, _COLUMNS, _JSON)})"
-        inserted = _insert(conn, db.dialect, head, values, "ON CONFLICT DO NOTHING", rows)
+        if db.dialect == "postgresql":
+            inserted = _copy_observations(conn, rows)
+        else:
+            head = f"INSERT INTO {observations.name} ({', '.join(_COLUMNS)})"
+            values = f"({_values(db.dialect, _COLUMNS, _JSON)})"
+            inserted = _insert(conn, db.dialect, head, values, "ON CONFLICT DO NOTHING", rows)
         if inserted < len(spans):  # some were stored already: by this trace or another
             owners = _owners(conn, project_id, [s["id"] for s in spans])
             for span in spans:
@@ -146,6 +150,41 @@ def _insert(
         sql = f"{head} VALUES {', '.join([values] * len(chunk))} {conflict}"
         written += conn.exec_driver_sql(sql, tuple(v for row in chunk for v in row)).rowcount
     return written
+
+
+_STAGING = "assay_span_rows"
+
+
+def _copy_observations(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
+    """PostgreSQL: ``rows`` streamed with ``COPY`` into a session-local staging table, then
+    moved with one ``INSERT … SELECT … ON CONFLICT DO NOTHING``. Returns the rows written.
+
+    COPY costs the client a fraction of binding 18 parameters per row, and the server parses
+    no statement per row; the staging table empties itself at the end of the transaction.
+    """
+    import psycopg
+
+    columns = ", ".join(_COLUMNS)
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} "
+        f"(LIKE {observations.name}) ON COMMIT DELETE ROWS"
+    )
+    cursor: Any = conn.connection.cursor()  # psycopg's, in the same transaction
+    try:
+        with cursor.copy(f"COPY {_STAGING} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    except psycopg.DataError as exc:  # a value the database refuses, e.g. invalid JSON text
+        raise InvalidInput(f"cannot store value: {exc}".strip()) from exc
+    except psycopg.OperationalError as exc:
+        raise StorageError(f"database unavailable: {exc}") from exc
+    finally:
+        cursor.close()
+    result = conn.exec_driver_sql(
+        f"INSERT INTO {observations.name} ({columns}) SELECT {columns} FROM {_STAGING} "
+        "ON CONFLICT DO NOTHING"
+    )
+    return int(result.rowcount)
 
 
 #: Rows written by this process per PostgreSQL database, and the count at which the next
