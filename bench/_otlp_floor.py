@@ -1,10 +1,10 @@
 """The floor for OTLP ingestion: the same rows written by the bare database driver.
 
 The bench's export requests are mapped in this process (untimed) into plain tuples, then
-inserted with ``executemany`` of the DB-API driver itself (``sqlite3`` or ``psycopg``), one
-transaction per 1,000-span batch (on PostgreSQL also with ``COPY``), into a fresh database with Assay's schema and indexes: no
-HTTP, no protobuf, no mapping, no conflict handling. What the server achieves is reported as a
-fraction of this.
+inserted with ``executemany`` of the DB-API driver itself (``sqlite3`` or ``psycopg``; on
+PostgreSQL also with ``COPY``), one transaction per 1,000-span batch, into a fresh database
+with Assay's schema and indexes: no HTTP, no protobuf, no mapping, no conflict handling. What
+the server achieves is reported as a fraction of this.
 """
 
 from __future__ import annotations
@@ -24,15 +24,10 @@ from assay.service.otlp import PROTOBUF, decode, prices
 from assay.store.db import Database
 from assay.store.migrate import ensure_schema
 from assay.store.projects import ensure_project
+from assay.store.tables import observations, traces
 
-_OBS = (
-    "id trace_id parent_id type name start_time end_time input output model model_parameters "
-    "tokens_in tokens_out cost level status_message metadata project_id"
-).split()
-_TRACES = (
-    "id project_id created_at name input output metadata tags session_id user_id "
-    "start_time end_time"
-).split()
+_OBS = [c.name for c in observations.c]
+_TRACES = [c.name for c in traces.c]
 _JSON = {"input", "output", "model_parameters", "metadata", "tags"}
 
 
