@@ -274,10 +274,10 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    print(json.dumps(result, indent=2))
     if args.db == "all" or args.out != RESULTS:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
     return 0
 
 
