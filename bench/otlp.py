@@ -8,8 +8,15 @@ directory; on PostgreSQL a scratch database next to ``ASSAY_TEST_POSTGRES_URL``,
 afterwards), then posts protobuf ``ExportTraceServiceRequest`` bodies of 1,000 spans each
 (100 agent traces of 10 spans: the agent, 3 OpenInference LLM calls with messages and token
 counts, 3 GenAI tool calls, 3 retrievals) with one keep-alive client, one request at a time.
-The bodies are built before timing. Reports spans/s over all batches and the p50/p95 latency
-of one batch, then the p95 of re-sending batches already stored (nothing is written twice).
+The bodies are built before timing. Reports spans/s over all batches, spans per CPU-second of
+the server process (user + system time from ``/proc/<pid>/stat``; on PostgreSQL the database's
+own processes are not counted) and the p50/p95 latency of one batch, then the p95 of re-sending
+batches already stored (nothing is written twice).
+
+In the same run, the same rows are written by the bare driver (``_otlp_floor``: ``sqlite3`` or
+``psycopg`` ``executemany`` of pre-built tuples, no HTTP and no mapping) into a fresh database:
+``vs_floor`` is the server's spans/s as a fraction of that, so the figures stay comparable on a
+loaded machine.
 
 Prints the figures and writes ``bench/results/otlp.json``.
 """
@@ -36,7 +43,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from _server import start_server  # bench/ is on sys.path when a script runs
+import _otlp_floor  # bench/ is on sys.path when a script runs
+from _server import start_server
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 RESULTS = Path(__file__).resolve().parent / "results" / "otlp.json"
@@ -155,12 +163,19 @@ def _quantiles(samples: list[float]) -> dict[str, float]:
     return {"p50_ms": round(q[49], 1), "p95_ms": round(q[94], 1), "n": len(samples)}
 
 
-def measure(base: str, batches: int) -> dict[str, Any]:
-    bodies = [body(b * 100) for b in range(batches + 2)]
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(base: str, pid: int, bodies: list[bytes]) -> dict[str, Any]:
+    batches = len(bodies) - 2
     latencies: list[float] = []
     with httpx.Client(timeout=120) as http:
         for warm in bodies[:2]:  # connections, caches, the first pages of the tables
             http.post(f"{base}/v1/traces", content=warm, headers=PROTOBUF).raise_for_status()
+        cpu = cpu_seconds(pid)
         started = time.perf_counter()
         for data in bodies[2:]:
             at = time.perf_counter()
@@ -170,6 +185,7 @@ def measure(base: str, batches: int) -> dict[str, Any]:
             if response.content:  # a partial success would mean rejected spans
                 raise SystemExit(f"spans were rejected: {response.content!r}")
         elapsed = time.perf_counter() - started
+        cpu = cpu_seconds(pid) - cpu
         resent: list[float] = []
         for data in bodies[2:22]:
             at = time.perf_counter()
@@ -180,6 +196,7 @@ def measure(base: str, batches: int) -> dict[str, Any]:
     return {
         "spans": batches * SPANS_PER_BATCH,
         "spans_per_s": round(batches * SPANS_PER_BATCH / elapsed),
+        "spans_per_server_cpu_s": round(batches * SPANS_PER_BATCH / cpu) if cpu else None,
         "batch_of_1000": _quantiles(latencies),
         "resent_batch_of_1000": _quantiles(resent),
         "body_bytes_per_batch": round(statistics.mean(len(b) for b in bodies)),
@@ -205,6 +222,7 @@ def scratch_postgres() -> Iterator[str]:
 
 
 def run(db: str, batches: int) -> dict[str, Any]:
+    bodies = [body(b * 100) for b in range(batches + 2)]
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "ASSAY_HOME": tmp, "ASSAY_AUTH": "none", "ASSAY_PROJECT": "bench"}
         env.pop("ASSAY_DATABASE_URL", None)
@@ -213,10 +231,20 @@ def run(db: str, batches: int) -> dict[str, Any]:
                 env["ASSAY_DATABASE_URL"] = url
             proc, base = start_server(env, Path(tmp) / "server.log")
             try:
-                return measure(base, batches)
+                figures = measure(base, proc.pid, bodies)
             finally:
                 proc.terminate()
                 proc.wait(timeout=60)
+        with scratch_postgres() if db == "postgresql" else _nothing() as url:
+            floor = _otlp_floor.measure(url or f"sqlite:///{tmp}/floor.db", bodies[2:])
+    figures["floor"] = floor
+    figures["vs_floor"] = round(figures["spans_per_s"] / floor["spans_per_s"], 3)
+    if db == "postgresql":
+        with scratch_postgres() as url:
+            copy = _otlp_floor.measure(url, bodies[2:], copy=True)
+        figures["floor_copy"] = copy
+        figures["vs_floor_copy"] = round(figures["spans_per_s"] / copy["spans_per_s"], 3)
+    return figures
 
 
 @contextmanager
@@ -228,6 +256,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=50)
     parser.add_argument("--db", choices=["sqlite", "postgresql", "all"], default="all")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
     args = parser.parse_args()
     kinds = ["sqlite", "postgresql"] if args.db == "all" else [args.db]
     figures = {}
@@ -239,15 +268,16 @@ def main() -> int:
         "spans_per_batch": SPANS_PER_BATCH,
         "figures": figures,
         "goal": {"sqlite_spans_per_s": 20_000, "p95_ms_per_batch": 100},
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if args.db == "all" or args.out != RESULTS:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
-    if args.db == "all":
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
 

@@ -67,6 +67,15 @@ _MESSAGES = (
 )
 _TOOL = ("gen_ai.tool.call.arguments", "gen_ai.tool.call.result")
 _VALUES = ("input.value", "input.mime_type", "output.value", "output.mime_type")
+_VALUE_KEYS = {
+    "input": ("input.value", "input.mime_type"),
+    "output": ("output.value", "output.mime_type"),
+}
+_PARAMETER_SET = frozenset({*_PARAMETER_KEYS, "llm.invocation_parameters"})
+_CONTEXT_SET = frozenset({*_SESSION, *_USER, "tag.tags", "metadata"})
+#: Attribute key -> the flattened-message prefix it starts with ("" for none), for the keys
+#: seen most (bounded).
+_FLAT_OF: dict[str, str] = {}
 #: Every attribute :func:`read` may take out (besides the flattened messages).
 KNOWN = frozenset(
     {
@@ -130,12 +139,28 @@ def _count(value: Any) -> int | None:
 def _first(attrs: dict[str, Any], keys: tuple[str, ...], present: frozenset[str]) -> Any:
     """The first of ``keys`` set; all of them leave ``attrs``."""
     found = None
+    if present.isdisjoint(keys):
+        return None
     for key in keys:
         if key in present:
             value = attrs.pop(key)
             if found is None:
                 found = value
     return found
+
+
+_UNPARSED: Any = object()
+_NESTING = frozenset({"message", "tool_call", "message_content"})
+#: Flattened-message key -> (message index, path inside the message), for the keys seen most.
+_FLAT_PATHS: dict[str, tuple[int, tuple[str, ...]] | None] = {}
+
+
+def _flat_path(rest: str) -> tuple[int, tuple[str, ...]] | None:
+    """``0.message.role`` as ``(0, ("role",))``; None when it names no message field."""
+    index, _, rest = rest.partition(".")
+    if not (index.isdigit() and len(index) <= 6 and index.isascii()) or not rest:
+        return None
+    return int(index), tuple(p for p in rest.split(".") if p not in _NESTING)
 
 
 def _unflatten(attrs: dict[str, Any], prefix: str, flat: dict[str, list[str]]) -> list[Any] | None:
@@ -146,11 +171,15 @@ def _unflatten(attrs: dict[str, Any], prefix: str, flat: dict[str, list[str]]) -
     rows: dict[int, dict[str, Any]] = {}
     for key in keys:
         value = attrs.pop(key)
-        index, _, rest = key[len(prefix) :].partition(".")
-        if not (index.isdigit() and len(index) <= 6 and index.isascii()) or not rest:
+        path = _FLAT_PATHS.get(key, _UNPARSED)
+        if path is _UNPARSED:
+            path = _flat_path(key[len(prefix) :])
+            if len(_FLAT_PATHS) < 10_000:
+                _FLAT_PATHS[key] = path
+        if path is None:
             continue
-        node = rows.setdefault(int(index), {})
-        parts = [p for p in rest.split(".") if p not in ("message", "tool_call", "message_content")]
+        index, parts = path
+        node = rows.setdefault(index, {})
         for part in parts[:-1]:
             child = node.get(part)
             if not isinstance(child, dict):
@@ -165,14 +194,18 @@ def _lists(node: Any) -> Any:
     """Objects whose keys are all indexes (``{"0": …, "1": …}``) as lists, all the way down."""
     if not isinstance(node, dict):
         return node
-    if node and all(k.isdigit() and len(k) <= 6 and k.isascii() for k in node):
+    for k in node:
+        if not (k.isdigit() and len(k) <= 6 and k.isascii()):
+            return {k: _lists(v) if isinstance(v, dict) else v for k, v in node.items()}
+    if node:
         return [_lists(node[k]) for k in sorted(node, key=int)]
-    return {k: _lists(v) for k, v in node.items()}
+    return node
 
 
 def _value(attrs: dict[str, Any], name: str, present: frozenset[str]) -> Any:
-    value = attrs.pop(f"{name}.value", None) if f"{name}.value" in present else None
-    mime = attrs.pop(f"{name}.mime_type", None) if f"{name}.mime_type" in present else None
+    value_key, mime_key = _VALUE_KEYS[name]
+    value = attrs.pop(value_key, None) if value_key in present else None
+    mime = attrs.pop(mime_key, None) if mime_key in present else None
     if isinstance(value, str) and (mime == "application/json" or mime is None):
         return _json(value)
     return value
@@ -261,6 +294,8 @@ def _type(attrs: dict[str, Any]) -> ObservationType:
 
 
 def _parameters(attrs: dict[str, Any], present: frozenset[str]) -> dict[str, Any] | None:
+    if present.isdisjoint(_PARAMETER_SET):
+        return None
     params: dict[str, Any] = {}
     for name, key in zip(_PARAMETERS, _PARAMETER_KEYS, strict=True):
         if key in present:
@@ -282,6 +317,8 @@ def _usage(found: Semantics, attrs: dict[str, Any], present: frozenset[str]) -> 
 
 
 def _context(found: Semantics, attrs: dict[str, Any], present: frozenset[str]) -> None:
+    if present.isdisjoint(_CONTEXT_SET):
+        return
     session = _first(attrs, _SESSION, present)
     user = _first(attrs, _USER, present)
     found.session_id = str(session)[:200] if session not in (None, "") else None
@@ -296,19 +333,33 @@ def _context(found: Semantics, attrs: dict[str, Any], present: frozenset[str]) -
         attrs["metadata"] = _json(attrs["metadata"])
 
 
+def _flat_prefix(key: str) -> str:
+    prefix = _FLAT_OF.get(key)
+    if prefix is None:
+        prefix = next((p for p in _FLAT if key.startswith(p)), "")
+        if len(_FLAT_OF) < 10_000:
+            _FLAT_OF[key] = prefix
+    return prefix
+
+
 def read(attrs: dict[str, Any], events: list[dict[str, Any]]) -> Semantics:
     """What the span's attributes and events say; mapped attributes leave ``attrs``."""
     present = KNOWN.intersection(attrs)
     flat: dict[str, list[str]] = {}
+    flat_of = _FLAT_OF
     for key in attrs:
-        if key.startswith(_FLAT):
-            prefix = next(p for p in _FLAT if key.startswith(p))
+        prefix = flat_of.get(key)
+        if prefix is None:
+            prefix = _flat_prefix(key)
+        if prefix:
             flat.setdefault(prefix, []).append(key)
     found = Semantics(type=_type(attrs))
+    if not present and not flat and not events:  # nothing to take out: a plain span
+        found.provider = _provider(attrs)
+        return found
     model = _first(attrs, _MODEL, present)
     found.model = model[:200] if isinstance(model, str) and model else None
-    provider = next((attrs[k] for k in _PROVIDER if isinstance(attrs.get(k), str)), None)
-    found.provider = provider.lower() if provider else None
+    found.provider = _provider(attrs)
     found.model_parameters = _parameters(attrs, present)
     _usage(found, attrs, present)
     value_in, value_out = _value(attrs, "input", present), _value(attrs, "output", present)
@@ -323,3 +374,11 @@ def read(attrs: dict[str, Any], events: list[dict[str, Any]]) -> Semantics:
         found.output = next((v for v in (value_out, tool_out, messages_out) if v is not None), None)
     _context(found, attrs, present)
     return found
+
+
+def _provider(attrs: dict[str, Any]) -> str | None:
+    for key in _PROVIDER:
+        value = attrs.get(key)
+        if isinstance(value, str):
+            return value.lower() if value else None
+    return None

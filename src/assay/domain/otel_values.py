@@ -87,17 +87,31 @@ def any_value(value: Any, limits: OtelLimits, depth: int = 0) -> Any:
 
 
 def key_values(pairs: Any, limits: OtelLimits, depth: int = 0) -> tuple[dict[str, Any], int]:
-    """Repeated ``KeyValue`` as a dict of cleaned keys, and how many pairs were dropped."""
+    """Repeated ``KeyValue`` as a dict of cleaned keys, and how many pairs were dropped.
+
+    One pass over the pairs; strings and integers, nearly every attribute, are read inline.
+    """
     out: dict[str, Any] = {}
     dropped = 0
     cache = _CLEAN
+    cap = limits.attributes
+    chars = limits.value_chars
+    kept = 0
     for pair in pairs:
         raw = pair.key
         key = cache.get(raw)
         if key is None:
             key = clean_key(raw)
-        if not key or key in out or len(out) >= limits.attributes:
+        if not key or key in out or kept >= cap:
             dropped += 1
             continue
-        out[key] = any_value(pair.value, limits, depth)
+        kept += 1
+        value = pair.value
+        text = value.string_value  # "" unless the value is a (non-empty) string
+        if text:
+            if len(text) > chars or "\x00" in text:
+                text = clean_text(text, chars)
+            out[key] = text
+        else:
+            out[key] = any_value(value, limits, depth)
     return out, dropped

@@ -38,7 +38,11 @@ _ZERO_SPAN = bytes(8)
 
 @dataclass
 class SpanRows:
-    """A request's spans as rows: per trace the fields it sets, and new observations."""
+    """A request's spans as rows: per trace the fields it sets, and new observations.
+
+    Times are integer nanoseconds since the epoch (None when absent); the store writes them
+    as its time columns hold them.
+    """
 
     traces: dict[str, dict[str, Any]] = field(default_factory=dict)
     observations: list[dict[str, Any]] = field(default_factory=list)
@@ -51,6 +55,11 @@ class SpanRows:
             self.reasons.append(reason)
 
 
+def _nanos(nanos: int) -> int | None:
+    """A span time as stored (nanoseconds since the epoch), or None when out of range."""
+    return nanos if 0 < nanos <= _MAX_NANOS else None
+
+
 def _time(nanos: int) -> datetime | None:
     if nanos <= 0 or nanos > _MAX_NANOS:
         return None
@@ -58,6 +67,8 @@ def _time(nanos: int) -> datetime | None:
 
 
 def _events(span: Any, limits: OtelLimits) -> list[dict[str, Any]]:
+    if not span.events:
+        return []
     events = []
     for event in list(span.events)[: limits.events]:
         attrs, _ = key_values(event.attributes, limits)
@@ -140,15 +151,18 @@ class SpanMapper:
         parent_id = raw_parent.hex() if raw_parent and raw_parent != _ZERO_SPAN else None
 
         attrs, dropped = key_values(span.attributes, self.limits)
-        events = _events(span, self.limits)
+        events = _events(span, self.limits) if span.events else []
         found = otel_semconv.read(attrs, events)
         if found.cost is None and found.model and (found.tokens_in or found.tokens_out):
             found.cost = self._cost(found)
-        status = _STATUS[span.status.code] if span.status.code < len(_STATUS) else "unset"
-        start, end = _time(span.start_time_unix_nano), _time(span.end_time_unix_nano)
-        name = clean_text(span.name, 300)[:300] or None
+        code, kind = span.status.code, span.kind
+        status = _STATUS[code] if 0 <= code < len(_STATUS) else "unset"
+        start, end = _nanos(span.start_time_unix_nano), _nanos(span.end_time_unix_nano)
+        name = span.name
+        if len(name) > 300 or "\x00" in name:
+            name = clean_text(name, 300)[:300]
         otel: dict[str, Any] = {
-            "span_kind": _SPAN_KINDS[span.kind] if span.kind < len(_SPAN_KINDS) else "unspecified",
+            "span_kind": _SPAN_KINDS[kind] if 0 <= kind < len(_SPAN_KINDS) else "unspecified",
             "status": status,
             "scope": scope,
         }
@@ -159,13 +173,14 @@ class SpanMapper:
         lost = dropped + span.dropped_attributes_count
         if lost:
             otel["dropped_attributes"] = lost
+        error = status == "error"
         rows.observations.append(
             {
                 "id": span_id,
                 "trace_id": trace_id,
                 "parent_id": parent_id,
                 "type": found.type.value,
-                "name": name,
+                "name": name or None,
                 "start_time": start,
                 "end_time": end,
                 "input": found.input,
@@ -175,14 +190,14 @@ class SpanMapper:
                 "tokens_in": found.tokens_in,
                 "tokens_out": found.tokens_out,
                 "cost": found.cost,
-                "level": "ERROR" if status == "error" else "DEFAULT",
-                "status_message": _error_message(span.status, events)
-                if status == "error"
-                else None,
+                "level": "ERROR" if error else "DEFAULT",
+                "status_message": _error_message(span.status, events) if error else None,
                 "metadata": {"attributes": attrs, "otel": otel},
             }
         )
-        trace = rows.traces.setdefault(trace_id, {})
+        trace = rows.traces.get(trace_id)
+        if trace is None:
+            trace = rows.traces[trace_id] = {}
         if found.session_id:
             trace["session_id"] = found.session_id
         if found.user_id:
@@ -191,7 +206,7 @@ class SpanMapper:
             trace["tags"] = found.tags
         if parent_id is None:
             trace.update(
-                name=name,
+                name=name or None,
                 input=found.input,
                 output=found.output,
                 start_time=start,
