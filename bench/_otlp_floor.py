@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
+from assay.domain.otel_values import OtelLimits
 from assay.service.otel_spans import SpanMapper
-from assay.service.otel_values import OtelLimits
 from assay.service.otlp import PROTOBUF, decode, prices
 from assay.store.db import Database
 from assay.store.migrate import ensure_schema
