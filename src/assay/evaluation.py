@@ -368,9 +368,15 @@ async def evaluate_async(
     evaluators: Sequence[str] | None = None,
     quiet: bool | None = None,
     dataset: str | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> EvaluationResult:
     """Run ``task`` over ``data`` and score it; see :func:`evaluate`."""
     settings = settings or Settings()
+    if executor not in ("local", "ray"):
+        raise InvalidInput(f"executor must be local or ray, not {executor!r}", field="executor")
+    if ray_address is not None and executor != "ray":
+        raise InvalidInput("ray_address needs executor='ray'", field="ray_address")
     run = run_settings(
         concurrency=concurrency,
         trials=trials,
@@ -421,6 +427,8 @@ async def evaluate_async(
             dataset_name=dataset,
             options=options or RunOptions.from_settings(run, retry_errors=retry_errors),
         )
+        if executor == "ray":
+            prepared = _on_ray(prepared, ray_address)
         try:
             experiment = await prepared.run()
             current = asyncio.current_task()
@@ -448,6 +456,18 @@ async def evaluate_async(
     result.upload = uploaded
     report(result, quiet=quiet)
     return result
+
+
+def _on_ray(prepared: Prepared, address: str | None) -> Prepared:
+    """The prepared run, to execute as shards on a Ray cluster (the ``ray`` extra)."""
+    try:
+        from assay.scaleout.driver import on_ray
+    except ImportError:
+        prepared.runner.discard()
+        raise InvalidInput(
+            "executor='ray' needs Ray: pip install 'assay[ray]'", field="executor"
+        ) from None
+    return on_ray(prepared, address=address)
 
 
 def upload(
