@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     worker_stale_after: float = Field(
         default=30.0, gt=0, description="Seconds without a heartbeat before a run is taken over."
     )
+    ray_address: str | None = Field(
+        default=None,
+        description="Ray cluster (e.g. ray://head:10001 or auto) that server workers run "
+        "experiments on, as shards (the `ray` extra); unset: in the worker's process.",
+    )
     rate_limit_auth_failures: int = Field(
         default=30,
         ge=0,

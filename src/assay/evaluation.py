@@ -36,7 +36,7 @@ from assay.engine import Prepared, RunOptions, build_scorers
 from assay.engine.rescore import RescoreReport
 from assay.errors import AllItemsFailedWarning, InvalidInput, NotFound, from_validation
 from assay.remote import connect, fetch, item_map, local_ids, mirror, server_source
-from assay.service import experiments, scoring
+from assay.service import executors, experiments, scoring
 from assay.service.targets import as_target
 from assay.store import Store, open_store
 from assay.sync import run_sync
@@ -373,10 +373,7 @@ async def evaluate_async(
 ) -> EvaluationResult:
     """Run ``task`` over ``data`` and score it; see :func:`evaluate`."""
     settings = settings or Settings()
-    if executor not in ("local", "ray"):
-        raise InvalidInput(f"executor must be local or ray, not {executor!r}", field="executor")
-    if ray_address is not None and executor != "ray":
-        raise InvalidInput("ray_address needs executor='ray'", field="ray_address")
+    executors.check(executor, ray_address)
     run = run_settings(
         concurrency=concurrency,
         trials=trials,
@@ -427,8 +424,7 @@ async def evaluate_async(
             dataset_name=dataset,
             options=options or RunOptions.from_settings(run, retry_errors=retry_errors),
         )
-        if executor == "ray":
-            prepared = _on_ray(prepared, ray_address)
+        prepared = executors.place(prepared, executor, ray_address)
         try:
             experiment = await prepared.run()
             current = asyncio.current_task()
@@ -456,18 +452,6 @@ async def evaluate_async(
     result.upload = uploaded
     report(result, quiet=quiet)
     return result
-
-
-def _on_ray(prepared: Prepared, address: str | None) -> Prepared:
-    """The prepared run, to execute as shards on a Ray cluster (the ``ray`` extra)."""
-    try:
-        from assay.scaleout.driver import on_ray
-    except ImportError:
-        prepared.runner.discard()
-        raise InvalidInput(
-            "executor='ray' needs Ray: pip install 'assay[ray]'", field="executor"
-        ) from None
-    return on_ray(prepared, address=address)
 
 
 def upload(

@@ -6,11 +6,12 @@ children), so clusters of parallel test processes never meet.
 
     with LocalCluster(workers=1) as cluster:
         evaluate(..., executor="ray", ray_address=cluster.address)
-        cluster.kill_node(1)   # SIGKILL a worker node's raylet and its worker processes
+        cluster.kill_node(-1)  # SIGKILL a worker node's raylet and its worker processes
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -18,7 +19,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -149,11 +149,23 @@ class LocalCluster:
         args, nm = self._node_args(self.cpus)
         before = self._before()
         self._run([f"--address={self.address}", *args])
-        node = Node(nm, self._spawned(before, f"node_manager_port={nm}") | self._spawned(
-            before, f"node-manager-port={nm}"))
+        node = Node(
+            nm,
+            self._spawned(before, f"node_manager_port={nm}")
+            | self._spawned(before, f"node-manager-port={nm}"),
+        )
         node.pids |= self._spawned(before, self.address)
         self.nodes.append(node)
         return node
+
+    def node_id(self, index: int) -> str:
+        """The Ray node id of ``nodes[index]`` (this process must have joined the cluster)."""
+        import ray
+
+        port = self.nodes[index].node_manager_port
+        return next(
+            str(n["NodeID"]) for n in ray.nodes() if n["Alive"] and n["NodeManagerPort"] == port
+        )
 
     def _tree(self, pids: set[int]) -> list[psutil.Process]:
         procs: dict[int, psutil.Process] = {}
@@ -171,30 +183,24 @@ class LocalCluster:
         return list(procs.values())
 
     def kill_node(self, index: int) -> int:
-        """SIGKILL a node's raylet and every process under it; returns how many died."""
-        node = self.nodes[index]
+        """SIGKILL a node's raylet and every process under it (the node leaves ``nodes``);
+        returns how many processes were killed."""
+        node = self.nodes.pop(index)
         procs = self._tree(node.pids)
         for proc in procs:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 proc.send_signal(signal.SIGKILL)
-            except psutil.NoSuchProcess:
-                pass
-        node.pids.clear()
         return len(procs)
 
     def stop(self) -> None:
         procs = self._tree({pid for node in self.nodes for pid in node.pids})
         for proc in procs:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 proc.terminate()
-            except psutil.NoSuchProcess:
-                pass
         _, alive = psutil.wait_procs(procs, timeout=5)
         for proc in alive:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 proc.kill()
-            except psutil.NoSuchProcess:
-                pass
         psutil.wait_procs(alive, timeout=5)
         self.nodes.clear()
         shutil.rmtree(self.temp, ignore_errors=True)

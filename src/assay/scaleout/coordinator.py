@@ -32,6 +32,8 @@ class _Shard:
     attempt: str
     total: int
     skipped: int
+    node: str = ""
+    ended: bool = False
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -55,12 +57,23 @@ class Coordinator:
         self._events: dict[int, tuple[str, list[float]]] = {}
         self._ids = itertools.count()
         self.requests = 0
+        self.attempts = 0
 
     # ------------------------------------------------------------------ shards
-    def start(self, shard: int, attempt: str, total: int, skipped: int) -> tuple[Stop, float]:
-        """A shard's attempt begins (a retried shard starts over): the stop signal and spend."""
-        self.shards[shard] = _Shard(attempt, total, skipped)
+    def start(
+        self, shard: int, attempt: str, total: int, skipped: int, node: str = ""
+    ) -> tuple[Stop, float]:
+        """A shard's attempt begins on ``node`` (a retried shard starts over): the stop signal
+        and the spend so far."""
+        self.shards[shard] = _Shard(attempt, total, skipped, node)
+        self.attempts += 1
         return self.stop_, self.spent
+
+    def end(self, shard: int, attempt: str) -> None:
+        """A shard's attempt ended (it returns its outcome to the driver next)."""
+        state = self.shards.get(shard)
+        if state is not None and state.attempt == attempt:
+            state.ended = True
 
     def report(self, shard: int, attempt: str, counts: dict[str, int], cost: float) -> Stop:
         """A shard's cumulative counts for this attempt and the cost spent since its last
@@ -82,7 +95,10 @@ class Coordinator:
         """The run's progress: counts summed over the current attempt of every shard, with the
         results a retried shard found already done counted as done."""
         totals = dict.fromkeys(COUNTS, 0)
+        running: dict[str, int] = {}
         for state in self.shards.values():
+            if not state.ended:
+                running[state.node] = running.get(state.node, 0) + 1
             totals["done"] += state.skipped
             for key in COUNTS:
                 totals[key] += state.counts.get(key, 0)
@@ -92,6 +108,8 @@ class Coordinator:
             "stop": self.stop_.reason,
             "force": self.stop_.force,
             "requests": self.requests,
+            "attempts": self.attempts,
+            "running": running,
         }
 
     # ------------------------------------------------------------------ rate limits

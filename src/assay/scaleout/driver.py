@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import math
 import time
 from collections.abc import Sequence
@@ -41,7 +42,8 @@ from assay.targets import Target
 
 TASK_RETRIES = 5  # a shard whose worker or node died runs again, this many times at most
 _TICK = 0.1  # seconds between the driver's looks at the cluster
-_GRACE = 10.0  # after a stop, seconds a shard has to end before it is cancelled by Ray
+_GRACE = 10.0
+HEAD = "node:__internal_head__"  # the resource only the head node has  # after a stop, seconds a shard has to end before it is cancelled by Ray
 
 
 def connect(address: str | None, runtime_env: dict[str, Any] | None = None) -> None:
@@ -53,7 +55,7 @@ def connect(address: str | None, runtime_env: dict[str, Any] | None = None) -> N
             address=address,
             runtime_env=runtime_env,
             log_to_driver=True,
-            logging_level="WARNING",
+            logging_level=logging.WARNING,
             configure_logging=True,
         )
     except (ConnectionError, ValueError, RuntimeError) as exc:
@@ -109,7 +111,8 @@ class RayRunner(Runner):
         self.runtime_env = runtime_env
         self.coordinator: Any = None
         self.outcomes: list[ShardOutcome] = []
-        self.retried = 0
+        self.attempts = 0  # shard attempts begun: more than the shards when Ray retried some
+        self.running: dict[str, int] = {}  # shards running now, per Ray node id
 
     # ------------------------------------------------------------------ control
     def _cancel(self, force: bool, reason: str) -> None:
@@ -148,6 +151,7 @@ class RayRunner(Runner):
                         retry_errors=self.options.retry_errors,
                     )
                 )
+        assert work is not None
         self._confirmed = self.options.clock()
         self._name, self._experiment_id = experiment.name, experiment.id
         self.progress = Progress(total=len(work))
@@ -183,11 +187,9 @@ class RayRunner(Runner):
         self, experiment: Experiment, work: list[WorkItem], spent: float
     ) -> None:
         limits, rate_key = self._limits()
-        here = ray.get_runtime_context().get_node_id()
-        actor = ray.remote(num_cpus=0, max_restarts=0)(Coordinator)
-        self.coordinator = actor.options(
-            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True)
-        ).remote(limits, max_cost=self.options.max_cost, spent=spent)
+        self.coordinator = _coordinator().remote(
+            limits, max_cost=self.options.max_cost, spent=spent
+        )
         if self._stopping:
             self.coordinator.stop.remote(self.stop_reason or "cancelled", self._abort.is_set())
         if self.options.cache and work:
@@ -195,7 +197,7 @@ class RayRunner(Runner):
             self._cache = await asyncio.to_thread(self.store.cache.get_many, keys)
         pg = not self.store.db.is_sqlite
         url = self.store.db.url.render_as_string(hide_password=False) if pg else None
-        cpus = ray.cluster_resources().get("CPU", 1.0)
+        cpus = float(ray.cluster_resources().get("CPU", 1.0))  # type: ignore[no-untyped-call]
         parts = split(work, shard_count(len(work), cpus, self.shards))
         task = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=False)(execute)
         refs = []
@@ -271,6 +273,8 @@ class RayRunner(Runner):
         p = self.progress
         p.done, p.completed, p.failed = snapshot["done"], snapshot["completed"], snapshot["failed"]
         p.cached, p.retries, p.cost = snapshot["cached"], snapshot["retries"], snapshot["cost"]
+        self.attempts = snapshot["attempts"]
+        self.running = dict(snapshot["running"])
 
     async def _drain(self) -> None:
         """Write what the shards sent (SQLite): one transaction per drain, fenced by the lease."""
@@ -312,6 +316,17 @@ class RayRunner(Runner):
             )
             return
         self._lost = True
+
+
+def _coordinator() -> Any:
+    """The coordinator's actor class, placed on the head node (which the cluster cannot lose
+    and go on), else on the driver's node."""
+    actor = ray.remote(num_cpus=0, max_restarts=0)(Coordinator)
+    resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    if HEAD in resources:
+        return actor.options(resources={HEAD: 0.001})
+    here = ray.get_runtime_context().get_node_id()
+    return actor.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True))
 
 
 def on_ray(

@@ -125,6 +125,7 @@ class ShardRunner(Runner):
     ) -> None:
         super().__init__(cast(Store, store), spec.target, spec.scorers, spec.options)
         self.spec = spec
+        self.own_store = store  # None: the results go to the driver
         self.attempt = attempt
         if spec.rate_key is not None:
             self.limiter = ClusterLimiter(spec.coordinator, spec.rate_key)
@@ -133,9 +134,9 @@ class ShardRunner(Runner):
 
     def _writer_for(self) -> ResultWriter:
         spec, options = self.spec, self.options
-        if self.store is not None:
+        if self.own_store is not None:
             return ResultWriter(
-                self.store,
+                self.own_store,
                 spec.experiment_id,
                 batch_size=options.batch_size,
                 flush_interval=options.flush_interval,
@@ -233,12 +234,16 @@ def execute(spec: ShardSpec) -> ShardOutcome:
         else:
             done = set(ray.get(coordinator.known.remote(ids)))
         work = [w for w in spec.work if w.result_id not in done]
-        stop, spent = ray.get(coordinator.start.remote(spec.index, attempt, len(ids), len(done)))
+        node = ray.get_runtime_context().get_node_id()
+        stop, spent = ray.get(
+            coordinator.start.remote(spec.index, attempt, len(ids), len(done), node)
+        )
         store = Store(db, spec.project_id) if db is not None else None
         runner = ShardRunner(spec, store, attempt)
         if stop.reason is None and work:
             asyncio.run(runner.run_shard(work, spent))
         fatal = runner._fatal
+        coordinator.end.remote(spec.index, attempt)
         return ShardOutcome(
             spec.index,
             runner.counts(),
