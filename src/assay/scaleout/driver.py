@@ -42,8 +42,8 @@ from assay.targets import Target
 
 TASK_RETRIES = 5  # a shard whose worker or node died runs again, this many times at most
 _TICK = 0.1  # seconds between the driver's looks at the cluster
-_GRACE = 10.0
-HEAD = "node:__internal_head__"  # the resource only the head node has  # after a stop, seconds a shard has to end before it is cancelled by Ray
+_GRACE = 10.0  # after a stop, seconds a shard has to end before Ray cancels it
+HEAD = "node:__internal_head__"  # the resource only the head node has
 
 
 def connect(address: str | None, runtime_env: dict[str, Any] | None = None) -> None:
