@@ -235,3 +235,67 @@ def test_rate_limit_holds_across_shards(
     for i, start in enumerate(times):  # no 60-second window holds more than rpm requests
         assert sum(1 for t in times[i:] if t - start < 60) <= rpm
     assert runner.attempts == 4
+
+
+_DRIVER = """
+import sys
+import assay
+from assay.config import Settings
+from assay.scorers import exact_match
+from tests.fakes.ray_tasks import length_ratio, slow_shout
+data = [{"input": f"item {i}", "expected_output": f"ITEM {i}"} for i in range(300)]
+settings = Settings(home=sys.argv[1], database_url=sys.argv[2], project=sys.argv[3])
+assay.evaluate(data, slow_shout, [exact_match(), length_ratio()], settings=settings,
+               executor="ray", ray_address=sys.argv[4], concurrency=1, name="crashing driver")
+"""
+
+
+def test_resume_after_the_driver_dies(
+    cluster: LocalCluster, store: Store, settings: Settings, tmp_path: Any
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.fakes.ray_cluster import ROOT
+
+    from assay.store import get_project
+
+    project = get_project(store.db, store.project_id).name
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    url = settings.database_url or ""
+    driver = subprocess.Popen(
+        [sys.executable, "-c", _DRIVER, str(tmp_path / "h"), url, project, cluster.address],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        found: list[Any] = []
+        while not found or store.experiments.summary(found[0].id).completed < 40:
+            assert driver.poll() is None, "the driver ended before it was killed"
+            found = store.experiments.list(search="crashing driver").items
+            time.sleep(0.1)
+        driver.send_signal(signal.SIGKILL)
+    finally:
+        driver.wait(timeout=60)
+    experiment_id = found[0].id
+    before = store.experiments.summary(experiment_id).completed
+    assert 0 < before < 300
+    resumed = assay.evaluate(
+        None,
+        slow_shout,
+        [exact_match(), length_ratio()],
+        resume=experiment_id,
+        executor="ray",
+        ray_address=cluster.address,
+        store=store,
+        settings=settings,
+        concurrency=10,
+        quiet=True,
+    )
+    assert resumed.status == "completed"
+    rows = _stored(store, experiment_id)
+    assert len(rows) == 300
+    assert all(row[2] == "completed" and len(row[5]) == 2 for row in rows)
