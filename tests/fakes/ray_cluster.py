@@ -55,7 +55,14 @@ class Node:
 
 
 class LocalCluster:
-    def __init__(self, *, workers: int = 1, cpus: int = 1, head_cpus: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        workers: int = 1,
+        cpus: int = 1,
+        head_cpus: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.workers = workers
         self.cpus = cpus
         self.head_cpus = cpus if head_cpus is None else head_cpus
@@ -66,6 +73,7 @@ class LocalCluster:
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
             "RAY_USAGE_STATS_ENABLED": "0",
+            **(env or {}),
         }
 
     def __enter__(self) -> LocalCluster:
@@ -166,6 +174,10 @@ class LocalCluster:
         return next(
             str(n["NodeID"]) for n in ray.nodes() if n["Alive"] and n["NodeManagerPort"] == port
         )
+
+    def processes(self) -> list[psutil.Process]:
+        """Every live process of the cluster (daemons and workers)."""
+        return self._tree({pid for node in self.nodes for pid in node.pids})
 
     def _tree(self, pids: set[int]) -> list[psutil.Process]:
         procs: dict[int, psutil.Process] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -32,3 +33,14 @@ def hang(text: Any) -> str:
 def length_ratio(output: Any) -> float:
     """A numeric score depending on the output only."""
     return len(str(output or "")) / 10.0
+
+
+async def wait_50ms(text: Any) -> str:
+    """An I/O-bound target: 50 ms waiting on the network, as it were."""
+    await asyncio.sleep(0.05)
+    return str(text)
+
+
+def paraphrase(text: Any) -> str:
+    """An instant target whose output a semantic-similarity scorer compares."""
+    return f"the answer to {text} is here"

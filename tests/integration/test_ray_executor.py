@@ -258,9 +258,8 @@ def test_resume_after_the_driver_dies(
     import subprocess
     import sys
 
-    from tests.fakes.ray_cluster import ROOT
-
     from assay.store import get_project
+    from tests.fakes.ray_cluster import ROOT
 
     project = get_project(store.db, store.project_id).name
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
