@@ -602,7 +602,9 @@ def evaluate(
     ``adaptive_concurrency``, ``max_cost``, ``cache``; item
     selection (``ids``, ``tags``, ``first``, ``sample``, ``seed``), ``dataset_version``,
     ``options`` (a full RunOptions), ``store``, ``settings``, ``quiet`` (no error report on
-    stderr; also ``ASSAY_QUIET=1``).
+    stderr; also ``ASSAY_QUIET=1``). ``executor="ray"`` runs the items as shards on a Ray
+    cluster (``ray_address``, else ``RAY_ADDRESS``, else a local Ray; the ``ray`` extra; see
+    docs/ray.md), with the same results as ``"local"`` (this process, the default).
 
     With ``server`` (an ``assay.Assay`` client or the server's URL; ``ASSAY_URL`` does the
     same) a dataset name or id in ``data`` is the server's dataset: its items are read over
