@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     online_concurrency: int = Field(
         default=8, ge=1, le=256, description="Traces a worker scores at once for online rules."
     )
+    ray_address: str | None = Field(
+        default=None,
+        description="Ray cluster (e.g. ray://head:10001 or auto) that server workers run "
+        "experiments on, as shards (the `ray` extra); unset: in the worker's process.",
+    )
     rate_limit_auth_failures: int = Field(
         default=30,
         ge=0,

@@ -37,7 +37,7 @@ from assay.engine import Prepared, RunOptions, build_scorers
 from assay.engine.rescore import RescoreReport
 from assay.errors import AllItemsFailedWarning, InvalidInput, NotFound, from_validation
 from assay.remote import connect, fetch, item_map, local_ids, mirror, server_source
-from assay.service import experiments, scoring
+from assay.service import executors, experiments, scoring
 from assay.service.targets import as_target
 from assay.store import Store, open_store
 from assay.sync import run_sync
@@ -369,9 +369,12 @@ async def evaluate_async(
     evaluators: Sequence[str] | None = None,
     quiet: bool | None = None,
     dataset: str | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> EvaluationResult:
     """Run ``task`` over ``data`` and score it; see :func:`evaluate`."""
     settings = settings or Settings()
+    executors.check(executor, ray_address)
     run = run_settings(
         concurrency=concurrency,
         trials=trials,
@@ -422,6 +425,7 @@ async def evaluate_async(
             dataset_name=dataset,
             options=options or RunOptions.from_settings(run, retry_errors=retry_errors),
         )
+        prepared = executors.place(prepared, executor, ray_address)
         try:
             experiment = await prepared.run()
             current = asyncio.current_task()
@@ -609,7 +613,9 @@ def evaluate(
     ``adaptive_concurrency``, ``max_cost``, ``cache``; item
     selection (``ids``, ``tags``, ``first``, ``sample``, ``seed``), ``dataset_version``,
     ``options`` (a full RunOptions), ``store``, ``settings``, ``quiet`` (no error report on
-    stderr; also ``ASSAY_QUIET=1``).
+    stderr; also ``ASSAY_QUIET=1``). ``executor="ray"`` runs the items as shards on a Ray
+    cluster (``ray_address``, else ``RAY_ADDRESS``, else a local Ray; the ``ray`` extra; see
+    docs/ray.md), with the same results as ``"local"`` (this process, the default).
 
     With ``server`` (an ``assay.Assay`` client or the server's URL; ``ASSAY_URL`` does the
     same) a dataset name or id in ``data`` is the server's dataset: its items are read over

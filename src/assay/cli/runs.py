@@ -37,6 +37,19 @@ app = typer.Typer(
 )
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ExecutorOption = Annotated[
+    str,
+    typer.Option(
+        "--executor", help="local (this process) or ray (shards on a Ray cluster: assay[ray])."
+    ),
+]
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="With --executor ray: the cluster (default: RAY_ADDRESS, else a local Ray).",
+    ),
+]
 
 
 class StatusFilter(StrEnum):
@@ -176,11 +189,15 @@ def run_command(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only the outcome: no progress bar.")
     ] = False,
+    executor: ExecutorOption = "local",
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Run an experiment described by a config file and print its summary."""
     from assay.engine import load_run_config
+    from assay.service.executors import check, place
     from assay.service.experiments import from_config
 
+    check(executor, ray_address)
     st = state(ctx)
     prepared = from_config(
         st.store(),
@@ -201,7 +218,7 @@ def run_command(
         retry_errors=retry_errors,
         resume_id=resume_id,
     )
-    finish(ctx, prepared, as_json=as_json, quiet=quiet)
+    finish(ctx, place(prepared, executor, ray_address), as_json=as_json, quiet=quiet)
 
 
 def finish(ctx: typer.Context, prepared: Prepared, *, as_json: bool, quiet: bool) -> None:
@@ -425,10 +442,14 @@ def resume_command(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only the outcome: no progress bar.")
     ] = False,
+    executor: ExecutorOption = "local",
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Run the unfinished results of a run with the target and scorers it was started with."""
+    from assay.service.executors import check, place
     from assay.service.experiments import resume_stored
 
+    check(executor, ray_address)
     st = state(ctx)
     prepared = resume_stored(
         st.store(),
@@ -440,7 +461,7 @@ def resume_command(
         timeout=timeout,
         writer=writer,
     )
-    finish(ctx, prepared, as_json=as_json, quiet=quiet)
+    finish(ctx, place(prepared, executor, ray_address), as_json=as_json, quiet=quiet)
 
 
 @app.command("export")

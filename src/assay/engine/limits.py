@@ -7,9 +7,23 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class Limiter(Protocol):
+    """What the runner asks before each call: this process's :class:`RateLimiter`, or one that
+    consults a limit shared by many processes (a cluster's)."""
+
+    async def acquire(self, tokens: float = 0.0) -> Any:
+        """Wait until one more request of about ``tokens`` fits; returns a handle for settle."""
+        ...
+
+    def settle(self, event: Any, tokens: float) -> None:
+        """Replace the estimate of the request behind ``event`` with what it really used."""
+        ...
 
 
 class RateLimiter:
@@ -57,16 +71,23 @@ class RateLimiter:
                     break
         return max(waits)
 
+    def try_acquire(self, tokens: float = 0.0) -> tuple[list[float] | None, float]:
+        """Take one request now if it fits: (its event, 0), else (None, seconds to wait)."""
+        now = self._clock()
+        self._expire(now)
+        wait = self._wait_time(now, tokens)
+        if wait > 0:
+            return None, wait
+        event = [now, float(tokens)]
+        self._events.append(event)
+        self._tokens += tokens
+        return event, 0.0
+
     async def acquire(self, tokens: float = 0.0) -> list[float]:
         async with self._lock:
             while True:
-                now = self._clock()
-                self._expire(now)
-                wait = self._wait_time(now, tokens)
-                if wait <= 0:
-                    event = [now, float(tokens)]
-                    self._events.append(event)
-                    self._tokens += tokens
+                event, wait = self.try_acquire(tokens)
+                if event is not None:
                     return event
                 await self._sleep(wait)
 

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from assay.domain import Experiment, ExperimentStatus, ResultStatus, ScoreCreate, WorkItem
-from assay.engine.limits import AdaptiveLimit, RateLimiter, limiter_for
+from assay.engine.limits import AdaptiveLimit, Limiter, limiter_for
 from assay.engine.memory import relaxed_gc
 from assay.engine.options import Progress, RunOptions
 from assay.engine.otel import capture as capture_otel
@@ -99,7 +99,7 @@ class Runner:
         rpm = self.options.rpm or getattr(target, "rpm", None)
         tpm = self.options.tpm or getattr(target, "tpm", None)
         key = getattr(target, "rate_key", None) or target.kind
-        self.limiter: RateLimiter | None = limiter_for(key, rpm, tpm)
+        self.limiter: Limiter | None = limiter_for(key, rpm, tpm)
         self.stop_reason: str | None = None
         self.first_error: str | None = None
         self._stopping = False

@@ -1,10 +1,12 @@
 """The background worker: takes started experiments from the database and runs them.
 
 It runs in a thread of ``assay serve`` (unless ``ASSAY_SERVE_WORKER=false``) and in every
-``assay worker`` process. Beside the experiments it scores settled production traces with the
-projects' online rules (``service/online.py``). A process that stops mid-run leaves the
-experiment ``running``; the next worker to look takes it over (dead process or stale
-heartbeat) and runs only what is unfinished: completed results are never run or written twice.
+``assay worker`` process; with ``ASSAY_RAY_ADDRESS`` set it runs each experiment as shards on
+that Ray cluster (:mod:`assay.scaleout`), staying the run's driver. Beside the experiments it
+scores settled production traces with the projects' online rules (``service/online.py``). A
+process that stops mid-run leaves the experiment ``running``; the next worker to look takes it
+over (dead process or stale heartbeat) and runs only what is unfinished: completed results are
+never run or written twice.
 """
 
 from __future__ import annotations
@@ -109,4 +111,9 @@ class Worker:
             heartbeat_interval=min(5.0, stale / 3),
         )
         self.runs += 1
-        await Runner(store, target, built, options).run(experiment.id)
+        runner = Runner(store, target, built, options)
+        if self.settings.ray_address:  # the run's shards go to the Ray cluster
+            from assay.scaleout.driver import RayRunner
+
+            runner = RayRunner(store, target, built, options, address=self.settings.ray_address)
+        await runner.run(experiment.id)

@@ -1,0 +1,351 @@
+"""The driver: runs one experiment as shards on a Ray cluster, in place of the local runner.
+
+:class:`RayRunner` is a :class:`~assay.engine.runner.Runner` (same ``run``, ``cancel`` and
+``progress``), so every surface that drives a runner drives it unchanged. The driver holds the
+run: it writes the plan, claims the lease and keeps its heartbeat, polls the store for a
+cancel request, and writes the outcome. The planned (item, repetition) results are split into
+shards, Ray tasks that Ray tries again when their worker or node dies (see
+:mod:`assay.scaleout.shard`). Results are written once, keyed by their planned result row: on
+PostgreSQL by the shards themselves, on SQLite by this process's single writer, which drains
+the coordinator's inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from assay.domain import Experiment, ExperimentStatus, WorkItem
+from assay.engine.experiment import Prepared
+from assay.engine.options import Progress, RunOptions
+from assay.engine.runner import Runner
+from assay.engine.writer_child import retry_storage
+from assay.errors import InvalidInput
+from assay.scaleout.coordinator import Coordinator
+from assay.scaleout.shard import ShardOutcome, ShardSpec, execute
+from assay.scoring import Scorer
+from assay.store import Store
+from assay.store.experiments import PlannedRun
+from assay.store.lease import FIRST_LEASE, Lease, LeaseLost
+from assay.store.planning import worker_id
+from assay.store.recording import Rows
+from assay.targets import Target
+
+TASK_RETRIES = 5  # a shard whose worker or node died runs again, this many times at most
+_TICK = 0.1  # seconds between the driver's looks at the cluster
+_GRACE = 10.0  # after a stop, seconds a shard has to end before Ray cancels it
+HEAD = "node:__internal_head__"  # the resource only the head node has
+
+
+def connect(address: str | None, runtime_env: dict[str, Any] | None = None) -> None:
+    """Join the Ray cluster at ``address`` (None: ``RAY_ADDRESS``, else a local Ray)."""
+    if ray.is_initialized():
+        return
+    try:
+        ray.init(
+            address=address,
+            runtime_env=runtime_env,
+            log_to_driver=True,
+            logging_level=logging.WARNING,
+            configure_logging=True,
+        )
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        raise InvalidInput(
+            f"cannot reach the Ray cluster at {address or 'RAY_ADDRESS'}: {exc}",
+            field="ray_address",
+        ) from None
+
+
+def shard_count(work: int, cpus: float, shards: int | None) -> int:
+    """Shards for ``work`` results: two per CPU of the cluster (a retried shard repeats little
+    and the last ones finish together), never more than there are results."""
+    wanted = shards if shards is not None else max(1, int(cpus) * 2)
+    return max(1, min(work, wanted))
+
+
+def split(work: Sequence[WorkItem], n: int) -> list[list[WorkItem]]:
+    """``work`` in ``n`` contiguous parts of nearly equal size."""
+    size = math.ceil(len(work) / n) if work else 0
+    return [list(work[i : i + size]) for i in range(0, len(work), size)] if size else []
+
+
+def _merge(batches: list[tuple[Rows, list[Any]]]) -> tuple[Rows, list[Any]]:
+    rows = Rows([], [], [], [])
+    cached: list[Any] = []
+    for r, c in batches:
+        rows.results.extend(r.results)
+        rows.scores.extend(r.scores)
+        rows.traces.extend(r.traces)
+        rows.observations.extend(r.observations)
+        cached.extend(c)
+    return rows, cached
+
+
+class RayRunner(Runner):
+    """Runs one experiment on a Ray cluster (see the module doc); ``shards`` overrides how many
+    parts the work is split into, ``concurrency`` in the options is per shard."""
+
+    def __init__(
+        self,
+        store: Store,
+        target: Target,
+        scorers: Sequence[Scorer] = (),
+        options: RunOptions | None = None,
+        *,
+        address: str | None = None,
+        shards: int | None = None,
+        runtime_env: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(store, target, scorers, options)
+        self.address = address
+        self.shards = shards
+        self.runtime_env = runtime_env
+        self.coordinator: Any = None
+        self.outcomes: list[ShardOutcome] = []
+        self.attempts = 0  # shard attempts begun: more than the shards when Ray retried some
+        self.running: dict[str, int] = {}  # shards running now, per Ray node id
+
+    # ------------------------------------------------------------------ control
+    def _cancel(self, force: bool, reason: str) -> None:
+        super()._cancel(force, reason)
+        if self.coordinator is not None:
+            self.coordinator.stop.remote(self.stop_reason or reason, force or self._abort.is_set())
+
+    # ------------------------------------------------------------------ run
+    async def run(
+        self,
+        experiment_id: str,
+        work: Sequence[WorkItem] | None = None,
+        *,
+        planned: PlannedRun | None = None,
+    ) -> Experiment:
+        self._loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+        experiments = self.store.experiments
+        me = self.options.worker or worker_id()
+        connect(self.address, self.runtime_env)  # in this thread: Ray's signal handlers
+        if planned is not None:
+            experiment, work = planned.experiment, planned.work
+            await asyncio.to_thread(functools.partial(planned.commit, worker=me))
+            self._lease = Lease(experiment.id, me, FIRST_LEASE)
+        else:
+            experiment, self._lease = await asyncio.to_thread(
+                functools.partial(
+                    experiments.claim_lease, experiment_id, me, stale_after=self.options.stale_after
+                )
+            )
+            if work is None:
+                _, work = await asyncio.to_thread(
+                    functools.partial(
+                        experiments.unfinished,
+                        experiment.id,
+                        retry_errors=self.options.retry_errors,
+                    )
+                )
+        assert work is not None
+        self._confirmed = self.options.clock()
+        self._name, self._experiment_id = experiment.name, experiment.id
+        self.progress = Progress(total=len(work))
+        spent = 0.0
+        if self.options.max_cost is not None and planned is None:
+            spent = await asyncio.to_thread(experiments.spent, experiment.id)
+        try:
+            await self._execute_shards(experiment, list(work), spent)
+        except asyncio.CancelledError:
+            self._cancel(True, "cancelled")
+            await asyncio.shield(self._end_run(experiment.id, cancelled=True))
+            raise
+        await self._end_run(experiment.id, cancelled=False)
+        if self._lost:
+            raise LeaseLost(
+                f"experiment {experiment.id}: another runner took it over; this one stopped",
+                field="experiment",
+            )
+        from assay.analysis.service import store_frame  # NumPy: loaded when a run ends
+
+        await asyncio.to_thread(store_frame, self.store, experiment.id)
+        return experiments.get(experiment.id)
+
+    def _limits(self) -> tuple[dict[str, tuple[int | None, int | None]], str | None]:
+        rpm = self.options.rpm or getattr(self.target, "rpm", None)
+        tpm = self.options.tpm or getattr(self.target, "tpm", None)
+        if rpm is None and tpm is None:
+            return {}, None
+        key = getattr(self.target, "rate_key", None) or self.target.kind
+        return {key: (rpm, tpm)}, key
+
+    async def _execute_shards(
+        self, experiment: Experiment, work: list[WorkItem], spent: float
+    ) -> None:
+        limits, rate_key = self._limits()
+        self.coordinator = _coordinator().remote(
+            limits, max_cost=self.options.max_cost, spent=spent
+        )
+        if self._stopping:
+            self.coordinator.stop.remote(self.stop_reason or "cancelled", self._abort.is_set())
+        if self.options.cache and work:
+            keys = [self._cache_key(w) for w in work]
+            self._cache = await asyncio.to_thread(self.store.cache.get_many, keys)
+        pg = not self.store.db.is_sqlite
+        url = self.store.db.url.render_as_string(hide_password=False) if pg else None
+        cpus = float(ray.cluster_resources().get("CPU", 1.0))  # type: ignore[no-untyped-call]
+        parts = split(work, shard_count(len(work), cpus, self.shards))
+        task = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=False)(execute)
+        refs = []
+        for index, part in enumerate(parts):
+            cache = {k: v for w in part if (v := self._cache.get(k := self._cache_key(w)))}
+            spec = ShardSpec(
+                index,
+                experiment.id,
+                experiment.name,
+                self.store.project_id,
+                self._lease if pg else None,
+                part,
+                self.target,
+                self.scorers,
+                self.options,
+                self.coordinator,
+                rate_key=rate_key,
+                db_url=url,
+                cache=cache,
+            )
+            refs.append(task.remote(spec))
+        await self._follow(experiment.id, refs, writes=not pg)
+
+    async def _follow(self, experiment_id: str, refs: list[Any], *, writes: bool) -> None:
+        """Until every shard has ended: write the inbox (SQLite), show progress, heartbeat,
+        pass on a cancel request, collect the shards' outcomes."""
+        experiments = self.store.experiments
+        pending = list(refs)
+        beat = polled = time.monotonic()
+        stopped_at: float | None = None
+        while pending:
+            ready, pending = await asyncio.to_thread(
+                ray.wait, pending, num_returns=len(pending), timeout=_TICK
+            )
+            for ref in ready:
+                try:
+                    self.outcomes.append(await ref)
+                except ray.exceptions.RayError as exc:
+                    self._fatal = self._fatal or exc
+                    self._cancel(True, "a shard failed")
+            if writes:
+                await self._drain()
+            snapshot = await self.coordinator.snapshot.remote()
+            self._show(snapshot)
+            if snapshot["stop"] is not None and not self._stopping:
+                force = bool(snapshot["force"])
+                super()._cancel(force, snapshot["stop"])
+            now = time.monotonic()
+            if self._stopping and stopped_at is None:
+                stopped_at = now
+            if stopped_at is not None and now - stopped_at > _GRACE:
+                for ref in pending:
+                    ray.cancel(ref, force=True)
+            if now - polled >= self.options.poll_interval:
+                polled = now
+                if await asyncio.to_thread(experiments.cancel_requested, experiment_id):
+                    self._cancel(True, "cancelled by request")
+            if now - beat >= self.options.heartbeat_interval:
+                beat = now
+                if not await self._hold():
+                    self._lost = True
+        if writes:
+            await self._drain()
+        self._show(await self.coordinator.snapshot.remote())
+        for outcome in self.outcomes:
+            if outcome.fatal and self._fatal is None:
+                self._fatal = RuntimeError(outcome.fatal)
+            if outcome.first_error and self.first_error is None:
+                self.first_error = outcome.first_error
+        ray.kill(self.coordinator)
+
+    def _show(self, snapshot: dict[str, Any]) -> None:
+        p = self.progress
+        p.done, p.completed, p.failed = snapshot["done"], snapshot["completed"], snapshot["failed"]
+        p.cached, p.retries, p.cost = snapshot["cached"], snapshot["retries"], snapshot["cost"]
+        self.attempts = snapshot["attempts"]
+        self.running = dict(snapshot["running"])
+
+    async def _drain(self) -> None:
+        """Write what the shards sent (SQLite): one transaction per drain, fenced by the lease."""
+        batches = await self.coordinator.take.remote()
+        if not batches or self._lost:
+            return
+        rows, cached = _merge(batches)
+        store, lease = self.store, self._lease
+
+        def write() -> None:
+            store.experiments.record_rows(self._experiment_id, rows, lease=lease)
+            if cached:
+                store.cache.put_many(cached)
+
+        try:
+            await asyncio.to_thread(retry_storage, write, 5)
+        except LeaseLost:
+            self._lose()
+            return
+        except Exception as exc:
+            self._fatal = self._fatal or exc
+            self._cancel(True, "storage failure")
+            return
+        self.progress.written += len(rows.results)
+
+    async def _end_run(self, experiment_id: str, *, cancelled: bool) -> None:
+        """The run's outcome, written unless the lease was lost."""
+        experiments, lease = self.store.experiments, self._lease
+        if self._lost:
+            return
+        with contextlib.suppress(LeaseLost):
+            if cancelled:
+                status: ExperimentStatus = ExperimentStatus.cancelled
+                error: str | None = "cancelled"
+            else:
+                status, error = self._outcome()
+            await asyncio.to_thread(
+                functools.partial(experiments.finish, experiment_id, status, error, lease=lease)
+            )
+            return
+        self._lost = True
+
+
+def _coordinator() -> Any:
+    """The coordinator's actor class, placed on the head node (which the cluster cannot lose
+    and go on), else on the driver's node."""
+    actor = ray.remote(num_cpus=0, max_restarts=0)(Coordinator)
+    resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    if HEAD in resources:
+        return actor.options(resources={HEAD: 0.001})
+    here = ray.get_runtime_context().get_node_id()
+    return actor.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True))
+
+
+def on_ray(
+    prepared: Prepared,
+    *,
+    address: str | None = None,
+    shards: int | None = None,
+    runtime_env: dict[str, Any] | None = None,
+) -> Prepared:
+    """``prepared`` to run on a Ray cluster instead of in this process."""
+    local = prepared.runner
+    local.discard()
+    prepared.runner = RayRunner(
+        local.store,
+        local.target,
+        local.scorers,
+        local.options,
+        address=address,
+        shards=shards,
+        runtime_env=runtime_env,
+    )
+    return prepared

@@ -1,0 +1,258 @@
+"""A shard: part of one run's planned results, executed by the engine's runner on a Ray worker.
+
+:class:`ShardRunner` is the engine's :class:`~assay.engine.runner.Runner` with its own
+concurrency, retries, timeouts and scorers (scoring where the output was produced); only what
+surrounds the slots differs. The run's lease, plan and outcome belong to the driver, so a shard
+claims nothing and finishes nothing: it writes its results, fenced by the driver's lease, either
+straight to PostgreSQL or (SQLite) through the coordinator's inbox to the driver's writer, and
+polls the coordinator for the stop signal and the global budget. Rate limits go through
+:class:`ClusterLimiter`, one window for the whole cluster.
+
+A shard tried again by Ray (its worker or node died) first drops the results already finished:
+those in the store (PostgreSQL) or already sent to the driver (SQLite), so nothing is run or
+written twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import ray
+
+from assay.domain import WorkItem
+from assay.engine.options import Progress, RunOptions
+from assay.engine.runner import Runner
+from assay.engine.writer import ChildWriter, ResultWriter
+from assay.scaleout.coordinator import COUNTS, Stop
+from assay.scoring import Scorer
+from assay.store import CachedResponse, Completion, Database, Store
+from assay.store.lease import Lease
+from assay.store.recording import completion_rows
+from assay.store.shards import finished_ids
+from assay.targets import Target
+
+Handle = Any  # a Ray actor handle to the coordinator
+
+
+@dataclass
+class ShardSpec:
+    """Everything a shard needs, sent to its worker (pickled by Ray)."""
+
+    index: int
+    experiment_id: str
+    name: str
+    project_id: str
+    lease: Lease | None
+    work: list[WorkItem]
+    target: Target
+    scorers: list[Scorer]
+    options: RunOptions
+    coordinator: Handle
+    rate_key: str | None = None
+    db_url: str | None = None  # PostgreSQL: write directly; None: send to the driver
+    cache: dict[str, CachedResponse] = field(default_factory=dict)
+
+
+@dataclass
+class ShardOutcome:
+    """What a shard did (the driver sums these into the run's outcome)."""
+
+    index: int
+    counts: dict[str, int]
+    cost: float
+    skipped: int
+    stop_reason: str | None
+    first_error: str | None
+    fatal: str | None
+
+
+class ClusterLimiter:
+    """A :class:`~assay.engine.limits.Limiter` over the coordinator's one window per provider."""
+
+    def __init__(self, coordinator: Handle, key: str, ceiling: float = 1.0) -> None:
+        self.coordinator = coordinator
+        self.key = key
+        self.ceiling = ceiling  # ask again at least this often (seconds)
+
+    async def acquire(self, tokens: float = 0.0) -> int | None:
+        while True:
+            ticket, wait = await self.coordinator.reserve.remote(self.key, tokens)
+            if ticket is not None or wait <= 0:
+                return cast(int | None, ticket)
+            await asyncio.sleep(min(wait, self.ceiling))
+
+    def settle(self, event: Any, tokens: float) -> None:
+        if event is not None:
+            self.coordinator.settle.remote(event, tokens)
+
+
+class InboxSink:
+    """Stands in for the writer process of a :class:`ResultWriter`: each batch goes to the
+    coordinator's inbox, which the driver's single writer drains (SQLite)."""
+
+    def __init__(self, coordinator: Handle) -> None:
+        self.coordinator = coordinator
+        self.sent = 0
+
+    def start(self, experiment_id: str, lease: Lease | None = None) -> None:
+        del experiment_id, lease  # the driver writes, under its own lease
+
+    def send(self, batch: list[Completion], cached: list[CachedResponse]) -> None:
+        ray.get(self.coordinator.push.remote(completion_rows(batch), cached))
+        self.sent += len(batch)
+
+    def close(self) -> int:
+        return self.sent
+
+    def discard(self) -> None:
+        return None
+
+
+class ShardRunner(Runner):
+    """The engine's runner over one shard's work (see the module doc)."""
+
+    def __init__(
+        self,
+        spec: ShardSpec,
+        store: Store | None,
+        attempt: str,
+    ) -> None:
+        super().__init__(cast(Store, store), spec.target, spec.scorers, spec.options)
+        self.spec = spec
+        self.own_store = store  # None: the results go to the driver
+        self.attempt = attempt
+        if spec.rate_key is not None:
+            self.limiter = ClusterLimiter(spec.coordinator, spec.rate_key)
+        self._cache = dict(spec.cache)
+        self._reported_cost = 0.0
+
+    def _writer_for(self) -> ResultWriter:
+        spec, options = self.spec, self.options
+        if self.own_store is not None:
+            return ResultWriter(
+                self.own_store,
+                spec.experiment_id,
+                batch_size=options.batch_size,
+                flush_interval=options.flush_interval,
+                on_written=self._on_written,
+                lease=spec.lease,
+            )
+        sink = InboxSink(spec.coordinator)
+        return ResultWriter(
+            cast(Store, None),
+            spec.experiment_id,
+            batch_size=options.batch_size,
+            flush_interval=options.flush_interval,
+            child=cast(ChildWriter, sink),
+        )
+
+    async def run_shard(self, work: Sequence[WorkItem], spent: float) -> None:
+        """Execute ``work`` under the coordinator's stop signal; results go to the writer."""
+        self._loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+        self._spent = spent
+        self.progress = Progress(total=len(work))
+        self._name, self._experiment_id = self.spec.name, self.spec.experiment_id
+        self._items = iter(work)
+        self._writer = writer = self._writer_for()
+        self._pool = pool = (
+            ThreadPoolExecutor(min(self.options.concurrency, 1000), "assay-target")
+            if self.sync
+            else None
+        )
+        finished = asyncio.Event()
+        watch = asyncio.create_task(self._watch(finished))
+        try:
+            slots = min(self.options.concurrency, max(len(work), 1))
+            self._slots = [asyncio.create_task(self._slot(pool)) for _ in range(slots)]
+            outcomes = await asyncio.gather(*self._slots, return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, Exception) and self._fatal is None:
+                    self._fatal = outcome
+        finally:
+            finished.set()
+            await asyncio.shield(asyncio.gather(watch, return_exceptions=True))
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+            try:
+                await asyncio.to_thread(writer.close)
+            except Exception as exc:
+                self._fatal = self._fatal or exc
+            await self._report()
+            closer = getattr(self.target, "aclose", None)
+            if closer is not None:
+                await closer()
+
+    def counts(self) -> dict[str, int]:
+        p = self.progress
+        return {key: int(getattr(p, key)) for key in COUNTS}
+
+    async def _report(self) -> Stop:
+        cost, self._reported_cost = self.progress.cost - self._reported_cost, self.progress.cost
+        stop: Stop = await self.spec.coordinator.report.remote(
+            self.spec.index, self.attempt, self.counts(), cost
+        )
+        return stop
+
+    async def _watch(self, finished: asyncio.Event) -> None:
+        """Report progress and obey the stop signal, every poll interval until the end."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(finished.wait(), self.options.poll_interval)
+            if finished.is_set():
+                return
+            writer = self._writer
+            if writer is not None and writer.error is not None and self._fatal is None:
+                self._fatal = writer.error
+                self._cancel(True, "storage failure")
+            try:
+                stop = await self._report()
+            except ray.exceptions.RayError as exc:  # the coordinator is gone: the run is over
+                self._fatal = self._fatal or exc
+                self._cancel(True, "the run's coordinator stopped")
+                return
+            if stop.reason is not None:
+                self._cancel(stop.force, stop.reason)
+
+
+def execute(spec: ShardSpec) -> ShardOutcome:
+    """Run one shard (the body of the Ray task); see the module doc."""
+    attempt = uuid.uuid4().hex
+    coordinator = spec.coordinator
+    ids = [w.result_id for w in spec.work]
+    db = Database(spec.db_url) if spec.db_url is not None else None
+    try:
+        if db is not None:
+            retry = spec.options.retry_errors
+            done = finished_ids(db, spec.experiment_id, ids, retry_errors=retry)
+        else:
+            done = set(ray.get(coordinator.known.remote(ids)))
+        work = [w for w in spec.work if w.result_id not in done]
+        node = ray.get_runtime_context().get_node_id()
+        stop, spent = ray.get(
+            coordinator.start.remote(spec.index, attempt, len(ids), len(done), node)
+        )
+        store = Store(db, spec.project_id) if db is not None else None
+        runner = ShardRunner(spec, store, attempt)
+        if stop.reason is None and work:
+            asyncio.run(runner.run_shard(work, spent))
+        fatal = runner._fatal
+        coordinator.end.remote(spec.index, attempt)
+        return ShardOutcome(
+            spec.index,
+            runner.counts(),
+            runner.progress.cost,
+            len(done),
+            runner.stop_reason or stop.reason,
+            runner.first_error,
+            None if fatal is None else f"{type(fatal).__name__}: {fatal}",
+        )
+    finally:
+        if db is not None:
+            db.dispose()

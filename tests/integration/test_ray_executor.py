@@ -1,0 +1,300 @@
+"""The Ray executor on a real local cluster: a head and a worker node, separate processes.
+
+One run's results go out as shards; these tests check the results equal a local run's, where
+they are written (shards on PostgreSQL, the driver on SQLite), that a killed node loses and
+repeats nothing, that cancel reaches every shard, and that a rate limit holds cluster-wide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import assay
+from assay.config import Settings
+from assay.domain import DatasetCreate, ExperimentStatus, ItemCreate
+from assay.engine import RunOptions
+from assay.scaleout.driver import RayRunner, on_ray
+from assay.scorers import exact_match
+from assay.service.compare import compare_runs
+from assay.service.experiments import prepare
+from assay.service.targets import as_target
+from assay.store import Store
+from tests.fakes.provider import FakeProvider
+from tests.fakes.ray_cluster import LocalCluster
+from tests.fakes.ray_tasks import hang, length_ratio, shout, slow_shout
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LocalCluster]:
+    """A head node and one worker node (one CPU each), shared by this module's tests."""
+    import ray
+
+    with LocalCluster(workers=0) as c:
+        # Joined before the worker node exists: this process attaches to the head's raylet.
+        ray.init(address=c.address, log_to_driver=False, logging_level="WARNING")
+        c.add_node()
+        try:
+            yield c
+        finally:
+            ray.shutdown()
+
+
+def _data(n: int) -> list[dict[str, Any]]:
+    return [{"input": f"item {i}", "expected_output": f"ITEM {i}"} for i in range(n)]
+
+
+def _prepared(
+    store: Store,
+    settings: Settings,
+    task: Callable[..., Any],
+    n: int,
+    *,
+    trials: int = 1,
+    shards: int | None = None,
+    **options: Any,
+) -> RayRunner:
+    """A planned run of ``task`` over ``n`` items, placed on the cluster; returns its runner."""
+    name = f"ds-{time.monotonic_ns()}"
+    store.datasets.create(DatasetCreate(name=name))
+    store.datasets.add_items(name, [ItemCreate(**row) for row in _data(n)])
+    prepared = prepare(
+        store,
+        as_target(task, store, settings),
+        [exact_match(), length_ratio()],
+        RunOptions(**options),
+        dataset=name,
+        trials=trials,
+    )
+    placed = on_ray(prepared, shards=shards)
+    runner = placed.runner
+    assert isinstance(runner, RayRunner)
+    runner.prepared = placed  # type: ignore[attr-defined]
+    return runner
+
+
+def _run(runner: RayRunner) -> Any:
+    return asyncio.run(runner.prepared.run())  # type: ignore[attr-defined]
+
+
+def _stored(store: Store, experiment_id: str) -> list[tuple[Any, ...]]:
+    """Every stored result as (item, repetition, status, output, error, scores)."""
+    rows = []
+    for r in store.experiments.iter_results(experiment_id):
+        scores = sorted((s.name, s.numeric_value, s.string_value, s.passed) for s in r.scores)
+        rows.append((r.item_id, r.repetition, r.status, r.output, r.error, tuple(scores)))
+    return sorted(rows, key=lambda row: (str(row[0]), row[1]))
+
+
+def _without_ids(model: Any, ids: dict[str, str]) -> Any:
+    text = json.dumps(model.model_dump(mode="json"), sort_keys=True)
+    for run_id, label in ids.items():
+        text = text.replace(run_id, label)
+    return json.loads(text)
+
+
+def test_ray_run_equals_local_run(cluster: LocalCluster, store: Store, settings: Settings) -> None:
+    data = _data(150)
+    scorers = [exact_match(), length_ratio()]
+    common: dict[str, Any] = {"store": store, "settings": settings, "trials": 2, "quiet": True}
+    base = assay.evaluate(data, shout, scorers, **common)
+    local = assay.evaluate(data, shout, scorers, **common)
+    on_cluster = assay.evaluate(
+        data, shout, scorers, executor="ray", ray_address=cluster.address, **common
+    )
+    assert on_cluster.status == local.status == "completed"
+    assert _stored(store, on_cluster.id) == _stored(store, local.id)
+    assert len(_stored(store, on_cluster.id)) == 300
+
+    def summary(run: Any) -> dict[str, Any]:
+        drop = {"id", "avg_latency_ms", "p50_latency_ms", "p95_latency_ms", "duration_s"}
+        values = {k: v for k, v in run.summary.model_dump().items() if k not in drop}
+        for score in values["scores"]:  # a database sums rows in its own order
+            score["mean"] = pytest.approx(score["mean"], rel=1e-9)
+        return values
+
+    assert summary(on_cluster) == summary(local)
+    assert summary(local)["failed"] == 30  # the failing items failed on the cluster too
+    against_local = compare_runs(store, [base.id, local.id], items=False)
+    against_ray = compare_runs(store, [base.id, on_cluster.id], items=False)
+    for field in ("metrics", "regressions", "improvements", "reliability"):
+        a = _without_ids(against_local, {base.id: "A", local.id: "B"})[field]
+        b = _without_ids(against_ray, {base.id: "A", on_cluster.id: "B"})[field]
+        assert a == b, field
+
+
+def test_where_results_are_written(
+    cluster: LocalCluster, store: Store, settings: Settings, db_kind: str
+) -> None:
+    runner = _prepared(store, settings, shout, 120, shards=4)
+    experiment = _run(runner)
+    assert experiment.status == ExperimentStatus.completed
+    assert len(runner.outcomes) == 4
+    assert sum(o.counts["done"] for o in runner.outcomes) == 120
+    summary = store.experiments.summary(experiment.id)
+    assert (summary.completed, summary.failed) == (108, 12)
+    if db_kind == "postgresql":  # the shards wrote straight to the store
+        assert runner.progress.written == 0
+    else:  # every result came through the driver's writer
+        assert runner.progress.written == 120
+
+
+def test_killed_node_loses_and_repeats_nothing(
+    cluster: LocalCluster, store: Store, settings: Settings
+) -> None:
+    runner = _prepared(store, settings, slow_shout, 160, trials=2, shards=16, concurrency=1)
+    experiment_id = runner.prepared.experiment.id  # type: ignore[attr-defined]
+    worker_node = cluster.node_id(-1)
+    killed = threading.Event()
+
+    def kill_mid_run() -> None:  # once a shard runs on the worker node, with results stored
+        while runner.progress.done < 30 or not runner.running.get(worker_node):
+            time.sleep(0.02)
+        assert cluster.kill_node(-1) > 0  # the worker node: its raylet and workers
+        killed.set()
+
+    killer = threading.Thread(target=kill_mid_run, daemon=True)
+    killer.start()
+    try:
+        experiment = _run(runner)
+    finally:
+        killer.join(timeout=60)
+        cluster.add_node()  # the next tests get their two nodes back
+    assert killed.is_set()
+    assert experiment.status == ExperimentStatus.completed
+    rows = _stored(store, experiment_id)
+    assert len(rows) == 320
+    assert {(row[0], row[1]) for row in rows} == {(r[0], r[1]) for r in rows}
+    assert all(row[2] == "completed" for row in rows)
+    assert all(len(row[5]) == 2 for row in rows)  # each scorer once per result
+    assert runner.attempts > 16  # some shard ran again after its node died
+    traces = {r.trace_id for r in store.experiments.iter_results(experiment_id)}
+    assert len(traces) == 320
+
+
+def test_cancel_stops_every_shard(cluster: LocalCluster, store: Store, settings: Settings) -> None:
+    runner = _prepared(store, settings, hang, 40, shards=2, concurrency=4)
+    experiment_id = runner.prepared.experiment.id  # type: ignore[attr-defined]
+
+    def cancel_when_running() -> None:
+        while runner.progress.total == 0 or runner.attempts < 2:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        store.experiments.request_cancel(experiment_id)
+
+    canceller = threading.Thread(target=cancel_when_running, daemon=True)
+    canceller.start()
+    experiment = _run(runner)
+    canceller.join(timeout=30)
+    assert experiment.status == ExperimentStatus.cancelled
+    # Every shard ended on the signal (none had to be cancelled by Ray), nothing completed.
+    assert sorted(o.index for o in runner.outcomes) == [0, 1]
+    assert {o.stop_reason for o in runner.outcomes} == {"cancelled by request"}
+    assert store.experiments.summary(experiment_id).completed == 0
+
+
+def test_rate_limit_holds_across_shards(
+    cluster: LocalCluster, store: Store, settings: Settings
+) -> None:
+    rpm = 12
+    with FakeProvider() as fake:
+        target = {"type": "http", "url": f"{fake.url}/echo", "body": {"q": "{{ input }}"}}
+        name = f"ds-{time.monotonic_ns()}"
+        store.datasets.create(DatasetCreate(name=name))
+        store.datasets.add_items(name, [ItemCreate(**row) for row in _data(40)])
+        prepared = prepare(
+            store,
+            as_target(target, store, settings),
+            [],
+            RunOptions(rpm=rpm, concurrency=4),
+            dataset=name,
+        )
+        runner = on_ray(prepared, shards=4).runner
+        assert isinstance(runner, RayRunner)
+
+        def stop_after_window_fills() -> None:
+            while len(fake.requests) < rpm:
+                time.sleep(0.05)
+            time.sleep(2.0)  # four shards, each free to send 12 more were the limit per shard
+            runner.cancel(force=True, reason="test over")
+
+        stopper = threading.Thread(target=stop_after_window_fills, daemon=True)
+        stopper.start()
+        asyncio.run(prepared.run())
+        stopper.join(timeout=30)
+    times = sorted(r.at for r in fake.requests)
+    assert len(times) >= rpm  # the window filled
+    for i, start in enumerate(times):  # no 60-second window holds more than rpm requests
+        assert sum(1 for t in times[i:] if t - start < 60) <= rpm
+    assert runner.attempts == 4
+
+
+_DRIVER = """
+import sys
+import assay
+from assay.config import Settings
+from assay.scorers import exact_match
+from tests.fakes.ray_tasks import length_ratio, slow_shout
+data = [{"input": f"item {i}", "expected_output": f"ITEM {i}"} for i in range(300)]
+settings = Settings(home=sys.argv[1], database_url=sys.argv[2], project=sys.argv[3])
+assay.evaluate(data, slow_shout, [exact_match(), length_ratio()], settings=settings,
+               executor="ray", ray_address=sys.argv[4], concurrency=1, name="crashing driver")
+"""
+
+
+def test_resume_after_the_driver_dies(
+    cluster: LocalCluster, store: Store, settings: Settings, tmp_path: Any
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from assay.store import get_project
+    from tests.fakes.ray_cluster import ROOT
+
+    project = get_project(store.db, store.project_id).name
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    url = settings.database_url or ""
+    driver = subprocess.Popen(
+        [sys.executable, "-c", _DRIVER, str(tmp_path / "h"), url, project, cluster.address],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        found: list[Any] = []
+        while not found or store.experiments.summary(found[0].id).completed < 40:
+            assert driver.poll() is None, "the driver ended before it was killed"
+            found = store.experiments.list(search="crashing driver").items
+            time.sleep(0.1)
+        driver.send_signal(signal.SIGKILL)
+    finally:
+        driver.wait(timeout=60)
+    experiment_id = found[0].id
+    before = store.experiments.summary(experiment_id).completed
+    assert 0 < before < 300
+    resumed = assay.evaluate(
+        None,
+        slow_shout,
+        [exact_match(), length_ratio()],
+        resume=experiment_id,
+        executor="ray",
+        ray_address=cluster.address,
+        store=store,
+        settings=settings,
+        concurrency=10,
+        quiet=True,
+    )
+    assert resumed.status == "completed"
+    rows = _stored(store, experiment_id)
+    assert len(rows) == 300
+    assert all(row[2] == "completed" and len(row[5]) == 2 for row in rows)
