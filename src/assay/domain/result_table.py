@@ -23,3 +23,4 @@ class ResultTable(Record):
     next_cursor: str | None
     prev_cursor: str | None
     total: int | None = Field(description="Matching results, counted on the first page.")
+    score_names: list[str] = Field(description="Every score name given in the run.")

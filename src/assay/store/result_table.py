@@ -139,6 +139,7 @@ def table_page(
             select(func.count()).select_from(results), experiment_id, status, passed, search
         )
         total = int(conn.execute(counted).scalar_one())
+    names = select(scores.c.name).where(scores.c.experiment_id == experiment_id).distinct()
     canonical = ("-" if descending else "") + (f"score:{name}" if name else field)
     return ResultTable(
         results=found,
@@ -147,4 +148,5 @@ def table_page(
         next_cursor=next_cursor,
         prev_cursor=prev_cursor,
         total=total,
+        score_names=sorted(conn.execute(names).scalars()),
     )
