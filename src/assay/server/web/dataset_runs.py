@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
-from assay.domain import TrendPoint
+from assay.domain import ExperimentSort, TrendPoint
 from assay.errors import Conflict, InvalidInput, NotFound, from_validation
 from assay.server.auth import ProjectStore
 from assay.server.web import charts
 from assay.server.web.guard import FormGuard
+from assay.server.web.query import literal
 from assay.server.web.templating import render
 from assay.service.experiments import ExperimentBody, launch
 from assay.service.uploads import parse_csv, upload_outputs
@@ -26,13 +28,28 @@ RUNS_SHOWN = 50
 
 
 @router.get("/datasets/{name}/runs", response_class=HTMLResponse)
-def dataset_runs_page(request: Request, store: ProjectStore, name: str) -> HTMLResponse:
-    """The runs table: one row per run with the columns of the dataset-runs view."""
+def dataset_runs_page(
+    request: Request,
+    store: ProjectStore,
+    name: str,
+    sort: Annotated[str | None, Query(max_length=20)] = None,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> HTMLResponse:
+    """The runs table: one row per run with the columns of the dataset-runs view, newest
+    first unless a column header asks for another order, a page at a time."""
     dataset = store.datasets.get(name)
-    points = store.analytics.trend(dataset.id, limit=RUNS_SHOWN)[::-1]  # newest first
-    runs = {e.id: e for e in store.experiments.list(dataset=dataset.id, limit=RUNS_SHOWN).items}
+    order = cast(ExperimentSort, literal(ExperimentSort, sort, "sort") or "-created_at")
+    page = store.experiments.list(dataset=dataset.id, sort=order, limit=RUNS_SHOWN, cursor=cursor)
+    points = store.analytics.points([e.id for e in page.items])
+    runs = {e.id: e for e in page.items}
     rows = [{"point": p, "run": runs.get(p.experiment_id)} for p in points]
     scorers = sorted({name for p in points for name in p.scores})
+    address = f"/datasets/{quote(dataset.name, safe='')}/runs"
+
+    def link(**changes: str | None) -> str:
+        params = {"sort": order} | changes
+        return address + "?" + urlencode({k: v for k, v in params.items() if v})
+
     return render(
         request,
         "dataset_runs.html",
@@ -42,6 +59,10 @@ def dataset_runs_page(request: Request, store: ProjectStore, name: str) -> HTMLR
             "dataset": dataset,
             "rows": rows,
             "scorers": scorers,
+            "sort": order,
+            "link": link,
+            "prev_cursor": page.prev_cursor,
+            "next_cursor": page.next_cursor,
             **_run_form(store, dataset.id),
         },
         block="table",

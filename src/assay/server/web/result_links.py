@@ -15,11 +15,7 @@ def results_link(run_id: str, outcome: str, sort: str, search: str | None) -> Ca
         params = base | changes
         if "cursor" not in changes:
             params.pop("cursor", None)
-        shown = {
-            k: v
-            for k, v in params.items()
-            if v and not (k == "sort" and v == "position")
-        }
+        shown = {k: v for k, v in params.items() if v and not (k == "sort" and v == "position")}
         return f"/runs/{run_id}?{urlencode(shown)}"
 
     return link

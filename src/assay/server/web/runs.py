@@ -52,7 +52,7 @@ def runs_page(
     since: Annotated[str | None, Query(max_length=20)] = None,
     until: Annotated[str | None, Query(max_length=20)] = None,
     sort: Annotated[str | None, Query(max_length=20)] = None,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> HTMLResponse:
     """Every run, newest first unless a column header asks for another order (``sort``): search
     by name or run tag, filter by dataset, status, dates."""
@@ -95,6 +95,7 @@ def runs_page(
             "section": "runs",
             "rows": rows,
             "next_cursor": page.next_cursor,
+            "prev_cursor": page.prev_cursor,
             "filters": filters,
             "statuses": [s.value for s in ExperimentStatus],
             "datasets": sorted(names.values()),
