@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from assay.domain import ItemFilter
 from assay.errors import InvalidInput, NotFound
 from assay.server.auth import ProjectStore
+from assay.server.web.compare_figures import compare_figures
 from assay.server.web.query import literal
 from assay.server.web.templating import render
 from assay.service.compare import MAX_EXPERIMENTS, compare_runs, gates_against, inputs_of
@@ -58,6 +59,9 @@ def compare_page(
     gates = gates_against(store, base.id, ids[1:])
     items = inputs_of(store, ids, {r.item_id for r in comparison.items})
     query = "&".join(f"runs={e.id}" for e in experiments)
+    charts = {}
+    if request.headers.get("hx-request") != "true":  # a page of items alone needs none
+        charts = {"charts": compare_figures(store, comparison, experiments)}
     return render(
         request,
         "compare.html",
@@ -74,6 +78,7 @@ def compare_page(
             "offset": offset,
             "limit": PAGE,
             "query": query,
-        },
+        }
+        | charts,
         block="items",
     )

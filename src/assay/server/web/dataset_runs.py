@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from assay.domain import ExperimentSort, TrendPoint
 from assay.errors import Conflict, InvalidInput, NotFound, from_validation
 from assay.server.auth import ProjectStore
-from assay.server.web import charts
+from assay.server.web import figures
 from assay.server.web.guard import FormGuard
 from assay.server.web.query import literal
 from assay.server.web.templating import render
@@ -201,36 +201,51 @@ def _concurrency(text: str) -> int:
     return int(value)
 
 
-def _p95_seconds(point: TrendPoint) -> float | None:
-    return None if point.p95_latency_ms is None else point.p95_latency_ms / 1000
+HEALTH_PAGE = 50
+HealthView = Literal["all", "always_fail", "flaky", "always_pass"]
+
+
+def _values(points: list[TrendPoint], value: Callable[[TrendPoint], float | None]) -> Any:
+    return [figures.RunValue(p.name, p.created_at, value(p), p.status) for p in points]
 
 
 @router.get("/datasets/{name}/analytics", response_class=HTMLResponse)
-def dataset_analytics_page(request: Request, store: ProjectStore, name: str) -> HTMLResponse:
-    """Trends over the dataset's runs and its health: always failing, never failing, flaky."""
+def dataset_analytics_page(
+    request: Request,
+    store: ProjectStore,
+    name: str,
+    health: Annotated[str | None, Query(max_length=20)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> HTMLResponse:
+    """Trends over the dataset's runs (in run order, dated; failed and cancelled runs marked,
+    not drawn as zeros) and its health: always failing, never failing, flaky, page by page."""
     dataset = store.datasets.get(name)
+    view = cast(HealthView, literal(HealthView, health, "health") or "all")
     points = store.analytics.trend(dataset.id, limit=100)
-    health = store.analytics.dataset_health(dataset.id)
+    report = store.analytics.dataset_health(dataset.id)
     scorers = sorted({name for p in points for name in p.scores})
-    series: dict[str, tuple[str, Callable[[TrendPoint], float | None], float | None, str]] = {
-        "pass_rate": ("Pass rate by run", lambda p: p.pass_rate, 1.0, "{:.0%}"),
-        "error_rate": ("Error rate by run", lambda p: p.error_rate, 1.0, "{:.0%}"),
-        "latency": ("p95 latency by run (s)", _p95_seconds, None, "{:.3g}"),
-        "cost": ("Total cost by run (USD)", lambda p: p.total_cost, None, "{:.3g}"),
+    series: dict[str, tuple[str, Callable[[TrendPoint], float | None], float | None, Any]] = {
+        "pass_rate": ("Pass rate by run", lambda p: p.pass_rate, 1.0, figures.percent),
+        "error_rate": ("Error rate by run", lambda p: p.error_rate, 1.0, figures.percent),
+        "latency": ("p95 latency by run (ms)", lambda p: p.p95_latency_ms, None, figures.readable),
+        "cost": ("Total cost by run (USD)", lambda p: p.total_cost, None, figures.usd),
     }
     trend = {
-        key: charts.line(title, [(p.name, value(p)) for p in points], low=0.0, high=high, fmt=fmt)
+        key: figures.over_runs(title, _values(points, value), low=0.0, high=high, fmt=fmt)
         for key, (title, value, high, fmt) in series.items()
     }
     score_charts = []
     for scorer in scorers:
-        means = [(p.name, p.scores[scorer].mean if scorer in p.scores else None) for p in points]
-        known = [m for _, m in means if m is not None]
+        means = _values(points, lambda p, s=scorer: p.scores[s].mean if s in p.scores else None)
+        known = [m.value for m in means if m.value is not None]
         # Scores usually lie in [0, 1]: show that whole range so small moves look small.
         low, high = min([0.0, *known]), max([1.0, *known])
         score_charts.append(
-            charts.line(f"{scorer}: mean score by run", means, low=low, high=high, fmt="{:.3g}")
+            figures.over_runs(f"{scorer}: mean score by run", means, low=low, high=high)
         )
+    listed = [h for h in report.items if view == "all" or h.kind == view]
+    shown = listed[offset : offset + HEALTH_PAGE]
+    base = f"/datasets/{quote(dataset.name, safe='')}/analytics?health={view}&"
     return render(
         request,
         "dataset_analytics.html",
@@ -241,6 +256,13 @@ def dataset_analytics_page(request: Request, store: ProjectStore, name: str) -> 
             "points": points,
             "trend": trend,
             "score_charts": score_charts,
-            "health": health,
+            "health": report,
+            "view": view,
+            "health_items": shown,
+            "health_total": len(listed),
+            "health_url": base,
+            "offset": offset,
+            "limit": HEALTH_PAGE,
         },
+        block="health",
     )

@@ -21,6 +21,7 @@ from assay.domain import (
 from assay.errors import Conflict, InvalidInput, NotFound, from_validation
 from assay.server.auth import AdminStore, ProjectStore
 from assay.server.web import charts, run_details
+from assay.server.web.figures import Figure, RunValue, sparkline
 from assay.server.web.guard import FormGuard
 from assay.server.web.query import choice, day, literal
 from assay.server.web.result_links import results_link
@@ -100,9 +101,31 @@ def runs_page(
             "statuses": [s.value for s in ExperimentStatus],
             "datasets": sorted(names.values()),
             "order": order,
+            "sparks": score_sparks(store, page.items),
         },
         block="table",
     )
+
+
+def score_sparks(store: Store, runs: list[Experiment]) -> list[Figure]:
+    """Each score's mean over the listed runs, oldest first: a small line per scorer."""
+    points = sorted(store.analytics.points([e.id for e in runs]), key=lambda p: p.created_at)
+    names = sorted({name for p in points for name in p.scores})
+    return [
+        sparkline(
+            f"{name}: mean by run",
+            [
+                RunValue(
+                    p.name,
+                    p.created_at,
+                    p.scores[name].mean if name in p.scores else None,
+                    p.status,
+                )
+                for p in points
+            ],
+        )
+        for name in names
+    ]
 
 
 def _distributions(store: Store, run: Experiment, summary: ExperimentSummary) -> list[Any]:
