@@ -115,7 +115,7 @@ def table_page(
         query = query.where(after_keyset(columns, values, descending != backwards))
     reverse = descending != backwards
     order = [key.desc(), results.c.id.desc()] if reverse else [key, results.c.id]
-    picked = conn.execute(query.order_by(*order).limit(limit + 1)).all()
+    picked = list(conn.execute(query.order_by(*order).limit(limit + 1)).all())
     more = len(picked) > limit
     picked = picked[:limit]
     if backwards:

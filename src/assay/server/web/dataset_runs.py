@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any, Literal, cast
 from urllib.parse import quote, urlencode
 
@@ -205,6 +206,10 @@ HEALTH_PAGE = 50
 HealthView = Literal["all", "always_fail", "flaky", "always_pass"]
 
 
+def _mean(scorer: str, point: TrendPoint) -> float | None:
+    return point.scores[scorer].mean if scorer in point.scores else None
+
+
 def _values(points: list[TrendPoint], value: Callable[[TrendPoint], float | None]) -> Any:
     return [figures.RunValue(p.name, p.created_at, value(p), p.status) for p in points]
 
@@ -236,7 +241,7 @@ def dataset_analytics_page(
     }
     score_charts = []
     for scorer in scorers:
-        means = _values(points, lambda p, s=scorer: p.scores[s].mean if s in p.scores else None)
+        means = _values(points, partial(_mean, scorer))
         known = [m.value for m in means if m.value is not None]
         # Scores usually lie in [0, 1]: show that whole range so small moves look small.
         low, high = min([0.0, *known]), max([1.0, *known])

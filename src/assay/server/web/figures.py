@@ -206,6 +206,9 @@ def sparkline(title: str, runs: Sequence[RunValue], *, fmt: Fmt = readable) -> F
     """A small :func:`over_runs` for a row of charts (the runs list's scores)."""
     fig = over_runs(title, runs, fmt=fmt, width=260, height=90)
     fig.texts = [t for t in fig.texts if "name" not in t.cls]
+    values = [row[2] for row in fig.rows]
+    if values:  # the text alternative is the label: first and last value
+        fig.caption = f"{len(values)} runs, from {values[0]} to {values[-1]}"
     return fig
 
 
