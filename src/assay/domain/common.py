@@ -30,6 +30,9 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+    prev_cursor: str | None = Field(
+        default=None, description="Pass back as ``cursor`` for the previous page, where offered."
+    )
     total: int | None = Field(default=None, description="Total matching rows, when cheap to count.")
 
 

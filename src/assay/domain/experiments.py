@@ -96,9 +96,11 @@ class Experiment(Record):
 
 
 #: Orders of run listings: a field, ``-`` first for descending.
-EXPERIMENT_SORT_FIELDS = ("created_at", "name", "status", "pass_rate", "cost", "latency")
+EXPERIMENT_SORT_FIELDS = (
+    "created_at", "name", "status", "dataset", "pass_rate", "cost", "latency",
+)  # fmt: skip
 ExperimentSort = Literal[
-    "created_at", "-created_at", "name", "-name", "status", "-status",
+    "created_at", "-created_at", "name", "-name", "status", "-status", "dataset", "-dataset",
     "pass_rate", "-pass_rate", "cost", "-cost", "latency", "-latency",
 ]  # fmt: skip
 

@@ -131,86 +131,104 @@ class Analytics:
             runs = conn.execute(query.order_by(experiments.c.created_at.desc()).limit(limit)).all()[
                 ::-1
             ]
-            ids = [r.id for r in runs]
-            if not ids:
-                return []
-            completed = results.c.status == "completed"
-            agg = {
-                row.experiment_id: row
-                for row in conn.execute(
-                    select(
-                        results.c.experiment_id,
-                        func.count().label("total"),
-                        _count_if(completed).label("completed"),
-                        _count_if(results.c.status == "failed").label("failed"),
-                        _count_if(results.c.passed.is_(True)).label("passed"),
-                        _count_if(results.c.passed.is_not(None)).label("judged"),
-                        func.avg(case((completed, results.c.latency_ms))).label("avg_latency"),
-                        func.count(case((completed, results.c.latency_ms))).label("n_latency"),
-                        func.coalesce(func.sum(results.c.cost), 0.0).label("cost"),
-                        func.count(results.c.cost).label("n_cost"),
+            return self._points(conn, runs)
+
+    def points(self, experiment_ids: Sequence[str]) -> list[TrendPoint]:
+        """The aggregates of chosen experiments (of this project), in the order given."""
+        if not experiment_ids:
+            return []
+        with self.db.read() as conn:
+            found = {
+                r.id: r
+                for r in conn.execute(
+                    select(experiments).where(
+                        experiments.c.project_id == self.project_id,
+                        experiments.c.id.in_(list(experiment_ids)),
                     )
-                    .where(results.c.experiment_id.in_(ids))
-                    .group_by(results.c.experiment_id)
                 )
             }
-            per_scorer: dict[str, dict[str, ScorerPoint]] = defaultdict(dict)
+            return self._points(conn, [found[i] for i in experiment_ids if i in found])
+
+    @staticmethod
+    def _points(conn: Connection, runs: Sequence[Any]) -> list[TrendPoint]:
+        ids = [r.id for r in runs]
+        if not ids:
+            return []
+        completed = results.c.status == "completed"
+        agg = {
+            row.experiment_id: row
             for row in conn.execute(
                 select(
-                    scores.c.experiment_id,
-                    scores.c.name,
-                    func.count().label("n"),
-                    func.avg(scores.c.numeric_value).label("mean"),
-                    _count_if(scores.c.passed.is_(True)).label("passed"),
-                    _count_if(scores.c.passed.is_not(None)).label("judged"),
+                    results.c.experiment_id,
+                    func.count().label("total"),
+                    _count_if(completed).label("completed"),
+                    _count_if(results.c.status == "failed").label("failed"),
+                    _count_if(results.c.passed.is_(True)).label("passed"),
+                    _count_if(results.c.passed.is_not(None)).label("judged"),
+                    func.avg(case((completed, results.c.latency_ms))).label("avg_latency"),
+                    func.count(case((completed, results.c.latency_ms))).label("n_latency"),
+                    func.coalesce(func.sum(results.c.cost), 0.0).label("cost"),
+                    func.count(results.c.cost).label("n_cost"),
                 )
-                .where(scores.c.experiment_id.in_(ids))
-                .group_by(scores.c.experiment_id, scores.c.name)
-            ):
-                per_scorer[row.experiment_id][row.name] = ScorerPoint(
-                    count=row.n,
-                    mean=None if row.mean is None else float(row.mean),
-                    pass_rate=_ratio(row.passed, row.judged),
+                .where(results.c.experiment_id.in_(ids))
+                .group_by(results.c.experiment_id)
+            )
+        }
+        per_scorer: dict[str, dict[str, ScorerPoint]] = defaultdict(dict)
+        for row in conn.execute(
+            select(
+                scores.c.experiment_id,
+                scores.c.name,
+                func.count().label("n"),
+                func.avg(scores.c.numeric_value).label("mean"),
+                _count_if(scores.c.passed.is_(True)).label("passed"),
+                _count_if(scores.c.passed.is_not(None)).label("judged"),
+            )
+            .where(scores.c.experiment_id.in_(ids))
+            .group_by(scores.c.experiment_id, scores.c.name)
+        ):
+            per_scorer[row.experiment_id][row.name] = ScorerPoint(
+                count=row.n,
+                mean=None if row.mean is None else float(row.mean),
+                pass_rate=_ratio(row.passed, row.judged),
+            )
+        points = []
+        for run in runs:
+            a = agg.get(run.id)
+            total = a.total if a else 0
+            done = a.completed if a else 0
+            failed = a.failed if a else 0
+            p95 = (
+                quantile(
+                    conn,
+                    and_(results.c.experiment_id == run.id, completed),
+                    results.c.latency_ms,
+                    a.n_latency,
+                    0.95,
                 )
-            points = []
-            for run in runs:
-                a = agg.get(run.id)
-                total = a.total if a else 0
-                done = a.completed if a else 0
-                failed = a.failed if a else 0
-                p95 = (
-                    quantile(
-                        conn,
-                        and_(results.c.experiment_id == run.id, completed),
-                        results.c.latency_ms,
-                        a.n_latency,
-                        0.95,
-                    )
-                    if a
-                    else None
+                if a
+                else None
+            )
+            points.append(
+                TrendPoint(
+                    experiment_id=run.id,
+                    name=run.name,
+                    run_tag=run.run_tag,
+                    status=run.status,
+                    dataset_version=run.dataset_version,
+                    created_at=run.created_at,
+                    total=total,
+                    completed=done,
+                    failed=failed,
+                    error_rate=_ratio(failed, done + failed),
+                    pass_rate=_ratio(a.passed, a.judged) if a else None,
+                    avg_latency_ms=None if not a or a.avg_latency is None else float(a.avg_latency),
+                    p95_latency_ms=p95,
+                    total_cost=float(a.cost) if a else 0.0,
+                    avg_cost=float(a.cost) / a.n_cost if a and a.n_cost else None,
+                    scores=per_scorer.get(run.id, {}),
                 )
-                points.append(
-                    TrendPoint(
-                        experiment_id=run.id,
-                        name=run.name,
-                        run_tag=run.run_tag,
-                        status=run.status,
-                        dataset_version=run.dataset_version,
-                        created_at=run.created_at,
-                        total=total,
-                        completed=done,
-                        failed=failed,
-                        error_rate=_ratio(failed, done + failed),
-                        pass_rate=_ratio(a.passed, a.judged) if a else None,
-                        avg_latency_ms=None
-                        if not a or a.avg_latency is None
-                        else float(a.avg_latency),
-                        p95_latency_ms=p95,
-                        total_cost=float(a.cost) if a else 0.0,
-                        avg_cost=float(a.cost) / a.n_cost if a and a.n_cost else None,
-                        scores=per_scorer.get(run.id, {}),
-                    )
-                )
+            )
         return points
 
     # ------------------------------------------------------------------ distributions

@@ -42,6 +42,7 @@ from assay.domain import (
 )
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
+from assay.store import keyset
 from assay.store.audit import record
 from assay.store.bulk import ItemWriter, fetch_items
 from assay.store.db import Database
@@ -172,21 +173,28 @@ class Datasets:
             )
         if tag:
             query = query.where(json_array_contains(datasets.c.tags, tag, self.db.dialect))
+        after = None
         if cursor:
-            value, last_id = decode_cursor(cursor, 2)
+            backwards, (value, last_id) = keyset.decode(cursor, 2)
             if key.name != "name":
                 value = _parse_time(value)
-            query = query.where(after_keyset([key, datasets.c.id], [value, last_id], descending))
-        order = [key.desc(), datasets.c.id.desc()] if descending else [key, datasets.c.id]
+            after = (backwards, [value, last_id])
         with self.db.read() as conn:
-            rows = conn.execute(query.order_by(*order).limit(limit + 1)).all()
-        items = [_dataset(r) for r in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit:
-            last = items[-1]
-            raw = getattr(last, key.name)
-            next_cursor = encode_cursor(raw if isinstance(raw, str) else raw.isoformat(), last.id)
-        return Page[Dataset](items=items, next_cursor=next_cursor)
+            rows, more, earlier = keyset.read(
+                conn, query, [key, datasets.c.id], descending, limit, after
+            )
+        items = [_dataset(r) for r in rows]
+
+        def values(item: Dataset | None) -> list[Any] | None:
+            if item is None:
+                return None
+            raw = getattr(item, key.name)
+            return [raw if isinstance(raw, str) else raw.isoformat(), item.id]
+
+        prev_cursor, next_cursor = keyset.cursors(
+            values(items[0] if items else None), values(items[-1] if items else None), earlier, more
+        )
+        return Page[Dataset](items=items, next_cursor=next_cursor, prev_cursor=prev_cursor)
 
     def update(self, ref: str, data: DatasetUpdate) -> Dataset:
         changes = data.model_dump(exclude_unset=True)

@@ -42,8 +42,10 @@ from assay.domain import (
     ResultStatus,
     WorkItem,
 )
+from assay.domain.result_table import ResultTable
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
+from assay.store import keyset
 from assay.store.active_time import active_periods, close_period
 from assay.store.audit import record
 from assay.store.datasets import Datasets
@@ -52,11 +54,12 @@ from assay.store.item_rows import alive_at
 from assay.store.lease import FIRST_LEASE, Lease, fence
 from assay.store.planning import load_items, select_items, sequential_ids, worker_alive
 from assay.store.recording import Completion, Rows, completion_rows, delete_traces, write_rows
-from assay.store.result_pages import count, for_items, for_runs, page
+from assay.store.result_pages import count, for_items, for_runs, page, records
+from assay.store.result_table import table_page
 from assay.store.run_bulk import Bulk
 from assay.store.run_frames import touch
 from assay.store.sealing import has_sealed
-from assay.store.sql import after_keyset, decode_cursor, encode_cursor, text_contains
+from assay.store.sql import text_contains
 from assay.store.summary import summarize
 from assay.store.tables import dataset_items, datasets, experiments, results, scores, traces
 from assay.store.types import utcnow
@@ -78,6 +81,11 @@ def _sort_key(field: str, descending: bool) -> ColumnElement[Any]:
     """The value runs are ordered by: a column, or an aggregate of their results."""
     if field in ("created_at", "name", "status"):
         return experiments.c[field]
+    if field == "dataset":  # by name; a run without a dataset (its prefix) comes last
+        name = select(datasets.c.name).where(datasets.c.id == experiments.c.dataset_id)
+        found_name = name.scalar_subquery()
+        present, missing = ("1", "0") if descending else ("0", "1")
+        return case((found_name.is_(None), missing), else_=present + found_name)
     mine = results.c.experiment_id == experiments.c.id
     value: ColumnElement[Any]
     if field == "pass_rate":
@@ -99,7 +107,7 @@ def _cursor_value(field: str, value: Any) -> Any:
             return datetime.fromisoformat(value)
         except (TypeError, ValueError):
             raise InvalidInput("malformed pagination cursor", field="cursor") from None
-    kinds: tuple[type, ...] = (str,) if field in ("name", "status") else (int, float)
+    kinds: tuple[type, ...] = (str,) if field in ("name", "status", "dataset") else (int, float)
     if not isinstance(value, kinds) or isinstance(value, bool):
         raise InvalidInput("malformed pagination cursor", field="cursor")
     return value
@@ -358,22 +366,28 @@ class Experiments:
             query = query.where(experiments.c.created_at >= created_after)
         if created_before is not None:
             query = query.where(experiments.c.created_at < created_before)
+        after = None
         if cursor:
-            value, last_id = decode_cursor(cursor, 2)
-            value = _cursor_value(field, value)
-            query = query.where(after_keyset([key, experiments.c.id], [value, last_id], descending))
-        order = [key.desc(), experiments.c.id.desc()] if descending else [key, experiments.c.id]
+            backwards, (value, last_id) = keyset.decode(cursor, 2)
+            after = (backwards, [_cursor_value(field, value), last_id])
         with self.db.read() as conn:
-            rows = conn.execute(query.order_by(*order).limit(limit + 1)).all()
-        items = [self._open(r) for r in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1].sort_key
-            raw = last.isoformat() if isinstance(last, datetime) else last
-            next_cursor = encode_cursor(raw, items[-1].id)
+            rows, more, earlier = keyset.read(
+                conn, query, [key, experiments.c.id], descending, limit, after
+            )
+        items = [self._open(r) for r in rows]
+
+        def values(row: Row[Any] | None) -> list[Any] | None:
+            if row is None:
+                return None
+            raw = row.sort_key
+            return [raw.isoformat() if isinstance(raw, datetime) else raw, row.id]
+
+        prev_cursor, next_cursor = keyset.cursors(
+            values(rows[0] if rows else None), values(rows[-1] if rows else None), earlier, more
+        )
         if status is not None:
             items = [e for e in items if e.status is status]
-        return Page[Experiment](items=items, next_cursor=next_cursor)
+        return Page[Experiment](items=items, next_cursor=next_cursor, prev_cursor=prev_cursor)
 
     def counts(self, experiment_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         """Result counts by status for several experiments at once."""
@@ -485,6 +499,47 @@ class Experiments:
                 next_cursor=next_cursor,
                 total=None if cursor else count(conn, row.id, status, passed),
             )
+
+    def result_table(
+        self,
+        ref: str,
+        *,
+        status: ResultStatus | None = None,
+        passed: bool | None = None,
+        sort: str = "position",
+        search: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> ResultTable:
+        """A page of results in ``sort`` order (position, latency, cost, tokens, status or
+        ``score:NAME``; ``-`` first for descending), optionally only those whose input,
+        expected output or output contains ``search``; cursors go both ways."""
+        limit = _check_limit(limit)
+        with self.db.read() as conn:
+            experiment_id = self._row(conn, ref).id
+            return table_page(
+                conn,
+                experiment_id,
+                status=status,
+                passed=passed,
+                sort=sort,
+                search=search,
+                limit=limit,
+                cursor=cursor,
+            )
+
+    def result(self, ref: str, result_id: str) -> Result:
+        """One result of the experiment with its scores."""
+        with self.db.read() as conn:
+            experiment_id = self._row(conn, ref).id
+            row = conn.execute(
+                select(results).where(
+                    results.c.id == result_id, results.c.experiment_id == experiment_id
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"result {result_id!r} not found in this run", field="result")
+            return records(conn, [row])[0]
 
     def results_for_items(self, ref: str, item_ids: Sequence[str]) -> builtins.list[Result]:
         """The results (every repetition) of some dataset items, with their scores."""

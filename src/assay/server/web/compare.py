@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from assay.domain import ItemFilter
 from assay.errors import InvalidInput, NotFound
 from assay.server.auth import ProjectStore
+from assay.server.web.compare_figures import compare_figures
 from assay.server.web.query import literal
 from assay.server.web.templating import render
 from assay.service.compare import (
@@ -84,6 +85,9 @@ def compare_page(
     missing = [{"run": e, "message": no_scores_message(e)} for e in unscored(store, ids)]
     items = inputs_of(store, ids, {r.item_id for r in comparison.items})
     query = "&".join(f"runs={e.id}" for e in experiments)
+    charts = {}
+    if request.headers.get("hx-request") != "true":  # a page of items alone needs none
+        charts = {"charts": compare_figures(store, comparison, experiments)}
     return render(
         request,
         "compare.html",
@@ -102,6 +106,7 @@ def compare_page(
             "limit": PAGE,
             "query": query + (f"&margin={within:g}" if within is not None else ""),
             "margin": within,
-        },
+        }
+        | charts,
         block="items",
     )

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any
-from urllib.parse import quote
+from functools import partial
+from typing import Annotated, Any, Literal, cast
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from assay.analysis import dataset_policy
-from assay.domain import Experiment, TrendPoint
+from assay.domain import Experiment, ExperimentSort, TrendPoint
 from assay.errors import Conflict, InvalidInput, NotFound, from_validation
 from assay.server.auth import ProjectStore
-from assay.server.web import charts
+from assay.server.web import figures
 from assay.server.web.guard import FormGuard
+from assay.server.web.query import literal
 from assay.server.web.templating import render
 from assay.service.experiments import ExperimentBody, launch
 from assay.store import Store
@@ -26,16 +28,32 @@ RUNS_SHOWN = 50
 
 
 @router.get("/datasets/{name}/runs", response_class=HTMLResponse)
-def dataset_runs_page(request: Request, store: ProjectStore, name: str) -> HTMLResponse:
-    """The runs table: one row per run with the columns of the dataset-runs view."""
+def dataset_runs_page(
+    request: Request,
+    store: ProjectStore,
+    name: str,
+    sort: Annotated[str | None, Query(max_length=20)] = None,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> HTMLResponse:
+    """The runs table: one row per run with the columns of the dataset-runs view, newest
+    first unless a column header asks for another order, a page at a time."""
     dataset = store.datasets.get(name)
-    points = store.analytics.trend(dataset.id, limit=RUNS_SHOWN)[::-1]  # newest first
-    runs = {e.id: e for e in store.experiments.list(dataset=dataset.id, limit=RUNS_SHOWN).items}
-    links = linked_experiments(list(runs.values()), _gate_baseline(store, dataset.id))
+    order = cast(ExperimentSort, literal(ExperimentSort, sort, "sort") or "-created_at")
+    page = store.experiments.list(dataset=dataset.id, sort=order, limit=RUNS_SHOWN, cursor=cursor)
+    points = store.analytics.points([e.id for e in page.items])
+    runs = {e.id: e for e in page.items}
+    links = linked_experiments(page.items, _gate_baseline(store, dataset.id))
     rows = [
         {"point": p, "run": runs.get(p.experiment_id), "links": links.get(p.experiment_id, [])}
         for p in points
     ]
+    scorers = sorted({name for p in points for name in p.scores})
+    address = f"/datasets/{quote(dataset.name, safe='')}/runs"
+
+    def link(**changes: str | None) -> str:
+        params = {"sort": order} | changes
+        return address + "?" + urlencode({k: v for k, v in params.items() if v})
+
     return render(
         request,
         "dataset_runs.html",
@@ -45,6 +63,11 @@ def dataset_runs_page(request: Request, store: ProjectStore, name: str) -> HTMLR
             "dataset": dataset,
             "rows": rows,
             "back": f"/datasets/{quote(dataset.name)}/runs",
+            "scorers": scorers,
+            "sort": order,
+            "link": link,
+            "prev_cursor": page.prev_cursor,
+            "next_cursor": page.next_cursor,
             **_run_form(store, dataset.id),
         },
         block="table",
@@ -197,36 +220,55 @@ def _concurrency(text: str) -> int:
     return int(value)
 
 
-def _p95_seconds(point: TrendPoint) -> float | None:
-    return None if point.p95_latency_ms is None else point.p95_latency_ms / 1000
+HEALTH_PAGE = 50
+HealthView = Literal["all", "always_fail", "flaky", "always_pass"]
+
+
+def _mean(scorer: str, point: TrendPoint) -> float | None:
+    return point.scores[scorer].mean if scorer in point.scores else None
+
+
+def _values(points: list[TrendPoint], value: Callable[[TrendPoint], float | None]) -> Any:
+    return [figures.RunValue(p.name, p.created_at, value(p), p.status) for p in points]
 
 
 @router.get("/datasets/{name}/analytics", response_class=HTMLResponse)
-def dataset_analytics_page(request: Request, store: ProjectStore, name: str) -> HTMLResponse:
-    """Trends over the dataset's runs and its health: always failing, never failing, flaky."""
+def dataset_analytics_page(
+    request: Request,
+    store: ProjectStore,
+    name: str,
+    health: Annotated[str | None, Query(max_length=20)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> HTMLResponse:
+    """Trends over the dataset's runs (in run order, dated; failed and cancelled runs marked,
+    not drawn as zeros) and its health: always failing, never failing, flaky, page by page."""
     dataset = store.datasets.get(name)
+    view = cast(HealthView, literal(HealthView, health, "health") or "all")
     points = store.analytics.trend(dataset.id, limit=100)
-    health = store.analytics.dataset_health(dataset.id)
+    report = store.analytics.dataset_health(dataset.id)
     scorers = sorted({name for p in points for name in p.scores})
-    series: dict[str, tuple[str, Callable[[TrendPoint], float | None], float | None, str]] = {
-        "pass_rate": ("Pass rate by run", lambda p: p.pass_rate, 1.0, "{:.0%}"),
-        "error_rate": ("Error rate by run", lambda p: p.error_rate, 1.0, "{:.0%}"),
-        "latency": ("p95 latency by run (s)", _p95_seconds, None, "{:.3g}"),
-        "cost": ("Total cost by run (USD)", lambda p: p.total_cost, None, "{:.3g}"),
+    series: dict[str, tuple[str, Callable[[TrendPoint], float | None], float | None, Any]] = {
+        "pass_rate": ("Pass rate by run", lambda p: p.pass_rate, 1.0, figures.percent),
+        "error_rate": ("Error rate by run", lambda p: p.error_rate, 1.0, figures.percent),
+        "latency": ("p95 latency by run (ms)", lambda p: p.p95_latency_ms, None, figures.readable),
+        "cost": ("Total cost by run (USD)", lambda p: p.total_cost, None, figures.usd),
     }
     trend = {
-        key: charts.line(title, [(p.name, value(p)) for p in points], low=0.0, high=high, fmt=fmt)
+        key: figures.over_runs(title, _values(points, value), low=0.0, high=high, fmt=fmt)
         for key, (title, value, high, fmt) in series.items()
     }
     score_charts = []
     for scorer in scorers:
-        means = [(p.name, p.scores[scorer].mean if scorer in p.scores else None) for p in points]
-        known = [m for _, m in means if m is not None]
+        means = _values(points, partial(_mean, scorer))
+        known = [m.value for m in means if m.value is not None]
         # Scores usually lie in [0, 1]: show that whole range so small moves look small.
         low, high = min([0.0, *known]), max([1.0, *known])
         score_charts.append(
-            charts.line(f"{scorer}: mean score by run", means, low=low, high=high, fmt="{:.3g}")
+            figures.over_runs(f"{scorer}: mean score by run", means, low=low, high=high)
         )
+    listed = [h for h in report.items if view == "all" or h.kind == view]
+    shown = listed[offset : offset + HEALTH_PAGE]
+    base = f"/datasets/{quote(dataset.name, safe='')}/analytics?health={view}&"
     return render(
         request,
         "dataset_analytics.html",
@@ -237,6 +279,13 @@ def dataset_analytics_page(request: Request, store: ProjectStore, name: str) -> 
             "points": points,
             "trend": trend,
             "score_charts": score_charts,
-            "health": health,
+            "health": report,
+            "view": view,
+            "health_items": shown,
+            "health_total": len(listed),
+            "health_url": base,
+            "offset": offset,
+            "limit": HEALTH_PAGE,
         },
+        block="health",
     )

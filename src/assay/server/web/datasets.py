@@ -4,18 +4,26 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
-from urllib.parse import quote
+from typing import Annotated, Any, cast
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ValidationError
 
-from assay.domain import DatasetCreate, Experiment, Item, ItemCreate, ItemUpdate, Result
+from assay.domain import (
+    DatasetCreate,
+    DatasetSort,
+    Experiment,
+    Item,
+    ItemCreate,
+    ItemUpdate,
+    Result,
+)
 from assay.errors import Conflict, InvalidInput, from_validation
 from assay.server.auth import ProjectStore
 from assay.server.web.guard import FormGuard
-from assay.server.web.query import json_field
+from assay.server.web.query import json_field, literal
 from assay.server.web.templating import render
 from assay.store import configurations
 
@@ -27,13 +35,21 @@ def datasets_page(
     request: Request,
     store: ProjectStore,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    cursor: str | None = None,
+    sort: Annotated[str | None, Query(max_length=20)] = None,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> HTMLResponse:
-    page = store.datasets.list(search=q or None, limit=50, cursor=cursor)
+    """Every dataset, newest first unless a column header asks for another order."""
+    order = cast(DatasetSort, literal(DatasetSort, sort, "sort") or "-created_at")
+    page = store.datasets.list(search=q or None, sort=order, limit=50, cursor=cursor)
+
+    def link(**changes: str | None) -> str:
+        params = {"q": q or "", "sort": order} | changes
+        return "/datasets?" + urlencode({k: v for k, v in params.items() if v})
+
     return render(
         request,
         "datasets.html",
-        {"section": "datasets", "page": page, "q": q or ""},
+        {"section": "datasets", "page": page, "q": q or "", "sort": order, "link": link},
         block="table",
     )
 

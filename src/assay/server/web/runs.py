@@ -21,8 +21,10 @@ from assay.domain import (
 from assay.errors import Conflict, InvalidInput, NotFound, from_validation
 from assay.server.auth import AdminStore, ProjectStore
 from assay.server.web import charts, run_details
+from assay.server.web.figures import Figure, RunValue, sparkline
 from assay.server.web.guard import FormGuard
 from assay.server.web.query import choice, day, literal
+from assay.server.web.result_links import results_link
 from assay.server.web.run_progress import progress
 from assay.server.web.templating import render
 from assay.service.experiments import set_notes
@@ -51,7 +53,7 @@ def runs_page(
     since: Annotated[str | None, Query(max_length=20)] = None,
     until: Annotated[str | None, Query(max_length=20)] = None,
     sort: Annotated[str | None, Query(max_length=20)] = None,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> HTMLResponse:
     """Every run, newest first unless a column header asks for another order (``sort``): search
     by name or run tag, filter by dataset, status, dates."""
@@ -94,13 +96,36 @@ def runs_page(
             "section": "runs",
             "rows": rows,
             "next_cursor": page.next_cursor,
+            "prev_cursor": page.prev_cursor,
             "filters": filters,
             "statuses": [s.value for s in ExperimentStatus],
             "datasets": sorted(names.values()),
             "order": order,
+            "sparks": score_sparks(store, page.items),
         },
         block="table",
     )
+
+
+def score_sparks(store: Store, runs: list[Experiment]) -> list[Figure]:
+    """Each score's mean over the listed runs, oldest first: a small line per scorer."""
+    points = sorted(store.analytics.points([e.id for e in runs]), key=lambda p: p.created_at)
+    names = sorted({name for p in points for name in p.scores})
+    return [
+        sparkline(
+            f"{name}: mean by run",
+            [
+                RunValue(
+                    p.name,
+                    p.created_at,
+                    p.scores[name].mean if name in p.scores else None,
+                    p.status,
+                )
+                for p in points
+            ],
+        )
+        for name in names
+    ]
 
 
 def _distributions(store: Store, run: Experiment, summary: ExperimentSummary) -> list[Any]:
@@ -134,12 +159,15 @@ def run_page(
     store: ProjectStore,
     run_id: str,
     outcome: Annotated[str | None, Query(max_length=20)] = None,
-    cursor: str | None = None,
+    sort: Annotated[str | None, Query(max_length=220)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> HTMLResponse:
-    """Summary metrics, score statistics and distributions, then the results page by page.
+    """Summary metrics, score statistics and distributions, then the results page by page,
+    sorted by a column (``sort``) and searched (``q``: input, expected or output text).
 
-    HTMX asks for one part: the results (``HX-Target: results``: tabs, pages, and the live
-    refresh of the rows) or the summary (its live refresh)."""
+    HTMX asks for one part: the results (``HX-Target: results``: tabs, sorting, search, pages,
+    and the live refresh of the rows) or the summary (its live refresh)."""
     run = store.experiments.get(run_id)
     outcome = literal(Outcome, outcome, "outcome") or "all"
     passed = {"passed": True, "failed": False}.get(outcome)
@@ -152,26 +180,26 @@ def run_page(
         context |= {"run": run, "summary": summary, "live": not run.status.stopped}
         context["distributions"] = _distributions(store, run, summary)
         return render(request, "run.html", context, block=block)
-    listing = store.experiments.results(
-        run.id, status=status, passed=passed, limit=50, cursor=cursor, summary=not htmx
+    # The run's status is read before its rows: once it reads stopped, the rows are final
+    # and the live refresh stops.
+    table = store.experiments.result_table(
+        run.id, status=status, passed=passed, sort=sort or "position", search=q, cursor=cursor
     )
-    # The results page and its run status are read together: once the run has stopped, the
-    # rows read are final and the refresh stops.
-    run = run.model_copy(update={"status": listing.status})
     context |= {
         "run": run,
-        "summary": listing.summary,
-        "results": listing.results,
-        "next_cursor": listing.next_cursor,
+        "table": table,
+        "results": table.results,
         "cursor": cursor or "",
-        "live": not listing.status.stopped,
+        "live": not run.status.stopped,
+        "link": results_link(run.id, outcome, table.sort, table.search),
     }
-    if listing.summary is not None:
-        context["distributions"] = _distributions(store, run, listing.summary)
     if not htmx:
+        summary = store.experiments.summary(run.id)
         dataset_name = _dataset_name(store, run)
         counts = store.experiments.counts([run.id])[run.id]
         context |= {
+            "summary": summary,
+            "distributions": _distributions(store, run, summary),
             "dataset_name": dataset_name,
             "details": run_details.details(store, run, dataset_name),
             "progress": progress(run, counts),

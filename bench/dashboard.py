@@ -1,0 +1,180 @@
+"""Dashboard pages of 100,000-result runs over HTTP: time to first byte and total load time.
+
+Builds, in a fresh SQLite home, a dataset of ``--items`` items and two runs of it with a
+numeric and a pass/fail score each (written through the store's bulk recording path, as
+``bench/compare.py`` does), starts a real ``assay serve`` on it and fetches, with httpx:
+
+* the run page (summary, distributions, the first 50 results),
+* the results sorted by latency (descending) and by a score, and their second page,
+* a search inside the run (a substring of one item's input),
+* the comparison page of the two runs (statistics, charts, the first 50 items).
+
+Each page is fetched ``--repeat`` times after a warm-up; the best wall time to first byte and
+to the last byte are printed with the server's CPU time per request (from /proc), and as a
+ratio to ``/health`` measured in the same run. Writes ``bench/results/dashboard.json``.
+
+    PYTHONPATH=src python bench/dashboard.py [--items 100000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from _server import start_server  # bench/ is on sys.path when a script runs
+from assay.config import Settings
+from assay.domain import DatasetCreate, ExperimentCreate, ExperimentStatus, ItemCreate
+from assay.store import Store, open_store
+from assay.store.recording import Rows
+
+OUT = Path(__file__).parent / "results" / "dashboard.json"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _run(store: Store, name: str, items: int, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    planned = store.experiments.prepare(
+        ExperimentCreate(name=name, dataset="bench", scorers=[{"name": "exact_match"}])
+    )
+    planned.commit()
+    passed = (rng.random(items) < 0.7).tolist()
+    latency = rng.gamma(2.0, 400.0, items).tolist()
+    quality = rng.random(items).tolist()
+    cost = (rng.random(items) * 0.001).tolist()
+    now = datetime.now(UTC)
+    results, scores = [], []
+    for k, w in enumerate(planned.work):
+        ok = passed[k]
+        output = f"answer {k} is {'forty-two' if ok else 'forty two'} " + "lorem ipsum " * 8
+        results.append(
+            ("completed", output, None, latency[k], 100, 20, cost[k], 1, ok, now, now,
+             w.result_id, None)
+        )  # fmt: skip
+        scores.append(
+            (w.result_id, "exact_match", "boolean", float(ok), None, ok, None, "evaluator",
+             None, None, None, None, None, None, {})
+        )  # fmt: skip
+        scores.append(
+            (w.result_id, "quality", "numeric", quality[k], None, None, "judged", "evaluator",
+             None, None, None, None, None, None, {})
+        )  # fmt: skip
+    store.experiments.record_rows(planned.experiment.id, Rows(results, scores))
+    store.experiments.finish(planned.experiment.id, ExperimentStatus.completed, None)
+    return planned.experiment.id
+
+
+def build(home: Path, items: int) -> tuple[str, str, str]:
+    """The two runs' ids and a cursor for the second page sorted by latency."""
+    store = open_store(Settings(home=home, auth="none"))
+    store.datasets.create(DatasetCreate(name="bench"))
+    store.datasets.add_items(
+        "bench",
+        (
+            ItemCreate(
+                input={"question": f"case {k}: what is six times seven?"},
+                expected_output=f"answer {k}",
+            )
+            for k in range(items)
+        ),
+    )
+    a, b = _run(store, "main", items, 1), _run(store, "feature", items, 2)
+    cursor = store.experiments.result_table(a, sort="-latency").next_cursor or ""
+    store.close()
+    return a, b, cursor
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def fetch(http: httpx.Client, url: str) -> tuple[float, float, int]:
+    start = time.perf_counter()
+    with http.stream("GET", url) as response:
+        response.raise_for_status()
+        chunks = response.iter_bytes()
+        first = next(chunks, b"")
+        ttfb = time.perf_counter() - start
+        size = len(first) + sum(len(c) for c in chunks)
+    return ttfb, time.perf_counter() - start, size
+
+
+def measure(http: httpx.Client, pid: int, url: str, repeat: int) -> dict[str, Any]:
+    fetch(http, url)  # warm
+    ttfbs, totals = [], []
+    cpu0 = cpu_seconds(pid)
+    size = 0
+    for _ in range(repeat):
+        ttfb, total, size = fetch(http, url)
+        ttfbs.append(ttfb)
+        totals.append(total)
+    cpu = (cpu_seconds(pid) - cpu0) / repeat
+    return {"ttfb_s": min(ttfbs), "total_s": min(totals), "server_cpu_s": cpu, "bytes": size}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        started = time.perf_counter()
+        a, b, cursor = build(home, args.items)
+        built = time.perf_counter() - started
+        env = {**os.environ, "ASSAY_HOME": tmp, "ASSAY_AUTH": "none"}
+        proc, base = start_server(env, home / "serve.log")
+        pages = {
+            "health": "/health",
+            "run_page": f"/runs/{a}",
+            "sorted_by_latency": f"/runs/{a}?sort=-latency",
+            "sorted_by_latency_page_2": f"/runs/{a}?sort=-latency&cursor={cursor}",
+            "sorted_by_score": f"/runs/{a}?sort=score:quality",
+            "search_in_run": f"/runs/{a}?q=case+76543:",
+            "compare_page": f"/compare?runs={a}&runs={b}",
+        }
+        try:
+            with httpx.Client(base_url=base, timeout=120) as http:
+                figures = {k: measure(http, proc.pid, u, args.repeat) for k, u in pages.items()}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    health = figures["health"]["total_s"] or 1e-9
+    print(f"dashboard pages over two runs of {args.items:,} results (built in {built:.0f} s):")
+    print(f"  {'page':<26}{'ttfb':>9}{'total':>9}{'server CPU':>12}{'x health':>10}{'KiB':>8}")
+    for key, f in figures.items():
+        print(
+            f"  {key:<26}{f['ttfb_s'] * 1000:7.0f} ms{f['total_s'] * 1000:7.0f} ms"
+            f"{f['server_cpu_s'] * 1000:9.0f} ms{f['total_s'] / health:10.0f}"
+            f"{f['bytes'] / 1024:8.0f}"
+        )
+    result = {
+        "items": args.items,
+        "repeat": args.repeat,
+        "build_s": round(built, 1),
+        "pages": {
+            k: {m: round(v, 4) if isinstance(v, float) else v for m, v in f.items()}
+            | {"ratio_to_health": round(f["total_s"] / health, 1), "under_1s": f["total_s"] < 1.0}
+            for k, f in figures.items()
+        },
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    OUT.parent.mkdir(exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
