@@ -58,6 +58,10 @@ def _observation(trace: TraceDetail, observation_id: str | None) -> Observation 
     )
 
 
+def _first_failure(trace: TraceDetail) -> Observation | None:
+    return next((o for o in trace.observations if (o.level or "").upper() == "ERROR"), None)
+
+
 def _detail_context(trace: TraceDetail, o: Observation) -> dict[str, Any]:
     span = next((s for s in timeline(trace) if s.observation.id == o.id), None)
     return {
@@ -77,9 +81,10 @@ def trace_page(
     observation: Annotated[str | None, Query(max_length=64)] = None,
 ) -> HTMLResponse:
     """The trace's totals, its input and output, and the waterfall; ``observation`` opens one
-    observation's details beside it."""
+    observation's details beside it (by default the first that failed, so a failed call's
+    error is on the page it links to)."""
     trace = store.traces.get(trace_id)
-    selected = _observation(trace, observation)
+    selected = _observation(trace, observation) or _first_failure(trace)
     run = None
     if trace.session_id is not None:  # the traces a run records share the run's id as session
         try:
