@@ -173,7 +173,9 @@ class AsyncDatasetRuns:
         One item without a ``traceId`` is linked to the trace this client started last in
         this context, unless already linked (see ``docs/tracing.md``)."""
         items = link_trace(self._c, items)
-        return await self._c._run(calls.dataset_run_items(dataset_name, dataset_run_id, items, score))
+        return await self._c._run(
+            calls.dataset_run_items(dataset_name, dataset_run_id, items, score)
+        )
 
     async def score(
         self,
