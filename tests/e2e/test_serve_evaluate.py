@@ -156,7 +156,7 @@ def test_evaluate_a_server_dataset(
     assert other.upload is not None
     assert other.upload.done
     assert other.upload.scoring is None  # evaluators=[]: nothing scored on the server
-    assert client.dataset_runs.get(other.id).scoring.model_dump() == {"pending": 0, "done": 0}
+    assert client.dataset_runs.get(other.id).scoring.done == 0
     compared = client.experiments.compare([result.id, other.id], limit=5)
     assert compared["total_items"] == 1201
     second = client.experiments.get(other.id)

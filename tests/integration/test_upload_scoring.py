@@ -100,11 +100,19 @@ def test_uploaded_outputs_are_scored_in_the_background(
     ]
     added = client.dataset_runs.create_items(dataset_run_id=run.id, items=items)
     assert added.queued == 5  # 3 completed outputs × 2 evaluators, less the uploaded score
-    assert client.dataset_runs.get(run.id).scoring.model_dump() == {"pending": 5, "done": 0}
+    assert client.dataset_runs.get(run.id).scoring.model_dump() == {
+        "pending": 5,
+        "done": 0,
+        "pending_results": 3,
+    }
     assert http.get(f"/api/v1/dataset-runs/{run.id}/").json()["scoring"]["pending"] == 5
 
     assert _drain(settings, store) == 5
-    assert client.dataset_runs.get(run.id).scoring.model_dump() == {"pending": 0, "done": 5}
+    assert client.dataset_runs.get(run.id).scoring.model_dump() == {
+        "pending": 0,
+        "done": 5,
+        "pending_results": 0,
+    }
     scores = _scores(store, run.id)
     settings_answer = scores["Go to Settings"]
     assert settings_answer["mentions"].passed is True
@@ -136,10 +144,10 @@ def test_csv_upload_queues_unless_told_not_to(
     quiet = http.post("/api/v1/dataset-runs/upload/", params=params, content=csv)
     assert quiet.status_code == 200, quiet.text
     assert quiet.json()["written"]["queued"] == 0
-    assert quiet.json()["dataset_run"]["scoring"] == {"pending": 0, "done": 0}
+    assert quiet.json()["dataset_run"]["scoring"]["pending"] == 0
     params = {"dataset_name": "Support Agent QA", "tag": "scored"}
     scored = http.post("/api/v1/dataset-runs/upload/", params=params, content=csv).json()
-    assert scored["dataset_run"]["scoring"] == {"pending": 1, "done": 0}
+    assert scored["dataset_run"]["scoring"]["pending"] == 1
     assert _drain(settings, store) == 1
     run_id = scored["dataset_run"]["id"]
     assert _scores(store, run_id)["Open Settings"]["mentions"].passed is True
@@ -229,6 +237,33 @@ def test_failures_opt_out_and_a_direct_scoring_call(
     _upload(client, other.id, 3)
     report = score_run_now(store, other.id, RunScoreRequest(evaluators=["mentions"]))
     assert report.results == 3
-    assert client.dataset_runs.get(other.id).scoring.model_dump() == {"pending": 3, "done": 3}
+    assert client.dataset_runs.get(other.id).scoring.model_dump() == {
+        "pending": 3,
+        "done": 3,
+        "pending_results": 3,
+    }
     assert _drain(settings, store) == 3  # only the evaluator the call did not apply
     assert client.dataset_runs.get(other.id).scoring.pending == 0
+
+
+def test_the_run_page_says_scoring_until_done(
+    client: Assay, http: TestClient, store: Store, settings: Settings, qa: str
+) -> None:
+    _attach(store, qa, "mentions", "contains", params={"value": "Settings"})
+    _attach(store, qa, "short", "length", params={}, threshold={"lte": 20})
+    run = client.dataset_runs.create(dataset_name="Support Agent QA", name="page")
+    _upload(client, run.id, 3)
+    page = http.get(f"/runs/{run.id}")
+    assert page.status_code == 200
+    assert "scoring 3 results…" in page.text
+    assert f'hx-get="/runs/{run.id}/scoring"' in page.text
+    fragment = http.get(f"/runs/{run.id}/scoring", headers={"HX-Request": "true"})
+    assert "scoring 3 results…" in fragment.text
+    assert "HX-Refresh" not in fragment.headers
+    _drain(settings, store)
+    done = http.get(f"/runs/{run.id}/scoring", headers={"HX-Request": "true"})
+    assert done.headers["HX-Refresh"] == "true"  # the page reloads with the new figures
+    assert "scoring" not in done.text.replace('id="run-scoring"', "")
+    page = http.get(f"/runs/{run.id}")
+    assert "results…" not in page.text
+    assert "mentions" in page.text and "short" in page.text

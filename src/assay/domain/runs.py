@@ -38,6 +38,7 @@ class RunScoring(Record):
 
     pending: int = Field(default=0, description="Jobs still waiting for a worker.")
     done: int = Field(default=0, description="Jobs finished (scored, or already scored).")
+    pending_results: int = Field(default=0, description="Results with a job still waiting.")
 
 
 class DatasetRun(_Subscriptable):

@@ -106,7 +106,18 @@ def run_scoring(conn: Connection, run_id: str) -> RunScoring:
         .group_by(u.done_at.is_(None))
     ).all()
     counts = {bool(waiting): int(n) for waiting, n in rows}
-    return RunScoring(pending=counts.get(True, 0), done=counts.get(False, 0))
+    results_waiting = 0
+    if counts.get(True):
+        results_waiting = int(
+            conn.execute(
+                select(func.count(u.result_id.distinct())).where(
+                    u.experiment_id == run_id, u.done_at.is_(None)
+                )
+            ).scalar_one()
+        )
+    return RunScoring(
+        pending=counts.get(True, 0), done=counts.get(False, 0), pending_results=results_waiting
+    )
 
 
 class UploadScoringQueue:
