@@ -128,4 +128,5 @@ def _check(base: str, client: Assay, fake: FakeProvider) -> None:
 
     page = httpx.get(f"{base}/runs/{run.id}", timeout=30)
     assert page.status_code == 200
-    assert "judge" in page.text and "results…" not in page.text
+    assert "judge" in page.text
+    assert "results…" not in page.text

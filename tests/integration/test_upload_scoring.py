@@ -99,7 +99,7 @@ def test_uploaded_outputs_are_scored_in_the_background(
         {"id": str(uuid.uuid4()), "input": {"query": "not in the dataset"}, "output": "Settings"},
     ]
     added = client.dataset_runs.create_items(dataset_run_id=run.id, items=items)
-    assert added.queued == 5  # 3 completed outputs × 2 evaluators, less the uploaded score
+    assert added.queued == 5  # 3 completed outputs by 2 evaluators, less the uploaded score
     assert client.dataset_runs.get(run.id).scoring.model_dump() == {
         "pending": 5,
         "done": 0,
@@ -266,4 +266,5 @@ def test_the_run_page_says_scoring_until_done(
     assert "scoring" not in done.text.replace('id="run-scoring"', "")
     page = http.get(f"/runs/{run.id}")
     assert "results…" not in page.text
-    assert "mentions" in page.text and "short" in page.text
+    assert "mentions" in page.text
+    assert "short" in page.text
