@@ -466,9 +466,10 @@ def upload(
     """Journal the finished results (with their scores) under ``ASSAY_HOME/uploads`` and send
     them to the server (``server``: a client or a base URL, else the client configured by
     ``ASSAY_URL`` and the key variables), then have the server apply its saved
-    ``evaluators`` (None: the dataset's attached ones; evaluators named like a local scorer
-    are left out). What an outage leaves unsent goes with the next upload or
-    ``assay.client.journal.replay``."""
+    ``evaluators`` (None: the dataset's attached ones, queued with the outputs and applied
+    by the server's workers; named ones: one scoring call once every batch is stored;
+    evaluators named like a local scorer are left out). What an outage leaves unsent goes
+    with the next upload or ``assay.client.journal.replay``."""
     from assay.client.journal import Journal, journal_path, replay, result_record, send
 
     client, owns_client = connect(server)
@@ -500,11 +501,10 @@ def upload(
                 ]
                 header |= {"dataset_name": dataset.name, "dataset_items": items}
             local = [s.name for s in store.experiments.summary(experiment.id).scores]
-            if evaluators is None or evaluators:
-                header["score"] = {
-                    "evaluators": None if evaluators is None else list(evaluators),
-                    "skip": local,
-                }
+            if evaluators is None:  # the attached evaluators, applied by the server's workers
+                header["queue_scoring"] = True
+            elif evaluators:
+                header["score"] = {"evaluators": list(evaluators), "skip": local}
             to_server = item_map(store, dataset)
             finished = ("completed", "failed")
             rows = store.experiments.iter_results(experiment.id)
@@ -622,7 +622,8 @@ def evaluate(
     the API (at ``dataset_version``, default the current one) and run here; the outputs and
     the local scorers' scores are uploaded as a run of that dataset (journaled, so an outage
     loses nothing), then the server applies ``evaluators`` (saved evaluators by name or id;
-    default the dataset's attached ones, ``[]`` for none) with its own keys. The result's
+    default the dataset's attached ones, applied in the background by the server's workers;
+    ``[]`` for none) with its own keys. The result's
     ``url`` is the run's page on the dashboard, and it is printed.
 
     Items that error are reported on stderr (how many, the first few) and in

@@ -67,10 +67,21 @@ def test_rules_and_charts(page: Page, site: str, tmp_path: Path) -> None:
     expect(form.locator("input[name=trace_name]")).to_have_value("geo-*")  # kept
 
     page.locator("#rule-form input[name=sample_rate]").fill("1")
+    page.locator("#rule-form input[name=map_output]").fill("outputs.x")  # no such root
+    page.locator("#rule-form").get_by_role("button", name="Save rule").click()
+    problem = page.locator("#rule-form #map-output-error")
+    expect(problem).to_contain_text("must start with one of")
+    expect(page.locator("#rule-form input[name=map_output]")).to_have_attribute(
+        "aria-invalid", "true"
+    )
+    expect(page.locator("#rules")).to_contain_text("No online rules yet.")
+    page.locator("#rule-form input[name=map_output]").fill("output")
     page.locator("#rule-form").get_by_role("button", name="Save rule").click()
     row = page.locator("tr.online-rule[data-rule=capitals]")
     expect(row.locator("td.state")).to_have_text("on")
     expect(row).to_contain_text("geo-*")
+    saved = httpx.get(f"{site}/api/v1/online-rules/capitals/", timeout=10).json()
+    assert saved["evaluators"][0]["mapping"] == {"output": "output"}
 
     traces = [
         {"id": f"geo-{i}", "name": "geo-answer", "output": "Paris" if i < 3 else "Rome"}

@@ -1,10 +1,11 @@
 """``assay.evaluate(dataset_name, task, scorers, server=...)`` against a real ``assay serve``
 on the test database: the dataset is read from the server, outputs and scores are uploaded
-against its items, the dataset's attached evaluators run on the server (judges with the
+against its items, the dataset's attached evaluators run on the server's worker (judges with the
 server's own key), the run's dashboard URL comes back, and an outage loses nothing."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,7 +41,7 @@ def server(env: dict[str, str], db_url: str, fake: FakeProvider) -> Iterator[str
         **env,
         "ASSAY_DATABASE_URL": db_url,
         "ASSAY_PROJECT": f"evaluate-{uuid.uuid4().hex[:10]}",
-        "ASSAY_SERVE_WORKER": "false",
+        "ASSAY_WORKER_POLL_INTERVAL": "0.2",
         "OPENAI_API_KEY": SERVER_KEY,
         "OPENAI_BASE_URL": fake.openai_url,
     }
@@ -91,6 +92,15 @@ def seed(client: Assay, name: str, n: int) -> list[str]:
             return ids
 
 
+def scored(client: Assay, run_id: str) -> Any:
+    """The run once the server's worker has applied the attached evaluators."""
+    deadline = time.monotonic() + 120
+    while (run := client.dataset_runs.get(run_id)).scoring.pending:
+        assert time.monotonic() < deadline, f"still scoring: {run.scoring}"
+        time.sleep(0.2)
+    return run
+
+
 def all_results(client: Assay, run_id: str) -> list[Any]:
     rows: list[Any] = []
     cursor = None
@@ -116,9 +126,8 @@ def test_evaluate_a_server_dataset(
     assert result.upload.done
     assert result.url == f"{server}/runs/{result.id}"
     assert f"view the run at {result.url}" in capsys.readouterr().out
-    assert result.upload.scoring is not None
-    assert result.upload.scoring["evaluators"] == ["mentions"]
-    assert result.upload.scoring["results"] == 1201
+    assert result.upload.scoring is None  # no waiting: the server's worker scores
+    assert scored(client, result.id).scoring.done == 1201
 
     run = client.experiments.get(result.id)
     assert run.name == "answer on support-qa"
@@ -147,6 +156,7 @@ def test_evaluate_a_server_dataset(
     assert other.upload is not None
     assert other.upload.done
     assert other.upload.scoring is None  # evaluators=[]: nothing scored on the server
+    assert client.dataset_runs.get(other.id).scoring.done == 0
     compared = client.experiments.compare([result.id, other.id], limit=5)
     assert compared["total_items"] == 1201
     second = client.experiments.get(other.id)
@@ -202,9 +212,7 @@ def test_attached_judge_scores_on_the_server_with_its_own_key(
 
     assert result.upload is not None
     assert result.upload.done
-    assert result.upload.scoring is not None
-    assert result.upload.scoring["evaluators"] == ["judge"]
-    assert result.upload.scoring["errors"] == 0
+    assert scored(client, result.id).scoring.done == 4
     assert len(fake.requests) == 4
     assert {r.headers.get("authorization") for r in fake.requests} == {f"Bearer {SERVER_KEY}"}
     rows = all_results(client, result.id)
@@ -213,15 +221,12 @@ def test_attached_judge_scores_on_the_server_with_its_own_key(
 
 
 class Outage(httpx.Client):
-    """A client whose writes fail while ``down``; ``scoring_down`` fails only the request
-    that asks the server to score."""
+    """A client whose writes fail while ``down``."""
 
     down = False
-    scoring_down = False
 
     def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
-        scoring = request.url.path.endswith("/score/")
-        if (self.down and request.method != "GET") or (self.scoring_down and scoring):
+        if self.down and request.method != "GET":
             raise httpx.ConnectError("connection refused", request=request)
         return super().send(request, **kwargs)
 
@@ -246,21 +251,12 @@ def test_outage_then_replay_delivers_outputs_scores_and_server_scoring(
     assert result.url == f"{server}/runs/{result.id}"
     assert "1501 results wait in the journal" in capsys.readouterr().out
 
-    http.down, http.scoring_down = False, True  # outputs arrive, the scoring call does not
-    [partial] = replay(client, uploads)
-    assert (partial.sent, partial.pending) == (1501, 0)
-    assert partial.scoring is None
-    assert not partial.done
-    run = client.experiments.get(result.id)
-    assert {s.name for s in run.summary.scores} == {"exact_match"}
-
-    http.scoring_down = False
+    http.down = False
     [final] = replay(client, uploads)
-    assert (final.sent, final.pending) == (0, 0)
+    assert (final.sent, final.pending) == (1501, 0)
     assert final.done
-    assert final.scoring is not None
-    assert final.scoring["results"] == 1501
     assert replay(client, uploads) == []
+    assert scored(client, result.id).scoring.done == 1501
 
     run = client.experiments.get(result.id)
     stats = {s.name: s for s in run.summary.scores}

@@ -99,6 +99,7 @@ NO_RECORD: dict[str, str] = {
     "prompt_labels": "shown as Prompt.labels",
     "online_pending": "traces waiting for online rules: a work queue, shown nowhere",
     "online_evaluations": "which (rule, evaluator, trace) was scored: the scores show it",
+    "upload_scoring": "uploaded results waiting for evaluators: counted as DatasetRun.scoring",
 }
 
 

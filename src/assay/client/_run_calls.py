@@ -122,9 +122,11 @@ def dataset_run_create(body: Mapping[str, Any]) -> Call[DatasetRun]:
 
 
 def dataset_run_items(
-    dataset_name: str | None, run_id: str, items: Sequence[Any]
+    dataset_name: str | None, run_id: str, items: Sequence[Any], score: bool = True
 ) -> Call[RunItemsResult]:
     body: dict[str, Any] = {"items": [dump(i) for i in items]}
+    if not score:
+        body["score"] = False
     if dataset_name is not None:
         body["datasetName"] = dataset_name
     # Uploading an item again replaces its output: a retry cannot duplicate it.

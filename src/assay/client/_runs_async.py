@@ -159,14 +159,23 @@ class AsyncDatasetRuns:
         return await self._c._run(calls.dataset_run_create(body))
 
     async def create_items(
-        self, *, dataset_run_id: str, items: Sequence[Any], dataset_name: str | None = None
+        self,
+        *,
+        dataset_run_id: str,
+        items: Sequence[Any],
+        dataset_name: str | None = None,
+        score: bool = True,
     ) -> RunItemsResult:
-        """Upload outputs (``input``/``datasetItemId``, ``output``, ``traceId``, …).
+        """Upload outputs (``input``/``datasetItemId``, ``output``, ``traceId``, …); the
+        server's workers score them with the dataset's attached evaluators unless ``score``
+        is false (the run's ``scoring.pending`` counts what is left).
 
         One item without a ``traceId`` is linked to the trace this client started last in
         this context, unless already linked (see ``docs/tracing.md``)."""
         items = link_trace(self._c, items)
-        return await self._c._run(calls.dataset_run_items(dataset_name, dataset_run_id, items))
+        return await self._c._run(
+            calls.dataset_run_items(dataset_name, dataset_run_id, items, score)
+        )
 
     async def score(
         self,

@@ -5,11 +5,13 @@ which saved evaluators the server should apply), then every batch of results to 
 result with its scores and trace), then an acknowledgement line per batch the server stored
 and a ``scored`` line once the server applied its evaluators. Batches are written (and fsynced)
 before anything is sent; :func:`send` posts the batches not yet acknowledged (a batch's traces
-to the trace ingestion first, then its items, which name them), then asks the server to score,
-and stops at the first failure, leaving the rest for the next call (:func:`replay` sends every
-journal in a directory). The run, every result and every trace carry ids chosen here, and the
-server treats a repeated id as the same record and a repeated score name as the same score, so
-a batch sent twice (stored, but the answer lost) is still stored once.
+to the trace ingestion first, then its items, which name them) and stops at the first failure,
+leaving the rest for the next call (:func:`replay` sends every journal in a directory). By
+default the items ask the server's workers to apply the dataset's attached evaluators in the
+background; with evaluators named, a scoring call applies those once every batch is stored.
+The run, every result and every trace carry ids chosen here, and the server treats a repeated
+id as the same record and a repeated score name as the same score, so a batch sent twice
+(stored, but the answer lost) is still stored once, and queues its scoring once.
 """
 
 from __future__ import annotations
@@ -180,7 +182,8 @@ def send(client: Assay, journal: Journal) -> Outcome:
             for start in range(0, len(traces), TRACES_PER_REQUEST):  # before the items naming them
                 client.traces.ingest(traces[start : start + TRACES_PER_REQUEST])
             items = [{k: v for k, v in r.items() if k != "trace"} for r in records]
-            client.dataset_runs.create_items(dataset_run_id=run_id, items=items)
+            queued = bool(header.get("queue_scoring"))
+            client.dataset_runs.create_items(dataset_run_id=run_id, items=items, score=queued)
             journal.ack(batch)
             sent += len(journal.batches[batch])
         if journal.wants_scoring():

@@ -124,6 +124,7 @@ from assay.domain.runs import (
     RunItemsResult,
     RunScoreReport,
     RunScoreRequest,
+    RunScoring,
     RunTag,
     WorkItem,
 )
@@ -254,6 +255,7 @@ __all__ = [
     "RunItemsResult",
     "RunScoreReport",
     "RunScoreRequest",
+    "RunScoring",
     "RunSettings",
     "RunTag",
     "Score",

@@ -32,6 +32,15 @@ class RunTag(_Subscriptable):
     name: str
 
 
+class RunScoring(Record):
+    """The dataset's attached evaluators applied in the background to uploaded results: one
+    job per (result, evaluator version)."""
+
+    pending: int = Field(default=0, description="Jobs still waiting for a worker.")
+    done: int = Field(default=0, description="Jobs finished (scored, or already scored).")
+    pending_results: int = Field(default=0, description="Results with a job still waiting.")
+
+
 class DatasetRun(_Subscriptable):
     id: str
     name: str
@@ -44,6 +53,10 @@ class DatasetRun(_Subscriptable):
     metadata: JsonObject
     item_count: int
     created_at: datetime
+    scoring: RunScoring = Field(
+        default_factory=RunScoring,
+        description="Background scoring of uploaded results by the dataset's evaluators.",
+    )
 
 
 def _alias(*names: str) -> Any:
@@ -178,6 +191,11 @@ class RunItemsCreate(Input):
         default=None, validation_alias=_alias("dataset_name", "datasetName")
     )
     items: list[RunItemCreate] = Field(min_length=1, max_length=100_000)
+    score: bool = Field(
+        default=True,
+        description="Queue the completed outputs for the dataset's attached evaluators (scored "
+        "by a worker, never twice; evaluators whose score the item carries are left out).",
+    )
 
 
 class RunItemsResult(Record):
@@ -185,6 +203,9 @@ class RunItemsResult(Record):
     created: int
     updated: int
     result_ids: list[str]
+    queued: int = Field(
+        default=0, description="(result, evaluator) scoring jobs this upload queued."
+    )
 
 
 class RunScoreRequest(Input):

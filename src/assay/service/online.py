@@ -14,11 +14,10 @@ whose reason says why; it never stops the worker.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 
 from assay.config import Settings
@@ -41,7 +40,7 @@ from assay.service.online_match import (
     trace_sample,
 )
 from assay.store import Database, Store
-from assay.store.online_queue import Evaluated, OnlineQueue, PendingTrace
+from assay.store.online_queue import Evaluated, OnlineQueue, PendingTrace, TraceOutcome
 from assay.store.planning import worker_id
 
 log = logging.getLogger("assay.online")
@@ -160,6 +159,9 @@ class OnlineEvaluator:
             return await self._run_once(limit)
 
     async def _run_once(self, limit: int) -> OnlineRunReport:
+        """One batch: claimed at once, its traces and ledger read with one read per project,
+        scored concurrently, and every score, ledger row and release written in one
+        transaction."""
         claimed = await asyncio.to_thread(
             self.queue.claim,
             self.me,
@@ -169,21 +171,49 @@ class OnlineEvaluator:
             project_ids=self.project_ids,
         )
         state = _Pass()
-        gate = asyncio.Semaphore(self.settings.online_concurrency)
-
-        async def one(pending: PendingTrace) -> None:
-            async with gate:
-                try:
-                    released = await self._trace(state, pending)
-                except Exception:  # one broken trace must not stop the others
-                    log.exception("online evaluation of trace %s failed", pending.trace_id)
-                    return
-            if not released:
+        if not claimed:
+            return state.report(0)
+        try:
+            outcomes = await self._batch(state, claimed)
+            stored, skipped = await asyncio.to_thread(self.queue.store_batch, self.me, outcomes)
+        except BaseException:
+            log.exception("online evaluation of %d traces failed", len(claimed))
+            for pending in claimed:  # free for the next look (the ledger keeps it once)
                 await asyncio.to_thread(self.queue.release, self.me, pending)
-
-        await asyncio.gather(*(one(p) for p in claimed))
+            raise
+        state.scores += stored
+        state.skipped += skipped
         self.scored += state.scores
         return state.report(len(claimed))
+
+    async def _batch(self, state: _Pass, claimed: Sequence[PendingTrace]) -> list[TraceOutcome]:
+        """What each claimed trace's rules give it (traces without a match give nothing)."""
+        by_project: dict[str, list[PendingTrace]] = {}
+        for pending in claimed:
+            by_project.setdefault(pending.project_id, []).append(pending)
+        gate = asyncio.Semaphore(self.settings.online_concurrency)
+        outcomes: list[TraceOutcome] = []
+        work: list[Awaitable[None]] = []
+        for project_id, pendings in by_project.items():
+            store = Store(self.db, project_id)
+            rules = await asyncio.to_thread(store.online_rules.list, enabled=True)
+            state.rules[project_id] = rules
+            ids = [p.trace_id for p in pendings]
+            found: dict[str, TraceDetail] = {}
+            done: dict[str, set[tuple[str, str]]] = {}
+            if rules:
+                found = await asyncio.to_thread(store.traces.get_many, ids)
+                done = await asyncio.to_thread(self.queue.evaluated_many, project_id, ids)
+            for pending in pendings:
+                outcome = TraceOutcome(pending, [])
+                outcomes.append(outcome)
+                trace = found.get(pending.trace_id)
+                if trace is not None:  # else deleted since it was ingested
+                    work.append(
+                        self._trace(state, store, rules, trace, done[trace.id], outcome, gate)
+                    )
+        await asyncio.gather(*work)
+        return outcomes
 
     async def run_forever(self, stopping: threading.Event, *, until_idle: bool = False) -> None:
         """Score batches until ``stopping`` is set (or, ``until_idle``, none is ready)."""
@@ -199,49 +229,37 @@ class OnlineEvaluator:
                 return
             await asyncio.to_thread(stopping.wait, self.settings.worker_poll_interval)
 
-    async def _trace(self, state: _Pass, pending: PendingTrace) -> bool:
-        """Score one trace; returns whether its claim was released with the scores."""
-        store = Store(self.db, pending.project_id)
-        rules = state.rules.get(pending.project_id)
-        if rules is None:
-            rules = await asyncio.to_thread(store.online_rules.list, enabled=True)
-            state.rules[pending.project_id] = rules
-        if not rules:
-            return False
-        try:
-            trace = await asyncio.to_thread(store.traces.get, pending.trace_id)
-        except NotFound:  # deleted since it was ingested
-            return False
-        done = await asyncio.to_thread(self.queue.evaluated, pending.project_id, pending.trace_id)
-        results: list[Evaluated] = []
-        for rule in rules:
-            if not matches(rule.filter, trace) or not sampled(trace.id, rule.sample_rate):
-                continue
-            state.matched += 1
-            for ref in rule.evaluators:
-                if (rule.id, ref.evaluator) in done:
-                    state.skipped += 1
+    async def _trace(
+        self,
+        state: _Pass,
+        store: Store,
+        rules: list[OnlineRule],
+        trace: TraceDetail,
+        done: set[tuple[str, str]],
+        outcome: TraceOutcome,
+        gate: asyncio.Semaphore,
+    ) -> None:
+        """Score one trace with the rules that match and sample it, into ``outcome``."""
+        async with gate:
+            for rule in rules:
+                if not matches(rule.filter, trace) or not sampled(trace.id, rule.sample_rate):
                     continue
-                scores = await self._score(state, store, ref, trace)
-                results.append(Evaluated(rule.id, ref.evaluator, scores))
-        if not results:
-            return False
-        stored, skipped = await asyncio.to_thread(
-            functools.partial(
-                self.queue.store,
-                pending.project_id,
-                trace.id,
-                pending.touched_at,
-                results,
-                release=(self.me, pending),
-            )
-        )
-        state.scores += stored
-        state.skipped += skipped
+                state.matched += 1
+                for ref in rule.evaluators:
+                    if (rule.id, ref.evaluator) in done:
+                        state.skipped += 1
+                        continue
+                    try:
+                        scores = await self._score(state, store, ref, trace)
+                    except Exception:  # one broken trace must not stop the others
+                        log.exception("online evaluation of trace %s failed", trace.id)
+                        outcome.done.clear()  # kept claimed: looked at again when the lease ends
+                        outcome.retry = True
+                        return
+                    outcome.done.append(Evaluated(rule.id, ref.evaluator, scores))
         state.errors += sum(
-            1 for r in results for s in r.scores if (s.reason or "").startswith("scorer error")
+            1 for r in outcome.done for s in r.scores if (s.reason or "").startswith("scorer error")
         )
-        return True
 
     async def _score(
         self, state: _Pass, store: Store, ref: OnlineEvaluatorRef, trace: TraceDetail

@@ -10,12 +10,15 @@ never duplicates.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 from assay.domain import Evaluator, RunScoreReport, RunScoreRequest
 from assay.engine.rescore import RescoreReport, rescore_results, rescore_results_async
 from assay.store import Store
+from assay.store.types import utcnow
+from assay.store.upload_scoring import UploadScoringQueue
 from assay.sync import run_sync
 
 
@@ -38,6 +41,7 @@ def rescore_experiment(
 async def score_run(store: Store, run_id: str, request: RunScoreRequest) -> RunScoreReport:
     """Score the run's completed outputs with saved evaluators, replacing their earlier scores
     of the same names (so scoring again, or after a lost answer, never duplicates)."""
+    started = utcnow()
     report = await asyncio.to_thread(_planned_scoring, store, run_id, request)
     if not report.evaluator_ids:
         return report
@@ -47,6 +51,13 @@ async def score_run(store: Store, run_id: str, request: RunScoreRequest) -> RunS
         run_id,
         evaluators=report.evaluator_ids,
         concurrency=request.concurrency,
+    )
+    # Uploads queued before this call are scored now: the worker need not score them again.
+    queue = UploadScoringQueue(store.db)
+    await asyncio.to_thread(
+        functools.partial(
+            queue.mark_done, report.dataset_run_id, report.evaluator_ids, queued_before=started
+        )
     )
     return report.model_copy(
         update={

@@ -27,15 +27,23 @@ def parse_csv(data: bytes) -> list[RunItemCreate]:
 
 
 def upload_outputs(
-    store: Store, dataset: str, tag: str, name: str | None, items: list[RunItemCreate]
+    store: Store,
+    dataset: str,
+    tag: str,
+    name: str | None,
+    items: list[RunItemCreate],
+    *,
+    score: bool = True,
 ) -> UploadResult:
+    """Write the rows into the run tagged ``tag`` (created when missing); with ``score``, the
+    worker applies the dataset's attached evaluators to them afterwards."""
     runs = store.dataset_runs
     run = runs.tagged(dataset, tag)
     created = run is None
     if run is None:
         run = runs.create(DatasetRunCreate(dataset_name=dataset, name=name or tag, tag=tag))
     try:
-        written = runs.add_items(run.id, items)
+        written = runs.add_items(run.id, items, score=score)
     except Exception:
         if created:  # a refused upload leaves no empty run behind
             store.experiments.delete(run.id)

@@ -3,7 +3,8 @@
 It runs in a thread of ``assay serve`` (unless ``ASSAY_SERVE_WORKER=false``) and in every
 ``assay worker`` process; with ``ASSAY_RAY_ADDRESS`` set it runs each experiment as shards on
 that Ray cluster (:mod:`assay.scaleout`), staying the run's driver. Beside the experiments it
-scores settled production traces with the projects' online rules (``service/online.py``). A
+scores settled production traces with the projects' online rules (``service/online.py``) and
+uploaded results with their datasets' attached evaluators (``service/upload_scoring.py``). A
 process that stops mid-run leaves the experiment ``running``; the next worker to look takes it
 over (dead process or stale heartbeat) and runs only what is unfinished: completed results are
 never run or written twice.
@@ -22,6 +23,7 @@ from assay.errors import AssayError
 from assay.outbound import enforced, server_policy
 from assay.service.online import OnlineEvaluator
 from assay.service.targets import run_options, runnable
+from assay.service.upload_scoring import UploadScorer
 from assay.store import Database, Store
 from assay.store.planning import worker_id
 from assay.store.queue import Claim, RunQueue
@@ -44,6 +46,7 @@ class Worker:
         self.stopping = threading.Event()
         self.runs = 0
         self.online = OnlineEvaluator(settings, db, worker=self.me, project_ids=project_ids)
+        self.uploads = UploadScorer(settings, db, worker=self.me, project_ids=project_ids)
         self._thread: threading.Thread | None = None
 
     def start_thread(self) -> None:
@@ -68,6 +71,7 @@ class Worker:
             await asyncio.gather(
                 self._claims(until_idle),
                 self.online.run_forever(self.stopping, until_idle=until_idle),
+                self.uploads.run_forever(self.stopping, until_idle=until_idle),
             )
 
     async def _claims(self, until_idle: bool) -> None:

@@ -42,6 +42,7 @@ from assay.store.run_frames import touch
 from assay.store.scores import replace_scores
 from assay.store.tables import dataset_items, datasets, experiments, results
 from assay.store.types import utcnow
+from assay.store.upload_scoring import queue_scoring, run_scoring
 
 _TAGS = uuid.UUID("6f1c1b9e-4d1e-4f43-9b38-6a7d9e0b1c2a")
 
@@ -187,9 +188,18 @@ class DatasetRuns:
         return Page[DatasetRun](items=items, total=int(total))
 
     def add_items(
-        self, ref: str, items: Sequence[RunItemCreate], *, dataset_name: str | None = None
+        self,
+        ref: str,
+        items: Sequence[RunItemCreate],
+        *,
+        dataset_name: str | None = None,
+        score: bool = True,
     ) -> RunItemsResult:
-        """Record uploaded outputs, all or nothing; errors name the item (``items[i]``)."""
+        """Record uploaded outputs, all or nothing; errors name the item (``items[i]``).
+
+        With ``score``, the completed outputs are queued, in the same transaction, for the
+        dataset's attached evaluators whose score they do not carry (``store/upload_scoring.py``).
+        """
         for i, item in enumerate(items):
             if item.id is not None:
                 check(f"items[{i}].id", item.id)
@@ -218,6 +228,7 @@ class DatasetRuns:
             updates: list[dict[str, Any]] = []
             ids: list[str] = []
             scored: dict[str, list[ScoreCreate]] = {}
+            wanted: dict[str, set[str]] = {}
             for i, item in enumerate(items):
                 item_id, repetition, current = matches.resolve(i, item, run.dataset_version)
                 found = found_items.by_id.get(item_id) if item_id else None
@@ -262,7 +273,9 @@ class DatasetRuns:
                     )
                 ids.append(rid)
                 if item.scores is not None:
-                    scored[rid] = [score.as_score() for score in item.scores]
+                    scored[rid] = [s.as_score() for s in item.scores]
+                if not item.error:
+                    wanted[rid] = {s.name for s in item.scores or ()}
             if inserts:
                 try:
                     with conn.begin_nested():
@@ -282,8 +295,15 @@ class DatasetRuns:
                 )
             touch(conn, [run.id])
             replace_scores(conn, self.project_id, run.id, scored)
+            queued = (
+                queue_scoring(conn, self.db.dialect, self.project_id, run, wanted) if score else 0
+            )
         return RunItemsResult(
-            dataset_run_id=run.id, created=len(inserts), updated=len(updates), result_ids=ids
+            dataset_run_id=run.id,
+            created=len(inserts),
+            updated=len(updates),
+            result_ids=ids,
+            queued=queued,
         )
 
     def _items(self, conn: Connection, run: Row[Any], items: Sequence[RunItemCreate]) -> _Found:
@@ -399,6 +419,7 @@ class DatasetRuns:
             metadata=row.metadata,
             item_count=int(count),
             created_at=row.created_at,
+            scoring=run_scoring(conn, row.id),
         )
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, exists, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, exists, or_, select, update
 
 from assay.domain import ScoreCreate, ScoreDataType, ScoreSource
 from assay.ids import new_id
@@ -47,6 +47,15 @@ class Evaluated:
     rule_id: str
     evaluator: str
     scores: list[ScoreCreate]
+
+
+@dataclass(slots=True)
+class TraceOutcome:
+    """A claimed trace and what its evaluators gave it (nothing: released unscored)."""
+
+    pending: PendingTrace
+    done: list[Evaluated]
+    retry: bool = False  # its evaluation broke: left claimed until the lease ends
 
 
 def mark_pending(
@@ -109,11 +118,12 @@ class OnlineQueue:
             query = query.with_for_update(skip_locked=True)
         with self.db.write() as conn:
             rows = conn.execute(query).all()
-            for row in rows:
+            if rows:
                 conn.execute(
                     update(online_pending)
-                    .where(p.project_id == row.project_id, p.trace_id == row.trace_id)
-                    .values(claimed_by=worker, claimed_until=now + timedelta(seconds=lease_s))
+                    .where(p.project_id == bindparam("pid"), p.trace_id == bindparam("tid"))
+                    .values(claimed_by=worker, claimed_until=now + timedelta(seconds=lease_s)),
+                    [{"pid": r.project_id, "tid": r.trace_id} for r in rows],
                 )
         return [PendingTrace(r.project_id, r.trace_id, r.touched_at) for r in rows]
 
@@ -158,6 +168,118 @@ class OnlineQueue:
                 )
             ).all()
         return {(r.rule_id, r.evaluator) for r in rows}
+
+    def evaluated_many(
+        self, project_id: str, trace_ids: Sequence[str]
+    ) -> dict[str, set[tuple[str, str]]]:
+        """:meth:`evaluated` for many traces of a project, in one read."""
+        e = online_evaluations.c
+        ids = sorted(set(trace_ids))
+        out: dict[str, set[tuple[str, str]]] = {i: set() for i in ids}
+        with self.db.read() as conn:
+            for start in range(0, len(ids), 500):
+                for r in conn.execute(
+                    select(e.trace_id, e.rule_id, e.evaluator).where(
+                        e.project_id == project_id, e.trace_id.in_(ids[start : start + 500])
+                    )
+                ):
+                    out[r.trace_id].add((r.rule_id, r.evaluator))
+        return out
+
+    def store_batch(self, worker: str, batch: Sequence[TraceOutcome]) -> tuple[int, int]:
+        """:meth:`store` for a batch of claimed traces in one transaction: every claim is
+        released (those with nothing to store too), and each (rule, evaluator, trace) not
+        stored before gets its scores. Returns (scores stored, evaluations skipped)."""
+        if not batch:
+            return 0, 0
+        now = utcnow()
+        stored = skipped = 0
+        p = online_pending.c
+        e = online_evaluations.c
+        with self.db.write() as conn:
+            keys = [
+                {"pid": o.pending.project_id, "tid": o.pending.trace_id, "at": o.pending.touched_at}
+                for o in batch
+                if not o.retry
+            ]
+            mine = and_(
+                p.project_id == bindparam("pid"),
+                p.trace_id == bindparam("tid"),
+                p.claimed_by == worker,
+            )
+            if keys:
+                conn.execute(
+                    delete(online_pending).where(mine, p.touched_at == bindparam("at")), keys
+                )
+                conn.execute(  # ingested again meanwhile: kept, free for the next look
+                    update(online_pending).where(mine).values(claimed_by=None, claimed_until=None),
+                    [{"pid": k["pid"], "tid": k["tid"]} for k in keys],
+                )
+            rules = sorted({d.rule_id for o in batch for d in o.done})
+            live = (
+                set(
+                    conn.execute(select(online_rules.c.id).where(online_rules.c.id.in_(rules)))
+                    .scalars()
+                    .all()
+                )
+                if rules
+                else set()
+            )
+            wanted: dict[tuple[str, str, str], tuple[TraceOutcome, Evaluated]] = {}
+            for outcome in batch:
+                for evaluated in outcome.done:
+                    key = (evaluated.rule_id, evaluated.evaluator, outcome.pending.trace_id)
+                    if evaluated.rule_id not in live or key in wanted:
+                        skipped += 1  # the rule was deleted while the scorer ran
+                        continue
+                    wanted[key] = (outcome, evaluated)
+            ledger = [
+                {
+                    "rule_id": rule_id,
+                    "evaluator": evaluator,
+                    "trace_id": trace_id,
+                    "project_id": outcome.pending.project_id,
+                    "score_id": None,
+                    "ingested_at": outcome.pending.touched_at,
+                    "created_at": now,
+                }
+                for (rule_id, evaluator, trace_id), (outcome, _) in wanted.items()
+            ]
+            taken: set[tuple[str, str, str]] = set()
+            for start in range(0, len(ledger), 500):  # one multi-row INSERT … RETURNING
+                statement = (
+                    upsert(online_evaluations, self.db.dialect)
+                    .values(ledger[start : start + 500])
+                    .on_conflict_do_nothing()
+                    .returning(e.rule_id, e.evaluator, e.trace_id)
+                )
+                taken.update((r[0], r[1], r[2]) for r in conn.execute(statement))
+            skipped += len(wanted) - len(taken)
+            rows: list[dict[str, Any]] = []
+            firsts: list[dict[str, Any]] = []
+            for key in sorted(taken):
+                outcome, evaluated = wanted[key]
+                ids = [new_id() for _ in evaluated.scores]
+                rows.extend(
+                    _score_row(s, i, outcome.pending.project_id, key[2], key[0], now)
+                    for s, i in zip(evaluated.scores, ids, strict=True)
+                )
+                if ids:
+                    firsts.append({"r": key[0], "ev": key[1], "t": key[2], "sid": ids[0]})
+            if rows:
+                conn.execute(scores.insert(), rows)
+                conn.execute(
+                    update(online_evaluations)
+                    .where(
+                        e.rule_id == bindparam("r"),
+                        e.evaluator == bindparam("ev"),
+                        e.trace_id == bindparam("t"),
+                    )
+                    .values(score_id=bindparam("sid")),
+                    firsts,
+                )
+            stored = len(rows)
+        return stored, skipped
 
     def store(
         self,

@@ -262,6 +262,7 @@ results = Table(
     Column("finished_at", UtcDateTime),
     UniqueConstraint("experiment_id", "item_id", "repetition"),
     Index(None, "experiment_id", "status"),
+    Index(None, "trace_id"),  # a trace's run result (the traces pages)
 )
 
 scores = Table(
@@ -292,6 +293,7 @@ scores = Table(
     Index(None, "experiment_id", "name"),
     Index(None, "trace_id"),
     Index(None, "project_id", "source", "created_at"),  # online scores over time
+    Index(None, "project_id", "trace_id", "name"),  # a trace's scores by name
 )
 
 # Target responses keyed by a hash of (target config, item input), for cheap re-runs.
@@ -457,4 +459,23 @@ online_evaluations = Table(
     PrimaryKeyConstraint("rule_id", "evaluator", "trace_id"),
     Index(None, "project_id", "created_at"),
     Index(None, "score_id"),
+)
+
+# Uploaded results waiting for (and scored by) the dataset's attached evaluators, one row per
+# (result, evaluator version) ever queued: the queue while ``done_at`` is NULL, the ledger after.
+upload_scoring = Table(
+    "upload_scoring",
+    metadata,
+    Column("result_id", ID, ForeignKey("results.id", ondelete="CASCADE"), nullable=False),
+    Column("evaluator_id", ID, ForeignKey("evaluators.id", ondelete="CASCADE"), nullable=False),
+    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("experiment_id", ID, ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),
+    Column("queued_at", UtcDateTime, nullable=False),
+    Column("claimed_by", String(100)),
+    Column("claimed_until", UtcDateTime),
+    Column("done_at", UtcDateTime),
+    PrimaryKeyConstraint("result_id", "evaluator_id"),
+    Index(None, "experiment_id", "done_at"),
+    Index(None, "done_at", "queued_at"),
+    Index(None, "evaluator_id"),
 )

@@ -201,6 +201,35 @@ class Traces:
             **_trace(row).__dict__, observations=[_observation(o) for o in obs]
         )
 
+    def get_many(self, trace_ids: Sequence[str]) -> dict[str, TraceDetail]:
+        """The traces of these ids that exist, with their observations: one read, two
+        statements per 500 ids (the online evaluator reads a batch at once)."""
+        ids = sorted(set(trace_ids))
+        found: dict[str, TraceDetail] = {}
+        with self.db.read() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                rows = conn.execute(
+                    select(traces).where(
+                        traces.c.project_id == self.project_id, traces.c.id.in_(chunk)
+                    )
+                ).all()
+                obs: dict[str, builtins.list[Observation]] = {r.id: [] for r in rows}
+                for o in conn.execute(
+                    select(observations)
+                    .where(
+                        observations.c.project_id == self.project_id,
+                        observations.c.trace_id.in_(list(obs)),
+                    )
+                    .order_by(observations.c.start_time, observations.c.id)
+                ):
+                    obs[o.trace_id].append(_observation(o))
+                for r in rows:
+                    found[r.id] = TraceDetail.model_construct(
+                        **_trace(r).__dict__, observations=obs[r.id]
+                    )
+        return found
+
     def list(
         self,
         where: TraceQuery | None = None,

@@ -3,6 +3,7 @@ chart per online score over time, with what the judges cost."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -19,6 +20,9 @@ from assay.server.web.templating import render
 from assay.service.online import create_rule, update_rule
 
 router = APIRouter()
+
+#: The field of an error in a rule's mapping: ``evaluators[0].mapping.output`` → ``output``.
+_MAPPING_FIELD = re.compile(r"evaluators\[\d+\]\.mapping\.(input|output|expected)(?:\..*)?")
 
 #: Window → bucket width, in hours and seconds.
 WINDOWS = {1: 300, 24: 3600, 168: 6 * 3600, 720: 86400}
@@ -72,6 +76,7 @@ def _page(
     form: dict[str, Any] | None = None,
     error: str | None = None,
     status: int = 200,
+    field_errors: dict[str, str] | None = None,
 ) -> HTMLResponse:
     width = WINDOWS.get(hours, 3600)
     now = datetime.now(UTC)
@@ -90,6 +95,7 @@ def _page(
         "rule": rule or "",
         "form": form or {"sample_rate": "1"},
         "error": error,
+        "field_errors": field_errors or {},
     }
     return render(request, "online.html", context, status=status)
 
@@ -120,8 +126,12 @@ def create_online_rule(
     model: Annotated[str, Form()] = "",
     errors: Annotated[str, Form()] = "",
     sample_rate: Annotated[str, Form()] = "1",
+    map_input: Annotated[str, Form()] = "",
+    map_output: Annotated[str, Form()] = "",
+    map_expected: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
-    """Save a rule from the form; a refused one comes back with the reason."""
+    """Save a rule from the form; a refused one comes back with the reason (a mapping path
+    that cannot be read is shown at its field)."""
     form = {
         "name": name,
         "evaluators": evaluators or [],
@@ -131,7 +141,13 @@ def create_online_rule(
         "model": model,
         "errors": errors,
         "sample_rate": sample_rate,
+        "map_input": map_input,
+        "map_output": map_output,
+        "map_expected": map_expected,
     }
+    given = {"input": map_input, "output": map_output, "expected": map_expected}
+    mapping = {key: path.strip() for key, path in given.items() if path.strip()}
+    field_errors: dict[str, str] = {}
     try:
         pairs = {}
         for line in metadata.splitlines():
@@ -157,7 +173,7 @@ def create_online_rule(
                     "model": model.strip() or None,
                     "has_error": {"with": True, "without": False}.get(errors),
                 },
-                "evaluators": [{"evaluator": e} for e in evaluators or []],
+                "evaluators": [{"evaluator": e, "mapping": mapping} for e in evaluators or []],
             }
         )
         create_rule(store, body)
@@ -165,9 +181,14 @@ def create_online_rule(
         error = from_validation(exc).message
     except InvalidInput as exc:
         error = exc.message
+        found = _MAPPING_FIELD.fullmatch(exc.field or "")
+        if found is not None:  # the same mapping goes to every evaluator: say it once
+            key = found.group(1)
+            error = f"{key} path: {exc.message.split(': ', 1)[-1]}"
+            field_errors[f"map_{key}"] = error
     else:
         return HTMLResponse("", headers={"HX-Redirect": "/online"})
-    return _page(request, store, 24, None, form, error, status=422)
+    return _page(request, store, 24, None, form, error, status=422, field_errors=field_errors)
 
 
 @router.post("/online/rules/{rule_id}/{action}", dependencies=[FormGuard])

@@ -205,8 +205,18 @@ def run_page(
             "progress": progress(run, counts),
             "editing": False,
             "error": None,
+            "scoring": store.dataset_runs.get(run.id).scoring if run.external else None,
         }
     return render(request, "run.html", context, block=block)
+
+
+@router.get("/runs/{run_id}/scoring", response_class=HTMLResponse)
+def run_scoring(request: Request, store: ProjectStore, run_id: str) -> HTMLResponse:
+    """An uploaded run's "scoring N results…" line; once nothing waits, the page reloads."""
+    scoring = store.dataset_runs.get(run_id).scoring
+    headers = None if scoring.pending else {"HX-Refresh": "true"}
+    context = {"run": {"id": run_id}, "scoring": scoring}
+    return render(request, "run_scoring.html", context, headers=headers)
 
 
 @router.get("/runs/{run_id}/progress", response_class=HTMLResponse)

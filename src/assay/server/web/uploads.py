@@ -113,7 +113,13 @@ async def upload_run(
         items = parse_csv(content)
         if step == "commit":
             result = await run_in_threadpool(
-                upload_outputs, store, dataset.name, tag.strip(), run_name.strip() or None, items
+                upload_outputs,
+                store,
+                dataset.name,
+                tag.strip(),
+                run_name.strip() or None,
+                items,
+                score=False,  # scored below, before the page answers
             )
             context["result"] = result
             if result.dataset_run is not None and store.evaluators.defaults(dataset.id):

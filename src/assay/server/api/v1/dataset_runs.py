@@ -3,6 +3,7 @@ CSV upload under a run tag), listed with the dataset's executed experiments."""
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -85,8 +86,14 @@ def dataset_run_results(
 def create_dataset_run_items(
     store: ProjectStore, dataset_run_id: str, body: RunItemsCreate
 ) -> RunItemsResult:
-    """Record outputs for dataset items; the same item again replaces its output."""
-    return store.dataset_runs.add_items(dataset_run_id, body.items, dataset_name=body.dataset_name)
+    """Record outputs for dataset items; the same item again replaces its output.
+
+    Completed outputs are queued for the dataset's attached evaluators (unless ``score`` is
+    false), which a worker applies in the background: the run's ``scoring.pending`` counts
+    what is left. Evaluators whose score an item carries are left out for that item."""
+    return store.dataset_runs.add_items(
+        dataset_run_id, body.items, dataset_name=body.dataset_name, score=body.score
+    )
 
 
 @router.post("/dataset-runs/{dataset_run_id}/score/")
@@ -139,10 +146,12 @@ async def upload_dataset_run(
     tag: Annotated[str, Query(min_length=1, max_length=200)],
     name: str | None = None,
     preview: bool = False,
+    score: bool = True,
 ) -> UploadResult:
     """Upload a CSV of outputs into the dataset's run under ``tag`` (created when missing).
 
-    With ``preview=true`` the parsed rows come back and nothing is written.
+    With ``preview=true`` the parsed rows come back and nothing is written. The rows are
+    scored in the background by the dataset's attached evaluators unless ``score=false``.
     """
     await run_in_threadpool(store.datasets.get, dataset_name)  # 404 before reading the file
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -159,4 +168,6 @@ async def upload_dataset_run(
     items = parse_csv(data)
     if preview:
         return UploadResult(dataset_run=None, preview=items[:20], rows=len(items), written=None)
-    return await run_in_threadpool(upload_outputs, store, dataset_name, tag, name, items)
+    return await run_in_threadpool(
+        functools.partial(upload_outputs, store, dataset_name, tag, name, items, score=score)
+    )
