@@ -443,14 +443,20 @@ class Experiments:
             return summarize(conn, row)
 
     def spent(self, experiment_id: str) -> float:
-        """Total cost recorded so far (for cost budgets across resumes)."""
+        """Total cost recorded so far, target and judge calls (for cost budgets across
+        resumes)."""
         with self.db.read() as conn:
             total = conn.execute(
                 select(func.coalesce(func.sum(results.c.cost), 0.0)).where(
                     results.c.experiment_id == experiment_id
                 )
             ).scalar_one()
-        return float(total)
+            judged = conn.execute(
+                select(func.coalesce(func.sum(scores.c.cost), 0.0)).where(
+                    scores.c.experiment_id == experiment_id
+                )
+            ).scalar_one()
+        return float(total) + float(judged)
 
     # ------------------------------------------------------------------ results
     def results(
