@@ -304,6 +304,11 @@ def print_verdict(
     )
     if scorers and verdict.comparison is not None:
         console.print(_metrics_table(verdict.comparison))
+    from assay.analysis.report import cost_line
+
+    cost = cost_line(verdict)
+    if cost:
+        console.print(cost, highlight=False)
     regressed = verdict.regressions  # one per item, its regressed trials counted
     if regressed:
         console.print(f"{plural(len(regressed), 'regression')}:", highlight=False)

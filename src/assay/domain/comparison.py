@@ -380,6 +380,12 @@ class GateVerdict(_Model):
         "with how many of their compared trials regressed.",
     )
     policy: RegressionPolicy
+    target_cost: float | None = Field(
+        default=None, description="What the candidate's target calls cost (USD)."
+    )
+    judge_cost: float | None = Field(
+        default=None, description="What the candidate's LLM-judge calls cost (USD), apart."
+    )
 
 
 # ---------------------------------------------------------------------- seed-shaped responses

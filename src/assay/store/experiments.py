@@ -391,7 +391,8 @@ class Experiments:
         return out
 
     def overview(self, experiment_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Per experiment, for run tables: result count, avg latency (ms), avg cost, pass rate."""
+        """Per experiment, for run tables: result count, avg latency (ms), avg cost, pass rate,
+        and the average judge cost per result when LLM judges cost something."""
         out: dict[str, dict[str, Any]] = {}
         if not experiment_ids:
             return out
@@ -416,6 +417,14 @@ class Experiments:
                     "avg_cost": None if cost is None else float(cost),
                     "pass_rate": int(passed or 0) / judged if judged else None,
                 }
+            judge = select(
+                scores.c.experiment_id,
+                func.sum(scores.c.cost),
+                func.count(scores.c.result_id.distinct()),
+            ).where(scores.c.experiment_id.in_(list(experiment_ids)), scores.c.cost.is_not(None))
+            for exp_id, spent, scored in conn.execute(judge.group_by(scores.c.experiment_id)):
+                if exp_id in out and scored:
+                    out[exp_id]["avg_judge_cost"] = float(spent) / out[exp_id]["items"]
         return out
 
     def scorer_errors(self, experiment_ids: Sequence[str]) -> dict[str, int]:

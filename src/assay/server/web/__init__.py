@@ -24,6 +24,7 @@ from assay.server.web import (
     online,
     prompts,
     run_actions,
+    run_estimate,
     runs,
     sessions,
     traces,
@@ -51,6 +52,7 @@ def static(name: Annotated[str, Path(max_length=100)]) -> FileResponse:
 for module in (
     datasets,
     uploads,
+    run_estimate,
     dataset_runs,
     dataset_history,
     evaluators,
