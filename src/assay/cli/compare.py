@@ -199,6 +199,8 @@ def print_comparison(cmp: Comparison, inputs: Mapping[str, Any] | None = None) -
         )
     if cmp.flaky_items:
         console.print(f"{plural(len(cmp.flaky_items), 'flaky item')}", highlight=False)
+    for noise in cmp.judge_noise:
+        console.print(f"Judge noise: {noise.message}", highlight=False, markup=False)
     for w in cmp.warnings:
         console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
     if cmp.items:
