@@ -143,7 +143,7 @@ def test_variance_components_from_run_pairs(store: Store, client: Assay, cli: Cl
     assert plan.cost.target_cost is None  # functions record no cost
     shown = cli.inproc("plan", "qa", "--difference", "10", "--items", "200")
     assert shown.exit_code == 0, shown.output
-    assert "Plan for qa: 200 items x 1 trials" in shown.output
+    assert "Plan for qa: 200 items x 1 trial" in shown.output
     assert "run pairs" in shown.output
     assert "Estimated cost: unknown" in shown.output
     as_json = json.loads(cli.inproc("plan", "qa", "--json", "--metric", "passed").output)

@@ -9,6 +9,7 @@ import typer
 
 from assay.cli.context import console, print_json, state
 from assay.cli.render import Col, table
+from assay.formatting import plural
 
 if TYPE_CHECKING:
     from assay.domain import MetricPlan, RunPlan
@@ -21,6 +22,8 @@ def _amount(plan: MetricPlan, x: float) -> str:
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "unknown (no latency recorded)"
+    if seconds < 1:
+        return "under a second"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:
@@ -38,7 +41,8 @@ def plan_lines(plan: RunPlan) -> list[str]:
     priced = f"at {c.model} prices" if c.model else "at the cost per call recorded"
     return [
         f"Estimated cost: {_money(c.total_cost)} ({_money(c.target_cost)} target {priced} + "
-        f"{_money(c.judge_cost)} judge) for {plan.items} items x {plan.trials} trials",
+        f"{_money(c.judge_cost)} judge) for {plural(plan.items, 'item')} x "
+        f"{plural(plan.trials, 'trial')}",
         f"Estimated time: {_duration(t.seconds)} at concurrency {t.concurrency}",
     ]
 
@@ -73,7 +77,7 @@ def print_plan(plan: RunPlan) -> None:
     ]
     wanted = "" if plan.difference is None else f"; difference to detect: {plan.difference:g}"
     title = (
-        f"Plan for {plan.dataset}: {plan.items} items x {plan.trials} trials "
+        f"Plan for {plan.dataset}: {plural(plan.items, 'item')} x {plural(plan.trials, 'trial')} "
         f"(power {100 * plan.power:.0f}%, alpha {plan.alpha:g}{wanted})"
     )
     console.print(table(title, columns, rows))
