@@ -118,7 +118,7 @@ def test_run_form_estimate(store: Store, qa: str, http: TestClient) -> None:
     one = _text(
         http.get("/datasets/qa/runs/estimate", params={"concurrency": "2", "trials": "1"}).text
     )
-    assert f"Estimate for {N} items × 1 trial:" in one
+    assert f"Estimate for {N} items \u00d7 1 trial:" in one
     assert "cost $0.3000" in one  # 30 calls at 0.01
     assert "at concurrency 2" in one
     assert "pass-rate difference of" in one

@@ -112,8 +112,7 @@ def test_variance_components_from_run_pairs(store: Store, client: Assay, cli: Cl
         return str(k) if k % 4 else "?"
 
     ids = [
-        assay.evaluate("qa", f, [exact_match()], store=store, name=f.__name__).id
-        for f in (a, b, c)
+        assay.evaluate("qa", f, [exact_match()], store=store, name=f.__name__).id for f in (a, b, c)
     ]
     plan = client.datasets.plan("qa", difference=10)
     assert plan.runs == ids[::-1]
@@ -132,9 +131,7 @@ def test_variance_components_from_run_pairs(store: Store, client: Assay, cli: Cl
         ]
     )
     assert rate.tau2 == pytest.approx(expected)
-    assert rate.detectable == pytest.approx(
-        planning.minimum_detectable_difference(expected, N)
-    )
+    assert rate.detectable == pytest.approx(planning.minimum_detectable_difference(expected, N))
     assert rate.items_needed == planning.items_needed(expected, 0.10)
     assert rate.trials_needed is None  # item differences alone are too large at N items
     assert rate.power == pytest.approx(planning.predicted_power(expected, N, 0.10))
