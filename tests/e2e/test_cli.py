@@ -144,6 +144,12 @@ def test_demo_runs_offline_and_twice(cli: Cli, tmp_path: Path) -> None:
     assert "support-bot v2" in first.stdout
     assert "1 regression (pass → fail)" in first.stdout
     assert "gate PASSED: support-bot v2 vs support-bot v1" in first.stdout
+    answer = " ".join(first.stdout.split("Can v2 replace v1")[-1].split())
+    assert answer.startswith("with a 2-point margin? Yes: v2's pass rate minus v1's is +")
+    assert "so v2 is non-inferior." in answer
+    assert "a 2-point difference needs" in answer
+    assert "Estimated cost: $" in answer
+    assert "Estimated time:" in answer
     runs = json.loads(cli("runs", "list", "--json").stdout)["items"]
     assert [(r["name"], r["status"]) for r in runs] == [
         ("support-bot v2", "completed"),

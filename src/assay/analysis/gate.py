@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
+import numpy.typing as npt
 
 from assay.analysis.compare import compare_runs
 from assay.analysis.frame import STATUSES, RunFrame, align
@@ -296,7 +297,15 @@ def evaluate_gate(
         items=items,
         regressions=_regressions(candidate, baseline, items),
         policy=policy,
+        target_cost=_spent(candidate.cost),
+        judge_cost=_spent(candidate.judge_cost),
     )
+
+
+def _spent(column: npt.NDArray[np.float64]) -> float | None:
+    """The sum of a cost column, None when no row recorded a cost."""
+    known = column[~np.isnan(column)]
+    return float(known.sum()) if known.size else None
 
 
 def _agreement_checks(

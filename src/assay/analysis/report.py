@@ -247,6 +247,15 @@ def _listed(ids: list[str], detail: Mapping[str, str] | None = None) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
+def cost_line(verdict: GateVerdict) -> str | None:
+    """What the candidate cost, target and judge calls apart (None: no cost recorded)."""
+    if verdict.target_cost is None and verdict.judge_cost is None:
+        return None
+    target = NA if verdict.target_cost is None else f"${verdict.target_cost:.4f}"
+    judge = "$0" if verdict.judge_cost is None else f"${verdict.judge_cost:.4f}"
+    return f"Cost: {target} target calls, {judge} judge calls."
+
+
 def render_markdown(verdict: GateVerdict) -> str:
     """A pull-request comment: the verdict, why, the scorer table and the regressed items."""
     head = "✅ Gate passed" if verdict.passed else "❌ Gate failed"
@@ -268,6 +277,9 @@ def render_markdown(verdict: GateVerdict) -> str:
         f"| {_cell(c.name)} | {'pass' if c.passed else '**fail**'} | {_cell(c.message)} |"
         for c in verdict.checks
     ]
+    cost = cost_line(verdict)
+    if cost:
+        lines += ["", cost]
     regressed = [i.item_id for i in verdict.regressions]
     detail = {i.item_id: i.detail for i in verdict.regressions if i.detail}
     failing = sum(1 for i in verdict.items if not i.passed)

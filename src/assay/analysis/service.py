@@ -21,6 +21,7 @@ from assay.analysis.compare import NumericTest, compare_runs
 from assay.analysis.frame import STATUSES, RunFrame, ScoreColumn
 from assay.analysis.gate import evaluate_gate
 from assay.analysis.items import paused_gc
+from assay.analysis.judge_noise import with_judge_noise
 from assay.domain import (
     Comparison,
     Direction,
@@ -37,6 +38,7 @@ from assay.store import Store, run_frames
 from assay.store.run_columns import (
     item_contents,
     item_tags,
+    judge_spreads,
     latest_tagged_run,
     outputs_of,
     result_columns,
@@ -280,6 +282,8 @@ def compare_experiments(
         margins=margins,
         p_adjust=p_adjust,
     )
+    spreads = [judge_spreads(store.db, e.id) for e in found]
+    comparison = with_judge_noise(comparison, runs, spreads)
     if tag is not None or not comparison.items:
         return comparison
     page_tags = tags_of({row.item_id for row in comparison.items})

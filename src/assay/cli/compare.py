@@ -199,6 +199,8 @@ def print_comparison(cmp: Comparison, inputs: Mapping[str, Any] | None = None) -
         )
     if cmp.flaky_items:
         console.print(f"{plural(len(cmp.flaky_items), 'flaky item')}", highlight=False)
+    for noise in cmp.judge_noise:
+        console.print(f"Judge noise: {noise.message}", highlight=False, markup=False)
     for w in cmp.warnings:
         console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
     if cmp.items:
@@ -304,6 +306,11 @@ def print_verdict(
     )
     if scorers and verdict.comparison is not None:
         console.print(_metrics_table(verdict.comparison))
+    from assay.analysis.report import cost_line
+
+    cost = cost_line(verdict)
+    if cost:
+        console.print(cost, highlight=False)
     regressed = verdict.regressions  # one per item, its regressed trials counted
     if regressed:
         console.print(f"{plural(len(regressed), 'regression')}:", highlight=False)

@@ -126,6 +126,9 @@ def demo_command(
     print_comparison(changed, inputs_of(store, ids, {i.item_id for i in changed.items}))
     verdict = gate(store, ids[1], baseline=ids[0])
     print_verdict(verdict, scorers=False, inputs=regression_inputs(store, verdict))
+
+    console.rule("[bold]6. Can v2 replace v1? Then plan the next run")
+    _replace_and_plan(store, ids)
     if store.db.in_memory:
         console.print(
             "\nThe database was in memory and ends with this command: run the demo on a file "
@@ -143,6 +146,46 @@ def demo_command(
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _replace_and_plan(store: Store, ids: list[str]) -> None:
+    """Non-inferiority of v2's pass rate within 2 points, as a sentence with its interval,
+    and the plan of the next run (what it detects, the items a 2-point difference needs,
+    its cost and time)."""
+    from assay.analysis.run_plan import plan_run
+    from assay.cli.plan import plan_lines
+    from assay.service.compare import compare_runs
+
+    found = compare_runs(store, ids, items=False, margin=2)
+    rate = found.metric("passed")
+    contrast = rate.contrast(ids[1]) if rate is not None else None
+    test = contrast.margin if contrast is not None else None
+    if test is None or test.ci_low is None or test.ci_high is None:
+        console.print("Not enough paired results to test a 2-point margin.")
+    else:
+        shown = "Yes" if test.non_inferiority.value == "non_inferior" else "Not shown"
+        console.print(
+            f"Can v2 replace v1 with a 2-point margin? {shown}: v2's pass rate minus v1's is "
+            f"{100 * test.ci_low:+.1f} to {100 * test.ci_high:+.1f} points "
+            f"({100 * test.confidence:.0f}% interval), "
+            + (
+                "above -2 points, so v2 is non-inferior."
+                if shown == "Yes"
+                else "which reaches below -2 points, so non-inferiority is not shown."
+            ),
+            highlight=False,
+        )
+    plan = plan_run(store, DEMO_DATASET, difference=2, metrics=["passed"])
+    [m] = plan.metrics
+    needed = "-" if m.items_needed is None else f"{m.items_needed:,}"
+    console.print(
+        f"A run of {plural(plan.items, 'item')} x {plural(plan.trials, 'trial')} detects a "
+        f"pass-rate difference of {100 * m.detectable:.1f} points (80% power); "
+        f"a 2-point difference needs {needed} items.",
+        highlight=False,
+    )
+    for line in plan_lines(plan):
+        console.print(line, highlight=False)
 
 
 def _print_summary(name: str, summary: ExperimentSummary) -> None:

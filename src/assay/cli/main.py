@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("assay.cli.compare", "compare_command"),
     "gate": ("assay.cli.compare", "gate_command"),
     "frontier": ("assay.cli.verdicts", "frontier_command"),
+    "plan": ("assay.cli.plan", "plan_command"),
     "evaluators": ("assay.cli.verdicts", "app"),
     "score": ("assay.cli.score", "score_command"),
     "judge-pairwise": ("assay.cli.score", "judge_pairwise_command"),

@@ -135,6 +135,7 @@ def print_summary(experiment: Experiment, summary: ExperimentSummary) -> None:
             f"{_ms(summary.p95_latency_ms)}",
         ),
         ("cost total / avg", f"{usd(summary.total_cost)} / {usd(summary.avg_cost)}"),
+        ("judge cost (LLM judges, apart)", usd(summary.judge_cost)),
         ("tokens in / out", f"{summary.tokens_in:,} / {summary.tokens_out:,}"),
         ("duration", "" if summary.duration_s is None else f"{summary.duration_s:.2f} s"),
     ]

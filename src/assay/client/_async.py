@@ -39,6 +39,7 @@ from assay.domain import (
     Page,
     Project,
     Prompt,
+    RunPlan,
     SessionSummary,
     TraceDetail,
     TraceIngestResult,
@@ -255,6 +256,36 @@ class AsyncDatasets:
         return await self._c._run(
             calls.items_from_traces(dataset, trace_ids, filter, mapping, limit, message)
         )
+
+    async def plan(
+        self,
+        dataset: str,
+        *,
+        pilot: str | None = None,
+        items: int | None = None,
+        trials: int | None = None,
+        difference: float | None = None,
+        power: float = 0.8,
+        alpha: float = 0.05,
+        model: str | None = None,
+        concurrency: int | None = None,
+        metrics: Sequence[str] | None = None,
+    ) -> RunPlan:
+        """The next run of ``dataset``: per metric the minimum detectable difference at
+        ``items`` x ``trials``, the items or trials ``difference`` needs (points for pass
+        rates), and the estimated cost and time, from its finished runs or from ``pilot``."""
+        params = {
+            "pilot": pilot,
+            "items": items,
+            "trials": trials,
+            "difference": difference,
+            "power": power,
+            "alpha": alpha,
+            "model": model,
+            "concurrency": concurrency,
+            "metric": None if metrics is None else list(metrics),
+        }
+        return await self._c._run(calls.dataset_plan(dataset, params))
 
     async def versions(self, dataset: str) -> builtins.list[DatasetVersion]:
         return await self._c._run(calls.dataset_versions(dataset))

@@ -21,6 +21,7 @@ from assay.domain import (
     Page,
     Project,
     Prompt,
+    RunPlan,
     SessionSummary,
     TraceDetail,
     TraceIngestResult,
@@ -86,6 +87,10 @@ def dataset_versions(ref: str) -> Call[list[DatasetVersion]]:
 def dataset_diff(ref: str, from_version: int, to_version: int | None) -> Call[DatasetDiff]:
     params = {"from": from_version, "to": to_version}
     return Call("GET", path("datasets", ref, "diff"), model(DatasetDiff), params=params)
+
+
+def dataset_plan(ref: str, params: Mapping[str, Any]) -> Call[RunPlan]:
+    return Call("GET", path("datasets", ref, "plan"), model(RunPlan), params=dict(params))
 
 
 def dataset_export(ref: str, format: str, version: int | None) -> Call[bytes]:

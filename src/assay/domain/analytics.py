@@ -34,6 +34,7 @@ class TrendPoint(Record):
     p95_latency_ms: float | None
     total_cost: float
     avg_cost: float | None
+    judge_cost: float = Field(default=0.0, description="LLM-judge calls (USD), apart.")
     scores: dict[str, ScorerPoint]
 
 

@@ -199,6 +199,25 @@ class CompareWarning(_Model):
     message: str
 
 
+class JudgeNoise(_Model):
+    """Could an LLM judge's own noise explain a difference? From judges that graded each
+    output several times (``repetitions``): their variance per call, against the variance
+    of the per-item differences."""
+
+    metric: str
+    run_id: str = Field(description="The run compared with the baseline.")
+    repetitions: dict[str, int] = Field(description="Judge calls per output, per run.")
+    judge_variance: float = Field(description="Variance of one judge call on one output.")
+    difference: float = Field(description="Mean per-item difference (run - baseline).")
+    difference_variance: float = Field(description="Variance of the per-item differences.")
+    judge_share: float = Field(description="Share of that variance due to the judge (0-1).")
+    judge_z: float | None = Field(
+        description="The mean difference over its standard error under judge noise alone."
+    )
+    explained: bool = Field(description="Judge noise alone could produce this difference.")
+    message: str
+
+
 class Comparison(_Model):
     """Runs compared with the first (the baseline), aligned by item: statistics per metric."""
 
@@ -216,6 +235,11 @@ class Comparison(_Model):
     warnings: list[CompareWarning]
     p_adjust: PAdjust = Field(
         default="none", description="How p_adjusted was computed over the comparison's tests."
+    )
+    judge_noise: list[JudgeNoise] = Field(
+        default_factory=list,
+        description="Per judge metric graded with repetitions: how much of each difference "
+        "the judge's own noise could explain.",
     )
 
     def metric(self, name: str) -> MetricComparison | None:
@@ -380,6 +404,12 @@ class GateVerdict(_Model):
         "with how many of their compared trials regressed.",
     )
     policy: RegressionPolicy
+    target_cost: float | None = Field(
+        default=None, description="What the candidate's target calls cost (USD)."
+    )
+    judge_cost: float | None = Field(
+        default=None, description="What the candidate's LLM-judge calls cost (USD), apart."
+    )
 
 
 # ---------------------------------------------------------------------- seed-shaped responses

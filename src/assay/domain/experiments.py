@@ -262,8 +262,14 @@ class ExperimentSummary(Record):
     avg_latency_ms: float | None
     p50_latency_ms: float | None
     p95_latency_ms: float | None
-    total_cost: float
+    total_cost: float = Field(description="What the target calls cost (USD).")
     avg_cost: float | None
+    judge_cost: float = Field(
+        default=0.0, description="What LLM-judge calls cost (USD), apart from the target's."
+    )
+    judge_latency_ms: float = Field(
+        default=0.0, description="Time spent in LLM-judge calls over the run (ms)."
+    )
     tokens_in: int
     tokens_out: int
     duration_s: float | None = Field(

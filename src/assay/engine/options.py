@@ -68,6 +68,7 @@ class Progress:
     cached: int = 0
     retries: int = 0
     cost: float = 0.0
+    judge_cost: float = 0.0
     written: int = 0
     started: float = field(default_factory=time.monotonic)
 

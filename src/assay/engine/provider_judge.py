@@ -190,6 +190,7 @@ def llm_judge(
     choices: Mapping[str, float] | Sequence[str] | None = None,
     pass_choices: Sequence[str] | None = None,
     name: str | None = None,
+    repetitions: int = 1,
     options: ModelOptions | None = None,
     base_url: str | None = None,
     api_key: str | None = None,
@@ -201,10 +202,12 @@ def llm_judge(
 
     ``rubric``: correctness, faithfulness, helpfulness, safety or custom (with ``criteria``).
     ``choices``: labels best first, or label → score; ``pass_choices``: labels that pass
-    (default: the best-scoring ones). The model is :class:`~assay.domain.ModelOptions`, given
-    as ``options`` or as its fields (``model``, ``provider``, ``temperature`` (default 0),
-    ``max_tokens`` (512), ``timeout`` (60 s), ``max_retries`` (5), ``backoff``, ``rpm``,
-    ``tpm``, ``price``), the same fields a prompt target takes. Keys come from the
+    (default: the best-scoring ones). ``repetitions``: grade each output this many times
+    (the mean is the score; the values and their spread are kept in its metadata). The
+    model is :class:`~assay.domain.ModelOptions`, given as ``options`` or as its fields
+    (``model``, ``provider``, ``temperature`` (default 0), ``max_tokens`` (512), ``timeout``
+    (60 s), ``max_retries`` (5), ``backoff``, ``rpm``, ``tpm``, ``price``), the same fields a
+    prompt target takes. Keys come from the
     environment (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``) unless ``api_key`` is given.
     """
     spec = rubric_for(rubric, criteria=criteria, choices=choices, pass_choices=pass_choices)
@@ -216,4 +219,4 @@ def llm_judge(
         transport=transport,
         **model,
     )
-    return LLMJudge(judge, spec, name=name)
+    return LLMJudge(judge, spec, name=name, repetitions=repetitions)

@@ -655,9 +655,11 @@ class Runner:
         assert self._writer is not None
         self._writer.submit(completion, cache)
         self.progress.done += 1
-        if completion.cost:
-            self.progress.cost += completion.cost
-            self._spent += completion.cost
+        judged = sum(s.cost for s in completion.scores if s.cost)  # LLM-judge calls
+        if completion.cost or judged:
+            self.progress.cost += completion.cost or 0.0
+            self.progress.judge_cost += judged
+            self._spent += (completion.cost or 0.0) + judged
             budget = self.options.max_cost
             if budget is not None and self._spent >= budget and not self._stopping:
                 self._cancel(False, f"cost budget of {budget:g} reached (spent {self._spent:.4f})")

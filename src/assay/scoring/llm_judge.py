@@ -327,15 +327,43 @@ def judge_messages(rubric: Rubric, sample: Sample) -> list[dict[str, str]]:
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
-class LLMJudge:
-    """A scorer that asks a model to grade each sample by a rubric."""
+MAX_REPETITIONS = 20
 
-    def __init__(self, model: JudgeModel, rubric: Rubric, *, name: str | None = None) -> None:
+
+class LLMJudge:
+    """A scorer that asks a model to grade each sample by a rubric.
+
+    With ``repetitions`` k > 1 the judge grades the same output k times: the score's value is
+    the mean of the k verdicts, it passes when most of them pass, and its metadata keeps the
+    k values and their standard deviation (the judge's own noise, which comparisons read).
+    """
+
+    def __init__(
+        self,
+        model: JudgeModel,
+        rubric: Rubric,
+        *,
+        name: str | None = None,
+        repetitions: int = 1,
+    ) -> None:
+        if isinstance(repetitions, bool) or not isinstance(repetitions, int):
+            raise InvalidInput("repetitions must be a whole number", field="params.repetitions")
+        if not 1 <= repetitions <= MAX_REPETITIONS:
+            raise InvalidInput(
+                f"repetitions must be between 1 and {MAX_REPETITIONS}", field="params.repetitions"
+            )
         self.model = model
         self.rubric = rubric
         self.name = name or f"judge_{rubric.name}"
+        self.repetitions = repetitions
 
     async def score(self, sample: Sample) -> ScoreCreate:
+        if self.repetitions == 1:
+            return await self._once(sample)
+        scores = [await self._once(sample) for _ in range(self.repetitions)]
+        return repeated(self.name, scores)
+
+    async def _once(self, sample: Sample) -> ScoreCreate:
         messages = judge_messages(self.rubric, sample)
         reply = await self.model.complete(messages)
         usage: dict[str, Any] = {
@@ -367,6 +395,55 @@ class LLMJudge:
             metadata=meta,
             **usage,
         )
+
+
+def _total(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def repeated(name: str, scores: Sequence[ScoreCreate]) -> ScoreCreate:
+    """One score from k verdicts on the same output: the mean value, passing when most pass,
+    the k values and their standard deviation (n - 1) in the metadata, usage summed."""
+    values = [float(s.value) for s in scores if isinstance(s.value, int | float)]
+    usage: dict[str, Any] = {
+        "cost": _total([s.cost for s in scores]),
+        "tokens_in": _total([s.tokens_in for s in scores]),
+        "tokens_out": _total([s.tokens_out for s in scores]),
+        "latency_ms": _total([s.latency_ms for s in scores]),
+    }
+    first = scores[0].metadata or {}
+    meta: dict[str, Any] = {
+        "judge": first.get("judge"),
+        "repetitions": len(scores),
+        "values": values,
+        "choices": [(s.metadata or {}).get("choice") for s in scores],
+    }
+    if not values:
+        return ScoreCreate(
+            name=name,
+            value=None,
+            data_type=ScoreDataType.numeric,
+            reason=scores[0].reason,
+            metadata=meta,
+            **usage,
+        )
+    mean = sum(values) / len(values)
+    meta["std"] = (
+        (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+        if len(values) > 1
+        else None
+    )
+    passes = [s.passed for s in scores if s.passed is not None]
+    return ScoreCreate(
+        name=name,
+        value=mean,
+        data_type=ScoreDataType.numeric,
+        passed=sum(passes) * 2 > len(passes),
+        reason=next((s.reason for s in scores if s.value is not None), None),
+        metadata=meta,
+        **usage,
+    )
 
 
 # ---------------------------------------------------------------------- pairwise

@@ -175,6 +175,7 @@ class Analytics:
             )
         }
         per_scorer: dict[str, dict[str, ScorerPoint]] = defaultdict(dict)
+        judge_cost: dict[str, float] = defaultdict(float)
         for row in conn.execute(
             select(
                 scores.c.experiment_id,
@@ -183,10 +184,12 @@ class Analytics:
                 func.avg(scores.c.numeric_value).label("mean"),
                 _count_if(scores.c.passed.is_(True)).label("passed"),
                 _count_if(scores.c.passed.is_not(None)).label("judged"),
+                func.coalesce(func.sum(scores.c.cost), 0.0).label("cost"),
             )
             .where(scores.c.experiment_id.in_(ids))
             .group_by(scores.c.experiment_id, scores.c.name)
         ):
+            judge_cost[row.experiment_id] += float(row.cost)
             per_scorer[row.experiment_id][row.name] = ScorerPoint(
                 count=row.n,
                 mean=None if row.mean is None else float(row.mean),
@@ -226,6 +229,7 @@ class Analytics:
                     p95_latency_ms=p95,
                     total_cost=float(a.cost) if a else 0.0,
                     avg_cost=float(a.cost) / a.n_cost if a and a.n_cost else None,
+                    judge_cost=judge_cost.get(run.id, 0.0),
                     scores=per_scorer.get(run.id, {}),
                 )
             )

@@ -405,7 +405,8 @@ class Experiments:
         return out
 
     def overview(self, experiment_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Per experiment, for run tables: result count, avg latency (ms), avg cost, pass rate."""
+        """Per experiment, for run tables: result count, avg latency (ms), avg cost, pass rate,
+        and the average judge cost per result when LLM judges cost something."""
         out: dict[str, dict[str, Any]] = {}
         if not experiment_ids:
             return out
@@ -430,6 +431,14 @@ class Experiments:
                     "avg_cost": None if cost is None else float(cost),
                     "pass_rate": int(passed or 0) / judged if judged else None,
                 }
+            judge = select(
+                scores.c.experiment_id,
+                func.sum(scores.c.cost),
+                func.count(scores.c.result_id.distinct()),
+            ).where(scores.c.experiment_id.in_(list(experiment_ids)), scores.c.cost.is_not(None))
+            for exp_id, spent, scored in conn.execute(judge.group_by(scores.c.experiment_id)):
+                if exp_id in out and scored:
+                    out[exp_id]["avg_judge_cost"] = float(spent) / out[exp_id]["items"]
         return out
 
     def scorer_errors(self, experiment_ids: Sequence[str]) -> dict[str, int]:
@@ -457,14 +466,20 @@ class Experiments:
             return summarize(conn, row)
 
     def spent(self, experiment_id: str) -> float:
-        """Total cost recorded so far (for cost budgets across resumes)."""
+        """Total cost recorded so far, target and judge calls (for cost budgets across
+        resumes)."""
         with self.db.read() as conn:
             total = conn.execute(
                 select(func.coalesce(func.sum(results.c.cost), 0.0)).where(
                     results.c.experiment_id == experiment_id
                 )
             ).scalar_one()
-        return float(total)
+            judged = conn.execute(
+                select(func.coalesce(func.sum(scores.c.cost), 0.0)).where(
+                    scores.c.experiment_id == experiment_id
+                )
+            ).scalar_one()
+        return float(total) + float(judged)
 
     # ------------------------------------------------------------------ results
     def results(

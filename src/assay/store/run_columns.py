@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Select, desc, select
+from sqlalchemy import Connection, Select, Text, cast, desc, select
 
 from assay.domain import content_hash
 from assay.store.db import Database
@@ -233,3 +233,24 @@ def item_contents(db: Database, experiment_id: str) -> dict[str, str]:
     )
     with db.read() as conn:
         return {str(item): content_hash(i, e) for item, i, e in conn.execute(query)}
+
+
+def judge_spreads(db: Database, experiment_id: str) -> dict[str, tuple[float, int, int]]:
+    """Per score name graded with repetitions: the mean within-output variance of one judge
+    call (the mean of ``std**2``), the repetitions per output, and how many outputs."""
+    query = select(scores.c.name, scores.c.metadata).where(
+        scores.c.experiment_id == experiment_id,
+        cast(scores.c.metadata, Text).like('%"repetitions"%'),
+    )
+    found: dict[str, list[tuple[float, int]]] = {}
+    with db.read() as conn:
+        for name, metadata in conn.execute(query).tuples():
+            meta = loads(metadata) if isinstance(metadata, str) else metadata
+            std, k = (meta or {}).get("std"), (meta or {}).get("repetitions")
+            if isinstance(std, int | float) and isinstance(k, int) and k > 1:
+                found.setdefault(name, []).append((float(std) ** 2, k))
+    out = {}
+    for name, rows in found.items():
+        ks = [k for _, k in rows]
+        out[name] = (sum(v for v, _ in rows) / len(rows), max(set(ks), key=ks.count), len(rows))
+    return out

@@ -93,6 +93,8 @@ def summarize(conn: Connection, experiment: Row[Any]) -> ExperimentSummary:
             _sum_true(scores.c.passed),
             _sum_false(scores.c.passed),
             func.avg(scores.c.numeric_value),
+            func.coalesce(func.sum(scores.c.cost), 0.0),
+            func.coalesce(func.sum(scores.c.latency_ms), 0.0),
         )
         .where(scores.c.experiment_id == experiment_id)
         .group_by(scores.c.name)
@@ -108,8 +110,10 @@ def summarize(conn: Connection, experiment: Row[Any]) -> ExperimentSummary:
             pass_rate=(int(ok) / (int(ok) + int(ko))) if ok or ko else None,
             mean=float(mean) if mean is not None else None,
         )
-        for name, count, scored, ok, ko, mean in scorer_rows
+        for name, count, scored, ok, ko, mean, _, _ in scorer_rows
     ]
+    judge_cost = sum(float(r[6]) for r in scorer_rows)
+    judge_latency = sum(float(r[7]) for r in scorer_rows)
     scorer_errors = sum(s.count - s.scored for s in stats)
     duration = duration_s(experiment)  # active time: a resumed run's idle gap is left out
     return ExperimentSummary(
@@ -127,6 +131,8 @@ def summarize(conn: Connection, experiment: Row[Any]) -> ExperimentSummary:
         p95_latency_ms=percentile(conn, experiment_id, int(n_latency), 0.95),
         total_cost=float(total_cost),
         avg_cost=float(total_cost) / n_cost if n_cost else None,
+        judge_cost=judge_cost,
+        judge_latency_ms=judge_latency,
         tokens_in=int(tokens_in),
         tokens_out=int(tokens_out),
         duration_s=duration,

@@ -25,6 +25,7 @@ from assay.server.web import (
     prompts,
     result_detail,
     run_actions,
+    run_estimate,
     runs,
     sessions,
     traces,
@@ -52,6 +53,7 @@ def static(name: Annotated[str, Path(max_length=100)]) -> FileResponse:
 for module in (
     datasets,
     uploads,
+    run_estimate,
     dataset_runs,
     dataset_history,
     evaluators,

@@ -149,6 +149,7 @@ def create_run(
     temperature: Annotated[str, Form()] = "",
     endpoint_id: Annotated[str, Form()] = "",
     concurrency: Annotated[str, Form()] = "5",
+    trials: Annotated[str, Form()] = "1",
     run_tag: Annotated[str, Form()] = "",
     evaluator_ids: Annotated[list[str] | None, Form()] = None,
 ) -> HTMLResponse:
@@ -166,6 +167,7 @@ def create_run(
         "temperature": temperature,
         "endpoint_id": endpoint_id,
         "concurrency": concurrency,
+        "trials": trials,
         "run_tag": run_tag,
         "evaluator_ids": set(evaluator_ids or []),
     }
@@ -189,6 +191,7 @@ def create_run(
             config=config,
             evaluator_ids=list(evaluator_ids or []),
             concurrency=_concurrency(concurrency),
+            trials=_whole("trials", trials, 20),
             run_tag=run_tag.strip() or None,
         )
         experiment = launch(store, request.app.state.assay.settings, body)
@@ -213,10 +216,10 @@ def _number(field: str, text: str) -> float:
         raise InvalidInput(f"{field}: {text!r} is not a number", field=field) from None
 
 
-def _concurrency(text: str) -> int:
-    value = _number("concurrency", text)
-    if value != int(value) or not 1 <= value <= 10:
-        raise InvalidInput("concurrency: a whole number from 1 to 10", field="concurrency")
+def _whole(field: str, text: str, high: int) -> int:
+    value = _number(field, text or "1")
+    if value != int(value) or not 1 <= value <= high:
+        raise InvalidInput(f"{field}: a whole number from 1 to {high}", field=field)
     return int(value)
 
 
@@ -230,6 +233,10 @@ def _mean(scorer: str, point: TrendPoint) -> float | None:
 
 def _values(points: list[TrendPoint], value: Callable[[TrendPoint], float | None]) -> Any:
     return [figures.RunValue(p.name, p.created_at, value(p), p.status) for p in points]
+
+
+def _concurrency(text: str) -> int:
+    return _whole("concurrency", text, 10)
 
 
 @router.get("/datasets/{name}/analytics", response_class=HTMLResponse)

@@ -17,6 +17,7 @@ from assay.server.api.v1 import (
     experiments,
     items,
     online,
+    planning,
     projects,
     prompts,
     scores,
@@ -39,6 +40,7 @@ for module in (
     online,
     dataset_runs,
     compare,
+    planning,
     experiments,
     audit,
 ):
