@@ -14,7 +14,7 @@ from assay.config import Settings
 from assay.domain import EvaluatorCreate, ObservationCreate, ScoreCreate, TraceCreate
 from assay.domain.online import OnlineEvaluatorRef, OnlineRuleCreate, TraceFilter
 from assay.errors import InvalidInput
-from assay.scoring import register
+from assay.scoring import registry
 from assay.service.online import OnlineEvaluator, create_rule
 from assay.service.online_match import sampled
 from assay.store import Store
@@ -33,7 +33,10 @@ def _explodes(**_: Any) -> Any:
     return Explodes()
 
 
-register("test_online_explodes", _explodes)
+@pytest.fixture(autouse=True)
+def _test_scorers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This module's scorers, registered only while its tests run."""
+    monkeypatch.setitem(registry._REGISTRY, "test_online_explodes", _explodes)
 
 
 def _settings(settings: Settings, **changes: Any) -> Settings:

@@ -11,13 +11,14 @@ import uuid
 from collections import Counter
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from assay.client import Assay
 from assay.config import Settings
 from assay.domain import EvaluatorCreate, RunScoreRequest, ScoreCreate
-from assay.scoring import register
+from assay.scoring import registry
 from assay.service.scoring import score_run_now
 from assay.service.upload_scoring import UploadScorer
 from assay.store import Store
@@ -52,8 +53,11 @@ def _explodes(**_: Any) -> Any:
     return Explodes()
 
 
-register("test_upload_counting", _counting)
-register("test_upload_explodes", _explodes)
+@pytest.fixture(autouse=True)
+def _test_scorers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This module's scorers, registered only while its tests run."""
+    monkeypatch.setitem(registry._REGISTRY, "test_upload_counting", _counting)
+    monkeypatch.setitem(registry._REGISTRY, "test_upload_explodes", _explodes)
 
 
 def _attach(store: Store, dataset: str, name: str, kind: str, **fields: Any) -> None:
