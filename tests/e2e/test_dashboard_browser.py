@@ -32,7 +32,7 @@ from tests.e2e.test_serve import start
 pytestmark = pytest.mark.e2e
 
 N_ITEMS = 30
-WRONG = (3, 7, 11, 15, 19, 23)  # items "cand" gets wrong: regressions against "base"
+WRONG = (3, 7, 11, 15, 19, 23, 27)  # items "cand" gets wrong: regressions against "base"
 TAGS = ("even", "odd")
 CAND_PASS_RATE = f"{(N_ITEMS - len(WRONG)) / N_ITEMS * 100:.1f} %"  # as the pages format it
 UNSET = ("ASSAY_DATABASE_URL", "ASSAY_PROJECT", "ASSAY_URL", "ASSAY_SECRET_KEY")
@@ -376,7 +376,7 @@ def test_runs_sort_by_column_header(page: Page, site: Site) -> None:
     page.get_by_role("link", name="Pass rate", exact=True).click()
     expect(page).to_have_url(re.compile(r"/runs\?q=a&sort=pass_rate$"))
     expect(page.locator("th[aria-sort=ascending]")).to_contain_text("Pass rate")
-    assert _order(page, "base", "cand") == ["cand", "base"]  # 85 % before 100 %
+    assert _order(page, "base", "cand") == ["cand", "base"]  # 76.7 % before 100 %
     page.get_by_role("link", name="Pass rate ▲").click()
     expect(page).to_have_url(re.compile(r"sort=-pass_rate$"))
     expect(page.locator("th[aria-sort=descending]")).to_contain_text("Pass rate")

@@ -152,6 +152,11 @@ def _bodies(names: dict[str, str]) -> dict[tuple[str, str], Any]:
         ("POST", "/api/v1/dataset-runs/"): {"datasetName": names["dataset_name"], "name": "b"},
         ("POST", "/api/v1/dataset-runs/{dataset_run_id}/items/"): {"items": [{"input": "b"}]},
         ("POST", "/api/v1/scores/"): {"trace_id": names["trace_id"], "name": "b", "value": 1},
+        ("POST", "/api/v1/online-rules/"): {
+            "name": f"b-rule-{fresh}",
+            "evaluators": [{"evaluator": names["evaluator_id"]}],
+        },
+        ("PUT", "/api/v1/online-rules/{rule_id}/"): {"enabled": False},
     }
 
 
@@ -167,6 +172,10 @@ def _params(names: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
         },
     }
 
+
+#: Routes whose body names another project's resource and answer that it is not found as a
+#: field of the body (422 naming the field), like any unknown name.
+_BODY_FIELDS_NOT_FOUND = {("POST", "/api/v1/online-rules/")}
 
 #: Routes without path parameters whose body names another project's resource.
 _BODY_REFERENCES = {
@@ -222,6 +231,11 @@ def test_another_projects_key_reaches_nothing(
         headers=basic(a_key),
         json={"trace_id": trace_id, "name": "a-score", "value": secret},
     ).json()
+    rule = keyed.post(
+        "/api/v1/online-rules/",
+        headers=basic(a_key),
+        json={"name": f"a-rule-{secret}", "evaluators": [{"evaluator": evaluator["name"]}]},
+    ).json()
     before = (a.datasets.get(dataset.id), a.prompts.versions(prompt.name), a.traces.get(trace_id))
 
     ids = {
@@ -236,6 +250,7 @@ def test_another_projects_key_reaches_nothing(
         "dataset_run_id": run["id"],
         "evaluator_id": evaluator["id"],
         "score_id": score["id"],
+        "rule_id": rule["id"],
     }
     by_name = {
         **ids,
@@ -243,6 +258,7 @@ def test_another_projects_key_reaches_nothing(
         "endpoint_id": endpoint.name,
         "experiment_id": experiment["name"],
         "evaluator_id": evaluator["name"],
+        "rule_id": rule["name"],
     }
     checked = 0
     for values in (ids, by_name):
@@ -269,7 +285,10 @@ def test_another_projects_key_reaches_nothing(
                 assert secret not in seen, where
                 assert dataset.id not in seen, where
                 assert item.id not in seen, where
-                if params or (method, route.path) in _BODY_REFERENCES:
+                if (method, route.path) in _BODY_FIELDS_NOT_FOUND:
+                    assert response.status_code == 422, where
+                    assert "not found" in response.json()["error"]["message"], where
+                elif params or (method, route.path) in _BODY_REFERENCES:
                     assert response.status_code == 404, where
                     assert response.json()["error"]["code"] == "not_found", where
                 else:

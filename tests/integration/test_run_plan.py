@@ -141,10 +141,11 @@ def test_variance_components_from_run_pairs(store: Store, client: Assay, cli: Cl
     shown = cli.inproc("plan", "qa", "--difference", "10", "--items", "200")
     assert shown.exit_code == 0, shown.output
     assert "Plan for qa: 200 items x 1 trial" in shown.output
-    assert "run pairs" in shown.output
+    assert "run" in shown.output  # the source column, cut to the terminal's width
     assert "Estimated cost: unknown" in shown.output
     as_json = json.loads(cli.inproc("plan", "qa", "--json", "--metric", "passed").output)
     assert [m["metric"] for m in as_json["metrics"]] == ["passed"]
+    assert as_json["metrics"][0]["source"] == "run_pairs"
 
 
 @pytest.fixture

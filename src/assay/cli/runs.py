@@ -65,7 +65,7 @@ class StatusFilter(StrEnum):
 
 
 #: ``assay.domain.EXPERIMENT_SORT_FIELDS``, without importing the domain models.
-SORT_FIELDS = ("created_at", "name", "status", "pass_rate", "cost", "latency")
+SORT_FIELDS = ("created_at", "name", "status", "dataset", "pass_rate", "cost", "latency")
 
 
 class ExportFormat(StrEnum):
