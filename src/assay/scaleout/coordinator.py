@@ -6,7 +6,8 @@ costs a Ray worker process, a second or more), holds the coordinators of its run
 theirs through a :class:`CoordinatorRef`. A coordinator owns what must be global across the
 cluster: the requests/tokens per minute of each provider (one sliding window, on this actor's
 clock, from which shards lease request permits in blocks), the cost spent against the budget,
-the stop signal (cancel, Ctrl+C, budget), the progress of each shard's current attempt, and, when the store is SQLite, the inbox of result batches the driver's writer drains.
+the stop signal (cancel, Ctrl+C, budget), the progress of each shard's current attempt, and,
+when the store is SQLite, the inbox of result batches the driver's writer drains.
 """
 
 from __future__ import annotations

@@ -84,9 +84,7 @@ class ClusterLimiter:
     :data:`SETTLE_BATCH` calls.
     """
 
-    def __init__(
-        self, coordinator: Handle, key: str, block: int = 1, ceiling: float = 1.0
-    ) -> None:
+    def __init__(self, coordinator: Handle, key: str, block: int = 1, ceiling: float = 1.0) -> None:
         self.coordinator = coordinator
         self.key = key
         self.block = max(1, block)
