@@ -298,3 +298,40 @@ def test_resume_after_the_driver_dies(
     rows = _stored(store, experiment_id)
     assert len(rows) == 300
     assert all(row[2] == "completed" and len(row[5]) == 2 for row in rows)
+
+
+def test_another_cluster_address_is_refused(
+    cluster: LocalCluster, store: Store, settings: Settings
+) -> None:
+    from assay.errors import InvalidInput
+    from tests.fakes.ray_cluster import free_ports
+
+    before = store.experiments.list().total
+    elsewhere = f"127.0.0.1:{free_ports(1)[0]}"
+    with pytest.raises(InvalidInput, match="already connected to the Ray cluster") as caught:
+        assay.evaluate(
+            _data(3),
+            shout,
+            [],
+            executor="ray",
+            ray_address=elsewhere,
+            store=store,
+            settings=settings,
+            quiet=True,
+        )
+    assert caught.value.field == "ray_address"
+    assert elsewhere in str(caught.value)
+    assert store.experiments.list().total == before  # refused before anything was stored
+    # The address this process is connected to, however it is spelled, is accepted.
+    port = cluster.address.rpartition(":")[2]
+    same = assay.evaluate(
+        _data(3),
+        shout,
+        [],
+        executor="ray",
+        ray_address=f"localhost:{port}",
+        store=store,
+        settings=settings,
+        quiet=True,
+    )
+    assert same.status == "completed"

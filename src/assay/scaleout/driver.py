@@ -48,13 +48,25 @@ _GRACE = 10.0  # after a stop, seconds a shard has to end before Ray cancels it
 HEAD = "node:__internal_head__"  # the resource only the head node has
 
 
-def _endpoint(address: str) -> str:
-    """``host:port`` of a cluster address, the host as an IP address where it resolves."""
-    bare = address.removeprefix("ray://")
-    host, _, port = bare.rpartition(":")
+def _local_ips() -> set[str]:
+    """This machine's addresses: loopback, its host name's, and the one Ray itself picks (the
+    source address of the default route; connecting a UDP socket sends nothing)."""
+    ips = {"127.0.0.1", "::1", "0.0.0.0"}
+    with contextlib.suppress(OSError):
+        ips.update(socket.gethostbyname_ex(socket.gethostname())[2])
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("8.8.8.8", 80))
+        ips.add(s.getsockname()[0])
+    return ips
+
+
+def _endpoint(address: str) -> tuple[str, str]:
+    """(host, port) of a cluster address, the host as an IP address where it resolves and
+    ``local`` when it is this machine."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
     with contextlib.suppress(OSError, UnicodeError):
         host = socket.gethostbyname(host)
-    return f"{host}:{port}"
+    return ("local" if host.startswith("127.") or host in _local_ips() else host), port
 
 
 _JOINED: list[str] = []  # the address this module joined Ray with, if it did
@@ -65,24 +77,27 @@ def connected_address() -> str:
     return str(ray.get_runtime_context().gcs_address)
 
 
-def connect(address: str | None, runtime_env: dict[str, Any] | None = None) -> None:
-    """Join the Ray cluster at ``address`` (None: ``RAY_ADDRESS``, else a local Ray).
+def check_address(address: str | None) -> None:
+    """Refuse ``address`` when this process is already connected to another Ray cluster: Ray
+    holds one connection per process, and the runs in progress use it (``None`` and ``auto``
+    accept whichever cluster it is)."""
+    if address in (None, "auto") or not ray.is_initialized():
+        return
+    current = connected_address()
+    known = {_endpoint(current)} | ({_endpoint(_JOINED[0])} if _JOINED else set())
+    if _endpoint(address) not in known:
+        raise InvalidInput(
+            f"this process is already connected to the Ray cluster at {current}, not "
+            f"{address}: use that address, or ray.shutdown() before a run elsewhere",
+            field="ray_address",
+        )
 
-    A process already connected stays connected: to the same cluster that is fine (``None``
-    and ``auto`` accept any), to another one it is an error: Ray holds one connection per
-    process, and the runs in progress use it.
-    """
+
+def connect(address: str | None, runtime_env: dict[str, Any] | None = None) -> None:
+    """Join the Ray cluster at ``address`` (None: ``RAY_ADDRESS``, else a local Ray); a process
+    already connected stays so, to the same cluster (see :func:`check_address`)."""
     if ray.is_initialized():
-        if address in (None, "auto"):
-            return
-        current = connected_address()
-        known = {_endpoint(current)} | ({_endpoint(_JOINED[0])} if _JOINED else set())
-        if _endpoint(address) not in known:
-            raise InvalidInput(
-                f"this process is already connected to the Ray cluster at {current}, not "
-                f"{address}: use that address, or ray.shutdown() before a run elsewhere",
-                field="ray_address",
-            )
+        check_address(address)
         return
     try:
         ray.init(
