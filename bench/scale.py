@@ -347,6 +347,11 @@ def main() -> None:
         default=0,
         help="add a PostgreSQL run of this many items with a killed node",
     )
+    parser.add_argument(
+        "--skip-workloads",
+        action="store_true",
+        help="only the --size run, added to the figures already in the JSON",
+    )
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="assay-scale-"))
     result: dict[str, Any] = {
@@ -361,7 +366,10 @@ def main() -> None:
             "core count"
         ),
     }
-    result |= workloads(args, home)
+    if args.skip_workloads and RESULTS.exists():
+        result = json.loads(RESULTS.read_text())
+    else:
+        result |= workloads(args, home)
     if args.size:
         result["size_run"] = size_run(args.size)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
