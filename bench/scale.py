@@ -322,6 +322,7 @@ def size_run(n: int) -> dict[str, Any]:
             "scores": scores[0],
             "results_with_scores": scores[1],
             "exactly_once": row[0] == row[1] == row[2] == n and scores[0] == scores[1] == n,
+            "load_average_1min": _load(),
         }
         store.close()
     finally:
