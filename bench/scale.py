@@ -3,21 +3,24 @@
 Workloads, each run by the local executor (the baseline, in this process) and on a local Ray
 cluster of separate processes (one node of four CPUs; ``k`` workers = ``k`` shards at once):
 
-- ``io``: a target that awaits 50 ms, concurrency 10 per runner (the local run: one runner),
-  no scorer. Scales with workers even on few cores: the work is waiting.
-- ``cpu``: an instant target and the ``semantic_similarity`` scorer (all-MiniLM-L6-v2 from the
-  ``embeddings`` extra, one torch thread per process), or, without that extra, a pure-Python
-  CPU-heavy scorer (the JSON says which). Scales with workers only up to the cores there are.
+- ``io`` (2,000 items): a target that awaits 50 ms, concurrency 10 per runner (the local run:
+  one runner), no scorer. Ray x1 should match the local run: the same runner, in a shard.
+- ``cpu_python`` (400 items): an instant target and a pure-Python CPU-heavy scorer that holds
+  the GIL, so the local run uses one core and each Ray worker adds one, up to the cores free.
+- ``cpu_embeddings`` (400 items, with the ``embeddings`` extra): the ``semantic_similarity``
+  scorer (all-MiniLM-L6-v2, one torch thread per call); torch releases the GIL, so the local
+  run's scoring threads already use several cores.
 
 Also: Ray's start-up cost (a cluster's ``ray start``, joining it, the first task) and the fixed
-cost of a Ray run (one item). ``--size N`` adds a run of N items on PostgreSQL on a two-node
-cluster whose worker node is SIGKILLed at 30 %, counting that every (item, repetition) is
-stored exactly once. Figures are ratios to the local run measured here, and CPU seconds
-(driver and every cluster process) per 1,000 items; this machine is shared, so wall-clock
-items/s move with its load.
+cost of a Ray run (one item), the first of a process (which starts its coordinator hub) and a
+later one. The 1-minute load average is recorded around each workload. ``--size N`` adds a run
+of N items on PostgreSQL on a two-node cluster whose worker node is SIGKILLed at 30 %, counting
+that every (item, repetition) is stored exactly once. Figures are ratios to the local run
+measured here, and CPU seconds (driver and every cluster process) per 1,000 items; this machine
+is shared, so wall-clock items/s move with its load.
 
     python bench/scale.py                    # writes bench/results/scale.json
-    python bench/scale.py --items 200 --size 100000
+    python bench/scale.py --io-items 2000 --cpu-items 400 --size 100000
 """
 
 from __future__ import annotations
@@ -131,34 +134,45 @@ def _measure(
     }
 
 
+def _load() -> float:
+    return round(os.getloadavg()[0], 1)
+
+
 def workloads(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     import ray
     from tests.fakes.ray_tasks import paraphrase, wait_50ms
 
     from assay.config import Settings
+    from assay.scoring import scorer
 
     settings = Settings(home=home, database_url=f"sqlite:///{home}/bench.db")
+    size = max(args.io_items, args.cpu_items)
     data = [
-        {"input": f"item {i}", "expected_output": f"the answer to item {i}"}
-        for i in range(args.items)
+        {"input": f"item {i}", "expected_output": f"the answer to item {i}"} for i in range(size)
     ]
-    use_embeddings = _embeddings()
-    if use_embeddings:
-        cpu_scorers: list[Any] = [{"type": "semantic_similarity"}]
-        cpu_name = "semantic_similarity (all-MiniLM-L6-v2, one torch thread per process)"
-    else:
-        from assay.scoring import scorer
-
-        cpu_scorers = [scorer(python_cpu_scorer)()]
-        cpu_name = "pure Python: 2,000 SHA-256 rounds per output"
-    out: dict[str, Any] = {"cpu_scorer": cpu_name}
-    if use_embeddings:  # the local baseline loads the model first, as the workers do
+    cpu_loads: list[tuple[str, str, list[Any]]] = [
+        (
+            "cpu_python",
+            "pure Python, holds the GIL: 2,000 SHA-256 rounds per output",
+            [scorer(python_cpu_scorer)()],
+        )
+    ]
+    if _embeddings():  # the local baseline loads the model first, as the workers do
         import torch
 
         from assay.scoring.embeddings import cosine_similarities
 
         torch.set_num_threads(1)
         cosine_similarities("warm", ["up"])
+        cpu_loads.append(
+            (
+                "cpu_embeddings",
+                "semantic_similarity (all-MiniLM-L6-v2, one torch thread per call; the local "
+                "run already uses several cores: torch releases the GIL in its scoring threads)",
+                [{"type": "semantic_similarity"}],
+            )
+        )
+    out: dict[str, Any] = {"cpu_scorers": {label: what for label, what, _ in cpu_loads}}
     env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     t0 = time.perf_counter()
     cluster = LocalCluster(workers=0, head_cpus=4, env=env)
@@ -171,40 +185,43 @@ def workloads(args: argparse.Namespace, home: Path) -> dict[str, Any]:
         t2 = time.perf_counter()
         ray.get(ray.remote(lambda: 1).remote())
         first_task = time.perf_counter() - t2
+        # The first Ray run of a process starts its coordinator hub (an actor: a process);
+        # later runs reuse it.
+        first = _measure(settings, cluster, data[:1], wait_50ms, [], executor="ray", shards=1)
         one = _measure(settings, cluster, data[:1], wait_50ms, [], executor="ray", shards=1)
         local_one = _measure(settings, None, data[:1], wait_50ms, [], executor="local")
         out["startup"] = {
             "ray_start_s": round(started, 2),
             "join_s": round(joined, 2),
             "first_task_s": round(first_task, 2),
-            "one_item_run_s": {"ray": one["seconds"], "local": local_one["seconds"]},
+            "one_item_run_s": {
+                "ray_first_run_of_process": first["seconds"],
+                "ray": one["seconds"],
+                "local": local_one["seconds"],
+            },
         }
-        for label, task, scorers in (("io", wait_50ms, []), ("cpu", paraphrase, cpu_scorers)):
+        plan = [("io", args.io_items, wait_50ms, [])] + [
+            (label, args.cpu_items, paraphrase, scorers) for label, _, scorers in cpu_loads
+        ]
+        for label, n, task, scorers in plan:
             # A warm-up run per workload: the workers load Assay (and the model) once.
-            _measure(
-                settings,
-                cluster,
-                data[: min(40, len(data))],
-                task,
-                scorers,
-                executor="ray",
-                shards=4,
-            )
-            base = _measure(settings, None, data, task, scorers, executor="local")
+            _measure(settings, cluster, data[: min(40, n)], task, scorers, executor="ray", shards=4)
+            before = _load()
+            base = _measure(settings, None, data[:n], task, scorers, executor="local")
             runs = [base]
             for k in (1, 2, 4):
                 runs.append(
-                    _measure(settings, cluster, data, task, scorers, executor="ray", shards=k)
+                    _measure(settings, cluster, data[:n], task, scorers, executor="ray", shards=k)
                 )
             for run in runs:
                 run["vs_local"] = round(run["items_per_s"] / base["items_per_s"], 2)
-            out[label] = runs
-            print(label, json.dumps(runs, indent=1))
-        cpu_runs = {r["executor"]: r["items_per_s"] for r in out["cpu"]}
-        out["cpu_speedup_per_added_worker"] = {
-            "1->2": round(cpu_runs["ray x2"] / cpu_runs["ray x1"], 2),
-            "2->4": round(cpu_runs["ray x4"] / cpu_runs["ray x2"], 2),
-        }
+            by = {r["executor"]: r["items_per_s"] for r in runs}
+            out[label] = {
+                "runs": runs,
+                "speedup_vs_ray_x1": {k: round(by[f"ray x{k}"] / by["ray x1"], 2) for k in (2, 4)},
+                "load_average_1min": {"before": before, "after": _load()},
+            }
+            print(label, json.dumps(out[label], indent=1))
     finally:
         ray.shutdown()
         cluster.stop()
@@ -305,6 +322,7 @@ def size_run(n: int) -> dict[str, Any]:
             "scores": scores[0],
             "results_with_scores": scores[1],
             "exactly_once": row[0] == row[1] == row[2] == n and scores[0] == scores[1] == n,
+            "load_average_1min": _load(),
         }
         store.close()
     finally:
@@ -322,24 +340,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--items", type=int, default=400)
+    parser.add_argument("--io-items", type=int, default=2000, help="items of the I/O-bound run")
+    parser.add_argument("--cpu-items", type=int, default=400, help="items of the CPU-bound runs")
     parser.add_argument(
         "--size",
         type=int,
         default=0,
         help="add a PostgreSQL run of this many items with a killed node",
     )
+    parser.add_argument(
+        "--skip-workloads",
+        action="store_true",
+        help="only the --size run, added to the figures already in the JSON",
+    )
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="assay-scale-"))
     result: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_1min_at_start": _load(),
+        },
         "note": (
             "one shared machine: Ray workers, the driver and the database share its cores; "
             "I/O-bound runs scale with shards (each waits), CPU-bound ones flatten at the "
             "core count"
         ),
     }
-    result |= workloads(args, home)
+    if args.skip_workloads and RESULTS.exists():
+        result = json.loads(RESULTS.read_text())
+    else:
+        result |= workloads(args, home)
     if args.size:
         result["size_run"] = size_run(args.size)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -305,3 +305,108 @@ def test_resume_after_the_driver_dies(
     rows = _stored(store, experiment_id)
     assert len(rows) == 300
     assert all(row[2] == "completed" and len(row[5]) == 2 for row in rows)
+
+
+def test_another_cluster_address_is_refused(
+    cluster: LocalCluster, store: Store, settings: Settings
+) -> None:
+    from assay.errors import InvalidInput
+    from tests.fakes.ray_cluster import free_ports
+
+    before = store.experiments.list().total
+    elsewhere = f"127.0.0.1:{free_ports(1)[0]}"
+    with pytest.raises(InvalidInput, match="already connected to the Ray cluster") as caught:
+        assay.evaluate(
+            _data(3),
+            shout,
+            [],
+            executor="ray",
+            ray_address=elsewhere,
+            store=store,
+            settings=settings,
+            quiet=True,
+        )
+    assert caught.value.field == "ray_address"
+    assert elsewhere in str(caught.value)
+    assert store.experiments.list().total == before  # refused before anything was stored
+    # The address this process is connected to, however it is spelled, is accepted.
+    port = cluster.address.rpartition(":")[2]
+    same = assay.evaluate(
+        _data(3),
+        shout,
+        [],
+        executor="ray",
+        ray_address=f"localhost:{port}",
+        store=store,
+        settings=settings,
+        quiet=True,
+    )
+    assert same.status == "completed"
+
+
+def test_server_worker_runs_experiments_on_the_cluster(
+    cluster: LocalCluster, db_url: str, tmp_path: Any
+) -> None:
+    """``assay serve`` with ``ASSAY_RAY_ADDRESS``: an experiment created and started through
+    the API runs as shards on the cluster, its counts grow in the API while it runs, and each
+    result is stored once."""
+    import os
+    import uuid
+
+    import httpx
+    import ray
+
+    from assay.client import Assay
+    from tests.e2e.test_serve import start
+    from tests.fakes.ray_cluster import ROOT
+
+    n = 120
+    env = {
+        **os.environ,
+        "ASSAY_HOME": str(tmp_path / "home"),
+        "ASSAY_AUTH": "none",
+        "ASSAY_DATABASE_URL": db_url,
+        "ASSAY_PROJECT": f"ray-{uuid.uuid4().hex[:10]}",
+        "ASSAY_RAY_ADDRESS": cluster.address,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+    }
+    with FakeProvider(delay=0.1) as fake:
+        proc, base = start(env)
+        try:
+            headers = {"X-Assay-Client": "test"}
+            with httpx.Client(base_url=f"{base}/api/v1", timeout=30, headers=headers) as http:
+                with Assay(base_url=base, max_retries=0) as client:
+                    client.datasets.create("qa")
+                    client.datasets.create_items(
+                        "qa", [{"input": {"q": f"question {i}"}} for i in range(n)]
+                    )
+                prompt = {"name": "p", "template": "{{ input.q }}"}
+                assert http.post("/prompts/", json=prompt).status_code == 201
+                body = {
+                    "name": "on the cluster",
+                    "dataset_id": "qa",
+                    "concurrency": 2,
+                    "config": {"prompt_name": "p", "model": "m", "base_url": fake.openai_url},
+                }
+                run = http.post("/experiments/", json=body).json()
+                assert http.post(f"/experiments/{run['id']}/start/").status_code == 200
+                seen: list[tuple[str, int]] = []
+                deadline = time.monotonic() + 240
+                while time.monotonic() < deadline:
+                    got = http.get(f"/experiments/{run['id']}/", params={"runs_limit": 0})
+                    detail = got.json()
+                    seen.append((detail["status"], detail["summary"]["completed"]))
+                    if detail["status"] not in ("pending", "running", "scoring"):
+                        break
+                    time.sleep(0.05)
+                # The server's process joined the cluster as a driver (Ray's job table).
+                drivers = {job["DriverPid"] for job in ray._private.state.jobs()}
+            assert proc.pid in {int(pid) for pid in drivers}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    assert seen[-1] == ("completed", n), seen[-5:]
+    assert detail["summary"]["total"] == n  # one result per item: none stored twice
+    assert any(status == "running" and 0 < done < n for status, done in seen)  # progress
+    asked = [r.body["messages"][-1]["content"] for r in fake.requests]
+    assert sorted(asked) == sorted(f"question {i}" for i in range(n))  # each asked once

@@ -96,6 +96,14 @@ class RateLimiter:
             self._tokens += tokens - event[1]
         event[1] = tokens
 
+    def release(self, event: list[float]) -> None:
+        """Take back a request that was never sent (it leaves the window)."""
+        for i, other in enumerate(self._events):
+            if other is event:
+                del self._events[i]
+                self._tokens -= event[1]
+                return
+
 
 _LIMITERS: dict[tuple[str, int | None, int | None], RateLimiter] = {}
 

@@ -17,7 +17,9 @@ import contextlib
 import functools
 import logging
 import math
+import socket
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,7 +32,7 @@ from assay.engine.options import Progress, RunOptions
 from assay.engine.runner import Runner
 from assay.engine.writer_child import retry_storage
 from assay.errors import InvalidInput
-from assay.scaleout.coordinator import Coordinator
+from assay.scaleout.coordinator import CoordinatorRef, Hub
 from assay.scaleout.shard import ShardOutcome, ShardSpec, execute
 from assay.scoring import Scorer
 from assay.store import Store
@@ -46,9 +48,56 @@ _GRACE = 10.0  # after a stop, seconds a shard has to end before Ray cancels it
 HEAD = "node:__internal_head__"  # the resource only the head node has
 
 
+def _local_ips() -> set[str]:
+    """This machine's addresses: loopback, its host name's, and the one Ray itself picks (the
+    source address of the default route; connecting a UDP socket sends nothing)."""
+    ips = {"127.0.0.1", "::1", "0.0.0.0"}
+    with contextlib.suppress(OSError):
+        ips.update(socket.gethostbyname_ex(socket.gethostname())[2])
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("8.8.8.8", 80))
+        ips.add(s.getsockname()[0])
+    return ips
+
+
+def _endpoint(address: str) -> tuple[str, str]:
+    """(host, port) of a cluster address, the host as an IP address where it resolves and
+    ``local`` when it is this machine."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    with contextlib.suppress(OSError, UnicodeError):
+        host = socket.gethostbyname(host)
+    return ("local" if host.startswith("127.") or host in _local_ips() else host), port
+
+
+_JOINED: list[str] = []  # the address this module joined Ray with, if it did
+
+
+def connected_address() -> str:
+    """The GCS address (``host:port``) of the cluster this process is connected to."""
+    return str(ray.get_runtime_context().gcs_address)
+
+
+def check_address(address: str | None) -> None:
+    """Refuse ``address`` when this process is already connected to another Ray cluster: Ray
+    holds one connection per process, and the runs in progress use it (``None`` and ``auto``
+    accept whichever cluster it is)."""
+    if address in (None, "auto") or not ray.is_initialized():
+        return
+    current = connected_address()
+    known = {_endpoint(current)} | ({_endpoint(_JOINED[0])} if _JOINED else set())
+    if _endpoint(address) not in known:
+        raise InvalidInput(
+            f"this process is already connected to the Ray cluster at {current}, not "
+            f"{address}: use that address, or ray.shutdown() before a run elsewhere",
+            field="ray_address",
+        )
+
+
 def connect(address: str | None, runtime_env: dict[str, Any] | None = None) -> None:
-    """Join the Ray cluster at ``address`` (None: ``RAY_ADDRESS``, else a local Ray)."""
+    """Join the Ray cluster at ``address`` (None: ``RAY_ADDRESS``, else a local Ray); a process
+    already connected stays so, to the same cluster (see :func:`check_address`)."""
     if ray.is_initialized():
+        check_address(address)
         return
     try:
         ray.init(
@@ -58,6 +107,7 @@ def connect(address: str | None, runtime_env: dict[str, Any] | None = None) -> N
             logging_level=logging.WARNING,
             configure_logging=True,
         )
+        _JOINED[:] = [address] if address else []
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise InvalidInput(
             f"cannot reach the Ray cluster at {address or 'RAY_ADDRESS'}: {exc}",
@@ -65,11 +115,16 @@ def connect(address: str | None, runtime_env: dict[str, Any] | None = None) -> N
         ) from None
 
 
+MIN_SHARD = 50  # results: a smaller shard costs more in start-up than it runs
+
+
 def shard_count(work: int, cpus: float, shards: int | None) -> int:
     """Shards for ``work`` results: two per CPU of the cluster (a retried shard repeats little
-    and the last ones finish together), never more than there are results."""
-    wanted = shards if shards is not None else max(1, int(cpus) * 2)
-    return max(1, min(work, wanted))
+    and the last ones finish together), but no shard smaller than :data:`MIN_SHARD` unless
+    asked for, and never more than there are results."""
+    if shards is None:
+        shards = max(1, min(int(cpus) * 2, math.ceil(work / MIN_SHARD)))
+    return max(1, min(work, shards))
 
 
 def split(work: Sequence[WorkItem], n: int) -> list[list[WorkItem]]:
@@ -133,6 +188,7 @@ class RayRunner(Runner):
         experiments = self.store.experiments
         me = self.options.worker or worker_id()
         connect(self.address, self.runtime_env)  # in this thread: Ray's signal handlers
+        hub = hub_for_this_process()  # starting (the first time) while the plan is written
         if planned is not None:
             experiment, work = planned.experiment, planned.work
             await asyncio.to_thread(functools.partial(planned.commit, worker=me))
@@ -159,7 +215,7 @@ class RayRunner(Runner):
         if self.options.max_cost is not None and planned is None:
             spent = await asyncio.to_thread(experiments.spent, experiment.id)
         try:
-            await self._execute_shards(experiment, list(work), spent)
+            await self._execute_shards(hub, experiment, list(work), spent)
         except asyncio.CancelledError:
             self._cancel(True, "cancelled")
             await asyncio.shield(self._end_run(experiment.id, cancelled=True))
@@ -184,12 +240,17 @@ class RayRunner(Runner):
         return {key: (rpm, tpm)}, key
 
     async def _execute_shards(
-        self, experiment: Experiment, work: list[WorkItem], spent: float
+        self, hub: Any, experiment: Experiment, work: list[WorkItem], spent: float
     ) -> None:
         limits, rate_key = self._limits()
-        self.coordinator = _coordinator().remote(
-            limits, max_cost=self.options.max_cost, spent=spent
-        )
+        run = f"{experiment.id}:{uuid.uuid4().hex}"
+        try:
+            await hub.open.remote(run, limits, self.options.max_cost, spent)
+        except ray.exceptions.RayActorError:  # the hub died (its node was lost): a new one
+            _HUB.clear()
+            hub = hub_for_this_process()
+            await hub.open.remote(run, limits, self.options.max_cost, spent)
+        self.coordinator = CoordinatorRef(hub, run)
         if self._stopping:
             self.coordinator.stop.remote(self.stop_reason or "cancelled", self._abort.is_set())
         if self.options.cache and work:
@@ -267,7 +328,7 @@ class RayRunner(Runner):
                 self._fatal = RuntimeError(outcome.fatal)
             if outcome.first_error and self.first_error is None:
                 self.first_error = outcome.first_error
-        ray.kill(self.coordinator)
+        self.coordinator.hub.close.remote(self.coordinator.run)
 
     def _show(self, snapshot: dict[str, Any]) -> None:
         p = self.progress
@@ -318,15 +379,27 @@ class RayRunner(Runner):
         self._lost = True
 
 
-def _coordinator() -> Any:
-    """The coordinator's actor class, placed on the head node (which the cluster cannot lose
-    and go on), else on the driver's node."""
-    actor = ray.remote(num_cpus=0, max_restarts=0)(Coordinator)
-    resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
-    if HEAD in resources:
-        return actor.options(resources={HEAD: 0.001})
-    here = ray.get_runtime_context().get_node_id()
-    return actor.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True))
+_HUB: dict[str, Any] = {}  # this process's hub, per Ray job
+
+
+def hub_for_this_process() -> Any:
+    """The :class:`~assay.scaleout.coordinator.Hub` actor of this driver process (created on
+    first use, then kept: every run reuses it). It lives on the head node (which the cluster
+    cannot lose and go on), else on the driver's node, and ends with this process."""
+    job = ray.get_runtime_context().get_job_id()
+    hub = _HUB.get(job)
+    if hub is None:
+        actor = ray.remote(num_cpus=0, max_restarts=0)(Hub)
+        resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        if HEAD in resources:
+            options: dict[str, Any] = {"resources": {HEAD: 0.001}}
+        else:
+            here = ray.get_runtime_context().get_node_id()
+            options = {"scheduling_strategy": NodeAffinitySchedulingStrategy(here, soft=True)}
+        hub = actor.options(**options).remote()
+        _HUB.clear()
+        _HUB[job] = hub
+    return hub
 
 
 def on_ray(

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,7 +31,7 @@ from assay.domain import WorkItem
 from assay.engine.options import Progress, RunOptions
 from assay.engine.runner import Runner
 from assay.engine.writer import ChildWriter, ResultWriter
-from assay.scaleout.coordinator import COUNTS, Stop
+from assay.scaleout.coordinator import COUNTS, LEASE_TTL, Stop
 from assay.scoring import Scorer
 from assay.store import CachedResponse, Completion, Database, Store
 from assay.store.lease import Lease
@@ -37,7 +39,8 @@ from assay.store.recording import completion_rows
 from assay.store.shards import finished_ids
 from assay.targets import Target
 
-Handle = Any  # a Ray actor handle to the coordinator
+Handle = Any  # the run's coordinator (a CoordinatorRef: called like an actor handle)
+SETTLE_BATCH = 32
 
 
 @dataclass
@@ -73,23 +76,72 @@ class ShardOutcome:
 
 
 class ClusterLimiter:
-    """A :class:`~assay.engine.limits.Limiter` over the coordinator's one window per provider."""
+    """A :class:`~assay.engine.limits.Limiter` over the coordinator's one window per provider.
 
-    def __init__(self, coordinator: Handle, key: str, ceiling: float = 1.0) -> None:
+    Permits are leased in blocks (up to ``block``, about the shard's concurrency) rather than
+    one round trip per request; a permit not used within :data:`LEASE_TTL` of asking is given
+    back. The tokens calls really used are sent back in batches, with the next lease or every
+    :data:`SETTLE_BATCH` calls.
+    """
+
+    def __init__(self, coordinator: Handle, key: str, block: int = 1, ceiling: float = 1.0) -> None:
         self.coordinator = coordinator
         self.key = key
+        self.block = max(1, block)
         self.ceiling = ceiling  # ask again at least this often (seconds)
+        self.permits: deque[tuple[int, float]] = deque()  # (ticket, use before: monotonic)
+        self.settled: list[tuple[int, float]] = []
+        self.unused: list[int] = []
+        self.leases = 0  # round trips to the coordinator
+        self._lock = asyncio.Lock()
+
+    def _take(self) -> int | None:
+        now = time.monotonic()
+        while self.permits:
+            ticket, deadline = self.permits.popleft()
+            if now < deadline:
+                return ticket
+            self.unused.append(ticket)
+        return None
 
     async def acquire(self, tokens: float = 0.0) -> int | None:
         while True:
-            ticket, wait = await self.coordinator.reserve.remote(self.key, tokens)
-            if ticket is not None or wait <= 0:
-                return cast(int | None, ticket)
-            await asyncio.sleep(min(wait, self.ceiling))
+            ticket = self._take()
+            if ticket is not None:
+                return ticket
+            async with self._lock:
+                if self.permits:  # another slot leased a block meanwhile
+                    continue
+                asked = time.monotonic()  # a permit is granted after this: its deadline counts
+                settled, self.settled = self.settled, []  # from here, never later
+                unused, self.unused = self.unused, []
+                tickets, wait = await self.coordinator.lease.remote(
+                    self.key, tokens, self.block, settled, unused
+                )
+                self.leases += 1
+                if not tickets and wait <= 0:
+                    return None  # no limit for this key
+                self.permits.extend((t, asked + LEASE_TTL) for t in tickets)
+                if not tickets:
+                    await asyncio.sleep(min(wait, self.ceiling))
 
     def settle(self, event: Any, tokens: float) -> None:
-        if event is not None:
-            self.coordinator.settle.remote(event, tokens)
+        if event is None:
+            return
+        self.settled.append((event, tokens))
+        if len(self.settled) >= SETTLE_BATCH:
+            settled, self.settled = self.settled, []
+            self.coordinator.settle_many.remote(settled)
+
+    async def close(self) -> None:
+        """Send what is settled and give back the permits left (the shard has ended)."""
+        self.unused.extend(t for t, _ in self.permits)
+        self.permits.clear()
+        if self.settled or self.unused:
+            settled, self.settled = self.settled, []
+            unused, self.unused = self.unused, []
+            with contextlib.suppress(ray.exceptions.RayError):
+                await self.coordinator.lease.remote(self.key, 0.0, 0, settled, unused)
 
 
 class InboxSink:
@@ -128,7 +180,8 @@ class ShardRunner(Runner):
         self.own_store = store  # None: the results go to the driver
         self.attempt = attempt
         if spec.rate_key is not None:
-            self.limiter = ClusterLimiter(spec.coordinator, spec.rate_key)
+            block = min(spec.options.concurrency, 64)
+            self.limiter = ClusterLimiter(spec.coordinator, spec.rate_key, block)
         self._cache = dict(spec.cache)
         self._reported_cost = 0.0
 
@@ -184,6 +237,8 @@ class ShardRunner(Runner):
                 await asyncio.to_thread(writer.close)
             except Exception as exc:
                 self._fatal = self._fatal or exc
+            if isinstance(self.limiter, ClusterLimiter):
+                await self.limiter.close()
             await self._report()
             closer = getattr(self.target, "aclose", None)
             if closer is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from assay.engine import Prepared
 from assay.errors import InvalidInput
 
@@ -16,6 +18,10 @@ def check(executor: str, ray_address: str | None = None) -> None:
         )
     if ray_address is not None and executor != "ray":
         raise InvalidInput("a Ray address needs the ray executor", field="ray_address")
+    if executor == "ray" and ray_address is not None and "ray" in sys.modules:
+        from assay.scaleout.driver import check_address  # Ray is loaded: this costs nothing
+
+        check_address(ray_address)  # before anything is stored
 
 
 def place(prepared: Prepared, executor: str, ray_address: str | None = None) -> Prepared:
