@@ -1,0 +1,243 @@
+"""Sequential early stopping wired into runs: ``evaluate(..., sequential=...)``, run configs
+and API experiments stop once the comparison with the baseline is settled, and record why."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+import assay
+from assay.config import Settings
+from assay.domain import DatasetCreate, ExperimentStatus, ItemCreate, PromptCreate, ResultStatus
+from assay.engine.sequential import draw_order
+from assay.errors import InvalidInput
+from assay.store import Store
+from tests.fakes.provider import FakeProvider
+from tests.integration.experiment_support import run_worker
+
+N = 200
+
+
+def _items(n: int = N) -> list[dict[str, Any]]:
+    return [{"input": f"q{i}", "expected_output": f"a{i}"} for i in range(n)]
+
+
+def _right(question: str) -> str:
+    return "a" + question[1:]
+
+
+async def _right_slowly(question: str) -> str:
+    await asyncio.sleep(0.001)  # one item per call: the stop lands between items
+    return _right(question)
+
+
+def _baseline(store: Store, task: Any = _right, name: str = "baseline") -> str:
+    run = assay.evaluate(
+        _items(), task, ["exact_match"], store=store, dataset="seq", name=name, quiet=True
+    )
+    return run.id
+
+
+def test_a_large_difference_stops_early_and_says_why(store: Store) -> None:
+    base = _baseline(store, task=lambda q: "wrong")
+    run = assay.evaluate(
+        "seq",
+        _right_slowly,
+        ["exact_match"],
+        store=store,
+        name="fixed",
+        concurrency=2,
+        quiet=True,
+        sequential={"baseline": base, "alpha": 0.05},
+    )
+    experiment = store.experiments.get(run.id)
+    assert experiment.status is ExperimentStatus.completed
+    assert experiment.error is None
+    recorded = experiment.metadata["sequential"]
+    assert recorded["baseline"] == base and recorded["metric"] == "pass_rate"
+    assert isinstance(recorded["seed"], int)
+    outcome = recorded["outcome"]
+    assert outcome["stopped"] is True and outcome["verdict"] == "better"
+    assert outcome["reason"] == f"stopped early at n={outcome['n']}: better"
+    assert 5 <= outcome["n"] < 40 and outcome["lower"] > 0
+    summary = store.experiments.summary(run.id)
+    assert summary.completed < N and summary.cancelled == N - summary.completed
+    assert summary.pending == 0
+
+
+def test_within_the_margin_stops_as_non_inferior(store: Store) -> None:
+    base = _baseline(store)
+    run = assay.evaluate(
+        "seq",
+        _right_slowly,
+        ["exact_match"],
+        store=store,
+        name="same",
+        concurrency=1,
+        quiet=True,
+        sequential={"baseline": base, "margin": 0.3},
+    )
+    outcome = store.experiments.get(run.id).metadata["sequential"]["outcome"]
+    assert outcome["verdict"] == "non_inferior"
+    assert outcome["reason"] == f"stopped early at n={outcome['n']}: non-inferior (margin 0.3)"
+    assert store.experiments.summary(run.id).completed < N
+
+
+def test_no_difference_and_no_margin_runs_to_the_end(store: Store) -> None:
+    base = _baseline(store)
+    run = assay.evaluate(
+        "seq",
+        _right,
+        ["exact_match"],
+        store=store,
+        name="again",
+        quiet=True,
+        sequential={"baseline": base},
+    )
+    experiment = store.experiments.get(run.id)
+    assert experiment.status is ExperimentStatus.completed
+    outcome = experiment.metadata["sequential"]["outcome"]
+    assert outcome["stopped"] is False and outcome["verdict"] == "open"
+    assert outcome["n"] == N and outcome["mean_difference"] == 0.0
+    assert outcome["lower"] < 0 < outcome["upper"]
+    assert store.experiments.summary(run.id).completed == N
+
+
+def test_the_item_order_is_reproducible_from_the_recorded_seed(store: Store) -> None:
+    base = _baseline(store)
+    order: list[str] = []
+
+    def record(question: str) -> str:
+        order.append(question)
+        return _right(question)
+
+    run = assay.evaluate(
+        "seq",
+        record,
+        ["exact_match"],
+        store=store,
+        name="ordered",
+        concurrency=1,
+        quiet=True,
+        sequential={"baseline": base},
+    )
+    seed = store.experiments.get(run.id).metadata["sequential"]["seed"]
+    by_input = {r.input: r.item_id for r in store.experiments.iter_results(run.id)}
+    ran = [by_input[q] for q in order]
+    assert ran == draw_order(ran, seed)
+    assert ran != sorted(ran)  # not the dataset order
+    again: list[str] = []
+    assay.evaluate(
+        "seq",
+        lambda q: again.append(q) or _right(q),
+        ["exact_match"],
+        store=store,
+        name="same seed",
+        concurrency=1,
+        quiet=True,
+        sequential={"baseline": base, "seed": seed},
+    )
+    assert again == order
+
+
+def test_bad_sequential_settings_name_the_field_and_store_nothing(store: Store) -> None:
+    base = _baseline(store)
+    before = store.experiments.list(limit=100).items
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"baseline": "no-such-run"}, "sequential.baseline"),
+        ({"baseline": base, "metric": "nope"}, "sequential.metric"),
+        ({"baseline": base, "margin": -1}, "sequential.margin"),
+        ({"baseline": base, "alpha": 2}, "sequential.alpha"),
+    ]
+    for settings, field in cases:
+        with pytest.raises(InvalidInput) as caught:
+            assay.evaluate(
+                "seq", _right, ["exact_match"], store=store, quiet=True, sequential=settings
+            )
+        assert caught.value.field == field
+    store.datasets.create(DatasetCreate(name="other"))
+    store.datasets.add_items("other", [ItemCreate(input="q0", expected_output="a0")])
+    with pytest.raises(InvalidInput, match="another dataset") as caught:
+        assay.evaluate(
+            "other", _right, ["exact_match"], store=store, quiet=True, sequential={"baseline": base}
+        )
+    assert caught.value.field == "sequential.baseline"
+    assert len(store.experiments.list(limit=100).items) == len(before)
+
+
+def test_a_run_config_stops_early(store: Store, settings: Settings, tmp_path: Any) -> None:
+    from assay.engine import parse_run_config
+    from assay.service.experiments import from_config
+    from assay.sync import run_sync
+
+    base = _baseline(store, task=lambda q: "wrong")
+    config = parse_run_config(
+        {
+            "dataset": "seq",
+            "name": "from config",
+            "target": {"type": "function", "function": "tests.integration.seq_targets:right"},
+            "scorers": ["exact_match"],
+            "concurrency": 1,
+            "sequential": {"baseline": base, "margin": 0.02},
+        }
+    )
+    prepared = from_config(store, settings, config, tmp_path)
+    experiment = run_sync(prepared.run())
+    outcome = experiment.metadata["sequential"]["outcome"]
+    assert experiment.status is ExperimentStatus.completed
+    assert outcome["stopped"] is True and outcome["verdict"] == "non_inferior"
+
+
+def _prompt_dataset(store: Store) -> str:
+    dataset = store.datasets.create(DatasetCreate(name="api-seq"))
+    store.datasets.add_items(
+        dataset.id,
+        [ItemCreate(input={"query": f"q{i}"}, expected_output="x") for i in range(120)],
+    )
+    store.prompts.create(
+        PromptCreate(name="p", template="Answer: {{ input.query }}", labels=["production"])
+    )
+    return dataset.id
+
+
+def _body(dataset_id: str, fake: FakeProvider, needle: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": f"contains {needle}",
+        "dataset_id": dataset_id,
+        "config": {"prompt_name": "p", "prompt_label": "production", "model": "gpt-4o",
+                   "base_url": fake.openai_url},  # fmt: skip
+        "scorers": [{"name": "contains", "params": {"value": needle}}],
+        "concurrency": 2,
+        **extra,
+    }
+
+
+def test_an_api_experiment_stops_early(
+    http: TestClient, store: Store, api_settings: Settings, fake: FakeProvider
+) -> None:
+    dataset_id = _prompt_dataset(store)
+    base = http.post("/api/v1/experiments/", json=_body(dataset_id, fake, "nowhere")).json()
+    http.post(f"/api/v1/experiments/{base['id']}/start/")
+    run_worker(store, api_settings)
+    bad = http.post(
+        "/api/v1/experiments/",
+        json=_body(dataset_id, fake, "echo", sequential={"baseline": "missing"}),
+    )
+    assert bad.status_code == 422 and "sequential.baseline" in bad.text
+    created = http.post(
+        "/api/v1/experiments/",
+        json=_body(dataset_id, fake, "Answer", sequential={"baseline": base["id"]}),
+    ).json()
+    seed = created["metadata"]["sequential"]["seed"]
+    assert created["config"]["options"]["sequential"] == {"baseline": base["id"], "seed": seed}
+    http.post(f"/api/v1/experiments/{created['id']}/start/")
+    run_worker(store, api_settings)
+    shown = http.get(f"/api/v1/experiments/{created['id']}/").json()
+    assert shown["status"] == "completed"
+    outcome = shown["metadata"]["sequential"]["outcome"]
+    assert outcome["verdict"] == "better" and outcome["reason"].startswith("stopped early at n=")
+    results = store.experiments.iter_results(created["id"])
+    assert any(r.status is ResultStatus.cancelled for r in results)
