@@ -4,6 +4,8 @@ and API experiments stop once the comparison with the baseline is settled, and r
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from assay.errors import InvalidInput
 from assay.store import Store
 from tests.fakes.provider import FakeProvider
 from tests.integration.experiment_support import run_worker
+from tests.integration.test_gate_cli import Cli
 
 N = 200
 
@@ -168,27 +171,32 @@ def test_bad_sequential_settings_name_the_field_and_store_nothing(store: Store) 
     assert len(store.experiments.list(limit=100).items) == len(before)
 
 
-def test_a_run_config_stops_early(store: Store, settings: Settings, tmp_path: Any) -> None:
-    from assay.engine import parse_run_config
-    from assay.service.experiments import from_config
-    from assay.sync import run_sync
-
+def test_assay_run_stops_early_and_runs_show_says_why(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
     base = _baseline(store, task=lambda q: "wrong")
-    config = parse_run_config(
-        {
-            "dataset": "seq",
-            "name": "from config",
-            "target": {"type": "function", "function": "tests.integration.seq_targets:right"},
-            "scorers": ["exact_match"],
-            "concurrency": 1,
-            "sequential": {"baseline": base, "margin": 0.02},
-        }
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        "dataset: seq\nname: from config\n"
+        "target: {type: function, function: 'tests.integration.seq_targets:right'}\n"
+        "scorers: [exact_match]\nconcurrency: 1\n"
+        f"sequential: {{baseline: {base}, margin: 0.02}}\n"
     )
-    prepared = from_config(store, settings, config, tmp_path)
-    experiment = run_sync(prepared.run())
-    outcome = experiment.metadata["sequential"]["outcome"]
-    assert experiment.status is ExperimentStatus.completed
+    cli = Cli(store, settings)
+    ran = cli.inproc("run", str(config), "--json")
+    assert ran.exit_code == 0, ran.output
+    experiment = json.loads(ran.output)["experiment"]
+    outcome = experiment["metadata"]["sequential"]["outcome"]
+    assert experiment["status"] == "completed"
     assert outcome["stopped"] is True and outcome["verdict"] == "non_inferior"
+    shown = cli.inproc("runs", "show", experiment["id"])
+    assert shown.exit_code == 0, shown.output
+    assert "sequential vs baseline (pass_rate, alpha 0.05, margin 0.02" in shown.output
+    assert f"stopped early at n={outcome['n']}: non-inferior (margin 0.02)" in shown.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(config.read_text().replace("margin: 0.02", "margin: 2"))
+    refused = cli.inproc("run", str(bad))
+    assert refused.exit_code == 1 and "sequential.margin" in str(refused.exception)
 
 
 def _prompt_dataset(store: Store) -> str:
@@ -241,3 +249,7 @@ def test_an_api_experiment_stops_early(
     assert outcome["verdict"] == "better" and outcome["reason"].startswith("stopped early at n=")
     results = store.experiments.iter_results(created["id"])
     assert any(r.status is ResultStatus.cancelled for r in results)
+    page = http.get(f"/runs/{created['id']}").text
+    details = page.split('id="run-details"')[1].split("</details>")[0]
+    assert "Sequential stop" in details and outcome["reason"] in details
+    assert f'href="/runs/{base["id"]}"' in details
