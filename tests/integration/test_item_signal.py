@@ -69,28 +69,34 @@ def test_the_known_answer(store: Store, history: dict[str, str]) -> None:
     assert signal.runs == [history["c"], history["b"], history["a"]]
     assert signal.items_total == signal.items_seen == 101
     assert signal.never_discriminating == 61  # easy, impossible and the copy
-    assert signal.duplicates == 1 and signal.similarity_method == "token_jaccard"
+    assert signal.duplicates == 1
+    assert signal.similarity_method == "token_jaccard"
     copy = next(i for i in signal.items if i.item_id == ids[ITEMS[-1]["input"]])
-    assert copy.duplicate_of == ids[ITEMS[3]["input"]] and copy.similarity == 1.0
+    assert copy.duplicate_of == ids[ITEMS[3]["input"]]
+    assert copy.similarity == 1.0
     hard = {ids[x["input"]] for x in ITEMS[60:100]}
     assert {i.item_id for i in signal.items if i.discriminating} == hard
-    assert signal.subset_size == 6 and set(signal.subset) <= hard
+    assert signal.subset_size == 6
+    assert set(signal.subset) <= hard
     assert [(p.full, p.subset) for p in signal.pairs] == [
         (Verdict.better, Verdict.better),
         (Verdict.inconclusive, Verdict.inconclusive),
     ]
     assert [(p.n_full, p.n_subset) for p in signal.pairs] == [(101, 6), (101, 6)]
-    assert signal.verdict_agreement == 1.0 and signal.verdicts_kept
+    assert signal.verdict_agreement == 1.0
+    assert signal.verdicts_kept
     assert sum(i.in_subset for i in signal.items) == 6
     # A floor keeps more items, still only ones that carry signal first.
     floored = item_signal(store, "sig", min_items=30, method="token_jaccard")
-    assert floored.subset_size == 30 and set(floored.subset) <= hard
+    assert floored.subset_size == 30
+    assert set(floored.subset) <= hard
 
 
 def test_runs_of_one_configuration_count_once(store: Store, history: dict[str, str]) -> None:
     again = assay.evaluate(ITEMS, b, ["exact_match"], store=store, dataset="sig", quiet=True)
     signal = item_signal(store, "sig", min_items=1, method="token_jaccard")
-    assert again.id in signal.runs and history["b"] not in signal.runs
+    assert again.id in signal.runs
+    assert history["b"] not in signal.runs
     assert len(signal.runs) == 3
 
 
@@ -106,7 +112,8 @@ def test_tagging_the_subset_makes_it_a_selection(
     assert "Suggested subset: 6 of 101 items; verdict agreement 100% (2 pairs)" in out.output
     assert "select: {tags: [fast-check]}" in out.output
     tagged = [i.id for i in store.datasets.iter_items("sig") if "fast-check" in i.tags]
-    assert len(tagged) == 6 and store.datasets.get("sig").version == 2
+    assert len(tagged) == 6
+    assert store.datasets.get("sig").version == 2
     run = assay.evaluate("sig", b, ["exact_match"], store=store, tags=["fast-check"], quiet=True)
     assert sorted(r.item_id for r in store.experiments.iter_results(run.id)) == sorted(tagged)
     # The same subset again writes nothing; a smaller one moves the tag.
@@ -117,7 +124,8 @@ def test_tagging_the_subset_makes_it_a_selection(
     assert sum("fast-check" in i.tags for i in store.datasets.iter_items("sig")) == 2
     with pytest.raises(InvalidInput, match="not in dataset") as caught:
         store.datasets.tag_items("sig", "fast-check", ["nope"])
-    assert caught.value.field == "item_ids" and store.datasets.get("sig").version == 3
+    assert caught.value.field == "item_ids"
+    assert store.datasets.get("sig").version == 3
     as_json = json.loads(cli.inproc("items", "signal", "sig", "--json").output)
     assert as_json["subset_size"] == len(as_json["subset"])
 
@@ -145,15 +153,19 @@ def test_api_and_sdk(
     got = http.get(f"/api/v1/datasets/{dataset_id}/item-signal/", params=params)
     assert got.status_code == 200, got.text
     body = got.json()
-    assert body["subset_size"] == 6 and body["never_discriminating"] == 61
+    assert body["subset_size"] == 6
+    assert body["never_discriminating"] == 61
     assert body["pairs"][0]["full"] == "better"
     by_name = client.datasets.item_signal("sig", min_items=1, method="token_jaccard")
-    assert by_name.subset == body["subset"] and by_name.verdict_agreement == 1.0
+    assert by_name.subset == body["subset"]
+    assert by_name.verdict_agreement == 1.0
     bad = http.get(f"/api/v1/datasets/{dataset_id}/item-signal/", params={"metric": "nope"})
-    assert bad.status_code in (400, 422) and "metric" in bad.text
+    assert bad.status_code in (400, 422)
+    assert "metric" in bad.text
     assert http.get("/api/v1/datasets/missing/item-signal/").status_code == 404
 
 
 async def test_async_sdk(store: Store, history: dict[str, str], aclient: AsyncAssay) -> None:
     signal = await aclient.datasets.item_signal("sig", min_items=1, method="token_jaccard")
-    assert signal.subset_size == 6 and signal.duplicates == 1
+    assert signal.subset_size == 6
+    assert signal.duplicates == 1

@@ -60,14 +60,18 @@ def test_a_large_difference_stops_early_and_says_why(store: Store) -> None:
     assert experiment.status is ExperimentStatus.completed
     assert experiment.error is None
     recorded = experiment.metadata["sequential"]
-    assert recorded["baseline"] == base and recorded["metric"] == "pass_rate"
+    assert recorded["baseline"] == base
+    assert recorded["metric"] == "pass_rate"
     assert isinstance(recorded["seed"], int)
     outcome = recorded["outcome"]
-    assert outcome["stopped"] is True and outcome["verdict"] == "better"
+    assert outcome["stopped"] is True
+    assert outcome["verdict"] == "better"
     assert outcome["reason"] == f"stopped early at n={outcome['n']}: better"
-    assert 5 <= outcome["n"] < 40 and outcome["lower"] > 0
+    assert 5 <= outcome["n"] < 40
+    assert outcome["lower"] > 0
     summary = store.experiments.summary(run.id)
-    assert summary.completed < N and summary.cancelled == N - summary.completed
+    assert summary.completed < N
+    assert summary.cancelled == N - summary.completed
     assert summary.pending == 0
 
 
@@ -103,8 +107,10 @@ def test_no_difference_and_no_margin_runs_to_the_end(store: Store) -> None:
     experiment = store.experiments.get(run.id)
     assert experiment.status is ExperimentStatus.completed
     outcome = experiment.metadata["sequential"]["outcome"]
-    assert outcome["stopped"] is False and outcome["verdict"] == "open"
-    assert outcome["n"] == N and outcome["mean_difference"] == 0.0
+    assert outcome["stopped"] is False
+    assert outcome["verdict"] == "open"
+    assert outcome["n"] == N
+    assert outcome["mean_difference"] == 0.0
     assert outcome["lower"] < 0 < outcome["upper"]
     assert store.experiments.summary(run.id).completed == N
 
@@ -188,7 +194,8 @@ def test_assay_run_stops_early_and_runs_show_says_why(
     experiment = json.loads(ran.output)["experiment"]
     outcome = experiment["metadata"]["sequential"]["outcome"]
     assert experiment["status"] == "completed"
-    assert outcome["stopped"] is True and outcome["verdict"] == "non_inferior"
+    assert outcome["stopped"] is True
+    assert outcome["verdict"] == "non_inferior"
     shown = cli.inproc("runs", "show", experiment["id"])
     assert shown.exit_code == 0, shown.output
     assert "sequential vs baseline (pass_rate, alpha 0.05, margin 0.02" in shown.output
@@ -196,7 +203,8 @@ def test_assay_run_stops_early_and_runs_show_says_why(
     bad = tmp_path / "bad.yaml"
     bad.write_text(config.read_text().replace("margin: 0.02", "margin: 2"))
     refused = cli.inproc("run", str(bad))
-    assert refused.exit_code == 1 and "sequential.margin" in str(refused.exception)
+    assert refused.exit_code == 1
+    assert "sequential.margin" in str(refused.exception)
 
 
 def _prompt_dataset(store: Store) -> str:
@@ -215,8 +223,12 @@ def _body(dataset_id: str, fake: FakeProvider, needle: str, **extra: Any) -> dic
     return {
         "name": f"contains {needle}",
         "dataset_id": dataset_id,
-        "config": {"prompt_name": "p", "prompt_label": "production", "model": "gpt-4o",
-                   "base_url": fake.openai_url},  # fmt: skip
+        "config": {
+            "prompt_name": "p",
+            "prompt_label": "production",
+            "model": "gpt-4o",
+            "base_url": fake.openai_url,
+        },
         "scorers": [{"name": "contains", "params": {"value": needle}}],
         "concurrency": 2,
         **extra,
@@ -234,7 +246,8 @@ def test_an_api_experiment_stops_early(
         "/api/v1/experiments/",
         json=_body(dataset_id, fake, "echo", sequential={"baseline": "missing"}),
     )
-    assert bad.status_code == 422 and "sequential.baseline" in bad.text
+    assert bad.status_code == 422
+    assert "sequential.baseline" in bad.text
     created = http.post(
         "/api/v1/experiments/",
         json=_body(dataset_id, fake, "Answer", sequential={"baseline": base["id"]}),
@@ -246,10 +259,12 @@ def test_an_api_experiment_stops_early(
     shown = http.get(f"/api/v1/experiments/{created['id']}/").json()
     assert shown["status"] == "completed"
     outcome = shown["metadata"]["sequential"]["outcome"]
-    assert outcome["verdict"] == "better" and outcome["reason"].startswith("stopped early at n=")
+    assert outcome["verdict"] == "better"
+    assert outcome["reason"].startswith("stopped early at n=")
     results = store.experiments.iter_results(created["id"])
     assert any(r.status is ResultStatus.cancelled for r in results)
     page = http.get(f"/runs/{created['id']}").text
     details = page.split('id="run-details"')[1].split("</details>")[0]
-    assert "Sequential stop" in details and outcome["reason"] in details
+    assert "Sequential stop" in details
+    assert outcome["reason"] in details
     assert f'href="/runs/{base["id"]}"' in details

@@ -136,7 +136,9 @@ def _restrict(frame: RunFrame, keep: set[str]) -> RunFrame:
         judge_cost=frame.judge_cost[rows],
         scores=scores,
         outputs=None,
-        errors=None if frame.errors is None else [e for e, r in zip(frame.errors, rows) if r],
+        errors=None
+        if frame.errors is None
+        else [e for e, r in zip(frame.errors, rows, strict=True) if r],
         fetch_outputs=None,
         selection=None,
     )

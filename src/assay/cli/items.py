@@ -81,9 +81,7 @@ def print_signal(signal: ItemsSignal, dataset: str) -> None:
 def signal_command(
     ctx: typer.Context,
     dataset: Annotated[str, typer.Argument(help="Dataset name or id.")],
-    metric: Annotated[
-        str, typer.Option(help="pass_rate, or a scorer of the runs.")
-    ] = "pass_rate",
+    metric: Annotated[str, typer.Option(help="pass_rate, or a scorer of the runs.")] = "pass_rate",
     last: Annotated[int, typer.Option(min=2, help="Finished runs to read, newest first.")] = 20,
     method: Annotated[
         str,
@@ -91,8 +89,9 @@ def signal_command(
     ] = "auto",
     threshold: Annotated[
         float | None,
-        typer.Option(help="Similarity of a near-duplicate (default 0.95 embeddings, 0.9 "
-                     "token_jaccard)."),  # fmt: skip
+        typer.Option(
+            help="Similarity of a near-duplicate (default 0.95 embeddings, 0.9 token_jaccard)."
+        ),
     ] = None,
     min_items: Annotated[int, typer.Option(min=1, help="Smallest subset suggested.")] = 30,
     alpha: Annotated[float, typer.Option(help="Significance level of the verdicts.")] = 0.05,

@@ -229,22 +229,22 @@ class Watch:
 
 
 def watch(
-    store: Store, experiment: Experiment, work: list[WorkItem], *, fresh: bool
-) -> tuple[list[WorkItem], Watch | None]:
+    store: Store, experiment: Experiment, work: Sequence[WorkItem], *, fresh: bool
+) -> tuple[Sequence[WorkItem], Watch | None]:
     """``work`` in the run's draw order and the watch of a sequential run; the work unchanged
     and None for any other run. ``fresh``: nothing of the run finished before."""
     spec = experiment.metadata.get(KEY)
     if not isinstance(spec, dict) or "outcome" in spec or "seed" not in spec:
         return work, None
     seed = int(spec["seed"])
-    work = sorted(work, key=lambda w: (draw_key(seed, w.item_id or ""), w.repetition))
+    ordered = sorted(work, key=lambda w: (draw_key(seed, w.item_id or ""), w.repetition))
     metric = str(spec["metric"])
     baseline = _means(store.experiments.iter_results(str(spec["baseline"])), metric, "baseline")
     repetitions: dict[str, int] = {}
     item_of: dict[str, str] = {}
     earlier: list[Result] = []
     if fresh:
-        for w in work:
+        for w in ordered:
             if w.item_id is not None:
                 repetitions[w.item_id] = repetitions.get(w.item_id, 0) + 1
                 item_of[w.result_id] = w.item_id
@@ -262,4 +262,4 @@ def watch(
         watcher.seen(str(r.item_id), _value(metric, r.status.value, r.passed, r.scores))
     if watcher.advance():  # settled by what ran before an interruption: nothing is left
         return [], watcher
-    return work, watcher
+    return ordered, watcher

@@ -109,7 +109,8 @@ def _awaiting_uploads(store: Store, body: ExperimentBody) -> Experiment:
 
 def create_planned(store: Store, settings: Settings, body: ExperimentBody) -> Experiment:
     """Validate the config, evaluators and dataset, pin the versions, and plan every result."""
-    if body.config is None:
+    given = body.config
+    if given is None:
         if body.sequential is not None:
             raise InvalidInput(
                 "sequential: needs a config; an experiment without one runs nothing",
@@ -123,7 +124,7 @@ def create_planned(store: Store, settings: Settings, body: ExperimentBody) -> Ex
         body = body.model_copy(
             update={"sequential": body.sequential.model_copy(update={"seed": recorded["seed"]})}
         )
-    config = with_options(pin(store, settings, body.config), body)
+    config = with_options(pin(store, settings, given), body)
     if body.evaluator_ids is None:
         evaluator_ids = [e.id for e in store.evaluators.defaults(body.dataset_id)]
     else:

@@ -540,8 +540,13 @@ class Datasets:
                     tags.append(tag)
                 values = {k: v for k, v in r._mapping.items() if k != "row_id"}
                 new_rows.append(
-                    {**values, "tags": tags, "valid_from": version, "valid_to": None,
-                     "updated_at": now}  # fmt: skip
+                    {
+                        **values,
+                        "tags": tags,
+                        "valid_from": version,
+                        "valid_to": None,
+                        "updated_at": now,
+                    }
                 )
             closing = [r.row_id for r in changed]
             for start in range(0, len(closing), 1000):
