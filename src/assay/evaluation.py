@@ -29,6 +29,7 @@ from assay.domain import (
     RunSettings,
     ScorerStats,
     Selection,
+    SequentialSettings,
     TraceDetail,
     item_content_hash,
     list_content_hash,
@@ -371,6 +372,7 @@ async def evaluate_async(
     dataset: str | None = None,
     executor: str = "local",
     ray_address: str | None = None,
+    sequential: Mapping[str, Any] | SequentialSettings | None = None,
 ) -> EvaluationResult:
     """Run ``task`` over ``data`` and score it; see :func:`evaluate`."""
     settings = settings or Settings()
@@ -385,6 +387,7 @@ async def evaluate_async(
         adaptive_concurrency=adaptive_concurrency,
         max_cost=max_cost,
         cache=cache,
+        sequential=sequential,
         **({} if backoff is None else {"backoff": backoff}),
     )
     remote = server is not None or bool(os.environ.get("ASSAY_URL"))
@@ -424,6 +427,7 @@ async def evaluate_async(
             dataset_version=dataset_version,
             dataset_name=dataset,
             options=options or RunOptions.from_settings(run, retry_errors=retry_errors),
+            sequential=run.sequential,
         )
         prepared = executors.place(prepared, executor, ray_address)
         try:
@@ -558,6 +562,7 @@ def _prepare(
     dataset_version: int | None,
     options: RunOptions,
     dataset_name: str | None = None,
+    sequential: SequentialSettings | None = None,
 ) -> Prepared:
     target = as_target(task, store, settings)
     if resume_id is not None:
@@ -582,6 +587,7 @@ def _prepare(
             trials=trials,
             metadata=metadata,
             run_tag=run_tag,
+            sequential=sequential,
         )
     except BaseException:
         if created:  # the dataset was saved for this call only
@@ -610,7 +616,10 @@ def evaluate(
     (:class:`~assay.domain.RunSettings`): ``concurrency``, ``trials``, ``max_retries``,
     ``backoff`` (the wait before retrying: a base in seconds, doubling up to 60 s, or
     ``{"base": 2, "max": 60}``; full jitter), ``timeout``, ``rpm``, ``tpm``,
-    ``adaptive_concurrency``, ``max_cost``, ``cache``; item
+    ``adaptive_concurrency``, ``max_cost``, ``cache``; ``sequential`` (``{"baseline": RUN,
+    "metric": "pass_rate", "margin": 0.02, "alpha": 0.05}``: items run in a seeded random
+    order and the run stops once its comparison with the baseline is settled, see
+    docs/statistics.md); item
     selection (``ids``, ``tags``, ``first``, ``sample``, ``seed``), ``dataset_version``,
     ``options`` (a full RunOptions), ``store``, ``settings``, ``quiet`` (no error report on
     stderr; also ``ASSAY_QUIET=1``). ``executor="ray"`` runs the items as shards on a Ray

@@ -7,6 +7,8 @@ everywhere ("1 regression", "2 regressions") and a cost of $0.000123 never shows
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 
 def plural(count: int, noun: str, plural_form: str | None = None) -> str:
@@ -39,3 +41,27 @@ def usd(value: float | None, *, missing: str = "—") -> str:
 
 
 __all__ = ["plural", "usd"]
+
+
+def sequential_note(metadata: Mapping[str, Any]) -> str | None:
+    """One line on a sequential run (``metadata["sequential"]``): its baseline and settings,
+    and why it stopped (or that it ran to the end); None for any other run."""
+    spec = metadata.get("sequential")
+    if not isinstance(spec, Mapping):
+        return None
+    baseline = spec.get("baseline_name") or spec.get("baseline")
+    settings = f"{spec.get('metric')}, alpha {spec.get('alpha')}"
+    if spec.get("margin"):
+        settings += f", margin {spec.get('margin')}"
+    line = f"sequential vs {baseline} ({settings}, seed {spec.get('seed')})"
+    outcome = spec.get("outcome")
+    if not isinstance(outcome, Mapping):
+        return line
+    if outcome.get("stopped"):
+        line += f": {outcome.get('reason')}"
+    else:
+        line += f": ran to the end, {outcome.get('reason')}"
+    low, high, mean = outcome.get("lower"), outcome.get("upper"), outcome.get("mean_difference")
+    if isinstance(mean, int | float) and isinstance(low, int | float):
+        line += f"; difference {mean:+.3f}, always-valid interval [{low:+.3f}, {high:+.3f}]"
+    return line

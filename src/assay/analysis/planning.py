@@ -130,6 +130,18 @@ def default_rho(alpha: float, optimise_at: float = 100.0) -> float:
     return optimise_at / (2 * log + math.log(1 + 2 * log))
 
 
+def settle(low: float, high: float, margin: float = 0.0) -> str | None:
+    """How a confidence sequence at ``[low, high]`` settles a comparison, if it does:
+    ``better`` (above zero), ``worse`` (below zero), ``non_inferior`` (above ``-margin``)."""
+    if low > 0:
+        return "better"
+    if high < 0:
+        return "worse"
+    if margin > 0 and low > -margin:
+        return "non_inferior"
+    return None
+
+
 def sequential_stop(
     differences: npt.ArrayLike, *, margin: float = 0.0, alpha: float = 0.05
 ) -> tuple[int | None, str]:
@@ -138,10 +150,7 @@ def sequential_stop(
     (lower bound above ``-margin``), or ``(None, "open")`` when it never does."""
     low, high = confidence_sequence(differences, alpha=alpha)
     for step, (lo, hi) in enumerate(zip(low.tolist(), high.tolist(), strict=True), start=1):
-        if lo > 0:
-            return step, "better"
-        if hi < 0:
-            return step, "worse"
-        if margin > 0 and lo > -margin:
-            return step, "non_inferior"
+        verdict = settle(lo, hi, margin)
+        if verdict is not None:
+            return step, verdict
     return None, "open"

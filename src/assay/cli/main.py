@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("assay.cli.score", "score_command"),
     "judge-pairwise": ("assay.cli.score", "judge_pairwise_command"),
     "datasets": ("assay.cli.datasets", "app"),
+    "items": ("assay.cli.items", "app"),
     "db": ("assay.cli.db", "app"),
     "keys": ("assay.cli.keys", "app"),
     "audit": ("assay.cli.audit", "app"),

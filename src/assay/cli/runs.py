@@ -18,7 +18,7 @@ import typer
 from assay.cli.context import console, print_json, state
 from assay.cli.render import Col, cell, preview, table
 from assay.errors import InvalidInput, NotFound
-from assay.formatting import plural, usd
+from assay.formatting import plural, sequential_note, usd
 
 if TYPE_CHECKING:
     from assay.domain import (
@@ -244,6 +244,8 @@ def finish(ctx: typer.Context, prepared: Prepared, *, as_json: bool, quiet: bool
         if quiet:
             console.print(head, highlight=False)
         print_summary(experiment, summary)
+        if (note := sequential_note(experiment.metadata)) is not None:
+            console.print(note, highlight=False)
     if experiment.status != ExperimentStatus.completed:
         raise typer.Exit(1)
 
@@ -380,6 +382,8 @@ def show_command(
         f"v{experiment.dataset_version} · config {cell(redact(experiment.config), 80)}",
         highlight=False,
     )
+    if (note := sequential_note(experiment.metadata)) is not None:
+        console.print(note, highlight=False)
     if page.summary is not None:  # asked for
         print_summary(experiment, page.summary)
     if results:

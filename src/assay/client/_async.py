@@ -36,6 +36,7 @@ from assay.domain import (
     Endpoint,
     ImportResult,
     Item,
+    ItemsSignal,
     Page,
     Project,
     Prompt,
@@ -286,6 +287,29 @@ class AsyncDatasets:
             "metric": None if metrics is None else list(metrics),
         }
         return await self._c._run(calls.dataset_plan(dataset, params))
+
+    async def item_signal(
+        self,
+        dataset: str,
+        *,
+        metric: str = "pass_rate",
+        last: int = 20,
+        method: str = "auto",
+        threshold: float | None = None,
+        min_items: int = 30,
+        alpha: float = 0.05,
+    ) -> ItemsSignal:
+        """Which items of ``dataset`` separate its runs, its near-duplicate inputs, and the
+        smallest subset found that keeps every consecutive pair of runs' verdict."""
+        params = {
+            "metric": metric,
+            "last": last,
+            "method": method,
+            "threshold": threshold,
+            "min_items": min_items,
+            "alpha": alpha,
+        }
+        return await self._c._run(calls.dataset_item_signal(dataset, params))
 
     async def versions(self, dataset: str) -> builtins.list[DatasetVersion]:
         return await self._c._run(calls.dataset_versions(dataset))

@@ -18,6 +18,7 @@ from assay.domain import (
     Endpoint,
     ImportResult,
     Item,
+    ItemsSignal,
     Page,
     Project,
     Prompt,
@@ -91,6 +92,12 @@ def dataset_diff(ref: str, from_version: int, to_version: int | None) -> Call[Da
 
 def dataset_plan(ref: str, params: Mapping[str, Any]) -> Call[RunPlan]:
     return Call("GET", path("datasets", ref, "plan"), model(RunPlan), params=dict(params))
+
+
+def dataset_item_signal(ref: str, params: Mapping[str, Any]) -> Call[ItemsSignal]:
+    return Call(
+        "GET", path("datasets", ref, "item-signal"), model(ItemsSignal), params=dict(params)
+    )
 
 
 def dataset_export(ref: str, format: str, version: int | None) -> Call[bytes]:

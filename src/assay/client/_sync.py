@@ -30,6 +30,7 @@ from assay.domain import (
     Endpoint,
     ImportResult,
     Item,
+    ItemsSignal,
     Page,
     Project,
     Prompt,
@@ -279,6 +280,29 @@ class Datasets:
             "metric": None if metrics is None else list(metrics),
         }
         return self._c._run(calls.dataset_plan(dataset, params))
+
+    def item_signal(
+        self,
+        dataset: str,
+        *,
+        metric: str = "pass_rate",
+        last: int = 20,
+        method: str = "auto",
+        threshold: float | None = None,
+        min_items: int = 30,
+        alpha: float = 0.05,
+    ) -> ItemsSignal:
+        """Which items of ``dataset`` separate its runs, its near-duplicate inputs, and the
+        smallest subset found that keeps every consecutive pair of runs' verdict."""
+        params = {
+            "metric": metric,
+            "last": last,
+            "method": method,
+            "threshold": threshold,
+            "min_items": min_items,
+            "alpha": alpha,
+        }
+        return self._c._run(calls.dataset_item_signal(dataset, params))
 
     def versions(self, dataset: str) -> builtins.list[DatasetVersion]:
         return self._c._run(calls.dataset_versions(dataset))

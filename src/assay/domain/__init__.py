@@ -97,6 +97,7 @@ from assay.domain.options import (
     ModelOptions,
     ModelPrice,
     RunSettings,
+    SequentialSettings,
 )
 from assay.domain.payloads import (
     ApiKeyCreated,
@@ -116,6 +117,7 @@ from assay.domain.planning import (
     ItemSignal,
     ItemsSignal,
     MetricPlan,
+    PairVerdict,
     RunPlan,
     TimeEstimate,
 )
@@ -249,6 +251,7 @@ __all__ = [
     "ObservationType",
     "PAdjust",
     "Page",
+    "PairVerdict",
     "Project",
     "Prompt",
     "PromptCreate",
@@ -279,6 +282,7 @@ __all__ = [
     "ScorerRule",
     "ScorerStats",
     "Selection",
+    "SequentialSettings",
     "SessionSummary",
     "TestName",
     "TimeEstimate",

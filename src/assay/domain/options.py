@@ -32,6 +32,37 @@ def _backoff(value: Any) -> Any:
     return value
 
 
+class SequentialSettings(BaseModel):
+    """Stop a run as soon as its comparison with ``baseline`` is settled.
+
+    Items run in a random order (``seed``, drawn when not given and recorded with the run);
+    after each result the per-item differences with the baseline's results for the same items
+    are checked against an always-valid confidence sequence, and the run stops once it shows
+    the run better, worse, or (with ``margin``) within the margin of the baseline.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    baseline: str = Field(min_length=1, max_length=300, description="Run id or name.")
+    metric: str = Field(
+        default="pass_rate",
+        min_length=1,
+        max_length=200,
+        description="pass_rate, or a scorer whose values lie in [0, 1].",
+    )
+    margin: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="Non-inferiority margin (a share: 0.02 = two points); 0: only better or "
+        "worse stop the run.",
+    )
+    alpha: float = Field(default=0.05, gt=0, le=0.5, description="Error rate of the verdict.")
+    seed: int | None = Field(
+        default=None, ge=0, le=2**53, description="Seed of the item order; default: random."
+    )
+
+
 class RunSettings(BaseModel):
     """How a run runs. Every surface validates these fields with this record."""
 
@@ -56,6 +87,11 @@ class RunSettings(BaseModel):
         default=None, gt=0, description="Budget (USD): the run stops when it is spent."
     )
     cache: bool = Field(default=False, description="Reuse cached outputs of identical calls.")
+    sequential: SequentialSettings | None = Field(
+        default=None,
+        description="Stop early once the comparison with a baseline run is settled "
+        "(see docs/statistics.md).",
+    )
 
     _coerce_backoff = field_validator("backoff", mode="before")(_backoff)
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from assay.domain.comparison import MetricKind, _Model
+from assay.domain.comparison import MetricKind, Verdict, _Model
 
 VarianceSource = Literal["run_pairs", "single_run", "pilot"]
 
@@ -92,31 +92,67 @@ class RunPlan(_Model):
 
 
 class ItemSignal(_Model):
-    """One item over a dataset's history: does it separate the runs?"""
+    """One item over a dataset's history: does it separate the runs, does it repeat another?"""
 
     item_id: str
-    runs: int = Field(description="Runs (distinct configurations) that scored the item.")
-    pass_rate: float | None = Field(description="Share of those runs in which it passed.")
-    discriminating: bool = Field(description="Passed in some runs and failed in others.")
+    runs: int = Field(description="Runs (one per distinct configuration) that scored the item.")
+    pass_rate: float | None = Field(
+        description="Mean of the metric over those runs (a share for pass rates)."
+    )
+    discriminating: bool = Field(
+        description="Its outcome differs between some of those runs (False when it always "
+        "passes, always fails, or was seen in fewer than two runs)."
+    )
+    changes: int = Field(
+        default=0, description="Consecutive pairs of runs between which its outcome changed."
+    )
     duplicate_of: str | None = Field(
         default=None, description="An earlier item whose input is a near-duplicate."
     )
     similarity: float | None = None
+    in_subset: bool = Field(default=True, description="Kept by the suggested subset.")
+
+
+class PairVerdict(_Model):
+    """The verdict of one consecutive pair of runs on every item, and on the subset."""
+
+    baseline: str
+    run: str
+    full: Verdict
+    subset: Verdict
+    n_full: int = Field(description="Items the full comparison paired.")
+    n_subset: int = Field(description="Items the subset's comparison paired.")
 
 
 class ItemsSignal(_Model):
     """Which items of a dataset carry the signal, and a smaller subset for fast checks."""
 
     dataset: str
+    dataset_version: int
     metric: str
     runs: list[str] = Field(description="One run per distinct configuration, newest first.")
+    items_total: int = Field(description="Live items of the dataset's current version.")
+    items_seen: int = Field(description="Items scored by at least one of the runs.")
     items: list[ItemSignal]
-    never_discriminating: int
-    duplicates: int
+    never_discriminating: int = Field(
+        description="Items seen in two or more runs with the same outcome in all of them."
+    )
+    duplicates: int = Field(description="Items whose input is a near-duplicate of an earlier one.")
     similarity_method: Literal["embeddings", "token_jaccard"]
     threshold: float
     subset: list[str] = Field(description="Item ids of the suggested subset (dataset order).")
+    subset_size: int
+    pairs: list[PairVerdict] = Field(
+        description="Consecutive pairs of runs, oldest first, with both verdicts."
+    )
+    verdict_agreement: float | None = Field(
+        description="Share of the pairs whose verdict is the same on the subset (None: no pair)."
+    )
     verdicts_kept: bool = Field(
         description="Every pairwise verdict of the runs is the same on the subset."
     )
     verdicts_checked: int = Field(description="Pairs of runs whose verdicts were compared.")
+    tag: str | None = Field(
+        default=None, description="The tag the subset's items were given, when asked."
+    )
+    notes: list[str] = Field(default_factory=list)

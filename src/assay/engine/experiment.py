@@ -10,10 +10,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assay.domain import Evaluator, Experiment, ExperimentCreate, Selection, WorkItem
+from assay.domain import (
+    Evaluator,
+    Experiment,
+    ExperimentCreate,
+    Selection,
+    SequentialSettings,
+    WorkItem,
+)
 from assay.engine.memory import relaxed_gc
 from assay.engine.options import RunOptions
 from assay.engine.runner import Runner
+from assay.engine.sequential import KEY as SEQUENTIAL
+from assay.engine.sequential import plan_record
 from assay.engine.spec import build_scorers, check_resumable, config_hash
 from assay.errors import InvalidInput
 from assay.scoring import Scorer, build
@@ -54,6 +63,7 @@ def plan(
     defer: bool = False,
     evaluators: Sequence[str] = (),
     use_defaults: bool = True,
+    sequential: SequentialSettings | None = None,
 ) -> Prepared:
     """Create the experiment and its result rows; return it with a runner for it.
 
@@ -64,6 +74,9 @@ def plan(
     Saved ``evaluators`` (ids or names) and, with ``use_defaults``, the dataset's default
     evaluators score every result too; their scores carry the evaluator id and version. An
     evaluator named like one of ``scorers`` is left out (the explicit scorer wins).
+
+    ``sequential`` stops the run once its comparison with a baseline is settled
+    (:mod:`assay.engine.sequential`); its settings and seed go into the run's metadata.
     """
     options = options or RunOptions()
     built, recorded = build_scorers(scorers)
@@ -76,6 +89,8 @@ def plan(
     extra = saved_scorers(saved, taken={s.name for s in built})
     built += [scorer for scorer, _ in extra]
     evaluator_ids = [e.id for _, e in extra]
+    if sequential is not None:
+        metadata = {**(metadata or {}), SEQUENTIAL: plan_record(store, sequential, found.id)}
     if name is None:
         what = str(spec.get("function") or spec.get("model") or spec.get("url") or target.kind)
         name = f"{what.rpartition(':')[2] or what} on {found.name}"

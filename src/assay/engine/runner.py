@@ -33,6 +33,7 @@ from assay.engine.memory import relaxed_gc
 from assay.engine.options import Progress, RunOptions
 from assay.engine.otel import capture as capture_otel
 from assay.engine.retry import Failure, RetryPolicy, classify
+from assay.engine.sequential import Watch, watch
 from assay.engine.spec import digest
 from assay.engine.writer import ChildWriter, ResultWriter
 from assay.retrying import retry_call_async
@@ -121,6 +122,7 @@ class Runner:
         self._lease: Lease | None = None
         self._lost = False
         self._confirmed = 0.0
+        self._sequential: Watch | None = None  # sequential stopping (engine/sequential.py)
 
     # ------------------------------------------------------------------ writer process
     def _wants_process(self, expected: int) -> bool:
@@ -210,6 +212,7 @@ class Runner:
                 _, work = experiments.unfinished(
                     experiment.id, retry_errors=self.options.retry_errors
                 )
+            work, self._sequential = watch(self.store, experiment, work, fresh=planned is not None)
             self.prewarm(len(work))
             if self._child is not None and not self._wants_process(len(work)):
                 self.discard()
@@ -300,10 +303,16 @@ class Runner:
             if self._lost:
                 return
             status, error = self._outcome()
+            learned = None if self._sequential is None else self._sequential.outcome()
             await asyncio.shield(
                 asyncio.to_thread(
                     functools.partial(
-                        experiments.finish, writer.experiment_id, status, error, lease=lease
+                        experiments.finish,
+                        writer.experiment_id,
+                        status,
+                        error,
+                        lease=lease,
+                        metadata=learned,
                     )
                 )
             )
@@ -347,6 +356,16 @@ class Runner:
         p = self.progress
         if self._fatal is not None:
             return ExperimentStatus.failed, f"{type(self._fatal).__name__}: {self._fatal}"
+        if (
+            self._sequential is not None
+            and self._sequential.settled
+            and self.stop_reason
+            in (
+                None,
+                self._sequential.reason,
+            )
+        ):
+            return ExperimentStatus.completed, None  # stopped early: the answer is known
         if self.stop_reason and self.stop_reason.startswith("cost budget"):
             if p.done < p.total:
                 return ExperimentStatus.failed, self.stop_reason
@@ -655,6 +674,8 @@ class Runner:
         assert self._writer is not None
         self._writer.submit(completion, cache)
         self.progress.done += 1
+        if self._sequential is not None and self._sequential.add(completion) and not self._stopping:
+            self._cancel(False, self._sequential.reason)
         judged = sum(s.cost for s in completion.scores if s.cost)  # LLM-judge calls
         if completion.cost or judged:
             self.progress.cost += completion.cost or 0.0

@@ -30,6 +30,11 @@ def place(prepared: Prepared, executor: str, ray_address: str | None = None) -> 
     check(executor, ray_address)
     if executor == "local":
         return prepared
+    if "sequential" in prepared.experiment.metadata:
+        prepared.runner.discard()
+        raise InvalidInput(
+            "sequential stopping runs with the local executor only", field="sequential"
+        )
     try:
         from assay.scaleout.driver import on_ray
     except ImportError as exc:

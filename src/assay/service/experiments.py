@@ -16,8 +16,17 @@ from typing import Any
 from pydantic import Field
 
 from assay.config import Settings
-from assay.domain import Experiment, ExperimentCreate, JsonObject, RunSettings, Selection
+from assay.domain import (
+    Experiment,
+    ExperimentCreate,
+    JsonObject,
+    RunSettings,
+    Selection,
+    SequentialSettings,
+)
 from assay.engine import Prepared, RunConfig, RunOptions, plan, rebuild, resume
+from assay.engine.sequential import KEY as SEQUENTIAL
+from assay.engine.sequential import plan_record
 from assay.errors import InvalidInput, NotFound
 from assay.service.targets import (
     build_context,
@@ -100,9 +109,22 @@ def _awaiting_uploads(store: Store, body: ExperimentBody) -> Experiment:
 
 def create_planned(store: Store, settings: Settings, body: ExperimentBody) -> Experiment:
     """Validate the config, evaluators and dataset, pin the versions, and plan every result."""
-    if body.config is None:
+    given = body.config
+    if given is None:
+        if body.sequential is not None:
+            raise InvalidInput(
+                "sequential: needs a config; an experiment without one runs nothing",
+                field="sequential",
+            )
         return _awaiting_uploads(store, body)
-    config = with_options(pin(store, settings, body.config), body)
+    metadata = dict(body.metadata)
+    if body.sequential is not None:
+        recorded = plan_record(store, body.sequential, store.datasets.get(body.dataset_id).id)
+        metadata[SEQUENTIAL] = recorded
+        body = body.model_copy(
+            update={"sequential": body.sequential.model_copy(update={"seed": recorded["seed"]})}
+        )
+    config = with_options(pin(store, settings, given), body)
     if body.evaluator_ids is None:
         evaluator_ids = [e.id for e in store.evaluators.defaults(body.dataset_id)]
     else:
@@ -123,7 +145,7 @@ def create_planned(store: Store, settings: Settings, body: ExperimentBody) -> Ex
         trials=body.trials,
         run_tag=body.run_tag,
         tags=body.tags,
-        metadata=body.metadata,
+        metadata=metadata,
     )
     experiment, _ = store.experiments.create(data, config_hash=digest)
     return experiment
@@ -191,6 +213,7 @@ def prepare(
     run_tag: str | None = None,
     evaluators: Sequence[str] = (),
     use_defaults: bool = True,
+    sequential: SequentialSettings | None = None,
 ) -> Prepared:
     """An experiment to run in this process: ``resume_id`` continued (refused if the target
     or scorers changed), else a new one over ``dataset``, written as its run starts."""
@@ -215,6 +238,7 @@ def prepare(
         defer=True,
         evaluators=evaluators,
         use_defaults=use_defaults,
+        sequential=sequential,
     )
 
 
@@ -252,6 +276,7 @@ def from_config(
         run_tag=run_tag or config.run_tag,
         evaluators=config.evaluators,
         use_defaults=config.default_evaluators,
+        sequential=config.sequential,
     )
 
 

@@ -508,6 +508,58 @@ class Datasets:
             )
             return item_record(self._current_item(conn, row.id, item_id))
 
+    def tag_items(
+        self, ref: str, tag: str, item_ids: Iterable[str], *, message: str | None = None
+    ) -> VersionChange:
+        """Give ``tag`` to exactly the current items ``item_ids`` (the others lose it), as one
+        new version; nothing is written when no item changes."""
+        tag = tag.strip()
+        if not tag:
+            raise InvalidInput("tag must not be empty", field="tag")
+        wanted = set(item_ids)
+        c = dataset_items.c
+        with self.db.write() as conn:
+            row, version = self._begin_version(conn, ref)
+            current = conn.execute(
+                select(dataset_items).where(c.dataset_id == row.id, c.valid_to.is_(None))
+            ).all()
+            unknown = sorted(wanted - {r.id for r in current})
+            if unknown:
+                raise InvalidInput(
+                    f"item(s) not in dataset {row.name!r}: {', '.join(unknown[:5])}",
+                    field="item_ids",
+                )
+            changed = [r for r in current if (tag in (r.tags or [])) != (r.id in wanted)]
+            if not changed:
+                return VersionChange(row.id, row.version, 0, 0, 0, row.item_count)
+            now = utcnow()
+            new_rows = []
+            for r in changed:
+                tags = [t for t in (r.tags or []) if t != tag]
+                if r.id in wanted:
+                    tags.append(tag)
+                values = {k: v for k, v in r._mapping.items() if k != "row_id"}
+                new_rows.append(
+                    {
+                        **values,
+                        "tags": tags,
+                        "valid_from": version,
+                        "valid_to": None,
+                        "updated_at": now,
+                    }
+                )
+            closing = [r.row_id for r in changed]
+            for start in range(0, len(closing), 1000):
+                conn.execute(
+                    update(dataset_items)
+                    .where(c.row_id.in_(closing[start : start + 1000]))
+                    .values(valid_to=version)
+                )
+            conn.execute(dataset_items.insert(), new_rows)
+            return self._commit_version(
+                conn, row, version, changed=len(changed), live_delta=0, message=message
+            )
+
     def delete_item(self, ref: str, item_id: str) -> VersionChange:
         with self.db.write() as conn:
             row, version = self._begin_version(conn, ref)

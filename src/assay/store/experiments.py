@@ -701,8 +701,11 @@ class Experiments:
         error: str | None,
         *,
         lease: Lease | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> None:
-        """End a run: unfinished results become cancelled, the status and error are set.
+        """End a run: unfinished results become cancelled, the status and error are set, and
+        the keys of ``metadata`` (what the run learned, e.g. why it stopped) are merged into
+        its metadata, in the same transaction.
 
         With ``lease``, only while the lease is held (else :class:`LeaseLost`, nothing written).
         """
@@ -710,6 +713,15 @@ class Experiments:
             if lease is not None:
                 fence(conn, lease)
             self._finish(conn, experiment_id, status, error)
+            if metadata:
+                current = conn.execute(
+                    select(experiments.c.metadata).where(experiments.c.id == experiment_id)
+                ).scalar_one()
+                conn.execute(
+                    update(experiments)
+                    .where(experiments.c.id == experiment_id)
+                    .values(metadata={**(current or {}), **metadata})
+                )
 
     def _finish(
         self,

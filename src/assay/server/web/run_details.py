@@ -14,6 +14,7 @@ from urllib.parse import quote
 from assay.domain import MODEL_OPTIONS, Experiment
 from assay.domain.redaction import redact
 from assay.errors import NotFound
+from assay.formatting import sequential_note
 from assay.store import Store
 
 #: Target settings shown under "Target" rather than with the model's parameters.
@@ -158,6 +159,11 @@ def details(store: Store, run: Experiment, dataset_name: str | None) -> RunDetai
         out.options.append(Line("Selection", text(redact(run.selection))))
     if run.description:
         out.options.append(Line("Description", run.description))
-    metadata = redact(run.metadata)
+    note = sequential_note(run.metadata)
+    if note is not None:
+        baseline = run.metadata["sequential"].get("baseline")
+        href = f"/runs/{quote(str(baseline), safe='')}" if baseline else None
+        out.options.append(Line("Sequential stop", note, href))
+    metadata = redact({k: v for k, v in run.metadata.items() if k != "sequential" or not note})
     out.metadata = [Line(str(k), text(v)) for k, v in sorted(metadata.items())]
     return out

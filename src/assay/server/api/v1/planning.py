@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from assay.domain import RunPlan
+from assay.domain import ItemsSignal, RunPlan
 from assay.server.auth import ProjectStore
 
 router = APIRouter(tags=["datasets"])
@@ -57,4 +57,37 @@ def dataset_plan(
         concurrency=concurrency,
         metrics=metric,
         prices=PriceTable.load(settings.price_table) if model else None,
+    )
+
+
+@router.get("/datasets/{dataset_id}/item-signal/")
+def dataset_item_signal(
+    store: ProjectStore,
+    dataset_id: str,
+    metric: Annotated[
+        str, Query(max_length=200, description="pass_rate, or a scorer of the runs.")
+    ] = "pass_rate",
+    last: Annotated[int, Query(ge=2, le=200, description="Finished runs to read.")] = 20,
+    method: Annotated[
+        Literal["auto", "embeddings", "token_jaccard"],
+        Query(description="How near-duplicate inputs are found."),
+    ] = "auto",
+    threshold: Annotated[float | None, Query(gt=0, le=1)] = None,
+    min_items: Annotated[int, Query(ge=1, le=10_000_000)] = 30,
+    alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05,
+) -> ItemsSignal:
+    """Which items separate the dataset's runs (one per distinct configuration), which inputs
+    are near-duplicates, and the smallest subset found that keeps every consecutive pair's
+    verdict, checked with the paired comparison."""
+    from assay.analysis.item_signal import item_signal
+
+    return item_signal(
+        store,
+        dataset_id,
+        metric=metric,
+        last=last,
+        method=method,
+        threshold=threshold,
+        min_items=min_items,
+        alpha=alpha,
     )
