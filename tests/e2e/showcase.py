@@ -116,7 +116,7 @@ def _seed(store: Store) -> Showcase:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         failed = assay.evaluate(DATASET, _broken, scorers, name="support-bot v3", store=store)
-    store.policies.set(DATASET, {"metrics": {"exact_match": {"max_drop": 0.05}}})
+    store.policies.set(DATASET, {"min_pass_rate": 0.6, "max_drop": 0.05, "baseline_tag": "main"})
     _prompts(store)
     trace_id = _traces(store)
     store.online_rules.create(

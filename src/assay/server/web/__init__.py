@@ -20,6 +20,7 @@ from assay.server.web import (
     dataset_runs,
     datasets,
     online,
+    prompt_compare,
     prompts,
     runs,
     sessions,
@@ -54,6 +55,7 @@ for module in (
     traces,
     sessions,
     prompts,
+    prompt_compare,
     online,
 ):
     router.include_router(module.router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from assay.domain import TrendPoint
 from assay.errors import Conflict, InvalidInput, NotFound, from_validation
 from assay.server.auth import ProjectStore
+from assay.server.limits import MAX_VERSION
 from assay.server.web import charts
 from assay.server.web.guard import FormGuard
 from assay.server.web.templating import render
@@ -26,9 +27,22 @@ RUNS_SHOWN = 50
 
 
 @router.get("/datasets/{name}/runs", response_class=HTMLResponse)
-def dataset_runs_page(request: Request, store: ProjectStore, name: str) -> HTMLResponse:
-    """The runs table: one row per run with the columns of the dataset-runs view."""
+def dataset_runs_page(
+    request: Request,
+    store: ProjectStore,
+    name: str,
+    prompt: Annotated[str | None, Query(max_length=200)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
+) -> HTMLResponse:
+    """The runs table: one row per run with the columns of the dataset-runs view.
+
+    ``prompt`` (and ``version``) open the *Create dataset run* form with them chosen."""
     dataset = store.datasets.get(name)
+    form = None
+    if prompt is not None:
+        attached = {e.id for e in store.evaluators.defaults(dataset.id)}
+        form = {"target": "prompt", "concurrency": "5", "evaluator_ids": attached}
+        form |= {"prompt_name": prompt, "prompt_version": str(version or "")}
     points = store.analytics.trend(dataset.id, limit=RUNS_SHOWN)[::-1]  # newest first
     runs = {e.id: e for e in store.experiments.list(dataset=dataset.id, limit=RUNS_SHOWN).items}
     rows = [{"point": p, "run": runs.get(p.experiment_id)} for p in points]
@@ -42,7 +56,7 @@ def dataset_runs_page(request: Request, store: ProjectStore, name: str) -> HTMLR
             "dataset": dataset,
             "rows": rows,
             "scorers": scorers,
-            **_run_form(store, dataset.id),
+            **_run_form(store, dataset.id, form),
         },
         block="table",
     )
@@ -71,6 +85,7 @@ def create_run(
     target: Annotated[str, Form()] = "prompt",
     prompt_name: Annotated[str, Form()] = "",
     prompt_label: Annotated[str, Form()] = "",
+    prompt_version: Annotated[str, Form()] = "",
     model: Annotated[str, Form()] = "",
     provider: Annotated[str, Form()] = "",
     base_url: Annotated[str, Form()] = "",
@@ -88,6 +103,7 @@ def create_run(
         "target": target,
         "prompt_name": prompt_name,
         "prompt_label": prompt_label,
+        "prompt_version": prompt_version,
         "model": model,
         "provider": provider,
         "base_url": base_url,
@@ -103,8 +119,14 @@ def create_run(
             config = {"type": "endpoint", "endpoint": endpoint_id.strip()}
         else:
             config = {"type": "prompt", "prompt": prompt_name.strip()}
+            if prompt_label.strip() and prompt_version.strip():
+                raise InvalidInput(
+                    "prompt_version: give a label or a version, not both", field="prompt_version"
+                )
             if prompt_label.strip():
                 config["label"] = prompt_label.strip()
+            elif prompt_version.strip():
+                config["version"] = _version(prompt_version)
             else:
                 config["version"] = "latest"
             optional = {"model": model, "provider": provider, "base_url": base_url}
@@ -171,6 +193,13 @@ def _number(field: str, text: str) -> float:
         return float(text)
     except ValueError:
         raise InvalidInput(f"{field}: {text!r} is not a number", field=field) from None
+
+
+def _version(text: str) -> int:
+    value = _number("prompt_version", text)
+    if value != int(value) or not 1 <= value <= MAX_VERSION:
+        raise InvalidInput("prompt_version: a version number (1, 2, …)", field="prompt_version")
+    return int(value)
 
 
 def _concurrency(text: str) -> int:

@@ -14,6 +14,7 @@ from assay.domain import (
     ExperimentSort,
     ExperimentStatus,
     ExperimentSummary,
+    Result,
     ResultStatus,
     ScoreCreate,
     ScoreSource,
@@ -128,6 +129,20 @@ def _dataset_name(store: Store, run: Experiment) -> str | None:
         return None
 
 
+def item_trials(store: Store, run: Experiment, shown: list[Result]) -> dict[str, tuple[int, int]]:
+    """Per item shown, in a run of several trials: (passed, judged) over all its trials."""
+    item_ids = sorted({r.item_id for r in shown if r.item_id is not None})
+    if run.trials <= 1 or not item_ids:
+        return {}
+    out: dict[str, tuple[int, int]] = {}
+    for r in store.experiments.results_for_items(run.id, item_ids):
+        if r.item_id is None:
+            continue
+        passed, judged = out.get(r.item_id, (0, 0))
+        out[r.item_id] = (passed + (r.passed is True), judged + (r.passed is not None))
+    return out
+
+
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(
     request: Request,
@@ -165,6 +180,7 @@ def run_page(
         "next_cursor": listing.next_cursor,
         "cursor": cursor or "",
         "live": not listing.status.stopped,
+        "item_trials": item_trials(store, run, listing.results),
     }
     if listing.summary is not None:
         context["distributions"] = _distributions(store, run, listing.summary)
