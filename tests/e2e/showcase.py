@@ -53,13 +53,16 @@ class Showcase:
 _calls: dict[str, int] = {}
 
 
-async def _flaky(x: dict[str, Any]) -> Any:
+async def support_bot_v2(x: dict[str, Any]) -> Any:
     """The v2 bot, but the second try of each billing question answers something else."""
     question = str(x.get("question", ""))
     _calls[question] = _calls.get(question, 0) + 1
     if any(w in question.lower() for w in ("invoice", "refund", "pay")) and _calls[question] == 2:
         return "Please contact support."
     return await bot_v2(x)
+
+
+support_bot_v2.__module__ = "support_bot"  # the run shows "support_bot:support_bot_v2"
 
 
 def _broken(x: dict[str, Any]) -> str:
@@ -106,16 +109,16 @@ def _seed(store: Store) -> Showcase:
     says_settings = store.evaluators.create(
         EvaluatorCreate(name="mentions-settings", kind="contains", params={"value": "Settings"})
     )
-    store.evaluators.attach(DATASET, says_settings.id)
     scorers = [exact_match(ignore_case=True, ignore_punctuation=True), token_f1()]
     v1 = assay.evaluate(DATASET, bot_v1, scorers, name="support-bot v1", run_tag="main", store=store)
     v2 = assay.evaluate(DATASET, bot_v2, scorers, name="support-bot v2", store=store)
     trials = assay.evaluate(
-        DATASET, _flaky, scorers, name="support-bot v2 · 3 trials", trials=3, store=store
+        DATASET, support_bot_v2, scorers, name="support-bot v2 · 3 trials", trials=3, store=store
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         failed = assay.evaluate(DATASET, _broken, scorers, name="support-bot v3", store=store)
+    store.evaluators.attach(DATASET, says_settings.id)  # after the runs: only offered for new runs
     store.policies.set(DATASET, {"min_pass_rate": 0.6, "max_drop": 0.05, "baseline_tag": "main"})
     _prompts(store)
     trace_id = _traces(store)
