@@ -110,7 +110,9 @@ def _seed(store: Store) -> Showcase:
         EvaluatorCreate(name="mentions-settings", kind="contains", params={"value": "Settings"})
     )
     scorers = [exact_match(ignore_case=True, ignore_punctuation=True), token_f1()]
-    v1 = assay.evaluate(DATASET, bot_v1, scorers, name="support-bot v1", run_tag="main", store=store)
+    v1 = assay.evaluate(
+        DATASET, bot_v1, scorers, name="support-bot v1", run_tag="main", store=store
+    )
     v2 = assay.evaluate(DATASET, bot_v2, scorers, name="support-bot v2", store=store)
     trials = assay.evaluate(
         DATASET, support_bot_v2, scorers, name="support-bot v2 · 3 trials", trials=3, store=store

@@ -53,9 +53,10 @@ def test_delete_a_version_and_the_prompt_over_the_api(
     labels = http.get(f"/api/v1/prompts/{PROMPT}/", params={"label": "staging"})
     assert labels.status_code == 404  # the label went with its version
     assert http.get(f"/api/v1/prompts/{PROMPT}/", params={"version": 2}).status_code == 404
-    assert http.get(f"/api/v1/prompts/{PROMPT}/", params={"label": "production"}).json()[
-        "version"
-    ] == 1
+    assert (
+        http.get(f"/api/v1/prompts/{PROMPT}/", params={"label": "production"}).json()["version"]
+        == 1
+    )
 
     missing = http.delete(f"/api/v1/prompts/{PROMPT}/versions/9/")
     assert missing.status_code == 404
@@ -76,7 +77,8 @@ def test_a_version_a_run_refers_to_cannot_be_deleted(
     refused = http.delete(f"/api/v1/prompts/{PROMPT}/versions/1/")
     assert refused.status_code == 409
     message = refused.json()["error"]["message"]
-    assert "version 1" in message and run_id in message
+    assert "version 1" in message
+    assert run_id in message
     whole = http.delete(f"/api/v1/prompts/{PROMPT}/")
     assert whole.status_code == 409
     assert [p.version for p in store.prompts.versions(PROMPT)] == [2, 1]  # nothing went
@@ -91,7 +93,7 @@ def test_dashboard_deletes_with_confirmation(http: TestClient, store: Store, qa:
     _second_version(store)
     page = http.get(f"/prompts/{PROMPT}").text
     assert 'hx-post="/prompts/support-system-prompt/versions/2/delete"' in page
-    assert "hx-confirm=\"Delete version 2 of support-system-prompt and its labels staging?" in page
+    assert 'hx-confirm="Delete version 2 of support-system-prompt and its labels staging?' in page
     assert 'hx-confirm="Delete prompt support-system-prompt with all its 2 versions' in page
 
     assert http.post(f"/prompts/{PROMPT}/versions/2/delete").status_code == 403  # not HTMX
@@ -129,18 +131,22 @@ def test_compare_two_versions(http: TestClient, store: Store, qa: str, fake: Fak
     diff = compared.text.split('id="template-diff"')[1].split("</pre>")[0]
     added = " ".join(re.findall(r"<ins>(.*?)</ins>", diff))
     removed = " ".join(re.findall(r"<del>(.*?)</del>", diff))
-    assert "sentence:" in added and "Answer:" in removed
+    assert "sentence:" in added
+    assert "Answer:" in removed
     assert "input.query" not in added + removed  # unchanged text is shown once, unmarked
     assert _text(diff).count("{{ input.query }}") == 1
     changed = {
         key: bool(flag)
-        for flag, key in re.findall(r'<tr class="config-row( changed)?" data-key="([^"]+)"', compared.text)
+        for flag, key in re.findall(
+            r'<tr class="config-row( changed)?" data-key="([^"]+)"', compared.text
+        )
     }
     assert changed == {"api_key": True, "model": True, "temperature": True}
     assert "sk-hidden" not in compared.text
     runs = compared.text.split('id="version-runs"')[1]
     version_1, version_2 = runs.split('data-version="2"')
-    assert f'href="/runs/{first}"' in version_1 and f'href="/runs/{second}"' in version_2
+    assert f'href="/runs/{first}"' in version_1
+    assert f'href="/runs/{second}"' in version_2
     assert f'href="/compare?runs={first}&amp;runs={second}"' in compared.text
 
     # Defaults: the newest version against the one before; bad versions are named.
@@ -159,9 +165,7 @@ def test_run_a_version_on_a_dataset(http: TestClient, store: Store, qa: str) -> 
         follow_redirects=False,
     )
     assert jump.status_code == 303
-    assert jump.headers["location"].endswith(
-        f"/runs?prompt={PROMPT}&version=1#create-run-box"
-    )
+    assert jump.headers["location"].endswith(f"/runs?prompt={PROMPT}&version=1#create-run-box")
     form = http.get(jump.headers["location"]).text
     assert '<details class="card" id="create-run-box" open>' in form
     assert f"<option selected>{PROMPT}</option>" in form
