@@ -126,8 +126,12 @@ def test_trace_waterfall_and_generation(page: Page, site: str) -> None:
     # collapse the agent: its child hides
     child = page.locator('#timeline [data-id="t1-gen"]')
     expect(child).to_be_visible()
-    page.locator('#timeline summary[data-id="t1-root"] .wf-track').click()
+    toggle = page.locator('#timeline [data-id="t1-root"] button.wf-toggle')
+    toggle.click()
     expect(child).to_be_hidden()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    toggle.click()
+    expect(child).to_be_visible()
     # to the session, a conversation of its traces in order
     page.locator(".crumbs").get_by_role("link", name="session s1").click()
     expect(page).to_have_url(f"{site}/sessions/s1")

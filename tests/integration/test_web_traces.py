@@ -109,7 +109,7 @@ def test_trace_waterfall_and_details(http: TestClient, seeded: Store) -> None:
     text = http.get("/traces/t1").text
     rows = re.findall(r'class="wf-row span[^"]*" data-depth="(\d)" data-id="([^"]+)"', text)
     assert rows == [("0", "t1-root"), ("1", "t1-gen")]
-    assert "<details open" in text  # the agent's children collapse
+    assert 'aria-expanded="true" aria-controls="wf-under-t1-root"' in text  # children collapse
     assert 'href="/sessions/s1"' in text
     totals = text[text.index('id="trace-totals"') : text.index('class="grid2"')]
     assert "3.00 s" in totals

@@ -13,7 +13,7 @@ from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
 from assay.store.db import Database
 from assay.store.sql import decode_cursor, encode_cursor, text_contains
-from assay.store.tables import prompt_labels, prompts
+from assay.store.tables import experiments, prompt_labels, prompts
 from assay.store.types import utcnow
 
 
@@ -118,7 +118,55 @@ class Prompts:
             self._move_labels(conn, name, version, labels)
             return self._get(conn, name, version=version)
 
+    def used_by(self, name: str, version: int | None = None) -> builtins.list[tuple[str, int]]:
+        """The runs that ran ``name`` (at ``version``, or any), as (run id, prompt version),
+        newest first."""
+        with self.db.read() as conn:
+            return self._used_by(conn, name, version)
+
+    def delete(self, name: str, version: int | None = None) -> int:
+        """Delete one version of a prompt, or the whole prompt with its labels, and say how
+        many versions went. Refused (Conflict) while a run refers to what would go: runs
+        keep pointing at the version they ran."""
+        with self.db.write() as conn:
+            where = [prompts.c.project_id == self.project_id, prompts.c.name == name]
+            if version is not None:
+                where.append(prompts.c.version == version)
+            found = conn.execute(select(func.count()).select_from(prompts).where(*where))
+            if not found.scalar_one():
+                at = f" version {version}" if version is not None else ""
+                raise NotFound(f"prompt {name!r}{at} not found", field="version" if at else "name")
+            users = self._used_by(conn, name, version)
+            if users:
+                what = f"version {version} of prompt {name!r}" if version else f"prompt {name!r}"
+                runs = f"{len(users)} run" + ("s" if len(users) != 1 else "")
+                raise Conflict(
+                    f"{what} is referenced by {runs} (e.g. run {users[0][0]}); "
+                    "delete those runs first",
+                    field="version" if version else "name",
+                )
+            labels = [prompt_labels.c.project_id == self.project_id, prompt_labels.c.name == name]
+            if version is not None:
+                labels.append(prompt_labels.c.version == version)
+            conn.execute(delete(prompt_labels).where(*labels))
+            return conn.execute(delete(prompts).where(*where)).rowcount
+
     # ------------------------------------------------------------------ helpers
+    def _used_by(
+        self, conn: Connection, name: str, version: int | None
+    ) -> builtins.list[tuple[str, int]]:
+        rows = conn.execute(
+            select(experiments.c.id, experiments.c.config)
+            .where(experiments.c.project_id == self.project_id)
+            .order_by(experiments.c.created_at.desc(), experiments.c.id.desc())
+        )
+        found = []
+        for row in rows:
+            ref = prompt_reference(row.config)
+            if ref is not None and ref[0] == name and (version is None or ref[1] == version):
+                found.append((row.id, ref[1]))
+        return found
+
     def _move_labels(
         self, conn: Connection, name: str, version: int, labels: builtins.list[str]
     ) -> None:
@@ -178,6 +226,24 @@ class Prompts:
         for r in rows:
             out.setdefault(r.name, {}).setdefault(r.version, []).append(r.label)
         return out
+
+
+def prompt_reference(config: Any) -> tuple[str, int] | None:
+    """The stored prompt (name, version) a run's config ran, in any of the forms runs record
+    it: a pinned spec (``prompt`` and ``version``), the ``source`` of an in-process prompt
+    target, or the older ``prompt_name`` and ``prompt_version``."""
+    if not isinstance(config, dict):
+        return None
+    source = config.get("source")
+    candidates = [
+        (source.get("prompt"), source.get("version")) if isinstance(source, dict) else None,
+        (config.get("prompt"), config.get("version")) if config.get("type") == "prompt" else None,
+        (config.get("prompt_name"), config.get("prompt_version")),
+    ]
+    for pair in candidates:
+        if pair and isinstance(pair[0], str) and isinstance(pair[1], int):
+            return pair[0], pair[1]
+    return None
 
 
 def _prompt(row: Row[Any], labels: dict[int, list[str]]) -> Prompt:

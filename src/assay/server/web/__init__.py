@@ -22,6 +22,7 @@ from assay.server.web import (
     endpoints,
     evaluators,
     online,
+    prompt_compare,
     prompts,
     result_detail,
     run_actions,
@@ -66,6 +67,7 @@ for module in (
     sessions,
     prompts,
     endpoints,
+    prompt_compare,
     online,
 ):
     router.include_router(module.router)

@@ -15,6 +15,7 @@ from assay.analysis import dataset_policy
 from assay.domain import Experiment, ExperimentSort, TrendPoint
 from assay.errors import Conflict, InvalidInput, NotFound, from_validation
 from assay.server.auth import ProjectStore
+from assay.server.limits import MAX_VERSION
 from assay.server.web import figures
 from assay.server.web.guard import FormGuard
 from assay.server.web.query import literal
@@ -34,10 +35,19 @@ def dataset_runs_page(
     name: str,
     sort: Annotated[str | None, Query(max_length=20)] = None,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    prompt: Annotated[str | None, Query(max_length=200)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
 ) -> HTMLResponse:
     """The runs table: one row per run with the columns of the dataset-runs view, newest
-    first unless a column header asks for another order, a page at a time."""
+    first unless a column header asks for another order, a page at a time.
+
+    ``prompt`` (and ``version``) open the *Create dataset run* form with them chosen."""
     dataset = store.datasets.get(name)
+    form = None
+    if prompt is not None:
+        attached = {e.id for e in store.evaluators.defaults(dataset.id)}
+        form = {"target": "prompt", "concurrency": "5", "evaluator_ids": attached}
+        form |= {"prompt_name": prompt, "prompt_version": str(version or "")}
     order = cast(ExperimentSort, literal(ExperimentSort, sort, "sort") or "-created_at")
     page = store.experiments.list(dataset=dataset.id, sort=order, limit=RUNS_SHOWN, cursor=cursor)
     points = store.analytics.points([e.id for e in page.items])
@@ -68,7 +78,7 @@ def dataset_runs_page(
             "link": link,
             "prev_cursor": page.prev_cursor,
             "next_cursor": page.next_cursor,
-            **_run_form(store, dataset.id),
+            **_run_form(store, dataset.id, form),
         },
         block="table",
     )
@@ -143,6 +153,7 @@ def create_run(
     target: Annotated[str, Form()] = "prompt",
     prompt_name: Annotated[str, Form()] = "",
     prompt_label: Annotated[str, Form()] = "",
+    prompt_version: Annotated[str, Form()] = "",
     model: Annotated[str, Form()] = "",
     provider: Annotated[str, Form()] = "",
     base_url: Annotated[str, Form()] = "",
@@ -161,6 +172,7 @@ def create_run(
         "target": target,
         "prompt_name": prompt_name,
         "prompt_label": prompt_label,
+        "prompt_version": prompt_version,
         "model": model,
         "provider": provider,
         "base_url": base_url,
@@ -177,8 +189,14 @@ def create_run(
             config = {"type": "endpoint", "endpoint": endpoint_id.strip()}
         else:
             config = {"type": "prompt", "prompt": prompt_name.strip()}
+            if prompt_label.strip() and prompt_version.strip():
+                raise InvalidInput(
+                    "prompt_version: give a label or a version, not both", field="prompt_version"
+                )
             if prompt_label.strip():
                 config["label"] = prompt_label.strip()
+            elif prompt_version.strip():
+                config["version"] = _version(prompt_version)
             else:
                 config["version"] = "latest"
             optional = {"model": model, "provider": provider, "base_url": base_url}
@@ -214,6 +232,13 @@ def _number(field: str, text: str) -> float:
         return float(text)
     except ValueError:
         raise InvalidInput(f"{field}: {text!r} is not a number", field=field) from None
+
+
+def _version(text: str) -> int:
+    value = _number("prompt_version", text)
+    if value != int(value) or not 1 <= value <= MAX_VERSION:
+        raise InvalidInput("prompt_version: a version number (1, 2, …)", field="prompt_version")
+    return int(value)
 
 
 def _whole(field: str, text: str, high: int) -> int:

@@ -1,5 +1,6 @@
 """Prompt pages: every prompt (and a form for a new one), one prompt's versions with their
-labels, a new version, and moving labels between versions."""
+labels, a new version, moving labels between versions, deleting a version or the prompt, and
+starting a run of a version on a dataset."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import json
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
 from assay.domain import PromptCreate, PromptLabels
-from assay.errors import InvalidInput, from_validation
+from assay.errors import InvalidInput, NotFound, from_validation
 from assay.server.auth import ProjectStore
+from assay.server.limits import MAX_VERSION
 from assay.server.web.guard import FormGuard
 from assay.server.web.query import json_field
 from assay.server.web.templating import render
@@ -47,10 +49,20 @@ def prompt_page(request: Request, store: ProjectStore, name: str) -> HTMLRespons
         "messages": json.dumps(newest.messages, indent=2) if newest.messages else "",
         "config": json.dumps(newest.model_config_, indent=2) if newest.model_config_ else "",
     }
+    used = {version for _, version in store.prompts.used_by(name)}
+    datasets = [d.name for d in store.datasets.list(limit=1000).items]
     return render(
         request,
         "prompt.html",
-        {"section": "prompts", "name": name, "versions": versions, "form": form, "error": None},
+        {
+            "section": "prompts",
+            "name": name,
+            "versions": versions,
+            "used": used,
+            "datasets": datasets,
+            "form": form,
+            "error": None,
+        },
     )
 
 
@@ -106,3 +118,38 @@ def set_labels(
         raise from_validation(exc) from None
     store.prompts.set_labels(name, version, chosen.labels)
     return HTMLResponse("", headers={"HX-Redirect": f"/prompts/{quote(name)}#version-{version}"})
+
+
+@router.post("/prompts/{name}/delete", dependencies=[FormGuard])
+def delete_prompt(store: ProjectStore, name: str) -> HTMLResponse:
+    """Delete every version and label of the prompt (refused while a run refers to one)."""
+    store.prompts.delete(name)
+    return HTMLResponse("", headers={"HX-Redirect": "/prompts"})
+
+
+@router.post("/prompts/{name}/versions/{version}/delete", dependencies=[FormGuard])
+def delete_version(
+    store: ProjectStore, name: str, version: Annotated[int, Path(ge=1, le=MAX_VERSION)]
+) -> HTMLResponse:
+    """Delete one version and its labels (refused while a run refers to it)."""
+    store.prompts.delete(name, version)
+    try:
+        store.prompts.versions(name)
+    except NotFound:  # that was its last version
+        return HTMLResponse("", headers={"HX-Redirect": "/prompts"})
+    url = f"/prompts/{quote(name)}"
+    return HTMLResponse("", headers={"HX-Redirect": url})
+
+
+@router.get("/prompts/{name}/run")
+def run_on_dataset(
+    store: ProjectStore,
+    name: str,
+    version: Annotated[int, Query(ge=1, le=MAX_VERSION)],
+    dataset: Annotated[str, Query(min_length=1, max_length=200)],
+) -> RedirectResponse:
+    """The dataset's *Create dataset run* form, open, with this prompt version chosen."""
+    store.prompts.get(name, version=version)
+    target = store.datasets.get(dataset)
+    query = f"prompt={quote(name)}&version={version}"
+    return RedirectResponse(f"/datasets/{quote(target.name)}/runs?{query}#create-run-box", 303)

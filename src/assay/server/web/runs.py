@@ -14,6 +14,7 @@ from assay.domain import (
     ExperimentSort,
     ExperimentStatus,
     ExperimentSummary,
+    Result,
     ResultStatus,
     ScoreCreate,
     ScoreSource,
@@ -153,6 +154,20 @@ def _dataset_name(store: Store, run: Experiment) -> str | None:
         return None
 
 
+def item_trials(store: Store, run: Experiment, shown: list[Result]) -> dict[str, tuple[int, int]]:
+    """Per item shown, in a run of several trials: (passed, judged) over all its trials."""
+    item_ids = sorted({r.item_id for r in shown if r.item_id is not None})
+    if run.trials <= 1 or not item_ids:
+        return {}
+    out: dict[str, tuple[int, int]] = {}
+    for r in store.experiments.results_for_items(run.id, item_ids):
+        if r.item_id is None:
+            continue
+        passed, judged = out.get(r.item_id, (0, 0))
+        out[r.item_id] = (passed + (r.passed is True), judged + (r.passed is not None))
+    return out
+
+
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(
     request: Request,
@@ -192,6 +207,7 @@ def run_page(
         "cursor": cursor or "",
         "live": not run.status.stopped,
         "link": results_link(run.id, outcome, table.sort, table.search),
+        "item_trials": item_trials(store, run, table.results),
     }
     if not htmx:
         summary = store.experiments.summary(run.id)

@@ -81,7 +81,7 @@ env.filters.update(
     short=short,
     redacted=redact,
 )
-env.globals["version"] = __version__
+env.globals["assay_version"] = __version__  # not "version": pages pass their own
 # The macros (badges, tags, charts) are globals, so a block rendered alone still has them.
 _macros = env.get_template("macros.html").module
 env.globals.update(

@@ -56,3 +56,18 @@ def set_prompt_labels(
 ) -> Prompt:
     """Make ``labels`` exactly this version's labels; each listed label moves here."""
     return store.prompts.set_labels(name, version, body.labels)
+
+
+@router.delete("/prompts/{name}/", status_code=204)
+def delete_prompt(store: ProjectStore, name: str) -> None:
+    """Delete every version of the prompt and its labels; 409 while a run refers to one."""
+    store.prompts.delete(name)
+
+
+@router.delete("/prompts/{name}/versions/{version}/", status_code=204)
+def delete_prompt_version(
+    store: ProjectStore, name: str, version: Annotated[int, Path(ge=1, le=MAX_VERSION)]
+) -> None:
+    """Delete one version and the labels pointing at it; 409 while a run refers to it. The
+    other versions keep their numbers."""
+    store.prompts.delete(name, version)
