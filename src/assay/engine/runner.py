@@ -32,6 +32,7 @@ from assay.engine.limits import AdaptiveLimit, RateLimiter, limiter_for
 from assay.engine.memory import relaxed_gc
 from assay.engine.options import Progress, RunOptions
 from assay.engine.retry import Failure, RetryPolicy, classify
+from assay.engine.snapshot import store_snapshot
 from assay.engine.spec import digest
 from assay.engine.writer import ChildWriter, ResultWriter
 from assay.retrying import retry_call_async
@@ -46,6 +47,7 @@ from assay.targets.spans import Span, span_totals
 
 _CHUNK_SECONDS = 0.002
 _MAX_CHUNK = 256
+_DRAIN_WAIT = 0.005  # seconds between looks at a writer that is far behind
 
 
 class _Failed(Exception):
@@ -120,6 +122,8 @@ class Runner:
         self._lease: Lease | None = None
         self._lost = False
         self._confirmed = 0.0
+        # Finished results the writer may hold unwritten before slots wait for it.
+        self._max_backlog = max(4 * self.options.batch_size, 8_000)
 
     # ------------------------------------------------------------------ writer process
     def _wants_process(self, expected: int) -> bool:
@@ -272,9 +276,7 @@ class Runner:
             )
         if first_job is not None and not writer.first_job_done and writer.error is not None:
             raise writer.error  # the plan itself could not be written: nothing was stored
-        from assay.analysis.service import store_frame  # NumPy: loaded when a run ends
-
-        await asyncio.to_thread(store_frame, self.store, experiment.id)
+        await asyncio.to_thread(store_snapshot, self.store, experiment.id)
         return experiments.get(experiment.id)
 
     async def _end(self, writer: ResultWriter, outer_cancelled: bool) -> None:
@@ -404,11 +406,25 @@ class Runner:
             return _MAX_CHUNK
         return max(1, min(_MAX_CHUNK, int(_CHUNK_SECONDS / self._chunk_avg)))
 
+    async def _drain(self) -> None:
+        """Wait while the writer is far behind, so finished results never pile up in memory
+        (a fast target outruns the database; the backlog stays bounded whatever the run's size)."""
+        writer = self._writer
+        while (
+            writer is not None
+            and writer.backlog > self._max_backlog
+            and writer.error is None
+            and not self._stopping
+        ):
+            await asyncio.sleep(_DRAIN_WAIT)
+
     async def _slot(self, pool: ThreadPoolExecutor | None) -> None:
         loop = asyncio.get_running_loop()
         while True:
             if not await self._still_held():
                 return
+            if self._writer is not None and self._writer.backlog > self._max_backlog:
+                await self._drain()
             if pool is not None and self.timeout is None:
                 chunk = self._take(self._chunk_size())
                 if not chunk:

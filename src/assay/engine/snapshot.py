@@ -1,0 +1,231 @@
+"""A finished run's snapshot written straight from the store, in pages, without NumPy.
+
+The snapshot (see :mod:`assay.analysis.snapshot`) is an uncompressed ``.npz`` archive: one
+``.npy`` array per numeric column, two per scorer, and a JSON header. Building it through a
+:class:`~assay.analysis.frame.RunFrame` would hold every result and score as Python objects
+and load NumPy when a run ends; here results are read in keyset pages with the scores of each
+page, each column grows as a compact :class:`array.array`, the item ids go to a temporary file,
+and the archive is assembled from those. It reads back exactly like the frame-built one
+(``tests/integration/test_run_snapshot.py`` compares them).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import sys
+import tempfile
+import zipfile
+from array import array
+from typing import Any
+
+from sqlalchemy import select
+
+from assay.domain import ResultStatus, ScoreSource
+from assay.store import Store
+from assay.store import run_frames
+from assay.store.tables import results, scores
+
+log = logging.getLogger(__name__)
+
+FORMAT = 2  # assay.analysis.snapshot.FORMAT
+_END = "<" if sys.byteorder == "little" else ">"  # array.array stores native byte order
+PAGE = 5_000
+NAN = math.nan
+_CODE = {s.value: i for i, s in enumerate(ResultStatus)}  # RunFrame.status codes
+# Among scores of one name on one result, the highest ranked source wins (people overrule the
+# API, which overrules evaluators; any other source ranks above those, alphabetically).
+_LISTED = (ScoreSource.evaluator.value, ScoreSource.api.value, ScoreSource.human.value)
+
+
+def _rank(source: str) -> tuple[int, int, str]:
+    return (0, _LISTED.index(source), "") if source in _LISTED else (1, 0, source)
+
+
+def _flag(value: Any) -> float:
+    return NAN if value is None else (1.0 if value else 0.0)
+
+
+def _float(value: Any) -> float:
+    return NAN if value is None else float(value)
+
+
+def _npy(data: bytes, descr: str, n: int) -> bytes:
+    """A version 1.0 ``.npy`` header for a one-dimensional array of ``n`` values."""
+    header = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({n},), }}"
+    pad = 64 - (10 + len(header) + 1) % 64
+    text = (header + " " * (pad % 64) + "\n").encode("latin1")
+    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text + data
+
+
+class _Columns:
+    """The snapshot's columns as they grow, one page of results at a time."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.unaligned = 0
+        self.repetition = array("q")
+        self.status = array("b")
+        self.passed = array("d")
+        self.latency_ms = array("d")
+        self.cost = array("d")
+        self.judge_cost = array("d")
+        self.scores: dict[str, tuple[array[float], array[float]]] = {}
+        self.errors: dict[int, str] = {}
+
+    def score_column(self, name: str) -> tuple[array[float], array[float]]:
+        found = self.scores.get(name)
+        if found is None:
+            found = self.scores[name] = (array("d", [NAN]) * self.n, array("d", [NAN]) * self.n)
+        return found
+
+    def pad(self) -> None:
+        """Every score column as long as the results read so far."""
+        for value, passed in self.scores.values():
+            missing = self.n - len(value)
+            if missing:
+                value.extend(array("d", [NAN]) * missing)
+                passed.extend(array("d", [NAN]) * missing)
+
+
+def build(store: Store, experiment_id: str) -> bytes:
+    """The snapshot of a run as :func:`assay.analysis.snapshot.dumps` would write it."""
+    cols = _Columns()
+    db = store.db
+    with tempfile.TemporaryFile() as ids, db.read() as conn:
+        ids.write(b"[")
+        last: str | None = None
+        while True:
+            query = (
+                select(
+                    results.c.id,
+                    results.c.item_id,
+                    results.c.repetition,
+                    results.c.status,
+                    results.c.passed,
+                    results.c.latency_ms,
+                    results.c.cost,
+                    results.c.error,
+                )
+                .where(results.c.experiment_id == experiment_id)
+                .order_by(results.c.id)
+                .limit(PAGE)
+            )
+            if last is not None:
+                query = query.where(results.c.id > last)
+            page = conn.execute(query).tuples().all()
+            if not page:
+                break
+            last = page[-1][0]
+            row_of: dict[str, int] = {}
+            chunk: list[str] = []
+            for rid, item, repetition, status, passed, latency, cost, error in page:
+                if item is None:
+                    cols.unaligned += 1
+                    continue
+                try:
+                    cols.status.append(_CODE[status])
+                except KeyError:
+                    from assay.errors import InvalidInput
+
+                    raise InvalidInput(
+                        f"unknown result status {status!r}", field="status"
+                    ) from None
+                row_of[rid] = cols.n
+                if error is not None:
+                    cols.errors[cols.n] = error
+                cols.n += 1
+                chunk.append(item)
+                cols.repetition.append(repetition)
+                cols.passed.append(_flag(passed))
+                cols.latency_ms.append(_float(latency))
+                cols.cost.append(_float(cost))
+                cols.judge_cost.append(NAN)
+            if chunk:
+                text = json.dumps(chunk)[1:-1]
+                ids.write(((", " if cols.n > len(chunk) else "") + text).encode())
+            _page_scores(conn, experiment_id, page[0][0], last, row_of, cols)
+            cols.pad()
+        ids.write(b"]")
+        ids.seek(0)
+        return _archive(cols, ids.read().decode())
+
+
+def _page_scores(
+    conn: Any, experiment_id: str, first: str, last: str, row_of: dict[str, int], cols: _Columns
+) -> None:
+    query = select(
+        scores.c.result_id,
+        scores.c.name,
+        scores.c.numeric_value,
+        scores.c.passed,
+        scores.c.source,
+        scores.c.cost,
+    ).where(
+        scores.c.result_id >= first,
+        scores.c.result_id <= last,
+        scores.c.experiment_id == experiment_id,
+    )
+    best: dict[tuple[int, str], tuple[int, int, str]] = {}
+    for rid, name, numeric, passed, source, cost in conn.execute(query).tuples():
+        row = row_of.get(rid)
+        if row is None:
+            continue
+        if cost is not None:
+            spent = cols.judge_cost[row]
+            cols.judge_cost[row] = float(cost) if math.isnan(spent) else spent + float(cost)
+        rank = _rank(source)
+        key = (row, name)
+        if key in best and best[key] > rank:
+            continue
+        best[key] = rank
+        value, flag = cols.score_column(name)
+        if len(value) <= row:
+            value.extend(array("d", [NAN]) * (cols.n - len(value)))
+            flag.extend(array("d", [NAN]) * (cols.n - len(flag)))
+        value[row] = _float(numeric)
+        flag[row] = _flag(passed)
+
+
+def _archive(cols: _Columns, item_ids: str) -> bytes:
+    names = sorted(cols.scores)
+    header = (
+        f'{{"format": {FORMAT}, "item_ids": {item_ids}, "scores": {json.dumps(names)}, '
+        f'"unaligned": {cols.unaligned}, "errors": {json.dumps(cols.errors)}}}'
+    ).encode()
+    n = cols.n
+    entries: list[tuple[str, bytes, str, int]] = [
+        ("repetition", cols.repetition.tobytes(), f"{_END}i8", n),
+        ("status", cols.status.tobytes(), "|i1", n),
+        ("passed", cols.passed.tobytes(), f"{_END}f8", n),
+        ("latency_ms", cols.latency_ms.tobytes(), f"{_END}f8", n),
+        ("cost", cols.cost.tobytes(), f"{_END}f8", n),
+        ("judge_cost", cols.judge_cost.tobytes(), f"{_END}f8", n),
+    ]
+    for i, name in enumerate(names):
+        value, passed = cols.scores[name]
+        entries.append((f"value_{i}", value.tobytes(), f"{_END}f8", n))
+        entries.append((f"passed_{i}", passed.tobytes(), f"{_END}f8", n))
+    entries.append(("header", header, "|u1", len(header)))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, data, descr, count in entries:
+            archive.writestr(f"{name}.npy", _npy(data, descr, count))
+    return out.getvalue()
+
+
+def store_snapshot(store: Store, experiment_id: str) -> None:
+    """Store a finished run's snapshot now, so that its first comparison or gate reads it
+    rather than every result and score row. It is stamped with the data revision read before
+    its data (a write landing meanwhile makes it stale, never wrong). A snapshot is only a
+    cache: a failure here is logged, never raised."""
+    try:
+        if not store.experiments.get(experiment_id).status.finished:
+            return
+        with store.db.read() as conn:
+            revision = run_frames.revision(conn, experiment_id)
+        run_frames.save(store.db, experiment_id, revision, build(store, experiment_id))
+    except Exception:
+        log.warning("could not store the run frame of %s", experiment_id, exc_info=True)
