@@ -77,6 +77,10 @@ def _items(n: int) -> Any:
     )
 
 
+def _list(n: int) -> list[dict[str, Any]]:
+    return [{"input": {"q": f"question {i}"}, "expected_output": f"question {i}"} for i in range(n)]
+
+
 def _task(x: dict[str, str]) -> str:
     return x["q"]
 
@@ -136,7 +140,9 @@ def setup(home: str, n: int) -> dict[str, Any]:
     from assay.config import Settings
     from assay.scorers import exact_match
 
-    items = [{"input": {"q": f"question {i}"}, "expected_output": f"question {i}"} for i in range(n)]
+    items = [
+        {"input": {"q": f"question {i}"}, "expected_output": f"question {i}"} for i in range(n)
+    ]
     settings = Settings(home=Path(home))
     start, cpu = time.perf_counter(), _cpu()
     result = assay.evaluate(items, _task, [exact_match()], settings=settings, quiet=True)
@@ -159,7 +165,9 @@ def memory(home: str, n: int, inline: bool) -> dict[str, Any]:
     importlib.import_module("assay.engine")
     data: Any = "bench"
     if inline:
-        data = [{"input": {"q": f"question {i}"}, "expected_output": f"question {i}"} for i in range(n)]
+        data = [
+            {"input": {"q": f"question {i}"}, "expected_output": f"question {i}"} for i in range(n)
+        ]
     before = _rss_mb()
     start, cpu = time.perf_counter(), _cpu()
     result = assay.evaluate(

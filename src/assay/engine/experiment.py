@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assay.domain import Evaluator, Experiment, ExperimentCreate, Selection, WorkItem
+from assay.domain import Evaluator, Experiment, ExperimentCreate, Selection
 from assay.engine.memory import relaxed_gc
 from assay.engine.options import RunOptions
-from assay.engine.runner import Runner
+from assay.engine.runner import Runner, Work
 from assay.engine.spec import build_scorers, check_resumable, config_hash
 from assay.errors import InvalidInput
 from assay.scoring import Scorer, build
@@ -25,7 +25,7 @@ from assay.targets import BuildContext, Target, create_target
 @dataclass
 class Prepared:
     experiment: Experiment
-    work: list[WorkItem] | None
+    work: Work | None
     runner: Runner
     planned: PlannedRun | None = None
 
@@ -99,7 +99,7 @@ def plan(
     try:
         with relaxed_gc():
             planned = store.experiments.prepare(
-                data, config_hash=config_hash(spec, recorded, evaluator_ids)
+                data, config_hash=config_hash(spec, recorded, evaluator_ids), stream=True
             )
             if not defer:
                 planned.commit()

@@ -40,10 +40,14 @@ from assay.scoring import Sample, Scorer, run_scorer
 from assay.store import CachedResponse, Completion, Store
 from assay.store.experiments import PlannedRun
 from assay.store.lease import FIRST_LEASE, Lease, LeaseLost
+from assay.store.plan_stream import StreamedWork
 from assay.store.planning import worker_id
 from assay.store.recording import RunTrace
 from assay.targets import Target, TargetOutput, is_sync
 from assay.targets.spans import Span, span_totals
+
+#: What a run executes: planned items as a list, or read from the store page by page.
+Work = list[WorkItem] | StreamedWork
 
 _CHUNK_SECONDS = 0.002
 _MAX_CHUNK = 256
@@ -177,7 +181,7 @@ class Runner:
     async def run(
         self,
         experiment_id: str,
-        work: Sequence[WorkItem] | None = None,
+        work: Work | None = None,
         *,
         planned: PlannedRun | None = None,
     ) -> Experiment:
@@ -190,7 +194,7 @@ class Runner:
             return await self._run(experiment_id, work, planned)
 
     async def _run(
-        self, experiment_id: str, work: Sequence[WorkItem] | None, planned: PlannedRun | None
+        self, experiment_id: str, work: Work | None, planned: PlannedRun | None
     ) -> Experiment:
         self._loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()

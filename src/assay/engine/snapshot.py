@@ -24,8 +24,7 @@ from typing import Any
 from sqlalchemy import select
 
 from assay.domain import ResultStatus, ScoreSource
-from assay.store import Store
-from assay.store import run_frames
+from assay.store import Store, run_frames
 from assay.store.tables import results, scores
 
 log = logging.getLogger(__name__)

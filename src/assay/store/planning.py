@@ -6,17 +6,18 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Text, select, type_coerce
+from sqlalchemy import Connection, Select, Text, and_, func, or_, select, type_coerce
 
 from assay.domain import Selection
 from assay.errors import InvalidInput
 from assay.ids import new_id
+from assay.store.db import Database
 from assay.store.item_rows import alive_at
 from assay.store.tables import dataset_items
 from assay.store.types import utcnow
@@ -45,9 +46,16 @@ def worker_alive(worker: str | None, heartbeat_at: datetime | None, stale_after:
     return True
 
 
-def sequential_ids(n: int) -> list[str]:
-    """``n`` UUIDv7 ids that sort in the order they are returned (plan order)."""
-    first = uuid.UUID(new_id()).int & ~((1 << 61) - 1)  # room to count in the low bits
+def id_base() -> int:
+    """A fresh UUIDv7 with room to count in its low bits: ``base + k`` is the k-th id of a
+    plan, so ids sort in plan order and any page of them can be made on its own."""
+    return uuid.UUID(new_id()).int & ~((1 << 61) - 1)
+
+
+def sequential_ids(n: int, base: int | None = None, start: int = 0) -> list[str]:
+    """``n`` UUIDv7 ids that sort in the order they are returned (plan order), from the
+    ``start``-th id of ``base`` (a fresh one by default)."""
+    first = (id_base() if base is None else base) + start
     return [str(uuid.UUID(int=first + i)) for i in range(n)]
 
 
@@ -90,34 +98,73 @@ def select_items(items: Sequence[PlannedItem], selection: Selection | None) -> l
     return chosen
 
 
-def load_items(conn: Connection, dataset_id: str, version: int) -> list[PlannedItem]:
-    """Every live item of a dataset version, in dataset order."""
+def _item_query(conn: Connection, dataset_id: str, version: int) -> Select[Any]:
     c = dataset_items.c
     where = (c.dataset_id == dataset_id, alive_at(version), c.archived.is_(False))
-    order = (c.sort_order, c.id)
     if conn.dialect.name != "sqlite":
-        rows = conn.execute(
-            select(c.id, c.input, c.expected_output, c.context, c.metadata, c.tags)
-            .where(*where)
-            .order_by(*order)
-        )
-        return [PlannedItem(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+        return select(c.id, c.input, c.expected_output, c.context, c.metadata, c.tags).where(*where)
     # SQLite: read the JSON text as stored, parse it with orjson once, and keep the text so
     # planning can copy it into the result rows without serialising again.
     raw = [type_coerce(col, Text) for col in (c.input, c.expected_output, c.context)]
     meta = [type_coerce(col, Text) for col in (c.metadata, c.tags)]
+    return select(c.id, *raw, *meta, c.sort_order).where(*where)
+
+
+def _planned(conn: Connection, rows: Iterable[Any]) -> list[PlannedItem]:
+    if conn.dialect.name != "sqlite":
+        return [PlannedItem(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
     loads = orjson.loads
-    items = []
-    for r in conn.execute(select(c.id, *raw, *meta).where(*where).order_by(*order)):
-        items.append(
-            PlannedItem(
-                r[0],
-                loads(r[1]),
-                None if r[2] is None else loads(r[2]),
-                None if r[3] is None else loads(r[3]),
-                {} if r[4] in (None, "{}") else loads(r[4]),
-                [] if r[5] in (None, "[]") else loads(r[5]),
-                (r[1], r[2]),
-            )
+    return [
+        PlannedItem(
+            r[0],
+            loads(r[1]),
+            None if r[2] is None else loads(r[2]),
+            None if r[3] is None else loads(r[3]),
+            {} if r[4] in (None, "{}") else loads(r[4]),
+            [] if r[5] in (None, "[]") else loads(r[5]),
+            (r[1], r[2]),
         )
-    return items
+        for r in rows
+    ]
+
+
+def load_items(conn: Connection, dataset_id: str, version: int) -> list[PlannedItem]:
+    """Every live item of a dataset version, in dataset order."""
+    c = dataset_items.c
+    query = _item_query(conn, dataset_id, version).order_by(c.sort_order, c.id)
+    return _planned(conn, conn.execute(query))
+
+
+def count_items(conn: Connection, dataset_id: str, version: int) -> int:
+    """How many live items a dataset version holds."""
+    c = dataset_items.c
+    query = select(func.count()).where(
+        c.dataset_id == dataset_id, alive_at(version), c.archived.is_(False)
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def item_pages(
+    db: Database, dataset_id: str, version: int, *, page: int = 2_000
+) -> Iterator[list[PlannedItem]]:
+    """The live items of a dataset version in dataset order, one keyset page at a time (each
+    page in a read of its own, so nothing is held open between pages)."""
+    c = dataset_items.c
+    after: tuple[int, str] | None = None
+    while True:
+        with db.read() as conn:
+            query = _item_query(conn, dataset_id, version)
+            if conn.dialect.name != "sqlite":
+                query = query.add_columns(c.sort_order)
+            if after is not None:
+                query = query.where(
+                    or_(c.sort_order > after[0], and_(c.sort_order == after[0], c.id > after[1]))
+                )
+            rows = conn.execute(query.order_by(c.sort_order, c.id).limit(page)).all()
+            if not rows:
+                return
+            after = (rows[-1][-1], rows[-1][0])
+            items = _planned(conn, rows)
+        yield items
+        if len(rows) < page:
+            return
