@@ -8,7 +8,7 @@ versions ``valid_from <= v < valid_to``; updating an item closes its row and app
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -365,7 +365,7 @@ class Datasets:
     def sync_items(
         self,
         ref: str,
-        items: builtins.list[ItemCreate],
+        items: Sequence[ItemCreate],
         *,
         create: DatasetCreate,
         message: str | None = None,
@@ -400,8 +400,8 @@ class Datasets:
             for r in current:
                 key = item_content_hash(r.input, r.expected_output, r.context, r.metadata, r.tags)
                 by_hash.setdefault(key, []).append(r)
-            new: builtins.list[ItemCreate] = []
-            for item in items:
+            new: builtins.list[int] = []  # positions in ``items``
+            for position, item in enumerate(items):
                 key = item_content_hash(
                     item.input, item.expected_output, item.context, item.metadata, item.tags
                 )
@@ -409,7 +409,7 @@ class Datasets:
                 if kept:
                     kept.pop(0)
                 else:
-                    new.append(item)
+                    new.append(position)
             gone = [r for rows in by_hash.values() for r in rows]
             if not new and not gone:
                 change = VersionChange(row.id, row.version, 0, 0, 0, row.item_count)
@@ -426,7 +426,8 @@ class Datasets:
                 conn, dataset_id=row.id, version=version, now=utcnow(), batch_size=5_000
             )
             try:
-                for number, item in enumerate(new, start=1):
+                for number, position in enumerate(new, start=1):
+                    item = items[position]
                     if checker.input or checker.expected:
                         checker.check(item, number)
                     writer.add(item, sort_order, number)
