@@ -21,17 +21,15 @@ import zipfile
 from array import array
 from typing import Any
 
-from sqlalchemy import select
-
 from assay.domain import ResultStatus, ScoreSource
+from assay.errors import InvalidInput
 from assay.store import Store, run_frames
-from assay.store.tables import results, scores
+from assay.store.run_pages import PAGE, result_pages
 
 log = logging.getLogger(__name__)
 
 FORMAT = 2  # assay.analysis.snapshot.FORMAT
 _END = "<" if sys.byteorder == "little" else ">"  # array.array stores native byte order
-PAGE = 5_000
 NAN = math.nan
 _CODE = {s.value: i for i, s in enumerate(ResultStatus)}  # RunFrame.status codes
 # Among scores of one name on one result, the highest ranked source wins (people overrule the
@@ -89,54 +87,28 @@ class _Columns:
                 passed.extend(array("d", [NAN]) * missing)
 
 
-def build(store: Store, experiment_id: str) -> bytes:
+def build(store: Store, experiment_id: str, *, page: int | None = None) -> bytes:
     """The snapshot of a run as :func:`assay.analysis.snapshot.dumps` would write it."""
     cols = _Columns()
-    db = store.db
-    with tempfile.TemporaryFile() as ids, db.read() as conn:
+    pages = result_pages(store.db, experiment_id, page=page or PAGE)
+    with tempfile.TemporaryFile() as ids:
         ids.write(b"[")
-        last: str | None = None
-        while True:
-            query = (
-                select(
-                    results.c.id,
-                    results.c.item_id,
-                    results.c.repetition,
-                    results.c.status,
-                    results.c.passed,
-                    results.c.latency_ms,
-                    results.c.cost,
-                    results.c.error,
-                )
-                .where(results.c.experiment_id == experiment_id)
-                .order_by(results.c.id)
-                .limit(PAGE)
-            )
-            if last is not None:
-                query = query.where(results.c.id > last)
-            page = conn.execute(query).tuples().all()
-            if not page:
-                break
-            last = page[-1][0]
+        for rows, score_rows in pages:
             row_of: dict[str, int] = {}
             chunk: list[str] = []
-            for rid, item, repetition, status, passed, latency, cost, error in page:
+            for rid, item, repetition, status, passed, latency, cost, error in rows:
                 if item is None:
                     cols.unaligned += 1
                     continue
-                try:
-                    cols.status.append(_CODE[status])
-                except KeyError:
-                    from assay.errors import InvalidInput
-
-                    raise InvalidInput(
-                        f"unknown result status {status!r}", field="status"
-                    ) from None
+                code = _CODE.get(status)
+                if code is None:
+                    raise InvalidInput(f"unknown result status {status!r}", field="status")
                 row_of[rid] = cols.n
                 if error is not None:
                     cols.errors[cols.n] = error
                 cols.n += 1
                 chunk.append(item)
+                cols.status.append(code)
                 cols.repetition.append(repetition)
                 cols.passed.append(_flag(passed))
                 cols.latency_ms.append(_float(latency))
@@ -145,30 +117,16 @@ def build(store: Store, experiment_id: str) -> bytes:
             if chunk:
                 text = json.dumps(chunk)[1:-1]
                 ids.write(((", " if cols.n > len(chunk) else "") + text).encode())
-            _page_scores(conn, experiment_id, page[0][0], last, row_of, cols)
-            cols.pad()
+            cols.pad()  # score columns as long as the results so far, then this page's scores
+            _add_scores(score_rows, row_of, cols)
         ids.write(b"]")
         ids.seek(0)
         return _archive(cols, ids.read().decode())
 
 
-def _page_scores(
-    conn: Any, experiment_id: str, first: str, last: str, row_of: dict[str, int], cols: _Columns
-) -> None:
-    query = select(
-        scores.c.result_id,
-        scores.c.name,
-        scores.c.numeric_value,
-        scores.c.passed,
-        scores.c.source,
-        scores.c.cost,
-    ).where(
-        scores.c.result_id >= first,
-        scores.c.result_id <= last,
-        scores.c.experiment_id == experiment_id,
-    )
+def _add_scores(score_rows: list[tuple[Any, ...]], row_of: dict[str, int], cols: _Columns) -> None:
     best: dict[tuple[int, str], tuple[int, int, str]] = {}
-    for rid, name, numeric, passed, source, cost in conn.execute(query).tuples():
+    for rid, name, numeric, passed, source, cost in score_rows:
         row = row_of.get(rid)
         if row is None:
             continue
@@ -181,9 +139,6 @@ def _page_scores(
             continue
         best[key] = rank
         value, flag = cols.score_column(name)
-        if len(value) <= row:
-            value.extend(array("d", [NAN]) * (cols.n - len(value)))
-            flag.extend(array("d", [NAN]) * (cols.n - len(flag)))
         value[row] = _float(numeric)
         flag[row] = _flag(passed)
 
