@@ -58,7 +58,8 @@ class StreamedWork:
     def rows(self) -> Iterator[list[tuple[Any, ...]]]:
         """The planned result rows, a page at a time (what :class:`Bulk` inserts)."""
         k, trials, pending = 0, self.trials, ResultStatus.pending.value
-        for items in item_pages(self.db, self.dataset_id, self.version, page=self.page):
+        pages = item_pages(self.db, self.dataset_id, self.version, page=self.page, parse=False)
+        for items in pages:
             ids = sequential_ids(len(items) * trials, self.base, k)
             k += len(ids)
             yield [

@@ -149,10 +149,11 @@ def count_items(conn: Connection, dataset_id: str, version: int) -> int:
 
 
 def item_pages(
-    db: Database, dataset_id: str, version: int, *, page: int = 2_000
+    db: Database, dataset_id: str, version: int, *, page: int = 2_000, parse: bool = True
 ) -> Iterator[list[PlannedItem]]:
     """The live items of a dataset version in dataset order, one keyset page at a time (each
-    page in a read of its own, so nothing is held open between pages)."""
+    page in a read of its own, so nothing is held open between pages). Without ``parse``,
+    SQLite items carry only their id and stored JSON (``raw``): what a planned row copies."""
     c = dataset_items.c
     after: tuple[int, str] | None = None
     while True:
@@ -168,7 +169,10 @@ def item_pages(
             if not rows:
                 return
             after = (rows[-1][-1], rows[-1][0])
-            items = _planned(conn, rows)
+            if parse or conn.dialect.name != "sqlite":
+                items = _planned(conn, rows)
+            else:
+                items = [PlannedItem(r[0], None, None, None, {}, [], (r[1], r[2])) for r in rows]
         yield items
         if len(rows) < page:
             return
