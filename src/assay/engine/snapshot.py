@@ -11,15 +11,15 @@ and the archive is assembled from those. It reads back exactly like the frame-bu
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
+import shutil
 import sys
 import tempfile
 import zipfile
 from array import array
-from typing import Any
+from typing import IO, Any
 
 from assay.domain import ResultStatus, ScoreSource
 from assay.errors import InvalidInput
@@ -49,12 +49,12 @@ def _float(value: Any) -> float:
     return NAN if value is None else float(value)
 
 
-def _npy(data: bytes, descr: str, n: int) -> bytes:
+def _npy_header(descr: str, n: int) -> bytes:
     """A version 1.0 ``.npy`` header for a one-dimensional array of ``n`` values."""
     header = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({n},), }}"
     pad = 64 - (10 + len(header) + 1) % 64
     text = (header + " " * (pad % 64) + "\n").encode("latin1")
-    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text + data
+    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text
 
 
 class _Columns:
@@ -91,8 +91,7 @@ def build(store: Store, experiment_id: str, *, page: int | None = None) -> bytes
     """The snapshot of a run as :func:`assay.analysis.snapshot.dumps` would write it."""
     cols = _Columns()
     pages = result_pages(store.db, experiment_id, page=page or PAGE)
-    with tempfile.TemporaryFile() as ids:
-        ids.write(b"[")
+    with tempfile.TemporaryFile() as ids, tempfile.TemporaryFile() as out:
         for rows, score_rows in pages:
             row_of: dict[str, int] = {}
             chunk: list[str] = []
@@ -119,9 +118,9 @@ def build(store: Store, experiment_id: str, *, page: int | None = None) -> bytes
                 ids.write(((", " if cols.n > len(chunk) else "") + text).encode())
             cols.pad()  # score columns as long as the results so far, then this page's scores
             _add_scores(score_rows, row_of, cols)
-        ids.write(b"]")
-        ids.seek(0)
-        return _archive(cols, ids.read().decode())
+        _archive(cols, ids, out)
+        out.seek(0)
+        return out.read()
 
 
 def _add_scores(score_rows: list[tuple[Any, ...]], row_of: dict[str, int], cols: _Columns) -> None:
@@ -143,31 +142,40 @@ def _add_scores(score_rows: list[tuple[Any, ...]], row_of: dict[str, int], cols:
         flag[row] = _flag(passed)
 
 
-def _archive(cols: _Columns, item_ids: str) -> bytes:
+def _archive(cols: _Columns, ids: IO[bytes], out: IO[bytes]) -> None:
+    """Write the ``.npz`` archive to ``out``, one entry at a time (the item ids copied from
+    the ``ids`` file in blocks)."""
     names = sorted(cols.scores)
-    header = (
-        f'{{"format": {FORMAT}, "item_ids": {item_ids}, "scores": {json.dumps(names)}, '
-        f'"unaligned": {cols.unaligned}, "errors": {json.dumps(cols.errors)}}}'
-    ).encode()
     n = cols.n
-    entries: list[tuple[str, bytes, str, int]] = [
-        ("repetition", cols.repetition.tobytes(), f"{_END}i8", n),
-        ("status", cols.status.tobytes(), "|i1", n),
-        ("passed", cols.passed.tobytes(), f"{_END}f8", n),
-        ("latency_ms", cols.latency_ms.tobytes(), f"{_END}f8", n),
-        ("cost", cols.cost.tobytes(), f"{_END}f8", n),
-        ("judge_cost", cols.judge_cost.tobytes(), f"{_END}f8", n),
+    arrays: list[tuple[str, array[Any], str]] = [
+        ("repetition", cols.repetition, f"{_END}i8"),
+        ("status", cols.status, "|i1"),
+        ("passed", cols.passed, f"{_END}f8"),
+        ("latency_ms", cols.latency_ms, f"{_END}f8"),
+        ("cost", cols.cost, f"{_END}f8"),
+        ("judge_cost", cols.judge_cost, f"{_END}f8"),
     ]
     for i, name in enumerate(names):
         value, passed = cols.scores[name]
-        entries.append((f"value_{i}", value.tobytes(), f"{_END}f8", n))
-        entries.append((f"passed_{i}", passed.tobytes(), f"{_END}f8", n))
-    entries.append(("header", header, "|u1", len(header)))
-    out = io.BytesIO()
+        arrays.append((f"value_{i}", value, f"{_END}f8"))
+        arrays.append((f"passed_{i}", passed, f"{_END}f8"))
+    head = f'{{"format": {FORMAT}, "item_ids": ['.encode()
+    tail = (
+        f'], "scores": {json.dumps(names)}, "unaligned": {cols.unaligned}, '
+        f'"errors": {json.dumps(cols.errors)}}}'
+    ).encode()
+    size = ids.tell()
+    ids.seek(0)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for name, data, descr, count in entries:
-            archive.writestr(f"{name}.npy", _npy(data, descr, count))
-    return out.getvalue()
+        for name, values, descr in arrays:
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as entry:
+                entry.write(_npy_header(descr, n))
+                entry.write(memoryview(values).cast("B"))
+        with archive.open("header.npy", "w", force_zip64=True) as entry:
+            entry.write(_npy_header("|u1", len(head) + size + len(tail)))
+            entry.write(head)
+            shutil.copyfileobj(ids, entry, 1 << 20)
+            entry.write(tail)
 
 
 def store_snapshot(store: Store, experiment_id: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import os
 import random
 import socket
@@ -12,7 +14,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Select, Text, and_, func, or_, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Text,
+    and_,
+    func,
+    literal,
+    select,
+    tuple_,
+    type_coerce,
+)
 
 from assay.domain import Selection
 from assay.errors import InvalidInput
@@ -102,9 +115,12 @@ def select_items(items: Sequence[PlannedItem], selection: Selection | None) -> l
     return chosen
 
 
-def _item_query(conn: Connection, dataset_id: str, version: int) -> Select[Any]:
+def _item_query(
+    conn: Connection, dataset_id: str, version: int, alive: ColumnElement[bool] | None = None
+) -> Select[Any]:
     c = dataset_items.c
-    where = (c.dataset_id == dataset_id, alive_at(version), c.archived.is_(False))
+    alive = alive_at(version) if alive is None else alive
+    where = (c.dataset_id == dataset_id, alive, c.archived.is_(False))
     if conn.dialect.name != "sqlite":
         return select(c.id, c.input, c.expected_output, c.context, c.metadata, c.tags).where(*where)
     # SQLite: read the JSON text as stored, parse it with orjson once, and keep the text so
@@ -117,6 +133,10 @@ def _item_query(conn: Connection, dataset_id: str, version: int) -> Select[Any]:
 def _planned(conn: Connection, rows: Iterable[Any]) -> list[PlannedItem]:
     if conn.dialect.name != "sqlite":
         return [PlannedItem(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+    return _planned_sqlite(rows)
+
+
+def _planned_sqlite(rows: Iterable[Any]) -> list[PlannedItem]:
     loads = orjson.loads
     return [
         PlannedItem(
@@ -148,31 +168,68 @@ def count_items(conn: Connection, dataset_id: str, version: int) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-def item_pages(
-    db: Database, dataset_id: str, version: int, *, page: int = 2_000, parse: bool = True
-) -> Iterator[list[PlannedItem]]:
-    """The live items of a dataset version in dataset order, one keyset page at a time (each
-    page in a read of its own, so nothing is held open between pages). Without ``parse``,
-    SQLite items carry only their id and stored JSON (``raw``): what a planned row copies."""
+def _page_query(
+    conn: Connection, dataset_id: str, version: int, open_rows: bool, after: tuple[int, str] | None
+) -> Select[Any]:
+    """One keyset page of the rows alive at ``version``: either the rows still open
+    (``valid_to IS NULL``, read in order straight off the ``(dataset_id, valid_to,
+    sort_order, id)`` index) or those closed by a later version (few, sorted)."""
     c = dataset_items.c
+    alive = and_(
+        c.valid_to.is_(None) if open_rows else c.valid_to > version, c.valid_from <= version
+    )
+    query = _item_query(conn, dataset_id, version, alive)
+    if conn.dialect.name != "sqlite":
+        query = query.add_columns(c.sort_order)
+    if after is not None:
+        query = query.where(
+            tuple_(c.sort_order, c.id) > tuple_(literal(after[0]), literal(after[1]))
+        )
+    return query.order_by(c.sort_order, c.id)
+
+
+def _rows_in_order(
+    db: Database, dataset_id: str, version: int, open_rows: bool, page: int
+) -> Iterator[Any]:
     after: tuple[int, str] | None = None
     while True:
         with db.read() as conn:
-            query = _item_query(conn, dataset_id, version)
-            if conn.dialect.name != "sqlite":
-                query = query.add_columns(c.sort_order)
-            if after is not None:
-                query = query.where(
-                    or_(c.sort_order > after[0], and_(c.sort_order == after[0], c.id > after[1]))
-                )
-            rows = conn.execute(query.order_by(c.sort_order, c.id).limit(page)).all()
-            if not rows:
-                return
-            after = (rows[-1][-1], rows[-1][0])
-            if parse or conn.dialect.name != "sqlite":
-                items = _planned(conn, rows)
-            else:
-                items = [PlannedItem(r[0], None, None, None, {}, [], (r[1], r[2])) for r in rows]
-        yield items
+            query = _page_query(conn, dataset_id, version, open_rows, after)
+            rows = conn.execute(query.limit(page)).all()
+            sqlite = conn.dialect.name == "sqlite"
+        if not rows:
+            return
+        after = (rows[-1][-1], rows[-1][0])
+        for row in rows:
+            yield row, sqlite
         if len(rows) < page:
+            return
+
+
+def item_pages(
+    db: Database, dataset_id: str, version: int, *, page: int = 2_000, parse: bool = True
+) -> Iterator[list[PlannedItem]]:
+    """The live items of a dataset version in dataset order, ``page`` at a time.
+
+    Each page is read by keyset in a read of its own (nothing is held open between pages),
+    so a run of a million items never sorts the dataset again per page. Without ``parse``,
+    SQLite items carry only their id and stored JSON (``raw``): what a planned row copies."""
+    merged = heapq.merge(
+        _rows_in_order(db, dataset_id, version, True, page),
+        _rows_in_order(db, dataset_id, version, False, page),
+        key=lambda pair: (pair[0][-1], pair[0][0]),
+    )
+    while True:
+        chunk = list(itertools.islice(merged, page))
+        if not chunk:
+            return
+        rows = [row for row, _ in chunk]
+        sqlite = chunk[0][1]
+        if sqlite and not parse:
+            yield [PlannedItem(r[0], None, None, None, {}, [], (r[1], r[2])) for r in rows]
+        elif sqlite:
+            yield _planned_sqlite(rows)
+        else:
+            yield [PlannedItem(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+        if len(chunk) < page:
             return
