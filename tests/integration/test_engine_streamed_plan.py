@@ -67,7 +67,8 @@ def test_a_streamed_plan_writes_and_runs_the_rows_a_listed_plan_would(
     chosen = store.experiments.prepare(
         ExperimentCreate(name="s", dataset="qa", selection=Selection(first=2)), stream=True
     )
-    assert isinstance(chosen.work, list) and len(chosen.work) == 2
+    assert isinstance(chosen.work, list)
+    assert len(chosen.work) == 2
 
 
 def test_evaluate_over_an_edited_dataset_runs_each_item_once(store: Store, edited: str) -> None:
