@@ -315,16 +315,17 @@ def _zero_rounds(
     return runs
 
 
-def _setup_rounds(trees: dict[str, Path], homes: Homes, rounds: int) -> dict[str, Any]:
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+def _setup_rounds(
+    trees: dict[str, Path], homes: Homes, rounds: int
+) -> dict[str, list[dict[str, Any]]]:
+    stores: dict[str, Path] = {}
     for name, src in trees.items():
-        home = homes.fresh(src, 10)
-        child(src, "setup", home, 10)  # saves the list, migrations already at head
-        runs[name] = [home]  # type: ignore[list-item]
+        stores[name] = homes.fresh(src, 10)
+        child(src, "setup", stores[name], 10)  # saves the list; the schema is at head
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
     for _ in range(rounds):
         for name, src in trees.items():
-            out[name].append(child(src, "setup", runs[name][0], 10))
+            out[name].append(child(src, "setup", stores[name], 10))
     return out
 
 
@@ -337,6 +338,7 @@ def main() -> None:
     parser.add_argument(
         "--only", default="zero,setup,memory,sleep", help="Workloads to run, comma-separated."
     )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="Where to write the JSON.")
     parser.add_argument("--child", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
@@ -432,9 +434,9 @@ def main() -> None:
             report["sleep_50ms"] = sleeps
     finally:
         homes.close()
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

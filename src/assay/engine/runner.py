@@ -173,6 +173,7 @@ class Runner:
         self._confirmed = 0.0
         # Finished results the writer may hold unwritten before slots wait for it.
         self._max_backlog = max(4 * self.options.batch_size, 8_000)
+        self._draining: asyncio.Future[None] | None = None
 
     # ------------------------------------------------------------------ writer process
     def _wants_process(self, expected: int) -> bool:
@@ -457,7 +458,13 @@ class Runner:
 
     async def _drain(self) -> None:
         """Wait while the writer is far behind, so finished results never pile up in memory
-        (a fast target outruns the database; the backlog stays bounded whatever the run's size)."""
+        (a fast target outruns the database; the backlog stays bounded whatever the run's
+        size). One task watches the writer however many slots wait on it."""
+        if self._draining is None or self._draining.done():
+            self._draining = asyncio.ensure_future(self._watch_backlog())
+        await asyncio.shield(self._draining)
+
+    async def _watch_backlog(self) -> None:
         writer = self._writer
         while (
             writer is not None
