@@ -21,6 +21,8 @@ import zipfile
 from array import array
 from typing import IO, Any
 
+import orjson
+
 from assay.domain import ResultStatus, ScoreSource
 from assay.errors import InvalidInput
 from assay.store import Store, run_frames
@@ -93,31 +95,31 @@ def build(store: Store, experiment_id: str, *, page: int | None = None) -> bytes
     pages = result_pages(store.db, experiment_id, page=page or PAGE)
     with tempfile.TemporaryFile() as ids, tempfile.TemporaryFile() as out:
         for rows, score_rows in pages:
-            row_of: dict[str, int] = {}
-            chunk: list[str] = []
-            for rid, item, repetition, status, passed, latency, cost, error in rows:
-                if item is None:
-                    cols.unaligned += 1
-                    continue
-                code = _CODE.get(status)
-                if code is None:
-                    raise InvalidInput(f"unknown result status {status!r}", field="status")
-                row_of[rid] = cols.n
+            kept = [r for r in rows if r[1] is not None]
+            cols.unaligned += len(rows) - len(kept)
+            if not kept:
+                continue
+            rids, items, repetition, status, passed, latency, cost, errors = zip(*kept, strict=True)
+            try:
+                cols.status.extend([_CODE[v] for v in status])
+            except KeyError as exc:
+                raise InvalidInput(
+                    f"unknown result status {exc.args[0]!r}", field="status"
+                ) from None
+            start = cols.n
+            cols.n += len(kept)
+            cols.repetition.extend(repetition)
+            cols.passed.extend([NAN if v is None else (1.0 if v else 0.0) for v in passed])
+            cols.latency_ms.extend([NAN if v is None else v for v in latency])
+            cols.cost.extend([NAN if v is None else v for v in cost])
+            cols.judge_cost.extend(array("d", [NAN]) * len(kept))
+            for k, error in enumerate(errors, start):
                 if error is not None:
-                    cols.errors[cols.n] = error
-                cols.n += 1
-                chunk.append(item)
-                cols.status.append(code)
-                cols.repetition.append(repetition)
-                cols.passed.append(_flag(passed))
-                cols.latency_ms.append(_float(latency))
-                cols.cost.append(_float(cost))
-                cols.judge_cost.append(NAN)
-            if chunk:
-                text = json.dumps(chunk)[1:-1]
-                ids.write(((", " if cols.n > len(chunk) else "") + text).encode())
+                    cols.errors[k] = error
+            ids.write((b"," if start else b"") + orjson.dumps(items)[1:-1])
             cols.pad()  # score columns as long as the results so far, then this page's scores
-            _add_scores(score_rows, row_of, cols)
+            if score_rows:
+                _add_scores(score_rows, dict(zip(rids, range(start, cols.n), strict=True)), cols)
         _archive(cols, ids, out)
         out.seek(0)
         return out.read()

@@ -188,22 +188,52 @@ def _page_query(
     return query.order_by(c.sort_order, c.id)
 
 
-def _rows_in_order(
+def fetch_rows(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
+    """``query``'s rows straight from the driver's cursor: no per-value processing (SQLite
+    booleans as 0/1, JSON as the text or the values the driver decodes)."""
+    compiled = query.compile(dialect=conn.dialect)
+    if compiled.positional:
+        params: Any = tuple(compiled.params[k] for k in compiled.positiontup or ())
+    else:
+        params = compiled.params
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _pages_in_order(
     db: Database, dataset_id: str, version: int, open_rows: bool, page: int
-) -> Iterator[Any]:
+) -> Iterator[tuple[list[tuple[Any, ...]], bool]]:
     after: tuple[int, str] | None = None
     while True:
         with db.read() as conn:
             query = _page_query(conn, dataset_id, version, open_rows, after)
-            rows = conn.execute(query.limit(page)).all()
+            rows = fetch_rows(conn, query.limit(page))
             sqlite = conn.dialect.name == "sqlite"
         if not rows:
             return
         after = (rows[-1][-1], rows[-1][0])
-        for row in rows:
-            yield row, sqlite
+        yield rows, sqlite
         if len(rows) < page:
             return
+
+
+def _merged(
+    first: Iterator[tuple[list[tuple[Any, ...]], bool]],
+    second: Iterator[tuple[list[tuple[Any, ...]], bool]],
+    page: int,
+) -> Iterator[tuple[list[tuple[Any, ...]], bool]]:
+    """Two page streams in (sort_order, id) order, as pages again."""
+    rows = heapq.merge(
+        ((row, sqlite) for rows, sqlite in first for row in rows),
+        ((row, sqlite) for rows, sqlite in second for row in rows),
+        key=lambda pair: (pair[0][-1], pair[0][0]),
+    )
+    while chunk := list(itertools.islice(rows, page)):
+        yield [row for row, _ in chunk], chunk[0][1]
 
 
 def item_pages(
@@ -212,24 +242,22 @@ def item_pages(
     """The live items of a dataset version in dataset order, ``page`` at a time.
 
     Each page is read by keyset in a read of its own (nothing is held open between pages),
-    so a run of a million items never sorts the dataset again per page. Without ``parse``,
-    SQLite items carry only their id and stored JSON (``raw``): what a planned row copies."""
-    merged = heapq.merge(
-        _rows_in_order(db, dataset_id, version, True, page),
-        _rows_in_order(db, dataset_id, version, False, page),
-        key=lambda pair: (pair[0][-1], pair[0][0]),
+    so a run of a million items never sorts the dataset again per page: the rows still open
+    come straight off an index, and the few closed by a later version are merged in. Without
+    ``parse``, SQLite items carry only their id and stored JSON (``raw``): what a planned row
+    copies."""
+    opened = _pages_in_order(db, dataset_id, version, True, page)
+    closed = _pages_in_order(db, dataset_id, version, False, page)
+    first_closed = next(closed, None)
+    pages = (
+        opened
+        if first_closed is None
+        else _merged(opened, itertools.chain([first_closed], closed), page)
     )
-    while True:
-        chunk = list(itertools.islice(merged, page))
-        if not chunk:
-            return
-        rows = [row for row, _ in chunk]
-        sqlite = chunk[0][1]
+    for rows, sqlite in pages:
         if sqlite and not parse:
             yield [PlannedItem(r[0], None, None, None, {}, [], (r[1], r[2])) for r in rows]
         elif sqlite:
             yield _planned_sqlite(rows)
         else:
             yield [PlannedItem(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
-        if len(chunk) < page:
-            return

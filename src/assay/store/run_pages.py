@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from assay.store.db import Database
+from assay.store.planning import fetch_rows
 from assay.store.tables import results, scores
 
 PAGE = 5_000
@@ -27,8 +28,19 @@ def result_pages(
 ) -> Iterator[tuple[list[ResultRow], list[ScoreRow]]]:
     """The run's results in plan order, ``page`` at a time, each with the scores of its
     results (as the driver returns them: SQLite booleans as 0/1)."""
+    with db.read() as conn:
+        bounds = conn.execute(
+            select(func.min(results.c.id), func.max(results.c.id)).where(
+                results.c.experiment_id == experiment_id
+            )
+        ).one()
+    if bounds[0] is None:
+        return
+    low, high = bounds
     last: str | None = None
     while True:
+        # The id range drives the read (primary key order, no sort); the experiment is
+        # wrapped so that the planner does not pick its index and sort the whole run per page.
         query = (
             select(
                 results.c.id,
@@ -40,14 +52,16 @@ def result_pages(
                 results.c.cost,
                 results.c.error,
             )
-            .where(results.c.experiment_id == experiment_id)
+            .where(
+                results.c.id >= low if last is None else results.c.id > last,
+                results.c.id <= high,
+                func.coalesce(results.c.experiment_id, "") == experiment_id,
+            )
             .order_by(results.c.id)
             .limit(page)
         )
-        if last is not None:
-            query = query.where(results.c.id > last)
         with db.read() as conn:
-            rows = [tuple(r) for r in conn.execute(query).tuples()]
+            rows = fetch_rows(conn, query)
             if not rows:
                 return
             first, last = rows[0][0], rows[-1][0]
@@ -61,9 +75,11 @@ def result_pages(
             ).where(
                 scores.c.result_id >= first,
                 scores.c.result_id <= last,
-                scores.c.experiment_id == experiment_id,
+                # Wrapped so that the planner reads the page's range off the result index
+                # rather than every score of the run through the experiment index.
+                func.coalesce(scores.c.experiment_id, "") == experiment_id,
             )
-            score_rows = [tuple(r) for r in conn.execute(score_query).tuples()]
+            score_rows = fetch_rows(conn, score_query)
         yield rows, score_rows
         if len(rows) < page:
             return
