@@ -324,6 +324,7 @@ def _dataset_ref(
                 metadata={"saved_by": SAVED_BY},
             ),
             message=message,
+            keys=keys,
         )
         return change.dataset_id, change.version, created
     raise InvalidInput(

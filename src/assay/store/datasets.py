@@ -369,6 +369,7 @@ class Datasets:
         *,
         create: DatasetCreate,
         message: str | None = None,
+        keys: Sequence[str] | None = None,
     ) -> tuple[VersionChange, bool]:
         """Make ``items`` the dataset's content, matching items by content.
 
@@ -401,10 +402,12 @@ class Datasets:
                 key = item_content_hash(r.input, r.expected_output, r.context, r.metadata, r.tags)
                 by_hash.setdefault(key, []).append(r)
             new: builtins.list[int] = []  # positions in ``items``
-            for position, item in enumerate(items):
-                key = item_content_hash(
-                    item.input, item.expected_output, item.context, item.metadata, item.tags
-                )
+            if keys is None:
+                keys = [
+                    item_content_hash(i.input, i.expected_output, i.context, i.metadata, i.tags)
+                    for i in items
+                ]
+            for position, key in enumerate(keys):
                 kept = by_hash.get(key)
                 if kept:
                     kept.pop(0)
