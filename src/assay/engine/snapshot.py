@@ -91,9 +91,17 @@ class _Columns:
 
 def build(store: Store, experiment_id: str, *, page: int | None = None) -> bytes:
     """The snapshot of a run as :func:`assay.analysis.snapshot.dumps` would write it."""
+    with tempfile.TemporaryFile() as out:
+        write(store, experiment_id, out, page=page)
+        out.seek(0)
+        return out.read()
+
+
+def write(store: Store, experiment_id: str, out: IO[bytes], *, page: int | None = None) -> None:
+    """Write the run's snapshot archive to ``out`` (see :func:`build`)."""
     cols = _Columns()
     pages = result_pages(store.db, experiment_id, page=page or PAGE)
-    with tempfile.TemporaryFile() as ids, tempfile.TemporaryFile() as out:
+    with tempfile.TemporaryFile() as ids:
         for rows, score_rows in pages:
             kept = [r for r in rows if r[1] is not None]
             cols.unaligned += len(rows) - len(kept)
@@ -121,8 +129,6 @@ def build(store: Store, experiment_id: str, *, page: int | None = None) -> bytes
             if score_rows:
                 _add_scores(score_rows, dict(zip(rids, range(start, cols.n), strict=True)), cols)
         _archive(cols, ids, out)
-        out.seek(0)
-        return out.read()
 
 
 def _add_scores(score_rows: list[tuple[Any, ...]], row_of: dict[str, int], cols: _Columns) -> None:
@@ -190,6 +196,8 @@ def store_snapshot(store: Store, experiment_id: str) -> None:
             return
         with store.db.read() as conn:
             revision = run_frames.revision(conn, experiment_id)
-        run_frames.save(store.db, experiment_id, revision, build(store, experiment_id))
+        with tempfile.TemporaryFile() as out:
+            write(store, experiment_id, out)
+            run_frames.save_file(store.db, experiment_id, revision, out, out.tell())
     except Exception:
         log.warning("could not store the run frame of %s", experiment_id, exc_info=True)
