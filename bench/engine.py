@@ -1,16 +1,28 @@
-"""Engine throughput benchmark: items/s end to end, persisted to SQLite.
+"""Engine benchmark: CPU per item against the physical floor, fixed set-up, memory, concurrency.
 
-Workloads (each in its own process, so peak RSS is its own):
+Every workload runs in its own process (so peak RSS is its own); CPU time is the process's own
+plus its writer processes'. The floor (``bench/_floor.py``: the same rows written by plain
+Python with ``executemany`` into the schema Assay's migrations create) is measured in the same
+run, and engine figures are printed as a multiple of it.
 
-- ``zero``: N items (default 20,000), a zero-latency sync function target, the ``exact_match``
-  scorer; timed from ``plan`` (pin version, select items, write one result row per item) to
-  every result and score committed and the experiment finished.
-  Each result is recorded with its trace; the same workload runs again with traces off.
-- ``sleep``: a target that awaits 50 ms, at concurrency 100 and 1,000, no scorer; reported as
-  achieved items/s over the ideal (concurrency / 0.05 s).
+- ``zero``: N items (default 20,000) already stored, a zero-latency sync function target, the
+  ``exact_match`` scorer, traces on (and again off); from ``plan`` to every result, score and
+  trace committed and the experiment finished. Reported as items per CPU-second and µs of CPU
+  per item, over the floor's run rows.
+- ``setup``: the fixed part of ``evaluate()``: a 10-item list against a store that already holds
+  it (schema at head, the list saved before), wall and CPU time of the whole call.
+- ``memory``: peak RSS of ``evaluate()`` over a stored dataset of each size in ``--sizes`` (the
+  dataset is written by another process first), and over an in-memory list of 10,000 items.
+- ``sleep``: a target that awaits 50 ms at concurrency 100, 1,000 and 5,000, no scorer; achieved
+  items/s over the ideal (concurrency / 0.05 s).
 
-    python bench/engine.py                 # all workloads, writes bench/results/engine.json
-    python bench/engine.py --items 5000    # smaller
+With ``--baseline TREE`` (another checkout, e.g. the commit before a change) the ``zero`` and
+``setup`` workloads of both trees run alternately, ``--rounds`` times, under the same load, and
+both are printed with their ratio.
+
+    python bench/engine.py                               # writes bench/results/engine.json
+    python bench/engine.py --items 5000 --sizes 10000,100000
+    python bench/engine.py --baseline /path/to/base --rounds 3
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,86 +41,157 @@ import time
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).parent / "results" / "engine.json"
+BENCH = Path(__file__).resolve().parent
+SRC = BENCH.parent / "src"
+RESULTS = BENCH / "results" / "engine.json"
 
 
-def _prepare(n: int) -> Any:
-    import importlib
-
-    from assay.config import Settings
-    from assay.domain import DatasetCreate, ItemCreate
-    from assay.store import open_store
-
-    # A run ends by storing its snapshot with NumPy, which the engine loads only then (start-up
-    # stays light). Loading it here keeps that one-off import (about 0.1-0.2 CPU-seconds) out
-    # of the timed run, which measures the engine's work per item.
-    importlib.import_module("assay.analysis.service")
-
-    home = Path(tempfile.mkdtemp(prefix="assay-bench-"))
-    store = open_store(Settings(home=home))
-    store.datasets.create(DatasetCreate(name="bench"))
-    store.datasets.add_items(
-        "bench",
-        (
-            ItemCreate(input={"q": f"question {i}"}, expected_output=f"question {i}")
-            for i in range(n)
-        ),
-    )
-    return store
+def _cpu() -> float:
+    """CPU seconds of this process and of the children it waited for (a writer process)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def zero(n: int, concurrency: int, traces: bool = True) -> dict[str, Any]:
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _store(home: Path) -> Any:
+    from assay.config import Settings
+    from assay.store import open_store
+
+    return open_store(Settings(home=home))
+
+
+def _items(n: int) -> Any:
+    from assay.domain import ItemCreate
+
+    return (
+        ItemCreate(input={"q": f"question {i}"}, expected_output=f"question {i}") for i in range(n)
+    )
+
+
+def _list(n: int) -> list[dict[str, Any]]:
+    return [{"input": {"q": f"question {i}"}, "expected_output": f"question {i}"} for i in range(n)]
+
+
+def _task(x: dict[str, str]) -> str:
+    return x["q"]
+
+
+# ---------------------------------------------------------------------------------- workloads
+def prepare(home: str, n: int) -> dict[str, Any]:
+    """A store holding the dataset ``bench`` of ``n`` items (run in a process of its own)."""
+    from assay.domain import DatasetCreate
+
+    store = _store(Path(home))
+    store.datasets.create(DatasetCreate(name="bench"))
+    store.datasets.add_items("bench", _items(n))
+    store.close()
+    return {"items": n}
+
+
+def zero(home: str, n: int, traces: bool) -> dict[str, Any]:
+    import importlib
+
     from assay.engine import RunOptions, plan
     from assay.scorers import exact_match
     from assay.targets import FunctionTarget
 
-    store = _prepare(n)
-
-    def task(x: dict[str, str]) -> str:
-        return x["q"]
-
-    start = time.perf_counter()
-    cpu = time.process_time()
+    # A run ends by storing its snapshot with NumPy, loaded only then; loading it here keeps
+    # that one-off import out of the per-item figure.
+    importlib.import_module("assay.analysis.service")
+    store = _store(Path(home))
+    start, cpu = time.perf_counter(), _cpu()
     prepared = plan(
         store,
         dataset="bench",
-        target=FunctionTarget(task),
+        target=FunctionTarget(_task),
         scorers=[exact_match()],
-        options=RunOptions(concurrency=concurrency, traces=traces),
+        options=RunOptions(concurrency=10, traces=traces),
         defer=True,
     )
-    planned = time.perf_counter()
     experiment = asyncio.run(prepared.run())
-    elapsed = time.perf_counter() - start
-    cpu = time.process_time() - cpu
+    elapsed, cpu = time.perf_counter() - start, _cpu() - cpu
     summary = store.experiments.summary(experiment.id)
     if summary.completed != n or summary.pass_rate != 1.0:
         raise SystemExit(f"unexpected outcome: {summary}")
     return {
-        "workload": "zero-latency function + exact_match" + ("" if traces else ", traces off"),
         "items": n,
-        "concurrency": concurrency,
+        "traces": traces,
         "seconds": round(elapsed, 3),
-        "plan_seconds": round(planned - start, 3),
-        "items_per_s": round(n / elapsed),
         "cpu_seconds": round(cpu, 3),
         "items_per_cpu_s": round(n / cpu),
+        "us_per_item": round(cpu / n * 1e6, 1),
         "load_average_1m": os.getloadavg()[0],
-        "p50_latency_ms": summary.p50_latency_ms,
-        "p95_latency_ms": summary.p95_latency_ms,
         "peak_rss_mb": round(_peak_rss_mb(), 1),
     }
 
 
-def sleep(n: int, concurrency: int, delay: float = 0.05) -> dict[str, Any]:
+def setup(home: str, n: int) -> dict[str, Any]:
+    """``evaluate()`` of a small list the store already holds: its fixed cost."""
+    import assay
+    from assay.config import Settings
+    from assay.scorers import exact_match
+
+    items = [
+        {"input": {"q": f"question {i}"}, "expected_output": f"question {i}"} for i in range(n)
+    ]
+    settings = Settings(home=Path(home))
+    start, cpu = time.perf_counter(), _cpu()
+    result = assay.evaluate(items, _task, [exact_match()], settings=settings, quiet=True)
+    elapsed, cpu = time.perf_counter() - start, _cpu() - cpu
+    if result.summary.completed != n:
+        raise SystemExit(f"unexpected outcome: {result.summary}")
+    result.close()
+    return {"items": n, "seconds": round(elapsed, 4), "cpu_seconds": round(cpu, 4)}
+
+
+def memory(home: str, n: int, inline: bool) -> dict[str, Any]:
+    """Peak RSS of ``evaluate()`` over the stored dataset (or an in-memory list) of ``n``."""
+    import importlib
+
+    import assay
+    from assay.config import Settings
+    from assay.scorers import exact_match
+
+    importlib.import_module("assay.analysis.service")
+    importlib.import_module("assay.engine")
+    data: Any = "bench"
+    if inline:
+        data = [
+            {"input": {"q": f"question {i}"}, "expected_output": f"question {i}"} for i in range(n)
+        ]
+    before = _rss_mb()
+    start, cpu = time.perf_counter(), _cpu()
+    result = assay.evaluate(
+        data, _task, [exact_match()], settings=Settings(home=Path(home)), quiet=True
+    )
+    elapsed, cpu = time.perf_counter() - start, _cpu() - cpu
+    if result.summary.completed != n:
+        raise SystemExit(f"unexpected outcome: {result.summary}")
+    return {
+        "items": n,
+        "inline_list": inline,
+        "rss_before_mb": round(before, 1),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "seconds": round(elapsed, 2),
+        "cpu_seconds": round(cpu, 2),
+        "items_per_cpu_s": round(n / cpu),
+    }
+
+
+def sleep(home: str, n: int, concurrency: int, delay: float = 0.05) -> dict[str, Any]:
     from assay.engine import RunOptions, plan
     from assay.targets import FunctionTarget
 
-    store = _prepare(n)
+    store = _store(Path(home))
 
     async def task(x: dict[str, str]) -> str:
         await asyncio.sleep(delay)
@@ -124,19 +208,17 @@ def sleep(n: int, concurrency: int, delay: float = 0.05) -> dict[str, Any]:
     planned = time.perf_counter()
     experiment = asyncio.run(prepared.run())
     end = time.perf_counter()
-    elapsed = end - start
     summary = store.experiments.summary(experiment.id)
     if summary.completed != n:
         raise SystemExit(f"unexpected outcome: {summary}")
     ideal = concurrency / delay
     return {
-        "workload": f"async target sleeping {delay * 1000:g} ms",
         "items": n,
         "concurrency": concurrency,
-        "seconds": round(elapsed, 3),
-        "items_per_s": round(n / elapsed),
+        "seconds": round(end - start, 3),
+        "items_per_s": round(n / (end - start)),
         "ideal_items_per_s": round(ideal),
-        "of_ideal": round(n / elapsed / ideal, 3),
+        "of_ideal": round(n / (end - start) / ideal, 3),
         "plan_seconds": round(planned - start, 3),
         "run_of_ideal": round(n / (end - planned) / ideal, 3),
         "p50_latency_ms": summary.p50_latency_ms,
@@ -145,80 +227,216 @@ def sleep(n: int, concurrency: int, delay: float = 0.05) -> dict[str, Any]:
     }
 
 
-def _child(args: list[str]) -> dict[str, Any]:
+def floor(n: int) -> dict[str, Any]:
+    sys.path.insert(0, str(BENCH))
+    from _floor import floor as measure
+
+    return measure(n)
+
+
+WORKLOADS = {"prepare", "zero", "zero-untraced", "setup", "memory", "memory-inline", "sleep"}
+
+
+def _run_child(argv: list[str]) -> dict[str, Any]:
+    kind, home = argv[0], argv[1]
+    n = int(argv[2])
+    if kind == "prepare":
+        return prepare(home, n)
+    if kind in ("zero", "zero-untraced"):
+        return zero(home, n, traces=kind == "zero")
+    if kind == "setup":
+        return setup(home, n)
+    if kind in ("memory", "memory-inline"):
+        return memory(home, n, inline=kind == "memory-inline")
+    if kind == "sleep":
+        return sleep(home, n, int(argv[3]))
+    if kind == "floor":
+        return floor(n)
+    raise SystemExit(f"unknown workload {kind}")
+
+
+# ---------------------------------------------------------------------------------- driver
+def child(src: Path, *args: Any, timeout: float = 3600) -> dict[str, Any]:
+    """One workload in a fresh interpreter importing Assay from ``src``."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
     done = subprocess.run(
-        [sys.executable, __file__, "--child", *args],
+        [sys.executable, __file__, "--child", *map(str, args)],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
         check=False,
+        env=env,
     )
     if done.returncode != 0:
-        raise SystemExit(done.stderr)
+        raise SystemExit(done.stderr[-3000:])
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+class Homes:
+    """Temporary stores, each prepared once (by ``src``) and removed at the end."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="assay-bench-"))
+        self._made: dict[tuple[str, int], Path] = {}
+
+    def get(self, src: Path, n: int) -> Path:
+        key = (str(src), n)
+        if key not in self._made:
+            home = self.root / f"{len(self._made)}-{n}"
+            child(src, "prepare", home, n)
+            self._made[key] = home
+        return self._made[key]
+
+    def fresh(self, src: Path, n: int) -> Path:
+        """A copy of the prepared store for ``n`` (so each run starts from the same state)."""
+        home = self.root / f"copy-{time.monotonic_ns()}"
+        shutil.copytree(self.get(src, n), home)
+        return home
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def _zero_rounds(
+    trees: dict[str, Path], homes: Homes, n: int, rounds: int, kind: str
+) -> dict[str, list[dict[str, Any]]]:
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+    for _ in range(rounds):
+        for name, src in trees.items():  # alternately, so both see the same load
+            home = homes.fresh(src, n)
+            runs[name].append(child(src, kind, home, n))
+            shutil.rmtree(home, ignore_errors=True)
+    return runs
+
+
+def _setup_rounds(
+    trees: dict[str, Path], homes: Homes, rounds: int
+) -> dict[str, list[dict[str, Any]]]:
+    stores: dict[str, Path] = {}
+    for name, src in trees.items():
+        stores[name] = homes.fresh(src, 10)
+        child(src, "setup", stores[name], 10)  # saves the list; the schema is at head
+    out: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+    for _ in range(rounds):
+        for name, src in trees.items():
+            out[name].append(child(src, "setup", stores[name], 10))
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=20_000)
-    parser.add_argument("--repeat", type=int, default=3, help="Runs of the zero workload.")
+    parser.add_argument("--rounds", type=int, default=3, help="Runs of each timed workload.")
+    parser.add_argument("--sizes", default="10000,100000", help="Memory sizes, comma-separated.")
+    parser.add_argument("--baseline", type=Path, help="Another checkout to compare against.")
+    parser.add_argument(
+        "--only", default="zero,setup,memory,sleep", help="Workloads to run, comma-separated."
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="Where to write the JSON.")
     parser.add_argument("--child", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        kind, n, concurrency = args.child[0], int(args.child[1]), int(args.child[2])
-        if kind == "sleep":
-            print(json.dumps(sleep(n, concurrency)))
-        else:
-            print(json.dumps(zero(n, concurrency, traces=kind == "zero")))
+        print(json.dumps(_run_child(args.child)))
         return
 
-    runs = [_child(["zero", str(args.items), "10"]) for _ in range(args.repeat)]
-    best = max(runs, key=lambda r: r["items_per_s"])
-    print(
-        f"zero-latency + exact_match, {args.items:,} items: "
-        + ", ".join(f"{r['items_per_s']:,}/s" for r in runs)
-        + f"  (best {best['items_per_s']:,} items/s, plan {best['plan_seconds']} s, "
-        f"p50 {best['p50_latency_ms']:.4f} ms, p95 {best['p95_latency_ms']:.4f} ms, "
-        f"peak RSS {best['peak_rss_mb']} MB; {best['items_per_cpu_s']:,} items per CPU-second, "
-        f"load average {best['load_average_1m']:.2f})"
-    )
-    untraced = [_child(["zero-untraced", str(args.items), "10"]) for _ in range(args.repeat)]
-    fastest = max(untraced, key=lambda r: r["items_per_s"])
-    print(
-        "the same without traces: "
-        + ", ".join(f"{r['items_per_s']:,}/s" for r in untraced)
-        + f"  (best {fastest['items_per_s']:,} items/s)"
-    )
-    sleeps = []
-    for concurrency, n in ((100, 10_000), (1_000, 20_000)):
-        r = _child(["sleep", str(n), str(concurrency)])
-        sleeps.append(r)
-        print(
-            f"sleep 50 ms, concurrency {concurrency:>5}, {n:,} items: "
-            f"{r['items_per_s']:,} items/s = {r['of_ideal']:.1%} of ideal "
-            f"{r['ideal_items_per_s']:,} ({r['run_of_ideal']:.1%} after the "
-            f"{r['plan_seconds']} s of planning); p50 {r['p50_latency_ms']:.1f} ms, "
-            f"p95 {r['p95_latency_ms']:.1f} ms, peak RSS {r['peak_rss_mb']} MB"
-        )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "machine": {
-                    "python": platform.python_version(),
-                    "platform": platform.platform(),
-                    "cpus": os.cpu_count(),
-                },
-                "zero_latency": {"best": best, "runs": runs},
-                "zero_latency_traces_off": {"best": fastest, "runs": untraced},
-                "sleep_50ms": sleeps,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    print(f"wrote {RESULTS}")
+    only = set(args.only.split(","))
+    trees = {"this": SRC}
+    if args.baseline is not None:
+        trees = {"baseline": args.baseline.resolve() / "src", "this": SRC}
+    homes = Homes()
+    report: dict[str, Any] = {
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
+        "trees": {name: str(src) for name, src in trees.items()},
+    }
+    try:
+        if "zero" in only:
+            floors = [child(SRC, "floor", "-", args.items) for _ in range(args.rounds)]
+            floor_us = _median([f["run_us_per_item"] for f in floors])
+            print(
+                f"floor, {args.items:,} items: run rows {floor_us} µs of CPU per item "
+                f"({round(1e6 / floor_us):,} items/CPU-s); dataset items "
+                f"{_median([f['items_cpu_seconds'] for f in floors]) / args.items * 1e6:.1f} "
+                "µs per item"
+            )
+            report["floor"] = floors
+            for kind in ("zero", "zero-untraced"):
+                runs = _zero_rounds(trees, homes, args.items, args.rounds, kind)
+                report[kind] = runs
+                label = "traces on" if kind == "zero" else "traces off"
+                for name, rs in runs.items():
+                    us = _median([r["us_per_item"] for r in rs])
+                    print(
+                        f"zero-latency + exact_match, {label}, {name}: "
+                        + ", ".join(f"{r['items_per_cpu_s']:,}" for r in rs)
+                        + f" items/CPU-s; median {us} µs/item = {us / floor_us:.2f}x the "
+                        f"floor; peak RSS {max(r['peak_rss_mb'] for r in rs)} MB"
+                    )
+                if len(runs) == 2:
+                    base = _median([r["us_per_item"] for r in runs["baseline"]])
+                    mine = _median([r["us_per_item"] for r in runs["this"]])
+                    print(f"  CPU per item, this / baseline: {mine / base:.2f}")
+        if "setup" in only:
+            setups = _setup_rounds(trees, homes, args.rounds)
+            report["setup"] = setups
+            for name, rs in setups.items():
+                print(
+                    f"evaluate() of 10 stored items (fixed set-up), {name}: "
+                    + ", ".join(f"{r['seconds'] * 1000:.0f} ms" for r in rs)
+                    + f" wall; CPU median {_median([r['cpu_seconds'] for r in rs]) * 1000:.0f} ms"
+                )
+        if "memory" in only:
+            sizes = [int(s) for s in args.sizes.split(",") if s]
+            mems: list[dict[str, Any]] = []
+            for n in sizes:
+                for name, src in trees.items():
+                    home = homes.fresh(src, n)
+                    r = child(src, "memory", home, n) | {"tree": name}
+                    shutil.rmtree(home, ignore_errors=True)
+                    mems.append(r)
+                    print(
+                        f"evaluate() over a stored dataset of {n:,} items, {name}: peak RSS "
+                        f"{r['peak_rss_mb']} MB (imports {r['rss_before_mb']} MB), "
+                        f"{r['items_per_cpu_s']:,} items/CPU-s"
+                    )
+            for name, src in trees.items():
+                home = homes.root / f"inline-{name}"
+                r = child(src, "memory-inline", home, 10_000) | {"tree": name}
+                mems.append(r)
+                print(
+                    f"evaluate() over an in-memory list of 10,000 items, {name}: peak RSS "
+                    f"{r['peak_rss_mb']} MB (with the list {r['rss_before_mb']} MB)"
+                )
+            report["memory"] = mems
+        if "sleep" in only:
+            sleeps = []
+            for concurrency, n in ((100, 10_000), (1_000, 20_000), (5_000, 50_000)):
+                home = homes.fresh(SRC, n)
+                r = child(SRC, "sleep", home, n, concurrency)
+                shutil.rmtree(home, ignore_errors=True)
+                sleeps.append(r)
+                print(
+                    f"sleep 50 ms, concurrency {concurrency:>5}, {n:,} items: "
+                    f"{r['items_per_s']:,} items/s = {r['of_ideal']:.1%} of ideal "
+                    f"{r['ideal_items_per_s']:,} ({r['run_of_ideal']:.1%} after the "
+                    f"{r['plan_seconds']} s of planning); p50 {r['p50_latency_ms']:.1f} ms, "
+                    f"p95 {r['p95_latency_ms']:.1f} ms, peak RSS {r['peak_rss_mb']} MB"
+                )
+            report["sleep_50ms"] = sleeps
+    finally:
+        homes.close()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

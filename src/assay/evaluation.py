@@ -244,25 +244,40 @@ def _interrupted(experiment_id: str, quiet: bool | None) -> None:
         )
 
 
-def _items(rows: Sequence[Any]) -> list[ItemCreate]:
-    items = []
-    for number, row in enumerate(rows, start=1):
-        if isinstance(row, ItemCreate):
-            items.append(row)
-            continue
-        if not isinstance(row, dict) or "input" not in row:
-            raise InvalidInput(
-                f"row {number}: each item needs an 'input' (got {type(row).__name__})",
-                field="input",
-                row=number,
-            )
-        try:
-            items.append(ItemCreate(**row))
-        except ValidationError as exc:
-            raise from_validation(exc, row=number) from None
-    if not items:
-        raise InvalidInput("data holds no items", field="data")
-    return items
+def _item(row: Any, number: int) -> ItemCreate:
+    if isinstance(row, ItemCreate):
+        return row
+    if not isinstance(row, dict) or "input" not in row:
+        raise InvalidInput(
+            f"row {number}: each item needs an 'input' (got {type(row).__name__})",
+            field="input",
+            row=number,
+        )
+    try:
+        return ItemCreate(**row)
+    except ValidationError as exc:
+        raise from_validation(exc, row=number) from None
+
+
+class _Items(Sequence[ItemCreate]):
+    """The caller's rows read as items, each validated when it is read: a long list is never
+    held a second time as records (``evaluate()`` reads it once to hash it, then only the
+    items a dataset does not hold yet)."""
+
+    def __init__(self, rows: Sequence[Any]) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, position: Any) -> Any:
+        if isinstance(position, slice):
+            return [_item(self._rows[k], k + 1) for k in range(*position.indices(len(self)))]
+        return _item(self._rows[position], position + 1)
+
+    def __iter__(self) -> Iterator[ItemCreate]:
+        for number, row in enumerate(self._rows, start=1):
+            yield _item(row, number)
 
 
 #: Marks the datasets evaluate() saves inline lists into (the only ones it changes by itself).
@@ -289,8 +304,10 @@ def _dataset_ref(
     if isinstance(data, Dataset):
         return data.id, None, False
     if isinstance(data, Sequence):
-        items = _items(data)
-        keys = [
+        if not data:
+            raise InvalidInput("data holds no items", field="data")
+        items = _Items(data)
+        keys = [  # every row validated before anything is saved
             item_content_hash(i.input, i.expected_output, i.context, i.metadata, i.tags)
             for i in items
         ]
@@ -309,6 +326,7 @@ def _dataset_ref(
                 metadata={"saved_by": SAVED_BY},
             ),
             message=message,
+            keys=keys,
         )
         return change.dataset_id, change.version, created
     raise InvalidInput(

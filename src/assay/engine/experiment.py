@@ -16,11 +16,10 @@ from assay.domain import (
     ExperimentCreate,
     Selection,
     SequentialSettings,
-    WorkItem,
 )
 from assay.engine.memory import relaxed_gc
 from assay.engine.options import RunOptions
-from assay.engine.runner import Runner
+from assay.engine.runner import Runner, Work
 from assay.engine.sequential import KEY as SEQUENTIAL
 from assay.engine.sequential import plan_record
 from assay.engine.spec import build_scorers, check_resumable, config_hash
@@ -34,7 +33,7 @@ from assay.targets import BuildContext, Target, create_target
 @dataclass
 class Prepared:
     experiment: Experiment
-    work: list[WorkItem] | None
+    work: Work | None
     runner: Runner
     planned: PlannedRun | None = None
 
@@ -114,7 +113,7 @@ def plan(
     try:
         with relaxed_gc():
             planned = store.experiments.prepare(
-                data, config_hash=config_hash(spec, recorded, evaluator_ids)
+                data, config_hash=config_hash(spec, recorded, evaluator_ids), stream=True
             )
             if not defer:
                 planned.commit()

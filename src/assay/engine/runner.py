@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import itertools
 import threading
@@ -34,6 +35,7 @@ from assay.engine.options import Progress, RunOptions
 from assay.engine.otel import capture as capture_otel
 from assay.engine.retry import Failure, RetryPolicy, classify
 from assay.engine.sequential import Watch, watch
+from assay.engine.snapshot import store_snapshot
 from assay.engine.spec import digest
 from assay.engine.writer import ChildWriter, ResultWriter
 from assay.retrying import retry_call_async
@@ -41,13 +43,18 @@ from assay.scoring import Sample, Scorer, run_scorer
 from assay.store import CachedResponse, Completion, Store
 from assay.store.experiments import PlannedRun
 from assay.store.lease import FIRST_LEASE, Lease, LeaseLost
+from assay.store.plan_stream import StreamedWork
 from assay.store.planning import worker_id
 from assay.store.recording import RunTrace
 from assay.targets import Target, TargetOutput, is_sync
 from assay.targets.spans import Span, span_totals, tool_calls
 
+#: What a run executes: planned items as a list, or read from the store page by page.
+Work = list[WorkItem] | StreamedWork
+
 _CHUNK_SECONDS = 0.002
 _MAX_CHUNK = 256
+_DRAIN_WAIT = 0.005  # seconds between looks at a writer that is far behind
 
 
 class _Failed(Exception):
@@ -64,6 +71,51 @@ class _Failed(Exception):
 
 class _Stopped(Exception):
     """The run stopped while an item waited to be tried again."""
+
+
+_new_sample = Sample.__new__
+# Sample is a frozen dataclass: its __init__ sets each field through object.__setattr__. The
+# engine builds one per scored result, so it sets the slots directly (tests compare the two).
+_set_sample = tuple(getattr(Sample, f.name).__set__ for f in dataclasses.fields(Sample))
+
+
+(
+    _s_input,
+    _s_output,
+    _s_expected,
+    _s_context,
+    _s_metadata,
+    _s_item_id,
+    _s_error,
+    _s_latency,
+    _s_cost,
+    _s_tokens_in,
+    _s_tokens_out,
+    _s_tool_calls,
+    _s_trace,
+    _s_variables,
+) = _set_sample  # a new field of Sample fails here, at import, not silently
+
+
+def _sample(item: WorkItem, output: TargetOutput, latency: float) -> Sample:
+    """The sample scorers see for one result (what ``Sample(...)`` builds, faster)."""
+    sample = _new_sample(Sample)
+    _s_input(sample, item.input)
+    _s_output(sample, output.output)
+    _s_expected(sample, item.expected_output)
+    _s_context(sample, item.context)
+    _s_metadata(sample, item.metadata)
+    _s_item_id(sample, item.item_id)
+    _s_error(sample, None)
+    _s_latency(sample, latency)
+    _s_cost(sample, output.cost)
+    _s_tokens_in(sample, output.tokens_in)
+    _s_tokens_out(sample, output.tokens_out)
+    # tool steps of the call's trace (OpenTelemetry or assay.span) when it reported none itself
+    _s_tool_calls(sample, output.tool_calls or (tool_calls(output.spans) if output.spans else []))
+    _s_trace(sample, None)
+    _s_variables(sample, {})
+    return sample
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -123,6 +175,9 @@ class Runner:
         self._lost = False
         self._confirmed = 0.0
         self._sequential: Watch | None = None  # sequential stopping (engine/sequential.py)
+        # Finished results the writer may hold unwritten before slots wait for it.
+        self._max_backlog = max(4 * self.options.batch_size, 8_000)
+        self._draining: asyncio.Future[None] | None = None
 
     # ------------------------------------------------------------------ writer process
     def _wants_process(self, expected: int) -> bool:
@@ -176,7 +231,7 @@ class Runner:
     async def run(
         self,
         experiment_id: str,
-        work: Sequence[WorkItem] | None = None,
+        work: Work | None = None,
         *,
         planned: PlannedRun | None = None,
     ) -> Experiment:
@@ -189,7 +244,7 @@ class Runner:
             return await self._run(experiment_id, work, planned)
 
     async def _run(
-        self, experiment_id: str, work: Sequence[WorkItem] | None, planned: PlannedRun | None
+        self, experiment_id: str, work: Work | None, planned: PlannedRun | None
     ) -> Experiment:
         self._loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
@@ -276,9 +331,7 @@ class Runner:
             )
         if first_job is not None and not writer.first_job_done and writer.error is not None:
             raise writer.error  # the plan itself could not be written: nothing was stored
-        from assay.analysis.service import store_frame  # NumPy: loaded when a run ends
-
-        await asyncio.to_thread(store_frame, self.store, experiment.id)
+        await asyncio.to_thread(store_snapshot, self.store, experiment.id)
         return experiments.get(experiment.id)
 
     async def _end(self, writer: ResultWriter, outer_cancelled: bool) -> None:
@@ -424,11 +477,31 @@ class Runner:
             return _MAX_CHUNK
         return max(1, min(_MAX_CHUNK, int(_CHUNK_SECONDS / self._chunk_avg)))
 
+    async def _drain(self) -> None:
+        """Wait while the writer is far behind, so finished results never pile up in memory
+        (a fast target outruns the database; the backlog stays bounded whatever the run's
+        size). One task watches the writer however many slots wait on it."""
+        if self._draining is None or self._draining.done():
+            self._draining = asyncio.ensure_future(self._watch_backlog())
+        await asyncio.shield(self._draining)
+
+    async def _watch_backlog(self) -> None:
+        writer = self._writer
+        while (
+            writer is not None
+            and writer.backlog > self._max_backlog
+            and writer.error is None
+            and not self._stopping
+        ):
+            await asyncio.sleep(_DRAIN_WAIT)
+
     async def _slot(self, pool: ThreadPoolExecutor | None) -> None:
         loop = asyncio.get_running_loop()
         while True:
             if not await self._still_held():
                 return
+            if self._writer is not None and self._writer.backlog > self._max_backlog:
+                await self._drain()
             if pool is not None and self.timeout is None:
                 chunk = self._take(self._chunk_size())
                 if not chunk:
@@ -690,19 +763,7 @@ class Runner:
     ) -> tuple[list[ScoreCreate], bool | None]:
         if not self.scorers:
             return [], None
-        sample = Sample(
-            input=item.input,
-            output=output.output,
-            expected_output=item.expected_output,
-            context=item.context,
-            metadata=item.metadata,
-            item_id=item.item_id,
-            latency_ms=latency,
-            cost=output.cost,
-            tokens_in=output.tokens_in,
-            tokens_out=output.tokens_out,
-            tool_calls=output.tool_calls or tool_calls(output.spans),
-        )
+        sample = _sample(item, output, latency)
         scores: list[ScoreCreate] = []
         for scorer in self.scorers:
             scores.extend(await run_scorer(scorer, sample))

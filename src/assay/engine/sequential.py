@@ -22,7 +22,7 @@ import hashlib
 import math
 import secrets
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from assay.domain import (
     PASS_METRIC,
@@ -35,6 +35,8 @@ from assay.domain import (
 )
 from assay.errors import InvalidInput, NotFound
 from assay.store import Completion, Store
+
+_W = TypeVar("_W", bound=Iterable[WorkItem])  # a list, or work streamed from the store
 
 #: Where a run keeps its sequential settings and outcome.
 KEY = "sequential"
@@ -229,8 +231,8 @@ class Watch:
 
 
 def watch(
-    store: Store, experiment: Experiment, work: Sequence[WorkItem], *, fresh: bool
-) -> tuple[Sequence[WorkItem], Watch | None]:
+    store: Store, experiment: Experiment, work: _W, *, fresh: bool
+) -> tuple[_W | list[WorkItem], Watch | None]:
     """``work`` in the run's draw order and the watch of a sequential run; the work unchanged
     and None for any other run. ``fresh``: nothing of the run finished before."""
     spec = experiment.metadata.get(KEY)

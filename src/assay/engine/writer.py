@@ -53,6 +53,8 @@ class ResultWriter:
         if child is not None:
             child.start(experiment_id, lease)
         self.written = 0
+        self.submitted = 0  # counted on the submitting thread only
+        self.handled = 0  # counted on the writer thread only: written, or dropped on error
         self.error: BaseException | None = None
         self.first_job = first_job
         self.first_job_done = first_job is None
@@ -62,6 +64,12 @@ class ResultWriter:
 
     def submit(self, completion: Completion, cache: CachedResponse | None = None) -> None:
         self._queue.put((completion, cache))
+        self.submitted += 1
+
+    @property
+    def backlog(self) -> int:
+        """Results submitted and not yet written (what a producer should let drain)."""
+        return self.submitted - self.handled
 
     def close(self) -> None:
         """Write everything submitted so far and stop; raises what made the writer fail."""
@@ -97,6 +105,7 @@ class ResultWriter:
                 entry = get()
             if entry is _STOP:
                 self._flush(batch, cached)
+                self.handled += len(batch)
                 return
             if isinstance(entry, tuple):
                 completion, cache = entry
@@ -110,6 +119,7 @@ class ResultWriter:
             elif not batch:
                 continue
             self._flush(batch, cached)
+            self.handled += len(batch)
             batch, cached = [], []
 
     def _flush(self, batch: list[Completion], cached: list[CachedResponse]) -> None:

@@ -29,7 +29,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from assay.domain import Experiment, ExperimentStatus, WorkItem
 from assay.engine.experiment import Prepared
 from assay.engine.options import Progress, RunOptions
-from assay.engine.runner import Runner
+from assay.engine.runner import Runner, Work
 from assay.engine.writer_child import retry_storage
 from assay.errors import InvalidInput
 from assay.scaleout.coordinator import CoordinatorRef, Hub
@@ -179,7 +179,7 @@ class RayRunner(Runner):
     async def run(
         self,
         experiment_id: str,
-        work: Sequence[WorkItem] | None = None,
+        work: Work | None = None,
         *,
         planned: PlannedRun | None = None,
     ) -> Experiment:

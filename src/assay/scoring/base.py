@@ -64,22 +64,39 @@ def make_score(
     data_type: ScoreDataType | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> ScoreCreate:
-    """A score record built without validation (the hot path of every built-in)."""
-    return ScoreCreate.model_construct(
-        name=name,
-        value=value,
-        data_type=data_type or infer_data_type(value),
-        passed=passed,
-        reason=reason,
-        source=ScoreSource.evaluator,
-        evaluator_id=None,
-        evaluator_version=None,
-        cost=None,
-        tokens_in=None,
-        tokens_out=None,
-        latency_ms=None,
-        metadata=metadata if metadata is not None else {},
+    """A score record built without validation (the hot path of every built-in).
+
+    Every field is given, so the record is filled in directly: what ``model_construct`` does,
+    without its per-field look-ups of defaults and aliases."""
+    score = _new_score(ScoreCreate)
+    _set(
+        score,
+        "__dict__",
+        {
+            "name": name,
+            "value": value,
+            "data_type": data_type or infer_data_type(value),
+            "passed": passed,
+            "reason": reason,
+            "source": ScoreSource.evaluator,
+            "evaluator_id": None,
+            "evaluator_version": None,
+            "cost": None,
+            "tokens_in": None,
+            "tokens_out": None,
+            "latency_ms": None,
+            "metadata": metadata if metadata is not None else {},
+        },
     )
+    _set(score, "__pydantic_fields_set__", set(_SCORE_FIELDS))
+    _set(score, "__pydantic_extra__", None)
+    _set(score, "__pydantic_private__", None)
+    return score
+
+
+_new_score = ScoreCreate.__new__
+_set = object.__setattr__
+_SCORE_FIELDS = frozenset(ScoreCreate.model_fields)
 
 
 def as_list(output: ScoreOutput) -> list[ScoreCreate]:
@@ -228,7 +245,7 @@ async def run_scorer(scorer_: Scorer, sample: Sample) -> list[ScoreCreate]:
     start = time.perf_counter()
     try:
         out = scorer_.score(sample)
-        if inspect.isawaitable(out):
+        if type(out) is not ScoreCreate and inspect.isawaitable(out):
             out = await out
         scores = normalise(scorer_.name, out, origin=lambda: origin(scorer_))
     except Exception as exc:  # a broken scorer is data on the result, not a crash

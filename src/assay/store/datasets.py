@@ -8,7 +8,7 @@ versions ``valid_from <= v < valid_to``; updating an item closes its row and app
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -373,10 +373,11 @@ class Datasets:
     def sync_items(
         self,
         ref: str,
-        items: builtins.list[ItemCreate],
+        items: Sequence[ItemCreate],
         *,
         create: DatasetCreate,
         message: str | None = None,
+        keys: Sequence[str] | None = None,
     ) -> tuple[VersionChange, bool]:
         """Make ``items`` the dataset's content, matching items by content.
 
@@ -408,16 +409,18 @@ class Datasets:
             for r in current:
                 key = item_content_hash(r.input, r.expected_output, r.context, r.metadata, r.tags)
                 by_hash.setdefault(key, []).append(r)
-            new: builtins.list[ItemCreate] = []
-            for item in items:
-                key = item_content_hash(
-                    item.input, item.expected_output, item.context, item.metadata, item.tags
-                )
+            new: builtins.list[int] = []  # positions in ``items``
+            if keys is None:
+                keys = [
+                    item_content_hash(i.input, i.expected_output, i.context, i.metadata, i.tags)
+                    for i in items
+                ]
+            for position, key in enumerate(keys):
                 kept = by_hash.get(key)
                 if kept:
                     kept.pop(0)
                 else:
-                    new.append(item)
+                    new.append(position)
             gone = [r for rows in by_hash.values() for r in rows]
             if not new and not gone:
                 change = VersionChange(row.id, row.version, 0, 0, 0, row.item_count)
@@ -434,7 +437,8 @@ class Datasets:
                 conn, dataset_id=row.id, version=version, now=utcnow(), batch_size=5_000
             )
             try:
-                for number, item in enumerate(new, start=1):
+                for number, position in enumerate(new, start=1):
+                    item = items[position]
                     if checker.input or checker.expected:
                         checker.check(item, number)
                     writer.add(item, sort_order, number)

@@ -8,7 +8,7 @@ each result together with its scores, and never over a result that is already co
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -52,7 +52,16 @@ from assay.store.datasets import Datasets
 from assay.store.db import Database
 from assay.store.item_rows import alive_at
 from assay.store.lease import FIRST_LEASE, Lease, fence
-from assay.store.planning import load_items, select_items, sequential_ids, worker_alive
+from assay.store.plan_stream import StreamedWork
+from assay.store.planning import (
+    PlannedItem,
+    count_items,
+    id_base,
+    load_items,
+    select_items,
+    sequential_ids,
+    worker_alive,
+)
 from assay.store.recording import Completion, Rows, completion_rows, delete_traces, write_rows
 from assay.store.result_pages import count, for_items, for_runs, page, records
 from assay.store.result_table import table_page
@@ -151,12 +160,17 @@ class PlannedRun:
 
     _owner: Experiments
     experiment: Experiment
-    work: builtins.list[WorkItem]
+    work: builtins.list[WorkItem] | StreamedWork
     _values: dict[str, Any]
-    _rows: builtins.list[tuple[Any, ...]]
+    _rows: builtins.list[tuple[Any, ...]] | None  # None: streamed (``work.rows()``)
 
     def commit(self, *, worker: str | None = None) -> None:
-        self._owner._commit_plan(self._values, self._rows, worker)
+        if isinstance(self.work, StreamedWork):
+            pages: Iterable[Sequence[tuple[Any, ...]]] = self.work.rows()
+        else:
+            rows = self._rows or []
+            pages = (rows[k : k + 10_000] for k in range(0, len(rows), 10_000))
+        self._owner._commit_plan(self._values, pages, worker)
 
 
 class Experiments:
@@ -192,12 +206,21 @@ class Experiments:
         """
         planned = self.prepare(data, config_hash=config_hash, external=external)
         planned.commit()
+        assert isinstance(planned.work, list)  # not streamed
         return planned.experiment, planned.work
 
     def prepare(
-        self, data: ExperimentCreate, *, config_hash: str | None = None, external: bool = False
+        self,
+        data: ExperimentCreate,
+        *,
+        config_hash: str | None = None,
+        external: bool = False,
+        stream: bool = False,
     ) -> PlannedRun:
-        """Everything :meth:`create` does except the write: ``commit()`` it (once) later."""
+        """Everything :meth:`create` does except the write: ``commit()`` it (once) later.
+
+        With ``stream`` and no item selection, the plan's work is read from the store page by
+        page (by the commit and by the runner) instead of being held as a list."""
         dataset = self._datasets.get(data.dataset)
         version = dataset.version if data.dataset_version is None else data.dataset_version
         if not 0 <= version <= dataset.version:
@@ -205,9 +228,15 @@ class Experiments:
                 f"dataset {dataset.name!r} has no version {version} (current is {dataset.version})",
                 field="dataset_version",
             )
+        streamed = stream and data.selection is None
         with self.db.read() as conn:
-            items = select_items(load_items(conn, dataset.id, version), data.selection)
-        if not items:
+            if streamed:
+                live = count_items(conn, dataset.id, version)
+                items: builtins.list[PlannedItem] = []
+            else:
+                items = select_items(load_items(conn, dataset.id, version), data.selection)
+                live = len(items)
+        if not live:
             raise InvalidInput(
                 f"nothing to run: dataset {dataset.name!r} version {version} has no items"
                 + (" matching the selection" if data.selection else ""),
@@ -240,9 +269,21 @@ class Experiments:
             "started_at": None,
             "finished_at": None,
         }
-        ids = sequential_ids(len(items) * data.trials)
         experiment_id = values["id"]
-        work: list[WorkItem] = []
+        record = {k: v for k, v in values.items() if k != "cancel_requested"}
+        record["status"] = ExperimentStatus.pending
+        keyring = self.db.keyring  # secrets in the config are stored sealed
+        values["config"] = keyring.seal_tree(data.config)
+        values["scorers"] = keyring.seal_tree(data.scorers)
+        experiment = Experiment.model_construct(**record)
+        if streamed:
+            base = id_base()
+            work = StreamedWork(
+                self.db, dataset.id, version, experiment_id, data.trials, base, live
+            )
+            return PlannedRun(self, experiment, work, values, None)
+        ids = sequential_ids(len(items) * data.trials)
+        listed: list[WorkItem] = []
         rows: list[tuple[Any, ...]] = []
         n = 0
         pending = ResultStatus.pending.value
@@ -250,7 +291,7 @@ class Experiments:
             for rep in range(data.trials):
                 rid = ids[n]
                 n += 1
-                work.append(
+                listed.append(
                     WorkItem(
                         rid,
                         item.id,
@@ -274,15 +315,13 @@ class Experiments:
                         item.raw,
                     )
                 )
-        record = {k: v for k, v in values.items() if k != "cancel_requested"}
-        record["status"] = ExperimentStatus.pending
-        keyring = self.db.keyring  # secrets in the config are stored sealed
-        values["config"] = keyring.seal_tree(data.config)
-        values["scorers"] = keyring.seal_tree(data.scorers)
-        return PlannedRun(self, Experiment.model_construct(**record), work, values, rows)
+        return PlannedRun(self, experiment, listed, values, rows)
 
     def _commit_plan(
-        self, values: dict[str, Any], rows: Sequence[tuple[Any, ...]], worker: str | None
+        self,
+        values: dict[str, Any],
+        pages: Iterable[Sequence[tuple[Any, ...]]],
+        worker: str | None,
     ) -> None:
         if worker is not None:  # planned by the runner that executes it: born running
             now = utcnow()
@@ -298,8 +337,8 @@ class Experiments:
             }
         with self.db.write() as conn:
             conn.execute(experiments.insert().values(values))
-            for start in range(0, len(rows), 10_000):
-                self._bulk.insert_results(conn, rows[start : start + 10_000])
+            for rows in pages:
+                self._bulk.insert_results(conn, rows)
 
     # ------------------------------------------------------------------ reads
     def get(self, ref: str) -> Experiment:

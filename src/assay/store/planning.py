@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import os
 import random
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Text, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Text,
+    and_,
+    func,
+    literal,
+    select,
+    tuple_,
+    type_coerce,
+)
 
 from assay.domain import Selection
 from assay.errors import InvalidInput
 from assay.ids import new_id
+from assay.store.db import Database
 from assay.store.item_rows import alive_at
 from assay.store.tables import dataset_items
 from assay.store.types import utcnow
@@ -45,10 +59,21 @@ def worker_alive(worker: str | None, heartbeat_at: datetime | None, stale_after:
     return True
 
 
-def sequential_ids(n: int) -> list[str]:
-    """``n`` UUIDv7 ids that sort in the order they are returned (plan order)."""
-    first = uuid.UUID(new_id()).int & ~((1 << 61) - 1)  # room to count in the low bits
-    return [str(uuid.UUID(int=first + i)) for i in range(n)]
+def id_base() -> int:
+    """A fresh UUIDv7 with room to count in its low bits: ``base + k`` is the k-th id of a
+    plan, so ids sort in plan order and any page of them can be made on its own."""
+    return uuid.UUID(new_id()).int & ~((1 << 61) - 1)
+
+
+def sequential_ids(n: int, base: int | None = None, start: int = 0) -> list[str]:
+    """``n`` UUIDv7 ids that sort in the order they are returned (plan order), from the
+    ``start``-th id of ``base`` (a fresh one by default)."""
+    first = (id_base() if base is None else base) + start
+    out = []
+    for i in range(first, first + n):
+        h = f"{i:032x}"  # what str(uuid.UUID(int=i)) gives, without building the UUID
+        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return out
 
 
 @dataclass(slots=True)
@@ -90,34 +115,149 @@ def select_items(items: Sequence[PlannedItem], selection: Selection | None) -> l
     return chosen
 
 
-def load_items(conn: Connection, dataset_id: str, version: int) -> list[PlannedItem]:
-    """Every live item of a dataset version, in dataset order."""
+def _item_query(
+    conn: Connection, dataset_id: str, version: int, alive: ColumnElement[bool] | None = None
+) -> Select[Any]:
     c = dataset_items.c
-    where = (c.dataset_id == dataset_id, alive_at(version), c.archived.is_(False))
-    order = (c.sort_order, c.id)
+    alive = alive_at(version) if alive is None else alive
+    where = (c.dataset_id == dataset_id, alive, c.archived.is_(False))
     if conn.dialect.name != "sqlite":
-        rows = conn.execute(
-            select(c.id, c.input, c.expected_output, c.context, c.metadata, c.tags)
-            .where(*where)
-            .order_by(*order)
-        )
-        return [PlannedItem(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+        return select(c.id, c.input, c.expected_output, c.context, c.metadata, c.tags).where(*where)
     # SQLite: read the JSON text as stored, parse it with orjson once, and keep the text so
     # planning can copy it into the result rows without serialising again.
     raw = [type_coerce(col, Text) for col in (c.input, c.expected_output, c.context)]
     meta = [type_coerce(col, Text) for col in (c.metadata, c.tags)]
+    return select(c.id, *raw, *meta, c.sort_order).where(*where)
+
+
+def _planned(conn: Connection, rows: Iterable[Any]) -> list[PlannedItem]:
+    if conn.dialect.name != "sqlite":
+        return [PlannedItem(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+    return _planned_sqlite(rows)
+
+
+def _planned_sqlite(rows: Iterable[Any]) -> list[PlannedItem]:
     loads = orjson.loads
-    items = []
-    for r in conn.execute(select(c.id, *raw, *meta).where(*where).order_by(*order)):
-        items.append(
-            PlannedItem(
-                r[0],
-                loads(r[1]),
-                None if r[2] is None else loads(r[2]),
-                None if r[3] is None else loads(r[3]),
-                {} if r[4] in (None, "{}") else loads(r[4]),
-                [] if r[5] in (None, "[]") else loads(r[5]),
-                (r[1], r[2]),
-            )
+    return [
+        PlannedItem(
+            r[0],
+            loads(r[1]),
+            None if r[2] is None else loads(r[2]),
+            None if r[3] is None else loads(r[3]),
+            {} if r[4] in (None, "{}") else loads(r[4]),
+            [] if r[5] in (None, "[]") else loads(r[5]),
+            (r[1], r[2]),
         )
-    return items
+        for r in rows
+    ]
+
+
+def load_items(conn: Connection, dataset_id: str, version: int) -> list[PlannedItem]:
+    """Every live item of a dataset version, in dataset order."""
+    c = dataset_items.c
+    query = _item_query(conn, dataset_id, version).order_by(c.sort_order, c.id)
+    return _planned(conn, conn.execute(query))
+
+
+def count_items(conn: Connection, dataset_id: str, version: int) -> int:
+    """How many live items a dataset version holds."""
+    c = dataset_items.c
+    query = select(func.count()).where(
+        c.dataset_id == dataset_id, alive_at(version), c.archived.is_(False)
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def _page_query(
+    conn: Connection, dataset_id: str, version: int, open_rows: bool, after: tuple[int, str] | None
+) -> Select[Any]:
+    """One keyset page of the rows alive at ``version``: either the rows still open
+    (``valid_to IS NULL``, read in order straight off the ``(dataset_id, valid_to,
+    sort_order, id)`` index) or those closed by a later version (few, sorted)."""
+    c = dataset_items.c
+    alive = and_(
+        c.valid_to.is_(None) if open_rows else c.valid_to > version, c.valid_from <= version
+    )
+    query = _item_query(conn, dataset_id, version, alive)
+    if conn.dialect.name != "sqlite":
+        query = query.add_columns(c.sort_order)
+    if after is not None:
+        query = query.where(
+            tuple_(c.sort_order, c.id) > tuple_(literal(after[0]), literal(after[1]))
+        )
+    return query.order_by(c.sort_order, c.id)
+
+
+def fetch_rows(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
+    """``query``'s rows straight from the driver's cursor: no per-value processing (SQLite
+    booleans as 0/1, JSON as the text or the values the driver decodes)."""
+    compiled = query.compile(dialect=conn.dialect)
+    if compiled.positional:
+        params: Any = tuple(compiled.params[k] for k in compiled.positiontup or ())
+    else:
+        params = compiled.params
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _pages_in_order(
+    db: Database, dataset_id: str, version: int, open_rows: bool, page: int
+) -> Iterator[tuple[list[tuple[Any, ...]], bool]]:
+    after: tuple[int, str] | None = None
+    while True:
+        with db.read() as conn:
+            query = _page_query(conn, dataset_id, version, open_rows, after)
+            rows = fetch_rows(conn, query.limit(page))
+            sqlite = conn.dialect.name == "sqlite"
+        if not rows:
+            return
+        after = (rows[-1][-1], rows[-1][0])
+        yield rows, sqlite
+        if len(rows) < page:
+            return
+
+
+def _merged(
+    first: Iterator[tuple[list[tuple[Any, ...]], bool]],
+    second: Iterator[tuple[list[tuple[Any, ...]], bool]],
+    page: int,
+) -> Iterator[tuple[list[tuple[Any, ...]], bool]]:
+    """Two page streams in (sort_order, id) order, as pages again."""
+    rows = heapq.merge(
+        ((row, sqlite) for rows, sqlite in first for row in rows),
+        ((row, sqlite) for rows, sqlite in second for row in rows),
+        key=lambda pair: (pair[0][-1], pair[0][0]),
+    )
+    while chunk := list(itertools.islice(rows, page)):
+        yield [row for row, _ in chunk], chunk[0][1]
+
+
+def item_pages(
+    db: Database, dataset_id: str, version: int, *, page: int = 2_000, parse: bool = True
+) -> Iterator[list[PlannedItem]]:
+    """The live items of a dataset version in dataset order, ``page`` at a time.
+
+    Each page is read by keyset in a read of its own (nothing is held open between pages),
+    so a run of a million items never sorts the dataset again per page: the rows still open
+    come straight off an index, and the few closed by a later version are merged in. Without
+    ``parse``, SQLite items carry only their id and stored JSON (``raw``): what a planned row
+    copies."""
+    opened = _pages_in_order(db, dataset_id, version, True, page)
+    closed = _pages_in_order(db, dataset_id, version, False, page)
+    first_closed = next(closed, None)
+    pages = (
+        opened
+        if first_closed is None
+        else _merged(opened, itertools.chain([first_closed], closed), page)
+    )
+    for rows, sqlite in pages:
+        if sqlite and not parse:
+            yield [PlannedItem(r[0], None, None, None, {}, [], (r[1], r[2])) for r in rows]
+        elif sqlite:
+            yield _planned_sqlite(rows)
+        else:
+            yield [PlannedItem(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]

@@ -10,8 +10,9 @@ The blob's format belongs to the analysis layer; storage keeps bytes.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import IO
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from assay.store.db import Database
 from assay.store.sql import upsert
@@ -71,3 +72,38 @@ def save(db: Database, experiment_id: str, data_revision: int, data: bytes) -> N
                 set_={k: statement.excluded[k] for k in ("data_revision", "data", "created_at")},
             )
         )
+
+
+def save_file(
+    db: Database, experiment_id: str, data_revision: int, data: IO[bytes], size: int
+) -> None:
+    """:func:`save` for a snapshot in a file of ``size`` bytes. On SQLite the blob is written
+    from the file in blocks (incremental blob I/O), so a large run's snapshot is never held in
+    memory whole; PostgreSQL reads it as one value."""
+    data.seek(0)
+    if not db.is_sqlite:
+        save(db, experiment_id, data_revision, data.read())
+        return
+    values = {
+        "experiment_id": experiment_id,
+        "data_revision": data_revision,
+        "data": func.zeroblob(size),
+        "created_at": utcnow(),
+    }
+    with db.write() as conn:
+        if revision(conn, experiment_id) != data_revision:
+            return
+        statement = upsert(run_frames, db.dialect).values(values)
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[run_frames.c.experiment_id],
+                set_={k: statement.excluded[k] for k in ("data_revision", "data", "created_at")},
+            )
+        )
+        rowid = conn.exec_driver_sql(
+            "SELECT rowid FROM run_frames WHERE experiment_id = ?", (experiment_id,)
+        ).scalar_one()
+        driver = conn.connection.driver_connection
+        with driver.blobopen("run_frames", "data", rowid) as blob:  # type: ignore[union-attr]
+            while block := data.read(1 << 20):
+                blob.write(block)

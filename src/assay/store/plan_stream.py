@@ -1,0 +1,78 @@
+"""A plan read from the store page by page: nothing per item is kept in memory.
+
+A run over a whole dataset version needs no list of its items: the plan's result ids are
+``base + k`` for the k-th (item, repetition) in dataset order, so the writer inserting the
+planned rows and the runner executing the items each read the items in keyset pages and make
+the same ids on their own. The version is pinned, so both reads see the same items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from assay.domain import ResultStatus, WorkItem
+from assay.store.db import Database
+from assay.store.planning import item_pages, sequential_ids
+
+PAGE = 2_000
+
+
+@dataclass(frozen=True)
+class StreamedWork:
+    """The (item, repetition) pairs of a plan, in plan order; iterable any number of times."""
+
+    db: Database
+    dataset_id: str
+    version: int
+    experiment_id: str
+    trials: int
+    base: int  # the plan's id base (see :func:`assay.store.planning.id_base`)
+    items: int  # live items of the version, counted when planned
+    page: int = PAGE
+
+    def __len__(self) -> int:
+        return self.items * self.trials
+
+    def __iter__(self) -> Iterator[WorkItem]:
+        k, trials = 0, self.trials
+        for items in item_pages(self.db, self.dataset_id, self.version, page=self.page):
+            ids = sequential_ids(len(items) * trials, self.base, k)
+            k += len(ids)
+            n = 0
+            for item in items:
+                for rep in range(trials):
+                    yield WorkItem(
+                        ids[n],
+                        item.id,
+                        rep,
+                        item.input,
+                        item.expected_output,
+                        item.context,
+                        item.metadata,
+                        item.tags,
+                    )
+                    n += 1
+
+    def rows(self) -> Iterator[list[tuple[Any, ...]]]:
+        """The planned result rows, a page at a time (what :class:`Bulk` inserts)."""
+        k, trials, pending = 0, self.trials, ResultStatus.pending.value
+        pages = item_pages(self.db, self.dataset_id, self.version, page=self.page, parse=False)
+        for items in pages:
+            ids = sequential_ids(len(items) * trials, self.base, k)
+            k += len(ids)
+            yield [
+                (
+                    ids[i * trials + rep],
+                    self.experiment_id,
+                    item.id,
+                    rep,
+                    pending,
+                    item.input,
+                    item.expected_output,
+                    item.raw,
+                )
+                for i, item in enumerate(items)
+                for rep in range(trials)
+            ]

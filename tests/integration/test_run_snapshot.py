@@ -1,0 +1,74 @@
+"""The snapshot the engine writes from the store in pages reads back like the frame-built one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import assay
+from assay.analysis import service, snapshot
+from assay.analysis.frame import RunFrame
+from assay.domain import DatasetCreate, ItemCreate, ScoreCreate, ScoreSource
+from assay.engine import snapshot as streamed
+from assay.scorers import contains, exact_match
+from assay.store import Store, run_frames
+
+
+def _same(a: RunFrame, b: RunFrame) -> None:
+    assert a.item_ids.tolist() == b.item_ids.tolist()
+    for column in ("repetition", "status", "passed", "latency_ms", "cost", "judge_cost"):
+        np.testing.assert_array_equal(getattr(a, column), getattr(b, column))
+        assert getattr(a, column).dtype == getattr(b, column).dtype
+    assert list(a.errors or ()) == list(b.errors or ())
+    assert list(a.scores) == list(b.scores)
+    for name in a.scores:
+        np.testing.assert_array_equal(a.scores[name].value, b.scores[name].value)
+        np.testing.assert_array_equal(a.scores[name].passed, b.scores[name].passed)
+    assert a.unaligned == b.unaligned
+
+
+@pytest.mark.parametrize("n", [1, 23])
+def test_the_streamed_snapshot_equals_the_frame_built_one(store: Store, n: int) -> None:
+    store.datasets.create(DatasetCreate(name="qa"))
+    store.datasets.add_items(
+        "qa", [ItemCreate(input={"q": f"q{i}"}, expected_output=f"Q{i}") for i in range(n)]
+    )
+
+    def answer(x: dict[str, str]) -> str:
+        if x["q"] == "q2":
+            raise RuntimeError("no answer for q2")
+        return x["q"] if x["q"] == "q1" else x["q"].upper()
+
+    run = assay.evaluate(
+        "qa", answer, [exact_match(), contains("Q")], trials=2, store=store, quiet=True
+    )
+    rows = list(store.experiments.iter_results(run.id))
+    # Scores from several sources on one result (people overrule the API and evaluators), a
+    # score on only some results, and a judge's cost.
+    store.scores.upsert(
+        ScoreCreate(name="exact_match", value=0.25, source=ScoreSource.human),
+        result_id=rows[0].id,
+    )
+    store.scores.upsert(
+        ScoreCreate(name="helpful", value=0.5, source=ScoreSource.api, cost=0.01),
+        result_id=rows[-1].id,
+    )
+    experiment = store.experiments.get(run.id)
+    expected = service._frame(store, experiment, outputs=False)
+    data = streamed.build(store, run.id, page=5)  # several pages, a partial last one
+    got = snapshot.loads(data, experiment)
+    assert got is not None
+    _same(got, expected)
+    _same(got, snapshot.loads(snapshot.dumps(expected), experiment) or expected)
+
+
+def test_a_finished_run_stores_the_streamed_snapshot(store: Store) -> None:
+    store.datasets.create(DatasetCreate(name="qa"))
+    store.datasets.add_items("qa", [ItemCreate(input={"q": f"q{i}"}) for i in range(7)])
+    run = assay.evaluate("qa", lambda x: x["q"], [contains("q")], store=store, quiet=True)
+    data = run_frames.load(store.db, run.id)
+    assert data is not None
+    experiment = store.experiments.get(run.id)
+    loaded = snapshot.loads(data, experiment)
+    assert loaded is not None
+    _same(loaded, service._frame(store, experiment, outputs=False))
