@@ -198,7 +198,7 @@ def test_a_newcomer_reads_runs_comparisons_and_gates_at_80_columns(
     assert [line.split()[0] for line in by_rate.splitlines()[2:]] == [v2, v1]
     bad = cli("runs", "list", "--sort", "size", ok=False)
     assert bad.returncode == 1
-    assert "cannot sort by 'size': use created_at, name, status, pass_rate" in bad.stderr
+    assert "cannot sort by 'size': use created_at, name, status, dataset, pass_rate" in bad.stderr
 
     compared = cli("compare", v1, v2, "--only", "regressions", columns=80).stdout
     _fits(compared)

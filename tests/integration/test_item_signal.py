@@ -110,7 +110,7 @@ def test_tagging_the_subset_makes_it_a_selection(
     )  # fmt: skip
     assert out.exit_code == 0, out.output
     assert "Suggested subset: 6 of 101 items; verdict agreement 100% (2 pairs)" in out.output
-    assert "select: {tags: [fast-check]}" in out.output
+    assert "select: {tags: [fast-check]}" in " ".join(out.output.split())  # wrapped to the terminal
     tagged = [i.id for i in store.datasets.iter_items("sig") if "fast-check" in i.tags]
     assert len(tagged) == 6
     assert store.datasets.get("sig").version == 2
