@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Row, case, func, or_, select
 
 from assay.domain import ExperimentSummary, ResultStatus, ScorerStats
 from assay.store.active_time import duration_s
+from assay.store.run_cache import cached
 from assay.store.tables import results, scores
 
 
@@ -54,7 +55,14 @@ def percentile(conn: Connection, experiment_id: str, n: int, q: float) -> float 
 
 
 def summarize(conn: Connection, experiment: Row[Any]) -> ExperimentSummary:
-    experiment_id = experiment.id
+    """The run's summary; its data part is kept while the run's data is unchanged (see
+    :mod:`assay.store.run_cache`), its active time is read from the run itself."""
+    data = cached(conn, experiment.id, "summary", lambda: _summarize(conn, experiment.id))
+    # active time: a resumed run's idle gap is left out
+    return data.model_copy(update={"duration_s": duration_s(experiment)})
+
+
+def _summarize(conn: Connection, experiment_id: str) -> ExperimentSummary:
     counts: dict[str, int] = {}
     for status, count in conn.execute(
         select(results.c.status, func.count())
@@ -115,7 +123,6 @@ def summarize(conn: Connection, experiment: Row[Any]) -> ExperimentSummary:
     judge_cost = sum(float(r[6]) for r in scorer_rows)
     judge_latency = sum(float(r[7]) for r in scorer_rows)
     scorer_errors = sum(s.count - s.scored for s in stats)
-    duration = duration_s(experiment)  # active time: a resumed run's idle gap is left out
     return ExperimentSummary(
         total=sum(counts.values()),
         pending=counts.get(ResultStatus.pending.value, 0),
@@ -135,7 +142,7 @@ def summarize(conn: Connection, experiment: Row[Any]) -> ExperimentSummary:
         judge_latency_ms=judge_latency,
         tokens_in=int(tokens_in),
         tokens_out=int(tokens_out),
-        duration_s=duration,
+        duration_s=None,
         scores=stats,
         scorer_errors=scorer_errors,
         errors=counts.get(ResultStatus.failed.value, 0) + scorer_errors,
