@@ -13,7 +13,7 @@ from assay.store import Store
 from tests.integration.table_support import Row, dataset, recorded_run
 
 # (latency, cost, acc score: a value, None for a score without a value, "-" for no score row)
-VALUES: list[tuple[float | None, float | None, float | None | str]] = [
+VALUES: list[tuple[float | None, float | None, float | str | None]] = [
     (5, 0.1, 0.5),
     (3, None, 0.9),
     (None, 0.2, None),
@@ -88,7 +88,10 @@ FILTERS: dict[str, tuple[dict[str, object], Callable[[int], bool]]] = {
 }
 
 
-@pytest.mark.parametrize("sort", ["latency", "-latency", "cost", "-cost", "score:acc", "-score:acc"])
+SORTS = ["latency", "-latency", "cost", "-cost", "score:acc", "-score:acc"]
+
+
+@pytest.mark.parametrize("sort", SORTS)
 @pytest.mark.parametrize("limit", [1, 3, 5])
 def test_every_page_both_ways(
     store: Store, run: tuple[str, list[str]], sort: str, limit: int
