@@ -1,8 +1,8 @@
 """An experiment's summary, computed in SQL: counts, latency percentiles, cost, tokens, pass rates.
 
 Percentiles are portable: count the latencies, then read the one or two rows around the rank
-with ``ORDER BY latency_ms LIMIT 2 OFFSET k`` (the (experiment_id, status) index narrows the
-rows to sort), and interpolate linearly between them (numpy's default definition).
+with ``ORDER BY latency_ms LIMIT 2 OFFSET k`` (read in order from the (experiment_id,
+latency_ms, id) index), and interpolate linearly between them (numpy's default definition).
 """
 
 from __future__ import annotations
@@ -26,20 +26,24 @@ def _sum_false(column: Any) -> Any:
     return func.coalesce(func.sum(case((column.is_(False), 1), else_=0)), 0)
 
 
-def percentile(conn: Connection, experiment_id: str, n: int, q: float) -> float | None:
-    """The q-quantile of completed results' latency (linear interpolation), or None."""
+def percentile(
+    conn: Connection, experiment_id: str, n: int, q: float, *, every_completed: bool = False
+) -> float | None:
+    """The q-quantile of completed results' latency (linear interpolation), or None.
+
+    ``every_completed`` (no result has another status) leaves the status out of the query, so
+    that the rows are counted off the (experiment_id, latency_ms) index alone."""
     if n == 0:
         return None
     rank = q * (n - 1)
     low = math.floor(rank)
+    where = [results.c.experiment_id == experiment_id, results.c.latency_ms.is_not(None)]
+    if not every_completed:
+        where.append(results.c.status == ResultStatus.completed.value)
     values = (
         conn.execute(
             select(results.c.latency_ms)
-            .where(
-                results.c.experiment_id == experiment_id,
-                results.c.latency_ms.is_not(None),
-                results.c.status == ResultStatus.completed.value,
-            )
+            .where(*where)
             .order_by(results.c.latency_ms)
             .limit(2)
             .offset(low)
@@ -83,6 +87,7 @@ def _summarize(conn: Connection, experiment_id: str) -> ExperimentSummary:
             _sum_false(results.c.passed),
         ).where(results.c.experiment_id == experiment_id)
     ).one()
+    only = set(counts) == {ResultStatus.completed.value}
     avg_latency, n_latency, total_cost, n_cost, tokens_in, tokens_out, passed, not_passed = agg
     scorer_rows = conn.execute(
         select(
@@ -134,8 +139,8 @@ def _summarize(conn: Connection, experiment_id: str) -> ExperimentSummary:
         judged=int(passed) + int(not_passed),
         pass_rate=(int(passed) / (int(passed) + int(not_passed))) if passed or not_passed else None,
         avg_latency_ms=float(avg_latency) if avg_latency is not None else None,
-        p50_latency_ms=percentile(conn, experiment_id, int(n_latency), 0.5),
-        p95_latency_ms=percentile(conn, experiment_id, int(n_latency), 0.95),
+        p50_latency_ms=percentile(conn, experiment_id, int(n_latency), 0.5, every_completed=only),
+        p95_latency_ms=percentile(conn, experiment_id, int(n_latency), 0.95, every_completed=only),
         total_cost=float(total_cost),
         avg_cost=float(total_cost) / n_cost if n_cost else None,
         judge_cost=judge_cost,
