@@ -111,7 +111,9 @@ def test_every_page_both_ways(
             cursor = page.next_cursor
         forward = [r.id for p in pages for r in p.results]
         assert forward == expected, (name, sort)
-        assert pages[0].total == len(expected)
+        # a search is counted only when its matches fit on the first page
+        searched_more = "search" in options and len(expected) > limit
+        assert pages[0].total == (None if searched_more else len(expected))
         # back from the last page to the first, each page the same as on the way forward
         back = pages[-1]
         for earlier in reversed(pages[:-1]):
