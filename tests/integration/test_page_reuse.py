@@ -162,3 +162,13 @@ def test_a_search_counts_only_a_page(store: Store, runs: tuple[str, str]) -> Non
     assert many.next_cursor is not None
     everything = store.experiments.result_table(base, limit=5)
     assert everything.total == N
+
+
+def test_the_run_page_says_a_search_has_more_than_a_page(http: TestClient, store: Store) -> None:
+    dataset(store, "many", [{"q": f"refund {i}"} for i in range(55)])
+    run_id = recorded_run(store, "many", "many", [Row(scores={"quality": 0.5})] * 55)
+    many = http.get(f"/runs/{run_id}", params={"q": "refund"})
+    assert many.status_code == 200
+    assert "more than 50 matching results" in many.text
+    few = http.get(f"/runs/{run_id}", params={"q": "refund 5"})  # "refund 5", "refund 50".."54"
+    assert "6 matching results" in few.text
