@@ -9,11 +9,17 @@ numeric and a pass/fail score each (written through the store's bulk recording p
 * a search inside the run (a substring of one item's input),
 * the comparison page of the two runs (statistics, charts, the first 50 items).
 
-Each page is fetched ``--repeat`` times after a warm-up; the best wall time to first byte and
-to the last byte are printed with the server's CPU time per request (from /proc), and as a
-ratio to ``/health`` measured in the same run. Writes ``bench/results/dashboard.json``.
+Each page is fetched ``--repeat`` times after a first view; the best wall time to first byte
+and to the last byte are printed with the server's CPU time per request (from /proc), and as
+a ratio to ``/health`` measured in the same run. The first view (nothing of the page cached
+yet, e.g. after a restart or a change to the run) is printed apart. Writes
+``bench/results/dashboard.json``.
 
-    PYTHONPATH=src python bench/dashboard.py [--items 100000] [--repeat 3]
+With ``--against ../main/src`` the same pages are also served by another checkout, on a copy
+of the same data, each fetch alternating between the two servers so that both see the same
+load; the JSON then holds both sets of figures and their CPU ratios.
+
+    PYTHONPATH=src python bench/dashboard.py [--items 100000] [--repeat 3] [--against DIR]
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ import argparse
 import json
 import os
 import platform
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -34,7 +43,8 @@ import numpy as np
 from _server import start_server  # bench/ is on sys.path when a script runs
 from assay.config import Settings
 from assay.domain import DatasetCreate, ExperimentCreate, ExperimentStatus, ItemCreate
-from assay.store import Store, open_store
+from assay.store import Database, Store, open_store
+from assay.store.migrate import current_revision, downgrade
 from assay.store.recording import Rows
 
 OUT = Path(__file__).parent / "results" / "dashboard.json"
@@ -109,31 +119,116 @@ def fetch(http: httpx.Client, url: str) -> tuple[float, float, int]:
     return ttfb, time.perf_counter() - start, size
 
 
-def measure(http: httpx.Client, pid: int, url: str, repeat: int) -> dict[str, Any]:
-    fetch(http, url)  # warm
-    ttfbs, totals = [], []
-    cpu0 = cpu_seconds(pid)
-    size = 0
+class Server:
+    """One ``assay serve`` and what it cost per page."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.proc, base = start_server(env, log)
+        self.http = httpx.Client(base_url=base, timeout=120)
+
+    def timed(self, url: str) -> tuple[float, float, float, int]:
+        """ttfb, total, server CPU and size of one fetch."""
+        cpu0 = cpu_seconds(self.proc.pid)
+        ttfb, total, size = fetch(self.http, url)
+        return ttfb, total, cpu_seconds(self.proc.pid) - cpu0, size
+
+    def stop(self) -> None:
+        self.http.close()
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def measure(servers: list[Server], url: str, repeat: int) -> list[dict[str, Any]]:
+    """Each server's figures for ``url``, its fetches taken in turn with the other servers'."""
+    firsts = [s.timed(url) for s in servers]  # the first view: nothing of the page computed yet
+    runs: list[list[tuple[float, float, float, int]]] = [[] for _ in servers]
     for _ in range(repeat):
-        ttfb, total, size = fetch(http, url)
-        ttfbs.append(ttfb)
-        totals.append(total)
-    cpu = (cpu_seconds(pid) - cpu0) / repeat
-    return {"ttfb_s": min(ttfbs), "total_s": min(totals), "server_cpu_s": cpu, "bytes": size}
+        for k, s in enumerate(servers):
+            runs[k].append(s.timed(url))
+    return [
+        {
+            "ttfb_s": min(r[0] for r in got),
+            "total_s": min(r[1] for r in got),
+            "server_cpu_s": sum(r[2] for r in got) / repeat,
+            "first_total_s": first[1],
+            "first_server_cpu_s": first[2],
+            "bytes": got[-1][3],
+        }
+        for first, got in zip(firsts, runs, strict=True)
+    ]
+
+
+def _head_of(src: Path) -> str:
+    """The newest schema revision of the checkout whose ``src`` directory this is."""
+    code = "from assay.store.migrate import scripted_head; print(scripted_head())"
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    found = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return found.stdout.strip()
+
+
+def _copy_at(home: Path, target: Path, revision: str) -> None:
+    """A copy of ``home``'s database, its schema taken back to ``revision``."""
+    target.mkdir()
+    for path in home.glob("assay.db*"):
+        shutil.copy2(path, target / path.name)
+    db = Database(f"sqlite:///{target / 'assay.db'}")
+    try:
+        if current_revision(db) != revision:
+            downgrade(db, revision)
+    finally:
+        db.dispose()
+
+
+def _table(title: str, figures: dict[str, dict[str, Any]]) -> None:
+    health = figures["health"]["total_s"] or 1e-9
+    print(title)
+    print(
+        f"  {'page':<26}{'ttfb':>9}{'total':>9}{'server CPU':>12}{'x health':>10}{'KiB':>8}"
+        f"{'first view':>12}{'its CPU':>10}"
+    )
+    for key, f in figures.items():
+        print(
+            f"  {key:<26}{f['ttfb_s'] * 1000:7.0f} ms{f['total_s'] * 1000:7.0f} ms"
+            f"{f['server_cpu_s'] * 1000:9.0f} ms{f['total_s'] / health:10.0f}"
+            f"{f['bytes'] / 1024:8.0f}{f['first_total_s'] * 1000:9.0f} ms"
+            f"{f['first_server_cpu_s'] * 1000:7.0f} ms"
+        )
+
+
+def _rounded(figures: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    health = figures["health"]["total_s"] or 1e-9
+    return {
+        k: {m: round(v, 4) if isinstance(v, float) else v for m, v in f.items()}
+        | {"ratio_to_health": round(f["total_s"] / health, 1), "under_1s": f["total_s"] < 1.0}
+        for k, f in figures.items()
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="the src directory of another checkout (e.g. the main branch): its server runs "
+        "on a copy of the same data and every fetch alternates between the two servers",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
+        home = Path(tmp) / "this"
+        home.mkdir()
         started = time.perf_counter()
         a, b, cursor = build(home, args.items)
         built = time.perf_counter() - started
-        env = {**os.environ, "ASSAY_HOME": tmp, "ASSAY_AUTH": "none"}
-        proc, base = start_server(env, home / "serve.log")
+        homes = [(home, os.environ.get("PYTHONPATH", ""))]
+        if args.against is not None:
+            other = Path(tmp) / "against"
+            _copy_at(home, other, _head_of(args.against.resolve()))
+            homes.append((other, str(args.against.resolve())))
+        servers: list[Server] = []
         pages = {
             "health": "/health",
             "run_page": f"/runs/{a}",
@@ -144,29 +239,45 @@ def main() -> None:
             "compare_page": f"/compare?runs={a}&runs={b}",
         }
         try:
-            with httpx.Client(base_url=base, timeout=120) as http:
-                figures = {k: measure(http, proc.pid, u, args.repeat) for k, u in pages.items()}
+            for where, path in homes:
+                env = {
+                    **os.environ,
+                    "ASSAY_HOME": str(where),
+                    "ASSAY_AUTH": "none",
+                    "PYTHONPATH": path,
+                }
+                servers.append(Server(env, where / "serve.log"))
+            measured = {k: measure(servers, u, args.repeat) for k, u in pages.items()}
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-    health = figures["health"]["total_s"] or 1e-9
-    print(f"dashboard pages over two runs of {args.items:,} results (built in {built:.0f} s):")
-    print(f"  {'page':<26}{'ttfb':>9}{'total':>9}{'server CPU':>12}{'x health':>10}{'KiB':>8}")
-    for key, f in figures.items():
-        print(
-            f"  {key:<26}{f['ttfb_s'] * 1000:7.0f} ms{f['total_s'] * 1000:7.0f} ms"
-            f"{f['server_cpu_s'] * 1000:9.0f} ms{f['total_s'] / health:10.0f}"
-            f"{f['bytes'] / 1024:8.0f}"
-        )
-    result = {
+            for server in servers:
+                server.stop()
+    figures = {k: m[0] for k, m in measured.items()}
+    _table(
+        f"dashboard pages over two runs of {args.items:,} results (built in {built:.0f} s):",
+        figures,
+    )
+    result: dict[str, Any] = {
         "items": args.items,
         "repeat": args.repeat,
         "build_s": round(built, 1),
-        "pages": {
-            k: {m: round(v, 4) if isinstance(v, float) else v for m, v in f.items()}
-            | {"ratio_to_health": round(f["total_s"] / health, 1), "under_1s": f["total_s"] < 1.0}
-            for k, f in figures.items()
-        },
+        "pages": _rounded(figures),
+    }
+    if args.against is not None:
+        baseline = {k: m[1] for k, m in measured.items()}
+        _table(f"the same pages served by {args.against} (fetched in turn):", baseline)
+        print("server CPU per request, this / that:")
+        for key in pages:
+            if key != "health":
+                ratio = figures[key]["server_cpu_s"] / max(baseline[key]["server_cpu_s"], 1e-9)
+                print(f"  {key:<26}{ratio:8.3f}")
+        result["against"] = {"src": str(args.against), "pages": _rounded(baseline)}
+        result["cpu_ratio_to_against"] = {
+            k: round(figures[k]["server_cpu_s"] / max(baseline[k]["server_cpu_s"], 1e-9), 3)
+            for k in pages
+            if k != "health"
+        }
+    result |= {
+        "load_average": os.getloadavg(),
         "machine": platform.machine(),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),

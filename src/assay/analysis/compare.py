@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from assay.analysis import contrast_memo
 from assay.analysis.frame import FloatArray, RunFrame, align, item_codes
 from assay.analysis.items import item_rows
 from assay.analysis.margins import margin_test
@@ -253,6 +254,27 @@ def _contrast(
     direction: Direction,
     s: _Settings,
 ) -> Contrast:
+    """The contrast of paired values ``a`` and ``b``; the same values under the same settings
+    give the same contrast, which is remembered (see :mod:`assay.analysis.contrast_memo`)."""
+    margin = s.margin(name, kind)
+    options = (run_id, kind, direction, margin, s.alpha, s.resamples, s.permutations, s.numeric)
+    return contrast_memo.remembered(
+        (*options, s.seed),
+        (a, b, pair.clusters),
+        lambda: _compute_contrast(run_id, a, b, pair, kind, direction, margin, s),
+    )
+
+
+def _compute_contrast(
+    run_id: str,
+    a: FloatArray,
+    b: FloatArray,
+    pair: _Pair,
+    kind: MetricKind,
+    direction: Direction,
+    margin: float | None,
+    s: _Settings,
+) -> Contrast:
     d = cluster_differences(a, b, pair.clusters)
     if d.size == 0:
         return Contrast(
@@ -277,7 +299,6 @@ def _contrast(
     else:
         test = permutation_test(d, permutations=s.permutations, seed=s.seed)
     ci = bootstrap_ci(d, resamples=s.resamples, confidence=s.confidence, seed=s.seed)
-    margin = s.margin(name, kind)
     return Contrast(
         run_id=run_id,
         n=int(d.size),

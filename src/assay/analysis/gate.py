@@ -188,11 +188,13 @@ def evaluate_gate(
     *,
     seed: int = 0,
     agreements: Mapping[str, Agreement | None] | None = None,
+    outcomes: bool = True,
 ) -> GateVerdict:
     """Check ``candidate`` against ``policy`` and, when given, against ``baseline``.
 
     ``agreements`` holds, per scorer of the policy, its judge's agreement with human scores
-    (None: no result has both), for the ``min_judge_agreement`` checks."""
+    (None: no result has both), for the ``min_judge_agreement`` checks. ``outcomes=False``
+    leaves the per-item outcomes and regressions empty (the checks do not use them)."""
     policy = policy or RegressionPolicy()
     checks: list[GateCheck] = []
     finished_items = len(set(candidate.item_ids[candidate.finished].tolist()))
@@ -283,7 +285,7 @@ def evaluate_gate(
         checks += _no_baseline_margin_checks(policy)
     checks += _agreement_checks(policy, agreements or {})
     reasons = [c.message for c in checks if not c.passed]
-    items = _items(candidate, baseline)
+    items = _items(candidate, baseline) if outcomes else []
     return GateVerdict(
         passed=not reasons,
         run_id=candidate.run_id,
@@ -295,7 +297,7 @@ def evaluate_gate(
         means=means,
         comparison=comparison,
         items=items,
-        regressions=_regressions(candidate, baseline, items),
+        regressions=_regressions(candidate, baseline, items) if outcomes else [],
         policy=policy,
         target_cost=_spent(candidate.cost),
         judge_cost=_spent(candidate.judge_cost),

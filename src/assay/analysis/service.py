@@ -11,6 +11,7 @@ import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -60,13 +61,36 @@ def _flags(values: Sequence[bool | None]) -> np.ndarray[Any, np.dtype[np.float64
     return np.array([NAN if v is None else (1.0 if v else 0.0) for v in values], dtype=np.float64)
 
 
-def frame_of(store: Store, experiment: Experiment, *, outputs: bool = True) -> RunFrame:
-    """The :class:`RunFrame` of an experiment already fetched.
+@dataclass
+class SharedFrames:
+    """Run frames read once and shared by what one page shows of the same runs (its
+    comparison, gates and charts). Frames are read-only; keep one only as long as a page."""
+
+    frames: dict[tuple[str, bool], RunFrame] = field(default_factory=dict)
+
+
+def frame_of(
+    store: Store,
+    experiment: Experiment,
+    *,
+    outputs: bool = True,
+    shared: SharedFrames | None = None,
+) -> RunFrame:
+    """The :class:`RunFrame` of an experiment already fetched (from ``shared`` when it holds it).
 
     Without ``outputs``, the frame reads outputs on demand (``fetch_outputs``), and a
     finished run's frame is read from its stored snapshot when that is current, and stored
     after it is built otherwise (see :mod:`assay.store.run_frames`).
     """
+    if shared is None:
+        return _frame_of(store, experiment, outputs=outputs)
+    key = (experiment.id, outputs)
+    if key not in shared.frames:
+        shared.frames[key] = _frame_of(store, experiment, outputs=outputs)
+    return shared.frames[key]
+
+
+def _frame_of(store: Store, experiment: Experiment, *, outputs: bool) -> RunFrame:
     with paused_gc():
         if outputs or not experiment.status.finished:
             return _frame(store, experiment, outputs=outputs)
@@ -178,12 +202,19 @@ def align_by_content(store: Store, base: RunFrame, run: RunFrame) -> RunFrame:
     )
 
 
-def load_run(store: Store, experiment_ref: str, *, outputs: bool = True) -> RunFrame:
+def load_run(
+    store: Store,
+    experiment_ref: str,
+    *,
+    outputs: bool = True,
+    shared: SharedFrames | None = None,
+) -> RunFrame:
     """An experiment (id or name; the newest of that name) as columns, read in two queries.
 
     ``outputs=False`` skips the output column (statistics and gates do not need it).
     """
-    return frame_of(store, store.experiments.get(experiment_ref), outputs=outputs)
+    experiment = store.experiments.get(experiment_ref)
+    return frame_of(store, experiment, outputs=outputs, shared=shared)
 
 
 # ---------------------------------------------------------------- policies
@@ -229,12 +260,14 @@ def compare_experiments(
     margin: float | None = None,
     margins: Mapping[str, float] | None = None,
     p_adjust: PAdjust = "holm",
+    shared: SharedFrames | None = None,
 ) -> Comparison:
     """Compare stored experiments; the first is the baseline.
 
     Scorer directions default to the baseline dataset's stored policy. Item rows (and their
     dataset tags) are read only when ``items`` is true; see
-    :func:`~assay.analysis.compare.compare_runs` for the other options.
+    :func:`~assay.analysis.compare.compare_runs` for the other options. ``shared`` holds
+    frames already read (and keeps those this reads) for what else a page shows.
     """
     if len(refs) < 2:
         raise InvalidInput("a comparison needs at least two runs", field="runs")
@@ -249,7 +282,7 @@ def compare_experiments(
     # A page of item rows reads its own rows' outputs; all rows, or the "changed" filter
     # (which compares every output), read every output at once.
     every_output = items and (limit is None or only == "changed")
-    runs = [frame_of(store, e, outputs=every_output) for e in found]
+    runs = [frame_of(store, e, outputs=every_output, shared=shared) for e in found]
     runs = runs[:1] + [align_by_content(store, runs[0], r) for r in runs[1:]]
     base = found[0]
     if directions is None:
@@ -362,12 +395,16 @@ def gate_experiment(
     baseline_tag: str | None = None,
     policy: RegressionPolicy | None = None,
     seed: int = 0,
+    outcomes: bool = True,
+    shared: SharedFrames | None = None,
 ) -> GateVerdict:
     """Gate a completed run: the policy (given, else the dataset's stored one, else the
     defaults) checked on the run and against its baseline.
 
     The baseline is ``baseline`` (a run id or name), else the newest completed run tagged
-    ``baseline_tag`` on the same dataset, else whatever the policy names.
+    ``baseline_tag`` on the same dataset, else whatever the policy names. ``outcomes=False``
+    leaves out the verdict's per-item outcomes and regressions (the checks do not need them);
+    ``shared`` holds frames already read, e.g. by the comparison of the same runs.
     """
     candidate = _finished(store.experiments.get(ref), "candidate")
     if policy is None and candidate.dataset_id is not None:
@@ -378,8 +415,8 @@ def gate_experiment(
         if baseline is not None:
             baseline_tag = None
     base = resolve_baseline(store, candidate, baseline=baseline, baseline_tag=baseline_tag)
-    frame = frame_of(store, candidate, outputs=False)
-    base_frame = frame_of(store, base, outputs=False) if base is not None else None
+    frame = frame_of(store, candidate, outputs=False, shared=shared)
+    base_frame = frame_of(store, base, outputs=False, shared=shared) if base is not None else None
     if base_frame is not None:
         frame = align_by_content(store, base_frame, frame)
     agreements = None
@@ -391,10 +428,13 @@ def gate_experiment(
 
         dataset_id = candidate.dataset_id
         agreements = {name: scorer_agreement(store, dataset_id, name) for name in policy.scorers}
-    return evaluate_gate(frame, base_frame, policy, seed=seed, agreements=agreements)
+    return evaluate_gate(
+        frame, base_frame, policy, seed=seed, agreements=agreements, outcomes=outcomes
+    )
 
 
 __all__ = [
+    "SharedFrames",
     "align_by_content",
     "clear_dataset_policy",
     "compare_experiments",

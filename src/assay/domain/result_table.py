@@ -22,5 +22,8 @@ class ResultTable(Record):
     search: str | None
     next_cursor: str | None
     prev_cursor: str | None
-    total: int | None = Field(description="Matching results, counted on the first page.")
+    total: int | None = Field(
+        description="Matching results, counted on the first page; None on later pages and for "
+        "a search with more than one page of matches (counting would read every result)."
+    )
     score_names: list[str] = Field(description="Every score name given in the run.")

@@ -13,6 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from assay.analysis import compare_experiments, gate_experiment, item_inputs
+from assay.analysis.service import SharedFrames
 from assay.domain import (
     Comparison,
     ComparisonRow,
@@ -78,11 +79,13 @@ def compare_runs(
     margin: float | None = None,
     margins: Mapping[str, float] | None = None,
     p_adjust: PAdjust = "holm",
+    shared: SharedFrames | None = None,
 ) -> Comparison:
     """The paired statistics of runs (the first is the baseline) and a page of item rows.
 
     ``margin`` is in points for pass rates and in units for numeric scores (see
-    :func:`assay.analysis.compare_runs`)."""
+    :func:`assay.analysis.compare_runs`); ``shared`` keeps the runs' frames for the gates
+    and charts of the same page."""
     return compare_experiments(
         store,
         refs,
@@ -95,6 +98,7 @@ def compare_runs(
         margin=margin,
         margins=margins,
         p_adjust=p_adjust,
+        shared=shared,
     )
 
 
@@ -179,14 +183,23 @@ def gate(
     baseline: str | None = None,
     baseline_tag: str | None = None,
     policy: RegressionPolicy | None = None,
+    outcomes: bool = True,
+    shared: SharedFrames | None = None,
 ) -> GateVerdict:
     """The verdict ``assay gate`` gives: the given policy, else the dataset's stored one.
 
     A run (or baseline) without a single score is refused: a pass rate of 0 % against 0 %
-    would otherwise pass the gate without anything having been judged.
+    would otherwise pass the gate without anything having been judged. ``outcomes=False``
+    leaves out the per-item outcomes; ``shared`` holds frames already read.
     """
     verdict = gate_experiment(
-        store, ref, baseline=baseline, baseline_tag=baseline_tag, policy=policy
+        store,
+        ref,
+        baseline=baseline,
+        baseline_tag=baseline_tag,
+        policy=policy,
+        outcomes=outcomes,
+        shared=shared,
     )
     runs = [verdict.run_id, *([verdict.baseline_id] if verdict.baseline_id else [])]
     missing = unscored(store, runs)
@@ -197,11 +210,8 @@ def gate(
 
 def unscored(store: Store, run_ids: Sequence[str]) -> list[Experiment]:
     """The runs among ``run_ids`` that have no score at all (nothing judged them yet)."""
-    found = []
-    for run_id in run_ids:
-        if not store.experiments.summary(run_id).scores:
-            found.append(store.experiments.get(run_id))
-    return found
+    scored = store.scores.scored_runs(run_ids)
+    return [store.experiments.get(run_id) for run_id in run_ids if run_id not in scored]
 
 
 def no_scores_message(run: Experiment) -> str:
@@ -215,13 +225,22 @@ def regression_inputs(store: Store, verdict: GateVerdict) -> dict[str, Result]:
 
 
 def gates_against(
-    store: Store, baseline: str, candidates: Sequence[str]
+    store: Store,
+    baseline: str,
+    candidates: Sequence[str],
+    *,
+    shared: SharedFrames | None = None,
 ) -> dict[str, GateVerdict | str]:
-    """Each candidate's verdict against ``baseline``, or why it has none (not finished…)."""
+    """Each candidate's verdict against ``baseline`` (its checks and reasons, without per-item
+    outcomes), or why it has none (not finished…). With the frames a comparison of the same
+    runs left in ``shared``, a gate reads no run again and reuses that comparison's contrasts
+    where the policy asks for the same statistics (see :mod:`assay.analysis.contrast_memo`)."""
     gates: dict[str, GateVerdict | str] = {}
     for candidate in candidates:
         try:
-            gates[candidate] = gate(store, candidate, baseline=baseline)
+            gates[candidate] = gate(
+                store, candidate, baseline=baseline, outcomes=False, shared=shared
+            )
         except AssayError as exc:
             gates[candidate] = exc.message
     return gates

@@ -10,6 +10,7 @@ import numpy as np
 
 from assay.analysis import RunFrame, load_run
 from assay.analysis.frame import align
+from assay.analysis.service import SharedFrames
 from assay.store import Store
 
 #: Points a scatter draws at most; larger runs are sampled evenly (the same items each time).
@@ -86,10 +87,17 @@ def _spread(measure: str, frames: Sequence[RunFrame]) -> Spread:
     return Spread(measure, edges.tolist(), counts)
 
 
-def chart_inputs(store: Store, run_ids: Sequence[str], *, limit: int = MAX_POINTS) -> ChartInputs:
+def chart_inputs(
+    store: Store,
+    run_ids: Sequence[str],
+    *,
+    limit: int = MAX_POINTS,
+    shared: SharedFrames | None = None,
+) -> ChartInputs:
     """Score pairs of the baseline (the first run) with each other run, and the latency and
-    cost spread of every run; values beyond the 99th percentile count in the last bin."""
-    frames = [load_run(store, ref, outputs=False) for ref in run_ids]
+    cost spread of every run; values beyond the 99th percentile count in the last bin.
+    ``shared`` holds frames already read for the same page."""
+    frames = [load_run(store, ref, outputs=False, shared=shared) for ref in run_ids]
     base = frames[0]
     pairs = [p for run in frames[1:] for p in _pairs(base, run, limit)]
     return ChartInputs(pairs, [_spread("latency_ms", frames), _spread("cost", frames)])

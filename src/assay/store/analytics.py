@@ -25,6 +25,7 @@ from assay.domain import (
 from assay.domain.analytics import HealthKind
 from assay.errors import InvalidInput, NotFound
 from assay.store.db import Database
+from assay.store.run_cache import cached
 from assay.store.tables import datasets, experiments, results, scores
 
 _FINISHED = ("completed", "failed", "cancelled")
@@ -238,35 +239,50 @@ class Analytics:
     # ------------------------------------------------------------------ distributions
     def score_distribution(self, experiment: str, name: str, *, bins: int = 10) -> Histogram:
         """Histogram of one score's numeric values (and counts of categorical values); empty
-        when every value is missing (the scorer failed), NotFound for a score never given."""
+        when every value is missing (the scorer failed), NotFound for a score never given.
+        Kept while the run's data is unchanged (see :mod:`assay.store.run_cache`)."""
         if not 1 <= bins <= 200:
             raise InvalidInput("bins must be between 1 and 200", field="bins")
         with self.db.read() as conn:
             experiment_id = self._experiment_id(conn, experiment)
-            where = and_(scores.c.experiment_id == experiment_id, scores.c.name == name)
-            categories = {
-                str(value): int(n)
-                for value, n in conn.execute(
-                    select(scores.c.string_value, func.count())
-                    .where(
-                        where, scores.c.numeric_value.is_(None), scores.c.string_value.is_not(None)
-                    )
-                    .group_by(scores.c.string_value)
-                )
-            }
-            if not categories and conn.execute(select(func.count()).where(where)).scalar() == 0:
-                raise NotFound(f"no score {name!r} in experiment {experiment_id}", field="name")
-            return self._histogram(
-                conn, experiment_id, name, where, scores.c.numeric_value, bins, categories
+            return cached(
+                conn,
+                experiment_id,
+                ("score_distribution", name, bins),
+                lambda: self._score_histogram(conn, experiment_id, name, bins),
             )
 
+    def _score_histogram(
+        self, conn: Connection, experiment_id: str, name: str, bins: int
+    ) -> Histogram:
+        where = and_(scores.c.experiment_id == experiment_id, scores.c.name == name)
+        categories = {
+            str(value): int(n)
+            for value, n in conn.execute(
+                select(scores.c.string_value, func.count())
+                .where(where, scores.c.numeric_value.is_(None), scores.c.string_value.is_not(None))
+                .group_by(scores.c.string_value)
+            )
+        }
+        if not categories and conn.execute(select(func.count()).where(where)).scalar() == 0:
+            raise NotFound(f"no score {name!r} in experiment {experiment_id}", field="name")
+        return self._histogram(
+            conn, experiment_id, name, where, scores.c.numeric_value, bins, categories
+        )
+
     def latency_distribution(self, experiment: str, *, bins: int = 20) -> Histogram:
-        """Histogram of completed results' latency; empty (no bins) when none completed."""
+        """Histogram of completed results' latency; empty (no bins) when none completed. Kept
+        while the run's data is unchanged (see :mod:`assay.store.run_cache`)."""
         with self.db.read() as conn:
             experiment_id = self._experiment_id(conn, experiment)
             where = and_(results.c.experiment_id == experiment_id, results.c.status == "completed")
-            return self._histogram(
-                conn, experiment_id, "latency_ms", where, results.c.latency_ms, bins, {}
+            return cached(
+                conn,
+                experiment_id,
+                ("latency_distribution", bins),
+                lambda: self._histogram(
+                    conn, experiment_id, "latency_ms", where, results.c.latency_ms, bins, {}
+                ),
             )
 
     def _histogram(

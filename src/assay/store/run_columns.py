@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Select, Text, cast, desc, select
 
 from assay.domain import content_hash
 from assay.store.db import Database
+from assay.store.run_cache import cached
 from assay.store.tables import dataset_items, experiments, results, scores
 from assay.store.types import loads
 
@@ -237,18 +238,23 @@ def item_contents(db: Database, experiment_id: str) -> dict[str, str]:
 
 def judge_spreads(db: Database, experiment_id: str) -> dict[str, tuple[float, int, int]]:
     """Per score name graded with repetitions: the mean within-output variance of one judge
-    call (the mean of ``std**2``), the repetitions per output, and how many outputs."""
+    call (the mean of ``std**2``), the repetitions per output, and how many outputs. Kept
+    while the run's data is unchanged (see :mod:`assay.store.run_cache`)."""
+    with db.read() as conn:
+        return cached(conn, experiment_id, "judge_spreads", lambda: _spreads(conn, experiment_id))
+
+
+def _spreads(conn: Connection, experiment_id: str) -> dict[str, tuple[float, int, int]]:
     query = select(scores.c.name, scores.c.metadata).where(
         scores.c.experiment_id == experiment_id,
         cast(scores.c.metadata, Text).like('%"repetitions"%'),
     )
     found: dict[str, list[tuple[float, int]]] = {}
-    with db.read() as conn:
-        for name, metadata in conn.execute(query).tuples():
-            meta = loads(metadata) if isinstance(metadata, str) else metadata
-            std, k = (meta or {}).get("std"), (meta or {}).get("repetitions")
-            if isinstance(std, int | float) and isinstance(k, int) and k > 1:
-                found.setdefault(name, []).append((float(std) ** 2, k))
+    for name, metadata in conn.execute(query).tuples():
+        meta = loads(metadata) if isinstance(metadata, str) else metadata
+        std, k = (meta or {}).get("std"), (meta or {}).get("repetitions")
+        if isinstance(std, int | float) and isinstance(k, int) and k > 1:
+            found.setdefault(name, []).append((float(std) ** 2, k))
     out = {}
     for name, rows in found.items():
         ks = [k for _, k in rows]

@@ -256,6 +256,17 @@ class Scores:
         if not gone:
             raise NotFound(f"score {score_id!r} not found", field="score")
 
+    def scored_runs(self, experiment_ids: Sequence[str]) -> set[str]:
+        """The runs among ``experiment_ids`` that have at least one score (an index probe per
+        run, not a count of their scores)."""
+        query = select(experiments.c.id).where(
+            experiments.c.id.in_(list(experiment_ids)),
+            experiments.c.project_id == self.project_id,
+            select(scores.c.id).where(scores.c.experiment_id == experiments.c.id).exists(),
+        )
+        with self.db.read() as conn:
+            return set(conn.execute(query).scalars())
+
     # ------------------------------------------------------------------ re-scoring
     def completed_results(
         self, experiment_id: str, *, batch_size: int = 1000

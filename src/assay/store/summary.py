@@ -1,8 +1,8 @@
 """An experiment's summary, computed in SQL: counts, latency percentiles, cost, tokens, pass rates.
 
 Percentiles are portable: count the latencies, then read the one or two rows around the rank
-with ``ORDER BY latency_ms LIMIT 2 OFFSET k`` (the (experiment_id, status) index narrows the
-rows to sort), and interpolate linearly between them (numpy's default definition).
+with ``ORDER BY latency_ms LIMIT 2 OFFSET k`` (read in order from the (experiment_id,
+latency_ms, id) index), and interpolate linearly between them (numpy's default definition).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Row, case, func, or_, select
 
 from assay.domain import ExperimentSummary, ResultStatus, ScorerStats
 from assay.store.active_time import duration_s
+from assay.store.run_cache import cached
 from assay.store.tables import results, scores
 
 
@@ -25,20 +26,24 @@ def _sum_false(column: Any) -> Any:
     return func.coalesce(func.sum(case((column.is_(False), 1), else_=0)), 0)
 
 
-def percentile(conn: Connection, experiment_id: str, n: int, q: float) -> float | None:
-    """The q-quantile of completed results' latency (linear interpolation), or None."""
+def percentile(
+    conn: Connection, experiment_id: str, n: int, q: float, *, every_completed: bool = False
+) -> float | None:
+    """The q-quantile of completed results' latency (linear interpolation), or None.
+
+    ``every_completed`` (no result has another status) leaves the status out of the query, so
+    that the rows are counted off the (experiment_id, latency_ms) index alone."""
     if n == 0:
         return None
     rank = q * (n - 1)
     low = math.floor(rank)
+    where = [results.c.experiment_id == experiment_id, results.c.latency_ms.is_not(None)]
+    if not every_completed:
+        where.append(results.c.status == ResultStatus.completed.value)
     values = (
         conn.execute(
             select(results.c.latency_ms)
-            .where(
-                results.c.experiment_id == experiment_id,
-                results.c.latency_ms.is_not(None),
-                results.c.status == ResultStatus.completed.value,
-            )
+            .where(*where)
             .order_by(results.c.latency_ms)
             .limit(2)
             .offset(low)
@@ -54,7 +59,14 @@ def percentile(conn: Connection, experiment_id: str, n: int, q: float) -> float 
 
 
 def summarize(conn: Connection, experiment: Row[Any]) -> ExperimentSummary:
-    experiment_id = experiment.id
+    """The run's summary; its data part is kept while the run's data is unchanged (see
+    :mod:`assay.store.run_cache`), its active time is read from the run itself."""
+    data = cached(conn, experiment.id, "summary", lambda: _summarize(conn, experiment.id))
+    # active time: a resumed run's idle gap is left out
+    return data.model_copy(update={"duration_s": duration_s(experiment)})
+
+
+def _summarize(conn: Connection, experiment_id: str) -> ExperimentSummary:
     counts: dict[str, int] = {}
     for status, count in conn.execute(
         select(results.c.status, func.count())
@@ -75,6 +87,7 @@ def summarize(conn: Connection, experiment: Row[Any]) -> ExperimentSummary:
             _sum_false(results.c.passed),
         ).where(results.c.experiment_id == experiment_id)
     ).one()
+    only = set(counts) == {ResultStatus.completed.value}
     avg_latency, n_latency, total_cost, n_cost, tokens_in, tokens_out, passed, not_passed = agg
     scorer_rows = conn.execute(
         select(
@@ -115,7 +128,6 @@ def summarize(conn: Connection, experiment: Row[Any]) -> ExperimentSummary:
     judge_cost = sum(float(r[6]) for r in scorer_rows)
     judge_latency = sum(float(r[7]) for r in scorer_rows)
     scorer_errors = sum(s.count - s.scored for s in stats)
-    duration = duration_s(experiment)  # active time: a resumed run's idle gap is left out
     return ExperimentSummary(
         total=sum(counts.values()),
         pending=counts.get(ResultStatus.pending.value, 0),
@@ -127,15 +139,15 @@ def summarize(conn: Connection, experiment: Row[Any]) -> ExperimentSummary:
         judged=int(passed) + int(not_passed),
         pass_rate=(int(passed) / (int(passed) + int(not_passed))) if passed or not_passed else None,
         avg_latency_ms=float(avg_latency) if avg_latency is not None else None,
-        p50_latency_ms=percentile(conn, experiment_id, int(n_latency), 0.5),
-        p95_latency_ms=percentile(conn, experiment_id, int(n_latency), 0.95),
+        p50_latency_ms=percentile(conn, experiment_id, int(n_latency), 0.5, every_completed=only),
+        p95_latency_ms=percentile(conn, experiment_id, int(n_latency), 0.95, every_completed=only),
         total_cost=float(total_cost),
         avg_cost=float(total_cost) / n_cost if n_cost else None,
         judge_cost=judge_cost,
         judge_latency_ms=judge_latency,
         tokens_in=int(tokens_in),
         tokens_out=int(tokens_out),
-        duration_s=duration,
+        duration_s=None,
         scores=stats,
         scorer_errors=scorer_errors,
         errors=counts.get(ResultStatus.failed.value, 0) + scorer_errors,

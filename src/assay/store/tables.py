@@ -263,6 +263,9 @@ results = Table(
     UniqueConstraint("experiment_id", "item_id", "repetition"),
     Index(None, "experiment_id", "status"),
     Index(None, "trace_id"),  # a trace's run result (the traces pages)
+    # A run's results in latency or cost order (result pages, percentiles).
+    Index(None, "experiment_id", "latency_ms", "id"),
+    Index(None, "experiment_id", "cost", "id"),
 )
 
 scores = Table(
@@ -290,7 +293,8 @@ scores = Table(
     _created(),
     Column("updated_at", UtcDateTime, nullable=False),
     UniqueConstraint("result_id", "name", "source"),
-    Index(None, "experiment_id", "name"),
+    # A run's scores by name, and its results in a score's order.
+    Index(None, "experiment_id", "name", "numeric_value", "result_id"),
     Index(None, "trace_id"),
     Index(None, "project_id", "source", "created_at"),  # online scores over time
     Index(None, "project_id", "trace_id", "name"),  # a trace's scores by name

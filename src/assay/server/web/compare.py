@@ -8,6 +8,7 @@ from typing import Annotated, Literal, cast
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from assay.analysis.service import SharedFrames
 from assay.domain import ItemFilter
 from assay.errors import InvalidInput, NotFound
 from assay.server.auth import ProjectStore
@@ -77,17 +78,25 @@ def compare_page(
     show = cast(ItemFilter | None, literal(ItemFilter, only, "only"))
     ids = [e.id for e in experiments]
     within = _margin(margin)
+    shared = SharedFrames()  # each run is read once for the statistics, gates and charts
     comparison = compare_runs(
-        store, ids, only=show, tag=tag or None, offset=offset, limit=PAGE, margin=within
+        store,
+        ids,
+        only=show,
+        tag=tag or None,
+        offset=offset,
+        limit=PAGE,
+        margin=within,
+        shared=shared,
     )
     base = experiments[0]
-    gates = gates_against(store, base.id, ids[1:])
+    gates = gates_against(store, base.id, ids[1:], shared=shared)
     missing = [{"run": e, "message": no_scores_message(e)} for e in unscored(store, ids)]
     items = inputs_of(store, ids, {r.item_id for r in comparison.items})
     query = "&".join(f"runs={e.id}" for e in experiments)
     charts = {}
     if request.headers.get("hx-request") != "true":  # a page of items alone needs none
-        charts = {"charts": compare_figures(store, comparison, experiments)}
+        charts = {"charts": compare_figures(store, comparison, experiments, shared)}
     return render(
         request,
         "compare.html",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from assay.analysis.service import SharedFrames
 from assay.domain import Comparison, Experiment
 from assay.server.web import figures
 from assay.service.compare_charts import chart_inputs
@@ -16,7 +17,10 @@ MAX_SCATTERS = 6
 
 
 def compare_figures(
-    store: Store, comparison: Comparison, experiments: Sequence[Experiment]
+    store: Store,
+    comparison: Comparison,
+    experiments: Sequence[Experiment],
+    shared: SharedFrames | None = None,
 ) -> dict[str, Any]:
     names = {e.id: e.name for e in experiments}
     several = len(experiments) > 2
@@ -32,7 +36,7 @@ def compare_figures(
         for c in m.contrasts
     ]
     forest = figures.forest("Difference from the baseline, with 95 % intervals", rows)
-    inputs = chart_inputs(store, [e.id for e in experiments])
+    inputs = chart_inputs(store, [e.id for e in experiments], shared=shared)
     base = names[experiments[0].id]
     scatters = [
         figures.scatter(
