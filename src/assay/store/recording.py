@@ -295,9 +295,10 @@ def _write(
                 return 0
             if traced:  # a failed try's trace, replaced by this one
                 delete_traces(conn, project_id, sorted(traced))
-        updated = bulk.record(conn, project_id, utcnow(), result_rows, trace_rows)
+        updated, trace_params = bulk.record(conn, project_id, utcnow(), result_rows, trace_rows)
         if fresh and updated != len(result_rows):
             raise _Recheck
+        bulk.insert_trace_params(conn, trace_params)
         touch(conn, [experiment_id])
         if score_rows:
             bulk.insert_scores(conn, project_id, experiment_id, score_rows)

@@ -110,11 +110,12 @@ class Bulk:
         now: datetime,
         rows: Sequence[tuple[Any, ...]],
         trace_rows: Sequence[tuple[Any, ...]] = (),
-    ) -> int:
+    ) -> tuple[int, list[tuple[Any, ...]]]:
         """Results of (status, output, error, latency, tokens_in, tokens_out, cost, attempts,
         passed, started_at, finished_at, id, trace_id) and their traces (rows of :meth:`
         insert_traces`, in the same order); completed results are never overwritten. Returns
-        how many results were updated.
+        how many results were updated, and the traces' rows for :meth:`insert_trace_params`
+        (inserted once the caller has checked that count).
 
         A trace's output and times are the result's own: each is converted once for both."""
         json, time = self.json, self.time
@@ -154,9 +155,12 @@ class Bulk:
         if k < n_traces:  # traces of results not in ``rows`` (not expected): written as given
             traces.extend(self._trace_params(project_id, created, trace_rows[k:]))
         updated = conn.exec_driver_sql(self._record, params).rowcount
-        if traces:
-            conn.exec_driver_sql(self._insert_traces, traces)
-        return int(updated)
+        return int(updated), traces
+
+    def insert_trace_params(self, conn: Connection, params: Sequence[tuple[Any, ...]]) -> None:
+        """Trace rows as :meth:`record` returns them."""
+        if params:
+            conn.exec_driver_sql(self._insert_traces, params)
 
     def _trace_params(
         self, project_id: str, created: Any, rows: Sequence[tuple[Any, ...]]
