@@ -62,8 +62,20 @@ def measure(n: int, profile: str | None = None) -> dict[str, Any]:
         score = ScoreCreate(name="exact_match", value=True, passed=True)
         completions.append(
             Completion(
-                w.result_id, "completed", w.input["q"], None, 0.01, None, None, None, 1, True,
-                started, started + 1e-5, [score], trace,
+                w.result_id,
+                "completed",
+                w.input["q"],
+                None,
+                0.01,
+                None,
+                None,
+                None,
+                1,
+                True,
+                started,
+                started + 1e-5,
+                [score],
+                trace,
             )
         )
     from assay.engine.memory import relaxed_gc
@@ -114,7 +126,10 @@ def child(src: Path, *args: Any) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(src)}
     done = subprocess.run(
         [sys.executable, __file__, "--child", *map(str, args)],
-        capture_output=True, text=True, check=False, env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
     )
     if done.returncode != 0:
         raise SystemExit(done.stderr[-3000:])

@@ -2,8 +2,9 @@
 
 Large runs move database writes out of the running process, so writing results does not
 compete with running targets for one interpreter lock. Frames are a 4-byte big-endian length
-and a pickle: first ``("start", url, project_id, experiment_id, busy_timeout_ms, lease, fresh)`` (lease:
-``(worker, token)`` or None; every write is fenced by it; fresh: the runner planned the run,
+and a pickle: first
+``("start", url, project_id, experiment_id, busy_timeout_ms, lease, fresh)`` (lease:
+``(worker, token)`` or None, every write is fenced by it; fresh: the runner planned the run,
 see :func:`~assay.store.recording.write_rows`), then
 ``("rows", rows, cached)`` with :class:`~assay.store.recording.Rows`. Each frame is committed
 when it arrives. On end of input (the runner closed the pipe, or died) the process prints

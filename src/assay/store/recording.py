@@ -18,7 +18,7 @@ from assay.store.db import Database
 from assay.store.lease import Lease, fence
 from assay.store.run_bulk import Bulk
 from assay.store.run_frames import touch
-from assay.store.tables import observations, results, traces
+from assay.store.tables import observations, traces
 from assay.store.types import utcnow
 
 # (status, output, error, latency_ms, tokens_in, tokens_out, cost, attempts, passed,
