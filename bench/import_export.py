@@ -192,14 +192,16 @@ def spawn(phase: str, url: str, project: str, file: Path) -> dict[str, Any]:
     return result
 
 
-def bench_database(kind: str, url: str, csv_path: Path, work: Path, rows: int) -> dict[str, Any]:
+def bench_database(
+    kind: str, url: str, csv_path: Path, work: Path, rows: int, import_only: bool = False
+) -> dict[str, Any]:
     project = f"bench-{uuid.uuid4().hex[:10]}"
     results: dict[str, Any] = {}
     try:
         if kind == "sqlite":  # the same rows by plain Python, in the same store
             results["floor_csv"] = spawn("floor-csv", url, project, csv_path)
         results["import_csv"] = spawn("import-csv", url, project, csv_path)
-        for fmt in ("csv", "jsonl", "json"):
+        for fmt in () if import_only else ("csv", "jsonl", "json"):
             target = work / f"export-{kind}.{fmt}"
             results[f"export_{fmt}"] = spawn(f"export-{fmt}", url, project, target)
             results[f"export_{fmt}"]["bytes"] = target.stat().st_size
@@ -226,6 +228,9 @@ def main() -> None:
         "--pg-url", default=os.environ.get("ASSAY_BENCH_POSTGRES_URL", DEFAULT_PG_URL)
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--import-only", action="store_true", help="Only the CSV import and its floor."
+    )
     # Internal: run one phase in this process.
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -258,7 +263,7 @@ def main() -> None:
         }
         for kind in kinds:
             url = f"sqlite:///{work / 'assay.db'}" if kind == "sqlite" else args.pg_url
-            results = bench_database(kind, url, csv_path, work, args.rows)
+            results = bench_database(kind, url, csv_path, work, args.rows, args.import_only)
             report["databases"][kind] = results
             for phase, r in results.items():
                 print(
