@@ -81,7 +81,7 @@ def measure(n: int, profile: str | None = None) -> dict[str, Any]:
     from assay.engine.memory import relaxed_gc
 
     with relaxed_gc():  # as during a run
-        timed = _timed(store, planned, completions, n, profile)
+        timed: dict[str, Any] = _timed(store, planned, completions, n, profile)
     summary = store.experiments.summary(planned.experiment.id)
     if summary.completed != n:
         raise SystemExit(f"unexpected outcome: {summary}")
@@ -89,7 +89,9 @@ def measure(n: int, profile: str | None = None) -> dict[str, Any]:
     return timed
 
 
-def _timed(store: Any, planned: Any, completions: list[Any], n: int, profile: str | None) -> Any:
+def _timed(
+    store: Any, planned: Any, completions: list[Any], n: int, profile: str | None
+) -> dict[str, Any]:
     from assay.store.lease import Lease
 
     worker = "bench:1:writer"
@@ -111,7 +113,7 @@ def _timed(store: Any, planned: Any, completions: list[Any], n: int, profile: st
             planned.experiment.id, completions[start : start + BATCH], lease=lease, **fresh
         )
     record_cpu = time.thread_time() - cpu
-    if profiler is not None:
+    if profiler is not None and profile:
         profiler.disable()
         profiler.dump_stats(profile)
     return {
