@@ -51,6 +51,79 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def floor_csv(url: str, project: str, file: Path, batch: int = 5_000) -> int:
+    """The floor of a CSV import: the same rows Assay stores (JSON text, content hash, UUIDv7
+    ids, one transaction), read with the plain ``csv`` module and written with ``executemany``
+    on a connection with Assay's own pragmas, into a dataset of the same store."""
+    import csv
+    import hashlib
+    import sqlite3
+
+    import orjson
+
+    from assay.config import Settings
+    from assay.domain import DatasetCreate
+    from assay.store import open_store
+
+    store = open_store(Settings(database_url=url), project=project)
+    dataset = store.datasets.create(DatasetCreate(name="floor")).id
+    path = store.db.url.database
+    store.close()
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+        conn.execute(f"PRAGMA {pragma}")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    conn.execute("PRAGMA cache_size=-16384")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    dumps, sorted_keys, sha = orjson.dumps, orjson.OPT_SORT_KEYS, hashlib.sha256
+    sql = (
+        "INSERT INTO dataset_items (id, dataset_id, valid_from, input, expected_output, "
+        "context, metadata, tags, source, source_trace_id, sort_order, archived, created_at, "
+        "updated_at, input_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    count = 0
+    conn.execute("BEGIN IMMEDIATE")
+    with file.open(newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        next(reader)
+        rows: list[tuple[Any, ...]] = []
+        for query, lang, answer, category, tags in reader:
+            value = {"query": query, "lang": lang}
+            rows.append(
+                (
+                    dataset,
+                    dumps(value).decode(),
+                    dumps({"answer": answer}).decode(),
+                    dumps({"category": category}).decode(),
+                    dumps([t.strip() for t in tags.split(",")]).decode(),
+                    count,
+                    sha(dumps(value, option=sorted_keys)).hexdigest(),
+                )
+            )
+            count += 1
+            if len(rows) == batch:
+                _floor_insert(conn, sql, rows, now)
+                rows = []
+        _floor_insert(conn, sql, rows, now)
+    conn.execute("UPDATE datasets SET version = 2, item_count = ? WHERE id = ?", (count, dataset))
+    conn.execute("COMMIT")
+    conn.close()
+    return count
+
+
+def _floor_insert(conn: Any, sql: str, rows: list[tuple[Any, ...]], now: str) -> None:
+    from assay.store.bulk import new_ids
+
+    ids = new_ids(len(rows))
+    conn.executemany(
+        sql,
+        [
+            (ids[i], r[0], 2, r[1], r[2], None, r[3], r[4], "import", None, r[5], 0, now, now, r[6])
+            for i, r in enumerate(rows)
+        ],
+    )
+
+
 def run_phase(args: argparse.Namespace) -> dict[str, Any]:
     """One phase, in this (fresh) process."""
     from assay.config import Settings
@@ -62,7 +135,9 @@ def run_phase(args: argparse.Namespace) -> dict[str, Any]:
     baseline = peak_rss_mb()
     started = time.perf_counter()
     cpu_started = time.process_time()
-    if args.phase.startswith("import-"):
+    if args.phase == "floor-csv":
+        rows = floor_csv(args.url, args.project, Path(args.file))
+    elif args.phase.startswith("import-"):
         # The CSV goes to "bench"; exported JSONL / JSON files are re-imported beside it.
         fmt = args.phase.removeprefix("import-")
         dataset = "bench" if fmt == "csv" else f"bench-{fmt}"
@@ -117,12 +192,16 @@ def spawn(phase: str, url: str, project: str, file: Path) -> dict[str, Any]:
     return result
 
 
-def bench_database(kind: str, url: str, csv_path: Path, work: Path, rows: int) -> dict[str, Any]:
+def bench_database(
+    kind: str, url: str, csv_path: Path, work: Path, rows: int, import_only: bool = False
+) -> dict[str, Any]:
     project = f"bench-{uuid.uuid4().hex[:10]}"
     results: dict[str, Any] = {}
     try:
+        if kind == "sqlite":  # the same rows by plain Python, in the same store
+            results["floor_csv"] = spawn("floor-csv", url, project, csv_path)
         results["import_csv"] = spawn("import-csv", url, project, csv_path)
-        for fmt in ("csv", "jsonl", "json"):
+        for fmt in () if import_only else ("csv", "jsonl", "json"):
             target = work / f"export-{kind}.{fmt}"
             results[f"export_{fmt}"] = spawn(f"export-{fmt}", url, project, target)
             results[f"export_{fmt}"]["bytes"] = target.stat().st_size
@@ -149,6 +228,9 @@ def main() -> None:
         "--pg-url", default=os.environ.get("ASSAY_BENCH_POSTGRES_URL", DEFAULT_PG_URL)
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--import-only", action="store_true", help="Only the CSV import and its floor."
+    )
     # Internal: run one phase in this process.
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -181,13 +263,21 @@ def main() -> None:
         }
         for kind in kinds:
             url = f"sqlite:///{work / 'assay.db'}" if kind == "sqlite" else args.pg_url
-            results = bench_database(kind, url, csv_path, work, args.rows)
+            results = bench_database(kind, url, csv_path, work, args.rows, args.import_only)
             report["databases"][kind] = results
             for phase, r in results.items():
                 print(
                     f"{kind:<10} {phase:<12} {r['rows_per_s']:>7,} rows/s "
                     f"({r['rows_per_cpu_s']:>7,} per CPU s)  {r['seconds']:>6.1f}s  "
                     f"peak RSS {r['peak_rss_mb']:>6.1f} MB"
+                )
+            floor = results.get("floor_csv")
+            if floor is not None:
+                mine = results["import_csv"]
+                print(
+                    f"{kind:<10} import_csv / floor: CPU per row "
+                    f"{floor['rows_per_cpu_s'] / mine['rows_per_cpu_s']:.2f}x the floor's, "
+                    f"wall {floor['rows_per_s'] / mine['rows_per_s']:.2f}x"
                 )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import func, select
 
 from assay.domain import (
     DatasetCreate,
@@ -16,7 +17,8 @@ from assay.domain import (
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.store import Completion, Store
 from assay.store.planning import worker_id
-from assay.store.tables import experiments
+from assay.store.recording import RunTrace
+from assay.store.tables import experiments, traces
 
 
 def make(store: Store, n: int = 5, name: str = "qa") -> None:
@@ -114,6 +116,32 @@ def test_record_never_completes_a_result_twice(store: Store) -> None:
     assert first.passed is True
     assert [s.numeric_value for s in first.scores] == [1.0]
     assert page.summary.completed == 2
+
+
+def test_a_fresh_batch_meeting_a_recorded_result_is_written_once(store: Store) -> None:
+    """A batch written as fresh (planned by its runner) that meets a result already completed
+    is rolled back and written the checked way: one completion, one score, one trace."""
+    make(store, 3)
+    exp_id, rids = create(store)
+    _, lease = store.experiments.claim_lease(exp_id, worker_id())
+
+    def traced(rid: str, latency: float, passed: bool = True) -> Completion:
+        completion = done(rid, latency, passed=passed)
+        completion.trace = RunTrace("exp", exp_id, {"q": rid}, metadata={"attempts": 1})
+        return completion
+
+    assert store.experiments.record(exp_id, [traced(rids[0], 5.0)], lease=lease, fresh=True) == 1
+    again = [traced(rids[0], 9.0, passed=False), traced(rids[1], 7.0), traced(rids[2], 8.0)]
+    assert store.experiments.record(exp_id, again, lease=lease, fresh=True) == 2
+    page = store.experiments.results(exp_id)
+    by_id = {r.id: r for r in page.results}
+    assert by_id[rids[0]].latency_ms == 5.0
+    assert by_id[rids[0]].passed is True
+    assert [len(by_id[r].scores) for r in rids] == [1, 1, 1]
+    with store.db.read() as conn:
+        count = select(func.count()).select_from(traces).where(traces.c.id.in_(rids))
+        assert conn.execute(count).scalar_one() == 3
+    assert page.summary.completed == 3
 
 
 def test_failed_results_can_be_recorded_again(store: Store) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from assay.errors import InvalidInput
 from assay.io import detect_format, parse_mapping
-from assay.io._fields import find_conflict, parse_target
+from assay.io._fields import find_conflict, parse_target, validate_item
 
 
 @pytest.mark.parametrize(
@@ -93,3 +94,58 @@ def test_find_conflict() -> None:
     assert find_conflict([("a", ("input", "q")), ("b", ("metadata", "q"))]) is None
     assert find_conflict([("a", ("input",)), ("b", ("input", "q"))]) == ("a", "b", ("input",))
     assert find_conflict([("a", ("input", "q")), ("c", ("input", "r")), ("b", ("input", "q"))])
+
+
+# ------------------------------------------------------------- items built without the validator
+_SAME_AS_VALIDATOR = [
+    {"input": {"q": " a "}},
+    {"input": "  padded \u3000"},
+    {"input": "ends in a separator\x1f"},
+    {"input": "x", "expected_output": {" k ": " v ", "n": [" y ", {"z": " w "}]}},
+    {"input": "x", "expected_output": 5.5, "context": True},
+    {"input": "x", "context": [" a ", 1, None]},
+    {"input": {"q": 1}, "metadata": {"k": " v "}, "tags": [" t ", "u"]},
+    {"input": "x", "tags": ["a" * 100]},
+    {"input": "x", "source_trace_id": " trace ", "sort_order": 3},
+    {"tags": ["b"], "input": "order of keys differs"},
+]
+
+
+@pytest.mark.parametrize("data", _SAME_AS_VALIDATOR)
+def test_items_built_directly_equal_validated_ones(data: dict[str, Any]) -> None:
+    from assay.domain import ItemCreate, ItemSource
+
+    item = validate_item(dict(data), "row 2", 2)
+    validated = ItemCreate.model_validate({**data, "source": ItemSource.import_})
+    assert item == validated
+    assert repr(item) == repr(validated)
+    assert item.model_fields_set == validated.model_fields_set
+    assert item.model_dump_json() == validated.model_dump_json()
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"input": "x", "tags": ["a" * 101]}, "tags.0"),
+        ({"input": "x", "tags": ["  "]}, "tags.0"),
+        ({"input": "x", "tags": [1]}, "tags.0"),
+        ({"input": "x", "sort_order": "first"}, "sort_order"),
+        ({"input": "x", "expected_output": {" k": 1, "k": 2}}, None),
+    ],
+)
+def test_values_the_fast_path_doubts_go_to_the_validator(
+    data: dict[str, Any], field: str | None
+) -> None:
+    from assay.domain import ItemCreate, ItemSource
+
+    try:
+        expected: Any = ItemCreate.model_validate({**data, "source": ItemSource.import_})
+    except ValueError:
+        expected = None
+    if expected is None:
+        with pytest.raises(InvalidInput) as caught:
+            validate_item(dict(data), "row 2", 2)
+        assert caught.value.row == 2
+        assert caught.value.field == field
+    else:
+        assert validate_item(dict(data), "row 2", 2) == expected

@@ -42,6 +42,9 @@ class ResultWriter:
         first_job: Callable[[], None] | None = None,
         lease: Lease | None = None,
     ) -> None:
+        """``first_job`` is the plan's commit when this run planned its results itself: then
+        no result can be recorded yet, and batches are written without reading them first
+        (see :func:`~assay.store.recording.write_rows`)."""
         self.store = store
         self.experiment_id = experiment_id
         self.batch_size = batch_size
@@ -50,8 +53,12 @@ class ResultWriter:
         self.on_written = on_written
         self.child = child
         self.lease = lease
+        self.fresh = first_job is not None and lease is not None
         if child is not None:
-            child.start(experiment_id, lease)
+            if self.fresh:
+                child.start(experiment_id, lease, fresh=True)
+            else:
+                child.start(experiment_id, lease)
         self.written = 0
         self.submitted = 0  # counted on the submitting thread only
         self.handled = 0  # counted on the writer thread only: written, or dropped on error
@@ -135,7 +142,9 @@ class ResultWriter:
             return
 
         def write() -> None:
-            self.store.experiments.record(self.experiment_id, batch, lease=self.lease)
+            self.store.experiments.record(
+                self.experiment_id, batch, lease=self.lease, fresh=self.fresh
+            )
             if cached:
                 self.store.cache.put_many(cached)
 
@@ -171,9 +180,17 @@ class ChildWriter:
         assert self.proc.stdin is not None
         self._stdin = self.proc.stdin
 
-    def start(self, experiment_id: str, lease: Lease | None = None) -> None:
+    def start(self, experiment_id: str, lease: Lease | None = None, *, fresh: bool = False) -> None:
         held = None if lease is None else (lease.worker, lease.token)
-        start = ("start", self.url, self.project_id, experiment_id, self.busy_timeout_ms, held)
+        start = (
+            "start",
+            self.url,
+            self.project_id,
+            experiment_id,
+            self.busy_timeout_ms,
+            held,
+            fresh,
+        )
         write_frame(self._stdin, start)
 
     def send(self, batch: list[Completion], cached: list[CachedResponse]) -> None:

@@ -2,8 +2,10 @@
 
 Large runs move database writes out of the running process, so writing results does not
 compete with running targets for one interpreter lock. Frames are a 4-byte big-endian length
-and a pickle: first ``("start", url, project_id, experiment_id, busy_timeout_ms, lease)`` (lease:
-``(worker, token)`` or None; every write is fenced by it), then
+and a pickle: first
+``("start", url, project_id, experiment_id, busy_timeout_ms, lease, fresh)`` (lease:
+``(worker, token)`` or None, every write is fenced by it; fresh: the runner planned the run,
+see :func:`~assay.store.recording.write_rows`), then
 ``("rows", rows, cached)`` with :class:`~assay.store.recording.Rows`. Each frame is committed
 when it arrives. On end of input (the runner closed the pipe, or died) the process prints
 ``{"written", "error"}`` as JSON and exits, so a killed runner loses nothing it had already
@@ -70,8 +72,9 @@ def _write(
     rows: Any,
     cached: Any,
     lease: Lease | None = None,
+    fresh: bool = False,
 ) -> int:
-    written = write_rows(db, bulk, project_id, experiment_id, rows, lease=lease)
+    written = write_rows(db, bulk, project_id, experiment_id, rows, lease=lease, fresh=fresh)
     if cached:
         cache.put_many(cached)
     return written
@@ -81,7 +84,7 @@ def serve(stdin: IO[bytes], retries: int = 5) -> dict[str, Any]:
     start = read_frame(stdin)
     if start is None:
         return {"written": 0, "error": None}
-    _, url, project_id, experiment_id, busy_timeout_ms, held = start
+    _, url, project_id, experiment_id, busy_timeout_ms, held, fresh = start
     lease = None if held is None else Lease(experiment_id, held[0], held[1])
     db = Database(url, busy_timeout_ms=busy_timeout_ms)
     bulk = Bulk(db.dialect)
@@ -96,7 +99,16 @@ def serve(stdin: IO[bytes], retries: int = 5) -> dict[str, Any]:
             try:
                 written += retry_storage(
                     functools.partial(
-                        _write, db, bulk, cache, project_id, experiment_id, rows, cached, lease
+                        _write,
+                        db,
+                        bulk,
+                        cache,
+                        project_id,
+                        experiment_id,
+                        rows,
+                        cached,
+                        lease,
+                        fresh,
                     ),
                     retries,
                 )

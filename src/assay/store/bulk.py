@@ -116,6 +116,7 @@ class ItemWriter:
                     raise ValueError("source_trace_id contains a NUL character")
                 if len(trace) > _TRACE_ID_MAX:
                     raise ValueError(f"source_trace_id is longer than {_TRACE_ID_MAX} characters")
+            metadata, tags = item.metadata, item.tags
             row = (
                 None,  # id, filled per batch
                 self.dataset_id,
@@ -123,9 +124,9 @@ class ItemWriter:
                 _json(item.input),
                 _json(item.expected_output),
                 _json(item.context),
-                _json(item.metadata),
-                _json(item.tags),
-                item.source.value,
+                _json(metadata) if metadata else "{}",
+                _json(tags) if tags else "[]",
+                item.source._value_,
                 trace,
                 sort_order,
                 self.archived,

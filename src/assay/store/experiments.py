@@ -843,21 +843,32 @@ class Experiments:
             return self._open(row), work
 
     def record(
-        self, experiment_id: str, batch: Sequence[Completion], *, lease: Lease | None = None
+        self,
+        experiment_id: str,
+        batch: Sequence[Completion],
+        *,
+        lease: Lease | None = None,
+        fresh: bool = False,
     ) -> int:
         """Write finished results and their scores in one transaction; returns rows written.
 
         A result that is already completed is left alone, and so are the scores sent with it:
         there is never a second completion for one (experiment, item, repetition).
         """
-        return self.record_rows(experiment_id, completion_rows(batch), lease=lease)
+        return self.record_rows(experiment_id, completion_rows(batch), lease=lease, fresh=fresh)
 
-    def record_rows(self, experiment_id: str, rows: Rows, *, lease: Lease | None = None) -> int:
+    def record_rows(
+        self, experiment_id: str, rows: Rows, *, lease: Lease | None = None, fresh: bool = False
+    ) -> int:
         """:meth:`record` for rows already flattened by :func:`completion_rows`.
 
         With ``lease``, the rows are written only while it is held (else :class:`LeaseLost`).
+        ``fresh``: the run was planned by the runner holding ``lease`` (see
+        :func:`~assay.store.recording.write_rows`).
         """
-        return write_rows(self.db, self._bulk, self.project_id, experiment_id, rows, lease=lease)
+        return write_rows(
+            self.db, self._bulk, self.project_id, experiment_id, rows, lease=lease, fresh=fresh
+        )
 
     def delete(self, ref: str) -> None:
         """Delete an experiment with its results, scores and the traces its runs recorded

@@ -11,15 +11,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete
 
 from assay.domain import ResultStatus, ScoreCreate, ScoreDataType
 from assay.store.db import Database
 from assay.store.lease import Lease, fence
-from assay.store.planning import sequential_ids
 from assay.store.run_bulk import Bulk
 from assay.store.run_frames import touch
-from assay.store.tables import observations, results, traces
+from assay.store.tables import observations, traces
 from assay.store.types import utcnow
 
 # (status, output, error, latency_ms, tokens_in, tokens_out, cost, attempts, passed,
@@ -33,6 +32,7 @@ TraceRow = tuple[Any, ...]
 # (id, trace_id, parent_id, type, name, start_time, end_time, input, output, model,
 #  model_parameters, tokens_in, tokens_out, cost, level, status_message, metadata)
 ObservationRow = tuple[Any, ...]
+_CATEGORICAL = ScoreDataType.categorical.value
 
 
 @dataclass(slots=True)
@@ -115,12 +115,12 @@ def completion_rows(batch: Sequence[Completion]) -> Rows:
         (
             c.result_id,
             s.name,
-            (s.data_type or ScoreDataType.categorical).value,
+            s.data_type._value_ if s.data_type is not None else _CATEGORICAL,
             s.numeric_value,
             s.string_value,
             s.passed,
             s.reason,
-            s.source.value,
+            s.source._value_,
             s.evaluator_id,
             s.evaluator_version,
             s.cost,
@@ -213,17 +213,22 @@ def _tool(call: Any) -> tuple[str, Any]:
     return str(call.get("name") or "tool"), call.get("arguments", call.get("input", call))
 
 
+class _Recheck(Exception):
+    """A batch meant to be fresh met results already recorded: roll back and check first."""
+
+
 def _recorded(conn: Connection, ids: list[str]) -> tuple[set[str], set[str]]:
     """Of these results, those already completed and those with a trace from an earlier try."""
     completed: set[str] = set()
     traced: set[str] = set()
+    pg = conn.dialect.name == "postgresql"
     for start in range(0, len(ids), 900):
-        rows = conn.execute(
-            select(results.c.id, results.c.status, results.c.trace_id).where(
-                results.c.id.in_(ids[start : start + 900]),
-                (results.c.status == ResultStatus.completed.value)
-                | results.c.trace_id.is_not(None),
-            )
+        chunk = ids[start : start + 900]
+        marks = ", ".join(["%s" if pg else "?"] * len(chunk))
+        rows = conn.exec_driver_sql(
+            f"SELECT id, status, trace_id FROM results WHERE id IN ({marks}) "
+            "AND (status = 'completed' OR trace_id IS NOT NULL)",
+            tuple(chunk),
         )
         for rid, status, trace_id in rows:
             if status == ResultStatus.completed.value:
@@ -241,43 +246,62 @@ def write_rows(
     rows: Rows,
     *,
     lease: Lease | None = None,
+    fresh: bool = False,
 ) -> int:
     """One transaction: results not yet completed get their outcome, scores and trace.
 
     With ``lease``, the transaction first checks the runner still holds the run (see
     :mod:`assay.store.lease`): a runner that lost it writes nothing.
+
+    ``fresh``: the results were planned by this runner in this run, so none can hold an
+    outcome or a trace yet; the batch is written without reading them first. The update of
+    the planned rows skips completed ones, and if it updated fewer rows than the batch holds
+    the transaction is rolled back and the batch written again the checked way: never a
+    second completion, score or trace for one result.
     """
     if not rows.results:
         return 0
-    now = utcnow()
+    if fresh and lease is not None:
+        try:
+            return _write(db, bulk, project_id, experiment_id, rows, lease, fresh=True)
+        except _Recheck:
+            pass
+    return _write(db, bulk, project_id, experiment_id, rows, lease, fresh=False)
+
+
+def _write(
+    db: Database,
+    bulk: Bulk,
+    project_id: str,
+    experiment_id: str,
+    rows: Rows,
+    lease: Lease | None,
+    *,
+    fresh: bool,
+) -> int:
     result_rows, score_rows = rows.results, rows.scores
     trace_rows, observation_rows = rows.traces, rows.observations
     with db.write() as conn:
         if lease is not None:
             fence(conn, lease)
-        done, traced = _recorded(conn, [r[11] for r in result_rows])
-        if done:
-            result_rows = [r for r in result_rows if r[11] not in done]
-            score_rows = [s for s in score_rows if s[0] not in done]
-            trace_rows = [t for t in trace_rows if t[0] not in done]
-            observation_rows = [o for o in observation_rows if o[1] not in done]
-        if not result_rows:
-            return 0
-        if traced:  # a failed try's trace, replaced by this one
-            delete_traces(conn, project_id, sorted(traced))
-        bulk.record(conn, result_rows)
+        if not fresh:
+            done, traced = _recorded(conn, [r[11] for r in result_rows])
+            if done:
+                result_rows = [r for r in result_rows if r[11] not in done]
+                score_rows = [s for s in score_rows if s[0] not in done]
+                trace_rows = [t for t in trace_rows if t[0] not in done]
+                observation_rows = [o for o in observation_rows if o[1] not in done]
+            if not result_rows:
+                return 0
+            if traced:  # a failed try's trace, replaced by this one
+                delete_traces(conn, project_id, sorted(traced))
+        updated, trace_params = bulk.record(conn, project_id, utcnow(), result_rows, trace_rows)
+        if fresh and updated != len(result_rows):
+            raise _Recheck
+        bulk.insert_trace_params(conn, trace_params)
         touch(conn, [experiment_id])
         if score_rows:
-            ids = sequential_ids(len(score_rows))
-            bulk.insert_scores(
-                conn,
-                [
-                    (ids[i], project_id, experiment_id, *row[:14], row[14], now, now)
-                    for i, row in enumerate(score_rows)
-                ],
-            )
-        if trace_rows:
-            bulk.insert_traces(conn, project_id, now, trace_rows)
+            bulk.insert_scores(conn, project_id, experiment_id, score_rows)
         if observation_rows:
             bulk.insert_observations(conn, project_id, observation_rows)
     return len(result_rows)

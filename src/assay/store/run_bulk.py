@@ -17,6 +17,9 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
+from assay.store.planning import sequential_ids
+from assay.store.types import utcnow
+
 _EMPTY_OBJECT = "{}"
 
 
@@ -100,37 +103,70 @@ class Bulk:
         ]
         conn.exec_driver_sql(self._insert_results, params)
 
-    def record(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Rows of (status, output, error, latency, tokens_in, tokens_out, cost, attempts,
-        passed, started_at, finished_at, id, trace_id); completed rows are never overwritten."""
-        json, time = self.json, self.time
-        params = [
-            (
-                r[0],
-                json(r[1]),
-                r[2],
-                r[3],
-                r[4],
-                r[5],
-                r[6],
-                r[7],
-                r[8],
-                time(r[9]),
-                time(r[10]),
-                r[12],
-                r[11],
-            )
-            for r in rows
-        ]
-        conn.exec_driver_sql(self._record, params)
+    def record(
+        self,
+        conn: Connection,
+        project_id: str,
+        now: datetime,
+        rows: Sequence[tuple[Any, ...]],
+        trace_rows: Sequence[tuple[Any, ...]] = (),
+    ) -> tuple[int, list[tuple[Any, ...]]]:
+        """Results of (status, output, error, latency, tokens_in, tokens_out, cost, attempts,
+        passed, started_at, finished_at, id, trace_id) and their traces (rows of :meth:`
+        insert_traces`, in the same order); completed results are never overwritten. Returns
+        how many results were updated, and the traces' rows for :meth:`insert_trace_params`
+        (inserted once the caller has checked that count).
 
-    def insert_traces(
-        self, conn: Connection, project_id: str, now: datetime, rows: Sequence[tuple[Any, ...]]
-    ) -> None:
-        """Rows of (id, name, input, output, metadata, session_id, start_time, end_time)."""
+        A trace's output and times are the result's own: each is converted once for both."""
         json, time = self.json, self.time
         created = time(now)
-        params = [
+        params = []
+        traces = []
+        k, n_traces = 0, len(trace_rows)
+        next_trace = trace_rows[0][0] if n_traces else None
+        for r in rows:
+            output = json(r[1])
+            started, finished = time(r[9]), time(r[10])
+            rid = r[11]
+            params.append(
+                (r[0], output, r[2], r[3], r[4], r[5], r[6], r[7], r[8], started, finished,
+                 r[12], rid)
+            )  # fmt: skip
+            if rid == next_trace:
+                t = trace_rows[k]
+                same = t[3] is r[1]
+                traces.append(
+                    (
+                        rid,
+                        project_id,
+                        t[1],
+                        json(t[2]),
+                        output if same else json(t[3]),
+                        json(t[4]) if t[4] else _EMPTY_OBJECT,
+                        "[]",
+                        t[5],
+                        started if t[6] is r[9] else time(t[6]),
+                        finished if t[7] is r[10] else time(t[7]),
+                        created,
+                    )
+                )
+                k += 1
+                next_trace = trace_rows[k][0] if k < n_traces else None
+        if k < n_traces:  # traces of results not in ``rows`` (not expected): written as given
+            traces.extend(self._trace_params(project_id, created, trace_rows[k:]))
+        updated = conn.exec_driver_sql(self._record, params).rowcount
+        return int(updated), traces
+
+    def insert_trace_params(self, conn: Connection, params: Sequence[tuple[Any, ...]]) -> None:
+        """Trace rows as :meth:`record` returns them."""
+        if params:
+            conn.exec_driver_sql(self._insert_traces, params)
+
+    def _trace_params(
+        self, project_id: str, created: Any, rows: Sequence[tuple[Any, ...]]
+    ) -> list[tuple[Any, ...]]:
+        json, time = self.json, self.time
+        return [
             (
                 r[0],
                 project_id,
@@ -146,6 +182,12 @@ class Bulk:
             )
             for r in rows
         ]
+
+    def insert_traces(
+        self, conn: Connection, project_id: str, now: datetime, rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """Rows of (id, name, input, output, metadata, session_id, start_time, end_time)."""
+        params = self._trace_params(project_id, self.time(now), rows)
         conn.exec_driver_sql(self._insert_traces, params)
 
     def insert_observations(
@@ -170,17 +212,30 @@ class Bulk:
         ]
         conn.exec_driver_sql(self._insert_observations, params)
 
-    def insert_scores(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Rows in column order of the INSERT, metadata as a dict and timestamps as datetimes."""
-        json, time = self.json, self.time
-        stamps: dict[Any, Any] = {}  # a batch shares one or two timestamps: format them once
-        params = []
-        for r in rows:
-            created, updated = r[18], r[19]
-            if created not in stamps:
-                stamps[created] = time(created)
-            if updated not in stamps:
-                stamps[updated] = time(updated)
-            metadata = json(r[17]) if r[17] else _EMPTY_OBJECT
-            params.append((*r[:17], metadata, stamps[created], stamps[updated]))
+    def insert_scores(
+        self,
+        conn: Connection,
+        project_id: str,
+        experiment_id: str | None,
+        rows: Sequence[tuple[Any, ...]],
+        now: datetime | None = None,
+    ) -> None:
+        """Score rows of (result_id, name, data_type, numeric_value, string_value, passed,
+        reason, source, evaluator_id, evaluator_version, cost, tokens_in, tokens_out,
+        latency_ms, metadata), each given a new id, created and updated ``now``."""
+        json = self.json
+        stamp = self.time(now or utcnow())
+        ids = sequential_ids(len(rows))
+        params = [
+            (
+                ids[i],
+                project_id,
+                experiment_id,
+                *r[:14],
+                json(r[14]) if r[14] else _EMPTY_OBJECT,
+                stamp,
+                stamp,
+            )
+            for i, r in enumerate(rows)
+        ]
         conn.exec_driver_sql(self._insert_scores, params)
