@@ -1,0 +1,269 @@
+"""Each product document's workflow walked by clicking in Chromium against one ``assay serve``.
+
+The dataset runs page (create by prompt and by API Record, upload, the row actions, delete,
+compare), the test runs list (sort, filter, a failing case, its trace, an evaluator with a
+mapping and a threshold that scores a run), a run started from a prompt's page and watched live
+to the end with its details, notes and export, and a run in which every item errored. Data is
+seeded once for the module; only the seeding goes through the store, everything after is
+clicks.
+
+The prompts answer through a local OpenAI-compatible server; the API Record endpoint is its
+``/echo`` route. Two prompts hold their replies until the test says so: "pairs" lets a request
+through only once a second one is in flight (so a run at concurrency 2 must overlap two calls),
+"live" waits until the test has seen the run page's first progress.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import threading
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+import assay
+from assay.config import Settings
+from assay.domain import DatasetCreate, EndpointCreate, ItemCreate, PromptCreate
+from assay.scorers import exact_match
+from assay.store import open_store
+from tests.e2e.test_dashboard_browser import UNSET, browser
+from tests.e2e.test_serve import start
+from tests.fakes.provider import FakeProvider
+
+pytestmark = pytest.mark.e2e
+__all__ = ["browser"]  # the Chromium fixture, shared
+
+N = 4  # items of the dataset "qa"
+
+
+def answer(x: dict[str, str]) -> str:
+    return f"echo: {x['q']}"
+
+
+def flaky(x: dict[str, str]) -> str:
+    return "no idea" if x["q"] == "q1" else f"echo: {x['q']}"
+
+
+def broken(x: dict[str, str]) -> str:
+    raise RuntimeError(f"upstream refused {x['q']}")
+
+
+@dataclass
+class Site:
+    url: str
+    fake: FakeProvider
+    pairs: threading.Barrier
+    live: threading.Event
+    ids: dict[str, str]
+
+
+def _seed(home: Path, fake: FakeProvider) -> dict[str, str]:
+    store = open_store(Settings(home=home))
+    try:
+        store.datasets.create(DatasetCreate(name="qa", description="questions"))
+        items = [ItemCreate(input={"q": f"q{i}"}, expected_output=f"echo: q{i}") for i in range(N)]
+        store.datasets.add_items("qa", items)
+        store.datasets.create(DatasetCreate(name="billing"))
+        store.datasets.add_items("billing", [ItemCreate(input={"q": "q0"}, expected_output="x")])
+        for name, template in (("pairs", "pair {{ input.q }}"), ("live", "live {{ input.q }}")):
+            store.prompts.create(
+                PromptCreate(name=name, template=template, model_config_={"model": "gpt-4o-mini"})
+            )
+        store.endpoints.create(
+            EndpointCreate(
+                name="echo-api",
+                url=f"{fake.url}/echo",
+                body_template='{"q": "{{ input.q }}"}',
+                output_path="answer",
+            )
+        )
+        ids: dict[str, str] = {}
+        scorers = [exact_match()]
+        ids["base"] = assay.evaluate(
+            "qa", answer, scorers, name="base", run_tag="main", store=store
+        ).id
+        ids["billing run"] = assay.evaluate(
+            "billing", answer, scorers, name="billing run", store=store
+        ).id
+        ids["flaky"] = assay.evaluate("qa", flaky, scorers, name="flaky", store=store).id
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ids["all errors"] = assay.evaluate(
+                "qa", broken, scorers, name="all errors", store=store
+            ).id
+        ids["doomed"] = assay.evaluate("qa", answer, scorers, name="doomed", store=store).id
+        return ids
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    pairs = threading.Barrier(2, timeout=60)
+    live = threading.Event()
+    live.set()
+
+    def reply(text: str) -> str:
+        if text.startswith("pair "):
+            pairs.wait()  # a second request must be in flight at the same time
+        elif text.startswith("live "):
+            live.wait(60)
+        return f"echo: {text.split(' ', 1)[-1]}"
+
+    home = tmp_path_factory.mktemp("seedwalk") / "home"
+    with FakeProvider(reply=reply, delay=0.05) as fake:
+        ids = _seed(home, fake)
+        env = {k: v for k, v in os.environ.items() if k not in UNSET}
+        proc, url = start({**env, "ASSAY_HOME": str(home), "ASSAY_AUTH": "none"})
+        try:
+            yield Site(url, fake, pairs, live, ids)
+        finally:
+            live.set()
+            pairs.abort()
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture
+def page(browser: Browser, site: Site) -> Iterator[Page]:
+    context = browser.new_context(base_url=site.url, accept_downloads=True)
+    context.set_default_timeout(30_000)  # generous: a loaded machine is only slower
+    yield context.new_page()
+    context.close()
+
+
+def _row(page: Page, name: str) -> Locator:
+    return page.locator("#runs tr", has=page.get_by_role("link", name=name, exact=True))
+
+
+def _uncovered(page: Page, item: Locator) -> None:
+    """The element is what the user sees at its centre: not clipped by a scrolling box, not
+    under another element (checked as it is, without scrolling anything into view)."""
+    expect(item).to_be_visible()
+    hit = """el => { const r = el.getBoundingClientRect();
+                     const at = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+                     return at !== null && (at === el || el.contains(at)); }"""
+    try:
+        page.wait_for_function(hit, arg=item.element_handle(), timeout=5_000)
+    except PlaywrightTimeout:
+        pytest.fail(f"{item} is clipped or covered where it is drawn")
+
+
+def _open_menu(page: Page, name: str) -> Locator:
+    row = _row(page, name)
+    row.get_by_label(f"Actions for {name}").click()
+    for label in ("Export as CSV", "Export as JSON", "Score this run…", "Delete…"):
+        _uncovered(page, row.get_by_role("menuitem", name=label))
+    return row
+
+
+def _create_run(page: Page, name: str, **choices: str) -> str:
+    """Fill the open *Create dataset run* form and execute it; the run page's id."""
+    form = page.locator("#run-form")
+    form.get_by_label("Run name").fill(name)
+    if "endpoint" in choices:
+        form.get_by_label("Generate outputs with").select_option("endpoint")
+        form.locator("select[name=endpoint_id]").select_option(label=choices["endpoint"])
+    if "prompt" in choices:
+        form.locator("select[name=prompt_name]").select_option(choices["prompt"])
+    if "base_url" in choices:
+        form.get_by_label("Base URL").fill(choices["base_url"])
+    form.get_by_label("Concurrency (1–10)").fill(choices.get("concurrency", "1"))
+    form.get_by_role("button", name="Execute dataset run").click()
+    page.wait_for_url(re.compile(r"/runs/[^/?#]+$"))
+    expect(page.get_by_role("heading", name=name)).to_be_visible()
+    return page.url.rsplit("/", 1)[-1]
+
+
+def test_seed_000_dataset_runs_tab(page: Page, site: Site, tmp_path: Path) -> None:
+    page.goto("/datasets/qa")
+    page.locator("nav.tabs").get_by_role("link", name="Runs", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/datasets/qa/runs$"))
+    header = page.locator("#runs thead")
+    for column in ("Run name", "Version", "Status", "Error", "Created at", "Count run items"):
+        expect(header).to_contain_text(column)
+    for column in ("Avg latency", "Avg total cost", "Scores", "Tags", "Linked experiments"):
+        expect(header).to_contain_text(column)
+
+    # Create a run by prompt at concurrency 2: the provider sees two calls at once.
+    page.get_by_text("Create dataset run").click()
+    _create_run(
+        page, "by prompt", prompt="pairs", base_url=site.fake.openai_url, concurrency="2"
+    )
+    expect(page.locator("#run-progress .badge")).to_have_text("COMPLETED")
+    expect(page.locator("#progress-text")).to_have_text(f"{N} of {N} done")
+    assert site.fake.max_in_flight == 2
+    page.locator("#run-details").get_by_text("Show details").click()
+    expect(page.locator("#run-details")).to_contain_text("pairs")
+
+    # And one by API Record: every item calls the saved endpoint.
+    page.get_by_role("link", name="qa", exact=True).click()
+    page.get_by_text("Create dataset run").click()
+    _create_run(page, "by endpoint", endpoint=f"echo-api (POST {site.fake.url}/echo)")
+    expect(page.locator("#run-progress .badge")).to_have_text("COMPLETED")
+    expect(page.locator("tr.result")).to_have_count(N)
+    expect(page.get_by_text("echo: q3").first).to_be_visible()
+    page.get_by_role("link", name="qa", exact=True).click()
+    expect(_row(page, "by endpoint")).to_contain_text("COMPLETED")
+    expect(_row(page, "by prompt")).to_contain_text(str(N))
+
+    # Upload a CSV: a preview first, nothing stored until confirmed.
+    page.get_by_text("Upload dataset run (CSV)").click()
+    page.get_by_label("Run tag (type a new name").fill("hand-written")
+    outputs = tmp_path / "outputs.csv"
+    outputs.write_text("input,output\n" + "".join(f"q{i},echo: q{i}\n" for i in range(N)))
+    page.locator("#upload-run input[type=file]").set_input_files(str(outputs))
+    page.get_by_role("button", name="Preview upload").click()
+    preview = page.locator("#upload-preview")
+    expect(preview).to_contain_text(f"{N} rows will go into a new run tagged hand-written")
+    expect(preview.locator("tr.preview-row")).to_have_count(N)
+    expect(page.get_by_role("link", name="hand-written", exact=True)).to_have_count(0)
+    page.get_by_role("button", name=f"Confirm upload of {N} rows").click()
+    expect(page.locator("#upload-run .ok-box")).to_contain_text(f"{N} rows into run")
+    page.reload()
+    expect(_row(page, "hand-written")).to_have_count(1)
+
+    # Export from the actions menu of the table's last row (where a menu may be clipped).
+    last = page.locator("#runs tbody tr").last.get_by_role("link").first.inner_text()
+    row = _open_menu(page, last)
+    with page.expect_download() as csv_download:
+        row.get_by_role("menuitem", name="Export as CSV").click()
+    rows = list(csv.DictReader(io.StringIO(Path(csv_download.value.path()).read_text())))
+    assert len(rows) == N
+    assert "output" in rows[0]
+    row = _open_menu(page, "by prompt")
+    with page.expect_download() as json_download:
+        row.get_by_role("menuitem", name="Export as JSON").click()
+    exported = json.loads(Path(json_download.value.path()).read_text())
+    assert isinstance(exported, list)
+    assert sorted(r["output"] for r in exported) == [f"echo: q{i}" for i in range(N)]
+
+    # Delete with a confirmation step.
+    row = _open_menu(page, "doomed")
+    confirm = row.get_by_role("button", name="Delete permanently")
+    expect(confirm).to_be_hidden()
+    row.get_by_role("menuitem", name="Delete…").click()
+    expect(row.get_by_text("Permanently delete run doomed")).to_be_visible()
+    _uncovered(page, confirm)
+    confirm.click()
+    expect(page).to_have_url(f"{site.url}/datasets/qa/runs")
+    expect(_row(page, "doomed")).to_have_count(0)
+    expect(_row(page, "base")).to_have_count(1)
+
+    # Tick two runs and compare them.
+    _row(page, "base").get_by_label("select base").check()
+    _row(page, "by prompt").get_by_label("select by prompt").check()
+    page.get_by_role("button", name="Compare selected runs").click()
+    expect(page).to_have_url(re.compile(r"/compare\?"))
+    main = page.locator("main")
+    expect(main).to_contain_text("base")
+    expect(main).to_contain_text("by prompt")
