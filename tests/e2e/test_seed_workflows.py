@@ -21,6 +21,7 @@ import json
 import os
 import re
 import threading
+from datetime import UTC, datetime, timedelta
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -240,12 +241,19 @@ def test_seed_000_dataset_runs_tab(page: Page, site: Site, tmp_path: Path) -> No
     rows = list(csv.DictReader(io.StringIO(Path(csv_download.value.path()).read_text())))
     assert len(rows) == N
     assert "output" in rows[0]
-    row = _open_menu(page, "by prompt")
+    first = row
+    row = _open_menu(page, "by prompt")  # one menu open at a time
+    expect(first.get_by_role("menuitem", name="Export as CSV")).to_be_hidden()
     with page.expect_download() as json_download:
         row.get_by_role("menuitem", name="Export as JSON").click()
     exported = json.loads(Path(json_download.value.path()).read_text())
     assert isinstance(exported, list)
     assert sorted(r["output"] for r in exported) == [f"echo: q{i}" for i in range(N)]
+    page.keyboard.press("Escape")
+    expect(row.get_by_role("menuitem", name="Export as JSON")).to_be_hidden()
+    row = _open_menu(page, "by prompt")
+    page.get_by_role("heading", name="qa").click()  # a click elsewhere closes it
+    expect(row.get_by_role("menuitem", name="Export as JSON")).to_be_hidden()
 
     # Delete with a confirmation step.
     row = _open_menu(page, "doomed")
@@ -259,7 +267,12 @@ def test_seed_000_dataset_runs_tab(page: Page, site: Site, tmp_path: Path) -> No
     expect(_row(page, "doomed")).to_have_count(0)
     expect(_row(page, "base")).to_have_count(1)
 
-    # Tick two runs and compare them.
+    # Compare needs two runs: one ticked is refused with the reason; two are compared.
+    _row(page, "base").get_by_label("select base").check()
+    page.get_by_role("button", name="Compare selected runs").click()
+    expect(page.locator("main")).to_contain_text("select at least two runs to compare")
+    page.go_back()
+    expect(_row(page, "base")).to_have_count(1)
     _row(page, "base").get_by_label("select base").check()
     _row(page, "by prompt").get_by_label("select by prompt").check()
     page.get_by_role("button", name="Compare selected runs").click()
@@ -267,3 +280,204 @@ def test_seed_000_dataset_runs_tab(page: Page, site: Site, tmp_path: Path) -> No
     main = page.locator("main")
     expect(main).to_contain_text("base")
     expect(main).to_contain_text("by prompt")
+
+
+SEEDED = ("base", "billing run", "flaky", "all errors")  # in the order they ran
+
+
+def _column(page: Page, n: int) -> list[str]:
+    """The text of the runs list's n-th column (1-based), row by row."""
+    return [t.strip() for t in page.locator(f"#runs tbody tr td:nth-child({n})").all_inner_texts()]
+
+
+def _sort(page: Page, label: str, direction: str) -> None:
+    header = page.locator("#runs thead")
+    header.get_by_role("link", name=label).click()
+    expect(page.locator(f'#runs th[aria-sort="{direction}"]')).to_contain_text(label)
+
+
+def test_seed_001_test_runs_list_failures_and_evaluators(page: Page, site: Site) -> None:
+    page.goto("/")
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Runs").click()
+    expect(page.get_by_role("heading", name="Runs", exact=True)).to_be_visible()
+    for column in ("Run", "Agent / target", "Dataset", "Status", "Started at"):
+        expect(page.locator("#runs thead")).to_contain_text(column)
+
+    # Sort by date, both ways: the seeded runs keep the order they ran in.
+    _sort(page, "Started at", "ascending")
+    names = [n for n in _column(page, 2) if n in SEEDED]
+    assert names == list(SEEDED)
+    _sort(page, "Started at", "descending")
+    names = [n for n in _column(page, 2) if n in SEEDED]
+    assert names == list(reversed(SEEDED))
+    _sort(page, "Status", "ascending")
+    statuses = [s.split()[0] for s in _column(page, 5)]
+    assert statuses == sorted(statuses), statuses
+    assert "FAILED" in statuses
+    _sort(page, "Dataset", "ascending")
+    datasets = _column(page, 4)
+    assert datasets == sorted(datasets), datasets
+    assert datasets[0] == "billing"
+
+    # Filter: by date range, by status, by dataset, by a search for the run's name.
+    filters = page.locator("form.filters")
+    today = datetime.now(UTC).date()
+    filters.get_by_label("From").fill((today + timedelta(days=1)).isoformat())
+    expect(page.locator("#runs")).to_contain_text("No run matches.")
+    filters.get_by_label("From").fill(today.isoformat())
+    filters.get_by_label("To").fill(today.isoformat())
+    expect(_row(page, "flaky")).to_have_count(1)
+    expect(page).to_have_url(re.compile(rf"since={today}&until={today}"))
+    filters.get_by_label("From").fill("")
+    filters.get_by_label("To").fill("")
+    expect(page).not_to_have_url(re.compile(r"since=\d"))
+    filters.get_by_label("Status").select_option("failed")
+    expect(page).to_have_url(re.compile(r"status=failed"))
+    expect(_row(page, "all errors")).to_have_count(1)
+    expect(_row(page, "base")).to_have_count(0)
+    filters.get_by_label("Status").select_option("")
+    filters.get_by_label("Dataset").select_option("billing")
+    expect(page.locator("#runs tbody tr")).to_have_count(1)
+    expect(_row(page, "billing run")).to_have_count(1)
+    filters.get_by_label("Dataset").select_option("")
+    filters.get_by_label("Search").fill("flaky")
+    expect(page.locator("#runs tbody tr")).to_have_count(1)
+    expect(page).to_have_url(re.compile(r"q=flaky"))
+
+    # The dataset's runs tab sorts too, in place.
+    page.get_by_role("link", name="qa", exact=True).first.click()
+    page.locator("nav.tabs").get_by_role("link", name="Runs", exact=True).click()
+    for label, direction in (("Status", "ascending"), ("Created at", "descending")):
+        page.locator("#runs thead").get_by_role("link", name=label).click()
+        expect(page.locator(f'#runs th[aria-sort="{direction}"]')).to_contain_text(label)
+    names = [n for n in _column(page, 2) if n in SEEDED]
+    assert names == [n for n in reversed(SEEDED) if n != "billing run"]
+    page.get_by_role("link", name="flaky", exact=True).click()
+
+    # Open the failing case of the run and follow it to its trace.
+    expect(page.get_by_role("heading", name="flaky")).to_be_visible()
+    expect(page.locator("#pass-rate")).to_have_text("75.0 %")
+    page.locator("#outcome-tabs").get_by_role("link", name="failed").click()
+    rows = page.locator("tr.result")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("FAIL")
+    rows.first.get_by_role("link", name="open result 1").click()
+    expect(page.get_by_role("heading", name="Result")).to_be_visible()
+    expect(page.locator("#result-input")).to_contain_text("q1")
+    expect(page.locator("#result-expected")).to_contain_text("echo: q1")
+    expect(page.locator("#result-output")).to_contain_text("no idea")
+    expect(page.locator("#result-scores tr[data-score=exact_match]")).to_contain_text("0.000")
+    page.locator("#result-facts").get_by_role("link", name="View trace").click()
+    page.wait_for_url("**/traces/*")
+    expect(page.locator("main")).to_contain_text("no idea")
+
+    # An evaluator from the library, with a variable mapping and a threshold, attached.
+    page.goto("/datasets/qa")
+    page.locator("nav.tabs").get_by_role("link", name="Evaluators").click()
+    page.get_by_role("link", name="Add evaluator from the library").click()
+    with page.expect_response(lambda r: "/evaluators/new?kind=" in r.url):
+        page.get_by_label("Scorer from the library").select_option("contains")
+    page.get_by_label("Name (saving a name again").fill("mentions-question")
+    expect(page.locator("label[data-param='value']")).to_be_visible()  # empty: the expected
+    page.locator("textarea[name=mapping]").fill("expected_output = input.q")
+    page.get_by_label("Pass/fail threshold").select_option("gte")
+    page.get_by_label("Threshold value").fill("1")
+    page.get_by_label("attach to qa").check()
+    page.get_by_role("button", name="Save evaluator").click()
+    row = page.locator("tr.evaluator", has_text="mentions-question")
+    expect(row).to_contain_text('"gte": 1.0')
+    expect(row).to_contain_text("input.q")
+
+    # Score a run with it from the runs list's row menu; the run page shows the scores.
+    page.goto("/runs?q=flaky")
+    menu = _open_menu(page, "flaky")
+    menu.get_by_role("menuitem", name="Score this run…").click()
+    expect(page.get_by_role("heading", name="Score run flaky")).to_be_visible()
+    page.get_by_label(re.compile("mentions-question")).check()
+    page.get_by_role("button", name="Score this run").click()
+    report = page.locator("#score-report")
+    expect(report).to_contain_text(f"Scored {N} results with mentions-question")
+    expect(report).to_contain_text("3 passed, 1 failed")
+    report.get_by_role("link", name="Open the run").click()
+    expect(page.get_by_role("heading", name="flaky")).to_be_visible()
+    expect(page.locator("#results thead")).to_contain_text("mentions-question")
+    expect(page.locator("tr.result").first).to_contain_text("mentions-question: 1.000")
+    failed = page.locator("tr.result", has_text="no idea")
+    expect(failed).to_contain_text("mentions-question: 0.000")
+    expect(failed).to_contain_text("missing 'q1'")  # the question, as mapped, not "echo: q1"
+
+
+WATCH = """() => { window.__seen = [];
+  const note = () => { const el = document.getElementById("progress-text");
+    const text = el ? el.textContent.trim() : null;
+    if (text && window.__seen[window.__seen.length - 1] !== text) { window.__seen.push(text); } };
+  note(); new MutationObserver(note).observe(document.body, {subtree: true, childList: true,
+    characterData: true}); }"""
+
+
+def test_seed_002_run_from_a_prompt_watched_live(page: Page, site: Site) -> None:
+    page.goto("/prompts")
+    page.get_by_role("link", name="live", exact=True).click()
+    version = page.locator("#version-1")
+    version.locator("form.run-on-dataset").get_by_label("Dataset").select_option("qa")
+    version.get_by_role("button", name="Run version 1 on dataset").click()
+    expect(page).to_have_url(re.compile(r"/datasets/qa/runs\?"))
+    form = page.locator("#run-form")
+    expect(form).to_be_visible()  # the form is open, with the prompt chosen
+    expect(form.locator("select[name=prompt_name]")).to_have_value("live")
+    expect(form.locator("input[name=prompt_version]")).to_have_value("1")
+
+    site.live.clear()  # the provider holds its replies until the page has shown the start
+    try:
+        run_id = _create_run(page, "live run", base_url=site.fake.openai_url)
+        page.evaluate(WATCH)
+        page.evaluate("window.__sameDocument = true")
+        expect(page.locator("#progress-text")).to_have_text(f"0 of {N} done")
+        expect(page.locator("#run-progress .badge")).not_to_have_text("COMPLETED")
+    finally:
+        site.live.set()
+    expect(page.locator("#progress-text")).to_have_text(f"{N} of {N} done")
+    expect(page.locator("#run-progress .badge")).to_have_text("COMPLETED")
+    expect(page.locator("tr.result[data-status=completed]")).to_have_count(N)
+    seen = page.evaluate("window.__seen")
+    assert seen[0] == f"0 of {N} done"
+    assert seen[-1] == f"{N} of {N} done"
+    assert page.evaluate("window.__sameDocument") is True  # never reloaded
+
+    # Details: what ran it, then notes edited in place.
+    details = page.locator("#run-details")
+    details.get_by_text("Show details").click()
+    expect(details).to_contain_text("live")
+    expect(details).to_contain_text("gpt-4o-mini")
+    expect(page.locator("#notes-text")).to_have_text("No notes yet.")
+    details.get_by_role("button", name="Edit notes").click()
+    details.get_by_label("Run notes").fill("First run of the live prompt.")
+    details.get_by_role("button", name="Save notes").click()
+    expect(page.locator("#notes-text")).to_have_text("First run of the live prompt.")
+    page.reload()
+    page.locator("#run-details").get_by_text("Show details").click()
+    expect(page.locator("#notes-text")).to_have_text("First run of the live prompt.")
+
+    # Export as CSV from the run page.
+    with page.expect_download() as download:
+        page.get_by_role("link", name="export CSV").click()
+    assert download.value.suggested_filename.endswith(".csv")
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert sorted(r["output"] for r in rows) == [f"echo: q{i}" for i in range(N)]
+    assert {r.get("experiment_id", run_id) for r in rows} == {run_id}
+
+
+def test_a_run_where_every_item_errored(page: Page, site: Site) -> None:
+    page.goto("/runs?q=all+errors")
+    page.get_by_role("link", name="all errors", exact=True).click()
+    expect(page.get_by_role("heading", name="all errors")).to_be_visible()
+    expect(page.locator("#pass-rate")).to_have_text("—")
+    expect(page.locator("#pass-rate-basis")).to_contain_text(f"{N} errored")
+    page.locator("#outcome-tabs").get_by_role("link", name="errors").click()
+    expect(page).to_have_url(re.compile(r"outcome=errors"))
+    rows = page.locator("tr.result")
+    expect(rows).to_have_count(N)
+    expect(rows.first.locator(".result-error")).to_contain_text("upstream refused q0")
+    rows.first.get_by_role("link", name="View trace").click()
+    page.wait_for_url("**/traces/*")
+    expect(page.locator("main")).to_contain_text("upstream refused q0")
