@@ -93,7 +93,7 @@ def test_delete_with_confirmation(page: Page, site: str) -> None:
     page.goto("/datasets/qa/runs")
     row = page.locator("#runs tr", has=page.get_by_role("link", name="doomed", exact=True))
     row.get_by_label("Actions for doomed").click()
-    button = row.get_by_role("button", name="Delete permanently")
+    button = row.get_by_role("menuitem", name="Delete permanently")
     expect(button).to_be_hidden()  # a confirmation step comes first
     row.get_by_role("menuitem", name="Delete…").click()
     expect(row.get_by_text("Permanently delete run doomed")).to_be_visible()

@@ -136,7 +136,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 @pytest.fixture
 def page(browser: Browser, site: Site) -> Iterator[Page]:
-    context = browser.new_context(base_url=site.url, accept_downloads=True)
+    context = browser.new_context(
+        base_url=site.url, accept_downloads=True, viewport={"width": 1024, "height": 768}
+    )
     context.set_default_timeout(30_000)  # generous: a loaded machine is only slower
     yield context.new_page()
     context.close()
@@ -157,6 +159,12 @@ def _uncovered(page: Page, item: Locator) -> None:
         page.wait_for_function(hit, arg=item.element_handle(), timeout=5_000)
     except PlaywrightTimeout:
         pytest.fail(f"{item} is clipped or covered where it is drawn")
+
+
+def _fits(page: Page) -> None:
+    """Nothing makes the page wider than the window: wide tables scroll in their own box."""
+    wide = page.evaluate("document.documentElement.scrollWidth")
+    assert wide <= page.evaluate("window.innerWidth"), f"{page.url} is {wide} px wide"
 
 
 def _open_menu(page: Page, name: str) -> Locator:
@@ -194,6 +202,7 @@ def test_seed_000_dataset_runs_tab(page: Page, site: Site, tmp_path: Path) -> No
         expect(header).to_contain_text(column)
     for column in ("Avg latency", "Avg total cost", "Scores", "Tags", "Linked experiments"):
         expect(header).to_contain_text(column)
+    _fits(page)
 
     # Create a run by prompt at concurrency 2: the provider sees two calls at once.
     page.get_by_text("Create dataset run").click()
@@ -257,7 +266,7 @@ def test_seed_000_dataset_runs_tab(page: Page, site: Site, tmp_path: Path) -> No
 
     # Delete with a confirmation step.
     row = _open_menu(page, "doomed")
-    confirm = row.get_by_role("button", name="Delete permanently")
+    confirm = row.get_by_role("menuitem", name="Delete permanently")
     expect(confirm).to_be_hidden()
     row.get_by_role("menuitem", name="Delete…").click()
     expect(row.get_by_text("Permanently delete run doomed")).to_be_visible()
@@ -302,6 +311,7 @@ def test_seed_001_test_runs_list_failures_and_evaluators(page: Page, site: Site)
     expect(page.get_by_role("heading", name="Runs", exact=True)).to_be_visible()
     for column in ("Run", "Agent / target", "Dataset", "Status", "Started at"):
         expect(page.locator("#runs thead")).to_contain_text(column)
+    _fits(page)
 
     # Sort by date, both ways: the seeded runs keep the order they ran in.
     _sort(page, "Started at", "ascending")
