@@ -21,10 +21,10 @@ import json
 import os
 import re
 import threading
-from datetime import UTC, datetime, timedelta
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -161,6 +161,11 @@ def _uncovered(page: Page, item: Locator) -> None:
         pytest.fail(f"{item} is clipped or covered where it is drawn")
 
 
+def _detail(page: Page, label: str) -> Locator:
+    """The value of one line of the open *Show details* panel of a run page."""
+    return page.locator(f"#run-details dt:text-is('{label}') + dd")
+
+
 def _fits(page: Page) -> None:
     """Nothing makes the page wider than the window: wide tables scroll in their own box."""
     wide = page.evaluate("document.documentElement.scrollWidth")
@@ -186,7 +191,7 @@ def _create_run(page: Page, name: str, **choices: str) -> str:
         form.locator("select[name=prompt_name]").select_option(choices["prompt"])
     if "base_url" in choices:
         form.get_by_label("Base URL").fill(choices["base_url"])
-    form.get_by_label("Concurrency (1–10)").fill(choices.get("concurrency", "1"))
+    form.locator("input[name=concurrency]").fill(choices.get("concurrency", "1"))
     form.get_by_role("button", name="Execute dataset run").click()
     page.wait_for_url(re.compile(r"/runs/[^/?#]+$"))
     expect(page.get_by_role("heading", name=name)).to_be_visible()
@@ -206,14 +211,13 @@ def test_seed_000_dataset_runs_tab(page: Page, site: Site, tmp_path: Path) -> No
 
     # Create a run by prompt at concurrency 2: the provider sees two calls at once.
     page.get_by_text("Create dataset run").click()
-    _create_run(
-        page, "by prompt", prompt="pairs", base_url=site.fake.openai_url, concurrency="2"
-    )
+    _create_run(page, "by prompt", prompt="pairs", base_url=site.fake.openai_url, concurrency="2")
     expect(page.locator("#run-progress .badge")).to_have_text("COMPLETED")
     expect(page.locator("#progress-text")).to_have_text(f"{N} of {N} done")
     assert site.fake.max_in_flight == 2
     page.locator("#run-details").get_by_text("Show details").click()
-    expect(page.locator("#run-details")).to_contain_text("pairs")
+    expect(_detail(page, "Prompt")).to_have_text("pairs")
+    expect(_detail(page, "Concurrency")).to_have_text("2")
 
     # And one by API Record: every item calls the saved endpoint.
     page.get_by_role("link", name="qa", exact=True).click()
@@ -457,7 +461,8 @@ def test_seed_002_run_from_a_prompt_watched_live(page: Page, site: Site) -> None
     # Details: what ran it, then notes edited in place.
     details = page.locator("#run-details")
     details.get_by_text("Show details").click()
-    expect(details).to_contain_text("live")
+    expect(_detail(page, "Prompt")).to_have_text("live")
+    expect(_detail(page, "Prompt version")).to_have_text("v1")
     expect(details).to_contain_text("gpt-4o-mini")
     expect(page.locator("#notes-text")).to_have_text("No notes yet.")
     details.get_by_role("button", name="Edit notes").click()
