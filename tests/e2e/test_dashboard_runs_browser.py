@@ -106,6 +106,7 @@ def test_delete_with_confirmation(page: Page, site: str) -> None:
 def test_evaluator_upload_preview_commit_and_score(page: Page, tmp_path: Path) -> None:
     page.goto("/datasets/qa/evaluators")
     page.get_by_role("link", name="Add evaluator from the library").click()
+    page.wait_for_url("**/evaluators/new")  # loaded: the scorer select is live
     for kind in ("length", "exact_match"):  # the parameters follow the chosen scorer
         with page.expect_response(lambda r: "/evaluators/new?kind=" in r.url):
             page.get_by_label("Scorer from the library").select_option(kind)
