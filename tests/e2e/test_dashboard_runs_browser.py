@@ -93,7 +93,7 @@ def test_delete_with_confirmation(page: Page, site: str) -> None:
     page.goto("/datasets/qa/runs")
     row = page.locator("#runs tr", has=page.get_by_role("link", name="doomed", exact=True))
     row.get_by_label("Actions for doomed").click()
-    button = row.get_by_role("button", name="Delete permanently")
+    button = row.get_by_role("menuitem", name="Delete permanently")
     expect(button).to_be_hidden()  # a confirmation step comes first
     row.locator("summary", has_text="Delete…").click()
     expect(row.get_by_text("Permanently delete run doomed")).to_be_visible()
@@ -106,6 +106,7 @@ def test_delete_with_confirmation(page: Page, site: str) -> None:
 def test_evaluator_upload_preview_commit_and_score(page: Page, tmp_path: Path) -> None:
     page.goto("/datasets/qa/evaluators")
     page.get_by_role("link", name="Add evaluator from the library").click()
+    page.wait_for_url("**/evaluators/new")  # loaded: the scorer select is live
     for kind in ("length", "exact_match"):  # the parameters follow the chosen scorer
         with page.expect_response(lambda r: "/evaluators/new?kind=" in r.url):
             page.get_by_label("Scorer from the library").select_option(kind)
