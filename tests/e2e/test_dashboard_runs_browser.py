@@ -76,14 +76,14 @@ def test_export_csv_and_json_from_the_row_menu(page: Page) -> None:
     row = page.locator("#runs tr", has=page.get_by_role("link", name="base", exact=True))
     row.get_by_label("Actions for base").click()
     with page.expect_download() as csv_download:
-        row.get_by_role("link", name="Export as CSV").click()
+        row.get_by_role("menuitem", name="Export as CSV").click()
     csv_text = Path(csv_download.value.path()).read_text()
     header = csv_text.splitlines()[0].split(",")
     assert "output" in header
     assert "score.exact_match" in header
     assert len(csv_text.strip().splitlines()) == N + 1
     with page.expect_download() as json_download:
-        row.get_by_role("link", name="Export as JSON").click()
+        row.get_by_role("menuitem", name="Export as JSON").click()
     rows = json.loads(Path(json_download.value.path()).read_text())
     assert isinstance(rows, list)
     assert len(rows) == N
@@ -95,7 +95,7 @@ def test_delete_with_confirmation(page: Page, site: str) -> None:
     row.get_by_label("Actions for doomed").click()
     button = row.get_by_role("menuitem", name="Delete permanently")
     expect(button).to_be_hidden()  # a confirmation step comes first
-    row.locator("summary", has_text="Delete…").click()
+    row.get_by_role("menuitem", name="Delete…").click()
     expect(row.get_by_text("Permanently delete run doomed")).to_be_visible()
     button.click()
     expect(page).to_have_url(f"{site}/datasets/qa/runs")
@@ -146,7 +146,7 @@ def test_evaluator_upload_preview_commit_and_score(page: Page, tmp_path: Path) -
     row = page.locator("#runs tr", has=page.get_by_role("link", name="nightly", exact=True))
     expect(row.locator("[data-score='exact']")).to_contain_text("exact: 0.750")
     row.get_by_label("Actions for nightly").click()
-    row.get_by_role("link", name="Score this run…").click()
+    row.get_by_role("menuitem", name="Score this run…").click()
     page.get_by_role("button", name="Score this run").click()
     expect(page.locator("#score-report")).to_contain_text(f"Scored {N} results with exact")
 
