@@ -24,8 +24,8 @@ from sqlalchemy import Connection, and_, bindparam, delete, exists, or_, select,
 
 from assay.domain import ScoreCreate, ScoreDataType, ScoreSource
 from assay.ids import new_id
+from assay.store.claims import claim_rows, free_dead_claims
 from assay.store.db import Database
-from assay.store.planning import worker_alive
 from assay.store.sql import upsert
 from assay.store.tables import online_evaluations, online_pending, online_rules, scores
 from assay.store.types import utcnow
@@ -114,35 +114,19 @@ class OnlineQueue:
         )
         if project_ids is not None:
             query = query.where(p.project_id.in_(list(project_ids)))
-        if self.db.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        with self.db.write() as conn:
-            rows = conn.execute(query).all()
-            if rows:
-                conn.execute(
-                    update(online_pending)
-                    .where(p.project_id == bindparam("pid"), p.trace_id == bindparam("tid"))
-                    .values(claimed_by=worker, claimed_until=now + timedelta(seconds=lease_s)),
-                    [{"pid": r.project_id, "tid": r.trace_id} for r in rows],
-                )
+        rows = claim_rows(
+            self.db,
+            online_pending,
+            query,
+            ("project_id", "trace_id"),
+            worker=worker,
+            lease_s=lease_s,
+            now=now,
+        )
         return [PendingTrace(r.project_id, r.trace_id, r.touched_at) for r in rows]
 
     def _free_dead_claims(self) -> None:
-        """Release the unexpired claims of workers whose process is gone from this host."""
-        p = online_pending.c
-        now = utcnow()
-        with self.db.read() as conn:
-            holders = conn.execute(
-                select(p.claimed_by).where(p.claimed_until >= now).distinct()
-            ).scalars()
-            dead = [h for h in holders if not worker_alive(h, now, 1e9)]
-        if dead:
-            with self.db.write() as conn:
-                conn.execute(
-                    update(online_pending)
-                    .where(p.claimed_by.in_(dead))
-                    .values(claimed_by=None, claimed_until=None)
-                )
+        free_dead_claims(self.db, online_pending)
 
     def release(self, worker: str, done: PendingTrace) -> bool:
         """Drop a trace evaluated by ``worker``; one ingested again meanwhile stays, free for

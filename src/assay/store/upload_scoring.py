@@ -18,14 +18,14 @@ from __future__ import annotations
 import builtins
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, tuple_, update
 
 from assay.domain import ResultStatus, RunScoring, ScoreCreate, ScoreSource
+from assay.store.claims import claim_rows, free_dead_claims
 from assay.store.db import Database
-from assay.store.planning import worker_alive
 from assay.store.scores import StoredResult, replace_scores
 from assay.store.sql import upsert
 from assay.store.tables import (
@@ -145,36 +145,21 @@ class UploadScoringQueue:
         )
         if project_ids is not None:
             query = query.where(u.project_id.in_(list(project_ids)))
-        if self.db.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        with self.db.write() as conn:
-            rows = conn.execute(query).all()
-            if rows:
-                conn.execute(
-                    update(upload_scoring)
-                    .where(u.result_id == bindparam("rid"), u.evaluator_id == bindparam("eid"))
-                    .values(claimed_by=worker, claimed_until=now + timedelta(seconds=lease_s)),
-                    [{"rid": r.result_id, "eid": r.evaluator_id} for r in rows],
-                )
+        rows = claim_rows(
+            self.db,
+            upload_scoring,
+            query,
+            ("result_id", "evaluator_id"),
+            worker=worker,
+            lease_s=lease_s,
+            now=now,
+        )
         return [
             ScoringJob(r.project_id, r.experiment_id, r.result_id, r.evaluator_id) for r in rows
         ]
 
     def _free_dead_claims(self) -> None:
-        """Release the unexpired claims of workers whose process is gone from this host."""
-        now = utcnow()
-        with self.db.read() as conn:
-            holders = conn.execute(
-                select(u.claimed_by).where(u.done_at.is_(None), u.claimed_until >= now).distinct()
-            ).scalars()
-            dead = [h for h in holders if not worker_alive(h, now, 1e9)]
-        if dead:
-            with self.db.write() as conn:
-                conn.execute(
-                    update(upload_scoring)
-                    .where(u.claimed_by.in_(dead), u.done_at.is_(None))
-                    .values(claimed_by=None, claimed_until=None)
-                )
+        free_dead_claims(self.db, upload_scoring, u.done_at.is_(None))
 
     def results(self, jobs: Sequence[ScoringJob]) -> dict[str, StoredResult]:
         """The claimed jobs' completed results (with their items' context and metadata), by
