@@ -264,6 +264,12 @@ def _concurrency(text: str) -> int:
     return _whole("concurrency", text, 10)
 
 
+def _cost_quality(store: Store, dataset_id: str) -> figures.Figure:
+    from assay.analysis.frontier import frontier  # its statistics load on first use
+
+    return figures.cost_quality(frontier(store, dataset_id))
+
+
 @router.get("/datasets/{name}/analytics", response_class=HTMLResponse)
 def dataset_analytics_page(
     request: Request,
@@ -311,6 +317,7 @@ def dataset_analytics_page(
             "points": points,
             "trend": trend,
             "score_charts": score_charts,
+            "cost_quality": _cost_quality(store, dataset.id) if points else None,
             "health": report,
             "view": view,
             "health_items": shown,

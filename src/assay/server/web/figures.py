@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from assay.domain import Frontier
+
 Fmt = Callable[[float], str]
 
 
@@ -363,4 +365,56 @@ def histograms(
     fig.texts.append(Text(left, bottom + 16, fmt(edges[0]), "start"))
     fig.texts.append(Text(right, bottom + 16, fmt(edges[-1]) + "+", "end"))
     fig.legend = [(name, f"series-{k % 4}") for k, (name, _) in enumerate(counts)]
+    return fig
+
+
+# ---------------------------------------------------------------- cost against quality
+def cost_quality(frontier: Frontier) -> Figure:
+    """Each run at (cost per item, quality) with its interval; the Pareto front (no cheaper
+    run reaches its quality) drawn as a line through its runs."""
+    fig = Figure(
+        f"{frontier.metric} against cost per item",
+        "no finished run recorded a cost.",
+        width=640,
+        height=260,
+        header=["Run", "Cost per item", f"{frontier.metric} (95 % interval)", "On the front"],
+    )
+    shown = [p for p in frontier.points if p.cost_per_item is not None and p.quality is not None]
+    if not shown:
+        return fig
+    fig.empty = False
+    left, right, top, bottom = 56, 620, 12, 222
+    costs = [p.cost_per_item or 0.0 for p in shown]
+    lows = [p.ci_low if p.ci_low is not None else p.quality or 0.0 for p in shown]
+    highs = [p.ci_high if p.ci_high is not None else p.quality or 0.0 for p in shown]
+    x = Scale(min(costs), max(costs), left + 10, right - 10)
+    y = Scale(min(0.0, min(lows)), max(1.0, max(highs)), bottom, top)
+    _y_axis(fig, y, left, right, percent)
+    fig.lines.append(Seg(left, bottom, right, bottom, "axis"))
+    for v in (x.low, x.high):
+        fig.texts.append(Text(x(v), bottom + 14, usd(v)))
+    fig.texts.append(Text((left + right) / 2, bottom + 32, "cost per item (target and judge)"))
+    front = sorted((p for p in shown if p.on_front), key=lambda p: p.cost_per_item or 0.0)
+    if len(front) > 1:
+        line = " ".join(f"{x(p.cost_per_item or 0.0)},{y(p.quality or 0.0)}" for p in front)
+        fig.paths.append((line, "front-line"))
+    for p, low, high in zip(shown, lows, highs, strict=True):
+        px = x(p.cost_per_item or 0.0)
+        fig.lines.append(Seg(px, y(low), px, y(high), "whisker"))
+        label = (
+            f"{p.name}: {percent(p.quality or 0.0)} [{percent(low)}, {percent(high)}] at "
+            f"{usd(p.cost_per_item or 0.0)} per item" + (" — on the front" if p.on_front else "")
+        )
+        fig.dots.append(Dot(px, y(p.quality or 0.0), label, "front" if p.on_front else "point", 4))
+        fig.rows.append(
+            [
+                p.name,
+                usd(p.cost_per_item or 0.0),
+                f"{percent(p.quality or 0.0)} [{percent(low)}, {percent(high)}]",
+                "yes" if p.on_front else "no",
+            ]
+        )
+    fig.legend = [("on the front: no cheaper run reaches its quality", "front")]
+    names = ", ".join(p.name for p in front)
+    fig.caption = f"{len(shown)} runs; the front, cheapest first: {names}."
     return fig
