@@ -133,14 +133,13 @@ class LocalCluster:
         )
 
     def start(self) -> None:
-        port, client = free_ports(2)
+        (port,) = free_ports(1)
         args, nm = self._node_args(self.head_cpus)
         before = self._before()
         self._run(
             [
                 "--head",
                 f"--port={port}",
-                f"--ray-client-server-port={client}",
                 "--include-dashboard=false",
                 f"--temp-dir={self.temp}",
                 f"--system-config={SYSTEM_CONFIG}",
