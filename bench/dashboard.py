@@ -2,7 +2,8 @@
 
 Builds, in a fresh SQLite home, a dataset of ``--items`` items and two runs of it with a
 numeric and a pass/fail score each (written through the store's bulk recording path, as
-``bench/compare.py`` does), starts a real ``assay serve`` on it and fetches, with httpx:
+``bench/compare.py`` does, and each stored with its snapshot as the engine does when a run
+ends), starts a real ``assay serve`` on it and fetches, with httpx:
 
 * the run page (summary, distributions, the first 50 results),
 * the results sorted by latency (descending) and by a score, and their second page,
@@ -43,6 +44,7 @@ import numpy as np
 from _server import start_server  # bench/ is on sys.path when a script runs
 from assay.config import Settings
 from assay.domain import DatasetCreate, ExperimentCreate, ExperimentStatus, ItemCreate
+from assay.engine.snapshot import store_snapshot
 from assay.store import Database, Store, open_store
 from assay.store.migrate import current_revision, downgrade
 from assay.store.recording import Rows
@@ -80,6 +82,7 @@ def _run(store: Store, name: str, items: int, seed: int) -> str:
         )  # fmt: skip
     store.experiments.record_rows(planned.experiment.id, Rows(results, scores))
     store.experiments.finish(planned.experiment.id, ExperimentStatus.completed, None)
+    store_snapshot(store, planned.experiment.id)  # as the engine does when a run ends
     return planned.experiment.id
 
 

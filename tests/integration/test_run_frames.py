@@ -73,9 +73,9 @@ def _built_only(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     built: list[str] = []
     real = service._frame
 
-    def spy(store: Store, experiment: Any, *, outputs: bool) -> RunFrame:
+    def spy(store: Store, experiment: Any, **options: Any) -> RunFrame:
         built.append(experiment.id)
-        return real(store, experiment, outputs=outputs)
+        return real(store, experiment, **options)
 
     monkeypatch.setattr(service, "_frame", spy)
     return built

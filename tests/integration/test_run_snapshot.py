@@ -12,6 +12,7 @@ from assay.domain import DatasetCreate, ItemCreate, ScoreCreate, ScoreSource
 from assay.engine import snapshot as streamed
 from assay.scorers import contains, exact_match
 from assay.store import Store, run_frames
+from assay.store.run_columns import judge_spreads
 
 
 def _same(a: RunFrame, b: RunFrame) -> None:
@@ -25,6 +26,7 @@ def _same(a: RunFrame, b: RunFrame) -> None:
         np.testing.assert_array_equal(a.scores[name].value, b.scores[name].value)
         np.testing.assert_array_equal(a.scores[name].passed, b.scores[name].passed)
     assert a.unaligned == b.unaligned
+    assert a.judge_spreads == b.judge_spreads
 
 
 @pytest.mark.parametrize("n", [1, 23])
@@ -53,8 +55,21 @@ def test_the_streamed_snapshot_equals_the_frame_built_one(store: Store, n: int) 
         ScoreCreate(name="helpful", value=0.5, source=ScoreSource.api, cost=0.01),
         result_id=rows[-1].id,
     )
+    # A judge's verdict repeated three times: its spread travels with the snapshot.
+    store.scores.upsert(
+        ScoreCreate(
+            name="judged",
+            value=0.6,
+            source=ScoreSource.api,
+            metadata={"repetitions": 3, "std": 0.2},
+            cost=0.03,
+        ),
+        result_id=rows[1].id,
+    )
     experiment = store.experiments.get(run.id)
-    expected = service._frame(store, experiment, outputs=False)
+    spreads = judge_spreads(store.db, run.id)
+    assert spreads == {"judged": (pytest.approx(0.04), 3, 1)}
+    expected = service._frame(store, experiment, outputs=False, spreads=spreads)
     data = streamed.build(store, run.id, page=5)  # several pages, a partial last one
     got = snapshot.loads(data, experiment)
     assert got is not None
@@ -71,4 +86,5 @@ def test_a_finished_run_stores_the_streamed_snapshot(store: Store) -> None:
     experiment = store.experiments.get(run.id)
     loaded = snapshot.loads(data, experiment)
     assert loaded is not None
-    _same(loaded, service._frame(store, experiment, outputs=False))
+    assert loaded.judge_spreads == {}  # no judge repeated: known, nothing to read again
+    _same(loaded, service._frame(store, experiment, outputs=False, spreads={}))

@@ -90,6 +90,9 @@ class RunFrame:
     # Reads the outputs of some (item_id, repetition) keys when ``outputs`` was not loaded:
     # a page of a comparison then reads its own rows' outputs only.
     fetch_outputs: OutputFetcher | None = None
+    #: Judge noise per score name, as :func:`assay.store.run_columns.judge_spreads` gives it,
+    #: when the frame was stored with it (None: not known, read it from the store).
+    judge_spreads: Mapping[str, tuple[float, int, int]] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.item_ids)

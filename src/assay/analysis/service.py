@@ -101,7 +101,10 @@ def _frame_of(store: Store, experiment: Experiment, *, outputs: bool) -> RunFram
             return stored
         with store.db.read() as conn:  # the revision is read before the data it stamps
             revision = run_frames.revision(conn, experiment.id)
-        frame = _frame(store, experiment, outputs=False)
+        # judge noise is stored with the snapshot: reading it means scanning every score's metadata
+        frame = _frame(
+            store, experiment, outputs=False, spreads=judge_spreads(store.db, experiment.id)
+        )
         run_frames.save(store.db, experiment.id, revision, snapshot.dumps(frame))
         return frame
 
@@ -118,7 +121,13 @@ def store_frame(store: Store, experiment_id: str) -> None:
         log.warning("could not store the run frame of %s", experiment_id, exc_info=True)
 
 
-def _frame(store: Store, experiment: Experiment, *, outputs: bool) -> RunFrame:
+def _frame(
+    store: Store,
+    experiment: Experiment,
+    *,
+    outputs: bool,
+    spreads: Mapping[str, tuple[float, int, int]] | None = None,
+) -> RunFrame:
     res = result_columns(store.db, experiment.id, outputs=outputs)
     sc = score_columns(store.db, experiment.id)
     n = len(res.ids)
@@ -166,6 +175,7 @@ def _frame(store: Store, experiment: Experiment, *, outputs: bool) -> RunFrame:
         errors=res.error,
         unaligned=res.unaligned,
         fetch_outputs=None if outputs else partial(outputs_of, store.db, experiment.id),
+        judge_spreads=spreads,
     )
 
 
@@ -283,6 +293,10 @@ def compare_experiments(
     # (which compares every output), read every output at once.
     every_output = items and (limit is None or only == "changed")
     runs = [frame_of(store, e, outputs=every_output, shared=shared) for e in found]
+    spreads = [
+        judge_spreads(store.db, e.id) if r.judge_spreads is None else r.judge_spreads
+        for e, r in zip(found, runs, strict=True)
+    ]
     runs = runs[:1] + [align_by_content(store, runs[0], r) for r in runs[1:]]
     base = found[0]
     if directions is None:
@@ -315,7 +329,6 @@ def compare_experiments(
         margins=margins,
         p_adjust=p_adjust,
     )
-    spreads = [judge_spreads(store.db, e.id) for e in found]
     comparison = with_judge_noise(comparison, runs, spreads)
     if tag is not None or not comparison.items:
         return comparison

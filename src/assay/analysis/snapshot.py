@@ -31,6 +31,8 @@ def dumps(frame: RunFrame) -> bytes:
         "unaligned": frame.unaligned,
         "errors": {row: e for row, e in enumerate(frame.errors or ()) if e is not None},
     }
+    if frame.judge_spreads is not None:
+        header["judge_spreads"] = frame.judge_spreads
     arrays: dict[str, Any] = {c: getattr(frame, c) for c in _COLUMNS}
     for i, name in enumerate(names):
         arrays[f"value_{i}"] = frame.scores[name].value
@@ -54,6 +56,7 @@ def loads(
             name: ScoreColumn(archive[f"value_{i}"], archive[f"passed_{i}"])
             for i, name in enumerate(header["scores"])
         }
+    spreads = header.get("judge_spreads")
     errors: list[str | None] = [None] * len(header["item_ids"])
     for row, text in header["errors"].items():
         errors[int(row)] = text
@@ -67,5 +70,6 @@ def loads(
         unaligned=int(header["unaligned"]),
         errors=errors,
         fetch_outputs=fetch_outputs,
+        judge_spreads=None if spreads is None else {k: tuple(v) for k, v in spreads.items()},
         **columns,
     )

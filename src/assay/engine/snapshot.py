@@ -26,6 +26,7 @@ import orjson
 from assay.domain import ResultStatus, ScoreSource
 from assay.errors import InvalidInput
 from assay.store import Store, run_frames
+from assay.store.run_columns import judge_spreads
 from assay.store.run_pages import PAGE, result_pages
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class _Columns:
         self.judge_cost = array("d")
         self.scores: dict[str, tuple[array[float], array[float]]] = {}
         self.errors: dict[int, str] = {}
+        self.judge_spreads: dict[str, tuple[float, int, int]] = {}
 
     def score_column(self, name: str) -> tuple[array[float], array[float]]:
         found = self.scores.get(name)
@@ -128,6 +130,7 @@ def write(store: Store, experiment_id: str, out: IO[bytes], *, page: int | None 
             cols.pad()  # score columns as long as the results so far, then this page's scores
             if score_rows:
                 _add_scores(score_rows, dict(zip(rids, range(start, cols.n), strict=True)), cols)
+        cols.judge_spreads = judge_spreads(store.db, experiment_id)
         _archive(cols, ids, out)
 
 
@@ -170,7 +173,7 @@ def _archive(cols: _Columns, ids: IO[bytes], out: IO[bytes]) -> None:
     head = f'{{"format": {FORMAT}, "item_ids": ['.encode()
     tail = (
         f'], "scores": {json.dumps(names)}, "unaligned": {cols.unaligned}, '
-        f'"errors": {json.dumps(cols.errors)}}}'
+        f'"errors": {json.dumps(cols.errors)}, "judge_spreads": {json.dumps(cols.judge_spreads)}}}'
     ).encode()
     size = ids.tell()
     ids.seek(0)
