@@ -12,6 +12,7 @@ from assay.errors import NotFound
 from assay.ids import new_id
 from assay.scoring import scorer
 from assay.store import Store
+from assay.store.run_frames import touch
 from assay.store.tables import experiments, results, scores
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -173,6 +174,16 @@ def test_distributions_and_latency(store: Store, dataset: tuple[str, list[str]])
     assert stats.p90 == pytest.approx(370)
     with pytest.raises(NotFound, match="no score 'missing'"):
         store.analytics.score_distribution(exp, "missing")
+    # a result that failed after 900 ms is not drawn among completed results' latency
+    with store.db.write() as conn:
+        conn.execute(
+            results.update()
+            .where(results.c.experiment_id == exp, results.c.latency_ms == 400)
+            .values(status="failed", latency_ms=900)
+        )
+        touch(conn, [exp])
+    lat = store.analytics.latency_distribution(exp, bins=3)
+    assert (lat.count, lat.max, sum(b.count for b in lat.bins)) == (3, 300, 3)
 
 
 def test_dataset_health(store: Store, dataset: tuple[str, list[str]]) -> None:
