@@ -36,6 +36,7 @@ from assay.domain import (
 )
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.store import Store, run_frames
+from assay.store.run_aggregates import store_aggregates
 from assay.store.run_columns import (
     item_contents,
     item_tags,
@@ -111,14 +112,17 @@ def _frame_of(store: Store, experiment: Experiment, *, outputs: bool) -> RunFram
 
 def store_frame(store: Store, experiment_id: str) -> None:
     """Store a finished run's snapshot now, so that its first comparison or gate reads it
-    rather than every result and score row (the engine calls this when a run ends or is
-    re-scored). A snapshot is only a cache: a failure here is logged, never raised."""
+    rather than every result and score row, and its page's aggregates (the engine calls this
+    when a run ends or is re-scored). A snapshot is only a cache: a failure here is logged,
+    never raised."""
     try:
         experiment = store.experiments.get(experiment_id)
-        if experiment.status.finished:
-            frame_of(store, experiment, outputs=False)
+        if not experiment.status.finished:
+            return
+        frame_of(store, experiment, outputs=False)
     except Exception:
         log.warning("could not store the run frame of %s", experiment_id, exc_info=True)
+    store_aggregates(store, experiment_id)
 
 
 def _frame(

@@ -26,6 +26,7 @@ import orjson
 from assay.domain import ResultStatus, ScoreSource
 from assay.errors import InvalidInput
 from assay.store import Store, run_frames
+from assay.store.run_aggregates import store_aggregates
 from assay.store.run_columns import judge_spreads
 from assay.store.run_pages import PAGE, result_pages
 
@@ -191,7 +192,8 @@ def _archive(cols: _Columns, ids: IO[bytes], out: IO[bytes]) -> None:
 
 def store_snapshot(store: Store, experiment_id: str) -> None:
     """Store a finished run's snapshot now, so that its first comparison or gate reads it
-    rather than every result and score row. It is stamped with the data revision read before
+    rather than every result and score row, and its page's aggregates (see
+    :mod:`assay.store.run_aggregates`). It is stamped with the data revision read before
     its data (a write landing meanwhile makes it stale, never wrong). A snapshot is only a
     cache: a failure here is logged, never raised."""
     try:
@@ -204,3 +206,4 @@ def store_snapshot(store: Store, experiment_id: str) -> None:
             run_frames.save_file(store.db, experiment_id, revision, out, out.tell())
     except Exception:
         log.warning("could not store the run frame of %s", experiment_id, exc_info=True)
+    store_aggregates(store, experiment_id)

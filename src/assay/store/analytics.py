@@ -25,7 +25,7 @@ from assay.domain import (
 from assay.domain.analytics import HealthKind
 from assay.errors import InvalidInput, NotFound
 from assay.store.db import Database
-from assay.store.run_cache import cached
+from assay.store.run_cache import cached_model
 from assay.store.tables import datasets, experiments, results, scores
 
 _FINISHED = ("completed", "failed", "cancelled")
@@ -245,11 +245,12 @@ class Analytics:
             raise InvalidInput("bins must be between 1 and 200", field="bins")
         with self.db.read() as conn:
             experiment_id = self._experiment_id(conn, experiment)
-            return cached(
+            return cached_model(
                 conn,
                 experiment_id,
                 ("score_distribution", name, bins),
                 lambda: self._score_histogram(conn, experiment_id, name, bins),
+                Histogram,
             )
 
     def _score_histogram(
@@ -280,13 +281,14 @@ class Analytics:
             if set(conn.execute(statuses).scalars()) - {"completed"}:
                 where = and_(where, results.c.status == "completed")
             # else every result completed: the rows are read off the (run, latency) index alone
-            return cached(
+            return cached_model(
                 conn,
                 experiment_id,
                 ("latency_distribution", bins),
                 lambda: self._histogram(
                     conn, experiment_id, "latency_ms", where, results.c.latency_ms, bins, {}
                 ),
+                Histogram,
             )
 
     def _histogram(

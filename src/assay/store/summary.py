@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Row, case, func, or_, select
 
 from assay.domain import ExperimentSummary, ResultStatus, ScorerStats
 from assay.store.active_time import duration_s
-from assay.store.run_cache import cached
+from assay.store.run_cache import cached_model
 from assay.store.tables import results, scores
 
 
@@ -61,7 +61,9 @@ def percentile(
 def summarize(conn: Connection, experiment: Row[Any]) -> ExperimentSummary:
     """The run's summary; its data part is kept while the run's data is unchanged (see
     :mod:`assay.store.run_cache`), its active time is read from the run itself."""
-    data = cached(conn, experiment.id, "summary", lambda: _summarize(conn, experiment.id))
+    data = cached_model(
+        conn, experiment.id, "summary", lambda: _summarize(conn, experiment.id), ExperimentSummary
+    )
     # active time: a resumed run's idle gap is left out
     return data.model_copy(update={"duration_s": duration_s(experiment)})
 

@@ -238,6 +238,18 @@ run_frames = Table(
     _created(),
 )
 
+# Aggregates a finished run's pages show (its summary, histograms), as JSON, stamped with the
+# data revision they were computed at (see assay.store.run_aggregates).
+run_aggregates = Table(
+    "run_aggregates",
+    metadata,
+    Column("experiment_id", ID, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(300), primary_key=True),
+    Column("data_revision", Integer, nullable=False),
+    Column("value", Text, nullable=False),
+    _created(),
+)
+
 results = Table(
     "results",
     metadata,
