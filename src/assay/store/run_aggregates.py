@@ -18,6 +18,7 @@ from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel
 from sqlalchemy import Connection, select
 
 from assay.errors import NotFound
@@ -53,11 +54,11 @@ def load(conn: Connection, experiment_id: str, name: str, data_revision: int) ->
     return None if found is None else str(found)
 
 
-def collect(experiment_id: str, data_revision: int, name: str, value: str) -> None:
-    """Note an aggregate just computed, when :func:`store_aggregates` is collecting them."""
+def collect(experiment_id: str, data_revision: int, name: str, value: BaseModel) -> None:
+    """Note an aggregate just read, when :func:`store_aggregates` is collecting them."""
     rows = _collecting.get()
     if rows is not None:
-        rows.append((experiment_id, data_revision, name, value))
+        rows.append((experiment_id, data_revision, name, value.model_dump_json()))
 
 
 @contextmanager

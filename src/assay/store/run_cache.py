@@ -69,9 +69,7 @@ def cached_model(
         value = compute()
         _remember(conn.engine, key, value)
     if stopped:
-        run_aggregates.collect(
-            experiment_id, data_revision, run_aggregates.name_of(what), value.model_dump_json()
-        )
+        run_aggregates.collect(experiment_id, data_revision, run_aggregates.name_of(what), value)
     return value
 
 
