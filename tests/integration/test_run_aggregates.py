@@ -31,7 +31,7 @@ def _stored(store: Store, run_id: str) -> dict[str, int]:
                 run_aggregates.c.experiment_id == run_id
             )
         )
-        return {name: revision for name, revision in rows}
+        return {str(name): int(revision) for name, revision in rows.tuples()}
 
 
 def _no_computing(monkeypatch: pytest.MonkeyPatch) -> None:

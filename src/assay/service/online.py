@@ -39,6 +39,7 @@ from assay.service.online_match import (
     sampled,
     trace_sample,
 )
+from assay.service.polling import poll
 from assay.store import Database, Store
 from assay.store.online_queue import Evaluated, OnlineQueue, PendingTrace, TraceOutcome
 from assay.store.planning import worker_id
@@ -217,17 +218,17 @@ class OnlineEvaluator:
 
     async def run_forever(self, stopping: threading.Event, *, until_idle: bool = False) -> None:
         """Score batches until ``stopping`` is set (or, ``until_idle``, none is ready)."""
-        while not stopping.is_set():
-            try:
-                report = await self.run_once()
-            except Exception:  # a database hiccup: look again later
-                log.exception("online evaluation pass failed")
-                report = OnlineRunReport()
-            if report.traces:
-                continue
-            if until_idle:
-                return
-            await asyncio.to_thread(stopping.wait, self.settings.worker_poll_interval)
+
+        async def step() -> bool:
+            return bool((await self.run_once()).traces)
+
+        await poll(
+            step,
+            stopping,
+            self.settings.worker_poll_interval,
+            until_idle=until_idle,
+            failure="online evaluation pass failed",
+        )
 
     async def _trace(
         self,

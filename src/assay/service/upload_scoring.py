@@ -22,6 +22,7 @@ from assay.domain import ScoreCreate
 from assay.engine.rescore import sample_of
 from assay.errors import AssayError
 from assay.scoring import Scorer, build, run_scorer
+from assay.service.polling import poll
 from assay.store import Database, Store
 from assay.store.planning import worker_id
 from assay.store.upload_scoring import ScoringJob, UploadScoringQueue
@@ -82,17 +83,17 @@ class UploadScorer:
 
     async def run_forever(self, stopping: threading.Event, *, until_idle: bool = False) -> None:
         """Score batches until ``stopping`` is set (or, ``until_idle``, none is queued)."""
-        while not stopping.is_set():
-            try:
-                report = await self.run_once()
-            except Exception:  # a database hiccup: look again later
-                log.exception("scoring uploaded results failed")
-                report = ScoringPass()
-            if report.jobs:
-                continue
-            if until_idle:
-                return
-            await asyncio.to_thread(stopping.wait, self.settings.worker_poll_interval)
+
+        async def step() -> bool:
+            return bool((await self.run_once()).jobs)
+
+        await poll(
+            step,
+            stopping,
+            self.settings.worker_poll_interval,
+            until_idle=until_idle,
+            failure="scoring uploaded results failed",
+        )
 
     async def _score(
         self, jobs: Sequence[ScoringJob], done: ScoringPass

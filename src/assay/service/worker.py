@@ -22,6 +22,7 @@ from assay.engine import Runner, RunOptions, build_scorers, check_resumable, con
 from assay.errors import AssayError
 from assay.outbound import enforced, server_policy
 from assay.service.online import OnlineEvaluator
+from assay.service.polling import poll
 from assay.service.targets import run_options, runnable
 from assay.service.upload_scoring import UploadScorer
 from assay.store import Database, Store
@@ -75,7 +76,7 @@ class Worker:
             )
 
     async def _claims(self, until_idle: bool) -> None:
-        while not self.stopping.is_set():
+        async def step() -> bool:
             claim = await asyncio.to_thread(
                 self.queue.claim_next,
                 self.me,
@@ -83,14 +84,20 @@ class Worker:
                 project_ids=self.project_ids,
             )
             if claim is None:
-                if until_idle:
-                    return
-                await asyncio.to_thread(self.stopping.wait, self.settings.worker_poll_interval)
-                continue
+                return False
             try:
                 await self.run_claim(claim)
             except Exception:  # one broken run must not stop the worker
                 log.exception("experiment %s failed in the worker", claim.experiment_id)
+            return True
+
+        await poll(
+            step,
+            self.stopping,
+            self.settings.worker_poll_interval,
+            until_idle=until_idle,
+            failure="taking the next queued run failed",
+        )
 
     async def run_claim(self, claim: Claim) -> None:
         store = Store(self.db, claim.project_id)
