@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e import showcase
-from tests.e2e.test_dashboard_browser import UNSET, browser  # noqa: F401 (a fixture)
+from tests.e2e.test_dashboard_browser import UNSET
 from tests.e2e.test_serve import start
 
 pytestmark = pytest.mark.e2e
@@ -44,7 +44,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     proc.wait(timeout=10)
 
 
-def open_page(browser: Browser, site: Site, scheme: str, width: int = 1280) -> Page:  # noqa: F811
+def open_page(browser: Browser, site: Site, scheme: str, width: int = 1280) -> Page:
     """A page in a new context whose system setting is ``scheme`` (light or dark)."""
     context = browser.new_context(
         base_url=site.url,
@@ -77,7 +77,7 @@ def describe(name: str, v: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize(("scheme", "width"), [("light", 1024), ("dark", 1440)])
 def test_every_page_has_no_serious_violations(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     site: Site,
     scheme: str,
     width: int,
@@ -110,7 +110,7 @@ def background(page: Page, selector: str) -> str:
 
 
 def test_theme_toggle_is_stored_and_survives_navigation_and_swaps(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     site: Site,
 ) -> None:
     page = open_page(browser, site, "light")

@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from assay.config import Settings
 from assay.store import open_store
-from tests.e2e.test_dashboard_browser import UNSET, browser  # noqa: F401  (fixture)
+from tests.e2e.test_dashboard_browser import UNSET
 from tests.e2e.test_serve import start
 from tests.integration.table_support import Row, dataset, recorded_run
 
@@ -58,7 +58,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 @pytest.fixture
-def page(browser: Browser, site: Site) -> Iterator[Page]:  # noqa: F811
+def page(browser: Browser, site: Site) -> Iterator[Page]:
     context = browser.new_context(base_url=site.url, viewport={"width": 1024, "height": 800})
     context.set_default_timeout(30_000)
     yield context.new_page()

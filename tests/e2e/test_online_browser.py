@@ -9,12 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from assay.config import Settings
 from assay.domain import EvaluatorCreate
 from assay.store import open_store
-from tests.e2e.test_dashboard_browser import UNSET, browser  # noqa: F401
+from tests.e2e.test_dashboard_browser import UNSET
 from tests.e2e.test_serve import start
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +37,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def page(browser, site: str) -> Iterator[Page]:  # noqa: F811
+def page(browser: Browser, site: str) -> Iterator[Page]:
     context = browser.new_context(base_url=site)
     context.set_default_timeout(30_000)
     yield context.new_page()

@@ -9,7 +9,6 @@ opens one step at a time, so each state of the page is reached whatever the mach
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import warnings
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Request, expect
 
 import assay
 from assay.config import Settings
@@ -98,20 +97,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             gate.release(100)
             proc.terminate()
             proc.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium (never a downloaded browser)."""
-    if shutil.which("chromium") is None and not Path("/usr/bin/chromium").exists():
-        pytest.fail("the browser tests need Debian's Chromium: apt-get install chromium")
-    expect.set_options(timeout=30_000)  # generous: a loaded machine is only slower
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=["--no-sandbox"]
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

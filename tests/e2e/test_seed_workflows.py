@@ -36,12 +36,11 @@ from assay.config import Settings
 from assay.domain import DatasetCreate, EndpointCreate, ItemCreate, PromptCreate
 from assay.scorers import exact_match
 from assay.store import open_store
-from tests.e2e.test_dashboard_browser import UNSET, browser
+from tests.e2e.test_dashboard_browser import UNSET
 from tests.e2e.test_serve import start
 from tests.fakes.provider import FakeProvider
 
 pytestmark = pytest.mark.e2e
-__all__ = ["browser"]  # the Chromium fixture, shared
 
 N = 4  # items of the dataset "qa"
 

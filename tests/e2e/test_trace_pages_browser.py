@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from assay.config import Settings
 from assay.domain import DatasetCreate, ItemCreate
@@ -42,20 +40,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield url
     proc.terminate()
     proc.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium (never a downloaded browser)."""
-    if shutil.which("chromium") is None and not Path("/usr/bin/chromium").exists():
-        pytest.fail("the browser tests need Debian's Chromium: apt-get install chromium")
-    expect.set_options(timeout=30_000)  # generous: a loaded machine is only slower
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=["--no-sandbox"]
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
