@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Select, String, Text, cast, type_coerce
 
 from assay.domain import Item, ItemCreate, ItemSource
 from assay.errors import InvalidInput
+from assay.store.db import SQLITE_BULK_CACHE_KIB, SQLITE_CACHE_KIB
 from assay.store.item_rows import input_hash
 from assay.store.tables import dataset_items
 from assay.store.types import UtcDateTime
@@ -28,16 +29,22 @@ _TRACE_ID_MAX: int = getattr(dataset_items.c.source_trace_id.type, "length", Non
 
 
 def new_ids(count: int) -> list[str]:
-    """``count`` UUIDv7 strings (same layout as :func:`assay.ids.new_id`), made in one go."""
+    """``count`` UUIDv7 strings (same layout as :func:`assay.ids.new_id`), made in one go.
+
+    They share a millisecond, so they come sorted: rows inserted in this order append to the
+    id index instead of landing at random places in its newest pages.
+    """
     ms = time.time_ns() // 1_000_000
     stamp = f"{ms & 0xFFFF_FFFF_FFFF:012x}"
     head = f"{stamp[:8]}-{stamp[8:]}-7"
     rand = os.urandom(10 * count).hex()
-    return [
+    ids = [
         f"{head}{rand[i : i + 3]}-{_VARIANT[int(rand[i + 3], 16)]}{rand[i + 4 : i + 7]}"
         f"-{rand[i + 7 : i + 19]}"
         for i in range(0, 20 * count, 20)
     ]
+    ids.sort()
+    return ids
 
 
 _INSERT_COLUMNS = (
@@ -148,6 +155,7 @@ class ItemWriter:
         self._wait()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="assay-import")
+            self._cache(SQLITE_BULK_CACHE_KIB)
         self._pending = self._pool.submit(self._insert, rows)
         self.count += len(rows)
 
@@ -167,6 +175,13 @@ class ItemWriter:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+            self._cache(SQLITE_CACHE_KIB)
+
+    def _cache(self, kib: int) -> None:
+        """Size SQLite's page cache (on the driver's connection, which answers even when a
+        failed statement has left the SQLAlchemy connection waiting for a rollback)."""
+        if self.conn.dialect.name == "sqlite":
+            self.conn.connection.dbapi_connection.execute(f"PRAGMA cache_size=-{kib}")  # type: ignore[union-attr]
 
     def _wait(self) -> None:
         pending, self._pending = self._pending, None
