@@ -67,7 +67,7 @@ def _tags(cell: str) -> Any:
         return value
     if "," not in cell and ";" not in cell:
         return [cell.strip()]  # one tag; the caller skips empty cells
-    return [t for t in (p.strip() for p in _TAG_SPLIT.split(cell)) if t]
+    return [t for t in map(str.strip, _TAG_SPLIT.split(cell)) if t]
 
 
 def _integer(cell: str) -> int:
@@ -222,26 +222,22 @@ def _data_rows(
     reader: Iterator[list[str]], width: int, position: list[int]
 ) -> Iterator[tuple[int, list[str]]]:
     row = 1
-    while True:
-        try:
-            cells = next(reader, None)
-        except csv.Error as exc:
-            raise InvalidInput(
-                f"row {row + 1}: {_malformed(exc)}", field="file", row=row + 1
-            ) from None
-        if cells is None:
-            return
-        row += 1
-        position[0] = row
-        if len(cells) != width:
-            if not cells or not any(c.strip() for c in cells):
-                continue  # blank line or a row of empty cells
-            raise InvalidInput(
-                f"row {row}: expected {width} cells (one per header column), found {len(cells)}",
-                field="file",
-                row=row,
-            )
-        yield row, cells
+    try:
+        for cells in reader:
+            row += 1
+            position[0] = row
+            if len(cells) != width:
+                if not cells or not any(c.strip() for c in cells):
+                    continue  # blank line or a row of empty cells
+                raise InvalidInput(
+                    f"row {row}: expected {width} cells (one per header column), "
+                    f"found {len(cells)}",
+                    field="file",
+                    row=row,
+                )
+            yield row, cells
+    except csv.Error as exc:  # only the reader raises it: the row after the last one read
+        raise InvalidInput(f"row {row + 1}: {_malformed(exc)}", field="file", row=row + 1) from None
 
 
 def read_csv(
