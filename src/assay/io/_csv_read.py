@@ -67,7 +67,8 @@ def _tags(cell: str) -> Any:
         return value
     if "," not in cell and ";" not in cell:
         return [cell.strip()]  # one tag; the caller skips empty cells
-    return [t for t in map(str.strip, _TAG_SPLIT.split(cell)) if t]
+    parts = cell.split(",") if ";" not in cell else _TAG_SPLIT.split(cell)
+    return [t for t in map(str.strip, parts) if t]
 
 
 def _integer(cell: str) -> int:
@@ -360,8 +361,8 @@ def _fast_row(
     tags = data.get("tags")
     if tags is not None:
         tags = [t.strip(WS) for t in tags]
-        if not all(0 < len(t) <= 100 for t in tags):
-            return data, None
+        if tags and ("" in tags or max(map(len, tags)) > 100):
+            return data, None  # the validator names the bad tag
     values = {
         "input": value,
         "expected_output": data.get("expected_output"),
