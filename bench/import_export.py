@@ -4,10 +4,14 @@
     python bench/import_export.py --rows 100000 --db sqlite
 
 Writes a CSV of ``--rows`` rows (about 150 bytes each) to a temporary directory, then runs each
-phase in a fresh subprocess so its peak RSS (``ru_maxrss``) is that phase's alone: import the
-CSV; export CSV, JSONL and JSON; import the exported JSONL and JSON back. Prints rows/s (wall and
-per CPU second) and peak RSS and writes ``bench/results/import_export.json``. On PostgreSQL it
-uses a fresh project and deletes its datasets afterwards (``--pg-url`` picks another database).
+phase in a fresh subprocess so its peak RSS (``ru_maxrss``) is that phase's alone: the floor (the
+same rows by plain Python, see :func:`floor_csv`); import the CSV; export CSV, JSONL and JSON;
+import the exported JSONL and JSON back. Prints rows/s (wall and per CPU second), peak RSS and
+each phase's speed as a fraction of the floor's (measured in the same run, so the ratios hold
+on a loaded machine), and writes ``bench/results/import_export.json``. ``--baseline-src
+OTHER/src`` also imports the CSV with another checkout's code, just before this one's. On
+PostgreSQL it uses a fresh project and deletes its datasets afterwards (``--pg-url`` picks
+another database); its ratios are to the SQLite floor when both run.
 """
 
 from __future__ import annotations
