@@ -4,10 +4,14 @@
     python bench/import_export.py --rows 100000 --db sqlite
 
 Writes a CSV of ``--rows`` rows (about 150 bytes each) to a temporary directory, then runs each
-phase in a fresh subprocess so its peak RSS (``ru_maxrss``) is that phase's alone: import the
-CSV; export CSV, JSONL and JSON; import the exported JSONL and JSON back. Prints rows/s (wall and
-per CPU second) and peak RSS and writes ``bench/results/import_export.json``. On PostgreSQL it
-uses a fresh project and deletes its datasets afterwards (``--pg-url`` picks another database).
+phase in a fresh subprocess so its peak RSS (``ru_maxrss``) is that phase's alone: the floor (the
+same rows by plain Python, see :func:`floor_csv`); import the CSV; export CSV, JSONL and JSON;
+import the exported JSONL and JSON back. Prints rows/s (wall and per CPU second), peak RSS and
+each phase's speed as a fraction of the floor's (measured in the same run, so the ratios hold
+on a loaded machine), and writes ``bench/results/import_export.json``. ``--baseline-src
+OTHER/src`` also imports the CSV with another checkout's code, just before this one's. On
+PostgreSQL it uses a fresh project and deletes its datasets afterwards (``--pg-url`` picks
+another database); its ratios are to the SQLite floor when both run.
 """
 
 from __future__ import annotations
@@ -54,18 +58,23 @@ def peak_rss_mb() -> float:
 def floor_csv(url: str, project: str, file: Path, batch: int = 5_000) -> int:
     """The floor of a CSV import: the same rows Assay stores (JSON text, content hash, UUIDv7
     ids, one transaction), read with the plain ``csv`` module and written with ``executemany``
-    on a connection with Assay's own pragmas, into a dataset of the same store."""
+    on a connection with Assay's own pragmas (and its bulk-write cache), into an empty
+    ``dataset_items`` table of the same schema: a fresh store beside the benchmark's, so the
+    floor and the import both start from an empty table."""
     import csv
     import hashlib
     import sqlite3
 
     import orjson
+    from sqlalchemy import make_url
 
     from assay.config import Settings
     from assay.domain import DatasetCreate
     from assay.store import open_store
+    from assay.store.db import SQLITE_BULK_CACHE_KIB
 
-    store = open_store(Settings(database_url=url), project=project)
+    floor_db = Path(str(make_url(url).database)).with_name("floor.db")
+    store = open_store(Settings(database_url=f"sqlite:///{floor_db}"), project=project)
     dataset = store.datasets.create(DatasetCreate(name="floor")).id
     path = store.db.url.database
     store.close()
@@ -73,7 +82,7 @@ def floor_csv(url: str, project: str, file: Path, batch: int = 5_000) -> int:
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
         conn.execute(f"PRAGMA {pragma}")
     conn.execute("PRAGMA temp_store=MEMORY")
-    conn.execute("PRAGMA cache_size=-16384")
+    conn.execute(f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}")
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     dumps, sorted_keys, sha = orjson.dumps, orjson.OPT_SORT_KEYS, hashlib.sha256
     sql = (
@@ -170,7 +179,10 @@ def run_phase(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def spawn(phase: str, url: str, project: str, file: Path) -> dict[str, Any]:
+def spawn(
+    phase: str, url: str, project: str, file: Path, src: Path | None = None
+) -> dict[str, Any]:
+    """Run one phase in a fresh process; ``src`` puts another checkout's ``assay`` first."""
     command = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -183,9 +195,12 @@ def spawn(phase: str, url: str, project: str, file: Path) -> dict[str, Any]:
         "--file",
         str(file),
     ]
-    done = subprocess.run(
-        command, env=os.environ.copy(), capture_output=True, text=True, timeout=PHASE_TIMEOUT_S
-    )
+    env = os.environ.copy()
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(src), env.get("PYTHONPATH", "")]).rstrip(
+            os.pathsep
+        )
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=PHASE_TIMEOUT_S)
     if done.returncode != 0:
         raise SystemExit(f"phase {phase} failed:\n{done.stderr}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -193,13 +208,24 @@ def spawn(phase: str, url: str, project: str, file: Path) -> dict[str, Any]:
 
 
 def bench_database(
-    kind: str, url: str, csv_path: Path, work: Path, rows: int, import_only: bool = False
+    kind: str,
+    url: str,
+    csv_path: Path,
+    work: Path,
+    rows: int,
+    import_only: bool = False,
+    baseline_src: Path | None = None,
 ) -> dict[str, Any]:
     project = f"bench-{uuid.uuid4().hex[:10]}"
     results: dict[str, Any] = {}
     try:
-        if kind == "sqlite":  # the same rows by plain Python, in the same store
+        if kind == "sqlite":  # the same rows by plain Python, into an empty table
             results["floor_csv"] = spawn("floor-csv", url, project, csv_path)
+        if baseline_src is not None:  # the other checkout, interleaved with this one's
+            other = url if kind == "postgresql" else url.replace("assay.db", "baseline.db")
+            results["baseline_import_csv"] = spawn(
+                "import-csv", other, f"{project}-base", csv_path, baseline_src
+            )
         results["import_csv"] = spawn("import-csv", url, project, csv_path)
         for fmt in () if import_only else ("csv", "jsonl", "json"):
             target = work / f"export-{kind}.{fmt}"
@@ -210,14 +236,24 @@ def bench_database(
             target.unlink()
     finally:
         if kind == "postgresql":
-            try:
-                spawn("cleanup", url, project, csv_path)
-            except SystemExit as exc:  # report, but do not hide the phase that failed
-                print(f"cleanup failed: {exc}", file=sys.stderr)
+            for name in (project, f"{project}-base") if baseline_src else (project,):
+                try:
+                    spawn("cleanup", url, name, csv_path)
+                except SystemExit as exc:  # report, but do not hide the phase that failed
+                    print(f"cleanup failed: {exc}", file=sys.stderr)
     for phase, r in results.items():
         if r["rows"] != rows:
             raise SystemExit(f"{kind} {phase}: expected {rows} rows, got {r['rows']}")
     return results
+
+
+def add_ratios(results: dict[str, Any], floor: dict[str, Any] | None) -> None:
+    """Each phase's speed as a fraction of the floor's (1.0: as fast as plain Python)."""
+    if floor is None:
+        return
+    for r in results.values():
+        r["wall_vs_floor"] = round(r["rows_per_s"] / floor["rows_per_s"], 3)
+        r["cpu_vs_floor"] = round(r["rows_per_cpu_s"] / floor["rows_per_cpu_s"], 3)
 
 
 def main() -> None:
@@ -231,6 +267,12 @@ def main() -> None:
     parser.add_argument(
         "--import-only", action="store_true", help="Only the CSV import and its floor."
     )
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="Also import the CSV with the assay package of this src directory (another "
+        "checkout), in the same run, before this checkout's import.",
+    )
     # Internal: run one phase in this process.
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -242,6 +284,7 @@ def main() -> None:
         return
 
     kinds = ["sqlite", "postgresql"] if args.db == "all" else [args.db]
+    floor: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="assay-bench-") as tmp:
         work = Path(tmp)
         csv_path = work / "items.csv"
@@ -263,21 +306,22 @@ def main() -> None:
         }
         for kind in kinds:
             url = f"sqlite:///{work / 'assay.db'}" if kind == "sqlite" else args.pg_url
-            results = bench_database(kind, url, csv_path, work, args.rows, args.import_only)
+            results = bench_database(
+                kind, url, csv_path, work, args.rows, args.import_only, args.baseline_src
+            )
             report["databases"][kind] = results
+            floor = floor or results.get("floor_csv")  # PostgreSQL compares to SQLite's
+            add_ratios(results, floor)
             for phase, r in results.items():
-                print(
-                    f"{kind:<10} {phase:<12} {r['rows_per_s']:>7,} rows/s "
-                    f"({r['rows_per_cpu_s']:>7,} per CPU s)  {r['seconds']:>6.1f}s  "
-                    f"peak RSS {r['peak_rss_mb']:>6.1f} MB"
+                ratio = (
+                    f"  x floor: {r['wall_vs_floor']:.2f} wall, {r['cpu_vs_floor']:.2f} CPU"
+                    if floor
+                    else ""
                 )
-            floor = results.get("floor_csv")
-            if floor is not None:
-                mine = results["import_csv"]
                 print(
-                    f"{kind:<10} import_csv / floor: CPU per row "
-                    f"{floor['rows_per_cpu_s'] / mine['rows_per_cpu_s']:.2f}x the floor's, "
-                    f"wall {floor['rows_per_s'] / mine['rows_per_s']:.2f}x"
+                    f"{kind:<10} {phase:<19} {r['rows_per_s']:>7,} rows/s "
+                    f"({r['rows_per_cpu_s']:>7,} per CPU s)  {r['seconds']:>6.1f}s  "
+                    f"peak RSS {r['peak_rss_mb']:>6.1f} MB{ratio}"
                 )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")

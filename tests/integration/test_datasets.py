@@ -267,3 +267,60 @@ def test_item_count_follows_every_kind_of_change(store: Store, qa: str) -> None:
     assert live == 2
     assert store.datasets.get(qa).item_count == live
     assert [v.item_count for v in store.datasets.versions(qa)] == [2, 3, 3, 2, 3, 3, 4]
+
+
+def test_a_bad_row_after_batches_were_written_leaves_nothing(store: Store) -> None:
+    def stream() -> object:
+        for n in range(1, 8):
+            yield n, ItemCreate(input=f"q{n}", source=ItemSource.import_)
+        raise InvalidInput("row 8: broken", row=8)
+
+    with pytest.raises(InvalidInput, match="row 8"):
+        store.datasets.import_items(
+            "late",
+            stream(),  # type: ignore[arg-type]
+            create=DatasetCreate(name="late"),
+            batch_size=2,  # three batches are inserted before the error
+        )
+    with pytest.raises(NotFound):
+        store.datasets.get("late")
+    change = store.datasets.import_items(
+        "late",
+        [(n, ItemCreate(input=f"q{n}")) for n in range(5)],
+        create=DatasetCreate(name="late"),
+        batch_size=2,
+    )
+    assert (change.version, change.added) == (1, 5)
+    listed = store.datasets.list_items("late").items
+    assert [i.input for i in listed] == [f"q{n}" for n in range(5)]
+    ids = [i.id for i in listed]
+    assert ids[:2] == sorted(ids[:2])  # in order within each batch
+    assert ids[2:4] == sorted(ids[2:4])
+
+
+def test_bulk_writes_size_the_sqlite_cache_only_while_they_write(store: Store) -> None:
+    from datetime import UTC, datetime
+
+    from assay.store.bulk import ItemWriter
+    from assay.store.db import SQLITE_BULK_CACHE_KIB, SQLITE_CACHE_KIB
+
+    if store.db.dialect != "sqlite":
+        pytest.skip("a SQLite pragma")
+    dataset = store.datasets.create(DatasetCreate(name="cache")).id
+    with store.db.write() as conn:
+        writer = ItemWriter(
+            conn, dataset_id=dataset, version=1, now=datetime.now(UTC), batch_size=2
+        )
+
+        def cache() -> object:
+            return conn.exec_driver_sql("PRAGMA cache_size").scalar()
+
+        try:
+            writer.add(ItemCreate(input="a"), 0, 1)
+            assert cache() == -SQLITE_CACHE_KIB  # less than a batch: no bulk write yet
+            writer.add(ItemCreate(input="b"), 1, 2)
+            writer.finish()
+            assert cache() == -SQLITE_BULK_CACHE_KIB
+        finally:
+            writer.close()
+        assert cache() == -SQLITE_CACHE_KIB

@@ -319,3 +319,74 @@ def test_run_output_errors_name_the_row(data: bytes, message: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         list(read_run_outputs(io.BytesIO(data)))
     assert caught.value.message.startswith(message), caught.value.message
+
+
+# ----------------------------------------------- rows read without the validator, as validated
+_CSV_ROWS = [
+    # header, row, the raw values the columns place (what the validator would be given)
+    ("input.q,input.l", " a ,\u3000b", {"input": {"q": " a ", "l": "\u3000b"}}),
+    (
+        "input,expected_output",
+        "  padded \u3000, answer ",
+        {"input": "padded", "expected_output": "answer"},
+    ),
+    (
+        "input,expected_output.a,expected_output.b",
+        "x, y ,z ",
+        {"input": "x", "expected_output": {"a": "y", "b": "z"}},
+    ),
+    (
+        "input,context.doc,metadata.k",
+        "x, d , v ",
+        {"input": "x", "context": {"doc": "d"}, "metadata": {"k": " v "}},
+    ),
+    ("input,tags", 'x," t , u;v "', {"input": "x", "tags": ["t", "u", "v"]}),
+    ("input,tags", 'x,"["" a "", ""b""]"', {"input": "x", "tags": [" a ", "b"]}),
+    (
+        "input,source_trace_id,sort_order",
+        "x, trace ,3",
+        {"input": "x", "source_trace_id": "trace", "sort_order": 3},
+    ),
+    (
+        "input,expected_output",
+        'x,"{"" k "": "" v ""}"',
+        {"input": "x", "expected_output": {" k ": " v "}},
+    ),
+    ("input,metadata", 'x,"{""k"": "" v ""}"', {"input": "x", "metadata": {"k": " v "}}),
+    ("input.q,extra", "x,y", {"input": {"q": "x"}, "metadata": {"extra": "y"}}),
+    ("input.q,expected_output. k", "x,y", {"input": {"q": "x"}, "expected_output": {" k": "y"}}),
+    (
+        "input,expected_output",
+        'x,"{"" k"": 1, ""k"": 2}"',
+        {"input": "x", "expected_output": {" k": 1, "k": 2}},
+    ),
+]
+
+
+@pytest.mark.parametrize(("header", "row", "data"), _CSV_ROWS)
+def test_rows_read_equal_validated_items(header: str, row: str, data: dict[str, Any]) -> None:
+    [(number, item)] = read(f"{header}\n{row}\n")
+    validated = ItemCreate.model_validate({**data, "source": ItemSource.import_})
+    assert number == 2
+    assert item == validated
+    assert repr(item) == repr(validated)
+    assert list(item.__dict__) == list(ItemCreate.model_fields)
+    assert item.model_fields_set == validated.model_fields_set
+    assert item.model_dump_json() == validated.model_dump_json()
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "message"),
+    [
+        ("input,tags", "x," + "a" * 101, 'row 2, field "tags.0"'),
+        ("input,metadata", "x,plain text", "row 2: metadata must be a JSON object"),
+        ("input,sort_order", "x,first", 'row 2, column "sort_order": not an integer'),
+        ("input.q,metadata.k", ",v", "row 2: input is missing or empty"),
+    ],
+)
+def test_rows_the_fast_path_doubts_get_the_validators_error(
+    header: str, row: str, message: str
+) -> None:
+    exc = error(f"{header}\n{row}\n")
+    assert exc.row == 2
+    assert exc.message.startswith(message), exc.message

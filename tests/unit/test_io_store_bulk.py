@@ -1,11 +1,10 @@
-"""The bulk item path: identifiers made in bulk, batches inserted in the background."""
+"""The bulk item path: identifiers made in bulk, rows inserted in batches."""
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from assay.domain import ItemCreate
 from assay.errors import InvalidInput
 from assay.ids import new_id
 from assay.store.bulk import ItemWriter, new_ids
+from assay.store.db import SQLITE_BULK_CACHE_KIB, SQLITE_CACHE_KIB
 
 
 def test_new_ids_are_uuid7_strings_like_new_id() -> None:
@@ -27,35 +27,43 @@ def test_new_ids_are_uuid7_strings_like_new_id() -> None:
         assert str(parsed) == value
     # Same millisecond prefix layout as single ids, so bulk and single rows sort together.
     assert ids[0][:13] <= new_id()[:13]
+    assert ids == sorted(ids)  # inserted in this order, they append to the id index
 
 
 def test_new_ids_of_nothing() -> None:
     assert new_ids(0) == []
 
 
+class FakeDriver:
+    """The driver connection under the fake: records the statements it runs."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def cursor(self) -> FakeDriver:
+        return self
+
+    def execute(self, sql: str) -> None:
+        self.statements.append(sql)
+
+    def close(self) -> None:
+        pass
+
+
 class FakeConnection:
-    """Records inserts; fails on a chosen call; detects overlapping calls."""
+    """Records inserts; fails on a chosen call."""
 
     def __init__(self, fail_on: int | None = None) -> None:
         self.dialect = sqlite.dialect()
         self.fail_on = fail_on
         self.calls: list[int] = []
-        self.busy = False
-        self.overlapped = False
-        self.threads: set[str] = set()
+        self.driver = FakeDriver()
+        self.connection = SimpleNamespace(dbapi_connection=self.driver)
 
     def exec_driver_sql(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        if self.busy:
-            self.overlapped = True
-        self.busy = True
-        self.threads.add(threading.current_thread().name)
-        try:
-            time.sleep(0.01)  # let the caller run ahead and try to overlap
-            self.calls.append(len(rows))
-            if self.fail_on == len(self.calls):
-                raise RuntimeError("disk full")
-        finally:
-            self.busy = False
+        self.calls.append(len(rows))
+        if self.fail_on == len(self.calls):
+            raise RuntimeError("disk full")
 
 
 def writer(conn: FakeConnection, batch_size: int = 3) -> ItemWriter:
@@ -68,7 +76,7 @@ def writer(conn: FakeConnection, batch_size: int = 3) -> ItemWriter:
     )
 
 
-def test_batches_are_inserted_in_the_background_one_at_a_time() -> None:
+def test_rows_are_inserted_in_batches_with_ids_in_order() -> None:
     conn = FakeConnection()
     w = writer(conn)
     try:
@@ -79,22 +87,24 @@ def test_batches_are_inserted_in_the_background_one_at_a_time() -> None:
         w.close()
     assert conn.calls == [3, 3, 3, 1]
     assert w.count == 10
-    assert not conn.overlapped
-    # Full batches go to the background thread; the remainder is written by the caller.
-    assert conn.threads == {"assay-import_0", threading.current_thread().name}
+    # A write of several batches has the bigger SQLite cache while it lasts.
+    assert conn.driver.statements == [
+        f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}",
+        f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}",
+    ]
 
 
-def test_a_write_smaller_than_a_batch_starts_no_thread() -> None:
+def test_a_write_smaller_than_a_batch_leaves_the_cache_alone() -> None:
     conn = FakeConnection()
     w = writer(conn, batch_size=5_000)
     w.add(ItemCreate(input="one"), 0, 1)
     w.finish()
     w.close()
     assert conn.calls == [1]
-    assert conn.threads == {threading.current_thread().name}
+    assert conn.driver.statements == []
 
 
-def test_an_insert_error_reaches_the_caller() -> None:
+def test_an_insert_error_reaches_the_caller_and_the_cache_is_restored() -> None:
     conn = FakeConnection(fail_on=2)
     w = writer(conn)
 
@@ -109,17 +119,7 @@ def test_an_insert_error_reaches_the_caller() -> None:
     with pytest.raises(RuntimeError, match="disk full"):
         run()
     assert len(conn.calls) == 2  # nothing more was sent after the failure
-    assert not conn.busy
-
-
-def test_close_waits_for_the_insert_in_flight() -> None:
-    conn = FakeConnection()
-    w = writer(conn)
-    for n in range(3):
-        w.add(ItemCreate(input=f"q{n}"), n, n + 1)  # the third add hands off a batch
-    w.close()
-    assert conn.calls == [3]
-    assert not conn.busy
+    assert conn.driver.statements[-1] == f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}"
 
 
 def test_rows_the_database_cannot_hold_are_rejected_with_their_number() -> None:

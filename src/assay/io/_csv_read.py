@@ -17,17 +17,20 @@ from typing import IO, Any
 import orjson
 from pydantic import ValidationError
 
-from assay.domain import ItemCreate, RunItemCreate
+from assay.domain import ItemCreate, ItemSource, RunItemCreate
 from assay.errors import InvalidInput, from_validation
 from assay.io._fields import (
     IGNORED,
     NESTABLE,
+    WS,
     Path,
     check_mapping,
     dotted,
     find_conflict,
     parse_target,
     set_path,
+    strip_ws,
+    trusted_item,
     validate_item,
 )
 
@@ -64,7 +67,8 @@ def _tags(cell: str) -> Any:
         return value
     if "," not in cell and ";" not in cell:
         return [cell.strip()]  # one tag; the caller skips empty cells
-    return [t for t in (p.strip() for p in _TAG_SPLIT.split(cell)) if t]
+    parts = cell.split(",") if ";" not in cell else _TAG_SPLIT.split(cell)
+    return [t for t in map(str.strip, parts) if t]
 
 
 def _integer(cell: str) -> int:
@@ -219,26 +223,22 @@ def _data_rows(
     reader: Iterator[list[str]], width: int, position: list[int]
 ) -> Iterator[tuple[int, list[str]]]:
     row = 1
-    while True:
-        try:
-            cells = next(reader, None)
-        except csv.Error as exc:
-            raise InvalidInput(
-                f"row {row + 1}: {_malformed(exc)}", field="file", row=row + 1
-            ) from None
-        if cells is None:
-            return
-        row += 1
-        position[0] = row
-        if len(cells) != width:
-            if not cells or not any(c.strip() for c in cells):
-                continue  # blank line or a row of empty cells
-            raise InvalidInput(
-                f"row {row}: expected {width} cells (one per header column), found {len(cells)}",
-                field="file",
-                row=row,
-            )
-        yield row, cells
+    try:
+        for cells in reader:
+            row += 1
+            position[0] = row
+            if len(cells) != width:
+                if not cells or not any(c.strip() for c in cells):
+                    continue  # blank line or a row of empty cells
+                raise InvalidInput(
+                    f"row {row}: expected {width} cells (one per header column), "
+                    f"found {len(cells)}",
+                    field="file",
+                    row=row,
+                )
+            yield row, cells
+    except csv.Error as exc:  # only the reader raises it: the row after the last one read
+        raise InvalidInput(f"row {row + 1}: {_malformed(exc)}", field="file", row=row + 1) from None
 
 
 def read_csv(
@@ -253,41 +253,127 @@ def read_csv(
 def _items(
     rows: Iterator[tuple[int, list[str]]], columns: list[_Column]
 ) -> Iterator[tuple[int, ItemCreate]]:
+    fast = _fast_plan(columns)
     row = 1
     count = 0
     for row, cells in rows:
-        data: dict[str, Any] = {}
-        empty = True
-        for col in columns:
-            cell = cells[col.index]
-            if not cell or cell.isspace():
-                continue
-            empty = False
-            try:
-                value = col.convert(cell)
-            except _CellError as exc:
-                raise InvalidInput(
-                    f'row {row}, column "{col.name}": {exc}', field=col.name, row=row
-                ) from None
-            path = col.path
-            if len(path) == 1:
-                data[path[0]] = value
-            elif len(path) == 2:  # the common dotted column, e.g. input.query
-                inner = data.get(path[0])
-                if inner is None:
-                    data[path[0]] = {path[1]: value}
-                else:
-                    inner[path[1]] = value
-            elif not set_path(data, path, value):  # pragma: no cover - conflicts rejected above
-                raise InvalidInput(f'row {row}, column "{col.name}": conflicting value', row=row)
-        if empty and not any(c.strip() for c in cells):
-            continue
+        if fast is None:
+            data = _row_data(row, cells, columns)
+            item = None
+        else:
+            data, item = _fast_row(row, cells, fast)
+        if not data and not any(c.strip() for c in cells):
+            continue  # every cell empty (an ignored column's text still makes a row)
         count += 1
-        yield row, _validate(data, row, columns)
+        yield row, item if item is not None else _validate(data, row, columns)
     if count == 0:
         raise InvalidInput(
             "no items: the CSV has a header row but no data rows", field="file", row=row
         )
+
+
+def _cell_error(row: int, name: str, exc: _CellError) -> InvalidInput:
+    return InvalidInput(f'row {row}, column "{name}": {exc}', field=name, row=row)
+
+
+def _row_data(row: int, cells: list[str], columns: list[_Column]) -> dict[str, Any]:
+    """A row's cells placed at their targets, as parsed (the validator finishes them)."""
+    data: dict[str, Any] = {}
+    for col in columns:
+        cell = cells[col.index]
+        if not cell or cell.isspace():
+            continue
+        try:
+            value = col.convert(cell)
+        except _CellError as exc:
+            raise _cell_error(row, col.name, exc) from None
+        path = col.path
+        if len(path) == 1:
+            data[path[0]] = value
+        elif len(path) == 2:  # the common dotted column, e.g. input.query
+            inner = data.get(path[0])
+            if inner is None:
+                data[path[0]] = {path[1]: value}
+            else:
+                inner[path[1]] = value
+        elif not set_path(data, path, value):  # pragma: no cover - conflicts rejected above
+            raise InvalidInput(f'row {row}, column "{col.name}": conflicting value', row=row)
+    return data
+
+
+#: Fields whose text the item validator strips wherever it sits (``input`` only as a whole).
+_STRIPPED = frozenset({"expected_output", "context", "source_trace_id"})
+#: Fields whose converters return a final non-text value.
+_TYPED = frozenset({"tags", "sort_order"})
+#: Per column: cell index, field, key inside the field (or None), converter, strip the text,
+#: column name.
+_FastColumn = tuple[int, str, str | None, Callable[[str], Any], bool, str]
+
+
+def _fast_plan(columns: list[_Column]) -> list[_FastColumn] | None:
+    """The columns as :func:`_fast_row` reads them; None when one needs the general path
+    (a path two keys deep, or a key the validator would strip)."""
+    plan: list[_FastColumn] = []
+    for col in columns:
+        path = col.path
+        if len(path) > 2 or (path[0] in _STRIPPED and any(strip_ws(k) != k for k in path)):
+            return None
+        key = path[1] if len(path) == 2 else None
+        strip = path[0] in _STRIPPED or path == ("input",)
+        plan.append((col.index, path[0], key, col.convert, strip, col.name))
+    return plan
+
+
+def _fast_row(
+    row: int, cells: list[str], plan: list[_FastColumn]
+) -> tuple[dict[str, Any], ItemCreate | None]:
+    """The row's data, and its item when every value already has the form validation gives
+    it (text cells, stripped where the model strips); else None: validate ``data``."""
+    data: dict[str, Any] = {}
+    plain = True
+    for index, field, key, convert, strip, name in plan:
+        cell = cells[index]
+        if not cell or cell.isspace():
+            continue
+        try:
+            value = convert(cell)
+        except _CellError as exc:
+            raise _cell_error(row, name, exc) from None
+        if value.__class__ is str:
+            if strip:
+                value = value.strip(WS)
+        elif field not in _TYPED:
+            plain = False  # a JSON cell: the validator checks and strips inside it
+        if key is None:
+            data[field] = value
+        else:
+            inner = data.get(field)
+            if inner is None:
+                data[field] = {key: value}
+            else:
+                inner[key] = value
+    if not plain:
+        return data, None
+    value = data.get("input")
+    metadata = data.get("metadata")
+    if value is None or (metadata is not None and metadata.__class__ is not dict):
+        return data, None
+    tags = data.get("tags")
+    if tags is not None:
+        tags = [t.strip(WS) for t in tags]
+        if tags and ("" in tags or max(map(len, tags)) > 100):
+            return data, None  # the validator names the bad tag
+    values = {
+        "input": value,
+        "expected_output": data.get("expected_output"),
+        "context": data.get("context"),
+        "metadata": {} if metadata is None else metadata,
+        "tags": [] if tags is None else tags,
+        "source": ItemSource.import_,
+        "source_trace_id": data.get("source_trace_id"),
+        "sort_order": data.get("sort_order"),
+    }
+    return data, trusted_item(values, {*data, "source"})
 
 
 #: Run-output upload columns, by their lower-case name with spaces as underscores.

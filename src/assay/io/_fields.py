@@ -179,7 +179,7 @@ def validate_item(data: dict[str, Any], where: str, row: int) -> ItemCreate:
 
 #: What pydantic strips from strings (Unicode White_Space, as Rust's ``str::trim``); Python's
 #: own ``str.strip()`` also strips the ASCII separators U+001C..U+001F.
-_WS = (
+WS = (
     "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
     "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
@@ -192,9 +192,9 @@ def _stripped(value: Any) -> Any:
     """A JSON value as ``ItemCreate`` stores it: strings (and object keys) stripped; the same
     object when nothing changes. Raises KeyError when stripping makes two keys one."""
     if isinstance(value, str):
-        return value.strip(_WS)
+        return value.strip(WS)
     if isinstance(value, dict):
-        out = {k.strip(_WS): _stripped(v) for k, v in value.items()}
+        out = {k.strip(WS): _stripped(v) for k, v in value.items()}
         if len(out) != len(value):
             raise KeyError("keys collide once stripped")
         return out
@@ -217,7 +217,7 @@ def _trusted(data: dict[str, Any]) -> ItemCreate | None:
     values.update(data)
     value = values["input"]
     if isinstance(value, str):
-        values["input"] = value.strip(_WS)
+        values["input"] = value.strip(WS)
     elif not isinstance(value, dict):
         return None
     try:
@@ -239,7 +239,7 @@ def _trusted(data: dict[str, Any]) -> ItemCreate | None:
         for tag in tags:
             if not isinstance(tag, str):
                 return None
-            tag = tag.strip(_WS)
+            tag = tag.strip(WS)
             if not 1 <= len(tag) <= 100:
                 return None
             clean.append(tag)
@@ -248,13 +248,24 @@ def _trusted(data: dict[str, Any]) -> ItemCreate | None:
     if trace is not None:
         if not isinstance(trace, str):
             return None
-        values["source_trace_id"] = trace.strip(_WS)
+        values["source_trace_id"] = trace.strip(WS)
     order = values["sort_order"]
     if order is not None and (type(order) is not int):
         return None
+    return trusted_item(values, set(data))
+
+
+def trusted_item(values: dict[str, Any], fields_set: set[str]) -> ItemCreate:
+    """An ``ItemCreate`` of ``values``: every field, in the model's order, already in the form
+    validation gives it (the caller has checked them)."""
     item = ItemCreate.__new__(ItemCreate)
     _set(item, "__dict__", values)
-    _set(item, "__pydantic_fields_set__", set(data))
+    _set(item, "__pydantic_fields_set__", fields_set)
     _set(item, "__pydantic_extra__", None)
     _set(item, "__pydantic_private__", None)
     return item
+
+
+def strip_ws(value: str) -> str:
+    """A string stripped as the item validator strips it."""
+    return value.strip(WS)

@@ -60,16 +60,32 @@ class _Shaper:
         known.update(dict.fromkeys(IGNORED))
         known.update(self.mapping)
         self.known = known
+        #: Keys that set a whole field as they are (the common case), to the field's name.
+        self.direct = {
+            key: path[0]
+            for key, path in known.items()
+            if path is not None and len(path) == 1 and key not in self.mapping
+        }
 
     def item(self, obj: Any, where: str, number: int) -> ItemCreate:
         if not isinstance(obj, dict):
             raise InvalidInput(
                 f"{where}: expected a JSON object, not {kind(obj)}", field="item", row=number
             )
-        known = self.known
+        known, direct = self.known, self.direct
         data: dict[str, Any] = {}
         nested: list[tuple[str, Path, Any]] = []
         for key, value in obj.items():
+            field = direct.get(key)
+            if field is not None:
+                if field in data:
+                    raise InvalidInput(
+                        f'{where}: field "{field}" is given twice (as "{key}" and an alias)',
+                        field=field,
+                        row=number,
+                    )
+                data[field] = value
+                continue
             if key not in known:
                 raise InvalidInput(
                     f'{where}: unknown field "{key}" (expected {", ".join(FIELDS)})',
@@ -77,17 +93,7 @@ class _Shaper:
                     row=number,
                 )
             path = known[key]
-            if path is None:
-                continue
-            if len(path) == 1 and key not in self.mapping:
-                if path[0] in data:
-                    raise InvalidInput(
-                        f'{where}: field "{path[0]}" is given twice (as "{key}" and an alias)',
-                        field=path[0],
-                        row=number,
-                    )
-                data[path[0]] = value
-            else:
+            if path is not None:
                 nested.append((key, path, value))
         for key, path, value in nested:
             if not _place(data, path, value):

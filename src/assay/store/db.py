@@ -43,6 +43,15 @@ def is_in_memory(url: str | URL) -> bool:
     return (parsed.database or "") in ("", ":memory:") or parsed.query.get("mode") == "memory"
 
 
+#: Page cache of each SQLite connection, KiB: a pool keeps several connections warm, and each
+#: one's cache is memory the process keeps; the OS caches the file as well.
+SQLITE_CACHE_KIB = 16_384
+#: The cache of the one connection a bulk import writes with, while it writes: a million
+#: rows' content-hash index (random order) outgrows the usual cache, and then nearly every
+#: insert re-reads a page and spills another. A fixed bound, so memory stays flat.
+SQLITE_BULK_CACHE_KIB = 65_536
+
+
 class Database:
     """An engine plus the write discipline for its dialect."""
 
@@ -117,9 +126,7 @@ class Database:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             cursor.execute("PRAGMA temp_store=MEMORY")
-            # 16 MB of page cache per connection: a pool keeps several connections warm, and
-            # each one's cache is memory the process keeps; the OS caches the file as well.
-            cursor.execute("PRAGMA cache_size=-16384")
+            cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
