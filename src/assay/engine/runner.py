@@ -595,10 +595,18 @@ class Runner:
     ) -> None:
         """Run ``item`` until it succeeds, fails for good, or the run stops (then it is left
         unfinished: a resume runs it again). ``first``: its first attempt, already failed."""
+        if first is None:  # the first attempt directly: most calls need no retry machinery
+            output, failure, latency, started = await self._attempt(item, pool)
+            if failure is None:
+                assert output is not None
+                await self._succeed(item, output, 1, latency, started)
+                return
+            first = _Failed(failure, 1, latency, started)
+        initial: _Failed = first
 
         async def attempt(number: int) -> tuple[TargetOutput, int, float, float]:
-            if number == 1 and first is not None:
-                failed = first
+            if number == 1:
+                failed = initial
             else:
                 output, failure, latency, started = await self._attempt(item, pool)
                 if failure is None:
