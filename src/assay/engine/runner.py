@@ -596,12 +596,12 @@ class Runner:
         """Run ``item`` until it succeeds, fails for good, or the run stops (then it is left
         unfinished: a resume runs it again). ``first``: its first attempt, already failed."""
         if first is None:  # the first attempt directly: most calls need no retry machinery
-            output, failure, latency, started = await self._attempt(item, pool)
-            if failure is None:
-                assert output is not None
-                await self._succeed(item, output, 1, latency, started)
+            answer, failed_as, took, began = await self._attempt(item, pool)
+            if failed_as is None:
+                assert answer is not None
+                await self._succeed(item, answer, 1, took, began)
                 return
-            first = _Failed(failure, 1, latency, started)
+            first = _Failed(failed_as, 1, took, began)
         initial: _Failed = first
 
         async def attempt(number: int) -> tuple[TargetOutput, int, float, float]:

@@ -61,9 +61,7 @@ class Bulk:
             "started_at = v.column10, finished_at = v.column11, trace_id = v.column12 "
             "FROM (VALUES "
         )
-        self._record_tail = (
-            ") AS v WHERE results.id = v.column13 AND results.status <> 'completed'"
-        )
+        self._record_tail = ") AS v WHERE results.id = v.column13 AND results.status <> 'completed'"
         self._record = (
             f"UPDATE results SET status = {mark}, output = {json}, error = {mark}, "
             f"latency_ms = {mark}, tokens_in = {mark}, tokens_out = {mark}, cost = {mark}, "

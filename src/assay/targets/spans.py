@@ -128,7 +128,7 @@ def span(
         _parent.reset(token)
 
 
-class recording:  # noqa: N801 - used like a function: ``with recording() as spans``
+class recording:
     """Collect the spans opened inside (used by targets around each call). When the call
     raises, the spans go with the exception (see :func:`spans_of`). A class rather than a
     generator context manager: it wraps every target call."""
