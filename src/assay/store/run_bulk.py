@@ -30,9 +30,7 @@ from assay.store.types import utcnow
 
 _EMPTY_OBJECT = "{}"
 _ROWS = 500  # rows per multi-row statement on SQLite
-# Host parameters one SQLite statement may hold (999 before 3.32), and UPDATE … FROM (3.33).
-_MAX_PARAMS = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
-_UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33)
+_UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33)  # UPDATE … FROM
 _flatten = itertools.chain.from_iterable
 
 
@@ -46,6 +44,7 @@ class Bulk:
     def __init__(self, dialect: str) -> None:
         self.pg = dialect == "postgresql"
         self._seconds: dict[int, str] = {}
+        self._max_params: int | None = None
         mark = "%s" if self.pg else "?"
         json = f"CAST({mark} AS JSONB)" if self.pg else mark
         self._insert_results = (
@@ -106,7 +105,10 @@ class Bulk:
         tail: str,
         params: Sequence[tuple[Any, ...]],
     ) -> int:
-        size = max(1, min(_ROWS, _MAX_PARAMS // len(params[0])))
+        if self._max_params is None:  # host parameters one statement may hold
+            driver = conn.connection.driver_connection
+            self._max_params = int(driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))  # type: ignore[union-attr]
+        size = max(1, min(_ROWS, self._max_params // len(params[0])))
         full = _statement(head, row, size, tail)
         written = 0
         for start in range(0, len(params), size):
