@@ -16,6 +16,7 @@ writer from stalling behind the loop. PostgreSQL keeps ``executemany`` (psycopg 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import sqlite3
 from collections.abc import Sequence
@@ -29,11 +30,12 @@ from assay.store.planning import sequential_ids
 from assay.store.types import utcnow
 
 _EMPTY_OBJECT = "{}"
-_ROWS = 500  # rows per multi-row statement on SQLite
+_ROWS = 128  # rows per multi-row statement on SQLite
 _UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33)  # UPDATE … FROM
 _flatten = itertools.chain.from_iterable
 
 
+@functools.lru_cache(maxsize=64)
 def _statement(head: str, row: str, n: int, tail: str = "") -> str:
     return f"{head}{', '.join([row] * n)}{tail}"
 
@@ -109,12 +111,18 @@ class Bulk:
             driver = conn.connection.driver_connection
             self._max_params = int(driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))  # type: ignore[union-attr]
         size = max(1, min(_ROWS, self._max_params // len(params[0])))
-        full = _statement(head, row, size, tail)
+        full = len(params) - len(params) % size
         written = 0
-        for start in range(0, len(params), size):
-            chunk = params[start : start + size]
-            sql = full if len(chunk) == size else _statement(head, row, len(chunk), tail)
-            written += conn.exec_driver_sql(sql, tuple(_flatten(chunk))).rowcount
+        if full:
+            sql = _statement(head, row, size, tail)
+            for start in range(0, full, size):
+                chunk = params[start : start + size]
+                written += conn.exec_driver_sql(sql, tuple(_flatten(chunk))).rowcount
+        if full < len(params):
+            # The rest row by row: two statements per table in each connection's statement
+            # cache (a statement of hundreds of rows is about half a megabyte).
+            rest = params[full:]
+            written += conn.exec_driver_sql(_statement(head, row, 1, tail), rest).rowcount
         return written
 
     def json(self, value: Any) -> str | None:
