@@ -145,9 +145,9 @@ def test_a_fresh_batch_meeting_a_recorded_result_is_written_once(store: Store) -
 
 
 def test_a_batch_of_several_statements_records_each_result_once(store: Store) -> None:
-    """More results than one multi-row statement holds (SQLite writes 128 rows a statement, the rest row by row):
-    every chunk, the partial last one included, records its results, scores and traces, and
-    the result completed before is left as it was."""
+    """More results than one multi-row statement holds (SQLite writes 128 rows a statement,
+    the rest row by row): every chunk and the rest record their results, scores and traces,
+    and the result completed before is left as it was."""
     make(store, 1_203)
     exp_id, rids = create(store)
     _, lease = store.experiments.claim_lease(exp_id, worker_id())
