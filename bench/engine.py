@@ -18,7 +18,7 @@ run, and engine figures are printed as a multiple of it.
 
 With ``--baseline TREE`` (another checkout, e.g. the commit before a change) the ``zero`` and
 ``setup`` workloads of both trees run alternately, ``--rounds`` times, under the same load, and
-both are printed with their ratio.
+both are printed with their ratio; the ``memory`` and ``sleep`` workloads run for both trees too.
 
     python bench/engine.py                               # writes bench/results/engine.json
     python bench/engine.py --items 5000 --sizes 10000,100000
@@ -420,17 +420,18 @@ def main() -> None:
         if "sleep" in only:
             sleeps = []
             for concurrency, n in ((100, 10_000), (1_000, 20_000), (5_000, 50_000)):
-                home = homes.fresh(SRC, n)
-                r = child(SRC, "sleep", home, n, concurrency)
-                shutil.rmtree(home, ignore_errors=True)
-                sleeps.append(r)
-                print(
-                    f"sleep 50 ms, concurrency {concurrency:>5}, {n:,} items: "
-                    f"{r['items_per_s']:,} items/s = {r['of_ideal']:.1%} of ideal "
-                    f"{r['ideal_items_per_s']:,} ({r['run_of_ideal']:.1%} after the "
-                    f"{r['plan_seconds']} s of planning); p50 {r['p50_latency_ms']:.1f} ms, "
-                    f"p95 {r['p95_latency_ms']:.1f} ms, peak RSS {r['peak_rss_mb']} MB"
-                )
+                for name, src in trees.items():  # alternately, as the zero workload
+                    home = homes.fresh(src, n)
+                    r = child(src, "sleep", home, n, concurrency) | {"tree": name}
+                    shutil.rmtree(home, ignore_errors=True)
+                    sleeps.append(r)
+                    print(
+                        f"sleep 50 ms, concurrency {concurrency:>5}, {n:,} items, {name}: "
+                        f"{r['items_per_s']:,} items/s = {r['of_ideal']:.1%} of ideal "
+                        f"{r['ideal_items_per_s']:,} ({r['run_of_ideal']:.1%} after the "
+                        f"{r['plan_seconds']} s of planning); p50 {r['p50_latency_ms']:.1f} ms, "
+                        f"p95 {r['p95_latency_ms']:.1f} ms, peak RSS {r['peak_rss_mb']} MB"
+                    )
             report["sleep_50ms"] = sleeps
     finally:
         homes.close()

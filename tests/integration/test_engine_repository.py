@@ -144,6 +144,38 @@ def test_a_fresh_batch_meeting_a_recorded_result_is_written_once(store: Store) -
     assert page.summary.completed == 3
 
 
+def test_a_batch_of_several_statements_records_each_result_once(store: Store) -> None:
+    """More results than one multi-row statement holds (SQLite writes 128 rows a statement,
+    the rest row by row): every chunk and the rest record their results, scores and traces,
+    and the result completed before is left as it was."""
+    make(store, 1_203)
+    exp_id, rids = create(store)
+    _, lease = store.experiments.claim_lease(exp_id, worker_id())
+    assert store.experiments.record(exp_id, [done(rids[700], 1.0)], lease=lease) == 1
+
+    def traced(k: int, rid: str) -> Completion:
+        completion = done(rid, float(k), passed=k % 2 == 0)
+        completion.trace = RunTrace("exp", exp_id, {"q": k}, metadata={"attempts": 1})
+        return completion
+
+    batch = [traced(k, rid) for k, rid in enumerate(rids)]
+    assert store.experiments.record(exp_id, batch, lease=lease, fresh=True) == 1_202
+    results = {r.id: r for r in store.experiments.iter_results(exp_id)}
+    assert results[rids[700]].latency_ms == 1.0
+    assert [results[rid].latency_ms for rid in (rids[0], rids[127], rids[1_200], rids[-1])] == [
+        0.0,
+        127.0,
+        1_200.0,
+        1_202.0,
+    ]
+    assert results[rids[3]].passed is False
+    with store.db.read() as conn:
+        count = select(func.count()).select_from(traces).where(traces.c.id.in_(rids[:900]))
+        assert conn.execute(count).scalar_one() == 899  # not the result completed before
+    summary = store.experiments.summary(exp_id)
+    assert summary.completed == 1_203
+
+
 def test_failed_results_can_be_recorded_again(store: Store) -> None:
     make(store, 1)
     exp_id, rids = create(store)

@@ -595,10 +595,18 @@ class Runner:
     ) -> None:
         """Run ``item`` until it succeeds, fails for good, or the run stops (then it is left
         unfinished: a resume runs it again). ``first``: its first attempt, already failed."""
+        if first is None:  # the first attempt directly: most calls need no retry machinery
+            answer, failed_as, took, began = await self._attempt(item, pool)
+            if failed_as is None:
+                assert answer is not None
+                await self._succeed(item, answer, 1, took, began)
+                return
+            first = _Failed(failed_as, 1, took, began)
+        initial: _Failed = first
 
         async def attempt(number: int) -> tuple[TargetOutput, int, float, float]:
-            if number == 1 and first is not None:
-                failed = first
+            if number == 1:
+                failed = initial
             else:
                 output, failure, latency, started = await self._attempt(item, pool)
                 if failure is None:

@@ -4,13 +4,15 @@ The snapshot (see :mod:`assay.analysis.snapshot`) is an uncompressed ``.npz`` ar
 ``.npy`` array per numeric column, two per scorer, and a JSON header. Building it through a
 :class:`~assay.analysis.frame.RunFrame` would hold every result and score as Python objects
 and load NumPy when a run ends; here results are read in keyset pages with the scores of each
-page, each column grows as a compact :class:`array.array`, the item ids go to a temporary file,
-and the archive is assembled from those. It reads back exactly like the frame-built one
+page, each page's columns are compact :class:`array.array` values appended to a temporary
+file per column (as are the item ids), and the archive is assembled from those files: memory
+holds one page whatever the run's size. It reads back exactly like the frame-built one
 (``tests/integration/test_run_snapshot.py`` compares them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -61,35 +63,54 @@ def _npy_header(descr: str, n: int) -> bytes:
     return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text
 
 
-class _Columns:
-    """The snapshot's columns as they grow, one page of results at a time."""
+class _Column:
+    """One column of the archive, spooled to a temporary file a page at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, file: IO[bytes], descr: str) -> None:
+        self.file = file
+        self.descr = descr
+
+    def add(self, values: array[Any]) -> None:
+        values.tofile(self.file)
+
+    def add_missing(self, n: int) -> None:
+        """``n`` NaN values (rows read before this score's name first appeared)."""
+        block = array("d", [NAN]) * min(n, 1 << 16)
+        while n > 0:
+            take = min(n, len(block))
+            block[:take].tofile(self.file)
+            n -= take
+
+
+class _Columns:
+    """The snapshot's columns, spooled to files as the pages of results are read, so a run of
+    any size is held in memory one page at a time."""
+
+    def __init__(self, stack: contextlib.ExitStack) -> None:
+        self._stack = stack
         self.n = 0
         self.unaligned = 0
-        self.repetition = array("q")
-        self.status = array("b")
-        self.passed = array("d")
-        self.latency_ms = array("d")
-        self.cost = array("d")
-        self.judge_cost = array("d")
-        self.scores: dict[str, tuple[array[float], array[float]]] = {}
+        self.repetition = self._column(f"{_END}i8")
+        self.status = self._column("|i1")
+        self.passed = self._column(f"{_END}f8")
+        self.latency_ms = self._column(f"{_END}f8")
+        self.cost = self._column(f"{_END}f8")
+        self.judge_cost = self._column(f"{_END}f8")
+        self.scores: dict[str, tuple[_Column, _Column]] = {}
         self.errors: dict[int, str] = {}
         self.judge_spreads: dict[str, tuple[float, int, int]] = {}
 
-    def score_column(self, name: str) -> tuple[array[float], array[float]]:
+    def _column(self, descr: str) -> _Column:
+        return _Column(self._stack.enter_context(tempfile.TemporaryFile()), descr)
+
+    def score_column(self, name: str) -> tuple[_Column, _Column]:
+        """A score's columns, filled with NaN up to the page being read (``self.n``)."""
         found = self.scores.get(name)
         if found is None:
-            found = self.scores[name] = (array("d", [NAN]) * self.n, array("d", [NAN]) * self.n)
+            found = self.scores[name] = (self._column(f"{_END}f8"), self._column(f"{_END}f8"))
+            for column in found:
+                column.add_missing(self.n)
         return found
-
-    def pad(self) -> None:
-        """Every score column as long as the results read so far."""
-        for value, passed in self.scores.values():
-            missing = self.n - len(value)
-            if missing:
-                value.extend(array("d", [NAN]) * missing)
-                passed.extend(array("d", [NAN]) * missing)
 
 
 def build(store: Store, experiment_id: str, *, page: int | None = None) -> bytes:
@@ -102,9 +123,10 @@ def build(store: Store, experiment_id: str, *, page: int | None = None) -> bytes
 
 def write(store: Store, experiment_id: str, out: IO[bytes], *, page: int | None = None) -> None:
     """Write the run's snapshot archive to ``out`` (see :func:`build`)."""
-    cols = _Columns()
     pages = result_pages(store.db, experiment_id, page=page or PAGE)
-    with tempfile.TemporaryFile() as ids:
+    with contextlib.ExitStack() as stack:
+        cols = _Columns(stack)
+        ids = stack.enter_context(tempfile.TemporaryFile())
         for rows, score_rows in pages:
             kept = [r for r in rows if r[1] is not None]
             cols.unaligned += len(rows) - len(kept)
@@ -112,65 +134,78 @@ def write(store: Store, experiment_id: str, out: IO[bytes], *, page: int | None 
                 continue
             rids, items, repetition, status, passed, latency, cost, errors = zip(*kept, strict=True)
             try:
-                cols.status.extend([_CODE[v] for v in status])
+                cols.status.add(array("b", [_CODE[v] for v in status]))
             except KeyError as exc:
                 raise InvalidInput(
                     f"unknown result status {exc.args[0]!r}", field="status"
                 ) from None
             start = cols.n
-            cols.n += len(kept)
-            cols.repetition.extend(repetition)
-            cols.passed.extend([NAN if v is None else (1.0 if v else 0.0) for v in passed])
-            cols.latency_ms.extend([NAN if v is None else v for v in latency])
-            cols.cost.extend([NAN if v is None else v for v in cost])
-            cols.judge_cost.extend(array("d", [NAN]) * len(kept))
+            cols.repetition.add(array("q", repetition))
+            cols.passed.add(array("d", [NAN if v is None else (1.0 if v else 0.0) for v in passed]))
+            cols.latency_ms.add(array("d", [NAN if v is None else v for v in latency]))
+            cols.cost.add(array("d", [NAN if v is None else v for v in cost]))
             for k, error in enumerate(errors, start):
                 if error is not None:
                     cols.errors[k] = error
             ids.write((b"," if start else b"") + orjson.dumps(items)[1:-1])
-            cols.pad()  # score columns as long as the results so far, then this page's scores
-            if score_rows:
-                _add_scores(score_rows, dict(zip(rids, range(start, cols.n), strict=True)), cols)
+            row_of = dict(zip(rids, range(len(kept)), strict=True))
+            _add_scores(score_rows, row_of, cols, len(kept))
+            cols.n += len(kept)
         cols.judge_spreads = judge_spreads(store.db, experiment_id)
         _archive(cols, ids, out)
 
 
-def _add_scores(score_rows: list[tuple[Any, ...]], row_of: dict[str, int], cols: _Columns) -> None:
+def _add_scores(
+    score_rows: list[tuple[Any, ...]], row_of: dict[str, int], cols: _Columns, n: int
+) -> None:
+    """One page's scores and judge cost (``row_of``: a result's row within the page)."""
+    judge_cost = array("d", [NAN]) * n
+    values: dict[str, tuple[array[float], array[float]]] = {
+        name: (array("d", [NAN]) * n, array("d", [NAN]) * n) for name in cols.scores
+    }
     best: dict[tuple[int, str], tuple[int, int, str]] = {}
     for rid, name, numeric, passed, source, cost in score_rows:
         row = row_of.get(rid)
         if row is None:
             continue
         if cost is not None:
-            spent = cols.judge_cost[row]
-            cols.judge_cost[row] = float(cost) if math.isnan(spent) else spent + float(cost)
+            spent = judge_cost[row]
+            judge_cost[row] = float(cost) if math.isnan(spent) else spent + float(cost)
         rank = _rank(source)
         key = (row, name)
         if key in best and best[key] > rank:
             continue
         best[key] = rank
-        value, flag = cols.score_column(name)
+        found = values.get(name)
+        if found is None:
+            found = values[name] = (array("d", [NAN]) * n, array("d", [NAN]) * n)
+        value, flag = found
         value[row] = _float(numeric)
         flag[row] = _flag(passed)
+    cols.judge_cost.add(judge_cost)
+    for name, (value, flag) in values.items():
+        value_column, flag_column = cols.score_column(name)
+        value_column.add(value)
+        flag_column.add(flag)
 
 
 def _archive(cols: _Columns, ids: IO[bytes], out: IO[bytes]) -> None:
-    """Write the ``.npz`` archive to ``out``, one entry at a time (the item ids copied from
-    the ``ids`` file in blocks)."""
+    """Write the ``.npz`` archive to ``out``, one entry at a time, each copied from its
+    spooled column in blocks."""
     names = sorted(cols.scores)
     n = cols.n
-    arrays: list[tuple[str, array[Any], str]] = [
-        ("repetition", cols.repetition, f"{_END}i8"),
-        ("status", cols.status, "|i1"),
-        ("passed", cols.passed, f"{_END}f8"),
-        ("latency_ms", cols.latency_ms, f"{_END}f8"),
-        ("cost", cols.cost, f"{_END}f8"),
-        ("judge_cost", cols.judge_cost, f"{_END}f8"),
+    columns: list[tuple[str, _Column]] = [
+        ("repetition", cols.repetition),
+        ("status", cols.status),
+        ("passed", cols.passed),
+        ("latency_ms", cols.latency_ms),
+        ("cost", cols.cost),
+        ("judge_cost", cols.judge_cost),
     ]
     for i, name in enumerate(names):
         value, passed = cols.scores[name]
-        arrays.append((f"value_{i}", value, f"{_END}f8"))
-        arrays.append((f"passed_{i}", passed, f"{_END}f8"))
+        columns.append((f"value_{i}", value))
+        columns.append((f"passed_{i}", passed))
     head = f'{{"format": {FORMAT}, "item_ids": ['.encode()
     tail = (
         f'], "scores": {json.dumps(names)}, "unaligned": {cols.unaligned}, '
@@ -179,10 +214,11 @@ def _archive(cols: _Columns, ids: IO[bytes], out: IO[bytes]) -> None:
     size = ids.tell()
     ids.seek(0)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for name, values, descr in arrays:
+        for name, column in columns:
             with archive.open(f"{name}.npy", "w", force_zip64=True) as entry:
-                entry.write(_npy_header(descr, n))
-                entry.write(memoryview(values).cast("B"))
+                entry.write(_npy_header(column.descr, n))
+                column.file.seek(0)
+                shutil.copyfileobj(column.file, entry, 1 << 20)
         with archive.open("header.npy", "w", force_zip64=True) as entry:
             entry.write(_npy_header("|u1", len(head) + size + len(tail)))
             entry.write(head)

@@ -257,5 +257,7 @@ async def run_scorer(scorer_: Scorer, sample: Sample) -> list[ScoreCreate]:
     elapsed = round((time.perf_counter() - start) * 1000, 3)
     for score in scores:
         if score.latency_ms is None:
-            score.latency_ms = elapsed
+            # what ``score.latency_ms = elapsed`` does (no validation on assignment), directly
+            score.__dict__["latency_ms"] = elapsed
+            score.__pydantic_fields_set__.add("latency_ms")
     return scores

@@ -58,6 +58,8 @@ class ExactMatch:
 
     def score(self, sample: Sample) -> ScoreCreate:
         out, exp = sample.output, expected_or(self.value, sample)
+        if type(out) is str and type(exp) is str and out == exp:  # equal once normalised too
+            return make_score(self.name, True, passed=True)
         if isinstance(out, str) != isinstance(exp, str) and out is not None:
             # text against a structured value: compare as values when the text is JSON
             with contextlib.suppress(NotJson):

@@ -6,10 +6,19 @@ processing (type decorators, datetime formatting) for every value; here the valu
 converted once, in the exact storage format of :mod:`assay.store.types`, and handed to the
 driver's ``executemany``. The SQL is the same for both dialects apart from placeholders and the
 JSONB casts PostgreSQL needs.
+
+On SQLite each statement carries many rows (``INSERT … VALUES (…), (…)``, ``UPDATE … FROM
+(VALUES …)``) rather than going through ``executemany``: the driver releases the interpreter
+lock around every step it executes, and a writer thread stepping once per row waits for the
+lock again after each row while the event loop runs, so one step per few hundred rows keeps the
+writer from stalling behind the loop. PostgreSQL keeps ``executemany`` (psycopg pipelines it).
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +30,14 @@ from assay.store.planning import sequential_ids
 from assay.store.types import utcnow
 
 _EMPTY_OBJECT = "{}"
+_ROWS = 128  # rows per multi-row statement on SQLite
+_UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33)  # UPDATE … FROM
+_flatten = itertools.chain.from_iterable
+
+
+@functools.lru_cache(maxsize=64)
+def _statement(head: str, row: str, n: int, tail: str = "") -> str:
+    return f"{head}{', '.join([row] * n)}{tail}"
 
 
 class Bulk:
@@ -29,6 +46,7 @@ class Bulk:
     def __init__(self, dialect: str) -> None:
         self.pg = dialect == "postgresql"
         self._seconds: dict[int, str] = {}
+        self._max_params: int | None = None
         mark = "%s" if self.pg else "?"
         json = f"CAST({mark} AS JSONB)" if self.pg else mark
         self._insert_results = (
@@ -36,6 +54,15 @@ class Bulk:
             f"expected_output, attempts) VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, "
             f"{json}, {json}, 0)"
         )
+        # SQLite: the same updates as one statement per chunk of rows (see the module's doc)
+        self._record_head = (
+            "UPDATE results SET status = v.column1, output = v.column2, error = v.column3, "
+            "latency_ms = v.column4, tokens_in = v.column5, tokens_out = v.column6, "
+            "cost = v.column7, attempts = v.column8, passed = v.column9, "
+            "started_at = v.column10, finished_at = v.column11, trace_id = v.column12 "
+            "FROM (VALUES "
+        )
+        self._record_tail = ") AS v WHERE results.id = v.column13 AND results.status <> 'completed'"
         self._record = (
             f"UPDATE results SET status = {mark}, output = {json}, error = {mark}, "
             f"latency_ms = {mark}, tokens_in = {mark}, tokens_out = {mark}, cost = {mark}, "
@@ -61,6 +88,42 @@ class Bulk:
             "evaluator_version, cost, tokens_in, tokens_out, latency_ms, metadata, created_at, "
             f"updated_at) VALUES ({', '.join([mark] * 17)}, {json}, {mark}, {mark})"
         )
+
+    def _many(self, conn: Connection, sql: str, params: Sequence[tuple[Any, ...]]) -> int:
+        """``sql`` (an ``INSERT … VALUES (row)``) for every row of ``params``: executemany on
+        PostgreSQL, multi-row statements on SQLite. Returns how many rows it wrote."""
+        if not params:
+            return 0
+        if self.pg:
+            return int(conn.exec_driver_sql(sql, params).rowcount)
+        head, _, row = sql.partition(" VALUES ")
+        return self._chunked(conn, f"{head} VALUES ", row, "", params)
+
+    def _chunked(
+        self,
+        conn: Connection,
+        head: str,
+        row: str,
+        tail: str,
+        params: Sequence[tuple[Any, ...]],
+    ) -> int:
+        if self._max_params is None:  # host parameters one statement may hold
+            driver = conn.connection.driver_connection
+            self._max_params = int(driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))  # type: ignore[union-attr]
+        size = max(1, min(_ROWS, self._max_params // len(params[0])))
+        full = len(params) - len(params) % size
+        written = 0
+        if full:
+            sql = _statement(head, row, size, tail)
+            for start in range(0, full, size):
+                chunk = params[start : start + size]
+                written += conn.exec_driver_sql(sql, tuple(_flatten(chunk))).rowcount
+        if full < len(params):
+            # The rest row by row: two statements per table in each connection's statement
+            # cache (a statement of hundreds of rows is about half a megabyte).
+            rest = params[full:]
+            written += conn.exec_driver_sql(_statement(head, row, 1, tail), rest).rowcount
+        return written
 
     def json(self, value: Any) -> str | None:
         """JSON text for a JSON column (SQL NULL for None, like the Json column type)."""
@@ -101,7 +164,7 @@ class Bulk:
             else (r[0], r[1], r[2], r[3], r[4], json(r[5]), json(r[6]))
             for r in rows
         ]
-        conn.exec_driver_sql(self._insert_results, params)
+        self._many(conn, self._insert_results, params)
 
     def record(
         self,
@@ -154,13 +217,18 @@ class Bulk:
                 next_trace = trace_rows[k][0] if k < n_traces else None
         if k < n_traces:  # traces of results not in ``rows`` (not expected): written as given
             traces.extend(self._trace_params(project_id, created, trace_rows[k:]))
-        updated = conn.exec_driver_sql(self._record, params).rowcount
+        if self.pg or not _UPDATE_FROM:
+            updated = conn.exec_driver_sql(self._record, params).rowcount
+        elif params:
+            row = f"({', '.join(['?'] * 13)})"
+            updated = self._chunked(conn, self._record_head, row, self._record_tail, params)
+        else:
+            updated = 0
         return int(updated), traces
 
     def insert_trace_params(self, conn: Connection, params: Sequence[tuple[Any, ...]]) -> None:
         """Trace rows as :meth:`record` returns them."""
-        if params:
-            conn.exec_driver_sql(self._insert_traces, params)
+        self._many(conn, self._insert_traces, params)
 
     def _trace_params(
         self, project_id: str, created: Any, rows: Sequence[tuple[Any, ...]]
@@ -188,7 +256,7 @@ class Bulk:
     ) -> None:
         """Rows of (id, name, input, output, metadata, session_id, start_time, end_time)."""
         params = self._trace_params(project_id, self.time(now), rows)
-        conn.exec_driver_sql(self._insert_traces, params)
+        self._many(conn, self._insert_traces, params)
 
     def insert_observations(
         self, conn: Connection, project_id: str, rows: Sequence[tuple[Any, ...]]
@@ -210,7 +278,7 @@ class Bulk:
             )
             for r in rows
         ]
-        conn.exec_driver_sql(self._insert_observations, params)
+        self._many(conn, self._insert_observations, params)
 
     def insert_scores(
         self,
@@ -238,4 +306,4 @@ class Bulk:
             )
             for i, r in enumerate(rows)
         ]
-        conn.exec_driver_sql(self._insert_scores, params)
+        self._many(conn, self._insert_scores, params)

@@ -234,8 +234,8 @@ run_frames = Table(
     metadata,
     Column("experiment_id", ID, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True),
     Column("data_revision", Integer, nullable=False),
-    Column("data", LargeBinary, nullable=False),
     _created(),
+    Column("data", LargeBinary, nullable=False),  # last: see migration 0012
 )
 
 # Aggregates a finished run's pages show (its summary, histograms), as JSON, stamped with the

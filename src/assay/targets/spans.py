@@ -128,22 +128,24 @@ def span(
         _parent.reset(token)
 
 
-@contextmanager
-def recording() -> Iterator[list[Span]]:
+class recording:
     """Collect the spans opened inside (used by targets around each call). When the call
-    raises, the spans go with the exception (see :func:`spans_of`)."""
-    spans: list[Span] = []
-    token, parent = _spans.set(spans), _parent.set(None)
-    try:
-        yield spans
-    except Exception as exc:
-        if spans:
+    raises, the spans go with the exception (see :func:`spans_of`). A class rather than a
+    generator context manager: it wraps every target call."""
+
+    __slots__ = ("_parent", "_spans", "spans")
+
+    def __enter__(self) -> list[Span]:
+        self.spans: list[Span] = []
+        self._spans, self._parent = _spans.set(self.spans), _parent.set(None)
+        return self.spans
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, Exception) and self.spans:
             with suppress(AttributeError, TypeError):  # an exception type without a __dict__
-                exc.__dict__[_ATTRIBUTE] = spans
-        raise
-    finally:
-        _spans.reset(token)
-        _parent.reset(parent)
+                exc.__dict__[_ATTRIBUTE] = self.spans
+        _spans.reset(self._spans)
+        _parent.reset(self._parent)
 
 
 def active() -> bool:

@@ -1,7 +1,7 @@
 """stored aggregates of finished runs (summary, histograms) per data revision
 
 Revision ID: f4a1c9d2
-Revises: d5a8c1f6
+Revises: e3b9a2c7
 Create Date: 2026-12-20 09:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import assay.store.types
 
 revision: str = "f4a1c9d2"
-down_revision: str | None = "d5a8c1f6"
+down_revision: str | None = "e3b9a2c7"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
