@@ -11,11 +11,13 @@ From SQLite, each phase in a fresh subprocess so that its peak RSS (``ru_maxrss`
   plan, ``record_rows``, ``finish`` and the snapshot a run stores as it ends; ``--build rows``);
 - ``cold``: ``compare_experiments`` with the runs' stored snapshots removed first (every
   result and score row read from SQL);
-- ``warm``: ``compare_experiments``, ``load_run``, the first page of regressions and
-  ``gate_experiment`` as usual (each run's snapshot read back);
+- ``warm``: ``compare_experiments`` (statistics) and ``load_run`` as usual (each run's
+  snapshot read back);
+- ``pages``: the first page of regressions, the API's first page and ``gate_experiment``
+  (``--no-pages`` skips it);
 - ``trend``: ``store.analytics.trend`` over ``--runs`` runs of ``--run-items`` items.
 
-``--tree NAME=SRC`` (repeatable) runs the ``cold`` and ``warm`` phases with each tree's
+``--tree NAME=SRC`` (repeatable) runs the ``cold``, ``warm`` and ``pages`` phases with each tree's
 ``src`` on ``PYTHONPATH`` (interleaved, on the same store): before/after in one run. The floor
 of a cold read is the same rows fetched with a plain ``sqlite3`` cursor. Prints the figures
 and writes ``bench/results/compare.json`` (``compare-<items>.json`` for other sizes).
@@ -392,13 +394,15 @@ def run_phase(args: argparse.Namespace) -> dict[str, Any]:
         elif args.phase == "cold":
             # Runs without a current snapshot (uploaded runs, runs changed since by human
             # scores) are read from their result and score rows (and the snapshot stored).
-            best = float("inf")
+            best = best_cpu = float("inf")
             for _ in range(args.repeat):
                 _drop_snapshots(store)
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 compare_experiments(store, [base, cand], items=False)
                 best = min(best, time.perf_counter() - start)
+                best_cpu = min(best_cpu, time.process_time() - cpu_start)
             figures["compare_experiments_without_snapshots_s"] = best
+            figures["compare_experiments_without_snapshots_cpu_s"] = best_cpu
             _drop_snapshots(store)
             _, figures["store_snapshot_at_run_end_s"] = timed(
                 lambda: store_frame(store, cand), repeat=1
@@ -407,6 +411,8 @@ def run_phase(args: argparse.Namespace) -> dict[str, Any]:
             stats, t = timed(lambda: compare_experiments(store, [base, cand], items=False))
             figures["compare_experiments_s"] = t
             _, figures["load_run_s"] = timed(lambda: load_run(store, cand, outputs=False))
+            figures["verdicts"] = {m.name: m.contrasts[0].verdict.value for m in stats.metrics}
+        elif args.phase == "pages":
             if args.items <= 100_000:  # every output as Python objects: not at a million
                 _, figures["load_run_with_outputs_s"] = timed(lambda: load_run(store, cand))
             page, t = timed(
@@ -419,7 +425,6 @@ def run_phase(args: argparse.Namespace) -> dict[str, Any]:
             verdict, t = timed(lambda: gate_experiment(store, cand, baseline_tag="main"))
             figures["gate_experiment_s"] = t
             figures["gate_passed"] = verdict.passed
-            figures["verdicts"] = {m.name: m.contrasts[0].verdict.value for m in stats.metrics}
         elif args.phase == "trend":
             start = time.perf_counter()
             _recorded_runs(store, args.runs, args.run_items)
@@ -481,7 +486,7 @@ def sqlite_figures(args: argparse.Namespace) -> dict[str, Any]:
         out["phases"]["floor"] = spawn("floor", args, home, None)
         for _ in range(args.rounds):
             for name, src in trees:
-                for phase in ("cold", "warm"):
+                for phase in ("cold", "warm", *(("pages",) if args.pages else ())):
                     figures = spawn(phase, args, home, src)
                     key = phase if len(trees) == 1 else f"{phase}[{name}]"
                     # Several rounds: keep the best time of each figure, the highest peak.
@@ -500,20 +505,21 @@ def sqlite_figures(args: argparse.Namespace) -> dict[str, Any]:
         if key.startswith("cold"):
             t = figures["compare_experiments_without_snapshots_s"]
             figures["without_snapshots_to_floor"] = round(t / floor, 2)
-            figures["items_per_cpu_second"] = round(2 * args.items / figures["cpu_s"])
-    first = out["phases"][next(k for k in out["phases"] if k.startswith("warm"))]
-    out.update({k: v for k, v in first.items() if not k.endswith("rss_before_phase_mb")})
-    cold = out["phases"][next(k for k in out["phases"] if k.startswith("cold"))]
-    out.update({k: v for k, v in cold.items() if k.endswith("_s") and k != "cpu_s"})
-    out.pop("cpu_s", None)
-    out.pop("peak_rss_mb", None)
+            cpu = figures["compare_experiments_without_snapshots_cpu_s"]
+            figures["items_per_cpu_second"] = round(2 * args.items / cpu)
+
+    def last(kind: str) -> dict[str, Any]:  # the last tree's figures (the one measured)
+        return next((v for k, v in reversed(out["phases"].items()) if k.startswith(kind)), {})
+
+    for kind in ("warm", "pages"):
+        out.update(last(kind))
+    out.update({k: v for k, v in last("cold").items() if k.endswith("_s")})
     out["floor_read_s"] = floor
-    for key in ("setup_two_runs_s",):
-        out[key] = out["phases"]["build"][key]
+    out["setup_two_runs_s"] = out["phases"]["build"]["setup_two_runs_s"]
     if args.runs:
-        out.update({k: v for k, v in out["phases"]["trend"].items() if k not in ("cpu_s",)})
-        out.pop("peak_rss_mb", None)
-        out.pop("rss_before_phase_mb", None)
+        out.update(out["phases"]["trend"])
+    for key in ("cpu_s", "peak_rss_mb", "rss_before_phase_mb"):
+        out.pop(key, None)
     return out
 
 
@@ -572,6 +578,9 @@ def main() -> None:
     parser.add_argument("--sqlite-only", action="store_true", help="skip the in-memory part")
     parser.add_argument("--tree", action="append", default=[], metavar="NAME=SRC")
     parser.add_argument("--rounds", type=int, default=1, help="cold/warm rounds per tree")
+    parser.add_argument(
+        "--no-pages", dest="pages", action="store_false", help="skip the pages phase"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="cold reads per cold phase")
     # Internal: run one phase in this process.
     parser.add_argument("--phase", help=argparse.SUPPRESS)

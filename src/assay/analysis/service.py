@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import tempfile
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -89,7 +90,9 @@ def _frame_of(store: Store, experiment: Experiment, *, outputs: bool) -> RunFram
         with store.db.read() as conn:  # the revision is read before the data it stamps
             revision = run_frames.revision(conn, experiment.id)
         frame = _frame(store, experiment, outputs=False)
-        run_frames.save(store.db, experiment.id, revision, snapshot.dumps(frame))
+        with tempfile.TemporaryFile() as out:  # a large run's archive is not held twice
+            snapshot.dump(frame, out)
+            run_frames.save_file(store.db, experiment.id, revision, out, out.tell())
         return frame
 
 

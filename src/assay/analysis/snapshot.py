@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -25,8 +25,8 @@ WITH_IDS_IN_HEADER = 2
 _COLUMNS = ("repetition", "status", "passed", "latency_ms", "cost", "judge_cost")
 
 
-def dumps(frame: RunFrame) -> bytes:
-    """The frame's columns (not its outputs or errors) as bytes."""
+def dump(frame: RunFrame, out: IO[bytes]) -> None:
+    """Write the frame's columns (not its outputs) to ``out``."""
     names = list(frame.scores)
     header = {
         "format": FORMAT,
@@ -43,8 +43,13 @@ def dumps(frame: RunFrame) -> bytes:
         arrays[f"value_{i}"] = frame.scores[name].value
         arrays[f"passed_{i}"] = frame.scores[name].passed
     arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-    out = io.BytesIO()
     np.savez(out, **arrays)
+
+
+def dumps(frame: RunFrame) -> bytes:
+    """The frame's columns (not its outputs) as bytes."""
+    out = io.BytesIO()
+    dump(frame, out)
     return out.getvalue()
 
 
