@@ -337,6 +337,14 @@ def _drop_snapshots(store: Store) -> None:
 
 
 def peak_rss_mb() -> float:
+    """This process's peak RSS. ``ru_maxrss`` survives fork and exec (a phase would report
+    its parent's peak when that is higher); Linux's ``VmHWM`` belongs to the process image."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 

@@ -115,6 +115,9 @@ def _add_results(cols: _Columns, rows: list[tuple[Any, ...]], sqlite: bool) -> d
         status = list(map(_CODE.__getitem__, columns[3]))
     except KeyError as exc:
         raise InvalidInput(f"unknown result status {exc.args[0]!r}", field="status") from None
+    width = max(map(len, columns[1]))
+    if width > cols.item_ids.dtype.itemsize // 4:  # never cut an id short
+        cols.item_ids = cols.item_ids.astype(f"<U{width}")
     cols.item_ids[start:end] = columns[1]
     cols.repetition[start:end] = columns[2]
     cols.status[start:end] = status
