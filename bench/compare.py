@@ -1,17 +1,29 @@
 """Comparison, gate and trend speed on large runs, in memory and from SQLite.
 
-In memory: two runs of 100,000 items (a pass/fail scorer and a continuous numeric scorer;
+In memory: two runs of ``--items`` items (a pass/fail scorer and a continuous numeric scorer;
 about 10 % of outputs differ) are compared from :class:`RunFrame` columns.
 
-From SQLite: two 100,000-item runs are executed by the engine (``assay.evaluate`` with a
-function target, ``exact_match`` and ``similarity``) into a fresh store; then
-``compare_experiments`` and ``gate_experiment`` run end to end: once without the runs'
-stored snapshots (every result and score row read from SQL), then as usual (each run's
-snapshot, written when it ended, read back), and ``store.analytics.trend`` runs over 100 runs
-of 10,000 items written through the engine's bulk recording path. Prints the figures and
-writes ``bench/results/compare.json``.
+From SQLite, each phase in a fresh subprocess so that its peak RSS (``ru_maxrss``) is its own:
+
+- ``build``: two runs of ``--items`` items (``exact_match`` and ``similarity`` scores) into a
+  fresh store, executed by the engine (``assay.evaluate``, ``--build engine``, the default up
+  to 100,000 items) or written through the bulk recording path a page at a time (streamed
+  plan, ``record_rows``, ``finish`` and the snapshot a run stores as it ends; ``--build rows``);
+- ``cold``: ``compare_experiments`` with the runs' stored snapshots removed first (every
+  result and score row read from SQL);
+- ``warm``: ``compare_experiments`` (statistics) and ``load_run`` as usual (each run's
+  snapshot read back);
+- ``pages``: the first page of regressions, the API's first page and ``gate_experiment``
+  (``--no-pages`` skips it);
+- ``trend``: ``store.analytics.trend`` over ``--runs`` runs of ``--run-items`` items.
+
+``--tree NAME=SRC`` (repeatable) runs the ``cold``, ``warm`` and ``pages`` phases with each tree's
+``src`` on ``PYTHONPATH`` (interleaved, on the same store): before/after in one run. The floor
+of a cold read is the same rows fetched with a plain ``sqlite3`` cursor. Prints the figures
+and writes ``bench/results/compare.json`` (``compare-<items>.json`` for other sizes).
 
     PYTHONPATH=src python bench/compare.py [--items 100000] [--runs 100] [--run-items 10000]
+    PYTHONPATH=src python bench/compare.py --items 1000000 --sqlite-only --runs 0
 """
 
 from __future__ import annotations
@@ -20,7 +32,11 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
+import sqlite3
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -235,69 +251,289 @@ def _recorded_runs(store: Store, runs: int, items: int) -> None:
         store.experiments.finish(planned.experiment.id, ExperimentStatus.completed, None)
 
 
+def _rows_run(store: Store, name: str, p_pass: float, seed: int, page: int = 10_000) -> str:
+    """A run over the whole "bench" dataset written through the bulk recording path a page
+    at a time (as the engine's writer does), finished, with the snapshot a run stores as it
+    ends: nothing per item is held beyond one page."""
+    planned = store.experiments.prepare(
+        ExperimentCreate(
+            name=name,
+            dataset="bench",
+            run_tag=name,
+            scorers=[{"name": "exact_match"}, {"name": "similarity"}],
+        ),
+        stream=True,
+    )
+    planned.commit()
+    run_id = planned.experiment.id
+    rng = np.random.default_rng(seed)
+    now = datetime.now(UTC)
+    results: list[tuple[Any, ...]] = []
+    score_rows: list[tuple[Any, ...]] = []
+
+    def flush() -> None:
+        store.experiments.record_rows(run_id, Rows(results, score_rows))
+        results.clear()
+        score_rows.clear()
+
+    for k, work in enumerate(planned.work):
+        ok = bool(rng.random() < p_pass + 0.3 * (((k * 7919) % 1000) / 1000 - 0.5))
+        output = f"answer {k} is forty-two" if ok else f"answer {k} is forty two"
+        latency = float(rng.gamma(2.0, 400.0))
+        results.append(
+            (
+                "completed",
+                output,
+                None,
+                latency,
+                100,
+                20,
+                0.0004,
+                1,
+                ok,
+                now,
+                now,
+                work.result_id,
+                None,
+            )
+        )
+        for score, value, passed, kind in (
+            ("exact_match", float(ok), ok, "boolean"),
+            ("similarity", 1.0 if ok else 0.97, None, "numeric"),
+        ):
+            score_rows.append(
+                (
+                    work.result_id,
+                    score,
+                    kind,
+                    value,
+                    None,
+                    passed,
+                    None,
+                    "evaluator",
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    {},
+                )
+            )
+        if len(results) >= page:
+            flush()
+    if results:
+        flush()
+    store.experiments.finish(run_id, ExperimentStatus.completed, None)
+    from assay.engine.snapshot import store_snapshot
+
+    store_snapshot(store, run_id)
+    return run_id
+
+
 def _drop_snapshots(store: Store) -> None:
     with store.db.write() as conn:
         conn.execute(delete(run_frames))
 
 
-def sqlite_figures(n: int, runs: int, run_items: int) -> dict[str, Any]:
-    """The comparison, gate and trend path from a fresh SQLite store."""
-    figures: dict[str, Any] = {}
-    home = Path(tempfile.mkdtemp(prefix="assay-bench-compare-"))
-    store = open_store(Settings(home=home))
+def peak_rss_mb() -> float:
+    """This process's peak RSS. ``ru_maxrss`` survives fork and exec (a phase would report
+    its parent's peak when that is higher); Linux's ``VmHWM`` belongs to the process image."""
     try:
-        start = time.perf_counter()
-        base, cand = _engine_runs(store, n)
-        figures["setup_two_engine_runs_s"] = time.perf_counter() - start
-        # A run stores its analysis snapshot as it ends; runs without one (uploaded runs,
-        # or runs changed since by human scores) are read from their result and score rows.
-        _drop_snapshots(store)
-        _, t = timed(lambda: store_frame(store, cand), repeat=1)
-        figures["store_snapshot_at_run_end_s"] = t
-        _drop_snapshots(store)
-        _, t = timed(lambda: compare_experiments(store, [base, cand], items=False), repeat=1)
-        figures["compare_experiments_without_snapshots_s"] = t
-        stats, t = timed(lambda: compare_experiments(store, [base, cand], items=False))
-        figures["compare_experiments_s"] = t
-        _, t = timed(lambda: load_run(store, cand, outputs=False))
-        figures["load_run_s"] = t
-        _, t = timed(lambda: load_run(store, cand))
-        figures["load_run_with_outputs_s"] = t
-        page, t = timed(
-            lambda: compare_experiments(store, [base, cand], only="regressions", limit=50)
-        )
-        figures["compare_experiments_first_page_of_regressions_s"] = t
-        figures["regressions"] = page.items_total
-        _, t = timed(lambda: api_compare(store, [base, cand], offset=0, limit=100))
-        figures["api_compare_first_page_of_100_s"] = t
-        verdict, t = timed(lambda: gate_experiment(store, cand, baseline_tag="main"))
-        figures["gate_experiment_s"] = t
-        figures["gate_passed"] = verdict.passed
-        figures["verdicts"] = {m.name: m.contrasts[0].verdict.value for m in stats.metrics}
-        start = time.perf_counter()
-        _recorded_runs(store, runs, run_items)
-        figures["setup_trend_runs_s"] = time.perf_counter() - start
-        series, t = timed(lambda: store.analytics.trend("trend", limit=runs))
-        figures["trend_s"] = t
-        figures["trend_points"] = len(series)
-        health, t = timed(lambda: store.analytics.dataset_health("trend", last=runs), repeat=1)
-        figures["dataset_health_s"] = t
-        figures["flaky_items"] = health.flaky
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _floor_read(store: Store, run_ids: list[str]) -> None:
+    """The floor of a cold read: the result and score columns a frame needs, fetched with a
+    plain ``sqlite3`` cursor (no frame built)."""
+    path = str(store.db.url.database)
+    conn = sqlite3.connect(path)
+    try:
+        for run_id in run_ids:
+            conn.execute(
+                "SELECT id, item_id, repetition, status, passed, latency_ms, cost, error "
+                "FROM results WHERE experiment_id = ? ORDER BY id",
+                (run_id,),
+            ).fetchall()
+            conn.execute(
+                "SELECT result_id, name, numeric_value, passed, source, cost FROM scores "
+                "WHERE experiment_id = ? AND result_id IS NOT NULL",
+                (run_id,),
+            ).fetchall()
+    finally:
+        conn.close()
+
+
+def run_phase(args: argparse.Namespace) -> dict[str, Any]:
+    """One SQLite phase, in this (fresh) process."""
+    home = Path(args.home)
+    store = open_store(Settings(home=home))
+    figures: dict[str, Any] = {}
+    ids_file = home / "runs.json"
+    rss_before = peak_rss_mb()
+    cpu = time.process_time()
+    try:
+        if args.phase == "build":
+            start = time.perf_counter()
+            if args.build == "engine":
+                base, cand = _engine_runs(store, args.items)
+            else:
+                store.datasets.create(DatasetCreate(name="bench"))
+                store.datasets.add_items(
+                    "bench",
+                    (
+                        ItemCreate(input={"k": k}, expected_output=f"answer {k} is forty-two")
+                        for k in range(args.items)
+                    ),
+                )
+                base = _rows_run(store, "main", 0.70, 1)
+                cand = _rows_run(store, "feature", 0.71, 2)
+            figures["setup_two_runs_s"] = time.perf_counter() - start
+            ids_file.write_text(json.dumps([base, cand]))
+        else:
+            base, cand = json.loads(ids_file.read_text())
+        if args.phase == "floor":
+            _, figures["floor_read_s"] = timed(lambda: _floor_read(store, [base, cand]))
+        elif args.phase == "cold":
+            # Runs without a current snapshot (uploaded runs, runs changed since by human
+            # scores) are read from their result and score rows (and the snapshot stored).
+            best = best_cpu = float("inf")
+            for _ in range(args.repeat):
+                _drop_snapshots(store)
+                start, cpu_start = time.perf_counter(), time.process_time()
+                compare_experiments(store, [base, cand], items=False)
+                best = min(best, time.perf_counter() - start)
+                best_cpu = min(best_cpu, time.process_time() - cpu_start)
+            figures["compare_experiments_without_snapshots_s"] = best
+            figures["compare_experiments_without_snapshots_cpu_s"] = best_cpu
+            _drop_snapshots(store)
+            _, figures["store_snapshot_at_run_end_s"] = timed(
+                lambda: store_frame(store, cand), repeat=1
+            )
+        elif args.phase == "warm":
+            stats, t = timed(lambda: compare_experiments(store, [base, cand], items=False))
+            figures["compare_experiments_s"] = t
+            _, figures["load_run_s"] = timed(lambda: load_run(store, cand, outputs=False))
+            figures["verdicts"] = {m.name: m.contrasts[0].verdict.value for m in stats.metrics}
+        elif args.phase == "pages":
+            if args.items <= 100_000:  # every output as Python objects: not at a million
+                _, figures["load_run_with_outputs_s"] = timed(lambda: load_run(store, cand))
+            page, t = timed(
+                lambda: compare_experiments(store, [base, cand], only="regressions", limit=50)
+            )
+            figures["compare_experiments_first_page_of_regressions_s"] = t
+            figures["regressions"] = page.items_total
+            _, t = timed(lambda: api_compare(store, [base, cand], offset=0, limit=100))
+            figures["api_compare_first_page_of_100_s"] = t
+            verdict, t = timed(lambda: gate_experiment(store, cand, baseline_tag="main"))
+            figures["gate_experiment_s"] = t
+            figures["gate_passed"] = verdict.passed
+        elif args.phase == "trend":
+            start = time.perf_counter()
+            _recorded_runs(store, args.runs, args.run_items)
+            figures["setup_trend_runs_s"] = time.perf_counter() - start
+            series, t = timed(lambda: store.analytics.trend("trend", limit=args.runs))
+            figures["trend_s"] = t
+            figures["trend_points"] = len(series)
+            health, t = timed(lambda: store.analytics.dataset_health("trend", last=args.runs), 1)
+            figures["dataset_health_s"] = t
+            figures["flaky_items"] = health.flaky
+        elif args.phase != "build":
+            raise SystemExit(f"unknown phase {args.phase}")
     finally:
         store.close()
-        shutil.rmtree(home, ignore_errors=True)
+    figures["cpu_s"] = round(time.process_time() - cpu, 3)
+    figures["rss_before_phase_mb"] = round(rss_before, 1)
+    figures["peak_rss_mb"] = round(peak_rss_mb(), 1)
     return figures
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=100)
-    parser.add_argument("--run-items", type=int, default=10_000)
-    args = parser.parse_args()
-    n = args.items
-    figures: dict[str, Any] = {"items": n, "trend_runs": args.runs, "trend_items": args.run_items}
+def spawn(phase: str, args: argparse.Namespace, home: Path, src: str | None) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--phase",
+        phase,
+        "--home",
+        str(home),
+        "--items",
+        str(args.items),
+        "--runs",
+        str(args.runs),
+        "--run-items",
+        str(args.run_items),
+        "--build",
+        args.build,
+        "--repeat",
+        str(args.repeat),
+    ]
+    env = os.environ.copy()
+    if src is not None:
+        env["PYTHONPATH"] = src
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3_600)
+    if done.returncode != 0:
+        raise SystemExit(f"phase {phase} failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
+
+def sqlite_figures(args: argparse.Namespace) -> dict[str, Any]:
+    """The comparison, gate and trend phases from a fresh SQLite store."""
+    home = Path(tempfile.mkdtemp(prefix="assay-bench-compare-"))
+    trees: list[tuple[str, str | None]] = [
+        (name, str(Path(src).resolve())) for name, _, src in (t.partition("=") for t in args.tree)
+    ] or [("this", None)]
+    out: dict[str, Any] = {"phases": {}}
+    try:
+        out["phases"]["build"] = spawn("build", args, home, None)
+        out["phases"]["floor"] = spawn("floor", args, home, None)
+        for _ in range(args.rounds):
+            for name, src in trees:
+                for phase in ("cold", "warm", *(("pages",) if args.pages else ())):
+                    figures = spawn(phase, args, home, src)
+                    key = phase if len(trees) == 1 else f"{phase}[{name}]"
+                    # Several rounds: keep the best time of each figure, the highest peak.
+                    seen = out["phases"].setdefault(key, figures)
+                    for k, v in figures.items():
+                        if k.endswith("_s"):
+                            seen[k] = min(seen[k], v)
+                        elif k == "peak_rss_mb":
+                            seen[k] = max(seen[k], v)
+        if args.runs:
+            out["phases"]["trend"] = spawn("trend", args, home, None)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    floor = out["phases"]["floor"]["floor_read_s"]
+    for key, figures in out["phases"].items():
+        if key.startswith("cold"):
+            t = figures["compare_experiments_without_snapshots_s"]
+            figures["without_snapshots_to_floor"] = round(t / floor, 2)
+            cpu = figures["compare_experiments_without_snapshots_cpu_s"]
+            figures["items_per_cpu_second"] = round(2 * args.items / cpu)
+
+    def last(kind: str) -> dict[str, Any]:  # the last tree's figures (the one measured)
+        return next((v for k, v in reversed(out["phases"].items()) if k.startswith(kind)), {})
+
+    for kind in ("warm", "pages"):
+        out.update(last(kind))
+    out.update({k: v for k, v in last("cold").items() if k.endswith("_s")})
+    out["floor_read_s"] = floor
+    out["setup_two_runs_s"] = out["phases"]["build"]["setup_two_runs_s"]
+    if args.runs:
+        out.update(out["phases"]["trend"])
+    for key in ("cpu_s", "peak_rss_mb", "rss_before_phase_mb"):
+        out.pop(key, None)
+    return out
+
+
+def memory_figures(n: int) -> dict[str, Any]:
+    """Bootstrap, comparison and gate on frames built in memory from result records."""
+    figures: dict[str, Any] = {}
     rng = np.random.default_rng(1)
     _, t = timed(lambda: bootstrap_ci(rng.normal(0, 1, n), resamples=2000))
     figures["bootstrap_continuous_s"] = t
@@ -338,8 +574,41 @@ def main() -> None:
         }
         for m in stats.metrics
     }
+    return figures
 
-    figures["sqlite"] = sqlite_figures(n, args.runs, args.run_items)
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=100, help="trend runs (0: no trend phase)")
+    parser.add_argument("--run-items", type=int, default=10_000)
+    parser.add_argument("--build", choices=("engine", "rows"), default=None)
+    parser.add_argument("--sqlite-only", action="store_true", help="skip the in-memory part")
+    parser.add_argument("--tree", action="append", default=[], metavar="NAME=SRC")
+    parser.add_argument("--rounds", type=int, default=1, help="cold/warm rounds per tree")
+    parser.add_argument(
+        "--no-pages", dest="pages", action="store_false", help="skip the pages phase"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="cold reads per cold phase")
+    # Internal: run one phase in this process.
+    parser.add_argument("--phase", help=argparse.SUPPRESS)
+    parser.add_argument("--home", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.build is None:
+        args.build = "engine" if args.items <= 100_000 else "rows"
+    if args.phase:
+        print(json.dumps(run_phase(args)))
+        return
+    n = args.items
+    figures: dict[str, Any] = {
+        "items": n,
+        "build": args.build,
+        "trend_runs": args.runs,
+        "trend_items": args.run_items,
+    }
+    if not args.sqlite_only:
+        figures.update(memory_figures(n))
+    figures["sqlite"] = sqlite_figures(args)
 
     figures["load_average_1m"] = os.getloadavg()[0]  # the machine is shared: context for timings
     figures["python"] = platform.python_version()
@@ -347,12 +616,22 @@ def main() -> None:
     figures["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     for key, value in [*figures.items(), *figures["sqlite"].items()]:
         if key.endswith("_s"):
-            print(f"{key:40s} {value:8.3f} s")
-    for name, v in figures["verdicts"].items():
+            print(f"{key:48s} {value:8.3f} s")
+    for phase, values in figures["sqlite"]["phases"].items():
+        extra = ""
+        if "without_snapshots_to_floor" in values:
+            extra = (
+                f"  {values['compare_experiments_without_snapshots_s']:.3f} s"
+                f" = {values['without_snapshots_to_floor']:.2f}x floor"
+                f", {values['items_per_cpu_second']:,} items/CPU-s"
+            )
+        print(f"phase {phase:20s} peak RSS {values['peak_rss_mb']:7.1f} MB{extra}")
+    for name, v in figures.get("verdicts", {}).items():
         print(f"{name:40s} {v['verdict']} ({v['test']}, p={v['p_value']:.3g})")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"wrote {OUT}")
+    out = OUT if n == 100_000 else OUT.with_name(f"compare-{n}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

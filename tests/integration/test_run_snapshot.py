@@ -8,6 +8,7 @@ import pytest
 import assay
 from assay.analysis import service, snapshot
 from assay.analysis.frame import RunFrame
+from assay.analysis.frame_read import read_frame
 from assay.domain import DatasetCreate, ItemCreate, ScoreCreate, ScoreSource
 from assay.engine import snapshot as streamed
 from assay.scorers import contains, exact_match
@@ -75,6 +76,11 @@ def test_the_streamed_snapshot_equals_the_frame_built_one(store: Store, n: int) 
     assert got is not None
     _same(got, expected)
     _same(got, snapshot.loads(snapshot.dumps(expected), experiment) or expected)
+    # Read a few results at a time, the frame is the same.
+    _same(read_frame(store, experiment, outputs=False, page=3), expected)
+    with_outputs = read_frame(store, experiment, outputs=True, page=3)
+    _same(with_outputs, expected)
+    assert with_outputs.outputs == [r.output for r in rows if r.item_id is not None]
 
 
 def test_a_finished_run_stores_the_streamed_snapshot(store: Store) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import tempfile
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,8 @@ import numpy as np
 
 from assay.analysis import snapshot
 from assay.analysis.compare import NumericTest, compare_runs
-from assay.analysis.frame import STATUSES, RunFrame, ScoreColumn
+from assay.analysis.frame import RunFrame
+from assay.analysis.frame_read import read_frame
 from assay.analysis.gate import evaluate_gate
 from assay.analysis.items import paused_gc
 from assay.analysis.judge_noise import with_judge_noise
@@ -43,23 +45,9 @@ from assay.store.run_columns import (
     judge_spreads,
     latest_tagged_run,
     outputs_of,
-    result_columns,
-    score_columns,
 )
 
 log = logging.getLogger("assay.analysis")
-_CODE = {s.value: i for i, s in enumerate(STATUSES)}
-#: When one result has scores of the same name from several sources, later sources win.
-_SOURCE_ORDER = ("evaluator", "api", "human")
-NAN = float("nan")
-
-
-def _floats(values: Sequence[float | None]) -> np.ndarray[Any, np.dtype[np.float64]]:
-    return np.array([NAN if v is None else v for v in values], dtype=np.float64)
-
-
-def _flags(values: Sequence[bool | None]) -> np.ndarray[Any, np.dtype[np.float64]]:
-    return np.array([NAN if v is None else (1.0 if v else 0.0) for v in values], dtype=np.float64)
 
 
 @dataclass
@@ -103,10 +91,11 @@ def _frame_of(store: Store, experiment: Experiment, *, outputs: bool) -> RunFram
         with store.db.read() as conn:  # the revision is read before the data it stamps
             revision = run_frames.revision(conn, experiment.id)
         # judge noise is stored with the snapshot: reading it means scanning every score's metadata
-        frame = _frame(
-            store, experiment, outputs=False, spreads=judge_spreads(store.db, experiment.id)
-        )
-        run_frames.save(store.db, experiment.id, revision, snapshot.dumps(frame))
+        spreads = judge_spreads(store.db, experiment.id)
+        frame = _frame(store, experiment, outputs=False, spreads=spreads)
+        with tempfile.TemporaryFile() as out:  # a large run's archive is not held twice
+            snapshot.dump(frame, out)
+            run_frames.save_file(store.db, experiment.id, revision, out, out.tell())
         return frame
 
 
@@ -132,55 +121,7 @@ def _frame(
     outputs: bool,
     spreads: Mapping[str, tuple[float, int, int]] | None = None,
 ) -> RunFrame:
-    res = result_columns(store.db, experiment.id, outputs=outputs)
-    sc = score_columns(store.db, experiment.id)
-    n = len(res.ids)
-    row_of = {rid: k for k, rid in enumerate(res.ids)}
-    rows = np.array([row_of.get(r, -1) for r in sc.result_ids], dtype=np.intp)
-    known = rows >= 0
-    names = np.array(sc.names, dtype=object)
-    sources = np.array(sc.source, dtype=object)
-    numeric = _floats(sc.numeric)
-    flags = _flags(sc.passed)
-    cost = _floats(sc.cost)
-    columns: dict[str, ScoreColumn] = {}
-    for name in sorted(set(sc.names)):
-        value = np.full(n, NAN)
-        passed = np.full(n, NAN)
-        of_name = known & (names == name)
-        for source in (*_SOURCE_ORDER, *sorted(set(sc.source) - set(_SOURCE_ORDER))):
-            pick = of_name & (sources == source)
-            if pick.any():
-                value[rows[pick]] = numeric[pick]
-                passed[rows[pick]] = flags[pick]
-        columns[name] = ScoreColumn(value, passed)
-    has_cost = known & ~np.isnan(cost)
-    judge = np.bincount(rows[has_cost], weights=cost[has_cost], minlength=n).astype(np.float64)
-    judged = np.bincount(rows[has_cost], minlength=n)
-    judge[judged == 0] = NAN
-    try:
-        status = np.array([_CODE[s] for s in res.status], dtype=np.int8)
-    except KeyError as exc:
-        raise InvalidInput(f"unknown result status {exc.args[0]!r}", field="status") from None
-    return RunFrame(
-        run_id=experiment.id,
-        name=experiment.name,
-        item_ids=np.array(res.item_ids, dtype=np.str_),
-        repetition=np.array(res.repetition, dtype=np.int64),
-        status=status,
-        passed=_flags(res.passed),
-        latency_ms=_floats(res.latency_ms),
-        cost=_floats(res.cost),
-        judge_cost=judge,
-        scores=columns,
-        dataset_id=experiment.dataset_id,
-        dataset_version=experiment.dataset_version,
-        outputs=res.output,
-        errors=res.error,
-        unaligned=res.unaligned,
-        fetch_outputs=None if outputs else partial(outputs_of, store.db, experiment.id),
-        judge_spreads=spreads,
-    )
+    return read_frame(store, experiment, outputs=outputs, spreads=spreads)
 
 
 def align_by_content(store: Store, base: RunFrame, run: RunFrame) -> RunFrame:

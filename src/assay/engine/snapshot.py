@@ -34,7 +34,7 @@ from assay.store.run_pages import PAGE, result_pages
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2  # assay.analysis.snapshot.FORMAT
+FORMAT = 2  # assay.analysis.snapshot.WITH_IDS_IN_HEADER
 _END = "<" if sys.byteorder == "little" else ">"  # array.array stores native byte order
 NAN = math.nan
 _CODE = {s.value: i for i, s in enumerate(ResultStatus)}  # RunFrame.status codes

@@ -1,18 +1,13 @@
-"""Columnar reads of one experiment's results and scores, for comparisons and gates.
-
-No record object is built per row: each column comes back as a plain list, in plan order
-(result ids are sequential), so a 100,000-result run loads in a fraction of a second.
-"""
+"""Reads of one experiment's data for comparisons and gates: item tags and contents, the
+outputs of some items, the baseline run of a tag, judge spreads. (The result and score
+columns themselves are read page by page, see :mod:`assay.store.run_pages`.)"""
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, Text, cast, desc, select
+from sqlalchemy import Connection, Text, cast, desc, select
 
 from assay.domain import content_hash
 from assay.store.db import Database
@@ -21,127 +16,6 @@ from assay.store.tables import dataset_items, experiments, results, scores
 from assay.store.types import loads
 
 _IN_CHUNK = 500
-
-
-@contextmanager
-def _paused_gc() -> Iterator[None]:
-    """Hundreds of thousands of fresh tuples would trigger the cyclic collector over and over;
-    none of them form cycles."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _fetch_columns(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
-    """Run ``query`` on the driver's own cursor and return its columns (transposed rows).
-
-    SQLAlchemy's per-row processing is skipped: values come back as the driver gives them
-    (SQLite booleans as 0/1, JSON as text), which is what columnar readers want.
-    """
-    compiled = query.compile(dialect=conn.dialect)
-    if compiled.positional:
-        params: Any = tuple(compiled.params[k] for k in compiled.positiontup or ())
-    else:
-        params = compiled.params
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        with _paused_gc():
-            cursor.execute(str(compiled), params)
-            rows = cursor.fetchall()
-            width = len(cursor.description)
-            return list(zip(*rows, strict=True)) if rows else [()] * width
-    finally:
-        cursor.close()
-
-
-@dataclass(slots=True)
-class ResultColumns:
-    """One list per result column, same length; results without an item id are dropped."""
-
-    ids: list[str] = field(default_factory=list)
-    item_ids: list[str] = field(default_factory=list)
-    repetition: list[int] = field(default_factory=list)
-    status: list[str] = field(default_factory=list)
-    passed: list[bool | None] = field(default_factory=list)
-    latency_ms: list[float | None] = field(default_factory=list)
-    cost: list[float | None] = field(default_factory=list)
-    error: list[str | None] = field(default_factory=list)
-    output: list[Any] | None = None
-    unaligned: int = 0
-
-
-@dataclass(slots=True)
-class ScoreColumns:
-    """Every score of an experiment: the result it belongs to and its values."""
-
-    result_ids: list[str]
-    names: list[str]
-    numeric: list[float | None]
-    passed: list[bool | None]
-    source: list[str]
-    cost: list[float | None]
-
-
-def result_columns(db: Database, experiment_id: str, *, outputs: bool = True) -> ResultColumns:
-    """The results of an experiment as columns, in plan order."""
-    cols = [
-        results.c.id,
-        results.c.item_id,
-        results.c.repetition,
-        results.c.status,
-        results.c.passed,
-        results.c.latency_ms,
-        results.c.cost,
-        results.c.error,
-    ]
-    if outputs:
-        cols.append(results.c.output)
-    query = select(*cols).where(results.c.experiment_id == experiment_id).order_by(results.c.id)
-    with db.read() as conn:
-        columns = _fetch_columns(conn, query)
-    out = ResultColumns(output=[] if outputs else None)
-    if not columns[0]:
-        return out
-    with _paused_gc():
-        keep = [k for k, item in enumerate(columns[1]) if item is not None]
-        out.unaligned = len(columns[1]) - len(keep)
-        if out.unaligned:
-            columns = [tuple(c[k] for k in keep) for c in columns]
-        out.ids = list(columns[0])
-        out.item_ids = list(columns[1])
-        out.repetition = list(columns[2])
-        out.status = list(columns[3])
-        out.passed = [None if v is None else bool(v) for v in columns[4]]
-        out.latency_ms = list(columns[5])
-        out.cost = list(columns[6])
-        out.error = list(columns[7])
-        if outputs:
-            raw = columns[8]
-            out.output = (
-                [None if v is None else loads(v) for v in raw] if db.is_sqlite else list(raw)
-            )
-    return out
-
-
-def score_columns(db: Database, experiment_id: str) -> ScoreColumns:
-    """Every score attached to a result of the experiment."""
-    query = select(
-        scores.c.result_id,
-        scores.c.name,
-        scores.c.numeric_value,
-        scores.c.passed,
-        scores.c.source,
-        scores.c.cost,
-    ).where(scores.c.experiment_id == experiment_id, scores.c.result_id.is_not(None))
-    with db.read() as conn:
-        c = _fetch_columns(conn, query)
-    with _paused_gc():
-        passed = [None if v is None else bool(v) for v in c[3]]
-    return ScoreColumns(list(c[0]), list(c[1]), list(c[2]), passed, list(c[4]), list(c[5]))
 
 
 def item_tags(

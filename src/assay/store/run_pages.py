@@ -17,17 +17,29 @@ from assay.store.tables import results, scores
 
 PAGE = 5_000
 
-# (id, item_id, repetition, status, passed, latency_ms, cost, error)
+# (id, item_id, repetition, status, passed, latency_ms, cost, error[, output])
 ResultRow = tuple[Any, ...]
 # (result_id, name, numeric_value, passed, source, cost)
 ScoreRow = tuple[Any, ...]
 
 
+def run_size(db: Database, experiment_id: str) -> tuple[int, int]:
+    """How many of the run's results have an item id, and the longest item id (off the
+    run's item index: no result row is read)."""
+    query = select(func.count(), func.max(func.length(results.c.item_id))).where(
+        results.c.experiment_id == experiment_id, results.c.item_id.is_not(None)
+    )
+    with db.read() as conn:
+        count, width = conn.execute(query).one()
+    return int(count), int(width or 0)
+
+
 def result_pages(
-    db: Database, experiment_id: str, *, page: int = PAGE
+    db: Database, experiment_id: str, *, page: int = PAGE, outputs: bool = False
 ) -> Iterator[tuple[list[ResultRow], list[ScoreRow]]]:
     """The run's results in plan order, ``page`` at a time, each with the scores of its
-    results (as the driver returns them: SQLite booleans as 0/1)."""
+    results (as the driver returns them: SQLite booleans as 0/1, JSON as text). With
+    ``outputs``, each result row ends with its output."""
     with db.read() as conn:
         bounds = conn.execute(
             select(func.min(results.c.id), func.max(results.c.id)).where(
@@ -51,6 +63,7 @@ def result_pages(
                 results.c.latency_ms,
                 results.c.cost,
                 results.c.error,
+                *([results.c.output] if outputs else []),
             )
             .where(
                 results.c.id >= low if last is None else results.c.id > last,
