@@ -78,7 +78,7 @@ def test_the_streamed_snapshot_equals_the_frame_built_one(store: Store, n: int) 
     _same(got, snapshot.loads(snapshot.dumps(expected), experiment) or expected)
     # Read a few results at a time, the frame is the same.
     _same(read_frame(store, experiment, outputs=False, page=3, spreads=spreads), expected)
-    with_outputs = read_frame(store, experiment, outputs=True, page=3)
+    with_outputs = read_frame(store, experiment, outputs=True, page=3, spreads=spreads)
     _same(with_outputs, expected)
     assert with_outputs.outputs == [r.output for r in rows if r.item_id is not None]
 
