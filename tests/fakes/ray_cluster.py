@@ -30,15 +30,22 @@ ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_CONFIG = '{"health_check_period_ms":500,"health_check_failure_threshold":3}'
 
 
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct ports free on 127.0.0.1 right now."""
+def free_ports(n: int, taken: set[int] | None = None) -> list[int]:
+    """``n`` distinct ports free on 127.0.0.1 right now, none of them in ``taken`` (which
+    grows by them: the kernel may hand a port out again once its socket is closed)."""
+    taken = set() if taken is None else taken
     socks = []
+    found: list[int] = []
     try:
-        for _ in range(n):
+        while len(found) < n:
             s = socket.socket()
             s.bind(("127.0.0.1", 0))
             socks.append(s)
-        return [s.getsockname()[1] for s in socks]
+            port = s.getsockname()[1]
+            if port not in taken:
+                found.append(port)
+                taken.add(port)
+        return found
     finally:
         for s in socks:
             s.close()
@@ -68,6 +75,7 @@ class LocalCluster:
         self.head_cpus = cpus if head_cpus is None else head_cpus
         self.temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))
         self.nodes: list[Node] = []
+        self._ports: set[int] = set()  # every port handed to a node of this cluster
         self.address = ""
         self.env = {
             **os.environ,
@@ -90,8 +98,7 @@ class LocalCluster:
         self.stop()
 
     def _node_args(self, cpus: int) -> tuple[list[str], int]:
-        p = free_ports(6)
-        low = free_ports(1)[0]
+        p = free_ports(6, self._ports)
         args = [
             "--node-ip-address=127.0.0.1",
             f"--num-cpus={cpus}",
@@ -101,11 +108,10 @@ class LocalCluster:
             f"--dashboard-agent-grpc-port={p[3]}",
             f"--runtime-env-agent-port={p[4]}",
             f"--metrics-export-port={p[5]}",
-            f"--worker-port-list={','.join(str(x) for x in free_ports(12))}",
+            f"--worker-port-list={','.join(str(x) for x in free_ports(12, self._ports))}",
             "--disable-usage-stats",
             "--object-store-memory=100000000",
         ]
-        del low
         return args, p[0]
 
     def _before(self) -> set[int]:
@@ -133,7 +139,7 @@ class LocalCluster:
         )
 
     def start(self) -> None:
-        (port,) = free_ports(1)
+        (port,) = free_ports(1, self._ports)
         args, nm = self._node_args(self.head_cpus)
         before = self._before()
         self._run(
