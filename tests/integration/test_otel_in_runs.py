@@ -323,3 +323,22 @@ def test_openai_client_instrumented_with_openinference(store: Store) -> None:
         assert llm_obs.model_parameters["temperature"] == 0
         assert (result.tokens_in, result.tokens_out) == (4, 3)
         assert result.cost == pytest.approx(expected)
+
+
+def test_a_provider_set_while_a_run_goes_on_gets_the_capture_too() -> None:
+    """A long run (a server's worker) still going when the process sets another global
+    provider: the next run captures on the new provider, not the replaced one."""
+    with user_provider() as (first, _):
+        otel_capture.acquire()  # the run still going
+        try:
+            assert otel_capture.installed() in processors(first)
+            with user_provider() as (second, _):
+                otel_capture.acquire()  # the next run
+                try:
+                    assert otel_capture.installed() in processors(second)
+                    assert otel_capture.installed() not in processors(first)
+                finally:
+                    otel_capture.release()
+        finally:
+            otel_capture.release()
+    assert otel_capture.installed() is None

@@ -158,11 +158,16 @@ def installed() -> CaptureProcessor | None:
 
 
 def acquire() -> None:
-    """A run starts: register the processor (once for all concurrent runs)."""
+    """A run starts: register the processor (once for all concurrent runs, and again on the
+    global provider when the process replaced it while runs were going on)."""
     global _users, _installed
     with _lock:
         _users += 1
-        if _users == 1:
+        moved = _installed is not None and _installed.provider is not trace.get_tracer_provider()
+        if moved and _installed is not None:
+            done, _installed = _installed, None
+            _uninstall(done)
+        if _users == 1 or moved:
             try:
                 _installed = _install()
             except Exception:
