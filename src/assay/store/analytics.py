@@ -276,20 +276,23 @@ class Analytics:
         while the run's data is unchanged (see :mod:`assay.store.run_cache`)."""
         with self.db.read() as conn:
             experiment_id = self._experiment_id(conn, experiment)
-            where = results.c.experiment_id == experiment_id
-            statuses = select(results.c.status).where(where).group_by(results.c.status)
-            if set(conn.execute(statuses).scalars()) - {"completed"}:
-                where = and_(where, results.c.status == "completed")
-            # else every result completed: the rows are read off the (run, latency) index alone
             return cached_model(
                 conn,
                 experiment_id,
                 ("latency_distribution", bins),
-                lambda: self._histogram(
-                    conn, experiment_id, "latency_ms", where, results.c.latency_ms, bins, {}
-                ),
+                lambda: self._latency_histogram(conn, experiment_id, bins),
                 Histogram,
             )
+
+    def _latency_histogram(self, conn: Connection, experiment_id: str, bins: int) -> Histogram:
+        where = results.c.experiment_id == experiment_id
+        statuses = select(results.c.status).where(where).group_by(results.c.status)
+        if set(conn.execute(statuses).scalars()) - {"completed"}:
+            where = and_(where, results.c.status == "completed")
+        # else every result completed: the rows are read off the (run, latency) index alone
+        return self._histogram(
+            conn, experiment_id, "latency_ms", where, results.c.latency_ms, bins, {}
+        )
 
     def _histogram(
         self,
