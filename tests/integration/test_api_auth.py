@@ -349,7 +349,9 @@ def test_request_size_limit(settings: Settings, store: Store) -> None:
     from assay.store.projects import get_project
 
     name = get_project(store.db, store.project_id).name
-    app = create_app(settings.model_copy(update={"project": name, "max_request_bytes": 2048}))
+    # no in-process worker: it would take up runs other tests of this module left queued
+    limited = {"project": name, "max_request_bytes": 2048, "serve_worker": False}
+    app = create_app(settings.model_copy(update=limited))
     try:
         with TestClient(app, base_url=BASE) as http:
             big = {"name": "x" * 4096}
