@@ -210,45 +210,30 @@ def _recorded_runs(store: Store, runs: int, items: int) -> None:
         passed = (rng.random(items) < 0.6 + 0.003 * r).tolist()
         latency = rng.gamma(2.0, 400.0, items).tolist()
         result_rows = [
-            (
-                "completed",
-                "yes" if ok else "no",
-                None,
-                lat,
-                100,
-                20,
-                0.0004,
-                1,
-                ok,
-                now,
-                now,
-                w.result_id,
-                None,
-            )
+            _result_row(w.result_id, "yes" if ok else "no", lat, ok, now)
             for w, ok, lat in zip(planned.work, passed, latency, strict=True)
         ]
         score_rows = [
-            (
-                w.result_id,
-                "exact_match",
-                "boolean",
-                float(ok),
-                None,
-                ok,
-                None,
-                "evaluator",
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                {},
-            )
+            _score_row(w.result_id, "exact_match", "boolean", float(ok), ok)
             for w, ok in zip(planned.work, passed, strict=True)
         ]
         store.experiments.record_rows(planned.experiment.id, Rows(result_rows, score_rows))
         store.experiments.finish(planned.experiment.id, ExperimentStatus.completed, None)
+
+
+def _result_row(
+    result_id: str, output: str, latency: float, ok: bool, now: datetime
+) -> tuple[Any, ...]:
+    """A completed result as the bulk recording path takes it (``Rows.results``)."""
+    return ("completed", output, None, latency, 100, 20, 0.0004, 1, ok, now, now, result_id, None)
+
+
+def _score_row(
+    result_id: str, name: str, kind: str, value: float, passed: bool | None
+) -> tuple[Any, ...]:
+    """An evaluator's score as the bulk recording path takes it (``Rows.scores``)."""
+    none6 = (None,) * 6
+    return (result_id, name, kind, value, None, passed, None, "evaluator", *none6, {})
 
 
 def _rows_run(store: Store, name: str, p_pass: float, seed: int, page: int = 10_000) -> str:
@@ -280,46 +265,12 @@ def _rows_run(store: Store, name: str, p_pass: float, seed: int, page: int = 10_
         ok = bool(rng.random() < p_pass + 0.3 * (((k * 7919) % 1000) / 1000 - 0.5))
         output = f"answer {k} is forty-two" if ok else f"answer {k} is forty two"
         latency = float(rng.gamma(2.0, 400.0))
-        results.append(
-            (
-                "completed",
-                output,
-                None,
-                latency,
-                100,
-                20,
-                0.0004,
-                1,
-                ok,
-                now,
-                now,
-                work.result_id,
-                None,
-            )
-        )
+        results.append(_result_row(work.result_id, output, latency, ok, now))
         for score, value, passed, kind in (
             ("exact_match", float(ok), ok, "boolean"),
             ("similarity", 1.0 if ok else 0.97, None, "numeric"),
         ):
-            score_rows.append(
-                (
-                    work.result_id,
-                    score,
-                    kind,
-                    value,
-                    None,
-                    passed,
-                    None,
-                    "evaluator",
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    {},
-                )
-            )
+            score_rows.append(_score_row(work.result_id, score, kind, value, passed))
         if len(results) >= page:
             flush()
     if results:
