@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from assay.store.cache import CachedResponse, ResponseCache
     from assay.store.connections import Connections
     from assay.store.dataset_runs import DatasetRuns
-    from assay.store.datasets import Datasets, VersionChange
+    from assay.store.datasets import Datasets
     from assay.store.endpoints import Endpoints
     from assay.store.evaluators import Evaluators
     from assay.store.experiments import Experiments
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from assay.store.scores import Scores, StoredResult
     from assay.store.sealing import load_keyring
     from assay.store.traces import Traces
+    from assay.store.versioning import VersionChange
 
 # Imported on first use, so that a command touching one repository loads only that one.
 _LAZY = {
@@ -54,7 +55,7 @@ _LAZY = {
     "Scores": "assay.store.scores",
     "StoredResult": "assay.store.scores",
     "Traces": "assay.store.traces",
-    "VersionChange": "assay.store.datasets",
+    "VersionChange": "assay.store.versioning",
     "authenticate": "assay.store.keys",
     "authenticate_key": "assay.store.keys",
     "configurations": "assay.store.analytics",

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     Connection,
     Row,
     delete,
-    literal,
     or_,
     select,
-    text,
-    tuple_,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -38,15 +34,16 @@ from assay.domain import (
     ItemSort,
     ItemUpdate,
     Page,
-    item_content_hash,
 )
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
 from assay.store import keyset
 from assay.store.audit import record
-from assay.store.bulk import ItemWriter, fetch_items
+from assay.store.dataset_diff import diff_versions
 from assay.store.db import Database
-from assay.store.item_rows import SchemaCheck, alive_at, input_hash, item_record, pair_changes
+from assay.store.item_import import close_states, match_content, refresh_statistics, write_items
+from assay.store.item_rows import SchemaCheck, alive_at, input_hash, item_record
+from assay.store.item_stream import stream_items
 from assay.store.sql import (
     after_keyset,
     decode_cursor,
@@ -56,28 +53,14 @@ from assay.store.sql import (
 )
 from assay.store.tables import dataset_items, dataset_versions, datasets
 from assay.store.types import utcnow
+from assay.store.versioning import VersionChange, commit_version, unchanged
 
 _ITEM_FIELDS = ("input", "expected_output", "context", "metadata", "tags", "sort_order", "archived")
 _MAX_LIMIT = 1000
 
 
-@dataclass(frozen=True)
-class VersionChange:
-    """What one write did to a dataset."""
-
-    dataset_id: str
-    version: int
-    added: int
-    changed: int
-    removed: int
-    item_count: int
-
-
 def _dataset(row: Row[Any]) -> Dataset:
     return Dataset.model_construct(**row._mapping)
-
-
-_ANALYZE_AFTER = 10_000  # imported rows after which PostgreSQL statistics are refreshed
 
 
 _DATASET_COLUMNS = [c for c in datasets.c if c.name != "next_sort_order"]
@@ -255,44 +238,6 @@ class Datasets:
         row = self._row(conn, ref, lock=True)
         return row, row.version + 1
 
-    def _commit_version(
-        self,
-        conn: Connection,
-        row: Row[Any],
-        version: int,
-        *,
-        added: int = 0,
-        changed: int = 0,
-        removed: int = 0,
-        live_delta: int,
-        next_sort_order: int | None = None,
-        message: str | None = None,
-    ) -> VersionChange:
-        """Record the version; ``live_delta`` is how the count of live (unarchived) items moved.
-
-        ``row`` was read under the write lock, so its count plus the delta is exact without
-        recounting the dataset.
-        """
-        now = utcnow()
-        item_count = row.item_count + live_delta
-        conn.execute(
-            dataset_versions.insert().values(
-                dataset_id=row.id,
-                version=version,
-                created_at=now,
-                item_count=item_count,
-                added=added,
-                changed=changed,
-                removed=removed,
-                message=message,
-            )
-        )
-        values: dict[str, Any] = {"version": version, "item_count": item_count, "updated_at": now}
-        if next_sort_order is not None:
-            values["next_sort_order"] = next_sort_order
-        conn.execute(update(datasets).where(datasets.c.id == row.id).values(values))
-        return VersionChange(row.id, version, added, changed, removed, item_count)
-
     # ------------------------------------------------------------------ items: writes
     def add_items(
         self, ref: str, items: Iterable[ItemCreate], *, message: str | None = None
@@ -319,41 +264,19 @@ class Datasets:
             if create is not None and not self._exists(conn, ref):
                 self._create(conn, create)
             row, version = self._begin_version(conn, ref)
-            checker = SchemaCheck(row)
-            check = checker.check if checker.input or checker.expected else None
-            writer = ItemWriter(
-                conn, dataset_id=row.id, version=version, now=utcnow(), batch_size=batch_size
-            )
-            sort_order = row.next_sort_order
-            try:
-                for number, item in items:
-                    if check is not None:
-                        check(item, number)
-                    if item.sort_order is None:
-                        order = sort_order
-                        sort_order += 1
-                    else:
-                        order = item.sort_order
-                        sort_order = max(sort_order, order + 1)
-                    writer.add(item, order, number)
-                writer.finish()
-            finally:
-                writer.close()  # no insert may still be running when the transaction ends
-            if writer.count == 0:
+            count, sort_order = write_items(conn, row, version, items, batch_size=batch_size)
+            if count == 0:
                 raise InvalidInput("no items to add: the input holds no rows", field="items")
-            change = self._commit_version(
+            change = commit_version(
                 conn,
                 row,
                 version,
-                added=writer.count,
-                live_delta=writer.count,
+                added=count,
+                live_delta=count,
                 next_sort_order=sort_order,
                 message=message,
             )
-        if writer.count >= _ANALYZE_AFTER and self.db.dialect == "postgresql":
-            # Fresh planner statistics, so item pages of the grown table keep using the index.
-            with self.db.write() as conn:
-                conn.execute(text("ANALYZE dataset_items"))
+        refresh_statistics(self.db, count)
         return change
 
     def find_content(self, message: str) -> tuple[str, int] | None:
@@ -392,61 +315,14 @@ class Datasets:
             if created:
                 self._create(conn, create)
             row, version = self._begin_version(conn, ref)
-            current = conn.execute(
-                select(
-                    dataset_items.c.row_id,
-                    dataset_items.c.input,
-                    dataset_items.c.expected_output,
-                    dataset_items.c.context,
-                    dataset_items.c.metadata,
-                    dataset_items.c.tags,
-                    dataset_items.c.archived,
-                )
-                .where(dataset_items.c.dataset_id == row.id, alive_at(None))
-                .order_by(dataset_items.c.sort_order, dataset_items.c.id)
-            ).all()
-            by_hash: dict[str, builtins.list[Any]] = {}
-            for r in current:
-                key = item_content_hash(r.input, r.expected_output, r.context, r.metadata, r.tags)
-                by_hash.setdefault(key, []).append(r)
-            new: builtins.list[int] = []  # positions in ``items``
-            if keys is None:
-                keys = [
-                    item_content_hash(i.input, i.expected_output, i.context, i.metadata, i.tags)
-                    for i in items
-                ]
-            for position, key in enumerate(keys):
-                kept = by_hash.get(key)
-                if kept:
-                    kept.pop(0)
-                else:
-                    new.append(position)
-            gone = [r for rows in by_hash.values() for r in rows]
+            new, gone = match_content(conn, row.id, items, keys)
             if not new and not gone:
-                change = VersionChange(row.id, row.version, 0, 0, 0, row.item_count)
-                return change, created
+                return unchanged(row), created
             if gone:
-                conn.execute(
-                    update(dataset_items)
-                    .where(dataset_items.c.row_id.in_([r.row_id for r in gone]))
-                    .values(valid_to=version)
-                )
-            sort_order = row.next_sort_order
-            checker = SchemaCheck(row)
-            writer = ItemWriter(
-                conn, dataset_id=row.id, version=version, now=utcnow(), batch_size=5_000
-            )
-            try:
-                for number, position in enumerate(new, start=1):
-                    item = items[position]
-                    if checker.input or checker.expected:
-                        checker.check(item, number)
-                    writer.add(item, sort_order, number)
-                    sort_order += 1
-                writer.finish()
-            finally:
-                writer.close()
-            change = self._commit_version(
+                close_states(conn, [r.row_id for r in gone], version)
+            numbered = ((number, items[p]) for number, p in enumerate(new, start=1))
+            _, sort_order = write_items(conn, row, version, numbered, own_sort_order=False)
+            change = commit_version(
                 conn,
                 row,
                 version,
@@ -507,7 +383,7 @@ class Datasets:
             conn.execute(dataset_items.insert().values(new_row))
             next_order = max(row.next_sort_order, merged["sort_order"] + 1)
             live_delta = int(current.archived) - int(merged["archived"])
-            self._commit_version(
+            commit_version(
                 conn, row, version, changed=1, live_delta=live_delta, next_sort_order=next_order
             )
             return item_record(self._current_item(conn, row.id, item_id))
@@ -535,7 +411,7 @@ class Datasets:
                 )
             changed = [r for r in current if (tag in (r.tags or [])) != (r.id in wanted)]
             if not changed:
-                return VersionChange(row.id, row.version, 0, 0, 0, row.item_count)
+                return unchanged(row)
             now = utcnow()
             new_rows = []
             for r in changed:
@@ -560,7 +436,7 @@ class Datasets:
                     .values(valid_to=version)
                 )
             conn.execute(dataset_items.insert(), new_rows)
-            return self._commit_version(
+            return commit_version(
                 conn, row, version, changed=len(changed), live_delta=0, message=message
             )
 
@@ -584,7 +460,7 @@ class Datasets:
                 dataset_id=row.id,
                 version=version,
             )
-            return self._commit_version(conn, row, version, removed=1, live_delta=live_delta)
+            return commit_version(conn, row, version, removed=1, live_delta=live_delta)
 
     def _current_item(self, conn: Connection, dataset_id: str, item_id: str) -> Row[Any]:
         found = conn.execute(
@@ -686,45 +562,16 @@ class Datasets:
         include_archived: bool = False,
         batch_size: int = 5_000,
     ) -> Iterator[Item]:
-        """Stream every item at ``version`` in sort order, one short read per batch.
-
-        Each batch is two index range scans in (sort_order, id) order: rows still open, and
-        rows closed after the pinned version (empty unless reading an older version or
-        writes landed meanwhile). Neither rescans the dataset, so a batch costs the same at
-        the start and at the end of a million-item export.
-        """
+        """Stream every item at ``version`` in sort order, one short read per batch
+        (``store/item_stream.py``)."""
         with self.db.read() as conn:
             row = self._row(conn, ref)
             self._check_version(row, version)
         # Pin the version so concurrent writes between batches cannot shift the result.
         pinned = row.version if version is None else version
-        c = dataset_items.c
-        # ``valid_from + 0`` keeps planners on the (dataset_id, valid_to, sort_order, id) index.
-        base = select(dataset_items).where(c.dataset_id == row.id, (c.valid_from + 0) <= pinned)
-        if not include_archived:
-            base = base.where(c.archived.is_(False))
-        keys = (c.sort_order, c.id)
-        # Open rows are also ordered by valid_to (NULL for all of them): naming it lets
-        # PostgreSQL read the index in order instead of sorting the rest of the dataset.
-        parts = [
-            (base.where(c.valid_to.is_(None)), (c.valid_to, *keys)),
-            (base.where(c.valid_to > pinned), keys),
-        ]
-        last: tuple[int, str] | None = None
-        while True:
-            batch: list[Item] = []
-            with self.db.read() as conn:
-                for part, order in parts:
-                    if last is not None:
-                        part = part.where(
-                            tuple_(*keys) > tuple_(literal(last[0]), literal(last[1]))
-                        )
-                    batch.extend(fetch_items(conn, part.order_by(*order).limit(batch_size)))
-            batch.sort(key=lambda i: (i.sort_order, i.id))
-            yield from batch[:batch_size]
-            if len(batch) < batch_size:
-                return
-            last = (batch[batch_size - 1].sort_order, batch[batch_size - 1].id)
+        yield from stream_items(
+            self.db, row.id, pinned, include_archived=include_archived, batch_size=batch_size
+        )
 
     def diff(self, ref: str, from_version: int, to_version: int | None = None) -> DatasetDiff:
         """Items added, changed and removed between two versions."""
@@ -733,35 +580,7 @@ class Datasets:
             to_version = row.version if to_version is None else to_version
             self._check_version(row, from_version)
             self._check_version(row, to_version)
-            before = {
-                r.id: item_record(r)
-                for r in conn.execute(
-                    select(dataset_items).where(
-                        dataset_items.c.dataset_id == row.id,
-                        alive_at(from_version),
-                        dataset_items.c.valid_to <= to_version,
-                    )
-                )
-            }
-            after = {
-                r.id: item_record(r)
-                for r in conn.execute(
-                    select(dataset_items).where(
-                        dataset_items.c.dataset_id == row.id,
-                        alive_at(to_version),
-                        dataset_items.c.valid_from > from_version,
-                    )
-                )
-            }
-        changes = pair_changes(before, after)
-        counts = {k: sum(c.kind == k for c in changes) for k in ("added", "changed", "removed")}
-        return DatasetDiff(
-            dataset_id=row.id,
-            from_version=from_version,
-            to_version=to_version,
-            changes=changes,
-            **counts,
-        )
+            return diff_versions(conn, row.id, from_version, to_version)
 
 
 def _check_limit(limit: int) -> int:

@@ -1,4 +1,4 @@
-"""Item rows: which rows are alive at a version, rows as records, schema checks, changes."""
+"""Item rows: which rows are alive at a version, rows as records, schema checks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from sqlalchemy import ColumnElement, Row, and_, or_
 
-from assay.domain import Item, ItemChange, ItemCreate, ItemSource
+from assay.domain import Item, ItemCreate, ItemSource
 from assay.errors import InvalidInput
 from assay.store.tables import dataset_items
 
@@ -87,27 +87,3 @@ def alive_at(version: int | None, *, indexed: bool = True) -> ColumnElement[bool
         return c.valid_to.is_(None)
     valid_from = c.valid_from if indexed else c.valid_from + 0
     return and_(valid_from <= version, or_(c.valid_to.is_(None), c.valid_to > version))
-
-
-def pair_changes(before: dict[str, Item], after: dict[str, Item]) -> list[ItemChange]:
-    """Items added, removed and changed between two states keyed by item id."""
-    changes: list[ItemChange] = []
-    for item_id in sorted(before.keys() | after.keys()):
-        old, new = before.get(item_id), after.get(item_id)
-        if old is None:
-            changes.append(ItemChange(kind="added", item_id=item_id, before=None, after=new))
-        elif new is None:
-            changes.append(ItemChange(kind="removed", item_id=item_id, before=old, after=None))
-        else:
-            a, b = (
-                old.content() | {"archived": old.archived},
-                new.content() | {"archived": new.archived},
-            )
-            fields = sorted(k for k in a if a[k] != b[k])
-            if fields:
-                changes.append(
-                    ItemChange(
-                        kind="changed", item_id=item_id, before=old, after=new, fields=fields
-                    )
-                )
-    return changes

@@ -9,15 +9,15 @@ from sqlalchemy import Select, cast, func, select
 
 from assay.domain import ItemCreate, Observation, Trace
 from assay.domain.trace_items import TraceFilter
-from assay.errors import InvalidInput, NotFound
-from assay.store.bulk import ItemWriter
-from assay.store.datasets import Datasets, VersionChange
+from assay.errors import NotFound
+from assay.store.datasets import Datasets
 from assay.store.db import Database
-from assay.store.item_rows import SchemaCheck, alive_at
+from assay.store.item_import import write_items
+from assay.store.item_rows import alive_at
 from assay.store.sql import json_array_contains
 from assay.store.tables import dataset_items, observations, traces
 from assay.store.traces import _observation, _trace
-from assay.store.types import utcnow
+from assay.store.versioning import VersionChange, commit_version, unchanged
 
 _CHUNK = 500
 _PAGE = 500
@@ -138,22 +138,10 @@ def add_once(
                 new.append(item)
                 present.add(str(item.source_trace_id))
         if not new:
-            return VersionChange(row.id, row.version, 0, 0, 0, row.item_count), []
-        checker = SchemaCheck(row)
-        writer = ItemWriter(conn, dataset_id=row.id, version=version, now=utcnow(), batch_size=5000)
-        sort_order = row.next_sort_order
-        try:
-            for number, item in enumerate(new, start=1):
-                if checker.input or checker.expected:
-                    checker.check(item, number)
-                writer.add(item, sort_order, number)
-                sort_order += 1
-            writer.finish()
-        finally:
-            writer.close()
-        if writer.count != len(new):  # pragma: no cover - the writer adds every row or raises
-            raise InvalidInput("not every item was written", field="items")
-        change = datasets._commit_version(
+            return unchanged(row), []
+        numbered = enumerate(new, start=1)
+        _, sort_order = write_items(conn, row, version, numbered, own_sort_order=False)
+        change = commit_version(
             conn,
             row,
             version,

@@ -1,0 +1,115 @@
+"""Many new items as one dataset version: the batched import loop and matching by content.
+
+An import (CSV, JSON, JSONL rows, the REST bulk payload), a sync of an inline list and items
+made from traces all append new item states through :func:`write_items`, which checks each
+item against the dataset's schemas, gives it a sort order and inserts the rows in batches
+(``store/bulk.py``) inside the caller's write transaction, so an error rolls back everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row, select, text, update
+
+from assay.domain import ItemCreate, item_content_hash
+from assay.store.bulk import ItemWriter
+from assay.store.db import Database
+from assay.store.item_rows import SchemaCheck, alive_at
+from assay.store.tables import dataset_items
+from assay.store.types import utcnow
+
+ANALYZE_AFTER = 10_000  # imported rows after which PostgreSQL statistics are refreshed
+
+
+def write_items(
+    conn: Connection,
+    row: Row[Any],
+    version: int,
+    items: Iterable[tuple[int, ItemCreate]],
+    *,
+    batch_size: int = 5_000,
+    own_sort_order: bool = True,
+) -> tuple[int, int]:
+    """Insert numbered items (row number, item) as new states of ``version`` of the dataset
+    ``row`` (read under the write lock). Returns (items written, the next free sort order).
+
+    Items get sort orders continuing after the dataset's; with ``own_sort_order`` an item's
+    own ``sort_order``, when it sets one, is kept instead. ``items`` may be a lazy stream: an
+    error it raises, or a schema check's, leaves the caller's transaction to roll back.
+    """
+    checker = SchemaCheck(row)
+    check = checker.check if checker.input or checker.expected else None
+    writer = ItemWriter(
+        conn, dataset_id=row.id, version=version, now=utcnow(), batch_size=batch_size
+    )
+    sort_order = row.next_sort_order
+    try:
+        for number, item in items:
+            if check is not None:
+                check(item, number)
+            if not own_sort_order or item.sort_order is None:
+                order = sort_order
+                sort_order += 1
+            else:
+                order = item.sort_order
+                sort_order = max(sort_order, order + 1)
+            writer.add(item, order, number)
+        writer.finish()
+    finally:
+        writer.close()  # no insert may still be running when the transaction ends
+    return writer.count, sort_order
+
+
+def refresh_statistics(db: Database, written: int) -> None:
+    """After a large import on PostgreSQL, fresh planner statistics, so item pages of the
+    grown table keep using the index. Runs in its own transaction, after the import's."""
+    if written >= ANALYZE_AFTER and db.dialect == "postgresql":
+        with db.write() as conn:
+            conn.execute(text("ANALYZE dataset_items"))
+
+
+def match_content(
+    conn: Connection,
+    dataset_id: str,
+    items: Sequence[ItemCreate],
+    keys: Sequence[str] | None,
+) -> tuple[list[int], list[Row[Any]]]:
+    """Match ``items`` with the dataset's current items by content (input, expected output,
+    context, metadata, tags; ``keys`` are the items' content hashes when the caller has them).
+
+    Returns the positions in ``items`` with no current match, and the current states that
+    matched no item. Equal items match one current state each, in dataset order.
+    """
+    c = dataset_items.c
+    current = conn.execute(
+        select(c.row_id, c.input, c.expected_output, c.context, c.metadata, c.tags, c.archived)
+        .where(c.dataset_id == dataset_id, alive_at(None))
+        .order_by(c.sort_order, c.id)
+    ).all()
+    by_hash: dict[str, list[Row[Any]]] = {}
+    for r in current:
+        key = item_content_hash(r.input, r.expected_output, r.context, r.metadata, r.tags)
+        by_hash.setdefault(key, []).append(r)
+    if keys is None:
+        keys = [
+            item_content_hash(i.input, i.expected_output, i.context, i.metadata, i.tags)
+            for i in items
+        ]
+    new: list[int] = []
+    for position, key in enumerate(keys):
+        kept = by_hash.get(key)
+        if kept:
+            kept.pop(0)
+        else:
+            new.append(position)
+    gone = [r for rows in by_hash.values() for r in rows]
+    return new, gone
+
+
+def close_states(conn: Connection, row_ids: list[int], version: int) -> None:
+    """End the given item states at ``version``."""
+    conn.execute(
+        update(dataset_items).where(dataset_items.c.row_id.in_(row_ids)).values(valid_to=version)
+    )
