@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import inspect
 from collections.abc import Callable
 
 import httpx
@@ -158,3 +159,40 @@ async def test_async_client_retries_and_raises() -> None:
         await client.datasets.get("x")
     assert calls == ["GET", "GET"]
     await http.aclose()
+
+
+def namespace_methods(client: object) -> dict[str, Callable[..., object]]:
+    """Every public method of the client's namespaces, as ``"datasets.get"``."""
+    found: dict[str, Callable[..., object]] = {}
+    for space, namespace in vars(client).items():
+        if space.startswith("_") or space == "config":
+            continue
+        for name in dir(type(namespace)):
+            if not name.startswith("_"):
+                found[f"{space}.{name}"] = getattr(namespace, name)
+    return found
+
+
+def test_both_clients_have_each_method_with_its_signature_and_docstring() -> None:
+    blocking = namespace_methods(Assay(base_url="http://a.test"))
+    awaiting = namespace_methods(AsyncAssay(base_url="http://a.test"))
+    assert blocking.keys() == awaiting.keys()
+    assert {"datasets.export_to", "dataset_runs.create_items", "online_rules.enable"} <= set(
+        blocking
+    )
+    for name, method in blocking.items():
+        signature = inspect.signature(method)
+        assert signature == inspect.signature(awaiting[name]), name
+        assert not any(p.kind is p.VAR_POSITIONAL for p in signature.parameters.values()), name
+        assert method.__doc__ == awaiting[name].__doc__, name
+        assert not inspect.iscoroutinefunction(method), name
+        assert inspect.iscoroutinefunction(awaiting[name]), name
+    export_to = blocking["datasets.export_to"]
+    assert str(inspect.signature(export_to)) == (
+        "(dataset: 'str', out: 'BinaryIO', *, format: 'str' = 'jsonl', "
+        "version: 'int | None' = None) -> 'int'"
+    )
+    assert export_to.__qualname__ == "Datasets.export_to"
+    assert inspect.getdoc(blocking["datasets.get"]) == (
+        "A dataset by id or name, with its most recent items."
+    )

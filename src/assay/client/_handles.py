@@ -20,13 +20,14 @@ from collections.abc import Mapping
 from contextvars import ContextVar, Token
 from random import getrandbits
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import orjson
 
 from assay.client import _inrun
 
 if TYPE_CHECKING:
+    from assay.client._exporter import Record
     from assay.client._tracing import Tracer
 
 Kind = Literal["span", "generation", "tool", "event"]
@@ -145,8 +146,38 @@ class Node:
         event.end()
         return event
 
+    def _send(self) -> None:
+        """Record the node's fields now: into its run step, else to the exporter if sampled."""
+        if self._step is not None:
+            self._fill_step()
+            return
+        if not self._sampled or self._tracer is None:
+            return
+        self._tracer.put(self._record())
+
+    def _record(self) -> Record:
+        """What the exporter queues for this node (see ``_exporter.Record``)."""
+        raise NotImplementedError
+
+    def _fill_step(self) -> None:
+        raise NotImplementedError
+
     def _child(self, kind: Kind, name: str | None, fields: dict[str, Any]) -> ObservationHandle:
         return ObservationHandle(self, kind, name, fields)
+
+    def __enter__(self) -> Self:
+        self._enter()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._exit()
+        self._close(exc)
+
+    def _close(self, exc: BaseException | None) -> None:
+        """End the node as its ``with`` block ends (raising ``exc`` when not None)."""
+        raise NotImplementedError
 
     def _enter(self) -> None:
         token = current.set(self)
@@ -226,38 +257,24 @@ class TraceHandle(Node):
         self.end_time = time.time()
         return self.update(**fields)
 
-    def __enter__(self) -> TraceHandle:
-        self._enter()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._exit()
+    def _close(self, exc: BaseException | None) -> None:
         self.end()
 
-    def _send(self) -> None:
-        if self._step is not None:
-            self._fill_step()
-            return
-        if not self._sampled or self._tracer is None:
-            return
-        self._tracer.put(
+    def _record(self) -> Record:
+        return (
+            "trace",
+            self.id,
             (
-                "trace",
-                self.id,
-                (
-                    self.name,
-                    self.start_time,
-                    self.end_time,
-                    self.tags,
-                    self.user_id,
-                    self.session_id,
-                    snapshot(self.input),
-                    snapshot(self.output),
-                    snapshot(self.metadata),
-                ),  # fmt: skip  (the order of TRACE_FIELDS)
-            )
+                self.name,
+                self.start_time,
+                self.end_time,
+                self.tags,
+                self.user_id,
+                self.session_id,
+                snapshot(self.input),
+                snapshot(self.output),
+                snapshot(self.metadata),
+            ),  # fmt: skip  (the order of TRACE_FIELDS)
         )
 
     def _fill_step(self) -> None:
@@ -336,14 +353,7 @@ class ObservationHandle(Node):
         self._send()
         return self
 
-    def __enter__(self) -> ObservationHandle:
-        self._enter()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._exit()
+    def _close(self, exc: BaseException | None) -> None:
         if exc is not None:
             self.fail(exc)
         self.end()
@@ -373,35 +383,28 @@ class ObservationHandle(Node):
         if "cost" in fields:
             self.cost = _cost(fields["cost"])
 
-    def _send(self) -> None:
-        if self._step is not None:
-            self._fill_step()
-            return
-        if not self._sampled or self._tracer is None:
-            return
-        self._tracer.put(
+    def _record(self) -> Record:
+        return (
+            "observation",
+            self.trace,
             (
-                "observation",
-                self.trace,
-                (
-                    self.id,
-                    self.type,
-                    self.parent_id,
-                    self.name,
-                    self.start_time,
-                    self.end_time,
-                    self.model,
-                    self.tokens_in,
-                    self.tokens_out,
-                    self.cost,
-                    self.level,
-                    self.status_message,
-                    snapshot(self.input),
-                    snapshot(self.output),
-                    snapshot(self.metadata),
-                    snapshot(self.model_parameters),
-                ),  # fmt: skip  (the order of OBSERVATION_FIELDS)
-            )
+                self.id,
+                self.type,
+                self.parent_id,
+                self.name,
+                self.start_time,
+                self.end_time,
+                self.model,
+                self.tokens_in,
+                self.tokens_out,
+                self.cost,
+                self.level,
+                self.status_message,
+                snapshot(self.input),
+                snapshot(self.output),
+                snapshot(self.metadata),
+                snapshot(self.model_parameters),
+            ),  # fmt: skip  (the order of OBSERVATION_FIELDS)
         )
 
     def _fill_step(self) -> None:

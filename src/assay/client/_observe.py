@@ -189,7 +189,18 @@ class _Spec:
             log.exception("could not start recording %s", self.name)
             return None
 
-    def finish(self, obs: ObservationHandle, output: Any, error: BaseException | None) -> None:
+    def finish(
+        self,
+        obs: ObservationHandle,
+        output: Any,
+        error: BaseException | None,
+        *,
+        entered: bool = True,
+    ) -> None:
+        """Leave the context of ``obs`` (when ``entered``) and end it with the call's
+        ``output`` or ``error``, and the trace started for it."""
+        if entered:
+            obs._exit()
         try:
             if error is not None:
                 obs.fail(error)
@@ -218,10 +229,8 @@ def _function(fn: Callable[..., Any], spec: _Spec) -> Callable[..., Any]:
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            obs._exit()
             spec.finish(obs, None, exc)
             raise
-        obs._exit()
         spec.finish(obs, result, None)
         return result
 
@@ -237,10 +246,8 @@ def _coroutine(fn: Callable[..., Any], spec: _Spec) -> Callable[..., Any]:
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
-            obs._exit()
             spec.finish(obs, None, exc)
             raise
-        obs._exit()
         spec.finish(obs, result, None)
         return result
 
@@ -261,11 +268,9 @@ def _generator(fn: Callable[..., Any], spec: _Spec) -> Callable[..., Any]:
             try:
                 item = inner.throw(thrown) if thrown is not None else inner.send(sent)
             except StopIteration as stop:
-                obs._exit()
                 spec.finish(obs, _collected(items), None)
                 return stop.value
             except BaseException as exc:
-                obs._exit()
                 spec.finish(obs, None, exc)
                 raise
             obs._exit()
@@ -275,7 +280,7 @@ def _generator(fn: Callable[..., Any], spec: _Spec) -> Callable[..., Any]:
                 sent = yield item
             except GeneratorExit:
                 inner.close()
-                spec.finish(obs, _collected(items), None)
+                spec.finish(obs, _collected(items), None, entered=False)
                 raise
             except BaseException as exc:
                 thrown = exc
@@ -299,11 +304,9 @@ def _async_generator(fn: Callable[..., Any], spec: _Spec) -> Callable[..., Any]:
             try:
                 item = await (inner.athrow(thrown) if thrown is not None else inner.asend(sent))
             except StopAsyncIteration:
-                obs._exit()
                 spec.finish(obs, _collected(items), None)
                 return
             except BaseException as exc:
-                obs._exit()
                 spec.finish(obs, None, exc)
                 raise
             obs._exit()
@@ -313,7 +316,7 @@ def _async_generator(fn: Callable[..., Any], spec: _Spec) -> Callable[..., Any]:
                 sent = yield item
             except GeneratorExit:
                 await inner.aclose()
-                spec.finish(obs, _collected(items), None)
+                spec.finish(obs, _collected(items), None, entered=False)
                 raise
             except BaseException as exc:
                 thrown = exc

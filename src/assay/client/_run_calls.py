@@ -1,4 +1,5 @@
-"""API requests for experiments, dataset runs and evaluators, as data (see ``_calls``)."""
+"""API requests for experiments, dataset runs, evaluators and scores, as data (see
+``_calls``)."""
 
 from __future__ import annotations
 
@@ -24,20 +25,34 @@ from assay.domain import (
 
 
 # ---------------------------------------------------------------------- experiments
-def experiment_create(body: Mapping[str, Any]) -> Call[ExperimentView]:
-    return Call("POST", path("experiments"), model(ExperimentView), json=dump(dict(body)))
+def experiment_create(
+    name: str,
+    dataset_id: str,
+    config: Mapping[str, Any] | None = None,
+    **fields: Any,
+) -> Call[ExperimentView]:
+    """Plan an experiment (``pending``); ``config`` is the prompt or endpoint form.
+
+    Without ``config`` it runs nothing: its results await outputs uploaded with
+    ``dataset_runs.create_items``.
+    """
+    body: dict[str, Any] = {"name": name, "dataset_id": dataset_id, **fields}
+    if config is not None:
+        body["config"] = dict(config)
+    return Call("POST", path("experiments"), model(ExperimentView), json=dump(body))
 
 
-def experiment_get(ref: str) -> Call[ExperimentDetail]:
-    return Call("GET", path("experiments", ref), model(ExperimentDetail))
+def experiment_get(experiment: str) -> Call[ExperimentDetail]:
+    return Call("GET", path("experiments", experiment), model(ExperimentDetail))
 
 
 def experiment_list(
-    dataset_id: str | None,
-    status: str | None,
-    limit: int,
-    cursor: str | None,
+    *,
+    dataset_id: str | None = None,
+    status: str | None = None,
     sort: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
 ) -> Call[Page[ExperimentView]]:
     params = {
         "dataset_id": dataset_id,
@@ -49,15 +64,29 @@ def experiment_list(
     return Call("GET", path("experiments"), model(Page[ExperimentView]), params=params)
 
 
-def experiment_start(ref: str) -> Call[ExperimentStarted]:
-    return Call("POST", path("experiments", ref, "start"), model(ExperimentStarted))
+def experiment_start(experiment: str) -> Call[ExperimentStarted]:
+    return Call("POST", path("experiments", experiment, "start"), model(ExperimentStarted))
 
 
-def experiment_cancel(ref: str) -> Call[ExperimentView]:
-    return Call("POST", path("experiments", ref, "cancel"), model(ExperimentView))
+def experiment_cancel(experiment: str) -> Call[ExperimentView]:
+    return Call("POST", path("experiments", experiment, "cancel"), model(ExperimentView))
 
 
-def results_page(
+def experiment_results(
+    experiment: str,
+    *,
+    status: str | None = None,
+    passed: bool | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+    include_summary: bool = True,
+) -> Call[ResultsPage]:
+    """One page of results (:class:`~assay.domain.Result`, plan order) with the summary;
+    pass ``next_cursor`` back as ``cursor`` (and ``include_summary=False``) for the next."""
+    return _results("experiments", experiment, status, passed, limit, cursor, include_summary)
+
+
+def _results(
     kind: str,
     ref: str,
     status: str | None,
@@ -77,22 +106,29 @@ def results_page(
     return Call("GET", path(kind, ref, "results"), model(ResultsPage), params=params)
 
 
-def experiment_export(ref: str, format: str) -> Call[bytes]:
-    return Call("GET", path("experiments", ref, "export"), raw, params={"format": format})
+def experiment_export(experiment: str, *, format: str = "jsonl") -> Call[bytes]:
+    return Call("GET", path("experiments", experiment, "export"), raw, params={"format": format})
 
 
-def experiment_notes(ref: str, notes: str | None) -> Call[ExperimentView]:
+def experiment_notes(experiment: str, notes: str | None) -> Call[ExperimentView]:
     return Call(
-        "PUT", path("experiments", ref, "notes"), model(ExperimentView), json={"notes": notes}
+        "PUT",
+        path("experiments", experiment, "notes"),
+        model(ExperimentView),
+        json={"notes": notes},
     )
 
 
-def experiment_delete(ref: str) -> Call[None]:
-    return Call("DELETE", path("experiments", ref), nothing)
+def experiment_delete(experiment: str) -> Call[None]:
+    return Call("DELETE", path("experiments", experiment), nothing)
 
 
-def experiment_compare(ids: Sequence[str], offset: int, limit: int) -> Call[ExperimentComparison]:
-    body = {"experiment_ids": list(ids), "offset": offset, "limit": limit}
+def experiment_compare(
+    experiment_ids: Sequence[str], *, offset: int = 0, limit: int = 100
+) -> Call[ExperimentComparison]:
+    """Side by side per dataset item (one page of ``limit`` rows from ``offset``), with
+    paired statistics over every item in ``statistics`` (the first is the baseline)."""
+    body = {"experiment_ids": list(experiment_ids), "offset": offset, "limit": limit}
     return Call(
         "POST",
         path("experiments", "compare"),
@@ -102,28 +138,76 @@ def experiment_compare(ids: Sequence[str], offset: int, limit: int) -> Call[Expe
     )
 
 
-def experiment_gate(ref: str, baseline: str | None, baseline_tag: str | None) -> Call[GateVerdict]:
+def experiment_gate(
+    experiment: str, *, baseline: str | None = None, baseline_tag: str | None = None
+) -> Call[GateVerdict]:
+    """The verdict ``assay gate`` gives, under the dataset's stored regression policy:
+    against ``baseline`` (id or name), else the newest completed run tagged
+    ``baseline_tag``, else the policy's own baseline."""
     params = {"baseline": baseline, "baseline_tag": baseline_tag}
-    return Call("GET", path("experiments", ref, "gate"), model(GateVerdict), params=params)
+    return Call("GET", path("experiments", experiment, "gate"), model(GateVerdict), params=params)
 
 
-def compare_prompt_versions(dataset: str, body: Mapping[str, Any]) -> Call[PromptVersionComparison]:
+def compare_prompt_versions(
+    dataset_id: str, prompt_name: str, version_a: int, version_b: int, **fields: Any
+) -> Call[PromptVersionComparison]:
+    """Create and start two linked experiments, one per prompt version; pass their ids
+    to :meth:`compare` (or open ``compare_url``) once they finish."""
+    body = {
+        "prompt_name": prompt_name,
+        "version_a": version_a,
+        "version_b": version_b,
+        **fields,
+    }
     return Call(
         "POST",
-        path("datasets", dataset, "compare-prompt-versions"),
+        path("datasets", dataset_id, "compare-prompt-versions"),
         model(PromptVersionComparison),
-        json=dump(dict(body)),
+        json=dump(body),
     )
 
 
 # ---------------------------------------------------------------------- dataset runs
-def dataset_run_create(body: Mapping[str, Any]) -> Call[DatasetRun]:
-    return Call("POST", path("dataset-runs"), model(DatasetRun), json=dict(body))
+def dataset_run_create(
+    *,
+    dataset_name: str,
+    name: str,
+    description: str | None = None,
+    tag: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    id: str | None = None,
+    dataset_version: int | None = None,
+) -> Call[DatasetRun]:
+    """A run to upload outputs into; with your own ``id``, creating again is harmless.
+
+    ``dataset_version`` pins an earlier version of the dataset (default: the current)."""
+    body: dict[str, Any] = {"datasetName": dataset_name, "name": name}
+    fields = (
+        ("description", description),
+        ("tag", tag),
+        ("metadata", metadata),
+        ("id", id),
+        ("datasetVersion", dataset_version),
+    )
+    for key, value in fields:
+        if value is not None:
+            body[key] = dict(value) if isinstance(value, Mapping) else value
+    return Call("POST", path("dataset-runs"), model(DatasetRun), json=body)
 
 
 def dataset_run_items(
-    dataset_name: str | None, run_id: str, items: Sequence[Any], score: bool = True
+    *,
+    dataset_run_id: str,
+    items: Sequence[Any],
+    dataset_name: str | None = None,
+    score: bool = True,
 ) -> Call[RunItemsResult]:
+    """Upload outputs (``input``/``datasetItemId``, ``output``, ``traceId``, …); the
+    server's workers score them with the dataset's attached evaluators unless ``score``
+    is false (the run's ``scoring.pending`` counts what is left).
+
+    One item without a ``traceId`` is linked to the trace this client started last in
+    this context, unless already linked (see ``docs/tracing.md``)."""
     body: dict[str, Any] = {"items": [dump(i) for i in items]}
     if not score:
         body["score"] = False
@@ -132,7 +216,7 @@ def dataset_run_items(
     # Uploading an item again replaces its output: a retry cannot duplicate it.
     return Call(
         "POST",
-        path("dataset-runs", run_id, "items"),
+        path("dataset-runs", dataset_run_id, "items"),
         model(RunItemsResult),
         json=body,
         idempotent=True,
@@ -140,12 +224,16 @@ def dataset_run_items(
 
 
 def dataset_run_score(
-    run_id: str,
-    evaluators: Sequence[str] | None,
-    skip: Sequence[str],
-    concurrency: int,
-    timeout: float | None,
+    dataset_run_id: str,
+    *,
+    evaluators: Sequence[str] | None = None,
+    skip: Sequence[str] = (),
+    concurrency: int = 8,
+    timeout: float | None = 600.0,
 ) -> Call[RunScoreReport]:
+    """Score the run's outputs on the server with saved evaluators (``None``: the
+    dataset's attached ones); evaluators named in ``skip`` are left out. Judges run on
+    the server with its keys; this waits until scoring is done (up to ``timeout``)."""
     body = {
         "evaluators": None if evaluators is None else list(evaluators),
         "skip": list(skip),
@@ -154,7 +242,7 @@ def dataset_run_score(
     # Scoring again replaces the scores of the same names: a retry cannot duplicate them.
     return Call(
         "POST",
-        path("dataset-runs", run_id, "score"),
+        path("dataset-runs", dataset_run_id, "score"),
         model(RunScoreReport),
         json=body,
         idempotent=True,
@@ -162,34 +250,53 @@ def dataset_run_score(
     )
 
 
-def dataset_run_get(run_id: str) -> Call[DatasetRun]:
-    return Call("GET", path("dataset-runs", run_id), model(DatasetRun))
+def dataset_run_results(
+    dataset_run_id: str,
+    *,
+    status: str | None = None,
+    passed: bool | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+    include_summary: bool = True,
+) -> Call[ResultsPage]:
+    """One page of the run's results, as :meth:`Experiments.results` gives them."""
+    return _results("dataset-runs", dataset_run_id, status, passed, limit, cursor, include_summary)
 
 
-def dataset_run_list(dataset_name: str, limit: int, offset: int) -> Call[Page[DatasetRun]]:
+def dataset_run_get(dataset_run_id: str) -> Call[DatasetRun]:
+    return Call("GET", path("dataset-runs", dataset_run_id), model(DatasetRun))
+
+
+def dataset_run_list(
+    *, dataset_name: str, limit: int = 50, offset: int = 0
+) -> Call[Page[DatasetRun]]:
     params = {"dataset_name": dataset_name, "limit": limit, "offset": offset}
     return Call("GET", path("dataset-runs"), model(Page[DatasetRun]), params=params)
 
 
 # ---------------------------------------------------------------------- evaluators
-def evaluator_create(body: Mapping[str, Any]) -> Call[Evaluator]:
-    return Call("POST", path("evaluators"), model(Evaluator), json=dump(dict(body)))
+def evaluator_create(name: str, kind: str, **fields: Any) -> Call[Evaluator]:
+    body = {"name": name, "kind": kind, **fields}
+    return Call("POST", path("evaluators"), model(Evaluator), json=dump(body))
 
 
-def evaluator_get(ref: str, version: int | None) -> Call[Evaluator]:
-    return Call("GET", path("evaluators", ref), model(Evaluator), params={"version": version})
+def evaluator_get(evaluator: str, *, version: int | None = None) -> Call[Evaluator]:
+    params = {"version": version}
+    return Call("GET", path("evaluators", evaluator), model(Evaluator), params=params)
 
 
-def evaluator_list(search: str | None, kind: str | None) -> Call[Page[Evaluator]]:
+def evaluator_list(*, search: str | None = None, kind: str | None = None) -> Call[Page[Evaluator]]:
     params = {"search": search, "kind": kind}
     return Call("GET", path("evaluators"), model(Page[Evaluator]), params=params)
 
 
-def evaluator_delete(ref: str, version: int | None) -> Call[None]:
-    return Call("DELETE", path("evaluators", ref), nothing, params={"version": version})
+def evaluator_delete(evaluator: str, *, version: int | None = None) -> Call[None]:
+    return Call("DELETE", path("evaluators", evaluator), nothing, params={"version": version})
 
 
-def evaluator_attach(dataset: str, evaluator: str, version: int | None) -> Call[Evaluator]:
+def evaluator_attach(
+    dataset: str, evaluator: str, *, version: int | None = None
+) -> Call[Evaluator]:
     body = {"evaluator_id": evaluator, "version": version}
     return Call("POST", path("datasets", dataset, "evaluators"), model(Evaluator), json=body)
 
@@ -199,13 +306,25 @@ def evaluator_detach(dataset: str, evaluator: str) -> Call[None]:
 
 
 # ---------------------------------------------------------------------- scores
-def score_add(body: Mapping[str, Any]) -> Call[Score]:
+def score_add(
+    name: str,
+    value: float | bool | str,
+    *,
+    result_id: str | None = None,
+    trace_id: str | None = None,
+    source: str = "api",
+    **fields: Any,
+) -> Call[Score]:
+    """Add a score, or replace the one with the same name and source on that target."""
+    body = {"name": name, "value": value, "source": source, **fields}
+    body.update({k: v for k, v in (("result_id", result_id), ("trace_id", trace_id)) if v})
     # Adding the same (target, name, source) again replaces the score: safe to retry.
-    return Call("POST", path("scores"), model(Score), json=dict(body), idempotent=True)
+    return Call("POST", path("scores"), model(Score), json=body, idempotent=True)
 
 
-def score_list(params: Mapping[str, Any]) -> Call[Page[Score]]:
-    return Call("GET", path("scores"), model(Page[Score]), params=dict(params))
+def score_list(**filters: Any) -> Call[Page[Score]]:
+    """Filters: result_id, trace_id, experiment_id, name, source, limit, offset."""
+    return Call("GET", path("scores"), model(Page[Score]), params=filters)
 
 
 def score_get(score_id: str) -> Call[Score]:
