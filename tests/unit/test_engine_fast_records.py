@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from assay.domain import ScoreCreate, ScoreDataType, WorkItem
-from assay.engine.runner import _sample
+from assay.engine.outcomes import sample_of
 from assay.scoring import Sample
 from assay.scoring.base import make_score
 from assay.store.planning import id_base, sequential_ids
@@ -28,7 +28,7 @@ def test_the_engine_sample_equals_the_constructed_one() -> None:
         tokens_out=output.tokens_out,
         tool_calls=output.tool_calls,
     )
-    assert _sample(item, output, 12.5) == built
+    assert sample_of(item, output, 12.5) == built
 
 
 def test_make_score_equals_model_construct() -> None:

@@ -26,7 +26,7 @@ from assay.engine.spec import build_scorers, check_resumable, config_hash
 from assay.errors import InvalidInput
 from assay.scoring import Scorer, build
 from assay.store import Store
-from assay.store.experiments import PlannedRun
+from assay.store.experiment_plans import PlannedRun
 from assay.targets import BuildContext, Target, create_target
 
 

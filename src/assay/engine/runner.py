@@ -3,9 +3,10 @@
 One asyncio task per concurrency slot pulls planned items from a shared iterator. Async
 targets run on the loop under a per-attempt timeout; sync targets run on a thread pool, in
 chunks sized so that each thread hop carries about two milliseconds of work (one item at a time
-for slow functions, hundreds for instant ones). Failures are retried with backoff; finished
-results go to the :class:`ResultWriter`. A monitor task polls for cross-process cancellation and
-keeps the heartbeat that tells other processes this run is alive.
+for slow functions, hundreds for instant ones). Failures are retried with backoff
+(:mod:`assay.engine.attempts`); finished results are scored, traced and go to the
+:class:`ResultWriter` (:mod:`assay.engine.outcomes`). A monitor task polls for cross-process
+cancellation and keeps the heartbeat that tells other processes this run is alive.
 
 The run is held under a lease (see :mod:`assay.store.lease`). A heartbeat that finds the lease
 lost (another runner took the run over while this one was paused) stops the run at once: its
@@ -19,35 +20,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-from assay.domain import Experiment, ExperimentStatus, ResultStatus, ScoreCreate, WorkItem
+from assay.domain import Experiment, ExperimentStatus, WorkItem
+from assay.engine.attempts import Attempts, Failed
 from assay.engine.limits import AdaptiveLimit, Limiter, limiter_for
 from assay.engine.memory import relaxed_gc
 from assay.engine.options import Progress, RunOptions
 from assay.engine.otel import capture as capture_otel
-from assay.engine.retry import Failure, RetryPolicy, classify
+from assay.engine.retry import RetryPolicy, classify
 from assay.engine.sequential import Watch, watch
 from assay.engine.snapshot import store_snapshot
 from assay.engine.spec import digest
 from assay.engine.writer import ChildWriter, ResultWriter
-from assay.retrying import retry_call_async
-from assay.scoring import Sample, Scorer, run_scorer
-from assay.store import CachedResponse, Completion, Store
-from assay.store.experiments import PlannedRun
+from assay.scoring import Scorer
+from assay.store import CachedResponse, Store
+from assay.store.experiment_plans import PlannedRun
 from assay.store.lease import FIRST_LEASE, Lease, LeaseLost
 from assay.store.plan_stream import StreamedWork
 from assay.store.planning import worker_id
-from assay.store.recording import RunTrace
 from assay.targets import Target, TargetOutput, is_sync
-from assay.targets.spans import Span, span_totals, tool_calls
 
 #: What a run executes: planned items as a list, or read from the store page by page.
 Work = list[WorkItem] | StreamedWork
@@ -57,72 +54,7 @@ _MAX_CHUNK = 256
 _DRAIN_WAIT = 0.005  # seconds between looks at a writer that is far behind
 
 
-class _Failed(Exception):
-    """A failed attempt at an item: what went wrong, which attempt, its latency and start."""
-
-    def __init__(self, failure: Failure, attempt: int, latency: float, started: float) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
-        self.attempt = attempt
-        self.latency = latency
-        self.started = started
-        self.retry_after = failure.retry_after
-
-
-class _Stopped(Exception):
-    """The run stopped while an item waited to be tried again."""
-
-
-_new_sample = Sample.__new__
-# Sample is a frozen dataclass: its __init__ sets each field through object.__setattr__. The
-# engine builds one per scored result, so it sets the slots directly (tests compare the two).
-_set_sample = tuple(getattr(Sample, f.name).__set__ for f in dataclasses.fields(Sample))
-
-
-(
-    _s_input,
-    _s_output,
-    _s_expected,
-    _s_context,
-    _s_metadata,
-    _s_item_id,
-    _s_error,
-    _s_latency,
-    _s_cost,
-    _s_tokens_in,
-    _s_tokens_out,
-    _s_tool_calls,
-    _s_trace,
-    _s_variables,
-) = _set_sample  # a new field of Sample fails here, at import, not silently
-
-
-def _sample(item: WorkItem, output: TargetOutput, latency: float) -> Sample:
-    """The sample scorers see for one result (what ``Sample(...)`` builds, faster)."""
-    sample = _new_sample(Sample)
-    _s_input(sample, item.input)
-    _s_output(sample, output.output)
-    _s_expected(sample, item.expected_output)
-    _s_context(sample, item.context)
-    _s_metadata(sample, item.metadata)
-    _s_item_id(sample, item.item_id)
-    _s_error(sample, None)
-    _s_latency(sample, latency)
-    _s_cost(sample, output.cost)
-    _s_tokens_in(sample, output.tokens_in)
-    _s_tokens_out(sample, output.tokens_out)
-    # tool steps of the call's trace (OpenTelemetry or assay.span) when it reported none itself
-    _s_tool_calls(sample, output.tool_calls or (tool_calls(output.spans) if output.spans else []))
-    _s_trace(sample, None)
-    _s_variables(sample, {})
-    return sample
-
-
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, _Failed) and exc.failure.retryable
-
-
-class Runner:
+class Runner(Attempts):
     """Runs one experiment; ``cancel()`` stops it (graceful first, forced when asked twice)."""
 
     def __init__(
@@ -522,7 +454,7 @@ class Runner:
                         await self._succeed(item, output, 1, latency, started)
                     else:
                         assert error is not None
-                        failed = _Failed(classify(error), 1, latency, started)
+                        failed = Failed(classify(error), 1, latency, started)
                         await self._execute(item, pool, failed)
             else:
                 single = None if self._stopping else next(self._items, None)
@@ -554,239 +486,3 @@ class Runner:
             avg = self._chunk_avg
             self._chunk_avg = per_call if avg is None else 0.8 * avg + 0.2 * per_call
         return out
-
-    async def _attempt(
-        self, item: WorkItem, pool: ThreadPoolExecutor | None
-    ) -> tuple[TargetOutput | None, Failure | None, float, float]:
-        """One call under the gate, rate limit and timeout: (output, failure, ms, started)."""
-        await self.gate.acquire()
-        event = None
-        if self.limiter is not None:
-            estimate = getattr(self.target, "estimate_tokens", None)
-            event = await self.limiter.acquire(estimate(item) if estimate else 0.0)
-        started = time.time()
-        t0 = time.perf_counter()
-        try:
-            if pool is not None:
-                future = asyncio.get_running_loop().run_in_executor(
-                    pool,
-                    self.target.call_sync,  # type: ignore[attr-defined]
-                    item,
-                )
-                output = await (asyncio.wait_for(future, self.timeout) if self.timeout else future)
-            elif self.timeout is not None:
-                async with asyncio.timeout(self.timeout):
-                    output = await self.target.call(item)
-            else:
-                output = await self.target.call(item)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            return None, classify(exc, self.timeout), (time.perf_counter() - t0) * 1000, started
-        finally:
-            self.gate.release()
-        if event is not None and self.limiter is not None:
-            self.limiter.settle(event, (output.tokens_in or 0) + (output.tokens_out or 0))
-        self.gate.on_success()
-        return output, None, (time.perf_counter() - t0) * 1000, started
-
-    async def _execute(
-        self, item: WorkItem, pool: ThreadPoolExecutor | None, first: _Failed | None = None
-    ) -> None:
-        """Run ``item`` until it succeeds, fails for good, or the run stops (then it is left
-        unfinished: a resume runs it again). ``first``: its first attempt, already failed."""
-        if first is None:  # the first attempt directly: most calls need no retry machinery
-            answer, failed_as, took, began = await self._attempt(item, pool)
-            if failed_as is None:
-                assert answer is not None
-                await self._succeed(item, answer, 1, took, began)
-                return
-            first = _Failed(failed_as, 1, took, began)
-        initial: _Failed = first
-
-        async def attempt(number: int) -> tuple[TargetOutput, int, float, float]:
-            if number == 1:
-                failed = initial
-            else:
-                output, failure, latency, started = await self._attempt(item, pool)
-                if failure is None:
-                    assert output is not None
-                    return output, number, latency, started
-                failed = _Failed(failure, number, latency, started)
-            if failed.failure.rate_limited:
-                self.gate.on_rate_limited()
-            raise failed
-
-        try:
-            output, attempts, latency, started = await retry_call_async(
-                attempt, self.policy, _retryable, sleep=self._pause
-            )
-        except _Failed as failed:
-            self._record_failure(
-                item, failed.failure, failed.attempt, failed.latency, failed.started
-            )
-            return
-        except _Stopped:
-            return
-        await self._succeed(item, output, attempts, latency, started)
-
-    async def _pause(self, delay: float) -> None:
-        """The wait before another attempt; raises :class:`_Stopped` if the run stops first."""
-        if self._stopping:
-            raise _Stopped
-        self.progress.retries += 1
-        assert self._stop_event is not None
-        try:
-            await asyncio.wait_for(self._stop_event.wait(), delay)
-        except TimeoutError:
-            return
-        raise _Stopped
-
-    # ------------------------------------------------------------------ outcomes
-    async def _succeed(
-        self, item: WorkItem, output: TargetOutput, attempts: int, latency: float, started: float
-    ) -> None:
-        scores, passed = await self._score(item, output, latency)
-        cache = None
-        if self.options.cache and attempts > 0:
-            cache = CachedResponse(
-                self._cache_key(item),
-                output.output,
-                output.tokens_in,
-                output.tokens_out,
-                output.cost,
-                latency,
-            )
-        self._submit(
-            Completion(
-                item.result_id,
-                ResultStatus.completed.value,
-                output.output,
-                None,
-                latency,
-                output.tokens_in,
-                output.tokens_out,
-                output.cost,
-                attempts,
-                passed,
-                started,
-                started + latency / 1000,
-                scores,
-                self._trace(item, output, attempts, cached=attempts == 0),
-            ),
-            cache,
-        )
-        self.progress.completed += 1
-
-    def _record_failure(
-        self, item: WorkItem, failure: Failure, attempts: int, latency: float, started: float
-    ) -> None:
-        if self.first_error is None:
-            self.first_error = failure.message
-        usage = span_totals(failure.spans)  # what the failed call spent before raising
-        self._submit(
-            Completion(
-                item.result_id,
-                ResultStatus.failed.value,
-                None,
-                failure.message,
-                latency,
-                tokens_in=usage.tokens_in,
-                tokens_out=usage.tokens_out,
-                cost=usage.cost,
-                attempts=attempts,
-                started_at=started,
-                finished_at=started + latency / 1000,
-                trace=self._trace(item, None, attempts, spans=failure.spans),
-            ),
-            None,
-        )
-        self.progress.failed += 1
-
-    def _trace(
-        self,
-        item: WorkItem,
-        output: TargetOutput | None,
-        attempts: int,
-        *,
-        cached: bool = False,
-        spans: Sequence[Span] = (),
-    ) -> RunTrace | None:
-        """The trace recorded with a result: the item, what the target was sent, its steps."""
-        if not self.options.traces:
-            return None
-        metadata: dict[str, Any] = {"dataset_item_id": item.item_id, "attempts": attempts}
-        if item.repetition:
-            metadata["repetition"] = item.repetition
-        if cached:
-            metadata["cached"] = True
-        trace = RunTrace(self._name, self._experiment_id, item.input, metadata=metadata)
-        if output is not None:
-            trace.request = output.request
-            trace.model = output.model
-            trace.parameters = output.parameters
-            trace.tool_calls = list(output.tool_calls)
-            spans = output.spans
-            if output.model is not None:
-                trace.kind = "generation"
-        trace.steps = [
-            (
-                s.name,
-                s.type,
-                s.parent,
-                s.start,
-                s.end,
-                s.input,
-                s.output,
-                s.model,
-                s.tokens_in,
-                s.tokens_out,
-                s.cost,
-                s.level,
-                s.status_message,
-                s.metadata,
-                s.model_parameters,
-            )
-            for s in spans
-        ]
-        return trace
-
-    def _submit(self, completion: Completion, cache: CachedResponse | None) -> None:
-        assert self._writer is not None
-        self._writer.submit(completion, cache)
-        self.progress.done += 1
-        if self._sequential is not None and self._sequential.add(completion) and not self._stopping:
-            self._cancel(False, self._sequential.reason)
-        judged = sum(s.cost for s in completion.scores if s.cost)  # LLM-judge calls
-        if completion.cost or judged:
-            self.progress.cost += completion.cost or 0.0
-            self.progress.judge_cost += judged
-            self._spent += (completion.cost or 0.0) + judged
-            budget = self.options.max_cost
-            if budget is not None and self._spent >= budget and not self._stopping:
-                self._cancel(False, f"cost budget of {budget:g} reached (spent {self._spent:.4f})")
-
-    async def _score(
-        self, item: WorkItem, output: TargetOutput, latency: float
-    ) -> tuple[list[ScoreCreate], bool | None]:
-        if not self.scorers:
-            return [], None
-        sample = _sample(item, output, latency)
-        scores: list[ScoreCreate] = []
-        for scorer in self.scorers:
-            scores.extend(await run_scorer(scorer, sample))
-        verdicts = [s.passed for s in scores if s.passed is not None]
-        return scores, (all(verdicts) if verdicts else None)
-
-    # ------------------------------------------------------------------ cache
-    def _cache_key(self, item: WorkItem) -> str:
-        return digest([self._target_hash, item.input])
-
-    async def _serve_cached(self, item: WorkItem) -> bool:
-        hit = self._cache.get(self._cache_key(item))
-        if hit is None:
-            return False
-        output = TargetOutput(hit.output, hit.tokens_in, hit.tokens_out, hit.cost)
-        await self._succeed(item, output, 0, hit.latency_ms or 0.0, time.time())
-        self.progress.cached += 1
-        return True

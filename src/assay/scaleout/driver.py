@@ -36,7 +36,7 @@ from assay.scaleout.coordinator import CoordinatorRef, Hub
 from assay.scaleout.shard import ShardOutcome, ShardSpec, execute
 from assay.scoring import Scorer
 from assay.store import Store
-from assay.store.experiments import PlannedRun
+from assay.store.experiment_plans import PlannedRun
 from assay.store.lease import FIRST_LEASE, Lease, LeaseLost
 from assay.store.planning import worker_id
 from assay.store.recording import Rows

@@ -1,15 +1,15 @@
 """Experiments, their results and scores.
 
 An experiment pins a dataset version. Planning it writes the experiment row and one result row
-per (item, repetition) in one transaction; the engine then records finished results in batches,
-each result together with its scores, and never over a result that is already completed.
+per (item, repetition) in one transaction (:mod:`assay.store.experiment_plans`); the engine then
+records finished results in batches, each result together with its scores, and never over a
+result that is already completed. Reading results is :mod:`assay.store.experiment_results`.
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -29,57 +29,31 @@ from sqlalchemy import (
 )
 
 from assay.domain import (
-    CLI_ACTOR,
     EXPERIMENT_SORT_FIELDS,
     Experiment,
-    ExperimentCreate,
     ExperimentSort,
     ExperimentStatus,
-    ExperimentSummary,
     Page,
-    Result,
-    ResultsPage,
     ResultStatus,
     WorkItem,
 )
-from assay.domain.result_table import ResultTable
-from assay.errors import Conflict, InvalidInput, NotFound
-from assay.ids import new_id
+from assay.errors import Conflict, InvalidInput
 from assay.store import keyset
 from assay.store.active_time import active_periods, close_period
 from assay.store.audit import record
-from assay.store.datasets import Datasets
-from assay.store.db import Database
+from assay.store.experiment_plans import ExperimentPlans
+from assay.store.experiment_results import ExperimentResults
+from assay.store.experiment_rows import ACTIVE, check_limit
 from assay.store.item_rows import alive_at
-from assay.store.lease import FIRST_LEASE, Lease, fence
-from assay.store.plan_stream import StreamedWork
-from assay.store.planning import (
-    PlannedItem,
-    count_items,
-    id_base,
-    load_items,
-    select_items,
-    sequential_ids,
-    worker_alive,
-)
+from assay.store.lease import Lease, fence
+from assay.store.planning import worker_alive
 from assay.store.recording import Completion, Rows, completion_rows, delete_traces, write_rows
-from assay.store.result_pages import count, for_items, for_runs, page, records
-from assay.store.result_table import table_page
-from assay.store.run_bulk import Bulk
 from assay.store.run_frames import touch
-from assay.store.sealing import has_sealed
 from assay.store.sql import text_contains
-from assay.store.summary import summarize
 from assay.store.tables import dataset_items, datasets, experiments, results, scores, traces
 from assay.store.types import utcnow
 
-_MAX_LIMIT = 1000
 _UNFINISHED = (ResultStatus.pending.value, ResultStatus.running.value, ResultStatus.cancelled.value)
-
-
-#: A run not heard from for this long (and not provably alive on this host) reads interrupted.
-STALE_AFTER = 30.0
-_ACTIVE = (ExperimentStatus.running.value, ExperimentStatus.scoring.value)
 
 
 #: Where runs without a value sort: after every real value, ascending or descending.
@@ -122,245 +96,10 @@ def _cursor_value(field: str, value: Any) -> Any:
     return value
 
 
-def _experiment(row: Row[Any]) -> Experiment:
-    m = dict(row._mapping)
-    m.pop("sort_key", None)
-    m.pop("cancel_requested", None)
-    worker = m.pop("worker_id", None)
-    heartbeat = m.pop("heartbeat_at", None)
-    m.pop("data_revision", None)
-    m.pop("active_s", None)
-    m.pop("resumed_at", None)
-    m.pop("lease", None)
-    m["status"] = ExperimentStatus(m["status"])
-    if interrupted(m["status"].value, worker, heartbeat):
-        m["status"] = ExperimentStatus.interrupted
-    return Experiment.model_construct(**m)
-
-
-def interrupted(status: str, worker: str | None, heartbeat_at: datetime | None) -> bool:
-    """A run marked running by a process that is gone: its process on this host is dead, or
-    it has not sent a heartbeat for :data:`STALE_AFTER` seconds. A started run no worker has
-    taken yet (no worker id: queued for ``assay worker``) is not interrupted."""
-    return (
-        status in _ACTIVE
-        and worker is not None
-        and not worker_alive(worker, heartbeat_at, STALE_AFTER)
-    )
-
-
-@dataclass
-class PlannedRun:
-    """An experiment and its result rows, validated and built, not yet written.
-
-    ``commit()`` writes the experiment row and every result row in one transaction. A runner
-    may commit from its writer thread while it starts executing the items (the writer commits
-    the plan before any result), so planning and execution overlap.
-    """
-
-    _owner: Experiments
-    experiment: Experiment
-    work: builtins.list[WorkItem] | StreamedWork
-    _values: dict[str, Any]
-    _rows: builtins.list[tuple[Any, ...]] | None  # None: streamed (``work.rows()``)
-
-    def commit(self, *, worker: str | None = None) -> None:
-        if isinstance(self.work, StreamedWork):
-            pages: Iterable[Sequence[tuple[Any, ...]]] = self.work.rows()
-        else:
-            rows = self._rows or []
-            pages = (rows[k : k + 10_000] for k in range(0, len(rows), 10_000))
-        self._owner._commit_plan(self._values, pages, worker)
-
-
-class Experiments:
+class Experiments(ExperimentPlans, ExperimentResults):
     """Experiment, result and score operations within one project."""
 
-    def __init__(self, db: Database, project_id: str, actor: str = CLI_ACTOR) -> None:
-        self.db = db
-        self.project_id = project_id
-        self.actor = actor  # who the audit log records for deletes
-        self._datasets = Datasets(db, project_id)
-        self._bulk = Bulk(db.dialect)
-
-    def _open(self, row: Row[Any]) -> Experiment:
-        """The record of a row, its sealed secrets opened (for the runner that needs them)."""
-        experiment = _experiment(row)
-        if not (has_sealed(experiment.config) or has_sealed(experiment.scorers)):
-            return experiment
-        keyring = self.db.keyring
-        return experiment.model_copy(
-            update={
-                "config": keyring.unseal_tree(experiment.config),
-                "scorers": keyring.unseal_tree(experiment.scorers),
-            }
-        )
-
-    # ------------------------------------------------------------------ planning
-    def create(
-        self, data: ExperimentCreate, *, config_hash: str | None = None, external: bool = False
-    ) -> tuple[Experiment, builtins.list[WorkItem]]:
-        """Pin the dataset version, select items and plan every result row, all or nothing.
-
-        ``external``: nothing runs it; its planned results await uploaded outputs.
-        """
-        planned = self.prepare(data, config_hash=config_hash, external=external)
-        planned.commit()
-        assert isinstance(planned.work, list)  # not streamed
-        return planned.experiment, planned.work
-
-    def prepare(
-        self,
-        data: ExperimentCreate,
-        *,
-        config_hash: str | None = None,
-        external: bool = False,
-        stream: bool = False,
-    ) -> PlannedRun:
-        """Everything :meth:`create` does except the write: ``commit()`` it (once) later.
-
-        With ``stream`` and no item selection, the plan's work is read from the store page by
-        page (by the commit and by the runner) instead of being held as a list."""
-        dataset = self._datasets.get(data.dataset)
-        version = dataset.version if data.dataset_version is None else data.dataset_version
-        if not 0 <= version <= dataset.version:
-            raise InvalidInput(
-                f"dataset {dataset.name!r} has no version {version} (current is {dataset.version})",
-                field="dataset_version",
-            )
-        streamed = stream and data.selection is None
-        with self.db.read() as conn:
-            if streamed:
-                live = count_items(conn, dataset.id, version)
-                items: builtins.list[PlannedItem] = []
-            else:
-                items = select_items(load_items(conn, dataset.id, version), data.selection)
-                live = len(items)
-        if not live:
-            raise InvalidInput(
-                f"nothing to run: dataset {dataset.name!r} version {version} has no items"
-                + (" matching the selection" if data.selection else ""),
-                field="selection" if data.selection else "dataset",
-            )
-        now = utcnow()
-        values: dict[str, Any] = {
-            "id": new_id(),
-            "project_id": self.project_id,
-            "dataset_id": dataset.id,
-            "dataset_version": version,
-            "name": data.name,
-            "description": data.description,
-            "config": data.config,
-            "config_hash": config_hash,
-            "selection": data.selection.model_dump(exclude_none=True) if data.selection else None,
-            "evaluator_ids": data.evaluator_ids,
-            "scorers": data.scorers,
-            "concurrency": data.concurrency,
-            "trials": data.trials,
-            "run_tag": data.run_tag,
-            "tags": data.tags,
-            "metadata": data.metadata,
-            "notes": None,
-            "external": external,
-            "status": ExperimentStatus.pending.value,
-            "error": None,
-            "cancel_requested": False,
-            "created_at": now,
-            "started_at": None,
-            "finished_at": None,
-        }
-        experiment_id = values["id"]
-        record = {k: v for k, v in values.items() if k != "cancel_requested"}
-        record["status"] = ExperimentStatus.pending
-        keyring = self.db.keyring  # secrets in the config are stored sealed
-        values["config"] = keyring.seal_tree(data.config)
-        values["scorers"] = keyring.seal_tree(data.scorers)
-        experiment = Experiment.model_construct(**record)
-        if streamed:
-            base = id_base()
-            work = StreamedWork(
-                self.db, dataset.id, version, experiment_id, data.trials, base, live
-            )
-            return PlannedRun(self, experiment, work, values, None)
-        ids = sequential_ids(len(items) * data.trials)
-        listed: list[WorkItem] = []
-        rows: list[tuple[Any, ...]] = []
-        n = 0
-        pending = ResultStatus.pending.value
-        for item in items:
-            for rep in range(data.trials):
-                rid = ids[n]
-                n += 1
-                listed.append(
-                    WorkItem(
-                        rid,
-                        item.id,
-                        rep,
-                        item.input,
-                        item.expected_output,
-                        item.context,
-                        item.metadata,
-                        item.tags,
-                    )
-                )
-                rows.append(
-                    (
-                        rid,
-                        experiment_id,
-                        item.id,
-                        rep,
-                        pending,
-                        item.input,
-                        item.expected_output,
-                        item.raw,
-                    )
-                )
-        return PlannedRun(self, experiment, listed, values, rows)
-
-    def _commit_plan(
-        self,
-        values: dict[str, Any],
-        pages: Iterable[Sequence[tuple[Any, ...]]],
-        worker: str | None,
-    ) -> None:
-        if worker is not None:  # planned by the runner that executes it: born running
-            now = utcnow()
-            values = {
-                **values,
-                "status": ExperimentStatus.running.value,
-                "worker_id": worker,
-                "heartbeat_at": now,
-                "started_at": now,
-                "active_s": 0.0,
-                "resumed_at": now,
-                "lease": FIRST_LEASE,
-            }
-        with self.db.write() as conn:
-            conn.execute(experiments.insert().values(values))
-            for rows in pages:
-                self._bulk.insert_results(conn, rows)
-
     # ------------------------------------------------------------------ reads
-    def get(self, ref: str) -> Experiment:
-        """An experiment by id, or the newest one with that name."""
-        with self.db.read() as conn:
-            return self._open(self._row(conn, ref))
-
-    def _row(self, conn: Connection, ref: str) -> Row[Any]:
-        query = (
-            select(experiments)
-            .where(
-                experiments.c.project_id == self.project_id,
-                or_(experiments.c.id == ref, experiments.c.name == ref),
-            )
-            .order_by(experiments.c.created_at.desc())
-            .limit(1)
-        )
-        row = conn.execute(query).first()
-        if row is None:
-            raise NotFound(f"experiment {ref!r} not found", field="experiment")
-        return row
-
     def list(
         self,
         *,
@@ -376,7 +115,7 @@ class Experiments:
         """Experiments, newest first unless ``sort`` names another order (a field, ``-`` first
         for descending; runs without a value for it come last either way); ``search``
         matches the name or the run tag."""
-        limit = _check_limit(limit)
+        limit = check_limit(limit)
         field = sort.lstrip("-")
         if field not in EXPERIMENT_SORT_FIELDS:
             allowed = ", ".join(EXPERIMENT_SORT_FIELDS)
@@ -391,7 +130,7 @@ class Experiments:
         if status is ExperimentStatus.interrupted:
             # Interrupted is read, not stored: the active runs are filtered below, page by page
             # (a page may then hold fewer than ``limit`` runs; follow ``next_cursor``).
-            query = query.where(experiments.c.status.in_(_ACTIVE))
+            query = query.where(experiments.c.status.in_(ACTIVE))
         elif status is not None:
             query = query.where(experiments.c.status == status.value)
         if search:
@@ -427,213 +166,6 @@ class Experiments:
         if status is not None:
             items = [e for e in items if e.status is status]
         return Page[Experiment](items=items, next_cursor=next_cursor, prev_cursor=prev_cursor)
-
-    def counts(self, experiment_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-        """Result counts by status for several experiments at once."""
-        out: dict[str, dict[str, int]] = {i: {} for i in experiment_ids}
-        if not experiment_ids:
-            return out
-        query = (
-            select(results.c.experiment_id, results.c.status, func.count())
-            .where(results.c.experiment_id.in_(list(experiment_ids)))
-            .group_by(results.c.experiment_id, results.c.status)
-        )
-        with self.db.read() as conn:
-            for exp_id, status, count in conn.execute(query):
-                out[exp_id][status] = count
-        return out
-
-    def overview(self, experiment_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Per experiment, for run tables: result count, avg latency (ms), avg cost, pass rate,
-        and the average judge cost per result when LLM judges cost something."""
-        out: dict[str, dict[str, Any]] = {}
-        if not experiment_ids:
-            return out
-        completed = results.c.status == ResultStatus.completed.value
-        query = (
-            select(
-                results.c.experiment_id,
-                func.count(),
-                func.avg(case((completed, results.c.latency_ms))),
-                func.avg(results.c.cost),
-                func.sum(case((results.c.passed.is_(True), 1), else_=0)),
-                func.count(results.c.passed),
-            )
-            .where(results.c.experiment_id.in_(list(experiment_ids)))
-            .group_by(results.c.experiment_id)
-        )
-        with self.db.read() as conn:
-            for exp_id, count, latency, cost, passed, judged in conn.execute(query):
-                out[exp_id] = {
-                    "items": count,
-                    "avg_latency_ms": None if latency is None else float(latency),
-                    "avg_cost": None if cost is None else float(cost),
-                    "pass_rate": int(passed or 0) / judged if judged else None,
-                }
-            judge = select(
-                scores.c.experiment_id,
-                func.sum(scores.c.cost),
-                func.count(scores.c.result_id.distinct()),
-            ).where(scores.c.experiment_id.in_(list(experiment_ids)), scores.c.cost.is_not(None))
-            for exp_id, spent, scored in conn.execute(judge.group_by(scores.c.experiment_id)):
-                if exp_id in out and scored:
-                    out[exp_id]["avg_judge_cost"] = float(spent) / out[exp_id]["items"]
-        return out
-
-    def scorer_errors(self, experiment_ids: Sequence[str]) -> dict[str, int]:
-        """Per experiment, the scores a scorer could not produce (no value: it raised)."""
-        out = dict.fromkeys(experiment_ids, 0)
-        if not experiment_ids:
-            return out
-        query = (
-            select(scores.c.experiment_id, func.count())
-            .where(
-                scores.c.experiment_id.in_(list(experiment_ids)),
-                scores.c.numeric_value.is_(None),
-                scores.c.string_value.is_(None),
-            )
-            .group_by(scores.c.experiment_id)
-        )
-        with self.db.read() as conn:
-            for exp_id, count in conn.execute(query):
-                out[exp_id] = int(count)
-        return out
-
-    def summary(self, ref: str) -> ExperimentSummary:
-        with self.db.read() as conn:
-            row = self._row(conn, ref)
-            return summarize(conn, row)
-
-    def spent(self, experiment_id: str) -> float:
-        """Total cost recorded so far, target and judge calls (for cost budgets across
-        resumes)."""
-        with self.db.read() as conn:
-            total = conn.execute(
-                select(func.coalesce(func.sum(results.c.cost), 0.0)).where(
-                    results.c.experiment_id == experiment_id
-                )
-            ).scalar_one()
-            judged = conn.execute(
-                select(func.coalesce(func.sum(scores.c.cost), 0.0)).where(
-                    scores.c.experiment_id == experiment_id
-                )
-            ).scalar_one()
-        return float(total) + float(judged)
-
-    # ------------------------------------------------------------------ results
-    def results(
-        self,
-        ref: str,
-        *,
-        status: ResultStatus | None = None,
-        passed: bool | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-        summary: bool = True,
-    ) -> ResultsPage:
-        """One page of results (plan order) with their scores; the first page also counts the
-        matching results. ``summary=False`` leaves out the summary, which scans every result,
-        so a cursor page of a large run stays cheap."""
-        limit = _check_limit(limit)
-        with self.db.read() as conn:
-            row = self._row(conn, ref)
-            dataset_name = None
-            if row.dataset_id is not None:
-                dataset_name = conn.execute(
-                    select(datasets.c.name).where(datasets.c.id == row.dataset_id)
-                ).scalar_one_or_none()
-            rows, next_cursor = page(conn, row.id, status, passed, limit, cursor)
-            return ResultsPage(
-                experiment_id=row.id,
-                experiment_name=row.name,
-                dataset_name=dataset_name,
-                status=_experiment(row).status,
-                summary=summarize(conn, row) if summary else None,
-                results=rows,
-                next_cursor=next_cursor,
-                total=None if cursor else count(conn, row.id, status, passed),
-            )
-
-    def result_table(
-        self,
-        ref: str,
-        *,
-        status: ResultStatus | None = None,
-        passed: bool | None = None,
-        sort: str = "position",
-        search: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> ResultTable:
-        """A page of results in ``sort`` order (position, latency, cost, tokens, status or
-        ``score:NAME``; ``-`` first for descending), optionally only those whose input,
-        expected output or output contains ``search``; cursors go both ways."""
-        limit = _check_limit(limit)
-        with self.db.read() as conn:
-            experiment_id = self._row(conn, ref).id
-            return table_page(
-                conn,
-                experiment_id,
-                status=status,
-                passed=passed,
-                sort=sort,
-                search=search,
-                limit=limit,
-                cursor=cursor,
-            )
-
-    def result(self, ref: str, result_id: str) -> Result:
-        """One result of the experiment with its scores."""
-        with self.db.read() as conn:
-            experiment_id = self._row(conn, ref).id
-            row = conn.execute(
-                select(results).where(
-                    results.c.id == result_id, results.c.experiment_id == experiment_id
-                )
-            ).first()
-            if row is None:
-                raise NotFound(f"result {result_id!r} not found in this run", field="result")
-            return records(conn, [row])[0]
-
-    def results_for_items(self, ref: str, item_ids: Sequence[str]) -> builtins.list[Result]:
-        """The results (every repetition) of some dataset items, with their scores."""
-        with self.db.read() as conn:
-            return for_items(conn, self._row(conn, ref).id, item_ids)
-
-    def item_history(
-        self, dataset: str, item_id: str, *, limit: int = 50
-    ) -> builtins.list[tuple[Experiment, Result]]:
-        """How one dataset item fared in the dataset's newest ``limit`` runs (every trial)."""
-        limit = _check_limit(limit)
-        dataset_id = self._datasets.get(dataset).id
-        with self.db.read() as conn:
-            runs = {
-                row.id: self._open(row)
-                for row in conn.execute(
-                    select(experiments)
-                    .where(
-                        experiments.c.project_id == self.project_id,
-                        experiments.c.dataset_id == dataset_id,
-                    )
-                    .order_by(experiments.c.created_at.desc(), experiments.c.id.desc())
-                    .limit(limit)
-                )
-            }
-            found = for_runs(conn, list(runs), item_id)
-        order = {run_id: k for k, run_id in enumerate(runs)}
-        found.sort(key=lambda pair: (order[pair[0]], pair[1].repetition))
-        return [(runs[run_id], result) for run_id, result in found]
-
-    def iter_results(self, ref: str, *, batch_size: int = 1000) -> Iterator[Result]:
-        """Every result with its scores, in plan order, one short read per batch."""
-        experiment_id = self.get(ref).id
-        cursor: str | None = None
-        while True:
-            with self.db.read() as conn:
-                rows, cursor = page(conn, experiment_id, None, None, batch_size, cursor)
-            yield from rows
-            if cursor is None:
-                return
 
     # ------------------------------------------------------------------ running
     def claim(self, ref: str, worker: str, *, stale_after: float = 30.0) -> Experiment:
@@ -897,9 +429,3 @@ class Experiments:
                 row.id,
                 name=row.name,
             )
-
-
-def _check_limit(limit: int) -> int:
-    if not 1 <= limit <= _MAX_LIMIT:
-        raise InvalidInput(f"limit must be between 1 and {_MAX_LIMIT}", field="limit")
-    return limit

@@ -1,0 +1,205 @@
+"""Planning an experiment: its dataset version pinned, its items selected, its rows built.
+
+:class:`ExperimentPlans` builds a :class:`PlannedRun` (the experiment row and one result row per
+(item, repetition), validated and built, not yet written) and commits it in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from assay.domain import (
+    Experiment,
+    ExperimentCreate,
+    ExperimentStatus,
+    ResultStatus,
+    WorkItem,
+)
+from assay.errors import InvalidInput
+from assay.ids import new_id
+from assay.store.experiment_rows import ExperimentRows
+from assay.store.lease import FIRST_LEASE
+from assay.store.plan_stream import StreamedWork
+from assay.store.planning import (
+    PlannedItem,
+    count_items,
+    id_base,
+    load_items,
+    select_items,
+    sequential_ids,
+)
+from assay.store.tables import experiments
+from assay.store.types import utcnow
+
+
+@dataclass
+class PlannedRun:
+    """An experiment and its result rows, validated and built, not yet written.
+
+    ``commit()`` writes the experiment row and every result row in one transaction. A runner
+    may commit from its writer thread while it starts executing the items (the writer commits
+    the plan before any result), so planning and execution overlap.
+    """
+
+    _owner: ExperimentPlans
+    experiment: Experiment
+    work: list[WorkItem] | StreamedWork
+    _values: dict[str, Any]
+    _rows: list[tuple[Any, ...]] | None  # None: streamed (``work.rows()``)
+
+    def commit(self, *, worker: str | None = None) -> None:
+        if isinstance(self.work, StreamedWork):
+            pages: Iterable[Sequence[tuple[Any, ...]]] = self.work.rows()
+        else:
+            rows = self._rows or []
+            pages = (rows[k : k + 10_000] for k in range(0, len(rows), 10_000))
+        self._owner._commit_plan(self._values, pages, worker)
+
+
+class ExperimentPlans(ExperimentRows):
+    """Planning and writing experiments (a base of the experiments repository)."""
+
+    def create(
+        self, data: ExperimentCreate, *, config_hash: str | None = None, external: bool = False
+    ) -> tuple[Experiment, list[WorkItem]]:
+        """Pin the dataset version, select items and plan every result row, all or nothing.
+
+        ``external``: nothing runs it; its planned results await uploaded outputs.
+        """
+        planned = self.prepare(data, config_hash=config_hash, external=external)
+        planned.commit()
+        assert isinstance(planned.work, list)  # not streamed
+        return planned.experiment, planned.work
+
+    def prepare(
+        self,
+        data: ExperimentCreate,
+        *,
+        config_hash: str | None = None,
+        external: bool = False,
+        stream: bool = False,
+    ) -> PlannedRun:
+        """Everything :meth:`create` does except the write: ``commit()`` it (once) later.
+
+        With ``stream`` and no item selection, the plan's work is read from the store page by
+        page (by the commit and by the runner) instead of being held as a list."""
+        dataset = self._datasets.get(data.dataset)
+        version = dataset.version if data.dataset_version is None else data.dataset_version
+        if not 0 <= version <= dataset.version:
+            raise InvalidInput(
+                f"dataset {dataset.name!r} has no version {version} (current is {dataset.version})",
+                field="dataset_version",
+            )
+        streamed = stream and data.selection is None
+        with self.db.read() as conn:
+            if streamed:
+                live = count_items(conn, dataset.id, version)
+                items: list[PlannedItem] = []
+            else:
+                items = select_items(load_items(conn, dataset.id, version), data.selection)
+                live = len(items)
+        if not live:
+            raise InvalidInput(
+                f"nothing to run: dataset {dataset.name!r} version {version} has no items"
+                + (" matching the selection" if data.selection else ""),
+                field="selection" if data.selection else "dataset",
+            )
+        now = utcnow()
+        values: dict[str, Any] = {
+            "id": new_id(),
+            "project_id": self.project_id,
+            "dataset_id": dataset.id,
+            "dataset_version": version,
+            "name": data.name,
+            "description": data.description,
+            "config": data.config,
+            "config_hash": config_hash,
+            "selection": data.selection.model_dump(exclude_none=True) if data.selection else None,
+            "evaluator_ids": data.evaluator_ids,
+            "scorers": data.scorers,
+            "concurrency": data.concurrency,
+            "trials": data.trials,
+            "run_tag": data.run_tag,
+            "tags": data.tags,
+            "metadata": data.metadata,
+            "notes": None,
+            "external": external,
+            "status": ExperimentStatus.pending.value,
+            "error": None,
+            "cancel_requested": False,
+            "created_at": now,
+            "started_at": None,
+            "finished_at": None,
+        }
+        experiment_id = values["id"]
+        record = {k: v for k, v in values.items() if k != "cancel_requested"}
+        record["status"] = ExperimentStatus.pending
+        keyring = self.db.keyring  # secrets in the config are stored sealed
+        values["config"] = keyring.seal_tree(data.config)
+        values["scorers"] = keyring.seal_tree(data.scorers)
+        experiment = Experiment.model_construct(**record)
+        if streamed:
+            base = id_base()
+            work = StreamedWork(
+                self.db, dataset.id, version, experiment_id, data.trials, base, live
+            )
+            return PlannedRun(self, experiment, work, values, None)
+        ids = sequential_ids(len(items) * data.trials)
+        listed: list[WorkItem] = []
+        rows: list[tuple[Any, ...]] = []
+        n = 0
+        pending = ResultStatus.pending.value
+        for item in items:
+            for rep in range(data.trials):
+                rid = ids[n]
+                n += 1
+                listed.append(
+                    WorkItem(
+                        rid,
+                        item.id,
+                        rep,
+                        item.input,
+                        item.expected_output,
+                        item.context,
+                        item.metadata,
+                        item.tags,
+                    )
+                )
+                rows.append(
+                    (
+                        rid,
+                        experiment_id,
+                        item.id,
+                        rep,
+                        pending,
+                        item.input,
+                        item.expected_output,
+                        item.raw,
+                    )
+                )
+        return PlannedRun(self, experiment, listed, values, rows)
+
+    def _commit_plan(
+        self,
+        values: dict[str, Any],
+        pages: Iterable[Sequence[tuple[Any, ...]]],
+        worker: str | None,
+    ) -> None:
+        if worker is not None:  # planned by the runner that executes it: born running
+            now = utcnow()
+            values = {
+                **values,
+                "status": ExperimentStatus.running.value,
+                "worker_id": worker,
+                "heartbeat_at": now,
+                "started_at": now,
+                "active_s": 0.0,
+                "resumed_at": now,
+                "lease": FIRST_LEASE,
+            }
+        with self.db.write() as conn:
+            conn.execute(experiments.insert().values(values))
+            for rows in pages:
+                self._bulk.insert_results(conn, rows)
