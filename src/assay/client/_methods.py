@@ -79,6 +79,9 @@ class _Shell(Generic[P, T]):
     def __set_name__(self, owner: type, name: str) -> None:
         self._name, self._qualname = name, f"{owner.__qualname__}.{name}"
 
+    def __repr__(self) -> str:  # what help() on a namespace shows
+        return f"{self._qualname}{self.signature()}"
+
     @overload
     def __get__(self, namespace: None, owner: type) -> _Shell[P, T]: ...
     @overload

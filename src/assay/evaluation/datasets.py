@@ -1,0 +1,116 @@
+"""The data :func:`~assay.evaluation.evaluate` runs: a stored dataset (by name, id or record)
+or an inline list of items, saved content-addressed as a dataset version."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from assay.domain import Dataset, DatasetCreate, ItemCreate, item_content_hash, list_content_hash
+from assay.errors import InvalidInput, NotFound, from_validation
+from assay.store import Store
+
+Data = str | Dataset | Sequence[dict[str, Any] | ItemCreate]
+
+#: Marks the datasets evaluate() saves inline lists into (the only ones it changes by itself).
+SAVED_BY = "assay.evaluate"
+
+
+def _item(row: Any, number: int) -> ItemCreate:
+    if isinstance(row, ItemCreate):
+        return row
+    if not isinstance(row, dict) or "input" not in row:
+        raise InvalidInput(
+            f"row {number}: each item needs an 'input' (got {type(row).__name__})",
+            field="input",
+            row=number,
+        )
+    try:
+        return ItemCreate(**row)
+    except ValidationError as exc:
+        raise from_validation(exc, row=number) from None
+
+
+class _Items(Sequence[ItemCreate]):
+    """The caller's rows read as items, each validated when it is read: a long list is never
+    held a second time as records (``evaluate()`` reads it once to hash it, then only the
+    items a dataset does not hold yet)."""
+
+    def __init__(self, rows: Sequence[Any]) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, position: Any) -> Any:
+        if isinstance(position, slice):
+            return [_item(self._rows[k], k + 1) for k in range(*position.indices(len(self)))]
+        return _item(self._rows[position], position + 1)
+
+    def __iter__(self) -> Iterator[ItemCreate]:
+        for number, row in enumerate(self._rows, start=1):
+            yield _item(row, number)
+
+
+def _content_message(digest: str) -> str:
+    return f"{SAVED_BY} content sha256:{digest}"
+
+
+def dataset_ref(
+    data: Data, store: Store, name: str | None, task: Any = None, dataset: str | None = None
+) -> tuple[str, int | None, bool]:
+    """The dataset to run (id, version to pin or None for current, created by this call).
+
+    An inline list is content-addressed: a list whose items (input, expected output, context,
+    metadata, tags, in any order) were saved before runs that same dataset version, so its
+    items keep their ids. Otherwise the list is saved into the dataset ``dataset``, else one
+    named after ``name`` or the task function: a changed list becomes a new version of it,
+    unchanged items keep their ids.
+    """
+    if isinstance(data, str):
+        return store.datasets.get(data).id, None, False
+    if isinstance(data, Dataset):
+        return data.id, None, False
+    if isinstance(data, Sequence):
+        if not data:
+            raise InvalidInput("data holds no items", field="data")
+        items = _Items(data)
+        keys = [  # every row validated before anything is saved
+            item_content_hash(i.input, i.expected_output, i.context, i.metadata, i.tags)
+            for i in items
+        ]
+        message = _content_message(list_content_hash(keys))
+        if dataset is None:
+            found = store.datasets.find_content(message)
+            if found is not None:
+                return found[0], found[1], False
+        target = dataset or _inline_name(store, name, task, message[-8:])
+        change, created = store.datasets.sync_items(
+            target,
+            items,
+            create=DatasetCreate(
+                name=target,
+                description="Saved by assay.evaluate() from an inline list of items",
+                metadata={"saved_by": SAVED_BY},
+            ),
+            message=message,
+            keys=keys,
+        )
+        return change.dataset_id, change.version, created
+    raise InvalidInput(
+        "data must be a dataset name or id, a Dataset, or a list of items", field="data"
+    )
+
+
+def _inline_name(store: Store, name: str | None, task: Any, suffix: str) -> str:
+    """``name``, else the task function's name, else ``evaluate``; with the content hash's
+    start appended when a dataset of that name exists that evaluate() did not save."""
+    base = name or getattr(task, "__name__", None) or "evaluate"
+    base = base if base != "<lambda>" else "evaluate"
+    try:
+        existing = store.datasets.get(base)
+    except NotFound:
+        return base
+    return base if existing.metadata.get("saved_by") == SAVED_BY else f"{base} {suffix}"
