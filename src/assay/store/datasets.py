@@ -56,6 +56,7 @@ from assay.store.sql import (
 )
 from assay.store.tables import dataset_items, dataset_versions, datasets
 from assay.store.types import utcnow
+from assay.store.unwritten import write_unwritten_of_dataset
 
 _ITEM_FIELDS = ("input", "expected_output", "context", "metadata", "tags", "sort_order", "archived")
 _MAX_LIMIT = 1000
@@ -220,6 +221,7 @@ class Datasets:
         """Delete a dataset with all its items and versions."""
         with self.db.write() as conn:
             row = self._row(conn, ref, lock=True)
+            write_unwritten_of_dataset(self.db, conn, row.id)
             conn.execute(delete(dataset_items).where(dataset_items.c.dataset_id == row.id))
             conn.execute(delete(datasets).where(datasets.c.id == row.id))
             record(
