@@ -1,7 +1,8 @@
 """The result writer alone: CPU per item to write a run's plan and record its results.
 
 Builds a store with a dataset of N items, plans a run over it (nothing executed), then times on
-one thread, in CPU seconds: committing the plan (the planned result rows), and recording N
+one thread, in CPU seconds: committing the plan as the runner does (with the planned result
+rows, or without them in a tree whose runner inserts each result whole), and recording N
 pre-built completions (what a zero-latency function target with ``exact_match`` and traces on
 hands the writer) in batches of 2,000, each batch one transaction as the writer commits it.
 The floor (``bench/_floor.py``: the same final rows by plain ``executemany``) is measured in
@@ -15,6 +16,7 @@ the same run, and the writer's figures are printed as a multiple of it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -50,6 +52,8 @@ def measure(n: int, profile: str | None = None) -> dict[str, Any]:
     )
     planned = store.experiments.prepare(ExperimentCreate(name="writer", dataset="bench"))
     work = list(planned.work)
+    # A tree whose runner inserts each result whole gets the item with its completion.
+    named = "item" in {f.name for f in dataclasses.fields(Completion)}
     completions = []
     for w in work:
         started = time.time()
@@ -76,6 +80,7 @@ def measure(n: int, profile: str | None = None) -> dict[str, Any]:
                 started + 1e-5,
                 [score],
                 trace,
+                **({"item": w} if named else {}),
             )
         )
     from assay.engine.memory import relaxed_gc
@@ -101,8 +106,10 @@ def _timed(
 
         profiler = cProfile.Profile()
         profiler.enable()
+    # As the runner commits its own plan: without pending rows in a tree that can.
+    deferred = "write_pending" in signature(planned.commit).parameters
     cpu = time.thread_time()
-    planned.commit(worker=worker)
+    planned.commit(worker=worker, **({"write_pending": False} if deferred else {}))
     plan_cpu = time.thread_time() - cpu
     lease = Lease(planned.experiment.id, worker, 1)
     # As the run's writer does: the run was planned by this runner (a tree that knows it).

@@ -57,6 +57,8 @@ INTERNAL: dict[str, dict[str, str]] = {
         "lease": "the run queue: the fencing token of the runner that holds the run",
         "active_s": "summed into ExperimentSummary.duration_s",
         "resumed_at": "summed into ExperimentSummary.duration_s",
+        "plan_size": "counted into ExperimentSummary.total while results are unwritten",
+        "unwritten_base": "derives the rows of planned results not yet written",
         "data_revision": "invalidates the cached run frames when results or scores change",
     },
     "scores": {

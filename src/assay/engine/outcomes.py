@@ -121,6 +121,7 @@ class Outcomes:
                 started + latency / 1000,
                 scores,
                 self._trace(item, output, attempts, cached=attempts == 0),
+                item,
             ),
             cache,
         )
@@ -146,6 +147,7 @@ class Outcomes:
                 started_at=started,
                 finished_at=started + latency / 1000,
                 trace=self._trace(item, None, attempts, spans=failure.spans),
+                item=item,
             ),
             None,
         )

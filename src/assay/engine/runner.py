@@ -188,7 +188,8 @@ class Runner(Attempts):
         try:
             if planned is not None:
                 experiment, work = planned.experiment, planned.work
-                first_job = functools.partial(planned.commit, worker=me)
+                # no pending rows: each result is inserted whole as it finishes
+                first_job = functools.partial(planned.commit, worker=me, write_pending=False)
                 self._lease = Lease(experiment.id, me, FIRST_LEASE)
             else:
                 experiment, self._lease = experiments.claim_lease(

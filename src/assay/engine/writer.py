@@ -42,9 +42,9 @@ class ResultWriter:
         first_job: Callable[[], None] | None = None,
         lease: Lease | None = None,
     ) -> None:
-        """``first_job`` is the plan's commit when this run planned its results itself: then
-        no result can be recorded yet, and batches are written without reading them first
-        (see :func:`~assay.store.recording.write_rows`)."""
+        """``first_job`` is the plan's commit when this run planned its results itself,
+        without pending rows: then no result has a row yet, and batches are inserted without
+        reading anything first (see :func:`~assay.store.recording.write_rows`)."""
         self.store = store
         self.experiment_id = experiment_id
         self.batch_size = batch_size

@@ -53,6 +53,7 @@ from assay.store.sql import (
 )
 from assay.store.tables import dataset_items, dataset_versions, datasets
 from assay.store.types import utcnow
+from assay.store.unwritten import write_unwritten_of_dataset
 from assay.store.versioning import VersionChange, commit_version, unchanged
 
 _ITEM_FIELDS = ("input", "expected_output", "context", "metadata", "tags", "sort_order", "archived")
@@ -203,6 +204,7 @@ class Datasets:
         """Delete a dataset with all its items and versions."""
         with self.db.write() as conn:
             row = self._row(conn, ref, lock=True)
+            write_unwritten_of_dataset(self.db, conn, row.id)
             conn.execute(delete(dataset_items).where(dataset_items.c.dataset_id == row.id))
             conn.execute(delete(datasets).where(datasets.c.id == row.id))
             record(

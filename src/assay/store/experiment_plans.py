@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from assay.errors import InvalidInput
 from assay.ids import new_id
 from assay.store.experiment_rows import ExperimentRows
 from assay.store.lease import FIRST_LEASE
-from assay.store.plan_stream import StreamedWork
+from assay.store.plan_stream import PAGE, StreamedWork, rows_of_pages
 from assay.store.planning import (
     PlannedItem,
     count_items,
@@ -32,6 +33,8 @@ from assay.store.planning import (
 )
 from assay.store.tables import experiments
 from assay.store.types import utcnow
+
+PENDING = ResultStatus.pending.value
 
 
 @dataclass
@@ -47,15 +50,27 @@ class PlannedRun:
     experiment: Experiment
     work: list[WorkItem] | StreamedWork
     _values: dict[str, Any]
-    _rows: list[tuple[Any, ...]] | None  # None: streamed (``work.rows()``)
+    _items: list[PlannedItem] | None  # None: streamed (``work.rows()``)
+    _base: int  # the id base: the plan's k-th result is ``base + k``
 
-    def commit(self, *, worker: str | None = None) -> None:
-        if isinstance(self.work, StreamedWork):
-            pages: Iterable[Sequence[tuple[Any, ...]]] = self.work.rows()
+    def commit(self, *, worker: str | None = None, write_pending: bool = True) -> None:
+        """Write the plan; ``worker``: the runner that executes it (the run is born running).
+
+        Without ``write_pending`` only the experiment row is written: the runner inserts each
+        result whole as it finishes, and the planned results without a row are derived from
+        the plan until the run ends (see :mod:`assay.store.unwritten`)."""
+        values = self._values
+        pages: Iterable[Sequence[tuple[Any, ...]]] = ()
+        if not write_pending:
+            values = {**values, "unwritten_base": sequential_ids(1, self._base)[0]}
+        elif isinstance(self.work, StreamedWork):
+            pages = self.work.rows()
         else:
-            rows = self._rows or []
-            pages = (rows[k : k + 10_000] for k in range(0, len(rows), 10_000))
-        self._owner._commit_plan(self._values, pages, worker)
+            items = self._items or []
+            chunks = (items[k : k + PAGE] for k in range(0, len(items), PAGE))
+            trials, experiment_id = self.experiment.trials, self.experiment.id
+            pages = rows_of_pages(chunks, experiment_id, trials, self._base, PENDING)
+        self._owner._commit_plan(values, pages, worker)
 
 
 class ExperimentPlans(ExperimentRows):
@@ -92,19 +107,23 @@ class ExperimentPlans(ExperimentRows):
                 f"dataset {dataset.name!r} has no version {version} (current is {dataset.version})",
                 field="dataset_version",
             )
-        streamed = stream and data.selection is None
+        selection = data.selection
+        if selection is not None and selection.sample is not None and selection.seed is None:
+            # the drawn seed is recorded, so the same sample can be drawn again
+            selection = selection.model_copy(update={"seed": secrets.randbelow(2**53)})
+        streamed = stream and selection is None
         with self.db.read() as conn:
             if streamed:
                 live = count_items(conn, dataset.id, version)
                 items: list[PlannedItem] = []
             else:
-                items = select_items(load_items(conn, dataset.id, version), data.selection)
+                items = select_items(load_items(conn, dataset.id, version), selection)
                 live = len(items)
         if not live:
             raise InvalidInput(
                 f"nothing to run: dataset {dataset.name!r} version {version} has no items"
-                + (" matching the selection" if data.selection else ""),
-                field="selection" if data.selection else "dataset",
+                + (" matching the selection" if selection else ""),
+                field="selection" if selection else "dataset",
             )
         now = utcnow()
         values: dict[str, Any] = {
@@ -116,7 +135,7 @@ class ExperimentPlans(ExperimentRows):
             "description": data.description,
             "config": data.config,
             "config_hash": config_hash,
-            "selection": data.selection.model_dump(exclude_none=True) if data.selection else None,
+            "selection": selection.model_dump(exclude_none=True) if selection else None,
             "evaluator_ids": data.evaluator_ids,
             "scorers": data.scorers,
             "concurrency": data.concurrency,
@@ -132,32 +151,29 @@ class ExperimentPlans(ExperimentRows):
             "created_at": now,
             "started_at": None,
             "finished_at": None,
+            "plan_size": live * data.trials,
         }
         experiment_id = values["id"]
-        record = {k: v for k, v in values.items() if k != "cancel_requested"}
+        record = {k: v for k, v in values.items() if k not in ("cancel_requested", "plan_size")}
         record["status"] = ExperimentStatus.pending
         keyring = self.db.keyring  # secrets in the config are stored sealed
         values["config"] = keyring.seal_tree(data.config)
         values["scorers"] = keyring.seal_tree(data.scorers)
         experiment = Experiment.model_construct(**record)
+        base = id_base()
         if streamed:
-            base = id_base()
             work = StreamedWork(
                 self.db, dataset.id, version, experiment_id, data.trials, base, live
             )
-            return PlannedRun(self, experiment, work, values, None)
-        ids = sequential_ids(len(items) * data.trials)
+            return PlannedRun(self, experiment, work, values, None, base)
+        ids = sequential_ids(len(items) * data.trials, base)
         listed: list[WorkItem] = []
-        rows: list[tuple[Any, ...]] = []
         n = 0
-        pending = ResultStatus.pending.value
         for item in items:
             for rep in range(data.trials):
-                rid = ids[n]
-                n += 1
                 listed.append(
                     WorkItem(
-                        rid,
+                        ids[n],
                         item.id,
                         rep,
                         item.input,
@@ -167,19 +183,8 @@ class ExperimentPlans(ExperimentRows):
                         item.tags,
                     )
                 )
-                rows.append(
-                    (
-                        rid,
-                        experiment_id,
-                        item.id,
-                        rep,
-                        pending,
-                        item.input,
-                        item.expected_output,
-                        item.raw,
-                    )
-                )
-        return PlannedRun(self, experiment, listed, values, rows)
+                n += 1
+        return PlannedRun(self, experiment, listed, values, items, base)
 
     def _commit_plan(
         self,

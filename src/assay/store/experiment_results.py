@@ -25,6 +25,9 @@ from assay.store.result_pages import count, for_items, for_runs, page, records
 from assay.store.result_table import table_page
 from assay.store.summary import summarize
 from assay.store.tables import datasets, experiments, results, scores
+from assay.store.unwritten import unwritten_plans
+
+PENDING = ResultStatus.pending.value
 
 
 class ExperimentResults(ExperimentRows):
@@ -43,6 +46,10 @@ class ExperimentResults(ExperimentRows):
         with self.db.read() as conn:
             for exp_id, status, count in conn.execute(query):
                 out[exp_id][status] = count
+            for exp_id, size in unwritten_plans(conn, experiment_ids).items():
+                missing = size - sum(out[exp_id].values())
+                if missing > 0:
+                    out[exp_id][PENDING] = out[exp_id].get(PENDING, 0) + missing
         return out
 
     def overview(self, experiment_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -72,6 +79,10 @@ class ExperimentResults(ExperimentRows):
                     "avg_cost": None if cost is None else float(cost),
                     "pass_rate": int(passed or 0) / judged if judged else None,
                 }
+            for exp_id, size in unwritten_plans(conn, experiment_ids).items():
+                none = dict.fromkeys(("avg_latency_ms", "avg_cost", "pass_rate"))
+                found = out.setdefault(exp_id, {"items": 0, **none})
+                found["items"] = max(found["items"], size)
             judge = select(
                 scores.c.experiment_id,
                 func.sum(scores.c.cost),

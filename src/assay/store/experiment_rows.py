@@ -39,6 +39,8 @@ def experiment_record(row: Row[Any]) -> Experiment:
     m.pop("active_s", None)
     m.pop("resumed_at", None)
     m.pop("lease", None)
+    m.pop("plan_size", None)
+    m.pop("unwritten_base", None)
     m["status"] = ExperimentStatus(m["status"])
     if interrupted(m["status"].value, worker, heartbeat):
         m["status"] = ExperimentStatus.interrupted

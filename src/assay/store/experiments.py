@@ -52,6 +52,7 @@ from assay.store.run_frames import touch
 from assay.store.sql import text_contains
 from assay.store.tables import dataset_items, datasets, experiments, results, scores, traces
 from assay.store.types import utcnow
+from assay.store.unwritten import write_unwritten
 
 _UNFINISHED = (ResultStatus.pending.value, ResultStatus.running.value, ResultStatus.cancelled.value)
 
@@ -187,6 +188,8 @@ class Experiments(ExperimentPlans, ExperimentResults):
                     f"experiment {row.id} is running in another process ({row.worker_id})",
                     field="experiment",
                 )
+            # taken up again (a resume after a crash): what has no row yet waits as pending
+            write_unwritten(self.db, conn, self._bulk, row, ResultStatus.pending.value)
             now = utcnow()
             done, current = active_periods(row)
             if row.status not in (ExperimentStatus.running.value, ExperimentStatus.scoring.value):
@@ -303,17 +306,13 @@ class Experiments(ExperimentPlans, ExperimentResults):
         *,
         end: datetime | None = None,
     ) -> None:
-        """End the run; its active period (if one is open) ends at ``end`` (default: now)."""
+        """End the run; its active period (if one is open) ends at ``end`` (default: now).
+        Its planned results that did not finish are cancelled: those still pending, and those
+        never written (see :mod:`assay.store.unwritten`)."""
         now = utcnow()
-        row = conn.execute(
-            select(
-                experiments.c.active_s,
-                experiments.c.resumed_at,
-                experiments.c.started_at,
-                experiments.c.finished_at,
-            ).where(experiments.c.id == experiment_id)
-        ).one()
+        row = conn.execute(select(experiments).where(experiments.c.id == experiment_id)).one()
         active = close_period(row, end or now)
+        write_unwritten(self.db, conn, self._bulk, row, ResultStatus.cancelled.value)
         touch(conn, [experiment_id])
         conn.execute(
             update(results)

@@ -8,13 +8,13 @@ the same ids on their own. The version is pinned, so both reads see the same ite
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from assay.domain import ResultStatus, WorkItem
 from assay.store.db import Database
-from assay.store.planning import item_pages, sequential_ids
+from assay.store.planning import PlannedItem, item_pages, sequential_ids
 
 PAGE = 2_000
 
@@ -55,24 +55,46 @@ class StreamedWork:
                     )
                     n += 1
 
-    def rows(self) -> Iterator[list[tuple[Any, ...]]]:
+    def rows(self, status: str = ResultStatus.pending.value) -> Iterator[list[tuple[Any, ...]]]:
         """The planned result rows, a page at a time (what :class:`Bulk` inserts)."""
-        k, trials, pending = 0, self.trials, ResultStatus.pending.value
         pages = item_pages(self.db, self.dataset_id, self.version, page=self.page, parse=False)
-        for items in pages:
-            ids = sequential_ids(len(items) * trials, self.base, k)
-            k += len(ids)
-            yield [
-                (
-                    ids[i * trials + rep],
-                    self.experiment_id,
-                    item.id,
-                    rep,
-                    pending,
-                    item.input,
-                    item.expected_output,
-                    item.raw,
-                )
-                for i, item in enumerate(items)
-                for rep in range(trials)
-            ]
+        return rows_of_pages(pages, self.experiment_id, self.trials, self.base, status)
+
+
+def plan_rows(
+    items: Sequence[PlannedItem],
+    experiment_id: str,
+    trials: int,
+    base: int,
+    start: int,
+    status: str,
+) -> list[tuple[Any, ...]]:
+    """The result rows of planned items, every repetition of each, the first with the id
+    ``base + start``: (id, experiment_id, item_id, repetition, status, input, expected_output,
+    raw), as :meth:`~assay.store.run_bulk.Bulk.insert_results` takes them."""
+    ids = sequential_ids(len(items) * trials, base, start)
+    return [
+        (
+            ids[i * trials + rep],
+            experiment_id,
+            item.id,
+            rep,
+            status,
+            item.input,
+            item.expected_output,
+            item.raw,
+        )
+        for i, item in enumerate(items)
+        for rep in range(trials)
+    ]
+
+
+def rows_of_pages(
+    pages: Iterable[Sequence[PlannedItem]], experiment_id: str, trials: int, base: int, status: str
+) -> Iterator[list[tuple[Any, ...]]]:
+    """The result rows of a plan whose items come in ``pages`` (in plan order), page by page."""
+    k = 0
+    for items in pages:
+        rows = plan_rows(items, experiment_id, trials, base, k, status)
+        k += len(rows)
+        yield rows

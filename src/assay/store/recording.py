@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete
 
-from assay.domain import ResultStatus, ScoreCreate, ScoreDataType
+from assay.domain import ResultStatus, ScoreCreate, ScoreDataType, WorkItem
 from assay.store.db import Database
 from assay.store.lease import Lease, fence
 from assay.store.run_bulk import Bulk
@@ -22,7 +22,8 @@ from assay.store.tables import observations, traces
 from assay.store.types import utcnow
 
 # (status, output, error, latency_ms, tokens_in, tokens_out, cost, attempts, passed,
-#  started_at, finished_at, result_id, trace_id)
+#  started_at, finished_at, result_id, trace_id[, item_id, repetition, input, expected_output]):
+# a result without a row is inserted only when the row names its item
 ResultRow = tuple[Any, ...]
 # (result_id, name, data_type, numeric_value, string_value, passed, reason, source,
 #  evaluator_id, evaluator_version, cost, tokens_in, tokens_out, latency_ms, metadata)
@@ -78,6 +79,7 @@ class Completion:
     finished_at: datetime | float | None = None
     scores: list[ScoreCreate] = field(default_factory=list)
     trace: RunTrace | None = None
+    item: WorkItem | None = None  # what a result without a row yet is inserted with
 
 
 @dataclass(slots=True)
@@ -108,6 +110,10 @@ def completion_rows(batch: Sequence[Completion]) -> Rows:
             c.finished_at if c.finished_at is not None else now,
             c.result_id,
             c.result_id if c.trace is not None else None,
+            None if (item := c.item) is None else item.item_id,
+            0 if item is None else item.repetition,
+            None if item is None else item.input,
+            None if item is None else item.expected_output,
         )
         for c in batch
     ]
@@ -217,8 +223,9 @@ class _Recheck(Exception):
     """A batch meant to be fresh met results already recorded: roll back and check first."""
 
 
-def _recorded(conn: Connection, ids: list[str]) -> tuple[set[str], set[str]]:
-    """Of these results, those already completed and those with a trace from an earlier try."""
+def _recorded(conn: Connection, ids: list[str]) -> tuple[set[str], set[str], set[str]]:
+    """Of these results: those with a row, those completed, and the traces of earlier tries."""
+    existing: set[str] = set()
     completed: set[str] = set()
     traced: set[str] = set()
     pg = conn.dialect.name == "postgresql"
@@ -226,16 +233,15 @@ def _recorded(conn: Connection, ids: list[str]) -> tuple[set[str], set[str]]:
         chunk = ids[start : start + 900]
         marks = ", ".join(["%s" if pg else "?"] * len(chunk))
         rows = conn.exec_driver_sql(
-            f"SELECT id, status, trace_id FROM results WHERE id IN ({marks}) "
-            "AND (status = 'completed' OR trace_id IS NOT NULL)",
-            tuple(chunk),
+            f"SELECT id, status, trace_id FROM results WHERE id IN ({marks})", tuple(chunk)
         )
         for rid, status, trace_id in rows:
+            existing.add(rid)
             if status == ResultStatus.completed.value:
                 completed.add(rid)
             elif trace_id is not None:
                 traced.add(trace_id)
-    return completed, traced
+    return existing, completed, traced
 
 
 def write_rows(
@@ -248,16 +254,17 @@ def write_rows(
     lease: Lease | None = None,
     fresh: bool = False,
 ) -> int:
-    """One transaction: results not yet completed get their outcome, scores and trace.
+    """One transaction: results not yet completed get their outcome, scores and trace; a
+    result without a row is inserted whole.
 
     With ``lease``, the transaction first checks the runner still holds the run (see
     :mod:`assay.store.lease`): a runner that lost it writes nothing.
 
-    ``fresh``: the results were planned by this runner in this run, so none can hold an
-    outcome or a trace yet; the batch is written without reading them first. The update of
-    the planned rows skips completed ones, and if it updated fewer rows than the batch holds
-    the transaction is rolled back and the batch written again the checked way: never a
-    second completion, score or trace for one result.
+    ``fresh``: the results were planned by this runner in this run, which wrote no pending
+    row (see :mod:`assay.store.unwritten`), so none can have a row yet; the batch is inserted
+    without reading anything first. A result that has a row after all is left alone, and if
+    fewer rows were inserted than the batch holds the transaction is rolled back and the batch
+    written again the checked way: never a second completion, score or trace for one result.
     """
     if not rows.results:
         return 0
@@ -284,8 +291,9 @@ def _write(
     with db.write() as conn:
         if lease is not None:
             fence(conn, lease)
+        existing: set[str] | None = None
         if not fresh:
-            done, traced = _recorded(conn, [r[11] for r in result_rows])
+            existing, done, traced = _recorded(conn, [r[11] for r in result_rows])
             if done:
                 result_rows = [r for r in result_rows if r[11] not in done]
                 score_rows = [s for s in score_rows if s[0] not in done]
@@ -295,8 +303,10 @@ def _write(
                 return 0
             if traced:  # a failed try's trace, replaced by this one
                 delete_traces(conn, project_id, sorted(traced))
-        updated, trace_params = bulk.record(conn, project_id, utcnow(), result_rows, trace_rows)
-        if fresh and updated != len(result_rows):
+        _, inserted, trace_params = bulk.record(
+            conn, project_id, experiment_id, utcnow(), result_rows, trace_rows, existing
+        )
+        if fresh and inserted != len(result_rows):
             raise _Recheck
         bulk.insert_trace_params(conn, trace_params)
         touch(conn, [experiment_id])

@@ -1,8 +1,10 @@
 """Bulk statements on the hot path of a run, executed straight through the DB-API driver.
 
-Planning writes one result row per (item, repetition) and the writer records thousands of
-results and scores per second. Going through SQLAlchemy Core would run its per-row parameter
-processing (type decorators, datetime formatting) for every value; here the values are
+Planning writes one result row per (item, repetition) (or none, for a run the engine plans
+itself: see :mod:`assay.store.unwritten`) and the writer records thousands of results and
+scores per second, updating planned rows or inserting whole ones. Going through SQLAlchemy
+Core would run its per-row parameter processing (type decorators, datetime formatting) for
+every value; here the values are
 converted once, in the exact storage format of :mod:`assay.store.types`, and handed to the
 driver's ``executemany``. The SQL is the same for both dialects apart from placeholders and the
 JSONB casts PostgreSQL needs.
@@ -19,7 +21,7 @@ from __future__ import annotations
 import functools
 import itertools
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +32,7 @@ from assay.store.planning import sequential_ids
 from assay.store.types import utcnow
 
 _EMPTY_OBJECT = "{}"
+_NO_ITEM = (None, 0, None, None)  # a result row that does not name its item
 _ROWS = 128  # rows per multi-row statement on SQLite
 _UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33)  # UPDATE … FROM
 _flatten = itertools.chain.from_iterable
@@ -54,6 +57,17 @@ class Bulk:
             f"expected_output, attempts) VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, "
             f"{json}, {json}, 0)"
         )
+        # A finished result inserted whole (its run wrote no pending row); one that is there
+        # already is left alone, and the caller sees it in the count.
+        self._outcome_head = (
+            "INSERT INTO results (id, experiment_id, item_id, repetition, status, input, "
+            "expected_output, output, error, latency_ms, tokens_in, tokens_out, cost, attempts, "
+            "passed, started_at, finished_at, trace_id) VALUES "
+        )
+        self._outcome_row = (
+            f"({', '.join([mark] * 5)}, {json}, {json}, {json}, {', '.join([mark] * 10)})"
+        )
+        self._outcome_tail = " ON CONFLICT DO NOTHING"
         # SQLite: the same updates as one statement per chunk of rows (see the module's doc)
         self._record_head = (
             "UPDATE results SET status = v.column1, output = v.column2, error = v.column3, "
@@ -170,20 +184,28 @@ class Bulk:
         self,
         conn: Connection,
         project_id: str,
+        experiment_id: str,
         now: datetime,
         rows: Sequence[tuple[Any, ...]],
         trace_rows: Sequence[tuple[Any, ...]] = (),
-    ) -> tuple[int, list[tuple[Any, ...]]]:
+        existing: Container[str] | None = None,
+    ) -> tuple[int, int, list[tuple[Any, ...]]]:
         """Results of (status, output, error, latency, tokens_in, tokens_out, cost, attempts,
-        passed, started_at, finished_at, id, trace_id) and their traces (rows of :meth:`
-        insert_traces`, in the same order); completed results are never overwritten. Returns
-        how many results were updated, and the traces' rows for :meth:`insert_trace_params`
-        (inserted once the caller has checked that count).
+        passed, started_at, finished_at, id, trace_id[, item_id, repetition, input,
+        expected_output]) and their traces (rows of :meth:`insert_traces`, in the same order).
 
-        A trace's output and times are the result's own: each is converted once for both."""
+        A result in ``existing`` (ids of results that have a row) gets its outcome, unless it
+        is completed: a completed result is never overwritten. Any other that names its item
+        is inserted whole (``existing`` None: every one, as for a run whose results have no
+        row until they finish). Returns how many results were updated and inserted, and the
+        traces' rows for :meth:`insert_trace_params` (inserted once the caller has checked
+        those counts).
+
+        A trace's input, output and times are the result's own: each is converted once."""
         json, time = self.json, self.time
         created = time(now)
-        params = []
+        updates = []
+        inserts = []
         traces = []
         k, n_traces = 0, len(trace_rows)
         next_trace = trace_rows[0][0] if n_traces else None
@@ -191,20 +213,28 @@ class Bulk:
             output = json(r[1])
             started, finished = time(r[9]), time(r[10])
             rid = r[11]
-            params.append(
-                (r[0], output, r[2], r[3], r[4], r[5], r[6], r[7], r[8], started, finished,
-                 r[12], rid)
-            )  # fmt: skip
+            item, repetition, source, expected = r[13:] if len(r) > 13 else _NO_ITEM
+            text = None
+            if existing is None or (rid not in existing and item is not None):
+                text = json(source)
+                inserts.append(
+                    (rid, experiment_id, item, repetition, r[0], text, json(expected), output,
+                     r[2], r[3], r[4], r[5], r[6], r[7], r[8], started, finished, r[12])
+                )  # fmt: skip
+            else:
+                updates.append(
+                    (r[0], output, r[2], r[3], r[4], r[5], r[6], r[7], r[8], started, finished,
+                     r[12], rid)
+                )  # fmt: skip
             if rid == next_trace:
                 t = trace_rows[k]
-                same = t[3] is r[1]
                 traces.append(
                     (
                         rid,
                         project_id,
                         t[1],
-                        json(t[2]),
-                        output if same else json(t[3]),
+                        text if text is not None and t[2] is source else json(t[2]),
+                        output if t[3] is r[1] else json(t[3]),
                         json(t[4]) if t[4] else _EMPTY_OBJECT,
                         "[]",
                         t[5],
@@ -217,14 +247,25 @@ class Bulk:
                 next_trace = trace_rows[k][0] if k < n_traces else None
         if k < n_traces:  # traces of results not in ``rows`` (not expected): written as given
             traces.extend(self._trace_params(project_id, created, trace_rows[k:]))
+        return self._update_outcomes(conn, updates), self._insert_outcomes(conn, inserts), traces
+
+    def _update_outcomes(self, conn: Connection, params: list[tuple[Any, ...]]) -> int:
+        if not params:
+            return 0
         if self.pg or not _UPDATE_FROM:
-            updated = conn.exec_driver_sql(self._record, params).rowcount
-        elif params:
-            row = f"({', '.join(['?'] * 13)})"
-            updated = self._chunked(conn, self._record_head, row, self._record_tail, params)
-        else:
-            updated = 0
-        return int(updated), traces
+            return int(conn.exec_driver_sql(self._record, params).rowcount)
+        row = f"({', '.join(['?'] * 13)})"
+        return self._chunked(conn, self._record_head, row, self._record_tail, params)
+
+    def _insert_outcomes(self, conn: Connection, params: list[tuple[Any, ...]]) -> int:
+        if not params:
+            return 0
+        if self.pg:
+            sql = f"{self._outcome_head}{self._outcome_row}{self._outcome_tail}"
+            return int(conn.exec_driver_sql(sql, params).rowcount)
+        return self._chunked(
+            conn, self._outcome_head, self._outcome_row, self._outcome_tail, params
+        )
 
     def insert_trace_params(self, conn: Connection, params: Sequence[tuple[Any, ...]]) -> None:
         """Trace rows as :meth:`record` returns them."""

@@ -65,7 +65,11 @@ def summarize(conn: Connection, experiment: Row[Any]) -> ExperimentSummary:
         conn, experiment.id, "summary", lambda: _summarize(conn, experiment.id), ExperimentSummary
     )
     # active time: a resumed run's idle gap is left out
-    return data.model_copy(update={"duration_s": duration_s(experiment)})
+    update: dict[str, Any] = {"duration_s": duration_s(experiment)}
+    if experiment.unwritten_base is not None:  # planned results without a row are pending
+        missing = max(int(experiment.plan_size or 0) - data.total, 0)
+        update |= {"total": data.total + missing, "pending": data.pending + missing}
+    return data.model_copy(update=update)
 
 
 def _summarize(conn: Connection, experiment_id: str) -> ExperimentSummary:

@@ -223,6 +223,11 @@ experiments = Table(
     # periods, and the start of the current one while the run is active.
     Column("active_s", Float),
     Column("resumed_at", UtcDateTime),
+    # How many results the plan holds; and while the plan's results are inserted as they
+    # finish (the engine's own runs write no pending rows), the id of its first result: the
+    # others follow it, and those without a row are derived from the plan (store/unwritten.py).
+    Column("plan_size", Integer),
+    Column("unwritten_base", String(36)),
     Index(None, "project_id", "created_at"),
     Index(None, "dataset_id", "created_at"),
     Index(None, "project_id", "run_tag"),

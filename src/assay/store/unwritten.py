@@ -1,0 +1,114 @@
+"""Planned results without a row: counted from the plan while a run lasts, written when it stops.
+
+A run the engine plans and executes itself writes no pending row: the plan is the experiment
+row alone, and each result is inserted once, whole, when it finishes
+(:func:`~assay.store.recording.write_rows`). Until every planned result has a row the
+experiment keeps ``unwritten_base``, the id of its first planned result (the k-th is
+``base + k``, see :func:`~assay.store.planning.sequential_ids`), and ``plan_size``, so:
+
+- counts, summaries and the run tables read each planned result without a row as pending
+  (:func:`unwritten_plans`);
+- :func:`write_unwritten` writes those rows, the plan derived again from what the experiment
+  row stores (the pinned dataset version, the selection with its seed, the trials), a page of
+  the plan at a time, and clears ``unwritten_base`` in the same transaction: as ``cancelled``
+  when the run ends (what ending does to a pending row), as ``pending`` when another runner
+  takes the run up (a resume after a crash) or its dataset is about to be deleted.
+
+So after a run, every reader sees one row per planned result, as for runs planned with their
+rows (API runs, uploads, Ray). A runner still inserting results when the rows were written by
+another process (its dataset was deleted meanwhile) finds them there: its batch is written
+again the checked way, updating the rows that exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, select, update
+
+from assay.domain import ResultStatus, Selection
+from assay.store.db import Database
+from assay.store.plan_stream import PAGE, plan_rows
+from assay.store.planning import PlannedItem, item_pages, load_items, select_items
+from assay.store.run_bulk import Bulk
+from assay.store.run_frames import touch
+from assay.store.tables import experiments, results
+
+_IN = 900  # ids per IN list
+
+
+def unwritten_plans(conn: Connection, experiment_ids: Sequence[str]) -> dict[str, int]:
+    """Of these experiments, those whose results are still being inserted as they finish,
+    with the size of their plan (its results without a row read as pending)."""
+    if not experiment_ids:
+        return {}
+    c = experiments.c
+    query = select(c.id, c.plan_size).where(
+        c.id.in_(list(experiment_ids)), c.unwritten_base.is_not(None)
+    )
+    return {i: int(size or 0) for i, size in conn.execute(query)}
+
+
+def _planned_items(db: Database, conn: Connection, row: Row[Any]) -> Iterator[list[PlannedItem]]:
+    """The items of a stored plan in plan order, a page at a time."""
+    if row.selection is None:  # every live item of the version, read page by page
+        yield from item_pages(db, row.dataset_id, row.dataset_version, parse=False)
+        return
+    loaded = load_items(conn, row.dataset_id, row.dataset_version)
+    items = select_items(loaded, Selection.model_validate(row.selection))
+    for k in range(0, len(items), PAGE):
+        yield items[k : k + PAGE]
+
+
+def _stored_ids(conn: Connection, experiment_id: str, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for k in range(0, len(ids), _IN):
+        found.update(
+            conn.execute(
+                select(results.c.id).where(
+                    results.c.experiment_id == experiment_id, results.c.id.in_(ids[k : k + _IN])
+                )
+            ).scalars()
+        )
+    return found
+
+
+def write_unwritten(db: Database, conn: Connection, bulk: Bulk, row: Row[Any], status: str) -> int:
+    """In the caller's write transaction: a row of ``status`` for every planned result of the
+    experiment ``row`` that has none; returns how many were written. Nothing to do for a run
+    whose rows were written when it was planned."""
+    if row.unwritten_base is None:
+        return 0
+    written = 0
+    stored = conn.execute(
+        select(func.count()).where(results.c.experiment_id == row.id)
+    ).scalar_one()
+    if stored < (row.plan_size or 0) and row.dataset_id is not None:
+        base, k = uuid.UUID(row.unwritten_base).int, 0
+        for items in _planned_items(db, conn, row):
+            rows = plan_rows(items, row.id, row.trials, base, k, status)
+            k += len(rows)
+            have = _stored_ids(conn, row.id, [r[0] for r in rows])
+            missing = [r for r in rows if r[0] not in have]
+            if missing:
+                bulk.insert_results(conn, missing)
+                written += len(missing)
+    conn.execute(update(experiments).where(experiments.c.id == row.id).values(unwritten_base=None))
+    if written:
+        touch(conn, [row.id])
+    return written
+
+
+def write_unwritten_of_dataset(db: Database, conn: Connection, dataset_id: str) -> None:
+    """Before a dataset and its items are deleted: its runs still inserting results get rows
+    for what has none (pending), since their plan cannot be derived without the items."""
+    runs = conn.execute(
+        select(experiments).where(
+            experiments.c.dataset_id == dataset_id, experiments.c.unwritten_base.is_not(None)
+        )
+    ).all()
+    bulk = Bulk(db.dialect)
+    for run in runs:
+        write_unwritten(db, conn, bulk, run, ResultStatus.pending.value)
