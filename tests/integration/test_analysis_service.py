@@ -18,7 +18,7 @@ from assay.analysis import (
     resolve_baseline,
     set_dataset_policy,
 )
-from assay.analysis.frame import COMPLETED, FAILED
+from assay.analysis.frame import COMPLETED, FAILED, RunFrame
 from assay.domain import DatasetCreate, ItemCreate, RegressionPolicy
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
@@ -68,6 +68,12 @@ def run(store: Store, task: Any, name: str, tag: str | None = None) -> str:
     return result.id
 
 
+def _row(frame: RunFrame, item_id: str) -> int:
+    row = frame.row_of(item_id)
+    assert row is not None
+    return row
+
+
 def test_load_run_reads_columns_from_sql(store: Store, dataset: str) -> None:
     rid = run(store, worse, "worse")
     frame = load_run(store, "worse")
@@ -75,18 +81,18 @@ def test_load_run_reads_columns_from_sql(store: Store, dataset: str) -> None:
     assert len(frame) == N
     assert frame.dataset_version == store.datasets.get("qa").version
     assert set(frame.scores) == {"exact_match", "length_ratio"}
-    row = frame.index[(frame.item_ids[3], 0)]
+    row = _row(frame, frame.id_list()[3])
     assert frame.status[row] == FAILED
     assert frame.errors is not None
     assert "target broke" in (frame.errors[row] or "")
-    ok = frame.index[(frame.item_ids[1], 0)]
+    ok = _row(frame, frame.id_list()[1])
     assert frame.status[ok] == COMPLETED
     assert frame.outputs is not None
     assert frame.outputs[ok] == "Q1"
     assert frame.scores["exact_match"].is_pass_fail
     assert frame.scores["length_ratio"].value[ok] == pytest.approx(0.1)
     # item 0 is a fourth item: output "q0" fails exact match
-    zero = frame.index[(frame.item_ids[0], 0)]
+    zero = _row(frame, frame.id_list()[0])
     assert frame.passed[zero] == 0.0
     assert math.isnan(frame.judge_cost[ok])
     lean = load_run(store, rid, outputs=False)
@@ -117,10 +123,10 @@ def test_later_score_sources_overrule_evaluators(store: Store, dataset: str) -> 
             )
         )
     frame = load_run(store, rid)
-    row = frame.index[(first.item_id or "", 0)]
+    row = _row(frame, first.item_id or "")
     assert frame.scores["exact_match"].passed[row] == 0.0
     assert frame.judge_cost[row] == pytest.approx(0.25)
-    other = frame.index[(frame.item_ids[1 if row == 0 else 0], 0)]
+    other = _row(frame, frame.id_list()[1 if row == 0 else 0])
     assert frame.scores["exact_match"].passed[other] == 1.0
 
 

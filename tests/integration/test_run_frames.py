@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import numpy as np
@@ -116,6 +117,12 @@ def test_the_result_records_give_the_frame_the_columns_give(store: Store, run_id
     assert "no answer for q2" in str(from_records.errors)
 
 
+def _helpful(frame: RunFrame, item_id: str | None) -> float:
+    row = frame.row_of(item_id or "")
+    assert row is not None
+    return float(frame.scores["helpful"].value[row])
+
+
 def test_every_write_to_a_run_invalidates_its_snapshot(
     store: Store, run_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -137,7 +144,7 @@ def test_every_write_to_a_run_invalidates_its_snapshot(
         result_id=result.id,
     )
     frame = fresh()
-    assert frame.scores["helpful"].value[frame.index[(result.item_id, 0)]] == 0.25
+    assert _helpful(frame, result.item_id) == 0.25
 
     store.scores.upsert(
         ScoreCreate(
@@ -146,7 +153,7 @@ def test_every_write_to_a_run_invalidates_its_snapshot(
         result_id=result.id,
     )
     frame = fresh()
-    assert frame.scores["helpful"].value[frame.index[(result.item_id, 0)]] == 0.75
+    assert _helpful(frame, result.item_id) == 0.75
 
     store.scores.delete(human.id)
     assert "helpful" not in fresh().scores
@@ -188,6 +195,31 @@ def test_a_snapshot_built_from_an_older_revision_is_not_saved(store: Store, run_
     with store.db.read() as conn:
         run_frames.save(store.db, run_id, run_frames.revision(conn, run_id), data)
     assert run_frames.load(store.db, run_id) == data
+
+
+def test_a_stored_snapshot_is_read_as_a_file_while_current(store: Store, run_id: str) -> None:
+    with store.db.write() as conn:
+        conn.execute(delete(run_frames_table).where(run_frames_table.c.experiment_id == run_id))
+    with run_frames.opened(store.db, run_id) as missing:
+        assert missing is None
+    load_run(store, run_id, outputs=False)  # stores the snapshot again
+    data = run_frames.load(store.db, run_id)
+    assert data is not None
+    with run_frames.opened(store.db, run_id) as file:
+        assert file is not None
+        assert file.read(10) == data[:10]
+        assert file.seek(-5, io.SEEK_END) == len(data) - 5
+        assert file.read() == data[-5:]
+        file.seek(0)
+        assert file.read() == data
+        file.seek(0)
+        loaded = snapshot.load(file, store.experiments.get(run_id))
+    assert loaded is not None
+    _same(loaded, load_run(store, run_id, outputs=False))
+    with store.db.write() as conn:
+        run_frames.touch(conn, [run_id])
+    with run_frames.opened(store.db, run_id) as stale:
+        assert stale is None
 
 
 def test_snapshots_go_with_their_run(store: Store, run_id: str) -> None:

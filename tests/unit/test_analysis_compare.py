@@ -380,8 +380,8 @@ def test_from_experiment_uses_name_version_and_selection() -> None:
         experiment("B", 1, {"item_ids": ["i1", "i2", "i3"]}),
         [result("B", "i1"), result("B", "i2")],
     )
-    assert (a.name, a.dataset_version, a.items) == ("exp A", 1, frozenset({"i1", "i2"}))
-    assert b.items == frozenset({"i1", "i2", "i3"})
+    assert (a.name, a.dataset_version, a.selection, a.item_count) == ("exp A", 1, None, 2)
+    assert (b.selection, b.item_count) == (frozenset({"i1", "i2", "i3"}), 3)
     warning = compare_runs([a, b]).warnings[0]
     assert warning.code == "item_set"
     assert "0 only in the baseline, 1 only in 'exp B'" in warning.message

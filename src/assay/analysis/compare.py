@@ -8,13 +8,14 @@ over the items present in both runs and cluster repetitions of an item (see
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from assay.analysis import contrast_memo
-from assay.analysis.frame import FloatArray, RunFrame, align, item_codes
+from assay.analysis.frame import FloatArray, RunFrame, align, item_codes, same_rows
+from assay.analysis.item_keys import IdArray, decode, encode, find
 from assay.analysis.items import item_rows
 from assay.analysis.margins import margin_test
 from assay.analysis.multitest import adjust
@@ -55,11 +56,35 @@ IntArray = npt.NDArray[np.intp]
 
 
 class _Pair:
-    """Rows of the baseline and of another run that hold the same (item, repetition)."""
+    """Rows of the baseline and of another run that hold the same (item, repetition), and
+    the item of each pair (None when every item has one row in the baseline: no clusters).
 
-    def __init__(self, base: RunFrame, other: RunFrame, codes: IntArray) -> None:
-        self.a, self.b = align(base, other)
-        self.clusters = codes[self.a]
+    Two runs planned from the same items pair row for row: their columns are then paired as
+    they are, without a copy."""
+
+    def __init__(self, base: RunFrame, other: RunFrame, codes: IntArray | None) -> None:
+        self.same_rows = same_rows(base, other)
+        if self.same_rows:
+            self.size = len(base)
+            self.clusters = codes
+        else:
+            self.a, self.b = align(base, other)
+            self.size = int(self.a.size)
+            self.clusters = None if codes is None else codes[self.a]
+
+    def left(self, values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """The baseline's ``values`` of each pair."""
+        return values if self.same_rows else values[self.a]
+
+    def right(self, values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """The other run's ``values`` of each pair."""
+        return values if self.same_rows else values[self.b]
+
+
+def _where_finished(run: RunFrame, pair: _Pair, values: FloatArray, left: bool) -> FloatArray:
+    """``values`` (paired) with NaN on the pairs whose row in ``run`` did not finish."""
+    finished = (pair.left if left else pair.right)(run.finished)
+    return values if finished.all() else np.where(finished, values, np.nan)
 
 
 def compare_runs(
@@ -114,7 +139,7 @@ def compare_runs(
                 field=f"directions.{name}",
             )
     base, others = runs[0], list(runs[1:])
-    codes = item_codes(base)
+    codes = item_codes(base) if base.repeated else None
     pairs = {o.run_id: _Pair(base, o, codes) for o in others}
     settings = _Settings(alpha, resamples, permutations, numeric_test, seed)
     settings.margins = _margins(margin, margins)
@@ -128,8 +153,8 @@ def compare_runs(
     regressions: dict[str, int] = {}
     improvements: dict[str, int] = {}
     for o in others:
-        a = base.pass_metric()[pairs[o.run_id].a]
-        b = o.pass_metric()[pairs[o.run_id].b]
+        a = pairs[o.run_id].left(base.pass_metric())
+        b = pairs[o.run_id].right(o.pass_metric())
         regressions[o.run_id] = int(np.sum((a == 1) & (b == 0)))
         improvements[o.run_id] = int(np.sum((a == 0) & (b == 1)))
     rows, total = (
@@ -239,8 +264,7 @@ def _scorer_names(runs: Sequence[RunFrame]) -> list[str]:
 
 
 def _mean_and_count(run: RunFrame, values: FloatArray) -> tuple[float | None, int]:
-    v = values[run.finished]
-    v = v[~np.isnan(v)]
+    v = values[run.finished & ~np.isnan(values)]
     return (float(v.mean()) if v.size else None), int(v.size)
 
 
@@ -258,9 +282,10 @@ def _contrast(
     give the same contrast, which is remembered (see :mod:`assay.analysis.contrast_memo`)."""
     margin = s.margin(name, kind)
     options = (run_id, kind, direction, margin, s.alpha, s.resamples, s.permutations, s.numeric)
+    arrays = (a, b) if pair.clusters is None else (a, b, pair.clusters)
     return contrast_memo.remembered(
         (*options, s.seed),
-        (a, b, pair.clusters),
+        arrays,
         lambda: _compute_contrast(run_id, a, b, pair, kind, direction, margin, s),
     )
 
@@ -325,8 +350,8 @@ def _pass_metric(
         _contrast(
             PASS_METRIC,
             o.run_id,
-            base_pass[pairs[o.run_id].a],
-            o.pass_metric()[pairs[o.run_id].b],
+            pairs[o.run_id].left(base_pass),
+            pairs[o.run_id].right(o.pass_metric()),
             pairs[o.run_id],
             "pass_fail",
             "higher",
@@ -369,10 +394,10 @@ def _scorer_metric(
     base_v = values[0]
     for o, v in zip(others, values[1:], strict=True):
         pair = pairs[o.run_id]
-        a = base_v[pair.a] if base_v is not None else np.full(pair.a.size, np.nan)
-        b = v[pair.b] if v is not None else np.full(pair.b.size, np.nan)
-        a = np.where(base.finished[pair.a], a, np.nan)
-        b = np.where(o.finished[pair.b], b, np.nan)
+        a = pair.left(base_v) if base_v is not None else np.full(pair.size, np.nan)
+        b = pair.right(v) if v is not None else np.full(pair.size, np.nan)
+        a = _where_finished(base, pair, a, left=True)
+        b = _where_finished(o, pair, b, left=False)
         contrasts.append(_contrast(name, o.run_id, a, b, pair, kind, direction, s))
     return MetricComparison(
         name=name,
@@ -422,7 +447,7 @@ def _info(run: RunFrame) -> RunInfo:
         dataset_id=run.dataset_id,
         dataset_version=run.dataset_version,
         results=len(run),
-        items=len(run.items),
+        items=run.item_count,
         finished=int(run.finished.sum()),
         unaligned=run.unaligned,
     )
@@ -451,8 +476,7 @@ def _warnings(runs: Sequence[RunFrame]) -> list[CompareWarning]:
                     f"({run.dataset_version} vs {base.dataset_version})",
                 )
             )
-        only_base, only_run = len(base.items - run.items), len(run.items - base.items)
-        shared = len(base.items & run.items)
+        only_base, only_run, shared = _overlap(base, run)
         if only_base or only_run:
             out.append(
                 CompareWarning(
@@ -490,6 +514,26 @@ def _warnings(runs: Sequence[RunFrame]) -> list[CompareWarning]:
     return out
 
 
+def _covered(run: RunFrame) -> IdArray:
+    """The items a run covers, once each: its selection when known, else its results'."""
+    if run.selection is not None:
+        return encode(sorted(run.selection))
+    return run.distinct_ids()
+
+
+def _overlap(base: RunFrame, run: RunFrame) -> tuple[int, int, int]:
+    """How many items only the baseline covers, only ``run`` covers, and both."""
+    if (
+        base.selection is None
+        and run.selection is None
+        and np.array_equal(base.item_ids, run.item_ids)
+    ):
+        return 0, 0, base.item_count
+    ours, theirs = _covered(base), _covered(run)
+    shared = int(np.count_nonzero(find(theirs, ours) >= 0))
+    return ours.size - shared, theirs.size - shared, shared
+
+
 def _reliability(runs: Sequence[RunFrame]) -> list[ItemReliability]:
     """Per-item pass rates for items with several finished trials in some run."""
     per_item: dict[str, dict[str, tuple[float, int]]] = {}
@@ -503,7 +547,7 @@ def _reliability(runs: Sequence[RunFrame]) -> list[ItemReliability]:
         if not (trials > 1).any():
             continue
         passes = np.bincount(inverse, weights=run.pass_metric()[done], minlength=ids.size)
-        for item, n, k in zip(ids.tolist(), trials.tolist(), passes.tolist(), strict=True):
+        for item, n, k in zip(decode(ids), trials.tolist(), passes.tolist(), strict=True):
             per_item.setdefault(item, {})[run.run_id] = (k / n, n)
     out: list[ItemReliability] = []
     for item, by_run in per_item.items():

@@ -4,22 +4,31 @@
 is vectorised and never walks pydantic objects twice. Build one from stored records with
 :meth:`RunFrame.from_results`, or straight from columns (storage can fill them from SQL).
 Missing numbers are NaN; pass/fail columns hold 1.0, 0.0 or NaN (unknown).
+
+A frame is sized for a million rows: item ids are one byte array (see
+:mod:`assay.analysis.item_keys`), a column holding one value on every row (repetitions of a
+run without trials, judge costs of a run without judges, a numeric scorer's pass flags) is
+that value broadcast over the rows, and error texts are kept for the rows that have one.
+Columns are read-only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
 
+from assay.analysis.item_keys import IdArray, IntArray, encode, find, has_duplicates, keyed
+from assay.analysis.item_keys import decode as decode_ids
 from assay.domain import Experiment, Result, ResultStatus, ScoreSource
 from assay.errors import InvalidInput
 
 FloatArray = npt.NDArray[np.float64]
+#: The numeric columns of a frame, besides its scores.
+COLUMNS = ("repetition", "status", "passed", "latency_ms", "cost", "judge_cost")
 
 #: Statuses in the order of their codes in :attr:`RunFrame.status`.
 STATUSES: tuple[ResultStatus, ...] = tuple(ResultStatus)
@@ -42,6 +51,85 @@ def _num(value: float | None) -> float:
 
 def _flag(value: bool | None) -> float:
     return float("nan") if value is None else (1.0 if value else 0.0)
+
+
+def compact(column: npt.ArrayLike) -> npt.NDArray[Any]:
+    """``column``, or its one value broadcast over the rows (a read-only view that takes no
+    memory per row) when every row holds the same value (NaN included)."""
+    values = np.asarray(column)
+    if values.ndim != 1 or values.size < 2 or values.strides == (0,):
+        return values
+    first = values[:1]
+    if values.dtype.kind == "f" and np.isnan(first[0]):
+        same = bool(np.isnan(values).all())
+    else:
+        same = bool((values == first[0]).all())
+    return np.broadcast_to(first.copy(), values.shape) if same else values
+
+
+class _Shared:
+    """Columns holding the same values share one array: a pass/fail scorer's values are its
+    pass flags, and a run gated on one scorer passes where that scorer does."""
+
+    def __init__(self) -> None:
+        self.seen: list[npt.NDArray[Any]] = []
+
+    def one(self, column: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """``column``, or an earlier column holding the same values."""
+        if column.strides == (0,):
+            return column
+        for earlier in self.seen:
+            if earlier is column:
+                return column
+            if (
+                earlier.dtype == column.dtype
+                and earlier.shape == column.shape
+                and np.array_equal(earlier[:64], column[:64], equal_nan=True)
+                and np.array_equal(earlier, column, equal_nan=True)
+            ):
+                return earlier
+        self.seen.append(column)
+        return column
+
+
+class RowTexts(Sequence[str | None]):
+    """A text or None per row, holding only the rows that have a text (most results have no
+    error)."""
+
+    def __init__(self, n: int, texts: Mapping[int, str]) -> None:
+        self._n = n
+        self.texts = dict(texts)
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, row: int) -> str | None: ...
+    @overload
+    def __getitem__(self, row: slice) -> RowTexts: ...
+    def __getitem__(self, row: int | slice) -> str | RowTexts | None:
+        if isinstance(row, slice):
+            start, _, step = row.indices(self._n)
+            kept = range(*row.indices(self._n))
+            return RowTexts(
+                len(kept), {(r - start) // step: t for r, t in self.texts.items() if r in kept}
+            )
+        if not -self._n <= row < self._n:
+            raise IndexError(row)
+        return self.texts.get(row % self._n)
+
+    def __iter__(self) -> Iterator[str | None]:
+        return (self.texts.get(row) for row in range(self._n))
+
+    def take(self, rows: IntArray) -> RowTexts:
+        """The texts of ``rows``, in that order."""
+        if not self.texts:
+            return RowTexts(rows.size, {})
+        hit = np.flatnonzero(np.isin(rows, np.fromiter(self.texts, dtype=np.intp)))
+        return RowTexts(
+            rows.size,
+            {i: self.texts[r] for i, r in zip(hit.tolist(), rows[hit].tolist(), strict=True)},
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,11 +155,15 @@ OutputFetcher = Callable[[Sequence[tuple[str, int]]], Mapping[tuple[str, int], A
 
 @dataclass(frozen=True, eq=False)
 class RunFrame:
-    """The results of one run (experiment), as aligned columns."""
+    """The results of one run (experiment), as aligned columns.
+
+    ``item_ids`` may be given as strings; the frame keeps their UTF-8 bytes (see
+    :mod:`assay.analysis.item_keys`): :meth:`id_list`, :meth:`keys` and :meth:`row_of` speak
+    strings."""
 
     run_id: str
     name: str
-    item_ids: npt.NDArray[np.str_]
+    item_ids: IdArray
     repetition: npt.NDArray[np.int64]
     status: npt.NDArray[np.int8]
     passed: FloatArray
@@ -93,19 +185,16 @@ class RunFrame:
     #: Judge noise per score name, as :func:`assay.store.run_columns.judge_spreads` gives it,
     #: when the frame was stored with it (None: not known, read it from the store).
     judge_spreads: Mapping[str, tuple[float, int, int]] | None = None
+    #: The (item, repetition) keys are known to be distinct, as in rows read from the store
+    #: (a unique index holds them so): they are not checked again.
+    distinct_keys: bool = False
 
     def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "item_ids", encode(self.item_ids))
         n = len(self.item_ids)
-        columns: dict[str, Any] = {
-            "repetition": self.repetition,
-            "status": self.status,
-            "passed": self.passed,
-            "latency_ms": self.latency_ms,
-            "cost": self.cost,
-            "judge_cost": self.judge_cost,
-            "outputs": self.outputs,
-            "errors": self.errors,
-        }
+        columns: dict[str, Any] = {c: getattr(self, c) for c in COLUMNS}
+        columns.update(outputs=self.outputs, errors=self.errors)
         columns.update({f"scores.{k}.value": c.value for k, c in self.scores.items()})
         columns.update({f"scores.{k}.passed": c.passed for k, c in self.scores.items()})
         for name, column in columns.items():
@@ -115,9 +204,26 @@ class RunFrame:
                     field=name,
                     run_id=self.run_id,
                 )
-        distinct = len(set(self.keys())) if self.repeated else len(self.observed_items)
-        if distinct != n:
+        for name in COLUMNS:
+            set_(self, name, compact(getattr(self, name)))
+        same = _Shared()
+        set_(self, "passed", same.one(self.passed))
+        set_(
+            self,
+            "scores",
+            {
+                k: ScoreColumn(same.one(compact(c.value)), same.one(compact(c.passed)))
+                for k, c in self.scores.items()
+            },
+        )
+        if not self.distinct_keys and has_duplicates(self._keys()):
             self._duplicate()
+
+    def _keys(self) -> IdArray:
+        """One distinct byte string per (item, repetition) (the ids alone without trials)."""
+        if not self.repeated:
+            return self.item_ids
+        return keyed(self.item_ids, self.repetition, self.item_ids.dtype.itemsize)
 
     def _duplicate(self) -> None:
         seen: set[tuple[str, int]] = set()
@@ -134,24 +240,40 @@ class RunFrame:
     def __len__(self) -> int:
         return len(self.item_ids)
 
-    def keys(self) -> list[tuple[str, int]]:
-        """(item_id, repetition) of each row."""
-        return list(zip(self.item_ids.tolist(), self.repetition.tolist(), strict=True))
+    def id_list(self, rows: IntArray | None = None) -> list[str]:
+        """The item id of each row (of ``rows``), as strings."""
+        return decode_ids(self.item_ids if rows is None else self.item_ids[rows])
 
-    @cached_property
-    def index(self) -> Mapping[tuple[str, int], int]:
-        """Row of each (item_id, repetition)."""
-        return {key: row for row, key in enumerate(self.keys())}
+    def keys(self, rows: IntArray | None = None) -> list[tuple[str, int]]:
+        """(item_id, repetition) of each row (of ``rows``)."""
+        reps = self.repetition if rows is None else self.repetition[rows]
+        return list(zip(self.id_list(rows), reps.tolist(), strict=True))
 
-    @cached_property
-    def items(self) -> frozenset[str]:
-        """Items the run covers: its selection when known, else the items it has results for."""
-        return self.observed_items if self.selection is None else self.selection
+    def lookup(self, item_ids: IdArray, repetition: npt.NDArray[np.integer]) -> IntArray:
+        """The row of each (item id, repetition), -1 where the run has none."""
+        if not self.repeated and not repetition.any():
+            return find(self.item_ids, item_ids)
+        width = max(self.item_ids.dtype.itemsize, item_ids.dtype.itemsize)
+        return find(
+            keyed(self.item_ids, self.repetition, width), keyed(item_ids, repetition, width)
+        )
 
-    @cached_property
-    def observed_items(self) -> frozenset[str]:
-        """Items the run has results for."""
-        return frozenset(self.item_ids.tolist())
+    def row_of(self, item_id: str, repetition: int = 0) -> int | None:
+        """The row of (``item_id``, ``repetition``), or None."""
+        row = int(self.lookup(encode([item_id]), np.array([repetition]))[0])
+        return None if row < 0 else row
+
+    def distinct_ids(self) -> IdArray:
+        """Each item the run has results for, once (in no particular order)."""
+        return np.unique(self.item_ids) if self.repeated else self.item_ids
+
+    @property
+    def item_count(self) -> int:
+        """How many items the run covers: its selection when known, else the items it has
+        results for."""
+        if self.selection is not None:
+            return len(self.selection)
+        return len(self.distinct_ids())
 
     @property
     def repeated(self) -> bool:
@@ -166,8 +288,9 @@ class RunFrame:
 
     def pass_metric(self) -> FloatArray:
         """1.0 when the result passed, 0.0 when it did not, NaN when it did not finish."""
-        out = np.where(self.passed == 1.0, 1.0, 0.0)
-        return np.where(self.finished, out, np.nan)
+        out: FloatArray = (self.passed == 1.0).astype(np.float64)
+        out[~self.finished] = np.nan
+        return out
 
     @classmethod
     def from_results(
@@ -239,7 +362,7 @@ class RunFrame:
         return cls(
             run_id=run_id,
             name=name or run_id,
-            item_ids=np.array(ids, dtype=np.str_),
+            item_ids=encode(ids),
             repetition=np.array(reps, dtype=np.int64),
             status=np.array(status, dtype=np.int8),
             passed=np.array(passed, dtype=np.float64),
@@ -270,28 +393,29 @@ class RunFrame:
         )
 
 
-def align(base: RunFrame, other: RunFrame) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """Rows of ``base`` and of ``other`` holding the same (item, repetition), in base order.
-
-    Two runs planned from the same items line up row for row; that common case is checked
-    in one vectorised comparison before falling back to a lookup per row.
-    """
-    if (
+def same_rows(base: RunFrame, other: RunFrame) -> bool:
+    """Whether the two runs hold the same (item, repetition) on every row."""
+    return (
         len(base) == len(other)
         and np.array_equal(base.item_ids, other.item_ids)
         and np.array_equal(base.repetition, other.repetition)
-    ):
+    )
+
+
+def align(base: RunFrame, other: RunFrame) -> tuple[IntArray, IntArray]:
+    """Rows of ``base`` and of ``other`` holding the same (item, repetition), in base order.
+
+    Two runs planned from the same items line up row for row; that common case is checked
+    in one vectorised comparison (and both sides are then one read-only array) before the
+    keys are looked up by sorting (:meth:`RunFrame.lookup`).
+    """
+    if same_rows(base, other):
         rows = np.arange(len(base), dtype=np.intp)
-        return rows, rows.copy()
-    index = other.index
-    a: list[int] = []
-    b: list[int] = []
-    for row, key in enumerate(base.keys()):
-        j = index.get(key)
-        if j is not None:
-            a.append(row)
-            b.append(j)
-    return np.array(a, dtype=np.intp), np.array(b, dtype=np.intp)
+        rows.flags.writeable = False
+        return rows, rows
+    found = other.lookup(base.item_ids, base.repetition)
+    a = np.flatnonzero(found >= 0)
+    return a, found[a]
 
 
 def item_codes(run: RunFrame) -> npt.NDArray[np.intp]:

@@ -2,8 +2,10 @@
 
 The results are read in keyset pages of the primary key, each with its scores off the score
 index (see :func:`assay.store.run_pages.result_pages`); every page is turned into array slices
-at once, so no Python object per row outlives its page. The columns are allocated up front
-from the run's size (one count off the run's item index).
+at once, so no Python object per row outlives its page. The item ids are allocated up front
+from the run's size (one count off the run's item index); a numeric column is allocated only
+once a page shows it does not hold one value on every row (see
+:class:`~assay.analysis.frame.RunFrame`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from assay.analysis.frame import STATUSES, FloatArray, RunFrame, ScoreColumn
+from assay.analysis.frame import STATUSES, FloatArray, RowTexts, RunFrame, ScoreColumn
+from assay.analysis.item_keys import IdArray, encode
 from assay.domain import Experiment
 from assay.errors import InvalidInput
 from assay.store import Store
@@ -25,8 +28,9 @@ from assay.store.run_columns import outputs_of
 from assay.store.run_pages import result_pages, run_size
 from assay.store.types import loads
 
-#: Results per page: a few MB of row tuples at a time.
-PAGE = 20_000
+#: Results per page: about a megabyte of row tuples at a time (larger pages are no faster,
+#: and the memory their rows took stays with the process).
+PAGE = 5_000
 _CODE = {s.value: i for i, s in enumerate(STATUSES)}
 #: When one result has scores of the same name from several sources, later sources win
 #: (sources not listed rank above these, alphabetically).
@@ -38,6 +42,55 @@ def _sources(present: set[str]) -> list[str]:
     return [s for s in SOURCE_ORDER if s in present] + sorted(present - set(SOURCE_ORDER))
 
 
+_UNSET: Any = object()
+
+
+class _Column:
+    """A numeric column of ``n`` rows as it fills, page by page. While every row given holds
+    one value (a run without trials, without judge costs, a numeric scorer's pass flags) no
+    array is allocated: rows never given hold ``fill``."""
+
+    def __init__(self, n: int, dtype: Any, fill: Any = _UNSET) -> None:
+        self.n = n
+        self.dtype = np.dtype(dtype)
+        self.value = fill
+        self.array: npt.NDArray[Any] | None = None
+
+    def put(self, start: int, block: npt.NDArray[Any]) -> None:
+        """Set the rows from ``start`` on to ``block``."""
+        if self.array is None:
+            if block.size == 0:
+                return
+            if self.value is _UNSET:
+                self.value = block[0]
+            if _all_equal(block, self.value):
+                return
+            self.array = np.full(self.n, self.value, dtype=self.dtype)
+        self.array[start : start + block.size] = block
+
+    def resize(self, n: int) -> None:
+        """``n`` rows: rows added hold ``fill`` (or are set next), rows cut are dropped."""
+        if self.array is not None:
+            if n > self.n:
+                extra = np.full(n - self.n, np.nan if self.dtype.kind == "f" else 0, self.dtype)
+                self.array = np.concatenate([self.array, extra])
+            else:
+                self.array = self.array[:n].copy()
+        self.n = n
+
+    def column(self) -> npt.NDArray[Any]:
+        if self.array is not None:
+            return self.array
+        value = np.zeros(1, self.dtype) if self.value is _UNSET else np.array([self.value])
+        return np.broadcast_to(value.astype(self.dtype), (self.n,))
+
+
+def _all_equal(block: npt.NDArray[Any], value: Any) -> bool:
+    if block.dtype.kind == "f" and np.isnan(value):
+        return bool(np.isnan(block).all())
+    return bool((block == value).all())
+
+
 @dataclass
 class _Columns:
     """The frame's columns as they fill, ``n`` rows allocated."""
@@ -46,54 +99,45 @@ class _Columns:
     width: int
     filled: int = 0
     unaligned: int = 0
-    item_ids: npt.NDArray[np.str_] = field(init=False)
-    repetition: npt.NDArray[np.int64] = field(init=False)
-    status: npt.NDArray[np.int8] = field(init=False)
-    passed: FloatArray = field(init=False)
-    latency_ms: FloatArray = field(init=False)
-    cost: FloatArray = field(init=False)
-    judge_cost: FloatArray = field(init=False)
-    judged: npt.NDArray[np.int64] = field(init=False)
-    errors: list[str | None] = field(init=False)
+    item_ids: IdArray = field(init=False)
+    numbers: dict[str, _Column] = field(init=False)
+    errors: dict[int, str] = field(default_factory=dict)
     outputs: list[Any] | None = None
-    scores: dict[str, ScoreColumn] = field(default_factory=dict)
+    scores: dict[str, tuple[_Column, _Column]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = self.n
-        self.item_ids = np.empty(n, dtype=f"<U{max(self.width, 1)}")
-        self.repetition = np.empty(n, dtype=np.int64)
-        self.status = np.empty(n, dtype=np.int8)
-        self.passed = np.empty(n)
-        self.latency_ms = np.empty(n)
-        self.cost = np.empty(n)
-        self.judge_cost = np.zeros(n)
-        self.judged = np.zeros(n, dtype=np.int64)
-        self.errors = [None] * n
-
-    def reserve(self, end: int) -> None:
-        """Room for ``end`` rows (results added since the run was counted)."""
-        extra = end - self.n
-        if extra <= 0:
-            return
-        for name in ("item_ids", "repetition", "status", "passed", "latency_ms", "cost"):
-            column = getattr(self, name)
-            setattr(self, name, np.concatenate([column, np.empty(extra, dtype=column.dtype)]))
-        self.judge_cost = np.concatenate([self.judge_cost, np.zeros(extra)])
-        self.judged = np.concatenate([self.judged, np.zeros(extra, dtype=np.int64)])
-        self.errors.extend([None] * extra)
-        self.scores = {
-            name: ScoreColumn(
-                np.concatenate([c.value, np.full(extra, NAN)]),
-                np.concatenate([c.passed, np.full(extra, NAN)]),
-            )
-            for name, c in self.scores.items()
+        self.item_ids = np.empty(n, dtype=f"S{max(self.width, 1)}")
+        self.numbers = {
+            "repetition": _Column(n, np.int64),
+            "status": _Column(n, np.int8),
+            "passed": _Column(n, np.float64),
+            "latency_ms": _Column(n, np.float64),
+            "cost": _Column(n, np.float64),
+            "judge_cost": _Column(n, np.float64, NAN),
         }
-        self.n = end
 
-    def score(self, name: str) -> ScoreColumn:
+    def resize(self, n: int) -> None:
+        """Room for ``n`` rows (results added since the run was counted), or only the first
+        ``n`` (results deleted meanwhile)."""
+        if n > self.n:
+            extra = np.empty(n - self.n, dtype=self.item_ids.dtype)
+            self.item_ids = np.concatenate([self.item_ids, extra])
+        else:
+            self.item_ids = self.item_ids[:n].copy()
+        for column in [*self.numbers.values(), *(c for pair in self.scores.values() for c in pair)]:
+            column.resize(n)
+        self.n = n
+
+    def score(self, name: str, start: int) -> tuple[_Column, _Column]:
+        """A score's columns (NaN on the rows before ``start`` when it first shows there)."""
         found = self.scores.get(name)
         if found is None:
-            found = self.scores[name] = ScoreColumn(np.full(self.n, NAN), np.full(self.n, NAN))
+            fill = NAN if start else _UNSET
+            found = self.scores[name] = (
+                _Column(self.n, np.float64, fill),
+                _Column(self.n, np.float64, fill),
+            )
         return found
 
 
@@ -103,56 +147,73 @@ def _floats(values: Sequence[Any]) -> FloatArray:
 
 
 def _add_results(cols: _Columns, rows: list[tuple[Any, ...]], sqlite: bool) -> dict[str, int]:
-    """Fill the next rows from a page of results; the row of each result id kept."""
+    """Fill the next rows from a page of results; the row of each result id kept (counted
+    from the page's first row)."""
     kept = [r for r in rows if r[1] is not None]
     cols.unaligned += len(rows) - len(kept)
     if not kept:
         return {}
     columns = list(zip(*kept, strict=True))
     start, end = cols.filled, cols.filled + len(kept)
-    cols.reserve(end)
+    if end > cols.n:
+        cols.resize(end)
     try:
-        status = list(map(_CODE.__getitem__, columns[3]))
+        status = np.fromiter(map(_CODE.__getitem__, columns[3]), np.int8, len(kept))
     except KeyError as exc:
         raise InvalidInput(f"unknown result status {exc.args[0]!r}", field="status") from None
-    width = max(map(len, columns[1]))
-    if width > cols.item_ids.dtype.itemsize // 4:  # never cut an id short
-        cols.item_ids = cols.item_ids.astype(f"<U{width}")
-    cols.item_ids[start:end] = columns[1]
-    cols.repetition[start:end] = columns[2]
-    cols.status[start:end] = status
-    cols.passed[start:end] = _floats(columns[4])
-    cols.latency_ms[start:end] = _floats(columns[5])
-    cols.cost[start:end] = _floats(columns[6])
-    cols.errors[start:end] = columns[7]
+    ids = encode(columns[1])
+    if ids.dtype.itemsize > cols.item_ids.dtype.itemsize:  # never cut an id short
+        cols.item_ids = cols.item_ids.astype(ids.dtype)
+    cols.item_ids[start:end] = ids
+    numbers = cols.numbers
+    numbers["repetition"].put(start, np.array(columns[2], dtype=np.int64))
+    numbers["status"].put(start, status)
+    for name, at in (("passed", 4), ("latency_ms", 5), ("cost", 6)):
+        numbers[name].put(start, _floats(columns[at]))
+    cols.errors.update({start + i: e for i, e in enumerate(columns[7]) if e is not None})
     if cols.outputs is not None:
         raw = columns[8]
         cols.outputs.extend([None if v is None else loads(v) for v in raw] if sqlite else raw)
     cols.filled = end
-    return dict(zip(columns[0], range(start, end), strict=True))
+    return dict(zip(columns[0], range(len(kept)), strict=True))
 
 
-def _add_scores(cols: _Columns, rows: list[tuple[Any, ...]], row_of: dict[str, int]) -> None:
-    """Set the page's scores on their rows (the highest ranked source of a name wins) and
-    add their costs to the rows' judge cost."""
-    result_ids, names, numeric, passed, sources, cost = zip(*rows, strict=True)
-    at = np.fromiter(map(row_of.get, result_ids, repeat(-1)), dtype=np.intp, count=len(rows))
-    values, flags, costs = _floats(numeric), _floats(passed), _floats(cost)
-    known = at >= 0
-    has_cost = known & ~np.isnan(costs)
-    np.add.at(cols.judge_cost, at[has_cost], costs[has_cost])
-    np.add.at(cols.judged, at[has_cost], 1)
-    distinct, present = set(names), set(sources)
-    name_of = np.array(names) if len(distinct) > 1 else None
-    source_of = np.array(sources) if len(present) > 1 else None
-    for name in distinct:
-        column = cols.score(name)
-        named = known if name_of is None else known & (name_of == name)
-        for source in _sources(present):
-            pick = named if source_of is None else named & (source_of == source)
-            target = at[pick]
-            column.value[target] = values[pick]
-            column.passed[target] = flags[pick]
+def _add_scores(
+    cols: _Columns, rows: list[tuple[Any, ...]], row_of: dict[str, int], start: int
+) -> None:
+    """Set the page's scores on its rows (the highest ranked source of a name wins; NaN for a
+    name the page lacks) and their costs summed as the rows' judge cost."""
+    k = len(row_of)
+    judge = np.zeros(k)
+    judged = np.zeros(k, dtype=np.bool_)
+    blocks: dict[str, tuple[FloatArray, FloatArray]] = {}
+    if rows:
+        result_ids, names, numeric, passed, sources, cost = zip(*rows, strict=True)
+        at = np.fromiter(map(row_of.get, result_ids, repeat(-1)), dtype=np.intp, count=len(rows))
+        values, flags, costs = _floats(numeric), _floats(passed), _floats(cost)
+        known = at >= 0
+        has_cost = known & ~np.isnan(costs)
+        np.add.at(judge, at[has_cost], costs[has_cost])
+        judged[at[has_cost]] = True
+        distinct, present = set(names), set(sources)
+        name_of = np.array(names) if len(distinct) > 1 else None
+        source_of = np.array(sources) if len(present) > 1 else None
+        for name in distinct:
+            value, flag = blocks[name] = np.full(k, NAN), np.full(k, NAN)
+            named = known if name_of is None else known & (name_of == name)
+            for source in _sources(present):
+                pick = named if source_of is None else named & (source_of == source)
+                target = at[pick]
+                value[target] = values[pick]
+                flag[target] = flags[pick]
+    judge[~judged] = NAN
+    cols.numbers["judge_cost"].put(start, judge)
+    missing = np.full(k, NAN)
+    for name in sorted(blocks.keys() | cols.scores.keys()):
+        value, flag = blocks.get(name, (missing, missing))
+        value_column, flag_column = cols.score(name, start)
+        value_column.put(start, value)
+        flag_column.put(start, flag)
 
 
 def read_frame(
@@ -172,45 +233,27 @@ def read_frame(
     n, width = run_size(db, experiment.id)
     cols = _Columns(n, width, outputs=[] if outputs else None)
     for rows, score_rows in result_pages(db, experiment.id, page=page, outputs=outputs):
+        start = cols.filled
         row_of = _add_results(cols, rows, db.is_sqlite)
-        if score_rows and row_of:
-            _add_scores(cols, score_rows, row_of)
+        if row_of:
+            _add_scores(cols, score_rows, row_of, start)
     if cols.filled != n:  # results were deleted meanwhile: keep what was read
-        cols = _trimmed(cols)
-    judge = cols.judge_cost
-    judge[cols.judged == 0] = NAN
+        cols.resize(cols.filled)
+    numbers: dict[str, Any] = {name: column.column() for name, column in cols.numbers.items()}
     return RunFrame(
         run_id=experiment.id,
         name=experiment.name,
         item_ids=cols.item_ids,
-        repetition=cols.repetition,
-        status=cols.status,
-        passed=cols.passed,
-        latency_ms=cols.latency_ms,
-        cost=cols.cost,
-        judge_cost=judge,
-        scores=dict(sorted(cols.scores.items())),
+        scores={
+            k: ScoreColumn(v.column(), p.column()) for k, (v, p) in sorted(cols.scores.items())
+        },
         dataset_id=experiment.dataset_id,
         dataset_version=experiment.dataset_version,
         outputs=cols.outputs,
-        errors=cols.errors,
+        errors=RowTexts(cols.filled, cols.errors),
         unaligned=cols.unaligned,
         fetch_outputs=None if outputs else partial(outputs_of, db, experiment.id),
         judge_spreads=spreads,
+        distinct_keys=True,
+        **numbers,
     )
-
-
-def _trimmed(cols: _Columns) -> _Columns:
-    """``cols`` cut to the rows filled."""
-    k = cols.filled
-    out = _Columns(0, cols.width, k, cols.unaligned, outputs=cols.outputs)
-    out.n = k
-    for name in ("item_ids", "repetition", "status", "passed", "latency_ms", "cost"):
-        setattr(out, name, getattr(cols, name)[:k].copy())
-    out.judge_cost, out.judged = cols.judge_cost[:k].copy(), cols.judged[:k].copy()
-    out.errors = cols.errors[:k]
-    out.scores = {
-        name: ScoreColumn(c.value[:k].copy(), c.passed[:k].copy())
-        for name, c in cols.scores.items()
-    }
-    return out

@@ -41,7 +41,7 @@ def _cost_per_item(run: RunFrame) -> float | None:
     done = run.finished
     spend = np.nan_to_num(run.cost[done]) + np.nan_to_num(run.judge_cost[done])
     known = ~(np.isnan(run.cost[done]) & np.isnan(run.judge_cost[done]))
-    items = len(set(run.item_ids[done].tolist()))
+    items = np.unique(run.item_ids[done]).size if run.repeated else int(done.sum())
     if not known.any() or items == 0:
         return None
     return float(spend.sum()) / items

@@ -169,7 +169,7 @@ def _regressions(
         return []
     compared: dict[str, int] = {}
     _, rows_c = align(baseline, candidate)
-    for item_id in candidate.item_ids[rows_c].tolist():
+    for item_id in candidate.id_list(rows_c):
         compared[item_id] = compared.get(item_id, 0) + 1
     regressed: dict[str, int] = {}
     for item in items:
@@ -197,7 +197,10 @@ def evaluate_gate(
     leaves the per-item outcomes and regressions empty (the checks do not use them)."""
     policy = policy or RegressionPolicy()
     checks: list[GateCheck] = []
-    finished_items = len(set(candidate.item_ids[candidate.finished].tolist()))
+    done = candidate.finished
+    finished_items = (
+        np.unique(candidate.item_ids[done]).size if candidate.repeated else int(done.sum())
+    )
     checks.append(
         GateCheck(
             name="min_items",

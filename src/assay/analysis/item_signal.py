@@ -28,7 +28,8 @@ import numpy as np
 import numpy.typing as npt
 
 from assay.analysis.compare import compare_runs
-from assay.analysis.frame import RunFrame
+from assay.analysis.frame import RowTexts, RunFrame
+from assay.analysis.item_keys import decode, encode
 from assay.analysis.run_plan import history, item_means
 from assay.analysis.service import frame_of
 from assay.analysis.similar import Method, duplicates
@@ -118,9 +119,15 @@ def _shrink(
     return alive
 
 
+def _texts(texts: Sequence[str | None], rows: npt.NDArray[np.intp]) -> Sequence[str | None]:
+    if isinstance(texts, RowTexts):
+        return texts.take(rows)
+    return [texts[r] for r in rows.tolist()]
+
+
 def _restrict(frame: RunFrame, keep: set[str]) -> RunFrame:
     """``frame`` with only the rows of items in ``keep``."""
-    rows = np.isin(frame.item_ids, list(keep))
+    rows = np.isin(frame.item_ids, encode(sorted(keep)))
     scores = {
         name: dataclasses.replace(c, value=c.value[rows], passed=c.passed[rows])
         for name, c in frame.scores.items()
@@ -136,9 +143,7 @@ def _restrict(frame: RunFrame, keep: set[str]) -> RunFrame:
         judge_cost=frame.judge_cost[rows],
         scores=scores,
         outputs=None,
-        errors=None
-        if frame.errors is None
-        else [e for e, r in zip(frame.errors, rows, strict=True) if r],
+        errors=None if frame.errors is None else _texts(frame.errors, np.flatnonzero(rows)),
         fetch_outputs=None,
         selection=None,
     )
@@ -195,7 +200,7 @@ def item_signal(
         means = item_means(frame, metric)
         if means is None:
             continue
-        for item_id, value in zip(means.ids.tolist(), means.means.tolist(), strict=True):
+        for item_id, value in zip(decode(means.ids), means.means.tolist(), strict=True):
             if item_id in row:
                 matrix[row[item_id], col] = value
     if metric != PASS_METRIC and not any(metric in f.scores for f in frames):

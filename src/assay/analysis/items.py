@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from assay.analysis.frame import FAILED, STATUSES, RunFrame, align
+from assay.analysis.frame import FAILED, STATUSES, RunFrame, same_rows
+from assay.analysis.item_keys import IntArray
 from assay.analysis.textdiff import as_text, word_diff
 from assay.domain import Cell, Change, DiffOp, ItemFilter, ItemRow, ResultStatus
 from assay.errors import InvalidInput
 
-_MANY_ROWS = 1000
-#: A column: a numpy array, or the same values as a list once many rows need them.
-_Values = npt.NDArray[Any] | list[Any]
 _FILTERS = ("regressions", "improvements", "changed", "failed")
 
 
@@ -30,48 +28,56 @@ def _flag(x: float) -> bool | None:
     return None if math.isnan(x) else x == 1.0
 
 
-class _Columns:
-    """One run's columns for building item rows: numpy arrays read row by row for a page,
-    Python lists (converted once) when many rows are built."""
+def _taken(column: npt.NDArray[Any], rows: IntArray) -> list[Any]:
+    """``column`` at ``rows`` (-1: no row; any value) as a list."""
+    if len(column) == 0:
+        return [math.nan] * rows.size
+    return column[np.maximum(rows, 0)].tolist()  # type: ignore[no-any-return]
 
-    def __init__(self, run: RunFrame) -> None:
+
+def _outputs(run: RunFrame, rows: IntArray) -> list[Any]:
+    """The outputs of ``rows`` (-1: no row, None), read now when the run's were not loaded."""
+    listed = rows.tolist()
+    if run.outputs is not None:
+        return [None if r < 0 else run.outputs[r] for r in listed]
+    out: list[Any] = [None] * len(listed)
+    if run.fetch_outputs is None:
+        return out
+    present = np.flatnonzero(rows >= 0)
+    keys = run.keys(rows[present])
+    found = run.fetch_outputs(keys)
+    for at, key in zip(present.tolist(), keys, strict=True):
+        out[at] = found.get(key)
+    return out
+
+
+class _Cells:
+    """One run's values at the rows of a page of item rows (-1 where the run has no row)."""
+
+    def __init__(self, run: RunFrame, rows: IntArray) -> None:
         self.run_id = run.run_id
-        self.index = run.index
-        self.pass_metric: _Values = run.pass_metric()
-        self.outputs: Sequence[Any] = run.outputs or [None] * len(run)
-        self.errors: Sequence[str | None] = run.errors or [None] * len(run)
-        self.scores: dict[str, _Values] = {k: c.metric() for k, c in run.scores.items()}
-        self.status: _Values = run.status
-        self.passed: _Values = run.passed
-        self.latency: _Values = run.latency_ms
-        self.cost: _Values = run.cost
-        self._fetch = run.fetch_outputs if run.outputs is None else None
+        self.rows: list[int] = rows.tolist()
+        self.pass_metric = _taken(run.pass_metric(), rows)
+        self.status = _taken(run.status, rows)
+        self.passed = _taken(run.passed, rows)
+        self.latency = _taken(run.latency_ms, rows)
+        self.cost = _taken(run.cost, rows)
+        self.scores = {k: _taken(c.metric(), rows) for k, c in run.scores.items()}
+        errors = run.errors
+        self.errors = [None if r < 0 or errors is None else errors[r] for r in self.rows]
+        self.outputs = _outputs(run, rows)
 
-    def as_lists(self) -> None:
-        """Convert the columns to lists: cheaper per row than numpy scalars for many rows."""
-        for name in ("pass_metric", "status", "passed", "latency", "cost"):
-            setattr(self, name, np.asarray(getattr(self, name)).tolist())
-        self.scores = {k: np.asarray(v).tolist() for k, v in self.scores.items()}
-
-    def read_outputs(self, keys: Iterable[tuple[str, int]]) -> None:
-        """Fetch the outputs of ``keys`` when the run's outputs were not loaded."""
-        if self._fetch is None:
-            return
-        found = self._fetch([k for k in keys if k in self.index])
-        outputs = list(self.outputs)
-        for key, output in found.items():
-            outputs[self.index[key]] = output
-        self.outputs = outputs
-
-    def cell(self, row: int) -> Cell:
+    def cell(self, k: int) -> Cell | None:
+        if self.rows[k] < 0:
+            return None
         return Cell(
-            status=STATUSES[self.status[row]].value,
-            passed=_flag(float(self.passed[row])),
-            output=self.outputs[row],
-            error=self.errors[row],
-            latency_ms=_opt(float(self.latency[row])),
-            cost=_opt(float(self.cost[row])),
-            scores={name: _opt(float(values[row])) for name, values in self.scores.items()},
+            status=STATUSES[self.status[k]].value,
+            passed=_flag(float(self.passed[k])),
+            output=self.outputs[k],
+            error=self.errors[k],
+            latency_ms=_opt(float(self.latency[k])),
+            cost=_opt(float(self.cost[k])),
+            scores={name: _opt(float(values[k])) for name, values in self.scores.items()},
         )
 
 
@@ -96,6 +102,64 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
+class _Keys:
+    """Every (item, repetition) found in any run, the baseline's rows first, then each other
+    run's rows that no earlier run has, as segments of row numbers: ``source[s]`` holds the
+    rows of run ``s`` that open segment ``s`` and ``rows[s][t]`` the row of run ``t`` for each
+    of them (-1: none). Nothing per key is built until a page is chosen."""
+
+    def __init__(self, runs: Sequence[RunFrame]) -> None:
+        self.runs = runs
+        self.source: list[IntArray] = []
+        self.rows: list[list[IntArray]] = []
+        for s, run in enumerate(runs):
+            new = np.ones(len(run), dtype=np.bool_)
+            for earlier in runs[:s]:
+                new &= self._lookup(earlier, run, None) < 0
+            source = np.flatnonzero(new) if s else np.arange(len(run), dtype=np.intp)
+            self.source.append(source)
+            self.rows.append(
+                [
+                    np.full(source.size, -1, dtype=np.intp)
+                    if t < s
+                    else source
+                    if t == s
+                    else self._lookup(other, run, None if s == 0 else source)
+                    for t, other in enumerate(runs)
+                ]
+            )
+        self.starts = np.cumsum([0] + [r.size for r in self.source])
+
+    @staticmethod
+    def _lookup(target: RunFrame, run: RunFrame, rows: IntArray | None) -> IntArray:
+        """The row in ``target`` of each row of ``run`` (of ``rows``), -1 where it has none."""
+        if rows is None:
+            if same_rows(target, run):
+                return np.arange(len(run), dtype=np.intp)
+            return target.lookup(run.item_ids, run.repetition)
+        return target.lookup(run.item_ids[rows], run.repetition[rows])
+
+    @property
+    def total(self) -> int:
+        return int(self.starts[-1])
+
+    def at(self, positions: IntArray) -> tuple[list[tuple[str, int]], list[IntArray]]:
+        """The keys at ``positions`` (of the whole sequence) and each run's rows for them."""
+        segment = np.searchsorted(self.starts, positions, side="right") - 1
+        keys: list[tuple[str, int]] = [("", 0)] * positions.size
+        rows = [np.full(positions.size, -1, dtype=np.intp) for _ in self.runs]
+        for s, run in enumerate(self.runs):
+            mine = np.flatnonzero(segment == s)
+            if not mine.size:
+                continue
+            index = positions[mine] - self.starts[s]
+            for at, key in zip(mine.tolist(), run.keys(self.source[s][index]), strict=True):
+                keys[at] = key
+            for t in range(len(self.runs)):
+                rows[t][mine] = self.rows[s][t][index]
+        return keys, rows
+
+
 def item_rows(
     runs: Sequence[RunFrame],
     item_tags: Mapping[str, Sequence[str]],
@@ -108,90 +172,107 @@ def item_rows(
     limit: int | None = None,
 ) -> tuple[list[ItemRow], int]:
     """Rows per (item, repetition) found in any run, the baseline's order first, and how many
-    match. ``only``, ``tag`` and ``run_id`` filter as :func:`filter_items` does, but before any
-    row is built, so a page of a large comparison costs only its own rows."""
+    match. ``only``, ``tag`` and ``run_id`` filter as :func:`filter_items` does, but on whole
+    columns before any row is built, so a page of a large comparison costs only its own
+    rows."""
     _check_filter(only)
     if offset < 0 or (limit is not None and limit < 0):
         raise InvalidInput("offset and limit must not be negative", field="offset")
-    cols = [_Columns(r) for r in runs]
-    base, others = cols[0], cols[1:]
-    if run_id is not None and run_id not in {c.run_id for c in cols}:
+    if run_id is not None and run_id not in {r.run_id for r in runs}:
         raise InvalidInput(f"run {run_id} is not part of the comparison", field="run_id")
-    keys: dict[tuple[str, int], None] = dict.fromkeys(base.index)
-    for c in others:
-        keys.update(dict.fromkeys(c.index))
+    keys = _Keys(runs)
     if only == "changed":
-        for c in cols:
-            c.read_outputs(keys)
-        wanted = [k for k in keys if _changed_key(k, cols, run_id)]
+        wanted = _changed_rows(runs, keys, run_id)
     elif only == "failed":
-        failing = _failing(runs, run_id)
-        wanted = [k for k in keys if k in failing]
+        wanted = _failing(runs, keys, run_id)
     elif only is not None:
-        wanted = _status_changes(runs, only, run_id)
+        wanted = _status_changes(runs, keys, only, run_id)
     else:
-        wanted = list(keys)
+        wanted = np.arange(keys.total, dtype=np.intp)
     if tag is not None:
-        wanted = [k for k in wanted if tag in item_tags.get(k[0], ())]
-    page = wanted[offset : None if limit is None else offset + limit]
-    for c in cols:
-        if only != "changed":
-            c.read_outputs(page)
-        if len(page) > _MANY_ROWS:
-            c.as_lists()
+        wanted = _tagged(keys, wanted, item_tags, tag)
+    page, rows = keys.at(wanted[offset : None if limit is None else offset + limit])
+    cells = [_Cells(run, r) for run, r in zip(runs, rows, strict=True)]
     with paused_gc():
-        rows = [_row(key, base, others, item_tags, diffs) for key in page]
-    return rows, len(wanted)
+        out = [_row(key, k, cells[0], cells[1:], item_tags, diffs) for k, key in enumerate(page)]
+    return out, int(wanted.size)
+
+
+def _compared(runs: Sequence[RunFrame], run_id: str | None) -> list[int]:
+    """The runs compared with the baseline (``run_id`` only, when given)."""
+    return [t for t in range(1, len(runs)) if run_id is None or runs[t].run_id == run_id]
 
 
 def _status_changes(
-    runs: Sequence[RunFrame], only: ItemFilter, run_id: str | None
-) -> list[tuple[str, int]]:
-    """Keys whose pass/fail outcome got worse (regressions) or better (improvements) in some
-    run against the baseline, in the baseline's order; computed on whole columns at once."""
+    runs: Sequence[RunFrame], keys: _Keys, only: ItemFilter, run_id: str | None
+) -> IntArray:
+    """Positions of keys whose pass/fail outcome got worse (regressions) or better
+    (improvements) in some run against the baseline: baseline rows, in its order."""
+    before = runs[0].pass_metric()
+    hit = np.zeros(len(runs[0]), dtype=np.bool_)
+    for t in _compared(runs, run_id):
+        b = keys.rows[0][t]
+        a = np.flatnonzero(b >= 0)
+        after = runs[t].pass_metric()[b[a]]
+        hit[a] |= before[a] > after if only == "regressions" else before[a] < after
+    return np.flatnonzero(hit)
+
+
+def _failing(runs: Sequence[RunFrame], keys: _Keys, run_id: str | None) -> IntArray:
+    """Positions of keys whose target failed or whose result did not pass, in any run (or in
+    ``run_id``)."""
+    found = []
+    for s, source in enumerate(keys.source):
+        hit = np.zeros(source.size, dtype=np.bool_)
+        for t, run in enumerate(runs):
+            if run_id is None or run.run_id == run_id:
+                failing = (run.status == FAILED) | (run.passed == 0.0)
+                rows = keys.rows[s][t]
+                present = rows >= 0
+                hit[present] |= failing[rows[present]]
+        found.append(np.flatnonzero(hit) + keys.starts[s])
+    return np.concatenate(found).astype(np.intp)
+
+
+def _changed_rows(runs: Sequence[RunFrame], keys: _Keys, run_id: str | None) -> IntArray:
+    """Positions of keys whose outcome, a score or the output differs from the baseline in
+    some run: baseline rows, in its order."""
     base = runs[0]
     before = base.pass_metric()
     hit = np.zeros(len(base), dtype=np.bool_)
-    for other in runs[1:]:
-        if run_id is not None and other.run_id != run_id:
-            continue
-        a, b = align(base, other)
-        after = other.pass_metric()[b]
-        hit[a] |= before[a] > after if only == "regressions" else before[a] < after
-    keys = base.keys()
-    return [keys[i] for i in np.flatnonzero(hit).tolist()]
+    everything = np.arange(len(base), dtype=np.intp)
+    base_outputs: list[Any] | None = None
+    for t in _compared(runs, run_id):
+        run = runs[t]
+        b = keys.rows[0][t]
+        a = np.flatnonzero(b >= 0)
+        rows = b[a]
+        after = run.pass_metric()[rows]
+        changed = ~np.isnan(before[a]) & ~np.isnan(after) & (before[a] != after)
+        for name, column in run.scores.items():
+            if name in base.scores:
+                delta = column.metric()[rows] - base.scores[name].metric()[a]
+                changed |= ~np.isnan(delta) & (delta != 0)
+        hit[a] |= changed
+        if base_outputs is None:
+            base_outputs = _outputs(base, everything)
+        outputs = _outputs(run, b)
+        for i in a[~hit[a]].tolist():
+            if base_outputs[i] != outputs[i]:
+                hit[i] = True
+    return np.flatnonzero(hit)
 
 
-def _failing(runs: Sequence[RunFrame], run_id: str | None) -> set[tuple[str, int]]:
-    """Keys whose target failed or whose result did not pass, in any run (or in ``run_id``)."""
-    out: set[tuple[str, int]] = set()
-    for run in runs:
-        if run_id is None or run.run_id == run_id:
-            rows = np.flatnonzero((run.status == FAILED) | (run.passed == 0.0))
-            out.update(zip(run.item_ids[rows].tolist(), run.repetition[rows].tolist(), strict=True))
-    return out
+def _tagged(
+    keys: _Keys, positions: IntArray, item_tags: Mapping[str, Sequence[str]], tag: str
+) -> IntArray:
+    """The ``positions`` whose item carries ``tag``."""
+    page, _ = keys.at(positions)
+    keep = [tag in item_tags.get(item, ()) for item, _ in page]
+    return positions[np.array(keep, dtype=np.bool_)] if keep else positions
 
 
-def _changed_key(key: tuple[str, int], cols: list[_Columns], run_id: str | None) -> bool:
-    """The outcome, a score or the output of ``key`` differs from the baseline in some run."""
-    base = cols[0]
-    i = base.index.get(key)
-    if i is None:
-        return False
-    for c in cols[1:]:
-        j = c.index.get(key)
-        if (run_id is not None and c.run_id != run_id) or j is None:
-            continue
-        if (
-            _change(base.pass_metric[i], c.pass_metric[j]) in ("regression", "improvement")
-            or base.outputs[i] != c.outputs[j]
-            or any(d != 0 for d in _deltas(base, i, c, j).values())
-        ):
-            return True
-    return False
-
-
-def _deltas(base: _Columns, i: int, c: _Columns, j: int) -> dict[str, float]:
+def _deltas(base: _Cells, i: int, c: _Cells, j: int) -> dict[str, float]:
     delta: dict[str, float] = {}
     for name, values in c.scores.items():
         before = base.scores.get(name)
@@ -203,26 +284,25 @@ def _deltas(base: _Columns, i: int, c: _Columns, j: int) -> dict[str, float]:
 
 def _row(
     key: tuple[str, int],
-    base: _Columns,
-    others: list[_Columns],
+    k: int,
+    base: _Cells,
+    others: list[_Cells],
     item_tags: Mapping[str, Sequence[str]],
     diffs: bool,
 ) -> ItemRow:
-    i = base.index.get(key)
-    cells: dict[str, Cell | None] = {base.run_id: None if i is None else base.cell(i)}
+    cells: dict[str, Cell | None] = {base.run_id: base.cell(k)}
     changes: dict[str, Change] = {}
     deltas: dict[str, dict[str, float]] = {}
     text_diffs: dict[str, list[DiffOp]] = {}
     for c in others:
-        j = c.index.get(key)
-        cells[c.run_id] = None if j is None else c.cell(j)
-        if i is None or j is None:
+        cells[c.run_id] = c.cell(k)
+        if base.rows[k] < 0 or c.rows[k] < 0:
             changes[c.run_id] = "missing"
             continue
-        changes[c.run_id] = _change(base.pass_metric[i], c.pass_metric[j])
-        deltas[c.run_id] = _deltas(base, i, c, j)
-        if diffs and base.outputs[i] != c.outputs[j]:
-            text_diffs[c.run_id] = word_diff(as_text(base.outputs[i]), as_text(c.outputs[j]))
+        changes[c.run_id] = _change(base.pass_metric[k], c.pass_metric[k])
+        deltas[c.run_id] = _deltas(base, k, c, k)
+        if diffs and base.outputs[k] != c.outputs[k]:
+            text_diffs[c.run_id] = word_diff(as_text(base.outputs[k]), as_text(c.outputs[k]))
     return ItemRow(
         item_id=key[0],
         repetition=key[1],

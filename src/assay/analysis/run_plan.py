@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from assay.analysis import planning
 from assay.analysis.frame import RunFrame
+from assay.analysis.item_keys import IdArray
 from assay.analysis.service import frame_of
 from assay.domain import (
     PASS_METRIC,
@@ -53,7 +54,7 @@ _HISTORY = 20
 class ItemMeans:
     """One run's per-item means of a metric, with trial counts and within-item variances."""
 
-    ids: npt.NDArray[np.str_]
+    ids: IdArray
     means: FloatArray
     counts: FloatArray
     variances: FloatArray  # NaN for items with one trial

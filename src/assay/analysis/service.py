@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-import numpy as np
-
 from assay.analysis import snapshot
 from assay.analysis.compare import NumericTest, compare_runs
 from assay.analysis.frame import RunFrame
 from assay.analysis.frame_read import read_frame
 from assay.analysis.gate import evaluate_gate
+from assay.analysis.item_keys import decode, encode, find
 from assay.analysis.items import paused_gc
 from assay.analysis.judge_noise import with_judge_noise
 from assay.domain import (
@@ -84,8 +83,8 @@ def _frame_of(store: Store, experiment: Experiment, *, outputs: bool) -> RunFram
         if outputs or not experiment.status.finished:
             return _frame(store, experiment, outputs=outputs)
         fetch = partial(outputs_of, store.db, experiment.id)
-        data = run_frames.load(store.db, experiment.id)
-        stored = None if data is None else snapshot.loads(data, experiment, fetch)
+        with run_frames.opened(store.db, experiment.id) as data:
+            stored = None if data is None else snapshot.load(data, experiment, fetch)
         if stored is not None:
             return stored
         with store.db.read() as conn:  # the revision is read before the data it stamps
@@ -148,7 +147,11 @@ def align_by_content(store: Store, base: RunFrame, run: RunFrame) -> RunFrame:
         found = fetch([(back.get(item, item), rep) for item, rep in keys])
         return {(mapping.get(item, item), rep): value for (item, rep), value in found.items()}
 
-    ids = np.array([mapping.get(i, i) for i in run.item_ids.tolist()], dtype=np.str_)
+    at = find(encode(list(mapping)), run.item_ids)  # the mapped id's position, or -1
+    to = encode(list(mapping.values()))
+    ids = run.item_ids.astype(f"S{max(run.item_ids.itemsize, to.itemsize)}")
+    hit = at >= 0
+    ids[hit] = to[at[hit]]
     return dataclasses.replace(
         run,
         item_ids=ids,
@@ -254,7 +257,7 @@ def compare_experiments(
         return item_tags(store.db, base.dataset_id, base.dataset_version, ids)
 
     # The tag filter needs every item's tags; otherwise only the page's rows are looked up.
-    every_tag = set().union(*(r.observed_items for r in runs)) if tag is not None else set()
+    every_tag = set().union(*(decode(r.distinct_ids()) for r in runs)) if tag is not None else set()
     comparison = compare_runs(
         runs,
         directions=directions,

@@ -1,51 +1,79 @@
 """A run frame's statistics columns as bytes, for storing next to a finished run.
 
 The format is an uncompressed NumPy ``.npz`` archive read without pickle: one array per
-numeric column, two per scorer, the item ids as one fixed-width array (ASCII bytes, or
-Unicode when an id is not ASCII), and a JSON header (format, scorer names, the error texts of
-the rows that have one) stored as a byte array. Outputs are not part of it; frames that need
-them are read from the results themselves. Format 2 (the item ids in the JSON header, as
-:mod:`assay.engine.snapshot` writes it) reads back the same.
+numeric column, two per scorer, the item ids as one fixed-width array of their UTF-8 bytes,
+and a JSON header (format, scorer names, the error texts of the rows that have one) stored as
+a byte array. A column holding one value on every row is stored as that one value. Outputs
+are not part of it; frames that need them are read from the results themselves.
+
+Older formats read back the same: format 3 stored every column whole and the ids as ASCII
+bytes (Unicode when an id was not ASCII), format 2 (as :mod:`assay.engine.snapshot` wrote
+it) the ids in the JSON header.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import zipfile
 from typing import IO, Any
 
 import numpy as np
+import numpy.typing as npt
 
-from assay.analysis.frame import OutputFetcher, RunFrame, ScoreColumn
+from assay.analysis.frame import COLUMNS, OutputFetcher, RowTexts, RunFrame, ScoreColumn
+from assay.analysis.item_keys import encode
+from assay.analysis.snapshot_ids import header_ids
 from assay.domain import Experiment
 
-FORMAT = 3
-#: The item ids in the JSON header: what :mod:`assay.engine.snapshot` writes; read as well.
+FORMAT = 4
+#: Every column stored whole, the ids as ASCII (or Unicode) fixed-width arrays: read as well.
+WHOLE_COLUMNS = 3
+#: The item ids in the JSON header: what :mod:`assay.engine.snapshot` wrote; read as well.
 WITH_IDS_IN_HEADER = 2
-_COLUMNS = ("repetition", "status", "passed", "latency_ms", "cost", "judge_cost")
+#: Bytes written at a time: no column is copied whole on its way to the archive.
+BLOCK = 1 << 20
+
+
+def _stored(column: npt.NDArray[Any], n: int) -> npt.NDArray[Any]:
+    """The column as written: one value when it holds one value on every row."""
+    return column[:1] if n > 1 and column.strides == (0,) else column
+
+
+def _write(archive: zipfile.ZipFile, name: str, array: npt.NDArray[Any]) -> None:
+    array = np.ascontiguousarray(array)
+    with archive.open(f"{name}.npy", "w", force_zip64=True) as entry:
+        np.lib.format.write_array_header_1_0(entry, np.lib.format.header_data_from_array_1_0(array))
+        raw = array.reshape(-1).view(np.uint8)
+        for start in range(0, raw.size, BLOCK):
+            entry.write(raw[start : start + BLOCK].data)
 
 
 def dump(frame: RunFrame, out: IO[bytes]) -> None:
     """Write the frame's columns (not its outputs) to ``out``."""
+    n = len(frame)
     names = list(frame.scores)
-    header = {
+    errors = frame.errors.texts if isinstance(frame.errors, RowTexts) else frame.errors
+    header: dict[str, Any] = {
         "format": FORMAT,
         "scores": names,
         "unaligned": frame.unaligned,
-        "errors": {row: e for row, e in enumerate(frame.errors or ()) if e is not None},
+        "errors": (
+            {str(row): e for row, e in sorted(errors.items())}
+            if isinstance(errors, dict)
+            else {str(row): e for row, e in enumerate(errors or ()) if e is not None}
+        ),
     }
     if frame.judge_spreads is not None:
         header["judge_spreads"] = frame.judge_spreads
-    arrays: dict[str, Any] = {c: getattr(frame, c) for c in _COLUMNS}
-    try:
-        arrays["item_ids"] = frame.item_ids.astype(np.bytes_)  # a quarter of the size
-    except UnicodeEncodeError:
-        arrays["item_ids"] = frame.item_ids
-    for i, name in enumerate(names):
-        arrays[f"value_{i}"] = frame.scores[name].value
-        arrays[f"passed_{i}"] = frame.scores[name].passed
-    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-    np.savez(out, **arrays)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for column in COLUMNS:
+            _write(archive, column, _stored(getattr(frame, column), n))
+        _write(archive, "item_ids", frame.item_ids)
+        for i, name in enumerate(names):
+            _write(archive, f"value_{i}", _stored(frame.scores[name].value, n))
+            _write(archive, f"passed_{i}", _stored(frame.scores[name].passed, n))
+        _write(archive, "header", np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
 
 
 def dumps(frame: RunFrame) -> bytes:
@@ -55,27 +83,33 @@ def dumps(frame: RunFrame) -> bytes:
     return out.getvalue()
 
 
-def loads(
-    data: bytes, experiment: Experiment, fetch_outputs: OutputFetcher | None = None
+def _column(archive: Any, name: str, n: int) -> npt.NDArray[Any]:
+    values: npt.NDArray[Any] = archive[name]
+    return np.broadcast_to(values, (n,)) if values.size == 1 and n != 1 else values
+
+
+def load(
+    data: IO[bytes], experiment: Experiment, fetch_outputs: OutputFetcher | None = None
 ) -> RunFrame | None:
-    """The frame stored by :func:`dumps`, or None when it was written in another format."""
-    with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-        header = json.loads(archive["header"].tobytes())
-        if header.get("format") not in (FORMAT, WITH_IDS_IN_HEADER):
+    """The frame stored by :func:`dump`, read from a binary file (a block at a time), or
+    None when it was written in another format."""
+    with np.load(data, allow_pickle=False) as archive:
+        item_ids, raw = header_ids(archive["header"])
+        header = json.loads(raw.tobytes())
+        del raw
+        if header.get("format") not in (FORMAT, WHOLE_COLUMNS, WITH_IDS_IN_HEADER):
             return None
-        if "item_ids" in header:
-            item_ids = np.array(header.pop("item_ids"), dtype=np.str_)
-        else:
-            item_ids = archive["item_ids"].astype(np.str_)
-        columns = {c: archive[c] for c in _COLUMNS}
+        if item_ids is None:
+            item_ids = encode(
+                header.pop("item_ids") if "item_ids" in header else archive["item_ids"]
+            )
+        n = len(item_ids)
+        columns: dict[str, Any] = {c: _column(archive, c, n) for c in COLUMNS}
         scores = {
-            name: ScoreColumn(archive[f"value_{i}"], archive[f"passed_{i}"])
+            name: ScoreColumn(_column(archive, f"value_{i}", n), _column(archive, f"passed_{i}", n))
             for i, name in enumerate(header["scores"])
         }
     spreads = header.get("judge_spreads")
-    errors: list[str | None] = [None] * len(item_ids)
-    for row, text in header["errors"].items():
-        errors[int(row)] = text
     return RunFrame(
         run_id=experiment.id,
         name=experiment.name,
@@ -84,8 +118,16 @@ def loads(
         dataset_id=experiment.dataset_id,
         dataset_version=experiment.dataset_version,
         unaligned=int(header["unaligned"]),
-        errors=errors,
+        errors=RowTexts(n, {int(row): text for row, text in header["errors"].items()}),
         fetch_outputs=fetch_outputs,
         judge_spreads=None if spreads is None else {k: tuple(v) for k, v in spreads.items()},
+        distinct_keys=True,
         **columns,
     )
+
+
+def loads(
+    data: bytes, experiment: Experiment, fetch_outputs: OutputFetcher | None = None
+) -> RunFrame | None:
+    """:func:`load` from bytes."""
+    return load(io.BytesIO(data), experiment, fetch_outputs)

@@ -89,7 +89,9 @@ def cluster_differences(
     if av.shape != bv.shape:
         raise InvalidInput(f"a and b differ in length ({av.size} != {bv.size})", field="b")
     keep = ~(np.isnan(av) | np.isnan(bv))
-    diff = (bv - av)[keep]
+    diff = bv - av
+    if not keep.all():
+        diff = diff[keep]
     if clusters is None:
         return diff
     keys = np.asarray(clusters)
@@ -100,6 +102,16 @@ def cluster_differences(
     _, inverse, counts = np.unique(keys[keep], return_inverse=True, return_counts=True)
     sums = np.bincount(inverse, weights=diff, minlength=counts.size)
     return np.asarray(sums / counts, dtype=np.float64)
+
+
+def _value_counts(d: FloatArray) -> tuple[FloatArray, npt.NDArray[np.intp]]:
+    """The distinct values of ``d`` (rounded), ascending, and how often each occurs: what
+    ``np.unique(..., return_counts=True)`` gives, sorting one rounded copy in place."""
+    ordered = _rounded(d)
+    ordered.sort()
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    counts = np.diff(np.append(starts, ordered.size))
+    return ordered[starts], counts
 
 
 def bootstrap_ci(
@@ -128,7 +140,7 @@ def bootstrap_ci(
         raise InvalidInput("confidence must be in [0.5, 1)", field="confidence")
     rng = np.random.default_rng(seed)
     n = d.size
-    values, counts = np.unique(_rounded(d), return_counts=True)
+    values, counts = _value_counts(d)
     tail = (1 - confidence) / 2 * 100
     if values.size * 32 <= n or values.size <= 16:
         weights = rng.multinomial(n, counts / n, size=resamples)
@@ -183,17 +195,18 @@ def mcnemar_exact(a_pass: npt.ArrayLike, b_pass: npt.ArrayLike) -> Significance:
         raise InvalidInput(
             f"a_pass and b_pass differ in length ({av.size} != {bv.size})", field="b_pass"
         )
+    # Counted on the whole columns (NaN compares false): no copy of the kept rows.
     keep = ~(np.isnan(av) | np.isnan(bv))
-    av, bv = av[keep], bv[keep]
-    if not np.isin(av, (0.0, 1.0)).all() or not np.isin(bv, (0.0, 1.0)).all():
+    a_pass, b_pass, a_fail, b_fail = av == 1, bv == 1, av == 0, bv == 0
+    if not ((a_pass | a_fail | ~keep).all() and (b_pass | b_fail | ~keep).all()):
         raise InvalidInput("pass/fail outcomes must be 0 or 1", field="a_pass")
-    only_a = int(np.sum((av == 1) & (bv == 0)))
-    only_b = int(np.sum((av == 0) & (bv == 1)))
+    only_a = int(np.count_nonzero(a_pass & b_fail))
+    only_b = int(np.count_nonzero(a_fail & b_pass))
     return Significance(
         test="mcnemar_exact",
         p_value=binomial_two_sided(only_b, only_a + only_b),
         statistic=float(only_b - only_a),
-        n=int(av.size),
+        n=int(np.count_nonzero(keep)),
     )
 
 

@@ -1,12 +1,13 @@
 """A finished run's snapshot written straight from the store, in pages, without NumPy.
 
 The snapshot (see :mod:`assay.analysis.snapshot`) is an uncompressed ``.npz`` archive: one
-``.npy`` array per numeric column, two per scorer, and a JSON header. Building it through a
-:class:`~assay.analysis.frame.RunFrame` would hold every result and score as Python objects
-and load NumPy when a run ends; here results are read in keyset pages with the scores of each
-page, each page's columns are compact :class:`array.array` values appended to a temporary
-file per column (as are the item ids), and the archive is assembled from those files: memory
-holds one page whatever the run's size. It reads back exactly like the frame-built one
+``.npy`` array per numeric column, two per scorer, the item ids as one fixed-width byte array,
+and a JSON header. Building it through a :class:`~assay.analysis.frame.RunFrame` would hold
+every result and score as Python objects and load NumPy when a run ends; here results are read
+in keyset pages with the scores of each page, each page's columns are compact
+:class:`array.array` values appended to a temporary file per column (the item ids as a JSON
+line per page, their longest UTF-8 length noted), and the archive is assembled from those
+files: memory holds one page whatever the run's size. It reads back exactly like the frame-built one
 (``tests/integration/test_run_snapshot.py`` compares them).
 """
 
@@ -34,7 +35,7 @@ from assay.store.run_pages import PAGE, result_pages
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2  # assay.analysis.snapshot.WITH_IDS_IN_HEADER
+FORMAT = 4  # assay.analysis.snapshot.FORMAT
 _END = "<" if sys.byteorder == "little" else ">"  # array.array stores native byte order
 NAN = math.nan
 _CODE = {s.value: i for i, s in enumerate(ResultStatus)}  # RunFrame.status codes
@@ -99,6 +100,7 @@ class _Columns:
         self.scores: dict[str, tuple[_Column, _Column]] = {}
         self.errors: dict[int, str] = {}
         self.judge_spreads: dict[str, tuple[float, int, int]] = {}
+        self.id_width = 1
 
     def _column(self, descr: str) -> _Column:
         return _Column(self._stack.enter_context(tempfile.TemporaryFile()), descr)
@@ -147,7 +149,8 @@ def write(store: Store, experiment_id: str, out: IO[bytes], *, page: int | None 
             for k, error in enumerate(errors, start):
                 if error is not None:
                     cols.errors[k] = error
-            ids.write((b"," if start else b"") + orjson.dumps(items)[1:-1])
+            ids.write(orjson.dumps(items) + b"\n")
+            cols.id_width = max(cols.id_width, *(len(i.encode()) for i in items))
             row_of = dict(zip(rids, range(len(kept)), strict=True))
             _add_scores(score_rows, row_of, cols, len(kept))
             cols.n += len(kept)
@@ -206,12 +209,15 @@ def _archive(cols: _Columns, ids: IO[bytes], out: IO[bytes]) -> None:
         value, passed = cols.scores[name]
         columns.append((f"value_{i}", value))
         columns.append((f"passed_{i}", passed))
-    head = f'{{"format": {FORMAT}, "item_ids": ['.encode()
-    tail = (
-        f'], "scores": {json.dumps(names)}, "unaligned": {cols.unaligned}, '
-        f'"errors": {json.dumps(cols.errors)}, "judge_spreads": {json.dumps(cols.judge_spreads)}}}'
+    header = json.dumps(
+        {
+            "format": FORMAT,
+            "scores": names,
+            "unaligned": cols.unaligned,
+            "errors": cols.errors,
+            "judge_spreads": cols.judge_spreads,
+        }
     ).encode()
-    size = ids.tell()
     ids.seek(0)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
         for name, column in columns:
@@ -219,11 +225,14 @@ def _archive(cols: _Columns, ids: IO[bytes], out: IO[bytes]) -> None:
                 entry.write(_npy_header(column.descr, n))
                 column.file.seek(0)
                 shutil.copyfileobj(column.file, entry, 1 << 20)
+        with archive.open("item_ids.npy", "w", force_zip64=True) as entry:
+            width = cols.id_width
+            entry.write(_npy_header(f"|S{width}", n))
+            for line in ids:
+                entry.write(b"".join(i.encode().ljust(width, b"\0") for i in orjson.loads(line)))
         with archive.open("header.npy", "w", force_zip64=True) as entry:
-            entry.write(_npy_header("|u1", len(head) + size + len(tail)))
-            entry.write(head)
-            shutil.copyfileobj(ids, entry, 1 << 20)
-            entry.write(tail)
+            entry.write(_npy_header("|u1", len(header)))
+            entry.write(header)
 
 
 def store_snapshot(store: Store, experiment_id: str) -> None:

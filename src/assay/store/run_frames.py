@@ -9,8 +9,10 @@ The blob's format belongs to the analysis layer; storage keeps bytes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import IO
+import io
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import IO, Any
 
 from sqlalchemy import Connection, func, select, update
 
@@ -52,6 +54,58 @@ def load(db: Database, experiment_id: str) -> bytes | None:
     with db.read() as conn:
         data = conn.execute(query).scalar()
     return None if data is None else bytes(data)
+
+
+class _BlobFile(io.RawIOBase):
+    """A read-only, seekable file over an SQLite blob (read as it is consumed)."""
+
+    def __init__(self, blob: Any) -> None:
+        self._blob = blob
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._blob.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._blob.seek(offset, whence)
+        return int(self._blob.tell())
+
+    def tell(self) -> int:
+        return int(self._blob.tell())
+
+
+@contextmanager
+def opened(db: Database, experiment_id: str) -> Iterator[IO[bytes] | None]:
+    """The run's snapshot as a binary file, if one was built from its current data, else
+    None. On SQLite the file reads the stored blob in place, a block at a time, inside one
+    read transaction, so a large run's snapshot is never held in memory whole; PostgreSQL
+    returns the value whole."""
+    if not db.is_sqlite:
+        data = load(db, experiment_id)
+        yield None if data is None else io.BytesIO(data)
+        return
+    with db.read() as conn:
+        rowid = conn.exec_driver_sql(
+            "SELECT run_frames.rowid FROM run_frames JOIN experiments"
+            " ON experiments.id = run_frames.experiment_id"
+            " WHERE run_frames.experiment_id = ?"
+            " AND run_frames.data_revision = experiments.data_revision",
+            (experiment_id,),
+        ).scalar()
+        if rowid is None:
+            yield None
+            return
+        driver: Any = conn.connection.driver_connection
+        blob = driver.blobopen("run_frames", "data", rowid, readonly=True)
+        with blob, io.BufferedReader(_BlobFile(blob), 1 << 20) as file:
+            yield file
 
 
 def save(db: Database, experiment_id: str, data_revision: int, data: bytes) -> None:

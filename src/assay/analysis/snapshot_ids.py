@@ -1,0 +1,73 @@
+"""The item ids of a format-2 snapshot, read out of its JSON header without a string per id.
+
+Format 2 (what :mod:`assay.engine.snapshot` wrote before format 4) kept the ids as a JSON list
+at the head of the header: ``{"format": 2, "item_ids": ["…", "…"], "scores": …}``. Parsed
+with :mod:`json`, a million ids become a million Python strings (about 90 MB) before they are
+packed into one byte array; here the quotes are located with NumPy and the ids copied into
+the array a block of rows at a time. Ids holding a JSON escape (a backslash) go through
+:mod:`json` as before.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from assay.analysis.item_keys import CHUNK, IdArray
+
+ByteArray = npt.NDArray[np.uint8]
+
+_HEAD = b'{"format": 2'
+_PREFIX = _HEAD + b', "item_ids": ['
+_QUOTE, _COMMA, _CLOSE, _SPACE, _ESCAPE = (ord(c) for c in '",] \\')
+
+
+def header_ids(raw: ByteArray) -> tuple[IdArray | None, ByteArray]:
+    """The ids of a format-2 header and the header without them, or ``(None, raw)`` when the
+    header is laid out otherwise (it is then parsed whole)."""
+    if raw[: len(_PREFIX)].tobytes() != _PREFIX:
+        return None, raw
+    body = raw[len(_PREFIX) :]
+    if body.size and body[0] == _CLOSE:
+        return np.empty(0, dtype="S1"), _rest(body[1:])
+    quotes = np.flatnonzero(body == _QUOTE)
+    if quotes.size < 2 or quotes[0] != 0:
+        return None, raw
+    opens, closes = quotes[0::2], quotes[1::2]
+    opens = opens[: closes.size]
+    after = body[np.minimum(closes + 1, body.size - 1)]
+    ends = np.flatnonzero(after == _CLOSE)
+    if ends.size == 0:
+        return None, raw
+    count = int(ends[0]) + 1
+    opens, closes = opens[:count], closes[:count]
+    end = int(closes[-1]) + 1
+    gaps = opens[1:] - closes[:-1]
+    separated = (after[: count - 1] == _COMMA) & (
+        (gaps == 2) | ((gaps == 3) & (body[np.minimum(closes[:-1] + 2, end)] == _SPACE))
+    )
+    if not separated.all() or (body[:end] == _ESCAPE).any():
+        return None, raw
+    del quotes, after, gaps, separated
+    return _copied(body, opens + 1, closes - opens - 1), _rest(body[end + 1 :])
+
+
+def _copied(
+    body: ByteArray, starts: npt.NDArray[np.intp], lengths: npt.NDArray[np.intp]
+) -> IdArray:
+    """The byte strings ``body[start : start + length]`` as one fixed-width array."""
+    width = max(int(lengths.max()), 1)
+    out = np.zeros(starts.size, dtype=f"S{width}")
+    cells = out.view(np.uint8).reshape(starts.size, width)
+    offsets = np.arange(width)
+    for first in range(0, starts.size, CHUNK):
+        at = starts[first : first + CHUNK, None] + offsets
+        block = body[np.minimum(at, body.size - 1)]
+        block[offsets >= lengths[first : first + CHUNK, None]] = 0
+        cells[first : first + CHUNK] = block
+    return out
+
+
+def _rest(tail: ByteArray) -> ByteArray:
+    """The header with its ids left out (``tail`` follows the list's closing bracket)."""
+    return np.concatenate([np.frombuffer(_HEAD, dtype=np.uint8), tail])
