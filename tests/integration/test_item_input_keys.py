@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
+from alembic.script import ScriptDirectory
 from sqlalchemy import column, event, inspect, select, table
 
+import assay.store.migrate
 from assay.domain import DatasetCreate, DatasetRunCreate, ItemCreate, ItemUpdate, RunItemCreate
 from assay.store import Database, Store
 from assay.store.item_rows import InputKeys
@@ -100,7 +103,15 @@ def test_uploads_find_items_by_input_through_the_key_index(store: Store) -> None
     assert "ix_dataset_items_input_key" in plans[1], plans[1]
 
 
-_BEFORE = "f4a1c9d2"  # the revision before input keys: a hex SHA-256 of the input
+_KEYS = "b8e3f6a2"  # the migration to input keys
+
+
+def _before_keys() -> str:
+    """The revision before input keys, when items held a hex SHA-256 of their input."""
+    scripts = ScriptDirectory(str(Path(assay.store.migrate.__file__).parent / "migrations"))
+    down = scripts.get_revision(_KEYS).down_revision
+    assert isinstance(down, str)
+    return down
 
 
 def _legacy_items() -> Any:
@@ -126,7 +137,8 @@ def _hex(value: Any) -> str:
 
 
 def test_migration_fills_the_keys_of_existing_items_and_back(empty_db: Database) -> None:
-    upgrade(empty_db, _BEFORE)
+    before = _before_keys()
+    upgrade(empty_db, before)
     now = datetime.now(UTC)
     inputs = [{"q": "x", "lang": "en"}, "plain text", {"q": "x", "lang": "en"}]
     items = _legacy_items()
@@ -188,7 +200,7 @@ def test_migration_fills_the_keys_of_existing_items_and_back(empty_db: Database)
     assert [r.item_id for r in store.experiments.results(run.id).results] == ["b1"]
     assert found.created == 1
 
-    downgrade(empty_db, _BEFORE)
+    downgrade(empty_db, before)
     with empty_db.read() as conn:
         back = conn.execute(
             select(items.c.input, items.c.input_hash).order_by(items.c.row_id)

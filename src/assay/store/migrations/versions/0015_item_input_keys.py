@@ -1,7 +1,7 @@
 """item input keys: a 64-bit integer per dataset and input replaces the hex input hash
 
 Revision ID: b8e3f6a2
-Revises: f4a1c9d2
+Revises: a7d2e5f1
 Create Date: 2026-12-21 09:00:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from assay.store.types import Json
 
 revision: str = "b8e3f6a2"
-down_revision: str | None = "f4a1c9d2"
+down_revision: str | None = "a7d2e5f1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
