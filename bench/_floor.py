@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import struct
 import sys
 import tempfile
 import time
@@ -82,6 +83,13 @@ def write_run(path: Path, n: int, *, batch: int = BATCH) -> dict[str, Any]:
     )
     conn.execute("COMMIT")
     item_ids, result_ids, score_ids = _ids(n), _ids(n), _ids(n)
+    # the items' input keys (store/item_rows.py: InputKeys)
+    key_prefix, unpack = dataset_id.encode() + b"\n", struct.Struct(">q").unpack_from
+
+    def key(text: bytes) -> int:
+        value: int = unpack(hashlib.sha256(text).digest())[0]
+        return value
+
     for start in range(0, n, batch):  # the dataset's items
         items = []
         for i in range(start, min(n, start + batch)):
@@ -102,14 +110,14 @@ def write_run(path: Path, n: int, *, batch: int = BATCH) -> dict[str, Any]:
                     0,
                     now,
                     now,
-                    hashlib.sha256(input_text.encode()).hexdigest(),
+                    key(key_prefix + input_text.encode()),
                 )
             )
         conn.execute("BEGIN")
         conn.executemany(
             "INSERT INTO dataset_items (id, dataset_id, valid_from, input, expected_output, "
             "context, metadata, tags, source, source_trace_id, sort_order, archived, "
-            "created_at, updated_at, input_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "created_at, updated_at, input_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
             "?, ?, ?)",
             items,
         )

@@ -56,7 +56,7 @@ def peak_rss_mb() -> float:
 
 
 def floor_csv(url: str, project: str, file: Path, batch: int = 5_000) -> int:
-    """The floor of a CSV import: the same rows Assay stores (JSON text, content hash, UUIDv7
+    """The floor of a CSV import: the same rows Assay stores (JSON text, input key, UUIDv7
     ids, one transaction), read with the plain ``csv`` module and written with ``executemany``
     on a connection with Assay's own pragmas (and its bulk-write cache), into an empty
     ``dataset_items`` table of the same schema: a fresh store beside the benchmark's, so the
@@ -64,6 +64,7 @@ def floor_csv(url: str, project: str, file: Path, batch: int = 5_000) -> int:
     import csv
     import hashlib
     import sqlite3
+    import struct
 
     import orjson
     from sqlalchemy import make_url
@@ -85,10 +86,11 @@ def floor_csv(url: str, project: str, file: Path, batch: int = 5_000) -> int:
     conn.execute(f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}")
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     dumps, sorted_keys, sha = orjson.dumps, orjson.OPT_SORT_KEYS, hashlib.sha256
+    key_prefix, unpack = dataset.encode() + b"\n", struct.Struct(">q").unpack_from
     sql = (
         "INSERT INTO dataset_items (id, dataset_id, valid_from, input, expected_output, "
         "context, metadata, tags, source, source_trace_id, sort_order, archived, created_at, "
-        "updated_at, input_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "updated_at, input_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
     count = 0
     conn.execute("BEGIN IMMEDIATE")
@@ -106,7 +108,7 @@ def floor_csv(url: str, project: str, file: Path, batch: int = 5_000) -> int:
                     dumps({"category": category}).decode(),
                     dumps([t.strip() for t in tags.split(",")]).decode(),
                     count,
-                    sha(dumps(value, option=sorted_keys)).hexdigest(),
+                    unpack(sha(key_prefix + dumps(value, option=sorted_keys)).digest())[0],
                 )
             )
             count += 1

@@ -48,7 +48,7 @@ INTERNAL: dict[str, dict[str, str]] = {
         "row_id": "the row of one version of an item (items are versioned append-only)",
         "valid_from": "shown as Item.version",
         "valid_to": "the version that replaced or deleted this row",
-        "input_hash": "an index for matching uploaded outputs to items by input",
+        "input_key": "an index for matching uploaded outputs to items by input",
     },
     "experiments": {
         "cancel_requested": "the run queue: a cancel for the worker running it",

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Select, String, Text, cast, type_coerce
 from assay.domain import Item, ItemCreate, ItemSource
 from assay.errors import InvalidInput
 from assay.store.db import SQLITE_BULK_CACHE_KIB, SQLITE_CACHE_KIB
-from assay.store.item_rows import input_hash
+from assay.store.item_rows import InputKeys
 from assay.store.tables import dataset_items
 from assay.store.types import UtcDateTime
 
@@ -61,7 +61,7 @@ _INSERT_COLUMNS = (
     "archived",
     "created_at",
     "updated_at",
-    "input_hash",
+    "input_key",
 )
 _JSON_COLUMNS = frozenset({"input", "expected_output", "context", "metadata", "tags"})
 
@@ -78,12 +78,18 @@ def _insert_sql(dialect: str) -> str:
     )
 
 
+_dumps = orjson.dumps
+_SORTED = orjson.OPT_SORT_KEYS
+_NUL = "\\u0000"  # how orjson writes a NUL character
+_NUL_MESSAGE = "text contains a NUL character (\\u0000), which cannot be stored"
+
+
 def _json(value: Any) -> str | None:
     if value is None:
         return None
-    text = orjson.dumps(value).decode()
-    if "\\u0000" in text:
-        raise ValueError("text contains a NUL character (\\u0000), which cannot be stored")
+    text = _dumps(value).decode()
+    if _NUL in text:
+        raise ValueError(_NUL_MESSAGE)
     return text
 
 
@@ -109,24 +115,33 @@ class ItemWriter:
         self.dataset_id = dataset_id
         self.version = version
         self.batch_size = batch_size
+        self.keys = InputKeys(dataset_id)
         self.rows: list[tuple[Any, ...]] = []
         self.count = 0
         self._bulk = False  # the SQLite cache is enlarged
 
     def add(self, item: ItemCreate, sort_order: int, number: int) -> None:
         trace = item.source_trace_id
+        value = item.input
         try:
             if trace is not None:
                 if "\x00" in trace:
                     raise ValueError("source_trace_id contains a NUL character")
                 if len(trace) > _TRACE_ID_MAX:
                     raise ValueError(f"source_trace_id is longer than {_TRACE_ID_MAX} characters")
+            raw = _dumps(value)
+            text = raw.decode()
+            if _NUL in text:
+                raise ValueError(_NUL_MESSAGE)
+            # Text input is its own canonical JSON; an object's keys are sorted for its key.
+            key = self.keys.of_canonical(
+                raw if value.__class__ is str else _dumps(value, option=_SORTED)
+            )
             metadata, tags = item.metadata, item.tags
-            row = (
-                None,  # id, filled per batch
+            row = (  # the id is prepended per batch
                 self.dataset_id,
                 self.version,
-                _json(item.input),
+                text,
                 _json(item.expected_output),
                 _json(item.context),
                 _json(metadata) if metadata else "{}",
@@ -137,7 +152,7 @@ class ItemWriter:
                 self.archived,
                 self.stamp,
                 self.stamp,
-                input_hash(item.input),
+                key,
             )
         except (ValueError, TypeError) as exc:  # orjson.JSONEncodeError is a TypeError
             raise InvalidInput(f"row {number}: cannot store item: {exc}", row=number) from None
@@ -182,7 +197,7 @@ class ItemWriter:
 
     def _insert(self, rows: list[tuple[Any, ...]]) -> None:
         ids = new_ids(len(rows))
-        self.conn.exec_driver_sql(self.sql, [(ids[i], *row[1:]) for i, row in enumerate(rows)])
+        self.conn.exec_driver_sql(self.sql, [(i, *row) for i, row in zip(ids, rows, strict=True)])
 
 
 # ---------------------------------------------------------------------------------- reads

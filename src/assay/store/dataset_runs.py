@@ -2,7 +2,7 @@
 
 A run pins the dataset's current version. Each uploaded item becomes the run's result for a
 (dataset item, repetition): the item given by id, or found by an equal ``input`` through the
-items' indexed content hash (the first such item without that repetition yet, so trials and
+items' indexed input key (the first such item without that repetition yet, so trials and
 items with equal inputs each get theirs). Uploading a result id again, or for the same item and
 repetition, replaces its output (its recorded times stay), so a retried upload never
 duplicates. Items matching no dataset item are
@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, Row, func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -36,7 +35,7 @@ from assay.ids import new_id
 from assay.store.client_ids import check, unusable
 from assay.store.datasets import Datasets
 from assay.store.db import Database
-from assay.store.item_rows import alive_at, input_hash
+from assay.store.item_rows import InputKeys, alive_at, canonical_json
 from assay.store.planning import PlannedItem
 from assay.store.run_frames import touch
 from assay.store.scores import replace_scores
@@ -50,10 +49,6 @@ _TAGS = uuid.UUID("6f1c1b9e-4d1e-4f43-9b38-6a7d9e0b1c2a")
 def tag_id(project_id: str, dataset_id: str | None, name: str) -> str:
     """The stable id of a run tag: the same name on the same dataset is the same tag."""
     return str(uuid.uuid5(_TAGS, f"{project_id}:{dataset_id}:{name}"))
-
-
-def _key(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 class DatasetRuns:
@@ -308,21 +303,26 @@ class DatasetRuns:
 
     def _items(self, conn: Connection, run: Row[Any], items: Sequence[RunItemCreate]) -> _Found:
         """The dataset items the upload names, by id or by input: indexed reads of those
-        items only (inputs through their content hash), never the whole dataset."""
-        found = _Found()
+        items only (inputs through their key, ``InputKeys``), never the whole dataset."""
         if run.dataset_id is None:
-            return found
+            return _Found(None)
+        input_keys = InputKeys(run.dataset_id)
+        found = _Found(input_keys)
         c = dataset_items.c
         wanted = list({i.dataset_item_id for i in items if i.dataset_item_id})
-        hashes = list({input_hash(i.input) for i in items if not i.dataset_item_id})
+        keys = list({input_keys(i.input) for i in items if not i.dataset_item_id})
+        # The dataset is named through an expression no index serves: without statistics
+        # SQLite would rather read the dataset's own indexes (every item of it) than the id or
+        # key index. No ORDER BY either: it would lead the planner to scan the dataset.
+        in_dataset = c.dataset_id.concat("") == run.dataset_id
         rows: list[Row[Any]] = []
-        for column, keys in ((c.id, wanted), (c.input_hash, hashes)):
-            for start in range(0, len(keys), 5000):
+        for column, values in ((c.id, wanted), (c.input_key, keys)):
+            for start in range(0, len(values), 5000):
                 rows.extend(
-                    conn.execute(  # no ORDER BY: it would lead the planner to scan the dataset
-                        select(c.id, c.input, c.expected_output, c.input_hash, c.sort_order).where(
-                            c.dataset_id == run.dataset_id,
-                            column.in_(keys[start : start + 5000]),
+                    conn.execute(
+                        select(c.id, c.input, c.expected_output, c.input_key, c.sort_order).where(
+                            in_dataset,
+                            column.in_(values[start : start + 5000]),
                             alive_at(run.dataset_version, indexed=False),
                             c.archived.is_(False),
                         )
@@ -426,23 +426,25 @@ class DatasetRuns:
 class _Found:
     """Dataset items an upload names: by id, and the ids of each input (in dataset order)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keys: InputKeys | None) -> None:
+        self.keys = keys
         self.by_id: dict[str, PlannedItem] = {}
-        self.by_hash: dict[str, list[str]] = {}
+        self.by_key: dict[int, list[str]] = {}
 
-    def add(self, item: PlannedItem, content_hash: str | None) -> None:
+    def add(self, item: PlannedItem, key: int | None) -> None:
         if item.id in self.by_id:
             return
         self.by_id[item.id] = item
-        if content_hash is not None:
-            self.by_hash.setdefault(content_hash, []).append(item.id)
+        if key is not None:
+            self.by_key.setdefault(key, []).append(item.id)
 
     def with_input(self, value: Any) -> list[str]:
-        """Items whose input equals ``value`` (the hash finds them; equality confirms)."""
-        key = _key(value)
-        return [
-            i for i in self.by_hash.get(input_hash(value), []) if _key(self.by_id[i].input) == key
-        ]
+        """Items whose input equals ``value`` (the key finds them; equality confirms)."""
+        if self.keys is None:
+            return []
+        text = canonical_json(value)
+        found = self.by_key.get(self.keys.of_canonical(text), [])
+        return [i for i in found if canonical_json(self.by_id[i].input) == text]
 
 
 class _Matches:
@@ -501,8 +503,8 @@ class _Matches:
         candidates = self.found.with_input(item.input)
         free = [c for c in candidates if (c, repetition) not in self.taken]
         if item.expected_output is not None:  # among equal inputs, the same expected output
-            key = _key(item.expected_output)
-            same = [c for c in free if _key(self.found.by_id[c].expected_output) == key]
+            key = canonical_json(item.expected_output)
+            same = [c for c in free if canonical_json(self.found.by_id[c].expected_output) == key]
             free = same or free
         unused = [c for c in free if (c, repetition) not in self.recorded]
         chosen = unused or free or candidates  # none free: refused as a duplicate

@@ -42,7 +42,7 @@ from assay.store.audit import record
 from assay.store.dataset_diff import diff_versions
 from assay.store.db import Database
 from assay.store.item_import import close_states, match_content, refresh_statistics, write_items
-from assay.store.item_rows import SchemaCheck, alive_at, input_hash, item_record
+from assay.store.item_rows import InputKeys, SchemaCheck, alive_at, item_record
 from assay.store.item_stream import stream_items
 from assay.store.sql import (
     after_keyset,
@@ -380,7 +380,7 @@ class Datasets:
                 "valid_from": version,
                 "valid_to": None,
                 "updated_at": now,
-                "input_hash": input_hash(merged["input"]),
+                "input_key": InputKeys(row.id)(merged["input"]),
             }
             conn.execute(dataset_items.insert().values(new_row))
             next_order = max(row.next_sort_order, merged["sort_order"] + 1)

@@ -46,9 +46,10 @@ def is_in_memory(url: str | URL) -> bool:
 #: Page cache of each SQLite connection, KiB: a pool keeps several connections warm, and each
 #: one's cache is memory the process keeps; the OS caches the file as well.
 SQLITE_CACHE_KIB = 16_384
-#: The cache of the one connection a bulk import writes with, while it writes: a million
-#: rows' content-hash index (random order) outgrows the usual cache, and then nearly every
-#: insert re-reads a page and spills another. A fixed bound, so memory stays flat.
+#: The cache of the one connection a bulk import writes with, while it writes: the input-key
+#: index takes rows in random order (about 19 bytes a row), and once it outgrows the cache
+#: nearly every insert re-reads a page and spills another; this one holds it for imports of a
+#: few million rows. A fixed bound, so memory stays flat.
 SQLITE_BULK_CACHE_KIB = 65_536
 
 

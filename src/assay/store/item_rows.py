@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import struct
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -70,17 +71,41 @@ def item_record(row: Row[Any]) -> Item:
     )
 
 
-def input_hash(value: Any) -> str:
-    """The indexed content hash of an item input (equal JSON, keys in any order: equal hash),
-    so an upload naming items by input reads only those items."""
-    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
+def canonical_json(value: Any) -> bytes:
+    """JSON with sorted keys: equal values give equal bytes, whatever their keys' order."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+_INT64 = struct.Struct(">q").unpack_from
+
+
+class InputKeys:
+    """The indexed lookup key of an item input within one dataset (``dataset_items.input_key``).
+
+    The first 8 bytes of SHA-256 over the dataset id and the input's canonical JSON, as a
+    signed 64-bit integer: an upload naming items by input reads only the items with its key.
+    Keys may collide, so a match is confirmed by comparing the inputs themselves. The dataset
+    id is part of the digest so that one small single-column index serves every dataset: the
+    same input in another dataset has another key.
+    """
+
+    def __init__(self, dataset_id: str) -> None:
+        self.prefix = dataset_id.encode() + b"\n"
+
+    def __call__(self, value: Any) -> int:
+        return self.of_canonical(canonical_json(value))
+
+    def of_canonical(self, text: bytes) -> int:
+        """The key of an input given as its canonical JSON."""
+        key: int = _INT64(hashlib.sha256(self.prefix + text).digest())[0]
+        return key
 
 
 def alive_at(version: int | None, *, indexed: bool = True) -> ColumnElement[bool]:
     """Item rows alive at ``version`` (``None``: the current version).
 
     ``indexed=False`` keeps the planner off the version indexes (``+ 0``), for queries whose
-    other conditions are the selective ones (a few ids or content hashes).
+    other conditions are the selective ones (a few ids or input keys).
     """
     c = dataset_items.c
     if version is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -153,11 +154,12 @@ dataset_items = Table(
     Column("archived", Boolean, nullable=False, server_default=text("false")),
     _created(),
     Column("updated_at", UtcDateTime, nullable=False),
-    # SHA-256 of the input as sorted-key JSON (store/item_rows.py: input_hash): uploads that
-    # name items by input find them through it.
-    Column("input_hash", String(64)),
+    # 64 bits of SHA-256 over the dataset id and the input's sorted-key JSON
+    # (store/item_rows.py: InputKeys): uploads that name items by input find them through it.
+    # A small random-order index, so a million-row import keeps it in the page cache.
+    Column("input_key", BigInteger),
     Index(None, "dataset_id", "valid_to", "sort_order", "id"),
-    Index(None, "dataset_id", "input_hash"),
+    Index(None, "input_key"),
     Index(None, "dataset_id", "valid_from"),
     Index(None, "id", "valid_to"),
 )

@@ -5,13 +5,14 @@ Revises: d2a7f4b9
 Create Date: 2026-12-05 09:00:00
 """
 
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from alembic import context, op
 
-from assay.store.item_rows import input_hash
 from assay.store.sealing import Keyring, load_keyring
 from assay.store.types import Json
 
@@ -49,6 +50,11 @@ def _headers(change: Callable[[str], str]) -> Callable[[Any], Any]:
 
 def _text(change: Callable[[str], str]) -> Callable[[Any], Any]:
     return lambda value: change(value) if value else value
+
+
+def input_hash(value: Any) -> str:
+    """SHA-256 of an input as sorted-key JSON, the index key of this revision."""
+    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _hash_inputs() -> None:
