@@ -67,7 +67,7 @@ def compact(column: npt.ArrayLike) -> npt.NDArray[Any]:
     return np.broadcast_to(first.copy(), values.shape) if same else values
 
 
-class _Shared:
+class SharedColumns:
     """Columns holding the same values share one array: a pass/fail scorer's values are its
     pass flags, and a run gated on one scorer passes where that scorer does."""
 
@@ -206,7 +206,7 @@ class RunFrame:
                 )
         for name in COLUMNS:
             set_(self, name, compact(getattr(self, name)))
-        same = _Shared()
+        same = SharedColumns()
         set_(self, "passed", same.one(self.passed))
         set_(
             self,

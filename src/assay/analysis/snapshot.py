@@ -21,7 +21,15 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-from assay.analysis.frame import COLUMNS, OutputFetcher, RowTexts, RunFrame, ScoreColumn
+from assay.analysis.frame import (
+    COLUMNS,
+    OutputFetcher,
+    RowTexts,
+    RunFrame,
+    ScoreColumn,
+    SharedColumns,
+    compact,
+)
 from assay.analysis.item_keys import encode
 from assay.analysis.snapshot_ids import header_ids
 from assay.domain import Experiment
@@ -83,9 +91,12 @@ def dumps(frame: RunFrame) -> bytes:
     return out.getvalue()
 
 
-def _column(archive: Any, name: str, n: int) -> npt.NDArray[Any]:
+def _column(archive: Any, name: str, n: int, same: SharedColumns) -> npt.NDArray[Any]:
+    """A column as stored (one value: broadcast), kept compact as soon as it is read."""
     values: npt.NDArray[Any] = archive[name]
-    return np.broadcast_to(values, (n,)) if values.size == 1 and n != 1 else values
+    if values.size == 1 and n != 1:
+        return np.broadcast_to(values, (n,))
+    return same.one(compact(values)) if values.dtype.kind == "f" else compact(values)
 
 
 def load(
@@ -104,9 +115,12 @@ def load(
                 header.pop("item_ids") if "item_ids" in header else archive["item_ids"]
             )
         n = len(item_ids)
-        columns: dict[str, Any] = {c: _column(archive, c, n) for c in COLUMNS}
+        same = SharedColumns()
+        columns: dict[str, Any] = {c: _column(archive, c, n, same) for c in COLUMNS}
         scores = {
-            name: ScoreColumn(_column(archive, f"value_{i}", n), _column(archive, f"passed_{i}", n))
+            name: ScoreColumn(
+                _column(archive, f"value_{i}", n, same), _column(archive, f"passed_{i}", n, same)
+            )
             for i, name in enumerate(header["scores"])
         }
     spreads = header.get("judge_spreads")
