@@ -120,6 +120,7 @@ def _shrink(
 
 
 def _texts(texts: Sequence[str | None], rows: npt.NDArray[np.intp]) -> Sequence[str | None]:
+    """The texts of ``rows``."""
     if isinstance(texts, RowTexts):
         return texts.take(rows)
     return [texts[r] for r in rows.tolist()]

@@ -7,8 +7,8 @@ every result and score as Python objects and load NumPy when a run ends; here re
 in keyset pages with the scores of each page, each page's columns are compact
 :class:`array.array` values appended to a temporary file per column (the item ids as a JSON
 line per page, their longest UTF-8 length noted), and the archive is assembled from those
-files: memory holds one page whatever the run's size. It reads back exactly like the frame-built one
-(``tests/integration/test_run_snapshot.py`` compares them).
+files: memory holds one page whatever the run's size. It reads back exactly like the
+frame-built one (``tests/integration/test_run_snapshot.py`` compares them).
 """
 
 from __future__ import annotations
