@@ -22,7 +22,7 @@ from assay.errors import InvalidInput
 from assay.ids import new_id
 from assay.store.experiment_rows import ExperimentRows
 from assay.store.lease import FIRST_LEASE
-from assay.store.plan_stream import PAGE, StreamedWork, rows_of_pages
+from assay.store.plan_stream import PAGE, StreamedWork, rows_of_pages, work_items
 from assay.store.planning import (
     PlannedItem,
     count_items,
@@ -167,23 +167,7 @@ class ExperimentPlans(ExperimentRows):
             )
             return PlannedRun(self, experiment, work, values, None, base)
         ids = sequential_ids(len(items) * data.trials, base)
-        listed: list[WorkItem] = []
-        n = 0
-        for item in items:
-            for rep in range(data.trials):
-                listed.append(
-                    WorkItem(
-                        ids[n],
-                        item.id,
-                        rep,
-                        item.input,
-                        item.expected_output,
-                        item.context,
-                        item.metadata,
-                        item.tags,
-                    )
-                )
-                n += 1
+        listed = list(work_items(items, data.trials, ids))
         return PlannedRun(self, experiment, listed, values, items, base)
 
     def _commit_plan(

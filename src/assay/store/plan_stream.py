@@ -19,6 +19,24 @@ from assay.store.planning import PlannedItem, item_pages, sequential_ids
 PAGE = 2_000
 
 
+def work_items(items: Sequence[PlannedItem], trials: int, ids: Sequence[str]) -> Iterator[WorkItem]:
+    """The (item, repetition) pairs of ``items`` in plan order, the n-th with ``ids[n]``."""
+    n = 0
+    for item in items:
+        for rep in range(trials):
+            yield WorkItem(
+                ids[n],
+                item.id,
+                rep,
+                item.input,
+                item.expected_output,
+                item.context,
+                item.metadata,
+                item.tags,
+            )
+            n += 1
+
+
 @dataclass(frozen=True)
 class StreamedWork:
     """The (item, repetition) pairs of a plan, in plan order; iterable any number of times."""
@@ -40,20 +58,7 @@ class StreamedWork:
         for items in item_pages(self.db, self.dataset_id, self.version, page=self.page):
             ids = sequential_ids(len(items) * trials, self.base, k)
             k += len(ids)
-            n = 0
-            for item in items:
-                for rep in range(trials):
-                    yield WorkItem(
-                        ids[n],
-                        item.id,
-                        rep,
-                        item.input,
-                        item.expected_output,
-                        item.context,
-                        item.metadata,
-                        item.tags,
-                    )
-                    n += 1
+            yield from work_items(items, trials, ids)
 
     def rows(self, status: str = ResultStatus.pending.value) -> Iterator[list[tuple[Any, ...]]]:
         """The planned result rows, a page at a time (what :class:`Bulk` inserts)."""
