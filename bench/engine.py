@@ -102,6 +102,7 @@ def zero(home: str, n: int, traces: bool) -> dict[str, Any]:
 
     from assay.engine import RunOptions, plan
     from assay.scorers import exact_match
+    from assay.sync import run_sync
     from assay.targets import FunctionTarget
 
     # A run ends by storing its snapshot with NumPy, loaded only then; loading it here keeps
@@ -117,7 +118,7 @@ def zero(home: str, n: int, traces: bool) -> dict[str, Any]:
         options=RunOptions(concurrency=10, traces=traces),
         defer=True,
     )
-    experiment = asyncio.run(prepared.run())
+    experiment = run_sync(prepared.run())  # the loop `assay run` and evaluate() use
     elapsed, cpu = time.perf_counter() - start, _cpu() - cpu
     summary = store.experiments.summary(experiment.id)
     if summary.completed != n or summary.pass_rate != 1.0:
@@ -189,6 +190,7 @@ def memory(home: str, n: int, inline: bool) -> dict[str, Any]:
 
 def sleep(home: str, n: int, concurrency: int, delay: float = 0.05) -> dict[str, Any]:
     from assay.engine import RunOptions, plan
+    from assay.sync import run_sync
     from assay.targets import FunctionTarget
 
     store = _store(Path(home))
@@ -206,7 +208,7 @@ def sleep(home: str, n: int, concurrency: int, delay: float = 0.05) -> dict[str,
         defer=True,
     )
     planned = time.perf_counter()
-    experiment = asyncio.run(prepared.run())
+    experiment = run_sync(prepared.run())  # the loop `assay run` and evaluate() use
     end = time.perf_counter()
     summary = store.experiments.summary(experiment.id)
     if summary.completed != n:

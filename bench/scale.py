@@ -26,7 +26,6 @@ is shared, so wall-clock items/s move with its load.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 import json
 import os
@@ -99,6 +98,7 @@ def _measure(
     from assay.service.experiments import prepare
     from assay.service.targets import as_target
     from assay.store import open_store
+    from assay.sync import run_sync
 
     store = open_store(settings)
     name = f"bench-{uuid.uuid4().hex[:8]}"
@@ -117,7 +117,7 @@ def _measure(
     procs = [me] + (cluster.processes() if cluster else [])
     cpu0 = _cpu_seconds(procs)
     t0 = time.perf_counter()
-    experiment = asyncio.run(prepared.run())
+    experiment = run_sync(prepared.run())  # the loop `assay run` and evaluate() use
     wall = time.perf_counter() - t0
     procs = [me] + (cluster.processes() if cluster else [])
     cpu = _cpu_seconds(procs) - cpu0
@@ -258,6 +258,7 @@ def size_run(n: int) -> dict[str, Any]:
         from assay.service.experiments import prepare
         from assay.service.targets import as_target
         from assay.store import open_store
+        from assay.sync import run_sync
 
         settings = Settings(home=Path(tempfile.mkdtemp()), database_url=url)
         store = open_store(settings)
@@ -292,7 +293,7 @@ def size_run(n: int) -> dict[str, Any]:
 
         threading.Thread(target=kill, daemon=True).start()
         t0 = time.perf_counter()
-        experiment = asyncio.run(prepared.run())
+        experiment = run_sync(prepared.run())  # the loop `assay run` and evaluate() use
         wall = time.perf_counter() - t0
         with db.read() as conn:
             row = conn.execute(

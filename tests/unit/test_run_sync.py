@@ -49,3 +49,27 @@ async def test_keyboard_interrupt_is_plain_inside_a_loop() -> None:
         run_sync(interrupted())
     assert caught.value.__cause__ is None
     assert caught.value.__suppress_context__
+
+
+async def loop_module() -> str:
+    return type(asyncio.get_running_loop()).__module__
+
+
+def test_runs_on_uvloop_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("uvloop")  # a dependency wherever it has a wheel
+    monkeypatch.delenv("ASSAY_EVENT_LOOP", raising=False)
+    assert run_sync(loop_module()).startswith("uvloop")
+
+
+async def test_runs_on_uvloop_inside_a_running_loop_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("uvloop")
+    monkeypatch.delenv("ASSAY_EVENT_LOOP", raising=False)
+    assert run_sync(loop_module()).startswith("uvloop")
+
+
+def test_the_event_loop_can_be_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASSAY_EVENT_LOOP", "asyncio")
+    assert run_sync(loop_module()).startswith("asyncio")
+    monkeypatch.setenv("ASSAY_EVENT_LOOP", "trio")
+    with pytest.raises(ValueError, match="ASSAY_EVENT_LOOP must be uvloop or asyncio, not 'trio'"):
+        run_sync(loop_module())

@@ -15,6 +15,7 @@ from typing import Any
 from assay.domain import ResultStatus, WorkItem
 from assay.store.db import Database
 from assay.store.planning import PlannedItem, item_pages, sequential_ids
+from assay.store.read_ahead import read_ahead
 
 PAGE = 2_000
 
@@ -54,11 +55,15 @@ class StreamedWork:
         return self.items * self.trials
 
     def __iter__(self) -> Iterator[WorkItem]:
+        for page in read_ahead(self._pages()):  # off the caller's thread: a run's event loop
+            yield from page
+
+    def _pages(self) -> Iterator[list[WorkItem]]:
         k, trials = 0, self.trials
         for items in item_pages(self.db, self.dataset_id, self.version, page=self.page):
             ids = sequential_ids(len(items) * trials, self.base, k)
             k += len(ids)
-            yield from work_items(items, trials, ids)
+            yield list(work_items(items, trials, ids))
 
     def rows(self, status: str = ResultStatus.pending.value) -> Iterator[list[tuple[Any, ...]]]:
         """The planned result rows, a page at a time (what :class:`Bulk` inserts)."""
