@@ -270,18 +270,25 @@ class Runner(Attempts):
     async def _end(self, writer: ResultWriter, outer_cancelled: bool) -> None:
         """Write what is left and the run's outcome, unless the lease was lost meanwhile."""
         experiments, lease = self.store.experiments, self._lease
+        # The last batches are written while the status says so: the two overlap rather
+        # than the status change waiting for the writer's transaction, then the writer for it.
+        closing = asyncio.ensure_future(asyncio.to_thread(writer.close))
         try:
             if not outer_cancelled and not self._stopping:
-                await asyncio.to_thread(
-                    functools.partial(
-                        experiments.set_status,
-                        writer.experiment_id,
-                        ExperimentStatus.scoring,
-                        lease=lease,
+                try:
+                    await asyncio.to_thread(
+                        functools.partial(
+                            experiments.set_status,
+                            writer.experiment_id,
+                            ExperimentStatus.scoring,
+                            lease=lease,
+                        )
                     )
-                )
+                except BaseException:
+                    await asyncio.gather(asyncio.shield(closing), return_exceptions=True)
+                    raise
             try:
-                await asyncio.shield(asyncio.to_thread(writer.close))
+                await asyncio.shield(closing)
             except Exception as exc:
                 self._fatal = self._fatal or exc
             if isinstance(self._fatal, LeaseLost):
