@@ -8,6 +8,7 @@ repeats nothing, that cancel reaches every shard, and that a rate limit holds cl
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import threading
 import time
@@ -26,11 +27,24 @@ from assay.service.compare import compare_runs
 from assay.service.experiments import prepare
 from assay.service.targets import as_target
 from assay.store import Store
+from assay.store.shards import finished_ids
 from tests.fakes.provider import FakeProvider
 from tests.fakes.ray_cluster import LocalCluster
-from tests.fakes.ray_tasks import hang, length_ratio, shout, slow_shout
+from tests.fakes.ray_tasks import (
+    DOOMED_CALLS,
+    finished_calls,
+    hang,
+    length_ratio,
+    shout,
+    shout_until_killed,
+    slow_shout,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+# Seconds the run may take to reach the moment its worker node is killed (less than the call
+# stuck there waits for it: ``ray_tasks.STALL``).
+KILL_WITHIN = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -155,34 +169,65 @@ def test_where_results_are_written(
 
 
 def test_killed_node_loses_and_repeats_nothing(
-    cluster: LocalCluster, store: Store, settings: Settings
+    cluster: LocalCluster, store: Store, settings: Settings, tmp_path: Any
 ) -> None:
-    runner = _prepared(store, settings, slow_shout, 160, trials=2, shards=16, concurrency=1)
-    experiment_id = runner.prepared.experiment.id  # type: ignore[attr-defined]
     worker_node = cluster.node_id(-1)
-    killed = threading.Event()
+    log = tmp_path / "calls"  # every finished call, from any node: (node, result id)
+    task = functools.partial(shout_until_killed, worker_node, str(log))
+    runner = _prepared(store, settings, task, 160, trials=2, shards=16, concurrency=1)
+    experiment_id = runner.prepared.experiment.id  # type: ignore[attr-defined]
+    killed, ended = threading.Event(), threading.Event()
+    failures: list[str] = []
 
-    def kill_mid_run() -> None:  # once a shard runs on the worker node, with results stored
-        while runner.progress.done < 30 or not runner.running.get(worker_node):
-            time.sleep(0.02)
-        assert cluster.kill_node(-1) > 0  # the worker node: its raylet and workers
-        killed.set()
+    def stuck_after_storing() -> bool:
+        """Whether a shard on the worker node stored its first results and is stuck in its
+        next call (stuck until the node dies: it cannot end before the kill)."""
+        doomed = {result for node, result in finished_calls(log) if node == worker_node}
+        if len(doomed) < DOOMED_CALLS:
+            return False
+        return finished_ids(store.db, experiment_id, sorted(doomed)) == doomed
 
-    killer = threading.Thread(target=kill_mid_run, daemon=True)
+    def kill_mid_shard() -> None:
+        deadline = time.monotonic() + KILL_WITHIN
+        while not ended.is_set() and time.monotonic() < deadline:
+            if stuck_after_storing():
+                killed.set()
+                if cluster.kill_node(-1) > 0:  # the worker node: its raylet and workers
+                    return
+                failures.append("no process of the worker node was left to kill")
+                break
+            time.sleep(0.05)
+        else:
+            seen = sum(1 for node, _ in finished_calls(log) if node == worker_node)
+            failures.append(
+                f"the worker node was not killed: {seen} calls finished there "
+                + ("before the run ended" if ended.is_set() else f"within {KILL_WITHIN:g} s")
+                + f" (it is killed once {DOOMED_CALLS} are stored)"
+            )
+        runner.cancel(force=True, reason="the test could not kill the worker node")
+
+    killer = threading.Thread(target=kill_mid_shard, daemon=True)
     killer.start()
     try:
         experiment = _run(runner)
     finally:
-        killer.join(timeout=60)
-        cluster.add_node()  # the next tests get their two nodes back
-    assert killed.is_set()
+        ended.set()
+        killer.join(timeout=30)
+        if killed.is_set():
+            cluster.add_node()  # the next tests get their two nodes back
+        if failures:
+            pytest.fail(failures[0])
     assert experiment.status == ExperimentStatus.completed
     rows = _stored(store, experiment_id)
     assert len(rows) == 320
-    assert {(row[0], row[1]) for row in rows} == {(r[0], r[1]) for r in rows}
+    assert len({(row[0], row[1]) for row in rows}) == 320  # each item and repetition once
     assert all(row[2] == "completed" for row in rows)
     assert all(len(row[5]) == 2 for row in rows)  # each scorer once per result
-    assert runner.attempts > 16  # some shard ran again after its node died
+    assert runner.attempts == 17  # the shard on the killed node ran again, once
+    # Its second attempt skipped the results its first had stored and ran only the rest.
+    assert [o.skipped for o in runner.outcomes if o.skipped] == [DOOMED_CALLS]
+    calls = [result for _, result in finished_calls(log)]
+    assert len(calls) == len(set(calls)) == 320  # no call finished twice
     traces = {r.trace_id for r in store.experiments.iter_results(experiment_id)}
     assert len(traces) == 320
 
