@@ -48,7 +48,8 @@ def test_endpoint_secret_headers_and_connection_keys_are_sealed(store: Store) ->
     assert store.endpoints.secrets("agent") == {"X-Api-Key": SECRET}
 
     store.connections.create("openai", "openai", api_key=SECRET)
-    assert SECRET not in str(raw(store, connections.c.api_key, connections.c.name == "openai"))
+    mine = (connections.c.name == "openai") & (connections.c.project_id == store.project_id)
+    assert SECRET not in str(raw(store, connections.c.api_key, mine))
     assert store.connections.credentials("openai").api_key == SECRET
     assert store.connections.get("openai").has_api_key
 
