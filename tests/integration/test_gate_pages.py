@@ -18,7 +18,8 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 import assay
-from assay.analysis import gate_experiment, render_junit, render_markdown
+from assay.analysis import compare_experiments, gate_experiment, render_junit, render_markdown
+from assay.analysis.service import gate_frames, gate_runs
 from assay.cli.main import app
 from assay.client import Assay
 from assay.config import Settings
@@ -236,3 +237,12 @@ def test_cli_reports_cover_every_item_whatever_the_json_lists(
     assert shown["items_next_cursor"] is not None
     assert junit.read_text(encoding="utf-8") == render_junit(whole)
     assert md.read_text(encoding="utf-8") == render_markdown(whole)
+
+
+def test_runs_of_the_same_items_share_their_id_column(store: Store, runs: dict[str, str]) -> None:
+    """Read from their snapshots, the candidate holds the baseline's ids, not a copy."""
+    frame, base = gate_frames(store, gate_runs(store, runs["cand"], baseline="base"))
+    assert base is not None
+    assert frame.item_ids is base.item_ids
+    compared = compare_experiments(store, [runs["base"], runs["cand"]], items=False)
+    assert compared.runs[1].results == N * TRIALS

@@ -22,7 +22,7 @@ from assay.analysis.frame import RunFrame
 from assay.analysis.frame_read import read_frame
 from assay.analysis.gate import evaluate_gate
 from assay.analysis.gate_items import GateOutcomes
-from assay.analysis.item_keys import decode, encode, find
+from assay.analysis.item_keys import IdArray, decode, encode, find
 from assay.analysis.items import paused_gc
 from assay.analysis.judge_noise import with_judge_noise
 from assay.domain import (
@@ -65,28 +65,34 @@ def frame_of(
     *,
     outputs: bool = True,
     shared: SharedFrames | None = None,
+    ids_like: IdArray | None = None,
 ) -> RunFrame:
     """The :class:`RunFrame` of an experiment already fetched (from ``shared`` when it holds it).
 
     Without ``outputs``, the frame reads outputs on demand (``fetch_outputs``), and a
     finished run's frame is read from its stored snapshot when that is current, and stored
-    after it is built otherwise (see :mod:`assay.store.run_frames`).
+    after it is built otherwise (see :mod:`assay.store.run_frames`). A snapshot whose item
+    ids equal ``ids_like`` (those of a frame already read) shares that array.
     """
     if shared is None:
-        return _frame_of(store, experiment, outputs=outputs)
+        return _frame_of(store, experiment, outputs=outputs, ids_like=ids_like)
     key = (experiment.id, outputs)
     if key not in shared.frames:
-        shared.frames[key] = _frame_of(store, experiment, outputs=outputs)
+        shared.frames[key] = _frame_of(store, experiment, outputs=outputs, ids_like=ids_like)
     return shared.frames[key]
 
 
-def _frame_of(store: Store, experiment: Experiment, *, outputs: bool) -> RunFrame:
+def _frame_of(
+    store: Store, experiment: Experiment, *, outputs: bool, ids_like: IdArray | None = None
+) -> RunFrame:
     with paused_gc():
         if outputs or not experiment.status.finished:
             return _frame(store, experiment, outputs=outputs)
         fetch = partial(outputs_of, store.db, experiment.id)
         with run_frames.opened(store.db, experiment.id) as data:
-            stored = None if data is None else snapshot.load(data, experiment, fetch)
+            stored = (
+                None if data is None else snapshot.load(data, experiment, fetch, ids_like=ids_like)
+            )
         if stored is not None:
             return stored
         with store.db.read() as conn:  # the revision is read before the data it stamps
@@ -242,7 +248,11 @@ def compare_experiments(
     # A page of item rows reads its own rows' outputs; all rows, or the "changed" filter
     # (which compares every output), read every output at once.
     every_output = items and (limit is None or only == "changed")
-    runs = [frame_of(store, e, outputs=every_output, shared=shared) for e in found]
+    runs = [frame_of(store, found[0], outputs=every_output, shared=shared)]
+    runs += [
+        frame_of(store, e, outputs=every_output, shared=shared, ids_like=runs[0].item_ids)
+        for e in found[1:]
+    ]
     spreads = [
         judge_spreads(store.db, e.id) if r.judge_spreads is None else r.judge_spreads
         for e, r in zip(found, runs, strict=True)
@@ -390,7 +400,9 @@ def gate_frames(
     if runs.baseline is None:
         return frame_of(store, runs.candidate, outputs=False, shared=shared), None
     base_frame = frame_of(store, runs.baseline, outputs=False, shared=shared)
-    frame = frame_of(store, runs.candidate, outputs=False, shared=shared)
+    frame = frame_of(
+        store, runs.candidate, outputs=False, shared=shared, ids_like=base_frame.item_ids
+    )
     return align_by_content(store, base_frame, frame), base_frame
 
 
