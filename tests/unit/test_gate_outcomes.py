@@ -6,8 +6,10 @@ report built as one ElementTree), kept here verbatim so that the two can be comp
 
 from __future__ import annotations
 
+import copy
 import io
 import math
+import pickle
 import tracemalloc
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -308,6 +310,14 @@ def test_a_verdict_read_back_from_json() -> None:
         listed.iter_regressions()
     with pytest.raises(InvalidInput):
         render_junit(listed)  # a report of some of the items would be wrong
+
+    listed = evaluate_gate(cand, base, limit=3)
+    pickled = pickle.loads(pickle.dumps(listed))  # the record, without the columns
+    assert pickled == listed
+    assert pickled.source is None
+    copied = copy.deepcopy(listed)
+    assert copied.source is listed.source
+    assert list(copied.iter_items()) == whole.items
 
     # A server from before the counts listed every outcome: the counts come from the lists.
     old = whole.model_dump(mode="json")

@@ -67,6 +67,9 @@ class GateOutcomes:
         self.regressed_counts = counts[regressed_codes]
         self.regressed_trials = trials[regressed_codes]
 
+    def __deepcopy__(self, memo: dict[int, object]) -> GateOutcomes:
+        return self  # read-only columns: a copy of a verdict shares them
+
     @cached_property
     def codes(self) -> IntArray:
         """One integer per row naming its item (rows of the same item share it)."""

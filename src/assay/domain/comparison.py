@@ -472,6 +472,13 @@ class GateVerdict(_Model):
 
     __hash__ = None  # type: ignore[assignment]
 
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickled as the record alone: the runs' columns stay in this process."""
+        state = super().__getstate__()
+        if state.get("__pydantic_private__"):
+            state["__pydantic_private__"] = {**state["__pydantic_private__"], "_source": None}
+        return state
+
     def with_outcomes(self, source: GateOutcomeSource) -> GateVerdict:
         """This verdict, yielding every outcome from ``source`` (see :meth:`iter_items`)."""
         self._source = source
