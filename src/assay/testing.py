@@ -108,11 +108,13 @@ def gate_message(verdict: GateVerdict) -> str:
         shown.append(f"{label} {_pct_or_mean(name, mean)}{was}")
     lines.append("  scores: " + ", ".join(shown))
     regressed = [
-        f"{i.item_id} ({i.detail})" if i.detail else i.item_id for i in verdict.regressions
+        f"{i.item_id} ({i.detail})" if i.detail else i.item_id
+        for i in verdict.first_regressions(MAX_LISTED)
     ]
-    if regressed:
-        more = f" and {len(regressed) - MAX_LISTED} more" if len(regressed) > MAX_LISTED else ""
-        lines.append(f"  regressions ({len(regressed)}): {', '.join(regressed[:MAX_LISTED])}{more}")
+    total = verdict.regressions_total
+    if total:
+        more = f" and {total - len(regressed)} more" if total > len(regressed) else ""
+        lines.append(f"  regressions ({total}): {', '.join(regressed)}{more}")
     return "\n".join(lines)
 
 

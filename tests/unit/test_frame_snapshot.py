@@ -14,6 +14,7 @@ import pytest
 
 from assay.analysis import RunFrame, snapshot
 from assay.analysis.frame import COLUMNS
+from assay.analysis.item_keys import encode
 from assay.analysis.snapshot_ids import header_ids
 from assay.domain import Experiment, ExperimentStatus, ResultStatus
 from tests.unit.analysis_support import result, score
@@ -216,3 +217,29 @@ def test_another_format_is_not_read() -> None:
     data = io.BytesIO()
     np.savez(data, header=np.frombuffer(b'{"format": 1}', dtype=np.uint8))
     assert snapshot.loads(data.getvalue(), _experiment()) is None
+
+
+@pytest.mark.parametrize("ids", [IDS, PLAIN, []])
+@pytest.mark.parametrize("block", [3, snapshot.BLOCK])
+def test_a_snapshot_holding_the_ids_of_a_frame_read_shares_them(
+    ids: list[str], block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = _frame(ids)
+    data = snapshot.dumps(frame)
+    monkeypatch.setattr(snapshot, "BLOCK", block)  # compared a block of ids at a time
+    like = frame.item_ids.copy()
+    shared = snapshot.load(io.BytesIO(data), _experiment(), ids_like=like)
+    assert shared is not None
+    assert shared.item_ids is like
+    _same(shared, frame)
+    if not ids:
+        return
+    last_differs = encode([*ids[:-1], "other"]).astype(like.dtype)
+    for other in (last_differs, like[:-1], like.astype(f"S{like.itemsize + 1}")):
+        back = snapshot.load(io.BytesIO(data), _experiment(), ids_like=other)
+        assert back is not None
+        assert back.item_ids is not other
+        _same(back, frame)
+    older = snapshot.load(io.BytesIO(_format_3(frame)), _experiment(), ids_like=like)
+    assert older is not None  # format 3: shared when stored as the same bytes, else read
+    _same(older, frame)

@@ -10,8 +10,14 @@ SQL by ``Store.analytics``.
 from assay.analysis.compare import compare_runs
 from assay.analysis.frame import RunFrame, ScoreColumn
 from assay.analysis.gate import evaluate_gate
+from assay.analysis.gate_items import GateOutcomes
 from assay.analysis.items import filter_items, item_rows
-from assay.analysis.report import render_comparison_markdown, render_junit, render_markdown
+from assay.analysis.report import (
+    render_comparison_markdown,
+    render_junit,
+    render_markdown,
+    write_junit,
+)
 from assay.analysis.service import (
     clear_dataset_policy,
     compare_experiments,
@@ -36,6 +42,7 @@ from assay.analysis.stats import (
 from assay.analysis.textdiff import word_diff
 
 __all__ = [
+    "GateOutcomes",
     "Interval",
     "RunFrame",
     "ScoreColumn",
@@ -63,4 +70,5 @@ __all__ = [
     "verdict",
     "wilcoxon_test",
     "word_diff",
+    "write_junit",
 ]

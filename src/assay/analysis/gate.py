@@ -9,27 +9,26 @@ when the comparison calls it *worse*; when the evidence is *inconclusive* it blo
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import numpy as np
 import numpy.typing as npt
 
 from assay.analysis.compare import compare_runs
-from assay.analysis.frame import STATUSES, RunFrame, align
-from assay.analysis.items import paused_gc
+from assay.analysis.frame import RunFrame
+from assay.analysis.gate_items import GateOutcomes
 from assay.domain import (
+    GATE_LIMIT,
     PASS_METRIC,
     Agreement,
     Contrast,
     GateCheck,
     GateVerdict,
-    ItemOutcome,
-    ItemRegression,
     RegressionPolicy,
     ScorerRule,
     Verdict,
 )
+from assay.errors import InvalidInput
 from assay.formatting import plural
 
 
@@ -129,58 +128,6 @@ def _margin_check(
     )
 
 
-def _items(candidate: RunFrame, baseline: RunFrame | None) -> list[ItemOutcome]:
-    ok = candidate.pass_metric() == 1.0
-    regressed = np.zeros(len(candidate), dtype=np.bool_)
-    if baseline is not None:
-        rows_b, rows_c = align(baseline, candidate)
-        regressed[rows_c] = baseline.pass_metric()[rows_b] == 1.0
-        regressed &= ~ok
-    status = np.array([s.value for s in STATUSES], dtype=object)[candidate.status].tolist()
-    latency = [None if math.isnan(v) else v for v in candidate.latency_ms.tolist()]
-    failing: list[list[str]] = [[] for _ in range(len(candidate))]
-    for name, col in candidate.scores.items():
-        for row in np.flatnonzero(col.passed == 0.0).tolist():
-            failing[row].append(name)
-    errors = candidate.errors or [None] * len(candidate)
-    keys = candidate.keys()
-    with paused_gc():
-        return [
-            ItemOutcome(
-                item_id=key[0],
-                repetition=key[1],
-                status=status[row],
-                passed=passed,
-                error=errors[row],
-                failing_scores=failing[row],
-                latency_ms=latency[row],
-                regressed=worse,
-            )
-            for row, (key, passed, worse) in enumerate(
-                zip(keys, ok.tolist(), regressed.tolist(), strict=True)
-            )
-        ]
-
-
-def _regressions(
-    candidate: RunFrame, baseline: RunFrame | None, items: list[ItemOutcome]
-) -> list[ItemRegression]:
-    if baseline is None:
-        return []
-    compared: dict[str, int] = {}
-    _, rows_c = align(baseline, candidate)
-    for item_id in candidate.id_list(rows_c):
-        compared[item_id] = compared.get(item_id, 0) + 1
-    regressed: dict[str, int] = {}
-    for item in items:
-        if item.regressed:
-            regressed[item.item_id] = regressed.get(item.item_id, 0) + 1
-    return [
-        ItemRegression(item_id=item_id, regressed=count, trials=compared[item_id])
-        for item_id, count in regressed.items()
-    ]
-
-
 def evaluate_gate(
     candidate: RunFrame,
     baseline: RunFrame | None,
@@ -189,12 +136,17 @@ def evaluate_gate(
     seed: int = 0,
     agreements: Mapping[str, Agreement | None] | None = None,
     outcomes: bool = True,
+    limit: int | None = GATE_LIMIT,
 ) -> GateVerdict:
     """Check ``candidate`` against ``policy`` and, when given, against ``baseline``.
 
     ``agreements`` holds, per scorer of the policy, its judge's agreement with human scores
-    (None: no result has both), for the ``min_judge_agreement`` checks. ``outcomes=False``
-    leaves the per-item outcomes and regressions empty (the checks do not use them)."""
+    (None: no result has both), for the ``min_judge_agreement`` checks. The verdict lists the
+    first ``limit`` outcomes and regressions (None: all of them) and counts them all; it
+    yields every one on demand (:meth:`GateVerdict.iter_items` and the like), made from the
+    frames a chunk at a time. ``outcomes=False`` lists none (the checks do not use them)."""
+    if limit is not None and limit < 0:
+        raise InvalidInput(f"limit must be at least 0, not {limit}", field="limit")
     policy = policy or RegressionPolicy()
     checks: list[GateCheck] = []
     done = candidate.finished
@@ -288,7 +240,8 @@ def evaluate_gate(
         checks += _no_baseline_margin_checks(policy)
     checks += _agreement_checks(policy, agreements or {})
     reasons = [c.message for c in checks if not c.passed]
-    items = _items(candidate, baseline) if outcomes else []
+    found = GateOutcomes(candidate, baseline)
+    listed = 0 if not outcomes else limit
     return GateVerdict(
         passed=not reasons,
         run_id=candidate.run_id,
@@ -299,12 +252,15 @@ def evaluate_gate(
         checks=checks,
         means=means,
         comparison=comparison,
-        items=items,
-        regressions=_regressions(candidate, baseline, items) if outcomes else [],
+        items=list(found.items(0, listed)),
+        items_total=found.total,
+        items_failing=found.failing,
+        regressions=list(found.regressions(0, listed)),
+        regressions_total=found.regressions_total,
         policy=policy,
         target_cost=_spent(candidate.cost),
         judge_cost=_spent(candidate.judge_cost),
-    )
+    ).with_outcomes(found)
 
 
 def _spent(column: npt.NDArray[np.float64]) -> float | None:

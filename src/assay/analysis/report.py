@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import re
-import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import IO
 
-from assay.analysis.items import paused_gc
 from assay.domain import PASS_METRIC, Comparison, GateVerdict, ItemOutcome, MetricComparison
 from assay.formatting import plural
 
@@ -21,59 +23,133 @@ def _xml_text(value: object) -> str:
     return _INVALID_XML.sub("\ufffd", str(value))
 
 
+def _attr(value: object) -> str:
+    """An attribute value as ElementTree writes it (quoted with ``"``)."""
+    text = _xml_text(value)
+    if any(c in text for c in '&<>"\r\n\t'):
+        text = (
+            text.replace("&", "&amp;")
+            .replace("<", "&lt;")
+            .replace(">", "&gt;")
+            .replace('"', "&quot;")
+            .replace("\r", "&#13;")
+            .replace("\n", "&#10;")
+            .replace("\t", "&#09;")
+        )
+    return text
+
+
+def _text(value: object) -> str:
+    """Character data as ElementTree writes it."""
+    text = _xml_text(value)
+    if any(c in text for c in "&<>"):
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text
+
+
+def _tag(name: str, attrs: Sequence[tuple[str, object]], *, empty: bool = False) -> str:
+    shown = "".join(f' {key}="{_attr(value)}"' for key, value in attrs)
+    return f"<{name}{shown}{' /' if empty else ''}>"
+
+
 def render_junit(verdict: GateVerdict, *, suite: str = "assay") -> str:
     """JUnit XML: a ``gate`` suite with one case per check, and one suite for the run with
     one case per item (its trials summed up): a failure when a trial did not pass, an error
-    when the target failed, skipped when no trial finished."""
-    with paused_gc():
-        return _junit(verdict, suite)
+    when the target failed, skipped when no trial finished. :func:`write_junit` writes the
+    same report to a file as it goes, for runs too large to hold it in memory."""
+    out = io.StringIO()
+    write_junit(verdict, out, suite=suite)
+    return out.getvalue()
 
 
-def _junit(verdict: GateVerdict, suite: str) -> str:
-    root = ET.Element("testsuites", name=_xml_text(suite))
-    gate = ET.SubElement(root, "testsuite", name=_xml_text(f"{suite}.gate"))
-    gate_failures = 0
-    for check in verdict.checks:
-        case = ET.SubElement(gate, "testcase", classname=f"{suite}.gate", name=check.name)
-        if not check.passed:
-            gate_failures += 1
-            failure = ET.SubElement(case, "failure", message=_xml_text(check.message))
-            failure.set("type", "policy")
-            failure.text = _xml_text(check.message)
-    gate.set("tests", str(len(verdict.checks)))
-    gate.set("failures", str(gate_failures))
-    gate.set("errors", "0")
+def write_junit(verdict: GateVerdict, out: IO[str], *, suite: str = "assay") -> None:
+    """Write :func:`render_junit`'s report to ``out`` an item at a time.
 
-    classname = _xml_text(f"{suite}.{verdict.run_name}")
-    run = ET.SubElement(root, "testsuite", name=classname)
+    The run suite's counts head it, so its test cases go to a temporary file first (in
+    memory up to a few megabytes) while they are counted, then are copied after it."""
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL, mode="w+", encoding="utf-8") as cases:
+        tests, counts, total_time = _run_cases(verdict, cases, f"{suite}.{verdict.run_name}")
+        gate_failures = sum(1 for c in verdict.checks if not c.passed)
+        out.write("<?xml version='1.0' encoding='utf-8'?>\n")
+        root = [
+            ("name", suite),
+            ("tests", len(verdict.checks) + tests),
+            ("failures", gate_failures + counts["failures"]),
+            ("errors", counts["errors"]),
+        ]
+        out.write(_tag("testsuites", root) + "\n  ")
+        gate = [
+            ("name", f"{suite}.gate"),
+            ("tests", len(verdict.checks)),
+            ("failures", gate_failures),
+            ("errors", 0),
+        ]
+        out.write(_tag("testsuite", gate, empty=not verdict.checks))
+        if verdict.checks:
+            classname = f"{suite}.gate"
+            for check in verdict.checks:
+                out.write("\n    ")
+                head = [("classname", classname), ("name", check.name)]
+                if check.passed:
+                    out.write(_tag("testcase", head, empty=True))
+                    continue
+                failure = _tag("failure", [("message", check.message), ("type", "policy")])
+                out.write(f"{_tag('testcase', head)}{failure}{_text(check.message)}</failure>")
+                out.write("</testcase>")
+            out.write("\n  </testsuite>")
+        out.write("\n  ")
+        run = [
+            ("name", f"{suite}.{verdict.run_name}"),
+            ("tests", tests),
+            *counts.items(),
+            ("time", f"{total_time:.3f}"),
+        ]
+        out.write(_tag("testsuite", run, empty=not tests))
+        if tests:
+            cases.seek(0)
+            shutil.copyfileobj(cases, out)
+            out.write("\n  </testsuite>")
+        out.write("\n</testsuites>\n")
+
+
+#: Bytes of test cases held in memory before they spill to a temporary file.
+_SPOOL = 8 << 20
+_KIND = {"failure": "failures", "error": "errors", "skipped": "skipped"}
+
+
+def _run_cases(
+    verdict: GateVerdict, out: IO[str], classname: str
+) -> tuple[int, dict[str, int], float]:
+    """Write the run suite's test cases (each on its own line); return how many, the counts of
+    failures, errors and skipped, and the total time."""
     counts = {"failures": 0, "errors": 0, "skipped": 0}
     total_time = 0.0
-    trials: dict[str, list[ItemOutcome]] = {}
-    for item in verdict.items:
-        trials.setdefault(item.item_id, []).append(item)
-    for item_id, outcomes in trials.items():
-        case = ET.SubElement(run, "testcase", classname=classname, name=_xml_text(item_id))
+    tests = 0
+    batch: list[str] = []
+    for outcomes in verdict.iter_trials():
+        tests += 1
+        head: list[tuple[str, object]] = [("classname", classname), ("name", outcomes[0].item_id)]
         latencies = [o.latency_ms for o in outcomes if o.latency_ms is not None]
         if latencies:
-            case.set("time", f"{sum(latencies) / 1000:.3f}")
+            head.append(("time", f"{sum(latencies) / 1000:.3f}"))
             total_time += sum(latencies) / 1000
         outcome = _case_outcome(outcomes)
-        if outcome is not None:
+        if outcome is None:
+            batch.append("\n    " + _tag("testcase", head, empty=True))
+        else:
             kind, kind_type, message = outcome
-            counts[{"failure": "failures", "error": "errors", "skipped": "skipped"}[kind]] += 1
-            element = ET.SubElement(case, kind, message=_xml_text(message))
-            if kind != "skipped":
-                element.set("type", kind_type)
-                element.text = _xml_text(message)
-    run.set("tests", str(len(trials)))
-    for key, value in counts.items():
-        run.set(key, str(value))
-    run.set("time", f"{total_time:.3f}")
-    root.set("tests", str(len(verdict.checks) + len(trials)))
-    root.set("failures", str(gate_failures + counts["failures"]))
-    root.set("errors", str(counts["errors"]))
-    _layout(root)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+            counts[_KIND[kind]] += 1
+            if kind == "skipped":
+                element = _tag(kind, [("message", message)], empty=True)
+            else:
+                element = _tag(kind, [("message", message), ("type", kind_type)])
+                element += f"{_text(message)}</{kind}>"
+            batch.append(f"\n    {_tag('testcase', head)}{element}</testcase>")
+        if len(batch) >= 1000:
+            out.write("".join(batch))
+            batch.clear()
+    out.write("".join(batch))
+    return tests, counts, total_time
 
 
 def _of(count: int, total: int, what: str) -> str:
@@ -106,20 +182,6 @@ def _case_outcome(trials: list[ItemOutcome]) -> tuple[str, str, str] | None:
     if all(t.status != "completed" for t in trials):
         return "skipped", "", f"result is {trials[0].status}"
     return None
-
-
-def _layout(root: ET.Element) -> None:
-    """One suite and one test case per line (``ET.indent`` costs seconds on 100,000 cases)."""
-    root.text = "\n  "
-    suites = list(root)
-    for k, suite in enumerate(suites):
-        suite.tail = "\n" if k == len(suites) - 1 else "\n  "
-        cases = list(suite)
-        if cases:
-            suite.text = "\n    "
-            for case in cases:
-                case.tail = "\n    "
-            cases[-1].tail = "\n  "
 
 
 def _cell(text: object) -> str:
@@ -236,14 +298,17 @@ def render_comparison_markdown(comparison: Comparison) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def _listed(ids: list[str], detail: Mapping[str, str] | None = None) -> str:
-    """Ids in code spans, each followed by its ``detail`` when it has one."""
+def _listed(
+    ids: list[str], detail: Mapping[str, str] | None = None, total: int | None = None
+) -> str:
+    """Ids in code spans (the first :data:`MAX_LISTED`), each followed by its ``detail`` when
+    it has one, then how many more of ``total`` (default: of ``ids``) there are."""
     detail = detail or {}
+    listed = ids[:MAX_LISTED]
     shown = ", ".join(
-        f"`{_cell(i)}`" + (f" ({_cell(detail[i])})" if i in detail else "")
-        for i in ids[:MAX_LISTED]
+        f"`{_cell(i)}`" + (f" ({_cell(detail[i])})" if i in detail else "") for i in listed
     )
-    more = len(ids) - MAX_LISTED
+    more = (len(ids) if total is None else total) - len(listed)
     return shown + (f" and {more} more" if more > 0 else "")
 
 
@@ -280,15 +345,16 @@ def render_markdown(verdict: GateVerdict) -> str:
     cost = cost_line(verdict)
     if cost:
         lines += ["", cost]
-    regressed = [i.item_id for i in verdict.regressions]
-    detail = {i.item_id: i.detail for i in verdict.regressions if i.detail}
-    failing = sum(1 for i in verdict.items if not i.passed)
-    lines += ["", f"{failing} of {plural(len(verdict.items), 'result')} did not pass."]
-    if regressed:
+    shown = verdict.first_regressions(MAX_LISTED)
+    regressed = [i.item_id for i in shown]
+    detail = {i.item_id: i.detail for i in shown if i.detail}
+    failing, results = verdict.items_failing, plural(verdict.items_total, "result")
+    lines += ["", f"{failing} of {results} did not pass."]
+    if verdict.regressions_total:
         lines += [
             "",
-            f"**Regressions** ({len(regressed)}, passed in the baseline): "
-            + _listed(regressed, detail),
+            f"**Regressions** ({verdict.regressions_total}, passed in the baseline): "
+            + _listed(regressed, detail, verdict.regressions_total),
         ]
     if verdict.comparison is not None and verdict.comparison.warnings:
         lines += [

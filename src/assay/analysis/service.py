@@ -21,10 +21,12 @@ from assay.analysis.compare import NumericTest, compare_runs
 from assay.analysis.frame import RunFrame
 from assay.analysis.frame_read import read_frame
 from assay.analysis.gate import evaluate_gate
-from assay.analysis.item_keys import decode, encode, find
+from assay.analysis.gate_items import GateOutcomes
+from assay.analysis.item_keys import IdArray, decode, encode, find
 from assay.analysis.items import paused_gc
 from assay.analysis.judge_noise import with_judge_noise
 from assay.domain import (
+    GATE_LIMIT,
     Comparison,
     Direction,
     Experiment,
@@ -63,28 +65,34 @@ def frame_of(
     *,
     outputs: bool = True,
     shared: SharedFrames | None = None,
+    ids_like: IdArray | None = None,
 ) -> RunFrame:
     """The :class:`RunFrame` of an experiment already fetched (from ``shared`` when it holds it).
 
     Without ``outputs``, the frame reads outputs on demand (``fetch_outputs``), and a
     finished run's frame is read from its stored snapshot when that is current, and stored
-    after it is built otherwise (see :mod:`assay.store.run_frames`).
+    after it is built otherwise (see :mod:`assay.store.run_frames`). A snapshot whose item
+    ids equal ``ids_like`` (those of a frame already read) shares that array.
     """
     if shared is None:
-        return _frame_of(store, experiment, outputs=outputs)
+        return _frame_of(store, experiment, outputs=outputs, ids_like=ids_like)
     key = (experiment.id, outputs)
     if key not in shared.frames:
-        shared.frames[key] = _frame_of(store, experiment, outputs=outputs)
+        shared.frames[key] = _frame_of(store, experiment, outputs=outputs, ids_like=ids_like)
     return shared.frames[key]
 
 
-def _frame_of(store: Store, experiment: Experiment, *, outputs: bool) -> RunFrame:
+def _frame_of(
+    store: Store, experiment: Experiment, *, outputs: bool, ids_like: IdArray | None = None
+) -> RunFrame:
     with paused_gc():
         if outputs or not experiment.status.finished:
             return _frame(store, experiment, outputs=outputs)
         fetch = partial(outputs_of, store.db, experiment.id)
         with run_frames.opened(store.db, experiment.id) as data:
-            stored = None if data is None else snapshot.load(data, experiment, fetch)
+            stored = (
+                None if data is None else snapshot.load(data, experiment, fetch, ids_like=ids_like)
+            )
         if stored is not None:
             return stored
         with store.db.read() as conn:  # the revision is read before the data it stamps
@@ -240,7 +248,11 @@ def compare_experiments(
     # A page of item rows reads its own rows' outputs; all rows, or the "changed" filter
     # (which compares every output), read every output at once.
     every_output = items and (limit is None or only == "changed")
-    runs = [frame_of(store, e, outputs=every_output, shared=shared) for e in found]
+    runs = [frame_of(store, found[0], outputs=every_output, shared=shared)]
+    runs += [
+        frame_of(store, e, outputs=every_output, shared=shared, ids_like=runs[0].item_ids)
+        for e in found[1:]
+    ]
     spreads = [
         judge_spreads(store.db, e.id) if r.judge_spreads is None else r.judge_spreads
         for e, r in zip(found, runs, strict=True)
@@ -348,25 +360,26 @@ def resolve_baseline(
     return store.experiments.get(found_id)
 
 
-def gate_experiment(
+@dataclass(frozen=True)
+class GateRuns:
+    """What a gate compares: the candidate, its baseline (None: none) and the policy."""
+
+    candidate: Experiment
+    baseline: Experiment | None
+    policy: RegressionPolicy
+
+
+def gate_runs(
     store: Store,
     ref: str,
     *,
     baseline: str | None = None,
     baseline_tag: str | None = None,
     policy: RegressionPolicy | None = None,
-    seed: int = 0,
-    outcomes: bool = True,
-    shared: SharedFrames | None = None,
-) -> GateVerdict:
-    """Gate a completed run: the policy (given, else the dataset's stored one, else the
-    defaults) checked on the run and against its baseline.
-
-    The baseline is ``baseline`` (a run id or name), else the newest completed run tagged
-    ``baseline_tag`` on the same dataset, else whatever the policy names. ``outcomes=False``
-    leaves out the verdict's per-item outcomes and regressions (the checks do not need them);
-    ``shared`` holds frames already read, e.g. by the comparison of the same runs.
-    """
+) -> GateRuns:
+    """The completed run ``ref``, its policy (given, else the dataset's stored one, else the
+    defaults) and its baseline: ``baseline`` (a run id or name), else the newest completed run
+    tagged ``baseline_tag`` on the same dataset, else whatever the policy names."""
     candidate = _finished(store.experiments.get(ref), "candidate")
     if policy is None and candidate.dataset_id is not None:
         policy = dataset_policy(store, candidate.dataset_id)
@@ -376,25 +389,76 @@ def gate_experiment(
         if baseline is not None:
             baseline_tag = None
     base = resolve_baseline(store, candidate, baseline=baseline, baseline_tag=baseline_tag)
-    frame = frame_of(store, candidate, outputs=False, shared=shared)
-    base_frame = frame_of(store, base, outputs=False, shared=shared) if base is not None else None
-    if base_frame is not None:
-        frame = align_by_content(store, base_frame, frame)
+    return GateRuns(candidate, base, policy)
+
+
+def gate_frames(
+    store: Store, runs: GateRuns, *, shared: SharedFrames | None = None
+) -> tuple[RunFrame, RunFrame | None]:
+    """The candidate's and the baseline's frames, the candidate's item ids mapped onto the
+    baseline's by content when the two ran different datasets."""
+    if runs.baseline is None:
+        return frame_of(store, runs.candidate, outputs=False, shared=shared), None
+    base_frame = frame_of(store, runs.baseline, outputs=False, shared=shared)
+    frame = frame_of(
+        store, runs.candidate, outputs=False, shared=shared, ids_like=base_frame.item_ids
+    )
+    return align_by_content(store, base_frame, frame), base_frame
+
+
+def gate_experiment(
+    store: Store,
+    ref: str,
+    *,
+    baseline: str | None = None,
+    baseline_tag: str | None = None,
+    policy: RegressionPolicy | None = None,
+    seed: int = 0,
+    outcomes: bool = True,
+    limit: int | None = GATE_LIMIT,
+    shared: SharedFrames | None = None,
+) -> GateVerdict:
+    """Gate a completed run: the policy (given, else the dataset's stored one, else the
+    defaults) checked on the run and against its baseline.
+
+    The baseline is ``baseline`` (a run id or name), else the newest completed run tagged
+    ``baseline_tag`` on the same dataset, else whatever the policy names. The verdict lists the
+    first ``limit`` outcomes and regressions (None: all) and yields the rest on demand (see
+    :func:`~assay.analysis.gate.evaluate_gate`); ``outcomes=False`` lists none. ``shared``
+    holds frames already read, e.g. by the comparison of the same runs.
+    """
+    runs = gate_runs(store, ref, baseline=baseline, baseline_tag=baseline_tag, policy=policy)
+    frame, base_frame = gate_frames(store, runs, shared=shared)
+    policy = runs.policy
     agreements = None
     wanted = policy.min_judge_agreement is not None or any(
         rule.min_judge_agreement is not None for rule in policy.scorers.values()
     )
+    candidate = runs.candidate
     if wanted and candidate.dataset_id is not None:
         from assay.analysis.agreement import scorer_agreement
 
         dataset_id = candidate.dataset_id
         agreements = {name: scorer_agreement(store, dataset_id, name) for name in policy.scorers}
     return evaluate_gate(
-        frame, base_frame, policy, seed=seed, agreements=agreements, outcomes=outcomes
+        frame,
+        base_frame,
+        policy,
+        seed=seed,
+        agreements=agreements,
+        outcomes=outcomes,
+        limit=limit,
     )
 
 
+def gate_outcomes(store: Store, runs: GateRuns) -> GateOutcomes:
+    """The per-item outcomes of a gate without its statistics: what a page of them needs."""
+    frame, base_frame = gate_frames(store, runs)
+    return GateOutcomes(frame, base_frame)
+
+
 __all__ = [
+    "GateRuns",
     "SharedFrames",
     "align_by_content",
     "clear_dataset_policy",
@@ -402,6 +466,9 @@ __all__ = [
     "dataset_policy",
     "frame_of",
     "gate_experiment",
+    "gate_frames",
+    "gate_outcomes",
+    "gate_runs",
     "load_run",
     "resolve_baseline",
     "set_dataset_policy",

@@ -30,7 +30,7 @@ from assay.analysis.frame import (
     SharedColumns,
     compact,
 )
-from assay.analysis.item_keys import encode
+from assay.analysis.item_keys import IdArray, encode
 from assay.analysis.snapshot_ids import header_ids
 from assay.domain import Experiment
 
@@ -99,21 +99,52 @@ def _column(archive: Any, name: str, n: int, same: SharedColumns) -> npt.NDArray
     return same.one(compact(values)) if values.dtype.kind == "f" else compact(values)
 
 
+def _same_ids(archive: Any, like: IdArray) -> bool:
+    """Whether the archive's stored ids (format 4) equal ``like``, read a block at a time."""
+    with archive.zip.open("item_ids.npy") as entry:
+        version = np.lib.format.read_magic(entry)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(entry)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(entry)
+        else:
+            return False
+        if fortran or dtype != like.dtype or shape != like.shape:
+            return False
+        rows = max(1, BLOCK // max(1, dtype.itemsize))
+        for start in range(0, like.size, rows):
+            block = like[start : start + rows]
+            stored = np.frombuffer(entry.read(block.nbytes), dtype=dtype)
+            if stored.size != block.size or not np.array_equal(stored, block):
+                return False
+    return True
+
+
 def load(
-    data: IO[bytes], experiment: Experiment, fetch_outputs: OutputFetcher | None = None
+    data: IO[bytes],
+    experiment: Experiment,
+    fetch_outputs: OutputFetcher | None = None,
+    *,
+    ids_like: IdArray | None = None,
 ) -> RunFrame | None:
     """The frame stored by :func:`dump`, read from a binary file (a block at a time), or
-    None when it was written in another format."""
+    None when it was written in another format.
+
+    ``ids_like``: the item ids of a frame already read (the baseline of a comparison). When
+    the stored ids equal them, the frame shares that array instead of holding a copy: two runs
+    planned from the same items then take the memory of one id column."""
     with np.load(data, allow_pickle=False) as archive:
         item_ids, raw = header_ids(archive["header"])
         header = json.loads(raw.tobytes())
         del raw
         if header.get("format") not in (FORMAT, WHOLE_COLUMNS, WITH_IDS_IN_HEADER):
             return None
-        if item_ids is None:
-            item_ids = encode(
-                header.pop("item_ids") if "item_ids" in header else archive["item_ids"]
-            )
+        if item_ids is None and "item_ids" in header:
+            item_ids = encode(header.pop("item_ids"))
+        elif item_ids is None and ids_like is not None and _same_ids(archive, ids_like):
+            item_ids = ids_like
+        elif item_ids is None:
+            item_ids = encode(archive["item_ids"])
         n = len(item_ids)
         same = SharedColumns()
         columns: dict[str, Any] = {c: _column(archive, c, n, same) for c in COLUMNS}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 from rich.markup import escape
@@ -273,10 +273,12 @@ def _load_policy(path: Path) -> RegressionPolicy:
     return RegressionPolicy.parse(text, source=str(path))
 
 
-def _write(path: Path, text: str, what: str) -> None:
+def _write(path: Path, write: Callable[[TextIO], object], what: str) -> None:
+    """Write a report to ``path`` as ``write`` produces it."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        with path.open("w", encoding="utf-8") as out:
+            write(out)
     except OSError as exc:
         raise InvalidInput(f"cannot write {what} to {path}: {exc.strerror}", field=what) from None
 
@@ -311,17 +313,18 @@ def print_verdict(
     cost = cost_line(verdict)
     if cost:
         console.print(cost, highlight=False)
-    regressed = verdict.regressions  # one per item, its regressed trials counted
-    if regressed:
-        console.print(f"{plural(len(regressed), 'regression')}:", highlight=False)
-        for item in regressed[:10]:
+    regressed = verdict.first_regressions(10)  # one per item, its regressed trials counted
+    total = verdict.regressions_total
+    if total:
+        console.print(f"{plural(total, 'regression')}:", highlight=False)
+        for item in regressed:
             label = f"{item.item_id} ({item.detail})" if item.detail else item.item_id
             found = (inputs or {}).get(item.item_id)
             width = max(20, console.width - len(label) - 4)
             about = "" if found is None else f"  {preview(found.input, width)}"
             console.print(f"  {label}{about}", highlight=False, markup=False, soft_wrap=True)
-        if len(regressed) > 10:
-            console.print(f"  … and {len(regressed) - 10} more", highlight=False)
+        if total > len(regressed):
+            console.print(f"  … and {total - len(regressed)} more", highlight=False)
 
 
 def gate_command(
@@ -345,22 +348,35 @@ def gate_command(
         Path | None, typer.Option(help="Write a Markdown summary for a pull-request comment.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
+    limit: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Outcomes and regressions listed in the --json verdict (all are counted; the "
+            "JUnit report has every item).",
+        ),
+    ] = 1000,
 ) -> None:
     """Gate a run against its policy and baseline. Exit 0 passed, 1 failed, 2 error."""
     from pydantic import ValidationError
 
     try:
-        from assay.analysis import render_junit, render_markdown
+        from assay.analysis import render_markdown, write_junit
         from assay.service.compare import gate
 
         rules = _load_policy(policy) if policy is not None else None
         verdict = gate(
-            state(ctx).store(), run, baseline=baseline, baseline_tag=baseline_tag, policy=rules
+            state(ctx).store(),
+            run,
+            baseline=baseline,
+            baseline_tag=baseline_tag,
+            policy=rules,
+            limit=limit,
         )
         if junit is not None:
-            _write(junit, render_junit(verdict), "junit")
+            _write(junit, lambda out: write_junit(verdict, out), "junit")
         if markdown is not None:
-            _write(markdown, render_markdown(verdict), "markdown")
+            _write(markdown, lambda out: out.write(render_markdown(verdict)), "markdown")
     except ValidationError as exc:
         err_console.print(f"[bold red]error:[/] {from_validation(exc).message}", highlight=False)
         raise typer.Exit(GATE_ERROR) from None

@@ -72,6 +72,8 @@ class Experiments(Namespace[M]):
     delete = Method(run_calls.experiment_delete)
     compare = Method(run_calls.experiment_compare)
     gate = Method(run_calls.experiment_gate)
+    gate_items = Method(run_calls.experiment_gate_items)
+    gate_regressions = Method(run_calls.experiment_gate_regressions)
     compare_prompt_versions = Method(run_calls.compare_prompt_versions)
 
 

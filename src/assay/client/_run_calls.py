@@ -15,6 +15,8 @@ from assay.domain import (
     ExperimentStarted,
     ExperimentView,
     GateVerdict,
+    ItemOutcome,
+    ItemRegression,
     Page,
     PromptVersionComparison,
     ResultsPage,
@@ -139,13 +141,57 @@ def experiment_compare(
 
 
 def experiment_gate(
-    experiment: str, *, baseline: str | None = None, baseline_tag: str | None = None
+    experiment: str,
+    *,
+    baseline: str | None = None,
+    baseline_tag: str | None = None,
+    limit: int | None = None,
 ) -> Call[GateVerdict]:
     """The verdict ``assay gate`` gives, under the dataset's stored regression policy:
     against ``baseline`` (id or name), else the newest completed run tagged
-    ``baseline_tag``, else the policy's own baseline."""
-    params = {"baseline": baseline, "baseline_tag": baseline_tag}
+    ``baseline_tag``, else the policy's own baseline. It lists the first ``limit`` outcomes
+    and regressions (the server's default: 1,000); :meth:`gate_items` and
+    :meth:`gate_regressions` page the rest from its ``*_next_cursor``."""
+    params = {"baseline": baseline, "baseline_tag": baseline_tag, "limit": limit}
     return Call("GET", path("experiments", experiment, "gate"), model(GateVerdict), params=params)
+
+
+def experiment_gate_items(
+    experiment: str,
+    *,
+    baseline: str | None = None,
+    baseline_tag: str | None = None,
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> Call[Page[ItemOutcome]]:
+    """One page of the gate's outcomes (one per item and repetition, in run order); pass
+    ``next_cursor`` (or the verdict's ``items_next_cursor``) back as ``cursor``."""
+    params = {"baseline": baseline, "baseline_tag": baseline_tag, "cursor": cursor, "limit": limit}
+    return Call(
+        "GET",
+        path("experiments", experiment, "gate", "items"),
+        model(Page[ItemOutcome]),
+        params=params,
+    )
+
+
+def experiment_gate_regressions(
+    experiment: str,
+    *,
+    baseline: str | None = None,
+    baseline_tag: str | None = None,
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> Call[Page[ItemRegression]]:
+    """One page of the gate's regressed items (once each, in run order); as
+    :meth:`gate_items`, from the verdict's ``regressions_next_cursor``."""
+    params = {"baseline": baseline, "baseline_tag": baseline_tag, "cursor": cursor, "limit": limit}
+    return Call(
+        "GET",
+        path("experiments", experiment, "gate", "regressions"),
+        model(Page[ItemRegression]),
+        params=params,
+    )
 
 
 def compare_prompt_versions(

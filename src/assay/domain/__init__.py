@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         Record,
     )
     from assay.domain.comparison import (
+        GATE_LIMIT,
         PASS_METRIC,
         Cell,
         Change,
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
         ExperimentBrief,
         ExperimentComparison,
         GateCheck,
+        GateOutcomeSource,
         GateVerdict,
         ItemFilter,
         ItemOutcome,
@@ -235,7 +237,9 @@ _LAZY = {
     "FromRunRequest": "assay.domain.payloads",
     "Frontier": "assay.domain.verdicts",
     "FrontierPoint": "assay.domain.verdicts",
+    "GATE_LIMIT": "assay.domain.comparison",
     "GateCheck": "assay.domain.comparison",
+    "GateOutcomeSource": "assay.domain.comparison",
     "GateVerdict": "assay.domain.comparison",
     "Health": "assay.domain.payloads",
     "Histogram": "assay.domain.analytics",
@@ -352,6 +356,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "CLI_ACTOR",
     "EXPERIMENT_SORT_FIELDS",
+    "GATE_LIMIT",
     "JSON",
     "LOCAL_ACTOR",
     "MODEL_OPTIONS",
@@ -406,6 +411,7 @@ __all__ = [
     "Frontier",
     "FrontierPoint",
     "GateCheck",
+    "GateOutcomeSource",
     "GateVerdict",
     "Health",
     "Histogram",

@@ -6,11 +6,12 @@ gates); the REST API serves them and the SDK client parses them back into the sa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from enum import StrEnum
-from typing import Any, Literal
+from itertools import islice
+from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from assay.domain.common import JSON, JsonObject
 from assay.errors import InvalidInput
@@ -385,8 +386,29 @@ class ItemRegression(_Model):
         return "" if self.trials <= 1 else f"{self.regressed} of {self.trials} trials"
 
 
+class GateOutcomeSource(Protocol):
+    """Where a verdict's outcomes come from in full: the analysis derives them from the runs'
+    columns a chunk at a time (:class:`assay.analysis.gate_items.GateOutcomes`)."""
+
+    def items(self, start: int = 0, stop: int | None = None) -> Iterator[ItemOutcome]: ...
+
+    def trials(self) -> Iterator[list[ItemOutcome]]: ...
+
+    def regressions(self, start: int = 0, stop: int | None = None) -> Iterator[ItemRegression]: ...
+
+
+#: Outcomes and regressions a verdict lists unless asked otherwise (the rest are counted).
+GATE_LIMIT = 1000
+
+
 class GateVerdict(_Model):
-    """Whether a run passes its regression policy, check by check."""
+    """Whether a run passes its regression policy, check by check.
+
+    ``items`` and ``regressions`` list the first outcomes and regressions (1,000 by default);
+    ``items_total``, ``items_failing`` and ``regressions_total`` count all of them. A verdict
+    computed in this process yields every one from the runs' columns (:meth:`iter_items`,
+    :meth:`iter_trials`, :meth:`iter_regressions`); over the API, follow
+    ``items_next_cursor`` and ``regressions_next_cursor``."""
 
     passed: bool
     run_id: str
@@ -397,11 +419,30 @@ class GateVerdict(_Model):
     checks: list[GateCheck]
     means: dict[str, float | None] = Field(description="The candidate's mean per metric.")
     comparison: Comparison | None = Field(description="Against the baseline, statistics only.")
-    items: list[ItemOutcome] = Field(description="One per (item, repetition) of the candidate.")
+    items: list[ItemOutcome] = Field(
+        description="Outcomes per (item, repetition) of the candidate, in run order: the first "
+        "`limit` of `items_total`."
+    )
+    items_total: int = Field(
+        default=0, description="Outcomes of the candidate, one per (item, repetition)."
+    )
+    items_failing: int = Field(default=0, description="Outcomes that did not pass.")
+    items_next_cursor: str | None = Field(
+        default=None,
+        description="When `items` is not all of them: the `cursor` of "
+        "`GET /experiments/{id}/gate/items/` for the next page.",
+    )
     regressions: list[ItemRegression] = Field(
         default_factory=list,
         description="Items that passed in the baseline and fail now, once each (in run order), "
-        "with how many of their compared trials regressed.",
+        "with how many of their compared trials regressed: the first `limit` of "
+        "`regressions_total`.",
+    )
+    regressions_total: int = Field(default=0, description="Items that regressed.")
+    regressions_next_cursor: str | None = Field(
+        default=None,
+        description="When `regressions` is not all of them: the `cursor` of "
+        "`GET /experiments/{id}/gate/regressions/` for the next page.",
     )
     policy: RegressionPolicy
     target_cost: float | None = Field(
@@ -410,6 +451,94 @@ class GateVerdict(_Model):
     judge_cost: float | None = Field(
         default=None, description="What the candidate's LLM-judge calls cost (USD), apart."
     )
+    _source: GateOutcomeSource | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _counted(cls, data: Any) -> Any:
+        """A verdict from a server without the counts lists every outcome: count the lists."""
+        if isinstance(data, Mapping) and "items_total" not in data:
+            items = data.get("items") or []
+            data = dict(data)
+            data["items_total"] = len(items)
+            data["items_failing"] = sum(1 for i in items if not _field(i, "passed"))
+            data.setdefault("regressions_total", len(data.get("regressions") or []))
+        return data
+
+    def __eq__(self, other: object) -> bool:  # the outcome source is not part of the record
+        if not isinstance(other, GateVerdict):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickled as the record alone: the runs' columns stay in this process."""
+        state = super().__getstate__()
+        if state.get("__pydantic_private__"):
+            state["__pydantic_private__"] = {**state["__pydantic_private__"], "_source": None}
+        return state
+
+    def with_outcomes(self, source: GateOutcomeSource) -> GateVerdict:
+        """This verdict, yielding every outcome from ``source`` (see :meth:`iter_items`)."""
+        self._source = source
+        return self
+
+    @property
+    def source(self) -> GateOutcomeSource | None:
+        """Where every outcome comes from (None: a verdict read back from JSON)."""
+        return self._source
+
+    @property
+    def complete(self) -> bool:
+        """Whether ``items`` and ``regressions`` list every outcome and regression."""
+        return (
+            len(self.items) == self.items_total and len(self.regressions) == self.regressions_total
+        )
+
+    def iter_items(self) -> Iterator[ItemOutcome]:
+        """Every outcome in run order, made a chunk at a time from the runs' columns."""
+        if self._source is not None:
+            return self._source.items()
+        self._whole("items", len(self.items), self.items_total)
+        return iter(self.items)
+
+    def iter_trials(self) -> Iterator[list[ItemOutcome]]:
+        """Each item's outcomes (its trials, in run order), items in order of first appearance:
+        one JUnit test case each."""
+        if self._source is not None:
+            return self._source.trials()
+        self._whole("items", len(self.items), self.items_total)
+        grouped: dict[str, list[ItemOutcome]] = {}
+        for item in self.items:
+            grouped.setdefault(item.item_id, []).append(item)
+        return iter(grouped.values())
+
+    def iter_regressions(self) -> Iterator[ItemRegression]:
+        """Every regressed item, once, in run order."""
+        if self._source is not None:
+            return self._source.regressions()
+        self._whole("regressions", len(self.regressions), self.regressions_total)
+        return iter(self.regressions)
+
+    def first_regressions(self, n: int) -> list[ItemRegression]:
+        """The first ``n`` regressed items: from ``regressions``, else from the source when
+        the list is shorter (a verdict asked to list fewer)."""
+        if len(self.regressions) >= min(n, self.regressions_total) or self._source is None:
+            return self.regressions[:n]
+        return list(islice(self._source.regressions(), n))
+
+    def _whole(self, what: str, listed: int, total: int) -> None:
+        if listed < total:
+            raise InvalidInput(
+                f"this verdict lists {listed} of its {total} {what}; page the rest with "
+                f"GET /experiments/{{id}}/gate/{what}/ (the verdict's {what}_next_cursor)",
+                field=what,
+            )
+
+
+def _field(value: Any, name: str) -> Any:
+    return value.get(name) if isinstance(value, Mapping) else getattr(value, name, None)
 
 
 # ---------------------------------------------------------------------- seed-shaped responses
@@ -458,6 +587,7 @@ class PromptVersionComparison(_Model):
 
 
 __all__ = [
+    "GATE_LIMIT",
     "PASS_METRIC",
     "Cell",
     "Change",
@@ -472,6 +602,7 @@ __all__ = [
     "ExperimentBrief",
     "ExperimentComparison",
     "GateCheck",
+    "GateOutcomeSource",
     "GateVerdict",
     "ItemFilter",
     "ItemOutcome",

@@ -4,17 +4,20 @@ and the dashboard's comparison page share.
 :func:`compare_runs` gives the statistics and a page of item rows (:func:`inputs_of` what
 those items were run with); :func:`compare` gives the API's side-by-side shape (``experiments``
 map, ``comparisons`` per dataset item) enriched with ``statistics``, the first experiment being
-the baseline; :func:`gate` gives the verdict of a run against its baseline and policy.
+the baseline; :func:`gate` gives the verdict of a run against its baseline and policy, and
+:func:`gate_items` / :func:`gate_regressions` page its outcomes and regressions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from assay.analysis import compare_experiments, gate_experiment, item_inputs
-from assay.analysis.service import SharedFrames
+from assay.analysis.gate_items import GateOutcomes
+from assay.analysis.service import SharedFrames, gate_outcomes, gate_runs
 from assay.domain import (
+    GATE_LIMIT,
     Comparison,
     ComparisonRow,
     DatasetItemBrief,
@@ -23,12 +26,16 @@ from assay.domain import (
     ExperimentComparison,
     GateVerdict,
     ItemFilter,
+    ItemOutcome,
+    ItemRegression,
     PAdjust,
+    Page,
     RegressionPolicy,
     Result,
 )
-from assay.errors import AssayError, InvalidInput, NotFound
+from assay.errors import AssayError, Conflict, InvalidInput, NotFound
 from assay.store import Store
+from assay.store.sql import decode_cursor, encode_cursor
 
 MAX_EXPERIMENTS = 10
 
@@ -184,13 +191,17 @@ def gate(
     baseline_tag: str | None = None,
     policy: RegressionPolicy | None = None,
     outcomes: bool = True,
+    limit: int | None = GATE_LIMIT,
     shared: SharedFrames | None = None,
 ) -> GateVerdict:
     """The verdict ``assay gate`` gives: the given policy, else the dataset's stored one.
 
     A run (or baseline) without a single score is refused: a pass rate of 0 % against 0 %
-    would otherwise pass the gate without anything having been judged. ``outcomes=False``
-    leaves out the per-item outcomes; ``shared`` holds frames already read.
+    would otherwise pass the gate without anything having been judged. The verdict lists the
+    first ``limit`` outcomes and regressions (None: all); when there are more, its
+    ``items_next_cursor`` and ``regressions_next_cursor`` page the rest (:func:`gate_items`,
+    :func:`gate_regressions`). ``outcomes=False`` lists none; ``shared`` holds frames already
+    read.
     """
     verdict = gate_experiment(
         store,
@@ -199,13 +210,167 @@ def gate(
         baseline_tag=baseline_tag,
         policy=policy,
         outcomes=outcomes,
+        limit=limit,
         shared=shared,
     )
-    runs = [verdict.run_id, *([verdict.baseline_id] if verdict.baseline_id else [])]
-    missing = unscored(store, runs)
+    _refuse_unscored(store, verdict.run_id, verdict.baseline_id)
+    source = verdict.source
+    if not outcomes or not isinstance(source, GateOutcomes):
+        return verdict
+    cursors: dict[str, str | None] = {}
+    if len(verdict.items) < verdict.items_total:
+        cursors["items_next_cursor"] = _cursor("items", source, len(verdict.items))
+    if len(verdict.regressions) < verdict.regressions_total:
+        at = len(verdict.regressions)
+        cursors["regressions_next_cursor"] = _cursor("regressions", source, at)
+    if not cursors:
+        return verdict
+    return verdict.model_copy(update=cursors).with_outcomes(source)
+
+
+def _refuse_unscored(store: Store, run_id: str, baseline_id: str | None) -> None:
+    missing = unscored(store, [run_id, *([baseline_id] if baseline_id else [])])
     if missing:
         raise InvalidInput(no_scores_message(missing[0]), field="run")
-    return verdict
+
+
+#: The most outcomes or regressions one page of :func:`gate_items` / :func:`gate_regressions`
+#: returns.
+GATE_PAGE_MAX = 10_000
+GatePart = Literal["items", "regressions"]
+
+
+def _cursor(part: GatePart, source: GateOutcomes, start: int) -> str:
+    """Where the next page of ``part`` starts, for the runs as they are now."""
+    return encode_cursor(part, source.baseline_id, source.digest, start)
+
+
+def _decode(cursor: str, part: GatePart) -> tuple[str | None, str, int]:
+    """The baseline, the runs' digest and the position a cursor of ``part`` was issued for."""
+    values = decode_cursor(cursor, 4)
+    kind, baseline_id, digest, start = values
+    valid = (
+        kind in ("items", "regressions")
+        and (baseline_id is None or isinstance(baseline_id, str))
+        and isinstance(digest, str)
+        and isinstance(start, int)
+        and not isinstance(start, bool)
+        and start >= 0
+    )
+    if not valid:
+        raise InvalidInput("malformed pagination cursor", field="cursor")
+    if kind != part:
+        raise InvalidInput(
+            f"this cursor pages the gate's {kind}, not its {part}: pass it to "
+            f"/gate/{kind}/ (or start {part} without a cursor)",
+            field="cursor",
+        )
+    return baseline_id, digest, start
+
+
+def _page_source(
+    store: Store,
+    ref: str,
+    part: GatePart,
+    *,
+    baseline: str | None,
+    baseline_tag: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[GateOutcomes, int]:
+    """The outcomes of the gate a page reads, and where the page starts."""
+    if not 1 <= limit <= GATE_PAGE_MAX:
+        raise InvalidInput(
+            f"limit must be between 1 and {GATE_PAGE_MAX:,}, not {limit}", field="limit"
+        )
+    start, digest = 0, None
+    if cursor is None:
+        runs = gate_runs(store, ref, baseline=baseline, baseline_tag=baseline_tag)
+    else:
+        issued_for, digest, start = _decode(cursor, part)
+        if baseline is None and baseline_tag is None:
+            # The policy plays no part in the outcomes; the default one names no baseline.
+            runs = gate_runs(store, ref, baseline=issued_for, policy=RegressionPolicy())
+        else:
+            runs = gate_runs(store, ref, baseline=baseline, baseline_tag=baseline_tag)
+            found = runs.baseline.id if runs.baseline is not None else None
+            if found != issued_for:
+                raise InvalidInput(
+                    f"this cursor was issued against baseline {issued_for or 'none'}, not "
+                    f"{found or 'none'}: page with the same baseline",
+                    field="cursor",
+                )
+    _refuse_unscored(store, runs.candidate.id, runs.baseline.id if runs.baseline else None)
+    source = gate_outcomes(store, runs)
+    if digest is not None and digest != source.digest:
+        raise Conflict(
+            "the runs' results or scores changed since this cursor was issued; page again "
+            "from the start (without a cursor)",
+            field="cursor",
+        )
+    return source, start
+
+
+def _next(part: GatePart, source: GateOutcomes, stop: int, total: int) -> str | None:
+    return None if stop >= total else _cursor(part, source, stop)
+
+
+def gate_items(
+    store: Store,
+    ref: str,
+    *,
+    baseline: str | None = None,
+    baseline_tag: str | None = None,
+    cursor: str | None = None,
+    limit: int = GATE_LIMIT,
+) -> Page[ItemOutcome]:
+    """One page of a gate's outcomes (one per item and repetition of the candidate, in run
+    order), without its statistics; ``next_cursor`` continues it. The baseline is resolved as
+    :func:`gate` does (a cursor keeps the one it was issued with), and a cursor refuses runs
+    changed since it was issued (``Conflict``)."""
+    source, start = _page_source(
+        store,
+        ref,
+        "items",
+        baseline=baseline,
+        baseline_tag=baseline_tag,
+        cursor=cursor,
+        limit=limit,
+    )
+    stop = min(start + limit, source.total)
+    return Page[ItemOutcome](
+        items=list(source.items(start, stop)),
+        next_cursor=_next("items", source, stop, source.total),
+        total=source.total,
+    )
+
+
+def gate_regressions(
+    store: Store,
+    ref: str,
+    *,
+    baseline: str | None = None,
+    baseline_tag: str | None = None,
+    cursor: str | None = None,
+    limit: int = GATE_LIMIT,
+) -> Page[ItemRegression]:
+    """One page of a gate's regressed items (once each, in run order); see :func:`gate_items`."""
+    source, start = _page_source(
+        store,
+        ref,
+        "regressions",
+        baseline=baseline,
+        baseline_tag=baseline_tag,
+        cursor=cursor,
+        limit=limit,
+    )
+    total = source.regressions_total
+    stop = min(start + limit, total)
+    return Page[ItemRegression](
+        items=list(source.regressions(start, stop)),
+        next_cursor=_next("regressions", source, stop, total),
+        total=total,
+    )
 
 
 def unscored(store: Store, run_ids: Sequence[str]) -> list[Experiment]:
@@ -218,10 +383,10 @@ def no_scores_message(run: Experiment) -> str:
     return f"run {run.name!r} has no scores; score it first"
 
 
-def regression_inputs(store: Store, verdict: GateVerdict) -> dict[str, Result]:
-    """What the verdict's regressed items were run with (by item id)."""
+def regression_inputs(store: Store, verdict: GateVerdict, shown: int = 10) -> dict[str, Result]:
+    """What the verdict's first ``shown`` regressed items were run with (by item id)."""
     runs = [verdict.run_id, *([verdict.baseline_id] if verdict.baseline_id else [])]
-    return inputs_of(store, runs, {i.item_id for i in verdict.regressions})
+    return inputs_of(store, runs, {i.item_id for i in verdict.first_regressions(shown)})
 
 
 def gates_against(

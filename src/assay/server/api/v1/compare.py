@@ -8,19 +8,30 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from assay.domain import (
+    GATE_LIMIT,
     PASS_METRIC,
     Agreement,
     ExperimentComparison,
     Frontier,
     GateVerdict,
+    ItemOutcome,
+    ItemRegression,
     JsonObject,
     LinkedExperiment,
     PAdjust,
+    Page,
     PromptVersionComparison,
 )
 from assay.errors import InvalidInput
 from assay.server.auth import ProjectStore
-from assay.service.compare import MAX_EXPERIMENTS, compare, gate
+from assay.service.compare import (
+    GATE_PAGE_MAX,
+    MAX_EXPERIMENTS,
+    compare,
+    gate,
+    gate_items,
+    gate_regressions,
+)
 from assay.service.experiments import ExperimentBody, launch_pair
 
 router = APIRouter(tags=["experiments"])
@@ -91,11 +102,61 @@ def gate_experiment(
     experiment_id: str,
     baseline: str | None = None,
     baseline_tag: str | None = None,
+    limit: Annotated[int, Query(ge=0, le=GATE_PAGE_MAX)] = GATE_LIMIT,
 ) -> GateVerdict:
     """Pass or fail a completed run (the verdict of ``assay gate``): the dataset's stored
     regression policy, against ``baseline`` (id or name) or the newest completed run tagged
-    ``baseline_tag`` on its dataset, else the policy's own baseline."""
-    return gate(store, experiment_id, baseline=baseline, baseline_tag=baseline_tag)
+    ``baseline_tag`` on its dataset, else the policy's own baseline.
+
+    ``items`` and ``regressions`` list the first ``limit`` of each (``items_total`` and
+    ``regressions_total`` count them all); when there are more, ``items_next_cursor`` and
+    ``regressions_next_cursor`` continue them at ``gate/items/`` and ``gate/regressions/``."""
+    return gate(store, experiment_id, baseline=baseline, baseline_tag=baseline_tag, limit=limit)
+
+
+PageLimit = Annotated[int, Query(ge=1, le=GATE_PAGE_MAX)]
+
+
+@router.get("/experiments/{experiment_id}/gate/items/")
+def gate_experiment_items(
+    store: ProjectStore,
+    experiment_id: str,
+    baseline: str | None = None,
+    baseline_tag: str | None = None,
+    cursor: str | None = None,
+    limit: PageLimit = GATE_LIMIT,
+) -> Page[ItemOutcome]:
+    """One page of the gate's outcomes (one per item and repetition, in run order) without
+    its statistics; follow ``next_cursor``. A cursor keeps the baseline it was issued for, and
+    is refused (409) when either run's results or scores changed since."""
+    return gate_items(
+        store,
+        experiment_id,
+        baseline=baseline,
+        baseline_tag=baseline_tag,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+@router.get("/experiments/{experiment_id}/gate/regressions/")
+def gate_experiment_regressions(
+    store: ProjectStore,
+    experiment_id: str,
+    baseline: str | None = None,
+    baseline_tag: str | None = None,
+    cursor: str | None = None,
+    limit: PageLimit = GATE_LIMIT,
+) -> Page[ItemRegression]:
+    """One page of the gate's regressed items (once each, in run order); as ``gate/items/``."""
+    return gate_regressions(
+        store,
+        experiment_id,
+        baseline=baseline,
+        baseline_tag=baseline_tag,
+        cursor=cursor,
+        limit=limit,
+    )
 
 
 class PromptVersionsBody(BaseModel):
