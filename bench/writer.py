@@ -84,11 +84,11 @@ def measure(n: int, profile: str | None = None) -> dict[str, Any]:
             )
         )
     try:
-        from assay.engine.interpreter import tuned_for_runs
+        from assay.engine.interpreter import relaxed_gc
     except ImportError:  # a tree from before the module's rename
-        from assay.engine.memory import relaxed_gc as tuned_for_runs  # type: ignore[no-redef]
+        from assay.engine.memory import relaxed_gc  # type: ignore[no-redef]
 
-    with tuned_for_runs():  # as during a run
+    with relaxed_gc():  # as during a run
         timed: dict[str, Any] = _timed(store, planned, completions, n, profile)
     summary = store.experiments.summary(planned.experiment.id)
     if summary.completed != n:

@@ -322,3 +322,27 @@ async def test_stopping_ends_a_retry_wait_and_leaves_the_item_unfinished(store: 
     summary = store.experiments.summary(experiment.id)
     assert (summary.failed, summary.cancelled) == (0, 1)  # not recorded as failed
     assert prepared.runner.progress.retries == 1
+
+
+def test_interpreter_and_event_loop_of_a_run(store: Store) -> None:
+    """Async calls run on uvloop under a 1 ms switch interval; sync ones keep the default."""
+    import sys
+
+    before = sys.getswitchinterval()
+    seen: dict[str, tuple[float, str]] = {}
+
+    async def on_the_loop(x: dict[str, str]) -> str:
+        loop = type(asyncio.get_running_loop()).__module__
+        seen["async"] = (sys.getswitchinterval(), loop)
+        return x["q"]
+
+    def on_a_thread(x: dict[str, str]) -> str:
+        seen["sync"] = (sys.getswitchinterval(), "")
+        return x["q"]
+
+    assay.evaluate(ITEMS[:1], on_the_loop, store=store, quiet=True)
+    assay.evaluate(ITEMS[:1], on_a_thread, store=store, quiet=True)
+    assert seen["async"][0] == pytest.approx(0.001)
+    assert seen["async"][1].startswith("uvloop")
+    assert seen["sync"][0] == before
+    assert sys.getswitchinterval() == before

@@ -17,7 +17,7 @@ from assay.domain import (
     Selection,
     SequentialSettings,
 )
-from assay.engine.interpreter import tuned_for_runs
+from assay.engine.interpreter import relaxed_gc
 from assay.engine.options import RunOptions
 from assay.engine.runner import Runner, Work
 from assay.engine.sequential import KEY as SEQUENTIAL
@@ -111,7 +111,7 @@ def plan(
     runner = Runner(store, target, built, options)
     runner.prewarm(found.item_count * trials)  # a writer process starts while we plan
     try:
-        with tuned_for_runs():
+        with relaxed_gc():
             planned = store.experiments.prepare(
                 data, config_hash=config_hash(spec, recorded, evaluator_ids), stream=True
             )

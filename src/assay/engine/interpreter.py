@@ -7,11 +7,12 @@ active the young-generation threshold is raised and the objects that existed bef
 are frozen out of collections. Reference counting still frees everything as usual; only cycle
 detection runs less often.
 
-The event loop shares the interpreter lock with the result writer's thread. A thread that
-wants the lock back (the loop, woken by a timer or a socket) waits up to the switch interval
-for it, 5 ms by default: with a thousand calls in flight that wait is added to every call.
-While a run is active the interval is 1 ms. Both settings are restored when the last active
-run ends.
+A run of async calls waits on its event loop, which shares the interpreter lock with the
+result writer's thread. The loop, woken by a timer or a socket, waits up to the switch
+interval for the lock, 5 ms by default: with a thousand calls in flight that wait is added to
+every call. While such a run is active the interval is 1 ms. (Runs of sync functions keep the
+default: their calls run on threads that all want the lock, and switching five times as often
+costs them CPU.) Each setting is restored when the last run that changed it ends.
 """
 
 from __future__ import annotations
@@ -22,34 +23,54 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-_lock = threading.Lock()
-_active = 0
-_saved: tuple[int, int, int] | None = None
-_saved_interval = 0.005
 SWITCH_INTERVAL = 0.001  # seconds
+
+_lock = threading.Lock()
+_relaxed = 0
+_saved_threshold: tuple[int, int, int] | None = None
+_short = 0
+_saved_interval: float | None = None
 
 
 @contextmanager
-def tuned_for_runs() -> Iterator[None]:
-    global _active, _saved, _saved_interval
+def relaxed_gc() -> Iterator[None]:
+    """Fewer cycle collections while any run (or plan) is active."""
+    global _relaxed, _saved_threshold
     with _lock:
-        if _active == 0:
-            _saved = gc.get_threshold()
-            _saved_interval = sys.getswitchinterval()
-            if _saved_interval > SWITCH_INTERVAL:  # a shorter one the process chose stays
-                sys.setswitchinterval(SWITCH_INTERVAL)
+        if _relaxed == 0:
+            _saved_threshold = gc.get_threshold()
             gc.freeze()
-            first, second, third = _saved
+            first, second, third = _saved_threshold
             gc.set_threshold(max(first, 50_000), max(second, 20), max(third, 20))
-        _active += 1
+        _relaxed += 1
     try:
         yield
     finally:
         with _lock:
-            _active -= 1
-            if _active == 0 and _saved is not None:
-                gc.set_threshold(*_saved)
+            _relaxed -= 1
+            if _relaxed == 0 and _saved_threshold is not None:
+                gc.set_threshold(*_saved_threshold)
                 gc.unfreeze()
-                if _saved_interval > SWITCH_INTERVAL:
-                    sys.setswitchinterval(_saved_interval)
-                _saved = None
+                _saved_threshold = None
+
+
+@contextmanager
+def short_switch_interval() -> Iterator[None]:
+    """The 1 ms switch interval while any run of async calls is active (a shorter one the
+    process chose stays)."""
+    global _short, _saved_interval
+    with _lock:
+        if _short == 0:
+            current = sys.getswitchinterval()
+            if current > SWITCH_INTERVAL:
+                _saved_interval = current
+                sys.setswitchinterval(SWITCH_INTERVAL)
+        _short += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _short -= 1
+            if _short == 0 and _saved_interval is not None:
+                sys.setswitchinterval(_saved_interval)
+                _saved_interval = None

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from assay.domain import Experiment, ExperimentStatus, WorkItem
 from assay.engine.attempts import Attempts, Failed
-from assay.engine.interpreter import tuned_for_runs
+from assay.engine.interpreter import relaxed_gc, short_switch_interval
 from assay.engine.limits import AdaptiveLimit, Limiter, limiter_for
 from assay.engine.options import Progress, RunOptions
 from assay.engine.otel import capture as capture_otel
@@ -172,7 +172,8 @@ class Runner(Attempts):
         With ``planned`` (a plan not yet written) the writer thread commits the plan first while
         the items already start running.
         """
-        with tuned_for_runs(), capture_otel():  # OpenTelemetry spans inside target calls
+        switching = contextlib.nullcontext() if self.sync else short_switch_interval()
+        with relaxed_gc(), switching, capture_otel():  # OpenTelemetry spans inside target calls
             return await self._run(experiment_id, work, planned)
 
     async def _run(
