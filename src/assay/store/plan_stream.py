@@ -55,7 +55,7 @@ class StreamedWork:
         return self.items * self.trials
 
     def __iter__(self) -> Iterator[WorkItem]:
-        for page in read_ahead(self._pages()):  # off the caller's thread: a run's event loop
+        for page in read_ahead(self._pages(), depth=1):  # off the caller's thread (a run's loop)
             yield from page
 
     def _pages(self) -> Iterator[list[WorkItem]]:
