@@ -168,7 +168,12 @@ def test_distributions_and_latency(store: Store, dataset: tuple[str, list[str]])
     assert tone.categories == {"curt": 2, "polite": 2}
     assert tone.bins == []
     lat = store.analytics.latency_distribution(exp, bins=3)
-    assert sum(b.count for b in lat.bins) == 4
+    # each value in the bin its lower edge opens; the highest in the last
+    assert [(b.lower, b.upper, b.count) for b in lat.bins] == [
+        (100, 200, 1),
+        (200, 300, 1),
+        (300, 400, 2),
+    ]
     stats = store.analytics.latency(exp)
     assert (stats.count, stats.mean, stats.p50, stats.max) == (4, 250, 250, 400)
     assert stats.p90 == pytest.approx(370)

@@ -11,7 +11,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Integer, and_, case, cast, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    case,
+    func,
+    or_,
+    select,
+)
 
 from assay.domain import (
     DatasetHealth,
@@ -313,18 +321,7 @@ class Analytics:
         if n:
             low, high = float(low), float(high)
             width = (high - low) / bins if high > low else 1.0
-            scaled = (column - low) / width
-            # floor() is not built into every SQLite; CAST truncates, which is floor for x >= 0.
-            floor = func.floor(scaled) if not self.db.is_sqlite else cast(scaled, Integer)
-            index = case((column >= high, bins - 1), else_=floor)
-            count_of = {
-                int(b): int(c)
-                for b, c in conn.execute(
-                    select(index.label("b"), func.count())
-                    .where(where, column.is_not(None))
-                    .group_by("b")
-                )
-            }
+            count_of = _bin_counts(conn, column, where, (low, high, width), bins)
             edges = [low + i * width for i in range(bins + 1)]
             if high > low:
                 out_bins = [
@@ -452,3 +449,38 @@ class Analytics:
                 ).group_by(per_config.c.item_id)
             ).all()
         )
+
+
+def _bin_counts(
+    conn: Connection,
+    column: Any,
+    where: ColumnElement[bool],
+    bounds: tuple[float, float, float],
+    bins: int,
+) -> dict[int, int]:
+    """How many non-null values of ``column`` fall in each of ``bins`` bins: ``bounds`` are
+    the lowest value, the highest (counted in the last bin) and the bins' width. PostgreSQL
+    groups them on the server. SQLite runs in this process, and its ``GROUP BY`` on a
+    computed bin sorts every row in memory first (about 60 MB over a million values): there
+    the values are counted here, a chunk at a time straight off the driver's cursor."""
+    low, high, width = bounds
+    if conn.dialect.name != "sqlite":
+        index = case((column >= high, bins - 1), else_=func.floor((column - low) / width))
+        grouped = select(index.label("b"), func.count()).where(where, column.is_not(None))
+        return {int(b): int(n) for b, n in conn.execute(grouped.group_by("b"))}
+    counts = [0] * bins
+    last = bins - 1
+    compiled = select(column).where(where, column.is_not(None)).compile(dialect=conn.dialect)
+    params = tuple(compiled.params[k] for k in compiled.positiontup or ())
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), params)
+        while chunk := cursor.fetchmany(_CHUNK):
+            for (value,) in chunk:
+                counts[last if value >= high else int((value - low) / width)] += 1
+    finally:
+        cursor.close()
+    return {i: n for i, n in enumerate(counts) if n}
+
+
+_CHUNK = 10_000
