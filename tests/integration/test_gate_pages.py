@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from assay.client import Assay
 from assay.config import Settings
 from assay.domain import DatasetCreate, ItemCreate, ItemOutcome, ItemRegression, ScoreCreate
 from assay.scorers import exact_match
-from assay.store import Store
+from assay.store import Store, open_store
 from assay.store.sql import encode_cursor
 from assay.store.tables import projects
 
@@ -246,3 +247,31 @@ def test_runs_of_the_same_items_share_their_id_column(store: Store, runs: dict[s
     assert frame.item_ids is base.item_ids
     compared = compare_experiments(store, [runs["base"], runs["cand"]], items=False)
     assert compared.runs[1].results == N * TRIALS
+
+
+def test_a_cursor_naming_another_projects_run_reads_nothing_of_it(
+    http: TestClient, store: Store, settings: Settings, runs: dict[str, str]
+) -> None:
+    """A forged cursor's baseline is looked up in the caller's project only: another
+    project's run id is refused like an id nobody holds, and none of its outcomes is read."""
+    other = open_store(settings, project=f"other-{uuid.uuid4().hex[:12]}")
+    try:
+        other.datasets.create(DatasetCreate(name="theirs"))
+        other.datasets.add_items("theirs", [ItemCreate(input={"q": "secret"})])
+        theirs = assay.evaluate("theirs", lambda x: "secret answer", store=other).id
+    finally:
+        other.close()
+    url = f"/api/v1/experiments/{runs['cand']}/gate/items/"
+    nobody = str(uuid.uuid4())
+    forged = http.get(url, params={"cursor": encode_cursor("items", theirs, "d", 0)})
+    unknown = http.get(url, params={"cursor": encode_cursor("items", nobody, "d", 0)})
+    assert forged.status_code == unknown.status_code == 404
+    refused = _error(forged, 404)
+    assert refused == _error(unknown, 404) | {"message": refused["message"]}
+    assert refused["message"].replace(theirs, "ID") == (
+        _error(unknown, 404)["message"].replace(nobody, "ID")
+    )
+    assert "secret" not in forged.text
+    # Nor does naming it as the baseline outright.
+    named = http.get(f"/api/v1/experiments/{runs['cand']}/gate/", params={"baseline": theirs})
+    assert named.status_code == 404 and "secret" not in named.text

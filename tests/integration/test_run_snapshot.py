@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import assay
@@ -14,19 +13,11 @@ from assay.engine import snapshot as streamed
 from assay.scorers import contains, exact_match
 from assay.store import Store, run_frames
 from assay.store.run_columns import judge_spreads
+from tests.unit.analysis_support import assert_same_frame
 
 
 def _same(a: RunFrame, b: RunFrame) -> None:
-    assert a.item_ids.tolist() == b.item_ids.tolist()
-    for column in ("repetition", "status", "passed", "latency_ms", "cost", "judge_cost"):
-        np.testing.assert_array_equal(getattr(a, column), getattr(b, column))
-        assert getattr(a, column).dtype == getattr(b, column).dtype
-    assert list(a.errors or ()) == list(b.errors or ())
-    assert list(a.scores) == list(b.scores)
-    for name in a.scores:
-        np.testing.assert_array_equal(a.scores[name].value, b.scores[name].value)
-        np.testing.assert_array_equal(a.scores[name].passed, b.scores[name].passed)
-    assert a.unaligned == b.unaligned
+    assert_same_frame(a, b, ("repetition", "status", "passed", "latency_ms", "cost", "judge_cost"))
     assert a.judge_spreads == b.judge_spreads
 
 

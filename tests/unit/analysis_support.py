@@ -10,8 +10,16 @@ import numpy as np
 import numpy.typing as npt
 
 from assay.analysis import RunFrame, ScoreColumn
-from assay.analysis.frame import COMPLETED
-from assay.domain import Result, ResultStatus, Score, ScoreDataType, ScoreSource
+from assay.analysis.frame import COLUMNS, COMPLETED
+from assay.domain import (
+    Experiment,
+    ExperimentStatus,
+    Result,
+    ResultStatus,
+    Score,
+    ScoreDataType,
+    ScoreSource,
+)
 from assay.ids import new_id
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -113,3 +121,48 @@ def result(
         finished_at=None,
         scores=list(scores),
     )
+
+
+def experiment(
+    eid: str, *, name: str | None = None, version: int = 1, selection: dict[str, Any] | None = None
+) -> Experiment:
+    """A completed experiment record of dataset ``d`` at ``version``."""
+    return Experiment(
+        id=eid,
+        project_id="p",
+        dataset_id="d",
+        dataset_version=version,
+        name=name or f"exp {eid}",
+        description=None,
+        config={},
+        config_hash=None,
+        selection=selection,
+        evaluator_ids=[],
+        scorers=[],
+        concurrency=1,
+        trials=1,
+        run_tag=None,
+        tags=[],
+        metadata={},
+        notes=None,
+        external=False,
+        status=ExperimentStatus.completed,
+        error=None,
+        created_at=NOW,
+        started_at=None,
+        finished_at=None,
+    )
+
+
+def assert_same_frame(a: RunFrame, b: RunFrame, columns: Sequence[str] = COLUMNS) -> None:
+    """The two frames hold the same rows: ids, ``columns``, errors and scores, with dtypes."""
+    assert a.id_list() == b.id_list()
+    for column in columns:
+        np.testing.assert_array_equal(getattr(a, column), getattr(b, column))
+        assert getattr(a, column).dtype == getattr(b, column).dtype
+    assert list(a.errors or ()) == list(b.errors or ())
+    assert list(a.scores) == list(b.scores)
+    for name in a.scores:
+        np.testing.assert_array_equal(a.scores[name].value, b.scores[name].value)
+        np.testing.assert_array_equal(a.scores[name].passed, b.scores[name].passed)
+    assert a.unaligned == b.unaligned

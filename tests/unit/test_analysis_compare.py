@@ -10,7 +10,7 @@ from assay.analysis.frame import align, item_codes
 from assay.analysis.items import item_rows
 from assay.domain import Comparison, ResultStatus, ScoreSource, Verdict
 from assay.errors import InvalidInput
-from tests.unit.analysis_support import frame, result, score
+from tests.unit.analysis_support import experiment, frame, result, score
 
 
 def _run(run_id: str, rows: list, **kw: object) -> RunFrame:
@@ -343,41 +343,10 @@ def test_item_pages() -> None:
 
 
 def test_from_experiment_uses_name_version_and_selection() -> None:
-    from datetime import UTC, datetime
-
-    from assay.domain import Experiment, ExperimentStatus
-
-    def experiment(eid: str, version: int, selection: dict | None) -> Experiment:
-        return Experiment(
-            id=eid,
-            project_id="p",
-            dataset_id="d",
-            dataset_version=version,
-            name=f"exp {eid}",
-            description=None,
-            config={},
-            config_hash=None,
-            selection=selection,
-            evaluator_ids=[],
-            scorers=[],
-            concurrency=1,
-            trials=1,
-            run_tag=None,
-            tags=[],
-            metadata={},
-            notes=None,
-            external=False,
-            status=ExperimentStatus.completed,
-            error=None,
-            created_at=datetime(2026, 11, 22, tzinfo=UTC),
-            started_at=None,
-            finished_at=None,
-        )
-
-    a = RunFrame.from_experiment(experiment("A", 1, None), [result("A", "i1"), result("A", "i2")])
+    a = RunFrame.from_experiment(experiment("A"), [result("A", "i1"), result("A", "i2")])
     # B selected three items but has results for two: the selection is its item set.
     b = RunFrame.from_experiment(
-        experiment("B", 1, {"item_ids": ["i1", "i2", "i3"]}),
+        experiment("B", selection={"item_ids": ["i1", "i2", "i3"]}),
         [result("B", "i1"), result("B", "i2")],
     )
     assert (a.name, a.dataset_version, a.selection, a.item_count) == ("exp A", 1, None, 2)

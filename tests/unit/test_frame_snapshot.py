@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -16,36 +15,10 @@ from assay.analysis import RunFrame, snapshot
 from assay.analysis.frame import COLUMNS
 from assay.analysis.item_keys import encode
 from assay.analysis.snapshot_ids import header_ids
-from assay.domain import Experiment, ExperimentStatus, ResultStatus
-from tests.unit.analysis_support import result, score
+from assay.domain import ResultStatus
+from tests.unit.analysis_support import assert_same_frame, experiment, result, score
 
-
-def _experiment() -> Experiment:
-    return Experiment(
-        id="run-1",
-        project_id="p",
-        dataset_id="d",
-        dataset_version=2,
-        name="run one",
-        description=None,
-        config={},
-        config_hash=None,
-        selection=None,
-        evaluator_ids=[],
-        scorers=[],
-        concurrency=1,
-        trials=1,
-        run_tag=None,
-        tags=[],
-        metadata={},
-        notes=None,
-        external=False,
-        status=ExperimentStatus.completed,
-        error=None,
-        created_at=datetime(2026, 11, 22, tzinfo=UTC),
-        started_at=None,
-        finished_at=None,
-    )
+RUN = experiment("run-1", name="run one", version=2)
 
 
 def _frame(ids: list[str]) -> RunFrame:
@@ -71,31 +44,19 @@ IDS = ["a", "a", "b", 'quote " in it', "ä", "ä", "日本", "back\\slash"]
 PLAIN = ["q1", "q1", "q2", "q3", "q4", "q4"]
 
 
-def _same(a: RunFrame, b: RunFrame) -> None:
-    assert a.id_list() == b.id_list()
-    for column in COLUMNS:
-        np.testing.assert_array_equal(getattr(a, column), getattr(b, column))
-        assert getattr(a, column).dtype == getattr(b, column).dtype
-    assert list(a.errors or ()) == list(b.errors or ())
-    assert list(a.scores) == list(b.scores)
-    for name in a.scores:
-        np.testing.assert_array_equal(a.scores[name].value, b.scores[name].value)
-        np.testing.assert_array_equal(a.scores[name].passed, b.scores[name].passed)
-    assert a.unaligned == b.unaligned
-
-
 @pytest.mark.parametrize("ids", [IDS, PLAIN, []])
 def test_format_4_round_trips_with_one_value_columns_stored_once(ids: list[str]) -> None:
     frame = _frame(ids)
     data = snapshot.dumps(frame)
-    back = snapshot.loads(data, _experiment())
+    back = snapshot.loads(data, RUN)
     assert back is not None
-    _same(back, frame)
+    assert_same_frame(back, frame)
     assert (back.run_id, back.name, back.dataset_version) == ("run-1", "run one", 2)
     assert back.judge_spreads is None
     spread = {"judge": (0.04, 3, 7)}
     with_spread = snapshot.loads(
-        snapshot.dumps(replace(frame, judge_spreads=spread)), _experiment()
+        snapshot.dumps(replace(frame, judge_spreads=spread)),
+        RUN,
     )
     assert with_spread is not None
     assert with_spread.judge_spreads == spread
@@ -133,9 +94,9 @@ def _format_3(frame: RunFrame) -> bytes:
 @pytest.mark.parametrize("ids", [IDS, PLAIN])
 def test_format_3_reads_back_the_same(ids: list[str]) -> None:
     frame = _frame(ids)
-    back = snapshot.loads(_format_3(frame), _experiment())
+    back = snapshot.loads(_format_3(frame), RUN)
     assert back is not None
-    _same(back, frame)
+    assert_same_frame(back, frame)
 
 
 def _format_2(frame: RunFrame, *, engine: bool) -> bytes:
@@ -170,9 +131,9 @@ def _format_2(frame: RunFrame, *, engine: bool) -> bytes:
 @pytest.mark.parametrize("ids", [IDS, PLAIN, ["ä", "日本"], []])
 def test_format_2_reads_back_the_same(ids: list[str], engine: bool) -> None:
     frame = _frame(ids)
-    back = snapshot.loads(_format_2(frame, engine=engine), _experiment())
+    back = snapshot.loads(_format_2(frame, engine=engine), RUN)
     assert back is not None
-    _same(back, frame)
+    assert_same_frame(back, frame)
     assert back.judge_spreads == ({} if engine else None)
 
 
@@ -216,7 +177,7 @@ def test_format_2_headers_with_escapes_or_another_layout_are_parsed_whole() -> N
 def test_another_format_is_not_read() -> None:
     data = io.BytesIO()
     np.savez(data, header=np.frombuffer(b'{"format": 1}', dtype=np.uint8))
-    assert snapshot.loads(data.getvalue(), _experiment()) is None
+    assert snapshot.loads(data.getvalue(), RUN) is None
 
 
 @pytest.mark.parametrize("ids", [IDS, PLAIN, []])
@@ -228,18 +189,18 @@ def test_a_snapshot_holding_the_ids_of_a_frame_read_shares_them(
     data = snapshot.dumps(frame)
     monkeypatch.setattr(snapshot, "BLOCK", block)  # compared a block of ids at a time
     like = frame.item_ids.copy()
-    shared = snapshot.load(io.BytesIO(data), _experiment(), ids_like=like)
+    shared = snapshot.load(io.BytesIO(data), RUN, ids_like=like)
     assert shared is not None
     assert shared.item_ids is like
-    _same(shared, frame)
+    assert_same_frame(shared, frame)
     if not ids:
         return
     last_differs = encode([*ids[:-1], "other"]).astype(like.dtype)
     for other in (last_differs, like[:-1], like.astype(f"S{like.itemsize + 1}")):
-        back = snapshot.load(io.BytesIO(data), _experiment(), ids_like=other)
+        back = snapshot.load(io.BytesIO(data), RUN, ids_like=other)
         assert back is not None
         assert back.item_ids is not other
-        _same(back, frame)
-    older = snapshot.load(io.BytesIO(_format_3(frame)), _experiment(), ids_like=like)
+        assert_same_frame(back, frame)
+    older = snapshot.load(io.BytesIO(_format_3(frame)), RUN, ids_like=like)
     assert older is not None  # format 3: shared when stored as the same bytes, else read
-    _same(older, frame)
+    assert_same_frame(older, frame)
