@@ -274,4 +274,5 @@ def test_a_cursor_naming_another_projects_run_reads_nothing_of_it(
     assert "secret" not in forged.text
     # Nor does naming it as the baseline outright.
     named = http.get(f"/api/v1/experiments/{runs['cand']}/gate/", params={"baseline": theirs})
-    assert named.status_code == 404 and "secret" not in named.text
+    assert named.status_code == 404
+    assert "secret" not in named.text
