@@ -34,6 +34,7 @@ from assay.domain.analytics import HealthKind
 from assay.errors import InvalidInput, NotFound
 from assay.store.db import Database
 from assay.store.run_cache import cached_model
+from assay.store.sql import driver_cursor
 from assay.store.tables import datasets, experiments, results, scores
 
 _FINISHED = ("completed", "failed", "cancelled")
@@ -470,16 +471,10 @@ def _bin_counts(
         return {int(b): int(n) for b, n in conn.execute(grouped.group_by("b"))}
     counts = [0] * bins
     last = bins - 1
-    compiled = select(column).where(where, column.is_not(None)).compile(dialect=conn.dialect)
-    params = tuple(compiled.params[k] for k in compiled.positiontup or ())
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(str(compiled), params)
+    with driver_cursor(conn, select(column).where(where, column.is_not(None))) as cursor:
         while chunk := cursor.fetchmany(_CHUNK):
             for (value,) in chunk:
                 counts[last if value >= high else int((value - low) / width)] += 1
-    finally:
-        cursor.close()
     return {i: n for i, n in enumerate(counts) if n}
 
 

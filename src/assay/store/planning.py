@@ -32,6 +32,7 @@ from assay.errors import InvalidInput
 from assay.ids import new_id
 from assay.store.db import Database
 from assay.store.item_rows import alive_at
+from assay.store.sql import fetch_rows
 from assay.store.tables import dataset_items
 from assay.store.types import utcnow
 
@@ -186,22 +187,6 @@ def _page_query(
             tuple_(c.sort_order, c.id) > tuple_(literal(after[0]), literal(after[1]))
         )
     return query.order_by(c.sort_order, c.id)
-
-
-def fetch_rows(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
-    """``query``'s rows straight from the driver's cursor: no per-value processing (SQLite
-    booleans as 0/1, JSON as the text or the values the driver decodes)."""
-    compiled = query.compile(dialect=conn.dialect)
-    if compiled.positional:
-        params: Any = tuple(compiled.params[k] for k in compiled.positiontup or ())
-    else:
-        params = compiled.params
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(str(compiled), params)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
 
 
 def _pages_in_order(

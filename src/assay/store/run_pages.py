@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from assay.store.db import Database
-from assay.store.planning import fetch_rows
+from assay.store.sql import fetch_rows
 from assay.store.tables import results, scores
 
 PAGE = 5_000

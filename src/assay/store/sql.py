@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import ColumnElement, Table, Text, and_, cast, exists, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    Text,
+    and_,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
 
 from assay.errors import InvalidInput
 
@@ -75,3 +89,26 @@ def text_contains(column: ColumnElement[Any], needle: str) -> ColumnElement[bool
     """Case-insensitive substring match on a column (JSON columns match their serialised text)."""
     escaped = needle.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return func.lower(cast(column, Text)).like(f"%{escaped}%", escape="\\")
+
+
+@contextmanager
+def driver_cursor(conn: Connection, query: Select[Any]) -> Iterator[Any]:
+    """The driver's cursor with ``query`` executed on it: rows without per-value processing
+    (SQLite booleans as 0/1, JSON as the text or the values the driver decodes)."""
+    compiled = query.compile(dialect=conn.dialect)
+    if compiled.positional:
+        params: Any = tuple(compiled.params[k] for k in compiled.positiontup or ())
+    else:
+        params = compiled.params
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), params)
+        yield cursor
+    finally:
+        cursor.close()
+
+
+def fetch_rows(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
+    """``query``'s rows straight from the driver's cursor (see :func:`driver_cursor`)."""
+    with driver_cursor(conn, query) as cursor:
+        return list(cursor.fetchall())
