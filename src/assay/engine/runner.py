@@ -35,7 +35,7 @@ from assay.engine.options import Progress, RunOptions
 from assay.engine.otel import capture as capture_otel
 from assay.engine.retry import RetryPolicy, classify
 from assay.engine.sequential import Watch, watch
-from assay.engine.snapshot import store_snapshot
+from assay.engine.snapshot import Spool, store_snapshot
 from assay.engine.spec import digest
 from assay.engine.writer import ChildWriter, ResultWriter
 from assay.scoring import Scorer
@@ -216,6 +216,9 @@ class Runner(Attempts):
             keys = [self._cache_key(w) for w in work]
             self._cache = await asyncio.to_thread(self.store.cache.get_many, keys)
         self._items = iter(work)
+        spool = None
+        if planned is not None and self._child is None:
+            spool = Spool(planned.first_result_id, len(work))
         self._writer = writer = ResultWriter(
             self.store,
             experiment.id,
@@ -225,6 +228,7 @@ class Runner(Attempts):
             child=self._child,
             first_job=first_job,
             lease=self._lease,
+            spool=spool,
         )
         self._child = None
         self._pool = pool = (
@@ -256,16 +260,20 @@ class Runner(Attempts):
             closer = getattr(self.target, "aclose", None)
             if closer is not None:
                 await closer()
-        if outer_cancelled:
-            raise asyncio.CancelledError
-        if self._lost:
-            raise LeaseLost(
-                f"experiment {experiment.id}: another runner took it over; this one stopped",
-                field="experiment",
-            )
-        if first_job is not None and not writer.first_job_done and writer.error is not None:
-            raise writer.error  # the plan itself could not be written: nothing was stored
-        await asyncio.to_thread(store_snapshot, self.store, experiment.id)
+        try:
+            if outer_cancelled:
+                raise asyncio.CancelledError
+            if self._lost:
+                raise LeaseLost(
+                    f"experiment {experiment.id}: another runner took it over; this one stopped",
+                    field="experiment",
+                )
+            if first_job is not None and not writer.first_job_done and writer.error is not None:
+                raise writer.error  # the plan itself could not be written: nothing was stored
+            await asyncio.to_thread(store_snapshot, self.store, experiment.id, writer.spool)
+        finally:
+            if writer.spool is not None:
+                writer.spool.close()
         return experiments.get(experiment.id)
 
     async def _end(self, writer: ResultWriter, outer_cancelled: bool) -> None:

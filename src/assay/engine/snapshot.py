@@ -22,6 +22,7 @@ import sys
 import tempfile
 import zipfile
 from array import array
+from collections.abc import Sequence
 from typing import IO, Any
 
 import orjson
@@ -29,9 +30,10 @@ import orjson
 from assay.domain import ResultStatus, ScoreSource
 from assay.errors import InvalidInput
 from assay.store import Store, run_frames
+from assay.store.recording import Rows
 from assay.store.run_aggregates import store_aggregates
 from assay.store.run_columns import judge_spreads
-from assay.store.run_pages import PAGE, result_pages
+from assay.store.run_pages import PAGE, ResultRow, ScoreRow, result_pages
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +104,12 @@ class _Columns:
         self.judge_spreads: dict[str, tuple[float, int, int]] = {}
         self.id_width = 1
 
+    def file(self) -> IO[bytes]:
+        """A temporary file, removed with the columns."""
+        return self._stack.enter_context(tempfile.TemporaryFile())
+
     def _column(self, descr: str) -> _Column:
-        return _Column(self._stack.enter_context(tempfile.TemporaryFile()), descr)
+        return _Column(self.file(), descr)
 
     def score_column(self, name: str) -> tuple[_Column, _Column]:
         """A score's columns, filled with NaN up to the page being read (``self.n``)."""
@@ -128,39 +134,138 @@ def write(store: Store, experiment_id: str, out: IO[bytes], *, page: int | None 
     pages = result_pages(store.db, experiment_id, page=page or PAGE)
     with contextlib.ExitStack() as stack:
         cols = _Columns(stack)
-        ids = stack.enter_context(tempfile.TemporaryFile())
+        ids = cols.file()
         for rows, score_rows in pages:
-            kept = [r for r in rows if r[1] is not None]
-            cols.unaligned += len(rows) - len(kept)
-            if not kept:
-                continue
-            rids, items, repetition, status, passed, latency, cost, errors = zip(*kept, strict=True)
-            try:
-                cols.status.add(array("b", [_CODE[v] for v in status]))
-            except KeyError as exc:
-                raise InvalidInput(
-                    f"unknown result status {exc.args[0]!r}", field="status"
-                ) from None
-            start = cols.n
-            cols.repetition.add(array("q", repetition))
-            cols.passed.add(array("d", [NAN if v is None else (1.0 if v else 0.0) for v in passed]))
-            cols.latency_ms.add(array("d", [NAN if v is None else v for v in latency]))
-            cols.cost.add(array("d", [NAN if v is None else v for v in cost]))
-            for k, error in enumerate(errors, start):
-                if error is not None:
-                    cols.errors[k] = error
-            ids.write(orjson.dumps(items) + b"\n")
-            cols.id_width = max(cols.id_width, *(len(i.encode()) for i in items))
-            row_of = dict(zip(rids, range(len(kept)), strict=True))
-            _add_scores(score_rows, row_of, cols, len(kept))
-            cols.n += len(kept)
+            _add_page(cols, ids, rows, score_rows)
         cols.judge_spreads = judge_spreads(store.db, experiment_id)
         _archive(cols, ids, out)
 
 
-def _add_scores(
-    score_rows: list[tuple[Any, ...]], row_of: dict[str, int], cols: _Columns, n: int
+def _add_page(
+    cols: _Columns, ids: IO[bytes], rows: Sequence[ResultRow], score_rows: list[ScoreRow]
 ) -> None:
+    """Append one page of results (in plan order) and their scores to the columns."""
+    kept = [r for r in rows if r[1] is not None]
+    cols.unaligned += len(rows) - len(kept)
+    if not kept:
+        return
+    rids, items, repetition, status, passed, latency, cost, errors = zip(*kept, strict=True)
+    try:
+        cols.status.add(array("b", [_CODE[v] for v in status]))
+    except KeyError as exc:
+        raise InvalidInput(f"unknown result status {exc.args[0]!r}", field="status") from None
+    start = cols.n
+    cols.repetition.add(array("q", repetition))
+    cols.passed.add(array("d", [NAN if v is None else (1.0 if v else 0.0) for v in passed]))
+    cols.latency_ms.add(array("d", [NAN if v is None else v for v in latency]))
+    cols.cost.add(array("d", [NAN if v is None else v for v in cost]))
+    for k, error in enumerate(errors, start):
+        if error is not None:
+            cols.errors[k] = error
+    ids.write(orjson.dumps(items) + b"\n")
+    cols.id_width = max(cols.id_width, *(len(i.encode()) for i in items))
+    row_of = dict(zip(rids, range(len(kept)), strict=True))
+    _add_scores(score_rows, row_of, cols, len(kept))
+    cols.n += len(kept)
+
+
+class Spool:
+    """A fresh run's snapshot, built by its writer from the rows it writes.
+
+    A run planned without pending rows (see :mod:`assay.store.unwritten`) has, when it ends,
+    exactly the rows its writer inserted, unless something else wrote to it meanwhile. The
+    writer hands each committed batch to :meth:`add` with the run's data revision as the batch
+    left it; results come in as they finish and are put back in plan order (their ids are
+    sequential) before they join the columns. When the run ends, :meth:`write` assembles the
+    archive from the columns if every write to the run was the writer's own, every planned
+    result was written, and its end changed nothing else; otherwise it declines and the
+    snapshot is read from the store as usual. Results held for an earlier one still running
+    are few; past ``hold`` of them (a result stuck in retries) the spool gives up.
+    """
+
+    def __init__(
+        self, first_result_id: str, total: int, *, page: int = PAGE, hold: int = 50_000
+    ) -> None:
+        self._base = _position(first_result_id)
+        self.total = total
+        self._page = page
+        self._hold = hold
+        self._stack = contextlib.ExitStack()
+        self._cols = _Columns(self._stack)
+        self._ids = self._cols.file()
+        self._waiting: dict[int, tuple[ResultRow, list[ScoreRow]]] = {}
+        self._next = 0  # plan position of the next result the columns take
+        self._rows: list[ResultRow] = []
+        self._scores: list[ScoreRow] = []
+        self.batches = 0
+        self.valid = True
+
+    def add(self, rows: Rows, revision: int | None) -> None:
+        """Take a committed batch; ``revision``: the run's data revision after it (None: the
+        batch was written the checked way, so the store may hold other rows)."""
+        if not self.valid:
+            return
+        self.batches += 1
+        if revision != self.batches:  # the run was written to by something else too
+            self.close()
+            return
+        mine: dict[str, list[ScoreRow]] = {}
+        for s in rows.scores:
+            found = mine.get(s[0])
+            score = (s[0], s[1], s[3], s[5], s[7], s[10])
+            if found is None:
+                mine[s[0]] = [score]
+            else:
+                found.append(score)
+        waiting, base = self._waiting, self._base
+        empty: list[ScoreRow] = []
+        for r in rows.results:
+            rid = r[11]
+            # (id, item_id, repetition, status, passed, latency_ms, cost, error)
+            result = (rid, r[13], r[14], r[0], r[8], r[3], r[6], r[2])
+            waiting[_position(rid) - base] = (result, mine.get(rid, empty))
+        position, taken, scores = self._next, self._rows, self._scores
+        while position in waiting:
+            result, its_scores = waiting.pop(position)
+            taken.append(result)
+            scores.extend(its_scores)
+            position += 1
+            if len(taken) >= self._page:
+                self._flush()
+                taken, scores = self._rows, self._scores
+        self._next = position
+        if len(waiting) > self._hold:
+            self.close()
+
+    def _flush(self) -> None:
+        _add_page(self._cols, self._ids, self._rows, self._scores)
+        self._rows, self._scores = [], []
+
+    def write(self, store: Store, experiment_id: str, revision: int, out: IO[bytes]) -> bool:
+        """Write the archive to ``out`` if the spool holds the run as the store has it at
+        ``revision`` (read after the run ended); False, writing nothing, if it does not."""
+        # The run's end adds one revision; one more means it wrote results never run.
+        if not self.valid or self._next != self.total or revision != self.batches + 1:
+            return False
+        if self._rows:
+            self._flush()
+        self._cols.judge_spreads = judge_spreads(store.db, experiment_id)
+        _archive(self._cols, self._ids, out)
+        return True
+
+    def close(self) -> None:
+        """Drop the columns (the spool is then no longer valid)."""
+        self.valid = False
+        self._waiting.clear()
+        self._rows, self._scores = [], []
+        self._stack.close()
+
+
+def _position(result_id: str) -> int:
+    return int(result_id.replace("-", ""), 16)
+
+
+def _add_scores(score_rows: list[ScoreRow], row_of: dict[str, int], cols: _Columns, n: int) -> None:
     """One page's scores and judge cost (``row_of``: a result's row within the page)."""
     judge_cost = array("d", [NAN]) * n
     values: dict[str, tuple[array[float], array[float]]] = {
@@ -235,20 +340,25 @@ def _archive(cols: _Columns, ids: IO[bytes], out: IO[bytes]) -> None:
             entry.write(header)
 
 
-def store_snapshot(store: Store, experiment_id: str) -> None:
+def store_snapshot(store: Store, experiment_id: str, spool: Spool | None = None) -> None:
     """Store a finished run's snapshot now, so that its first comparison or gate reads it
     rather than every result and score row, and its page's aggregates (see
     :mod:`assay.store.run_aggregates`). It is stamped with the data revision read before
-    its data (a write landing meanwhile makes it stale, never wrong). A snapshot is only a
-    cache: a failure here is logged, never raised."""
+    its data (a write landing meanwhile makes it stale, never wrong); ``spool``, the run's
+    columns as its writer wrote them, is used when it holds the run whole. A snapshot is only
+    a cache: a failure here is logged, never raised."""
     try:
         if not store.experiments.get(experiment_id).status.finished:
             return
         with store.db.read() as conn:
             revision = run_frames.revision(conn, experiment_id)
         with tempfile.TemporaryFile() as out:
-            write(store, experiment_id, out)
+            if spool is None or not spool.write(store, experiment_id, revision, out):
+                write(store, experiment_id, out)
             run_frames.save_file(store.db, experiment_id, revision, out, out.tell())
     except Exception:
         log.warning("could not store the run frame of %s", experiment_id, exc_info=True)
+    finally:
+        if spool is not None:
+            spool.close()
     store_aggregates(store, experiment_id)

@@ -10,6 +10,7 @@ on another CPU (see :mod:`assay.engine.writer_child`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import subprocess
@@ -18,12 +19,14 @@ import threading
 import time
 from collections.abc import Callable
 
+from assay.engine.snapshot import Spool
 from assay.engine.writer_child import retry_storage, write_frame
 from assay.errors import StorageError
 from assay.store import CachedResponse, Completion, Store
 from assay.store.lease import Lease
 from assay.store.recording import completion_rows
 
+log = logging.getLogger(__name__)
 _STOP = object()
 Entry = tuple[Completion, CachedResponse | None]
 
@@ -41,10 +44,12 @@ class ResultWriter:
         child: ChildWriter | None = None,
         first_job: Callable[[], None] | None = None,
         lease: Lease | None = None,
+        spool: Spool | None = None,
     ) -> None:
         """``first_job`` is the plan's commit when this run planned its results itself,
         without pending rows: then no result has a row yet, and batches are inserted without
-        reading anything first (see :func:`~assay.store.recording.write_rows`)."""
+        reading anything first (see :func:`~assay.store.recording.write_rows`). Such a run's
+        writer fills ``spool`` with each batch it commits (see :class:`Spool`)."""
         self.store = store
         self.experiment_id = experiment_id
         self.batch_size = batch_size
@@ -54,6 +59,7 @@ class ResultWriter:
         self.child = child
         self.lease = lease
         self.fresh = first_job is not None and lease is not None
+        self.spool = spool if self.fresh and child is None else None
         if child is not None:
             if self.fresh:
                 child.start(experiment_id, lease, fresh=True)
@@ -141,10 +147,19 @@ class ResultWriter:
             self.written += len(batch)
             return
 
+        spool = self.spool
+        rows = completion_rows(batch)
+        revision: int | None = None
+
         def write() -> None:
-            self.store.experiments.record(
-                self.experiment_id, batch, lease=self.lease, fresh=self.fresh
-            )
+            nonlocal revision
+            experiments = self.store.experiments
+            if spool is not None and self.lease is not None:
+                revision = experiments.record_fresh(self.experiment_id, rows, lease=self.lease)
+            else:
+                experiments.record_rows(
+                    self.experiment_id, rows, lease=self.lease, fresh=self.fresh
+                )
             if cached:
                 self.store.cache.put_many(cached)
 
@@ -153,6 +168,12 @@ class ResultWriter:
         except BaseException as exc:
             self.error = exc
             return
+        if spool is not None:
+            try:
+                spool.add(rows, revision)
+            except Exception:  # the spool is only a shortcut: the snapshot is read back
+                log.warning("could not spool the snapshot of %s", self.experiment_id, exc_info=True)
+                spool.close()
         self.written += len(batch)
         if self.on_written is not None:
             self.on_written(self.written)

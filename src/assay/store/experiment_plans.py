@@ -53,6 +53,11 @@ class PlannedRun:
     _items: list[PlannedItem] | None  # None: streamed (``work.rows()``)
     _base: int  # the id base: the plan's k-th result is ``base + k``
 
+    @property
+    def first_result_id(self) -> str:
+        """The id of the plan's first result (the others follow it in plan order)."""
+        return sequential_ids(1, self._base)[0]
+
     def commit(self, *, worker: str | None = None, write_pending: bool = True) -> None:
         """Write the plan; ``worker``: the runner that executes it (the run is born running).
 

@@ -47,7 +47,14 @@ from assay.store.experiment_rows import ACTIVE, check_limit
 from assay.store.item_rows import alive_at
 from assay.store.lease import Lease, fence
 from assay.store.planning import worker_alive
-from assay.store.recording import Completion, Rows, completion_rows, delete_traces, write_rows
+from assay.store.recording import (
+    Completion,
+    Rows,
+    completion_rows,
+    delete_traces,
+    write_fresh,
+    write_rows,
+)
 from assay.store.run_frames import touch
 from assay.store.sql import text_contains
 from assay.store.tables import dataset_items, datasets, experiments, results, scores, traces
@@ -400,6 +407,12 @@ class Experiments(ExperimentPlans, ExperimentResults):
         return write_rows(
             self.db, self._bulk, self.project_id, experiment_id, rows, lease=lease, fresh=fresh
         )
+
+    def record_fresh(self, experiment_id: str, rows: Rows, *, lease: Lease) -> int | None:
+        """:meth:`record_rows` with ``fresh``; returns the run's data revision as this write
+        left it, or None when some result had a row after all (see
+        :func:`~assay.store.recording.write_fresh`)."""
+        return write_fresh(self.db, self._bulk, self.project_id, experiment_id, rows, lease)[1]
 
     def delete(self, ref: str) -> None:
         """Delete an experiment with its results, scores and the traces its runs recorded

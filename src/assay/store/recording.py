@@ -17,7 +17,7 @@ from assay.domain import ResultStatus, ScoreCreate, ScoreDataType, WorkItem
 from assay.store.db import Database
 from assay.store.lease import Lease, fence
 from assay.store.run_bulk import Bulk
-from assay.store.run_frames import touch
+from assay.store.run_frames import revision, touch
 from assay.store.tables import observations, traces
 from assay.store.types import utcnow
 
@@ -269,11 +269,27 @@ def write_rows(
     if not rows.results:
         return 0
     if fresh and lease is not None:
-        try:
-            return _write(db, bulk, project_id, experiment_id, rows, lease, fresh=True)
-        except _Recheck:
-            pass
-    return _write(db, bulk, project_id, experiment_id, rows, lease, fresh=False)
+        return write_fresh(db, bulk, project_id, experiment_id, rows, lease)[0]
+    return _write(db, bulk, project_id, experiment_id, rows, lease, fresh=False)[0]
+
+
+def write_fresh(
+    db: Database,
+    bulk: Bulk,
+    project_id: str,
+    experiment_id: str,
+    rows: Rows,
+    lease: Lease,
+) -> tuple[int, int | None]:
+    """:func:`write_rows` with ``fresh``, which also returns the run's data revision as the
+    transaction left it, or None when the batch had to be written the checked way (then some
+    of its rows may have been left alone)."""
+    if not rows.results:
+        return 0, None
+    try:
+        return _write(db, bulk, project_id, experiment_id, rows, lease, fresh=True)
+    except _Recheck:
+        return _write(db, bulk, project_id, experiment_id, rows, lease, fresh=False)[0], None
 
 
 def _write(
@@ -285,7 +301,8 @@ def _write(
     lease: Lease | None,
     *,
     fresh: bool,
-) -> int:
+) -> tuple[int, int | None]:
+    """Rows written, and with ``fresh`` the run's data revision after this write."""
     result_rows, score_rows = rows.results, rows.scores
     trace_rows, observation_rows = rows.traces, rows.observations
     with db.write() as conn:
@@ -300,7 +317,7 @@ def _write(
                 trace_rows = [t for t in trace_rows if t[0] not in done]
                 observation_rows = [o for o in observation_rows if o[1] not in done]
             if not result_rows:
-                return 0
+                return 0, None
             if traced:  # a failed try's trace, replaced by this one
                 delete_traces(conn, project_id, sorted(traced))
         _, inserted, trace_params = bulk.record(
@@ -310,11 +327,12 @@ def _write(
             raise _Recheck
         bulk.insert_trace_params(conn, trace_params)
         touch(conn, [experiment_id])
+        data_revision = revision(conn, experiment_id) if fresh else None
         if score_rows:
             bulk.insert_scores(conn, project_id, experiment_id, score_rows)
         if observation_rows:
             bulk.insert_observations(conn, project_id, observation_rows)
-    return len(result_rows)
+    return len(result_rows), data_revision
 
 
 def delete_traces(conn: Connection, project_id: str, trace_ids: Sequence[str]) -> None:

@@ -1,0 +1,159 @@
+"""A fresh run's snapshot is built by its writer as it writes; it equals the one read back from
+the store, and the store is read instead whenever the writer's rows are not the run's whole
+data."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+import assay
+from assay.domain import DatasetCreate, ItemCreate, ScoreCreate, ScoreSource
+from assay.engine import snapshot
+from assay.scorers import contains, exact_match, scorer
+from assay.store import Store, run_frames
+from assay.store.planning import id_base, sequential_ids
+from assay.store.recording import Rows
+from assay.targets import TargetOutput
+
+
+@pytest.fixture
+def read_backs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The runs whose snapshot was read back from the store rather than spooled."""
+    seen: list[str] = []
+    read_back = snapshot.write
+
+    def counted(store: Store, experiment_id: str, out: Any, **kwargs: Any) -> None:
+        seen.append(experiment_id)
+        read_back(store, experiment_id, out, **kwargs)
+
+    monkeypatch.setattr(snapshot, "write", counted)
+    return seen
+
+
+def _stored_is_read_back(store: Store, experiment_id: str) -> None:
+    stored = run_frames.load(store.db, experiment_id)
+    assert stored is not None
+    assert stored == snapshot.build(store, experiment_id)
+
+
+def test_the_spooled_snapshot_is_the_read_back_one(store: Store, read_backs: list[str]) -> None:
+    store.datasets.create(DatasetCreate(name="qa"))
+    items = [ItemCreate(input={"q": f"q{i}"}, expected_output=f"q{i}") for i in range(2600)]
+    store.datasets.add_items("qa", items)
+
+    async def answer(x: dict[str, str]) -> TargetOutput:
+        k = int(x["q"][1:])
+        await asyncio.sleep((k * 7919 % 13) / 1000)  # results finish out of plan order
+        if k % 97 == 5:
+            raise RuntimeError(f"no answer for {x['q']}")
+        return TargetOutput(output=x["q"] if k % 4 else "?", cost=k / 1000 if k % 3 else None)
+
+    @scorer
+    def length(output: Any) -> float | None:
+        return None if output == "?" else float(len(output))
+
+    run = assay.evaluate(
+        "qa",
+        answer,
+        [exact_match(), contains("q"), length()],
+        trials=2,  # 5,200 results: more than a page of the spool
+        concurrency=40,
+        max_retries=0,
+        store=store,
+        quiet=True,
+    )
+    assert run.summary.failed == 2 * 27
+    assert run.summary.completed == 5200 - 54
+    assert read_backs == []
+    _stored_is_read_back(store, run.id)
+
+
+def test_a_run_stopped_early_is_read_back(store: Store, read_backs: list[str]) -> None:
+    def pricey(x: Any) -> TargetOutput:
+        return TargetOutput(output="x", cost=1.0)
+
+    data = [{"input": str(i)} for i in range(50)]
+    run = assay.evaluate(data, pricey, concurrency=1, max_cost=3.0, store=store, quiet=True)
+    assert run.summary.cancelled > 0  # rows the writer never wrote, added as the run ended
+    assert read_backs == [run.id]
+    _stored_is_read_back(store, run.id)
+
+
+def test_a_score_added_during_the_run_is_read_back(store: Store, read_backs: list[str]) -> None:
+    def answer(x: dict[str, str]) -> str:
+        if x["q"] == "q60":  # a person scores an earlier result while the run goes on
+            run = store.experiments.get("scored during the run")
+            while store.experiments.summary(run.id).completed == 0:
+                time.sleep(0.01)
+            done = next(r for r in store.experiments.iter_results(run.id) if r.output)
+            store.scores.upsert(
+                ScoreCreate(name="human", value=1.0, source=ScoreSource.human), result_id=done.id
+            )
+        return x["q"]
+
+    data = [{"input": {"q": f"q{i}"}} for i in range(80)]
+    run = assay.evaluate(
+        data,
+        answer,
+        [contains("q")],
+        name="scored during the run",
+        concurrency=4,
+        store=store,
+        quiet=True,
+    )
+    assert run.summary.completed == 80
+    assert read_backs == [run.id]
+    _stored_is_read_back(store, run.id)
+    stored = np.load(io.BytesIO(run_frames.load(store.db, run.id) or b""))
+    assert json.loads(bytes(stored["header"]))["scores"] == ["contains", "human"]
+
+
+def _rows(ids: list[str], k: list[int]) -> Rows:
+    results = [
+        ("completed", "x", None, 1.0, None, None, None, 1, True, None, None, ids[i], None,
+         f"item-{i}", 0, "in", "out")
+        for i in k
+    ]  # fmt: skip
+    return Rows(results, [(ids[i], "s", "numeric", float(i), None, None, None, "evaluator",
+                           None, None, None, None, None, None, {}) for i in k])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("batches", "revisions", "end", "hold", "whole"),
+    [
+        ([[1, 0, 3], [2, 4]], [1, 2], 3, 10, True),  # out of order, then whole
+        ([[1, 0, 3], [2, 4]], [1, 3], 4, 10, False),  # a write in between
+        ([[1, 0, 3], [2, 4]], [1, None], 3, 10, False),  # a batch written the checked way
+        ([[1, 0, 3], [2, 4]], [1, 2], 4, 10, False),  # the run's end wrote more rows
+        ([[0, 1], [3, 4]], [1, 2], 3, 10, False),  # a planned result never written
+        ([[4, 3, 2], [1, 0]], [1, 2], 3, 2, False),  # too many held for the first
+    ],
+)
+def test_the_spool_declines_what_is_not_the_run_whole(
+    store: Store,
+    batches: list[list[int]],
+    revisions: list[int | None],
+    end: int,
+    hold: int,
+    whole: bool,
+) -> None:
+    ids = sequential_ids(5, id_base())
+    spool = snapshot.Spool(ids[0], 5, page=2, hold=hold)
+    for batch, revision in zip(batches, revisions, strict=True):
+        spool.add(_rows(ids, batch), revision)
+    out = io.BytesIO()
+    assert spool.write(store, "no-such-run", end, out) is whole
+    spool.close()
+    if whole:  # in plan order, whatever order the results came in
+        archive = np.load(io.BytesIO(out.getvalue()))
+        assert [i.decode() for i in archive["item_ids"]] == [f"item-{i}" for i in range(5)]
+        assert archive["value_0"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    else:
+        assert out.getvalue() == b""
