@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 
 import assay
 from assay.analysis import load_run, service, snapshot
@@ -24,7 +24,9 @@ from assay.domain import (
 from assay.engine.rescore import rescore_results
 from assay.scorers import exact_match
 from assay.store import Store, run_frames
+from assay.store.tables import run_frame_parts
 from assay.store.tables import run_frames as run_frames_table
+from assay.store.types import utcnow
 
 N = 12
 
@@ -220,6 +222,50 @@ def test_a_stored_snapshot_is_read_as_a_file_while_current(store: Store, run_id:
         run_frames.touch(conn, [run_id])
     with run_frames.opened(store.db, run_id) as stale:
         assert stale is None
+
+
+def _parts(store: Store, run_id: str) -> int:
+    query = select(func.count()).where(run_frame_parts.c.experiment_id == run_id)
+    with store.db.read() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def test_a_large_snapshot_is_stored_and_read_a_part_at_a_time(store: Store, run_id: str) -> None:
+    with store.db.read() as conn:
+        current = run_frames.revision(conn, run_id)
+    data = np.random.default_rng(7).bytes(2 * run_frames.PART + 12_345)  # three parts
+    run_frames.save(store.db, run_id, current, data)
+    assert _parts(store, run_id) == (0 if store.db.is_sqlite else 3)
+    with run_frames.opened(store.db, run_id) as file:
+        assert file is not None
+        assert file.read(10) == data[:10]
+        edge = run_frames.PART - 3  # a read across two parts
+        assert file.seek(edge) == edge
+        assert file.read(7) == data[edge : edge + 7]
+        assert file.seek(-5, io.SEEK_END) == len(data) - 5
+        assert file.read() == data[-5:]
+        file.seek(0)
+        assert file.read() == data
+    smaller = data[: run_frames.PART // 2]  # replaced by a one-part snapshot: no part is left
+    run_frames.save(store.db, run_id, current, smaller)
+    assert _parts(store, run_id) == (0 if store.db.is_sqlite else 1)
+    assert run_frames.load(store.db, run_id) == smaller
+    store.experiments.delete(run_id)
+    assert _parts(store, run_id) == 0
+
+
+def test_a_snapshot_stored_whole_is_still_read(store: Store, run_id: str) -> None:
+    with store.db.read() as conn:
+        current = run_frames.revision(conn, run_id)
+    data = b"a snapshot stored as one value"
+    with store.db.write() as conn:
+        conn.execute(delete(run_frames_table).where(run_frames_table.c.experiment_id == run_id))
+        conn.execute(
+            insert(run_frames_table).values(
+                experiment_id=run_id, data_revision=current, data=data, created_at=utcnow()
+            )
+        )
+    assert run_frames.load(store.db, run_id) == data
 
 
 def test_snapshots_go_with_their_run(store: Store, run_id: str) -> None:

@@ -149,10 +149,15 @@ class Database:
             yield conn
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A read transaction with a consistent snapshot."""
-        with self._translate_errors(), self.engine.connect() as conn, conn.begin():
-            yield conn
+    def read(self, *, repeatable: bool = False) -> Iterator[Connection]:
+        """A read transaction. SQLite's reads one snapshot of the database throughout; on
+        PostgreSQL each statement sees what was committed before it began, unless
+        ``repeatable`` (REPEATABLE READ: the whole transaction reads one snapshot)."""
+        with self._translate_errors(), self.engine.connect() as conn:
+            if repeatable and not self.is_sqlite:
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
 
     def ping(self) -> None:
         """One round trip to the database (raises :class:`StorageError` when it is down)."""

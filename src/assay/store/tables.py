@@ -245,6 +245,21 @@ run_frames = Table(
     Column("data", LargeBinary, nullable=False),  # last: see migration 0012
 )
 
+# A PostgreSQL snapshot in parts of a megabyte, written and read one at a time (its run_frames
+# row then holds no data; see assay.store.run_frames).
+run_frame_parts = Table(
+    "run_frame_parts",
+    metadata,
+    Column(
+        "experiment_id",
+        ID,
+        ForeignKey("run_frames.experiment_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("part", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
 # Aggregates a finished run's pages show (its summary, histograms), as JSON, stamped with the
 # data revision they were computed at (see assay.store.run_aggregates).
 run_aggregates = Table(
