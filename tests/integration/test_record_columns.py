@@ -97,6 +97,7 @@ NO_RECORD: dict[str, str] = {
     "dataset_policies": "a dataset's regression policy, read through assay.analysis",
     "dataset_evaluators": "links: Evaluators.defaults lists a dataset's evaluators",
     "run_frames": "cached columns of a finished run for the analysis",
+    "run_frame_parts": "the parts of a run_frames snapshot on PostgreSQL",
     "run_aggregates": "a stopped run's ExperimentSummary and Histograms, stored as JSON",
     "response_cache": "cached target responses (CachedResponse), never rendered",
     "prompt_labels": "shown as Prompt.labels",
