@@ -13,7 +13,8 @@ On SQLite each statement carries many rows (``INSERT … VALUES (…), (…)``, 
 (VALUES …)``) rather than going through ``executemany``: the driver releases the interpreter
 lock around every step it executes, and a writer thread stepping once per row waits for the
 lock again after each row while the event loop runs, so one step per few hundred rows keeps the
-writer from stalling behind the loop. PostgreSQL keeps ``executemany`` (psycopg pipelines it).
+writer from stalling behind the loop. PostgreSQL takes the rows with ``COPY`` (a result that may
+be there already goes through a temporary table, inserted from it with ``ON CONFLICT``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,39 @@ _flatten = itertools.chain.from_iterable
 @functools.lru_cache(maxsize=64)
 def _statement(head: str, row: str, n: int, tail: str = "") -> str:
     return f"{head}{', '.join([row] * n)}{tail}"
+
+
+_STAGED = "assay_staged_results"
+
+
+@functools.lru_cache(maxsize=16)
+def _copy_target(insert: str) -> tuple[str, str]:
+    """The table and the columns given a parameter in one of this module's ``INSERT INTO
+    table (columns) VALUES (values)`` statements (a column given a constant takes its
+    default: ``attempts``, 0)."""
+    head, _, values = insert.partition(" VALUES ")
+    table, _, columns = head.removeprefix("INSERT INTO ").partition(" (")
+    names = [c.strip() for c in columns.rstrip(")").split(",")]
+    given = [v.strip() for v in values.strip().removeprefix("(").removesuffix(")").split(", ")]
+    kept = [n for n, v in zip(names, given, strict=True) if "%s" in v]
+    return table, ", ".join(kept)
+
+
+@functools.lru_cache(maxsize=16)
+def _copy_statement(insert: str) -> str:
+    table, columns = _copy_target(insert)
+    return f"COPY {table} ({columns}) FROM STDIN"
+
+
+def _copy(conn: Connection, statement: str, params: Sequence[tuple[Any, ...]]) -> int:
+    """Rows sent with PostgreSQL's ``COPY … FROM STDIN``, inside the connection's transaction:
+    one stream instead of a statement per row."""
+    driver: Any = conn.connection.driver_connection
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        write = copy.write_row
+        for row in params:
+            write(row)
+    return len(params)
 
 
 class Bulk:
@@ -104,12 +138,12 @@ class Bulk:
         )
 
     def _many(self, conn: Connection, sql: str, params: Sequence[tuple[Any, ...]]) -> int:
-        """``sql`` (an ``INSERT … VALUES (row)``) for every row of ``params``: executemany on
+        """``sql`` (an ``INSERT … VALUES (row)``) for every row of ``params``: ``COPY`` on
         PostgreSQL, multi-row statements on SQLite. Returns how many rows it wrote."""
         if not params:
             return 0
         if self.pg:
-            return int(conn.exec_driver_sql(sql, params).rowcount)
+            return _copy(conn, _copy_statement(sql), params)
         head, _, row = sql.partition(" VALUES ")
         return self._chunked(conn, f"{head} VALUES ", row, "", params)
 
@@ -261,11 +295,26 @@ class Bulk:
         if not params:
             return 0
         if self.pg:
-            sql = f"{self._outcome_head}{self._outcome_row}{self._outcome_tail}"
-            return int(conn.exec_driver_sql(sql, params).rowcount)
+            return self._insert_outcomes_pg(conn, params)
         return self._chunked(
             conn, self._outcome_head, self._outcome_row, self._outcome_tail, params
         )
+
+    def _insert_outcomes_pg(self, conn: Connection, params: list[tuple[Any, ...]]) -> int:
+        """PostgreSQL: the rows copied into a temporary table (no index, no log), then inserted
+        from it in one statement that leaves a result already there alone."""
+        sql = f"{self._outcome_head}{self._outcome_row}"
+        table, columns = _copy_target(sql)
+        conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGED} (LIKE {table} INCLUDING DEFAULTS)"
+            " ON COMMIT DELETE ROWS"
+        )
+        _copy(conn, f"COPY {_STAGED} ({columns}) FROM STDIN", params)
+        inserted = conn.exec_driver_sql(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {_STAGED}{self._outcome_tail}"
+        ).rowcount
+        conn.exec_driver_sql(f"TRUNCATE {_STAGED}")  # a second batch in this transaction
+        return int(inserted)
 
     def insert_trace_params(self, conn: Connection, params: Sequence[tuple[Any, ...]]) -> None:
         """Trace rows as :meth:`record` returns them."""
