@@ -94,16 +94,26 @@ class ItemCreate(Input):
     )
 
 
+_sha256 = hashlib.sha256
+_dumps = orjson.dumps
+_SORT_KEYS = orjson.OPT_SORT_KEYS
+
+
 def content_hash(*values: Any) -> str:
     """A SHA-256 of JSON values (object keys sorted): equal content, equal hash."""
-    return hashlib.sha256(orjson.dumps(list(values), option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return _sha256(_dumps(list(values), option=_SORT_KEYS)).hexdigest()
 
 
 def item_content_hash(
-    input: Any, expected_output: Any, context: Any, metadata: Any, tags: Iterable[str]
+    input: Any, expected_output: Any, context: Any, metadata: Any, tags: Iterable[str] | None
 ) -> str:
-    """What makes two items the same item: input, expected output, context, metadata, tags."""
-    return content_hash(input, expected_output, context, metadata or {}, sorted(tags or ()))
+    """What makes two items the same item: input, expected output, context, metadata, tags.
+
+    ``content_hash(input, expected_output, context, metadata or {}, sorted(tags))``, spelt
+    out: bulk paths hash every item.
+    """
+    values = [input, expected_output, context, metadata or {}, sorted(tags) if tags else []]
+    return _sha256(_dumps(values, option=_SORT_KEYS)).hexdigest()
 
 
 def list_content_hash(item_hashes: Iterable[str]) -> str:

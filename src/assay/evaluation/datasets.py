@@ -8,7 +8,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from assay.domain import Dataset, DatasetCreate, ItemCreate, item_content_hash, list_content_hash
+from assay.domain import Dataset, DatasetCreate, ItemCreate, list_content_hash
+from assay.domain.item_values import NewItem, is_plain_item, new_item_hash
 from assay.errors import InvalidInput, NotFound, from_validation
 from assay.store import Store
 
@@ -33,25 +34,49 @@ def _item(row: Any, number: int) -> ItemCreate:
         raise from_validation(exc, row=number) from None
 
 
-class _Items(Sequence[ItemCreate]):
-    """The caller's rows read as items, each validated when it is read: a long list is never
-    held a second time as records (``evaluate()`` reads it once to hash it, then only the
-    items a dataset does not hold yet)."""
+class _Items(Sequence[NewItem]):
+    """The caller's rows as new items, after :func:`_check_rows` checked each of them once.
 
-    def __init__(self, rows: Sequence[Any]) -> None:
+    A long list is not held a second time as records: a plain row (see
+    :func:`~assay.domain.item_values.is_plain_item`) is written as it is; only the rows the
+    model's validator had to change are kept, as the items it made.
+    """
+
+    def __init__(self, rows: Sequence[Any], validated: dict[int, ItemCreate]) -> None:
         self._rows = rows
+        self._validated = validated
 
     def __len__(self) -> int:
         return len(self._rows)
 
     def __getitem__(self, position: Any) -> Any:
         if isinstance(position, slice):
-            return [_item(self._rows[k], k + 1) for k in range(*position.indices(len(self)))]
-        return _item(self._rows[position], position + 1)
+            return [self[k] for k in range(*position.indices(len(self)))]
+        if position < 0:
+            position += len(self._rows)
+        return self._validated.get(position) or self._rows[position]
 
-    def __iter__(self) -> Iterator[ItemCreate]:
-        for number, row in enumerate(self._rows, start=1):
-            yield _item(row, number)
+    def __iter__(self) -> Iterator[NewItem]:
+        for position in range(len(self._rows)):
+            yield self[position]
+
+
+def _check_rows(rows: Sequence[Any]) -> tuple[list[str], _Items]:
+    """Every row's content hash, and the rows as new items; raises on the first invalid row.
+
+    Each row is checked once: a plain row as it is, any other by the model's validator.
+    """
+    keys: list[str] = []
+    validated: dict[int, ItemCreate] = {}
+    for position, row in enumerate(rows):
+        if row.__class__ is dict and is_plain_item(row):
+            keys.append(new_item_hash(row))
+            continue
+        item = _item(row, position + 1)
+        if item is not row:
+            validated[position] = item
+        keys.append(new_item_hash(item.__dict__))
+    return keys, _Items(rows, validated)
 
 
 def _content_message(digest: str) -> str:
@@ -76,11 +101,7 @@ def dataset_ref(
     if isinstance(data, Sequence):
         if not data:
             raise InvalidInput("data holds no items", field="data")
-        items = _Items(data)
-        keys = [  # every row validated before anything is saved
-            item_content_hash(i.input, i.expected_output, i.context, i.metadata, i.tags)
-            for i in items
-        ]
+        keys, items = _check_rows(data)  # every row checked before anything is saved
         message = _content_message(list_content_hash(keys))
         if dataset is None:
             found = store.datasets.find_content(message)

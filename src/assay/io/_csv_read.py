@@ -18,19 +18,17 @@ import orjson
 from pydantic import ValidationError
 
 from assay.domain import ItemCreate, ItemSource, RunItemCreate
+from assay.domain.item_values import WS, strip_ws, trusted_item
 from assay.errors import InvalidInput, from_validation
 from assay.io._fields import (
     IGNORED,
     NESTABLE,
-    WS,
     Path,
     check_mapping,
     dotted,
     find_conflict,
     parse_target,
     set_path,
-    strip_ws,
-    trusted_item,
     validate_item,
 )
 

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from assay.domain import ItemCreate, ItemSource
+from assay.domain.item_values import WS, trusted_item
 from assay.errors import InvalidInput
 
 Path = tuple[str, ...]
@@ -177,15 +178,8 @@ def validate_item(data: dict[str, Any], where: str, row: int) -> ItemCreate:
         ) from None
 
 
-#: What pydantic strips from strings (Unicode White_Space, as Rust's ``str::trim``); Python's
-#: own ``str.strip()`` also strips the ASCII separators U+001C..U+001F.
-WS = (
-    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
-    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
 _TRUSTED_FIELDS = frozenset({*FIELDS, "source"})
 _ORDER = tuple(ItemCreate.model_fields)  # the model's field order, as validation builds it
-_set = object.__setattr__
 
 
 def _stripped(value: Any) -> Any:
@@ -253,19 +247,3 @@ def _trusted(data: dict[str, Any]) -> ItemCreate | None:
     if order is not None and (type(order) is not int):
         return None
     return trusted_item(values, set(data))
-
-
-def trusted_item(values: dict[str, Any], fields_set: set[str]) -> ItemCreate:
-    """An ``ItemCreate`` of ``values``: every field, in the model's order, already in the form
-    validation gives it (the caller has checked them)."""
-    item = ItemCreate.__new__(ItemCreate)
-    _set(item, "__dict__", values)
-    _set(item, "__pydantic_fields_set__", fields_set)
-    _set(item, "__pydantic_extra__", None)
-    _set(item, "__pydantic_private__", None)
-    return item
-
-
-def strip_ws(value: str) -> str:
-    """A string stripped as the item validator strips it."""
-    return value.strip(WS)

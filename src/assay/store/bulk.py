@@ -14,42 +14,52 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Select, String, Text, cast, type_coerce
+from sqlalchemy import Connection, Dialect, Select, String, Text, cast, literal, type_coerce
 
-from assay.domain import Item, ItemCreate, ItemSource
+from assay.domain import Item, ItemSource
+from assay.domain.item_values import NewItem
 from assay.errors import InvalidInput
 from assay.store.db import SQLITE_BULK_CACHE_KIB, SQLITE_CACHE_KIB
 from assay.store.item_rows import InputKeys
 from assay.store.tables import dataset_items
-from assay.store.types import UtcDateTime
 
-_VARIANT = "89ab" * 4
 _TRACE_ID_MAX: int = getattr(dataset_items.c.source_trace_id.type, "length", None) or 64
+#: A random hex digit as a variant digit (``10xx``: 8, 9, a or b).
+_VARIANT = bytes.maketrans(b"0123456789abcdef", b"89ab" * 4)
+#: Where an id's random hex digits go: rand_a (after the version 7), then rand_b after the
+#: variant digit (position 19).
+_RANDOM_DIGITS = (15, 16, 17, 20, 21, 22, *range(24, 36))
 
 
 def new_ids(count: int) -> list[str]:
     """``count`` UUIDv7 strings (same layout as :func:`assay.ids.new_id`), made in one go.
 
     They share a millisecond, so they come sorted: rows inserted in this order append to the
-    id index instead of landing at random places in its newest pages.
+    id index instead of landing at random places in its newest pages. The ids are written
+    into one buffer, a digit position at a time for all of them (strided copies), and split.
     """
+    if count == 0:
+        return []
     ms = time.time_ns() // 1_000_000
     stamp = f"{ms & 0xFFFF_FFFF_FFFF:012x}"
-    head = f"{stamp[:8]}-{stamp[8:]}-7"
-    rand = os.urandom(10 * count).hex()
-    ids = [
-        f"{head}{rand[i : i + 3]}-{_VARIANT[int(rand[i + 3], 16)]}{rand[i + 4 : i + 7]}"
-        f"-{rand[i + 7 : i + 19]}"
-        for i in range(0, 20 * count, 20)
-    ]
+    line = f"{stamp[:8]}-{stamp[8:]}-7000-8000-000000000000\n".encode()
+    width = len(line)
+    out = bytearray(line * count)
+    rand = os.urandom(10 * count).hex().encode()  # 20 digits an id: 18, the variant's, 1 spare
+    for digit, position in enumerate(_RANDOM_DIGITS):
+        out[position::width] = rand[digit::20]
+    out[19::width] = rand[18::20].translate(_VARIANT)
+    ids = out.decode().split("\n")
+    ids.pop()  # after the last newline
     ids.sort()
     return ids
 
 
-_INSERT_COLUMNS = (
+#: Columns every row of one write shares, written into the statement as literals.
+_SHARED_COLUMNS = ("dataset_id", "valid_from", "archived", "created_at", "updated_at")
+#: Columns bound per row, in the order of :meth:`ItemWriter.add`'s rows (the id first).
+_ROW_COLUMNS = (
     "id",
-    "dataset_id",
-    "valid_from",
     "input",
     "expected_output",
     "context",
@@ -58,39 +68,35 @@ _INSERT_COLUMNS = (
     "source",
     "source_trace_id",
     "sort_order",
-    "archived",
-    "created_at",
-    "updated_at",
     "input_key",
 )
 _JSON_COLUMNS = frozenset({"input", "expected_output", "context", "metadata", "tags"})
 
 
-def _insert_sql(dialect: str) -> str:
-    mark = "?" if dialect == "sqlite" else "%s"
+def insert_sql(dialect: Dialect, shared: dict[str, Any]) -> str:
+    """The INSERT of one write's rows: ``shared`` values (see ``_SHARED_COLUMNS``) rendered
+    as literals, the others bound per row. Fewer parameters a row: less binding work."""
+    mark = "?" if dialect.name == "sqlite" else "%s"
+    pg = dialect.name == "postgresql"
+    columns = dataset_items.c
     values = [
-        f"{mark}::jsonb" if dialect == "postgresql" and c in _JSON_COLUMNS else mark
-        for c in _INSERT_COLUMNS
+        str(
+            literal(shared[name], columns[name].type).compile(
+                dialect=dialect, compile_kwargs={"literal_binds": True}
+            )
+        )
+        for name in _SHARED_COLUMNS
     ]
-    return (
-        f"INSERT INTO {dataset_items.name} ({', '.join(_INSERT_COLUMNS)}) "
-        f"VALUES ({', '.join(values)})"
-    )
+    values += [f"{mark}::jsonb" if pg and c in _JSON_COLUMNS else mark for c in _ROW_COLUMNS]
+    names = (*_SHARED_COLUMNS, *_ROW_COLUMNS)
+    return f"INSERT INTO {dataset_items.name} ({', '.join(names)}) VALUES ({', '.join(values)})"
 
 
 _dumps = orjson.dumps
 _SORTED = orjson.OPT_SORT_KEYS
+_MANUAL = ItemSource.manual.value  # the source of an item that names none
 _NUL = "\\u0000"  # how orjson writes a NUL character
 _NUL_MESSAGE = "text contains a NUL character (\\u0000), which cannot be stored"
-
-
-def _json(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = _dumps(value).decode()
-    if _NUL in text:
-        raise ValueError(_NUL_MESSAGE)
-    return text
 
 
 class ItemWriter:
@@ -107,22 +113,32 @@ class ItemWriter:
         self, conn: Connection, *, dataset_id: str, version: int, now: datetime, batch_size: int
     ) -> None:
         self.conn = conn
-        dialect = conn.dialect
-        self.sql = _insert_sql(dialect.name)
-        process = UtcDateTime().bind_processor(dialect)
-        self.stamp = process(now) if process else now
-        self.archived: Any = 0 if dialect.name == "sqlite" else False
-        self.dataset_id = dataset_id
-        self.version = version
+        shared = {
+            "dataset_id": dataset_id,
+            "valid_from": version,
+            "archived": False,
+            "created_at": now,
+            "updated_at": now,
+        }
+        self.sql = insert_sql(conn.dialect, shared)
         self.batch_size = batch_size
-        self.keys = InputKeys(dataset_id)
+        self.key = InputKeys(dataset_id).of_canonical
         self.rows: list[tuple[Any, ...]] = []
         self.count = 0
         self._bulk = False  # the SQLite cache is enlarged
 
-    def add(self, item: ItemCreate, sort_order: int, number: int) -> None:
-        trace = item.source_trace_id
-        value = item.input
+    def add(self, item: NewItem, sort_order: int, number: int) -> None:
+        """Buffer ``item`` as row ``number``; raises :class:`InvalidInput` when the database
+        cannot hold it."""
+        fields = item if item.__class__ is dict else item.__dict__
+        get = fields.get
+        value = fields["input"]
+        expected = get("expected_output")
+        context = get("context")
+        metadata = get("metadata")
+        tags = get("tags")
+        source = get("source")
+        trace = get("source_trace_id")
         try:
             if trace is not None:
                 if "\x00" in trace:
@@ -131,31 +147,33 @@ class ItemWriter:
                     raise ValueError(f"source_trace_id is longer than {_TRACE_ID_MAX} characters")
             raw = _dumps(value)
             text = raw.decode()
-            if _NUL in text:
+            expected_text = None if expected is None else _dumps(expected).decode()
+            context_text = None if context is None else _dumps(context).decode()
+            metadata_text = _dumps(metadata).decode() if metadata else "{}"
+            tags_text = _dumps(tags).decode() if tags else "[]"
+            if (
+                _NUL in text
+                or _NUL in metadata_text
+                or _NUL in tags_text
+                or (expected_text is not None and _NUL in expected_text)
+                or (context_text is not None and _NUL in context_text)
+            ):
                 raise ValueError(_NUL_MESSAGE)
             # Text input is its own canonical JSON; an object's keys are sorted for its key.
-            key = self.keys.of_canonical(
-                raw if value.__class__ is str else _dumps(value, option=_SORTED)
-            )
-            metadata, tags = item.metadata, item.tags
-            row = (  # the id is prepended per batch
-                self.dataset_id,
-                self.version,
-                text,
-                _json(item.expected_output),
-                _json(item.context),
-                _json(metadata) if metadata else "{}",
-                _json(tags) if tags else "[]",
-                item.source._value_,
-                trace,
-                sort_order,
-                self.archived,
-                self.stamp,
-                self.stamp,
-                key,
-            )
+            key = self.key(raw if value.__class__ is str else _dumps(value, option=_SORTED))
         except (ValueError, TypeError) as exc:  # orjson.JSONEncodeError is a TypeError
             raise InvalidInput(f"row {number}: cannot store item: {exc}", row=number) from None
+        row = (  # the id is prepended per batch
+            text,
+            expected_text,
+            context_text,
+            metadata_text,
+            tags_text,
+            _MANUAL if source is None else source._value_,
+            trace,
+            sort_order,
+            key,
+        )
         self.rows.append(row)
         if len(self.rows) >= self.batch_size:
             self.flush()

@@ -35,6 +35,7 @@ from assay.domain import (
     ItemUpdate,
     Page,
 )
+from assay.domain.item_values import NewItem
 from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
 from assay.store import keyset
@@ -298,7 +299,7 @@ class Datasets:
     def sync_items(
         self,
         ref: str,
-        items: Sequence[ItemCreate],
+        items: Sequence[NewItem],
         *,
         create: DatasetCreate,
         message: str | None = None,

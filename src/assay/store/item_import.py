@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select, text, update
 
-from assay.domain import ItemCreate, item_content_hash
+from assay.domain import item_content_hash
+from assay.domain.item_values import NewItem, item_fields, new_item_hash
 from assay.store.bulk import ItemWriter
 from assay.store.db import Database
 from assay.store.item_rows import SchemaCheck, alive_at
@@ -27,7 +28,7 @@ def write_items(
     conn: Connection,
     row: Row[Any],
     version: int,
-    items: Iterable[tuple[int, ItemCreate]],
+    items: Iterable[tuple[int, NewItem]],
     *,
     batch_size: int = 5_000,
     own_sort_order: bool = True,
@@ -44,18 +45,19 @@ def write_items(
     writer = ItemWriter(
         conn, dataset_id=row.id, version=version, now=utcnow(), batch_size=batch_size
     )
+    add = writer.add
     sort_order = row.next_sort_order
     try:
         for number, item in items:
             if check is not None:
                 check(item, number)
-            if not own_sort_order or item.sort_order is None:
-                order = sort_order
+            order = item_fields(item).get("sort_order") if own_sort_order else None
+            if order is None:
+                add(item, sort_order, number)
                 sort_order += 1
             else:
-                order = item.sort_order
+                add(item, order, number)
                 sort_order = max(sort_order, order + 1)
-            writer.add(item, order, number)
         writer.finish()
     finally:
         writer.close()  # no insert may still be running when the transaction ends
@@ -73,7 +75,7 @@ def refresh_statistics(db: Database, written: int) -> None:
 def match_content(
     conn: Connection,
     dataset_id: str,
-    items: Sequence[ItemCreate],
+    items: Sequence[NewItem],
     keys: Sequence[str] | None,
 ) -> tuple[list[int], list[Row[Any]]]:
     """Match ``items`` with the dataset's current items by content (input, expected output,
@@ -93,10 +95,7 @@ def match_content(
         key = item_content_hash(r.input, r.expected_output, r.context, r.metadata, r.tags)
         by_hash.setdefault(key, []).append(r)
     if keys is None:
-        keys = [
-            item_content_hash(i.input, i.expected_output, i.context, i.metadata, i.tags)
-            for i in items
-        ]
+        keys = [new_item_hash(item_fields(i)) for i in items]
     new: list[int] = []
     for position, key in enumerate(keys):
         kept = by_hash.get(key)

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from sqlalchemy import ColumnElement, Row, and_, or_
 
-from assay.domain import Item, ItemCreate, ItemSource
+from assay.domain import Item, ItemSource
+from assay.domain.item_values import NewItem
 from assay.errors import InvalidInput
 from assay.store.tables import dataset_items
 
@@ -32,10 +33,11 @@ class SchemaCheck:
         self.input = _validator(row.input_schema)
         self.expected = _validator(row.expected_output_schema)
 
-    def check(self, item: ItemCreate | Item, row: int | None = None) -> None:
+    def check(self, item: NewItem | Item, row: int | None = None) -> None:
+        fields = item if isinstance(item, dict) else item.__dict__
         for field, validator, value in (
-            ("input", self.input, item.input),
-            ("expected_output", self.expected, item.expected_output),
+            ("input", self.input, fields["input"]),
+            ("expected_output", self.expected, fields.get("expected_output")),
         ):
             if validator is None:
                 continue
