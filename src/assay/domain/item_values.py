@@ -11,12 +11,14 @@ from values a reader has put in that form itself.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 
-from assay.domain.datasets import ItemCreate, ItemSource, item_content_hash
+from assay.domain.datasets import ItemCreate, ItemSource
 
 #: What pydantic strips from strings (Unicode White_Space, as Rust's ``str::trim``); Python's
 #: own ``str.strip()`` also strips the ASCII separators U+001C..U+001F.
@@ -27,9 +29,31 @@ WS = (
 #: Deeper JSON values are left to the validator (which also reports cycles).
 MAX_DEPTH = 64
 
+_sha256 = hashlib.sha256
+_dumps = orjson.dumps
+_SORT_KEYS = orjson.OPT_SORT_KEYS
+
 #: A new item on the bulk write paths: an ``ItemCreate``, or a row :func:`is_plain_item`
 #: accepted, whose missing fields take their defaults (so no record is built for it).
 NewItem = ItemCreate | dict[str, Any]
+
+
+#: Every field in the model's order; ``None`` stands for the fresh empty object and list that
+#: ``metadata`` and ``tags`` default to.
+_DEFAULTS: dict[str, Any] = dict.fromkeys(ItemCreate.model_fields) | {"source": ItemSource.manual}
+
+
+def record_of(item: NewItem) -> ItemCreate:
+    """The ``ItemCreate`` of a new item: itself, or the record of a plain row (sharing its
+    values), as the validator would have made it."""
+    if item.__class__ is not dict:
+        return item  # type: ignore[return-value]
+    values = {**_DEFAULTS, **item}
+    if values["metadata"] is None:
+        values["metadata"] = {}
+    if values["tags"] is None:
+        values["tags"] = []
+    return trusted_item(values, set(item))
 
 
 def item_fields(item: NewItem) -> dict[str, Any]:
@@ -38,11 +62,18 @@ def item_fields(item: NewItem) -> dict[str, Any]:
 
 
 def new_item_hash(fields: dict[str, Any]) -> str:
-    """:func:`~assay.domain.item_content_hash` of a new item's fields (see :func:`item_fields`)."""
+    """:func:`~assay.domain.item_content_hash` of a new item's fields (see :func:`item_fields`),
+    spelt out: it runs for every row of a list."""
     get = fields.get
-    return item_content_hash(
-        fields["input"], get("expected_output"), get("context"), get("metadata"), get("tags")
-    )
+    tags = get("tags")
+    values = [
+        fields["input"],
+        get("expected_output"),
+        get("context"),
+        get("metadata") or {},
+        sorted(tags) if tags else [],
+    ]
+    return _sha256(_dumps(values, option=_SORT_KEYS)).hexdigest()
 
 
 def strip_ws(value: str) -> str:
@@ -70,7 +101,8 @@ def trusted_item(values: dict[str, Any], fields_set: set[str]) -> ItemCreate:
     return item
 
 
-def _plain_keys(value: dict[Any, Any]) -> bool:
+def plain_keys(value: dict[Any, Any]) -> bool:
+    """Whether every key of an object is text with nothing for the validator to strip."""
     for key in value:  # noqa: SIM110 - a loop costs less than all() over a generator
         if key.__class__ is not str or key.strip(WS) != key:
             return False
@@ -87,7 +119,7 @@ def _plain_json(value: Any, depth: int = 0) -> bool:
     if depth >= MAX_DEPTH:
         return False
     if cls is list:
-        for v in value:  # noqa: SIM110 - as in _plain_keys
+        for v in value:  # noqa: SIM110 - as in plain_keys
             if not _plain_json(v, depth + 1):
                 return False
         return True
@@ -101,12 +133,12 @@ def _plain_json(value: Any, depth: int = 0) -> bool:
 
 def _plain_input(value: Any) -> bool:
     if value.__class__ is dict:
-        return _plain_keys(value)  # values are not checked: the field takes any
+        return plain_keys(value)  # values are not checked: the field takes any
     return value.__class__ is str and value.strip(WS) == value
 
 
 def _plain_object(value: Any) -> bool:
-    return value.__class__ is dict and _plain_keys(value)
+    return value.__class__ is dict and plain_keys(value)
 
 
 def _plain_tags(value: Any) -> bool:

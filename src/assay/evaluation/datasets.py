@@ -3,13 +3,13 @@ or an inline list of items, saved content-addressed as a dataset version."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
 from assay.domain import Dataset, DatasetCreate, ItemCreate, list_content_hash
-from assay.domain.item_values import NewItem, is_plain_item, new_item_hash
+from assay.domain.item_values import NewItem, is_plain_item, item_fields, new_item_hash
 from assay.errors import InvalidInput, NotFound, from_validation
 from assay.store import Store
 
@@ -34,49 +34,20 @@ def _item(row: Any, number: int) -> ItemCreate:
         raise from_validation(exc, row=number) from None
 
 
-class _Items(Sequence[NewItem]):
-    """The caller's rows as new items, after :func:`_check_rows` checked each of them once.
-
-    A long list is not held a second time as records: a plain row (see
-    :func:`~assay.domain.item_values.is_plain_item`) is written as it is; only the rows the
-    model's validator had to change are kept, as the items it made.
-    """
-
-    def __init__(self, rows: Sequence[Any], validated: dict[int, ItemCreate]) -> None:
-        self._rows = rows
-        self._validated = validated
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def __getitem__(self, position: Any) -> Any:
-        if isinstance(position, slice):
-            return [self[k] for k in range(*position.indices(len(self)))]
-        if position < 0:
-            position += len(self._rows)
-        return self._validated.get(position) or self._rows[position]
-
-    def __iter__(self) -> Iterator[NewItem]:
-        for position in range(len(self._rows)):
-            yield self[position]
-
-
-def _check_rows(rows: Sequence[Any]) -> tuple[list[str], _Items]:
+def _check_rows(rows: Sequence[Any]) -> tuple[list[str], list[NewItem]]:
     """Every row's content hash, and the rows as new items; raises on the first invalid row.
 
-    Each row is checked once: a plain row as it is, any other by the model's validator.
+    Each row is checked once: a plain row (see :func:`~assay.domain.item_values.is_plain_item`)
+    is its own item; any other is validated by the model. The list refers to the caller's
+    rows, so a long list of plain rows is not held a second time as records.
     """
     keys: list[str] = []
-    validated: dict[int, ItemCreate] = {}
-    for position, row in enumerate(rows):
-        if row.__class__ is dict and is_plain_item(row):
-            keys.append(new_item_hash(row))
-            continue
-        item = _item(row, position + 1)
-        if item is not row:
-            validated[position] = item
-        keys.append(new_item_hash(item.__dict__))
-    return keys, _Items(rows, validated)
+    items: list[NewItem] = []
+    for number, row in enumerate(rows, start=1):
+        item = row if row.__class__ is dict and is_plain_item(row) else _item(row, number)
+        items.append(item)
+        keys.append(new_item_hash(item_fields(item)))
+    return keys, items
 
 
 def _content_message(digest: str) -> str:

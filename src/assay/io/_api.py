@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import BinaryIO, Literal, get_args
 
 from assay.domain import DatasetCreate, Item, ItemCreate
+from assay.domain.item_values import NewItem, record_of
 from assay.errors import InvalidInput
 from assay.io._csv_read import read_csv
 from assay.io._export import WRITERS
@@ -51,6 +52,14 @@ def read_items(
     The row number is the spreadsheet row for CSV (header = 1), the line for JSONL and the
     1-based position in the items array for JSON.
     """
+    return ((n, record_of(item)) for n, item in _read(stream, format, mapping))
+
+
+def _read(
+    stream: BinaryIO, format: Format, mapping: Mapping[str, str] | None
+) -> Iterator[tuple[int, NewItem]]:
+    """:func:`read_items`, each item a plain row where it needs no record (see
+    :data:`~assay.domain.item_values.NewItem`): what the store writes as it is."""
     if format == "csv":
         return read_csv(stream, mapping)
     if format == "json":
@@ -77,7 +86,7 @@ def import_stream(
     With ``create``, a missing dataset is created in the same transaction, so a rejected file
     leaves no empty dataset behind.
     """
-    items = read_items(stream, format=format, mapping=mapping)
+    items = _read(stream, format, mapping)
     try:
         return store.datasets.import_items(
             dataset,

@@ -17,19 +17,19 @@ from typing import IO, Any
 import orjson
 from pydantic import ValidationError
 
-from assay.domain import ItemCreate, ItemSource, RunItemCreate
-from assay.domain.item_values import WS, strip_ws, trusted_item
+from assay.domain import ItemSource, RunItemCreate
+from assay.domain.item_values import WS, NewItem, strip_ws
 from assay.errors import InvalidInput, from_validation
 from assay.io._fields import (
     IGNORED,
     NESTABLE,
     Path,
+    check_item,
     check_mapping,
     dotted,
     find_conflict,
     parse_target,
     set_path,
-    validate_item,
 )
 
 _BOM = b"\xef\xbb\xbf"
@@ -62,7 +62,7 @@ def _tags(cell: str) -> Any:
         value = json_or_text(cell)
         if not all(isinstance(t, str) for t in value):
             raise _CellError("tags must be a JSON array of strings or a comma-separated list")
-        return value
+        return [t.strip(WS) for t in value]  # as the validator strips them
     if "," not in cell and ";" not in cell:
         return [cell.strip()]  # one tag; the caller skips empty cells
     parts = cell.split(",") if ";" not in cell else _TAG_SPLIT.split(cell)
@@ -241,8 +241,8 @@ def _data_rows(
 
 def read_csv(
     stream: IO[bytes], mapping: Mapping[str, str] | None = None
-) -> Iterator[tuple[int, ItemCreate]]:
-    """Yield ``(row number, item)`` for every data row; raise on the first bad row."""
+) -> Iterator[tuple[int, NewItem]]:
+    """Yield ``(row number, new item)`` for every data row; raise on the first bad row."""
     header, rows = csv_rows(stream)
     columns = plan_columns(header, mapping)
     return _items(rows, columns)
@@ -250,20 +250,20 @@ def read_csv(
 
 def _items(
     rows: Iterator[tuple[int, list[str]]], columns: list[_Column]
-) -> Iterator[tuple[int, ItemCreate]]:
+) -> Iterator[tuple[int, NewItem]]:
     fast = _fast_plan(columns)
     row = 1
     count = 0
     for row, cells in rows:
         if fast is None:
             data = _row_data(row, cells, columns)
-            item = None
+            plain = False
         else:
-            data, item = _fast_row(row, cells, fast)
+            data, plain = _fast_row(row, cells, fast)
         if not data and not any(c.strip() for c in cells):
             continue  # every cell empty (an ignored column's text still makes a row)
         count += 1
-        yield row, item if item is not None else _validate(data, row, columns)
+        yield row, data if plain else _validate(data, row, columns)
     if count == 0:
         raise InvalidInput(
             "no items: the CSV has a header row but no data rows", field="file", row=row
@@ -303,9 +303,9 @@ def _row_data(row: int, cells: list[str], columns: list[_Column]) -> dict[str, A
 _STRIPPED = frozenset({"expected_output", "context", "source_trace_id"})
 #: Fields whose converters return a final non-text value.
 _TYPED = frozenset({"tags", "sort_order"})
-#: Per column: cell index, field, key inside the field (or None), converter, strip the text,
-#: column name.
-_FastColumn = tuple[int, str, str | None, Callable[[str], Any], bool, str]
+#: Per column: cell index, field, key inside the field (or None), converter (None: a JSON
+#: field's cell, text unless it starts like JSON), strip the text, column name.
+_FastColumn = tuple[int, str, str | None, Callable[[str], Any] | None, bool, str]
 
 
 def _fast_plan(columns: list[_Column]) -> list[_FastColumn] | None:
@@ -314,19 +314,19 @@ def _fast_plan(columns: list[_Column]) -> list[_FastColumn] | None:
     plan: list[_FastColumn] = []
     for col in columns:
         path = col.path
-        if len(path) > 2 or (path[0] in _STRIPPED and any(strip_ws(k) != k for k in path)):
+        if len(path) > 2 or any(strip_ws(k) != k for k in path[1:]):
             return None
         key = path[1] if len(path) == 2 else None
         strip = path[0] in _STRIPPED or path == ("input",)
-        plan.append((col.index, path[0], key, col.convert, strip, col.name))
+        convert = None if col.convert is json_or_text else col.convert
+        plan.append((col.index, path[0], key, convert, strip, col.name))
     return plan
 
 
-def _fast_row(
-    row: int, cells: list[str], plan: list[_FastColumn]
-) -> tuple[dict[str, Any], ItemCreate | None]:
-    """The row's data, and its item when every value already has the form validation gives
-    it (text cells, stripped where the model strips); else None: validate ``data``."""
+def _fast_row(row: int, cells: list[str], plan: list[_FastColumn]) -> tuple[dict[str, Any], bool]:
+    """The row's data, and whether it is a plain new item as it is (text cells, stripped
+    where the model strips: see :func:`~assay.domain.item_values.is_plain_item`); if not,
+    the validator finishes ``data``."""
     data: dict[str, Any] = {}
     plain = True
     for index, field, key, convert, strip, name in plan:
@@ -334,7 +334,11 @@ def _fast_row(
         if not cell or cell.isspace():
             continue
         try:
-            value = convert(cell)
+            if convert is None:
+                first = cell[0]
+                value = json_or_text(cell) if first in "{[" or first.isspace() else cell
+            else:
+                value = convert(cell)
         except _CellError as exc:
             raise _cell_error(row, name, exc) from None
         if value.__class__ is str:
@@ -350,28 +354,16 @@ def _fast_row(
                 data[field] = {key: value}
             else:
                 inner[key] = value
-    if not plain:
-        return data, None
-    value = data.get("input")
+    if not plain or "input" not in data:
+        return data, False
     metadata = data.get("metadata")
-    if value is None or (metadata is not None and metadata.__class__ is not dict):
-        return data, None
+    if metadata is not None and metadata.__class__ is not dict:
+        return data, False
     tags = data.get("tags")
-    if tags is not None:
-        tags = [t.strip(WS) for t in tags]
-        if tags and ("" in tags or max(map(len, tags)) > 100):
-            return data, None  # the validator names the bad tag
-    values = {
-        "input": value,
-        "expected_output": data.get("expected_output"),
-        "context": data.get("context"),
-        "metadata": {} if metadata is None else metadata,
-        "tags": [] if tags is None else tags,
-        "source": ItemSource.import_,
-        "source_trace_id": data.get("source_trace_id"),
-        "sort_order": data.get("sort_order"),
-    }
-    return data, trusted_item(values, {*data, "source"})
+    if tags and ("" in tags or max(map(len, tags)) > 100):
+        return data, False  # the validator names the bad tag
+    data["source"] = ItemSource.import_
+    return data, True
 
 
 #: Run-output upload columns, by their lower-case name with spaces as underscores.
@@ -447,9 +439,9 @@ def _run_outputs(
         raise InvalidInput("the CSV file has no rows", field="file", row=row)
 
 
-def _validate(data: dict[str, Any], row: int, columns: list[_Column]) -> ItemCreate:
+def _validate(data: dict[str, Any], row: int, columns: list[_Column]) -> NewItem:
     try:
-        return validate_item(data, f"row {row}", row)
+        return check_item(data, f"row {row}", row)
     except InvalidInput as exc:
         # Name the column the user sees, not only the item field.
         field = exc.field or ""

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from assay.domain import ItemCreate, ItemSource
-from assay.domain.item_values import WS, trusted_item
+from assay.domain.item_values import WS, NewItem, plain_keys, record_of
 from assay.errors import InvalidInput
 
 Path = tuple[str, ...]
@@ -139,7 +139,13 @@ def kind(value: Any) -> str:
 
 
 def validate_item(data: dict[str, Any], where: str, row: int) -> ItemCreate:
-    """Check the shapes files get wrong with plain words, then validate the item fully.
+    """:func:`check_item`'s item as a record."""
+    return record_of(check_item(data, where, row))
+
+
+def check_item(data: dict[str, Any], where: str, row: int) -> NewItem:
+    """Check the shapes files get wrong with plain words, then validate the item fully: the
+    new item of ``data`` (which it may change), a plain row when no validator was needed.
 
     ``where`` prefixes messages (``"row 7"``, ``"line 3"``, ``"item 2"``).
     """
@@ -165,9 +171,8 @@ def validate_item(data: dict[str, Any], where: str, row: int) -> ItemCreate:
     if tags is None:
         data.pop("tags", None)
     data["source"] = ItemSource.import_
-    trusted = _trusted(data)
-    if trusted is not None:
-        return trusted
+    if _plain(data):
+        return data
     try:
         return ItemCreate.model_validate(data)
     except ValidationError as exc:
@@ -179,7 +184,6 @@ def validate_item(data: dict[str, Any], where: str, row: int) -> ItemCreate:
 
 
 _TRUSTED_FIELDS = frozenset({*FIELDS, "source"})
-_ORDER = tuple(ItemCreate.model_fields)  # the model's field order, as validation builds it
 
 
 def _stripped(value: Any) -> Any:
@@ -197,53 +201,54 @@ def _stripped(value: Any) -> Any:
     return value
 
 
-def _trusted(data: dict[str, Any]) -> ItemCreate | None:
-    """The item of ``data`` without running the validator, when every field already has its
-    final type (what files parsed by orjson and the CSV reader give); None means: validate.
+def _plain(data: dict[str, Any]) -> bool:
+    """Make ``data`` a plain new item without running the validator, when every field already
+    has its final type (what files parsed by orjson and the CSV reader give); False (``data``
+    unchanged) means: validate.
 
     Applies what validation would change (whitespace stripped from strings where the model
-    strips it) and leaves every doubtful value (other types, tags out of bounds, unknown keys)
-    to the full validator, so messages and results stay the validator's.
+    strips it) and leaves every doubtful value (other types, tags out of bounds, unknown keys,
+    object keys to strip where the values are taken as they are) to the full validator, so
+    messages and results stay the validator's.
     """
     if not _TRUSTED_FIELDS.issuperset(data):
-        return None
-    values = dict.fromkeys(_ORDER)
-    values.update(data)
-    value = values["input"]
+        return False
+    changes: dict[str, Any] = {}
+    value = data["input"]
     if isinstance(value, str):
-        values["input"] = value.strip(WS)
-    elif not isinstance(value, dict):
-        return None
+        changes["input"] = value.strip(WS)
+    elif not isinstance(value, dict) or not plain_keys(value):
+        return False
+    metadata = data.get("metadata")
+    if metadata is not None and not plain_keys(metadata):
+        return False
     try:
         for key in ("expected_output", "context"):
-            value = values[key]
+            value = data.get(key)
             if value is not None:
-                values[key] = _stripped(value)
+                changes[key] = _stripped(value)
     except KeyError:
-        return None
-    if values["metadata"] is None:
-        values["metadata"] = {}
-    tags = values.get("tags")
-    if tags is None:
-        values["tags"] = []
-    else:
+        return False
+    tags = data.get("tags")
+    if tags is not None:
         if not isinstance(tags, list):
-            return None
+            return False
         clean = []
         for tag in tags:
             if not isinstance(tag, str):
-                return None
+                return False
             tag = tag.strip(WS)
             if not 1 <= len(tag) <= 100:
-                return None
+                return False
             clean.append(tag)
-        values["tags"] = clean
-    trace = values["source_trace_id"]
+        changes["tags"] = clean
+    trace = data.get("source_trace_id")
     if trace is not None:
         if not isinstance(trace, str):
-            return None
-        values["source_trace_id"] = trace.strip(WS)
-    order = values["sort_order"]
-    if order is not None and (type(order) is not int):
-        return None
-    return trusted_item(values, set(data))
+            return False
+        changes["source_trace_id"] = trace.strip(WS)
+    order = data.get("sort_order")
+    if order is not None and type(order) is not int:
+        return False
+    data.update(changes)
+    return True

@@ -14,18 +14,18 @@ from typing import IO, Any
 import ijson
 import orjson
 
-from assay.domain import ItemCreate
+from assay.domain.item_values import NewItem
 from assay.errors import InvalidInput
 from assay.io._fields import (
     ALIASES,
     FIELDS,
     IGNORED,
     Path,
+    check_item,
     check_mapping,
     dotted,
     kind,
     set_path,
-    validate_item,
 )
 
 _BOM = b"\xef\xbb\xbf"
@@ -67,7 +67,7 @@ class _Shaper:
             if path is not None and len(path) == 1 and key not in self.mapping
         }
 
-    def item(self, obj: Any, where: str, number: int) -> ItemCreate:
+    def item(self, obj: Any, where: str, number: int) -> NewItem:
         if not isinstance(obj, dict):
             raise InvalidInput(
                 f"{where}: expected a JSON object, not {kind(obj)}", field="item", row=number
@@ -102,7 +102,7 @@ class _Shaper:
                     field=key,
                     row=number,
                 )
-        return validate_item(data, where, number)
+        return check_item(data, where, number)
 
 
 def _place(data: dict[str, Any], path: Path, value: Any) -> bool:
@@ -139,7 +139,7 @@ def _first_byte(stream: IO[bytes]) -> tuple[bytes, IO[bytes] | _Prefixed]:
 
 def read_json(
     stream: IO[bytes], mapping: Mapping[str, str] | None = None
-) -> Iterator[tuple[int, ItemCreate]]:
+) -> Iterator[tuple[int, NewItem]]:
     """Yield ``(position, item)`` for each element of the items array, 1-based."""
     shaper = _Shaper(mapping)
     first, source = _first_byte(stream)
@@ -191,7 +191,7 @@ def _reason(exc: Exception) -> str:
 
 def read_jsonl(
     stream: IO[bytes], mapping: Mapping[str, str] | None = None
-) -> Iterator[tuple[int, ItemCreate]]:
+) -> Iterator[tuple[int, NewItem]]:
     """Yield ``(line number, item)`` for each non-blank line."""
     shaper = _Shaper(mapping)
     line = 0

@@ -7,6 +7,7 @@ tuples (``executemany``). The stored values are exactly what the column types wo
 
 from __future__ import annotations
 
+import operator
 import os
 import time
 from collections.abc import Sequence
@@ -57,9 +58,8 @@ def new_ids(count: int) -> list[str]:
 
 #: Columns every row of one write shares, written into the statement as literals.
 _SHARED_COLUMNS = ("dataset_id", "valid_from", "archived", "created_at", "updated_at")
-#: Columns bound per row, in the order of :meth:`ItemWriter.add`'s rows (the id first).
+#: Columns bound per row: :meth:`ItemWriter.add`'s rows, then the id.
 _ROW_COLUMNS = (
-    "id",
     "input",
     "expected_output",
     "context",
@@ -69,6 +69,7 @@ _ROW_COLUMNS = (
     "source_trace_id",
     "sort_order",
     "input_key",
+    "id",
 )
 _JSON_COLUMNS = frozenset({"input", "expected_output", "context", "metadata", "tags"})
 
@@ -163,7 +164,7 @@ class ItemWriter:
             key = self.key(raw if value.__class__ is str else _dumps(value, option=_SORTED))
         except (ValueError, TypeError) as exc:  # orjson.JSONEncodeError is a TypeError
             raise InvalidInput(f"row {number}: cannot store item: {exc}", row=number) from None
-        row = (  # the id is prepended per batch
+        row = (  # the id is appended per batch
             text,
             expected_text,
             context_text,
@@ -214,8 +215,9 @@ class ItemWriter:
                 cursor.close()
 
     def _insert(self, rows: list[tuple[Any, ...]]) -> None:
-        ids = new_ids(len(rows))
-        self.conn.exec_driver_sql(self.sql, [(i, *row) for i, row in zip(ids, rows, strict=True)])
+        # Each row with its id appended (as the statement's last column), in C.
+        ids = zip(new_ids(len(rows)))
+        self.conn.exec_driver_sql(self.sql, list(map(operator.add, rows, ids)))
 
 
 # ---------------------------------------------------------------------------------- reads

@@ -8,6 +8,7 @@ versions ``valid_from <= v < valid_to``; updating an item closes its row and app
 from __future__ import annotations
 
 import builtins
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -251,7 +252,7 @@ class Datasets:
     def import_items(
         self,
         ref: str,
-        items: Iterable[tuple[int, ItemCreate]],
+        items: Iterable[tuple[int, NewItem]],
         *,
         create: DatasetCreate | None = None,
         message: str | None = None,
@@ -322,8 +323,8 @@ class Datasets:
             if not new and not gone:
                 return unchanged(row), created
             if gone:
-                close_states(conn, [r.row_id for r in gone], version)
-            numbered = ((number, items[p]) for number, p in enumerate(new, start=1))
+                close_states(conn, [row_id for row_id, _ in gone], version)
+            numbered = zip(itertools.count(1), map(items.__getitem__, new), strict=False)
             _, sort_order = write_items(conn, row, version, numbered, own_sort_order=False)
             change = commit_version(
                 conn,
@@ -331,7 +332,7 @@ class Datasets:
                 version,
                 added=len(new),
                 removed=len(gone),
-                live_delta=len(new) - sum(1 for r in gone if not r.archived),
+                live_delta=len(new) - sum(1 for _, archived in gone if not archived),
                 next_sort_order=sort_order,
                 message=message,
             )

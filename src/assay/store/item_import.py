@@ -8,16 +8,18 @@ item against the dataset's schemas, gives it a sort order and inserts the rows i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, text, update
+import orjson
+from sqlalchemy import Connection, Row, Text, cast, select, text, update
 
 from assay.domain import item_content_hash
 from assay.domain.item_values import NewItem, item_fields, new_item_hash
 from assay.store.bulk import ItemWriter
 from assay.store.db import Database
 from assay.store.item_rows import SchemaCheck, alive_at
+from assay.store.sql import driver_cursor
 from assay.store.tables import dataset_items
 from assay.store.types import utcnow
 
@@ -77,23 +79,17 @@ def match_content(
     dataset_id: str,
     items: Sequence[NewItem],
     keys: Sequence[str] | None,
-) -> tuple[list[int], list[Row[Any]]]:
+) -> tuple[list[int], list[tuple[int, bool]]]:
     """Match ``items`` with the dataset's current items by content (input, expected output,
     context, metadata, tags; ``keys`` are the items' content hashes when the caller has them).
 
     Returns the positions in ``items`` with no current match, and the current states that
-    matched no item. Equal items match one current state each, in dataset order.
+    matched no item as (row id, archived). Equal items match one current state each, in
+    dataset order.
     """
-    c = dataset_items.c
-    current = conn.execute(
-        select(c.row_id, c.input, c.expected_output, c.context, c.metadata, c.tags, c.archived)
-        .where(c.dataset_id == dataset_id, alive_at(None))
-        .order_by(c.sort_order, c.id)
-    ).all()
-    by_hash: dict[str, list[Row[Any]]] = {}
-    for r in current:
-        key = item_content_hash(r.input, r.expected_output, r.context, r.metadata, r.tags)
-        by_hash.setdefault(key, []).append(r)
+    by_hash: dict[str, list[tuple[int, bool]]] = {}
+    for key, state in _current_content(conn, dataset_id):
+        by_hash.setdefault(key, []).append(state)
     if keys is None:
         keys = [new_item_hash(item_fields(i)) for i in items]
     new: list[int] = []
@@ -103,8 +99,33 @@ def match_content(
             kept.pop(0)
         else:
             new.append(position)
-    gone = [r for rows in by_hash.values() for r in rows]
+    gone = [state for states in by_hash.values() for state in states]
     return new, gone
+
+
+def _current_content(conn: Connection, dataset_id: str) -> Iterator[tuple[str, tuple[int, bool]]]:
+    """The content hash and (row id, archived) of each current item, in dataset order.
+
+    The five JSON columns are read as the driver's text and decoded as one array (the same
+    values as decoding each column), without per-value type processing.
+    """
+    c = dataset_items.c
+    pg = conn.dialect.name == "postgresql"
+    content = [
+        cast(column, Text) if pg else column
+        for column in (c.input, c.expected_output, c.context, c.metadata, c.tags)
+    ]
+    query = (
+        select(c.row_id, c.archived, *content)
+        .where(c.dataset_id == dataset_id, alive_at(None))
+        .order_by(c.sort_order, c.id)
+    )
+    loads = orjson.loads
+    with driver_cursor(conn, query) as cursor:
+        for row_id, archived, value, expected, context, metadata, tags in cursor:
+            values = loads(f"[{value},{expected or 'null'},{context or 'null'},{metadata},{tags}]")
+            key = item_content_hash(*values)
+            yield key, (row_id, bool(archived))
 
 
 def close_states(conn: Connection, row_ids: list[int], version: int) -> None:
