@@ -298,6 +298,30 @@ def test_a_bad_row_after_batches_were_written_leaves_nothing(store: Store) -> No
     assert ids[2:4] == sorted(ids[2:4])
 
 
+def test_bulk_written_rows_carry_the_write_s_shared_values(store: Store) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    started = datetime.now(UTC)
+    store.datasets.create(DatasetCreate(name="shared"))
+    store.datasets.add_items("shared", items(2))
+    change = store.datasets.import_items(
+        "shared", [(n, item) for n, item in enumerate(items(5, start=2), start=1)], batch_size=2
+    )
+    dataset = store.datasets.get("shared")
+    listed = store.datasets.list_items("shared").items
+    assert change.version == dataset.version == 2
+    assert [i.version for i in listed] == [1, 1, 2, 2, 2, 2, 2]
+    assert {i.dataset_id for i in listed} == {dataset.id}
+    assert not any(i.archived for i in listed)
+    written = [i for i in listed if i.version == 2]
+    assert len({i.created_at for i in written}) == 1  # one stamp for the whole write
+    for item in written:
+        assert item.created_at == item.updated_at
+        assert item.created_at.tzinfo is not None
+        assert started - timedelta(seconds=1) <= item.created_at <= datetime.now(UTC)
+        assert store.datasets.get_item("shared", item.id) == item
+
+
 def test_bulk_writes_size_the_sqlite_cache_only_while_they_write(store: Store) -> None:
     from datetime import UTC, datetime
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import sys
 
-from assay.engine.interpreter import SWITCH_INTERVAL, relaxed_gc, short_switch_interval
+from assay.interpreter import SWITCH_INTERVAL, relaxed_gc, short_switch_interval
 
 
 def test_the_gc_stays_relaxed_while_any_run_is_active() -> None:

@@ -355,6 +355,8 @@ _CSV_ROWS = [
     ("input,metadata", 'x,"{""k"": "" v ""}"', {"input": "x", "metadata": {"k": " v "}}),
     ("input.q,extra", "x,y", {"input": {"q": "x"}, "metadata": {"extra": "y"}}),
     ("input.q,expected_output. k", "x,y", {"input": {"q": "x"}, "expected_output": {" k": "y"}}),
+    ("input. q,metadata.k ", "x,y", {"input": {" q": "x"}, "metadata": {"k": "y"}}),
+    ("input,metadata. k", "x,y", {"input": "x", "metadata": {" k": "y"}}),
     (
         "input,expected_output",
         'x,"{"" k"": 1, ""k"": 2}"',

@@ -99,6 +99,8 @@ def test_find_conflict() -> None:
 # ------------------------------------------------------------- items built without the validator
 _SAME_AS_VALIDATOR = [
     {"input": {"q": " a "}},
+    {"input": {" q ": "a", "r\u3000": 1}},
+    {"input": "x", "metadata": {" k": " v "}},
     {"input": "  padded \u3000"},
     {"input": "ends in a separator\x1f"},
     {"input": "x", "expected_output": {" k ": " v ", "n": [" y ", {"z": " w "}]}},

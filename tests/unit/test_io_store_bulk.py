@@ -127,3 +127,11 @@ def test_rows_the_database_cannot_hold_are_rejected_with_their_number() -> None:
     with pytest.raises(InvalidInput, match="row 7: cannot store item: source_trace_id is longer"):
         w.add(ItemCreate(input="q", source_trace_id="t" * 65), 0, 7)
     w.close()
+
+
+def test_new_ids_spread_their_random_digits() -> None:
+    ids = new_ids(4_000)
+    assert {value[19] for value in ids} == set("89ab")  # every variant digit occurs
+    for position in (15, 16, 17, 20, 21, 22, *range(24, 36)):
+        assert len({value[position] for value in ids}) == 16
+    assert len({value[:14] for value in ids}) == 1  # one millisecond, version 7

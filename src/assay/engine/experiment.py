@@ -17,13 +17,13 @@ from assay.domain import (
     Selection,
     SequentialSettings,
 )
-from assay.engine.interpreter import relaxed_gc
 from assay.engine.options import RunOptions
 from assay.engine.runner import Runner, Work
 from assay.engine.sequential import KEY as SEQUENTIAL
 from assay.engine.sequential import plan_record
 from assay.engine.spec import build_scorers, check_resumable, config_hash
 from assay.errors import InvalidInput
+from assay.interpreter import relaxed_gc
 from assay.scoring import Scorer, build
 from assay.store import Store
 from assay.store.experiment_plans import PlannedRun

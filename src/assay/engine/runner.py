@@ -29,7 +29,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from assay.domain import Experiment, ExperimentStatus, WorkItem
 from assay.engine.attempts import Attempts, Failed
-from assay.engine.interpreter import relaxed_gc, short_switch_interval
 from assay.engine.limits import AdaptiveLimit, Limiter, limiter_for
 from assay.engine.options import Progress, RunOptions
 from assay.engine.otel import capture as capture_otel
@@ -38,6 +37,7 @@ from assay.engine.sequential import Watch, watch
 from assay.engine.snapshot import Spool, store_snapshot
 from assay.engine.spec import digest
 from assay.engine.writer import ChildWriter, ResultWriter
+from assay.interpreter import relaxed_gc, short_switch_interval
 from assay.scoring import Scorer
 from assay.store import CachedResponse, Store
 from assay.store.experiment_plans import PlannedRun

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Row, Text, cast, select, text, update
 
 from assay.domain import item_content_hash
 from assay.domain.item_values import NewItem, item_fields, new_item_hash
+from assay.interpreter import relaxed_gc
 from assay.store.bulk import ItemWriter
 from assay.store.db import Database
 from assay.store.item_rows import SchemaCheck, alive_at
@@ -50,17 +51,18 @@ def write_items(
     add = writer.add
     sort_order = row.next_sort_order
     try:
-        for number, item in items:
-            if check is not None:
-                check(item, number)
-            order = item_fields(item).get("sort_order") if own_sort_order else None
-            if order is None:
-                add(item, sort_order, number)
-                sort_order += 1
-            else:
-                add(item, order, number)
-                sort_order = max(sort_order, order + 1)
-        writer.finish()
+        with relaxed_gc():  # a row a item survives until its batch is inserted
+            for number, item in items:
+                if check is not None:
+                    check(item, number)
+                order = item_fields(item).get("sort_order") if own_sort_order else None
+                if order is None:
+                    add(item, sort_order, number)
+                    sort_order += 1
+                else:
+                    add(item, order, number)
+                    sort_order = max(sort_order, order + 1)
+            writer.finish()
     finally:
         writer.close()  # no insert may still be running when the transaction ends
     return writer.count, sort_order

@@ -1,11 +1,12 @@
-"""Interpreter settings for the length of a run: the garbage collector and the GIL.
+"""Interpreter settings for the length of a run or a bulk write: the garbage collector and
+the GIL.
 
-A run allocates a few small objects per item (a planned item, a completion, its scores). With
-the default thresholds CPython runs a collection every 700 allocations and now and then walks
-the whole heap, which on a large run costs more than the run's own work. While any run is
-active the young-generation threshold is raised and the objects that existed before the run
-are frozen out of collections. Reference counting still frees everything as usual; only cycle
-detection runs less often.
+A run allocates a few small objects per item (a planned item, a completion, its scores), a
+bulk write of dataset items a row a item. With the default thresholds CPython runs a
+collection every 700 allocations and now and then walks the whole heap, which on a large run
+or import costs more than its own work. While any of them is active the young-generation
+threshold is raised and the objects that existed before it are frozen out of collections.
+Reference counting still frees everything as usual; only cycle detection runs less often.
 
 A run of async calls waits on its event loop, which shares the interpreter lock with the
 result writer's thread. The loop, woken by a timer or a socket, waits up to the switch
@@ -34,7 +35,7 @@ _saved_interval: float | None = None
 
 @contextmanager
 def relaxed_gc() -> Iterator[None]:
-    """Fewer cycle collections while any run (or plan) is active."""
+    """Fewer cycle collections while any run, plan or bulk item write is active."""
     global _relaxed, _saved_threshold
     with _lock:
         if _relaxed == 0:
