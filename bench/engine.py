@@ -9,6 +9,12 @@ run, and engine figures are printed as a multiple of it.
   ``exact_match`` scorer, traces on (and again off); from ``plan`` to every result, score and
   trace committed and the experiment finished. Reported as items per CPU-second and µs of CPU
   per item, over the floor's run rows.
+- ``save``: what ``evaluate()`` does first with an inline list of N items: check every row and
+  save the list as a content-addressed dataset version (``evaluation/datasets.py:
+  dataset_ref``). A new list, the same list changed (one item in 20 replaced, so most items
+  are matched with stored ones and only the others written) and the unchanged list again (hashed
+  and found). Reported as µs of CPU and items per CPU-second, over the floor's dataset items
+  (plain ``executemany`` of the rows, with no validation or content hash).
 - ``setup``: the fixed part of ``evaluate()``: a 10-item list against a store that already holds
   it (schema at head, the list saved before), wall and CPU time of the whole call.
 - ``memory``: peak RSS of ``evaluate()`` over a stored dataset of each size in ``--sizes`` (the
@@ -16,13 +22,15 @@ run, and engine figures are printed as a multiple of it.
 - ``sleep``: a target that awaits 50 ms at concurrency 100, 1,000 and 5,000, no scorer; achieved
   items/s over the ideal (concurrency / 0.05 s).
 
-With ``--baseline TREE`` (another checkout, e.g. the commit before a change) the ``zero`` and
-``setup`` workloads of both trees run alternately, ``--rounds`` times, under the same load, and
-both are printed with their ratio; the ``memory`` and ``sleep`` workloads run for both trees too.
+With ``--baseline TREE`` (another checkout, e.g. the commit before a change) the ``zero``,
+``save`` and ``setup`` workloads of both trees run alternately, ``--rounds`` times, under the
+same load, and both are printed with their ratio; the ``memory`` and ``sleep`` workloads run for
+both trees too.
 
     python bench/engine.py                               # writes bench/results/engine.json
     python bench/engine.py --items 5000 --sizes 10000,100000
     python bench/engine.py --baseline /path/to/base --rounds 3
+    python bench/engine.py --only save --rounds 5 --out /tmp/save.json
 """
 
 from __future__ import annotations
@@ -135,6 +143,35 @@ def zero(home: str, n: int, traces: bool) -> dict[str, Any]:
     }
 
 
+def save(home: str, n: int) -> dict[str, Any]:
+    """Save an inline list of ``n`` items as ``evaluate()`` does: new, changed, unchanged."""
+    from assay.evaluation.datasets import dataset_ref
+
+    store = _store(Path(home))
+    dataset_ref(_list(10), store, "warm-up")  # one-off statement compilation, not per item
+    rows = _list(n)
+    changed = [
+        {"input": {"q": f"other {i}"}, "expected_output": "other"} if i % 20 == 0 else row
+        for i, row in enumerate(rows)
+    ]
+    out: dict[str, Any] = {"items": n, "load_average_1m": os.getloadavg()[0]}
+    for label, data, version in (("new", rows, 1), ("changed", changed, 2), ("same", changed, 2)):
+        start, cpu = time.perf_counter(), _cpu()
+        _, saved, _ = dataset_ref(data, store, "save")
+        elapsed, cpu = time.perf_counter() - start, _cpu() - cpu
+        if saved != version:
+            raise SystemExit(f"{label}: saved version {saved}, expected {version}")
+        out[label] = {
+            "seconds": round(elapsed, 3),
+            "cpu_seconds": round(cpu, 3),
+            "us_per_item": round(cpu / n * 1e6, 2),
+            "items_per_cpu_s": round(n / cpu),
+        }
+    out["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    store.close()
+    return out
+
+
 def setup(home: str, n: int) -> dict[str, Any]:
     """``evaluate()`` of a small list the store already holds: its fixed cost."""
     import assay
@@ -236,7 +273,16 @@ def floor(n: int) -> dict[str, Any]:
     return measure(n)
 
 
-WORKLOADS = {"prepare", "zero", "zero-untraced", "setup", "memory", "memory-inline", "sleep"}
+WORKLOADS = {
+    "prepare",
+    "zero",
+    "zero-untraced",
+    "save",
+    "setup",
+    "memory",
+    "memory-inline",
+    "sleep",
+}
 
 
 def _run_child(argv: list[str]) -> dict[str, Any]:
@@ -246,6 +292,8 @@ def _run_child(argv: list[str]) -> dict[str, Any]:
         return prepare(home, n)
     if kind in ("zero", "zero-untraced"):
         return zero(home, n, traces=kind == "zero")
+    if kind == "save":
+        return save(home, n)
     if kind == "setup":
         return setup(home, n)
     if kind in ("memory", "memory-inline"):
@@ -317,6 +365,18 @@ def _zero_rounds(
     return runs
 
 
+def _save_rounds(
+    trees: dict[str, Path], homes: Homes, n: int, rounds: int
+) -> dict[str, list[dict[str, Any]]]:
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+    for _ in range(rounds):
+        for name, src in trees.items():  # alternately, so both see the same load
+            home = homes.fresh(src, 10)  # a store at head; the list goes to a dataset of its own
+            runs[name].append(child(src, "save", home, n))
+            shutil.rmtree(home, ignore_errors=True)
+    return runs
+
+
 def _setup_rounds(
     trees: dict[str, Path], homes: Homes, rounds: int
 ) -> dict[str, list[dict[str, Any]]]:
@@ -338,7 +398,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000", help="Memory sizes, comma-separated.")
     parser.add_argument("--baseline", type=Path, help="Another checkout to compare against.")
     parser.add_argument(
-        "--only", default="zero,setup,memory,sleep", help="Workloads to run, comma-separated."
+        "--only",
+        default="zero,save,setup,memory,sleep",
+        help="Workloads to run, comma-separated.",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="Where to write the JSON.")
     parser.add_argument("--child", nargs="*", help=argparse.SUPPRESS)
@@ -361,16 +423,17 @@ def main() -> None:
         "trees": {name: str(src) for name, src in trees.items()},
     }
     try:
-        if "zero" in only:
+        if "zero" in only or "save" in only:
             floors = [child(SRC, "floor", "-", args.items) for _ in range(args.rounds)]
             floor_us = _median([f["run_us_per_item"] for f in floors])
+            items_floor_us = _median([f["items_cpu_seconds"] for f in floors]) / args.items * 1e6
             print(
                 f"floor, {args.items:,} items: run rows {floor_us} µs of CPU per item "
                 f"({round(1e6 / floor_us):,} items/CPU-s); dataset items "
-                f"{_median([f['items_cpu_seconds'] for f in floors]) / args.items * 1e6:.1f} "
-                "µs per item"
+                f"{items_floor_us:.1f} µs per item"
             )
             report["floor"] = floors
+        if "zero" in only:
             for kind in ("zero", "zero-untraced"):
                 runs = _zero_rounds(trees, homes, args.items, args.rounds, kind)
                 report[kind] = runs
@@ -387,6 +450,24 @@ def main() -> None:
                     base = _median([r["us_per_item"] for r in runs["baseline"]])
                     mine = _median([r["us_per_item"] for r in runs["this"]])
                     print(f"  CPU per item, this / baseline: {mine / base:.2f}")
+        if "save" in only:
+            saves = _save_rounds(trees, homes, args.items, args.rounds)
+            report["save"] = saves
+            for label in ("new", "changed", "same"):
+                for name, rs in saves.items():
+                    us = _median([r[label]["us_per_item"] for r in rs])
+                    print(
+                        f"save an inline list of {args.items:,} items, {label}, {name}: "
+                        + ", ".join(f"{r[label]['items_per_cpu_s']:,}" for r in rs)
+                        + f" items/CPU-s; median {us} µs/item = {us / items_floor_us:.2f}x "
+                        "the dataset items floor"
+                    )
+                if len(saves) == 2:
+                    pairs = [
+                        this[label]["us_per_item"] / base[label]["us_per_item"]
+                        for base, this in zip(saves["baseline"], saves["this"], strict=True)
+                    ]
+                    print(f"  CPU per item, this / baseline: {_median(pairs):.2f} (per round)")
         if "setup" in only:
             setups = _setup_rounds(trees, homes, args.rounds)
             report["setup"] = setups

@@ -38,67 +38,9 @@ _SORT_KEYS = orjson.OPT_SORT_KEYS
 NewItem = ItemCreate | dict[str, Any]
 
 
-#: Every field in the model's order; ``None`` stands for the fresh empty object and list that
-#: ``metadata`` and ``tags`` default to.
-_DEFAULTS: dict[str, Any] = dict.fromkeys(ItemCreate.model_fields) | {"source": ItemSource.manual}
-
-
-def record_of(item: NewItem) -> ItemCreate:
-    """The ``ItemCreate`` of a new item: itself, or the record of a plain row (sharing its
-    values), as the validator would have made it."""
-    if item.__class__ is not dict:
-        return item  # type: ignore[return-value]
-    values = {**_DEFAULTS, **item}
-    if values["metadata"] is None:
-        values["metadata"] = {}
-    if values["tags"] is None:
-        values["tags"] = []
-    return trusted_item(values, set(item))
-
-
-def item_fields(item: NewItem) -> dict[str, Any]:
-    """The field values of a new item (a plain row's lacks the fields left to default)."""
-    return item if item.__class__ is dict else item.__dict__
-
-
-def new_item_hash(fields: dict[str, Any]) -> str:
-    """:func:`~assay.domain.item_content_hash` of a new item's fields (see :func:`item_fields`),
-    spelt out: it runs for every row of a list."""
-    get = fields.get
-    tags = get("tags")
-    values = [
-        fields["input"],
-        get("expected_output"),
-        get("context"),
-        get("metadata") or {},
-        sorted(tags) if tags else [],
-    ]
-    return _sha256(_dumps(values, option=_SORT_KEYS)).hexdigest()
-
-
 def strip_ws(value: str) -> str:
     """A string stripped as the item validator strips it."""
     return value.strip(WS)
-
-
-_set = object.__setattr__
-_new = ItemCreate.__new__
-#: The model's own slots, set through their descriptors (``BaseModel.__setattr__`` is slow).
-_set_fields_set = vars(BaseModel)["__pydantic_fields_set__"].__set__
-_set_extra = vars(BaseModel)["__pydantic_extra__"].__set__
-_set_private = vars(BaseModel)["__pydantic_private__"].__set__
-
-
-def trusted_item(values: dict[str, Any], fields_set: set[str]) -> ItemCreate:
-    """An ``ItemCreate`` of ``values``: every field, in the model's order, already in the form
-    validation gives it (the caller has checked them). What ``model_construct`` does, without
-    its per-field work."""
-    item = _new(ItemCreate)
-    _set(item, "__dict__", values)
-    _set_fields_set(item, fields_set)
-    _set_extra(item, None)
-    _set_private(item, None)
-    return item
 
 
 def plain_keys(value: dict[Any, Any]) -> bool:
@@ -109,7 +51,7 @@ def plain_keys(value: dict[Any, Any]) -> bool:
     return True
 
 
-def _plain_json(value: Any, depth: int = 0) -> bool:
+def plain_json(value: Any, depth: int = 0) -> bool:
     """A JSON value as validation leaves it: exact JSON types, text with nothing to strip."""
     cls = value.__class__
     if cls is str:
@@ -120,12 +62,12 @@ def _plain_json(value: Any, depth: int = 0) -> bool:
         return False
     if cls is list:
         for v in value:  # noqa: SIM110 - as in plain_keys
-            if not _plain_json(v, depth + 1):
+            if not plain_json(v, depth + 1):
                 return False
         return True
     if cls is dict:
         for k, v in value.items():
-            if k.__class__ is not str or k.strip(WS) != k or not _plain_json(v, depth + 1):
+            if k.__class__ is not str or k.strip(WS) != k or not plain_json(v, depth + 1):
                 return False
         return True
     return False
@@ -141,7 +83,8 @@ def _plain_object(value: Any) -> bool:
     return value.__class__ is dict and plain_keys(value)
 
 
-def _plain_tags(value: Any) -> bool:
+def plain_tags(value: Any) -> bool:
+    """Whether a tags value is a list of tags as the validator leaves them."""
     if value.__class__ is not list:
         return False
     for tag in value:
@@ -165,10 +108,10 @@ def _plain_int_or_none(value: Any) -> bool:
 #: Per field, whether a value is already in its final form.
 _CHECKS: dict[str, Callable[[Any], bool]] = {
     "input": _plain_input,
-    "expected_output": _plain_json,
-    "context": _plain_json,
+    "expected_output": plain_json,
+    "context": plain_json,
     "metadata": _plain_object,
-    "tags": _plain_tags,
+    "tags": plain_tags,
     "source": _plain_source,
     "source_trace_id": _plain_text_or_none,
     "sort_order": _plain_int_or_none,
@@ -189,3 +132,61 @@ def is_plain_item(row: dict[str, Any]) -> bool:
         if check is None or not check(value):
             return False
     return True
+
+
+def item_fields(item: NewItem) -> dict[str, Any]:
+    """The field values of a new item (a plain row's lacks the fields left to default)."""
+    return item if item.__class__ is dict else item.__dict__
+
+
+def new_item_hash(fields: dict[str, Any]) -> str:
+    """:func:`~assay.domain.item_content_hash` of a new item's fields (see :func:`item_fields`),
+    spelt out: it runs for every row of a list."""
+    get = fields.get
+    tags = get("tags")
+    values = [
+        fields["input"],
+        get("expected_output"),
+        get("context"),
+        get("metadata") or {},
+        sorted(tags) if tags else [],
+    ]
+    return _sha256(_dumps(values, option=_SORT_KEYS)).hexdigest()
+
+
+_set = object.__setattr__
+_new = ItemCreate.__new__
+#: The model's own slots, set through their descriptors (``BaseModel.__setattr__`` is slow).
+_set_fields_set = vars(BaseModel)["__pydantic_fields_set__"].__set__
+_set_extra = vars(BaseModel)["__pydantic_extra__"].__set__
+_set_private = vars(BaseModel)["__pydantic_private__"].__set__
+
+
+def trusted_item(values: dict[str, Any], fields_set: set[str]) -> ItemCreate:
+    """An ``ItemCreate`` of ``values``: every field, in the model's order, already in the form
+    validation gives it (the caller has checked them). What ``model_construct`` does, without
+    its per-field work."""
+    item = _new(ItemCreate)
+    _set(item, "__dict__", values)
+    _set_fields_set(item, fields_set)
+    _set_extra(item, None)
+    _set_private(item, None)
+    return item
+
+
+#: Every field in the model's order; ``None`` stands for the fresh empty object and list that
+#: ``metadata`` and ``tags`` default to.
+_DEFAULTS: dict[str, Any] = dict.fromkeys(ItemCreate.model_fields) | {"source": ItemSource.manual}
+
+
+def record_of(item: NewItem) -> ItemCreate:
+    """The ``ItemCreate`` of a new item: itself, or the record of a plain row (sharing its
+    values), as the validator would have made it."""
+    if item.__class__ is not dict:
+        return item  # type: ignore[return-value]
+    values = {**_DEFAULTS, **item}
+    if values["metadata"] is None:
+        values["metadata"] = {}
+    if values["tags"] is None:
+        values["tags"] = []
+    return trusted_item(values, set(item))

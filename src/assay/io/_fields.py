@@ -13,7 +13,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from assay.domain import ItemCreate, ItemSource
-from assay.domain.item_values import WS, NewItem, plain_keys, record_of
+from assay.domain.item_values import (
+    WS,
+    NewItem,
+    plain_json,
+    plain_keys,
+    plain_tags,
+    record_of,
+)
 from assay.errors import InvalidInput
 
 Path = tuple[str, ...]
@@ -222,15 +229,15 @@ def _plain(data: dict[str, Any]) -> bool:
     metadata = data.get("metadata")
     if metadata is not None and not plain_keys(metadata):
         return False
-    try:
-        for key in ("expected_output", "context"):
-            value = data.get(key)
-            if value is not None:
+    for key in ("expected_output", "context"):
+        value = data.get(key)
+        if value is not None and not plain_json(value):  # checked first: no copy to make
+            try:
                 changes[key] = _stripped(value)
-    except KeyError:
-        return False
+            except KeyError:
+                return False
     tags = data.get("tags")
-    if tags is not None:
+    if tags is not None and not plain_tags(tags):
         if not isinstance(tags, list):
             return False
         clean = []
