@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from assay.domain import Dataset, DatasetCreate, ItemCreate, list_content_hash
-from assay.domain.item_values import NewItem, is_plain_item, item_fields, new_item_hash
+from assay.domain.item_values import NewItem, is_plain_item, new_item_hash
 from assay.errors import InvalidInput, NotFound, from_validation
 from assay.store import Store
 
@@ -44,9 +44,13 @@ def _check_rows(rows: Sequence[Any]) -> tuple[list[str], list[NewItem]]:
     keys: list[str] = []
     items: list[NewItem] = []
     for number, row in enumerate(rows, start=1):
-        item = row if row.__class__ is dict and is_plain_item(row) else _item(row, number)
-        items.append(item)
-        keys.append(new_item_hash(item_fields(item)))
+        if row.__class__ is dict and is_plain_item(row):
+            items.append(row)
+            keys.append(new_item_hash(row))
+        else:
+            item = _item(row, number)
+            items.append(item)
+            keys.append(new_item_hash(item.__dict__))
     return keys, items
 
 
