@@ -84,9 +84,12 @@ def measure(n: int, profile: str | None = None) -> dict[str, Any]:
             )
         )
     try:
-        from assay.engine.interpreter import relaxed_gc
-    except ImportError:  # a tree from before the module's rename
-        from assay.engine.memory import relaxed_gc  # type: ignore[no-redef]
+        from assay.interpreter import relaxed_gc
+    except ImportError:  # a tree from before the module's moves
+        try:
+            from assay.engine.interpreter import relaxed_gc  # type: ignore[no-redef]
+        except ImportError:
+            from assay.engine.memory import relaxed_gc  # type: ignore[no-redef]
 
     with relaxed_gc():  # as during a run
         timed: dict[str, Any] = _timed(store, planned, completions, n, profile)
