@@ -2,7 +2,7 @@
 the GIL.
 
 A run allocates a few small objects per item (a planned item, a completion, its scores), a
-bulk write of dataset items a row a item. With the default thresholds CPython runs a
+bulk write of dataset items a row per item. With the default thresholds CPython runs a
 collection every 700 allocations and now and then walks the whole heap, which on a large run
 or import costs more than its own work. While any of them is active the young-generation
 threshold is raised and the objects that existed before it are frozen out of collections.

@@ -51,7 +51,7 @@ def write_items(
     add = writer.add
     sort_order = row.next_sort_order
     try:
-        with relaxed_gc():  # a row a item survives until its batch is inserted
+        with relaxed_gc():  # each item's row survives until its batch is inserted
             for number, item in items:
                 if check is not None:
                     check(item, number)
