@@ -17,6 +17,9 @@ From SQLite, each phase in a fresh subprocess so that its peak RSS (``ru_maxrss`
   (``--no-pages`` skips it);
 - ``trend``: ``store.analytics.trend`` over ``--runs`` runs of ``--run-items`` items.
 
+``--home DIR`` keeps the store in ``DIR`` and reuses it on the next run (the ``build`` phase is
+skipped while ``DIR`` holds two runs of ``--items`` items built the same way).
+
 ``--tree NAME=SRC`` (repeatable) runs the ``cold``, ``warm`` and ``pages`` phases with each tree's
 ``src`` on ``PYTHONPATH`` (interleaved, on the same store): before/after in one run. The floor
 of a cold read is the same rows fetched with a plain ``sqlite3`` cursor. Prints the figures
@@ -24,6 +27,7 @@ and writes ``bench/results/compare.json`` (``compare-<items>.json`` for other si
 
     PYTHONPATH=src python bench/compare.py [--items 100000] [--runs 100] [--run-items 10000]
     PYTHONPATH=src python bench/compare.py --items 1000000 --sqlite-only --runs 0
+    PYTHONPATH=src python bench/compare.py --sqlite-only --runs 0 --home /tmp/compare-100k
 """
 
 from __future__ import annotations
@@ -346,7 +350,7 @@ def run_phase(args: argparse.Namespace) -> dict[str, Any]:
                 cand = _rows_run(store, "feature", 0.71, 2)
             figures["setup_two_runs_s"] = time.perf_counter() - start
             ids_file.write_text(json.dumps([base, cand]))
-        else:
+        elif args.phase != "trend":
             base, cand = json.loads(ids_file.read_text())
         if args.phase == "floor":
             _, figures["floor_read_s"] = timed(lambda: _floor_read(store, [base, cand]))
@@ -434,14 +438,25 @@ def spawn(phase: str, args: argparse.Namespace, home: Path, src: str | None) -> 
 
 
 def sqlite_figures(args: argparse.Namespace) -> dict[str, Any]:
-    """The comparison, gate and trend phases from a fresh SQLite store."""
-    home = Path(tempfile.mkdtemp(prefix="assay-bench-compare-"))
+    """The comparison, gate and trend phases from a fresh SQLite store (or the one kept in
+    ``--home``)."""
+    kept = args.home is not None
+    home = Path(args.home) if kept else Path(tempfile.mkdtemp(prefix="assay-bench-compare-"))
+    home.mkdir(parents=True, exist_ok=True)
+    built = home / "bench.json"
+    build = {"items": args.items, "build": args.build}
     trees: list[tuple[str, str | None]] = [
         (name, str(Path(src).resolve())) for name, _, src in (t.partition("=") for t in args.tree)
     ] or [("this", None)]
     out: dict[str, Any] = {"phases": {}}
     try:
-        out["phases"]["build"] = spawn("build", args, home, None)
+        if kept and built.exists() and json.loads(built.read_text())["build"] == build:
+            out["phases"]["build"] = json.loads(built.read_text())["figures"]
+        else:
+            if any(home.iterdir()):
+                raise SystemExit(f"{home} holds another store: give an empty or new --home")
+            out["phases"]["build"] = spawn("build", args, home, None)
+            built.write_text(json.dumps({"build": build, "figures": out["phases"]["build"]}))
         out["phases"]["floor"] = spawn("floor", args, home, None)
         for _ in range(args.rounds):
             for name, src in trees:
@@ -455,10 +470,16 @@ def sqlite_figures(args: argparse.Namespace) -> dict[str, Any]:
                             seen[k] = min(seen[k], v)
                         elif k == "peak_rss_mb":
                             seen[k] = max(seen[k], v)
-        if args.runs:
-            out["phases"]["trend"] = spawn("trend", args, home, None)
+        if args.runs:  # its own store when the runs' store is kept (it adds a dataset)
+            trend_home = Path(tempfile.mkdtemp(prefix="assay-bench-trend-")) if kept else home
+            try:
+                out["phases"]["trend"] = spawn("trend", args, trend_home, None)
+            finally:
+                if kept:
+                    shutil.rmtree(trend_home, ignore_errors=True)
     finally:
-        shutil.rmtree(home, ignore_errors=True)
+        if not kept:
+            shutil.rmtree(home, ignore_errors=True)
     floor = out["phases"]["floor"]["floor_read_s"]
     for key, figures in out["phases"].items():
         if key.startswith("cold"):
@@ -541,9 +562,11 @@ def main() -> None:
         "--no-pages", dest="pages", action="store_false", help="skip the pages phase"
     )
     parser.add_argument("--repeat", type=int, default=3, help="cold reads per cold phase")
+    parser.add_argument(
+        "--home", metavar="DIR", help="keep the store in DIR and reuse it (no build phase)"
+    )
     # Internal: run one phase in this process.
     parser.add_argument("--phase", help=argparse.SUPPRESS)
-    parser.add_argument("--home", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build is None:
         args.build = "engine" if args.items <= 100_000 else "rows"

@@ -2,10 +2,9 @@
 
 The results are read in keyset pages of the primary key, each with its scores off the score
 index (see :func:`assay.store.run_pages.result_pages`); every page is turned into array slices
-at once, so no Python object per row outlives its page. The item ids are allocated up front
-from the run's size (one count off the run's item index); a numeric column is allocated only
-once a page shows it does not hold one value on every row (see
-:class:`~assay.analysis.frame.RunFrame`).
+at once, so no Python object per row outlives its page. The columns are allocated up front
+from the run's size (one count off a result index); a numeric column is allocated only once a
+page shows it does not hold one value on every row (see :class:`~assay.analysis.frame.RunFrame`).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from assay.domain import Experiment
 from assay.errors import InvalidInput
 from assay.store import Store
 from assay.store.run_columns import outputs_of
-from assay.store.run_pages import result_pages, run_size
+from assay.store.run_pages import result_pages, run_span
 from assay.store.types import loads
 
 #: Results per page: about a megabyte of row tuples at a time (larger pages are no faster,
@@ -96,7 +95,6 @@ class _Columns:
     """The frame's columns as they fill, ``n`` rows allocated."""
 
     n: int
-    width: int
     filled: int = 0
     unaligned: int = 0
     item_ids: IdArray = field(init=False)
@@ -107,7 +105,7 @@ class _Columns:
 
     def __post_init__(self) -> None:
         n = self.n
-        self.item_ids = np.empty(n, dtype=f"S{max(self.width, 1)}")
+        self.item_ids = np.empty(n, dtype="S1")  # widened by the first page
         self.numbers = {
             "repetition": _Column(n, np.int64),
             "status": _Column(n, np.int8),
@@ -143,22 +141,35 @@ class _Columns:
 
 def _floats(values: Sequence[Any]) -> FloatArray:
     """Numbers (or 0/1 and booleans) with None as NaN."""
+    if values.count(None) == len(values):  # a column nothing was recorded in (costs)
+        return np.full(len(values), NAN)
     return np.array(values, dtype=np.float64)
+
+
+def _codes(values: Sequence[Any], codes: Mapping[Any, int], dtype: Any) -> npt.NDArray[Any]:
+    """Each value's code (a page usually holds one value: one lookup then)."""
+    distinct = set(values)
+    if len(distinct) == 1:
+        return np.full(len(values), codes[distinct.pop()], dtype=dtype)
+    return np.fromiter(map(codes.__getitem__, values), dtype, len(values))
 
 
 def _add_results(cols: _Columns, rows: list[tuple[Any, ...]], sqlite: bool) -> dict[str, int]:
     """Fill the next rows from a page of results; the row of each result id kept (counted
     from the page's first row)."""
-    kept = [r for r in rows if r[1] is not None]
-    cols.unaligned += len(rows) - len(kept)
-    if not kept:
-        return {}
-    columns = list(zip(*kept, strict=True))
-    start, end = cols.filled, cols.filled + len(kept)
+    columns = list(zip(*rows, strict=True))
+    if None in columns[1]:  # results without an item id are not aligned
+        kept = [r for r in rows if r[1] is not None]
+        cols.unaligned += len(rows) - len(kept)
+        if not kept:
+            return {}
+        columns = list(zip(*kept, strict=True))
+    k = len(columns[0])
+    start, end = cols.filled, cols.filled + k
     if end > cols.n:
         cols.resize(end)
     try:
-        status = np.fromiter(map(_CODE.__getitem__, columns[3]), np.int8, len(kept))
+        status = _codes(columns[3], _CODE, np.int8)
     except KeyError as exc:
         raise InvalidInput(f"unknown result status {exc.args[0]!r}", field="status") from None
     ids = encode(columns[1])
@@ -170,12 +181,39 @@ def _add_results(cols: _Columns, rows: list[tuple[Any, ...]], sqlite: bool) -> d
     numbers["status"].put(start, status)
     for name, at in (("passed", 4), ("latency_ms", 5), ("cost", 6)):
         numbers[name].put(start, _floats(columns[at]))
-    cols.errors.update({start + i: e for i, e in enumerate(columns[7]) if e is not None})
+    errors = columns[7]
+    if errors.count(None) != k:
+        cols.errors.update({start + i: e for i, e in enumerate(errors) if e is not None})
     if cols.outputs is not None:
         raw = columns[8]
         cols.outputs.extend([None if v is None else loads(v) for v in raw] if sqlite else raw)
     cols.filled = end
-    return dict(zip(columns[0], range(len(kept)), strict=True))
+    return dict(zip(columns[0], range(k), strict=True))
+
+
+def _judge_cost(at: npt.NDArray[np.intp], costs: FloatArray, k: int) -> FloatArray:
+    """The scores' costs summed on their rows ``at`` (in the order given, as ``np.add.at``
+    sums), NaN on rows without one."""
+    has = ~np.isnan(costs)
+    if not has.any():
+        return np.full(k, NAN)
+    rows = at[has]
+    judge = np.bincount(rows, weights=costs[has], minlength=k).astype(np.float64, copy=False)
+    judge[np.bincount(rows, minlength=k) == 0] = NAN
+    return judge
+
+
+def _scores_of(
+    rows: list[tuple[Any, ...]], row_of: dict[str, int]
+) -> tuple[list[tuple[Any, ...]], npt.NDArray[np.intp]]:
+    """The columns of the scores of the page's kept results, and each score's row (scores of
+    results left out, those without an item id, are left out with them)."""
+    columns = list(zip(*rows, strict=True)) or [()] * 6
+    at = np.fromiter(map(row_of.get, columns[0], repeat(-1)), dtype=np.intp, count=len(rows))
+    if (at < 0).any():
+        kept = [row for row, i in zip(rows, at.tolist(), strict=True) if i >= 0]
+        return list(zip(*kept, strict=True)) or [()] * 6, at[at >= 0]
+    return columns, at
 
 
 def _add_scores(
@@ -184,36 +222,35 @@ def _add_scores(
     """Set the page's scores on its rows (the highest ranked source of a name wins; NaN for a
     name the page lacks) and their costs summed as the rows' judge cost."""
     k = len(row_of)
-    judge = np.zeros(k)
-    judged = np.zeros(k, dtype=np.bool_)
-    blocks: dict[str, tuple[FloatArray, FloatArray]] = {}
-    if rows:
-        result_ids, names, numeric, passed, sources, cost = zip(*rows, strict=True)
-        at = np.fromiter(map(row_of.get, result_ids, repeat(-1)), dtype=np.intp, count=len(rows))
-        values, flags, costs = _floats(numeric), _floats(passed), _floats(cost)
-        known = at >= 0
-        has_cost = known & ~np.isnan(costs)
-        np.add.at(judge, at[has_cost], costs[has_cost])
-        judged[at[has_cost]] = True
-        distinct, present = set(names), set(sources)
-        name_of = np.array(names) if len(distinct) > 1 else None
-        source_of = np.array(sources) if len(present) > 1 else None
-        for name in distinct:
-            value, flag = blocks[name] = np.full(k, NAN), np.full(k, NAN)
-            named = known if name_of is None else known & (name_of == name)
-            for source in _sources(present):
-                pick = named if source_of is None else named & (source_of == source)
-                target = at[pick]
-                value[target] = values[pick]
-                flag[target] = flags[pick]
-    judge[~judged] = NAN
-    cols.numbers["judge_cost"].put(start, judge)
-    missing = np.full(k, NAN)
+    columns, at = _scores_of(rows, row_of)
+    _, names_of, numeric, passed, sources, cost = columns
+    names = list(dict.fromkeys(names_of))
+    grid = np.full((len(names), 2, k), NAN)  # per name: its values and pass flags
+    if names:
+        name_of = _codes(names_of, _index(names), np.intp)
+        values, flags = _floats(numeric), _floats(passed)
+        ranked = _sources(set(sources))
+        # A name has one score per source on a result (a unique index holds them so): with one
+        # source present, every score is its name's on its row.
+        picks: list[Any] = [slice(None)]
+        if len(ranked) > 1:  # later (higher ranked) sources overwrite
+            source_of = _codes(sources, _index(ranked), np.intp)
+            picks = [source_of == j for j in range(len(ranked))]
+        for pick in picks:
+            grid[name_of[pick], 0, at[pick]] = values[pick]
+            grid[name_of[pick], 1, at[pick]] = flags[pick]
+    cols.numbers["judge_cost"].put(start, _judge_cost(at, _floats(cost), k))
+    blocks = dict(zip(names, grid, strict=True))
+    missing = np.full((2, k), NAN)
     for name in sorted(blocks.keys() | cols.scores.keys()):
-        value, flag = blocks.get(name, (missing, missing))
+        value, flag = blocks.get(name, missing)
         value_column, flag_column = cols.score(name, start)
         value_column.put(start, value)
         flag_column.put(start, flag)
+
+
+def _index(values: Sequence[str]) -> dict[str, int]:
+    return {v: i for i, v in enumerate(values)}
 
 
 def read_frame(
@@ -230,14 +267,15 @@ def read_frame(
     (the judges' noise, when the caller read it) travels with the frame.
     """
     db = store.db
-    n, width = run_size(db, experiment.id)
-    cols = _Columns(n, width, outputs=[] if outputs else None)
-    for rows, score_rows in result_pages(db, experiment.id, page=page, outputs=outputs):
+    span = run_span(db, experiment.id)
+    cols = _Columns(span.count, outputs=[] if outputs else None)
+    pages = result_pages(db, experiment.id, page=page, outputs=outputs, span=span)
+    for rows, score_rows in pages:
         start = cols.filled
         row_of = _add_results(cols, rows, db.is_sqlite)
         if row_of:
             _add_scores(cols, score_rows, row_of, start)
-    if cols.filled != n:  # results were deleted meanwhile: keep what was read
+    if cols.filled != cols.n:  # unaligned results, or results deleted meanwhile
         cols.resize(cols.filled)
     numbers: dict[str, Any] = {name: column.column() for name, column in cols.numbers.items()}
     return RunFrame(

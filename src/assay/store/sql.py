@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from assay.errors import InvalidInput
 if TYPE_CHECKING:
     from sqlalchemy.dialects.postgresql import Insert as PgInsert
     from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+    from sqlalchemy.engine import Dialect
 
 
 def encode_cursor(*values: Any) -> str:
@@ -91,24 +92,48 @@ def text_contains(column: ColumnElement[Any], needle: str) -> ColumnElement[bool
     return func.lower(cast(column, Text)).like(f"%{escaped}%", escape="\\")
 
 
+class DriverQuery:
+    """A query compiled once for a dialect, run on the driver's cursor as often as needed with
+    new values for its named parameters (:func:`sqlalchemy.bindparam`): a keyset read of many
+    pages compiles its statements once."""
+
+    def __init__(self, query: Select[Any], dialect: Dialect) -> None:
+        compiled = query.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self._params = dict(compiled.params)
+        self._order = tuple(compiled.positiontup or ()) if compiled.positional else None
+
+    def params(self, values: Mapping[str, Any]) -> Any:
+        """The driver's parameters: the query's own values with ``values`` set."""
+        merged = {**self._params, **values} if values else self._params
+        return merged if self._order is None else tuple(merged[k] for k in self._order)
+
+    @contextmanager
+    def cursor(self, conn: Connection, **values: Any) -> Iterator[Any]:
+        """The driver's cursor with the query executed on it: rows without per-value
+        processing (SQLite booleans as 0/1, JSON as the text or the values the driver
+        decodes)."""
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(self.sql, self.params(values))
+            yield cursor
+        finally:
+            cursor.close()
+
+    def rows(self, conn: Connection, **values: Any) -> list[tuple[Any, ...]]:
+        """Every row, straight from the driver's cursor (see :meth:`cursor`)."""
+        with self.cursor(conn, **values) as cursor:
+            rows: list[tuple[Any, ...]] = cursor.fetchall()
+            return rows
+
+
 @contextmanager
 def driver_cursor(conn: Connection, query: Select[Any]) -> Iterator[Any]:
-    """The driver's cursor with ``query`` executed on it: rows without per-value processing
-    (SQLite booleans as 0/1, JSON as the text or the values the driver decodes)."""
-    compiled = query.compile(dialect=conn.dialect)
-    if compiled.positional:
-        params: Any = tuple(compiled.params[k] for k in compiled.positiontup or ())
-    else:
-        params = compiled.params
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(str(compiled), params)
+    """The driver's cursor with ``query`` executed on it (see :class:`DriverQuery`)."""
+    with DriverQuery(query, conn.dialect).cursor(conn) as cursor:
         yield cursor
-    finally:
-        cursor.close()
 
 
 def fetch_rows(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
-    """``query``'s rows straight from the driver's cursor (see :func:`driver_cursor`)."""
-    with driver_cursor(conn, query) as cursor:
-        return list(cursor.fetchall())
+    """``query``'s rows straight from the driver's cursor (see :class:`DriverQuery`)."""
+    return DriverQuery(query, conn.dialect).rows(conn)
