@@ -4,15 +4,19 @@ Each page is its own read: a builder that stamps what it builds with the run's d
 read first (see :mod:`assay.store.run_frames`) stays correct if a write lands between pages.
 The page statements are compiled once per read and run on the driver's cursor, so a page
 costs the driver's fetch and little else.
+
+The driver's cost is per value it converts, so :func:`coded_pages` reads fewer: a result's
+repetition, status and pass flag come as one number, and so do a score's name, source and pass
+flag (see :class:`Codes`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import BigInteger, ColumnElement, bindparam, case, cast, func, null, select
 
 from assay.store.db import Database
 from assay.store.sql import DriverQuery
@@ -24,6 +28,9 @@ PAGE = 5_000
 ResultRow = tuple[Any, ...]
 # (result_id, name, numeric_value, passed, source, cost)
 ScoreRow = tuple[Any, ...]
+# Coded (see Codes): (id, item_id, code, latency_ms, cost, error[, output])
+# and (result_id, code, numeric_value, cost)
+Page = tuple[list[ResultRow], list[ScoreRow]]
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,19 @@ class RunSpan:
     high: str | None
 
 
+@dataclass(frozen=True)
+class Codes:
+    """How :func:`coded_pages` numbers what it reads: a status, a source or a score name is
+    its index in ``statuses``, ``sources`` or ``names``, a pass flag is 0 (failed), 1 (passed)
+    or 2 (none). A result's code is ``(repetition * len(statuses) + status) * 3 + passed``, a
+    score's ``(name * len(sources) + source) * 3 + passed``; a code is None when a value is
+    not listed."""
+
+    statuses: Sequence[str]
+    sources: Sequence[str]
+    names: Sequence[str]
+
+
 def run_span(db: Database, experiment_id: str) -> RunSpan:
     """The run's :class:`RunSpan`, off one of the run's result indexes (no result row read)."""
     query = select(func.count(), func.min(results.c.id), func.max(results.c.id)).where(
@@ -46,44 +66,70 @@ def run_span(db: Database, experiment_id: str) -> RunSpan:
     return RunSpan(int(count), low, high)
 
 
+def score_names(db: Database, experiment_id: str) -> list[str]:
+    """The names of the run's scores in order, one seek of the run's score index each."""
+    query = select(func.min(scores.c.name)).where(
+        scores.c.experiment_id == experiment_id, scores.c.name > bindparam("after")
+    )
+    names: list[str] = []
+    with db.read() as conn:
+        statement = DriverQuery(query, conn.dialect)
+        while (found := statement.rows(conn, after=names[-1] if names else "")[0][0]) is not None:
+            names.append(found)
+    return names
+
+
+def _index(column: ColumnElement[Any], values: Sequence[str]) -> ColumnElement[Any]:
+    """The value's index in ``values`` (NULL when it is not there)."""
+    if not values:
+        return null()
+    return case({v: i for i, v in enumerate(values)}, value=column)
+
+
+def _flag(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    return case((column.is_(None), 2), (column, 1), else_=0)
+
+
 def _page_queries(
-    db: Database, experiment_id: str, outputs: bool
+    db: Database, experiment_id: str, outputs: bool, codes: Codes | None, limit: bool = True
 ) -> tuple[DriverQuery, DriverQuery, DriverQuery]:
-    """The first page's query, the next pages' and their scores' (compiled once)."""
+    """The first page's query, the next pages' and their scores' (compiled once; without
+    ``limit``, a page is every result up to ``high``)."""
+    r, s = results.c, scores.c
+    if codes is None:
+        result_columns: list[ColumnElement[Any]] = [r.repetition, r.status, r.passed]
+        score_columns: list[ColumnElement[Any]] = [s.name, s.numeric_value, s.passed, s.source]
+    else:
+        statuses, sources = len(codes.statuses), len(codes.sources)
+        status = _index(r.status, codes.statuses)
+        result_columns = [
+            (cast(r.repetition, BigInteger) * statuses + status) * 3 + _flag(r.passed)
+        ]
+        name, source = _index(s.name, codes.names), _index(s.source, codes.sources)
+        score_columns = [(name * sources + source) * 3 + _flag(s.passed), s.numeric_value]
     # The id range drives the read (primary key order, no sort); the experiment is wrapped so
     # that the planner does not pick its index and sort the whole run per page.
-    run = func.coalesce(results.c.experiment_id, "") == experiment_id
-    page = (
-        select(
-            results.c.id,
-            results.c.item_id,
-            results.c.repetition,
-            results.c.status,
-            results.c.passed,
-            results.c.latency_ms,
-            results.c.cost,
-            results.c.error,
-            *([results.c.output] if outputs else []),
-        )
-        .order_by(results.c.id)
-        .limit(bindparam("page"))
-    )
-    high = results.c.id <= bindparam("high")
-    first = page.where(results.c.id >= bindparam("after"), high, run)
-    after = page.where(results.c.id > bindparam("after"), high, run)
-    page_scores = select(
-        scores.c.result_id,
-        scores.c.name,
-        scores.c.numeric_value,
-        scores.c.passed,
-        scores.c.source,
-        scores.c.cost,
-    ).where(
-        scores.c.result_id >= bindparam("first"),
-        scores.c.result_id <= bindparam("last"),
+    run = func.coalesce(r.experiment_id, "") == experiment_id
+    page = select(
+        r.id,
+        r.item_id,
+        *result_columns,
+        r.latency_ms,
+        r.cost,
+        r.error,
+        *([r.output] if outputs else []),
+    ).order_by(r.id)
+    high = r.id <= bindparam("high")
+    first = page.where(r.id >= bindparam("after"), high, run)
+    after = page.where(r.id > bindparam("after"), high, run)
+    if limit:
+        first, after = first.limit(bindparam("page")), after.limit(bindparam("page"))
+    page_scores = select(s.result_id, *score_columns, s.cost).where(
+        s.result_id >= bindparam("first"),
+        s.result_id <= bindparam("last"),
         # Wrapped so that the planner reads the page's range off the result index rather
         # than every score of the run through the experiment index.
-        func.coalesce(scores.c.experiment_id, "") == experiment_id,
+        func.coalesce(s.experiment_id, "") == experiment_id,
     )
     dialect = db.engine.dialect
     return (
@@ -93,6 +139,27 @@ def _page_queries(
     )
 
 
+def _pages(
+    db: Database, experiment_id: str, page: int, outputs: bool, span: RunSpan, codes: Codes | None
+) -> Iterator[tuple[Page, tuple[str, str]]]:
+    """The run's pages, each with its first and last result id."""
+    if span.low is None:
+        return
+    first, after, page_scores = _page_queries(db, experiment_id, outputs, codes)
+    query, last = first, span.low
+    while True:
+        with db.read() as conn:
+            rows = query.rows(conn, after=last, high=span.high, page=page)
+            if not rows:
+                return
+            bounds = rows[0][0], rows[-1][0]
+            score_rows = page_scores.rows(conn, first=bounds[0], last=bounds[1])
+        yield (rows, score_rows), bounds
+        if len(rows) < page:
+            return
+        query, last = after, bounds[1]
+
+
 def result_pages(
     db: Database,
     experiment_id: str,
@@ -100,24 +167,39 @@ def result_pages(
     page: int = PAGE,
     outputs: bool = False,
     span: RunSpan | None = None,
-) -> Iterator[tuple[list[ResultRow], list[ScoreRow]]]:
+) -> Iterator[Page]:
     """The run's results in plan order, ``page`` at a time, each with the scores of its
     results (as the driver returns them: SQLite booleans as 0/1, JSON as text). With
     ``outputs``, each result row ends with its output. ``span``: the run's
     :class:`RunSpan` when the caller read it."""
     span = span or run_span(db, experiment_id)
-    if span.low is None:
-        return
-    first, after, page_scores = _page_queries(db, experiment_id, outputs)
-    query, last = first, span.low
-    while True:
-        with db.read() as conn:
-            rows = query.rows(conn, after=last, high=span.high, page=page)
-            if not rows:
-                return
-            last = rows[-1][0]
-            score_rows = page_scores.rows(conn, first=rows[0][0], last=last)
-        yield rows, score_rows
-        if len(rows) < page:
-            return
-        query = after
+    for rows, _ in _pages(db, experiment_id, page, outputs, span, None):
+        yield rows
+
+
+def coded_pages(
+    db: Database,
+    experiment_id: str,
+    codes: Codes,
+    *,
+    page: int = PAGE,
+    outputs: bool = False,
+    span: RunSpan | None = None,
+) -> Iterator[tuple[Page, tuple[str, str]]]:
+    """:func:`result_pages` with rows coded as ``codes`` tells, each page with its first and
+    last result id: a page holding a value ``codes`` does not list (a None code: a score name
+    written since the names were read, an unknown status or source) is read again with
+    :func:`plain_page`."""
+    span = span or run_span(db, experiment_id)
+    yield from _pages(db, experiment_id, page, outputs, span, codes)
+
+
+def plain_page(
+    db: Database, experiment_id: str, first: str, last: str, *, outputs: bool = False
+) -> Page:
+    """The run's results from result id ``first`` to ``last`` with their scores, as
+    :func:`result_pages` reads them."""
+    query, _, page_scores = _page_queries(db, experiment_id, outputs, None, limit=False)
+    with db.read() as conn:
+        rows = query.rows(conn, after=first, high=last)
+        return rows, page_scores.rows(conn, first=first, last=last)
