@@ -23,8 +23,8 @@ skipped while ``DIR`` holds two runs of ``--items`` items built the same way).
 ``--tree NAME=SRC`` (repeatable) runs the ``cold``, ``warm`` and ``pages`` phases with each tree's
 ``src`` on ``PYTHONPATH`` (interleaved, on the same store, ``--rounds`` times): before/after in
 one run. The floor of a cold read is the same rows fetched with a plain ``sqlite3`` cursor
-(measured every round as well). Prints the figures
-and writes ``bench/results/compare.json`` (``compare-<items>.json`` for other sizes).
+(measured every round as well). Prints the figures and writes ``bench/results/compare.json``
+(``compare-<items>.json`` for other sizes).
 
     PYTHONPATH=src python bench/compare.py [--items 100000] [--runs 100] [--run-items 10000]
     PYTHONPATH=src python bench/compare.py --items 1000000 --sqlite-only --runs 0
