@@ -74,6 +74,7 @@ def _walk(http: TestClient, url: str, cursor: str | None, **params: Any) -> list
         assert response.status_code == 200, response.text
         page = response.json()
         assert page["total"] is not None
+        assert page["items"] or page["next_cursor"] is None  # no page is empty but the last
         seen += page["items"]
         cursor = page["next_cursor"]
         if cursor is None:
@@ -419,6 +420,7 @@ def test_sdk_pages_the_failing_outcomes(client: Assay, store: Store, runs: dict[
         page = client.experiments.gate_items(cand, cursor=cursor, limit=4, only="failing")
         assert all(isinstance(i, ItemOutcome) for i in page.items)
         assert page.total == FAILING
+        assert page.items  # a cursor points at outcomes still to list
         items += page.items
         cursor = page.next_cursor
     assert items == failing
