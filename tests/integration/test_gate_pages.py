@@ -25,7 +25,9 @@ from assay.cli.main import app
 from assay.client import Assay
 from assay.config import Settings
 from assay.domain import DatasetCreate, ItemCreate, ItemOutcome, ItemRegression, ScoreCreate
+from assay.errors import InvalidInput
 from assay.scorers import exact_match
+from assay.service.compare import gate_items
 from assay.store import Store, open_store
 from assay.store.sql import encode_cursor
 from assay.store.tables import projects
@@ -72,6 +74,7 @@ def _walk(http: TestClient, url: str, cursor: str | None, **params: Any) -> list
         assert response.status_code == 200, response.text
         page = response.json()
         assert page["total"] is not None
+        assert page["items"] or page["next_cursor"] is None  # no page is empty but the last
         seen += page["items"]
         cursor = page["next_cursor"]
         if cursor is None:
@@ -276,3 +279,189 @@ def test_a_cursor_naming_another_projects_run_reads_nothing_of_it(
     named = http.get(f"/api/v1/experiments/{runs['cand']}/gate/", params={"baseline": theirs})
     assert named.status_code == 404
     assert "secret" not in named.text
+
+
+# ------------------------------------------------------------------ failing outcomes only
+#: Items 0, 3, … 24 fail in both trials; 5, 10 and 20 in one trial of two.
+FAILING = 2 * len(range(0, N, 3)) + len([k for k in range(N) if k % 5 == 0 and k % 3])
+
+
+def _failing(whole: Any) -> list[dict[str, Any]]:
+    return [i.model_dump(mode="json") for i in whole.items if not i.passed]
+
+
+@pytest.mark.parametrize("limit", [1, 4, FAILING, 10_000])
+def test_failing_pages_list_every_failing_outcome_once_in_run_order(
+    http: TestClient, store: Store, runs: dict[str, str], limit: int
+) -> None:
+    cand, base = runs["cand"], runs["base"]
+    whole = gate_experiment(store, cand, baseline=base, limit=None)
+    failing = _failing(whole)
+    assert len(failing) == whole.items_failing == FAILING < whole.items_total
+    assert len({i["item_id"] for i in failing}) < FAILING  # some items fail in both trials
+    url = f"/api/v1/experiments/{cand}/gate/"
+
+    first = http.get(f"{url}items/", params={"only": "failing", "limit": limit, "baseline": base})
+    assert first.status_code == 200, first.text
+    assert first.json()["total"] == FAILING
+    assert first.json()["items"] == failing[:limit]
+    pages = _walk(http, f"{url}items/", None, only="failing", limit=limit, baseline=base)
+    assert pages == failing
+    keys = [(i["item_id"], i["repetition"]) for i in pages]
+    assert len(set(keys)) == len(keys)
+    assert all(not i["passed"] for i in pages)
+    assert any(i["regressed"] for i in pages)
+
+    # The verdict lists the first page of the same listing; its cursor continues it.
+    verdict = http.get(url, params={"baseline": base, "limit": limit, "only": "failing"}).json()
+    assert verdict["items_only"] == "failing"
+    assert verdict["items"] == failing[:limit]
+    assert (verdict["items_total"], verdict["items_failing"]) == (N * TRIALS, FAILING)
+    regressions = [r.model_dump(mode="json") for r in whole.regressions]
+    assert verdict["regressions"] == regressions[:limit]  # the regressions are listed as ever
+    if limit >= FAILING:
+        assert verdict["items_next_cursor"] is None
+    else:
+        rest = _walk(http, f"{url}items/", verdict["items_next_cursor"], only="failing")
+        assert verdict["items"] + rest == failing
+    assert http.get(url, params={"baseline": base}).json()["items_only"] == "all"
+
+
+def test_failing_pages_without_a_baseline(
+    http: TestClient, store: Store, runs: dict[str, str]
+) -> None:
+    cand = runs["cand"]
+    whole = gate_experiment(store, cand, limit=None)
+    assert whole.baseline_id is None
+    url = f"/api/v1/experiments/{cand}/gate/items/"
+    pages = _walk(http, url, None, only="failing", limit=5)
+    assert pages == _failing(whole)
+    assert len(pages) == FAILING
+    assert not any(i["regressed"] for i in pages)
+    assert _walk(http, url, None, only="all", limit=20) == _walk(http, url, None, limit=20)
+
+
+def test_a_cursor_pages_only_the_listing_it_was_issued_for(
+    http: TestClient, runs: dict[str, str]
+) -> None:
+    cand, base = runs["cand"], runs["base"]
+    url = f"/api/v1/experiments/{cand}/gate/"
+    verdict = http.get(url, params={"baseline": base, "limit": 1}).json()
+    items_cursor, regressions_cursor = (
+        verdict["items_next_cursor"],
+        verdict["regressions_next_cursor"],
+    )
+    page = http.get(f"{url}items/", params={"baseline": base, "limit": 1, "only": "failing"}).json()
+    failing_cursor = page["next_cursor"]
+    assert None not in (items_cursor, regressions_cursor, failing_cursor)
+
+    error = _error(http.get(f"{url}items/", params={"cursor": failing_cursor}), 422)
+    assert error["message"] == (
+        "this cursor pages the gate's failing items, not its items: pass it to "
+        "/gate/items/?only=failing (or start items without a cursor)"
+    )
+    assert error["details"]["field"] == "cursor"
+    for cursor, listing in ((items_cursor, "items"), (regressions_cursor, "regressions")):
+        params = {"cursor": cursor, "only": "failing"}
+        error = _error(http.get(f"{url}items/", params=params), 422)
+        assert error["message"] == (
+            f"this cursor pages the gate's {listing}, not its failing items: pass it to "
+            f"/gate/{listing}/ (or start failing items without a cursor)"
+        )
+        assert error["details"]["field"] == "cursor"
+    error = _error(http.get(f"{url}regressions/", params={"cursor": failing_cursor}), 422)
+    assert error["message"].startswith(
+        "this cursor pages the gate's failing items, not its regressions: pass it to "
+        "/gate/items/?only=failing"
+    )
+    # Each cursor still pages its own listing.
+    assert http.get(f"{url}items/", params={"cursor": failing_cursor, "only": "failing"}).is_success
+    assert http.get(f"{url}items/", params={"cursor": items_cursor, "only": "all"}).is_success
+
+    for path in ("", "items/"):
+        error = _error(http.get(f"{url}{path}", params={"only": "failed"}), 422)
+        assert error["details"]["field"] == "only"
+        assert error["message"].startswith("only: ")
+
+
+def test_failing_pages_refuse_a_run_rescored_between_pages(
+    http: TestClient, store: Store, runs: dict[str, str]
+) -> None:
+    cand = runs["cand"]
+    url = f"/api/v1/experiments/{cand}/gate/items/"
+    first = http.get(url, params={"baseline_tag": "main", "only": "failing", "limit": 3}).json()
+    cursor = first["next_cursor"]
+    assert cursor is not None
+    results = store.experiments.results(cand, limit=1000).results
+    failed = next(r for r in results if r.passed is False)
+    store.scores.replace(
+        cand, {failed.id: [ScoreCreate(name="exact_match", value=True, passed=True)]}
+    )
+    error = _error(http.get(url, params={"cursor": cursor, "only": "failing"}), 409)
+    assert error["message"].startswith("the runs' results or scores changed since this cursor")
+    assert error["details"]["field"] == "cursor"
+    again = _walk(http, url, None, only="failing", limit=3, baseline_tag="main")
+    assert len(again) == FAILING - 1  # from the start, the rescored outcome passes
+    assert (failed.item_id, failed.repetition) not in {
+        (i["item_id"], i["repetition"]) for i in again
+    }
+
+
+def test_sdk_pages_the_failing_outcomes(client: Assay, store: Store, runs: dict[str, str]) -> None:
+    cand, base = runs["cand"], runs["base"]
+    whole = gate_experiment(store, cand, baseline=base, limit=None)
+    failing = [i for i in whole.items if not i.passed]
+    verdict = client.experiments.gate(cand, baseline=base, limit=2, only="failing")
+    assert verdict.items_only == "failing"
+    assert verdict.items == failing[:2]
+    items = list(verdict.items)
+    cursor = verdict.items_next_cursor
+    while cursor is not None:
+        page = client.experiments.gate_items(cand, cursor=cursor, limit=4, only="failing")
+        assert all(isinstance(i, ItemOutcome) for i in page.items)
+        assert page.total == FAILING
+        assert page.items  # a cursor points at outcomes still to list
+        items += page.items
+        cursor = page.next_cursor
+    assert items == failing
+    page = client.experiments.gate_items(cand, baseline=base, only="failing", limit=10_000)
+    assert (page.items, page.next_cursor, page.total) == (failing, None, FAILING)
+    with pytest.raises(InvalidInput, match="not its failing items"):
+        client.experiments.gate_items(cand, cursor=verdict.regressions_next_cursor, only="failing")
+
+
+def test_cli_lists_failing_outcomes_only_and_the_reports_do_not_change(
+    store: Store, settings: Settings, runs: dict[str, str], tmp_path: Path
+) -> None:
+    with store.db.read() as conn:
+        project = conn.execute(
+            select(projects.c.name).where(projects.c.id == store.project_id)
+        ).scalar_one()
+    env = {
+        **os.environ,
+        "ASSAY_DATABASE_URL": settings.resolved_database_url,
+        "ASSAY_PROJECT": project,
+    }
+    whole = gate_experiment(store, runs["cand"], baseline_tag="main", limit=None)
+    failing = _failing(whole)
+    for limit in (3, 1000):
+        junit, md = tmp_path / f"junit{limit}.xml", tmp_path / f"gate{limit}.md"
+        argv = ["gate", "cand", "--baseline-tag", "main", "--json", "--only", "failing"]
+        argv += ["--limit", str(limit), "--junit", str(junit), "--markdown", str(md)]
+        done = CliRunner().invoke(app, argv, env=env, catch_exceptions=False)
+        assert done.exit_code == 1, done.output  # the candidate regressed
+        shown = json.loads(done.output)
+        assert shown["items"] == failing[:limit]
+        assert shown["items_only"] == "failing"
+        assert (shown["items_total"], shown["items_failing"]) == (N * TRIALS, FAILING)
+        assert junit.read_text(encoding="utf-8") == render_junit(whole)
+        assert md.read_text(encoding="utf-8") == render_markdown(whole)
+        cursor = shown["items_next_cursor"]
+        if limit >= FAILING:
+            assert cursor is None
+            continue
+        rest = gate_items(store, "cand", cursor=cursor, only="failing", limit=10_000)
+        assert shown["items"] + [i.model_dump(mode="json") for i in rest.items] == failing
+    done = CliRunner().invoke(app, ["gate", "cand", "--only", "failed"], env=env)
+    assert done.exit_code == 2
+    assert "failed" in done.output

@@ -21,6 +21,7 @@ from assay.analysis import RunFrame, ScoreColumn, evaluate_gate, render_junit, r
 from assay.analysis import gate_items as gate_items_module
 from assay.analysis import report as report_module
 from assay.analysis.frame import STATUSES, align
+from assay.analysis.gate_items import GateOutcomes
 from assay.analysis.report import _case_outcome, _xml_text, write_junit
 from assay.domain import GateVerdict, ItemOutcome, ItemRegression, RegressionPolicy, ResultStatus
 from assay.errors import InvalidInput
@@ -361,3 +362,73 @@ def test_a_large_gate_builds_records_only_for_what_it_lists() -> None:
     write_junit(verdict, out)
     run = ET.fromstring(out.getvalue()).findall("testsuite")[1]
     assert (run.get("tests"), run.get("failures")) == (str(n), str(n // 4))
+
+
+# ------------------------------------------------------------------ failing outcomes only
+@pytest.mark.parametrize(("seed", "trials", "interleaved"), CASES)
+@pytest.mark.parametrize("chunk", [1, 7, 10_000])
+def test_failing_outcomes_are_those_that_did_not_pass_in_run_order(
+    seed: int, trials: int, interleaved: bool, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gate_items_module, "CHUNK", chunk)
+    base, cand = runs(seed, 30, trials, interleaved=interleaved)
+    expected = [i for i in old_items(cand, base) if not i.passed]
+    assert 0 < len(expected) < len(cand)
+    found = GateOutcomes(cand, base)
+    assert found.failing_total == len(expected)
+    assert list(found.failing()) == expected
+    n = len(expected)
+    for start, stop in ((0, 1), (0, 8), (3, 17), (n - 2, n), (n - 1, None), (n, None), (5, 3)):
+        assert list(found.failing(start, stop)) == expected[start:stop], (start, stop)
+    assert list(found.failing(0, n + 100)) == expected
+    rows = found.failing_rows
+    assert rows is found.failing_rows  # found once
+    assert rows.dtype.kind == "i"
+    assert rows.size == n
+    assert np.all(np.diff(rows) > 0)
+
+    verdict = evaluate_gate(cand, base, limit=4, only="failing")
+    assert (verdict.items, verdict.items_only) == (expected[:4], "failing")
+    assert verdict.items_total == len(cand)
+    assert verdict.items_failing == n
+    assert list(verdict.iter_items()) == old_items(cand, base)  # every outcome, as before
+    assert verdict.regressions == evaluate_gate(cand, base, limit=4).regressions
+    assert render_junit(verdict) == render_junit(evaluate_gate(cand, base, limit=None))
+
+
+def test_a_failing_only_verdict_read_back_from_json_does_not_stand_for_every_item() -> None:
+    base, cand = runs(1, 20, 2, interleaved=False)
+    verdict = evaluate_gate(cand, base, limit=None, only="failing")
+    failing = verdict.items_failing
+    parsed = GateVerdict.model_validate_json(verdict.model_dump_json())
+    assert parsed == verdict
+    assert len(parsed.items) == failing < parsed.items_total
+    with pytest.raises(InvalidInput, match=f"lists only failing outcomes \\({failing} of") as err:
+        list(parsed.iter_items())
+    assert err.value.field == "items"
+    with pytest.raises(InvalidInput, match="only failing outcomes"):
+        render_junit(parsed)
+    everything_fails = frame("all-fail", np.zeros(6))
+    parsed = GateVerdict.model_validate_json(
+        evaluate_gate(everything_fails, None, only="failing").model_dump_json()
+    )
+    assert len(list(parsed.iter_items())) == 6  # its failing outcomes are all of them
+    with pytest.raises(InvalidInput, match="only must be 'all' or 'failing', not 'failed'") as err:
+        evaluate_gate(cand, base, only="failed")  # type: ignore[arg-type]
+    assert err.value.field == "only"
+
+
+def test_failing_outcomes_are_made_a_chunk_at_a_time() -> None:
+    """200,000 results, 50,000 failing: their records held at once take about 60 MB; listed
+    a chunk at a time, the failing rows and one chunk of records stay far below that."""
+    n = 200_000
+    found = GateOutcomes(frame("cand", (np.arange(n) % 4 != 0).astype(float)), None)
+    tracemalloc.start()
+    try:
+        count = sum(1 for outcome in found.failing() if not outcome.passed)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == found.failing_total == n // 4
+    assert peak < 25 << 20, f"peak {peak / 2**20:.0f} MB"
+    assert found.failing_rows.nbytes == (n // 4) * found.failing_rows.itemsize

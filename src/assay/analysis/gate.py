@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from assay.analysis.compare import compare_runs
 from assay.analysis.frame import RunFrame
-from assay.analysis.gate_items import GateOutcomes
+from assay.analysis.gate_items import GateOutcomes, check_only
 from assay.domain import (
     GATE_LIMIT,
     PASS_METRIC,
@@ -24,6 +24,7 @@ from assay.domain import (
     Contrast,
     GateCheck,
     GateVerdict,
+    OutcomeFilter,
     RegressionPolicy,
     ScorerRule,
     Verdict,
@@ -137,16 +138,19 @@ def evaluate_gate(
     agreements: Mapping[str, Agreement | None] | None = None,
     outcomes: bool = True,
     limit: int | None = GATE_LIMIT,
+    only: OutcomeFilter = "all",
 ) -> GateVerdict:
     """Check ``candidate`` against ``policy`` and, when given, against ``baseline``.
 
     ``agreements`` holds, per scorer of the policy, its judge's agreement with human scores
     (None: no result has both), for the ``min_judge_agreement`` checks. The verdict lists the
-    first ``limit`` outcomes and regressions (None: all of them) and counts them all; it
-    yields every one on demand (:meth:`GateVerdict.iter_items` and the like), made from the
-    frames a chunk at a time. ``outcomes=False`` lists none (the checks do not use them)."""
+    first ``limit`` outcomes (``only="failing"``: of those that did not pass) and regressions
+    (None: all of them) and counts them all; it yields every one on demand
+    (:meth:`GateVerdict.iter_items` and the like), made from the frames a chunk at a time.
+    ``outcomes=False`` lists none (the checks do not use them)."""
     if limit is not None and limit < 0:
         raise InvalidInput(f"limit must be at least 0, not {limit}", field="limit")
+    check_only(only)
     policy = policy or RegressionPolicy()
     checks: list[GateCheck] = []
     done = candidate.finished
@@ -252,9 +256,10 @@ def evaluate_gate(
         checks=checks,
         means=means,
         comparison=comparison,
-        items=list(found.items(0, listed)),
+        items=list(found.failing(0, listed) if only == "failing" else found.items(0, listed)),
+        items_only=only,
         items_total=found.total,
-        items_failing=found.failing,
+        items_failing=found.failing_total,
         regressions=list(found.regressions(0, listed)),
         regressions_total=found.regressions_total,
         policy=policy,

@@ -2,9 +2,10 @@
 
 A gate of a 1,000,000-result run used to build one :class:`~assay.domain.ItemOutcome` per
 result (about 3 GB). :class:`GateOutcomes` keeps what the outcomes need as arrays over the
-candidate's rows (passed, regressed, the rows of each regressed item), counts them with NumPy,
-and yields the records in chunks of :data:`CHUNK` for whatever reads them: a verdict's first
-page, the JUnit report (written as it is read), an API page.
+candidate's rows (passed, regressed, the rows of each regressed item and, once listed, the
+rows that did not pass), counts them with NumPy, and yields the records in chunks of
+:data:`CHUNK` for whatever reads them: a verdict's first page, the JUnit report (written as it
+is read), an API page.
 """
 
 from __future__ import annotations
@@ -21,10 +22,18 @@ from assay.analysis.frame import STATUSES, RunFrame, align, item_codes
 from assay.analysis.item_keys import IntArray, decode
 from assay.analysis.items import paused_gc
 from assay.domain import ItemOutcome, ItemRegression
+from assay.errors import InvalidInput
 
 #: Outcomes made into records at a time.
 CHUNK = 10_000
 _STATUS = np.array([s.value for s in STATUSES], dtype=object)
+
+
+def check_only(only: str) -> None:
+    """Refuse an outcome filter (:data:`~assay.domain.OutcomeFilter`) other than ``all`` and
+    ``failing``."""
+    if only not in ("all", "failing"):
+        raise InvalidInput(f"only must be 'all' or 'failing', not {only!r}", field="only")
 
 
 class GateOutcomes:
@@ -47,7 +56,7 @@ class GateOutcomes:
             self.regressed[compared] = baseline.pass_metric()[rows_b] == 1.0
             self.regressed &= ~self.passed
         self.total = n
-        self.failing = n - int(np.count_nonzero(self.passed))
+        self.failing_total = n - int(np.count_nonzero(self.passed))
         self._regressions(compared)
 
     def _regressions(self, compared: IntArray) -> None:
@@ -75,6 +84,11 @@ class GateOutcomes:
         """One integer per row naming its item (rows of the same item share it)."""
         return item_codes(self.candidate)
 
+    @cached_property
+    def failing_rows(self) -> IntArray:
+        """The rows that did not pass, in run order: found once, when first listed."""
+        return np.flatnonzero(~self.passed)
+
     @property
     def regressions_total(self) -> int:
         return int(self.regressed_rows.size)
@@ -97,6 +111,14 @@ class GateOutcomes:
         stop = self.total if stop is None else min(stop, self.total)
         for first in range(max(start, 0), stop, CHUNK):
             yield from self.outcomes(np.arange(first, min(first + CHUNK, stop), dtype=np.intp))
+
+    def failing(self, start: int = 0, stop: int | None = None) -> Iterator[ItemOutcome]:
+        """The outcomes that did not pass, ``start`` to ``stop`` of them (None: the end), in
+        run order."""
+        rows = self.failing_rows
+        stop = rows.size if stop is None else min(stop, rows.size)
+        for first in range(max(start, 0), stop, CHUNK):
+            yield from self.outcomes(rows[first : min(first + CHUNK, stop)])
 
     def trials(self) -> Iterator[list[ItemOutcome]]:
         """Each item's outcomes (its trials in run order), items in order of first appearance."""
@@ -171,4 +193,4 @@ class GateOutcomes:
             ]
 
 
-__all__ = ["CHUNK", "GateOutcomes"]
+__all__ = ["CHUNK", "GateOutcomes", "check_only"]

@@ -33,6 +33,7 @@ from assay.domain import (
     ExperimentStatus,
     GateVerdict,
     ItemFilter,
+    OutcomeFilter,
     PAdjust,
     RegressionPolicy,
     Result,
@@ -416,6 +417,7 @@ def gate_experiment(
     seed: int = 0,
     outcomes: bool = True,
     limit: int | None = GATE_LIMIT,
+    only: OutcomeFilter = "all",
     shared: SharedFrames | None = None,
 ) -> GateVerdict:
     """Gate a completed run: the policy (given, else the dataset's stored one, else the
@@ -423,9 +425,10 @@ def gate_experiment(
 
     The baseline is ``baseline`` (a run id or name), else the newest completed run tagged
     ``baseline_tag`` on the same dataset, else whatever the policy names. The verdict lists the
-    first ``limit`` outcomes and regressions (None: all) and yields the rest on demand (see
-    :func:`~assay.analysis.gate.evaluate_gate`); ``outcomes=False`` lists none. ``shared``
-    holds frames already read, e.g. by the comparison of the same runs.
+    first ``limit`` outcomes (``only="failing"``: of those that did not pass) and regressions
+    (None: all) and yields the rest on demand (see :func:`~assay.analysis.gate.evaluate_gate`);
+    ``outcomes=False`` lists none. ``shared`` holds frames already read, e.g. by the
+    comparison of the same runs.
     """
     runs = gate_runs(store, ref, baseline=baseline, baseline_tag=baseline_tag, policy=policy)
     frame, base_frame = gate_frames(store, runs, shared=shared)
@@ -448,6 +451,7 @@ def gate_experiment(
         agreements=agreements,
         outcomes=outcomes,
         limit=limit,
+        only=only,
     )
 
 

@@ -43,6 +43,11 @@ class Only(StrEnum):
     failed = "failed"
 
 
+class GateOnly(StrEnum):
+    all = "all"
+    failing = "failing"
+
+
 _COLOUR = {"better": "green", "worse": "red", "inconclusive": "dim"}
 _P_LABEL = {"holm": "p (Holm)", "bh": "p (BH)", "none": "p"}
 _SHOWN = {
@@ -356,6 +361,13 @@ def gate_command(
             "JUnit report has every item).",
         ),
     ] = 1000,
+    only: Annotated[
+        GateOnly,
+        typer.Option(
+            help="Outcomes listed in the --json verdict: all, or failing (those that did not "
+            "pass). The reports are the same either way.",
+        ),
+    ] = GateOnly.all,
 ) -> None:
     """Gate a run against its policy and baseline. Exit 0 passed, 1 failed, 2 error."""
     from pydantic import ValidationError
@@ -372,6 +384,7 @@ def gate_command(
             baseline_tag=baseline_tag,
             policy=rules,
             limit=limit,
+            only=only.value,
         )
         if junit is not None:
             _write(junit, lambda out: write_junit(verdict, out), "junit")

@@ -17,6 +17,7 @@ from assay.domain import (
     GateVerdict,
     ItemOutcome,
     ItemRegression,
+    OutcomeFilter,
     Page,
     PromptVersionComparison,
     ResultsPage,
@@ -146,13 +147,15 @@ def experiment_gate(
     baseline: str | None = None,
     baseline_tag: str | None = None,
     limit: int | None = None,
+    only: OutcomeFilter | None = None,
 ) -> Call[GateVerdict]:
     """The verdict ``assay gate`` gives, under the dataset's stored regression policy:
     against ``baseline`` (id or name), else the newest completed run tagged
     ``baseline_tag``, else the policy's own baseline. It lists the first ``limit`` outcomes
-    and regressions (the server's default: 1,000); :meth:`gate_items` and
-    :meth:`gate_regressions` page the rest from its ``*_next_cursor``."""
-    params = {"baseline": baseline, "baseline_tag": baseline_tag, "limit": limit}
+    (``only="failing"``: of those that did not pass) and regressions (the server's default:
+    1,000); :meth:`gate_items` (with the same ``only``) and :meth:`gate_regressions` page the
+    rest from its ``*_next_cursor``."""
+    params = {"baseline": baseline, "baseline_tag": baseline_tag, "limit": limit, "only": only}
     return Call("GET", path("experiments", experiment, "gate"), model(GateVerdict), params=params)
 
 
@@ -163,10 +166,18 @@ def experiment_gate_items(
     baseline_tag: str | None = None,
     cursor: str | None = None,
     limit: int | None = None,
+    only: OutcomeFilter | None = None,
 ) -> Call[Page[ItemOutcome]]:
-    """One page of the gate's outcomes (one per item and repetition, in run order); pass
-    ``next_cursor`` (or the verdict's ``items_next_cursor``) back as ``cursor``."""
-    params = {"baseline": baseline, "baseline_tag": baseline_tag, "cursor": cursor, "limit": limit}
+    """One page of the gate's outcomes (one per item and repetition, in run order;
+    ``only="failing"``: those that did not pass, ``total`` of them); pass ``next_cursor`` (or
+    the verdict's ``items_next_cursor``) back as ``cursor`` with the same ``only``."""
+    params = {
+        "baseline": baseline,
+        "baseline_tag": baseline_tag,
+        "cursor": cursor,
+        "limit": limit,
+        "only": only,
+    }
     return Call(
         "GET",
         path("experiments", experiment, "gate", "items"),

@@ -110,6 +110,7 @@ if TYPE_CHECKING:
         ItemOutcome,
         ItemRegression,
         MarginRule,
+        OutcomeFilter,
         RegressionPolicy,
         ScorerRule,
     )
@@ -282,6 +283,7 @@ _LAZY = {
     "Observation": "assay.domain.traces",
     "ObservationCreate": "assay.domain.traces",
     "ObservationType": "assay.domain.traces",
+    "OutcomeFilter": "assay.domain.gate",
     "PASS_METRIC": "assay.domain.comparison",
     "PAdjust": "assay.domain.comparison",
     "Page": "assay.domain.common",
@@ -451,6 +453,7 @@ __all__ = [
     "Observation",
     "ObservationCreate",
     "ObservationType",
+    "OutcomeFilter",
     "PAdjust",
     "Page",
     "PairVerdict",

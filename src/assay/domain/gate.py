@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from itertools import islice
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
@@ -164,12 +164,16 @@ class GateOutcomeSource(Protocol):
 #: Outcomes and regressions a verdict lists unless asked otherwise (the rest are counted).
 GATE_LIMIT = 1000
 
+#: Which outcomes a listing holds: every one, or only those that did not pass.
+OutcomeFilter = Literal["all", "failing"]
+
 
 class GateVerdict(_Model):
     """Whether a run passes its regression policy, check by check.
 
     ``items`` and ``regressions`` list the first outcomes and regressions (1,000 by default);
-    ``items_total``, ``items_failing`` and ``regressions_total`` count all of them. A verdict
+    ``items_total``, ``items_failing`` and ``regressions_total`` count all of them. With
+    ``items_only="failing"``, ``items`` lists only outcomes that did not pass. A verdict
     computed in this process yields every one from the runs' columns (:meth:`iter_items`,
     :meth:`iter_trials`, :meth:`iter_regressions`); over the API, follow
     ``items_next_cursor`` and ``regressions_next_cursor``."""
@@ -185,7 +189,12 @@ class GateVerdict(_Model):
     comparison: Comparison | None = Field(description="Against the baseline, statistics only.")
     items: list[ItemOutcome] = Field(
         description="Outcomes per (item, repetition) of the candidate, in run order: the first "
-        "`limit` of `items_total`."
+        "`limit` of `items_total` (of `items_failing` when `items_only` is `failing`)."
+    )
+    items_only: OutcomeFilter = Field(
+        default="all",
+        description="Which outcomes `items` lists: `all`, or only those that did not pass "
+        "(`failing`).",
     )
     items_total: int = Field(
         default=0, description="Outcomes of the candidate, one per (item, repetition)."
@@ -193,8 +202,8 @@ class GateVerdict(_Model):
     items_failing: int = Field(default=0, description="Outcomes that did not pass.")
     items_next_cursor: str | None = Field(
         default=None,
-        description="When `items` is not all of them: the `cursor` of "
-        "`GET /experiments/{id}/gate/items/` for the next page.",
+        description="When `items` is not all of its listing: the `cursor` of "
+        "`GET /experiments/{id}/gate/items/` (with the same `only`) for the next page.",
     )
     regressions: list[ItemRegression] = Field(
         default_factory=list,
@@ -264,7 +273,7 @@ class GateVerdict(_Model):
         """Every outcome in run order, made a chunk at a time from the runs' columns."""
         if self._source is not None:
             return self._source.items()
-        self._whole("items", len(self.items), self.items_total)
+        self._every_item()
         return iter(self.items)
 
     def iter_trials(self) -> Iterator[list[ItemOutcome]]:
@@ -272,7 +281,7 @@ class GateVerdict(_Model):
         one JUnit test case each."""
         if self._source is not None:
             return self._source.trials()
-        self._whole("items", len(self.items), self.items_total)
+        self._every_item()
         grouped: dict[str, list[ItemOutcome]] = {}
         for item in self.items:
             grouped.setdefault(item.item_id, []).append(item)
@@ -291,6 +300,17 @@ class GateVerdict(_Model):
         if len(self.regressions) >= min(n, self.regressions_total) or self._source is None:
             return self.regressions[:n]
         return list(islice(self._source.regressions(), n))
+
+    def _every_item(self) -> None:
+        """Refuse to stand for every outcome when ``items`` lists only failing ones."""
+        if self.items_only == "failing" and self.items_failing < self.items_total:
+            raise InvalidInput(
+                f"this verdict lists only failing outcomes ({len(self.items)} of "
+                f"{self.items_failing}), not all {self.items_total}; page every one with "
+                "GET /experiments/{id}/gate/items/",
+                field="items",
+            )
+        self._whole("items", len(self.items), self.items_total)
 
     def _whole(self, what: str, listed: int, total: int) -> None:
         if listed < total:
@@ -313,6 +333,7 @@ __all__ = [
     "ItemOutcome",
     "ItemRegression",
     "MarginRule",
+    "OutcomeFilter",
     "RegressionPolicy",
     "ScorerRule",
 ]

@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal
 
 from assay.analysis import compare_experiments, gate_experiment, item_inputs
-from assay.analysis.gate_items import GateOutcomes
+from assay.analysis.gate_items import GateOutcomes, check_only
 from assay.analysis.service import SharedFrames, gate_outcomes, gate_runs
 from assay.domain import (
     GATE_LIMIT,
@@ -28,6 +28,7 @@ from assay.domain import (
     ItemFilter,
     ItemOutcome,
     ItemRegression,
+    OutcomeFilter,
     PAdjust,
     Page,
     RegressionPolicy,
@@ -192,14 +193,16 @@ def gate(
     policy: RegressionPolicy | None = None,
     outcomes: bool = True,
     limit: int | None = GATE_LIMIT,
+    only: OutcomeFilter = "all",
     shared: SharedFrames | None = None,
 ) -> GateVerdict:
     """The verdict ``assay gate`` gives: the given policy, else the dataset's stored one.
 
     A run (or baseline) without a single score is refused: a pass rate of 0 % against 0 %
     would otherwise pass the gate without anything having been judged. The verdict lists the
-    first ``limit`` outcomes and regressions (None: all); when there are more, its
-    ``items_next_cursor`` and ``regressions_next_cursor`` page the rest (:func:`gate_items`,
+    first ``limit`` outcomes (``only="failing"``: of those that did not pass) and regressions
+    (None: all); when there are more, its ``items_next_cursor`` and
+    ``regressions_next_cursor`` page the rest (:func:`gate_items` with the same ``only``,
     :func:`gate_regressions`). ``outcomes=False`` lists none; ``shared`` holds frames already
     read.
     """
@@ -211,6 +214,7 @@ def gate(
         policy=policy,
         outcomes=outcomes,
         limit=limit,
+        only=only,
         shared=shared,
     )
     _refuse_unscored(store, verdict.run_id, verdict.baseline_id)
@@ -218,8 +222,9 @@ def gate(
     if not outcomes or not isinstance(source, GateOutcomes):
         return verdict
     cursors: dict[str, str | None] = {}
-    if len(verdict.items) < verdict.items_total:
-        cursors["items_next_cursor"] = _cursor("items", source, len(verdict.items))
+    part = _ITEM_PARTS[only]
+    if len(verdict.items) < _total(part, source):
+        cursors["items_next_cursor"] = _cursor(part, source, len(verdict.items))
     if len(verdict.regressions) < verdict.regressions_total:
         at = len(verdict.regressions)
         cursors["regressions_next_cursor"] = _cursor("regressions", source, at)
@@ -237,7 +242,22 @@ def _refuse_unscored(store: Store, run_id: str, baseline_id: str | None) -> None
 #: The most outcomes or regressions one page of :func:`gate_items` / :func:`gate_regressions`
 #: returns.
 GATE_PAGE_MAX = 10_000
-GatePart = Literal["items", "regressions"]
+#: A listing a cursor pages: every outcome, the failing ones, or the regressed items.
+GatePart = Literal["items", "failing", "regressions"]
+_ITEM_PARTS: dict[OutcomeFilter, GatePart] = {"all": "items", "failing": "failing"}
+#: Each listing as a message names it, and where its cursors go.
+_PARTS: dict[GatePart, tuple[str, str]] = {
+    "items": ("items", "/gate/items/"),
+    "failing": ("failing items", "/gate/items/?only=failing"),
+    "regressions": ("regressions", "/gate/regressions/"),
+}
+
+
+def _total(part: GatePart, source: GateOutcomes) -> int:
+    """How many entries the listing ``part`` has."""
+    if part == "items":
+        return source.total
+    return source.failing_total if part == "failing" else source.regressions_total
 
 
 def _cursor(part: GatePart, source: GateOutcomes, start: int) -> str:
@@ -250,7 +270,7 @@ def _decode(cursor: str, part: GatePart) -> tuple[str | None, str, int]:
     values = decode_cursor(cursor, 4)
     kind, baseline_id, digest, start = values
     valid = (
-        kind in ("items", "regressions")
+        kind in _PARTS
         and (baseline_id is None or isinstance(baseline_id, str))
         and isinstance(digest, str)
         and isinstance(start, int)
@@ -260,9 +280,10 @@ def _decode(cursor: str, part: GatePart) -> tuple[str | None, str, int]:
     if not valid:
         raise InvalidInput("malformed pagination cursor", field="cursor")
     if kind != part:
+        (issued, url), (asked, _) = _PARTS[kind], _PARTS[part]
         raise InvalidInput(
-            f"this cursor pages the gate's {kind}, not its {part}: pass it to "
-            f"/gate/{kind}/ (or start {part} without a cursor)",
+            f"this cursor pages the gate's {issued}, not its {asked}: pass it to {url} "
+            f"(or start {asked} without a cursor)",
             field="cursor",
         )
     return baseline_id, digest, start
@@ -323,25 +344,31 @@ def gate_items(
     baseline_tag: str | None = None,
     cursor: str | None = None,
     limit: int = GATE_LIMIT,
+    only: OutcomeFilter = "all",
 ) -> Page[ItemOutcome]:
     """One page of a gate's outcomes (one per item and repetition of the candidate, in run
-    order), without its statistics; ``next_cursor`` continues it. The baseline is resolved as
-    :func:`gate` does (a cursor keeps the one it was issued with), and a cursor refuses runs
-    changed since it was issued (``Conflict``)."""
+    order; ``only="failing"``: those that did not pass), without its statistics;
+    ``next_cursor`` continues it and ``total`` counts the listing. The baseline is resolved as
+    :func:`gate` does (a cursor keeps the one it was issued with); a cursor pages the listing
+    it was issued for only, and refuses runs changed since it was issued (``Conflict``)."""
+    check_only(only)
+    part = _ITEM_PARTS[only]
     source, start = _page_source(
         store,
         ref,
-        "items",
+        part,
         baseline=baseline,
         baseline_tag=baseline_tag,
         cursor=cursor,
         limit=limit,
     )
-    stop = min(start + limit, source.total)
+    total = _total(part, source)
+    stop = min(start + limit, total)
+    page = source.failing(start, stop) if only == "failing" else source.items(start, stop)
     return Page[ItemOutcome](
-        items=list(source.items(start, stop)),
-        next_cursor=_next("items", source, stop, source.total),
-        total=source.total,
+        items=list(page),
+        next_cursor=_next(part, source, stop, total),
+        total=total,
     )
 
 
@@ -364,7 +391,7 @@ def gate_regressions(
         cursor=cursor,
         limit=limit,
     )
-    total = source.regressions_total
+    total = _total("regressions", source)
     stop = min(start + limit, total)
     return Page[ItemRegression](
         items=list(source.regressions(start, stop)),

@@ -18,6 +18,7 @@ from assay.domain import (
     ItemRegression,
     JsonObject,
     LinkedExperiment,
+    OutcomeFilter,
     PAdjust,
     Page,
     PromptVersionComparison,
@@ -96,6 +97,9 @@ def compare_experiments_get(
     return compare(store, ids, offset=offset, limit=limit, margin=margin, p_adjust=p_adjust)
 
 
+_ONLY = "Which outcomes to list: `all`, or `failing` (those that did not pass)."
+
+
 @router.get("/experiments/{experiment_id}/gate/")
 def gate_experiment(
     store: ProjectStore,
@@ -103,15 +107,24 @@ def gate_experiment(
     baseline: str | None = None,
     baseline_tag: str | None = None,
     limit: Annotated[int, Query(ge=0, le=GATE_PAGE_MAX)] = GATE_LIMIT,
+    only: Annotated[OutcomeFilter, Query(description=_ONLY)] = "all",
 ) -> GateVerdict:
     """Pass or fail a completed run (the verdict of ``assay gate``): the dataset's stored
     regression policy, against ``baseline`` (id or name) or the newest completed run tagged
     ``baseline_tag`` on its dataset, else the policy's own baseline.
 
-    ``items`` and ``regressions`` list the first ``limit`` of each (``items_total`` and
-    ``regressions_total`` count them all); when there are more, ``items_next_cursor`` and
-    ``regressions_next_cursor`` continue them at ``gate/items/`` and ``gate/regressions/``."""
-    return gate(store, experiment_id, baseline=baseline, baseline_tag=baseline_tag, limit=limit)
+    ``items`` and ``regressions`` list the first ``limit`` of each (``items_total``,
+    ``items_failing`` and ``regressions_total`` count them all; ``only=failing`` lists failing
+    outcomes only); when there are more, ``items_next_cursor`` and ``regressions_next_cursor``
+    continue them at ``gate/items/`` (with the same ``only``) and ``gate/regressions/``."""
+    return gate(
+        store,
+        experiment_id,
+        baseline=baseline,
+        baseline_tag=baseline_tag,
+        limit=limit,
+        only=only,
+    )
 
 
 PageLimit = Annotated[int, Query(ge=1, le=GATE_PAGE_MAX)]
@@ -125,10 +138,13 @@ def gate_experiment_items(
     baseline_tag: str | None = None,
     cursor: str | None = None,
     limit: PageLimit = GATE_LIMIT,
+    only: Annotated[OutcomeFilter, Query(description=_ONLY)] = "all",
 ) -> Page[ItemOutcome]:
-    """One page of the gate's outcomes (one per item and repetition, in run order) without
-    its statistics; follow ``next_cursor``. A cursor keeps the baseline it was issued for, and
-    is refused (409) when either run's results or scores changed since."""
+    """One page of the gate's outcomes (one per item and repetition, in run order;
+    ``only=failing``: those that did not pass) without its statistics; ``total`` counts the
+    listing, follow ``next_cursor``. A cursor keeps the baseline it was issued for, pages only
+    the listing it was issued for (422 otherwise), and is refused (409) when either run's
+    results or scores changed since."""
     return gate_items(
         store,
         experiment_id,
@@ -136,6 +152,7 @@ def gate_experiment_items(
         baseline_tag=baseline_tag,
         cursor=cursor,
         limit=limit,
+        only=only,
     )
 
 
