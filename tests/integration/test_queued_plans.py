@@ -23,9 +23,11 @@ from assay.domain import (
     ResultStatus,
     WorkItem,
 )
+from assay.errors import InvalidInput
 from assay.store import Completion, Store
 from assay.store.lease import LeaseLost
 from assay.store.queue import RunQueue
+from assay.store.sql import encode_cursor
 from assay.store.tables import experiments, results
 from tests.fakes.provider import FakeProvider
 from tests.integration.experiment_support import prompt_body, run_worker
@@ -102,6 +104,7 @@ def test_a_queued_run_writes_no_rows_yet_counts_and_lists_each_planned_result(
     assert (none["results"], none["total"]) == ([], 0)
     detail = http.get(f"/api/v1/experiments/{run['id']}/", params={"runs_limit": 7}).json()
     assert detail["runs"] == listed[:7]
+    assert store.dataset_runs.get(run["id"]).item_count == planned
     assert _rows(store, run["id"]) == []  # reading wrote nothing
 
     assert run_worker(store, api_settings).runs == 1
@@ -147,8 +150,14 @@ def test_the_run_table_lists_stored_results_among_the_derived_ones(store: Store)
         ids[::-1][4:8]
     )
     pending = store.experiments.results(queued.id, status=ResultStatus.pending, limit=100)
-    assert [r.id for r in pending.results] == [i for i, s in zip(ids, states) if s == "pending"]
+    waiting = [i for i, state in zip(ids, states, strict=True) if state == "pending"]
+    assert [r.id for r in pending.results] == waiting
     assert pending.total == 6
+    before, beyond = "00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff"
+    assert len(store.experiments.results(queued.id, cursor=encode_cursor(before)).results) == 9
+    assert store.experiments.results(queued.id, cursor=encode_cursor(beyond)).results == []
+    with pytest.raises(InvalidInput):
+        store.experiments.results(queued.id, cursor=encode_cursor("not an id"))
     # Sorted by a value or searched, the results without a row are left out until they finish.
     assert [r.id for r in table(sort="latency").results] == [w.result_id for w in ran]
     assert [r.id for r in table(search="question 4").results] == [ids[4]]
@@ -160,8 +169,9 @@ def test_a_worker_taking_over_from_a_dead_one_writes_each_result_once(
     dataset_id = _items(store)
     run = http.post("/api/v1/experiments/", json=prompt_body(dataset_id, fake)).json()
     http.post(f"/api/v1/experiments/{run['id']}/start/")
-    claim = RunQueue(store.db).claim_next(DEAD, stale_after=30)
-    assert claim is not None and claim.experiment_id == run["id"]
+    claim = RunQueue(store.db).claim_next(DEAD, stale_after=30, project_ids=[store.project_id])
+    assert claim is not None
+    assert claim.experiment_id == run["id"]
     _, lease = store.experiments.claim_lease(run["id"], DEAD)
     _, work = store.experiments.unfinished(run["id"])
     assert len(work) == N

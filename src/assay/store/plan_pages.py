@@ -63,7 +63,9 @@ class Plan:
             k = uuid.UUID(str(result_id)).int - self.base
         except ValueError:
             raise InvalidInput("malformed pagination cursor", field="cursor") from None
-        return max(-1, min(self.size, k + step))
+        if step > 0:
+            return max(0, min(self.size, k + 1))
+        return max(-1, min(self.size - 1, k - 1))
 
 
 def plan_of(row: Row[Any]) -> Plan | None:
@@ -104,12 +106,14 @@ def positions(
         far = max(0, min(plan.size - 1, k + step * (reach - 1)))
         lo, hi = (k, far) if step > 0 else (far, k)
         order = results.c.id if step > 0 else results.c.id.desc()
+        # The id range drives the read (primary key order); the experiment is wrapped so that
+        # the planner does not pick its index and sort the whole run per step.
         rows = conn.execute(
             select(results.c.id, results.c.status)
             .where(
-                results.c.experiment_id == plan.experiment_id,
                 results.c.id >= plan.result_id(lo),
                 results.c.id <= plan.result_id(hi),
+                func.coalesce(results.c.experiment_id, "") == plan.experiment_id,
             )
             .order_by(order)
             .limit(_SCAN)
