@@ -369,12 +369,15 @@ class Experiments(ExperimentPlans, ExperimentResults):
                     dataset_items.c.tags,
                 )
                 .select_from(
+                    # Each result's item through the id index: the dataset and the version are
+                    # named through expressions no index serves, else SQLite without statistics
+                    # may read every item of the dataset for each result.
                     results.outerjoin(
                         dataset_items,
                         and_(
                             dataset_items.c.id == results.c.item_id,
-                            dataset_items.c.dataset_id == row.dataset_id,
-                            alive_at(row.dataset_version),
+                            dataset_items.c.dataset_id.concat("") == row.dataset_id,
+                            alive_at(row.dataset_version, indexed=False),
                         ),
                     )
                 )
