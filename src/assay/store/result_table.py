@@ -245,8 +245,8 @@ def table_page(
         step = -1 if descending != backwards else 1
         start = planned.after(after[2], step) if after else (0 if step > 0 else planned.size - 1)
         statuses = None if status is None else [status.value]
-        chosen = positions(conn, planned, start, step, limit + 1, statuses)
-        picked = [_Position(planned.result_id(k), None, k, has_row) for k, has_row in chosen]
+        listed_at = positions(conn, planned, start, step, limit + 1, statuses)
+        picked = [_Position(planned.result_id(k), None, k, has_row) for k, has_row in listed_at]
     elif field in _INDEXED:
         picked = _indexed_page(conn, field, name, descending, filtered, limit + 1, after)
     else:
@@ -265,8 +265,8 @@ def table_page(
     if planned is not None:
         found = listed(conn, planned, [(p.position, p.has_row) for p in picked])
     else:
-        chosen_rows = select(results).where(results.c.id.in_([p.id for p in picked]))
-        rows = {r.id: r for r in conn.execute(chosen_rows)}
+        chosen = select(results).where(results.c.id.in_([p.id for p in picked]))
+        rows = {r.id: r for r in conn.execute(chosen)}
         found = records(conn, [rows[p.id] for p in picked if p.id in rows])
 
     def at(way: str, row: Any) -> str:
