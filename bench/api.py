@@ -13,7 +13,11 @@ directory, or a fresh project on PostgreSQL), then measures with one keep-alive 
 - result ingestion ``POST /dataset-runs/{id}/items/`` (batches of 5,000 uploaded outputs, one
   per dataset item): items/s; then listing that run's results (50 per page) through
   ``GET /experiments/{id}/results/?include_summary=false``: p50/p95 of the first page and of a
-  page 90% deep (and of the first page with the full summary, which scans every result).
+  page 90% deep (and of the first page with the full summary, which scans every result);
+- creating an experiment over every item ``POST /experiments/`` (an HTTP target): p50/p95, and
+  the first results page of such a queued run; then a queued run over the first
+  ``--run-items`` items executed by the server's worker against a zero-latency HTTP target in
+  this process: items/s, and items per CPU-second of the server process.
 
 Prints the figures and writes ``bench/results/api-<database>.json``.
 """
@@ -27,10 +31,12 @@ import platform
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +74,7 @@ def item(n: int) -> dict[str, Any]:
     }
 
 
-def run(base: str, items: int) -> dict[str, Any]:
+def run(base: str, items: int, run_items: int, server_pid: int) -> dict[str, Any]:
     api = f"{base}/api/v1"
     figures: dict[str, Any] = {}
     with httpx.Client(timeout=300) as http:
@@ -125,7 +131,83 @@ def run(base: str, items: int) -> dict[str, Any]:
             traces += len(batch)
         figures["trace_ingest_per_s"] = round(traces / (time.perf_counter() - start))
         figures.update(results_figures(http, api, dataset_id, items))
+        figures.update(experiment_figures(http, api, dataset_id, items, run_items, server_pid))
         http.delete(f"{api}/datasets/{dataset_id}/").raise_for_status()
+    return figures
+
+
+class _Instant(BaseHTTPRequestHandler):
+    """A target that answers every POST at once."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b'{"answer": "ok"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def experiment_figures(
+    http: httpx.Client, api: str, dataset_id: str, items: int, run_items: int, server_pid: int
+) -> dict[str, Any]:
+    """Create experiments over the whole dataset, then run one over ``run_items`` items."""
+    figures: dict[str, Any] = {}
+    target = ThreadingHTTPServer(("127.0.0.1", 0), _Instant)
+    threading.Thread(target=target.serve_forever, daemon=True).start()
+    config = {"type": "http", "url": f"http://127.0.0.1:{target.server_port}/"}
+    body = {"name": "bench-queued", "dataset_id": dataset_id, "config": config}
+    created: list[str] = []
+
+    def create() -> httpx.Response:
+        response = http.post(f"{api}/experiments/", json=body)
+        created.append(response.json()["id"])
+        return response
+
+    figures["create_experiment"] = percentiles(timed(create, 10))
+    detail = http.get(f"{api}/experiments/{created[0]}/", params={"runs_limit": 0}).json()
+    figures["create_experiment"]["planned"] = detail["summary"]["total"]
+    url = f"{api}/experiments/{created[0]}/results/"
+    figures["list_queued_results_first_page"] = percentiles(
+        timed(lambda: http.get(url, params={"limit": 50, "include_summary": False}), 50)
+    )
+    for run_id in created:
+        http.delete(f"{api}/experiments/{run_id}/").raise_for_status()
+
+    run_items = min(run_items, items)
+    selected = {**body, "concurrency": 16, "selection": {"first": run_items}}
+    run_id = http.post(f"{api}/experiments/", json=selected).json()["id"]
+    before, start = cpu_seconds(server_pid), time.perf_counter()
+    started = http.post(f"{api}/experiments/{run_id}/start/", headers={"X-Assay-Client": "bench"})
+    started.raise_for_status()
+    while True:
+        detail = http.get(f"{api}/experiments/{run_id}/", params={"runs_limit": 0}).json()
+        if detail["status"] not in ("pending", "running", "scoring"):
+            break
+        time.sleep(0.2)
+    elapsed, spent = time.perf_counter() - start, cpu_seconds(server_pid) - before
+    target.shutdown()
+    completed = detail["summary"]["completed"]
+    if completed != run_items:
+        raise SystemExit(f"the queued run completed {completed} of {run_items} results")
+    figures["queued_run"] = {
+        "items": run_items,
+        "items_per_s": round(run_items / elapsed),
+        "items_per_server_cpu_s": round(run_items / spent),
+    }
+    http.delete(f"{api}/experiments/{run_id}/").raise_for_status()
     return figures
 
 
@@ -185,10 +267,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--run-items", type=int, default=10_000, help="items of the queued run")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "ASSAY_HOME": tmp, "ASSAY_AUTH": "none"}
+        env["ASSAY_OUTBOUND_ALLOW"] = "127.0.0.1"  # the queued run's target, in this process
         env["ASSAY_PROJECT"] = f"bench-{uuid.uuid4().hex[:8]}"
         if args.db == "postgresql":
             env["ASSAY_DATABASE_URL"] = os.environ.get("ASSAY_TEST_POSTGRES_URL", DEFAULT_PG_URL)
@@ -196,7 +280,7 @@ def main() -> int:
             env.pop("ASSAY_DATABASE_URL", None)
         proc, base = start_server(env, Path(tmp) / "server.log")
         try:
-            figures = run(base, args.items)
+            figures = run(base, args.items, args.run_items, proc.pid)
         finally:
             proc.terminate()
             proc.wait(timeout=30)

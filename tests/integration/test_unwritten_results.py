@@ -1,6 +1,7 @@
 """A run the engine plans itself writes each result once, whole, when it finishes: no pending
-rows. While it runs (or after its process died) the results without a row are counted from the
-plan; when it ends, is cancelled, is taken up again or loses its dataset, they get their rows."""
+rows. While it runs (or after its process died) the results without a row are counted and
+listed from the plan, and a runner taking it up derives them; when it ends, is cancelled or
+loses its dataset, they get their rows."""
 
 from __future__ import annotations
 
@@ -175,7 +176,7 @@ PLANS: dict[str, tuple[dict[str, Any], bool]] = {
 
 
 @pytest.mark.parametrize("case", PLANS)
-def test_a_dead_runs_missing_results_are_counted_then_written_when_taken_up(
+def test_a_dead_runs_missing_results_are_counted_then_derived_when_taken_up(
     store: Store, case: str
 ) -> None:
     _dataset(store)
@@ -194,12 +195,16 @@ def test_a_dead_runs_missing_results_are_counted_then_written_when_taken_up(
         "pending": len(work) - 3,
     }
     assert store.experiments.summary(run_id).total == len(work)
-    # Taken up again: what has no row is written as pending, the plan's own ids and items.
+    # Listed in plan order, what has no row as pending: the plan's own ids and items.
+    listed = store.experiments.results(run_id, limit=1000).results
+    assert [(r.id, r.item_id, r.repetition, r.input) for r in listed] == [
+        (w.result_id, w.item_id, w.repetition, w.input) for w in work
+    ]
+    assert [r.status.value for r in listed] == ["completed"] * 3 + ["pending"] * (len(work) - 3)
+    # Taken up again: nothing is written; what is left is derived from the plan.
     store.experiments.claim_lease(run_id, worker_id())
-    assert _unwritten_base(store, run_id) is None
-    rows = _rows(store, run_id)
-    assert [r[0] for r in rows] == [w.result_id for w in work]
-    assert [r[3] for r in rows] == ["completed"] * 3 + ["pending"] * (len(work) - 3)
+    assert _unwritten_base(store, run_id) is not None
+    assert len(_rows(store, run_id)) == 3
     _, left = store.experiments.unfinished(run_id)
     assert [_key(w) for w in left] == [_key(w) for w in work[3:]]
     assert [(w.metadata, w.tags) for w in left] == [(w.metadata, w.tags) for w in work[3:]]
@@ -278,7 +283,7 @@ def test_a_deleted_dataset_leaves_its_runs_rows_and_the_runner_writes_each_once(
 
 
 def test_runs_planned_with_their_rows_are_unchanged(store: Store) -> None:
-    """API runs (and Ray's driver) write the pending rows with the plan, as before."""
+    """Runs awaiting uploads (and Ray's driver) write the pending rows with the plan."""
     _dataset(store)
     experiment, work = store.experiments.create(ExperimentCreate(name="api", dataset="qa"))
     assert _unwritten_base(store, experiment.id) is None

@@ -108,7 +108,8 @@ def _awaiting_uploads(store: Store, body: ExperimentBody) -> Experiment:
 
 
 def create_planned(store: Store, settings: Settings, body: ExperimentBody) -> Experiment:
-    """Validate the config, evaluators and dataset, pin the versions, and plan every result."""
+    """Validate the config, evaluators and dataset, pin the versions, and plan every result
+    (the experiment row alone: the worker inserts each result as it finishes)."""
     given = body.config
     if given is None:
         if body.sequential is not None:
@@ -147,8 +148,7 @@ def create_planned(store: Store, settings: Settings, body: ExperimentBody) -> Ex
         tags=body.tags,
         metadata=metadata,
     )
-    experiment, _ = store.experiments.create(data, config_hash=digest)
-    return experiment
+    return store.experiments.create_queued(data, config_hash=digest)
 
 
 def start(store: Store, settings: Settings, experiment: Experiment) -> Started:

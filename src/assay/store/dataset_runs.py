@@ -406,6 +406,8 @@ class DatasetRuns:
         count = conn.execute(
             select(func.count()).where(results.c.experiment_id == row.id)
         ).scalar_one()
+        if row.unwritten_base is not None:  # its results without a row count too
+            count = max(int(count), int(row.plan_size or 0))
         names = list(dict.fromkeys(([row.run_tag] if row.run_tag else []) + list(row.tags)))
         return DatasetRun(
             id=row.id,

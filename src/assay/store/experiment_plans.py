@@ -2,6 +2,8 @@
 
 :class:`ExperimentPlans` builds a :class:`PlannedRun` (the experiment row and one result row per
 (item, repetition), validated and built, not yet written) and commits it in one transaction.
+A run executed by the engine (in process, or queued for a worker) commits the experiment row
+alone: its results are inserted as they finish (see :mod:`assay.store.unwritten`).
 """
 
 from __future__ import annotations
@@ -92,6 +94,17 @@ class ExperimentPlans(ExperimentRows):
         planned.commit()
         assert isinstance(planned.work, list)  # not streamed
         return planned.experiment, planned.work
+
+    def create_queued(
+        self, data: ExperimentCreate, *, config_hash: str | None = None
+    ) -> Experiment:
+        """Plan a run a worker executes later: the dataset version pinned and the selection
+        drawn as :meth:`create` does, but only the experiment row is written (no pending row
+        per result), so the time it takes does not grow with the plan. The worker derives the
+        results to run from the plan and inserts each one whole when it finishes."""
+        planned = self.prepare(data, config_hash=config_hash, stream=True)
+        planned.commit(write_pending=False)
+        return planned.experiment
 
     def prepare(
         self,

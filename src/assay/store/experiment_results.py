@@ -21,6 +21,9 @@ from assay.domain import (
 from assay.domain.result_table import ResultTable
 from assay.errors import NotFound
 from assay.store.experiment_rows import ExperimentRows, check_limit, experiment_record
+from assay.store.plan_pages import count as plan_count
+from assay.store.plan_pages import lists_derived, plan_of
+from assay.store.plan_pages import page as plan_page
 from assay.store.result_pages import count, for_items, for_runs, page, records
 from assay.store.result_table import table_page
 from assay.store.summary import summarize
@@ -154,7 +157,13 @@ class ExperimentResults(ExperimentRows):
                 dataset_name = conn.execute(
                     select(datasets.c.name).where(datasets.c.id == row.dataset_id)
                 ).scalar_one_or_none()
-            rows, next_cursor = page(conn, row.id, status, passed, limit, cursor)
+            plan = plan_of(row) if lists_derived(status, passed, None) else None
+            if plan is not None:  # its results without a row are listed, derived
+                rows, next_cursor = plan_page(conn, plan, status, limit, cursor)
+                total = None if cursor else plan_count(conn, plan, status)
+            else:
+                rows, next_cursor = page(conn, row.id, status, passed, limit, cursor)
+                total = None if cursor else count(conn, row.id, status, passed)
             return ResultsPage(
                 experiment_id=row.id,
                 experiment_name=row.name,
@@ -163,7 +172,7 @@ class ExperimentResults(ExperimentRows):
                 summary=summarize(conn, row) if summary else None,
                 results=rows,
                 next_cursor=next_cursor,
-                total=None if cursor else count(conn, row.id, status, passed),
+                total=total,
             )
 
     def result_table(
@@ -182,10 +191,12 @@ class ExperimentResults(ExperimentRows):
         expected output or output contains ``search``; cursors go both ways."""
         limit = check_limit(limit)
         with self.db.read() as conn:
-            experiment_id = self._row(conn, ref).id
+            row = self._row(conn, ref)
+            derived = lists_derived(status, passed, (search or "").strip())
             return table_page(
                 conn,
-                experiment_id,
+                row.id,
+                plan=plan_of(row) if derived else None,
                 status=status,
                 passed=passed,
                 sort=sort,
@@ -237,12 +248,18 @@ class ExperimentResults(ExperimentRows):
         return [(runs[run_id], result) for run_id, result in found]
 
     def iter_results(self, ref: str, *, batch_size: int = 1000) -> Iterator[Result]:
-        """Every result with its scores, in plan order, one short read per batch."""
+        """Every result with its scores, in plan order, one short read per batch (a run still
+        missing rows lists those results pending, derived from its plan)."""
         experiment_id = self.get(ref).id
         cursor: str | None = None
         while True:
             with self.db.read() as conn:
-                rows, cursor = page(conn, experiment_id, None, None, batch_size, cursor)
+                row = conn.execute(select(experiments).where(experiments.c.id == experiment_id))
+                plan = plan_of(row.one())
+                if plan is not None:
+                    rows, cursor = plan_page(conn, plan, None, batch_size, cursor)
+                else:
+                    rows, cursor = page(conn, experiment_id, None, None, batch_size, cursor)
             yield from rows
             if cursor is None:
                 return

@@ -1,9 +1,11 @@
 """Experiments, their results and scores.
 
-An experiment pins a dataset version. Planning it writes the experiment row and one result row
-per (item, repetition) in one transaction (:mod:`assay.store.experiment_plans`); the engine then
-records finished results in batches, each result together with its scores, and never over a
-result that is already completed. Reading results is :mod:`assay.store.experiment_results`.
+An experiment pins a dataset version. Planning it writes the experiment row in one transaction
+(:mod:`assay.store.experiment_plans`), with one pending result row per (item, repetition) for
+runs whose outputs are uploaded or that a Ray driver plans; the engine then records finished
+results in batches, each result together with its scores (inserted whole when it has no row
+yet, see :mod:`assay.store.unwritten`), and never over a result that is already completed.
+Reading results is :mod:`assay.store.experiment_results`.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ from assay.store.run_frames import touch
 from assay.store.sql import text_contains
 from assay.store.tables import dataset_items, datasets, experiments, results, scores, traces
 from assay.store.types import utcnow
-from assay.store.unwritten import write_unwritten
+from assay.store.unwritten import unwritten_work, write_unwritten
 
 _UNFINISHED = (ResultStatus.pending.value, ResultStatus.running.value, ResultStatus.cancelled.value)
 
@@ -195,8 +197,8 @@ class Experiments(ExperimentPlans, ExperimentResults):
                     f"experiment {row.id} is running in another process ({row.worker_id})",
                     field="experiment",
                 )
-            # taken up again (a resume after a crash): what has no row yet waits as pending
-            write_unwritten(self.db, conn, self._bulk, row, ResultStatus.pending.value)
+            # A run still missing rows keeps them missing: its runner derives what is left
+            # from the plan (``unfinished``) and inserts each result as it finishes.
             now = utcnow()
             done, current = active_periods(row)
             if row.status not in (ExperimentStatus.running.value, ExperimentStatus.scoring.value):
@@ -346,10 +348,15 @@ class Experiments(ExperimentPlans, ExperimentResults):
     def unfinished(
         self, ref: str, *, retry_errors: bool = False
     ) -> tuple[Experiment, builtins.list[WorkItem]]:
-        """The results a resumed run must execute, with their item's context and metadata."""
+        """The results a resumed run must execute, with their item's context and metadata.
+
+        Of a run still missing rows (see :mod:`assay.store.unwritten`) they are derived from
+        the plan: every planned result without a row, and those whose row is unfinished."""
         statuses = list(_UNFINISHED) + ([ResultStatus.failed.value] if retry_errors else [])
         with self.db.read() as conn:
             row = self._row(conn, ref)
+            if row.unwritten_base is not None and row.dataset_id is not None:
+                return self._open(row), unwritten_work(conn, row, statuses)
             query = (
                 select(
                     results.c.id,
@@ -362,12 +369,15 @@ class Experiments(ExperimentPlans, ExperimentResults):
                     dataset_items.c.tags,
                 )
                 .select_from(
+                    # Each result's item through the id index: the dataset and the version are
+                    # named through expressions no index serves, else SQLite without statistics
+                    # may read every item of the dataset for each result.
                     results.outerjoin(
                         dataset_items,
                         and_(
                             dataset_items.c.id == results.c.item_id,
-                            dataset_items.c.dataset_id == row.dataset_id,
-                            alive_at(row.dataset_version),
+                            dataset_items.c.dataset_id.concat("") == row.dataset_id,
+                            alive_at(row.dataset_version, indexed=False),
                         ),
                     )
                 )

@@ -160,6 +160,15 @@ def load_items(conn: Connection, dataset_id: str, version: int) -> list[PlannedI
     return _planned(conn, conn.execute(query))
 
 
+def item_slice(
+    conn: Connection, dataset_id: str, version: int, offset: int, limit: int
+) -> list[PlannedItem]:
+    """The live items of a dataset version from the ``offset``-th, in dataset order."""
+    c = dataset_items.c
+    query = _item_query(conn, dataset_id, version).order_by(c.sort_order, c.id)
+    return _planned(conn, conn.execute(query.offset(offset).limit(limit)))
+
+
 def count_items(conn: Connection, dataset_id: str, version: int) -> int:
     """How many live items a dataset version holds."""
     c = dataset_items.c

@@ -102,9 +102,15 @@ class RunQueue:
                 raise Conflict(
                     f"experiment {experiment_id} cannot start: it is {what}", field="status"
                 )
-            runs = conn.execute(
-                select(func.count()).where(results.c.experiment_id == experiment_id)
-            ).scalar_one()
+            planned = conn.execute(
+                select(c.plan_size, c.unwritten_base).where(c.id == experiment_id)
+            ).one()
+            if planned.unwritten_base is not None:  # its results get rows as they finish
+                runs = int(planned.plan_size or 0)
+            else:
+                runs = conn.execute(
+                    select(func.count()).where(results.c.experiment_id == experiment_id)
+                ).scalar_one()
         return Started(experiment_id, int(runs), now)
 
     def claim_next(

@@ -14,7 +14,7 @@ those without one in id order, so a page reads about a page of index entries, no
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -34,9 +34,21 @@ from sqlalchemy import (
 from assay.domain import ResultStatus
 from assay.domain.result_table import RESULT_SORT_FIELDS, ResultTable
 from assay.errors import InvalidInput
+from assay.store.plan_pages import Plan, listed, positions
+from assay.store.plan_pages import count as count_planned
 from assay.store.result_pages import records
 from assay.store.sql import after_keyset, decode_cursor, encode_cursor, text_contains
 from assay.store.tables import results, scores
+
+
+class _Position(NamedTuple):
+    """A listed position of a plan (see :mod:`assay.store.plan_pages`)."""
+
+    id: str
+    sort_key: None
+    position: int
+    has_row: bool
+
 
 #: What a missing value sorts as: after every real value, ascending or descending.
 _LAST = {False: 1e300, True: -1e300}
@@ -203,8 +215,13 @@ def table_page(
     search: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    plan: Plan | None = None,
 ) -> ResultTable:
-    """A page after (or, for a *previous* cursor, before) ``cursor`` in ``sort`` order."""
+    """A page after (or, for a *previous* cursor, before) ``cursor`` in ``sort`` order.
+
+    ``plan``: the run still misses rows and the filters let pending results through; in
+    position order its results without a row are listed, pending, derived from the plan
+    (:mod:`assay.store.plan_pages`). Sorted by a value they are left out until they finish."""
     field, name, descending = parse_sort(sort)
     search = search.strip() if search else None
     key = _key(field, name, descending)
@@ -222,7 +239,15 @@ def table_page(
     def filtered(query: Select[Any]) -> Select[Any]:
         return _filtered(query, experiment_id, status, passed, search)
 
-    if field in _INDEXED:
+    planned = plan if field == "position" else None  # its results without a row listed
+    picked: list[Any]
+    if planned is not None:
+        step = -1 if descending != backwards else 1
+        start = planned.after(after[2], step) if after else (0 if step > 0 else planned.size - 1)
+        statuses = None if status is None else [status.value]
+        listed_at = positions(conn, planned, start, step, limit + 1, statuses)
+        picked = [_Position(planned.result_id(k), None, k, has_row) for k, has_row in listed_at]
+    elif field in _INDEXED:
         picked = _indexed_page(conn, field, name, descending, filtered, limit + 1, after)
     else:
         query = filtered(select(results.c.id, key.label("sort_key")))
@@ -237,9 +262,12 @@ def table_page(
     picked = picked[:limit]
     if backwards:
         picked.reverse()
-    chosen = select(results).where(results.c.id.in_([p.id for p in picked]))
-    rows = {r.id: r for r in conn.execute(chosen)}
-    found = records(conn, [rows[p.id] for p in picked if p.id in rows])
+    if planned is not None:
+        found = listed(conn, planned, [(p.position, p.has_row) for p in picked])
+    else:
+        chosen = select(results).where(results.c.id.in_([p.id for p in picked]))
+        rows = {r.id: r for r in conn.execute(chosen)}
+        found = records(conn, [rows[p.id] for p in picked if p.id in rows])
 
     def at(way: str, row: Any) -> str:
         return encode_cursor(way, None if field == "position" else float(row.sort_key), row.id)
@@ -253,6 +281,8 @@ def table_page(
     total = None
     if not cursor and not more:  # the first page holds every match
         total = len(picked)
+    elif not cursor and planned is not None:
+        total = count_planned(conn, planned, status)
     elif not cursor and not search:  # an index count; a search would read every result again
         counted = _filtered(
             select(func.count()).select_from(results), experiment_id, status, passed, search

@@ -1,23 +1,28 @@
-"""Planned results without a row: counted from the plan while a run lasts, written when it stops.
+"""Planned results without a row: derived from the plan while a run lasts, written when it stops.
 
-A run the engine plans and executes itself writes no pending row: the plan is the experiment
-row alone, and each result is inserted once, whole, when it finishes
-(:func:`~assay.store.recording.write_rows`). Until every planned result has a row the
-experiment keeps ``unwritten_base``, the id of its first planned result (the k-th is
+A run the engine executes writes no pending row: the plan is the experiment row alone, and
+each result is inserted once, whole, when it finishes (:func:`~assay.store.recording.write_rows`).
+That holds for a run planned and executed in one process (``evaluate()``, ``assay run``) and for
+a run queued through the API or the dashboard for a worker. Until every planned result has a
+row the experiment keeps ``unwritten_base``, the id of its first planned result (the k-th is
 ``base + k``, see :func:`~assay.store.planning.sequential_ids`), and ``plan_size``, so:
 
 - counts, summaries and the run tables read each planned result without a row as pending
-  (:func:`unwritten_plans`);
+  (:func:`unwritten_plans`), and the listings in plan order list it as a pending result
+  derived from the plan (:mod:`assay.store.plan_pages`);
+- a runner that takes the run up (a worker taking a queued run, a resume after a crash) runs
+  what :func:`unwritten_work` derives: every planned result without a row and those whose row
+  is unfinished; it writes them the checked way, inserting the results that have no row;
 - :func:`write_unwritten` writes those rows, the plan derived again from what the experiment
   row stores (the pinned dataset version, the selection with its seed, the trials), a page of
   the plan at a time, and clears ``unwritten_base`` in the same transaction: as ``cancelled``
-  when the run ends (what ending does to a pending row), as ``pending`` when another runner
-  takes the run up (a resume after a crash) or its dataset is about to be deleted.
+  when the run ends (what ending does to a pending row), as ``pending`` when its dataset is
+  about to be deleted (the plan cannot be derived without its items).
 
 So after a run, every reader sees one row per planned result, as for runs planned with their
-rows (API runs, uploads, Ray). A runner still inserting results when the rows were written by
-another process (its dataset was deleted meanwhile) finds them there: its batch is written
-again the checked way, updating the rows that exist.
+rows (uploads, Ray). A runner still inserting results when the rows were written by another
+process (its dataset was deleted meanwhile) finds them there: its batch is written again the
+checked way, updating the rows that exist.
 """
 
 from __future__ import annotations
@@ -28,10 +33,16 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, select, update
 
-from assay.domain import ResultStatus, Selection
+from assay.domain import ResultStatus, Selection, WorkItem
 from assay.store.db import Database
-from assay.store.plan_stream import PAGE, plan_rows
-from assay.store.planning import PlannedItem, item_pages, load_items, select_items
+from assay.store.plan_stream import PAGE, plan_rows, work_items
+from assay.store.planning import (
+    PlannedItem,
+    item_pages,
+    load_items,
+    select_items,
+    sequential_ids,
+)
 from assay.store.run_bulk import Bulk
 from assay.store.run_frames import touch
 from assay.store.tables import experiments, results
@@ -51,13 +62,35 @@ def unwritten_plans(conn: Connection, experiment_ids: Sequence[str]) -> dict[str
     return {i: int(size or 0) for i, size in conn.execute(query)}
 
 
+def plan_items(conn: Connection, row: Row[Any]) -> list[PlannedItem]:
+    """Every item of a stored plan, in plan order, read in the caller's transaction."""
+    items = load_items(conn, row.dataset_id, row.dataset_version)
+    if row.selection is None:
+        return items
+    return select_items(items, Selection.model_validate(row.selection))
+
+
+def unwritten_work(conn: Connection, row: Row[Any], statuses: Sequence[str]) -> list[WorkItem]:
+    """What a runner taking up the run ``row`` (still missing rows) executes, in plan order:
+    each planned result without a row, and each whose row's status is in ``statuses``."""
+    items = plan_items(conn, row)
+    ids = sequential_ids(len(items) * row.trials, uuid.UUID(row.unwritten_base).int)
+    done = set(
+        conn.execute(
+            select(results.c.id).where(
+                results.c.experiment_id == row.id, results.c.status.not_in(list(statuses))
+            )
+        ).scalars()
+    )
+    return [w for w in work_items(items, row.trials, ids) if w.result_id not in done]
+
+
 def _planned_items(db: Database, conn: Connection, row: Row[Any]) -> Iterator[list[PlannedItem]]:
     """The items of a stored plan in plan order, a page at a time."""
     if row.selection is None:  # every live item of the version, read page by page
         yield from item_pages(db, row.dataset_id, row.dataset_version, parse=False)
         return
-    loaded = load_items(conn, row.dataset_id, row.dataset_version)
-    items = select_items(loaded, Selection.model_validate(row.selection))
+    items = plan_items(conn, row)
     for k in range(0, len(items), PAGE):
         yield items[k : k + PAGE]
 
