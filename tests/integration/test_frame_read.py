@@ -11,23 +11,20 @@ import math
 import pytest
 from sqlalchemy import insert, select, update
 
-import assay
 from assay.analysis.frame import RunFrame
 from assay.analysis.frame_read import read_frame
 from assay.domain import (
-    DatasetCreate,
     DatasetRunCreate,
-    ItemCreate,
     RunItemCreate,
     ScoreCreate,
     ScoreSource,
 )
 from assay.errors import InvalidInput
 from assay.ids import new_id
-from assay.scorers import contains, exact_match
 from assay.store import Store
 from assay.store.tables import results, scores
 from assay.store.types import utcnow
+from tests.integration.run_support import mixed_run
 from tests.unit.analysis_support import assert_same_frame
 
 PAGES = (1, 2, 3, 5, 1_000)
@@ -55,34 +52,22 @@ def _score_row(store: Store, run_id: str, result_id: str, name: str, **values: o
 
 @pytest.fixture
 def engine_run(store: Store) -> str:
-    store.datasets.create(DatasetCreate(name="qa"))
-    store.datasets.add_items(
-        "qa", [ItemCreate(input={"q": f"q{i}"}, expected_output=f"Q{i}") for i in range(5)]
-    )
-
-    def answer(x: dict[str, str]) -> str:
-        if x["q"] == "q2":
-            raise RuntimeError("no answer for q2")
-        return x["q"] if x["q"] == "q1" else x["q"].upper()
-
-    run = assay.evaluate(
-        "qa", answer, [exact_match(), contains("Q")], trials=2, store=store, quiet=True
-    )
-    rows = list(store.experiments.iter_results(run.id))
+    run_id = mixed_run(store, 5)
+    rows = list(store.experiments.iter_results(run_id))
     first, second, third, last = rows[0].id, rows[1].id, rows[3].id, rows[-1].id
     for source, value in ((ScoreSource.api, 0.75), (ScoreSource.human, 0.25)):
         store.scores.upsert(
             ScoreCreate(name="exact_match", value=value, source=source), result_id=first
         )
-    _score_row(store, run.id, second, "exact_match", numeric_value=0.5, source="online")
+    _score_row(store, run_id, second, "exact_match", numeric_value=0.5, source="online")
     # A source no writer of this version uses: the page holding it is read as plain rows.
-    _score_row(store, run.id, rows[2].id, "exact_match", numeric_value=0.125, source="zeta")
+    _score_row(store, run_id, rows[2].id, "exact_match", numeric_value=0.125, source="zeta")
     for source, cost in (("api", 0.1), ("human", 0.2), ("online", 0.3)):
-        _score_row(store, run.id, third, "judged", numeric_value=cost, source=source, cost=cost)
+        _score_row(store, run_id, third, "judged", numeric_value=cost, source=source, cost=cost)
     store.scores.upsert(
         ScoreCreate(name="late", value=1.0, source=ScoreSource.api, cost=0.01), result_id=last
     )
-    return run.id
+    return run_id
 
 
 @pytest.fixture

@@ -217,18 +217,23 @@ def test_sdk_pages_the_gate(client: Assay, store: Store, runs: dict[str, str]) -
     assert (page.items, page.next_cursor) == (whole.regressions, None)
 
 
-def test_cli_reports_cover_every_item_whatever_the_json_lists(
-    store: Store, settings: Settings, runs: dict[str, str], tmp_path: Path
-) -> None:
+def _cli_env(store: Store, settings: Settings) -> dict[str, str]:
+    """The environment for ``assay`` to open this test's store and project."""
     with store.db.read() as conn:
         project = conn.execute(
             select(projects.c.name).where(projects.c.id == store.project_id)
         ).scalar_one()
-    env = {
+    return {
         **os.environ,
         "ASSAY_DATABASE_URL": settings.resolved_database_url,
         "ASSAY_PROJECT": project,
     }
+
+
+def test_cli_reports_cover_every_item_whatever_the_json_lists(
+    store: Store, settings: Settings, runs: dict[str, str], tmp_path: Path
+) -> None:
+    env = _cli_env(store, settings)
     junit, md = tmp_path / "junit.xml", tmp_path / "gate.md"
     argv = ["gate", "cand", "--baseline-tag", "main", "--json", "--limit", "3"]
     argv += ["--junit", str(junit), "--markdown", str(md)]
@@ -433,15 +438,7 @@ def test_sdk_pages_the_failing_outcomes(client: Assay, store: Store, runs: dict[
 def test_cli_lists_failing_outcomes_only_and_the_reports_do_not_change(
     store: Store, settings: Settings, runs: dict[str, str], tmp_path: Path
 ) -> None:
-    with store.db.read() as conn:
-        project = conn.execute(
-            select(projects.c.name).where(projects.c.id == store.project_id)
-        ).scalar_one()
-    env = {
-        **os.environ,
-        "ASSAY_DATABASE_URL": settings.resolved_database_url,
-        "ASSAY_PROJECT": project,
-    }
+    env = _cli_env(store, settings)
     whole = gate_experiment(store, runs["cand"], baseline_tag="main", limit=None)
     failing = _failing(whole)
     for limit in (3, 1000):

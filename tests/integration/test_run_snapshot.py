@@ -10,9 +10,10 @@ from assay.analysis.frame import RunFrame
 from assay.analysis.frame_read import read_frame
 from assay.domain import DatasetCreate, ItemCreate, ScoreCreate, ScoreSource
 from assay.engine import snapshot as streamed
-from assay.scorers import contains, exact_match
+from assay.scorers import contains
 from assay.store import Store, run_frames
 from assay.store.run_columns import judge_spreads
+from tests.integration.run_support import mixed_run
 from tests.unit.analysis_support import assert_same_frame
 
 
@@ -23,20 +24,8 @@ def _same(a: RunFrame, b: RunFrame) -> None:
 
 @pytest.mark.parametrize("n", [1, 23])
 def test_the_streamed_snapshot_equals_the_frame_built_one(store: Store, n: int) -> None:
-    store.datasets.create(DatasetCreate(name="qa"))
-    store.datasets.add_items(
-        "qa", [ItemCreate(input={"q": f"q{i}"}, expected_output=f"Q{i}") for i in range(n)]
-    )
-
-    def answer(x: dict[str, str]) -> str:
-        if x["q"] == "q2":
-            raise RuntimeError("no answer for q2")
-        return x["q"] if x["q"] == "q1" else x["q"].upper()
-
-    run = assay.evaluate(
-        "qa", answer, [exact_match(), contains("Q")], trials=2, store=store, quiet=True
-    )
-    rows = list(store.experiments.iter_results(run.id))
+    run_id = mixed_run(store, n)
+    rows = list(store.experiments.iter_results(run_id))
     # Scores from several sources on one result (people overrule the API and evaluators), a
     # score on only some results, and a judge's cost.
     store.scores.upsert(
@@ -58,11 +47,11 @@ def test_the_streamed_snapshot_equals_the_frame_built_one(store: Store, n: int) 
         ),
         result_id=rows[1].id,
     )
-    experiment = store.experiments.get(run.id)
-    spreads = judge_spreads(store.db, run.id)
+    experiment = store.experiments.get(run_id)
+    spreads = judge_spreads(store.db, run_id)
     assert spreads == {"judged": (pytest.approx(0.04), 3, 1)}
     expected = service._frame(store, experiment, outputs=False, spreads=spreads)
-    data = streamed.build(store, run.id, page=5)  # several pages, a partial last one
+    data = streamed.build(store, run_id, page=5)  # several pages, a partial last one
     got = snapshot.loads(data, experiment)
     assert got is not None
     _same(got, expected)
