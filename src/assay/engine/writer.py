@@ -147,7 +147,7 @@ class ResultWriter:
             self.written += len(batch)
             return
 
-        spool = self.spool
+        spool = self.spool if self.spool is not None and self.spool.valid else None
         rows = completion_rows(batch)
         revision: int | None = None
 

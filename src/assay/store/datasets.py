@@ -8,8 +8,7 @@ versions ``valid_from <= v < valid_to``; updating an item closes its row and app
 from __future__ import annotations
 
 import builtins
-import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -23,16 +22,13 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from assay.domain import (
-    CLI_ACTOR,
     Dataset,
     DatasetCreate,
-    DatasetDiff,
     DatasetSort,
     DatasetUpdate,
     DatasetVersion,
     Item,
     ItemCreate,
-    ItemSort,
     ItemUpdate,
     Page,
 )
@@ -41,15 +37,10 @@ from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
 from assay.store import keyset
 from assay.store.audit import record
-from assay.store.dataset_diff import diff_versions
-from assay.store.db import Database
+from assay.store.dataset_reads import DatasetReads, check_limit, parse_time
 from assay.store.item_import import close_states, match_content, refresh_statistics, write_items
-from assay.store.item_rows import InputKeys, SchemaCheck, alive_at, item_record
-from assay.store.item_stream import stream_items
+from assay.store.item_rows import InputKeys, SchemaCheck, item_record
 from assay.store.sql import (
-    after_keyset,
-    decode_cursor,
-    encode_cursor,
     json_array_contains,
     text_contains,
 )
@@ -59,7 +50,6 @@ from assay.store.unwritten import write_unwritten_of_dataset
 from assay.store.versioning import VersionChange, commit_version, unchanged
 
 _ITEM_FIELDS = ("input", "expected_output", "context", "metadata", "tags", "sort_order", "archived")
-_MAX_LIMIT = 1000
 
 
 def _dataset(row: Row[Any]) -> Dataset:
@@ -69,13 +59,8 @@ def _dataset(row: Row[Any]) -> Dataset:
 _DATASET_COLUMNS = [c for c in datasets.c if c.name != "next_sort_order"]
 
 
-class Datasets:
+class Datasets(DatasetReads):
     """Dataset and item operations within one project."""
-
-    def __init__(self, db: Database, project_id: str, actor: str = CLI_ACTOR) -> None:
-        self.db = db
-        self.project_id = project_id
-        self.actor = actor  # who the audit log records for deletes
 
     # ------------------------------------------------------------------ datasets
     def create(self, data: DatasetCreate) -> Dataset:
@@ -125,18 +110,6 @@ class Datasets:
         with self.db.read() as conn:
             return _dataset(self._row(conn, ref))
 
-    def _row(self, conn: Connection, ref: str, *, lock: bool = False) -> Row[Any]:
-        query = select(datasets).where(
-            datasets.c.project_id == self.project_id,
-            or_(datasets.c.id == ref, datasets.c.name == ref),
-        )
-        if lock and not self.db.is_sqlite:
-            query = query.with_for_update()
-        row = conn.execute(query).first()
-        if row is None:
-            raise NotFound(f"dataset {ref!r} not found", field="dataset")
-        return row
-
     def list(
         self,
         *,
@@ -146,7 +119,7 @@ class Datasets:
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Dataset]:
-        limit = _check_limit(limit)
+        limit = check_limit(limit)
         key = datasets.c[sort.lstrip("-")]
         descending = sort.startswith("-")
         query = select(*_DATASET_COLUMNS).where(datasets.c.project_id == self.project_id)
@@ -163,7 +136,7 @@ class Datasets:
         if cursor:
             backwards, (value, last_id) = keyset.decode(cursor, 2)
             if key.name != "name":
-                value = _parse_time(value)
+                value = parse_time(value)
             after = (backwards, [value, last_id])
         with self.db.read() as conn:
             rows, more, earlier = keyset.read(
@@ -230,13 +203,6 @@ class Datasets:
                 .order_by(dataset_versions.c.version.desc())
             ).all()
         return [DatasetVersion.model_construct(**r._mapping) for r in rows]
-
-    def _check_version(self, row: Row[Any], version: int | None) -> None:
-        if version is not None and not 0 <= version <= row.version:
-            raise NotFound(
-                f"dataset {row.name!r} has no version {version} (current is {row.version})",
-                field="version",
-            )
 
     def _begin_version(self, conn: Connection, ref: str) -> tuple[Row[Any], int]:
         row = self._row(conn, ref, lock=True)
@@ -324,7 +290,7 @@ class Datasets:
                 return unchanged(row), created
             if gone:
                 close_states(conn, [row_id for row_id, _ in gone], version)
-            numbered = zip(itertools.count(1), map(items.__getitem__, new), strict=False)
+            numbered = ((number, items[p]) for number, p in enumerate(new, start=1))
             _, sort_order = write_items(conn, row, version, numbered, own_sort_order=False)
             change = commit_version(
                 conn,
@@ -477,126 +443,3 @@ class Datasets:
         if found is None:
             raise NotFound(f"item {item_id!r} not found", field="item_id")
         return found
-
-    # ------------------------------------------------------------------ items: reads
-    def get_item(self, ref: str, item_id: str, *, version: int | None = None) -> Item:
-        with self.db.read() as conn:
-            row = self._row(conn, ref)
-            self._check_version(row, version)
-            found = conn.execute(
-                select(dataset_items).where(
-                    dataset_items.c.dataset_id == row.id,
-                    dataset_items.c.id == item_id,
-                    alive_at(version),
-                )
-            ).first()
-        if found is None:
-            at = "" if version is None else f" at version {version}"
-            raise NotFound(f"item {item_id!r} not found{at}", field="item_id")
-        return item_record(found)
-
-    def list_items(
-        self,
-        ref: str,
-        *,
-        version: int | None = None,
-        search: str | None = None,
-        tag: str | None = None,
-        include_archived: bool = False,
-        sort: ItemSort = "sort_order",
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> Page[Item]:
-        limit = _check_limit(limit)
-        key = dataset_items.c[sort.lstrip("-")]
-        descending = sort.startswith("-")
-        with self.db.read() as conn:
-            row = self._row(conn, ref)
-            self._check_version(row, version)
-            query = self._items_query(row.id, version, search, tag, include_archived)
-            if cursor:
-                value, last_id = decode_cursor(cursor, 2)
-                if key.name == "created_at":
-                    value = _parse_time(value)
-                query = query.where(
-                    after_keyset([key, dataset_items.c.id], [value, last_id], descending)
-                )
-            order = (
-                [key.desc(), dataset_items.c.id.desc()] if descending else [key, dataset_items.c.id]
-            )
-            rows = conn.execute(query.order_by(*order).limit(limit + 1)).all()
-        items = [item_record(r) for r in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit:
-            raw = rows[limit - 1]._mapping[key.name]
-            next_cursor = encode_cursor(
-                raw if isinstance(raw, int) else raw.isoformat(), items[-1].id
-            )
-        return Page[Item](items=items, next_cursor=next_cursor)
-
-    def _items_query(
-        self,
-        dataset_id: str,
-        version: int | None,
-        search: str | None = None,
-        tag: str | None = None,
-        include_archived: bool = False,
-    ) -> Any:
-        query = select(dataset_items).where(
-            dataset_items.c.dataset_id == dataset_id, alive_at(version)
-        )
-        if not include_archived:
-            query = query.where(dataset_items.c.archived.is_(False))
-        if search:
-            query = query.where(
-                or_(
-                    text_contains(dataset_items.c.input, search),
-                    text_contains(dataset_items.c.expected_output, search),
-                )
-            )
-        if tag:
-            query = query.where(json_array_contains(dataset_items.c.tags, tag, self.db.dialect))
-        return query
-
-    def iter_items(
-        self,
-        ref: str,
-        *,
-        version: int | None = None,
-        include_archived: bool = False,
-        batch_size: int = 5_000,
-    ) -> Iterator[Item]:
-        """Stream every item at ``version`` in sort order, one short read per batch
-        (``store/item_stream.py``)."""
-        with self.db.read() as conn:
-            row = self._row(conn, ref)
-            self._check_version(row, version)
-        # Pin the version so concurrent writes between batches cannot shift the result.
-        pinned = row.version if version is None else version
-        yield from stream_items(
-            self.db, row.id, pinned, include_archived=include_archived, batch_size=batch_size
-        )
-
-    def diff(self, ref: str, from_version: int, to_version: int | None = None) -> DatasetDiff:
-        """Items added, changed and removed between two versions."""
-        with self.db.read() as conn:
-            row = self._row(conn, ref)
-            to_version = row.version if to_version is None else to_version
-            self._check_version(row, from_version)
-            self._check_version(row, to_version)
-            return diff_versions(conn, row.id, from_version, to_version)
-
-
-def _check_limit(limit: int) -> int:
-    if not 1 <= limit <= _MAX_LIMIT:
-        raise InvalidInput(f"limit must be between 1 and {_MAX_LIMIT}", field="limit")
-    return limit
-
-
-def _parse_time(value: Any) -> Any:
-    from datetime import datetime
-
-    try:
-        return datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise InvalidInput("malformed pagination cursor", field="cursor") from None
