@@ -31,9 +31,10 @@ from assay.domain import ResultStatus, ScoreSource
 from assay.errors import InvalidInput
 from assay.store import Store, run_frames
 from assay.store.recording import Rows
-from assay.store.run_aggregates import store_aggregates
+from assay.store.run_aggregates import store_aggregates, store_counted
 from assay.store.run_columns import judge_spreads
 from assay.store.run_pages import PAGE, ResultRow, ScoreRow, result_pages
+from assay.store.run_tally import RunTally
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +200,7 @@ class Spool:
         self._scores: list[ScoreRow] = []
         self.batches = 0
         self.valid = True
+        self.tally = RunTally()  # the run page's aggregates, counted as they are written
 
     def add(self, rows: Rows, revision: int | None) -> None:
         """Take a committed batch; ``revision``: the run's data revision after it (None: the
@@ -209,6 +211,7 @@ class Spool:
         if revision != self.batches:  # the run was written to by something else too
             self.close()
             return
+        self.tally.add(rows)
         mine: dict[str, list[ScoreRow]] = {}
         for s in rows.scores:
             found = mine.get(s[0])
@@ -345,15 +348,18 @@ def store_snapshot(store: Store, experiment_id: str, spool: Spool | None = None)
     rather than every result and score row, and its page's aggregates (see
     :mod:`assay.store.run_aggregates`). It is stamped with the data revision read before
     its data (a write landing meanwhile makes it stale, never wrong); ``spool``, the run's
-    columns as its writer wrote them, is used when it holds the run whole. A snapshot is only
-    a cache: a failure here is logged, never raised."""
+    columns and aggregates as its writer wrote them, is used when it holds the run whole. A
+    snapshot is only a cache: a failure here is logged, never raised."""
+    counted = None
     try:
         if not store.experiments.get(experiment_id).status.finished:
             return
         with store.db.read() as conn:
             revision = run_frames.revision(conn, experiment_id)
         with tempfile.TemporaryFile() as out:
-            if spool is None or not spool.write(store, experiment_id, revision, out):
+            if spool is not None and spool.write(store, experiment_id, revision, out):
+                counted = spool.tally.aggregates(experiment_id)
+            else:
                 write(store, experiment_id, out)
             run_frames.save_file(store.db, experiment_id, revision, out, out.tell())
     except Exception:
@@ -361,4 +367,7 @@ def store_snapshot(store: Store, experiment_id: str, spool: Spool | None = None)
     finally:
         if spool is not None:
             spool.close()
-    store_aggregates(store, experiment_id)
+    if counted is not None:
+        store_counted(store, experiment_id, revision, counted)
+    else:
+        store_aggregates(store, experiment_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -35,9 +35,13 @@ from assay.errors import InvalidInput, NotFound
 from assay.store.db import Database
 from assay.store.run_cache import cached_model
 from assay.store.sql import driver_cursor
+from assay.store.summary import between
 from assay.store.tables import datasets, experiments, results, scores
 
 _FINISHED = ("completed", "failed", "cancelled")
+#: Bins of a run page's latency and score histograms.
+LATENCY_BINS = 20
+SCORE_BINS = 10
 
 
 def _count_if(condition: ColumnElement[bool]) -> Any:
@@ -85,11 +89,7 @@ def quantile(
         .scalars()
         .all()
     )
-    if not values:
-        return None
-    if len(values) == 1 or rank == low:
-        return float(values[0])
-    return float(values[0] + (values[1] - values[0]) * (rank - low))
+    return between(values, rank)
 
 
 class Analytics:
@@ -246,7 +246,9 @@ class Analytics:
         return points
 
     # ------------------------------------------------------------------ distributions
-    def score_distribution(self, experiment: str, name: str, *, bins: int = 10) -> Histogram:
+    def score_distribution(
+        self, experiment: str, name: str, *, bins: int = SCORE_BINS
+    ) -> Histogram:
         """Histogram of one score's numeric values (and counts of categorical values); empty
         when every value is missing (the scorer failed), NotFound for a score never given.
         Kept while the run's data is unchanged (see :mod:`assay.store.run_cache`)."""
@@ -280,7 +282,7 @@ class Analytics:
             conn, experiment_id, name, where, scores.c.numeric_value, bins, categories
         )
 
-    def latency_distribution(self, experiment: str, *, bins: int = 20) -> Histogram:
+    def latency_distribution(self, experiment: str, *, bins: int = LATENCY_BINS) -> Histogram:
         """Histogram of completed results' latency; empty (no bins) when none completed. Kept
         while the run's data is unchanged (see :mod:`assay.store.run_cache`)."""
         with self.db.read() as conn:
@@ -318,28 +320,13 @@ class Analytics:
                 where
             )
         ).one()
-        out_bins: list[HistogramBin] = []
-        if n:
-            low, high = float(low), float(high)
-            width = (high - low) / bins if high > low else 1.0
-            count_of = _bin_counts(conn, column, where, (low, high, width), bins)
-            edges = [low + i * width for i in range(bins + 1)]
-            if high > low:
-                out_bins = [
-                    HistogramBin(lower=edges[i], upper=edges[i + 1], count=count_of.get(i, 0))
-                    for i in range(bins)
-                ]
-            else:
-                out_bins = [HistogramBin(lower=low, upper=high, count=int(n))]
-        return Histogram(
-            experiment_id=experiment_id,
-            name=name,
-            count=int(n) + sum(categories.values()),
-            min=None if not n else float(low),
-            max=None if not n else float(high),
-            mean=None if mean is None else float(mean),
-            bins=out_bins,
-            categories=categories,
+        return histogram(
+            experiment_id,
+            name,
+            (int(n), low, high, mean),
+            bins,
+            lambda bounds: _bin_counts(conn, column, where, bounds, bins),
+            categories,
         )
 
     def latency(self, experiment: str) -> LatencyStats:
@@ -452,6 +439,54 @@ class Analytics:
         )
 
 
+def histogram(
+    experiment_id: str,
+    name: str,
+    stats: tuple[int, Any, Any, Any],
+    bins: int,
+    counts: Callable[[tuple[float, float, float]], dict[int, int]],
+    categories: dict[str, int],
+) -> Histogram:
+    """A histogram of ``stats`` (how many numeric values, the lowest, the highest, their mean)
+    in ``bins`` equal bins, ``counts`` giving the values per bin for (low, high, width)."""
+    n, low, high, mean = stats
+    out_bins: list[HistogramBin] = []
+    if n:
+        low, high = float(low), float(high)
+        width = (high - low) / bins if high > low else 1.0
+        count_of = counts((low, high, width))
+        edges = [low + i * width for i in range(bins + 1)]
+        if high > low:
+            out_bins = [
+                HistogramBin(lower=edges[i], upper=edges[i + 1], count=count_of.get(i, 0))
+                for i in range(bins)
+            ]
+        else:
+            out_bins = [HistogramBin(lower=low, upper=high, count=n)]
+    return Histogram(
+        experiment_id=experiment_id,
+        name=name,
+        count=n + sum(categories.values()),
+        min=None if not n else float(low),
+        max=None if not n else float(high),
+        mean=None if mean is None else float(mean),
+        bins=out_bins,
+        categories=categories,
+    )
+
+
+def bin_counts(
+    values: Iterable[float], bounds: tuple[float, float, float], bins: int
+) -> dict[int, int]:
+    """How many of ``values`` fall in each of ``bins`` bins (see :func:`_bin_counts`)."""
+    low, high, width = bounds
+    counts = [0] * bins
+    last = bins - 1
+    for value in values:
+        counts[last if value >= high else int((value - low) / width)] += 1
+    return {i: n for i, n in enumerate(counts) if n}
+
+
 def _bin_counts(
     conn: Connection,
     column: Any,
@@ -469,13 +504,9 @@ def _bin_counts(
         index = case((column >= high, bins - 1), else_=func.floor((column - low) / width))
         grouped = select(index.label("b"), func.count()).where(where, column.is_not(None))
         return {int(b): int(n) for b, n in conn.execute(grouped.group_by("b"))}
-    counts = [0] * bins
-    last = bins - 1
     with driver_cursor(conn, select(column).where(where, column.is_not(None))) as cursor:
-        while chunk := cursor.fetchmany(_CHUNK):
-            for (value,) in chunk:
-                counts[last if value >= high else int((value - low) / width)] += 1
-    return {i: n for i, n in enumerate(counts) if n}
+        chunks = iter(lambda: cursor.fetchmany(_CHUNK), [])
+        return bin_counts((value for chunk in chunks for (value,) in chunk), bounds, bins)
 
 
 _CHUNK = 10_000

@@ -86,6 +86,21 @@ def store_aggregates(store: Store, experiment_id: str) -> None:
         log.warning("could not store the aggregates of run %s", experiment_id, exc_info=True)
 
 
+def store_counted(
+    store: Store, experiment_id: str, data_revision: int, values: list[tuple[Hashable, BaseModel]]
+) -> None:
+    """Store aggregates counted elsewhere (:mod:`assay.store.run_tally`) as computed at
+    ``data_revision``, in place of :func:`store_aggregates`. Only a cache: a failure is logged,
+    never raised."""
+    try:
+        _save(
+            store,
+            [(experiment_id, data_revision, name_of(k), v.model_dump_json()) for k, v in values],
+        )
+    except Exception:
+        log.warning("could not store the aggregates of run %s", experiment_id, exc_info=True)
+
+
 def _save(store: Store, rows: list[_Row]) -> None:
     with store.db.write() as conn:
         for experiment_id, data_revision, name, value in rows:

@@ -8,6 +8,7 @@ latency_ms, id) index), and interpolate linearly between them (numpy's default d
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Row, case, func, or_, select
@@ -51,8 +52,15 @@ def percentile(
         .scalars()
         .all()
     )
+    return between(values, rank)
+
+
+def between(values: Sequence[float], rank: float) -> float | None:
+    """The value at fractional ``rank`` of sorted values, given the one at its floor and the
+    next (``values``: those one or two, or none), interpolated linearly like numpy's default."""
     if not values:
         return None
+    low = math.floor(rank)
     if len(values) == 1 or rank == low:
         return float(values[0])
     return float(values[0] + (values[1] - values[0]) * (rank - low))
@@ -94,7 +102,7 @@ def _summarize(conn: Connection, experiment_id: str) -> ExperimentSummary:
         ).where(results.c.experiment_id == experiment_id)
     ).one()
     only = set(counts) == {ResultStatus.completed.value}
-    avg_latency, n_latency, total_cost, n_cost, tokens_in, tokens_out, passed, not_passed = agg
+    n_latency = int(agg[1])
     scorer_rows = conn.execute(
         select(
             scores.c.name,
@@ -117,8 +125,34 @@ def _summarize(conn: Connection, experiment_id: str) -> ExperimentSummary:
         )
         .where(scores.c.experiment_id == experiment_id)
         .group_by(scores.c.name)
-        .order_by(scores.c.name)
     ).all()
+    return summary_of(
+        counts,
+        tuple(agg),
+        [tuple(r) for r in scorer_rows],
+        percentile(conn, experiment_id, n_latency, 0.5, every_completed=only),
+        percentile(conn, experiment_id, n_latency, 0.95, every_completed=only),
+    )
+
+
+def _name(row: tuple[Any, ...]) -> str:
+    return str(row[0])
+
+
+def summary_of(
+    counts: dict[str, int],
+    agg: tuple[Any, ...],
+    scorer_rows: list[tuple[Any, ...]],
+    p50: float | None,
+    p95: float | None,
+) -> ExperimentSummary:
+    """The summary's data part from its aggregates, however they were counted (in SQL here,
+    from the rows a run's writer wrote in :mod:`assay.store.run_tally`): result ``counts`` by
+    status; ``agg``: completed results' mean latency and how many have one, total cost and how
+    many have one, tokens in and out, results passed and not passed; per score name (listed
+    in code point order, whatever the database's collation), (name, rows, rows with a
+    value, passed, not passed, mean value, cost, latency)."""
+    avg_latency, _, total_cost, n_cost, tokens_in, tokens_out, passed, not_passed = agg
     stats = [
         ScorerStats(
             name=name,
@@ -129,7 +163,7 @@ def _summarize(conn: Connection, experiment_id: str) -> ExperimentSummary:
             pass_rate=(int(ok) / (int(ok) + int(ko))) if ok or ko else None,
             mean=float(mean) if mean is not None else None,
         )
-        for name, count, scored, ok, ko, mean, _, _ in scorer_rows
+        for name, count, scored, ok, ko, mean, _, _ in sorted(scorer_rows, key=_name)
     ]
     judge_cost = sum(float(r[6]) for r in scorer_rows)
     judge_latency = sum(float(r[7]) for r in scorer_rows)
@@ -145,8 +179,8 @@ def _summarize(conn: Connection, experiment_id: str) -> ExperimentSummary:
         judged=int(passed) + int(not_passed),
         pass_rate=(int(passed) / (int(passed) + int(not_passed))) if passed or not_passed else None,
         avg_latency_ms=float(avg_latency) if avg_latency is not None else None,
-        p50_latency_ms=percentile(conn, experiment_id, int(n_latency), 0.5, every_completed=only),
-        p95_latency_ms=percentile(conn, experiment_id, int(n_latency), 0.95, every_completed=only),
+        p50_latency_ms=p50,
+        p95_latency_ms=p95,
         total_cost=float(total_cost),
         avg_cost=float(total_cost) / n_cost if n_cost else None,
         judge_cost=judge_cost,
