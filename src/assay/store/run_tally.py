@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from operator import itemgetter
 
 from pydantic import BaseModel
@@ -150,24 +150,26 @@ class RunTally:
             ),
         ]
         for name, s in sorted(self.scores.items()):
-            values = sorted(s.values)
             out.append(
                 (
                     ("score_distribution", name, SCORE_BINS),
-                    _histogram(experiment_id, name, values, SCORE_BINS, dict(s.categories)),
+                    _histogram(experiment_id, name, s.values, SCORE_BINS, dict(s.categories)),
                 )
             )
         return out
 
 
 def _histogram(
-    experiment_id: str, name: str, values: list[float], bins: int, categories: dict[str, int]
+    experiment_id: str,
+    name: str,
+    values: Sequence[float],
+    bins: int,
+    categories: dict[str, int],
 ) -> Histogram:
-    """A histogram of sorted ``values``."""
     stats = (
         len(values),
-        values[0] if values else None,
-        values[-1] if values else None,
+        min(values, default=None),
+        max(values, default=None),
         math.fsum(values) / len(values) if values else None,
     )
     return histogram(
