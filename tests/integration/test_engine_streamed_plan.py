@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import assay
+from assay.config import Settings
 from assay.domain import DatasetCreate, ExperimentCreate, ItemCreate, ItemUpdate, Selection
 from assay.scorers import exact_match
-from assay.store import Store
+from assay.store import Store, open_store
 from assay.store.plan_stream import StreamedWork
-from assay.store.planning import PlannedItem, item_pages, load_items
+from assay.store.planning import PlannedItem, _page_query, item_pages, load_items
 
 
 def _key(i: PlannedItem) -> tuple[Any, ...]:
@@ -32,14 +34,41 @@ def edited(store: Store) -> str:
     return store.datasets.get("qa").id
 
 
-@pytest.mark.parametrize("page", [1, 2, 5, 100])
-def test_pages_give_every_version_in_dataset_order(store: Store, edited: str, page: int) -> None:
+@pytest.mark.parametrize(
+    ("page", "first"), [(1, None), (2, None), (5, None), (100, None), (4, 1), (3, 2), (2, 5)]
+)
+def test_pages_give_every_version_in_dataset_order(
+    store: Store, edited: str, page: int, first: int | None
+) -> None:
     for version in range(1, store.datasets.get(edited).version + 1):
         with store.db.read() as conn:
             whole = [_key(i) for i in load_items(conn, edited, version)]
-        paged = [_key(i) for p in item_pages(store.db, edited, version, page=page) for i in p]
+        pages = list(item_pages(store.db, edited, version, page=page, first=first))
+        paged = [_key(i) for p in pages for i in p]
         assert paged == whole, f"version {version}"
         assert len(paged) == len({k[0] for k in paged})
+        sizes = [len(p) for p in pages]
+        head = min(first or page, page, len(whole))
+        assert sizes[0] == head, f"version {version}"
+        assert all(n == page for n in sizes[1:-1]), f"version {version}"
+
+
+def test_sqlite_reads_a_first_page_off_the_index_in_order(tmp_path: Path) -> None:
+    """SQLite plans without statistics: a first page must come off the (dataset_id, valid_to,
+    sort_order, id) index in order, not from sorting every item of the dataset."""
+    store = open_store(Settings(home=tmp_path))
+    store.datasets.create(DatasetCreate(name="big"))
+    store.datasets.add_items("big", [ItemCreate(input={"q": f"q{i}"}) for i in range(50)])
+    dataset = store.datasets.get("big")
+    for open_rows in (True, False):
+        with store.db.read() as conn:
+            query = _page_query(conn, dataset.id, dataset.version, open_rows, None).limit(5)
+            compiled = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+            plan = [r[3] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")]
+        assert "USING INDEX ix_dataset_items_dataset_id_valid_to_sort_order_id" in plan[0], plan
+        if open_rows:  # closed rows (few) are sorted
+            assert len(plan) == 1, plan
+    store.close()
 
 
 def test_a_streamed_plan_writes_and_runs_the_rows_a_listed_plan_would(

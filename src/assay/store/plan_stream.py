@@ -18,6 +18,7 @@ from assay.store.planning import PlannedItem, item_pages, sequential_ids
 from assay.store.read_ahead import read_ahead
 
 PAGE = 2_000
+FIRST_PAGE = 250  # a run's first calls start once this many items are read, not a whole page
 
 
 def work_items(items: Sequence[PlannedItem], trials: int, ids: Sequence[str]) -> Iterator[WorkItem]:
@@ -60,7 +61,8 @@ class StreamedWork:
 
     def _pages(self) -> Iterator[list[WorkItem]]:
         k, trials = 0, self.trials
-        for items in item_pages(self.db, self.dataset_id, self.version, page=self.page):
+        pages = item_pages(self.db, self.dataset_id, self.version, page=self.page, first=FIRST_PAGE)
+        for items in pages:
             ids = sequential_ids(len(items) * trials, self.base, k)
             k += len(ids)
             yield list(work_items(items, trials, ids))

@@ -185,8 +185,10 @@ def _page_query(
     (``valid_to IS NULL``, read in order straight off the ``(dataset_id, valid_to,
     sort_order, id)`` index) or those closed by a later version (few, sorted)."""
     c = dataset_items.c
+    # ``valid_from + 0`` keeps planners on the (dataset_id, valid_to, sort_order, id) index:
+    # on (dataset_id, valid_from) SQLite sorted every item of the dataset for a first page.
     alive = and_(
-        c.valid_to.is_(None) if open_rows else c.valid_to > version, c.valid_from <= version
+        c.valid_to.is_(None) if open_rows else c.valid_to > version, (c.valid_from + 0) <= version
     )
     query = _item_query(conn, dataset_id, version, alive)
     if conn.dialect.name != "sqlite":
@@ -195,30 +197,32 @@ def _page_query(
         query = query.where(
             tuple_(c.sort_order, c.id) > tuple_(literal(after[0]), literal(after[1]))
         )
-    return query.order_by(c.sort_order, c.id)
+    # Open rows are also ordered by valid_to (NULL for all of them): naming it lets
+    # PostgreSQL read the index in order instead of sorting the rest of the dataset.
+    return query.order_by(*([c.valid_to] if open_rows else []), c.sort_order, c.id)
 
 
 def _pages_in_order(
-    db: Database, dataset_id: str, version: int, open_rows: bool, page: int
+    db: Database, dataset_id: str, version: int, open_rows: bool, sizes: Iterator[int]
 ) -> Iterator[tuple[list[tuple[Any, ...]], bool]]:
     after: tuple[int, str] | None = None
-    while True:
+    for size in sizes:
         with db.read() as conn:
             query = _page_query(conn, dataset_id, version, open_rows, after)
-            rows = fetch_rows(conn, query.limit(page))
+            rows = fetch_rows(conn, query.limit(size))
             sqlite = conn.dialect.name == "sqlite"
         if not rows:
             return
         after = (rows[-1][-1], rows[-1][0])
         yield rows, sqlite
-        if len(rows) < page:
+        if len(rows) < size:
             return
 
 
 def _merged(
     first: Iterator[tuple[list[tuple[Any, ...]], bool]],
     second: Iterator[tuple[list[tuple[Any, ...]], bool]],
-    page: int,
+    sizes: Iterator[int],
 ) -> Iterator[tuple[list[tuple[Any, ...]], bool]]:
     """Two page streams in (sort_order, id) order, as pages again."""
     rows = heapq.merge(
@@ -226,27 +230,44 @@ def _merged(
         ((row, sqlite) for rows, sqlite in second for row in rows),
         key=lambda pair: (pair[0][-1], pair[0][0]),
     )
-    while chunk := list(itertools.islice(rows, page)):
+    for size in sizes:
+        chunk = list(itertools.islice(rows, size))
+        if not chunk:
+            return
         yield [row for row, _ in chunk], chunk[0][1]
 
 
+def _sizes(page: int, first: int | None) -> Iterator[int]:
+    """Page sizes: ``first`` (when given) and then ``page`` for good."""
+    if first is not None:
+        yield min(first, page)
+    yield from itertools.repeat(page)
+
+
 def item_pages(
-    db: Database, dataset_id: str, version: int, *, page: int = 2_000, parse: bool = True
+    db: Database,
+    dataset_id: str,
+    version: int,
+    *,
+    page: int = 2_000,
+    first: int | None = None,
+    parse: bool = True,
 ) -> Iterator[list[PlannedItem]]:
-    """The live items of a dataset version in dataset order, ``page`` at a time.
+    """The live items of a dataset version in dataset order, ``page`` at a time (the first
+    page ``first`` items, when given: what a run starts on while the next is read).
 
     Each page is read by keyset in a read of its own (nothing is held open between pages),
     so a run of a million items never sorts the dataset again per page: the rows still open
     come straight off an index, and the few closed by a later version are merged in. Without
     ``parse``, SQLite items carry only their id and stored JSON (``raw``): what a planned row
     copies."""
-    opened = _pages_in_order(db, dataset_id, version, True, page)
-    closed = _pages_in_order(db, dataset_id, version, False, page)
+    opened = _pages_in_order(db, dataset_id, version, True, _sizes(page, first))
+    closed = _pages_in_order(db, dataset_id, version, False, _sizes(page, None))
     first_closed = next(closed, None)
     pages = (
         opened
         if first_closed is None
-        else _merged(opened, itertools.chain([first_closed], closed), page)
+        else _merged(opened, itertools.chain([first_closed], closed), _sizes(page, first))
     )
     for rows, sqlite in pages:
         if sqlite and not parse:
