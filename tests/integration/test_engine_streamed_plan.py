@@ -13,7 +13,13 @@ from assay.domain import DatasetCreate, ExperimentCreate, ItemCreate, ItemUpdate
 from assay.scorers import exact_match
 from assay.store import Store, open_store
 from assay.store.plan_stream import StreamedWork
-from assay.store.planning import PlannedItem, _page_query, item_pages, load_items
+from assay.store.planning import (
+    PlannedItem,
+    _page_query,
+    count_items,
+    item_pages,
+    load_items,
+)
 
 
 def _key(i: PlannedItem) -> tuple[Any, ...]:
@@ -43,6 +49,7 @@ def test_pages_give_every_version_in_dataset_order(
     for version in range(1, store.datasets.get(edited).version + 1):
         with store.db.read() as conn:
             whole = [_key(i) for i in load_items(conn, edited, version)]
+            assert count_items(conn, edited, version) == len(whole)
         pages = list(item_pages(store.db, edited, version, page=page, first=first))
         paged = [_key(i) for p in pages for i in p]
         assert paged == whole, f"version {version}"

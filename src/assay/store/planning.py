@@ -33,7 +33,7 @@ from assay.ids import new_id
 from assay.store.db import Database
 from assay.store.item_rows import alive_at
 from assay.store.sql import fetch_rows
-from assay.store.tables import dataset_items
+from assay.store.tables import dataset_items, dataset_versions
 from assay.store.types import utcnow
 
 
@@ -170,7 +170,15 @@ def item_slice(
 
 
 def count_items(conn: Connection, dataset_id: str, version: int) -> int:
-    """How many live items a dataset version holds."""
+    """How many live items a dataset version holds: as recorded with the version (counting
+    them reads every item, 70 ms at 200,000), else counted."""
+    recorded = conn.execute(
+        select(dataset_versions.c.item_count).where(
+            dataset_versions.c.dataset_id == dataset_id, dataset_versions.c.version == version
+        )
+    ).scalar()
+    if recorded is not None:
+        return int(recorded)
     c = dataset_items.c
     query = select(func.count()).where(
         c.dataset_id == dataset_id, alive_at(version), c.archived.is_(False)
