@@ -21,6 +21,7 @@ from assay.store import Store, run_frames
 from assay.store.planning import id_base, sequential_ids
 from assay.store.recording import Rows
 from assay.targets import TargetOutput
+from tests.integration.aggregate_support import stored_aggregates_are_computed
 
 
 @pytest.fixture
@@ -84,6 +85,7 @@ def test_a_run_stopped_early_is_read_back(store: Store, read_backs: list[str]) -
     assert run.summary.cancelled > 0  # rows the writer never wrote, added as the run ended
     assert read_backs == [run.id]
     _stored_is_read_back(store, run.id)
+    stored_aggregates_are_computed(store, run.id)  # in SQL, as the snapshot was read back
 
 
 def test_a_score_added_during_the_run_is_read_back(store: Store, read_backs: list[str]) -> None:
@@ -111,6 +113,7 @@ def test_a_score_added_during_the_run_is_read_back(store: Store, read_backs: lis
     assert run.summary.completed == 80
     assert read_backs == [run.id]
     _stored_is_read_back(store, run.id)
+    stored_aggregates_are_computed(store, run.id)
     stored = np.load(io.BytesIO(run_frames.load(store.db, run.id) or b""))
     assert json.loads(bytes(stored["header"]))["scores"] == ["contains", "human"]
 
