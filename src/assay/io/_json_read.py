@@ -191,14 +191,14 @@ def _elements(source: IO[bytes] | _Prefixed) -> Iterator[Any]:
             return
         if separator is None:
             separator = _separator(buf)
-        cut = -1 if separator is None else buf.rfind(separator)
+        cut = buf.rfind(separator) if separator else -1
         if cut < 0 and len(buf) < _MAX_BUFFER:  # no cut yet: read further
             buf, eof = _fill(buf, source, 2 * max(len(buf), _CHUNK))
             continue
-        run = None if cut < 0 else _run(buf[: cut + 1], after_comma, closed=False)
-        if run is None and cut >= 0:  # perhaps a nested object's separator: try the one before
-            cut = buf.rfind(separator, 0, cut)  # type: ignore[arg-type]
-            run = None if cut < 0 else _run(buf[: cut + 1], after_comma, closed=False)
+        run = _run(buf[: cut + 1], after_comma, closed=False) if cut >= 0 else None
+        if run is None and cut >= 0 and separator:  # a nested object's? Try the cut before
+            cut = buf.rfind(separator, 0, cut)
+            run = _run(buf[: cut + 1], after_comma, closed=False) if cut >= 0 else None
         if run is None:  # bad JSON, or cuts that do not work here: ijson from here on
             yield from _ijson_items(_opening(after_comma) + buf, source, skip=after_comma)
             return
