@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
+import ijson
+import orjson
 import pytest
 
 from assay.errors import InvalidInput
-from assay.io import Format, read_items
+from assay.io import Format, _json_read, read_items
 
 
 def read(data: bytes | str, format: Format, mapping: dict[str, str] | None = None) -> list[Any]:
@@ -247,3 +250,223 @@ def test_json_from_a_trickling_stream(step: int) -> None:
     data = b"\xef\xbb\xbf" + b" " * 5000 + b'{"items": [{"input": "a"}, {"input": {"b": 1}}]}'
     items = list(read_items(Trickle(data, step), format="json"))  # type: ignore[arg-type]
     assert [(n, i.input) for n, i in items] == [(1, "a"), (2, {"b": 1})]
+
+
+# ------------------------------------------- runs of elements parsed by orjson, against ijson
+
+
+def _items(count: int) -> list[dict[str, Any]]:
+    """Items of many shapes: nested objects and arrays of objects whose first key is the
+    items' own (``input``), text that looks like separators, Unicode, numbers of every kind."""
+    items: list[dict[str, Any]] = []
+    for n in range(count):
+        item: dict[str, Any] = {"input": {"query": f'q{n} }},{{"input" é 😀', "n": n}}
+        if n % 3 == 0:
+            item["context"] = [{"input": "nested"}, {"input": {"deep": [1.5, -0.0, 1e-300]}}]
+        if n % 4 == 1:
+            item["expected_output"] = {"answer": " padded ", "scores": [0.1, 2, None, True]}
+        if n % 5 == 2:
+            item["metadata"] = {"trace": "1234567890123456789012", "big": 9_223_372_036_854_775_807}
+        if n % 7 == 3:
+            item["tags"] = ["a", "b"]
+        items.append(item)
+    return items
+
+
+def _layouts(items: list[dict[str, Any]]) -> dict[str, bytes]:
+    one_per_line = b"[\n" + b",\n".join(orjson.dumps(i) for i in items) + b"\n]\n"
+    return {
+        "minified": orjson.dumps(items),
+        "one per line": one_per_line,
+        "indented": json.dumps(items, indent=2, ensure_ascii=False).encode(),
+        "spaced": json.dumps(items, ensure_ascii=False).encode(),
+    }
+
+
+def _outcome(data: bytes, mapping: dict[str, str] | None = None) -> Any:
+    """What reading ``data`` gives: the items (exactly: types and signs too), or the error."""
+    try:
+        return repr(
+            [
+                (n, item.model_dump())
+                for n, item in read_items(io.BytesIO(data), format="json", mapping=mapping)
+            ]
+        )
+    except InvalidInput as exc:
+        return (exc.message, exc.row, exc.field)
+
+
+def _ijson_outcome(
+    data: bytes, monkeypatch: pytest.MonkeyPatch, mapping: dict[str, str] | None = None
+) -> Any:
+    """The outcome when ijson reads the whole array."""
+    with monkeypatch.context() as m:
+        m.setattr(_json_read, "_elements", lambda s: ijson.items(s, "item", use_float=True))
+        return _outcome(data, mapping)
+
+
+@pytest.fixture
+def small_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs of a few elements, so that small documents take many."""
+    monkeypatch.setattr(_json_read, "_CHUNK", 200)
+    monkeypatch.setattr(_json_read, "_MAX_BUFFER", 2_000)
+
+
+def test_good_documents_are_read_in_runs_without_ijson(
+    small_runs: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = [{"input": {"query": f"q{n}"}, "tags": ["t"], "sort_order": n} for n in range(50)]
+    expected = list(enumerate(items, 1))
+
+    def no_ijson(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("ijson read part of a plain document")
+
+    monkeypatch.setattr(_json_read, "_ijson_items", no_ijson)
+    for name, data in _layouts(items).items():
+        assert read(data, "json") == expected, name
+
+
+def test_a_nested_separator_at_the_end_of_a_run(
+    small_runs: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last separator read ahead is inside an element: the cut before it is taken."""
+    context = [{"input": "x" * 100}, {"input": "y" * 100}]
+    rows = [{"input": "a"}, {"input": "b"}, {"input": "c", "context": context}]
+    rows += [{"input": f"q{n}"} for n in range(10)]
+    data = orjson.dumps(rows)
+    nested = data.rfind(b'},{"input"', 0, _json_read._CHUNK)
+    assert data.index(b"x") < nested < data.index(b"y")  # inside the third element
+
+    def no_ijson(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("ijson read part of a plain document")
+
+    monkeypatch.setattr(_json_read, "_ijson_items", no_ijson)
+    assert [n for n, _ in read(data, "json")] == list(range(1, 14))
+
+
+@pytest.mark.parametrize("count", [1, 2, 7, 40])
+def test_documents_read_as_ijson_reads_them(
+    small_runs: None, monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    for name, data in _layouts(_items(count)).items():
+        got = _outcome(data)
+        assert got == _ijson_outcome(data, monkeypatch), name
+        assert isinstance(got, str), name  # read, not refused
+
+
+def test_truncated_anywhere_as_ijson_reports_it(
+    small_runs: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _layouts(_items(12))["one per line"]
+    for end in range(1, len(data)):
+        cut = data[:end]
+        assert _outcome(cut) == _ijson_outcome(cut, monkeypatch), end
+
+
+@pytest.mark.parametrize("byte", [b"x", b",", b"]", b"}", b"{", b'"', b"\xe9", b"0", b" "])
+def test_a_byte_changed_anywhere_as_ijson_reports_it(
+    small_runs: None, monkeypatch: pytest.MonkeyPatch, byte: bytes
+) -> None:
+    data = _layouts(_items(8))["minified"]
+    for at in range(1, len(data), 3):
+        changed = data[:at] + byte + data[at + 1 :]
+        assert _outcome(changed) == _ijson_outcome(changed, monkeypatch), at
+
+
+@pytest.mark.parametrize(
+    ("tail", "message"),
+    [
+        (b"]", None),
+        (b",]", "item 31: invalid or truncated JSON: parse error: unallowed token at this point"),
+        (b"] x", "item 31: invalid or truncated JSON: parse error: trailing garbage"),
+        (b"]]", "item 31: invalid or truncated JSON: parse error: trailing garbage"),
+        (b', "text"]', "item 31: expected a JSON object, not string"),
+        (b', {"input": 123456789012345678901234567890}]', "item 31: invalid or truncated JSON"),
+        (b', {"input": {"n": 9223372036854775808}}]', "item 31: invalid or truncated JSON"),
+        (b', {"input": {"n": -9223372036854775809}}]', "item 31: invalid or truncated JSON"),
+        (b', {"input": {"n": 1e400}}]', "item 31: invalid or truncated JSON"),
+        (b', {"input": "\\ud800"}]', None),  # ijson reads a lone surrogate as "?"
+    ],
+)
+def test_the_end_of_a_long_array(
+    small_runs: None, monkeypatch: pytest.MonkeyPatch, tail: bytes, message: str | None
+) -> None:
+    data = _layouts(_items(30))["one per line"].rstrip()[:-1].rstrip() + tail
+    got = _outcome(data)
+    assert got == _ijson_outcome(data, monkeypatch)
+    if message is None:
+        assert isinstance(got, str)
+    else:
+        assert got[0].startswith(message)
+        assert got[1:] == (31, "item" if "expected a JSON object" in message else "file")
+
+
+def test_an_integer_beyond_64_bits_deep_in_a_large_document() -> None:
+    items = [f'{{"input": "a{i}", "sort_order": {i}}}' for i in range(5_000)]
+    items[4_321] = '{"input": {"n": 18446744073709551615}}'
+    e = error("[\n" + ",\n".join(items) + "\n]", "json")
+    assert e.message == "item 4322: invalid or truncated JSON: parse error: integer overflow"
+    assert e.row == 4322
+
+
+def test_elements_larger_than_the_read_ahead(
+    small_runs: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = _items(20)
+    items[5]["context"] = ["x" * 3_000]  # larger than _MAX_BUFFER: ijson reads on from there
+    items[2]["expected_output"] = "y" * 500  # larger than _CHUNK
+    for name, data in _layouts(items).items():
+        got = _outcome(data)
+        assert got == _ijson_outcome(data, monkeypatch), name
+        assert isinstance(got, str), name
+
+
+@pytest.mark.parametrize("step", [1, 7, 4096])
+def test_runs_from_a_trickling_stream(small_runs: None, step: int) -> None:
+    data = _layouts(_items(25))["indented"]
+    items = list(read_items(Trickle(data, step), format="json"))  # type: ignore[arg-type]
+    assert [(n, i.model_dump()) for n, i in items] == [
+        (n, i.model_dump()) for n, i in read_items(io.BytesIO(data), format="json")
+    ]
+    assert len(items) == 25
+
+
+def test_shaping_with_a_mapping_as_ijson_reads_it(
+    small_runs: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [{"id": n, "question": f"q{n}", "input": {"a": n}, "junk": 1} for n in range(20)]
+    data = orjson.dumps(rows)
+    for mapping in (
+        {"question": "input.q", "junk": "-"},
+        {"id": "metadata.id", "junk": "-", "question": "expected_output"},
+        {"input": "context", "question": "input", "junk": "-"},
+    ):
+        got = _outcome(data, mapping)
+        assert got == _ijson_outcome(data, monkeypatch, mapping)
+        assert isinstance(got, str)
+    swapped = orjson.dumps([{"input": f"a{n}", "context": f"b{n}"} for n in range(20)])
+    assert read(swapped, "json", {"input": "context", "context": "input"})[-1] == (
+        20,
+        {"input": "b19", "context": "a19"},
+    )
+
+
+class Counting(io.BytesIO):
+    """A stream that remembers how far it has been read."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        self.most = self.tell()
+        return data
+
+
+def test_read_ahead_stays_bounded_when_no_cut_is_found(small_runs: None) -> None:
+    # Only the second element starts with "metadata": the separator before it never recurs.
+    rows = [{"input": "a"}, {"metadata": {}, "input": "b"}]
+    rows += [{"tags": [], "input": f"q{n}"} for n in range(1_999)]
+    stream = Counting(orjson.dumps(rows))
+    items = read_items(stream, format="json")
+    assert next(items)[0] == 1
+    assert next(items)[0] == 2
+    assert stream.most < 3 * _json_read._MAX_BUFFER < len(stream.getvalue()) / 2
+    assert sum(1 for _ in items) == 1_999

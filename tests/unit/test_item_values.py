@@ -32,6 +32,13 @@ _PLAIN: list[dict[str, Any]] = [
     {"tags": ["b"], "input": "order of keys differs"},
     {"input": "q", "source": ItemSource.trace, "source_trace_id": "t1", "sort_order": 7},
     {"input": "q", "source_trace_id": None, "sort_order": None},
+    # Python's str.strip() strips U+001C..U+001F; the validator keeps them.
+    {"input": "\x1cq\x1f", "source_trace_id": "\x1dt\x1e", "tags": ["\x1ca"]},
+    {
+        "input": {"\x1ck": 1},
+        "metadata": {"k\x1f": 1},
+        "context": {"\x1dk": ["\x1e", {"j": "\x1c"}]},
+    },
 ]
 
 
@@ -77,6 +84,8 @@ _NOT_PLAIN: list[dict[str, Any]] = [
     {"input": "q", "expected_output": {"k ": 1}},
     {"input": "q", "expected_output": (1, 2)},
     {"input": "q", "context": [" x"]},
+    {"input": "q", "context": ["x", ["y", "z\u2028"]]},
+    {"input": "q", "expected_output": {"k": "v", "j": {"i": "\xa0w"}}},
     {"input": "q", "context": _nested(MAX_DEPTH + 1)},
     {"input": "q", "context": _cycle},
     {"input": "q", "metadata": None},

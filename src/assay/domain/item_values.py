@@ -26,6 +26,9 @@ WS = (
     "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
     "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
+# A text is plain when ``text.strip(WS) == text``. Tests below try ``text.strip() == text``
+# first, which costs less and implies it (``str.strip()`` strips every character of ``WS``).
+
 #: Deeper JSON values are left to the validator (which also reports cycles).
 MAX_DEPTH = 64
 
@@ -45,8 +48,8 @@ def strip_ws(value: str) -> str:
 
 def plain_keys(value: dict[Any, Any]) -> bool:
     """Whether every key of an object is text with nothing for the validator to strip."""
-    for key in value:  # noqa: SIM110 - a loop costs less than all() over a generator
-        if key.__class__ is not str or key.strip(WS) != key:
+    for key in value:  # a loop costs less than all() over a generator
+        if key.__class__ is not str or (key.strip() != key and key.strip(WS) != key):
             return False
     return True
 
@@ -55,19 +58,27 @@ def plain_json(value: Any, depth: int = 0) -> bool:
     """A JSON value as validation leaves it: exact JSON types, text with nothing to strip."""
     cls = value.__class__
     if cls is str:
-        return value.strip(WS) == value  # type: ignore[no-any-return]
+        return value.strip() == value or value.strip(WS) == value  # type: ignore[no-any-return]
     if value is None or cls is int or cls is float or cls is bool:
         return True
     if depth >= MAX_DEPTH:
         return False
     if cls is list:
-        for v in value:  # noqa: SIM110 - as in plain_keys
-            if not plain_json(v, depth + 1):
+        for v in value:
+            if v.__class__ is str:  # text inline: the common leaf, without a call
+                if v.strip() != v and v.strip(WS) != v:
+                    return False
+            elif not plain_json(v, depth + 1):
                 return False
         return True
     if cls is dict:
         for k, v in value.items():
-            if k.__class__ is not str or k.strip(WS) != k or not plain_json(v, depth + 1):
+            if k.__class__ is not str or (k.strip() != k and k.strip(WS) != k):
+                return False
+            if v.__class__ is str:
+                if v.strip() != v and v.strip(WS) != v:
+                    return False
+            elif not plain_json(v, depth + 1):
                 return False
         return True
     return False
@@ -76,7 +87,7 @@ def plain_json(value: Any, depth: int = 0) -> bool:
 def _plain_input(value: Any) -> bool:
     if value.__class__ is dict:
         return plain_keys(value)  # values are not checked: the field takes any
-    return value.__class__ is str and value.strip(WS) == value
+    return value.__class__ is str and (value.strip() == value or value.strip(WS) == value)
 
 
 def _plain_object(value: Any) -> bool:
@@ -88,7 +99,9 @@ def plain_tags(value: Any) -> bool:
     if value.__class__ is not list:
         return False
     for tag in value:
-        if tag.__class__ is not str or not 0 < len(tag) <= 100 or tag.strip(WS) != tag:
+        if tag.__class__ is not str or not 0 < len(tag) <= 100:
+            return False
+        if tag.strip() != tag and tag.strip(WS) != tag:
             return False
     return True
 
@@ -98,7 +111,9 @@ def _plain_source(value: Any) -> bool:
 
 
 def _plain_text_or_none(value: Any) -> bool:
-    return value is None or (value.__class__ is str and value.strip(WS) == value)
+    return value is None or (
+        value.__class__ is str and (value.strip() == value or value.strip(WS) == value)
+    )
 
 
 def _plain_int_or_none(value: Any) -> bool:

@@ -1,14 +1,21 @@
-"""Read items from JSON (streamed with ijson) and JSONL (one object per line).
+"""Read items from JSON (streamed) and JSONL (one object per line).
 
 JSON is a top-level array of item objects or an object with an ``items`` array (the REST bulk
 import payload). Keys are item fields (``expectedOutput`` is accepted for ``expected_output``);
 ``id`` and ``source`` are dropped; a mapping renames other keys onto fields; any other key is an
 error.
+
+A top-level array is read in runs of whole elements parsed by orjson (see :func:`_elements`);
+ijson reads whatever orjson cannot vouch for, and the ``items`` object, so values and errors are
+always ijson's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import io
+import itertools
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any
 
 import ijson
@@ -36,7 +43,7 @@ _WHITESPACE = b" \t\r\n"
 class _Prefixed:
     """A binary stream with bytes already read put back in front."""
 
-    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
+    def __init__(self, head: bytes, stream: IO[bytes] | _Prefixed) -> None:
         self.head = head
         self.stream = stream
 
@@ -66,8 +73,16 @@ class _Shaper:
             for key, path in known.items()
             if path is not None and len(path) == 1 and key not in self.mapping
         }
+        #: Keys dropped, and keys that are their own field: an object of only these is the
+        #: item's data once the dropped keys are taken out (the common case, e.g. an export).
+        self.dropped = tuple(key for key, path in known.items() if path is None)
+        self.plain = frozenset(key for key, path in known.items() if path in (None, (key,)))
 
     def item(self, obj: Any, where: str, number: int) -> NewItem:
+        if obj.__class__ is dict and self.plain.issuperset(obj):
+            for key in self.dropped:
+                obj.pop(key, None)  # the parsed object is the reader's own
+            return check_item(obj, where, number)
         if not isinstance(obj, dict):
             raise InvalidInput(
                 f"{where}: expected a JSON object, not {kind(obj)}", field="item", row=number
@@ -137,6 +152,120 @@ def _first_byte(stream: IO[bytes]) -> tuple[bytes, IO[bytes] | _Prefixed]:
             return b"", stream
 
 
+#: Bytes read ahead for one run of elements.
+_CHUNK = 1 << 16
+#: Read-ahead beyond which a run with no cut in it is left to ijson (an element this large).
+_MAX_BUFFER = 1 << 22
+#: End of one object element, comma, start of the next and its first key: ``},\n{"id"``.
+_SEPARATOR = re.compile(rb'\}[ \t\r\n]*,[ \t\r\n]*\{[ \t\r\n]*(?:"[^"\\]*")?')
+#: Possible ends of the first element tried when learning the separator.
+_MAX_TRIES = 64
+#: Digits to ``1``, every other byte to ``.``: a run of 19 digits shows as ``1`` * 19.
+_DIGITS = bytes(0x31 if 0x30 <= b <= 0x39 else 0x2E for b in range(256))
+_LONG_NUMBER = b"1" * 19
+
+
+def _elements(source: IO[bytes] | _Prefixed) -> Iterator[Any]:
+    """The elements of the top-level array that ``source`` starts with (its ``[``), as ijson
+    reads them (a parse error is ijson's, raised after the elements before it).
+
+    The bytes ahead are cut after the last complete element found in them, at the separator
+    the first two elements show (``},\\n{"id"``), and parsed with orjson as one array. A cut
+    that is not between top-level elements (inside a string or a nested value) does not parse,
+    and a run that parses is exactly the elements the document has there: the parser goes
+    through the same bytes in the same state. A run with a number orjson reads and ijson
+    rejects (an integer beyond 64 bits: 19 digits or more) is read again by ijson; a run
+    orjson rejects, and the rest of the document after it, are read by ijson alone, from the
+    same point.
+    """
+    buf, eof = _fill(b"", source, _CHUNK)
+    buf = buf[1:]  # the "["
+    after_comma = False  # buf starts after the "[", else after a top-level comma
+    separator: bytes | None = None
+    while True:
+        if eof:  # the rest of the array and whatever follows it
+            last = _run(buf, after_comma, closed=True)
+            if last is None:
+                last = _ijson_items(_opening(after_comma) + buf, source, skip=after_comma)
+            yield from last
+            return
+        if separator is None:
+            separator = _separator(buf)
+        cut = buf.rfind(separator) if separator else -1
+        if cut < 0 and len(buf) < _MAX_BUFFER:  # no cut yet: read further
+            buf, eof = _fill(buf, source, 2 * max(len(buf), _CHUNK))
+            continue
+        run = _run(buf[: cut + 1], after_comma, closed=False) if cut >= 0 else None
+        if run is None and cut >= 0 and separator:  # a nested object's? Try the cut before
+            cut = buf.rfind(separator, 0, cut)
+            run = _run(buf[: cut + 1], after_comma, closed=False) if cut >= 0 else None
+        if run is None:  # bad JSON, or cuts that do not work here: ijson from here on
+            yield from _ijson_items(_opening(after_comma) + buf, source, skip=after_comma)
+            return
+        yield from run
+        buf = buf[buf.index(b",", cut) + 1 :]
+        after_comma = True
+        buf, eof = _fill(buf, source, _CHUNK)
+
+
+def _fill(buf: bytes, source: IO[bytes] | _Prefixed, size: int) -> tuple[bytes, bool]:
+    """``buf`` and what ``source`` has next, up to ``size`` bytes; whether it is exhausted."""
+    parts = [buf]
+    have = len(buf)
+    while have < size:
+        more = source.read(max(size - have, _CHUNK))
+        if not more:
+            return b"".join(parts), True
+        parts.append(more)
+        have += len(more)
+    return b"".join(parts), False
+
+
+def _separator(buf: bytes) -> bytes | None:
+    """What lies between the first element of ``buf`` and the second, from the first's
+    closing ``}`` to the second's first key; None if ``buf`` does not show it."""
+    for tries, match in enumerate(_SEPARATOR.finditer(buf)):
+        if tries == _MAX_TRIES:
+            break
+        try:
+            orjson.loads(buf[: match.start() + 1])  # the first element, whole?
+        except orjson.JSONDecodeError:
+            continue
+        return match.group()
+    return None
+
+
+def _run(data: bytes, after_comma: bool, *, closed: bool) -> Iterable[Any] | None:
+    """The elements in ``data`` (the whole rest of the document if ``closed``), or None when
+    orjson does not parse them."""
+    # After a comma, "[0," puts the parser in the same state (a "]" right after it is an error).
+    text = _opening(after_comma) + data
+    if not closed:
+        text += b"]"
+    try:
+        elements: list[Any] = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if _LONG_NUMBER in text.translate(_DIGITS):
+        return _ijson_items(text, None, skip=after_comma)
+    return itertools.islice(elements, 1, None) if after_comma else elements
+
+
+def _opening(after_comma: bool) -> bytes:
+    return b"[0," if after_comma else b"["
+
+
+def _ijson_items(head: bytes, rest: IO[bytes] | _Prefixed | None, *, skip: bool) -> Iterator[Any]:
+    """The elements ijson reads in ``head`` then ``rest``, an array's opening and what follows
+    it; the first (the ``0`` of ``[0,``) skipped if ``skip``."""
+    items = ijson.items(
+        io.BytesIO(head) if rest is None else _Prefixed(head, rest), "item", use_float=True
+    )
+    if skip:
+        next(items)
+    yield from items
+
+
 def read_json(
     stream: IO[bytes], mapping: Mapping[str, str] | None = None
 ) -> Iterator[tuple[int, NewItem]]:
@@ -154,9 +283,13 @@ def read_json(
             'JSON must be an array of items or an object with an "items" array, not a single value',
             field="file",
         )
+    if prefix == "item":
+        elements = _elements(source)
+    else:
+        elements = ijson.items(source, prefix, use_float=True)
     number = 0
     try:
-        for obj in ijson.items(source, prefix, use_float=True):
+        for obj in elements:
             number += 1
             yield number, shaper.item(obj, f"item {number}", number)
     except ijson.JSONError as exc:
