@@ -49,7 +49,8 @@ KILL_WITHIN = 60.0
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    """A head node and one worker node (one CPU each), shared by this module's tests."""
+    """A head node and one worker node (one CPU each), shared by this module's tests. Its
+    teardown fails if any process the cluster started outlives it (``ClusterLeftovers``)."""
     import ray
 
     with LocalCluster(workers=0) as c:
