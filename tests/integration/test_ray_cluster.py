@@ -3,6 +3,7 @@ the cluster started (the daemons ``ray start`` leaves behind included), and only
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -44,10 +45,8 @@ def _marked(cluster: LocalCluster) -> set[int]:
 def _commands(procs: list[psutil.Process]) -> list[str]:
     commands = []
     for proc in procs:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             commands.append(" ".join(proc.cmdline()))
-        except psutil.NoSuchProcess:
-            pass
     return commands
 
 
