@@ -3,7 +3,8 @@
 A Ray run planned by its driver (``evaluate(..., executor="ray")``, ``assay run --executor
 ray``) is ``prepare()`` (the dataset version pinned, the plan's ids drawn) followed, in
 ``RayRunner.run``, by the plan's commit and the work list the shards are cut from. This times
-both, in a fresh interpreter per measurement, on a copy of one store holding an N-item dataset
+each (``plan_s``, ``commit_s``, ``work_list_s``; ``total_s`` from ``prepare()`` to the first
+shard), in a fresh interpreter per measurement, on a copy of one store holding an N-item dataset
 (a new SQLite file, or a PostgreSQL database made from a template), with the driver's own code:
 ``RayRunner.run`` is stopped where it would submit the shards, and joining the cluster and
 starting the coordinator are left out (they cost the same whatever the plan, see
@@ -12,7 +13,8 @@ starting the coordinator are left out (they cost the same whatever the plan, see
 With ``--baseline TREE`` (another checkout) both trees run alternately, ``--rounds`` times on
 each database, and each round prints this tree's time over the baseline's.
 
-    python bench/ray_plan.py --items 100000 --baseline /path/to/base --rounds 3
+    python bench/ray_plan.py --items 100000 --baseline /path/to/base --rounds 3 \
+        --out bench/results/ray_plan.json
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import os
+import platform
 import resource
 import shutil
 import statistics
@@ -64,9 +67,17 @@ def measure(url: str, home: str) -> dict[str, Any]:
     from assay.service.experiments import prepare
     from assay.service.targets import as_target
     from assay.store import open_store
+    from assay.store.experiment_plans import PlannedRun
     from assay.store.tables import results
 
     seen: dict[str, Any] = {}
+    commit = PlannedRun.commit
+
+    def timed_commit(self: PlannedRun, **kwargs: Any) -> None:
+        started = time.perf_counter()
+        commit(self, **kwargs)
+        seen["committed"] = time.perf_counter()
+        seen["commit_s"] = seen["committed"] - started
 
     async def submit(self: Any, hub: Any, experiment: Any, work: list[Any], spent: float) -> None:
         seen["at"], seen["cpu"], seen["work"] = time.perf_counter(), _cpu(), len(work)
@@ -75,6 +86,7 @@ def measure(url: str, home: str) -> dict[str, Any]:
     driver.connect = lambda *args: None  # type: ignore[assignment]
     driver.hub_for_this_process = lambda: None  # type: ignore[assignment]
     driver.RayRunner._execute_shards = submit  # type: ignore[method-assign]
+    PlannedRun.commit = timed_commit  # type: ignore[method-assign]
 
     settings = Settings(home=Path(home), database_url=url, project=PROJECT)
     store = open_store(settings)
@@ -92,7 +104,8 @@ def measure(url: str, home: str) -> dict[str, Any]:
     store.close()
     return {
         "plan_s": round(t1 - t0, 3),
-        "commit_s": round(seen["at"] - t1, 3),
+        "commit_s": round(seen["commit_s"], 3),
+        "work_list_s": round(seen["at"] - seen["committed"], 3),
         "total_s": round(seen["at"] - t0, 3),
         "cpu_s": round(seen["cpu"] - c0, 3),
         "plan_cpu_s": round(c1 - c0, 3),
@@ -174,7 +187,22 @@ class PostgresCopies:
         return name
 
     def fresh(self) -> str:
-        return self._url(self._create(self.template))
+        """A copy of the template, its items read once as a plan reads them (a store in use
+        has its dataset in cache; a database just copied has nothing in the server's buffers)."""
+        from sqlalchemy import select
+
+        from assay.store import Database
+        from assay.store.planning import item_pages
+        from assay.store.tables import datasets
+
+        url = self._url(self._create(self.template))
+        db = Database(url)
+        with db.read() as conn:
+            dataset_id, version = conn.execute(select(datasets.c.id, datasets.c.version)).one()
+        for _ in item_pages(db, dataset_id, version):
+            pass
+        db.dispose()
+        return url
 
     def close(self) -> None:
         with self.admin.connect() as conn:
@@ -199,7 +227,12 @@ def main() -> None:
     if args.baseline is not None:
         trees = {"baseline": args.baseline.resolve() / "src", "this": SRC}
     kinds = ["sqlite", "postgresql"] if args.db == "all" else [args.db]
-    report: dict[str, Any] = {"items": args.items, "trees": {k: str(v) for k, v in trees.items()}}
+    report: dict[str, Any] = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "load_before": os.getloadavg(),
+        "items": args.items,
+        "trees": {k: str(v) for k, v in trees.items()},
+    }
     work = Path(tempfile.mkdtemp(prefix="assay-ray-plan-"))
     try:
         for kind in kinds:
@@ -217,13 +250,14 @@ def main() -> None:
                         print(f"  total, this / baseline: {this['total_s'] / base['total_s']:.2f}")
                 report[kind] = runs
                 for name, rs in runs.items():
-                    for key in ("plan_s", "commit_s", "total_s"):
+                    for key in ("plan_s", "commit_s", "work_list_s", "total_s"):
                         median = statistics.median(r[key] for r in rs)
                         print(f"{kind} {name} median {key}: {median:.3f}")
             finally:
                 copies.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    report["load_after"] = os.getloadavg()
     if args.out is not None:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
 
