@@ -1,8 +1,12 @@
 """A real local Ray cluster of separate processes: a head node and worker nodes on 127.0.0.1.
 
-Every port is chosen free, the session lives under a temporary directory of its own, and
-``stop()`` kills only this cluster's processes (found by their process ids, with their
-children), so clusters of parallel test processes never meet.
+Every port is chosen free, the session lives under a temporary directory of its own, and each
+node's ``ray start`` runs in a process session of its own, which every process of that node
+inherits (the daemons ``ray start`` leaves running, and the workers their raylet starts
+later). ``kill_node()`` and ``stop()`` kill by session, so they reach every process of the
+cluster and only those, and clusters of parallel test processes never meet. ``stop()`` then
+checks that nothing the cluster started is alive, and raises :class:`ClusterLeftovers` if
+anything is.
 
     with LocalCluster(workers=1) as cluster:
         evaluate(..., executor="ray", ray_address=cluster.address)
@@ -19,7 +23,8 @@ import socket
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -28,6 +33,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[2]
 # Fast failure detection: a killed node is declared dead in about two seconds.
 SYSTEM_CONFIG = '{"health_check_period_ms":500,"health_check_failure_threshold":3}'
+# Set in the environment of every process of a cluster, to its directory.
+MARK = "ASSAY_TEST_RAY_CLUSTER"
 
 
 def free_ports(n: int, taken: set[int] | None = None) -> list[int]:
@@ -58,7 +65,7 @@ def _ray_bin() -> str:
 @dataclass
 class Node:
     node_manager_port: int
-    pids: set[int] = field(default_factory=set)
+    session: int  # the id of the process session holding every process of the node
 
 
 class LocalCluster:
@@ -76,12 +83,14 @@ class LocalCluster:
         self.temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))
         self.nodes: list[Node] = []
         self._ports: set[int] = set()  # every port handed to a node of this cluster
+        self._sessions: set[int] = set()  # every node's session, killed nodes' included
         self.address = ""
         self.env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
             "RAY_USAGE_STATS_ENABLED": "0",
             **(env or {}),
+            MARK: str(self.temp),
         }
 
     def __enter__(self) -> LocalCluster:
@@ -114,35 +123,32 @@ class LocalCluster:
         ]
         return args, p[0]
 
-    def _before(self) -> set[int]:
-        return {p.pid for p in psutil.process_iter()}
-
-    def _spawned(self, before: set[int], marker: str) -> set[int]:
-        """Processes started since ``before`` whose command line names ``marker``."""
-        found: set[int] = set()
-        for proc in psutil.process_iter(["pid", "cmdline"]):
-            if proc.info["pid"] in before:
-                continue
-            cmd = " ".join(proc.info["cmdline"] or [])
-            if marker in cmd:
-                found.add(proc.info["pid"])
-        return found
-
-    def _run(self, args: list[str]) -> None:
-        subprocess.run(
+    def _run(self, args: list[str]) -> int:
+        """``ray start`` in a session of its own; returns that session's id. Every process it
+        starts (daemons that outlive it, and the workers their raylet starts later) stays in
+        that session unless it leaves it, so the session finds them all."""
+        proc = subprocess.Popen(
             [_ray_bin(), "start", *args],
             env=self.env,
-            check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            timeout=120,
+            start_new_session=True,
         )
+        self._sessions.add(proc.pid)  # before it ends: a failed start is cleaned up too
+        try:
+            _, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+        if proc.returncode:
+            raise subprocess.CalledProcessError(proc.returncode, proc.args, stderr=err)
+        return proc.pid
 
     def start(self) -> None:
         (port,) = free_ports(1, self._ports)
         args, nm = self._node_args(self.head_cpus)
-        before = self._before()
-        self._run(
+        session = self._run(
             [
                 "--head",
                 f"--port={port}",
@@ -153,21 +159,13 @@ class LocalCluster:
             ]
         )
         self.address = f"127.0.0.1:{port}"
-        head = Node(nm, self._spawned(before, str(self.temp)) | self._spawned(before, str(port)))
-        self.nodes.append(head)
+        self.nodes.append(Node(nm, session))
         for _ in range(self.workers):
             self.add_node()
 
     def add_node(self) -> Node:
         args, nm = self._node_args(self.cpus)
-        before = self._before()
-        self._run([f"--address={self.address}", *args])
-        node = Node(
-            nm,
-            self._spawned(before, f"node_manager_port={nm}")
-            | self._spawned(before, f"node-manager-port={nm}"),
-        )
-        node.pids |= self._spawned(before, self.address)
+        node = Node(nm, self._run([f"--address={self.address}", *args]))
         self.nodes.append(node)
         return node
 
@@ -181,43 +179,95 @@ class LocalCluster:
         )
 
     def processes(self) -> list[psutil.Process]:
-        """Every live process of the cluster (daemons and workers)."""
-        return self._tree({pid for node in self.nodes for pid in node.pids})
+        """Every live process of the cluster's nodes (daemons and workers)."""
+        return self._members({node.session for node in self.nodes})
 
-    def _tree(self, pids: set[int]) -> list[psutil.Process]:
-        procs: dict[int, psutil.Process] = {}
-        for pid in pids:
-            try:
-                proc = psutil.Process(pid)
-            except psutil.NoSuchProcess:
+    def leftovers(self) -> list[psutil.Process]:
+        """Every live process this cluster ever started, killed nodes' included: the members
+        of its nodes' sessions, and any process that left them but names the cluster's
+        directory on its command line or carries its mark in its environment."""
+        return self._members(self._sessions, marked=True)
+
+    def _members(self, sessions: set[int], *, marked: bool = False) -> list[psutil.Process]:
+        found = []
+        for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+            if proc.info["status"] == psutil.STATUS_ZOMBIE or proc.pid == os.getpid():
                 continue
-            procs[pid] = proc
             try:
-                for child in proc.children(recursive=True):
-                    procs[child.pid] = child
-            except psutil.NoSuchProcess:
-                pass
-        return list(procs.values())
+                ours = os.getsid(proc.pid) in sessions or (marked and self._marked(proc))
+            except (ProcessLookupError, psutil.Error):
+                continue
+            if ours:
+                found.append(proc)
+        return found
+
+    def _marked(self, proc: psutil.Process) -> bool:
+        if f"{self.temp}{os.sep}" in " ".join(proc.info["cmdline"] or []):
+            return True
+        try:
+            return proc.environ().get(MARK) == str(self.temp)
+        except psutil.Error:
+            return False
 
     def kill_node(self, index: int) -> int:
-        """SIGKILL a node's raylet and every process under it (the node leaves ``nodes``);
-        returns how many processes were killed."""
+        """SIGKILL every process of a node: its raylet, its daemons and its workers (the node
+        leaves ``nodes``); returns how many processes were killed."""
         node = self.nodes.pop(index)
-        procs = self._tree(node.pids)
-        for proc in procs:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.send_signal(signal.SIGKILL)
+        procs = self._members({node.session})
+        _signal(procs, signal.SIGKILL)
+        _wait_gone(procs, 10)
         return len(procs)
 
     def stop(self) -> None:
-        procs = self._tree({pid for node in self.nodes for pid in node.pids})
-        for proc in procs:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.terminate()
-        _, alive = psutil.wait_procs(procs, timeout=5)
-        for proc in alive:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.kill()
-        psutil.wait_procs(alive, timeout=5)
+        """End every process the cluster started, then remove its directory. Raises
+        :class:`ClusterLeftovers` naming any process still alive after SIGKILL."""
+        for attempt in range(4):  # a raylet may start a worker while it is being stopped
+            procs = self.leftovers()
+            if not procs:
+                break
+            if attempt == 0:
+                _signal(procs, signal.SIGTERM)
+                procs = _wait_gone(procs, 5)
+            _signal(procs, signal.SIGKILL)
+            _wait_gone(procs, 5)
+        alive = self.leftovers()
         self.nodes.clear()
         shutil.rmtree(self.temp, ignore_errors=True)
+        if alive:
+            raise ClusterLeftovers(alive)
+
+
+class ClusterLeftovers(AssertionError):
+    """Processes of a stopped cluster that are still alive."""
+
+    def __init__(self, procs: list[psutil.Process]) -> None:
+        lines = []
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                lines.append(f"{proc.pid}: {' '.join(proc.cmdline())[:200]}")
+        super().__init__("processes of the stopped Ray cluster are alive:\n" + "\n".join(lines))
+        self.procs = procs
+
+
+def _signal(procs: list[psutil.Process], sig: int) -> None:
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.send_signal(sig)
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Waits until every process in ``procs`` has ended (a zombie has: nothing may reap it
+    when init does not), at most ``timeout`` seconds; returns those still alive."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [proc for proc in procs if _running(proc)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -78,3 +78,19 @@ async def wait_50ms(text: Any) -> str:
 def paraphrase(text: Any) -> str:
     """An instant target whose output a semantic-similarity scorer compares."""
     return f"the answer to {text} is here"
+
+
+async def shout_past_gate(gate: str, first: int, text: Any) -> str:
+    """:func:`shout`, except that each item from ``item {first}`` on waits (at most
+    :data:`STALL` seconds) for the file ``gate`` to exist. Bind the first two arguments with
+    ``functools.partial``: a run of one call at a time per shard, each shard's items in order,
+    then holds still with the results of the items before ``first`` stored until the test
+    creates the file. (Async: sync calls run in chunks, which would hold finished calls back
+    behind a waiting one.)"""
+    if int(str(text).rpartition(" ")[2]) >= first:
+        deadline = time.monotonic() + STALL
+        while not Path(gate).exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{gate} was not created within {STALL:g} s")
+            await asyncio.sleep(0.02)
+    return shout(text)

@@ -1,8 +1,10 @@
 """The Ray executor on a real local cluster: a head and a worker node, separate processes.
 
 One run's results go out as shards; these tests check the results equal a local run's, where
-they are written (shards on PostgreSQL, the driver on SQLite), that a killed node loses and
-repeats nothing, that cancel reaches every shard, and that a rate limit holds cluster-wide.
+they are written (shards on PostgreSQL, the driver on SQLite), that a run the driver plans
+writes no pending rows (each result is inserted once, whole, and the listings show the others
+as pending, derived from the plan), that a killed node loses and repeats nothing, that cancel
+reaches every shard, and that a rate limit holds cluster-wide.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 import assay
 from assay.config import Settings
@@ -28,6 +31,7 @@ from assay.service.experiments import prepare
 from assay.service.targets import as_target
 from assay.store import Store
 from assay.store.shards import finished_ids
+from assay.store.tables import experiments, results
 from tests.fakes.provider import FakeProvider
 from tests.fakes.ray_cluster import LocalCluster
 from tests.fakes.ray_tasks import (
@@ -36,6 +40,7 @@ from tests.fakes.ray_tasks import (
     hang,
     length_ratio,
     shout,
+    shout_past_gate,
     shout_until_killed,
     slow_shout,
 )
@@ -49,7 +54,8 @@ KILL_WITHIN = 60.0
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    """A head node and one worker node (one CPU each), shared by this module's tests."""
+    """A head node and one worker node (one CPU each), shared by this module's tests. Its
+    teardown fails if any process the cluster started outlives it (``ClusterLeftovers``)."""
     import ray
 
     with LocalCluster(workers=0) as c:
@@ -106,6 +112,23 @@ def _stored(store: Store, experiment_id: str) -> list[tuple[Any, ...]]:
         scores = sorted((s.name, s.numeric_value, s.string_value, s.passed) for s in r.scores)
         rows.append((r.item_id, r.repetition, r.status, r.output, r.error, tuple(scores)))
     return sorted(rows, key=lambda row: (str(row[0]), row[1]))
+
+
+def _rows(store: Store, experiment_id: str) -> list[tuple[str, str]]:
+    """The run's result rows as stored, (id, status) in id order: no row is derived."""
+    with store.db.read() as conn:
+        query = (
+            select(results.c.id, results.c.status)
+            .where(results.c.experiment_id == experiment_id)
+            .order_by(results.c.id)
+        )
+        return [(r[0], r[1]) for r in conn.execute(query)]
+
+
+def _unwritten_base(store: Store, experiment_id: str) -> str | None:
+    with store.db.read() as conn:
+        query = select(experiments.c.unwritten_base).where(experiments.c.id == experiment_id)
+        return conn.execute(query).scalar_one()  # type: ignore[no-any-return]
 
 
 def _without_ids(model: Any, ids: dict[str, str]) -> Any:
@@ -166,6 +189,62 @@ def test_where_results_are_written(
         assert runner.progress.written == 0
     else:  # every result came through the driver's writer
         assert runner.progress.written == 120
+
+
+def test_a_run_the_driver_plans_writes_each_result_once_and_lists_the_rest_as_pending(
+    cluster: LocalCluster, store: Store, settings: Settings, tmp_path: Any
+) -> None:
+    """No pending row is written with the plan: while the run holds still (30 results stored,
+    every shard waiting on the gate) the store has those 30 rows alone, and the counts, the
+    summary and the listings in plan order show the other 90 as pending, made from the plan."""
+    gate = tmp_path / "gate"
+    runner = _prepared(
+        store, settings, functools.partial(shout_past_gate, str(gate), 30), 120, shards=2,
+        concurrency=1,
+    )  # fmt: skip
+    prepared = runner.prepared  # type: ignore[attr-defined]
+    experiment_id = prepared.experiment.id
+    planned = [(w.result_id, w.input) for w in prepared.work]
+    seen: dict[str, Any] = {}
+
+    def look_then_open() -> None:
+        try:
+            deadline = time.monotonic() + KILL_WITHIN
+            while len(_rows(store, experiment_id)) < 30 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            seen["rows"] = _rows(store, experiment_id)
+            seen["unwritten_base"] = _unwritten_base(store, experiment_id)
+            seen["counts"] = store.experiments.counts([experiment_id])[experiment_id]
+            seen["summary"] = store.experiments.summary(experiment_id)
+            seen["listed"] = store.experiments.results(experiment_id, limit=120)
+            seen["table"] = store.experiments.result_table(experiment_id, limit=120)
+            seen["rows_after"] = _rows(store, experiment_id)
+        finally:
+            gate.touch()
+
+    looker = threading.Thread(target=look_then_open, daemon=True)
+    looker.start()
+    experiment = _run(runner)
+    looker.join(timeout=30)
+    assert seen["rows"] == seen["rows_after"], "the run did not hold still"
+    ids = [rid for rid, _ in planned]
+    assert [rid for rid, _ in seen["rows"]] == ids[:30]  # rows for the finished results only
+    assert {status for _, status in seen["rows"]} == {"completed", "failed"}
+    assert seen["unwritten_base"] == ids[0]
+    assert seen["counts"] == {"completed": 27, "failed": 3, "pending": 90}
+    assert (seen["summary"].total, seen["summary"].pending) == (120, 90)
+    listed = seen["listed"]
+    assert listed.total == 120
+    assert [(r.id, r.input) for r in listed.results] == planned
+    assert [r.status.value for r in listed.results[30:]] == ["pending"] * 90
+    table = [(r.id, r.status.value) for r in seen["table"].results]
+    assert table == [(r.id, r.status.value) for r in listed.results]
+    assert experiment.status == ExperimentStatus.completed
+    rows = _rows(store, experiment_id)
+    assert [rid for rid, _ in rows] == ids  # each planned result once, under its planned id
+    assert {status for _, status in rows} == {"completed", "failed"}
+    assert _unwritten_base(store, experiment_id) is None
+    assert len(_stored(store, experiment_id)) == 120
 
 
 def test_killed_node_loses_and_repeats_nothing(
@@ -251,6 +330,9 @@ def test_cancel_stops_every_shard(cluster: LocalCluster, store: Store, settings:
     assert sorted(o.index for o in runner.outcomes) == [0, 1]
     assert {o.stop_reason for o in runner.outcomes} == {"cancelled by request"}
     assert store.experiments.summary(experiment_id).completed == 0
+    # Ending wrote the planned results that had no row, as cancelled.
+    assert [status for _, status in _rows(store, experiment_id)] == ["cancelled"] * 40
+    assert _unwritten_base(store, experiment_id) is None
 
 
 def test_rate_limit_holds_across_shards(
@@ -332,8 +414,22 @@ def test_resume_after_the_driver_dies(
     finally:
         driver.wait(timeout=60)
     experiment_id = found[0].id
+    # The dead driver's shards end soon after it (on PostgreSQL they write until they do).
+    rows = _rows(store, experiment_id)
+    for _ in range(60):
+        time.sleep(0.5)
+        rows, last = _rows(store, experiment_id), rows
+        if rows == last:
+            break
     before = store.experiments.summary(experiment_id).completed
     assert 0 < before < 300
+    # Rows were written for the finished results alone; the others read as pending.
+    assert len(rows) == before
+    assert {status for _, status in rows} == {"completed"}
+    assert _unwritten_base(store, experiment_id) is not None
+    assert store.experiments.summary(experiment_id).pending == 300 - before
+    listed = store.experiments.results(experiment_id, limit=300).results
+    assert sum(r.status.value == "pending" for r in listed) == 300 - before
     resumed = assay.evaluate(
         None,
         slow_shout,
@@ -347,6 +443,8 @@ def test_resume_after_the_driver_dies(
         quiet=True,
     )
     assert resumed.status == "completed"
+    assert [rid for rid, _ in _rows(store, experiment_id)] == [r.id for r in listed]
+    assert _unwritten_base(store, experiment_id) is None
     rows = _stored(store, experiment_id)
     assert len(rows) == 300
     assert all(row[2] == "completed" and len(row[5]) == 2 for row in rows)

@@ -283,7 +283,7 @@ def test_a_deleted_dataset_leaves_its_runs_rows_and_the_runner_writes_each_once(
 
 
 def test_runs_planned_with_their_rows_are_unchanged(store: Store) -> None:
-    """Runs awaiting uploads (and Ray's driver) write the pending rows with the plan."""
+    """Runs awaiting uploads write the pending rows with the plan."""
     _dataset(store)
     experiment, work = store.experiments.create(ExperimentCreate(name="api", dataset="qa"))
     assert _unwritten_base(store, experiment.id) is None

@@ -2,12 +2,13 @@
 
 :class:`RayRunner` is a :class:`~assay.engine.runner.Runner` (same ``run``, ``cancel`` and
 ``progress``), so every surface that drives a runner drives it unchanged. The driver holds the
-run: it writes the plan, claims the lease and keeps its heartbeat, polls the store for a
-cancel request, and writes the outcome. The planned (item, repetition) results are split into
-shards, Ray tasks that Ray tries again when their worker or node dies (see
-:mod:`assay.scaleout.shard`). Results are written once, keyed by their planned result row: on
-PostgreSQL by the shards themselves, on SQLite by this process's single writer, which drains
-the coordinator's inbox.
+run: it writes the plan (the experiment row alone, no pending row per result), claims the
+lease and keeps its heartbeat, polls the store for a cancel request, and writes the outcome. The
+planned (item, repetition) results are split into shards, Ray tasks that Ray tries again when
+their worker or node dies (see :mod:`assay.scaleout.shard`). Each result is written once, whole,
+under its planned id, the checked way (a result already completed is left alone; see
+:mod:`assay.store.unwritten`): on PostgreSQL by the shards themselves, on SQLite by this
+process's single writer, which drains the coordinator's inbox.
 """
 
 from __future__ import annotations
@@ -191,7 +192,9 @@ class RayRunner(Runner):
         hub = hub_for_this_process()  # starting (the first time) while the plan is written
         if planned is not None:
             experiment, work = planned.experiment, planned.work
-            await asyncio.to_thread(functools.partial(planned.commit, worker=me))
+            # The experiment row alone: the shards insert each result whole as it finishes.
+            commit = functools.partial(planned.commit, worker=me, write_pending=False)
+            await asyncio.to_thread(commit)
             self._lease = Lease(experiment.id, me, FIRST_LEASE)
         else:
             experiment, self._lease = await asyncio.to_thread(

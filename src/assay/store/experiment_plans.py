@@ -2,8 +2,9 @@
 
 :class:`ExperimentPlans` builds a :class:`PlannedRun` (the experiment row and one result row per
 (item, repetition), validated and built, not yet written) and commits it in one transaction.
-A run executed by the engine (in process, or queued for a worker) commits the experiment row
-alone: its results are inserted as they finish (see :mod:`assay.store.unwritten`).
+A run executed by the engine (in process, queued for a worker, or as shards on a Ray cluster)
+commits the experiment row alone: its results are inserted as they finish (see
+:mod:`assay.store.unwritten`).
 """
 
 from __future__ import annotations

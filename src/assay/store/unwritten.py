@@ -2,8 +2,9 @@
 
 A run the engine executes writes no pending row: the plan is the experiment row alone, and
 each result is inserted once, whole, when it finishes (:func:`~assay.store.recording.write_rows`).
-That holds for a run planned and executed in one process (``evaluate()``, ``assay run``) and for
-a run queued through the API or the dashboard for a worker. Until every planned result has a
+That holds for a run planned and executed in one process (``evaluate()``, ``assay run``), for
+a run queued through the API or the dashboard for a worker, and for a run on a Ray cluster
+(its shards insert the results). Until every planned result has a
 row the experiment keeps ``unwritten_base``, the id of its first planned result (the k-th is
 ``base + k``, see :func:`~assay.store.planning.sequential_ids`), and ``plan_size``, so:
 
@@ -20,7 +21,7 @@ row the experiment keeps ``unwritten_base``, the id of its first planned result 
   about to be deleted (the plan cannot be derived without its items).
 
 So after a run, every reader sees one row per planned result, as for runs planned with their
-rows (uploads, Ray). A runner still inserting results when the rows were written by another
+rows (uploads). A runner still inserting results when the rows were written by another
 process (its dataset was deleted meanwhile) finds them there: its batch is written again the
 checked way, updating the rows that exist.
 """
