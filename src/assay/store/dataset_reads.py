@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, Row, or_, select
+from sqlalchemy import Connection, Row, or_, select, union_all
 
 from assay.domain import CLI_ACTOR, DatasetDiff, Item, ItemSort, Page
 from assay.errors import InvalidInput, NotFound
@@ -84,21 +84,27 @@ class DatasetReads:
         limit = check_limit(limit)
         key = dataset_items.c[sort.lstrip("-")]
         descending = sort.startswith("-")
+        c = dataset_items.c
+        after = None
+        if cursor:
+            value, last_id = decode_cursor(cursor, 2)
+            if key.name == "created_at":
+                value = parse_time(value)
+            after = after_keyset([key, c.id], [value, last_id], descending)
+        order = [key.desc(), c.id.desc()] if descending else [key, c.id]
         with self.db.read() as conn:
             row = self._row(conn, ref)
             self._check_version(row, version)
-            query = self._items_query(row.id, version, search, tag, include_archived)
-            if cursor:
-                value, last_id = decode_cursor(cursor, 2)
-                if key.name == "created_at":
-                    value = parse_time(value)
-                query = query.where(
-                    after_keyset([key, dataset_items.c.id], [value, last_id], descending)
+            if version is not None and key is c.sort_order:
+                query = self._version_page(
+                    row.id, version, search, tag, include_archived, after, descending, limit
                 )
-            order = (
-                [key.desc(), dataset_items.c.id.desc()] if descending else [key, dataset_items.c.id]
-            )
-            rows = conn.execute(query.order_by(*order).limit(limit + 1)).all()
+            else:
+                query = self._items_query(row.id, version, search, tag, include_archived)
+                if after is not None:
+                    query = query.where(after)
+                query = query.order_by(*order).limit(limit + 1)
+            rows = conn.execute(query).all()
         items = [item_record(r) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
@@ -108,6 +114,45 @@ class DatasetReads:
             )
         return Page[Item](items=items, next_cursor=next_cursor)
 
+    def _version_page(
+        self,
+        dataset_id: str,
+        version: int,
+        search: str | None,
+        tag: str | None,
+        include_archived: bool,
+        after: Any,
+        descending: bool,
+        limit: int,
+    ) -> Any:
+        """A page of the items alive at ``version`` in sort order, as two index range scans in
+        that order (rows still open, rows closed after ``version``; see
+        ``store/item_stream.py``), each cut at the page's length, merged. One query for rows
+        alive at a version (``valid_to`` open or later) would have the database sort every
+        item of the dataset for each page: 50 ms at 200,000 items on SQLite."""
+        c = dataset_items.c
+        pages = []
+        # ``valid_from + 0`` keeps planners on the (dataset_id, valid_to, sort_order, id) index;
+        # ordering open rows by valid_to too (all NULL) lets PostgreSQL read it in order.
+        for alive, keys in (
+            (c.valid_to.is_(None), [c.valid_to, c.sort_order, c.id]),
+            (c.valid_to > version, [c.sort_order, c.id]),
+        ):
+            part = self._items_query(
+                dataset_id, version, search, tag, include_archived, alive=alive
+            ).where((c.valid_from + 0) <= version)
+            if after is not None:
+                part = part.where(after)
+            ordered = [k.desc() for k in keys] if descending else keys
+            pages.append(select(part.order_by(*ordered).limit(limit + 1).subquery()))
+        merged = union_all(*pages).subquery()
+        order = (
+            [merged.c.sort_order.desc(), merged.c.id.desc()]
+            if descending
+            else [merged.c.sort_order, merged.c.id]
+        )
+        return select(merged).order_by(*order).limit(limit + 1)
+
     def _items_query(
         self,
         dataset_id: str,
@@ -115,9 +160,12 @@ class DatasetReads:
         search: str | None = None,
         tag: str | None = None,
         include_archived: bool = False,
+        *,
+        alive: Any = None,
     ) -> Any:
         query = select(dataset_items).where(
-            dataset_items.c.dataset_id == dataset_id, alive_at(version)
+            dataset_items.c.dataset_id == dataset_id,
+            alive_at(version) if alive is None else alive,
         )
         if not include_archived:
             query = query.where(dataset_items.c.archived.is_(False))
