@@ -1,15 +1,19 @@
-"""Pages of a dataset's items at an older version: every item alive then, in sort order, each
-once, whichever way and however finely they are paged, and off the version index on SQLite."""
+"""Reading a dataset at older versions: pages of its items (every item alive then, in sort
+order, each once, however they are paged) and diffs between versions, off the version indexes
+on SQLite rather than a pass over every item."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from assay.config import Settings
 from assay.domain import DatasetCreate, ItemCreate, ItemUpdate
 from assay.store import Store, open_store
+from assay.store.dataset_diff import pair_changes
 from assay.store.tables import dataset_items
 
 
@@ -88,4 +92,43 @@ def test_a_version_page_reads_the_index_in_order_on_sqlite(tmp_path: Path) -> No
     assert len(scans) == 2, plan
     assert all("ix_dataset_items_dataset_id_valid_to_sort_order_id" in p for p in scans), plan
     assert "valid_to=?" in scans[0], plan  # open rows: an equality on valid_to, read in order
+    store.close()
+
+
+def test_a_diff_between_any_two_versions_is_what_their_items_show(store: Store) -> None:
+    _edited(store)
+    last = store.datasets.get("qa").version
+    at = {
+        v: {i.id: i for i in store.datasets.iter_items("qa", version=v, include_archived=True)}
+        for v in range(last + 1)
+    }
+    for a in range(last + 1):
+        for b in range(a, last + 1):
+            expected = pair_changes(at[a], at[b])
+            diff = store.datasets.diff("qa", a, b)
+            got = [(ch.kind, ch.item_id, ch.fields) for ch in diff.changes]
+            assert got == [(ch.kind, ch.item_id, ch.fields) for ch in expected], (a, b)
+
+
+def test_a_diff_reads_index_ranges_on_sqlite(tmp_path: Path) -> None:
+    """Both reads of a diff are ranges of a version index, not a pass over every item."""
+    store = open_store(Settings(home=tmp_path))
+    _edited(store)
+    seen: list[tuple[str, Any]] = []
+
+    def note(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if "FROM dataset_items" in statement:
+            seen.append((statement, params))
+
+    event.listen(store.db.engine, "before_cursor_execute", note)
+    store.datasets.diff("qa", 1, store.datasets.get("qa").version)
+    event.remove(store.db.engine, "before_cursor_execute", note)
+    assert len(seen) == 2
+    with store.db.read() as conn:
+        for statement, params in seen:
+            plan = [r[3] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)]
+            assert len(plan) == 1, plan
+            assert ("valid_to>? AND valid_to<?" in plan[0]) or (
+                "valid_from>? AND valid_from<?" in plan[0]
+            ), plan
     store.close()

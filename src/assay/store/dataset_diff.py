@@ -16,11 +16,17 @@ def diff_versions(
     """Items added, changed and removed from ``from_version`` to ``to_version`` (both
     checked by the caller): two indexed reads, whatever the dataset's size."""
     c = dataset_items.c
+    # States alive at from_version that ended by to_version: a range of the (dataset_id,
+    # valid_to, ...) index; ``+ 0`` keeps the planner off (dataset_id, valid_from), which
+    # would read every item of the dataset (48 ms at 200,000 items).
     before = {
         r.id: item_record(r)
         for r in conn.execute(
             select(dataset_items).where(
-                c.dataset_id == dataset_id, alive_at(from_version), c.valid_to <= to_version
+                c.dataset_id == dataset_id,
+                (c.valid_from + 0) <= from_version,
+                c.valid_to > from_version,
+                c.valid_to <= to_version,
             )
         )
     }
