@@ -10,7 +10,7 @@ import socket
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from assay.domain import (
     DatasetCreate,
@@ -289,3 +289,64 @@ def test_runs_planned_with_their_rows_are_unchanged(store: Store) -> None:
     assert _unwritten_base(store, experiment.id) is None
     assert [r[3] for r in _rows(store, experiment.id)] == [ResultStatus.pending.value] * N
     assert len(work) == N
+
+
+def _counts_of_results(store: Store, act: Any) -> tuple[Any, int]:
+    """``act()`` and how many statements it ran that count a run's result rows."""
+    counted: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "count(" in statement.lower() and "results" in statement:
+            counted.append(statement)
+
+    event.listen(store.db.engine, "before_cursor_execute", note)
+    try:
+        return act(), len(counted)
+    finally:
+        event.remove(store.db.engine, "before_cursor_execute", note)
+
+
+def test_a_run_its_writer_wrote_whole_ends_without_counting_its_rows(store: Store) -> None:
+    _dataset(store)
+    prepared = plan(
+        store, dataset="qa", target=FunctionTarget(upper), scorers=[exact_match()], trials=2,
+        options=RunOptions(concurrency=3), defer=True,
+    )  # fmt: skip
+    finishes: list[int] = []
+    finish = store.experiments.finish
+
+    def counted_finish(*args: Any, **kwargs: Any) -> None:
+        finishes.append(_counts_of_results(store, lambda: finish(*args, **kwargs))[1])
+
+    store.experiments.finish = counted_finish  # type: ignore[method-assign]
+    run = asyncio.run(prepared.run())
+    assert run.status is ExperimentStatus.completed
+    assert finishes == [0]
+    assert [r[3] for r in _rows(store, run.id)] == ["completed"] * 2 * N
+    assert _unwritten_base(store, run.id) is None
+
+
+@pytest.mark.parametrize("written", [0, 2 * N - 1])
+def test_finish_counts_and_fills_a_plan_its_writer_did_not_cover(
+    store: Store, written: int
+) -> None:
+    """A count of written results short of the plan: the rows are counted, and every planned
+    result without one gets its row."""
+    _dataset(store)
+    me = worker_id()
+    planned = store.experiments.prepare(ExperimentCreate(name="short", dataset="qa", trials=2))
+    planned.commit(worker=me, write_pending=False)
+    lease = Lease(planned.experiment.id, me, FIRST_LEASE)
+    work = list(planned.work)
+    finished = [_finished(w) for w in work[:5]]
+    store.experiments.record(planned.experiment.id, finished, lease=lease, fresh=True)
+    _, counts = _counts_of_results(
+        store,
+        lambda: store.experiments.finish(
+            planned.experiment.id, ExperimentStatus.completed, None, lease=lease, written=written
+        ),
+    )
+    assert counts == 1
+    rows = _rows(store, planned.experiment.id)
+    assert [r[0] for r in rows] == [w.result_id for w in work]
+    assert [r[3] for r in rows] == ["completed"] * 5 + ["cancelled"] * (2 * N - 5)

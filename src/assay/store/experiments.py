@@ -285,17 +285,20 @@ class Experiments(ExperimentPlans, ExperimentResults):
         *,
         lease: Lease | None = None,
         metadata: dict[str, Any] | None = None,
+        written: int = 0,
     ) -> None:
         """End a run: unfinished results become cancelled, the status and error are set, and
         the keys of ``metadata`` (what the run learned, e.g. why it stopped) are merged into
         its metadata, in the same transaction.
 
         With ``lease``, only while the lease is held (else :class:`LeaseLost`, nothing written).
+        ``written``: how many of its planned results the caller knows to have rows (its own
+        writer's count), so a run written whole is not counted again.
         """
         with self.db.write() as conn:
             if lease is not None:
                 fence(conn, lease)
-            self._finish(conn, experiment_id, status, error)
+            self._finish(conn, experiment_id, status, error, written=written)
             if metadata:
                 current = conn.execute(
                     select(experiments.c.metadata).where(experiments.c.id == experiment_id)
@@ -314,14 +317,17 @@ class Experiments(ExperimentPlans, ExperimentResults):
         error: str | None,
         *,
         end: datetime | None = None,
+        written: int = 0,
     ) -> None:
         """End the run; its active period (if one is open) ends at ``end`` (default: now).
         Its planned results that did not finish are cancelled: those still pending, and those
-        never written (see :mod:`assay.store.unwritten`)."""
+        never written (see :mod:`assay.store.unwritten`; ``written`` as in :meth:`finish`)."""
         now = utcnow()
         row = conn.execute(select(experiments).where(experiments.c.id == experiment_id)).one()
         active = close_period(row, end or now)
-        write_unwritten(self.db, conn, self._bulk, row, ResultStatus.cancelled.value)
+        write_unwritten(
+            self.db, conn, self._bulk, row, ResultStatus.cancelled.value, present=written
+        )
         touch(conn, [experiment_id])
         conn.execute(
             update(results)

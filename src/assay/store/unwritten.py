@@ -109,17 +109,24 @@ def _stored_ids(conn: Connection, experiment_id: str, ids: list[str]) -> set[str
     return found
 
 
-def write_unwritten(db: Database, conn: Connection, bulk: Bulk, row: Row[Any], status: str) -> int:
+def write_unwritten(
+    db: Database, conn: Connection, bulk: Bulk, row: Row[Any], status: str, *, present: int = 0
+) -> int:
     """In the caller's write transaction: a row of ``status`` for every planned result of the
     experiment ``row`` that has none; returns how many were written. Nothing to do for a run
-    whose rows were written when it was planned."""
+    whose rows were written when it was planned, nor when ``present``, how many of its
+    planned results the caller knows to have rows (its writer inserted each once), covers the
+    plan: then the rows are not counted again."""
     if row.unwritten_base is None:
         return 0
+    planned = row.plan_size or 0
+    stored = present
+    if stored < planned:
+        stored = conn.execute(
+            select(func.count()).where(results.c.experiment_id == row.id)
+        ).scalar_one()
     written = 0
-    stored = conn.execute(
-        select(func.count()).where(results.c.experiment_id == row.id)
-    ).scalar_one()
-    if stored < (row.plan_size or 0) and row.dataset_id is not None:
+    if stored < planned and row.dataset_id is not None:
         base, k = uuid.UUID(row.unwritten_base).int, 0
         for items in _planned_items(db, conn, row):
             rows = plan_rows(items, row.id, row.trials, base, k, status)
