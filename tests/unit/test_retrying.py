@@ -221,8 +221,8 @@ async def test_async_loop_gives_up_and_never_retries_cancellation() -> None:
 
 
 def test_storage_writes_retry_storage_errors_only() -> None:
-    from assay.engine.writer_child import retry_storage
     from assay.errors import StorageError
+    from assay.store.writer_process import retry_storage
 
     def scripted(*outcomes: Exception | int) -> tuple[list[int], Callable[[], int]]:
         calls: list[int] = []

@@ -4,7 +4,7 @@ The event loop only appends to a queue; the writer commits a batch when it holds
 ``batch_size`` results or its oldest result has waited ``flush_interval`` seconds, so a crash
 loses at most the results of the last interval (they are simply run again on resume). For large
 runs the thread hands the batches to a :class:`ChildWriter` process instead, which commits them
-on another CPU (see :mod:`assay.engine.writer_child`).
+on another CPU (see :mod:`assay.store.writer_process`).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ import time
 from collections.abc import Callable
 
 from assay.engine.snapshot import Spool
-from assay.engine.writer_child import retry_storage, write_frame
 from assay.errors import StorageError
 from assay.store import CachedResponse, Completion, Store
 from assay.store.lease import Lease
 from assay.store.recording import completion_rows
+from assay.store.writer_process import retry_storage, write_frame
 
 log = logging.getLogger(__name__)
 _STOP = object()
@@ -192,7 +192,7 @@ class ChildWriter:
         self.busy_timeout_ms = busy_timeout_ms
         path = os.pathsep.join(p for p in sys.path if p)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "assay.engine.writer_child"],
+            [sys.executable, "-m", "assay.store.writer_process"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -31,7 +31,6 @@ from assay.domain import Experiment, ExperimentStatus, WorkItem
 from assay.engine.experiment import Prepared
 from assay.engine.options import Progress, RunOptions
 from assay.engine.runner import Runner, Work
-from assay.engine.writer_child import retry_storage
 from assay.errors import InvalidInput
 from assay.scaleout.coordinator import CoordinatorRef, Hub
 from assay.scaleout.shard import ShardOutcome, ShardSpec, execute
@@ -41,6 +40,7 @@ from assay.store.experiment_plans import PlannedRun
 from assay.store.lease import FIRST_LEASE, Lease, LeaseLost
 from assay.store.planning import worker_id
 from assay.store.recording import Rows
+from assay.store.writer_process import retry_storage
 from assay.targets import Target
 
 TASK_RETRIES = 5  # a shard whose worker or node died runs again, this many times at most

@@ -9,7 +9,7 @@ see :func:`~assay.store.recording.write_rows`), then
 ``("rows", rows, cached)`` with :class:`~assay.store.recording.Rows`. Each frame is committed
 when it arrives. On end of input (the runner closed the pipe, or died) the process prints
 ``{"written", "error"}`` as JSON and exits, so a killed runner loses nothing it had already
-sent.
+sent. It imports the store alone, not the engine, so it is ready to write sooner.
 """
 
 from __future__ import annotations
