@@ -20,8 +20,8 @@ from assay.domain import (
     ResultStatus,
 )
 from assay.engine import Runner, RunOptions
-from assay.store import Completion, Store
-from assay.store.lease import LeaseLost
+from assay.store import Completion, Store, run_frames
+from assay.store.lease import LeaseLost, fence_and_touch
 from assay.store.queue import RunQueue
 from assay.targets.function import FunctionTarget
 from tests.fakes.clock import FakeClock
@@ -138,3 +138,26 @@ def test_a_cancelled_run_fences_its_runner(store: Store) -> None:
         store.experiments.record(
             run, [Completion(rid, ResultStatus.completed.value, output="x")], lease=lease
         )
+
+
+@pytest.mark.parametrize("returning", [True, False], ids=["returning", "without returning"])
+def test_a_fresh_write_fences_and_counts_its_revision_in_one_step(
+    store: Store, returning: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh batch's fence also bumps the run's data revision and returns it (on a SQLite
+    without ``RETURNING``, in three statements); a stale lease changes nothing."""
+    monkeypatch.setattr(store.db.engine.dialect, "update_returning", returning)
+    run = planned_run(store)
+    _, old = store.experiments.claim_lease(run, "host-a:1:a")
+    with store.db.read() as conn:
+        start = run_frames.revision(conn, run)
+    with store.db.write() as conn:
+        assert fence_and_touch(conn, old) == start + 1
+        assert fence_and_touch(conn, old) == start + 2
+    _, new = store.experiments.claim_lease(run, "host-b:1:b", stale_after=0.0)
+    with pytest.raises(LeaseLost), store.db.write() as conn:
+        fence_and_touch(conn, old)
+    with store.db.read() as conn:
+        assert run_frames.revision(conn, run) == start + 2
+    with store.db.write() as conn:
+        assert fence_and_touch(conn, new) == start + 3

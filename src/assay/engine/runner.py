@@ -455,6 +455,7 @@ class Runner(Attempts):
             if pool is not None and self.timeout is None:
                 chunk = self._take(self._chunk_size())
                 if not chunk:
+                    self._no_more_work()
                     return
                 if self._cache:
                     chunk = [i for i in chunk if not await self._serve_cached(i)]
@@ -477,10 +478,16 @@ class Runner(Attempts):
             else:
                 single = None if self._stopping else next(self._items, None)
                 if single is None:
+                    self._no_more_work()
                     return
                 if self._cache and await self._serve_cached(single):
                     continue
                 await self._execute(single, pool)
+
+    def _no_more_work(self) -> None:
+        """Every call has started: the writer need not gather large batches any more."""
+        if self._writer is not None:
+            self._writer.hurry()
 
     def _run_chunk(
         self, chunk: list[WorkItem]

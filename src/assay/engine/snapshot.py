@@ -352,10 +352,11 @@ def store_snapshot(store: Store, experiment_id: str, spool: Spool | None = None)
     snapshot is only a cache: a failure here is logged, never raised."""
     counted = None
     try:
-        if not store.experiments.get(experiment_id).status.finished:
-            return
         with store.db.read() as conn:
-            revision = run_frames.revision(conn, experiment_id)
+            found = run_frames.finished_revision(conn, experiment_id)
+        if found is None:
+            return
+        revision = found
         with tempfile.TemporaryFile() as out:
             if spool is not None and spool.write(store, experiment_id, revision, out):
                 counted = spool.tally.aggregates(experiment_id)

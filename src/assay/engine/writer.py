@@ -1,10 +1,13 @@
 """The result writer: one thread that persists finished results and their scores in batches.
 
 The event loop only appends to a queue; the writer commits a batch when it holds
-``batch_size`` results or its oldest result has waited ``flush_interval`` seconds, so a crash
-loses at most the results of the last interval (they are simply run again on resume). For large
-runs the thread hands the batches to a :class:`ChildWriter` process instead, which commits them
-on another CPU (see :mod:`assay.store.writer_process`).
+``batch_size`` results, or its oldest result has waited ``flush_interval`` seconds, or it holds
+``eager`` results and no more are waiting: a crash loses at most the results of the last
+interval (they are simply run again on resume). A fast target outruns the writer, so its
+batches fill up. Once every call has started (:meth:`ResultWriter.hurry`), each batch is
+written as soon as nothing more is waiting, so little is left to write when the last call
+ends. For large runs the thread hands the batches to a :class:`ChildWriter` process
+instead, which commits them on another CPU (see :mod:`assay.store.writer_process`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from assay.store.writer_process import retry_storage, write_frame
 
 log = logging.getLogger(__name__)
 _STOP = object()
+_WAKE = object()
+EAGER = 1000  # a batch this large is written as soon as nothing more is waiting
 Entry = tuple[Completion, CachedResponse | None]
 
 
@@ -45,6 +50,7 @@ class ResultWriter:
         first_job: Callable[[], None] | None = None,
         lease: Lease | None = None,
         spool: Spool | None = None,
+        eager: int = EAGER,
     ) -> None:
         """``first_job`` is the plan's commit when this run planned its results itself,
         without pending rows: then no result has a row yet, and batches are inserted without
@@ -54,6 +60,7 @@ class ResultWriter:
         self.experiment_id = experiment_id
         self.batch_size = batch_size
         self.flush_interval = flush_interval
+        self.eager = eager
         self.retries = retries
         self.on_written = on_written
         self.child = child
@@ -78,6 +85,12 @@ class ResultWriter:
     def submit(self, completion: Completion, cache: CachedResponse | None = None) -> None:
         self._queue.put((completion, cache))
         self.submitted += 1
+
+    def hurry(self) -> None:
+        """Nothing more will be submitted but the calls still running: write each batch as
+        soon as nothing more is waiting, so little is left to write when the last one ends."""
+        self.eager = 1
+        self._queue.put(_WAKE)  # the batch gathered so far goes now
 
     @property
     def backlog(self) -> int:
@@ -127,7 +140,11 @@ class ResultWriter:
                 batch.append(completion)
                 if cache is not None:
                     cached.append(cache)
-                if len(batch) < self.batch_size and time.monotonic() < deadline:
+                if (
+                    len(batch) < self.batch_size
+                    and time.monotonic() < deadline
+                    and (len(batch) < self.eager or not self._queue.empty())
+                ):
                     continue
             elif not batch:
                 continue

@@ -15,9 +15,9 @@ from sqlalchemy import Connection, delete
 
 from assay.domain import ResultStatus, ScoreCreate, ScoreDataType, WorkItem
 from assay.store.db import Database
-from assay.store.lease import Lease, fence
+from assay.store.lease import Lease, fence, fence_and_touch
 from assay.store.run_bulk import Bulk
-from assay.store.run_frames import revision, touch
+from assay.store.run_frames import touch
 from assay.store.tables import observations, traces
 from assay.store.types import utcnow
 
@@ -306,7 +306,10 @@ def _write(
     result_rows, score_rows = rows.results, rows.scores
     trace_rows, observation_rows = rows.traces, rows.observations
     with db.write() as conn:
-        if lease is not None:
+        data_revision = None
+        if lease is not None and fresh:
+            data_revision = fence_and_touch(conn, lease)
+        elif lease is not None:
             fence(conn, lease)
         existing: set[str] | None = None
         if not fresh:
@@ -326,8 +329,8 @@ def _write(
         if fresh and inserted != len(result_rows):
             raise _Recheck
         bulk.insert_trace_params(conn, trace_params)
-        touch(conn, [experiment_id])
-        data_revision = revision(conn, experiment_id) if fresh else None
+        if data_revision is None:
+            touch(conn, [experiment_id])
         if score_rows:
             bulk.insert_scores(conn, project_id, experiment_id, score_rows)
         if observation_rows:

@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from assay.domain import ExperimentStatus
 from assay.store.db import Database
 from assay.store.sql import upsert
 from assay.store.tables import experiments, run_frame_parts, run_frames
@@ -44,6 +45,18 @@ def revision(conn: Connection, experiment_id: str) -> int:
         select(experiments.c.data_revision).where(experiments.c.id == experiment_id)
     ).scalar()
     return int(found or 0)
+
+
+def finished_revision(conn: Connection, experiment_id: str) -> int | None:
+    """:func:`revision` of a finished run; None while it is not finished (or is gone)."""
+    row = conn.execute(
+        select(experiments.c.status, experiments.c.data_revision).where(
+            experiments.c.id == experiment_id
+        )
+    ).first()
+    if row is None or not ExperimentStatus(row.status).finished:
+        return None
+    return int(row.data_revision or 0)
 
 
 def load(db: Database, experiment_id: str) -> bytes | None:
