@@ -4,6 +4,7 @@ no more calls to start (:meth:`ResultWriter.hurry`): then every batch goes at on
 
 from __future__ import annotations
 
+import threading
 import time
 
 from assay.domain import DatasetCreate, ExperimentCreate, ItemCreate, WorkItem
@@ -68,3 +69,28 @@ def test_once_hurried_every_batch_is_written_at_once(store: Store) -> None:
     finally:
         writer.close()
     assert writer.written == 3
+
+
+def test_every_slot_may_say_it_ran_out_of_work_the_writer_wakes_once(store: Store) -> None:
+    """A thousand slots each call :meth:`hurry` as they find no more work: the writer is woken
+    once, not once per slot (each wake would commit the batch gathered so far)."""
+    experiment_id, work = _work(store, 10)
+    release = threading.Event()
+    flushes: list[int] = []
+    writer = ResultWriter(
+        store,
+        experiment_id,
+        flush_interval=3600.0,
+        batch_size=100,
+        first_job=lambda: release.wait(10),  # the writer takes nothing until released
+        on_written=flushes.append,
+    )
+    try:
+        for w in work:
+            writer.submit(_done(w))
+            writer.hurry()
+        release.set()
+        _wait_written(writer, 10)
+    finally:
+        writer.close()
+    assert flushes == [1, 10]  # the first result, woken; the rest once nothing more waited

@@ -61,6 +61,7 @@ class ResultWriter:
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.eager = eager
+        self.hurried = False
         self.retries = retries
         self.on_written = on_written
         self.child = child
@@ -89,8 +90,10 @@ class ResultWriter:
     def hurry(self) -> None:
         """Nothing more will be submitted but the calls still running: write each batch as
         soon as nothing more is waiting, so little is left to write when the last one ends."""
-        self.eager = 1
-        self._queue.put(_WAKE)  # the batch gathered so far goes now
+        if not self.hurried:  # every slot that runs out of work says so: wake the writer once
+            self.hurried = True
+            self.eager = 1
+            self._queue.put(_WAKE)  # the batch gathered so far goes now
 
     @property
     def backlog(self) -> int:
