@@ -5,8 +5,10 @@ data."""
 from __future__ import annotations
 
 import asyncio
+import enum
 import io
 import json
+import math
 import time
 from typing import Any
 
@@ -160,3 +162,59 @@ def test_the_spool_declines_what_is_not_the_run_whole(
         assert archive["value_0"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
     else:
         assert out.getvalue() == b""
+
+
+class _Repetitions(enum.IntEnum):
+    FOUR = 4  # stored as 4; read back as an int, not as this
+
+
+@pytest.mark.parametrize(
+    ("odd", "outputs"),
+    [(None, 51), (("std", math.nan), 50), (("repetitions", _Repetitions.FOUR), 51)],
+    ids=["plain", "nan", "int enum"],
+)
+def test_judge_spreads_are_counted_as_written_and_read_back_when_they_cannot_be(
+    store: Store,
+    read_backs: list[str],
+    odd: tuple[str, Any] | None,
+    outputs: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A judge graded with repetitions leaves a spread in each score's metadata: the writer
+    counts them; a value its JSON column would not keep as it is (a NaN is stored as null, an
+    int enum as an int) makes it read them back."""
+    spread_reads: list[str] = []
+    read_spreads = snapshot.judge_spreads
+
+    def counted(db: Any, experiment_id: str) -> Any:
+        spread_reads.append(experiment_id)
+        return read_spreads(db, experiment_id)
+
+    monkeypatch.setattr(snapshot, "judge_spreads", counted)
+
+    @scorer
+    def judge(output: Any) -> list[ScoreCreate]:
+        k = int(output[1:])
+        meta: dict[str, Any] = {"std": k / 10, "repetitions": 3 if k % 5 else 5}
+        if k % 7 == 0:
+            meta = {"std": None, "repetitions": 3}  # a judge that agreed with itself: no spread
+        if k == 11 and odd is not None:
+            meta[odd[0]] = odd[1]
+        return [
+            ScoreCreate(name="judge", value=k % 2, metadata=meta),
+            ScoreCreate(name="plain", value=1.0, metadata={"repetitions": 1, "std": 0.5}),
+            ScoreCreate(name="nested", value=1.0, metadata={"note": {"repetitions": 4, "std": 1}}),
+        ]
+
+    data = [{"input": {"q": f"q{i}"}} for i in range(60)]
+    run = assay.evaluate(
+        data, lambda x: x["q"], [judge()], name="judged", concurrency=4, store=store, quiet=True
+    )
+    assert run.summary.completed == 60
+    assert read_backs == []
+    assert spread_reads == ([] if odd is None else [run.id])
+    _stored_is_read_back(store, run.id)
+    stored = np.load(io.BytesIO(run_frames.load(store.db, run.id) or b""))
+    spreads = json.loads(bytes(stored["header"]))["judge_spreads"]
+    assert list(spreads) == ["judge"]
+    assert spreads["judge"][1:] == [3, outputs]

@@ -252,7 +252,10 @@ class Spool:
             return False
         if self._rows:
             self._flush()
-        self._cols.judge_spreads = judge_spreads(store.db, experiment_id)
+        counted = self.tally.judge_spreads()
+        self._cols.judge_spreads = (
+            judge_spreads(store.db, experiment_id) if counted is None else counted
+        )
         _archive(self._cols, self._ids, out)
         return True
 

@@ -4,6 +4,7 @@ columns themselves are read page by page, see :mod:`assay.store.run_pages`.)"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -118,6 +119,32 @@ def judge_spreads(db: Database, experiment_id: str) -> dict[str, tuple[float, in
         return cached(conn, experiment_id, "judge_spreads", lambda: _spreads(conn, experiment_id))
 
 
+#: Types a score's metadata keeps through its JSON column unchanged.
+JSON_TYPES = (type(None), bool, int, float, str, list, dict)
+
+
+def spread_of(meta: Any) -> tuple[float, int] | None:
+    """One score's judge spread from its metadata: (``std**2``, repetitions), or None when it
+    was not graded with repetitions."""
+    std, k = (meta or {}).get("std"), (meta or {}).get("repetitions")
+    if isinstance(std, int | float) and isinstance(k, int) and k > 1:
+        return float(std) ** 2, k
+    return None
+
+
+def spreads_of(found: dict[str, list[tuple[float, int]]]) -> dict[str, tuple[float, int, int]]:
+    """Per score name (in code point order), from its scores' spreads (:func:`spread_of`):
+    the mean variance (an exact sum, so the order the scores come in does not matter), the
+    most common repetitions, how many outputs."""
+    out = {}
+    for name in sorted(found):
+        rows = found[name]
+        ks = [k for _, k in rows]
+        mean = math.fsum(v for v, _ in rows) / len(rows)
+        out[name] = (mean, max(set(ks), key=ks.count), len(rows))
+    return out
+
+
 def _spreads(conn: Connection, experiment_id: str) -> dict[str, tuple[float, int, int]]:
     query = select(scores.c.name, scores.c.metadata).where(
         scores.c.experiment_id == experiment_id,
@@ -125,12 +152,7 @@ def _spreads(conn: Connection, experiment_id: str) -> dict[str, tuple[float, int
     )
     found: dict[str, list[tuple[float, int]]] = {}
     for name, metadata in conn.execute(query).tuples():
-        meta = loads(metadata) if isinstance(metadata, str) else metadata
-        std, k = (meta or {}).get("std"), (meta or {}).get("repetitions")
-        if isinstance(std, int | float) and isinstance(k, int) and k > 1:
-            found.setdefault(name, []).append((float(std) ** 2, k))
-    out = {}
-    for name, rows in found.items():
-        ks = [k for _, k in rows]
-        out[name] = (sum(v for v, _ in rows) / len(rows), max(set(ks), key=ks.count), len(rows))
-    return out
+        spread = spread_of(loads(metadata) if isinstance(metadata, str) else metadata)
+        if spread is not None:
+            found.setdefault(name, []).append(spread)
+    return spreads_of(found)

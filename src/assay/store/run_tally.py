@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from assay.domain import Histogram, ResultStatus
 from assay.store.analytics import LATENCY_BINS, SCORE_BINS, bin_counts, histogram
 from assay.store.recording import Rows
+from assay.store.run_columns import JSON_TYPES, spread_of, spreads_of
 from assay.store.summary import between, summary_of
 
 _COMPLETED = ResultStatus.completed.value
@@ -57,6 +58,10 @@ class RunTally:
         self.tokens_in = self.tokens_out = 0
         self.passed = self.not_passed = 0
         self.scores: dict[str, _Score] = {}
+        # Per score name graded with repetitions, each score's spread (see
+        # :func:`~assay.store.run_columns.judge_spreads`); None once a score's metadata held a
+        # value its JSON column would not keep as it is (then they are read back).
+        self.spreads: dict[str, list[tuple[float, int]]] | None = {}
 
     def add(self, rows: Rows) -> None:
         """Count a committed batch (rows as :func:`assay.store.recording.completion_rows`
@@ -102,6 +107,28 @@ class RunTally:
                 score.cost.append(s[10])
             if s[13] is not None:
                 score.latency.append(s[13])
+            if s[14] and "repetitions" in s[14]:
+                self._spread(s[1], s[14])
+
+    def _spread(self, name: str, meta: dict[str, object]) -> None:
+        if self.spreads is None:
+            return
+        std = meta.get("std")
+        if (
+            type(std) not in JSON_TYPES
+            or type(meta["repetitions"]) not in JSON_TYPES
+            or (type(std) is float and not math.isfinite(std))  # stored as null
+        ):
+            self.spreads = None
+            return
+        spread = spread_of(meta)
+        if spread is not None:
+            self.spreads.setdefault(name, []).append(spread)
+
+    def judge_spreads(self) -> dict[str, tuple[float, int, int]] | None:
+        """The run's judge spreads as :func:`~assay.store.run_columns.judge_spreads` reads
+        them, or None when they must be read back."""
+        return None if self.spreads is None else spreads_of(self.spreads)
 
     def aggregates(self, experiment_id: str) -> list[tuple[Hashable, BaseModel]]:
         """The summary and histograms a run page reads, each under its cache key (what
