@@ -164,6 +164,26 @@ def test_the_spool_declines_what_is_not_the_run_whole(
         assert out.getvalue() == b""
 
 
+@pytest.mark.parametrize(
+    "names",
+    [["a", "item-12", "é", "b", "item-3"], ["id-0", "id-1", "id-2", "id-3", "id-4"]],
+    ids=["of several lengths", "of one length"],
+)
+def test_item_ids_are_padded_to_the_longest(store: Store, names: list[str]) -> None:
+    ids = sequential_ids(5, id_base())
+    rows = _rows(ids, [0, 1, 2, 3, 4])
+    rows.results[:] = [(*r[:13], names[i], *r[14:]) for i, r in enumerate(rows.results)]
+    spool = snapshot.Spool(ids[0], 5, page=2)
+    spool.add(rows, 1)
+    out = io.BytesIO()
+    assert spool.write(store, "no-such-run", 2, out)
+    spool.close()
+    item_ids = np.load(io.BytesIO(out.getvalue()))["item_ids"]
+    width = max(len(n.encode()) for n in names)
+    assert item_ids.dtype == np.dtype(f"S{width}")
+    assert [i.decode() for i in item_ids] == names
+
+
 class _Repetitions(enum.IntEnum):
     FOUR = 4  # stored as 4; read back as an int, not as this
 

@@ -340,7 +340,11 @@ def _archive(cols: _Columns, ids: IO[bytes], out: IO[bytes]) -> None:
             width = cols.id_width
             entry.write(_npy_header(f"|S{width}", n))
             for line in ids:
-                entry.write(b"".join(i.encode().ljust(width, b"\0") for i in orjson.loads(line)))
+                page = orjson.loads(line)
+                whole = "".join(page).encode()
+                if len(whole) != width * len(page):  # not every id is as long as the longest
+                    whole = b"".join(i.encode().ljust(width, b"\0") for i in page)
+                entry.write(whole)
         with archive.open("header.npy", "w", force_zip64=True) as entry:
             entry.write(_npy_header("|u1", len(header)))
             entry.write(header)
