@@ -25,7 +25,8 @@ from assay.store import Store
 from assay.store.plan_stream import StreamedWork
 from tests.fakes.ray_tasks import finished_calls, shout, shout_until_killed, slow_shout
 from tests.integration.test_ray_executor import _prepared, _rows, _run, _unwritten_base
-from tests.integration.test_ray_executor import cluster as cluster  # noqa: F401 (fixture)
+# The fixture: a cluster of this module's own (module scope).
+from tests.integration.test_ray_executor import cluster as cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
