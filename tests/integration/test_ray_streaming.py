@@ -25,8 +25,7 @@ from assay.store import Store
 from assay.store.plan_stream import StreamedWork
 from tests.fakes.ray_tasks import finished_calls, shout, shout_until_killed, slow_shout
 from tests.integration.test_ray_executor import _prepared, _rows, _run, _unwritten_base
-# The fixture: a cluster of this module's own (module scope).
-from tests.integration.test_ray_executor import cluster as cluster
+from tests.integration.test_ray_executor import cluster as cluster  # a fixture: our own
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
