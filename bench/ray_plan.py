@@ -2,12 +2,15 @@
 
 A Ray run planned by its driver (``evaluate(..., executor="ray")``, ``assay run --executor
 ray``) is ``prepare()`` (the dataset version pinned, the plan's ids drawn) followed, in
-``RayRunner.run``, by the plan's commit and the work list the shards are cut from. This times
-each (``plan_s``, ``commit_s``, ``work_list_s``; ``total_s`` from ``prepare()`` to the first
-shard), in a fresh interpreter per measurement, on a copy of one store holding an N-item dataset
-(a new SQLite file, or a PostgreSQL database made from a template), with the driver's own code:
-``RayRunner.run`` is stopped where it would submit the shards, and joining the cluster and
-starting the coordinator are left out (they cost the same whatever the plan, see
+``RayRunner.run``, by the plan's commit and the reading of the work the shards are cut from.
+This times each (``plan_s``, ``commit_s``; ``first_shard_s`` from the commit to the first
+shard's ``task.remote``; ``total_s`` from ``prepare()`` to it; ``all_sent_s`` from
+``prepare()`` to the last shard's), in a fresh interpreter per measurement, on a copy of one
+store holding an N-item dataset (a new SQLite file, or a PostgreSQL database made from a
+template), with the driver's own code: Ray's ``remote`` and ``cluster_resources`` are stubbed
+(a cluster of ``--cpus`` CPUs: two shards per CPU), a shard's submission is noted and returns
+nothing, and the driver is stopped where it would start following its shards. Joining the
+cluster and starting the coordinator are left out (they cost the same whatever the plan, see
 ``bench/scale.py``), so no Ray cluster is needed.
 
 With ``--baseline TREE`` (another checkout) both trees run alternately, ``--rounds`` times on
@@ -45,8 +48,9 @@ PG_URL = os.environ.get(
 PROJECT = "bench"
 
 
-class _Submitting(Exception):
-    """Raised where the driver would submit its shards: the measurement ends there."""
+class _Following(BaseException):
+    """Raised where the driver would start following its shards: the measurement ends there
+    (not an ``Exception``: the driver would take that for a failed submission)."""
 
 
 def _cpu() -> float:
@@ -54,9 +58,20 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(url: str, home: str) -> dict[str, Any]:
+class _Hub:
+    """The coordinator hub, stubbed: ``await hub.open.remote(...)`` does nothing."""
+
+    class _Open:
+        async def remote(self, *args: Any) -> None:
+            return None
+
+    open = _Open()
+
+
+def measure(url: str, home: str, cpus: int) -> dict[str, Any]:
     """In this process (Assay from ``PYTHONPATH``): plan and commit one Ray run over the
-    dataset ``bench`` of the store at ``url``."""
+    dataset ``bench`` of the store at ``url``, up to the submission of its shards."""
+    import ray
     from sqlalchemy import func, select
     from tests.fakes.ray_tasks import shout
 
@@ -70,7 +85,7 @@ def measure(url: str, home: str) -> dict[str, Any]:
     from assay.store.experiment_plans import PlannedRun
     from assay.store.tables import results
 
-    seen: dict[str, Any] = {}
+    seen: dict[str, Any] = {"sent": []}
     commit = PlannedRun.commit
 
     def timed_commit(self: PlannedRun, **kwargs: Any) -> None:
@@ -79,13 +94,21 @@ def measure(url: str, home: str) -> dict[str, Any]:
         seen["committed"] = time.perf_counter()
         seen["commit_s"] = seen["committed"] - started
 
-    async def submit(self: Any, hub: Any, experiment: Any, work: list[Any], spent: float) -> None:
-        seen["at"], seen["cpu"], seen["work"] = time.perf_counter(), _cpu(), len(work)
-        raise _Submitting
+    class Task:
+        def remote(self, spec: Any) -> None:
+            if not seen["sent"]:
+                seen["first"], seen["cpu"] = time.perf_counter(), _cpu()
+            seen["sent"].append(len(spec.work))
+
+    async def follow(self: Any, experiment_id: str, refs: list[Any], *, writes: bool) -> None:
+        seen["all"] = time.perf_counter()
+        raise _Following
 
     driver.connect = lambda *args: None  # type: ignore[assignment]
-    driver.hub_for_this_process = lambda: None  # type: ignore[assignment]
-    driver.RayRunner._execute_shards = submit  # type: ignore[method-assign]
+    driver.hub_for_this_process = _Hub  # type: ignore[assignment]
+    ray.cluster_resources = lambda: {"CPU": float(cpus)}
+    ray.remote = lambda *args, **kwargs: lambda function: Task()
+    driver.RayRunner._follow = follow  # type: ignore[method-assign]
     PlannedRun.commit = timed_commit  # type: ignore[method-assign]
 
     settings = Settings(home=Path(home), database_url=url, project=PROJECT)
@@ -95,7 +118,7 @@ def measure(url: str, home: str) -> dict[str, Any]:
     prepared = prepare(store, target, [exact_match()], RunOptions(), dataset="bench")
     t1, c1 = time.perf_counter(), _cpu()
     placed = driver.on_ray(prepared)
-    with contextlib.suppress(_Submitting):
+    with contextlib.suppress(_Following):
         asyncio.run(placed.run())
     with store.db.read() as conn:
         rows = conn.execute(
@@ -105,11 +128,14 @@ def measure(url: str, home: str) -> dict[str, Any]:
     return {
         "plan_s": round(t1 - t0, 3),
         "commit_s": round(seen["commit_s"], 3),
-        "work_list_s": round(seen["at"] - seen["committed"], 3),
-        "total_s": round(seen["at"] - t0, 3),
+        "first_shard_s": round(seen["first"] - seen["committed"], 3),
+        "total_s": round(seen["first"] - t0, 3),
+        "all_sent_s": round(seen["all"] - t0, 3),
         "cpu_s": round(seen["cpu"] - c0, 3),
         "plan_cpu_s": round(c1 - c0, 3),
-        "work": seen["work"],
+        "work": sum(seen["sent"]),
+        "shards": len(seen["sent"]),
+        "first_part": seen["sent"][0],
         "result_rows_at_submit": rows,
     }
 
@@ -127,10 +153,10 @@ def _fill(url: str, home: Path, n: int) -> None:
     store.close()
 
 
-def _child(src: Path, url: str, home: Path) -> dict[str, Any]:
+def _child(src: Path, url: str, home: Path, cpus: int) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(ROOT)])}
     done = subprocess.run(
-        [sys.executable, __file__, "--child", url, str(home)],
+        [sys.executable, __file__, "--child", url, str(home), str(cpus)],
         capture_output=True,
         text=True,
         env=env,
@@ -218,10 +244,12 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgresql", "all"], default="all")
     parser.add_argument("--baseline", type=Path, help="Another checkout to compare against.")
     parser.add_argument("--out", type=Path, help="Where to write the figures (JSON).")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--cpus", type=int, default=4, help="The cluster's CPUs (shards: 2 each).")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        print(json.dumps(measure(*args.child)))
+        url, home, cpus = args.child
+        print(json.dumps(measure(url, home, int(cpus))))
         return
     trees = {"this": SRC}
     if args.baseline is not None:
@@ -231,6 +259,7 @@ def main() -> None:
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "load_before": os.getloadavg(),
         "items": args.items,
+        "cpus": args.cpus,
         "trees": {k: str(v) for k, v in trees.items()},
     }
     work = Path(tempfile.mkdtemp(prefix="assay-ray-plan-"))
@@ -242,15 +271,17 @@ def main() -> None:
                 runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
                 for k in range(args.rounds):
                     for name, src in trees.items():
-                        got = _child(src, copies.fresh(), work / f"home-{uuid.uuid4().hex}")
+                        home = work / f"home-{uuid.uuid4().hex}"
+                        got = _child(src, copies.fresh(), home, args.cpus)
                         runs[name].append(got)
                         print(f"{kind} round {k + 1} {name}: {got}", flush=True)
                     if len(trees) == 2:
                         base, this = runs["baseline"][-1], runs["this"][-1]
-                        print(f"  total, this / baseline: {this['total_s'] / base['total_s']:.2f}")
+                        for key in ("total_s", "all_sent_s"):
+                            print(f"  {key}, this / baseline: {this[key] / base[key]:.2f}")
                 report[kind] = runs
                 for name, rs in runs.items():
-                    for key in ("plan_s", "commit_s", "work_list_s", "total_s"):
+                    for key in ("plan_s", "commit_s", "first_shard_s", "total_s", "all_sent_s"):
                         median = statistics.median(r[key] for r in rs)
                         print(f"{kind} {name} median {key}: {median:.3f}")
             finally:

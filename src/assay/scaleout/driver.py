@@ -5,7 +5,9 @@
 run: it writes the plan (the experiment row alone, no pending row per result), claims the
 lease and keeps its heartbeat, polls the store for a cancel request, and writes the outcome. The
 planned (item, repetition) results are split into shards, Ray tasks that Ray tries again when
-their worker or node dies (see :mod:`assay.scaleout.shard`). Each result is written once, whole,
+their worker or node dies (see :mod:`assay.scaleout.shard`). The split is by position, from the
+work's length: each shard is sent as soon as its part has been read, the next parts read while
+it runs (see :mod:`assay.scaleout.parts`). Each result is written once, whole,
 under its planned id, the checked way (a result already completed is left alone; see
 :mod:`assay.store.unwritten`): on PostgreSQL by the shards themselves, on SQLite by this
 process's single writer, which drains the coordinator's inbox.
@@ -21,7 +23,7 @@ import math
 import socket
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ray
@@ -33,9 +35,10 @@ from assay.engine.options import Progress, RunOptions
 from assay.engine.runner import Runner, Work
 from assay.errors import InvalidInput
 from assay.scaleout.coordinator import CoordinatorRef, Hub
+from assay.scaleout.parts import PartReader, part_sizes
 from assay.scaleout.shard import ShardOutcome, ShardSpec, execute
 from assay.scoring import Scorer
-from assay.store import Store
+from assay.store import CachedResponse, Store
 from assay.store.experiment_plans import PlannedRun
 from assay.store.lease import FIRST_LEASE, Lease, LeaseLost
 from assay.store.planning import worker_id
@@ -128,12 +131,6 @@ def shard_count(work: int, cpus: float, shards: int | None) -> int:
     return max(1, min(work, shards))
 
 
-def split(work: Sequence[WorkItem], n: int) -> list[list[WorkItem]]:
-    """``work`` in ``n`` contiguous parts of nearly equal size."""
-    size = math.ceil(len(work) / n) if work else 0
-    return [list(work[i : i + size]) for i in range(0, len(work), size)] if size else []
-
-
 def _merge(batches: list[tuple[Rows, list[Any]]]) -> tuple[Rows, list[Any]]:
     rows = Rows([], [], [], [])
     cached: list[Any] = []
@@ -169,6 +166,8 @@ class RayRunner(Runner):
         self.outcomes: list[ShardOutcome] = []
         self.attempts = 0  # shard attempts begun: more than the shards when Ray retried some
         self.running: dict[str, int] = {}  # shards running now, per Ray node id
+        self._task: Any = None  # the shards' Ray remote function
+        self._polled = self._beat = 0.0  # when the store was last polled, the lease renewed
 
     # ------------------------------------------------------------------ control
     def _cancel(self, force: bool, reason: str) -> None:
@@ -218,7 +217,7 @@ class RayRunner(Runner):
         if self.options.max_cost is not None and planned is None:
             spent = await asyncio.to_thread(experiments.spent, experiment.id)
         try:
-            await self._execute_shards(hub, experiment, list(work), spent)
+            await self._execute_shards(hub, experiment, work, spent)
         except asyncio.CancelledError:
             self._cancel(True, "cancelled")
             await asyncio.shield(self._end_run(experiment.id, cancelled=True))
@@ -243,10 +242,11 @@ class RayRunner(Runner):
         return {key: (rpm, tpm)}, key
 
     async def _execute_shards(
-        self, hub: Any, experiment: Experiment, work: list[WorkItem], spent: float
+        self, hub: Any, experiment: Experiment, work: Work, spent: float
     ) -> None:
         limits, rate_key = self._limits()
         run = f"{experiment.id}:{uuid.uuid4().hex}"
+        self._polled = self._beat = time.monotonic()
         try:
             await hub.open.remote(run, limits, self.options.max_cost, spent)
         except ray.exceptions.RayActorError:  # the hub died (its node was lost): a new one
@@ -256,18 +256,14 @@ class RayRunner(Runner):
         self.coordinator = CoordinatorRef(hub, run)
         if self._stopping:
             self.coordinator.stop.remote(self.stop_reason or "cancelled", self._abort.is_set())
-        if self.options.cache and work:
-            keys = [self._cache_key(w) for w in work]
-            self._cache = await asyncio.to_thread(self.store.cache.get_many, keys)
         pg = not self.store.db.is_sqlite
         url = self.store.db.url.render_as_string(hide_password=False) if pg else None
         cpus = float(ray.cluster_resources().get("CPU", 1.0))  # type: ignore[no-untyped-call]
-        parts = split(work, shard_count(len(work), cpus, self.shards))
-        task = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=False)(execute)
-        refs = []
-        for index, part in enumerate(parts):
-            cache = {k: v for w in part if (v := self._cache.get(k := self._cache_key(w)))}
-            spec = ShardSpec(
+        sizes = part_sizes(len(work), shard_count(len(work), cpus, self.shards))
+        self._task = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=False)(execute)
+
+        def spec(index: int, part: list[WorkItem], cache: dict[str, CachedResponse]) -> ShardSpec:
+            return ShardSpec(
                 index,
                 experiment.id,
                 experiment.name,
@@ -282,15 +278,67 @@ class RayRunner(Runner):
                 db_url=url,
                 cache=cache,
             )
-            refs.append(task.remote(spec))
+
+        refs = await self._submit_parts(experiment.id, work, sizes, spec)
         await self._follow(experiment.id, refs, writes=not pg)
+
+    async def _submit_parts(
+        self,
+        experiment_id: str,
+        work: Work,
+        sizes: list[int],
+        spec: Callable[[int, list[WorkItem], dict[str, CachedResponse]], ShardSpec],
+    ) -> list[Any]:
+        """Each part of ``work`` sent as a shard as soon as it is read, the next ones read
+        while it runs; once the run stops (a cancel, a lost lease, a failed read) nothing
+        more is sent, and the shards sent already are stopped through the coordinator."""
+        reader = PartReader(work)
+        refs: list[Any] = []
+        try:
+            for index, size in enumerate(sizes):
+                part = await reader.read(size, lambda: self._stopping)
+                await self._look(experiment_id, time.monotonic())
+                if self._stopping or not part:
+                    break
+                refs.append(self._send(spec(index, part, await self._cached(part))))
+        except Exception as exc:  # the shards sent already are followed and stopped
+            self._fatal = self._fatal or exc
+            self._cancel(True, "the shards could not all be sent")
+        finally:
+            await reader.close()
+        return refs
+
+    async def _cached(self, part: list[WorkItem]) -> dict[str, CachedResponse]:
+        """The cached responses for ``part`` (with ``options.cache``), looked up off the loop."""
+        if not self.options.cache:
+            return {}
+
+        def look() -> dict[str, CachedResponse]:
+            keys = [self._cache_key(w) for w in part]
+            found = self.store.cache.get_many(keys)
+            return {k: v for k in keys if (v := found.get(k))}
+
+        return await asyncio.to_thread(look)
+
+    def _send(self, spec: ShardSpec) -> Any:
+        """Submit one shard to the cluster; its Ray object ref."""
+        return self._task.remote(spec)
+
+    async def _look(self, experiment_id: str, now: float) -> None:
+        """When due: poll the store for a cancel request, renew the lease (the heartbeat)."""
+        if now - self._polled >= self.options.poll_interval:
+            self._polled = now
+            if await asyncio.to_thread(self.store.experiments.cancel_requested, experiment_id):
+                self._cancel(True, "cancelled by request")
+        if now - self._beat >= self.options.heartbeat_interval:
+            self._beat = now
+            if not await self._hold():
+                self._lost = True
 
     async def _follow(self, experiment_id: str, refs: list[Any], *, writes: bool) -> None:
         """Until every shard has ended: write the inbox (SQLite), show progress, heartbeat,
         pass on a cancel request, collect the shards' outcomes."""
-        experiments = self.store.experiments
         pending = list(refs)
-        beat = polled = time.monotonic()
         stopped_at: float | None = None
         while pending:
             ready, pending = await asyncio.to_thread(
@@ -315,14 +363,7 @@ class RayRunner(Runner):
             if stopped_at is not None and now - stopped_at > _GRACE:
                 for ref in pending:
                     ray.cancel(ref, force=True)
-            if now - polled >= self.options.poll_interval:
-                polled = now
-                if await asyncio.to_thread(experiments.cancel_requested, experiment_id):
-                    self._cancel(True, "cancelled by request")
-            if now - beat >= self.options.heartbeat_interval:
-                beat = now
-                if not await self._hold():
-                    self._lost = True
+            await self._look(experiment_id, now)
         if writes:
             await self._drain()
         self._show(await self.coordinator.snapshot.remote())
