@@ -486,6 +486,8 @@ def _objects(array: bytes) -> dict[str, bytes]:
         "keys after": b'{"items": ' + array + after + b"}",
         "keys before": b'{"name": "x", "items": ' + array + b"}",
         "twice": b'{"items": ' + array + b', "items": [{"input": "again"}]}',
+        "twice, whole": b'{"items": ' + array + b', "items": ' + array + b"}",
+        "same elements after": b'{"items": ' + array + b', "copy": ' + array + b"}",
         "twice, empty first": b'{"items": [], "items": ' + array + b"}",
         "item key": b'{"items": ' + array + b', "items": {"item": {"input": "key"}}}',
         "not first": b'{"items": 1, "items": ' + array + b"}",
