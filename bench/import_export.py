@@ -6,10 +6,11 @@
 Writes a CSV of ``--rows`` rows (about 150 bytes each) to a temporary directory, then runs each
 phase in a fresh subprocess so its peak RSS (``ru_maxrss``) is that phase's alone: the floor (the
 same rows by plain Python, see :func:`floor_csv`); import the CSV; export CSV, JSONL and JSON;
-import the exported JSONL and JSON back. Prints rows/s (wall and per CPU second), peak RSS and
+import the exported JSONL and JSON back, and the JSON as the REST bulk import payload
+(``{"items": [...]}``, :func:`wrap_items`). Prints rows/s (wall and per CPU second), peak RSS and
 each phase's speed as a fraction of the floor's (measured in the same run, so the ratios hold
 on a loaded machine), and writes ``bench/results/import_export.json``. ``--baseline-src
-OTHER/src`` also imports the CSV with another checkout's code, just before this one's. On
+OTHER/src`` also runs each import with another checkout's code, just before this one's. On
 PostgreSQL it uses a fresh project and deletes its datasets afterwards (``--pg-url`` picks
 another database); its ratios are to the SQLite floor when both run.
 """
@@ -22,6 +23,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,6 +51,15 @@ def write_csv(path: Path, rows: int) -> int:
                 f'{topic},"faq,{topic.replace(" ", "-")}"\n'
             )
     return path.stat().st_size
+
+
+def wrap_items(array: Path, path: Path) -> Path:
+    """``array`` (a JSON export) as the ``items`` of an object, the REST bulk import payload."""
+    with array.open("rb") as src, path.open("wb") as out:
+        out.write(b'{"items": ')
+        shutil.copyfileobj(src, out, 1 << 20)
+        out.write(b"}\n")
+    return path
 
 
 def peak_rss_mb() -> float:
@@ -159,7 +170,7 @@ def run_phase(args: argparse.Namespace) -> dict[str, Any]:
         with Path(args.file).open("wb") as out:
             rows = export_dataset(store, "bench", out, format=fmt)
     elif args.phase == "cleanup":
-        for dataset in ("bench", "bench-jsonl", "bench-json"):
+        for dataset in ("bench", "bench-jsonl", "bench-json", "bench-json-items"):
             with contextlib.suppress(NotFound):  # an import may have failed before creating it
                 store.datasets.delete(dataset)
         rows = 0
@@ -220,21 +231,31 @@ def bench_database(
 ) -> dict[str, Any]:
     project = f"bench-{uuid.uuid4().hex[:10]}"
     results: dict[str, Any] = {}
+    other = url if kind == "postgresql" else url.replace("assay.db", "baseline.db")
+
+    def import_phase(name: str, file: Path) -> None:
+        """Import ``file``, after the other checkout (interleaved with this one's) if given."""
+        key = f"import_{name.replace('-', '_')}"
+        if baseline_src is not None:
+            results[f"baseline_{key}"] = spawn(
+                f"import-{name}", other, f"{project}-base", file, baseline_src
+            )
+        results[key] = spawn(f"import-{name}", url, project, file)
+
     try:
         if kind == "sqlite":  # the same rows by plain Python, into an empty table
             results["floor_csv"] = spawn("floor-csv", url, project, csv_path)
-        if baseline_src is not None:  # the other checkout, interleaved with this one's
-            other = url if kind == "postgresql" else url.replace("assay.db", "baseline.db")
-            results["baseline_import_csv"] = spawn(
-                "import-csv", other, f"{project}-base", csv_path, baseline_src
-            )
-        results["import_csv"] = spawn("import-csv", url, project, csv_path)
+        import_phase("csv", csv_path)
         for fmt in () if import_only else ("csv", "jsonl", "json"):
             target = work / f"export-{kind}.{fmt}"
             results[f"export_{fmt}"] = spawn(f"export-{fmt}", url, project, target)
             results[f"export_{fmt}"]["bytes"] = target.stat().st_size
             if fmt != "csv":  # the exported file imports back: JSON import speed
-                results[f"import_{fmt}"] = spawn(f"import-{fmt}", url, project, target)
+                import_phase(fmt, target)
+            if fmt == "json":  # and as the REST bulk import payload
+                payload = wrap_items(target, work / f"export-{kind}-items.json")
+                import_phase("json-items", payload)
+                payload.unlink()
             target.unlink()
     finally:
         if kind == "postgresql":
@@ -272,8 +293,8 @@ def main() -> None:
     parser.add_argument(
         "--baseline-src",
         type=Path,
-        help="Also import the CSV with the assay package of this src directory (another "
-        "checkout), in the same run, before this checkout's import.",
+        help="Also run each import with the assay package of this src directory (another "
+        "checkout), in the same run, before this checkout's.",
     )
     # Internal: run one phase in this process.
     parser.add_argument("--phase", help=argparse.SUPPRESS)
@@ -321,7 +342,7 @@ def main() -> None:
                     else ""
                 )
                 print(
-                    f"{kind:<10} {phase:<19} {r['rows_per_s']:>7,} rows/s "
+                    f"{kind:<10} {phase:<26} {r['rows_per_s']:>7,} rows/s "
                     f"({r['rows_per_cpu_s']:>7,} per CPU s)  {r['seconds']:>6.1f}s  "
                     f"peak RSS {r['peak_rss_mb']:>6.1f} MB{ratio}"
                 )

@@ -299,9 +299,9 @@ def _outcome(data: bytes, mapping: dict[str, str] | None = None) -> Any:
 def _ijson_outcome(
     data: bytes, monkeypatch: pytest.MonkeyPatch, mapping: dict[str, str] | None = None
 ) -> Any:
-    """The outcome when ijson reads the whole array."""
+    """The outcome when ijson reads the whole document."""
     with monkeypatch.context() as m:
-        m.setattr(_json_read, "_elements", lambda s: ijson.items(s, "item", use_float=True))
+        m.setattr(_json_read, "_elements", lambda s, p: ijson.items(s, p, use_float=True))
         return _outcome(data, mapping)
 
 
@@ -470,3 +470,143 @@ def test_read_ahead_stays_bounded_when_no_cut_is_found(small_runs: None) -> None
     assert next(items)[0] == 2
     assert stream.most < 3 * _json_read._MAX_BUFFER < len(stream.getvalue()) / 2
     assert sum(1 for _ in items) == 1_999
+
+
+# ------------------------------------------------ the {"items": [...]} object, against ijson
+
+
+def _objects(array: bytes) -> dict[str, bytes]:
+    """Objects holding ``array`` as ``items``: first, after other keys, before them, twice,
+    spaced out, and next to values that ijson also reads at ``items.item``."""
+    after = b', "name": "x", "meta": {"n": [1, {"items": []}], "s": "]}"}'
+    return {
+        "items only": b'{"items": ' + array + b"}",
+        "minified": b'{"items":' + array + b"}",
+        "spaced": b'\xef\xbb\xbf \r\n{ \t"items" \n:\r\n ' + array + b" \n}\n\t",
+        "keys after": b'{"items": ' + array + after + b"}",
+        "keys before": b'{"name": "x", "items": ' + array + b"}",
+        "twice": b'{"items": ' + array + b', "items": [{"input": "again"}]}',
+        "twice, whole": b'{"items": ' + array + b', "items": ' + array + b"}",
+        "same elements after": b'{"items": ' + array + b', "copy": ' + array + b"}",
+        "twice, empty first": b'{"items": [], "items": ' + array + b"}",
+        "item key": b'{"items": ' + array + b', "items": {"item": {"input": "key"}}}',
+        "not first": b'{"items": 1, "items": ' + array + b"}",
+        "many brackets after": b'{"items": ' + array + b', "x": ' + b"[" * 20 + b"]" * 20 + b"}",
+        "form feed": b'{\f"items": ' + array + b"\f}",
+    }
+
+
+@pytest.mark.parametrize("count", [1, 2, 7, 40])
+def test_items_objects_read_as_ijson_reads_them(
+    small_runs: None, monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    for layout, array in _layouts(_items(count)).items():
+        for name, data in _objects(array).items():
+            got = _outcome(data)
+            assert got == _ijson_outcome(data, monkeypatch), (layout, name)
+            assert isinstance(got, str), (layout, name)  # read, not refused
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"items": []}',
+        b'{"items": [] , "name": "x"}',
+        b'{"items": [{"input": {"items": [{"input": "in"}]}}, {"items": []}]}',
+        b'{"items": [{"input": "a", "context": {"items": [1]}}], "meta": {"items": [2]}}',
+        b'{"items": {"item": {"input": "a"}}}',
+        b'{"items": {"input": "a"}}',
+        b'{"items": "[{\\"input\\": \\"a\\"}]"}',
+        b'{"items": null, "x": [{"input": "a"}]}',
+        b'{"items": 5}',
+        b'{"items": [{"input": "a"}]',
+        b'{"items": [{"input": "a"}]}}',
+        b'{"items": [{"input": "a"}]} {"items": []}',
+        b'{"items": [{"input": "a"}],}',
+        b'{"items": [{"input": "a"}], "x"}',
+        b'{"items": [{"input": "a"}] "x": 1}',
+        b'{"items": [{"input": "a"}], "x": [1}',
+        b'{"items": [{"input": "a"}], "x": 1e400}',
+        b'{"items": [{"input": "a"}], "x": 123456789012345678901234567890}',
+        b'{"items": [{"input": "a"}], "items": [{"input": 18446744073709551615}]}',
+        b'{"items": [{"input": "a"}], "x": "caf\xe9"}',
+        b'{"items": [{"input": "a"}, {"input": "b"}], "items": [{"input": 3}]}',
+        b'{"items": [{"input": "a"}, 5, {"input": "c"}], "x": 1}',
+        b'{"items": [{"input": "a"}, {"input": "b"]}',
+        b'{"items": [{"input": "a"} {"input": "b"}]}',
+        b'{"items" [{"input": "a"}]}',
+        b'{"items": [{"input": "a"}, ]}',
+        b'{"\\u0069tems": [{"input": "a"}]}',
+        b'{"item": [{"input": "a"}]}',
+        b'{"Items": [{"input": "a"}]}',
+        b'{"items ": [{"input": "a"}]}',
+    ],
+)
+def test_items_object_edges_as_ijson_reads_them(
+    small_runs: None, monkeypatch: pytest.MonkeyPatch, data: bytes
+) -> None:
+    assert _outcome(data) == _ijson_outcome(data, monkeypatch)
+
+
+def test_items_object_truncated_anywhere_as_ijson_reports_it(
+    small_runs: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _objects(_layouts(_items(12))["one per line"])["keys after"]
+    for end in range(1, len(data)):
+        cut = data[:end]
+        assert _outcome(cut) == _ijson_outcome(cut, monkeypatch), end
+
+
+@pytest.mark.parametrize("byte", [b"x", b",", b"]", b"}", b"{", b'"', b"\xe9", b"0", b" ", b"["])
+def test_items_object_with_a_byte_changed_anywhere_as_ijson_reports_it(
+    small_runs: None, monkeypatch: pytest.MonkeyPatch, byte: bytes
+) -> None:
+    data = _objects(_layouts(_items(8))["minified"])["keys after"]
+    for at in range(1, len(data), 3):
+        changed = data[:at] + byte + data[at + 1 :]
+        assert _outcome(changed) == _ijson_outcome(changed, monkeypatch), at
+
+
+def test_items_object_is_read_in_runs_and_ijson_reads_only_what_follows(
+    small_runs: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = [{"input": {"query": f"q{n}"}, "tags": ["t"], "sort_order": n} for n in range(50)]
+    expected = list(enumerate(items, 1))
+    heads: list[bytes] = []
+    ijson_items = _json_read._ijson_items
+
+    def tail_only(head: bytes, *args: Any, **kwargs: Any) -> Any:
+        heads.append(head)
+        return ijson_items(head, *args, **kwargs)
+
+    monkeypatch.setattr(_json_read, "_ijson_items", tail_only)
+    for name, array in _layouts(items).items():
+        objects = _objects(array)
+        for layout in ("items only", "minified", "spaced"):
+            assert read(objects[layout], "json") == expected, (name, layout)
+        assert heads == []
+        assert read(objects["keys after"], "json") == expected, name
+        tail = b'{"items":[], "name": "x", "meta": {"n": [1, {"items": []}], "s": "]}"}}'
+        assert [head.replace(b"\n", b"") for head in heads] == [tail]
+        heads.clear()
+
+
+@pytest.mark.parametrize("step", [1, 7, 4096])
+def test_items_object_from_a_trickling_stream(small_runs: None, step: int) -> None:
+    array = _layouts(_items(25))["indented"]
+    for name, data in _objects(array).items():
+        items = list(read_items(Trickle(data, step), format="json"))  # type: ignore[arg-type]
+        expected = list(read_items(io.BytesIO(data), format="json"))
+        assert [(n, i.model_dump()) for n, i in items] == [
+            (n, i.model_dump()) for n, i in expected
+        ], name
+        assert len(items) >= 25, name
+
+
+def test_items_object_is_streamed() -> None:
+    rows = [{"input": f"q{n}", "tags": ["a", "b"], "sort_order": n} for n in range(100_000)]
+    stream = Counting(b'{"items": ' + orjson.dumps(rows) + b', "name": "x"}')
+    items = read_items(stream, format="json")
+    assert next(items)[0] == 1
+    assert stream.most < 4 * _json_read._CHUNK < len(stream.getvalue()) / 10
+    assert sum(1 for _ in items) == 99_999

@@ -5,9 +5,10 @@ import payload). Keys are item fields (``expectedOutput`` is accepted for ``expe
 ``id`` and ``source`` are dropped; a mapping renames other keys onto fields; any other key is an
 error.
 
-A top-level array is read in runs of whole elements parsed by orjson (see :func:`_elements`);
-ijson reads whatever orjson cannot vouch for, and the ``items`` object, so values and errors are
-always ijson's.
+The items array (the top-level one, or the ``items`` array when ``items`` is the object's
+first key) is read in runs of whole elements parsed by orjson (see :func:`_elements`); ijson
+reads whatever orjson cannot vouch for, the rest of the object after the array, and any other
+object (``items`` after other keys, or not an array), so values and errors are always ijson's.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import io
 import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import ijson
 import orjson
@@ -152,6 +153,19 @@ def _first_byte(stream: IO[bytes]) -> tuple[bytes, IO[bytes] | _Prefixed]:
             return b"", stream
 
 
+class _Frame(NamedTuple):
+    """Where the items array is: ijson's prefix for its elements, and the document's bytes
+    before its ``[`` (spaces aside), for ijson to read on from a point inside it."""
+
+    prefix: str
+    before: bytes
+
+
+_ARRAY = _Frame("item", b"")
+_OBJECT = _Frame("items.item", b'{"items":')
+#: An object whose first key is ``items``, an array, up to its ``[``.
+_ITEMS_FIRST = re.compile(rb'\{[ \t\r\n]*"items"[ \t\r\n]*:[ \t\r\n]*\[')
+
 #: Bytes read ahead for one run of elements.
 _CHUNK = 1 << 16
 #: Read-ahead beyond which a run with no cut in it is left to ijson (an element this large).
@@ -160,14 +174,30 @@ _MAX_BUFFER = 1 << 22
 _SEPARATOR = re.compile(rb'\}[ \t\r\n]*,[ \t\r\n]*\{[ \t\r\n]*(?:"[^"\\]*")?')
 #: Possible ends of the first element tried when learning the separator.
 _MAX_TRIES = 64
+#: Possible ends of an items array tried in the last bytes of its object.
+_MAX_ENDS = 16
 #: Digits to ``1``, every other byte to ``.``: a run of 19 digits shows as ``1`` * 19.
 _DIGITS = bytes(0x31 if 0x30 <= b <= 0x39 else 0x2E for b in range(256))
 _LONG_NUMBER = b"1" * 19
 
 
-def _elements(source: IO[bytes] | _Prefixed) -> Iterator[Any]:
-    """The elements of the top-level array that ``source`` starts with (its ``[``), as ijson
-    reads them (a parse error is ijson's, raised after the elements before it).
+def _elements(source: IO[bytes] | _Prefixed, prefix: str) -> Iterator[Any]:
+    """The values ijson reads at ``prefix`` (``item``, or ``items.item`` for an object) in the
+    document ``source`` starts with (its ``[`` or ``{``). An object whose first key is not
+    ``items``, or is not an array, is left to ijson (``items`` may come later, or twice)."""
+    if prefix == _ARRAY.prefix:
+        return _array(source, _ARRAY)
+    head, _ = _fill(b"", source, _CHUNK)
+    start = _ITEMS_FIRST.match(head)
+    if start is None:
+        return _ijson_items(head, source, skip=False, prefix=prefix)
+    return _array(_Prefixed(head[start.end() - 1 :], source), _OBJECT)
+
+
+def _array(source: IO[bytes] | _Prefixed, frame: _Frame) -> Iterator[Any]:
+    """The elements of the items array that ``source`` starts with (its ``[``), then what
+    ijson finds at ``frame.prefix`` in the rest of the document, as ijson reads them (a parse
+    error is ijson's, raised after the elements before it).
 
     The bytes ahead are cut after the last complete element found in them, at the separator
     the first two elements show (``},\\n{"id"``), and parsed with orjson as one array. A cut
@@ -184,9 +214,9 @@ def _elements(source: IO[bytes] | _Prefixed) -> Iterator[Any]:
     separator: bytes | None = None
     while True:
         if eof:  # the rest of the array and whatever follows it
-            last = _run(buf, after_comma, closed=True)
+            last = _last_run(buf, after_comma, frame)
             if last is None:
-                last = _ijson_items(_opening(after_comma) + buf, source, skip=after_comma)
+                last = _ijson_rest(frame, buf, source, after_comma)
             yield from last
             return
         if separator is None:
@@ -200,7 +230,7 @@ def _elements(source: IO[bytes] | _Prefixed) -> Iterator[Any]:
             cut = buf.rfind(separator, 0, cut)
             run = _run(buf[: cut + 1], after_comma, closed=False) if cut >= 0 else None
         if run is None:  # bad JSON, or cuts that do not work here: ijson from here on
-            yield from _ijson_items(_opening(after_comma) + buf, source, skip=after_comma)
+            yield from _ijson_rest(frame, buf, source, after_comma)
             return
         yield from run
         buf = buf[buf.index(b",", cut) + 1 :]
@@ -251,15 +281,50 @@ def _run(data: bytes, after_comma: bool, *, closed: bool) -> Iterable[Any] | Non
     return itertools.islice(elements, 1, None) if after_comma else elements
 
 
+def _last_run(buf: bytes, after_comma: bool, frame: _Frame) -> Iterable[Any] | None:
+    """The elements in ``buf``, the rest of the document, then what ijson finds after the
+    array; None when orjson does not parse them.
+
+    After an array in an object, the ``]`` that ends it is the one before which the bytes
+    parse as the rest of the array (no other can close it), tried from the last one back.
+    """
+    if frame is _ARRAY:
+        return _run(buf, after_comma, closed=True)
+    end = len(buf)
+    for _ in range(_MAX_ENDS):
+        end = buf.rfind(b"]", 0, end)
+        if end < 0:
+            return None
+        run = _run(buf[: end + 1], after_comma, closed=True)
+        if run is None:
+            continue
+        rest = buf[end + 1 :]
+        if rest.strip(_WHITESPACE) == b"}":  # the object ends with its items
+            return run
+        tail = _ijson_items(frame.before + b"[]" + rest, None, skip=False, prefix=frame.prefix)
+        return itertools.chain(run, tail)
+    return None
+
+
 def _opening(after_comma: bool) -> bytes:
     return b"[0," if after_comma else b"["
 
 
-def _ijson_items(head: bytes, rest: IO[bytes] | _Prefixed | None, *, skip: bool) -> Iterator[Any]:
-    """The elements ijson reads in ``head`` then ``rest``, an array's opening and what follows
-    it; the first (the ``0`` of ``[0,``) skipped if ``skip``."""
+def _ijson_rest(
+    frame: _Frame, buf: bytes, source: IO[bytes] | _Prefixed, after_comma: bool
+) -> Iterator[Any]:
+    """What ijson reads from ``buf`` (inside the items array) to the end of the document."""
+    head = frame.before + _opening(after_comma) + buf
+    return _ijson_items(head, source, skip=after_comma, prefix=frame.prefix)
+
+
+def _ijson_items(
+    head: bytes, rest: IO[bytes] | _Prefixed | None, *, skip: bool, prefix: str = "item"
+) -> Iterator[Any]:
+    """The values ijson reads at ``prefix`` in ``head`` then ``rest``, a document's opening
+    and what follows it; the first (the ``0`` of ``[0,``) skipped if ``skip``."""
     items = ijson.items(
-        io.BytesIO(head) if rest is None else _Prefixed(head, rest), "item", use_float=True
+        io.BytesIO(head) if rest is None else _Prefixed(head, rest), prefix, use_float=True
     )
     if skip:
         next(items)
@@ -275,18 +340,15 @@ def read_json(
     if not first:
         raise InvalidInput("the file is empty: expected a JSON array of items", field="file")
     if first == b"[":
-        prefix = "item"
+        prefix = _ARRAY.prefix
     elif first == b"{":
-        prefix = "items.item"
+        prefix = _OBJECT.prefix
     else:
         raise InvalidInput(
             'JSON must be an array of items or an object with an "items" array, not a single value',
             field="file",
         )
-    if prefix == "item":
-        elements = _elements(source)
-    else:
-        elements = ijson.items(source, prefix, use_float=True)
+    elements = _elements(source, prefix)
     number = 0
     try:
         for obj in elements:
@@ -308,7 +370,7 @@ def read_json(
     if number == 0:
         where = (
             "the top-level array is empty"
-            if prefix == "item"
+            if prefix == _ARRAY.prefix
             else ('the object has no "items" array, or it is empty')
         )
         raise InvalidInput(f"no items: {where}", field="file")
