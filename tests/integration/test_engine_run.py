@@ -11,6 +11,7 @@ import pytest
 import assay
 from assay.domain import DatasetCreate, ExperimentStatus, ItemCreate, ResultStatus, WorkItem
 from assay.engine import RunOptions
+from assay.engine import writer as writer_module
 from assay.errors import Conflict, InvalidInput
 from assay.scorers import contains, exact_match, scorer
 from assay.store import Store
@@ -253,6 +254,30 @@ def test_writer_process_records_everything(store: Store) -> None:
     assert result.summary.completed == 300
     assert result.summary.pass_rate == 1.0
     assert result.summary.scores[0].count == 300
+
+
+def test_a_batch_the_writer_process_never_wrote_is_cancelled_at_the_end(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run ends knowing what its writer process committed, not what was sent to it: a
+    batch that never reached the store gets its rows, cancelled, and nothing goes missing."""
+    sent: list[int] = []
+    send = writer_module.ChildWriter.send
+
+    def lossy(self: writer_module.ChildWriter, batch: list[Any], cached: list[Any]) -> None:
+        sent.append(len(batch))
+        if len(sent) != 2:  # the second batch is lost on its way
+            send(self, batch, cached)
+
+    monkeypatch.setattr(writer_module.ChildWriter, "send", lossy)
+    data = [{"input": {"q": f"q{i}"}} for i in range(300)]
+    options = RunOptions(concurrency=4, writer="process", batch_size=50)
+    result = assay.evaluate(data, upper, [exact_match()], options=options, store=store)
+    lost = sent[1]
+    summary = store.experiments.summary(result.id)
+    assert (summary.total, summary.completed, summary.cancelled) == (300, 300 - lost, lost)
+    assert summary.pending == 0
+    assert len(list(store.experiments.iter_results(result.id))) == 300
 
 
 def test_to_pandas_or_a_clear_error(store: Store) -> None:

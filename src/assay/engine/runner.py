@@ -315,7 +315,7 @@ class Runner(Attempts):
                         error,
                         lease=lease,
                         metadata=learned,
-                        written=writer.written if writer.fresh else 0,
+                        written=writer.stored if writer.fresh else 0,
                     )
                 )
             )

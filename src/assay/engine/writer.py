@@ -74,6 +74,9 @@ class ResultWriter:
             else:
                 child.start(experiment_id, lease)
         self.written = 0
+        #: Results this writer knows to be committed: its own commits, or what its process
+        #: reported when it ended (a batch sent to a process may yet fail).
+        self.stored = 0
         self.submitted = 0  # counted on the submitting thread only
         self.handled = 0  # counted on the writer thread only: written, or dropped on error
         self.error: BaseException | None = None
@@ -106,7 +109,7 @@ class ResultWriter:
         self._thread.join()
         if self.child is not None:
             try:
-                self.child.close()
+                self.stored = self.child.close()
             except StorageError as exc:
                 self.error = self.error or exc
         if self.error is not None:
@@ -195,6 +198,7 @@ class ResultWriter:
                 log.warning("could not spool the snapshot of %s", self.experiment_id, exc_info=True)
                 spool.close()
         self.written += len(batch)
+        self.stored = self.written
         if self.on_written is not None:
             self.on_written(self.written)
 
