@@ -9,7 +9,7 @@ import assay
 from assay.domain import DatasetCreate, ItemCreate, ScoreCreate, ScoreSource
 from assay.scorers import exact_match
 from assay.store import Store, analytics, run_cache, summary
-from assay.store.run_aggregates import store_aggregates
+from assay.store.run_aggregates import store_aggregates, store_counted
 from assay.store.tables import experiments, run_aggregates
 
 
@@ -88,3 +88,24 @@ def test_a_running_run_stores_nothing(store: Store) -> None:
         )
     store_aggregates(store, run_id)
     assert _stored(store, run_id) == {}
+
+
+def test_counted_aggregates_are_stored_only_at_the_runs_revision(store: Store) -> None:
+    run_id = _run(store)
+    current = _stored(store, run_id)["summary"]
+    made = store.experiments.summary(run_id)
+    values = [("summary", made), (("extra", 1), made), (("extra", 2), made)]
+    store_counted(store, run_id, current - 1, values)  # computed before a change: dropped
+    assert set(_stored(store, run_id)) == {
+        "summary",
+        '["latency_distribution", 20]',
+        '["score_distribution", "exact_match", 10]',
+    }
+    store_counted(store, run_id, current, values)  # every row, the stored one replaced
+    assert _stored(store, run_id) == {
+        "summary": current,
+        '["latency_distribution", 20]': current,
+        '["score_distribution", "exact_match", 10]': current,
+        '["extra", 1]': current,
+        '["extra", 2]': current,
+    }

@@ -102,23 +102,33 @@ def store_counted(
 
 
 def _save(store: Store, rows: list[_Row]) -> None:
+    """Upsert ``rows``, one statement for all, leaving out those of a run that changed since
+    (their values are stale already)."""
     with store.db.write() as conn:
+        current: dict[str, int] = {}
+        now = utcnow()
+        params = []
         for experiment_id, data_revision, name, value in rows:
-            if revision(conn, experiment_id) != data_revision:
-                continue  # the run changed since: the value is stale already
-            values = {
-                "experiment_id": experiment_id,
-                "name": name,
-                "data_revision": data_revision,
-                "value": value,
-                "created_at": utcnow(),
-            }
-            statement = upsert(run_aggregates, store.db.dialect).values(values)
+            if experiment_id not in current:
+                current[experiment_id] = revision(conn, experiment_id)
+            if current[experiment_id] == data_revision:
+                params.append(
+                    {
+                        "experiment_id": experiment_id,
+                        "name": name,
+                        "data_revision": data_revision,
+                        "value": value,
+                        "created_at": now,
+                    }
+                )
+        if params:
+            statement = upsert(run_aggregates, store.db.dialect)
             conn.execute(
                 statement.on_conflict_do_update(
                     index_elements=[run_aggregates.c.experiment_id, run_aggregates.c.name],
                     set_={
                         k: statement.excluded[k] for k in ("data_revision", "value", "created_at")
                     },
-                )
+                ),
+                params,
             )
