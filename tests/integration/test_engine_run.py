@@ -15,6 +15,7 @@ from assay.engine import writer as writer_module
 from assay.errors import Conflict, InvalidInput
 from assay.scorers import contains, exact_match, scorer
 from assay.store import Store
+from assay.store.recording import Rows
 from assay.targets import TargetOutput
 
 ITEMS = [{"input": {"q": f"q{i}"}, "expected_output": f"Q{i}"} for i in range(6)]
@@ -264,10 +265,10 @@ def test_a_batch_the_writer_process_never_wrote_is_cancelled_at_the_end(
     sent: list[int] = []
     send = writer_module.ChildWriter.send
 
-    def lossy(self: writer_module.ChildWriter, batch: list[Any], cached: list[Any]) -> None:
-        sent.append(len(batch))
+    def lossy(self: writer_module.ChildWriter, rows: Rows, cached: list[Any]) -> None:
+        sent.append(len(rows.results))
         if len(sent) != 2:  # the second batch is lost on its way
-            send(self, batch, cached)
+            send(self, rows, cached)
 
     monkeypatch.setattr(writer_module.ChildWriter, "send", lossy)
     data = [{"input": {"q": f"q{i}"}} for i in range(300)]

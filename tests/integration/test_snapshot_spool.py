@@ -17,7 +17,7 @@ import pytest
 
 import assay
 from assay.domain import DatasetCreate, ItemCreate, ScoreCreate, ScoreSource
-from assay.engine import snapshot
+from assay.engine import RunOptions, snapshot
 from assay.scorers import contains, exact_match, scorer
 from assay.store import Store, run_frames
 from assay.store.planning import id_base, sequential_ids
@@ -90,7 +90,32 @@ def test_a_run_stopped_early_is_read_back(store: Store, read_backs: list[str]) -
     stored_aggregates_are_computed(store, run.id)  # in SQL, as the snapshot was read back
 
 
-def test_a_score_added_during_the_run_is_read_back(store: Store, read_backs: list[str]) -> None:
+def test_a_writer_process_run_is_spooled_by_its_runner(store: Store, read_backs: list[str]) -> None:
+    """The runner spools the rows it sends to its writer process; the revisions the process
+    reports confirm them, and the snapshot is not read back."""
+    store.datasets.create(DatasetCreate(name="qa"))
+    items = [ItemCreate(input={"q": f"q{i}"}, expected_output=f"q{i}") for i in range(700)]
+    store.datasets.add_items("qa", items)
+
+    async def answer(x: dict[str, str]) -> str:
+        k = int(x["q"][1:])
+        await asyncio.sleep((k * 7919 % 7) / 1000)  # results finish out of plan order
+        return x["q"] if k % 4 else "?"
+
+    options = RunOptions(concurrency=16, writer="process", batch_size=50)
+    run = assay.evaluate(
+        "qa", answer, [exact_match(), contains("q")], options=options, store=store, quiet=True
+    )
+    assert run.summary.completed == 700
+    assert read_backs == []
+    _stored_is_read_back(store, run.id)
+    stored_aggregates_are_computed(store, run.id)
+
+
+@pytest.mark.parametrize("writer", ["thread", "process"])
+def test_a_score_added_during_the_run_is_read_back(
+    store: Store, read_backs: list[str], writer: str
+) -> None:
     def answer(x: dict[str, str]) -> str:
         if x["q"] == "q60":  # a person scores an earlier result while the run goes on
             run = store.experiments.get("scored during the run")
@@ -108,7 +133,7 @@ def test_a_score_added_during_the_run_is_read_back(store: Store, read_backs: lis
         answer,
         [contains("q")],
         name="scored during the run",
-        concurrency=4,
+        options=RunOptions(concurrency=4, writer=writer, batch_size=20),
         store=store,
         quiet=True,
     )
@@ -160,6 +185,34 @@ def test_the_spool_declines_what_is_not_the_run_whole(
         archive = np.load(io.BytesIO(out.getvalue()))
         assert [i.decode() for i in archive["item_ids"]] == [f"item-{i}" for i in range(5)]
         assert archive["value_0"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    else:
+        assert out.getvalue() == b""
+
+
+@pytest.mark.parametrize(
+    ("revisions", "whole"),
+    [
+        ([1, 2], True),
+        ([1, None], False),  # a batch written the checked way
+        ([1, 3], False),  # a write in between
+        ([1], False),  # a batch the process never committed
+    ],
+)
+def test_a_spool_fed_by_a_writer_process_holds_the_run_once_confirmed(
+    store: Store, revisions: list[int | None], whole: bool
+) -> None:
+    ids = sequential_ids(5, id_base())
+    spool = snapshot.Spool(ids[0], 5, page=2)
+    spool.add_sent(_rows(ids, [1, 0, 3]))
+    spool.add_sent(_rows(ids, [2, 4]))
+    out = io.BytesIO()
+    assert not spool.write(store, "no-such-run", 3, out)  # its revisions not known yet
+    spool.confirm(revisions)
+    assert spool.write(store, "no-such-run", 3, out) is whole
+    spool.close()
+    if whole:
+        archive = np.load(io.BytesIO(out.getvalue()))
+        assert [i.decode() for i in archive["item_ids"]] == [f"item-{i}" for i in range(5)]
     else:
         assert out.getvalue() == b""
 

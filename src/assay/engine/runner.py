@@ -217,7 +217,7 @@ class Runner(Attempts):
             self._cache = await asyncio.to_thread(self.store.cache.get_many, keys)
         self._items = iter(work)
         spool = None
-        if planned is not None and self._child is None:
+        if planned is not None:
             spool = Spool(planned.first_result_id, len(work))
         self._writer = writer = ResultWriter(
             self.store,

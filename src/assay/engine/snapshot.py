@@ -200,6 +200,7 @@ class Spool:
         self._scores: list[ScoreRow] = []
         self.batches = 0
         self.valid = True
+        self._unconfirmed = False  # batches sent to a writer process, revisions not yet known
         self.tally = RunTally()  # the run page's aggregates, counted as they are written
 
     def add(self, rows: Rows, revision: int | None) -> None:
@@ -211,6 +212,25 @@ class Spool:
         if revision != self.batches:  # the run was written to by something else too
             self.close()
             return
+        self._take(rows)
+
+    def add_sent(self, rows: Rows) -> None:
+        """Take a batch handed to a writer process: its revision is checked when the process
+        reports the revisions of what it committed (:meth:`confirm`)."""
+        if not self.valid:
+            return
+        self.batches += 1
+        self._unconfirmed = True
+        self._take(rows)
+
+    def confirm(self, revisions: Sequence[int | None]) -> None:
+        """The run's data revision after each batch the writer process committed, in order:
+        the spool holds the run only if they are its every batch, nothing else written between."""
+        if list(revisions) != list(range(1, self.batches + 1)):
+            self.close()
+        self._unconfirmed = False
+
+    def _take(self, rows: Rows) -> None:
         self.tally.add(rows)
         mine: dict[str, list[ScoreRow]] = {}
         for s in rows.scores:
@@ -248,7 +268,12 @@ class Spool:
         """Write the archive to ``out`` if the spool holds the run as the store has it at
         ``revision`` (read after the run ended); False, writing nothing, if it does not."""
         # The run's end adds one revision; one more means it wrote results never run.
-        if not self.valid or self._next != self.total or revision != self.batches + 1:
+        if (
+            not self.valid
+            or self._unconfirmed
+            or self._next != self.total
+            or revision != self.batches + 1
+        ):
             return False
         if self._rows:
             self._flush()

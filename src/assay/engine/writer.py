@@ -12,6 +12,7 @@ instead, which commits them on another CPU (see :mod:`assay.store.writer_process
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ from assay.engine.snapshot import Spool
 from assay.errors import StorageError
 from assay.store import CachedResponse, Completion, Store
 from assay.store.lease import Lease
-from assay.store.recording import completion_rows
+from assay.store.recording import Rows, completion_rows
 from assay.store.writer_process import retry_storage, write_frame
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class ResultWriter:
         self.child = child
         self.lease = lease
         self.fresh = first_job is not None and lease is not None
-        self.spool = spool if self.fresh and child is None else None
+        self.spool = spool if self.fresh else None
         if child is not None:
             if self.fresh:
                 child.start(experiment_id, lease, fresh=True)
@@ -112,6 +113,8 @@ class ResultWriter:
                 self.stored = self.child.close()
             except StorageError as exc:
                 self.error = self.error or exc
+            if self.spool is not None:  # the batches it was sent, as it committed them
+                self.spool.confirm(self.child.revisions)
         if self.error is not None:
             raise self.error
 
@@ -161,17 +164,19 @@ class ResultWriter:
     def _flush(self, batch: list[Completion], cached: list[CachedResponse]) -> None:
         if not batch or self.error is not None:
             return
+        spool = self.spool if self.spool is not None and self.spool.valid else None
+        rows = completion_rows(batch)
         if self.child is not None:
             try:
-                self.child.send(batch, cached)
+                self.child.send(rows, cached)
             except OSError as exc:
                 self.error = StorageError(f"result writer process failed: {exc}")
                 return
+            if spool is not None:
+                self._spool(spool.add_sent, rows)
             self.written += len(batch)
             return
 
-        spool = self.spool if self.spool is not None and self.spool.valid else None
-        rows = completion_rows(batch)
         revision: int | None = None
 
         def write() -> None:
@@ -192,15 +197,19 @@ class ResultWriter:
             self.error = exc
             return
         if spool is not None:
-            try:
-                spool.add(rows, revision)
-            except Exception:  # the spool is only a shortcut: the snapshot is read back
-                log.warning("could not spool the snapshot of %s", self.experiment_id, exc_info=True)
-                spool.close()
+            self._spool(functools.partial(spool.add, revision=revision), rows)
         self.written += len(batch)
         self.stored = self.written
         if self.on_written is not None:
             self.on_written(self.written)
+
+    def _spool(self, add: Callable[[Rows], None], rows: Rows) -> None:
+        assert self.spool is not None
+        try:
+            add(rows)
+        except Exception:  # the spool is only a shortcut: the snapshot is read back
+            log.warning("could not spool the snapshot of %s", self.experiment_id, exc_info=True)
+            self.spool.close()
 
 
 def get_nowait(q: queue.SimpleQueue[Entry | object]) -> Entry | object:
@@ -224,6 +233,8 @@ class ChildWriter:
         )
         assert self.proc.stdin is not None
         self._stdin = self.proc.stdin
+        #: The run's data revision after each batch the process committed (a fresh run's).
+        self.revisions: list[int | None] = []
 
     def start(self, experiment_id: str, lease: Lease | None = None, *, fresh: bool = False) -> None:
         held = None if lease is None else (lease.worker, lease.token)
@@ -238,8 +249,8 @@ class ChildWriter:
         )
         write_frame(self._stdin, start)
 
-    def send(self, batch: list[Completion], cached: list[CachedResponse]) -> None:
-        write_frame(self._stdin, ("rows", completion_rows(batch), cached))
+    def send(self, rows: Rows, cached: list[CachedResponse]) -> None:
+        write_frame(self._stdin, ("rows", rows, cached))
         self._stdin.flush()
 
     def close(self) -> int:
@@ -258,6 +269,7 @@ class ChildWriter:
         if self.proc.returncode != 0 or "written" not in outcome:
             detail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
             raise StorageError(f"result writer process failed: {detail[0]}")
+        self.revisions = list(outcome.get("revisions") or [])
         if outcome.get("error"):
             raise StorageError(f"result writer process failed: {outcome['error']}")
         return int(outcome["written"])

@@ -33,9 +33,9 @@ from assay.engine.runner import Runner
 from assay.engine.writer import ChildWriter, ResultWriter
 from assay.scaleout.coordinator import COUNTS, LEASE_TTL, Stop
 from assay.scoring import Scorer
-from assay.store import CachedResponse, Completion, Database, Store
+from assay.store import CachedResponse, Database, Store
 from assay.store.lease import Lease
-from assay.store.recording import completion_rows
+from assay.store.recording import Rows
 from assay.store.shards import finished_ids
 from assay.targets import Target
 
@@ -151,13 +151,14 @@ class InboxSink:
     def __init__(self, coordinator: Handle) -> None:
         self.coordinator = coordinator
         self.sent = 0
+        self.revisions: list[int | None] = []  # the driver writes: none known here
 
     def start(self, experiment_id: str, lease: Lease | None = None) -> None:
         del experiment_id, lease  # the driver writes, under its own lease
 
-    def send(self, batch: list[Completion], cached: list[CachedResponse]) -> None:
-        ray.get(self.coordinator.push.remote(completion_rows(batch), cached))
-        self.sent += len(batch)
+    def send(self, rows: Rows, cached: list[CachedResponse]) -> None:
+        ray.get(self.coordinator.push.remote(rows, cached))
+        self.sent += len(rows.results)
 
     def close(self) -> int:
         return self.sent

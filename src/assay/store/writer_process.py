@@ -8,7 +8,8 @@ and a pickle: first
 see :func:`~assay.store.recording.write_rows`), then
 ``("rows", rows, cached)`` with :class:`~assay.store.recording.Rows`. Each frame is committed
 when it arrives. On end of input (the runner closed the pipe, or died) the process prints
-``{"written", "error"}`` as JSON and exits, so a killed runner loses nothing it had already
+``{"written", "error", "revisions"}`` as JSON (``revisions``: for a fresh run, its data
+revision after each frame committed) and exits, so a killed runner loses nothing it had already
 sent. It imports the store alone, not the engine, so it is ready to write sooner.
 """
 
@@ -27,7 +28,7 @@ from assay.retrying import Backoff, retry_call
 from assay.store.cache import ResponseCache
 from assay.store.db import Database
 from assay.store.lease import Lease, LeaseLost
-from assay.store.recording import write_rows
+from assay.store.recording import write_fresh, write_rows
 from assay.store.run_bulk import Bulk
 
 T = TypeVar("T")
@@ -73,23 +74,29 @@ def _write(
     cached: Any,
     lease: Lease | None = None,
     fresh: bool = False,
-) -> int:
-    written = write_rows(db, bulk, project_id, experiment_id, rows, lease=lease, fresh=fresh)
+) -> tuple[int, int | None]:
+    """Rows written, and for a fresh run the run's data revision after them (see
+    :func:`~assay.store.recording.write_fresh`)."""
+    if fresh and lease is not None:
+        written, revision = write_fresh(db, bulk, project_id, experiment_id, rows, lease)
+    else:
+        written, revision = write_rows(db, bulk, project_id, experiment_id, rows, lease=lease), None
     if cached:
         cache.put_many(cached)
-    return written
+    return written, revision
 
 
 def serve(stdin: IO[bytes], retries: int = 5) -> dict[str, Any]:
     start = read_frame(stdin)
     if start is None:
-        return {"written": 0, "error": None}
+        return {"written": 0, "error": None, "revisions": []}
     _, url, project_id, experiment_id, busy_timeout_ms, held, fresh = start
     lease = None if held is None else Lease(experiment_id, held[0], held[1])
     db = Database(url, busy_timeout_ms=busy_timeout_ms)
     bulk = Bulk(db.dialect)
     cache = ResponseCache(db, project_id)
     written = 0
+    revisions: list[int | None] = []
     error: str | None = None
     try:
         while (frame := read_frame(stdin)) is not None:
@@ -97,7 +104,7 @@ def serve(stdin: IO[bytes], retries: int = 5) -> dict[str, Any]:
                 continue  # drain the pipe so the runner never blocks on a full pipe
             _, rows, cached = frame
             try:
-                written += retry_storage(
+                count, revision = retry_storage(
                     functools.partial(
                         _write,
                         db,
@@ -112,11 +119,13 @@ def serve(stdin: IO[bytes], retries: int = 5) -> dict[str, Any]:
                     ),
                     retries,
                 )
+                written += count
+                revisions.append(revision)
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
     finally:
         db.dispose()
-    return {"written": written, "error": error}
+    return {"written": written, "error": error, "revisions": revisions}
 
 
 def main() -> None:
