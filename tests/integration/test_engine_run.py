@@ -257,6 +257,25 @@ def test_writer_process_records_everything(store: Store) -> None:
     assert result.summary.scores[0].count == 300
 
 
+@pytest.mark.parametrize(("concurrency", "process"), [(8, False), (2500, True)])
+def test_auto_writes_from_a_process_only_for_a_large_run_at_high_concurrency(
+    store: Store, monkeypatch: pytest.MonkeyPatch, concurrency: int, process: bool
+) -> None:
+    started: list[str] = []
+    start = writer_module.ChildWriter.__init__
+
+    def noted(self: writer_module.ChildWriter, *args: Any, **kwargs: Any) -> None:
+        started.append("process")
+        start(self, *args, **kwargs)
+
+    monkeypatch.setattr(writer_module.ChildWriter, "__init__", noted)
+    data = [{"input": {"q": f"q{i}"}, "expected_output": f"Q{i}"} for i in range(40)]
+    options = RunOptions(concurrency=concurrency, writer="auto", process_writer_min=20)
+    result = assay.evaluate(data, upper, [exact_match()], options=options, store=store)
+    assert result.summary.completed == 40
+    assert started == (["process"] if process else [])
+
+
 def test_a_batch_the_writer_process_never_wrote_is_cancelled_at_the_end(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -31,8 +31,11 @@ class RunOptions:
     poll_interval: float = 0.5
     heartbeat_interval: float = 5.0
     stale_after: float = 30.0
-    writer: str = "thread"  # "thread", "process", or "auto" (a process from process_writer_min)
+    # "thread", "process", or "auto": a process for a run of process_writer_min results or more
+    # at a concurrency of process_writer_concurrency or more (below it the thread is faster)
+    writer: str = "thread"
     process_writer_min: int = 5000
+    process_writer_concurrency: int = 2500
     worker: str | None = (
         None  # runner identity; a worker that already claimed the run passes its own
     )

@@ -118,7 +118,10 @@ class Runner(Attempts):
         in_memory = self.store.db.is_sqlite and (url.database or "") in ("", ":memory:")
         if mode == "thread" or in_memory:
             return False
-        return mode == "process" or expected >= self.options.process_writer_min
+        return mode == "process" or (
+            expected >= self.options.process_writer_min
+            and self.options.concurrency >= self.options.process_writer_concurrency
+        )
 
     def prewarm(self, expected: int) -> None:
         """Start the writer process now if a run of ``expected`` results will want one."""
