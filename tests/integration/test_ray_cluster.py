@@ -12,7 +12,12 @@ import sys
 import psutil
 import pytest
 
+from assay.config import Settings
+from assay.domain import ExperimentStatus
+from assay.store import Store
 from tests.fakes.ray_cluster import MARK, LocalCluster
+from tests.fakes.ray_tasks import shout
+from tests.integration.test_ray_executor import _prepared, _run
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -114,3 +119,21 @@ def test_stop_ends_a_process_that_left_the_cluster_sessions() -> None:
             escaped.kill()
             escaped.wait()
     assert cluster.leftovers() == []
+
+
+def test_a_driver_process_that_joins_another_cluster_runs_there(
+    store: Store, settings: Settings
+) -> None:
+    """A driver process keeps its hub actor for its runs; joined to a new cluster after the
+    first one stopped (the same job id there), its run gets a hub of the new cluster."""
+    import ray
+
+    for _ in range(2):
+        with LocalCluster(workers=0, head_cpus=1) as cluster:
+            ray.init(address=cluster.address, log_to_driver=False, logging_level="WARNING")
+            try:
+                run = _run(_prepared(store, settings, shout, 4, shards=2))
+                assert run.status is ExperimentStatus.completed
+                assert store.experiments.summary(run.id).completed == 4
+            finally:
+                ray.shutdown()

@@ -423,14 +423,17 @@ class RayRunner(Runner):
         self._lost = True
 
 
-_HUB: dict[str, Any] = {}  # this process's hub, per Ray job
+# This process's hub, per Ray job and the node this process joined: a job id alone repeats
+# when the process joins another cluster (or the same one restarted), where the old hub is gone.
+_HUB: dict[tuple[str, str], Any] = {}
 
 
 def hub_for_this_process() -> Any:
     """The :class:`~assay.scaleout.coordinator.Hub` actor of this driver process (created on
     first use, then kept: every run reuses it). It lives on the head node (which the cluster
     cannot lose and go on), else on the driver's node, and ends with this process."""
-    job = ray.get_runtime_context().get_job_id()
+    context = ray.get_runtime_context()
+    job = (context.get_job_id(), context.get_node_id())
     hub = _HUB.get(job)
     if hub is None:
         actor = ray.remote(num_cpus=0, max_restarts=0)(Hub)
