@@ -46,10 +46,15 @@ def _stored_is_read_back(store: Store, experiment_id: str) -> None:
     assert stored == snapshot.build(store, experiment_id)
 
 
-def test_the_spooled_snapshot_is_the_read_back_one(store: Store, read_backs: list[str]) -> None:
+def _qa(store: Store, n: int) -> None:
+    """The dataset ``qa`` of ``n`` items, each expecting its own input."""
     store.datasets.create(DatasetCreate(name="qa"))
-    items = [ItemCreate(input={"q": f"q{i}"}, expected_output=f"q{i}") for i in range(2600)]
+    items = [ItemCreate(input={"q": f"q{i}"}, expected_output=f"q{i}") for i in range(n)]
     store.datasets.add_items("qa", items)
+
+
+def test_the_spooled_snapshot_is_the_read_back_one(store: Store, read_backs: list[str]) -> None:
+    _qa(store, 2600)
 
     async def answer(x: dict[str, str]) -> TargetOutput:
         k = int(x["q"][1:])
@@ -93,9 +98,7 @@ def test_a_run_stopped_early_is_read_back(store: Store, read_backs: list[str]) -
 def test_a_writer_process_run_is_spooled_by_its_runner(store: Store, read_backs: list[str]) -> None:
     """The runner spools the rows it sends to its writer process; the revisions the process
     reports confirm them, and the snapshot is not read back."""
-    store.datasets.create(DatasetCreate(name="qa"))
-    items = [ItemCreate(input={"q": f"q{i}"}, expected_output=f"q{i}") for i in range(700)]
-    store.datasets.add_items("qa", items)
+    _qa(store, 700)
 
     async def answer(x: dict[str, str]) -> str:
         k = int(x["q"][1:])
