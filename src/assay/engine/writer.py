@@ -181,13 +181,9 @@ class ResultWriter:
 
         def write() -> None:
             nonlocal revision
-            experiments = self.store.experiments
-            if spool is not None and self.lease is not None:
-                revision = experiments.record_fresh(self.experiment_id, rows, lease=self.lease)
-            else:
-                experiments.record_rows(
-                    self.experiment_id, rows, lease=self.lease, fresh=self.fresh
-                )
+            _, revision = self.store.experiments.record_rows(
+                self.experiment_id, rows, lease=self.lease, fresh=self.fresh
+            )
             if cached:
                 self.store.cache.put_many(cached)
 

@@ -441,7 +441,7 @@ def hub_for_this_process() -> Any:
         if HEAD in resources:
             options: dict[str, Any] = {"resources": {HEAD: 0.001}}
         else:
-            here = ray.get_runtime_context().get_node_id()
+            here = context.get_node_id()
             options = {"scheduling_strategy": NodeAffinitySchedulingStrategy(here, soft=True)}
         hub = actor.options(**options).remote()
         _HUB.clear()

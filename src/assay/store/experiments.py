@@ -54,7 +54,6 @@ from assay.store.recording import (
     Rows,
     completion_rows,
     delete_traces,
-    write_fresh,
     write_rows,
 )
 from assay.store.run_frames import touch
@@ -409,26 +408,22 @@ class Experiments(ExperimentPlans, ExperimentResults):
         A result that is already completed is left alone, and so are the scores sent with it:
         there is never a second completion for one (experiment, item, repetition).
         """
-        return self.record_rows(experiment_id, completion_rows(batch), lease=lease, fresh=fresh)
+        rows = completion_rows(batch)
+        return self.record_rows(experiment_id, rows, lease=lease, fresh=fresh)[0]
 
     def record_rows(
         self, experiment_id: str, rows: Rows, *, lease: Lease | None = None, fresh: bool = False
-    ) -> int:
-        """:meth:`record` for rows already flattened by :func:`completion_rows`.
+    ) -> tuple[int, int | None]:
+        """:meth:`record` for rows already flattened by :func:`completion_rows`; also returns
+        the run's data revision after a ``fresh`` batch inserted as it is (see
+        :func:`~assay.store.recording.write_rows`).
 
         With ``lease``, the rows are written only while it is held (else :class:`LeaseLost`).
-        ``fresh``: the run was planned by the runner holding ``lease`` (see
-        :func:`~assay.store.recording.write_rows`).
+        ``fresh``: the run was planned by the runner holding ``lease``.
         """
         return write_rows(
             self.db, self._bulk, self.project_id, experiment_id, rows, lease=lease, fresh=fresh
         )
-
-    def record_fresh(self, experiment_id: str, rows: Rows, *, lease: Lease) -> int | None:
-        """:meth:`record_rows` with ``fresh``; returns the run's data revision as this write
-        left it, or None when some result had a row after all (see
-        :func:`~assay.store.recording.write_fresh`)."""
-        return write_fresh(self.db, self._bulk, self.project_id, experiment_id, rows, lease)[1]
 
     def delete(self, ref: str) -> None:
         """Delete an experiment with its results, scores and the traces its runs recorded

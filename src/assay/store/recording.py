@@ -253,43 +253,31 @@ def write_rows(
     *,
     lease: Lease | None = None,
     fresh: bool = False,
-) -> int:
+) -> tuple[int, int | None]:
     """One transaction: results not yet completed get their outcome, scores and trace; a
-    result without a row is inserted whole.
+    result without a row is inserted whole. Returns how many results were written and, for a
+    ``fresh`` batch inserted as it is, the run's data revision as the transaction left it
+    (else None).
 
     With ``lease``, the transaction first checks the runner still holds the run (see
     :mod:`assay.store.lease`): a runner that lost it writes nothing.
 
-    ``fresh``: the results were planned by this runner in this run, which wrote no pending
-    row (see :mod:`assay.store.unwritten`), so none can have a row yet; the batch is inserted
-    without reading anything first. A result that has a row after all is left alone, and if
-    fewer rows were inserted than the batch holds the transaction is rolled back and the batch
-    written again the checked way: never a second completion, score or trace for one result.
+    ``fresh``: the results were planned by the runner holding ``lease`` in this run, which
+    wrote no pending row (see :mod:`assay.store.unwritten`), so none can have a row yet; the
+    batch is inserted without reading anything first. A result that has a row after all is
+    left alone, and if fewer rows were inserted than the batch holds the transaction is rolled
+    back and the batch written again the checked way (then some of its rows may have been left
+    alone, and no revision is returned): never a second completion, score or trace for one
+    result.
     """
     if not rows.results:
-        return 0
-    if fresh and lease is not None:
-        return write_fresh(db, bulk, project_id, experiment_id, rows, lease)[0]
-    return _write(db, bulk, project_id, experiment_id, rows, lease, fresh=False)[0]
-
-
-def write_fresh(
-    db: Database,
-    bulk: Bulk,
-    project_id: str,
-    experiment_id: str,
-    rows: Rows,
-    lease: Lease,
-) -> tuple[int, int | None]:
-    """:func:`write_rows` with ``fresh``, which also returns the run's data revision as the
-    transaction left it, or None when the batch had to be written the checked way (then some
-    of its rows may have been left alone)."""
-    if not rows.results:
         return 0, None
-    try:
-        return _write(db, bulk, project_id, experiment_id, rows, lease, fresh=True)
-    except _Recheck:
-        return _write(db, bulk, project_id, experiment_id, rows, lease, fresh=False)[0], None
+    if fresh and lease is not None:
+        try:
+            return _write(db, bulk, project_id, experiment_id, rows, lease, fresh=True)
+        except _Recheck:
+            pass
+    return _write(db, bulk, project_id, experiment_id, rows, lease, fresh=False)[0], None
 
 
 def _write(

@@ -28,7 +28,7 @@ from assay.retrying import Backoff, retry_call
 from assay.store.cache import ResponseCache
 from assay.store.db import Database
 from assay.store.lease import Lease, LeaseLost
-from assay.store.recording import write_fresh, write_rows
+from assay.store.recording import write_rows
 from assay.store.run_bulk import Bulk
 
 T = TypeVar("T")
@@ -75,15 +75,10 @@ def _write(
     lease: Lease | None = None,
     fresh: bool = False,
 ) -> tuple[int, int | None]:
-    """Rows written, and for a fresh run the run's data revision after them (see
-    :func:`~assay.store.recording.write_fresh`)."""
-    if fresh and lease is not None:
-        written, revision = write_fresh(db, bulk, project_id, experiment_id, rows, lease)
-    else:
-        written, revision = write_rows(db, bulk, project_id, experiment_id, rows, lease=lease), None
+    outcome = write_rows(db, bulk, project_id, experiment_id, rows, lease=lease, fresh=fresh)
     if cached:
         cache.put_many(cached)
-    return written, revision
+    return outcome
 
 
 def serve(stdin: IO[bytes], retries: int = 5) -> dict[str, Any]:
