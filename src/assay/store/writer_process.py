@@ -15,7 +15,6 @@ sent. It imports the store alone, not the engine, so it is ready to write sooner
 
 from __future__ import annotations
 
-import functools
 import json
 import pickle
 import struct
@@ -64,23 +63,6 @@ def retry_storage(write: Callable[[], T], retries: int) -> T:
     )
 
 
-def _write(
-    db: Database,
-    bulk: Bulk,
-    cache: ResponseCache,
-    project_id: str,
-    experiment_id: str,
-    rows: Any,
-    cached: Any,
-    lease: Lease | None = None,
-    fresh: bool = False,
-) -> tuple[int, int | None]:
-    outcome = write_rows(db, bulk, project_id, experiment_id, rows, lease=lease, fresh=fresh)
-    if cached:
-        cache.put_many(cached)
-    return outcome
-
-
 def serve(stdin: IO[bytes], retries: int = 5) -> dict[str, Any]:
     start = read_frame(stdin)
     if start is None:
@@ -98,22 +80,17 @@ def serve(stdin: IO[bytes], retries: int = 5) -> dict[str, Any]:
             if error is not None:
                 continue  # drain the pipe so the runner never blocks on a full pipe
             _, rows, cached = frame
-            try:
-                count, revision = retry_storage(
-                    functools.partial(
-                        _write,
-                        db,
-                        bulk,
-                        cache,
-                        project_id,
-                        experiment_id,
-                        rows,
-                        cached,
-                        lease,
-                        fresh,
-                    ),
-                    retries,
+
+            def write(rows: Any = rows, cached: Any = cached) -> tuple[int, int | None]:
+                outcome = write_rows(
+                    db, bulk, project_id, experiment_id, rows, lease=lease, fresh=fresh
                 )
+                if cached:
+                    cache.put_many(cached)
+                return outcome
+
+            try:
+                count, revision = retry_storage(write, retries)
                 written += count
                 revisions.append(revision)
             except Exception as exc:
