@@ -257,10 +257,8 @@ def test_writer_process_records_everything(store: Store) -> None:
     assert result.summary.scores[0].count == 300
 
 
-@pytest.mark.parametrize(("concurrency", "process"), [(8, False), (2500, True)])
-def test_auto_writes_from_a_process_only_for_a_large_run_at_high_concurrency(
-    store: Store, monkeypatch: pytest.MonkeyPatch, concurrency: int, process: bool
-) -> None:
+def _note_started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Note each writer process started."""
     started: list[str] = []
     start = writer_module.ChildWriter.__init__
 
@@ -269,11 +267,61 @@ def test_auto_writes_from_a_process_only_for_a_large_run_at_high_concurrency(
         start(self, *args, **kwargs)
 
     monkeypatch.setattr(writer_module.ChildWriter, "__init__", noted)
+    return started
+
+
+@pytest.mark.parametrize(("concurrency", "process"), [(8, False), (999, False), (1000, True)])
+def test_auto_writes_from_a_process_only_for_a_large_run_at_high_concurrency(
+    store: Store, monkeypatch: pytest.MonkeyPatch, concurrency: int, process: bool
+) -> None:
+    """``auto`` is the default: a run with enough results at concurrency 1,000 or more gets a
+    writer process, any other run the writer thread."""
+    started = _note_started(monkeypatch)
     data = [{"input": {"q": f"q{i}"}, "expected_output": f"Q{i}"} for i in range(40)]
-    options = RunOptions(concurrency=concurrency, writer="auto", process_writer_min=20)
+    options = RunOptions(concurrency=concurrency, process_writer_min=20)
+    assert options.writer == "auto"
     result = assay.evaluate(data, upper, [exact_match()], options=options, store=store)
     assert result.summary.completed == 40
     assert started == (["process"] if process else [])
+
+
+def test_auto_writes_from_the_thread_where_no_process_can_start(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A writer process ``auto`` chose that cannot start leaves the run to the writer thread;
+    one asked for by name fails the run before anything is stored."""
+
+    def unable(self: writer_module.ChildWriter, *args: Any, **kwargs: Any) -> None:
+        raise PermissionError("no new processes here")
+
+    monkeypatch.setattr(writer_module.ChildWriter, "__init__", unable)
+    data = [{"input": {"q": f"q{i}"}, "expected_output": f"Q{i}"} for i in range(40)]
+    options = RunOptions(concurrency=1000, process_writer_min=20)
+    result = assay.evaluate(data, upper, [exact_match()], options=options, store=store)
+    assert (result.summary.completed, result.summary.pass_rate) == (40, 1.0)
+    assert "writing from a thread instead" in caplog.text
+    before = len(store.experiments.list().items)
+    with pytest.raises(PermissionError):
+        assay.evaluate(
+            data,
+            upper,
+            [exact_match()],
+            options=RunOptions(concurrency=1000, writer="process"),
+            store=store,
+        )
+    assert len(store.experiments.list().items) == before
+
+
+def test_auto_never_starts_a_writer_process_from_a_frozen_application(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = _note_started(monkeypatch)
+    monkeypatch.setattr("sys.frozen", True, raising=False)
+    data = [{"input": {"q": f"q{i}"}, "expected_output": f"Q{i}"} for i in range(40)]
+    options = RunOptions(concurrency=1000, process_writer_min=20)
+    result = assay.evaluate(data, upper, [exact_match()], options=options, store=store)
+    assert result.summary.completed == 40
+    assert started == []
 
 
 def test_a_batch_the_writer_process_never_wrote_is_cancelled_at_the_end(

@@ -442,7 +442,7 @@ def resume_command(
     timeout: Annotated[float | None, typer.Option(min=0.001, help="Per attempt (s).")] = None,
     writer: Annotated[
         str, typer.Option(help="Result writer: thread, process (another CPU) or auto.")
-    ] = "thread",
+    ] = "auto",
     as_json: JsonFlag = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only the outcome: no progress bar.")

@@ -33,9 +33,9 @@ class RunOptions:
     stale_after: float = 30.0
     # "thread", "process", or "auto": a process for a run of process_writer_min results or more
     # at a concurrency of process_writer_concurrency or more (below it the thread is faster)
-    writer: str = "thread"
+    writer: str = "auto"
     process_writer_min: int = 5000
-    process_writer_concurrency: int = 2500
+    process_writer_concurrency: int = 1000
     worker: str | None = (
         None  # runner identity; a worker that already claimed the run passes its own
     )

@@ -36,7 +36,7 @@ class RunConfig(RunSettings):
     scorers: list[str | dict[str, Any]] = Field(default_factory=list)
     evaluators: list[str] = Field(default_factory=list)
     default_evaluators: bool = True
-    writer: Literal["thread", "process", "auto"] = "thread"
+    writer: Literal["thread", "process", "auto"] = "auto"
     select: Selection | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)

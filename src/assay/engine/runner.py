@@ -22,6 +22,8 @@ import asyncio
 import contextlib
 import functools
 import itertools
+import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -45,6 +47,8 @@ from assay.store.lease import FIRST_LEASE, Lease, LeaseLost
 from assay.store.plan_stream import StreamedWork
 from assay.store.planning import worker_id
 from assay.targets import Target, TargetOutput, is_sync
+
+log = logging.getLogger(__name__)
 
 #: What a run executes: planned items as a list, or read from the store page by page.
 Work = list[WorkItem] | StreamedWork
@@ -121,13 +125,22 @@ class Runner(Attempts):
         return mode == "process" or (
             expected >= self.options.process_writer_min
             and self.options.concurrency >= self.options.process_writer_concurrency
+            # a frozen application's executable is not an interpreter that runs ``-m``
+            and bool(sys.executable)
+            and not getattr(sys, "frozen", False)
         )
 
     def prewarm(self, expected: int) -> None:
-        """Start the writer process now if a run of ``expected`` results will want one."""
+        """Start the writer process now if a run of ``expected`` results will want one; when
+        ``auto`` chose it and it cannot start, the writer thread writes instead."""
         if self._child is None and self._wants_process(expected):
             url = self.store.db.url.render_as_string(hide_password=False)
-            self._child = ChildWriter(url, self.store.project_id)
+            try:
+                self._child = ChildWriter(url, self.store.project_id)
+            except OSError:
+                if self.options.writer == "process":
+                    raise
+                log.warning("could not start a writer process; writing from a thread instead")
 
     def discard(self) -> None:
         """Release a prewarmed writer process of a run that will not start."""

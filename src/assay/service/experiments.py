@@ -289,7 +289,7 @@ def resume_stored(
     concurrency: int | None = None,
     max_retries: int | None = None,
     timeout: float | None = None,
-    writer: str = "thread",
+    writer: str = "auto",
 ) -> Prepared:
     """Continue a run with the target and scorers it stored (``assay runs resume``)."""
     if writer not in ("thread", "process", "auto"):
