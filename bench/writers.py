@@ -1,13 +1,13 @@
 """Which result writer wins where: the writer thread against the writer process, by concurrency.
 
-Each cell is ``evaluate()`` of a stored dataset of ``20 × C`` items (20 waves of calls; the
+Each cell is ``evaluate()`` of a stored dataset of ``20 * C`` items (20 waves of calls; the
 dataset is saved first, untimed, in a fresh store), with a target that waits 50 ms and the
-``exact_match`` scorer, traces on. The target is an async function (``asyncio.sleep``) or a sync one
-(``time.sleep``, run on the runner's threads). Each cell runs once per round with
+``exact_match`` scorer, traces on. The target is an async function (``asyncio.sleep``) or a
+sync one (``time.sleep``, run on the runner's threads). Each cell runs once per round with
 ``writer="thread"`` and once with ``writer="process"``, alternately, in fresh interpreters, so
 both see the same load; printed as the share of the ideal rate (C / 50 ms) over the whole call,
 with the per-round ratio process / thread, and what ``writer="auto"`` picks there. CPU seconds
-are the run's process and its writer process.
+are the run's process and its writer process; peak RSS is given for each.
 
     python bench/writers.py                          # writes bench/results/writers.json
     python bench/writers.py --concurrency 500,1000 --targets async --rounds 5
@@ -89,6 +89,10 @@ def cell(kind: str, writer: str, concurrency: int) -> dict[str, Any]:
         "us_cpu_per_item": round(cpu / n * 1e6, 1),
         "p95_latency_ms": summary.p95_latency_ms,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        # the largest child waited for: the writer process, if the run had one
+        "writer_process_peak_rss_mb": round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
+        ),
     }
 
 
@@ -160,9 +164,7 @@ def main() -> None:
                 )
                 + f"; process / thread {_median(ratios):.2f} (per round); auto: {picks}"
             )
-            cells.append(
-                {"target": kind, "concurrency": concurrency, "auto": picks, "runs": runs}
-            )
+            cells.append({"target": kind, "concurrency": concurrency, "auto": picks, "runs": runs})
     report = {
         "machine": {
             "python": platform.python_version(),
