@@ -19,9 +19,10 @@ run, and engine figures are printed as a multiple of it.
   it (schema at head, the list saved before), wall and CPU time of the whole call.
 - ``memory``: peak RSS of ``evaluate()`` over a stored dataset of each size in ``--sizes`` (the
   dataset is written by another process first), and over an in-memory list of 10,000 items.
-- ``sleep``: a target that awaits 50 ms at concurrency 100, 1,000 and 5,000, no scorer; achieved
-  items/s over the ideal (concurrency / 0.05 s), over the whole run, after planning, and from
-  the first call's start to the last call's end.
+- ``sleep``: a target that awaits 50 ms at concurrency 100, 1,000 and 5,000, no scorer, the
+  default writer (``auto``: see ``bench/writers.py``); achieved items/s over the ideal
+  (concurrency / 0.05 s), over the whole run, after planning, and from the first call's start
+  to the last call's end.
 
 With ``--baseline TREE`` (another checkout, e.g. the commit before a change) the ``zero``,
 ``save`` and ``setup`` workloads of both trees run alternately, ``--rounds`` times, under the
@@ -241,13 +242,15 @@ def sleep(home: str, n: int, concurrency: int, delay: float = 0.05) -> dict[str,
         calls[1] = max(calls[1], time.perf_counter())
         return x["q"]
 
+    options = RunOptions(concurrency=concurrency)
+    process = options.writer == "process" or (
+        options.writer == "auto"
+        and n >= options.process_writer_min
+        and concurrency >= options.process_writer_concurrency
+    )
     start = time.perf_counter()
     prepared = plan(
-        store,
-        dataset="bench",
-        target=FunctionTarget(task),
-        options=RunOptions(concurrency=concurrency),
-        defer=True,
+        store, dataset="bench", target=FunctionTarget(task), options=options, defer=True
     )
     planned = time.perf_counter()
     experiment = run_sync(prepared.run())  # the loop `assay run` and evaluate() use
@@ -259,6 +262,7 @@ def sleep(home: str, n: int, concurrency: int, delay: float = 0.05) -> dict[str,
     return {
         "items": n,
         "concurrency": concurrency,
+        "writer": "process" if process else "thread",  # what the tree's default picks
         "seconds": round(end - start, 3),
         "items_per_s": round(n / (end - start)),
         "ideal_items_per_s": round(ideal),
@@ -519,7 +523,8 @@ def main() -> None:
                     shutil.rmtree(home, ignore_errors=True)
                     sleeps.append(r)
                     print(
-                        f"sleep 50 ms, concurrency {concurrency:>5}, {n:,} items, {name}: "
+                        f"sleep 50 ms, concurrency {concurrency:>5}, {n:,} items, {name} "
+                        f"(writer {r['writer']}): "
                         f"{r['items_per_s']:,} items/s = {r['of_ideal']:.1%} of ideal "
                         f"{r['ideal_items_per_s']:,} ({r['run_of_ideal']:.1%} after the "
                         f"{r['plan_seconds']} s of planning, {r['calls_of_ideal']:.1%} from the "
