@@ -1,16 +1,18 @@
 """Which result writer wins where: the writer thread against the writer process, by concurrency.
 
-Each cell is ``evaluate()`` of a stored dataset of ``20 * C`` items (20 waves of calls; the
-dataset is saved first, untimed, in a fresh store), with a target that waits 50 ms and the
-``exact_match`` scorer, traces on. The target is an async function (``asyncio.sleep``) or a
-sync one (``time.sleep``, run on the runner's threads). Each cell runs once per round with
-``writer="thread"`` and once with ``writer="process"``, alternately, in fresh interpreters, so
-both see the same load; printed as the share of the ideal rate (C / 50 ms) over the whole call,
-with the per-round ratio process / thread, and what ``writer="auto"`` picks there. CPU seconds
-are the run's process and its writer process; peak RSS is given for each.
+Each cell is ``evaluate()`` of a stored dataset of ``waves * C`` items (20 waves of calls unless
+``--waves`` says; the dataset is saved first, untimed, in a fresh store), with a target that
+waits 50 ms and the ``exact_match`` scorer, traces on. The target is an async function
+(``asyncio.sleep``) or a sync one (``time.sleep``, run on the runner's threads). Each cell runs
+once per round with ``writer="thread"`` and once with ``writer="process"``, alternately, in
+fresh interpreters, so both see the same load; printed as the share of the ideal rate (C / 50
+ms) over the whole call, with the per-round ratio process / thread, and what ``writer="auto"``
+picks there. CPU seconds are the run's process and its writer process; peak RSS is given for
+each.
 
     python bench/writers.py                          # writes bench/results/writers.json
     python bench/writers.py --concurrency 500,1000 --targets async --rounds 5
+    python bench/writers.py --concurrency 1000 --waves 5 --out /tmp/short.json
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def cell(kind: str, writer: str, concurrency: int) -> dict[str, Any]:
+def cell(kind: str, writer: str, concurrency: int, waves: int) -> dict[str, Any]:
     """One ``evaluate()`` in a fresh store (run in a process of its own)."""
     with tempfile.TemporaryDirectory(prefix="assay-writers-") as home:
         os.environ["ASSAY_HOME"] = home
@@ -52,7 +54,7 @@ def cell(kind: str, writer: str, concurrency: int) -> dict[str, Any]:
         from assay.scorers import exact_match
         from assay.store import open_store
 
-        n = WAVES * concurrency
+        n = waves * concurrency
         store = open_store(Settings(home=Path(home)))
         store.datasets.create(DatasetCreate(name="writers"))
         store.datasets.add_items(
@@ -126,12 +128,13 @@ def main() -> None:
     parser.add_argument("--concurrency", default="250,500,1000,2500")
     parser.add_argument("--targets", default="async,sync")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--waves", type=int, default=WAVES, help="Items per cell: waves * C.")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--child", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        kind, writer, concurrency = args.child
-        print(json.dumps(cell(kind, writer, int(concurrency))))
+        kind, writer, concurrency, waves = args.child
+        print(json.dumps(cell(kind, writer, int(concurrency), int(waves))))
         return
 
     sys.path.insert(0, str(SRC))
@@ -144,12 +147,12 @@ def main() -> None:
             runs: dict[str, list[dict[str, Any]]] = {"thread": [], "process": []}
             for _ in range(args.rounds):
                 for writer in runs:
-                    runs[writer].append(child(kind, writer, concurrency))
+                    runs[writer].append(child(kind, writer, concurrency, args.waves))
             ratios = [
                 p["of_ideal"] / t["of_ideal"]
                 for t, p in zip(runs["thread"], runs["process"], strict=True)
             ]
-            n = WAVES * concurrency
+            n = args.waves * concurrency
             picks = (
                 "process"
                 if n >= auto.process_writer_min and concurrency >= auto.process_writer_concurrency

@@ -34,7 +34,7 @@ class RunOptions:
     # "thread", "process", or "auto": a process for a run of process_writer_min results or more
     # at a concurrency of process_writer_concurrency or more (below it the thread is faster)
     writer: str = "auto"
-    process_writer_min: int = 5000
+    process_writer_min: int = 10_000
     process_writer_concurrency: int = 1000
     worker: str | None = (
         None  # runner identity; a worker that already claimed the run passes its own
