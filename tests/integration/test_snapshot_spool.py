@@ -95,7 +95,9 @@ def test_a_run_stopped_early_is_read_back(store: Store, read_backs: list[str]) -
     stored_aggregates_are_computed(store, run.id)  # in SQL, as the snapshot was read back
 
 
-def test_a_writer_process_run_is_spooled_by_its_runner(store: Store, read_backs: list[str]) -> None:
+def test_a_writer_process_run_is_spooled_by_its_runner(
+    store: Store, read_backs: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The runner spools the rows it sends to its writer process; the revisions the process
     reports confirm them, and the snapshot is not read back."""
     _qa(store, 700)
@@ -105,11 +107,20 @@ def test_a_writer_process_run_is_spooled_by_its_runner(store: Store, read_backs:
         await asyncio.sleep((k * 7919 % 7) / 1000)  # results finish out of plan order
         return x["q"] if k % 4 else "?"
 
+    prepared: list[bool] = []
+    prepare = snapshot.Spool.prepare
+
+    def noted(self: snapshot.Spool, experiment_id: str) -> None:
+        prepare(self, experiment_id)
+        prepared.append(self.counted is not None)
+
+    monkeypatch.setattr(snapshot.Spool, "prepare", noted)
     options = RunOptions(concurrency=16, writer="process", batch_size=50)
     run = assay.evaluate(
         "qa", answer, [exact_match(), contains("q")], options=options, store=store, quiet=True
     )
     assert run.summary.completed == 700
+    assert prepared == [True]  # built while the process committed its last batches
     assert read_backs == []
     _stored_is_read_back(store, run.id)
     stored_aggregates_are_computed(store, run.id)
@@ -218,6 +229,49 @@ def test_a_spool_fed_by_a_writer_process_holds_the_run_once_confirmed(
         assert [i.decode() for i in archive["item_ids"]] == [f"item-{i}" for i in range(5)]
     else:
         assert out.getvalue() == b""
+
+
+@pytest.mark.parametrize(
+    ("revisions", "whole"), [([1, 2], True), ([1, 3], False)], ids=["confirmed", "declined"]
+)
+def test_a_spool_prepared_ahead_stores_what_it_would_have_built_at_the_end(
+    store: Store, revisions: list[int | None], whole: bool
+) -> None:
+    """What a writer process sent is built into the archive and the page aggregates before the
+    process has committed it; the run's end still checks the revisions, and stores the same
+    archive the spool would have built then."""
+    ids = sequential_ids(5, id_base())
+    ahead, at_end = (snapshot.Spool(ids[0], 5, page=2) for _ in range(2))
+    for spool in (ahead, at_end):
+        spool.add_sent(_rows(ids, [1, 0, 3]))
+    ahead.prepare("run")  # not every planned result yet: nothing is built
+    assert ahead.counted is None
+    for spool in (ahead, at_end):
+        spool.add_sent(_rows(ids, [2, 4]))
+    ahead.prepare("run")
+    assert ahead.counted == at_end.tally.aggregates("run")
+    outs = []
+    for spool in (ahead, at_end):
+        out = io.BytesIO()
+        assert not spool.write(store, "no-such-run", 3, out)  # its revisions not known yet
+        spool.confirm(revisions)
+        assert spool.write(store, "no-such-run", 3, out) is whole
+        spool.close()
+        outs.append(out.getvalue())
+    assert outs[0] == outs[1]
+    assert (outs[0] != b"") is whole
+
+
+def test_a_spool_leaves_to_the_end_the_judge_spreads_it_did_not_count(store: Store) -> None:
+    ids = sequential_ids(2, id_base())
+    rows = _rows(ids, [0, 1])
+    # a spread's value the JSON column would not keep as it is: read back from the store
+    rows.scores[:] = [(*r[:14], {"repetitions": 2, "std": math.nan}) for r in rows.scores]
+    spool = snapshot.Spool(ids[0], 2, page=2)
+    spool.add_sent(rows)
+    spool.prepare("run")
+    assert spool.counted is None
+    spool.close()
 
 
 @pytest.mark.parametrize(

@@ -22,10 +22,11 @@ import sys
 import tempfile
 import zipfile
 from array import array
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import IO, Any
 
 import orjson
+from pydantic import BaseModel
 
 from assay.domain import ResultStatus, ScoreSource
 from assay.errors import InvalidInput
@@ -202,6 +203,8 @@ class Spool:
         self.valid = True
         self._unconfirmed = False  # batches sent to a writer process, revisions not yet known
         self.tally = RunTally()  # the run page's aggregates, counted as they are written
+        self._ready: IO[bytes] | None = None  # the archive, built ahead (see :meth:`prepare`)
+        self.counted: list[tuple[Hashable, BaseModel]] | None = None  # the aggregates, ahead
 
     def add(self, rows: Rows, revision: int | None) -> None:
         """Take a committed batch; ``revision``: the run's data revision after it (None: the
@@ -264,6 +267,24 @@ class Spool:
         _add_page(self._cols, self._ids, self._rows, self._scores)
         self._rows, self._scores = [], []
 
+    def prepare(self, experiment_id: str) -> None:
+        """Build the archive and the page aggregates now, if every planned result is here and
+        the spool counted the judge spreads itself: what a writer process is still committing
+        is already in the spool, so its last commits need not be waited for. :meth:`write`
+        then checks the run's revisions as always and stores these."""
+        if not self.valid or self._next != self.total or self._ready is not None:
+            return
+        spreads = self.tally.judge_spreads()
+        if spreads is None:  # read from the store, once everything is committed
+            return
+        if self._rows:
+            self._flush()
+        self._cols.judge_spreads = spreads
+        ready = self._cols.file()
+        _archive(self._cols, self._ids, ready)
+        self._ready = ready
+        self.counted = self.tally.aggregates(experiment_id)
+
     def write(self, store: Store, experiment_id: str, revision: int, out: IO[bytes]) -> bool:
         """Write the archive to ``out`` if the spool holds the run as the store has it at
         ``revision`` (read after the run ended); False, writing nothing, if it does not."""
@@ -275,6 +296,10 @@ class Spool:
             or revision != self.batches + 1
         ):
             return False
+        if self._ready is not None:
+            self._ready.seek(0)
+            shutil.copyfileobj(self._ready, out, 1 << 20)
+            return True
         if self._rows:
             self._flush()
         counted = self.tally.judge_spreads()
@@ -391,7 +416,7 @@ def store_snapshot(store: Store, experiment_id: str, spool: Spool | None = None)
         revision = found
         with tempfile.TemporaryFile() as out:
             if spool is not None and spool.write(store, experiment_id, revision, out):
-                counted = spool.tally.aggregates(experiment_id)
+                counted = spool.counted or spool.tally.aggregates(experiment_id)
             else:
                 write(store, experiment_id, out)
             run_frames.save_file(store.db, experiment_id, revision, out, out.tell())

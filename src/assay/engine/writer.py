@@ -109,6 +109,10 @@ class ResultWriter:
         self._queue.put(_STOP)
         self._thread.join()
         if self.child is not None:
+            spool = self.spool
+            if spool is not None and spool.valid:
+                # everything is sent: build the snapshot while the process commits the rest
+                self._spool(functools.partial(spool.prepare, self.experiment_id))
             try:
                 self.stored = self.child.close()
             except StorageError as exc:
@@ -173,7 +177,7 @@ class ResultWriter:
                 self.error = StorageError(f"result writer process failed: {exc}")
                 return
             if spool is not None:
-                self._spool(spool.add_sent, rows)
+                self._spool(functools.partial(spool.add_sent, rows))
             self.written += len(batch)
             return
 
@@ -193,16 +197,16 @@ class ResultWriter:
             self.error = exc
             return
         if spool is not None:
-            self._spool(functools.partial(spool.add, revision=revision), rows)
+            self._spool(functools.partial(spool.add, rows, revision))
         self.written += len(batch)
         self.stored = self.written
         if self.on_written is not None:
             self.on_written(self.written)
 
-    def _spool(self, add: Callable[[Rows], None], rows: Rows) -> None:
+    def _spool(self, step: Callable[[], None]) -> None:
         assert self.spool is not None
         try:
-            add(rows)
+            step()
         except Exception:  # the spool is only a shortcut: the snapshot is read back
             log.warning("could not spool the snapshot of %s", self.experiment_id, exc_info=True)
             self.spool.close()
