@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from typing import Any
 
@@ -312,11 +313,18 @@ def test_auto_writes_from_the_thread_where_no_process_can_start(
     assert len(store.experiments.list().items) == before
 
 
-def test_auto_never_starts_a_writer_process_from_a_frozen_application(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("frozen", "executable"),
+    [(True, sys.executable), (False, "/usr/bin/uwsgi"), (False, ""), (False, "C:\\App\\app.exe")],
+)
+def test_auto_starts_a_writer_process_only_where_the_executable_is_python(
+    store: Store, monkeypatch: pytest.MonkeyPatch, frozen: bool, executable: str
 ) -> None:
+    """A frozen application's executable, or that of a program embedding Python, would not run
+    ``-m assay.store.writer_process``: ``auto`` keeps the writer thread there."""
     started = _note_started(monkeypatch)
-    monkeypatch.setattr("sys.frozen", True, raising=False)
+    monkeypatch.setattr("sys.frozen", frozen, raising=False)
+    monkeypatch.setattr("sys.executable", executable)
     data = [{"input": {"q": f"q{i}"}, "expected_output": f"Q{i}"} for i in range(40)]
     options = RunOptions(concurrency=1000, process_writer_min=20)
     result = assay.evaluate(data, upper, [exact_match()], options=options, store=store)
