@@ -369,7 +369,8 @@ def test_to_pandas_or_a_clear_error(store: Store) -> None:
         assert list(frame["score.exact_match"]) == [1.0, 1.0]
 
 
-async def test_cancelling_the_caller_cancels_the_run(store: Store) -> None:
+@pytest.mark.parametrize("writer", ["thread", "process"])
+async def test_cancelling_the_caller_cancels_the_run(store: Store, writer: str) -> None:
     never = asyncio.Event()
 
     async def slow(x: Any) -> Any:
@@ -380,7 +381,13 @@ async def test_cancelling_the_caller_cancels_the_run(store: Store) -> None:
 
     data = [{"input": str(i)} for i in range(200)]
     task = asyncio.create_task(
-        assay.evaluate_async(data, slow, concurrency=2, name="interrupted", store=store)
+        assay.evaluate_async(
+            data,
+            slow,
+            name="interrupted",
+            store=store,
+            options=RunOptions(concurrency=2, writer=writer),
+        )
     )
     while (
         not store.experiments.list().items
