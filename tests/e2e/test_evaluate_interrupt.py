@@ -81,7 +81,11 @@ def workdir(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return tmp_path, env
 
 
-def start_until_some_results(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+def start_until_some_results(
+    tmp_path: Path, env: dict[str, str], *, session: bool = False
+) -> subprocess.Popen[str]:
+    """The script, once it has stored some results; ``session``: in a process group of its own
+    (as a terminal's foreground job), which a test can signal whole."""
     proc = subprocess.Popen(
         [sys.executable, "script.py"],
         cwd=tmp_path,
@@ -90,6 +94,7 @@ def start_until_some_results(tmp_path: Path, env: dict[str, str]) -> subprocess.
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=interruptible,
+        start_new_session=session,
     )
     deadline = time.monotonic() + 120
     while completed(tmp_path / "assay.db") < 10:
@@ -144,6 +149,35 @@ def test_ctrl_c_says_how_to_resume_and_the_run_resumes(
     shown = assay_cli(env, tmp_path, "runs", "show", run_id)
     assert "cancelled" in shown.stdout
     assert f"assay runs resume {run_id}" in shown.stdout
+    resume_and_check(tmp_path, env, run_id)
+
+
+def test_ctrl_c_at_the_terminal_leaves_the_writer_process_to_finish(
+    workdir: tuple[Path, dict[str, str]],
+) -> None:
+    """A terminal's Ctrl+C reaches every process of its foreground group. The writer process
+    runs in a session of its own, so it does not die with the signal: it commits what the run
+    sends it as the run stops, and the run ends cancelled, as with the writer thread."""
+    tmp_path, env = workdir
+    script = SCRIPT.replace(
+        "concurrency=2, resume=resume",
+        'resume=resume, options=RunOptions(concurrency=2, writer="process", batch_size=5)',
+    ).replace(
+        "import assay, json, sys", "import assay, json, sys\nfrom assay.engine import RunOptions"
+    )
+    (tmp_path / "script.py").write_text(script)
+    proc = start_until_some_results(tmp_path, env, session=True)
+    os.killpg(proc.pid, signal.SIGINT)  # the whole group, as the terminal sends it
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert "writer" not in err, err  # the writer process neither died nor failed the run
+    run_id = experiment_id(tmp_path / "assay.db")
+    assert f"assay runs resume {run_id}" in err
+    with sqlite3.connect(tmp_path / "assay.db") as conn:
+        # not "failed" with the writer process's KeyboardInterrupt as its error
+        assert conn.execute("SELECT status, error FROM experiments").fetchall() == [
+            ("cancelled", "cancelled")
+        ]
     resume_and_check(tmp_path, env, run_id)
 
 

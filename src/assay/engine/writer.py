@@ -224,12 +224,17 @@ class ChildWriter:
         self.project_id = project_id
         self.busy_timeout_ms = busy_timeout_ms
         path = os.pathsep.join(p for p in sys.path if p)
+        # Out of the terminal's foreground process group (a session of its own; on Windows, a
+        # group that Ctrl+C does not reach): a Ctrl+C there stops the run, which then sends
+        # its last batches, and the process must live to commit them.
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "assay.store.writer_process"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": path},
+            start_new_session=True,
+            creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
         )
         assert self.proc.stdin is not None
         self._stdin = self.proc.stdin
