@@ -38,10 +38,11 @@ def planned_run(store: Store) -> str:
     return experiment.id
 
 
-def options(worker: str, clock: FakeClock) -> RunOptions:
+def options(worker: str, clock: FakeClock, writer: str = "thread") -> RunOptions:
     # The monitor never wakes during the test: only the slots' lease checks can stop A.
     return RunOptions(
         concurrency=1,
+        writer=writer,
         worker=worker,
         stale_after=30.0,
         heartbeat_interval=3600.0,
@@ -61,8 +62,11 @@ def target(fn: Callable[[dict[str, Any]], str], is_async: bool) -> FunctionTarge
     return FunctionTarget(call)
 
 
+@pytest.mark.parametrize("writer", ["thread", "process"])
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
-def test_a_paused_runner_stops_once_another_took_its_run_over(store: Store, is_async: bool) -> None:
+def test_a_paused_runner_stops_once_another_took_its_run_over(
+    store: Store, is_async: bool, writer: str
+) -> None:
     run = planned_run(store)
     clock = FakeClock()
     calls: list[tuple[str, int]] = []
@@ -80,7 +84,7 @@ def test_a_paused_runner_stops_once_another_took_its_run_over(store: Store, is_a
             takeover_at.append(len(calls))
         return f"A{data['n']}"
 
-    runner_a = Runner(store, target(task_a, is_async), (), options("host-a:1:a", clock))
+    runner_a = Runner(store, target(task_a, is_async), (), options("host-a:1:a", clock, writer))
     with pytest.raises(LeaseLost):
         asyncio.run(runner_a.run(run))
 
