@@ -242,17 +242,16 @@ def sleep(home: str, n: int, concurrency: int, delay: float = 0.05) -> dict[str,
         calls[1] = max(calls[1], time.perf_counter())
         return x["q"]
 
-    options = RunOptions(concurrency=concurrency)
-    process = options.writer == "process" or (
-        options.writer == "auto"
-        and n >= options.process_writer_min
-        and concurrency >= options.process_writer_concurrency
-    )
     start = time.perf_counter()
     prepared = plan(
-        store, dataset="bench", target=FunctionTarget(task), options=options, defer=True
+        store,
+        dataset="bench",
+        target=FunctionTarget(task),
+        options=RunOptions(concurrency=concurrency),
+        defer=True,
     )
     planned = time.perf_counter()
+    process = prepared.runner._child is not None  # the writer process the plan started, if any
     experiment = run_sync(prepared.run())  # the loop `assay run` and evaluate() use
     end = time.perf_counter()
     summary = store.experiments.summary(experiment.id)

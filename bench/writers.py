@@ -6,9 +6,9 @@ waits 50 ms and the ``exact_match`` scorer, traces on. The target is an async fu
 (``asyncio.sleep``) or a sync one (``time.sleep``, run on the runner's threads). Each cell runs
 once per round with ``writer="thread"`` and once with ``writer="process"``, alternately, in
 fresh interpreters, so both see the same load; printed as the share of the ideal rate (C / 50
-ms) over the whole call, with the per-round ratio process / thread, and what ``writer="auto"``
-picks there. CPU seconds are the run's process and its writer process; peak RSS is given for
-each.
+ms) over the whole call, with the per-round ratio process / thread; the rule ``writer="auto"``
+follows is printed first. CPU seconds are the run's process and its writer process; peak RSS
+is given for each.
 
     python bench/writers.py                          # writes bench/results/writers.json
     python bench/writers.py --concurrency 500,1000 --targets async --rounds 5
@@ -141,6 +141,11 @@ def main() -> None:
     from assay.engine import RunOptions
 
     auto = RunOptions()
+    rule = (
+        f"writer='auto' (the default) uses the process for {auto.process_writer_min:,} results or"
+        f" more at concurrency {auto.process_writer_concurrency:,} or more"
+    )
+    print(rule)
     cells: list[dict[str, Any]] = []
     for kind in args.targets.split(","):
         for concurrency in (int(c) for c in args.concurrency.split(",")):
@@ -153,11 +158,6 @@ def main() -> None:
                 for t, p in zip(runs["thread"], runs["process"], strict=True)
             ]
             n = args.waves * concurrency
-            picks = (
-                "process"
-                if n >= auto.process_writer_min and concurrency >= auto.process_writer_concurrency
-                else "thread"
-            )
             print(
                 f"{kind} target, concurrency {concurrency:>5}, {n:,} items: "
                 + "; ".join(
@@ -165,9 +165,9 @@ def main() -> None:
                     f"({_median([r['us_cpu_per_item'] for r in rs])} µs CPU/item)"
                     for w, rs in runs.items()
                 )
-                + f"; process / thread {_median(ratios):.2f} (per round); auto: {picks}"
+                + f"; process / thread {_median(ratios):.2f} (per round)"
             )
-            cells.append({"target": kind, "concurrency": concurrency, "auto": picks, "runs": runs})
+            cells.append({"target": kind, "concurrency": concurrency, "runs": runs})
     report = {
         "machine": {
             "python": platform.python_version(),
@@ -175,6 +175,7 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "load_average_1m": os.getloadavg()[0],
         },
+        "auto": rule,
         "cells": cells,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

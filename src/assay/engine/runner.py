@@ -23,9 +23,6 @@ import contextlib
 import functools
 import itertools
 import logging
-import os
-import re
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -51,16 +48,6 @@ from assay.store.planning import worker_id
 from assay.targets import Target, TargetOutput, is_sync
 
 log = logging.getLogger(__name__)
-#: The file names of interpreters that run ``-m``: python3, python3.12, pythonw.exe, pypy3, ...
-_INTERPRETER = re.compile(r"(python|pypy)[\d.]*w?(\.exe)?", re.IGNORECASE)
-
-
-def _runs_python_m() -> bool:
-    """Whether ``sys.executable -m`` runs a module here: not in a frozen application, nor where
-    Python is embedded in another program (whose executable is that program's)."""
-    name = os.path.basename(sys.executable or "")
-    return not getattr(sys, "frozen", False) and _INTERPRETER.fullmatch(name) is not None
-
 
 #: What a run executes: planned items as a list, or read from the store page by page.
 Work = list[WorkItem] | StreamedWork
@@ -137,7 +124,7 @@ class Runner(Attempts):
         return mode == "process" or (
             expected >= self.options.process_writer_min
             and self.options.concurrency >= self.options.process_writer_concurrency
-            and _runs_python_m()
+            and ChildWriter.can_start()
         )
 
     def prewarm(self, expected: int) -> None:

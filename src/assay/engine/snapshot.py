@@ -416,7 +416,9 @@ def store_snapshot(store: Store, experiment_id: str, spool: Spool | None = None)
         revision = found
         with tempfile.TemporaryFile() as out:
             if spool is not None and spool.write(store, experiment_id, revision, out):
-                counted = spool.counted or spool.tally.aggregates(experiment_id)
+                counted = spool.counted
+                if counted is None:  # not prepared ahead
+                    counted = spool.tally.aggregates(experiment_id)
             else:
                 write(store, experiment_id, out)
             run_frames.save_file(store.db, experiment_id, revision, out, out.tell())

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -31,6 +32,8 @@ from assay.store.recording import Rows, completion_rows
 from assay.store.writer_process import retry_storage, write_frame
 
 log = logging.getLogger(__name__)
+#: The file names of interpreters that run ``-m``: python3, python3.12, pythonw.exe, pypy3, ...
+_INTERPRETER = re.compile(r"(python|pypy)[\d.]*w?(\.exe)?", re.IGNORECASE)
 _STOP = object()
 _WAKE = object()
 EAGER = 1000  # a batch this large is written as soon as nothing more is waiting
@@ -70,10 +73,7 @@ class ResultWriter:
         self.fresh = first_job is not None and lease is not None
         self.spool = spool if self.fresh else None
         if child is not None:
-            if self.fresh:
-                child.start(experiment_id, lease, fresh=True)
-            else:
-                child.start(experiment_id, lease)
+            child.start(experiment_id, lease, fresh=self.fresh)
         self.written = 0
         #: Results this writer knows to be committed: its own commits, or what its process
         #: reported when it ended (a batch sent to a process may yet fail).
@@ -218,6 +218,14 @@ def get_nowait(q: queue.SimpleQueue[Entry | object]) -> Entry | object:
 
 class ChildWriter:
     """A writer process started ahead of a run (its imports overlap with planning)."""
+
+    @staticmethod
+    def can_start() -> bool:
+        """Whether ``sys.executable -m`` runs the writer's module here: not in a frozen
+        application, nor where Python is embedded in another program (whose executable is
+        that program's)."""
+        name = os.path.basename(sys.executable or "")
+        return not getattr(sys, "frozen", False) and _INTERPRETER.fullmatch(name) is not None
 
     def __init__(self, url: str, project_id: str, *, busy_timeout_ms: int = 30_000) -> None:
         self.url = url

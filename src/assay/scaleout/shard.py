@@ -153,8 +153,8 @@ class InboxSink:
         self.sent = 0
         self.revisions: list[int | None] = []  # the driver writes: none known here
 
-    def start(self, experiment_id: str, lease: Lease | None = None) -> None:
-        del experiment_id, lease  # the driver writes, under its own lease
+    def start(self, experiment_id: str, lease: Lease | None = None, *, fresh: bool = False) -> None:
+        del experiment_id, lease, fresh  # the driver writes, under its own lease
 
     def send(self, rows: Rows, cached: list[CachedResponse]) -> None:
         ray.get(self.coordinator.push.remote(rows, cached))
