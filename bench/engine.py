@@ -19,6 +19,11 @@ run, and engine figures are printed as a multiple of it.
   it (schema at head, the list saved before), wall and CPU time of the whole call.
 - ``memory``: peak RSS of ``evaluate()`` over a stored dataset of each size in ``--sizes`` (the
   dataset is written by another process first), and over an in-memory list of 10,000 items.
+- ``inline``: what a first ``evaluate()`` of a list costs at high concurrency: a new inline list
+  of N items (its dataset does not exist yet) in a store at head, an async target that awaits
+  50 ms, ``exact_match``, concurrency 1,000; wall time over the ideal, when the first call
+  started and how long after the last call ended ``evaluate()`` returned. Alternated with
+  ``--baseline``, ``--rounds`` times.
 - ``sleep``: a target that awaits 50 ms at concurrency 100, 1,000 and 5,000, no scorer, the
   default writer (``auto``: see ``bench/writers.py``); achieved items/s over the ideal
   (concurrency / 0.05 s), over the whole run, after planning, and from the first call's start
@@ -159,7 +164,7 @@ def save(home: str, n: int) -> dict[str, Any]:
     out: dict[str, Any] = {"items": n, "load_average_1m": os.getloadavg()[0]}
     for label, data, version in (("new", rows, 1), ("changed", changed, 2), ("same", changed, 2)):
         start, cpu = time.perf_counter(), _cpu()
-        _, saved, _ = dataset_ref(data, store, "save")
+        saved = dataset_ref(data, store, "save")[1]
         elapsed, cpu = time.perf_counter() - start, _cpu() - cpu
         if saved != version:
             raise SystemExit(f"{label}: saved version {saved}, expected {version}")
@@ -227,6 +232,53 @@ def memory(home: str, n: int, inline: bool) -> dict[str, Any]:
     }
 
 
+def inline(home: str, n: int, concurrency: int = 1_000, delay: float = 0.05) -> dict[str, Any]:
+    """``evaluate()`` of a new inline list of ``n`` items with a ``delay`` target."""
+    import importlib
+
+    import assay
+    from assay.config import Settings
+    from assay.scorers import exact_match
+
+    importlib.import_module("assay.analysis.service")
+    importlib.import_module("assay.engine")
+    data = [{"input": {"q": f"new {i}"}, "expected_output": f"new {i}"} for i in range(n)]
+    calls = [0.0, 0.0]  # when the first call started, when the last one ended
+
+    async def task(x: dict[str, str]) -> str:
+        if not calls[0]:
+            calls[0] = time.perf_counter()
+        await asyncio.sleep(delay)
+        calls[1] = max(calls[1], time.perf_counter())
+        return x["q"]
+
+    start, cpu = time.perf_counter(), _cpu()
+    result = assay.evaluate(
+        data,
+        task,
+        [exact_match()],
+        name="inline",
+        concurrency=concurrency,
+        settings=Settings(home=Path(home)),
+        quiet=True,
+    )
+    end, cpu = time.perf_counter(), _cpu() - cpu
+    if result.summary.completed != n:
+        raise SystemExit(f"unexpected outcome: {result.summary}")
+    ideal = concurrency / delay
+    return {
+        "items": n,
+        "concurrency": concurrency,
+        "seconds": round(end - start, 3),
+        "of_ideal": round(n / (end - start) / ideal, 3),
+        "first_call_s": round(calls[0] - start, 3),
+        "after_last_call_s": round(end - calls[1], 3),
+        "calls_of_ideal": round(n / (calls[1] - calls[0]) / ideal, 3),
+        "cpu_seconds": round(cpu, 2),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+    }
+
+
 def sleep(home: str, n: int, concurrency: int, delay: float = 0.05) -> dict[str, Any]:
     from assay.engine import RunOptions, plan
     from assay.sync import run_sync
@@ -291,6 +343,7 @@ WORKLOADS = {
     "setup",
     "memory",
     "memory-inline",
+    "inline",
     "sleep",
 }
 
@@ -310,6 +363,8 @@ def _run_child(argv: list[str]) -> dict[str, Any]:
         return memory(home, n, inline=kind == "memory-inline")
     if kind == "sleep":
         return sleep(home, n, int(argv[3]))
+    if kind == "inline":
+        return inline(home, n)
     if kind == "floor":
         return floor(n)
     raise SystemExit(f"unknown workload {kind}")
@@ -412,7 +467,7 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="Another checkout to compare against.")
     parser.add_argument(
         "--only",
-        default="zero,save,setup,memory,sleep",
+        default="zero,save,setup,memory,inline,sleep",
         help="Workloads to run, comma-separated.",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="Where to write the JSON.")
@@ -513,6 +568,23 @@ def main() -> None:
                     f"{r['peak_rss_mb']} MB (with the list {r['rss_before_mb']} MB)"
                 )
             report["memory"] = mems
+        if "inline" in only:
+            inlines: list[dict[str, Any]] = []
+            for _ in range(args.rounds):
+                for name, src in trees.items():  # alternately, under the same load
+                    home = homes.fresh(src, 10)
+                    r = child(src, "inline", home, args.items) | {"tree": name}
+                    shutil.rmtree(home, ignore_errors=True)
+                    inlines.append(r)
+                    print(
+                        f"evaluate() of a new inline list of {args.items:,} items, 50 ms, "
+                        f"concurrency 1,000, {name}: {r['of_ideal']:.1%} of ideal "
+                        f"({r['seconds']} s); first call after {r['first_call_s'] * 1000:.0f} "
+                        f"ms, {r['calls_of_ideal']:.1%} from the first call to the last, "
+                        f"returned {r['after_last_call_s'] * 1000:.0f} ms after it; "
+                        f"peak RSS {r['peak_rss_mb']} MB"
+                    )
+            report["inline"] = inlines
         if "sleep" in only:
             sleeps = []
             for concurrency, n in ((100, 10_000), (1_000, 20_000), (5_000, 50_000)):

@@ -67,10 +67,10 @@ def test_plain_rows_rows_to_clean_and_records_save_the_same_content(store: Store
         plain[i] if i % 3 == 0 else to_clean[i] if i % 3 == 1 else records[i] for i in range(30)
     ]
 
-    dataset, version, created = dataset_ref(plain, store, "plain")
+    dataset, version, created, _ = dataset_ref(plain, store, "plain")
     assert (version, created) == (1, True)
     for same in (to_clean, records, mixed):  # the same content: found, not saved again
-        assert dataset_ref(same, store, "other") == (dataset, 1, False)
+        assert dataset_ref(same, store, "other") == (dataset, 1, False, None)
     for rows, name in ((to_clean, "cleaned"), (mixed, "mixed")):
         dataset_ref(rows, store, name, dataset=name)  # saved into a dataset of its own
         assert _stored(store, name) == _stored(store, "plain")
@@ -120,10 +120,10 @@ def test_a_changed_list_matches_stored_items_whatever_their_keys_order(store: St
         }
 
     first = [row(i, reverse=False) for i in range(12)]
-    dataset, version, _ = dataset_ref(first, store, "keys")
+    dataset, version, _, _ = dataset_ref(first, store, "keys")
     ids = {i.input["zz"]["y"]: i.id for i in store.datasets.list_items(dataset).items}
     changed = [row(i, reverse=True) for i in range(1, 12)] + [row(99, reverse=True)]
-    _, changed_version, created = dataset_ref(changed, store, "keys")
+    _, changed_version, created, _ = dataset_ref(changed, store, "keys")
     assert (changed_version, created) == (version + 1, False)
     change = store.datasets.versions(dataset)[0]
     assert (change.added, change.removed, change.item_count) == (1, 1, 12)

@@ -132,6 +132,8 @@ def test_a_score_added_during_the_run_is_read_back(
 ) -> None:
     def answer(x: dict[str, str]) -> str:
         if x["q"] == "q60":  # a person scores an earlier result while the run goes on
+            while not store.experiments.list(search="scored during the run").items:
+                time.sleep(0.01)  # the run's plan (and its new dataset) is being written
             run = store.experiments.get("scored during the run")
             while store.experiments.summary(run.id).completed == 0:
                 time.sleep(0.01)

@@ -27,6 +27,7 @@ from assay.interpreter import relaxed_gc
 from assay.scoring import Scorer, build
 from assay.store import Store
 from assay.store.experiment_plans import PlannedRun
+from assay.store.staged_list import StagedList
 from assay.targets import BuildContext, Target, create_target
 
 
@@ -63,6 +64,7 @@ def plan(
     evaluators: Sequence[str] = (),
     use_defaults: bool = True,
     sequential: SequentialSettings | None = None,
+    staged: StagedList | None = None,
 ) -> Prepared:
     """Create the experiment and its result rows; return it with a runner for it.
 
@@ -76,13 +78,15 @@ def plan(
 
     ``sequential`` stops the run once its comparison with a baseline is settled
     (:mod:`assay.engine.sequential`); its settings and seed go into the run's metadata.
+
+    A ``staged`` list (:mod:`assay.store.staged_list`) is the dataset, written with the plan.
     """
     options = options or RunOptions()
     built, recorded = build_scorers(scorers)
     spec = target.spec()
-    found = store.datasets.get(dataset)
+    found = staged.dataset if staged is not None else store.datasets.get(dataset)
     saved = [store.evaluators.get(ref) for ref in evaluators]
-    if use_defaults:
+    if use_defaults and staged is None:  # a dataset not written yet has no defaults
         chosen = {e.name for e in saved}
         saved += [e for e in store.evaluators.defaults(found.id) if e.name not in chosen]
     extra = saved_scorers(saved, taken={s.name for s in built})
@@ -113,7 +117,10 @@ def plan(
     try:
         with relaxed_gc():
             planned = store.experiments.prepare(
-                data, config_hash=config_hash(spec, recorded, evaluator_ids), stream=True
+                data,
+                config_hash=config_hash(spec, recorded, evaluator_ids),
+                stream=True,
+                staged=staged,
             )
             if not defer:
                 planned.commit()

@@ -43,14 +43,14 @@ from assay.scoring import Scorer
 from assay.store import CachedResponse, Store
 from assay.store.experiment_plans import PlannedRun
 from assay.store.lease import FIRST_LEASE, Lease, LeaseLost
-from assay.store.plan_stream import StreamedWork
+from assay.store.plan_stream import HeldWork, StreamedWork
 from assay.store.planning import worker_id
 from assay.targets import Target, TargetOutput, is_sync
 
 log = logging.getLogger(__name__)
 
 #: What a run executes: planned items as a list, or read from the store page by page.
-Work = list[WorkItem] | StreamedWork
+Work = list[WorkItem] | StreamedWork | HeldWork
 
 _CHUNK_SECONDS = 0.002
 _MAX_CHUNK = 256
@@ -276,13 +276,13 @@ class Runner(Attempts):
         try:
             if outer_cancelled:
                 raise asyncio.CancelledError
+            if first_job is not None and not writer.first_job_done and writer.error is not None:
+                raise writer.error  # the plan itself could not be written: nothing was stored
             if self._lost:
                 raise LeaseLost(
                     f"experiment {experiment.id}: another runner took it over; this one stopped",
                     field="experiment",
                 )
-            if first_job is not None and not writer.first_job_done and writer.error is not None:
-                raise writer.error  # the plan itself could not be written: nothing was stored
             await asyncio.to_thread(store_snapshot, self.store, experiment.id, writer.spool)
         finally:
             if writer.spool is not None:

@@ -4,7 +4,7 @@ or an inline list of items, saved content-addressed as a dataset version."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -12,6 +12,7 @@ from assay.domain import Dataset, DatasetCreate, ItemCreate, list_content_hash
 from assay.domain.item_values import NewItem, is_plain_item, new_item_hash
 from assay.errors import InvalidInput, NotFound, from_validation
 from assay.store import Store
+from assay.store.staged_list import STAGE_MAX, StagedList, stage_list
 
 Data = str | Dataset | Sequence[dict[str, Any] | ItemCreate]
 
@@ -58,21 +59,38 @@ def _content_message(digest: str) -> str:
     return f"{SAVED_BY} content sha256:{digest}"
 
 
+class DataRef(NamedTuple):
+    """The dataset a run of :func:`~assay.evaluation.evaluate` uses."""
+
+    dataset: str  # its id
+    version: int | None  # the version to pin; None: the current one
+    created: bool  # saved by this call (deleted again if the run cannot be planned)
+    staged: StagedList | None = None  # a new list's dataset, written when its run starts
+
+
 def dataset_ref(
-    data: Data, store: Store, name: str | None, task: Any = None, dataset: str | None = None
-) -> tuple[str, int | None, bool]:
-    """The dataset to run (id, version to pin or None for current, created by this call).
+    data: Data,
+    store: Store,
+    name: str | None,
+    task: Any = None,
+    dataset: str | None = None,
+    *,
+    stage: bool = False,
+) -> DataRef:
+    """The dataset to run.
 
     An inline list is content-addressed: a list whose items (input, expected output, context,
     metadata, tags, in any order) were saved before runs that same dataset version, so its
     items keep their ids. Otherwise the list is saved into the dataset ``dataset``, else one
     named after ``name`` or the task function: a changed list becomes a new version of it,
-    unchanged items keep their ids.
+    unchanged items keep their ids. With ``stage``, a list whose dataset does not exist yet
+    (and of at most :data:`~assay.store.staged_list.STAGE_MAX` items) is checked and built
+    but not written: its run writes it (see :mod:`assay.store.staged_list`).
     """
     if isinstance(data, str):
-        return store.datasets.get(data).id, None, False
+        return DataRef(store.datasets.get(data).id, None, False)
     if isinstance(data, Dataset):
-        return data.id, None, False
+        return DataRef(data.id, None, False)
     if isinstance(data, Sequence):
         if not data:
             raise InvalidInput("data holds no items", field="data")
@@ -81,23 +99,31 @@ def dataset_ref(
         if dataset is None:
             found = store.datasets.find_content(message)
             if found is not None:
-                return found[0], found[1], False
+                return DataRef(found[0], found[1], False)
         target = dataset or _inline_name(store, name, task, message[-8:])
-        change, created = store.datasets.sync_items(
-            target,
-            items,
-            create=DatasetCreate(
-                name=target,
-                description="Saved by assay.evaluate() from an inline list of items",
-                metadata={"saved_by": SAVED_BY},
-            ),
-            message=message,
-            keys=keys,
+        create = DatasetCreate(
+            name=target,
+            description="Saved by assay.evaluate() from an inline list of items",
+            metadata={"saved_by": SAVED_BY},
         )
-        return change.dataset_id, change.version, created
+        if stage and len(items) <= STAGE_MAX and not _exists(store, target):
+            staged = stage_list(store.project_id, items, create, message)
+            return DataRef(staged.dataset.id, staged.dataset.version, False, staged)
+        change, created = store.datasets.sync_items(
+            target, items, create=create, message=message, keys=keys
+        )
+        return DataRef(change.dataset_id, change.version, created)
     raise InvalidInput(
         "data must be a dataset name or id, a Dataset, or a list of items", field="data"
     )
+
+
+def _exists(store: Store, ref: str) -> bool:
+    try:
+        store.datasets.get(ref)
+    except NotFound:
+        return False
+    return True
 
 
 def _inline_name(store: Store, name: str | None, task: Any, suffix: str) -> str:

@@ -126,6 +126,7 @@ async def evaluate_async(
             dataset_name=dataset,
             options=options or RunOptions.from_settings(run, retry_errors=retry_errors),
             sequential=run.sequential,
+            executor=executor,
         )
         prepared = executors.place(prepared, executor, ray_address)
         try:
@@ -175,6 +176,7 @@ def _prepare(
     options: RunOptions,
     dataset_name: str | None = None,
     sequential: SequentialSettings | None = None,
+    executor: str = "local",
 ) -> Prepared:
     target = as_target(task, store, settings)
     if resume_id is not None:
@@ -182,7 +184,12 @@ def _prepare(
     if data is None:
         raise InvalidInput("data is required unless resuming", field="data")
     build_scorers(scorers)  # fail on a bad scorer before saving anything
-    dataset, version, created = dataset_ref(data, store, name, task, dataset_name)
+    # A new list's dataset is written by its run (the calls start meanwhile); a run on Ray
+    # or sequential stopping reads the dataset from the store first.
+    stage = executor == "local" and sequential is None
+    dataset, version, created, staged = dataset_ref(
+        data, store, name, task, dataset_name, stage=stage
+    )
     if version is not None and dataset_version is None:
         dataset_version = version  # the version holding exactly the inline list
     try:
@@ -192,6 +199,7 @@ def _prepare(
             scorers,
             options,
             dataset=dataset,
+            staged=staged,
             name=name,
             description=description,
             dataset_version=dataset_version,

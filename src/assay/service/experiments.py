@@ -39,6 +39,7 @@ from assay.service.targets import (
 )
 from assay.store import Store
 from assay.store.queue import RunQueue, Started
+from assay.store.staged_list import StagedList
 from assay.targets import Target
 
 
@@ -214,9 +215,11 @@ def prepare(
     evaluators: Sequence[str] = (),
     use_defaults: bool = True,
     sequential: SequentialSettings | None = None,
+    staged: StagedList | None = None,
 ) -> Prepared:
     """An experiment to run in this process: ``resume_id`` continued (refused if the target
-    or scorers changed), else a new one over ``dataset``, written as its run starts."""
+    or scorers changed), else a new one over ``dataset`` (or a ``staged`` list's), written as
+    its run starts."""
     if resume_id is not None:
         return resume(store, resume_id, target=target, scorers=scorers, options=options)
     if dataset is None:
@@ -239,6 +242,7 @@ def prepare(
         evaluators=evaluators,
         use_defaults=use_defaults,
         sequential=sequential,
+        staged=staged,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -100,6 +100,58 @@ _NUL = "\\u0000"  # how orjson writes a NUL character
 _NUL_MESSAGE = "text contains a NUL character (\\u0000), which cannot be stored"
 
 
+def item_row(
+    item: NewItem, sort_order: int, number: int, key: Callable[[bytes], int]
+) -> tuple[Any, ...]:
+    """The row of a new item as :class:`ItemWriter` inserts it, without its id (``key``: the
+    dataset's :meth:`~assay.store.item_rows.InputKeys.of_canonical`); raises
+    :class:`InvalidInput` naming row ``number`` when the database cannot hold it."""
+    fields = item if item.__class__ is dict else item.__dict__
+    get = fields.get
+    value = fields["input"]
+    expected = get("expected_output")
+    context = get("context")
+    metadata = get("metadata")
+    tags = get("tags")
+    source = get("source")
+    trace = get("source_trace_id")
+    try:
+        if trace is not None:
+            if "\x00" in trace:
+                raise ValueError("source_trace_id contains a NUL character")
+            if len(trace) > _TRACE_ID_MAX:
+                raise ValueError(f"source_trace_id is longer than {_TRACE_ID_MAX} characters")
+        raw = _dumps(value)
+        text = raw.decode()
+        expected_text = None if expected is None else _dumps(expected).decode()
+        context_text = None if context is None else _dumps(context).decode()
+        metadata_text = _dumps(metadata).decode() if metadata else "{}"
+        tags_text = _dumps(tags).decode() if tags else "[]"
+        if (
+            _NUL in text
+            or _NUL in metadata_text
+            or _NUL in tags_text
+            or (expected_text is not None and _NUL in expected_text)
+            or (context_text is not None and _NUL in context_text)
+        ):
+            raise ValueError(_NUL_MESSAGE)
+        # Text input is its own canonical JSON; an object's keys are sorted for its key.
+        input_key = key(raw if value.__class__ is str else _dumps(value, option=_SORTED))
+    except (ValueError, TypeError) as exc:  # orjson.JSONEncodeError is a TypeError
+        raise InvalidInput(f"row {number}: cannot store item: {exc}", row=number) from None
+    return (
+        text,
+        expected_text,
+        context_text,
+        metadata_text,
+        tags_text,
+        _MANUAL if source is None else source._value_,
+        trace,
+        sort_order,
+        input_key,
+    )
+
+
 class ItemWriter:
     """Buffers new item rows for one dataset version and inserts them in batches.
 
@@ -131,61 +183,25 @@ class ItemWriter:
     def add(self, item: NewItem, sort_order: int, number: int) -> None:
         """Buffer ``item`` as row ``number``; raises :class:`InvalidInput` when the database
         cannot hold it."""
-        fields = item if item.__class__ is dict else item.__dict__
-        get = fields.get
-        value = fields["input"]
-        expected = get("expected_output")
-        context = get("context")
-        metadata = get("metadata")
-        tags = get("tags")
-        source = get("source")
-        trace = get("source_trace_id")
-        try:
-            if trace is not None:
-                if "\x00" in trace:
-                    raise ValueError("source_trace_id contains a NUL character")
-                if len(trace) > _TRACE_ID_MAX:
-                    raise ValueError(f"source_trace_id is longer than {_TRACE_ID_MAX} characters")
-            raw = _dumps(value)
-            text = raw.decode()
-            expected_text = None if expected is None else _dumps(expected).decode()
-            context_text = None if context is None else _dumps(context).decode()
-            metadata_text = _dumps(metadata).decode() if metadata else "{}"
-            tags_text = _dumps(tags).decode() if tags else "[]"
-            if (
-                _NUL in text
-                or _NUL in metadata_text
-                or _NUL in tags_text
-                or (expected_text is not None and _NUL in expected_text)
-                or (context_text is not None and _NUL in context_text)
-            ):
-                raise ValueError(_NUL_MESSAGE)
-            # Text input is its own canonical JSON; an object's keys are sorted for its key.
-            key = self.key(raw if value.__class__ is str else _dumps(value, option=_SORTED))
-        except (ValueError, TypeError) as exc:  # orjson.JSONEncodeError is a TypeError
-            raise InvalidInput(f"row {number}: cannot store item: {exc}", row=number) from None
-        row = (  # the id is appended per batch
-            text,
-            expected_text,
-            context_text,
-            metadata_text,
-            tags_text,
-            _MANUAL if source is None else source._value_,
-            trace,
-            sort_order,
-            key,
-        )
-        self.rows.append(row)
+        self.rows.append(item_row(item, sort_order, number, self.key))
         if len(self.rows) >= self.batch_size:
             self.flush()
+
+    def write(self, rows: Sequence[tuple[Any, ...]], ids: Sequence[str]) -> None:
+        """Insert rows :func:`item_row` built, each with its id, in batches."""
+        size = self.batch_size
+        if len(rows) > size:
+            self._enlarge()
+        for k in range(0, len(rows), size):
+            batch = rows[k : k + size]
+            self._insert(batch, ids[k : k + size])
+            self.count += len(batch)
 
     def flush(self) -> None:
         """Insert the buffered rows."""
         if not self.rows:
             return
-        if not self._bulk and self.conn.dialect.name == "sqlite":
-            self._bulk = True
-            self._cache(SQLITE_BULK_CACHE_KIB)
+        self._enlarge()
         rows, self.rows = self.rows, []
         self._insert(rows)
         self.count += len(rows)
@@ -196,6 +212,11 @@ class ItemWriter:
             rows, self.rows = self.rows, []
             self._insert(rows)
             self.count += len(rows)
+
+    def _enlarge(self) -> None:
+        if not self._bulk and self.conn.dialect.name == "sqlite":
+            self._bulk = True
+            self._cache(SQLITE_BULK_CACHE_KIB)
 
     def close(self) -> None:
         """Give the connection back its usual cache (also after a failed write)."""
@@ -214,10 +235,10 @@ class ItemWriter:
             finally:
                 cursor.close()
 
-    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+    def _insert(self, rows: Sequence[tuple[Any, ...]], ids: Sequence[str] | None = None) -> None:
         # Each row with its id appended (as the statement's last column), in C.
-        ids = zip(new_ids(len(rows)))
-        self.conn.exec_driver_sql(self.sql, list(map(operator.add, rows, ids)))
+        column = zip(new_ids(len(rows)) if ids is None else ids)
+        self.conn.exec_driver_sql(self.sql, list(map(operator.add, rows, column)))
 
 
 # ---------------------------------------------------------------------------------- reads

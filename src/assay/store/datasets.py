@@ -37,6 +37,7 @@ from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
 from assay.store import keyset
 from assay.store.audit import record
+from assay.store.bulk import ItemWriter
 from assay.store.dataset_reads import DatasetReads, check_limit, parse_time
 from assay.store.item_import import close_states, match_content, refresh_statistics, write_items
 from assay.store.item_rows import InputKeys, SchemaCheck, item_record
@@ -44,6 +45,7 @@ from assay.store.sql import (
     json_array_contains,
     text_contains,
 )
+from assay.store.staged_list import StagedList
 from assay.store.tables import dataset_items, dataset_versions, datasets
 from assay.store.types import utcnow
 from assay.store.unwritten import write_unwritten_of_dataset
@@ -85,10 +87,12 @@ class Datasets(DatasetReads):
                 raise
             return _dataset(row), False
 
-    def _create(self, conn: Connection, data: DatasetCreate) -> Dataset:
+    def _create(
+        self, conn: Connection, data: DatasetCreate, dataset_id: str | None = None
+    ) -> Dataset:
         now = utcnow()
         values = {
-            "id": new_id(),
+            "id": dataset_id or new_id(),
             "project_id": self.project_id,
             **data.model_dump(),
             "version": 0,
@@ -303,6 +307,29 @@ class Datasets(DatasetReads):
                 message=message,
             )
         return change, created
+
+    def write_staged(self, conn: Connection, staged: StagedList) -> None:
+        """Create a staged list's dataset with its items as version 1, in the caller's write
+        transaction (a :class:`Conflict` when a dataset of that name was made meanwhile)."""
+        self._create(conn, staged.create, staged.dataset.id)
+        row, version = self._begin_version(conn, staged.dataset.id)
+        writer = ItemWriter(
+            conn, dataset_id=row.id, version=version, now=utcnow(), batch_size=5_000
+        )
+        try:
+            writer.write(staged.rows, [item.id for item in staged.items])
+        finally:
+            writer.close()
+        count = len(staged.rows)
+        commit_version(
+            conn,
+            row,
+            version,
+            added=count,
+            live_delta=count,
+            next_sort_order=count,
+            message=staged.message,
+        )
 
     def _exists(self, conn: Connection, ref: str) -> bool:
         query = select(datasets.c.id).where(

@@ -25,7 +25,7 @@ from assay.errors import InvalidInput
 from assay.ids import new_id
 from assay.store.experiment_rows import ExperimentRows
 from assay.store.lease import FIRST_LEASE
-from assay.store.plan_stream import PAGE, StreamedWork, rows_of_pages, work_items
+from assay.store.plan_stream import PAGE, HeldWork, StreamedWork, rows_of_pages, work_items
 from assay.store.planning import (
     PlannedItem,
     count_items,
@@ -34,6 +34,7 @@ from assay.store.planning import (
     select_items,
     sequential_ids,
 )
+from assay.store.staged_list import StagedList
 from assay.store.tables import experiments
 from assay.store.types import utcnow
 
@@ -51,10 +52,11 @@ class PlannedRun:
 
     _owner: ExperimentPlans
     experiment: Experiment
-    work: list[WorkItem] | StreamedWork
+    work: list[WorkItem] | StreamedWork | HeldWork
     _values: dict[str, Any]
     _items: list[PlannedItem] | None  # None: streamed (``work.rows()``)
     _base: int  # the id base: the plan's k-th result is ``base + k``
+    _staged: StagedList | None = None  # the dataset, written with the plan
 
     @property
     def first_result_id(self) -> str:
@@ -78,7 +80,7 @@ class PlannedRun:
             chunks = (items[k : k + PAGE] for k in range(0, len(items), PAGE))
             trials, experiment_id = self.experiment.trials, self.experiment.id
             pages = rows_of_pages(chunks, experiment_id, trials, self._base, PENDING)
-        self._owner._commit_plan(values, pages, worker)
+        self._owner._commit_plan(values, pages, worker, self._staged)
 
 
 class ExperimentPlans(ExperimentRows):
@@ -114,12 +116,15 @@ class ExperimentPlans(ExperimentRows):
         config_hash: str | None = None,
         external: bool = False,
         stream: bool = False,
+        staged: StagedList | None = None,
     ) -> PlannedRun:
         """Everything :meth:`create` does except the write: ``commit()`` it (once) later.
 
         With ``stream`` and no item selection, the plan's work is read from the store page by
-        page (by the commit and by the runner) instead of being held as a list."""
-        dataset = self._datasets.get(data.dataset)
+        page (by the commit and by the runner) instead of being held as a list. A ``staged``
+        list is the dataset (``data.dataset`` names it): the plan holds its items, and the
+        commit writes it first."""
+        dataset = staged.dataset if staged is not None else self._datasets.get(data.dataset)
         version = dataset.version if data.dataset_version is None else data.dataset_version
         if not 0 <= version <= dataset.version:
             raise InvalidInput(
@@ -130,14 +135,18 @@ class ExperimentPlans(ExperimentRows):
         if selection is not None and selection.sample is not None and selection.seed is None:
             # the drawn seed is recorded, so the same sample can be drawn again
             selection = selection.model_copy(update={"seed": secrets.randbelow(2**53)})
-        streamed = stream and selection is None
-        with self.db.read() as conn:
-            if streamed:
-                live = count_items(conn, dataset.id, version)
-                items: list[PlannedItem] = []
-            else:
-                items = select_items(load_items(conn, dataset.id, version), selection)
-                live = len(items)
+        streamed = stream and selection is None and staged is None
+        if staged is not None:
+            items = select_items(staged.items, selection)
+            live = len(items)
+        else:
+            with self.db.read() as conn:
+                if streamed:
+                    live = count_items(conn, dataset.id, version)
+                    items = []
+                else:
+                    items = select_items(load_items(conn, dataset.id, version), selection)
+                    live = len(items)
         if not live:
             raise InvalidInput(
                 f"nothing to run: dataset {dataset.name!r} version {version} has no items"
@@ -185,6 +194,9 @@ class ExperimentPlans(ExperimentRows):
                 self.db, dataset.id, version, experiment_id, data.trials, base, live
             )
             return PlannedRun(self, experiment, work, values, None, base)
+        if staged is not None:  # made as the run takes them
+            held = HeldWork(items, data.trials, base)
+            return PlannedRun(self, experiment, held, values, items, base, staged)
         ids = sequential_ids(len(items) * data.trials, base)
         listed = list(work_items(items, data.trials, ids))
         return PlannedRun(self, experiment, listed, values, items, base)
@@ -194,6 +206,7 @@ class ExperimentPlans(ExperimentRows):
         values: dict[str, Any],
         pages: Iterable[Sequence[tuple[Any, ...]]],
         worker: str | None,
+        staged: StagedList | None = None,
     ) -> None:
         if worker is not None:  # planned by the runner that executes it: born running
             now = utcnow()
@@ -208,6 +221,8 @@ class ExperimentPlans(ExperimentRows):
                 "lease": FIRST_LEASE,
             }
         with self.db.write() as conn:
+            if staged is not None:
+                self._datasets.write_staged(conn, staged)
             conn.execute(experiments.insert().values(values))
             for rows in pages:
                 self._bulk.insert_results(conn, rows)

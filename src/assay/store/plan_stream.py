@@ -73,6 +73,27 @@ class StreamedWork:
         return rows_of_pages(pages, self.experiment_id, self.trials, self.base, status)
 
 
+@dataclass(frozen=True)
+class HeldWork:
+    """The (item, repetition) pairs of planned items held in memory, in plan order, made a
+    page at a time as the run takes them; iterable any number of times."""
+
+    items: Sequence[PlannedItem]
+    trials: int
+    base: int  # the plan's id base (see :func:`assay.store.planning.id_base`)
+
+    def __len__(self) -> int:
+        return len(self.items) * self.trials
+
+    def __iter__(self) -> Iterator[WorkItem]:
+        trials = self.trials
+        for k in range(0, len(self.items), PAGE):
+            page = self.items[k : k + PAGE]
+            yield from work_items(
+                page, trials, sequential_ids(len(page) * trials, self.base, k * trials)
+            )
+
+
 def plan_rows(
     items: Sequence[PlannedItem],
     experiment_id: str,

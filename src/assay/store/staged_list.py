@@ -1,0 +1,80 @@
+"""An inline list's new dataset, built and checked now, written when its run starts.
+
+``evaluate()`` saves an inline list as a dataset version, then plans the run from that version.
+When no dataset of that name exists yet, everything the save would check (each item's JSON, NUL
+characters) and everything the plan would read back (the items' ids in dataset order, their
+values as stored) is known without the database. :func:`stage_list` builds it all; the run's
+calls start at once, and :meth:`~assay.store.datasets.Datasets.write_staged` writes the dataset
+in the plan's own transaction, before any result: a failed write stores neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from assay.domain import Dataset, DatasetCreate
+from assay.domain.item_values import NewItem, item_fields
+from assay.ids import new_id
+from assay.interpreter import relaxed_gc
+from assay.store.bulk import item_row, new_ids
+from assay.store.item_rows import InputKeys
+from assay.store.planning import PlannedItem
+from assay.store.types import utcnow
+
+#: Lists up to this long are staged. A longer one is saved first and its run reads the items back
+#: page by page, so the run holds nothing per item beyond the caller's own list.
+STAGE_MAX = 100_000
+
+
+@dataclass(frozen=True)
+class StagedList:
+    """A new dataset of one version holding a list of items, not written yet."""
+
+    dataset: Dataset  # as it is once written: version 1, holding the items
+    create: DatasetCreate
+    message: str | None
+    items: list[PlannedItem]  # in dataset order, with their ids and their values as stored
+    rows: list[tuple[Any, ...]]  # the item rows as the bulk writer inserts them, without ids
+
+
+def stage_list(
+    project_id: str, items: Sequence[NewItem], create: DatasetCreate, message: str | None
+) -> StagedList:
+    """The dataset ``create`` holding ``items`` (in their order) as its first version, built
+    and checked as saving it would; raises :class:`~assay.errors.InvalidInput` naming the first
+    row the database cannot hold."""
+    dataset_id = new_id()
+    key = InputKeys(dataset_id).of_canonical
+    loads = orjson.loads
+    planned = []
+    with relaxed_gc():  # every row and item made here is kept
+        rows = [item_row(item, order, order + 1, key) for order, item in enumerate(items)]
+        for item_id, row, item in zip(new_ids(len(rows)), rows, items, strict=True):
+            value = item_fields(item)["input"]
+            text, expected, context, metadata, tags = row[:5]
+            planned.append(
+                PlannedItem(
+                    item_id,
+                    value if value.__class__ is str else loads(text),  # text is its own value
+                    None if expected is None else loads(expected),
+                    None if context is None else loads(context),
+                    {} if metadata == "{}" else loads(metadata),
+                    [] if tags == "[]" else loads(tags),
+                    (text, expected),
+                )
+            )
+    now = utcnow()
+    dataset = Dataset.model_construct(
+        id=dataset_id,
+        project_id=project_id,
+        **create.model_dump(),
+        version=1,
+        item_count=len(rows),
+        created_at=now,
+        updated_at=now,
+    )
+    return StagedList(dataset, create, message, planned, rows)
