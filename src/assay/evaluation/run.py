@@ -126,7 +126,6 @@ async def evaluate_async(
             dataset_name=dataset,
             options=options or RunOptions.from_settings(run, retry_errors=retry_errors),
             sequential=run.sequential,
-            executor=executor,
         )
         prepared = executors.place(prepared, executor, ray_address)
         try:
@@ -176,7 +175,6 @@ def _prepare(
     options: RunOptions,
     dataset_name: str | None = None,
     sequential: SequentialSettings | None = None,
-    executor: str = "local",
 ) -> Prepared:
     target = as_target(task, store, settings)
     if resume_id is not None:
@@ -184,11 +182,9 @@ def _prepare(
     if data is None:
         raise InvalidInput("data is required unless resuming", field="data")
     build_scorers(scorers)  # fail on a bad scorer before saving anything
-    # A new list's dataset is written by its run (the calls start meanwhile); a run on Ray
-    # or sequential stopping reads the dataset from the store first.
-    stage = executor == "local" and sequential is None
+    # a new list's dataset is written with the plan, as the calls start
     dataset, version, created, staged = dataset_ref(
-        data, store, name, task, dataset_name, stage=stage
+        data, store, name, task, dataset_name, stage=True
     )
     if version is not None and dataset_version is None:
         dataset_version = version  # the version holding exactly the inline list
