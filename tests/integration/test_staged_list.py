@@ -5,6 +5,7 @@ stores neither, and a long list is still saved first."""
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -126,11 +127,11 @@ def test_a_bad_row_of_a_staged_list_is_named_and_nothing_is_saved(store: Store) 
     assert store.experiments.list().items == []
 
 
-def test_a_dataset_made_meanwhile_fails_the_run_and_nothing_is_stored(store: Store) -> None:
+def _prepared(store: Store, rows: list[dict[str, Any]], dataset: str | None = None) -> Any:
     prepared = _prepare(
         store,
         Settings(),
-        _rows(20),
+        rows,
         _task,
         [exact_match()],
         name="late",
@@ -142,11 +143,32 @@ def test_a_dataset_made_meanwhile_fails_the_run_and_nothing_is_stored(store: Sto
         selection=Selection(),
         dataset_version=None,
         options=RunOptions(concurrency=4),
+        dataset_name=dataset,
     )
-    assert prepared.planned is not None
-    store.datasets.create(DatasetCreate(name="late"))  # the name the list was staged under
-    with pytest.raises(Conflict, match="dataset 'late' already exists"):
+    assert prepared.planned is not None  # staged: nothing written yet
+    return prepared
+
+
+def test_a_list_named_like_a_dataset_made_meanwhile_is_saved_beside_it(store: Store) -> None:
+    rows = _rows(20)
+    prepared = _prepared(store, rows)
+    store.datasets.create(DatasetCreate(name="late"))  # e.g. the same list run elsewhere
+    experiment = asyncio.run(prepared.run())
+    assert experiment.status.value == "completed"
+    dataset = store.datasets.get(experiment.dataset_id)
+    assert re.fullmatch(r"late [0-9a-f]{8}", dataset.name)  # the list's hash, suffixed
+    assert [i[1] for i in _items(store, dataset.id)] == [r["input"] for r in rows]
+    other = store.datasets.get("late")
+    assert (other.version, other.item_count) == (0, 0)  # left alone
+
+
+def test_a_named_dataset_made_meanwhile_fails_the_run_and_nothing_is_stored(
+    store: Store,
+) -> None:
+    prepared = _prepared(store, _rows(20), dataset="chosen")
+    store.datasets.create(DatasetCreate(name="chosen"))
+    with pytest.raises(Conflict, match="dataset 'chosen' already exists"):
         asyncio.run(prepared.run())
     assert store.experiments.list().items == []
     (dataset,) = store.datasets.list().items
-    assert (dataset.name, dataset.version, dataset.item_count) == ("late", 0, 0)
+    assert (dataset.name, dataset.version, dataset.item_count) == ("chosen", 0, 0)

@@ -107,7 +107,10 @@ def dataset_ref(
             metadata={"saved_by": SAVED_BY},
         )
         if stage and len(items) <= STAGE_MAX and not _exists(store, target):
-            staged = stage_list(store.project_id, items, create, message)
+            # Named after the call, it yields to a dataset of that name made meanwhile.
+            suffix = f" {message[-8:]}"
+            alias = None if dataset or target.endswith(suffix) else target + suffix
+            staged = stage_list(store.project_id, items, create, message, alias)
             return DataRef(staged.dataset.id, staged.dataset.version, False, staged)
         change, created = store.datasets.sync_items(
             target, items, create=create, message=message, keys=keys

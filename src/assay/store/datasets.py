@@ -310,8 +310,15 @@ class Datasets(DatasetReads):
 
     def write_staged(self, conn: Connection, staged: StagedList) -> None:
         """Create a staged list's dataset with its items as version 1, in the caller's write
-        transaction (a :class:`Conflict` when a dataset of that name was made meanwhile)."""
-        self._create(conn, staged.create, staged.dataset.id)
+        transaction; under its alias when a dataset of its name was made meanwhile (a
+        :class:`Conflict` when it has none, or that name is taken too)."""
+        try:
+            self._create(conn, staged.create, staged.dataset.id)
+        except Conflict:
+            if staged.alias is None:
+                raise
+            renamed = staged.create.model_copy(update={"name": staged.alias})
+            self._create(conn, renamed, staged.dataset.id)
         row, version = self._begin_version(conn, staged.dataset.id)
         writer = ItemWriter(
             conn, dataset_id=row.id, version=version, now=utcnow(), batch_size=5_000

@@ -37,16 +37,22 @@ class StagedList:
     dataset: Dataset  # as it is once written: version 1, holding the items
     create: DatasetCreate
     message: str | None
+    alias: str | None  # its name if ``create.name`` is taken when it is written
     items: list[PlannedItem]  # in dataset order, with their ids and their values as stored
     rows: list[tuple[Any, ...]]  # the item rows as the bulk writer inserts them, without ids
 
 
 def stage_list(
-    project_id: str, items: Sequence[NewItem], create: DatasetCreate, message: str | None
+    project_id: str,
+    items: Sequence[NewItem],
+    create: DatasetCreate,
+    message: str | None,
+    alias: str | None = None,
 ) -> StagedList:
     """The dataset ``create`` holding ``items`` (in their order) as its first version, built
     and checked as saving it would; raises :class:`~assay.errors.InvalidInput` naming the first
-    row the database cannot hold."""
+    row the database cannot hold. ``alias``: the name it takes if a dataset of its own name is
+    made before it is written (by another process running the same list, say)."""
     dataset_id = new_id()
     key = InputKeys(dataset_id).of_canonical
     loads = orjson.loads
@@ -77,4 +83,4 @@ def stage_list(
         created_at=now,
         updated_at=now,
     )
-    return StagedList(dataset, create, message, planned, rows)
+    return StagedList(dataset, create, message, alias, planned, rows)
