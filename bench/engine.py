@@ -232,6 +232,21 @@ def memory(home: str, n: int, inline: bool) -> dict[str, Any]:
     }
 
 
+def _timed_sleep(delay: float) -> tuple[list[float], Any]:
+    """A target that awaits ``delay`` seconds, and when its first call started and its last
+    call ended (filled in as it runs)."""
+    calls = [0.0, 0.0]
+
+    async def task(x: dict[str, str]) -> str:
+        if not calls[0]:
+            calls[0] = time.perf_counter()
+        await asyncio.sleep(delay)
+        calls[1] = max(calls[1], time.perf_counter())
+        return x["q"]
+
+    return calls, task
+
+
 def inline(home: str, n: int, concurrency: int = 1_000, delay: float = 0.05) -> dict[str, Any]:
     """``evaluate()`` of a new inline list of ``n`` items with a ``delay`` target."""
     import importlib
@@ -243,14 +258,7 @@ def inline(home: str, n: int, concurrency: int = 1_000, delay: float = 0.05) -> 
     importlib.import_module("assay.analysis.service")
     importlib.import_module("assay.engine")
     data = [{"input": {"q": f"new {i}"}, "expected_output": f"new {i}"} for i in range(n)]
-    calls = [0.0, 0.0]  # when the first call started, when the last one ended
-
-    async def task(x: dict[str, str]) -> str:
-        if not calls[0]:
-            calls[0] = time.perf_counter()
-        await asyncio.sleep(delay)
-        calls[1] = max(calls[1], time.perf_counter())
-        return x["q"]
+    calls, task = _timed_sleep(delay)
 
     start, cpu = time.perf_counter(), _cpu()
     result = assay.evaluate(
@@ -285,14 +293,7 @@ def sleep(home: str, n: int, concurrency: int, delay: float = 0.05) -> dict[str,
     from assay.targets import FunctionTarget
 
     store = _store(Path(home))
-    calls = [0.0, 0.0]  # when the first call started, when the last one ended
-
-    async def task(x: dict[str, str]) -> str:
-        if not calls[0]:
-            calls[0] = time.perf_counter()
-        await asyncio.sleep(delay)
-        calls[1] = max(calls[1], time.perf_counter())
-        return x["q"]
+    calls, task = _timed_sleep(delay)
 
     start = time.perf_counter()
     prepared = plan(
