@@ -5,7 +5,9 @@ When no dataset of that name exists yet, everything the save would check (each i
 characters) and everything the plan would read back (the items' ids in dataset order, their
 values as stored) is known without the database. :func:`stage_list` builds it all; the run's
 calls start at once, and :meth:`~assay.store.datasets.Datasets.write_staged` writes the dataset
-in the plan's own transaction, before any result: a failed write stores neither.
+in the plan's own transaction, before any result: a failed write stores neither. A dataset of
+the same name made meanwhile (another process running the same list) leaves the list its alias,
+the name with the list's hash appended, when its name was not the caller's choice.
 """
 
 from __future__ import annotations
