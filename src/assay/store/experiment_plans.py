@@ -121,9 +121,10 @@ class ExperimentPlans(ExperimentRows):
         """Everything :meth:`create` does except the write: ``commit()`` it (once) later.
 
         With ``stream`` and no item selection, the plan's work is read from the store page by
-        page (by the commit and by the runner) instead of being held as a list. A ``staged``
-        list is the dataset (``data.dataset`` names it): the plan holds its items, and the
-        commit writes it first."""
+        page (by the commit and by the runner) instead of being held as a list; with a
+        selection, its work items are made as the run takes them. A ``staged`` list is the
+        dataset (``data.dataset`` names it): the plan holds its items, and the commit writes
+        it first."""
         dataset = staged.dataset if staged is not None else self._datasets.get(data.dataset)
         version = dataset.version if data.dataset_version is None else data.dataset_version
         if not 0 <= version <= dataset.version:
@@ -194,7 +195,7 @@ class ExperimentPlans(ExperimentRows):
                 self.db, dataset.id, version, experiment_id, data.trials, base, live
             )
             return PlannedRun(self, experiment, work, values, None, base)
-        if staged is not None:  # made as the run takes them
+        if stream or staged is not None:  # made as the run takes them
             held = HeldWork(items, data.trials, base)
             return PlannedRun(self, experiment, held, values, items, base, staged)
         ids = sequential_ids(len(items) * data.trials, base)
