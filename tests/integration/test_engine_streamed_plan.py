@@ -12,7 +12,7 @@ from assay.config import Settings
 from assay.domain import DatasetCreate, ExperimentCreate, ItemCreate, ItemUpdate, Selection
 from assay.scorers import exact_match
 from assay.store import Store, open_store
-from assay.store.plan_stream import StreamedWork
+from assay.store.plan_stream import HeldWork, StreamedWork
 from assay.store.planning import (
     PlannedItem,
     _page_query,
@@ -99,12 +99,13 @@ def test_a_streamed_plan_writes_and_runs_the_rows_a_listed_plan_would(
     assert [(w.input, w.expected_output) for w in pending] == [
         (w.input, w.expected_output) for w in a
     ]
-    # A selection is applied to the listed items.
+    # A selection is applied to the items as they are read; its work items are made as taken.
     chosen = store.experiments.prepare(
         ExperimentCreate(name="s", dataset="qa", selection=Selection(first=2)), stream=True
     )
-    assert isinstance(chosen.work, list)
-    assert len(chosen.work) == 2
+    assert isinstance(chosen.work, HeldWork)
+    every = store.experiments.prepare(ExperimentCreate(name="all", dataset="qa")).work
+    assert [w.item_id for w in chosen.work] == [w.item_id for w in every][:2]
 
 
 def test_evaluate_over_an_edited_dataset_runs_each_item_once(store: Store, edited: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -344,6 +345,30 @@ def test_selection_order_and_sampling() -> None:
     ids = sequential_ids(1000)
     assert ids == sorted(ids)
     assert len(set(ids)) == 1000
+
+
+def test_a_selection_reads_a_stream_only_as_far_as_it_needs() -> None:
+    from assay.domain import Selection
+
+    def stream(n: int, limit: int) -> Iterator[PlannedItem]:
+        for i in range(n):
+            assert i < limit, f"item {i} was read"
+            yield PlannedItem(f"i{i}", i, None, None, {}, ["b"] if i % 3 == 0 else [])
+
+    firsts = select_items(stream(100, 3), Selection(first=3))
+    assert [i.id for i in firsts] == ["i0", "i1", "i2"]
+    tagged = select_items(stream(100, 7), Selection(tags=["b"], first=3))
+    assert [i.id for i in tagged] == ["i0", "i3", "i6"]
+    sampled = select_items(stream(100, 10), Selection(first=10, sample=4, seed=3))
+    assert sampled == select_items(list(stream(10, 10)), Selection(sample=4, seed=3))
+    # ids are checked against every item (one past the first chosen is no missing id)
+    picked = select_items(stream(100, 100), Selection(ids=["i50", "i1"], first=1))
+    assert [i.id for i in picked] == ["i1"]
+    with pytest.raises(InvalidInput, match="i100"):
+        select_items(stream(100, 100), Selection(ids=["i1", "i100"], first=1))
+    drawn = select_items(stream(100, 100), Selection(sample=5, seed=3))
+    assert drawn == select_items(list(stream(100, 100)), Selection(sample=5, seed=3))
+    assert len({i.id for i in drawn}) == 5
 
 
 def test_run_config_validation(tmp_path: Path) -> None:

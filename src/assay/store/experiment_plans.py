@@ -9,6 +9,7 @@ commits the experiment row alone: its results are inserted as they finish (see
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from assay.store.planning import (
     PlannedItem,
     count_items,
     id_base,
-    load_items,
+    item_pages,
     select_items,
     sequential_ids,
 )
@@ -140,14 +141,15 @@ class ExperimentPlans(ExperimentRows):
         if staged is not None:
             items = select_items(staged.items, selection)
             live = len(items)
-        else:
+        elif streamed:
             with self.db.read() as conn:
-                if streamed:
-                    live = count_items(conn, dataset.id, version)
-                    items = []
-                else:
-                    items = select_items(load_items(conn, dataset.id, version), selection)
-                    live = len(items)
+                live = count_items(conn, dataset.id, version)
+            items = []
+        else:  # read page by page, keeping only the chosen items
+            first = None if selection is None else selection.first
+            pages = item_pages(self.db, dataset.id, version, first=first)
+            items = select_items(itertools.chain.from_iterable(pages), selection)
+            live = len(items)
         if not live:
             raise InvalidInput(
                 f"nothing to run: dataset {dataset.name!r} version {version} has no items"

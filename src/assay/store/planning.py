@@ -8,7 +8,7 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -90,24 +90,37 @@ class PlannedItem:
     raw: tuple[str | None, str | None] | None = None  # input, expected_output as stored JSON
 
 
-def select_items(items: Sequence[PlannedItem], selection: Selection | None) -> list[PlannedItem]:
-    """Apply an item selection to the items of a dataset version (in dataset order)."""
-    chosen = list(items)
+def select_items(items: Iterable[PlannedItem], selection: Selection | None) -> list[PlannedItem]:
+    """Apply an item selection to the items of a dataset version (in dataset order).
+
+    ``items`` may be a lazy stream: only the chosen items are kept, and with ``first`` (and no
+    ``ids``, which are checked against every item) it is read only up to the ``first``-th
+    chosen item.
+    """
     if selection is None:
-        return chosen
+        return list(items)
+    wanted = None if selection.ids is None else set(selection.ids)
+    tags = None if selection.tags is None else set(selection.tags)
+    enough = selection.first if wanted is None else None
+    chosen: list[PlannedItem] = []
+    found: set[str] = set()
+    for item in items:
+        if wanted is not None:
+            if item.id not in wanted:
+                continue
+            found.add(item.id)
+        if tags is not None and not tags.intersection(item.tags):
+            continue
+        chosen.append(item)
+        if enough is not None and len(chosen) >= enough:
+            break
     if selection.ids is not None:
-        wanted = set(selection.ids)
-        known = {i.id for i in chosen}
-        missing = [i for i in selection.ids if i not in known]
+        missing = [i for i in selection.ids if i not in found]
         if missing:
             raise InvalidInput(
                 f"selection.ids: item(s) not in the dataset version: {', '.join(missing[:5])}",
                 field="selection.ids",
             )
-        chosen = [i for i in chosen if i.id in wanted]
-    if selection.tags is not None:
-        tags = set(selection.tags)
-        chosen = [i for i in chosen if tags.intersection(i.tags)]
     if selection.first is not None:
         chosen = chosen[: selection.first]
     if selection.sample is not None and selection.sample < len(chosen):
