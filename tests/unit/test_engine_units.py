@@ -17,7 +17,7 @@ from assay.engine import AdaptiveLimit, RateLimiter, RetryPolicy, build_scorers,
 from assay.engine.run_config import load_run_config, parse_run_config
 from assay.errors import InvalidInput
 from assay.scorers import exact_match
-from assay.store.planning import PlannedItem, select_items, sequential_ids
+from assay.store.planning import PlannedItem, select_items, select_read, sequential_ids
 from assay.targets import (
     FunctionTarget,
     PriceTable,
@@ -369,6 +369,45 @@ def test_a_selection_reads_a_stream_only_as_far_as_it_needs() -> None:
     drawn = select_items(stream(100, 100), Selection(sample=5, seed=3))
     assert drawn == select_items(list(stream(100, 100)), Selection(sample=5, seed=3))
     assert len({i.id for i in drawn}) == 5
+
+
+def test_a_sample_read_again_keeps_only_what_it_draws_and_draws_the_same() -> None:
+    from assay.domain import Selection
+
+    items = [
+        PlannedItem(f"i{i}", i, None, None, {}, ["b"] if i % 3 == 0 else []) for i in range(60)
+    ]
+    reads: list[int] = []  # how far each read went
+
+    def read() -> Iterator[PlannedItem]:
+        reads.append(0)
+        for item in items:
+            reads[-1] += 1
+            yield item
+
+    rng = random.Random(7)
+    for _ in range(60):
+        selection = Selection(
+            ids=rng.choice([None, [f"i{k}" for k in rng.sample(range(60), 20)]]),
+            tags=rng.choice([None, ["b"]]),
+            first=rng.choice([None, 5, 25, 100]),
+            sample=rng.choice([None, 1, 3, 10, 30]),
+            seed=rng.randrange(1000),
+        )
+        unfiltered = selection.ids is None and selection.tags is None
+        counted = len(items) if unfiltered and rng.random() < 0.5 else None
+        reads.clear()
+        assert select_read(read, selection, counted) == select_items(items, selection), selection
+        if selection.sample is not None and counted is not None:
+            assert len(reads) == 1  # the count given: one read, no further than the last drawn
+    # a sample of every item, counted beforehand: one read, stopping at the last drawn item
+    reads.clear()
+    drawn = select_read(read, Selection(sample=2, seed=1), len(items))
+    assert reads == [int(drawn[-1].id[1:]) + 1]
+    # without a count: the candidates are counted by a first read
+    reads.clear()
+    select_read(read, Selection(tags=["b"], sample=2, seed=1))
+    assert len(reads) == 2
 
 
 def test_run_config_validation(tmp_path: Path) -> None:

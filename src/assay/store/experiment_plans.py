@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ from assay.store.planning import (
     id_base,
     item_pages,
     select_items,
+    select_read,
     sequential_ids,
 )
 from assay.store.staged_list import StagedList
@@ -147,8 +148,21 @@ class ExperimentPlans(ExperimentRows):
             items = []
         else:  # read page by page, keeping only the chosen items
             first = None if selection is None else selection.first
-            pages = item_pages(self.db, dataset.id, version, first=first)
-            items = select_items(itertools.chain.from_iterable(pages), selection)
+
+            def read() -> Iterator[PlannedItem]:
+                pages = item_pages(self.db, dataset.id, version, first=first)
+                return itertools.chain.from_iterable(pages)
+
+            candidates = None  # a sample of every item draws from the version's count
+            if (
+                selection is not None
+                and selection.sample is not None
+                and selection.ids is None
+                and selection.tags is None
+            ):
+                with self.db.read() as conn:
+                    candidates = count_items(conn, dataset.id, version)
+            items = select_read(read, selection, candidates)
             live = len(items)
         if not live:
             raise InvalidInput(

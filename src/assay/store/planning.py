@@ -8,7 +8,7 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -93,27 +93,72 @@ class PlannedItem:
 def select_items(items: Iterable[PlannedItem], selection: Selection | None) -> list[PlannedItem]:
     """Apply an item selection to the items of a dataset version (in dataset order).
 
-    ``items`` may be a lazy stream: only the chosen items are kept, and with ``first`` (and no
-    ``ids``, which are checked against every item) it is read only up to the ``first``-th
-    chosen item.
+    ``items`` may be a lazy stream: only the candidates are kept (``ids`` and ``tags``
+    applied), and with ``first`` (and no ``ids``, which are checked against every item) it is
+    read only up to the ``first``-th candidate.
     """
     if selection is None:
         return list(items)
+    chosen = list(_candidates(items, selection))
+    if selection.sample is not None and selection.sample < len(chosen):
+        chosen = [chosen[k] for k in sorted(_drawn(selection, len(chosen)))]
+    return chosen
+
+
+def select_read(
+    read: Callable[[], Iterable[PlannedItem]],
+    selection: Selection | None,
+    candidates: int | None = None,
+) -> list[PlannedItem]:
+    """:func:`select_items` of the items ``read()`` gives (in dataset order, the same each
+    time), keeping no more than the selection chooses: a ``sample`` keeps only the items it
+    draws, from ``candidates`` (how many items there are, when no ``ids`` or ``tags`` filter
+    them), else from the candidates counted by a first read."""
+    if selection is None or selection.sample is None:
+        return select_items(read(), selection)
+    if candidates is None:
+        candidates = sum(1 for _ in _candidates(read(), selection))
+    elif selection.first is not None:
+        candidates = min(candidates, selection.first)
+    if selection.sample >= candidates:
+        return list(_candidates(read(), selection))
+    drawn = _drawn(selection, candidates)
+    last = max(drawn)
+    chosen = []
+    for k, item in enumerate(_candidates(read(), selection)):
+        if k in drawn:
+            chosen.append(item)
+        if k == last:
+            break
+    return chosen
+
+
+def _drawn(selection: Selection, candidates: int) -> set[int]:
+    """The positions among the candidates that a sample draws (its seed decides)."""
+    return set(random.Random(selection.seed).sample(range(candidates), selection.sample or 0))
+
+
+def _candidates(items: Iterable[PlannedItem], selection: Selection) -> Iterator[PlannedItem]:
+    """The items a selection's ``ids``, ``tags`` and ``first`` keep, in order; raises when an
+    id is not among the items (once they are all read)."""
     wanted = None if selection.ids is None else set(selection.ids)
     tags = None if selection.tags is None else set(selection.tags)
-    enough = selection.first if wanted is None else None
-    chosen: list[PlannedItem] = []
+    first = selection.first
     found: set[str] = set()
+    n = 0
     for item in items:
         if wanted is not None:
             if item.id not in wanted:
                 continue
             found.add(item.id)
+            if first is not None and n >= first:
+                continue  # past the first: read on only to check every id
         if tags is not None and not tags.intersection(item.tags):
             continue
-        chosen.append(item)
-        if enough is not None and len(chosen) >= enough:
-            break
+        n += 1
+        yield item
+        if wanted is None and first is not None and n >= first:
+            return  # enough: the rest need not be read
     if selection.ids is not None:
         missing = [i for i in selection.ids if i not in found]
         if missing:
@@ -121,12 +166,6 @@ def select_items(items: Iterable[PlannedItem], selection: Selection | None) -> l
                 f"selection.ids: item(s) not in the dataset version: {', '.join(missing[:5])}",
                 field="selection.ids",
             )
-    if selection.first is not None:
-        chosen = chosen[: selection.first]
-    if selection.sample is not None and selection.sample < len(chosen):
-        picked = random.Random(selection.seed).sample(range(len(chosen)), selection.sample)
-        chosen = [chosen[i] for i in sorted(picked)]
-    return chosen
 
 
 def _item_query(
