@@ -100,13 +100,13 @@ def dataset_ref(
             found = store.datasets.find_content(message)
             if found is not None:
                 return DataRef(found[0], found[1], False)
-        target = dataset or _inline_name(store, name, task, message[-8:])
+        target, exists = _target(store, dataset, name, task, message[-8:])
         create = DatasetCreate(
             name=target,
             description="Saved by assay.evaluate() from an inline list of items",
             metadata={"saved_by": SAVED_BY},
         )
-        if stage and len(items) <= STAGE_MAX and not _exists(store, target):
+        if stage and len(items) <= STAGE_MAX and not exists:
             # Named after the call, it yields to a dataset of that name made meanwhile.
             suffix = f" {message[-8:]}"
             alias = None if dataset or target.endswith(suffix) else target + suffix
@@ -121,21 +121,25 @@ def dataset_ref(
     )
 
 
-def _exists(store: Store, ref: str) -> bool:
-    try:
-        store.datasets.get(ref)
-    except NotFound:
-        return False
-    return True
-
-
-def _inline_name(store: Store, name: str | None, task: Any, suffix: str) -> str:
-    """``name``, else the task function's name, else ``evaluate``; with the content hash's
-    start appended when a dataset of that name exists that evaluate() did not save."""
+def _target(
+    store: Store, dataset: str | None, name: str | None, task: Any, suffix: str
+) -> tuple[str, bool]:
+    """The dataset an inline list is saved into, and whether it exists: ``dataset``; else
+    ``name``, else the task function's name, else ``evaluate``, with the content hash's start
+    appended when a dataset of that name exists that evaluate() did not save."""
+    if dataset is not None:
+        return dataset, _found(store, dataset) is not None
     base = name or getattr(task, "__name__", None) or "evaluate"
     base = base if base != "<lambda>" else "evaluate"
+    existing = _found(store, base)
+    if existing is None or existing.metadata.get("saved_by") == SAVED_BY:
+        return base, existing is not None
+    other = f"{base} {suffix}"
+    return other, _found(store, other) is not None
+
+
+def _found(store: Store, ref: str) -> Dataset | None:
     try:
-        existing = store.datasets.get(base)
+        return store.datasets.get(ref)
     except NotFound:
-        return base
-    return base if existing.metadata.get("saved_by") == SAVED_BY else f"{base} {suffix}"
+        return None

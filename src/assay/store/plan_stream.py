@@ -39,6 +39,17 @@ def work_items(items: Sequence[PlannedItem], trials: int, ids: Sequence[str]) ->
             n += 1
 
 
+def work_of_pages(
+    pages: Iterable[Sequence[PlannedItem]], trials: int, base: int
+) -> Iterator[list[WorkItem]]:
+    """The work items of a plan whose items come in ``pages`` (in plan order), page by page."""
+    k = 0
+    for items in pages:
+        ids = sequential_ids(len(items) * trials, base, k)
+        k += len(ids)
+        yield list(work_items(items, trials, ids))
+
+
 @dataclass(frozen=True)
 class StreamedWork:
     """The (item, repetition) pairs of a plan, in plan order; iterable any number of times."""
@@ -60,12 +71,8 @@ class StreamedWork:
             yield from page
 
     def _pages(self) -> Iterator[list[WorkItem]]:
-        k, trials = 0, self.trials
         pages = item_pages(self.db, self.dataset_id, self.version, page=self.page, first=FIRST_PAGE)
-        for items in pages:
-            ids = sequential_ids(len(items) * trials, self.base, k)
-            k += len(ids)
-            yield list(work_items(items, trials, ids))
+        return work_of_pages(pages, self.trials, self.base)
 
     def rows(self, status: str = ResultStatus.pending.value) -> Iterator[list[tuple[Any, ...]]]:
         """The planned result rows, a page at a time (what :class:`Bulk` inserts)."""
@@ -86,12 +93,9 @@ class HeldWork:
         return len(self.items) * self.trials
 
     def __iter__(self) -> Iterator[WorkItem]:
-        trials = self.trials
-        for k in range(0, len(self.items), PAGE):
-            page = self.items[k : k + PAGE]
-            yield from work_items(
-                page, trials, sequential_ids(len(page) * trials, self.base, k * trials)
-            )
+        pages = (self.items[k : k + PAGE] for k in range(0, len(self.items), PAGE))
+        for page in work_of_pages(pages, self.trials, self.base):
+            yield from page
 
 
 def plan_rows(

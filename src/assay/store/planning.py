@@ -186,10 +186,13 @@ def _item_query(
 def _planned(conn: Connection, rows: Iterable[Any]) -> list[PlannedItem]:
     if conn.dialect.name != "sqlite":
         return [PlannedItem(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
-    return _planned_sqlite(rows)
+    return planned_from_json(rows)
 
 
-def _planned_sqlite(rows: Iterable[Any]) -> list[PlannedItem]:
+def planned_from_json(rows: Iterable[Any]) -> list[PlannedItem]:
+    """Planned items of rows (id, input, expected output, context, metadata, tags) holding
+    their values as stored JSON text, parsed once; each keeps its input and expected output
+    text (``raw``)."""
     loads = orjson.loads
     return [
         PlannedItem(
@@ -333,6 +336,6 @@ def item_pages(
         if sqlite and not parse:
             yield [PlannedItem(r[0], None, None, None, {}, [], (r[1], r[2])) for r in rows]
         elif sqlite:
-            yield _planned_sqlite(rows)
+            yield planned_from_json(rows)
         else:
             yield [PlannedItem(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]

@@ -16,15 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from assay.domain import Dataset, DatasetCreate
-from assay.domain.item_values import NewItem, item_fields
+from assay.domain.item_values import NewItem
 from assay.ids import new_id
 from assay.interpreter import relaxed_gc
 from assay.store.bulk import item_row, new_ids
 from assay.store.item_rows import InputKeys
-from assay.store.planning import PlannedItem
+from assay.store.planning import PlannedItem, planned_from_json
 from assay.store.types import utcnow
 
 #: Lists up to this long are staged. A longer one is saved first and its run reads the items back
@@ -57,24 +55,12 @@ def stage_list(
     made before it is written (by another process running the same list, say)."""
     dataset_id = new_id()
     key = InputKeys(dataset_id).of_canonical
-    loads = orjson.loads
-    planned = []
     with relaxed_gc():  # every row and item made here is kept
         rows = [item_row(item, order, order + 1, key) for order, item in enumerate(items)]
-        for item_id, row, item in zip(new_ids(len(rows)), rows, items, strict=True):
-            value = item_fields(item)["input"]
-            text, expected, context, metadata, tags = row[:5]
-            planned.append(
-                PlannedItem(
-                    item_id,
-                    value if value.__class__ is str else loads(text),  # text is its own value
-                    None if expected is None else loads(expected),
-                    None if context is None else loads(context),
-                    {} if metadata == "{}" else loads(metadata),
-                    [] if tags == "[]" else loads(tags),
-                    (text, expected),
-                )
-            )
+        # the values as the store gives them back: parsed from the JSON text written
+        planned = planned_from_json(
+            (item_id, *row[:5]) for item_id, row in zip(new_ids(len(rows)), rows, strict=True)
+        )
     now = utcnow()
     dataset = Dataset.model_construct(
         id=dataset_id,
