@@ -53,7 +53,8 @@ class Attempts(Outcomes):
         self, item: WorkItem, pool: ThreadPoolExecutor | None
     ) -> tuple[TargetOutput | None, Failure | None, float, float]:
         """One call under the gate, rate limit and timeout: (output, failure, ms, started)."""
-        await self.gate.acquire()
+        if not self.gate.take():
+            await self.gate.acquire()
         event = None
         if self.limiter is not None:
             estimate = getattr(self.target, "estimate_tokens", None)

@@ -143,6 +143,15 @@ class AdaptiveLimit:
         self._tasks: set[asyncio.Task[None]] = set()
         self._cond = asyncio.Condition()
 
+    def take(self) -> bool:
+        """Take a slot if one is free now (no coroutine: the common case of every call)."""
+        if self.in_use >= self.limit:
+            return False
+        self.in_use += 1
+        if self.in_use > self.peak:
+            self.peak = self.in_use
+        return True
+
     async def acquire(self) -> None:
         if self.in_use >= self.limit:
             self._waiting += 1

@@ -25,6 +25,7 @@ from assay.store.recording import RunTrace
 from assay.targets import TargetOutput
 from assay.targets.spans import Span, span_totals, tool_calls
 
+_COMPLETED = ResultStatus.completed.value
 _new_sample = Sample.__new__
 # Sample is a frozen dataclass: its __init__ sets each field through object.__setattr__. The
 # engine builds one per scored result, so it sets the slots directly (tests compare the two).
@@ -94,7 +95,10 @@ class Outcomes:
     async def _succeed(
         self, item: WorkItem, output: TargetOutput, attempts: int, latency: float, started: float
     ) -> None:
-        scores, passed = await self._score(item, output, latency)
+        if self.scorers:
+            scores, passed = await self._score(item, output, latency)
+        else:
+            scores, passed = [], None
         cache = None
         if self.options.cache and attempts > 0:
             cache = CachedResponse(
@@ -108,7 +112,7 @@ class Outcomes:
         self._submit(
             Completion(
                 item.result_id,
-                ResultStatus.completed.value,
+                _COMPLETED,
                 output.output,
                 None,
                 latency,
@@ -175,10 +179,13 @@ class Outcomes:
             trace.request = output.request
             trace.model = output.model
             trace.parameters = output.parameters
-            trace.tool_calls = list(output.tool_calls)
+            if output.tool_calls:
+                trace.tool_calls = list(output.tool_calls)
             spans = output.spans
             if output.model is not None:
                 trace.kind = "generation"
+        if not spans:
+            return trace
         trace.steps = [
             (
                 s.name,
@@ -207,8 +214,8 @@ class Outcomes:
         self.progress.done += 1
         if self._sequential is not None and self._sequential.add(completion) and not self._stopping:
             self._cancel(False, self._sequential.reason)
-        judged = sum(s.cost for s in completion.scores if s.cost)  # LLM-judge calls
-        if completion.cost or judged:
+        judged = sum(s.cost for s in completion.scores if s.cost) if completion.scores else 0
+        if completion.cost or judged:  # the target's calls, LLM-judge calls
             self.progress.cost += completion.cost or 0.0
             self.progress.judge_cost += judged
             self._spent += (completion.cost or 0.0) + judged

@@ -113,7 +113,7 @@ class FunctionTarget:
         args, kwargs = self._args(item)
         with recording() as spans:
             value = self.fn(*args, **kwargs)
-            if inspect.isawaitable(value):
+            if self.is_async or inspect.isawaitable(value):
                 value = await value
         return _with_spans(as_output(value), spans)
 
