@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Connection
 
 import assay
 from assay.config import Settings
@@ -15,15 +16,25 @@ from assay.store import Store, open_store
 from assay.store.plan_stream import HeldWork, StreamedWork
 from assay.store.planning import (
     PlannedItem,
+    _item_query,
     _page_query,
+    _planned,
     count_items,
     item_pages,
-    load_items,
+    selected_items,
 )
+from assay.store.tables import dataset_items
 
 
 def _key(i: PlannedItem) -> tuple[Any, ...]:
     return (i.id, i.input, i.expected_output, i.context, i.metadata, i.tags)
+
+
+def _whole(conn: Connection, dataset_id: str, version: int) -> list[PlannedItem]:
+    """Every live item of a version in dataset order, read in one sorted query (not by pages)."""
+    c = dataset_items.c
+    query = _item_query(conn, dataset_id, version).order_by(c.sort_order, c.id)
+    return _planned(conn, conn.execute(query))
 
 
 @pytest.fixture
@@ -48,7 +59,7 @@ def test_pages_give_every_version_in_dataset_order(
 ) -> None:
     for version in range(1, store.datasets.get(edited).version + 1):
         with store.db.read() as conn:
-            whole = [_key(i) for i in load_items(conn, edited, version)]
+            whole = [_key(i) for i in _whole(conn, edited, version)]
             assert count_items(conn, edited, version) == len(whole)
         pages = list(item_pages(store.db, edited, version, page=page, first=first))
         paged = [_key(i) for p in pages for i in p]
@@ -58,6 +69,26 @@ def test_pages_give_every_version_in_dataset_order(
         head = min(first or page, page, len(whole))
         assert sizes[0] == head, f"version {version}"
         assert all(n == page for n in sizes[1:-1]), f"version {version}"
+
+
+def test_pages_read_in_a_transaction_stop_early_and_leave_it_usable(
+    store: Store, edited: str
+) -> None:
+    """A selection stops reading at its ``first``-th item, inside the transaction of a writer
+    (a run ending, a dataset being deleted): the rest of that transaction still runs."""
+    for version in range(1, store.datasets.get(edited).version + 1):
+        with store.db.read() as conn:
+            whole = [_key(i) for i in _whole(conn, edited, version)]
+        with store.db.write() as conn:
+            pages = item_pages(conn, edited, version, page=2)
+            head = [_key(i) for _ in range(2) for i in next(pages)]
+            pages.close()
+            chosen = selected_items(conn, edited, version, Selection(first=5))
+            assert count_items(conn, edited, version) == len(whole)
+            in_transaction = [_key(i) for p in item_pages(conn, edited, version) for i in p]
+        assert head == whole[:4], f"version {version}"
+        assert [_key(i) for i in chosen] == whole[:5], f"version {version}"
+        assert in_transaction == whole, f"version {version}"
 
 
 def test_sqlite_reads_a_first_page_off_the_index_in_order(tmp_path: Path) -> None:

@@ -122,7 +122,7 @@ def test_the_run_table_lists_stored_results_among_the_derived_ones(store: Store)
     queued = store.experiments.create_queued(ExperimentCreate(name="r", dataset="many"))
     RunQueue(store.db).start(store.project_id, queued.id)
     _, lease = store.experiments.claim_lease(queued.id, "w:1:x")
-    _, work = store.experiments.unfinished(queued.id)
+    work = list(store.experiments.unfinished(queued.id)[1])
     ran = [work[k] for k in (1, 4, 5)]
     batch = [_done(w, f"out {w.input['query']}") for w in ran]
     assert store.experiments.record(queued.id, batch, lease=lease) == 3
@@ -173,7 +173,9 @@ def test_a_worker_taking_over_from_a_dead_one_writes_each_result_once(
     assert claim is not None
     assert claim.experiment_id == run["id"]
     _, lease = store.experiments.claim_lease(run["id"], DEAD)
-    _, work = store.experiments.unfinished(run["id"])
+    _, taken = store.experiments.unfinished(run["id"])
+    assert len(taken) == N
+    work = list(taken)
     assert len(work) == N
     store.experiments.record(run["id"], [_done(w, "first worker") for w in work[:4]], lease=lease)
     assert store.experiments.get(run["id"]).status is ExperimentStatus.interrupted

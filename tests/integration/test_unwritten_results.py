@@ -23,7 +23,7 @@ from assay.domain import (
 )
 from assay.engine import RunOptions, plan, resume
 from assay.scorers import exact_match
-from assay.store import Completion, Store
+from assay.store import Completion, Store, unwritten
 from assay.store.experiment_plans import PlannedRun
 from assay.store.lease import FIRST_LEASE, Lease
 from assay.store.planning import worker_id
@@ -208,6 +208,36 @@ def test_a_dead_runs_missing_results_are_counted_then_derived_when_taken_up(
     _, left = store.experiments.unfinished(run_id)
     assert [_key(w) for w in left] == [_key(w) for w in work[3:]]
     assert [(w.metadata, w.tags) for w in left] == [(w.metadata, w.tags) for w in work[3:]]
+
+
+@pytest.mark.parametrize("case", PLANS)
+def test_work_taken_up_is_made_page_by_page_without_the_finished_results(
+    store: Store, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(unwritten, "PAGE", 4)  # items per page: the results below span pages
+    _dataset(store, 17)
+    extra, stream = PLANS[case]
+    data = ExperimentCreate(name="r", dataset="qa", **extra)
+    planned = store.experiments.prepare(data, stream=stream)
+    planned.commit(worker=DEAD, write_pending=False)
+    run_id, work = planned.experiment.id, list(planned.work)
+    finished = {work[k].result_id for k in (0, 3, 4, len(work) - 1)}
+    failed = work[2]
+    lease = Lease(run_id, DEAD, FIRST_LEASE)
+    batch = [_finished(w) for w in work if w.result_id in finished]
+    batch.append(Completion(failed.result_id, "failed", error="boom", attempts=1, item=failed))
+    store.experiments.record(run_id, batch, lease=lease, fresh=True)
+    store.experiments.claim_lease(run_id, worker_id())
+    for retry_errors in (False, True):
+        done = finished if retry_errors else finished | {failed.result_id}
+        expected = [_key(w) for w in work if w.result_id not in done]
+        _, left = store.experiments.unfinished(run_id, retry_errors=retry_errors)
+        assert isinstance(left, unwritten.UnwrittenWork)
+        assert len(left) == len(expected)
+        assert [_key(w) for w in left] == expected
+        pages = list(left._pages())  # made a page of the plan at a time, not held whole
+        assert len(pages) > 1
+        assert all(len(p) <= 4 * planned.experiment.trials for p in pages)
 
 
 def test_cancelling_a_dead_run_writes_its_missing_results_cancelled(store: Store) -> None:

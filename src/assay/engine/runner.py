@@ -45,12 +45,13 @@ from assay.store.experiment_plans import PlannedRun
 from assay.store.lease import FIRST_LEASE, Lease, LeaseLost
 from assay.store.plan_stream import HeldWork, StreamedWork
 from assay.store.planning import worker_id
+from assay.store.unwritten import UnwrittenWork
 from assay.targets import Target, TargetOutput, is_sync
 
 log = logging.getLogger(__name__)
 
 #: What a run executes: planned items as a list, or read from the store page by page.
-Work = list[WorkItem] | StreamedWork | HeldWork
+Work = list[WorkItem] | StreamedWork | HeldWork | UnwrittenWork
 
 _CHUNK_SECONDS = 0.002
 _MAX_CHUNK = 256
@@ -361,13 +362,6 @@ class Runner(Attempts):
             return False
         return self.options.clock() - self._confirmed >= self.options.stale_after / 2
 
-    async def _still_held(self) -> bool:
-        """Before an item starts: after a pause the lease is checked first, so a paused
-        runner starts nothing more once another runner has taken the run over."""
-        if self._lost:
-            return False
-        return not self._paused() or await self._hold()
-
     def _outcome(self) -> tuple[ExperimentStatus, str | None]:
         p = self.progress
         if self._fatal is not None:
@@ -461,7 +455,9 @@ class Runner(Attempts):
     async def _slot(self, pool: ThreadPoolExecutor | None) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            if not await self._still_held():
+            # Before an item starts: after a pause the lease is checked first, so a paused
+            # runner starts nothing more once another runner has taken the run over.
+            if self._lost or (self._paused() and not await self._hold()):
                 return
             if self._writer is not None and self._writer.backlog > self._max_backlog:
                 await self._drain()

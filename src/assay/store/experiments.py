@@ -60,7 +60,7 @@ from assay.store.run_frames import touch
 from assay.store.sql import text_contains
 from assay.store.tables import dataset_items, datasets, experiments, results, scores, traces
 from assay.store.types import utcnow
-from assay.store.unwritten import unwritten_work, write_unwritten
+from assay.store.unwritten import UnwrittenWork, unwritten_work, write_unwritten
 
 _UNFINISHED = (ResultStatus.pending.value, ResultStatus.running.value, ResultStatus.cancelled.value)
 
@@ -352,16 +352,17 @@ class Experiments(ExperimentPlans, ExperimentResults):
 
     def unfinished(
         self, ref: str, *, retry_errors: bool = False
-    ) -> tuple[Experiment, builtins.list[WorkItem]]:
+    ) -> tuple[Experiment, builtins.list[WorkItem] | UnwrittenWork]:
         """The results a resumed run must execute, with their item's context and metadata.
 
         Of a run still missing rows (see :mod:`assay.store.unwritten`) they are derived from
-        the plan: every planned result without a row, and those whose row is unfinished."""
+        the plan, page by page as the run takes them: every planned result without a row, and
+        those whose row is unfinished."""
         statuses = list(_UNFINISHED) + ([ResultStatus.failed.value] if retry_errors else [])
         with self.db.read() as conn:
             row = self._row(conn, ref)
             if row.unwritten_base is not None and row.dataset_id is not None:
-                return self._open(row), unwritten_work(conn, row, statuses)
+                return self._open(row), unwritten_work(self.db, conn, row, statuses)
             query = (
                 select(
                     results.c.id,

@@ -23,13 +23,7 @@ from sqlalchemy import Connection, Row, func, select
 
 from assay.domain import Result, ResultStatus, Selection
 from assay.errors import InvalidInput
-from assay.store.planning import (
-    PlannedItem,
-    item_slice,
-    load_items,
-    select_items,
-    sequential_ids,
-)
+from assay.store.planning import PlannedItem, item_slice, selected_items, sequential_ids
 from assay.store.result_pages import records
 from assay.store.sql import decode_cursor, encode_cursor
 from assay.store.tables import results
@@ -236,9 +230,12 @@ def _slice(conn: Connection, plan: Plan, lo: int, hi: int) -> list[PlannedItem]:
             return found
     if plan.selection is None:  # the whole version, in dataset order
         items = item_slice(conn, plan.dataset_id, plan.version, lo, hi - lo)
-    else:
-        loaded = load_items(conn, plan.dataset_id, plan.version)
-        items = select_items(loaded, Selection.model_validate(plan.selection))[lo:hi]
+    else:  # the selection's items, read no further than ``hi`` when it draws no sample
+        selection = Selection.model_validate(plan.selection)
+        if selection.sample is None:
+            first = hi if selection.first is None else min(selection.first, hi)
+            selection = selection.model_copy(update={"first": first})
+        items = selected_items(conn, plan.dataset_id, plan.version, selection)[lo:hi]
     with _lock:
         _slices[key] = items
         while len(_slices) > _CACHED:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import os
@@ -208,11 +209,21 @@ def planned_from_json(rows: Iterable[Any]) -> list[PlannedItem]:
     ]
 
 
-def load_items(conn: Connection, dataset_id: str, version: int) -> list[PlannedItem]:
-    """Every live item of a dataset version, in dataset order."""
-    c = dataset_items.c
-    query = _item_query(conn, dataset_id, version).order_by(c.sort_order, c.id)
-    return _planned(conn, conn.execute(query))
+def selected_items(
+    conn: Connection, dataset_id: str, version: int, selection: Selection
+) -> list[PlannedItem]:
+    """The items a selection chooses from a dataset version, read in the caller's transaction
+    keeping only those (see :func:`select_read`; a sample of every item draws from the
+    version's count)."""
+    candidates = None
+    if selection.sample is not None and selection.ids is None and selection.tags is None:
+        candidates = count_items(conn, dataset_id, version)
+
+    def read() -> Iterator[PlannedItem]:
+        pages = item_pages(conn, dataset_id, version, first=selection.first)
+        return itertools.chain.from_iterable(pages)
+
+    return select_read(read, selection, candidates)
 
 
 def item_slice(
@@ -266,11 +277,18 @@ def _page_query(
 
 
 def _pages_in_order(
-    db: Database, dataset_id: str, version: int, open_rows: bool, sizes: Iterator[int]
+    source: Database | Connection,
+    dataset_id: str,
+    version: int,
+    open_rows: bool,
+    sizes: Iterator[int],
 ) -> Iterator[tuple[list[tuple[Any, ...]], bool]]:
     after: tuple[int, str] | None = None
     for size in sizes:
-        with db.read() as conn:
+        reading = (
+            contextlib.nullcontext(source) if isinstance(source, Connection) else source.read()
+        )
+        with reading as conn:
             query = _page_query(conn, dataset_id, version, open_rows, after)
             rows = fetch_rows(conn, query.limit(size))
             sqlite = conn.dialect.name == "sqlite"
@@ -308,7 +326,7 @@ def _sizes(page: int, first: int | None) -> Iterator[int]:
 
 
 def item_pages(
-    db: Database,
+    source: Database | Connection,
     dataset_id: str,
     version: int,
     *,
@@ -320,12 +338,13 @@ def item_pages(
     page ``first`` items, when given: what a run starts on while the next is read).
 
     Each page is read by keyset in a read of its own (nothing is held open between pages),
+    or in the caller's transaction when ``source`` is a connection,
     so a run of a million items never sorts the dataset again per page: the rows still open
     come straight off an index, and the few closed by a later version are merged in. Without
     ``parse``, SQLite items carry only their id and stored JSON (``raw``): what a planned row
     copies."""
-    opened = _pages_in_order(db, dataset_id, version, True, _sizes(page, first))
-    closed = _pages_in_order(db, dataset_id, version, False, _sizes(page, None))
+    opened = _pages_in_order(source, dataset_id, version, True, _sizes(page, first))
+    closed = _pages_in_order(source, dataset_id, version, False, _sizes(page, None))
     first_closed = next(closed, None)
     pages = (
         opened

@@ -30,20 +30,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Row, func, select, update
 
 from assay.domain import ResultStatus, Selection, WorkItem
 from assay.store.db import Database
-from assay.store.plan_stream import PAGE, plan_rows, work_items
-from assay.store.planning import (
-    PlannedItem,
-    item_pages,
-    load_items,
-    select_items,
-    sequential_ids,
-)
+from assay.store.plan_stream import PAGE, plan_rows, work_of_pages
+from assay.store.planning import PlannedItem, item_pages, selected_items
+from assay.store.read_ahead import read_ahead
 from assay.store.run_bulk import Bulk
 from assay.store.run_frames import touch
 from assay.store.tables import experiments, results
@@ -64,36 +60,76 @@ def unwritten_plans(conn: Connection, experiment_ids: Sequence[str]) -> dict[str
 
 
 def plan_items(conn: Connection, row: Row[Any]) -> list[PlannedItem]:
-    """Every item of a stored plan, in plan order, read in the caller's transaction."""
-    items = load_items(conn, row.dataset_id, row.dataset_version)
-    if row.selection is None:
-        return items
-    return select_items(items, Selection.model_validate(row.selection))
-
-
-def unwritten_work(conn: Connection, row: Row[Any], statuses: Sequence[str]) -> list[WorkItem]:
-    """What a runner taking up the run ``row`` (still missing rows) executes, in plan order:
-    each planned result without a row, and each whose row's status is in ``statuses``."""
-    items = plan_items(conn, row)
-    ids = sequential_ids(len(items) * row.trials, uuid.UUID(row.unwritten_base).int)
-    done = set(
-        conn.execute(
-            select(results.c.id).where(
-                results.c.experiment_id == row.id, results.c.status.not_in(list(statuses))
-            )
-        ).scalars()
+    """The items a stored plan selected, in plan order, read in the caller's transaction
+    keeping only those (a run of a selection; a run of the whole version reads it by pages)."""
+    return selected_items(
+        conn, row.dataset_id, row.dataset_version, Selection.model_validate(row.selection)
     )
-    return [w for w in work_items(items, row.trials, ids) if w.result_id not in done]
 
 
-def _planned_items(db: Database, conn: Connection, row: Row[Any]) -> Iterator[list[PlannedItem]]:
-    """The items of a stored plan in plan order, a page at a time."""
+def _planned_items(db: Database, row: Row[Any], *, parse: bool) -> Iterator[list[PlannedItem]]:
+    """The items of a stored plan in plan order, a page at a time (see ``item_pages`` for
+    ``parse``)."""
     if row.selection is None:  # every live item of the version, read page by page
-        yield from item_pages(db, row.dataset_id, row.dataset_version, parse=False)
+        yield from item_pages(db, row.dataset_id, row.dataset_version, page=PAGE, parse=parse)
         return
-    items = plan_items(conn, row)
+    with db.read() as conn:
+        items = plan_items(conn, row)
     for k in range(0, len(items), PAGE):
         yield items[k : k + PAGE]
+
+
+@dataclass(frozen=True)
+class UnwrittenWork:
+    """What a runner taking up a run still missing rows executes, in plan order: each planned
+    result without a row, and each whose row's status is in ``statuses``. Made a page of the
+    plan at a time as the run takes it (the finished rows of each page read by their id
+    range), so nothing per planned result is held: a queued run of a million items starts
+    as light as one planned in the runner's own process."""
+
+    db: Database
+    row: Row[Any]
+    statuses: tuple[str, ...]
+    size: int  # how many, counted when the run was taken up
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[WorkItem]:
+        for page in read_ahead(self._pages(), depth=1):  # off the caller's thread (a run's loop)
+            yield from page
+
+    def _pages(self) -> Iterator[list[WorkItem]]:
+        row = self.row
+        pages = _planned_items(self.db, row, parse=True)
+        for work in work_of_pages(pages, row.trials, uuid.UUID(row.unwritten_base).int):
+            if not work:
+                continue
+            with self.db.read() as conn:
+                done = set(
+                    conn.execute(
+                        select(results.c.id).where(
+                            results.c.id >= work[0].result_id,
+                            results.c.id <= work[-1].result_id,
+                            results.c.experiment_id == row.id,
+                            results.c.status.not_in(self.statuses),
+                        )
+                    ).scalars()
+                )
+            yield [w for w in work if w.result_id not in done] if done else work
+
+
+def unwritten_work(
+    db: Database, conn: Connection, row: Row[Any], statuses: Sequence[str]
+) -> UnwrittenWork:
+    """What a runner taking up the run ``row`` (still missing rows) executes (see
+    :class:`UnwrittenWork`), counted in the caller's transaction."""
+    finished = conn.execute(
+        select(func.count()).where(
+            results.c.experiment_id == row.id, results.c.status.not_in(list(statuses))
+        )
+    ).scalar_one()
+    return UnwrittenWork(db, row, tuple(statuses), max((row.plan_size or 0) - finished, 0))
 
 
 def _stored_ids(conn: Connection, experiment_id: str, ids: list[str]) -> set[str]:
@@ -128,7 +164,7 @@ def write_unwritten(
     written = 0
     if stored < planned and row.dataset_id is not None:
         base, k = uuid.UUID(row.unwritten_base).int, 0
-        for items in _planned_items(db, conn, row):
+        for items in _planned_items(db, row, parse=False):
             rows = plan_rows(items, row.id, row.trials, base, k, status)
             k += len(rows)
             have = _stored_ids(conn, row.id, [r[0] for r in rows])
