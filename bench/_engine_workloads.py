@@ -184,6 +184,39 @@ def memory(home: str, n: int, inline: bool) -> dict[str, Any]:
     }
 
 
+def queued(home: str, n: int) -> dict[str, Any]:
+    """Peak RSS of a queued run over the stored dataset of ``n``, taken up and run as a worker
+    does (the plan derived from the experiment row, nothing planned in this process)."""
+    from assay.domain import ExperimentCreate
+    from assay.engine import resume
+    from assay.scorers import exact_match
+    from assay.store.queue import RunQueue
+    from assay.sync import run_sync
+    from assay.targets import FunctionTarget
+
+    store = _store(Path(home))
+    run = store.experiments.create_queued(ExperimentCreate(name="queued", dataset="bench"))
+    RunQueue(store.db).start(store.project_id, run.id)
+    before = _rss_mb()
+    start, cpu = time.perf_counter(), _cpu()
+    done = run_sync(
+        resume(store, run.id, target=FunctionTarget(_task), scorers=[exact_match()]).run()
+    )
+    elapsed, cpu = time.perf_counter() - start, _cpu() - cpu
+    summary = store.experiments.summary(done.id)
+    if summary.completed != n:
+        raise SystemExit(f"unexpected outcome: {summary}")
+    return {
+        "items": n,
+        "queued": True,
+        "rss_before_mb": round(before, 1),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "seconds": round(elapsed, 2),
+        "cpu_seconds": round(cpu, 2),
+        "items_per_cpu_s": round(n / cpu),
+    }
+
+
 def _timed_sleep(delay: float) -> tuple[list[float], Any]:
     """A target that awaits ``delay`` seconds, and when its first call started and its last
     call ended (filled in as it runs)."""
@@ -301,6 +334,8 @@ def run(argv: list[str]) -> dict[str, Any]:
         return setup(home, n)
     if kind in ("memory", "memory-inline"):
         return memory(home, n, inline=kind == "memory-inline")
+    if kind == "queued":
+        return queued(home, n)
     if kind == "sleep":
         return sleep(home, n, int(argv[3]))
     if kind == "inline":

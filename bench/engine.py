@@ -18,7 +18,9 @@ run, and engine figures are printed as a multiple of it.
 - ``setup``: the fixed part of ``evaluate()``: a 10-item list against a store that already holds
   it (schema at head, the list saved before), wall and CPU time of the whole call.
 - ``memory``: peak RSS of ``evaluate()`` over a stored dataset of each size in ``--sizes`` (the
-  dataset is written by another process first), and over an in-memory list of 10,000 items.
+  dataset is written by another process first), of a queued run over the same dataset taken
+  up as a worker takes it (``resume``: its plan derived from the experiment row), and of
+  ``evaluate()`` over an in-memory list of 10,000 items.
 - ``inline``: what a first ``evaluate()`` of a list costs at high concurrency: a new inline list
   of N items (its dataset does not exist yet) in a store at head, an async target that awaits
   50 ms, ``exact_match``, concurrency 1,000; wall time over the ideal, when the first call
@@ -243,12 +245,19 @@ def main() -> None:
                 for name, src in trees.items():
                     home = homes.fresh(src, n)
                     r = child(src, "memory", home, n) | {"tree": name}
-                    shutil.rmtree(home, ignore_errors=True)
                     mems.append(r)
                     print(
                         f"evaluate() over a stored dataset of {n:,} items, {name}: peak RSS "
                         f"{r['peak_rss_mb']} MB (imports {r['rss_before_mb']} MB), "
                         f"{r['items_per_cpu_s']:,} items/CPU-s"
+                    )
+                    r = child(src, "queued", home, n) | {"tree": name}
+                    shutil.rmtree(home, ignore_errors=True)
+                    mems.append(r)
+                    print(
+                        f"a queued run over the same {n:,} items, taken up as a worker does, "
+                        f"{name}: peak RSS {r['peak_rss_mb']} MB (before {r['rss_before_mb']} "
+                        f"MB), {r['items_per_cpu_s']:,} items/CPU-s"
                     )
             for name, src in trees.items():
                 home = homes.root / f"inline-{name}"
