@@ -11,7 +11,7 @@ import pytest
 
 import assay
 from assay.domain import DatasetCreate, ExperimentStatus, ItemCreate, ResultStatus, WorkItem
-from assay.engine import RunOptions
+from assay.engine import RunOptions, outcomes
 from assay.engine import writer as writer_module
 from assay.errors import Conflict, InvalidInput
 from assay.scorers import contains, exact_match, scorer
@@ -189,6 +189,47 @@ def test_response_cache_skips_calls_on_rerun(store: Store) -> None:
     assert [r.attempts for r in second.rows] == [0, 0, 0]
     assert [r.output for r in second.rows] == ["Q0", "Q1", "Q2"]
     assert second.summary.pass_rate == 1.0
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_the_cache_is_looked_up_a_page_at_a_time_as_the_run_takes_items(
+    store: Store, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outcomes, "CACHE_PAGE", 4)
+    calls: list[str] = []
+    lookups: list[int] = []
+    get_many = store.cache.get_many
+
+    def spy(keys: Any) -> Any:
+        lookups.append(len(keys))
+        return get_many(keys)
+
+    monkeypatch.setattr(store.cache, "get_many", spy)
+
+    def task(x: dict[str, str]) -> str:
+        calls.append(x["q"])
+        return x["q"].upper()
+
+    async def atask(x: dict[str, str]) -> str:
+        return task(x)
+
+    fn = task if kind == "sync" else atask
+    rows = [{"input": {"q": f"q{i}"}, "expected_output": f"Q{i}"} for i in range(11)]
+    store.datasets.create(DatasetCreate(name="cached"))
+    store.datasets.add_items("cached", [ItemCreate(**r) for r in rows[:7]])  # type: ignore[arg-type]
+    assay.evaluate("cached", fn, [exact_match()], cache=True, trials=2, store=store)
+    assert len(calls) == 14  # nothing cached yet: each repetition calls
+    store.datasets.add_items("cached", [ItemCreate(**r) for r in rows[7:]])  # type: ignore[arg-type]
+    calls.clear()
+    lookups.clear()
+    again = assay.evaluate("cached", fn, [exact_match()], cache=True, trials=2, store=store)
+    assert sorted(calls) == sorted([f"q{i}" for i in range(7, 11)] * 2)  # only the new items
+    assert lookups == [4, 4, 4, 4, 4, 2]  # 22 results, looked up four at a time
+    by_item = sorted((r.input["q"], r.repetition, r.attempts, r.output) for r in again.rows)
+    assert by_item == sorted(
+        (f"q{i}", rep, 0 if i < 7 else 1, f"Q{i}") for i in range(11) for rep in range(2)
+    )
+    assert again.summary.pass_rate == 1.0
 
 
 async def test_evaluate_inside_a_running_loop(store: Store) -> None:

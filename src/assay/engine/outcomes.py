@@ -9,8 +9,9 @@ counts progress and checks the cost budget and sequential stopping after each re
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from assay.domain import ResultStatus, ScoreCreate, WorkItem
@@ -20,12 +21,14 @@ from assay.engine.sequential import Watch
 from assay.engine.spec import digest
 from assay.engine.writer import ResultWriter
 from assay.scoring import Sample, Scorer, run_scorer
-from assay.store import CachedResponse, Completion
+from assay.store import CachedResponse, Completion, Store
+from assay.store.read_ahead import read_ahead
 from assay.store.recording import RunTrace
 from assay.targets import TargetOutput
 from assay.targets.spans import Span, span_totals, tool_calls
 
 _COMPLETED = ResultStatus.completed.value
+CACHE_PAGE = 500  # items whose cached responses are looked up at once
 _new_sample = Sample.__new__
 # Sample is a frozen dataclass: its __init__ sets each field through object.__setattr__. The
 # engine builds one per scored result, so it sets the slots directly (tests compare the two).
@@ -86,7 +89,8 @@ class Outcomes:
     _name: str
     _experiment_id: str
     _target_hash: str
-    _cache: dict[str, CachedResponse]
+    _cache: dict[str, CachedResponse]  # looked up, by result id, until the item is taken
+    store: Store
 
     def _cancel(self, force: bool, reason: str) -> None:
         """Stop the run (the runner's own)."""
@@ -239,8 +243,27 @@ class Outcomes:
     def _cache_key(self, item: WorkItem) -> str:
         return digest([self._target_hash, item.input])
 
+    def _looked_up(self, work: Iterable[WorkItem]) -> Iterator[WorkItem]:
+        """``work`` as the run takes it, the cached response of each item looked up a page
+        ahead on a thread of its own and kept (by result id) until the item is taken: the
+        first call starts at once, and the run holds the hits of a page or two, not of every
+        item."""
+
+        def pages() -> Iterator[list[tuple[WorkItem, CachedResponse | None]]]:
+            items = iter(work)
+            while page := list(itertools.islice(items, CACHE_PAGE)):
+                keys = [self._cache_key(w) for w in page]
+                found = self.store.cache.get_many(keys)
+                yield [(w, found.get(k)) for w, k in zip(page, keys, strict=True)]
+
+        for page in read_ahead(pages(), depth=1, name="assay-cache-lookup"):
+            for w, hit in page:
+                if hit is not None:
+                    self._cache[w.result_id] = hit
+                yield w
+
     async def _serve_cached(self, item: WorkItem) -> bool:
-        hit = self._cache.get(self._cache_key(item))
+        hit = self._cache.pop(item.result_id, None)
         if hit is None:
             return False
         output = TargetOutput(hit.output, hit.tokens_in, hit.tokens_out, hit.cost)

@@ -226,10 +226,7 @@ class Runner(Attempts):
         self._name, self._experiment_id = experiment.name, experiment.id
         if self.options.max_cost is not None and planned is None:
             self._spent = experiments.spent(experiment.id)
-        if self.options.cache:
-            keys = [self._cache_key(w) for w in work]
-            self._cache = await asyncio.to_thread(self.store.cache.get_many, keys)
-        self._items = iter(work)
+        self._items = self._looked_up(work) if self.options.cache else iter(work)
         spool = None
         if planned is not None:
             spool = Spool(planned.first_result_id, len(work))
