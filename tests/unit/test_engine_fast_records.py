@@ -55,3 +55,7 @@ def test_sequential_ids_are_the_uuids_of_consecutive_integers() -> None:
     assert ids == [str(uuid.UUID(int=base + 7 + i)) for i in range(5)]
     assert ids == sorted(ids)
     assert sequential_ids(3, base) + sequential_ids(2, base, 3) == sequential_ids(5, base)
+    # across the last group's carry (a base whose low bits are not zero): the slow way
+    near = (base | ((1 << 48) - 1)) - 2
+    for n in (3, 4, 5):  # the last one stays in the group, then one and two carry over
+        assert sequential_ids(n, near) == [str(uuid.UUID(int=near + i)) for i in range(n)]
