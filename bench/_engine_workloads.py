@@ -342,4 +342,8 @@ def run(argv: list[str]) -> dict[str, Any]:
         return inline(home, n)
     if kind == "floor":
         return floor(n)
+    if kind == "sleep-floor":
+        from _floor import latency_run
+
+        return latency_run(Path(home) / "assay.db", n, int(argv[3]))
     raise SystemExit(f"unknown workload {kind}")

@@ -222,6 +222,140 @@ def write_run(path: Path, n: int, *, batch: int = BATCH) -> dict[str, Any]:
     }
 
 
+def latency_run(
+    path: Path, n: int, concurrency: int, delay: float = 0.05, *, batch: int = BATCH
+) -> dict[str, Any]:
+    """The floor of a latency-bound run: ``n`` items of a stored dataset (read first, in one
+    query), a target that awaits ``delay`` seconds on the event loop Assay uses (uvloop where
+    installed), ``concurrency`` calls at a time, no scorer, each finished call's result and
+    trace rows handed to a writer thread that commits them with ``executemany`` every 50 ms or
+    ``batch`` rows. Achieved items/s over the ideal (``concurrency / delay``), from the start
+    (reading the items) to the last row committed."""
+    import asyncio
+    import queue
+    import threading
+
+    from assay.sync import loop_factory
+
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+        conn.execute(f"PRAGMA {pragma}")
+    (project_id,) = conn.execute("SELECT id FROM projects LIMIT 1").fetchone()
+    dumps = orjson.dumps
+    done: queue.SimpleQueue[tuple[tuple[Any, ...], tuple[Any, ...]] | None] = queue.SimpleQueue()
+
+    def write() -> None:
+        stop = False
+        while not stop:
+            rows = [done.get()]
+            deadline = time.monotonic() + 0.05
+            while len(rows) < batch:
+                try:
+                    rows.append(done.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
+            if rows[-1] is None:
+                stop = True
+                rows.pop()
+            if not rows:
+                continue
+            conn.execute("BEGIN")
+            conn.executemany(
+                "INSERT INTO results (id, experiment_id, item_id, repetition, status, input, "
+                "expected_output, output, latency_ms, attempts, trace_id, started_at, "
+                "finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [r for r, _ in rows],
+            )
+            conn.executemany(
+                "INSERT INTO traces (id, project_id, name, input, output, metadata, tags, "
+                "session_id, start_time, end_time, created_at) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [t for _, t in rows],
+            )
+            conn.execute("COMMIT")
+
+    start = time.perf_counter()
+    (dataset_id,) = conn.execute("SELECT id FROM datasets LIMIT 1").fetchone()
+    items = conn.execute(
+        "SELECT id, input, expected_output FROM dataset_items WHERE dataset_id = ? "
+        "ORDER BY sort_order, id",
+        (dataset_id,),
+    ).fetchall()[:n]
+    experiment_id, now = str(uuid.uuid4()), _stamp(time.time())
+    conn.execute(
+        "INSERT INTO experiments (id, project_id, dataset_id, dataset_version, name, config, "
+        "evaluator_ids, scorers, concurrency, trials, tags, metadata, external, status, "
+        "cancel_requested, data_revision, lease, created_at, started_at) VALUES "
+        "(?, ?, ?, 1, 'floor', '{}', '[]', '[]', ?, 1, '[]', '{}', 0, 'running', 0, 0, 1, ?, ?)",
+        (experiment_id, project_id, dataset_id, concurrency, now, now),
+    )
+    writer = threading.Thread(target=write)
+    writer.start()
+    result_ids = _ids(len(items))
+
+    async def run() -> None:
+        work = iter(zip(result_ids, items, strict=True))
+
+        async def slot() -> None:
+            for rid, (item_id, input_text, expected_text) in work:
+                value = orjson.loads(input_text)
+                t0 = time.time()
+                await asyncio.sleep(delay)  # the target
+                output = value["q"]
+                t1 = time.time()
+                began, ended, output_text = _stamp(t0), _stamp(t1), dumps(output).decode()
+                result = (
+                    rid,
+                    experiment_id,
+                    item_id,
+                    0,
+                    "completed",
+                    input_text,
+                    expected_text,
+                    output_text,
+                    (t1 - t0) * 1000,
+                    1,
+                    rid,
+                    began,
+                    ended,
+                )
+                meta = dumps({"dataset_item_id": item_id, "attempts": 1}).decode()
+                trace = (
+                    rid,
+                    project_id,
+                    "floor",
+                    input_text,
+                    output_text,
+                    meta,
+                    "[]",
+                    experiment_id,
+                    began,
+                    ended,
+                    now,
+                )
+                done.put((result, trace))
+
+        await asyncio.gather(*(slot() for _ in range(concurrency)))
+
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(run())
+    done.put(None)
+    writer.join()
+    conn.execute(
+        "UPDATE experiments SET status = 'completed', finished_at = ? WHERE id = ?",
+        (_stamp(time.time()), experiment_id),
+    )
+    seconds = time.perf_counter() - start
+    conn.close()
+    ideal = concurrency / delay
+    return {
+        "items": len(items),
+        "concurrency": concurrency,
+        "seconds": round(seconds, 3),
+        "of_ideal": round(len(items) / seconds / ideal, 3),
+    }
+
+
 def floor(n: int) -> dict[str, Any]:
     """The floor for ``n`` items in a fresh database made by Assay's migrations."""
     home = Path(tempfile.mkdtemp(prefix="assay-floor-"))

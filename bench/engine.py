@@ -29,7 +29,10 @@ run, and engine figures are printed as a multiple of it.
 - ``sleep``: a target that awaits 50 ms at concurrency 100, 1,000 and 5,000, no scorer, the
   default writer (``auto``: see ``bench/writers.py``); achieved items/s over the ideal
   (concurrency / 0.05 s), over the whole run, after planning, and from the first call's start
-  to the last call's end.
+  to the last call's end; and the same over the ideal of the floor of such a run measured just
+  before it (``bench/_floor.py: latency_run``: the stored items read in one query, plain
+  asyncio on the same event loop, each result and trace row committed by a writer thread with
+  ``executemany``).
 
 With ``--baseline TREE`` (another checkout, e.g. the commit before a change) the ``zero``,
 ``save`` and ``setup`` workloads of both trees run alternately, ``--rounds`` times, under the
@@ -288,15 +291,25 @@ def main() -> None:
         if "sleep" in only:
             sleeps = []
             for concurrency, n in ((100, 10_000), (1_000, 20_000), (5_000, 50_000)):
+                home = homes.fresh(SRC, n)
+                low = child(SRC, "sleep-floor", home, n, concurrency)
+                shutil.rmtree(home, ignore_errors=True)
+                sleeps.append(low | {"tree": "floor"})
+                print(
+                    f"sleep 50 ms, concurrency {concurrency:>5}, {n:,} items, floor (asyncio "
+                    f"and a writer thread): {low['of_ideal']:.1%} of ideal"
+                )
                 for name, src in trees.items():  # alternately, as the zero workload
                     home = homes.fresh(src, n)
                     r = child(src, "sleep", home, n, concurrency) | {"tree": name}
                     shutil.rmtree(home, ignore_errors=True)
+                    r["of_floor"] = round(r["of_ideal"] / low["of_ideal"], 3)
                     sleeps.append(r)
                     print(
                         f"sleep 50 ms, concurrency {concurrency:>5}, {n:,} items, {name} "
                         f"(writer {r['writer']}): "
                         f"{r['items_per_s']:,} items/s = {r['of_ideal']:.1%} of ideal "
+                        f"({r['of_floor']:.2f}x the floor's) "
                         f"{r['ideal_items_per_s']:,} ({r['run_of_ideal']:.1%} after the "
                         f"{r['plan_seconds']} s of planning, {r['calls_of_ideal']:.1%} from the "
                         f"first call to the last); p50 {r['p50_latency_ms']:.1f} ms, "
