@@ -305,6 +305,8 @@ def sleep(home: str, n: int, concurrency: int, delay: float = 0.05) -> dict[str,
         "ideal_items_per_s": round(ideal),
         "of_ideal": round(n / (end - start) / ideal, 3),
         "plan_seconds": round(planned - start, 3),
+        "first_call_s": round(calls[0] - start, 3),
+        "after_last_call_s": round(end - calls[1], 3),
         "run_of_ideal": round(n / (end - planned) / ideal, 3),
         # between the first call's start and the last call's end: what the loop sustains
         "calls_of_ideal": round(n / (calls[1] - calls[0]) / ideal, 3),
