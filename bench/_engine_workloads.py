@@ -29,6 +29,18 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _footprint(n: int, before: float, elapsed: float, cpu: float) -> dict[str, Any]:
+    """What the memory workloads report of a run of ``n`` items."""
+    return {
+        "items": n,
+        "rss_before_mb": round(before, 1),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "seconds": round(elapsed, 2),
+        "cpu_seconds": round(cpu, 2),
+        "items_per_cpu_s": round(n / cpu),
+    }
+
+
 def _store(home: Path) -> Any:
     from assay.config import Settings
     from assay.store import open_store
@@ -173,15 +185,7 @@ def memory(home: str, n: int, inline: bool) -> dict[str, Any]:
     elapsed, cpu = time.perf_counter() - start, _cpu() - cpu
     if result.summary.completed != n:
         raise SystemExit(f"unexpected outcome: {result.summary}")
-    return {
-        "items": n,
-        "inline_list": inline,
-        "rss_before_mb": round(before, 1),
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
-        "seconds": round(elapsed, 2),
-        "cpu_seconds": round(cpu, 2),
-        "items_per_cpu_s": round(n / cpu),
-    }
+    return {"inline_list": inline} | _footprint(n, before, elapsed, cpu)
 
 
 def queued(home: str, n: int) -> dict[str, Any]:
@@ -206,15 +210,7 @@ def queued(home: str, n: int) -> dict[str, Any]:
     summary = store.experiments.summary(done.id)
     if summary.completed != n:
         raise SystemExit(f"unexpected outcome: {summary}")
-    return {
-        "items": n,
-        "queued": True,
-        "rss_before_mb": round(before, 1),
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
-        "seconds": round(elapsed, 2),
-        "cpu_seconds": round(cpu, 2),
-        "items_per_cpu_s": round(n / cpu),
-    }
+    return {"queued": True} | _footprint(n, before, elapsed, cpu)
 
 
 def _timed_sleep(delay: float) -> tuple[list[float], Any]:
