@@ -18,9 +18,9 @@ import pytest
 import assay
 from assay.domain import DatasetCreate, ItemCreate, ScoreCreate, ScoreSource
 from assay.engine import RunOptions, snapshot
+from assay.ids import id_base, sequential_ids
 from assay.scorers import contains, exact_match, scorer
 from assay.store import Store, run_frames
-from assay.store.planning import id_base, sequential_ids
 from assay.store.recording import Rows
 from assay.targets import TargetOutput
 from tests.integration.aggregate_support import stored_aggregates_are_computed

@@ -6,9 +6,9 @@ import uuid
 
 from assay.domain import ScoreCreate, ScoreDataType, WorkItem
 from assay.engine.outcomes import sample_of
+from assay.ids import id_base, sequential_ids
 from assay.scoring import Sample
 from assay.scoring.base import make_score
-from assay.store.planning import id_base, sequential_ids
 from assay.targets import TargetOutput
 
 

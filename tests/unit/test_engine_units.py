@@ -16,8 +16,9 @@ from assay.domain import WorkItem
 from assay.engine import AdaptiveLimit, RateLimiter, RetryPolicy, build_scorers, classify
 from assay.engine.run_config import load_run_config, parse_run_config
 from assay.errors import InvalidInput
+from assay.ids import sequential_ids
 from assay.scorers import exact_match
-from assay.store.planning import PlannedItem, select_items, select_read, sequential_ids
+from assay.store.planning import PlannedItem, select_items, select_read
 from assay.targets import (
     FunctionTarget,
     PriceTable,

@@ -94,11 +94,9 @@ if TYPE_CHECKING:
         Experiment,
         ExperimentCreate,
         ExperimentSort,
-        ExperimentStatus,
         ExperimentSummary,
         Result,
         ResultExport,
-        ResultStatus,
         ScorerStats,
         Selection,
     )
@@ -165,9 +163,8 @@ if TYPE_CHECKING:
     from assay.domain.scores import (
         Score,
         ScoreCreate,
-        ScoreDataType,
-        ScoreSource,
     )
+    from assay.domain.statuses import ExperimentStatus, ResultStatus, ScoreDataType, ScoreSource
     from assay.domain.traces import (
         Observation,
         ObservationCreate,
@@ -234,7 +231,7 @@ _LAZY = {
     "ExperimentDetail": "assay.domain.runs",
     "ExperimentSort": "assay.domain.experiments",
     "ExperimentStarted": "assay.domain.runs",
-    "ExperimentStatus": "assay.domain.experiments",
+    "ExperimentStatus": "assay.domain.statuses",
     "ExperimentSummary": "assay.domain.experiments",
     "ExperimentView": "assay.domain.runs",
     "FromRunRequest": "assay.domain.payloads",
@@ -298,7 +295,7 @@ _LAZY = {
     "RegressionPolicy": "assay.domain.gate",
     "Result": "assay.domain.experiments",
     "ResultExport": "assay.domain.experiments",
-    "ResultStatus": "assay.domain.experiments",
+    "ResultStatus": "assay.domain.statuses",
     "ResultsPage": "assay.domain.runs",
     "RunInfo": "assay.domain.comparison",
     "RunItemCreate": "assay.domain.runs",
@@ -313,8 +310,8 @@ _LAZY = {
     "RunTag": "assay.domain.runs",
     "Score": "assay.domain.scores",
     "ScoreCreate": "assay.domain.scores",
-    "ScoreDataType": "assay.domain.scores",
-    "ScoreSource": "assay.domain.scores",
+    "ScoreDataType": "assay.domain.statuses",
+    "ScoreSource": "assay.domain.statuses",
     "ScorerPoint": "assay.domain.analytics",
     "ScorerRule": "assay.domain.gate",
     "ScorerStats": "assay.domain.experiments",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Literal, TypedDict
 
 from pydantic import ConfigDict, Field, field_serializer, field_validator
@@ -11,39 +10,7 @@ from pydantic import ConfigDict, Field, field_serializer, field_validator
 from assay.domain.common import JSON, Input, JsonObject, Record
 from assay.domain.redaction import RedactedObject, RedactedObjects
 from assay.domain.scores import Score
-
-
-class ExperimentStatus(StrEnum):
-    pending = "pending"
-    running = "running"
-    scoring = "scoring"
-    completed = "completed"
-    failed = "failed"
-    cancelled = "cancelled"
-    #: Never stored: a ``running``/``scoring`` run whose process is gone (dead process on this
-    #: host, or no heartbeat for a while) reads as interrupted. Resume it to finish it.
-    interrupted = "interrupted"
-
-    @property
-    def finished(self) -> bool:
-        return self in (
-            ExperimentStatus.completed,
-            ExperimentStatus.failed,
-            ExperimentStatus.cancelled,
-        )
-
-    @property
-    def stopped(self) -> bool:
-        """Nothing is running it: finished, or interrupted (resuming it goes on)."""
-        return self.finished or self is ExperimentStatus.interrupted
-
-
-class ResultStatus(StrEnum):
-    pending = "pending"
-    running = "running"
-    completed = "completed"
-    failed = "failed"
-    cancelled = "cancelled"
+from assay.domain.statuses import ExperimentStatus, ResultStatus
 
 
 class Experiment(Record):

@@ -9,13 +9,9 @@ from typing import Any
 from pydantic import AliasChoices, ConfigDict, Field
 
 from assay.domain.common import JSON, Input, JsonObject, Record
-from assay.domain.experiments import (
-    Experiment,
-    ExperimentStatus,
-    ExperimentSummary,
-    Result,
-)
-from assay.domain.scores import ScoreCreate, ScoreDataType, ScoreSource
+from assay.domain.experiments import Experiment, ExperimentSummary, Result
+from assay.domain.scores import ScoreCreate
+from assay.domain.statuses import ExperimentStatus, ScoreDataType, ScoreSource
 
 
 class _Subscriptable(Record):

@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assay.domain.common import JsonObject, Record
-
-
-class ScoreDataType(StrEnum):
-    numeric = "numeric"
-    boolean = "boolean"
-    categorical = "categorical"
-
-
-class ScoreSource(StrEnum):
-    evaluator = "evaluator"
-    human = "human"
-    api = "api"
-    online = "online"
-    """Written by an online evaluation rule on a production trace."""
+from assay.domain.statuses import ScoreDataType, ScoreSource
 
 
 class Score(Record):

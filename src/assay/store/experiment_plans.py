@@ -23,18 +23,16 @@ from assay.domain import (
     WorkItem,
 )
 from assay.errors import InvalidInput
-from assay.ids import new_id
+from assay.ids import id_base, new_id, sequential_ids
 from assay.store.experiment_rows import ExperimentRows
 from assay.store.lease import FIRST_LEASE
 from assay.store.plan_stream import PAGE, HeldWork, StreamedWork, rows_of_pages, work_items
 from assay.store.planning import (
     PlannedItem,
     count_items,
-    id_base,
     item_pages,
     select_items,
     select_read,
-    sequential_ids,
 )
 from assay.store.staged_list import StagedList
 from assay.store.tables import experiments

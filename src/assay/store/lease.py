@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, literal, or_, update
 
-from assay.domain import ExperimentStatus
+from assay.domain.statuses import ExperimentStatus
 from assay.errors import Conflict
 from assay.store.run_frames import revision, touch
 from assay.store.tables import experiments

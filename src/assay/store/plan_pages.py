@@ -23,7 +23,8 @@ from sqlalchemy import Connection, Row, func, select
 
 from assay.domain import Result, ResultStatus, Selection
 from assay.errors import InvalidInput
-from assay.store.planning import PlannedItem, item_slice, selected_items, sequential_ids
+from assay.ids import sequential_ids
+from assay.store.planning import PlannedItem, item_slice, selected_items
 from assay.store.result_pages import records
 from assay.store.sql import decode_cursor, encode_cursor
 from assay.store.tables import results

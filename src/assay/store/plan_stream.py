@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from assay.domain import ResultStatus, WorkItem
+from assay.ids import sequential_ids
 from assay.store.db import Database
-from assay.store.planning import PlannedItem, item_pages, sequential_ids
+from assay.store.planning import PlannedItem, item_pages
 from assay.store.read_ahead import read_ahead
 
 PAGE = 2_000
@@ -59,7 +60,7 @@ class StreamedWork:
     version: int
     experiment_id: str
     trials: int
-    base: int  # the plan's id base (see :func:`assay.store.planning.id_base`)
+    base: int  # the plan's id base (see :func:`assay.ids.id_base`)
     items: int  # live items of the version, counted when planned
     page: int = PAGE
 
@@ -87,7 +88,7 @@ class HeldWork:
 
     items: Sequence[PlannedItem]
     trials: int
-    base: int  # the plan's id base (see :func:`assay.store.planning.id_base`)
+    base: int  # the plan's id base (see :func:`assay.ids.id_base`)
 
     def __len__(self) -> int:
         return len(self.items) * self.trials

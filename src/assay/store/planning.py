@@ -30,7 +30,6 @@ from sqlalchemy import (
 
 from assay.domain import Selection
 from assay.errors import InvalidInput
-from assay.ids import new_id
 from assay.store.db import Database
 from assay.store.item_rows import alive_at
 from assay.store.sql import fetch_rows
@@ -59,31 +58,6 @@ def worker_alive(worker: str | None, heartbeat_at: datetime | None, stale_after:
         except PermissionError:
             return True
     return True
-
-
-def id_base() -> int:
-    """A fresh UUIDv7 with room to count in its low bits: ``base + k`` is the k-th id of a
-    plan, so ids sort in plan order and any page of them can be made on its own."""
-    return uuid.UUID(new_id()).int & ~((1 << 61) - 1)
-
-
-_LOW = (1 << 48) - 1  # the bits of an id's last group
-
-
-def sequential_ids(n: int, base: int | None = None, start: int = 0) -> list[str]:
-    """``n`` UUIDv7 ids that sort in the order they are returned (plan order), from the
-    ``start``-th id of ``base`` (a fresh one by default)."""
-    first = (id_base() if base is None else base) + start
-    low = first & _LOW
-    if low + n <= _LOW + 1:  # only the last group changes: format the rest once
-        h = f"{first:032x}"  # what str(uuid.UUID(int=first)) gives, without building the UUID
-        head = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-"
-        return [f"{head}{i:012x}" for i in range(low, low + n)]
-    out = []
-    for i in range(first, first + n):
-        h = f"{i:032x}"
-        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
-    return out
 
 
 @dataclass(slots=True)

@@ -9,17 +9,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete
 
-from assay.domain import ResultStatus, ScoreCreate, ScoreDataType, WorkItem
+from assay.domain.statuses import ResultStatus, ScoreDataType
 from assay.store.db import Database
 from assay.store.lease import Lease, fence, fence_and_touch
 from assay.store.run_bulk import Bulk
 from assay.store.run_frames import touch
 from assay.store.tables import observations, traces
 from assay.store.types import utcnow
+
+if TYPE_CHECKING:  # records only: the writer process imports this module, never pydantic
+    from assay.domain import ScoreCreate, WorkItem
 
 # (status, output, error, latency_ms, tokens_in, tokens_out, cost, attempts, passed,
 #  started_at, finished_at, result_id, trace_id[, item_id, repetition, input, expected_output]):

@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from assay.store.planning import sequential_ids
+from assay.ids import sequential_ids
 from assay.store.types import utcnow
 
 _EMPTY_OBJECT = "{}"

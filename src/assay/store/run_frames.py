@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from assay.domain import ExperimentStatus
+from assay.domain.statuses import ExperimentStatus
 from assay.store.db import Database
 from assay.store.sql import upsert
 from assay.store.tables import experiments, run_frame_parts, run_frames

@@ -6,7 +6,7 @@ That holds for a run planned and executed in one process (``evaluate()``, ``assa
 a run queued through the API or the dashboard for a worker, and for a run on a Ray cluster
 (its shards insert the results). Until every planned result has a
 row the experiment keeps ``unwritten_base``, the id of its first planned result (the k-th is
-``base + k``, see :func:`~assay.store.planning.sequential_ids`), and ``plan_size``, so:
+``base + k``, see :func:`~assay.ids.sequential_ids`), and ``plan_size``, so:
 
 - counts, summaries and the run tables read each planned result without a row as pending
   (:func:`unwritten_plans`), and the listings in plan order list it as a pending result
