@@ -122,6 +122,15 @@ def test_evaluate_loads_the_engine_but_not_the_server(tmp_path: Path) -> None:
     assert present(modules, ("numpy", "assay.analysis", "alembic", "pandas", "scipy")) == []
 
 
+def test_the_writer_process_loads_the_write_path_without_records(tmp_path: Path) -> None:
+    """A run at high concurrency waits for its writer process to start: it imports the store's
+    write path and SQLAlchemy, not pydantic nor the domain's records."""
+    modules = loaded(tmp_path, "import assay.store.writer_process")
+    assert {"sqlalchemy", "assay.store.recording", "assay.store.run_bulk"} <= modules
+    assert present(modules, (*HEAVY, "pydantic", "pydantic_settings", "assay.config")) == []
+    assert sorted(m for m in modules if m.startswith("assay.domain.")) == ["assay.domain.statuses"]
+
+
 def test_every_root_command_builds() -> None:
     import typer
     from typer.main import get_command
