@@ -17,6 +17,7 @@ import typer
 
 from assay.cli.context import console, print_json, state
 from assay.cli.render import Col, cell, preview, table
+from assay.domain.statuses import ExperimentStatus
 from assay.errors import InvalidInput, NotFound
 from assay.formatting import plural, sequential_note, usd
 
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from assay.domain import (
         Experiment,
         ExperimentSort,
-        ExperimentStatus,
         ExperimentSummary,
         Result,
     )
@@ -52,18 +52,6 @@ RayAddressOption = Annotated[
 ]
 
 
-class StatusFilter(StrEnum):
-    """The values of ``assay.domain.ExperimentStatus``, without importing the domain models."""
-
-    pending = "pending"
-    running = "running"
-    scoring = "scoring"
-    completed = "completed"
-    failed = "failed"
-    cancelled = "cancelled"
-    interrupted = "interrupted"
-
-
 #: ``assay.domain.EXPERIMENT_SORT_FIELDS``, without importing the domain models.
 SORT_FIELDS = ("created_at", "name", "status", "dataset", "pass_rate", "cost", "latency")
 
@@ -82,7 +70,6 @@ def _ms(value: float | None) -> str:
 
 def status_label(status: ExperimentStatus, errors: int) -> str:
     """The status people read: ``completed with 3 errors`` when results or scorers errored."""
-    from assay.domain import ExperimentStatus
 
     if errors and status in (ExperimentStatus.completed, ExperimentStatus.failed):
         return f"{status.value} with {errors} error{'s' if errors != 1 else ''}"
@@ -91,7 +78,6 @@ def status_label(status: ExperimentStatus, errors: int) -> str:
 
 def resume_hint(experiment: Experiment) -> str | None:
     """How to finish a run that stopped early, or None when there is nothing to resume."""
-    from assay.domain import ExperimentStatus
 
     if experiment.status not in (ExperimentStatus.interrupted, ExperimentStatus.cancelled):
         return None
@@ -228,7 +214,6 @@ def finish(ctx: typer.Context, prepared: Prepared, *, as_json: bool, quiet: bool
     Quiet, nothing is printed while it runs (no id first, no progress bar): only the outcome.
     """
     from assay.cli.progress import drive
-    from assay.domain import ExperimentStatus
     from assay.sync import run_sync
 
     store = state(ctx).store()
@@ -254,7 +239,9 @@ def finish(ctx: typer.Context, prepared: Prepared, *, as_json: bool, quiet: bool
 def list_command(
     ctx: typer.Context,
     dataset: Annotated[str | None, typer.Option(help="Only runs of this dataset.")] = None,
-    status: Annotated[StatusFilter | None, typer.Option(help="Only runs in this status.")] = None,
+    status: Annotated[
+        ExperimentStatus | None, typer.Option(help="Only runs in this status.")
+    ] = None,
     sort: Annotated[
         str,
         typer.Option(
@@ -267,7 +254,6 @@ def list_command(
     as_json: JsonFlag = False,
 ) -> None:
     """List experiment runs with their dataset and target, newest first unless --sort."""
-    from assay.domain import ExperimentStatus
 
     if sort.lstrip("-") not in SORT_FIELDS:
         raise InvalidInput(
@@ -277,7 +263,7 @@ def list_command(
     store = state(ctx).store()
     page = store.experiments.list(
         dataset=dataset,
-        status=None if status is None else ExperimentStatus(status.value),
+        status=status,
         sort=_sort(sort),
         limit=limit,
         cursor=cursor,
@@ -421,7 +407,6 @@ def cancel_command(
     ctx: typer.Context, ref: Annotated[str, typer.Argument(help="Experiment id.")]
 ) -> None:
     """Cancel a run; a running engine notices within a second and keeps finished results."""
-    from assay.domain import ExperimentStatus
 
     experiment = state(ctx).store().experiments.request_cancel(ref)
     if experiment.status == ExperimentStatus.cancelled:
