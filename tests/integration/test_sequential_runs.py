@@ -17,6 +17,7 @@ from assay.domain import DatasetCreate, ExperimentStatus, ItemCreate, PromptCrea
 from assay.engine.sequential import draw_order
 from assay.errors import InvalidInput
 from assay.store import Store
+from assay.store.tables import experiments, results, scores
 from tests.fakes.provider import FakeProvider
 from tests.integration.experiment_support import run_worker
 from tests.integration.test_gate_cli import Cli
@@ -150,6 +151,44 @@ def test_the_item_order_is_reproducible_from_the_recorded_seed(store: Store) -> 
         sequential={"baseline": base, "seed": seed},
     )
     assert again == order
+
+
+_CALLS: list[str] = []
+
+
+def _right_counted(question: str) -> str:
+    _CALLS.append(question)
+    return _right(question)
+
+
+def test_a_resumed_run_counts_what_finished_before_it_stopped(store: Store) -> None:
+    base = _baseline(store)
+    settings = {"baseline": base, "metric": "exact_match"}  # a scorer's values, read back
+    run = assay.evaluate(
+        "seq", _right_counted, ["exact_match"], store=store, quiet=True, sequential=settings
+    )
+    # As if the runner had died with its last 40 results unwritten and no outcome recorded.
+    lost = [r.id for r in run.rows[-40:]]
+    experiment = store.experiments.get(run.id)
+    spec = {k: v for k, v in experiment.metadata["sequential"].items() if k != "outcome"}
+    with store.db.write() as conn:
+        conn.execute(scores.delete().where(scores.c.result_id.in_(lost)))
+        conn.execute(
+            results.update().where(results.c.id.in_(lost)).values(status="pending", output=None)
+        )
+        conn.execute(
+            experiments.update()
+            .where(experiments.c.id == run.id)
+            .values(metadata={**experiment.metadata, "sequential": spec})
+        )
+    _CALLS.clear()
+    assay.evaluate(None, _right_counted, ["exact_match"], resume=run.id, store=store, quiet=True)
+    assert len(_CALLS) == 40
+    outcome = store.experiments.get(run.id).metadata["sequential"]["outcome"]
+    # every item paired: the 160 that finished before (read back with their scores) and the 40
+    assert outcome["n"] == N
+    assert outcome["results"] == 40
+    assert outcome["mean_difference"] == 0.0
 
 
 def test_bad_sequential_settings_name_the_field_and_store_nothing(store: Store) -> None:

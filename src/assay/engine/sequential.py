@@ -21,20 +21,20 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from assay.domain import (
     PASS_METRIC,
     Experiment,
     ExperimentStatus,
-    Result,
     ResultStatus,
     SequentialSettings,
     WorkItem,
 )
 from assay.errors import InvalidInput, NotFound
 from assay.store import Completion, Store
+from assay.store.run_pages import result_pages
 
 _W = TypeVar("_W", bound=Iterable[WorkItem])  # a list, or work streamed from the store
 
@@ -55,17 +55,43 @@ def draw_order(item_ids: Iterable[str], seed: int) -> list[str]:
     return sorted(dict.fromkeys(item_ids), key=lambda item: draw_key(seed, item))
 
 
-def _value(metric: str, status: str, passed: bool | None, scores: Iterable[Any]) -> float | None:
-    """One result's value of ``metric``: pass rate 1/0 (a failed call fails), or the score."""
-    if status not in (ResultStatus.completed.value, ResultStatus.failed.value):
+_FINISHED = (ResultStatus.completed.value, ResultStatus.failed.value)
+
+
+def _result_value(metric: str, status: str, passed: Any, score: float | None) -> float | None:
+    """One result's value of ``metric``: pass rate 1/0 (a failed call fails), or ``score``,
+    the value of its score of that name (None: it has none)."""
+    if status not in _FINISHED:
         return None
     if metric in PASS_NAMES:
-        return 1.0 if passed is True else 0.0
-    for score in scores:
-        if score.name == metric:
-            value = score.numeric_value
-            return None if value is None else float(value)
-    return None
+        return 1.0 if passed else 0.0  # a stored flag may be 0/1
+    return None if score is None else float(score)
+
+
+def _value(metric: str, status: str, passed: bool | None, scores: Iterable[Any]) -> float | None:
+    """:func:`_result_value` of a finished call, its scores as the scorers returned them."""
+    score = next((s.numeric_value for s in scores if s.name == metric), None)
+    return _result_value(metric, status, passed, score)
+
+
+def _stored_values(
+    store: Store, experiment_id: str, metric: str
+) -> Iterator[tuple[str, str, float | None]]:
+    """(result id, item id, value of ``metric``) of each stored result of a run that has an
+    item, a page of plain rows at a time: no result records, no outputs. Of several scores of
+    the metric's name on one result (from different sources), the first by source name."""
+    by_score = metric not in PASS_NAMES
+    for rows, score_rows in result_pages(store.db, experiment_id):
+        found: dict[str, tuple[str, float | None]] = {}
+        if by_score:
+            for result_id, name, value, _, source, _ in score_rows:
+                if name == metric and (result_id not in found or source < found[result_id][0]):
+                    found[result_id] = (source, value)
+        for result_id, item_id, _, status, passed, *_ in rows:
+            if item_id is not None:
+                score = found.get(result_id)
+                value = _result_value(metric, status, passed, None if score is None else score[1])
+                yield result_id, item_id, value
 
 
 def _check_range(metric: str, value: float, where: str) -> None:
@@ -77,16 +103,13 @@ def _check_range(metric: str, value: float, where: str) -> None:
         )
 
 
-def _means(results: Iterable[Result], metric: str, where: str) -> dict[str, float]:
-    """Per item: the mean of ``metric`` over its finished results."""
+def _means(store: Store, experiment_id: str, metric: str, where: str) -> dict[str, float]:
+    """Per item: the mean of ``metric`` over the run's finished results."""
     sums: dict[str, list[float]] = {}
-    for r in results:
-        if r.item_id is None:
-            continue
-        value = _value(metric, r.status.value, r.passed, r.scores)
+    for _, item_id, value in _stored_values(store, experiment_id, metric):
         if value is not None:
             _check_range(metric, value, where)
-            sums.setdefault(r.item_id, []).append(value)
+            sums.setdefault(item_id, []).append(value)
     return {item: sum(v) / len(v) for item, v in sums.items()}
 
 
@@ -111,9 +134,7 @@ def plan_record(store: Store, settings: SequentialSettings, dataset_id: str) -> 
             "must have run the same items",
             field="sequential.baseline",
         )
-    values = _means(
-        store.experiments.iter_results(baseline.id), settings.metric, f"run {baseline.name!r}"
-    )
+    values = _means(store, baseline.id, settings.metric, f"run {baseline.name!r}")
     if not values:
         raise InvalidInput(
             f"sequential.metric: the baseline {baseline.name!r} has no value of "
@@ -241,27 +262,25 @@ def watch(
     seed = int(spec["seed"])
     ordered = sorted(work, key=lambda w: (draw_key(seed, w.item_id or ""), w.repetition))
     metric = str(spec["metric"])
-    baseline = _means(store.experiments.iter_results(str(spec["baseline"])), metric, "baseline")
+    baseline_id = store.experiments.get(str(spec["baseline"])).id  # NotFound: it was deleted
+    baseline = _means(store, baseline_id, metric, "baseline")
     repetitions: dict[str, int] = {}
     item_of: dict[str, str] = {}
-    earlier: list[Result] = []
-    if fresh:
-        for w in ordered:
-            if w.item_id is not None:
-                repetitions[w.item_id] = repetitions.get(w.item_id, 0) + 1
-                item_of[w.result_id] = w.item_id
-    else:
-        pending = {w.result_id for w in work}
-        for r in store.experiments.iter_results(experiment.id):
-            if r.item_id is None:
-                continue
-            repetitions[r.item_id] = repetitions.get(r.item_id, 0) + 1
-            item_of[r.id] = r.item_id
-            if r.id not in pending:
-                earlier.append(r)
+    earlier: list[tuple[str, float | None]] = []
+    if not fresh:  # what finished before: its values; what did not has a row or is planned
+        pending = {w.result_id for w in ordered}
+        for result_id, item_id, value in _stored_values(store, experiment.id, metric):
+            repetitions[item_id] = repetitions.get(item_id, 0) + 1
+            item_of[result_id] = item_id
+            if result_id not in pending:
+                earlier.append((item_id, value))
+    for w in ordered:
+        if w.item_id is not None and w.result_id not in item_of:
+            repetitions[w.item_id] = repetitions.get(w.item_id, 0) + 1
+            item_of[w.result_id] = w.item_id
     watcher = Watch(spec, baseline, draw_order(repetitions, seed), repetitions, item_of)
-    for r in earlier:
-        watcher.seen(str(r.item_id), _value(metric, r.status.value, r.passed, r.scores))
+    for item_id, value in earlier:
+        watcher.seen(item_id, value)
     if watcher.advance():  # settled by what ran before an interruption: nothing is left
         return [], watcher
     return ordered, watcher
