@@ -1,5 +1,5 @@
 """Interpreter settings for the length of a run or a bulk write: the garbage collector and
-the GIL.
+the GIL; and how to start a helper process of this package (a writer, an import).
 
 A run allocates a few small objects per item (a planned item, a completion, its scores), a
 bulk write of dataset items a row per item. With the default thresholds CPython runs a
@@ -19,6 +19,8 @@ costs them CPU.) Each setting is restored when the last run that changed it ends
 from __future__ import annotations
 
 import gc
+import os
+import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -75,3 +77,22 @@ def short_switch_interval() -> Iterator[None]:
             if _short == 0 and _saved_interval is not None:
                 sys.setswitchinterval(_saved_interval)
                 _saved_interval = None
+
+
+#: The file names of interpreters that run ``-m``: python3, python3.12, pythonw.exe, pypy3, ...
+_INTERPRETER = re.compile(r"(python|pypy)[\d.]*w?(\.exe)?", re.IGNORECASE)
+
+
+def can_run_modules() -> bool:
+    """Whether ``sys.executable -m`` runs a module of this package here: not in a frozen
+    application, nor where Python is embedded in another program (whose executable is that
+    program's)."""
+    name = os.path.basename(sys.executable or "")
+    return not getattr(sys, "frozen", False) and _INTERPRETER.fullmatch(name) is not None
+
+
+def module_command(module: str) -> tuple[list[str], dict[str, str]]:
+    """The command and environment that run ``module`` in a new interpreter importing what
+    this one imports."""
+    path = os.pathsep.join(p for p in sys.path if p)
+    return [sys.executable, "-m", module], {**os.environ, "PYTHONPATH": path}

@@ -15,6 +15,7 @@ from assay.errors import InvalidInput
 from assay.ids import new_id
 from assay.store.bulk import ItemWriter, new_ids
 from assay.store.db import SQLITE_BULK_CACHE_KIB, SQLITE_CACHE_KIB
+from assay.store.item_import import RowBuilder, RowSpec
 
 
 def test_new_ids_are_uuid7_strings_like_new_id() -> None:
@@ -66,27 +67,32 @@ class FakeConnection:
             raise RuntimeError("disk full")
 
 
-def writer(conn: FakeConnection, batch_size: int = 3) -> ItemWriter:
+def writer(conn: FakeConnection) -> ItemWriter:
     return ItemWriter(
         conn,  # type: ignore[arg-type]
         dataset_id="ds",
         version=1,
         now=datetime(2026, 1, 1, tzinfo=UTC),
-        batch_size=batch_size,
+        batch_size=5_000,
     )
 
 
-def test_rows_are_inserted_in_batches_with_ids_in_order() -> None:
+def built(n: int, batch_size: int = 3, first: int = 1) -> RowBuilder:
+    items = [(first + k, ItemCreate(input=f"q{k}")) for k in range(n)]
+    return RowBuilder(RowSpec("ds", None, None, 0), items, batch_size=batch_size)
+
+
+def test_rows_are_built_and_inserted_in_batches() -> None:
     conn = FakeConnection()
     w = writer(conn)
+    rows = built(10)
     try:
-        for n in range(10):
-            w.add(ItemCreate(input=f"q{n}"), n, n + 1)
-        w.finish()
+        for batch in rows:
+            w.insert(batch)
     finally:
         w.close()
     assert conn.calls == [3, 3, 3, 1]
-    assert w.count == 10
+    assert (w.count, rows.count, rows.sort_order) == (10, 10, 10)
     # A write of several batches has the bigger SQLite cache while it lasts.
     assert conn.driver.statements == [
         f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}",
@@ -94,11 +100,11 @@ def test_rows_are_inserted_in_batches_with_ids_in_order() -> None:
     ]
 
 
-def test_a_write_smaller_than_a_batch_leaves_the_cache_alone() -> None:
+def test_a_write_of_one_batch_leaves_the_cache_alone() -> None:
     conn = FakeConnection()
-    w = writer(conn, batch_size=5_000)
-    w.add(ItemCreate(input="one"), 0, 1)
-    w.finish()
+    w = writer(conn)
+    for batch in built(1, batch_size=5_000):
+        w.insert(batch)
     w.close()
     assert conn.calls == [1]
     assert conn.driver.statements == []
@@ -110,9 +116,8 @@ def test_an_insert_error_reaches_the_caller_and_the_cache_is_restored() -> None:
 
     def run() -> None:
         try:
-            for n in range(20):
-                w.add(ItemCreate(input=f"q{n}"), n, n + 1)
-            w.finish()
+            for batch in built(20):
+                w.insert(batch)
         finally:
             w.close()
 
@@ -123,10 +128,10 @@ def test_an_insert_error_reaches_the_caller_and_the_cache_is_restored() -> None:
 
 
 def test_rows_the_database_cannot_hold_are_rejected_with_their_number() -> None:
-    w = writer(FakeConnection())
+    items = [(7, ItemCreate(input="q", source_trace_id="t" * 65))]
+    rows = RowBuilder(RowSpec("ds", None, None, 0), items)
     with pytest.raises(InvalidInput, match="row 7: cannot store item: source_trace_id is longer"):
-        w.add(ItemCreate(input="q", source_trace_id="t" * 65), 0, 7)
-    w.close()
+        list(rows)
 
 
 def test_new_ids_spread_their_random_digits() -> None:

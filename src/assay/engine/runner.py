@@ -38,7 +38,7 @@ from assay.engine.sequential import Watch, watch
 from assay.engine.snapshot import Spool, store_snapshot
 from assay.engine.spec import digest
 from assay.engine.writer import ChildWriter, ResultWriter
-from assay.interpreter import relaxed_gc, short_switch_interval
+from assay.interpreter import can_run_modules, relaxed_gc, short_switch_interval
 from assay.scoring import Scorer
 from assay.store import CachedResponse, Store
 from assay.store.experiment_plans import PlannedRun
@@ -125,7 +125,7 @@ class Runner(Attempts):
         return mode == "process" or (
             expected >= self.options.process_writer_min
             and self.options.concurrency >= self.options.process_writer_concurrency
-            and ChildWriter.can_start()
+            and can_run_modules()
         )
 
     def prewarm(self, expected: int) -> None:

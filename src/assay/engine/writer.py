@@ -15,25 +15,21 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import queue
-import re
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 
 from assay.engine.snapshot import Spool
 from assay.errors import StorageError
+from assay.interpreter import module_command
 from assay.store import CachedResponse, Completion, Store
 from assay.store.lease import Lease
 from assay.store.recording import Rows, completion_rows
 from assay.store.writer_process import retry_storage, write_frame
 
 log = logging.getLogger(__name__)
-#: The file names of interpreters that run ``-m``: python3, python3.12, pythonw.exe, pypy3, ...
-_INTERPRETER = re.compile(r"(python|pypy)[\d.]*w?(\.exe)?", re.IGNORECASE)
 _STOP = object()
 _WAKE = object()
 EAGER = 1000  # a batch this large is written as soon as nothing more is waiting
@@ -219,28 +215,20 @@ def get_nowait(q: queue.SimpleQueue[Entry | object]) -> Entry | object:
 class ChildWriter:
     """A writer process started ahead of a run (its imports overlap with planning)."""
 
-    @staticmethod
-    def can_start() -> bool:
-        """Whether ``sys.executable -m`` runs the writer's module here: not in a frozen
-        application, nor where Python is embedded in another program (whose executable is
-        that program's)."""
-        name = os.path.basename(sys.executable or "")
-        return not getattr(sys, "frozen", False) and _INTERPRETER.fullmatch(name) is not None
-
     def __init__(self, url: str, project_id: str, *, busy_timeout_ms: int = 30_000) -> None:
         self.url = url
         self.project_id = project_id
         self.busy_timeout_ms = busy_timeout_ms
-        path = os.pathsep.join(p for p in sys.path if p)
+        command, env = module_command("assay.store.writer_process")
         # Out of the terminal's foreground process group (a session of its own; on Windows, a
         # group that Ctrl+C does not reach): a Ctrl+C there stops the run, which then sends
         # its last batches, and the process must live to commit them.
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "assay.store.writer_process"],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": path},
+            env=env,
             start_new_session=True,
             creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
         )

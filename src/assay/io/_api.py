@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO, Literal, get_args
 
@@ -13,6 +14,7 @@ from assay.io._csv_read import read_csv
 from assay.io._export import WRITERS
 from assay.io._json_read import read_json, read_jsonl
 from assay.store import Store, VersionChange
+from assay.store.item_import import BuiltRows, RowBuilder, RowSpec
 
 Format = Literal["csv", "json", "jsonl"]
 
@@ -87,15 +89,27 @@ def import_stream(
     leaves no empty dataset behind.
     """
     items = _read(stream, format, mapping)
+    rows = functools.partial(RowBuilder, items=items)
+    return _import(store, rows, format=format, dataset=dataset, create=create, name=source_name)
+
+
+def _import(
+    store: Store,
+    rows: Callable[[RowSpec], BuiltRows],
+    *,
+    format: Format,
+    dataset: str,
+    create: bool,
+    name: str,
+) -> VersionChange:
     try:
-        return store.datasets.import_items(
+        return store.datasets.import_rows(
             dataset,
-            items,
+            rows,
             create=DatasetCreate(name=dataset) if create else None,
-            message=f"import {source_name}",
+            message=f"import {name}",
         )
-    except InvalidInput as exc:
-        # Schema checks in the store count rows; name them as this format does.
+    except InvalidInput as exc:  # schema checks in the store count rows: name them as we do
         noun = _NOUN[format]
         if noun != "row" and exc.row is not None and exc.message.startswith(f"row {exc.row}:"):
             message = f"{noun} {exc.message[4:]}"
@@ -112,7 +126,8 @@ def import_file(
     format: Format | None = None,
     mapping: Mapping[str, str] | None = None,
 ) -> VersionChange:
-    """Import a CSV, JSON or JSONL file (format from ``format`` or the extension)."""
+    """Import a CSV, JSON or JSONL file (format from ``format`` or the extension); a large
+    file is parsed by an import process while this one inserts (``io/import_process.py``)."""
     path = Path(path)
     fmt = detect_format(path, format)
     try:
@@ -121,6 +136,15 @@ def import_file(
         raise InvalidInput(f"file not found: {path}", field="file") from None
     except IsADirectoryError:
         raise InvalidInput(f"not a file: {path}", field="file") from None
+    from assay.io import import_process  # the module a process runs: not at package import
+
+    if import_process.wanted(path):
+        stream.close()
+        built = import_process.ProcessRows(path, fmt, mapping)
+        try:
+            return _import(store, built, format=fmt, dataset=dataset, create=create, name=path.name)
+        finally:
+            built.close()
     with stream:
         return import_stream(
             store,

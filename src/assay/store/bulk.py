@@ -21,7 +21,6 @@ from assay.domain import Item, ItemSource
 from assay.domain.item_values import NewItem
 from assay.errors import InvalidInput
 from assay.store.db import SQLITE_BULK_CACHE_KIB, SQLITE_CACHE_KIB
-from assay.store.item_rows import InputKeys
 from assay.store.tables import dataset_items
 
 _TRACE_ID_MAX: int = getattr(dataset_items.c.source_trace_id.type, "length", None) or 64
@@ -58,7 +57,7 @@ def new_ids(count: int) -> list[str]:
 
 #: Columns every row of one write shares, written into the statement as literals.
 _SHARED_COLUMNS = ("dataset_id", "valid_from", "archived", "created_at", "updated_at")
-#: Columns bound per row: :meth:`ItemWriter.add`'s rows, then the id.
+#: Columns bound per row: :func:`item_row`'s rows, then the id.
 _ROW_COLUMNS = (
     "input",
     "expected_output",
@@ -153,13 +152,14 @@ def item_row(
 
 
 class ItemWriter:
-    """Buffers new item rows for one dataset version and inserts them in batches.
+    """Inserts new item rows for one dataset version in batches.
 
     Batches are inserted in the caller's thread. (A background insert thread overlapped
     little: the drivers hold the GIL while they bind each row, so the two threads traded it
-    row by row, and the import took more CPU and more wall time than without it.) On SQLite,
-    a write of more than one batch gets a larger page cache until :meth:`close`. Call
-    :meth:`finish` to write the rest, and always :meth:`close`.
+    row by row, and the import took more CPU and more wall time than without it. A large
+    file's rows are built by another process instead: ``assay.io.import_process``.) On SQLite,
+    a write of more than one batch gets a larger page cache until :meth:`close`; always call
+    :meth:`close`.
     """
 
     def __init__(
@@ -175,17 +175,9 @@ class ItemWriter:
         }
         self.sql = insert_sql(conn.dialect, shared)
         self.batch_size = batch_size
-        self.key = InputKeys(dataset_id).of_canonical
-        self.rows: list[tuple[Any, ...]] = []
         self.count = 0
+        self._batches = 0
         self._bulk = False  # the SQLite cache is enlarged
-
-    def add(self, item: NewItem, sort_order: int, number: int) -> None:
-        """Buffer ``item`` as row ``number``; raises :class:`InvalidInput` when the database
-        cannot hold it."""
-        self.rows.append(item_row(item, sort_order, number, self.key))
-        if len(self.rows) >= self.batch_size:
-            self.flush()
 
     def write(self, rows: Sequence[tuple[Any, ...]], ids: Sequence[str]) -> None:
         """Insert rows :func:`item_row` built, each with its id, in batches."""
@@ -197,21 +189,13 @@ class ItemWriter:
             self._insert(batch, ids[k : k + size])
             self.count += len(batch)
 
-    def flush(self) -> None:
-        """Insert the buffered rows."""
-        if not self.rows:
-            return
-        self._enlarge()
-        rows, self.rows = self.rows, []
+    def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert one batch of rows :func:`item_row` built, each given a new id."""
+        self._batches += 1
+        if self._batches > 1:
+            self._enlarge()
         self._insert(rows)
         self.count += len(rows)
-
-    def finish(self) -> None:
-        """Insert the rest."""
-        if self.rows:
-            rows, self.rows = self.rows, []
-            self._insert(rows)
-            self.count += len(rows)
 
     def _enlarge(self) -> None:
         if not self._bulk and self.conn.dialect.name == "sqlite":

@@ -8,7 +8,7 @@ versions ``valid_from <= v < valid_to``; updating an item closes its row and app
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -39,7 +39,16 @@ from assay.store import keyset
 from assay.store.audit import record
 from assay.store.bulk import ItemWriter
 from assay.store.dataset_reads import DatasetReads, check_limit, parse_time
-from assay.store.item_import import close_states, match_content, refresh_statistics, write_items
+from assay.store.item_import import (
+    BuiltRows,
+    RowBuilder,
+    RowSpec,
+    close_states,
+    insert_rows,
+    match_content,
+    refresh_statistics,
+    write_items,
+)
 from assay.store.item_rows import InputKeys, SchemaCheck, item_record
 from assay.store.sql import (
     json_array_contains,
@@ -234,11 +243,30 @@ class Datasets(DatasetReads):
         transaction, so an error raised by the stream or by a schema check rolls back
         everything. With ``create``, a missing dataset is created in the same transaction.
         """
+        return self.import_rows(
+            ref,
+            lambda spec: RowBuilder(spec, items, batch_size=batch_size),
+            create=create,
+            message=message,
+        )
+
+    def import_rows(
+        self,
+        ref: str,
+        rows: Callable[[RowSpec], BuiltRows],
+        *,
+        create: DatasetCreate | None = None,
+        message: str | None = None,
+    ) -> VersionChange:
+        """:meth:`import_items` of rows built elsewhere: ``rows`` is given the dataset's
+        :class:`RowSpec`, read under the write lock, and returns the rows of the new items as
+        :class:`RowBuilder` makes them (another process may build them); an error raised
+        while they are built rolls back everything."""
         with self.db.write() as conn:
             if create is not None and not self._exists(conn, ref):
                 self._create(conn, create)
             row, version = self._begin_version(conn, ref)
-            count, sort_order = write_items(conn, row, version, items, batch_size=batch_size)
+            count, sort_order = insert_rows(conn, row, version, rows(RowSpec.of(row)))
             if count == 0:
                 raise InvalidInput("no items to add: the input holds no rows", field="items")
             change = commit_version(

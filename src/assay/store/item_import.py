@@ -2,14 +2,17 @@
 
 An import (CSV, JSON, JSONL rows, the REST bulk payload), a sync of an inline list and items
 made from traces all append new item states through :func:`write_items`, which checks each
-item against the dataset's schemas, gives it a sort order and inserts the rows in batches
-(``store/bulk.py``) inside the caller's write transaction, so an error rolls back everything.
+item against the dataset's schemas, gives it a sort order (:class:`RowBuilder`) and inserts
+the rows in batches (``store/bulk.py``) inside the caller's write transaction, so an error
+rolls back everything. :func:`insert_rows` inserts rows another process built the same way
+(a large file's import, ``assay.io.import_process``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import Connection, Row, Text, cast, select, text, update
@@ -17,14 +20,102 @@ from sqlalchemy import Connection, Row, Text, cast, select, text, update
 from assay.domain import item_content_hash
 from assay.domain.item_values import NewItem, item_fields, new_item_hash
 from assay.interpreter import relaxed_gc
-from assay.store.bulk import ItemWriter
+from assay.store.bulk import ItemWriter, item_row
 from assay.store.db import Database
-from assay.store.item_rows import SchemaCheck, alive_at
+from assay.store.item_rows import InputKeys, SchemaCheck, alive_at
 from assay.store.sql import driver_cursor
 from assay.store.tables import dataset_items
 from assay.store.types import utcnow
 
 ANALYZE_AFTER = 10_000  # imported rows after which PostgreSQL statistics are refreshed
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """What building a dataset version's item rows needs of the dataset (read under the write
+    lock): its id (the input keys' prefix), schemas and next free sort order."""
+
+    dataset_id: str
+    input_schema: Any
+    expected_output_schema: Any
+    next_sort_order: int
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> RowSpec:
+        return cls(row.id, row.input_schema, row.expected_output_schema, row.next_sort_order)
+
+
+class RowBuilder:
+    """Numbered items (row number, item) as the rows :class:`~assay.store.bulk.ItemWriter`
+    inserts, a batch at a time: each checked against the dataset's schemas and given a sort
+    order continuing after the dataset's (with ``own_sort_order``, an item's own, when it sets
+    one). Once consumed, ``count`` and ``sort_order`` (the next free one) are set."""
+
+    def __init__(
+        self,
+        spec: RowSpec,
+        items: Iterable[tuple[int, NewItem]],
+        *,
+        batch_size: int = 5_000,
+        own_sort_order: bool = True,
+    ) -> None:
+        self.spec = spec
+        self.items = items
+        self.batch_size = batch_size
+        self.own_sort_order = own_sort_order
+        self.count = 0
+        self.sort_order = spec.next_sort_order
+
+    def __iter__(self) -> Iterator[list[tuple[Any, ...]]]:
+        checker = SchemaCheck(self.spec)
+        check = checker.check if checker.input or checker.expected else None
+        key = InputKeys(self.spec.dataset_id).of_canonical
+        own, size = self.own_sort_order, self.batch_size
+        sort_order = self.sort_order
+        rows: list[tuple[Any, ...]] = []
+        with relaxed_gc():  # each item's row survives until its batch is inserted
+            for number, item in self.items:
+                if check is not None:
+                    check(item, number)
+                order = item_fields(item).get("sort_order") if own else None
+                if order is None:
+                    rows.append(item_row(item, sort_order, number, key))
+                    sort_order += 1
+                else:
+                    rows.append(item_row(item, order, number, key))
+                    sort_order = max(sort_order, order + 1)
+                if len(rows) >= size:
+                    self.count += len(rows)
+                    self.sort_order = sort_order
+                    yield rows
+                    rows = []
+        self.count += len(rows)
+        self.sort_order = sort_order
+        if rows:
+            yield rows
+
+
+class BuiltRows(Protocol):
+    """Batches of item rows as :class:`RowBuilder` makes them; ``count`` and ``sort_order``
+    once every batch is taken."""
+
+    count: int
+    sort_order: int
+
+    def __iter__(self) -> Iterator[list[tuple[Any, ...]]]: ...
+
+
+def insert_rows(conn: Connection, row: Row[Any], version: int, built: BuiltRows) -> tuple[int, int]:
+    """Insert ``built`` rows as new states of ``version`` of the dataset ``row`` (read under
+    the write lock). Returns (items written, the next free sort order). An error raised while
+    the rows are built leaves the caller's transaction to roll back."""
+    writer = ItemWriter(conn, dataset_id=row.id, version=version, now=utcnow(), batch_size=0)
+    try:
+        for batch in built:
+            writer.insert(batch)
+    finally:
+        writer.close()  # no insert may still be running when the transaction ends
+    return built.count, built.sort_order
 
 
 def write_items(
@@ -43,29 +134,8 @@ def write_items(
     own ``sort_order``, when it sets one, is kept instead. ``items`` may be a lazy stream: an
     error it raises, or a schema check's, leaves the caller's transaction to roll back.
     """
-    checker = SchemaCheck(row)
-    check = checker.check if checker.input or checker.expected else None
-    writer = ItemWriter(
-        conn, dataset_id=row.id, version=version, now=utcnow(), batch_size=batch_size
-    )
-    add = writer.add
-    sort_order = row.next_sort_order
-    try:
-        with relaxed_gc():  # each item's row survives until its batch is inserted
-            for number, item in items:
-                if check is not None:
-                    check(item, number)
-                order = item_fields(item).get("sort_order") if own_sort_order else None
-                if order is None:
-                    add(item, sort_order, number)
-                    sort_order += 1
-                else:
-                    add(item, order, number)
-                    sort_order = max(sort_order, order + 1)
-            writer.finish()
-    finally:
-        writer.close()  # no insert may still be running when the transaction ends
-    return writer.count, sort_order
+    built = RowBuilder(RowSpec.of(row), items, batch_size=batch_size, own_sort_order=own_sort_order)
+    return insert_rows(conn, row, version, built)
 
 
 def refresh_statistics(db: Database, written: int) -> None:

@@ -29,7 +29,9 @@ def _validator(schema: dict[str, Any] | None) -> Draft202012Validator | None:
 class SchemaCheck:
     """Validates item input / expected output against the dataset's JSON Schemas."""
 
-    def __init__(self, row: Row[Any]) -> None:
+    def __init__(self, row: Any) -> None:
+        """``row``: the dataset's row, or anything with its ``input_schema`` and
+        ``expected_output_schema``."""
         self.input = _validator(row.input_schema)
         self.expected = _validator(row.expected_output_schema)
 
