@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from assay.client import Assay
 from assay.domain import DatasetCreate
 from assay.errors import InvalidInput, StorageError
 from assay.io import Format, import_file, import_process
@@ -162,3 +163,27 @@ def test_an_unknown_dataset_stops_the_process_it_started(
         import_file(store, path, dataset="no-such")
     [proc] = processes
     assert proc.returncode is not None  # stopped, not left waiting for its request
+
+
+def test_a_large_upload_is_imported_through_the_process(client: Assay, started: list[Path]) -> None:
+    dataset = client.datasets.create("uploaded")
+    body = "".join(f"q{k},a{k}\n" for k in range(7_000))
+    csv = ("question,answer\n" + body).encode()
+    result = client.datasets.import_(
+        dataset.id,
+        file=("big.csv", csv),
+        mapping={"question": "input.q", "answer": "expected_output.a"},
+    )
+    assert (result.imported, result.total_items) == (7_000, 7_000)
+    assert len(started) == 1  # a copy of the upload, imported by the process
+    items = client.datasets.items(dataset.id, limit=2).items
+    assert [(i.input, i.expected_output) for i in items] == [
+        ({"q": "q0"}, {"a": "a0"}),
+        ({"q": "q1"}, {"a": "a1"}),
+    ]
+    bad = b'{"input": "a"}\n{"expected_output": "no input"}\n'
+    with pytest.raises(InvalidInput) as info:
+        client.datasets.import_(dataset.id, file=("bad.jsonl", bad))
+    assert (info.value.row, info.value.message.split(":")[0]) == (2, "line 2")
+    assert len(started) == 2
+    assert client.datasets.get(dataset.id).item_count == 7_000

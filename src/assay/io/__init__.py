@@ -11,6 +11,7 @@ from assay.io._api import (
     export_dataset,
     import_file,
     import_stream,
+    import_upload,
     read_items,
 )
 from assay.io._csv_read import read_run_outputs
@@ -27,6 +28,7 @@ __all__ = [
     "export_results",
     "import_file",
     "import_stream",
+    "import_upload",
     "neutralise",
     "parse_mapping",
     "read_items",

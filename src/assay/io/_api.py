@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO, Literal, get_args
@@ -138,13 +141,9 @@ def import_file(
         raise InvalidInput(f"not a file: {path}", field="file") from None
     from assay.io import import_process  # the module a process runs: not at package import
 
-    if import_process.wanted(path):
+    if import_process.wanted(os.fstat(stream.fileno()).st_size):
         stream.close()
-        built = import_process.ProcessRows(path, fmt, mapping)
-        try:
-            return _import(store, built, format=fmt, dataset=dataset, create=create, name=path.name)
-        finally:
-            built.close()
+        return _through_process(store, path, fmt, dataset, create, mapping, path.name)
     with stream:
         return import_stream(
             store,
@@ -155,6 +154,55 @@ def import_file(
             mapping=mapping,
             source_name=path.name,
         )
+
+
+def import_upload(
+    store: Store,
+    upload: BinaryIO,
+    *,
+    format: Format,
+    dataset: str,
+    mapping: Mapping[str, str] | None = None,
+    source_name: str = "upload",
+) -> VersionChange:
+    """:func:`import_stream` of an uploaded file (seekable, as a server spools it): one as
+    large as :func:`import_file` parses in an import process is copied to a temporary file
+    and imported that way."""
+    from assay.io import import_process
+
+    try:
+        size = upload.seek(0, os.SEEK_END)
+        upload.seek(0)
+    except (OSError, ValueError):  # not seekable: read as it comes
+        size = -1
+    if not import_process.wanted(size):
+        return import_stream(
+            store, upload, format=format, dataset=dataset, mapping=mapping, source_name=source_name
+        )
+    with tempfile.TemporaryDirectory(prefix="assay-upload-") as folder:
+        path = Path(folder) / f"upload.{format}"
+        with path.open("wb") as copy:
+            shutil.copyfileobj(upload, copy, 1 << 20)
+        return _through_process(store, path, format, dataset, False, mapping, source_name)
+
+
+def _through_process(
+    store: Store,
+    path: Path,
+    format: Format,
+    dataset: str,
+    create: bool,
+    mapping: Mapping[str, str] | None,
+    name: str,
+) -> VersionChange:
+    """Import the file at ``path``, its rows built by an import process."""
+    from assay.io import import_process
+
+    built = import_process.ProcessRows(path, format, mapping)
+    try:
+        return _import(store, built, format=format, dataset=dataset, create=create, name=name)
+    finally:
+        built.close()
 
 
 def export_dataset(

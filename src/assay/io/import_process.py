@@ -33,13 +33,9 @@ PROCESS_MIN_BYTES = 16 << 20
 BATCH = 5_000
 
 
-def wanted(path: Path) -> bool:
-    """Whether a file is worth an import process, and one can start here."""
-    try:
-        large = path.stat().st_size >= PROCESS_MIN_BYTES
-    except OSError:
-        return False
-    return large and can_run_modules()
+def wanted(size: int) -> bool:
+    """Whether a file of ``size`` bytes is worth an import process, and one can start here."""
+    return size >= PROCESS_MIN_BYTES and can_run_modules()
 
 
 class ProcessRows:

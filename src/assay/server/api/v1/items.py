@@ -24,7 +24,7 @@ from assay.domain import (
     Page,
 )
 from assay.errors import InvalidInput
-from assay.io import FORMATS, detect_format, import_stream, parse_mapping
+from assay.io import FORMATS, detect_format, import_upload, parse_mapping
 from assay.server.auth import ProjectStore
 from assay.server.limits import MAX_VERSION
 from assay.store import Store, VersionChange
@@ -162,7 +162,7 @@ async def _import_file(store: Store, dataset_id: str, request: Request) -> Versi
         fmt = detect_format(Path(upload.filename or "upload"), given)
         mapping = parse_mapping([m for m in form.getlist("map") if isinstance(m, str)])
         return await run_in_threadpool(
-            import_stream,
+            import_upload,
             store,
             upload.file,
             format=fmt,
