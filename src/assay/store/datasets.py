@@ -352,7 +352,7 @@ class Datasets(DatasetReads):
             conn, dataset_id=row.id, version=version, now=utcnow(), batch_size=5_000
         )
         try:
-            writer.write(staged.rows, [item.id for item in staged.items])
+            writer.write(staged.rows, staged.items.ids)
         finally:
             writer.close()
         count = len(staged.rows)

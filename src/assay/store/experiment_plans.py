@@ -54,7 +54,7 @@ class PlannedRun:
     experiment: Experiment
     work: list[WorkItem] | StreamedWork | HeldWork
     _values: dict[str, Any]
-    _items: list[PlannedItem] | None  # None: streamed (``work.rows()``)
+    _items: Sequence[PlannedItem] | None  # None: streamed (``work.rows()``)
     _base: int  # the id base: the plan's k-th result is ``base + k``
     _staged: StagedList | None = None  # the dataset, written with the plan
 
@@ -138,7 +138,8 @@ class ExperimentPlans(ExperimentRows):
             selection = selection.model_copy(update={"seed": secrets.randbelow(2**53)})
         streamed = stream and selection is None and staged is None
         if staged is not None:
-            items = select_items(staged.items, selection)
+            # the whole list: its items are made as the run takes them
+            items = staged.items if selection is None else select_items(staged.items, selection)
             live = len(items)
         elif streamed:
             with self.db.read() as conn:

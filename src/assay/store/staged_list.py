@@ -12,9 +12,9 @@ the name with the list's hash appended, when its name was not the caller's choic
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from assay.domain import Dataset, DatasetCreate
 from assay.domain.item_values import NewItem
@@ -22,12 +22,42 @@ from assay.ids import new_id
 from assay.interpreter import relaxed_gc
 from assay.store.bulk import item_row, new_ids
 from assay.store.item_rows import InputKeys
+from assay.store.plan_stream import PAGE
 from assay.store.planning import PlannedItem, planned_from_json
 from assay.store.types import utcnow
 
 #: Lists up to this long are staged. A longer one is saved first and its run reads the items back
 #: page by page, so the run holds nothing per item beyond the caller's own list.
 STAGE_MAX = 100_000
+
+
+class StagedItems(Sequence[PlannedItem]):
+    """A staged list's planned items in dataset order, made from its item rows a slice at a
+    time as they are taken: each value parsed back from the JSON text written, as the store
+    would give it. The run's first calls need not wait for every item to be made."""
+
+    def __init__(self, ids: list[str], rows: list[tuple[Any, ...]]) -> None:
+        self.ids = ids
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> PlannedItem: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[PlannedItem]: ...
+
+    def __getitem__(self, index: int | slice) -> PlannedItem | list[PlannedItem]:
+        if isinstance(index, slice):
+            ids, rows = self.ids[index], self.rows[index]
+            return planned_from_json((i, *r[:5]) for i, r in zip(ids, rows, strict=True))
+        return planned_from_json([(self.ids[index], *self.rows[index][:5])])[0]
+
+    def __iter__(self) -> Iterator[PlannedItem]:
+        for start in range(0, len(self.ids), PAGE):
+            yield from self[start : start + PAGE]
 
 
 @dataclass(frozen=True)
@@ -38,7 +68,7 @@ class StagedList:
     create: DatasetCreate
     message: str | None
     alias: str | None  # its name if ``create.name`` is taken when it is written
-    items: list[PlannedItem]  # in dataset order, with their ids and their values as stored
+    items: StagedItems  # in dataset order, with their ids and their values as stored
     rows: list[tuple[Any, ...]]  # the item rows as the bulk writer inserts them, without ids
 
 
@@ -57,10 +87,7 @@ def stage_list(
     key = InputKeys(dataset_id).of_canonical
     with relaxed_gc():  # every row and item made here is kept
         rows = [item_row(item, order, order + 1, key) for order, item in enumerate(items)]
-        # the values as the store gives them back: parsed from the JSON text written
-        planned = planned_from_json(
-            (item_id, *row[:5]) for item_id, row in zip(new_ids(len(rows)), rows, strict=True)
-        )
+    planned = StagedItems(new_ids(len(rows)), rows)
     now = utcnow()
     dataset = Dataset.model_construct(
         id=dataset_id,
