@@ -33,7 +33,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, Row, Select, func, select, update
 
 from assay.domain import ResultStatus, Selection, WorkItem
 from assay.store.db import Database
@@ -106,17 +106,20 @@ class UnwrittenWork:
             if not work:
                 continue
             with self.db.read() as conn:
-                done = set(
-                    conn.execute(
-                        select(results.c.id).where(
-                            results.c.id >= work[0].result_id,
-                            results.c.id <= work[-1].result_id,
-                            results.c.experiment_id == row.id,
-                            results.c.status.not_in(self.statuses),
-                        )
-                    ).scalars()
-                )
+                done = set(conn.execute(self._done(row.id, work)).scalars())
             yield [w for w in work if w.result_id not in done] if done else work
+
+    def _done(self, experiment_id: str, work: list[WorkItem]) -> Select[Any]:
+        """The ids of a page's finished results. The id range drives the read; the experiment
+        is wrapped so that the planner does not pick its index and scan every row the run has
+        written so far, page after page (which made a queued run of a million items take
+        twice as long as one planned in the runner's process)."""
+        return select(results.c.id).where(
+            results.c.id >= work[0].result_id,
+            results.c.id <= work[-1].result_id,
+            func.coalesce(results.c.experiment_id, "") == experiment_id,
+            results.c.status.not_in(self.statuses),
+        )
 
 
 def unwritten_work(
