@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import select
 
 import assay
 from assay.domain import (
@@ -351,3 +352,30 @@ def test_concurrent_feedback_on_one_trace_keeps_one_score(store: Store) -> None:
         ids = set(pool.map(send, range(12)))
     [kept] = store.scores.list(trace_id="busy")
     assert ids == {kept.id}
+
+
+def test_completed_results_are_read_a_page_at_a_time_by_id_range(store: Store) -> None:
+    """Pages of a run's completed results go by the id range, in key order: read through the
+    run's status index, each page sorted every completed result of the run again."""
+    run = assay.evaluate(
+        [{"input": {"q": f"q{i}"}, "expected_output": f"Q{i}"} for i in range(7)],
+        answer,
+        [exact_match()],
+        store=store,
+        quiet=True,
+    )
+    read = list(store.scores.completed_results(run.id, batch_size=3))  # three pages
+    assert [r.result_id for r in read] == sorted(r.id for r in run.rows)
+    assert [r.output for r in read] == [answer({"q": f"q{i}"}) for i in range(7)]
+    if store.db.dialect != "sqlite":
+        return
+    from assay.store.scores import completed_page
+    from assay.store.tables import results
+
+    query = select(results.c.id).where(*completed_page(run.id, read[-1].result_id)).limit(3)
+    with store.db.read() as conn:
+        compiled = query.compile(dialect=conn.dialect)
+        values = compiled.construct_params({"after": ""})
+        params = tuple(values[k] for k in compiled.positiontup or ())
+        plan = [r[3] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)]
+    assert plan == ["SEARCH results USING INDEX sqlite_autoindex_results_1 (id>? AND id<?)"]

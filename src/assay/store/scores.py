@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from assay.domain import ResultStatus, Score, ScoreCreate, ScoreDataType, ScoreSource
@@ -21,6 +21,7 @@ from assay.errors import Conflict, InvalidInput, NotFound
 from assay.ids import new_id
 from assay.store.db import Database
 from assay.store.run_frames import touch
+from assay.store.run_pages import run_span
 from assay.store.tables import dataset_items, experiments, results, scores, traces
 from assay.store.types import utcnow
 
@@ -90,6 +91,19 @@ def check_feedback(data: ScoreCreate) -> None:
             raise InvalidInput("a numeric score must be finite", field="value")
     if kind is ScoreDataType.categorical and not isinstance(value, str):
         raise InvalidInput(f"a categorical score needs a text label, got {value!r}", field="value")
+
+
+def completed_page(experiment_id: str, high: str) -> list[ColumnElement[bool]]:
+    """The conditions of a page of a run's completed results after the id ``after`` (a bound
+    parameter), up to ``high``, its highest result id. The id range drives the read (primary
+    key order, no sort); the experiment is wrapped so that the planner does not pick its index
+    and sort every completed result of the run for each page."""
+    return [
+        func.coalesce(results.c.experiment_id, "") == experiment_id,
+        results.c.status == ResultStatus.completed.value,
+        results.c.id > bindparam("after"),
+        results.c.id <= high,
+    ]
 
 
 @dataclass(slots=True)
@@ -292,21 +306,20 @@ class Scores:
             )
         else:
             join_on = and_(join_on, item.c.valid_to.is_(None))
+        high = run_span(self.db, experiment_id).high
+        if high is None:  # no results
+            return
+        query = (
+            select(results, item.c.context.label("item_context"), item.c.metadata.label("m"))
+            .select_from(results.outerjoin(item, join_on))
+            .where(*completed_page(experiment_id, high))
+            .order_by(results.c.id)
+            .limit(batch_size)
+        )
         last = ""
         while True:
-            query = (
-                select(results, item.c.context.label("item_context"), item.c.metadata.label("m"))
-                .select_from(results.outerjoin(item, join_on))
-                .where(
-                    results.c.experiment_id == experiment_id,
-                    results.c.status == ResultStatus.completed.value,
-                    results.c.id > last,
-                )
-                .order_by(results.c.id)
-                .limit(batch_size)
-            )
             with self.db.read() as conn:
-                rows = conn.execute(query).all()
+                rows = conn.execute(query, {"after": last}).all()
             for r in rows:
                 yield StoredResult(
                     r.id,
