@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,10 @@ class ProcessRows:
             batch_size,
         )
         command, env = module_command(__name__)
+        # Its last words go to a file: a pipe nobody reads while the rows flow could fill up.
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
         self.proc = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, env=env
         )
         self.count = 0
         self.sort_order = 0
@@ -80,8 +83,8 @@ class ProcessRows:
             else:
                 raise StorageError(f"import process failed: {frame[1]}")
         self.proc.wait()
-        assert self.proc.stderr is not None
-        lines = self.proc.stderr.read().decode(errors="replace").strip().splitlines()
+        self.stderr.seek(0)
+        lines = self.stderr.read().decode(errors="replace").strip().splitlines()
         raise StorageError(f"import process failed: {lines[-1] if lines else 'no output'}")
 
     def close(self) -> None:
@@ -89,7 +92,7 @@ class ProcessRows:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
-        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+        for pipe in (self.proc.stdin, self.proc.stdout, self.stderr):
             if pipe is not None:
                 pipe.close()
 
