@@ -395,7 +395,7 @@ def test_each_page_reads_its_finished_results_by_their_id_range(store: Store) ->
     _, left = store.experiments.unfinished(run_id)
     assert isinstance(left, unwritten.UnwrittenWork)
     with store.db.read() as conn:
-        query = left._done(run_id, work)
+        query = left._done(work)
         compiled = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
         plan = [r[3] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")]
     assert plan == ["SEARCH results USING INDEX sqlite_autoindex_results_1 (id>? AND id<?)"]

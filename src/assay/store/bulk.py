@@ -163,7 +163,13 @@ class ItemWriter:
     """
 
     def __init__(
-        self, conn: Connection, *, dataset_id: str, version: int, now: datetime, batch_size: int
+        self,
+        conn: Connection,
+        *,
+        dataset_id: str,
+        version: int,
+        now: datetime,
+        batch_size: int = 5_000,
     ) -> None:
         self.conn = conn
         shared = {

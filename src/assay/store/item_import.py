@@ -109,7 +109,7 @@ def insert_rows(conn: Connection, row: Row[Any], version: int, built: BuiltRows)
     """Insert ``built`` rows as new states of ``version`` of the dataset ``row`` (read under
     the write lock). Returns (items written, the next free sort order). An error raised while
     the rows are built leaves the caller's transaction to roll back."""
-    writer = ItemWriter(conn, dataset_id=row.id, version=version, now=utcnow(), batch_size=0)
+    writer = ItemWriter(conn, dataset_id=row.id, version=version, now=utcnow())
     try:
         for batch in built:
             writer.insert(batch)

@@ -26,7 +26,7 @@ from assay.errors import InvalidInput
 from assay.ids import sequential_ids
 from assay.store.planning import PlannedItem, item_slice, selected_items
 from assay.store.result_pages import records
-from assay.store.sql import decode_cursor, encode_cursor
+from assay.store.sql import decode_cursor, encode_cursor, in_run
 from assay.store.tables import results
 
 _SCAN = 1_000  # stored rows read per step while looking for the listed positions
@@ -108,7 +108,7 @@ def positions(
             .where(
                 results.c.id >= plan.result_id(lo),
                 results.c.id <= plan.result_id(hi),
-                func.coalesce(results.c.experiment_id, "") == plan.experiment_id,
+                in_run(results.c.experiment_id, plan.experiment_id),
             )
             .order_by(order)
             .limit(_SCAN)

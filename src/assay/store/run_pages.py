@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ColumnElement, bindparam, case, cast, func, null, select
 
 from assay.store.db import Database
-from assay.store.sql import DriverQuery
+from assay.store.sql import DriverQuery, in_run
 from assay.store.tables import results, scores
 
 PAGE = 5_000
@@ -107,9 +107,7 @@ def _page_queries(
         ]
         name, source = _index(s.name, codes.names), _index(s.source, codes.sources)
         score_columns = [(name * sources + source) * 3 + _flag(s.passed), s.numeric_value]
-    # The id range drives the read (primary key order, no sort); the experiment is wrapped so
-    # that the planner does not pick its index and sort the whole run per page.
-    run = func.coalesce(r.experiment_id, "") == experiment_id
+    run = in_run(r.experiment_id, experiment_id)  # the id range drives the read, in key order
     page = select(
         r.id,
         r.item_id,
@@ -127,9 +125,7 @@ def _page_queries(
     page_scores = select(s.result_id, *score_columns, s.cost).where(
         s.result_id >= bindparam("first"),
         s.result_id <= bindparam("last"),
-        # Wrapped so that the planner reads the page's range off the result index rather
-        # than every score of the run through the experiment index.
-        func.coalesce(s.experiment_id, "") == experiment_id,
+        in_run(s.experiment_id, experiment_id),  # the page's range off the result index
     )
     dialect = db.engine.dialect
     return (

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from assay.domain import ResultStatus, Score, ScoreCreate, ScoreDataType, ScoreSource
@@ -22,6 +22,7 @@ from assay.ids import new_id
 from assay.store.db import Database
 from assay.store.run_frames import touch
 from assay.store.run_pages import run_span
+from assay.store.sql import in_run
 from assay.store.tables import dataset_items, experiments, results, scores, traces
 from assay.store.types import utcnow
 
@@ -95,11 +96,11 @@ def check_feedback(data: ScoreCreate) -> None:
 
 def completed_page(experiment_id: str, high: str) -> list[ColumnElement[bool]]:
     """The conditions of a page of a run's completed results after the id ``after`` (a bound
-    parameter), up to ``high``, its highest result id. The id range drives the read (primary
-    key order, no sort); the experiment is wrapped so that the planner does not pick its index
-    and sort every completed result of the run for each page."""
+    parameter), up to ``high``, its highest result id: read in key order by the id range
+    (see :func:`~assay.store.sql.in_run`), not through the run's status index, which sorted
+    every completed result of the run again for each page."""
     return [
-        func.coalesce(results.c.experiment_id, "") == experiment_id,
+        in_run(results.c.experiment_id, experiment_id),
         results.c.status == ResultStatus.completed.value,
         results.c.id > bindparam("after"),
         results.c.id <= high,

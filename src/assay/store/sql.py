@@ -86,6 +86,14 @@ def upsert(table: Table, dialect: str) -> PgInsert | SqliteInsert:
     return sqlite_insert(table)
 
 
+def in_run(column: ColumnElement[Any], experiment_id: str) -> ColumnElement[bool]:
+    """``column == experiment_id``, written so that no index on ``column`` can serve it: for a
+    read that an id range drives (a page of a run's rows in primary key order), so that the
+    planner does not pick an index of the experiment instead and scan, or sort, every row the
+    run has for each page."""
+    return func.coalesce(column, "") == experiment_id
+
+
 def text_contains(column: ColumnElement[Any], needle: str) -> ColumnElement[bool]:
     """Case-insensitive substring match on a column (JSON columns match their serialised text)."""
     escaped = needle.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
