@@ -325,7 +325,7 @@ def test_bulk_written_rows_carry_the_write_s_shared_values(store: Store) -> None
 def test_bulk_writes_size_the_sqlite_cache_only_while_they_write(store: Store) -> None:
     from datetime import UTC, datetime
 
-    from assay.store.bulk import ItemWriter, item_row
+    from assay.store.bulk import ItemWriter, item_row, with_ids
     from assay.store.db import SQLITE_BULK_CACHE_KIB, SQLITE_CACHE_KIB
     from assay.store.item_rows import InputKeys
 
@@ -341,7 +341,7 @@ def test_bulk_writes_size_the_sqlite_cache_only_while_they_write(store: Store) -
             return conn.exec_driver_sql("PRAGMA cache_size").scalar()
 
         key = InputKeys(dataset).of_canonical
-        rows = [item_row(ItemCreate(input=t), k, k + 1, key) for k, t in enumerate("abc")]
+        rows = with_ids([item_row(ItemCreate(input=t), k, k + 1, key) for k, t in enumerate("abc")])
         try:
             writer.insert(rows[:2])
             assert cache() == -SQLITE_CACHE_KIB  # one batch: no bulk write yet

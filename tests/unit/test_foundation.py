@@ -12,6 +12,7 @@ from assay.config import Settings
 from assay.errors import AssayError, Conflict, InvalidInput, NotFound, from_validation
 from assay.ids import new_id
 from assay.store import Database
+from assay.store.db import SQLITE_PAGE_SIZE
 from assay.store.sql import decode_cursor, encode_cursor
 
 
@@ -78,4 +79,22 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == SQLITE_PAGE_SIZE
+    db.dispose()
+
+
+def test_an_existing_sqlite_database_keeps_its_page_size(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.execute("PRAGMA journal_mode=WAL")  # created with the default 4 KiB pages
+    old.execute("CREATE TABLE t (x)")
+    old.execute("INSERT INTO t VALUES (1)")
+    old.commit()
+    old.close()
+    db = Database(f"sqlite:///{path}")
+    with db.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 4096
+        assert conn.exec_driver_sql("SELECT x FROM t").scalar() == 1
     db.dispose()

@@ -58,11 +58,13 @@ class FakeConnection:
         self.dialect = sqlite.dialect()
         self.fail_on = fail_on
         self.calls: list[int] = []
+        self.rows: list[list[tuple[Any, ...]]] = []
         self.driver = FakeDriver()
         self.connection = SimpleNamespace(dbapi_connection=self.driver)
 
     def exec_driver_sql(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         self.calls.append(len(rows))
+        self.rows.append(rows)
         if self.fail_on == len(self.calls):
             raise RuntimeError("disk full")
 
@@ -93,6 +95,11 @@ def test_rows_are_built_and_inserted_in_batches() -> None:
         w.close()
     assert conn.calls == [3, 3, 3, 1]
     assert (w.count, rows.count, rows.sort_order) == (10, 10, 10)
+    # Each row ends with its own new id, sorted within its batch (appended to the id index).
+    ids = [row[-1] for batch in conn.rows for row in batch]
+    assert len(set(ids)) == 10
+    assert all(uuid.UUID(i).version == 7 for i in ids)
+    assert all(batch == sorted(batch) for batch in ([r[-1] for r in b] for b in conn.rows))
     # A write of several batches has the bigger SQLite cache while it lasts.
     assert conn.driver.statements == [
         f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}",

@@ -196,11 +196,11 @@ class ItemWriter:
             self.count += len(batch)
 
     def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Insert one batch of rows :func:`item_row` built, each given a new id."""
+        """Insert one batch of rows :func:`with_ids` made."""
         self._batches += 1
         if self._batches > 1:
             self._enlarge()
-        self._insert(rows)
+        self.conn.exec_driver_sql(self.sql, rows)
         self.count += len(rows)
 
     def _enlarge(self) -> None:
@@ -225,10 +225,15 @@ class ItemWriter:
             finally:
                 cursor.close()
 
-    def _insert(self, rows: Sequence[tuple[Any, ...]], ids: Sequence[str] | None = None) -> None:
+    def _insert(self, rows: Sequence[tuple[Any, ...]], ids: Sequence[str]) -> None:
         # Each row with its id appended (as the statement's last column), in C.
-        column = zip(new_ids(len(rows)) if ids is None else ids)
-        self.conn.exec_driver_sql(self.sql, list(map(operator.add, rows, column)))
+        self.conn.exec_driver_sql(self.sql, list(map(operator.add, rows, zip(ids))))
+
+
+def with_ids(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows :func:`item_row` built, each with a new id appended (as :class:`ItemWriter`'s
+    statement takes it), in C."""
+    return list(map(operator.add, rows, zip(new_ids(len(rows)))))
 
 
 # ---------------------------------------------------------------------------------- reads

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Row, Text, cast, select, text, update
 from assay.domain import item_content_hash
 from assay.domain.item_values import NewItem, item_fields, new_item_hash
 from assay.interpreter import relaxed_gc
-from assay.store.bulk import ItemWriter, item_row
+from assay.store.bulk import ItemWriter, item_row, with_ids
 from assay.store.db import Database
 from assay.store.item_rows import InputKeys, SchemaCheck, alive_at
 from assay.store.sql import driver_cursor
@@ -47,9 +47,10 @@ class RowSpec:
 
 class RowBuilder:
     """Numbered items (row number, item) as the rows :class:`~assay.store.bulk.ItemWriter`
-    inserts, a batch at a time: each checked against the dataset's schemas and given a sort
+    inserts, a batch at a time: each checked against the dataset's schemas, given a sort
     order continuing after the dataset's (with ``own_sort_order``, an item's own, when it sets
-    one). Once consumed, ``count`` and ``sort_order`` (the next free one) are set."""
+    one) and a new id. Once consumed, ``count`` and ``sort_order`` (the next free one) are
+    set."""
 
     def __init__(
         self,
@@ -87,12 +88,12 @@ class RowBuilder:
                 if len(rows) >= size:
                     self.count += len(rows)
                     self.sort_order = sort_order
-                    yield rows
+                    yield with_ids(rows)
                     rows = []
         self.count += len(rows)
         self.sort_order = sort_order
         if rows:
-            yield rows
+            yield with_ids(rows)
 
 
 class BuiltRows(Protocol):
@@ -111,8 +112,9 @@ def insert_rows(conn: Connection, row: Row[Any], version: int, built: BuiltRows)
     the rows are built leaves the caller's transaction to roll back."""
     writer = ItemWriter(conn, dataset_id=row.id, version=version, now=utcnow())
     try:
-        for batch in built:
-            writer.insert(batch)
+        with relaxed_gc():  # each batch's rows (another process's: unpickled) live until inserted
+            for batch in built:
+                writer.insert(batch)
     finally:
         writer.close()  # no insert may still be running when the transaction ends
     return built.count, built.sort_order

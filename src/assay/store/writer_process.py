@@ -38,7 +38,12 @@ STORAGE_BACKOFF_BASE = 0.05  # seconds: the waits between storage retries double
 STORAGE_BACKOFF_CAP = 2.0
 
 
-def read_frame(stream: IO[bytes]) -> Any:
+def _pickle(value: Any) -> bytes:
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def read_frame(stream: IO[bytes], loads: Callable[[bytes], Any] = pickle.loads) -> Any:
+    """The next frame's value (decoded by ``loads``), or None at the end of the stream."""
     header = stream.read(4)
     if len(header) < 4:
         return None
@@ -46,12 +51,14 @@ def read_frame(stream: IO[bytes]) -> Any:
     payload = stream.read(size)
     if len(payload) < size:
         return None
-    return pickle.loads(payload)
+    return loads(payload)
 
 
-def write_frame(stream: IO[bytes], value: Any) -> None:
-    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(struct.pack(">I", len(payload)) + payload)
+def write_frame(stream: IO[bytes], value: Any, dumps: Callable[[Any], bytes] = _pickle) -> None:
+    """``value`` (encoded by ``dumps``) as one frame."""
+    payload = dumps(value)
+    stream.write(struct.pack(">I", len(payload)))
+    stream.write(payload)
 
 
 def retry_storage(write: Callable[[], T], retries: int) -> T:
