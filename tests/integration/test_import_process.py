@@ -6,11 +6,13 @@ The size threshold is lowered to 0 so that small files take the process path.
 
 from __future__ import annotations
 
+import base64
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from assay.client import Assay
 from assay.domain import DatasetCreate
@@ -26,6 +28,7 @@ from tests.integration.test_import_export_bad_files import (
     snapshot,
 )
 
+_HX = {"HX-Request": "true"}
 _EXTENSION = {"csv": ".csv", "json": ".json", "jsonl": ".jsonl"}
 
 
@@ -187,3 +190,28 @@ def test_a_large_upload_is_imported_through_the_process(client: Assay, started: 
     assert (info.value.row, info.value.message.split(":")[0]) == (2, "line 2")
     assert len(started) == 2
     assert client.datasets.get(dataset.id).item_count == 7_000
+
+
+def test_the_dashboard_imports_a_large_file_through_the_process(
+    http: TestClient, store: Store, started: list[Path]
+) -> None:
+    store.datasets.create(DatasetCreate(name="board"))
+    body = "".join(f"q{k},a{k}\n" for k in range(6_000))
+    data = base64.b64encode(("question,answer\n" + body).encode()).decode()
+    form = {"step": "commit", "data": data, "filename": "big.csv"}
+    mapping = "question=input.q\nanswer=expected_output.a"
+    imported = http.post("/datasets/board/import", data={**form, "mapping": mapping}, headers=_HX)
+    assert imported.status_code == 200, imported.text
+    assert "Imported 6000 items" in imported.text
+    assert len(started) == 1  # a copy of the previewed file, imported by the process
+    assert store.datasets.get("board").item_count == 6_000
+    bad = base64.b64encode(b'{"input": "a"}\n{"expected_output": "no input"}\n').decode()
+    refused = http.post(
+        "/datasets/board/import",
+        data={"step": "commit", "data": bad, "filename": "more.jsonl"},
+        headers=_HX,
+    )
+    assert refused.status_code == 422
+    assert "line 2" in refused.text
+    assert len(started) == 2
+    assert store.datasets.get("board").item_count == 6_000  # nothing half-imported

@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse
 
 from assay.domain import Dataset, RunItemCreate, RunScoreRequest
 from assay.errors import Conflict, InvalidInput, NotFound
-from assay.io import detect_format, import_stream, parse_mapping, read_items
+from assay.io import detect_format, import_upload, parse_mapping, read_items
 from assay.server.auth import ProjectStore
 from assay.server.web.guard import FormGuard
 from assay.server.web.templating import render
@@ -171,7 +171,7 @@ async def import_file(
         columns = parse_mapping([m.strip() for m in mapping.replace(",", "\n").splitlines()])
         if step == "commit":
             context["change"] = await run_in_threadpool(
-                import_stream,
+                import_upload,  # a large file: parsed by an import process
                 store,
                 io.BytesIO(content),
                 format=fmt,
