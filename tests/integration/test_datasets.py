@@ -322,10 +322,35 @@ def test_bulk_written_rows_carry_the_write_s_shared_values(store: Store) -> None
         assert store.datasets.get_item("shared", item.id) == item
 
 
+def test_batches_with_columns_null_in_every_row_store_the_same_values(store: Store) -> None:
+    store.datasets.create(DatasetCreate(name="nulls"))
+    items = [
+        ItemCreate(input="a"),  # the first batch: no expected output, context or trace
+        ItemCreate(input="b"),
+        ItemCreate(input="c", expected_output="C"),  # the second: one of each column set
+        ItemCreate(input="d", context={"k": 1}, source_trace_id="t0"),
+        ItemCreate(input="e", expected_output=["E"], context="x", source_trace_id="t1"),
+        ItemCreate(input="f", expected_output={"F": None}, context=[], source_trace_id="t2"),
+    ]
+    store.datasets.import_items("nulls", list(enumerate(items, 1)), batch_size=2)
+    got = [
+        (i.input, i.expected_output, i.context, i.source_trace_id)
+        for i in store.datasets.iter_items("nulls")
+    ]
+    assert got == [
+        ("a", None, None, None),
+        ("b", None, None, None),
+        ("c", "C", None, None),
+        ("d", None, {"k": 1}, "t0"),
+        ("e", ["E"], "x", "t1"),
+        ("f", {"F": None}, [], "t2"),
+    ]
+
+
 def test_bulk_writes_size_the_sqlite_cache_only_while_they_write(store: Store) -> None:
     from datetime import UTC, datetime
 
-    from assay.store.bulk import ItemWriter, item_row, with_ids
+    from assay.store.bulk import ItemWriter, item_batch, item_row
     from assay.store.db import SQLITE_BULK_CACHE_KIB, SQLITE_CACHE_KIB
     from assay.store.item_rows import InputKeys
 
@@ -341,11 +366,11 @@ def test_bulk_writes_size_the_sqlite_cache_only_while_they_write(store: Store) -
             return conn.exec_driver_sql("PRAGMA cache_size").scalar()
 
         key = InputKeys(dataset).of_canonical
-        rows = with_ids([item_row(ItemCreate(input=t), k, k + 1, key) for k, t in enumerate("abc")])
+        rows = [item_row(ItemCreate(input=t), k, k + 1, key) for k, t in enumerate("abc")]
         try:
-            writer.insert(rows[:2])
+            writer.insert(item_batch(rows[:2]))
             assert cache() == -SQLITE_CACHE_KIB  # one batch: no bulk write yet
-            writer.insert(rows[2:])
+            writer.insert(item_batch(rows[2:]))
             assert cache() == -SQLITE_BULK_CACHE_KIB
         finally:
             writer.close()

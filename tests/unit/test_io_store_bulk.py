@@ -13,7 +13,7 @@ from sqlalchemy.dialects import sqlite
 from assay.domain import ItemCreate
 from assay.errors import InvalidInput
 from assay.ids import new_id
-from assay.store.bulk import ItemWriter, new_ids
+from assay.store.bulk import ItemWriter, insert_sql, item_batch, new_ids
 from assay.store.db import SQLITE_BULK_CACHE_KIB, SQLITE_CACHE_KIB
 from assay.store.item_import import RowBuilder, RowSpec
 
@@ -67,6 +67,15 @@ class FakeConnection:
         self.rows.append(rows)
         if self.fail_on == len(self.calls):
             raise RuntimeError("disk full")
+
+
+SHARED = {
+    "dataset_id": "ds",
+    "valid_from": 1,
+    "archived": False,
+    "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+    "updated_at": datetime(2026, 1, 1, tzinfo=UTC),
+}
 
 
 def writer(conn: FakeConnection) -> ItemWriter:
@@ -147,3 +156,20 @@ def test_new_ids_spread_their_random_digits() -> None:
     for position in (15, 16, 17, 20, 21, 22, *range(24, 36)):
         assert len({value[position] for value in ids}) == 16
     assert len({value[:14] for value in ids}) == 1  # one millisecond, version 7
+
+
+def test_a_column_null_in_every_row_of_a_batch_is_written_by_the_statement() -> None:
+    rows = [(f"q{k}", None, None, "{}", "[]", "manual", None, k, k) for k in range(3)]
+    nulls, batch = item_batch(rows, ["i0", "i1", "i2"])
+    assert nulls == (1, 2, 6)
+    assert batch[1] == ("q1", "{}", "[]", "manual", 1, 1, "i1")
+    sql = insert_sql(sqlite.dialect(), SHARED, nulls)
+    values = sql.split("VALUES (")[1].rstrip(")").split(", ")[-10:]  # after the shared ones
+    assert values == ["?", "NULL", "NULL", "?", "?", "?", "NULL", "?", "?", "?"]
+    # One row with a value keeps its column for the whole batch.
+    mixed = [*rows[:2], ("q2", '"a"', None, "{}", "[]", "manual", "t", 2, 2)]
+    nulls, batch = item_batch(mixed)
+    assert nulls == (2,)
+    assert [len(row) for row in batch] == [9, 9, 9]
+    assert batch[2] == ("q2", '"a"', "{}", "[]", "manual", "t", 2, 2, batch[2][-1])
+    assert item_batch([]) == ((1, 2, 6), [])

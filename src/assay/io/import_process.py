@@ -30,6 +30,7 @@ import orjson
 
 from assay.errors import InvalidInput, StorageError
 from assay.interpreter import can_run_modules, module_command
+from assay.store.bulk import Batch
 from assay.store.item_import import RowBuilder, RowSpec
 from assay.store.writer_process import read_frame, write_frame
 
@@ -74,7 +75,7 @@ class ProcessRows:
         self.sort_order = spec.next_sort_order
         return self
 
-    def __iter__(self) -> Iterator[list[tuple[Any, ...]]]:
+    def __iter__(self) -> Iterator[Batch]:
         assert self.proc.stdout is not None
         while (frame := read_frame(self.proc.stdout, marshal.loads)) is not None:
             kind = frame[0]

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Row, Text, cast, select, text, update
 from assay.domain import item_content_hash
 from assay.domain.item_values import NewItem, item_fields, new_item_hash
 from assay.interpreter import relaxed_gc
-from assay.store.bulk import ItemWriter, item_row, with_ids
+from assay.store.bulk import Batch, ItemWriter, item_batch, item_row
 from assay.store.db import Database
 from assay.store.item_rows import InputKeys, SchemaCheck, alive_at
 from assay.store.sql import driver_cursor
@@ -67,7 +67,7 @@ class RowBuilder:
         self.count = 0
         self.sort_order = spec.next_sort_order
 
-    def __iter__(self) -> Iterator[list[tuple[Any, ...]]]:
+    def __iter__(self) -> Iterator[Batch]:
         checker = SchemaCheck(self.spec)
         check = checker.check if checker.input or checker.expected else None
         key = InputKeys(self.spec.dataset_id).of_canonical
@@ -88,12 +88,12 @@ class RowBuilder:
                 if len(rows) >= size:
                     self.count += len(rows)
                     self.sort_order = sort_order
-                    yield with_ids(rows)
+                    yield item_batch(rows)
                     rows = []
         self.count += len(rows)
         self.sort_order = sort_order
         if rows:
-            yield with_ids(rows)
+            yield item_batch(rows)
 
 
 class BuiltRows(Protocol):
@@ -103,7 +103,7 @@ class BuiltRows(Protocol):
     count: int
     sort_order: int
 
-    def __iter__(self) -> Iterator[list[tuple[Any, ...]]]: ...
+    def __iter__(self) -> Iterator[Batch]: ...
 
 
 def insert_rows(conn: Connection, row: Row[Any], version: int, built: BuiltRows) -> tuple[int, int]:
