@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import functools
 import itertools
+import operator
 import sqlite3
-from collections.abc import Container, Sequence
+from collections.abc import Container, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +43,36 @@ _flatten = itertools.chain.from_iterable
 @functools.lru_cache(maxsize=64)
 def _statement(head: str, row: str, n: int, tail: str = "") -> str:
     return f"{head}{', '.join([row] * n)}{tail}"
+
+
+def _nulls(rows: Sequence[tuple[Any, ...]]) -> tuple[int, ...]:
+    """The positions whose value is None in every one of ``rows`` (not empty)."""
+    size = len(rows)
+    column = operator.itemgetter
+    return tuple(
+        k
+        for k, value in enumerate(rows[0])
+        if value is None and list(map(column(k), rows)).count(None) == size
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _with_nulls(row: str, nulls: tuple[int, ...]) -> str:
+    """A row of SQLite placeholders (``(?, ?, …)``) with NULL at the parameters ``nulls``."""
+    parts = row.split("?")
+    out = [parts[0]]
+    for k, part in enumerate(parts[1:]):
+        out.append("NULL" if k in nulls else "?")
+        out.append(part)
+    return "".join(out)
+
+
+def _without(rows: Sequence[tuple[Any, ...]], nulls: tuple[int, ...]) -> Iterable[Any]:
+    """``rows`` without the values at ``nulls`` (tuples, however few values are left)."""
+    kept = [k for k in range(len(rows[0])) if k not in nulls]
+    if len(kept) == 1:
+        return (((r[kept[0]],)) for r in rows)
+    return map(operator.itemgetter(*kept), rows)
 
 
 _STAGED = "assay_staged_results"
@@ -161,16 +192,23 @@ class Bulk:
         size = max(1, min(_ROWS, self._max_params // len(params[0])))
         full = len(params) - len(params) % size
         written = 0
-        if full:
-            sql = _statement(head, row, size, tail)
-            for start in range(0, full, size):
-                chunk = params[start : start + size]
-                written += conn.exec_driver_sql(sql, tuple(_flatten(chunk))).rowcount
+        # A value None in every row of a statement is written as NULL by the statement
+        # instead: the driver looks up an adapter for each None it binds (about 0.4 µs).
+        for start in range(0, full, size):
+            chunk = params[start : start + size]
+            nulls = _nulls(chunk)
+            sql = _statement(head, _with_nulls(row, nulls) if nulls else row, size, tail)
+            values = tuple(_flatten(_without(chunk, nulls) if nulls else chunk))
+            written += conn.exec_driver_sql(sql, values).rowcount
         if full < len(params):
             # The rest row by row: two statements per table in each connection's statement
             # cache (a statement of hundreds of rows is about half a megabyte).
             rest = params[full:]
-            written += conn.exec_driver_sql(_statement(head, row, 1, tail), rest).rowcount
+            nulls = _nulls(rest)
+            sql = _statement(head, _with_nulls(row, nulls) if nulls else row, 1, tail)
+            written += conn.exec_driver_sql(
+                sql, list(_without(rest, nulls)) if nulls else rest
+            ).rowcount
         return written
 
     def json(self, value: Any) -> str | None:
