@@ -24,7 +24,8 @@ def reply(question: dict[str, str]) -> str:
 @scorer
 def noted(output: Any) -> dict[str, Any]:
     k = int(output[1:])
-    return {"value": k / N, "reason": f"item {k}" if k % 50 == 7 else None}
+    reason = f"item {k}" if k % 50 == 7 else None
+    return {"value": k / N, "passed": k % 3 == 0, "reason": reason}
 
 
 def test_every_value_is_stored_whichever_columns_a_statement_writes_as_null(
@@ -43,7 +44,10 @@ def test_every_value_is_stored_whichever_columns_a_statement_writes_as_null(
         assert result.error is None or failed
         if failed:  # a failed call is not scored
             assert result.scores == []
+            assert result.passed is None
             continue
         [score] = result.scores
         assert score.numeric_value == k / N
+        assert score.passed is (k % 3 == 0)
+        assert result.passed is (k % 3 == 0)
         assert score.reason == (f"item {k}" if k % 50 == 7 else None)

@@ -34,6 +34,8 @@ from assay.ids import sequential_ids
 from assay.store.types import utcnow
 
 _EMPTY_OBJECT = "{}"
+# On SQLite a flag (``passed``) is bound as the integer 0 or 1 it is stored as (``+flag``):
+# the driver binds an int directly but looks up an adapter for a bool, as for None.
 _NO_ITEM = (None, 0, None, None)  # a result row that does not name its item
 _ROWS = 128  # rows per multi-row statement on SQLite
 _UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33)  # UPDATE … FROM
@@ -275,6 +277,7 @@ class Bulk:
 
         A trace's input, output and times are the result's own: each is converted once."""
         json, time = self.json, self.time
+        bits = not self.pg  # SQLite: flags bound as the integers they are stored as
         created = time(now)
         updates = []
         inserts = []
@@ -285,17 +288,20 @@ class Bulk:
             output = json(r[1])
             started, finished = time(r[9]), time(r[10])
             rid = r[11]
+            passed = r[8]
+            if bits and passed is not None:
+                passed = +passed
             item, repetition, source, expected = r[13:] if len(r) > 13 else _NO_ITEM
             text = None
             if existing is None or (rid not in existing and item is not None):
                 text = json(source)
                 inserts.append(
                     (rid, experiment_id, item, repetition, r[0], text, json(expected), output,
-                     r[2], r[3], r[4], r[5], r[6], r[7], r[8], started, finished, r[12])
+                     r[2], r[3], r[4], r[5], r[6], r[7], passed, started, finished, r[12])
                 )  # fmt: skip
             else:
                 updates.append(
-                    (r[0], output, r[2], r[3], r[4], r[5], r[6], r[7], r[8], started, finished,
+                    (r[0], output, r[2], r[3], r[4], r[5], r[6], r[7], passed, started, finished,
                      r[12], rid)
                 )  # fmt: skip
             if rid == next_trace:
@@ -422,12 +428,15 @@ class Bulk:
         json = self.json
         stamp = self.time(now or utcnow())
         ids = sequential_ids(len(rows))
+        bits = not self.pg
         params = [
             (
                 ids[i],
                 project_id,
                 experiment_id,
-                *r[:14],
+                *r[:5],
+                +r[5] if bits and r[5] is not None else r[5],  # passed, as in ``record``
+                *r[6:14],
                 json(r[14]) if r[14] else _EMPTY_OBJECT,
                 stamp,
                 stamp,
