@@ -11,8 +11,7 @@ sends one frame (``assay.store.writer_process``'s framing: a 4-byte length and a
 ``("rows", batch)`` frames, then ``("end", count, next_sort_order)``, or ``("invalid",
 message, details)`` for a bad row (the importer raises it and rolls back: nothing is stored),
 or ``("failed", reason)``. Those hold only plain values, so they travel as :mod:`marshal`
-data, which both ends make and read in a third of pickle's time (the same interpreter runs
-both).
+data, made in a third of pickle's time (the same interpreter runs both ends).
 """
 
 from __future__ import annotations

@@ -34,8 +34,6 @@ from assay.ids import sequential_ids
 from assay.store.types import utcnow
 
 _EMPTY_OBJECT = "{}"
-# On SQLite a flag (``passed``) is bound as the integer 0 or 1 it is stored as (``+flag``):
-# the driver binds an int directly but looks up an adapter for a bool, as for None.
 _NO_ITEM = (None, 0, None, None)  # a result row that does not name its item
 _ROWS = 128  # rows per multi-row statement on SQLite
 _UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33)  # UPDATE … FROM
@@ -73,7 +71,7 @@ def _without(rows: Sequence[tuple[Any, ...]], nulls: tuple[int, ...]) -> Iterabl
     """``rows`` without the values at ``nulls`` (tuples, however few values are left)."""
     kept = [k for k in range(len(rows[0])) if k not in nulls]
     if len(kept) == 1:
-        return (((r[kept[0]],)) for r in rows)
+        return ((r[kept[0]],) for r in rows)
     return map(operator.itemgetter(*kept), rows)
 
 
@@ -203,7 +201,7 @@ class Bulk:
             values = tuple(_flatten(_without(chunk, nulls) if nulls else chunk))
             written += conn.exec_driver_sql(sql, values).rowcount
         if full < len(params):
-            # The rest row by row: two statements per table in each connection's statement
+            # The rest row by row: few statements per table in each connection's statement
             # cache (a statement of hundreds of rows is about half a megabyte).
             rest = params[full:]
             nulls = _nulls(rest)
@@ -277,7 +275,9 @@ class Bulk:
 
         A trace's input, output and times are the result's own: each is converted once."""
         json, time = self.json, self.time
-        bits = not self.pg  # SQLite: flags bound as the integers they are stored as
+        # SQLite: a flag is bound as the integer it is stored as (``+flag``); the driver binds
+        # an int directly but looks up an adapter for a bool, as for None.
+        bits = not self.pg
         created = time(now)
         updates = []
         inserts = []

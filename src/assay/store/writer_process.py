@@ -57,8 +57,7 @@ def read_frame(stream: IO[bytes], loads: Callable[[bytes], Any] = pickle.loads) 
 def write_frame(stream: IO[bytes], value: Any, dumps: Callable[[Any], bytes] = _pickle) -> None:
     """``value`` (encoded by ``dumps``) as one frame."""
     payload = dumps(value)
-    stream.write(struct.pack(">I", len(payload)))
-    stream.write(payload)
+    stream.write(struct.pack(">I", len(payload)) + payload)
 
 
 def retry_storage(write: Callable[[], T], retries: int) -> T:
