@@ -53,6 +53,13 @@ def _file(tmp_path: Path, name: str, format: Format, data: bytes) -> Path:
     return path
 
 
+def _server_chose(path: Path, format: str) -> None:
+    """An upload's copy is named by the server, in a temporary folder of its own."""
+    assert path.name == f"upload.{format}"
+    assert path.parent.name.startswith("assay-upload-")
+    assert not path.exists()  # removed with its folder once imported
+
+
 def _content(store: Store, dataset: str) -> list[dict[str, Any]]:
     return [i.content() for i in store.datasets.iter_items(dataset)]
 
@@ -174,11 +181,12 @@ def test_a_large_upload_is_imported_through_the_process(client: Assay, started: 
     csv = ("question,answer\n" + body).encode()
     result = client.datasets.import_(
         dataset.id,
-        file=("big.csv", csv),
+        file=("../../big.csv", csv),  # the client's name never becomes a path
         mapping={"question": "input.q", "answer": "expected_output.a"},
     )
     assert (result.imported, result.total_items) == (7_000, 7_000)
     assert len(started) == 1  # a copy of the upload, imported by the process
+    _server_chose(started[0], "csv")
     items = client.datasets.items(dataset.id, limit=2).items
     assert [(i.input, i.expected_output) for i in items] == [
         ({"q": "q0"}, {"a": "a0"}),
@@ -198,12 +206,13 @@ def test_the_dashboard_imports_a_large_file_through_the_process(
     store.datasets.create(DatasetCreate(name="board"))
     body = "".join(f"q{k},a{k}\n" for k in range(6_000))
     data = base64.b64encode(("question,answer\n" + body).encode()).decode()
-    form = {"step": "commit", "data": data, "filename": "big.csv"}
+    form = {"step": "commit", "data": data, "filename": "../../../tmp/big.csv"}
     mapping = "question=input.q\nanswer=expected_output.a"
     imported = http.post("/datasets/board/import", data={**form, "mapping": mapping}, headers=_HX)
     assert imported.status_code == 200, imported.text
     assert "Imported 6000 items" in imported.text
     assert len(started) == 1  # a copy of the previewed file, imported by the process
+    _server_chose(started[0], "csv")
     assert store.datasets.get("board").item_count == 6_000
     bad = base64.b64encode(b'{"input": "a"}\n{"expected_output": "no input"}\n').decode()
     refused = http.post(

@@ -112,9 +112,8 @@ def insert_rows(conn: Connection, row: Row[Any], version: int, built: BuiltRows)
     the rows are built leaves the caller's transaction to roll back."""
     writer = ItemWriter(conn, dataset_id=row.id, version=version, now=utcnow())
     try:
-        with (
-            relaxed_gc()
-        ):  # each batch's rows (another process's: unmarshalled) live until inserted
+        # Each batch's rows (another process's: unmarshalled) live until they are inserted.
+        with relaxed_gc():
             for batch in built:
                 writer.insert(batch)
     finally:

@@ -68,11 +68,9 @@ def _with_nulls(row: str, nulls: tuple[int, ...]) -> str:
 
 
 def _without(rows: Sequence[tuple[Any, ...]], nulls: tuple[int, ...]) -> Iterable[Any]:
-    """``rows`` without the values at ``nulls`` (tuples, however few values are left)."""
-    kept = [k for k in range(len(rows[0])) if k not in nulls]
-    if len(kept) == 1:
-        return ((r[kept[0]],) for r in rows)
-    return map(operator.itemgetter(*kept), rows)
+    """``rows`` without the values at ``nulls`` (every row keeps at least its id and one other
+    value, so ``itemgetter`` returns tuples)."""
+    return map(operator.itemgetter(*(k for k in range(len(rows[0])) if k not in nulls)), rows)
 
 
 _STAGED = "assay_staged_results"
